@@ -21,7 +21,9 @@ const old = existsSync(pkgPath) ? JSON.parse(readFileSync(pkgPath, 'utf8')) : {}
 const dependencies = { ...(old.dependencies ?? {}) };
 const references = [];
 for (const d of deps) {
-  const [depName, version] = d.startsWith('@') ? ['@' + d.slice(1).split('@')[0], d.slice(1).split('@')[1]] : d.split('@');
+  const [depName, version] = d.startsWith('@')
+    ? [`@${d.slice(1).split('@')[0]}`, d.slice(1).split('@')[1]]
+    : d.split('@');
   if (depName.startsWith('@srmudp/') || depName === 'srmudp') {
     dependencies[depName] = 'workspace:*';
     const short = depName === 'srmudp' ? 'srmudp' : depName.slice('@srmudp/'.length);
@@ -53,7 +55,7 @@ const pkg = {
   dependencies,
   devDependencies: old.devDependencies ?? {},
 };
-writeFileSync(pkgPath, JSON.stringify(pkg, null, 2) + '\n');
+writeFileSync(pkgPath, `${JSON.stringify(pkg, null, 2)}\n`);
 
 const tsconfig = {
   extends: `${up}/tsconfig.base.json`,
@@ -66,7 +68,7 @@ const tsconfig = {
   include: ['src'],
   references,
 };
-writeFileSync(join(abs, 'tsconfig.json'), JSON.stringify(tsconfig, null, 2) + '\n');
+writeFileSync(join(abs, 'tsconfig.json'), `${JSON.stringify(tsconfig, null, 2)}\n`);
 const short = name.replace('@srmudp/', '');
 writeFileSync(
   join(abs, 'vitest.config.ts'),
@@ -95,5 +97,5 @@ const rootTs = JSON.parse(readFileSync(join(root, 'tsconfig.json'), 'utf8'));
 const ref = { path: `./${dir}` };
 if (!rootTs.references.some((r) => r.path === ref.path)) rootTs.references.push(ref);
 rootTs.references.sort((a, b) => a.path.localeCompare(b.path));
-writeFileSync(join(root, 'tsconfig.json'), JSON.stringify(rootTs, null, 2) + '\n');
+writeFileSync(join(root, 'tsconfig.json'), `${JSON.stringify(rootTs, null, 2)}\n`);
 console.log(`scaffolded ${name} in ${dir}`);
