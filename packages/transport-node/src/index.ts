@@ -1,1 +1,13 @@
-export {};
+export type { AddressFamily, TransportAddress } from './address.js';
+export { mapIPv4, unmapIPv4 } from './address.js';
+export type { LocalInterfaceAddress, LocalInterfacesOptions } from './local-interfaces.js';
+export { localInterfaces } from './local-interfaces.js';
+export type {
+  BufferSizes,
+  DatagramHandler,
+  ErrorHandler,
+  TransportError,
+  TransportStats,
+  UdpTransportOptions,
+} from './udp-transport.js';
+export { UdpTransport } from './udp-transport.js';
