@@ -20,7 +20,9 @@ export type WireDecodeErrorCode =
   | 'VARINT_RANGE' // varint above Number.MAX_SAFE_INTEGER
   | 'NOT_STUN' // not a STUN message
   | 'BAD_FINGERPRINT'
-  | 'TRAILING_BYTES';
+  | 'TRAILING_BYTES'
+  | 'UNSUPPORTED_VERSION' // handshake packet of another wire version
+  | 'BAD_INTEGRITY'; // STUN MESSAGE-INTEGRITY does not verify
 
 /** Thrown by every decoder on malformed input, and nothing else is. */
 export class WireDecodeError extends SrmudpError {
