@@ -1,1 +1,16 @@
-export {};
+export type { Address, Transmit } from './address.js';
+export { addressKey, sameAddress } from './address.js';
+export type { GilbertElliott, LinkConfig } from './link-config.js';
+export { gilbertElliottLossRate } from './link-config.js';
+export type { NatConfig, NatFiltering, NatInbound, NatMapping, NatPortAllocation } from './nat.js';
+export { Nat, natPresets } from './nat.js';
+export type { DriveOptions, DriveResult, HostOptions, NetworkOptions } from './network.js';
+export { Network } from './network.js';
+export { Rng } from './rng.js';
+export type { SimErrorCode } from './sim-error.js';
+export { failWithSeed, SimError, withSeed } from './sim-error.js';
+export type { SimNode } from './sim-node.js';
+export type { DropCounts, NatStats, TrafficStats } from './stats.js';
+export { totalDropped } from './stats.js';
+export type { Received } from './toy-nodes.js';
+export { echoNode, parseReflection, reflectorNode, ScriptedNode } from './toy-nodes.js';
