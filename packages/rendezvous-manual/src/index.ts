@@ -1,1 +1,2 @@
-export {};
+export type { ManualBackendOptions } from './manual-backend.js';
+export { ManualBackend, manualBackend } from './manual-backend.js';

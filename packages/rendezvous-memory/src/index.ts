@@ -1,1 +1,3 @@
-export {};
+export type { MemoryBackendOptions } from './memory-backend.js';
+export { MemoryBackend, memoryBackend } from './memory-backend.js';
+export { MemoryStore } from './memory-store.js';

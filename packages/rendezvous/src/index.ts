@@ -1,1 +1,45 @@
-export {};
+export type {
+  BackendCapabilities,
+  PublishOptions,
+  PublishResult,
+  RecordKey,
+  RendezvousBackend,
+  ResolveOptions,
+  Signer,
+} from './backend.js';
+export { createSigner, isRendezvousBackend, RENDEZVOUS_BACKEND } from './backend.js';
+export { equalBytes, fromBase64Url, fromHex, toBase64Url, toHex } from './bytes.js';
+export type { ContactCard, Locator, ParsedCard } from './card.js';
+export { CARD_PREFIX, CARD_VERSION, encodeCard, MAX_CARD_LENGTH, parseCard } from './card.js';
+export type { BackendErrorCode, RecordErrorCode, RendezvousErrorCode } from './errors.js';
+export { isRendezvousError, RendezvousError, throwIfAborted } from './errors.js';
+export { canonicalIP, formatIP, parseIPv4, parseIPv6 } from './ip.js';
+export type { Candidate, CandidateKind, DecodedRecord, Gate, PeerRecord, VerifyOptions } from './record.js';
+export {
+  DEFAULT_CLOCK_SKEW_MS,
+  decodeRecord,
+  encodeRecord,
+  encodeRecordBody,
+  MAX_RECORD_SIZE,
+  publicKeyOf,
+  RECORD_SIGNATURE_DOMAIN,
+  RECORD_VERSION,
+  SIGNATURE_SIZE,
+  signRecord,
+  verifyRecord,
+} from './record.js';
+export { RecordCache } from './record-cache.js';
+export type {
+  BackendPublishStatus,
+  CandidateUpdate,
+  PublishReport,
+  RendezvousOptions,
+  RendezvousStats,
+  ResolveResult,
+  ResolveTarget,
+  WatchOptions,
+} from './rendezvous.js';
+export { Rendezvous } from './rendezvous.js';
+export { nextSequence } from './sequence.js';
+export { SequencedStore } from './sequenced-store.js';
+export { linkSignals, sleep } from './sleep.js';
