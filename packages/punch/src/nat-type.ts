@@ -1,0 +1,127 @@
+/**
+ * NAT behaviour as punching needs it (RFC 4787 terms; hyperdht's OPEN / CONSISTENT / RANDOM).
+ */
+import { type Endpoint, endpointFamily, normalizeAddress, sameEndpoint } from './endpoint.js';
+
+/**
+ * - `open`: no NAT (the reflector sees our host address and port)
+ * - `consistent`: endpoint-independent mapping (RFC 4787 §4.1 EIM): one public endpoint for all destinations
+ * - `random`: endpoint-dependent mapping (address and/or port dependent, "symmetric")
+ * - `unknown`: fewer than two reflectors with distinct IPs answered
+ */
+export type MappingBehavior = 'open' | 'consistent' | 'random' | 'unknown';
+
+/** RFC 4787 §5 filtering, as measured with RFC 5780 §4.4 CHANGE-REQUEST tests. */
+export type FilteringBehavior =
+  | 'endpoint-independent'
+  | 'address-dependent'
+  | 'address-and-port-dependent'
+  | 'unknown';
+
+export interface NatType {
+  readonly mapping: MappingBehavior;
+  readonly filtering: FilteringBehavior;
+  /** mapped port equals the local port towards every reflector; null when unknown */
+  readonly portPreserving: boolean | null;
+  /** distinct public endpoints seen by reflectors */
+  readonly publicEndpoints: readonly Endpoint[];
+}
+
+export interface MappingObservation {
+  readonly reflector: Endpoint;
+  readonly mapped: Endpoint;
+}
+
+/**
+ * Classifies mapping from Binding responses of one socket (RFC 5780 §4.3 idea, with reflectors of
+ * distinct IPs in place of one server's alternate address): any mapped endpoint equal to a host
+ * endpoint → open; two reflectors with distinct IPs seeing the same endpoint → consistent; seeing
+ * different endpoints → random. Observations of another address family than the first are compared
+ * only within their family.
+ */
+export function classifyMapping(
+  hostEndpoints: readonly Endpoint[],
+  observations: readonly MappingObservation[],
+  localPort?: number,
+): Pick<NatType, 'mapping' | 'portPreserving' | 'publicEndpoints'> {
+  const publicEndpoints: Endpoint[] = [];
+  for (const o of observations) {
+    if (!publicEndpoints.some((p) => sameEndpoint(p, o.mapped))) publicEndpoints.push(o.mapped);
+  }
+  if (observations.length === 0) return { mapping: 'unknown', portPreserving: null, publicEndpoints };
+  const port = localPort ?? hostEndpoints[0]?.port;
+  const portPreserving = port === undefined ? null : observations.every((o) => o.mapped.port === port);
+  if (observations.some((o) => hostEndpoints.some((h) => sameEndpoint(h, o.mapped)))) {
+    return { mapping: 'open', portPreserving, publicEndpoints };
+  }
+  let distinctIps = false;
+  let differ = false;
+  for (let i = 0; i < observations.length; i++) {
+    for (let j = i + 1; j < observations.length; j++) {
+      const a = observations[i]!;
+      const b = observations[j]!;
+      if (endpointFamily(a.mapped) !== endpointFamily(b.mapped)) continue;
+      if (normalizeAddress(a.reflector.address) === normalizeAddress(b.reflector.address)) {
+        // same reflector IP, other port: a difference still proves endpoint-dependent mapping
+        if (!sameEndpoint(a.mapped, b.mapped)) differ = true;
+        continue;
+      }
+      distinctIps = true;
+      if (!sameEndpoint(a.mapped, b.mapped)) differ = true;
+    }
+  }
+  if (differ) return { mapping: 'random', portPreserving, publicEndpoints };
+  return { mapping: distinctIps ? 'consistent' : 'unknown', portPreserving, publicEndpoints };
+}
+
+/**
+ * What punching between two NATs takes (DESIGN.md §5, NATLAB-NOTES §7/§9):
+ * - `direct`: plain simultaneous open works (at least one side consistent/open and the random side's
+ *   probes reach it, or both consistent)
+ * - `birthday`: one side random, the other consistent with port-dependent filtering: needs the
+ *   birthday strategy (`localRole` says which part this side plays)
+ * - `impossible`: both random (relay needed)
+ */
+export type PunchStrategy =
+  | { readonly kind: 'direct' }
+  | { readonly kind: 'birthday'; readonly localRole: 'prober' | 'sockets'; readonly certain: boolean }
+  | { readonly kind: 'impossible'; readonly reason: string };
+
+export interface NatSummary {
+  readonly mapping: MappingBehavior;
+  readonly filtering?: FilteringBehavior;
+}
+
+export function punchStrategy(local: NatSummary, remote: NatSummary): PunchStrategy {
+  const easy = (m: MappingBehavior) => m === 'open' || m === 'consistent';
+  if (local.mapping === 'random' && remote.mapping === 'random') {
+    return {
+      kind: 'impossible',
+      reason:
+        'local NAT random (endpoint-dependent mapping) × remote NAT random (endpoint-dependent mapping)',
+    };
+  }
+  if (easy(local.mapping) && remote.mapping === 'random') {
+    return birthdayOrDirect(local.filtering, 'prober');
+  }
+  if (local.mapping === 'random' && easy(remote.mapping)) {
+    return birthdayOrDirect(remote.filtering, 'sockets');
+  }
+  return { kind: 'direct' };
+}
+
+function birthdayOrDirect(
+  consistentSideFiltering: FilteringBehavior | undefined,
+  role: 'prober' | 'sockets',
+) {
+  // EIF or ADF on the consistent side lets the random side's probes in once the consistent side has
+  // sent anything to the random side's IP, and the pair is found peer-reflexively (NATLAB-NOTES §7).
+  if (consistentSideFiltering === 'endpoint-independent' || consistentSideFiltering === 'address-dependent') {
+    return { kind: 'direct' } as const;
+  }
+  return {
+    kind: 'birthday',
+    localRole: role,
+    certain: consistentSideFiltering === 'address-and-port-dependent',
+  } as const;
+}

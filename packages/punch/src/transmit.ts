@@ -1,0 +1,26 @@
+import type { Endpoint } from './endpoint.js';
+
+/**
+ * A datagram the caller must send. `socket` is a local socket index: 0 is the node's main socket;
+ * 1..n are extra sockets the caller binds on demand for the birthday strategy (see
+ * {@link PunchEvent} `open_sockets`).
+ */
+export interface Transmit {
+  readonly to: Endpoint;
+  readonly data: Uint8Array;
+  readonly socket: number;
+}
+
+/** Source of randomness: returns `n` fresh random bytes (a CSPRNG in production, seeded in tests). */
+export type RandomBytes = (n: number) => Uint8Array;
+
+export function checkRandom(random: unknown): asserts random is RandomBytes {
+  if (typeof random !== 'function')
+    throw new TypeError('"random" expected function (n: number) => Uint8Array');
+}
+
+export function checkNow(now: number): void {
+  if (typeof now !== 'number' || !Number.isFinite(now)) {
+    throw new TypeError(`"now" expected finite number, got ${String(now)}`);
+  }
+}
