@@ -1,0 +1,784 @@
+import { randomBytes, randomInt } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { type Coturn, startCoturn } from './coturn.js';
+import { LabError } from './errors.js';
+import { impairRuleset, LINK_IF, LINK_QUEUE, needsDelayer, validateImpairment } from './impair-rules.js';
+import { natRuleset, REPLACE_TABLE } from './nat-rules.js';
+import { LabProcess } from './node-process.js';
+import { pidAlive, readStates, registerLive, removeState, unregisterLive, writeState } from './registry.js';
+import { type RunOptions, type RunResult, run, runSync } from './run.js';
+import {
+  classify,
+  compare,
+  expectedBehaviour,
+  type HostCheck,
+  type ProbeOutput,
+  type SelfCheckReport,
+} from './self-check.js';
+import {
+  ADDR,
+  type HostName,
+  type Impairment,
+  type LabOptions,
+  type LinkName,
+  NAT_PROFILES,
+  type NatProfile,
+  type NodeName,
+  REFLECTOR_PORTS,
+  type RouterName,
+  type RouterProfile,
+  type Side,
+  type SideOptions,
+} from './types.js';
+
+const PROGRAMS = fileURLToPath(new URL('../programs/', import.meta.url));
+
+/** A side after defaults: the home router, the optional carrier NAT in front, the hosts. */
+interface SidePlan {
+  readonly side: Side;
+  readonly profile: NatProfile;
+  readonly home: RouterProfile;
+  readonly cgn: RouterProfile | undefined;
+  readonly hairpin: boolean;
+  readonly hosts: readonly HostName[];
+  readonly udpTimeout: number | undefined;
+  readonly udpTimeoutStream: number | undefined;
+}
+
+/** Per-router mutable state. */
+interface RouterState {
+  readonly name: RouterName;
+  readonly profile: RouterProfile;
+  readonly lanNet: string;
+  readonly wanIp: string;
+  readonly hairpin: boolean;
+  portRange: readonly [number, number] | undefined;
+  mapTimeout: number;
+}
+
+export interface SpawnOptions {
+  /** Extra environment (merged over process.env). */
+  readonly env?: NodeJS.ProcessEnv;
+  /** Extra node flags before the script (e.g. `--enable-source-maps`). */
+  readonly nodeArgs?: readonly string[];
+}
+
+export interface NatRebootResult {
+  /** The port range new mappings now come from (undefined: unrestricted, port preserving). */
+  readonly portRange: readonly [number, number] | undefined;
+}
+
+const isTs = (p: string): boolean => p.endsWith('.ts') || p.endsWith('.mts');
+
+function sidePlan(side: Side, o: NatProfile | SideOptions | undefined): SidePlan {
+  const so: SideOptions = typeof o === 'string' ? { profile: o } : (o ?? {});
+  const profile = so.profile ?? 'eim';
+  if (!NAT_PROFILES.includes(profile))
+    throw new RangeError(`"profile" expected one of ${NAT_PROFILES.join(', ')}, got ${profile}`);
+  const home: RouterProfile = profile === 'cgnat' ? 'eim' : profile;
+  const cgn: RouterProfile | undefined = so.cgn ?? (profile === 'cgnat' ? 'eim' : undefined);
+  for (const t of [so.udpTimeout, so.udpTimeoutStream]) {
+    if (t !== undefined && !(Number.isInteger(t) && t >= 1 && t <= 86_400)) {
+      throw new RangeError(`"udpTimeout" expected an integer 1..86400, got ${t}`);
+    }
+  }
+  const h1: HostName = side === 'A' ? 'hostA' : 'hostB';
+  const h2: HostName = side === 'A' ? 'hostA2' : 'hostB2';
+  return {
+    side,
+    profile,
+    home,
+    cgn,
+    hairpin: so.hairpin ?? false,
+    hosts: so.secondHost ? [h1, h2] : [h1],
+    udpTimeout: so.udpTimeout,
+    udpTimeoutStream: so.udpTimeoutStream,
+  };
+}
+
+let pythonPath: string | undefined;
+function python(): string {
+  if (pythonPath) return pythonPath;
+  // Resolve through the pyenv shim once, so namespaces run the real interpreter.
+  const r = runSync(['python3', '-c', 'import sys; print(sys.executable)']);
+  if (r.code !== 0)
+    throw new LabError('LAB_UNSUPPORTED', 'python3 not found (needed for the NFQUEUE delayer)');
+  pythonPath = r.stdout.trim();
+  return pythonPath;
+}
+
+/**
+ * One NAT lab: a small internet of network namespaces (see README for the diagram). Create with
+ * {@link createLab}, then `await lab.up()`; always `await lab.down()` (also registered on exit).
+ */
+export class Lab {
+  readonly prefix: string;
+  readonly A: SidePlan;
+  readonly B: SidePlan;
+  private readonly opts: LabOptions;
+  private readonly routers = new Map<RouterName, RouterState>();
+  private readonly impairments = new Map<LinkName, Impairment>();
+  private readonly delayers = new Map<LinkName, LabProcess>();
+  private readonly procs = new Set<LabProcess>();
+  private state: 'down' | 'up' | 'starting' = 'down';
+  private upPromise: Promise<this> | undefined;
+
+  constructor(opts: LabOptions = {}) {
+    const prefix = opts.prefix ?? `nl${randomBytes(3).toString('hex').slice(0, 4)}`;
+    if (!/^[a-z0-9]{1,8}$/.test(prefix))
+      throw new RangeError(`"prefix" expected [a-z0-9]{1,8}, got ${prefix}`);
+    this.prefix = prefix;
+    this.opts = opts;
+    this.A = sidePlan('A', opts.A);
+    this.B = sidePlan('B', opts.B);
+    for (const [link, imp] of Object.entries(opts.impair ?? {}) as [LinkName, Impairment][]) {
+      if (!(link in LINK_IF)) throw new RangeError(`"impair" expected keys natA, natB, rdv, got ${link}`);
+      validateImpairment(imp);
+      this.impairments.set(link, imp);
+    }
+    for (const s of [this.A, this.B]) {
+      const home: RouterName = s.side === 'A' ? 'natA' : 'natB';
+      const cgn: RouterName = s.side === 'A' ? 'cgnA' : 'cgnB';
+      const pub = s.side === 'A' ? ADDR.publicA : ADDR.publicB;
+      const behind = s.side === 'A' ? ADDR.natAWanBehindCgn : ADDR.natBWanBehindCgn;
+      const mapTimeout = Math.max(s.udpTimeoutStream ?? 60, s.udpTimeout ?? 0, 1);
+      this.routers.set(home, {
+        name: home,
+        profile: s.home,
+        lanNet: '192.168.1.0/24',
+        wanIp: s.cgn ? behind : pub,
+        hairpin: s.hairpin,
+        portRange: undefined,
+        mapTimeout,
+      });
+      if (s.cgn) {
+        this.routers.set(cgn, {
+          name: cgn,
+          profile: s.cgn,
+          lanNet: '100.64.0.0/24',
+          wanIp: pub,
+          hairpin: false,
+          portRange: undefined,
+          mapTimeout,
+        });
+      }
+    }
+  }
+
+  /** Real namespace name of a lab node (`<prefix>-<node>`). */
+  ns(node: NodeName): string {
+    return `${this.prefix}-${node}`;
+  }
+
+  /** Nodes present in this lab's topology. */
+  nodes(): NodeName[] {
+    const n: NodeName[] = ['inet', 'rdv'];
+    for (const s of [this.A, this.B]) {
+      n.push(s.side === 'A' ? 'natA' : 'natB');
+      if (s.cgn) n.push(s.side === 'A' ? 'cgnA' : 'cgnB');
+      n.push(...s.hosts);
+    }
+    return n;
+  }
+
+  /** Hosts behind the NATs in this lab. */
+  hosts(): HostName[] {
+    return [...this.A.hosts, ...this.B.hosts];
+  }
+
+  /** NAT routers in this lab. */
+  routerNames(): RouterName[] {
+    return [...this.routers.keys()];
+  }
+
+  /** The public address of a side (what peers and the reflector see). */
+  publicIp(side: Side): string {
+    return side === 'A' ? ADDR.publicA : ADDR.publicB;
+  }
+
+  /** The LAN address of a host. */
+  hostIp(host: HostName): string {
+    return ADDR[host];
+  }
+
+  get isUp(): boolean {
+    return this.state === 'up';
+  }
+
+  /** Builds the lab. Idempotent: a second call returns the same (pending or finished) result. */
+  up(): Promise<this> {
+    if (this.state === 'up' && this.upPromise) return this.upPromise;
+    if (!this.upPromise) {
+      this.state = 'starting';
+      this.upPromise = this.build().then(
+        () => {
+          this.state = 'up';
+          return this;
+        },
+        (err: unknown) => {
+          this.downSync();
+          throw err instanceof LabError ? err : new LabError('LAB_SETUP_FAILED', String(err), { cause: err });
+        },
+      );
+    }
+    return this.upPromise;
+  }
+
+  private async build(): Promise<void> {
+    cleanStale();
+    const names = this.nodes();
+    writeState({
+      prefix: this.prefix,
+      pid: process.pid,
+      namespaces: names.map((n) => this.ns(n)),
+      created: new Date().toISOString(),
+    });
+    if (!this.opts.keepOnExit) registerLive(this);
+    // Leftovers of an earlier run with the same prefix are ours: remove before rebuilding.
+    const existing = listNamespaces();
+    for (const n of names) if (existing.includes(this.ns(n))) deleteNamespaceSync(this.ns(n));
+
+    await Promise.all(names.map((n) => run(['ip', 'netns', 'add', this.ns(n)])));
+    await Promise.all(names.map((n) => this.prepareNamespace(n)));
+
+    // Public side: every public subnet hangs directly off inet (NATLAB-NOTES §2). veth pairs are
+    // created with both ends inside namespaces, so the host never sees an interface.
+    await this.veth('inet', 'i-rdv', 'rdv', 'wan0');
+    await this.addr('inet', 'i-rdv', `${ADDR.inetRdv}/25`);
+    for (const a of [ADDR.rdv, ADDR.rdvAlt, ADDR.rdvFilter]) await this.addr('rdv', 'wan0', `${a}/25`);
+    await this.ip('rdv', ['route', 'add', 'default', 'via', ADDR.inetRdv]);
+    await Promise.all([this.A, this.B].map((s) => this.buildSide(s)));
+    for (const r of this.routers.values()) await this.loadNat(r);
+    await this.applyImpairments();
+  }
+
+  private async prepareNamespace(n: NodeName): Promise<void> {
+    await this.ip(n, ['link', 'set', 'lo', 'up']);
+    const sys: string[] = [];
+    if (!this.opts.ipv6) sys.push('net.ipv6.conf.all.disable_ipv6=1', 'net.ipv6.conf.default.disable_ipv6=1');
+    if (n === 'inet' || n.startsWith('nat') || n.startsWith('cgn')) sys.push('net.ipv4.ip_forward=1');
+    if (sys.length) await this.exec(n, ['sysctl', '-q', '-w', ...sys]);
+    if (n.startsWith('nat')) {
+      // br_netfilter is on by default per namespace: bridged LAN frames would hit the router's
+      // IP hooks and its policy-drop forward chain (NATLAB-NOTES pitfall 8).
+      await this.exec(n, ['sysctl', '-q', '-w', 'net.bridge.bridge-nf-call-iptables=0'], { check: false });
+    }
+  }
+
+  private async buildSide(s: SidePlan): Promise<void> {
+    const home: NodeName = s.side === 'A' ? 'natA' : 'natB';
+    const cgn: NodeName = s.side === 'A' ? 'cgnA' : 'cgnB';
+    const outer: NodeName = s.cgn ? cgn : home;
+    const inetIf = s.side === 'A' ? 'i-natA' : 'i-natB';
+    const inetAddr = s.side === 'A' ? `${ADDR.inetA}/25` : `${ADDR.inetB}/24`;
+    const pubAddr = s.side === 'A' ? `${ADDR.publicA}/25` : `${ADDR.publicB}/24`;
+    const gw = s.side === 'A' ? ADDR.inetA : ADDR.inetB;
+    await this.veth('inet', inetIf, outer, 'wan0');
+    await this.addr('inet', inetIf, inetAddr);
+    await this.addr(outer, 'wan0', pubAddr);
+    await this.ip(outer, ['route', 'add', 'default', 'via', gw]);
+    if (s.cgn) {
+      const behind = s.side === 'A' ? ADDR.natAWanBehindCgn : ADDR.natBWanBehindCgn;
+      await this.veth(cgn, 'lan0', home, 'wan0');
+      await this.addr(cgn, 'lan0', `${ADDR.cgnGateway}/24`);
+      await this.addr(home, 'wan0', `${behind}/24`);
+      await this.ip(home, ['route', 'add', 'default', 'via', ADDR.cgnGateway]);
+    }
+    await this.ip(home, ['link', 'add', 'lan0', 'type', 'bridge']);
+    await this.addr(home, 'lan0', `${ADDR.lanGateway}/24`);
+    for (const h of s.hosts) {
+      const port = `p-${h}`;
+      await this.veth(home, port, h, 'eth0');
+      await this.ip(home, ['link', 'set', port, 'master', 'lan0']);
+      await this.addr(h, 'eth0', `${ADDR[h]}/24`);
+      await this.ip(h, ['route', 'add', 'default', 'via', ADDR.lanGateway]);
+    }
+    for (const r of s.cgn ? [home, cgn] : [home]) {
+      const t = { udpTimeout: s.udpTimeout, udpTimeoutStream: s.udpTimeoutStream };
+      if (t.udpTimeout !== undefined || t.udpTimeoutStream !== undefined) await this.sysctlTimeouts(r, t);
+    }
+  }
+
+  private async veth(nsA: NodeName, ifA: string, nsB: NodeName, ifB: string): Promise<void> {
+    await this.ip(nsA, ['link', 'add', ifA, 'type', 'veth', 'peer', 'name', ifB, 'netns', this.ns(nsB)]);
+    await this.ip(nsA, ['link', 'set', ifA, 'up']);
+    await this.ip(nsB, ['link', 'set', ifB, 'up']);
+  }
+
+  private async addr(n: NodeName, dev: string, cidr: string): Promise<void> {
+    await this.ip(n, ['addr', 'add', cidr, 'dev', dev]);
+    await this.ip(n, ['link', 'set', dev, 'up']);
+  }
+
+  private ip(n: NodeName, args: readonly string[]): Promise<RunResult> {
+    return run(['ip', '-n', this.ns(n), ...args]);
+  }
+
+  private async loadNat(r: RouterState): Promise<void> {
+    const text = natRuleset({
+      profile: r.profile,
+      lanNet: r.lanNet,
+      wanIp: r.wanIp,
+      hairpin: r.hairpin,
+      portRange: r.portRange,
+      mapTimeout: r.mapTimeout,
+    });
+    await this.exec(r.name, ['nft', '-f', '-'], { input: REPLACE_TABLE + text });
+  }
+
+  private assertUp(): void {
+    if (this.state === 'down') throw new LabError('LAB_NOT_UP', `lab ${this.prefix} is not up`);
+  }
+
+  private assertNode(n: NodeName): void {
+    if (!this.nodes().includes(n))
+      throw new RangeError(`"node" expected one of ${this.nodes().join(', ')}, got ${n}`);
+  }
+
+  /** Runs argv inside a node's namespace and waits for it (bounded, default 10 s). */
+  exec(node: NodeName, argv: readonly string[], opts: RunOptions = {}): Promise<RunResult> {
+    this.assertUp();
+    this.assertNode(node);
+    return run(['ip', 'netns', 'exec', this.ns(node), ...argv], opts);
+  }
+
+  /** Starts argv in the background inside a namespace; stopped by `down()` at the latest. */
+  spawn(node: NodeName, argv: readonly string[], env: NodeJS.ProcessEnv = {}): LabProcess {
+    this.assertUp();
+    this.assertNode(node);
+    const p = new LabProcess(this.ns(node), argv, { ...process.env, ...env });
+    this.procs.add(p);
+    void p.exited.then(() => this.procs.delete(p));
+    return p;
+  }
+
+  /**
+   * Runs a Node program inside a namespace with the JSON-lines channel (see LabProcess).
+   * `.ts` scripts run from source: a loader strips types (TypeScript's transpileModule) and
+   * workspace packages resolve through their "source" export condition.
+   */
+  spawnNode(
+    node: NodeName,
+    script: string,
+    args: readonly string[] = [],
+    opts: SpawnOptions = {},
+  ): LabProcess {
+    const flags = [...(opts.nodeArgs ?? [])];
+    if (isTs(script)) flags.push('--conditions=source', '--import', `${PROGRAMS}ts-loader.mjs`);
+    return this.spawn(node, [process.execPath, ...flags, script, ...args], opts.env ?? {});
+  }
+
+  /** Sets (replaces) or clears (null) the impairment of one public link. */
+  async impair(link: LinkName, imp: Impairment | null): Promise<void> {
+    this.assertUp();
+    if (!(link in LINK_IF)) throw new RangeError(`"link" expected natA, natB or rdv, got ${link}`);
+    if (imp) validateImpairment(imp);
+    const old = this.impairments.get(link);
+    if (imp) this.impairments.set(link, imp);
+    else this.impairments.delete(link);
+    await this.applyImpairments(link, old);
+  }
+
+  /** Current impairments. */
+  impairmentsNow(): Partial<Record<LinkName, Impairment>> {
+    return Object.fromEntries(this.impairments);
+  }
+
+  private farEnd(link: LinkName): NodeName {
+    if (link === 'rdv') return 'rdv';
+    const s = link === 'natA' ? this.A : this.B;
+    return s.cgn ? (link === 'natA' ? 'cgnA' : 'cgnB') : link;
+  }
+
+  private async applyImpairments(changed?: LinkName, old?: Impairment): Promise<void> {
+    const all = Object.fromEntries(this.impairments) as Partial<Record<LinkName, Impairment>>;
+    await this.exec('inet', ['nft', '-f', '-'], { input: impairRuleset(all) });
+    const links: LinkName[] = changed ? [changed] : [...this.impairments.keys()];
+    for (const link of links) {
+      const imp = this.impairments.get(link);
+      const dev = LINK_IF[link];
+      const far = this.farEnd(link);
+      // Delay: NFQUEUE rules (iptables; nft has no `queue` here) + a userspace delayer.
+      const q = String(LINK_QUEUE[link]);
+      const rules = [
+        ['PREROUTING', '-i'],
+        ['POSTROUTING', '-o'],
+      ] as const;
+      const prev = this.delayers.get(link);
+      const same =
+        prev &&
+        imp &&
+        old &&
+        old.delayMs === imp.delayMs &&
+        old.jitterMs === imp.jitterMs &&
+        old.reorderPct === imp.reorderPct &&
+        prev.exit === undefined;
+      if (!same) {
+        for (const [chain, flag] of rules) {
+          const spec = [
+            '-t',
+            'mangle',
+            '-D',
+            chain,
+            flag,
+            dev,
+            '-j',
+            'NFQUEUE',
+            '--queue-num',
+            q,
+            '--queue-bypass',
+          ];
+          await this.exec('inet', ['iptables', '-w', '5', ...spec], { check: false });
+        }
+        if (prev) {
+          this.delayers.delete(link);
+          await prev.kill(1500);
+        }
+        if (needsDelayer(imp) && imp) {
+          const d = this.spawn('inet', [
+            python(),
+            `${PROGRAMS}delayer.py`,
+            '--queue',
+            q,
+            '--delay',
+            String(imp.delayMs ?? 0),
+            '--jitter',
+            String(imp.jitterMs ?? 0),
+            '--reorder',
+            String(imp.reorderPct ?? 0),
+          ]);
+          await d.next((m) => m.t === 'ready', 5000);
+          this.delayers.set(link, d);
+          for (const [chain, flag] of rules) {
+            const spec = [
+              '-t',
+              'mangle',
+              '-A',
+              chain,
+              flag,
+              dev,
+              '-j',
+              'NFQUEUE',
+              '--queue-num',
+              q,
+              '--queue-bypass',
+            ];
+            await this.exec('inet', ['iptables', '-w', '5', ...spec]);
+          }
+        }
+      }
+      // Rate: tbf on both ends' egress (no netem here; NATLAB-NOTES §4).
+      for (const [n, d] of [
+        ['inet', dev],
+        [far, 'wan0'],
+      ] as const) {
+        if (imp?.rateKbit) {
+          const burst = Math.max(4000, Math.ceil((imp.rateKbit * 1000) / 8 / 100));
+          await this.exec(n, [
+            'tc',
+            'qdisc',
+            'replace',
+            'dev',
+            d,
+            'root',
+            'tbf',
+            'rate',
+            `${imp.rateKbit}kbit`,
+            'burst',
+            String(burst),
+            'latency',
+            '200ms',
+          ]);
+        } else if (old?.rateKbit) {
+          await this.exec(n, ['tc', 'qdisc', 'del', 'dev', d, 'root'], { check: false });
+        }
+        const mtu = imp?.mtu ?? (old?.mtu ? 1500 : undefined);
+        if (mtu !== undefined) await this.ip(n, ['link', 'set', d, 'mtu', String(mtu)]);
+      }
+    }
+  }
+
+  private async sysctlTimeouts(
+    r: NodeName,
+    t: { udpTimeout?: number | undefined; udpTimeoutStream?: number | undefined },
+  ): Promise<void> {
+    const sys: string[] = [];
+    if (t.udpTimeout !== undefined) sys.push(`net.netfilter.nf_conntrack_udp_timeout=${t.udpTimeout}`);
+    if (t.udpTimeoutStream !== undefined)
+      sys.push(`net.netfilter.nf_conntrack_udp_timeout_stream=${t.udpTimeoutStream}`);
+    if (sys.length) await run(['ip', 'netns', 'exec', this.ns(r), 'sysctl', '-q', '-w', ...sys]);
+  }
+
+  /**
+   * Sets a router's conntrack UDP timeouts, seconds. Both matter: `udpTimeout` until a flow has
+   * seen replies and is 2 s old, `udpTimeoutStream` after (NATLAB-NOTES §7).
+   */
+  async setUdpTimeouts(
+    router: RouterName,
+    t: { udpTimeout?: number; udpTimeoutStream?: number },
+  ): Promise<void> {
+    this.assertUp();
+    const r = this.routers.get(router);
+    if (!r) throw new RangeError(`"router" expected one of ${this.routerNames().join(', ')}, got ${router}`);
+    for (const v of [t.udpTimeout, t.udpTimeoutStream]) {
+      if (v !== undefined && !(Number.isInteger(v) && v >= 1 && v <= 86_400)) {
+        throw new RangeError(`"udpTimeout" expected an integer 1..86400, got ${v}`);
+      }
+    }
+    await this.sysctlTimeouts(router, t);
+    const mt = Math.max(t.udpTimeoutStream ?? t.udpTimeout ?? r.mapTimeout, 1);
+    if (mt !== r.mapTimeout && (r.profile === 'restricted' || r.profile === 'fullcone' || r.hairpin)) {
+      r.mapTimeout = mt;
+      await this.loadNat(r);
+    } else r.mapTimeout = mt;
+  }
+
+  /** A router's current conntrack UDP timeouts, seconds. */
+  async udpTimeouts(router: RouterName): Promise<{ udpTimeout: number; udpTimeoutStream: number }> {
+    this.assertUp();
+    const r = await this.exec(router, [
+      'sysctl',
+      '-n',
+      'net.netfilter.nf_conntrack_udp_timeout',
+      'net.netfilter.nf_conntrack_udp_timeout_stream',
+    ]);
+    const [a, b] = r.stdout.trim().split(/\s+/).map(Number);
+    return { udpTimeout: a ?? Number.NaN, udpTimeoutStream: b ?? Number.NaN };
+  }
+
+  /** Public UDP ports a router currently maps (from its conntrack table). */
+  async mappedPorts(router: RouterName): Promise<number[]> {
+    this.assertUp();
+    const r = this.routers.get(router);
+    if (!r) throw new RangeError(`"router" expected one of ${this.routerNames().join(', ')}, got ${router}`);
+    const out = await this.exec(router, ['conntrack', '-L', '-p', 'udp'], { check: false });
+    const ports = new Set<number>();
+    for (const line of out.stdout.split('\n')) {
+      // reply tuple: src=<remote> dst=<public ip> sport=<remote port> dport=<public port>
+      const m = /src=\S+ dst=(\S+) sport=\d+ dport=(\d+)(?!.*dst=)/.exec(line);
+      if (m && m[1] === r.wanIp) ports.add(Number(m[2]));
+    }
+    return [...ports].sort((a, b) => a - b);
+  }
+
+  /**
+   * Simulates a NAT reboot: learned state is forgotten (conntrack flushed, nft maps reloaded)
+   * and, unless `newPorts: false`, new mappings come from a port window that contains none of
+   * the ports mapped before, so every flow gets a new public port. The profile's mapping and
+   * filtering stay as they were; port preservation is lost until the lab is rebuilt.
+   */
+  async natReboot(router: RouterName, opts: { newPorts?: boolean } = {}): Promise<NatRebootResult> {
+    this.assertUp();
+    const r = this.routers.get(router);
+    if (!r) throw new RangeError(`"router" expected one of ${this.routerNames().join(', ')}, got ${router}`);
+    if (!hasTool('conntrack'))
+      throw new LabError('LAB_UNSUPPORTED', 'natReboot needs the conntrack tool (apt-get install conntrack)');
+    if (opts.newPorts !== false) {
+      const used = await this.mappedPorts(router);
+      const size = 4096;
+      const windows: [number, number][] = [];
+      for (let lo = 1024; lo + size - 1 <= 65_535; lo += size) {
+        const hi = lo + size - 1;
+        const prev = r.portRange && r.portRange[0] === lo;
+        if (!prev && !used.some((p) => p >= lo && p <= hi)) windows.push([lo, hi]);
+      }
+      const pick = windows[randomInt(windows.length)];
+      if (!pick) throw new LabError('LAB_SETUP_FAILED', `no free port window on ${router}`);
+      r.portRange = pick;
+    }
+    await this.loadNat(r);
+    await this.exec(router, ['conntrack', '-F'], { check: false });
+    return { portRange: r.portRange };
+  }
+
+  /** Flushes a router's conntrack table (keeps its rules and port allocation). */
+  async flushConntrack(router: RouterName): Promise<void> {
+    this.assertUp();
+    if (!this.routers.has(router))
+      throw new RangeError(`"router" expected one of ${this.routerNames().join(', ')}, got ${router}`);
+    await this.exec(router, ['conntrack', '-F'], { check: false });
+  }
+
+  /**
+   * Measures every host's NAT behaviour (RFC 5780-style: mapping via two reflector addresses,
+   * filtering via replies from another port and from an uncontacted address) and compares it
+   * with the profile. Throws LabError LAB_PROFILE_MISMATCH (with the report in `details`).
+   * The reflector runs in rdv only during the check (ports 3478/3479 on .200/.201/.202).
+   */
+  async selfCheck(opts: { timeoutMs?: number; flush?: boolean } = {}): Promise<SelfCheckReport> {
+    this.assertUp();
+    const t0 = Date.now();
+    const timeoutMs = opts.timeoutMs ?? 8000;
+    const refl = this.spawnNode('rdv', `${PROGRAMS}reflector.mjs`, [
+      ADDR.rdv,
+      ADDR.rdvAlt,
+      ADDR.rdvFilter,
+      String(REFLECTOR_PORTS.primary),
+      String(REFLECTOR_PORTS.alt),
+    ]);
+    let checks: HostCheck[];
+    try {
+      await refl.next((m) => m.t === 'ready', 5000);
+      checks = await Promise.all(
+        this.hosts().map(async (host): Promise<HostCheck> => {
+          const localPort = 20_000 + randomInt(40_000);
+          const p = this.spawnNode(host, `${PROGRAMS}probe.mjs`, [
+            ADDR.rdv,
+            ADDR.rdvAlt,
+            String(REFLECTOR_PORTS.primary),
+            String(localPort),
+            String(timeoutMs),
+          ]);
+          const out = (await p.next((m) => m.t === 'probe', timeoutMs + 5000)) as unknown as ProbeOutput;
+          await p.kill(500);
+          const measured = classify(out);
+          const expected = expectedBehaviour(
+            this.chain(host),
+            host.startsWith('hostA') ? ADDR.publicA : ADDR.publicB,
+          );
+          return { host, expected, measured, problems: compare(expected, measured) };
+        }),
+      );
+    } finally {
+      await refl.kill(1000);
+    }
+    if (opts.flush !== false && hasTool('conntrack')) {
+      await Promise.all(this.routerNames().map((r) => this.exec(r, ['conntrack', '-F'], { check: false })));
+    }
+    const report: SelfCheckReport = {
+      ok: checks.every((c) => c.problems.length === 0),
+      hosts: checks,
+      ms: Date.now() - t0,
+    };
+    if (!report.ok) {
+      const text = checks
+        .filter((c) => c.problems.length)
+        .map((c) => `${c.host} (${this.sideOf(c.host).profile}): ${c.problems.join('; ')}`)
+        .join(' | ');
+      throw new LabError('LAB_PROFILE_MISMATCH', `lab ${this.prefix} self-check failed: ${text}`, {
+        cause: report,
+      });
+    }
+    return report;
+  }
+
+  private sideOf(host: HostName): SidePlan {
+    return host.startsWith('hostA') ? this.A : this.B;
+  }
+
+  private chain(host: HostName): { profile: RouterProfile; portRange: boolean }[] {
+    const s = this.sideOf(host);
+    const names: RouterName[] = s.side === 'A' ? ['natA', 'cgnA'] : ['natB', 'cgnB'];
+    const out: { profile: RouterProfile; portRange: boolean }[] = [];
+    for (const n of names) {
+      const r = this.routers.get(n);
+      if (r) out.push({ profile: r.profile, portRange: r.portRange !== undefined });
+    }
+    return out;
+  }
+
+  /** Starts coturn (Debian `turnserver`) in rdv, default 203.0.113.200:3480; see {@link startCoturn}. */
+  startCoturn(opts: { port?: number; ip?: string; timeoutMs?: number } = {}): Promise<Coturn> {
+    this.assertUp();
+    return startCoturn(this, opts);
+  }
+
+  /** Tears the lab down: stops its processes, kills whatever else runs in its namespaces, deletes them. */
+  async down(): Promise<void> {
+    if (this.upPromise) await this.upPromise.catch(() => {});
+    await Promise.all([...this.procs].map((p) => p.kill(500)));
+    this.downSync();
+  }
+
+  /** Synchronous teardown (exit handlers); safe to call twice. */
+  downSync(): void {
+    for (const p of this.procs) p.killNow();
+    this.procs.clear();
+    this.delayers.clear();
+    const existing = listNamespaces();
+    for (const n of this.nodes()) if (existing.includes(this.ns(n))) deleteNamespaceSync(this.ns(n));
+    removeState(this.prefix);
+    unregisterLive(this);
+    this.state = 'down';
+    this.upPromise = undefined;
+  }
+}
+
+/** Creates a lab (not yet up): `const lab = await createLab(opts).up()`. */
+export function createLab(opts: LabOptions = {}): Lab {
+  return new Lab(opts);
+}
+
+const toolCache = new Map<string, boolean>();
+export function hasTool(name: string): boolean {
+  let v = toolCache.get(name);
+  if (v === undefined) {
+    v = ['/usr/sbin', '/usr/bin', '/sbin', '/bin', '/usr/local/sbin', '/usr/local/bin'].some((d) =>
+      existsSync(`${d}/${name}`),
+    );
+    toolCache.set(name, v);
+  }
+  return v;
+}
+
+/** Names of all network namespaces on the machine. */
+export function listNamespaces(): string[] {
+  const r = runSync(['ip', 'netns', 'list']);
+  if (r.code !== 0) return [];
+  return r.stdout
+    .split('\n')
+    .map((l) => l.trim().split(/\s+/)[0] ?? '')
+    .filter((n) => n.length > 0);
+}
+
+/** Kills every process in a namespace (they keep it alive, pitfall 3), then deletes it. */
+export function deleteNamespaceSync(ns: string): void {
+  for (let i = 0; i < 3; i++) {
+    const pids = runSync(['ip', 'netns', 'pids', ns]).stdout.split(/\s+/).filter(Boolean).map(Number);
+    if (pids.length === 0) break;
+    for (const pid of pids) {
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {
+        // already gone
+      }
+    }
+  }
+  runSync(['ip', 'netns', 'del', ns]);
+}
+
+const NODE_SUFFIX = /^([a-z0-9]{1,8})-(inet|rdv|natA|natB|cgnA|cgnB|hostA|hostA2|hostB|hostB2)$/;
+
+/** Removes one lab's namespaces by prefix (CLI `down --prefix`). Returns the names deleted. */
+export function downPrefix(prefix: string): string[] {
+  const gone: string[] = [];
+  for (const ns of listNamespaces()) {
+    const m = NODE_SUFFIX.exec(ns);
+    if (m && m[1] === prefix) {
+      deleteNamespaceSync(ns);
+      gone.push(ns);
+    }
+  }
+  removeState(prefix);
+  return gone;
+}
+
+/**
+ * Removes leftovers of labs whose owner process is gone: labs with a state file naming a dead
+ * pid, and namespaces with the default prefix shape (`nl` + 4) that have no state file at all.
+ */
+export function cleanStale(): string[] {
+  // Namespaces first, states second: a lab writes its state before creating namespaces, so
+  // every namespace listed here has its state visible below (no race with a lab starting now).
+  const namespaces = listNamespaces();
+  const states = readStates();
+  const gone: string[] = [];
+  const known = new Set(states.map((s) => s.prefix));
+  for (const s of states) if (!pidAlive(s.pid)) gone.push(...downPrefix(s.prefix));
+  for (const ns of namespaces) {
+    const m = NODE_SUFFIX.exec(ns);
+    if (m?.[1] && /^nl[0-9a-f]{4}$/.test(m[1]) && !known.has(m[1])) gone.push(...downPrefix(m[1]));
+  }
+  return gone;
+}

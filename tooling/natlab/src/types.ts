@@ -1,0 +1,122 @@
+/**
+ * NAT behaviour of one router (RFC 4787 terms):
+ * - `eim`: endpoint-independent mapping, port preserved when free, address-and-port-dependent filtering.
+ * - `restricted`: endpoint-independent mapping, address-dependent filtering (nft maps).
+ * - `fullcone`: endpoint-independent mapping, endpoint-independent filtering (nft maps).
+ * - `symmetric`: endpoint-dependent mapping (`masquerade fully-random`), address-and-port-dependent filtering.
+ * - `udp-blocked`: UDP out is dropped (DNS excepted); TCP works through an `eim` NAT.
+ * - `cgnat`: an `eim` home router behind an `eim` carrier NAT (two NATs stacked).
+ */
+export type NatProfile = 'eim' | 'restricted' | 'fullcone' | 'symmetric' | 'udp-blocked' | 'cgnat';
+
+/** Profiles a single router can have (`cgnat` is a stack of two of these). */
+export type RouterProfile = Exclude<NatProfile, 'cgnat'>;
+
+export const NAT_PROFILES: readonly NatProfile[] = [
+  'eim',
+  'restricted',
+  'fullcone',
+  'symmetric',
+  'udp-blocked',
+  'cgnat',
+];
+
+/** The two sides of the lab: each has a home NAT router (natA/natB) and optionally a carrier NAT. */
+export type Side = 'A' | 'B';
+
+/** Logical namespace names; {@link Lab.ns} maps them to the real (prefixed) names. */
+export type NodeName =
+  | 'inet'
+  | 'rdv'
+  | 'natA'
+  | 'natB'
+  | 'cgnA'
+  | 'cgnB'
+  | 'hostA'
+  | 'hostA2'
+  | 'hostB'
+  | 'hostB2';
+
+/** NAT routers (the ones {@link Lab.natReboot} and conntrack settings apply to). */
+export type RouterName = 'natA' | 'natB' | 'cgnA' | 'cgnB';
+
+/** Hosts behind the NATs. */
+export type HostName = 'hostA' | 'hostA2' | 'hostB' | 'hostB2';
+
+/** Public links of the `inet` router; impairments apply here. */
+export type LinkName = 'natA' | 'natB' | 'rdv';
+
+export interface SideOptions {
+  /** NAT profile of this side (default `eim`). */
+  readonly profile?: NatProfile;
+  /** Profile of a carrier NAT stacked in front of the home router (`cgnat` implies `eim`). */
+  readonly cgn?: RouterProfile;
+  /** The home router hairpins (a LAN host reaches another LAN host at its public mapping). */
+  readonly hairpin?: boolean;
+  /** A second host behind the same home router (hostA2 / hostB2). */
+  readonly secondHost?: boolean;
+  /** conntrack timeouts in the routers of this side, seconds (kernel defaults 30 / 120). */
+  readonly udpTimeout?: number;
+  readonly udpTimeoutStream?: number;
+}
+
+/** Impairment of one public link, applied in both directions (like netem on both ends). */
+export interface Impairment {
+  /** Loss per direction, percent (0..100). */
+  readonly lossPct?: number;
+  /** Duplication per direction, percent (0..100). */
+  readonly dupPct?: number;
+  /** One-way delay per direction, ms (the RTT over one impaired link is 2× this). */
+  readonly delayMs?: number;
+  /** Uniform jitter ±ms around delayMs; reordering follows from jitter. */
+  readonly jitterMs?: number;
+  /** Percent of packets sent without delay (netem's `reorder`); needs delayMs. */
+  readonly reorderPct?: number;
+  /** Rate limit per direction, kbit/s (tbf). */
+  readonly rateKbit?: number;
+  /** MTU of the link (both ends). */
+  readonly mtu?: number;
+}
+
+export interface LabOptions {
+  /** Namespace name prefix, `[a-z0-9]{1,8}`; default `nl` + 4 random characters. */
+  readonly prefix?: string;
+  readonly A?: NatProfile | SideOptions;
+  readonly B?: NatProfile | SideOptions;
+  /** Impairments per public link, applied at `up()`; change later with {@link Lab.impair}. */
+  readonly impair?: Partial<Record<LinkName, Impairment>>;
+  /** Keep IPv6 enabled in the namespaces (default false: the lab is IPv4 only). */
+  readonly ipv6?: boolean;
+  /** Leave namespaces alive when the process exits (debugging; default false). */
+  readonly keepOnExit?: boolean;
+}
+
+/** The addresses of the lab (fixed; every lab instance uses the same ones in its own namespaces). */
+export const ADDR = {
+  /** rdv: reflector / STUN host. */
+  rdv: '203.0.113.200',
+  /** rdv: second IP (mapping probe). */
+  rdvAlt: '203.0.113.201',
+  /** rdv: third IP, never contacted by probes (filtering probe, NATLAB-NOTES pitfall 7). */
+  rdvFilter: '203.0.113.202',
+  /** Public (WAN) address of side A (natA, or cgnA when stacked). */
+  publicA: '203.0.113.10',
+  /** Public (WAN) address of side B (natB, or cgnB when stacked). */
+  publicB: '198.51.100.20',
+  inetA: '203.0.113.1',
+  inetRdv: '203.0.113.129',
+  inetB: '198.51.100.1',
+  lanGateway: '192.168.1.1',
+  hostA: '192.168.1.10',
+  hostA2: '192.168.1.11',
+  hostB: '192.168.1.20',
+  hostB2: '192.168.1.21',
+  /** Carrier-side gateway (cgn lan0) and the home routers' WAN addresses behind a cgn. */
+  cgnGateway: '100.64.0.1',
+  natAWanBehindCgn: '100.64.0.10',
+  natBWanBehindCgn: '100.64.0.20',
+} as const;
+
+/** Ports the self-check reflector uses in rdv; coturn defaults to 3480 to avoid them. */
+export const REFLECTOR_PORTS = { primary: 3478, alt: 3479 } as const;
+export const COTURN_PORT = 3480;
