@@ -26,8 +26,15 @@ export class ScriptedNode implements SimNode {
     const t: Transmit = opts.from === undefined ? { to, data } : { to, data, from: opts.from };
     if (opts.at === undefined) this.#out.push(t);
     else {
-      this.#later.push({ at: opts.at, t });
-      this.#later.sort((a, b) => a.at - b.at);
+      // Keep #later sorted by time, FIFO among equal times (binary search for the insertion point).
+      let lo = 0;
+      let hi = this.#later.length;
+      while (lo < hi) {
+        const mid = (lo + hi) >> 1;
+        if (this.#later[mid]!.at <= opts.at) lo = mid + 1;
+        else hi = mid;
+      }
+      this.#later.splice(lo, 0, { at: opts.at, t });
     }
   }
 
