@@ -1,1 +1,29 @@
+export type { CryptoBackend } from './backend.js';
+export { nobleBackend } from './backend.js';
+export type { AcceptInfo, PeerAddress, SecureEndpointConfig, SecureTiming } from './config.js';
+export { DEFAULT_TIMING } from './config.js';
+export type { Identity } from './identity.js';
+export {
+  generateIdentity,
+  identityFromSecret,
+  peerIdToX25519,
+  signWithIdentity,
+  verifySignature,
+  wipeIdentity,
+} from './identity.js';
+export { CipherState } from './noise/cipher-state.js';
+export type { KeyPair, SplitResult } from './noise/handshake-state.js';
+export { HandshakeState } from './noise/handshake-state.js';
+export type { HandshakePatternDef } from './noise/patterns.js';
+export { IK, NN, XX } from './noise/patterns.js';
+export type { HandshakeOptions } from './options.js';
+export { FIRST_APP_OPTION, OptionType } from './options.js';
 export * from './peer-id.js';
+export { REPLAY_WINDOW_SIZE, ReplayWindow } from './replay-window.js';
+export type { ChannelState, FailureCode, Opened, SecureEvent } from './secure-channel.js';
+export { SecureChannel } from './secure-channel.js';
+export type { ConnectOptions, HandleOptions, HandleResult } from './secure-endpoint.js';
+export { SecureEndpoint } from './secure-endpoint.js';
+export type { CryptoStats, DropReason } from './stats.js';
+export { DROP_REASONS } from './stats.js';
+export { MAX_PACKET_NUMBER, TransportSession } from './transport-session.js';

@@ -1,0 +1,74 @@
+import { chacha20poly1305 } from '@noble/ciphers/chacha.js';
+import { x25519 } from '@noble/curves/ed25519.js';
+import { writeNoiseNonce } from './bytes.js';
+
+/**
+ * The primitives whose speed matters, behind one small interface so a platform backend
+ * (node:crypto in @srmudp/crypto-node) can replace the portable noble one. Every backend must
+ * produce byte-identical output (cross-tested in @srmudp/crypto-node).
+ *
+ * The AEAD is ChaCha20-Poly1305 (RFC 8439) with the Noise nonce layout: 4 zero bytes followed by
+ * the 64-bit counter little-endian (Noise rev 34 §12.3). `counter` is an integer in [0, 2^53).
+ */
+export interface CryptoBackend {
+  readonly name: string;
+  /** X25519 shared secret. Throws on an all-zero result (low-order public key). */
+  x25519(privateKey: Uint8Array, publicKey: Uint8Array): Uint8Array;
+  /** X25519 public key of a 32-byte private key. */
+  x25519Public(privateKey: Uint8Array): Uint8Array;
+  /** Returns ciphertext || 16-byte tag. When `out` is given (length >= plaintext + 16) the
+   * result is written there and a subarray of it is returned. */
+  aeadSeal(
+    key: Uint8Array,
+    counter: number,
+    ad: Uint8Array,
+    plaintext: Uint8Array,
+    out?: Uint8Array,
+  ): Uint8Array;
+  /** Returns the plaintext, or null when authentication fails. */
+  aeadOpen(
+    key: Uint8Array,
+    counter: number,
+    ad: Uint8Array,
+    ciphertext: Uint8Array,
+    out?: Uint8Array,
+  ): Uint8Array | null;
+}
+
+const nonce = new Uint8Array(12);
+
+/** Portable backend on @noble/curves and @noble/ciphers (browsers, Deno, Bun, Node). */
+export function nobleBackend(): CryptoBackend {
+  return NOBLE;
+}
+
+const NOBLE: CryptoBackend = {
+  name: 'noble',
+  x25519(privateKey, publicKey) {
+    // noble rejects an all-zero shared secret itself (RFC 7748 §6.1 check).
+    return x25519.getSharedSecret(privateKey, publicKey);
+  },
+  x25519Public(privateKey) {
+    return x25519.getPublicKey(privateKey);
+  },
+  aeadSeal(key, counter, ad, plaintext, out) {
+    writeNoiseNonce(nonce, counter);
+    const c = chacha20poly1305(key, nonce, ad);
+    if (out) {
+      const dst = out.subarray(0, plaintext.length + 16);
+      return c.encrypt(plaintext, dst);
+    }
+    return c.encrypt(plaintext);
+  },
+  aeadOpen(key, counter, ad, ciphertext, out) {
+    if (ciphertext.length < 16) return null;
+    writeNoiseNonce(nonce, counter);
+    const c = chacha20poly1305(key, nonce, ad);
+    try {
+      if (out) return c.decrypt(ciphertext, out.subarray(0, ciphertext.length - 16));
+      return c.decrypt(ciphertext);
+    } catch {
+      return null;
+    }
+  },
+};

@@ -1,0 +1,63 @@
+import type { CryptoBackend } from './backend.js';
+import type { Identity } from './identity.js';
+import type { HandshakeOptions } from './options.js';
+
+/** A UDP address; structurally the same as @srmudp/sim's and core's `{ host, port }`. */
+export interface PeerAddress {
+  readonly host: string;
+  readonly port: number;
+}
+
+/** Timers and limits of the secure channel; every field has a default. */
+export interface SecureTiming {
+  /** First handshake retransmission after this long without an answer; doubles each time. Default 1000. */
+  handshakeRetransmitMs: number;
+  /** Ceiling of the retransmission interval. Default 4000. */
+  handshakeMaxRetransmitMs: number;
+  /** A handshake attempt gives up after this long ('HANDSHAKE_TIMEOUT'). Default 15000. */
+  handshakeTimeoutMs: number;
+  /** Start a new handshake when the current keys are this old (WireGuard REKEY_AFTER_TIME). Default 120000. */
+  rekeyAfterMs: number;
+  /** …or after sealing this many packets under them. Default 2^40. */
+  rekeyAfterPackets: number;
+  /** Keys are erased and never used after this age (WireGuard REJECT_AFTER_TIME). Default 180000. */
+  rejectAfterMs: number;
+  /** Packets under the previous keys are still accepted this long after a rekey. Default 10000. */
+  gracePeriodMs: number;
+}
+
+export const DEFAULT_TIMING: SecureTiming = {
+  handshakeRetransmitMs: 1000,
+  handshakeMaxRetransmitMs: 4000,
+  handshakeTimeoutMs: 15_000,
+  rekeyAfterMs: 120_000,
+  rekeyAfterPackets: 2 ** 40,
+  rejectAfterMs: 180_000,
+  gracePeriodMs: 10_000,
+};
+
+export interface AcceptInfo {
+  address: PeerAddress;
+  pattern: 'IK' | 'XX';
+  /** The remote side's application options (types >= 0x10). */
+  options: HandshakeOptions;
+  /** True when the remote side initiated. */
+  incoming: boolean;
+}
+
+export interface SecureEndpointConfig {
+  identity: Identity;
+  /** Cryptographically secure random bytes (ephemeral keys, session indexes, cookie secrets). */
+  random: (n: number) => Uint8Array;
+  /** Default: the portable noble backend. The Node façade passes `nodeBackend()`. */
+  backend?: CryptoBackend;
+  /** Accept policy, called before a session with `remoteKey` (Ed25519 peer id) is created:
+   * for incoming IK/XX handshakes and for the responder key an outgoing XX dial discovers.
+   * Default: accept everyone. */
+  acceptPeer?: (remoteKey: Uint8Array, info: AcceptInfo) => boolean;
+  /** Answer Noise XX dials from peers that do not know our key. Default true. */
+  acceptXX?: boolean;
+  /** Application options (types 0x10-0xff) sent in every handshake. */
+  options?: HandshakeOptions;
+  timing?: Partial<SecureTiming>;
+}

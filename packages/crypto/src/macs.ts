@@ -1,0 +1,147 @@
+import { xchacha20poly1305 } from '@noble/ciphers/chacha.js';
+import { blake2s } from '@noble/hashes/blake2.js';
+import { MAC_LENGTH } from '@srmudp/wire';
+import { concatBytes, equalBytes, isZero } from './bytes.js';
+
+/**
+ * WireGuard's DoS protection (WireGuard paper §5.4.4 and §5.4.7), adapted:
+ *  - mac1 = MAC(HASH(LABEL_MAC1 || S_receiver), packet[0 .. len-32]): every handshake packet
+ *    carries it, keyed by the receiver's X25519 static public key, so a responder drops junk
+ *    before any DH. When the sender does not know the receiver's key (Noise XX) the key is
+ *    32 zero bytes: it then only filters corrupted or non-srmudp packets.
+ *  - mac2 = MAC(cookie, packet[0 .. len-16]) where cookie = MAC(R, source address) and R is a
+ *    responder secret rotated every 2 minutes: proof that the initiator can receive at its
+ *    claimed address. Requested by a stateless cookie reply when the responder is under load.
+ *  - cookie reply = XChaCha20-Poly1305(HASH(LABEL_COOKIE || S_responder), random 24-byte nonce,
+ *    cookie, AD = mac1 of the initiation): only the real initiator (who knows mac1) can use it.
+ * MAC is keyed BLAKE2s with a 16-byte output; HASH is BLAKE2s-256.
+ */
+const enc = new TextEncoder();
+export const LABEL_MAC1 = enc.encode('mac1----');
+export const LABEL_COOKIE = enc.encode('cookie--');
+export const COOKIE_SECRET_LIFETIME_MS = 120_000;
+/** An initiator uses a cookie for less than the responder keeps its secret (WireGuard: 120 s). */
+export const COOKIE_USE_LIFETIME_MS = 115_000;
+export const COOKIE_LENGTH = 16;
+export const COOKIE_NONCE_LENGTH = 24;
+
+const ZERO_KEY = new Uint8Array(32);
+
+/** Key for mac1 of packets sent to the owner of `receiverStatic` (zero key when unknown). */
+export function mac1Key(receiverStatic: Uint8Array | null): Uint8Array {
+  return blake2s(concatBytes(LABEL_MAC1, receiverStatic ?? ZERO_KEY));
+}
+
+/** Key that seals cookie replies from the owner of `responderStatic` (zero key when unknown). */
+export function cookieKey(responderStatic: Uint8Array | null): Uint8Array {
+  return blake2s(concatBytes(LABEL_COOKIE, responderStatic ?? ZERO_KEY));
+}
+
+export function mac(key: Uint8Array, data: Uint8Array): Uint8Array {
+  return blake2s(data, { key, dkLen: MAC_LENGTH });
+}
+
+/** Writes mac1 into the packet (its last 32 bytes are mac1 || mac2) and returns a copy of it. */
+export function writeMac1(packet: Uint8Array, key: Uint8Array): Uint8Array {
+  const end = packet.length - 2 * MAC_LENGTH;
+  const m = mac(key, packet.subarray(0, end));
+  packet.set(m, end);
+  return m;
+}
+
+export function writeMac2(packet: Uint8Array, cookie: Uint8Array | null): void {
+  const end = packet.length - MAC_LENGTH;
+  if (cookie) packet.set(mac(cookie, packet.subarray(0, end)), end);
+  else packet.fill(0, end);
+}
+
+export function verifyMac1(packet: Uint8Array, key: Uint8Array): boolean {
+  if (packet.length < 2 * MAC_LENGTH) return false;
+  const end = packet.length - 2 * MAC_LENGTH;
+  return equalBytes(mac(key, packet.subarray(0, end)), packet.subarray(end, end + MAC_LENGTH));
+}
+
+export function mac1Of(packet: Uint8Array): Uint8Array {
+  const end = packet.length - 2 * MAC_LENGTH;
+  return packet.slice(end, end + MAC_LENGTH);
+}
+
+export function mac2IsZero(packet: Uint8Array): boolean {
+  return isZero(packet.subarray(packet.length - MAC_LENGTH));
+}
+
+/** Responder side: rotating secret, cookie computation, mac2 check, cookie reply sealing. */
+export class CookieChecker {
+  private current: Uint8Array | null = null;
+  private previous: Uint8Array | null = null;
+  private rotatedAt = 0;
+
+  constructor(private readonly random: (n: number) => Uint8Array) {}
+
+  private rotate(now: number): void {
+    if (this.current === null || now - this.rotatedAt >= COOKIE_SECRET_LIFETIME_MS) {
+      // Keep one previous secret so a cookie handed out just before a rotation stays valid
+      // for its whole use lifetime at the initiator.
+      if (this.previous) this.previous.fill(0);
+      this.previous =
+        this.current !== null && now - this.rotatedAt < 2 * COOKIE_SECRET_LIFETIME_MS ? this.current : null;
+      this.current = this.random(32).slice();
+      this.rotatedAt = now;
+    }
+  }
+
+  cookieFor(now: number, address: Uint8Array): Uint8Array {
+    this.rotate(now);
+    return mac(this.current as Uint8Array, address);
+  }
+
+  /** True if the packet's mac2 was made with a cookie this responder issued to `address`. */
+  verifyMac2(now: number, packet: Uint8Array, address: Uint8Array): boolean {
+    this.rotate(now);
+    const end = packet.length - MAC_LENGTH;
+    const got = packet.subarray(end);
+    const body = packet.subarray(0, end);
+    for (const secret of [this.current, this.previous]) {
+      if (!secret) continue;
+      const cookie = mac(secret, address);
+      if (equalBytes(mac(cookie, body), got)) return true;
+    }
+    return false;
+  }
+
+  /** nonce(24) || sealed cookie(32) for a cookie reply. */
+  sealCookie(
+    now: number,
+    address: Uint8Array,
+    key: Uint8Array,
+    initMac1: Uint8Array,
+  ): { nonce: Uint8Array; sealed: Uint8Array } {
+    const cookie = this.cookieFor(now, address);
+    const nonce = this.random(COOKIE_NONCE_LENGTH).slice();
+    const sealed = xchacha20poly1305(key, nonce, initMac1).encrypt(cookie);
+    cookie.fill(0);
+    return { nonce, sealed };
+  }
+
+  clear(): void {
+    this.current?.fill(0);
+    this.previous?.fill(0);
+    this.current = null;
+    this.previous = null;
+  }
+}
+
+/** Initiator side: opens a cookie reply; null when it does not authenticate. */
+export function openCookie(
+  key: Uint8Array,
+  nonce: Uint8Array,
+  sealed: Uint8Array,
+  initMac1: Uint8Array,
+): Uint8Array | null {
+  if (nonce.length !== COOKIE_NONCE_LENGTH || sealed.length !== COOKIE_LENGTH + 16) return null;
+  try {
+    return xchacha20poly1305(key, nonce, initMac1).decrypt(sealed);
+  } catch {
+    return null;
+  }
+}

@@ -1,0 +1,116 @@
+/**
+ * Handshake payload: a small extensible TLV list, `type(1) length(1) value(length)`, sorted by
+ * nothing, each type at most once. Types 0x00-0x0f belong to @srmudp/crypto (listed below);
+ * 0x10-0xff are application options passed to the caller untouched (core defines them).
+ * Unknown crypto types are ignored (forward compatibility); known ones with a wrong length, a
+ * duplicate type or a truncated entry make the whole payload invalid.
+ */
+export const OptionType = {
+  /** u32 big-endian: the sender's session index, repeated from the (unauthenticated) header. */
+  SenderIndex: 0x01,
+  /** 32 bytes: the sender's Ed25519 public key (peer id); its X25519 image must equal the
+   * Noise static key the handshake authenticated. */
+  IdentityKey: 0x02,
+  /** 1 byte (0 or 1): key phase of the session this handshake creates (initiator decides). */
+  KeyPhase: 0x03,
+} as const;
+
+export const FIRST_APP_OPTION = 0x10;
+const MAX_VALUE = 255;
+
+export type HandshakeOptions = ReadonlyMap<number, Uint8Array>;
+
+export interface ParsedPayload {
+  senderIndex: number | null;
+  identityKey: Uint8Array | null;
+  keyPhase: 0 | 1 | null;
+  app: Map<number, Uint8Array>;
+}
+
+const FIXED_LENGTH: Record<number, number> = {
+  [OptionType.SenderIndex]: 4,
+  [OptionType.IdentityKey]: 32,
+  [OptionType.KeyPhase]: 1,
+};
+
+/** Validates application options given by the caller (API misuse throws). */
+export function checkAppOptions(options: HandshakeOptions | undefined): void {
+  if (!options) return;
+  for (const [t, v] of options) {
+    if (!Number.isInteger(t) || t < FIRST_APP_OPTION || t > 0xff) {
+      throw new RangeError(`option type must be an integer in [${FIRST_APP_OPTION}, 255], got ${t}`);
+    }
+    if (!(v instanceof Uint8Array) || v.length > MAX_VALUE) {
+      throw new RangeError(`option ${t} value must be a Uint8Array of at most ${MAX_VALUE} bytes`);
+    }
+  }
+}
+
+export function encodePayload(fields: {
+  senderIndex?: number;
+  identityKey?: Uint8Array;
+  keyPhase?: 0 | 1;
+  app?: HandshakeOptions | undefined;
+}): Uint8Array {
+  const entries: [number, Uint8Array][] = [];
+  if (fields.senderIndex !== undefined) {
+    const b = new Uint8Array(4);
+    new DataView(b.buffer).setUint32(0, fields.senderIndex);
+    entries.push([OptionType.SenderIndex, b]);
+  }
+  if (fields.identityKey) entries.push([OptionType.IdentityKey, fields.identityKey]);
+  if (fields.keyPhase !== undefined) entries.push([OptionType.KeyPhase, Uint8Array.of(fields.keyPhase)]);
+  if (fields.app) for (const [t, v] of fields.app) entries.push([t, v]);
+  let len = 0;
+  for (const [, v] of entries) len += 2 + v.length;
+  const out = new Uint8Array(len);
+  let o = 0;
+  for (const [t, v] of entries) {
+    out[o++] = t;
+    out[o++] = v.length;
+    out.set(v, o);
+    o += v.length;
+  }
+  return out;
+}
+
+/** Parses a payload; null if malformed. Never throws. */
+export function decodePayload(bytes: Uint8Array): ParsedPayload | null {
+  const out: ParsedPayload = { senderIndex: null, identityKey: null, keyPhase: null, app: new Map() };
+  const seen = new Set<number>();
+  let o = 0;
+  while (o < bytes.length) {
+    if (bytes.length - o < 2) return null;
+    const t = bytes[o] as number;
+    const len = bytes[o + 1] as number;
+    o += 2;
+    if (bytes.length - o < len) return null;
+    if (seen.has(t)) return null;
+    seen.add(t);
+    const v = bytes.subarray(o, o + len);
+    o += len;
+    const fixed = FIXED_LENGTH[t];
+    if (fixed !== undefined && len !== fixed) return null;
+    switch (t) {
+      case OptionType.SenderIndex:
+        out.senderIndex =
+          ((v[0] as number) * 0x1000000 +
+            ((v[1] as number) << 16) +
+            ((v[2] as number) << 8) +
+            (v[3] as number)) >>>
+          0;
+        break;
+      case OptionType.IdentityKey:
+        out.identityKey = v.slice();
+        break;
+      case OptionType.KeyPhase:
+        if ((v[0] as number) > 1) return null;
+        out.keyPhase = v[0] as 0 | 1;
+        break;
+      default:
+        if (t >= FIRST_APP_OPTION) out.app.set(t, v.slice());
+      // unknown crypto-reserved types: ignored
+    }
+  }
+  return out;
+}

@@ -1,0 +1,680 @@
+import {
+  type CookieReplyPacket,
+  decodePacket,
+  encodePacketBytes,
+  type HandshakePacket,
+  HandshakePattern,
+  MAC_LENGTH,
+  type Packet,
+  WIRE_VERSION,
+} from '@srmudp/wire';
+import type { CryptoBackend } from './backend.js';
+import { nobleBackend } from './backend.js';
+import { equalBytes, isZero } from './bytes.js';
+import {
+  type AcceptInfo,
+  DEFAULT_TIMING,
+  type PeerAddress,
+  type SecureEndpointConfig,
+  type SecureTiming,
+} from './config.js';
+import { type Identity, peerIdToX25519, tryPeerIdToX25519 } from './identity.js';
+import { CookieChecker, cookieKey, mac1Key, mac1Of, verifyMac1, writeMac1 } from './macs.js';
+import { HandshakeState } from './noise/handshake-state.js';
+import { IK, XX } from './noise/patterns.js';
+import { checkAppOptions, decodePayload, encodePayload, type HandshakeOptions } from './options.js';
+import {
+  type ChannelHost,
+  type IndexOwner,
+  type Opened,
+  prologue,
+  SecureChannel,
+  type SecureEvent,
+} from './secure-channel.js';
+import { type CryptoStats, type DropReason, newStats } from './stats.js';
+import { TransportSession } from './transport-session.js';
+
+const PROLOGUE = prologue();
+/** Bound on remembered initiations (duplicate detection); oldest evicted first. */
+const MAX_RECENT = 4096;
+/** Bound on half-open XX responder states (each costs memory until message 3 or timeout). */
+const MAX_HALF_OPEN = 4096;
+
+/** What {@link SecureEndpoint.handle} did with a datagram. */
+export type HandleResult =
+  | { type: 'data'; channel: SecureChannel; packetNumber: number; plaintext: Uint8Array }
+  | { type: 'handshake' }
+  | { type: 'dropped'; reason: DropReason };
+
+export interface ConnectOptions {
+  address: PeerAddress;
+  /** Ed25519 public key (peer id) of the peer: Noise IK. Absent: Noise XX (learn the key). */
+  remoteKey?: Uint8Array;
+}
+
+export interface HandleOptions {
+  /** The caller's load signal: when true, initiations without a valid mac2 get a cookie reply
+   * instead of a DH (WireGuard §5.4.7). Core decides the threshold (e.g. handshakes per second). */
+  underLoad?: boolean;
+}
+
+interface HalfOpen {
+  hs: HandshakeState;
+  localIndex: number;
+  remoteIndex: number;
+  keyPhase: 0 | 1;
+  address: PeerAddress;
+  expires: number;
+}
+
+interface Recent {
+  noise: Uint8Array;
+  response: Uint8Array | null;
+  expires: number;
+}
+
+const HANDSHAKE_RESULT: HandleResult = { type: 'handshake' };
+const DROPS = new Map<DropReason, HandleResult>();
+function dropped(reason: DropReason): HandleResult {
+  let r = DROPS.get(reason);
+  if (!r) {
+    r = { type: 'dropped', reason };
+    DROPS.set(reason, r);
+  }
+  return r;
+}
+
+function hex(b: Uint8Array): string {
+  let s = '';
+  for (let i = 0; i < b.length; i++) s += (b[i] as number).toString(16).padStart(2, '0');
+  return s;
+}
+
+function addressBytes(a: PeerAddress): Uint8Array {
+  return new TextEncoder().encode(`${a.host}|${a.port}`);
+}
+
+/**
+ * Sans-IO secure endpoint: one identity, one socket's worth of peers. Routes every srmudp
+ * datagram by session index, answers handshakes (mac1 before any DH, cookies under load,
+ * simultaneous-initiation rule), and owns the channels. Inputs: {@link handle},
+ * {@link handleTimeout}; outputs: {@link pollTransmit}, {@link pollTimeout}, {@link pollEvent}.
+ */
+export class SecureEndpoint {
+  readonly identity: Identity;
+  readonly backend: CryptoBackend;
+  private readonly timing: SecureTiming;
+  private readonly random: (n: number) => Uint8Array;
+  private readonly acceptPeer: ((k: Uint8Array, info: AcceptInfo) => boolean) | undefined;
+  private readonly acceptXX: boolean;
+  private readonly appOptions: HandshakeOptions | undefined;
+  private readonly statsData: CryptoStats = newStats();
+  private readonly indexes = new Map<number, IndexOwner>();
+  private readonly byKey = new Map<string, SecureChannel>();
+  private readonly channelSet = new Set<SecureChannel>();
+  private readonly halfOpen = new Map<number, HalfOpen>();
+  private readonly recent = new Map<string, Recent>();
+  private readonly cookies: CookieChecker;
+  private readonly transmitQueue: { to: PeerAddress; data: Uint8Array }[] = [];
+  private transmitHead = 0;
+  private readonly events: SecureEvent[] = [];
+  private eventHead = 0;
+  private readonly host: ChannelHost;
+  private closed = false;
+
+  constructor(config: SecureEndpointConfig) {
+    if (!config || typeof config.random !== 'function') throw new TypeError('"random" expected a function');
+    if (!config.identity || !(config.identity.publicKey instanceof Uint8Array)) {
+      throw new TypeError('"identity" expected an Identity');
+    }
+    checkAppOptions(config.options);
+    this.identity = config.identity;
+    this.backend = config.backend ?? nobleBackend();
+    this.random = config.random;
+    this.timing = { ...DEFAULT_TIMING, ...config.timing };
+    for (const [k, v] of Object.entries(this.timing)) {
+      if (typeof v !== 'number' || !(v > 0))
+        throw new RangeError(`"timing.${k}" expected a positive number, got ${v}`);
+    }
+    this.acceptPeer = config.acceptPeer;
+    this.acceptXX = config.acceptXX ?? true;
+    this.appOptions = config.options;
+    this.cookies = new CookieChecker(this.random);
+    this.host = {
+      identity: this.identity,
+      backend: this.backend,
+      random: this.random,
+      timing: this.timing,
+      stats: this.statsData,
+      appOptions: this.appOptions,
+      allocateIndex: (owner) => this.allocateIndex(owner),
+      setIndexOwner: (index, owner) => {
+        this.indexes.set(index, owner);
+      },
+      releaseIndex: (index) => {
+        this.indexes.delete(index);
+      },
+      transmit: (to, data) => {
+        this.transmitQueue.push({ to, data });
+      },
+      emit: (ev) => {
+        this.events.push(ev);
+      },
+      accept: (k, info) => this.accept(k, info),
+      bindKey: (channel, key) => {
+        this.byKey.set(hex(key), channel);
+      },
+      unbind: (channel) => {
+        this.channelSet.delete(channel);
+        if (channel.remoteKey && this.byKey.get(hex(channel.remoteKey)) === channel)
+          this.byKey.delete(hex(channel.remoteKey));
+      },
+      openData: (now, datagram, only) => this.openData(now, datagram, only),
+    };
+  }
+
+  /**
+   * The channel to a peer, created if needed, with a handshake started: Noise IK when
+   * `remoteKey` is given (throws SrmudpError('INVALID_PEER_ID') for a key that is not an Ed25519
+   * point), XX otherwise. An existing channel to the same key is reused.
+   */
+  connect(now: number, opts: ConnectOptions): SecureChannel {
+    if (this.closed) throw new RangeError('endpoint is closed');
+    if (opts.remoteKey !== undefined) {
+      peerIdToX25519(opts.remoteKey);
+      if (equalBytes(opts.remoteKey, this.identity.publicKey))
+        throw new RangeError('cannot connect to our own key');
+      const existing = this.byKey.get(hex(opts.remoteKey));
+      if (existing && existing.state !== 'closed') {
+        if (existing.state === 'failed' || existing.state === 'idle') existing.address = opts.address;
+        existing.connect(now);
+        return existing;
+      }
+    }
+    const ch = new SecureChannel(this.host, opts.remoteKey ? opts.remoteKey.slice() : null, opts.address);
+    this.channelSet.add(ch);
+    if (opts.remoteKey) this.byKey.set(hex(opts.remoteKey), ch);
+    ch.connect(now);
+    return ch;
+  }
+
+  /** The channel to a peer id, if any. */
+  channel(remoteKey: Uint8Array): SecureChannel | undefined {
+    return this.byKey.get(hex(remoteKey));
+  }
+
+  /** All live channels. */
+  channels(): SecureChannel[] {
+    return [...this.channelSet];
+  }
+
+  stats(): CryptoStats {
+    return { ...this.statsData, dropped: { ...this.statsData.dropped } };
+  }
+
+  /**
+   * Processes one datagram from `from`. Never throws on network input: anything invalid is
+   * dropped and counted in {@link stats}. Data packets come back decrypted.
+   */
+  handle(now: number, from: PeerAddress, datagram: Uint8Array, opts?: HandleOptions): HandleResult {
+    if (this.closed) return dropped('unknown_index');
+    const t = datagram[0];
+    if (t !== undefined && (t & 0xfe) === 0x90) {
+      const r = this.openData(now, datagram, null);
+      if (r === null) return dropped(this.lastDataDrop);
+      return {
+        type: 'data',
+        channel: this.lastChannel as SecureChannel,
+        packetNumber: r.packetNumber,
+        plaintext: r.plaintext,
+      };
+    }
+    let pkt: Packet;
+    try {
+      pkt = decodePacket(datagram);
+    } catch {
+      return this.drop('malformed');
+    }
+    try {
+      switch (pkt.type) {
+        case 'handshake_init':
+          return this.onInit(now, from, pkt, datagram, opts?.underLoad === true);
+        case 'handshake_response':
+          return this.onResponse(now, from, pkt, datagram);
+        case 'handshake_final':
+          return this.onFinal(now, from, pkt, datagram);
+        case 'cookie_reply':
+          return this.onCookieReply(now, pkt);
+        default:
+          return this.drop('malformed');
+      }
+    } catch {
+      // Defensive: a bug must not turn hostile input into an exception for the driver loop.
+      return this.drop('malformed');
+    }
+  }
+
+  /** Next datagram to send, or null. */
+  pollTransmit(_now: number): { to: PeerAddress; data: Uint8Array } | null {
+    if (this.transmitHead >= this.transmitQueue.length) {
+      if (this.transmitHead > 0) {
+        this.transmitQueue.length = 0;
+        this.transmitHead = 0;
+      }
+      return null;
+    }
+    return this.transmitQueue[this.transmitHead++] ?? null;
+  }
+
+  /** Next event (established, rekeyed, failed), or null. */
+  pollEvent(): SecureEvent | null {
+    if (this.eventHead >= this.events.length) {
+      if (this.eventHead > 0) {
+        this.events.length = 0;
+        this.eventHead = 0;
+      }
+      return null;
+    }
+    return this.events[this.eventHead++] ?? null;
+  }
+
+  /** Earliest absolute time (ms) {@link handleTimeout} must run, or null. */
+  pollTimeout(): number | null {
+    let t = Number.POSITIVE_INFINITY;
+    for (const ch of this.channelSet) {
+      const c = ch.pollTimeout();
+      if (c !== null && c < t) t = c;
+    }
+    for (const h of this.halfOpen.values()) if (h.expires < t) t = h.expires;
+    return t === Number.POSITIVE_INFINITY ? null : t;
+  }
+
+  handleTimeout(now: number): void {
+    for (const ch of [...this.channelSet]) {
+      const c = ch.pollTimeout();
+      if (c !== null && c <= now) ch.handleTimeout(now);
+    }
+    for (const [idx, h] of this.halfOpen) {
+      if (h.expires <= now) {
+        h.hs.destroy();
+        this.halfOpen.delete(idx);
+        this.indexes.delete(idx);
+      }
+    }
+    for (const [k, r] of this.recent) {
+      if (r.expires <= now) this.recent.delete(k);
+      else break; // insertion order ≈ expiry order
+    }
+  }
+
+  /** Closes every channel (keys erased) and forgets all handshake state. */
+  close(): void {
+    for (const ch of [...this.channelSet]) ch.close();
+    for (const h of this.halfOpen.values()) h.hs.destroy();
+    this.halfOpen.clear();
+    this.indexes.clear();
+    this.recent.clear();
+    this.cookies.clear();
+    this.closed = true;
+  }
+
+  // ---------------------------------------------------------------- internals
+
+  private drop(reason: DropReason): HandleResult {
+    this.statsData.dropped[reason]++;
+    return dropped(reason);
+  }
+
+  private allocateIndex(owner: IndexOwner): number {
+    for (;;) {
+      const b = this.random(4);
+      const idx =
+        (((b[0] as number) << 24) | ((b[1] as number) << 16) | ((b[2] as number) << 8) | (b[3] as number)) >>>
+        0;
+      if (idx !== 0 && !this.indexes.has(idx)) {
+        this.indexes.set(idx, owner);
+        return idx;
+      }
+    }
+  }
+
+  private accept(remoteKey: Uint8Array, info: AcceptInfo): boolean {
+    if (equalBytes(remoteKey, this.identity.publicKey)) return false;
+    if (!this.acceptPeer) return true;
+    try {
+      return this.acceptPeer(remoteKey, info) === true;
+    } catch {
+      return false;
+    }
+  }
+
+  private lastDataDrop: DropReason = 'malformed';
+  private lastChannel: SecureChannel | null = null;
+
+  private openData(now: number, datagram: Uint8Array, only: SecureChannel | null): Opened | null {
+    // Data header: type(1) receiver index(4) packet number(8), big-endian (wire-format.md).
+    if (datagram.length < 13 + 16 || ((datagram[0] as number) & 0xfe) !== 0x90)
+      return this.dataDrop('malformed');
+    const idx =
+      (((datagram[1] as number) << 24) |
+        ((datagram[2] as number) << 16) |
+        ((datagram[3] as number) << 8) |
+        (datagram[4] as number)) >>>
+      0;
+    const hi =
+      (((datagram[5] as number) << 24) |
+        ((datagram[6] as number) << 16) |
+        ((datagram[7] as number) << 8) |
+        (datagram[8] as number)) >>>
+      0;
+    const lo =
+      (((datagram[9] as number) << 24) |
+        ((datagram[10] as number) << 16) |
+        ((datagram[11] as number) << 8) |
+        (datagram[12] as number)) >>>
+      0;
+    if (hi > 0x1fffff) return this.dataDrop('malformed');
+    const pn = hi * 0x1_0000_0000 + lo;
+    const owner = this.indexes.get(idx);
+    if (owner?.kind !== 'session' || (only !== null && owner.channel !== only))
+      return this.dataDrop('unknown_index');
+    const { channel, session } = owner;
+    if (session.keyPhase !== ((datagram[0] as number) & 1)) return this.dataDrop('key_phase');
+    const r = session.open(datagram, pn);
+    if (r === null) return this.dataDrop('decrypt_failed');
+    if (r === 'duplicate') return this.dataDrop('replay');
+    if (r === 'too_old') return this.dataDrop('too_old');
+    this.statsData.packetsOpened++;
+    if (channel.next === session) {
+      // Key confirmation (WireGuard §5.4.3 "responder waits for the first data packet"):
+      // the initiator of a rekey now uses the new keys, so switch to them.
+      channel.install(now, session, channel.nextOptions, false);
+    }
+    this.lastChannel = channel;
+    return { packetNumber: pn, plaintext: r };
+  }
+
+  private dataDrop(reason: DropReason): null {
+    this.statsData.dropped[reason]++;
+    this.lastDataDrop = reason;
+    return null;
+  }
+
+  private sendCookieReply(now: number, from: PeerAddress, pkt: HandshakePacket, raw: Uint8Array): void {
+    const key = cookieKey(pkt.pattern === HandshakePattern.IK ? this.identity.x25519Public : null);
+    const { nonce, sealed } = this.cookies.sealCookie(now, addressBytes(from), key, mac1Of(raw));
+    const reply: CookieReplyPacket = {
+      type: 'cookie_reply',
+      receiverIndex: pkt.senderIndex,
+      nonce,
+      sealedCookie: sealed,
+    };
+    this.transmitQueue.push({ to: from, data: encodePacketBytes(reply) });
+    this.statsData.cookieRepliesSent++;
+  }
+
+  private onInit(
+    now: number,
+    from: PeerAddress,
+    pkt: HandshakePacket,
+    raw: Uint8Array,
+    underLoad: boolean,
+  ): HandleResult {
+    const ik = pkt.pattern === HandshakePattern.IK;
+    // 1. mac1 before anything costly (WireGuard §5.4.4).
+    if (!verifyMac1(raw, mac1Key(ik ? this.identity.x25519Public : null))) return this.drop('bad_mac1');
+    // 2. mac2: when present it must be valid; under load it is required (§5.4.7).
+    const hasMac2 = !isZero(pkt.mac2);
+    if (hasMac2 && !this.cookies.verifyMac2(now, raw, addressBytes(from))) {
+      this.sendCookieReply(now, from, pkt, raw);
+      return this.drop('bad_mac2');
+    }
+    if (!hasMac2 && underLoad) {
+      this.sendCookieReply(now, from, pkt, raw);
+      return this.drop('under_load');
+    }
+    if (pkt.senderIndex === 0) return this.drop('bad_payload');
+    // 3. A retransmitted initiation gets the same answer, without new state.
+    const rkey = hex(pkt.noise.subarray(0, 32));
+    const seen = this.recent.get(rkey);
+    if (seen && seen.expires > now && equalBytes(seen.noise, pkt.noise)) {
+      if (seen.response) this.transmitQueue.push({ to: from, data: seen.response });
+      return this.drop('duplicate_init');
+    }
+    return ik ? this.onInitIK(now, from, pkt, rkey) : this.onInitXX(now, from, pkt, rkey);
+  }
+
+  private remember(now: number, rkey: string, noise: Uint8Array, response: Uint8Array | null): void {
+    this.recent.delete(rkey);
+    this.recent.set(rkey, { noise: noise.slice(), response, expires: now + this.timing.handshakeTimeoutMs });
+    if (this.recent.size > MAX_RECENT) {
+      const first = this.recent.keys().next().value;
+      if (first !== undefined) this.recent.delete(first);
+    }
+  }
+
+  private onInitIK(now: number, from: PeerAddress, pkt: HandshakePacket, rkey: string): HandleResult {
+    const hs = new HandshakeState({
+      pattern: IK,
+      initiator: false,
+      hash: 'BLAKE2s',
+      backend: this.backend,
+      prologue: PROLOGUE,
+      s: { privateKey: this.identity.x25519Private, publicKey: this.identity.x25519Public },
+      random: this.random,
+    });
+    const payloadBytes = hs.readMessage(pkt.noise);
+    if (payloadBytes === null) return this.drop('handshake_failed');
+    const payload = decodePayload(payloadBytes);
+    const rs = hs.remoteStatic();
+    const id = payload?.identityKey ?? null;
+    const x = id ? tryPeerIdToX25519(id) : null;
+    if (!payload || payload.senderIndex !== pkt.senderIndex || !rs || !id || !x || !equalBytes(x, rs)) {
+      hs.destroy();
+      return this.drop('bad_payload');
+    }
+    if (!this.accept(id, { address: from, pattern: 'IK', options: payload.app, incoming: true })) {
+      hs.destroy();
+      return this.drop('refused');
+    }
+    let channel = this.byKey.get(hex(id));
+    if (channel && channel.state === 'closed') channel = undefined;
+    if (channel?.pending) {
+      if (channel.winsSimultaneous(id)) {
+        // Both sides initiated: ours wins (smaller key). The peer drops its own initiation when
+        // it sees ours; resend ours now in case it was lost.
+        hs.destroy();
+        channel.address = from;
+        channel.resendPending(now);
+        return this.drop('simultaneous_lost');
+      }
+      channel.dropPending();
+    }
+    if (!channel) {
+      channel = new SecureChannel(this.host, id, from);
+      this.channelSet.add(channel);
+      this.byKey.set(hex(id), channel);
+    }
+    channel.address = from;
+    channel.remoteStatic = rs;
+    const keyPhase = payload.keyPhase ?? 0;
+    const localIndex = this.allocateIndex({ kind: 'pending', channel });
+    const noise2 = hs.writeMessage(encodePayload({ senderIndex: localIndex, app: this.appOptions }));
+    const split = hs.split();
+    const session = new TransportSession(
+      this.backend,
+      localIndex,
+      pkt.senderIndex,
+      keyPhase,
+      split.send.key()?.slice() as Uint8Array,
+      split.recv.key()?.slice() as Uint8Array,
+      now,
+      false,
+      split.handshakeHash,
+      false,
+    );
+    split.send.clear();
+    split.recv.clear();
+    this.indexes.set(localIndex, { kind: 'session', channel, session });
+    const response = this.handshakePacket(
+      'handshake_response',
+      HandshakePattern.IK,
+      localIndex,
+      pkt.senderIndex,
+      noise2,
+      rs,
+    );
+    this.transmitQueue.push({ to: from, data: response });
+    this.remember(now, rkey, pkt.noise, response);
+    if (channel.isEstablished) {
+      // Rekey or peer restart: keep sending under the current keys until the initiator proves
+      // it switched (its first packet under the new keys), so a replayed initiation can never
+      // replace a working session.
+      if (channel.next) channel.dropSession(channel.next);
+      channel.next = session;
+      channel.nextOptions = payload.app;
+    } else {
+      channel.install(now, session, payload.app, false);
+    }
+    return HANDSHAKE_RESULT;
+  }
+
+  private onInitXX(now: number, from: PeerAddress, pkt: HandshakePacket, rkey: string): HandleResult {
+    if (!this.acceptXX) return this.drop('refused');
+    if (this.halfOpen.size >= MAX_HALF_OPEN) return this.drop('under_load');
+    const hs = new HandshakeState({
+      pattern: XX,
+      initiator: false,
+      hash: 'BLAKE2s',
+      backend: this.backend,
+      prologue: PROLOGUE,
+      s: { privateKey: this.identity.x25519Private, publicKey: this.identity.x25519Public },
+      random: this.random,
+    });
+    const payloadBytes = hs.readMessage(pkt.noise);
+    const payload = payloadBytes ? decodePayload(payloadBytes) : null;
+    if (!payload || payload.senderIndex !== pkt.senderIndex) {
+      hs.destroy();
+      return this.drop(payloadBytes ? 'bad_payload' : 'handshake_failed');
+    }
+    const localIndex = this.allocateIndex({ kind: 'half_open', halfOpen: null });
+    const noise2 = hs.writeMessage(
+      encodePayload({ senderIndex: localIndex, identityKey: this.identity.publicKey, app: this.appOptions }),
+    );
+    const h: HalfOpen = {
+      hs,
+      localIndex,
+      remoteIndex: pkt.senderIndex,
+      keyPhase: payload.keyPhase ?? 0,
+      address: from,
+      expires: now + this.timing.handshakeTimeoutMs,
+    };
+    this.halfOpen.set(localIndex, h);
+    this.indexes.set(localIndex, { kind: 'half_open', halfOpen: h });
+    const response = this.handshakePacket(
+      'handshake_response',
+      HandshakePattern.XX,
+      localIndex,
+      pkt.senderIndex,
+      noise2,
+      null,
+    );
+    this.transmitQueue.push({ to: from, data: response });
+    this.remember(now, rkey, pkt.noise, response);
+    return HANDSHAKE_RESULT;
+  }
+
+  private handshakePacket(
+    type: 'handshake_response' | 'handshake_final',
+    pattern: 0 | 1,
+    senderIndex: number,
+    receiverIndex: number,
+    noise: Uint8Array,
+    receiverStatic: Uint8Array | null,
+  ): Uint8Array {
+    const bytes = encodePacketBytes({
+      type,
+      version: WIRE_VERSION,
+      pattern,
+      senderIndex,
+      receiverIndex,
+      noise,
+      mac1: new Uint8Array(MAC_LENGTH),
+      mac2: new Uint8Array(MAC_LENGTH),
+    });
+    writeMac1(bytes, mac1Key(receiverStatic));
+    return bytes;
+  }
+
+  private onResponse(now: number, from: PeerAddress, pkt: HandshakePacket, raw: Uint8Array): HandleResult {
+    const owner = this.indexes.get(pkt.receiverIndex);
+    if (!owner) return this.drop('unknown_index');
+    if (owner.kind !== 'pending') return this.drop('unexpected');
+    const r = owner.channel.handleResponse(now, pkt, raw, from);
+    if (r !== 'ok') return this.drop(r);
+    return HANDSHAKE_RESULT;
+  }
+
+  private onFinal(now: number, from: PeerAddress, pkt: HandshakePacket, raw: Uint8Array): HandleResult {
+    const owner = this.indexes.get(pkt.receiverIndex);
+    if (!owner) return this.drop('unknown_index');
+    if (owner.kind !== 'half_open') return this.drop('unexpected');
+    const h = owner.halfOpen as HalfOpen;
+    if (h.remoteIndex !== pkt.senderIndex) return this.drop('unexpected');
+    if (!verifyMac1(raw, mac1Key(this.identity.x25519Public))) return this.drop('bad_mac1');
+    const attempt = h.hs.clone();
+    const payloadBytes = attempt.readMessage(pkt.noise);
+    if (payloadBytes === null) return this.drop('handshake_failed');
+    const payload = decodePayload(payloadBytes);
+    const rs = attempt.remoteStatic();
+    const id = payload?.identityKey ?? null;
+    const x = id ? tryPeerIdToX25519(id) : null;
+    if (!payload || payload.senderIndex !== pkt.senderIndex || !rs || !id || !x || !equalBytes(x, rs)) {
+      attempt.destroy();
+      return this.drop('bad_payload');
+    }
+    h.hs.destroy();
+    this.halfOpen.delete(h.localIndex);
+    if (!this.accept(id, { address: from, pattern: 'XX', options: payload.app, incoming: true })) {
+      attempt.destroy();
+      this.indexes.delete(h.localIndex);
+      return this.drop('refused');
+    }
+    let channel = this.byKey.get(hex(id));
+    if (channel && channel.state === 'closed') channel = undefined;
+    if (!channel) {
+      channel = new SecureChannel(this.host, id, from);
+      this.channelSet.add(channel);
+      this.byKey.set(hex(id), channel);
+    }
+    channel.address = from;
+    channel.remoteStatic = rs;
+    const split = attempt.split();
+    const session = new TransportSession(
+      this.backend,
+      h.localIndex,
+      h.remoteIndex,
+      h.keyPhase,
+      split.send.key()?.slice() as Uint8Array,
+      split.recv.key()?.slice() as Uint8Array,
+      now,
+      false,
+      split.handshakeHash,
+      true, // message 3 is authenticated by the initiator's static and ephemeral keys
+    );
+    split.send.clear();
+    split.recv.clear();
+    this.indexes.set(h.localIndex, { kind: 'session', channel, session });
+    channel.install(now, session, payload.app, false);
+    return HANDSHAKE_RESULT;
+  }
+
+  private onCookieReply(now: number, pkt: CookieReplyPacket): HandleResult {
+    const owner = this.indexes.get(pkt.receiverIndex);
+    if (!owner) return this.drop('unknown_index');
+    if (owner.kind !== 'pending') return this.drop('unexpected');
+    if (!owner.channel.handleCookieReply(now, pkt.nonce, pkt.sealedCookie))
+      return this.drop('bad_cookie_reply');
+    return HANDSHAKE_RESULT;
+  }
+}

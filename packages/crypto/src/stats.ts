@@ -1,0 +1,63 @@
+/** Why an incoming datagram was dropped; every drop is counted under exactly one reason. */
+export type DropReason =
+  | 'malformed' // not decodable as an srmudp packet (WireDecodeError), truncated included
+  | 'unknown_index' // receiver index matches no session or pending handshake
+  | 'bad_mac1'
+  | 'bad_mac2' // mac2 present but not made with a cookie we issued (a cookie reply is sent)
+  | 'under_load' // initiation without mac2 while under load (a cookie reply is sent)
+  | 'handshake_failed' // Noise decryption/authentication failed
+  | 'bad_payload' // handshake payload malformed, index or identity mismatch
+  | 'refused' // accept policy said no
+  | 'simultaneous_lost' // simultaneous initiation: the other side's initiation wins
+  | 'duplicate_init' // retransmitted initiation (the cached response is re-sent)
+  | 'unexpected' // valid packet type at the wrong time (e.g. a response with no pending handshake)
+  | 'bad_cookie_reply'
+  | 'decrypt_failed' // data packet failed authentication
+  | 'replay' // data packet number already received
+  | 'too_old' // data packet number below the replay window
+  | 'key_phase'; // key phase bit does not match the session
+
+export const DROP_REASONS: readonly DropReason[] = [
+  'malformed',
+  'unknown_index',
+  'bad_mac1',
+  'bad_mac2',
+  'under_load',
+  'handshake_failed',
+  'bad_payload',
+  'refused',
+  'simultaneous_lost',
+  'duplicate_init',
+  'unexpected',
+  'bad_cookie_reply',
+  'decrypt_failed',
+  'replay',
+  'too_old',
+  'key_phase',
+];
+
+export interface CryptoStats {
+  dropped: Record<DropReason, number>;
+  handshakesStarted: number;
+  handshakesCompleted: number;
+  handshakesFailed: number;
+  cookieRepliesSent: number;
+  cookieRepliesAccepted: number;
+  rekeys: number;
+  packetsOpened: number;
+}
+
+export function newStats(): CryptoStats {
+  const dropped = {} as Record<DropReason, number>;
+  for (const r of DROP_REASONS) dropped[r] = 0;
+  return {
+    dropped,
+    handshakesStarted: 0,
+    handshakesCompleted: 0,
+    handshakesFailed: 0,
+    cookieRepliesSent: 0,
+    cookieRepliesAccepted: 0,
+    rekeys: 0,
+    packetsOpened: 0,
+  };
+}

@@ -1,0 +1,120 @@
+import { AEAD_TAG_LENGTH, DATA_HEADER_LENGTH, writeDataHeader } from '@srmudp/wire';
+import type { CryptoBackend } from './backend.js';
+import { ReplayWindow } from './replay-window.js';
+
+/** Largest packet number a session seals: nonces are packet numbers and must fit 2^53-1. */
+export const MAX_PACKET_NUMBER = Number.MAX_SAFE_INTEGER;
+
+/**
+ * One set of transport keys (the result of one handshake): ChaCha20-Poly1305 with the packet
+ * number as the nonce (Noise nonce layout) and the 13-byte data header as associated data, a
+ * replay window for received packet numbers. Packet numbers come from the reliability layer
+ * and must strictly increase per session, so a nonce is never reused under one key.
+ */
+export class TransportSession {
+  private sendKey: Uint8Array | null;
+  private recvKey: Uint8Array | null;
+  readonly replay = new ReplayWindow();
+  /** Last packet number sealed; -1 before the first. */
+  lastSealed = -1;
+  sealedCount = 0;
+  openedCount = 0;
+  /** Set when the peer proved it holds these keys (a packet authenticated under them). */
+  confirmed: boolean;
+
+  constructor(
+    private readonly backend: CryptoBackend,
+    readonly localIndex: number,
+    readonly remoteIndex: number,
+    readonly keyPhase: 0 | 1,
+    sendKey: Uint8Array,
+    recvKey: Uint8Array,
+    readonly createdAt: number,
+    /** True if this side sent the handshake initiation that created the session. */
+    readonly initiator: boolean,
+    readonly handshakeHash: Uint8Array,
+    confirmed: boolean,
+  ) {
+    this.sendKey = sendKey;
+    this.recvKey = recvKey;
+    this.confirmed = confirmed;
+  }
+
+  get alive(): boolean {
+    return this.sendKey !== null;
+  }
+
+  /**
+   * Writes header + ciphertext + tag into `out` (allocated when absent) and returns the datagram
+   * (a subarray of `out`). Throws RangeError if `packetNumber` does not increase or exceeds
+   * {@link MAX_PACKET_NUMBER}; SrmudpError-free: callers check {@link alive}.
+   */
+  seal(packetNumber: number, plaintext: Uint8Array, out?: Uint8Array): Uint8Array {
+    const key = this.sendKey;
+    if (key === null) throw new RangeError('session keys were erased');
+    if (
+      !Number.isInteger(packetNumber) ||
+      packetNumber <= this.lastSealed ||
+      packetNumber > MAX_PACKET_NUMBER
+    ) {
+      throw new RangeError(
+        `"packetNumber" must be an integer above ${this.lastSealed} and at most 2^53-1, got ${packetNumber}`,
+      );
+    }
+    const size = DATA_HEADER_LENGTH + plaintext.length + AEAD_TAG_LENGTH;
+    let buf: Uint8Array;
+    if (out) {
+      if (out.length < size) throw new RangeError(`"out" needs ${size} bytes, got ${out.length}`);
+      buf = out;
+    } else {
+      buf = new Uint8Array(size);
+    }
+    writeDataHeader(buf, 0, this.keyPhase, this.remoteIndex, packetNumber);
+    this.backend.aeadSeal(
+      key,
+      packetNumber,
+      buf.subarray(0, DATA_HEADER_LENGTH),
+      plaintext,
+      buf.subarray(DATA_HEADER_LENGTH, size),
+    );
+    this.lastSealed = packetNumber;
+    this.sealedCount++;
+    return buf.subarray(0, size);
+  }
+
+  /**
+   * Authenticates and decrypts a data packet addressed to this session (header already parsed
+   * by the caller). Returns the plaintext, 'replay' / 'too_old' for replayed packet numbers, or
+   * null when authentication fails. The replay window only moves after authentication.
+   */
+  open(
+    datagram: Uint8Array,
+    packetNumber: number,
+    out?: Uint8Array,
+  ): Uint8Array | 'duplicate' | 'too_old' | null {
+    const key = this.recvKey;
+    if (key === null) return null;
+    const verdict = this.replay.check(packetNumber);
+    if (verdict !== 'ok') return verdict;
+    const plaintext = this.backend.aeadOpen(
+      key,
+      packetNumber,
+      datagram.subarray(0, DATA_HEADER_LENGTH),
+      datagram.subarray(DATA_HEADER_LENGTH),
+      out,
+    );
+    if (plaintext === null) return null;
+    this.replay.update(packetNumber);
+    this.openedCount++;
+    this.confirmed = true;
+    return plaintext;
+  }
+
+  /** Zeroes both keys; the session cannot seal or open afterwards. */
+  destroy(): void {
+    this.sendKey?.fill(0);
+    this.recvKey?.fill(0);
+    this.sendKey = null;
+    this.recvKey = null;
+  }
+}

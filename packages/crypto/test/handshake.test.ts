@@ -1,0 +1,59 @@
+import { describe, expect, it } from 'vitest';
+import { collect, deliver, run, side } from './helpers.js';
+
+describe('IK handshake', () => {
+  it('establishes a session both ways and moves data', () => {
+    const a = side(1, '10.0.0.1');
+    const b = side(2, '10.0.0.2');
+    const ch = a.ep.connect(0, { address: b.addr, remoteKey: b.ep.identity.publicKey });
+    expect(ch.state).toBe('handshaking');
+    run([a, b], 0, { stopWhen: () => a.events.length > 0 && b.events.length > 0 });
+    expect(a.events[0]).toMatchObject({ type: 'established', initiator: true });
+    expect(b.events[0]).toMatchObject({ type: 'established', initiator: false });
+    const bch = b.ep.channel(a.ep.identity.publicKey);
+    expect(bch).toBeDefined();
+    expect(ch.handshakeHash).toEqual(bch?.handshakeHash);
+    const dg = ch.seal(0, new TextEncoder().encode('hello'));
+    const r = b.ep.handle(1, a.addr, dg);
+    expect(r.type).toBe('data');
+    if (r.type === 'data') {
+      expect(new TextDecoder().decode(r.plaintext)).toBe('hello');
+      expect(r.packetNumber).toBe(0);
+      expect(r.channel).toBe(bch);
+    }
+    const back = bch?.seal(5, Uint8Array.of(1, 2, 3)) as Uint8Array;
+    const r2 = a.ep.handle(2, b.addr, back);
+    expect(r2).toMatchObject({ type: 'data', packetNumber: 5, plaintext: Uint8Array.of(1, 2, 3) });
+  });
+});
+
+describe('XX handshake', () => {
+  it('dials a bare address, learns the key, both sides see each other', () => {
+    const a = side(3, '10.0.0.1');
+    const b = side(4, '10.0.0.2');
+    const seen: Uint8Array[] = [];
+    const a2 = side(3, '10.0.0.1', {
+      acceptPeer: (k) => {
+        seen.push(k);
+        return true;
+      },
+    });
+    const ch = a2.ep.connect(0, { address: b.addr });
+    run([a2, b], 0);
+    expect(seen).toEqual([b.ep.identity.publicKey]);
+    expect(a2.events[0]).toMatchObject({
+      type: 'established',
+      initiator: true,
+      remoteKey: b.ep.identity.publicKey,
+    });
+    expect(b.events[0]).toMatchObject({
+      type: 'established',
+      initiator: false,
+      remoteKey: a.ep.identity.publicKey,
+    });
+    const dg = ch.seal(1, Uint8Array.of(9));
+    expect(b.ep.handle(1, a2.addr, dg)).toMatchObject({ type: 'data', plaintext: Uint8Array.of(9) });
+    void collect;
+    void deliver;
+  });
+});
