@@ -29,7 +29,7 @@ function makeRun(
   const report = (): string => {
     const mbps = (totalReceived * size) / 1e3 / totalMs;
     const loss = (100 * (totalSent - totalReceived)) / totalSent;
-    return `${label} ${size} B: ${mbps.toFixed(0)} MB/s received, loss ${loss.toFixed(2)}%`;
+    return `${label} ${size} B: ${mbps.toFixed(0)} MB/s received, loss ${loss.toFixed(2)}% (${totalSent} sent in ${totalMs.toFixed(0)} ms)`;
   };
   results.push(report);
   return async () => {
