@@ -1,0 +1,221 @@
+import { EventEmitter } from 'node:events';
+import type { ConnectionApi, ConnectionStats, EndpointEvent, PathInfo } from '@srmudp/core';
+import { peerIdToString } from '@srmudp/crypto';
+import { SrmudpError } from '@srmudp/wire';
+import { AsyncQueue } from './async-queue.js';
+import { SrmudpStream, type StreamHost } from './stream.js';
+
+export interface CloseInfo {
+  code: number;
+  reason: string;
+  /** true when the peer (or its idle timeout) closed it */
+  remote: boolean;
+}
+
+/** @internal what a connection needs from its node */
+export interface ConnectionOwner {
+  kick(): void;
+  /** a message nobody claimed on the connection goes to the node-level API */
+  deliverMessage(conn: Connection, data: Uint8Array): void;
+}
+
+export function toBytes(data: Uint8Array | string): Uint8Array {
+  if (typeof data === 'string') return new TextEncoder().encode(data);
+  if (data instanceof Uint8Array) return data;
+  throw new TypeError(`"data" expected Uint8Array or string, got ${typeof data}`);
+}
+
+/**
+ * An authenticated, encrypted connection to one peer: streams (Node Duplex / Web Streams),
+ * whole messages and unreliable datagrams.
+ *
+ * Events: 'stream' (incoming SrmudpStream), 'message' (Uint8Array), 'datagram', 'path' (PathInfo),
+ * 'close' (CloseInfo).
+ */
+export class Connection extends EventEmitter implements StreamHost {
+  /** the node-level name of the peer ('alice'), or its peer id text for unnamed peers */
+  name: string;
+  private readonly streamMap = new Map<number, SrmudpStream>();
+  private readonly incoming = new AsyncQueue<SrmudpStream>(1024);
+  private readonly messageQueue = new AsyncQueue<Uint8Array>();
+  private readonly datagramQueue = new AsyncQueue<Uint8Array>(4096);
+  private messagesClaimed = false;
+  private closeInfo: CloseInfo | null = null;
+  private resolveClosed!: (info: CloseInfo) => void;
+  /** settles when the connection is closed, by either side */
+  readonly closed: Promise<CloseInfo>;
+
+  constructor(
+    private readonly owner: ConnectionOwner,
+    /** @internal */ readonly core: ConnectionApi,
+    readonly remoteKey: Uint8Array,
+    name?: string,
+  ) {
+    super();
+    this.peerId = peerIdToString(remoteKey);
+    this.name = name ?? this.peerId;
+    this.closed = new Promise((resolve) => {
+      this.resolveClosed = resolve;
+    });
+  }
+
+  readonly peerId: string;
+
+  get path(): PathInfo | null {
+    return this.core.path;
+  }
+
+  get isClosed(): boolean {
+    return this.closeInfo !== null;
+  }
+
+  openStream(): SrmudpStream {
+    this.assertOpen();
+    const id = this.core.openStream();
+    const s = new SrmudpStream(this, id);
+    this.streamMap.set(id, s);
+    this.owner.kick();
+    return s;
+  }
+
+  /** Incoming streams opened by the peer. */
+  streams(signal?: AbortSignal): AsyncIterableIterator<SrmudpStream> {
+    return this.incoming.iterate(signal);
+  }
+
+  /** Sends one message; it arrives whole or not at all. Ordered unless `unordered`. */
+  send(data: Uint8Array | string, opts: { unordered?: boolean } = {}): void {
+    this.assertOpen();
+    this.core.sendMessage(toBytes(data), opts);
+    this.owner.kick();
+  }
+
+  /**
+   * Messages from this peer. Once called, this connection's messages go here instead of the
+   * node-level `receive()`/`messages()`/`onMessage` API.
+   */
+  messages(signal?: AbortSignal): AsyncIterableIterator<Uint8Array> {
+    this.messagesClaimed = true;
+    return this.messageQueue.iterate(signal);
+  }
+
+  /** Unreliable datagram; false when dropped (too big for the path, or no room). */
+  sendDatagram(data: Uint8Array | string): boolean {
+    this.assertOpen();
+    const ok = this.core.sendDatagram(toBytes(data));
+    this.owner.kick();
+    return ok;
+  }
+
+  datagrams(signal?: AbortSignal): AsyncIterableIterator<Uint8Array> {
+    return this.datagramQueue.iterate(signal);
+  }
+
+  stats(): ConnectionStats {
+    return this.core.stats();
+  }
+
+  /** Closes with a code and reason; resolves once closed. */
+  async close(code = 0, reason = ''): Promise<CloseInfo> {
+    if (this.closeInfo) return this.closeInfo;
+    this.core.close(code, reason);
+    this.owner.kick();
+    return this.closed;
+  }
+
+  private assertOpen(): void {
+    if (this.closeInfo) {
+      throw new SrmudpError(
+        'CONNECTION_CLOSED',
+        `connection to ${this.name} is closed (${this.closeInfo.reason})`,
+      );
+    }
+  }
+
+  // StreamHost
+  streamWrite(streamId: number, data: Uint8Array): number {
+    if (this.closeInfo) return 0;
+    const n = this.core.write(streamId, data);
+    if (n > 0) this.owner.kick();
+    return n;
+  }
+  streamFinish(streamId: number): void {
+    if (this.closeInfo) return;
+    this.core.finish(streamId);
+    this.owner.kick();
+  }
+  streamRead(streamId: number, max?: number): Uint8Array | null {
+    const data = this.core.read(streamId, max);
+    // reading frees receive window: let the endpoint send MAX_STREAM_DATA
+    if (data !== null) this.owner.kick();
+    return data;
+  }
+  streamReset(streamId: number, code: number): void {
+    if (this.closeInfo) return;
+    this.core.reset(streamId, code);
+    this.owner.kick();
+  }
+  streamForget(streamId: number): void {
+    this.streamMap.delete(streamId);
+  }
+
+  /** @internal events for this connection, from the node's dispatcher */
+  handleEvent(e: EndpointEvent): void {
+    switch (e.type) {
+      case 'stream_opened': {
+        if (this.streamMap.has(e.streamId)) return;
+        const s = new SrmudpStream(this, e.streamId);
+        this.streamMap.set(e.streamId, s);
+        this.incoming.push(s);
+        this.emit('stream', s);
+        return;
+      }
+      case 'readable':
+        this.streamMap.get(e.streamId)?.onReadable();
+        return;
+      case 'writable':
+        this.streamMap.get(e.streamId)?.onWritable();
+        return;
+      case 'stream_finished':
+        this.streamMap.get(e.streamId)?.onRemoteFinished();
+        return;
+      case 'stream_reset':
+        this.streamMap.get(e.streamId)?.onReset(e.code);
+        return;
+      case 'message':
+        if (this.messagesClaimed) this.messageQueue.push(e.data);
+        else this.owner.deliverMessage(this, e.data);
+        this.emit('message', e.data);
+        return;
+      case 'datagram':
+        this.datagramQueue.push(e.data);
+        this.emit('datagram', e.data);
+        return;
+      case 'path_changed':
+        this.emit('path', e.path);
+        return;
+      case 'closed':
+        this.markClosed({ code: e.code, reason: e.reason, remote: e.remote });
+        return;
+      default:
+        return;
+    }
+  }
+
+  /** @internal */
+  markClosed(info: CloseInfo): void {
+    if (this.closeInfo) return;
+    this.closeInfo = info;
+    const err = new SrmudpError(
+      'CONNECTION_CLOSED',
+      `connection closed: ${info.reason || `code ${info.code}`}`,
+    );
+    for (const s of this.streamMap.values()) s.destroy(err);
+    this.streamMap.clear();
+    this.incoming.end();
+    this.messageQueue.end();
+    this.datagramQueue.end();
+    this.resolveClosed(info);
+    this.emit('close', info);
+  }
+}

@@ -1,0 +1,578 @@
+import { randomBytes } from 'node:crypto';
+import { EventEmitter } from 'node:events';
+import {
+  type Address,
+  type ConnectionApi,
+  Endpoint,
+  type EndpointConfig,
+  type EndpointEvent,
+  type PathInfo,
+} from '@srmudp/core';
+import {
+  generateIdentity,
+  type Identity,
+  identityFromSecret,
+  parsePeerId,
+  peerIdToString,
+} from '@srmudp/crypto';
+import { loadOrCreateIdentity, nodeBackend } from '@srmudp/crypto-node';
+import { type Candidate, encodeCard, type Locator, nextSequence, signRecord } from '@srmudp/rendezvous';
+import { localInterfaces, UdpTransport } from '@srmudp/transport-node';
+import { SrmudpError } from '@srmudp/wire';
+import { AsyncQueue, abortError } from './async-queue.js';
+import { type CloseInfo, Connection, type ConnectionOwner, toBytes } from './connection.js';
+import { Driver } from './driver.js';
+import {
+  type NodeOptions,
+  type PeerTarget,
+  parseNodeOptions,
+  parsePeerTarget,
+  type ResolvedNodeOptions,
+} from './options.js';
+import { type ResolvedTarget, resolveTarget, type TargetResolver } from './resolve.js';
+
+/** A message received through the node-level API. */
+export interface ReceivedMessage {
+  /** the peer's name ('alice'), or its peer id text when it is not a named peer */
+  peer: string;
+  data: Uint8Array;
+  /** Date.now() when it was delivered */
+  timestamp: number;
+}
+
+export interface PeerStatus {
+  name: string;
+  peerId: string | null;
+  state: 'connecting' | 'established' | 'reconnecting' | 'closed';
+  path: PathInfo | null;
+  rttMs: number | null;
+  lossRate: number | null;
+  bytesSent: number;
+  bytesReceived: number;
+}
+
+interface NamedPeer {
+  name: string;
+  target: PeerTarget;
+  /** known once resolved or established */
+  key: Uint8Array | null;
+  conn: Connection | null;
+  dialing: Promise<Connection> | null;
+  retryTimer: NodeJS.Timeout | null;
+  retryDelay: number;
+  lastError: SrmudpError | null;
+}
+
+const keyHex = (k: Uint8Array) => Buffer.from(k.buffer, k.byteOffset, k.byteLength).toString('hex');
+
+/**
+ * One UDP socket, many authenticated peers. Create with {@link createNode}.
+ *
+ * Events: 'connection' (Connection, incoming or outgoing once established), 'message'
+ * (ReceivedMessage, node-level), 'peer' ({ name, state }), 'error' is never emitted for network input.
+ */
+export class SrmudpNode extends EventEmitter implements ConnectionOwner {
+  readonly identity: Identity;
+  readonly peerId: string;
+  private readonly driver: Driver;
+  private readonly byCoreId = new Map<number, Connection>();
+  private readonly byKey = new Map<string, Connection>();
+  private readonly pendingConnects = new Map<
+    number,
+    { resolve: (c: Connection) => void; reject: (e: unknown) => void; name?: string }
+  >();
+  private readonly named = new Map<string, NamedPeer>();
+  /** peers removed on purpose: their incoming connections are refused until added again */
+  private readonly removedKeys = new Set<string>();
+  private readonly incoming = new AsyncQueue<Connection>(1024);
+  private readonly inbox = new AsyncQueue<ReceivedMessage>();
+  private hook: ((m: ReceivedMessage) => void) | null = null;
+  private closing = false;
+  private closedPromise: Promise<void> | null = null;
+
+  /** @internal use createNode() */
+  constructor(
+    private readonly options: ResolvedNodeOptions,
+    identity: Identity,
+    readonly transport: UdpTransport,
+    private readonly resolver: TargetResolver,
+  ) {
+    super();
+    this.identity = identity;
+    this.peerId = peerIdToString(identity.publicKey);
+    const allow = options.allow?.map((t) => keyHex(parsePeerId(t)));
+    const config: EndpointConfig = {
+      identity,
+      random: (n) => new Uint8Array(randomBytes(n)),
+      cryptoBackend: nodeBackend(),
+      accept: { policy: (key) => this.acceptPolicy(key, allow) },
+      ...(options.congestion ? { congestion: options.congestion } : {}),
+      ...(options.keepaliveMs ? { keepaliveMs: options.keepaliveMs } : {}),
+      ...(options.idleTimeoutMs ? { idleTimeoutMs: options.idleTimeoutMs } : {}),
+      ...(options.handshakeTimeoutMs ? { handshakeTimeoutMs: options.handshakeTimeoutMs } : {}),
+      ...(options.limits ? { limits: stripUndefined(options.limits) } : {}),
+    };
+    const endpoint = new Endpoint(config, performance.now());
+    this.driver = new Driver(endpoint, transport, (e) => this.onEndpointEvent(e));
+    transport.onDatagram((data, from) => this.driver.receive(data, from));
+    transport.onError((err) =>
+      this.driver.sendError(
+        err.code,
+        err.host !== undefined && err.port !== undefined ? { host: err.host, port: err.port } : undefined,
+      ),
+    );
+    for (const [name, target] of Object.entries(options.peers)) this.addPeer(name, target);
+  }
+
+  /** The bound socket address. */
+  address(): { host: string; port: number; family: 4 | 6 } {
+    const a = this.transport.address();
+    return { host: a.host, port: a.port, family: a.family === 'IPv6' ? 6 : 4 };
+  }
+
+  /**
+   * Host candidates of this node: the bound address, or every interface address when bound to a
+   * wildcard (loopback last, for peers on the same machine).
+   */
+  candidates(): Candidate[] {
+    const { host, port, family } = this.address();
+    const wildcard = host === '0.0.0.0' || host === '::';
+    if (!wildcard) return [{ kind: 'host', family, host, port }];
+    const fam = host === '0.0.0.0' ? 'IPv4' : this.options.ipv6Only ? 'IPv6' : undefined;
+    const list = localInterfaces({ internal: true, ...(fam ? { family: fam } : {}) }).sort(
+      (a, b) => Number(a.internal) - Number(b.internal),
+    );
+    return list.map((a) => ({ kind: 'host', family: a.family === 'IPv4' ? 4 : 6, host: a.host, port }));
+  }
+
+  private lastSeq: number | undefined;
+
+  /**
+   * This node's contact card: its peer id, the given locators, and (unless `candidates: false`) a
+   * signed record of its current candidates valid for `ttlMs` (the manual rendezvous case).
+   */
+  contactCard(
+    opts: { name?: string; locators?: Locator[]; candidates?: boolean; ttlMs?: number } = {},
+  ): string {
+    const now = Date.now();
+    let record: Uint8Array | undefined;
+    if (opts.candidates !== false) {
+      const seq = nextSequence(this.lastSeq, now);
+      this.lastSeq = seq;
+      record = signRecord(
+        {
+          peerId: this.identity.publicKey,
+          seq,
+          issuedAt: now,
+          expiresAt: now + (opts.ttlMs ?? 24 * 3600_000),
+          candidates: this.candidates().slice(0, 8),
+        },
+        this.identity.secret,
+      );
+    }
+    return encodeCard({
+      peerId: this.identity.publicKey,
+      locators: opts.locators ?? [],
+      ...(record ? { record } : {}),
+      ...(opts.name !== undefined ? { name: opts.name } : {}),
+    });
+  }
+
+  /** Named peers: `add({ alice: card, bob: { host, port, peerId } })`, `remove(['bob'])`, `list()`. */
+  readonly peers = {
+    add: (peers: Record<string, PeerTarget>): void => {
+      if (typeof peers !== 'object' || peers === null) throw new TypeError('"peers" expected an object');
+      const parsed = parseNodeOptions({ peers }).peers;
+      for (const [name, target] of Object.entries(parsed)) this.addPeer(name, target);
+    },
+    remove: (names: string[]): void => {
+      if (!Array.isArray(names)) throw new TypeError('"names" expected an array of peer names');
+      for (const name of names) this.removePeer(name);
+    },
+    list: (): string[] => [...this.named.keys()],
+  };
+
+  /** Opens (or returns the existing) connection to a target: contact card or `{ host, port, peerId? }`. */
+  async connect(target: PeerTarget, opts: { signal?: AbortSignal } = {}): Promise<Connection> {
+    this.assertOpen();
+    const t = parsePeerTarget(target);
+    const resolved = await this.resolver(t, opts.signal);
+    return this.dial(resolved, opts.signal);
+  }
+
+  /** Incoming connections (also emitted as 'connection'). */
+  connections(signal?: AbortSignal): AsyncIterableIterator<Connection> {
+    return this.incoming.iterate(signal);
+  }
+
+  /** The connection to a named peer (or to a peer id text), if established. */
+  connection(name: string): Connection | undefined {
+    const p = this.named.get(name);
+    if (p) return p.conn ?? undefined;
+    for (const c of this.byCoreId.values()) if (c.name === name || c.peerId === name) return c;
+    return undefined;
+  }
+
+  /** Per named peer (and per unnamed connected peer): state, path, RTT, loss, bytes. */
+  status(): Record<string, PeerStatus> {
+    const out: Record<string, PeerStatus> = {};
+    for (const p of this.named.values()) {
+      const s = p.conn && !p.conn.isClosed ? p.conn.stats() : null;
+      out[p.name] = {
+        name: p.name,
+        peerId: p.key ? peerIdToString(p.key) : null,
+        state: s ? 'established' : p.retryTimer ? 'reconnecting' : p.dialing ? 'connecting' : 'closed',
+        path: s?.path ?? null,
+        rttMs: s ? s.rttMs : null,
+        lossRate: s ? s.lossRate : null,
+        bytesSent: s?.bytesSent ?? 0,
+        bytesReceived: s?.bytesReceived ?? 0,
+      };
+    }
+    for (const c of this.byCoreId.values()) {
+      if (out[c.name] || c.isClosed) continue;
+      const s = c.stats();
+      out[c.name] = {
+        name: c.name,
+        peerId: c.peerId,
+        state: 'established',
+        path: s.path,
+        rttMs: s.rttMs,
+        lossRate: s.lossRate,
+        bytesSent: s.bytesSent,
+        bytesReceived: s.bytesReceived,
+      };
+    }
+    return out;
+  }
+
+  /**
+   * Sends a message to every connected peer, or to the named subset `to`. Returns the names it
+   * was sent to (a named peer that is not connected right now is skipped).
+   */
+  send(data: Uint8Array | string, opts: { to?: string[]; unordered?: boolean } = {}): string[] {
+    this.assertOpen();
+    const bytes = toBytes(data);
+    const sentTo: string[] = [];
+    const targets = opts.to ?? [...this.connectedNames()];
+    for (const name of targets) {
+      const c = this.connection(name);
+      if (!c || c.isClosed) continue;
+      c.send(bytes, opts.unordered ? { unordered: true } : {});
+      sentTo.push(name);
+    }
+    return sentTo;
+  }
+
+  /** Next message from any peer, or null after `timeout` ms (never its own messages). */
+  async receive(opts: { timeout?: number; signal?: AbortSignal } = {}): Promise<ReceivedMessage | null> {
+    const now = this.inbox.shift();
+    if (now !== undefined) return now;
+    if (this.inbox.isEnded) return null;
+    const ac = new AbortController();
+    const onAbort = () => ac.abort(opts.signal?.reason);
+    opts.signal?.addEventListener('abort', onAbort, { once: true });
+    const timer = opts.timeout !== undefined ? setTimeout(() => ac.abort('timeout'), opts.timeout) : null;
+    try {
+      const r = await this.inbox.next(ac.signal);
+      return r.done ? null : r.value;
+    } catch (e) {
+      if (opts.signal?.aborted) throw abortError(opts.signal);
+      if (ac.signal.aborted) return null;
+      throw e;
+    } finally {
+      if (timer) clearTimeout(timer);
+      opts.signal?.removeEventListener('abort', onAbort);
+    }
+  }
+
+  /** Every message from any peer, as an async iterator (consumes what `receive()` would). */
+  messages(signal?: AbortSignal): AsyncIterableIterator<ReceivedMessage> {
+    return this.inbox.iterate(signal);
+  }
+
+  /** A hook that consumes messages: while set, `receive()` and `messages()` do not see them. */
+  onMessage(hook: ((m: ReceivedMessage) => void) | null): void {
+    if (hook !== null && typeof hook !== 'function')
+      throw new TypeError('"hook" expected a function or null');
+    this.hook = hook;
+  }
+
+  /** Closes every connection and the socket. */
+  close(): Promise<void> {
+    if (this.closedPromise) return this.closedPromise;
+    this.closing = true;
+    this.closedPromise = (async () => {
+      for (const p of this.named.values()) if (p.retryTimer) clearTimeout(p.retryTimer);
+      const waits = [...this.byCoreId.values()].map((c) =>
+        Promise.race([c.close(0, 'node closed'), new Promise((r) => setTimeout(r, 1000).unref())]),
+      );
+      await Promise.all(waits);
+      this.driver.endpoint.close(performance.now(), 0, 'node closed');
+      this.driver.schedule();
+      await new Promise((r) => setImmediate(r));
+      this.driver.stop();
+      for (const c of this.byCoreId.values()) c.markClosed({ code: 0, reason: 'node closed', remote: false });
+      for (const p of this.pendingConnects.values()) {
+        p.reject(new SrmudpError('NODE_CLOSED', 'the node was closed'));
+      }
+      this.pendingConnects.clear();
+      this.incoming.end();
+      this.inbox.end();
+      await this.transport.close();
+    })();
+    return this.closedPromise;
+  }
+
+  // --- ConnectionOwner
+  kick(): void {
+    this.driver.schedule();
+  }
+
+  deliverMessage(conn: Connection, data: Uint8Array): void {
+    const m: ReceivedMessage = { peer: conn.name, data, timestamp: Date.now() };
+    if (this.hook) {
+      try {
+        this.hook(m);
+      } catch (e) {
+        // a throwing hook must not break the driver loop; surface it asynchronously
+        queueMicrotask(() => {
+          throw e;
+        });
+      }
+    } else this.inbox.push(m);
+    this.emit('message', m);
+  }
+
+  // --- internals
+  private assertOpen(): void {
+    if (this.closing) throw new SrmudpError('NODE_CLOSED', 'the node is closed');
+  }
+
+  private *connectedNames(): Iterable<string> {
+    const seen = new Set<string>();
+    for (const p of this.named.values()) {
+      if (p.conn && !p.conn.isClosed) {
+        seen.add(p.name);
+        yield p.name;
+      }
+    }
+    for (const c of this.byCoreId.values()) if (!c.isClosed && !seen.has(c.name)) yield c.name;
+  }
+
+  private acceptPolicy(key: Uint8Array, allow: string[] | undefined): boolean {
+    const hex = keyHex(key);
+    if (this.closing || this.removedKeys.has(hex)) return false;
+    if (allow && !allow.includes(hex)) return false;
+    if (this.options.acceptUnknown) return true;
+    for (const p of this.named.values()) if (p.key && keyHex(p.key) === hex) return true;
+    return false;
+  }
+
+  private dial(resolved: ResolvedTarget, signal?: AbortSignal, name?: string): Promise<Connection> {
+    if (signal?.aborted) return Promise.reject(abortError(signal));
+    if (resolved.key) {
+      const existing = this.byKey.get(keyHex(resolved.key));
+      if (existing && !existing.isClosed) return Promise.resolve(existing);
+      this.removedKeys.delete(keyHex(resolved.key));
+    }
+    const core = this.driver.endpoint.connect(performance.now(), {
+      addresses: resolved.addresses,
+      ...(resolved.key ? { remoteKey: resolved.key } : {}),
+    });
+    const ready = this.byCoreId.get(core.id);
+    if (ready && !ready.isClosed) return Promise.resolve(ready);
+    this.kick();
+    return new Promise<Connection>((resolve, reject) => {
+      const onAbort = () => {
+        this.pendingConnects.delete(core.id);
+        core.close(0, 'aborted');
+        this.kick();
+        reject(abortError(signal as AbortSignal));
+      };
+      signal?.addEventListener('abort', onAbort, { once: true });
+      this.pendingConnects.set(core.id, {
+        resolve: (c) => {
+          signal?.removeEventListener('abort', onAbort);
+          resolve(c);
+        },
+        reject: (e) => {
+          signal?.removeEventListener('abort', onAbort);
+          reject(e);
+        },
+        ...(name !== undefined ? { name } : {}),
+      });
+    });
+  }
+
+  private onEndpointEvent(e: EndpointEvent): void {
+    switch (e.type) {
+      case 'connected':
+        this.onConnected(e.id, e.remoteKey, e.outgoing);
+        return;
+      case 'connect_failed': {
+        const p = this.pendingConnects.get(e.id);
+        this.pendingConnects.delete(e.id);
+        p?.reject(e.error);
+        return;
+      }
+      case 'closed': {
+        const c = this.byCoreId.get(e.id);
+        const p = this.pendingConnects.get(e.id);
+        this.pendingConnects.delete(e.id);
+        p?.reject(
+          new SrmudpError('CONNECT_FAILED', `connection closed before it was established: ${e.reason}`),
+        );
+        if (!c) return;
+        this.byCoreId.delete(e.id);
+        const hex = keyHex(c.remoteKey);
+        if (this.byKey.get(hex) === c) this.byKey.delete(hex);
+        c.handleEvent(e);
+        this.onPeerLost(c);
+        return;
+      }
+      case 'stun':
+        this.emit('stun', e);
+        return;
+      default: {
+        const c = this.byCoreId.get(e.id);
+        c?.handleEvent(e);
+      }
+    }
+  }
+
+  private onConnected(id: number, remoteKey: Uint8Array, outgoing: boolean): void {
+    const core = this.driver.endpoint.connection(id) as ConnectionApi;
+    const hex = keyHex(remoteKey);
+    const pending = this.pendingConnects.get(id);
+    this.pendingConnects.delete(id);
+    let named: NamedPeer | undefined;
+    for (const p of this.named.values()) {
+      if ((p.key && keyHex(p.key) === hex) || p.name === pending?.name) named = p;
+    }
+    const conn = new Connection(this, core, remoteKey, named?.name);
+    this.byCoreId.set(id, conn);
+    this.byKey.set(hex, conn);
+    if (named) {
+      named.key = remoteKey;
+      named.conn = conn;
+      named.retryDelay = this.options.reconnectDelayMs;
+      named.lastError = null;
+      if (named.retryTimer) clearTimeout(named.retryTimer);
+      named.retryTimer = null;
+      this.emit('peer', { name: named.name, state: 'established' });
+    }
+    pending?.resolve(conn);
+    if (!outgoing) this.incoming.push(conn);
+    this.emit('connection', conn);
+  }
+
+  private addPeer(name: string, target: PeerTarget): void {
+    this.assertOpen();
+    const existing = this.named.get(name);
+    if (existing) this.removePeer(name);
+    const key =
+      typeof target === 'object' && target.peerId !== undefined
+        ? typeof target.peerId === 'string'
+          ? parsePeerId(target.peerId)
+          : target.peerId
+        : null;
+    const p: NamedPeer = {
+      name,
+      target,
+      key,
+      conn: null,
+      dialing: null,
+      retryTimer: null,
+      retryDelay: this.options.reconnectDelayMs,
+      lastError: null,
+    };
+    if (key) {
+      this.removedKeys.delete(keyHex(key));
+      const c = this.byKey.get(keyHex(key));
+      if (c && !c.isClosed) {
+        c.name = name;
+        p.conn = c;
+      }
+    }
+    this.named.set(name, p);
+    if (!p.conn) this.dialNamed(p);
+  }
+
+  private removePeer(name: string): void {
+    const p = this.named.get(name);
+    if (!p) return;
+    this.named.delete(name);
+    if (p.retryTimer) clearTimeout(p.retryTimer);
+    p.retryTimer = null;
+    if (p.key) this.removedKeys.add(keyHex(p.key));
+    if (p.conn && !p.conn.isClosed) void p.conn.close(0, 'peer removed');
+  }
+
+  private dialNamed(p: NamedPeer): void {
+    if (this.closing || p.dialing || this.named.get(p.name) !== p) return;
+    const attempt = (async () => {
+      const resolved = await this.resolver(p.target);
+      if (resolved.key) p.key = resolved.key;
+      return this.dial(resolved, undefined, p.name);
+    })();
+    p.dialing = attempt;
+    attempt.then(
+      (conn) => {
+        p.dialing = null;
+        if (this.named.get(p.name) !== p) return;
+        p.conn = conn;
+        conn.name = p.name;
+      },
+      (err: unknown) => {
+        p.dialing = null;
+        p.lastError = err instanceof SrmudpError ? err : new SrmudpError('CONNECT_FAILED', String(err));
+        this.scheduleRedial(p);
+      },
+    );
+  }
+
+  private onPeerLost(c: Connection): void {
+    for (const p of this.named.values()) {
+      if (p.conn === c) {
+        p.conn = null;
+        this.emit('peer', { name: p.name, state: 'reconnecting' });
+        this.scheduleRedial(p);
+      }
+    }
+  }
+
+  private scheduleRedial(p: NamedPeer): void {
+    if (this.closing || p.retryTimer || this.named.get(p.name) !== p) return;
+    const delay = p.retryDelay;
+    p.retryDelay = Math.min(p.retryDelay * 2, 30_000);
+    p.retryTimer = setTimeout(() => {
+      p.retryTimer = null;
+      if (p.conn && !p.conn.isClosed) return;
+      this.dialNamed(p);
+    }, delay);
+  }
+}
+
+function stripUndefined<T extends object>(o: T): { [K in keyof T]: Exclude<T[K], undefined> } {
+  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as {
+    [K in keyof T]: Exclude<T[K], undefined>;
+  };
+}
+
+/**
+ * Creates a node: validates options (SrmudpError 'INVALID_OPTIONS' naming each bad field), loads or
+ * creates the identity, binds the UDP socket and starts the driver loop.
+ */
+export async function createNode(options: NodeOptions = {}): Promise<SrmudpNode> {
+  const o = parseNodeOptions(options);
+  let identity: Identity;
+  if (o.identity === undefined) identity = generateIdentity((n) => new Uint8Array(randomBytes(n)));
+  else if (typeof o.identity === 'string') identity = await loadOrCreateIdentity(o.identity);
+  else identity = identityFromSecret(o.identity.secret);
+  const transport = await UdpTransport.bind({ host: o.host, port: o.port, ipv6Only: o.ipv6Only });
+  const resolver = (t: PeerTarget, signal?: AbortSignal) => resolveTarget(t, o, signal);
+  return new SrmudpNode(o, identity, transport, resolver);
+}
+
+export type { Address, CloseInfo };

@@ -1,0 +1,80 @@
+import { SrmudpError } from '@srmudp/wire';
+import { z } from 'zod';
+
+const bytes32 = z
+  .instanceof(Uint8Array, { message: 'expected a Uint8Array' })
+  .refine((b) => b.length === 32, { message: 'expected 32 bytes' });
+
+const port = z.number().int().min(0).max(65535);
+
+/** `{ host, port, peerId? }`: dial an address; without peerId the handshake is XX (trust on first use). */
+export const addressTargetSchema = z.strictObject({
+  host: z.string().min(1),
+  port: port.min(1),
+  peerId: z.union([z.string(), bytes32]).optional(),
+});
+
+/** A peer: a contact card string, or an address target. */
+export const peerTargetSchema = z.union([z.string().min(1), addressTargetSchema]);
+
+const peerName = z
+  .string()
+  .min(1)
+  .max(64)
+  .regex(/^[A-Za-z0-9_.:@-]+$/, 'peer names use letters, digits and _ . : @ -');
+
+export const nodeOptionsSchema = z.strictObject({
+  /** identity object, or a key file path (created with mode 0600 when missing), or omitted (ephemeral) */
+  identity: z.union([z.object({ secret: bytes32 }).loose(), z.string().min(1)]).optional(),
+  port: port.default(0),
+  /** bind address: '0.0.0.0' (IPv4), '::' (dual-stack), '127.0.0.1', '::1', ... */
+  host: z.string().min(1).default('0.0.0.0'),
+  ipv6Only: z.boolean().default(false),
+  peers: z.record(peerName, peerTargetSchema).default({}),
+  congestion: z.enum(['bbr', 'cubic', 'newreno']).optional(),
+  /** allow-list of peer ids (text form) that may connect; default: anyone, the app sees the key */
+  allow: z.array(z.string()).optional(),
+  /** accept incoming connections from peers not in `peers` (default true) */
+  acceptUnknown: z.boolean().default(true),
+  keepaliveMs: z.number().int().min(100).max(600_000).optional(),
+  idleTimeoutMs: z.number().int().min(500).max(3_600_000).optional(),
+  handshakeTimeoutMs: z.number().int().min(100).max(600_000).optional(),
+  /** delay before a lost named peer is dialled again (doubles up to 30 s) */
+  reconnectDelayMs: z.number().int().min(10).max(600_000).default(500),
+  limits: z
+    .strictObject({
+      maxConnections: z.number().int().positive().optional(),
+      maxPendingHandshakes: z.number().int().positive().optional(),
+      cookieThreshold: z.number().int().nonnegative().optional(),
+      maxBufferedBytesPerConnection: z.number().int().positive().optional(),
+    })
+    .optional(),
+  /** rendezvous backends used to resolve contact-card locators and to publish our record */
+  rendezvous: z.array(z.custom<object>((v) => typeof v === 'object' && v !== null)).optional(),
+  /** STUN servers for reflexive candidates, as 'host:port' */
+  stunServers: z.array(z.string()).optional(),
+});
+
+export type NodeOptions = z.input<typeof nodeOptionsSchema>;
+export type ResolvedNodeOptions = z.output<typeof nodeOptionsSchema>;
+export type AddressTarget = z.infer<typeof addressTargetSchema>;
+export type PeerTarget = z.infer<typeof peerTargetSchema>;
+
+/** Validates options; throws SrmudpError('INVALID_OPTIONS') naming every wrong field. */
+export function parseNodeOptions(options: unknown): ResolvedNodeOptions {
+  const r = nodeOptionsSchema.safeParse(options ?? {});
+  if (r.success) return r.data;
+  throw new SrmudpError('INVALID_OPTIONS', `invalid srmudp node options:\n${z.prettifyError(r.error)}`, {
+    cause: r.error,
+  });
+}
+
+export function parsePeerTarget(target: unknown, what = 'target'): PeerTarget {
+  const r = peerTargetSchema.safeParse(target);
+  if (r.success) return r.data;
+  throw new SrmudpError(
+    'INVALID_TARGET',
+    `invalid ${what} (expected a contact card string or { host, port, peerId? }):\n${z.prettifyError(r.error)}`,
+    { cause: r.error },
+  );
+}
