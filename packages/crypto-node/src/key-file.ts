@@ -1,0 +1,175 @@
+import { randomBytes as nodeRandomBytes } from 'node:crypto';
+import { open, readFile, rename, stat, unlink } from 'node:fs/promises';
+import { basename, dirname, join } from 'node:path';
+import { generateIdentity, type Identity, identityFromSecret, peerIdToString } from '@srmudp/crypto';
+import { SrmudpError } from '@srmudp/wire';
+
+/**
+ * Key file: one JSON object on one line, UTF-8, mode 0600:
+ *
+ *   {"format":"srmudp-identity","version":1,"peerId":"pk…","secret":"<64 hex digits>"}
+ *
+ * `secret` is the 32-byte Ed25519 seed (RFC 8032), the only secret; `peerId` is its public key
+ * in the text form of @srmudp/crypto and is checked on load, so a corrupted file is caught
+ * instead of silently becoming another identity. Unknown extra fields are rejected (a file
+ * from a newer version must not be half-understood).
+ */
+export const KEY_FILE_FORMAT = 'srmudp-identity';
+export const KEY_FILE_VERSION = 1;
+
+export type KeyFileErrorCode =
+  | 'KEYFILE_NOT_FOUND'
+  | 'KEYFILE_EXISTS'
+  | 'KEYFILE_PERMISSIONS'
+  | 'KEYFILE_FORMAT'
+  | 'KEYFILE_IO';
+
+export class KeyFileError extends SrmudpError {
+  declare readonly code: KeyFileErrorCode;
+  readonly path: string;
+  constructor(code: KeyFileErrorCode, path: string, message: string, options?: { cause?: unknown }) {
+    super(code, `${path}: ${message}`, options);
+    this.name = 'KeyFileError';
+    this.path = path;
+  }
+}
+
+/** Cryptographically secure random bytes from node:crypto, in the `random(n)` shape the pure
+ * packages take. */
+export function randomBytes(n: number): Uint8Array {
+  const b = nodeRandomBytes(n);
+  return new Uint8Array(b.buffer, b.byteOffset, b.byteLength);
+}
+
+export function encodeKeyFile(identity: Identity): string {
+  const secret = Buffer.from(identity.secret).toString('hex');
+  return `${JSON.stringify({ format: KEY_FILE_FORMAT, version: KEY_FILE_VERSION, peerId: peerIdToString(identity.publicKey), secret })}\n`;
+}
+
+/** Parses key file text; throws KeyFileError('KEYFILE_FORMAT') saying what is wrong. */
+export function decodeKeyFile(text: string, path = '<key file>'): Identity {
+  const bad = (why: string, cause?: unknown) =>
+    new KeyFileError(
+      'KEYFILE_FORMAT',
+      path,
+      `not an srmudp key file: ${why}`,
+      cause === undefined ? undefined : { cause },
+    );
+  let v: unknown;
+  try {
+    v = JSON.parse(text);
+  } catch (cause) {
+    throw bad('invalid JSON', cause);
+  }
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) throw bad('expected a JSON object');
+  const o = v as Record<string, unknown>;
+  const keys = Object.keys(o).sort().join(',');
+  if (keys !== 'format,peerId,secret,version')
+    throw bad(`expected fields format, version, peerId, secret; got ${keys}`);
+  if (o.format !== KEY_FILE_FORMAT) throw bad(`"format" must be "${KEY_FILE_FORMAT}"`);
+  if (o.version !== KEY_FILE_VERSION) throw bad(`unsupported version ${JSON.stringify(o.version)}`);
+  if (typeof o.secret !== 'string' || !/^[0-9a-f]{64}$/.test(o.secret))
+    throw bad('"secret" must be 64 lower-case hex digits');
+  const identity = identityFromSecret(new Uint8Array(Buffer.from(o.secret, 'hex')));
+  if (o.peerId !== peerIdToString(identity.publicKey))
+    throw bad('"peerId" does not match the secret (corrupted file?)');
+  return identity;
+}
+
+/**
+ * Writes a new key file with mode 0600. Refuses to replace an existing file
+ * (KeyFileError 'KEYFILE_EXISTS') unless `overwrite` is true; an overwrite goes through a
+ * temporary file and a rename, so a crash never leaves a half-written key.
+ */
+export async function saveIdentity(
+  path: string,
+  identity: Identity,
+  opts: { overwrite?: boolean } = {},
+): Promise<void> {
+  const text = encodeKeyFile(identity);
+  const target = opts.overwrite
+    ? join(dirname(path), `.${basename(path)}.${process.pid}.${Date.now()}.tmp`)
+    : path;
+  let fh: Awaited<ReturnType<typeof open>>;
+  try {
+    fh = await open(target, 'wx', 0o600);
+  } catch (cause) {
+    const code = (cause as { code?: string }).code;
+    if (code === 'EEXIST')
+      throw new KeyFileError('KEYFILE_EXISTS', path, 'file exists; refusing to overwrite a key', { cause });
+    throw new KeyFileError('KEYFILE_IO', path, `cannot create: ${(cause as Error).message}`, { cause });
+  }
+  try {
+    await fh.chmod(0o600); // the umask may have narrowed it further; never wider
+    await fh.writeFile(text, 'utf8');
+    await fh.sync();
+  } catch (cause) {
+    await fh.close().catch(() => {});
+    await unlink(target).catch(() => {});
+    throw new KeyFileError('KEYFILE_IO', path, `cannot write: ${(cause as Error).message}`, { cause });
+  }
+  await fh.close();
+  if (target !== path) {
+    try {
+      await rename(target, path);
+    } catch (cause) {
+      await unlink(target).catch(() => {});
+      throw new KeyFileError('KEYFILE_IO', path, `cannot replace: ${(cause as Error).message}`, { cause });
+    }
+  }
+}
+
+/**
+ * Reads a key file. KeyFileError codes: 'KEYFILE_NOT_FOUND'; 'KEYFILE_PERMISSIONS' when group
+ * or others have any access (POSIX; like ssh, a readable key is treated as compromised and not
+ * used); 'KEYFILE_FORMAT'; 'KEYFILE_IO'.
+ */
+export async function loadIdentity(path: string): Promise<Identity> {
+  let st: Awaited<ReturnType<typeof stat>>;
+  try {
+    st = await stat(path);
+  } catch (cause) {
+    const code = (cause as { code?: string }).code;
+    if (code === 'ENOENT') throw new KeyFileError('KEYFILE_NOT_FOUND', path, 'no such key file', { cause });
+    throw new KeyFileError('KEYFILE_IO', path, `cannot stat: ${(cause as Error).message}`, { cause });
+  }
+  if (!st.isFile()) throw new KeyFileError('KEYFILE_FORMAT', path, 'not a regular file');
+  if (process.platform !== 'win32' && (st.mode & 0o077) !== 0) {
+    throw new KeyFileError(
+      'KEYFILE_PERMISSIONS',
+      path,
+      `permissions ${(st.mode & 0o777).toString(8).padStart(4, '0')} are too open; run chmod 600 on it`,
+    );
+  }
+  if (st.size > 4096) throw new KeyFileError('KEYFILE_FORMAT', path, `file of ${st.size} bytes is too large`);
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch (cause) {
+    throw new KeyFileError('KEYFILE_IO', path, `cannot read: ${(cause as Error).message}`, { cause });
+  }
+  return decodeKeyFile(text, path);
+}
+
+/** Loads the key file, or creates it with a fresh identity when it does not exist. Any other
+ * problem (permissions, format) is thrown, never papered over by a new key. */
+export async function loadOrCreateIdentity(
+  path: string,
+  random: (n: number) => Uint8Array = randomBytes,
+): Promise<{ identity: Identity; created: boolean }> {
+  try {
+    return { identity: await loadIdentity(path), created: false };
+  } catch (e) {
+    if (!(e instanceof KeyFileError) || e.code !== 'KEYFILE_NOT_FOUND') throw e;
+  }
+  const identity = generateIdentity(random);
+  try {
+    await saveIdentity(path, identity);
+    return { identity, created: true };
+  } catch (e) {
+    // Another process created it between our stat and our open: use theirs.
+    if (e instanceof KeyFileError && e.code === 'KEYFILE_EXISTS')
+      return { identity: await loadIdentity(path), created: false };
+    throw e;
+  }
+}
