@@ -41,7 +41,7 @@ export function candidatePriority(type: CandidateType, localPref: number, compon
 /** Default local preference: IPv6 first (it rarely needs a NAT), then non-private before private. */
 export function localPreference(address: Endpoint): number {
   const v6 = endpointFamily(address) === 6 ? 0x8000 : 0;
-  const pub = isPrivateAddress(address.address) ? 0 : 0x4000;
+  const pub = isPrivateAddress(address.host) ? 0 : 0x4000;
   return v6 + pub + 0x3fff;
 }
 
@@ -54,10 +54,10 @@ export function makeCandidate(
 ): Candidate {
   return {
     type,
-    address: { address: address.address, port: address.port },
+    address: { host: address.host, port: address.port },
     priority: candidatePriority(type, localPref),
     socket,
-    ...(base !== undefined ? { base: { address: base.address, port: base.port } } : {}),
+    ...(base !== undefined ? { base: { host: base.host, port: base.port } } : {}),
   };
 }
 

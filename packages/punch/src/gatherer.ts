@@ -244,9 +244,9 @@ export class Gatherer {
   #maybeStartFiltering(now: number, server: Endpoint, other: Endpoint): void {
     if (this.#filterStarted || this.#cfg.filteringTests === false) return;
     // RFC 5780 §4.4 is only valid while we never sent to the alternate IP ourselves (NATLAB-NOTES §8.7).
-    const otherIp = normalizeAddress(other.address);
-    if (this.#cfg.reflectors.some((r) => normalizeAddress(r.address) === otherIp)) return;
-    if (normalizeAddress(server.address) === otherIp) return;
+    const otherIp = normalizeAddress(other.host);
+    if (this.#cfg.reflectors.some((r) => normalizeAddress(r.host) === otherIp)) return;
+    if (normalizeAddress(server.host) === otherIp) return;
     this.#filterStarted = true;
     this.#filterServer = server;
     this.#filterTx.add(
@@ -320,7 +320,7 @@ export class Gatherer {
     if (this.#state === 'mapping' || this.#state === 'failed') return;
     this.#alternateTried = true;
     const primary = this.#observations[0]!.reflector;
-    const target = { address: this.#alternate!.address, port: primary.port };
+    const target = { host: this.#alternate!.host, port: primary.port };
     if (this.#observations.some((o) => sameEndpoint(o.reflector, target))) return;
     this.#alternateTx = this.#client.request(now, target, {
       socket: this.#socket,

@@ -19,12 +19,11 @@ export type { Endpoint } from './endpoint.js';
 export {
   endpointFamily,
   endpointKey,
-  formatIPv6,
+  fromIpAddress,
   isPrivateAddress,
   normalizeAddress,
-  parseIPv4,
-  parseIPv6,
   sameEndpoint,
+  toIpAddress,
 } from './endpoint.js';
 export type {
   GatherEvent,
@@ -63,8 +62,7 @@ export type {
   StunTiming,
 } from './stun-client.js';
 export { StunClient } from './stun-client.js';
-export type { ChangeRequest, StunAttribute, StunMessage } from './stun-message.js';
-export { decodeStun, looksLikeStun, STUN_MAGIC_COOKIE, StunAttr, StunType } from './stun-message.js';
+export { isStun, transactionKey, tryDecodeBinding } from './stun-codec.js';
 export type { BindingRequestInfo, BindingResponseParams, StunResponderOptions } from './stun-responder.js';
 export {
   buildBindingError,

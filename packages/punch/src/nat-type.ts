@@ -61,7 +61,7 @@ export function classifyMapping(
       const a = observations[i]!;
       const b = observations[j]!;
       if (endpointFamily(a.mapped) !== endpointFamily(b.mapped)) continue;
-      if (normalizeAddress(a.reflector.address) === normalizeAddress(b.reflector.address)) {
+      if (normalizeAddress(a.reflector.host) === normalizeAddress(b.reflector.host)) {
         // same reflector IP, other port: a difference still proves endpoint-dependent mapping
         if (!sameEndpoint(a.mapped, b.mapped)) differ = true;
         continue;

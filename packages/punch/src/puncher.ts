@@ -398,7 +398,7 @@ export class Puncher {
     const srflx = this.#remote.filter((c) => c.type === 'srflx' || c.type === 'prflx').map((c) => c.address);
     if (srflx.length > 0) return srflx;
     return this.#remote
-      .filter((c) => c.type === 'host' && !isPrivateAddress(c.address.address))
+      .filter((c) => c.type === 'host' && !isPrivateAddress(c.address.host))
       .map((c) => c.address);
   }
 
@@ -407,7 +407,7 @@ export class Puncher {
     const ips: string[] = [];
     for (const c of this.#remote) {
       if (c.type !== 'srflx' && c.type !== 'prflx') continue;
-      const ip = normalizeAddress(c.address.address);
+      const ip = normalizeAddress(c.address.host);
       if (!ips.includes(ip)) ips.push(ip);
     }
     return ips;
@@ -460,7 +460,7 @@ export class Puncher {
       this.#bdActive = false;
       return null;
     }
-    const to = { address: ips[this.#bdProbes % ips.length]!, port };
+    const to = { host: ips[this.#bdProbes % ips.length]!, port };
     this.#bdProbes++;
     this.#bdNextAt = now + this.#bd.probeIntervalMs;
     const probe: Probe = { kind: 'birthday', socket: 0, to, pair: null };

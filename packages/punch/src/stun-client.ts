@@ -3,20 +3,9 @@
  * retransmission schedule (RTO doubling, Rc sends, final wait Rm × RTO), matched by transaction id.
  * The caller feeds every STUN datagram to {@link StunClient.handle} and drains transmits/events.
  */
-import type { Endpoint } from './endpoint.js';
-import {
-  type ChangeRequest,
-  decodeAddress,
-  decodeErrorCode,
-  decodeStun,
-  encodeChangeRequest,
-  encodeStun,
-  getAttribute,
-  StunAttr,
-  type StunAttribute,
-  StunType,
-  transactionKey,
-} from './stun-message.js';
+import { encodeStun, type StunChangeRequest, StunMethod } from '@srmudp/wire';
+import { type Endpoint, fromIpAddress } from './endpoint.js';
+import { transactionKey, tryDecodeBinding } from './stun-codec.js';
 import { checkNow, checkRandom, type RandomBytes, type Transmit } from './transmit.js';
 
 /** RFC 8489 §6.2.1 timing. Defaults: RTO 500 ms, Rc 7, Rm 16 (a transaction gives up after 39.5 s). */
@@ -38,7 +27,7 @@ export interface StunClientConfig extends StunTiming {
 }
 
 export interface StunRequestOptions extends StunTiming {
-  readonly changeRequest?: ChangeRequest;
+  readonly changeRequest?: Partial<StunChangeRequest>;
   /** local socket index to send from (default 0) */
   readonly socket?: number;
 }
@@ -58,7 +47,7 @@ export type StunClientEvent =
       readonly responseOrigin?: Endpoint;
       readonly otherAddress?: Endpoint;
       readonly software?: string;
-      readonly changeRequest?: ChangeRequest;
+      readonly changeRequest?: Partial<StunChangeRequest>;
       /** round-trip time; null when the request was retransmitted (Karn's rule) */
       readonly rttMs: number | null;
     }
@@ -71,7 +60,7 @@ export type StunClientEvent =
       /** STUN error status (e.g. 420) for STUN_ERROR_RESPONSE */
       readonly status?: number;
       readonly reason?: string;
-      readonly changeRequest?: ChangeRequest;
+      readonly changeRequest?: Partial<StunChangeRequest>;
     };
 
 export interface StunClientStats {
@@ -92,7 +81,7 @@ interface Transaction {
   readonly bytes: Uint8Array;
   readonly rc: number;
   readonly finalWaitMs: number;
-  readonly changeRequest: ChangeRequest | undefined;
+  readonly changeRequest: Partial<StunChangeRequest> | undefined;
   readonly startedAt: number;
   sends: number;
   rto: number;
@@ -141,14 +130,23 @@ export class StunClient {
       throw new TypeError('"random" expected to return a Uint8Array of the requested length');
     }
     const transactionId = tid.slice(0, 12);
-    const attrs: StunAttribute[] = [];
-    if (options.changeRequest !== undefined) {
-      attrs.push({ type: StunAttr.ChangeRequest, value: encodeChangeRequest(options.changeRequest) });
-    }
-    if (this.#software !== '') {
-      attrs.push({ type: StunAttr.Software, value: new TextEncoder().encode(this.#software) });
-    }
-    const bytes = encodeStun(StunType.BindingRequest, transactionId, attrs, true);
+    const bytes = encodeStun(
+      {
+        class: 'request',
+        method: StunMethod.Binding,
+        transactionId,
+        ...(options.changeRequest !== undefined
+          ? {
+              changeRequest: {
+                changeIp: options.changeRequest.changeIp === true,
+                changePort: options.changeRequest.changePort === true,
+              },
+            }
+          : {}),
+        ...(this.#software !== '' ? { software: this.#software } : {}),
+      },
+      { fingerprint: true },
+    );
     const rto = checkTiming('rtoMs', options.rtoMs ?? this.#rto);
     const rc = checkTiming('rc', options.rc ?? this.#rc);
     const rm = checkTiming('rm', options.rm ?? this.#rm);
@@ -190,53 +188,34 @@ export class StunClient {
    * transactions (consumed). Never throws on network input.
    */
   handle(now: number, from: Endpoint, bytes: Uint8Array, socket = 0): boolean {
-    const msg = decodeStun(bytes);
-    if (msg === null) return false;
-    if (msg.type !== StunType.BindingSuccess && msg.type !== StunType.BindingError) return false;
+    const msg = tryDecodeBinding(bytes);
+    if (msg === null || (msg.class !== 'success' && msg.class !== 'error')) return false;
     const id = transactionKey(msg.transactionId);
     const t = this.#tx.get(id);
     if (t === undefined || t.socket !== socket) {
       this.#stats.dropped++;
       return false;
     }
-    if (msg.type === StunType.BindingError) {
-      const ec = getAttribute(msg, StunAttr.ErrorCode);
-      const err = ec === undefined ? null : decodeErrorCode(ec);
+    if (msg.class === 'error') {
       this.#tx.delete(id);
       this.#stats.errors++;
       this.#events.push({
         ...this.#errorEvent(t, 'STUN_ERROR_RESPONSE'),
-        ...(err !== null ? { status: err.code, reason: err.reason } : {}),
+        ...(msg.errorCode !== undefined ? { status: msg.errorCode.code, reason: msg.errorCode.reason } : {}),
       });
       return true;
     }
-    const xma = getAttribute(msg, StunAttr.XorMappedAddress);
-    const ma = getAttribute(msg, StunAttr.MappedAddress);
-    const mapped =
-      xma !== undefined
-        ? decodeAddress(xma, true, msg.transactionId)
-        : ma !== undefined
-          ? decodeAddress(ma, false, msg.transactionId)
-          : null;
-    if (mapped === null) {
+    const mappedIp = msg.xorMappedAddress ?? msg.mappedAddress;
+    if (mappedIp === undefined) {
       // RFC 8489 §6.3.3 would fail the transaction; we keep waiting, so a malformed or
       // spoofed response cannot cut a transaction short, and count it.
       this.#stats.dropped++;
       return true;
     }
-    const ro = getAttribute(msg, StunAttr.ResponseOrigin);
-    const oa = getAttribute(msg, StunAttr.OtherAddress);
-    const sw = getAttribute(msg, StunAttr.Software);
-    const responseOrigin = ro === undefined ? null : decodeAddress(ro, false, msg.transactionId);
-    const otherAddress = oa === undefined ? null : decodeAddress(oa, false, msg.transactionId);
-    let software: string | undefined;
-    if (sw !== undefined) {
-      try {
-        software = new TextDecoder('utf-8', { fatal: false }).decode(sw);
-      } catch {
-        software = undefined;
-      }
-    }
+    const mapped = fromIpAddress(mappedIp);
+    const responseOrigin = msg.responseOrigin === undefined ? null : fromIpAddress(msg.responseOrigin);
+    const otherAddress = msg.otherAddress === undefined ? null : fromIpAddress(msg.otherAddress);
+    const software = msg.software;
     this.#tx.delete(id);
     this.#stats.responses++;
     this.#events.push({
