@@ -68,7 +68,7 @@ export function testRecord(id: TestIdentity, seq: number, count = 1, now = Date.
 /** The largest record the format allows (close to 999 bytes): IPv6 candidates. */
 export function largestTestRecord(id: TestIdentity, seq: number, now = Date.now()): Uint8Array {
   const candidates: Candidate[] = [];
-  // 58 head + 2 counts + 64 signature = 124; 19 bytes per IPv6 candidate: 45 candidates = 979 bytes.
+  // 58 head (with the candidate count) + 1 gate count + 64 signature = 123; 19 bytes per IPv6 candidate: 45 candidates = 978 bytes.
   for (let i = 0; i < 45; i++)
     candidates.push({ kind: 'srflx', family: 6, host: `2001:db8::${(i + 1).toString(16)}`, port: 40000 + i });
   return signRecord(

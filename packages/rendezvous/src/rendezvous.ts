@@ -437,10 +437,8 @@ export class Rendezvous {
         `no configured backend can resolve locators [${t.locators.map((l) => l.backend).join(', ')}]`,
       );
     }
-    const link = linkSignals(
-      [options.signal, this.#closeController.signal],
-      options.timeoutMs ?? this.#resolveTimeoutMs,
-    );
+    const timeoutMs = options.timeoutMs ?? this.#resolveTimeoutMs;
+    const link = linkSignals([options.signal, this.#closeController.signal], timeoutMs);
     const found: { source: string; bytes: Uint8Array }[] = [];
     const rejected: { source: string; error: RendezvousError }[] = [];
     if (t.record !== undefined) found.push({ source: 'card', bytes: t.record });
@@ -450,7 +448,14 @@ export class Rendezvous {
           try {
             const bytes = await backend.resolve({ peerId: t.peerId, locator }, { signal: link.signal });
             if (bytes !== null) found.push({ source: backend.name, bytes });
-          } catch (error) {
+          } catch (caught) {
+            let error = caught;
+            if (isRendezvousError(error, 'ABORTED') && !options.signal?.aborted && link.signal.aborted) {
+              // Our own deadline or close() fired, not the caller's signal.
+              error = this.#closed
+                ? new RendezvousError('CLOSED', 'Rendezvous is closed')
+                : new RendezvousError('UNAVAILABLE', `timed out after ${timeoutMs} ms`, { cause: caught });
+            }
             this.#count(error);
             rejected.push({
               source: backend.name,
