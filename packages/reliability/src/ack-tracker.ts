@@ -1,0 +1,90 @@
+import type { AckFrame, AckRange } from '@srmudp/wire';
+import { RangeSet } from './range-set.js';
+
+/** RFC 9000 §13.2.2: acknowledge at least every second ack-eliciting packet. */
+export const ACK_ELICITING_THRESHOLD = 2;
+/** Most ranges one ACK frame carries (older holes were, or will be, declared lost anyway). */
+export const MAX_ACK_RANGES = 32;
+/** Most ranges remembered for duplicate detection. */
+const MAX_TRACKED_RANGES = 256;
+
+/**
+ * Received packet numbers and when to acknowledge them (RFC 9000 §13.2): immediately after every
+ * second ack-eliciting packet or a packet that arrives out of order, otherwise within
+ * max_ack_delay; ACK frames ride along with data whenever something is sent anyway. Remembers
+ * received numbers for duplicate detection; when an ACK we sent is itself acknowledged, the
+ * ranges below it are no longer reported (§13.2.4).
+ */
+export class AckTracker {
+  readonly received = new RangeSet();
+  /** packets below this are treated as duplicates (forgotten or already reported) */
+  floor = 0;
+  largest = -1;
+  private largestTime = 0;
+  private elicitingSinceAck = 0;
+  /** something was received since the last ACK we sent */
+  pending = false;
+  /** an ACK should be sent as soon as possible */
+  immediate = false;
+  /** time by which an ACK must be sent, or +Inf */
+  deadline = Number.POSITIVE_INFINITY;
+
+  constructor(readonly maxAckDelay: number) {}
+
+  /** Records packet `pn`; returns false for a duplicate (the caller drops it). */
+  onPacket(now: number, pn: number, ackEliciting: boolean): boolean {
+    if (pn < this.floor || this.received.has(pn)) return false;
+    const outOfOrder = pn < this.largest || (this.largest >= 0 && pn > this.largest + 1);
+    this.received.add(pn, pn + 1);
+    if (this.received.size > MAX_TRACKED_RANGES) {
+      this.received.truncateLow(MAX_TRACKED_RANGES);
+      this.floor = this.received.min();
+    }
+    if (pn > this.largest) {
+      this.largest = pn;
+      this.largestTime = now;
+    }
+    this.pending = true;
+    if (ackEliciting) {
+      this.elicitingSinceAck++;
+      if (this.elicitingSinceAck >= ACK_ELICITING_THRESHOLD || outOfOrder) this.immediate = true;
+      else if (this.deadline === Number.POSITIVE_INFINITY) this.deadline = now + this.maxAckDelay;
+    }
+    return true;
+  }
+
+  /** An ACK must go out now (threshold, reordering or the delay timer). */
+  shouldSend(now: number): boolean {
+    return this.pending && (this.immediate || now >= this.deadline);
+  }
+
+  /** Builds an ACK frame for what was received, or null when nothing is to be acknowledged. */
+  build(now: number): AckFrame | null {
+    if (!this.pending || this.received.isEmpty()) return null;
+    const set = this.received;
+    const ranges: AckRange[] = [];
+    for (let i = set.size - 1; i >= 0 && ranges.length < MAX_ACK_RANGES; i--) {
+      ranges.push({ start: set.startAt(i), end: set.endAt(i) - 1 });
+    }
+    const delayUs = Math.max(0, Math.round((now - this.largestTime) * 1000));
+    return { type: 'ack', delay: delayUs, ranges };
+  }
+
+  onAckSent(): void {
+    this.pending = false;
+    this.immediate = false;
+    this.elicitingSinceAck = 0;
+    this.deadline = Number.POSITIVE_INFINITY;
+  }
+
+  /** An ACK frame whose largest was `largest` was acknowledged by the peer (§13.2.4). */
+  onAckAcked(largest: number): void {
+    const f = largest + 1;
+    // keep the newest range even if it is fully below, so reordering near the top still
+    // reports correctly; everything below the acknowledged largest is known to the peer
+    if (f > this.floor) {
+      this.floor = Math.min(f, this.received.size > 0 ? this.received.startAt(this.received.size - 1) : f);
+      this.received.removeBelow(this.floor);
+    }
+  }
+}

@@ -1,0 +1,254 @@
+/**
+ * BBR v1 (draft-cardwell-iccrg-bbr-congestion-control-00, "BBR: Congestion-Based Congestion
+ * Control", ACM Queue 2016). A model of the path, the bottleneck bandwidth (windowed max of the
+ * delivery rate over 10 round trips) and the round-trip propagation time (min RTT over 10 s),
+ * sets the pacing rate (pacing_gain x BtlBw) and the window (cwnd_gain x BDP). States: Startup
+ * (gain 2/ln 2 until the bandwidth stops growing by 25% for 3 rounds), Drain, ProbeBW (the
+ * 8-phase gain cycle 1.25, 0.75, 1 x 6) and ProbeRTT (4 packets for 200 ms every 10 s without a
+ * new min RTT). Loss is not a congestion signal in v1, except persistent congestion (RFC 9002
+ * §7.6), which falls back to the minimum window; packet conservation on the first round of
+ * recovery (§4.2.3.4) bounds the burst a loss episode can cause.
+ */
+import {
+  type AckEvent,
+  type CongestionController,
+  type CongestionControllerOptions,
+  initialWindow,
+  type LossEvent,
+} from './controller.js';
+import { MaxFilter } from './windowed-filter.js';
+
+const HIGH_GAIN = 2 / Math.LN2; // 2.885
+const BW_WINDOW_ROUNDS = 10;
+const RTPROP_WINDOW_MS = 10_000;
+const PROBE_RTT_DURATION_MS = 200;
+const PACING_GAINS = [1.25, 0.75, 1, 1, 1, 1, 1, 1] as const;
+const MIN_PIPE_PACKETS = 4;
+
+type Mode = 'startup' | 'drain' | 'probe_bw' | 'probe_rtt';
+
+export class Bbr implements CongestionController {
+  readonly name = 'bbr';
+  private mss: number;
+  private cwnd: number;
+  private mode: Mode = 'startup';
+  private pacingGain = HIGH_GAIN;
+  private cwndGain = HIGH_GAIN;
+  private btlBw = new MaxFilter(BW_WINDOW_ROUNDS);
+  private rtProp = Number.POSITIVE_INFINITY;
+  private rtPropStamp: number;
+  private rtPropExpired = false;
+  private round = 0;
+  private nextRoundDelivered = 0;
+  private roundStart = false;
+  private fullBw = 0;
+  private fullBwCount = 0;
+  private filledPipe = false;
+  private cycleIndex = 0;
+  private cycleStamp = 0;
+  private probeRttDoneStamp = -1;
+  private probeRttRoundDone = false;
+  private priorCwnd = 0;
+  private pacing = 0;
+  private idleRestart = false;
+  private inRecovery = false;
+  private recoveryRound = 0;
+
+  constructor(options: CongestionControllerOptions) {
+    this.mss = options.maxDatagramSize;
+    this.cwnd = initialWindow(this.mss);
+    this.rtPropStamp = options.now;
+    // pacing rate before the first RTT sample: initial window over 1 ms-resolution 333 ms RTT
+    this.pacing = (HIGH_GAIN * this.cwnd) / 333;
+    this.cycleIndex = 2;
+  }
+
+  window(): number {
+    return this.cwnd;
+  }
+
+  pacingRate(): number {
+    return this.pacing;
+  }
+
+  /** Bottleneck bandwidth estimate in bytes per ms. */
+  bandwidth(): number {
+    return this.btlBw.get();
+  }
+
+  state(): Mode {
+    return this.mode;
+  }
+
+  onPacketSent(_now: number, _bytes: number, bytesInFlight: number): void {
+    if (bytesInFlight === 0) this.idleRestart = true;
+  }
+
+  private bdp(gain: number): number {
+    if (!Number.isFinite(this.rtProp) || this.btlBw.get() === 0) return initialWindow(this.mss);
+    return gain * this.btlBw.get() * this.rtProp;
+  }
+
+  private targetCwnd(gain: number): number {
+    // §4.2.3.2: BDP plus quanta for delayed/aggregated ACKs
+    return Math.max(this.bdp(gain) + 3 * this.mss, MIN_PIPE_PACKETS * this.mss);
+  }
+
+  onAck(now: number, ack: AckEvent): void {
+    const rs = ack.rate;
+    // round counting (§4.1.1.3)
+    this.roundStart = false;
+    if (rs.delivered > 0 && rs.priorDelivered >= this.nextRoundDelivered) {
+      this.nextRoundDelivered = ack.delivered;
+      this.round++;
+      this.roundStart = true;
+    }
+    // BtlBw (§4.1.1.5): app-limited samples only count when they raise the estimate
+    if (rs.delivered > 0 && rs.interval > 0) {
+      const bw = rs.delivered / rs.interval;
+      if (!rs.isAppLimited || bw >= this.btlBw.get()) this.btlBw.update(bw, this.round);
+    }
+    // RTprop (§4.1.2.3)
+    this.rtPropExpired = now > this.rtPropStamp + RTPROP_WINDOW_MS;
+    if (rs.rtt >= 0 && (rs.rtt <= this.rtProp || this.rtPropExpired)) {
+      this.rtProp = rs.rtt;
+      this.rtPropStamp = now;
+    }
+    if (this.inRecovery && this.roundStart && this.round > this.recoveryRound) {
+      this.inRecovery = false;
+      this.cwnd = Math.max(this.cwnd, this.priorCwnd);
+    }
+    this.checkFullPipe(rs.isAppLimited);
+    this.checkDrain(ack.bytesInFlight);
+    this.updateCycle(now, ack.bytesInFlight);
+    this.checkProbeRtt(now, ack.bytesInFlight);
+    this.setPacingRate(ack);
+    this.setCwnd(ack);
+  }
+
+  private checkFullPipe(appLimited: boolean): void {
+    if (this.filledPipe || !this.roundStart || appLimited) return;
+    const bw = this.btlBw.get();
+    if (bw >= this.fullBw * 1.25) {
+      this.fullBw = bw;
+      this.fullBwCount = 0;
+      return;
+    }
+    this.fullBwCount++;
+    if (this.fullBwCount >= 3) this.filledPipe = true;
+  }
+
+  private checkDrain(inflight: number): void {
+    if (this.mode === 'startup' && this.filledPipe) {
+      this.mode = 'drain';
+      this.pacingGain = 1 / HIGH_GAIN;
+      this.cwndGain = HIGH_GAIN;
+    }
+    if (this.mode === 'drain' && inflight <= this.bdp(1)) this.enterProbeBw(-1);
+  }
+
+  private enterProbeBw(now: number): void {
+    this.mode = 'probe_bw';
+    this.cwndGain = 2;
+    // start in a cruising phase (the draft picks a random phase other than 0.75)
+    this.cycleIndex = 2 + (this.round % 6);
+    this.pacingGain = PACING_GAINS[this.cycleIndex]!;
+    this.cycleStamp = now;
+  }
+
+  private updateCycle(now: number, inflight: number): void {
+    if (this.mode !== 'probe_bw') return;
+    if (this.cycleStamp < 0) this.cycleStamp = now;
+    const elapsed = now - this.cycleStamp > this.rtProp;
+    let advance = elapsed;
+    if (this.pacingGain > 1) advance = elapsed && inflight >= this.bdp(this.pacingGain);
+    else if (this.pacingGain < 1) advance = elapsed || inflight <= this.bdp(1);
+    if (this.pacingGain > 1 && now - this.cycleStamp > 2 * this.rtProp) advance = true;
+    if (advance) {
+      this.cycleIndex = (this.cycleIndex + 1) % PACING_GAINS.length;
+      this.cycleStamp = now;
+      this.pacingGain = PACING_GAINS[this.cycleIndex]!;
+    }
+  }
+
+  private checkProbeRtt(now: number, inflight: number): void {
+    if (this.mode !== 'probe_rtt' && this.rtPropExpired && !this.idleRestart) {
+      this.mode = 'probe_rtt';
+      this.pacingGain = 1;
+      this.cwndGain = 1;
+      this.priorCwnd = Math.max(this.priorCwnd, this.cwnd);
+      this.probeRttDoneStamp = -1;
+    }
+    if (this.mode === 'probe_rtt') {
+      if (this.probeRttDoneStamp < 0 && inflight <= MIN_PIPE_PACKETS * this.mss) {
+        this.probeRttDoneStamp = now + PROBE_RTT_DURATION_MS;
+        this.probeRttRoundDone = false;
+        this.nextRoundDelivered = 0;
+      } else if (this.probeRttDoneStamp >= 0) {
+        if (this.roundStart) this.probeRttRoundDone = true;
+        if (this.probeRttRoundDone && now > this.probeRttDoneStamp) {
+          this.rtPropStamp = now;
+          this.cwnd = Math.max(this.cwnd, this.priorCwnd);
+          this.priorCwnd = 0;
+          if (this.filledPipe) this.enterProbeBw(now);
+          else {
+            this.mode = 'startup';
+            this.pacingGain = HIGH_GAIN;
+            this.cwndGain = HIGH_GAIN;
+          }
+        }
+      }
+    }
+    this.idleRestart = false;
+  }
+
+  private setPacingRate(ack: AckEvent): void {
+    const bw = this.btlBw.get();
+    if (bw === 0) {
+      if (ack.rtt.hasSample) this.pacing = (HIGH_GAIN * this.cwnd) / Math.max(ack.rtt.smoothed, 1);
+      return;
+    }
+    const rate = this.pacingGain * bw;
+    // §4.2.1: never lower the rate in Startup before the pipe is full
+    if (this.filledPipe || rate > this.pacing) this.pacing = rate;
+  }
+
+  private setCwnd(ack: AckEvent): void {
+    if (this.mode === 'probe_rtt') {
+      this.cwnd = Math.max(MIN_PIPE_PACKETS * this.mss, Math.min(this.cwnd, MIN_PIPE_PACKETS * this.mss));
+      return;
+    }
+    const target = this.targetCwnd(this.cwndGain);
+    if (this.inRecovery) {
+      // packet conservation: send one for one for a round after a loss episode begins
+      this.cwnd = Math.max(this.cwnd, ack.bytesInFlight + ack.ackedBytes);
+      if (this.filledPipe) this.cwnd = Math.min(this.cwnd, target);
+    } else if (this.filledPipe) this.cwnd = Math.min(this.cwnd + ack.ackedBytes, target);
+    else if (this.cwnd < target || ack.delivered < initialWindow(this.mss)) this.cwnd += ack.ackedBytes;
+    this.cwnd = Math.max(this.cwnd, MIN_PIPE_PACKETS * this.mss);
+  }
+
+  onLoss(_now: number, loss: LossEvent): void {
+    if (loss.persistentCongestion) {
+      this.priorCwnd = Math.max(this.priorCwnd, this.cwnd);
+      this.cwnd = MIN_PIPE_PACKETS * this.mss;
+      return;
+    }
+    if (!this.inRecovery) {
+      // §4.2.3.4: save the window, then conserve packets for one round
+      this.inRecovery = true;
+      this.recoveryRound = this.round;
+      this.priorCwnd = this.mode === 'probe_rtt' ? Math.max(this.priorCwnd, this.cwnd) : this.cwnd;
+      this.cwnd = Math.max(loss.bytesInFlight + this.mss, MIN_PIPE_PACKETS * this.mss);
+    }
+  }
+
+  onMtuChange(mss: number): void {
+    this.mss = mss;
+    this.cwnd = Math.max(this.cwnd, MIN_PIPE_PACKETS * mss);
+  }
+}
+
+export function bbr(options: CongestionControllerOptions): CongestionController {
+  return new Bbr(options);
+}

@@ -1,0 +1,119 @@
+/**
+ * Reassembly buffer of a stream (or message): out-of-order chunks, trimmed so no byte is held
+ * twice (a peer cannot amplify memory with overlapping frames), read back in order. Memory is
+ * bounded by the flow-control limit the caller enforces before inserting.
+ */
+export class RecvBuffer {
+  private offs: number[] = [];
+  private datas: Uint8Array[] = [];
+  /** bytes below this were read */
+  readOffset = 0;
+  /** bytes held */
+  bufferedBytes = 0;
+
+  /** Inserts `data` at `offset`; returns the number of new bytes stored. */
+  insert(offset: number, data: Uint8Array): number {
+    let s = offset;
+    const e = offset + data.length;
+    if (s < this.readOffset) s = this.readOffset;
+    if (s >= e) return 0;
+    const offs = this.offs;
+    const n = offs.length;
+    // fast path: in-order append
+    if (n === 0 || s >= offs[n - 1]! + this.datas[n - 1]!.length) {
+      offs.push(s);
+      // copy: a view would pin the whole datagram for a few bytes of credit
+      this.datas.push(data.slice(s - offset));
+      this.bufferedBytes += e - s;
+      return e - s;
+    }
+    // general path: fill the gaps between existing chunks
+    let lo = 0;
+    let hi = n;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (offs[mid]! + this.datas[mid]!.length <= s) lo = mid + 1;
+      else hi = mid;
+    }
+    let added = 0;
+    let i = lo;
+    let pos = s;
+    while (pos < e) {
+      const cs = i < offs.length ? offs[i]! : Number.POSITIVE_INFINITY;
+      if (pos < cs) {
+        const gapEnd = Math.min(e, cs);
+        offs.splice(i, 0, pos);
+        this.datas.splice(i, 0, data.slice(pos - offset, gapEnd - offset));
+        added += gapEnd - pos;
+        pos = gapEnd;
+        i++;
+      } else {
+        pos = Math.max(pos, cs + this.datas[i]!.length);
+        i++;
+      }
+    }
+    this.bufferedBytes += added;
+    return added;
+  }
+
+  /** Bytes readable in order now. */
+  contiguous(): number {
+    let n = 0;
+    let at = this.readOffset;
+    for (let i = 0; i < this.offs.length && this.offs[i] === at; i++) {
+      const len = this.datas[i]!.length;
+      n += len;
+      at += len;
+    }
+    return n;
+  }
+
+  hasReadable(): boolean {
+    return this.offs.length > 0 && this.offs[0] === this.readOffset;
+  }
+
+  /** Reads up to `max` in-order bytes, or null when none are available. */
+  read(max: number): Uint8Array | null {
+    if (!this.hasReadable() || max <= 0) return null;
+    const first = this.datas[0]!;
+    if (first.length >= max || this.offs.length === 1 || this.offs[1] !== this.readOffset + first.length) {
+      const n = Math.min(max, first.length);
+      const out = first.subarray(0, n);
+      if (n === first.length) {
+        this.offs.shift();
+        this.datas.shift();
+      } else {
+        this.datas[0] = first.subarray(n);
+        this.offs[0] = this.readOffset + n;
+      }
+      this.readOffset += n;
+      this.bufferedBytes -= n;
+      return out;
+    }
+    const total = Math.min(max, this.contiguous());
+    const out = new Uint8Array(total);
+    let filled = 0;
+    while (filled < total) {
+      const d = this.datas[0]!;
+      const n = Math.min(d.length, total - filled);
+      out.set(d.subarray(0, n), filled);
+      filled += n;
+      if (n === d.length) {
+        this.offs.shift();
+        this.datas.shift();
+      } else {
+        this.datas[0] = d.subarray(n);
+        this.offs[0] = this.readOffset + filled;
+      }
+    }
+    this.readOffset += total;
+    this.bufferedBytes -= total;
+    return out;
+  }
+
+  clear(): void {
+    this.offs = [];
+    this.datas = [];
+    this.bufferedBytes = 0;
+  }
+}

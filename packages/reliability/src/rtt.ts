@@ -1,0 +1,60 @@
+/**
+ * Round-trip time estimator, RFC 9002 §5: min_rtt over the connection's lifetime (or since it was
+ * reset by a path change), an EWMA smoothed_rtt (1/8) and rttvar (1/4), both fed with samples
+ * from which the peer's reported ack delay is removed when that leaves at least min_rtt.
+ */
+export const INITIAL_RTT_MS = 333; // RFC 9002 §6.2.2
+export const TIMER_GRANULARITY_MS = 1; // RFC 9002 §6.1.2
+
+export class RttEstimator {
+  latest = 0;
+  smoothed = INITIAL_RTT_MS;
+  variance = INITIAL_RTT_MS / 2;
+  min = Number.POSITIVE_INFINITY;
+  hasSample = false;
+
+  constructor(initialRtt = INITIAL_RTT_MS) {
+    this.smoothed = initialRtt;
+    this.variance = initialRtt / 2;
+  }
+
+  /** RFC 9002 §5.3. `ackDelay` is already capped at max_ack_delay by the caller. */
+  update(sample: number, ackDelay: number): void {
+    if (!(sample >= 0)) return;
+    this.latest = sample;
+    if (sample < this.min) this.min = sample;
+    if (!this.hasSample) {
+      this.hasSample = true;
+      this.smoothed = sample;
+      this.variance = sample / 2;
+      return;
+    }
+    let adjusted = sample;
+    if (sample >= this.min + ackDelay) adjusted = sample - ackDelay;
+    this.variance = 0.75 * this.variance + 0.25 * Math.abs(this.smoothed - adjusted);
+    this.smoothed = 0.875 * this.smoothed + 0.125 * adjusted;
+  }
+
+  /** min_rtt, or the smoothed RTT before any sample. */
+  minRtt(): number {
+    return this.hasSample ? this.min : this.smoothed;
+  }
+
+  /** Probe timeout base, RFC 9002 §6.2.1 (without backoff). */
+  pto(maxAckDelay: number): number {
+    return this.smoothed + Math.max(4 * this.variance, TIMER_GRANULARITY_MS) + maxAckDelay;
+  }
+
+  /** Time threshold of loss detection, RFC 9002 §6.1.2: 9/8 x max(smoothed, latest). */
+  lossDelay(): number {
+    return Math.max((9 / 8) * Math.max(this.smoothed, this.latest), TIMER_GRANULARITY_MS);
+  }
+
+  reset(initialRtt = INITIAL_RTT_MS): void {
+    this.latest = 0;
+    this.smoothed = initialRtt;
+    this.variance = initialRtt / 2;
+    this.min = Number.POSITIVE_INFINITY;
+    this.hasSample = false;
+  }
+}

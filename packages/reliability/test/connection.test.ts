@@ -1,0 +1,101 @@
+import { describe, expect, it } from 'vitest';
+import { ErrorCode } from '../src/index.js';
+import { Pair } from './helpers/pair.js';
+
+function bytes(n: number, seed = 1): Uint8Array {
+  const b = new Uint8Array(n);
+  let x = seed;
+  for (let i = 0; i < n; i++) {
+    x = (x * 1103515245 + 12345) >>> 0;
+    b[i] = x >>> 24;
+  }
+  return b;
+}
+
+function concat(parts: Uint8Array[]): Uint8Array {
+  const n = parts.reduce((s, p) => s + p.length, 0);
+  const out = new Uint8Array(n);
+  let o = 0;
+  for (const p of parts) {
+    out.set(p, o);
+    o += p.length;
+  }
+  return out;
+}
+
+describe('Connection basics', () => {
+  it('sends a stream end to end with FIN', () => {
+    const p = new Pair(10);
+    const id = p.a.openStream();
+    const data = bytes(200_000);
+    let written = 0;
+    const got: Uint8Array[] = [];
+    let finished = false;
+    const ok = p.run(() => {
+      if (written < data.length) written += p.a.write(id, data.subarray(written));
+      if (written === data.length) p.a.finish(id);
+      for (;;) {
+        const r = p.b.streamIds().includes(id) ? p.b.read(id) : null;
+        if (r === null) break;
+        got.push(r);
+      }
+      finished = p.eventsB.some((e) => e.type === 'stream_finished' && e.streamId === id);
+      return finished;
+    });
+    expect(ok).toBe(true);
+    expect(concat(got)).toEqual(data);
+    expect(p.eventsB.some((e) => e.type === 'stream_opened' && e.streamId === id)).toBe(true);
+  });
+
+  it('delivers messages whole and in order, unordered ones too, and datagrams', () => {
+    const p = new Pair(5);
+    const msgs = [bytes(10, 1), bytes(5000, 2), bytes(0, 3), bytes(70_000, 4)];
+    for (const m of msgs) expect(p.a.sendMessage(m)).toBe(true);
+    expect(p.a.sendMessage(bytes(3000, 9), { unordered: true })).toBe(true);
+    expect(p.a.sendDatagram(bytes(100, 7))).toBe(true);
+    p.run(() => p.eventsB.filter((e) => e.type === 'message').length === 5);
+    const got = p.eventsB.filter((e) => e.type === 'message');
+    const ordered = got
+      .filter((e) => e.type === 'message' && !e.unordered)
+      .map((e) => (e.type === 'message' ? e.data : null));
+    expect(ordered).toEqual(msgs);
+    expect(p.eventsB.some((e) => e.type === 'datagram' && e.data.length === 100)).toBe(true);
+  });
+
+  it('recovers from loss', () => {
+    const p = new Pair(20, { congestion: 'newreno' });
+    let n = 0;
+    p.drop = () => ++n % 7 === 0;
+    const id = p.a.openStream();
+    const data = bytes(300_000, 5);
+    let written = 0;
+    const got: Uint8Array[] = [];
+    const ok = p.run(() => {
+      if (written < data.length) written += p.a.write(id, data.subarray(written));
+      else p.a.finish(id);
+      for (;;) {
+        const r = p.b.streamIds().includes(id) ? p.b.read(id) : null;
+        if (r === null) break;
+        got.push(r);
+      }
+      return p.eventsB.some((e) => e.type === 'stream_finished');
+    });
+    expect(ok).toBe(true);
+    expect(concat(got)).toEqual(data);
+    expect(p.a.stats().packetsLost).toBeGreaterThan(0);
+  });
+
+  it('closes with a code and the peer sees it', () => {
+    const p = new Pair(5);
+    p.a.sendMessage(bytes(10));
+    p.run(() => p.eventsB.some((e) => e.type === 'message'));
+    p.a.close(0x105, 'bye');
+    p.run(() => p.eventsB.some((e) => e.type === 'closed'));
+    const ev = p.eventsB.find((e) => e.type === 'closed');
+    expect(ev).toMatchObject({ type: 'closed', code: 0x105, reason: 'bye', remote: true });
+    p.run(() => p.a.state === 'closed' && p.b.state === 'closed');
+    expect(p.a.state).toBe('closed');
+    expect(p.b.state).toBe('closed');
+    expect(ErrorCode.NO_ERROR).toBe(0);
+  });
+});
