@@ -1,4 +1,4 @@
-import { type LinkConfig, type NatConfig, Network } from '@srmudp/sim';
+import { type Address, type LinkConfig, type NatConfig, Network } from '@srmudp/sim';
 import { addReflector, PeerNode, type PeerOptions, secret, socketsFor } from './harness.js';
 
 export const R1 = { host: '203.0.113.200', port: 3478 };
@@ -43,7 +43,7 @@ export function twoPeers(
   ) => {
     const sec = secret(typeof seed === 'number' ? seed : 7);
     const rng = net.rng.fork(name);
-    let addresses;
+    let addresses: Address[];
     let opts = {};
     if (side.nat === null) {
       addresses = socketsFor(publicIp, 5000, side.sockets ?? 0);
