@@ -337,7 +337,7 @@ export class Lab {
   }
 
   /** Runs argv inside a node's namespace and waits for it (bounded, default 10 s). */
-  exec(node: NodeName, argv: readonly string[], opts: RunOptions = {}): Promise<RunResult> {
+  async exec(node: NodeName, argv: readonly string[], opts: RunOptions = {}): Promise<RunResult> {
     this.assertUp();
     this.assertNode(node);
     return run(['ip', 'netns', 'exec', this.ns(node), ...argv], opts);

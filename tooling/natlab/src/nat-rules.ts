@@ -39,7 +39,13 @@ export function natRuleset(o: NatRulesInput): string {
   l.push('  chain postrouting {');
   l.push('    type nat hook postrouting priority srcnat; policy accept;');
   if (o.hairpin) l.push(`    oifname "lan0" ip saddr ${o.lanNet} ct status dnat snat to ${o.wanIp}`);
-  l.push(`    oifname "wan0" ip saddr ${o.lanNet} ${masq}`);
+  if (o.portRange) {
+    // A port range needs a transport match; other protocols (ICMP) keep plain masquerade.
+    l.push(`    oifname "wan0" ip saddr ${o.lanNet} meta l4proto { tcp, udp } ${masq}`);
+    l.push(
+      `    oifname "wan0" ip saddr ${o.lanNet} ${o.profile === 'symmetric' ? 'masquerade fully-random' : 'masquerade'}`,
+    );
+  } else l.push(`    oifname "wan0" ip saddr ${o.lanNet} ${masq}`);
   l.push('  }');
   if (useMap) {
     // Runs after SNAT: `udp sport` is already the public port, `ct original` the internal endpoint.

@@ -1,0 +1,149 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createLab, type Lab } from '../src/lab.js';
+import { ADDR } from '../src/types.js';
+import {
+  type BurstResult,
+  client,
+  echoServer,
+  LAB,
+  reportSkipWhenUnsupported,
+  type Tool,
+} from './helpers.js';
+
+// Impairments without netem (NATLAB-NOTES §4), measured end to end between hostA and an echo
+// server in rdv; only natA's link is impaired, so each figure crosses it twice (there and back).
+describe.runIf(LAB.ok)(
+  'natlab impairments',
+  () => {
+    let lab: Lab;
+    let echo: Tool;
+    let cli: Tool;
+    const burst = (count: number, intervalMs: number, waitMs: number, size = 64): Promise<BurstResult> =>
+      cli.ask<BurstResult>({ t: 'burst', ip: ADDR.rdv, port: 7000, count, intervalMs, waitMs, size }, 30_000);
+
+    beforeAll(async () => {
+      lab = await createLab({ A: 'eim', B: 'eim' }).up();
+      echo = await echoServer(lab, 'rdv', ADDR.rdv, 7000);
+      cli = await client(lab, 'hostA');
+    });
+    afterAll(async () => {
+      await lab?.down();
+    });
+
+    it('without impairment every datagram comes back once, in order, fast', async () => {
+      const r = await burst(200, 1, 300);
+      expect(r).toMatchObject({ sent: 200, unique: 200, dups: 0, reordered: 0 });
+      expect(r.rtt.median).toBeLessThan(20);
+    });
+
+    it('loss: 10% per direction loses about 19% of round trips (400 datagrams)', async () => {
+      await lab.impair('natA', { lossPct: 10 });
+      const r = await burst(400, 1, 400);
+      const lost = 1 - r.unique / r.sent;
+      // 1 - 0.9² = 0.19; 400 samples: sd ≈ 0.02, bounds are ±4.5 sd
+      expect(lost).toBeGreaterThan(0.1);
+      expect(lost).toBeLessThan(0.28);
+      expect(r.dups).toBe(0);
+    });
+
+    it('duplication: 10% per direction gives about 21% extra copies (400 datagrams)', async () => {
+      await lab.impair('natA', { dupPct: 10 });
+      const r = await burst(400, 1, 400);
+      expect(r.unique).toBe(400);
+      // 1.1² - 1 = 0.21 extra echoes per datagram
+      expect(r.dups / r.sent).toBeGreaterThan(0.12);
+      expect(r.dups / r.sent).toBeLessThan(0.31);
+    });
+
+    it('delay: 40 ms per direction gives an RTT of about 80 ms, in order', async () => {
+      await lab.impair('natA', { delayMs: 40 });
+      const r = await burst(50, 5, 600);
+      expect(r.unique).toBe(50);
+      expect(r.reordered).toBe(0);
+      expect(r.rtt.min).toBeGreaterThan(78);
+      expect(r.rtt.median).toBeLessThan(110);
+    });
+
+    it('jitter: 30±20 ms reorders a 1 ms-spaced burst and spreads the RTT', async () => {
+      await lab.impair('natA', { delayMs: 30, jitterMs: 20 });
+      const r = await burst(200, 1, 600);
+      expect(r.unique).toBe(200);
+      expect(r.reordered).toBeGreaterThan(10);
+      expect(r.rtt.min).toBeGreaterThan(18); // two legs, each at least 10 ms
+      expect(r.rtt.max).toBeLessThan(130); // each at most 50 ms, plus scheduling
+      expect((r.rtt.max ?? 0) - (r.rtt.min ?? 0)).toBeGreaterThan(20);
+    });
+
+    it('loss + dup + delay together (the punch suite’s 5% / 2% / 50±20 ms case)', async () => {
+      await lab.impair('natA', { lossPct: 5, dupPct: 2, delayMs: 50, jitterMs: 20 });
+      const r = await burst(300, 1, 800);
+      expect(r.unique / r.sent).toBeGreaterThan(0.8);
+      expect(r.unique / r.sent).toBeLessThan(0.99);
+      expect(r.rtt.min).toBeGreaterThan(55);
+    });
+
+    it('rate: tbf at 2 Mbit/s lets about 2 Mbit/s through an 8 Mbit/s blast', async () => {
+      await lab.impair('natA', { rateKbit: 2000 });
+      await echo.ask({ t: 'reset' });
+      const b = await cli.ask<{ bytes: number; ms: number }>({
+        t: 'blast',
+        ip: ADDR.rdv,
+        port: 7000,
+        ms: 2000,
+        size: 1000,
+        rateKbit: 8000,
+      });
+      await new Promise((r) => setTimeout(r, 300));
+      const c = await echo.ask<{ bytes: number }>({ t: 'count' });
+      const kbit = (c.bytes * 8) / b.ms; // bits per ms = kbit/s
+      expect(b.bytes).toBeGreaterThan(c.bytes * 2); // the sender really offered more
+      expect(kbit).toBeGreaterThan(2000 * 0.75);
+      expect(kbit).toBeLessThan(2000 * 1.3);
+      const q = await lab.exec('inet', ['tc', 'qdisc', 'show', 'dev', 'i-natA']);
+      expect(q.stdout).toContain('tbf');
+    });
+
+    it('MTU 1280: an oversize DF datagram dies once per direction, then the ends learn the PMTU and fragment', async () => {
+      await lab.impair('natA', { mtu: 1280 });
+      const inet = await lab.exec('inet', ['ip', '-o', 'link', 'show', 'i-natA']);
+      expect(inet.stdout).toContain('mtu 1280');
+      const far = await lab.exec('natA', ['ip', '-o', 'link', 'show', 'wan0']);
+      expect(far.stdout).toContain('mtu 1280');
+      expect((await burst(5, 5, 300, 1200)).unique).toBe(5);
+      const first = await burst(1, 0, 300, 1400);
+      expect(first.unique).toBe(0);
+      // rdv's first oversize echo dies the same way on the way back, then both ends fragment.
+      const second = await burst(5, 5, 300, 1400);
+      expect(second.unique).toBeGreaterThanOrEqual(4);
+      const after = await burst(5, 5, 300, 1400);
+      expect(after.unique).toBe(5);
+      const pmtu = await lab.exec('hostA', ['ip', 'route', 'get', ADDR.rdv]);
+      expect(pmtu.stdout).toContain('mtu 1280');
+    });
+
+    it('clearing an impairment restores the link, and no delayer or rule is left', async () => {
+      await lab.impair('natA', { delayMs: 30, lossPct: 5 });
+      await lab.impair('natA', null);
+      const r = await burst(200, 1, 300);
+      expect(r).toMatchObject({ unique: 200, dups: 0 });
+      expect(r.rtt.median).toBeLessThan(20);
+      const rules = await lab.exec('inet', ['iptables-save', '-t', 'mangle']);
+      expect(rules.stdout).not.toContain('NFQUEUE');
+      const q = await lab.exec('inet', ['tc', 'qdisc', 'show', 'dev', 'i-natA']);
+      expect(q.stdout).not.toContain('tbf');
+      expect(lab.impairmentsNow()).toEqual({});
+    });
+
+    it('rejects impossible impairments with exact messages', async () => {
+      await expect(lab.impair('natA', { lossPct: 120 })).rejects.toThrow(
+        '"lossPct" expected 0..100, got 120',
+      );
+      await expect(lab.impair('natA', { mtu: 100 })).rejects.toThrow(
+        '"mtu" expected an integer 576..9000, got 100',
+      );
+    });
+  },
+  60_000,
+);
+
+reportSkipWhenUnsupported();

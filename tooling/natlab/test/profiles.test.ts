@@ -1,0 +1,95 @@
+import { afterAll, describe, expect, it } from 'vitest';
+import { createLab, type Lab } from '../src/lab.js';
+import type { SelfCheckReport } from '../src/self-check.js';
+import { ADDR, type SideOptions } from '../src/types.js';
+import { LAB, reportSkipWhenUnsupported } from './helpers.js';
+
+// The profile matrix: every profile on a real kernel NAT, measured by the self-check. Two
+// profiles per lab (sides A and B) keep the suite short; side A also has a second host.
+const LABS: { name: string; A: SideOptions; B: SideOptions }[] = [
+  {
+    name: 'eim + restricted',
+    A: { profile: 'eim', secondHost: true },
+    B: { profile: 'restricted', secondHost: true },
+  },
+  { name: 'fullcone + symmetric', A: { profile: 'fullcone', secondHost: true }, B: { profile: 'symmetric' } },
+  { name: 'udp-blocked + cgnat', A: { profile: 'udp-blocked' }, B: { profile: 'cgnat', secondHost: true } },
+  {
+    name: 'cgnat(symmetric) + cgnat(fullcone home, eim carrier)',
+    A: { profile: 'eim', cgn: 'symmetric' },
+    B: { profile: 'fullcone', cgn: 'eim' },
+  },
+];
+
+function host(r: SelfCheckReport, name: string) {
+  const h = r.hosts.find((x) => x.host === name);
+  if (!h) throw new Error(`no ${name} in report`);
+  return h.measured;
+}
+
+describe.runIf(LAB.ok)('natlab profiles (self-check against real kernel NATs)', () => {
+  const labs: Lab[] = [];
+  afterAll(async () => {
+    await Promise.all(labs.map((l) => l.down()));
+  });
+
+  for (const spec of LABS) {
+    it(`${spec.name}: up + selfCheck measures the profile`, async () => {
+      const lab = createLab({ A: spec.A, B: spec.B });
+      labs.push(lab);
+      await lab.up();
+      const r = await lab.selfCheck();
+      expect(r.ok).toBe(true);
+      for (const h of r.hosts) expect(h.problems).toEqual([]);
+      const pubA = ADDR.publicA;
+      const pubB = ADDR.publicB;
+      switch (spec.name) {
+        case 'eim + restricted':
+          expect(host(r, 'hostA')).toMatchObject({
+            mapping: 'EIM',
+            filtering: 'APDF',
+            portPreserved: true,
+            publicIp: pubA,
+          });
+          expect(host(r, 'hostA2')).toMatchObject({ mapping: 'EIM', filtering: 'APDF', publicIp: pubA });
+          expect(host(r, 'hostB')).toMatchObject({
+            mapping: 'EIM',
+            filtering: 'ADF',
+            portPreserved: true,
+            publicIp: pubB,
+          });
+          // nft maps work for every LAN host, not just the first (NATLAB-NOTES §3)
+          expect(host(r, 'hostB2')).toMatchObject({ mapping: 'EIM', filtering: 'ADF', publicIp: pubB });
+          break;
+        case 'fullcone + symmetric':
+          expect(host(r, 'hostA')).toMatchObject({ mapping: 'EIM', filtering: 'EIF', portPreserved: true });
+          expect(host(r, 'hostA2')).toMatchObject({ mapping: 'EIM', filtering: 'EIF' });
+          expect(host(r, 'hostB')).toMatchObject({ mapping: 'EDM', filtering: 'APDF', publicIp: pubB });
+          break;
+        case 'udp-blocked + cgnat':
+          expect(host(r, 'hostA')).toMatchObject({ udp: false, mapping: null, tcp: true });
+          expect(host(r, 'hostB')).toMatchObject({
+            udp: true,
+            mapping: 'EIM',
+            filtering: 'APDF',
+            publicIp: pubB,
+          });
+          expect(host(r, 'hostB2')).toMatchObject({ udp: true, mapping: 'EIM', publicIp: pubB });
+          break;
+        default:
+          expect(host(r, 'hostA')).toMatchObject({ mapping: 'EDM', filtering: 'APDF', publicIp: pubA });
+          expect(host(r, 'hostB')).toMatchObject({ mapping: 'EIM', filtering: 'APDF', publicIp: pubB });
+      }
+      // Stacked sides really cross two NATs: the home router's WAN is a carrier-grade address.
+      if (spec.B.profile === 'cgnat' || spec.B.cgn) {
+        const wan = await lab.exec('natB', ['ip', '-4', '-o', 'addr', 'show', 'dev', 'wan0']);
+        expect(wan.stdout).toContain(`${ADDR.natBWanBehindCgn}/24`);
+        const ct = await lab.exec('cgnB', ['ip', 'route', 'get', ADDR.natBWanBehindCgn]);
+        expect(ct.stdout).toContain('dev lan0');
+      }
+      await lab.down();
+    }, 30_000);
+  }
+});
+
+reportSkipWhenUnsupported();
