@@ -49,7 +49,7 @@ export type SecureEvent =
       /** True when this side initiated the handshake. */
       initiator: boolean;
     }
-  | { type: 'rekeyed'; channel: SecureChannel; remoteOptions: HandshakeOptions }
+  | { type: 'rekeyed'; channel: SecureChannel; remoteOptions: HandshakeOptions; initiator: boolean }
   | { type: 'failed'; channel: SecureChannel; code: FailureCode };
 
 /** @internal What a channel needs from its endpoint. */
@@ -219,7 +219,8 @@ export class SecureChannel {
     if (this.next) t = Math.min(t, this.next.createdAt + tm.handshakeTimeoutMs);
     if (this.current) {
       t = Math.min(t, this.current.createdAt + tm.rejectAfterMs);
-      if (!this.pending && this.remoteStatic) t = Math.min(t, this.rekeyAt(this.current));
+      // While a responder-side rekey awaits confirmation the peer already has newer keys.
+      if (!this.pending && !this.next && this.remoteStatic) t = Math.min(t, this.rekeyAt(this.current));
     }
     return t === Number.POSITIVE_INFINITY ? null : t;
   }
@@ -272,6 +273,7 @@ export class SecureChannel {
     } else if (
       this.current &&
       this.remoteStatic &&
+      !this.next &&
       (this.rekeyRequested || now >= this.rekeyAt(this.current))
     ) {
       this.rekeyRequested = false;
@@ -501,7 +503,7 @@ export class SecureChannel {
         initiator,
       });
     } else {
-      host.emit({ type: 'rekeyed', channel: this, remoteOptions });
+      host.emit({ type: 'rekeyed', channel: this, remoteOptions, initiator });
     }
   }
 

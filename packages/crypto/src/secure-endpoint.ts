@@ -610,6 +610,8 @@ export class SecureEndpoint {
     const owner = this.indexes.get(pkt.receiverIndex);
     if (!owner) return this.drop('unknown_index');
     if (owner.kind !== 'pending') return this.drop('unexpected');
+    // Only initiations carry cookies; a non-zero mac2 elsewhere is corruption.
+    if (!isZero(pkt.mac2)) return this.drop('bad_mac2');
     const r = owner.channel.handleResponse(now, pkt, raw, from);
     if (r !== 'ok') return this.drop(r);
     return HANDSHAKE_RESULT;
@@ -619,6 +621,7 @@ export class SecureEndpoint {
     const owner = this.indexes.get(pkt.receiverIndex);
     if (!owner) return this.drop('unknown_index');
     if (owner.kind !== 'half_open') return this.drop('unexpected');
+    if (!isZero(pkt.mac2)) return this.drop('bad_mac2');
     const h = owner.halfOpen as HalfOpen;
     if (h.remoteIndex !== pkt.senderIndex) return this.drop('unexpected');
     if (!verifyMac1(raw, mac1Key(this.identity.x25519Public))) return this.drop('bad_mac1');
