@@ -1,6 +1,12 @@
-// Placeholder main demo: prints the packages' self-test until the four-peer demo lands (issue 8).
-import { selfTest } from './self-test.js';
+#!/usr/bin/env node
+// `pnpm demo` / `npm run demo`: the main srmudp demo (four peers on loopback).
+import { runDemo } from './demo.js';
 
-const { ok, lines } = selfTest();
-for (const line of lines) console.log(line);
-process.exit(ok ? 0 : 1);
+const mib = Number(process.env.SRMUDP_DEMO_MIB ?? 50);
+runDemo({ fileBytes: Math.round(mib * 1024 * 1024) }).then(
+  (r) => process.exit(r.ok ? 0 : 1),
+  (e: unknown) => {
+    console.error(`demo failed: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}`);
+    process.exit(1);
+  },
+);

@@ -30,7 +30,7 @@ export function toBytes(data: Uint8Array | string): Uint8Array {
  * whole messages and unreliable datagrams.
  *
  * Events: 'stream' (incoming SrmudpStream), 'message' (Uint8Array), 'datagram', 'path' (PathInfo),
- * 'close' (CloseInfo).
+ * 'drain' (the message send buffer has room again), 'close' (CloseInfo).
  */
 export class Connection extends EventEmitter implements StreamHost {
   /** the node-level name of the peer ('alice'), or its peer id text for unnamed peers */
@@ -83,11 +83,38 @@ export class Connection extends EventEmitter implements StreamHost {
     return this.incoming.iterate(signal);
   }
 
-  /** Sends one message; it arrives whole or not at all. Ordered unless `unordered`. */
-  send(data: Uint8Array | string, opts: { unordered?: boolean } = {}): void {
+  /**
+   * Sends one message; it arrives whole or not at all, ordered unless `unordered`. Like a Node
+   * stream's write(): it always takes the message, and returns false when the connection's send
+   * buffer is full; wait for 'drain' before sending more (`if (!conn.send(m)) await once(conn, 'drain')`).
+   */
+  send(data: Uint8Array | string, opts: { unordered?: boolean } = {}): boolean {
     this.assertOpen();
-    this.core.sendMessage(toBytes(data), opts);
+    const bytes = toBytes(data);
+    const unordered = opts.unordered === true;
+    if (this.overflow.length === 0 && this.core.sendMessage(bytes, unordered ? { unordered } : {})) {
+      this.owner.kick();
+      return true;
+    }
+    this.overflow.push({ bytes, unordered });
     this.owner.kick();
+    return false;
+  }
+
+  /** messages the core's send buffer could not take yet, in order */
+  private overflow: Array<{ bytes: Uint8Array; unordered: boolean }> = [];
+
+  private flushOverflow(): void {
+    let i = 0;
+    for (; i < this.overflow.length; i++) {
+      const m = this.overflow[i] as { bytes: Uint8Array; unordered: boolean };
+      if (!this.core.sendMessage(m.bytes, m.unordered ? { unordered: true } : {})) break;
+    }
+    if (i > 0) {
+      this.overflow.splice(0, i);
+      this.owner.kick();
+    }
+    if (this.overflow.length === 0) this.emit('drain');
   }
 
   /**
@@ -118,6 +145,11 @@ export class Connection extends EventEmitter implements StreamHost {
   /** Closes with a code and reason; resolves once closed. */
   async close(code = 0, reason = ''): Promise<CloseInfo> {
     if (this.closeInfo) return this.closeInfo;
+    if (this.overflow.length > 0) {
+      // graceful: queued messages go first (bounded by the connection itself closing)
+      await Promise.race([new Promise((r) => this.once('drain', r)), this.closed]);
+      if (this.closeInfo) return this.closeInfo;
+    }
     this.core.close(code, reason);
     this.owner.kick();
     return this.closed;
@@ -186,6 +218,9 @@ export class Connection extends EventEmitter implements StreamHost {
         if (this.messagesClaimed) this.messageQueue.push(e.data);
         else this.owner.deliverMessage(this, e.data);
         this.emit('message', e.data);
+        return;
+      case 'message_writable':
+        this.flushOverflow();
         return;
       case 'datagram':
         this.datagramQueue.push(e.data);

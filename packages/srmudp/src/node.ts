@@ -16,7 +16,15 @@ import {
   peerIdToString,
 } from '@srmudp/crypto';
 import { loadOrCreateIdentity, nodeBackend } from '@srmudp/crypto-node';
-import { type Candidate, encodeCard, type Locator, nextSequence, signRecord } from '@srmudp/rendezvous';
+import {
+  type Candidate,
+  encodeCard,
+  isRendezvousBackend,
+  type Locator,
+  nextSequence,
+  Rendezvous,
+  signRecord,
+} from '@srmudp/rendezvous';
 import { localInterfaces, UdpTransport } from '@srmudp/transport-node';
 import { SrmudpError } from '@srmudp/wire';
 import { AsyncQueue, abortError } from './async-queue.js';
@@ -29,7 +37,7 @@ import {
   parsePeerTarget,
   type ResolvedNodeOptions,
 } from './options.js';
-import { type ResolvedTarget, resolveTarget, type TargetResolver } from './resolve.js';
+import { type ResolvedTarget, resolveTarget } from './resolve.js';
 
 /** A message received through the node-level API. */
 export interface ReceivedMessage {
@@ -95,7 +103,8 @@ export class SrmudpNode extends EventEmitter implements ConnectionOwner {
     private readonly options: ResolvedNodeOptions,
     identity: Identity,
     readonly transport: UdpTransport,
-    private readonly resolver: TargetResolver,
+    /** resolves contact cards through the configured backends and publishes our record */
+    readonly rendezvous: Rendezvous,
   ) {
     super();
     this.identity = identity;
@@ -146,6 +155,23 @@ export class SrmudpNode extends EventEmitter implements ConnectionOwner {
   }
 
   private lastSeq: number | undefined;
+  private locators: Locator[] = [];
+
+  /**
+   * Publishes this node's signed record (its current candidates) to every rendezvous backend;
+   * the locators of the backends that took it go into {@link contactCard}. Returns them.
+   */
+  async publish(opts: { signal?: AbortSignal } = {}): Promise<Locator[]> {
+    this.assertOpen();
+    if (this.rendezvous.backends.length === 0) {
+      throw new SrmudpError('NO_BACKEND', 'no rendezvous backends configured (option "rendezvous")');
+    }
+    const report = await this.rendezvous.publish({ candidates: this.candidates().slice(0, 8) }, opts);
+    const locators: Locator[] = [];
+    for (const b of report.backends) if (b.status === 'published') locators.push(b.locator);
+    if (locators.length > 0) this.locators = locators;
+    return this.locators;
+  }
 
   /**
    * This node's contact card: its peer id, the given locators, and (unless `candidates: false`) a
@@ -172,7 +198,7 @@ export class SrmudpNode extends EventEmitter implements ConnectionOwner {
     }
     return encodeCard({
       peerId: this.identity.publicKey,
-      locators: opts.locators ?? [],
+      locators: opts.locators ?? this.locators,
       ...(record ? { record } : {}),
       ...(opts.name !== undefined ? { name: opts.name } : {}),
     });
@@ -196,7 +222,7 @@ export class SrmudpNode extends EventEmitter implements ConnectionOwner {
   async connect(target: PeerTarget, opts: { signal?: AbortSignal } = {}): Promise<Connection> {
     this.assertOpen();
     const t = parsePeerTarget(target);
-    const resolved = await this.resolver(t, opts.signal);
+    const resolved = await resolveTarget(t, this.rendezvous, opts.signal);
     return this.dial(resolved, opts.signal);
   }
 
@@ -298,6 +324,25 @@ export class SrmudpNode extends EventEmitter implements ConnectionOwner {
     this.hook = hook;
   }
 
+  /** Endpoint counters (connections, drops by reason) and socket counters. */
+  stats(): {
+    endpoint: ReturnType<Endpoint['stats']>;
+    transport: ReturnType<UdpTransport['stats']>;
+  } {
+    return { endpoint: this.driver.endpoint.stats(), transport: this.transport.stats() };
+  }
+
+  /**
+   * Moves to a new local UDP socket (a new port), as a network change or NAT rebinding would:
+   * connections continue on the new address (the peers validate it and migrate).
+   */
+  async rebind(port = 0): Promise<{ host: string; port: number }> {
+    this.assertOpen();
+    const a = await this.transport.rebind(port);
+    this.kick();
+    return { host: a.host, port: a.port };
+  }
+
   /** Closes every connection and the socket. */
   close(): Promise<void> {
     if (this.closedPromise) return this.closedPromise;
@@ -319,7 +364,7 @@ export class SrmudpNode extends EventEmitter implements ConnectionOwner {
       this.pendingConnects.clear();
       this.incoming.end();
       this.inbox.end();
-      await this.transport.close();
+      await Promise.allSettled([this.transport.close(), this.rendezvous.close()]);
     })();
     return this.closedPromise;
   }
@@ -512,7 +557,7 @@ export class SrmudpNode extends EventEmitter implements ConnectionOwner {
   private dialNamed(p: NamedPeer): void {
     if (this.closing || p.dialing || this.named.get(p.name) !== p) return;
     const attempt = (async () => {
-      const resolved = await this.resolver(p.target);
+      const resolved = await resolveTarget(p.target, this.rendezvous);
       if (resolved.key) p.key = resolved.key;
       return this.dial(resolved, undefined, p.name);
     })();
@@ -570,9 +615,15 @@ export async function createNode(options: NodeOptions = {}): Promise<SrmudpNode>
   if (o.identity === undefined) identity = generateIdentity((n) => new Uint8Array(randomBytes(n)));
   else if (typeof o.identity === 'string') identity = await loadOrCreateIdentity(o.identity);
   else identity = identityFromSecret(o.identity.secret);
+  const backends = (o.rendezvous ?? []).filter(isRendezvousBackend);
+  if (backends.length !== (o.rendezvous ?? []).length) {
+    throw new SrmudpError('INVALID_OPTIONS', 'option "rendezvous" must hold rendezvous backends only');
+  }
   const transport = await UdpTransport.bind({ host: o.host, port: o.port, ipv6Only: o.ipv6Only });
-  const resolver = (t: PeerTarget, signal?: AbortSignal) => resolveTarget(t, o, signal);
-  return new SrmudpNode(o, identity, transport, resolver);
+  const rendezvous = new Rendezvous({ backends, secretKey: identity.secret });
+  const node = new SrmudpNode(o, identity, transport, rendezvous);
+  if (backends.length > 0 && o.publish) await node.publish();
+  return node;
 }
 
 export type { Address, CloseInfo };

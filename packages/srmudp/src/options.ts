@@ -51,6 +51,8 @@ export const nodeOptionsSchema = z.strictObject({
     .optional(),
   /** rendezvous backends used to resolve contact-card locators and to publish our record */
   rendezvous: z.array(z.custom<object>((v) => typeof v === 'object' && v !== null)).optional(),
+  /** publish our record to the rendezvous backends at start (default true when backends are given) */
+  publish: z.boolean().default(true),
   /** STUN servers for reflexive candidates, as 'host:port' */
   stunServers: z.array(z.string()).optional(),
 });

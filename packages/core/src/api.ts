@@ -1,0 +1,143 @@
+/**
+ * The contract between @srmudp/core (sans-IO endpoint) and its drivers (the srmudp façade, tests in
+ * @srmudp/sim). `Endpoint` in endpoint.ts implements `EndpointApi`. Everything here is pure data
+ * and methods: no I/O, time comes in as `now` (monotonic ms), randomness from `config.random`.
+ */
+import type { Identity } from '@srmudp/crypto';
+import type { SrmudpError } from '@srmudp/wire';
+
+/** A UDP endpoint, same shape as node:dgram's rinfo and @srmudp/sim's Address. */
+export interface Address {
+  host: string;
+  port: number;
+}
+
+/** How packets of a connection currently travel. `relayed` is reserved for gates/connect-via. */
+export type PathInfo =
+  | { kind: 'direct'; address: Address }
+  | { kind: 'relayed'; via: Uint8Array /* relay's peer id */; address: Address /* relay's address */ };
+
+export type CongestionName = 'bbr' | 'cubic' | 'newreno';
+
+export interface EndpointLimits {
+  /** established + handshaking connections (default 4096) */
+  maxConnections?: number;
+  /** responder-side handshakes in progress before new initiations are dropped (default 1024) */
+  maxPendingHandshakes?: number;
+  /** pending handshakes above which the responder demands cookies (default 64) */
+  cookieThreshold?: number;
+  /** bytes of send + receive buffering per connection (default 16 MiB) */
+  maxBufferedBytesPerConnection?: number;
+}
+
+export interface EndpointConfig {
+  /** Ed25519 identity (from @srmudp/crypto): public key = peer id; X25519 keys derived from it. */
+  identity: Identity;
+  /** cryptographically secure random bytes (driver passes crypto.getRandomValues-based) */
+  random: (length: number) => Uint8Array;
+  /** @srmudp/crypto backend (noble by default; the façade passes crypto-node's). */
+  cryptoBackend?: unknown;
+  congestion?: CongestionName;
+  /**
+   * Who may connect to us. Default: everyone (the app still sees the key). `allow` = allow-list of
+   * peer ids; `policy` decides per remote key (runs before the handshake completes).
+   */
+  accept?: { allow?: Uint8Array[]; policy?: (remoteKey: Uint8Array, from: Address) => boolean };
+  limits?: EndpointLimits;
+  /** ms; defaults documented in the core README */
+  keepaliveMs?: number;
+  idleTimeoutMs?: number;
+  handshakeTimeoutMs?: number;
+  /** answer STUN binding requests on this socket (default true) */
+  stunResponder?: boolean;
+}
+
+export interface ConnectTarget {
+  /** known candidate addresses of the peer (host / reflexive), tried in parallel */
+  addresses: Address[];
+  /** responder's peer id: IK when present, XX (trust on first use) when absent */
+  remoteKey?: Uint8Array;
+}
+
+export type ConnectionState = 'handshaking' | 'established' | 'closing' | 'closed';
+
+export interface ConnectionStats {
+  state: ConnectionState;
+  path: PathInfo | null;
+  rttMs: number;
+  minRttMs: number;
+  lossRate: number;
+  cwnd: number;
+  bytesInFlight: number;
+  bytesSent: number;
+  bytesReceived: number;
+  packetsSent: number;
+  packetsReceived: number;
+  packetsLost: number;
+  pmtu: number;
+  /** datagrams dropped for this connection, by reason */
+  drops: Record<string, number>;
+}
+
+export type EndpointEvent =
+  /** a connection finished its handshake (initiated by us: `outgoing`; else incoming) */
+  | { type: 'connected'; id: number; remoteKey: Uint8Array; outgoing: boolean; path: PathInfo }
+  | { type: 'connect_failed'; id: number; error: SrmudpError }
+  | { type: 'closed'; id: number; code: number; reason: string; remote: boolean }
+  | { type: 'path_changed'; id: number; path: PathInfo }
+  | { type: 'stream_opened'; id: number; streamId: number }
+  | { type: 'readable'; id: number; streamId: number }
+  | { type: 'writable'; id: number; streamId: number }
+  | { type: 'stream_finished'; id: number; streamId: number }
+  | { type: 'stream_reset'; id: number; streamId: number; code: number }
+  | { type: 'message'; id: number; data: Uint8Array; unordered: boolean }
+  /** the message send buffer has room again after sendMessage returned false */
+  | { type: 'message_writable'; id: number }
+  | { type: 'datagram'; id: number; data: Uint8Array }
+  /** STUN message not consumed by the endpoint's responder (e.g. a reply to the driver's client) */
+  | { type: 'stun'; from: Address; data: Uint8Array };
+
+export interface Transmit {
+  to: Address;
+  data: Uint8Array;
+}
+
+export interface ConnectionApi {
+  readonly id: number;
+  /** peer id of the remote (known once established; the dialled key for IK before that) */
+  readonly remoteKey: Uint8Array | null;
+  readonly state: ConnectionState;
+  readonly path: PathInfo | null;
+  openStream(): number;
+  /** returns bytes accepted (0 = buffer full: wait for 'writable') */
+  write(streamId: number, data: Uint8Array): number;
+  finish(streamId: number): void;
+  /** up to `max` bytes in order; null when nothing is buffered now */
+  read(streamId: number, max?: number): Uint8Array | null;
+  reset(streamId: number, code: number): void;
+  /**
+   * Whole-or-nothing message; throws RangeError over the message size limit. Returns false (and
+   * queues nothing) while the connection's message send buffer is full: retry after the
+   * 'message_writable' event. (Backpressure: a sender cannot make us buffer without limit.)
+   */
+  sendMessage(data: Uint8Array, opts?: { unordered?: boolean }): boolean;
+  /** unreliable; false when dropped (too big or no room), counted */
+  sendDatagram(data: Uint8Array): boolean;
+  close(code?: number, reason?: string): void;
+  stats(): ConnectionStats;
+}
+
+export interface EndpointApi {
+  handle(now: number, from: Address, data: Uint8Array): void;
+  handleTimeout(now: number): void;
+  pollTransmit(now: number): Transmit | null;
+  pollTimeout(): number | null;
+  pollEvent(): EndpointEvent | null;
+  /** starts a connection; progress and result arrive as events with the returned id */
+  connect(now: number, target: ConnectTarget): ConnectionApi;
+  connection(id: number): ConnectionApi | undefined;
+  /** record that a local send to `to` failed (ICMP unreachable etc.), for path health */
+  reportSendError(now: number, to: Address, code: string): void;
+  close(now: number, code?: number, reason?: string): void;
+  stats(): { connections: number; handshaking: number; drops: Record<string, number> };
+}

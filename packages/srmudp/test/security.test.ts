@@ -1,0 +1,164 @@
+// Wrong keys, hostile datagrams and migration over real loopback sockets (issue 5).
+import { createHash, randomBytes } from 'node:crypto';
+import { createSocket } from 'node:dgram';
+import { once } from 'node:events';
+import { generateIdentity, peerIdToString } from '@srmudp/crypto';
+import { afterEach, describe, expect, it } from 'vitest';
+import { createNode, type SrmudpNode, type SrmudpStream } from '../src/index.js';
+
+const nodes: SrmudpNode[] = [];
+afterEach(async () => {
+  await Promise.all(nodes.splice(0).map((n) => n.close()));
+});
+async function node(opts: object = {}) {
+  const n = await createNode({ host: '127.0.0.1', ...opts });
+  nodes.push(n);
+  return n;
+}
+
+function hashOfStream(s: SrmudpStream): Promise<{ bytes: number; sha256: string }> {
+  return (async () => {
+    const h = createHash('sha256');
+    let bytes = 0;
+    for await (const c of s) {
+      h.update(c as Buffer);
+      bytes += (c as Buffer).length;
+    }
+    return { bytes, sha256: h.digest('hex') };
+  })();
+}
+
+describe('authentication', () => {
+  it('a connection to a peer with the wrong key fails with a typed error', async () => {
+    const a = await node({ handshakeTimeoutMs: 1500 });
+    const b = await node();
+    const wrong = peerIdToString(generateIdentity((n) => new Uint8Array(randomBytes(n))).publicKey);
+    const err = await a.connect({ host: '127.0.0.1', port: b.address().port, peerId: wrong }).then(
+      () => null,
+      (e: unknown) => e,
+    );
+    expect(err).toMatchObject({ name: 'SrmudpError' });
+    expect(['HANDSHAKE_FAILED', 'HANDSHAKE_TIMEOUT']).toContain((err as { code: string }).code);
+  }, 20_000);
+
+  it('XX (no key) learns the peer id on first use', async () => {
+    const a = await node();
+    const b = await node();
+    const conn = await a.connect({ host: '127.0.0.1', port: b.address().port });
+    expect(conn.peerId).toBe(b.peerId);
+  }, 20_000);
+
+  it('an allow-list refuses other peers', async () => {
+    const a = await node({ handshakeTimeoutMs: 1500 });
+    const b = await node({ allow: [peerIdToString(new Uint8Array(32).fill(1))] });
+    const err = await a.connect({ host: '127.0.0.1', port: b.address().port, peerId: b.peerId }).then(
+      () => null,
+      (e: unknown) => e,
+    );
+    expect(err).toMatchObject({ name: 'SrmudpError' });
+  }, 20_000);
+});
+
+describe('hostile input during a transfer', () => {
+  it('100,000 random and mutated datagrams (incl. replays) do not disturb a transfer', async () => {
+    const a = await node();
+    const b = await node();
+    const conn = await a.connect({ host: '127.0.0.1', port: b.address().port, peerId: b.peerId });
+    const incoming = (async () => {
+      for await (const c of b.connections()) {
+        for await (const s of c.streams()) return hashOfStream(s);
+      }
+      throw new Error('no stream');
+    })();
+    // capture real packets sent to B, to replay and mutate them
+    const captured: Buffer[] = [];
+    const origSend = a.transport.send.bind(a.transport);
+    a.transport.send = (data, host, port) => {
+      if (captured.length < 2000 && Math.random() < 0.2) captured.push(Buffer.from(data));
+      return origSend(data, host, port);
+    };
+    const total = 24 * 1024 * 1024;
+    const h = createHash('sha256');
+    const s = conn.openStream();
+    const sending = (async () => {
+      for (let sent = 0; sent < total; sent += 256 * 1024) {
+        const chunk = randomBytes(256 * 1024);
+        h.update(chunk);
+        if (!s.write(chunk)) await once(s, 'drain');
+      }
+      s.end();
+    })();
+    const attacker = createSocket('udp4');
+    await new Promise<void>((r) => attacker.bind(0, '127.0.0.1', r));
+    let repliesToAttacker = 0;
+    attacker.on('message', (m) => {
+      repliesToAttacker += m.length;
+    });
+    let attackBytes = 0;
+    const port = b.address().port;
+    for (let i = 0; i < 100_000; i++) {
+      let d: Buffer;
+      const kind = i % 4;
+      const base = captured[i % Math.max(1, captured.length)];
+      if (kind === 0 || !base) d = randomBytes(1 + (i % 1400));
+      else if (kind === 1)
+        d = base; // exact replay
+      else {
+        d = Buffer.from(base);
+        d[i % d.length] = (d[i % d.length] as number) ^ (1 + (i % 255)); // one flipped byte
+        if (kind === 3) d = d.subarray(0, i % d.length); // and truncated
+      }
+      attackBytes += d.length;
+      attacker.send(d, port, '127.0.0.1');
+      if (i % 200 === 0) await new Promise((r) => setImmediate(r));
+    }
+    await sending;
+    const got = await incoming;
+    attacker.close();
+    expect(got.bytes).toBe(total);
+    expect(got.sha256).toBe(h.digest('hex'));
+    expect(captured.length).toBeGreaterThan(10);
+    // anti-amplification: an unvalidated address never gets more than 3x what it sent
+    expect(repliesToAttacker).toBeLessThanOrEqual(3 * attackBytes);
+    // every hostile datagram that reached B was dropped and counted (by the endpoint or the connection)
+    const st = b.stats();
+    const sum = (r: Record<string, number>) => Object.values(r).reduce((x, y) => x + y, 0);
+    const drops = sum(st.endpoint.drops) + sum(b.connection(a.peerId)?.stats().drops ?? {});
+    expect(drops).toBeGreaterThanOrEqual(90_000);
+  }, 120_000);
+});
+
+describe('migration', () => {
+  it('the client moves to a new local port mid-transfer and the transfer completes', async () => {
+    const a = await node();
+    const b = await node();
+    const conn = await a.connect({ host: '127.0.0.1', port: b.address().port, peerId: b.peerId });
+    const incoming = (async () => {
+      for await (const c of b.connections()) {
+        for await (const s of c.streams()) return hashOfStream(s);
+      }
+      throw new Error('no stream');
+    })();
+    const oldPort = a.address().port;
+    const total = 16 * 1024 * 1024;
+    const h = createHash('sha256');
+    const s = conn.openStream();
+    let rebound = false;
+    for (let sent = 0; sent < total; sent += 128 * 1024) {
+      const chunk = randomBytes(128 * 1024);
+      h.update(chunk);
+      if (!s.write(chunk)) await once(s, 'drain');
+      if (!rebound && sent >= total / 2) {
+        await a.rebind();
+        rebound = true;
+      }
+    }
+    s.end();
+    const got = await incoming;
+    expect(a.address().port).not.toBe(oldPort);
+    expect(got.bytes).toBe(total);
+    expect(got.sha256).toBe(h.digest('hex'));
+    const bSide = b.connection(a.peerId);
+    expect(bSide?.path).toMatchObject({ kind: 'direct', address: { port: a.address().port } });
+  }, 60_000);
+});
