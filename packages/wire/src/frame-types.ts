@@ -1,3 +1,5 @@
+import type { Frame } from './types.js';
+
 /**
  * Frame type bytes (docs/architecture/wire-format.md §Frames). A frame starts with one type
  * byte in 0x00-0x3f; read as a QUIC varint (RFC 9000 §12.4) that is a 1-byte varint, so types
@@ -35,3 +37,11 @@ export const DATAGRAM_FLAG_LEN = 0x01;
 export const PATH_DATA_LENGTH = 8;
 /** RELAY peer id length (an Ed25519 public key). */
 export const PEER_ID_LENGTH = 32;
+
+/**
+ * Whether a frame makes the receiver send an ACK (RFC 9002 §2: every frame except ACK, PADDING
+ * and CLOSE). A packet is ack-eliciting when any of its frames is.
+ */
+export function isAckEliciting(frame: Frame): boolean {
+  return frame.type !== 'ack' && frame.type !== 'padding' && frame.type !== 'close';
+}

@@ -80,7 +80,10 @@ export function writeVarint(buf: Uint8Array, offset: number, n: number): number 
  * Throws WireDecodeError `TRUNCATED` when the input ends inside it, `VARINT_RANGE` above 2^53-1.
  */
 export function readVarint(buf: Uint8Array, offset: number): number {
-  if (offset < 0 || offset >= buf.length) {
+  if (!Number.isInteger(offset) || offset < 0) {
+    throw new RangeError(`"offset" expected a non-negative integer, got ${offset}`);
+  }
+  if (offset >= buf.length) {
     throw new WireDecodeError(
       'TRUNCATED',
       `varint expected at offset ${offset}, input has ${buf.length} bytes`,

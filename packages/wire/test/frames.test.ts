@@ -7,6 +7,7 @@ import {
   encodeFrames,
   type Frame,
   frameSize,
+  isAckEliciting,
   messageFrameOverhead,
   Reader,
   readFrame,
@@ -32,8 +33,10 @@ const toHex = (b: Uint8Array) => Array.from(b, (x) => x.toString(16).padStart(2,
 
 describe('frame codec', () => {
   it('decode(encode(frame)) = frame for every frame type', () => {
+    const seen = new Set<string>();
     fc.assert(
       fc.property(frameArb, (frame) => {
+        seen.add(frame.type);
         const size = frameSize(frame);
         const buf = new Uint8Array(size + 3);
         expect(encodeFrame(frame, buf, 3)).toBe(3 + size);
@@ -43,6 +46,17 @@ describe('frame codec', () => {
       }),
       { numRuns: runs },
     );
+    expect(seen.size).toBe(15); // every member of the Frame union was generated
+  });
+
+  it('knows which frames elicit an ACK (RFC 9002 §2)', () => {
+    expect(isAckEliciting({ type: 'ping' })).toBe(true);
+    expect(
+      isAckEliciting({ type: 'stream', streamId: 0, offset: 0, fin: true, data: new Uint8Array(0) }),
+    ).toBe(true);
+    expect(isAckEliciting({ type: 'ack', delay: 0, ranges: [{ start: 0, end: 0 }] })).toBe(false);
+    expect(isAckEliciting({ type: 'padding', length: 1 })).toBe(false);
+    expect(isAckEliciting({ type: 'close', code: 0, reason: '' })).toBe(false);
   });
 
   it('decodeFrames(encodeFrames(list)) = list (adjacent padding merged)', () => {

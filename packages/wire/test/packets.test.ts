@@ -37,8 +37,10 @@ function code(f: () => unknown): string {
 
 describe('packet codec', () => {
   it('decode(encode(packet)) = packet for every packet type', () => {
+    const seen = new Set<string>();
     fc.assert(
       fc.property(packetArb, (p) => {
+        seen.add(p.type);
         const size = packetSize(p);
         const buf = new Uint8Array(size + 5);
         expect(encodePacket(p, buf, 5)).toBe(size + 5);
@@ -48,6 +50,7 @@ describe('packet codec', () => {
       }),
       { numRuns: runs },
     );
+    expect(seen.size).toBe(5);
   });
 
   it('keeps the data packet overhead within 32 bytes', () => {

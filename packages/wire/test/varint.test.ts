@@ -74,6 +74,8 @@ describe('varint (RFC 9000 §16)', () => {
     }
     expect(() => writeVarint(new Uint8Array(1), 0, 64)).toThrow(RangeError);
     expect(() => writeVarint(new Uint8Array(8), 7, 64)).toThrow(RangeError);
+    expect(() => readVarint(new Uint8Array(8), 1.5)).toThrow(RangeError);
+    expect(() => readVarint(new Uint8Array(8), -1)).toThrow(RangeError);
   });
 
   it('reports truncation', () => {
