@@ -12,5 +12,7 @@ export { failWithSeed, SimError, withSeed } from './sim-error.js';
 export type { SimNode } from './sim-node.js';
 export type { DropCounts, NatStats, TrafficStats } from './stats.js';
 export { totalDropped } from './stats.js';
+export type { DumbbellOptions, PairOptions } from './topology.js';
+export { dumbbell, PAIR_A, PAIR_B, pair } from './topology.js';
 export type { Received } from './toy-nodes.js';
 export { echoNode, parseReflection, reflectorNode, ScriptedNode } from './toy-nodes.js';

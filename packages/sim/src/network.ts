@@ -18,7 +18,10 @@ export interface NetworkOptions {
   startTime?: number;
   /** Impairments of every link not configured with setLink/setPath/setRoute (default `{}`: ideal). */
   defaultLink?: LinkConfig;
-  /** How many trace lines to keep (ring buffer; the hash covers all of them); default 1000. */
+  /**
+   * How many readable trace lines to keep (a ring; see `trace()`); default 0 = none, which is
+   * faster. `traceHash()` covers every event either way.
+   */
   traceLimit?: number;
   /** A node emitting more datagrams than this in one poll is a bug: SimError (default 100000). */
   maxTransmitsPerPoll?: number;
@@ -45,6 +48,8 @@ export type DriveResult = 'idle' | 'until' | 'time';
 
 interface HostEntry {
   kind: 'host';
+  /** Creation order, never reused: identifies the host in the trace hash. */
+  id: number;
   name: string;
   node: SimNode;
   addresses: Address[];
@@ -77,6 +82,8 @@ interface Realm {
 }
 
 interface Packet {
+  /** Send order (copies get their own): identifies the datagram in the trace hash. */
+  id: number;
   src: Address;
   dst: Address;
   data: Uint8Array;
@@ -95,6 +102,16 @@ interface LinkEvent {
 }
 
 const INTERNET = '';
+
+// Event kinds mixed into the trace hash.
+const EV_SEND = 1;
+const EV_RECV = 2;
+const EV_DROP = 3;
+const EV_DUP = 4;
+const EV_NAT = 5;
+const EV_TIMER = 6;
+const EV_TOPOLOGY = 7;
+const EV_NOTE = 8;
 
 /**
  * A deterministic network of sans-IO nodes on a virtual clock (quinn-proto's test `Pair`,
@@ -119,6 +136,8 @@ export class Network {
   #defaultLink: LinkConfig;
   #now: number;
   #seq = 0;
+  #hostIds = 0;
+  #packetIds = 0;
   #steps = 0;
   #inStep = false;
 
@@ -131,7 +150,7 @@ export class Network {
     this.#now = t;
     this.#defaultLink = opts.defaultLink ?? {};
     new Link('default', this.#defaultLink, this.rng); // validate early
-    this.#trace = new Trace(opts.traceLimit ?? 1000);
+    this.#trace = new Trace(opts.traceLimit ?? 0);
     this.#maxTransmits = opts.maxTransmitsPerPoll ?? 100_000;
     this.#realms.set(INTERNET, { hosts: new Map(), hostIps: new Map(), nats: new Map(), gateway: null });
   }
@@ -156,6 +175,7 @@ export class Network {
     }
     const h: HostEntry = {
       kind: 'host',
+      id: this.#hostIds++,
       name,
       node,
       addresses: [],
@@ -179,7 +199,10 @@ export class Network {
     const h = this.#host(name);
     this.#detach(h);
     this.#attach(h, addresses, opts);
-    this.#trace.add(this.#now, `move ${name} ${h.addresses.map(addressKey).join(',')}`);
+    const text = `move ${name} ${h.addresses.map(addressKey).join(',')}`;
+    this.#trace.begin(this.#now, EV_TOPOLOGY);
+    this.#trace.mixString(text);
+    if (this.#trace.limit > 0) this.#trace.line(this.#now, text);
   }
 
   /** Removes a host; its node is never called again. */
@@ -189,7 +212,9 @@ export class Network {
     h.removed = true;
     this.#hosts.delete(name);
     this.#hostList.splice(this.#hostList.indexOf(h), 1);
-    this.#trace.add(this.#now, `remove ${name}`);
+    this.#trace.begin(this.#now, EV_TOPOLOGY);
+    this.#trace.mixString(`remove ${name}`);
+    if (this.#trace.limit > 0) this.#trace.line(this.#now, `remove ${name}`);
   }
 
   /** The node of a host. */
@@ -319,7 +344,9 @@ export class Network {
 
   /** Adds a line of your own to the trace (and its hash). */
   note(text: string): void {
-    this.#trace.add(this.#now, `note ${text}`);
+    this.#trace.begin(this.#now, EV_NOTE);
+    this.#trace.mixString(text);
+    if (this.#trace.limit > 0) this.#trace.line(this.#now, `note ${text}`);
   }
 
   // ---------------------------------------------------------------- driving
@@ -345,7 +372,9 @@ export class Network {
         const h = timerHost!;
         if (h.timer! > this.#now) this.#now = h.timer!;
         h.timer = null;
-        this.#trace.add(this.#now, `timer ${h.name}`);
+        this.#trace.begin(this.#now, EV_TIMER);
+        this.#trace.mix(h.id);
+        if (this.#trace.limit > 0) this.#trace.line(this.#now, `timer ${h.name}`);
         try {
           h.node.handleTimeout(this.#now);
         } catch (e) {
@@ -501,11 +530,30 @@ export class Network {
     h.stats.bytesSent += size;
     this.#total.sent++;
     this.#total.bytesSent += size;
-    const p: Packet = { src, dst: { host: t.to.host, port: t.to.port }, data, realm: h.realm, origin: h };
-    this.#trace.add(
-      this.#now,
-      `send ${h.name} ${addressKey(src)}>${addressKey(p.dst)} ${size} ${digest(data)}`,
-    );
+    const p: Packet = {
+      id: this.#packetIds++,
+      src,
+      dst: { host: t.to.host, port: t.to.port },
+      data,
+      realm: h.realm,
+      origin: h,
+    };
+    const tr = this.#trace;
+    tr.begin(this.#now, EV_SEND);
+    tr.mix(p.id);
+    tr.mix(h.id);
+    tr.mixString(src.host);
+    tr.mix(src.port);
+    tr.mixString(p.dst.host);
+    tr.mix(p.dst.port);
+    tr.mix(size);
+    tr.mix(digest(data));
+    if (tr.limit > 0) {
+      tr.line(
+        this.#now,
+        `send ${h.name} #${p.id} ${addressKey(src)}>${addressKey(p.dst)} ${size} ${digest(data).toString(16)}`,
+      );
+    }
     this.#forward(p, h);
   }
 
@@ -533,10 +581,13 @@ export class Network {
     }
     this.#queue.push({ time: link.arrivals[0], seq: this.#seq++, packet: p, links, hop, target });
     if (v === 2) {
-      const copy: Packet = { ...p, data: p.data.slice() };
+      const copy: Packet = { ...p, id: this.#packetIds++, data: p.data.slice() };
       this.#total.duplicated++;
       p.origin.stats.duplicated++;
-      this.#trace.add(this.#now, `dup ${link.name} ${addressKey(p.src)}>${addressKey(p.dst)}`);
+      this.#trace.begin(this.#now, EV_DUP);
+      this.#trace.mix(p.id);
+      this.#trace.mix(copy.id);
+      if (this.#trace.limit > 0) this.#trace.line(this.#now, `dup ${link.name} #${p.id} as #${copy.id}`);
       this.#queue.push({ time: link.arrivals[1], seq: this.#seq++, packet: copy, links, hop, target });
     }
   }
@@ -570,7 +621,15 @@ export class Network {
     h.stats.bytesDelivered += size;
     this.#total.delivered++;
     this.#total.bytesDelivered += size;
-    this.#trace.add(this.#now, `recv ${h.name} ${addressKey(p.src)}>${addressKey(p.dst)} ${size}`);
+    this.#trace.begin(this.#now, EV_RECV);
+    this.#trace.mix(p.id);
+    this.#trace.mix(h.id);
+    if (this.#trace.limit > 0) {
+      this.#trace.line(
+        this.#now,
+        `recv ${h.name} #${p.id} ${addressKey(p.src)}>${addressKey(p.dst)} ${size}`,
+      );
+    }
     try {
       h.node.handle(this.#now, p.src, p.dst, p.data);
     } catch (e) {
@@ -625,7 +684,14 @@ export class Network {
   #natForwarded(e: NatEntry, p: Packet): void {
     e.nat.stats.delivered++;
     e.nat.stats.bytesDelivered += p.data.length;
-    this.#trace.add(this.#now, `nat ${e.name} ${addressKey(p.src)}>${addressKey(p.dst)}`);
+    const tr = this.#trace;
+    tr.begin(this.#now, EV_NAT);
+    tr.mix(p.id);
+    tr.mixString(p.src.host);
+    tr.mix(p.src.port);
+    tr.mixString(p.dst.host);
+    tr.mix(p.dst.port);
+    if (tr.limit > 0) tr.line(this.#now, `nat ${e.name} #${p.id} ${addressKey(p.src)}>${addressKey(p.dst)}`);
     this.#forward(p, e);
   }
 
@@ -636,10 +702,17 @@ export class Network {
       const n = this.#nats.get(where);
       if (n !== undefined) n.nat.stats.dropped[reason]++;
     }
-    this.#trace.add(
-      this.#now,
-      `drop ${reason}${detail === null ? '' : `(${detail})`} ${where} ${addressKey(p.src)}>${addressKey(p.dst)} ${p.data.length}`,
-    );
+    const tr = this.#trace;
+    tr.begin(this.#now, EV_DROP);
+    tr.mix(p.id);
+    tr.mixString(reason);
+    tr.mixString(where);
+    if (tr.limit > 0) {
+      tr.line(
+        this.#now,
+        `drop ${reason}${detail === null ? '' : `(${detail})`} ${where} #${p.id} ${addressKey(p.src)}>${addressKey(p.dst)} ${p.data.length}`,
+      );
+    }
   }
 
   #route(from: string, to: string): Link[] {
@@ -737,10 +810,10 @@ function routeKey(from: string, to: string): string {
   return `${from}\u0000${to}`;
 }
 
-/** Short content digest for the trace: FNV-1a of up to the first 64 bytes. */
-function digest(d: Uint8Array): string {
+/** Short content digest for the trace: FNV-1a of up to the first 32 bytes. */
+function digest(d: Uint8Array): number {
   let h = 0x811c9dc5;
-  const n = Math.min(d.length, 64);
+  const n = Math.min(d.length, 32);
   for (let i = 0; i < n; i++) h = Math.imul(h ^ d[i]!, 0x01000193);
-  return (h >>> 0).toString(16).padStart(8, '0');
+  return h >>> 0;
 }

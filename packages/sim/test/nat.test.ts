@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import type { Address, NatConfig } from '../src/index.js';
+import type { Address, NatConfig, NatFiltering } from '../src/index.js';
 import {
   addressKey,
   echoNode,
@@ -117,7 +117,7 @@ describe('NAT port allocation', () => {
 
 describe('NAT filtering behaviour (RFC 4787 §5)', () => {
   /** Client opens a mapping towards R1 only; then R1 (other port) and R2 send unsolicited. */
-  function probeFiltering(filtering: NatConfig['filtering']) {
+  function probeFiltering(filtering: NatFiltering) {
     const { net, client, r1, r2 } = setup({ filtering });
     client.send(R1, bytes('open'));
     net.drive();
