@@ -680,7 +680,7 @@ export class Connection {
       rttVarMs: this.rtt.variance,
       cwnd: this.cc.window(),
       bytesInFlight: this.bytesInFlight,
-      pacingRate: this.currentPacingRate() * 1000,
+      pacingRate: Number.isFinite(this.currentPacingRate()) ? this.currentPacingRate() * 1000 : 0,
       bytesSent: s.bytesSent,
       bytesReceived: s.bytesReceived,
       packetsSent: s.packetsSent,
