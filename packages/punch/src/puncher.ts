@@ -238,7 +238,10 @@ export class Puncher {
       return;
     }
     if (sel === ps) return;
-    if (ps.pair.priority > sel.pair.priority) {
+    // After completion an address never seen before takes over only when the selected one went
+    // silent (migration); while checking, priority alone decides (RFC 8445 §7.2.5.3.4 idea).
+    const unknownAfterCompletion = this.#state === 'completed' && ps.pair.remote.type === 'prflx';
+    if (ps.pair.priority > sel.pair.priority && !unknownAfterCompletion) {
       this.#selected = ps;
       this.#events.push({ type: 'upgraded', pair: ps.pair, previous: sel.pair });
     } else if (this.#state === 'completed' && now - sel.lastRecv >= (this.#cfg.migrateAfterMs ?? 2000)) {
