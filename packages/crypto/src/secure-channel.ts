@@ -261,7 +261,7 @@ export class SecureChannel {
         this.host.stats.handshakesFailed++;
         if (this.isEstablished)
           this.startHandshake(now); // rekey failed: keep trying while keys last
-        else this.fail('HANDSHAKE_TIMEOUT');
+        else this.fail(this.established ? 'SESSION_EXPIRED' : 'HANDSHAKE_TIMEOUT');
         return;
       }
       if (now >= p.nextSendAt) {
