@@ -86,6 +86,29 @@ describe('varint (RFC 9000 §16)', () => {
     expect(decodeError(() => new Reader(Uint8Array.of(0x40, 1), 0, 1).varint())).toBe('TRUNCATED');
   });
 
+  it('matches a slow BigInt reference encoder (RFC 9000 §16 pseudocode)', () => {
+    const reference = (n: number): Uint8Array => {
+      const v = BigInt(n);
+      const len = v < 64n ? 1 : v < 16384n ? 2 : v < 1n << 30n ? 4 : 8;
+      const prefix = BigInt([0, 1, 0, 2, 0, 0, 0, 3][len - 1]!) << BigInt(8 * len - 2);
+      const x = v | prefix;
+      return Uint8Array.from({ length: len }, (_, i) => Number((x >> BigInt(8 * (len - 1 - i))) & 0xffn));
+    };
+    const decodeReference = (b: Uint8Array): bigint => {
+      let x = BigInt(b[0]! & 0x3f);
+      for (let i = 1; i < b.length; i++) x = (x << 8n) | BigInt(b[i]!);
+      return x;
+    };
+    fc.assert(
+      fc.property(fc.oneof(fc.nat(70000), fc.maxSafeNat()), (n) => {
+        const b = enc(n);
+        expect(b).toEqual(reference(n));
+        expect(BigInt(readVarint(b, 0))).toBe(decodeReference(b));
+      }),
+      { numRuns: 2000 },
+    );
+  });
+
   it('round-trips every safe integer at any offset', () => {
     fc.assert(
       fc.property(fc.maxSafeNat(), fc.nat(8), (n, pad) => {
