@@ -1,3 +1,4 @@
+export { parsePeerId, peerIdToString } from '@srmudp/crypto';
 export type {
   BackendCapabilities,
   PublishOptions,
