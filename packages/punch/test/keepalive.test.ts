@@ -99,7 +99,9 @@ describe('Keepalive', () => {
   });
 
   it('configuration is checked', () => {
-    expect(() => new Keepalive(0, { intervalMs: 0 })).toThrow('"intervalMs" expected positive finite number, got 0');
+    expect(() => new Keepalive(0, { intervalMs: 0 })).toThrow(
+      '"intervalMs" expected positive finite number, got 0',
+    );
     expect(() => new Keepalive(Number.NaN)).toThrow(TypeError);
   });
 });
@@ -136,7 +138,11 @@ describe('keepalive and re-punch in sim (NAT binding timeout 30 s)', () => {
   });
 
   it('a lost binding triggers path_lost + regather, and re-gathering and re-punching restores the path', () => {
-    const seqNat = { ...nat, portAllocation: 'sequential' as const, portRange: [30000, 30999] as [number, number] };
+    const seqNat = {
+      ...nat,
+      portAllocation: 'sequential' as const,
+      portRange: [30000, 30999] as [number, number],
+    };
     const { net, a, b } = twoPeers(12, { nat: seqNat }, { nat });
     gatherBoth(net, a, b);
     punchBoth(net, a, b);

@@ -103,3 +103,37 @@ describe('punch: more NAT pairs', () => {
     expect(b.gathered).not.toBeNull();
   });
 });
+
+describe('punch under impairments and upgrades', () => {
+  it('EIM x EIM with 10% loss, 20±15 ms jitter and 2% duplication connects on every seed', () => {
+    for (let seed = 20; seed < 30; seed++) {
+      const { net, a, b } = twoPeers(
+        seed,
+        { nat: natPresets.portRestrictedCone },
+        { nat: natPresets.restrictedCone },
+        { latencyMs: 20, jitterMs: 15, loss: 0.1, duplicate: 0.02 },
+      );
+      gatherBoth(net, a, b);
+      punchBoth(net, a, b);
+      expect(a.puncher!.state, `seed ${seed}`).toBe('completed');
+      expect(b.puncher!.state, `seed ${seed}`).toBe('completed');
+    }
+  });
+
+  it('same NAT with hairpin: the LAN pair wins over the hairpinned srflx pair', () => {
+    const { net, a, b } = twoPeers(
+      8,
+      { nat: { ...natPresets.portRestrictedCone, hairpin: true } },
+      { nat: 'sameAsA' },
+    );
+    gatherBoth(net, a, b);
+    punchBoth(net, a, b);
+    expect(a.selected!.remote.type).toBe('host');
+    expect(b.selected!.remote.type).toBe('host');
+    // both pairs worked; if the srflx one answered first it was replaced by an upgrade
+    const nominated = a.punchEvent('nominated')!;
+    if (nominated.pair.remote.type !== 'host')
+      expect(a.punchEvent('upgraded')?.pair.remote.type).toBe('host');
+    expect(a.puncher!.stats().successes).toBeGreaterThanOrEqual(2);
+  });
+});

@@ -1,6 +1,13 @@
 import { Rng } from '@srmudp/sim';
 import { describe, expect, it } from 'vitest';
-import { type Candidate, makeCandidate, type Probe, type PunchEvent, Puncher, type PuncherConfig } from '../src/index.js';
+import {
+  type Candidate,
+  makeCandidate,
+  type Probe,
+  type PunchEvent,
+  Puncher,
+  type PuncherConfig,
+} from '../src/index.js';
 import { rngRandom } from './harness.js';
 
 const hostL = makeCandidate('host', { host: '192.168.1.10', port: 5000 });
@@ -37,7 +44,8 @@ function run(p: Puncher, from: number, until: number): { at: number; to: string 
   const sent: { at: number; to: string }[] = [];
   let now = from;
   for (let guard = 0; guard < 100_000; guard++) {
-    for (let t = p.pollTransmit(now); t !== null; t = p.pollTransmit(now)) sent.push({ at: now, to: `${t.to.host}:${t.to.port}` });
+    for (let t = p.pollTransmit(now); t !== null; t = p.pollTransmit(now))
+      sent.push({ at: now, to: `${t.to.host}:${t.to.port}` });
     const next = p.pollTimeout();
     if (next === null || next > until) break;
     now = Math.max(now, next);
@@ -51,7 +59,11 @@ describe('Puncher', () => {
     const { p } = make();
     p.start(0);
     const pairs = p.pairs();
-    expect(pairs.map((x) => x.remote.address.host)).toEqual(['2001:db8::20', '192.168.1.20', '198.51.100.20']);
+    expect(pairs.map((x) => x.remote.address.host)).toEqual([
+      '2001:db8::20',
+      '192.168.1.20',
+      '198.51.100.20',
+    ]);
     for (const pair of pairs) expect(pair.local.type).toBe('host'); // srflx local replaced by its base
   });
 
@@ -74,7 +86,9 @@ describe('Puncher', () => {
     p.start(0);
     run(p, 0, 10_000);
     const ev = events(p);
-    expect(ev).toEqual([{ type: 'failed', code: 'PUNCH_TIMEOUT', message: expect.stringContaining('no candidate pair worked') }]);
+    expect(ev).toEqual([
+      { type: 'failed', code: 'PUNCH_TIMEOUT', message: expect.stringContaining('no candidate pair worked') },
+    ]);
     expect(p.state).toBe('failed');
     expect(p.pollTransmit(20_000)).toBeNull();
     expect(p.pollTimeout()).toBeNull();
@@ -131,7 +145,9 @@ describe('Puncher', () => {
     p.authenticated(1000, rebound); // the old path was heard 990 ms ago: not yet
     expect(events(p).map((e) => e.type)).toEqual(['peer_reflexive']);
     p.authenticated(2500, rebound);
-    expect(events(p)).toEqual([expect.objectContaining({ type: 'migrated', previous: expect.objectContaining({ remote: srflxR }) })]);
+    expect(events(p)).toEqual([
+      expect.objectContaining({ type: 'migrated', previous: expect.objectContaining({ remote: srflxR }) }),
+    ]);
     expect(p.selected()!.remote.address).toEqual(rebound);
   });
 
@@ -226,11 +242,13 @@ describe('Puncher', () => {
 
   it('API misuse throws exact errors', () => {
     // @ts-expect-error: misuse
-    expect(() => new Puncher({ random: () => new Uint8Array(0), controlling: true, localCandidates: [] })).toThrow(
-      '"probeFactory" expected function',
-    );
+    expect(
+      () => new Puncher({ random: () => new Uint8Array(0), controlling: true, localCandidates: [] }),
+    ).toThrow('"probeFactory" expected function');
     expect(() => make({ pacingMs: -1 })).toThrow('"pacingMs" expected non-negative finite number, got -1');
-    expect(() => make({ birthday: { sockets: 0 } })).toThrow('"birthday.sockets" expected integer in [1, 4096], got 0');
+    expect(() => make({ birthday: { sockets: 0 } })).toThrow(
+      '"birthday.sockets" expected integer in [1, 4096], got 0',
+    );
     const { p } = make();
     p.start(0);
     expect(() => p.start(1)).toThrow('Puncher.start called in state "checking"');
