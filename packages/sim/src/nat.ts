@@ -165,6 +165,14 @@ export class Nat {
     return m.internal;
   }
 
+  /**
+   * Forgets every mapping, as a NAT reboot or a rebinding would (counted in `mappingsExpired`).
+   * With `portAllocation: 'sequential'` or `'random'` the next outbound flow gets a new public port.
+   */
+  reset(): void {
+    for (const m of [...this.#byKey.values()]) this.#remove(m);
+  }
+
   /** Live mappings at `now` (expired ones are removed first), for tests and debugging. */
   mappings(now: number): { internal: Address; publicPort: number; lastActive: number }[] {
     this.#sweep(now);

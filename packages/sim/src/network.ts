@@ -259,8 +259,7 @@ export class Network {
    * NAT on its inside. Reconfiguring keeps the link's queue and counters.
    */
   setLink(from: string, to: string, cfg: LinkConfig): void {
-    this.#checkEntity(from);
-    this.#checkEntity(to);
+    this.#checkAdjacent(from, to);
     const name = `${from}->${to}`;
     const link = this.#links.get(name);
     if (link === undefined) this.#links.set(name, new Link(name, cfg, this.rng.fork(`link:${name}`)));
@@ -288,8 +287,7 @@ export class Network {
 
   /** Datagrams from `from` to adjacent `to` cross these named links in order (each adds its delay). */
   setRoute(from: string, to: string, links: string[]): void {
-    this.#checkEntity(from);
-    this.#checkEntity(to);
+    this.#checkAdjacent(from, to);
     if (!Array.isArray(links) || links.length === 0)
       throw new RangeError('"links" expected a non-empty array');
     this.#routes.set(
@@ -329,7 +327,15 @@ export class Network {
 
   /** Counters of the first link on the route `from` -> `to` (created with default impairments if unused). */
   linkStats(from: string, to: string): TrafficStats {
+    this.#checkAdjacent(from, to);
     return cloneStats(this.#route(from, to)[0]!.stats);
+  }
+
+  /** Bytes queued at (or being serialized by) a named link now: watch a bottleneck's queue. */
+  backlog(link: string): number {
+    const l = this.#links.get(link);
+    if (l === undefined) throw new RangeError(`no link named "${link}"`);
+    return l.backlogBytes(this.#now);
   }
 
   /** The last `traceLimit` trace lines, oldest first. */
@@ -523,6 +529,8 @@ export class Network {
       }
       src = own;
     }
+    // A fresh object: receivers get it as `from` and may keep or mutate it.
+    src = { host: src.host, port: src.port };
     // Copy: nodes may reuse their transmit buffer, and receivers may decrypt in place.
     const data = t.data.slice();
     const size = data.length;
@@ -779,9 +787,28 @@ export class Network {
     return h;
   }
 
-  #checkEntity(name: string): void {
-    if (!this.#hosts.has(name) && !this.#nats.has(name))
-      throw new RangeError(`no host or NAT named "${name}"`);
+  /** The networks an entity sits on: a host its own; a NAT its outside and its inside. */
+  #networksOf(name: string): string[] {
+    const h = this.#hosts.get(name);
+    if (h !== undefined) return [h.realm];
+    const n = this.#nats.get(name);
+    if (n !== undefined) return [n.outer, n.name];
+    throw new RangeError(`no host or NAT named "${name}"`);
+  }
+
+  /**
+   * Datagrams only ever hop between entities on a common network, so a link between two others
+   * would silently never be used: refuse it and say which hops exist.
+   */
+  #checkAdjacent(from: string, to: string): void {
+    const a = this.#networksOf(from);
+    const b = this.#networksOf(to);
+    if (a.some((r) => b.includes(r))) return;
+    const where = (name: string, r: string[]) =>
+      this.#hosts.has(name) ? (r[0] === INTERNET ? 'on the internet' : `behind NAT "${r[0]}"`) : 'a NAT';
+    throw new RangeError(
+      `"${from}" (${where(from, a)}) and "${to}" (${where(to, b)}) are not adjacent: configure the hops between them (e.g. the host and its NAT)`,
+    );
   }
 
   #checkNewName(name: string): void {

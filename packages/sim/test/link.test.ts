@@ -112,6 +112,21 @@ describe('bandwidth and drop-tail queue', () => {
     });
   });
 
+  it("backlog() shows a link's queue filling and draining", () => {
+    const net = new Network({ seed: 'bl' });
+    net.addHost('a', new Blaster(B, 5, 1000, 0), [A]);
+    net.addHost('b', new Sink(), [B]);
+    net.addLink('l', { bandwidthBps: 1_000_000, queueBytes: 10_000 });
+    net.setRoute('a', 'b', ['l']);
+    net.step(); // polls a: 5 datagrams enter at t=0, the first is delivered at t=8
+    expect(net.now).toBe(8);
+    expect(net.backlog('l')).toBeCloseTo(4000, 6);
+    net.runFor(20);
+    expect(net.backlog('l')).toBeCloseTo(1500, 6); // 12 ms of 1 Mbit/s left
+    net.drive();
+    expect(net.backlog('l')).toBe(0);
+  });
+
   it('default queue is about one BDP (2 x latency x rate), at least 3000 B', () => {
     const l = new Link('l', { bandwidthBps: 8_000_000, latencyMs: 25 }, new Rng(1));
     expect(l.config.queueBytes).toBe(50_000);

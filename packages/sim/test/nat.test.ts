@@ -305,6 +305,32 @@ describe('hairpinning, shared NAT, CGNAT', () => {
     expect(net.stats('r2').dropped.noRoute).toBe(1);
   });
 
+  it('reset() (reboot / rebinding): the next flow gets a new public port, old one is unsolicited', () => {
+    const { net, client, r2 } = setup({ portAllocation: 'sequential', filtering: 'endpoint-independent' });
+    client.send(R1, bytes('1'));
+    net.drive();
+    const before = parseReflection(client.received[0]!.data);
+    net.nat('nat').reset();
+    r2.send(before, bytes('stale'));
+    client.send(R1, bytes('2'));
+    net.drive();
+    const after = parseReflection(client.received.at(-1)!.data);
+    expect(after.port).not.toBe(before.port);
+    expect(client.received).toHaveLength(2);
+    expect(net.natStats('nat').natDrops.unsolicited).toBe(1);
+    const live = net.nat('nat').mappings(net.now);
+    expect(live.map((m) => [m.internal, m.publicPort])).toEqual([[CLIENT, after.port]]);
+  });
+
+  it('links can only join adjacent hosts/NATs', () => {
+    const { net } = setup({});
+    expect(() => net.setLink('client', 'r1', { loss: 1 })).toThrow(
+      '"client" (behind NAT "nat") and "r1" (on the internet) are not adjacent: configure the hops between them (e.g. the host and its NAT)',
+    );
+    net.setLink('client', 'nat', { latencyMs: 1 });
+    net.setLink('nat', 'r1', { latencyMs: 1 });
+  });
+
   it('rejects bad NAT configs', () => {
     const net = new Network({ seed: 1 });
     expect(() => net.addNat('n', { publicIp: '' })).toThrow('"publicIp" expected a non-empty string, got ');
