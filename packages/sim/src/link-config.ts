@@ -20,8 +20,8 @@ export interface LinkConfig {
   bandwidthBps?: number;
   /**
    * Drop-tail queue capacity in bytes in front of the serializer, counting the packet being sent.
-   * Default: one bandwidth-delay product at the link's own latency (min 2 RTT-less packets: 3000 B),
-   * so a single flow can fill the pipe and a congestion controller sees queueing, then loss.
+   * Default: max(3000, bandwidth x 2 x latencyMs), about one bandwidth-delay product of a symmetric
+   * path, so a single flow can fill the pipe and a congestion controller sees queueing, then loss.
    */
   queueBytes?: number;
   /** Independent random loss probability 0..1 (default 0). */

@@ -363,7 +363,7 @@ export class Network {
    * processes it, then polls every node again. Returns false when nothing is pending.
    */
   step(): boolean {
-    if (this.#inStep) throw new Error('Network.step() called re-entrantly from a node');
+    if (this.#inStep) throw new TypeError('Network.step() called re-entrantly from a node');
     this.#inStep = true;
     try {
       this.#pollAll();

@@ -343,3 +343,17 @@ describe('hairpinning, shared NAT, CGNAT', () => {
     );
   });
 });
+
+describe('IPv6', () => {
+  it('addresses with colons route, translate and reflect', () => {
+    const net = new Network({ seed: 'v6' });
+    net.addNat('nat', { publicIp: '2001:db8::1', mapping: 'address-and-port-dependent' });
+    const c = new ScriptedNode();
+    net.addHost('c', c, [{ host: 'fd00::10', port: 5000 }], { nat: 'nat' });
+    net.addHost('r', reflectorNode(), [{ host: '2001:db8:ffff::3', port: 3478 }]);
+    c.send({ host: '2001:db8:ffff::3', port: 3478 }, bytes('v6'));
+    net.drive();
+    expect(parseReflection(c.received[0]!.data)).toEqual({ host: '2001:db8::1', port: 5000 });
+    expect(addressKey({ host: 'fd00::10', port: 5000 })).toBe('[fd00::10]:5000');
+  });
+});
