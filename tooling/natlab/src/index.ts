@@ -19,6 +19,7 @@ export type {
   Mapping,
   MeasuredBehaviour,
   SelfCheckReport,
+  SideCheck,
 } from './self-check.js';
 export {
   ADDR,

@@ -15,6 +15,7 @@ import {
   type HostCheck,
   type ProbeOutput,
   type SelfCheckReport,
+  type SideCheck,
 } from './self-check.js';
 import {
   ADDR,
@@ -123,9 +124,10 @@ export class Lab {
   private readonly procs = new Set<LabProcess>();
   private state: 'down' | 'up' | 'starting' = 'down';
   private upPromise: Promise<this> | undefined;
+  private owned = false;
 
   constructor(opts: LabOptions = {}) {
-    const prefix = opts.prefix ?? `nl${randomBytes(3).toString('hex').slice(0, 4)}`;
+    const prefix = opts.prefix ?? freePrefix();
     if (!/^[a-z0-9]{1,8}$/.test(prefix))
       throw new RangeError(`"prefix" expected [a-z0-9]{1,8}, got ${prefix}`);
     this.prefix = prefix;
@@ -227,6 +229,16 @@ export class Lab {
 
   private async build(): Promise<void> {
     cleanStale();
+    // Never adopt a prefix another live lab owns (its namespaces would be deleted below).
+    const owner = readStates().find((st) => st.prefix === this.prefix);
+    if (
+      (owner && owner.pid !== process.pid && pidAlive(owner.pid)) ||
+      (prefixesUp.has(this.prefix) && !this.owned)
+    ) {
+      throw new LabError('LAB_SETUP_FAILED', `prefix ${this.prefix} belongs to another running lab`);
+    }
+    prefixesUp.add(this.prefix);
+    this.owned = true;
     const names = this.nodes();
     writeState({
       prefix: this.prefix,
@@ -618,6 +630,7 @@ export class Lab {
       String(REFLECTOR_PORTS.alt),
     ]);
     let checks: HostCheck[];
+    let sides: SideCheck[];
     try {
       await refl.next((m) => m.t === 'ready', 5000);
       checks = await Promise.all(
@@ -640,6 +653,7 @@ export class Lab {
           return { host, expected, measured, problems: compare(expected, measured) };
         }),
       );
+      sides = await Promise.all([this.A, this.B].map((s) => this.checkSide(s)));
     } finally {
       await refl.kill(1000);
     }
@@ -647,20 +661,68 @@ export class Lab {
       await Promise.all(this.routerNames().map((r) => this.exec(r, ['conntrack', '-F'], { check: false })));
     }
     const report: SelfCheckReport = {
-      ok: checks.every((c) => c.problems.length === 0),
+      ok: checks.every((c) => c.problems.length === 0) && sides.every((c) => c.problems.length === 0),
       hosts: checks,
+      sides,
       ms: Date.now() - t0,
     };
     if (!report.ok) {
-      const text = checks
-        .filter((c) => c.problems.length)
-        .map((c) => `${c.host} (${this.sideOf(c.host).profile}): ${c.problems.join('; ')}`)
-        .join(' | ');
+      const text = [
+        ...checks
+          .filter((c) => c.problems.length)
+          .map((c) => `${c.host} (${this.sideOf(c.host).profile}): ${c.problems.join('; ')}`),
+        ...sides.filter((c) => c.problems.length).map((c) => `side ${c.side}: ${c.problems.join('; ')}`),
+      ].join(' | ');
       throw new LabError('LAB_PROFILE_MISMATCH', `lab ${this.prefix} self-check failed: ${text}`, {
         cause: report,
       });
     }
     return report;
+  }
+
+  /**
+   * Side-level checks, run while the probes' conntrack entries still exist: a stacked side's
+   * carrier NAT must have seen the home router's flows (two NATs crossed), and with a second
+   * host the home router must hairpin exactly when configured to.
+   */
+  private async checkSide(s: SidePlan): Promise<SideCheck> {
+    const problems: string[] = [];
+    let natsCrossed: number | null = null;
+    if (s.cgn && hasTool('conntrack') && s.home !== 'udp-blocked' && s.cgn !== 'udp-blocked') {
+      const cgn: RouterName = s.side === 'A' ? 'cgnA' : 'cgnB';
+      const from = s.side === 'A' ? ADDR.natAWanBehindCgn : ADDR.natBWanBehindCgn;
+      const ct = await this.exec(cgn, ['conntrack', '-L', '-p', 'udp', '-s', from], { check: false });
+      natsCrossed = ct.stdout.split('\n').some((l) => l.includes(`src=${from}`)) ? 2 : 1;
+      if (natsCrossed !== 2) problems.push(`carrier NAT ${cgn} saw no flow from the home router ${from}`);
+    }
+    let hairpin: { expected: boolean; measured: boolean } | null = null;
+    const [h1, h2] = s.hosts;
+    if (h1 && h2 && !s.cgn && s.home !== 'udp-blocked') {
+      const port = 20_000 + randomInt(40_000);
+      const pub = s.side === 'A' ? ADDR.publicA : ADDR.publicB;
+      const echo = this.spawnNode(h1, `${PROGRAMS}udp-tool.mjs`, ['echo', '0.0.0.0', String(port)]);
+      const cli = this.spawnNode(h2, `${PROGRAMS}udp-tool.mjs`, ['client']);
+      try {
+        await echo.next((m) => m.t === 'ready', 5000);
+        await cli.next((m) => m.t === 'ready', 5000);
+        // Open h1's public mapping (to the discard port: nothing answers, nothing loops).
+        echo.send({ t: 'sendto', ip: ADDR.rdv, port: 9, data: 'open' });
+        await echo.next((m) => m.t === 'sent', 5000);
+        let measured = false;
+        for (let i = 0; i < 3 && !measured; i++) {
+          cli.send({ t: 'udp', ip: pub, port, data: 'hairpin', waitMs: 400 });
+          const r = await cli.next((m) => m.t === 'udp', 5000);
+          measured = r.reply === 'hairpin';
+        }
+        hairpin = { expected: s.hairpin, measured };
+        if (measured !== s.hairpin) {
+          problems.push(`hairpin: expected ${s.hairpin ? 'on' : 'off'}, measured ${measured ? 'on' : 'off'}`);
+        }
+      } finally {
+        await Promise.all([echo.kill(500), cli.kill(500)]);
+      }
+    }
+    return { side: s.side, profile: s.profile, natsCrossed, hairpin, problems };
   }
 
   private sideOf(host: HostName): SidePlan {
@@ -696,13 +758,31 @@ export class Lab {
     for (const p of this.procs) p.killNow();
     this.procs.clear();
     this.delayers.clear();
-    const existing = listNamespaces();
-    for (const n of this.nodes()) if (existing.includes(this.ns(n))) deleteNamespaceSync(this.ns(n));
-    removeState(this.prefix);
+    if (this.owned) {
+      const existing = listNamespaces();
+      for (const n of this.nodes()) if (existing.includes(this.ns(n))) deleteNamespaceSync(this.ns(n));
+      removeState(this.prefix);
+      prefixesUp.delete(this.prefix);
+      this.owned = false;
+    }
     unregisterLive(this);
     this.state = 'down';
     this.upPromise = undefined;
   }
+}
+
+/** Prefixes of labs up (or starting) in this process. */
+const prefixesUp = new Set<string>();
+
+/** A default prefix (`nl` + 4 hex digits) that no lab on this machine uses. */
+function freePrefix(): string {
+  const taken = new Set([...readStates().map((s) => s.prefix), ...prefixesUp]);
+  for (const ns of listNamespaces()) taken.add(ns.split('-')[0] ?? '');
+  for (let i = 0; i < 100; i++) {
+    const p = `nl${randomBytes(2).toString('hex')}`;
+    if (!taken.has(p)) return p;
+  }
+  throw new LabError('LAB_SETUP_FAILED', 'no free lab prefix');
 }
 
 /** Creates a lab (not yet up): `const lab = await createLab(opts).up()`. */

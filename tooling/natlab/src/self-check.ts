@@ -40,9 +40,21 @@ export interface HostCheck {
   readonly problems: readonly string[];
 }
 
+/** Checks that concern a side's routers rather than one host. */
+export interface SideCheck {
+  readonly side: 'A' | 'B';
+  readonly profile: string;
+  /** 2 when the carrier NAT saw the home router's flows; null when not checked (no cgn / no conntrack tool). */
+  readonly natsCrossed: number | null;
+  /** Hairpin through the home router's public address (checked only with a second host, without cgn). */
+  readonly hairpin: { readonly expected: boolean; readonly measured: boolean } | null;
+  readonly problems: readonly string[];
+}
+
 export interface SelfCheckReport {
   readonly ok: boolean;
   readonly hosts: readonly HostCheck[];
+  readonly sides: readonly SideCheck[];
   readonly ms: number;
 }
 

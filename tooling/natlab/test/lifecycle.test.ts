@@ -113,6 +113,17 @@ describe.runIf(LAB.ok)('natlab lifecycle', () => {
     expect((await l2.selfCheck()).ok).toBe(true);
   }, 30_000);
 
+  it('refuses a prefix another live lab owns, without touching that lab', async () => {
+    const first = await make().up();
+    const second = make({ prefix: first.prefix });
+    await expect(second.up()).rejects.toMatchObject({ code: 'LAB_SETUP_FAILED' });
+    await second.down();
+    expect(ours(first)).toHaveLength(first.nodes().length);
+    expect((await first.exec('hostA', ['ip', '-o', 'addr', 'show', 'dev', 'eth0'])).stdout).toContain(
+      ADDR.hostA,
+    );
+  });
+
   it('spawnNode: JSON-lines channel, TypeScript scripts, bounded waits, typed errors', async () => {
     const lab = await make().up();
     const p = lab.spawnNode('hostB', `${FIXTURES}echo-child.ts`);
@@ -232,8 +243,11 @@ describe.runIf(LAB.ok)('natlab lifecycle', () => {
     expect(port).not.toBe(43_000);
     expect(port).toBeGreaterThanOrEqual(portRange[0]);
     expect(port).toBeLessThanOrEqual(portRange[1]);
-    const r = await lab.selfCheck();
-    expect(r.hosts[0]?.measured).toMatchObject({ mapping: 'EIM', filtering: 'ADF', portPreserved: false });
+    // The self-check no longer demands port preservation; new mappings come from the window.
+    const m = (await lab.selfCheck()).hosts[0]?.measured;
+    expect(m).toMatchObject({ mapping: 'EIM', filtering: 'ADF', publicIp: ADDR.publicA });
+    expect(m?.publicPort).toBeGreaterThanOrEqual(portRange[0]);
+    expect(m?.publicPort).toBeLessThanOrEqual(portRange[1]);
   }, 30_000);
 
   it('coturn in rdv answers a hand-built STUN binding request with the public address', async () => {

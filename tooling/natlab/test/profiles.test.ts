@@ -12,7 +12,11 @@ const LABS: { name: string; A: SideOptions; B: SideOptions }[] = [
     A: { profile: 'eim', secondHost: true },
     B: { profile: 'restricted', secondHost: true },
   },
-  { name: 'fullcone + symmetric', A: { profile: 'fullcone', secondHost: true }, B: { profile: 'symmetric' } },
+  {
+    name: 'fullcone + symmetric',
+    A: { profile: 'fullcone', secondHost: true, hairpin: true },
+    B: { profile: 'symmetric' },
+  },
   { name: 'udp-blocked + cgnat', A: { profile: 'udp-blocked' }, B: { profile: 'cgnat', secondHost: true } },
   {
     name: 'cgnat(symmetric) + cgnat(fullcone home, eim carrier)',
@@ -60,11 +64,17 @@ describe.runIf(LAB.ok)('natlab profiles (self-check against real kernel NATs)', 
           });
           // nft maps work for every LAN host, not just the first (NATLAB-NOTES §3)
           expect(host(r, 'hostB2')).toMatchObject({ mapping: 'EIM', filtering: 'ADF', publicIp: pubB });
+          // Linux NAT does not hairpin unless told to (NATLAB-NOTES §7).
+          expect(r.sides.map((x) => x.hairpin)).toEqual([
+            { expected: false, measured: false },
+            { expected: false, measured: false },
+          ]);
           break;
         case 'fullcone + symmetric':
           expect(host(r, 'hostA')).toMatchObject({ mapping: 'EIM', filtering: 'EIF', portPreserved: true });
           expect(host(r, 'hostA2')).toMatchObject({ mapping: 'EIM', filtering: 'EIF' });
           expect(host(r, 'hostB')).toMatchObject({ mapping: 'EDM', filtering: 'APDF', publicIp: pubB });
+          expect(r.sides[0]?.hairpin).toEqual({ expected: true, measured: true });
           break;
         case 'udp-blocked + cgnat':
           expect(host(r, 'hostA')).toMatchObject({ udp: false, mapping: null, tcp: true });
@@ -75,10 +85,12 @@ describe.runIf(LAB.ok)('natlab profiles (self-check against real kernel NATs)', 
             publicIp: pubB,
           });
           expect(host(r, 'hostB2')).toMatchObject({ udp: true, mapping: 'EIM', publicIp: pubB });
+          expect(r.sides[1]?.natsCrossed).toBe(2);
           break;
         default:
           expect(host(r, 'hostA')).toMatchObject({ mapping: 'EDM', filtering: 'APDF', publicIp: pubA });
           expect(host(r, 'hostB')).toMatchObject({ mapping: 'EIM', filtering: 'APDF', publicIp: pubB });
+          expect(r.sides.map((x) => x.natsCrossed)).toEqual([2, 2]);
       }
       // Stacked sides really cross two NATs: the home router's WAN is a carrier-grade address.
       if (spec.B.profile === 'cgnat' || spec.B.cgn) {
