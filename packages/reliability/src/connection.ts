@@ -1468,11 +1468,14 @@ export class Connection {
     mtuProbe: boolean,
     ackLargest: number,
   ): Transmit {
-    let size = 0;
-    for (let i = 0; i < frames.length; i++) size += frameSize(frames[i]!);
-    const payload = new Uint8Array(size);
+    // room accounting bounds the size; a probe is larger than the current PLPMTU
+    const bound = mtuProbe ? this.pmtud.maxPayload : this.pmtud.current - this.overhead;
+    const buf = new Uint8Array(Math.max(bound, 64));
     let off = 0;
-    for (let i = 0; i < frames.length; i++) off = encodeFrame(frames[i]!, payload, off);
+    for (let i = 0; i < frames.length; i++) off = encodeFrame(frames[i]!, buf, off);
+    if (off > buf.length) throw new Error(`internal: packet of ${off} bytes overflows ${buf.length}`);
+    const size = off;
+    const payload = buf.subarray(0, size);
     const pn = this.nextPn++;
     const datagramSize = size + this.overhead;
     const hasAck = frames.length > 0 && frames[0]!.type === 'ack';
