@@ -17,7 +17,7 @@ function runAlone(k: Keepalive, until: number, answer: (n: number) => boolean) {
   let pendingReply: number | null = null;
   for (let guard = 0; guard < 10_000; guard++) {
     const t = k.pollTimeout();
-    const next = pendingReply !== null && (t === null || pendingReply < t) ? pendingReply : t;
+    const next: number | null = pendingReply !== null && (t === null || pendingReply < t) ? pendingReply : t;
     if (next === null || next > until) break;
     if (next === pendingReply) {
       k.onReceive(next);

@@ -241,10 +241,10 @@ describe('Puncher', () => {
   });
 
   it('API misuse throws exact errors', () => {
-    // @ts-expect-error: misuse
-    expect(
-      () => new Puncher({ random: () => new Uint8Array(0), controlling: true, localCandidates: [] }),
-    ).toThrow('"probeFactory" expected function');
+    const noFactory = { random: () => new Uint8Array(0), controlling: true, localCandidates: [] };
+    expect(() => new Puncher(noFactory as unknown as PuncherConfig)).toThrow(
+      '"probeFactory" expected function',
+    );
     expect(() => make({ pacingMs: -1 })).toThrow('"pacingMs" expected non-negative finite number, got -1');
     expect(() => make({ birthday: { sockets: 0 } })).toThrow(
       '"birthday.sockets" expected integer in [1, 4096], got 0',
