@@ -367,29 +367,7 @@ export class Network {
     this.#inStep = true;
     try {
       this.#pollAll();
-      const ev = this.#queue.peek();
-      const timerHost = this.#earliestTimer();
-      if (ev === undefined && timerHost === null) return false;
-      if (ev !== undefined && (timerHost === null || ev.time <= timerHost.timer!)) {
-        this.#queue.pop();
-        if (ev.time > this.#now) this.#now = ev.time;
-        this.#hopDone(ev);
-      } else {
-        const h = timerHost!;
-        if (h.timer! > this.#now) this.#now = h.timer!;
-        h.timer = null;
-        this.#trace.begin(this.#now, EV_TIMER);
-        this.#trace.mix(h.id);
-        if (this.#trace.limit > 0) this.#trace.line(this.#now, `timer ${h.name}`);
-        try {
-          h.node.handleTimeout(this.#now);
-        } catch (e) {
-          throw this.#nodeFailed(h, 'handleTimeout', e);
-        }
-      }
-      this.#steps++;
-      this.#pollAll();
-      return true;
+      return this.#stepPolled();
     } finally {
       this.#inStep = false;
     }
@@ -398,11 +376,7 @@ export class Network {
   /** Time of the next event after polling, or null when idle. */
   nextEventTime(): number | null {
     this.#pollAll();
-    const ev = this.#queue.peek();
-    const h = this.#earliestTimer();
-    if (ev === undefined && h === null) return null;
-    const t = Math.min(ev?.time ?? Number.POSITIVE_INFINITY, h?.timer ?? Number.POSITIVE_INFINITY);
-    return Math.max(t, this.#now);
+    return this.#peekTime();
   }
 
   /**
@@ -414,22 +388,35 @@ export class Network {
     let deadline = Number.POSITIVE_INFINITY;
     if (opts.maxTimeMs !== undefined) deadline = this.#now + opts.maxTimeMs;
     if (opts.untilTime !== undefined) deadline = Math.min(deadline, opts.untilTime);
-    for (let n = 0; ; n++) {
-      if (opts.until?.(this)) return 'until';
-      const next = this.nextEventTime();
-      if (next === null || next > deadline) {
-        if (deadline === Number.POSITIVE_INFINITY) return 'idle';
-        if (deadline > this.#now) this.#now = deadline;
-        return 'time';
+    if (this.#inStep) throw new TypeError('Network.drive() called re-entrantly from a node');
+    this.#inStep = true;
+    try {
+      // Nodes are polled after every event; poll again only when user code (`until`) ran since.
+      let fresh = false;
+      for (let n = 0; ; n++) {
+        if (opts.until !== undefined) {
+          if (opts.until(this)) return 'until';
+          fresh = false;
+        }
+        if (!fresh) this.#pollAll();
+        const next = this.#peekTime();
+        if (next === null || next > deadline) {
+          if (deadline === Number.POSITIVE_INFINITY) return 'idle';
+          if (deadline > this.#now) this.#now = deadline;
+          return 'time';
+        }
+        if (n >= maxSteps) {
+          throw new SimError(
+            'SIM_BOUND_EXCEEDED',
+            this.seed,
+            `drive: still busy after ${maxSteps} steps at t=${this.#now}ms`,
+          );
+        }
+        this.#stepPolled();
+        fresh = true;
       }
-      if (n >= maxSteps) {
-        throw new SimError(
-          'SIM_BOUND_EXCEEDED',
-          this.seed,
-          `drive: still busy after ${maxSteps} steps at t=${this.#now}ms`,
-        );
-      }
-      this.step();
+    } finally {
+      this.#inStep = false;
     }
   }
 
@@ -446,27 +433,76 @@ export class Network {
    */
   driveBounded(maxSteps: number, until?: (net: Network) => boolean): number {
     if (!(maxSteps >= 0)) throw new RangeError(`"maxSteps" expected a number >= 0, got ${maxSteps}`);
-    for (let n = 0; ; n++) {
-      if (until?.(this)) return n;
-      if (n >= maxSteps) {
-        throw new SimError(
-          'SIM_BOUND_EXCEEDED',
-          this.seed,
-          `driveBounded: ${until ? 'condition not met' : 'not idle'} after ${maxSteps} steps at t=${this.#now}ms`,
-        );
+    if (this.#inStep) throw new TypeError('Network.driveBounded() called re-entrantly from a node');
+    this.#inStep = true;
+    try {
+      let fresh = false;
+      for (let n = 0; ; n++) {
+        if (until !== undefined) {
+          if (until(this)) return n;
+          fresh = false;
+        }
+        if (!fresh) this.#pollAll();
+        if (this.#peekTime() === null) {
+          if (until === undefined) return n;
+          throw new SimError(
+            'SIM_BOUND_EXCEEDED',
+            this.seed,
+            `driveBounded: network idle after ${n} steps at t=${this.#now}ms and the condition is not met`,
+          );
+        }
+        if (n >= maxSteps) {
+          throw new SimError(
+            'SIM_BOUND_EXCEEDED',
+            this.seed,
+            `driveBounded: ${until ? 'condition not met' : 'not idle'} after ${maxSteps} steps at t=${this.#now}ms`,
+          );
+        }
+        this.#stepPolled();
+        fresh = true;
       }
-      if (!this.step()) {
-        if (until === undefined) return n;
-        throw new SimError(
-          'SIM_BOUND_EXCEEDED',
-          this.seed,
-          `driveBounded: network idle after ${n} steps at t=${this.#now}ms and the condition is not met`,
-        );
-      }
+    } finally {
+      this.#inStep = false;
     }
   }
 
   // ---------------------------------------------------------------- internals
+
+  /** Earliest pending event time (clamped to now), or null; nodes must have been polled. */
+  #peekTime(): number | null {
+    const ev = this.#queue.peek();
+    const h = this.#earliestTimer();
+    if (ev === undefined && h === null) return null;
+    const t = Math.min(ev?.time ?? Number.POSITIVE_INFINITY, h?.timer ?? Number.POSITIVE_INFINITY);
+    return Math.max(t, this.#now);
+  }
+
+  /** Processes the next event (nodes already polled), then polls every node. */
+  #stepPolled(): boolean {
+    const ev = this.#queue.peek();
+    const timerHost = this.#earliestTimer();
+    if (ev === undefined && timerHost === null) return false;
+    if (ev !== undefined && (timerHost === null || ev.time <= timerHost.timer!)) {
+      this.#queue.pop();
+      if (ev.time > this.#now) this.#now = ev.time;
+      this.#hopDone(ev);
+    } else {
+      const h = timerHost!;
+      if (h.timer! > this.#now) this.#now = h.timer!;
+      h.timer = null;
+      this.#trace.begin(this.#now, EV_TIMER);
+      this.#trace.mix(h.id);
+      if (this.#trace.limit > 0) this.#trace.line(this.#now, `timer ${h.name}`);
+      try {
+        h.node.handleTimeout(this.#now);
+      } catch (e) {
+        throw this.#nodeFailed(h, 'handleTimeout', e);
+      }
+    }
+    this.#steps++;
+    this.#pollAll();
+    return true;
+  }
 
   #pollAll(): void {
     const list = this.#hostList;
