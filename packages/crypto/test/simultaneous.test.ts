@@ -1,0 +1,145 @@
+import { bytesToHex } from '@noble/hashes/utils.js';
+import { describe, expect, it } from 'vitest';
+import { type CryptoBackend, nobleBackend } from '../src/backend.js';
+import type { Identity } from '../src/identity.js';
+import type { SecureChannel } from '../src/secure-channel.js';
+import { SecureEndpoint } from '../src/secure-endpoint.js';
+import { collect, deliver, identity, run, type Side, seededRandom, type Wire } from './helpers.js';
+
+/**
+ * Simultaneous initiation (both peers start IK at the same moment, as when both punch):
+ * every interleaving of the messages in flight is explored exhaustively, with up to
+ * MAX_FAULTS losses or duplications inserted at every possible point. Each schedule must end
+ * with exactly one session on both sides (same handshake hash), one 'established' event per
+ * side, no failure, and data flowing both ways.
+ */
+const MAX_FAULTS = Number(process.env.SRMUDP_INTERLEAVING_FAULTS ?? 1);
+const timing = { handshakeRetransmitMs: 200, handshakeMaxRetransmitMs: 800, handshakeTimeoutMs: 10_000 };
+
+/** Every replay of a schedule computes the same X25519 operations (seeded randomness), so the
+ * noble results are memoised: the exploration then costs symmetric crypto only. */
+function memoBackend(): CryptoBackend {
+  const inner = nobleBackend();
+  const dh = new Map<string, Uint8Array>();
+  const pub = new Map<string, Uint8Array>();
+  return {
+    name: 'noble-memo',
+    x25519(priv, p) {
+      const k = bytesToHex(priv) + bytesToHex(p);
+      let r = dh.get(k);
+      if (!r) {
+        r = inner.x25519(priv, p);
+        dh.set(k, r);
+      }
+      return r.slice();
+    },
+    x25519Public(priv) {
+      const k = bytesToHex(priv);
+      let r = pub.get(k);
+      if (!r) {
+        r = inner.x25519Public(priv);
+        pub.set(k, r);
+      }
+      return r.slice();
+    },
+    aeadSeal: inner.aeadSeal,
+    aeadOpen: inner.aeadOpen,
+  };
+}
+const backend = memoBackend();
+
+type Action = 'deliver' | 'drop' | 'dup';
+interface Choice {
+  index: number;
+  action: Action;
+}
+
+function sides(idA: Identity, idB: Identity): [Side, Side] {
+  const mk = (id: Identity, host: string, seed: number): Side => ({
+    ep: new SecureEndpoint({ identity: id, random: seededRandom(seed), timing, backend }),
+    addr: { host, port: 5000 },
+    events: [],
+    received: [],
+  });
+  return [mk(idA, '10.0.0.1', 11), mk(idB, '10.0.0.2', 22)];
+}
+
+/** Replays a schedule from scratch; returns the state and the messages still in flight. */
+function replay(idA: Identity, idB: Identity, schedule: Choice[]) {
+  const [a, b] = sides(idA, idB);
+  const ca = a.ep.connect(0, { address: b.addr, remoteKey: idB.publicKey });
+  const cb = b.ep.connect(0, { address: a.addr, remoteKey: idA.publicKey });
+  let inflight: Wire[] = collect(0, [a, b]);
+  for (const c of schedule) {
+    const w = inflight[c.index] as Wire;
+    if (c.action !== 'dup') inflight.splice(c.index, 1);
+    if (c.action !== 'drop') deliver(0, [a, b], w);
+    inflight = inflight.concat(collect(0, [a, b]));
+  }
+  return { a, b, ca, cb, inflight };
+}
+
+function check(idA: Identity, idB: Identity, schedule: Choice[]): void {
+  const { a, b, ca, cb, inflight } = replay(idA, idB, schedule);
+  expect(inflight).toEqual([]);
+  // Let retransmissions repair losses, deliver in order, then let every timer run out.
+  const end = run([a, b], 0, { until: 30_000 });
+  const label = JSON.stringify(schedule);
+  expect(ca.isEstablished, label).toBe(true);
+  expect(cb.isEstablished, label).toBe(true);
+  expect(ca.handshakeHash, label).toEqual(cb.handshakeHash);
+  expect(
+    a.events.map((e) => e.type),
+    label,
+  ).toEqual(['established']);
+  expect(
+    b.events.map((e) => e.type),
+    label,
+  ).toEqual(['established']);
+  for (const ch of [ca, cb] as SecureChannel[]) {
+    expect(ch.pending, label).toBeNull();
+    expect(ch.next, label).toBeNull();
+  }
+  expect(a.ep.channels()).toHaveLength(1);
+  expect(b.ep.channels()).toHaveLength(1);
+  const t = end + 1;
+  expect(b.ep.handle(t, a.addr, ca.seal(0, Uint8Array.of(1))), label).toMatchObject({ type: 'data' });
+  expect(a.ep.handle(t, b.addr, cb.seal(0, Uint8Array.of(2))), label).toMatchObject({ type: 'data' });
+}
+
+function explore(
+  idA: Identity,
+  idB: Identity,
+  schedule: Choice[],
+  faults: number,
+  counter: { leaves: number },
+): void {
+  const { inflight } = replay(idA, idB, schedule);
+  if (inflight.length === 0) {
+    counter.leaves++;
+    check(idA, idB, schedule);
+    return;
+  }
+  for (let i = 0; i < inflight.length; i++) {
+    explore(idA, idB, [...schedule, { index: i, action: 'deliver' }], faults, counter);
+    if (faults < MAX_FAULTS && schedule.length < 8) {
+      explore(idA, idB, [...schedule, { index: i, action: 'drop' }], faults + 1, counter);
+      explore(idA, idB, [...schedule, { index: i, action: 'dup' }], faults + 1, counter);
+    }
+  }
+}
+
+describe('simultaneous IK initiation', () => {
+  const id1 = identity(101);
+  const id2 = identity(202);
+  for (const [name, x, y] of [
+    ['A has the smaller key', id1, id2],
+    ['A has the larger key', id2, id1],
+  ] as const) {
+    it(`every interleaving (with up to ${MAX_FAULTS} loss/duplication) ends in one session: ${name}`, () => {
+      const counter = { leaves: 0 };
+      explore(x, y, [], 0, counter);
+      expect(counter.leaves).toBeGreaterThanOrEqual(MAX_FAULTS === 0 ? 10 : 100);
+    }, 120_000);
+  }
+});
