@@ -59,3 +59,18 @@ export function validateImpairment(imp: Impairment): void {
 export function needsDelayer(imp: Impairment | undefined): boolean {
   return imp !== undefined && ((imp.delayMs ?? 0) > 0 || (imp.jitterMs ?? 0) > 0);
 }
+
+/**
+ * tc netem arguments for one end of a link (kernels that have netem). netem's `reorder` sends
+ * that share of packets without delay, which is what the fallback delayer does too.
+ */
+export function netemArgs(imp: Impairment): string[] {
+  const a = ['netem', 'limit', '10000'];
+  if (imp.delayMs || imp.jitterMs)
+    a.push('delay', `${imp.delayMs ?? 0}ms`, ...(imp.jitterMs ? [`${imp.jitterMs}ms`] : []));
+  if (imp.reorderPct && imp.delayMs) a.push('reorder', `${imp.reorderPct}%`);
+  if (imp.lossPct) a.push('loss', `${imp.lossPct}%`);
+  if (imp.dupPct) a.push('duplicate', `${imp.dupPct}%`);
+  if (imp.rateKbit) a.push('rate', `${imp.rateKbit}kbit`);
+  return a;
+}

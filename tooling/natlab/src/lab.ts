@@ -3,7 +3,14 @@ import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { type Coturn, startCoturn } from './coturn.js';
 import { LabError } from './errors.js';
-import { impairRuleset, LINK_IF, LINK_QUEUE, needsDelayer, validateImpairment } from './impair-rules.js';
+import {
+  impairRuleset,
+  LINK_IF,
+  LINK_QUEUE,
+  needsDelayer,
+  netemArgs,
+  validateImpairment,
+} from './impair-rules.js';
 import { natRuleset, REPLACE_TABLE } from './nat-rules.js';
 import { LabProcess } from './node-process.js';
 import { pidAlive, readStates, registerLive, removeState, unregisterLive, writeState } from './registry.js';
@@ -125,6 +132,7 @@ export class Lab {
   private state: 'down' | 'up' | 'starting' = 'down';
   private upPromise: Promise<this> | undefined;
   private owned = false;
+  private backend: 'netem' | 'fallback' | undefined;
 
   constructor(opts: LabOptions = {}) {
     const prefix = opts.prefix ?? freePrefix();
@@ -403,10 +411,58 @@ export class Lab {
     return s.cgn ? (link === 'natA' ? 'cgnA' : 'cgnB') : link;
   }
 
+  /**
+   * The impairment backend in use: netem when asked for or (auto) when the kernel has it, else
+   * the fallback (NATLAB-NOTES §4: this project's kernels have no netem).
+   */
+  async impairBackend(): Promise<'netem' | 'fallback'> {
+    this.assertUp();
+    if (this.backend) return this.backend;
+    const want = this.opts.impairBackend ?? 'auto';
+    let netem = false;
+    if (want !== 'fallback') {
+      const probe = await this.exec(
+        'inet',
+        ['tc', 'qdisc', 'add', 'dev', 'lo', 'root', 'netem', 'delay', '1ms'],
+        {
+          check: false,
+        },
+      );
+      netem = probe.code === 0;
+      if (netem) await this.exec('inet', ['tc', 'qdisc', 'del', 'dev', 'lo', 'root'], { check: false });
+      if (!netem && want === 'netem') {
+        throw new LabError(
+          'LAB_UNSUPPORTED',
+          `tc netem is not available in this kernel: ${probe.stderr.trim()}`,
+        );
+      }
+    }
+    this.backend = netem ? 'netem' : 'fallback';
+    return this.backend;
+  }
+
   private async applyImpairments(changed?: LinkName, old?: Impairment): Promise<void> {
+    const links: LinkName[] = changed ? [changed] : [...this.impairments.keys()];
+    if (links.length === 0) return;
+    if ((await this.impairBackend()) === 'netem') {
+      for (const link of links) {
+        const imp = this.impairments.get(link);
+        for (const [n, d] of [
+          ['inet', LINK_IF[link]],
+          [this.farEnd(link), 'wan0'],
+        ] as const) {
+          const shaped = imp && (imp.delayMs || imp.jitterMs || imp.lossPct || imp.dupPct || imp.rateKbit);
+          if (imp && shaped)
+            await this.exec(n, ['tc', 'qdisc', 'replace', 'dev', d, 'root', ...netemArgs(imp)]);
+          else await this.exec(n, ['tc', 'qdisc', 'del', 'dev', d, 'root'], { check: false });
+          const mtu = imp?.mtu ?? (old?.mtu ? 1500 : undefined);
+          if (mtu !== undefined) await this.ip(n, ['link', 'set', d, 'mtu', String(mtu)]);
+        }
+      }
+      return;
+    }
     const all = Object.fromEntries(this.impairments) as Partial<Record<LinkName, Impairment>>;
     await this.exec('inet', ['nft', '-f', '-'], { input: impairRuleset(all) });
-    const links: LinkName[] = changed ? [changed] : [...this.impairments.keys()];
     for (const link of links) {
       const imp = this.impairments.get(link);
       const dev = LINK_IF[link];

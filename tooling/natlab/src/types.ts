@@ -89,6 +89,12 @@ export interface LabOptions {
   readonly ipv6?: boolean;
   /** Leave namespaces alive when the process exits (debugging; default false). */
   readonly keepOnExit?: boolean;
+  /**
+   * How impairments are made: `netem` (tc netem on both ends of a link), `fallback` (nft loss
+   * and duplication, NFQUEUE delayer, tbf; for kernels without netem, like this project's
+   * machines), or `auto` (default: netem when the kernel has it, else the fallback).
+   */
+  readonly impairBackend?: 'auto' | 'netem' | 'fallback';
 }
 
 /** The addresses of the lab (fixed; every lab instance uses the same ones in its own namespaces). */

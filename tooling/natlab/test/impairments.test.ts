@@ -100,7 +100,7 @@ describe.runIf(LAB.ok)(
       expect(kbit).toBeGreaterThan(2000 * 0.75);
       expect(kbit).toBeLessThan(2000 * 1.3);
       const q = await lab.exec('inet', ['tc', 'qdisc', 'show', 'dev', 'i-natA']);
-      expect(q.stdout).toContain('tbf');
+      expect(q.stdout).toContain((await lab.impairBackend()) === 'netem' ? 'netem' : 'tbf');
     });
 
     it('MTU 1280: an oversize DF datagram dies once per direction, then the ends learn the PMTU and fragment', async () => {
@@ -130,8 +130,30 @@ describe.runIf(LAB.ok)(
       const rules = await lab.exec('inet', ['iptables-save', '-t', 'mangle']);
       expect(rules.stdout).not.toContain('NFQUEUE');
       const q = await lab.exec('inet', ['tc', 'qdisc', 'show', 'dev', 'i-natA']);
-      expect(q.stdout).not.toContain('tbf');
+      expect(q.stdout).not.toMatch(/tbf|netem/);
+      const nft = await lab.exec('inet', ['nft', 'list', 'table', 'ip', 'impair']);
+      expect(nft.stdout).not.toContain('numgen');
       expect(lab.impairmentsNow()).toEqual({});
+    });
+
+    it('uses netem where the kernel has it, else the fallback (this project’s kernels: fallback)', async () => {
+      const backend = await lab.impairBackend();
+      const netem = await lab.exec('inet', ['tc', 'qdisc', 'add', 'dev', 'lo', 'root', 'netem'], {
+        check: false,
+      });
+      await lab.exec('inet', ['tc', 'qdisc', 'del', 'dev', 'lo', 'root'], { check: false });
+      expect(backend).toBe(netem.code === 0 ? 'netem' : 'fallback');
+      if (backend === 'fallback') {
+        const forced = createLab({ impairBackend: 'netem' });
+        try {
+          await forced.up();
+          await expect(forced.impair('natA', { delayMs: 10 })).rejects.toMatchObject({
+            code: 'LAB_UNSUPPORTED',
+          });
+        } finally {
+          await forced.down();
+        }
+      }
     });
 
     it('rejects impossible impairments with exact messages', async () => {
