@@ -181,6 +181,81 @@ describe('clock, timers and ordering', () => {
     expect(net.drive({ until: (n) => n.now > 0 })).toBe('until');
   });
 
+  it('a node poked between calls is polled by the next step, and by drive after until ran', () => {
+    const net = new Network({ seed: 1 });
+    const a = new ScriptedNode();
+    const b = new ScriptedNode();
+    net.addHost('a', a, [A]);
+    net.addHost('b', b, [B]);
+    expect(net.nextEventTime()).toBeNull();
+    a.send(B, bytes('poke'));
+    expect(net.nextEventTime()).toBe(0);
+    net.drive();
+    expect(b.received).toHaveLength(1);
+    let poked = false;
+    net.drive({
+      until: () => {
+        if (!poked) {
+          poked = true;
+          a.send(B, bytes('from until'));
+        }
+        return b.received.length === 2;
+      },
+      maxSteps: 10,
+    });
+    expect(b.received[1]!.data).toEqual(bytes('from until'));
+  });
+
+  it('a node driving the network re-entrantly is refused', () => {
+    const net = new Network({ seed: 're' });
+    let err: unknown;
+    net.addHost(
+      'n',
+      {
+        handle() {},
+        handleTimeout() {
+          try {
+            net.step();
+          } catch (e) {
+            err = e;
+          }
+        },
+        pollTransmit: () => null,
+        pollTimeout: () => (err === undefined ? 1 : null),
+      },
+      [A],
+    );
+    net.drive();
+    expect(err).toBeInstanceOf(TypeError);
+    expect((err as Error).message).toBe('Network.step() called re-entrantly from a node');
+  });
+
+  it('trace lines tell what happened, drops with their reason', () => {
+    const net = new Network({ seed: 'lines', traceLimit: 100 });
+    const a = new ScriptedNode();
+    net.addHost('a', a, [A]);
+    net.addHost('b', echoNode(), [B]);
+    net.setLink('a', 'b', { latencyMs: 1, mtu: 2 });
+    a.send(B, bytes('ok'));
+    a.send(B, bytes('big'));
+    a.send({ host: '10.9.9.9', port: 1 }, bytes('?'));
+    net.note('done');
+    net.drive();
+    // send lines end with a content digest
+    const lines = net.trace().map((l) => (l.includes(' send ') ? l.replace(/ [0-9a-f]{1,8}$/, '') : l));
+    expect(lines).toEqual([
+      '0 note done',
+      '0 send a #0 10.0.0.1:1000>10.0.0.2:2000 2',
+      '0 send a #1 10.0.0.1:1000>10.0.0.2:2000 3',
+      '0 drop mtu a->b #1 10.0.0.1:1000>10.0.0.2:2000 3',
+      '0 send a #2 10.0.0.1:1000>10.9.9.9:1 1',
+      '0 drop noRoute a #2 10.0.0.1:1000>10.9.9.9:1 1',
+      '1 recv b #0 10.0.0.1:1000>10.0.0.2:2000 2',
+      '1 send b #3 10.0.0.2:2000>10.0.0.1:1000 2',
+      '1 recv a #3 10.0.0.2:2000>10.0.0.1:1000 2',
+    ]);
+  });
+
   it('data is copied on send: a node may reuse its buffer', () => {
     const buf = Uint8Array.of(1, 2, 3);
     const net = new Network({ seed: 1 });
@@ -384,11 +459,13 @@ describe('Rng', () => {
     const r = new Rng('uniform');
     const n = 100_000;
     const bins = new Array<number>(20).fill(0);
+    let outOfRange = 0;
     for (let i = 0; i < n; i++) {
       const x = r.next();
-      expect(x >= 0 && x < 1).toBe(true);
-      bins[Math.floor(x * 20)]!++;
+      if (!(x >= 0 && x < 1)) outOfRange++;
+      else bins[Math.floor(x * 20)]!++;
     }
+    expect(outOfRange).toBe(0);
     const e = n / 20;
     const chi2 = bins.reduce((s, o) => s + ((o - e) * (o - e)) / e, 0);
     expect(chi2).toBeLessThan(50); // 19 dof: p(chi2 > 50) < 1e-4
