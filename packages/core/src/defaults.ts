@@ -1,0 +1,33 @@
+/** Defaults of EndpointConfig (documented in the README's Defaults table). */
+export const DEFAULTS = {
+  keepaliveMs: 15_000,
+  idleTimeoutMs: 30_000,
+  handshakeTimeoutMs: 10_000,
+  maxConnections: 4096,
+  maxPendingHandshakes: 1024,
+  cookieThreshold: 64,
+  maxBufferedBytesPerConnection: 16 * 1024 * 1024,
+  /** graceful close: wait for acknowledgements at least this long... */
+  minDrainMs: 2_000,
+  /** ...and at most this long */
+  maxDrainMs: 10_000,
+  /** path validation: PATH_CHALLENGE attempts before giving up on a new address */
+  pathChallengeTries: 5,
+  /** send errors (ECONNREFUSED...) per candidate address before a handshake fails fast */
+  unreachableAfterErrors: 2,
+} as const;
+
+/** Handshake option (application range 0x10+) carrying the endpoint's boot id: a peer that comes
+ * back with a new boot id restarted, so its old connection state is gone. */
+export const BOOT_ID_OPTION = 0x10;
+export const BOOT_ID_LENGTH = 8;
+
+/** CLOSE codes core uses (reliability's transport codes are below 0x20). */
+export const CloseCode = {
+  /** reported for a connection whose peer went silent (reliability's IDLE_TIMEOUT) */
+  IDLE_TIMEOUT: 0x12,
+  /** the peer restarted (new boot id): its old connection state is gone */
+  PEER_RESTARTED: 0x13,
+  /** the keys of the session expired and could not be renewed */
+  SESSION_EXPIRED: 0x14,
+} as const;

@@ -1,0 +1,44 @@
+import { describe, expect, it } from 'vitest';
+import { ADDR_B, randomBytes, sha256, simPair, Writer } from './helpers.js';
+
+describe('Endpoint over @srmudp/sim', () => {
+  it('IK connect: one connected event per side, outgoing flags, path', () => {
+    const { net, a, b } = simPair('ik-connect');
+    const conn = a.ep.connect(net.now, { addresses: [ADDR_B], remoteKey: b.key });
+    expect(conn.state).toBe('handshaking');
+    net.drive({ until: () => a.count('connected') > 0 && b.count('connected') > 0, maxTimeMs: 5000 });
+    const [ca] = a.connected();
+    const [cb] = b.connected();
+    expect(ca?.outgoing).toBe(true);
+    expect(cb?.outgoing).toBe(false);
+    expect(ca?.remoteKey).toEqual(b.key);
+    expect(cb?.remoteKey).toEqual(a.key);
+    expect(ca?.path).toEqual({ kind: 'direct', address: ADDR_B });
+    expect(conn.state).toBe('established');
+    expect(a.ep.stats().connections).toBe(1);
+  });
+
+  it('streams and messages arrive intact', () => {
+    const { net, a, b } = simPair('ik-stream');
+    const conn = a.ep.connect(net.now, { addresses: [ADDR_B], remoteKey: b.key });
+    net.drive({ until: () => a.count('connected') > 0, maxTimeMs: 5000 });
+    const data = randomBytes('payload', 256 * 1024);
+    const sid = conn.openStream();
+    const w = new Writer(conn, sid, data);
+    a.onEvent = (e) => {
+      if (e.type === 'writable') w.pump();
+    };
+    w.pump();
+    for (let i = 0; i < 20; i++) expect(conn.sendMessage(randomBytes(`m${i}`, 10 + i * 500))).toBe(true);
+    net.drive({
+      until: () => b.messages.length === 20 && [...b.sinks.values()].some((s) => s.finished),
+      maxTimeMs: 30_000,
+    });
+    const sink = [...b.sinks.values()][0]!;
+    expect(sink.bytes).toBe(data.length);
+    expect(sha256(sink.chunks)).toBe(sha256(data));
+    expect(b.messages.map((m) => sha256(m.data))).toEqual(
+      Array.from({ length: 20 }, (_, i) => sha256(randomBytes(`m${i}`, 10 + i * 500))),
+    );
+  });
+});
