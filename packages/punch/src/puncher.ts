@@ -134,6 +134,8 @@ export class Puncher {
   // birthday
   #bdStartAt: number | null = null;
   #bdActive = false;
+  /** set once the birthday phase began: its start time is no longer a timer */
+  #bdStarted = false;
   #bdSocketsOpened = 0;
   #bdNextSocket = 1;
   #bdNextAt = 0;
@@ -262,7 +264,7 @@ export class Puncher {
         else this.#fail('PUNCH_TIMEOUT', this.#timeoutMessage(now));
         return;
       }
-      if (this.#bdStartAt !== null && !this.#bdActive && now >= this.#bdStartAt) this.#startBirthday(now);
+      if (this.#bdStartAt !== null && !this.#bdStarted && now >= this.#bdStartAt) this.#startBirthday(now);
     } else if (this.#state === 'settling' && now >= this.#settleEnd) {
       this.#state = 'completed';
       this.#events.push({ type: 'completed', pair: this.#selected!.pair });
@@ -290,7 +292,7 @@ export class Puncher {
     };
     if (this.#state === 'checking') {
       min(this.#deadline);
-      if (this.#bdStartAt !== null && !this.#bdActive) min(this.#bdStartAt);
+      if (this.#bdStartAt !== null && !this.#bdStarted) min(this.#bdStartAt);
     } else if (this.#state === 'settling') {
       min(this.#settleEnd);
     } else {
@@ -384,6 +386,7 @@ export class Puncher {
     const s = this.#strategy;
     if (s.kind !== 'birthday') return;
     this.#bdActive = true;
+    this.#bdStarted = true;
     this.#bdNextAt = now;
     if (s.localRole === 'sockets') {
       if (this.#bdSocketsOpened === 0) {

@@ -176,4 +176,27 @@ describe('Gatherer: NAT classification in sim', () => {
     expect(g.nat()).toMatchObject({ mapping: 'consistent', filtering: 'address-and-port-dependent' });
     expect(g.nat().publicEndpoints[0]!.host).toBe('198.51.100.20');
   });
+
+  it('IPv6: reflectors of a family without a host address are skipped; a public v6 host is open', () => {
+    const net = new Network({ seed: 5, defaultLink: { latencyMs: 10 } });
+    addReflector(net, 'r6a', '2001:db8::200', null);
+    addReflector(net, 'r6b', '2001:db8:1::201', null);
+    addReflector(net, 'r1', R1.host, null);
+    const addr = { host: '2001:db8:2::7', port: 5000 };
+    const g = new Gatherer({
+      random: rngRandom(net.rng.fork('g')),
+      hostAddresses: [addr],
+      reflectors: [
+        { host: '2001:db8::200', port: 3478 },
+        { host: '2001:db8:1::201', port: 3478 },
+        R1, // IPv4: no IPv4 host address, not asked
+      ],
+    });
+    net.addHost('h', new GatherNode(g, addr), [addr]);
+    g.start(0);
+    net.drive({ until: () => g.state === 'done', maxTimeMs: 30_000 });
+    expect(g.stats().stunRequests).toBe(2);
+    expect(g.nat()).toMatchObject({ mapping: 'open', portPreserving: true });
+    expect(g.candidates()).toEqual([expect.objectContaining({ type: 'host', address: addr })]);
+  });
 });

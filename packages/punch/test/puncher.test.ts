@@ -43,11 +43,15 @@ function events(p: Puncher): PunchEvent[] {
 function run(p: Puncher, from: number, until: number): { at: number; to: string }[] {
   const sent: { at: number; to: string }[] = [];
   let now = from;
+  let sameTime = 0;
   for (let guard = 0; guard < 100_000; guard++) {
     for (let t = p.pollTransmit(now); t !== null; t = p.pollTransmit(now))
       sent.push({ at: now, to: `${t.to.host}:${t.to.port}` });
     const next = p.pollTimeout();
     if (next === null || next > until) break;
+    // a timer that never moves forward would spin the driver loop
+    sameTime = next <= now ? sameTime + 1 : 0;
+    if (sameTime > 10) throw new Error(`busy timer at ${now} (state ${p.state})`);
     now = Math.max(now, next);
     p.handleTimeout(now);
   }
