@@ -250,7 +250,7 @@ export class SecureEndpoint {
       }
     } catch {
       // Defensive: a bug must not turn hostile input into an exception for the driver loop.
-      return this.drop('malformed');
+      return this.drop('internal_error');
     }
   }
 

@@ -15,7 +15,8 @@ export type DropReason =
   | 'decrypt_failed' // data packet failed authentication
   | 'replay' // data packet number already received
   | 'too_old' // data packet number below the replay window
-  | 'key_phase'; // key phase bit does not match the session
+  | 'key_phase' // key phase bit does not match the session
+  | 'internal_error'; // a bug caught defensively (tests assert it stays 0)
 
 export const DROP_REASONS: readonly DropReason[] = [
   'malformed',
@@ -34,6 +35,7 @@ export const DROP_REASONS: readonly DropReason[] = [
   'replay',
   'too_old',
   'key_phase',
+  'internal_error',
 ];
 
 export interface CryptoStats {
