@@ -35,6 +35,8 @@ export interface GathererConfig {
   /** timing of each filtering test (default RTO 500 ms, 3 sends, wait 4 × RTO: gives up after 3.5 s) */
   readonly filteringStun?: StunTiming;
   readonly software?: string;
+  /** component logger (e.g. `debug('srmudp:punch')`); silent when absent */
+  readonly log?: (message: string) => void;
 }
 
 export type GatherFailureCode = 'UDP_BLOCKED';
@@ -290,6 +292,7 @@ export class Gatherer {
 
   #afterFiltering(now: number): void {
     if (this.#gatheredEmitted) this.#events.push({ type: 'nat', nat: this.nat() });
+    this.#cfg.log?.(`filtering ${this.#filtering}`);
     this.#maybeStartAlternateMapping(now);
     this.#maybeFinish();
   }
@@ -302,6 +305,7 @@ export class Gatherer {
         /* cancellations */
       }
       this.#state = 'failed';
+      this.#cfg.log?.('no reflector answered: UDP_BLOCKED');
       this.#events.push({
         type: 'failed',
         code: 'UDP_BLOCKED',
@@ -342,7 +346,9 @@ export class Gatherer {
     const waitingForMapping = this.#alternateTx !== null || this.#alternateWanted();
     if (!this.#gatheredEmitted && !waitingForMapping) {
       this.#gatheredEmitted = true;
-      this.#events.push({ type: 'gathered', candidates: this.candidates(), nat: this.nat() });
+      const nat = this.nat();
+      this.#events.push({ type: 'gathered', candidates: this.candidates(), nat });
+      this.#cfg.log?.(`gathered ${this.#candidates.length} candidates, mapping ${nat.mapping}`);
     }
     if (this.#filterTx.size === 0 && !waitingForMapping) this.#state = 'done';
   }

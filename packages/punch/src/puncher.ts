@@ -69,6 +69,8 @@ export interface PuncherConfig {
   /** after completion, switch to another address only if the selected one was silent this long (default 2000 ms) */
   readonly migrateAfterMs?: number;
   readonly birthday?: BirthdayParams;
+  /** component logger (e.g. `debug('srmudp:punch')`); silent when absent. Never given secrets. */
+  readonly log?: (message: string) => void;
 }
 
 export type PunchFailureCode = 'PUNCH_TIMEOUT' | 'PUNCH_IMPOSSIBLE';
@@ -237,6 +239,7 @@ export class Puncher {
       this.#settleEnd = now + this.#settle;
       this.#bdActive = false;
       this.#events.push({ type: 'nominated', pair: ps.pair });
+      this.#cfg.log?.(`nominated ${ps.pair.id} (${ps.pair.remote.type}) after ${now - this.#startedAt} ms`);
       return;
     }
     if (sel === ps) return;
@@ -246,15 +249,18 @@ export class Puncher {
     if (ps.pair.priority > sel.pair.priority && !unknownAfterCompletion) {
       this.#selected = ps;
       this.#events.push({ type: 'upgraded', pair: ps.pair, previous: sel.pair });
+      this.#cfg.log?.(`upgraded ${sel.pair.id} -> ${ps.pair.id}`);
     } else if (this.#state === 'completed' && now - sel.lastRecv >= (this.#cfg.migrateAfterMs ?? 2000)) {
       this.#selected = ps;
       this.#events.push({ type: 'migrated', pair: ps.pair, previous: sel.pair });
+      this.#cfg.log?.(`migrated ${sel.pair.id} -> ${ps.pair.id}`);
     }
   }
 
-  /** Same as {@link authenticated}. */
-  probeSucceeded(now: number, from: Endpoint, socket = 0): void {
-    this.authenticated(now, from, socket);
+  /** Same as {@link authenticated}; also takes the pair a reply was matched to. */
+  probeSucceeded(now: number, target: Endpoint | CandidatePair, socket = 0): void {
+    if ('remote' in target) this.authenticated(now, target.remote.address, target.local.socket);
+    else this.authenticated(now, target, socket);
   }
 
   handleTimeout(now: number): void {
@@ -388,6 +394,7 @@ export class Puncher {
     this.#bdActive = true;
     this.#bdStarted = true;
     this.#bdNextAt = now;
+    this.#cfg.log?.(`birthday strategy started as ${s.localRole}`);
     if (s.localRole === 'sockets') {
       if (this.#bdSocketsOpened === 0) {
         this.#bdSocketsOpened = this.#bd.sockets;
@@ -528,6 +535,7 @@ export class Puncher {
     this.#state = 'failed';
     this.#bdActive = false;
     this.#events.push({ type: 'failed', code, message });
+    this.#cfg.log?.(`failed ${code}: ${message}`);
     if (this.#bdSocketsOpened > 0) this.#events.push({ type: 'release_sockets', keep: [0] });
   }
 
