@@ -70,7 +70,11 @@ describe.runIf(LAB.ok)(
       expect(r.unique).toBe(200);
       expect(r.reordered).toBeGreaterThan(10);
       expect(r.rtt.min).toBeGreaterThan(18); // two legs, each at least 10 ms
-      expect(r.rtt.max).toBeLessThan(130); // each at most 50 ms, plus scheduling
+      // Two legs of 10..50 ms: median near 60 ms. The max is left loose: on 2 busy cores the
+      // Python delayer and the client's event loop add scheduling delay (seen: 214 ms once).
+      expect(r.rtt.median).toBeGreaterThan(40);
+      expect(r.rtt.median).toBeLessThan(100);
+      expect(r.rtt.max).toBeLessThan(400);
       expect((r.rtt.max ?? 0) - (r.rtt.min ?? 0)).toBeGreaterThan(20);
     });
 
