@@ -1,0 +1,206 @@
+import { PAIR_A, PAIR_B, pair } from '@srmudp/sim';
+import { describe, expect, it } from 'vitest';
+import { BASE_PLPMTU, Connection, ErrorCode } from '../src/index.js';
+import { Pair } from './helpers/pair.js';
+import { ConnNode, pattern } from './helpers/sim-conn.js';
+
+describe('streams', () => {
+  it('openStream honours the peer MAX_STREAMS and the limit grows as streams close', () => {
+    const p = new Pair(5, {}, { limits: { maxStreams: 16 } });
+    const ids: number[] = [];
+    while (p.a.canOpenStream()) ids.push(p.a.openStream());
+    expect(ids.length).toBe(16); // protocol initial value before the peer's MAX_STREAMS arrives
+    expect(() => p.a.openStream()).toThrow(expect.objectContaining({ code: 'STREAM_LIMIT' }));
+    // both sides finish the streams: the peer returns credit with MAX_STREAMS
+    for (const id of ids) p.a.finish(id);
+    p.run(() => p.eventsB.filter((e) => e.type === 'stream_finished').length === 16);
+    for (const id of ids) {
+      p.b.read(id);
+      p.b.finish(id);
+    }
+    p.run(() => p.a.canOpenStream(), 5000);
+    expect(p.a.canOpenStream()).toBe(true);
+    expect(p.b.stats().openStreams).toBe(0);
+  });
+
+  it('write applies backpressure and emits writable once acknowledged data frees room', () => {
+    const p = new Pair(10, { limits: { streamSendBuffer: 64 * 1024, sendBuffer: 1 << 20 } });
+    const id = p.a.openStream();
+    const big = new Uint8Array(200_000);
+    expect(p.a.write(id, big)).toBe(64 * 1024);
+    expect(p.a.writable(id)).toBe(0);
+    p.run(() => p.eventsA.some((e) => e.type === 'writable' && e.streamId === id));
+    expect(p.a.writable(id)).toBeGreaterThan(0);
+  });
+
+  it('reset: the peer sees stream_reset with the code; stopSending: we see stream_stopped', () => {
+    const p = new Pair(5);
+    const id = p.a.openStream();
+    p.a.write(id, pattern(5000, 1));
+    p.run(() => p.eventsB.some((e) => e.type === 'readable'));
+    p.a.reset(id, 0x177);
+    p.run(() => p.eventsB.some((e) => e.type === 'stream_reset'));
+    expect(p.eventsB.find((e) => e.type === 'stream_reset')).toMatchObject({ streamId: id, code: 0x177 });
+    expect(p.b.read(id)).toBeNull();
+
+    const id2 = p.a.openStream();
+    p.a.write(id2, pattern(3000, 2));
+    p.run(() => p.eventsB.some((e) => e.type === 'stream_opened' && e.streamId === id2));
+    p.b.stopSending(id2, 0x199);
+    p.run(() => p.eventsA.some((e) => e.type === 'stream_stopped'));
+    expect(p.eventsA.find((e) => e.type === 'stream_stopped')).toMatchObject({ streamId: id2, code: 0x199 });
+    expect(p.a.write(id2, new Uint8Array(10))).toBe(0);
+    expect(p.a.state).toBe('open');
+    expect(p.b.state).toBe('open');
+  });
+
+  it('half-close: each direction finishes independently', () => {
+    const p = new Pair(5);
+    const id = p.a.openStream();
+    p.a.write(id, pattern(100, 3));
+    p.a.finish(id);
+    p.run(() => p.eventsB.some((e) => e.type === 'readable'));
+    expect(p.b.read(id)?.length).toBe(100);
+    p.run(() => p.eventsB.some((e) => e.type === 'stream_finished'));
+    // B can still answer on the same stream
+    expect(p.b.write(id, pattern(50, 4))).toBe(50);
+    p.b.finish(id);
+    p.run(() => p.eventsA.some((e) => e.type === 'readable'));
+    expect(p.a.read(id)?.length).toBe(50);
+    p.run(() => p.eventsA.some((e) => e.type === 'stream_finished'));
+  });
+
+  it('API misuse throws exact errors', () => {
+    const c = new Connection({ role: 'initiator', now: 0 });
+    expect(() => c.write(99, new Uint8Array(1))).toThrow(RangeError);
+    expect(() => c.sendMessage(new Uint8Array((16 << 20) + 1))).toThrow(RangeError);
+    expect(() => new Connection({ role: 'x' as 'initiator', now: 0 })).toThrow(TypeError);
+    expect(() => new Connection({ role: 'initiator', now: 0, maxUdpPayload: 1000 })).toThrow(RangeError);
+    const id = c.openStream();
+    c.finish(id);
+    expect(() => c.write(id, new Uint8Array(1))).toThrow(/finished/);
+  });
+});
+
+describe('messages and datagrams', () => {
+  it('a 2 MiB message arrives whole (window grows for it) and unordered ones do not wait', () => {
+    const p = new Pair(10);
+    const big = pattern(2 << 20, 7);
+    expect(p.a.sendMessage(big)).toBe(true);
+    expect(p.a.sendMessage(pattern(10, 8), { unordered: true })).toBe(true);
+    p.run(() => p.eventsB.filter((e) => e.type === 'message').length === 2, 60_000);
+    const msgs = p.eventsB.filter((e) => e.type === 'message');
+    expect(msgs.length).toBe(2);
+    const whole = msgs.find((e) => e.type === 'message' && !e.unordered);
+    expect(whole?.type === 'message' && whole.data.length).toBe(2 << 20);
+  });
+
+  it('datagrams too big for a packet are refused and counted', () => {
+    const c = new Connection({ role: 'initiator', now: 0, overhead: 8 });
+    expect(c.sendDatagram(new Uint8Array(c.maxDatagramSize()))).toBe(true);
+    expect(c.sendDatagram(new Uint8Array(c.maxDatagramSize() + 1))).toBe(false);
+    expect(c.stats().drops.datagramTooBig).toBe(1);
+    let refused = 0;
+    for (let i = 0; i < 1000; i++) if (!c.sendDatagram(new Uint8Array(1000))) refused++;
+    expect(refused).toBeGreaterThan(0);
+    expect(c.stats().drops.datagramNoRoom).toBe(refused);
+  });
+
+  it('core frames go out once and arrive as frame events', () => {
+    const p = new Pair(5);
+    expect(p.a.queueFrame({ type: 'path_challenge', data: new Uint8Array(8).fill(7) })).toBe(true);
+    p.run(() => p.eventsB.some((e) => e.type === 'frame'));
+    expect(p.eventsB.find((e) => e.type === 'frame')).toMatchObject({ frame: { type: 'path_challenge' } });
+    expect(() => p.a.queueFrame({ type: 'max_data', max: 1 })).toThrow(TypeError);
+  });
+});
+
+describe('timers', () => {
+  it('keepalive PINGs keep an idle connection open past the idle timeout', () => {
+    const p = new Pair(20);
+    p.a.sendMessage(new Uint8Array(1));
+    p.run(() => p.now > 100_000, 100_001);
+    expect(p.a.state).toBe('open');
+    expect(p.b.state).toBe('open');
+    // one PING each way per ~15 s at most (plus ACKs)
+    expect(p.a.stats().packetsSent).toBeLessThan(30);
+  });
+
+  it('without keepalive the idle timeout closes both sides (default 30 s)', () => {
+    const p = new Pair(20, { keepaliveMs: 0 }, { keepaliveMs: 0 });
+    p.a.sendMessage(new Uint8Array(1));
+    p.run(() => p.a.state === 'closed' && p.b.state === 'closed', 100_000);
+    expect(p.eventsA.find((e) => e.type === 'closed')).toMatchObject({
+      code: ErrorCode.IDLE_TIMEOUT,
+      remote: false,
+    });
+    expect(p.now).toBeGreaterThanOrEqual(30_000);
+    expect(p.now).toBeLessThan(31_000);
+  });
+});
+
+describe('DPLPMTUD (RFC 8899)', () => {
+  function pmtuRun(mtu: number, maxUdpPayload: number) {
+    const { net, a, b } = pair({
+      seed: mtu,
+      a: () => new ConnNode(PAIR_B, { role: 'initiator', now: 0, maxUdpPayload }),
+      b: () => new ConnNode(PAIR_A, { role: 'responder', now: 0, maxUdpPayload }),
+      link: { latencyMs: 10, mtu, bandwidthBps: 10e6 },
+    });
+    let id = -1;
+    a.app = (node) => {
+      if (id < 0) id = node.conn.openStream();
+      node.conn.write(id, new Uint8Array(4096));
+    };
+    b.app = (node) => {
+      for (const ev of node.events.splice(0)) {
+        if (ev.type === 'readable') while (node.conn.read(ev.streamId) !== null) {}
+      }
+    };
+    net.drive({ untilTime: 5000, maxSteps: 2_000_000 });
+    return a.conn;
+  }
+
+  it('starts at 1200 and finds the ceiling when the path carries it', () => {
+    const c = new Connection({ role: 'initiator', now: 0 });
+    expect(c.pmtu).toBe(BASE_PLPMTU);
+    expect(pmtuRun(1500, 1472).pmtu).toBe(1472);
+  });
+
+  it('binary-searches a smaller path MTU and never exceeds it', () => {
+    const c = pmtuRun(1350, 1472);
+    expect(c.pmtu).toBeLessThanOrEqual(1350);
+    expect(c.pmtu).toBeGreaterThan(1350 - 20);
+  });
+
+  it('falls back to 1200 when the path MTU shrinks (black hole)', () => {
+    const { net, a, b } = pair({
+      seed: 9,
+      a: () => new ConnNode(PAIR_B, { role: 'initiator', now: 0, maxUdpPayload: 1472 }),
+      b: () => new ConnNode(PAIR_A, { role: 'responder', now: 0, maxUdpPayload: 1472 }),
+      link: { latencyMs: 10, bandwidthBps: 10e6 },
+    });
+    let id = -1;
+    let got = 0;
+    a.app = (node) => {
+      if (id < 0) id = node.conn.openStream();
+      node.conn.write(id, new Uint8Array(4096));
+    };
+    b.app = (node) => {
+      for (const ev of node.events.splice(0)) {
+        if (ev.type === 'readable')
+          for (let r = node.conn.read(ev.streamId); r !== null; r = node.conn.read(ev.streamId))
+            got += r.length;
+      }
+    };
+    net.drive({ untilTime: 3000, maxSteps: 2_000_000 });
+    expect(a.conn.pmtu).toBe(1472);
+    net.setLink('a', 'b', { latencyMs: 10, mtu: 1250, bandwidthBps: 10e6 });
+    const before = got;
+    net.drive({ untilTime: 8000, maxSteps: 2_000_000 });
+    expect(a.conn.pmtu).toBe(BASE_PLPMTU);
+    expect(a.conn.stats().blackHoles).toBeGreaterThanOrEqual(1);
+    expect(got - before).toBeGreaterThan(100_000); // data flows again
+    expect(a.conn.state).toBe('open');
+  });
+});
