@@ -197,8 +197,14 @@ export class Network {
    */
   moveHost(name: string, addresses: Address[], opts: HostOptions = {}): void {
     const h = this.#host(name);
+    const before = { addresses: h.addresses, nat: h.realm === INTERNET ? undefined : h.realm };
     this.#detach(h);
-    this.#attach(h, addresses, opts);
+    try {
+      this.#attach(h, addresses, opts);
+    } catch (e) {
+      this.#attach(h, before.addresses, before.nat === undefined ? {} : { nat: before.nat });
+      throw e;
+    }
     const text = `move ${name} ${h.addresses.map(addressKey).join(',')}`;
     this.#trace.begin(this.#now, EV_TOPOLOGY);
     this.#trace.mixString(text);

@@ -63,3 +63,11 @@ export function withinSigma(measured: number, p: number, n: number, k = 5, infla
   const sigma = Math.sqrt((inflation * p * (1 - p)) / n);
   return Math.abs(measured - p) <= k * sigma + 1e-12;
 }
+
+/**
+ * Extra seed text from the SIM_SEED environment variable (empty by default), appended to every
+ * statistical test's seed so CI can re-run the model checks on fresh randomness:
+ * `SIM_SEED=$RANDOM npx vitest run --project sim`. Failures print the full seed.
+ */
+export const SEED_SUFFIX: string =
+  (globalThis as { process?: { env: Record<string, string | undefined> } }).process?.env.SIM_SEED ?? '';

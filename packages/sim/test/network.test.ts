@@ -414,6 +414,18 @@ describe('topology changes', () => {
     expect(b.received[0]!.from).toEqual({ host: '10.9.9.9', port: 1000 });
   });
 
+  it('moveHost to a taken address throws and leaves the host where it was', () => {
+    const net = new Network({ seed: 1 });
+    const a = new ScriptedNode();
+    net.addHost('a', a, [A]);
+    net.addHost('b', echoNode(), [B]);
+    expect(() => net.moveHost('a', [B])).toThrow('address 10.0.0.2:2000 is already used in that network');
+    expect(net.addresses('a')).toEqual([A]);
+    a.send(B, bytes('still here'));
+    net.drive();
+    expect(a.received).toHaveLength(1);
+  });
+
   it('removeHost: the node is never called again', () => {
     const net = new Network({ seed: 1 });
     const a = new ScriptedNode();
