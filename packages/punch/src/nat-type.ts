@@ -93,7 +93,6 @@ export interface NatSummary {
 }
 
 export function punchStrategy(local: NatSummary, remote: NatSummary): PunchStrategy {
-  const easy = (m: MappingBehavior) => m === 'open' || m === 'consistent';
   if (local.mapping === 'random' && remote.mapping === 'random') {
     return {
       kind: 'impossible',
@@ -101,11 +100,14 @@ export function punchStrategy(local: NatSummary, remote: NatSummary): PunchStrat
         'local NAT random (endpoint-dependent mapping) × remote NAT random (endpoint-dependent mapping)',
     };
   }
-  if (easy(local.mapping) && remote.mapping === 'random') {
-    return birthdayOrDirect(local.filtering, 'prober');
+  // 'unknown' (one reflector answered) is most likely consistent: most NATs are EIM. It gets the
+  // birthday strategy too, but only as a fallback after plain checks had their chance.
+  const maybeConsistent = (m: MappingBehavior) => m === 'open' || m === 'consistent' || m === 'unknown';
+  if (maybeConsistent(local.mapping) && remote.mapping === 'random') {
+    return birthdayOrDirect(local.filtering, 'prober', local.mapping === 'unknown');
   }
-  if (local.mapping === 'random' && easy(remote.mapping)) {
-    return birthdayOrDirect(remote.filtering, 'sockets');
+  if (local.mapping === 'random' && maybeConsistent(remote.mapping)) {
+    return birthdayOrDirect(remote.filtering, 'sockets', remote.mapping === 'unknown');
   }
   return { kind: 'direct' };
 }
@@ -113,15 +115,16 @@ export function punchStrategy(local: NatSummary, remote: NatSummary): PunchStrat
 function birthdayOrDirect(
   consistentSideFiltering: FilteringBehavior | undefined,
   role: 'prober' | 'sockets',
-) {
+  mappingUncertain: boolean,
+): PunchStrategy {
   // EIF or ADF on the consistent side lets the random side's probes in once the consistent side has
   // sent anything to the random side's IP, and the pair is found peer-reflexively (NATLAB-NOTES §7).
   if (consistentSideFiltering === 'endpoint-independent' || consistentSideFiltering === 'address-dependent') {
-    return { kind: 'direct' } as const;
+    return { kind: 'direct' };
   }
   return {
     kind: 'birthday',
     localRole: role,
-    certain: consistentSideFiltering === 'address-and-port-dependent',
-  } as const;
+    certain: consistentSideFiltering === 'address-and-port-dependent' && !mappingUncertain,
+  };
 }

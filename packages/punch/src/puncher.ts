@@ -123,6 +123,7 @@ export class Puncher {
   readonly #local: Candidate[];
   #remote: Candidate[];
   #remoteNat: NatSummary;
+  #localNat: NatSummary;
   #pairs: PairState[] = [];
   readonly #byId = new Map<string, PairState>();
   readonly #events: PunchEvent[] = [];
@@ -166,6 +167,7 @@ export class Puncher {
     this.#local = config.localCandidates.slice();
     this.#remote = (config.remoteCandidates ?? []).slice();
     this.#remoteNat = config.remoteNat ?? { mapping: 'unknown' };
+    this.#localNat = config.localNat ?? { mapping: 'unknown' };
   }
 
   get state(): PunchState {
@@ -210,6 +212,13 @@ export class Puncher {
       this.#rebuildPairs(now);
       if (this.#state === 'checking') this.#planStrategy(now);
     }
+  }
+
+  /** Updates our own NAT type (e.g. the gatherer's later 'nat' event with the filtering result). */
+  setLocalNat(now: number, nat: NatSummary): void {
+    checkNow(now);
+    this.#localNat = nat;
+    if (this.#state === 'checking') this.#planStrategy(now);
   }
 
   /**
@@ -338,9 +347,13 @@ export class Puncher {
   }
 
   #planStrategy(now: number): void {
-    const localNat = this.#cfg.localNat ?? { mapping: 'unknown' as const };
-    this.#strategy = punchStrategy(localNat, this.#remoteNat);
+    this.#strategy = punchStrategy(this.#localNat, this.#remoteNat);
     const s = this.#strategy;
+    if (s.kind !== 'birthday') {
+      // a NAT update can take the birthday strategy away again
+      this.#bdActive = false;
+      if (!this.#bdStarted) this.#bdStartAt = null;
+    }
     if (s.kind === 'impossible') {
       const hostPairs = this.#pairs.some(
         (p) => p.pair.local.type === 'host' && p.pair.remote.type === 'host',
@@ -354,8 +367,9 @@ export class Puncher {
     }
     if (s.kind === 'birthday') {
       this.#deadline = this.#startedAt + (this.#cfg.birthdayTimeoutMs ?? 30_000);
-      if (this.#bdStartAt === null && this.#remote.length > 0) {
-        this.#bdStartAt = s.certain ? now : this.#startedAt + this.#bd.fallbackDelayMs;
+      if (this.#remote.length > 0 && !this.#bdStarted) {
+        const at = s.certain ? now : this.#startedAt + this.#bd.fallbackDelayMs;
+        this.#bdStartAt = this.#bdStartAt === null ? at : Math.min(this.#bdStartAt, at);
       }
       if (this.#bdStartAt !== null && !this.#bdActive && now >= this.#bdStartAt) this.#startBirthday(now);
       return;
@@ -390,7 +404,10 @@ export class Puncher {
 
   #startBirthday(now: number): void {
     const s = this.#strategy;
-    if (s.kind !== 'birthday') return;
+    if (s.kind !== 'birthday') {
+      this.#bdStartAt = null;
+      return;
+    }
     this.#bdActive = true;
     this.#bdStarted = true;
     this.#bdNextAt = now;

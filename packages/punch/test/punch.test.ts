@@ -1,7 +1,7 @@
-import { natPresets } from '@srmudp/sim';
+import { Network, natPresets } from '@srmudp/sim';
 import { describe, expect, it } from 'vitest';
-import { gatherBoth, punchBoth } from './harness.js';
-import { twoPeers } from './topology.js';
+import { addReflector, gatherBoth, PeerNode, punchBoth, secret } from './harness.js';
+import { R1, R1_ALT, R2, twoPeers } from './topology.js';
 
 describe('punch in sim', () => {
   it('EIM (APDF) x EIM (APDF): srflx pair nominated, completes', () => {
@@ -135,5 +135,36 @@ describe('punch under impairments and upgrades', () => {
     if (nominated.pair.remote.type !== 'host')
       expect(a.punchEvent('upgraded')?.pair.remote.type).toBe('host');
     expect(a.puncher!.stats().successes).toBeGreaterThanOrEqual(2);
+  });
+});
+
+describe('punch through a carrier NAT', () => {
+  it('CGNAT (EIM home NAT behind an EIM carrier NAT) x EIM connects', () => {
+    const net = new Network({ seed: 9, defaultLink: { latencyMs: 10 } });
+    addReflector(net, 'r1', R1.host, R1_ALT);
+    addReflector(net, 'r2', R2.host, null);
+    net.addNat('cgn', { publicIp: '198.51.100.20', ...natPresets.portRestrictedCone });
+    net.addNat('natB', { publicIp: '100.64.0.20', behind: 'cgn', ...natPresets.portRestrictedCone });
+    net.addNat('natA', { publicIp: '203.0.113.10', ...natPresets.portRestrictedCone });
+    const mk = (name: string, lan: string, nat: string) => {
+      const addresses = [{ host: lan, port: 5000 }];
+      const p = new PeerNode({
+        name,
+        secret: secret(9),
+        rng: net.rng.fork(name),
+        addresses,
+        reflectors: [R1, R2],
+      });
+      net.addHost(name, p, addresses, { nat });
+      return p;
+    };
+    const a = mk('a', '192.168.1.10', 'natA');
+    const b = mk('b', '192.168.1.20', 'natB');
+    gatherBoth(net, a, b);
+    expect(b.info().nat).toMatchObject({ mapping: 'consistent', filtering: 'address-and-port-dependent' });
+    punchBoth(net, a, b);
+    expect(a.puncher!.state).toBe('completed');
+    expect(b.puncher!.state).toBe('completed');
+    expect(a.selected!.remote.address.host).toBe('198.51.100.20');
   });
 });

@@ -279,3 +279,28 @@ describe('candidate helpers', () => {
     expect(c('host', '192.168.1.1')).toBe(126 * 2 ** 24 + 0x3fff * 256 + 255);
   });
 });
+
+describe('Puncher strategy updates', () => {
+  it('unknown mapping x random: birthday as a fallback only (not certain)', () => {
+    const { p } = make({ localNat: { mapping: 'unknown' }, remoteNat: { mapping: 'random' } });
+    p.start(0);
+    expect(p.strategy).toEqual({ kind: 'birthday', localRole: 'prober', certain: false });
+  });
+
+  it('setLocalNat: learning APDF filtering starts the birthday at once; learning EIF cancels it', () => {
+    const a = make({ localNat: { mapping: 'consistent' }, remoteNat: { mapping: 'random' } });
+    a.p.start(0);
+    run(a.p, 0, 100);
+    expect(a.probes.some((x) => x.kind === 'birthday')).toBe(false);
+    a.p.setLocalNat(100, { mapping: 'consistent', filtering: 'address-and-port-dependent' });
+    run(a.p, 100, 200);
+    expect(a.probes.some((x) => x.kind === 'birthday')).toBe(true);
+
+    const b = make({ localNat: { mapping: 'consistent' }, remoteNat: { mapping: 'random' } });
+    b.p.start(0);
+    b.p.setLocalNat(100, { mapping: 'consistent', filtering: 'endpoint-independent' });
+    expect(b.p.strategy.kind).toBe('direct');
+    run(b.p, 100, 5000); // the busy-timer guard in run() also checks the cancelled start time
+    expect(b.probes.some((x) => x.kind === 'birthday')).toBe(false);
+  });
+});
