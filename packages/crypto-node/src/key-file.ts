@@ -152,24 +152,26 @@ export async function loadIdentity(path: string): Promise<Identity> {
 }
 
 /** Loads the key file, or creates it with a fresh identity when it does not exist. Any other
- * problem (permissions, format) is thrown, never papered over by a new key. */
+ * problem (permissions, format) is thrown, never papered over by a new key. `onCreate` is called
+ * when a new identity was generated (e.g. to print the new peer id). */
 export async function loadOrCreateIdentity(
   path: string,
   random: (n: number) => Uint8Array = randomBytes,
-): Promise<{ identity: Identity; created: boolean }> {
+  onCreate?: (identity: Identity) => void,
+): Promise<Identity> {
   try {
-    return { identity: await loadIdentity(path), created: false };
+    return await loadIdentity(path);
   } catch (e) {
     if (!(e instanceof KeyFileError) || e.code !== 'KEYFILE_NOT_FOUND') throw e;
   }
   const identity = generateIdentity(random);
   try {
     await saveIdentity(path, identity);
-    return { identity, created: true };
   } catch (e) {
     // Another process created it between our stat and our open: use theirs.
-    if (e instanceof KeyFileError && e.code === 'KEYFILE_EXISTS')
-      return { identity: await loadIdentity(path), created: false };
+    if (e instanceof KeyFileError && e.code === 'KEYFILE_EXISTS') return loadIdentity(path);
     throw e;
   }
+  onCreate?.(identity);
+  return identity;
 }

@@ -97,11 +97,12 @@ describe('key files', () => {
 
   it('loadOrCreateIdentity creates once, then loads; it never replaces a bad file', async () => {
     const path = join(dir, 'id.key');
-    const first = await loadOrCreateIdentity(path);
-    expect(first.created).toBe(true);
-    const second = await loadOrCreateIdentity(path);
-    expect(second.created).toBe(false);
-    expect(second.identity.publicKey).toEqual(first.identity.publicKey);
+    const created: unknown[] = [];
+    const first = await loadOrCreateIdentity(path, randomBytes, (id) => created.push(id));
+    expect(created).toEqual([first]);
+    const second = await loadOrCreateIdentity(path, randomBytes, (id) => created.push(id));
+    expect(created).toHaveLength(1);
+    expect(second.publicKey).toEqual(first.publicKey);
     await writeFile(path, 'garbage', { mode: 0o600 });
     expect(await code(loadOrCreateIdentity(path))).toBe('KEYFILE_FORMAT');
     expect(await readFile(path, 'utf8')).toBe('garbage');
