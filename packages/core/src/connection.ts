@@ -487,6 +487,7 @@ export class CoreConnection implements ConnectionApi {
           this.host.emit({ type: 'datagram', id, data: ev.data });
           break;
         case 'message_writable':
+          this.host.emit({ type: 'message_writable', id });
           break;
         case 'frame':
           this.onFrame(ev.frame);
