@@ -73,6 +73,7 @@ export class Nat {
   readonly bindingTimeoutMs: number;
   readonly refreshOnInbound: boolean;
   readonly hairpin: boolean;
+  /** Live counters, updated by the Network; `mappings` is only current in {@link Nat.statsAt}. */
   readonly stats: NatStats;
   readonly #byKey = new Map<string, Mapping>();
   readonly #byPort = new Map<number, Mapping>();
