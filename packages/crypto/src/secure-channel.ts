@@ -37,7 +37,7 @@ const PROLOGUE = prologue();
 
 export type ChannelState = 'idle' | 'handshaking' | 'established' | 'failed' | 'closed';
 
-export type FailureCode = 'HANDSHAKE_TIMEOUT' | 'HANDSHAKE_FAILED' | 'PEER_REFUSED' | 'SESSION_EXPIRED';
+export type FailureCode = 'HANDSHAKE_TIMEOUT' | 'PEER_REFUSED' | 'SESSION_EXPIRED';
 
 export type SecureEvent =
   | {
