@@ -8,6 +8,14 @@
  * new min RTT). Loss is not a congestion signal in v1, except persistent congestion (RFC 9002
  * §7.6), which falls back to the minimum window; packet conservation on the first round of
  * recovery (§4.2.3.4) bounds the burst a loss episode can cause.
+ *
+ * Two loss responses are taken from BBRv2/v3 (draft-cardwell-ccwg-bbr §4.5.6, §4.5.10) because
+ * v1 alone loses 5-8% of its packets against a one-BDP drop-tail queue: Startup ends when a
+ * round loses more than 2% of its data, and such a round caps the window at inflight_hi =
+ * max(0.85 x inflight at the loss, 1 BDP + 3 packets), which then grows back by one packet per
+ * clean round (AIMD, so competing flows converge). A round counts as lossy only when its minimum RTT shows a standing queue (25% above
+ * RTprop): random loss on an unqueued path is ignored, as in v1, which is what keeps BBR fast on
+ * lossy links.
  */
 import {
   type AckEvent,
@@ -24,6 +32,8 @@ const RTPROP_WINDOW_MS = 10_000;
 const PROBE_RTT_DURATION_MS = 200;
 const PACING_GAINS = [1.25, 0.75, 1, 1, 1, 1, 1, 1] as const;
 const MIN_PIPE_PACKETS = 4;
+const LOSS_THRESHOLD = 0.02;
+const STANDING_QUEUE_ROUNDS = 8;
 
 type Mode = 'startup' | 'drain' | 'probe_bw' | 'probe_rtt';
 
@@ -53,6 +63,13 @@ export class Bbr implements CongestionController {
   private idleRestart = false;
   private inRecovery = false;
   private recoveryRound = 0;
+  private roundLost = 0;
+  private roundAcked = 0;
+  private inflightAtLoss = 0;
+  private inflightHi = Number.POSITIVE_INFINITY;
+  private roundMinRtt = Number.POSITIVE_INFINITY;
+  private queuedRounds = 0;
+  private inflightNow = 0;
 
   constructor(options: CongestionControllerOptions) {
     this.mss = options.maxDatagramSize;
@@ -114,6 +131,10 @@ export class Bbr implements CongestionController {
       this.rtProp = rs.rtt;
       this.rtPropStamp = now;
     }
+    this.roundAcked += ack.ackedBytes;
+    this.inflightNow = ack.bytesInFlight + ack.ackedBytes;
+    if (rs.rtt >= 0 && rs.rtt < this.roundMinRtt) this.roundMinRtt = rs.rtt;
+    if (this.roundStart) this.checkLossRound();
     if (this.inRecovery && this.roundStart && this.round > this.recoveryRound) {
       this.inRecovery = false;
       this.cwnd = Math.max(this.cwnd, this.priorCwnd);
@@ -124,6 +145,34 @@ export class Bbr implements CongestionController {
     this.checkProbeRtt(now, ack.bytesInFlight);
     this.setPacingRate(ack);
     this.setCwnd(ack);
+  }
+
+  /** Once per round: a lossy round (> 2%, at least 3 packets) ends Startup and sets inflight_hi. */
+  private checkLossRound(): void {
+    const lost = this.roundLost;
+    const total = lost + this.roundAcked;
+    // only loss that comes with a standing queue (the round's minimum RTT 25% above RTprop)
+    // counts: a full drop-tail buffer, not random loss on the path
+    const queued = this.roundMinRtt > 1.25 * this.rtProp;
+    this.queuedRounds = queued ? this.queuedRounds + 1 : 0;
+    if (queued && lost >= 3 * this.mss && lost > LOSS_THRESHOLD * total) {
+      if (!this.filledPipe) this.filledPipe = true;
+      this.inflightHi = Math.max(0.85 * this.inflightAtLoss, this.bdp(1) + 3 * this.mss);
+    } else if (this.mode === 'probe_bw' && this.queuedRounds >= STANDING_QUEUE_ROUNDS) {
+      // a queue that never drains over several rounds: the flows together keep more than the
+      // pipe in flight (BBRv1's 2 x BDP each); back off multiplicatively so they converge
+      this.queuedRounds = 0;
+      this.inflightHi = Math.max(0.85 * this.inflightNow, this.bdp(1) + 3 * this.mss);
+    } else if (Number.isFinite(this.inflightHi)) {
+      // additive increase: with the multiplicative cut above this is AIMD, which makes
+      // competing flows converge (BBRv2's loss response has the same shape)
+      this.inflightHi += this.mss;
+      if (this.inflightHi > this.targetCwnd(2) * 1.5) this.inflightHi = Number.POSITIVE_INFINITY;
+    }
+    this.roundLost = 0;
+    this.roundAcked = 0;
+    this.inflightAtLoss = 0;
+    this.roundMinRtt = Number.POSITIVE_INFINITY;
   }
 
   private checkFullPipe(appLimited: boolean): void {
@@ -225,10 +274,13 @@ export class Bbr implements CongestionController {
       if (this.filledPipe) this.cwnd = Math.min(this.cwnd, target);
     } else if (this.filledPipe) this.cwnd = Math.min(this.cwnd + ack.ackedBytes, target);
     else if (this.cwnd < target || ack.delivered < initialWindow(this.mss)) this.cwnd += ack.ackedBytes;
+    if (this.cwnd > this.inflightHi) this.cwnd = this.inflightHi;
     this.cwnd = Math.max(this.cwnd, MIN_PIPE_PACKETS * this.mss);
   }
 
   onLoss(_now: number, loss: LossEvent): void {
+    this.roundLost += loss.lostBytes;
+    this.inflightAtLoss = Math.max(this.inflightAtLoss, loss.bytesInFlight + loss.lostBytes);
     if (loss.persistentCongestion) {
       this.priorCwnd = Math.max(this.priorCwnd, this.cwnd);
       this.cwnd = MIN_PIPE_PACKETS * this.mss;
