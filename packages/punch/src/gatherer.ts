@@ -216,8 +216,9 @@ export class Gatherer {
     if (this.#mappingTx.delete(ev.id)) {
       if (ev.type === 'response') {
         this.#observe(ev.server, ev.mapped);
-        if (ev.otherAddress !== undefined && this.#alternate === null) {
-          this.#alternate = ev.otherAddress;
+        if (ev.otherAddress !== undefined) {
+          this.#alternate ??= ev.otherAddress;
+          // any RFC 5780 reflector whose alternate IP we never contact can run the filtering tests
           this.#maybeStartFiltering(now, ev.server, ev.otherAddress);
         }
       }

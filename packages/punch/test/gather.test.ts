@@ -199,4 +199,27 @@ describe('Gatherer: NAT classification in sim', () => {
     expect(g.nat()).toMatchObject({ mapping: 'open', portPreserving: true });
     expect(g.candidates()).toEqual([expect.objectContaining({ type: 'host', address: addr })]);
   });
+
+  it('filtering tests skip an RFC 5780 reflector whose alternate IP is also a reflector, use another', () => {
+    const net = new Network({ seed: 6, defaultLink: { latencyMs: 10 } });
+    // r1's alternate IP is also used as a plain reflector address, so its filtering test is unusable
+    addReflector(net, 'r1', '203.0.113.200', '203.0.113.201');
+    addReflector(net, 'r3', '203.0.113.150', '203.0.113.151');
+    net.addNat('nat', { publicIp: '198.51.100.20', ...natPresets.restrictedCone });
+    const addr = { host: '192.168.1.10', port: 5000 };
+    const g = new Gatherer({
+      random: rngRandom(net.rng.fork('g')),
+      hostAddresses: [addr],
+      reflectors: [
+        { host: '203.0.113.200', port: 3478 },
+        { host: '203.0.113.201', port: 3478 },
+        { host: '203.0.113.150', port: 3478 },
+      ],
+    });
+    net.addHost('h', new GatherNode(g, addr), [addr], { nat: 'nat' });
+    g.start(0);
+    net.drive({ until: () => g.state === 'done', maxTimeMs: 30_000 });
+    // with r1's test an ADF NAT would have looked EIF (its "other IP" was contacted)
+    expect(g.nat()).toMatchObject({ mapping: 'consistent', filtering: 'address-dependent' });
+  });
 });
