@@ -284,9 +284,11 @@ export class CoreConnection implements ConnectionApi {
       return null;
     }
     let to = path;
+    let toPath = true;
     const r = this.routed;
     if (r !== null && carries(t.payload, r.frame)) {
       to = r.to;
+      toPath = sameAddress(to, path);
       this.routed = null;
     }
     const out = new Uint8Array(t.datagramSize);
@@ -298,7 +300,7 @@ export class CoreConnection implements ConnectionApi {
       this.drop('seal_failed');
       return null;
     }
-    if (!(this.validated && to === path) && !amp.trySend(to, data.length)) {
+    if (!(this.validated && toPath) && !amp.trySend(to, data.length)) {
       this.drop('amplification_limit');
       return null;
     }

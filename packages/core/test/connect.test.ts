@@ -111,7 +111,9 @@ describe('handshakes', () => {
     const names = ['n0', 'n1', 'n2', 'n3'];
     const nodes = names.map((n) => new SimEndpoint(n));
     const addr = (i: number) => ({ host: `10.0.1.${i + 1}`, port: 4000 + i });
-    nodes.forEach((n, i) => net.addHost(n.name, n, [addr(i)]));
+    nodes.forEach((n, i) => {
+      net.addHost(n.name, n, [addr(i)]);
+    });
     const conns = nodes.map((n, i) =>
       nodes.map((m, j) =>
         i === j ? null : n.ep.connect(net.now, { addresses: [addr(j)], remoteKey: m.key }),
