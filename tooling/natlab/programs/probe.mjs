@@ -52,11 +52,12 @@ while (!(obs.has(keyMain) && obs.has(keyAlt)) && Date.now() - t0 < Math.min(time
 let filtering = null;
 if (obs.has(keyMain)) {
   const t1 = Date.now();
-  // Three acknowledged filter requests, then 400 ms for their extra replies to arrive (each
-  // request makes rdv send both extra replies, so losing all three of a kind is unlikely).
+  // Five acknowledged filter requests, then 400 ms for their extra replies to arrive (each
+  // request makes rdv send both extra replies: at 20 % loss, losing all five of a kind has
+  // probability 0.2^5 = 0.03 %).
   while (Date.now() - t0 < timeoutMs) {
     if (filt.has('ip')) break;
-    if (filterAcks >= 3 || (filterAcks >= 1 && Date.now() - t1 > 3000)) {
+    if (filterAcks >= 5 || (filterAcks >= 1 && Date.now() - t1 > 3000)) {
       if (Date.now() - lastAck > 400) break;
       await sleep(25);
       continue;
@@ -68,14 +69,15 @@ if (obs.has(keyMain)) {
 }
 sock.close();
 
-// TCP through the same NAT (the path a relay fallback would use).
+// TCP through the same NAT (the path a relay fallback would use). 6 s covers three SYNs
+// (retransmitted after 1 s and 3 s) on a lossy link.
 const tcp = await new Promise((resolve) => {
   let data = '';
   const c = connect({ host: rdv, port: primary });
   const timer = setTimeout(() => {
     c.destroy();
     resolve(null);
-  }, 2000);
+  }, 6000);
   c.on('data', (d) => {
     data += d;
   });

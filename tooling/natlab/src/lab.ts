@@ -699,7 +699,7 @@ export class Lab {
             String(localPort),
             String(timeoutMs),
           ]);
-          const out = (await p.next((m) => m.t === 'probe', timeoutMs + 5000)) as unknown as ProbeOutput;
+          const out = (await p.next((m) => m.t === 'probe', timeoutMs + 10_000)) as unknown as ProbeOutput;
           await p.kill(500);
           const measured = classify(out);
           const expected = expectedBehaviour(

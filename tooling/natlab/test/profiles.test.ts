@@ -102,6 +102,17 @@ describe.runIf(LAB.ok)('natlab profiles (self-check against real kernel NATs)', 
       await lab.down();
     }, 30_000);
   }
+
+  it('the self-check holds on lossy, delayed, duplicating links (retries, no false verdicts)', async () => {
+    const imp = { lossPct: 10, dupPct: 2, delayMs: 50, jitterMs: 20 };
+    const lab = createLab({ A: 'restricted', B: 'fullcone', impair: { natA: imp, natB: imp } });
+    labs.push(lab);
+    await lab.up();
+    const r = await lab.selfCheck();
+    expect(host(r, 'hostA')).toMatchObject({ mapping: 'EIM', filtering: 'ADF', tcp: true });
+    expect(host(r, 'hostB')).toMatchObject({ mapping: 'EIM', filtering: 'EIF', tcp: true });
+    await lab.down();
+  }, 40_000);
 });
 
 reportSkipWhenUnsupported();
