@@ -1,0 +1,15 @@
+export type { AntdGatewayOptions } from './antd-gateway.js';
+export { AntdGateway } from './antd-gateway.js';
+export type { AntTpGatewayOptions } from './anttp-gateway.js';
+export { AntTpGateway } from './anttp-gateway.js';
+export type { AutonomiBackendOptions } from './autonomi-backend.js';
+export { AUTONOMI_BACKEND_NAME, AutonomiBackend, autonomiBackend } from './autonomi-backend.js';
+export { createGateway } from './create-gateway.js';
+export type { DwebGatewayOptions } from './dweb-gateway.js';
+export { DwebGateway } from './dweb-gateway.js';
+export { ENVELOPE_OVERHEAD, unwrapEnvelope, wrapEnvelope } from './envelope.js';
+export type { FakeGateway, FakeGatewayOptions, GatewayFault } from './fake-gateway.js';
+export { startFakeGateway } from './fake-gateway.js';
+export type { AutonomiGateway, CreateResult, GatewayKind, SlotType, SlotValue } from './gateway.js';
+export type { AutonomiSimulatorOptions, SimCosts, SimErrorCode } from './simulator.js';
+export { AutonomiSimulator, SimError, seededRandom } from './simulator.js';
