@@ -2,7 +2,7 @@ import { ed25519 } from '@noble/curves/ed25519.js';
 import type { RendezvousError } from '@srmudp/rendezvous';
 import { createSigner, isRendezvousError, parseCard, Rendezvous, signRecord } from '@srmudp/rendezvous';
 import { afterEach, describe, expect, it } from 'vitest';
-import type { FakeGateway, GatewayFault, GatewayKind } from '../src/index.js';
+import type { GatewayFault, GatewayKind } from '../src/index.js';
 import {
   AntdGateway,
   AutonomiSimulator,
@@ -182,5 +182,3 @@ describe('autonomi end to end with Rendezvous', () => {
     );
   });
 });
-
-export type { FakeGateway };
