@@ -139,9 +139,10 @@ export class SecureChannel {
     private readonly host: ChannelHost,
     remoteKey: Uint8Array | null,
     address: PeerAddress,
+    remoteStatic?: Uint8Array | null,
   ) {
     this.remoteKey = remoteKey;
-    this.remoteStatic = remoteKey ? tryPeerIdToX25519(remoteKey) : null;
+    this.remoteStatic = remoteStatic ?? (remoteKey ? tryPeerIdToX25519(remoteKey) : null);
     this.address = address;
   }
 
@@ -216,11 +217,13 @@ export class SecureChannel {
       t = Math.min(t, this.pending.nextSendAt, this.pending.startedAt + tm.handshakeTimeoutMs);
     if (this.final) t = Math.min(t, this.final.nextSendAt);
     if (this.previous) t = Math.min(t, this.previousUntil);
-    if (this.next) t = Math.min(t, this.next.createdAt + tm.handshakeTimeoutMs);
+    // An unconfirmed responder session lives as long as keys may (the initiator may be slow to
+    // send its first packet); replaying old initiations can only ever keep one of them.
+    if (this.next) t = Math.min(t, this.next.createdAt + tm.rejectAfterMs);
     if (this.current) {
       t = Math.min(t, this.current.createdAt + tm.rejectAfterMs);
       // While a responder-side rekey awaits confirmation the peer already has newer keys.
-      if (!this.pending && !this.next && this.remoteStatic) t = Math.min(t, this.rekeyAt(this.current));
+      if (!this.pending && this.remoteStatic) t = Math.min(t, this.rekeyAt(this.current));
     }
     return t === Number.POSITIVE_INFINITY ? null : t;
   }
@@ -233,7 +236,7 @@ export class SecureChannel {
       this.dropSession(this.previous);
       this.previous = null;
     }
-    if (this.next && now >= this.next.createdAt + tm.handshakeTimeoutMs) {
+    if (this.next && now >= this.next.createdAt + tm.rejectAfterMs) {
       this.dropSession(this.next);
       this.next = null;
     }
@@ -273,7 +276,6 @@ export class SecureChannel {
     } else if (
       this.current &&
       this.remoteStatic &&
-      !this.next &&
       (this.rekeyRequested || now >= this.rekeyAt(this.current))
     ) {
       this.rekeyRequested = false;
@@ -286,7 +288,11 @@ export class SecureChannel {
   private rekeyAt(s: TransportSession): number {
     // The responder waits a little longer so both sides rarely start a rekey together
     // (WireGuard lets only the side that sends rekey; the simultaneous rule covers the rest).
-    return s.createdAt + this.host.timing.rekeyAfterMs + (s.initiator ? 0 : this.host.timing.gracePeriodMs);
+    // While a responder-side rekey awaits confirmation, the peer already has newer keys: give it
+    // a handshake timeout to start using them before rekeying ourselves.
+    const own =
+      s.createdAt + this.host.timing.rekeyAfterMs + (s.initiator ? 0 : this.host.timing.gracePeriodMs);
+    return this.next ? Math.max(own, this.next.createdAt + this.host.timing.handshakeTimeoutMs) : own;
   }
 
   private startHandshake(now: number): void {

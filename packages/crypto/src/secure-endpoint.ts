@@ -10,7 +10,7 @@ import {
 } from '@srmudp/wire';
 import type { CryptoBackend } from './backend.js';
 import { nobleBackend } from './backend.js';
-import { equalBytes, isZero } from './bytes.js';
+import { compareBytes, equalBytes, isZero } from './bytes.js';
 import {
   type AcceptInfo,
   DEFAULT_TIMING,
@@ -69,7 +69,9 @@ interface HalfOpen {
 
 interface Recent {
   noise: Uint8Array;
-  response: Uint8Array | null;
+  response: Uint8Array;
+  /** Our index for the state the initiation created: the cached answer is only valid while it lives. */
+  localIndex: number;
   expires: number;
 }
 
@@ -180,8 +182,9 @@ export class SecureEndpoint {
    */
   connect(now: number, opts: ConnectOptions): SecureChannel {
     if (this.closed) throw new RangeError('endpoint is closed');
+    let remoteStatic: Uint8Array | null = null;
     if (opts.remoteKey !== undefined) {
-      peerIdToX25519(opts.remoteKey);
+      remoteStatic = peerIdToX25519(opts.remoteKey);
       if (equalBytes(opts.remoteKey, this.identity.publicKey))
         throw new RangeError('cannot connect to our own key');
       const existing = this.byKey.get(hex(opts.remoteKey));
@@ -191,7 +194,12 @@ export class SecureEndpoint {
         return existing;
       }
     }
-    const ch = new SecureChannel(this.host, opts.remoteKey ? opts.remoteKey.slice() : null, opts.address);
+    const ch = new SecureChannel(
+      this.host,
+      opts.remoteKey ? opts.remoteKey.slice() : null,
+      opts.address,
+      remoteStatic,
+    );
     this.channelSet.add(ch);
     if (opts.remoteKey) this.byKey.set(hex(opts.remoteKey), ch);
     ch.connect(now);
@@ -438,15 +446,26 @@ export class SecureEndpoint {
     const rkey = hex(pkt.noise.subarray(0, 32));
     const seen = this.recent.get(rkey);
     if (seen && seen.expires > now && equalBytes(seen.noise, pkt.noise)) {
-      if (seen.response) this.transmitQueue.push({ to: from, data: seen.response });
+      if (this.indexes.has(seen.localIndex)) this.transmitQueue.push({ to: from, data: seen.response });
       return this.drop('duplicate_init');
     }
     return ik ? this.onInitIK(now, from, pkt, rkey) : this.onInitXX(now, from, pkt, rkey);
   }
 
-  private remember(now: number, rkey: string, noise: Uint8Array, response: Uint8Array | null): void {
+  private remember(
+    now: number,
+    rkey: string,
+    noise: Uint8Array,
+    response: Uint8Array,
+    localIndex: number,
+  ): void {
     this.recent.delete(rkey);
-    this.recent.set(rkey, { noise: noise.slice(), response, expires: now + this.timing.handshakeTimeoutMs });
+    this.recent.set(rkey, {
+      noise: noise.slice(),
+      response,
+      localIndex,
+      expires: now + this.timing.handshakeTimeoutMs,
+    });
     if (this.recent.size > MAX_RECENT) {
       const first = this.recent.keys().next().value;
       if (first !== undefined) this.recent.delete(first);
@@ -489,9 +508,19 @@ export class SecureEndpoint {
         return this.drop('simultaneous_lost');
       }
       channel.dropPending();
+    } else if (
+      channel?.current?.initiator &&
+      now - channel.current.createdAt < this.timing.handshakeRetransmitMs &&
+      compareBytes(this.identity.publicKey, id) < 0
+    ) {
+      // A late copy of the losing side's initiation from a simultaneous start we already won and
+      // completed: the peer abandoned it before answering ours, so answering would only create
+      // a session nobody uses. (A genuine restart of the peer is answered on its retransmission.)
+      hs.destroy();
+      return this.drop('simultaneous_lost');
     }
     if (!channel) {
-      channel = new SecureChannel(this.host, id, from);
+      channel = new SecureChannel(this.host, id, from, rs);
       this.channelSet.add(channel);
       this.byKey.set(hex(id), channel);
     }
@@ -525,7 +554,7 @@ export class SecureEndpoint {
       rs,
     );
     this.transmitQueue.push({ to: from, data: response });
-    this.remember(now, rkey, pkt.noise, response);
+    this.remember(now, rkey, pkt.noise, response, localIndex);
     if (channel.isEstablished) {
       // Rekey or peer restart: keep sending under the current keys until the initiator proves
       // it switched (its first packet under the new keys), so a replayed initiation can never
@@ -580,7 +609,7 @@ export class SecureEndpoint {
       null,
     );
     this.transmitQueue.push({ to: from, data: response });
-    this.remember(now, rkey, pkt.noise, response);
+    this.remember(now, rkey, pkt.noise, response, localIndex);
     return HANDSHAKE_RESULT;
   }
 
@@ -646,7 +675,7 @@ export class SecureEndpoint {
     let channel = this.byKey.get(hex(id));
     if (channel && channel.state === 'closed') channel = undefined;
     if (!channel) {
-      channel = new SecureChannel(this.host, id, from);
+      channel = new SecureChannel(this.host, id, from, rs);
       this.channelSet.add(channel);
       this.byKey.set(hex(id), channel);
     }

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { SecureChannel } from '../src/secure-channel.js';
-import { collect, deliver, run, type Side, side } from './helpers.js';
+import { collect, deliver, run, type Side, seededRandom, side } from './helpers.js';
 
 const timing = {
   rekeyAfterMs: 10_000,
@@ -99,5 +99,43 @@ describe('rekey', () => {
     expect(cb.handshakeHash).toEqual(hash);
     expect(b.ep.handle(50_001, a.addr, ca.seal(1, Uint8Array.of(1)))).toMatchObject({ type: 'data' });
     expect(cb.handshakeHash).toEqual(hash);
+  });
+});
+
+describe('peer restart', () => {
+  it('a restarted peer (same identity, no state) reconnects; the old session is replaced once it proves the new keys', () => {
+    const a = side(1, '10.0.0.1');
+    const b = side(2, '10.0.0.2');
+    a.ep.connect(0, { address: b.addr, remoteKey: b.ep.identity.publicKey });
+    run([a, b], 0);
+    const cb = b.ep.channel(a.ep.identity.publicKey) as SecureChannel;
+    const oldHash = cb.handshakeHash;
+    // A restarts: a fresh endpoint with the same identity dials B again.
+    const a2 = side(1, '10.0.0.1', { random: seededRandom(999) });
+    const ca2 = a2.ep.connect(100, { address: b.addr, remoteKey: b.ep.identity.publicKey });
+    run([a2, b], 100);
+    expect(ca2.isEstablished).toBe(true);
+    expect(ca2.handshakeHash).not.toEqual(oldHash);
+    expect(cb.handshakeHash).toEqual(oldHash); // not yet confirmed
+    expect(b.ep.handle(101, a2.addr, ca2.seal(0, Uint8Array.of(1)))).toMatchObject({ type: 'data' });
+    expect(cb.handshakeHash).toEqual(ca2.handshakeHash);
+    collect(101, [b]);
+    expect(b.events.map((e) => e.type)).toEqual(['established', 'rekeyed']);
+    expect(a2.ep.handle(101, b.addr, cb.seal(0, Uint8Array.of(2)))).toMatchObject({ type: 'data' });
+  });
+
+  it('a duplicate initiation is not answered once the state it created is gone', () => {
+    const a = side(1, '10.0.0.1');
+    const b = side(2, '10.0.0.2');
+    a.ep.connect(0, { address: b.addr, remoteKey: b.ep.identity.publicKey });
+    const init = collect(0, [a]);
+    for (const w of init) deliver(0, [a, b], w);
+    expect(collect(0, [b])).toHaveLength(1);
+    for (const w of init) deliver(1, [a, b], w);
+    expect(collect(1, [b])).toHaveLength(1); // answered from the cache
+    b.ep.channel(a.ep.identity.publicKey)?.close();
+    for (const w of init)
+      expect(b.ep.handle(2, a.addr, w.data)).toEqual({ type: 'dropped', reason: 'duplicate_init' });
+    expect(collect(2, [b])).toHaveLength(0);
   });
 });
