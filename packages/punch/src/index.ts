@@ -43,7 +43,7 @@ export type {
   NatType,
   PunchStrategy,
 } from './nat-type.js';
-export { classifyMapping, punchStrategy } from './nat-type.js';
+export { classifyMapping, inferMapping, punchStrategy } from './nat-type.js';
 export type {
   Probe,
   PunchEvent,

@@ -1,7 +1,14 @@
 /**
  * NAT behaviour as punching needs it (RFC 4787 terms; hyperdht's OPEN / CONSISTENT / RANDOM).
  */
-import { type Endpoint, endpointFamily, normalizeAddress, sameEndpoint } from './endpoint.js';
+import type { Candidate } from './candidate.js';
+import {
+  type Endpoint,
+  endpointFamily,
+  isPrivateAddress,
+  normalizeAddress,
+  sameEndpoint,
+} from './endpoint.js';
 
 /**
  * - `open`: no NAT (the reflector sees our host address and port)
@@ -72,6 +79,34 @@ export function classifyMapping(
   }
   if (differ) return { mapping: 'random', portPreserving, publicEndpoints };
   return { mapping: distinctIps ? 'consistent' : 'unknown', portPreserving, publicEndpoints };
+}
+
+/**
+ * Infers a peer's mapping from the candidates it published, for records that carry no NAT type
+ * (the rendezvous record format holds candidates only). The gatherer publishes one srflx candidate
+ * per distinct mapped endpoint, so two srflx candidates on one IP with different ports mean the
+ * reflectors saw different ports: endpoint-dependent mapping. A public host candidate with no
+ * srflx candidate of its family means no NAT. Anything else is 'unknown' (treated as probably
+ * consistent by {@link punchStrategy}).
+ */
+export function inferMapping(candidates: readonly Candidate[]): MappingBehavior {
+  const ports = new Map<string, number>();
+  let srflx4 = false;
+  let srflx6 = false;
+  for (const c of candidates) {
+    if (c.type !== 'srflx') continue;
+    if (endpointFamily(c.address) === 6) srflx6 = true;
+    else srflx4 = true;
+    const ip = normalizeAddress(c.address.host);
+    const seen = ports.get(ip);
+    if (seen !== undefined && seen !== c.address.port) return 'random';
+    ports.set(ip, c.address.port);
+  }
+  for (const c of candidates) {
+    if (c.type !== 'host' || isPrivateAddress(c.address.host)) continue;
+    if (endpointFamily(c.address) === 4 ? !srflx4 : !srflx6) return 'open';
+  }
+  return 'unknown';
 }
 
 /**

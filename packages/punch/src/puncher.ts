@@ -28,7 +28,7 @@ import {
   normalizeAddress,
   sameEndpoint,
 } from './endpoint.js';
-import { type NatSummary, type PunchStrategy, punchStrategy } from './nat-type.js';
+import { inferMapping, type NatSummary, type PunchStrategy, punchStrategy } from './nat-type.js';
 import { checkNow, checkRandom, type RandomBytes, type Transmit } from './transmit.js';
 
 /** What the caller must turn into an authenticated datagram. */
@@ -48,6 +48,7 @@ export interface PuncherConfig {
   readonly localCandidates: readonly Candidate[];
   readonly remoteCandidates?: readonly Candidate[];
   readonly localNat?: NatSummary;
+  /** the peer's NAT type; when absent it is inferred from its candidates ({@link inferMapping}) */
   readonly remoteNat?: NatSummary;
   /**
    * Builds the payload of one probe: a Noise handshake initiation, an authenticated PATH_CHALLENGE…
@@ -123,6 +124,7 @@ export class Puncher {
   readonly #local: Candidate[];
   #remote: Candidate[];
   #remoteNat: NatSummary;
+  #remoteNatGiven: boolean;
   #localNat: NatSummary;
   #pairs: PairState[] = [];
   readonly #byId = new Map<string, PairState>();
@@ -166,7 +168,8 @@ export class Puncher {
     this.#settle = nonNegative('settleMs', config.settleMs ?? 1000);
     this.#local = config.localCandidates.slice();
     this.#remote = (config.remoteCandidates ?? []).slice();
-    this.#remoteNat = config.remoteNat ?? { mapping: 'unknown' };
+    this.#remoteNatGiven = config.remoteNat !== undefined;
+    this.#remoteNat = config.remoteNat ?? { mapping: inferMapping(this.#remote) };
     this.#localNat = config.localNat ?? { mapping: 'unknown' };
   }
 
@@ -207,7 +210,12 @@ export class Puncher {
     for (const c of candidates) {
       if (!this.#remote.some((r) => sameEndpoint(r.address, c.address))) this.#remote.push(c);
     }
-    if (remoteNat !== undefined) this.#remoteNat = remoteNat;
+    if (remoteNat !== undefined) {
+      this.#remoteNat = remoteNat;
+      this.#remoteNatGiven = true;
+    } else if (!this.#remoteNatGiven) {
+      this.#remoteNat = { mapping: inferMapping(this.#remote) };
+    }
     if (this.#state === 'checking' || this.#state === 'settling') {
       this.#rebuildPairs(now);
       if (this.#state === 'checking') this.#planStrategy(now);

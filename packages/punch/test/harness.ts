@@ -103,7 +103,7 @@ export class PeerNode implements SimNode {
   }
 
   /** Starts punching towards a peer whose info came through "rendezvous". */
-  connect(now: number, remote: PeerInfo, controlling: boolean): void {
+  connect(now: number, remote: PeerInfo, controlling: boolean, shareNat = true): void {
     const me = this.info();
     this.selected = null;
     this.puncher = new Puncher({
@@ -112,7 +112,8 @@ export class PeerNode implements SimNode {
       localCandidates: me.candidates,
       remoteCandidates: remote.candidates,
       localNat: me.nat,
-      remoteNat: remote.nat,
+      // without it the puncher infers the peer's mapping from its candidates (records carry no NAT type)
+      ...(shareNat ? { remoteNat: remote.nat } : {}),
       probeFactory: () => this.#auth(KIND.probe),
       ...this.opts.punch,
     });
@@ -369,9 +370,9 @@ export function gatherBoth(net: Network, a: PeerNode, b: PeerNode, maxTimeMs = 2
   });
 }
 
-export function punchBoth(net: Network, a: PeerNode, b: PeerNode, maxTimeMs = 40_000): void {
-  a.connect(net.now, b.info(), true);
-  b.connect(net.now, a.info(), false);
+export function punchBoth(net: Network, a: PeerNode, b: PeerNode, maxTimeMs = 40_000, shareNat = true): void {
+  a.connect(net.now, b.info(), true, shareNat);
+  b.connect(net.now, a.info(), false, shareNat);
   const done = (p: PeerNode) => p.puncher!.state === 'completed' || p.puncher!.state === 'failed';
   net.drive({ until: () => done(a) && done(b), maxTimeMs });
 }

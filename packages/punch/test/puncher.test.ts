@@ -2,6 +2,7 @@ import { Rng } from '@srmudp/sim';
 import { describe, expect, it } from 'vitest';
 import {
   type Candidate,
+  inferMapping,
   makeCandidate,
   type Probe,
   type PunchEvent,
@@ -302,5 +303,37 @@ describe('Puncher strategy updates', () => {
     expect(b.p.strategy.kind).toBe('direct');
     run(b.p, 100, 5000); // the busy-timer guard in run() also checks the cancelled start time
     expect(b.probes.some((x) => x.kind === 'birthday')).toBe(false);
+  });
+});
+
+describe('inferMapping (records without a NAT type)', () => {
+  const c = (type: Candidate['type'], host: string, port: number) => makeCandidate(type, { host, port });
+  it('two srflx ports on one IP: random; one srflx: unknown; public host without srflx: open', () => {
+    expect(
+      inferMapping([
+        c('host', '192.168.1.2', 5000),
+        c('srflx', '198.51.100.2', 40000),
+        c('srflx', '198.51.100.2', 40001),
+      ]),
+    ).toBe('random');
+    expect(inferMapping([c('host', '192.168.1.2', 5000), c('srflx', '198.51.100.2', 5000)])).toBe('unknown');
+    expect(inferMapping([c('host', '198.51.100.9', 5000)])).toBe('open');
+    expect(inferMapping([c('host', '198.51.100.9', 5000), c('srflx', '203.0.113.1', 7)])).toBe('unknown');
+    expect(inferMapping([])).toBe('unknown');
+  });
+
+  it('the puncher infers when remoteNat is absent, and re-infers on trickled candidates', () => {
+    const p = new Puncher({
+      random: rngRandom(new Rng(1)),
+      controlling: true,
+      localCandidates: [hostL],
+      localNat: { mapping: 'consistent', filtering: 'address-and-port-dependent' },
+      remoteCandidates: [c('srflx', '198.51.100.2', 40000)],
+      probeFactory: () => new Uint8Array(1),
+    });
+    p.start(0);
+    expect(p.strategy.kind).toBe('direct');
+    p.addRemoteCandidates(10, [c('srflx', '198.51.100.2', 40007)]);
+    expect(p.strategy).toEqual({ kind: 'birthday', localRole: 'prober', certain: true });
   });
 });
