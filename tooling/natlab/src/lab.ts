@@ -253,6 +253,7 @@ export class Lab {
       pid: process.pid,
       namespaces: names.map((n) => this.ns(n)),
       created: new Date().toISOString(),
+      ...(this.opts.keepOnExit ? { keep: true } : {}),
     });
     if (!this.opts.keepOnExit) registerLive(this);
     // Leftovers of an earlier run with the same prefix are ours: remove before rebuilding.
@@ -902,7 +903,8 @@ export function downPrefix(prefix: string): string[] {
 
 /**
  * Removes leftovers of labs whose owner process is gone: labs with a state file naming a dead
- * pid, and namespaces with the default prefix shape (`nl` + 4) that have no state file at all.
+ * pid (unless kept on purpose with `keepOnExit`), and namespaces with the default prefix shape
+ * (`nl` + 4 hex digits) that have no state file at all.
  */
 export function cleanStale(): string[] {
   // Namespaces first, states second: a lab writes its state before creating namespaces, so
@@ -911,7 +913,7 @@ export function cleanStale(): string[] {
   const states = readStates();
   const gone: string[] = [];
   const known = new Set(states.map((s) => s.prefix));
-  for (const s of states) if (!pidAlive(s.pid)) gone.push(...downPrefix(s.prefix));
+  for (const s of states) if (!s.keep && !pidAlive(s.pid)) gone.push(...downPrefix(s.prefix));
   for (const ns of namespaces) {
     const m = NODE_SUFFIX.exec(ns);
     if (m?.[1] && /^nl[0-9a-f]{4}$/.test(m[1]) && !known.has(m[1])) gone.push(...downPrefix(m[1]));

@@ -1,6 +1,7 @@
 import { type ChildProcessWithoutNullStreams, spawn } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import { LabError } from './errors.js';
+import { trace } from './run.js';
 
 /** JSON value received from a lab process (one line of its stdout). */
 export type LabMessage = Record<string, unknown>;
@@ -33,6 +34,7 @@ export class LabProcess {
     this.ns = ns;
     // Spawned directly (no shell, no wrapper function): `ip netns exec` execs the program, so
     // this pid is the program itself and killing it stops it (NATLAB-NOTES pitfall 4).
+    trace(`spawn ip netns exec ${ns} ${argv.join(' ')}`);
     this.child = spawn('ip', ['netns', 'exec', ns, ...argv], { stdio: ['pipe', 'pipe', 'pipe'], env });
     if (this.child.pid === undefined)
       throw new LabError('LAB_SETUP_FAILED', `cannot spawn in ${ns}: ${argv.join(' ')}`);

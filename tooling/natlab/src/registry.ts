@@ -9,6 +9,8 @@ export interface LabState {
   readonly pid: number;
   readonly namespaces: readonly string[];
   readonly created: string;
+  /** Kept on purpose after its owner exits (`keepOnExit`): only `down --prefix` removes it. */
+  readonly keep?: boolean;
 }
 
 export function writeState(s: LabState): void {

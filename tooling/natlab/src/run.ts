@@ -16,10 +16,18 @@ export interface RunOptions {
   readonly check?: boolean;
 }
 
+/** `DEBUG=srmudp:natlab` (or `srmudp:*`) traces every command the lab runs, on stderr. */
+const TRACE = /(^|,)\s*srmudp:(natlab|\*)\s*(,|$)/.test(process.env.DEBUG ?? '');
+
+export function trace(what: string): void {
+  if (TRACE) process.stderr.write(`srmudp:natlab ${what}\n`);
+}
+
 /** Runs argv (no shell) and collects its output; every run is bounded in time. */
 export function run(argv: readonly string[], opts: RunOptions = {}): Promise<RunResult> {
   const [cmd, ...args] = argv;
   if (cmd === undefined) throw new TypeError('"argv" expected a non-empty array');
+  trace(argv.join(' '));
   const timeoutMs = opts.timeoutMs ?? 10_000;
   return new Promise((resolve, reject) => {
     const child = spawn(cmd, args, { stdio: ['pipe', 'pipe', 'pipe'] });
@@ -57,6 +65,7 @@ export function runSync(
 ): RunResult {
   const [cmd, ...args] = argv;
   if (cmd === undefined) throw new TypeError('"argv" expected a non-empty array');
+  trace(argv.join(' '));
   const r = spawnSync(cmd, args, {
     input: opts.input ?? '',
     encoding: 'utf8',

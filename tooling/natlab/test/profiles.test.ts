@@ -31,7 +31,8 @@ function host(r: SelfCheckReport, name: string) {
   return h.measured;
 }
 
-describe.runIf(LAB.ok)('natlab profiles (self-check against real kernel NATs)', () => {
+// Labs are independent: the five run concurrently (most of their time is waiting on probes).
+describe.runIf(LAB.ok).concurrent('natlab profiles (self-check against real kernel NATs)', () => {
   const labs: Lab[] = [];
   afterAll(async () => {
     await Promise.all(labs.map((l) => l.down()));
@@ -100,7 +101,7 @@ describe.runIf(LAB.ok)('natlab profiles (self-check against real kernel NATs)', 
         expect(ct.stdout).toContain('dev lan0');
       }
       await lab.down();
-    }, 30_000);
+    }, 60_000);
   }
 
   it('the self-check holds on lossy, delayed, duplicating links (retries, no false verdicts)', async () => {
@@ -112,7 +113,7 @@ describe.runIf(LAB.ok)('natlab profiles (self-check against real kernel NATs)', 
     expect(host(r, 'hostA')).toMatchObject({ mapping: 'EIM', filtering: 'ADF', tcp: true });
     expect(host(r, 'hostB')).toMatchObject({ mapping: 'EIM', filtering: 'EIF', tcp: true });
     await lab.down();
-  }, 40_000);
+  }, 60_000);
 });
 
 reportSkipWhenUnsupported();
