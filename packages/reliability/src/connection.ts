@@ -172,9 +172,11 @@ export class Connection {
 
   private stateValue: ConnectionState = 'open';
   private readonly rtt: RttEstimator;
-  private readonly cc: CongestionController;
-  private readonly pacer: Pacer;
-  private readonly pmtud: Pmtud;
+  private cc: CongestionController;
+  private readonly ccFactory: CongestionControllerFactory;
+  private readonly initialRtt: number;
+  private pacer: Pacer;
+  private pmtud: Pmtud;
   private readonly acks: AckTracker;
 
   // --- sending ---
@@ -297,10 +299,12 @@ export class Connection {
     this.keepaliveMs = options.keepaliveMs ?? 15_000;
     this.idleTimeoutMs = options.idleTimeoutMs ?? 30_000;
     const now = options.now;
-    this.rtt = new RttEstimator(options.initialRttMs ?? 333);
+    this.initialRtt = options.initialRttMs ?? 333;
+    if (!(this.initialRtt > 0)) throw new RangeError('"initialRttMs" expected a number > 0');
+    this.rtt = new RttEstimator(this.initialRtt);
     this.pmtud = new Pmtud(maxUdp);
-    const factory = resolveCongestion(options.congestion ?? 'bbr');
-    this.cc = factory({ maxDatagramSize: BASE_PLPMTU, now });
+    this.ccFactory = resolveCongestion(options.congestion ?? 'bbr');
+    this.cc = this.ccFactory({ maxDatagramSize: BASE_PLPMTU, now });
     this.pacer = new Pacer(now, BASE_PLPMTU);
     this.acks = new AckTracker(this.maxAckDelay);
     this.connRecv = new RecvWindow(PROTOCOL_INITIAL_MAX_DATA, limits.maxConnectionReceiveWindow);
@@ -362,6 +366,7 @@ export class Connection {
   /** Queues bytes on a stream; returns how many were accepted (0 when the buffers are full). */
   write(id: number, data: Uint8Array): number {
     if (!(data instanceof Uint8Array)) throw new TypeError('"data" expected Uint8Array');
+    this.checkOpen();
     const st = this.streamForApi(id);
     if (st.send.fin) throw new RangeError(`stream ${id} is finished`);
     if (st.resetCode >= 0) return 0;
@@ -522,6 +527,20 @@ export class Connection {
     checkCode(code);
     if (this.stateValue !== 'open') return;
     this.enterClosing(code, reason, null, this.nowHint);
+  }
+
+  /**
+   * The path changed (migration to a new address, RFC 9000 §9.4): RTT, congestion state and
+   * PMTU restart from their initial values; streams and outstanding data are kept.
+   */
+  resetPath(now: number): void {
+    this.nowHint = Math.max(this.nowHint, now);
+    this.rtt.reset(this.initialRtt);
+    this.cc = this.ccFactory({ maxDatagramSize: BASE_PLPMTU, now });
+    this.pmtud = new Pmtud(this.pmtud.maxPayload);
+    this.pacer = new Pacer(now, BASE_PLPMTU);
+    this.ptoCount = 0;
+    this.bigLossStreak = 0;
   }
 
   // ------------------------------------------------------------------ public API: sans-IO
@@ -1116,6 +1135,8 @@ export class Connection {
   /** Forgets a stream whose both halves are done; peer streams return MAX_STREAMS credit. */
   private maybeForget(st: Stream): void {
     if (!this.streams.has(st.id) || !st.sendDone() || !st.recvDone()) return;
+    // a window update for a stream whose final size is known is never sent
+    if (st.finalSize >= 0 || st.recvReset) st.maxDataPending = false;
     if (st.maxDataPending || st.stopPending || st.resetPending) return;
     this.streams.delete(st.id);
     this.writableWaiters.delete(st);
@@ -1240,7 +1261,8 @@ export class Connection {
       if (p.ackEliciting) this.ackElicitingInFlight--;
     }
     if (p.mtuProbe) {
-      this.pmtud.onProbeLost(now);
+      // (a probe from before resetPath belongs to the old search)
+      if (p.pn === this.pmtud.probePn) this.pmtud.onProbeLost(now);
       return;
     }
     this.s.packetsLost++;

@@ -115,6 +115,36 @@ describe('messages and datagrams', () => {
   });
 });
 
+describe('path change', () => {
+  it('resetPath restarts RTT, congestion state and PMTU; streams keep flowing', () => {
+    const p = new Pair(10, { maxUdpPayload: 1472 }, { maxUdpPayload: 1472 });
+    const id = p.a.openStream();
+    let got = 0;
+    const pump = () => {
+      // app-limited (the Pair has no bandwidth limit): at most 64 KiB unacknowledged
+      if (p.a.writable(id) >= p.a.limits.streamSendBuffer - 64 * 1024) p.a.write(id, new Uint8Array(8192));
+      for (let r = p.b.streamIds().includes(id) ? p.b.read(id) : null; r !== null; r = p.b.read(id))
+        got += r.length;
+    };
+    p.run(() => {
+      pump();
+      return p.now > 2000;
+    });
+    expect(p.a.pmtu).toBe(1472);
+    p.a.resetPath(p.now);
+    expect(p.a.pmtu).toBe(BASE_PLPMTU);
+    expect(p.a.stats().srttMs).toBe(333);
+    const before = got;
+    p.run(() => {
+      pump();
+      return p.now > 4000;
+    });
+    expect(got - before).toBeGreaterThan(100_000);
+    expect(p.a.stats().srttMs).toBeGreaterThan(19);
+    expect(p.a.stats().srttMs).toBeLessThan(40);
+  });
+});
+
 describe('timers', () => {
   it('keepalive PINGs keep an idle connection open past the idle timeout', () => {
     const p = new Pair(20);
