@@ -196,7 +196,7 @@ export class Rendezvous {
     if (this.#closed) throw new RendezvousError('CLOSED', 'Rendezvous is closed');
   }
 
-  #sign(update: CandidateUpdate): DecodedRecord {
+  #sign(update: CandidateUpdate, ttlMs = this.#ttlMs, setCurrent = true): DecodedRecord {
     const secretKey = this.#secretKey;
     const peerId = this.peerId;
     if (secretKey === undefined || peerId === undefined) {
@@ -208,7 +208,7 @@ export class Rendezvous {
       peerId,
       seq,
       issuedAt: now,
-      expiresAt: now + this.#ttlMs,
+      expiresAt: now + ttlMs,
       candidates: update.candidates.map((c) => ({ ...c })),
       ...(update.gates !== undefined && update.gates.length > 0
         ? { gates: update.gates.map((g) => ({ ...g })) }
@@ -216,8 +216,22 @@ export class Rendezvous {
     };
     const bytes = signRecord(record, secretKey);
     this.#lastSeq = seq;
-    this.#current = decodeRecord(bytes);
-    return this.#current;
+    const decoded = decodeRecord(bytes);
+    if (setCurrent) this.#current = decoded;
+    return decoded;
+  }
+
+  /**
+   * Signs a record of `update` without publishing it, from the same sequence counter as
+   * publish(), so a record embedded in a card never shares a seq with a published one (which
+   * resolvers would refuse as an equivocation). For cards that carry candidates (manual case).
+   */
+  sign(update: CandidateUpdate, options: { ttlMs?: number } = {}): DecodedRecord {
+    this.#checkOpen();
+    const ttl = options.ttlMs ?? this.#ttlMs;
+    if (!Number.isSafeInteger(ttl) || ttl < 0)
+      throw new RangeError(`"ttlMs" expected a non-negative integer, got ${String(ttl)}`);
+    return this.#sign(update, ttl, false);
   }
 
   /**
@@ -366,19 +380,33 @@ export class Rendezvous {
 
   /**
    * This node's contact card. `embedRecord` (default: true when a backend is 'manual' or no
-   * locator is known) carries the current signed record, i.e. the candidates, in the card.
+   * locator is known) carries the current signed record, i.e. the candidates, in the card;
+   * `record` embeds a given one instead (from sign(), e.g. with a longer lifetime).
    */
-  card(options: { name?: string; embedRecord?: boolean; locators?: readonly Locator[] } = {}): string {
+  card(
+    options: {
+      name?: string;
+      embedRecord?: boolean;
+      locators?: readonly Locator[];
+      record?: Uint8Array;
+    } = {},
+  ): string {
     if (this.peerId === undefined) throw new TypeError('"secretKey" is required to make a card');
     const locators = options.locators ?? this.locators();
     const embed =
       options.embedRecord ?? (locators.length === 0 || locators.some((l) => l.backend === 'manual'));
-    if (embed && this.#current === undefined)
-      throw new TypeError('publish() before card() so the card can carry a record');
+    if (embed && options.record === undefined && this.#current === undefined)
+      throw new TypeError(
+        'publish() before card() (or pass "record" from sign()) so the card can carry a record',
+      );
     return encodeCard({
       peerId: this.peerId,
       locators,
-      ...(embed && this.#current ? { record: this.#current.bytes } : {}),
+      ...(options.record !== undefined
+        ? { record: options.record }
+        : embed && this.#current
+          ? { record: this.#current.bytes }
+          : {}),
       ...(options.name !== undefined ? { name: options.name } : {}),
     });
   }

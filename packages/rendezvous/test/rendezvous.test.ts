@@ -337,3 +337,20 @@ describe('Rendezvous watch', () => {
     expect(r?.record.candidates).toEqual([A]);
   });
 });
+
+describe('Rendezvous sign', () => {
+  it('signs from the same sequence counter as publish, so card records never collide with published ones', async () => {
+    const store = new SequencedStore();
+    const { secretKey } = key();
+    const fixed = 1_764_000_000_000;
+    const alice = make({ backends: [new TestBackend('t', store)], secretKey, now: () => fixed });
+    const published = await alice.publish({ candidates: [A] });
+    const signed = alice.sign({ candidates: [A, B] }, { ttlMs: 30 * 86_400_000 });
+    expect(signed.record.seq).toBe(published.record.seq + 1); // same millisecond, still distinct
+    expect(signed.record.expiresAt - signed.record.issuedAt).toBe(30 * 86_400_000);
+    expect(alice.current()?.record.seq).toBe(published.record.seq); // not published
+    const card = alice.card({ record: signed.bytes });
+    expect(parseCard(card).embedded?.candidates).toEqual([A, B]);
+    expect(() => alice.sign({ candidates: [A] }, { ttlMs: -1 })).toThrow(RangeError);
+  });
+});
