@@ -16,7 +16,7 @@ const quick = process.env.GOODPUT_QUICK === '1';
 const lines: string[] = [];
 lines.push(
   `Simulated goodput, % of a ${BANDWIDTH / 1e6} Mbit/s bottleneck (1 BDP drop-tail queue, one bulk stream, ` +
-    `measured for ${quick ? 2 : 5} s after a warm-up of max(2 s, 15 RTT)):`,
+    `measured for ${quick ? 2 : 5} s after a warm-up of max(2 s, 30 RTT)):`,
 );
 lines.push('');
 lines.push(`| controller | RTT | ${LOSSES.map((l) => `loss ${l * 100}%`).join(' | ')} |`);
@@ -31,7 +31,7 @@ for (const cc of CONTROLLERS) {
         bandwidthBps: BANDWIDTH,
         rttMs: rtt,
         loss,
-        warmupMs: Math.max(2000, 15 * rtt),
+        warmupMs: Math.max(2000, 30 * rtt),
         measureMs: quick ? 2000 : 5000,
       });
       cells.push(`${(r.utilization * 100).toFixed(1)}`);

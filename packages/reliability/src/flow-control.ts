@@ -1,8 +1,9 @@
 /**
  * Flow-control credit, RFC 9000 §4. `SendCredit` is the peer's limit on what we may send;
  * `RecvWindow` is our limit on what the peer may send, advertised with MAX_DATA /
- * MAX_STREAM_DATA. The receive window auto-tunes (as quinn and Chromium do): when a window's
- * worth of credit is consumed within two RTTs of the previous update, the window doubles, up to
+ * MAX_STREAM_DATA. The receive window auto-tunes (like quinn and Chromium, with a wider test): when a window's
+ * worth of credit is consumed within four RTTs of the previous update (loss makes consumption
+ * bursty: a hole holds data back for an RTT, then releases it), the window doubles, up to
  * a fixed bound, so memory stays bounded while long fat paths still fill.
  */
 export class SendCredit {
@@ -66,7 +67,7 @@ export class RecvWindow {
   }
 
   private grant(now: number, srtt: number): void {
-    if (now - this.lastUpdate < 2 * srtt && this.window < this.maxWindow) {
+    if (now - this.lastUpdate < 4 * srtt && this.window < this.maxWindow) {
       this.window = Math.min(this.window * 2, this.maxWindow);
     }
     this.lastUpdate = now;

@@ -6,8 +6,8 @@
  * (gain 2/ln 2 until the bandwidth stops growing by 25% for 3 rounds), Drain, ProbeBW (the
  * 8-phase gain cycle 1.25, 0.75, 1 x 6) and ProbeRTT (4 packets for 200 ms every 10 s without a
  * new min RTT). Loss is not a congestion signal in v1, except persistent congestion (RFC 9002
- * §7.6), which falls back to the minimum window; packet conservation on the first round of
- * recovery (§4.2.3.4) bounds the burst a loss episode can cause.
+ * §7.6), which falls back to the minimum window, and packet conservation for a round after a
+ * loss that comes with a queue (§4.2.3.4).
  *
  * Two loss responses are taken from BBRv2/v3 (draft-cardwell-ccwg-bbr §4.5.6, §4.5.10) because
  * v1 alone loses 5-8% of its packets against a one-BDP drop-tail queue: Startup ends when a
@@ -61,13 +61,14 @@ export class Bbr implements CongestionController {
   private priorCwnd = 0;
   private pacing = 0;
   private idleRestart = false;
-  private inRecovery = false;
-  private recoveryRound = 0;
   private roundLost = 0;
   private roundAcked = 0;
   private inflightAtLoss = 0;
   private inflightHi = Number.POSITIVE_INFINITY;
   private roundMinRtt = Number.POSITIVE_INFINITY;
+  private lastRtt = 0;
+  private inRecovery = false;
+  private recoveryRound = 0;
   private queuedRounds = 0;
   private inflightNow = 0;
 
@@ -134,6 +135,7 @@ export class Bbr implements CongestionController {
     this.roundAcked += ack.ackedBytes;
     this.inflightNow = ack.bytesInFlight + ack.ackedBytes;
     if (rs.rtt >= 0 && rs.rtt < this.roundMinRtt) this.roundMinRtt = rs.rtt;
+    if (rs.rtt >= 0) this.lastRtt = rs.rtt;
     if (this.roundStart) this.checkLossRound();
     if (this.inRecovery && this.roundStart && this.round > this.recoveryRound) {
       this.inRecovery = false;
@@ -269,7 +271,7 @@ export class Bbr implements CongestionController {
     }
     const target = this.targetCwnd(this.cwndGain);
     if (this.inRecovery) {
-      // packet conservation: send one for one for a round after a loss episode begins
+      // packet conservation: one for one for a round after a (queue-induced) loss
       this.cwnd = Math.max(this.cwnd, ack.bytesInFlight + ack.ackedBytes);
       if (this.filledPipe) this.cwnd = Math.min(this.cwnd, target);
     } else if (this.filledPipe) this.cwnd = Math.min(this.cwnd + ack.ackedBytes, target);
@@ -286,8 +288,10 @@ export class Bbr implements CongestionController {
       this.cwnd = MIN_PIPE_PACKETS * this.mss;
       return;
     }
-    if (!this.inRecovery) {
-      // §4.2.3.4: save the window, then conserve packets for one round
+    // §4.2.3.4 packet conservation for one round, but only for loss that comes with a queue
+    // (latest RTT 25% above RTprop): applied to random loss on a long path it would pin cwnd
+    // to the current inflight every round and the bandwidth probe could never grow
+    if (!this.inRecovery && this.lastRtt > 1.25 * this.rtProp) {
       this.inRecovery = true;
       this.recoveryRound = this.round;
       this.priorCwnd = this.mode === 'probe_rtt' ? Math.max(this.priorCwnd, this.cwnd) : this.cwnd;
