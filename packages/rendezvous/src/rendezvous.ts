@@ -80,6 +80,8 @@ interface BackendState {
   timer: ReturnType<typeof setTimeout> | undefined;
   timerAt: number;
   inFlight: Promise<BackendPublishStatus> | undefined;
+  /** Consecutive failed puts: the retry delay doubles with each (1 s, 2 s, … up to the republish interval). */
+  failures: number;
 }
 
 const ERROR_PRIORITY: readonly RendezvousErrorCode[] = [
@@ -169,6 +171,7 @@ export class Rendezvous {
       timer: undefined,
       timerAt: 0,
       inFlight: undefined,
+      failures: 0,
     }));
     this.#now = options.now ?? Date.now;
     this.#random = options.random ?? Math.random;
@@ -347,7 +350,19 @@ export class Rendezvous {
         status = await this.#putNow(s, signal, true);
       }
     }
-    if (!this.#closed) this.#arm(s, this.#now() + s.backend.capabilities.republishIntervalMs);
+    if (!this.#closed) {
+      const caps = s.backend.capabilities;
+      if (status.status === 'failed' && !isRendezvousError(status.error, 'ABORTED')) {
+        // Retry a failed put (server down, gateway error) with backoff instead of waiting a
+        // whole republish interval; never faster than the backend allows.
+        s.failures++;
+        const backoff = Math.min(caps.republishIntervalMs, 1000 * 2 ** Math.min(s.failures - 1, 20));
+        this.#arm(s, this.#now() + Math.max(caps.minPublishIntervalMs, backoff));
+      } else {
+        if (status.status === 'published') s.failures = 0;
+        this.#arm(s, this.#now() + caps.republishIntervalMs);
+      }
+    }
     return status;
   }
 

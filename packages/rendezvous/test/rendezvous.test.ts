@@ -354,3 +354,25 @@ describe('Rendezvous sign', () => {
     expect(() => alice.sign({ candidates: [A] }, { ttlMs: -1 })).toThrow(RangeError);
   });
 });
+
+describe('Rendezvous publish retries', () => {
+  it('retries a failed put with backoff instead of waiting for the republish interval', async () => {
+    const backend = new TestBackend('t', undefined, { republishIntervalMs: 3_600_000 });
+    const realPublish = backend.publish.bind(backend);
+    let fail = 2;
+    backend.publish = async (key, value, options) => {
+      if (fail > 0) {
+        fail--;
+        throw new RendezvousError('UNAVAILABLE', 'server down');
+      }
+      return realPublish(key, value, options);
+    };
+    const alice = make({ backends: [backend], secretKey: key().secretKey });
+    const r = await alice.publish({ candidates: [A] });
+    expect(r.backends[0]?.status).toBe('failed');
+    // 1 s, then 2 s later: stored after ~3 s, long before the one-hour republish interval
+    await until(() => backend.publishes.length === 1, 6000);
+    expect(decodeRecord(backend.store.get(r.record.peerId) as Uint8Array).record.seq).toBe(r.record.seq);
+    expect(alice.stats().publishFailures).toBe(2);
+  });
+});
