@@ -446,6 +446,22 @@ export class Connection {
     this.discardRecv(st);
   }
 
+  /**
+   * Bytes (and pending control frames, counted as 1 each) not yet sent or not yet acknowledged:
+   * stream and message data, FINs, resets, queued datagrams and core frames. 0 together with
+   * `stats().bytesInFlight === 0` means everything we were asked to send has been delivered (a
+   * graceful close can proceed).
+   */
+  sendBacklog(): number {
+    let n = this.totalBuffered + this.datagramBytes + this.coreFrameBytes;
+    if (this.maxDataPending || this.maxStreamsPending || this.pingPending) n++;
+    for (const st of this.streams.values()) {
+      if (st.resetCode >= 0 ? !st.resetAcked : st.send.fin && !st.send.finAcked) n++;
+      if (st.maxDataPending || st.stopPending) n++;
+    }
+    return n;
+  }
+
   /** Ids of streams currently open. */
   streamIds(): number[] {
     return [...this.streams.keys()];

@@ -54,6 +54,17 @@ describe('streams', () => {
     expect(p.b.state).toBe('open');
   });
 
+  it('sendBacklog counts what is unsent or unacknowledged and reaches 0 once delivered', () => {
+    const p = new Pair(5);
+    const id = p.a.openStream();
+    p.a.write(id, pattern(10_000, 5));
+    p.a.finish(id);
+    p.a.sendMessage(pattern(100, 6));
+    expect(p.a.sendBacklog()).toBeGreaterThanOrEqual(10_100);
+    p.run(() => p.a.sendBacklog() === 0 && p.a.stats().bytesInFlight === 0, 5000);
+    expect(p.a.sendBacklog()).toBe(0);
+  });
+
   it('half-close: each direction finishes independently', () => {
     const p = new Pair(5);
     const id = p.a.openStream();
