@@ -624,9 +624,14 @@ export class Connection {
     }
   }
 
-  /** Next datagram payload to seal and send, or null. */
-  pollTransmit(now: number): Transmit | null {
+  /**
+   * Next datagram payload to seal and send, or null. `maxDatagramSize` caps this one datagram
+   * (payload + overhead), e.g. core's anti-amplification budget before address validation:
+   * when the current PMTU does not fit nothing is sent, and a PMTU probe is sent only if it fits.
+   */
+  pollTransmit(now: number, maxDatagramSize = Number.POSITIVE_INFINITY): Transmit | null {
     this.nowHint = Math.max(this.nowHint, now);
+    if (maxDatagramSize < this.pmtud.current) return null;
     const st = this.stateValue;
     if (st === 'closed' || st === 'draining') return null;
     if (st === 'closing') {
@@ -635,7 +640,7 @@ export class Connection {
       this.lastCloseSent = now;
       return this.finishPacket(now, [this.closeFrame], false, null, false, 0);
     }
-    return this.buildPacket(now);
+    return this.buildPacket(now, maxDatagramSize);
   }
 
   /** Absolute time (ms) of the next timer, or null. */
@@ -1425,7 +1430,7 @@ export class Connection {
     return false;
   }
 
-  private buildPacket(now: number): Transmit | null {
+  private buildPacket(now: number, sizeCap: number): Transmit | null {
     const mtu = this.pmtud.current;
     const maxPayload = mtu - this.overhead;
     const probe = this.probesToSend > 0;
@@ -1438,7 +1443,7 @@ export class Connection {
     // RFC 8899 probe: PING + PADDING of the probe size, alone in its packet
     if (cwndOk && paceOk && !probe) {
       const size = this.pmtud.wantProbe(now);
-      if (size > 0 && this.bytesInFlight + size <= cwnd && size - this.overhead > 1) {
+      if (size > 0 && size <= sizeCap && this.bytesInFlight + size <= cwnd && size - this.overhead > 1) {
         const frames: Frame[] = [{ type: 'ping' }, { type: 'padding', length: size - this.overhead - 1 }];
         const t = this.finishPacket(now, frames, true, null, true, 0);
         this.pmtud.onProbeSent(t.packetNumber);

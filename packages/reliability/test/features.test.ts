@@ -214,6 +214,15 @@ describe('DPLPMTUD (RFC 8899)', () => {
     expect(c.pmtu).toBeGreaterThan(1350 - 20);
   });
 
+  it('pollTransmit honours a per-call datagram size cap (anti-amplification budget)', () => {
+    const c = new Connection({ role: 'initiator', now: 0, overhead: 8 });
+    c.sendMessage(new Uint8Array(5000));
+    expect(c.pollTransmit(0, 1000)).toBeNull();
+    const t = c.pollTransmit(0, 1200);
+    expect(t).not.toBeNull();
+    expect(t!.datagramSize).toBeLessThanOrEqual(1200);
+  });
+
   it('falls back to 1200 when the path MTU shrinks (black hole)', () => {
     const { net, a, b } = pair({
       seed: 9,

@@ -1,0 +1,222 @@
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import type { AckEvent } from '../src/index.js';
+import {
+  AckTracker,
+  Cubic,
+  NewReno,
+  Pacer,
+  RangeSet,
+  RecvBuffer,
+  RecvWindow,
+  RttEstimator,
+  SendBuffer,
+} from '../src/index.js';
+
+describe('RangeSet', () => {
+  it('matches a naive set under random add/remove', () => {
+    fc.assert(
+      fc.property(
+        fc.array(fc.tuple(fc.boolean(), fc.integer({ min: 0, max: 200 }), fc.integer({ min: 0, max: 30 })), {
+          maxLength: 60,
+        }),
+        (ops) => {
+          const rs = new RangeSet();
+          const naive = new Set<number>();
+          for (const [add, start, len] of ops) {
+            if (add) {
+              let fresh = 0;
+              for (let i = start; i < start + len; i++) if (!naive.has(i)) fresh++;
+              expect(rs.add(start, start + len)).toBe(fresh);
+              for (let i = start; i < start + len; i++) naive.add(i);
+            } else {
+              rs.remove(start, start + len);
+              for (let i = start; i < start + len; i++) naive.delete(i);
+            }
+          }
+          for (let i = 0; i < 240; i++) expect(rs.has(i)).toBe(naive.has(i));
+          // ranges are sorted, disjoint and non-adjacent
+          for (let i = 1; i < rs.size; i++) expect(rs.startAt(i)).toBeGreaterThan(rs.endAt(i - 1));
+        },
+      ),
+      { numRuns: 300 },
+    );
+  });
+});
+
+describe('RecvBuffer', () => {
+  it('reassembles any arrival order and overlap exactly once', () => {
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 1, max: 3000 }),
+        fc.array(fc.tuple(fc.integer({ min: 0, max: 2999 }), fc.integer({ min: 1, max: 400 })), {
+          maxLength: 40,
+        }),
+        (total, pieces) => {
+          const data = new Uint8Array(total).map((_, i) => (i * 7 + 3) & 0xff);
+          const rb = new RecvBuffer();
+          const out: number[] = [];
+          // random overlapping pieces, then everything in order so it completes
+          const all = [...pieces.map(([o, l]) => [Math.min(o, total - 1), l] as const), [0, total] as const];
+          for (const [o, l] of all) {
+            rb.insert(o, data.subarray(o, Math.min(total, o + l)));
+            for (let r = rb.read(97); r !== null; r = rb.read(97)) out.push(...r);
+            expect(rb.bufferedBytes).toBeLessThanOrEqual(total);
+          }
+          expect(out.length).toBe(total);
+          expect(Uint8Array.from(out)).toEqual(data);
+        },
+      ),
+      { numRuns: 200 },
+    );
+  });
+});
+
+describe('SendBuffer', () => {
+  it('re-queues only unacknowledged parts of a lost range and frees the acked prefix', () => {
+    const sb = new SendBuffer();
+    sb.write(new Uint8Array(100).fill(1));
+    sb.write(new Uint8Array(100).fill(2));
+    sb.sentEnd = 200;
+    sb.onAck(50, 50, false);
+    sb.onLost(0, 200, false);
+    expect([sb.lost.startAt(0), sb.lost.endAt(0), sb.lost.startAt(1), sb.lost.endAt(1)]).toEqual([
+      0, 50, 100, 200,
+    ]);
+    expect(sb.read(95, 10)).toEqual(new Uint8Array([1, 1, 1, 1, 1, 2, 2, 2, 2, 2]));
+    sb.onAck(0, 50, false);
+    expect(sb.base).toBe(100);
+    expect(sb.buffered()).toBe(100);
+  });
+});
+
+describe('RttEstimator (RFC 9002 §5)', () => {
+  it('first sample initialises, later samples smooth and subtract ack delay', () => {
+    const r = new RttEstimator();
+    expect(r.smoothed).toBe(333);
+    r.update(100, 0);
+    expect([r.smoothed, r.variance, r.min]).toEqual([100, 50, 100]);
+    r.update(120, 10); // adjusted 110
+    expect(r.smoothed).toBeCloseTo(0.875 * 100 + 0.125 * 110, 9);
+    expect(r.variance).toBeCloseTo(0.75 * 50 + 0.25 * 10, 9);
+    r.update(105, 20); // 105 < min + 20: ack delay not subtracted
+    expect(r.latest).toBe(105);
+    expect(r.lossDelay()).toBeCloseTo((9 / 8) * Math.max(r.smoothed, 105), 9);
+  });
+});
+
+describe('AckTracker (RFC 9000 §13.2)', () => {
+  it('acks every second packet, immediately on reordering, else after max_ack_delay; drops duplicates', () => {
+    const a = new AckTracker(25);
+    expect(a.onPacket(0, 0, true)).toBe(true);
+    expect(a.shouldSend(0)).toBe(false);
+    expect(a.deadline).toBe(25);
+    expect(a.onPacket(1, 0, true)).toBe(false);
+    a.onPacket(1, 1, true);
+    expect(a.shouldSend(1)).toBe(true);
+    a.onAckSent();
+    a.onPacket(2, 5, true); // gap: immediate
+    expect(a.shouldSend(2)).toBe(true);
+    expect(a.build(2)?.ranges).toEqual([
+      { start: 5, end: 5 },
+      { start: 0, end: 1 },
+    ]);
+    a.onAckSent();
+    a.onAckAcked(5);
+    expect(a.onPacket(3, 3, true)).toBe(false); // below the acknowledged floor
+  });
+});
+
+function ackEvent(bytes: number, sentTime: number, rtt: RttEstimator): AckEvent {
+  return {
+    ackedBytes: bytes,
+    largestAckedSentTime: sentTime,
+    bytesInFlight: 0,
+    delivered: 0,
+    rate: { delivered: 0, interval: 0, isAppLimited: false, priorDelivered: 0, rtt: -1 },
+    rtt,
+    appLimited: false,
+  };
+}
+
+describe('congestion controllers', () => {
+  it('NewReno: slow start, halving once per recovery period, +1 MSS per window after', () => {
+    const rtt = new RttEstimator();
+    rtt.update(50, 0);
+    const c = new NewReno({ maxDatagramSize: 1200, now: 0 });
+    const w0 = c.window();
+    c.onAck(10, ackEvent(12_000, 1, rtt));
+    expect(c.window()).toBe(w0 + 12_000);
+    c.onLoss(20, {
+      lostBytes: 1200,
+      largestLostSentTime: 15,
+      persistentCongestion: false,
+      bytesInFlight: 0,
+      delivered: 0,
+    });
+    const half = c.window();
+    expect(half).toBe((w0 + 12_000) / 2);
+    c.onLoss(21, {
+      lostBytes: 1200,
+      largestLostSentTime: 16,
+      persistentCongestion: false,
+      bytesInFlight: 0,
+      delivered: 0,
+    });
+    expect(c.window()).toBe(half); // same recovery period
+    c.onAck(30, ackEvent(half, 25, rtt));
+    expect(c.window()).toBe(half + 1200);
+    c.onLoss(40, {
+      lostBytes: 1200,
+      largestLostSentTime: 35,
+      persistentCongestion: true,
+      bytesInFlight: 0,
+      delivered: 0,
+    });
+    expect(c.window()).toBe(2400);
+  });
+
+  it('CUBIC: reduces by beta 0.7 and regrows towards W_max along the cubic', () => {
+    const rtt = new RttEstimator();
+    rtt.update(50, 0);
+    const c = new Cubic({ maxDatagramSize: 1200, now: 0 });
+    c.onAck(1, ackEvent(100 * 1200, 0.5, rtt));
+    const wmax = c.window();
+    c.onLoss(2, {
+      lostBytes: 1200,
+      largestLostSentTime: 1.5,
+      persistentCongestion: false,
+      bytesInFlight: 0,
+      delivered: 0,
+    });
+    expect(c.window()).toBeCloseTo(wmax * 0.7, 6);
+    let now = 3;
+    for (let i = 0; i < 400; i++) {
+      now += 50;
+      c.onAck(now, ackEvent(c.window(), now - 1, rtt));
+    }
+    expect(c.window()).toBeGreaterThan(wmax);
+  });
+
+  it('Pacer: a full bucket sends at once, then at the rate', () => {
+    const p = new Pacer(0, 1200);
+    p.update(0, 12, 1200); // 12 bytes/ms: bucket of 2 packets
+    expect(p.nextSendTime(0, 1200)).toBe(0);
+    p.onSend(1200);
+    p.onSend(1200);
+    expect(p.nextSendTime(0, 1200)).toBeCloseTo(100, 6);
+  });
+
+  it('RecvWindow: grows (bounded) when consumed quickly', () => {
+    const w = new RecvWindow(1000, 4000);
+    expect(w.onReceive(1000)).toBe(true);
+    expect(w.onReceive(1001)).toBe(false);
+    w.onConsume(600, 0, 10);
+    expect(w.pending).toBe(true);
+    w.onReceive(1600);
+    w.onConsume(1000, 5, 10);
+    expect(w.window).toBe(2000);
+    for (let i = 0; i < 10; i++) w.onConsume(2000, 6 + i, 10);
+    expect(w.window).toBe(4000);
+  });
+});
