@@ -116,12 +116,15 @@ export interface ConnectionStats {
   rttVarMs: number;
   cwnd: number;
   bytesInFlight: number;
+  /** bytes per second (0 before the first RTT sample: not paced) */
   pacingRate: number;
   bytesSent: number;
   bytesReceived: number;
   packetsSent: number;
   packetsReceived: number;
   packetsLost: number;
+  /** packets that carried only an ACK (coalescing keeps these rare while data flows both ways) */
+  ackOnlyPacketsSent: number;
   lossRate: number;
   retransmittedBytes: number;
   ptoCount: number;
@@ -247,6 +250,7 @@ export class Connection {
     packetsSent: 0,
     packetsReceived: 0,
     packetsLost: 0,
+    ackOnlyPacketsSent: 0,
     retransmittedBytes: 0,
     duplicatePackets: 0,
     undecodablePackets: 0,
@@ -726,6 +730,7 @@ export class Connection {
       packetsSent: s.packetsSent,
       packetsReceived: s.packetsReceived,
       packetsLost: s.packetsLost,
+      ackOnlyPacketsSent: s.ackOnlyPacketsSent,
       lossRate: s.packetsSent === 0 ? 0 : s.packetsLost / s.packetsSent,
       retransmittedBytes: s.retransmittedBytes,
       ptoCount: this.ptoCount,
@@ -1490,6 +1495,7 @@ export class Connection {
     }
     if (!eliciting) {
       if (ackFrame === null || !ackDue) return null;
+      this.s.ackOnlyPacketsSent++;
       return this.finishPacket(now, frames, false, null, false, ackFrame.ranges[0]!.end);
     }
     if (this.probesToSend > 0) this.probesToSend--;

@@ -126,6 +126,41 @@ describe('messages and datagrams', () => {
   });
 });
 
+describe('acknowledgements', () => {
+  it('ACK every second packet one way, and piggyback on data when both directions send', () => {
+    const p = new Pair(10);
+    const id = p.a.openStream();
+    const data = new Uint8Array(400_000);
+    let sentA = 0;
+    let sentB = 0;
+    p.run(() => {
+      if (sentA < data.length) sentA += p.a.write(id, data.subarray(sentA));
+      if (p.b.streamIds().includes(id)) {
+        while (p.b.read(id) !== null) {}
+        if (sentB < data.length) sentB += p.b.write(id, data.subarray(sentB));
+      }
+      while (p.a.read(id) !== null) {}
+      return p.now > 3000;
+    });
+    const a = p.a.stats();
+    const b = p.b.stats();
+    // both directions carry ~the same data: most ACKs ride on data packets
+    expect(a.ackOnlyPacketsSent).toBeLessThan(0.25 * a.packetsSent);
+    expect(b.ackOnlyPacketsSent).toBeLessThan(0.25 * b.packetsSent);
+
+    const q = new Pair(10);
+    const id2 = q.a.openStream();
+    let sent = 0;
+    q.run(() => {
+      if (sent < data.length) sent += q.a.write(id2, data.subarray(sent));
+      if (q.b.streamIds().includes(id2)) while (q.b.read(id2) !== null) {}
+      return q.now > 3000;
+    });
+    // one-way: about one ACK per two data packets, never one per packet
+    expect(q.b.stats().packetsSent).toBeLessThan(0.6 * q.a.stats().packetsSent);
+  });
+});
+
 describe('path change', () => {
   it('resetPath restarts RTT, congestion state and PMTU; streams keep flowing', () => {
     const p = new Pair(10, { maxUdpPayload: 1472 }, { maxUdpPayload: 1472 });
