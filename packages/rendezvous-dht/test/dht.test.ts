@@ -51,6 +51,13 @@ describe('DHT backend', () => {
     const rpc = (b.dht as unknown as { _rpc: { bootstrap: unknown[] } })._rpc;
     expect(rpc.bootstrap).toEqual([]);
     expect(MAINLINE_BOOTSTRAP).toContain('router.bittorrent.com:6881');
+    // BEP 44 items expire on nodes after about two hours: Rendezvous republishes hourly.
+    expect(b.capabilities).toMatchObject({
+      republishIntervalMs: 3_600_000,
+      cost: 'free',
+      watch: 'none',
+      maxValueSize: 999,
+    });
   });
 
   it('stores the record as a BEP 44 item at SHA-1(peer id || salt); salts separate applications', async () => {

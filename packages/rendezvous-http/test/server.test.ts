@@ -154,6 +154,38 @@ describe('HTTP rendezvous server', () => {
   });
 });
 
+describe('HTTP server limits', () => {
+  it('answers 507 when the store is full, and keeps serving the records it has', async () => {
+    const s = await server({ maxRecords: 1 });
+    const a = identity();
+    const b = identity();
+    expect((await raw(`${s.url}/v1/records/${peerIdToString(a.peerId)}`, 'PUT', record(a, 1))).status).toBe(
+      204,
+    );
+    const full = await raw(`${s.url}/v1/records/${peerIdToString(b.peerId)}`, 'PUT', record(b, 1));
+    expect(full.status).toBe(507);
+    expect(JSON.parse(full.body).code).toBe('UNAVAILABLE');
+    expect((await raw(`${s.url}/v1/records/${peerIdToString(a.peerId)}`, 'PUT', record(a, 2))).status).toBe(
+      204,
+    );
+  });
+
+  it('rate limits by X-Forwarded-For only when told to trust the proxy', async () => {
+    const trusting = await server({ trustProxy: true, rateLimitPerMinute: 60, rateLimitBurst: 1 });
+    const url = `${trusting.url}/v1/health`;
+    expect((await raw(url, 'GET', undefined, { 'x-forwarded-for': '198.51.100.1' })).status).toBe(200);
+    expect((await raw(url, 'GET', undefined, { 'x-forwarded-for': '198.51.100.2' })).status).toBe(200);
+    expect((await raw(url, 'GET', undefined, { 'x-forwarded-for': '198.51.100.1' })).status).toBe(429);
+    const plain = await server({ rateLimitPerMinute: 60, rateLimitBurst: 1 });
+    expect(
+      (await raw(`${plain.url}/v1/health`, 'GET', undefined, { 'x-forwarded-for': '198.51.100.1' })).status,
+    ).toBe(200);
+    expect(
+      (await raw(`${plain.url}/v1/health`, 'GET', undefined, { 'x-forwarded-for': '198.51.100.2' })).status,
+    ).toBe(429);
+  });
+});
+
 describe('HTTP client backend against broken servers', () => {
   async function fake(handler: Parameters<typeof createServer>[1]): Promise<string> {
     const srv: Server = createServer(handler);
