@@ -273,7 +273,7 @@ describe('adversarial peer input', () => {
       fc.record({
         type: fc.constant('ack' as const),
         delay: fc.integer({ min: 0, max: 2 ** 32 }),
-        ranges: fc.constant([{ start: 0, end: 0 }]),
+        ranges: fc.constant([{ start: 0, end: 0 }]).map((r) => r.map((x) => ({ ...x }))),
       }),
       fc.record({
         type: fc.constant('message' as const),

@@ -25,8 +25,8 @@ const linkArb: fc.Arbitrary<LinkConfig> = fc
     mtu: fc.integer({ min: 1200, max: 1500 }),
   })
   .map((l) => {
-    const out: LinkConfig = { ...l };
-    if (l.gilbertElliott === undefined) delete out.gilbertElliott;
+    const { gilbertElliott, ...rest } = l;
+    const out: LinkConfig = gilbertElliott === undefined ? rest : { ...rest, gilbertElliott };
     return out;
   });
 
