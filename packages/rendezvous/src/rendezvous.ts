@@ -82,6 +82,8 @@ interface BackendState {
   inFlight: Promise<BackendPublishStatus> | undefined;
   /** Consecutive failed puts: the retry delay doubles with each (1 s, 2 s, … up to the republish interval). */
   failures: number;
+  /** A newer record waits for the put in flight to finish. */
+  dirty: boolean;
 }
 
 const ERROR_PRIORITY: readonly RendezvousErrorCode[] = [
@@ -172,6 +174,7 @@ export class Rendezvous {
       timerAt: 0,
       inFlight: undefined,
       failures: 0,
+      dirty: false,
     }));
     this.#now = options.now ?? Date.now;
     this.#random = options.random ?? Math.random;
@@ -259,10 +262,10 @@ export class Rendezvous {
     const min = s.backend.capabilities.minPublishIntervalMs;
     const earliest = s.lastPublishAt === undefined ? now : s.lastPublishAt + min;
     if (s.inFlight !== undefined) {
-      // One put at a time per backend; the newest record follows when the interval allows.
-      const at = Math.max(earliest, now + 1);
-      this.#arm(s, at);
-      return Promise.resolve({ backend: s.backend.name, status: 'deferred', at });
+      // One put at a time per backend (Autonomi writes can take minutes); the newest record
+      // follows when the put in flight is done and the interval allows.
+      s.dirty = true;
+      return Promise.resolve({ backend: s.backend.name, status: 'deferred', at: Math.max(earliest, now) });
     }
     if (earliest > now) {
       this.#arm(s, earliest);
@@ -361,6 +364,10 @@ export class Rendezvous {
       } else {
         if (status.status === 'published') s.failures = 0;
         this.#arm(s, this.#now() + caps.republishIntervalMs);
+      }
+      if (s.dirty) {
+        s.dirty = false;
+        this.#arm(s, Math.max(this.#now(), (s.lastPublishAt ?? 0) + caps.minPublishIntervalMs));
       }
     }
     return status;

@@ -376,3 +376,28 @@ describe('Rendezvous publish retries', () => {
     expect(alice.stats().publishFailures).toBe(2);
   });
 });
+
+describe('Rendezvous with a slow backend', () => {
+  it('keeps one put in flight and sends only the newest record afterwards', async () => {
+    const backend = new TestBackend('slow');
+    const realPublish = backend.publish.bind(backend);
+    let calls = 0;
+    backend.publish = async (key, value, options) => {
+      calls++;
+      await new Promise((r) => setTimeout(r, 200));
+      return realPublish(key, value, options);
+    };
+    const alice = make({ backends: [backend], secretKey: key().secretKey });
+    const first = alice.publish({ candidates: [A] });
+    await new Promise((r) => setTimeout(r, 20));
+    const r2 = await alice.publish({ candidates: [B] });
+    expect(r2.backends[0]?.status).toBe('deferred');
+    const r3 = await alice.publish({ candidates: [A, B] });
+    expect(r3.backends[0]?.status).toBe('deferred');
+    expect((await first).backends[0]?.status).toBe('published');
+    await until(() => backend.publishes.length === 2, 3000);
+    await new Promise((r) => setTimeout(r, 300));
+    expect(calls).toBe(2); // no busy retry while the first put was in flight
+    expect(backend.publishes[1]?.seq).toBe(r3.record.seq);
+  });
+});
