@@ -30,17 +30,22 @@ const linkArb: fc.Arbitrary<LinkConfig> = fc
     return out;
   });
 
-const scheduleArb = fc.record({
-  seed: fc.integer({ min: 0, max: 2 ** 31 - 1 }),
-  ab: linkArb,
-  ba: linkArb,
-  streams: fc.array(fc.integer({ min: 0, max: 24_000 }), { minLength: 1, maxLength: 4 }),
-  backStreams: fc.array(fc.integer({ min: 0, max: 8_000 }), { maxLength: 2 }),
-  messages: fc.array(fc.record({ size: fc.integer({ min: 0, max: 9_000 }), unordered: fc.boolean() }), {
-    maxLength: 5,
-  }),
-  congestion: fc.constantFrom('bbr', 'cubic', 'newreno') as fc.Arbitrary<'bbr' | 'cubic' | 'newreno'>,
-});
+const scheduleArbOf = (maxStream: number) =>
+  fc.record({
+    seed: fc.integer({ min: 0, max: 2 ** 31 - 1 }),
+    ab: linkArb,
+    ba: linkArb,
+    streams: fc.array(fc.integer({ min: 0, max: maxStream }), { minLength: 1, maxLength: 4 }),
+    backStreams: fc.array(fc.integer({ min: 0, max: 8_000 }), { maxLength: 2 }),
+    messages: fc.array(fc.record({ size: fc.integer({ min: 0, max: 9_000 }), unordered: fc.boolean() }), {
+      maxLength: 5,
+    }),
+    congestion: fc.constantFrom('bbr', 'cubic', 'newreno') as fc.Arbitrary<'bbr' | 'cubic' | 'newreno'>,
+  });
+const scheduleArb = scheduleArbOf(24_000);
+// fewer, larger schedules: long enough for PMTU search, black holes and many loss episodes
+const heavyArb = scheduleArbOf(300_000);
+const HEAVY_RUNS = Number(process.env.RELIABILITY_PROPERTY_HEAVY_RUNS ?? 20);
 
 type Schedule = typeof scheduleArb extends fc.Arbitrary<infer T> ? T : never;
 
@@ -149,7 +154,7 @@ function runSchedule(s: Schedule): void {
   const done = () =>
     fwd.finished.every(Boolean) && back.finished.every(Boolean) && gotMsgs.length === msgs.length;
   // never stalls: completion within a bounded number of simulator steps
-  const steps = net.driveBounded(400_000, done);
+  const steps = net.driveBounded(2_000_000, done);
   if (process.env.RELIABILITY_DEBUG)
     console.log(
       s.congestion,
@@ -196,6 +201,15 @@ describe('property: delivery under any seeded impairment schedule', () => {
         runSchedule(s);
       }),
       { numRuns: RUNS, seed: Number(process.env.RELIABILITY_PROPERTY_SEED ?? 0x5eed) },
+    );
+  }, 120_000);
+
+  it(`the same with streams up to 300 KB (${HEAVY_RUNS} schedules)`, () => {
+    fc.assert(
+      fc.property(heavyArb, (s) => {
+        runSchedule(s);
+      }),
+      { numRuns: HEAVY_RUNS, seed: Number(process.env.RELIABILITY_PROPERTY_SEED ?? 0x5eed) + 1 },
     );
   }, 120_000);
 });
