@@ -30,6 +30,8 @@ import { SrmudpError } from '@srmudp/wire';
 import { AsyncQueue, abortError } from './async-queue.js';
 import { type CloseInfo, Connection, type ConnectionOwner, toBytes } from './connection.js';
 import { Driver } from './driver.js';
+// NAT traversal (issue 6)
+import { attachNat, type NatTraversal, withReflexive } from './nat/index.js';
 import {
   type NodeOptions,
   type PeerTarget,
@@ -97,6 +99,8 @@ export class SrmudpNode extends EventEmitter implements ConnectionOwner {
   private hook: ((m: ReceivedMessage) => void) | null = null;
   private closing = false;
   private closedPromise: Promise<void> | null = null;
+  /** NAT traversal (issue 6): STUN gathering and NAT verdicts; null without `stunServers` */
+  nat: NatTraversal | null = null;
 
   /** @internal use createNode() */
   constructor(
@@ -123,7 +127,17 @@ export class SrmudpNode extends EventEmitter implements ConnectionOwner {
     };
     const endpoint = new Endpoint(config, performance.now());
     this.driver = new Driver(endpoint, transport, (e) => this.onEndpointEvent(e));
-    transport.onDatagram((data, from) => this.driver.receive(data, from));
+    // NAT traversal (issue 6): STUN datagrams (first two bits 00) as plain Uint8Array views: the
+    // STUN decoder's `.slice()` is a view on a Buffer and un-XORs XOR-MAPPED-ADDRESS in place, so
+    // the gatherer would see a corrupted copy after core's responder had parsed it
+    transport.onDatagram((data, from) =>
+      this.driver.receive(
+        ((data[0] as number) & 0xc0) === 0
+          ? new Uint8Array(data.buffer, data.byteOffset, data.byteLength)
+          : data,
+        from,
+      ),
+    );
     transport.onError((err) =>
       this.driver.sendError(
         err.code,
@@ -146,12 +160,17 @@ export class SrmudpNode extends EventEmitter implements ConnectionOwner {
   candidates(): Candidate[] {
     const { host, port, family } = this.address();
     const wildcard = host === '0.0.0.0' || host === '::';
-    if (!wildcard) return [{ kind: 'host', family, host, port }];
+    // NAT traversal (issue 6): reflexive candidates after the LAN ones
+    const reflexive = this.nat?.candidates() ?? [];
+    if (!wildcard) return withReflexive([{ kind: 'host', family, host, port }], reflexive);
     const fam = host === '0.0.0.0' ? 'IPv4' : this.options.ipv6Only ? 'IPv6' : undefined;
     const list = localInterfaces({ internal: true, ...(fam ? { family: fam } : {}) }).sort(
       (a, b) => Number(a.internal) - Number(b.internal),
     );
-    return list.map((a) => ({ kind: 'host', family: a.family === 'IPv4' ? 4 : 6, host: a.host, port }));
+    return withReflexive(
+      list.map((a) => ({ kind: 'host', family: a.family === 'IPv4' ? 4 : 6, host: a.host, port })),
+      reflexive,
+    );
   }
 
   private lastSeq: number | undefined;
@@ -223,7 +242,7 @@ export class SrmudpNode extends EventEmitter implements ConnectionOwner {
     this.assertOpen();
     const t = parsePeerTarget(target);
     const resolved = await resolveTarget(t, this.rendezvous, opts.signal);
-    return this.dial(resolved, opts.signal);
+    return this.natDial(resolved, opts.signal); // NAT traversal (issue 6)
   }
 
   /** Incoming connections (also emitted as 'connection'). */
@@ -348,6 +367,7 @@ export class SrmudpNode extends EventEmitter implements ConnectionOwner {
     if (this.closedPromise) return this.closedPromise;
     this.closing = true;
     this.closedPromise = (async () => {
+      this.nat?.close(); // NAT traversal (issue 6)
       for (const p of this.named.values()) if (p.retryTimer) clearTimeout(p.retryTimer);
       const waits = [...this.byCoreId.values()].map((c) =>
         Promise.race([c.close(0, 'node closed'), new Promise((r) => setTimeout(r, 1000).unref())]),
@@ -448,6 +468,18 @@ export class SrmudpNode extends EventEmitter implements ConnectionOwner {
         ...(name !== undefined ? { name } : {}),
       });
     });
+  }
+
+  // --- NAT traversal (issue 6): a dial judged by the NAT module first (random x random ->
+  // PUNCH_IMPOSSIBLE, blocked UDP -> UDP_BLOCKED, fast; only LAN addresses get a short grace)
+  private natDial(resolved: ResolvedTarget, signal?: AbortSignal, name?: string): Promise<Connection> {
+    const nat = this.nat;
+    if (nat === null) return this.dial(resolved, signal, name);
+    return nat.guardDial(
+      resolved.addresses,
+      (addresses, s) => this.dial({ ...resolved, addresses }, s, name),
+      signal,
+    );
   }
 
   private onEndpointEvent(e: EndpointEvent): void {
@@ -559,7 +591,7 @@ export class SrmudpNode extends EventEmitter implements ConnectionOwner {
     const attempt = (async () => {
       const resolved = await resolveTarget(p.target, this.rendezvous);
       if (resolved.key) p.key = resolved.key;
-      return this.dial(resolved, undefined, p.name);
+      return this.natDial(resolved, undefined, p.name); // NAT traversal (issue 6)
     })();
     p.dialing = attempt;
     attempt.then(
@@ -622,6 +654,15 @@ export async function createNode(options: NodeOptions = {}): Promise<SrmudpNode>
   const transport = await UdpTransport.bind({ host: o.host, port: o.port, ipv6Only: o.ipv6Only });
   const rendezvous = new Rendezvous({ backends, secretKey: identity.secret });
   const node = new SrmudpNode(o, identity, transport, rendezvous);
+  // NAT traversal (issue 6): gather reflexive candidates on the bound socket before the first publish
+  if (o.stunServers && o.stunServers.length > 0) {
+    try {
+      node.nat = await attachNat(node, o.stunServers, { republish: o.publish });
+    } catch (e) {
+      await node.close();
+      throw e;
+    }
+  }
   if (backends.length > 0 && o.publish) await node.publish();
   return node;
 }

@@ -1,0 +1,171 @@
+// Shared pieces of the façade's NAT lab suites (issue 6): a lab per scenario with our RFC 5780
+// STUN server in rdv, srmudp nodes in the hosts' namespaces (fixtures/nat-peer.ts), and the
+// report fragments `pnpm test:nat --report` turns into docs/nat-matrix.md.
+import { randomBytes } from 'node:crypto';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { expect, it } from 'vitest';
+import {
+  ADDR,
+  canRunLab,
+  createLab,
+  type Lab,
+  type LabOptions,
+  type LabProcess,
+  type NodeName,
+} from '../../../../tooling/natlab/src/index.js';
+
+export type { Lab, LabProcess };
+export { ADDR };
+
+export const LAB = canRunLab();
+const NAT_PEER = fileURLToPath(new URL('./fixtures/nat-peer.ts', import.meta.url));
+const STUN_SERVER = fileURLToPath(new URL('./fixtures/stun-server.ts', import.meta.url));
+export const STUN_PORT = 3478;
+/** Two reflector IPs (mapping), the first one RFC 5780 capable (filtering). */
+export const STUN_SERVERS = [`${ADDR.rdv}:${STUN_PORT}`, `${ADDR.rdvAlt}:${STUN_PORT}`];
+
+/**
+ * Where the lab cannot run (no root, no namespaces), one test passes and prints why, so the skip
+ * is visible in every run instead of silent.
+ */
+export function reportSkipWhenUnsupported(suite: string): void {
+  if (LAB.ok) return;
+  it(`reports why the ${suite} NAT lab suite does not run here`, () => {
+    console.warn(`srmudp NAT lab (${suite}): not run on this machine: ${LAB.reason}`);
+    expect(LAB.reason).toMatch(/.+/);
+  });
+}
+
+/** A unique lab prefix per scenario ('sn' + 5 hex: namespaces stay within 15 characters). */
+export function uniquePrefix(): string {
+  return `sn${randomBytes(3).toString('hex').slice(0, 5)}`;
+}
+
+export interface LabRun {
+  lab: Lab;
+  stun: LabProcess;
+  procs: LabProcess[];
+}
+
+/**
+ * Builds a lab, self-checks it (a NAT that does not behave as its profile fails the test as a lab
+ * error), starts the STUN server in rdv, runs `fn`, and always tears everything down.
+ */
+export async function withLab<T>(opts: LabOptions, fn: (run: LabRun) => Promise<T>): Promise<T> {
+  const lab = createLab({ prefix: uniquePrefix(), ...opts });
+  const run: LabRun = { lab, stun: null as unknown as LabProcess, procs: [] };
+  try {
+    await lab.up();
+    await lab.selfCheck();
+    run.stun = lab.spawnNode('rdv', STUN_SERVER, [
+      ADDR.rdv,
+      ADDR.rdvAlt,
+      ADDR.rdvFilter,
+      String(STUN_PORT),
+      String(STUN_PORT + 1),
+    ]);
+    run.procs.push(run.stun);
+    await run.stun.next((m) => m.t === 'ready', 20_000);
+    return await fn(run);
+  } finally {
+    for (const p of run.procs) p.killNow();
+    await lab.down();
+  }
+}
+
+export interface PeerReady {
+  t: 'ready';
+  card: string;
+  peerId: string;
+  candidates: Array<{ kind: string; host: string; port: number }>;
+  nat: {
+    state: string;
+    nat: { mapping: string; filtering: string; portPreserving: boolean | null } | null;
+    reflexive: Array<{ host: string; port: number }>;
+    error: { code: string; message: string } | null;
+  } | null;
+  address: { host: string; port: number };
+  startMs: number;
+}
+
+export interface Peer {
+  proc: LabProcess;
+  ready: PeerReady;
+  host: NodeName;
+}
+
+/** Starts a srmudp node in `host`'s namespace (port 40000, the lab's STUN servers by default). */
+export async function spawnPeer(run: LabRun, host: NodeName, options: object = {}): Promise<Peer> {
+  const proc = run.lab.spawnNode(host, NAT_PEER, [
+    JSON.stringify({ port: 40000, stunServers: STUN_SERVERS, ...options }),
+  ]);
+  run.procs.push(proc);
+  const ready = (await proc.next((m) => m.t === 'ready', 60_000)) as unknown as PeerReady;
+  return { proc, ready, host };
+}
+
+export type ConnectResult =
+  | {
+      t: 'connected';
+      ms: number;
+      path: { kind: string; address: { host: string; port: number } };
+      rttMs: number;
+      minRttMs: number;
+    }
+  | { t: 'failed'; ms: number; code: string; message: string };
+
+/** Both peers dial each other's card at once (simultaneous open); both results. */
+export async function connectBoth(
+  a: Peer,
+  b: Peer,
+  timeoutMs = 30_000,
+): Promise<[ConnectResult, ConnectResult]> {
+  a.proc.send({ t: 'connect', card: b.ready.card, timeoutMs });
+  b.proc.send({ t: 'connect', card: a.ready.card, timeoutMs });
+  const done = (m: { t?: unknown }) => m.t === 'connected' || m.t === 'failed';
+  const [ra, rb] = await Promise.all([
+    a.proc.next(done, timeoutMs + 15_000),
+    b.proc.next(done, timeoutMs + 15_000),
+  ]);
+  return [ra as unknown as ConnectResult, rb as unknown as ConnectResult];
+}
+
+/** The public IP the other side's packets come from (the carrier NAT's when stacked: same IP). */
+export function publicIpOf(side: 'A' | 'B'): string {
+  return side === 'A' ? ADDR.publicA : ADDR.publicB;
+}
+
+// --- report fragments (pnpm test:nat --report)
+
+export interface ReportRow {
+  section: string;
+  pair: string;
+  expected: string;
+  result: string;
+  timeMs: number | null;
+  detail: string;
+}
+
+/** Writes report rows of one suite when SRMUDP_NAT_REPORT_DIR is set (the --report run). */
+export function writeReportFragment(name: string, rows: readonly ReportRow[]): void {
+  const dir = process.env.SRMUDP_NAT_REPORT_DIR;
+  if (!dir || rows.length === 0) return;
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(join(dir, `${name}.json`), JSON.stringify(rows, null, 2));
+}
+
+/** Runs `tasks` with at most `limit` at a time (labs are heavy on a 2-core machine). */
+export async function limited<T>(limit: number, tasks: Array<() => Promise<T>>): Promise<T[]> {
+  const results: T[] = new Array(tasks.length);
+  let next = 0;
+  const worker = async () => {
+    while (next < tasks.length) {
+      const i = next++;
+      results[i] = await (tasks[i] as () => Promise<T>)();
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, tasks.length) }, worker));
+  return results;
+}
