@@ -95,6 +95,9 @@ export interface ConnectionOptions {
   initialRttMs?: number;
   /** randomness source (reserved for packet-number skipping); unused by the state machine now */
   random?: (n: number) => Uint8Array;
+  /** component logger (e.g. `debug('srmudp:reliability')`); silent when absent. Logs drops,
+   * connection errors, PTOs, PMTU changes and black holes; never payload bytes. */
+  log?: (message: string) => void;
 }
 
 export interface Transmit {
@@ -172,6 +175,7 @@ export class Connection {
   private readonly maxAckDelay: number;
   private readonly keepaliveMs: number;
   private readonly idleTimeoutMs: number;
+  private readonly log: ((message: string) => void) | null;
 
   private stateValue: ConnectionState = 'open';
   private readonly rtt: RttEstimator;
@@ -299,6 +303,7 @@ export class Connection {
     if (!Number.isSafeInteger(maxUdp) || maxUdp < BASE_PLPMTU || maxUdp > 65527) {
       throw new RangeError(`"maxUdpPayload" expected an integer in [${BASE_PLPMTU}, 65527]`);
     }
+    this.log = options.log ?? null;
     this.maxAckDelay = options.maxAckDelayMs ?? 25;
     this.keepaliveMs = options.keepaliveMs ?? 15_000;
     this.idleTimeoutMs = options.idleTimeoutMs ?? 30_000;
@@ -579,8 +584,9 @@ export class Connection {
     let frames: Frame[];
     try {
       frames = decodeFrames(payload);
-    } catch {
+    } catch (e) {
       this.s.undecodablePackets++;
+      this.log?.(`packet ${packetNumber}: undecodable frames (${(e as Error).message})`);
       if (this.stateValue === 'open') {
         this.enterClosing(ErrorCode.FRAME_ENCODING_ERROR, 'undecodable frames', 'FRAME_ENCODING_ERROR', now);
       }
@@ -607,6 +613,7 @@ export class Connection {
     }
     if (!this.acks.onPacket(now, packetNumber, eliciting)) {
       this.s.duplicatePackets++;
+      this.log?.(`packet ${packetNumber}: duplicate, dropped`);
       return;
     }
     this.s.packetsReceived++;
@@ -678,6 +685,7 @@ export class Connection {
     }
     if (this.idleTimeoutMs > 0 && now >= this.idleDeadline()) {
       // RFC 9000 §10.1: silently closed
+      this.log?.('idle timeout');
       this.stateValue = 'closed';
       this.releaseAll();
       this.emit({
@@ -1344,6 +1352,7 @@ export class Connection {
   }
 
   private onBlackHole(now: number): void {
+    this.log?.(`PMTU black hole at ${this.pmtud.current} bytes: back to ${BASE_PLPMTU}`);
     this.bigLossStreak = 0;
     this.pmtud.onBlackHole(now);
     this.cc.onMtuChange(this.pmtud.current);
@@ -1355,6 +1364,7 @@ export class Connection {
     const before = this.pmtud.current;
     const mtu = this.pmtud.onProbeAcked(now);
     if (mtu !== before) {
+      this.log?.(`PMTU ${before} -> ${mtu}`);
       this.cc.onMtuChange(mtu);
       this.emit({ type: 'pmtu', pmtu: mtu });
     }
@@ -1382,6 +1392,7 @@ export class Connection {
     }
     this.ptoCount++;
     this.probesToSend = 2;
+    this.log?.(`PTO #${this.ptoCount} at ${now.toFixed(1)} ms`);
     // RACK-TLP style tail probe: resend the oldest outstanding data (it is new data to the peer
     // if the tail was lost); a PING is sent when there is nothing to resend
     const sent = this.sent;
@@ -1840,6 +1851,7 @@ export class Connection {
   // ------------------------------------------------------------------ close
 
   private enterClosing(code: number, reason: string, error: string | null, now: number): void {
+    this.log?.(`closing: code ${code}${error === null ? '' : ` (${error})`} ${reason}`);
     this.stateValue = 'closing';
     const r = reason.length > 256 ? reason.slice(0, 256) : reason;
     this.closeFrame = { type: 'close', code, reason: r };

@@ -81,6 +81,14 @@ describe('streams', () => {
     p.run(() => p.eventsA.some((e) => e.type === 'stream_finished'));
   });
 
+  it('logs connection errors through the optional component logger', () => {
+    const lines: string[] = [];
+    const c = new Connection({ role: 'responder', now: 0, log: (m) => lines.push(m) });
+    c.handlePacket(1, 0, new Uint8Array([0x3f]));
+    expect(lines.some((l) => l.includes('undecodable'))).toBe(true);
+    expect(lines.some((l) => l.includes('FRAME_ENCODING_ERROR'))).toBe(true);
+  });
+
   it('API misuse throws exact errors', () => {
     const c = new Connection({ role: 'initiator', now: 0 });
     expect(() => c.write(99, new Uint8Array(1))).toThrow(RangeError);
