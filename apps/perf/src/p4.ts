@@ -1,0 +1,189 @@
+/**
+ * P4: many peers on one node. A server process (one srmudp node, one UDP socket) accepts `peers`
+ * connections from client processes (each client endpoint with its own socket); measured on the
+ * server: memory per connection (GC'd heap, external and RSS deltas / peers), CPU while the
+ * connections sit idle (keepalives) per connection per second, and handshakes per second. The
+ * same run with Node TCP (net) is the reference for memory and connection rate.
+ */
+import { LocalWorker, type Msg, workerPath } from './proc.js';
+import { sleep } from './stats.js';
+
+export interface P4Row {
+  proto: 'srmudp' | 'tcp';
+  label: string;
+  peers: number;
+  established: number;
+  failed: number;
+  firstError: string | null;
+  heapBytesPerConn: number;
+  externalBytesPerConn: number;
+  rssBytesPerConn: number;
+  /** connections per second: peers / (go .. server saw the last one) */
+  handshakesPerSec: number;
+  connectMedianMs: number | null;
+  connectP99Ms: number | null;
+  idleSeconds: number;
+  idleCpuSec: number;
+  /** server CPU microseconds per connection per second while idle */
+  idleCpuUsPerConnPerSec: number;
+  /** server datagrams (sent + received) per connection per second while idle (srmudp) */
+  idlePacketsPerConnPerSec: number;
+  keepaliveMs: number | null;
+  error?: string;
+}
+
+export interface P4Result {
+  peers: number;
+  clientProcesses: number;
+  concurrencyPerProcess: number;
+  idleSeconds: number;
+  rows: P4Row[];
+}
+
+const LABELS = {
+  srmudp: 'srmudp node (one UDP socket, Noise IK handshakes)',
+  tcp: 'Node TCP server (net, kernel TCP; reference)',
+};
+
+export async function runP4(opts: {
+  peers: number;
+  clientProcesses: number;
+  concurrency: number;
+  idleSeconds: number;
+  keepaliveMs?: number;
+  protos?: ('srmudp' | 'tcp')[];
+  log?: (s: string) => void;
+}): Promise<P4Result> {
+  const rows: P4Row[] = [];
+  for (const proto of opts.protos ?? (['srmudp', 'tcp'] as const)) {
+    try {
+      rows.push(await runOne(proto, opts));
+      const r = rows.at(-1) as P4Row;
+      opts.log?.(
+        `P4 ${proto}: ${r.established}/${r.peers}, ${r.handshakesPerSec.toFixed(0)}/s, ` +
+          `${(r.heapBytesPerConn / 1024).toFixed(1)} KiB heap/conn, ${r.idleCpuUsPerConnPerSec.toFixed(2)} µs/conn/s`,
+      );
+    } catch (err) {
+      opts.log?.(`P4 ${proto} failed: ${(err as Error).message}`);
+      rows.push(emptyRow(proto, opts.peers, String((err as Error).message ?? err)));
+    }
+  }
+  return {
+    peers: opts.peers,
+    clientProcesses: opts.clientProcesses,
+    concurrencyPerProcess: opts.concurrency,
+    idleSeconds: opts.idleSeconds,
+    rows,
+  };
+}
+
+function emptyRow(proto: 'srmudp' | 'tcp', peers: number, error: string): P4Row {
+  return {
+    proto,
+    label: LABELS[proto],
+    peers,
+    established: 0,
+    failed: peers,
+    firstError: error,
+    heapBytesPerConn: Number.NaN,
+    externalBytesPerConn: Number.NaN,
+    rssBytesPerConn: Number.NaN,
+    handshakesPerSec: Number.NaN,
+    connectMedianMs: null,
+    connectP99Ms: null,
+    idleSeconds: 0,
+    idleCpuSec: Number.NaN,
+    idleCpuUsPerConnPerSec: Number.NaN,
+    idlePacketsPerConnPerSec: Number.NaN,
+    keepaliveMs: null,
+    error,
+  };
+}
+
+async function runOne(
+  proto: 'srmudp' | 'tcp',
+  opts: {
+    peers: number;
+    clientProcesses: number;
+    concurrency: number;
+    idleSeconds: number;
+    keepaliveMs?: number;
+  },
+): Promise<P4Row> {
+  const ka = opts.keepaliveMs ? ['--keepalive', String(opts.keepaliveMs)] : [];
+  const server = new LocalWorker(
+    workerPath('p4-server'),
+    ['--proto', proto, '--target', String(opts.peers), ...ka],
+    ['--expose-gc'],
+  );
+  const perProc = splitEven(opts.peers, opts.clientProcesses);
+  const clients = perProc.map(
+    (n) =>
+      new LocalWorker(workerPath('p4-clients'), [
+        '--proto',
+        proto,
+        '--count',
+        String(n),
+        '--concurrency',
+        String(opts.concurrency),
+        ...ka,
+      ]),
+  );
+  try {
+    const ready = await server.next((m) => m.t === 'ready', 30_000);
+    await Promise.all(clients.map((c) => c.next((m) => m.t === 'ready', 120_000)));
+    const base = ready.mem as Record<string, number>;
+    const goAt = performance.timeOrigin + performance.now();
+    for (const c of clients) c.send({ ...ready, t: 'go' });
+    const results = await Promise.all(clients.map((c) => c.next((m) => m.t === 'connected', 180_000)));
+    const ok = results.reduce((s, r) => s + Number(r.ok), 0);
+    const failed = results.reduce((s, r) => s + Number(r.failed), 0);
+    const firstError = (results.find((r) => r.firstError)?.firstError as string | undefined) ?? null;
+    let est: Msg | null = null;
+    if (ok === opts.peers) est = await server.next((m) => m.t === 'established', 30_000);
+    const endAt = est ? Number(est.at) : Math.max(...results.map((r) => Number(r.at)));
+    // let handshake leftovers (retransmitted initiations, cookie state) settle before measuring
+    await sleep(1000);
+    server.send({ t: 'mem' });
+    const mem = (await server.next((m) => m.t === 'mem', 30_000)).mem as Record<string, number>;
+    const n = Math.max(ok, 1);
+    server.send({ t: 'cpu-start' });
+    await server.next((m) => m.t === 'cpu-started', 10_000);
+    await sleep(opts.idleSeconds * 1000);
+    server.send({ t: 'cpu-end' });
+    const cpu = await server.next((m) => m.t === 'cpu', 10_000);
+    server.send({ t: 'count' });
+    const still = Number((await server.next((m) => m.t === 'count', 10_000)).count);
+    const medians = results.map((r) => r.medianMs).filter((x): x is number => typeof x === 'number');
+    const p99s = results.map((r) => r.p99Ms).filter((x): x is number => typeof x === 'number');
+    return {
+      proto,
+      label: LABELS[proto],
+      peers: opts.peers,
+      established: Math.min(still, ok),
+      failed,
+      firstError,
+      heapBytesPerConn: ((mem.heapUsed ?? 0) - (base.heapUsed ?? 0)) / n,
+      externalBytesPerConn: ((mem.external ?? 0) - (base.external ?? 0)) / n,
+      rssBytesPerConn: ((mem.rss ?? 0) - (base.rss ?? 0)) / n,
+      handshakesPerSec: ok / ((endAt - goAt) / 1000),
+      connectMedianMs: medians.length
+        ? (medians.sort((a, b) => a - b)[Math.floor(medians.length / 2)] ?? null)
+        : null,
+      connectP99Ms: p99s.length ? Math.max(...p99s) : null,
+      idleSeconds: Number(cpu.seconds),
+      idleCpuSec: Number(cpu.cpuSec),
+      idleCpuUsPerConnPerSec: (Number(cpu.cpuSec) * 1e6) / n / Number(cpu.seconds),
+      idlePacketsPerConnPerSec: Number(cpu.packets) / n / Number(cpu.seconds),
+      keepaliveMs: proto === 'srmudp' ? (opts.keepaliveMs ?? 15_000) : 15_000,
+    };
+  } finally {
+    await Promise.all([server.kill(), ...clients.map((c) => c.kill())]);
+  }
+}
+
+function splitEven(total: number, parts: number): number[] {
+  const out: number[] = [];
+  for (let i = 0; i < parts; i++) out.push(Math.floor(total / parts) + (i < total % parts ? 1 : 0));
+  return out.filter((n) => n > 0);
+}

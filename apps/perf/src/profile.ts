@@ -1,0 +1,130 @@
+/**
+ * CPU profile of srmudp's P1 transfer: both processes run with `node --cpu-prof`; the
+ * .cpuprofile files are reduced to self time per function (file:function), summed over sender
+ * and receiver and also kept per process.
+ */
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { transferOnce } from './p1.js';
+import { MB } from './stats.js';
+
+export interface ProfileEntry {
+  /** repository-relative file (or node:internal/..., (garbage collector), ...) */
+  file: string;
+  fn: string;
+  line: number;
+  selfMs: number;
+  /** of all non-idle samples */
+  pct: number;
+}
+
+export interface ProfileResult {
+  bytes: number;
+  goodputMBps: number;
+  /** top functions by self time, sender and receiver together */
+  top: ProfileEntry[];
+  sender: ProfileEntry[];
+  receiver: ProfileEntry[];
+}
+
+interface CpuProfileNode {
+  id: number;
+  callFrame: { functionName: string; url: string; lineNumber: number };
+}
+interface CpuProfile {
+  nodes: CpuProfileNode[];
+  samples: number[];
+  timeDeltas: number[];
+}
+
+const repoRoot = fileURLToPath(new URL('../../../', import.meta.url));
+
+function shortFile(url: string): string {
+  if (!url) return '';
+  let f = url.startsWith('file://') ? fileURLToPath(url) : url;
+  if (f.startsWith(repoRoot)) f = f.slice(repoRoot.length);
+  const nm = f.lastIndexOf('node_modules/');
+  if (nm >= 0) f = f.slice(nm);
+  return f;
+}
+
+/** Self time per (file, function) in ms, idle excluded. */
+export function selfTimes(
+  profile: CpuProfile,
+): Map<string, { file: string; fn: string; line: number; ms: number }> {
+  const byId = new Map<number, CpuProfileNode>();
+  for (const n of profile.nodes) byId.set(n.id, n);
+  const out = new Map<string, { file: string; fn: string; line: number; ms: number }>();
+  for (let i = 0; i < profile.samples.length; i++) {
+    const node = byId.get(profile.samples[i] as number);
+    if (!node) continue;
+    const fn = node.callFrame.functionName || '(anonymous)';
+    if (fn === '(idle)') continue;
+    const file = shortFile(node.callFrame.url);
+    const key = `${file}\u0000${fn}`;
+    const e = out.get(key) ?? { file, fn, line: node.callFrame.lineNumber + 1, ms: 0 };
+    // timeDeltas[i] is the time before sample i; attribute it to that sample (V8's convention)
+    e.ms += (profile.timeDeltas[i] ?? 0) / 1000;
+    out.set(key, e);
+  }
+  return out;
+}
+
+export function topEntries(
+  maps: Map<string, { file: string; fn: string; line: number; ms: number }>[],
+  n: number,
+): ProfileEntry[] {
+  const sum = new Map<string, { file: string; fn: string; line: number; ms: number }>();
+  for (const m of maps) {
+    for (const [k, v] of m) {
+      const e = sum.get(k);
+      if (e) e.ms += v.ms;
+      else sum.set(k, { ...v });
+    }
+  }
+  let total = 0;
+  for (const v of sum.values()) total += v.ms;
+  return [...sum.values()]
+    .sort((a, b) => b.ms - a.ms)
+    .slice(0, n)
+    .map((v) => ({
+      file: v.file,
+      fn: v.fn,
+      line: v.line,
+      selfMs: v.ms,
+      pct: total > 0 ? (100 * v.ms) / total : 0,
+    }));
+}
+
+function readProfiles(dir: string): Map<string, { file: string; fn: string; line: number; ms: number }>[] {
+  return readdirSync(dir)
+    .filter((f) => f.endsWith('.cpuprofile'))
+    .map((f) => selfTimes(JSON.parse(readFileSync(join(dir, f), 'utf8')) as CpuProfile));
+}
+
+export async function profileSrmudp(bytes: number, n = 10): Promise<ProfileResult> {
+  const dir = mkdtempSync(join(tmpdir(), 'srmudp-perf-prof-'));
+  const sdir = join(dir, 'sender');
+  const rdir = join(dir, 'receiver');
+  try {
+    // one run, both processes profiled; sender and receiver write into separate directories
+    const r = await transferOnce('srmudp', bytes, [], {
+      sink: ['--cpu-prof', `--cpu-prof-dir=${rdir}`],
+      source: ['--cpu-prof', `--cpu-prof-dir=${sdir}`],
+    });
+    const sender = readProfiles(sdir);
+    const receiver = readProfiles(rdir);
+    if (sender.length === 0 || receiver.length === 0) throw new Error('no .cpuprofile written');
+    return {
+      bytes,
+      goodputMBps: r.goodputBps / MB,
+      top: topEntries([...sender, ...receiver], n),
+      sender: topEntries(sender, n),
+      receiver: topEntries(receiver, n),
+    };
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}

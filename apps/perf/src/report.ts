@@ -1,0 +1,488 @@
+/** The report: its JSON shape, the summary of ratios, and the markdown rendering of docs/performance.md. */
+import type { MachineInfo } from './machine.js';
+import type { P1Result } from './p1.js';
+import type { P2Result } from './p2.js';
+import type { P3Result } from './p3.js';
+import type { P4Result } from './p4.js';
+import type { ProfileResult } from './profile.js';
+import { MB, ratio } from './stats.js';
+
+/** One line of the summary: our figure, its reference from the same run, and their ratio. */
+export interface SummaryLine {
+  id: string;
+  figure: string;
+  unit: string;
+  srmudp: number;
+  reference: number;
+  referenceName: string;
+  /** srmudp / reference */
+  ratio: number;
+  /** the project's target for the ratio, when there is one */
+  target?: { min?: number; max?: number; text: string };
+  met?: boolean;
+}
+
+export interface Report {
+  schema: 'srmudp-perf/1';
+  generatedAt: string;
+  mode: 'full' | 'quick';
+  command: string;
+  wallSeconds: number;
+  machine: MachineInfo;
+  summary: SummaryLine[];
+  p1: P1Result | null;
+  profile: ProfileResult | null;
+  p2: P2Result | null;
+  p3: P3Result | null;
+  p4: P4Result | null;
+  /** the original Python srmudp/srudp quotes 4 Mbps */
+  python: { quotedMbit: number; srmudpMbit: number; ratio: number } | null;
+  notMeasured: { figure: string; reason: string }[];
+}
+
+export const PYTHON_QUOTED_MBIT = 4;
+
+export function buildSummary(r: Omit<Report, 'summary'>): SummaryLine[] {
+  const out: SummaryLine[] = [];
+  const line = (l: Omit<SummaryLine, 'ratio' | 'met'>) => {
+    const rt = ratio(l.srmudp, l.reference);
+    const met =
+      l.target && Number.isFinite(rt)
+        ? (l.target.min === undefined || rt >= l.target.min) &&
+          (l.target.max === undefined || rt <= l.target.max)
+        : undefined;
+    out.push({ ...l, ratio: rt, ...(met !== undefined ? { met } : {}) });
+  };
+  const p1 = (proto: string) => r.p1?.rows.find((x) => x.proto === proto && x.runs.length > 0);
+  const s = p1('srmudp');
+  const u = p1('udx');
+  const t = p1('tcp');
+  if (s && u) {
+    line({
+      id: 'P1.goodput.udx',
+      figure: 'P1 loopback single-stream goodput',
+      unit: 'MB/s',
+      srmudp: s.goodputMBps.median,
+      reference: u.goodputMBps.median,
+      referenceName: 'udx-native',
+      target: { min: 0.5, text: '≥ 0.5 × udx-native' },
+    });
+  }
+  if (s && t) {
+    line({
+      id: 'P1.goodput.tcp',
+      figure: 'P1 loopback single-stream goodput',
+      unit: 'MB/s',
+      srmudp: s.goodputMBps.median,
+      reference: t.goodputMBps.median,
+      referenceName: 'Node TCP',
+    });
+  }
+  if (s && u) {
+    line({
+      id: 'P1.cpu.udx',
+      figure: 'P1 CPU per MB (sender + receiver)',
+      unit: 'CPU ms/MB',
+      srmudp: s.cpuSecPerMB.median * 1000,
+      reference: u.cpuSecPerMB.median * 1000,
+      referenceName: 'udx-native',
+    });
+  }
+  if (s && t) {
+    line({
+      id: 'P1.cpu.tcp',
+      figure: 'P1 CPU per MB (sender + receiver)',
+      unit: 'CPU ms/MB',
+      srmudp: s.cpuSecPerMB.median * 1000,
+      reference: t.cpuSecPerMB.median * 1000,
+      referenceName: 'Node TCP',
+    });
+  }
+  if (s && u) {
+    line({
+      id: 'P1.rss.udx',
+      figure: 'P1 peak RSS of the receiver',
+      unit: 'MiB',
+      srmudp: s.peakRssReceiverMiB.median,
+      reference: u.peakRssReceiverMiB.median,
+      referenceName: 'udx-native',
+    });
+  }
+  if (r.python) {
+    line({
+      id: 'P1.python',
+      figure: 'P1 goodput vs the original Python srmudp/srudp (quoted, not measured here)',
+      unit: 'Mbit/s',
+      srmudp: r.python.srmudpMbit,
+      reference: r.python.quotedMbit,
+      referenceName: 'Python srudp (quoted 4 Mbps)',
+    });
+  }
+  if (r.p2?.ran) {
+    const ref = r.p2.rows.find((x) => x.variant === 'tcp' && Number.isFinite(x.goodputMbit));
+    const cubic = r.p2.rows.find((x) => x.variant === 'tcp-cubic' && Number.isFinite(x.goodputMbit));
+    for (const row of r.p2.rows) {
+      if (row.variant === 'tcp' || row.variant === 'tcp-cubic' || !Number.isFinite(row.goodputMbit)) continue;
+      if (ref) {
+        line({
+          id: `P2.${row.variant}.tcp`,
+          figure: `P2 lab goodput (40 ms RTT, 1 % loss, 100 Mbit/s), srmudp ${row.variant}`,
+          unit: 'Mbit/s',
+          srmudp: row.goodputMbit,
+          reference: ref.goodputMbit,
+          referenceName: `Linux TCP (default: ${r.p2.tcpCongestionControl ?? '?'})`,
+        });
+      }
+      if (cubic) {
+        line({
+          id: `P2.${row.variant}.tcp-cubic`,
+          figure: `P2 lab goodput (40 ms RTT, 1 % loss, 100 Mbit/s), srmudp ${row.variant}`,
+          unit: 'Mbit/s',
+          srmudp: row.goodputMbit,
+          reference: cubic.goodputMbit,
+          referenceName: 'Linux TCP cubic',
+        });
+      }
+    }
+  }
+  if (r.p3?.ran && r.p3.ms && r.p3.rtts) {
+    line({
+      id: 'P3.connect',
+      figure: 'P3 connect(card) → first byte, eim × eim',
+      unit: 'ms',
+      srmudp: r.p3.ms.median,
+      reference: r.p3.configuredRttMs,
+      referenceName: 'path RTT (1 RTT)',
+    });
+  }
+  const ps = r.p4?.rows.find((x) => x.proto === 'srmudp' && x.established > 0);
+  const pt = r.p4?.rows.find((x) => x.proto === 'tcp' && x.established > 0);
+  if (ps && pt) {
+    line({
+      id: 'P4.heap',
+      figure: `P4 JS heap per connection (${ps.peers} peers)`,
+      unit: 'KiB',
+      srmudp: ps.heapBytesPerConn / 1024,
+      reference: pt.heapBytesPerConn / 1024,
+      referenceName: 'Node TCP server',
+    });
+    // RSS deltas of a few dozen connections are noise (GC returns pages): summarised only when both grew
+    if (ps.rssBytesPerConn > 0 && pt.rssBytesPerConn > 0)
+      line({
+        id: 'P4.rss',
+        figure: `P4 RSS per connection (${ps.peers} peers)`,
+        unit: 'KiB',
+        srmudp: ps.rssBytesPerConn / 1024,
+        reference: pt.rssBytesPerConn / 1024,
+        referenceName: 'Node TCP server (kernel socket memory not in RSS)',
+      });
+    line({
+      id: 'P4.handshakes',
+      figure: 'P4 handshakes (connections) per second',
+      unit: '1/s',
+      srmudp: ps.handshakesPerSec,
+      reference: pt.handshakesPerSec,
+      referenceName: 'Node TCP accept (no crypto)',
+    });
+    line({
+      id: 'P4.idlecpu',
+      figure: 'P4 idle CPU per connection (keepalives)',
+      unit: 'µs CPU/conn/s',
+      srmudp: ps.idleCpuUsPerConnPerSec,
+      reference: pt.idleCpuUsPerConnPerSec,
+      referenceName: 'Node TCP server (keepalive in the kernel)',
+    });
+  }
+  return out;
+}
+
+export function pythonComparison(p1: P1Result | null): Report['python'] {
+  const s = p1?.rows.find((x) => x.proto === 'srmudp' && x.runs.length > 0);
+  if (!s) return null;
+  const mbit = (s.goodputMBps.median * MB * 8) / 1e6;
+  return { quotedMbit: PYTHON_QUOTED_MBIT, srmudpMbit: mbit, ratio: mbit / PYTHON_QUOTED_MBIT };
+}
+
+// ---------------------------------------------------------------- markdown
+
+function f(n: number | null | undefined, digits = 1): string {
+  if (n === null || n === undefined || !Number.isFinite(n)) return 'n/a';
+  const a = Math.abs(n);
+  if (a !== 0 && a < 0.01) return n.toExponential(2);
+  return n.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits });
+}
+
+function fr(n: number): string {
+  return Number.isFinite(n) ? `${f(n, n < 10 ? 2 : 1)}×` : 'n/a';
+}
+
+function range(s: { median: number; min: number; max: number; n: number }, d = 1): string {
+  if (s.n === 0) return 'n/a';
+  return s.n > 1 ? `${f(s.median, d)} (${f(s.min, d)}–${f(s.max, d)})` : f(s.median, d);
+}
+
+function table(head: string[], rows: string[][]): string {
+  const esc = (c: string) => c.replace(/\|/g, '\\|');
+  return [
+    `| ${head.map(esc).join(' | ')} |`,
+    `| ${head.map(() => '---').join(' | ')} |`,
+    ...rows.map((r) => `| ${r.map(esc).join(' | ')} |`),
+  ].join('\n');
+}
+
+export function renderMarkdown(r: Report): string {
+  const m = r.machine;
+  const parts: string[] = [];
+  parts.push(`# srmudp performance
+
+Generated by \`${r.command}\` (apps/perf, mode **${r.mode}**) on ${r.generatedAt}, ${f(r.wallSeconds, 0)} s wall time.
+Every figure is shown next to its reference measured **in the same run** on the same machine, as a
+ratio (srmudp ÷ reference). MB = 10⁶ bytes, MiB = 2²⁰ bytes. Regenerate with \`pnpm bench\` (full)
+or \`pnpm --filter @srmudp/perf report -- --quick\` (smoke run); see apps/perf/README.md.
+
+## Machine
+
+${table(
+  ['CPU', 'cores', 'memory', 'Node', 'kernel', 'load average at start (1/5/15 min)'],
+  [
+    [
+      m.cpuModel,
+      `${m.cores}${m.cpuQuota ? ` (cgroup quota ${f(m.cpuQuota, 1)})` : ''}`,
+      `${f(m.memoryGiB, 1)} GiB`,
+      m.node,
+      m.kernel,
+      m.loadAverageAtStart.join(' / '),
+    ],
+  ],
+)}
+
+The machine is shared (2 cores, other work may run at the same time): absolute figures move with
+the load; ratios between runs interleaved in the same minutes are the stable part.`);
+
+  parts.push(`## Summary (ratios)
+
+${
+  r.summary.length === 0
+    ? 'No figure was measured (see below).'
+    : table(
+        ['figure', 'srmudp', 'reference (same run)', 'ratio srmudp ÷ ref', 'target'],
+        r.summary.map((l) => [
+          l.figure,
+          `${f(l.srmudp, l.srmudp < 10 ? 2 : 1)} ${l.unit}`,
+          `${l.referenceName}: ${f(l.reference, l.reference < 10 ? 2 : 1)} ${l.unit}`,
+          fr(l.ratio),
+          l.target ? `${l.target.text}: ${l.met === undefined ? 'n/a' : l.met ? 'met' : '**not met**'}` : '',
+        ]),
+      )
+}`);
+
+  if (r.python) {
+    parts.push(`**Against the original Python srmudp/srudp**: it quotes ${r.python.quotedMbit} Mbps; srmudp's
+P1 median here is ${f(r.python.srmudpMbit, 0)} Mbit/s, ${fr(r.python.ratio)} that figure (the Python figure
+is quoted from its README, not measured on this machine).`);
+  }
+
+  if (r.p1) {
+    const p = r.p1;
+    parts.push(`## P1: single-stream goodput on loopback
+
+Two processes on 127.0.0.1, one stream, ${f(p.bytes / 2 ** 20, 0)} MiB of random data written in 64 KiB
+chunks with backpressure, ${p.repeat} run(s) per implementation, interleaved (srmudp, udx, TCP,
+srmudp, …). Goodput = bytes ÷ (receiver's last byte − first byte). CPU = user + system seconds of
+both processes (process.cpuUsage) over the transfer, per MB delivered. Peak RSS = maxRSS of each
+process (includes Node's own ~40–100 MiB baseline). srmudp: default congestion controller,
+encryption on (Noise IK, ChaCha20-Poly1305), datagram size from its PMTU discovery
+(${p.srmudpPmtu ?? 'n/a'} bytes of UDP payload at the end of the run; not configurable in the façade).
+udx-native: two UDX sockets, one stream each, no encryption. Node TCP: net.Server / net.connect.
+Median (min–max).
+
+${table(
+  ['implementation', 'goodput MB/s', 'CPU ms per MB', 'peak RSS sender MiB', 'peak RSS receiver MiB', 'note'],
+  p.rows.map((row) => [
+    row.label,
+    range(row.goodputMBps),
+    range(
+      {
+        ...row.cpuSecPerMB,
+        median: row.cpuSecPerMB.median * 1000,
+        min: row.cpuSecPerMB.min * 1000,
+        max: row.cpuSecPerMB.max * 1000,
+      },
+      2,
+    ),
+    range(row.peakRssSenderMiB, 0),
+    range(row.peakRssReceiverMiB, 0),
+    row.error ? `failed: ${row.error.slice(0, 200)}` : '',
+  ]),
+)}
+
+Reference measured earlier on this machine (issue 5): udx-native about 230 MB/s, raw Node UDP about
+420 MB/s at 1,200-byte datagrams. The project's target is srmudp ≥ 0.5 × udx-native.`);
+  }
+
+  if (r.profile) {
+    const pr = r.profile;
+    const rows = (list: ProfileResult['top']) =>
+      list.map((e, i) => [
+        String(i + 1),
+        `${e.file || '(native)'}:${e.fn}${e.line > 0 ? ` (line ${e.line})` : ''}`,
+        `${f(e.pct, 1)} %`,
+        f(e.selfMs, 0),
+      ]);
+    parts.push(`## CPU profile of srmudp's P1 (node --cpu-prof)
+
+One extra srmudp transfer of ${f(pr.bytes / 2 ** 20, 0)} MiB with \`--cpu-prof\` in both processes
+(${f(pr.goodputMBps, 1)} MB/s under the profiler). Self time per function, idle excluded; % of all
+non-idle samples.
+
+Sender and receiver together:
+
+${table(['#', 'file:function', 'self %', 'self ms'], rows(pr.top))}
+
+<details><summary>Sender only / receiver only</summary>
+
+Sender:
+
+${table(['#', 'file:function', 'self %', 'self ms'], rows(pr.sender))}
+
+Receiver:
+
+${table(['#', 'file:function', 'self %', 'self ms'], rows(pr.receiver))}
+
+</details>`);
+  }
+
+  if (r.p2) {
+    const p = r.p2;
+    parts.push(`## P2: goodput through the NAT lab (40 ms RTT, 1 % loss, 100 Mbit/s)
+
+Topology: ${p.topology}. Impairments on natA's public link, both directions: ${p.impairment.delayMsEachWay} ms delay
+each way (RTT ${2 * p.impairment.delayMsEachWay} ms), ${p.impairment.lossPctEachWay} % random loss each way, tbf
+${p.impairment.rateMbit} Mbit/s each way (impairment backend: ${p.impairBackend ?? 'n/a'}). The sender writes
+without end; goodput = bytes the receiver got in a ${p.windowSeconds} s window after ${p.warmupSeconds} s of
+warm-up. TCP runs through the same lab: once with the namespace's default congestion control
+(${p.tcpCongestionControl ?? 'n/a'}) and once with cubic set in hostA's namespace.
+
+${
+  p.ran
+    ? table(
+        [
+          'sender',
+          'goodput Mbit/s',
+          '÷ TCP default',
+          '÷ TCP cubic',
+          'RTT seen (smoothed / min) ms',
+          'loss rate seen',
+          'note',
+        ],
+        p.rows.map((row) => {
+          const ref = p.rows.find((x) => x.variant === 'tcp');
+          const cub = p.rows.find((x) => x.variant === 'tcp-cubic');
+          return [
+            row.label,
+            f(row.goodputMbit, 2),
+            fr(ratio(row.goodputMbit, ref?.goodputMbit)),
+            fr(ratio(row.goodputMbit, cub?.goodputMbit)),
+            row.rttMs !== null ? `${f(row.rttMs, 1)} / ${f(row.minRttMs, 1)}` : '',
+            row.lossRate !== null ? `${f(row.lossRate * 100, 2)} %` : '',
+            [
+              row.tcpCongestionSeen !== undefined
+                ? `ss -ti on the sender: ${row.tcpCongestionSeen ?? 'not seen'}`
+                : '',
+              row.error ? `failed: ${row.error.slice(0, 200)}` : '',
+            ]
+              .filter(Boolean)
+              .join('; '),
+          ];
+        }),
+      )
+    : `**Not measured**: ${p.reason ?? 'unknown reason'}`
+}`);
+  }
+
+  if (r.p3) {
+    const p = r.p3;
+    parts.push(`## P3: connect(card) to first byte, eim × eim
+
+Topology: ${p.topology}. Path RTT between the hosts: ${p.configuredRttMs} ms (configured delay). Both
+nodes gather their reflexive candidate from the STUN server at start (not counted); cards are
+exchanged by hand and both peers call \`connect(card)\` at the same moment (eim NATs filter by
+address and port: both must send); A opens a stream and writes one byte once connected. Figure:
+A's \`connect()\` call → B receives the byte (same machine clock), ${p.runs.length} run(s).
+
+${
+  p.ran && p.ms && p.rtts
+    ? table(
+        [
+          'connect → first byte ms',
+          'in RTTs (÷ configured RTT)',
+          'srmudp min RTT on the connection ms',
+          'path',
+        ],
+        [
+          [
+            range(p.ms, 1),
+            range(p.rtts, 2),
+            p.measuredRttMs ? range(p.measuredRttMs, 1) : 'n/a',
+            JSON.stringify((p.runs[0]?.path as { kind?: string } | null)?.kind ?? null),
+          ],
+        ],
+      ) + (p.reason ? `\n\nNote: ${p.reason}` : '')
+    : `**Not measured**: ${p.reason ?? 'unknown reason'}`
+}`);
+  }
+
+  if (r.p4) {
+    const p = r.p4;
+    parts.push(`## P4: ${p.peers} peers on one node
+
+One server process (srmudp: one node on one UDP socket; reference: a Node net.Server) accepts
+${p.peers} connections from ${p.clientProcesses} client processes (each client endpoint has its own socket;
+at most ${p.concurrencyPerProcess} handshakes in flight per client process). Memory: the server's
+\`process.memoryUsage()\` after forced GC, minus the same before any client connected, ÷ connections.
+Handshakes per second: connections ÷ (go → the server saw the last one); client and server share
+the 2 cores. Idle CPU: the server's CPU over ${p.idleSeconds} s with every connection established
+and idle (keepalives only), per connection per second.
+
+${table(
+  [
+    'server',
+    'established',
+    'heap KiB/conn',
+    'external KiB/conn',
+    'RSS KiB/conn',
+    'handshakes/s',
+    'connect median / p99 ms',
+    'idle CPU µs/conn/s',
+    'idle datagrams/conn/s',
+    'note',
+  ],
+  p.rows.map((row) => [
+    row.label,
+    `${row.established}/${row.peers}`,
+    f(row.heapBytesPerConn / 1024, 1),
+    f(row.externalBytesPerConn / 1024, 2),
+    f(row.rssBytesPerConn / 1024, 1),
+    f(row.handshakesPerSec, 0),
+    `${f(row.connectMedianMs, 1)} / ${f(row.connectP99Ms, 1)}`,
+    f(row.idleCpuUsPerConnPerSec, 2),
+    row.proto === 'srmudp' ? f(row.idlePacketsPerConnPerSec, 3) : 'kernel',
+    [
+      row.error ? `failed: ${row.error.slice(0, 200)}` : '',
+      row.failed ? `${row.failed} failed: ${row.firstError ?? ''}` : '',
+      row.keepaliveMs ? `keepalive ${row.keepaliveMs} ms` : '',
+    ]
+      .filter(Boolean)
+      .join('; '),
+  ]),
+)}`);
+  }
+
+  if (r.notMeasured.length) {
+    parts.push(`## Not measured
+
+${r.notMeasured.map((n) => `- **${n.figure}**: ${n.reason}`).join('\n')}`);
+  }
+  parts.push(`The same data as JSON: [performance.json](performance.json).`);
+  return `${parts.join('\n\n')}\n`;
+}

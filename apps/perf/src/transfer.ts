@@ -1,0 +1,106 @@
+/**
+ * Drives one single-stream transfer between a sink and a source worker (stream-sink.ts,
+ * stream-source.ts), on loopback or inside the NAT lab.
+ */
+import type { Msg, WorkerHandle } from './proc.js';
+import { sleep } from './stats.js';
+
+export interface SizedTransferResult {
+  bytes: number;
+  /** sink: first byte to last byte */
+  seconds: number;
+  /** source start (before connect) to the sink's last byte */
+  totalSeconds: number;
+  goodputBps: number;
+  cpuSecSender: number;
+  cpuSecReceiver: number;
+  peakRssSender: number;
+  peakRssReceiver: number;
+  /** srmudp only: the sender's connection stats at the end */
+  senderStats: Record<string, unknown> | null;
+}
+
+async function introduce(sink: WorkerHandle, src: WorkerHandle, proto: string): Promise<Msg> {
+  const ready = await sink.next((m) => m.t === 'ready', 30_000);
+  const sready = await src.next((m) => m.t === 'ready', 30_000);
+  if (proto === 'udx') {
+    sink.send({ t: 'peer', host: sready.host, port: sready.port, id: sready.id });
+    await sink.next((m) => m.t === 'peered');
+  }
+  sink.send({ t: 'arm' });
+  await sink.next((m) => m.t === 'armed');
+  return ready;
+}
+
+/** Size-bounded: `bytes` from source to sink; goodput over the sink's first..last byte. */
+export async function sizedTransfer(
+  sink: WorkerHandle,
+  src: WorkerHandle,
+  proto: string,
+  bytes: number,
+): Promise<SizedTransferResult> {
+  const ready = await introduce(sink, src, proto);
+  src.send({ ...ready, t: 'go' });
+  const connected = await src.next((m) => m.t === 'connected', 30_000);
+  // generous bound: 1 MB/s would already be a failure worth reporting as such
+  const done = await sink.next((m) => m.t === 'done', Math.max(60_000, bytes / 1000));
+  src.send({ t: 'report' });
+  const rep = await src.next((m) => m.t === 'report', 10_000);
+  const seconds = (Number(done.lastAt) - Number(done.firstAt)) / 1000;
+  return {
+    bytes: Number(done.bytes),
+    seconds,
+    totalSeconds: (Number(done.lastAt) - Number(connected.startAt)) / 1000,
+    goodputBps: Number(done.bytes) / seconds,
+    cpuSecSender: Number(rep.cpuSec),
+    cpuSecReceiver: Number(done.cpuSec),
+    peakRssSender: Number(rep.peakRss),
+    peakRssReceiver: Number(done.peakRss),
+    senderStats: (rep.stats as Record<string, unknown> | null) ?? null,
+  };
+}
+
+export interface TimedTransferResult {
+  /** goodput over the measurement window (after warm-up) */
+  goodputBps: number;
+  windowSeconds: number;
+  windowBytes: number;
+  /** bytes over the whole run, from the first byte */
+  totalBytes: number;
+  senderStats: Record<string, unknown> | null;
+}
+
+/** Time-bounded: the source writes until killed; goodput = bytes the sink got in [warm-up, warm-up + window]. */
+export async function timedTransfer(
+  sink: WorkerHandle,
+  src: WorkerHandle,
+  proto: string,
+  warmupMs: number,
+  windowMs: number,
+  /** runs at the start of the measurement window (e.g. to inspect the sender's socket) */
+  onWindow?: () => Promise<void>,
+): Promise<TimedTransferResult> {
+  const ready = await introduce(sink, src, proto);
+  src.send({ ...ready, t: 'go' });
+  await src.next((m) => m.t === 'connected', 30_000);
+  await sink.next((m) => m.t === 'first', 30_000);
+  await sleep(warmupMs);
+  sink.send({ t: 'sample' });
+  const s1 = await sink.next((m) => m.t === 'sample', 10_000);
+  const t1 = performance.now();
+  await onWindow?.();
+  await sleep(Math.max(0, windowMs - (performance.now() - t1)));
+  sink.send({ t: 'sample' });
+  const s2 = await sink.next((m) => m.t === 'sample', 10_000);
+  src.send({ t: 'report' });
+  const rep = await src.next((m) => m.t === 'report', 10_000);
+  const windowBytes = Number(s2.bytes) - Number(s1.bytes);
+  const windowSeconds = (Number(s2.at) - Number(s1.at)) / 1000;
+  return {
+    goodputBps: windowBytes / windowSeconds,
+    windowSeconds,
+    windowBytes,
+    totalBytes: Number(s2.bytes),
+    senderStats: (rep.stats as Record<string, unknown> | null) ?? null,
+  };
+}

@@ -1,0 +1,84 @@
+/**
+ * P4 clients: `--count` client endpoints in this process, each with its own UDP socket (srmudp)
+ * or TCP socket (tcp reference). Created before `go` so the handshake rate excludes socket setup;
+ * on `go` they connect with at most `--concurrency` handshakes in flight and stay connected
+ * until the orchestrator closes stdin.
+ */
+import net from 'node:net';
+import { createNode, type SrmudpNode } from 'srmudp';
+import { parseArgs } from './args.js';
+import { fail, onMessage, send, wallMs } from './channel.js';
+
+const args = parseArgs(process.argv.slice(2));
+const proto = args.proto === 'tcp' ? 'tcp' : 'srmudp';
+const host = args.host ?? '127.0.0.1';
+const count = Number(args.count ?? 250);
+const concurrency = Number(args.concurrency ?? 16);
+
+const nodes: SrmudpNode[] = [];
+const sockets: net.Socket[] = [];
+
+async function start(): Promise<void> {
+  if (proto === 'srmudp') {
+    for (let i = 0; i < count; i++) {
+      nodes.push(
+        await createNode({
+          host,
+          port: 0,
+          ...(args.keepalive ? { keepaliveMs: Number(args.keepalive) } : {}),
+        }),
+      );
+    }
+  }
+  send({ t: 'ready', count });
+}
+
+async function connectOne(i: number, m: Record<string, unknown>): Promise<number> {
+  const t0 = performance.now();
+  if (proto === 'srmudp') {
+    await (nodes[i] as SrmudpNode).connect(String(m.card));
+  } else {
+    await new Promise<void>((resolve, reject) => {
+      const s = net.connect({ host: String(m.host), port: Number(m.port) }, () => resolve());
+      s.on('error', reject);
+      sockets.push(s);
+    });
+  }
+  return performance.now() - t0;
+}
+
+async function go(m: Record<string, unknown>): Promise<void> {
+  const startAt = wallMs();
+  const latencies: number[] = [];
+  let failed = 0;
+  let firstError: string | null = null;
+  let nextIndex = 0;
+  const lane = async () => {
+    for (let i = nextIndex++; i < count; i = nextIndex++) {
+      try {
+        latencies.push(await connectOne(i, m));
+      } catch (err) {
+        failed++;
+        firstError ??= String((err as Error).message ?? err);
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(concurrency, count) }, lane));
+  latencies.sort((a, b) => a - b);
+  send({
+    t: 'connected',
+    ok: latencies.length,
+    failed,
+    firstError,
+    startAt,
+    at: wallMs(),
+    medianMs: latencies[Math.floor(latencies.length / 2)] ?? null,
+    p99Ms: latencies[Math.floor(latencies.length * 0.99)] ?? null,
+  });
+}
+
+onMessage(async (m) => {
+  if (m.t === 'go') await go(m);
+});
+
+start().catch(fail);

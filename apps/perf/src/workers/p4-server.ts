@@ -1,0 +1,95 @@
+/**
+ * P4 server: one node (srmudp) or one net.Server (tcp reference) that accepts many connections.
+ * Messages in: mem (GC, then memory), cpu-start, cpu-end, count. Out: ready (port, card,
+ * mem baseline), established ({ count, at } when the target count is reached), mem, cpu, error.
+ */
+import { once } from 'node:events';
+import net from 'node:net';
+import { createNode, type SrmudpNode } from 'srmudp';
+import { parseArgs } from './args.js';
+import { fail, onMessage, send, wallMs } from './channel.js';
+
+const args = parseArgs(process.argv.slice(2));
+const proto = args.proto === 'tcp' ? 'tcp' : 'srmudp';
+const host = args.host ?? '127.0.0.1';
+const target = Number(args.target ?? 1000);
+
+const gc = (globalThis as { gc?: () => void }).gc;
+
+function mem() {
+  for (let i = 0; i < 3; i++) gc?.();
+  const m = process.memoryUsage();
+  return { rss: m.rss, heapUsed: m.heapUsed, external: m.external, arrayBuffers: m.arrayBuffers, gc: !!gc };
+}
+
+let count = 0;
+let firstAt = 0;
+let node: SrmudpNode | null = null;
+const sockets: net.Socket[] = [];
+
+function established(): void {
+  count++;
+  if (count === 1) firstAt = wallMs();
+  if (count === target) send({ t: 'established', count, firstAt, at: wallMs() });
+}
+
+async function start(): Promise<void> {
+  if (proto === 'srmudp') {
+    node = await createNode({
+      host,
+      port: 0,
+      limits: { maxConnections: target + 64, maxPendingHandshakes: Math.max(1024, target) },
+      ...(args.keepalive ? { keepaliveMs: Number(args.keepalive) } : {}),
+    });
+    node.on('connection', () => established());
+    const base = mem();
+    send({ t: 'ready', host, port: node.address().port, card: node.contactCard(), mem: base });
+  } else {
+    const server = net.createServer((sock) => {
+      sock.setKeepAlive(true, 15_000);
+      sockets.push(sock);
+      sock.on('error', () => {});
+      established();
+    });
+    server.listen({ port: 0, host, backlog: 4096 });
+    await once(server, 'listening');
+    const base = mem();
+    send({ t: 'ready', host, port: (server.address() as net.AddressInfo).port, mem: base });
+  }
+}
+
+let cpu0 = process.cpuUsage();
+let cpuAt = 0;
+let packets0 = 0;
+
+/** datagrams the server socket sent + received so far (srmudp; 0 for tcp) */
+function packetsNow(): number {
+  if (!node) return 0;
+  const t = node.stats().transport as unknown as { sent?: number; received?: number };
+  return (t.sent ?? 0) + (t.received ?? 0);
+}
+
+onMessage((m) => {
+  if (m.t === 'mem') send({ t: 'mem', count, mem: mem() });
+  else if (m.t === 'count') send({ t: 'count', count });
+  else if (m.t === 'cpu-start') {
+    gc?.();
+    cpu0 = process.cpuUsage();
+    cpuAt = wallMs();
+    packets0 = packetsNow();
+    send({ t: 'cpu-started' });
+  } else if (m.t === 'cpu-end') {
+    const d = process.cpuUsage(cpu0);
+    const stats = node ? node.stats() : null;
+    send({
+      t: 'cpu',
+      cpuSec: (d.user + d.system) / 1e6,
+      seconds: (wallMs() - cpuAt) / 1000,
+      count,
+      packets: packetsNow() - packets0,
+      stats: stats as unknown as Record<string, unknown>,
+    });
+  }
+});
+
+start().catch(fail);

@@ -1,0 +1,102 @@
+/**
+ * Receiving end of a single-stream goodput measurement (P1 loopback, P2 NAT lab). Binds, reports
+ * `ready` (port, and a contact card for srmudp), counts the bytes of the first incoming stream.
+ *
+ * Messages in:  { t: 'arm' } (CPU baseline), { t: 'sample' } (bytes so far), { t: 'peer', port,
+ * host, id } (udx only: the source's socket and stream id), { t: 'report' }.
+ * Messages out: ready, first (first byte), done (size-bounded runs: all bytes and the end of
+ * stream arrived), sample, report ({ cpuSec, peakRss }), error.
+ */
+import { once } from 'node:events';
+import net from 'node:net';
+import type { Readable } from 'node:stream';
+import { createNode, type SrmudpNode } from 'srmudp';
+import UDX from 'udx-native';
+import { congestionOf, parseArgs, protoOf } from './args.js';
+import { cpuSecondsSince, fail, onMessage, peakRss, send, wallMs } from './channel.js';
+
+const args = parseArgs(process.argv.slice(2));
+const proto = protoOf(args.proto);
+const host = args.host ?? '127.0.0.1';
+const expected = Number(args.bytes ?? 0); // 0: unbounded (time-bounded run, sampled)
+
+let cpuStart = process.cpuUsage();
+let received = 0;
+let firstAt = 0;
+let lastAt = 0;
+
+function consume(stream: Readable): void {
+  stream.on('data', (chunk: Uint8Array) => {
+    if (received === 0) {
+      firstAt = wallMs();
+      send({ t: 'first', at: firstAt });
+    }
+    received += chunk.length;
+    lastAt = wallMs();
+  });
+  stream.on('end', () => {
+    const cpuSec = cpuSecondsSince(cpuStart);
+    if (expected > 0 && received !== expected)
+      fail(new Error(`received ${received} bytes, expected ${expected}`));
+    send({ t: 'done', bytes: received, firstAt, lastAt, cpuSec, peakRss: peakRss() });
+  });
+  stream.on('error', (err) => fail(err));
+}
+
+let srmudp: SrmudpNode | null = null;
+let udx: { socket: UDX.Socket; stream: UDX.Stream } | null = null;
+
+async function start(): Promise<void> {
+  if (proto === 'srmudp') {
+    const congestion = congestionOf(args.congestion);
+    const node = await createNode({ host, port: 0, ...(congestion ? { congestion } : {}) });
+    srmudp = node;
+    void (async () => {
+      for await (const conn of node.connections()) {
+        for await (const s of conn.streams()) {
+          consume(s);
+          break;
+        }
+      }
+    })().catch(fail);
+    send({ t: 'ready', host, port: node.address().port, card: node.contactCard(), peerId: node.peerId });
+  } else if (proto === 'udx') {
+    const u = new UDX();
+    const socket = u.createSocket();
+    socket.bind(0, host);
+    const stream = u.createStream(2);
+    udx = { socket, stream };
+    consume(stream);
+    send({ t: 'ready', host, port: socket.address().port, id: 2 });
+  } else {
+    const server = net.createServer((sock) => {
+      server.close();
+      consume(sock);
+    });
+    server.listen(0, host);
+    await once(server, 'listening');
+    const addr = server.address() as net.AddressInfo;
+    send({ t: 'ready', host, port: addr.port });
+  }
+}
+
+onMessage(async (m) => {
+  if (m.t === 'arm') {
+    cpuStart = process.cpuUsage();
+    send({ t: 'armed' });
+  } else if (m.t === 'peer' && udx) {
+    udx.stream.connect(udx.socket, Number(m.id), Number(m.port), String(m.host));
+    send({ t: 'peered' });
+  } else if (m.t === 'sample') {
+    send({ t: 'sample', bytes: received, at: wallMs(), firstAt, lastAt, cpuSec: cpuSecondsSince(cpuStart) });
+  } else if (m.t === 'report') {
+    const stats = srmudp ? [...srmudpStats(srmudp)] : [];
+    send({ t: 'report', cpuSec: cpuSecondsSince(cpuStart), peakRss: peakRss(), stats });
+  }
+});
+
+function* srmudpStats(node: SrmudpNode) {
+  for (const s of Object.values(node.status())) yield s;
+}
+
+start().catch(fail);

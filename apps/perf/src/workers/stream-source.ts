@@ -1,0 +1,88 @@
+/**
+ * Sending end of a single-stream goodput measurement. Waits for { t: 'go', ... } with the sink's
+ * address (srmudp: its contact card), connects, writes `bytes` bytes (0: until killed) of random
+ * data in 64 KiB chunks honouring backpressure, then ends the stream.
+ *
+ * Messages in: go { host, port, card?, id? }, report. Out: ready ({ port, id } for udx),
+ * connected ({ at, pmtu? }), sent, report ({ cpuSec, peakRss, stats }), error.
+ */
+import { randomBytes } from 'node:crypto';
+import { once } from 'node:events';
+import net from 'node:net';
+import type { Writable } from 'node:stream';
+import { type Connection, createNode, type SrmudpNode } from 'srmudp';
+import UDX from 'udx-native';
+import { congestionOf, parseArgs, protoOf } from './args.js';
+import { cpuSecondsSince, fail, onMessage, peakRss, send, wallMs } from './channel.js';
+
+const args = parseArgs(process.argv.slice(2));
+const proto = protoOf(args.proto);
+const host = args.host ?? '127.0.0.1';
+const total = Number(args.bytes ?? 0);
+const chunk = randomBytes(Number(args.chunk ?? 64 * 1024));
+
+let cpuStart = process.cpuUsage();
+let node: SrmudpNode | null = null;
+let conn: Connection | null = null;
+let udx: { socket: UDX.Socket; stream: UDX.Stream } | null = null;
+
+async function pump(w: Writable): Promise<void> {
+  let sent = 0;
+  while (total === 0 || sent < total) {
+    const n = total === 0 ? chunk.length : Math.min(chunk.length, total - sent);
+    const ok = w.write(n === chunk.length ? chunk : chunk.subarray(0, n));
+    sent += n;
+    if (!ok) await once(w, 'drain');
+  }
+  w.end();
+  send({ t: 'sent', bytes: sent, at: wallMs() });
+}
+
+async function go(m: Record<string, unknown>): Promise<void> {
+  cpuStart = process.cpuUsage();
+  const startAt = wallMs();
+  let w: Writable;
+  if (proto === 'srmudp') {
+    const congestion = congestionOf(args.congestion);
+    node = await createNode({ host, port: 0, ...(congestion ? { congestion } : {}) });
+    conn = await node.connect(
+      typeof m.card === 'string' ? m.card : { host: String(m.host), port: Number(m.port) },
+    );
+    w = conn.openStream();
+    send({ t: 'connected', startAt, at: wallMs(), pmtu: conn.stats().pmtu });
+  } else if (proto === 'udx') {
+    if (!udx) throw new Error('udx socket not bound');
+    udx.stream.connect(udx.socket, Number(m.id), Number(m.port), String(m.host));
+    w = udx.stream;
+    send({ t: 'connected', startAt, at: wallMs() });
+  } else {
+    const sock = net.connect({ host: String(m.host), port: Number(m.port) });
+    await once(sock, 'connect');
+    w = sock;
+    send({ t: 'connected', startAt, at: wallMs() });
+  }
+  w.on('error', (err) => fail(err));
+  await pump(w);
+}
+
+if (proto === 'udx') {
+  const u = new UDX();
+  const socket = u.createSocket();
+  socket.bind(0, host);
+  udx = { socket, stream: u.createStream(1) };
+  send({ t: 'ready', host, port: socket.address().port, id: 1 });
+} else {
+  send({ t: 'ready' });
+}
+
+onMessage(async (m) => {
+  if (m.t === 'go') await go(m);
+  else if (m.t === 'report') {
+    send({
+      t: 'report',
+      cpuSec: cpuSecondsSince(cpuStart),
+      peakRss: peakRss(),
+      stats: conn ? conn.stats() : null,
+    });
+  }
+});

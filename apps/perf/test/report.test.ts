@@ -1,0 +1,148 @@
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { renderMarkdown } from '../src/report.js';
+import { defaultOptions, type RunOptions, runReport, writeReport } from '../src/run.js';
+import { MiB } from '../src/stats.js';
+
+// Quick mode of P1 and P4 at small sizes: checks the report's shape and that every figure is a
+// positive finite number. Speed targets live in docs/performance.md, not here.
+const P1_MIB = Number(process.env.PERF_TEST_P1_MIB ?? 4);
+const PEERS = Number(process.env.PERF_TEST_PEERS ?? 20);
+
+const dir = mkdtempSync(join(tmpdir(), 'srmudp-perf-test-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+const positive = (n: unknown) => {
+  expect(typeof n).toBe('number');
+  expect(Number.isFinite(n)).toBe(true);
+  expect(n as number).toBeGreaterThan(0);
+};
+
+describe('srmudp-perf quick mode (P1 + P4)', () => {
+  const opts: RunOptions = {
+    ...defaultOptions(true),
+    only: ['P1', 'P4'],
+    p1Bytes: P1_MIB * MiB,
+    p4Peers: PEERS,
+    p4ClientProcesses: 2,
+    p4IdleSeconds: 1,
+    command: 'vitest',
+  };
+
+  it('measures P1 for srmudp, udx-native and TCP, and P4 for srmudp and TCP, with finite positive figures', async () => {
+    const r = await runReport(opts);
+    expect(r.schema).toBe('srmudp-perf/1');
+    expect(r.mode).toBe('quick');
+    expect(r.machine.cores).toBeGreaterThan(0);
+    expect(r.machine.cpuModel.length).toBeGreaterThan(0);
+    expect(r.machine.loadAverageAtStart).toHaveLength(3);
+
+    expect(r.p1?.rows.map((x) => x.proto)).toEqual(['srmudp', 'udx', 'tcp']);
+    for (const row of r.p1?.rows ?? []) {
+      expect(row.error).toBeUndefined();
+      expect(row.runs).toHaveLength(1);
+      expect(row.runs[0]?.bytes).toBe(P1_MIB * MiB);
+      positive(row.goodputMBps.median);
+      positive(row.cpuSecPerMB.median);
+      positive(row.peakRssSenderMiB.median);
+      positive(row.peakRssReceiverMiB.median);
+    }
+    positive(r.python?.srmudpMbit);
+    expect(r.python?.quotedMbit).toBe(4);
+
+    expect(r.p4?.rows.map((x) => x.proto)).toEqual(['srmudp', 'tcp']);
+    for (const row of r.p4?.rows ?? []) {
+      expect(row.error).toBeUndefined();
+      expect(row.established).toBe(PEERS);
+      expect(row.failed).toBe(0);
+      positive(row.heapBytesPerConn);
+      positive(row.handshakesPerSec);
+      positive(row.idleSeconds);
+      expect(Number.isFinite(row.idleCpuUsPerConnPerSec)).toBe(true);
+      expect(row.idleCpuUsPerConnPerSec).toBeGreaterThanOrEqual(0);
+    }
+
+    // every summary line: our figure, its same-run reference and the ratio between them
+    const ids = r.summary.map((l) => l.id);
+    expect(ids).toEqual(
+      expect.arrayContaining([
+        'P1.goodput.udx',
+        'P1.goodput.tcp',
+        'P1.cpu.udx',
+        'P1.python',
+        'P4.heap',
+        'P4.handshakes',
+      ]),
+    );
+    for (const l of r.summary) {
+      positive(l.srmudp);
+      positive(l.reference);
+      expect(l.ratio).toBeCloseTo(l.srmudp / l.reference, 9);
+    }
+    const p1 = r.summary.find((l) => l.id === 'P1.goodput.udx');
+    expect(p1?.met).toBe((p1?.ratio ?? 0) >= 0.5);
+
+    // figures not selected are listed as not measured, with the reason
+    expect(r.notMeasured.map((n) => n.figure)).toEqual(
+      expect.arrayContaining(['CPU profile of srmudp P1', 'P2 NAT lab goodput', 'P3 connect time eim × eim']),
+    );
+
+    const files = writeReport(r, dir);
+    const md = readFileSync(files.md, 'utf8');
+    expect(md).toMatch(/^# srmudp performance/);
+    expect(md).toContain('## Machine');
+    expect(md).toContain(r.machine.cpuModel);
+    expect(md).toContain('## P1: single-stream goodput on loopback');
+    expect(md).toContain('## P4:');
+    expect(md).toContain('## Not measured');
+    expect(md).toContain('quotes 4 Mbps');
+    expect(md).not.toContain('NaN');
+    const json = JSON.parse(readFileSync(files.json, 'utf8')) as typeof r;
+    expect(json.summary).toHaveLength(r.summary.length);
+    expect(json.p1?.rows[0]?.goodputMBps.median).toBeCloseTo(r.p1?.rows[0]?.goodputMBps.median ?? 0, 9);
+  }, 120_000);
+
+  it('renders missing figures as not measured instead of numbers', () => {
+    const md = renderMarkdown({
+      schema: 'srmudp-perf/1',
+      generatedAt: '2026-01-01T00:00:00.000Z',
+      mode: 'quick',
+      command: 'test',
+      wallSeconds: 1,
+      machine: {
+        cpuModel: 'cpu',
+        cores: 2,
+        memoryGiB: 1,
+        node: 'v20',
+        kernel: 'Linux',
+        platform: 'linux-x64',
+        loadAverageAtStart: [0, 0, 0],
+        cpuQuota: null,
+        startedAt: '2026-01-01T00:00:00.000Z',
+      },
+      summary: [],
+      p1: null,
+      profile: null,
+      p2: {
+        ran: false,
+        reason: 'NAT lab cannot run here: not root',
+        topology: 't',
+        impairment: { delayMsEachWay: 20, lossPctEachWay: 1, rateMbit: 100 },
+        warmupSeconds: 1,
+        windowSeconds: 1,
+        tcpCongestionControl: null,
+        impairBackend: null,
+        rows: [],
+      },
+      p3: null,
+      p4: null,
+      python: null,
+      notMeasured: [{ figure: 'P2 NAT lab goodput', reason: 'NAT lab cannot run here: not root' }],
+    });
+    expect(md).toContain('**Not measured**: NAT lab cannot run here: not root');
+    expect(md).toContain('- **P2 NAT lab goodput**: NAT lab cannot run here: not root');
+    expect(md).toContain('No figure was measured');
+  });
+});
