@@ -1,0 +1,222 @@
+// NAT traversal scenarios through real Linux NATs (issue 6): an impaired bulk transfer, binding
+// expiry survived by keepalive, a NAT reboot mid-transfer, two hosts behind one NAT without
+// hairpin, blocked UDP, and coturn as the STUN server.
+import { afterAll, describe, expect, it } from 'vitest';
+import {
+  ADDR,
+  connectBoth,
+  LAB,
+  type Peer,
+  type ReportRow,
+  reportSkipWhenUnsupported,
+  spawnPeer,
+  withLab,
+  writeReportFragment,
+} from './helpers.js';
+
+/** MiB moved through the impaired NATs (the issue's 64 MiB by default; lower it for quick local runs). */
+const TRANSFER_MIB = Number(process.env.SRMUDP_NAT_TRANSFER_MIB ?? 64);
+/** MiB moved while the NAT reboots. */
+const REBOOT_MIB = Number(process.env.SRMUDP_NAT_REBOOT_MIB ?? 16);
+/** Idle time with 10 s conntrack timeouts (the issue's 30 s). */
+const IDLE_MS = Number(process.env.SRMUDP_NAT_IDLE_MS ?? 30_000);
+
+const rows: ReportRow[] = [];
+afterAll(() => writeReportFragment('scenarios', rows));
+
+async function transfer(from: Peer, to: Peer, mib: number, timeoutMs: number) {
+  from.proc.send({ t: 'send', bytes: mib * 1024 * 1024 });
+  const [sent, got] = await Promise.all([
+    from.proc.next((m) => m.t === 'sent' || m.t === 'error', timeoutMs),
+    to.proc.next((m) => m.t === 'stream' || m.t === 'error', timeoutMs),
+  ]);
+  return {
+    sent: sent as { bytes: number; sha256: string; ms: number },
+    got: got as { bytes: number; sha256: string; ms: number },
+  };
+}
+
+reportSkipWhenUnsupported('scenarios');
+describe.runIf(LAB.ok).concurrent('NAT scenarios (real kernel NATs)', () => {
+  it(`5% loss, 2% duplication, 50±20 ms on both public links: connects, then ${TRANSFER_MIB} MiB arrive intact`, async () => {
+    const imp = { lossPct: 5, dupPct: 2, delayMs: 50, jitterMs: 20 };
+    await withLab({ A: 'eim', B: 'eim', impair: { natA: imp, natB: imp } }, async (run) => {
+      const [a, b] = await Promise.all([spawnPeer(run, 'hostA'), spawnPeer(run, 'hostB')]);
+      const [ra, rb] = await connectBoth(a, b, 30_000);
+      expect(ra, JSON.stringify(ra)).toMatchObject({
+        t: 'connected',
+        path: { kind: 'direct', address: { host: ADDR.publicB } },
+      });
+      expect(rb, JSON.stringify(rb)).toMatchObject({
+        t: 'connected',
+        path: { kind: 'direct', address: { host: ADDR.publicA } },
+      });
+      const { sent, got } = await transfer(a, b, TRANSFER_MIB, 420_000);
+      expect(got.bytes).toBe(TRANSFER_MIB * 1024 * 1024);
+      expect(got.sha256).toBe(sent.sha256);
+      const mbit = (got.bytes * 8) / 1e6 / (got.ms / 1000);
+      rows.push({
+        section: 'scenarios',
+        pair: 'eim × eim, 5% loss + 2% dup + 50±20 ms per public link',
+        expected: `direct, ${TRANSFER_MIB} MiB intact`,
+        result: `direct; ${TRANSFER_MIB} MiB SHA-256 equal in ${(got.ms / 1000).toFixed(1)} s (${mbit.toFixed(1)} Mbit/s)`,
+        timeMs: Math.max(ra.ms, rb.ms),
+        detail: 'RTT ≈ 200 ms (4 × 50 ms), ~10% loss per direction across both links',
+      });
+    });
+  }, 480_000);
+
+  it(`binding expiry: conntrack UDP timeouts 10 s, ${IDLE_MS / 1000} s idle, the connection survives by keepalive`, async () => {
+    const side = { profile: 'eim' as const, udpTimeout: 10, udpTimeoutStream: 10 };
+    await withLab({ A: side, B: side }, async (run) => {
+      const opts = { keepaliveMs: 4000, idleTimeoutMs: 60_000 };
+      const [a, b] = await Promise.all([spawnPeer(run, 'hostA', opts), spawnPeer(run, 'hostB', opts)]);
+      expect(await run.lab.udpTimeouts('natA')).toMatchObject({ udpTimeout: 10, udpTimeoutStream: 10 });
+      const [ra, rb] = await connectBoth(a, b, 20_000);
+      expect(ra.t).toBe('connected');
+      expect(rb.t).toBe('connected');
+      const before = ra.t === 'connected' ? ra.path.address : null;
+      await new Promise((r) => setTimeout(r, IDLE_MS)); // no application traffic at all
+      a.proc.send({ t: 'message', text: 'still there?' });
+      await expect(b.proc.next((m) => m.t === 'message', 10_000)).resolves.toMatchObject({
+        text: 'still there?',
+      });
+      b.proc.send({ t: 'message', text: 'yes' });
+      await expect(a.proc.next((m) => m.t === 'message', 10_000)).resolves.toMatchObject({ text: 'yes' });
+      a.proc.send({ t: 'stats' });
+      const st = (await a.proc.next((m) => m.t === 'stats', 5000)) as { path: { address: unknown } };
+      expect(st.path.address).toEqual(before); // the same NAT binding, kept alive
+      expect(a.proc.pending().some((m) => m.t === 'closed')).toBe(false);
+      rows.push({
+        section: 'scenarios',
+        pair: 'eim × eim, conntrack UDP timeouts 10 s',
+        expected: `survives ${IDLE_MS / 1000} s idle`,
+        result: 'survived (keepalive every 4 s), same path',
+        timeMs: Math.max(ra.ms, rb.ms),
+        detail: 'keepaliveMs 4000 < 10 s binding timeout',
+      });
+    });
+  }, 120_000);
+
+  it(`NAT reboot mid-transfer (conntrack flushed, new public port): the connection migrates and ${REBOOT_MIB} MiB arrive intact`, async () => {
+    // natB is address-restricted: after natA's reboot, packets from A's new public port are let
+    // in because B contacted A's IP before (an APDF natB would need A's new mapping signalled
+    // through rendezvous: see the README's limits)
+    await withLab({ A: 'eim', B: 'restricted', impair: { natA: { delayMs: 10 } } }, async (run) => {
+      const [a, b] = await Promise.all([spawnPeer(run, 'hostA'), spawnPeer(run, 'hostB')]);
+      const [ra, rb] = await connectBoth(a, b, 20_000);
+      expect(ra.t).toBe('connected');
+      expect(rb, JSON.stringify(rb)).toMatchObject({
+        t: 'connected',
+        path: { address: { host: ADDR.publicA, port: 40000 } },
+      });
+      const moving = transfer(a, b, REBOOT_MIB, 240_000);
+      // reboot once the transfer is under way
+      await new Promise((r) => setTimeout(r, 1500));
+      const { portRange } = await run.lab.natReboot('natA');
+      const { sent, got } = await moving;
+      expect(got.bytes).toBe(REBOOT_MIB * 1024 * 1024);
+      expect(got.sha256).toBe(sent.sha256);
+      // B saw A come from a new public port (inside the post-reboot window) and moved there
+      const moved = b.proc.pending().filter((m) => m.t === 'path') as unknown as Array<{
+        path: { address: { host: string; port: number } };
+      }>;
+      expect(moved.length).toBeGreaterThan(0);
+      const last = moved[moved.length - 1]?.path.address;
+      expect(last?.host).toBe(ADDR.publicA);
+      expect(last?.port).not.toBe(40000);
+      expect(last?.port).toBeGreaterThanOrEqual(portRange[0]);
+      expect(last?.port).toBeLessThanOrEqual(portRange[1]);
+      rows.push({
+        section: 'scenarios',
+        pair: 'eim × restricted, natA rebooted mid-transfer',
+        expected: 'migrates, transfer intact',
+        result: `migrated to ${last?.host}:${last?.port}; ${REBOOT_MIB} MiB SHA-256 equal`,
+        timeMs: Math.max(ra.ms, rb.ms),
+        detail: 'core validates the new address (PATH_CHALLENGE) and moves the path',
+      });
+    });
+  }, 300_000);
+
+  it('two hosts behind the same NAT without hairpin connect through their LAN candidates', async () => {
+    await withLab({ A: { profile: 'eim', secondHost: true, hairpin: false }, B: 'eim' }, async (run) => {
+      const [a, a2] = await Promise.all([spawnPeer(run, 'hostA'), spawnPeer(run, 'hostA2')]);
+      const [r1, r2] = await connectBoth(a, a2, 20_000);
+      expect(r1, JSON.stringify(r1)).toMatchObject({
+        t: 'connected',
+        path: { kind: 'direct', address: { host: ADDR.hostA2 } },
+      });
+      expect(r2, JSON.stringify(r2)).toMatchObject({
+        t: 'connected',
+        path: { kind: 'direct', address: { host: ADDR.hostA } },
+      });
+      a.proc.send({ t: 'message', text: 'neighbour' });
+      await expect(a2.proc.next((m) => m.t === 'message', 10_000)).resolves.toMatchObject({
+        text: 'neighbour',
+      });
+      rows.push({
+        section: 'scenarios',
+        pair: 'eim, two hosts behind it, no hairpin',
+        expected: 'direct via LAN',
+        result: `direct ${ADDR.hostA} ↔ ${ADDR.hostA2}`,
+        timeMs: Math.max(r1.ms, r2.ms),
+        detail: 'host candidates; the NAT drops packets to its own public address',
+      });
+    });
+  }, 120_000);
+
+  it('udp-blocked: gathering reports UDP_BLOCKED and connect fails fast with it', async () => {
+    await withLab({ A: 'udp-blocked', B: 'eim' }, async (run) => {
+      const [a, b] = await Promise.all([spawnPeer(run, 'hostA'), spawnPeer(run, 'hostB')]);
+      expect(a.ready.nat?.state).toBe('failed');
+      expect(a.ready.nat?.error?.code).toBe('UDP_BLOCKED');
+      expect(a.ready.startMs).toBeLessThan(8000); // gatherer's 5 s verdict
+      expect(b.ready.nat?.state).toBe('ready');
+      a.proc.send({ t: 'connect', card: b.ready.card, timeoutMs: 30_000 });
+      const r = (await a.proc.next((m) => m.t === 'connected' || m.t === 'failed', 40_000)) as {
+        t: string;
+        code: string;
+        message: string;
+        ms: number;
+      };
+      expect(r).toMatchObject({ t: 'failed', code: 'UDP_BLOCKED' });
+      expect(r.message).toMatch(/UDP/);
+      expect(r.ms).toBeLessThan(4000);
+      rows.push({
+        section: 'scenarios',
+        pair: 'udp-blocked × eim',
+        expected: 'UDP_BLOCKED, fast',
+        result: `failed UDP_BLOCKED after ${r.ms} ms (gathering verdict after ${a.ready.startMs} ms at start)`,
+        timeMs: r.ms,
+        detail: 'no STUN server answered; only LAN candidates get a 2.5 s grace',
+      });
+    });
+  }, 120_000);
+
+  it('coturn as the STUN server: the node learns its public address', async () => {
+    await withLab({ A: 'eim', B: 'eim' }, async (run) => {
+      const coturn = await run.lab.startCoturn();
+      try {
+        const a = await spawnPeer(run, 'hostA', { stunServers: [`${ADDR.rdv}:3480`] });
+        expect(a.ready.nat?.state).toBe('ready');
+        expect(a.ready.nat?.reflexive).toContainEqual({ host: ADDR.publicA, port: 40000 });
+        expect(a.ready.candidates).toContainEqual({
+          kind: 'srflx',
+          family: 4,
+          host: ADDR.publicA,
+          port: 40000,
+        });
+        rows.push({
+          section: 'scenarios',
+          pair: 'eim, coturn 4.6 as STUN server',
+          expected: `srflx ${ADDR.publicA}:40000`,
+          result: `srflx ${a.ready.nat?.reflexive.map((e) => `${e.host}:${e.port}`).join(', ')}; mapping ${a.ready.nat?.nat?.mapping}`,
+          timeMs: a.ready.startMs,
+          detail: 'Debian turnserver in rdv',
+        });
+      } finally {
+        await coturn.stop();
+      }
+    });
+  }, 120_000);
+});
