@@ -35,9 +35,15 @@ export class LocalWorker implements WorkerHandle {
   readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
   private exitInfo: { code: number | null; signal: NodeJS.Signals | null } | null = null;
 
-  constructor(script: string, args: readonly string[] = [], nodeArgs: readonly string[] = []) {
+  constructor(
+    script: string,
+    args: readonly string[] = [],
+    nodeArgs: readonly string[] = [],
+    env: Record<string, string> = {},
+  ) {
     this.child = spawn(process.execPath, [...workerNodeArgs(), ...nodeArgs, script, ...args], {
       stdio: ['pipe', 'pipe', 'pipe'],
+      env: { ...process.env, ...env },
       cwd: fileURLToPath(new URL('..', import.meta.url)),
     });
     createInterface({ input: this.child.stdout as NodeJS.ReadableStream }).on('line', (line) => {

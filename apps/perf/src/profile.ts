@@ -1,9 +1,11 @@
 /**
- * CPU profile of srmudp's P1 transfer: both processes run with `node --cpu-prof`; the
- * .cpuprofile files are reduced to self time per function (file:function), summed over sender
- * and receiver and also kept per process.
+ * CPU profile of srmudp's P1 transfer: V8's sampling CPU profiler (the one `node --cpu-prof`
+ * uses), started through node:inspector in both processes when the transfer starts and stopped
+ * when it ends, so process start-up and module loading stay out of it. The .cpuprofile files are
+ * reduced to self time per function (file:function), summed over sender and receiver and also
+ * kept per process.
  */
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -27,6 +29,8 @@ export interface ProfileResult {
   top: ProfileEntry[];
   sender: ProfileEntry[];
   receiver: ProfileEntry[];
+  /** self time summed per file (both processes): which modules the time goes to */
+  byFile: { file: string; selfMs: number; pct: number }[];
 }
 
 interface CpuProfileNode {
@@ -98,6 +102,25 @@ export function topEntries(
     }));
 }
 
+export function byFile(
+  maps: Map<string, { file: string; fn: string; line: number; ms: number }>[],
+  n: number,
+): { file: string; selfMs: number; pct: number }[] {
+  const sum = new Map<string, number>();
+  let total = 0;
+  for (const m of maps) {
+    for (const v of m.values()) {
+      const file = v.file || `[native] ${v.fn}`;
+      sum.set(file, (sum.get(file) ?? 0) + v.ms);
+      total += v.ms;
+    }
+  }
+  return [...sum.entries()]
+    .sort((a, b) => b[1] - a[1])
+    .slice(0, n)
+    .map(([file, ms]) => ({ file, selfMs: ms, pct: total > 0 ? (100 * ms) / total : 0 }));
+}
+
 function readProfiles(dir: string): Map<string, { file: string; fn: string; line: number; ms: number }>[] {
   return readdirSync(dir)
     .filter((f) => f.endsWith('.cpuprofile'))
@@ -110,10 +133,16 @@ export async function profileSrmudp(bytes: number, n = 10): Promise<ProfileResul
   const rdir = join(dir, 'receiver');
   try {
     // one run, both processes profiled; sender and receiver write into separate directories
-    const r = await transferOnce('srmudp', bytes, [], {
-      sink: ['--cpu-prof', `--cpu-prof-dir=${rdir}`],
-      source: ['--cpu-prof', `--cpu-prof-dir=${sdir}`],
-    });
+    mkdirSync(sdir);
+    mkdirSync(rdir);
+    const env = {
+      sink: { PERF_CPU_PROFILE: join(rdir, 'receiver.cpuprofile') },
+      source: { PERF_CPU_PROFILE: join(sdir, 'sender.cpuprofile') },
+    };
+    // one retry: a stalled transfer (reported in P1) should not cost the profile
+    const r = await transferOnce('srmudp', bytes, [], env).catch(() =>
+      transferOnce('srmudp', bytes, [], env),
+    );
     const sender = readProfiles(sdir);
     const receiver = readProfiles(rdir);
     if (sender.length === 0 || receiver.length === 0) throw new Error('no .cpuprofile written');
@@ -123,6 +152,7 @@ export async function profileSrmudp(bytes: number, n = 10): Promise<ProfileResul
       top: topEntries([...sender, ...receiver], n),
       sender: topEntries(sender, n),
       receiver: topEntries(receiver, n),
+      byFile: byFile([...sender, ...receiver], n),
     };
   } finally {
     rmSync(dir, { recursive: true, force: true });

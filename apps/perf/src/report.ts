@@ -312,10 +312,18 @@ ${table(
     ),
     range(row.peakRssSenderMiB, 0),
     range(row.peakRssReceiverMiB, 0),
-    row.error ? `failed: ${row.error.slice(0, 200)}` : '',
+    row.failures.length
+      ? `${row.failures.length} of ${row.failures.length + row.runs.length} runs failed (see below)`
+      : '',
   ]),
 )}
-
+${
+  p.rows.some((row) => row.failures.length)
+    ? `\nFailed runs (not counted in the figures; a failed run is replaced by an extra run):\n\n${p.rows
+        .flatMap((row) => row.failures.map((x) => `- ${row.proto}: ${x.slice(0, 600)}`))
+        .join('\n')}\n`
+    : ''
+}
 Reference measured earlier on this machine (issue 5): udx-native about 230 MB/s, raw Node UDP about
 420 MB/s at 1,200-byte datagrams. The project's target is srmudp ≥ 0.5 × udx-native.`);
   }
@@ -325,19 +333,30 @@ Reference measured earlier on this machine (issue 5): udx-native about 230 MB/s,
     const rows = (list: ProfileResult['top']) =>
       list.map((e, i) => [
         String(i + 1),
-        `${e.file || '(native)'}:${e.fn}${e.line > 0 ? ` (line ${e.line})` : ''}`,
+        e.file ? `${e.file}:${e.fn}${e.line > 1 ? ` (line ${e.line})` : ''}` : `[native] ${e.fn}`,
         `${f(e.pct, 1)} %`,
         f(e.selfMs, 0),
       ]);
     parts.push(`## CPU profile of srmudp's P1 (node --cpu-prof)
 
-One extra srmudp transfer of ${f(pr.bytes / 2 ** 20, 0)} MiB with \`--cpu-prof\` in both processes
-(${f(pr.goodputMBps, 1)} MB/s under the profiler). Self time per function, idle excluded; % of all
-non-idle samples.
+One extra srmudp transfer of ${f(pr.bytes / 2 ** 20, 0)} MiB profiled in both processes with V8's
+sampling CPU profiler (the one behind \`node --cpu-prof\`, started through node:inspector when the
+transfer starts and stopped when it ends, so start-up and module loading are excluded; 0.5 ms
+sampling), ${f(pr.goodputMBps, 1)} MB/s under the profiler. Self time per function, idle excluded,
+% of all non-idle samples. \`[native]\` = V8/Node built-ins without a JS file (\`send\` is
+node:dgram's binding, \`initiv\`/\`update\` are node:crypto's cipher bindings, \`(program)\` is
+V8 itself).
 
 Sender and receiver together:
 
 ${table(['#', 'file:function', 'self %', 'self ms'], rows(pr.top))}
+
+By file (self time summed over its functions):
+
+${table(
+  ['#', 'file', 'self %', 'self ms'],
+  pr.byFile.map((e, i) => [String(i + 1), e.file, `${f(e.pct, 1)} %`, f(e.selfMs, 0)]),
+)}
 
 <details><summary>Sender only / receiver only</summary>
 

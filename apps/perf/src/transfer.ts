@@ -42,8 +42,7 @@ export async function sizedTransfer(
   const ready = await introduce(sink, src, proto);
   src.send({ ...ready, t: 'go' });
   const connected = await src.next((m) => m.t === 'connected', 30_000);
-  // generous bound: 1 MB/s would already be a failure worth reporting as such
-  const done = await sink.next((m) => m.t === 'done', Math.max(60_000, bytes / 1000));
+  const done = await awaitDone(sink, src, bytes);
   src.send({ t: 'report' });
   const rep = await src.next((m) => m.t === 'report', 10_000);
   const seconds = (Number(done.lastAt) - Number(done.firstAt)) / 1000;
@@ -58,6 +57,48 @@ export async function sizedTransfer(
     peakRssReceiver: Number(done.peakRss),
     senderStats: (rep.stats as Record<string, unknown> | null) ?? null,
   };
+}
+
+const STALL_CHECK_MS = 5_000;
+/** no new byte at the receiver for this long = the transfer stalled */
+const STALL_MS = 15_000;
+
+/**
+ * Waits for the sink's `done`, checking progress every few seconds: a transfer that makes no
+ * progress for STALL_MS fails with both ends' state (for the report and for debugging).
+ */
+async function awaitDone(sink: WorkerHandle, src: WorkerHandle, bytes: number): Promise<Msg> {
+  let last = -1;
+  let lastChange = performance.now();
+  const isTimeout = (err: unknown) => /timeout|no matching message/i.test(String((err as Error).message));
+  for (;;) {
+    try {
+      return await sink.next((m) => m.t === 'done', STALL_CHECK_MS);
+    } catch (err) {
+      if (!isTimeout(err)) throw err;
+    }
+    sink.send({ t: 'sample' });
+    const s = await sink.next((m) => m.t === 'sample', 10_000);
+    const got = Number(s.bytes);
+    if (got !== last) {
+      last = got;
+      lastChange = performance.now();
+      continue;
+    }
+    if (performance.now() - lastChange < STALL_MS) continue;
+    src.send({ t: 'report' });
+    const rep = await src.next((m) => m.t === 'report', 10_000).catch(() => null);
+    const st = (rep?.stats ?? null) as Record<string, unknown> | null;
+    const brief = st
+      ? Object.entries(st)
+          .filter(([k]) => k !== 'path')
+          .map(([k, v]) => `${k}=${typeof v === 'number' ? Math.round(v * 100) / 100 : JSON.stringify(v)}`)
+          .join(' ')
+      : 'n/a';
+    throw new Error(
+      `stalled: receiver at ${got} of ${bytes} bytes with no progress for ${STALL_MS / 1000} s; sender connection: ${brief}`,
+    );
+  }
 }
 
 export interface TimedTransferResult {

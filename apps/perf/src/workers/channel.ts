@@ -1,6 +1,8 @@
 // Child side of the JSON-lines channel (same protocol as @srmudp/natlab's LabProcess, so a worker
 // runs unchanged on loopback and inside a lab namespace): one JSON object per line on stdout to
 // the orchestrator, one per line on stdin from it. The orchestrator closing stdin ends the worker.
+import { writeFileSync } from 'node:fs';
+import { Session } from 'node:inspector';
 import { createInterface } from 'node:readline';
 
 export type Msg = { t: string } & Record<string, unknown>;
@@ -45,4 +47,35 @@ export function peakRss(): number {
 /** Monotonic milliseconds comparable across processes on one machine (performance.timeOrigin based). */
 export function wallMs(): number {
   return performance.timeOrigin + performance.now();
+}
+
+// CPU profile of the measured window only (start-up and module loading excluded): the V8 CPU
+// profiler that `node --cpu-prof` uses, driven through node:inspector when PERF_CPU_PROFILE names
+// the .cpuprofile file to write.
+let profiler: Session | null = null;
+
+export function startProfile(): void {
+  if (!process.env.PERF_CPU_PROFILE || profiler) return;
+  profiler = new Session();
+  profiler.connect();
+  profiler.post('Profiler.enable');
+  profiler.post('Profiler.setSamplingInterval', { interval: 500 });
+  profiler.post('Profiler.start');
+}
+
+export function stopProfile(): Promise<void> {
+  const file = process.env.PERF_CPU_PROFILE;
+  const s = profiler;
+  if (!file || !s) return Promise.resolve();
+  profiler = null;
+  return new Promise((resolve, reject) => {
+    s.post('Profiler.stop', (err, res) => {
+      if (err) reject(err);
+      else {
+        writeFileSync(file, JSON.stringify(res.profile));
+        s.disconnect();
+        resolve();
+      }
+    });
+  });
 }

@@ -13,7 +13,16 @@ import type { Readable } from 'node:stream';
 import { createNode, type SrmudpNode } from 'srmudp';
 import UDX from 'udx-native';
 import { congestionOf, parseArgs, protoOf } from './args.js';
-import { cpuSecondsSince, fail, onMessage, peakRss, send, wallMs } from './channel.js';
+import {
+  cpuSecondsSince,
+  fail,
+  onMessage,
+  peakRss,
+  send,
+  startProfile,
+  stopProfile,
+  wallMs,
+} from './channel.js';
 
 const args = parseArgs(process.argv.slice(2));
 const proto = protoOf(args.proto);
@@ -38,7 +47,10 @@ function consume(stream: Readable): void {
     const cpuSec = cpuSecondsSince(cpuStart);
     if (expected > 0 && received !== expected)
       fail(new Error(`received ${received} bytes, expected ${expected}`));
-    send({ t: 'done', bytes: received, firstAt, lastAt, cpuSec, peakRss: peakRss() });
+    stopProfile().then(
+      () => send({ t: 'done', bytes: received, firstAt, lastAt, cpuSec, peakRss: peakRss() }),
+      fail,
+    );
   });
   stream.on('error', (err) => fail(err));
 }
@@ -83,6 +95,7 @@ async function start(): Promise<void> {
 onMessage(async (m) => {
   if (m.t === 'arm') {
     cpuStart = process.cpuUsage();
+    startProfile();
     send({ t: 'armed' });
   } else if (m.t === 'peer' && udx) {
     udx.stream.connect(udx.socket, Number(m.id), Number(m.port), String(m.host));

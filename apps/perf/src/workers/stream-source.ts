@@ -13,7 +13,16 @@ import type { Writable } from 'node:stream';
 import { type Connection, createNode, type SrmudpNode } from 'srmudp';
 import UDX from 'udx-native';
 import { congestionOf, parseArgs, protoOf } from './args.js';
-import { cpuSecondsSince, fail, onMessage, peakRss, send, wallMs } from './channel.js';
+import {
+  cpuSecondsSince,
+  fail,
+  onMessage,
+  peakRss,
+  send,
+  startProfile,
+  stopProfile,
+  wallMs,
+} from './channel.js';
 
 const args = parseArgs(process.argv.slice(2));
 const proto = protoOf(args.proto);
@@ -40,6 +49,7 @@ async function pump(w: Writable): Promise<void> {
 
 async function go(m: Record<string, unknown>): Promise<void> {
   cpuStart = process.cpuUsage();
+  startProfile();
   const startAt = wallMs();
   let w: Writable;
   if (proto === 'srmudp') {
@@ -78,9 +88,11 @@ if (proto === 'udx') {
 onMessage(async (m) => {
   if (m.t === 'go') await go(m);
   else if (m.t === 'report') {
+    const cpuSec = cpuSecondsSince(cpuStart);
+    await stopProfile();
     send({
       t: 'report',
-      cpuSec: cpuSecondsSince(cpuStart),
+      cpuSec,
       peakRss: peakRss(),
       stats: conn ? conn.stats() : null,
     });
