@@ -31,7 +31,7 @@ let read = 0;
 let sid = -1;
 let t0 = 0;
 let packets = 0;
-for (let round = 0; read < total; round++) {
+while (read < total) {
   const now = clock();
   for (const ep of [a, b]) {
     const t = ep.pollTimeout();

@@ -444,6 +444,8 @@ export class CoreConnection implements ConnectionApi {
     }
     this.probe = null;
     this.pathInfo = { kind: 'direct', address: p.address };
+    // handshakes (rekeys) of this connection go to the new address too
+    for (const ch of this.channels) ch.address = copyAddress(p.address);
     this.sendErrorsOnPath = 0;
     this.host.amp.forget(p.address);
     if (!this.validated) {

@@ -39,13 +39,14 @@ export class SimEndpoint implements SimNode {
 
   constructor(
     readonly name: string,
-    config: Partial<EndpointConfig> & { seed?: string } = {},
+    config: Partial<EndpointConfig> & { seed?: string; rngSeed?: string } = {},
     now = 0,
   ) {
-    const seed = config.seed ?? name;
-    const rng = new Rng(`rng-${seed}`);
+    const { seed: s, rngSeed, ...rest } = config;
+    const seed = s ?? name;
+    const rng = new Rng(`rng-${rngSeed ?? seed}`);
     this.ep = new Endpoint(
-      { identity: identity(seed), random: (n) => rng.bytes(n), ...config } as EndpointConfig,
+      { identity: identity(seed), random: (n) => rng.bytes(n), ...rest } as EndpointConfig,
       now,
     );
   }

@@ -1,0 +1,64 @@
+import { describe, expect, it } from 'vitest';
+import { ADDR_A, ADDR_B, SimEndpoint, simPair } from './helpers.js';
+
+const text = (s: string) => new TextEncoder().encode(s);
+const str = (b: Uint8Array) => new TextDecoder().decode(b);
+
+describe('long-lived connections', () => {
+  it('survive rekeys (keys renewed every 120 s) with only keepalives in between', () => {
+    const { net, a, b } = simPair('rekey', { a: { keepaliveMs: 10_000 }, b: { keepaliveMs: 10_000 } });
+    const conn = a.ep.connect(net.now, { addresses: [ADDR_B], remoteKey: b.key });
+    net.drive({ until: () => b.count('connected') > 0, maxTimeMs: 5000 });
+    for (let minute = 1; minute <= 7; minute++) {
+      net.runFor(60_000);
+      expect(conn.sendMessage(text(`minute ${minute}`))).toBe(true);
+    }
+    net.drive({ until: () => b.messages.length === 7, maxTimeMs: 5000 });
+    expect(b.messages.map((m) => str(m.data))).toEqual(
+      Array.from({ length: 7 }, (_, i) => `minute ${i + 1}`),
+    );
+    expect(a.count('closed') + b.count('closed')).toBe(0);
+    expect(a.count('connected')).toBe(1);
+    expect(b.count('connected')).toBe(1);
+  });
+
+  it('after migration, rekeys follow the connection to its new address', () => {
+    const { net, a, b } = simPair('rekey-migrate', { a: { keepaliveMs: 5000 }, b: { keepaliveMs: 5000 } });
+    a.ep.connect(net.now, { addresses: [ADDR_B], remoteKey: b.key });
+    net.drive({ until: () => b.count('connected') > 0, maxTimeMs: 5000 });
+    const moved = { host: '10.8.8.8', port: 999 };
+    net.moveHost('a', [moved]);
+    net.drive({ until: () => b.count('path_changed') > 0, maxTimeMs: 20_000 });
+    net.runFor(400_000); // several rekeys, some started by b towards the new address
+    const cb = b.ep.connection(b.connected()[0]!.id)!;
+    expect(cb.sendMessage(text('still here'))).toBe(true);
+    net.drive({ until: () => a.messages.length > 0, maxTimeMs: 5000 });
+    expect(str(a.messages[0]!.data)).toBe('still here');
+    expect(a.count('closed') + b.count('closed')).toBe(0);
+  });
+
+  it('a peer that restarts (new boot, same key) replaces its old connection', () => {
+    const { net, a, b } = simPair('restart');
+    a.ep.connect(net.now, { addresses: [ADDR_B], remoteKey: b.key });
+    net.drive({ until: () => b.count('connected') > 0 && a.count('connected') > 0, maxTimeMs: 5000 });
+    const oldId = a.connected()[0]!.id;
+    // b crashes and comes back at the same address with the same identity, then dials a
+    net.removeHost('b');
+    const b2 = new SimEndpoint('b', { rngSeed: 'b-after-restart' });
+    net.addHost('b2', b2, [{ ...ADDR_B }]);
+    const c2 = b2.ep.connect(net.now, { addresses: [ADDR_A], remoteKey: a.key });
+    net.drive({ until: () => a.count('connected') === 2 && b2.count('connected') === 1, maxTimeMs: 10_000 });
+    expect(a.find('closed')[0]).toMatchObject({ id: oldId, remote: true, code: 0x13 });
+    const fresh = a.connected()[1]!;
+    expect(fresh.id).not.toBe(oldId);
+    expect(fresh.remoteKey).toEqual(b2.key);
+    c2.sendMessage(text('hello again'));
+    net.drive({ until: () => a.messages.length > 0, maxTimeMs: 5000 });
+    expect(a.messages[0]).toMatchObject({ id: fresh.id });
+    const back = a.ep.connection(fresh.id)!;
+    back.sendMessage(text('welcome back'));
+    net.drive({ until: () => b2.messages.length > 0, maxTimeMs: 5000 });
+    expect(str(b2.messages[0]!.data)).toBe('welcome back');
+    expect(a.ep.stats().connections).toBe(1);
+  });
+});
