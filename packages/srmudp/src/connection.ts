@@ -241,11 +241,19 @@ export class Connection extends EventEmitter implements StreamHost {
   markClosed(info: CloseInfo): void {
     if (this.closeInfo) return;
     this.closeInfo = info;
-    const err = new SrmudpError(
-      'CONNECTION_CLOSED',
-      `connection closed: ${info.reason || `code ${info.code}`}`,
-    );
-    for (const s of this.streamMap.values()) s.destroy(err);
+    // A local close ends our own streams quietly; a remote close is an error for a stream that is
+    // still open (like ECONNRESET on a socket), given to readers/writers that listen for it.
+    const err = info.remote
+      ? new SrmudpError(
+          'CONNECTION_CLOSED',
+          `connection closed by peer: ${info.reason || `code ${info.code}`}`,
+        )
+      : null;
+    for (const s of this.streamMap.values()) {
+      if (s.readableEnded && s.writableFinished) continue;
+      if (err && s.listenerCount('error') > 0) s.destroy(err);
+      else s.destroy();
+    }
     this.streamMap.clear();
     this.incoming.end();
     this.messageQueue.end();

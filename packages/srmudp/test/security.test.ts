@@ -77,13 +77,16 @@ describe('hostile input during a transfer', () => {
       if (captured.length < 2000 && Math.random() < 0.2) captured.push(Buffer.from(data));
       return origSend(data, host, port);
     };
-    const total = 24 * 1024 * 1024;
+    // the sender keeps streaming until the whole attack has been delivered: they overlap fully
+    let attacking = true;
+    let total = 0;
     const h = createHash('sha256');
     const s = conn.openStream();
     const sending = (async () => {
-      for (let sent = 0; sent < total; sent += 256 * 1024) {
+      while (attacking || total < 8 * 1024 * 1024) {
         const chunk = randomBytes(256 * 1024);
         h.update(chunk);
+        total += chunk.length;
         if (!s.write(chunk)) await once(s, 'drain');
       }
       s.end();
@@ -110,8 +113,10 @@ describe('hostile input during a transfer', () => {
       }
       attackBytes += d.length;
       attacker.send(d, port, '127.0.0.1');
-      if (i % 200 === 0) await new Promise((r) => setImmediate(r));
+      // paced so the kernel's receive buffer does not drop the attack before B sees it
+      if (i % 100 === 99) await new Promise((r) => setTimeout(r, 1));
     }
+    attacking = false;
     await sending;
     const got = await incoming;
     attacker.close();
@@ -120,11 +125,17 @@ describe('hostile input during a transfer', () => {
     expect(captured.length).toBeGreaterThan(10);
     // anti-amplification: an unvalidated address never gets more than 3x what it sent
     expect(repliesToAttacker).toBeLessThanOrEqual(3 * attackBytes);
-    // every hostile datagram that reached B was dropped and counted (by the endpoint or the connection)
+    // every datagram B received was either a packet of the connection or dropped and counted
+    // (by the endpoint or the connection): nothing is unaccounted for
     const st = b.stats();
+    const cs = b.connection(a.peerId)?.stats();
     const sum = (r: Record<string, number>) => Object.values(r).reduce((x, y) => x + y, 0);
-    const drops = sum(st.endpoint.drops) + sum(b.connection(a.peerId)?.stats().drops ?? {});
-    expect(drops).toBeGreaterThanOrEqual(90_000);
+    const drops = sum(st.endpoint.drops) + sum(cs?.drops ?? {});
+    const legit = cs?.packetsReceived ?? 0;
+    const received = st.transport.received;
+    expect(received).toBeGreaterThan(legit + 50_000); // most of the attack reached B
+    // handshake packets are neither data packets nor drops: allow a few
+    expect(Math.abs(received - legit - drops)).toBeLessThanOrEqual(20);
   }, 120_000);
 });
 
