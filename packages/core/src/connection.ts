@@ -82,6 +82,9 @@ export class CoreConnection implements ConnectionApi {
   /** where the packet being handled came from (PATH_CHALLENGE answers go back there) */
   private currentFrom: Address | null = null;
   private readonly dropCounts: Record<string, number> = {};
+  /** streams whose receive side may still finish; 'stream_finished' already emitted for the rest */
+  private readonly recvOpen = new Set<number>();
+  private readonly finishedEmitted = new Set<number>();
 
   constructor(
     private readonly host: ConnectionHost,
@@ -104,7 +107,9 @@ export class CoreConnection implements ConnectionApi {
   }
 
   openStream(): number {
-    return this.open().openStream();
+    const id = this.open().openStream();
+    this.recvOpen.add(id);
+    return id;
   }
 
   write(streamId: number, data: Uint8Array): number {
@@ -256,6 +261,7 @@ export class CoreConnection implements ConnectionApi {
     this.currentFrom = from;
     rel.handlePacket(now, packetNumber, plaintext);
     this.drainReliable();
+    if (this.recvOpen.size > 0) this.checkFinReceived(rel);
     this.currentFrom = null;
   }
 
@@ -475,13 +481,19 @@ export class CoreConnection implements ConnectionApi {
     const id = this.id;
     for (let ev = rel.pollEvent(); ev !== null; ev = rel.pollEvent()) {
       switch (ev.type) {
-        case 'readable':
-        case 'writable':
         case 'stream_opened':
-        case 'stream_finished':
+          this.recvOpen.add(ev.streamId);
           this.host.emit({ type: ev.type, id, streamId: ev.streamId });
           break;
+        case 'readable':
+        case 'writable':
+          this.host.emit({ type: ev.type, id, streamId: ev.streamId });
+          break;
+        case 'stream_finished':
+          this.emitFinished(ev.streamId);
+          break;
         case 'stream_reset':
+          this.recvOpen.delete(ev.streamId);
           this.host.emit({ type: 'stream_reset', id, streamId: ev.streamId, code: ev.code });
           break;
         case 'message':
@@ -521,6 +533,23 @@ export class CoreConnection implements ConnectionApi {
       this.onPathResponse(f.data);
     } else {
       this.drop('relay_unsupported');
+    }
+  }
+
+  private emitFinished(streamId: number): void {
+    this.recvOpen.delete(streamId);
+    if (this.finishedEmitted.has(streamId)) return;
+    this.finishedEmitted.add(streamId);
+    this.host.emit({ type: 'stream_finished', id: this.id, streamId });
+  }
+
+  /**
+   * The contract's 'stream_finished': every byte up to the peer's FIN has arrived and is
+   * readable (reliability itself reports it only once the application has read them all).
+   */
+  private checkFinReceived(rel: Reliable): void {
+    for (const sid of this.recvOpen) {
+      if (finReceived(rel, sid)) this.emitFinished(sid);
     }
   }
 
@@ -564,6 +593,27 @@ function carries(payload: Uint8Array, frame: Frame): boolean {
     if (f.type === frame.type && equalBytes(f.data, frame.data)) return true;
   }
   return false;
+}
+
+interface StreamView {
+  finalSize: number;
+  recvReset: boolean;
+  stopCode: number;
+  recv: { readOffset: number; bufferedBytes: number };
+}
+
+/**
+ * True when the peer's FIN arrived and every byte before it is buffered (nothing more can
+ * arrive). Reads reliability's stream state; returns false when its shape is not the expected
+ * one (reliability then reports 'stream_finished' itself, after the last read).
+ */
+function finReceived(rel: Reliable, streamId: number): boolean {
+  const streams = (rel as unknown as { streams?: Map<number, StreamView> }).streams;
+  const st = streams instanceof Map ? streams.get(streamId) : undefined;
+  if (st === undefined || typeof st.finalSize !== 'number' || st.finalSize < 0) return false;
+  if (st.recvReset || st.stopCode >= 0) return false;
+  const r = st.recv;
+  return typeof r?.readOffset === 'number' && r.readOffset + r.bufferedBytes >= st.finalSize;
 }
 
 /**

@@ -41,4 +41,26 @@ describe('Endpoint over @srmudp/sim', () => {
       Array.from({ length: 20 }, (_, i) => sha256(randomBytes(`m${i}`, 10 + i * 500))),
     );
   });
+
+  it('stream_finished fires once FIN and every byte before it arrived, before the app reads; once', () => {
+    const { net, a, b } = simPair('fin-contract', {
+      link: { latencyMs: 5, reorder: 0.1, reorderDelayMs: 4 },
+    });
+    b.autoRead = false;
+    const conn = a.ep.connect(net.now, { addresses: [ADDR_B], remoteKey: b.key });
+    net.drive({ until: () => a.count('connected') > 0, maxTimeMs: 5000 });
+    const data = randomBytes('fin', 100_000);
+    const sid = conn.openStream();
+    expect(conn.write(sid, data)).toBe(data.length);
+    conn.finish(sid);
+    net.drive({ until: () => b.count('stream_finished') > 0, maxTimeMs: 10_000 });
+    const bc = b.ep.connection(b.connected()[0]!.id)!;
+    const chunks: Uint8Array[] = [];
+    for (let d = bc.read(sid, 4096); d !== null; d = bc.read(sid, 4096)) chunks.push(d);
+    expect(chunks.every((c) => c.length <= 4096)).toBe(true);
+    expect(sha256(chunks)).toBe(sha256(data));
+    net.runFor(1000);
+    b.drain();
+    expect(b.count('stream_finished')).toBe(1);
+  });
 });
