@@ -21,9 +21,7 @@ import {
   encodeCard,
   isRendezvousBackend,
   type Locator,
-  nextSequence,
   Rendezvous,
-  signRecord,
 } from '@srmudp/rendezvous';
 import { localInterfaces, UdpTransport } from '@srmudp/transport-node';
 import { SrmudpError } from '@srmudp/wire';
@@ -173,7 +171,6 @@ export class SrmudpNode extends EventEmitter implements ConnectionOwner {
     );
   }
 
-  private lastSeq: number | undefined;
   private locators: Locator[] = [];
 
   /**
@@ -199,22 +196,15 @@ export class SrmudpNode extends EventEmitter implements ConnectionOwner {
   contactCard(
     opts: { name?: string; locators?: Locator[]; candidates?: boolean; ttlMs?: number } = {},
   ): string {
-    const now = Date.now();
-    let record: Uint8Array | undefined;
-    if (opts.candidates !== false) {
-      const seq = nextSequence(this.lastSeq, now);
-      this.lastSeq = seq;
-      record = signRecord(
-        {
-          peerId: this.identity.publicKey,
-          seq,
-          issuedAt: now,
-          expiresAt: now + (opts.ttlMs ?? 24 * 3600_000),
-          candidates: this.candidates().slice(0, 8),
-        },
-        this.identity.secret,
-      );
-    }
+    // one sequence counter (the Rendezvous one) for card records and published records, so two
+    // records of this node never share a seq with different bytes
+    const record =
+      opts.candidates === false
+        ? undefined
+        : this.rendezvous.sign(
+            { candidates: this.candidates().slice(0, 8) },
+            { ttlMs: opts.ttlMs ?? 24 * 3600_000 },
+          ).bytes;
     return encodeCard({
       peerId: this.identity.publicKey,
       locators: opts.locators ?? this.locators,
