@@ -516,13 +516,34 @@ export class Endpoint implements EndpointApi {
       case 'established': {
         const existing = this.byChannel.get(channel);
         const boot = ev.remoteOptions.get(BOOT_ID_OPTION) ?? null;
+        const hex = toHex(ev.remoteKey);
+        const byKey = this.byKey.get(hex);
+        if (
+          existing !== undefined &&
+          existing.state === 'handshaking' &&
+          byKey !== undefined &&
+          byKey !== existing &&
+          byKey.state === 'established'
+        ) {
+          // An XX dial reached a peer we already have a connection to: one connection per peer.
+          // The new channel feeds the existing connection (the peer may already seal with it);
+          // the dial itself fails with ALREADY_CONNECTED naming that connection.
+          this.byChannel.set(channel, byKey);
+          existing.channels.splice(existing.channels.indexOf(channel), 1);
+          byKey.addChannel(channel);
+          this.handshakingSet.delete(existing);
+          existing.fail(
+            new SrmudpError('ALREADY_CONNECTED', `already connected to this peer (connection ${byKey.id})`, {
+              cause: { connectionId: byKey.id, remoteKey: ev.remoteKey.slice() },
+            }),
+          );
+          return;
+        }
         if (existing !== undefined && !existing.isFinished) {
           existing.remoteBoot = boot;
           if (existing.state === 'handshaking') this.establish(now, existing, channel, ev.initiator);
           return;
         }
-        const hex = toHex(ev.remoteKey);
-        const byKey = this.byKey.get(hex);
         if (byKey !== undefined && !byKey.isFinished && byKey.state !== 'closing') {
           // another handshake with a peer we already have a connection to (both dialled with XX,
           // or an XX dial to a known peer): one connection per peer, fed by both channels
@@ -595,6 +616,11 @@ export class Endpoint implements EndpointApi {
       (channel as unknown as { current: { confirmed?: boolean } | null }).current?.confirmed === true;
     const validated = initiator || confirmed;
     conn.establish(now, channel, this.localKey, validated);
+    // the established connection is the one connect() and later handshakes must find
+    const hex = toHex(conn.remoteKey as Uint8Array);
+    const cur = this.byKey.get(hex);
+    if (cur === undefined || cur === conn || cur.isFinished || cur.state !== 'established')
+      this.byKey.set(hex, conn);
     if (!validated && !conn.outgoing) this.unvalidatedIncoming++;
     if (!this.active.includes(conn)) this.active.push(conn);
   }

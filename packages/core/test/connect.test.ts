@@ -203,3 +203,29 @@ describe('API misuse', () => {
     expect(conn.read(0)).toBeNull();
   });
 });
+
+describe('one connection per peer', () => {
+  it('an XX dial to a peer we already have an IK connection to is merged into it', () => {
+    const { net, a, b } = simPair('merge');
+    const ik = a.ep.connect(net.now, { addresses: [ADDR_B], remoteKey: b.key });
+    net.drive({ until: () => a.count('connected') > 0 && b.count('connected') > 0, maxTimeMs: 5000 });
+    const xx = a.ep.connect(net.now, { addresses: [ADDR_B] });
+    expect(xx.id).not.toBe(ik.id);
+    net.runFor(3000);
+    // no second connection on either side; the XX dial fails with ALREADY_CONNECTED naming it
+    expect(a.count('connected')).toBe(1);
+    const [f] = a.find('connect_failed');
+    expect(f?.id).toBe(xx.id);
+    expect(f?.error.code).toBe('ALREADY_CONNECTED');
+    expect((f?.error.cause as { connectionId: number }).connectionId).toBe(ik.id);
+    expect(b.count('connected')).toBe(1);
+    expect(a.ep.stats().connections).toBe(1);
+    // and the merged connection still carries data both ways
+    ik.sendMessage(new TextEncoder().encode('after merge'));
+    const bc = b.ep.connection(b.connected()[0]!.id)!;
+    bc.sendMessage(new TextEncoder().encode('back'));
+    net.drive({ until: () => b.messages.length > 0 && a.messages.length > 0, maxTimeMs: 5000 });
+    expect(new TextDecoder().decode(b.messages[0]!.data)).toBe('after merge');
+    expect(new TextDecoder().decode(a.messages[0]!.data)).toBe('back');
+  });
+});
