@@ -217,7 +217,7 @@ describe('one connection per peer', () => {
     const [f] = a.find('connect_failed');
     expect(f?.id).toBe(xx.id);
     expect(f?.error.code).toBe('ALREADY_CONNECTED');
-    expect((f?.error.cause as { connectionId: number }).connectionId).toBe(ik.id);
+    expect((f!.error.cause as { connectionId: number }).connectionId).toBe(ik.id);
     expect(b.count('connected')).toBe(1);
     expect(a.ep.stats().connections).toBe(1);
     // and the merged connection still carries data both ways
