@@ -167,6 +167,10 @@ export interface ReportRow {
   result: string;
   timeMs: number | null;
   detail: string;
+  /** set once every assertion of the scenario passed */
+  pass?: boolean;
+  /** position in the report (the matrix's row order) */
+  order?: number;
 }
 
 /** Writes report rows of one suite when SRMUDP_NAT_REPORT_DIR is set (the --report run). */

@@ -56,7 +56,7 @@ if (report && dir) {
       const ok =
         r.result.startsWith(r.expected) || (r.expected.startsWith('direct') && r.result.startsWith('direct'));
       lines.push(
-        `| ${cell(r.pair)} | ${cell(r.expected)} | ${ok ? '' : '**'}${cell(r.result)}${ok ? '' : '**'} | ${r.timeMs === null ? '-' : `${(r.timeMs / 1000).toFixed(2)} s`} | ${cell(r.detail)} |`,
+        `| ${cell(r.pair)} | ${cell(r.expected)} | ${ok ? cell(r.result) : `**${cell(r.result)} (assertions failed)**`} | ${r.timeMs === null ? '-' : `${(r.timeMs / 1000).toFixed(2)} s`} | ${cell(r.detail)} |`,
       );
     }
     return lines.join('\n');

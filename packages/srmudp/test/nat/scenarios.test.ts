@@ -65,6 +65,7 @@ describe.runIf(LAB.ok).concurrent('NAT scenarios (real kernel NATs)', () => {
       expect(got.sha256).toBe(sent.sha256);
       const mbit = (got.bytes * 8) / 1e6 / (got.ms / 1000);
       rows.push({
+        pass: true,
         section: 'scenarios',
         pair: 'eim × eim, 5% loss + 2% dup + 50±20 ms per public link',
         expected: `direct, ${TRANSFER_MIB} MiB intact`,
@@ -97,6 +98,7 @@ describe.runIf(LAB.ok).concurrent('NAT scenarios (real kernel NATs)', () => {
       expect(st.path.address).toEqual(before); // the same NAT binding, kept alive
       expect(a.proc.pending().some((m) => m.t === 'closed')).toBe(false);
       rows.push({
+        pass: true,
         section: 'scenarios',
         pair: 'eim × eim, conntrack UDP timeouts 10 s',
         expected: `survives ${IDLE_MS / 1000} s idle`,
@@ -137,6 +139,7 @@ describe.runIf(LAB.ok).concurrent('NAT scenarios (real kernel NATs)', () => {
       expect(last?.port).toBeGreaterThanOrEqual(portRange[0]);
       expect(last?.port).toBeLessThanOrEqual(portRange[1]);
       rows.push({
+        pass: true,
         section: 'scenarios',
         pair: 'eim × restricted, natA rebooted mid-transfer',
         expected: 'migrates, transfer intact',
@@ -164,6 +167,7 @@ describe.runIf(LAB.ok).concurrent('NAT scenarios (real kernel NATs)', () => {
         text: 'neighbour',
       });
       rows.push({
+        pass: true,
         section: 'scenarios',
         pair: 'eim, two hosts behind it, no hairpin',
         expected: 'direct via LAN',
@@ -192,6 +196,7 @@ describe.runIf(LAB.ok).concurrent('NAT scenarios (real kernel NATs)', () => {
       expect(r.message).toMatch(/UDP/);
       expect(r.ms).toBeLessThan(4000);
       rows.push({
+        pass: true,
         section: 'scenarios',
         pair: 'udp-blocked × eim',
         expected: 'UDP_BLOCKED, fast',
@@ -216,6 +221,7 @@ describe.runIf(LAB.ok).concurrent('NAT scenarios (real kernel NATs)', () => {
           port: 40000,
         });
         rows.push({
+          pass: true,
           section: 'scenarios',
           pair: 'eim, coturn 4.6 as STUN server',
           expected: `srflx ${ADDR.publicA}:40000`,
