@@ -352,6 +352,13 @@ export class CoreConnection implements ConnectionApi {
     this.channel = channel;
   }
 
+  /** @internal The channel now belongs to another connection: never seal with it again. */
+  detachChannel(channel: SecureChannel): void {
+    const i = this.channels.indexOf(channel);
+    if (i >= 0) this.channels.splice(i, 1);
+    if (this.channel === channel) this.channel = this.channels[this.channels.length - 1] ?? null;
+  }
+
   /** @internal Handshake failed or was abandoned before establishment. */
   fail(error: SrmudpError): void {
     if (this.stateValue === 'closed') return;

@@ -60,6 +60,8 @@ export class Endpoint implements EndpointApi {
   /** established connections, in round-robin order for pollTransmit */
   private active: CoreConnection[] = [];
   private cursor = 0;
+  /** outgoing connections waiting for the previous connection to the same peer to finish */
+  private readonly deferred = new Map<CoreConnection, CoreConnection>();
   /** connections whose handshake has not completed */
   private readonly handshakingSet = new Set<CoreConnection>();
   /** incoming connections whose address is not validated yet (responder-side pending handshakes) */
@@ -325,10 +327,27 @@ export class Endpoint implements EndpointApi {
       conn.fail(new SrmudpError('LIMIT', `at most ${this.maxConnections} connections`));
       return conn;
     }
+    const closing = key ? this.byKey.get(toHex(key)) : undefined;
+    if (key && closing !== undefined && closing.state === 'closing' && !closing.isFinished) {
+      // The previous connection to this peer is still draining on the same Noise channel:
+      // start the new handshake once it is gone, so the two can never share a session.
+      this.byKey.set(toHex(key), conn);
+      this.handshakingSet.add(conn);
+      this.deferred.set(closing, conn);
+      return conn;
+    }
+    const started = this.startHandshake(now, conn);
+    this.afterSecure(now);
+    return started;
+  }
+
+  /** Opens (or reuses) crypto's channel for an outgoing connection and sends the initiation. */
+  private startHandshake(now: number, conn: CoreConnection): CoreConnection {
+    const key = conn.remoteKey ?? undefined;
     let channel: SecureChannel;
     try {
       channel = this.secure.connect(now, {
-        address: copyAddress(target.addresses[0] as Address),
+        address: copyAddress(conn.candidates[0] as Address),
         ...(key ? { remoteKey: key } : {}),
       });
     } catch (e) {
@@ -341,7 +360,8 @@ export class Endpoint implements EndpointApi {
     if (owner !== undefined && owner !== conn && !owner.isFinished) {
       // crypto reused a channel that already belongs to a live connection (an incoming one)
       this.byId.delete(conn.id);
-      this.addCandidates(owner, target.addresses);
+      this.addCandidates(owner, conn.candidates);
+      this.handshakingSet.delete(conn);
       owner.outgoing = true;
       return owner;
     }
@@ -356,7 +376,6 @@ export class Endpoint implements EndpointApi {
     } else {
       this.trackInit(conn, channel);
     }
-    this.afterSecure(now);
     return conn;
   }
 
@@ -566,12 +585,14 @@ export class Endpoint implements EndpointApi {
         const conn = this.byChannel.get(channel);
         if (conn === undefined || conn.isFinished) return;
         const boot = ev.remoteOptions.get(BOOT_ID_OPTION) ?? null;
-        if (conn.remoteBoot !== null && boot !== null && !equalBytes(conn.remoteBoot, boot)) {
+        const restarted = conn.remoteBoot !== null && boot !== null && !equalBytes(conn.remoteBoot, boot);
+        // a new session on the channel of a connection that is closing is a new connection
+        if (restarted || conn.state === 'closing') {
           // The peer restarted and handshook again on the same channel: its reliability state is
           // new, ours is stale. Close the old connection and start a fresh one on this channel.
           this.byChannel.delete(channel);
-          conn.channels.splice(conn.channels.indexOf(channel), 1);
-          conn.closeNow(CloseCode.PEER_RESTARTED, 'peer restarted', true);
+          conn.detachChannel(channel);
+          if (restarted) conn.closeNow(CloseCode.PEER_RESTARTED, 'peer restarted', true);
           const fresh = new CoreConnection(
             this.host,
             this.nextId++,
@@ -615,6 +636,8 @@ export class Endpoint implements EndpointApi {
     const confirmed =
       (channel as unknown as { current: { confirmed?: boolean } | null }).current?.confirmed === true;
     const validated = initiator || confirmed;
+    // an XX responder completed (message 3): one half-open state less
+    if (!initiator && confirmed && this.halfOpenHead < this.halfOpen.length) this.halfOpenHead++;
     conn.establish(now, channel, this.localKey, validated);
     // the established connection is the one connect() and later handshakes must find
     const hex = toHex(conn.remoteKey as Uint8Array);
@@ -710,6 +733,22 @@ export class Endpoint implements EndpointApi {
       const hex = toHex(conn.remoteKey);
       if (this.byKey.get(hex) === conn) this.byKey.delete(hex);
     }
+    const next = this.deferred.get(conn);
+    if (next !== undefined) {
+      this.deferred.delete(conn);
+      if (!next.isFinished && next.state === 'handshaking') {
+        const got = this.startHandshake(this.lastNow, next);
+        if (got !== next) {
+          next.fail(
+            new SrmudpError('ALREADY_CONNECTED', `already connected to this peer (connection ${got.id})`, {
+              cause: { connectionId: got.id, remoteKey: (next.remoteKey as Uint8Array).slice() },
+            }),
+          );
+        }
+        this.afterSecure(this.lastNow);
+      }
+    }
+    for (const [prev, waiting] of this.deferred) if (waiting === conn) this.deferred.delete(prev);
     const i = this.active.indexOf(conn);
     if (i >= 0) {
       this.active.splice(i, 1);

@@ -62,3 +62,29 @@ describe('long-lived connections', () => {
     expect(a.ep.stats().connections).toBe(1);
   });
 });
+
+describe('reconnect', () => {
+  it('close then connect again at once: the new connection waits for the old one, both sides agree', () => {
+    const { net, a, b } = simPair('reconnect', { link: { latencyMs: 15 } });
+    const first = a.ep.connect(net.now, { addresses: [ADDR_B], remoteKey: b.key });
+    net.drive({ until: () => b.count('connected') > 0 && a.count('connected') > 0, maxTimeMs: 5000 });
+    first.sendMessage(text('one'));
+    first.close(0, 'done');
+    const second = a.ep.connect(net.now, { addresses: [ADDR_B], remoteKey: b.key });
+    expect(second.id).not.toBe(first.id);
+    expect(a.ep.connect(net.now, { addresses: [ADDR_B], remoteKey: b.key })).toBe(second);
+    net.drive({ until: () => a.count('connected') === 2 && b.count('connected') === 2, maxTimeMs: 10_000 });
+    expect(a.find('closed')[0]).toMatchObject({ id: first.id, remote: false });
+    expect(b.find('closed')[0]).toMatchObject({ remote: true, reason: 'done' });
+    expect(b.messages.map((m) => str(m.data))).toEqual(['one']);
+    second.sendMessage(text('two'));
+    const bNew = b.connected()[1]!.id;
+    b.ep.connection(bNew)!.sendMessage(text('two back'));
+    net.drive({ until: () => b.messages.length === 2 && a.messages.length === 1, maxTimeMs: 5000 });
+    expect(b.messages[1]).toMatchObject({ id: bNew });
+    expect(str(a.messages[0]!.data)).toBe('two back');
+    net.runFor(5000);
+    expect(a.ep.stats().connections).toBe(1);
+    expect(b.ep.stats().connections).toBe(1);
+  });
+});
