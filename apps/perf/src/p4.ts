@@ -20,6 +20,8 @@ export interface P4Row {
   rssBytesPerConn: number;
   /** connections per second: peers / (go .. server saw the last one) */
   handshakesPerSec: number;
+  /** server CPU per accepted connection during the handshake phase, ms */
+  serverCpuMsPerHandshake: number;
   connectMedianMs: number | null;
   connectP99Ms: number | null;
   idleSeconds: number;
@@ -89,6 +91,7 @@ function emptyRow(proto: 'srmudp' | 'tcp', peers: number, error: string): P4Row 
     externalBytesPerConn: Number.NaN,
     rssBytesPerConn: Number.NaN,
     handshakesPerSec: Number.NaN,
+    serverCpuMsPerHandshake: Number.NaN,
     connectMedianMs: null,
     connectP99Ms: null,
     idleSeconds: 0,
@@ -167,6 +170,7 @@ async function runOne(
       externalBytesPerConn: ((mem.external ?? 0) - (base.external ?? 0)) / n,
       rssBytesPerConn: ((mem.rss ?? 0) - (base.rss ?? 0)) / n,
       handshakesPerSec: ok / ((endAt - goAt) / 1000),
+      serverCpuMsPerHandshake: est ? (Number(est.cpuSec) * 1000) / n : Number.NaN,
       connectMedianMs: medians.length
         ? (medians.sort((a, b) => a - b)[Math.floor(medians.length / 2)] ?? null)
         : null,

@@ -185,6 +185,14 @@ export function buildSummary(r: Omit<Report, 'summary'>): SummaryLine[] {
       referenceName: 'Node TCP accept (no crypto)',
     });
     line({
+      id: 'P4.hscpu',
+      figure: 'P4 server CPU per handshake (connection accept)',
+      unit: 'CPU ms',
+      srmudp: ps.serverCpuMsPerHandshake,
+      reference: pt.serverCpuMsPerHandshake,
+      referenceName: 'Node TCP accept (no crypto)',
+    });
+    line({
       id: 'P4.idlecpu',
       figure: 'P4 idle CPU per connection (keepalives)',
       unit: 'µs CPU/conn/s',
@@ -460,7 +468,7 @@ ${p.peers} connections from ${p.clientProcesses} client processes (each client e
 at most ${p.concurrencyPerProcess} handshakes in flight per client process). Memory: the server's
 \`process.memoryUsage()\` after forced GC, minus the same before any client connected, ÷ connections.
 Handshakes per second: connections ÷ (go → the server saw the last one); client and server share
-the 2 cores. Idle CPU: the server's CPU over ${p.idleSeconds} s with every connection established
+the 2 cores, so the server's own CPU per accepted connection is shown too. Idle CPU: the server's CPU over ${p.idleSeconds} s with every connection established
 and idle (keepalives only), per connection per second.
 
 ${table(
@@ -471,6 +479,7 @@ ${table(
     'external KiB/conn',
     'RSS KiB/conn',
     'handshakes/s',
+    'server CPU ms/handshake',
     'connect median / p99 ms',
     'idle CPU µs/conn/s',
     'idle datagrams/conn/s',
@@ -483,6 +492,7 @@ ${table(
     f(row.externalBytesPerConn / 1024, 2),
     f(row.rssBytesPerConn / 1024, 1),
     f(row.handshakesPerSec, 0),
+    f(row.serverCpuMsPerHandshake, 2),
     `${f(row.connectMedianMs, 1)} / ${f(row.connectP99Ms, 1)}`,
     f(row.idleCpuUsPerConnPerSec, 2),
     row.proto === 'srmudp' ? f(row.idlePacketsPerConnPerSec, 3) : 'kernel',

@@ -95,8 +95,16 @@ async function awaitDone(sink: WorkerHandle, src: WorkerHandle, bytes: number): 
           .map(([k, v]) => `${k}=${typeof v === 'number' ? Math.round(v * 100) / 100 : JSON.stringify(v)}`)
           .join(' ')
       : 'n/a';
+    const rst = (s.stats ?? null) as Record<string, unknown> | null;
+    const rbrief = rst
+      ? ['bytesReceived', 'bytesSent', 'packetsReceived', 'packetsSent', 'drops']
+          .map((k) => `${k}=${JSON.stringify(rst[k])}`)
+          .join(' ')
+      : 'n/a';
     throw new Error(
-      `stalled: receiver at ${got} of ${bytes} bytes with no progress for ${STALL_MS / 1000} s; sender connection: ${brief}`,
+      `stalled: receiver at ${got} of ${bytes} bytes with no progress for ${STALL_MS / 1000} s; ` +
+        `sender connection: ${brief}; sender stream: ${JSON.stringify(rep?.writable ?? null)}; ` +
+        `receiver connection: ${rbrief}; receiver stream: ${JSON.stringify(s.readable ?? null)}`,
     );
   }
 }

@@ -23,6 +23,8 @@ function mem() {
 }
 
 let count = 0;
+/** CPU baseline for the handshake phase (taken when ready is sent) */
+let hsCpu0 = process.cpuUsage();
 let firstAt = 0;
 let node: SrmudpNode | null = null;
 const sockets: net.Socket[] = [];
@@ -30,7 +32,10 @@ const sockets: net.Socket[] = [];
 function established(): void {
   count++;
   if (count === 1) firstAt = wallMs();
-  if (count === target) send({ t: 'established', count, firstAt, at: wallMs() });
+  if (count === target) {
+    const d = process.cpuUsage(hsCpu0);
+    send({ t: 'established', count, firstAt, at: wallMs(), cpuSec: (d.user + d.system) / 1e6 });
+  }
 }
 
 async function start(): Promise<void> {
@@ -43,6 +48,7 @@ async function start(): Promise<void> {
     });
     node.on('connection', () => established());
     const base = mem();
+    hsCpu0 = process.cpuUsage();
     send({ t: 'ready', host, port: node.address().port, card: node.contactCard(), mem: base });
   } else {
     const server = net.createServer((sock) => {
@@ -54,6 +60,7 @@ async function start(): Promise<void> {
     server.listen({ port: 0, host, backlog: 4096 });
     await once(server, 'listening');
     const base = mem();
+    hsCpu0 = process.cpuUsage();
     send({ t: 'ready', host, port: (server.address() as net.AddressInfo).port, mem: base });
   }
 }

@@ -10,7 +10,7 @@
 import { once } from 'node:events';
 import net from 'node:net';
 import type { Readable } from 'node:stream';
-import { createNode, type SrmudpNode } from 'srmudp';
+import { type Connection, createNode, type SrmudpNode } from 'srmudp';
 import UDX from 'udx-native';
 import { congestionOf, parseArgs, protoOf } from './args.js';
 import {
@@ -34,7 +34,11 @@ let received = 0;
 let firstAt = 0;
 let lastAt = 0;
 
+let current: Readable | null = null;
+let currentConn: Connection | null = null;
+
 function consume(stream: Readable): void {
+  current = stream;
   stream.on('data', (chunk: Uint8Array) => {
     if (received === 0) {
       firstAt = wallMs();
@@ -65,6 +69,7 @@ async function start(): Promise<void> {
     srmudp = node;
     void (async () => {
       for await (const conn of node.connections()) {
+        currentConn = conn;
         for await (const s of conn.streams()) {
           consume(s);
           break;
@@ -101,7 +106,24 @@ onMessage(async (m) => {
     udx.stream.connect(udx.socket, Number(m.id), Number(m.port), String(m.host));
     send({ t: 'peered' });
   } else if (m.t === 'sample') {
-    send({ t: 'sample', bytes: received, at: wallMs(), firstAt, lastAt, cpuSec: cpuSecondsSince(cpuStart) });
+    send({
+      t: 'sample',
+      bytes: received,
+      at: wallMs(),
+      firstAt,
+      lastAt,
+      cpuSec: cpuSecondsSince(cpuStart),
+      // state for stall reports
+      readable: current
+        ? {
+            readableLength: current.readableLength,
+            readableFlowing: current.readableFlowing,
+            readableEnded: current.readableEnded,
+            destroyed: current.destroyed,
+          }
+        : null,
+      stats: (currentConn?.stats() ?? null) as unknown as Record<string, unknown> | null,
+    });
   } else if (m.t === 'report') {
     const stats = srmudp ? [...srmudpStats(srmudp)] : [];
     send({ t: 'report', cpuSec: cpuSecondsSince(cpuStart), peakRss: peakRss(), stats });

@@ -34,6 +34,8 @@ let cpuStart = process.cpuUsage();
 let node: SrmudpNode | null = null;
 let conn: Connection | null = null;
 let udx: { socket: UDX.Socket; stream: UDX.Stream } | null = null;
+let writer: Writable | null = null;
+let written = 0;
 
 async function pump(w: Writable): Promise<void> {
   let sent = 0;
@@ -41,6 +43,7 @@ async function pump(w: Writable): Promise<void> {
     const n = total === 0 ? chunk.length : Math.min(chunk.length, total - sent);
     const ok = w.write(n === chunk.length ? chunk : chunk.subarray(0, n));
     sent += n;
+    written = sent;
     if (!ok) await once(w, 'drain');
   }
   w.end();
@@ -72,6 +75,7 @@ async function go(m: Record<string, unknown>): Promise<void> {
     send({ t: 'connected', startAt, at: wallMs() });
   }
   w.on('error', (err) => fail(err));
+  writer = w;
   await pump(w);
 }
 
@@ -95,6 +99,16 @@ onMessage(async (m) => {
       cpuSec,
       peakRss: peakRss(),
       stats: conn ? conn.stats() : null,
+      // state for stall reports
+      writable: writer
+        ? {
+            written,
+            writableLength: writer.writableLength,
+            writableNeedDrain: writer.writableNeedDrain,
+            writableEnded: writer.writableEnded,
+            destroyed: writer.destroyed,
+          }
+        : null,
     });
   }
 });
