@@ -124,7 +124,14 @@ export class SrmudpNode extends EventEmitter implements ConnectionOwner {
       ...(options.limits ? { limits: stripUndefined(options.limits) } : {}),
     };
     const endpoint = new Endpoint(config, performance.now());
-    this.driver = new Driver(endpoint, transport, (e) => this.onEndpointEvent(e));
+    // NAT traversal (issue 6): datagrams to a peer heard on a birthday socket leave through it
+    const socket = {
+      send: (data: Uint8Array, host: string, port: number): void => {
+        if (this.nat === null || !this.nat.route(data, host, port)) transport.send(data, host, port);
+      },
+      close: () => transport.close(),
+    };
+    this.driver = new Driver(endpoint, socket, (e) => this.onEndpointEvent(e));
     // NAT traversal (issue 6): STUN datagrams (first two bits 00) as plain Uint8Array views: the
     // STUN decoder's `.slice()` is a view on a Buffer and un-XORs XOR-MAPPED-ADDRESS in place, so
     // the gatherer would see a corrupted copy after core's responder had parsed it
@@ -462,6 +469,11 @@ export class SrmudpNode extends EventEmitter implements ConnectionOwner {
 
   // --- NAT traversal (issue 6): a dial judged by the NAT module first (random x random ->
   // PUNCH_IMPOSSIBLE, blocked UDP -> UDP_BLOCKED, fast; only LAN addresses get a short grace)
+  /** @internal NAT traversal (issue 6): a datagram received on one of the NAT module's extra sockets. */
+  receiveFromNat(data: Uint8Array, from: { host: string; port: number }): void {
+    this.driver.receive(data, from);
+  }
+
   private natDial(resolved: ResolvedTarget, signal?: AbortSignal, name?: string): Promise<Connection> {
     const nat = this.nat;
     if (nat === null) return this.dial(resolved, signal, name);

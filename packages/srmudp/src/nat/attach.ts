@@ -33,6 +33,8 @@ export async function attachNat(
         .filter((c) => c.kind === 'host')
         .map((c) => ({ host: c.host, port: c.port })),
     localPort: () => node.address().port,
+    deliver: (data, from) => node.receiveFromNat(data, from),
+    bindHost: () => (node.address().family === 6 ? '0.0.0.0' : node.address().host),
     ...timing,
     ...(debugEnabled ? { log: (m: string) => process.stderr.write(`srmudp:nat ${m}\n`) } : {}),
   });

@@ -24,6 +24,10 @@ import {
 } from '@srmudp/punch';
 import type { Candidate } from '@srmudp/rendezvous';
 import { SrmudpError } from '@srmudp/wire';
+import { type BirthdayOptions, Prober, SocketPool } from './birthday.js';
+
+/** Abort reason of a dial attempt replaced because a birthday probe found the peer's port. */
+const HIT = Symbol('birthday-hit');
 
 export interface NatTraversalOptions {
   /** resolved STUN servers (IP literals); ≥ 2 with distinct IPs classify the mapping */
@@ -44,6 +48,17 @@ export interface NatTraversalOptions {
   /** how long a dial that is judged impossible still tries LAN (private) addresses (default 2500) */
   lanGraceMs?: number;
   log?: (message: string) => void;
+  /**
+   * Hands datagrams received on the birthday sockets to the node's endpoint. Without it the
+   * random side of a birthday pair cannot open extra sockets (BIRTHDAY_UNSUPPORTED).
+   */
+  deliver?: (data: Uint8Array, from: Endpoint) => void;
+  /** address the birthday sockets bind to (default '0.0.0.0') */
+  bindHost?: () => string;
+  /** birthday parameters (punch's DEFAULT_BIRTHDAY) */
+  birthday?: Omit<BirthdayOptions, 'random' | 'log'>;
+  /** how long a birthday pair keeps trying (default 30 000 ms) */
+  birthdayTimeoutMs?: number;
 }
 
 export type NatState = 'gathering' | 'ready' | 'failed' | 'closed';
@@ -86,7 +101,10 @@ interface FamilyGatherer {
  * previous gathering (republish), 'failed' (NatStatus) on UDP_BLOCKED.
  */
 export class NatTraversal extends EventEmitter {
-  private readonly o: Required<Omit<NatTraversalOptions, 'log'>> & Pick<NatTraversalOptions, 'log'>;
+  private readonly o: Required<Omit<NatTraversalOptions, 'log' | 'deliver'>> &
+    Pick<NatTraversalOptions, 'log' | 'deliver'>;
+  private readonly pools = new Set<SocketPool>();
+  private readonly probers = new Set<Prober>();
   private gatherers: FamilyGatherer[] = [];
   private timer: NodeJS.Timeout | null = null;
   private timerAt = Number.POSITIVE_INFINITY;
@@ -109,6 +127,9 @@ export class NatTraversal extends EventEmitter {
       refreshMs: 120_000,
       interfacePollMs: 5000,
       lanGraceMs: 2500,
+      bindHost: () => '0.0.0.0',
+      birthday: {},
+      birthdayTimeoutMs: 30_000,
       ...options,
     };
   }
@@ -186,6 +207,7 @@ export class NatTraversal extends EventEmitter {
     if (this.stateValue === 'closed') return false;
     const now = performance.now();
     const f = { host: normalizeAddress(from.host), port: from.port };
+    for (const p of this.probers) if (p.handle(f, data)) return true;
     for (const g of this.gatherers) {
       if (g.gatherer.handle(now, f, data)) {
         this.drive(now);
@@ -258,6 +280,9 @@ export class NatTraversal extends EventEmitter {
         signal?.removeEventListener('abort', onAbort);
       }
     }
+    if (v.strategy.kind === 'birthday' && this.o.deliver !== undefined) {
+      return this.birthdayDial(addresses, v.strategy, dial, signal);
+    }
     try {
       return await dial([...addresses], signal);
     } catch (e) {
@@ -272,9 +297,114 @@ export class NatTraversal extends EventEmitter {
     }
   }
 
+  /** Sends through a birthday socket when `host:port` was heard on one (the driver's send hook). */
+  route(data: Uint8Array, host: string, port: number): boolean {
+    if (this.pools.size === 0) return false;
+    for (const p of this.pools) if (p.route(data, host, port)) return true;
+    return false;
+  }
+
+  /**
+   * A birthday pair (random × port-dependent consistent): the random side opens `sockets` extra
+   * sockets, the consistent side probes random ports; dial attempts repeat (core's handshake
+   * timeout is shorter) until `birthdayTimeoutMs`. On a hit the prober restarts its dial with the
+   * port that answered first in line.
+   */
+  private async birthdayDial<T>(
+    addresses: readonly Endpoint[],
+    strategy: Extract<PunchStrategy, { kind: 'birthday' }>,
+    dial: (addresses: Endpoint[], signal?: AbortSignal) => Promise<T>,
+    signal?: AbortSignal,
+  ): Promise<T> {
+    const deadline = performance.now() + this.o.birthdayTimeoutMs;
+    const publics = addresses.filter((a) => !isPrivateAddress(a.host));
+    const params = { ...this.o.birthday, random: this.o.random, ...(this.o.log ? { log: this.o.log } : {}) };
+    const delay = strategy.certain ? 0 : (this.o.birthday.fallbackDelayMs ?? 1500);
+    let hitAt: Endpoint | null = null;
+    let current: AbortController | null = null;
+    let pool: SocketPool | null = null;
+    let prober: Prober | null = null;
+    let connected = false;
+    let starter: NodeJS.Timeout | null = null;
+    if (strategy.localRole === 'sockets' && publics.length > 0 && this.o.deliver) {
+      const p = new SocketPool({ ...params, bindHost: this.o.bindHost() }, this.o.deliver);
+      pool = p;
+      this.pools.add(p);
+      starter = setTimeout(() => {
+        p.open(publics).catch(() => {});
+      }, delay);
+    } else if (strategy.localRole === 'prober' && publics.length > 0) {
+      // every srflx candidate of a random NAT carries its one public IP
+      const ip = (publics[0] as Endpoint).host;
+      const p = new Prober(params, this.o.send, (at) => {
+        if (hitAt !== null) return;
+        hitAt = at;
+        p.stop();
+        current?.abort(HIT);
+      });
+      prober = p;
+      this.probers.add(p);
+      starter = setTimeout(
+        () =>
+          p.start(
+            ip,
+            publics.filter((a) => a.host === ip).map((a) => a.port),
+          ),
+        delay,
+      );
+    }
+    starter?.unref();
+    try {
+      for (;;) {
+        const ac = new AbortController();
+        current = ac;
+        const onAbort = () => ac.abort(signal?.reason);
+        signal?.addEventListener('abort', onAbort, { once: true });
+        const hit: Endpoint | null = hitAt;
+        try {
+          const r = await dial(hit ? [hit, ...addresses] : [...addresses], ac.signal);
+          connected = true;
+          return r;
+        } catch (e) {
+          if (signal?.aborted) throw e;
+          if (ac.signal.aborted && ac.signal.reason === HIT) continue;
+          const timeout = e instanceof SrmudpError && e.code === 'HANDSHAKE_TIMEOUT';
+          if (!timeout) throw e;
+          if (performance.now() >= deadline - 1000) {
+            throw new SrmudpError(
+              'PUNCH_TIMEOUT',
+              `no direct path within ${this.o.birthdayTimeoutMs} ms: birthday strategy as the ${strategy.localRole === 'sockets' ? `random side (${pool?.size ?? 0} sockets, ${pool?.hits ?? 0} hits)` : `consistent side (${prober?.probes ?? 0} probes, ${hitAt ? 'hit' : 'no hit'})`}`,
+              { cause: e },
+            );
+          }
+        } finally {
+          signal?.removeEventListener('abort', onAbort);
+        }
+      }
+    } finally {
+      if (starter) clearTimeout(starter);
+      if (prober) {
+        prober.stop();
+        this.probers.delete(prober);
+      }
+      if (pool) {
+        if (connected)
+          pool.release(); // keep the socket(s) the connection runs over
+        else {
+          pool.close();
+          this.pools.delete(pool);
+        }
+      }
+    }
+  }
+
   close(): void {
     if (this.stateValue === 'closed') return;
     this.stateValue = 'closed';
+    for (const p of this.probers) p.stop();
+    this.probers.clear();
+    for (const p of this.pools) p.close();
+    this.pools.clear();
     if (this.timer) clearTimeout(this.timer);
     if (this.refreshTimer) clearTimeout(this.refreshTimer);
     if (this.ifaceTimer) clearInterval(this.ifaceTimer);

@@ -82,6 +82,10 @@ filtering; \`restricted\` = EIM + address-dependent filtering; \`fullcone\` = EI
 filtering; \`symmetric\` = \`masquerade fully-random\` (a new random port per destination); \`cgnat\` =
 an \`eim\` home router behind an \`eim\` carrier NAT.
 
+## Birthday strategy
+
+${table('birthday')}
+
 ## Scenarios
 
 ${table('scenarios')}
