@@ -66,9 +66,14 @@ export class SendBuffer {
   /** Records an acknowledgement and frees the acknowledged prefix. */
   onAck(offset: number, len: number, fin: boolean): void {
     if (fin) this.finAcked = true;
-    if (len > 0) {
-      this.acked.add(offset, offset + len);
-      this.lost.remove(offset, offset + len);
+    // A range below `base` was already delivered (e.g. the ACK of an old copy of data that a
+    // retransmission got acknowledged first): recording it would leave a stale range at index 0
+    // and `base` would never advance again, stalling the stream.
+    const start = Math.max(offset, this.base);
+    const end = offset + len;
+    if (end > start) {
+      this.acked.add(start, end);
+      this.lost.remove(start, end);
     }
     if (this.acked.size > 0 && this.acked.min() <= this.base) {
       const newBase = this.acked.endAt(0);

@@ -88,6 +88,21 @@ describe('SendBuffer', () => {
     expect(sb.base).toBe(100);
     expect(sb.buffered()).toBe(100);
   });
+
+  it('a late ACK of an old copy below base does not stop base from advancing (stall regression)', () => {
+    const sb = new SendBuffer();
+    sb.write(new Uint8Array(300));
+    sb.sentEnd = 300;
+    sb.onAck(0, 100, false); // the retransmission of [0, 100) is acked first
+    expect(sb.base).toBe(100);
+    sb.onAck(40, 20, false); // then the ACK of the original copy of [40, 60) arrives
+    sb.onAck(100, 100, false);
+    expect(sb.base).toBe(200);
+    sb.onAck(200, 100, false);
+    expect(sb.base).toBe(300);
+    expect(sb.buffered()).toBe(0);
+    expect(sb.acked.size).toBe(0);
+  });
 });
 
 describe('RttEstimator (RFC 9002 §5)', () => {
