@@ -492,7 +492,14 @@ export class SrmudpNode extends EventEmitter implements ConnectionOwner {
       case 'connect_failed': {
         const p = this.pendingConnects.get(e.id);
         this.pendingConnects.delete(e.id);
-        p?.reject(e.error);
+        // an XX dial that reached a peer we already have a connection with: that connection is the answer
+        const cause = e.error.cause as { connectionId?: number } | undefined;
+        const existing =
+          e.error.code === 'ALREADY_CONNECTED' && cause?.connectionId !== undefined
+            ? this.byCoreId.get(cause.connectionId)
+            : undefined;
+        if (existing && !existing.isClosed) p?.resolve(existing);
+        else p?.reject(e.error);
         return;
       }
       case 'closed': {
