@@ -132,7 +132,7 @@ export async function runP2(opts: {
           rttMs: typeof st?.rttMs === 'number' ? st.rttMs : null,
           minRttMs: typeof st?.minRttMs === 'number' ? st.minRttMs : null,
           lossRate: typeof st?.lossRate === 'number' ? st.lossRate : null,
-          tcpCongestionSeen: seen,
+          ...(isTcp ? { tcpCongestionSeen: seen } : {}),
         });
         opts.log?.(`P2 ${variant}: ${((r.goodputBps * 8) / MB).toFixed(2)} Mbit/s`);
       } catch (err) {

@@ -10,7 +10,7 @@
  */
 import { ADDR, COTURN_PORT, canRunLab, createLab } from '@srmudp/natlab';
 import { labWorker } from './lab.js';
-import { type Summary, summarize } from './stats.js';
+import { type Summary, sleep, summarize } from './stats.js';
 
 export interface P3Result {
   ran: boolean;
@@ -63,6 +63,8 @@ export async function runP3(opts: { repeat: number; log?: (s: string) => void })
         const ca = await a.next((m) => m.t === 'connected', 30_000);
         const first = await b.next((m) => m.t === 'first', 30_000);
         const ms = Number(first.at) - Number(ca.startAt);
+        // the byte's ACK gives srmudp its first RTT sample (the handshake does not feed the estimator)
+        await sleep(Math.max(500, 4 * base.configuredRttMs));
         a.send({ t: 'stats' });
         const st = (await a.next((m) => m.t === 'stats', 10_000)).stats as { minRttMs?: number } | null;
         const measured = typeof st?.minRttMs === 'number' && st.minRttMs > 0 ? st.minRttMs : null;

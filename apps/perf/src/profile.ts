@@ -29,7 +29,9 @@ export interface ProfileResult {
   top: ProfileEntry[];
   sender: ProfileEntry[];
   receiver: ProfileEntry[];
-  /** self time summed per file (both processes): which modules the time goes to */
+  /** datagrams each side sent during the profiled transfer (from the sender's connection stats) */
+  datagramsSent: { sender: number | null; receiver: number | null };
+  /** self time per file (both processes): which modules the time goes to */
   byFile: { file: string; selfMs: number; pct: number }[];
 }
 
@@ -153,6 +155,10 @@ export async function profileSrmudp(bytes: number, n = 10): Promise<ProfileResul
       sender: topEntries(sender, n),
       receiver: topEntries(receiver, n),
       byFile: byFile([...sender, ...receiver], n),
+      datagramsSent: {
+        sender: typeof r.senderStats?.packetsSent === 'number' ? r.senderStats.packetsSent : null,
+        receiver: typeof r.senderStats?.packetsReceived === 'number' ? r.senderStats.packetsReceived : null,
+      },
     };
   } finally {
     rmSync(dir, { recursive: true, force: true });

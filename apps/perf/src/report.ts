@@ -238,6 +238,27 @@ function table(head: string[], rows: string[][]): string {
   ].join('\n');
 }
 
+/**
+ * `[native] send` is node:dgram's send binding; on loopback the kernel delivers the datagram (and
+ * processes the CPU's pending receive backlog) inside that syscall, so its self time is mostly
+ * the kernel's work, not srmudp's JavaScript. Per datagram it shows where that cost lands.
+ */
+function sendNote(pr: ProfileResult): string {
+  const per = (list: ProfileResult['top'], n: number | null) => {
+    const e = list.find((x) => !x.file && x.fn === 'send');
+    return e && n
+      ? `${f((e.selfMs * 1000) / n, 1)} µs per datagram over ${n.toLocaleString('en-US')} datagrams`
+      : 'n/a';
+  };
+  return `Reading it: \`[native] send\` is node:dgram's send binding. On loopback the kernel delivers
+each datagram (and drains the CPU's pending receive backlog) inside the sending syscall, so this
+self time is mostly kernel work: sender ${per(pr.sender, pr.datagramsSent.sender)}; receiver (ACKs)
+${per(pr.receiver, pr.datagramsSent.receiver)} (a receiver send also pays for delivering the data
+packets queued for it). The JavaScript-side costs are node:crypto's per-packet cipher objects
+(\`initiv\`, \`CipherBase\`, \`update\`, \`final\`: one createCipheriv/createDecipheriv per
+packet), garbage collection, and reliability's packet assembly and receive buffer.`;
+}
+
 export function renderMarkdown(r: Report): string {
   const m = r.machine;
   const parts: string[] = [];
@@ -366,6 +387,8 @@ ${table(
   pr.byFile.map((e, i) => [String(i + 1), e.file, `${f(e.pct, 1)} %`, f(e.selfMs, 0)]),
 )}
 
+${sendNote(pr)}
+
 <details><summary>Sender only / receiver only</summary>
 
 Sender:
@@ -388,7 +411,9 @@ each way (RTT ${2 * p.impairment.delayMsEachWay} ms), ${p.impairment.lossPctEach
 ${p.impairment.rateMbit} Mbit/s each way (impairment backend: ${p.impairBackend ?? 'n/a'}). The sender writes
 without end; goodput = bytes the receiver got in a ${p.windowSeconds} s window after ${p.warmupSeconds} s of
 warm-up. TCP runs through the same lab: once with the namespace's default congestion control
-(${p.tcpCongestionControl ?? 'n/a'}) and once with cubic set in hostA's namespace.
+(${p.tcpCongestionControl ?? 'n/a'}) and once with cubic, set on hostA's default route
+(\`ip route … congctl cubic\`; the namespace's sysctl is read-only in this sandbox); \`ss -ti\` on
+the sender's socket during the window shows which one ran.
 
 ${
   p.ran
