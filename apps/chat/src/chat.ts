@@ -1,0 +1,297 @@
+import { parseCard } from '@srmudp/rendezvous';
+import { type Connection, createNode, type SrmudpNode } from 'srmudp';
+import { cleanNick, cleanText, decodeChat, encodeChat, MAX_TEXT } from './wire.js';
+
+export interface ChatOptions {
+  nick: string;
+  /** key file path (created 0600 when missing); omitted: ephemeral */
+  identity?: string;
+  host?: string;
+  port?: number;
+  /** a peer that sends nothing for this long is gone (default 15 s; keepalives every third of it) */
+  idleTimeoutMs?: number;
+  /** where lines for the user go */
+  out: (line: string) => void;
+}
+
+interface Peer {
+  peerId: string;
+  nick: string | null;
+  card: string | null;
+  /** the connection we greeted, while it is open */
+  conn: Connection | null;
+  /** added to the node's named peers (redialled after a loss) */
+  named: boolean;
+}
+
+export const HELP = [
+  'commands:',
+  '  <text>                 say it to everyone',
+  '  /msg <peer> <text>     say it to one peer only',
+  '  /join <card>           join a peer (and, through it, its group)',
+  '  /peers                 who is here: state, path (direct or relayed), RTT, loss',
+  '  /card                  print your contact card again',
+  '  /quit                  leave (Ctrl-D works too)',
+];
+
+/** A group chat member: one srmudp node, peers by peer id, nicknames learned in-band. */
+export class Chat {
+  private readonly peers = new Map<string, Peer>();
+  private closed = false;
+
+  private constructor(
+    readonly node: SrmudpNode,
+    readonly nick: string,
+    private readonly out: (line: string) => void,
+  ) {
+    node.on('connection', (conn: Connection) => this.onConnection(conn));
+    node.onMessage((m) => this.onMessage(m.peer, m.data));
+  }
+
+  static async start(opts: ChatOptions): Promise<Chat> {
+    const idle = opts.idleTimeoutMs ?? 15_000;
+    const node = await createNode({
+      ...(opts.identity !== undefined ? { identity: opts.identity } : {}),
+      host: opts.host ?? '0.0.0.0',
+      port: opts.port ?? 0,
+      idleTimeoutMs: idle,
+      keepaliveMs: Math.max(100, Math.floor(idle / 3)),
+      reconnectDelayMs: 500,
+    });
+    return new Chat(node, cleanNick(opts.nick), opts.out);
+  }
+
+  card(): string {
+    return this.node.contactCard({ name: this.nick });
+  }
+
+  /** Handles one line typed by the user; false once the user asked to quit. */
+  async input(line: string): Promise<boolean> {
+    const text = line.trim();
+    if (text === '') return true;
+    if (!text.startsWith('/')) {
+      this.say(text);
+      return true;
+    }
+    const [cmd = '', ...rest] = text.split(/\s+/);
+    switch (cmd.toLowerCase()) {
+      case '/quit':
+      case '/exit':
+        return false;
+      case '/help':
+        for (const l of HELP) this.out(l);
+        return true;
+      case '/card':
+        this.out(`your contact card (${this.nick}):`);
+        this.out(this.card());
+        return true;
+      case '/join':
+        if (rest.length === 0) this.out('usage: /join <card>');
+        else this.join(rest.join(''));
+        return true;
+      case '/peers':
+        for (const l of this.peersTable()) this.out(l);
+        return true;
+      case '/msg': {
+        const m = /^\/msg\s+(\S+)\s+(.+)$/is.exec(text);
+        if (!m) this.out('usage: /msg <peer> <text>');
+        else this.privateMessage(m[1] as string, m[2] as string);
+        return true;
+      }
+      default:
+        this.out(`unknown command ${cmd} (/help lists them)`);
+        return true;
+    }
+  }
+
+  /** Joins a peer by its contact card; it is redialled whenever the connection is lost. */
+  join(card: string): void {
+    let parsed: ReturnType<typeof parseCard>;
+    try {
+      parsed = parseCard(card);
+    } catch (e) {
+      this.out(`*** not a contact card: ${e instanceof Error ? e.message : String(e)}`);
+      return;
+    }
+    if (parsed.peerIdText === this.node.peerId) {
+      this.out('*** that is your own card');
+      return;
+    }
+    const p = this.peer(parsed.peerIdText);
+    if (p.named) {
+      this.out(`*** already joined ${this.label(p)}${p.conn ? '' : ' (reconnecting)'}`);
+      return;
+    }
+    if (p.nick === null && parsed.name !== undefined) p.nick = cleanNick(parsed.name);
+    p.card = card.replace(/\s+/g, '');
+    this.addNamed(p);
+    if (!p.conn) this.out(`*** joining ${this.label(p)}...`);
+  }
+
+  say(text: string): void {
+    if (text.length > MAX_TEXT) {
+      this.out(`*** too long (${text.length} characters, at most ${MAX_TEXT})`);
+      return;
+    }
+    const to = this.online().map((p) => p.peerId);
+    if (to.length === 0) {
+      this.out('*** nobody is here yet: not sent (/join <card> first)');
+      return;
+    }
+    this.node.send(encodeChat({ t: 'say', text }), { to });
+  }
+
+  privateMessage(who: string, text: string): void {
+    const found = this.find(who);
+    if (typeof found === 'string') {
+      this.out(`*** ${found}`);
+      return;
+    }
+    if (!found.conn) {
+      this.out(`*** ${this.label(found)} is not connected right now`);
+      return;
+    }
+    const sent = this.node.send(encodeChat({ t: 'msg', text: text.slice(0, MAX_TEXT) }), {
+      to: [found.peerId],
+    });
+    this.out(sent.length > 0 ? `-> ${this.label(found)} (private): ${text}` : `*** not sent`);
+  }
+
+  peersTable(): string[] {
+    if (this.peers.size === 0) return ['*** no peers yet (/join <card>)'];
+    const status = this.node.status();
+    const rows = [['peer', 'state', 'path', 'rtt', 'loss', 'sent', 'received', 'id']];
+    for (const p of this.peers.values()) {
+      const s = status[p.peerId];
+      const path = s?.path ? `${s.path.kind} ${s.path.address.host}:${s.path.address.port}` : '-';
+      rows.push([
+        p.nick ?? '?',
+        s?.state ?? (p.conn ? 'established' : 'closed'),
+        path,
+        s?.rttMs != null ? `${Math.round(s.rttMs)} ms` : '-',
+        s?.lossRate != null ? `${(s.lossRate * 100).toFixed(1)}%` : '-',
+        String(s?.bytesSent ?? 0),
+        String(s?.bytesReceived ?? 0),
+        `${p.peerId.slice(0, 12)}...`,
+      ]);
+    }
+    const widths = (rows[0] as string[]).map((_, i) => Math.max(...rows.map((r) => (r[i] ?? '').length)));
+    return rows.map((r) =>
+      r
+        .map((c, i) => c.padEnd(widths[i] ?? 0))
+        .join('  ')
+        .trimEnd(),
+    );
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await this.node.close();
+  }
+
+  // --- internals
+
+  private peer(peerId: string): Peer {
+    let p = this.peers.get(peerId);
+    if (!p) {
+      p = { peerId, nick: null, card: null, conn: null, named: false };
+      this.peers.set(peerId, p);
+    }
+    return p;
+  }
+
+  private label(p: Peer): string {
+    return p.nick ?? `${p.peerId.slice(0, 12)}...`;
+  }
+
+  private online(): Peer[] {
+    return [...this.peers.values()].filter((p) => p.conn !== null && !p.conn.isClosed);
+  }
+
+  /** A peer by nickname (case-insensitive) or by the start of its peer id; a string is an error. */
+  private find(who: string): Peer | string {
+    const all = [...this.peers.values()];
+    let hits = all.filter((p) => p.nick?.toLowerCase() === who.toLowerCase());
+    if (hits.length === 0 && who.length >= 4) hits = all.filter((p) => p.peerId.startsWith(who));
+    if (hits.length === 1) return hits[0] as Peer;
+    if (hits.length === 0) return `no peer called ${who} (/peers lists them)`;
+    return `${who} is ambiguous: use the start of a peer id (${hits.map((p) => p.peerId.slice(0, 12)).join(', ')})`;
+  }
+
+  private addNamed(p: Peer): void {
+    if (p.named || p.card === null || this.closed) return;
+    p.named = true;
+    try {
+      // named by peer id: nicknames are not unique, peer ids are
+      this.node.peers.add({ [p.peerId]: p.card });
+    } catch (e) {
+      p.named = false;
+      this.out(`*** cannot join ${this.label(p)}: ${e instanceof Error ? e.message : String(e)}`);
+    }
+  }
+
+  private onConnection(conn: Connection): void {
+    const p = this.peer(conn.peerId);
+    const known = [...this.peers.values()]
+      .filter((q) => q !== p && q.card !== null && q.conn !== null)
+      .map((q) => q.card as string);
+    conn.send(encodeChat({ t: 'hello', nick: this.nick, card: this.card(), peers: known }));
+    conn.once('close', (info: { reason: string; remote: boolean }) => {
+      if (p.conn !== conn) return;
+      p.conn = null;
+      if (!this.closed) {
+        this.out(`*** ${this.label(p)} left${info.reason ? ` (${info.reason})` : ''}`);
+      }
+    });
+  }
+
+  private onMessage(from: string, data: Uint8Array): void {
+    const m = decodeChat(data);
+    if (m === null) return;
+    const conn = this.node.connection(from);
+    const p = this.peer(conn?.peerId ?? from);
+    switch (m.t) {
+      case 'hello': {
+        const first = p.conn === null || p.conn !== (conn ?? null);
+        p.nick = cleanNick(m.nick);
+        try {
+          if (parseCard(m.card).peerIdText === p.peerId) p.card = m.card;
+        } catch {
+          // a bad card in a hello: the peer stays unnamed (not redialled), the chat goes on
+        }
+        if (conn) p.conn = conn;
+        if (first) {
+          const path = conn?.path
+            ? ` (${conn.path.kind} ${conn.path.address.host}:${conn.path.address.port})`
+            : '';
+          this.out(`*** ${p.nick} joined${path}`);
+        }
+        this.addNamed(p);
+        for (const c of m.peers) this.meet(c);
+        return;
+      }
+      case 'say':
+        this.out(`${this.label(p)}: ${cleanText(m.text)}`);
+        return;
+      case 'msg':
+        this.out(`${this.label(p)} (private): ${cleanText(m.text)}`);
+        return;
+    }
+  }
+
+  /** A card heard from a peer (group membership): join it unless it is us or known. */
+  private meet(card: string): void {
+    let id: string;
+    try {
+      id = parseCard(card).peerIdText;
+    } catch {
+      return;
+    }
+    if (id === this.node.peerId) return;
+    const p = this.peer(id);
+    if (p.named) return;
+    p.card = card;
+    this.addNamed(p);
+  }
+}

@@ -1,0 +1,127 @@
+#!/usr/bin/env node
+import { mkdirSync } from 'node:fs';
+import { homedir } from 'node:os';
+import { join } from 'node:path';
+import { clearLine, createInterface, cursorTo } from 'node:readline';
+import { parseArgs } from 'node:util';
+import { Chat } from './chat.js';
+
+const PROG = 'srmudp-chat';
+const USAGE = `usage: ${PROG} --name <nick> [--identity <key file>] [--host <address>] [--port <n>]
+                   [--join <card>]... [--idle-timeout <ms>]
+  identity default: ~/.srmudp/<nick>.key (created on first use, mode 0600)`;
+
+function fail(message: string, code: number): never {
+  process.stderr.write(`${PROG}: ${message}\n`);
+  process.exit(code);
+}
+
+let args: ReturnType<
+  typeof parseArgs<{
+    options: {
+      name: { type: 'string'; short: 'n' };
+      identity: { type: 'string' };
+      host: { type: 'string' };
+      port: { type: 'string' };
+      join: { type: 'string'; multiple: true };
+      'idle-timeout': { type: 'string' };
+      help: { type: 'boolean'; short: 'h' };
+    };
+    strict: true;
+  }>
+>;
+try {
+  args = parseArgs({
+    options: {
+      name: { type: 'string', short: 'n' },
+      identity: { type: 'string' },
+      host: { type: 'string' },
+      port: { type: 'string' },
+      join: { type: 'string', multiple: true },
+      'idle-timeout': { type: 'string' },
+      help: { type: 'boolean', short: 'h' },
+    },
+    strict: true,
+  });
+} catch (e) {
+  fail(`${e instanceof Error ? e.message : String(e)}\n${USAGE}`, 2);
+}
+const v = args.values;
+if (v.help) {
+  process.stdout.write(`${USAGE}\n`);
+  process.exit(0);
+}
+if (!v.name) fail(`--name is required\n${USAGE}`, 2);
+const port = v.port === undefined ? 0 : Number(v.port);
+if (!Number.isInteger(port) || port < 0 || port > 65535) fail(`--port expects 0..65535, got "${v.port}"`, 2);
+const idle = v['idle-timeout'] === undefined ? undefined : Number(v['idle-timeout']);
+if (idle !== undefined && (!Number.isInteger(idle) || idle < 500))
+  fail('--idle-timeout expects ms >= 500', 2);
+let identity = v.identity;
+if (identity === undefined) {
+  const dir = join(homedir(), '.srmudp');
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  identity = join(dir, `${v.name.replace(/[^A-Za-z0-9_.-]/g, '_')}.key`);
+}
+
+const interactive = process.stdin.isTTY === true && process.stdout.isTTY === true;
+let rl: ReturnType<typeof createInterface> | null = null;
+/** prints above the prompt, keeping what the user is typing */
+const out = (line: string) => {
+  if (rl && interactive) {
+    clearLine(process.stdout, 0);
+    cursorTo(process.stdout, 0);
+    process.stdout.write(`${line}\n`);
+    rl.prompt(true);
+  } else process.stdout.write(`${line}\n`);
+};
+
+let chat: Chat;
+try {
+  chat = await Chat.start({
+    nick: v.name,
+    identity,
+    ...(v.host !== undefined ? { host: v.host } : {}),
+    port,
+    ...(idle !== undefined ? { idleTimeoutMs: idle } : {}),
+    out,
+  });
+} catch (e) {
+  fail(e instanceof Error ? e.message : String(e), 1);
+}
+const a = chat.node.address();
+out(`${PROG}: you are ${chat.nick} (peer id ${chat.node.peerId})`);
+out(`listening on ${a.host}:${a.port}, identity ${identity}`);
+out('your contact card (others join you with /join <card>):');
+out(chat.card());
+out('type /help for commands');
+for (const c of v.join ?? []) chat.join(c);
+
+let quitting = false;
+const quit = async () => {
+  if (quitting) return;
+  quitting = true;
+  out('*** leaving');
+  rl?.close();
+  await chat.close();
+  process.exit(0);
+};
+rl = createInterface({
+  input: process.stdin,
+  output: process.stdout,
+  prompt: `${chat.nick}> `,
+  terminal: interactive,
+});
+rl.on('line', (line) => {
+  void chat.input(line).then(
+    (go) => {
+      if (!go) void quit();
+      else if (!quitting) rl?.prompt();
+    },
+    (e: unknown) => out(`*** ${e instanceof Error ? e.message : String(e)}`),
+  );
+});
+rl.on('close', () => void quit());
+rl.on('SIGINT', () => void quit());
+process.on('SIGTERM', () => void quit());
+rl.prompt();

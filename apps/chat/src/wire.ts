@@ -1,0 +1,55 @@
+import { z } from 'zod';
+
+/**
+ * Chat messages: one srmudp message (arrives whole, ordered) per chat event, JSON in UTF-8.
+ *
+ *   hello  sent first on every connection, both ways: the sender's nickname, its contact card (so
+ *          the receiver can redial it after a loss) and the cards of the peers it is connected to
+ *          (so a newcomer meets the whole group: a full mesh, no relaying through one member)
+ *   say    a line to everyone           msg  a line to this peer only (private)
+ *
+ * Unknown `t` values are ignored, so newer versions can add kinds.
+ */
+export const MAX_TEXT = 4000;
+const nick = z.string().min(1).max(32);
+const card = z.string().min(1).max(8192);
+
+export const chatMessageSchema = z.discriminatedUnion('t', [
+  z.object({ t: z.literal('hello'), nick, card, peers: z.array(card).max(64).default([]) }),
+  z.object({ t: z.literal('say'), text: z.string().max(MAX_TEXT) }),
+  z.object({ t: z.literal('msg'), text: z.string().max(MAX_TEXT) }),
+]);
+export type ChatMessage = z.infer<typeof chatMessageSchema>;
+
+const decoder = new TextDecoder('utf-8', { fatal: true });
+
+/** The message, or null for anything malformed or unknown (dropped, never thrown). */
+export function decodeChat(data: Uint8Array): ChatMessage | null {
+  try {
+    const r = chatMessageSchema.safeParse(JSON.parse(decoder.decode(data)));
+    return r.success ? r.data : null;
+  } catch {
+    return null;
+  }
+}
+
+export function encodeChat(m: ChatMessage): Uint8Array {
+  return new TextEncoder().encode(JSON.stringify(m));
+}
+
+// C0 and C1 control characters (terminal escape sequences start with them)
+// biome-ignore lint/suspicious/noControlCharactersInRegex: matching control characters is the point
+const CONTROL = /[\u0000-\u001f\u007f-\u009f]/g;
+// biome-ignore lint/suspicious/noControlCharactersInRegex: matching control characters is the point
+const CONTROL_BUT_TAB = /[\u0000-\u0008\u000a-\u001f\u007f-\u009f]/g;
+
+/** Printable nickname: control characters removed, at most 32 characters. */
+export function cleanNick(s: string): string {
+  const t = s.replace(CONTROL, '').trim().slice(0, 32);
+  return t === '' ? 'anonymous' : t;
+}
+
+/** Text safe to print on a terminal: no escape sequences from a peer. */
+export function cleanText(s: string): string {
+  return s.replace(CONTROL_BUT_TAB, ' ');
+}
