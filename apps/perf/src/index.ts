@@ -3,7 +3,15 @@ export { type P1Result, type P1Row, runP1 } from './p1.js';
 export { type P2Result, type P2Row, runP2 } from './p2.js';
 export { type P3Result, runP3 } from './p3.js';
 export { type P4Result, type P4Row, runP4 } from './p4.js';
-export { type ProfileEntry, type ProfileResult, profileSrmudp, selfTimes, topEntries } from './profile.js';
+export {
+  type HandshakeProfileResult,
+  type ProfileEntry,
+  type ProfileResult,
+  profileHandshakes,
+  profileSrmudp,
+  selfTimes,
+  topEntries,
+} from './profile.js';
 export { buildSummary, PYTHON_QUOTED_MBIT, type Report, renderMarkdown, type SummaryLine } from './report.js';
 export {
   defaultOptions,

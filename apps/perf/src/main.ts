@@ -4,6 +4,8 @@
  *   node dist/main.js [--quick] [--only P1,profile,P2,P3,P4] [--out DIR] [--p1-mib N] [--repeat N]
  *                     [--peers N] [--idle S] [--p2-window S]
  */
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { defaultOptions, FIGURES, type Figure, runReport, writeReport } from './run.js';
@@ -12,7 +14,8 @@ import { MiB } from './stats.js';
 const USAGE = `usage: srmudp-perf [options]
   --quick            short smoke run (small sizes, 1 repeat)
   --only LIST        comma-separated subset of ${FIGURES.join(',')}
-  --out DIR          where performance.md and performance.json go (default: the repository's docs/)
+  --out DIR          where performance.md and performance.json go (default: the repository's docs/;
+                     with --quick: $TMPDIR/srmudp-perf-quick, so a smoke run never replaces the report)
   --p1-mib N         P1 transfer size in MiB (default 256, quick 16)
   --repeat N         P1 repeats per implementation (default 3, quick 1)
   --profile-mib N    size of the profiled srmudp transfer (default 128, quick 16)
@@ -30,7 +33,11 @@ function positive(name: string, v: string | undefined, fallback: number): number
 }
 
 async function main(): Promise<number> {
+  // `pnpm report -- --quick` passes the `--` through: accept it
+  const argv = process.argv.slice(2);
+  if (argv[0] === '--') argv.shift();
   const { values } = parseArgs({
+    args: argv,
     options: {
       quick: { type: 'boolean', default: false },
       only: { type: 'string' },
@@ -66,7 +73,12 @@ async function main(): Promise<number> {
   o.p4IdleSeconds = positive('idle', values.idle, o.p4IdleSeconds);
   o.command = values.quick ? 'srmudp-perf --quick' : o.command;
   o.log = (s) => console.error(`[perf ${new Date().toISOString().slice(11, 19)}] ${s}`);
-  const out = values.out ?? fileURLToPath(new URL('../../../docs/', import.meta.url));
+  // a smoke run must not overwrite the committed full report
+  const out =
+    values.out ??
+    (values.quick
+      ? join(tmpdir(), 'srmudp-perf-quick')
+      : fileURLToPath(new URL('../../../docs/', import.meta.url)));
   const report = await runReport(o);
   const files = writeReport(report, out);
   console.log(`wrote ${files.md} and ${files.json} (${report.wallSeconds.toFixed(0)} s)`);

@@ -40,6 +40,8 @@ export interface P4Result {
   concurrencyPerProcess: number;
   idleSeconds: number;
   rows: P4Row[];
+  /** srmudp at other peer counts (same method, shorter idle window): how costs per connection scale */
+  scaling: P4Row[];
 }
 
 const LABELS = {
@@ -54,6 +56,8 @@ export async function runP4(opts: {
   idleSeconds: number;
   keepaliveMs?: number;
   protos?: ('srmudp' | 'tcp')[];
+  /** environment of the server process (PERF_CPU_PROFILE: profile the handshake phase) */
+  serverEnv?: Record<string, string>;
   log?: (s: string) => void;
 }): Promise<P4Result> {
   const rows: P4Row[] = [];
@@ -76,6 +80,7 @@ export async function runP4(opts: {
     concurrencyPerProcess: opts.concurrency,
     idleSeconds: opts.idleSeconds,
     rows,
+    scaling: [],
   };
 }
 
@@ -111,6 +116,7 @@ async function runOne(
     concurrency: number;
     idleSeconds: number;
     keepaliveMs?: number;
+    serverEnv?: Record<string, string>;
   },
 ): Promise<P4Row> {
   const ka = opts.keepaliveMs ? ['--keepalive', String(opts.keepaliveMs)] : [];
@@ -118,6 +124,7 @@ async function runOne(
     workerPath('p4-server'),
     ['--proto', proto, '--target', String(opts.peers), ...ka],
     ['--expose-gc'],
+    opts.serverEnv ?? {},
   );
   const perProc = splitEven(opts.peers, opts.clientProcesses);
   const clients = perProc.map(

@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { transferOnce } from './p1.js';
+import { runP4 } from './p4.js';
 import { MB } from './stats.js';
 
 export interface ProfileEntry {
@@ -159,6 +160,42 @@ export async function profileSrmudp(bytes: number, n = 10): Promise<ProfileResul
         sender: typeof r.senderStats?.packetsSent === 'number' ? r.senderStats.packetsSent : null,
         receiver: typeof r.senderStats?.packetsReceived === 'number' ? r.senderStats.packetsReceived : null,
       },
+    };
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+export interface HandshakeProfileResult {
+  peers: number;
+  handshakesPerSec: number;
+  serverCpuMsPerHandshake: number;
+  top: ProfileEntry[];
+  byFile: { file: string; selfMs: number; pct: number }[];
+}
+
+/** The P4 server (srmudp) profiled while it accepts `peers` connections (handshake phase only). */
+export async function profileHandshakes(peers: number, n = 10): Promise<HandshakeProfileResult> {
+  const dir = mkdtempSync(join(tmpdir(), 'srmudp-perf-hsprof-'));
+  try {
+    const r = await runP4({
+      peers,
+      clientProcesses: 2,
+      concurrency: 16,
+      idleSeconds: 1,
+      protos: ['srmudp'],
+      serverEnv: { PERF_CPU_PROFILE: join(dir, 'server.cpuprofile') },
+    });
+    const row = r.rows[0];
+    if (!row || row.error) throw new Error(row?.error ?? 'no P4 result');
+    const maps = readProfiles(dir);
+    if (maps.length === 0) throw new Error('no .cpuprofile written');
+    return {
+      peers,
+      handshakesPerSec: row.handshakesPerSec,
+      serverCpuMsPerHandshake: row.serverCpuMsPerHandshake,
+      top: topEntries(maps, n),
+      byFile: byFile(maps, n),
     };
   } finally {
     rmSync(dir, { recursive: true, force: true });

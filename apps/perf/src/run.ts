@@ -6,7 +6,7 @@ import { type P1Proto, runP1 } from './p1.js';
 import { type P2Variant, runP2 } from './p2.js';
 import { runP3 } from './p3.js';
 import { runP4 } from './p4.js';
-import { profileSrmudp } from './profile.js';
+import { profileHandshakes, profileSrmudp } from './profile.js';
 import { buildSummary, pythonComparison, type Report, renderMarkdown } from './report.js';
 import { MiB } from './stats.js';
 
@@ -28,6 +28,8 @@ export interface RunOptions {
   p4ClientProcesses: number;
   p4Concurrency: number;
   p4IdleSeconds: number;
+  /** extra srmudp-only P4 points (peer counts) showing how per-connection costs scale; [] = none */
+  p4ScalePeers: number[];
   command: string;
   log: (s: string) => void;
 }
@@ -47,6 +49,7 @@ export function defaultOptions(quick: boolean): RunOptions {
         p4ClientProcesses: 2,
         p4Concurrency: 16,
         p4IdleSeconds: 3,
+        p4ScalePeers: [],
         command: 'srmudp-perf --quick',
         log: () => {},
       }
@@ -63,6 +66,7 @@ export function defaultOptions(quick: boolean): RunOptions {
         p4ClientProcesses: 4,
         p4Concurrency: 16,
         p4IdleSeconds: 30,
+        p4ScalePeers: [100],
         command: 'pnpm bench',
         log: () => {},
       };
@@ -90,12 +94,25 @@ export async function runReport(o: RunOptions): Promise<Report> {
   }
 
   let profile: Report['profile'] = null;
+  let handshakeProfile: Report['handshakeProfile'] = null;
   if (want('profile')) {
     try {
       profile = await profileSrmudp(o.profileBytes);
       o.log(`profile: ${profile.top.map((e) => `${e.fn} ${e.pct.toFixed(1)}%`).join(', ')}`);
     } catch (err) {
       notMeasured.push({ figure: 'CPU profile of srmudp P1', reason: String((err as Error).message ?? err) });
+    }
+    try {
+      const peers = o.quick ? 50 : 300;
+      handshakeProfile = await profileHandshakes(peers);
+      o.log(
+        `handshake profile: ${handshakeProfile.top.map((e) => `${e.fn} ${e.pct.toFixed(1)}%`).join(', ')}`,
+      );
+    } catch (err) {
+      notMeasured.push({
+        figure: 'CPU profile of srmudp handshakes',
+        reason: String((err as Error).message ?? err),
+      });
     }
   } else skipped('CPU profile of srmudp P1');
 
@@ -126,6 +143,20 @@ export async function runReport(o: RunOptions): Promise<Report> {
         log: o.log,
       })
     : null;
+  if (p4) {
+    for (const peers of o.p4ScalePeers) {
+      if (peers === o.p4Peers) continue;
+      const extra = await runP4({
+        peers,
+        clientProcesses: Math.min(o.p4ClientProcesses, Math.max(1, Math.ceil(peers / 50))),
+        concurrency: o.p4Concurrency,
+        idleSeconds: o.p4IdleSeconds,
+        protos: ['srmudp'],
+        log: o.log,
+      });
+      p4.scaling.push(...extra.rows);
+    }
+  }
   if (!p4) skipped('P4 many peers on one node');
   for (const row of p4?.rows ?? [])
     if (row.error) notMeasured.push({ figure: `P4 ${row.proto}`, reason: row.error });
@@ -139,6 +170,7 @@ export async function runReport(o: RunOptions): Promise<Report> {
     machine,
     p1,
     profile,
+    handshakeProfile,
     p2,
     p3,
     p4,

@@ -125,6 +125,7 @@ describe('srmudp-perf quick mode (P1 + P4)', () => {
       summary: [],
       p1: null,
       profile: null,
+      handshakeProfile: null,
       p2: {
         ran: false,
         reason: 'NAT lab cannot run here: not root',

@@ -7,7 +7,7 @@ import { once } from 'node:events';
 import net from 'node:net';
 import { createNode, type SrmudpNode } from 'srmudp';
 import { parseArgs } from './args.js';
-import { fail, onMessage, send, wallMs } from './channel.js';
+import { fail, onMessage, send, startProfile, stopProfile, wallMs } from './channel.js';
 
 const args = parseArgs(process.argv.slice(2));
 const proto = args.proto === 'tcp' ? 'tcp' : 'srmudp';
@@ -34,7 +34,11 @@ function established(): void {
   if (count === 1) firstAt = wallMs();
   if (count === target) {
     const d = process.cpuUsage(hsCpu0);
-    send({ t: 'established', count, firstAt, at: wallMs(), cpuSec: (d.user + d.system) / 1e6 });
+    const at = wallMs();
+    stopProfile().then(
+      () => send({ t: 'established', count, firstAt, at, cpuSec: (d.user + d.system) / 1e6 }),
+      fail,
+    );
   }
 }
 
@@ -49,6 +53,7 @@ async function start(): Promise<void> {
     node.on('connection', () => established());
     const base = mem();
     hsCpu0 = process.cpuUsage();
+    startProfile(); // PERF_CPU_PROFILE: the handshake phase only
     send({ t: 'ready', host, port: node.address().port, card: node.contactCard(), mem: base });
   } else {
     const server = net.createServer((sock) => {
