@@ -44,7 +44,7 @@ describe('Chat in process', () => {
     const b = await member('bob');
     await b.c.input(`/join ${a.c.card()}`);
     await until(
-      () => a.lines.includes('*** bob joined (direct 127.0.0.1:' + b.c.node.address().port + ')'),
+      () => a.lines.includes(`*** bob joined (direct 127.0.0.1:${b.c.node.address().port})`),
       'bob joined',
     );
     await until(() => b.lines.some((l) => l.startsWith('*** alice joined')), 'alice joined');

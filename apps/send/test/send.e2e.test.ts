@@ -63,6 +63,14 @@ describe('srmudp-send / srmudp-receive between processes on 127.0.0.1', () => {
     expect(sha(readFileSync(out))).toBe(sha(data));
   }, 90_000);
 
+  it('serves several receivers at once', async () => {
+    const outs = [join(dir, 'multi-1.bin'), join(dir, 'multi-2.bin'), join(dir, 'multi-3.bin')];
+    const procs = outs.map((o) => start('receive-cli.ts', [sender.card, '--out', o]));
+    const codes = await Promise.all(procs.map((p) => p.exit(60_000)));
+    expect(codes, procs.map((p) => p.output).join('\n')).toEqual([0, 0, 0]);
+    for (const o of outs) expect(sha(readFileSync(o))).toBe(sha(data));
+  }, 90_000);
+
   it('resumes an interrupted transfer from the .part offset', async () => {
     const outDir = join(dir, 'resume');
     mkdirSync(outDir);
