@@ -63,6 +63,11 @@ export class CoreConnection implements ConnectionApi {
   pathInfo: PathInfo | null = null;
   /** the peer proved it receives what we send to `pathInfo.address` (RFC 9000 §8) */
   validated = false;
+  /** our handshake initiations sent while handshaking, and when the last one left (RTT seed) */
+  initSends = 0;
+  initSentAt = 0;
+  /** responder whose path awaits validation: when it answered the handshake (RTT seed), or -1 */
+  respondedAt = -1;
   /** peer's boot id (restart detection) */
   remoteBoot: Uint8Array | null = null;
   /** send errors per candidate address key (reportSendError) */
@@ -214,7 +219,13 @@ export class CoreConnection implements ConnectionApi {
   // ------------------------------------------------------------------ endpoint side
 
   /** @internal handshake done on `channel`: start reliability, emit 'connected'. */
-  establish(now: number, channel: SecureChannel, localKey: Uint8Array, validated: boolean): void {
+  establish(
+    now: number,
+    channel: SecureChannel,
+    localKey: Uint8Array,
+    validated: boolean,
+    initiator = false,
+  ): void {
     this.channel = channel;
     if (!this.channels.includes(channel)) this.channels.push(channel);
     if (this.rel !== null) return; // another channel of an established connection
@@ -230,6 +241,12 @@ export class CoreConnection implements ConnectionApi {
       now,
       maxUdpPayload: address.host.includes(':') ? 1452 : 1472,
     });
+    // Seed the RTT with the handshake's round trip. The initiator times its initiation to the
+    // answer, only when it was sent once (Karn: a retransmitted one makes the sample ambiguous).
+    // An unvalidated responder (IK) times its answer to the first authenticated data packet,
+    // which the initiator sends as soon as it has the answer (the ping below).
+    if (initiator && this.initSends === 1) this.rel.seedRtt(now - this.initSentAt);
+    this.respondedAt = !initiator && !validated ? now : -1;
     this.pathInfo = { kind: 'direct', address };
     this.validated = validated;
     this.stateValue = 'established';
@@ -255,6 +272,7 @@ export class CoreConnection implements ConnectionApi {
       this.onOtherAddress(now, from, packetNumber);
     } else if (!this.validated) {
       // An authenticated packet from the address we answered proves the peer got our reply.
+      if (this.respondedAt >= 0) rel.seedRtt(now - this.respondedAt);
       this.setValidated();
     }
     if (packetNumber > this.largestPn) this.largestPn = packetNumber;
@@ -416,6 +434,7 @@ export class CoreConnection implements ConnectionApi {
   private setValidated(): void {
     if (this.validated) return;
     this.validated = true;
+    this.respondedAt = -1;
     if (this.pathInfo) this.host.amp.forget(this.pathInfo.address);
     this.host.onValidated(this);
   }
@@ -456,7 +475,10 @@ export class CoreConnection implements ConnectionApi {
       return;
     }
     this.probe = null;
+    const moved = this.pathInfo === null || !sameAddress(this.pathInfo.address, p.address);
     this.pathInfo = { kind: 'direct', address: p.address };
+    // RFC 9000 §9.4: RTT, congestion state and PMTU of the old path say nothing about the new one
+    if (moved) this.rel?.resetPath(this.host.lastNow);
     // handshakes (rekeys) of this connection go to the new address too
     for (const ch of this.channels) ch.address = copyAddress(p.address);
     this.sendErrorsOnPath = 0;
@@ -556,7 +578,7 @@ export class CoreConnection implements ConnectionApi {
    */
   private checkFinReceived(rel: Reliable): void {
     for (const sid of this.recvOpen) {
-      if (finReceived(rel, sid)) this.emitFinished(sid);
+      if (rel.recvComplete(sid)) this.emitFinished(sid);
     }
   }
 
@@ -602,33 +624,7 @@ function carries(payload: Uint8Array, frame: Frame): boolean {
   return false;
 }
 
-interface StreamView {
-  finalSize: number;
-  recvReset: boolean;
-  stopCode: number;
-  recv: { readOffset: number; bufferedBytes: number };
-}
-
-/**
- * True when the peer's FIN arrived and every byte before it is buffered (nothing more can
- * arrive). Reads reliability's stream state; returns false when its shape is not the expected
- * one (reliability then reports 'stream_finished' itself, after the last read).
- */
-function finReceived(rel: Reliable, streamId: number): boolean {
-  const streams = (rel as unknown as { streams?: Map<number, StreamView> }).streams;
-  const st = streams instanceof Map ? streams.get(streamId) : undefined;
-  if (st === undefined || typeof st.finalSize !== 'number' || st.finalSize < 0) return false;
-  if (st.recvReset || st.stopCode >= 0) return false;
-  const r = st.recv;
-  return typeof r?.readOffset === 'number' && r.readOffset + r.bufferedBytes >= st.finalSize;
-}
-
-/**
- * True when reliability holds nothing unsent or unacknowledged. Uses `sendBacklog()` when the
- * reliability package provides it, else its stats and buffer accounting.
- */
+/** True when reliability holds nothing unsent or unacknowledged. */
 function sendIdle(rel: Reliable): boolean {
-  const r = rel as unknown as { sendBacklog?: () => number; totalBuffered?: number };
-  if (typeof r.sendBacklog === 'function') return r.sendBacklog() === 0 && rel.stats().bytesInFlight === 0;
-  return rel.stats().bytesInFlight === 0 && (r.totalBuffered ?? 0) === 0;
+  return rel.sendBacklog() === 0 && rel.stats().bytesInFlight === 0;
 }

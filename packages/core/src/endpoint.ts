@@ -55,6 +55,12 @@ export class Endpoint implements EndpointApi {
   private readonly byId = new Map<number, CoreConnection>();
   private readonly byKey = new Map<string, CoreConnection>();
   private readonly byChannel = new Map<SecureChannel, CoreConnection>();
+  /**
+   * Channels of finished connections on which the peer had already started a new session (a
+   * reconnect whose initiation arrived while the old connection drained): kept open until the
+   * peer confirms it ('rekeyed' then starts the new connection) or a handshake timeout passes.
+   */
+  private readonly reopening = new Map<SecureChannel, number>();
   /** sender index of our pending initiation -> its connection (fan-out to every candidate) */
   private readonly initOwners = new Map<number, CoreConnection>();
   /** established connections, in round-robin order for pollTransmit */
@@ -514,6 +520,8 @@ export class Endpoint implements EndpointApi {
       const conn = this.initOwners.get(idx);
       this.out.push({ to: copyAddress(to), data });
       if (conn !== undefined && conn.state === 'handshaking') {
+        conn.initSends++;
+        conn.initSentAt = this.lastNow;
         for (const a of conn.candidates) if (!sameAddress(a, to)) this.out.push({ to: a, data });
       }
       return;
@@ -583,16 +591,24 @@ export class Endpoint implements EndpointApi {
       }
       case 'rekeyed': {
         const conn = this.byChannel.get(channel);
-        if (conn === undefined || conn.isFinished) return;
         const boot = ev.remoteOptions.get(BOOT_ID_OPTION) ?? null;
-        const restarted = conn.remoteBoot !== null && boot !== null && !equalBytes(conn.remoteBoot, boot);
-        // a new session on the channel of a connection that is closing is a new connection
-        if (restarted || conn.state === 'closing') {
+        const reopened = this.reopening.delete(channel) && (conn === undefined || conn.isFinished);
+        if (!reopened && (conn === undefined || conn.isFinished)) return;
+        const restarted =
+          conn !== undefined &&
+          conn.remoteBoot !== null &&
+          boot !== null &&
+          !equalBytes(conn.remoteBoot, boot);
+        // a new session on the channel of a connection that is closing (or that finished while
+        // the new session awaited confirmation) is a new connection
+        if (reopened || restarted || conn?.state === 'closing') {
           // The peer restarted and handshook again on the same channel: its reliability state is
           // new, ours is stale. Close the old connection and start a fresh one on this channel.
           this.byChannel.delete(channel);
-          conn.detachChannel(channel);
-          if (restarted) conn.closeNow(CloseCode.PEER_RESTARTED, 'peer restarted', true);
+          if (conn !== undefined && !conn.isFinished) {
+            conn.detachChannel(channel);
+            if (restarted) conn.closeNow(CloseCode.PEER_RESTARTED, 'peer restarted', true);
+          }
           const fresh = new CoreConnection(
             this.host,
             this.nextId++,
@@ -611,6 +627,7 @@ export class Endpoint implements EndpointApi {
       case 'failed': {
         const conn = this.byChannel.get(channel);
         if (conn === undefined || conn.isFinished) {
+          this.reopening.delete(channel);
           channel.close();
           return;
         }
@@ -638,7 +655,7 @@ export class Endpoint implements EndpointApi {
     const validated = initiator || confirmed;
     // an XX responder completed (message 3): one half-open state less
     if (!initiator && confirmed && this.halfOpenHead < this.halfOpen.length) this.halfOpenHead++;
-    conn.establish(now, channel, this.localKey, validated);
+    conn.establish(now, channel, this.localKey, validated, initiator);
     // the established connection is the one connect() and later handshakes must find
     const hex = toHex(conn.remoteKey as Uint8Array);
     const cur = this.byKey.get(hex);
@@ -714,8 +731,20 @@ export class Endpoint implements EndpointApi {
   }
 
   private releaseChannels(conn: CoreConnection): void {
+    const now = this.lastNow;
+    for (const [ch, until] of this.reopening) {
+      if (now >= until) {
+        this.reopening.delete(ch);
+        if (!this.byChannel.has(ch)) ch.close();
+      }
+    }
     for (const ch of conn.channels) {
       if (this.byChannel.get(ch) === conn) this.byChannel.delete(ch);
+      if (conn.state !== 'handshaking' && ch.next !== null && ch.state !== 'closed' && !this.closed) {
+        // the peer already started a new session on it: see `reopening`
+        this.reopening.set(ch, now + this.handshakeTimeoutMs);
+        continue;
+      }
       ch.close();
     }
     conn.channels.length = 0;

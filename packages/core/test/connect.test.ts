@@ -20,6 +20,22 @@ describe('handshakes', () => {
     expect(new TextDecoder().decode(b.messages[0]?.data)).toBe('hi');
   });
 
+  it('RTT is seeded by the handshake: both sides report the path RTT right after connecting', () => {
+    // 40 ms one way = 80 ms RTT, far from the 333 ms default of RFC 9002 §6.2.2
+    const { net, a, b } = simPair('rtt', { link: { latencyMs: 40 } });
+    const conn = a.ep.connect(net.now, { addresses: [ADDR_B], remoteKey: b.key });
+    net.drive({ until: () => a.count('connected') > 0, maxTimeMs: 5000 });
+    // the initiator has no ACK yet: its figure is the handshake round trip
+    expect(conn.stats().rttMs).toBeGreaterThanOrEqual(79);
+    expect(conn.stats().rttMs).toBeLessThan(120);
+    // the IK responder times its answer to the initiator's first data packet (the ping)
+    net.drive({ until: () => b.count('connected') > 0 && b.ep.stats().handshaking === 0, maxTimeMs: 5000 });
+    net.runFor(41);
+    const inc = b.ep.connection(b.connected()[0]?.id as number);
+    expect(inc?.stats().rttMs).toBeGreaterThanOrEqual(79);
+    expect(inc?.stats().rttMs).toBeLessThan(120);
+  });
+
   it('connect() to a key with a connection returns the same connection', () => {
     const { net, a, b } = simPair('same');
     const c1 = a.ep.connect(net.now, { addresses: [ADDR_B], remoteKey: b.key });

@@ -471,6 +471,29 @@ export class Connection {
     return n;
   }
 
+  /**
+   * True when the peer's FIN on stream `id` arrived and every byte before it is buffered or
+   * already read (nothing more can arrive); false for an unknown stream, or one reset by the
+   * peer or stopped by us. Unlike the 'stream_finished' event, it does not wait for the
+   * application to read the bytes.
+   */
+  recvComplete(id: number): boolean {
+    const st = this.streams.get(id);
+    if (st === undefined || st.finalSize < 0 || st.recvReset || st.stopCode >= 0) return false;
+    return st.recv.readOffset + st.recv.bufferedBytes >= st.finalSize;
+  }
+
+  /**
+   * Feeds a round trip measured outside reliability (the handshake) as the first RTT sample, so
+   * `stats().rttMs` and the PTO are real from the start (RFC 9002 §5.1 takes samples from the
+   * handshake too). Ignored once an ACK gave a sample, or when `sampleMs` is not a finite
+   * number >= 0 (a bad clock must not poison the estimator).
+   */
+  seedRtt(sampleMs: number): void {
+    if (this.rtt.hasSample || !(sampleMs >= 0) || !Number.isFinite(sampleMs)) return;
+    this.rtt.update(sampleMs, 0);
+  }
+
   /** Ids of streams currently open. */
   streamIds(): number[] {
     return [...this.streams.keys()];

@@ -100,3 +100,48 @@ describe('Connection basics', () => {
     expect(ErrorCode.NO_ERROR).toBe(0);
   });
 });
+
+describe('public accessors for the connection layer', () => {
+  it('recvComplete: true once the FIN and every byte before it arrived, before any read', () => {
+    const p = new Pair(5);
+    const id = p.a.openStream();
+    expect(p.b.recvComplete(id)).toBe(false); // unknown stream
+    const data = bytes(30_000);
+    expect(p.a.write(id, data)).toBe(data.length);
+    p.run(() => p.b.streamIds().includes(id), 5000);
+    expect(p.b.recvComplete(id)).toBe(false); // no FIN yet
+    p.a.finish(id);
+    expect(p.run(() => p.b.recvComplete(id), 5000)).toBe(true);
+    // nothing was read: the bytes are still there
+    const got: Uint8Array[] = [];
+    for (let r = p.b.read(id); r !== null; r = p.b.read(id)) got.push(r);
+    expect(equalBytes(concat(got), data)).toBe(true);
+  });
+
+  it('recvComplete: false for a stream we stopped', () => {
+    const p = new Pair(5);
+    const id = p.a.openStream();
+    p.a.write(id, bytes(1000));
+    p.a.finish(id);
+    p.run(() => p.b.recvComplete(id), 5000);
+    p.b.stopSending(id, 7);
+    expect(p.b.recvComplete(id)).toBe(false);
+  });
+
+  it('seedRtt: the first sample before any ACK; ignored once an ACK gave one, and for bad values', () => {
+    const p = new Pair(20);
+    expect(p.a.stats().srttMs).toBe(333);
+    p.a.seedRtt(Number.NaN);
+    p.a.seedRtt(-1);
+    expect(p.a.stats().srttMs).toBe(333);
+    p.a.seedRtt(41);
+    expect(p.a.stats()).toMatchObject({ rttMs: 41, srttMs: 41, minRttMs: 41 });
+    p.a.seedRtt(5); // a second seed is not a sample
+    expect(p.a.stats().srttMs).toBe(41);
+    const id = p.a.openStream();
+    p.a.write(id, bytes(10));
+    p.run(() => p.a.stats().bytesInFlight === 0 && p.a.stats().rttMs !== 41, 5000);
+    expect(p.a.stats().rttMs).toBeGreaterThanOrEqual(40);
+    expect(p.a.stats().rttMs).toBeLessThan(70);
+  });
+});
