@@ -12,6 +12,8 @@ export interface ChatOptions {
   idleTimeoutMs?: number;
   /** where lines for the user go */
   out: (line: string) => void;
+  /** called with the cards of every joined peer whenever that set grows or shrinks (to save it) */
+  onPeersChanged?: (cards: string[]) => void;
 }
 
 interface Peer {
@@ -30,6 +32,7 @@ export const HELP = [
   '  /msg <peer> <text>     say it to one peer only',
   '  /join <card>           join a peer (and, through it, its group)',
   '  /peers                 who is here: state, path (direct or relayed), RTT, loss',
+  '  /leave <peer>          stop redialling a peer and forget it',
   '  /card                  print your contact card again',
   '  /quit                  leave (Ctrl-D works too)',
 ];
@@ -37,12 +40,15 @@ export const HELP = [
 /** A group chat member: one srmudp node, peers by peer id, nicknames learned in-band. */
 export class Chat {
   private readonly peers = new Map<string, Peer>();
+  /** peers the user left: other members' hellos do not bring them back, only /join does */
+  private readonly forgotten = new Set<string>();
   private closed = false;
 
   private constructor(
     readonly node: SrmudpNode,
     readonly nick: string,
     private readonly out: (line: string) => void,
+    private readonly onPeersChanged: ((cards: string[]) => void) | undefined,
   ) {
     node.on('connection', (conn: Connection) => this.onConnection(conn));
     node.onMessage((m) => this.onMessage(m.peer, m.data));
@@ -58,7 +64,7 @@ export class Chat {
       keepaliveMs: Math.max(100, Math.floor(idle / 3)),
       reconnectDelayMs: 500,
     });
-    return new Chat(node, cleanNick(opts.nick), opts.out);
+    return new Chat(node, cleanNick(opts.nick), opts.out, opts.onPeersChanged);
   }
 
   card(): string {
@@ -92,6 +98,10 @@ export class Chat {
       case '/peers':
         for (const l of this.peersTable()) this.out(l);
         return true;
+      case '/leave':
+        if (rest.length !== 1) this.out('usage: /leave <peer>');
+        else this.leave(rest[0] as string);
+        return true;
       case '/msg': {
         const m = /^\/msg\s+(\S+)\s+(.+)$/is.exec(text);
         if (!m) this.out('usage: /msg <peer> <text>');
@@ -104,8 +114,28 @@ export class Chat {
     }
   }
 
+  /** Cards of the joined peers (what a restart needs to find the group again). */
+  joinedCards(): string[] {
+    return [...this.peers.values()].filter((p) => p.named && p.card !== null).map((p) => p.card as string);
+  }
+
+  /** Forgets a peer: no more redials, its connection closed, its incoming connections refused. */
+  leave(who: string): void {
+    const found = this.find(who);
+    if (typeof found === 'string') {
+      this.out(`*** ${found}`);
+      return;
+    }
+    if (found.named) this.node.peers.remove([found.peerId]);
+    found.named = false;
+    this.peers.delete(found.peerId);
+    this.forgotten.add(found.peerId);
+    this.out(`*** forgot ${this.label(found)}`);
+    this.onPeersChanged?.(this.joinedCards());
+  }
+
   /** Joins a peer by its contact card; it is redialled whenever the connection is lost. */
-  join(card: string): void {
+  join(card: string, opts: { quiet?: boolean } = {}): void {
     let parsed: ReturnType<typeof parseCard>;
     try {
       parsed = parseCard(card);
@@ -117,6 +147,7 @@ export class Chat {
       this.out('*** that is your own card');
       return;
     }
+    this.forgotten.delete(parsed.peerIdText);
     const p = this.peer(parsed.peerIdText);
     if (p.named) {
       this.out(`*** already joined ${this.label(p)}${p.conn ? '' : ' (reconnecting)'}`);
@@ -125,7 +156,7 @@ export class Chat {
     if (p.nick === null && parsed.name !== undefined) p.nick = cleanNick(parsed.name);
     p.card = card.replace(/\s+/g, '');
     this.addNamed(p);
-    if (!p.conn) this.out(`*** joining ${this.label(p)}...`);
+    if (!p.conn && !opts.quiet) this.out(`*** joining ${this.label(p)}...`);
   }
 
   say(text: string): void {
@@ -225,6 +256,7 @@ export class Chat {
     try {
       // named by peer id: nicknames are not unique, peer ids are
       this.node.peers.add({ [p.peerId]: p.card });
+      this.onPeersChanged?.(this.joinedCards());
     } catch (e) {
       p.named = false;
       this.out(`*** cannot join ${this.label(p)}: ${e instanceof Error ? e.message : String(e)}`);
@@ -256,7 +288,10 @@ export class Chat {
         const first = p.conn === null || p.conn !== (conn ?? null);
         p.nick = cleanNick(m.nick);
         try {
-          if (parseCard(m.card).peerIdText === p.peerId) p.card = m.card;
+          if (parseCard(m.card).peerIdText === p.peerId && p.card !== m.card) {
+            p.card = m.card;
+            if (p.named) this.onPeersChanged?.(this.joinedCards());
+          }
         } catch {
           // a bad card in a hello: the peer stays unnamed (not redialled), the chat goes on
         }
@@ -288,7 +323,7 @@ export class Chat {
     } catch {
       return;
     }
-    if (id === this.node.peerId) return;
+    if (id === this.node.peerId || this.forgotten.has(id)) return;
     const p = this.peer(id);
     if (p.named) return;
     p.card = card;

@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { clearLine, createInterface, cursorTo } from 'node:readline';
@@ -8,8 +8,9 @@ import { Chat } from './chat.js';
 
 const PROG = 'srmudp-chat';
 const USAGE = `usage: ${PROG} --name <nick> [--identity <key file>] [--host <address>] [--port <n>]
-                   [--join <card>]... [--idle-timeout <ms>]
-  identity default: ~/.srmudp/<nick>.key (created on first use, mode 0600)`;
+                   [--join <card>]... [--idle-timeout <ms>] [--peers-file <path>]
+  identity default: ~/.srmudp/<nick>.key (created on first use, mode 0600)
+  peers file default: <identity>.peers.json (the cards of joined peers, rejoined at start)`;
 
 function fail(message: string, code: number): never {
   process.stderr.write(`${PROG}: ${message}\n`);
@@ -25,6 +26,7 @@ let args: ReturnType<
       port: { type: 'string' };
       join: { type: 'string'; multiple: true };
       'idle-timeout': { type: 'string' };
+      'peers-file': { type: 'string' };
       help: { type: 'boolean'; short: 'h' };
     };
     strict: true;
@@ -39,6 +41,7 @@ try {
       port: { type: 'string' },
       join: { type: 'string', multiple: true },
       'idle-timeout': { type: 'string' },
+      'peers-file': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
     strict: true,
@@ -76,6 +79,23 @@ const out = (line: string) => {
   } else process.stdout.write(`${line}\n`);
 };
 
+const peersFile = v['peers-file'] ?? `${identity}.peers.json`;
+let saved: string[] = [];
+try {
+  const parsed: unknown = JSON.parse(readFileSync(peersFile, 'utf8'));
+  if (Array.isArray(parsed)) saved = parsed.filter((c): c is string => typeof c === 'string');
+} catch {
+  // no file yet (or unreadable): start with no saved peers
+}
+const savePeers = (cards: string[]) => {
+  try {
+    writeFileSync(`${peersFile}.tmp`, `${JSON.stringify(cards, null, 1)}\n`, { mode: 0o600 });
+    renameSync(`${peersFile}.tmp`, peersFile);
+  } catch (e) {
+    out(`*** cannot save peers to ${peersFile}: ${e instanceof Error ? e.message : String(e)}`);
+  }
+};
+
 let chat: Chat;
 try {
   chat = await Chat.start({
@@ -85,6 +105,7 @@ try {
     port,
     ...(idle !== undefined ? { idleTimeoutMs: idle } : {}),
     out,
+    onPeersChanged: savePeers,
   });
 } catch (e) {
   fail(e instanceof Error ? e.message : String(e), 1);
@@ -95,6 +116,8 @@ out(`listening on ${a.host}:${a.port}, identity ${identity}`);
 out('your contact card (others join you with /join <card>):');
 out(chat.card());
 out('type /help for commands');
+if (saved.length > 0) out(`*** rejoining ${saved.length} saved peer(s) from ${peersFile}`);
+for (const c of saved) chat.join(c, { quiet: true });
 for (const c of v.join ?? []) chat.join(c);
 
 let quitting = false;

@@ -100,6 +100,18 @@ describe('srmudp-chat in tmux: alice, bob and carol on 127.0.0.1', () => {
     t.type('alice', 'welcome back');
     await t.waitFor('bob', /^alice: welcome back$/m, 10_000, "alice's message after the restart");
 
+    // bob crashes again and comes back on a new port: his saved peers file brings him back
+    process.kill(t.pid('bob'), 'SIGKILL');
+    await t.waitFor('alice', (s) => count(s, '*** bob left') >= 2, 15_000, 'bob left again');
+    chat('bob');
+    const bob3 = await t.waitFor('bob', /\*\*\* alice joined/, 30_000, 'alice joined (bob on a new port)');
+    expect(bob3).toMatch(/\*\*\* rejoining 2 saved peer\(s\) from .*bob\.key\.peers\.json/);
+    expect(bob3).not.toContain(`listening on 127.0.0.1:${bobPort},`);
+    await t.waitFor('alice', (s) => count(s, '*** bob joined') >= 3, 30_000, 'bob joined a third time');
+    t.type('bob', 'new port, same bob');
+    await t.waitFor('alice', /^bob: new port, same bob$/m, 10_000, "bob's message from the new port");
+    await t.waitFor('carol', /^bob: new port, same bob$/m, 10_000, "bob's message from the new port");
+
     // /quit leaves cleanly: the others see it at once (no idle timeout needed)
     t.type('carol', '/quit');
     await t.waitFor('alice', /\*\*\* carol left/, 8_000, 'carol left');

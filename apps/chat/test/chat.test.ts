@@ -1,3 +1,4 @@
+import { parseCard } from '@srmudp/rendezvous';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Chat } from '../src/chat.js';
 import { cleanNick, cleanText, decodeChat, encodeChat } from '../src/wire.js';
@@ -62,6 +63,27 @@ describe('Chat in process', () => {
     await a.c.input('/frobnicate');
     expect(a.lines.at(-1)).toBe('unknown command /frobnicate (/help lists them)');
     expect(await a.c.input('/quit')).toBe(false);
+  }, 30_000);
+
+  it('/leave forgets a peer: its connection closes, no redial, the saved set shrinks', async () => {
+    const a = await member('alice');
+    const saved: string[][] = [];
+    const lines: string[] = [];
+    const b = await Chat.start({
+      nick: 'bob',
+      host: '127.0.0.1',
+      out: (l) => lines.push(l),
+      onPeersChanged: (cards) => saved.push(cards),
+    });
+    chats.push(b);
+    await b.input(`/join ${a.c.card()}`);
+    expect(saved.at(-1)?.map((c) => parseCard(c).peerIdText)).toEqual([a.c.node.peerId]);
+    await until(() => lines.some((l) => l.startsWith('*** alice joined')), 'alice joined');
+    await b.input('/leave alice');
+    expect(lines).toContain('*** forgot alice');
+    expect(saved.at(-1)).toEqual([]);
+    expect(b.node.peers.list()).toEqual([]);
+    await until(() => a.lines.some((l) => l.startsWith('*** bob left')), 'bob left on alice');
   }, 30_000);
 
   it('says nobody is here when alone', async () => {
