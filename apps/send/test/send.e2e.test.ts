@@ -107,6 +107,23 @@ describe('srmudp-send / srmudp-receive between processes on 127.0.0.1', () => {
   }, 90_000);
 });
 
+describe('--once', () => {
+  it('the sender exits 0 after its first complete delivery', async () => {
+    const file = join(dir, 'once.bin');
+    const data = randomBytes(MiB);
+    writeFileSync(file, data);
+    const proc = start('send-cli.ts', [file, '--host', '127.0.0.1', '--once']);
+    const card = (
+      (await proc.waitFor(/^(srmudp1:\S+)$/m, 30_000, 'the card')) as RegExpMatchArray
+    )[1] as string;
+    const r = start('receive-cli.ts', [card, '--out', join(dir, 'once-out.bin')]);
+    expect(await r.exit(30_000), r.output).toBe(0);
+    expect(await proc.exit(10_000), proc.output).toBe(0);
+    expect(proc.stderr).toContain('delivered once: exiting (--once)');
+    expect(sha(readFileSync(join(dir, 'once-out.bin')))).toBe(sha(data));
+  }, 60_000);
+});
+
 describe('failures', () => {
   it('a lost sender: the receiver exits 4 with one clean line within the idle timeout', async () => {
     const file = join(dir, 'lost.bin');
