@@ -184,7 +184,14 @@ export class Connection extends EventEmitter implements StreamHost {
   }
   streamReset(streamId: number, code: number): void {
     if (this.closeInfo) return;
-    this.core.reset(streamId, code);
+    try {
+      this.core.reset(streamId, code);
+    } catch (e) {
+      // the stream is already gone below (both sides finished, or the peer reset it first):
+      // nothing left to reset
+      if (e instanceof RangeError) return;
+      throw e;
+    }
     this.owner.kick();
   }
   streamForget(streamId: number): void {

@@ -21,6 +21,7 @@ import {
   encodeCard,
   isRendezvousBackend,
   type Locator,
+  parseCard,
   Rendezvous,
 } from '@srmudp/rendezvous';
 import { localInterfaces, UdpTransport } from '@srmudp/transport-node';
@@ -555,14 +556,28 @@ export class SrmudpNode extends EventEmitter implements ConnectionOwner {
 
   private addPeer(name: string, target: PeerTarget): void {
     this.assertOpen();
-    const existing = this.named.get(name);
-    if (existing) this.removePeer(name);
+    // a card names its peer id; a malformed card is refused here, with what is wrong
     const key =
-      typeof target === 'object' && target.peerId !== undefined
-        ? typeof target.peerId === 'string'
-          ? parsePeerId(target.peerId)
-          : target.peerId
-        : null;
+      typeof target === 'string'
+        ? parseCard(target).peerId
+        : target.peerId !== undefined
+          ? typeof target.peerId === 'string'
+            ? parsePeerId(target.peerId)
+            : target.peerId
+          : null;
+    const existing = this.named.get(name);
+    if (existing && key && existing.key && keyHex(existing.key) === keyHex(key)) {
+      // the same peer with a fresh card (new addresses): keep a live connection, redial now if lost
+      existing.target = target;
+      if (!existing.conn || existing.conn.isClosed) {
+        if (existing.retryTimer) clearTimeout(existing.retryTimer);
+        existing.retryTimer = null;
+        existing.retryDelay = this.options.reconnectDelayMs;
+        this.dialNamed(existing);
+      }
+      return;
+    }
+    if (existing) this.removePeer(name);
     const p: NamedPeer = {
       name,
       target,

@@ -1,5 +1,5 @@
 import { Duplex } from 'node:stream';
-import type { ReadableStream, WritableStream } from 'node:stream/web';
+import { CountQueuingStrategy, ReadableStream, WritableStream } from 'node:stream/web';
 import { SrmudpError } from '@srmudp/wire';
 
 /** What a stream needs from its connection (implemented by Connection; keeps this file testable). */
@@ -30,12 +30,45 @@ export class SrmudpStream extends Duplex {
     super({ allowHalfOpen: true, highWaterMark: 256 * 1024 });
   }
 
-  /** Web Streams view of this stream (the Duplex stays the owner). */
+  /**
+   * Web Streams view of this stream (the Duplex stays the owner): writes resolve when the
+   * connection took the bytes (backpressure), reads pull from the Duplex. Built here rather than
+   * with Node 20's `Duplex.toWeb`, whose writable side was seen to leave a second write pending.
+   */
   toWeb(): { readable: ReadableStream<Uint8Array>; writable: WritableStream<Uint8Array> } {
-    return Duplex.toWeb(this) as unknown as {
-      readable: ReadableStream<Uint8Array>;
-      writable: WritableStream<Uint8Array>;
-    };
+    const duplex = this;
+    const writable = new WritableStream<Uint8Array>(
+      {
+        write(chunk) {
+          return new Promise<void>((resolve, reject) => {
+            duplex.write(chunk, (err) => (err ? reject(err) : resolve()));
+          });
+        },
+        close() {
+          return new Promise<void>((resolve) => duplex.end(() => resolve()));
+        },
+        abort(reason) {
+          duplex.destroy(reason instanceof Error ? reason : new Error(String(reason)));
+        },
+      },
+      new CountQueuingStrategy({ highWaterMark: 4 }),
+    );
+    const iterator = duplex[Symbol.asyncIterator]();
+    const readable = new ReadableStream<Uint8Array>({
+      async pull(controller) {
+        try {
+          const r = await iterator.next();
+          if (r.done) controller.close();
+          else controller.enqueue(new Uint8Array(r.value as Buffer));
+        } catch (e) {
+          controller.error(e);
+        }
+      },
+      async cancel() {
+        await iterator.return?.();
+      },
+    });
+    return { readable, writable };
   }
 
   override _write(
@@ -54,9 +87,12 @@ export class SrmudpStream extends Duplex {
   }
 
   override _final(callback: (error?: Error | null) => void) {
+    this.finishSent = true;
     this.host.streamFinish(this.id);
     callback();
   }
+
+  private finishSent = false;
 
   override _read() {
     this.wantRead = true;
@@ -64,7 +100,18 @@ export class SrmudpStream extends Duplex {
   }
 
   override _destroy(error: Error | null, callback: (error?: Error | null) => void) {
-    if (!this.ended || !this.writableFinished) this.host.streamReset(this.id, error ? 1 : 0);
+    if (!this.resetByPeer) {
+      // An error, or a reader that stops before the end: abort the stream (RESET). A reader that
+      // read everything (e.g. the end of a `for await` loop destroys the stream) only closes its
+      // own sending side gracefully.
+      // (Node's for-await cleanup destroys a still-writable Duplex with an AbortError.)
+      const aborted = error !== null && error.name !== 'AbortError';
+      if (aborted || !this.ended) this.host.streamReset(this.id, error ? 1 : 0);
+      else if (!this.finishSent) {
+        this.finishSent = true;
+        this.host.streamFinish(this.id);
+      }
+    }
     this.host.streamForget(this.id);
     const cb = this.pendingCallback;
     this.pendingCallback = null;
@@ -99,9 +146,21 @@ export class SrmudpStream extends Duplex {
     if (this.wantRead) this.pull();
   }
 
+  private resetByPeer = false;
+
   /** @internal the peer reset the stream */
   onReset(code: number): void {
-    this.destroy(new SrmudpError('STREAM_RESET', `stream ${this.id} reset by peer (code ${code})`));
+    this.resetByPeer = true;
+    // after every byte and the FIN were delivered, a reset loses nothing
+    if (this.ended) {
+      this.destroy();
+      return;
+    }
+    // data was cut short: an error for whoever consumes the stream; a stream nobody listens to
+    // must not crash the process with an unhandled 'error' event
+    const err = new SrmudpError('STREAM_RESET', `stream ${this.id} reset by peer (code ${code})`);
+    if (this.listenerCount('error') > 0) this.destroy(err);
+    else this.destroy();
   }
 
   private pull(): void {

@@ -1,0 +1,74 @@
+// Stream lifecycle edge cases through the façade on loopback.
+import { once } from 'node:events';
+import { afterEach, expect, it } from 'vitest';
+import { createNode, type SrmudpNode } from '../src/index.js';
+
+const nodes: SrmudpNode[] = [];
+afterEach(async () => {
+  await Promise.all(nodes.splice(0).map((n) => n.close()));
+});
+
+async function pair() {
+  const a = await createNode({ host: '127.0.0.1' });
+  const b = await createNode({ host: '127.0.0.1' });
+  nodes.push(a, b);
+  const conn = await a.connect({ host: '127.0.0.1', port: b.address().port, peerId: b.peerId });
+  const incoming = (async () => {
+    for await (const c of b.connections()) return c;
+    throw new Error('no connection');
+  })();
+  return { a, b, conn, bConn: await incoming };
+}
+
+it('a reader that finishes a for-await loop does not break the writer (no crash, no error)', async () => {
+  const { conn, bConn } = await pair();
+  const errors: unknown[] = [];
+  const s = conn.openStream();
+  s.on('error', (e) => errors.push(e));
+  s.end('hello');
+  const it = bConn.streams();
+  const rx = (await it.next()).value;
+  let got = '';
+  for await (const chunk of rx) got += String(chunk);
+  expect(got).toBe('hello');
+  // the reader's side ends gracefully: the writer sees the end of its read side, not an error
+  s.resume();
+  await once(s, 'end');
+  await new Promise((r) => setTimeout(r, 100));
+  expect(errors).toEqual([]);
+}, 20_000);
+
+it('a stream aborted by the writer gives the reader a STREAM_RESET error', async () => {
+  const { conn, bConn } = await pair();
+  const s = conn.openStream();
+  s.on('error', () => {}); // the writer destroys its own stream with an error below
+  s.write(new Uint8Array(64 * 1024));
+  const rx = (await bConn.streams().next()).value;
+  const failure = (async () => {
+    try {
+      for await (const _ of rx) s.destroy(new Error('abort'));
+      return null;
+    } catch (e) {
+      return e;
+    }
+  })();
+  expect(await failure).toMatchObject({ code: 'STREAM_RESET' });
+}, 20_000);
+
+it('Web Streams view carries the bytes', async () => {
+  const { conn, bConn } = await pair();
+  const { writable } = conn.openStream().toWeb();
+  const w = writable.getWriter();
+  await w.write(new TextEncoder().encode('web '));
+  await w.write(new TextEncoder().encode('streams'));
+  await w.close();
+  const rx = (await bConn.streams().next()).value;
+  const reader = rx.toWeb().readable.getReader();
+  let got = '';
+  for (;;) {
+    const r = await reader.read();
+    if (r.done) break;
+    got += new TextDecoder().decode(r.value);
+  }
+  expect(got).toBe('web streams');
+}, 20_000);
