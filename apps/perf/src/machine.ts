@@ -1,5 +1,7 @@
+import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import os from 'node:os';
+import { fileURLToPath } from 'node:url';
 
 export interface MachineInfo {
   cpuModel: string;
@@ -42,5 +44,28 @@ function cgroupQuota(): number | null {
     return Number(quota) / Number(period);
   } catch {
     return null;
+  }
+}
+
+export interface SourceInfo {
+  commit: string | null;
+  /** files under packages/ that differ from the commit (the run measured them as they were) */
+  uncommitted: string[];
+}
+
+/** The commit the measured code comes from, and any uncommitted package files. */
+export function describeSource(): SourceInfo {
+  const cwd = fileURLToPath(new URL('../../../', import.meta.url));
+  const git = (args: string[]) =>
+    execFileSync('git', args, { cwd, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
+  try {
+    const commit = git(['rev-parse', '--short=12', 'HEAD']).trim();
+    const uncommitted = git(['status', '--porcelain', '--', 'packages'])
+      .split('\n')
+      .filter(Boolean)
+      .map((l) => l.slice(3));
+    return { commit, uncommitted };
+  } catch {
+    return { commit: null, uncommitted: [] };
   }
 }

@@ -1,5 +1,5 @@
 /** The report: its JSON shape, the summary of ratios, and the markdown rendering of docs/performance.md. */
-import type { MachineInfo } from './machine.js';
+import type { MachineInfo, SourceInfo } from './machine.js';
 import type { P1Result } from './p1.js';
 import type { P2Result } from './p2.js';
 import type { P3Result } from './p3.js';
@@ -29,6 +29,8 @@ export interface Report {
   command: string;
   wallSeconds: number;
   machine: MachineInfo;
+  /** the code measured: commit and uncommitted package files */
+  source?: SourceInfo;
   summary: SummaryLine[];
   p1: P1Result | null;
   profile: ProfileResult | null;
@@ -300,7 +302,13 @@ ${table(
 )}
 
 The machine is shared (2 cores, other work may run at the same time): absolute figures move with
-the load; ratios between runs interleaved in the same minutes are the stable part.`);
+the load; ratios between runs interleaved in the same minutes are the stable part.
+
+Code measured: commit \`${r.source?.commit ?? 'unknown'}\`${
+    r.source?.uncommitted.length
+      ? ` plus uncommitted changes in ${r.source.uncommitted.map((x) => `\`${x}\``).join(', ')}`
+      : ''
+  }.`);
 
   parts.push(`## Summary (ratios)
 

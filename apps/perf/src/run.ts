@@ -1,7 +1,7 @@
 /** Runs the selected figures and assembles the report (shared by the CLI and the test). */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { describeMachine } from './machine.js';
+import { describeMachine, describeSource } from './machine.js';
 import { type P1Proto, runP1 } from './p1.js';
 import { type P2Variant, runP2 } from './p2.js';
 import { runP3 } from './p3.js';
@@ -75,6 +75,7 @@ export function defaultOptions(quick: boolean): RunOptions {
 export async function runReport(o: RunOptions): Promise<Report> {
   const t0 = performance.now();
   const machine = describeMachine();
+  const source = describeSource();
   const notMeasured: Report['notMeasured'] = [];
   const want = (f: Figure) => o.only.includes(f);
   const skipped = (figure: string) =>
@@ -168,6 +169,7 @@ export async function runReport(o: RunOptions): Promise<Report> {
     command: o.command,
     wallSeconds: (performance.now() - t0) / 1000,
     machine,
+    source,
     p1,
     profile,
     handshakeProfile,
