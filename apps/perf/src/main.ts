@@ -1,13 +1,15 @@
 #!/usr/bin/env node
+import { readFileSync, writeFileSync } from 'node:fs';
 /**
  * srmudp-perf: measures srmudp against its references and writes docs/performance.md + .json.
  *   node dist/main.js [--quick] [--only P1,profile,P2,P3,P4] [--out DIR] [--p1-mib N] [--repeat N]
  *                     [--peers N] [--idle S] [--p2-window S]
  */
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { type Report, renderMarkdown } from './report.js';
 import { defaultOptions, FIGURES, type Figure, runReport, writeReport } from './run.js';
 import { MiB } from './stats.js';
 
@@ -23,6 +25,7 @@ const USAGE = `usage: srmudp-perf [options]
   --p3-repeat N      P3 repeats (default 5, quick 1)
   --peers N          P4 connections (default 1000, quick 100)
   --idle S           P4 idle window for keepalive CPU in seconds (default 30, quick 3)
+  --render FILE      only re-render performance.md from an earlier run's performance.json
   -h, --help`;
 
 function positive(name: string, v: string | undefined, fallback: number): number {
@@ -49,12 +52,21 @@ async function main(): Promise<number> {
       'p3-repeat': { type: 'string' },
       peers: { type: 'string' },
       idle: { type: 'string' },
+      render: { type: 'string' },
       help: { type: 'boolean', short: 'h', default: false },
     },
     strict: true,
   });
   if (values.help) {
     console.log(USAGE);
+    return 0;
+  }
+  if (values.render) {
+    // re-render the markdown of an earlier run from its JSON (wording changes without re-measuring)
+    const report = JSON.parse(readFileSync(values.render, 'utf8')) as Report;
+    const md = join(values.out ?? dirname(values.render), 'performance.md');
+    writeFileSync(md, renderMarkdown(report));
+    console.log(`wrote ${md} from ${values.render}`);
     return 0;
   }
   const o = defaultOptions(values.quick);

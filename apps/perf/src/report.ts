@@ -330,7 +330,8 @@ ${
   if (r.python) {
     parts.push(`**Against the original Python srmudp/srudp**: it quotes ${r.python.quotedMbit} Mbps; srmudp's
 P1 median here is ${f(r.python.srmudpMbit, 0)} Mbit/s, ${fr(r.python.ratio)} that figure (the Python figure
-is quoted from its README, not measured on this machine).`);
+is the one the original project quotes; it was not measured on this machine, and its conditions
+are not known here, so this ratio is indicative only).`);
   }
 
   if (r.p1) {
