@@ -97,7 +97,10 @@ const NODE: CryptoBackend = {
     } catch {
       return null;
     }
-    const dst = out ? out.subarray(0, n) : new Uint8Array(n);
+    // update() returned a fresh buffer of exactly n bytes (never pooled): without `out`, hand it
+    // over instead of copying it into another fresh array (one allocation and copy per packet)
+    if (!out) return new Uint8Array(body.buffer, body.byteOffset, n);
+    const dst = out.subarray(0, n);
     dst.set(body, 0);
     return dst;
   },
