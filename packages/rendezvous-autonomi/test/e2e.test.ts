@@ -1,7 +1,7 @@
+import { cardOnlyConnectAndRestart } from 'srmudp/testing';
 import { describe, it } from 'vitest';
 import type { GatewayKind } from '../src/index.js';
 import { AutonomiSimulator, autonomiBackend, createGateway, startFakeGateway } from '../src/index.js';
-import { cardOnlyConnectAndRestart } from './e2e-scenario.js';
 
 describe('end to end with the façade', () => {
   for (const kind of ['antd', 'anttp'] as GatewayKind[]) {

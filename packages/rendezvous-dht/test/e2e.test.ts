@@ -1,6 +1,6 @@
+import { cardOnlyConnectAndRestart } from 'srmudp/testing';
 import { describe, it } from 'vitest';
 import { dhtBackend } from '../src/index.js';
-import { cardOnlyConnectAndRestart } from './e2e-scenario.js';
 import { loopbackDht } from './loopback-dht.js';
 
 describe('end to end with the façade', () => {
