@@ -128,7 +128,7 @@ describe.runIf(LAB.ok)('NAT matrix (real kernel NATs, simultaneous open from con
                 }
                 // RTT consistent with the lab's delay (2 × 20 ms), not a relay or a loop
                 expect(r.minRttMs).toBeGreaterThanOrEqual(2 * DELAY_MS * 0.9);
-                expect(r.minRttMs).toBeLessThan(2 * DELAY_MS + 250);
+                expect(r.minRttMs).toBeLessThan(2 * DELAY_MS + 1000); // generous: 2 shared cores under load
               }
               // data flows both ways on that path
               a.proc.send({ t: 'message', text: `hello from ${pa}` });
