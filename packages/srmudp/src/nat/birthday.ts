@@ -68,6 +68,11 @@ export class SocketPool {
     return this.sockets.length;
   }
 
+  /** Local ports of the bound sockets. */
+  localPorts(): number[] {
+    return this.sockets.map((s) => s.address().port);
+  }
+
   /** Binds the sockets and starts sending towards `targets` (the peer's public endpoints). */
   async open(targets: readonly Endpoint[]): Promise<void> {
     const n = this.o.sockets ?? DEFAULT_BIRTHDAY.sockets;
