@@ -133,17 +133,7 @@ export class SrmudpNode extends EventEmitter implements ConnectionOwner {
       close: () => transport.close(),
     };
     this.driver = new Driver(endpoint, socket, (e) => this.onEndpointEvent(e));
-    // NAT traversal (issue 6): STUN datagrams (first two bits 00) as plain Uint8Array views: the
-    // STUN decoder's `.slice()` is a view on a Buffer and un-XORs XOR-MAPPED-ADDRESS in place, so
-    // the gatherer would see a corrupted copy after core's responder had parsed it
-    transport.onDatagram((data, from) =>
-      this.driver.receive(
-        ((data[0] as number) & 0xc0) === 0
-          ? new Uint8Array(data.buffer, data.byteOffset, data.byteLength)
-          : data,
-        from,
-      ),
-    );
+    transport.onDatagram((data, from) => this.driver.receive(data, from));
     transport.onError((err) =>
       this.driver.sendError(
         err.code,

@@ -235,7 +235,9 @@ export class UdpTransport {
         family = 'IPv4';
       }
     }
-    handler(msg, { host, port: rinfo.port, family });
+    // A plain Uint8Array view (no copy), not the Buffer dgram gives: Buffer#slice() returns a view,
+    // so code written for Uint8Array (slice() copies) would alias, and mutate, the datagram.
+    handler(new Uint8Array(msg.buffer, msg.byteOffset, msg.byteLength), { host, port: rinfo.port, family });
   };
 
   readonly #handleSocketError = (err: NodeJS.ErrnoException): void => {

@@ -29,7 +29,8 @@ function readAddress(v: Uint8Array, name: string, xorTid: Uint8Array | undefined
   const len = family === 0x01 ? 4 : family === 0x02 ? 16 : bad(`${name} with unknown family ${family}`);
   if (v.length !== 4 + len) bad(`${name} of ${v.length} bytes for family ${family}`);
   let port = (v[2]! << 8) | v[3]!;
-  const ip = v.slice(4, 4 + len);
+  // a copy whatever the input type (Buffer#slice would be a view, and the XOR below mutates it)
+  const ip = new Uint8Array(v.subarray(4, 4 + len));
   if (xorTid !== undefined) {
     // RFC 8489 §14.2: port XOR the cookie's high 16 bits, address XOR cookie || transaction id.
     port ^= STUN_MAGIC_COOKIE >>> 16;
