@@ -58,6 +58,8 @@ export interface PeerStatus {
   lossRate: number | null;
   bytesSent: number;
   bytesReceived: number;
+  /** why the last dial failed ('PUNCH_IMPOSSIBLE', 'UDP_BLOCKED', 'HANDSHAKE_TIMEOUT', ...), until it connects */
+  lastError: { code: string; message: string } | null;
 }
 
 interface NamedPeer {
@@ -260,6 +262,7 @@ export class SrmudpNode extends EventEmitter implements ConnectionOwner {
         lossRate: s ? s.lossRate : null,
         bytesSent: s?.bytesSent ?? 0,
         bytesReceived: s?.bytesReceived ?? 0,
+        lastError: s || !p.lastError ? null : { code: p.lastError.code, message: p.lastError.message },
       };
     }
     for (const c of this.byCoreId.values()) {
@@ -274,6 +277,7 @@ export class SrmudpNode extends EventEmitter implements ConnectionOwner {
         lossRate: s.lossRate,
         bytesSent: s.bytesSent,
         bytesReceived: s.bytesReceived,
+        lastError: null,
       };
     }
     return out;

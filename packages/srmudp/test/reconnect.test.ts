@@ -69,6 +69,8 @@ it('a peer that vanishes without closing is detected by the idle timeout and red
   // while B is away A keeps trying (handshake timeouts, backoff) and never gets stuck
   await new Promise((r) => setTimeout(r, 2500));
   expect(['reconnecting', 'connecting']).toContain(a.status().B?.state);
+  // the typed reason of the last failed dial is visible while it is away
+  expect(a.status().B?.lastError?.code).toBe('HANDSHAKE_TIMEOUT');
   const b2 = await createNode({ ...opts, identity: { secret }, rendezvous: [memoryBackend({ store })] });
   nodes.push(b2);
   await waitFor(() => a.status().B?.state === 'established', 30_000, 'A reconnects to the restarted B');
