@@ -126,6 +126,10 @@ export interface ConnectionStats {
   packetsSent: number;
   packetsReceived: number;
   packetsLost: number;
+  /** packets declared lost that were acknowledged later (reordering, not loss) */
+  spuriousLosses: number;
+  /** current packet reordering threshold (3, widened by spurious losses) */
+  reorderingThreshold: number;
   /** packets that carried only an ACK (coalescing keeps these rare while data flows both ways) */
   ackOnlyPacketsSent: number;
   lossRate: number;
@@ -146,6 +150,8 @@ export interface ConnectionStats {
 }
 
 const PACKET_THRESHOLD = 3; // RFC 9002 §6.1.1
+const MAX_PACKET_THRESHOLD = 300;
+const MAX_RECENT_LOST = 1024;
 const MAX_PTO_BACKOFF = 16; // cap the exponent so timers stay finite
 const BLACK_HOLE_LOSSES = 8;
 
@@ -254,6 +260,7 @@ export class Connection {
     packetsSent: 0,
     packetsReceived: 0,
     packetsLost: 0,
+    spuriousLosses: 0,
     ackOnlyPacketsSent: 0,
     retransmittedBytes: 0,
     duplicatePackets: 0,
@@ -761,8 +768,10 @@ export class Connection {
       packetsSent: s.packetsSent,
       packetsReceived: s.packetsReceived,
       packetsLost: s.packetsLost,
+      spuriousLosses: s.spuriousLosses,
+      reorderingThreshold: this.packetThreshold,
       ackOnlyPacketsSent: s.ackOnlyPacketsSent,
-      lossRate: s.packetsSent === 0 ? 0 : s.packetsLost / s.packetsSent,
+      lossRate: s.packetsSent === 0 ? 0 : Math.max(0, s.packetsLost - s.spuriousLosses) / s.packetsSent,
       retransmittedBytes: s.retransmittedBytes,
       ptoCount: this.ptoCount,
       pmtu: this.pmtud.current,
@@ -872,6 +881,7 @@ export class Connection {
     let newlyAckedAny = false;
     const touched: Stream[] = [];
     const sent = this.sent;
+    if (this.recentLost.length > 0) this.detectSpuriousLosses(ranges);
     for (let i = 0; i < ranges.length; i++) {
       const r = ranges[i]!;
       const last = Math.min(r.end - this.sentBasePn, sent.length - 1);
@@ -1259,11 +1269,51 @@ export class Connection {
     }
   }
 
+  /**
+   * Packet numbers declared lost recently (sorted, bounded), so that an acknowledgement that
+   * arrives for one of them later reveals a spurious loss: the packet was only reordered.
+   */
+  private readonly recentLost: number[] = [];
+  /** RFC 9002 §6.1.1 kPacketThreshold, widened by spurious losses (RFC 8985 §6.2 idea; Linux's
+   * adaptive reordering does the same, capped at 300 by tcp_max_reordering). */
+  private packetThreshold = PACKET_THRESHOLD;
+  /** RFC 9002 §6.1.2 kTimeThreshold (9/8), widened by spurious losses up to 2. */
+  private lossTimeFactor = 9 / 8;
+
+  private rememberLost(pn: number): void {
+    const a = this.recentLost;
+    let i = a.length;
+    while (i > 0 && (a[i - 1] as number) > pn) i--;
+    a.splice(i, 0, pn);
+    if (a.length > MAX_RECENT_LOST) a.splice(0, a.length - MAX_RECENT_LOST);
+  }
+
+  /** An ACK covering a packet we declared lost: it was reordered, not lost (RFC 9002 §6.1, RFC 8985 §6.2). */
+  private detectSpuriousLosses(ranges: readonly { start: number; end: number }[]): void {
+    const a = this.recentLost;
+    const lo = a[0] as number;
+    const hi = a[a.length - 1] as number;
+    for (let i = 0; i < ranges.length; i++) {
+      const r = ranges[i]!;
+      if (r.end < lo || r.start > hi) continue;
+      for (let k = a.length - 1; k >= 0; k--) {
+        const pn = a[k] as number;
+        if (pn < r.start || pn > r.end) continue;
+        a.splice(k, 1);
+        this.s.spuriousLosses++;
+        // the packet arrived although `largestAcked - pn` later packets had been acknowledged
+        const distance = this.largestAcked - pn + 1;
+        if (distance > this.packetThreshold) this.packetThreshold = Math.min(distance, MAX_PACKET_THRESHOLD);
+        this.lossTimeFactor = Math.min(this.lossTimeFactor + 1 / 8, 2);
+      }
+    }
+  }
+
   /** RFC 9002 §6.1: packet and time thresholds. */
   private detectLostPackets(now: number): void {
     this.lossTime = Number.POSITIVE_INFINITY;
     if (this.largestAcked < 0) return;
-    const lossDelay = this.rtt.lossDelay();
+    const lossDelay = this.rtt.lossDelay(this.lossTimeFactor);
     const sent = this.sent;
     let lostBytes = 0;
     let largestLostTime = Number.NEGATIVE_INFINITY;
@@ -1275,9 +1325,10 @@ export class Connection {
       const p = sent[j];
       if (p === null || p === undefined) continue;
       // the same expression as the timer below, so a timer firing at lossTime always declares
-      if (p.time + lossDelay <= now || this.largestAcked >= p.pn + PACKET_THRESHOLD) {
+      if (p.time + lossDelay <= now || this.largestAcked >= p.pn + this.packetThreshold) {
         sent[j] = null;
         p.lost = true;
+        if (p.ackEliciting && !p.mtuProbe) this.rememberLost(p.pn);
         this.onPacketLost(now, p);
         if (p.inFlight && !p.mtuProbe) {
           lostBytes += p.size;

@@ -46,8 +46,8 @@ export class RttEstimator {
   }
 
   /** Time threshold of loss detection, RFC 9002 §6.1.2: 9/8 x max(smoothed, latest). */
-  lossDelay(): number {
-    return Math.max((9 / 8) * Math.max(this.smoothed, this.latest), TIMER_GRANULARITY_MS);
+  lossDelay(factor = 9 / 8): number {
+    return Math.max(factor * Math.max(this.smoothed, this.latest), TIMER_GRANULARITY_MS);
   }
 
   reset(initialRtt = INITIAL_RTT_MS): void {

@@ -7,6 +7,8 @@ export interface GoodputOptions {
   bandwidthBps: number;
   rttMs: number;
   loss?: number;
+  /** extra one-way delay U[0, jitterMs] per packet on the bottleneck (reorders packets) */
+  jitterMs?: number;
   flows?: number;
   /** simulated ms before measuring (slow start) */
   warmupMs: number;
@@ -27,6 +29,9 @@ export interface GoodputResult {
   /** largest smoothed RTT minus min RTT seen by flow 0 during the window, ms (queueing delay) */
   maxQueueDelayMs: number;
   lossRate: number[];
+  /** flow 0's packets declared lost then acknowledged, and its final reordering threshold */
+  spuriousLosses: number;
+  reorderingThreshold: number;
 }
 
 const CHUNK = new Uint8Array(64 * 1024);
@@ -37,6 +42,7 @@ export function measureGoodput(o: GoodputOptions): GoodputResult {
   const oneWay = o.rttMs / 2;
   const bottleneck: LinkConfig = { bandwidthBps: o.bandwidthBps, latencyMs: oneWay, loss: o.loss ?? 0 };
   if (o.queueBytes !== undefined) bottleneck.queueBytes = o.queueBytes;
+  if (o.jitterMs !== undefined) bottleneck.jitterMs = o.jitterMs;
   const received = new Array<number>(flows).fill(0);
   const senders: ConnNode[] = [];
   const { net } = dumbbell({
@@ -115,5 +121,7 @@ export function measureGoodput(o: GoodputOptions): GoodputResult {
     utilization: totalBps / o.bandwidthBps,
     maxQueueDelayMs: maxQueue,
     lossRate: senders.map((s) => s.conn.stats().lossRate),
+    spuriousLosses: senders[0]?.conn.stats().spuriousLosses ?? 0,
+    reorderingThreshold: senders[0]?.conn.stats().reorderingThreshold ?? 0,
   };
 }
