@@ -9,6 +9,7 @@ import type {
   ResolveOptions,
 } from '@srmudp/rendezvous';
 import {
+  checkRecordKey,
   equalBytes,
   fromHex,
   MAX_RECORD_SIZE,
@@ -59,13 +60,6 @@ async function withLock<T>(key: string, fn: () => Promise<T>): Promise<T> {
   } finally {
     if (slotLocks.get(key) === tail) slotLocks.delete(key);
   }
-}
-
-function checkKey(key: RecordKey): Uint8Array {
-  if (!(key?.peerId instanceof Uint8Array) || key.peerId.length !== 32) {
-    throw new TypeError('"key.peerId" expected Uint8Array of length 32');
-  }
-  return key.peerId;
 }
 
 /**
@@ -178,7 +172,7 @@ export class AutonomiBackend implements RendezvousBackend {
   }
 
   async publish(key: RecordKey, value: Uint8Array, options: PublishOptions): Promise<PublishResult> {
-    const peerId = checkKey(key);
+    const peerId = checkRecordKey(key);
     if (!(value instanceof Uint8Array)) throw new TypeError('"value" expected Uint8Array');
     if (!Number.isSafeInteger(options.seq) || options.seq < 0)
       throw new TypeError('"options.seq" expected a non-negative safe integer');
@@ -264,7 +258,7 @@ export class AutonomiBackend implements RendezvousBackend {
   }
 
   async resolve(key: RecordKey, options: ResolveOptions = {}): Promise<Uint8Array | null> {
-    const peerId = checkKey(key);
+    const peerId = checkRecordKey(key);
     this.#enter(options.signal);
     const fromLocator =
       typeof key.locator?.address === 'string' ? key.locator.address.toLowerCase() : undefined;

@@ -10,6 +10,7 @@ import type {
   ResolveOptions,
 } from '@srmudp/rendezvous';
 import {
+  checkRecordKey,
   equalBytes,
   MAX_RECORD_SIZE,
   RENDEZVOUS_BACKEND,
@@ -44,13 +45,6 @@ export interface DhtBackendOptions {
   readonly queryTimeoutMs?: number;
   readonly minPublishIntervalMs?: number;
   readonly republishIntervalMs?: number;
-}
-
-function checkKey(key: RecordKey): Uint8Array {
-  if (!(key?.peerId instanceof Uint8Array) || key.peerId.length !== 32) {
-    throw new TypeError('"key.peerId" expected Uint8Array of length 32');
-  }
-  return key.peerId;
 }
 
 function verifyEd25519(signature: Buffer, message: Buffer, publicKey: Buffer): boolean {
@@ -206,7 +200,7 @@ export class DhtBackend implements RendezvousBackend {
   }
 
   async publish(key: RecordKey, value: Uint8Array, options: PublishOptions): Promise<PublishResult> {
-    const peerId = checkKey(key);
+    const peerId = checkRecordKey(key);
     if (!(value instanceof Uint8Array)) throw new TypeError('"value" expected Uint8Array');
     if (!Number.isSafeInteger(options.seq) || options.seq < 0)
       throw new TypeError('"options.seq" expected a non-negative safe integer');
@@ -280,7 +274,7 @@ export class DhtBackend implements RendezvousBackend {
   }
 
   async resolve(key: RecordKey, options: ResolveOptions = {}): Promise<Uint8Array | null> {
-    const peerId = checkKey(key);
+    const peerId = checkRecordKey(key);
     this.#enter(options.signal);
     await this.#ready;
     this.#enter(options.signal);

@@ -11,6 +11,7 @@ import type {
   ResolveOptions,
 } from '@srmudp/rendezvous';
 import {
+  checkRecordKey,
   equalBytes,
   MAX_RECORD_SIZE,
   peerIdToString,
@@ -32,13 +33,6 @@ export interface HttpBackendOptions {
   readonly followLocators?: boolean;
   readonly minPublishIntervalMs?: number;
   readonly republishIntervalMs?: number;
-}
-
-function checkKey(key: RecordKey): Uint8Array {
-  if (!(key?.peerId instanceof Uint8Array) || key.peerId.length !== 32) {
-    throw new TypeError('"key.peerId" expected Uint8Array of length 32');
-  }
-  return key.peerId;
 }
 
 const MAX_RESPONSE = 4096;
@@ -189,7 +183,7 @@ export class HttpBackend implements RendezvousBackend {
   }
 
   async publish(key: RecordKey, value: Uint8Array, options: PublishOptions): Promise<PublishResult> {
-    const peerId = checkKey(key);
+    const peerId = checkRecordKey(key);
     if (!(value instanceof Uint8Array)) throw new TypeError('"value" expected Uint8Array');
     this.#enter(options.signal);
     if (value.length > this.capabilities.maxValueSize) {
@@ -210,7 +204,7 @@ export class HttpBackend implements RendezvousBackend {
   }
 
   async resolve(key: RecordKey, options: ResolveOptions = {}): Promise<Uint8Array | null> {
-    const peerId = checkKey(key);
+    const peerId = checkRecordKey(key);
     this.#enter(options.signal);
     const url = `${this.#base(key)}/v1/records/${peerIdToString(peerId)}`;
     const reply = await this.#request('GET', url, undefined, options.signal);
@@ -232,7 +226,7 @@ export class HttpBackend implements RendezvousBackend {
   }
 
   async *watch(key: RecordKey, options: ResolveOptions = {}): AsyncGenerator<Uint8Array, void, undefined> {
-    const peerId = checkKey(key);
+    const peerId = checkRecordKey(key);
     this.#enter(undefined);
     const signal = options.signal;
     if (signal?.aborted) return;

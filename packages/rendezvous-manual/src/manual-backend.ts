@@ -9,6 +9,7 @@ import type {
   ResolveOptions,
 } from '@srmudp/rendezvous';
 import {
+  checkRecordKey,
   isRendezvousError,
   MAX_RECORD_SIZE,
   parseCard,
@@ -28,13 +29,6 @@ export interface ManualBackendOptions {
   readonly onPublish?: (record: Uint8Array) => void;
   /** Republish interval reported to Rendezvous, which re-signs (fresh expiry) this often. Default 7 days. */
   readonly republishIntervalMs?: number;
-}
-
-function checkKey(key: RecordKey): Uint8Array {
-  if (!(key?.peerId instanceof Uint8Array) || key.peerId.length !== 32) {
-    throw new TypeError('"key.peerId" expected Uint8Array of length 32');
-  }
-  return key.peerId;
 }
 
 /**
@@ -70,7 +64,7 @@ export class ManualBackend implements RendezvousBackend {
   }
 
   async publish(key: RecordKey, value: Uint8Array, options: PublishOptions): Promise<PublishResult> {
-    const peerId = checkKey(key);
+    const peerId = checkRecordKey(key);
     if (!(value instanceof Uint8Array)) throw new TypeError('"value" expected Uint8Array');
     this.#enter(options.signal);
     if (value.length > this.capabilities.maxValueSize) {
@@ -84,7 +78,7 @@ export class ManualBackend implements RendezvousBackend {
   }
 
   async resolve(key: RecordKey, options: ResolveOptions = {}): Promise<Uint8Array | null> {
-    const peerId = checkKey(key);
+    const peerId = checkRecordKey(key);
     this.#enter(options.signal);
     await Promise.resolve();
     this.#enter(options.signal);
@@ -114,7 +108,7 @@ export class ManualBackend implements RendezvousBackend {
   }
 
   async *watch(key: RecordKey, options: ResolveOptions = {}): AsyncGenerator<Uint8Array, void, undefined> {
-    const peerId = checkKey(key);
+    const peerId = checkRecordKey(key);
     this.#enter(undefined);
     yield* this.book.watch(peerId, [options.signal, this.#closing.signal]);
   }

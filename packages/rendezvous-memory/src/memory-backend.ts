@@ -7,7 +7,7 @@ import type {
   RendezvousBackend,
   ResolveOptions,
 } from '@srmudp/rendezvous';
-import { RENDEZVOUS_BACKEND, RendezvousError, throwIfAborted } from '@srmudp/rendezvous';
+import { checkRecordKey, RENDEZVOUS_BACKEND, RendezvousError, throwIfAborted } from '@srmudp/rendezvous';
 import { MemoryStore } from './memory-store.js';
 
 export interface MemoryBackendOptions {
@@ -19,13 +19,6 @@ export interface MemoryBackendOptions {
   readonly republishIntervalMs?: number;
   /** Simulated latency of every call, ms. Default 0. */
   readonly latencyMs?: number;
-}
-
-function checkKey(key: RecordKey): Uint8Array {
-  if (!(key?.peerId instanceof Uint8Array) || key.peerId.length !== 32) {
-    throw new TypeError('"key.peerId" expected Uint8Array of length 32');
-  }
-  return key.peerId;
 }
 
 /**
@@ -72,7 +65,7 @@ export class MemoryBackend implements RendezvousBackend {
   }
 
   async publish(key: RecordKey, value: Uint8Array, options: PublishOptions): Promise<PublishResult> {
-    const peerId = checkKey(key);
+    const peerId = checkRecordKey(key);
     if (!(value instanceof Uint8Array)) throw new TypeError('"value" expected Uint8Array');
     if (!Number.isSafeInteger(options.seq) || options.seq < 0)
       throw new TypeError('"options.seq" expected a non-negative safe integer');
@@ -88,7 +81,7 @@ export class MemoryBackend implements RendezvousBackend {
   }
 
   async resolve(key: RecordKey, options: ResolveOptions = {}): Promise<Uint8Array | null> {
-    const peerId = checkKey(key);
+    const peerId = checkRecordKey(key);
     await this.#enter(options.signal);
     return this.store.get(peerId);
   }
@@ -98,7 +91,7 @@ export class MemoryBackend implements RendezvousBackend {
   }
 
   async *watch(key: RecordKey, options: ResolveOptions = {}): AsyncGenerator<Uint8Array, void, undefined> {
-    const peerId = checkKey(key);
+    const peerId = checkRecordKey(key);
     if (this.#closed) throw new RendezvousError('CLOSED', 'memory backend is closed');
     yield* this.store.watch(peerId, [options.signal, this.#closing.signal]);
   }

@@ -89,3 +89,11 @@ export function createSigner(secretKey: Uint8Array): Signer {
   const key = secretKey.slice();
   return { publicKey: ed25519.getPublicKey(key), sign: (message) => ed25519.sign(message, key) };
 }
+
+/** The peer id of a RecordKey, for backends: TypeError on API misuse (not a 32-byte key). */
+export function checkRecordKey(key: RecordKey): Uint8Array {
+  if (!(key?.peerId instanceof Uint8Array) || key.peerId.length !== 32) {
+    throw new TypeError('"key.peerId" expected Uint8Array of length 32');
+  }
+  return key.peerId;
+}

@@ -8,7 +8,7 @@ export type {
   ResolveOptions,
   Signer,
 } from './backend.js';
-export { createSigner, isRendezvousBackend, RENDEZVOUS_BACKEND } from './backend.js';
+export { checkRecordKey, createSigner, isRendezvousBackend, RENDEZVOUS_BACKEND } from './backend.js';
 export { equalBytes, fromBase64Url, fromHex, toBase64Url, toHex } from './bytes.js';
 export type { ContactCard, Locator, ParsedCard } from './card.js';
 export { CARD_PREFIX, CARD_VERSION, encodeCard, MAX_CARD_LENGTH, parseCard } from './card.js';
