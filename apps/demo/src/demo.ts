@@ -78,15 +78,6 @@ export async function runDemo(opts: DemoOptions = {}): Promise<DemoResult> {
     );
     for (const n of NAMES) {
       const s = nodes[n].status();
-      const cells = NAMES.filter((o) => o !== n).map((o) => {
-        const p = s[o];
-        const addr =
-          p?.path?.kind === 'direct'
-            ? `${p.path.address.host}:${p.path.address.port}`
-            : (p?.path?.kind ?? '-');
-        return `${o} ${p?.path?.kind ?? '?'} ${addr} rtt ${p?.rttMs?.toFixed(2) ?? '?'} ms`;
-      });
-      out(`   ${n}: ${cells.join(' | ')}`);
       result.established += NAMES.filter((o) => o !== n && s[o]?.state === 'established').length;
     }
     out('');
@@ -112,6 +103,20 @@ export async function runDemo(opts: DemoOptions = {}): Promise<DemoResult> {
       }
       const label = `${c.from} -> ${c.to ? `[${c.to.join(', ')}]` : 'all'}`;
       out(`   ${label.padEnd(12)} "${c.text}"  received by ${got.join(', ') || 'nobody'}`);
+    }
+    out('');
+    out('   paths and round-trip times, measured on the traffic so far:');
+    for (const n of NAMES) {
+      const s = nodes[n].status();
+      const cells = NAMES.filter((o) => o !== n).map((o) => {
+        const p = s[o];
+        const addr =
+          p?.path?.kind === 'direct'
+            ? `${p.path.address.host}:${p.path.address.port}`
+            : (p?.path?.kind ?? '-');
+        return `${o} ${p?.path?.kind ?? '?'} ${addr} rtt ${p?.rttMs?.toFixed(2) ?? '?'} ms`;
+      });
+      out(`   ${n}: ${cells.join(' | ')}`);
     }
     out('');
     out(`4. A sends a ${formatBytes(fileBytes)} file to D over one encrypted stream`);
