@@ -27,6 +27,12 @@ describe.runIf(LAB.ok)('birthday strategy (eim × symmetric, real kernel NATs)',
     await withLab({ A: 'eim', B: 'symmetric' }, async (run) => {
       const times: number[] = [];
       const failures: string[] = [];
+      // With `fully-random` mapping, one of the 256 extra sockets may by chance be given the very
+      // port the main socket's mapping towards a reflector has (the NAT only keeps reply tuples
+      // unique, and those differ by remote). The eim side probes B's reflexive candidates first, so
+      // such a coincidence (p ≈ 2·256/64,512 ≈ 0.8 % per attempt) connects through a port STUN saw.
+      // It is counted, and more than two in twenty would mean the NAT is not symmetric after all.
+      let viaReflexivePort = 0;
       for (let i = 0; i < RUNS; i++) {
         // fresh nodes and a fresh local port each time; conntrack flushed so no attempt helps the next
         await Promise.all([run.lab.flushConntrack('natA'), run.lab.flushConntrack('natB')]);
@@ -40,7 +46,12 @@ describe.runIf(LAB.ok)('birthday strategy (eim × symmetric, real kernel NATs)',
           if (ra.t === 'connected' && rb.t === 'connected') {
             // the eim side reaches the symmetric NAT at a port its STUN gathering never saw
             expect(ra.path.address.host).toBe(ADDR.publicB);
-            expect(b.ready.nat?.reflexive).not.toContainEqual(ra.path.address);
+            if (
+              (b.ready.nat?.reflexive ?? []).some(
+                (r) => r.host === ra.path.address.host && r.port === ra.path.address.port,
+              )
+            )
+              viaReflexivePort++;
             expect(rb.path.address).toEqual({ host: ADDR.publicA, port });
             const ms = Math.max(ra.ms, rb.ms);
             if (ms <= 30_000) times.push(ms);
@@ -66,6 +77,7 @@ describe.runIf(LAB.ok)('birthday strategy (eim × symmetric, real kernel NATs)',
         detail: '256 sockets on the symmetric side, ≤ 2500 random-port probes at 100/s from the eim side',
       });
       expect(times.length, failures.join('; ')).toBeGreaterThanOrEqual(NEEDED);
+      expect(viaReflexivePort, 'attempts that connected through a port STUN had seen').toBeLessThanOrEqual(2);
       (rows[rows.length - 1] as ReportRow).pass = true;
     });
   }, 1_200_000);
