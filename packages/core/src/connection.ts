@@ -1,6 +1,6 @@
 import type { SecureChannel } from '@srmudp/crypto';
 import { Connection as Reliable, type ConnectionOptions as ReliableOptions } from '@srmudp/reliability';
-import { decodeFrames, type Frame, SrmudpError } from '@srmudp/wire';
+import { decodeFrames, type Frame, SrmudpError, sharedSlab } from '@srmudp/wire';
 import { copyAddress, sameAddress } from './address.js';
 import type { AmplificationGuard } from './amplification.js';
 import type {
@@ -315,7 +315,7 @@ export class CoreConnection implements ConnectionApi {
       toPath = sameAddress(to, path);
       this.routed = null;
     }
-    const out = new Uint8Array(t.datagramSize);
+    const out = sharedSlab.take(t.datagramSize);
     let data: Uint8Array;
     try {
       data = channel.seal(t.packetNumber, t.payload, out);

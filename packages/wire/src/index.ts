@@ -1,3 +1,4 @@
+export { ByteSlab, sharedSlab } from './byte-slab.js';
 export { crc32 } from './crc32.js';
 export * from './demux.js';
 export * from './errors.js';
