@@ -64,7 +64,10 @@ export type ConnectionState = 'handshaking' | 'established' | 'closing' | 'close
 export interface ConnectionStats {
   state: ConnectionState;
   path: PathInfo | null;
+  /** smoothed RTT; 333 ms (RFC 9002's initial RTT) until {@link rttMeasured} */
   rttMs: number;
+  /** the RTT has been measured (a handshake seed or an acknowledged packet) */
+  rttMeasured: boolean;
   minRttMs: number;
   lossRate: number;
   cwnd: number;

@@ -202,6 +202,7 @@ export class CoreConnection implements ConnectionApi {
       state: this.stateValue,
       path: this.pathInfo,
       rttMs: s ? s.srttMs : 0,
+      rttMeasured: s ? s.rttSampled : false,
       minRttMs: s ? s.minRttMs : 0,
       lossRate: s ? s.lossRate : 0,
       cwnd: s ? s.cwnd : 0,

@@ -116,6 +116,8 @@ export interface ConnectionStats {
   congestion: string;
   rttMs: number;
   srttMs: number;
+  /** an RTT sample (or a handshake seed) exists: before it, the RTT fields hold the 333 ms default */
+  rttSampled: boolean;
   minRttMs: number;
   rttVarMs: number;
   cwnd: number;
@@ -759,6 +761,7 @@ export class Connection {
       congestion: this.cc.name,
       rttMs: this.rtt.latest,
       srttMs: this.rtt.smoothed,
+      rttSampled: this.rtt.hasSample,
       minRttMs: this.rtt.hasSample ? this.rtt.min : 0,
       rttVarMs: this.rtt.variance,
       cwnd: this.cc.window(),

@@ -54,6 +54,7 @@ export interface PeerStatus {
   peerId: string | null;
   state: 'connecting' | 'established' | 'reconnecting' | 'closed';
   path: PathInfo | null;
+  /** smoothed round-trip time; null until it has been measured (just after connecting) */
   rttMs: number | null;
   lossRate: number | null;
   bytesSent: number;
@@ -258,7 +259,7 @@ export class SrmudpNode extends EventEmitter implements ConnectionOwner {
         peerId: p.key ? peerIdToString(p.key) : null,
         state: s ? 'established' : p.retryTimer ? 'reconnecting' : p.dialing ? 'connecting' : 'closed',
         path: s?.path ?? null,
-        rttMs: s ? s.rttMs : null,
+        rttMs: s?.rttMeasured ? s.rttMs : null,
         lossRate: s ? s.lossRate : null,
         bytesSent: s?.bytesSent ?? 0,
         bytesReceived: s?.bytesReceived ?? 0,
@@ -273,7 +274,7 @@ export class SrmudpNode extends EventEmitter implements ConnectionOwner {
         peerId: c.peerId,
         state: 'established',
         path: s.path,
-        rttMs: s.rttMs,
+        rttMs: s.rttMeasured ? s.rttMs : null,
         lossRate: s.lossRate,
         bytesSent: s.bytesSent,
         bytesReceived: s.bytesReceived,
