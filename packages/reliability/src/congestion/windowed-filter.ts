@@ -18,10 +18,12 @@ export class MaxFilter {
     this.t[0] = this.t[1] = this.t[2] = time;
   }
 
-  update(value: number, time: number): void {
+  /** `windowLength` overrides the filter's window for this update (BBR's extra_acked filter
+   * remembers one round in Startup and 10 after, draft-cardwell-ccwg-bbr §4.5.9). */
+  update(value: number, time: number, windowLength = this.windowLength): void {
     const v = this.v;
     const t = this.t;
-    if (value >= v[0]! || time - t[2]! > this.windowLength) {
+    if (value >= v[0]! || time - t[2]! > windowLength) {
       this.reset(value, time);
       return;
     }
@@ -34,23 +36,23 @@ export class MaxFilter {
     }
     // expire the best samples that left the window
     const dt = time - t[0]!;
-    if (dt > this.windowLength) {
+    if (dt > windowLength) {
       v[0] = v[1]!;
       t[0] = t[1]!;
       v[1] = v[2]!;
       t[1] = t[2]!;
       v[2] = value;
       t[2] = time;
-      if (time - t[0]! > this.windowLength) {
+      if (time - t[0]! > windowLength) {
         v[0] = v[1]!;
         t[0] = t[1]!;
         v[1] = v[2]!;
         t[1] = t[2]!;
       }
-    } else if (v[1] === v[0] && dt > this.windowLength / 4) {
+    } else if (v[1] === v[0] && dt > windowLength / 4) {
       v[1] = v[2] = value;
       t[1] = t[2] = time;
-    } else if (v[2] === v[1] && dt > this.windowLength / 2) {
+    } else if (v[2] === v[1] && dt > windowLength / 2) {
       v[2] = value;
       t[2] = time;
     }

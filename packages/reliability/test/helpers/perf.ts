@@ -1,5 +1,6 @@
 import { dumbbell, type LinkConfig } from '@srmudp/sim';
 import type { CongestionChoice } from '../../src/index.js';
+import { BatchingNode } from './batching-node.js';
 import { ConnNode } from './sim-conn.js';
 
 export interface GoodputOptions {
@@ -18,6 +19,10 @@ export interface GoodputOptions {
   staggerMs?: number;
   seed?: number;
   queueBytes?: number;
+  /** the receivers read datagrams in batches every this many ms (ACK aggregation, see BatchingNode) */
+  receiverBatchMs?: number;
+  /** the senders read datagrams (ACKs) in batches every this many ms */
+  senderBatchMs?: number;
 }
 
 export interface GoodputResult {
@@ -32,6 +37,10 @@ export interface GoodputResult {
   /** flow 0's packets declared lost then acknowledged, and its final reordering threshold */
   spuriousLosses: number;
   reorderingThreshold: number;
+  /** flow 0's sender at the end: congestion window (bytes), smoothed and minimum RTT (ms) */
+  cwnd: number;
+  srttMs: number;
+  minRttMs: number;
 }
 
 const CHUNK = new Uint8Array(64 * 1024);
@@ -67,7 +76,7 @@ export function measureGoodput(o: GoodputOptions): GoodputResult {
           for (let k = 0; k < 64; k++) if (node.conn.write(id, CHUNK) < CHUNK.length) break;
         };
         senders.push(n);
-        return n;
+        return o.senderBatchMs === undefined ? n : new BatchingNode(n, o.senderBatchMs);
       },
       receiver: (_net, to) => {
         const n = new ConnNode(to, {
@@ -90,7 +99,7 @@ export function measureGoodput(o: GoodputOptions): GoodputResult {
             }
           }
         };
-        return n;
+        return o.receiverBatchMs === undefined ? n : new BatchingNode(n, o.receiverBatchMs);
       },
     })),
   });
@@ -115,6 +124,7 @@ export function measureGoodput(o: GoodputOptions): GoodputResult {
   }
   const flowsBps = received.map((r, i) => ((r - before[i]!) * 8 * 1000) / o.measureMs);
   const totalBps = flowsBps.reduce((a, b) => a + b, 0);
+  const last = senders[0]!.conn.stats();
   return {
     flowsBps,
     totalBps,
@@ -123,5 +133,8 @@ export function measureGoodput(o: GoodputOptions): GoodputResult {
     lossRate: senders.map((s) => s.conn.stats().lossRate),
     spuriousLosses: senders[0]?.conn.stats().spuriousLosses ?? 0,
     reorderingThreshold: senders[0]?.conn.stats().reorderingThreshold ?? 0,
+    cwnd: last.cwnd,
+    srttMs: last.srttMs,
+    minRttMs: last.minRttMs,
   };
 }
