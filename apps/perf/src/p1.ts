@@ -3,7 +3,7 @@ import { LocalWorker, workerPath } from './proc.js';
 import { MB, type Summary, summarize } from './stats.js';
 import { type SizedTransferResult, sizedTransfer } from './transfer.js';
 
-export type P1Proto = 'srmudp' | 'udx' | 'tcp';
+export type P1Proto = 'srmudp' | 'udx' | 'tcp' | 'sealed-udp' | 'raw-udp';
 
 export interface P1Row {
   proto: P1Proto;
@@ -31,6 +31,9 @@ const LABELS: Record<P1Proto, string> = {
   srmudp: 'srmudp (default congestion control, Noise + ChaCha20-Poly1305)',
   udx: 'udx-native (no encryption)',
   tcp: 'Node TCP (net, kernel TCP over loopback)',
+  'sealed-udp':
+    'floor: node:dgram + node:crypto ChaCha20-Poly1305 per 1,452-byte datagram, no protocol (open loop)',
+  'raw-udp': 'floor: node:dgram, 1,452-byte datagrams, no encryption, no protocol (open loop)',
 };
 
 export async function transferOnce(
@@ -56,7 +59,7 @@ export async function runP1(opts: {
   protos?: P1Proto[];
   log?: (s: string) => void;
 }): Promise<P1Result> {
-  const protos = opts.protos ?? ['srmudp', 'udx', 'tcp'];
+  const protos = opts.protos ?? ['srmudp', 'udx', 'tcp', 'sealed-udp', 'raw-udp'];
   const runs = new Map<P1Proto, SizedTransferResult[]>(protos.map((p) => [p, []]));
   const failures = new Map<P1Proto, string[]>(protos.map((p) => [p, []]));
   // interleave protocols so a change in machine load hits all of them alike

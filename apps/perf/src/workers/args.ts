@@ -14,11 +14,11 @@ export function parseArgs(argv: readonly string[]): Record<string, string> {
   return out;
 }
 
-export type Proto = 'srmudp' | 'udx' | 'tcp';
+export type Proto = 'srmudp' | 'udx' | 'tcp' | 'sealed-udp' | 'raw-udp';
 
 export function protoOf(v: string | undefined): Proto {
-  if (v === 'srmudp' || v === 'udx' || v === 'tcp') return v;
-  throw new RangeError(`"--proto" expected srmudp, udx or tcp, got ${v}`);
+  if (v === 'srmudp' || v === 'udx' || v === 'tcp' || v === 'sealed-udp' || v === 'raw-udp') return v;
+  throw new RangeError(`"--proto" expected srmudp, udx, tcp, sealed-udp or raw-udp, got ${v}`);
 }
 
 export type Congestion = 'bbr' | 'cubic' | 'newreno';

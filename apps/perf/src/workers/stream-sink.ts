@@ -7,6 +7,8 @@
  * Messages out: ready, first (first byte), done (size-bounded runs: all bytes and the end of
  * stream arrived), sample, report ({ cpuSec, peakRss }), error.
  */
+
+import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import net from 'node:net';
 import type { Readable } from 'node:stream';
@@ -23,6 +25,7 @@ import {
   stopProfile,
   wallMs,
 } from './channel.js';
+import { floorSink } from './datagram-floor.js';
 
 const args = parseArgs(process.argv.slice(2));
 const proto = protoOf(args.proto);
@@ -60,6 +63,7 @@ function consume(stream: Readable): void {
 }
 
 let srmudp: SrmudpNode | null = null;
+let floorBad = 0;
 let udx: { socket: UDX.Socket; stream: UDX.Stream } | null = null;
 
 async function start(): Promise<void> {
@@ -77,6 +81,37 @@ async function start(): Promise<void> {
       }
     })().catch(fail);
     send({ t: 'ready', host, port: node.address().port, card: node.contactCard(), peerId: node.peerId });
+  } else if (proto === 'sealed-udp' || proto === 'raw-udp') {
+    // the datagram floor (datagram-floor.ts): done at `expected` payload bytes; losses not counted
+    const key = randomBytes(32);
+    let finished = false;
+    const sink = await floorSink(
+      host,
+      proto === 'sealed-udp',
+      key,
+      (n) => {
+        if (finished) return;
+        if (received === 0) {
+          firstAt = wallMs();
+          send({ t: 'first', at: firstAt });
+        }
+        received += n;
+        lastAt = wallMs();
+        if (expected > 0 && received >= expected) {
+          finished = true;
+          const cpuSec = cpuSecondsSince(cpuStart);
+          sink.close();
+          stopProfile().then(
+            () => send({ t: 'done', bytes: received, firstAt, lastAt, cpuSec, peakRss: peakRss() }),
+            fail,
+          );
+        }
+      },
+      () => {
+        floorBad++;
+      },
+    );
+    send({ t: 'ready', host, port: sink.port, key: key.toString('hex') });
   } else if (proto === 'udx') {
     const u = new UDX();
     const socket = u.createSocket();
@@ -126,7 +161,7 @@ onMessage(async (m) => {
     });
   } else if (m.t === 'report') {
     const stats = srmudp ? [...srmudpStats(srmudp)] : [];
-    send({ t: 'report', cpuSec: cpuSecondsSince(cpuStart), peakRss: peakRss(), stats });
+    send({ t: 'report', cpuSec: cpuSecondsSince(cpuStart), peakRss: peakRss(), stats, floorBad });
   }
 });
 

@@ -23,6 +23,7 @@ import {
   stopProfile,
   wallMs,
 } from './channel.js';
+import { floorSource } from './datagram-floor.js';
 
 const args = parseArgs(process.argv.slice(2));
 const proto = protoOf(args.proto);
@@ -36,6 +37,7 @@ let conn: Connection | null = null;
 let udx: { socket: UDX.Socket; stream: UDX.Stream } | null = null;
 let writer: Writable | null = null;
 let written = 0;
+let floor: { stop: () => void; sent: () => number } | null = null;
 
 async function pump(w: Writable): Promise<void> {
   let sent = 0;
@@ -63,6 +65,13 @@ async function go(m: Record<string, unknown>): Promise<void> {
     );
     w = conn.openStream();
     send({ t: 'connected', startAt, at: wallMs(), pmtu: conn.stats().pmtu });
+  } else if (proto === 'sealed-udp' || proto === 'raw-udp') {
+    // open loop (datagram-floor.ts): sends until the sink has its bytes and we are killed
+    const key = new Uint8Array(Buffer.from(String(m.key), 'hex'));
+    floor = await floorSource(String(m.host), Number(m.port), proto === 'sealed-udp', key);
+    send({ t: 'connected', startAt, at: wallMs() });
+    send({ t: 'sent', bytes: 0, at: wallMs() });
+    return;
   } else if (proto === 'udx') {
     if (!udx) throw new Error('udx socket not bound');
     udx.stream.connect(udx.socket, Number(m.id), Number(m.port), String(m.host));
@@ -92,13 +101,14 @@ if (proto === 'udx') {
 onMessage(async (m) => {
   if (m.t === 'go') await go(m);
   else if (m.t === 'report') {
+    floor?.stop();
     const cpuSec = cpuSecondsSince(cpuStart);
     await stopProfile();
     send({
       t: 'report',
       cpuSec,
       peakRss: peakRss(),
-      stats: conn ? conn.stats() : null,
+      stats: conn ? conn.stats() : floor ? { datagramsSent: floor.sent() } : null,
       // state for stall reports
       writable: writer
         ? {
