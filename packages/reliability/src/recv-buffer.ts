@@ -1,4 +1,13 @@
 /**
+ * The bytes [start, end) of `data` to hold: a view when they are most of the array underneath
+ * (a stream frame filling its packet's plaintext: no allocation and copy per packet), a copy when
+ * they are a small part of it (a view would pin the whole packet for a few bytes of credit).
+ */
+function keep(data: Uint8Array, start: number, end: number): Uint8Array {
+  return 2 * (end - start) >= data.buffer.byteLength ? data.subarray(start, end) : data.slice(start, end);
+}
+
+/**
  * Reassembly buffer of a stream (or message): out-of-order chunks, trimmed so no byte is held
  * twice (a peer cannot amplify memory with overlapping frames), read back in order. Memory is
  * bounded by the flow-control limit the caller enforces before inserting.
@@ -22,8 +31,7 @@ export class RecvBuffer {
     // fast path: in-order append
     if (n === 0 || s >= offs[n - 1]! + this.datas[n - 1]!.length) {
       offs.push(s);
-      // copy: a view would pin the whole datagram for a few bytes of credit
-      this.datas.push(data.slice(s - offset));
+      this.datas.push(keep(data, s - offset, data.length));
       this.bufferedBytes += e - s;
       return e - s;
     }
@@ -43,7 +51,7 @@ export class RecvBuffer {
       if (pos < cs) {
         const gapEnd = Math.min(e, cs);
         offs.splice(i, 0, pos);
-        this.datas.splice(i, 0, data.slice(pos - offset, gapEnd - offset));
+        this.datas.splice(i, 0, keep(data, pos - offset, gapEnd - offset));
         added += gapEnd - pos;
         pos = gapEnd;
         i++;

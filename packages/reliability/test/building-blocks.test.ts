@@ -45,6 +45,23 @@ describe('RangeSet', () => {
 });
 
 describe('RecvBuffer', () => {
+  it('holds a frame that fills its packet as a view, a small one as a copy (never pins a whole packet for a few bytes)', () => {
+    const rb = new RecvBuffer();
+    const packet = new Uint8Array(1400).map((_, i) => i & 0xff);
+    const big = packet.subarray(10, 1400); // a stream frame filling its packet
+    rb.insert(0, big);
+    const small = new Uint8Array(1400).fill(9);
+    rb.insert(1390, small.subarray(0, 20)); // 20 bytes of a 1,400-byte packet
+    small.fill(1); // the small frame was copied: later changes to its packet do not reach it
+    const a = rb.read(1390) as Uint8Array;
+    expect(a.buffer).toBe(packet.buffer); // no copy for the big one
+    expect(a[0]).toBe(10);
+    const b = rb.read(100) as Uint8Array;
+    expect(b.length).toBe(20);
+    expect(b.every((x) => x === 9)).toBe(true);
+    expect(b.buffer.byteLength).toBe(20);
+  });
+
   it('reassembles any arrival order and overlap exactly once', () => {
     fc.assert(
       fc.property(
