@@ -650,8 +650,7 @@ export class Endpoint implements EndpointApi {
     // The initiator got an authenticated answer from that address; an XX responder got message 3
     // from it. An IK responder has only seen an initiation (which anyone can replay), so its
     // path stays unvalidated until the first authenticated data packet.
-    const confirmed =
-      (channel as unknown as { current: { confirmed?: boolean } | null }).current?.confirmed === true;
+    const confirmed = channel.isConfirmed;
     const validated = initiator || confirmed;
     // an XX responder completed (message 3): one half-open state less
     if (!initiator && confirmed && this.halfOpenHead < this.halfOpen.length) this.halfOpenHead++;
@@ -666,8 +665,8 @@ export class Endpoint implements EndpointApi {
   }
 
   private trackInit(conn: CoreConnection, channel: SecureChannel): void {
-    const pending = (channel as unknown as { pending: { localIndex: number } | null }).pending;
-    if (pending) this.initOwners.set(pending.localIndex, conn);
+    const idx = channel.pendingIndex;
+    if (idx !== null) this.initOwners.set(idx, conn);
   }
 
   private addCandidates(conn: CoreConnection, addresses: Address[]): void {

@@ -151,6 +151,20 @@ export class SecureChannel {
     return this.current?.alive === true;
   }
 
+  /**
+   * The peer has proven it holds the current keys: we initiated and it answered, it completed our
+   * XX handshake, or it sent a packet under them. An IK responder's keys are unconfirmed until
+   * the initiator's first data packet (an initiation alone can be a replay).
+   */
+  get isConfirmed(): boolean {
+    return this.current?.confirmed === true;
+  }
+
+  /** Our session index of the initiation in progress, or null (none pending). */
+  get pendingIndex(): number | null {
+    return this.pending ? this.pending.localIndex : null;
+  }
+
   /** Key phase of the current keys (0 or 1), or null. */
   get keyPhase(): 0 | 1 | null {
     return this.current ? this.current.keyPhase : null;

@@ -7,7 +7,14 @@ describe('IK handshake', () => {
     const b = side(2, '10.0.0.2');
     const ch = a.ep.connect(0, { address: b.addr, remoteKey: b.ep.identity.publicKey });
     expect(ch.state).toBe('handshaking');
+    expect(ch.pendingIndex).not.toBeNull();
+    expect(ch.isConfirmed).toBe(false);
     run([a, b], 0, { stopWhen: () => a.events.length > 0 && b.events.length > 0 });
+    expect(ch.pendingIndex).toBeNull();
+    // the initiator got an answer under the new keys; the IK responder has only seen an
+    // initiation (replayable) until the first data packet below
+    expect(ch.isConfirmed).toBe(true);
+    expect(b.ep.channel(a.ep.identity.publicKey)?.isConfirmed).toBe(false);
     expect(a.events[0]).toMatchObject({ type: 'established', initiator: true });
     expect(b.events[0]).toMatchObject({ type: 'established', initiator: false });
     const bch = b.ep.channel(a.ep.identity.publicKey);
@@ -16,6 +23,7 @@ describe('IK handshake', () => {
     const dg = ch.seal(0, new TextEncoder().encode('hello'));
     const r = b.ep.handle(1, a.addr, dg);
     expect(r.type).toBe('data');
+    expect(bch?.isConfirmed).toBe(true);
     if (r.type === 'data') {
       expect(new TextDecoder().decode(r.plaintext)).toBe('hello');
       expect(r.packetNumber).toBe(0);

@@ -1,28 +1,20 @@
 /**
  * CUBIC, RFC 9438: window growth W_cubic(t) = C (t - K)^3 + W_max (§4.2) with C = 0.4 and
  * beta_cubic = 0.7 (§4.6), the Reno-friendly estimate W_est (§4.3), fast convergence (§4.7),
- * standard slow start below ssthresh and QUIC's recovery period (RFC 9002 §7.3.2). Windows are
- * kept in bytes; the cubic function works in segments of the current datagram size.
+ * standard slow start below ssthresh and QUIC's recovery period (RFC 9002 §7.3.2, in
+ * LossBasedController). Windows are kept in bytes; the cubic function works in segments of the
+ * current datagram size.
  */
-import {
-  type AckEvent,
-  type CongestionController,
-  type CongestionControllerOptions,
-  initialWindow,
-  type LossEvent,
-  minimumWindow,
-} from './controller.js';
+import type { AckEvent, CongestionController, CongestionControllerOptions } from './controller.js';
+import { minimumWindow } from './controller.js';
+import { LossBasedController } from './loss-based.js';
 
 const C = 0.4;
 const BETA = 0.7;
 const ALPHA = (3 * (1 - BETA)) / (1 + BETA); // §4.3
 
-export class Cubic implements CongestionController {
-  readonly name = 'cubic';
-  private mss: number;
-  private cwnd: number;
-  private ssthresh = Number.POSITIVE_INFINITY;
-  private recoveryStart = Number.NEGATIVE_INFINITY;
+export class Cubic extends LossBasedController {
+  override readonly name = 'cubic';
   /** W_max and the previous one, in bytes */
   private wMax = 0;
   private wLastMax = 0;
@@ -31,37 +23,13 @@ export class Cubic implements CongestionController {
   private k = 0; // seconds
   private wEst = 0; // bytes
 
-  constructor(options: CongestionControllerOptions) {
-    this.mss = options.maxDatagramSize;
-    this.cwnd = initialWindow(this.mss);
+  protected override onAppLimited(): void {
+    // §5.8: do not grow while application limited; restart the epoch so the idle time is
+    // not counted as time spent growing
+    this.epochStart = -1;
   }
 
-  window(): number {
-    return this.cwnd;
-  }
-
-  pacingRate(): number {
-    return 0;
-  }
-
-  inSlowStart(): boolean {
-    return this.cwnd < this.ssthresh;
-  }
-
-  onPacketSent(): void {}
-
-  onAck(now: number, ack: AckEvent): void {
-    if (ack.largestAckedSentTime <= this.recoveryStart) return;
-    if (ack.appLimited) {
-      // §5.8: do not grow while application limited; restart the epoch so the idle time is
-      // not counted as time spent growing
-      this.epochStart = -1;
-      return;
-    }
-    if (this.cwnd < this.ssthresh) {
-      this.cwnd += ack.ackedBytes;
-      return;
-    }
+  protected override avoidance(now: number, ack: AckEvent): void {
     const mss = this.mss;
     if (this.epochStart < 0) {
       this.epochStart = now;
@@ -86,29 +54,20 @@ export class Cubic implements CongestionController {
     this.cwnd += ((target - this.cwnd) * ack.ackedBytes) / this.cwnd;
   }
 
-  onLoss(now: number, loss: LossEvent): void {
-    if (loss.largestLostSentTime > this.recoveryStart) {
-      this.recoveryStart = now;
-      // §4.7 fast convergence
-      if (this.cwnd < this.wLastMax) this.wMax = (this.cwnd * (1 + BETA)) / 2;
-      else this.wMax = this.cwnd;
-      this.wLastMax = this.wMax;
-      this.ssthresh = Math.max(this.cwnd * BETA, minimumWindow(this.mss));
-      this.cwnd = this.ssthresh;
-      this.epochStart = -1;
-    }
-    if (loss.persistentCongestion) {
-      this.cwnd = minimumWindow(this.mss);
-      this.epochStart = -1;
-      this.wMax = 0;
-      this.wLastMax = 0;
-      this.recoveryStart = now;
-    }
+  protected override reduce(): void {
+    // §4.7 fast convergence
+    if (this.cwnd < this.wLastMax) this.wMax = (this.cwnd * (1 + BETA)) / 2;
+    else this.wMax = this.cwnd;
+    this.wLastMax = this.wMax;
+    this.ssthresh = Math.max(this.cwnd * BETA, minimumWindow(this.mss));
+    this.cwnd = this.ssthresh;
+    this.epochStart = -1;
   }
 
-  onMtuChange(mss: number): void {
-    this.mss = mss;
-    this.cwnd = Math.max(this.cwnd, minimumWindow(mss));
+  protected override onPersistentCongestion(): void {
+    this.epochStart = -1;
+    this.wMax = 0;
+    this.wLastMax = 0;
   }
 }
 

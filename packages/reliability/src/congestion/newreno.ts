@@ -4,50 +4,15 @@
  * packet (one reduction per window of losses), kLossReductionFactor 0.5, persistent congestion
  * collapses the window to kMinimumWindow.
  */
-import {
-  type AckEvent,
-  type CongestionController,
-  type CongestionControllerOptions,
-  initialWindow,
-  type LossEvent,
-  minimumWindow,
-} from './controller.js';
+import type { AckEvent, CongestionController, CongestionControllerOptions } from './controller.js';
+import { minimumWindow } from './controller.js';
+import { LossBasedController } from './loss-based.js';
 
-export class NewReno implements CongestionController {
-  readonly name = 'newreno';
-  private mss: number;
-  private cwnd: number;
-  private ssthresh = Number.POSITIVE_INFINITY;
-  private recoveryStart = Number.NEGATIVE_INFINITY;
+export class NewReno extends LossBasedController {
+  override readonly name = 'newreno';
   private bytesAckedInCa = 0;
 
-  constructor(options: CongestionControllerOptions) {
-    this.mss = options.maxDatagramSize;
-    this.cwnd = initialWindow(this.mss);
-  }
-
-  window(): number {
-    return this.cwnd;
-  }
-
-  pacingRate(): number {
-    return 0;
-  }
-
-  inSlowStart(): boolean {
-    return this.cwnd < this.ssthresh;
-  }
-
-  onPacketSent(): void {}
-
-  onAck(_now: number, ack: AckEvent): void {
-    // RFC 9002 §7.3.2: no increase for packets sent during recovery; §7.8: none when app limited
-    if (ack.largestAckedSentTime <= this.recoveryStart) return;
-    if (ack.appLimited) return;
-    if (this.cwnd < this.ssthresh) {
-      this.cwnd += ack.ackedBytes;
-      return;
-    }
+  protected override avoidance(_now: number, ack: AckEvent): void {
     this.bytesAckedInCa += ack.ackedBytes;
     if (this.bytesAckedInCa >= this.cwnd) {
       this.bytesAckedInCa -= this.cwnd;
@@ -55,22 +20,10 @@ export class NewReno implements CongestionController {
     }
   }
 
-  onLoss(now: number, loss: LossEvent): void {
-    if (loss.largestLostSentTime > this.recoveryStart) {
-      this.recoveryStart = now;
-      this.ssthresh = Math.max(this.cwnd * 0.5, minimumWindow(this.mss));
-      this.cwnd = this.ssthresh;
-      this.bytesAckedInCa = 0;
-    }
-    if (loss.persistentCongestion) {
-      this.cwnd = minimumWindow(this.mss);
-      this.recoveryStart = now;
-    }
-  }
-
-  onMtuChange(mss: number): void {
-    this.mss = mss;
-    this.cwnd = Math.max(this.cwnd, minimumWindow(mss));
+  protected override reduce(): void {
+    this.ssthresh = Math.max(this.cwnd * 0.5, minimumWindow(this.mss));
+    this.cwnd = this.ssthresh;
+    this.bytesAckedInCa = 0;
   }
 }
 
