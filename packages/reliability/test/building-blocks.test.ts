@@ -87,6 +87,44 @@ describe('RecvBuffer', () => {
       { numRuns: 200 },
     );
   });
+
+  it('a reader lagging behind hundreds of small chunks (compaction of read chunks) reads every byte once, in order', () => {
+    fc.assert(
+      fc.property(
+        fc.array(fc.integer({ min: 1, max: 30 }), { minLength: 150, maxLength: 400 }),
+        fc.integer({ min: 1, max: 500 }),
+        fc.integer({ min: 1, max: 40 }),
+        (sizes, readMax, readEvery) => {
+          const total = sizes.reduce((a, b) => a + b, 0);
+          const data = new Uint8Array(total).map((_, i) => (i * 13 + 5) & 0xff);
+          const rb = new RecvBuffer();
+          const out: number[] = [];
+          // chunks arrive in pairs swapped (every other one out of order), reads come rarely
+          const chunks: Array<[number, number]> = [];
+          let at = 0;
+          for (const n of sizes) {
+            chunks.push([at, n]);
+            at += n;
+          }
+          for (let i = 0; i + 1 < chunks.length; i += 2) {
+            const t = chunks[i] as [number, number];
+            chunks[i] = chunks[i + 1] as [number, number];
+            chunks[i + 1] = t;
+          }
+          chunks.forEach(([o, n], i) => {
+            rb.insert(o, data.slice(o, o + n));
+            if (i % readEvery === 0) {
+              for (let r = rb.read(readMax); r !== null; r = rb.read(readMax)) out.push(...r);
+            }
+          });
+          for (let r = rb.read(readMax); r !== null; r = rb.read(readMax)) out.push(...r);
+          expect(rb.bufferedBytes).toBe(0);
+          expect(Uint8Array.from(out)).toEqual(data);
+        },
+      ),
+      { numRuns: 100 },
+    );
+  });
 });
 
 describe('SendBuffer', () => {
