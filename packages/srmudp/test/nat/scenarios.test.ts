@@ -4,6 +4,7 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import {
   ADDR,
+  type ConnectResult,
   connectBoth,
   LAB,
   type Peer,
@@ -177,6 +178,52 @@ describe.runIf(LAB.ok).concurrent('NAT scenarios (real kernel NATs)', () => {
       });
     });
   }, 120_000);
+
+  it('two hosts behind one NAT dialling only the public (reflexive) address: connects when the NAT hairpins, times out when it does not', async () => {
+    for (const hairpin of [true, false]) {
+      await withLab({ A: { profile: 'eim', secondHost: true, hairpin }, B: 'eim' }, async (run) => {
+        const [a, a2] = await Promise.all([spawnPeer(run, 'hostA'), spawnPeer(run, 'hostA2')]);
+        const refl = a2.ready.nat?.reflexive[0];
+        expect(refl?.host).toBe(ADDR.publicA);
+        // no LAN candidate: the only way is through the router's own public address
+        a.proc.send({
+          t: 'connect',
+          card: { host: refl?.host, port: refl?.port, peerId: a2.ready.peerId },
+          timeoutMs: hairpin ? 20_000 : 6_000,
+        });
+        const r = (await a.proc.next(
+          (m) => m.t === 'connected' || m.t === 'failed',
+          40_000,
+        )) as unknown as ConnectResult;
+        if (hairpin) {
+          expect(r, JSON.stringify(r)).toMatchObject({
+            t: 'connected',
+            path: { kind: 'direct', address: { host: ADDR.publicA, port: refl?.port } },
+          });
+          a.proc.send({ t: 'message', text: 'via the hairpin' });
+          await expect(a2.proc.next((m) => m.t === 'message', 10_000)).resolves.toMatchObject({
+            text: 'via the hairpin',
+          });
+        } else {
+          expect(r.t, JSON.stringify(r)).toBe('failed');
+        }
+        rows.push({
+          pass: true,
+          section: 'scenarios',
+          pair: `eim, two hosts behind it, ${hairpin ? 'hairpin on' : 'no hairpin'}, public address only`,
+          expected: hairpin ? 'direct via the hairpin' : 'fails (no LAN candidate given)',
+          result:
+            r.t === 'connected'
+              ? `direct to ${r.path.address.host}:${r.path.address.port}`
+              : `failed: ${r.code}`,
+          timeMs: r.t === 'connected' ? r.ms : null,
+          detail: hairpin
+            ? 'the router DNATs its own public address back into the LAN and SNATs the source'
+            : 'the router drops packets to its own public address from the LAN',
+        });
+      });
+    }
+  }, 180_000);
 
   it('udp-blocked: gathering reports UDP_BLOCKED and connect fails fast with it', async () => {
     await withLab({ A: 'udp-blocked', B: 'eim' }, async (run) => {
