@@ -62,15 +62,22 @@ export function buildSummary(r: Omit<Report, 'summary'>): SummaryLine[] {
   const u = p1('udx');
   const t = p1('tcp');
   const floor = p1('sealed-udp');
-  if (s && u) {
+  // srmudp's goodput and CPU per MB against each same-run reference
+  const refs = [
+    { key: 'udx', row: u, name: 'udx-native' },
+    { key: 'floor', row: floor, name: 'the sealed-datagram floor' },
+    { key: 'tcp', row: t, name: 'Node TCP' },
+  ] as const;
+  for (const ref of refs) {
+    if (!s || !ref.row) continue;
     line({
-      id: 'P1.goodput.udx',
+      id: `P1.goodput.${ref.key}`,
       figure: 'P1 loopback single-stream goodput',
       unit: 'MB/s',
       srmudp: s.goodputMBps.median,
-      reference: u.goodputMBps.median,
-      referenceName: 'udx-native',
-      target: { min: 0.5, text: '≥ 0.5 × udx-native' },
+      reference: ref.row.goodputMBps.median,
+      referenceName: ref.name,
+      ...(ref.key === 'udx' ? { target: { min: 0.5, text: '≥ 0.5 × udx-native' } } : {}),
     });
   }
   if (floor && u) {
@@ -83,44 +90,15 @@ export function buildSummary(r: Omit<Report, 'summary'>): SummaryLine[] {
       referenceName: 'udx-native',
     });
   }
-  if (s && floor) {
+  for (const ref of refs) {
+    if (!s || !ref.row || ref.key === 'floor') continue;
     line({
-      id: 'P1.goodput.floor',
-      figure: 'P1 loopback single-stream goodput',
-      unit: 'MB/s',
-      srmudp: s.goodputMBps.median,
-      reference: floor.goodputMBps.median,
-      referenceName: 'the sealed-datagram floor',
-    });
-  }
-  if (s && t) {
-    line({
-      id: 'P1.goodput.tcp',
-      figure: 'P1 loopback single-stream goodput',
-      unit: 'MB/s',
-      srmudp: s.goodputMBps.median,
-      reference: t.goodputMBps.median,
-      referenceName: 'Node TCP',
-    });
-  }
-  if (s && u) {
-    line({
-      id: 'P1.cpu.udx',
+      id: `P1.cpu.${ref.key}`,
       figure: 'P1 CPU per MB (sender + receiver)',
       unit: 'CPU ms/MB',
       srmudp: s.cpuSecPerMB.median * 1000,
-      reference: u.cpuSecPerMB.median * 1000,
-      referenceName: 'udx-native',
-    });
-  }
-  if (s && t) {
-    line({
-      id: 'P1.cpu.tcp',
-      figure: 'P1 CPU per MB (sender + receiver)',
-      unit: 'CPU ms/MB',
-      srmudp: s.cpuSecPerMB.median * 1000,
-      reference: t.cpuSecPerMB.median * 1000,
-      referenceName: 'Node TCP',
+      reference: ref.row.cpuSecPerMB.median * 1000,
+      referenceName: ref.name,
     });
   }
   if (s && u) {
