@@ -1,5 +1,5 @@
 /** The NAT lab pieces P2 and P3 share: can it run, and a LabProcess as a WorkerHandle. */
-import type { Lab, LabProcess } from '@srmudp/natlab';
+import { canRunLab, createLab, type Lab, type LabProcess } from '@srmudp/natlab';
 import { type Msg, type WorkerHandle, workerPath } from './proc.js';
 
 export function labWorker(
@@ -21,4 +21,26 @@ export function labWorker(
     },
     kill: (graceMs) => p.kill(graceMs),
   };
+}
+
+/**
+ * Runs `measure` in a fresh, self-checked eim × eim lab that is always taken down. When the lab
+ * cannot run here or fails, returns `base` with the reason instead (a figure not measured).
+ */
+export async function inEimLab<T extends { reason?: string | null }>(
+  base: T,
+  measure: (lab: Lab) => Promise<T>,
+): Promise<T> {
+  const can = canRunLab();
+  if (!can.ok) return { ...base, reason: `NAT lab cannot run here: ${can.reason ?? 'unknown reason'}` };
+  const lab = createLab({ A: 'eim', B: 'eim' });
+  try {
+    await lab.up();
+    await lab.selfCheck();
+    return await measure(lab);
+  } catch (err) {
+    return { ...base, reason: `NAT lab failed: ${String((err as Error).message ?? err)}` };
+  } finally {
+    await lab.down();
+  }
 }

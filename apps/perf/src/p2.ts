@@ -6,8 +6,8 @@
  * way (40 ms RTT), 1 % loss each way, tbf 100 Mbit/s each way. srmudp with each congestion
  * controller, and Linux TCP (the namespace's default congestion control) through the same lab.
  */
-import { ADDR, canRunLab, createLab } from '@srmudp/natlab';
-import { labWorker } from './lab.js';
+import { ADDR } from '@srmudp/natlab';
+import { inEimLab, labWorker } from './lab.js';
 import type { WorkerHandle } from './proc.js';
 import { MB } from './stats.js';
 import { type TimedTransferResult, timedTransfer } from './transfer.js';
@@ -61,12 +61,7 @@ export async function runP2(opts: {
     impairBackend: null,
     rows: [],
   };
-  const can = canRunLab();
-  if (!can.ok) return { ...base, reason: `NAT lab cannot run here: ${can.reason ?? 'unknown reason'}` };
-  const lab = createLab({ A: 'eim', B: 'eim' });
-  try {
-    await lab.up();
-    await lab.selfCheck();
+  return inEimLab(base, async (lab) => {
     await lab.impair('natA', {
       delayMs: impairment.delayMsEachWay,
       lossPct: impairment.lossPctEachWay,
@@ -154,9 +149,5 @@ export async function runP2(opts: {
     }
     base.ran = true;
     return base;
-  } catch (err) {
-    return { ...base, reason: `NAT lab failed: ${String((err as Error).message ?? err)}` };
-  } finally {
-    await lab.down();
-  }
+  });
 }

@@ -8,8 +8,8 @@
  * (eim NATs filter per address and port, so both must send). A writes one byte on a new stream
  * when its connection is up; the figure is A's connect() call to B's receipt of that byte.
  */
-import { ADDR, COTURN_PORT, canRunLab, createLab } from '@srmudp/natlab';
-import { labWorker } from './lab.js';
+import { ADDR, COTURN_PORT } from '@srmudp/natlab';
+import { inEimLab, labWorker } from './lab.js';
 import { type Summary, sleep, summarize } from './stats.js';
 
 export interface P3Result {
@@ -39,12 +39,7 @@ export async function runP3(opts: { repeat: number; log?: (s: string) => void })
     rtts: null,
     measuredRttMs: null,
   };
-  const can = canRunLab();
-  if (!can.ok) return { ...base, reason: `NAT lab cannot run here: ${can.reason ?? 'unknown reason'}` };
-  const lab = createLab({ A: 'eim', B: 'eim' });
-  try {
-    await lab.up();
-    await lab.selfCheck();
+  return inEimLab(base, async (lab) => {
     await lab.startCoturn();
     await lab.impair('natA', { delayMs: delay });
     await lab.impair('natB', { delayMs: delay });
@@ -91,9 +86,5 @@ export async function runP3(opts: { repeat: number; log?: (s: string) => void })
     base.measuredRttMs = m.length ? summarize(m) : null;
     if (errors.length) base.reason = `${errors.length} run(s) failed: ${errors[0]}`;
     return base;
-  } catch (err) {
-    return { ...base, reason: `NAT lab failed: ${String((err as Error).message ?? err)}` };
-  } finally {
-    await lab.down();
-  }
+  });
 }
