@@ -137,6 +137,11 @@ export type ConnectResult =
     }
   | { t: 'failed'; ms: number; code: string; message: string };
 
+/** `r` is a direct connection whose path goes to `address` (host, and port when given). */
+export function expectDirect(r: ConnectResult, address: { host: string; port?: number }): void {
+  expect(r, JSON.stringify(r)).toMatchObject({ t: 'connected', path: { kind: 'direct', address } });
+}
+
 /** Both peers dial each other's card at once (simultaneous open); both results. */
 export async function connectBoth(
   a: Peer,

@@ -6,6 +6,7 @@ import {
   ADDR,
   type ConnectResult,
   connectBoth,
+  expectDirect,
   LAB,
   type Peer,
   type ReportRow,
@@ -53,14 +54,8 @@ describe.runIf(LAB.ok).concurrent('NAT scenarios (real kernel NATs)', () => {
       const cc = { congestion: CONGESTION };
       const [a, b] = await Promise.all([spawnPeer(run, 'hostA', cc), spawnPeer(run, 'hostB', cc)]);
       const [ra, rb] = await connectBoth(a, b, 30_000);
-      expect(ra, JSON.stringify(ra)).toMatchObject({
-        t: 'connected',
-        path: { kind: 'direct', address: { host: ADDR.publicB } },
-      });
-      expect(rb, JSON.stringify(rb)).toMatchObject({
-        t: 'connected',
-        path: { kind: 'direct', address: { host: ADDR.publicA } },
-      });
+      expectDirect(ra, { host: ADDR.publicB });
+      expectDirect(rb, { host: ADDR.publicA });
       const { sent, got } = await transfer(a, b, TRANSFER_MIB, 840_000);
       expect(got.bytes).toBe(TRANSFER_MIB * 1024 * 1024);
       expect(got.sha256).toBe(sent.sha256);
@@ -155,14 +150,8 @@ describe.runIf(LAB.ok).concurrent('NAT scenarios (real kernel NATs)', () => {
     await withLab({ A: { profile: 'eim', secondHost: true, hairpin: false }, B: 'eim' }, async (run) => {
       const [a, a2] = await Promise.all([spawnPeer(run, 'hostA'), spawnPeer(run, 'hostA2')]);
       const [r1, r2] = await connectBoth(a, a2, 20_000);
-      expect(r1, JSON.stringify(r1)).toMatchObject({
-        t: 'connected',
-        path: { kind: 'direct', address: { host: ADDR.hostA2 } },
-      });
-      expect(r2, JSON.stringify(r2)).toMatchObject({
-        t: 'connected',
-        path: { kind: 'direct', address: { host: ADDR.hostA } },
-      });
+      expectDirect(r1, { host: ADDR.hostA2 });
+      expectDirect(r2, { host: ADDR.hostA });
       a.proc.send({ t: 'message', text: 'neighbour' });
       await expect(a2.proc.next((m) => m.t === 'message', 10_000)).resolves.toMatchObject({
         text: 'neighbour',
@@ -196,10 +185,7 @@ describe.runIf(LAB.ok).concurrent('NAT scenarios (real kernel NATs)', () => {
           40_000,
         )) as unknown as ConnectResult;
         if (hairpin) {
-          expect(r, JSON.stringify(r)).toMatchObject({
-            t: 'connected',
-            path: { kind: 'direct', address: { host: ADDR.publicA, port: refl?.port } },
-          });
+          expectDirect(r, { host: ADDR.publicA, port: refl?.port });
           a.proc.send({ t: 'message', text: 'via the hairpin' });
           await expect(a2.proc.next((m) => m.t === 'message', 10_000)).resolves.toMatchObject({
             text: 'via the hairpin',
