@@ -559,11 +559,7 @@ export class Endpoint implements EndpointApi {
           existing.channels.splice(existing.channels.indexOf(channel), 1);
           byKey.addChannel(channel);
           this.handshakingSet.delete(existing);
-          existing.fail(
-            new SrmudpError('ALREADY_CONNECTED', `already connected to this peer (connection ${byKey.id})`, {
-              cause: { connectionId: byKey.id, remoteKey: ev.remoteKey.slice() },
-            }),
-          );
+          existing.fail(alreadyConnected(byKey, ev.remoteKey));
           return;
         }
         if (existing !== undefined && !existing.isFinished) {
@@ -767,11 +763,7 @@ export class Endpoint implements EndpointApi {
       if (!next.isFinished && next.state === 'handshaking') {
         const got = this.startHandshake(this.lastNow, next);
         if (got !== next) {
-          next.fail(
-            new SrmudpError('ALREADY_CONNECTED', `already connected to this peer (connection ${got.id})`, {
-              cause: { connectionId: got.id, remoteKey: (next.remoteKey as Uint8Array).slice() },
-            }),
-          );
+          next.fail(alreadyConnected(got, next.remoteKey as Uint8Array));
         }
         this.afterSecure(this.lastNow);
       }
@@ -843,4 +835,11 @@ function nonNegInt(v: number | undefined, dflt: number, name: string): number {
   if (!Number.isSafeInteger(v) || v < 0)
     throw new RangeError(`"${name}" expected a non-negative integer, got ${v}`);
   return v;
+}
+
+/** A dial that found an existing connection to the same peer; `cause` names that connection. */
+function alreadyConnected(existing: CoreConnection, remoteKey: Uint8Array): SrmudpError {
+  return new SrmudpError('ALREADY_CONNECTED', `already connected to this peer (connection ${existing.id})`, {
+    cause: { connectionId: existing.id, remoteKey: remoteKey.slice() },
+  });
 }
