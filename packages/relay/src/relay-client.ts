@@ -586,7 +586,7 @@ export class RelayClient {
     for (const r of this.#requests.values()) if (r.deadline < t) t = r.deadline;
     for (const i of this.#incoming.values()) if (i.deadline < t) t = i.deadline;
     for (const c of this.#channels.values()) {
-      if (c.expiresAt < t) t = c.expiresAt;
+      if (c.expiresAt + EXPIRY_GRACE_MS < t) t = c.expiresAt + EXPIRY_GRACE_MS;
       if (c.used && !c.refreshing && this.#ready) t = Math.min(t, refreshAt(c));
     }
     return t === Number.POSITIVE_INFINITY ? null : t;
@@ -608,7 +608,7 @@ export class RelayClient {
       if (this.#ready) this.#send(encodeControl({ type: 'reject', requestId: id, reason: 'timeout' }));
     }
     for (const c of [...this.#channels.values()]) {
-      if (c.expiresAt <= now) this.#closeChannel(c.channel, 'expired');
+      if (c.expiresAt + EXPIRY_GRACE_MS <= now) this.#closeChannel(c.channel, 'expired');
       else if (c.used && !c.refreshing && this.#ready && refreshAt(c) <= now) this.#sendRefresh(now, c);
     }
   }
@@ -693,6 +693,13 @@ export class RelayClient {
     this.#lastIncoming = 0;
   }
 }
+
+/**
+ * A binding the relay did not close by its expiry is given up this much later: the relay is
+ * authoritative and its CLOSE (with the typed reason: expired, duration_limit) normally arrives
+ * first.
+ */
+const EXPIRY_GRACE_MS = 2_000;
 
 function refreshAt(c: Channel): number {
   return c.boundAt + ((c.expiresAt - c.boundAt) * 2) / 3;

@@ -838,8 +838,11 @@ export class RelayService<H = unknown> {
     checkNow(now);
     for (let e = this.#timers.popDue(now); e; e = this.#timers.popDue(now)) {
       const t = e.item;
-      if (t.kind === 'end') this.#closeCircuit(t.end.circuit, 'expired', 'both');
-      else if (t.kind === 'deadline') this.#closeCircuit(t.circuit, 'duration_limit', 'both');
+      if (t.kind === 'end') {
+        // a binding capped by the duration limit ends with the more telling reason
+        const c = t.end.circuit;
+        this.#closeCircuit(c, c.deadline <= now ? 'duration_limit' : 'expired', 'both');
+      } else if (t.kind === 'deadline') this.#closeCircuit(t.circuit, 'duration_limit', 'both');
       else {
         this.#unpend(t.pending);
         this.#reject(t.pending.requester, t.pending.requesterRequestId, t.pending.target.key, 'timeout');

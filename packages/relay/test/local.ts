@@ -7,10 +7,10 @@ import { type Identity, identityFromSecret } from '@srmudp/crypto';
 import { Rng } from '@srmudp/sim';
 import {
   type AdmissionPolicy,
+  RelayClient,
   type RelayClientEvent,
   type RelayEvent,
   type RelayLimits,
-  RelayClient,
   RelayService,
 } from '../src/index.js';
 
@@ -46,6 +46,8 @@ export class Local {
   readonly clients = new Map<string, LocalClient>();
   readonly relayEvents: RelayEvent[] = [];
   readonly duplicate: boolean;
+  /** Unix ms = now + this (voucher expiry is wall-clock time) */
+  readonly unixOffset: number;
   #opts: LocalOptions;
 
   constructor(opts: LocalOptions) {
@@ -53,6 +55,7 @@ export class Local {
     this.rng = new Rng(opts.seed ?? 'local');
     this.relayIdentity = identityFromSecret(this.rng.bytes(32));
     this.duplicate = opts.duplicate === true;
+    this.unixOffset = opts.unixTimeOffsetMs ?? 1_700_000_000_000;
     this.service = this.newService();
   }
 
@@ -62,8 +65,12 @@ export class Local {
       random: (n) => this.rng.bytes(n),
       policy: this.#opts.policy,
       ...(this.#opts.limits ? { limits: this.#opts.limits } : {}),
-      unixTimeOffsetMs: this.#opts.unixTimeOffsetMs ?? 0,
+      unixTimeOffsetMs: this.unixOffset,
     });
+  }
+
+  get unixNow(): number {
+    return this.now + this.unixOffset;
   }
 
   /** A client with a hop session to the relay (both sides told), greeted. */
@@ -76,7 +83,7 @@ export class Local {
       client: new RelayClient({
         relayId: this.relayIdentity.publicKey,
         self: identity.publicKey,
-        unixTimeOffsetMs: this.#opts.unixTimeOffsetMs ?? 0,
+        unixTimeOffsetMs: this.unixOffset,
       }),
       hop: `hop:${name}`,
       up: false,
@@ -145,7 +152,8 @@ export class Local {
     const end = this.now + ms;
     for (let i = 0; i < 100_000; i++) {
       let next = this.service.pollTimeout() ?? Number.POSITIVE_INFINITY;
-      for (const c of this.clients.values()) next = Math.min(next, c.client.pollTimeout() ?? Number.POSITIVE_INFINITY);
+      for (const c of this.clients.values())
+        next = Math.min(next, c.client.pollTimeout() ?? Number.POSITIVE_INFINITY);
       if (next > end) break;
       this.now = Math.max(this.now, next);
       this.service.handleTimeout(this.now);
@@ -163,7 +171,11 @@ export class Local {
   }
 
   /** Opens a circuit from `a` to `b` (b accepts); returns both channels. */
-  circuit(a: string, b: string, opts: Parameters<RelayClient['connect']>[2] = {}): { chA: number; chB: number } {
+  circuit(
+    a: string,
+    b: string,
+    opts: Parameters<RelayClient['connect']>[2] = {},
+  ): { chA: number; chB: number } {
     const A = this.get(a);
     const B = this.get(b);
     const id = A.client.connect(this.now, B.key, opts);
