@@ -123,6 +123,8 @@ export const RELAY_DROP_REASONS = [
   'handshake_queue_full',
   /** queued longer than `writeTimeoutMs` */
   'stale',
+  /** queued for a circuit that closed before the datagram could be sent */
+  'circuit_closed',
   /** control message: undecodable */
   'control_malformed',
   /** control message: from a key that is not up */
@@ -157,9 +159,11 @@ export interface RelayStats {
   eventsDropped: number;
 }
 
-interface Queued {
+interface Queued<H> {
   readonly data: Uint8Array;
   readonly at: number;
+  /** the destination end: a datagram of a circuit that closed meanwhile is never sent */
+  readonly end: End<H>;
 }
 
 interface End<H> {
@@ -209,9 +213,9 @@ interface ClientState<H> {
   readonly answers: Map<number, Uint8Array>;
   lastRateNotice: number;
   lastChannelNotice: number;
-  readonly data: Deque<Queued>;
+  readonly data: Deque<Queued<H>>;
   dataBytes: number;
-  readonly handshakes: Deque<Queued>;
+  readonly handshakes: Deque<Queued<H>>;
   writable: boolean;
   inReady: boolean;
   removed: boolean;
@@ -761,12 +765,13 @@ export class RelayService<H = unknown> {
     const other = end === circuit.a ? circuit.b : circuit.a;
     const out = bytes.slice();
     writeChannelHeader(out, 0, other.channel, payload);
-    this.#enqueue(other.client, out, now);
+    this.#enqueue(other, out, now);
     return null;
   }
 
-  #enqueue(c: ClientState<H>, data: Uint8Array, now: number): void {
-    const item: Queued = { data, at: now };
+  #enqueue(end: End<H>, data: Uint8Array, now: number): void {
+    const c = end.client;
+    const item: Queued<H> = { data, at: now, end };
     if (isHandshakePacket(data[CHANNEL_HEADER_LENGTH]!)) {
       c.handshakes.push(item);
       if (c.handshakes.length > this.limits.handshakeQueuePackets) {
@@ -805,10 +810,11 @@ export class RelayService<H = unknown> {
       const c = this.#ready.shift()!;
       c.inReady = false;
       if (c.removed || !c.writable) continue;
-      let item: Queued | undefined;
+      let item: Queued<H> | undefined;
       while ((item = c.handshakes.shift() ?? this.#shiftData(c)) !== undefined) {
-        if (now - item.at <= this.limits.writeTimeoutMs) break;
-        this.#drop('stale');
+        if (item.end.circuit.closed) this.#drop('circuit_closed');
+        else if (now - item.at > this.limits.writeTimeoutMs) this.#drop('stale');
+        else break;
       }
       this.#markReady(c);
       if (item === undefined) continue;
@@ -819,7 +825,7 @@ export class RelayService<H = unknown> {
     return null;
   }
 
-  #shiftData(c: ClientState<H>): Queued | undefined {
+  #shiftData(c: ClientState<H>): Queued<H> | undefined {
     const item = c.data.shift();
     if (item) c.dataBytes -= item.data.length;
     return item;

@@ -114,6 +114,23 @@ describe('limits', () => {
     expect(L.service.stats().dropped.stale).toBe(5);
   });
 
+  it('a datagram queued for a circuit that closed before it was sent is dropped, not sent', () => {
+    const L = new Local({ policy: openPolicy() });
+    const A = L.add('a');
+    const B = L.add('b');
+    const { chA } = L.circuit('a', 'b');
+    L.service.setHopWritable(B.hop, false);
+    for (let i = 0; i < 3; i++) L.send('a', 'b', fakePacket(i));
+    A.client.close(L.now, chA);
+    L.pump();
+    // a new circuit may even get the same channel number on b's hop: the old packets still must not go out
+    L.circuit('a', 'b');
+    L.service.setHopWritable(B.hop, true);
+    L.pump();
+    expect(B.inbox).toHaveLength(0);
+    expect(L.service.stats().dropped.circuit_closed).toBe(3);
+  });
+
   it('bindings: refreshed while the channel carries traffic, expire when idle', () => {
     const L = new Local({ policy: openPolicy(), limits: { bindingLifetimeMs: 3_000 } });
     const A = L.add('a');
