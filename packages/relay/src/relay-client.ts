@@ -464,7 +464,13 @@ export class RelayClient {
       ch.refreshing = false;
       return null;
     }
-    if (!equalBytes(msg.peer, req.peer)) return 'control_unexpected';
+    if (!equalBytes(msg.peer, req.peer) || this.#channels.has(msg.channel)) {
+      // a relay that binds us to someone else (or reuses a live channel) is broken or hostile:
+      // give the circuit back and fail the request
+      this.#send(encodeControl({ type: 'close', requestId: 0, channel: msg.channel, reason: 'normal' }));
+      this.#fail(req, 'malformed');
+      return 'control_unexpected';
+    }
     const role = req.kind === 'connect' ? 'requester' : 'target';
     const expiresAt = now + msg.expiresInMs;
     this.#channels.set(msg.channel, {
@@ -493,12 +499,14 @@ export class RelayClient {
   #onStatus(s: RelayStatus): RelayClientDropReason | null {
     switch (s.code) {
       case 'healthy': {
-        if (this.#instance && equalBytes(this.#instance, s.instance) && this.#epoch === s.epoch) {
-          return 'control_duplicate';
-        }
+        const same =
+          this.#instance !== null && equalBytes(this.#instance, s.instance) && this.#epoch === s.epoch;
+        if (same && this.#ready) return 'control_duplicate';
         const restarted = this.#instance !== null && !equalBytes(this.#instance, s.instance);
-        // A greeting starts a new hop epoch at the relay: whatever it bound before is gone.
-        this.#forget(restarted ? 'relay_restarted' : 'hop_reset', false);
+        // A new greeting starts a new hop epoch at the relay: whatever it bound before is gone.
+        // (The same greeting again after our hopDown/hopUp: the relay kept the session; we
+        // already gave up our channels, so there is nothing more to forget.)
+        if (!same) this.#forget(restarted ? 'relay_restarted' : 'hop_reset', false);
         this.#instance = s.instance.slice();
         this.#epoch = s.epoch;
         this.#limits = {

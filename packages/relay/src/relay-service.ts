@@ -219,6 +219,8 @@ interface ClientState<H> {
   writable: boolean;
   inReady: boolean;
   removed: boolean;
+  /** the STATUS sent at clientUp, re-sent if the host reports the same session again */
+  greeting: Uint8Array | null;
 }
 
 type Timer<H> =
@@ -314,7 +316,8 @@ export class RelayService<H = unknown> {
    * A hop session with `key` is established (the host authenticated the key) on `hop`. The
    * client gets a STATUS: `healthy` (instance, epoch, its limits) or `denied`. A second session
    * of a key that is already up on another hop replaces it: the old hop gets STATUS
-   * `same_key_elsewhere` and its circuits close with `replaced`. Same key and hop again: ignored.
+   * `same_key_elsewhere` and its circuits close with `replaced`. Same key and hop again: the
+   * greeting is sent again (same epoch), nothing else changes.
    */
   clientUp(now: number, key: Uint8Array, hop: H, info: ClientUpInfo = {}): void {
     checkNow(now);
@@ -324,7 +327,10 @@ export class RelayService<H = unknown> {
     const hopId = this.#hopKey(hop);
     const existing = this.#byId.get(id);
     if (existing) {
-      if (existing.hopId === hopId) return;
+      if (existing.hopId === hopId) {
+        if (existing.greeting) this.#pushControl(existing, existing.greeting);
+        return;
+      }
       this.#send(existing, { type: 'status', requestId: 0, status: { code: 'same_key_elsewhere' } });
       this.#remove(now, existing, 'replaced');
     }
@@ -369,20 +375,11 @@ export class RelayService<H = unknown> {
       writable: true,
       inReady: false,
       removed: false,
+      greeting: null,
     };
     if (full) {
       // not registered: the host should close the session after sending this
-      this.#control.push({
-        kind: 'control',
-        client: c.key,
-        hop,
-        data: encodeControl({
-          type: 'status',
-          requestId: 0,
-          status: { code: 'denied', reason: 'resource_limit' },
-        }),
-      });
-      this.#stats.controlSent++;
+      this.#send(c, { type: 'status', requestId: 0, status: { code: 'denied', reason: 'resource_limit' } });
       return;
     }
     this.#byId.set(id, c);
@@ -399,7 +396,7 @@ export class RelayService<H = unknown> {
           maxMessageSize: this.limits.maxMessageSize,
         }
       : { code: 'denied', reason: 'permission_denied' };
-    this.#send(c, { type: 'status', requestId: 0, status });
+    c.greeting = this.#send(c, { type: 'status', requestId: 0, status });
     this.#emit({ type: 'client_up', client: c.key, admitted: c.admitted });
   }
 

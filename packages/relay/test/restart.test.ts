@@ -4,7 +4,7 @@
  */
 import { type Address, Network, Rng } from '@srmudp/sim';
 import { describe, expect, it } from 'vitest';
-import { openPolicy } from '../src/index.js';
+import { decodeControl, encodeControl, openPolicy } from '../src/index.js';
 import { allOf, fakePacket, Local, lastOf } from './local.js';
 import { ClientNode, RelayNode } from './sim-harness.js';
 
@@ -163,5 +163,62 @@ describe('client timers', () => {
     L.advance(1);
     expect(A.client.channels()).toHaveLength(0);
     expect(lastOf(A.events, 'closed')?.reason).toBe('expired');
+  });
+});
+
+describe('host mistakes are recoverable', () => {
+  it('the relay re-greets a session reported up twice, so a client that cycled its hop becomes ready', () => {
+    const L = new Local({ policy: openPolicy() });
+    const A = L.add('a');
+    const B = L.add('b');
+    A.client.hopDown(L.now); // the client's host thought the session dropped; the relay's did not
+    A.client.hopUp(L.now);
+    const id = A.client.connect(L.now, B.key);
+    L.pump();
+    expect(A.client.isReady).toBe(false);
+    L.service.clientUp(L.now, A.key, A.hop); // the host reports the (same) session again
+    L.pump();
+    expect(A.client.isReady).toBe(true);
+    B.client.accept(L.now, lastOf(B.events, 'incoming')!.incomingId);
+    L.pump();
+    expect(lastOf(A.events, 'bound')?.requestId).toBe(id);
+    expect(allOf(A.events, 'ready')).toHaveLength(2);
+  });
+
+  it('a full relay answers a new session with STATUS denied `resource_limit` and keeps no state', () => {
+    const L = new Local({ policy: openPolicy(), limits: { maxClients: 2 } });
+    L.add('a');
+    L.add('b');
+    const C = L.add('c');
+    expect(lastOf(C.events, 'denied')).toEqual({ type: 'denied', reason: 'resource_limit' });
+    expect(L.service.stats().clients).toBe(2);
+    L.raw('c', new Uint8Array([1, 1, 1]));
+    expect(L.service.stats().dropped.control_unknown_client).toBe(1);
+  });
+});
+
+describe('a hostile relay', () => {
+  it('binding us to another peer than we asked for fails the request and gives the channel back', () => {
+    const L = new Local({ policy: openPolicy() });
+    const A = L.add('a');
+    const B = L.add('b');
+    const C = L.add('c');
+    A.up = false; // the test plays the relay towards a
+    const id = A.client.connect(L.now, B.key);
+    A.client.pollTransmit(L.now);
+    A.client.handleControl(
+      L.now,
+      encodeControl({
+        type: 'bound',
+        requestId: id,
+        channel: 0x4005,
+        peer: C.key,
+        limits: { durationMs: 0, bytes: 0 },
+        expiresInMs: 60_000,
+      }),
+    );
+    expect(A.client.pollEvent()).toMatchObject({ type: 'rejected', requestId: id, reason: 'malformed' });
+    expect(A.client.channels()).toHaveLength(0);
+    expect(decodeControl(A.client.pollTransmit(L.now)!)).toMatchObject({ type: 'close', channel: 0x4005 });
   });
 });
