@@ -1,0 +1,1009 @@
+/**
+ * The relay side of the relay protocol, sans-IO. One instance serves a gate, a connect-via
+ * participant or a relay server; the role is its {@link AdmissionPolicy}.
+ *
+ * Inputs: {@link RelayService.clientUp} / {@link RelayService.clientMoved} /
+ * {@link RelayService.clientDown} (the host's hop sessions), {@link RelayService.handleControl}
+ * (a control message that arrived in a client's hop session), {@link RelayService.handleChannelData}
+ * (a datagram of 0x40-0x4f from a hop), {@link RelayService.handleTimeout}. Outputs:
+ * {@link RelayService.pollTransmit} (control bytes for a client's hop session, or a channel
+ * datagram for a hop), {@link RelayService.pollTimeout}, {@link RelayService.pollEvent}.
+ *
+ * The one rule that matters most (TURN's CVE-2020-26262): a datagram only ever leaves towards
+ * the hop of a client that is up (authenticated by the host's hop session), on a channel the
+ * relay bound on that hop for a circuit both ends agreed to. There is no way to name an address.
+ */
+import { checkBytes, checkNow, equalBytes, keyId, type RandomBytes } from './bytes.js';
+import { CHANNEL_HEADER_LENGTH, CHANNEL_MIN, peekChannel, writeChannelHeader } from './channel-data.js';
+import {
+  type AcceptMessage,
+  type ConnectMessage,
+  type ControlMessage,
+  ControlType,
+  decodeControl,
+  encodeControl,
+  INSTANCE_ID_LENGTH,
+  peekControlHeader,
+  type RelayStatus,
+} from './control.js';
+import { Deque } from './deque.js';
+import {
+  type CircuitLimits,
+  type ClientLimits,
+  checkClientLimits,
+  type RelayLimits,
+  resolveRelayLimits,
+  tighterLimits,
+} from './limits.js';
+import type { AdmissionPolicy, CircuitAdmission } from './policy.js';
+import { CLOSE_REASONS, type CloseReason, REJECT_REASONS, type RejectReason } from './reasons.js';
+import { TimerHeap } from './timer-heap.js';
+import { TokenBucket } from './token-bucket.js';
+import { type Voucher, VoucherNonceCache, verifyVoucher, voucherRejectReason } from './voucher.js';
+
+export interface RelayServiceConfig<H> {
+  /** the relay's own peer id (vouchers must name it) */
+  readonly relayId: Uint8Array;
+  /** CSPRNG (the instance id) */
+  readonly random: RandomBytes;
+  readonly policy: AdmissionPolicy;
+  readonly limits?: Partial<RelayLimits>;
+  /**
+   * Identity of a hop for lookups: the host passes a fresh handle per datagram (e.g. a UDP
+   * source address object), so give a key function such as `addressKey`. Default: the handle
+   * itself (strings, or objects with a stable identity such as a WebSocket).
+   */
+  readonly hopKey?: (hop: H) => unknown;
+  /** Unix ms = now + this (voucher expiry is wall-clock time; `now` is monotonic). Default 0. */
+  readonly unixTimeOffsetMs?: number;
+  /** events kept undrained at most (then counted in `eventsDropped`); default 10,000 */
+  readonly maxEvents?: number;
+}
+
+export interface ClientUpInfo {
+  /**
+   * The hop session itself runs over a relayed path: this client may neither request circuits
+   * nor be the target of one (srmudp allows at most two hops, never relay chains).
+   */
+  readonly relayed?: boolean;
+}
+
+export type RelayTransmit<H> =
+  /** a control message: send it reliably, in order and whole in `client`'s hop session */
+  | { readonly kind: 'control'; readonly client: Uint8Array; readonly hop: H; readonly data: Uint8Array }
+  /** a channel datagram: send it as is on `hop` (UDP to the validated address, or a WebSocket message) */
+  | { readonly kind: 'channel'; readonly hop: H; readonly data: Uint8Array };
+
+export type RelayEvent =
+  | { readonly type: 'client_up'; readonly client: Uint8Array; readonly admitted: boolean }
+  | { readonly type: 'client_down'; readonly client: Uint8Array }
+  | {
+      readonly type: 'circuit_opened';
+      readonly circuit: number;
+      readonly requester: Uint8Array;
+      readonly target: Uint8Array;
+      readonly limits: CircuitLimits;
+      readonly voucher: boolean;
+    }
+  | {
+      readonly type: 'circuit_rejected';
+      readonly requester: Uint8Array;
+      readonly target: Uint8Array;
+      readonly reason: RejectReason;
+    }
+  | {
+      readonly type: 'circuit_closed';
+      readonly circuit: number;
+      readonly requester: Uint8Array;
+      readonly target: Uint8Array;
+      readonly reason: CloseReason;
+      readonly bytes: number;
+      readonly packets: number;
+    };
+
+/** Why the relay dropped an input; every drop is counted under exactly one reason. */
+export const RELAY_DROP_REASONS = [
+  /** channel datagram with a bad header (length mismatch, empty payload) */
+  'malformed',
+  /** channel datagram from a hop no client is up on (unauthenticated or spoofed source) */
+  'unknown_hop',
+  /** channel datagram on a channel not bound on that hop */
+  'unbound_channel',
+  /** payload is not an srmudp packet (first bits not 10) */
+  'not_srmudp',
+  /** larger than `maxMessageSize` */
+  'too_large',
+  /** the sender's token bucket is empty */
+  'rate_limited',
+  /** the circuit reached its byte or duration limit or expired (it is closed) */
+  'circuit_limit',
+  /** destination send queue full: the oldest packet was dropped */
+  'queue_full',
+  /** destination handshake queue full: the oldest handshake packet was dropped */
+  'handshake_queue_full',
+  /** queued longer than `writeTimeoutMs` */
+  'stale',
+  /** queued for a circuit that closed before the datagram could be sent */
+  'circuit_closed',
+  /** control message: undecodable */
+  'control_malformed',
+  /** control message: from a key that is not up */
+  'control_unknown_client',
+  /** control message: a request id already seen (the cached answer, if any, was re-sent) */
+  'control_duplicate',
+  /** control message: a type a client never sends, or an answer to nothing */
+  'control_unexpected',
+  /** control message larger than `maxMessageSize` */
+  'control_too_large',
+  /** input after shutdown */
+  'shutdown',
+] as const;
+export type RelayDropReason = (typeof RELAY_DROP_REASONS)[number];
+
+export interface RelayStats {
+  /** hop sessions up now (admitted or not) */
+  clients: number;
+  /** circuits open now */
+  circuits: number;
+  /** CONNECTs waiting for the target's answer */
+  pending: number;
+  circuitsOpened: number;
+  rejected: Record<RejectReason, number>;
+  closed: Record<CloseReason, number>;
+  /** channel datagrams handed to the host, and their payload bytes */
+  packetsForwarded: number;
+  bytesForwarded: number;
+  controlReceived: number;
+  controlSent: number;
+  dropped: Record<RelayDropReason, number>;
+  eventsDropped: number;
+}
+
+interface Queued<H> {
+  readonly data: Uint8Array;
+  readonly at: number;
+  /** the destination end: a datagram of a circuit that closed meanwhile is never sent */
+  readonly end: End<H>;
+}
+
+interface End<H> {
+  readonly client: ClientState<H>;
+  readonly channel: number;
+  expiresAt: number;
+  readonly circuit: Circuit<H>;
+}
+
+interface Circuit<H> {
+  readonly id: number;
+  readonly a: End<H>; // requester
+  readonly b: End<H>; // target
+  readonly limits: CircuitLimits;
+  /** duration limit deadline, or Infinity */
+  readonly deadline: number;
+  bytes: number;
+  packets: number;
+  closed: boolean;
+  readonly voucher: boolean;
+}
+
+interface Pending<H> {
+  readonly id: number;
+  readonly requester: ClientState<H>;
+  readonly requesterRequestId: number;
+  readonly target: ClientState<H>;
+  readonly limits: CircuitLimits;
+  readonly deadline: number;
+  readonly voucher: boolean;
+}
+
+interface ClientState<H> {
+  readonly key: Uint8Array;
+  readonly id: string;
+  hop: H;
+  hopId: unknown;
+  readonly relayed: boolean;
+  readonly admitted: boolean;
+  readonly bucket: TokenBucket;
+  readonly maxCircuits: number;
+  readonly channels: Map<number, End<H>>;
+  nextChannel: number;
+  readonly pendingOut: Set<Pending<H>>;
+  readonly pendingIn: Map<number, Pending<H>>;
+  lastRequestId: number;
+  readonly answers: Map<number, Uint8Array>;
+  lastRateNotice: number;
+  lastChannelNotice: number;
+  readonly data: Deque<Queued<H>>;
+  dataBytes: number;
+  readonly handshakes: Deque<Queued<H>>;
+  writable: boolean;
+  inReady: boolean;
+  removed: boolean;
+  /** the STATUS sent at clientUp, re-sent if the host reports the same session again */
+  greeting: Uint8Array | null;
+}
+
+type Timer<H> =
+  | { readonly kind: 'end'; readonly end: End<H> }
+  | { readonly kind: 'deadline'; readonly circuit: Circuit<H> }
+  | { readonly kind: 'pending'; readonly pending: Pending<H> };
+
+/** Answers kept per client so a duplicated request gets the same answer again. */
+const ANSWER_CACHE = 32;
+const CHANNEL_SPACE = 0x1000;
+
+function newCounts<K extends string>(keys: readonly K[]): Record<K, number> {
+  const out = {} as Record<K, number>;
+  for (const k of keys) out[k] = 0;
+  return out;
+}
+
+function isHandshakePacket(firstByte: number): boolean {
+  return firstByte >= 0x81 && firstByte <= 0x84;
+}
+
+export class RelayService<H = unknown> {
+  readonly relayId: Uint8Array;
+  /** random per instance: a client that sees a new one knows the relay forgot its circuits */
+  readonly instance: Uint8Array;
+  readonly limits: RelayLimits;
+  readonly #policy: AdmissionPolicy;
+  readonly #hopKey: (hop: H) => unknown;
+  #unixOffset: number;
+  readonly #maxEvents: number;
+  readonly #byId = new Map<string, ClientState<H>>();
+  readonly #byHop = new Map<unknown, ClientState<H>>();
+  readonly #pending = new Map<number, Pending<H>>();
+  readonly #control = new Deque<RelayTransmit<H>>();
+  readonly #ready = new Deque<ClientState<H>>();
+  readonly #events = new Deque<RelayEvent>();
+  readonly #timers: TimerHeap<Timer<H>>;
+  readonly #nonces: VoucherNonceCache;
+  #circuits = 0;
+  #nextCircuit = 1;
+  #nextIncoming = 1;
+  #epoch = 0;
+  #shutdown = false;
+  readonly #stats: RelayStats;
+
+  constructor(config: RelayServiceConfig<H>) {
+    checkBytes('relayId', config?.relayId, 32);
+    if (typeof config.random !== 'function')
+      throw new TypeError('"random" expected function (n) => Uint8Array');
+    const p = config.policy;
+    if (!p || typeof p.admitClient !== 'function' || typeof p.admitCircuit !== 'function') {
+      throw new TypeError('"policy" expected an AdmissionPolicy (openPolicy(), groupPolicy(…), …)');
+    }
+    this.limits = resolveRelayLimits(config.limits);
+    if (this.limits.maxCircuitsPerClient > CHANNEL_SPACE) {
+      throw new RangeError(`"limits.maxCircuitsPerClient" expected at most ${CHANNEL_SPACE}`);
+    }
+    this.relayId = config.relayId.slice();
+    this.#policy = p;
+    this.#hopKey = config.hopKey ?? ((h: H) => h);
+    this.#unixOffset = config.unixTimeOffsetMs ?? 0;
+    this.#maxEvents = config.maxEvents ?? 10_000;
+    const instance = config.random(INSTANCE_ID_LENGTH);
+    checkBytes('random(8)', instance, INSTANCE_ID_LENGTH);
+    this.instance = instance.slice();
+    this.#nonces = new VoucherNonceCache(this.limits.maxVoucherNonces);
+    this.#timers = new TimerHeap((e) => this.#live(e.item, e.at));
+    this.#stats = {
+      clients: 0,
+      circuits: 0,
+      pending: 0,
+      circuitsOpened: 0,
+      rejected: newCounts(Object.keys(REJECT_REASONS) as RejectReason[]),
+      closed: newCounts(Object.keys(CLOSE_REASONS) as CloseReason[]),
+      packetsForwarded: 0,
+      bytesForwarded: 0,
+      controlReceived: 0,
+      controlSent: 0,
+      dropped: newCounts(RELAY_DROP_REASONS),
+      eventsDropped: 0,
+    };
+  }
+
+  /** The host's wall clock moved relative to `now` (Unix ms = now + offset). */
+  setUnixTimeOffset(offsetMs: number): void {
+    if (!Number.isFinite(offsetMs)) throw new TypeError(`"offsetMs" expected finite number, got ${offsetMs}`);
+    this.#unixOffset = offsetMs;
+  }
+
+  // ---- hop sessions ---------------------------------------------------------------------------
+
+  /**
+   * A hop session with `key` is established (the host authenticated the key) on `hop`. The
+   * client gets a STATUS: `healthy` (instance, epoch, its limits) or `denied`. A second session
+   * of a key that is already up on another hop replaces it: the old hop gets STATUS
+   * `same_key_elsewhere` and its circuits close with `replaced`. Same key and hop again: the
+   * greeting is sent again (same epoch), nothing else changes.
+   */
+  clientUp(now: number, key: Uint8Array, hop: H, info: ClientUpInfo = {}): void {
+    checkNow(now);
+    checkBytes('key', key, 32);
+    if (this.#shutdown) return;
+    const id = keyId(key);
+    const hopId = this.#hopKey(hop);
+    const existing = this.#byId.get(id);
+    if (existing) {
+      if (existing.hopId === hopId) {
+        if (existing.greeting) this.#pushControl(existing, existing.greeting);
+        return;
+      }
+      this.#send(existing, { type: 'status', requestId: 0, status: { code: 'same_key_elsewhere' } });
+      this.#remove(now, existing, 'replaced');
+    }
+    const other = this.#byHop.get(hopId);
+    if (other) this.#remove(now, other, 'peer_gone'); // a hop belongs to one session
+    let admission: boolean | ClientLimits = false;
+    let full = false;
+    if (this.#byId.size >= this.limits.maxClients) full = true;
+    else {
+      try {
+        admission = this.#policy.admitClient(key);
+      } catch {
+        admission = false; // a failing policy denies
+      }
+    }
+    if (typeof admission === 'object') checkClientLimits(admission);
+    const overrides: ClientLimits = typeof admission === 'object' ? admission : {};
+    const c: ClientState<H> = {
+      key: key.slice(),
+      id,
+      hop,
+      hopId,
+      relayed: info.relayed === true,
+      admitted: admission !== false,
+      bucket: new TokenBucket(
+        overrides.rateBytesPerSec ?? this.limits.rateBytesPerSec,
+        overrides.burstBytes ?? this.limits.burstBytes,
+        now,
+      ),
+      maxCircuits: Math.min(overrides.maxCircuits ?? this.limits.maxCircuitsPerClient, CHANNEL_SPACE),
+      channels: new Map(),
+      nextChannel: 0,
+      pendingOut: new Set(),
+      pendingIn: new Map(),
+      lastRequestId: 0,
+      answers: new Map(),
+      lastRateNotice: Number.NEGATIVE_INFINITY,
+      lastChannelNotice: Number.NEGATIVE_INFINITY,
+      data: new Deque(),
+      dataBytes: 0,
+      handshakes: new Deque(),
+      writable: true,
+      inReady: false,
+      removed: false,
+      greeting: null,
+    };
+    if (full) {
+      // not registered: the host should close the session after sending this
+      this.#send(c, { type: 'status', requestId: 0, status: { code: 'denied', reason: 'resource_limit' } });
+      return;
+    }
+    this.#byId.set(id, c);
+    this.#byHop.set(hopId, c);
+    this.#stats.clients = this.#byId.size;
+    const status: RelayStatus = c.admitted
+      ? {
+          code: 'healthy',
+          instance: this.instance,
+          epoch: ++this.#epoch,
+          rateBytesPerSec: c.bucket.rate,
+          burstBytes: c.bucket.burst,
+          maxCircuits: c.maxCircuits,
+          maxMessageSize: this.limits.maxMessageSize,
+        }
+      : { code: 'denied', reason: 'permission_denied' };
+    c.greeting = this.#send(c, { type: 'status', requestId: 0, status });
+    this.#emit({ type: 'client_up', client: c.key, admitted: c.admitted });
+  }
+
+  /** The client's hop session migrated to a new address (validated by the host): same circuits. */
+  clientMoved(now: number, key: Uint8Array, hop: H): void {
+    checkNow(now);
+    checkBytes('key', key, 32);
+    const c = this.#byId.get(keyId(key));
+    if (!c) return;
+    const hopId = this.#hopKey(hop);
+    if (hopId === c.hopId) return;
+    const other = this.#byHop.get(hopId);
+    if (other) this.#remove(now, other, 'peer_gone');
+    this.#byHop.delete(c.hopId);
+    c.hop = hop;
+    c.hopId = hopId;
+    this.#byHop.set(hopId, c);
+  }
+
+  /**
+   * The hop session with `key` ended. Its circuits close (the other ends get CLOSE `peer_gone`);
+   * requests waiting for it as a target are rejected `target_unavailable`. When `hop` is given,
+   * only a session on that hop is removed (a replaced session going down must not remove its
+   * successor).
+   */
+  clientDown(now: number, key: Uint8Array, hop?: H): void {
+    checkNow(now);
+    checkBytes('key', key, 32);
+    const c = this.#byId.get(keyId(key));
+    if (!c) return;
+    if (hop !== undefined && this.#hopKey(hop) !== c.hopId) return;
+    this.#remove(now, c, 'peer_gone');
+  }
+
+  /**
+   * The carrier of `hop` cannot take more now (a WebSocket's bufferedAmount is high) or can
+   * again. While it cannot, its datagrams wait in the drop-oldest queues.
+   */
+  setHopWritable(hop: H, writable: boolean): void {
+    const c = this.#byHop.get(this.#hopKey(hop));
+    if (!c) return;
+    c.writable = writable;
+    if (writable) this.#markReady(c);
+  }
+
+  /**
+   * How long a stream carrier (WebSocket) should pause reading from `hop` so that the client's
+   * token bucket is respected by back-pressure instead of drops (iroh's approach). 0 = read now.
+   */
+  readDelay(now: number, hop: H): number {
+    const c = this.#byHop.get(this.#hopKey(hop));
+    return c ? c.bucket.delay(now) : 0;
+  }
+
+  // ---- control plane --------------------------------------------------------------------------
+
+  /** A control message `key` sent in its hop session. Never throws on the bytes. */
+  handleControl(now: number, key: Uint8Array, bytes: Uint8Array): void {
+    checkNow(now);
+    const drop = this.#onControl(now, key, bytes);
+    if (drop) this.#drop(drop);
+  }
+
+  #onControl(now: number, key: Uint8Array, bytes: Uint8Array): RelayDropReason | null {
+    if (this.#shutdown) return 'shutdown';
+    const c = key instanceof Uint8Array && key.length === 32 ? this.#byId.get(keyId(key)) : undefined;
+    if (!c) return 'control_unknown_client';
+    this.#stats.controlReceived++;
+    if (bytes.length > this.limits.maxMessageSize) {
+      this.#rejectUndecodable(c, bytes, 'resource_limit');
+      return 'control_too_large';
+    }
+    let msg: ControlMessage;
+    try {
+      msg = decodeControl(bytes);
+    } catch (e) {
+      const code = (e as { code?: string }).code;
+      const unsupported = code === 'UNKNOWN_TYPE' || code === 'UNSUPPORTED_VERSION';
+      this.#rejectUndecodable(c, bytes, unsupported ? 'unsupported' : 'malformed');
+      return 'control_malformed';
+    }
+    switch (msg.type) {
+      case 'connect':
+      case 'accept':
+      case 'refresh': {
+        if (msg.requestId === 0 || msg.requestId <= c.lastRequestId) {
+          const answer = c.answers.get(msg.requestId);
+          if (answer) this.#pushControl(c, answer);
+          return 'control_duplicate';
+        }
+        c.lastRequestId = msg.requestId;
+        if (msg.type === 'accept') return this.#onAccept(now, c, msg);
+        if (msg.type === 'refresh') return this.#onRefresh(now, c, msg.requestId, msg.channel);
+        this.#onConnect(now, c, msg);
+        return null;
+      }
+      case 'reject':
+        return this.#onTargetReject(c, msg.requestId, msg.reason);
+      case 'close': {
+        const end = c.channels.get(msg.channel);
+        if (!end) return 'control_duplicate';
+        this.#closeCircuit(end.circuit, 'normal', end === end.circuit.a ? 'b' : 'a');
+        return null;
+      }
+      default:
+        return 'control_unexpected';
+    }
+  }
+
+  /** A request whose body could not be decoded still gets an answer if its id is readable. */
+  #rejectUndecodable(c: ClientState<H>, bytes: Uint8Array, reason: RejectReason): void {
+    const h = peekControlHeader(bytes);
+    if (!h || h.requestId === 0 || h.requestId <= c.lastRequestId) return;
+    if (h.type === ControlType.Reject || h.type === ControlType.Close) return; // never answer an answer
+    c.lastRequestId = h.requestId;
+    this.#answer(c, h.requestId, { type: 'reject', requestId: h.requestId, reason });
+  }
+
+  #onConnect(now: number, c: ClientState<H>, m: ConnectMessage): void {
+    const checked = this.#checkConnect(now, c, m);
+    if (typeof checked === 'string') {
+      this.#reject(c, m.requestId, m.target, checked);
+      return;
+    }
+    const { target: t, voucher, admission } = checked;
+    let limits = tighterLimits(this.limits.circuit, m.limits);
+    limits = tighterLimits(limits, voucher?.limits);
+    limits = tighterLimits(limits, admission.limits);
+    const p: Pending<H> = {
+      id: this.#nextIncoming++,
+      requester: c,
+      requesterRequestId: m.requestId,
+      target: t,
+      limits,
+      deadline: now + this.limits.incomingTimeoutMs,
+      voucher: voucher !== null,
+    };
+    this.#pending.set(p.id, p);
+    c.pendingOut.add(p);
+    t.pendingIn.set(p.id, p);
+    this.#stats.pending = this.#pending.size;
+    this.#timers.push(p.deadline, { kind: 'pending', pending: p });
+    this.#send(t, {
+      type: 'incoming',
+      requestId: p.id,
+      requester: c.key,
+      limits,
+      voucher: m.voucher ? m.voucher.slice() : null,
+      firstPacket: m.firstPacket ? m.firstPacket.slice() : null,
+    });
+  }
+
+  /** The service's own checks of a CONNECT, then the policy's: the target, or why not. */
+  #checkConnect(
+    now: number,
+    c: ClientState<H>,
+    m: ConnectMessage,
+  ):
+    | RejectReason
+    | { target: ClientState<H>; voucher: Voucher | null; admission: CircuitAdmission & { allow: true } } {
+    if (!c.admitted) return 'permission_denied';
+    if (c.relayed) return 'relay_chain';
+    if (equalBytes(m.target, c.key)) return 'malformed';
+    if (m.firstPacket && (m.firstPacket[0]! & 0xc0) !== 0x80) return 'malformed';
+    const t = this.#byId.get(keyId(m.target));
+    if (!t) return 'target_unavailable';
+    if (!t.admitted) return 'permission_denied';
+    if (t.relayed) return 'relay_chain';
+    let voucher: Voucher | null = null;
+    if (m.voucher) {
+      const unixNow = now + this.#unixOffset;
+      const check = verifyVoucher(m.voucher, {
+        relay: this.relayId,
+        requester: c.key,
+        target: t.key,
+        unixNow,
+        maxTtlMs: this.limits.voucherMaxTtlMs,
+        clockSkewMs: this.limits.clockSkewMs,
+      });
+      if (!check.ok) return voucherRejectReason(check.code);
+      const fresh = this.#nonces.remember(check.voucher, unixNow, this.limits.clockSkewMs);
+      if (fresh !== 'ok') return voucherRejectReason(fresh);
+      voucher = check.voucher;
+    } else if (this.#policy.voucher === 'required') {
+      return 'voucher_invalid';
+    }
+    let admission: CircuitAdmission;
+    try {
+      admission = this.#policy.admitCircuit({ requester: c.key, target: t.key, voucher, limits: m.limits });
+    } catch {
+      admission = { allow: false, reason: 'permission_denied' };
+    }
+    if (!admission.allow) return admission.reason ?? 'permission_denied';
+    if (
+      c.channels.size + c.pendingOut.size >= c.maxCircuits ||
+      t.channels.size + t.pendingIn.size >= t.maxCircuits ||
+      t.pendingIn.size >= this.limits.maxPendingPerTarget ||
+      this.#circuits + this.#pending.size >= this.limits.maxCircuits
+    ) {
+      return 'resource_limit';
+    }
+    return { target: t, voucher, admission };
+  }
+
+  #onAccept(now: number, t: ClientState<H>, m: AcceptMessage): RelayDropReason | null {
+    const p = this.#pending.get(m.incomingId);
+    if (!p || p.target !== t) {
+      // too late (timed out, requester gone) or never asked: tell the target it is off
+      this.#answer(t, m.requestId, { type: 'reject', requestId: m.requestId, reason: 'unexpected' });
+      return 'control_unexpected';
+    }
+    this.#unpend(p);
+    const c = p.requester;
+    const chA = this.#allocChannel(c);
+    const chB = chA < 0 ? -1 : this.#allocChannel(t);
+    if (chA < 0 || chB < 0) {
+      this.#reject(c, p.requesterRequestId, t.key, 'resource_limit');
+      this.#answer(t, m.requestId, { type: 'reject', requestId: m.requestId, reason: 'resource_limit' });
+      return null;
+    }
+    const limits = tighterLimits(p.limits, m.limits);
+    const deadline = limits.durationMs > 0 ? now + limits.durationMs : Number.POSITIVE_INFINITY;
+    const expiresAt = Math.min(now + this.limits.bindingLifetimeMs, deadline);
+    const circuit = {
+      id: this.#nextCircuit++,
+      limits,
+      deadline,
+      bytes: 0,
+      packets: 0,
+      closed: false,
+      voucher: p.voucher,
+    } as Circuit<H> & { a: End<H>; b: End<H> };
+    circuit.a = { client: c, channel: chA, expiresAt, circuit };
+    circuit.b = { client: t, channel: chB, expiresAt, circuit };
+    c.channels.set(chA, circuit.a);
+    t.channels.set(chB, circuit.b);
+    this.#circuits++;
+    this.#stats.circuits = this.#circuits;
+    this.#stats.circuitsOpened++;
+    this.#timers.push(expiresAt, { kind: 'end', end: circuit.a });
+    this.#timers.push(expiresAt, { kind: 'end', end: circuit.b });
+    if (deadline !== Number.POSITIVE_INFINITY) this.#timers.push(deadline, { kind: 'deadline', circuit });
+    const expiresInMs = expiresAt - now;
+    this.#answer(c, p.requesterRequestId, {
+      type: 'bound',
+      requestId: p.requesterRequestId,
+      channel: chA,
+      peer: t.key,
+      limits,
+      expiresInMs,
+    });
+    this.#answer(t, m.requestId, {
+      type: 'bound',
+      requestId: m.requestId,
+      channel: chB,
+      peer: c.key,
+      limits,
+      expiresInMs,
+    });
+    this.#emit({
+      type: 'circuit_opened',
+      circuit: circuit.id,
+      requester: c.key,
+      target: t.key,
+      limits,
+      voucher: p.voucher,
+    });
+    return null;
+  }
+
+  #onTargetReject(t: ClientState<H>, incomingId: number, reason: RejectReason): RelayDropReason | null {
+    const p = this.#pending.get(incomingId);
+    if (!p || p.target !== t) return 'control_duplicate';
+    this.#unpend(p);
+    // a target may refuse for its own reasons; anything that makes no sense from a target is `refused`
+    const passed: RejectReason =
+      reason === 'resource_limit' ||
+      reason === 'permission_denied' ||
+      reason === 'voucher_invalid' ||
+      reason === 'voucher_expired' ||
+      reason === 'voucher_replayed' ||
+      reason === 'timeout'
+        ? reason
+        : 'refused';
+    this.#reject(p.requester, p.requesterRequestId, t.key, passed);
+    return null;
+  }
+
+  #onRefresh(now: number, c: ClientState<H>, requestId: number, channel: number): RelayDropReason | null {
+    const end = c.channels.get(channel);
+    if (!end) {
+      this.#answer(c, requestId, { type: 'reject', requestId, reason: 'unexpected' });
+      return 'control_unexpected';
+    }
+    const circuit = end.circuit;
+    end.expiresAt = Math.min(now + this.limits.bindingLifetimeMs, circuit.deadline);
+    this.#timers.push(end.expiresAt, { kind: 'end', end });
+    const peer = end === circuit.a ? circuit.b.client.key : circuit.a.client.key;
+    this.#answer(c, requestId, {
+      type: 'bound',
+      requestId,
+      channel,
+      peer,
+      limits: circuit.limits,
+      expiresInMs: end.expiresAt - now,
+    });
+    return null;
+  }
+
+  // ---- data plane -----------------------------------------------------------------------------
+
+  /**
+   * A channel datagram (first byte 0x40-0x4f) that arrived from `hop`. Forwarded (copied, with
+   * the other end's channel number) to the other end's queue, or dropped and counted. Never throws
+   * on the bytes.
+   */
+  handleChannelData(now: number, hop: H, bytes: Uint8Array): void {
+    const drop = this.#forward(now, hop, bytes);
+    if (drop) this.#drop(drop);
+  }
+
+  #forward(now: number, hop: H, bytes: Uint8Array): RelayDropReason | null {
+    if (this.#shutdown) return 'shutdown';
+    const channel = peekChannel(bytes);
+    if (channel < 0) return 'malformed';
+    const c = this.#byHop.get(this.#hopKey(hop));
+    if (!c) return 'unknown_hop';
+    if (bytes.length > this.limits.maxMessageSize) return 'too_large';
+    const end = c.channels.get(channel);
+    if (!end) {
+      // Tell the client (rate-limited) so it can re-request instead of sending into the void,
+      // e.g. after the relay restarted (Tailscale's rate-limited "peer gone" notices).
+      if (now - c.lastChannelNotice >= this.limits.noticeIntervalMs) {
+        c.lastChannelNotice = now;
+        this.#send(c, { type: 'close', requestId: 0, channel, reason: 'unknown_channel' });
+      }
+      return 'unbound_channel';
+    }
+    if ((bytes[CHANNEL_HEADER_LENGTH]! & 0xc0) !== 0x80) return 'not_srmudp';
+    if (!c.bucket.take(now, bytes.length)) {
+      if (now - c.lastRateNotice >= this.limits.noticeIntervalMs) {
+        c.lastRateNotice = now;
+        this.#send(c, {
+          type: 'status',
+          requestId: 0,
+          status: { code: 'rate_limited', rateBytesPerSec: c.bucket.rate, burstBytes: c.bucket.burst },
+        });
+      }
+      return 'rate_limited';
+    }
+    const circuit = end.circuit;
+    const payload = bytes.length - CHANNEL_HEADER_LENGTH;
+    let ended: CloseReason | null = null;
+    if (now >= circuit.deadline) ended = 'duration_limit';
+    else if (now >= end.expiresAt) ended = 'expired';
+    else if (circuit.limits.bytes > 0 && circuit.bytes + payload > circuit.limits.bytes) ended = 'data_limit';
+    if (ended) {
+      this.#closeCircuit(circuit, ended, 'both');
+      return 'circuit_limit';
+    }
+    circuit.bytes += payload;
+    circuit.packets++;
+    const other = end === circuit.a ? circuit.b : circuit.a;
+    const out = bytes.slice();
+    writeChannelHeader(out, 0, other.channel, payload);
+    this.#enqueue(other, out, now);
+    return null;
+  }
+
+  #enqueue(end: End<H>, data: Uint8Array, now: number): void {
+    const c = end.client;
+    const item: Queued<H> = { data, at: now, end };
+    if (isHandshakePacket(data[CHANNEL_HEADER_LENGTH]!)) {
+      c.handshakes.push(item);
+      if (c.handshakes.length > this.limits.handshakeQueuePackets) {
+        c.handshakes.shift();
+        this.#drop('handshake_queue_full');
+      }
+    } else {
+      c.data.push(item);
+      c.dataBytes += data.length;
+      while (c.data.length > this.limits.sendQueuePackets || c.dataBytes > this.limits.sendQueueBytes) {
+        const old = c.data.shift()!;
+        c.dataBytes -= old.data.length;
+        this.#drop('queue_full');
+      }
+    }
+    this.#markReady(c);
+  }
+
+  #markReady(c: ClientState<H>): void {
+    if (c.inReady || c.removed || (c.data.length === 0 && c.handshakes.length === 0)) return;
+    c.inReady = true;
+    this.#ready.push(c);
+  }
+
+  // ---- outputs --------------------------------------------------------------------------------
+
+  /**
+   * The next thing to send: control messages first, then channel datagrams round-robin over the
+   * destination hops (handshake packets before data on each), skipping hops that are not
+   * writable; a datagram queued longer than `writeTimeoutMs` is dropped (`stale`).
+   */
+  pollTransmit(now: number): RelayTransmit<H> | null {
+    const ctl = this.#control.shift();
+    if (ctl) return ctl;
+    for (let n = this.#ready.length; n > 0; n--) {
+      const c = this.#ready.shift()!;
+      c.inReady = false;
+      if (c.removed || !c.writable) continue;
+      let item: Queued<H> | undefined;
+      while ((item = c.handshakes.shift() ?? this.#shiftData(c)) !== undefined) {
+        if (item.end.circuit.closed) this.#drop('circuit_closed');
+        else if (now - item.at > this.limits.writeTimeoutMs) this.#drop('stale');
+        else break;
+      }
+      this.#markReady(c);
+      if (item === undefined) continue;
+      this.#stats.packetsForwarded++;
+      this.#stats.bytesForwarded += item.data.length - CHANNEL_HEADER_LENGTH;
+      return { kind: 'channel', hop: c.hop, data: item.data };
+    }
+    return null;
+  }
+
+  #shiftData(c: ClientState<H>): Queued<H> | undefined {
+    const item = c.data.shift();
+    if (item) c.dataBytes -= item.data.length;
+    return item;
+  }
+
+  pollEvent(): RelayEvent | null {
+    return this.#events.shift() ?? null;
+  }
+
+  /** Earliest time {@link handleTimeout} must run: a binding expiry, duration limit or request timeout. */
+  pollTimeout(): number | null {
+    return this.#timers.peek();
+  }
+
+  handleTimeout(now: number): void {
+    checkNow(now);
+    for (let e = this.#timers.popDue(now); e; e = this.#timers.popDue(now)) {
+      const t = e.item;
+      if (t.kind === 'end') {
+        // a binding capped by the duration limit ends with the more telling reason
+        const c = t.end.circuit;
+        this.#closeCircuit(c, c.deadline <= now ? 'duration_limit' : 'expired', 'both');
+      } else if (t.kind === 'deadline') this.#closeCircuit(t.circuit, 'duration_limit', 'both');
+      else {
+        this.#unpend(t.pending);
+        this.#reject(t.pending.requester, t.pending.requesterRequestId, t.pending.target.key, 'timeout');
+      }
+    }
+  }
+
+  #live(t: Timer<H>, at: number): boolean {
+    if (t.kind === 'end') return !t.end.circuit.closed && t.end.expiresAt === at;
+    if (t.kind === 'deadline') return !t.circuit.closed;
+    return this.#pending.get(t.pending.id) === t.pending;
+  }
+
+  /**
+   * Graceful shutdown (iroh's "restarting"): every client gets STATUS `restarting` with the
+   * reconnect hint, every circuit closes with `relay_shutdown`, waiting requests are rejected
+   * `refused`. Afterwards every input is ignored (counted as `shutdown`); drain the transmits.
+   */
+  shutdown(now: number, hint: { reconnectInMs?: number; tryForMs?: number } = {}): void {
+    checkNow(now);
+    if (this.#shutdown) return;
+    const status: RelayStatus = {
+      code: 'restarting',
+      reconnectInMs: hint.reconnectInMs ?? 0,
+      tryForMs: hint.tryForMs ?? 0,
+    };
+    for (const c of this.#byId.values()) this.#send(c, { type: 'status', requestId: 0, status });
+    for (const c of [...this.#byId.values()]) this.#remove(now, c, 'relay_shutdown');
+    this.#shutdown = true;
+    this.#timers.clear();
+  }
+
+  stats(): RelayStats {
+    const s = this.#stats;
+    return {
+      ...s,
+      rejected: { ...s.rejected },
+      closed: { ...s.closed },
+      dropped: { ...s.dropped },
+    };
+  }
+
+  /** The circuits of one client (for status pages and tests). */
+  circuitsOf(key: Uint8Array): { channel: number; peer: Uint8Array; bytes: number; expiresAt: number }[] {
+    const c = this.#byId.get(keyId(key));
+    if (!c) return [];
+    return [...c.channels.values()].map((end) => ({
+      channel: end.channel,
+      peer: (end === end.circuit.a ? end.circuit.b : end.circuit.a).client.key,
+      bytes: end.circuit.bytes,
+      expiresAt: end.expiresAt,
+    }));
+  }
+
+  // ---- internals ------------------------------------------------------------------------------
+
+  #remove(_now: number, c: ClientState<H>, reason: CloseReason): void {
+    if (c.removed) return;
+    for (const end of [...c.channels.values()]) {
+      // The client itself learns from its own session ending (or from the STATUS sent before),
+      // except at shutdown, where both ends are still up and each is told.
+      const notify = reason === 'relay_shutdown' ? 'both' : end === end.circuit.a ? 'b' : 'a';
+      this.#closeCircuit(end.circuit, reason, notify);
+    }
+    for (const p of [...c.pendingIn.values()]) {
+      this.#unpend(p);
+      this.#reject(p.requester, p.requesterRequestId, c.key, 'target_unavailable');
+    }
+    for (const p of [...c.pendingOut]) this.#unpend(p);
+    c.removed = true;
+    c.data.clear();
+    c.handshakes.clear();
+    c.dataBytes = 0;
+    this.#byId.delete(c.id);
+    if (this.#byHop.get(c.hopId) === c) this.#byHop.delete(c.hopId);
+    this.#stats.clients = this.#byId.size;
+    this.#emit({ type: 'client_down', client: c.key });
+  }
+
+  #unpend(p: Pending<H>): void {
+    this.#pending.delete(p.id);
+    p.requester.pendingOut.delete(p);
+    p.target.pendingIn.delete(p.id);
+    this.#stats.pending = this.#pending.size;
+  }
+
+  #closeCircuit(circuit: Circuit<H>, reason: CloseReason, notify: 'a' | 'b' | 'both'): void {
+    if (circuit.closed) return;
+    circuit.closed = true;
+    const { a, b } = circuit;
+    a.client.channels.delete(a.channel);
+    b.client.channels.delete(b.channel);
+    this.#circuits--;
+    this.#stats.circuits = this.#circuits;
+    this.#stats.closed[reason]++;
+    if (notify !== 'b' && !a.client.removed) {
+      this.#send(a.client, { type: 'close', requestId: 0, channel: a.channel, reason });
+    }
+    if (notify !== 'a' && !b.client.removed) {
+      this.#send(b.client, { type: 'close', requestId: 0, channel: b.channel, reason });
+    }
+    this.#emit({
+      type: 'circuit_closed',
+      circuit: circuit.id,
+      requester: a.client.key,
+      target: b.client.key,
+      reason,
+      bytes: circuit.bytes,
+      packets: circuit.packets,
+    });
+  }
+
+  /** A free channel on the client's hop, cycling through the space so numbers are not reused soon. */
+  #allocChannel(c: ClientState<H>): number {
+    for (let i = 0; i < CHANNEL_SPACE; i++) {
+      const ch = CHANNEL_MIN + ((c.nextChannel + i) % CHANNEL_SPACE);
+      if (!c.channels.has(ch)) {
+        c.nextChannel = (c.nextChannel + i + 1) % CHANNEL_SPACE;
+        return ch;
+      }
+    }
+    return -1;
+  }
+
+  #reject(c: ClientState<H>, requestId: number, target: Uint8Array, reason: RejectReason): void {
+    this.#stats.rejected[reason]++;
+    this.#answer(c, requestId, { type: 'reject', requestId, reason });
+    this.#emit({ type: 'circuit_rejected', requester: c.key, target, reason });
+  }
+
+  /** Sends the answer to a client's request and remembers it for duplicates of that request. */
+  #answer(c: ClientState<H>, requestId: number, msg: ControlMessage): void {
+    if (c.removed) return;
+    const data = this.#send(c, msg);
+    c.answers.set(requestId, data);
+    if (c.answers.size > ANSWER_CACHE) c.answers.delete(c.answers.keys().next().value as number);
+  }
+
+  #send(c: ClientState<H>, msg: ControlMessage): Uint8Array {
+    const data = encodeControl(msg);
+    this.#pushControl(c, data);
+    return data;
+  }
+
+  #pushControl(c: ClientState<H>, data: Uint8Array): void {
+    this.#control.push({ kind: 'control', client: c.key, hop: c.hop, data });
+    this.#stats.controlSent++;
+  }
+
+  #drop(reason: RelayDropReason): void {
+    this.#stats.dropped[reason]++;
+  }
+
+  #emit(ev: RelayEvent): void {
+    if (this.#events.length >= this.#maxEvents) {
+      this.#stats.eventsDropped++;
+      return;
+    }
+    this.#events.push(ev);
+  }
+}
