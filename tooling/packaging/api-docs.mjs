@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 // The API reference in docs/api/: TypeDoc + typedoc-plugin-markdown over every export of every
 // published package (README.md of this folder says why it is committed markdown).
-//   node tooling/packaging/api-docs.mjs          regenerate docs/api/
+//   node tooling/packaging/api-docs.mjs          regenerate docs/api/ and the link line of each
+//                                                package README
 //   node tooling/packaging/api-docs.mjs --check  fail if docs/api/ is not what the sources give, or a
 //                                                README lacks its link to the reference
 // Needs a build (`pnpm run build`): workspace packages resolve to their sources through the
@@ -10,7 +11,7 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSy
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { Application, Converter, ReflectionKind } from 'typedoc';
-import { apiDocPath, entryPoints, readmeLinkProblems } from './src/api.mjs';
+import { apiDocPath, entryPoints, readmeLinkProblems, writeReadmeLinks } from './src/api.mjs';
 import { publishedPackages, repoRoot } from './src/workspace.mjs';
 
 const args = process.argv.slice(2);
@@ -105,6 +106,10 @@ for (const e of entries) {
   if (!existsSync(join(out, apiDocPath(e.specifier)))) {
     problems.push(`no page ${apiDocPath(e.specifier)} for ${e.specifier}`);
   }
+}
+if (!check) {
+  for (const f of writeReadmeLinks(packages, repoRoot))
+    console.log(`api-docs: wrote the API reference link line of ${f}`);
 }
 problems.push(...readmeLinkProblems(packages, repoRoot));
 

@@ -153,7 +153,8 @@ for (const { file, manifest } of tarballs) {
 log(`publint and arethetypeswrong on ${tarballs.length} tarballs: ${seconds(t)}`);
 
 // 4. A fresh project installs the tarballs from a directory outside the repository.
-if (!args.has('--no-install') && problems.size > 0) log('fresh install skipped until the problems below are fixed');
+if (!args.has('--no-install') && problems.size > 0)
+  log('fresh install skipped until the problems below are fixed');
 if (!args.has('--no-install') && problems.size === 0) {
   t = Date.now();
   const example = packages.find((p) => p.manifest.name === 'srmudp');
