@@ -4,6 +4,7 @@
 // Dependencies named @srmudp/* become workspace:* deps and tsconfig project references.
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
+import { fixManifest } from './packaging/src/rules.mjs';
 
 const [dir, name, kind, description, ...deps] = process.argv.slice(2);
 if (!dir || !name || (kind !== 'pure' && kind !== 'node') || description === undefined) {
@@ -45,7 +46,8 @@ const pkg = {
     '.': { source: './src/index.ts', types: './dist/index.d.ts', default: './dist/index.js' },
   },
   ...(old.bin ? { bin: old.bin } : {}),
-  files: ['dist', 'src', 'README.md'],
+  files: old.files ?? ['dist', 'src', 'README.md'],
+  ...(old.publishConfig ? { publishConfig: old.publishConfig } : {}),
   scripts: {
     build: 'tsc -b',
     typecheck: 'tsc -b',
@@ -55,7 +57,9 @@ const pkg = {
   dependencies,
   devDependencies: old.devDependencies ?? {},
 };
-writeFileSync(pkgPath, `${JSON.stringify(pkg, null, 2)}\n`);
+// A published package gets the packaging rules of tooling/packaging (files exclusions,
+// publishConfig.exports without the workspace-only `source` condition).
+writeFileSync(pkgPath, `${JSON.stringify(pkg.private ? pkg : fixManifest(pkg), null, 2)}\n`);
 
 const tsconfig = {
   extends: `${up}/tsconfig.base.json`,

@@ -1,3 +1,6 @@
+// The public `dht` property has the type of bittorrent-dht, which ships none: our declarations travel
+// with the package (files: src/bittorrent-dht.d.ts) and the emitted .d.ts keeps this reference.
+/// <reference path="./bittorrent-dht.d.ts" preserve="true" />
 import { createHash } from 'node:crypto';
 import { ed25519 } from '@noble/curves/ed25519.js';
 import type {
