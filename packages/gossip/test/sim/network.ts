@@ -249,7 +249,7 @@ export class GossipNet {
   /** Sends raw bytes from `from` to `to` over their open link (hostile tests). */
   inject(from: Member, to: Member, bytes: Uint8Array): boolean {
     const link = this.#links.get(pairKey(from.key, to.key));
-    if (!link || link.state !== 'open') return false;
+    if (link?.state !== 'open') return false;
     this.#transmit(link, from.key, to.key, bytes);
     return true;
   }
@@ -315,7 +315,7 @@ export class GossipNet {
       if (!t) break;
       const to = toHex(t.to);
       const link = this.#links.get(pairKey(m.key, to));
-      if (!link || link.state !== 'open' || !link.holds.get(m.key)) continue;
+      if (link?.state !== 'open' || !link.holds.get(m.key)) continue;
       this.#transmit(link, m.key, to, t.bytes);
     }
     for (let i = 0; i < 1_000_000; i++) {
@@ -423,7 +423,7 @@ export class GossipNet {
   #hostClose(m: Member, to: string): void {
     const key = pairKey(m.key, to);
     const link = this.#links.get(key);
-    if (!link || !link.holds.get(m.key)) return;
+    if (!link?.holds.get(m.key)) return;
     link.holds.set(m.key, false);
     if (link.state === 'dialing') {
       if (!link.holds.get(to)) this.#links.delete(key); // dial cancelled before it completed
