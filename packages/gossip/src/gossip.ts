@@ -596,7 +596,8 @@ export class Gossip {
       if (known && !known.complete && known.message.payload.kind === 'blob') {
         this.#fetcher.addSource(now, toHex(known.message.payload.hash), from);
       }
-      if (known?.topicKey === t.key && t.tree.onDuplicate(now, from, idHex)) {
+      // The id covers the topic: a seen id is a duplicate in this topic even after it left the cache.
+      if (t.tree.onDuplicate(now, from, idHex)) {
         this.#addPenalty(now, from, 1, 'REPLAYED', 'full messages after a prune');
       }
       return;

@@ -136,14 +136,23 @@ describe('hostile members', () => {
       honestId = net.broadcast(honest, new Uint8Array([7]));
     });
     net.runUntil(start + 6000);
-    const elapsed = (start + 900 - start) / 1000 + 1; // the flood lasts 0.9 s; allow 1 s of propagation
+    // Every member holds the flooder to its own bucket: at most 50 + 20/s over the time its
+    // copies arrived (grafts may bring admitted messages later; a penalised flooder may reach a
+    // few fresh neighbours, so the group as a whole sees more than one bucket's worth, each member
+    // never more).
+    const union = new Set<string>();
     for (const m of net.members) {
       if (m === flooder) continue;
-      const got = [...m.deliveries.keys()].filter((k) => ids.has(k)).length;
-      expect(got, seeded(seed, `member ${m.index}`)).toBeLessThanOrEqual(50 + 20 * elapsed);
+      const got = [...m.deliveries].filter(([k]) => ids.has(k));
+      for (const [k] of got) union.add(k);
+      if (got.length > 0) {
+        const window = (Math.max(...got.map(([, d]) => d.at)) - Math.min(...got.map(([, d]) => d.at))) / 1000;
+        expect(got.length, seeded(seed, `member ${m.index}`)).toBeLessThanOrEqual(50 + 20 * window + 1);
+      }
       if (m !== honest)
         expect(m.deliveries.has(honestId), seeded(seed, 'honest traffic still flows')).toBe(true);
     }
+    expect(union.size, seeded(seed, 'flood messages carried')).toBeLessThan(150);
     const reasons = penalisedBy(net, flooder);
     expect(reasons.size, seeded(seed, 'neighbours disconnected the flooder')).toBeGreaterThan(0);
     expect(new Set(reasons.values())).toEqual(new Set(['FLOODING']));

@@ -60,14 +60,19 @@ export interface ScenarioResult {
   missing: { member: number; message: number }[];
   duplicateDeliveries: number;
   rmr: number;
+  /** last-delivery hop count (as latency: members in the group for 5 s or more), mean and max over messages */
   ldhMean: number;
   ldhMax: number;
   hopsMean: number;
-  /** ms from broadcast to delivery, mean over deliveries */
+  /** ms from broadcast to delivery, mean over deliveries to members in the group for 5 s or more */
   latencyMean: number;
-  /** ms from broadcast to the last delivery of a message, mean and max over messages */
+  /** ms from broadcast to the last such delivery of a message, mean and max over messages */
   lastDeliveryMean: number;
   lastDeliveryMax: number;
+  /** deliveries to members that joined less than 5 s before the message (they catch up from history) */
+  newcomerDeliveries: number;
+  /** ms from broadcast to delivery for those, max */
+  newcomerLatencyMax: number;
   /** connections held per live member (gossip's table: up + dialling), sampled every 250 ms */
   connMax: number;
   connMean: number;
@@ -186,8 +191,11 @@ export function runScenario(s: ScenarioOptions): ScenarioResult {
   let ldhSum = 0;
   let ldhMax = 0;
   let latSum = 0;
+  let latCount = 0;
   let ldtSum = 0;
   let ldtMax = 0;
+  let newcomers = 0;
+  let newcomerMax = 0;
   const missing: ScenarioResult['missing'] = [];
   for (const [mi, msg] of sent.entries()) {
     let ldh = 0;
@@ -201,9 +209,15 @@ export function runScenario(s: ScenarioOptions): ScenarioResult {
         continue;
       }
       delivered++;
+      if (msg.at - m.joinedAt < 5000) {
+        newcomers++;
+        newcomerMax = Math.max(newcomerMax, d.at - msg.at);
+        continue;
+      }
       hopSum += d.hops;
       ldh = Math.max(ldh, d.hops);
       latSum += d.at - msg.at;
+      latCount++;
       ldt = Math.max(ldt, d.at - msg.at);
     }
     ldtSum += ldt;
@@ -224,10 +238,12 @@ export function runScenario(s: ScenarioOptions): ScenarioResult {
     rmr: c.gossipFrames / Math.max(1, c.deliveries) - 1,
     ldhMean: ldhSum / Math.max(1, sent.length),
     ldhMax,
-    hopsMean: hopSum / Math.max(1, delivered),
-    latencyMean: latSum / Math.max(1, delivered),
+    hopsMean: hopSum / Math.max(1, latCount),
+    latencyMean: latSum / Math.max(1, latCount),
     lastDeliveryMean: ldtSum / Math.max(1, sent.length),
     lastDeliveryMax: ldtMax,
+    newcomerDeliveries: newcomers,
+    newcomerLatencyMax: newcomerMax,
     connMax,
     connMean: connSum / Math.max(1, samples),
     connLimit,
