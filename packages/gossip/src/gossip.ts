@@ -1,0 +1,784 @@
+/**
+ * A gossip instance: one member's HyParView memberships and Plumtree trees for any number of
+ * topics, over connections its host holds. Sans-IO (quinn-proto's shape): inputs
+ * `handleMessage`, `neighbourUp/Down`, `handleTimeout`, `broadcast`, `handleFetchResult`; outputs
+ * drained with `pollTransmit()`, `pollTimeout()`, `pollEvent()`. Time (`now`, monotonic ms) and
+ * randomness come in from the host, so a seeded simulation replays exactly.
+ *
+ * This file routes frames and owns the rules that span topics: message validation (signature,
+ * replay window, per-origin limits), penalties and bans, blobs, and the connection budget.
+ */
+import { SrmudpError, WireDecodeError } from '@srmudp/wire';
+import { BlobFetcher, BlobStore } from './blobs.js';
+import { BroadcastTree } from './broadcast-tree.js';
+import { assertBytes, assertNow, toHex } from './bytes.js';
+import {
+  copyMessage,
+  decodeFrame,
+  FRAME_TYPE,
+  type FrameTypeName,
+  type GossipFrame,
+  PEER_ID_LENGTH,
+  TOPIC_ID_LENGTH,
+} from './codec.js';
+import { checkRecord, type GossipConfig, type GossipOptions, resolveOptions } from './config.js';
+import { Connections } from './connections.js';
+import type { Context } from './context.js';
+import {
+  type DropReason,
+  emptyDrops,
+  emptyFrameCounts,
+  type GossipEvent,
+  type GossipStats,
+  type PenaltyReason,
+} from './events.js';
+import { IHaveQueue } from './ihave-queue.js';
+import { Membership, type PeerInfo } from './membership.js';
+import {
+  blobHash,
+  createMessage,
+  defaultVerifier,
+  identitySigner,
+  messageId,
+  type Signer,
+  type Verifier,
+  verifyMessage,
+} from './message.js';
+import { MessageStore, type StoredMessage } from './message-store.js';
+import { OriginLimits } from './origin-limits.js';
+import type { PassiveEntry } from './passive-view.js';
+import { RandomSource } from './random.js';
+import { type Timer, TimerQueue } from './timers.js';
+
+/** Bytes for one neighbour. */
+export interface GossipTransmit {
+  to: Uint8Array;
+  bytes: Uint8Array;
+}
+
+/** Error codes `broadcast` throws (API misuse is a TypeError/RangeError). */
+export type GossipErrorCode =
+  | 'GOSSIP_NOT_JOINED'
+  | 'GOSSIP_RATE_LIMITED'
+  | 'GOSSIP_TOO_LARGE'
+  | 'GOSSIP_CLOSED';
+
+export class GossipError extends SrmudpError {
+  declare readonly code: GossipErrorCode;
+  constructor(code: GossipErrorCode, message: string) {
+    super(code, message);
+    this.name = 'GossipError';
+  }
+}
+
+/** A topic's views, for hosts (members()) and tests. */
+export interface TopicView {
+  active: Uint8Array[];
+  passive: PassiveEntry[];
+  /** neighbours we push full messages to (tree links) */
+  eager: Uint8Array[];
+  /** neighbours we only announce ids to */
+  lazy: Uint8Array[];
+  /** neighbours asked and not answered yet */
+  pending: Uint8Array[];
+}
+
+interface Topic {
+  readonly topic: Uint8Array;
+  readonly key: string;
+  readonly membership: Membership;
+  readonly tree: BroadcastTree;
+}
+
+/**
+ * Margin on top of the replay window before a stale or future-dated message counts against the
+ * neighbour that sent it: an honest neighbour forwards only messages inside its own window, so
+ * what it sends can be off by at most the clock skew plus the time in flight.
+ */
+const PENALTY_GRACE_MS = 10_000;
+const HOUSEKEEPING_MS = 1_000;
+
+const TYPE_NAMES: (FrameTypeName | undefined)[] = [];
+for (const [name, code] of Object.entries(FRAME_TYPE)) TYPE_NAMES[code] = name as FrameTypeName;
+
+export class Gossip {
+  /** our peer id (the signer's public key) */
+  readonly peerId: Uint8Array;
+  readonly options: Readonly<GossipOptions>;
+  readonly #selfKey: string;
+  readonly #signer: Signer;
+  readonly #verify: Verifier;
+  readonly #random: RandomSource;
+  readonly #timers = new TimerQueue();
+  readonly #conns: Connections;
+  readonly #store: MessageStore;
+  readonly #blobs: BlobStore;
+  readonly #fetcher: BlobFetcher;
+  readonly #ihave: IHaveQueue;
+  readonly #limits: OriginLimits;
+  /** our own broadcasts: half the burst others grant us, so jitter on the way never trips their limit */
+  readonly #ownLimits: OriginLimits;
+  readonly #topics = new Map<string, Topic>();
+  readonly #bans = new Map<string, number>();
+  readonly #ctx: Context;
+  #record: Uint8Array;
+  #wallOffset: number;
+  #seq = 0;
+  #closed = false;
+  #housekeeping: Timer | null = null;
+  #transmits: GossipTransmit[] = [];
+  #tHead = 0;
+  #events: GossipEvent[] = [];
+  #eHead = 0;
+  readonly #stats = {
+    framesSent: emptyFrameCounts(),
+    framesReceived: emptyFrameCounts(),
+    bytesSent: 0,
+    bytesReceived: 0,
+    broadcasts: 0,
+    delivered: 0,
+    duplicates: 0,
+    drops: emptyDrops(),
+    penalties: 0,
+  };
+
+  constructor(config: GossipConfig) {
+    if (typeof config !== 'object' || config === null) throw new TypeError('"config" expected an object');
+    if (typeof config.random !== 'function') throw new TypeError('"random" expected a function');
+    if (config.signer === undefined && config.identity === undefined) {
+      throw new TypeError('"identity" or "signer" is required');
+    }
+    const signer = config.signer ?? identitySigner(config.identity!);
+    assertBytes(signer.publicKey, 'signer.publicKey', PEER_ID_LENGTH);
+    checkRecord(config.record);
+    if (typeof config.wallClockOffsetMs !== 'number' || !Number.isFinite(config.wallClockOffsetMs)) {
+      throw new TypeError('"wallClockOffsetMs" expected a finite number');
+    }
+    if (config.verify !== undefined && typeof config.verify !== 'function') {
+      throw new TypeError('"verify" expected a function');
+    }
+    const o = resolveOptions(config.options);
+    this.options = Object.freeze(o);
+    this.#signer = signer;
+    this.#verify = config.verify ?? defaultVerifier;
+    this.peerId = signer.publicKey.slice();
+    this.#selfKey = toHex(this.peerId);
+    this.#random = new RandomSource(config.random);
+    this.#record = config.record.slice();
+    this.#wallOffset = config.wallClockOffsetMs;
+    this.#conns = new Connections(
+      o,
+      this.#timers,
+      (e) => this.#emit(e),
+      () => this.#topics.size * o.activeViewCapacity + o.extraConnections,
+    );
+    this.#store = new MessageStore(o.maxMessageAgeMs + o.maxClockSkewMs, o.messageCacheMs);
+    this.#blobs = new BlobStore(o.blobStoreBytes, o.messageCacheMs);
+    this.#fetcher = new BlobFetcher(
+      this.#timers,
+      o.fetchTimeoutMs,
+      (r) => {
+        const c = this.#conns.get(r.peerKey);
+        if (c)
+          this.#emit({ type: 'fetch', requestId: r.requestId, peer: c.peer, hash: r.hash, size: r.size });
+      },
+      (k) => this.#conns.isUp(k),
+    );
+    this.#ihave = new IHaveQueue(
+      this.#timers,
+      o.ihaveIntervalMs,
+      (k, b) => this.#send(k, b),
+      (t, k) => this.#topics.get(t)?.membership.isActive(k) ?? false,
+    );
+    this.#limits = new OriginLimits(o.originRate, o.originBurst, o.originByteRate, o.originByteBurst);
+    this.#ownLimits = new OriginLimits(
+      o.originRate,
+      o.originBurst / 2,
+      o.originByteRate,
+      o.originByteBurst / 2,
+    );
+    this.#ctx = {
+      options: o,
+      self: this.peerId,
+      selfKey: this.#selfKey,
+      random: this.#random,
+      timers: this.#timers,
+      conns: this.#conns,
+      record: () => this.#record,
+      send: (k, b) => this.#send(k, b),
+      emit: (e) => this.#emit(e),
+      isBanned: (k, now) => this.#isBanned(k, now),
+    };
+  }
+
+  // ============================================================================================
+  // Inputs
+
+  /**
+   * Joins (or adds bootstrap members to) a topic. With no bootstrap members this node waits to be
+   * joined (the first member of a group).
+   */
+  joinTopic(now: number, topic: Uint8Array, bootstrap: readonly PeerInfo[] = []): void {
+    this.#input(now);
+    assertBytes(topic, 'topic', TOPIC_ID_LENGTH);
+    for (const [i, b] of bootstrap.entries()) {
+      assertBytes(b?.peer, `bootstrap[${i}].peer`, PEER_ID_LENGTH);
+      checkRecord(b.record);
+    }
+    const key = toHex(topic);
+    const existing = this.#topics.get(key);
+    if (existing) {
+      existing.membership.addBootstrap(now, bootstrap);
+      return;
+    }
+    const t = topic.slice();
+    let tree: BroadcastTree | null = null;
+    const membership = new Membership(this.#ctx, t, key, {
+      onActiveAdded: (n, k) => tree?.neighbourUp(n, k),
+      onActiveRemoved: (_n, k) => tree?.neighbourDown(k),
+    });
+    tree = new BroadcastTree(this.#ctx, t, key, this.#store, this.#ihave, (k) => membership.isActive(k));
+    this.#topics.set(key, { topic: t, key, membership, tree });
+    membership.start(now, bootstrap);
+  }
+
+  /** Leaves a topic: neighbours are told, connections no other topic uses are dropped. */
+  leaveTopic(now: number, topic: Uint8Array): void {
+    this.#input(now);
+    assertBytes(topic, 'topic', TOPIC_ID_LENGTH);
+    const key = toHex(topic);
+    const t = this.#topics.get(key);
+    if (!t) return;
+    t.membership.leave(now);
+    this.#topics.delete(key);
+  }
+
+  /**
+   * Broadcasts `data` to the topic; returns the message id. Payloads above `inlineLimit` go out as
+   * a blob announcement (neighbours fetch the bytes). Throws GossipError `GOSSIP_NOT_JOINED`,
+   * `GOSSIP_TOO_LARGE`, or `GOSSIP_RATE_LIMITED` (over this node's own share of the per-origin limit).
+   */
+  broadcast(now: number, topic: Uint8Array, data: Uint8Array): Uint8Array {
+    this.#input(now);
+    assertBytes(topic, 'topic', TOPIC_ID_LENGTH);
+    assertBytes(data, 'data');
+    if (this.#closed) throw new GossipError('GOSSIP_CLOSED', 'gossip instance is closed');
+    const t = this.#topics.get(toHex(topic));
+    if (!t) throw new GossipError('GOSSIP_NOT_JOINED', 'not a member of this topic: call joinTopic first');
+    const o = this.options;
+    const isBlob = data.length > o.inlineLimit;
+    if (isBlob && data.length > o.maxBlobSize) {
+      throw new GossipError(
+        'GOSSIP_TOO_LARGE',
+        `payload of ${data.length} bytes exceeds maxBlobSize ${o.maxBlobSize}`,
+      );
+    }
+    if (!this.#ownLimits.admit(now, this.#selfKey, data.length)) {
+      throw new GossipError('GOSSIP_RATE_LIMITED', 'over this member’s broadcast rate limit: retry later');
+    }
+    const copy = data.slice();
+    const hash = isBlob ? blobHash(copy) : null;
+    const { message, id } = createMessage(this.#signer, t.topic, {
+      issuedAt: Math.floor(now + this.#wallOffset),
+      seq: this.#seq++,
+      payload: hash ? { kind: 'blob', hash, size: copy.length } : { kind: 'inline', data: copy },
+    });
+    const idHex = toHex(id);
+    if (hash) this.#blobs.put(toHex(hash), copy, now);
+    const stored: StoredMessage = {
+      id,
+      idHex,
+      topicKey: t.key,
+      message,
+      round: 0,
+      from: null,
+      at: now,
+      complete: true,
+      optimised: false,
+    };
+    this.#store.markSeen(idHex, now);
+    this.#store.put(stored, now);
+    this.#stats.broadcasts++;
+    t.tree.forward(now, stored);
+    return id;
+  }
+
+  /** A frame from a neighbour (the host's authenticated connection to `from`). Never throws on bad bytes. */
+  handleMessage(now: number, from: Uint8Array, bytes: Uint8Array): void {
+    this.#input(now);
+    assertBytes(from, 'from', PEER_ID_LENGTH);
+    assertBytes(bytes, 'bytes');
+    if (this.#closed) return;
+    const key = toHex(from);
+    this.#stats.bytesReceived += bytes.length;
+    if (this.#isBanned(key, now)) {
+      this.#drop('banned');
+      return;
+    }
+    if (!this.#conns.isUp(key)) {
+      // The host delivers only on connections it holds: treat the first bytes as the connection's start.
+      this.neighbourUp(now, from);
+      if (!this.#conns.isUp(key)) {
+        this.#drop('not_neighbour');
+        return;
+      }
+    }
+    let f: GossipFrame;
+    try {
+      f = decodeFrame(bytes);
+    } catch (e) {
+      if (e instanceof WireDecodeError && e.code === 'UNSUPPORTED_VERSION') {
+        this.#drop('unsupported_version');
+        return;
+      }
+      this.#drop('malformed');
+      this.#penalise(now, key, 'MALFORMED', e instanceof Error ? e.message : String(e));
+      return;
+    }
+    this.#stats.framesReceived[f.type]++;
+    const t = this.#topics.get(toHex(f.topic));
+    if (!t) {
+      this.#drop('unknown_topic');
+      return;
+    }
+    switch (f.type) {
+      case 'join':
+      case 'neighbor':
+      case 'neighbor_reply':
+      case 'disconnect':
+        t.membership.handle(now, key, f);
+        return;
+      case 'forward_join':
+      case 'shuffle':
+      case 'shuffle_reply':
+        if (!t.membership.isActive(key)) {
+          this.#drop('not_neighbour');
+          return;
+        }
+        if (!this.#conns.get(key)!.membershipBudget.take(now)) {
+          this.#drop('budget');
+          return;
+        }
+        t.membership.handle(now, key, f);
+        return;
+      case 'gossip':
+        this.#onGossip(now, t, key, f);
+        return;
+      case 'ihave':
+        if (!t.membership.isActive(key)) {
+          this.#drop('not_neighbour');
+          return;
+        }
+        this.#onIHave(now, t, key, f.items);
+        return;
+      case 'graft': {
+        if (!t.membership.isActive(key)) {
+          this.#drop('not_neighbour');
+          return;
+        }
+        if (f.id !== null && !this.#conns.get(key)!.graftBudget.take(now)) {
+          this.#drop('budget');
+          return;
+        }
+        t.tree.onGraft(key, f.id, f.id ? toHex(f.id) : null);
+        return;
+      }
+      case 'prune':
+        if (!t.membership.isActive(key)) {
+          this.#drop('not_neighbour');
+          return;
+        }
+        t.tree.onPrune(key);
+        return;
+    }
+  }
+
+  /**
+   * A connection to `peer` is established (one we were asked to dial, or an incoming one). Call it
+   * again when a 'neighbour_wanted' peer is already connected. `rttMs` tunes the graft timer.
+   */
+  neighbourUp(now: number, peer: Uint8Array, info: { rttMs?: number } = {}): void {
+    this.#input(now);
+    assertBytes(peer, 'peer', PEER_ID_LENGTH);
+    if (this.#closed) return;
+    const key = toHex(peer);
+    if (key === this.#selfKey) return;
+    if (this.#isBanned(key, now)) {
+      this.#emit({ type: 'neighbour_dropped', peer: peer.slice(), cause: 'penalised' });
+      return;
+    }
+    const existing = this.#conns.get(key);
+    if (existing?.state === 'up') {
+      if (info.rttMs !== undefined) this.setNeighbourRtt(peer, info.rttMs);
+      return;
+    }
+    const c = this.#conns.up(now, key, existing?.peer ?? peer.slice(), (n, k) => this.#linger(n, k));
+    if (!c) return;
+    if (info.rttMs !== undefined) this.setNeighbourRtt(peer, info.rttMs);
+    for (const t of this.#topics.values()) t.membership.onConnectionUp(now, key);
+  }
+
+  /** The connection to `peer` is gone (closed, failed, or the dial we asked for failed). */
+  neighbourDown(now: number, peer: Uint8Array): void {
+    this.#input(now);
+    assertBytes(peer, 'peer', PEER_ID_LENGTH);
+    const key = toHex(peer);
+    if (!this.#conns.remove(key)) return;
+    for (const t of this.#topics.values()) {
+      t.membership.onConnectionLost(now, key);
+      t.tree.neighbourDown(key);
+    }
+    this.#fetcher.peerGone(now, key);
+  }
+
+  /** The host's smoothed RTT to a neighbour (the graft timer is max(graftTimeoutMinMs, 2·srtt)). */
+  setNeighbourRtt(peer: Uint8Array, rttMs: number): void {
+    assertBytes(peer, 'peer', PEER_ID_LENGTH);
+    if (typeof rttMs !== 'number' || !Number.isFinite(rttMs) || rttMs < 0) {
+      throw new RangeError(`"rttMs" expected a finite number ≥ 0, got ${rttMs}`);
+    }
+    const c = this.#conns.get(toHex(peer));
+    if (c) c.rttMs = rttMs;
+  }
+
+  /**
+   * The answer to a 'fetch' event: the blob's bytes (gossip keeps this buffer: do not reuse it),
+   * or null when the peer could not serve it. Wrong bytes penalise the peer.
+   */
+  handleFetchResult(now: number, requestId: number, data: Uint8Array | null): void {
+    this.#input(now);
+    if (data !== null) assertBytes(data, 'data');
+    const r = this.#fetcher.result(
+      now,
+      requestId,
+      data,
+      (job, d) => d.length === job.size && toHex(blobHash(d)) === job.hashHex,
+    );
+    if (!r) {
+      this.#drop('unknown_fetch');
+      return;
+    }
+    if (r.outcome === 'bad') {
+      this.#drop('bad_blob');
+      this.#penalise(
+        now,
+        r.peerKey,
+        'BAD_BLOB',
+        `blob ${r.job.hashHex.slice(0, 16)}… does not match its hash or size`,
+      );
+      return;
+    }
+    if (r.outcome !== 'ok' || data === null) return;
+    this.#blobs.put(r.job.hashHex, data, now);
+    for (const idHex of r.job.waiting) {
+      const m = this.#store.get(idHex);
+      const t = m && this.#topics.get(m.topicKey);
+      if (m && t && !m.complete) this.#complete(now, t, m);
+    }
+  }
+
+  /** A blob we hold, to serve a neighbour's fetch (shared buffer: do not modify), or null. */
+  blob(now: number, hash: Uint8Array): Uint8Array | null {
+    assertNow(now);
+    assertBytes(hash, 'hash', 32);
+    return this.#blobs.get(toHex(hash), now) ?? null;
+  }
+
+  handleTimeout(now: number): void {
+    this.#input(now);
+    this.#timers.runDue(now);
+  }
+
+  /** Replaces our signed record (e.g. new candidates); neighbours get it with our next request or shuffle. */
+  setRecord(record: Uint8Array): void {
+    checkRecord(record);
+    this.#record = record.slice();
+  }
+
+  /** wall clock = now + offset (after the host's clock was corrected). */
+  setWallClockOffset(offsetMs: number): void {
+    if (typeof offsetMs !== 'number' || !Number.isFinite(offsetMs)) {
+      throw new TypeError('"offsetMs" expected a finite number');
+    }
+    this.#wallOffset = offsetMs;
+  }
+
+  /** Leaves every topic and stops. */
+  close(now: number): void {
+    this.#input(now);
+    for (const t of [...this.#topics.values()]) this.leaveTopic(now, t.topic);
+    this.#closed = true;
+    this.#timers.cancel(this.#housekeeping);
+  }
+
+  // ============================================================================================
+  // Outputs
+
+  pollTransmit(): GossipTransmit | null {
+    if (this.#tHead >= this.#transmits.length) {
+      if (this.#tHead > 0) {
+        this.#transmits = [];
+        this.#tHead = 0;
+      }
+      return null;
+    }
+    return this.#transmits[this.#tHead++]!;
+  }
+
+  pollTimeout(): number | null {
+    if (this.#closed) return null;
+    return this.#timers.next();
+  }
+
+  pollEvent(): GossipEvent | null {
+    if (this.#eHead >= this.#events.length) {
+      if (this.#eHead > 0) {
+        this.#events = [];
+        this.#eHead = 0;
+      }
+      return null;
+    }
+    return this.#events[this.#eHead++]!;
+  }
+
+  // ============================================================================================
+  // Queries
+
+  topicView(topic: Uint8Array): TopicView | null {
+    assertBytes(topic, 'topic', TOPIC_ID_LENGTH);
+    const t = this.#topics.get(toHex(topic));
+    if (!t) return null;
+    const peers = (keys: Iterable<string>) =>
+      [...keys].map((k) => this.#peerOf(t, k)).filter((p) => p !== null);
+    return {
+      active: [...t.membership.active.values()].map((e) => e.peer),
+      passive: t.membership.passive.entries(),
+      eager: peers(t.tree.eager),
+      lazy: peers(t.tree.lazy),
+      pending: [...t.membership.pending.values()].map((p) => p.peer),
+    };
+  }
+
+  topics(): Uint8Array[] {
+    return [...this.#topics.values()].map((t) => t.topic);
+  }
+
+  stats(): GossipStats {
+    const s = this.#stats;
+    return {
+      framesSent: { ...s.framesSent },
+      framesReceived: { ...s.framesReceived },
+      bytesSent: s.bytesSent,
+      bytesReceived: s.bytesReceived,
+      broadcasts: s.broadcasts,
+      delivered: s.delivered,
+      duplicates: s.duplicates,
+      drops: { ...s.drops },
+      penalties: s.penalties,
+      connections: this.#conns.size,
+      seenIds: this.#store.seenCount,
+      cachedMessages: this.#store.cachedCount,
+      blobBytes: this.#blobs.bytes,
+    };
+  }
+
+  // ============================================================================================
+  // Broadcast messages
+
+  #onGossip(now: number, t: Topic, from: string, f: Extract<GossipFrame, { type: 'gossip' }>): void {
+    const m = f.message;
+    const id = messageId(t.topic, m.body);
+    const idHex = toHex(id);
+    const o = this.options;
+    if (this.#store.isSeen(idHex)) {
+      this.#stats.duplicates++;
+      const known = this.#store.get(idHex);
+      if (known && !known.complete && known.message.payload.kind === 'blob') {
+        this.#fetcher.addSource(now, toHex(known.message.payload.hash), from);
+      }
+      // The id covers the topic: a seen id is a duplicate in this topic even after it left the cache.
+      if (t.tree.onDuplicate(now, from, idHex)) {
+        this.#addPenalty(now, from, 1, 'REPLAYED', 'full messages after a prune');
+      }
+      return;
+    }
+    if (toHex(m.origin) === this.#selfKey) {
+      // Our own message that we no longer remember (e.g. replayed to us after a restart).
+      this.#store.markSeen(idHex, now);
+      this.#drop('own_message');
+      return;
+    }
+    const age = now + this.#wallOffset - m.issuedAt;
+    if (age > o.maxMessageAgeMs) {
+      this.#drop('stale');
+      if (age > o.maxMessageAgeMs + o.maxClockSkewMs + PENALTY_GRACE_MS) {
+        this.#penalise(now, from, 'REPLAYED', `message issued ${Math.round(age / 1000)} s ago`);
+      }
+      return;
+    }
+    if (-age > o.maxClockSkewMs) {
+      this.#drop('future');
+      if (-age > 2 * o.maxClockSkewMs + PENALTY_GRACE_MS) {
+        this.#penalise(now, from, 'REPLAYED', `message issued ${Math.round(-age / 1000)} s in the future`);
+      }
+      return;
+    }
+    if (!verifyMessage(this.#verify, id, m)) {
+      this.#drop('bad_signature');
+      this.#penalise(now, from, 'FORGED', 'origin signature does not verify');
+      return;
+    }
+    const originKey = toHex(m.origin);
+    const size = m.payload.kind === 'inline' ? m.payload.data.length : m.payload.size;
+    if (m.payload.kind === 'blob' && size > o.maxBlobSize) {
+      this.#store.markSeen(idHex, now);
+      this.#drop('blob_too_large');
+      return;
+    }
+    if (!this.#limits.admit(now, originKey, size)) {
+      this.#store.markSeen(idHex, now);
+      this.#drop('rate_limited');
+      // Only the origin itself is blamed: relays see bursts compressed by path jitter.
+      if (originKey === from)
+        this.#addPenalty(now, from, 1, 'FLOODING', 'messages above the per-origin rate limit');
+      return;
+    }
+    this.#store.markSeen(idHex, now);
+    const message = copyMessage(m);
+    const stored: StoredMessage = {
+      id,
+      idHex,
+      topicKey: t.key,
+      message,
+      round: f.round,
+      from,
+      at: now,
+      complete: false,
+      optimised: false,
+    };
+    this.#store.put(stored, now);
+    t.tree.onFirst(now, from, idHex);
+    const p = message.payload;
+    if (p.kind === 'inline' || this.#blobs.has(toHex(p.hash))) this.#complete(now, t, stored);
+    else this.#fetcher.want(now, p.hash, p.size, idHex, from);
+  }
+
+  /** A message with its payload at hand: deliver it, and pass it on while it is fresh. */
+  #complete(now: number, t: Topic, m: StoredMessage): void {
+    m.complete = true;
+    const p = m.message.payload;
+    const data = p.kind === 'inline' ? p.data.slice() : this.#blobs.get(toHex(p.hash), now);
+    if (data === undefined) return;
+    this.#stats.delivered++;
+    this.#emit({
+      type: 'delivered',
+      topic: t.topic,
+      id: m.id,
+      origin: m.message.origin,
+      data,
+      hops: m.round,
+      issuedAt: m.message.issuedAt,
+      from: m.from !== null ? (this.#conns.get(m.from)?.peer ?? m.message.origin) : this.peerId,
+    });
+    if (now + this.#wallOffset - m.message.issuedAt <= this.options.maxMessageAgeMs) t.tree.forward(now, m);
+  }
+
+  #onIHave(now: number, t: Topic, from: string, items: readonly { id: Uint8Array; round: number }[]): void {
+    for (const it of items) {
+      const idHex = toHex(it.id);
+      if (!this.#store.isSeen(idHex)) {
+        t.tree.onAnnounce(now, from, it.id, idHex, it.round);
+        continue;
+      }
+      const m = this.#store.get(idHex);
+      if (!m || m.topicKey !== t.key) continue;
+      if (!m.complete && m.message.payload.kind === 'blob') {
+        this.#fetcher.addSource(now, toHex(m.message.payload.hash), from);
+      } else if (m.complete) {
+        t.tree.onAnnounceKnown(now, from, m, it.round);
+      }
+    }
+  }
+
+  // ============================================================================================
+  // Penalties
+
+  #addPenalty(now: number, key: string, points: number, reason: PenaltyReason, detail: string): void {
+    if (this.#conns.addPenalty(now, key, points)) this.#penalise(now, key, reason, detail);
+  }
+
+  /** Disconnects and bans a neighbour, and forgets what it told us. */
+  #penalise(now: number, key: string, reason: PenaltyReason, detail: string): void {
+    if (this.#isBanned(key, now)) return;
+    const peer = this.#conns.get(key)?.peer ?? hexToBytes(key);
+    this.#bans.set(key, now + this.options.banMs);
+    this.#stats.penalties++;
+    this.#emit({ type: 'penalised', peer, reason, detail });
+    this.#conns.drop(key, 'penalised');
+    for (const t of this.#topics.values()) {
+      t.membership.onPenalised(now, key);
+      t.tree.neighbourDown(key);
+    }
+    this.#fetcher.peerGone(now, key);
+  }
+
+  #isBanned(key: string, now: number): boolean {
+    const until = this.#bans.get(key);
+    return until !== undefined && until > now;
+  }
+
+  // ============================================================================================
+  // Plumbing
+
+  #input(now: number): void {
+    assertNow(now);
+    if (this.#housekeeping === null && !this.#closed) {
+      this.#housekeeping = this.#timers.schedule(now + HOUSEKEEPING_MS, (t) => this.#sweep(t));
+    }
+  }
+
+  #sweep(now: number): void {
+    this.#housekeeping = this.#closed
+      ? null
+      : this.#timers.schedule(now + HOUSEKEEPING_MS, (t) => this.#sweep(t));
+    this.#store.sweep(now);
+    this.#limits.sweep(now);
+    this.#ownLimits.sweep(now);
+    this.#blobs.sweep(now);
+    this.#fetcher.sweep(now, this.options.messageCacheMs);
+    for (const t of this.#topics.values()) t.tree.sweep(now);
+    for (const [k, until] of this.#bans) if (until <= now) this.#bans.delete(k);
+  }
+
+  #linger(_now: number, key: string): void {
+    const c = this.#conns.get(key);
+    if (c && c.users.size === 0) this.#conns.drop(key, 'timeout');
+  }
+
+  #send(key: string, bytes: Uint8Array): void {
+    const c = this.#conns.get(key);
+    if (c?.state !== 'up') return;
+    this.#transmits.push({ to: c.peer, bytes });
+    this.#stats.bytesSent += bytes.length;
+    const name = TYPE_NAMES[bytes[1]!];
+    if (name) this.#stats.framesSent[name]++;
+  }
+
+  #emit(e: GossipEvent): void {
+    this.#events.push(e);
+  }
+
+  #drop(reason: DropReason): void {
+    this.#stats.drops[reason]++;
+  }
+
+  #peerOf(t: Topic, key: string): Uint8Array | null {
+    return t.membership.active.get(key)?.peer ?? this.#conns.get(key)?.peer ?? null;
+  }
+}
+
+function hexToBytes(hex: string): Uint8Array {
+  const out = new Uint8Array(hex.length / 2);
+  for (let i = 0; i < out.length; i++) out[i] = Number.parseInt(hex.slice(2 * i, 2 * i + 2), 16);
+  return out;
+}
