@@ -28,11 +28,11 @@ function setup(congestion: 'bbr' | 'cubic' | 'newreno') {
         b.handlePacket(now, t.packetNumber, t.payload);
         sent++;
       }
-      for (let r = b.read(id); r !== null; r = b.read(id)) {}
+      for (let r = b.read(now, id); r !== null; r = b.read(now, id)) {}
       for (let ack = b.pollTransmit(now); ack !== null; ack = b.pollTransmit(now))
         a.handlePacket(now, ack.packetNumber, ack.payload);
-      while (b.pollEvent() !== null) {}
-      while (a.pollEvent() !== null) {}
+      while (b.pollEvent(now) !== null) {}
+      while (a.pollEvent(now) !== null) {}
     }
   };
   return step;
