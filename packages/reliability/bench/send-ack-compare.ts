@@ -1,6 +1,7 @@
 /**
- * The send + ACK path of `send-ack.bench.ts`, timed for this package and for another build of
- * it (a previous commit), interleaved in one process, so the ratio holds on a loaded machine.
+ * The send + ACK path of `send-ack.bench.ts`, timed (process CPU time) for this package and for
+ * another build of it (a previous commit), interleaved in one process, so the ratio holds on a
+ * loaded machine.
  *
  *   git archive <commit> packages/reliability | tar -x -C /tmp/base --strip-components=2
  *   BASELINE=/tmp/base/src/index.ts node --conditions=source --import tsx bench/send-ack-compare.ts
@@ -85,9 +86,9 @@ const builds = [
 ];
 
 console.log(
-  `send + ACK, µs per packet (median of ${ROUNDS} interleaved rounds of ${ITERATIONS} x ${PACKETS})`,
+  `send + ACK, CPU µs per packet: median (min) of ${ROUNDS} interleaved rounds of ${ITERATIONS} x ${PACKETS}`,
 );
-console.log('| controller | baseline | current | current / baseline (median of paired rounds, min-max) |');
+console.log('| controller | baseline | current | current / baseline: median of paired rounds (IQR) |');
 console.log('|---|---:|---:|---:|');
 for (const cc of ['bbr', 'cubic', 'newreno'] as const) {
   const steps = builds.map((b) => setup(b.api, cc));
@@ -97,13 +98,17 @@ for (const cc of ['bbr', 'cubic', 'newreno'] as const) {
     const order = r % 2 === 0 ? [0, 1] : [1, 0];
     for (const k of order) {
       const step = steps[k]!;
-      const t0 = performance.now();
+      // CPU time of this process, not wall time: other jobs on the machine preempt us
+      const t0 = process.cpuUsage();
       for (let i = 0; i < ITERATIONS; i++) step();
-      us[k]!.push(((performance.now() - t0) * 1000) / (ITERATIONS * PACKETS));
+      const d = process.cpuUsage(t0);
+      us[k]!.push((d.user + d.system) / (ITERATIONS * PACKETS));
     }
   }
-  const ratios = us[1]!.map((c, i) => c / us[0]![i]!);
+  const ratios = us[1]!.map((c, i) => c / us[0]![i]!).sort((x, y) => x - y);
+  const q = (f: number) => ratios[Math.floor(f * (ratios.length - 1))]!.toFixed(2);
+  const cell = (xs: number[]) => `${median(xs).toFixed(2)} (${Math.min(...xs).toFixed(2)})`;
   console.log(
-    `| ${cc} | ${median(us[0]!).toFixed(2)} | ${median(us[1]!).toFixed(2)} | ${median(ratios).toFixed(3)} (${Math.min(...ratios).toFixed(2)}-${Math.max(...ratios).toFixed(2)}) |`,
+    `| ${cc} | ${cell(us[0]!)} | ${cell(us[1]!)} | ${median(ratios).toFixed(3)} (${q(0.25)}-${q(0.75)}) |`,
   );
 }
