@@ -6,8 +6,9 @@
  *
  * Designed for several paths per connection with one active (relayed and direct paths later):
  * nothing here refers to the connection, so a path table can hold several `PathState`s and each
- * sent packet can name the one it left on. Not yet per path: packet numbers, bytes in flight and
- * loss detection (`LossRecovery`), which today span the connection as they did before the split.
+ * sent packet can name the one it left on. Not yet per path: packet numbers, bytes in flight,
+ * loss detection (`LossRecovery`) and delivery-rate sampling, which span the connection as they
+ * did before the split.
  */
 import type { CongestionController, CongestionControllerFactory } from './congestion/controller.js';
 import { Pacer } from './pacer.js';
