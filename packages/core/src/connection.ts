@@ -137,8 +137,9 @@ export class CoreConnection implements ConnectionApi {
     if (max !== undefined && (!Number.isInteger(max) || max <= 0)) {
       throw new RangeError(`"max" expected a positive integer, got ${max}`);
     }
-    const out = rel.read(streamId, max);
-    this.drainReliable();
+    const now = this.host.lastNow;
+    const out = rel.read(now, streamId, max);
+    this.drainReliable(now);
     return out;
   }
 
@@ -279,7 +280,7 @@ export class CoreConnection implements ConnectionApi {
     if (packetNumber > this.largestPn) this.largestPn = packetNumber;
     this.currentFrom = from;
     rel.handlePacket(now, packetNumber, plaintext);
-    this.drainReliable();
+    this.drainReliable(now);
     if (this.recvOpen.size > 0) this.checkFinReceived(rel);
     this.currentFrom = null;
   }
@@ -361,7 +362,7 @@ export class CoreConnection implements ConnectionApi {
       } else this.sendChallenge(now, p);
     }
     if (this.draining) this.maybeFinishDrain(now);
-    this.drainReliable();
+    this.drainReliable(now);
     if (rel.state === 'closed') this.finalize();
   }
 
@@ -500,16 +501,16 @@ export class CoreConnection implements ConnectionApi {
     }
     if (now < this.drainUntil && !sendIdle(rel)) return;
     this.draining = false;
-    rel.close(this.closeCode, this.closeReason);
-    this.drainReliable();
+    rel.close(now, this.closeCode, this.closeReason);
+    this.drainReliable(now);
   }
 
   /** Moves reliability's events to the endpoint, handling the ones that are core's business. */
-  private drainReliable(): void {
+  private drainReliable(now: number): void {
     const rel = this.rel;
     if (rel === null) return;
     const id = this.id;
-    for (let ev = rel.pollEvent(); ev !== null; ev = rel.pollEvent()) {
+    for (let ev = rel.pollEvent(now); ev !== null; ev = rel.pollEvent(now)) {
       switch (ev.type) {
         case 'stream_opened':
           this.recvOpen.add(ev.streamId);

@@ -14,6 +14,12 @@ function setup(congestion: 'bbr' | 'cubic' | 'newreno') {
   const b = new Connection({ role: 'responder', now: 0, overhead: 8, congestion });
   const id = a.openStream();
   let now = 0;
+  // until the receiver knows the stream (the first packet is a PMTU probe): read() needs it
+  a.write(id, chunk);
+  for (let i = 0; i < 10 && !b.streamIds().includes(id); i++) {
+    const t = a.pollTransmit(now);
+    if (t !== null) b.handlePacket(now, t.packetNumber, t.payload);
+  }
   const step = () => {
     let sent = 0;
     while (sent < PACKETS) {
@@ -28,11 +34,11 @@ function setup(congestion: 'bbr' | 'cubic' | 'newreno') {
         b.handlePacket(now, t.packetNumber, t.payload);
         sent++;
       }
-      for (let r = b.read(id); r !== null; r = b.read(id)) {}
+      for (let r = b.read(now, id); r !== null; r = b.read(now, id)) {}
       for (let ack = b.pollTransmit(now); ack !== null; ack = b.pollTransmit(now))
         a.handlePacket(now, ack.packetNumber, ack.payload);
-      while (b.pollEvent() !== null) {}
-      while (a.pollEvent() !== null) {}
+      while (b.pollEvent(now) !== null) {}
+      while (a.pollEvent(now) !== null) {}
     }
   };
   return step;

@@ -25,3 +25,15 @@ export function errorName(code: number): ErrorCodeName | null {
   for (const k of Object.keys(ErrorCode) as ErrorCodeName[]) if (ErrorCode[k] === code) return k;
   return null;
 }
+
+/**
+ * A connection error found while processing a peer's frame: thrown by the frame handlers
+ * (streams, messages, loss recovery), caught by `Connection.handlePacket`, which closes with
+ * CLOSE(code). Internal: never reaches the application.
+ */
+export class ProtocolError {
+  constructor(
+    readonly code: number,
+    readonly reason: string,
+  ) {}
+}

@@ -28,3 +28,25 @@ export type ConnectionEvent =
    * code (a protocol violation by the peer, or IDLE_TIMEOUT).
    */
   | { type: 'closed'; code: number; reason: string; remote: boolean; error: string | null };
+
+/** Events in the order they happened, drained from the head (no shift per event). */
+export class EventQueue {
+  private items: ConnectionEvent[] = [];
+  private head = 0;
+
+  push(ev: ConnectionEvent): void {
+    this.items.push(ev);
+  }
+
+  /** The oldest event not yet taken, or null (the queue resets when drained). */
+  take(): ConnectionEvent | null {
+    if (this.head >= this.items.length) {
+      if (this.head > 0) {
+        this.items.length = 0;
+        this.head = 0;
+      }
+      return null;
+    }
+    return this.items[this.head++]!;
+  }
+}

@@ -1,3 +1,6 @@
+import { type Frame, frameSize } from '@srmudp/wire';
+import { SentFrame, SentKind } from './sent-packet.js';
+
 /**
  * Flow-control credit, RFC 9000 §4. `SendCredit` is the peer's limit on what we may send;
  * `RecvWindow` is our limit on what the peer may send, advertised with MAX_DATA /
@@ -76,5 +79,52 @@ export class RecvWindow {
       this.limit = next;
       this.pending = true;
     }
+  }
+}
+
+/**
+ * Connection-level flow control (RFC 9000 §4.1: MAX_DATA both ways) and the local send budget
+ * (`limits.sendBuffer`) that streams and messages share.
+ */
+export class ConnectionFlow {
+  /** the peer's MAX_DATA: how much stream and message data we may send */
+  readonly send: SendCredit;
+  /** our MAX_DATA: how much the peer may send */
+  readonly recv: RecvWindow;
+  /** a MAX_DATA frame is owed (a new limit, or the last one was lost) */
+  maxDataPending = false;
+  /** bytes of stream and message data buffered until acknowledged (write backpressure) */
+  buffered = 0;
+
+  constructor(initialLimit: number, window: number, maxWindow: number) {
+    this.send = new SendCredit(initialLimit);
+    this.recv = new RecvWindow(initialLimit, maxWindow);
+    // announce our real window in the first packet
+    if (window > initialLimit) {
+      this.recv.window = window;
+      this.recv.limit = window;
+      this.maxDataPending = true;
+    }
+  }
+
+  /** The application consumed `n` bytes (read, discarded or taken as a message) at `now`. */
+  consume(n: number, now: number, srtt: number): void {
+    this.recv.onConsume(n, now, srtt);
+    if (this.recv.pending) this.maxDataPending = true;
+  }
+
+  /** Writes MAX_DATA when one is owed and fits; returns the room left. */
+  writeMaxData(frames: Frame[], sent: SentFrame[], room: number): number {
+    if (!this.maxDataPending) return room;
+    const f: Frame = { type: 'max_data', max: this.recv.limit };
+    const sz = frameSize(f);
+    if (sz <= room) {
+      frames.push(f);
+      sent.push(new SentFrame(SentKind.MaxData, null, null, 0, 0, false));
+      room -= sz;
+      this.maxDataPending = false;
+      this.recv.pending = false;
+    }
+    return room;
   }
 }

@@ -1,4 +1,18 @@
 export { AckTracker } from './ack-tracker.js';
+export type {
+  CongestionChoice,
+  CongestionName,
+  ConnectionLimits,
+  ConnectionOptions,
+} from './config.js';
+export {
+  CONGESTION_CONTROLLERS,
+  congestionFactory,
+  DEFAULT_LIMITS,
+  PROTOCOL_INITIAL_MAX_DATA,
+  PROTOCOL_INITIAL_MAX_STREAM_DATA,
+  PROTOCOL_INITIAL_MAX_STREAMS,
+} from './config.js';
 export { Bbr, bbr } from './congestion/bbr.js';
 export type {
   AckEvent,
@@ -10,28 +24,17 @@ export type {
 } from './congestion/controller.js';
 export { Cubic, cubic } from './congestion/cubic.js';
 export { NewReno, newReno } from './congestion/newreno.js';
-export type {
-  CongestionChoice,
-  ConnectionLimits,
-  ConnectionOptions,
-  ConnectionState,
-  ConnectionStats,
-  Transmit,
-} from './connection.js';
-export {
-  Connection,
-  DEFAULT_LIMITS,
-  PROTOCOL_INITIAL_MAX_DATA,
-  PROTOCOL_INITIAL_MAX_STREAM_DATA,
-  PROTOCOL_INITIAL_MAX_STREAMS,
-} from './connection.js';
+export { Connection } from './connection.js';
 export { APPLICATION_ERROR_BASE, ErrorCode, type ErrorCodeName, errorName } from './errors.js';
 export type { ConnectionEvent } from './events.js';
 export { RecvWindow, SendCredit } from './flow-control.js';
 export { MESSAGE_CHARGE } from './message-queue.js';
 export { Pacer } from './pacer.js';
+export type { Transmit } from './packet-builder.js';
 export { BASE_PLPMTU, Pmtud } from './pmtud.js';
 export { RangeSet } from './range-set.js';
 export { RecvBuffer } from './recv-buffer.js';
 export { INITIAL_RTT_MS, RttEstimator } from './rtt.js';
 export { SendBuffer } from './send-buffer.js';
+export type { ConnectionState, ConnectionStats } from './stats.js';
+export { Timer, type TimerName } from './timers.js';

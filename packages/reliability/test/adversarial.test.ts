@@ -9,9 +9,9 @@ function conn(role: 'initiator' | 'responder' = 'responder', extra = {}): Connec
   return new Connection({ role, now: 0, overhead: 8, ...extra });
 }
 
-function events(c: Connection): ConnectionEvent[] {
+function events(c: Connection, now = 0): ConnectionEvent[] {
   const out: ConnectionEvent[] = [];
-  for (let e = c.pollEvent(); e !== null; e = c.pollEvent()) out.push(e);
+  for (let e = c.pollEvent(now); e !== null; e = c.pollEvent(now)) out.push(e);
   return out;
 }
 
@@ -235,7 +235,7 @@ describe('adversarial peer input', () => {
       expect(c.stats().bytesInFlight).toBeLessThanOrEqual(
         c.stats().cwnd + (2 * c.stats().ptoCount + 2) * 1500,
       );
-      if (events(c).some((e) => e.type === 'closed')) closedAt = now;
+      if (events(c, now).some((e) => e.type === 'closed')) closedAt = now;
     }
     expect(closedAt).toBeGreaterThanOrEqual(30_000);
     expect(closedAt).toBeLessThan(31_000);
@@ -255,7 +255,7 @@ describe('adversarial peer input', () => {
         c.handleTimeout(2);
         c.pollTransmit(2);
         c.pollTimeout();
-        events(c);
+        events(c, 2);
       }),
       { numRuns: RUNS },
     );
@@ -322,7 +322,7 @@ describe('adversarial peer input', () => {
             c.handlePacket(now, pn, payload);
             while (c.pollTransmit(now) !== null) {}
             c.handleTimeout(now);
-            const ev = events(c);
+            const ev = events(c, now);
             for (const e of ev) if (e.type === 'closed') expect(e.error).not.toBe('INTERNAL_ERROR');
           });
           expect(c.stats().bytesInFlight).toBeLessThanOrEqual(c.stats().cwnd + 3000);

@@ -36,7 +36,7 @@ describe('Connection basics', () => {
       if (written < data.length) written += p.a.write(id, data.subarray(written));
       if (written === data.length) p.a.finish(id);
       for (;;) {
-        const r = p.b.streamIds().includes(id) ? p.b.read(id) : null;
+        const r = p.b.streamIds().includes(id) ? p.b.read(p.now, id) : null;
         if (r === null) break;
         got.push(r);
       }
@@ -75,7 +75,7 @@ describe('Connection basics', () => {
       if (written < data.length) written += p.a.write(id, data.subarray(written));
       else p.a.finish(id);
       for (;;) {
-        const r = p.b.streamIds().includes(id) ? p.b.read(id) : null;
+        const r = p.b.streamIds().includes(id) ? p.b.read(p.now, id) : null;
         if (r === null) break;
         got.push(r);
       }
@@ -90,7 +90,7 @@ describe('Connection basics', () => {
     const p = new Pair(5);
     p.a.sendMessage(bytes(10));
     p.run(() => p.eventsB.some((e) => e.type === 'message'));
-    p.a.close(0x105, 'bye');
+    p.a.close(p.now, 0x105, 'bye');
     p.run(() => p.eventsB.some((e) => e.type === 'closed'));
     const ev = p.eventsB.find((e) => e.type === 'closed');
     expect(ev).toMatchObject({ type: 'closed', code: 0x105, reason: 'bye', remote: true });
@@ -114,7 +114,7 @@ describe('public accessors for the connection layer', () => {
     expect(p.run(() => p.b.recvComplete(id), 5000)).toBe(true);
     // nothing was read: the bytes are still there
     const got: Uint8Array[] = [];
-    for (let r = p.b.read(id); r !== null; r = p.b.read(id)) got.push(r);
+    for (let r = p.b.read(p.now, id); r !== null; r = p.b.read(p.now, id)) got.push(r);
     expect(equalBytes(concat(got), data)).toBe(true);
   });
 
@@ -124,7 +124,7 @@ describe('public accessors for the connection layer', () => {
     p.a.write(id, bytes(1000));
     p.a.finish(id);
     p.run(() => p.b.recvComplete(id), 5000);
-    p.b.stopSending(id, 7);
+    p.b.stopSending(p.now, id, 7);
     expect(p.b.recvComplete(id)).toBe(false);
   });
 

@@ -15,7 +15,7 @@ describe('streams', () => {
     for (const id of ids) p.a.finish(id);
     p.run(() => p.eventsB.filter((e) => e.type === 'stream_finished').length === 16);
     for (const id of ids) {
-      p.b.read(id);
+      p.b.read(p.now, id);
       p.b.finish(id);
     }
     p.run(() => p.a.canOpenStream(), 5000);
@@ -41,12 +41,12 @@ describe('streams', () => {
     p.a.reset(id, 0x177);
     p.run(() => p.eventsB.some((e) => e.type === 'stream_reset'));
     expect(p.eventsB.find((e) => e.type === 'stream_reset')).toMatchObject({ streamId: id, code: 0x177 });
-    expect(p.b.read(id)).toBeNull();
+    expect(p.b.read(p.now, id)).toBeNull();
 
     const id2 = p.a.openStream();
     p.a.write(id2, pattern(3000, 2));
     p.run(() => p.eventsB.some((e) => e.type === 'stream_opened' && e.streamId === id2));
-    p.b.stopSending(id2, 0x199);
+    p.b.stopSending(p.now, id2, 0x199);
     p.run(() => p.eventsA.some((e) => e.type === 'stream_stopped'));
     expect(p.eventsA.find((e) => e.type === 'stream_stopped')).toMatchObject({ streamId: id2, code: 0x199 });
     expect(p.a.write(id2, new Uint8Array(10))).toBe(0);
@@ -71,13 +71,13 @@ describe('streams', () => {
     p.a.write(id, pattern(100, 3));
     p.a.finish(id);
     p.run(() => p.eventsB.some((e) => e.type === 'readable'));
-    expect(p.b.read(id)?.length).toBe(100);
+    expect(p.b.read(p.now, id)?.length).toBe(100);
     p.run(() => p.eventsB.some((e) => e.type === 'stream_finished'));
     // B can still answer on the same stream
     expect(p.b.write(id, pattern(50, 4))).toBe(50);
     p.b.finish(id);
     p.run(() => p.eventsA.some((e) => e.type === 'readable'));
-    expect(p.a.read(id)?.length).toBe(50);
+    expect(p.a.read(p.now, id)?.length).toBe(50);
     p.run(() => p.eventsA.some((e) => e.type === 'stream_finished'));
   });
 
@@ -144,10 +144,10 @@ describe('acknowledgements', () => {
     p.run(() => {
       if (sentA < data.length) sentA += p.a.write(id, data.subarray(sentA));
       if (p.b.streamIds().includes(id)) {
-        while (p.b.read(id) !== null) {}
+        while (p.b.read(p.now, id) !== null) {}
         if (sentB < data.length) sentB += p.b.write(id, data.subarray(sentB));
       }
-      while (p.a.read(id) !== null) {}
+      while (p.a.read(p.now, id) !== null) {}
       return p.now > 3000;
     });
     const a = p.a.stats();
@@ -161,7 +161,7 @@ describe('acknowledgements', () => {
     let sent = 0;
     q.run(() => {
       if (sent < data.length) sent += q.a.write(id2, data.subarray(sent));
-      if (q.b.streamIds().includes(id2)) while (q.b.read(id2) !== null) {}
+      if (q.b.streamIds().includes(id2)) while (q.b.read(q.now, id2) !== null) {}
       return q.now > 3000;
     });
     // one-way: about one ACK per two data packets, never one per packet
@@ -177,7 +177,11 @@ describe('path change', () => {
     const pump = () => {
       // app-limited (the Pair has no bandwidth limit): at most 64 KiB unacknowledged
       if (p.a.writable(id) >= p.a.limits.streamSendBuffer - 64 * 1024) p.a.write(id, new Uint8Array(8192));
-      for (let r = p.b.streamIds().includes(id) ? p.b.read(id) : null; r !== null; r = p.b.read(id))
+      for (
+        let r = p.b.streamIds().includes(id) ? p.b.read(p.now, id) : null;
+        r !== null;
+        r = p.b.read(p.now, id)
+      )
         got += r.length;
     };
     p.run(() => {
@@ -236,9 +240,9 @@ describe('DPLPMTUD (RFC 8899)', () => {
       if (id < 0) id = node.conn.openStream();
       node.conn.write(id, new Uint8Array(4096));
     };
-    b.app = (node) => {
+    b.app = (node, now) => {
       for (const ev of node.events.splice(0)) {
-        if (ev.type === 'readable') while (node.conn.read(ev.streamId) !== null) {}
+        if (ev.type === 'readable') while (node.conn.read(now, ev.streamId) !== null) {}
       }
     };
     net.drive({ untilTime: 5000, maxSteps: 2_000_000 });
@@ -279,10 +283,10 @@ describe('DPLPMTUD (RFC 8899)', () => {
       if (id < 0) id = node.conn.openStream();
       node.conn.write(id, new Uint8Array(4096));
     };
-    b.app = (node) => {
+    b.app = (node, now) => {
       for (const ev of node.events.splice(0)) {
         if (ev.type === 'readable')
-          for (let r = node.conn.read(ev.streamId); r !== null; r = node.conn.read(ev.streamId))
+          for (let r = node.conn.read(now, ev.streamId); r !== null; r = node.conn.read(now, ev.streamId))
             got += r.length;
       }
     };

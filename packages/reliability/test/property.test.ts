@@ -97,12 +97,12 @@ function runSchedule(s: Schedule): void {
       if (plan.written[i] === d.length) node.conn.finish(id);
     }
   };
-  const reader = (node: ConnNode, plan: Plan, peerIds: number[]) => {
+  const reader = (node: ConnNode, now: number, plan: Plan, peerIds: number[]) => {
     for (let i = 0; i < peerIds.length; i++) {
       const id = peerIds[i]!;
       if (plan.finished[i]) continue;
       for (;;) {
-        const r = node.conn.read(id);
+        const r = node.conn.read(now, id);
         if (r === null) break;
         plan.got[i]!.push(r);
         plan.gotLen[i]! += r.length;
@@ -115,7 +115,7 @@ function runSchedule(s: Schedule): void {
   const backIds = expectedIds(back, false);
   const opened = { a: new Set<number>(), b: new Set<number>() };
 
-  a.app = (node) => {
+  a.app = (node, now) => {
     writer(node, fwd);
     while (
       msgsQueued < msgs.length &&
@@ -124,14 +124,16 @@ function runSchedule(s: Schedule): void {
       msgsQueued++;
     reader(
       node,
+      now,
       back,
       backIds.filter((id) => opened.a.has(id)),
     );
   };
-  b.app = (node) => {
+  b.app = (node, now) => {
     writer(node, back);
     reader(
       node,
+      now,
       fwd,
       fwdIds.filter((id) => opened.b.has(id)),
     );

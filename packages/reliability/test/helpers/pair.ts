@@ -40,7 +40,7 @@ export class Pair {
           seq: this.seq++,
         });
       }
-      for (let ev = c.pollEvent(); ev !== null; ev = c.pollEvent())
+      for (let ev = c.pollEvent(this.now); ev !== null; ev = c.pollEvent(this.now))
         (name === 'a' ? this.eventsA : this.eventsB).push(ev);
     }
   }

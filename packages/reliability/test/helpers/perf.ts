@@ -90,10 +90,10 @@ export function measureGoodput(o: GoodputOptions): GoodputResult {
         n.onEvent = (ev) => {
           if (ev.type === 'stream_opened') ids.push(ev.streamId);
         };
-        n.app = (node) => {
+        n.app = (node, now) => {
           for (const id of ids) {
             for (;;) {
-              const r = node.conn.read(id);
+              const r = node.conn.read(now, id);
               if (r === null) break;
               received[i]! += r.length;
             }

@@ -23,12 +23,12 @@ export class ConnNode implements SimNode {
   }
 
   private runApp(now: number): void {
-    for (let ev = this.conn.pollEvent(); ev !== null; ev = this.conn.pollEvent()) {
+    for (let ev = this.conn.pollEvent(now); ev !== null; ev = this.conn.pollEvent(now)) {
       if (this.keepEvents) this.events.push(ev);
       this.onEvent?.(ev, now);
     }
     this.app?.(this, now);
-    for (let ev = this.conn.pollEvent(); ev !== null; ev = this.conn.pollEvent()) {
+    for (let ev = this.conn.pollEvent(now); ev !== null; ev = this.conn.pollEvent(now)) {
       if (this.keepEvents) this.events.push(ev);
       this.onEvent?.(ev, now);
     }

@@ -1,0 +1,169 @@
+/**
+ * Options of a connection, their defaults and their validation: the only place that reads
+ * `ConnectionOptions`; everything else works from the resolved `ConnectionConfig`.
+ */
+import { DATA_OVERHEAD } from '@srmudp/wire';
+import { bbr } from './congestion/bbr.js';
+import type { CongestionControllerFactory } from './congestion/controller.js';
+import { cubic } from './congestion/cubic.js';
+import { newReno } from './congestion/newreno.js';
+import { MESSAGE_CHARGE } from './message-queue.js';
+import { BASE_PLPMTU } from './pmtud.js';
+
+/**
+ * Flow-control values both ends assume before any MAX_* frame arrived (there is no transport
+ * parameter exchange): each end announces its real, larger, windows in its first packets.
+ */
+export const PROTOCOL_INITIAL_MAX_DATA = 64 * 1024;
+export const PROTOCOL_INITIAL_MAX_STREAM_DATA = 64 * 1024;
+export const PROTOCOL_INITIAL_MAX_STREAMS = 16;
+
+export interface ConnectionLimits {
+  /** concurrent streams the peer may open (MAX_STREAMS credit), default 100 */
+  maxStreams: number;
+  /** initial / largest per-stream receive window, default 256 KiB / 16 MiB */
+  streamReceiveWindow: number;
+  maxStreamReceiveWindow: number;
+  /** initial / largest connection receive window, default 1 MiB / 32 MiB */
+  connectionReceiveWindow: number;
+  maxConnectionReceiveWindow: number;
+  /** bytes one stream buffers unacknowledged (write backpressure), default 4 MiB */
+  streamSendBuffer: number;
+  /** bytes all streams and messages buffer together, default 16 MiB */
+  sendBuffer: number;
+  /** largest message sent or accepted, default 16 MiB */
+  maxMessageSize: number;
+  /** bytes of datagrams waiting to be sent, default 256 KiB */
+  datagramSendQueue: number;
+  /** bytes of received datagrams waiting in pollEvent, default 1 MiB */
+  datagramReceiveQueue: number;
+}
+
+export const DEFAULT_LIMITS: Readonly<ConnectionLimits> = Object.freeze({
+  maxStreams: 100,
+  streamReceiveWindow: 256 * 1024,
+  maxStreamReceiveWindow: 16 * 1024 * 1024,
+  connectionReceiveWindow: 1024 * 1024,
+  maxConnectionReceiveWindow: 32 * 1024 * 1024,
+  streamSendBuffer: 4 * 1024 * 1024,
+  sendBuffer: 16 * 1024 * 1024,
+  maxMessageSize: 16 * 1024 * 1024,
+  datagramSendQueue: 256 * 1024,
+  datagramReceiveQueue: 1024 * 1024,
+});
+
+/** The built-in congestion controllers; their names are shorthands for these factories. */
+export const CONGESTION_CONTROLLERS: Readonly<{
+  bbr: CongestionControllerFactory;
+  cubic: CongestionControllerFactory;
+  newreno: CongestionControllerFactory;
+}> = Object.freeze({ bbr, cubic, newreno: newReno });
+
+export type CongestionName = keyof typeof CONGESTION_CONTROLLERS;
+
+/** A built-in controller by name, or any `CongestionControllerFactory`. */
+export type CongestionChoice = CongestionName | CongestionControllerFactory;
+
+export interface ConnectionOptions {
+  /** decides stream id parity: the initiator opens even ids, the responder odd ids */
+  role: 'initiator' | 'responder';
+  now: number;
+  /**
+   * Congestion controller, default 'bbr'. A factory is called once per path: when the connection
+   * is created and again by `resetPath` (a new path starts from a fresh controller).
+   */
+  congestion?: CongestionChoice;
+  /** bytes the carrier adds to every payload (header, AEAD tag), default DATA_OVERHEAD (29) */
+  overhead?: number;
+  /** PMTU search ceiling in bytes of UDP payload: 1472 (IPv4) or 1452 (IPv6, the default) */
+  maxUdpPayload?: number;
+  limits?: Partial<ConnectionLimits>;
+  /** PING after this much silence on our side, default 15 000 ms; 0 disables */
+  keepaliveMs?: number;
+  /** close after this much silence from the peer, default 30 000 ms; 0 disables */
+  idleTimeoutMs?: number;
+  /** our max_ack_delay (and the one assumed for the peer), default 25 ms */
+  maxAckDelayMs?: number;
+  /** RTT assumed before the first sample, default 333 ms (RFC 9002 §6.2.2) */
+  initialRttMs?: number;
+  /** randomness source (reserved for packet-number skipping); unused by the state machine now */
+  random?: (n: number) => Uint8Array;
+  /** component logger (e.g. `debug('srmudp:reliability')`); silent when absent. Logs drops,
+   * connection errors, PTOs, PMTU changes and black holes; never payload bytes. */
+  log?: (message: string) => void;
+}
+
+/** `ConnectionOptions` validated, with every default filled in. */
+export interface ConnectionConfig {
+  readonly role: 'initiator' | 'responder';
+  readonly limits: Readonly<ConnectionLimits>;
+  readonly overhead: number;
+  /** PMTU search ceiling (bytes of UDP payload) */
+  readonly maxUdpPayload: number;
+  readonly maxAckDelay: number;
+  readonly keepaliveMs: number;
+  readonly idleTimeoutMs: number;
+  readonly initialRtt: number;
+  readonly congestion: CongestionControllerFactory;
+  readonly log: ((message: string) => void) | null;
+}
+
+/** Validates `options` (exact TypeError / RangeError messages) and fills in the defaults. */
+export function resolveConfig(options: ConnectionOptions): ConnectionConfig {
+  if (options.role !== 'initiator' && options.role !== 'responder') {
+    throw new TypeError(`"role" expected 'initiator' or 'responder', got ${String(options.role)}`);
+  }
+  if (!Number.isFinite(options.now)) throw new TypeError('"now" expected a finite number');
+  const limits = { ...DEFAULT_LIMITS, ...(options.limits ?? {}) };
+  for (const [k, v] of Object.entries(limits)) {
+    if (!Number.isSafeInteger(v) || v < 0)
+      throw new RangeError(`"limits.${k}" expected a non-negative integer`);
+  }
+  if (limits.streamReceiveWindow < PROTOCOL_INITIAL_MAX_STREAM_DATA) {
+    throw new RangeError(`"limits.streamReceiveWindow" must be >= ${PROTOCOL_INITIAL_MAX_STREAM_DATA}`);
+  }
+  if (limits.connectionReceiveWindow < PROTOCOL_INITIAL_MAX_DATA) {
+    throw new RangeError(`"limits.connectionReceiveWindow" must be >= ${PROTOCOL_INITIAL_MAX_DATA}`);
+  }
+  if (limits.maxStreams < PROTOCOL_INITIAL_MAX_STREAMS) {
+    throw new RangeError(`"limits.maxStreams" must be >= ${PROTOCOL_INITIAL_MAX_STREAMS}`);
+  }
+  if (limits.maxStreamReceiveWindow < limits.streamReceiveWindow) {
+    throw new RangeError('"limits.maxStreamReceiveWindow" must be >= streamReceiveWindow');
+  }
+  if (limits.maxConnectionReceiveWindow < limits.connectionReceiveWindow) {
+    throw new RangeError('"limits.maxConnectionReceiveWindow" must be >= connectionReceiveWindow');
+  }
+  if (limits.maxConnectionReceiveWindow < limits.maxMessageSize + MESSAGE_CHARGE) {
+    throw new RangeError('"limits.maxConnectionReceiveWindow" must exceed maxMessageSize');
+  }
+  const overhead = options.overhead ?? DATA_OVERHEAD;
+  if (!Number.isSafeInteger(overhead) || overhead < 0 || overhead > 200) {
+    throw new RangeError('"overhead" expected an integer in [0, 200]');
+  }
+  const maxUdpPayload = options.maxUdpPayload ?? 1452;
+  if (!Number.isSafeInteger(maxUdpPayload) || maxUdpPayload < BASE_PLPMTU || maxUdpPayload > 65527) {
+    throw new RangeError(`"maxUdpPayload" expected an integer in [${BASE_PLPMTU}, 65527]`);
+  }
+  const initialRtt = options.initialRttMs ?? 333;
+  if (!(initialRtt > 0)) throw new RangeError('"initialRttMs" expected a number > 0');
+  return {
+    role: options.role,
+    limits: Object.freeze(limits),
+    overhead,
+    maxUdpPayload,
+    maxAckDelay: options.maxAckDelayMs ?? 25,
+    keepaliveMs: options.keepaliveMs ?? 15_000,
+    idleTimeoutMs: options.idleTimeoutMs ?? 30_000,
+    initialRtt,
+    congestion: congestionFactory(options.congestion ?? 'bbr'),
+    log: options.log ?? null,
+  };
+}
+
+/** The factory a `CongestionChoice` stands for; TypeError for an unknown name. */
+export function congestionFactory(choice: CongestionChoice): CongestionControllerFactory {
+  if (typeof choice === 'function') return choice;
+  if (choice === 'bbr' || choice === 'cubic' || choice === 'newreno') return CONGESTION_CONTROLLERS[choice];
+  throw new TypeError(`"congestion" expected 'bbr', 'cubic', 'newreno' or a factory, got ${String(choice)}`);
+}

@@ -1,0 +1,325 @@
+/**
+ * Loss recovery, RFC 9002: the ledger of sent packets, what an ACK frame does to it, loss
+ * detection by packet and time threshold (§6.1) with an adaptive reordering threshold (RFC 8985
+ * §6.2), the probe timeout (§6.2) and persistent congestion (§7.6). Which frames a packet
+ * carried and what their acknowledgement or loss means is the business of their owners (streams,
+ * messages, the ACK tracker, the path's PMTU search), reached through `RecoveryHost`.
+ *
+ * An ACK frame applies five rules in order, one method each: `validateAck` (well-formed and not
+ * beyond what we sent, RFC 9000 §13.1), `detectSpuriousLosses` (reordering), `markAcked` (the
+ * packets it newly acknowledges, their bytes in flight and delivery-rate state), the RTT sample
+ * (RFC 9002 §5.1), then `detectLostPackets` and the congestion controller's `onAck`.
+ */
+import type { AckFrame } from '@srmudp/wire';
+import type { AckEvent } from './congestion/controller.js';
+import type { DeliveryRateSampler } from './delivery-rate.js';
+import { ErrorCode, ProtocolError } from './errors.js';
+import type { PathState } from './paths.js';
+import type { SentFrame, SentPacket } from './sent-packet.js';
+import type { Counters } from './stats.js';
+
+const PACKET_THRESHOLD = 3; // RFC 9002 §6.1.1
+const MAX_PACKET_THRESHOLD = 300;
+const MAX_RECENT_LOST = 1024;
+const MAX_PTO_BACKOFF = 16; // cap the exponent so timers stay finite
+
+/** What loss recovery tells the owners of a packet's content. */
+export interface RecoveryHost {
+  /** `p` was newly acknowledged (its bytes in flight are already released). */
+  onPacketAcked(now: number, p: SentPacket, path: PathState): void;
+  /** `p` was declared lost (its bytes in flight are already released). */
+  onPacketLost(now: number, p: SentPacket, path: PathState): void;
+  /** A PTO fired: resend `frames` (the oldest unacknowledged data), or a PING when null. */
+  onProbeTimeout(now: number, frames: SentFrame[] | null, path: PathState): void;
+}
+
+export class LossRecovery {
+  /** packet numbers are monotonic and never reused, so every RTT sample is unambiguous */
+  nextPn = 0;
+  largestAcked = -1;
+  bytesInFlight = 0;
+  private ackElicitingInFlight = 0;
+  private lastAckElicitingSent = 0;
+  /** earliest time-threshold loss among unacknowledged packets below largestAcked, or +Inf */
+  private lossTime = Number.POSITIVE_INFINITY;
+  /** consecutive PTOs since the last acknowledgement (the backoff exponent) */
+  ptoCount = 0;
+  /** probe packets that may bypass the congestion window (two per PTO, RFC 9002 §6.2.4) */
+  probesToSend = 0;
+
+  // The ledger: one slot per packet number (index = pn - sentBasePn), null once acknowledged,
+  // lost or not ack-eliciting; `sentHead` skips the leading nulls.
+  private sent: (SentPacket | null)[] = [];
+  private sentHead = 0;
+  private sentBasePn = 0;
+
+  /**
+   * Packet numbers declared lost recently (sorted, bounded), so that an acknowledgement that
+   * arrives for one of them later reveals a spurious loss: the packet was only reordered.
+   */
+  private readonly recentLost: number[] = [];
+  /** RFC 9002 §6.1.1 kPacketThreshold, widened by spurious losses (RFC 8985 §6.2 idea; Linux's
+   * adaptive reordering does the same, capped at 300 by tcp_max_reordering). */
+  packetThreshold = PACKET_THRESHOLD;
+  /** RFC 9002 §6.1.2 kTimeThreshold (9/8), widened by spurious losses up to 2. */
+  private lossTimeFactor = 9 / 8;
+
+  constructor(
+    private readonly maxAckDelay: number,
+    private readonly rate: DeliveryRateSampler,
+    private readonly counters: Counters,
+    private readonly host: RecoveryHost,
+  ) {}
+
+  // ------------------------------------------------------------------ sending
+
+  /** Records a packet just built (`p.pn === nextPn - 1`); ack-eliciting ones count as in flight. */
+  onPacketSent(p: SentPacket): void {
+    if (p.ackEliciting) {
+      this.bytesInFlight += p.size;
+      this.ackElicitingInFlight++;
+      this.lastAckElicitingSent = p.time;
+    }
+    // every pn is recorded so `sent` stays dense (index = pn - base)
+    this.sent.push(p.ackEliciting ? p : null);
+    if (!p.ackEliciting) this.advanceSentHead();
+  }
+
+  // ------------------------------------------------------------------ ACK frames
+
+  /**
+   * Applies an ACK frame. Returns true when it newly acknowledged a packet (then the owners
+   * were told, RTT and congestion state updated and losses detected). Throws ProtocolError for
+   * a malformed ACK or one of a packet never sent.
+   */
+  onAckFrame(now: number, f: AckFrame, path: PathState): boolean {
+    this.validateAck(f);
+    const ranges = f.ranges;
+    const largest = ranges[0]!.end;
+    const ackDelay = Math.min(f.delay / 1000, this.maxAckDelay);
+    if (this.recentLost.length > 0) this.detectSpuriousLosses(ranges);
+    this.rate.beginAck();
+    const largestNewly = this.markAcked(now, f, path);
+    if (largestNewly === null) return false;
+    if (largest > this.largestAcked) this.largestAcked = largest;
+    // RFC 9002 §5.1: an RTT sample when the largest acknowledged is newly acked and ack-eliciting
+    if (largestNewly.pn === largest && largestNewly.ackEliciting) {
+      path.rtt.update(now - largestNewly.time, ackDelay);
+    }
+    this.rate.endAck();
+    this.advanceSentHead();
+    this.detectLostPackets(now, path);
+    // RFC 9002 §6.2.1: the PTO backoff resets when an acknowledgement arrives
+    this.ptoCount = 0;
+    if (this.ackedBytes > 0) {
+      const ack: AckEvent = {
+        ackedBytes: this.ackedBytes,
+        largestAckedSentTime: largestNewly.time,
+        bytesInFlight: this.bytesInFlight,
+        delivered: this.rate.delivered,
+        rate: this.rate.sample(path.rtt.minRtt()),
+        rtt: path.rtt,
+        appLimited: this.rate.isAppLimited,
+      };
+      path.cc.onAck(now, ack);
+    }
+    return true;
+  }
+
+  /** RFC 9000 §19.3: ranges descending and disjoint; §13.1: nothing beyond what we sent. */
+  private validateAck(f: AckFrame): void {
+    const ranges = f.ranges;
+    if (ranges.length === 0) throw new ProtocolError(ErrorCode.FRAME_ENCODING_ERROR, 'empty ACK');
+    let prevStart = Number.POSITIVE_INFINITY;
+    for (let i = 0; i < ranges.length; i++) {
+      const r = ranges[i]!;
+      if (!(r.start <= r.end) || r.end + 1 >= prevStart) {
+        throw new ProtocolError(ErrorCode.FRAME_ENCODING_ERROR, 'ACK ranges not descending and disjoint');
+      }
+      prevStart = r.start;
+    }
+    if (ranges[0]!.end >= this.nextPn) {
+      // RFC 9000 §13.1: acknowledging a packet we never sent
+      throw new ProtocolError(ErrorCode.PROTOCOL_VIOLATION, 'ACK of a packet never sent');
+    }
+  }
+
+  /** in-flight bytes the ACK being applied newly acknowledged */
+  private ackedBytes = 0;
+
+  /**
+   * Marks every packet the ACK newly acknowledges, releases its bytes in flight, feeds the
+   * delivery-rate sampler and tells the owners; returns the largest newly acknowledged packet.
+   */
+  private markAcked(now: number, f: AckFrame, path: PathState): SentPacket | null {
+    const ranges = f.ranges;
+    const sent = this.sent;
+    let largestNewly: SentPacket | null = null;
+    this.ackedBytes = 0;
+    for (let i = 0; i < ranges.length; i++) {
+      const r = ranges[i]!;
+      const last = Math.min(r.end - this.sentBasePn, sent.length - 1);
+      for (let j = this.findSent(r.start); j <= last; j++) {
+        const p = sent[j];
+        if (p === null || p === undefined || p.acked || p.lost) continue;
+        p.acked = true;
+        sent[j] = null;
+        if (largestNewly === null || p.pn > largestNewly.pn) largestNewly = p;
+        if (p.inFlight) {
+          this.bytesInFlight -= p.size;
+          this.ackedBytes += p.size;
+          if (p.ackEliciting) this.ackElicitingInFlight--;
+          this.rate.onPacketAcked(p, now);
+        }
+        this.host.onPacketAcked(now, p, path);
+      }
+    }
+    return largestNewly;
+  }
+
+  /** An ACK covering a packet we declared lost: it was reordered, not lost (RFC 9002 §6.1, RFC 8985 §6.2). */
+  private detectSpuriousLosses(ranges: readonly { start: number; end: number }[]): void {
+    const a = this.recentLost;
+    const lo = a[0] as number;
+    const hi = a[a.length - 1] as number;
+    for (let i = 0; i < ranges.length; i++) {
+      const r = ranges[i]!;
+      if (r.end < lo || r.start > hi) continue;
+      for (let k = a.length - 1; k >= 0; k--) {
+        const pn = a[k] as number;
+        if (pn < r.start || pn > r.end) continue;
+        a.splice(k, 1);
+        this.counters.spuriousLosses++;
+        // the packet arrived although `largestAcked - pn` later packets had been acknowledged
+        const distance = this.largestAcked - pn + 1;
+        if (distance > this.packetThreshold) this.packetThreshold = Math.min(distance, MAX_PACKET_THRESHOLD);
+        this.lossTimeFactor = Math.min(this.lossTimeFactor + 1 / 8, 2);
+      }
+    }
+  }
+
+  private rememberLost(pn: number): void {
+    const a = this.recentLost;
+    let i = a.length;
+    while (i > 0 && (a[i - 1] as number) > pn) i--;
+    a.splice(i, 0, pn);
+    if (a.length > MAX_RECENT_LOST) a.splice(0, a.length - MAX_RECENT_LOST);
+  }
+
+  // ------------------------------------------------------------------ loss detection
+
+  /** RFC 9002 §6.1: packet and time thresholds; §7.6 persistent congestion. */
+  private detectLostPackets(now: number, path: PathState): void {
+    this.lossTime = Number.POSITIVE_INFINITY;
+    if (this.largestAcked < 0) return;
+    const rtt = path.rtt;
+    const lossDelay = rtt.lossDelay(this.lossTimeFactor);
+    const sent = this.sent;
+    let lostBytes = 0;
+    let largestLostTime = Number.NEGATIVE_INFINITY;
+    let firstLost: SentPacket | null = null;
+    let lastLost: SentPacket | null = null;
+    let lostCount = 0;
+    const lastIdx = Math.min(this.largestAcked - this.sentBasePn, sent.length - 1);
+    for (let j = this.sentHead; j <= lastIdx; j++) {
+      const p = sent[j];
+      if (p === null || p === undefined) continue;
+      // the same expression as the timer below, so a timer firing at lossTime always declares
+      if (p.time + lossDelay <= now || this.largestAcked >= p.pn + this.packetThreshold) {
+        sent[j] = null;
+        p.lost = true;
+        if (p.ackEliciting && !p.mtuProbe) this.rememberLost(p.pn);
+        if (p.inFlight) {
+          this.bytesInFlight -= p.size;
+          if (p.ackEliciting) this.ackElicitingInFlight--;
+        }
+        this.host.onPacketLost(now, p, path);
+        if (p.inFlight && !p.mtuProbe) {
+          lostBytes += p.size;
+          if (p.time > largestLostTime) largestLostTime = p.time;
+          if (p.ackEliciting) {
+            if (firstLost === null) firstLost = p;
+            lastLost = p;
+            lostCount++;
+          }
+        }
+      } else {
+        const t = p.time + lossDelay;
+        if (t < this.lossTime) this.lossTime = t;
+      }
+    }
+    this.advanceSentHead();
+    if (lostBytes > 0) {
+      // RFC 9002 §7.6: persistent congestion when every packet across a long enough span was lost
+      let persistent = false;
+      if (firstLost !== null && lastLost !== null && rtt.hasSample) {
+        const duration = rtt.pto(this.maxAckDelay) * 3;
+        persistent =
+          lastLost.time - firstLost.time > duration && lastLost.pn - firstLost.pn + 1 === lostCount;
+      }
+      path.cc.onLoss(now, {
+        lostBytes,
+        largestLostSentTime: largestLostTime,
+        persistentCongestion: persistent,
+        bytesInFlight: this.bytesInFlight,
+        delivered: this.rate.delivered,
+      });
+    }
+  }
+
+  // ------------------------------------------------------------------ timer
+
+  /** RFC 9002 §6.2.1 / Appendix A.8: the loss-detection timer (time threshold, else PTO), or +Inf. */
+  timer(path: PathState): number {
+    if (this.lossTime !== Number.POSITIVE_INFINITY) return this.lossTime;
+    if (this.ackElicitingInFlight <= 0) return Number.POSITIVE_INFINITY;
+    return (
+      this.lastAckElicitingSent + path.pto(this.maxAckDelay) * 2 ** Math.min(this.ptoCount, MAX_PTO_BACKOFF)
+    );
+  }
+
+  /** RFC 9002 §6.2 / Appendix A.9: the loss-detection timer fired. */
+  onTimeout(now: number, path: PathState): void {
+    if (this.lossTime !== Number.POSITIVE_INFINITY) {
+      this.detectLostPackets(now, path);
+      return;
+    }
+    this.ptoCount++;
+    this.probesToSend = 2;
+    // RACK-TLP style tail probe: resend the oldest outstanding data (it is new data to the peer
+    // if the tail was lost); a PING is sent when there is nothing to resend
+    const sent = this.sent;
+    let frames: SentFrame[] | null = null;
+    for (let j = this.sentHead; j < sent.length; j++) {
+      const p = sent[j];
+      if (p === null || p === undefined || !p.ackEliciting || p.frames === null) continue;
+      frames = p.frames;
+      break;
+    }
+    this.host.onProbeTimeout(now, frames, path);
+  }
+
+  /** A new path: the PTO backoff of the old one says nothing about it. */
+  onPathReset(): void {
+    this.ptoCount = 0;
+  }
+
+  // ------------------------------------------------------------------ ledger
+
+  /** Index in `sent` of packet `pn`, clamped to [sentHead, sent.length]. */
+  private findSent(pn: number): number {
+    const idx = pn - this.sentBasePn;
+    if (idx <= this.sentHead) return this.sentHead;
+    return Math.min(idx, this.sent.length);
+  }
+
+  private advanceSentHead(): void {
+    const sent = this.sent;
+    while (this.sentHead < sent.length && sent[this.sentHead] === null) this.sentHead++;
+    if (this.sentHead > 1024 && this.sentHead * 2 > sent.length) {
+      this.sent = sent.slice(this.sentHead);
+      this.sentBasePn += this.sentHead;
+      this.sentHead = 0;
+    }
+  }
+}

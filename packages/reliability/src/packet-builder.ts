@@ -1,0 +1,197 @@
+/**
+ * Packet assembly: when a packet may leave (congestion window, pacer, PTO probes bypass both),
+ * what goes in it and in which order (an ACK when one is pending; then connection and stream
+ * control frames, core frames and datagrams; lost message and stream ranges; new message and
+ * stream data; a PING when a probe or keepalive is owed and nothing else elicits an ACK), PMTU
+ * probes (RFC 8899: PING + PADDING alone in their packet), and the book-keeping of a sent packet
+ * (packet number, bytes in flight, delivery-rate stamp, pacer, congestion controller, idle
+ * timer). ACK-only packets go out only when an ACK is due (RFC 9000 §13.2.1).
+ */
+import { type AckFrame, encodeFrame, type Frame, frameSize, sharedSlab } from '@srmudp/wire';
+import type { AckTracker } from './ack-tracker.js';
+import type { ConnectionConfig } from './config.js';
+import type { Datagrams } from './datagrams.js';
+import type { DeliveryRateSampler } from './delivery-rate.js';
+import type { ConnectionFlow } from './flow-control.js';
+import type { Liveness } from './liveness.js';
+import type { LossRecovery } from './loss-recovery.js';
+import type { Messages } from './messages.js';
+import type { PathState } from './paths.js';
+import { type SentFrame, SentPacket } from './sent-packet.js';
+import type { Counters } from './stats.js';
+import type { StreamSet } from './streams.js';
+
+export interface Transmit {
+  packetNumber: number;
+  /** frames to seal */
+  payload: Uint8Array;
+  /** payload + overhead: the UDP payload size the carrier will emit */
+  datagramSize: number;
+}
+
+/** Frames that make the receiver acknowledge (RFC 9002 §2): all but ACK, PADDING and CLOSE. */
+export function isAckEliciting(f: Frame): boolean {
+  return f.type !== 'ack' && f.type !== 'padding' && f.type !== 'close';
+}
+
+/** The parts of a connection a packet is assembled from. */
+export interface PacketSources {
+  readonly config: ConnectionConfig;
+  readonly acks: AckTracker;
+  readonly recovery: LossRecovery;
+  readonly rate: DeliveryRateSampler;
+  readonly flow: ConnectionFlow;
+  readonly streams: StreamSet;
+  readonly messages: Messages;
+  readonly datagrams: Datagrams;
+  readonly liveness: Liveness;
+  readonly counters: Counters;
+}
+
+export class PacketBuilder {
+  /** a PING is owed (keepalive, or a PTO with nothing to resend) */
+  pingPending = false;
+  private readonly overhead: number;
+
+  constructor(private readonly src: PacketSources) {
+    this.overhead = src.config.overhead;
+  }
+
+  /** Control frames are waiting (they are sent even when no data is). */
+  hasControlWork(): boolean {
+    const s = this.src;
+    if (s.flow.maxDataPending || s.streams.maxStreamsPending || this.pingPending) return true;
+    if (s.datagrams.hasWork()) return true;
+    return s.streams.hasControlWork();
+  }
+
+  /** Something ack-eliciting is waiting to be sent. */
+  hasElicitingWork(): boolean {
+    if (this.hasControlWork()) return true;
+    const s = this.src;
+    const connCredit = s.flow.send.available();
+    return s.messages.hasSendWork(connCredit) || s.streams.hasSendWork(connCredit);
+  }
+
+  /** The next packet on `path`, or null; `sizeCap` bounds the datagram (anti-amplification). */
+  build(now: number, sizeCap: number, path: PathState): Transmit | null {
+    const s = this.src;
+    const recovery = s.recovery;
+    const mtu = path.pmtud.current;
+    const maxPayload = mtu - this.overhead;
+    const probe = recovery.probesToSend > 0;
+    const cwnd = path.cc.window();
+    const cwndOk = probe || recovery.bytesInFlight + mtu <= cwnd;
+    path.pacer.update(now, path.pacingRate(), mtu);
+    const paceOk = probe || path.pacer.nextSendTime(now, mtu) <= now;
+    const ackDue = s.acks.shouldSend(now);
+
+    // RFC 8899 probe: PING + PADDING of the probe size, alone in its packet
+    if (cwndOk && paceOk && !probe) {
+      const size = path.pmtud.wantProbe(now);
+      if (size > 0 && size <= sizeCap && recovery.bytesInFlight + size <= cwnd && size - this.overhead > 1) {
+        const frames: Frame[] = [{ type: 'ping' }, { type: 'padding', length: size - this.overhead - 1 }];
+        const t = this.finish(now, frames, true, null, true, 0, path);
+        path.pmtud.onProbeSent(t.packetNumber);
+        return t;
+      }
+    }
+
+    const frames: Frame[] = [];
+    const sentFrames: SentFrame[] = [];
+    let room = maxPayload;
+    let ackFrame: AckFrame | null = null;
+    if (s.acks.pending) {
+      ackFrame = s.acks.build(now);
+      if (ackFrame !== null) {
+        const sz = frameSize(ackFrame);
+        if (sz <= room) {
+          frames.push(ackFrame);
+          room -= sz;
+        } else ackFrame = null;
+      }
+    }
+    let eliciting = false;
+    if (cwndOk && paceOk) {
+      room = s.flow.writeMaxData(frames, sentFrames, room);
+      room = s.streams.writeMaxStreams(frames, sentFrames, room);
+      room = s.streams.writeControl(frames, sentFrames, room);
+      room = s.datagrams.write(frames, room, maxPayload);
+      room = s.messages.write(frames, sentFrames, room, true);
+      room = s.streams.writeData(frames, sentFrames, room, true);
+      room = s.messages.write(frames, sentFrames, room, false);
+      room = s.streams.writeData(frames, sentFrames, room, false);
+      for (let i = 0; i < frames.length; i++) {
+        if (isAckEliciting(frames[i]!)) {
+          eliciting = true;
+          break;
+        }
+      }
+      if (!eliciting && (recovery.probesToSend > 0 || this.pingPending)) {
+        frames.push({ type: 'ping' });
+        room -= 1;
+        eliciting = true;
+      }
+      // RFC 9002 §7.8 / delivery-rate estimation: nothing to send while the window is open
+      if (!eliciting && recovery.bytesInFlight + mtu <= cwnd) s.rate.onAppLimited(recovery.bytesInFlight);
+    }
+    if (!eliciting) {
+      if (ackFrame === null || !ackDue) return null;
+      s.counters.ackOnlyPacketsSent++;
+      return this.finish(now, frames, false, null, false, ackFrame.ranges[0]!.end, path);
+    }
+    if (recovery.probesToSend > 0) recovery.probesToSend--;
+    return this.finish(
+      now,
+      frames,
+      true,
+      sentFrames.length > 0 ? sentFrames : null,
+      false,
+      ackFrame === null ? -1 : ackFrame.ranges[0]!.end,
+      path,
+    );
+  }
+
+  /** A packet holding only CLOSE (closing state: not ack-eliciting, not in flight). */
+  buildClose(now: number, close: Frame, path: PathState): Transmit {
+    return this.finish(now, [close], false, null, false, 0, path);
+  }
+
+  private finish(
+    now: number,
+    frames: Frame[],
+    eliciting: boolean,
+    sentFrames: SentFrame[] | null,
+    mtuProbe: boolean,
+    ackLargest: number,
+    path: PathState,
+  ): Transmit {
+    const s = this.src;
+    // room accounting bounds the size; a probe is larger than the current PLPMTU
+    const bound = mtuProbe ? path.pmtud.maxPayload : path.pmtud.current - this.overhead;
+    // carved from the shared slab (a fresh Uint8Array per packet costs ~1 µs in V8)
+    const buf = sharedSlab.take(Math.max(bound, 64));
+    let off = 0;
+    for (let i = 0; i < frames.length; i++) off = encodeFrame(frames[i]!, buf, off);
+    if (off > buf.length) throw new Error(`internal: packet of ${off} bytes overflows ${buf.length}`);
+    const size = off;
+    const payload = sharedSlab.trim(buf, size);
+    const pn = s.recovery.nextPn++;
+    const datagramSize = size + this.overhead;
+    const hasAck = frames.length > 0 && frames[0]!.type === 'ack';
+    if (hasAck) s.acks.onAckSent();
+    const p = new SentPacket(pn, now, datagramSize, eliciting, eliciting, mtuProbe, sentFrames);
+    p.ackLargest = hasAck ? ackLargest : -1;
+    if (eliciting) s.rate.onPacketSent(p, now, s.recovery.bytesInFlight);
+    s.recovery.onPacketSent(p);
+    if (eliciting) {
+      path.pacer.onSend(datagramSize);
+      path.cc.onPacketSent(now, datagramSize, s.recovery.bytesInFlight);
+      this.pingPending = false;
+    }
+    s.liveness.onSent(now, eliciting);
+    s.counters.packetsSent++;
+    s.counters.bytesSent += datagramSize;
+    return { packetNumber: pn, payload, datagramSize };
+  }
+}

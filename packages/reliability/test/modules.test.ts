@@ -1,0 +1,336 @@
+import { type AckFrame, encodeFrames } from '@srmudp/wire';
+import { describe, expect, it } from 'vitest';
+import { congestionFactory as resolveFactory } from '../src/config.js';
+import { DeliveryRateSampler } from '../src/delivery-rate.js';
+import { ProtocolError } from '../src/errors.js';
+import {
+  BASE_PLPMTU,
+  bbr,
+  CONGESTION_CONTROLLERS,
+  type CongestionControllerFactory,
+  type CongestionControllerOptions,
+  Connection,
+  congestionFactory,
+  cubic,
+  newReno,
+  Timer,
+} from '../src/index.js';
+import { LossRecovery, type RecoveryHost } from '../src/loss-recovery.js';
+import { BLACK_HOLE_LOSSES, PathState } from '../src/paths.js';
+import { SentFrame, SentKind, SentPacket } from '../src/sent-packet.js';
+import { Counters } from '../src/stats.js';
+import { TimerTable } from '../src/timers.js';
+import { Pair } from './helpers/pair.js';
+
+const PATH_CONFIG = { initialRtt: 100, maxUdpPayload: 1472, congestion: newReno, log: null };
+
+function ack(...ranges: [number, number][]): AckFrame {
+  return { type: 'ack', delay: 0, ranges: ranges.map(([start, end]) => ({ start, end })) };
+}
+
+describe('TimerTable', () => {
+  it('next() is the earliest armed deadline; stop/stopAll disarm; armed() lists them by name', () => {
+    const t = new TimerTable();
+    expect(t.next()).toBeNull();
+    t.set(Timer.Idle, 30_000);
+    t.set(Timer.Ack, 25);
+    t.set(Timer.Pacing, 3);
+    expect(t.next()).toBe(3);
+    expect(t.armed()).toEqual([
+      { timer: 'Pacing', at: 3 },
+      { timer: 'Ack', at: 25 },
+      { timer: 'Idle', at: 30_000 },
+    ]);
+    expect(t.expired(Timer.Ack, 24)).toBe(false);
+    expect(t.expired(Timer.Ack, 25)).toBe(true);
+    expect(t.expired(Timer.KeepAlive, 1e12)).toBe(false); // not armed
+    t.stop(Timer.Pacing);
+    expect(t.next()).toBe(25);
+    t.stopAll();
+    expect(t.next()).toBeNull();
+  });
+});
+
+describe('Connection timers', () => {
+  it('pollTimeout() is the earliest of the named timers, and only Close is armed while closing', () => {
+    const c = new Connection({ role: 'initiator', now: 0, overhead: 8 });
+    const id = c.openStream();
+    c.write(id, new Uint8Array(3000));
+    while (c.pollTransmit(0) !== null) {}
+    const armed = c.armedTimers();
+    const names = armed.map((a) => a.timer);
+    expect(names).toContain('LossDetection');
+    expect(names).toContain('Idle');
+    expect(names).toContain('KeepAlive');
+    expect(c.pollTimeout()).toBe(armed[0]!.at);
+    expect(armed.find((a) => a.timer === 'KeepAlive')!.at).toBe(15_000);
+    c.close(5, 0x101, 'done');
+    const closing = c.armedTimers();
+    expect(closing.map((a) => a.timer)).toEqual(['Close']);
+    expect(c.pollTimeout()).toBe(closing[0]!.at);
+  });
+
+  it('close(now) after an idle period: the closing period starts at now, so CLOSE is still sent', () => {
+    // quiet connection (no keepalive, no idle timeout): the last input is long before the close
+    const opts = { keepaliveMs: 0, idleTimeoutMs: 0 };
+    const p = new Pair(5, opts, opts);
+    const id = p.a.openStream();
+    p.a.write(id, new Uint8Array(100));
+    p.run(() => p.eventsB.some((e) => e.type === 'readable'));
+    p.run(() => p.a.stats().bytesInFlight === 0 && p.a.pollTimeout() === null && p.b.pollTimeout() === null);
+    expect(p.a.pollTimeout()).toBeNull();
+    const now = p.now + 10_000;
+    p.a.close(now, 0x105, 'bye');
+    const deadline = p.a.pollTimeout();
+    expect(deadline).not.toBeNull();
+    expect(deadline!).toBeGreaterThan(now);
+    // a driver that handles due timers before sending (as core does) still sends CLOSE
+    p.a.handleTimeout(now);
+    expect(p.a.state).toBe('closing');
+    const t = p.a.pollTransmit(now);
+    expect(t).not.toBeNull();
+    p.b.handlePacket(now + 5, t!.packetNumber, t!.payload);
+    const ev = p.b.pollEvent(now + 5);
+    expect(ev).toMatchObject({ type: 'closed', code: 0x105, reason: 'bye', remote: true });
+  });
+
+  it('read(now): a window consumed slowly does not grow (auto-tuning measures the read time given)', () => {
+    // B's stream window is 64 KiB; A fills it; B reads half at once, then the rest 10 s later.
+    const limits = { streamReceiveWindow: 64 * 1024, maxStreamReceiveWindow: 1 << 20 };
+    const opts = { keepaliveMs: 0, idleTimeoutMs: 0 };
+    const p = new Pair(50, { ...opts }, { ...opts, limits }); // 100 ms RTT: 4 RTT = 0.4 s
+    const id = p.a.openStream();
+    const data = new Uint8Array(1 << 20);
+    let written = 0;
+    const pump = () => {
+      if (written < data.length) written += p.a.write(id, data.subarray(written));
+    };
+    p.run(() => {
+      pump();
+      return false;
+    }, 2000);
+    let got = 0;
+    const readUpTo = (now: number, n: number) => {
+      while (got < n) {
+        const r = p.b.read(now, id, n - got);
+        if (r === null) break;
+        got += r.length;
+      }
+    };
+    expect(p.b.recvComplete(id)).toBe(false);
+    readUpTo(p.now, 40 * 1024); // first window update
+    p.run(() => {
+      pump();
+      return false;
+    }, p.now + 2000);
+    // the peer's data stopped at the advertised limit; read all of it long after it arrived
+    const later = p.now + 10_000;
+    p.now = later;
+    readUpTo(later, Number.MAX_SAFE_INTEGER);
+    const before = got;
+    p.run(() => {
+      pump();
+      return false;
+    }, later + 2000);
+    readUpTo(p.now, Number.MAX_SAFE_INTEGER);
+    // consumed over 10 s (far more than 4 RTT): the window stays 64 KiB, not 128 KiB
+    expect(got - before).toBeLessThanOrEqual(64 * 1024);
+    expect(got - before).toBeGreaterThan(32 * 1024);
+  });
+});
+
+describe('congestion controller factories', () => {
+  it('built-in names are shorthands for their factories; unknown names are a TypeError', () => {
+    expect(Object.keys(CONGESTION_CONTROLLERS)).toEqual(['bbr', 'cubic', 'newreno']);
+    expect(congestionFactory('bbr')).toBe(bbr);
+    expect(congestionFactory('cubic')).toBe(cubic);
+    expect(congestionFactory('newreno')).toBe(newReno);
+    expect(resolveFactory(cubic)).toBe(cubic);
+    expect(() => congestionFactory('vegas' as never)).toThrow(TypeError);
+    expect(() => new Connection({ role: 'initiator', now: 0, congestion: 'toString' as never })).toThrow(
+      TypeError,
+    );
+  });
+
+  it('a custom factory is used, and called again for a new path', () => {
+    const calls: CongestionControllerOptions[] = [];
+    const factory: CongestionControllerFactory = (o) => {
+      calls.push(o);
+      const inner = newReno(o);
+      return {
+        name: 'custom',
+        window: () => inner.window(),
+        pacingRate: () => inner.pacingRate(),
+        onPacketSent: (now, bytes, inFlight) => inner.onPacketSent(now, bytes, inFlight),
+        onAck: (now, a) => inner.onAck(now, a),
+        onLoss: (now, l) => inner.onLoss(now, l),
+        onMtuChange: (m) => inner.onMtuChange(m),
+      };
+    };
+    const p = new Pair(10, { congestion: factory });
+    expect(calls).toEqual([{ maxDatagramSize: BASE_PLPMTU, now: 0 }]);
+    expect(p.a.stats().congestion).toBe('custom');
+    const id = p.a.openStream();
+    p.a.write(id, new Uint8Array(50_000));
+    p.a.finish(id);
+    expect(p.run(() => p.eventsB.some((e) => e.type === 'readable'))).toBe(true);
+    p.a.resetPath(p.now);
+    expect(calls).toHaveLength(2);
+    expect(calls[1]).toEqual({ maxDatagramSize: BASE_PLPMTU, now: p.now });
+    expect(p.a.congestionController.name).toBe('custom');
+  });
+});
+
+describe('DeliveryRateSampler', () => {
+  it('a sample covers the send and ack intervals of the newest acknowledged packet', () => {
+    const r = new DeliveryRateSampler();
+    const sent: SentPacket[] = [];
+    let inFlight = 0;
+    for (let i = 0; i < 10; i++) {
+      const p = new SentPacket(i, i, 1000, true, true, false, null);
+      r.onPacketSent(p, i, inFlight);
+      inFlight += 1000;
+      sent.push(p);
+    }
+    // ACK of packets 0..4 at t = 50
+    r.beginAck();
+    for (let i = 0; i < 5; i++) r.onPacketAcked(sent[i]!, 50);
+    r.endAck();
+    let s = r.sample(1);
+    expect(r.delivered).toBe(5000);
+    expect(s.priorDelivered).toBe(0);
+    expect(s.rtt).toBe(46); // packet 4, sent at 4
+    expect(s.interval).toBe(50); // ack elapsed (50 - 0) > send elapsed (4 - 0)
+    expect(s.delivered).toBe(5000);
+    expect(s.isAppLimited).toBe(false);
+    // an interval shorter than min RTT gives no rate
+    expect(r.sample(60).delivered).toBe(0);
+    // nothing to send with the window open: later packets are app-limited until delivered
+    r.onAppLimited(5000);
+    const q = new SentPacket(10, 60, 1000, true, true, false, null);
+    r.onPacketSent(q, 60, 5000);
+    expect(q.appLimited).toBe(true);
+    r.beginAck();
+    r.onPacketAcked(q, 100);
+    r.endAck();
+    s = r.sample(1);
+    expect(s.isAppLimited).toBe(true);
+    expect(s.priorDelivered).toBe(5000);
+  });
+});
+
+describe('LossRecovery', () => {
+  function setup() {
+    const lost: number[] = [];
+    const acked: number[] = [];
+    const probes: (SentFrame[] | null)[] = [];
+    const host: RecoveryHost = {
+      onPacketAcked: (_now, p) => acked.push(p.pn),
+      onPacketLost: (_now, p) => lost.push(p.pn),
+      onProbeTimeout: (_now, frames) => probes.push(frames),
+    };
+    const path = new PathState(PATH_CONFIG, 0);
+    const counters = new Counters();
+    const rec = new LossRecovery(25, new DeliveryRateSampler(), counters, host);
+    const send = (time: number, frames: SentFrame[] | null = null) => {
+      const p = new SentPacket(rec.nextPn++, time, 1200, true, true, false, frames);
+      rec.onPacketSent(p);
+      return p;
+    };
+    return { rec, path, send, lost, acked, probes, counters };
+  }
+
+  it('rejects malformed ACKs and ACKs of packets never sent', () => {
+    const { rec, path, send } = setup();
+    send(0);
+    expect(() => rec.onAckFrame(1, ack(), path)).toThrow(ProtocolError);
+    expect(() => rec.onAckFrame(1, ack([0, 0], [0, 0]), path)).toThrow(ProtocolError);
+    expect(() => rec.onAckFrame(1, ack([1, 1]), path)).toThrow(ProtocolError);
+    expect(rec.onAckFrame(1, ack([0, 0]), path)).toBe(true);
+    expect(rec.onAckFrame(2, ack([0, 0]), path)).toBe(false); // nothing new
+  });
+
+  it('packet threshold declares loss; a late ACK of a lost packet widens the threshold', () => {
+    const { rec, path, send, lost, acked, counters } = setup();
+    for (let i = 0; i < 6; i++) send(10); // sent together: no time-threshold loss 1 ms later
+    expect(rec.bytesInFlight).toBe(6 * 1200);
+    rec.onAckFrame(11, ack([5, 5]), path);
+    expect(acked).toEqual([5]);
+    expect(lost).toEqual([0, 1, 2]); // 5 >= pn + 3
+    expect(rec.bytesInFlight).toBe(2 * 1200);
+    rec.onAckFrame(12, ack([5, 5], [0, 0]), path);
+    expect(counters.spuriousLosses).toBe(1);
+    expect(rec.packetThreshold).toBe(6); // 5 - 0 + 1
+  });
+
+  it('PTO: the timer backs off exponentially and the oldest data is probed', () => {
+    const { rec, path, send, probes } = setup();
+    const frames = [new SentFrame(SentKind.MaxData, null, null, 0, 0, false)];
+    send(0, frames);
+    send(1);
+    const pto = path.pto(25);
+    expect(rec.timer(path)).toBe(1 + pto);
+    rec.onTimeout(1 + pto, path);
+    expect(rec.ptoCount).toBe(1);
+    expect(rec.probesToSend).toBe(2);
+    expect(probes).toEqual([frames]);
+    expect(rec.timer(path)).toBe(1 + 2 * pto);
+    rec.onAckFrame(1 + 2 * pto, ack([1, 1]), path);
+    expect(rec.ptoCount).toBe(0);
+  });
+});
+
+describe('PathState', () => {
+  function probeAckedPath(): PathState {
+    const path = new PathState(PATH_CONFIG, 0);
+    const size = path.pmtud.wantProbe(0);
+    expect(size).toBe(1472);
+    path.pmtud.onProbeSent(7);
+    const mtu = path.onAcked(1, new SentPacket(7, 0, size, true, true, true, null));
+    expect(mtu).toBe(1472);
+    return path;
+  }
+
+  it(`black hole after ${BLACK_HOLE_LOSSES} full-size losses in a row, or 3 PTOs: back to ${BASE_PLPMTU}`, () => {
+    const path = probeAckedPath();
+    const big = (pn: number) => new SentPacket(pn, 2, 1472, true, true, false, null);
+    for (let i = 0; i < BLACK_HOLE_LOSSES - 1; i++) expect(path.onLost(3, big(10 + i))).toBe(0);
+    path.onAcked(3, big(30)); // one acknowledged full-size packet restarts the count
+    for (let i = 0; i < BLACK_HOLE_LOSSES - 1; i++) expect(path.onLost(3, big(40 + i))).toBe(0);
+    expect(path.onLost(3, big(50))).toBe(BASE_PLPMTU);
+    expect(path.mtu).toBe(BASE_PLPMTU);
+    expect(path.pmtud.blackHoles).toBe(1);
+
+    const p2 = probeAckedPath();
+    expect(p2.onPto(5, 2)).toBe(0);
+    expect(p2.onPto(5, 3)).toBe(BASE_PLPMTU);
+  });
+
+  it('armTimers: the pacing and PMTU-search deadlines are reported only while in the future', () => {
+    const path = probeAckedPath(); // search complete: re-search after PMTU_RAISE_TIMER
+    path.armTimers(1);
+    expect(path.searchAt).toBe(1 + 600_000);
+    expect(path.pacingAt).toBe(Number.POSITIVE_INFINITY); // a full bucket does not wait
+    path.armTimers(1 + 600_000);
+    expect(path.searchAt).toBe(Number.POSITIVE_INFINITY);
+    path.pacer.update(2, 10, 1472); // 10 bytes/ms
+    for (let i = 0; i < 20; i++) path.pacer.onSend(1472);
+    path.armTimers(2);
+    expect(path.pacingAt).toBeGreaterThan(2);
+    path.armTimers(path.pacingAt);
+    expect(path.pacingAt).toBe(Number.POSITIVE_INFINITY);
+  });
+});
+
+describe('sans-IO inputs validate now', () => {
+  it('close, read, stopSending and pollEvent take a finite now', () => {
+    const c = new Connection({ role: 'initiator', now: 0 });
+    const id = c.openStream();
+    expect(() => c.read(Number.NaN, id)).toThrow(TypeError);
+    expect(() => c.stopSending(Number.POSITIVE_INFINITY, id, 1)).toThrow(TypeError);
+    expect(() => c.pollEvent(undefined as never)).toThrow(TypeError);
+    expect(() => c.close('bye' as never)).toThrow(TypeError);
+    c.handlePacket(0, 0, encodeFrames([{ type: 'ping' }]));
+    expect(c.pollEvent(0)).toBeNull();
+  });
+});
