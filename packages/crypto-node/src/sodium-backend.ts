@@ -25,6 +25,8 @@ export interface SodiumApi {
   /** Throws when the result is all zero (low-order point). */
   crypto_scalarmult(q: Uint8Array, n: Uint8Array, p: Uint8Array): void;
   crypto_scalarmult_base(q: Uint8Array, n: Uint8Array): void;
+  /** Throws for a key that is not a point of the prime-order subgroup. */
+  crypto_sign_ed25519_pk_to_curve25519?(x25519pk: Uint8Array, ed25519pk: Uint8Array): void;
 }
 
 let loaded: { api: SodiumApi } | { error: string } | null = null;
@@ -48,8 +50,8 @@ let backend: CryptoBackend | null = null;
 
 /**
  * libsodium (through `sodium-native`, the binding Holepunch ships with prebuilt binaries) backend
- * for @srmudp/crypto: ChaCha20-Poly1305 IETF and X25519 in libsodium, BLAKE2s from node:crypto
- * (libsodium has BLAKE2b only). Byte-identical to `nobleBackend()` (cross-tested, Noise vectors).
+ * for @srmudp/crypto: ChaCha20-Poly1305 IETF, X25519 and the Ed25519 → X25519 key conversion in
+ * libsodium, BLAKE2s from node:crypto (libsodium has BLAKE2b only). Byte-identical to `nobleBackend()` (cross-tested, Noise vectors).
  * Null when sodium-native cannot be loaded here ({@link sodiumUnavailableReason} says why).
  */
 export function sodiumBackend(): CryptoBackend | null {
@@ -76,6 +78,7 @@ export function sodiumUnavailableReason(): string | null {
 export function createSodiumBackend(sodium: SodiumApi): CryptoBackend {
   const nonce = new Uint8Array(12);
   const opened = new ByteSlab(16 * 1024);
+  const toCurve = sodium.crypto_sign_ed25519_pk_to_curve25519?.bind(sodium);
   return {
     name: 'sodium',
     ...(NODE_BLAKE2S ? { blake2s: NODE_BLAKE2S } : {}),
@@ -98,6 +101,22 @@ export function createSodiumBackend(sodium: SodiumApi): CryptoBackend {
       sodium.crypto_scalarmult_base(q, privateKey);
       return q;
     },
+    ...(toCurve
+      ? {
+          ed25519ToX25519(publicKey: Uint8Array): Uint8Array | null {
+            // libsodium refuses small-order and mixed-order keys that noble converts: null
+            // then, and @srmudp/crypto converts with noble (same results, only faster)
+            if (publicKey.length !== 32) return null;
+            const x = new Uint8Array(32);
+            try {
+              toCurve(x, publicKey);
+            } catch {
+              return null;
+            }
+            return x;
+          },
+        }
+      : {}),
     aeadSeal(key, counter, ad, plaintext, out) {
       writeNoiseNonce(nonce, counter);
       const n = plaintext.length + 16;

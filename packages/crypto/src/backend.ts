@@ -49,6 +49,13 @@ export interface CryptoBackend {
    * 10 hashes per handshake and side); @noble/hashes' when absent.
    */
   readonly blake2s?: HashFunctions;
+  /**
+   * Optional faster Ed25519 → X25519 public key conversion (RFC 7748 §4.1; a peer id's Noise
+   * static key). Null for any key it does not convert: the caller then converts with noble, the
+   * reference, so a stricter implementation (libsodium refuses keys with a small-order component,
+   * which noble converts) changes no result, only the speed.
+   */
+  ed25519ToX25519?(publicKey: Uint8Array): Uint8Array | null;
 }
 
 const nonce = new Uint8Array(12);

@@ -9,6 +9,7 @@ export {
   identityFromSecret,
   peerIdToX25519,
   signWithIdentity,
+  tryPeerIdToX25519,
   verifySignature,
   wipeIdentity,
 } from './identity.js';
