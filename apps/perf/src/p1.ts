@@ -1,9 +1,43 @@
-/** P1: single-stream goodput between two processes on loopback: srmudp vs udx-native vs Node TCP. */
+/**
+ * P1: single-stream goodput between two processes on loopback: srmudp (with each crypto backend)
+ * vs Hyperswarm's encrypted stream vs udx-native vs Node TCP, and the datagram floors.
+ */
 import { LocalWorker, workerPath } from './proc.js';
 import { MB, type Summary, summarize } from './stats.js';
 import { type SizedTransferResult, sizedTransfer } from './transfer.js';
 
-export type P1Proto = 'srmudp' | 'udx' | 'tcp' | 'sealed-udp' | 'raw-udp';
+export type P1Proto =
+  | 'srmudp'
+  | 'srmudp-node'
+  | 'srmudp-noble'
+  | 'hyperswarm'
+  | 'udx'
+  | 'tcp'
+  | 'sealed-udp'
+  | 'raw-udp';
+
+export const P1_PROTOS: readonly P1Proto[] = [
+  'srmudp',
+  'srmudp-node',
+  'srmudp-noble',
+  'hyperswarm',
+  'udx',
+  'tcp',
+  'sealed-udp',
+  'raw-udp',
+];
+
+/** The worker's --proto and extra arguments of each P1 implementation. */
+const WORKER: Record<P1Proto, string[]> = {
+  srmudp: ['--proto', 'srmudp'], // the façade's automatic backend choice
+  'srmudp-node': ['--proto', 'srmudp', '--crypto', 'node'],
+  'srmudp-noble': ['--proto', 'srmudp', '--crypto', 'noble'],
+  hyperswarm: ['--proto', 'hyperswarm'],
+  udx: ['--proto', 'udx'],
+  tcp: ['--proto', 'tcp'],
+  'sealed-udp': ['--proto', 'sealed-udp'],
+  'raw-udp': ['--proto', 'raw-udp'],
+};
 
 export interface P1Row {
   proto: P1Proto;
@@ -14,6 +48,11 @@ export interface P1Row {
   cpuSecPerMB: Summary;
   peakRssSenderMiB: Summary;
   peakRssReceiverMiB: Summary;
+  /** the crypto backend that ran (srmudp rows and the sealed floor), null otherwise */
+  backend: string | null;
+  /** srmudp rows: CPU µs per data packet: sender CPU ÷ packets it sent, receiver CPU ÷ packets it took in */
+  cpuUsPerPacketSender: Summary | null;
+  cpuUsPerPacketReceiver: Summary | null;
   /** runs that failed (stalled, crashed), with the reason; the figures are over the others */
   failures: string[];
   error?: string;
@@ -28,11 +67,14 @@ export interface P1Result {
 }
 
 const LABELS: Record<P1Proto, string> = {
-  srmudp: 'srmudp (default congestion control, Noise + ChaCha20-Poly1305)',
+  srmudp: "srmudp (default congestion control, Noise + ChaCha20-Poly1305, the façade's backend choice)",
+  'srmudp-node': 'srmudp with the node:crypto backend',
+  'srmudp-noble': 'srmudp with the noble backend (pure JavaScript)',
+  hyperswarm: 'Hyperswarm: udx-native stream + @hyperswarm/secret-stream (Noise XX, XChaCha20-Poly1305)',
   udx: 'udx-native (no encryption)',
   tcp: 'Node TCP (net, kernel TCP over loopback)',
   'sealed-udp':
-    'floor: node:dgram + node:crypto ChaCha20-Poly1305 per 1,452-byte datagram, no protocol (open loop)',
+    "floor: node:dgram + srmudp's AEAD backend, ChaCha20-Poly1305 per 1,452-byte datagram, no protocol (open loop)",
   'raw-udp': 'floor: node:dgram, 1,452-byte datagrams, no encryption, no protocol (open loop)',
 };
 
@@ -43,11 +85,11 @@ export async function transferOnce(
   /** environment per role (PERF_CPU_PROFILE: profile the transfer window into that file) */
   env: { sink?: Record<string, string>; source?: Record<string, string> } = {},
 ) {
-  const args = ['--proto', proto, '--bytes', String(bytes)];
+  const args = [...WORKER[proto], '--bytes', String(bytes)];
   const sink = new LocalWorker(workerPath('stream-sink'), args, nodeArgs, env.sink);
   const src = new LocalWorker(workerPath('stream-source'), args, nodeArgs, env.source);
   try {
-    return await sizedTransfer(sink, src, proto, bytes);
+    return await sizedTransfer(sink, src, WORKER[proto][1] as string, bytes);
   } finally {
     await Promise.all([sink.kill(), src.kill()]);
   }
@@ -59,7 +101,7 @@ export async function runP1(opts: {
   protos?: P1Proto[];
   log?: (s: string) => void;
 }): Promise<P1Result> {
-  const protos = opts.protos ?? ['srmudp', 'udx', 'tcp', 'sealed-udp', 'raw-udp'];
+  const protos = opts.protos ?? [...P1_PROTOS];
   const runs = new Map<P1Proto, SizedTransferResult[]>(protos.map((p) => [p, []]));
   const failures = new Map<P1Proto, string[]>(protos.map((p) => [p, []]));
   // interleave protocols so a change in machine load hits all of them alike
@@ -101,15 +143,35 @@ export async function runP1(opts: {
       cpuSecPerMB: summarize(rs.map((r) => (r.cpuSecSender + r.cpuSecReceiver) / (r.bytes / MB))),
       peakRssSenderMiB: summarize(rs.map((r) => r.peakRssSender / 2 ** 20)),
       peakRssReceiverMiB: summarize(rs.map((r) => r.peakRssReceiver / 2 ** 20)),
+      backend: rs.find((r) => r.backend !== null)?.backend ?? null,
+      ...perPacket(proto, rs),
       failures: fails,
       ...(rs.length === 0 ? { error: fails[0] ?? 'no run' } : {}),
     };
   });
-  const s = runs.get('srmudp')?.at(-1)?.senderStats;
+  const s = runs.get('srmudp')?.at(-1)?.senderStats ?? runs.get('srmudp-node')?.at(-1)?.senderStats;
   return {
     bytes: opts.bytes,
     repeat: opts.repeat,
     srmudpPmtu: typeof s?.pmtu === 'number' ? s.pmtu : null,
     rows,
+  };
+}
+
+/** CPU µs per data packet on each side (srmudp rows; null where a run lacks the counts). */
+function perPacket(
+  proto: P1Proto,
+  rs: SizedTransferResult[],
+): Pick<P1Row, 'cpuUsPerPacketSender' | 'cpuUsPerPacketReceiver'> {
+  if (!proto.startsWith('srmudp')) return { cpuUsPerPacketSender: null, cpuUsPerPacketReceiver: null };
+  const sent = rs.filter((r) => typeof r.senderStats?.packetsSent === 'number');
+  const recv = rs.filter((r) => r.packetsReceivedByReceiver !== null);
+  return {
+    cpuUsPerPacketSender: sent.length
+      ? summarize(sent.map((r) => (r.cpuSecSender * 1e6) / (r.senderStats?.packetsSent as number)))
+      : null,
+    cpuUsPerPacketReceiver: recv.length
+      ? summarize(recv.map((r) => (r.cpuSecReceiver * 1e6) / (r.packetsReceivedByReceiver as number)))
+      : null,
   };
 }

@@ -7,6 +7,7 @@
  */
 import { LocalWorker, type Msg, workerPath } from './proc.js';
 import { sleep } from './stats.js';
+import type { CryptoChoice } from './workers/args.js';
 
 export interface P4Row {
   proto: 'srmudp' | 'tcp';
@@ -31,6 +32,8 @@ export interface P4Row {
   /** server datagrams (sent + received) per connection per second while idle (srmudp) */
   idlePacketsPerConnPerSec: number;
   keepaliveMs: number | null;
+  /** srmudp: the crypto backend of the server and the clients */
+  backend: string | null;
   error?: string;
 }
 
@@ -56,6 +59,8 @@ export async function runP4(opts: {
   idleSeconds: number;
   keepaliveMs?: number;
   protos?: ('srmudp' | 'tcp')[];
+  /** srmudp's crypto backend on both ends (default: the façade's automatic choice) */
+  crypto?: CryptoChoice;
   /** environment of the server process (PERF_CPU_PROFILE: profile the handshake phase) */
   serverEnv?: Record<string, string>;
   log?: (s: string) => void;
@@ -104,6 +109,7 @@ function emptyRow(proto: 'srmudp' | 'tcp', peers: number, error: string): P4Row 
     idleCpuUsPerConnPerSec: Number.NaN,
     idlePacketsPerConnPerSec: Number.NaN,
     keepaliveMs: null,
+    backend: null,
     error,
   };
 }
@@ -116,10 +122,14 @@ async function runOne(
     concurrency: number;
     idleSeconds: number;
     keepaliveMs?: number;
+    crypto?: CryptoChoice;
     serverEnv?: Record<string, string>;
   },
 ): Promise<P4Row> {
-  const ka = opts.keepaliveMs ? ['--keepalive', String(opts.keepaliveMs)] : [];
+  const ka = [
+    ...(opts.keepaliveMs ? ['--keepalive', String(opts.keepaliveMs)] : []),
+    ...(opts.crypto ? ['--crypto', opts.crypto] : []),
+  ];
   const server = new LocalWorker(
     workerPath('p4-server'),
     ['--proto', proto, '--target', String(opts.peers), ...ka],
@@ -187,6 +197,7 @@ async function runOne(
       idleCpuUsPerConnPerSec: (Number(cpu.cpuSec) * 1e6) / n / Number(cpu.seconds),
       idlePacketsPerConnPerSec: Number(cpu.packets) / n / Number(cpu.seconds),
       keepaliveMs: proto === 'srmudp' ? (opts.keepaliveMs ?? 15_000) : 15_000,
+      backend: typeof ready.backend === 'string' ? ready.backend : null,
     };
   } finally {
     await Promise.all([server.kill(), ...clients.map((c) => c.kill())]);

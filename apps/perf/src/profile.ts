@@ -26,6 +26,8 @@ export interface ProfileEntry {
 export interface ProfileResult {
   bytes: number;
   goodputMBps: number;
+  /** srmudp's crypto backend in the profiled transfer */
+  backend: string | null;
   /** top functions by self time, sender and receiver together */
   top: ProfileEntry[];
   sender: ProfileEntry[];
@@ -152,6 +154,7 @@ export async function profileSrmudp(bytes: number, n = 10): Promise<ProfileResul
     return {
       bytes,
       goodputMBps: r.goodputBps / MB,
+      backend: r.backend,
       top: topEntries([...sender, ...receiver], n),
       sender: topEntries(sender, n),
       receiver: topEntries(receiver, n),
@@ -168,6 +171,8 @@ export async function profileSrmudp(bytes: number, n = 10): Promise<ProfileResul
 
 export interface HandshakeProfileResult {
   peers: number;
+  /** srmudp's crypto backend on the server and the clients */
+  backend: string | null;
   handshakesPerSec: number;
   serverCpuMsPerHandshake: number;
   top: ProfileEntry[];
@@ -192,6 +197,7 @@ export async function profileHandshakes(peers: number, n = 10): Promise<Handshak
     if (maps.length === 0) throw new Error('no .cpuprofile written');
     return {
       peers,
+      backend: row.backend,
       handshakesPerSec: row.handshakesPerSec,
       serverCpuMsPerHandshake: row.serverCpuMsPerHandshake,
       top: topEntries(maps, n),

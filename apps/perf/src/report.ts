@@ -61,29 +61,56 @@ export function buildSummary(r: Omit<Report, 'summary'>): SummaryLine[] {
   const s = p1('srmudp');
   const u = p1('udx');
   const t = p1('tcp');
+  const h = p1('hyperswarm');
   const floor = p1('sealed-udp');
   // srmudp's goodput and CPU per MB against each same-run reference
   const refs = [
+    { key: 'hyperswarm', row: h, name: 'Hyperswarm (udx-native + secret-stream)' },
     { key: 'udx', row: u, name: 'udx-native' },
     { key: 'floor', row: floor, name: 'the sealed-datagram floor' },
     { key: 'tcp', row: t, name: 'Node TCP' },
   ] as const;
+  const sName = s?.backend ? ` (${s.backend} backend)` : '';
   for (const ref of refs) {
     if (!s || !ref.row) continue;
     line({
       id: `P1.goodput.${ref.key}`,
-      figure: 'P1 loopback single-stream goodput',
+      figure: `P1 loopback single-stream goodput${sName}`,
       unit: 'MB/s',
       srmudp: s.goodputMBps.median,
       reference: ref.row.goodputMBps.median,
       referenceName: ref.name,
       ...(ref.key === 'udx' ? { target: { min: 0.5, text: '≥ 0.5 × udx-native' } } : {}),
+      ...(ref.key === 'hyperswarm' ? { target: { min: 1, text: '≥ 1.0 × Hyperswarm' } } : {}),
+    });
+  }
+  // the façade's backend against srmudp forced onto the others, same run
+  for (const other of ['srmudp-node', 'srmudp-noble'] as const) {
+    const o = p1(other);
+    if (!s || !o || o.backend === s.backend) continue;
+    line({
+      id: `P1.backend.${other.slice('srmudp-'.length)}`,
+      figure: `P1 goodput, srmudp with its ${s.backend ?? 'default'} backend vs with ${o.backend ?? other}`,
+      unit: 'MB/s',
+      srmudp: s.goodputMBps.median,
+      reference: o.goodputMBps.median,
+      referenceName: `srmudp, ${o.backend ?? other} backend`,
+    });
+  }
+  if (h && u) {
+    line({
+      id: 'P1.hyperswarm.udx',
+      figure: "P1 reference: Hyperswarm's encrypted stream vs plain udx-native",
+      unit: 'MB/s',
+      srmudp: h.goodputMBps.median,
+      reference: u.goodputMBps.median,
+      referenceName: 'udx-native',
     });
   }
   if (floor && u) {
     line({
       id: 'P1.floor.udx',
-      figure: 'P1 floor: sealed datagrams without any protocol (node:dgram + node:crypto AEAD)',
+      figure: `P1 floor: sealed datagrams without any protocol (node:dgram + ${floor.backend ?? '?'} AEAD)`,
       unit: 'MB/s',
       srmudp: floor.goodputMBps.median,
       reference: u.goodputMBps.median,
@@ -94,11 +121,27 @@ export function buildSummary(r: Omit<Report, 'summary'>): SummaryLine[] {
     if (!s || !ref.row || ref.key === 'floor') continue;
     line({
       id: `P1.cpu.${ref.key}`,
-      figure: 'P1 CPU per MB (sender + receiver)',
+      figure: `P1 CPU per MB (sender + receiver)${sName}`,
       unit: 'CPU ms/MB',
       srmudp: s.cpuSecPerMB.median * 1000,
       reference: ref.row.cpuSecPerMB.median * 1000,
       referenceName: ref.name,
+      ...(ref.key === 'udx' ? { target: { max: 2, text: '≤ 2 × udx-native' } } : {}),
+    });
+  }
+  // CPU per data packet on each side: the façade's backend against node:crypto, same run
+  const sn = p1('srmudp-node');
+  for (const side of ['Sender', 'Receiver'] as const) {
+    const a = s?.[`cpuUsPerPacket${side}`];
+    const b = sn?.[`cpuUsPerPacket${side}`];
+    if (!s || !sn || !a || !b || sn.backend === s.backend) continue;
+    line({
+      id: `P1.cpupkt.${side.toLowerCase()}`,
+      figure: `P1 ${side.toLowerCase()} CPU per data packet, srmudp ${s.backend ?? ''} vs node:crypto backend`,
+      unit: 'CPU µs/packet',
+      srmudp: a.median,
+      reference: b.median,
+      referenceName: 'srmudp, node backend',
     });
   }
   if (s && u) {
@@ -181,7 +224,7 @@ export function buildSummary(r: Omit<Report, 'summary'>): SummaryLine[] {
       });
     line({
       id: 'P4.handshakes',
-      figure: 'P4 handshakes (connections) per second',
+      figure: `P4 handshakes (connections) per second${ps.backend ? ` (${ps.backend} backend)` : ''}`,
       unit: '1/s',
       srmudp: ps.handshakesPerSec,
       reference: pt.handshakesPerSec,
@@ -189,7 +232,7 @@ export function buildSummary(r: Omit<Report, 'summary'>): SummaryLine[] {
     });
     line({
       id: 'P4.hscpu',
-      figure: 'P4 server CPU per handshake (connection accept)',
+      figure: `P4 server CPU per handshake (connection accept)${ps.backend ? ` (${ps.backend} backend)` : ''}`,
       unit: 'CPU ms',
       srmudp: ps.serverCpuMsPerHandshake,
       reference: pt.serverCpuMsPerHandshake,
@@ -268,9 +311,15 @@ function sendNote(pr: ProfileResult): string {
 each datagram (and drains the CPU's pending receive backlog) inside the sending syscall, so this
 self time is mostly kernel work: sender ${per(pr.sender, pr.datagramsSent.sender)}; receiver (ACKs)
 ${per(pr.receiver, pr.datagramsSent.receiver)} (a receiver send also pays for delivering the data
-packets queued for it). The JavaScript-side costs are node:crypto's per-packet cipher objects
-(\`initiv\`, \`CipherBase\`, \`update\`, \`final\`: one createCipheriv/createDecipheriv per
-packet), garbage collection, and reliability's packet assembly and receive buffer.`;
+packets queued for it). The crypto backend of this transfer was ${pr.backend ?? 'n/a'}${
+    pr.backend === 'node'
+      ? ` (node:crypto's per-packet cipher objects: \`initiv\`, \`CipherBase\`, \`update\`,
+\`final\`, one createCipheriv/createDecipheriv per packet)`
+      : pr.backend === 'sodium'
+        ? ' (libsodium: its seal and open are the sodium-native binding functions)'
+        : ''
+  }; the rest of the JavaScript-side cost is garbage collection and reliability's packet assembly
+and receive buffer.`;
 }
 
 export function renderMarkdown(r: Report): string {
@@ -335,22 +384,39 @@ are not known here, so this ratio is indicative only).`);
 
   if (r.p1) {
     const p = r.p1;
+    const floorBackend = p.rows.find((x) => x.proto === 'sealed-udp')?.backend ?? null;
     parts.push(`## P1: single-stream goodput on loopback
 
 Two processes on 127.0.0.1, one stream, ${f(p.bytes / 2 ** 20, 0)} MiB of random data written in 64 KiB
-chunks with backpressure, ${p.repeat} run(s) per implementation, interleaved (srmudp, udx, TCP,
-srmudp, …). Goodput = bytes ÷ (receiver's last byte − first byte). CPU = user + system seconds of
-both processes (process.cpuUsage) over the transfer, per MB delivered. Peak RSS = maxRSS of each
-process (includes Node's own ~40–100 MiB baseline). srmudp: default congestion controller,
-encryption on (Noise IK, ChaCha20-Poly1305), datagram size from its PMTU discovery
-(${p.srmudpPmtu ?? 'n/a'} bytes of UDP payload at the end of the run; not configurable in the façade).
-udx-native: two UDX sockets, one stream each, no encryption. Node TCP: net.Server / net.connect.
-Median (min–max).
+chunks with backpressure, ${p.repeat} run(s) per implementation, interleaved (every implementation
+once, then again). Goodput = bytes ÷ (receiver's last byte − first byte). CPU = user + system seconds
+of both processes (process.cpuUsage) over the transfer, per MB delivered; for srmudp also per data
+packet on each side (sender CPU ÷ packets it sent, receiver CPU ÷ packets it received). Peak RSS =
+maxRSS of each process (includes Node's own ~40–100 MiB baseline). srmudp: default congestion
+controller, encryption on (Noise IK, ChaCha20-Poly1305), datagram size from its PMTU discovery
+(${p.srmudpPmtu ?? 'n/a'} bytes of UDP payload at the end of the run; not configurable in the façade); the
+first srmudp row uses the crypto backend the façade picks by itself (libsodium through sodium-native
+when its prebuild loads, else node:crypto, else noble), the next ones force node:crypto and noble.
+Hyperswarm: what users of the Holepunch stack run, a udx-native stream wrapped in
+@hyperswarm/secret-stream (Noise XX handshake, then libsodium's secretstream, XChaCha20-Poly1305,
+one message per write). udx-native: two UDX sockets, one stream each, no encryption. Node TCP:
+net.Server / net.connect. Median (min–max).
 
 ${table(
-  ['implementation', 'goodput MB/s', 'CPU ms per MB', 'peak RSS sender MiB', 'peak RSS receiver MiB', 'note'],
+  [
+    'implementation',
+    'crypto backend',
+    'goodput MB/s',
+    'CPU ms per MB',
+    'CPU µs/packet sender',
+    'CPU µs/packet receiver',
+    'peak RSS sender MiB',
+    'peak RSS receiver MiB',
+    'note',
+  ],
   p.rows.map((row) => [
     row.label,
+    row.backend ?? '',
     range(row.goodputMBps),
     range(
       {
@@ -361,6 +427,8 @@ ${table(
       },
       2,
     ),
+    row.cpuUsPerPacketSender ? range(row.cpuUsPerPacketSender, 1) : '',
+    row.cpuUsPerPacketReceiver ? range(row.cpuUsPerPacketReceiver, 1) : '',
     range(row.peakRssSenderMiB, 0),
     range(row.peakRssReceiverMiB, 0),
     row.failures.length
@@ -377,15 +445,15 @@ ${
 }
 The two floor rows send 1,452-byte datagrams open loop (32 per event-loop turn, no reliability,
 no congestion or flow control; what is lost is not counted) and the receiver counts what arrives
-(and, sealed, authenticates: node:crypto ChaCha20-Poly1305 with the packet number as nonce, one
-cipher context per datagram, as srmudp does). The sealed floor is what any encrypted protocol can
-reach with this runtime: node:crypto has no reusable AEAD context, so each datagram pays a fixed
-cost of about 5 µs per side on top of the cipher, and @noble/ciphers is slower still (about 23 µs
-per 1,400-byte seal here). When the sealed floor itself is below half of udx-native, the target
-srmudp ≥ 0.5 × udx-native cannot be met on this machine without leaving node:crypto.
+(and, sealed, authenticates: ChaCha20-Poly1305 with the packet number as nonce through srmudp's own
+backend, ${floorBackend ?? 'n/a'} in this run, as srmudp does). The sealed floor is what any encrypted
+protocol can reach with this runtime and backend. Per 1,400-byte datagram and side, measured on this
+machine: libsodium about 1.6 µs, node:crypto about 6.5 µs (it has no reusable AEAD context, so
+each datagram pays a fixed ~5 µs of cipher set-up), @noble/ciphers about 17 µs.
 
 Reference measured earlier on this machine (issue 5): udx-native about 230 MB/s, raw Node UDP about
-420 MB/s at 1,200-byte datagrams. The project's target is srmudp ≥ 0.5 × udx-native.`);
+420 MB/s at 1,200-byte datagrams. The project's targets: srmudp ≥ 0.5 × udx-native and ≥ 1.0 ×
+Hyperswarm, CPU per MB ≤ 2 × udx-native's.`);
   }
 
   if (r.profile) {
@@ -402,7 +470,8 @@ Reference measured earlier on this machine (issue 5): udx-native about 230 MB/s,
 One extra srmudp transfer of ${f(pr.bytes / 2 ** 20, 0)} MiB profiled in both processes with V8's
 sampling CPU profiler (the one behind \`node --cpu-prof\`, started through node:inspector when the
 transfer starts and stopped when it ends, so start-up and module loading are excluded; 0.5 ms
-sampling), ${f(pr.goodputMBps, 1)} MB/s under the profiler. Self time per function, idle excluded,
+sampling), ${f(pr.goodputMBps, 1)} MB/s under the profiler, crypto backend ${pr.backend ?? 'n/a'}. Self
+time per function, idle excluded,
 % of all non-idle samples. \`[native]\` = V8/Node built-ins without a JS file (\`send\` is
 node:dgram's binding, \`initiv\`/\`update\` are node:crypto's cipher bindings, \`(program)\` is
 V8 itself).
@@ -439,7 +508,11 @@ ${table(['#', 'file:function', 'self %', 'self ms'], rows(pr.receiver))}
 
 The P4 server (one srmudp node) profiled the same way while ${h.peers} clients connect
 (${f(h.handshakesPerSec, 0)} handshakes/s, ${f(h.serverCpuMsPerHandshake, 2)} ms of server CPU per
-handshake), from its first to its last accepted connection.
+handshake, crypto backend ${h.backend ?? 'n/a'}), from its first to its last accepted connection.
+What the primitives cost per IK handshake on the responder: four X25519 (about 30 µs each in
+libsodium or node:crypto here), one X25519 key generation, one Ed25519 → X25519 conversion of the
+initiator's key (about 80 µs in noble, once per peer: cached), about 15 HMAC-BLAKE2s and 10
+BLAKE2s (about 2 µs each in node:crypto) and three AEAD calls: roughly 0.3 ms.
 
 ${table(
   ['#', 'file:function', 'self %', 'self ms'],
@@ -568,7 +641,7 @@ ${table(
     'note',
   ],
   [...p.rows, ...p.scaling].map((row) => [
-    `${row.label}${row.peers !== p.peers ? `, ${row.peers} peers (scaling point)` : ''}`,
+    `${row.label}${row.backend ? `, ${row.backend} backend` : ''}${row.peers !== p.peers ? `, ${row.peers} peers (scaling point)` : ''}`,
     `${row.established}/${row.peers}`,
     f(row.heapBytesPerConn / 1024, 1),
     f(row.externalBytesPerConn / 1024, 2),

@@ -18,12 +18,17 @@ export interface SizedTransferResult {
   peakRssReceiver: number;
   /** srmudp only: the sender's connection stats at the end */
   senderStats: Record<string, unknown> | null;
+  /** srmudp only: datagrams the receiver's connection took in (data packets, authenticated) */
+  packetsReceivedByReceiver: number | null;
+  /** the crypto backend that sealed (srmudp: the receiver's, which equals the sender's unless
+   * forced apart; the sealed floor: its backend); null when no srmudp crypto ran */
+  backend: string | null;
 }
 
 async function introduce(sink: WorkerHandle, src: WorkerHandle, proto: string): Promise<Msg> {
   const ready = await sink.next((m) => m.t === 'ready', 30_000);
   const sready = await src.next((m) => m.t === 'ready', 30_000);
-  if (proto === 'udx') {
+  if (proto === 'udx' || proto === 'hyperswarm') {
     sink.send({ t: 'peer', host: sready.host, port: sready.port, id: sready.id });
     await sink.next((m) => m.t === 'peered');
   }
@@ -56,6 +61,8 @@ export async function sizedTransfer(
     peakRssSender: Number(rep.peakRss),
     peakRssReceiver: Number(done.peakRss),
     senderStats: (rep.stats as Record<string, unknown> | null) ?? null,
+    packetsReceivedByReceiver: typeof done.packetsReceived === 'number' ? done.packetsReceived : null,
+    backend: typeof ready.backend === 'string' ? ready.backend : null,
   };
 }
 

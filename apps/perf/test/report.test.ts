@@ -2,6 +2,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { P1_PROTOS } from '../src/p1.js';
 import { renderMarkdown } from '../src/report.js';
 import { defaultOptions, type RunOptions, runReport, writeReport } from '../src/run.js';
 import { MiB } from '../src/stats.js';
@@ -38,7 +39,7 @@ describe('srmudp-perf quick mode (P1 + P4)', () => {
     command: 'vitest',
   };
 
-  it('measures P1 for srmudp, udx-native, TCP and the datagram floors, and P4 for srmudp and TCP, with finite positive figures', async () => {
+  it('measures P1 for srmudp (each crypto backend), Hyperswarm, udx-native, TCP and the datagram floors, and P4 for srmudp and TCP, with finite positive figures', async () => {
     const r = await runReport(opts);
     expect(r.schema).toBe('srmudp-perf/1');
     expect(r.mode).toBe('quick');
@@ -46,8 +47,27 @@ describe('srmudp-perf quick mode (P1 + P4)', () => {
     expect(r.machine.cpuModel.length).toBeGreaterThan(0);
     expect(r.machine.loadAverageAtStart).toHaveLength(3);
 
-    expect(r.p1?.rows.map((x) => x.proto)).toEqual(['srmudp', 'udx', 'tcp', 'sealed-udp', 'raw-udp']);
+    // every implementation, in the order of P1_PROTOS: srmudp's three backends, then the references
+    expect(r.p1?.rows.map((x) => x.proto)).toEqual(P1_PROTOS);
+    expect(P1_PROTOS.slice(0, 4)).toEqual(['srmudp', 'srmudp-node', 'srmudp-noble', 'hyperswarm']);
+    // which crypto backend sealed: the façade's choice (libsodium loads here) and the forced ones
+    expect(r.p1?.rows.map((x) => x.backend)).toEqual([
+      'sodium',
+      'node',
+      'noble',
+      null,
+      null,
+      null,
+      'sodium',
+      null,
+    ]);
     for (const row of r.p1?.rows ?? []) {
+      if (row.proto.startsWith('srmudp')) {
+        positive(row.cpuUsPerPacketSender?.median);
+        positive(row.cpuUsPerPacketReceiver?.median);
+      } else {
+        expect(row.cpuUsPerPacketSender).toBeNull();
+      }
       expect(row.error).toBeUndefined();
       expect(row.runs).toHaveLength(1);
       // the open-loop floors stop at the first datagram past the size; the streams deliver it exactly
@@ -62,6 +82,7 @@ describe('srmudp-perf quick mode (P1 + P4)', () => {
     expect(r.python?.quotedMbit).toBe(4);
 
     expect(r.p4?.rows.map((x) => x.proto)).toEqual(['srmudp', 'tcp']);
+    expect(r.p4?.rows.map((x) => x.backend)).toEqual(['sodium', null]);
     for (const row of r.p4?.rows ?? []) {
       expect(row.error).toBeUndefined();
       expect(row.established).toBe(PEERS);
@@ -77,8 +98,14 @@ describe('srmudp-perf quick mode (P1 + P4)', () => {
     const ids = r.summary.map((l) => l.id);
     expect(ids).toEqual(
       expect.arrayContaining([
+        'P1.goodput.hyperswarm',
         'P1.goodput.udx',
         'P1.goodput.tcp',
+        'P1.backend.node',
+        'P1.backend.noble',
+        'P1.hyperswarm.udx',
+        'P1.cpupkt.sender',
+        'P1.cpupkt.receiver',
         'P1.goodput.floor',
         'P1.floor.udx',
         'P1.cpu.udx',
@@ -112,6 +139,7 @@ describe('srmudp-perf quick mode (P1 + P4)', () => {
     expect(md).toContain(r.machine.cpuModel);
     expect(md).toContain('## P1: single-stream goodput on loopback');
     expect(md).toContain('## P4:');
+    expect(md).toContain('Hyperswarm: udx-native stream + @hyperswarm/secret-stream');
     expect(md).toContain('## Not measured');
     expect(md).toContain('quotes 4 Mbps');
     expect(md).not.toContain('NaN');

@@ -1,3 +1,4 @@
+export { autoBackend, type BackendCandidates, chooseBackend } from './auto-backend.js';
 export type { KeyFileErrorCode } from './key-file.js';
 export {
   decodeKeyFile,
@@ -11,3 +12,9 @@ export {
   saveIdentity,
 } from './key-file.js';
 export { nodeBackend } from './node-backend.js';
+export {
+  createSodiumBackend,
+  type SodiumApi,
+  sodiumBackend,
+  sodiumUnavailableReason,
+} from './sodium-backend.js';

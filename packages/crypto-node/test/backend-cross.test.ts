@@ -1,114 +1,159 @@
 import { randomBytes as nodeRandom } from 'node:crypto';
-import { generateIdentity, nobleBackend, SecureEndpoint } from '@srmudp/crypto';
+import { blake2s } from '@noble/hashes/blake2.js';
+import { hmac } from '@noble/hashes/hmac.js';
+import { type CryptoBackend, generateIdentity, nobleBackend, SecureEndpoint } from '@srmudp/crypto';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { nodeBackend, randomBytes } from '../src/index.js';
+import { nodeBackend, randomBytes, sodiumBackend, sodiumUnavailableReason } from '../src/index.js';
 
 const RUNS = Number(process.env.SRMUDP_PROPERTY_RUNS ?? 300);
 const noble = nobleBackend();
-const node = nodeBackend();
 const bytes = (min: number, max: number) => fc.uint8Array({ minLength: min, maxLength: max });
 const key32 = fc.uint8Array({ minLength: 32, maxLength: 32 });
 
-describe('node backend = noble backend, byte for byte', () => {
-  it('aeadSeal/aeadOpen on random keys, counters, AD and plaintexts', () => {
-    fc.assert(
-      fc.property(
-        key32,
-        fc.integer({ min: 0, max: Number.MAX_SAFE_INTEGER }),
-        bytes(0, 64),
-        bytes(0, 1500),
-        (key, counter, ad, pt) => {
-          const a = noble.aeadSeal(key, counter, ad, pt);
-          const b = node.aeadSeal(key, counter, ad, pt);
-          expect(b).toEqual(a);
-          expect(node.aeadOpen(key, counter, ad, a)).toEqual(pt);
-          expect(noble.aeadOpen(key, counter, ad, b)).toEqual(pt);
-        },
-      ),
-      { numRuns: RUNS },
-    );
-  });
-
-  it('both reject the same tampered ciphertexts', () => {
-    fc.assert(
-      fc.property(
-        key32,
-        fc.nat(1000),
-        bytes(0, 16),
-        bytes(0, 200),
-        fc.nat(),
-        (key, counter, ad, pt, where) => {
-          const c = noble.aeadSeal(key, counter, ad, pt);
-          const pos = where % c.length;
-          c[pos] = (c[pos] as number) ^ 0x80;
-          expect(noble.aeadOpen(key, counter, ad, c)).toBeNull();
-          expect(node.aeadOpen(key, counter, ad, c)).toBeNull();
-          expect(node.aeadOpen(key, counter + 1, ad, noble.aeadSeal(key, counter, ad, pt))).toBeNull();
-        },
-      ),
-      { numRuns: RUNS },
-    );
-  });
-
-  it('writes into a caller buffer', () => {
-    const key = randomBytes(32);
-    const out = new Uint8Array(100);
-    const pt = randomBytes(50);
-    const sealed = node.aeadSeal(key, 7, new Uint8Array(3), pt, out);
-    expect(sealed.buffer).toBe(out.buffer);
-    expect(sealed).toEqual(noble.aeadSeal(key, 7, new Uint8Array(3), pt));
-    const opened = node.aeadOpen(key, 7, new Uint8Array(3), sealed, new Uint8Array(80));
-    expect(opened).toEqual(pt);
-    expect(node.aeadOpen(key, 7, new Uint8Array(3), new Uint8Array(15))).toBeNull();
-  });
-
-  it('x25519 and x25519Public on random keys', () => {
-    fc.assert(
-      fc.property(key32, key32, (a, b) => {
-        const pa = noble.x25519Public(a);
-        expect(node.x25519Public(a.slice())).toEqual(pa);
-        const pb = noble.x25519Public(b);
-        expect(node.x25519(a.slice(), pb)).toEqual(noble.x25519(a, pb));
-        expect(node.x25519(b.slice(), pa)).toEqual(noble.x25519(a, pb));
-      }),
-      { numRuns: Math.min(RUNS, 100) },
-    );
-  });
-
-  it('both refuse low-order public keys (all-zero shared secret)', () => {
-    const priv = new Uint8Array(nodeRandom(32));
-    for (const lowOrder of [new Uint8Array(32), Uint8Array.of(1, ...new Array(31).fill(0))]) {
-      expect(() => noble.x25519(priv, lowOrder)).toThrow();
-      expect(() => node.x25519(priv.slice(), lowOrder)).toThrow();
-    }
-  });
-
-  it('a node-backend endpoint and a noble-backend endpoint complete IK and exchange data', () => {
-    const a = new SecureEndpoint({
-      identity: generateIdentity(randomBytes),
-      random: randomBytes,
-      backend: node,
-    });
-    const b = new SecureEndpoint({
-      identity: generateIdentity(randomBytes),
-      random: randomBytes,
-      backend: noble,
-    });
-    const addrA = { host: 'a', port: 1 };
-    const addrB = { host: 'b', port: 1 };
-    const ch = a.connect(0, { address: addrB, remoteKey: b.identity.publicKey });
-    for (let i = 0; i < 4; i++) {
-      for (let t = a.pollTransmit(0); t; t = a.pollTransmit(0)) b.handle(0, addrA, t.data);
-      for (let t = b.pollTransmit(0); t; t = b.pollTransmit(0)) a.handle(0, addrB, t.data);
-    }
-    expect(ch.isEstablished).toBe(true);
-    const r = b.handle(0, addrA, ch.seal(0, Uint8Array.of(1, 2, 3)));
-    expect(r).toMatchObject({ type: 'data', plaintext: Uint8Array.of(1, 2, 3) });
-    const bch = b.channel(a.identity.publicKey);
-    expect(a.handle(0, addrB, bch?.seal(0, Uint8Array.of(4)) as Uint8Array)).toMatchObject({
-      type: 'data',
-      plaintext: Uint8Array.of(4),
-    });
-  });
+// sodium-native ships prebuilds for the platforms CI runs on: here it must load
+const sodium = sodiumBackend();
+it('sodium-native loads on this platform', () => {
+  expect(sodiumUnavailableReason()).toBeNull();
+  expect(sodium?.name).toBe('sodium');
 });
+
+for (const node of [nodeBackend(), sodium as CryptoBackend])
+  describe(`${node.name} backend = noble backend, byte for byte`, () => {
+    it('aeadSeal/aeadOpen on random keys, counters, AD and plaintexts', () => {
+      fc.assert(
+        fc.property(
+          key32,
+          fc.integer({ min: 0, max: Number.MAX_SAFE_INTEGER }),
+          bytes(0, 64),
+          bytes(0, 1500),
+          (key, counter, ad, pt) => {
+            const a = noble.aeadSeal(key, counter, ad, pt);
+            const b = node.aeadSeal(key, counter, ad, pt);
+            expect(b).toEqual(a);
+            expect(node.aeadOpen(key, counter, ad, a)).toEqual(pt);
+            expect(noble.aeadOpen(key, counter, ad, b)).toEqual(pt);
+          },
+        ),
+        { numRuns: RUNS },
+      );
+    });
+
+    it('both reject the same tampered ciphertexts', () => {
+      fc.assert(
+        fc.property(
+          key32,
+          fc.nat(1000),
+          bytes(0, 16),
+          bytes(0, 200),
+          fc.nat(),
+          (key, counter, ad, pt, where) => {
+            const c = noble.aeadSeal(key, counter, ad, pt);
+            const pos = where % c.length;
+            c[pos] = (c[pos] as number) ^ 0x80;
+            expect(noble.aeadOpen(key, counter, ad, c)).toBeNull();
+            expect(node.aeadOpen(key, counter, ad, c)).toBeNull();
+            expect(node.aeadOpen(key, counter + 1, ad, noble.aeadSeal(key, counter, ad, pt))).toBeNull();
+          },
+        ),
+        { numRuns: RUNS },
+      );
+    });
+
+    it('writes into a caller buffer', () => {
+      const key = randomBytes(32);
+      const out = new Uint8Array(100);
+      const pt = randomBytes(50);
+      const sealed = node.aeadSeal(key, 7, new Uint8Array(3), pt, out);
+      expect(sealed.buffer).toBe(out.buffer);
+      expect(sealed).toEqual(noble.aeadSeal(key, 7, new Uint8Array(3), pt));
+      const opened = node.aeadOpen(key, 7, new Uint8Array(3), sealed, new Uint8Array(80));
+      expect(opened).toEqual(pt);
+      expect(node.aeadOpen(key, 7, new Uint8Array(3), new Uint8Array(15))).toBeNull();
+    });
+
+    it('x25519 and x25519Public on random keys', () => {
+      fc.assert(
+        fc.property(key32, key32, (a, b) => {
+          const pa = noble.x25519Public(a);
+          expect(node.x25519Public(a.slice())).toEqual(pa);
+          const pb = noble.x25519Public(b);
+          expect(node.x25519(a.slice(), pb)).toEqual(noble.x25519(a, pb));
+          expect(node.x25519(b.slice(), pa)).toEqual(noble.x25519(a, pb));
+        }),
+        { numRuns: Math.min(RUNS, 100) },
+      );
+    });
+
+    it('both refuse low-order public keys (all-zero shared secret)', () => {
+      const priv = new Uint8Array(nodeRandom(32));
+      for (const lowOrder of [new Uint8Array(32), Uint8Array.of(1, ...new Array(31).fill(0))]) {
+        expect(() => noble.x25519(priv, lowOrder)).toThrow();
+        expect(() => node.x25519(priv.slice(), lowOrder)).toThrow();
+      }
+    });
+
+    it('BLAKE2s and HMAC-BLAKE2s (when the backend has them) equal those of noble', () => {
+      const own = node.blake2s;
+      expect(own).toBeDefined(); // node:crypto here has blake2s256
+      if (!own) return;
+      fc.assert(
+        fc.property(bytes(0, 300), bytes(0, 100), (data, key) => {
+          expect(own.hash(data)).toEqual(blake2s(data));
+          expect(own.hmac(key, data)).toEqual(hmac(blake2s, key, data));
+        }),
+        { numRuns: RUNS },
+      );
+    });
+
+    it('writes into a caller buffer of exactly the right size and opens in place', () => {
+      const key = randomBytes(32);
+      const pt = randomBytes(1400);
+      const ad = randomBytes(13);
+      const datagram = new Uint8Array(13 + 1400 + 16);
+      datagram.set(ad);
+      const sealed = node.aeadSeal(key, 5, ad, pt, datagram.subarray(13));
+      expect(sealed.byteOffset).toBe(datagram.byteOffset + 13);
+      expect(sealed).toEqual(noble.aeadSeal(key, 5, ad, pt));
+      // in place: plaintext over its own ciphertext
+      const opened = node.aeadOpen(key, 5, ad, sealed, sealed.subarray(0, 1400));
+      expect(opened).toEqual(pt);
+      expect(node.aeadOpen(key, 5, ad, new Uint8Array(16))).toBeNull();
+    });
+
+    it('an empty plaintext and an empty AD', () => {
+      const key = randomBytes(32);
+      const e = new Uint8Array(0);
+      const c = node.aeadSeal(key, 0, e, e);
+      expect(c).toEqual(noble.aeadSeal(key, 0, e, e));
+      expect(node.aeadOpen(key, 0, e, c)).toEqual(e);
+    });
+
+    it(`a ${node.name}-backend endpoint and a noble-backend endpoint complete IK and exchange data`, () => {
+      const a = new SecureEndpoint({
+        identity: generateIdentity(randomBytes),
+        random: randomBytes,
+        backend: node,
+      });
+      const b = new SecureEndpoint({
+        identity: generateIdentity(randomBytes),
+        random: randomBytes,
+        backend: noble,
+      });
+      const addrA = { host: 'a', port: 1 };
+      const addrB = { host: 'b', port: 1 };
+      const ch = a.connect(0, { address: addrB, remoteKey: b.identity.publicKey });
+      for (let i = 0; i < 4; i++) {
+        for (let t = a.pollTransmit(0); t; t = a.pollTransmit(0)) b.handle(0, addrA, t.data);
+        for (let t = b.pollTransmit(0); t; t = b.pollTransmit(0)) a.handle(0, addrB, t.data);
+      }
+      expect(ch.isEstablished).toBe(true);
+      const r = b.handle(0, addrA, ch.seal(0, Uint8Array.of(1, 2, 3)));
+      expect(r).toMatchObject({ type: 'data', plaintext: Uint8Array.of(1, 2, 3) });
+      const bch = b.channel(a.identity.publicKey);
+      expect(a.handle(0, addrB, bch?.seal(0, Uint8Array.of(4)) as Uint8Array)).toMatchObject({
+        type: 'data',
+        plaintext: Uint8Array.of(4),
+      });
+    });
+  });

@@ -3,9 +3,19 @@ import { x25519 } from '@noble/curves/ed25519.js';
 import { writeNoiseNonce } from './bytes.js';
 
 /**
+ * HASH and HMAC-HASH of one Noise hash function (Noise rev 34 §4.3; HMAC as RFC 2104 with the
+ * hash's 64-byte block). Outputs are fresh 32-byte arrays the caller may zero.
+ */
+export interface HashFunctions {
+  hash(data: Uint8Array): Uint8Array;
+  hmac(key: Uint8Array, data: Uint8Array): Uint8Array;
+}
+
+/**
  * The primitives whose speed matters, behind one small interface so a platform backend
- * (node:crypto in @srmudp/crypto-node) can replace the portable noble one. Every backend must
- * produce byte-identical output (cross-tested in @srmudp/crypto-node).
+ * (node:crypto or libsodium, in @srmudp/crypto-node) can replace the portable noble one. Every
+ * backend must produce byte-identical output (cross-tested in @srmudp/crypto-node, including the
+ * Noise vectors).
  *
  * The AEAD is ChaCha20-Poly1305 (RFC 8439) with the Noise nonce layout: 4 zero bytes followed by
  * the 64-bit counter little-endian (Noise rev 34 §12.3). `counter` is an integer in [0, 2^53).
@@ -25,7 +35,8 @@ export interface CryptoBackend {
     plaintext: Uint8Array,
     out?: Uint8Array,
   ): Uint8Array;
-  /** Returns the plaintext, or null when authentication fails. */
+  /** Returns the plaintext, or null when authentication fails (`out` is then left unspecified,
+   * but never holds unauthenticated plaintext). */
   aeadOpen(
     key: Uint8Array,
     counter: number,
@@ -33,6 +44,18 @@ export interface CryptoBackend {
     ciphertext: Uint8Array,
     out?: Uint8Array,
   ): Uint8Array | null;
+  /**
+   * Optional BLAKE2s-256 (RFC 7693) and HMAC-BLAKE2s for the Noise handshake (about 15 HMACs and
+   * 10 hashes per handshake and side); @noble/hashes' when absent.
+   */
+  readonly blake2s?: HashFunctions;
+  /**
+   * Optional faster Ed25519 → X25519 public key conversion (RFC 7748 §4.1; a peer id's Noise
+   * static key). Null for any key it does not convert: the caller then converts with noble, the
+   * reference, so a stricter implementation (libsodium refuses keys with a small-order component,
+   * which noble converts) changes no result, only the speed.
+   */
+  ed25519ToX25519?(publicKey: Uint8Array): Uint8Array | null;
 }
 
 const nonce = new Uint8Array(12);

@@ -24,6 +24,13 @@ export function compareBytes(a: Uint8Array, b: Uint8Array): number {
   return a.length - b.length;
 }
 
+/** A string with one character per byte, to key a Map by the contents of a (short) array. */
+export function bytesKey(a: Uint8Array): string {
+  let s = '';
+  for (let i = 0; i < a.length; i++) s += String.fromCharCode(a[i] as number);
+  return s;
+}
+
 export function concatBytes(...parts: Uint8Array[]): Uint8Array {
   let len = 0;
   for (const p of parts) len += p.length;

@@ -1,5 +1,6 @@
-export type { CryptoBackend } from './backend.js';
+export type { CryptoBackend, HashFunctions } from './backend.js';
 export { nobleBackend } from './backend.js';
+export { writeNoiseNonce } from './bytes.js';
 export type { AcceptInfo, PeerAddress, SecureEndpointConfig, SecureTiming } from './config.js';
 export { DEFAULT_TIMING } from './config.js';
 export type { Identity } from './identity.js';
@@ -8,6 +9,7 @@ export {
   identityFromSecret,
   peerIdToX25519,
   signWithIdentity,
+  tryPeerIdToX25519,
   verifySignature,
   wipeIdentity,
 } from './identity.js';

@@ -5,6 +5,7 @@ import {
   identityFromSecret,
   peerIdToX25519,
   signWithIdentity,
+  tryPeerIdToX25519,
   verifySignature,
   wipeIdentity,
 } from '../src/identity.js';
@@ -59,5 +60,24 @@ describe('identity', () => {
     wipeIdentity(id);
     expect(id.secret.every((b) => b === 0)).toBe(true);
     expect(id.x25519Private.every((b) => b === 0)).toBe(true);
+  });
+
+  it('caches conversions per peer id: same result, copies, invalid keys still refused, bounded', () => {
+    const random = seededRandom(6);
+    const ids = Array.from({ length: 1100 }, () => generateIdentity(random)); // above the cache size
+    for (const round of [0, 1]) {
+      for (const id of ids) {
+        const x = peerIdToX25519(id.publicKey);
+        expect(x).toEqual(id.x25519Public);
+        x.fill(0); // a caller zeroing its copy must not poison the cache
+        expect(tryPeerIdToX25519(id.publicKey)).toEqual(id.x25519Public);
+        if (round === 1) expect(peerIdToX25519(id.publicKey.slice())).toEqual(id.x25519Public);
+      }
+    }
+    for (let i = 0; i < 2; i++) {
+      expect(tryPeerIdToX25519(new Uint8Array(32).fill(0xff))).toBeNull();
+      expect(tryPeerIdToX25519(new Uint8Array(31))).toBeNull();
+      expect(tryPeerIdToX25519('x' as unknown as Uint8Array)).toBeNull();
+    }
   });
 });

@@ -15,7 +15,7 @@ import {
   parsePeerId,
   peerIdToString,
 } from '@srmudp/crypto';
-import { loadOrCreateIdentity, nodeBackend } from '@srmudp/crypto-node';
+import { autoBackend, loadOrCreateIdentity } from '@srmudp/crypto-node';
 import {
   type Candidate,
   encodeCard,
@@ -86,6 +86,8 @@ const keyHex = (k: Uint8Array) => Buffer.from(k.buffer, k.byteOffset, k.byteLeng
 export class SrmudpNode extends EventEmitter implements ConnectionOwner {
   readonly identity: Identity;
   readonly peerId: string;
+  /** name of the crypto backend in use: 'sodium' (libsodium), 'node' (node:crypto) or 'noble' */
+  readonly cryptoBackend: string;
   private readonly driver: Driver;
   private readonly byCoreId = new Map<number, Connection>();
   private readonly byKey = new Map<string, Connection>();
@@ -116,10 +118,12 @@ export class SrmudpNode extends EventEmitter implements ConnectionOwner {
     this.identity = identity;
     this.peerId = peerIdToString(identity.publicKey);
     const allow = options.allow?.map((t) => keyHex(parsePeerId(t)));
+    const backend = options.cryptoBackend ?? autoBackend();
+    this.cryptoBackend = backend.name;
     const config: EndpointConfig = {
       identity,
       random: (n) => new Uint8Array(randomBytes(n)),
-      cryptoBackend: nodeBackend(),
+      cryptoBackend: backend,
       accept: { policy: (key) => this.acceptPolicy(key, allow) },
       ...(options.congestion ? { congestion: options.congestion } : {}),
       ...(options.keepaliveMs ? { keepaliveMs: options.keepaliveMs } : {}),

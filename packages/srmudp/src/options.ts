@@ -1,3 +1,4 @@
+import type { CryptoBackend } from '@srmudp/crypto';
 import { SrmudpError } from '@srmudp/wire';
 import { z } from 'zod';
 
@@ -55,6 +56,20 @@ export const nodeOptionsSchema = z.strictObject({
   publish: z.boolean().default(true),
   /** STUN servers for reflexive candidates, as 'host:port' */
   stunServers: z.array(z.string()).optional(),
+  /** crypto backend (default: @srmudp/crypto-node's autoBackend(): libsodium, node:crypto, noble) */
+  cryptoBackend: z
+    .custom<CryptoBackend>(
+      (v) =>
+        typeof v === 'object' &&
+        v !== null &&
+        typeof (v as CryptoBackend).name === 'string' &&
+        typeof (v as CryptoBackend).aeadSeal === 'function' &&
+        typeof (v as CryptoBackend).aeadOpen === 'function' &&
+        typeof (v as CryptoBackend).x25519 === 'function' &&
+        typeof (v as CryptoBackend).x25519Public === 'function',
+      { message: 'expected a CryptoBackend (nobleBackend(), nodeBackend(), sodiumBackend(), ...)' },
+    )
+    .optional(),
 });
 
 export type NodeOptions = z.input<typeof nodeOptionsSchema>;

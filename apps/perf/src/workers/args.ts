@@ -14,11 +14,21 @@ export function parseArgs(argv: readonly string[]): Record<string, string> {
   return out;
 }
 
-export type Proto = 'srmudp' | 'udx' | 'tcp' | 'sealed-udp' | 'raw-udp';
+export const PROTOS = ['srmudp', 'hyperswarm', 'udx', 'tcp', 'sealed-udp', 'raw-udp'] as const;
+export type Proto = (typeof PROTOS)[number];
 
 export function protoOf(v: string | undefined): Proto {
-  if (v === 'srmudp' || v === 'udx' || v === 'tcp' || v === 'sealed-udp' || v === 'raw-udp') return v;
-  throw new RangeError(`"--proto" expected srmudp, udx, tcp, sealed-udp or raw-udp, got ${v}`);
+  if ((PROTOS as readonly (string | undefined)[]).includes(v)) return v as Proto;
+  throw new RangeError(`"--proto" expected ${PROTOS.join(', ')}, got ${v}`);
+}
+
+/** srmudp's crypto backend: the façade's automatic choice, or one forced for comparison. */
+export type CryptoChoice = 'auto' | 'sodium' | 'node' | 'noble';
+
+export function cryptoOf(v: string | undefined): CryptoChoice {
+  if (v === undefined) return 'auto';
+  if (v === 'auto' || v === 'sodium' || v === 'node' || v === 'noble') return v;
+  throw new RangeError(`"--crypto" expected auto, sodium, node or noble, got ${v}`);
 }
 
 export type Congestion = 'bbr' | 'cubic' | 'newreno';

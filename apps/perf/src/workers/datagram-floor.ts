@@ -1,7 +1,8 @@
 /**
  * The per-datagram floor of any encrypted protocol on Node 20: 1,452-byte UDP datagrams, each
- * sealed by srmudp's own AEAD backend (@srmudp/crypto-node: node:crypto ChaCha20-Poly1305, nonce
- * = packet number, AD = the 13-byte data header) into a buffer carved from @srmudp/wire's
+ * sealed by srmudp's own AEAD backend (@srmudp/crypto-node's autoBackend(), as the façade picks
+ * it: libsodium when sodium-native loads, else node:crypto; ChaCha20-Poly1305, nonce = packet
+ * number, AD = the 13-byte data header) into a buffer carved from @srmudp/wire's
  * sharedSlab, exactly as srmudp's send path does, and sent with node:dgram in bursts of 32 per
  * event-loop turn; the receiver opens each one with the same backend. No reliability, no
  * congestion control, no flow control: open loop, so what is lost is simply not counted.
@@ -10,12 +11,14 @@
  */
 import { randomBytes } from 'node:crypto';
 import dgram from 'node:dgram';
-import { nodeBackend } from '@srmudp/crypto-node';
+import { autoBackend } from '@srmudp/crypto-node';
 import { AEAD_TAG_LENGTH, DATA_HEADER_LENGTH, sharedSlab } from '@srmudp/wire';
 
 export const DATAGRAM = 1452;
 const PAYLOAD = DATAGRAM - DATA_HEADER_LENGTH - AEAD_TAG_LENGTH;
-const aead = nodeBackend();
+const aead = autoBackend();
+/** which backend seals the floor's datagrams ('sodium', 'node', 'noble') */
+export const FLOOR_BACKEND = aead.name;
 /** datagrams per event-loop turn, as srmudp's transport-node sends them (128 measured no faster here) */
 const BURST = 32;
 

@@ -6,7 +6,8 @@
  */
 import net from 'node:net';
 import { createNode, type SrmudpNode } from 'srmudp';
-import { parseArgs } from './args.js';
+import { cryptoOf, parseArgs } from './args.js';
+import { cryptoOption } from './backend.js';
 import { fail, onMessage, send, wallMs } from './channel.js';
 
 const args = parseArgs(process.argv.slice(2));
@@ -26,6 +27,7 @@ async function start(): Promise<void> {
           host,
           port: 0,
           ...(args.keepalive ? { keepaliveMs: Number(args.keepalive) } : {}),
+          ...cryptoOption(cryptoOf(args.crypto)),
         }),
       );
     }

@@ -6,7 +6,8 @@
 import { once } from 'node:events';
 import net from 'node:net';
 import { createNode, type SrmudpNode } from 'srmudp';
-import { parseArgs } from './args.js';
+import { cryptoOf, parseArgs } from './args.js';
+import { cryptoOption } from './backend.js';
 import { fail, onMessage, send, startProfile, stopProfile, wallMs } from './channel.js';
 
 const args = parseArgs(process.argv.slice(2));
@@ -49,12 +50,14 @@ async function start(): Promise<void> {
       port: 0,
       limits: { maxConnections: target + 64, maxPendingHandshakes: Math.max(1024, target) },
       ...(args.keepalive ? { keepaliveMs: Number(args.keepalive) } : {}),
+      ...cryptoOption(cryptoOf(args.crypto)),
     });
     node.on('connection', () => established());
     const base = mem();
+    const card = node.contactCard(); // (signs a record: before the CPU baseline and the profile)
     hsCpu0 = process.cpuUsage();
     startProfile(); // PERF_CPU_PROFILE: the handshake phase only
-    send({ t: 'ready', host, port: node.address().port, card: node.contactCard(), mem: base });
+    send({ t: 'ready', host, port: node.address().port, card, mem: base, backend: node.cryptoBackend });
   } else {
     const server = net.createServer((sock) => {
       sock.setKeepAlive(true, 15_000);

@@ -12,9 +12,11 @@ import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import net from 'node:net';
 import type { Readable } from 'node:stream';
+import SecretStream from '@hyperswarm/secret-stream';
 import { type Connection, createNode, type SrmudpNode } from 'srmudp';
 import UDX from 'udx-native';
-import { congestionOf, parseArgs, protoOf } from './args.js';
+import { congestionOf, cryptoOf, parseArgs, protoOf } from './args.js';
+import { cryptoOption } from './backend.js';
 import {
   cpuSecondsSince,
   fail,
@@ -25,7 +27,7 @@ import {
   stopProfile,
   wallMs,
 } from './channel.js';
-import { floorSink } from './datagram-floor.js';
+import { FLOOR_BACKEND, floorSink } from './datagram-floor.js';
 
 const args = parseArgs(process.argv.slice(2));
 const proto = protoOf(args.proto);
@@ -54,8 +56,11 @@ function consume(stream: Readable): void {
     const cpuSec = cpuSecondsSince(cpuStart);
     if (expected > 0 && received !== expected)
       fail(new Error(`received ${received} bytes, expected ${expected}`));
+    // srmudp: datagrams this side opened, for CPU per packet
+    const packetsReceived = currentConn?.stats().packetsReceived ?? null;
     stopProfile().then(
-      () => send({ t: 'done', bytes: received, firstAt, lastAt, cpuSec, peakRss: peakRss() }),
+      () =>
+        send({ t: 'done', bytes: received, firstAt, lastAt, cpuSec, peakRss: peakRss(), packetsReceived }),
       fail,
     );
   });
@@ -69,7 +74,12 @@ let udx: { socket: UDX.Socket; stream: UDX.Stream } | null = null;
 async function start(): Promise<void> {
   if (proto === 'srmudp') {
     const congestion = congestionOf(args.congestion);
-    const node = await createNode({ host, port: 0, ...(congestion ? { congestion } : {}) });
+    const node = await createNode({
+      host,
+      port: 0,
+      ...(congestion ? { congestion } : {}),
+      ...cryptoOption(cryptoOf(args.crypto)),
+    });
     srmudp = node;
     void (async () => {
       for await (const conn of node.connections()) {
@@ -80,7 +90,14 @@ async function start(): Promise<void> {
         }
       }
     })().catch(fail);
-    send({ t: 'ready', host, port: node.address().port, card: node.contactCard(), peerId: node.peerId });
+    send({
+      t: 'ready',
+      host,
+      port: node.address().port,
+      card: node.contactCard(),
+      peerId: node.peerId,
+      backend: node.cryptoBackend,
+    });
   } else if (proto === 'sealed-udp' || proto === 'raw-udp') {
     // the datagram floor (datagram-floor.ts): done at `expected` payload bytes; losses not counted
     const key = randomBytes(32);
@@ -111,14 +128,21 @@ async function start(): Promise<void> {
         floorBad++;
       },
     );
-    send({ t: 'ready', host, port: sink.port, key: key.toString('hex') });
-  } else if (proto === 'udx') {
+    send({
+      t: 'ready',
+      host,
+      port: sink.port,
+      key: key.toString('hex'),
+      ...(proto === 'sealed-udp' ? { backend: FLOOR_BACKEND } : {}),
+    });
+  } else if (proto === 'udx' || proto === 'hyperswarm') {
     const u = new UDX();
     const socket = u.createSocket();
     socket.bind(0, host);
     const stream = u.createStream(2);
     udx = { socket, stream };
-    consume(stream);
+    // hyperswarm: the responder's side of @hyperswarm/secret-stream over the same UDX stream
+    consume(proto === 'hyperswarm' ? new SecretStream(false, stream) : stream);
     send({ t: 'ready', host, port: socket.address().port, id: 2 });
   } else {
     const server = net.createServer((sock) => {

@@ -1,18 +1,22 @@
 /**
  * Sending end of a single-stream goodput measurement. Waits for { t: 'go', ... } with the sink's
  * address (srmudp: its contact card), connects, writes `bytes` bytes (0: until killed) of random
- * data in 64 KiB chunks honouring backpressure, then ends the stream.
+ * data in 64 KiB chunks honouring backpressure, then ends the stream. `--crypto` picks srmudp's
+ * crypto backend (default: the façade's automatic choice).
  *
- * Messages in: go { host, port, card?, id? }, report. Out: ready ({ port, id } for udx),
- * connected ({ at, pmtu? }), sent, report ({ cpuSec, peakRss, stats }), error.
+ * Messages in: go { host, port, card?, id? }, report. Out: ready ({ port, id } for udx and
+ * hyperswarm), connected ({ at, pmtu?, backend? }), sent, report ({ cpuSec, peakRss, stats }), error.
  */
+
 import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import net from 'node:net';
 import type { Writable } from 'node:stream';
+import SecretStream from '@hyperswarm/secret-stream';
 import { type Connection, createNode, type SrmudpNode } from 'srmudp';
 import UDX from 'udx-native';
-import { congestionOf, parseArgs, protoOf } from './args.js';
+import { congestionOf, cryptoOf, parseArgs, protoOf } from './args.js';
+import { cryptoOption } from './backend.js';
 import {
   cpuSecondsSince,
   fail,
@@ -59,12 +63,17 @@ async function go(m: Record<string, unknown>): Promise<void> {
   let w: Writable;
   if (proto === 'srmudp') {
     const congestion = congestionOf(args.congestion);
-    node = await createNode({ host, port: 0, ...(congestion ? { congestion } : {}) });
+    node = await createNode({
+      host,
+      port: 0,
+      ...(congestion ? { congestion } : {}),
+      ...cryptoOption(cryptoOf(args.crypto)),
+    });
     conn = await node.connect(
       typeof m.card === 'string' ? m.card : { host: String(m.host), port: Number(m.port) },
     );
     w = conn.openStream();
-    send({ t: 'connected', startAt, at: wallMs(), pmtu: conn.stats().pmtu });
+    send({ t: 'connected', startAt, at: wallMs(), pmtu: conn.stats().pmtu, backend: node.cryptoBackend });
   } else if (proto === 'sealed-udp' || proto === 'raw-udp') {
     // open loop (datagram-floor.ts): sends until the sink has its bytes and we are killed
     const key = new Uint8Array(Buffer.from(String(m.key), 'hex'));
@@ -72,10 +81,15 @@ async function go(m: Record<string, unknown>): Promise<void> {
     send({ t: 'connected', startAt, at: wallMs() });
     send({ t: 'sent', bytes: 0, at: wallMs() });
     return;
-  } else if (proto === 'udx') {
+  } else if (proto === 'udx' || proto === 'hyperswarm') {
     if (!udx) throw new Error('udx socket not bound');
     udx.stream.connect(udx.socket, Number(m.id), Number(m.port), String(m.host));
-    w = udx.stream;
+    if (proto === 'hyperswarm') {
+      // Hyperswarm's encrypted stream: Noise XX handshake, then secretstream per write
+      const secret = new SecretStream(true, udx.stream);
+      await secret.opened;
+      w = secret;
+    } else w = udx.stream;
     send({ t: 'connected', startAt, at: wallMs() });
   } else {
     const sock = net.connect({ host: String(m.host), port: Number(m.port) });
@@ -88,7 +102,7 @@ async function go(m: Record<string, unknown>): Promise<void> {
   await pump(w);
 }
 
-if (proto === 'udx') {
+if (proto === 'udx' || proto === 'hyperswarm') {
   const u = new UDX();
   const socket = u.createSocket();
   socket.bind(0, host);

@@ -1,6 +1,6 @@
 import type { CryptoBackend } from '../backend.js';
 import { CipherState } from './cipher-state.js';
-import { BLAKE2S, type NoiseHash, SHA256 } from './hash.js';
+import { blake2sOf, type NoiseHash, SHA256 } from './hash.js';
 import type { HandshakePatternDef, Token } from './patterns.js';
 import { SymmetricState } from './symmetric-state.js';
 
@@ -60,7 +60,7 @@ export class HandshakeState {
     this.e = init.e ?? null;
     this.rs = init.rs ?? null;
     this.random = init.random ?? null;
-    const hash: NoiseHash = init.hash === 'SHA256' ? SHA256 : BLAKE2S;
+    const hash: NoiseHash = init.hash === 'SHA256' ? SHA256 : blake2sOf(init.backend);
     this.ss = new SymmetricState(
       hash,
       init.backend,

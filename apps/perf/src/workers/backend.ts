@@ -1,0 +1,20 @@
+/** The crypto backend a worker's srmudp node uses (--crypto): createNode's option, or none (auto). */
+import { type CryptoBackend, nobleBackend } from '@srmudp/crypto';
+import { nodeBackend, sodiumBackend, sodiumUnavailableReason } from '@srmudp/crypto-node';
+import type { CryptoChoice } from './args.js';
+
+export function cryptoOption(choice: CryptoChoice): { cryptoBackend?: CryptoBackend } {
+  switch (choice) {
+    case 'auto':
+      return {};
+    case 'noble':
+      return { cryptoBackend: nobleBackend() };
+    case 'node':
+      return { cryptoBackend: nodeBackend() };
+    case 'sodium': {
+      const b = sodiumBackend();
+      if (b === null) throw new Error(`sodium-native does not load here: ${sodiumUnavailableReason()}`);
+      return { cryptoBackend: b };
+    }
+  }
+}
