@@ -39,7 +39,7 @@ describe('srmudp-chat in tmux: alice, bob and carol on 127.0.0.1', () => {
     const aliceStart = await t.waitFor('alice', ready, 30_000, 'alice to start');
     await t.waitFor('bob', ready, 30_000, 'bob to start');
     await t.waitFor('carol', ready, 30_000, 'carol to start');
-    const card = (aliceStart.match(/^(srmudp1:\S+)$/m) as RegExpMatchArray)[1] as string;
+    const card = (aliceStart.match(/^(srmudp2:\S+)$/m) as RegExpMatchArray)[1] as string;
     const bobPort = (
       (await t.waitFor('bob', /listening on 127\.0\.0\.1:(\d+)/, 1000, 'port')).match(
         /listening on 127\.0\.0\.1:(\d+)/,

@@ -26,7 +26,7 @@ async function startSender(file: string, shared = false): Promise<{ proc: Proc; 
   const proc = shared
     ? new Proc('send-cli.ts', [file, '--host', '127.0.0.1'])
     : start('send-cli.ts', [file, '--host', '127.0.0.1']);
-  const m = await proc.waitFor(/^(srmudp1:\S+)$/m, 30_000, 'the contact card');
+  const m = await proc.waitFor(/^(srmudp2:\S+)$/m, 30_000, 'the contact card');
   return { proc, card: (m as RegExpMatchArray)[1] as string };
 }
 
@@ -114,7 +114,7 @@ describe('--once', () => {
     writeFileSync(file, data);
     const proc = start('send-cli.ts', [file, '--host', '127.0.0.1', '--once']);
     const card = (
-      (await proc.waitFor(/^(srmudp1:\S+)$/m, 30_000, 'the card')) as RegExpMatchArray
+      (await proc.waitFor(/^(srmudp2:\S+)$/m, 30_000, 'the card')) as RegExpMatchArray
     )[1] as string;
     const r = start('receive-cli.ts', [card, '--out', join(dir, 'once-out.bin')]);
     expect(await r.exit(30_000), r.output).toBe(0);

@@ -278,7 +278,8 @@ export class DhtBackend implements RendezvousBackend {
         );
       }
     }
-    return { locator: { backend: 'dht', salt: this.salt } };
+    // The default salt is implied by a locator without one: the card stays a few bytes shorter.
+    return { locator: this.salt === DEFAULT_SALT ? { backend: 'dht' } : { backend: 'dht', salt: this.salt } };
   }
 
   async resolve(key: RecordKey, options: ResolveOptions = {}): Promise<Uint8Array | null> {
@@ -286,8 +287,11 @@ export class DhtBackend implements RendezvousBackend {
     this.#enter(options.signal);
     await this.#ready;
     this.#enter(options.signal);
+    // A card's locator names the salt, DEFAULT_SALT when it has none; without a locator, our own.
     const salt =
-      typeof key.locator?.salt === 'string' ? Buffer.from(key.locator.salt, 'utf8') : this.#saltBytes;
+      key.locator === undefined
+        ? this.#saltBytes
+        : Buffer.from(typeof key.locator.salt === 'string' ? key.locator.salt : DEFAULT_SALT, 'utf8');
     if (salt.length > 64) return null;
     const got = await this.#get(peerId, salt, options.signal);
     return got === null ? null : got.v;

@@ -19,8 +19,8 @@ import { ed25519 } from '@noble/curves/ed25519.js';
 import { describe, expect, it } from 'vitest';
 import type { RecordKey, RendezvousBackend, Signer } from './backend.js';
 import { createSigner, isRendezvousBackend } from './backend.js';
-import type { Locator } from './card.js';
 import { isRendezvousError } from './errors.js';
+import type { Locator } from './locator.js';
 import type { Candidate } from './record.js';
 import { decodeRecord, MAX_RECORD_SIZE, signRecord } from './record.js';
 
