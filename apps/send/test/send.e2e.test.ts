@@ -63,6 +63,32 @@ describe('srmudp-send / srmudp-receive between processes on 127.0.0.1', () => {
     expect(sha(readFileSync(out))).toBe(sha(data));
   }, 90_000);
 
+  it('reads the card from stdin when none is given, joining a card pasted over several lines', async () => {
+    const small = join(dir, 'small.bin');
+    const smallData = randomBytes(64 * 1024);
+    writeFileSync(small, smallData);
+    const s = await startSender(small);
+    const out = join(dir, 'stdin.bin');
+    const third = Math.ceil(s.card.length / 3);
+    const lines = [0, 1, 2].map((i) => s.card.slice(i * third, (i + 1) * third)).join('\n');
+    // three at once: the pasted card, a piece of a card (its first line lost), a cut-off card
+    const p = new Proc('receive-cli.ts', ['--out', out], undefined, { stdin: `${lines}\n` });
+    const piece = new Proc('receive-cli.ts', ['-'], undefined, { stdin: `${s.card.slice(30, 90)}\n` });
+    const cut = new Proc('receive-cli.ts', [], undefined, { stdin: `${s.card.slice(0, 50)}\n` });
+    live.push(p, piece, cut);
+    expect(await p.exit(60_000), p.output).toBe(0);
+    expect(sha(readFileSync(out))).toBe(sha(smallData));
+    expect(await piece.exit(30_000), piece.output).toBe(2);
+    expect(piece.stderr.trim()).toBe(
+      'srmudp-receive: that is a piece of a contact card: paste it from its start ("srmudp2:")',
+    );
+    // the parser's reason, once (no doubled "invalid contact card:")
+    expect(await cut.exit(30_000), cut.output).toBe(2);
+    expect(cut.stderr.trim()).toMatch(
+      /^srmudp-receive: invalid contact card: (checksum mismatch|body too short|body is not base64url)/,
+    );
+  }, 90_000);
+
   it('serves several receivers at once', async () => {
     const outs = [join(dir, 'multi-1.bin'), join(dir, 'multi-2.bin'), join(dir, 'multi-3.bin')];
     const procs = outs.map((o) => start('receive-cli.ts', [sender.card, '--out', o]));
