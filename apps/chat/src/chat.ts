@@ -126,11 +126,14 @@ export class Chat {
         case 'fragment':
           this.out('*** that looks like a piece of a contact card: not sent (paste the whole card)');
           break;
-        case 'line':
-          if (r.text.trim().startsWith('/')) {
-            if (!(await this.command(r.text.trim()))) return false;
-          } else if (r.text.trim() !== '') this.say(r.text.trim());
+        case 'line': {
+          // a line that ended a pending card is handled as if typed alone (a command, /join included)
+          const t = r.text.trim();
+          if (t.startsWith('/')) {
+            if (!(await this.input(t))) return false;
+          } else if (t !== '') this.say(t);
           break;
+        }
       }
     }
     return true;

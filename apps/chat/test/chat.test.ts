@@ -125,6 +125,12 @@ describe('Chat in process', () => {
     expect(b.lines.some((l) => /^\*\*\* not a contact card: body too short/.test(l))).toBe(true);
     await until(() => a.lines.includes('bob: after the broken card'), 'the line after the broken card');
     expect(a.lines.some((l) => l.includes(card.slice(30, 90)))).toBe(false);
+    // a cut-off card, then /join of the whole card: the error, then the join (not 'unknown command')
+    const c0 = await member('carol0');
+    await c0.c.input(card.slice(0, 40));
+    await c0.c.input(`/join ${card}`);
+    await until(() => c0.lines.some((l) => l.startsWith('*** alice joined')), 'carol0 joined alice');
+    expect(c0.lines.some((l) => l.startsWith('unknown command'))).toBe(false);
     // a card pasted with no /join is a join too
     const c = await member('carol');
     await c.c.input(card);

@@ -251,11 +251,11 @@ export async function startRendezvousServer(
     req.on('error', () => {});
     req.on('end', () => {
       if (tooLarge) return;
-      store_(peerId, new Uint8Array(Buffer.concat(chunks)), client, res);
+      storeRecord(peerId, new Uint8Array(Buffer.concat(chunks)), client, res);
     });
   };
 
-  const store_ = (peerId: Uint8Array, body: Uint8Array, client: Client, res: ServerResponse): void => {
+  const storeRecord = (peerId: Uint8Array, body: Uint8Array, client: Client, res: ServerResponse): void => {
     const t = now();
     let seq: number;
     let expiresAt: number;
