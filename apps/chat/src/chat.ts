@@ -1,5 +1,7 @@
-import { parseCard } from '@srmudp/rendezvous';
+import { type CardLine, CardLines, looksLikeCardStart, parseCard } from '@srmudp/rendezvous';
+import { httpBackend } from '@srmudp/rendezvous-http';
 import { type Connection, createNode, type SrmudpNode } from 'srmudp';
+import { type IntroductionPolicy, Introductions, MAX_PENDING, PER_HELLO } from './introductions.js';
 import { cleanNick, cleanText, decodeChat, encodeChat, MAX_TEXT } from './wire.js';
 
 export interface ChatOptions {
@@ -14,6 +16,14 @@ export interface ChatOptions {
   out: (line: string) => void;
   /** called with the cards of every joined peer whenever that set grows or shrinks (to save it) */
   onPeersChanged?: (cards: string[]) => void;
+  /** which introductions (cards in other members' hellos) to follow; see introductions.ts. Default 'auto' */
+  introductions?: IntroductionPolicy;
+  /**
+   * Origin of an HTTP rendezvous server (srmudp-rendezvous-http): the node publishes its record
+   * there and its card carries that locator instead of its addresses, so the card stays the same
+   * across restarts with the same identity.
+   */
+  rendezvous?: string;
 }
 
 interface Peer {
@@ -24,13 +34,16 @@ interface Peer {
   conn: Connection | null;
   /** added to the node's named peers (redialled after a loss) */
   named: boolean;
+  /** the user joined it (/join, --join, saved peers): its introductions may be followed */
+  joined: boolean;
 }
 
 export const HELP = [
   'commands:',
   '  <text>                 say it to everyone',
   '  /msg <peer> <text>     say it to one peer only',
-  '  /join <card>           join a peer (and, through it, its group)',
+  '  /join <card>           join a peer (and, through it, its group); a card may span lines',
+  '  /accept [<peer>|all]   join peers others introduced (no argument: list them)',
   '  /peers                 who is here: state, path (direct or relayed), RTT, loss',
   '  /leave <peer>          stop redialling a peer and forget it',
   '  /card                  print your contact card again',
@@ -42,6 +55,11 @@ export class Chat {
   private readonly peers = new Map<string, Peer>();
   /** peers the user left: other members' hellos do not bring them back, only /join does */
   private readonly forgotten = new Set<string>();
+  /** joins the lines of a card pasted over several lines */
+  private readonly cards = new CardLines();
+  /** connections whose hello has been handled: only the first one introduces anyone */
+  private readonly greeted = new WeakSet<Connection>();
+  readonly introductions: Introductions;
   private closed = false;
 
   private constructor(
@@ -49,7 +67,9 @@ export class Chat {
     readonly nick: string,
     private readonly out: (line: string) => void,
     private readonly onPeersChanged: ((cards: string[]) => void) | undefined,
+    policy: IntroductionPolicy,
   ) {
+    this.introductions = new Introductions(policy);
     node.on('connection', (conn: Connection) => this.onConnection(conn));
     node.onMessage((m) => this.onMessage(m.peer, m.data));
   }
@@ -63,8 +83,9 @@ export class Chat {
       idleTimeoutMs: idle,
       keepaliveMs: Math.max(100, Math.floor(idle / 3)),
       reconnectDelayMs: 500,
+      ...(opts.rendezvous !== undefined ? { rendezvous: [httpBackend({ url: opts.rendezvous })] } : {}),
     });
-    return new Chat(node, cleanNick(opts.nick), opts.out, opts.onPeersChanged);
+    return new Chat(node, cleanNick(opts.nick), opts.out, opts.onPeersChanged, opts.introductions ?? 'auto');
   }
 
   card(): string {
@@ -73,12 +94,52 @@ export class Chat {
 
   /** Handles one line typed by the user; false once the user asked to quit. */
   async input(line: string): Promise<boolean> {
+    // A card may come over several lines (a wrapped paste): the lines are joined until it parses.
+    if (this.cards.pending) return this.pasted(this.cards.push(line));
     const text = line.trim();
     if (text === '') return true;
-    if (!text.startsWith('/')) {
-      this.say(text);
+    if (/^\/join(\s|$)/i.test(text)) {
+      const card = text.slice(5).trim();
+      if (card === '') this.out('usage: /join <card>');
+      else if (looksLikeCardStart(card)) return this.pasted(this.cards.push(card));
+      else this.join(card); // says what is wrong with it
       return true;
     }
+    // a card pasted on its own is a join; a lone piece of one is never sent as a message
+    if (looksLikeCardStart(text)) return this.pasted(this.cards.push(text));
+    if (!text.startsWith('/')) return this.pasted(this.cards.push(text));
+    return this.command(text);
+  }
+
+  private async pasted(results: CardLine[]): Promise<boolean> {
+    for (const r of results) {
+      switch (r.kind) {
+        case 'card':
+          this.join(r.text);
+          break;
+        case 'partial':
+          if (r.lines === 1) this.out('*** card incomplete: paste the rest of it (an empty line cancels)');
+          break;
+        case 'invalid':
+          this.out(notACard(r.error));
+          break;
+        case 'fragment':
+          this.out('*** that looks like a piece of a contact card: not sent (paste the whole card)');
+          break;
+        case 'line': {
+          // a line that ended a pending card is handled as if typed alone (a command, /join included)
+          const t = r.text.trim();
+          if (t.startsWith('/')) {
+            if (!(await this.input(t))) return false;
+          } else if (t !== '') this.say(t);
+          break;
+        }
+      }
+    }
+    return true;
+  }
+
+  private async command(text: string): Promise<boolean> {
     const [cmd = '', ...rest] = text.split(/\s+/);
     switch (cmd.toLowerCase()) {
       case '/quit':
@@ -91,9 +152,8 @@ export class Chat {
         this.out(`your contact card (${this.nick}):`);
         this.out(this.card());
         return true;
-      case '/join':
-        if (rest.length === 0) this.out('usage: /join <card>');
-        else this.join(rest.join(''));
+      case '/accept':
+        this.accept(rest.join(' '));
         return true;
       case '/peers':
         for (const l of this.peersTable()) this.out(l);
@@ -134,13 +194,29 @@ export class Chat {
     this.onPeersChanged?.(this.joinedCards());
   }
 
+  /** Joins introduced peers that wait for the user ('all', a nickname, a peer id prefix); lists them without one. */
+  accept(who: string): void {
+    if (who.trim() === '') {
+      const waiting = this.introductions.pending();
+      if (waiting.length === 0) this.out('*** no introductions waiting');
+      for (const i of waiting)
+        this.out(
+          `*** ${i.nick ?? '?'} (${i.peerId.slice(0, 12)}...), introduced by ${i.by}: /accept ${i.nick ?? i.peerId.slice(0, 12)}`,
+        );
+      return;
+    }
+    const taken = this.introductions.take(who.trim());
+    if (taken.length === 0) this.out(`*** no introduction of ${who.trim()} waiting (/accept lists them)`);
+    for (const i of taken) this.join(i.card);
+  }
+
   /** Joins a peer by its contact card; it is redialled whenever the connection is lost. */
   join(card: string, opts: { quiet?: boolean } = {}): void {
     let parsed: ReturnType<typeof parseCard>;
     try {
       parsed = parseCard(card);
     } catch (e) {
-      this.out(`*** not a contact card: ${e instanceof Error ? e.message : String(e)}`);
+      this.out(notACard(e));
       return;
     }
     if (parsed.peerIdText === this.node.peerId) {
@@ -155,6 +231,8 @@ export class Chat {
     }
     if (p.nick === null && parsed.name !== undefined) p.nick = cleanNick(parsed.name);
     p.card = card.replace(/\s+/g, '');
+    p.joined = true;
+    this.introductions.forget(p.peerId);
     this.addNamed(p);
     if (!p.conn && !opts.quiet) this.out(`*** joining ${this.label(p)}...`);
   }
@@ -226,7 +304,7 @@ export class Chat {
   private peer(peerId: string): Peer {
     let p = this.peers.get(peerId);
     if (!p) {
-      p = { peerId, nick: null, card: null, conn: null, named: false };
+      p = { peerId, nick: null, card: null, conn: null, named: false, joined: false };
       this.peers.set(peerId, p);
     }
     return p;
@@ -265,10 +343,7 @@ export class Chat {
 
   private onConnection(conn: Connection): void {
     const p = this.peer(conn.peerId);
-    const known = [...this.peers.values()]
-      .filter((q) => q !== p && q.card !== null && q.conn !== null)
-      .map((q) => q.card as string);
-    conn.send(encodeChat({ t: 'hello', nick: this.nick, card: this.card(), peers: known }));
+    conn.send(encodeChat({ t: 'hello', nick: this.nick, card: this.card(), peers: this.peersForHello(p) }));
     conn.once('close', (info: { reason: string; remote: boolean }) => {
       if (p.conn !== conn) return;
       p.conn = null;
@@ -276,6 +351,14 @@ export class Chat {
         this.out(`*** ${this.label(p)} left${info.reason ? ` (${info.reason})` : ''}`);
       }
     });
+  }
+
+  /** The cards a hello introduces: the members we are connected to, but the one greeted. */
+  protected peersForHello(to: Peer): string[] {
+    return [...this.peers.values()]
+      .filter((q) => q !== to && q.card !== null && q.conn !== null)
+      .map((q) => q.card as string)
+      .slice(0, MAX_PENDING);
   }
 
   private onMessage(from: string, data: Uint8Array): void {
@@ -286,6 +369,9 @@ export class Chat {
     switch (m.t) {
       case 'hello': {
         const first = p.conn === null || p.conn !== (conn ?? null);
+        // one hello per connection introduces anyone (a peer could send hellos in a loop)
+        const introduces = conn !== undefined && !this.greeted.has(conn);
+        if (conn) this.greeted.add(conn);
         p.nick = cleanNick(m.nick);
         try {
           if (parseCard(m.card).peerIdText === p.peerId && p.card !== m.card) {
@@ -303,7 +389,7 @@ export class Chat {
           this.out(`*** ${p.nick} joined${path}`);
         }
         this.addNamed(p);
-        for (const c of m.peers) this.meet(c);
+        if (introduces) this.meet(m.peers.slice(0, MAX_PENDING), p);
         return;
       }
       case 'say':
@@ -315,18 +401,42 @@ export class Chat {
     }
   }
 
-  /** A card heard from a peer (group membership): join it unless it is us or known. */
-  private meet(card: string): void {
-    let id: string;
-    try {
-      id = parseCard(card).peerIdText;
-    } catch {
-      return;
+  /** Cards a peer introduced (group membership): followed or kept for /accept, as the policy says. */
+  private meet(cards: readonly string[], by: Peer): void {
+    const waiting: string[] = [];
+    let followed = 0;
+    for (const card of cards) {
+      let parsed: ReturnType<typeof parseCard>;
+      try {
+        parsed = parseCard(card);
+      } catch {
+        continue;
+      }
+      const id = parsed.peerIdText;
+      if (id === this.node.peerId || this.forgotten.has(id) || this.peers.get(id)?.named) continue;
+      const intro = {
+        peerId: id,
+        card,
+        nick: parsed.name !== undefined ? cleanNick(parsed.name) : null,
+        by: this.label(by),
+      };
+      if (this.introductions.admit(intro, by.joined && followed < PER_HELLO)) {
+        followed++;
+        const p = this.peer(id);
+        if (p.nick === null) p.nick = intro.nick;
+        p.card = card;
+        this.addNamed(p);
+      } else if (this.introductions.policy !== 'off') waiting.push(intro.nick ?? `${id.slice(0, 12)}...`);
     }
-    if (id === this.node.peerId || this.forgotten.has(id)) return;
-    const p = this.peer(id);
-    if (p.named) return;
-    p.card = card;
-    this.addNamed(p);
+    if (waiting.length > 0)
+      this.out(
+        `*** ${this.label(by)} introduced ${waiting.join(', ')}: /accept <peer> or /accept all to join`,
+      );
   }
+}
+
+/** One line for a card that does not parse (the parser's message without its own prefix). */
+function notACard(error: unknown): string {
+  const message = error instanceof Error ? error.message : String(error);
+  return `*** not a contact card: ${message.replace(/^invalid contact card: /, '')}`;
 }

@@ -5,12 +5,16 @@ import { join } from 'node:path';
 import { clearLine, createInterface, cursorTo } from 'node:readline';
 import { parseArgs } from 'node:util';
 import { Chat } from './chat.js';
+import { INTRODUCTION_POLICIES, type IntroductionPolicy } from './introductions.js';
 
 const PROG = 'srmudp-chat';
 const USAGE = `usage: ${PROG} --name <nick> [--identity <key file>] [--host <address>] [--port <n>]
                    [--join <card>]... [--idle-timeout <ms>] [--peers-file <path>]
+                   [--introductions auto|ask|off] [--rendezvous <http(s) origin>]
   identity default: ~/.srmudp/<nick>.key (created on first use, mode 0600)
-  peers file default: <identity>.peers.json (the cards of joined peers, rejoined at start)`;
+  peers file default: <identity>.peers.json (the cards of joined peers, rejoined at start)
+  introductions: follow the peers your joined peers introduce (auto, rate-limited), ask first, or never
+  rendezvous: an srmudp-rendezvous-http server: your card then stays the same across restarts`;
 
 function fail(message: string, code: number): never {
   process.stderr.write(`${PROG}: ${message}\n`);
@@ -27,6 +31,8 @@ let args: ReturnType<
       join: { type: 'string'; multiple: true };
       'idle-timeout': { type: 'string' };
       'peers-file': { type: 'string' };
+      introductions: { type: 'string' };
+      rendezvous: { type: 'string' };
       help: { type: 'boolean'; short: 'h' };
     };
     strict: true;
@@ -42,6 +48,8 @@ try {
       join: { type: 'string', multiple: true },
       'idle-timeout': { type: 'string' },
       'peers-file': { type: 'string' },
+      introductions: { type: 'string' },
+      rendezvous: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
     strict: true,
@@ -60,6 +68,9 @@ if (!Number.isInteger(port) || port < 0 || port > 65535) fail(`--port expects 0.
 const idle = v['idle-timeout'] === undefined ? undefined : Number(v['idle-timeout']);
 if (idle !== undefined && (!Number.isInteger(idle) || idle < 500))
   fail('--idle-timeout expects ms >= 500', 2);
+const introductions = (v.introductions ?? 'auto') as IntroductionPolicy;
+if (!INTRODUCTION_POLICIES.includes(introductions))
+  fail(`--introductions expects auto, ask or off, got "${v.introductions}"`, 2);
 let identity = v.identity;
 if (identity === undefined) {
   const dir = join(homedir(), '.srmudp');
@@ -106,6 +117,8 @@ try {
     ...(idle !== undefined ? { idleTimeoutMs: idle } : {}),
     out,
     onPeersChanged: savePeers,
+    introductions,
+    ...(v.rendezvous !== undefined ? { rendezvous: v.rendezvous } : {}),
   });
 } catch (e) {
   fail(e instanceof Error ? e.message : String(e), 1);

@@ -1,3 +1,4 @@
+import { cleanName } from '@srmudp/rendezvous';
 import { z } from 'zod';
 
 /**
@@ -11,7 +12,8 @@ import { z } from 'zod';
  * Unknown `t` values are ignored, so newer versions can add kinds.
  */
 export const MAX_TEXT = 4000;
-const nick = z.string().min(1).max(32);
+/** Raw nickname on the wire; shown through cleanNick (the card name rule: 64 bytes of UTF-8). */
+const nick = z.string().min(1).max(256);
 const card = z.string().min(1).max(8192);
 
 export const chatMessageSchema = z.discriminatedUnion('t', [
@@ -37,19 +39,14 @@ export function encodeChat(m: ChatMessage): Uint8Array {
   return new TextEncoder().encode(JSON.stringify(m));
 }
 
-// C0 and C1 control characters (terminal escape sequences start with them)
-// biome-ignore lint/suspicious/noControlCharactersInRegex: matching control characters is the point
-const CONTROL = /[\u0000-\u001f\u007f-\u009f]/g;
-// biome-ignore lint/suspicious/noControlCharactersInRegex: matching control characters is the point
-const CONTROL_BUT_TAB = /[\u0000-\u0008\u000a-\u001f\u007f-\u009f]/g;
-
-/** Printable nickname: control characters removed, at most 32 characters. */
+/**
+ * A printable nickname from untrusted text: the name rule of contact cards (at most 64 bytes of
+ * UTF-8; control characters, terminal escapes and bidi overrides removed), 'anonymous' if
+ * nothing is left.
+ */
 export function cleanNick(s: string): string {
-  const t = s.replace(CONTROL, '').trim().slice(0, 32);
-  return t === '' ? 'anonymous' : t;
+  return cleanName(s) || 'anonymous';
 }
 
-/** Text safe to print on a terminal: no escape sequences from a peer. */
-export function cleanText(s: string): string {
-  return s.replace(CONTROL_BUT_TAB, ' ');
-}
+/** Text safe to print on a terminal: no escape sequences or bidi overrides from a peer. */
+export { cleanText } from '@srmudp/rendezvous';

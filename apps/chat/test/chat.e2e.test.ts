@@ -39,7 +39,7 @@ describe('srmudp-chat in tmux: alice, bob and carol on 127.0.0.1', () => {
     const aliceStart = await t.waitFor('alice', ready, 30_000, 'alice to start');
     await t.waitFor('bob', ready, 30_000, 'bob to start');
     await t.waitFor('carol', ready, 30_000, 'carol to start');
-    const card = (aliceStart.match(/^(srmudp1:\S+)$/m) as RegExpMatchArray)[1] as string;
+    const card = (aliceStart.match(/^(srmudp2:\S+)$/m) as RegExpMatchArray)[1] as string;
     const bobPort = (
       (await t.waitFor('bob', /listening on 127\.0\.0\.1:(\d+)/, 1000, 'port')).match(
         /listening on 127\.0\.0\.1:(\d+)/,
@@ -49,7 +49,12 @@ describe('srmudp-chat in tmux: alice, bob and carol on 127.0.0.1', () => {
     // bob and carol join alice by her card (read off her screen); carol meets bob through alice
     t.type('bob', `/join ${card}`);
     await t.waitFor('bob', /\*\*\* alice joined \(direct 127\.0\.0\.1:\d+\)/, 20_000, 'alice joined');
-    t.type('carol', `/join ${card}`);
+    // carol pastes the card wrapped over three lines (as a narrow terminal or a mail gives it)
+    const third = Math.ceil(card.length / 3);
+    t.type('carol', `/join ${card.slice(0, third)}`);
+    await t.waitFor('carol', /card incomplete: paste the rest/, 5000, 'the first line taken as a card start');
+    t.type('carol', card.slice(third, 2 * third));
+    t.type('carol', card.slice(2 * third));
     await t.waitFor(
       'alice',
       (s) => s.includes('*** bob joined') && s.includes('*** carol joined'),
@@ -67,12 +72,17 @@ describe('srmudp-chat in tmux: alice, bob and carol on 127.0.0.1', () => {
     await t.waitFor('alice', /^bob: hi from bob$/m, 10_000, "bob's message");
     await t.waitFor('carol', /^bob: hi from bob$/m, 10_000, "bob's message");
 
+    // a piece of a card typed on its own is never sent as a chat line
+    t.type('carol', card.slice(20, 80));
+    await t.waitFor('carol', /looks like a piece of a contact card: not sent/, 5000, 'the fragment refused');
+
     // to one: bob sees it, carol does not (she sees the next public line, so it had its chance)
     t.type('alice', '/msg bob a secret for bob');
     await t.waitFor('bob', /^alice \(private\): a secret for bob$/m, 10_000, 'the private message');
     t.type('alice', 'public again');
     const carolScreen = await t.waitFor('carol', /^alice: public again$/m, 10_000, 'the next public line');
     expect(carolScreen).not.toContain('a secret for bob');
+    expect(t.screen('alice')).not.toContain(`carol: ${card.slice(20, 80)}`);
     expect(await t.waitFor('alice', /-> bob \(private\): a secret for bob/, 5000, 'echo')).toBeTruthy();
 
     // /peers: both established, direct, with an RTT

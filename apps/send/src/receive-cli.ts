@@ -2,12 +2,14 @@
 import { SingleBar } from 'cli-progress';
 import { fail, intOption, parseCli } from './cli-util.js';
 import { formatBytes, formatDuration, formatRate, parseSize } from './format.js';
+import { readCard } from './read-card.js';
 import { EXIT, type Progress, ReceiveError, receiveFile } from './receiver.js';
 
 const PROG = 'srmudp-receive';
-const USAGE = `usage: ${PROG} <card> [--out <file or dir>] [--force] [--host <address>]
+const USAGE = `usage: ${PROG} [<card> | -] [--out <file or dir>] [--force] [--host <address>]
                       [--idle-timeout <ms>] [--connect-timeout <ms>] [--limit-rate <bytes/s, e.g. 4M>]
-                      [--progress-interval <ms>]`;
+                      [--progress-interval <ms>]
+  without a card (or with -) the card is read from stdin; it may span several lines`;
 
 const { values, positionals } = parseCli(PROG, USAGE, {
   out: { type: 'string', short: 'o' },
@@ -23,9 +25,19 @@ if (values.help) {
   process.stdout.write(`${USAGE}\n`);
   process.exit(0);
 }
-// a card may have been wrapped or split by a terminal: join every positional
-if (positionals.length === 0) fail(PROG, `expected a contact card\n${USAGE}`, EXIT.usage);
-const card = positionals.join('');
+// a card may have been wrapped or split by a terminal: join every positional; none (or -) reads
+// it from stdin, where a paste over several lines is joined back (an unquoted multi-line paste
+// on a shell command line cannot work: the shell runs each line)
+let card: string;
+if (positionals.length === 0 || (positionals.length === 1 && positionals[0] === '-')) {
+  if (process.stdin.isTTY)
+    process.stderr.write("paste the sender's contact card (it may span several lines):\n");
+  try {
+    card = await readCard(process.stdin);
+  } catch (e) {
+    fail(PROG, (e as Error).message, EXIT.usage);
+  }
+} else card = positionals.join('');
 const idle = intOption(PROG, 'idle-timeout', values['idle-timeout'], 500, 3_600_000);
 const connectTimeout = intOption(PROG, 'connect-timeout', values['connect-timeout'], 100, 600_000);
 const interval = intOption(PROG, 'progress-interval', values['progress-interval'], 50, 600_000) ?? 1000;

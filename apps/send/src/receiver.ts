@@ -84,7 +84,8 @@ export async function receiveFile(opts: ReceiveOptions): Promise<ReceiveResult> 
   try {
     parseCard(opts.card);
   } catch (e) {
-    throw new ReceiveError(EXIT.usage, `invalid contact card: ${msg(e)}`);
+    // the parser's message already starts with "invalid contact card:"
+    throw new ReceiveError(EXIT.usage, msg(e));
   }
   const node = await createNode({
     host: opts.host ?? '0.0.0.0',

@@ -2,6 +2,7 @@ import { createReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import { basename, resolve } from 'node:path';
 import { pipeline } from 'node:stream/promises';
+import { cleanName } from '@srmudp/rendezvous';
 import { type Connection, createNode, type SrmudpNode, type SrmudpStream } from 'srmudp';
 import { sha256File } from './file-hash.js';
 import { formatBytes, formatRate } from './format.js';
@@ -80,7 +81,8 @@ export class FileSender {
   }
 
   card(): string {
-    return this.node.contactCard({ name: `srmudp-send ${this.info.name}`.slice(0, 64) });
+    // a file name may hold anything: the card name rule (64 bytes of UTF-8, no control or bidi characters)
+    return this.node.contactCard({ name: cleanName(`srmudp-send ${this.info.name}`) });
   }
 
   async close(): Promise<void> {

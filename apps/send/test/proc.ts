@@ -13,9 +13,9 @@ export class Proc {
   stderr = '';
   readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null; at: number }>;
 
-  constructor(script: string, args: string[], cwd?: string) {
+  constructor(script: string, args: string[], cwd?: string, options: { stdin?: string } = {}) {
     this.child = spawn(process.execPath, ['--import', tsx, '--conditions=source', SRC + script, ...args], {
-      stdio: ['ignore', 'pipe', 'pipe'],
+      stdio: [options.stdin === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'],
       ...(cwd ? { cwd } : {}),
     });
     this.child.stdout?.on('data', (d) => {
@@ -24,6 +24,7 @@ export class Proc {
     this.child.stderr?.on('data', (d) => {
       this.stderr += String(d);
     });
+    if (options.stdin !== undefined) this.child.stdin?.end(options.stdin);
     this.exited = new Promise((resolve) =>
       this.child.once('exit', (code, signal) => resolve({ code, signal, at: Date.now() })),
     );

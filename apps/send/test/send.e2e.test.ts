@@ -26,7 +26,7 @@ async function startSender(file: string, shared = false): Promise<{ proc: Proc; 
   const proc = shared
     ? new Proc('send-cli.ts', [file, '--host', '127.0.0.1'])
     : start('send-cli.ts', [file, '--host', '127.0.0.1']);
-  const m = await proc.waitFor(/^(srmudp1:\S+)$/m, 30_000, 'the contact card');
+  const m = await proc.waitFor(/^(srmudp2:\S+)$/m, 30_000, 'the contact card');
   return { proc, card: (m as RegExpMatchArray)[1] as string };
 }
 
@@ -61,6 +61,32 @@ describe('srmudp-send / srmudp-receive between processes on 127.0.0.1', () => {
     const forced = start('receive-cli.ts', [sender.card, '--out', out, '--force']);
     expect(await forced.exit(60_000), forced.output).toBe(0);
     expect(sha(readFileSync(out))).toBe(sha(data));
+  }, 90_000);
+
+  it('reads the card from stdin when none is given, joining a card pasted over several lines', async () => {
+    const small = join(dir, 'small.bin');
+    const smallData = randomBytes(64 * 1024);
+    writeFileSync(small, smallData);
+    const s = await startSender(small);
+    const out = join(dir, 'stdin.bin');
+    const third = Math.ceil(s.card.length / 3);
+    const lines = [0, 1, 2].map((i) => s.card.slice(i * third, (i + 1) * third)).join('\n');
+    // three at once: the pasted card, a piece of a card (its first line lost), a cut-off card
+    const p = new Proc('receive-cli.ts', ['--out', out], undefined, { stdin: `${lines}\n` });
+    const piece = new Proc('receive-cli.ts', ['-'], undefined, { stdin: `${s.card.slice(30, 90)}\n` });
+    const cut = new Proc('receive-cli.ts', [], undefined, { stdin: `${s.card.slice(0, 50)}\n` });
+    live.push(p, piece, cut);
+    expect(await p.exit(60_000), p.output).toBe(0);
+    expect(sha(readFileSync(out))).toBe(sha(smallData));
+    expect(await piece.exit(30_000), piece.output).toBe(2);
+    expect(piece.stderr.trim()).toBe(
+      'srmudp-receive: that is a piece of a contact card: paste it from its start ("srmudp2:")',
+    );
+    // the parser's reason, once (no doubled "invalid contact card:")
+    expect(await cut.exit(30_000), cut.output).toBe(2);
+    expect(cut.stderr.trim()).toMatch(
+      /^srmudp-receive: invalid contact card: (checksum mismatch|body too short|body is not base64url)/,
+    );
   }, 90_000);
 
   it('serves several receivers at once', async () => {
@@ -114,7 +140,7 @@ describe('--once', () => {
     writeFileSync(file, data);
     const proc = start('send-cli.ts', [file, '--host', '127.0.0.1', '--once']);
     const card = (
-      (await proc.waitFor(/^(srmudp1:\S+)$/m, 30_000, 'the card')) as RegExpMatchArray
+      (await proc.waitFor(/^(srmudp2:\S+)$/m, 30_000, 'the card')) as RegExpMatchArray
     )[1] as string;
     const r = start('receive-cli.ts', [card, '--out', join(dir, 'once-out.bin')]);
     expect(await r.exit(30_000), r.output).toBe(0);

@@ -128,8 +128,14 @@ export class AutonomiBackend implements RendezvousBackend {
     throwIfAborted(signal);
   }
 
+  /**
+   * A signal of its own per operation (fired by the caller's signal or by close()): gateways add
+   * an abort listener per request, and on the one shared close signal more than 10 concurrent
+   * requests raised MaxListenersExceededWarning. AbortSignal.any follows its sources without
+   * listeners of its own.
+   */
   #signal(signal: AbortSignal | undefined): AbortSignal {
-    return signal ? AbortSignal.any([signal, this.#closing.signal]) : this.#closing.signal;
+    return AbortSignal.any(signal ? [signal, this.#closing.signal] : [this.#closing.signal]);
   }
 
   #mapClosed(error: unknown, signal: AbortSignal | undefined): unknown {

@@ -10,6 +10,8 @@ declare module 'bittorrent-dht' {
     timeout?: number;
     concurrency?: number;
     maxValues?: number;
+    /** Passed through k-rpc to k-rpc-socket: the UDP socket to use instead of a new udp4 one. */
+    socket?: EventEmitter;
   }
   export interface MutablePut {
     k: Buffer;
@@ -31,7 +33,15 @@ declare module 'bittorrent-dht' {
     readonly ready: boolean;
     readonly listening: boolean;
     readonly destroyed: boolean;
-    readonly nodes: { count(): number; toArray(): { host: string; port: number }[] };
+    readonly nodes: {
+      count(): number;
+      toArray(): { host: string; port: number }[];
+      remove(id: Buffer): unknown;
+      on(
+        event: 'added' | 'removed',
+        listener: (contact: { id: Buffer; host: string; port: number }) => void,
+      ): unknown;
+    };
     listen(port: number, host: string, cb?: () => void): void;
     listen(port: number, cb?: () => void): void;
     address(): { address: string; family: string; port: number };

@@ -21,6 +21,7 @@ import {
   throwIfAborted,
 } from '@srmudp/rendezvous';
 import DHT from 'bittorrent-dht';
+import { GuardedSocket, type KrpcGuardStats } from './guarded-socket.js';
 
 /** The public mainline DHT routers (the same list as libtorrent and bittorrent-dht). */
 export const MAINLINE_BOOTSTRAP: readonly string[] = [
@@ -75,7 +76,9 @@ export class DhtBackend implements RendezvousBackend {
   readonly #saltBytes: Buffer;
   readonly #timeoutMs: number;
   readonly #ready: Promise<void>;
-  readonly #closing = new AbortController();
+  readonly #socket: GuardedSocket;
+  /** Settles every operation in flight on close() (one set instead of a listener per operation). */
+  readonly #pending = new Set<() => void>();
   #closed = false;
 
   constructor(options: DhtBackendOptions = {}) {
@@ -84,7 +87,11 @@ export class DhtBackend implements RendezvousBackend {
     if (this.#saltBytes.length > 64) throw new RangeError('"salt" is at most 64 bytes (BEP 44)');
     this.#timeoutMs = options.timeoutMs ?? 15_000;
     const bootstrap = options.bootstrap ?? MAINLINE_BOOTSTRAP;
+    // Every datagram is type-checked before bittorrent-dht reads it (see krpc-guard.ts and the
+    // README's upstream bug report): one malformed query used to kill the process.
+    this.#socket = new GuardedSocket();
     this.dht = new DHT({
+      socket: this.#socket,
       // k-rpc falls back to its built-in public router list when `nodes` is empty-ish: pass an
       // explicit (possibly empty) list so a private DHT never contacts the public one.
       bootstrap: bootstrap === false ? false : [...bootstrap],
@@ -94,6 +101,7 @@ export class DhtBackend implements RendezvousBackend {
       timeout: options.queryTimeoutMs ?? 2_000,
     });
     this.dht.on('error', () => {}); // socket errors surface as failed queries
+    onePerAddress(this.dht);
     this.dht.on('warning', () => {});
     this.capabilities = {
       maxValueSize: MAX_RECORD_SIZE,
@@ -149,7 +157,7 @@ export class DhtBackend implements RendezvousBackend {
         settled = true;
         clearTimeout(timer);
         signal?.removeEventListener('abort', onAbort);
-        this.#closing.signal.removeEventListener('abort', onClose);
+        this.#pending.delete(onClose);
         if (error) reject(error);
         else resolve(value as T);
       };
@@ -161,7 +169,7 @@ export class DhtBackend implements RendezvousBackend {
         this.#timeoutMs,
       );
       signal?.addEventListener('abort', onAbort, { once: true });
-      this.#closing.signal.addEventListener('abort', onClose, { once: true });
+      this.#pending.add(onClose);
       try {
         start(finish);
       } catch (error) {
@@ -273,7 +281,8 @@ export class DhtBackend implements RendezvousBackend {
         );
       }
     }
-    return { locator: { backend: 'dht', salt: this.salt } };
+    // The default salt is implied by a locator without one: the card stays a few bytes shorter.
+    return { locator: this.salt === DEFAULT_SALT ? { backend: 'dht' } : { backend: 'dht', salt: this.salt } };
   }
 
   async resolve(key: RecordKey, options: ResolveOptions = {}): Promise<Uint8Array | null> {
@@ -281,8 +290,11 @@ export class DhtBackend implements RendezvousBackend {
     this.#enter(options.signal);
     await this.#ready;
     this.#enter(options.signal);
+    // A card's locator names the salt, DEFAULT_SALT when it has none; without a locator, our own.
     const salt =
-      typeof key.locator?.salt === 'string' ? Buffer.from(key.locator.salt, 'utf8') : this.#saltBytes;
+      key.locator === undefined
+        ? this.#saltBytes
+        : Buffer.from(typeof key.locator.salt === 'string' ? key.locator.salt : DEFAULT_SALT, 'utf8');
     if (salt.length > 64) return null;
     const got = await this.#get(peerId, salt, options.signal);
     return got === null ? null : got.v;
@@ -292,13 +304,37 @@ export class DhtBackend implements RendezvousBackend {
     return locator.backend === 'dht' && (locator.salt === undefined || typeof locator.salt === 'string');
   }
 
+  /** Counters of the KRPC guard: datagrams received, passed to bittorrent-dht, dropped by reason. */
+  stats(): KrpcGuardStats {
+    return this.#socket.stats();
+  }
+
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
-    this.#closing.abort();
+    for (const settle of [...this.#pending]) settle();
     await this.#ready.catch(() => {});
     await new Promise<void>((resolve) => this.dht.destroy(() => resolve()));
   }
+}
+
+/**
+ * Keeps one routing-table entry per UDP address (a socket is one node): without it, one socket
+ * sending queries with random node ids fills the table with itself, and lookups stall on it (the
+ * flood of ids BEP 42 is about). The newest id of an address replaces the older one.
+ */
+function onePerAddress(dht: DHT): void {
+  const idByAddress = new Map<string, Buffer>();
+  dht.nodes.on('added', (c) => {
+    const key = `${c.host}:${c.port}`;
+    const previous = idByAddress.get(key);
+    idByAddress.set(key, c.id);
+    if (previous !== undefined && !previous.equals(c.id)) dht.nodes.remove(previous);
+  });
+  dht.nodes.on('removed', (c) => {
+    const key = `${c.host}:${c.port}`;
+    if (idByAddress.get(key)?.equals(c.id)) idByAddress.delete(key);
+  });
 }
 
 export function dhtBackend(options: DhtBackendOptions = {}): DhtBackend {

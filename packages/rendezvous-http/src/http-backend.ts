@@ -13,16 +13,23 @@ import type {
 import {
   checkRecordKey,
   equalBytes,
+  httpOrigin,
+  linkSignals,
   MAX_RECORD_SIZE,
   peerIdToString,
   RENDEZVOUS_BACKEND,
   RendezvousError,
+  sleep,
   throwIfAborted,
 } from '@srmudp/rendezvous';
 import { WebSocket } from 'ws';
+import { WATCH_GOING_AWAY } from './watch-hub.js';
 
 export interface HttpBackendOptions {
-  /** Base URL of the server you publish to, e.g. "https://rv.example.org". */
+  /**
+   * Origin of the server you publish to, e.g. "https://rv.example.org" (scheme, host and port;
+   * the server is served at the root of its origin, since cards carry origins only).
+   */
   readonly url: string;
   /** Per-request timeout, ms. Default 10 000. */
   readonly timeoutMs?: number;
@@ -56,20 +63,22 @@ export class HttpBackend implements RendezvousBackend {
   readonly url: string;
   readonly #timeoutMs: number;
   readonly #follow: boolean;
+  /** Settles every request in flight on close() (one set, not a listener per request on a shared signal). */
+  readonly #pending = new Set<() => void>();
   readonly #closing = new AbortController();
   readonly #sockets = new Set<WebSocket>();
   #closed = false;
 
   constructor(options: HttpBackendOptions) {
-    let base: URL;
-    try {
-      base = new URL(options.url);
-    } catch {
-      throw new TypeError(`"url" is not a URL: ${JSON.stringify(options.url)}`);
-    }
-    if (base.protocol !== 'http:' && base.protocol !== 'https:')
-      throw new TypeError('"url" must be http: or https:');
-    this.url = base.toString().replace(/\/+$/, '');
+    const origin = httpOrigin(options.url);
+    if ('problem' in origin)
+      throw new TypeError(`"url" ${origin.problem.replace(/^url: /, '')}: ${JSON.stringify(options.url)}`);
+    const path = new URL(options.url).pathname;
+    if (path !== '/' && path !== '')
+      throw new TypeError(
+        `"url" must be an origin (scheme, host, port): cards carry only origins, so serve the rendezvous at ${origin.origin}/, not under ${path}`,
+      );
+    this.url = origin.origin;
     this.#timeoutMs = options.timeoutMs ?? 10_000;
     this.#follow = options.followLocators ?? true;
     this.capabilities = {
@@ -86,16 +95,11 @@ export class HttpBackend implements RendezvousBackend {
     throwIfAborted(signal);
   }
 
+  /** The origin to ask: the card's (only its origin: no path or query of the card author's choice) or ours. */
   #base(key: RecordKey): string {
-    const u = key.locator?.url;
-    if (this.#follow && typeof u === 'string' && key.locator?.backend === 'http') {
-      try {
-        const parsed = new URL(u);
-        if (parsed.protocol === 'http:' || parsed.protocol === 'https:')
-          return parsed.toString().replace(/\/+$/, '');
-      } catch {
-        // fall back to our own server
-      }
+    if (this.#follow && key.locator?.backend === 'http') {
+      const o = httpOrigin(key.locator.url);
+      if ('origin' in o) return o.origin;
     }
     return this.url;
   }
@@ -115,7 +119,7 @@ export class HttpBackend implements RendezvousBackend {
         settled = true;
         clearTimeout(timer);
         signal?.removeEventListener('abort', onAbort);
-        this.#closing.signal.removeEventListener('abort', onClose);
+        this.#pending.delete(onClose);
         if (error) reject(error);
         else resolve(reply as Reply);
       };
@@ -165,7 +169,7 @@ export class HttpBackend implements RendezvousBackend {
         finish(new RendezvousError('UNAVAILABLE', `${method} ${url} timed out after ${this.#timeoutMs} ms`));
       }, this.#timeoutMs);
       signal?.addEventListener('abort', onAbort, { once: true });
-      this.#closing.signal.addEventListener('abort', onClose, { once: true });
+      this.#pending.add(onClose);
       req.on('error', (e) =>
         finish(new RendezvousError('UNAVAILABLE', `${method} ${url} failed: ${e.message}`, { cause: e })),
       );
@@ -221,20 +225,59 @@ export class HttpBackend implements RendezvousBackend {
 
   canResolve(locator: Locator): boolean {
     if (locator.backend !== 'http') return false;
-    if (typeof locator.url !== 'string') return false;
-    return this.#follow || locator.url.replace(/\/+$/, '') === this.url;
+    const o = httpOrigin(locator.url);
+    return 'origin' in o && (this.#follow || o.origin === this.url);
   }
 
   async *watch(key: RecordKey, options: ResolveOptions = {}): AsyncGenerator<Uint8Array, void, undefined> {
     const peerId = checkRecordKey(key);
     this.#enter(undefined);
     const signal = options.signal;
-    if (signal?.aborted) return;
     const wsUrl = `${this.#base(key).replace(/^http/, 'ws')}/v1/watch/${peerIdToString(peerId)}`;
+    let last: Uint8Array | undefined;
+    // The server closes a watch it pushed nothing on for a while with 1001 (going away): open a
+    // new one. Sessions that end quickly back off (1 s doubling to 60 s) so a server that keeps
+    // closing cannot make us hammer it.
+    let delay = 1000;
+    while (!signal?.aborted && !this.#closed) {
+      const started = Date.now();
+      const session = this.#watchOnce(wsUrl, signal);
+      let code = 0;
+      while (true) {
+        const next = await session.next();
+        if (next.done) {
+          code = next.value;
+          break;
+        }
+        if (last === undefined || !equalBytes(next.value, last)) {
+          last = next.value;
+          yield next.value;
+        }
+      }
+      if (code !== WATCH_GOING_AWAY || signal?.aborted || this.#closed) return;
+      delay = Date.now() - started > 60_000 ? 1000 : Math.min(60_000, delay * 2);
+      const link = linkSignals([signal, this.#closing.signal]);
+      try {
+        await sleep(delay / 2 + Math.random() * (delay / 2), link.signal);
+      } catch {
+        return;
+      } finally {
+        link.dispose();
+      }
+    }
+  }
+
+  /** One watch socket: yields what the server pushes, returns the close code. */
+  async *#watchOnce(
+    wsUrl: string,
+    signal: AbortSignal | undefined,
+  ): AsyncGenerator<Uint8Array, number, undefined> {
+    if (signal?.aborted) return 0;
     const ws = new WebSocket(wsUrl, { maxPayload: MAX_RESPONSE, handshakeTimeout: this.#timeoutMs });
     this.#sockets.add(ws);
     const queue: Uint8Array[] = [];
     let ended = false;
+    let closeCode = 0;
     let failure: RendezvousError | undefined;
     let wake: (() => void) | undefined;
     const notify = () => {
@@ -250,7 +293,8 @@ export class HttpBackend implements RendezvousBackend {
     ws.on('error', (e) => {
       failure = new RendezvousError('UNAVAILABLE', `watch ${wsUrl} failed: ${e.message}`, { cause: e });
     });
-    ws.on('close', () => {
+    ws.on('close', (code: number) => {
+      closeCode = code;
       ended = true;
       notify();
     });
@@ -260,16 +304,12 @@ export class HttpBackend implements RendezvousBackend {
       notify();
     };
     signal?.addEventListener('abort', stop, { once: true });
-    this.#closing.signal.addEventListener('abort', stop, { once: true });
-    let last: Uint8Array | undefined;
+    this.#pending.add(stop);
     try {
       while (true) {
         const v = queue.shift();
         if (v !== undefined) {
-          if (last === undefined || !equalBytes(v, last)) {
-            last = v;
-            yield v;
-          }
+          yield v;
           continue;
         }
         if (ended) break;
@@ -278,9 +318,10 @@ export class HttpBackend implements RendezvousBackend {
         });
       }
       if (failure !== undefined && !signal?.aborted && !this.#closed) throw failure;
+      return closeCode;
     } finally {
       signal?.removeEventListener('abort', stop);
-      this.#closing.signal.removeEventListener('abort', stop);
+      this.#pending.delete(stop);
       ws.terminate();
       this.#sockets.delete(ws);
     }
@@ -289,6 +330,7 @@ export class HttpBackend implements RendezvousBackend {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
+    for (const settle of [...this.#pending]) settle();
     this.#closing.abort();
     const pending = [...this.#sockets].map(
       (ws) =>

@@ -1,67 +1,10 @@
-import { createServer, request, type Server } from 'node:http';
+import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { ed25519 } from '@noble/curves/ed25519.js';
-import { isRendezvousError, peerIdToString, Rendezvous, signRecord } from '@srmudp/rendezvous';
-import { afterEach, describe, expect, it } from 'vitest';
-import type { RendezvousServer } from '../src/index.js';
-import { httpBackend, RateLimiter, startRendezvousServer } from '../src/index.js';
-
-const cleanup: (() => Promise<void>)[] = [];
-afterEach(async () => {
-  for (const c of cleanup.splice(0).reverse()) await c();
-});
-
-async function server(options: Parameters<typeof startRendezvousServer>[0] = {}): Promise<RendezvousServer> {
-  const s = await startRendezvousServer(options);
-  cleanup.push(() => s.close());
-  return s;
-}
-
-function identity() {
-  const secretKey = ed25519.utils.randomSecretKey();
-  return { secretKey, peerId: ed25519.getPublicKey(secretKey) };
-}
-
-function record(id: ReturnType<typeof identity>, seq: number, issuedAt = Date.now(), ttl = 60_000) {
-  return signRecord(
-    {
-      peerId: id.peerId,
-      seq,
-      issuedAt,
-      expiresAt: issuedAt + ttl,
-      candidates: [{ kind: 'host', family: 4, host: '10.0.0.1', port: 1 }],
-    },
-    id.secretKey,
-  );
-}
-
-function raw(
-  url: string,
-  method: string,
-  body?: Uint8Array,
-  headers: Record<string, string> = {},
-): Promise<{ status: number; body: string }> {
-  return new Promise((resolve, reject) => {
-    const req = request(url, { method, agent: false, headers }, (res) => {
-      let text = '';
-      res.on('data', (c) => {
-        text += c;
-      });
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: text }));
-    });
-    req.on('error', reject);
-    req.end(body);
-  });
-}
-
-async function code(p: Promise<unknown>): Promise<string> {
-  try {
-    await p;
-  } catch (error) {
-    return isRendezvousError(error) ? error.code : `other: ${String(error)}`;
-  }
-  return 'no error';
-}
+import { peerIdToString, Rendezvous } from '@srmudp/rendezvous';
+import { describe, expect, it } from 'vitest';
+import { httpBackend, RateLimiter } from '../src/index.js';
+import { cleanup, code, identity, raw, record, server } from './helpers.js';
 
 describe('HTTP rendezvous server', () => {
   it('checks signature, peer id, expiry and sequence before storing', async () => {
@@ -111,7 +54,10 @@ describe('HTTP rendezvous server', () => {
     expect((await raw(`${s.url}/elsewhere`, 'GET')).status).toBe(404);
     expect((await raw(url, 'DELETE')).status).toBe(405);
     expect((await raw(url, 'GET')).status).toBe(404);
-    expect(JSON.parse((await raw(`${s.url}/v1/health`, 'GET')).body)).toEqual({ ok: true });
+    expect(JSON.parse((await raw(`${s.url}/v1/health`, 'GET')).body)).toEqual({
+      ok: true,
+      maxRecordLifetimeMs: 7_200_000,
+    });
   });
 
   it('does not serve expired records', async () => {
@@ -164,7 +110,7 @@ describe('HTTP server limits', () => {
     );
     const full = await raw(`${s.url}/v1/records/${peerIdToString(b.peerId)}`, 'PUT', record(b, 1));
     expect(full.status).toBe(507);
-    expect(JSON.parse(full.body).code).toBe('UNAVAILABLE');
+    expect(JSON.parse(full.body).code).toBe('STORE_FULL');
     expect((await raw(`${s.url}/v1/records/${peerIdToString(a.peerId)}`, 'PUT', record(a, 2))).status).toBe(
       204,
     );

@@ -1,5 +1,5 @@
 import { ed25519 } from '@noble/curves/ed25519.js';
-import type { Locator } from './card.js';
+import type { Locator } from './locator.js';
 
 /** Brand of every rendezvous backend: checked with {@link isRendezvousBackend}, not instanceof. */
 export const RENDEZVOUS_BACKEND = Symbol.for('@srmudp/rendezvous-backend');

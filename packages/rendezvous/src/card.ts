@@ -1,64 +1,66 @@
 import { blake2s } from '@noble/hashes/blake2.js';
 import { parsePeerId, peerIdToString } from '@srmudp/crypto';
-import { z } from 'zod';
-import { concatBytes, equalBytes, fromBase64Url, toBase64Url } from './bytes.js';
+import { concatBytes, equalBytes, fromBase64Url, fromHex, toBase64Url, toHex } from './bytes.js';
+import { decodeCardV1 } from './card-v1.js';
 import { isRendezvousError, RendezvousError } from './errors.js';
+import type { Locator } from './locator.js';
+import { locatorKey, MAX_CARD_LOCATORS, normalizeLocator } from './locator.js';
+import { cleanName, nameProblem } from './name.js';
 import type { PeerRecord } from './record.js';
-import { decodeRecord, verifyRecord } from './record.js';
+import { decodeRecord, MAX_RECORD_SIZE, verifyRecord } from './record.js';
 
 /**
- * Contact card text form, version 1:
+ * Contact card text form, version 2 (binary; see the README, "Contact card format"):
  *
- *   "srmudp1:" + base64url( utf8(JSON payload) || checksum[4] )
- *   checksum = BLAKE2s-256("srmudp/card/v1" || 0x00 || utf8(JSON payload))[0..4]
+ *   "srmudp2:" + base64url( body || checksum[4] )
+ *   checksum = BLAKE2s-256("srmudp/card/v2" || 0x00 || body)[0..4]
+ *   body = peer id[32] || flags[1] || locator count[1] || locators
+ *          || (flags & 1: record length u16 || the signed record without its peer id)
+ *          || (flags & 2: name length u8 || UTF-8 name)
  *
- * payload = { "peer": "<peer id text>", "locators": [{ "backend": "dht", ... }],
- *             "record"?: "<base64url signed PeerRecord>", "name"?: "<label>" }
- *
- * Whitespace anywhere in the text is ignored, so a card wrapped by a mail client still parses.
- * The checksum catches copy-paste damage (1 - 2^-32); it is not a signature: an embedded record is
- * signed by the peer, and the handshake authenticates the peer id whatever the card says.
+ * Whitespace anywhere in the text is ignored, so a card wrapped by a terminal or a mail client
+ * still parses. The checksum catches copy-paste damage (1 - 2^-32); it is not a signature: an
+ * embedded record is signed by the peer, and the handshake authenticates the peer id whatever the
+ * card says. Version 1 cards (base64url JSON, the first release) are still read.
  */
 export const CARD_PREFIX = 'srmudp';
-export const CARD_VERSION = 1;
+export const CARD_VERSION = 2;
+/** Longest card text once whitespace is removed. */
 export const MAX_CARD_LENGTH = 8192;
-const CARD_DOMAIN = new TextEncoder().encode('srmudp/card/v1\0');
+/** Longest input parseCard looks at (whitespace included): refused before any other work. */
+export const MAX_CARD_INPUT = 2 * MAX_CARD_LENGTH;
+const CARD_DOMAIN = new TextEncoder().encode('srmudp/card/v2\0');
+const FLAG_RECORD = 0x01;
+const FLAG_NAME = 0x02;
 
-/** Where a peer's record can be found. `backend` names a RendezvousBackend; the rest is its data. */
-export interface Locator {
-  readonly backend: string;
-  readonly [param: string]: string | number | boolean;
-}
+/** Locator tags of the binary card: the common backends in a few bytes, anything else generic. */
+const TAG = {
+  generic: 0x00,
+  dht: 0x01, // { backend: 'dht' } (default salt)
+  dhtSalt: 0x02, // u8 length, UTF-8 salt
+  http: 0x03, // u8 length, origin
+  manual: 0x04,
+  autonomi: 0x05, // u8 slot type (0 none, 1 pointer, 2 scratchpad), u8 length, address bytes
+} as const;
+const AUTONOMI_TYPES = [undefined, 'pointer', 'scratchpad'] as const;
+const VALUE = { string: 0, number: 1, false: 2, true: 3 } as const;
+
+export type { Locator } from './locator.js';
 export interface ContactCard {
   readonly peerId: Uint8Array;
   readonly locators: readonly Locator[];
   /** A signed PeerRecord carried in the card itself (the manual case). */
   readonly record?: Uint8Array;
-  /** Optional human label; not authenticated. */
+  /** Optional human label (the name rule of name.ts); not authenticated. */
   readonly name?: string;
 }
 /** What parseCard returns: the card plus its embedded record decoded (signature checked). */
 export interface ParsedCard extends ContactCard {
   readonly peerIdText: string;
   readonly embedded?: PeerRecord;
+  /** The card format it was written in: 1 (JSON, first release) or 2 (binary). */
+  readonly version: 1 | 2;
 }
-
-const locatorSchema = z
-  .object({
-    backend: z
-      .string()
-      .min(1)
-      .max(32)
-      .regex(/^[a-z0-9][a-z0-9-]*$/, 'backend name must be lower-case letters, digits and dashes'),
-  })
-  .catchall(z.union([z.string().max(1024), z.number(), z.boolean()]));
-
-const payloadSchema = z.strictObject({
-  peer: z.string().min(1).max(64),
-  locators: z.array(locatorSchema).max(16),
-  record: z.string().max(1400).optional(),
-  name: z.string().max(64).optional(),
-});
 
 function invalid(message: string, cause?: unknown): RendezvousError {
   return new RendezvousError(
@@ -68,102 +70,310 @@ function invalid(message: string, cause?: unknown): RendezvousError {
   );
 }
 
-function checksum(json: Uint8Array): Uint8Array {
-  return blake2s(concatBytes(CARD_DOMAIN, json)).subarray(0, 4);
+function checksum(body: Uint8Array): Uint8Array {
+  return blake2s(concatBytes(CARD_DOMAIN, body)).subarray(0, 4);
 }
 
-function checkLocator(loc: Locator, i: number): void {
-  const r = locatorSchema.safeParse(loc);
-  if (!r.success) throw new TypeError(`"card.locators[${i}]" is invalid: ${z.prettifyError(r.error)}`);
-}
+const utf8 = new TextEncoder();
+const utf8Strict = new TextDecoder('utf-8', { fatal: true });
 
-/** Formats a contact card as one copy-pasteable string. Throws TypeError on API misuse. */
-export function encodeCard(card: ContactCard): string {
-  const peer = peerIdToString(card.peerId);
-  card.locators.forEach(checkLocator);
-  if (card.locators.length > 16) throw new RangeError('"card.locators" holds at most 16 entries');
-  const payload: z.input<typeof payloadSchema> = { peer, locators: card.locators.map((l) => ({ ...l })) };
-  if (card.record !== undefined) {
-    const { record } = decodeRecord(card.record);
-    if (!equalBytes(record.peerId, card.peerId))
-      throw new TypeError('"card.record" belongs to another peer id');
-    payload.record = toBase64Url(card.record);
+class Writer {
+  readonly parts: Uint8Array[] = [];
+  u8(v: number): void {
+    this.parts.push(Uint8Array.of(v));
   }
-  if (card.name !== undefined) {
-    if (card.name.length > 64) throw new RangeError('"card.name" holds at most 64 characters');
-    payload.name = card.name;
+  bytes(b: Uint8Array): void {
+    this.parts.push(b);
   }
-  const json = new TextEncoder().encode(JSON.stringify(payload));
-  return `${CARD_PREFIX}${CARD_VERSION}:${toBase64Url(concatBytes(json, checksum(json)))}`;
+  /** u8 length then the bytes (at most 255). */
+  short(b: Uint8Array): void {
+    this.u8(b.length);
+    this.bytes(b);
+  }
 }
 
-function pathOf(path: readonly PropertyKey[]): string {
-  return (
-    path
-      .map((p) => (typeof p === 'number' ? `[${p}]` : `.${String(p)}`))
-      .join('')
-      .replace(/^\./, '') || 'card'
-  );
+/** The compact form of a well-known locator (tag and payload), or null for the generic form. */
+function compactLocator(loc: Locator, keys: readonly string[]): Uint8Array[] | null {
+  const short = (b: Uint8Array) => [Uint8Array.of(b.length), b];
+  if (loc.backend === 'dht' && keys.length === 0) return [Uint8Array.of(TAG.dht)];
+  if (loc.backend === 'dht' && keys.length === 1 && typeof loc.salt === 'string')
+    return [Uint8Array.of(TAG.dhtSalt), ...short(utf8.encode(loc.salt))];
+  if (loc.backend === 'http') return [Uint8Array.of(TAG.http), ...short(utf8.encode(loc.url as string))];
+  if (loc.backend === 'manual' && keys.length === 0) return [Uint8Array.of(TAG.manual)];
+  if (loc.backend === 'autonomi') {
+    const type = AUTONOMI_TYPES.indexOf(loc.type as (typeof AUTONOMI_TYPES)[number]);
+    const address = typeof loc.address === 'string' ? fromHex(loc.address) : null;
+    const rest = keys.filter((k) => k !== 'type' && k !== 'address');
+    if (
+      type >= 0 &&
+      address !== null &&
+      address.length > 0 &&
+      rest.length === 0 &&
+      loc.address === toHex(address)
+    )
+      return [Uint8Array.of(TAG.autonomi, type), ...short(address)];
+  }
+  return null;
+}
+
+function encodeLocator(w: Writer, loc: Locator): void {
+  const keys = Object.keys(loc).filter((k) => k !== 'backend');
+  const compact = compactLocator(loc, keys);
+  if (compact !== null) {
+    for (const part of compact) w.bytes(part);
+    return;
+  }
+  w.u8(TAG.generic);
+  w.short(utf8.encode(loc.backend));
+  w.u8(keys.length);
+  for (const k of keys) {
+    w.short(utf8.encode(k));
+    const v = loc[k] as string | number | boolean;
+    if (typeof v === 'boolean') w.u8(v ? VALUE.true : VALUE.false);
+    else {
+      w.u8(typeof v === 'number' ? VALUE.number : VALUE.string);
+      w.short(utf8.encode(String(v)));
+    }
+  }
 }
 
 /**
- * Parses a contact card. Every problem gives RendezvousError('INVALID_CARD') whose message says
- * what is wrong: prefix, version, encoding, checksum, JSON, a named field, the peer id, or the
- * embedded record (its signature is checked here; its expiry is the resolver's business).
+ * Formats a contact card as one copy-pasteable string (version 2). Throws TypeError/RangeError on
+ * API misuse: a malformed peer id, locator (see normalizeLocator), name (see nameProblem), more
+ * than 8 locators, or a record of another peer.
+ */
+export function encodeCard(card: ContactCard): string {
+  const peerText = peerIdToString(card.peerId);
+  const peerId = parsePeerId(peerText);
+  if (!Array.isArray(card.locators)) throw new TypeError('"card.locators" expected an array');
+  if (card.locators.length > MAX_CARD_LOCATORS)
+    throw new RangeError(`"card.locators" holds at most ${MAX_CARD_LOCATORS} entries`);
+  const w = new Writer();
+  w.bytes(peerId);
+  let flags = 0;
+  if (card.record !== undefined) flags |= FLAG_RECORD;
+  if (card.name !== undefined) flags |= FLAG_NAME;
+  w.u8(flags);
+  w.u8(card.locators.length);
+  card.locators.forEach((l, i) => {
+    const r = normalizeLocator(l);
+    if ('problem' in r) throw new TypeError(`"card.locators[${i}]" is invalid: ${r.problem}`);
+    encodeLocator(w, r.locator);
+  });
+  if (card.record !== undefined) {
+    const { record, bytes } = decodeRecord(card.record);
+    if (!equalBytes(record.peerId, peerId)) throw new TypeError('"card.record" belongs to another peer id');
+    // The peer id is already at the start of the card: store the record without it.
+    const stripped = concatBytes(bytes.subarray(0, 1), bytes.subarray(33));
+    w.u8(stripped.length >> 8);
+    w.u8(stripped.length & 0xff);
+    w.bytes(stripped);
+  }
+  if (card.name !== undefined) {
+    const problem = nameProblem(card.name);
+    if (problem !== null) throw new RangeError(`"card.name" is not a valid name: ${problem}`);
+    w.short(utf8.encode(card.name));
+  }
+  const body = concatBytes(...w.parts);
+  return `${CARD_PREFIX}${CARD_VERSION}:${toBase64Url(concatBytes(body, checksum(body)))}`;
+}
+
+class Reader {
+  pos = 0;
+  constructor(readonly b: Uint8Array) {}
+  u8(what: string): number {
+    if (this.pos >= this.b.length) throw invalid(`truncated inside ${what}`);
+    return this.b[this.pos++] as number;
+  }
+  take(n: number, what: string): Uint8Array {
+    if (this.pos + n > this.b.length) throw invalid(`truncated inside ${what}`);
+    const out = this.b.subarray(this.pos, this.pos + n);
+    this.pos += n;
+    return out;
+  }
+  short(what: string): Uint8Array {
+    return this.take(this.u8(what), what);
+  }
+  text(what: string): string {
+    try {
+      return utf8Strict.decode(this.short(what));
+    } catch (error) {
+      if (isRendezvousError(error)) throw error;
+      throw invalid(`${what} is not UTF-8`);
+    }
+  }
+}
+
+function decodeLocator(r: Reader, i: number): unknown {
+  const where = `locators[${i}]`;
+  const tag = r.u8(where);
+  switch (tag) {
+    case TAG.dht:
+      return { backend: 'dht' };
+    case TAG.dhtSalt:
+      return { backend: 'dht', salt: r.text(where) };
+    case TAG.http: {
+      const url = r.text(where);
+      return { backend: 'http', url };
+    }
+    case TAG.manual:
+      return { backend: 'manual' };
+    case TAG.autonomi: {
+      const type = AUTONOMI_TYPES[r.u8(where)];
+      if (type === undefined && r.b[r.pos - 1] !== 0)
+        throw invalid(`field ${where}: unknown autonomi slot type`);
+      const address = toHex(r.short(where));
+      return type === undefined ? { backend: 'autonomi', address } : { backend: 'autonomi', type, address };
+    }
+    case TAG.generic: {
+      const loc: Record<string, string | number | boolean> = { backend: r.text(where) };
+      const n = r.u8(where);
+      for (let k = 0; k < n; k++) {
+        const key = r.text(where);
+        if (key === 'backend' || Object.hasOwn(loc, key))
+          throw invalid(`field ${where}: duplicate parameter`);
+        const type = r.u8(where);
+        if (type === VALUE.true || type === VALUE.false) loc[key] = type === VALUE.true;
+        else if (type === VALUE.string) loc[key] = r.text(where);
+        else if (type === VALUE.number) {
+          const text = r.text(where);
+          const v = Number(text);
+          if (!Number.isFinite(v) || String(v) !== text) throw invalid(`field ${where}.${key}: not a number`);
+          loc[key] = v;
+        } else throw invalid(`field ${where}: unknown value type ${type}`);
+      }
+      return loc;
+    }
+    default:
+      throw invalid(`field ${where}: unknown locator tag ${tag} (a newer srmudp wrote this card?)`);
+  }
+}
+
+interface CardFields {
+  readonly peerId: Uint8Array;
+  readonly locators: readonly unknown[];
+  readonly record?: Uint8Array;
+  readonly name?: string;
+}
+
+function decodeCardV2(body: string): CardFields {
+  const raw = fromBase64Url(body);
+  if (raw === null) throw invalid('body is not base64url (damaged while copying?)');
+  if (raw.length < 32 + 2 + 4) throw invalid('body too short (truncated?)');
+  const content = raw.subarray(0, raw.length - 4);
+  if (!equalBytes(checksum(content), raw.subarray(raw.length - 4)))
+    throw invalid('checksum mismatch (card damaged or truncated while copying)');
+  const r = new Reader(content);
+  const peerId = r.take(32, 'peer id').slice();
+  const flags = r.u8('flags');
+  if ((flags & ~(FLAG_RECORD | FLAG_NAME)) !== 0)
+    throw invalid(`unknown flags 0x${flags.toString(16)} (a newer srmudp wrote this card?)`);
+  const count = r.u8('locator count');
+  if (count > MAX_CARD_LOCATORS) throw invalid(`field locators: more than ${MAX_CARD_LOCATORS} locators`);
+  const locators: unknown[] = [];
+  for (let i = 0; i < count; i++) locators.push(decodeLocator(r, i));
+  let record: Uint8Array | undefined;
+  if (flags & FLAG_RECORD) {
+    const n = (r.u8('record length') << 8) | r.u8('record length');
+    if (n < 1 || n + 32 > MAX_RECORD_SIZE) throw invalid(`field record: length ${n} is out of range`);
+    const stripped = r.take(n, 'record');
+    record = concatBytes(stripped.subarray(0, 1), peerId, stripped.subarray(1));
+  }
+  let name: string | undefined;
+  if (flags & FLAG_NAME) name = r.text('name');
+  if (r.pos !== content.length) throw invalid(`${content.length - r.pos} unexpected bytes at the end`);
+  return {
+    peerId,
+    locators,
+    ...(record !== undefined ? { record } : {}),
+    ...(name !== undefined ? { name } : {}),
+  };
+}
+
+/** Splits "srmudp2:..." into its version and body in linear time (no backtracking regex). */
+function splitPrefix(t: string): { version: string; body: string } {
+  const colon = t.indexOf(':');
+  const head = colon < 0 ? '' : t.slice(0, colon).toLowerCase();
+  if (colon < 0 || colon > 16 || !head.startsWith(CARD_PREFIX))
+    throw invalid(`must start with "${CARD_PREFIX}${CARD_VERSION}:"`);
+  const version = head.slice(CARD_PREFIX.length);
+  if (version === '')
+    throw invalid(`missing version after "${CARD_PREFIX}" (expected "${CARD_PREFIX}${CARD_VERSION}:")`);
+  if (!/^[0-9]{1,10}$/.test(version)) throw invalid(`must start with "${CARD_PREFIX}${CARD_VERSION}:"`);
+  return { version, body: t.slice(colon + 1) };
+}
+
+/**
+ * Parses a contact card (version 2, or version 1 of the first release). Every problem gives
+ * RendezvousError('INVALID_CARD') whose message says what is wrong: length, prefix, version,
+ * encoding, checksum, a named field, the peer id, a locator, the name, or the embedded record
+ * (its signature is checked here; its expiry is the resolver's business). Work is linear in the
+ * input, and input longer than MAX_CARD_INPUT is refused before anything else.
  */
 export function parseCard(text: string): ParsedCard {
   if (typeof text !== 'string') throw invalid('expected a string');
+  if (text.length > MAX_CARD_INPUT) throw invalid(`longer than ${MAX_CARD_INPUT} characters`);
   const t = text.replace(/\s+/g, '');
   if (t.length === 0) throw invalid('empty');
   if (t.length > MAX_CARD_LENGTH) throw invalid(`longer than ${MAX_CARD_LENGTH} characters`);
-  const m = /^([a-z0-9]*?)(\d*):(.*)$/i.exec(t);
-  if (m === null || (m[1] as string).toLowerCase() !== CARD_PREFIX) {
-    throw invalid(`must start with "${CARD_PREFIX}${CARD_VERSION}:"`);
+  const { version, body } = splitPrefix(t);
+  let fields: CardFields;
+  let v: 1 | 2;
+  if (version === '2') {
+    fields = decodeCardV2(body);
+    v = 2;
+  } else if (version === '1') {
+    const old = decodeCardV1(body);
+    if (typeof old === 'string') throw invalid(`${old} (a version 1 card, "${CARD_PREFIX}1:")`);
+    let peerId: Uint8Array;
+    try {
+      peerId = parsePeerId(old.peer);
+    } catch (error) {
+      throw invalid(`field peer: ${(error as Error).message}`, error);
+    }
+    fields = { ...old, peerId };
+    v = 1;
+  } else {
+    throw invalid(
+      `unknown version ${version} (this library reads versions 1 and ${CARD_VERSION}; upgrade srmudp?)`,
+    );
   }
-  if (m[2] === '')
-    throw invalid(`missing version after "${CARD_PREFIX}" (expected "${CARD_PREFIX}${CARD_VERSION}:")`);
-  if (Number(m[2]) !== CARD_VERSION) {
-    throw invalid(`unknown version ${m[2]} (this library reads version ${CARD_VERSION}; upgrade srmudp?)`);
+  return checkFields(fields, v);
+}
+
+/** The checks both versions share: locators, name, embedded record. */
+function checkFields(f: CardFields, version: 1 | 2): ParsedCard {
+  if (f.locators.length > MAX_CARD_LOCATORS)
+    throw invalid(`field locators: more than ${MAX_CARD_LOCATORS} locators`);
+  const locators: Locator[] = [];
+  const seen = new Set<string>();
+  f.locators.forEach((raw, i) => {
+    const r = normalizeLocator(raw);
+    if ('problem' in r) throw invalid(`field locators[${i}]: ${r.problem}`);
+    const key = locatorKey(r.locator);
+    if (!seen.has(key)) {
+      seen.add(key);
+      locators.push(r.locator);
+    }
+  });
+  let card: ParsedCard = { peerId: f.peerId, peerIdText: peerIdToString(f.peerId), locators, version };
+  if (f.name !== undefined) {
+    // Version 2 refuses a name outside the rule; a version 1 card (written before the rule) has
+    // its name cleaned instead, so saved cards keep working.
+    const name = version === 1 ? cleanName(f.name) : f.name;
+    const problem = nameProblem(name);
+    if (problem !== null && version === 2) throw invalid(`field name: ${problem}`);
+    if (problem === null) card = { ...card, name };
   }
-  const raw = fromBase64Url(m[3] as string);
-  if (raw === null) throw invalid('body is not base64url (damaged while copying?)');
-  if (raw.length < 5) throw invalid('body too short (truncated?)');
-  const json = raw.subarray(0, raw.length - 4);
-  if (!equalBytes(checksum(json), raw.subarray(raw.length - 4))) {
-    throw invalid('checksum mismatch (card damaged or truncated while copying)');
-  }
-  let value: unknown;
-  try {
-    value = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(json));
-  } catch (error) {
-    throw invalid('payload is not valid JSON', error);
-  }
-  const parsed = payloadSchema.safeParse(value);
-  if (!parsed.success) {
-    const issue = parsed.error.issues[0];
-    const where = issue === undefined ? 'card' : pathOf(issue.path);
-    throw invalid(`field ${where}: ${issue?.message ?? 'invalid'}`, parsed.error);
-  }
-  const p = parsed.data;
-  let peerId: Uint8Array;
-  try {
-    peerId = parsePeerId(p.peer);
-  } catch (error) {
-    throw invalid(`field peer: ${(error as Error).message}`, error);
-  }
-  let card: ParsedCard = { peerId, peerIdText: peerIdToString(peerId), locators: p.locators as Locator[] };
-  if (p.name !== undefined) card = { ...card, name: p.name };
-  if (p.record !== undefined) {
-    const bytes = fromBase64Url(p.record);
-    if (bytes === null) throw invalid('field record: not base64url');
+  if (f.record !== undefined) {
     try {
       // Signature and peer id now; expiry is checked by whoever resolves (cards live long).
-      const { record } = verifyRecord(bytes, {
-        expectedPeerId: peerId,
+      const { record } = verifyRecord(f.record, {
+        expectedPeerId: f.peerId,
         now: 0,
         clockSkewMs: Number.MAX_SAFE_INTEGER,
       });
-      card = { ...card, record: bytes, embedded: record };
+      card = { ...card, record: f.record, embedded: record };
     } catch (error) {
       if (isRendezvousError(error)) throw invalid(`field record: ${error.message} (${error.code})`, error);
       throw error;

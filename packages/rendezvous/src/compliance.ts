@@ -19,8 +19,8 @@ import { ed25519 } from '@noble/curves/ed25519.js';
 import { describe, expect, it } from 'vitest';
 import type { RecordKey, RendezvousBackend, Signer } from './backend.js';
 import { createSigner, isRendezvousBackend } from './backend.js';
-import type { Locator } from './card.js';
 import { isRendezvousError } from './errors.js';
+import type { Locator } from './locator.js';
 import type { Candidate } from './record.js';
 import { decodeRecord, MAX_RECORD_SIZE, signRecord } from './record.js';
 
@@ -111,6 +111,29 @@ function grown(before: Map<string, number>, after: Map<string, number>): string[
   const out: string[] = [];
   for (const [k, v] of after) if (v > (before.get(k) ?? 0)) out.push(`${k}: ${before.get(k) ?? 0} -> ${v}`);
   return out;
+}
+
+/** The result of a backend call on hostile input: a value, or a RendezvousError; anything else fails. */
+async function settled<T>(p: Promise<T>): Promise<T | { error: string }> {
+  try {
+    return await p;
+  } catch (error) {
+    if (isRendezvousError(error)) return { error: error.code };
+    throw new Error(`expected a value or a RendezvousError, got: ${String(error)}`, { cause: error });
+  }
+}
+
+/** Locators a card's author could write for this backend: wrong types, huge values, foreign targets. */
+function hostileLocators(backend: string): Locator[] {
+  const huge = 'x'.repeat(100_000);
+  return [
+    { backend, salt: 5, url: false, address: 7 },
+    { backend, salt: huge, url: `http://127.0.0.1:1/${huge}`, address: huge, type: huge },
+    { backend, url: 'http://127.0.0.1:1/some/internal/path?x=1', address: '../../etc', type: 'x' },
+    { backend, url: 'file:///etc/passwd', salt: '' },
+    { backend, constructor: 'x', __proto__: 'y', toString: 'z' } as unknown as Locator,
+    { backend: 'some-other-backend', url: 'http://127.0.0.1:1' },
+  ];
 }
 
 /** Registers the compliance tests for one backend. */
@@ -368,6 +391,84 @@ export function testRendezvousBackend(name: string, harness: ComplianceHarness):
         2000,
       );
       expect(grown(before, after)).toEqual([]);
+    });
+  });
+
+  describe(`rendezvous backend compliance, hostile input: ${name}`, () => {
+    it('canResolve and resolve with hostile locators give null, bytes or a typed error, never another exception', {
+      timeout,
+    }, async () => {
+      await withInfra(async (create) => {
+        const b = await create();
+        const id = testIdentity();
+        for (const locator of hostileLocators(b.name)) {
+          expect(() => b.canResolve?.(locator)).not.toThrow();
+          const r = await settled(
+            b.resolve({ peerId: id.peerId, locator }, { signal: AbortSignal.timeout(settle + 3000) }),
+          );
+          expect(r === null || r instanceof Uint8Array || 'error' in r).toBe(true);
+        }
+      });
+    });
+
+    it('a value that is not a signed record is stored as opaque bytes or refused with a typed error', {
+      timeout,
+    }, async () => {
+      await withInfra(async (create) => {
+        const a = await create();
+        const id = testIdentity();
+        const junk = new Uint8Array(200).map((_, i) => (i * 37) & 255);
+        const r = await settled(a.publish({ peerId: id.peerId }, junk, { seq: 1, signer: id.signer }));
+        if ('error' in r) return; // refused (a server that verifies records)
+        const got = await settled(a.resolve(keyOf(id.peerId, r.locator)));
+        // a backend stores bytes; it never invents or alters them (resolvers verify)
+        expect(got === null || (got instanceof Uint8Array && same(got, junk)) || 'error' in got).toBe(true);
+      });
+    });
+
+    it('40 concurrent resolves with and without signals, half aborted: no listener warnings, the backend still works', {
+      timeout,
+    }, async () => {
+      const warnings: string[] = [];
+      const onWarning = (w: Error) => warnings.push(`${w.name}: ${w.message}`);
+      process.on('warning', onWarning);
+      try {
+        await withInfra(async (create) => {
+          const a = await create();
+          const id = testIdentity();
+          const { locator } = await a.publish({ peerId: id.peerId }, testRecord(id, 5), {
+            seq: 5,
+            signer: id.signer,
+          });
+          const controllers = Array.from({ length: 20 }, () => new AbortController());
+          const calls = [
+            ...controllers.map((c) => settled(a.resolve(keyOf(id.peerId, locator), { signal: c.signal }))),
+            ...Array.from({ length: 20 }, () => settled(a.resolve(keyOf(id.peerId, locator)))),
+          ];
+          for (const c of controllers) c.abort(new Error('enough'));
+          const results = await Promise.race([
+            Promise.all(calls),
+            new Promise<'hang'>((r) => setTimeout(() => r('hang'), settle + 10_000)),
+          ]);
+          expect(results === 'hang' ? 'resolves hung after abort' : 'settled').toBe('settled');
+          for (const r of results as unknown[]) {
+            const e = r as { error?: string } | null;
+            if (e !== null && !(e instanceof Uint8Array))
+              expect(['ABORTED', 'UNAVAILABLE']).toContain(e.error);
+          }
+          expect(
+            await eventually(
+              () => a.resolve(keyOf(id.peerId, locator)),
+              (v) => v !== null,
+              settle,
+            ),
+          ).not.toBeNull();
+        });
+        await new Promise((r) => setImmediate(r));
+        expect(warnings.filter((w) => w.startsWith('MaxListenersExceededWarning'))).toEqual([]);
+      } finally {
+        process.off('warning', onWarning);
+      }
     });
   });
 }

@@ -10,11 +10,24 @@ export type {
 } from './backend.js';
 export { checkRecordKey, createSigner, isRendezvousBackend, RENDEZVOUS_BACKEND } from './backend.js';
 export { equalBytes, fromBase64Url, fromHex, toBase64Url, toHex } from './bytes.js';
-export type { ContactCard, Locator, ParsedCard } from './card.js';
-export { CARD_PREFIX, CARD_VERSION, encodeCard, MAX_CARD_LENGTH, parseCard } from './card.js';
+export type { ContactCard, ParsedCard } from './card.js';
+export { CARD_PREFIX, CARD_VERSION, encodeCard, MAX_CARD_INPUT, MAX_CARD_LENGTH, parseCard } from './card.js';
+export type { CardLine } from './card-lines.js';
+export { CardLines, looksLikeCardFragment, looksLikeCardStart, MIN_FRAGMENT_LENGTH } from './card-lines.js';
 export type { BackendErrorCode, RecordErrorCode, RendezvousErrorCode } from './errors.js';
 export { isRendezvousError, RendezvousError, throwIfAborted } from './errors.js';
 export { canonicalIP, formatIP, parseIPv4, parseIPv6 } from './ip.js';
+export type { Locator, LocatorCheck } from './locator.js';
+export {
+  httpOrigin,
+  locatorKey,
+  MAX_CARD_LOCATORS,
+  MAX_DHT_SALT_BYTES,
+  MAX_LOCATOR_PARAMS,
+  MAX_LOCATOR_STRING_BYTES,
+  normalizeLocator,
+} from './locator.js';
+export { cleanName, cleanText, MAX_NAME_BYTES, nameProblem } from './name.js';
 export type { Candidate, CandidateKind, DecodedRecord, Gate, PeerRecord, VerifyOptions } from './record.js';
 export {
   DEFAULT_CLOCK_SKEW_MS,

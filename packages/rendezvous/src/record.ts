@@ -277,6 +277,12 @@ export interface VerifyOptions {
   readonly now?: number;
   /** Tolerated clock difference for expiry and issue time, ms. Default {@link DEFAULT_CLOCK_SKEW_MS}. */
   readonly clockSkewMs?: number;
+  /**
+   * Ed25519 verification (signature, message, public key) to use instead of @noble/curves, e.g.
+   * node:crypto's, about 5x faster where many records are checked (the HTTP server). It must
+   * return false, not throw, for a malformed key or signature. Default: noble's ed25519.verify.
+   */
+  readonly verify?: (signature: Uint8Array, message: Uint8Array, publicKey: Uint8Array) => boolean;
 }
 export const DEFAULT_CLOCK_SKEW_MS = 120_000;
 
@@ -295,7 +301,7 @@ export function verifyRecord(bytes: Uint8Array, options: VerifyOptions = {}): De
   }
   let valid = false;
   try {
-    valid = ed25519.verify(decoded.signature, signedMessage(decoded.body), record.peerId);
+    valid = (options.verify ?? ed25519.verify)(decoded.signature, signedMessage(decoded.body), record.peerId);
   } catch {
     valid = false; // a peer id that is not a curve point, or a non-canonical signature
   }

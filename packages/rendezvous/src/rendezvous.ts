@@ -1,10 +1,12 @@
 import type { PublishResult, RendezvousBackend, Signer } from './backend.js';
 import { createSigner, isRendezvousBackend } from './backend.js';
 import { equalBytes } from './bytes.js';
-import type { ContactCard, Locator } from './card.js';
+import type { ContactCard } from './card.js';
 import { encodeCard, parseCard } from './card.js';
 import type { RendezvousErrorCode } from './errors.js';
 import { isRendezvousError, RendezvousError, throwIfAborted } from './errors.js';
+import type { Locator } from './locator.js';
+import { locatorKey, MAX_CARD_LOCATORS, normalizeLocator } from './locator.js';
 import type { Candidate, DecodedRecord, Gate, PeerRecord } from './record.js';
 import { DEFAULT_CLOCK_SKEW_MS, decodeRecord, encodeRecordBody, signRecord, verifyRecord } from './record.js';
 import { RecordCache } from './record-cache.js';
@@ -139,7 +141,8 @@ export class Rendezvous {
   readonly #skew: number;
   readonly #resolveTimeoutMs: number;
   readonly #onError: (error: unknown, backend: string) => void;
-  readonly #closeController = new AbortController();
+  /** Aborts of the operations in flight, fired by close(): one set, not a listener per operation on a shared signal. */
+  readonly #ops = new Set<() => void>();
   #current: DecodedRecord | undefined;
   #lastSeq: number | undefined;
   #closed = false;
@@ -196,6 +199,25 @@ export class Rendezvous {
 
   stats(): RendezvousStats {
     return { ...this.#stats, rejected: { ...this.#stats.rejected } };
+  }
+
+  /** A signal for one operation: fires with the given signals, after `timeoutMs`, or on close(). */
+  #link(
+    signals: readonly (AbortSignal | undefined)[],
+    timeoutMs?: number,
+  ): { signal: AbortSignal; dispose: () => void } {
+    const closed = new AbortController();
+    const abort = () => closed.abort(new RendezvousError('CLOSED', 'Rendezvous is closed'));
+    if (this.#closed) abort();
+    else this.#ops.add(abort);
+    const link = linkSignals([...signals, closed.signal], timeoutMs);
+    return {
+      signal: link.signal,
+      dispose: () => {
+        this.#ops.delete(abort);
+        link.dispose();
+      },
+    };
   }
 
   #checkOpen(): void {
@@ -320,7 +342,7 @@ export class Rendezvous {
     const signer = this.#signer;
     if (rec === undefined || signer === undefined) throw new TypeError('nothing to publish');
     s.lastPublishAt = this.#now();
-    const link = linkSignals([signal, this.#closeController.signal]);
+    const link = this.#link([signal]);
     const run = (async (): Promise<BackendPublishStatus> => {
       try {
         const result: PublishResult = await s.backend.publish({ peerId: rec.record.peerId }, rec.bytes, {
@@ -443,7 +465,22 @@ export class Rendezvous {
       throw new TypeError('"target" expected a contact card string or { peerId, locators }');
     }
     if (!Array.isArray(target.locators)) throw new TypeError('"target.locators" expected an array');
-    return target;
+    // Locators given as objects get the checks a parsed card's have: canonical form (an http
+    // locator reduced to its origin), malformed ones skipped, duplicates once, at most 8 asked.
+    const locators: Locator[] = [];
+    const seen = new Set<string>();
+    for (const raw of target.locators) {
+      const r = normalizeLocator(raw);
+      if ('problem' in r || seen.has(locatorKey(r.locator))) continue;
+      seen.add(locatorKey(r.locator));
+      locators.push(r.locator);
+      if (locators.length === MAX_CARD_LOCATORS) break;
+    }
+    return {
+      peerId: target.peerId,
+      locators,
+      ...(target.record !== undefined ? { record: target.record } : {}),
+    };
   }
 
   #count(error: unknown): void {
@@ -488,7 +525,7 @@ export class Rendezvous {
       );
     }
     const timeoutMs = options.timeoutMs ?? this.#resolveTimeoutMs;
-    const link = linkSignals([options.signal, this.#closeController.signal], timeoutMs);
+    const link = this.#link([options.signal], timeoutMs);
     const found: { source: string; bytes: Uint8Array }[] = [];
     const rejected: { source: string; error: RendezvousError }[] = [];
     if (t.record !== undefined) found.push({ source: 'card', bytes: t.record });
@@ -584,7 +621,7 @@ export class Rendezvous {
     const interval = options.intervalMs ?? 30_000;
     const maxInterval = Math.max(interval, options.maxIntervalMs ?? 300_000);
     const stop = new AbortController();
-    const link = linkSignals([options.signal, this.#closeController.signal, stop.signal]);
+    const link = this.#link([options.signal, stop.signal]);
     const signal = link.signal;
     const queue: ResolveResult[] = [];
     let wake: (() => void) | undefined;
@@ -679,7 +716,7 @@ export class Rendezvous {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
-    this.#closeController.abort(new RendezvousError('CLOSED', 'Rendezvous is closed'));
+    for (const abort of [...this.#ops]) abort();
     for (const s of this.#states) {
       if (s.timer !== undefined) clearTimeout(s.timer);
       s.timer = undefined;

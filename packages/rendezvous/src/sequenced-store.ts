@@ -106,6 +106,11 @@ export class SequencedStore {
     }
   }
 
+  /** Forgets a key's value (its sequence too: a later put of any seq is accepted). */
+  delete(key: Uint8Array): boolean {
+    return this.#entries.delete(toHex(key));
+  }
+
   get size(): number {
     return this.#entries.size;
   }

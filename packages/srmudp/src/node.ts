@@ -28,6 +28,7 @@ import { localInterfaces, UdpTransport } from '@srmudp/transport-node';
 import { SrmudpError } from '@srmudp/wire';
 import { AsyncQueue, abortError } from './async-queue.js';
 import { type CloseInfo, Connection, type ConnectionOwner, toBytes } from './connection.js';
+import { DialPacer } from './dial-pacer.js';
 import { Driver } from './driver.js';
 // NAT traversal (issue 6)
 import { attachNat, type NatTraversal, withReflexive } from './nat/index.js';
@@ -101,6 +102,8 @@ export class SrmudpNode extends EventEmitter implements ConnectionOwner {
   private readonly incoming = new AsyncQueue<Connection>(1024);
   private readonly inbox = new AsyncQueue<ReceivedMessage>();
   private hook: ((m: ReceivedMessage) => void) | null = null;
+  /** paces first contact to addresses no connection came through yet (issue 22, item 6) */
+  private readonly pacer = new DialPacer();
   private closing = false;
   private closedPromise: Promise<void> | null = null;
   /** NAT traversal (issue 6): STUN gathering and NAT verdicts; null without `stunServers` */
@@ -195,24 +198,27 @@ export class SrmudpNode extends EventEmitter implements ConnectionOwner {
   }
 
   /**
-   * This node's contact card: its peer id, the given locators, and (unless `candidates: false`) a
-   * signed record of its current candidates valid for `ttlMs` (the manual rendezvous case).
+   * This node's contact card: its peer id, its locators and, when it has no rendezvous locator
+   * (or `candidates: true`), a signed record of its current candidates valid for `ttlMs` (the
+   * manual case). With a rendezvous the card holds locators only, so it stays the same across
+   * restarts as long as the identity does (the record with the current port is resolved).
    */
   contactCard(
     opts: { name?: string; locators?: Locator[]; candidates?: boolean; ttlMs?: number } = {},
   ): string {
+    const locators = opts.locators ?? this.locators;
+    const embed = opts.candidates ?? (locators.length === 0 || locators.some((l) => l.backend === 'manual'));
     // one sequence counter (the Rendezvous one) for card records and published records, so two
     // records of this node never share a seq with different bytes
-    const record =
-      opts.candidates === false
-        ? undefined
-        : this.rendezvous.sign(
-            { candidates: this.candidates().slice(0, 8) },
-            { ttlMs: opts.ttlMs ?? 24 * 3600_000 },
-          ).bytes;
+    const record = embed
+      ? this.rendezvous.sign(
+          { candidates: this.candidates().slice(0, 8) },
+          { ttlMs: opts.ttlMs ?? 24 * 3600_000 },
+        ).bytes
+      : undefined;
     return encodeCard({
       peerId: this.identity.publicKey,
-      locators: opts.locators ?? this.locators,
+      locators,
       ...(record ? { record } : {}),
       ...(opts.name !== undefined ? { name: opts.name } : {}),
     });
@@ -365,6 +371,7 @@ export class SrmudpNode extends EventEmitter implements ConnectionOwner {
     this.closing = true;
     this.closedPromise = (async () => {
       this.nat?.close(); // NAT traversal (issue 6)
+      this.pacer.close();
       for (const p of this.named.values()) if (p.retryTimer) clearTimeout(p.retryTimer);
       const waits = [...this.byCoreId.values()].map((c) =>
         Promise.race([c.close(0, 'node closed'), new Promise((r) => setTimeout(r, 1000).unref())]),
@@ -474,7 +481,12 @@ export class SrmudpNode extends EventEmitter implements ConnectionOwner {
     this.driver.receive(data, from);
   }
 
-  private natDial(resolved: ResolvedTarget, signal?: AbortSignal, name?: string): Promise<Connection> {
+  private async natDial(resolved: ResolvedTarget, signal?: AbortSignal, name?: string): Promise<Connection> {
+    try {
+      await this.pacer.admit(resolved.addresses, signal);
+    } catch (e) {
+      throw signal?.aborted ? abortError(signal) : e;
+    }
     const nat = this.nat;
     if (nat === null) return this.dial(resolved, signal, name);
     return nat.guardDial(
@@ -537,6 +549,7 @@ export class SrmudpNode extends EventEmitter implements ConnectionOwner {
       if ((p.key && keyHex(p.key) === hex) || p.name === pending?.name) named = p;
     }
     const conn = new Connection(this, core, remoteKey, named?.name);
+    if (conn.path) this.pacer.validated(conn.path.address);
     this.byCoreId.set(id, conn);
     this.byKey.set(hex, conn);
     if (named) {

@@ -5,6 +5,7 @@ import { parsePeerId } from '@srmudp/crypto';
 import { type Candidate, parseCard, type Rendezvous } from '@srmudp/rendezvous';
 import { SrmudpError } from '@srmudp/wire';
 import { abortError } from './async-queue.js';
+import { dialAddresses } from './dial-pacer.js';
 import type { PeerTarget } from './options.js';
 
 /** Where to dial and (when known) whom we expect to find there. */
@@ -16,12 +17,15 @@ export interface ResolvedTarget {
 
 export type TargetResolver = (target: PeerTarget, signal?: AbortSignal) => Promise<ResolvedTarget>;
 
-/** Host candidates first (same LAN / machine), then reflexive, then relayed (DESIGN.md §5). */
+/**
+ * Host candidates first (same LAN / machine), then reflexive, then relayed (DESIGN.md §5);
+ * distinct, at most MAX_DIAL_CANDIDATES (a hostile record may list 125 third parties).
+ */
 export function candidatesToAddresses(candidates: readonly Candidate[]): Address[] {
   const rank = { host: 0, srflx: 1, relay: 2 } as const;
-  return [...candidates]
-    .sort((a, b) => rank[a.kind] - rank[b.kind])
-    .map((c) => ({ host: c.host, port: c.port }));
+  return dialAddresses(
+    [...candidates].sort((a, b) => rank[a.kind] - rank[b.kind]).map((c) => ({ host: c.host, port: c.port })),
+  );
 }
 
 async function resolveHost(host: string): Promise<string> {

@@ -1,0 +1,135 @@
+import type { Address } from '@srmudp/core';
+import { canonicalIP } from '@srmudp/rendezvous';
+import { SrmudpError } from '@srmudp/wire';
+
+/**
+ * Dialling a card sends handshake datagrams to every address it lists, and cards come from
+ * strangers (a chat hello carries up to 64). Without bounds a 999-byte record listing 125
+ * third-party addresses made a node send 4 datagrams to each, again on every redial: a
+ * reflector (issue 22, item 6). Two bounds, both here:
+ * - a dial tries at most {@link MAX_DIAL_CANDIDATES} distinct addresses (a node publishes at
+ *   most 8 candidates, so an honest card never has more);
+ * - first contact to addresses no connection has come through yet is paced by a token bucket
+ *   over the whole node (`burst` addresses at once, then `perSecond`); addresses a connection
+ *   was established through are free.
+ */
+export const MAX_DIAL_CANDIDATES = 8;
+
+const key = (a: Address) => `${a.host}|${a.port}`;
+
+/** Distinct addresses (canonical IP text), in order, at most {@link MAX_DIAL_CANDIDATES}. */
+export function dialAddresses(addresses: readonly Address[]): Address[] {
+  const out: Address[] = [];
+  const seen = new Set<string>();
+  for (const a of addresses) {
+    const host = canonicalIP(a.host, a.host.includes(':') ? 6 : 4) ?? a.host;
+    const c = { host, port: a.port };
+    if (seen.has(key(c))) continue;
+    seen.add(key(c));
+    out.push(c);
+    if (out.length === MAX_DIAL_CANDIDATES) break;
+  }
+  return out;
+}
+
+interface Waiter {
+  readonly cost: number;
+  readonly resolve: () => void;
+  readonly reject: (e: unknown) => void;
+}
+
+export class DialPacer {
+  readonly #burst: number;
+  readonly #perMs: number;
+  readonly #now: () => number;
+  readonly #validated = new Set<string>();
+  readonly #queue: Waiter[] = [];
+  #tokens: number;
+  #at: number;
+  #timer: ReturnType<typeof setTimeout> | null = null;
+  #closed = false;
+
+  constructor(options: { burst?: number; perSecond?: number; now?: () => number } = {}) {
+    this.#burst = options.burst ?? 32;
+    this.#perMs = (options.perSecond ?? 8) / 1000;
+    this.#now = options.now ?? (() => performance.now());
+    this.#tokens = this.#burst;
+    this.#at = this.#now();
+  }
+
+  /** An address a connection was established through: dialling it again costs nothing. */
+  validated(address: Address): void {
+    const k = key({
+      host: canonicalIP(address.host, address.host.includes(':') ? 6 : 4) ?? address.host,
+      port: address.port,
+    });
+    this.#validated.delete(k);
+    this.#validated.add(k);
+    if (this.#validated.size > 4096) this.#validated.delete(this.#validated.values().next().value as string);
+  }
+
+  /** Waits (first come, first served) until the unvalidated addresses of a dial may be contacted. */
+  admit(addresses: readonly Address[], signal?: AbortSignal): Promise<void> {
+    if (this.#closed) return Promise.reject(new SrmudpError('NODE_CLOSED', 'the node is closed'));
+    if (signal?.aborted) return Promise.reject(signal.reason);
+    const cost = Math.min(this.#burst, addresses.filter((a) => !this.#validated.has(key(a))).length);
+    if (cost === 0) return Promise.resolve(); // every address already validated: not queued
+    this.#refill();
+    if (this.#queue.length === 0 && this.#tokens >= cost) {
+      this.#tokens -= cost;
+      return Promise.resolve();
+    }
+    return new Promise<void>((resolve, reject) => {
+      const onAbort = () => {
+        const i = this.#queue.indexOf(w);
+        if (i >= 0) this.#queue.splice(i, 1);
+        reject(signal?.reason);
+      };
+      const w: Waiter = {
+        cost,
+        resolve: () => {
+          signal?.removeEventListener('abort', onAbort);
+          resolve();
+        },
+        reject: (e) => {
+          signal?.removeEventListener('abort', onAbort);
+          reject(e);
+        },
+      };
+      signal?.addEventListener('abort', onAbort, { once: true });
+      this.#queue.push(w);
+      this.#arm();
+    });
+  }
+
+  #refill(): void {
+    const now = this.#now();
+    this.#tokens = Math.min(this.#burst, this.#tokens + (now - this.#at) * this.#perMs);
+    this.#at = now;
+  }
+
+  #arm(): void {
+    if (this.#timer !== null || this.#queue.length === 0) return;
+    const head = this.#queue[0] as Waiter;
+    const wait = Math.max(0, Math.ceil((head.cost - this.#tokens) / this.#perMs));
+    this.#timer = setTimeout(() => {
+      this.#timer = null;
+      this.#refill();
+      while (this.#queue.length > 0 && this.#tokens >= (this.#queue[0] as Waiter).cost) {
+        const w = this.#queue.shift() as Waiter;
+        this.#tokens -= w.cost;
+        w.resolve();
+      }
+      this.#arm();
+    }, wait);
+    this.#timer.unref?.();
+  }
+
+  /** Rejects every waiting dial (the node is closing). */
+  close(): void {
+    this.#closed = true;
+    if (this.#timer !== null) clearTimeout(this.#timer);
+    this.#timer = null;
+    for (const w of this.#queue.splice(0)) w.reject(new SrmudpError('NODE_CLOSED', 'the node was closed'));
+  }
+}
