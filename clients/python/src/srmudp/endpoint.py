@@ -287,9 +287,11 @@ class Connection:
         if not self.validated and self._routed is None and amp.remaining(self.path) < r.mtu.current:
             return None
         t = r.poll_transmit(now)
+        if t is None and self._draining:
+            self._maybe_finish_drain(now)
+            if not self._draining:
+                t = r.poll_transmit(now)  # the CLOSE frame, now rather than at the next timer
         if t is None:
-            if self._draining:
-                self._maybe_finish_drain(now)
             return None
         to = self.path
         if self._routed is not None and _carries(t.payload, self._routed[0]):

@@ -278,7 +278,7 @@ class Node:
         self._loop = asyncio.get_running_loop()
         self._t0 = self._loop.time()
         allow = options.get("allow")
-        self._allow = {parse_peer_id(p) if isinstance(p, str) else bytes(p) for p in allow} if allow else None
+        self._allow = None if allow is None else {parse_peer_id(p) if isinstance(p, str) else bytes(p) for p in allow}
         self.endpoint = Endpoint(
             identity,
             self._now(),
@@ -325,10 +325,16 @@ class Node:
             return [Candidate("host", fam, h, port) for h in hosts[:8]]  # type: ignore[arg-type]
         return [Candidate("host", fam, host, port)]  # type: ignore[arg-type]
 
-    def contact_card(self, *, name: str | None = None, ttl_ms: int = 24 * 3600_000) -> str:
-        """This node's contact card: its peer id and a signed record of its current addresses."""
+    def contact_card(
+        self, *, name: str | None = None, ttl_ms: int = 24 * 3600_000, addresses: list[Address] | None = None
+    ) -> str:
+        """This node's contact card: its peer id and a signed record of its current addresses
+        (or of ``addresses``, e.g. a port forward or a proxy in front of this node)."""
         now = int(time.time() * 1000)
-        record = PeerRecord(self.identity.public_key, next_sequence(now), now, now + ttl_ms, tuple(self.candidates()))
+        cands = self.candidates() if addresses is None else [
+            Candidate("host", 6 if ":" in h else 4, h, p) for h, p in addresses  # type: ignore[arg-type]
+        ]
+        record = PeerRecord(self.identity.public_key, next_sequence(now), now, now + ttl_ms, tuple(cands))
         return encode_card(ContactCard(self.identity.public_key, (), sign_record(record, self.identity), name))
 
     async def connect(self, target: PeerTarget, *, timeout: float | None = None, name: str | None = None) -> PeerConnection:
@@ -563,17 +569,19 @@ class Node:
         if t is not None and t <= now:
             self.endpoint.handle_timeout(now)
         sent = 0
-        while sent < _BATCH:
-            out = self.endpoint.poll_transmit(now)
-            if out is None:
+        for _ in range(8):  # events (a close, a new stream) may produce more to send: another round
+            before = sent
+            while sent < _BATCH:
+                out = self.endpoint.poll_transmit(now)
+                if out is None:
+                    break
+                try:
+                    self._transport.sendto(out[1], out[0])
+                except OSError:
+                    self._socket_errors += 1
+                sent += 1
+            if not self._dispatch() and sent == before or sent >= _BATCH:
                 break
-            to, data = out
-            try:
-                self._transport.sendto(data, to)
-            except OSError:
-                self._socket_errors += 1
-            sent += 1
-        self._dispatch()
         if sent >= _BATCH:
             self._kick()  # more to send: yield to the loop first so receives are processed
         self._arm()
@@ -593,14 +601,18 @@ class Node:
         self._timer_at = t
         self._timer = self._loop.call_at(self._t0 + max(t, self._now()) / 1000.0, self._on_timer)
 
-    def _dispatch(self) -> None:
+    def _dispatch(self) -> bool:
+        """Hands the endpoint's events to connections and streams; True when there were any."""
+        any_event = False
         while (ev := self.endpoint.poll_event()) is not None:
+            any_event = True
             try:
                 self._handle_event(ev)
-            except Exception:  # an application callback must not stop the driver
+            except Exception:  # a bug in a handler must not stop the driver
                 self.endpoint._drop("dispatch_error")
         for pc in list(self._by_core.values()):
             pc._after_io()
+        return any_event
 
     def _handle_event(self, ev: object) -> None:
         if isinstance(ev, ConnectionEvent):
