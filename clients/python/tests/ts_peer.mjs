@@ -14,7 +14,9 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 
 const dist = join(dirname(fileURLToPath(import.meta.url)), '../../../packages/srmudp/dist/index.js');
 if (!existsSync(dist)) {
-  process.stdout.write(`${JSON.stringify({ type: 'fatal', message: `${dist} missing: run pnpm run build` })}\n`);
+  process.stdout.write(
+    `${JSON.stringify({ type: 'fatal', message: `${dist} missing: run pnpm run build` })}\n`,
+  );
   process.exit(2);
 }
 const { createNode } = await import(pathToFileURL(dist).href);
@@ -52,12 +54,25 @@ function watch(conn, outgoing) {
           h.update(chunk);
           n += chunk.length;
         }
-        send({ type: 'stream', peerId: conn.peerId, bytes: n, sha256: h.digest('hex'), ms: performance.now() - t0 });
+        send({
+          type: 'stream',
+          peerId: conn.peerId,
+          bytes: n,
+          sha256: h.digest('hex'),
+          ms: performance.now() - t0,
+        });
       })().catch((e) => send({ type: 'error', where: 'stream', message: String(e) }));
     }
   })().catch((e) => send({ type: 'error', where: 'streams', message: String(e) }));
   conn.closed.then(
-    (info) => send({ type: 'closed', peerId: conn.peerId, code: info.code, reason: info.reason, remote: info.remote }),
+    (info) =>
+      send({
+        type: 'closed',
+        peerId: conn.peerId,
+        code: info.code,
+        reason: info.reason,
+        remote: info.remote,
+      }),
     () => {},
   );
 }
