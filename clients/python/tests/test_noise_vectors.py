@@ -1,15 +1,15 @@
-"""Noise IK, XX and NN against the cacophony vectors (../shared/vectors, copied to tests/vectors)."""
+"""Noise IK, XX and NN against the cacophony vectors: the same file the TypeScript crypto package
+tests with (packages/crypto/test/vectors, from haskell-cryptography/cacophony, public domain)."""
 
 from __future__ import annotations
 
 import json
-from pathlib import Path
-
 import pytest
+from conftest import REPO
 
 from srmudp.noise import HandshakeState, KeyPair
 
-VECTORS = json.loads((Path(__file__).parent / "vectors" / "noise-cacophony-25519-chachapoly.json").read_text())
+VECTORS = json.loads((REPO / "packages/crypto/test/vectors/noise-cacophony-25519-chachapoly.json").read_text())
 WANTED = [
     v
     for v in VECTORS["vectors"]
