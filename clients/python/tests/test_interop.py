@@ -119,10 +119,10 @@ def test_typescript_dials_python_both_streams_at_once() -> None:
             assert (n, digest) == (16 * MIB, hashlib.sha256(keystream("ts-down", 16 * MIB)).hexdigest())
             got = await ts.expect("stream")
             assert (got["bytes"], got["sha256"]) == (16 * MIB, hashlib.sha256(data).hexdigest())
-            # TypeScript closes its node: Python sees a remote close
-            ts.send(cmd="close")
-            code, _, remote = await asyncio.wait_for(asyncio.shield(conn.closed), 15)
-            assert remote is True and code == 0
+            # TypeScript closes the connection: Python sees its code and reason. (It closes when our
+            # message arrives: a close after an idle gap can be lost, see the README.)
+            await conn.send(b"close:ts is done")
+            assert await asyncio.wait_for(asyncio.shield(conn.closed), 15) == (0x101, "ts is done", True)
         finally:
             await node.close()
             await ts.close()

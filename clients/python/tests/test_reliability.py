@@ -16,7 +16,7 @@ from srmudp.identity import Identity
 from srmudp.reliability import ErrorCode, Reliable
 from srmudp.reliability.buffers import RecvBuffer, SendBuffer
 from srmudp.reliability.ranges import RangeSet
-from srmudp.wire import Ack, MaxStreams, Message, ResetStream, Stream, encode_frames
+from srmudp.wire import Ack, Close, MaxStreams, Message, ResetStream, Stream, decode_frames, encode_frames
 
 A = ("10.0.0.1", 1000)
 B = ("10.0.0.2", 2000)
@@ -208,6 +208,20 @@ def test_hostile_frames_close_with_the_right_code(frames: list, code: int) -> No
     assert _hostile(frames).code == code
 
 
+def test_close_after_an_idle_gap_still_sends_close() -> None:
+    """The closing period runs 3 PTO from the close, not from the last packet: after a long
+    silence the CLOSE frame must still go out (a cached clock would end closing at once)."""
+    r = Reliable("initiator", 0.0)
+    r.handle_packet(1.0, 0, encode_frames([Stream(1, 0, False, b"hi")]))
+    while r.poll_transmit(2.0) is not None:
+        pass
+    r.close(60_000.0, 0x100, "bye")
+    assert r.poll_timeout() is not None and r.poll_timeout() > 60_000  # type: ignore[operator]
+    r.handle_timeout(60_000.0)
+    t = r.poll_transmit(60_000.0)
+    assert t is not None and Close(0x100, "bye") in decode_frames(t.payload)
+
+
 def test_undecodable_payload_closes_with_frame_encoding_error() -> None:
     r = Reliable("initiator", 0.0)
     r.handle_packet(1, 0, b"\x3f")
@@ -230,7 +244,7 @@ def test_peer_limits_are_respected_by_the_sender() -> None:
         t = r.poll_transmit(now)
         if t is None:
             break
-        for f in __import__("srmudp.wire", fromlist=["decode_frames"]).decode_frames(t.payload):
+        for f in decode_frames(t.payload):
             if isinstance(f, Stream):
                 sent = max(sent, f.offset + len(f.data))
         now += 0.01

@@ -5,7 +5,7 @@
 // message (base64), stream (bytes, sha256 of every byte received on an incoming stream), and
 // the answers to commands: connect {card}, send {to?, data(base64)}, stream {peer, bytes, seed}
 // (opens a stream and writes `bytes` of AES-128-CTR keystream keyed by sha256(seed)), stats,
-// close.
+// close_conn {peer, code, reason}, close (the node). A message "close:<reason>" closes its connection.
 import { createCipheriv, createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -80,6 +80,10 @@ node.on('connection', (conn) => watch(conn, false));
 (async () => {
   for await (const m of node.messages()) {
     send({ type: 'message', peer: m.peer, data: Buffer.from(m.data).toString('base64') });
+    // "close:<reason>" asks us to close that connection (code 0x101) in the same tick, while the
+    // connection's clock is fresh (see clients/python/README.md, "TypeScript issues found")
+    const text = Buffer.from(m.data).toString('utf8');
+    if (text.startsWith('close:')) conns.get(m.peer)?.close(0x101, text.slice(6));
   }
 })().catch((e) => send({ type: 'error', where: 'messages', message: String(e) }));
 
@@ -119,6 +123,11 @@ rl.on('line', async (line) => {
     } else if (cmd.cmd === 'stats') {
       const conn = cmd.peer ? conns.get(cmd.peer) : undefined;
       send({ type: 'stats', node: node.stats(), conn: conn ? conn.stats() : null });
+    } else if (cmd.cmd === 'close_conn') {
+      const conn = conns.get(cmd.peer);
+      if (!conn) throw new Error(`no connection to ${cmd.peer}`);
+      await conn.close(cmd.code ?? 0, cmd.reason ?? '');
+      send({ type: 'conn_closed' });
     } else if (cmd.cmd === 'close') {
       await node.close();
       send({ type: 'closed_node' });

@@ -168,7 +168,7 @@ class Connection:
     def read(self, sid: int, max_bytes: int = 2**62) -> bytes | None:
         if self.rel is None:
             return None
-        out = self.rel.read(sid, max_bytes)
+        out = self.rel.read(sid, max_bytes, self._ep.last_now)
         self._drain_reliable()
         return out
 
@@ -189,9 +189,12 @@ class Connection:
             return False
         return self.rel.send_datagram(data)
 
-    def close(self, code: int = 0, reason: str = "") -> None:
+    def close(self, code: int = 0, reason: str = "", now: float | None = None) -> None:
         """Graceful: keeps sending until every byte written is acknowledged (bounded), then
-        CLOSE. Before establishment: the dial fails with CLOSED."""
+        CLOSE. Before establishment: the dial fails with CLOSED. ``now`` defaults to the last
+        time the endpoint saw (a driver should pass the current time)."""
+        if now is not None:
+            self._ep._tick(now)
         if self.state == "closed" or self._draining:
             return
         if self.state == "handshaking" or self.rel is None:
@@ -424,14 +427,14 @@ class Connection:
         if now < self._drain_until and not (r.send_backlog() == 0 and r.bytes_in_flight == 0):
             return
         self._draining = False
-        r.close(self._close_code, self._close_reason)
+        r.close(now, self._close_code, self._close_reason)
         self._drain_reliable()
 
     def _drain_reliable(self) -> None:
         r = self.rel
         if r is None:
             return
-        while (ev := r.poll_event()) is not None:
+        while (ev := r.poll_event(self._ep.last_now)) is not None:
             if isinstance(ev, rel.StreamOpened):
                 self._recv_open.add(ev.stream_id)
                 self._ep._emit(ConnectionEvent(self, ev))

@@ -24,6 +24,7 @@ from .reliability import Limits
 from .streams import SrmudpStream
 
 _BATCH = 256
+_RECV_BATCH = 64
 _MAX_RECONNECT_MS = 30_000
 
 Address = tuple[str, int]
@@ -70,17 +71,6 @@ def resolve_target(target: PeerTarget) -> _Resolved:
             raise SrmudpError("RESOLVE_FAILED", f'cannot resolve host name "{host}": {e}') from None
         return _Resolved([(str(addr), port)], key)
     raise TypeError('a target is a contact card or {"host": str, "port": int, "peer_id"?: str}')
-
-
-class _Protocol(asyncio.DatagramProtocol):
-    def __init__(self, node: Node) -> None:
-        self.node = node
-
-    def datagram_received(self, data: bytes, addr: Any) -> None:
-        self.node._on_datagram(data, (addr[0], addr[1]))
-
-    def error_received(self, exc: Exception) -> None:
-        self.node._socket_errors += 1
 
 
 class PeerConnection:
@@ -165,6 +155,7 @@ class PeerConnection:
     async def close(self, code: int = 0, reason: str = "", timeout: float = 15.0) -> None:
         """Graceful: queued data is delivered first (bounded), then CLOSE."""
         self._node._closing_on_purpose.add(self._core.id)
+        self._node._touch()
         self._core.close(code, reason)
         self._node._kick()
         try:
@@ -296,18 +287,19 @@ class Node:
         self._incoming: asyncio.Queue[PeerConnection] = asyncio.Queue()
         self._closing_on_purpose: set[int] = set()
         self._dial_names: dict[int, str | None] = {}
-        self._transport: asyncio.DatagramTransport | None = None
+        self._sock: socket.socket | None = None
         self._timer: asyncio.TimerHandle | None = None
         self._timer_at = float("inf")
         self._flush_scheduled = False
         self._socket_errors = 0
+        self._send_blocked = 0
         self._closed = False
 
     # ------------------------------------------------------------------------------ API
 
     def address(self) -> Address:
-        assert self._transport is not None
-        a = self._transport.get_extra_info("sockname")
+        assert self._sock is not None
+        a = self._sock.getsockname()
         return (a[0], a[1])
 
     def candidates(self) -> list[Candidate]:
@@ -423,6 +415,7 @@ class Node:
     def stats(self) -> dict[str, object]:
         s = dict(self.endpoint.stats())
         s["socket_errors"] = self._socket_errors
+        s["send_blocked"] = self._send_blocked
         return s
 
     async def close(self, timeout: float = 5.0) -> None:
@@ -447,8 +440,9 @@ class Node:
         if self._timer is not None:
             self._timer.cancel()
         self.endpoint.destroy()
-        if self._transport is not None:
-            self._transport.close()
+        if self._sock is not None:
+            self._loop.remove_reader(self._sock.fileno())
+            self._sock.close()
 
     async def __aenter__(self) -> Node:
         return self
@@ -460,6 +454,10 @@ class Node:
 
     def _now(self) -> float:
         return (self._loop.time() - self._t0) * 1000.0
+
+    def _touch(self) -> None:
+        """Brings the endpoint's clock to now before an API call acts on it (no stale clocks)."""
+        self.endpoint._tick(self._now())
 
     def _check_open(self) -> None:
         if self._closed:
@@ -508,7 +506,7 @@ class Node:
             p.task.cancel()
         if p.conn is not None and not p.conn.is_closed:
             self._closing_on_purpose.add(p.conn._core.id)
-            p.conn._core.close()
+            p.conn._core.close(now=self._now())
             self._kick()
 
     async def _keep_connected(self, p: _NamedPeer) -> None:
@@ -541,14 +539,28 @@ class Node:
 
     # -------------------------------------------------------------------------- driver
 
-    def _on_datagram(self, data: bytes, addr: Address) -> None:
-        if self._closed:
+    def _on_readable(self) -> None:
+        """Reads a batch of datagrams (one ACK per batch instead of one per datagram pair), then
+        drains the endpoint's output at once."""
+        sock = self._sock
+        if self._closed or sock is None:
             return
-        self.endpoint.handle(self._now(), addr, data)
-        self._kick()
+        now = self._now()
+        handle = self.endpoint.handle
+        for _ in range(_RECV_BATCH):
+            try:
+                data, addr = sock.recvfrom(65535)
+            except (BlockingIOError, InterruptedError):
+                break
+            except OSError:  # e.g. an ICMP error reported on the socket
+                self._socket_errors += 1
+                break
+            handle(now, (addr[0], addr[1]), data)
+        self._flush()
 
     def _kick(self) -> None:
         """Schedules one drain of the endpoint's output for this event-loop turn."""
+        self._touch()
         if not self._flush_scheduled and not self._closed:
             self._flush_scheduled = True
             self._loop.call_soon(self._flush)
@@ -562,7 +574,7 @@ class Node:
 
     def _flush(self) -> None:
         self._flush_scheduled = False
-        if self._closed or self._transport is None:
+        if self._closed or self._sock is None:
             return
         now = self._now()
         t = self.endpoint.poll_timeout()
@@ -576,7 +588,9 @@ class Node:
                 if out is None:
                     break
                 try:
-                    self._transport.sendto(out[1], out[0])
+                    self._sock.sendto(out[1], out[0])
+                except BlockingIOError:  # socket buffer full: the datagram is lost, reliability recovers
+                    self._send_blocked += 1
                 except OSError:
                     self._socket_errors += 1
                 sent += 1
@@ -691,16 +705,22 @@ async def create_node(
         },
     )
     loop = asyncio.get_running_loop()
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    transport, _ = await loop.create_datagram_endpoint(lambda: _Protocol(node), local_addr=(host, port), family=family)
-    node._transport = transport  # type: ignore[assignment]
-    sock = transport.get_extra_info("socket")
-    if sock is not None:
+    infos = await loop.getaddrinfo(host, port, type=socket.SOCK_DGRAM)
+    family, _, _, _, sockaddr = infos[0]
+    sock = socket.socket(family, socket.SOCK_DGRAM)
+    try:
+        sock.setblocking(False)
         for opt in (socket.SO_RCVBUF, socket.SO_SNDBUF):
             try:
                 sock.setsockopt(socket.SOL_SOCKET, opt, 4 * 1024 * 1024)
             except OSError:
                 pass
+        sock.bind(sockaddr)
+    except OSError as e:
+        sock.close()
+        raise SrmudpError("BIND_FAILED", f"cannot bind {host}:{port}: {e}") from None
+    node._sock = sock
+    loop.add_reader(sock.fileno(), node._on_readable)
     if peers:
         node.peers.add(peers)
     return node

@@ -185,6 +185,7 @@ class SrmudpStream:
         """Feeds the reader from the receive buffer while it is not paused; end of stream once
         the peer's FIN arrived and every byte before it was handed over."""
         core = self.conn._core
+        self.conn._node._touch()
         while not self._transport.paused:
             d = core.read(self.id, READER_LIMIT)
             if not d:

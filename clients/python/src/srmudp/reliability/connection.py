@@ -491,7 +491,11 @@ class Reliable:
         st.send.fin = True
         self._enqueue(st)
 
-    def read(self, sid: int, max_bytes: int = 2**62) -> bytes | None:
+    def read(self, sid: int, max_bytes: int = 2**62, now: float | None = None) -> bytes | None:
+        """Up to ``max_bytes`` in order; None when nothing is buffered. ``now`` times the window
+        auto-tuning (credit returns as the application reads)."""
+        if now is not None:
+            self._now = max(self._now, now)
         st = self._streams.get(sid)
         if st is None:
             if self._is_known_closed(sid):
@@ -598,10 +602,13 @@ class Reliable:
         self._core_frames.append(frame)
         return True
 
-    def close(self, code: int = 0, reason: str = "") -> None:
+    def close(self, now: float, code: int = 0, reason: str = "") -> None:
+        """Sends CLOSE and keeps answering with it for 3 PTO from ``now`` (a cached clock here
+        would end the closing period before the CLOSE frame left after an idle gap)."""
         if self.state != "open":
             return
-        self._enter_closing(code, reason, None, self._now)
+        self._now = max(self._now, now)
+        self._enter_closing(code, reason, None, now)
 
     def reset_path(self, now: float) -> None:
         """After a migration (RFC 9000 §9.4): RTT, congestion state and PMTU restart."""
@@ -705,7 +712,9 @@ class Reliable:
         if self.keepalive_ms > 0 and now >= self._last_sent + self.keepalive_ms:
             self._ping_pending = True
 
-    def poll_event(self) -> Event | None:
+    def poll_event(self, now: float | None = None) -> Event | None:
+        if now is not None:
+            self._now = max(self._now, now)
         if not self._events:
             return None
         ev = self._events.popleft()
@@ -1195,6 +1204,10 @@ class Reliable:
         return None
 
     def _build(self, now: float, size_cap: float) -> Transmit | None:
+        # fast path: nothing to send and no ACK due (the common poll on a receiving connection)
+        if not self._probes and not self.acks.should_send(now) and not self._has_eliciting_work():
+            if self.mtu.done or self.mtu.probe_pn >= 0 or not self.rtt.has_sample:
+                return None
         mtu = self.mtu.current
         probe = self._probes > 0
         cwnd = self.cc.cwnd
