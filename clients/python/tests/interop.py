@@ -5,16 +5,20 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import hashlib
 import json
 import random
 import socket
 import threading
 import time
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+
+import srmudp
 
 TESTS = Path(__file__).parent
 TS_DIST = TESTS.parent.parent.parent / "packages" / "srmudp" / "dist" / "index.js"
@@ -164,3 +168,19 @@ class LossProxy:
             t.join(2)
         self.front.close()
         self.back.close()
+
+
+@contextlib.asynccontextmanager
+async def ts_and_python(ts_options: dict[str, Any] | None = None, **node_options: Any) -> AsyncIterator[tuple[TsPeer, srmudp.Node]]:
+    """A TypeScript node and a Python node on loopback, both closed afterwards."""
+    ts = await TsPeer.start(**(ts_options or {}))
+    try:
+        node = await srmudp.create_node(host="127.0.0.1", **node_options)
+    except BaseException:
+        await ts.close()
+        raise
+    try:
+        yield ts, node
+    finally:
+        await node.close()
+        await ts.close()

@@ -113,3 +113,34 @@ def drain(poll_one: Callable[[float], Any]) -> Callable[[float], list[tuple[Addr
 def seeded_random(seed: int) -> Callable[[int], bytes]:
     rng = random.Random(seed)
     return lambda n: bytes(rng.getrandbits(8) for _ in range(n))
+
+
+class SimPeer:
+    """A sans-IO endpoint (``self.ep``: handle / handle_timeout / poll_timeout / poll_event) on
+    the network; every event is kept in ``events`` and passed to :meth:`on_event`."""
+
+    ep: Any
+    events: list[Any]
+
+    def handle(self, now: float, frm: Address, data: bytes) -> None:
+        self.on_datagram(now, frm, data)
+        self._drain()
+
+    def handle_timeout(self, now: float) -> None:
+        self.ep.handle_timeout(now)
+        self._drain()
+
+    def poll_timeout(self) -> float | None:
+        t: float | None = self.ep.poll_timeout()
+        return t
+
+    def on_datagram(self, now: float, frm: Address, data: bytes) -> None:
+        self.ep.handle(now, frm, data)
+
+    def on_event(self, event: Any) -> None:
+        pass
+
+    def _drain(self) -> None:
+        while (e := self.ep.poll_event()) is not None:
+            self.events.append(e)
+            self.on_event(e)

@@ -13,7 +13,7 @@ import socket
 from collections.abc import Awaitable, Callable
 
 import pytest
-from interop import LossProxy, TsPeer, keystream
+from interop import LossProxy, keystream, ts_and_python
 
 import srmudp
 from srmudp import SrmudpError
@@ -56,9 +56,7 @@ async def wait_for(cond: Callable[[], object], timeout: float = 10.0) -> None:
 
 def test_python_dials_typescript_messages_and_16_mib_each_way() -> None:
     async def main() -> None:
-        ts = await TsPeer.start()
-        node = await srmudp.create_node(host="127.0.0.1")
-        try:
+        async with ts_and_python() as (ts, node):
             node.peers.add({"ts": ts.card})
             await wait_for(lambda: node.connection("ts"))
             conn = node.connection("ts")
@@ -87,18 +85,13 @@ def test_python_dials_typescript_messages_and_16_mib_each_way() -> None:
             await conn.close(0x100, "done")
             closed = await ts.expect("closed")
             assert (closed["code"], closed["reason"], closed["remote"]) == (0x100, "done", True)
-        finally:
-            await node.close()
-            await ts.close()
 
     run(main)
 
 
 def test_typescript_dials_python_both_streams_at_once() -> None:
     async def main() -> None:
-        ts = await TsPeer.start()
-        node = await srmudp.create_node(host="127.0.0.1")
-        try:
+        async with ts_and_python() as (ts, node):
             ts.send(cmd="connect", card=node.contact_card())
             conn = await asyncio.wait_for(node.accept(), 15)
             assert conn.peer_id == ts.peer_id
@@ -123,19 +116,14 @@ def test_typescript_dials_python_both_streams_at_once() -> None:
             # message arrives: a close after an idle gap can be lost, see the README.)
             await conn.send(b"close:ts is done")
             assert await asyncio.wait_for(asyncio.shield(conn.closed), 15) == (0x101, "ts is done", True)
-        finally:
-            await node.close()
-            await ts.close()
 
     run(main)
 
 
 def test_wrong_keys_are_refused_with_typed_errors() -> None:
     async def main() -> None:
-        ts = await TsPeer.start(handshakeTimeoutMs=1500)
-        node = await srmudp.create_node(host="127.0.0.1", handshake_timeout_ms=1500, allow=[])
-        stranger = srmudp.Identity.generate()
-        try:
+        async with ts_and_python(ts_options={"handshakeTimeoutMs": 1500}, handshake_timeout_ms=1500, allow=[]) as (ts, node):
+            stranger = srmudp.Identity.generate()
             # Python dials TypeScript's address expecting another key: mac1 fails, no answer
             with pytest.raises(SrmudpError) as e:
                 await node.connect({"host": "127.0.0.1", "port": ts.port, "peer_id": stranger.peer_id}, timeout=10)
@@ -155,50 +143,42 @@ def test_wrong_keys_are_refused_with_typed_errors() -> None:
             err = await ts.expect("command_error", timeout=15)
             assert err["code"] == "HANDSHAKE_TIMEOUT"
             assert node.stats()["drops"]["refused"] >= 1  # type: ignore[index]
-        finally:
-            await node.close()
-            await ts.close()
 
     run(main)
 
 
 def test_five_percent_loss_both_ways_without_corruption() -> None:
     async def main() -> None:
-        ts = await TsPeer.start()
-        proxy = LossProxy(("127.0.0.1", ts.port), 0.05, seed=5)
-        node = await srmudp.create_node(host="127.0.0.1")
-        try:
-            conn = await node.connect({"host": "127.0.0.1", "port": proxy.port, "peer_id": ts.peer_id}, timeout=20)
-            up = keystream("lossy-up", 4 * MIB)
-            ts.send(cmd="stream", peer=node.peer_id, bytes=4 * MIB, seed="lossy-down")
+        async with ts_and_python() as (ts, node):
+            proxy = LossProxy(("127.0.0.1", ts.port), 0.05, seed=5)
+            try:
+                conn = await node.connect({"host": "127.0.0.1", "port": proxy.port, "peer_id": ts.peer_id}, timeout=20)
+                up = keystream("lossy-up", 4 * MIB)
+                ts.send(cmd="stream", peer=node.peer_id, bytes=4 * MIB, seed="lossy-down")
 
-            async def down() -> tuple[int, str]:
-                return await read_stream(await conn.accept_stream())
+                async def down() -> tuple[int, str]:
+                    return await read_stream(await conn.accept_stream())
 
-            (n, digest), _ = await asyncio.gather(down(), send_stream(conn, up))
-            assert (n, digest) == (4 * MIB, hashlib.sha256(keystream("lossy-down", 4 * MIB)).hexdigest())
-            got = await ts.expect("stream", timeout=60)
-            assert (got["bytes"], got["sha256"]) == (4 * MIB, hashlib.sha256(up).hexdigest())
-            for _ in range(20):  # and whole messages
-                await conn.send(b"m" * 3000)
-            for _ in range(20):
-                assert base64.b64decode((await ts.expect("message"))["data"]) == b"m" * 3000
-            assert min(proxy.dropped) > 50, proxy.dropped
-            st = conn.stats()
-            assert st["packets_lost"] > 0 and st["retransmitted_bytes"] > 0  # type: ignore[operator]
-        finally:
-            await node.close()
-            await ts.close()
-            proxy.close()
+                (n, digest), _ = await asyncio.gather(down(), send_stream(conn, up))
+                assert (n, digest) == (4 * MIB, hashlib.sha256(keystream("lossy-down", 4 * MIB)).hexdigest())
+                got = await ts.expect("stream", timeout=60)
+                assert (got["bytes"], got["sha256"]) == (4 * MIB, hashlib.sha256(up).hexdigest())
+                for _ in range(20):  # and whole messages
+                    await conn.send(b"m" * 3000)
+                for _ in range(20):
+                    assert base64.b64decode((await ts.expect("message"))["data"]) == b"m" * 3000
+                assert min(proxy.dropped) > 50, proxy.dropped
+                st = conn.stats()
+                assert st["packets_lost"] > 0 and st["retransmitted_bytes"] > 0  # type: ignore[operator]
+            finally:
+                proxy.close()
 
     run(main, timeout=180)
 
 
 def test_cookie_reply_from_typescript_is_used() -> None:
     async def main() -> None:
-        ts = await TsPeer.start()
-        node = await srmudp.create_node(host="127.0.0.1")
-        try:
+        async with ts_and_python() as (ts, node):
             key = srmudp.parse_peer_id(ts.peer_id)
             core = node.endpoint.connect(node._now(), [("127.0.0.1", ts.port)], key)
             # the first initiation carries an invalid mac2: TypeScript answers with a cookie
@@ -214,18 +194,13 @@ def test_cookie_reply_from_typescript_is_used() -> None:
             assert node.stats()["cookie_replies_accepted"] == 1
             ts.send(cmd="stats")
             assert (await ts.expect("stats"))["node"]["endpoint"]["drops"]["bad_mac2"] == 1
-        finally:
-            await node.close()
-            await ts.close()
 
     run(main)
 
 
 def test_rekey_initiated_by_python_mid_transfer() -> None:
     async def main() -> None:
-        ts = await TsPeer.start()
-        node = await srmudp.create_node(host="127.0.0.1")
-        try:
+        async with ts_and_python() as (ts, node):
             conn = await node.connect(ts.card, timeout=15)
             ch = conn._core.channel
             assert ch is not None and ch.key_phase == 0
@@ -243,34 +218,24 @@ def test_rekey_initiated_by_python_mid_transfer() -> None:
             assert node.stats()["rekeys"] == 1
             await conn.send(b"after the rekey")
             assert base64.b64decode((await ts.expect("message"))["data"]) == b"after the rekey"
-        finally:
-            await node.close()
-            await ts.close()
 
     run(main)
 
 
 def test_xx_dial_without_a_key_learns_it() -> None:
     async def main() -> None:
-        ts = await TsPeer.start()
-        node = await srmudp.create_node(host="127.0.0.1")
-        try:
+        async with ts_and_python() as (ts, node):
             conn = await node.connect({"host": "127.0.0.1", "port": ts.port}, timeout=15)
             assert conn.peer_id == ts.peer_id
             await conn.send(b"over XX")
             assert base64.b64decode((await ts.expect("message"))["data"]) == b"over XX"
-        finally:
-            await node.close()
-            await ts.close()
 
     run(main)
 
 
 def test_hostile_datagrams_during_a_transfer_are_dropped_and_counted() -> None:
     async def main() -> None:
-        ts = await TsPeer.start()
-        node = await srmudp.create_node(host="127.0.0.1")
-        try:
+        async with ts_and_python() as (ts, node):
             conn = await node.connect(ts.card, timeout=15)
             ts.send(cmd="stream", peer=node.peer_id, bytes=4 * MIB, seed="under attack")
             target = node.address()
@@ -306,27 +271,19 @@ def test_hostile_datagrams_during_a_transfer_are_dropped_and_counted() -> None:
             drops = node.stats()["drops"]
             assert sent > 500 and sum(drops.values()) >= sent * 0.9, (sent, drops)  # type: ignore[union-attr]
             assert not conn.is_closed
-        finally:
-            await node.close()
-            await ts.close()
 
     run(main)
 
 
 def test_idle_timeout_when_the_typescript_peer_dies() -> None:
     async def main() -> None:
-        ts = await TsPeer.start()
-        node = await srmudp.create_node(host="127.0.0.1", idle_timeout_ms=1500, keepalive_ms=500)
-        try:
+        async with ts_and_python(idle_timeout_ms=3000, keepalive_ms=500) as (ts, node):
             conn = await node.connect(ts.card, timeout=15)
-            await asyncio.sleep(2.5)  # keepalives hold an idle connection open
+            await asyncio.sleep(3.5)  # keepalives hold an idle connection open
             assert not conn.is_closed
             await ts.kill()
             code, _, remote = await asyncio.wait_for(asyncio.shield(conn.closed), 15)
             assert (code, remote) == (0x12, True)
             assert ts.peer_id not in node.status()  # an unnamed peer leaves the status table when it is gone
-        finally:
-            await node.close()
-            await ts.close()
 
     run(main)

@@ -8,7 +8,7 @@ import hashlib
 import random
 
 import pytest
-from sim import Link, Network, drain, seeded_random
+from sim import Link, Network, SimPeer, drain, seeded_random
 
 from srmudp import reliability as rel
 from srmudp.endpoint import Connected, ConnectionClosed, ConnectionEvent, Endpoint
@@ -22,7 +22,7 @@ A = ("10.0.0.1", 1000)
 B = ("10.0.0.2", 2000)
 
 
-class Peer:
+class Peer(SimPeer):
     def __init__(self, net: Network, addr: tuple[str, int], seed: int, **kw: object) -> None:
         rnd = seeded_random(seed)
         self.identity = Identity.from_secret(rnd(32))
@@ -33,33 +33,18 @@ class Peer:
         self.messages: list[bytes] = []
         net.add(addr, self, drain(self.ep.poll_transmit))
 
-    def handle(self, now: float, frm: tuple[str, int], data: bytes) -> None:
-        self.ep.handle(now, frm, data)
-        self._drain()
-
-    def handle_timeout(self, now: float) -> None:
-        self.ep.handle_timeout(now)
-        self._drain()
-
-    def poll_timeout(self) -> float | None:
-        return self.ep.poll_timeout()
-
-    def _drain(self) -> None:
-        while (e := self.ep.poll_event()) is not None:
-            self.events.append(e)
-            if isinstance(e, ConnectionEvent):
-                ev = e.event
-                if isinstance(ev, (rel.Readable, rel.StreamOpened)):
-                    buf = self.streams.setdefault(ev.stream_id, bytearray())
-                    while (d := e.conn.read(ev.stream_id)) is not None:
-                        buf += d
-                elif isinstance(ev, rel.StreamFinished):
-                    buf = self.streams.setdefault(ev.stream_id, bytearray())
-                    while (d := e.conn.read(ev.stream_id)) is not None:
-                        buf += d
-                    self.finished.add(ev.stream_id)
-                elif isinstance(ev, rel.MessageReceived):
-                    self.messages.append(ev.data)
+    def on_event(self, e: object) -> None:
+        if not isinstance(e, ConnectionEvent):
+            return
+        ev = e.event
+        if isinstance(ev, (rel.Readable, rel.StreamOpened, rel.StreamFinished)):
+            buf = self.streams.setdefault(ev.stream_id, bytearray())
+            while (d := e.conn.read(ev.stream_id)) is not None:
+                buf += d
+            if isinstance(ev, rel.StreamFinished):
+                self.finished.add(ev.stream_id)
+        elif isinstance(ev, rel.MessageReceived):
+            self.messages.append(ev.data)
 
     def conn(self):  # noqa: ANN201
         return next(e.conn for e in self.events if isinstance(e, Connected))

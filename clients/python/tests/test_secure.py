@@ -4,7 +4,7 @@ wrong keys, simultaneous initiation, rekeying with grace and key confirmation.""
 from __future__ import annotations
 
 import pytest
-from sim import Link, Network, drain, seeded_random
+from sim import Link, Network, SimPeer, drain, seeded_random
 
 from srmudp.identity import Identity
 from srmudp.macs import CookieChecker, address_bytes, with_mac1
@@ -24,7 +24,7 @@ A = ("10.0.0.1", 1000)
 B = ("10.0.0.2", 2000)
 
 
-class Peer:
+class Peer(SimPeer):
     """A SecureEndpoint on the sim network that records events and data."""
 
     def __init__(self, net: Network, addr: tuple[str, int], seed: int, **kw: object) -> None:
@@ -36,22 +36,10 @@ class Peer:
         self.under_load = False
         net.add(addr, self, drain(lambda now: self.ep.poll_transmit()))
 
-    def handle(self, now: float, frm: tuple[str, int], data: bytes) -> None:
+    def on_datagram(self, now: float, frm: tuple[str, int], data: bytes) -> None:
         r = self.ep.handle(now, frm, data, self.under_load)
         if isinstance(r, DataResult):
             self.data.append(r.plaintext)
-        self._drain()
-
-    def handle_timeout(self, now: float) -> None:
-        self.ep.handle_timeout(now)
-        self._drain()
-
-    def poll_timeout(self) -> float | None:
-        return self.ep.poll_timeout()
-
-    def _drain(self) -> None:
-        while (e := self.ep.poll_event()) is not None:
-            self.events.append(e)
 
     def established(self) -> bool:
         return any(isinstance(e, Established) for e in self.events)

@@ -804,6 +804,33 @@ class SecureEndpoint:
         if len(self._recent) > MAX_RECENT:
             del self._recent[next(iter(self._recent))]
 
+    def _read_identified(self, hs: HandshakeState, pkt: HandshakePacket) -> tuple[Payload, bytes, bytes] | str:
+        """Reads a handshake message that carries the sender's identity (IK init, XX final):
+        ``(payload, Ed25519 key, Noise static key)``, or the drop reason. The payload's sender
+        index must repeat the header's, and the identity's X25519 image must be the static key
+        Noise authenticated."""
+        payload_bytes = hs.read_message(pkt.noise)
+        if payload_bytes is None:
+            return "handshake_failed"
+        payload = decode_payload(payload_bytes)
+        rs = hs.remote_static()
+        ident = payload.identity_key if payload else None
+        if payload is None or payload.sender_index != pkt.sender_index or rs is None or ident is None:
+            return "bad_payload"
+        if ed25519_to_x25519_public(ident) != rs:
+            return "bad_payload"
+        return payload, ident, rs
+
+    def _live_channel(self, key: bytes) -> Channel | None:
+        ch = self._by_key.get(key)
+        return None if ch is None or ch.state == "closed" else ch
+
+    def _new_channel(self, key: bytes, frm: Address, rs: bytes) -> Channel:
+        ch = Channel(self, key, frm, rs)
+        self._channels.add(ch)
+        self._by_key[key] = ch
+        return ch
+
     def _response(self, pattern: int, sender: int, receiver: int, noise: bytes, receiver_static: bytes | None) -> bytes:
         pkt = encode_packet(
             HandshakePacket("response", WIRE_VERSION, pattern, sender, receiver, noise, bytes(16), bytes(16))
@@ -812,20 +839,13 @@ class SecureEndpoint:
 
     def _on_init_ik(self, now: float, frm: Address, pkt: HandshakePacket, rkey: bytes):
         hs = HandshakeState("IK", False, prologue=PROLOGUE, s=self._static, random=self._random)
-        payload_bytes = hs.read_message(pkt.noise)
-        if payload_bytes is None:
-            return self._drop("handshake_failed")
-        payload = decode_payload(payload_bytes)
-        rs = hs.remote_static()
-        ident = payload.identity_key if payload else None
-        x = ed25519_to_x25519_public(ident) if ident else None
-        if payload is None or payload.sender_index != pkt.sender_index or rs is None or ident is None or x != rs:
-            return self._drop("bad_payload")
+        r = self._read_identified(hs, pkt)
+        if isinstance(r, str):
+            return self._drop(r)  # type: ignore[arg-type]
+        payload, ident, rs = r
         if not self._accept(ident, frm, "IK", payload.app, incoming=True):
             return self._drop("refused")
-        channel = self._by_key.get(ident)
-        if channel is not None and channel.state == "closed":
-            channel = None
+        channel = self._live_channel(ident)
         if channel is not None and channel.pending is not None:
             if channel.wins_simultaneous(ident):
                 # both sides initiated and ours wins: the peer drops its own initiation when it
@@ -844,9 +864,7 @@ class SecureEndpoint:
             # a late copy of the losing side's initiation from a simultaneous start we won
             return self._drop("simultaneous_lost")
         if channel is None:
-            channel = Channel(self, ident, frm, rs)
-            self._channels.add(channel)
-            self._by_key[ident] = channel
+            channel = self._new_channel(ident, frm, rs)
         channel.address = frm
         channel.remote_static = rs
         key_phase = payload.key_phase or 0
@@ -914,26 +932,15 @@ class SecureEndpoint:
         if not verify_mac1(raw, mac1_key(self.identity.x25519_public)):
             return self._drop("bad_mac1")
         attempt = h.hs.clone()
-        payload_bytes = attempt.read_message(pkt.noise)
-        if payload_bytes is None:
-            return self._drop("handshake_failed")
-        payload = decode_payload(payload_bytes)
-        rs = attempt.remote_static()
-        ident = payload.identity_key if payload else None
-        x = ed25519_to_x25519_public(ident) if ident else None
-        if payload is None or payload.sender_index != pkt.sender_index or rs is None or ident is None or x != rs:
-            return self._drop("bad_payload")
+        r = self._read_identified(attempt, pkt)
+        if isinstance(r, str):
+            return self._drop(r)  # type: ignore[arg-type]
+        payload, ident, rs = r
         del self._half_open[h.local_index]
         if not self._accept(ident, frm, "XX", payload.app, incoming=True):
             self._indexes.pop(h.local_index, None)
             return self._drop("refused")
-        channel = self._by_key.get(ident)
-        if channel is not None and channel.state == "closed":
-            channel = None
-        if channel is None:
-            channel = Channel(self, ident, frm, rs)
-            self._channels.add(channel)
-            self._by_key[ident] = channel
+        channel = self._live_channel(ident) or self._new_channel(ident, frm, rs)
         channel.address = frm
         channel.remote_static = rs
         send, recv, hh = attempt.split()
