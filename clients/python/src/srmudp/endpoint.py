@@ -129,8 +129,8 @@ class Connection:
         self._responded_at = -1.0
         self._largest_pn = -1
         self._probe: tuple[Address, bytes, int, float] | None = None  # address, data, tries, next_at
-        self._core_out: deque[tuple[object, Address]] = deque()
-        self._routed: tuple[object, Address] | None = None
+        self._core_out: deque[tuple[PathChallenge | PathResponse, Address]] = deque()
+        self._routed: tuple[PathChallenge | PathResponse, Address] | None = None
         self._draining = False
         self._drain_until = float("inf")
         self._close_code = 0
@@ -284,7 +284,7 @@ class Connection:
             frame, to = self._core_out[0]
             if (self.validated and to == self.path) or amp.remaining(to) >= r.mtu.current:
                 self._core_out.popleft()
-                if r.queue_frame(frame):  # type: ignore[arg-type]
+                if r.queue_frame(frame):
                     self._routed = (frame, to)
         # before the path is validated, send only what fits the 3x budget
         if not self.validated and self._routed is None and amp.remaining(self.path) < r.mtu.current:
@@ -491,10 +491,13 @@ class Connection:
         self._ep._on_finished(self)
 
 
-def _carries(payload: bytes, frame: object) -> bool:
+def _carries(payload: bytes, frame: PathChallenge | PathResponse) -> bool:
     """True when ``payload`` holds ``frame`` (a routed path challenge/response)."""
     try:
-        return any(type(f) is type(frame) and f.data == frame.data for f in decode_frames(payload))  # type: ignore[attr-defined]
+        return any(
+            isinstance(f, (PathChallenge, PathResponse)) and type(f) is type(frame) and f.data == frame.data
+            for f in decode_frames(payload)
+        )
     except WireDecodeError:
         return False
 
@@ -750,89 +753,100 @@ class Endpoint:
             self._on_secure_event(now, ev)
 
     def _on_secure_event(self, now: float, ev: Established | Rekeyed | Failed) -> None:
-        ch = ev.channel
         if isinstance(ev, Established):
-            boot = ev.remote_options.get(BOOT_ID_OPTION)
-            existing = self._by_channel.get(ch)
-            by_key = self._by_key.get(ev.remote_key)
-            if (
-                existing is not None
-                and existing.state == "handshaking"
-                and by_key is not None
-                and by_key is not existing
-                and by_key.state == "established"
-            ):
-                # an XX dial reached a peer we already have a connection to: one connection per
-                # peer; the dial fails with ALREADY_CONNECTED
-                self._by_channel[ch] = by_key
-                if ch in existing.channels:
-                    existing.channels.remove(ch)
+            self._on_established(now, ev)
+        elif isinstance(ev, Rekeyed):
+            self._on_rekeyed(now, ev)
+        else:
+            self._on_failed(ev)
+
+    def _on_established(self, now: float, ev: Established) -> None:
+        ch = ev.channel
+        boot = ev.remote_options.get(BOOT_ID_OPTION)
+        existing = self._by_channel.get(ch)
+        by_key = self._by_key.get(ev.remote_key)
+        if (
+            existing is not None
+            and existing.state == "handshaking"
+            and by_key is not None
+            and by_key is not existing
+            and by_key.state == "established"
+        ):
+            # an XX dial reached a peer we already have a connection to: one connection per
+            # peer; the dial fails with ALREADY_CONNECTED
+            self._by_channel[ch] = by_key
+            if ch in existing.channels:
+                existing.channels.remove(ch)
+            by_key.channels.append(ch)
+            by_key.channel = ch
+            existing.fail(SrmudpError("ALREADY_CONNECTED", f"already connected to this peer (connection {by_key.id})"))
+            return
+        if existing is not None and not existing.finished:
+            existing.remote_boot = boot
+            if existing.state == "handshaking":
+                self._establish(now, existing, ch, ev.initiator)
+            return
+        if by_key is not None and not by_key.finished and by_key.state != "closing":
+            self._by_channel[ch] = by_key
+            by_key.remote_boot = boot
+            if by_key.state == "handshaking":
+                by_key.channels.append(ch)
+                self._establish(now, by_key, ch, ev.initiator)
+            else:
                 by_key.channels.append(ch)
                 by_key.channel = ch
-                existing.fail(SrmudpError("ALREADY_CONNECTED", f"already connected to this peer (connection {by_key.id})"))
-                return
-            if existing is not None and not existing.finished:
-                existing.remote_boot = boot
-                if existing.state == "handshaking":
-                    self._establish(now, existing, ch, ev.initiator)
-                return
-            if by_key is not None and not by_key.finished and by_key.state != "closing":
-                self._by_channel[ch] = by_key
-                by_key.remote_boot = boot
-                if by_key.state == "handshaking":
-                    by_key.channels.append(ch)
-                    self._establish(now, by_key, ch, ev.initiator)
-                else:
-                    by_key.channels.append(ch)
-                    by_key.channel = ch
-                return
-            conn = Connection(self, self._next_id, False, ev.remote_key)
+            return
+        conn = Connection(self, self._next_id, False, ev.remote_key)
+        self._next_id += 1
+        conn.remote_boot = boot
+        self._by_id[conn.id] = conn
+        self._by_key[ev.remote_key] = conn
+        self._by_channel[ch] = conn
+        conn.channels.append(ch)
+        self._establish(now, conn, ch, ev.initiator)
+
+    def _on_rekeyed(self, now: float, ev: Rekeyed) -> None:
+        ch = ev.channel
+        conn = self._by_channel.get(ch)
+        boot = ev.remote_options.get(BOOT_ID_OPTION)
+        if conn is None:
+            return
+        restarted = conn.remote_boot is not None and boot is not None and conn.remote_boot != boot
+        if restarted or conn.state == "closing" or conn.finished:
+            # the peer restarted and handshook again on the same channel: its reliability
+            # state is new, ours is stale. Close the old connection, start a fresh one.
+            del self._by_channel[ch]
+            if not conn.finished:
+                if ch in conn.channels:
+                    conn.channels.remove(ch)
+                if conn.channel is ch:
+                    conn.channel = conn.channels[-1] if conn.channels else None
+                if restarted:
+                    conn.close_now(CloseCode.PEER_RESTARTED, "peer restarted", True)
+            fresh = Connection(self, self._next_id, False, ch.remote_key)
             self._next_id += 1
-            conn.remote_boot = boot
-            self._by_id[conn.id] = conn
-            self._by_key[ev.remote_key] = conn
-            self._by_channel[ch] = conn
-            conn.channels.append(ch)
-            self._establish(now, conn, ch, ev.initiator)
-        elif isinstance(ev, Rekeyed):
-            conn = self._by_channel.get(ch)
-            boot = ev.remote_options.get(BOOT_ID_OPTION)
-            if conn is None:
-                return
-            restarted = conn.remote_boot is not None and boot is not None and conn.remote_boot != boot
-            if restarted or conn.state == "closing" or conn.finished:
-                # the peer restarted and handshook again on the same channel: its reliability
-                # state is new, ours is stale. Close the old connection, start a fresh one.
-                del self._by_channel[ch]
-                if not conn.finished:
-                    if ch in conn.channels:
-                        conn.channels.remove(ch)
-                    if conn.channel is ch:
-                        conn.channel = conn.channels[-1] if conn.channels else None
-                    if restarted:
-                        conn.close_now(CloseCode.PEER_RESTARTED, "peer restarted", True)
-                fresh = Connection(self, self._next_id, False, ch.remote_key)
-                self._next_id += 1
-                fresh.remote_boot = boot
-                self._by_id[fresh.id] = fresh
-                self._by_key[ch.remote_key] = fresh  # type: ignore[index]
-                self._by_channel[ch] = fresh
-                fresh.channels.append(ch)
-                self._establish(now, fresh, ch, False)
-        else:
-            conn = self._by_channel.get(ch)
-            if conn is None or conn.finished:
-                ch.close()
-                return
-            if conn.state == "handshaking":
-                code = {"HANDSHAKE_TIMEOUT": "HANDSHAKE_TIMEOUT", "PEER_REFUSED": "REFUSED"}.get(ev.code, "SESSION_EXPIRED")
-                msg = {
-                    "HANDSHAKE_TIMEOUT": "no answer to the handshake (peer unreachable, or it refused us)",
-                    "PEER_REFUSED": "the peer's key was refused",
-                }.get(ev.code, "session keys expired")
-                conn.fail(SrmudpError(code, msg))
-                return
-            conn.fail(SrmudpError("SESSION_EXPIRED", "session keys expired"))
+            fresh.remote_boot = boot
+            self._by_id[fresh.id] = fresh
+            self._by_key[ch.remote_key] = fresh  # type: ignore[index]
+            self._by_channel[ch] = fresh
+            fresh.channels.append(ch)
+            self._establish(now, fresh, ch, False)
+
+    def _on_failed(self, ev: Failed) -> None:
+        ch = ev.channel
+        conn = self._by_channel.get(ch)
+        if conn is None or conn.finished:
+            ch.close()
+            return
+        if conn.state == "handshaking":
+            code = {"HANDSHAKE_TIMEOUT": "HANDSHAKE_TIMEOUT", "PEER_REFUSED": "REFUSED"}.get(ev.code, "SESSION_EXPIRED")
+            msg = {
+                "HANDSHAKE_TIMEOUT": "no answer to the handshake (peer unreachable, or it refused us)",
+                "PEER_REFUSED": "the peer's key was refused",
+            }.get(ev.code, "session keys expired")
+            conn.fail(SrmudpError(code, msg))
+            return
+        conn.fail(SrmudpError("SESSION_EXPIRED", "session keys expired"))
 
     def _establish(self, now: float, conn: Connection, ch: Channel, initiator: bool) -> None:
         # the initiator's path is validated by the authenticated response, an XX responder's by

@@ -324,7 +324,7 @@ class Node:
         (or of ``addresses``, e.g. a port forward or a proxy in front of this node)."""
         now = int(time.time() * 1000)
         cands = self.candidates() if addresses is None else [
-            Candidate("host", 6 if ":" in h else 4, h, p) for h, p in addresses  # type: ignore[arg-type]
+            Candidate("host", 6 if ":" in h else 4, h, p) for h, p in addresses
         ]
         record = PeerRecord(self.identity.public_key, next_sequence(now), now, now + ttl_ms, tuple(cands))
         return encode_card(ContactCard(self.identity.public_key, (), sign_record(record, self.identity), name))

@@ -288,7 +288,8 @@ class HandshakeState:
         self._index += 1
         return payload
 
-    def _fail(self) -> None:
+    def _fail(self) -> bytes | None:
+        """Poisons the state (a failed message cannot be retried on it); returns None."""
         self.failed = True
         return None
 

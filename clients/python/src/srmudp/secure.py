@@ -14,7 +14,7 @@ import os
 import struct
 from collections import deque
 from dataclasses import dataclass, field
-from typing import Callable, Literal, Union
+from typing import Any, Callable, Literal, Union
 
 from .errors import SrmudpError, WireDecodeError
 from .identity import Identity, ed25519_to_x25519_public, peer_id_to_x25519
@@ -53,6 +53,10 @@ OPT_IDENTITY_KEY = 0x02
 OPT_KEY_PHASE = 0x03
 FIRST_APP_OPTION = 0x10
 _FIXED = {OPT_SENDER_INDEX: 4, OPT_IDENTITY_KEY: 32, OPT_KEY_PHASE: 1}
+
+# what a session index belongs to: ("session", channel, session), ("pending", channel) or
+# ("half_open", half-open XX state)
+_Owner = tuple[Any, ...]
 
 MAX_RECENT = 4096
 MAX_HALF_OPEN = 4096
@@ -592,7 +596,7 @@ class SecureEndpoint:
         self._accept_xx = accept_xx
         self.app_options = dict(options or {})
         self.timing = timing or Timing()
-        self._indexes: dict[int, tuple] = {}
+        self._indexes: dict[int, _Owner] = {}
         self._by_key: dict[bytes, Channel] = {}
         self._channels: set[Channel] = set()
         self._half_open: dict[int, _HalfOpen] = {}
@@ -715,7 +719,7 @@ class SecureEndpoint:
     def _emit(self, ev: SecureEvent) -> None:
         self._events.append(ev)
 
-    def _allocate_index(self, owner: tuple) -> int:
+    def _allocate_index(self, owner: _Owner) -> int:
         while True:
             idx = int.from_bytes(self._random(4), "big")
             if idx != 0 and idx not in self._indexes:
@@ -766,7 +770,7 @@ class SecureEndpoint:
         if channel.next is session:
             # key confirmation (WireGuard §5.4.3): the initiator of a rekey now uses the new keys
             channel.install(now, session, channel.next_options, False)
-        return DataResult(channel, pn, r)  # type: ignore[arg-type]
+        return DataResult(channel, pn, r)
 
     def _send_cookie_reply(self, now: float, frm: Address, pkt: HandshakePacket, raw: bytes) -> None:
         key = cookie_key(self.identity.x25519_public if pkt.pattern == PATTERN_IK else None)
@@ -774,7 +778,7 @@ class SecureEndpoint:
         self._transmit(frm, encode_packet(CookieReply(pkt.sender_index, nonce, sealed)))
         self.stats["cookie_replies_sent"] += 1
 
-    def _on_init(self, now: float, frm: Address, pkt: HandshakePacket, raw: bytes, under_load: bool):
+    def _on_init(self, now: float, frm: Address, pkt: HandshakePacket, raw: bytes, under_load: bool) -> DropReason | None:
         ik = pkt.pattern == PATTERN_IK
         # 1. mac1 before anything costly (WireGuard §5.4.4)
         if not verify_mac1(raw, mac1_key(self.identity.x25519_public if ik else None)):
@@ -837,7 +841,7 @@ class SecureEndpoint:
         )
         return with_mac1(pkt, mac1_key(receiver_static))[0]
 
-    def _on_init_ik(self, now: float, frm: Address, pkt: HandshakePacket, rkey: bytes):
+    def _on_init_ik(self, now: float, frm: Address, pkt: HandshakePacket, rkey: bytes) -> DropReason | None:
         hs = HandshakeState("IK", False, prologue=PROLOGUE, s=self._static, random=self._random)
         r = self._read_identified(hs, pkt)
         if isinstance(r, str):
@@ -887,7 +891,7 @@ class SecureEndpoint:
             channel.install(now, session, payload.app, False)
         return None
 
-    def _on_init_xx(self, now: float, frm: Address, pkt: HandshakePacket, rkey: bytes):
+    def _on_init_xx(self, now: float, frm: Address, pkt: HandshakePacket, rkey: bytes) -> DropReason | None:
         if not self._accept_xx:
             return self._drop("refused")
         if len(self._half_open) >= MAX_HALF_OPEN:
@@ -907,7 +911,7 @@ class SecureEndpoint:
         self._remember(now, rkey, pkt.noise, response, local_index)
         return None
 
-    def _on_response(self, now: float, frm: Address, pkt: HandshakePacket, raw: bytes):
+    def _on_response(self, now: float, frm: Address, pkt: HandshakePacket, raw: bytes) -> DropReason | None:
         owner = self._indexes.get(pkt.receiver_index)
         if owner is None:
             return self._drop("unknown_index")
@@ -918,7 +922,7 @@ class SecureEndpoint:
         r = owner[1]._handle_response(now, pkt, raw, frm)
         return self._drop(r) if r is not None else None
 
-    def _on_final(self, now: float, frm: Address, pkt: HandshakePacket, raw: bytes):
+    def _on_final(self, now: float, frm: Address, pkt: HandshakePacket, raw: bytes) -> DropReason | None:
         owner = self._indexes.get(pkt.receiver_index)
         if owner is None:
             return self._drop("unknown_index")
@@ -950,7 +954,7 @@ class SecureEndpoint:
         channel.install(now, session, payload.app, False)
         return None
 
-    def _on_cookie_reply(self, now: float, pkt: CookieReply):
+    def _on_cookie_reply(self, now: float, pkt: CookieReply) -> DropReason | None:
         owner = self._indexes.get(pkt.receiver_index)
         if owner is None:
             return self._drop("unknown_index")

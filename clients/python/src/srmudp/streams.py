@@ -97,7 +97,7 @@ class SrmudpStream:
         self._eof_requested = False
         self._eof_sent = False
         self._waiters: list[asyncio.Future[None]] = []
-        self._error: BaseException | None = None
+        self._error: Exception | None = None
         self._recv_done = False
         self._eof_fed = False
 
@@ -200,7 +200,7 @@ class SrmudpStream:
         self._recv_done = True
         self._pull()
 
-    def _fail(self, e: BaseException) -> None:
+    def _fail(self, e: Exception) -> None:
         """The stream broke (reset by the peer, connection closed): readers and writers see ``e``
         (a reader that already reached the end of the stream keeps its data)."""
         if self._error is None:

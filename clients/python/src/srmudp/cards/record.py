@@ -90,7 +90,9 @@ def format_ip(b: bytes) -> str:
         if j - i > best_len:
             best, best_len = i, j - i
         i = j
-    hx = lambda g: ":".join(f"{x:x}" for x in g)  # noqa: E731
+    def hx(g: list[int]) -> str:
+        return ":".join(f"{x:x}" for x in g)
+
     if best < 0:
         return hx(groups)
     return f"{hx(groups[:best])}::{hx(groups[best + best_len:])}"

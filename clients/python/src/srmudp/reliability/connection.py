@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections import deque
 from dataclasses import dataclass
-from typing import Literal, Union
+from typing import Any, Literal, Union
 
 from ..errors import SrmudpError, WireDecodeError
 from ..wire import (
@@ -320,14 +320,15 @@ class _InMessage:
         return False
 
 
-# sent-frame records: (kind, object, offset, length, fin)
+# sent-frame records: (kind, stream or message or None, offset, length, fin)
 _K_STREAM, _K_MESSAGE, _K_MAX_DATA, _K_MAX_STREAM_DATA, _K_MAX_STREAMS, _K_RESET, _K_STOP = range(7)
+_SentFrame = tuple[int, Any, int, int, bool]
 
 
 class _Sent:
     __slots__ = ("pn", "time", "size", "eliciting", "frames", "mtu_probe", "ack_largest")
 
-    def __init__(self, pn: int, time: float, size: int, eliciting: bool, frames: list | None, probe: bool) -> None:
+    def __init__(self, pn: int, time: float, size: int, eliciting: bool, frames: list[_SentFrame] | None, probe: bool) -> None:
         self.pn = pn
         self.time = time
         self.size = size
@@ -759,20 +760,20 @@ class Reliable:
                     if st.send.sent_end < st.send.end:
                         self._enqueue(st)
         elif isinstance(f, MaxStreamData):
-            st = self._stream_for_peer(f.stream_id)
-            if st is not None and f.maximum > st.send_limit:
-                st.send_limit = f.maximum
-                self._enqueue(st)
+            target = self._stream_for_peer(f.stream_id)
+            if target is not None and f.maximum > target.send_limit:
+                target.send_limit = f.maximum
+                self._enqueue(target)
         elif isinstance(f, MaxStreams):
             if f.maximum > self._peer_max_streams:
                 self._peer_max_streams = min(f.maximum, 2**50)
         elif isinstance(f, ResetStream):
             self._on_reset_stream(f)
         elif isinstance(f, StopSending):
-            st = self._stream_for_peer(f.stream_id)
-            if st is not None and st.reset_code < 0 and not st.send_done():
-                self._reset_send(st, f.code)
-                self._events.append(StreamStopped(st.id, f.code))
+            stopped = self._stream_for_peer(f.stream_id)
+            if stopped is not None and stopped.reset_code < 0 and not stopped.send_done():
+                self._reset_send(stopped, f.code)
+                self._events.append(StreamStopped(stopped.id, f.code))
         elif isinstance(f, Datagram):
             if self._datagram_recv_bytes + len(f.data) > self.limits.datagram_receive_queue:
                 self.stats["datagram_receive_overflow"] += 1
@@ -835,7 +836,7 @@ class Reliable:
             self.cc.on_ack(acked_bytes, newest.time, self._app_limited)
         self._notify_writable()
 
-    def _on_frames_acked(self, frames: list) -> None:
+    def _on_frames_acked(self, frames: list[_SentFrame]) -> None:
         for kind, obj, offset, length, fin in frames:
             if kind == _K_STREAM:
                 st: _Stream = obj
@@ -1111,7 +1112,7 @@ class Reliable:
         if p.frames:
             self._requeue(p.frames)
 
-    def _requeue(self, frames: list) -> None:
+    def _requeue(self, frames: list[_SentFrame]) -> None:
         for kind, obj, offset, length, fin in frames:
             if kind == _K_STREAM:
                 if obj.reset_code >= 0 or obj.id not in self._streams:
@@ -1144,7 +1145,7 @@ class Reliable:
             return self._loss_time
         if self._eliciting_in_flight <= 0:
             return float("inf")
-        return self._last_eliciting_sent + self._pto() * 2 ** min(self.pto_count, MAX_PTO_BACKOFF)
+        return self._last_eliciting_sent + self._pto() * (1 << min(self.pto_count, MAX_PTO_BACKOFF))
 
     def _idle_deadline(self) -> float:
         return self._idle_start + max(self.idle_timeout_ms, 3 * self._pto())
@@ -1223,7 +1224,7 @@ class Reliable:
                 self.mtu.probe_pn = t.packet_number
                 return t
         frames: list[Frame] = []
-        sent: list = []
+        sent: list[_SentFrame] = []
         room = mtu - self.overhead
         ack = self.acks.build(now) if self.acks.pending else None
         if ack is not None:
@@ -1254,7 +1255,7 @@ class Reliable:
             self._probes -= 1
         return self._finish(now, frames, True, sent or None, False, ack.ranges[0][1] if ack else -1)
 
-    def _finish(self, now: float, frames: list[Frame], eliciting: bool, sent: list | None, probe: bool, ack_largest: int) -> Transmit:
+    def _finish(self, now: float, frames: list[Frame], eliciting: bool, sent: list[_SentFrame] | None, probe: bool, ack_largest: int) -> Transmit:
         out = bytearray()
         for f in frames:
             encode_frame(f, out)
@@ -1283,7 +1284,7 @@ class Reliable:
         self.stats["bytes_sent"] += size
         return Transmit(pn, bytes(out), size)
 
-    def _fill_control(self, frames: list[Frame], sent: list, room: int) -> int:
+    def _fill_control(self, frames: list[Frame], sent: list[_SentFrame], room: int) -> int:
         if self._max_data_pending:
             f: Frame = MaxData(self._conn_recv.limit)
             sz = frame_size(f)
@@ -1348,7 +1349,7 @@ class Reliable:
             room -= sz
         return room
 
-    def _fill_retransmit_messages(self, frames: list[Frame], sent: list, room: int) -> int:
+    def _fill_retransmit_messages(self, frames: list[Frame], sent: list[_SentFrame], room: int) -> int:
         for m in list(self._retransmit_messages):
             if room < 16:
                 break
@@ -1381,7 +1382,7 @@ class Reliable:
                 del self._retransmit_messages[m]
         return room
 
-    def _fill_messages(self, frames: list[Frame], sent: list, room: int) -> int:
+    def _fill_messages(self, frames: list[Frame], sent: list[_SentFrame], room: int) -> int:
         while room >= 16:
             m = self._head_message()
             if m is None:
@@ -1392,7 +1393,7 @@ class Reliable:
                 break  # blocked by flow control
         return room
 
-    def _send_new_message_data(self, m: _OutMessage, frames: list[Frame], sent: list, room: int) -> int:
+    def _send_new_message_data(self, m: _OutMessage, frames: list[Frame], sent: list[_SentFrame], room: int) -> int:
         b = m.buf
         credit = self._conn_credit()
         if m.charged == 0:
@@ -1426,7 +1427,7 @@ class Reliable:
         sent.append((_K_MESSAGE, m, s, n, fin))
         return room - oh - n
 
-    def _fill_streams(self, frames: list[Frame], sent: list, room: int, retransmit: bool) -> int:
+    def _fill_streams(self, frames: list[Frame], sent: list[_SentFrame], room: int, retransmit: bool) -> int:
         q = self._send_queue
         n = len(q)
         while n > 0 and room >= 16 and q:
@@ -1439,7 +1440,7 @@ class Reliable:
                 st.queued = False
         return room
 
-    def _send_stream_data(self, st: _Stream, frames: list[Frame], sent: list, room: int, retransmit: bool) -> int:
+    def _send_stream_data(self, st: _Stream, frames: list[Frame], sent: list[_SentFrame], room: int, retransmit: bool) -> int:
         if st.reset_code >= 0:
             return room
         b = st.send
