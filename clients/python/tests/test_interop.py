@@ -252,7 +252,8 @@ def test_hostile_datagrams_during_a_transfer_are_dropped_and_counted() -> None:
                             pkt = rng.randbytes(rng.randrange(0, 1500))
                         elif kind == 1:  # a data packet for a real session index, forged
                             idx = next(iter(node.endpoint.secure._indexes), 0)
-                            pkt = bytes([0x90]) + idx.to_bytes(4, "big") + rng.randbytes(8 + 40)
+                            pn = rng.randrange(2**40).to_bytes(8, "big")
+                            pkt = bytes([0x90]) + idx.to_bytes(4, "big") + pn + rng.randbytes(40)
                         elif kind == 2:  # a handshake init with junk (fails mac1)
                             pkt = bytes([0x81, 1, 0]) + rng.randbytes(4) + bytes(4) + rng.randbytes(120)
                         else:  # STUN-looking and unknown first bytes
@@ -268,8 +269,13 @@ def test_hostile_datagrams_during_a_transfer_are_dropped_and_counted() -> None:
             sent = await task
             attacker.close()
             assert (n, digest) == (4 * MIB, hashlib.sha256(keystream("under attack", 4 * MIB)).hexdigest())
-            drops = node.stats()["drops"]
-            assert sent > 500 and sum(drops.values()) >= sent * 0.9, (sent, drops)  # type: ignore[union-attr]
+            st = node.stats()
+            drops: dict[str, int] = st["drops"]  # type: ignore[assignment]
+            # every datagram that reached the socket was used or dropped and counted (the kernel may
+            # drop some of the flood before that, so compare with what arrived, not what was sent)
+            assert st["datagrams"] == st["delivered"] + st["handshake"] + sum(drops.values()), st
+            assert sent > 500 and sum(drops.values()) > sent / 4, (sent, drops)
+            assert {"bad_mac1", "decrypt_failed", "not_srmudp"} <= set(drops), drops
             assert not conn.is_closed
 
     run(main)

@@ -549,6 +549,7 @@ class Endpoint:
         self._events: deque[EndpointEvent] = deque()
         self._rr: deque[Connection] = deque()
         self.drops: dict[str, int] = {}
+        self.received = {"datagrams": 0, "delivered": 0, "handshake": 0}
         self.closed = False
 
     # ------------------------------------------------------------------------------ API
@@ -592,8 +593,10 @@ class Endpoint:
         return list(self._by_id.values())
 
     def handle(self, now: float, frm: Address, data: bytes) -> None:
-        """One received datagram. Never raises: anything invalid is dropped and counted."""
+        """One received datagram. Never raises: anything invalid is dropped and counted, so
+        ``datagrams == delivered + handshake + sum(drops)`` always holds (see :meth:`stats`)."""
         self._tick(now)
+        self.received["datagrams"] += 1
         if self.closed:
             self._drop("endpoint_closed")
             return
@@ -621,9 +624,11 @@ class Endpoint:
                     # every datagram from an address that is not a validated path credits it
                     if not (conn.validated and frm == conn.path):
                         self.amp.received(frm, len(data))
+                    self.received["delivered"] += 1
                     conn.on_packet(now, frm, r.packet_number, r.plaintext)
-            elif isinstance(r, str):
-                self._drop(r)
+            elif r is None:
+                self.received["handshake"] += 1
+            # (a drop reason string was counted by the secure layer)
             self._pump_secure(now)
         except Exception:  # a bug must not reach the event loop
             self._drop("internal_error")
@@ -693,6 +698,7 @@ class Endpoint:
             "connections": sum(1 for c in self._by_id.values() if c.state != "handshaking"),
             "handshaking": sum(1 for c in self._by_id.values() if c.state == "handshaking"),
             "drops": drops,
+            **self.received,
             **self.secure.stats,
         }
 
