@@ -418,8 +418,9 @@ class Node:
         s["send_blocked"] = self._send_blocked
         return s
 
-    async def close(self, timeout: float = 5.0) -> None:
-        """Closes every connection gracefully (bounded by ``timeout``), then the socket."""
+    async def close(self, timeout: float = 12.0) -> None:
+        """Closes every connection gracefully, then the socket. A connection's drain is bounded
+        by max(3 PTO, 2 s) and at most 10 s, so the default ``timeout`` lets every CLOSE go out."""
         if self._closed:
             return
         for p in self._named.values():
