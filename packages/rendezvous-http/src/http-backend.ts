@@ -23,7 +23,7 @@ import {
   throwIfAborted,
 } from '@srmudp/rendezvous';
 import { WebSocket } from 'ws';
-import { WATCH_GOING_AWAY } from './watch-hub.js';
+import { WATCH_GOING_AWAY } from './watch-codes.js';
 
 export interface HttpBackendOptions {
   /**

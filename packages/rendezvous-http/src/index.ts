@@ -6,4 +6,4 @@ export type { PutResult, RecordStoreOptions } from './record-store.js';
 export { RecordStore } from './record-store.js';
 export type { RendezvousServer, RendezvousServerOptions, RendezvousServerStats } from './server.js';
 export { startRendezvousServer } from './server.js';
-export { WATCH_GOING_AWAY } from './watch-hub.js';
+export { WATCH_GOING_AWAY } from './watch-codes.js';

@@ -2,6 +2,7 @@ import type { WebSocket } from 'ws';
 import type { Client } from './client-address.js';
 import { bump } from './counter.js';
 import type { RecordStore } from './record-store.js';
+import { WATCH_GOING_AWAY } from './watch-codes.js';
 
 export interface WatchHubOptions {
   /** Open watches per client (IPv4 address or IPv6 /64). */
@@ -26,9 +27,6 @@ interface Watch {
   alive: boolean;
   stop(): void;
 }
-
-/** Close code of a watch the server ends on purpose; the client reconnects (RFC 6455 §7.4.1). */
-export const WATCH_GOING_AWAY = 1001;
 
 /** Open watch sockets with per-client, per-network and global caps, pings and idle expiry. */
 export class WatchHub {
