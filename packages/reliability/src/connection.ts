@@ -580,11 +580,16 @@ export class Connection {
     return true;
   }
 
-  /** Closes with `code` (0 = no error) and a reason; CLOSE is sent, then the connection drains. */
-  close(code = 0, reason = ''): void {
+  /**
+   * Closes at `now` with `code` (0 = no error) and a reason: CLOSE is the next packet sent (ahead
+   * of any queued data, which is abandoned), then the connection stays closing for 3 PTO.
+   */
+  close(now: number, code = 0, reason = ''): void {
+    if (!Number.isFinite(now)) throw new TypeError(`"now" expected a finite number, got ${now}`);
     checkCode(code);
     if (this.stateValue !== 'open') return;
-    this.enterClosing(code, reason, null, this.nowHint);
+    this.nowHint = Math.max(this.nowHint, now);
+    this.enterClosing(code, reason, null, now);
   }
 
   /**

@@ -90,7 +90,7 @@ describe('Connection basics', () => {
     const p = new Pair(5);
     p.a.sendMessage(bytes(10));
     p.run(() => p.eventsB.some((e) => e.type === 'message'));
-    p.a.close(0x105, 'bye');
+    p.a.close(p.now, 0x105, 'bye');
     p.run(() => p.eventsB.some((e) => e.type === 'closed'));
     const ev = p.eventsB.find((e) => e.type === 'closed');
     expect(ev).toMatchObject({ type: 'closed', code: 0x105, reason: 'bye', remote: true });
