@@ -13,8 +13,12 @@ import type { PeerAddress } from './config.js';
  *    gets a cookie reply and no Diffie-Hellman.
  *  - Under load, initiations with a valid mac2 (their sender receives at its address) are rate
  *    limited per source address and per /24 (IPv4) or /64 (IPv6) prefix (WireGuard's ratelimiter:
- *    20 per second per source). Cookie replies are rate limited the same way, so a flood costs one
- *    MAC per datagram, not a sealed reply each.
+ *    20 per second per source), and together to `handshakesPerSecond`, shared fairly: each
+ *    address (prefix) that asks gets an equal part of it. A source that was quiet keeps a burst of
+ *    5, so a real peer's handshake is answered at once whatever the others send, and the work of a
+ *    flood from many sockets stays at what one thread can do beside its traffic. Cookie replies
+ *    are rate limited per source too, so a flood costs one MAC per datagram, not a sealed reply
+ *    each; a source over its budget costs a counter lookup.
  *  - Pending responder handshakes (half-open XX, IK sessions awaiting key confirmation) are
  *    budgeted per source address, per prefix and in total. A new one is always admitted: when a
  *    budget is full the oldest pending handshake in it is evicted, those that came without a cookie
@@ -30,7 +34,10 @@ export interface HandshakeLimits {
   maxPendingPerPrefix: number;
   /** Initiations per second above which the responder is under load; 0: always. Default 64. */
   loadThreshold: number;
-  /** Under load: handshakes per second answered for one source address (cookie-validated). Default 20. */
+  /** Under load: cookie-validated handshakes answered per second, all sources together, shared
+   * equally among the addresses (and prefixes) asking. Default 200. */
+  handshakesPerSecond: number;
+  /** …at most this many per second for one source address. Default 20. */
   handshakesPerAddress: number;
   /** …for one prefix. Default 200. */
   handshakesPerPrefix: number;
@@ -45,6 +52,7 @@ export const DEFAULT_LIMITS: HandshakeLimits = {
   maxPendingPerAddress: 4,
   maxPendingPerPrefix: 64,
   loadThreshold: 64,
+  handshakesPerSecond: 200,
   handshakesPerAddress: 20,
   handshakesPerPrefix: 200,
   cookieRepliesPerAddress: 10,
@@ -102,18 +110,29 @@ export class LoadMeter {
 interface Bucket {
   tokens: number;
   at: number;
+  /** the window (of WINDOW_MS) in which this key last took a token: counts active keys */
+  window: number;
 }
 
-/** Token buckets by key: `rate` per second, bursts of `burst`; bounded, least recently used dropped. */
+/**
+ * Token buckets by key, bursts of `burst` (default rate / 4); bounded, least recently used dropped.
+ * With `share`, each key's rate is min(`rate`, `share` / keys that took a token in the last window
+ * or the one before): a fair part of a common rate.
+ */
 export class RateLimiter {
   private readonly buckets = new Map<string, Bucket>();
   private readonly burst: number;
+  private window = 0;
+  private active = 0;
+  private activeBefore = 0;
 
   constructor(
     private readonly rate: number,
     private readonly maxEntries: number,
+    private readonly share = Number.POSITIVE_INFINITY,
+    burst?: number,
   ) {
-    this.burst = Math.max(1, Math.ceil(rate / 4));
+    this.burst = burst ?? Math.max(1, Math.ceil(rate / 4));
   }
 
   /** True when `key` has a token at `now` (nothing is taken). */
@@ -124,25 +143,44 @@ export class RateLimiter {
 
   /** Takes a token; false (nothing taken) when there is none. */
   take(now: number, key: string): boolean {
+    this.roll(now);
     let b = this.buckets.get(key);
     if (b === undefined) {
       if (this.buckets.size >= this.maxEntries) {
         const oldest = this.buckets.keys().next().value;
         if (oldest !== undefined) this.buckets.delete(oldest);
       }
-      b = { tokens: this.burst, at: now };
+      b = { tokens: this.burst, at: now, window: -1 };
     } else {
       this.buckets.delete(key); // re-inserted below: most recently used last
     }
     this.buckets.set(key, b);
+    if (b.window !== this.window) {
+      b.window = this.window;
+      this.active++;
+    }
     if (this.refill(b, now) < 1) return false;
     b.tokens -= 1;
     return true;
   }
 
+  /** Rate of one key now: its ceiling, or its fair part of the shared rate. */
+  currentRate(): number {
+    const keys = Math.max(1, this.active, this.activeBefore);
+    return Math.min(this.rate, this.share / keys);
+  }
+
+  private roll(now: number): void {
+    const w = Math.floor(now / WINDOW_MS);
+    if (w === this.window) return;
+    this.activeBefore = w === this.window + 1 ? this.active : 0;
+    this.active = 0;
+    this.window = w;
+  }
+
   private refill(b: Bucket, now: number): number {
     if (now > b.at) {
-      b.tokens = Math.min(this.burst, b.tokens + ((now - b.at) * this.rate) / 1000);
+      b.tokens = Math.min(this.burst, b.tokens + ((now - b.at) * this.currentRate()) / 1000);
       b.at = now;
     }
     return b.tokens;
@@ -277,9 +315,16 @@ export class SourceRate {
   private readonly byAddress: RateLimiter;
   private readonly byPrefix: RateLimiter;
 
-  constructor(perAddress: number, perPrefix: number) {
-    this.byAddress = new RateLimiter(perAddress, MAX_ADDRESSES);
-    this.byPrefix = new RateLimiter(perPrefix, MAX_PREFIXES);
+  /** `total`: a common rate shared fairly among the sources asking (default: none). */
+  constructor(perAddress: number, perPrefix: number, total = Number.POSITIVE_INFINITY) {
+    // a quiet address can always start a few handshakes at once (burst), whatever the others do
+    this.byAddress = new RateLimiter(
+      perAddress,
+      MAX_ADDRESSES,
+      total,
+      Math.max(1, Math.ceil(perAddress / 4)),
+    );
+    this.byPrefix = new RateLimiter(perPrefix, MAX_PREFIXES, total, Math.max(1, Math.ceil(perPrefix / 4)));
   }
 
   /** True when both the address and its prefix have a token (nothing taken). */

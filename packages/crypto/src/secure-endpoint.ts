@@ -185,7 +185,11 @@ export class SecureEndpoint {
     this.limits = resolveLimits(config.limits);
     this.load = new LoadMeter(this.limits.loadThreshold);
     this.pending = new PendingTable(this.limits);
-    this.handshakeRate = new SourceRate(this.limits.handshakesPerAddress, this.limits.handshakesPerPrefix);
+    this.handshakeRate = new SourceRate(
+      this.limits.handshakesPerAddress,
+      this.limits.handshakesPerPrefix,
+      this.limits.handshakesPerSecond,
+    );
     this.cookieRate = new SourceRate(this.limits.cookieRepliesPerAddress, this.limits.cookieRepliesPerPrefix);
     const offset = config.wallClockOffsetMs ?? 0;
     if (typeof offset !== 'number' || !Number.isFinite(offset))

@@ -187,6 +187,30 @@ describe('a responder under a flood', () => {
     expect(b.events.map((e) => e.type)).toEqual(['established']);
   });
 
+  it('an initiator whose unconfirmed responder session was evicted handshakes again and gets through', () => {
+    const timing = { handshakeTimeoutMs: 4000 };
+    const b = side(2, '10.0.0.2', { limits: { maxPending: 1 }, timing });
+    const a = side(1, '10.0.0.1', { timing });
+    const c = side(3, '10.0.0.3', { timing });
+    const ca = a.ep.connect(0, { address: b.addr, remoteKey: b.ep.identity.publicKey });
+    run([a, b], 0, { stopWhen: () => ca.isEstablished });
+    // another initiation fills the budget before A's first packet arrives: A's session is evicted
+    const cc = c.ep.connect(0, { address: b.addr, remoteKey: b.ep.identity.publicKey });
+    run([c, b], 0, { stopWhen: () => cc.isEstablished });
+    expect(b.ep.stats().pendingEvicted).toBe(1);
+    expect(b.ep.handle(1, a.addr, ca.seal(0, new Uint8Array(0)))).toEqual({
+      type: 'dropped',
+      reason: 'unknown_index',
+    });
+    // nothing comes back under A's keys: half a handshake timeout later A handshakes again
+    const t = run([a, b], 1, { stopWhen: () => a.events.length > 1, until: 10_000 });
+    expect(t).toBeGreaterThanOrEqual(2000);
+    expect(t).toBeLessThan(2500);
+    expect(a.events.map((e) => e.type)).toEqual(['established', 'rekeyed']);
+    confirm(t, a, b, ca, 1);
+    expect(b.events.map((e) => e.type)).toEqual(['established']);
+  });
+
   it('a low-order ephemeral key in XX message 1 is a failed handshake, not an internal error', () => {
     const b = side(2, '10.0.0.2');
     const forger = new InitiationForger({ random: (n) => new Uint8Array(n) });

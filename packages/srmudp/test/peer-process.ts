@@ -27,10 +27,15 @@ export class PeerProcess {
     child.stderr?.on('data', (d) => this.stderr.push(String(d)));
   }
 
-  static async start(options: object): Promise<{ peer: PeerProcess; ready: PeerMessage }> {
+  /** Starts `script` (default: fixtures/peer.ts) with `options` as JSON; waits for its 'ready'. */
+  static async start(
+    options: object,
+    script: string = fixture,
+    nodeFlags: string[] = [],
+  ): Promise<{ peer: PeerProcess; ready: PeerMessage }> {
     const child = spawn(
       process.execPath,
-      ['--import', 'tsx', '--conditions=source', fixture, JSON.stringify(options)],
+      [...nodeFlags, '--import', 'tsx', '--conditions=source', script, JSON.stringify(options)],
       {
         stdio: ['pipe', 'pipe', 'pipe'],
       },
