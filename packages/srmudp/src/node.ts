@@ -529,6 +529,9 @@ export class SrmudpNode extends EventEmitter implements ConnectionOwner {
         );
         if (!c) return;
         this.byCoreId.delete(e.id);
+        // a closed connection nobody took from connections() yet is of no use there, and would
+        // keep its state alive (an app that uses the 'connection' event never drains the queue)
+        this.incoming.remove(c);
         const hex = keyHex(c.remoteKey);
         if (this.byKey.get(hex) === c) this.byKey.delete(hex);
         c.handleEvent(e);

@@ -67,6 +67,12 @@ export class PeerProcess {
     }
   }
 
+  /** Removes and returns the first buffered message matching `pred`, without waiting. */
+  take(pred: (m: PeerMessage) => boolean): PeerMessage | undefined {
+    const i = this.lines.findIndex(pred);
+    return i >= 0 ? (this.lines.splice(i, 1)[0] as PeerMessage) : undefined;
+  }
+
   send(cmd: object): void {
     this.child.stdin?.write(`${JSON.stringify(cmd)}\n`);
   }
