@@ -2,6 +2,8 @@ export type { CryptoBackend } from './backend.js';
 export { nobleBackend } from './backend.js';
 export type { AcceptInfo, PeerAddress, SecureEndpointConfig, SecureTiming } from './config.js';
 export { DEFAULT_TIMING } from './config.js';
+export type { HandshakeLimits } from './handshake-guard.js';
+export { DEFAULT_LIMITS as DEFAULT_HANDSHAKE_LIMITS } from './handshake-guard.js';
 export type { Identity } from './identity.js';
 export {
   generateIdentity,

@@ -64,6 +64,26 @@ describe('per-source budgets', () => {
     expect(r.peek(50, 'a')).toBe(true);
   });
 
+  it('a shared rate is split among the keys asking; a quiet key keeps its burst', () => {
+    const r = new RateLimiter(20, 1000, 100, 5); // at most 20/s each, 100/s for all, bursts of 5
+    const took = new Map<string, number>();
+    for (let t = 0; t < 3000; t += 10) {
+      for (let k = 0; k < 50; k++) {
+        const key = `k${k}`;
+        if (r.take(t, key)) took.set(key, (took.get(key) ?? 0) + 1);
+      }
+    }
+    const total = [...took.values()].reduce((a, b) => a + b, 0);
+    // 50 keys x burst 5, then 100/s shared (2/s each) for 3 s: 6 more each, less a fraction
+    expect(total).toBeGreaterThanOrEqual(50 * 5 + 250);
+    expect(total).toBeLessThanOrEqual(50 * 5 + 300);
+    expect(Math.max(...took.values()) - Math.min(...took.values())).toBeLessThanOrEqual(2);
+    // a key that never asked gets its burst at once, whatever the others did
+    let fresh = 0;
+    for (let i = 0; i < 5; i++) if (r.take(3000, 'newcomer')) fresh++;
+    expect(fresh).toBe(5);
+  });
+
   it('prefixes: /24 for IPv4 and IPv4-mapped IPv6, /64 for IPv6', () => {
     expect(prefixOf('203.0.113.7')).toBe('203.0.113/24');
     expect(prefixOf('::ffff:203.0.113.9')).toBe('203.0.113/24');
