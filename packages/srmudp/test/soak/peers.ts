@@ -41,6 +41,8 @@ process.on('uncaughtException', (e) => {
   process.stderr.write(`uncaught: ${String(e)}\n`);
 });
 
+/** connect failures by error code */
+const failures: Record<string, number> = {};
 let stopping = false;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const rand = (n: number) => Math.floor(Math.random() * n);
@@ -127,8 +129,10 @@ async function peer(i: number): Promise<void> {
       try {
         conn = await node.connect(o.card, { signal: AbortSignal.timeout(3 * o.handshakeTimeoutMs) });
         c.connects++;
-      } catch {
+      } catch (e) {
         c.connectFailures++;
+        const code = `connect_${(e as { code?: string }).code ?? 'error'}`;
+        failures[code] = (failures[code] ?? 0) + 1;
         await sleep(500);
         continue;
       }
@@ -174,7 +178,7 @@ const mutateTimer = setInterval(() => {
 }, 50);
 
 const loops = Array.from({ length: o.count }, (_, i) => peer(i).catch(() => {}));
-const progress = setInterval(() => send({ type: 'progress', ...c }), 2000);
+const progress = setInterval(() => send({ type: 'progress', ...c, ...failures }), 2000);
 send({ type: 'ready' });
 
 createInterface({ input: process.stdin }).on('line', async (line) => {
@@ -185,6 +189,6 @@ createInterface({ input: process.stdin }).on('line', async (line) => {
   await Promise.race([Promise.all(loops), sleep(20_000)]);
   clearInterval(progress);
   noise.close();
-  send({ type: 'final', ...c });
+  send({ type: 'final', ...c, ...failures });
   process.exit(0);
 });
