@@ -63,7 +63,7 @@ describe('core Endpoint (in process, node:crypto backend)', () => {
       for (let e = b.pollEvent(); e; e = b.pollEvent()) {
         if (e.type !== 'readable') continue;
         const c = b.connection(e.id)!;
-        for (let d = c.read(e.streamId); d; d = c.read(e.streamId)) read += d.length;
+        for (let d = c.read(now, e.streamId); d; d = c.read(now, e.streamId)) read += d.length;
       }
       while (a.pollEvent()) {}
     }

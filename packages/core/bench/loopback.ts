@@ -51,7 +51,7 @@ while (read < total) {
   for (let e = b.pollEvent(); e; e = b.pollEvent()) {
     if (e.type === 'readable') {
       const c = b.connection(e.id);
-      for (let d = c?.read(e.streamId); d; d = c?.read(e.streamId)) read += d.length;
+      for (let d = c?.read(now, e.streamId); d; d = c?.read(now, e.streamId)) read += d.length;
     }
   }
   if (sid >= 0) {

@@ -22,9 +22,17 @@ export type CongestionName = 'bbr' | 'cubic' | 'newreno';
 export interface EndpointLimits {
   /** established + handshaking connections (default 4096) */
   maxConnections?: number;
-  /** responder-side handshakes in progress before new initiations are dropped (default 1024) */
+  /**
+   * responder-side handshakes awaiting completion (half-open XX, IK awaiting key confirmation);
+   * when full, the oldest is evicted, those that came without a cookie first (default 1024).
+   * Per source address at most 4, per /24 or /64 prefix at most max(4, min(64, this / 4)).
+   */
   maxPendingHandshakes?: number;
-  /** pending handshakes above which the responder demands cookies (default 64) */
+  /**
+   * handshake initiations per second above which the responder is under load: it then answers
+   * initiations without a valid cookie MAC (mac2) with a stateless cookie reply, before any
+   * Diffie-Hellman, and rate-limits the others per source (default 64; 0 = always)
+   */
   cookieThreshold?: number;
   /** bytes of send + receive buffering per connection (default 16 MiB) */
   maxBufferedBytesPerConnection?: number;
@@ -50,6 +58,12 @@ export interface EndpointConfig {
   handshakeTimeoutMs?: number;
   /** answer STUN binding requests on this socket (default true) */
   stunResponder?: boolean;
+  /**
+   * wall-clock ms (since 1970) minus `now`: stamps our IK initiations so that a responder refuses
+   * replays of them, also after this process restarts (`performance.timeOrigin` when `now` is
+   * `performance.now()`; default 0, right for a virtual clock)
+   */
+  wallClockOffsetMs?: number;
 }
 
 export interface ConnectTarget {
@@ -115,8 +129,11 @@ export interface ConnectionApi {
   /** returns bytes accepted (0 = buffer full: wait for 'writable') */
   write(streamId: number, data: Uint8Array): number;
   finish(streamId: number): void;
-  /** up to `max` bytes in order; null when nothing is buffered now */
-  read(streamId: number, max?: number): Uint8Array | null;
+  /**
+   * Up to `max` bytes in order; null when nothing is buffered now. Takes `now`: reading frees
+   * receive window, and whether the window grows depends on the time (no cached clocks).
+   */
+  read(now: number, streamId: number, max?: number): Uint8Array | null;
   reset(streamId: number, code: number): void;
   /**
    * Whole-or-nothing message; throws RangeError over the message size limit. Returns false (and
@@ -126,8 +143,28 @@ export interface ConnectionApi {
   sendMessage(data: Uint8Array, opts?: { unordered?: boolean }): boolean;
   /** unreliable; false when dropped (too big or no room), counted */
   sendDatagram(data: Uint8Array): boolean;
-  close(code?: number, reason?: string): void;
+  /**
+   * Graceful close at `now`: data written so far is sent and acknowledged first (bounded:
+   * max(3 PTO, 2 s), at most 10 s), then CLOSE. `EndpointApi.close` closes at once instead.
+   */
+  close(now: number, code?: number, reason?: string): void;
   stats(): ConnectionStats;
+}
+
+export interface EndpointStats {
+  /** established or closing connections */
+  connections: number;
+  /** our outgoing connections still handshaking */
+  handshaking: number;
+  /** responder handshakes awaiting completion (half-open XX, IK awaiting key confirmation) */
+  pendingHandshakes: number;
+  /** initiations answered with Diffie-Hellman work (every other initiation cost at most MACs) */
+  initiationsProcessed: number;
+  cookieRepliesSent: number;
+  /** pending responder handshakes evicted to admit newer ones */
+  pendingEvicted: number;
+  /** dropped datagrams by reason */
+  drops: Record<string, number>;
 }
 
 export interface EndpointApi {
@@ -141,6 +178,7 @@ export interface EndpointApi {
   connection(id: number): ConnectionApi | undefined;
   /** record that a local send to `to` failed (ICMP unreachable etc.), for path health */
   reportSendError(now: number, to: Address, code: string): void;
+  /** closes every connection at once: CLOSE goes first, ahead of queued data (abandoned) */
   close(now: number, code?: number, reason?: string): void;
-  stats(): { connections: number; handshaking: number; drops: Record<string, number> };
+  stats(): EndpointStats;
 }

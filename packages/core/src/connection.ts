@@ -1,5 +1,9 @@
 import type { SecureChannel } from '@srmudp/crypto';
-import { Connection as Reliable, type ConnectionOptions as ReliableOptions } from '@srmudp/reliability';
+import {
+  Connection as Reliable,
+  type ConnectionEvent as ReliableEvent,
+  type ConnectionOptions as ReliableOptions,
+} from '@srmudp/reliability';
 import { decodeFrames, type Frame, SrmudpError, sharedSlab } from '@srmudp/wire';
 import { copyAddress, sameAddress } from './address.js';
 import type { AmplificationGuard } from './amplification.js';
@@ -19,13 +23,9 @@ export interface ConnectionHost {
   readonly amp: AmplificationGuard;
   readonly random: (n: number) => Uint8Array;
   readonly reliableOptions: Omit<ReliableOptions, 'role' | 'now'>;
-  /** latest `now` the endpoint saw (API calls without a `now` argument use it) */
-  readonly lastNow: number;
   emit(ev: EndpointEvent): void;
-  /** an incoming connection's path was validated (it no longer counts as a pending handshake) */
-  onValidated(conn: CoreConnection): void;
-  /** the connection reached 'closed' (or failed): release maps and keys */
-  onFinished(conn: CoreConnection): void;
+  /** the connection reached 'closed' (or failed) at `now`: release maps and keys */
+  onFinished(conn: CoreConnection, now: number): void;
 }
 
 interface RoutedFrame {
@@ -40,7 +40,13 @@ interface Probe {
   nextAt: number;
 }
 
+/** Smallest budget worth sealing a routed frame for: header (13) + PATH_* (9) + an ACK + tag (16). */
+const MIN_ROUTED_DATAGRAM = 64;
+
 const EMPTY_DROPS: Record<string, number> = Object.freeze({}) as Record<string, number>;
+
+/** A reliability event that core handles itself (with the time of the call that drained it). */
+type TimedEvent = Extract<ReliableEvent, { type: 'closed' } | { type: 'frame' }>;
 
 /**
  * One connection to one peer: its secure channel(s), the reliability state machine (created once
@@ -60,14 +66,9 @@ export class CoreConnection implements ConnectionApi {
   readonly channels: SecureChannel[] = [];
   /** reliability state, from establishment on */
   rel: Reliable | null = null;
+  /** the path: validated from establishment on (the initiator by the authenticated response, a
+   * responder by key confirmation, RFC 9000 §8), and moved only after PATH_RESPONSE */
   pathInfo: PathInfo | null = null;
-  /** the peer proved it receives what we send to `pathInfo.address` (RFC 9000 §8) */
-  validated = false;
-  /** our handshake initiations sent while handshaking, and when the last one left (RTT seed) */
-  initSends = 0;
-  initSentAt = 0;
-  /** responder whose path awaits validation: when it answered the handshake (RTT seed), or -1 */
-  respondedAt = -1;
   /** peer's boot id (restart detection) */
   remoteBoot: Uint8Array | null = null;
   /** send errors per candidate address key (reportSendError) */
@@ -131,13 +132,12 @@ export class CoreConnection implements ConnectionApi {
     rel.finish(streamId);
   }
 
-  read(streamId: number, max?: number): Uint8Array | null {
+  read(now: number, streamId: number, max?: number): Uint8Array | null {
     const rel = this.rel;
     if (rel === null) return null;
     if (max !== undefined && (!Number.isInteger(max) || max <= 0)) {
       throw new RangeError(`"max" expected a positive integer, got ${max}`);
     }
-    const now = this.host.lastNow;
     const out = rel.read(now, streamId, max);
     this.drainReliable(now);
     return out;
@@ -170,19 +170,15 @@ export class CoreConnection implements ConnectionApi {
     return rel.sendDatagram(data);
   }
 
-  close(code = 0, reason = ''): void {
-    if (!Number.isSafeInteger(code) || code < 0) {
-      throw new RangeError(`"code" expected a non-negative integer, got ${code}`);
-    }
-    if (typeof reason !== 'string') throw new TypeError('"reason" expected a string');
+  close(now: number, code = 0, reason = ''): void {
+    checkClose(now, code, reason);
     if (this.stateValue === 'closed' || this.draining) return;
     if (this.stateValue === 'handshaking' || this.rel === null) {
-      this.fail(new SrmudpError('CLOSED', `connection ${this.id} closed before it was established`));
+      this.fail(now, new SrmudpError('CLOSED', `connection ${this.id} closed before it was established`));
       return;
     }
     if (this.stateValue === 'closing') return;
     // Graceful: keep sending until every byte written is acknowledged (bounded), then CLOSE.
-    const now = this.host.lastNow;
     this.draining = true;
     this.closeCode = code;
     this.closeReason = reason;
@@ -190,6 +186,24 @@ export class CoreConnection implements ConnectionApi {
     const pto = this.pto();
     this.drainUntil = now + Math.min(DEFAULTS.maxDrainMs, Math.max(3 * pto, DEFAULTS.minDrainMs));
     this.maybeFinishDrain(now);
+  }
+
+  /**
+   * @internal Closes at once (QUIC's CONNECTION_CLOSE, RFC 9000 §10.2): CLOSE is the next packet,
+   * ahead of queued data, which is abandoned; a graceful close still draining is cut short.
+   */
+  closeImmediately(now: number, code = 0, reason = ''): void {
+    checkClose(now, code, reason);
+    if (this.stateValue === 'closed') return;
+    const rel = this.rel;
+    if (this.stateValue === 'handshaking' || rel === null) {
+      this.fail(now, new SrmudpError('CLOSED', `connection ${this.id} closed before it was established`));
+      return;
+    }
+    this.draining = false;
+    this.stateValue = 'closing';
+    rel.close(now, code, reason);
+    this.drainReliable(now);
   }
 
   stats(): ConnectionStats {
@@ -220,14 +234,12 @@ export class CoreConnection implements ConnectionApi {
 
   // ------------------------------------------------------------------ endpoint side
 
-  /** @internal handshake done on `channel`: start reliability, emit 'connected'. */
-  establish(
-    now: number,
-    channel: SecureChannel,
-    localKey: Uint8Array,
-    validated: boolean,
-    initiator = false,
-  ): void {
+  /**
+   * @internal Handshake done (and, for a responder, the keys confirmed) on `channel`: start
+   * reliability, emit 'connected'. `handshakeRttMs` seeds the RTT estimate when the handshake
+   * measured one (crypto leaves it null when a retransmission made it ambiguous, Karn).
+   */
+  establish(now: number, channel: SecureChannel, localKey: Uint8Array, handshakeRttMs: number | null): void {
     this.channel = channel;
     if (!this.channels.includes(channel)) this.channels.push(channel);
     if (this.rel !== null) return; // another channel of an established connection
@@ -243,17 +255,12 @@ export class CoreConnection implements ConnectionApi {
       now,
       maxUdpPayload: address.host.includes(':') ? 1452 : 1472,
     });
-    // Seed the RTT with the handshake's round trip. The initiator times its initiation to the
-    // answer, only when it was sent once (Karn: a retransmitted one makes the sample ambiguous).
-    // An unvalidated responder (IK) times its answer to the first authenticated data packet,
-    // which the initiator sends as soon as it has the answer (the ping below).
-    if (initiator && this.initSends === 1) this.rel.seedRtt(now - this.initSentAt);
-    this.respondedAt = !initiator && !validated ? now : -1;
+    if (handshakeRttMs !== null) this.rel.seedRtt(handshakeRttMs);
     this.pathInfo = { kind: 'direct', address };
-    this.validated = validated;
     this.stateValue = 'established';
-    if (validated) this.host.amp.forget(address);
-    // Give the responder an authenticated packet from us at once, so it can validate our address.
+    this.host.amp.forget(address);
+    // An authenticated packet from us at once: it confirms the new keys to an IK responder (which
+    // does not use them before), and measures the RTT.
     this.rel.queueFrame({ type: 'ping' });
     this.connectedEmitted = true;
     this.host.emit({
@@ -272,10 +279,6 @@ export class CoreConnection implements ConnectionApi {
     const path = this.pathInfo as PathInfo;
     if (from.port !== path.address.port || from.host !== path.address.host) {
       this.onOtherAddress(now, from, packetNumber);
-    } else if (!this.validated) {
-      // An authenticated packet from the address we answered proves the peer got our reply.
-      if (this.respondedAt >= 0) rel.seedRtt(now - this.respondedAt);
-      this.setValidated();
     }
     if (packetNumber > this.largestPn) this.largestPn = packetNumber;
     this.currentFrom = from;
@@ -294,16 +297,17 @@ export class CoreConnection implements ConnectionApi {
     const path = (this.pathInfo as PathInfo).address;
     const amp = this.host.amp;
     if (this.routed === null && this.coreOut.length > 0) {
+      // A frame for another address (a path challenge or its answer) only within that address's
+      // 3x budget (RFC 9000 §8, §9.3.1). A datagram smaller than the PMTU is allowed when the
+      // budget is short (§8.2.1): a peer that moved while idle sends only small keepalives. If
+      // the packet that carries the frame outgrows the budget it is dropped below, and the
+      // challenge is retried on its timer.
       const next = this.coreOut[0] as RoutedFrame;
-      const toValidated = this.validated && sameAddress(next.to, path);
-      if (toValidated || amp.remaining(next.to) >= rel.pmtu) {
+      if (sameAddress(next.to, path) || amp.remaining(next.to) >= MIN_ROUTED_DATAGRAM) {
         this.coreOut.shift();
         if (rel.queueFrame(next.frame)) this.routed = next;
       }
     }
-    // Before the path is validated, send only what fits the 3x budget (never poll a packet we
-    // would then have to drop: reliability would count it lost).
-    if (!this.validated && this.routed === null && amp.remaining(path) < rel.pmtu) return null;
     const t = rel.pollTransmit(now);
     if (t === null) {
       if (this.draining) this.maybeFinishDrain(now);
@@ -326,7 +330,7 @@ export class CoreConnection implements ConnectionApi {
       this.drop('seal_failed');
       return null;
     }
-    if (!(this.validated && toPath) && !amp.trySend(to, data.length)) {
+    if (!toPath && !amp.trySend(to, data.length)) {
       this.drop('amplification_limit');
       return null;
     }
@@ -338,11 +342,6 @@ export class CoreConnection implements ConnectionApi {
     const rel = this.rel;
     if (rel === null || this.finished) return null;
     let t = rel.pollTimeout() ?? Number.POSITIVE_INFINITY;
-    if (!this.validated && t <= this.host.lastNow) {
-      // blocked by the amplification limit until the peer speaks: do not spin on a due timer
-      const path = (this.pathInfo as PathInfo).address;
-      if (this.host.amp.remaining(path) < rel.pmtu) t = this.host.lastNow + 50;
-    }
     if (this.probe !== null) t = Math.min(t, this.probe.nextAt);
     if (this.draining) t = Math.min(t, this.drainUntil);
     return t === Number.POSITIVE_INFINITY ? null : t;
@@ -363,7 +362,7 @@ export class CoreConnection implements ConnectionApi {
     }
     if (this.draining) this.maybeFinishDrain(now);
     this.drainReliable(now);
-    if (rel.state === 'closed') this.finalize();
+    if (rel.state === 'closed') this.finalize(now);
   }
 
   /** @internal The endpoint attaches another established channel of the same peer. */
@@ -380,23 +379,23 @@ export class CoreConnection implements ConnectionApi {
   }
 
   /** @internal Handshake failed or was abandoned before establishment. */
-  fail(error: SrmudpError): void {
+  fail(now: number, error: SrmudpError): void {
     if (this.stateValue === 'closed') return;
     if (this.connectedEmitted) {
-      this.closeNow(CloseCode.SESSION_EXPIRED, error.message, true);
+      this.closeNow(now, CloseCode.SESSION_EXPIRED, error.message, true);
       return;
     }
     this.stateValue = 'closed';
     this.host.emit({ type: 'connect_failed', id: this.id, error });
-    this.finalize();
+    this.finalize(now);
   }
 
   /** @internal Abrupt close (peer restarted, session expired): no CLOSE can be sent. */
-  closeNow(code: number, reason: string, remote: boolean): void {
+  closeNow(now: number, code: number, reason: string, remote: boolean): void {
     if (this.stateValue === 'closed') return;
     this.stateValue = 'closed';
     this.emitClosed(code, reason, remote);
-    this.finalize();
+    this.finalize(now);
   }
 
   /** @internal a send to `to` failed (ICMP unreachable and the like) */
@@ -433,14 +432,6 @@ export class CoreConnection implements ConnectionApi {
     return s.srttMs + Math.max(4 * s.rttVarMs, 1) + 25;
   }
 
-  private setValidated(): void {
-    if (this.validated) return;
-    this.validated = true;
-    this.respondedAt = -1;
-    if (this.pathInfo) this.host.amp.forget(this.pathInfo.address);
-    this.host.onValidated(this);
-  }
-
   /**
    * Authenticated packets from an address other than the path's (RFC 9000 §9.3): NAT rebinding
    * or a network change. Only the highest packet number so far counts (an old reordered packet
@@ -470,7 +461,7 @@ export class CoreConnection implements ConnectionApi {
     this.coreOut.push({ frame: { type: 'path_challenge', data: p.data }, to: p.address });
   }
 
-  private onPathResponse(data: Uint8Array): void {
+  private onPathResponse(data: Uint8Array, now: number): void {
     const p = this.probe;
     if (p === null || !equalBytes(p.data, data)) {
       this.drop('path_response_unexpected');
@@ -480,15 +471,11 @@ export class CoreConnection implements ConnectionApi {
     const moved = this.pathInfo === null || !sameAddress(this.pathInfo.address, p.address);
     this.pathInfo = { kind: 'direct', address: p.address };
     // RFC 9000 §9.4: RTT, congestion state and PMTU of the old path say nothing about the new one
-    if (moved) this.rel?.resetPath(this.host.lastNow);
+    if (moved) this.rel?.resetPath(now);
     // handshakes (rekeys) of this connection go to the new address too
     for (const ch of this.channels) ch.address = copyAddress(p.address);
     this.sendErrorsOnPath = 0;
     this.host.amp.forget(p.address);
-    if (!this.validated) {
-      this.validated = true;
-      this.host.onValidated(this);
-    }
     this.host.emit({ type: 'path_changed', id: this.id, path: this.pathInfo });
   }
 
@@ -537,31 +524,43 @@ export class CoreConnection implements ConnectionApi {
           this.host.emit({ type: 'message_writable', id });
           break;
         case 'frame':
-          this.onFrame(ev.frame);
+        case 'closed':
+          this.onTimedEvent(ev, now);
           break;
-        case 'closed': {
-          const idle = ev.error === 'IDLE_TIMEOUT';
-          this.stateValue = 'closing';
-          this.draining = false;
-          // an idle timeout means the peer went away: report it as the remote's doing
-          this.emitClosed(idle ? CloseCode.IDLE_TIMEOUT : ev.code, ev.reason, idle || ev.remote);
-          if (rel.state === 'closed') this.finalize();
-          break;
-        }
         default:
           break; // stream_stopped, pmtu: not part of the endpoint contract
       }
     }
   }
 
-  private onFrame(f: Frame): void {
+  private onTimedEvent(ev: TimedEvent, now: number): void {
+    if (ev.type === 'frame') {
+      this.onFrame(ev.frame, now);
+      return;
+    }
+    this.stateValue = 'closing';
+    this.draining = false;
+    if (ev.error === 'IDLE_TIMEOUT') {
+      // our own timer: nothing authenticated arrived for that long (the peer may be gone, or the
+      // path broken); not something the peer said
+      const s = Math.round((this.host.reliableOptions.idleTimeoutMs ?? 0) / 1000);
+      this.emitClosed(
+        CloseCode.IDLE_TIMEOUT,
+        `idle timeout: nothing received from the peer for ${s} s`,
+        false,
+      );
+    } else this.emitClosed(ev.code, ev.reason, ev.remote);
+    if (this.rel?.state === 'closed') this.finalize(now);
+  }
+
+  private onFrame(f: Frame, now: number): void {
     if (f.type === 'path_challenge') {
       // RFC 9000 §8.2.2: answer on the path the challenge arrived on
       const to = this.currentFrom ?? (this.pathInfo as PathInfo).address;
       this.coreOut.push({ frame: { type: 'path_response', data: f.data.slice() }, to: copyAddress(to) });
       if (this.coreOut.length > 8) this.coreOut.shift();
     } else if (f.type === 'path_response') {
-      this.onPathResponse(f.data);
+      this.onPathResponse(f.data, now);
     } else {
       this.drop('relay_unsupported');
     }
@@ -590,15 +589,23 @@ export class CoreConnection implements ConnectionApi {
     this.host.emit({ type: 'closed', id: this.id, code, reason, remote });
   }
 
-  private finalize(): void {
+  private finalize(now: number): void {
     if (this.finished) return;
     this.finished = true;
     this.stateValue = 'closed';
     this.probe = null;
     this.coreOut.length = 0;
     this.routed = null;
-    this.host.onFinished(this);
+    this.host.onFinished(this, now);
   }
+}
+
+function checkClose(now: number, code: number, reason: string): void {
+  if (!Number.isFinite(now)) throw new TypeError(`"now" expected a finite number, got ${now}`);
+  if (!Number.isSafeInteger(code) || code < 0) {
+    throw new RangeError(`"code" expected a non-negative integer, got ${code}`);
+  }
+  if (typeof reason !== 'string') throw new TypeError('"reason" expected a string');
 }
 
 function compareKeys(a: Uint8Array, b: Uint8Array): number {

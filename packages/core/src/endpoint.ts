@@ -17,6 +17,7 @@ import type {
   EndpointApi,
   EndpointConfig,
   EndpointEvent,
+  EndpointStats,
   Transmit,
 } from './api.js';
 import { equalBytes, toHex } from './bytes.js';
@@ -44,8 +45,6 @@ export class Endpoint implements EndpointApi {
   private readonly allow: Uint8Array[] | null;
   private readonly policy: ((remoteKey: Uint8Array, from: Address) => boolean) | null;
   private readonly maxConnections: number;
-  private readonly maxPendingHandshakes: number;
-  private readonly cookieThreshold: number;
   private readonly handshakeTimeoutMs: number;
   private readonly stunResponder: boolean;
   private readonly host: ConnectionHost;
@@ -58,9 +57,10 @@ export class Endpoint implements EndpointApi {
   /**
    * Channels of finished connections on which the peer had already started a new session (a
    * reconnect whose initiation arrived while the old connection drained): kept open until the
-   * peer confirms it ('rekeyed' then starts the new connection) or a handshake timeout passes.
+   * peer confirms it ('rekeyed' then starts the new connection) or crypto gives it up (one
+   * handshake timeout).
    */
-  private readonly reopening = new Map<SecureChannel, number>();
+  private readonly reopening = new Set<SecureChannel>();
   /** sender index of our pending initiation -> its connection (fan-out to every candidate) */
   private readonly initOwners = new Map<number, CoreConnection>();
   /** established connections, in round-robin order for pollTransmit */
@@ -70,19 +70,12 @@ export class Endpoint implements EndpointApi {
   private readonly deferred = new Map<CoreConnection, CoreConnection>();
   /** connections whose handshake has not completed */
   private readonly handshakingSet = new Set<CoreConnection>();
-  /** incoming connections whose address is not validated yet (responder-side pending handshakes) */
-  private unvalidatedIncoming = 0;
-  /** expiry times of XX initiations we answered (half-open responder states in crypto) */
-  private halfOpen: number[] = [];
-  private halfOpenHead = 0;
 
   private readonly out: Transmit[] = [];
   private outHead = 0;
   private readonly events: EndpointEvent[] = [];
   private eventHead = 0;
   private readonly drops: Record<string, number> = {};
-  private readonly handleOpts = { underLoad: false };
-  private lastNow: number;
   private closing = false;
   private closed = false;
 
@@ -99,16 +92,20 @@ export class Endpoint implements EndpointApi {
       DEFAULTS.maxConnections,
       'limits.maxConnections',
     );
-    this.maxPendingHandshakes = positiveInt(
+    const maxPending = positiveInt(
       limits.maxPendingHandshakes,
       DEFAULTS.maxPendingHandshakes,
       'limits.maxPendingHandshakes',
     );
-    this.cookieThreshold = nonNegInt(
+    const cookieThreshold = nonNegInt(
       limits.cookieThreshold,
       DEFAULTS.cookieThreshold,
       'limits.cookieThreshold',
     );
+    const wallClockOffsetMs = config.wallClockOffsetMs ?? 0;
+    if (typeof wallClockOffsetMs !== 'number' || !Number.isFinite(wallClockOffsetMs)) {
+      throw new TypeError(`"wallClockOffsetMs" expected a finite number, got ${String(wallClockOffsetMs)}`);
+    }
     const maxBuffered = positiveInt(
       limits.maxBufferedBytesPerConnection,
       DEFAULTS.maxBufferedBytesPerConnection,
@@ -145,7 +142,6 @@ export class Endpoint implements EndpointApi {
     this.allow = config.accept?.allow ? config.accept.allow.map((k) => k.slice()) : null;
     this.policy = config.accept?.policy ?? null;
     this.stunResponder = config.stunResponder !== false;
-    this.lastNow = now;
     this.bootId = this.random(BOOT_ID_LENGTH).slice(0, BOOT_ID_LENGTH);
     this.secure = new SecureEndpoint({
       identity: config.identity,
@@ -153,6 +149,13 @@ export class Endpoint implements EndpointApi {
       ...(config.cryptoBackend !== undefined ? { backend: config.cryptoBackend as CryptoBackend } : {}),
       acceptPeer: (key, info) => this.acceptPeer(key, info.address, info.incoming),
       options: new Map([[BOOT_ID_OPTION, this.bootId]]),
+      // the responder's DoS policy (cookies by rate, per-source budgets) lives in crypto
+      limits: {
+        maxPending,
+        loadThreshold: cookieThreshold,
+        maxPendingPerPrefix: Math.max(4, Math.min(64, Math.ceil(maxPending / 4))),
+      },
+      wallClockOffsetMs,
       timing: {
         handshakeTimeoutMs: this.handshakeTimeoutMs,
         handshakeRetransmitMs: Math.min(1000, Math.max(50, Math.floor(this.handshakeTimeoutMs / 8))),
@@ -174,28 +177,20 @@ export class Endpoint implements EndpointApi {
         maxMessageSize: Math.min(16 * 1024 * 1024, half - 4096),
       },
     };
-    const self = this;
     this.host = {
       amp: this.amp,
       random: this.random,
       reliableOptions,
-      get lastNow() {
-        return self.lastNow;
-      },
       emit: (ev) => {
         this.events.push(ev);
       },
-      onValidated: (conn) => {
-        if (!conn.outgoing && this.unvalidatedIncoming > 0) this.unvalidatedIncoming--;
-      },
-      onFinished: (conn) => this.onFinished(conn),
+      onFinished: (conn, at) => this.onFinished(conn, at),
     };
   }
 
   // ------------------------------------------------------------------ EndpointApi
 
   handle(now: number, from: Address, data: Uint8Array): void {
-    if (now > this.lastNow) this.lastNow = now;
     if (this.closed) {
       this.drop('endpoint_closed');
       return;
@@ -216,37 +211,31 @@ export class Endpoint implements EndpointApi {
       return;
     }
     this.amp.credit(from, data.length);
-    if (first === PacketType.HandshakeInit) {
-      if (this.closing) {
-        this.drop('endpoint_closing');
-        return;
-      }
-      if (this.pendingHandshakes(now) >= this.maxPendingHandshakes) {
-        this.drop('handshake_limit');
-        return;
-      }
+    if (first === PacketType.HandshakeInit && this.closing) {
+      this.drop('endpoint_closing');
+      return;
     }
-    this.handleOpts.underLoad = this.pendingHandshakes(now) >= this.cookieThreshold;
-    let r: HandleResult;
+    // Initiations: crypto decides about load (cookies), per-source budgets and pending state.
     try {
-      r = this.secure.handle(now, from, data, this.handleOpts);
+      this.secure.handle(now, from, data);
     } catch {
       this.drop('internal_error'); // defensive: never let hostile input throw out of handle()
       return;
-    }
-    if (r.type === 'handshake' && first === PacketType.HandshakeInit && data[2] === 1) {
-      // an XX initiation answered: crypto holds a half-open state until message 3 or timeout
-      this.halfOpen.push(now + this.handshakeTimeoutMs);
     }
     this.afterSecure(now);
   }
 
   handleTimeout(now: number): void {
-    if (now > this.lastNow) this.lastNow = now;
     const st = this.secure.pollTimeout();
     if (st !== null && st <= now) {
       this.secure.handleTimeout(now);
       this.afterSecure(now);
+    }
+    for (const ch of this.reopening) {
+      // crypto gave up the peer's unconfirmed session: nothing will reopen on this channel
+      if (ch.awaitingConfirmation) continue;
+      this.reopening.delete(ch);
+      if (!this.byChannel.has(ch)) ch.close();
     }
     for (const conn of [...this.active]) {
       const t = conn.pollTimeout();
@@ -256,7 +245,6 @@ export class Endpoint implements EndpointApi {
   }
 
   pollTransmit(now: number): Transmit | null {
-    if (now > this.lastNow) this.lastNow = now;
     const q = this.out;
     if (this.outHead < q.length) {
       const t = q[this.outHead++] as Transmit;
@@ -304,7 +292,7 @@ export class Endpoint implements EndpointApi {
   }
 
   connect(now: number, target: ConnectTarget): ConnectionApi {
-    if (now > this.lastNow) this.lastNow = now;
+    if (!Number.isFinite(now)) throw new TypeError(`"now" expected a finite number, got ${now}`);
     if (typeof target !== 'object' || target === null || !Array.isArray(target.addresses)) {
       throw new TypeError('"target" expected { addresses: Address[], remoteKey?: Uint8Array }');
     }
@@ -330,7 +318,7 @@ export class Endpoint implements EndpointApi {
     this.byId.set(conn.id, conn);
     this.addCandidates(conn, target.addresses);
     if (this.liveConnections() > this.maxConnections) {
-      conn.fail(new SrmudpError('LIMIT', `at most ${this.maxConnections} connections`));
+      conn.fail(now, new SrmudpError('LIMIT', `at most ${this.maxConnections} connections`));
       return conn;
     }
     const closing = key ? this.byKey.get(toHex(key)) : undefined;
@@ -359,7 +347,7 @@ export class Endpoint implements EndpointApi {
     } catch (e) {
       // INVALID_PEER_ID (not an Ed25519 point) and the like: a typed failure event
       const err = e instanceof SrmudpError ? e : new SrmudpError('HANDSHAKE_FAILED', String(e), { cause: e });
-      conn.fail(err);
+      conn.fail(now, err);
       return conn;
     }
     const owner = this.byChannel.get(channel);
@@ -378,7 +366,7 @@ export class Endpoint implements EndpointApi {
     this.handshakingSet.add(conn);
     if (channel.isEstablished) {
       // the channel was established by an incoming handshake we had not surfaced yet
-      this.establish(now, conn, channel, true);
+      this.establish(now, conn, channel, null);
     } else {
       this.trackInit(conn, channel);
     }
@@ -390,7 +378,6 @@ export class Endpoint implements EndpointApi {
   }
 
   reportSendError(now: number, to: Address, code: string): void {
-    if (now > this.lastNow) this.lastNow = now;
     const key = addressKey(to);
     this.drop('send_error');
     const unreachable = UNREACHABLE_CODES.has(code);
@@ -406,6 +393,7 @@ export class Endpoint implements EndpointApi {
         if (dead) {
           this.releaseChannels(conn);
           conn.fail(
+            now,
             new SrmudpError('UNREACHABLE', `no candidate address of connection ${conn.id} is reachable`),
           );
         }
@@ -415,26 +403,40 @@ export class Endpoint implements EndpointApi {
     }
   }
 
+  /**
+   * Closes every connection at once (QUIC's CONNECTION_CLOSE, RFC 9000 §10.2): each sends CLOSE as
+   * its next packet, ahead of data still queued (abandoned), then stays closing for 3 PTO to
+   * answer late packets with CLOSE again. Use each connection's graceful `close()` first to
+   * deliver queued data.
+   */
   close(now: number, code = 0, reason = ''): void {
-    if (now > this.lastNow) this.lastNow = now;
+    if (!Number.isFinite(now)) throw new TypeError(`"now" expected a finite number, got ${now}`);
     if (this.closed) return;
     this.closing = true;
     for (const conn of [...this.byId.values()]) {
       if (conn.state === 'handshaking') {
         this.releaseChannels(conn);
-        conn.fail(new SrmudpError('CLOSED', 'the endpoint was closed'));
-      } else conn.close(code, reason);
+        conn.fail(now, new SrmudpError('CLOSED', 'the endpoint was closed'));
+      } else conn.closeImmediately(now, code, reason);
     }
     this.maybeCloseSecure();
   }
 
-  stats(): { connections: number; handshaking: number; drops: Record<string, number> } {
+  stats(): EndpointStats {
     const drops: Record<string, number> = { ...this.drops };
     const cs = this.secure.stats();
     for (const [k, v] of Object.entries(cs.dropped)) if (v > 0) drops[k] = (drops[k] ?? 0) + v;
     let connections = 0;
     for (const c of this.byId.values()) if (c.state === 'established' || c.state === 'closing') connections++;
-    return { connections, handshaking: this.handshakingSet.size, drops };
+    return {
+      connections,
+      handshaking: this.handshakingSet.size,
+      pendingHandshakes: this.closed ? 0 : this.secure.pendingHandshakes(),
+      initiationsProcessed: cs.initiationsProcessed,
+      cookieRepliesSent: cs.cookieRepliesSent,
+      pendingEvicted: cs.pendingEvicted,
+      drops,
+    };
   }
 
   // ------------------------------------------------------------------ internals: receive
@@ -443,7 +445,7 @@ export class Endpoint implements EndpointApi {
     const secure = this.secure;
     let r: HandleResult;
     try {
-      r = secure.handle(now, from, data, this.handleOpts);
+      r = secure.handle(now, from, data);
     } catch {
       this.drop('internal_error');
       return;
@@ -462,13 +464,8 @@ export class Endpoint implements EndpointApi {
       return;
     }
     const path = conn.path;
-    if (
-      path === null ||
-      !conn.validated ||
-      path.address.port !== from.port ||
-      path.address.host !== from.host
-    ) {
-      this.amp.credit(from, data.length);
+    if (path === null || path.address.port !== from.port || path.address.host !== from.host) {
+      this.amp.credit(from, data.length); // a migration candidate: its 3x budget for challenges
     }
     conn.onPacket(now, from, r.packetNumber, r.plaintext);
   }
@@ -520,8 +517,6 @@ export class Endpoint implements EndpointApi {
       const conn = this.initOwners.get(idx);
       this.out.push({ to: copyAddress(to), data });
       if (conn !== undefined && conn.state === 'handshaking') {
-        conn.initSends++;
-        conn.initSentAt = this.lastNow;
         for (const a of conn.candidates) if (!sameAddress(a, to)) this.out.push({ to: a, data });
       }
       return;
@@ -559,12 +554,12 @@ export class Endpoint implements EndpointApi {
           existing.channels.splice(existing.channels.indexOf(channel), 1);
           byKey.addChannel(channel);
           this.handshakingSet.delete(existing);
-          existing.fail(alreadyConnected(byKey, ev.remoteKey));
+          existing.fail(now, alreadyConnected(byKey, ev.remoteKey));
           return;
         }
         if (existing !== undefined && !existing.isFinished) {
           existing.remoteBoot = boot;
-          if (existing.state === 'handshaking') this.establish(now, existing, channel, ev.initiator);
+          if (existing.state === 'handshaking') this.establish(now, existing, channel, ev.handshakeRttMs);
           return;
         }
         if (byKey !== undefined && !byKey.isFinished && byKey.state !== 'closing') {
@@ -572,7 +567,7 @@ export class Endpoint implements EndpointApi {
           // or an XX dial to a known peer): one connection per peer, fed by both channels
           this.byChannel.set(channel, byKey);
           byKey.remoteBoot = boot;
-          if (byKey.state === 'handshaking') this.establish(now, byKey, channel, ev.initiator);
+          if (byKey.state === 'handshaking') this.establish(now, byKey, channel, ev.handshakeRttMs);
           else byKey.addChannel(channel);
           return;
         }
@@ -582,7 +577,7 @@ export class Endpoint implements EndpointApi {
         this.byKey.set(hex, conn);
         this.byChannel.set(channel, conn);
         conn.channels.push(channel);
-        this.establish(now, conn, channel, ev.initiator);
+        this.establish(now, conn, channel, ev.handshakeRttMs);
         return;
       }
       case 'rekeyed': {
@@ -603,7 +598,7 @@ export class Endpoint implements EndpointApi {
           this.byChannel.delete(channel);
           if (conn !== undefined && !conn.isFinished) {
             conn.detachChannel(channel);
-            if (restarted) conn.closeNow(CloseCode.PEER_RESTARTED, 'peer restarted', true);
+            if (restarted) conn.closeNow(now, CloseCode.PEER_RESTARTED, 'peer restarted', true);
           }
           const fresh = new CoreConnection(
             this.host,
@@ -616,7 +611,7 @@ export class Endpoint implements EndpointApi {
           this.byKey.set(toHex(fresh.remoteKey as Uint8Array), fresh);
           this.byChannel.set(channel, fresh);
           fresh.channels.push(channel);
-          this.establish(now, fresh, channel, false);
+          this.establish(now, fresh, channel, ev.handshakeRttMs);
         }
         return;
       }
@@ -630,33 +625,35 @@ export class Endpoint implements EndpointApi {
         if (conn.state === 'handshaking') {
           // XX dial may have another channel still trying; fail only when none is left
           this.releaseChannels(conn);
-          conn.fail(new SrmudpError(failureCode(ev.code), failureMessage(ev.code)));
+          conn.fail(now, new SrmudpError(failureCode(ev.code), failureMessage(ev.code)));
           return;
         }
         // an established connection lost its keys (expired, rekey impossible)
-        conn.fail(new SrmudpError('SESSION_EXPIRED', 'session keys expired'));
+        conn.fail(now, new SrmudpError('SESSION_EXPIRED', 'session keys expired'));
         return;
       }
     }
   }
 
-  private establish(now: number, conn: CoreConnection, channel: SecureChannel, initiator: boolean): void {
+  /**
+   * A connection begins. Crypto reports a session only once its address is proven: the initiator
+   * got an authenticated answer from it, an XX responder message 3, an IK responder the first
+   * packet under the new keys (key confirmation: an initiation alone may be a replay).
+   */
+  private establish(
+    now: number,
+    conn: CoreConnection,
+    channel: SecureChannel,
+    handshakeRttMs: number | null,
+  ): void {
     this.handshakingSet.delete(conn);
     for (const [idx, c] of this.initOwners) if (c === conn) this.initOwners.delete(idx);
-    // The initiator got an authenticated answer from that address; an XX responder got message 3
-    // from it. An IK responder has only seen an initiation (which anyone can replay), so its
-    // path stays unvalidated until the first authenticated data packet.
-    const confirmed = channel.isConfirmed;
-    const validated = initiator || confirmed;
-    // an XX responder completed (message 3): one half-open state less
-    if (!initiator && confirmed && this.halfOpenHead < this.halfOpen.length) this.halfOpenHead++;
-    conn.establish(now, channel, this.localKey, validated, initiator);
+    conn.establish(now, channel, this.localKey, handshakeRttMs);
     // the established connection is the one connect() and later handshakes must find
     const hex = toHex(conn.remoteKey as Uint8Array);
     const cur = this.byKey.get(hex);
     if (cur === undefined || cur === conn || cur.isFinished || cur.state !== 'established')
       this.byKey.set(hex, conn);
-    if (!validated && !conn.outgoing) this.unvalidatedIncoming++;
     if (!this.active.includes(conn)) this.active.push(conn);
   }
 
@@ -709,16 +706,6 @@ export class Endpoint implements EndpointApi {
     return true;
   }
 
-  private pendingHandshakes(now: number): number {
-    const h = this.halfOpen;
-    while (this.halfOpenHead < h.length && (h[this.halfOpenHead] as number) <= now) this.halfOpenHead++;
-    if (this.halfOpenHead > 1024 && this.halfOpenHead * 2 > h.length) {
-      this.halfOpen = h.slice(this.halfOpenHead);
-      this.halfOpenHead = 0;
-    }
-    return this.unvalidatedIncoming + (this.halfOpen.length - this.halfOpenHead);
-  }
-
   private liveConnections(): number {
     let n = 0;
     for (const c of this.byId.values()) if (!c.isFinished) n++;
@@ -726,18 +713,11 @@ export class Endpoint implements EndpointApi {
   }
 
   private releaseChannels(conn: CoreConnection): void {
-    const now = this.lastNow;
-    for (const [ch, until] of this.reopening) {
-      if (now >= until) {
-        this.reopening.delete(ch);
-        if (!this.byChannel.has(ch)) ch.close();
-      }
-    }
     for (const ch of conn.channels) {
       if (this.byChannel.get(ch) === conn) this.byChannel.delete(ch);
-      if (conn.state !== 'handshaking' && ch.next !== null && ch.state !== 'closed' && !this.closed) {
+      if (conn.state !== 'handshaking' && ch.awaitingConfirmation && ch.state !== 'closed' && !this.closed) {
         // the peer already started a new session on it: see `reopening`
-        this.reopening.set(ch, now + this.handshakeTimeoutMs);
+        this.reopening.add(ch);
         continue;
       }
       ch.close();
@@ -745,11 +725,8 @@ export class Endpoint implements EndpointApi {
     conn.channels.length = 0;
   }
 
-  private onFinished(conn: CoreConnection): void {
+  private onFinished(conn: CoreConnection, now: number): void {
     this.handshakingSet.delete(conn);
-    if (!conn.outgoing && conn.rel !== null && !conn.validated && this.unvalidatedIncoming > 0) {
-      this.unvalidatedIncoming--;
-    }
     for (const [idx, c] of this.initOwners) if (c === conn) this.initOwners.delete(idx);
     this.releaseChannels(conn);
     this.byId.delete(conn.id);
@@ -761,11 +738,11 @@ export class Endpoint implements EndpointApi {
     if (next !== undefined) {
       this.deferred.delete(conn);
       if (!next.isFinished && next.state === 'handshaking') {
-        const got = this.startHandshake(this.lastNow, next);
+        const got = this.startHandshake(now, next);
         if (got !== next) {
-          next.fail(alreadyConnected(got, next.remoteKey as Uint8Array));
+          next.fail(now, alreadyConnected(got, next.remoteKey as Uint8Array));
         }
-        this.afterSecure(this.lastNow);
+        this.afterSecure(now);
       }
     }
     for (const [prev, waiting] of this.deferred) if (waiting === conn) this.deferred.delete(prev);

@@ -56,7 +56,7 @@ describe('Endpoint over @srmudp/sim', () => {
     net.drive({ until: () => b.count('stream_finished') > 0, maxTimeMs: 10_000 });
     const bc = b.ep.connection(b.connected()[0]!.id)!;
     const chunks: Uint8Array[] = [];
-    for (let d = bc.read(sid, 4096); d !== null; d = bc.read(sid, 4096)) chunks.push(d);
+    for (let d = bc.read(net.now, sid, 4096); d !== null; d = bc.read(net.now, sid, 4096)) chunks.push(d);
     expect(chunks.every((c) => c.length <= 4096)).toBe(true);
     expect(sha256(chunks)).toBe(sha256(data));
     net.runFor(1000);

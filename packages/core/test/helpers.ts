@@ -36,6 +36,8 @@ export class SimEndpoint implements SimNode {
   autoRead = true;
   recordSent = false;
   onEvent: ((e: EndpointEvent, self: SimEndpoint) => void) | null = null;
+  /** time of the latest input (the simulated application reads at that time) */
+  private clock = 0;
 
   constructor(
     readonly name: string,
@@ -56,14 +58,17 @@ export class SimEndpoint implements SimNode {
   }
 
   handle(now: number, from: Address, _to: Address, data: Uint8Array): void {
+    this.clock = now;
     this.ep.handle(now, from, data);
     this.drain();
   }
   handleTimeout(now: number): void {
+    this.clock = now;
     this.ep.handleTimeout(now);
     this.drain();
   }
   pollTransmit(now: number): Transmit | null {
+    this.clock = now;
     const t = this.ep.pollTransmit(now);
     this.drain();
     if (t !== null && this.recordSent) this.sent.push({ to: { ...t.to }, data: t.data.slice() });
@@ -87,7 +92,7 @@ export class SimEndpoint implements SimNode {
     const conn = this.ep.connection(id);
     if (!conn) return;
     const s = this.sink(id, streamId);
-    for (let d = conn.read(streamId); d !== null; d = conn.read(streamId)) {
+    for (let d = conn.read(this.clock, streamId); d !== null; d = conn.read(this.clock, streamId)) {
       s.chunks.push(d);
       s.bytes += d.length;
     }

@@ -69,7 +69,7 @@ describe('reconnect', () => {
     const first = a.ep.connect(net.now, { addresses: [ADDR_B], remoteKey: b.key });
     net.drive({ until: () => b.count('connected') > 0 && a.count('connected') > 0, maxTimeMs: 5000 });
     first.sendMessage(text('one'));
-    first.close(0, 'done');
+    first.close(net.now, 0, 'done');
     const second = a.ep.connect(net.now, { addresses: [ADDR_B], remoteKey: b.key });
     expect(second.id).not.toBe(first.id);
     expect(a.ep.connect(net.now, { addresses: [ADDR_B], remoteKey: b.key })).toBe(second);

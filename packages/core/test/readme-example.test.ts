@@ -55,7 +55,7 @@ it('README example runs as written', () => {
     if (e.type === 'message') console.log('message:', new TextDecoder().decode(e.data));
     if (e.type === 'readable') {
       const c = bob.ep.connection(e.id);
-      const bytes = c?.read(e.streamId);
+      const bytes = c?.read(net.now, e.streamId);
       if (bytes) console.log('stream:', new TextDecoder().decode(bytes));
     }
   }

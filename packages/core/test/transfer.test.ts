@@ -86,7 +86,7 @@ describe('close', () => {
     w.pump();
     expect(w.done).toBe(true);
     conn.sendMessage(new TextEncoder().encode('last words'));
-    conn.close(0x100, 'bye');
+    conn.close(net.now, 0x100, 'bye');
     expect(conn.state).toBe('closing');
     expect(conn.write(sid, new Uint8Array(1))).toBe(0);
     net.drive({ until: () => b.count('closed') > 0, maxTimeMs: 20_000 });
@@ -99,7 +99,7 @@ describe('close', () => {
     const holder = bc ?? (b as unknown as { lastConn: never }).lastConn;
     expect(holder).toBeTruthy();
     const chunks: Uint8Array[] = [];
-    for (let d = holder.read(sid); d !== null; d = holder.read(sid)) chunks.push(d);
+    for (let d = holder.read(net.now, sid); d !== null; d = holder.read(net.now, sid)) chunks.push(d);
     expect(sha256(chunks)).toBe(sha256(data));
     net.drive({ until: () => a.count('closed') > 0, maxTimeMs: 20_000 });
     expect(a.find('closed')[0]).toMatchObject({ code: 0x100, remote: false });
@@ -109,7 +109,7 @@ describe('close', () => {
     expect(conn.state).toBe('closed');
   });
 
-  it('idle timeout: a vanished peer is reported closed with remote: true', () => {
+  it('idle timeout: a vanished peer is reported closed by our own timer (remote: false)', () => {
     const { net, a, b } = simPair('idle', { a: { idleTimeoutMs: 3000, keepaliveMs: 1000 } });
     a.ep.connect(net.now, { addresses: [ADDR_B], remoteKey: b.key });
     net.drive({ until: () => a.count('connected') > 0 && b.count('connected') > 0, maxTimeMs: 10_000 });
@@ -120,7 +120,8 @@ describe('close', () => {
     net.removeHost('b');
     net.drive({ until: () => a.count('closed') > 0, maxTimeMs: 20_000 });
     const [c] = a.find('closed');
-    expect(c).toMatchObject({ remote: true, code: 0x12, reason: 'idle timeout' });
+    expect(c).toMatchObject({ remote: false, code: 0x12 });
+    expect(c?.reason).toBe('idle timeout: nothing received from the peer for 3 s');
     expect(net.now - t0).toBeLessThan(5000);
     expect(a.ep.stats().connections).toBe(0);
   });

@@ -1,4 +1,5 @@
 import type { CryptoBackend } from './backend.js';
+import type { HandshakeLimits } from './handshake-guard.js';
 import type { Identity } from './identity.js';
 import type { HandshakeOptions } from './options.js';
 
@@ -60,4 +61,14 @@ export interface SecureEndpointConfig {
   /** Application options (types 0x10-0xff) sent in every handshake. */
   options?: HandshakeOptions;
   timing?: Partial<SecureTiming>;
+  /** The responder's DoS budgets and load threshold (handshake-guard.ts); every field has a default. */
+  limits?: Partial<HandshakeLimits>;
+  /**
+   * Wall-clock time (ms since 1970) minus the driver's `now`: `now + wallClockOffsetMs` stamps our
+   * IK initiations (TAI64N), which a responder accepts only when greater than the last it accepted
+   * from us, so they must keep growing when this peer restarts. The Node façade passes
+   * `performance.timeOrigin` (with `now = performance.now()`). Default 0: right for a virtual
+   * clock that keeps running across restarts.
+   */
+  wallClockOffsetMs?: number;
 }

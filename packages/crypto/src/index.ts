@@ -3,6 +3,8 @@ export { nobleBackend } from './backend.js';
 export { writeNoiseNonce } from './bytes.js';
 export type { AcceptInfo, PeerAddress, SecureEndpointConfig, SecureTiming } from './config.js';
 export { DEFAULT_TIMING } from './config.js';
+export type { HandshakeLimits } from './handshake-guard.js';
+export { DEFAULT_LIMITS as DEFAULT_HANDSHAKE_LIMITS } from './handshake-guard.js';
 export type { Identity } from './identity.js';
 export {
   generateIdentity,

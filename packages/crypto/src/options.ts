@@ -1,3 +1,5 @@
+import { TIMESTAMP_LENGTH } from './timestamp.js';
+
 /**
  * Handshake payload: a small extensible TLV list, `type(1) length(1) value(length)`, sorted by
  * nothing, each type at most once. Types 0x00-0x0f belong to @srmudp/crypto (listed below);
@@ -13,6 +15,9 @@ export const OptionType = {
   IdentityKey: 0x02,
   /** 1 byte (0 or 1): key phase of the session this handshake creates (initiator decides). */
   KeyPhase: 0x03,
+  /** 12 bytes TAI64N (timestamp.ts): when the initiator made this handshake. Required in IK
+   * message 1 (replay protection), sent in XX message 3; never in clear. */
+  Timestamp: 0x04,
 } as const;
 
 export const FIRST_APP_OPTION = 0x10;
@@ -24,6 +29,7 @@ export interface ParsedPayload {
   senderIndex: number | null;
   identityKey: Uint8Array | null;
   keyPhase: 0 | 1 | null;
+  timestamp: Uint8Array | null;
   app: Map<number, Uint8Array>;
 }
 
@@ -31,6 +37,7 @@ const FIXED_LENGTH: Record<number, number> = {
   [OptionType.SenderIndex]: 4,
   [OptionType.IdentityKey]: 32,
   [OptionType.KeyPhase]: 1,
+  [OptionType.Timestamp]: TIMESTAMP_LENGTH,
 };
 
 /** Validates application options given by the caller (API misuse throws). */
@@ -50,6 +57,7 @@ export function encodePayload(fields: {
   senderIndex?: number;
   identityKey?: Uint8Array;
   keyPhase?: 0 | 1;
+  timestamp?: Uint8Array;
   app?: HandshakeOptions | undefined;
 }): Uint8Array {
   const entries: [number, Uint8Array][] = [];
@@ -60,6 +68,7 @@ export function encodePayload(fields: {
   }
   if (fields.identityKey) entries.push([OptionType.IdentityKey, fields.identityKey]);
   if (fields.keyPhase !== undefined) entries.push([OptionType.KeyPhase, Uint8Array.of(fields.keyPhase)]);
+  if (fields.timestamp) entries.push([OptionType.Timestamp, fields.timestamp]);
   if (fields.app) for (const [t, v] of fields.app) entries.push([t, v]);
   let len = 0;
   for (const [, v] of entries) len += 2 + v.length;
@@ -76,7 +85,13 @@ export function encodePayload(fields: {
 
 /** Parses a payload; null if malformed. Never throws. */
 export function decodePayload(bytes: Uint8Array): ParsedPayload | null {
-  const out: ParsedPayload = { senderIndex: null, identityKey: null, keyPhase: null, app: new Map() };
+  const out: ParsedPayload = {
+    senderIndex: null,
+    identityKey: null,
+    keyPhase: null,
+    timestamp: null,
+    app: new Map(),
+  };
   const seen = new Set<number>();
   let o = 0;
   while (o < bytes.length) {
@@ -106,6 +121,9 @@ export function decodePayload(bytes: Uint8Array): ParsedPayload | null {
       case OptionType.KeyPhase:
         if ((v[0] as number) > 1) return null;
         out.keyPhase = v[0] as 0 | 1;
+        break;
+      case OptionType.Timestamp:
+        out.timestamp = v.slice();
         break;
       default:
         if (t >= FIRST_APP_OPTION) out.app.set(t, v.slice());

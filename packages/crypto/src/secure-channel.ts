@@ -48,8 +48,21 @@ export type SecureEvent =
       remoteOptions: HandshakeOptions;
       /** True when this side initiated the handshake. */
       initiator: boolean;
+      /**
+       * Round trip measured by the handshake, or null when a retransmission makes it ambiguous
+       * (Karn): initiator, from sending the initiation to the response; responder, from sending
+       * its response to the proof that the initiator has the keys (XX message 3, or the first
+       * authenticated packet under the new keys).
+       */
+      handshakeRttMs: number | null;
     }
-  | { type: 'rekeyed'; channel: SecureChannel; remoteOptions: HandshakeOptions; initiator: boolean }
+  | {
+      type: 'rekeyed';
+      channel: SecureChannel;
+      remoteOptions: HandshakeOptions;
+      initiator: boolean;
+      handshakeRttMs: number | null;
+    }
   | { type: 'failed'; channel: SecureChannel; code: FailureCode };
 
 /** @internal What a channel needs from its endpoint. */
@@ -60,6 +73,8 @@ export interface ChannelHost {
   readonly timing: SecureTiming;
   readonly stats: CryptoStats;
   readonly appOptions: HandshakeOptions | undefined;
+  /** a fresh initiation timestamp (TAI64N, strictly increasing) */
+  timestamp(now: number): Uint8Array;
   allocateIndex(owner: IndexOwner): number;
   setIndexOwner(index: number, owner: IndexOwner): void;
   releaseIndex(index: number): void;
@@ -89,6 +104,9 @@ interface Pending {
   nextSendAt: number;
   interval: number;
   cookieTaken: boolean;
+  /** transmissions that could have elicited the response (RTT sample only when 1), and the last */
+  sends: number;
+  lastSentAt: number;
 }
 
 /** XX initiator: message 3 is re-sent until the responder proves it has the keys. */
@@ -125,7 +143,11 @@ export class SecureChannel {
   /** @internal */ current: TransportSession | null = null;
   /** @internal */ previous: TransportSession | null = null;
   /** @internal */ previousUntil = 0;
-  /** @internal responder session of a rekey, used once the initiator sends under it */
+  /**
+   * @internal A responder session awaiting key confirmation: used (made current, reported) once
+   * the initiator sends under it; dropped after one handshake timeout. An initiation alone can be
+   * a replay or a forgery of a recorded one, so it never makes a connection by itself.
+   */
   next: TransportSession | null = null;
   /** @internal */ nextOptions: HandshakeOptions = new Map();
   /** @internal */ pending: Pending | null = null;
@@ -133,6 +155,9 @@ export class SecureChannel {
   private cookie: { value: Uint8Array; at: number } | null = null;
   private rekeyRequested = false;
   private established = false;
+  /** connect() was called: an abandoned unconfirmed session then fails the channel (the caller
+   * waits for an outcome) instead of closing it quietly */
+  private dialled = false;
 
   /** @internal */
   constructor(
@@ -160,6 +185,12 @@ export class SecureChannel {
     return this.current?.confirmed === true;
   }
 
+  /** True while a responder session (a new connection, a rekey or a restart of the peer) waits
+   * for the initiator's first packet under it. */
+  get awaitingConfirmation(): boolean {
+    return this.next !== null;
+  }
+
   /** Our session index of the initiation in progress, or null (none pending). */
   get pendingIndex(): number | null {
     return this.pending ? this.pending.localIndex : null;
@@ -181,6 +212,7 @@ export class SecureChannel {
    */
   connect(now: number): void {
     if (this.state === 'closed') throw new SrmudpError('CHANNEL_CLOSED', 'channel is closed');
+    this.dialled = true;
     if (this.pending || this.isEstablished) return;
     this.startHandshake(now);
   }
@@ -231,13 +263,17 @@ export class SecureChannel {
       t = Math.min(t, this.pending.nextSendAt, this.pending.startedAt + tm.handshakeTimeoutMs);
     if (this.final) t = Math.min(t, this.final.nextSendAt);
     if (this.previous) t = Math.min(t, this.previousUntil);
-    // An unconfirmed responder session lives as long as keys may (the initiator may be slow to
-    // send its first packet); replaying old initiations can only ever keep one of them.
-    if (this.next) t = Math.min(t, this.next.createdAt + tm.rejectAfterMs);
+    // An unconfirmed responder session lives one handshake timeout: the initiator sends under the
+    // new keys as soon as it has our response.
+    if (this.next) t = Math.min(t, this.next.createdAt + tm.handshakeTimeoutMs);
     if (this.current) {
       t = Math.min(t, this.current.createdAt + tm.rejectAfterMs);
       // While a responder-side rekey awaits confirmation the peer already has newer keys.
-      if (!this.pending && this.remoteStatic) t = Math.min(t, this.rekeyAt(this.current));
+      if (!this.pending && this.remoteStatic) {
+        t = Math.min(t, this.rekeyAt(this.current));
+        const u = this.unansweredAt(this.current);
+        if (u !== null) t = Math.min(t, u);
+      }
     }
     return t === Number.POSITIVE_INFINITY ? null : t;
   }
@@ -250,9 +286,9 @@ export class SecureChannel {
       this.dropSession(this.previous);
       this.previous = null;
     }
-    if (this.next && now >= this.next.createdAt + tm.rejectAfterMs) {
-      this.dropSession(this.next);
-      this.next = null;
+    if (this.next && now >= this.next.createdAt + tm.handshakeTimeoutMs) {
+      this.abandonNext();
+      if (this.ended()) return; // abandonNext failed or closed the channel
     }
     if (this.current && now >= this.current.createdAt + tm.rejectAfterMs) {
       this.dropSession(this.current);
@@ -287,16 +323,31 @@ export class SecureChannel {
         p.interval = Math.min(p.interval * 2, tm.handshakeMaxRetransmitMs);
         p.nextSendAt = now + p.interval;
       }
-    } else if (
-      this.current &&
-      this.remoteStatic &&
-      (this.rekeyRequested || now >= this.rekeyAt(this.current))
-    ) {
-      this.rekeyRequested = false;
-      this.host.stats.rekeys++;
-      this.startHandshake(now);
+    } else if (this.current && this.remoteStatic) {
+      const u = this.unansweredAt(this.current);
+      if (this.rekeyRequested || now >= this.rekeyAt(this.current) || (u !== null && now >= u)) {
+        this.rekeyRequested = false;
+        this.host.stats.rekeys++;
+        this.startHandshake(now);
+      }
     }
     this.rekeyRequested = false;
+  }
+
+  /**
+   * When keys we made as initiator count as unanswered: we sealed under them and, half a
+   * handshake timeout later, not one packet came back under them (null: not applicable). The
+   * responder then lost its state before using them (it restarted, or its handshake budget
+   * evicted the unconfirmed session): a new handshake recovers (WireGuard re-handshakes when data
+   * sent gets no reply, §6.2).
+   */
+  private unansweredAt(s: TransportSession): number | null {
+    if (!s.initiator || s.openedCount > 0 || s.sealedCount === 0) return null;
+    return s.createdAt + this.host.timing.handshakeTimeoutMs / 2;
+  }
+
+  private ended(): boolean {
+    return this.state === 'closed' || this.state === 'failed';
   }
 
   private rekeyAt(s: TransportSession): number {
@@ -331,6 +382,7 @@ export class SecureChannel {
           senderIndex: localIndex,
           identityKey: host.identity.publicKey,
           keyPhase,
+          timestamp: host.timestamp(now),
           app: host.appOptions,
         })
       : encodePayload({ senderIndex: localIndex, keyPhase });
@@ -356,6 +408,8 @@ export class SecureChannel {
       nextSendAt: now + host.timing.handshakeRetransmitMs,
       interval: host.timing.handshakeRetransmitMs,
       cookieTaken: false,
+      sends: 0,
+      lastSentAt: now,
     };
     if (!this.isEstablished) this.state = 'handshaking';
     host.stats.handshakesStarted++;
@@ -371,6 +425,8 @@ export class SecureChannel {
     p.mac1 = writeMac1(pkt, mac1Key(this.remoteStatic));
     const c = this.cookie && now - this.cookie.at < COOKIE_USE_LIFETIME_MS ? this.cookie.value : null;
     writeMac2(pkt, c);
+    p.sends++;
+    p.lastSentAt = now;
     this.host.transmit(this.address, pkt);
   }
 
@@ -399,6 +455,8 @@ export class SecureChannel {
     this.cookie = { value: cookie, at: now };
     p.cookieTaken = true;
     this.host.stats.cookieRepliesAccepted++;
+    // the sends before could not have been answered (they got this cookie reply): not ambiguous
+    p.sends = 0;
     this.sendPending(now);
     return true;
   }
@@ -447,6 +505,7 @@ export class SecureChannel {
         encodePayload({
           senderIndex: p.localIndex,
           identityKey: host.identity.publicKey,
+          timestamp: host.timestamp(now),
           app: host.appOptions,
         }),
       );
@@ -493,12 +552,18 @@ export class SecureChannel {
         deadline: now + host.timing.handshakeTimeoutMs,
       };
     }
-    this.install(now, session, payload.app, true);
+    this.install(now, session, payload.app, true, p.sends === 1 ? now - p.lastSentAt : null);
     return 'ok';
   }
 
   /** @internal Makes `session` current; the old current keys stay for the grace period. */
-  install(now: number, session: TransportSession, remoteOptions: HandshakeOptions, initiator: boolean): void {
+  install(
+    now: number,
+    session: TransportSession,
+    remoteOptions: HandshakeOptions,
+    initiator: boolean,
+    handshakeRttMs: number | null,
+  ): void {
     const host = this.host;
     if (this.next && this.next !== session) {
       this.dropSession(this.next);
@@ -521,10 +586,25 @@ export class SecureChannel {
         remoteKey: this.remoteKey as Uint8Array,
         remoteOptions,
         initiator,
+        handshakeRttMs,
       });
     } else {
-      host.emit({ type: 'rekeyed', channel: this, remoteOptions, initiator });
+      host.emit({ type: 'rekeyed', channel: this, remoteOptions, initiator, handshakeRttMs });
     }
+  }
+
+  /**
+   * @internal The unconfirmed responder session is given up (expired, or evicted by the
+   * endpoint's handshake budget). A channel left with nothing fails when the application dialled
+   * it (it waits for an outcome), else it closes without a word: nobody ever saw it.
+   */
+  abandonNext(): void {
+    if (this.next === null) return;
+    this.dropSession(this.next);
+    this.next = null;
+    if (this.current !== null || this.pending !== null || this.state === 'closed') return;
+    if (this.dialled) this.fail('HANDSHAKE_TIMEOUT');
+    else this.close();
   }
 
   /** @internal */

@@ -18,6 +18,15 @@ import {
   type SecureEndpointConfig,
   type SecureTiming,
 } from './config.js';
+import {
+  type HandshakeLimits,
+  LoadMeter,
+  PendingTable,
+  resolveLimits,
+  type Source,
+  SourceKeys,
+  SourceRate,
+} from './handshake-guard.js';
 import { type Identity, peerIdToX25519, tryPeerIdToX25519 } from './identity.js';
 import { CookieChecker, cookieKey, mac1Key, mac1Of, verifyMac1, writeMac1 } from './macs.js';
 import { HandshakeState } from './noise/handshake-state.js';
@@ -32,13 +41,17 @@ import {
   type SecureEvent,
 } from './secure-channel.js';
 import { type CryptoStats, type DropReason, newStats } from './stats.js';
+import { compareTimestamps, TimestampClock } from './timestamp.js';
 import { TransportSession } from './transport-session.js';
 
 const PROLOGUE = prologue();
-/** Bound on remembered initiations (duplicate detection); oldest evicted first. */
+/** Bound on remembered initiations (duplicate detection), per pattern; oldest evicted first. */
 const MAX_RECENT = 4096;
-/** Bound on half-open XX responder states (each costs memory until message 3 or timeout). */
-const MAX_HALF_OPEN = 4096;
+/** Bound on remembered initiation timestamps (one per remote key; least recently used forgotten:
+ * key confirmation still stops a replay of a key forgotten here). */
+const MAX_TIMESTAMPS = 16_384;
+/** Smallest datagram that can be a handshake packet: 11-byte header, two 16-byte MACs. */
+const MIN_HANDSHAKE = 11 + 2 * MAC_LENGTH;
 
 /** What {@link SecureEndpoint.handle} did with a datagram. */
 export type HandleResult =
@@ -53,8 +66,9 @@ export interface ConnectOptions {
 }
 
 export interface HandleOptions {
-  /** The caller's load signal: when true, initiations without a valid mac2 get a cookie reply
-   * instead of a DH (WireGuard §5.4.7). Core decides the threshold (e.g. handshakes per second). */
+  /** Force the responder under load for this datagram (initiations without a valid mac2 get a
+   * cookie reply instead of a DH, WireGuard §5.4.7), whatever the endpoint's own load measure
+   * (`limits.loadThreshold`) says. */
   underLoad?: boolean;
 }
 
@@ -65,6 +79,9 @@ interface HalfOpen {
   keyPhase: 0 | 1;
   address: PeerAddress;
   expires: number;
+  /** when message 2 was sent, and how many times (RTT sample only when once) */
+  sentAt: number;
+  answers: number;
 }
 
 interface Recent {
@@ -73,6 +90,18 @@ interface Recent {
   /** Our index for the state the initiation created: the cached answer is only valid while it lives. */
   localIndex: number;
   expires: number;
+}
+
+/** An initiation past the MAC checks, about to cost a Diffie-Hellman. */
+interface InitContext {
+  now: number;
+  from: PeerAddress;
+  pkt: HandshakePacket;
+  /** its ephemeral key (hex): the duplicate cache key */
+  rkey: string;
+  source: Source;
+  /** it came with a valid mac2 */
+  cookie: boolean;
 }
 
 const HANDSHAKE_RESULT: HandleResult = { type: 'handshake' };
@@ -115,8 +144,19 @@ export class SecureEndpoint {
   private readonly byKey = new Map<string, SecureChannel>();
   private readonly channelSet = new Set<SecureChannel>();
   private readonly halfOpen = new Map<number, HalfOpen>();
-  private readonly recent = new Map<string, Recent>();
+  /** recent initiations by ephemeral key, per pattern (an XX flood cannot evict IK entries) */
+  private readonly recentIK = new Map<string, Recent>();
+  private readonly recentXX = new Map<string, Recent>();
+  /** the newest initiation timestamp consumed per remote key (hex) */
+  private readonly lastInit = new Map<string, Uint8Array>();
   private readonly cookies: CookieChecker;
+  private readonly limits: HandshakeLimits;
+  private readonly load: LoadMeter;
+  private readonly pending: PendingTable;
+  private readonly sources = new SourceKeys();
+  private readonly handshakeRate: SourceRate;
+  private readonly cookieRate: SourceRate;
+  private readonly clock: TimestampClock;
   private readonly transmitQueue: { to: PeerAddress; data: Uint8Array }[] = [];
   private transmitHead = 0;
   private readonly events: SecureEvent[] = [];
@@ -142,6 +182,19 @@ export class SecureEndpoint {
     this.acceptXX = config.acceptXX ?? true;
     this.appOptions = config.options;
     this.cookies = new CookieChecker(this.random);
+    this.limits = resolveLimits(config.limits);
+    this.load = new LoadMeter(this.limits.loadThreshold);
+    this.pending = new PendingTable(this.limits);
+    this.handshakeRate = new SourceRate(
+      this.limits.handshakesPerAddress,
+      this.limits.handshakesPerPrefix,
+      this.limits.handshakesPerSecond,
+    );
+    this.cookieRate = new SourceRate(this.limits.cookieRepliesPerAddress, this.limits.cookieRepliesPerPrefix);
+    const offset = config.wallClockOffsetMs ?? 0;
+    if (typeof offset !== 'number' || !Number.isFinite(offset))
+      throw new RangeError(`"wallClockOffsetMs" expected a finite number, got ${offset}`);
+    this.clock = new TimestampClock(offset);
     this.host = {
       identity: this.identity,
       backend: this.backend,
@@ -149,12 +202,14 @@ export class SecureEndpoint {
       timing: this.timing,
       stats: this.statsData,
       appOptions: this.appOptions,
+      timestamp: (now) => this.clock.next(now),
       allocateIndex: (owner) => this.allocateIndex(owner),
       setIndexOwner: (index, owner) => {
         this.indexes.set(index, owner);
       },
       releaseIndex: (index) => {
         this.indexes.delete(index);
+        this.pending.remove(index);
       },
       transmit: (to, data) => {
         this.transmitQueue.push({ to, data });
@@ -217,7 +272,20 @@ export class SecureEndpoint {
   }
 
   stats(): CryptoStats {
+    this.statsData.pendingEvicted = this.pending.evicted;
     return { ...this.statsData, dropped: { ...this.statsData.dropped } };
+  }
+
+  /** Responder handshakes awaiting completion: half-open XX and IK sessions awaiting key
+   * confirmation (what the handshake budget counts). */
+  pendingHandshakes(): number {
+    return this.pending.size;
+  }
+
+  /** True when the responder is under load at `now` (it answers initiations without a valid
+   * mac2 with cookies). */
+  underLoad(now: number): boolean {
+    return this.load.underLoad(now);
   }
 
   /**
@@ -237,6 +305,7 @@ export class SecureEndpoint {
         plaintext: r.plaintext,
       };
     }
+    if (t === 0x81) return this.onInitDatagram(now, from, datagram, opts?.underLoad === true);
     let pkt: Packet;
     try {
       pkt = decodePacket(datagram);
@@ -245,8 +314,6 @@ export class SecureEndpoint {
     }
     try {
       switch (pkt.type) {
-        case 'handshake_init':
-          return this.onInit(now, from, pkt, datagram, opts?.underLoad === true);
         case 'handshake_response':
           return this.onResponse(now, from, pkt, datagram);
         case 'handshake_final':
@@ -293,7 +360,9 @@ export class SecureEndpoint {
       const c = ch.pollTimeout();
       if (c !== null && c < t) t = c;
     }
-    for (const h of this.halfOpen.values()) if (h.expires < t) t = h.expires;
+    // insertion order is expiry order (one timeout for all)
+    const h = this.halfOpen.values().next().value;
+    if (h !== undefined && h.expires < t) t = h.expires;
     return t === Number.POSITIVE_INFINITY ? null : t;
   }
 
@@ -303,15 +372,14 @@ export class SecureEndpoint {
       if (c !== null && c <= now) ch.handleTimeout(now);
     }
     for (const [idx, h] of this.halfOpen) {
-      if (h.expires <= now) {
-        h.hs.destroy();
-        this.halfOpen.delete(idx);
-        this.indexes.delete(idx);
-      }
+      if (h.expires > now) break; // insertion order is expiry order
+      this.dropHalfOpen(idx);
     }
-    for (const [k, r] of this.recent) {
-      if (r.expires <= now) this.recent.delete(k);
-      else break; // insertion order ≈ expiry order
+    for (const recent of [this.recentIK, this.recentXX]) {
+      for (const [k, r] of recent) {
+        if (r.expires <= now) recent.delete(k);
+        else break; // insertion order ≈ expiry order
+      }
     }
   }
 
@@ -321,12 +389,26 @@ export class SecureEndpoint {
     for (const h of this.halfOpen.values()) h.hs.destroy();
     this.halfOpen.clear();
     this.indexes.clear();
-    this.recent.clear();
+    this.recentIK.clear();
+    this.recentXX.clear();
+    this.lastInit.clear();
+    this.pending.clear();
+    this.handshakeRate.clear();
+    this.cookieRate.clear();
     this.cookies.clear();
     this.closed = true;
   }
 
   // ---------------------------------------------------------------- internals
+
+  private dropHalfOpen(localIndex: number): void {
+    const h = this.halfOpen.get(localIndex);
+    if (h === undefined) return;
+    h.hs.destroy();
+    this.halfOpen.delete(localIndex);
+    this.indexes.delete(localIndex);
+    this.pending.remove(localIndex);
+  }
 
   private drop(reason: DropReason): HandleResult {
     this.statsData.dropped[reason]++;
@@ -394,9 +476,17 @@ export class SecureEndpoint {
     if (r === 'too_old') return this.dataDrop('too_old');
     this.statsData.packetsOpened++;
     if (channel.next === session) {
-      // Key confirmation (WireGuard §5.4.3 "responder waits for the first data packet"):
-      // the initiator of a rekey now uses the new keys, so switch to them.
-      channel.install(now, session, channel.nextOptions, false);
+      // Key confirmation (WireGuard §5.4.3 "responder waits for the first data packet"): the
+      // initiator has our response and uses the new keys. Only now is this a session (a new
+      // connection, a rekey, a restarted peer): an initiation alone may be a replay.
+      this.pending.remove(session.localIndex);
+      channel.install(
+        now,
+        session,
+        channel.nextOptions,
+        false,
+        session.answers === 1 ? now - session.createdAt : null,
+      );
     }
     this.lastChannel = channel;
     return { packetNumber: pn, plaintext: r };
@@ -408,73 +498,131 @@ export class SecureEndpoint {
     return null;
   }
 
-  private sendCookieReply(now: number, from: PeerAddress, pkt: HandshakePacket, raw: Uint8Array): void {
-    const key = cookieKey(pkt.pattern === HandshakePattern.IK ? this.identity.x25519Public : null);
-    const { nonce, sealed } = this.cookies.sealCookie(now, addressBytes(from), key, mac1Of(raw));
-    const reply: CookieReplyPacket = {
-      type: 'cookie_reply',
-      receiverIndex: pkt.senderIndex,
-      nonce,
-      sealedCookie: sealed,
-    };
-    this.transmitQueue.push({ to: from, data: encodePacketBytes(reply) });
-    this.statsData.cookieRepliesSent++;
-  }
-
-  private onInit(
+  /** Sends a cookie reply unless the source is over its cookie budget; counts `reason` either way. */
+  private cookieReply(
     now: number,
     from: PeerAddress,
     pkt: HandshakePacket,
     raw: Uint8Array,
-    underLoad: boolean,
-  ): HandleResult {
-    const ik = pkt.pattern === HandshakePattern.IK;
-    // 1. mac1 before anything costly (WireGuard §5.4.4).
-    if (!verifyMac1(raw, mac1Key(ik ? this.identity.x25519Public : null))) return this.drop('bad_mac1');
-    // 2. mac2: when present it must be valid; under load it is required (§5.4.7).
-    const hasMac2 = !isZero(pkt.mac2);
-    if (hasMac2 && !this.cookies.verifyMac2(now, raw, addressBytes(from))) {
-      this.sendCookieReply(now, from, pkt, raw);
-      return this.drop('bad_mac2');
+    reason: DropReason,
+  ) {
+    if (this.cookieRate.take(now, this.sources.of(from))) {
+      const key = cookieKey(pkt.pattern === HandshakePattern.IK ? this.identity.x25519Public : null);
+      const { nonce, sealed } = this.cookies.sealCookie(now, addressBytes(from), key, mac1Of(raw));
+      const reply: CookieReplyPacket = {
+        type: 'cookie_reply',
+        receiverIndex: pkt.senderIndex,
+        nonce,
+        sealedCookie: sealed,
+      };
+      this.transmitQueue.push({ to: from, data: encodePacketBytes(reply) });
+      this.statsData.cookieRepliesSent++;
     }
-    if (!hasMac2 && underLoad) {
-      this.sendCookieReply(now, from, pkt, raw);
-      return this.drop('under_load');
+    return this.drop(reason);
+  }
+
+  /**
+   * A handshake initiation. Cheapest checks first (WireGuard §5.4.4, §5.4.7): the load measure
+   * and, under load, the source's budget (a counter lookup), then mac1 (one MAC), then mac2 or a
+   * cookie reply; only then the Noise message and its Diffie-Hellman.
+   */
+  private onInitDatagram(now: number, from: PeerAddress, raw: Uint8Array, forced: boolean): HandleResult {
+    const underLoad = this.load.record(now) || forced;
+    if (raw.length < MIN_HANDSHAKE) return this.drop('malformed');
+    const hasMac2 = !isZero(raw.subarray(raw.length - MAC_LENGTH));
+    let src: Source | null = null;
+    if (underLoad) {
+      src = this.sources.of(from);
+      // Only a valid mac2 ever takes from the handshake budget, so a spoofer cannot drain another
+      // source's budget; peeking first costs an attacker over budget no MAC of ours.
+      if (!(hasMac2 ? this.handshakeRate : this.cookieRate).peek(now, src)) return this.drop('rate_limited');
     }
-    if (pkt.senderIndex === 0) return this.drop('bad_payload');
-    // 3. A retransmitted initiation gets the same answer, without new state.
-    const rkey = hex(pkt.noise.subarray(0, 32));
-    const seen = this.recent.get(rkey);
-    if (seen && seen.expires > now && equalBytes(seen.noise, pkt.noise)) {
-      if (this.indexes.has(seen.localIndex)) this.transmitQueue.push({ to: from, data: seen.response });
-      return this.drop('duplicate_init');
+    let pkt: Packet;
+    try {
+      pkt = decodePacket(raw);
+    } catch {
+      return this.drop('malformed');
     }
-    return ik ? this.onInitIK(now, from, pkt, rkey) : this.onInitXX(now, from, pkt, rkey);
+    if (pkt.type !== 'handshake_init') return this.drop('malformed');
+    try {
+      const ik = pkt.pattern === HandshakePattern.IK;
+      // 1. mac1 before anything costly (WireGuard §5.4.4).
+      if (!verifyMac1(raw, mac1Key(ik ? this.identity.x25519Public : null))) return this.drop('bad_mac1');
+      // 2. mac2: when present it must be valid; under load it is required (§5.4.7).
+      if (hasMac2 && !this.cookies.verifyMac2(now, raw, addressBytes(from)))
+        return this.cookieReply(now, from, pkt, raw, 'bad_mac2');
+      if (!hasMac2 && underLoad) return this.cookieReply(now, from, pkt, raw, 'under_load');
+      if (src !== null && !this.handshakeRate.take(now, src)) return this.drop('rate_limited');
+      if (pkt.senderIndex === 0) return this.drop('bad_payload');
+      // 3. A retransmitted initiation gets the same answer, without new state.
+      const recent = ik ? this.recentIK : this.recentXX;
+      const rkey = hex(pkt.noise.subarray(0, 32));
+      const seen = recent.get(rkey);
+      if (seen && seen.expires > now && equalBytes(seen.noise, pkt.noise)) {
+        const owner = this.indexes.get(seen.localIndex);
+        if (owner !== undefined) {
+          if (owner.kind === 'session') owner.session.answers++;
+          else if (owner.kind === 'half_open') (owner.halfOpen as HalfOpen).answers++;
+          this.transmitQueue.push({ to: from, data: seen.response });
+        }
+        return this.drop('duplicate_init');
+      }
+      const c: InitContext = { now, from, pkt, rkey, source: src ?? this.sources.of(from), cookie: hasMac2 };
+      this.statsData.initiationsProcessed++;
+      return ik ? this.onInitIK(c) : this.onInitXX(c);
+    } catch {
+      // Defensive: a bug must not turn hostile input into an exception for the driver loop.
+      return this.drop('internal_error');
+    }
   }
 
   private remember(
+    recent: Map<string, Recent>,
     now: number,
     rkey: string,
     noise: Uint8Array,
     response: Uint8Array,
     localIndex: number,
   ): void {
-    this.recent.delete(rkey);
-    this.recent.set(rkey, {
+    recent.delete(rkey);
+    recent.set(rkey, {
       noise: noise.slice(),
       response,
       localIndex,
       expires: now + this.timing.handshakeTimeoutMs,
     });
-    if (this.recent.size > MAX_RECENT) {
-      const first = this.recent.keys().next().value;
-      if (first !== undefined) this.recent.delete(first);
+    if (recent.size > MAX_RECENT) {
+      const first = recent.keys().next().value;
+      if (first !== undefined) recent.delete(first);
     }
   }
 
-  private onInitIK(now: number, from: PeerAddress, pkt: HandshakePacket, rkey: string): HandleResult {
-    const hs = new HandshakeState({
-      pattern: IK,
+  /**
+   * Replay check of an IK initiation (WireGuard §5.1): its timestamp must be greater than the last
+   * consumed from this key. A retransmission of an initiation is recognised before this, by its
+   * bytes (the recent cache); once that answer is gone, a copy is a replay like any other.
+   */
+  private isReplay(keyHex: string, ts: Uint8Array): boolean {
+    const last = this.lastInit.get(keyHex);
+    return last !== undefined && compareTimestamps(ts, last) <= 0;
+  }
+
+  /** Remembers the newest timestamp consumed from a key (least recently used forgotten). */
+  private recordTimestamp(keyHex: string, ts: Uint8Array): void {
+    const last = this.lastInit.get(keyHex);
+    if (last !== undefined && compareTimestamps(ts, last) <= 0) return;
+    this.lastInit.delete(keyHex);
+    this.lastInit.set(keyHex, ts.slice());
+    if (this.lastInit.size > MAX_TIMESTAMPS) {
+      const first = this.lastInit.keys().next().value;
+      if (first !== undefined) this.lastInit.delete(first);
+    }
+  }
+
+  /** A responder's Noise state for `pattern`, with our static key. */
+  private responderState(pattern: typeof IK | typeof XX): HandshakeState {
+    return new HandshakeState({
+      pattern,
       initiator: false,
       hash: 'BLAKE2s',
       backend: this.backend,
@@ -482,21 +630,45 @@ export class SecureEndpoint {
       s: { privateKey: this.identity.x25519Private, publicKey: this.identity.x25519Public },
       random: this.random,
     });
-    const payloadBytes = hs.readMessage(pkt.noise);
-    if (payloadBytes === null) return this.drop('handshake_failed');
+  }
+
+  private onInitIK(c: InitContext): HandleResult {
+    const { now, from, pkt, rkey, source, cookie } = c;
+    const hs = this.responderState(IK);
+    const payloadBytes = readMessage(hs, pkt.noise);
+    if (payloadBytes === null) {
+      hs.destroy();
+      return this.drop('handshake_failed');
+    }
     const payload = decodePayload(payloadBytes);
     const rs = hs.remoteStatic();
     const id = payload?.identityKey ?? null;
     const x = id ? tryPeerIdToX25519(id) : null;
-    if (!payload || payload.senderIndex !== pkt.senderIndex || !rs || !id || !x || !equalBytes(x, rs)) {
+    if (
+      !payload ||
+      payload.senderIndex !== pkt.senderIndex ||
+      !rs ||
+      !id ||
+      !x ||
+      !equalBytes(x, rs) ||
+      payload.timestamp === null
+    ) {
       hs.destroy();
       return this.drop('bad_payload');
+    }
+    const idHex = hex(id);
+    if (this.isReplay(idHex, payload.timestamp)) {
+      hs.destroy();
+      return this.drop('replayed_init');
     }
     if (!this.accept(id, { address: from, pattern: 'IK', options: payload.app, incoming: true })) {
       hs.destroy();
       return this.drop('refused');
     }
-    let channel = this.byKey.get(hex(id));
+    // Consumed: from now on only a newer initiation from this key is accepted (WireGuard records
+    // the timestamp when it consumes the initiation, before the session is confirmed).
+    this.recordTimestamp(idHex, payload.timestamp);
+    let channel = this.byKey.get(idHex);
     if (channel && channel.state === 'closed') channel = undefined;
     if (channel?.pending) {
       if (channel.winsSimultaneous(id)) {
@@ -522,7 +694,7 @@ export class SecureEndpoint {
     if (!channel) {
       channel = new SecureChannel(this.host, id, from, rs);
       this.channelSet.add(channel);
-      this.byKey.set(hex(id), channel);
+      this.byKey.set(idHex, channel);
     }
     channel.address = from;
     channel.remoteStatic = rs;
@@ -554,42 +726,48 @@ export class SecureEndpoint {
       rs,
     );
     this.transmitQueue.push({ to: from, data: response });
-    this.remember(now, rkey, pkt.noise, response, localIndex);
-    if (channel.isEstablished) {
-      // Rekey or peer restart: keep sending under the current keys until the initiator proves
-      // it switched (its first packet under the new keys), so a replayed initiation can never
-      // replace a working session.
-      if (channel.next) channel.dropSession(channel.next);
-      channel.next = session;
-      channel.nextOptions = payload.app;
-    } else {
-      channel.install(now, session, payload.app, false);
+    this.remember(this.recentIK, now, rkey, pkt.noise, response, localIndex);
+    // Key confirmation (WireGuard §5.4.3): the session is used, and reported, only once the
+    // initiator sends under it. Until then it is `next`: a new connection, a rekey or a restart
+    // of the peer; a working session is never replaced by an initiation alone.
+    if (channel.next) channel.dropSession(channel.next);
+    channel.next = session;
+    channel.nextOptions = payload.app;
+    if (!channel.isEstablished) {
+      // a would-be new connection: it counts in the handshake budget until confirmed
+      channel.state = 'handshaking';
+      const ch = channel;
+      this.pending.add({ localIndex, source, cookie, evict: () => ch.abandonNext() });
     }
     return HANDSHAKE_RESULT;
   }
 
-  private onInitXX(now: number, from: PeerAddress, pkt: HandshakePacket, rkey: string): HandleResult {
+  private onInitXX(c: InitContext): HandleResult {
+    const { now, from, pkt, rkey, source, cookie } = c;
     if (!this.acceptXX) return this.drop('refused');
-    if (this.halfOpen.size >= MAX_HALF_OPEN) return this.drop('under_load');
-    const hs = new HandshakeState({
-      pattern: XX,
-      initiator: false,
-      hash: 'BLAKE2s',
-      backend: this.backend,
-      prologue: PROLOGUE,
-      s: { privateKey: this.identity.x25519Private, publicKey: this.identity.x25519Public },
-      random: this.random,
-    });
-    const payloadBytes = hs.readMessage(pkt.noise);
+    const hs = this.responderState(XX);
+    const payloadBytes = readMessage(hs, pkt.noise);
     const payload = payloadBytes ? decodePayload(payloadBytes) : null;
     if (!payload || payload.senderIndex !== pkt.senderIndex) {
       hs.destroy();
       return this.drop(payloadBytes ? 'bad_payload' : 'handshake_failed');
     }
     const localIndex = this.allocateIndex({ kind: 'half_open', halfOpen: null });
-    const noise2 = hs.writeMessage(
-      encodePayload({ senderIndex: localIndex, identityKey: this.identity.publicKey, app: this.appOptions }),
-    );
+    let noise2: Uint8Array;
+    try {
+      noise2 = hs.writeMessage(
+        encodePayload({
+          senderIndex: localIndex,
+          identityKey: this.identity.publicKey,
+          app: this.appOptions,
+        }),
+      );
+    } catch {
+      // a low-order ephemeral key (all-zero shared secret): not a real initiator
+      hs.destroy();
+      this.indexes.delete(localIndex);
+      return this.drop('handshake_failed');
+    }
     const h: HalfOpen = {
       hs,
       localIndex,
@@ -597,6 +775,8 @@ export class SecureEndpoint {
       keyPhase: payload.keyPhase ?? 0,
       address: from,
       expires: now + this.timing.handshakeTimeoutMs,
+      sentAt: now,
+      answers: 1,
     };
     this.halfOpen.set(localIndex, h);
     this.indexes.set(localIndex, { kind: 'half_open', halfOpen: h });
@@ -609,7 +789,8 @@ export class SecureEndpoint {
       null,
     );
     this.transmitQueue.push({ to: from, data: response });
-    this.remember(now, rkey, pkt.noise, response, localIndex);
+    this.remember(this.recentXX, now, rkey, pkt.noise, response, localIndex);
+    this.pending.add({ localIndex, source, cookie, evict: () => this.dropHalfOpen(localIndex) });
     return HANDSHAKE_RESULT;
   }
 
@@ -667,11 +848,15 @@ export class SecureEndpoint {
     }
     h.hs.destroy();
     this.halfOpen.delete(h.localIndex);
+    this.pending.remove(h.localIndex);
     if (!this.accept(id, { address: from, pattern: 'XX', options: payload.app, incoming: true })) {
       attempt.destroy();
       this.indexes.delete(h.localIndex);
       return this.drop('refused');
     }
+    // XX cannot be replayed (message 3 answers our fresh ephemeral key), so its timestamp is not
+    // checked; recording it makes older IK initiations of this key stale.
+    if (payload.timestamp !== null) this.recordTimestamp(hex(id), payload.timestamp);
     let channel = this.byKey.get(hex(id));
     if (channel && channel.state === 'closed') channel = undefined;
     if (!channel) {
@@ -697,7 +882,7 @@ export class SecureEndpoint {
     split.send.clear();
     split.recv.clear();
     this.indexes.set(h.localIndex, { kind: 'session', channel, session });
-    channel.install(now, session, payload.app, false);
+    channel.install(now, session, payload.app, false, h.answers === 1 ? now - h.sentAt : null);
     return HANDSHAKE_RESULT;
   }
 
@@ -708,5 +893,14 @@ export class SecureEndpoint {
     if (!owner.channel.handleCookieReply(now, pkt.nonce, pkt.sealedCookie))
       return this.drop('bad_cookie_reply');
     return HANDSHAKE_RESULT;
+  }
+}
+
+/** Noise readMessage that treats a low-order key (an all-zero DH result throws) as a failure. */
+function readMessage(hs: HandshakeState, noise: Uint8Array): Uint8Array | null {
+  try {
+    return hs.readMessage(noise);
+  } catch {
+    return null;
   }
 }

@@ -10,6 +10,8 @@ export type DropReason =
   | 'refused' // accept policy said no
   | 'simultaneous_lost' // simultaneous initiation: the other side's initiation wins
   | 'duplicate_init' // retransmitted initiation (the cached response is re-sent)
+  | 'replayed_init' // IK initiation whose timestamp is not newer than the last accepted from its key
+  | 'rate_limited' // under load: the source (address or prefix) is over its handshake or cookie budget
   | 'unexpected' // valid packet type at the wrong time (e.g. a response with no pending handshake)
   | 'bad_cookie_reply'
   | 'decrypt_failed' // data packet failed authentication
@@ -29,6 +31,8 @@ export const DROP_REASONS: readonly DropReason[] = [
   'refused',
   'simultaneous_lost',
   'duplicate_init',
+  'replayed_init',
+  'rate_limited',
   'unexpected',
   'bad_cookie_reply',
   'decrypt_failed',
@@ -45,6 +49,10 @@ export interface CryptoStats {
   handshakesFailed: number;
   cookieRepliesSent: number;
   cookieRepliesAccepted: number;
+  /** initiations answered with Diffie-Hellman work (every other one cost at most MACs) */
+  initiationsProcessed: number;
+  /** pending responder handshakes evicted to admit newer ones (handshake-guard.ts) */
+  pendingEvicted: number;
   rekeys: number;
   packetsOpened: number;
 }
@@ -59,6 +67,8 @@ export function newStats(): CryptoStats {
     handshakesFailed: 0,
     cookieRepliesSent: 0,
     cookieRepliesAccepted: 0,
+    initiationsProcessed: 0,
+    pendingEvicted: 0,
     rekeys: 0,
     packetsOpened: 0,
   };

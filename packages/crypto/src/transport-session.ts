@@ -21,6 +21,9 @@ export class TransportSession {
   openedCount = 0;
   /** Set when the peer proved it holds these keys (a packet authenticated under them). */
   confirmed: boolean;
+  /** Responder: how many times the handshake response was sent (a duplicate initiation is
+   * answered again), so the confirmation's round trip is ambiguous above 1 (Karn). */
+  answers = 1;
 
   constructor(
     private readonly backend: CryptoBackend,

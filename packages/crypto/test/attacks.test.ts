@@ -117,9 +117,14 @@ describe('tampering with any single byte', () => {
     expect(b.events).toEqual([]);
     // The genuine initiation still works afterwards.
     deliver(0, [a, b], init);
-    run([a, b], 0);
-    expect(b.events.map((e) => e.type)).toEqual(['established']);
+    run([a, b], 0, { stopWhen: () => a.events.length > 0 });
     expect(a.events.map((e) => e.type)).toEqual(['established']);
+    // the responder reports the session once the initiator uses it (key confirmation)
+    expect(b.events).toEqual([]);
+    const ach = a.ep.channel(b.ep.identity.publicKey) as NonNullable<ReturnType<typeof a.ep.channel>>;
+    expect(b.ep.handle(2, a.addr, ach.seal(0, new Uint8Array(1))).type).toBe('data');
+    collect(2, [b]);
+    expect(b.events.map((e) => e.type)).toEqual(['established']);
   });
 
   it('IK response: every byte flipped is dropped and the pending handshake survives', () => {
@@ -146,7 +151,7 @@ describe('tampering with any single byte', () => {
     const a = side(1, '10.0.0.1');
     const b = side(2, '10.0.0.2');
     const ch = a.ep.connect(0, { address: b.addr, remoteKey: b.ep.identity.publicKey });
-    run([a, b], 0);
+    run([a, b], 0, { stopWhen: () => ch.isEstablished });
     const dg = ch.seal(7, new TextEncoder().encode('attack at dawn'));
     for (let pos = 0; pos < dg.length; pos++) {
       for (const mask of [0x01, 0x80]) {
@@ -185,7 +190,7 @@ describe('truncated and unknown packets', () => {
     const a = side(1, '10.0.0.1');
     const b = side(2, '10.0.0.2');
     const ch = a.ep.connect(0, { address: b.addr, remoteKey: b.ep.identity.publicKey });
-    run([a, b], 0);
+    run([a, b], 0, { stopWhen: () => ch.isEstablished });
     const dg = ch.seal(1, new Uint8Array(10));
     const other = dg.slice();
     other[1] = (other[1] as number) ^ 0xff;
@@ -202,7 +207,7 @@ describe('sealing limits and close', () => {
     const b = side(2, '10.0.0.2');
     const ch = a.ep.connect(0, { address: b.addr, remoteKey: b.ep.identity.publicKey });
     expect(() => ch.seal(0, new Uint8Array(1))).toThrow(expect.objectContaining({ code: 'NO_SESSION' }));
-    run([a, b], 0);
+    run([a, b], 0, { stopWhen: () => ch.isEstablished });
     ch.seal(10, new Uint8Array(1));
     expect(() => ch.seal(10, new Uint8Array(1))).toThrow(RangeError);
     expect(() => ch.seal(9, new Uint8Array(1))).toThrow(RangeError);
@@ -229,7 +234,7 @@ describe('sealing limits and close', () => {
     const a = side(1, '10.0.0.1');
     const b = side(2, '10.0.0.2');
     const ch = a.ep.connect(0, { address: b.addr, remoteKey: b.ep.identity.publicKey });
-    run([a, b], 0);
+    run([a, b], 0, { stopWhen: () => ch.isEstablished });
     const out = new Uint8Array(1500);
     const dg = ch.seal(3, new Uint8Array(1200).fill(5), out);
     expect(dg.buffer).toBe(out.buffer);

@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import type { SecureChannel } from '../src/secure-channel.js';
-import { collect, deliver, type Side, side, type Wire } from './helpers.js';
+import { collect, confirm, deliver, type Side, side, type Wire } from './helpers.js';
 
 const RUNS = Number(process.env.SRMUDP_PROPERTY_RUNS ?? 150);
 
@@ -38,6 +38,7 @@ function established(): { a: Side; b: Side; ca: SecureChannel; cb: SecureChannel
   const b = side(2, '10.0.0.2');
   const ca = a.ep.connect(0, { address: b.addr, remoteKey: b.ep.identity.publicKey });
   for (let i = 0; i < 4; i++) for (const w of collect(0, [a, b])) deliver(0, [a, b], w);
+  confirm(0, a, b, ca, 0); // the IK responder uses the session once the initiator does
   return { a, b, ca, cb: b.ep.channel(a.ep.identity.publicKey) as SecureChannel };
 }
 

@@ -112,3 +112,29 @@ export function run(
   }
   return now;
 }
+
+/**
+ * Key confirmation by hand, as the upper layer does it: the initiator `from` sends its first data
+ * packet (packet number `pn`) on `ch`, which makes the responder `to` use, and report, the session
+ * (an IK responder keeps it unconfirmed until then). With `answerPn`, the responder answers under
+ * the new keys too (core always does: a PING at once), so the initiator's keys count as answered.
+ * Returns what the responder made of the first packet.
+ */
+export function confirm(
+  now: number,
+  from: Side,
+  to: Side,
+  ch: import('../src/secure-channel.js').SecureChannel,
+  pn = 0,
+  answerPn?: number,
+): HandleResult {
+  const r = to.ep.handle(now, from.addr, ch.seal(pn, new Uint8Array(0)));
+  to.received.push(r);
+  collect(now, [to]);
+  if (answerPn !== undefined && r.type === 'data') {
+    const back = from.ep.handle(now, to.addr, r.channel.seal(answerPn, new Uint8Array(0)));
+    from.received.push(back);
+    collect(now, [from]);
+  }
+  return r;
+}

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { CookieChecker, mac, mac1Key, verifyMac1, writeMac1, writeMac2 } from '../src/macs.js';
-import { collect, run, seededRandom, side } from './helpers.js';
+import { collect, confirm, run, seededRandom, side } from './helpers.js';
 
 const addr = new TextEncoder().encode('10.0.0.1|4000');
 
@@ -48,7 +48,7 @@ describe('endpoint options', () => {
     expect(xx.isEstablished).toBe(false);
     expect(b.ep.stats().dropped.refused).toBeGreaterThan(0);
     const ik = a.ep.connect(6000, { address: b.addr, remoteKey: b.ep.identity.publicKey });
-    run([a, b], 6000);
+    run([a, b], 6000, { stopWhen: () => ik.isEstablished });
     expect(ik.isEstablished).toBe(true);
   });
 
@@ -58,8 +58,10 @@ describe('endpoint options', () => {
     const c = side(3, '10.0.0.3');
     const ca = a.ep.connect(0, { address: b.addr, remoteKey: b.ep.identity.publicKey });
     const cc = c.ep.connect(0, { address: b.addr, remoteKey: b.ep.identity.publicKey });
-    run([a, b, c], 0);
+    run([a, b, c], 0, { stopWhen: () => ca.isEstablished && cc.isEstablished });
     collect(0, [a, b, c]);
+    confirm(1, a, b, ca, 0);
+    confirm(1, c, b, cc, 0);
     const cb = b.ep.channel(a.ep.identity.publicKey);
     expect(ca.remoteOptions).toEqual(new Map([[0x42, Uint8Array.of(9)]]));
     expect(cb?.remoteOptions).toEqual(new Map([[0x10, Uint8Array.of(1, 2, 3)]]));

@@ -9,8 +9,11 @@ describe('handshake payload options (TLV)', () => {
       [0xff, new Uint8Array(255).fill(7)],
     ]);
     const id = new Uint8Array(32).fill(3);
-    const p = decodePayload(encodePayload({ senderIndex: 0xdeadbeef, identityKey: id, keyPhase: 1, app }));
-    expect(p).toEqual({ senderIndex: 0xdeadbeef, identityKey: id, keyPhase: 1, app });
+    const timestamp = Uint8Array.of(0x40, 0, 0, 0, 0x6a, 1, 2, 3, 0x3b, 0x9a, 0xc9, 0xff);
+    const p = decodePayload(
+      encodePayload({ senderIndex: 0xdeadbeef, identityKey: id, keyPhase: 1, timestamp, app }),
+    );
+    expect(p).toEqual({ senderIndex: 0xdeadbeef, identityKey: id, keyPhase: 1, timestamp, app });
   });
 
   it('ignores unknown crypto-reserved types and rejects malformed lists', () => {
@@ -18,10 +21,12 @@ describe('handshake payload options (TLV)', () => {
       senderIndex: null,
       identityKey: null,
       keyPhase: 0,
+      timestamp: null,
       app: new Map(),
     });
     for (const bad of [
       Uint8Array.of(OptionType.SenderIndex, 3, 0, 0, 1), // wrong length
+      Uint8Array.of(OptionType.Timestamp, 8, 0, 0, 0, 0, 0, 0, 0, 0), // wrong length
       Uint8Array.of(OptionType.KeyPhase, 1, 2), // bad value
       Uint8Array.of(0x10, 5, 1), // truncated
       Uint8Array.of(0x10), // truncated header

@@ -22,6 +22,8 @@ describe('README example', () => {
     const datagram = ch.seal(0, new TextEncoder().encode('hi bob'));
     const r = bob.handle(1, A, datagram);
     expect(r).toMatchObject({ type: 'data', packetNumber: 0, plaintext: new TextEncoder().encode('hi bob') });
+    // Bob reports the session only now, once Alice used the keys (key confirmation)
+    expect(bob.pollEvent()).toMatchObject({ type: 'established', initiator: false });
     const id = peerIdToString(alice.identity.publicKey);
     expect(id).toHaveLength(58);
     expect(parsePeerId(id)).toEqual(alice.identity.publicKey);

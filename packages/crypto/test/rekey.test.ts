@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { SecureChannel } from '../src/secure-channel.js';
-import { collect, deliver, run, type Side, seededRandom, side } from './helpers.js';
+import { collect, confirm, deliver, run, type Side, seededRandom, side } from './helpers.js';
 
 const timing = {
   rekeyAfterMs: 10_000,
@@ -13,9 +13,8 @@ function pair(): { a: Side; b: Side; ca: SecureChannel; cb: SecureChannel } {
   const a = side(1, '10.0.0.1', { timing });
   const b = side(2, '10.0.0.2', { timing });
   const ca = a.ep.connect(0, { address: b.addr, remoteKey: b.ep.identity.publicKey });
-  run([a, b], 0, {
-    stopWhen: () => ca.isEstablished && b.ep.channel(a.ep.identity.publicKey)?.isEstablished === true,
-  });
+  run([a, b], 0, { stopWhen: () => ca.isEstablished });
+  confirm(1, a, b, ca, 0, 0);
   return { a, b, ca, cb: b.ep.channel(a.ep.identity.publicKey) as SecureChannel };
 }
 
@@ -44,6 +43,8 @@ describe('rekey', () => {
     expect(fresh[0]).toBe(0x91);
     expect(b.ep.handle(10_001, a.addr, fresh)).toMatchObject({ type: 'data', packetNumber: 3 });
     expect(cb.keyPhase).toBe(1);
+    // B answers under the new keys (its upper layer acknowledges)
+    expect(a.ep.handle(10_001, b.addr, cb.seal(2, Uint8Array.of(9)))).toMatchObject({ type: 'data' });
     collect(10_001, [a, b]);
     expect(b.events.map((e) => e.type)).toEqual(['established', 'rekeyed']);
     // Grace period: packets under the old keys still open, both directions.
@@ -55,7 +56,7 @@ describe('rekey', () => {
     expect(oldA.alive).toBe(false);
     // New keys keep working.
     expect(b.ep.handle(13_000, a.addr, ca.seal(4, Uint8Array.of(5)))).toMatchObject({ type: 'data' });
-    expect(a.ep.handle(13_000, b.addr, cb.seal(2, Uint8Array.of(6)))).toMatchObject({ type: 'data' });
+    expect(a.ep.handle(13_000, b.addr, cb.seal(3, Uint8Array.of(6)))).toMatchObject({ type: 'data' });
   });
 
   it('by volume: sealing rekeyAfterPackets packets starts a handshake', () => {
@@ -91,11 +92,18 @@ describe('rekey', () => {
     const init = collect(0, [a]);
     for (const w of init) deliver(0, [a, b], w);
     for (const w of collect(0, [b])) deliver(0, [a, b], w);
+    confirm(1, a, b, ca, 0, 0);
     const cb = b.ep.channel(a.ep.identity.publicKey) as SecureChannel;
     const hash = cb.handshakeHash;
-    // Much later, an attacker replays A's initiation (the duplicate cache has expired).
-    run([a, b], 0, { until: 50_000 });
-    for (const w of init) b.ep.handle(50_000, { host: '6.6.6.6', port: 9 }, w.data);
+    // Much later, an attacker replays A's initiation (the duplicate cache has expired): its
+    // timestamp is not newer than the last one accepted from A.
+    run([a, b], 1, { until: 50_000 });
+    for (const w of init)
+      expect(b.ep.handle(50_000, { host: '6.6.6.6', port: 9 }, w.data)).toEqual({
+        type: 'dropped',
+        reason: 'replayed_init',
+      });
+    expect(cb.awaitingConfirmation).toBe(false);
     expect(cb.handshakeHash).toEqual(hash);
     expect(b.ep.handle(50_001, a.addr, ca.seal(1, Uint8Array.of(1)))).toMatchObject({ type: 'data' });
     expect(cb.handshakeHash).toEqual(hash);
@@ -106,14 +114,15 @@ describe('peer restart', () => {
   it('a restarted peer (same identity, no state) reconnects; the old session is replaced once it proves the new keys', () => {
     const a = side(1, '10.0.0.1');
     const b = side(2, '10.0.0.2');
-    a.ep.connect(0, { address: b.addr, remoteKey: b.ep.identity.publicKey });
-    run([a, b], 0);
+    const ca = a.ep.connect(0, { address: b.addr, remoteKey: b.ep.identity.publicKey });
+    run([a, b], 0, { stopWhen: () => ca.isEstablished });
+    confirm(1, a, b, ca, 0);
     const cb = b.ep.channel(a.ep.identity.publicKey) as SecureChannel;
     const oldHash = cb.handshakeHash;
     // A restarts: a fresh endpoint with the same identity dials B again.
     const a2 = side(1, '10.0.0.1', { random: seededRandom(999) });
     const ca2 = a2.ep.connect(100, { address: b.addr, remoteKey: b.ep.identity.publicKey });
-    run([a2, b], 100);
+    run([a2, b], 100, { stopWhen: () => ca2.isEstablished });
     expect(ca2.isEstablished).toBe(true);
     expect(ca2.handshakeHash).not.toEqual(oldHash);
     expect(cb.handshakeHash).toEqual(oldHash); // not yet confirmed

@@ -82,9 +82,38 @@ function replay(idA: Identity, idB: Identity, schedule: Choice[]) {
 function check(idA: Identity, idB: Identity, schedule: Choice[]): void {
   const { a, b, ca, cb, inflight } = replay(idA, idB, schedule);
   expect(inflight).toEqual([]);
-  // Let retransmissions repair losses, deliver in order, then let every timer run out.
-  const end = run([a, b], 0, { until: 30_000 });
   const label = JSON.stringify(schedule);
+  // Let retransmissions repair losses until one side holds the keys as initiator and the other
+  // waits for key confirmation; then the initiator's first data packet (the upper layer sends one
+  // at once) confirms them; then let every timer run out.
+  const settled = () =>
+    ca.pending === null &&
+    cb.pending === null &&
+    (ca.isEstablished || ca.awaitingConfirmation) &&
+    (cb.isEstablished || cb.awaitingConfirmation);
+  let t = run([a, b], 0, { until: 30_000, stopWhen: settled });
+  expect(settled(), label).toBe(true);
+  const pns = new Map<SecureChannel, number>();
+  const pn = (ch: SecureChannel) => {
+    const n = pns.get(ch) ?? 0;
+    pns.set(ch, n + 1);
+    return n;
+  };
+  for (const [from, to, ch] of [
+    [a, b, ca],
+    [b, a, cb],
+  ] as const) {
+    if (ch.isEstablished && !ch.awaitingConfirmation) {
+      const r = to.ep.handle(t, from.addr, ch.seal(pn(ch), new Uint8Array(0)));
+      expect(r.type, label).toBe('data');
+      // and the responder answers under the keys it now uses (its upper layer acknowledges)
+      if (r.type === 'data') {
+        const back = r.channel.seal(pn(r.channel), new Uint8Array(0));
+        expect(from.ep.handle(t, to.addr, back).type, label).toBe('data');
+      }
+    }
+  }
+  const end = run([a, b], t, { until: 30_000 });
   expect(ca.isEstablished, label).toBe(true);
   expect(cb.isEstablished, label).toBe(true);
   expect(ca.handshakeHash, label).toEqual(cb.handshakeHash);
@@ -102,9 +131,9 @@ function check(idA: Identity, idB: Identity, schedule: Choice[]): void {
   }
   expect(a.ep.channels()).toHaveLength(1);
   expect(b.ep.channels()).toHaveLength(1);
-  const t = end + 1;
-  expect(b.ep.handle(t, a.addr, ca.seal(0, Uint8Array.of(1))), label).toMatchObject({ type: 'data' });
-  expect(a.ep.handle(t, b.addr, cb.seal(0, Uint8Array.of(2))), label).toMatchObject({ type: 'data' });
+  t = end + 1;
+  expect(b.ep.handle(t, a.addr, ca.seal(pn(ca), Uint8Array.of(1))), label).toMatchObject({ type: 'data' });
+  expect(a.ep.handle(t, b.addr, cb.seal(pn(cb), Uint8Array.of(2))), label).toMatchObject({ type: 'data' });
 }
 
 function explore(

@@ -32,10 +32,20 @@ export class AsyncQueue<T> implements AsyncIterable<T> {
       return;
     }
     if (this.size >= this.capacity) {
-      this.head++;
+      // drop the oldest: shift() also releases its slot and compacts the array (a consumer that
+      // never reads must not make the queue, and what it holds, grow without bound)
+      this.shift();
       this.dropped++;
     }
     this.items.push(item);
+  }
+
+  /** Removes a buffered item (not yet taken); false when it is not there. O(size). */
+  remove(item: T): boolean {
+    const i = this.items.indexOf(item, this.head);
+    if (i < 0) return false;
+    this.items.splice(i, 1);
+    return true;
   }
 
   /** Takes an item now, or undefined. */

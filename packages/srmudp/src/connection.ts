@@ -8,13 +8,19 @@ import { SrmudpStream, type StreamHost } from './stream.js';
 export interface CloseInfo {
   code: number;
   reason: string;
-  /** true when the peer (or its idle timeout) closed it */
+  /** true when the peer closed it (its CLOSE arrived); false for our own close and for our idle
+   * timeout (code 0x12: nothing arrived from the peer for `idleTimeoutMs`) */
   remote: boolean;
 }
+
+/** Core's code for a connection that ended by our own idle timer (CloseCode.IDLE_TIMEOUT). */
+const IDLE_TIMEOUT_CODE = 0x12;
 
 /** @internal what a connection needs from its node */
 export interface ConnectionOwner {
   kick(): void;
+  /** the driver's clock (monotonic ms): every time-dependent call into core takes it */
+  now(): number;
   /** a message nobody claimed on the connection goes to the node-level API */
   deliverMessage(conn: Connection, data: Uint8Array): void;
 }
@@ -142,7 +148,11 @@ export class Connection extends EventEmitter implements StreamHost {
     return this.core.stats();
   }
 
-  /** Closes with a code and reason; resolves once closed. */
+  /**
+   * Closes gracefully with a code and reason: messages and stream data written so far are
+   * delivered first (bounded: at most ~10 s when the peer does not acknowledge), then CLOSE.
+   * Resolves once closed. (`node.close()` closes at once instead: CLOSE first.)
+   */
   async close(code = 0, reason = ''): Promise<CloseInfo> {
     if (this.closeInfo) return this.closeInfo;
     if (this.overflow.length > 0) {
@@ -150,7 +160,7 @@ export class Connection extends EventEmitter implements StreamHost {
       await Promise.race([new Promise((r) => this.once('drain', r)), this.closed]);
       if (this.closeInfo) return this.closeInfo;
     }
-    this.core.close(code, reason);
+    this.core.close(this.owner.now(), code, reason);
     this.owner.kick();
     return this.closed;
   }
@@ -177,7 +187,7 @@ export class Connection extends EventEmitter implements StreamHost {
     this.owner.kick();
   }
   streamRead(streamId: number, max?: number): Uint8Array | null {
-    const data = this.core.read(streamId, max);
+    const data = this.core.read(this.owner.now(), streamId, max);
     // reading frees receive window: let the endpoint send MAX_STREAM_DATA
     if (data !== null) this.owner.kick();
     return data;
@@ -248,14 +258,17 @@ export class Connection extends EventEmitter implements StreamHost {
   markClosed(info: CloseInfo): void {
     if (this.closeInfo) return;
     this.closeInfo = info;
-    // A local close ends our own streams quietly; a remote close is an error for a stream that is
-    // still open (like ECONNRESET on a socket), given to readers/writers that listen for it.
+    // A local close ends our own streams quietly; a remote close (like ECONNRESET on a socket) and
+    // our idle timeout (like ETIMEDOUT) are errors for a stream that is still open, given to
+    // readers/writers that listen for it.
     const err = info.remote
       ? new SrmudpError(
           'CONNECTION_CLOSED',
-          `connection closed by peer: ${info.reason || `code ${info.code}`}`,
+          `connection closed by peer ${this.name}: ${info.reason || `code ${info.code}`}`,
         )
-      : null;
+      : info.code === IDLE_TIMEOUT_CODE
+        ? new SrmudpError('IDLE_TIMEOUT', `connection to ${this.name} timed out (${info.reason})`)
+        : null;
     for (const s of this.streamMap.values()) {
       if (s.readableEnded && s.writableFinished) continue;
       if (err && s.listenerCount('error') > 0) s.destroy(err);

@@ -76,6 +76,10 @@ interface NamedPeer {
   lastError: SrmudpError | null;
 }
 
+/** How long node.close() keeps the socket for the closing period of its connections (3 PTO, a
+ * few ms to a few hundred on real paths), to answer late packets with CLOSE again. */
+const CLOSING_WAIT_MS = 500;
+
 const keyHex = (k: Uint8Array) => Buffer.from(k.buffer, k.byteOffset, k.byteLength).toString('hex');
 
 /**
@@ -133,6 +137,9 @@ export class SrmudpNode extends EventEmitter implements ConnectionOwner {
       ...(options.idleTimeoutMs ? { idleTimeoutMs: options.idleTimeoutMs } : {}),
       ...(options.handshakeTimeoutMs ? { handshakeTimeoutMs: options.handshakeTimeoutMs } : {}),
       ...(options.limits ? { limits: stripUndefined(options.limits) } : {}),
+      // initiation timestamps: performance.now() + timeOrigin ≈ wall clock, monotonic in this
+      // process and larger after a restart (a responder refuses replays of older initiations)
+      wallClockOffsetMs: performance.timeOrigin,
     };
     const endpoint = new Endpoint(config, performance.now());
     // NAT traversal (issue 6): datagrams to a peer heard on a birthday socket leave through it
@@ -365,7 +372,14 @@ export class SrmudpNode extends EventEmitter implements ConnectionOwner {
     return { host: a.host, port: a.port };
   }
 
-  /** Closes every connection and the socket. */
+  /**
+   * Closes every connection at once and then the socket. Each peer gets CLOSE as the next packet
+   * (ahead of data still queued, which is abandoned, as QUIC's CONNECTION_CLOSE) and reports a
+   * remote close within a round trip. For a graceful end that delivers queued data first, await
+   * `connection.close()` before this. Resolves once the socket is closed: after the closing period
+   * of the connections (3 PTO, in which a late packet is answered with CLOSE again), at most
+   * `CLOSING_WAIT_MS`.
+   */
   close(): Promise<void> {
     if (this.closedPromise) return this.closedPromise;
     this.closing = true;
@@ -373,11 +387,13 @@ export class SrmudpNode extends EventEmitter implements ConnectionOwner {
       this.nat?.close(); // NAT traversal (issue 6)
       this.pacer.close();
       for (const p of this.named.values()) if (p.retryTimer) clearTimeout(p.retryTimer);
-      const waits = [...this.byCoreId.values()].map((c) =>
-        Promise.race([c.close(0, 'node closed'), new Promise((r) => setTimeout(r, 1000).unref())]),
-      );
-      await Promise.all(waits);
-      this.driver.endpoint.close(performance.now(), 0, 'node closed');
+      const endpoint = this.driver.endpoint;
+      endpoint.close(this.driver.clock(), 0, 'node closed');
+      this.driver.schedule(); // CLOSE packets go out on this turn
+      const until = Date.now() + CLOSING_WAIT_MS;
+      while (endpoint.stats().connections > 0 && Date.now() < until) {
+        await new Promise((r) => setTimeout(r, 10));
+      }
       this.driver.schedule();
       await new Promise((r) => setImmediate(r));
       this.driver.stop();
@@ -396,6 +412,10 @@ export class SrmudpNode extends EventEmitter implements ConnectionOwner {
   // --- ConnectionOwner
   kick(): void {
     this.driver.schedule();
+  }
+
+  now(): number {
+    return this.driver.clock();
   }
 
   deliverMessage(conn: Connection, data: Uint8Array): void {
@@ -445,7 +465,7 @@ export class SrmudpNode extends EventEmitter implements ConnectionOwner {
       if (existing && !existing.isClosed) return Promise.resolve(existing);
       this.removedKeys.delete(keyHex(resolved.key));
     }
-    const core = this.driver.endpoint.connect(performance.now(), {
+    const core = this.driver.endpoint.connect(this.driver.clock(), {
       addresses: resolved.addresses,
       ...(resolved.key ? { remoteKey: resolved.key } : {}),
     });
@@ -455,7 +475,7 @@ export class SrmudpNode extends EventEmitter implements ConnectionOwner {
     return new Promise<Connection>((resolve, reject) => {
       const onAbort = () => {
         this.pendingConnects.delete(core.id);
-        core.close(0, 'aborted');
+        core.close(this.driver.clock(), 0, 'aborted');
         this.kick();
         reject(abortError(signal as AbortSignal));
       };
@@ -511,6 +531,8 @@ export class SrmudpNode extends EventEmitter implements ConnectionOwner {
             ? this.byCoreId.get(cause.connectionId)
             : undefined;
         if (existing && !existing.isClosed) p?.resolve(existing);
+        else if (this.closing && e.error.code === 'CLOSED')
+          p?.reject(new SrmudpError('NODE_CLOSED', 'the node was closed', { cause: e.error }));
         else p?.reject(e.error);
         return;
       }
@@ -523,6 +545,9 @@ export class SrmudpNode extends EventEmitter implements ConnectionOwner {
         );
         if (!c) return;
         this.byCoreId.delete(e.id);
+        // a closed connection nobody took from connections() yet is of no use there, and would
+        // keep its state alive (an app that uses the 'connection' event never drains the queue)
+        this.incoming.remove(c);
         const hex = keyHex(c.remoteKey);
         if (this.byKey.get(hex) === c) this.byKey.delete(hex);
         c.handleEvent(e);

@@ -1,4 +1,18 @@
-import type { SrmudpNode } from '../src/index.js';
+import { afterEach } from 'vitest';
+import { createNode, type SrmudpNode } from '../src/index.js';
+
+/** A factory of nodes on 127.0.0.1 (extra options merged in), all closed after each test. */
+export function loopbackNodes(): (opts?: object) => Promise<SrmudpNode> {
+  const nodes: SrmudpNode[] = [];
+  afterEach(async () => {
+    await Promise.all(nodes.splice(0).map((n) => n.close()));
+  });
+  return async (opts: object = {}) => {
+    const n = await createNode({ host: '127.0.0.1', ...opts });
+    nodes.push(n);
+    return n;
+  };
+}
 
 /** Polls `cond` every 10 ms until true; throws after `ms` with `what`. */
 export async function waitFor(cond: () => boolean, ms: number, what: string): Promise<void> {

@@ -27,10 +27,15 @@ export class PeerProcess {
     child.stderr?.on('data', (d) => this.stderr.push(String(d)));
   }
 
-  static async start(options: object): Promise<{ peer: PeerProcess; ready: PeerMessage }> {
+  /** Starts `script` (default: fixtures/peer.ts) with `options` as JSON; waits for its 'ready'. */
+  static async start(
+    options: object,
+    script: string = fixture,
+    nodeFlags: string[] = [],
+  ): Promise<{ peer: PeerProcess; ready: PeerMessage }> {
     const child = spawn(
       process.execPath,
-      ['--import', 'tsx', '--conditions=source', fixture, JSON.stringify(options)],
+      [...nodeFlags, '--import', 'tsx', '--conditions=source', script, JSON.stringify(options)],
       {
         stdio: ['pipe', 'pipe', 'pipe'],
       },
@@ -60,6 +65,12 @@ export class PeerProcess {
         });
       });
     }
+  }
+
+  /** Removes and returns the first buffered message matching `pred`, without waiting. */
+  take(pred: (m: PeerMessage) => boolean): PeerMessage | undefined {
+    const i = this.lines.findIndex(pred);
+    return i >= 0 ? (this.lines.splice(i, 1)[0] as PeerMessage) : undefined;
   }
 
   send(cmd: object): void {

@@ -3,18 +3,11 @@ import { createHash, randomBytes } from 'node:crypto';
 import { createSocket } from 'node:dgram';
 import { once } from 'node:events';
 import { generateIdentity, peerIdToString } from '@srmudp/crypto';
-import { afterEach, describe, expect, it } from 'vitest';
-import { createNode, type SrmudpNode, type SrmudpStream } from '../src/index.js';
+import { describe, expect, it } from 'vitest';
+import type { SrmudpStream } from '../src/index.js';
+import { loopbackNodes } from './helpers.js';
 
-const nodes: SrmudpNode[] = [];
-afterEach(async () => {
-  await Promise.all(nodes.splice(0).map((n) => n.close()));
-});
-async function node(opts: object = {}) {
-  const n = await createNode({ host: '127.0.0.1', ...opts });
-  nodes.push(n);
-  return n;
-}
+const node = loopbackNodes();
 
 function hashOfStream(s: SrmudpStream): Promise<{ bytes: number; sha256: string }> {
   return (async () => {

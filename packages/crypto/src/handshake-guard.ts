@@ -1,0 +1,356 @@
+import { parseIp } from '@srmudp/wire';
+import type { PeerAddress } from './config.js';
+
+/**
+ * The responder's DoS policy (WireGuard §5.3 and §5.4.7, adapted to one thread): when it is under
+ * load, how much handshake work each source may cause, and how many half-finished handshakes it
+ * keeps. One owner for these rules; SecureEndpoint asks it before any Diffie-Hellman.
+ *
+ *  - Load follows the rate of handshake initiations that arrive (WireGuard: the length of its
+ *    handshake queue), not the number of handshakes pending: forged initiations hold no state, so
+ *    a pending count never rises under a flood of them. Past `loadThreshold` per second, and for
+ *    one second after (WireGuard's UNDER_LOAD_AFTER_TIME), every initiation without a valid mac2
+ *    gets a cookie reply and no Diffie-Hellman.
+ *  - Under load, initiations with a valid mac2 (their sender receives at its address) are rate
+ *    limited per source address and per /24 (IPv4) or /64 (IPv6) prefix (WireGuard's ratelimiter:
+ *    20 per second per source), and together to `handshakesPerSecond`, shared fairly: each
+ *    address (prefix) that asks gets an equal part of it. A source that was quiet keeps a burst of
+ *    5, so a real peer's handshake is answered at once whatever the others send, and the work of a
+ *    flood from many sockets stays at what one thread can do beside its traffic. Cookie replies
+ *    are rate limited per source too, so a flood costs one MAC per datagram, not a sealed reply
+ *    each; a source over its budget costs a counter lookup.
+ *  - Pending responder handshakes (half-open XX, IK sessions awaiting key confirmation) are
+ *    budgeted per source address, per prefix and in total. A new one is always admitted: when a
+ *    budget is full the oldest pending handshake in it is evicted, those that came without a cookie
+ *    first. An attacker can only displace its own state, or, at the global limit, state older than
+ *    `maxPending` / (its admitted rate) seconds, which a real peer finishes within a round trip.
+ */
+export interface HandshakeLimits {
+  /** Responder handshakes awaiting completion, in total. Default 1024. */
+  maxPending: number;
+  /** …from one source address (host and port). Default 4. */
+  maxPendingPerAddress: number;
+  /** …from one /24 (IPv4) or /64 (IPv6) prefix. Default 64. */
+  maxPendingPerPrefix: number;
+  /** Initiations per second above which the responder is under load; 0: always. Default 64. */
+  loadThreshold: number;
+  /** Under load: cookie-validated handshakes answered per second, all sources together, shared
+   * equally among the addresses (and prefixes) asking. Default 200. */
+  handshakesPerSecond: number;
+  /** …at most this many per second for one source address. Default 20. */
+  handshakesPerAddress: number;
+  /** …for one prefix. Default 200. */
+  handshakesPerPrefix: number;
+  /** Cookie replies per second to one source address. Default 10. */
+  cookieRepliesPerAddress: number;
+  /** …to one prefix. Default 200. */
+  cookieRepliesPerPrefix: number;
+}
+
+export const DEFAULT_LIMITS: HandshakeLimits = {
+  maxPending: 1024,
+  maxPendingPerAddress: 4,
+  maxPendingPerPrefix: 64,
+  loadThreshold: 64,
+  handshakesPerSecond: 200,
+  handshakesPerAddress: 20,
+  handshakesPerPrefix: 200,
+  cookieRepliesPerAddress: 10,
+  cookieRepliesPerPrefix: 200,
+};
+
+/** How long the responder stays under load after the rate last exceeded the threshold. */
+export const UNDER_LOAD_AFTER_MS = 1000;
+const WINDOW_MS = 1000;
+/** Bounds of the per-source tables (least recently used forgotten: that only restores a burst). */
+const MAX_ADDRESSES = 16_384;
+const MAX_PREFIXES = 4096;
+
+/** Sliding-window estimate of initiations per second (current window + the previous one, weighted). */
+export class LoadMeter {
+  private windowStart = Number.NEGATIVE_INFINITY;
+  private count = 0;
+  private previous = 0;
+  private overUntil = Number.NEGATIVE_INFINITY;
+
+  constructor(private readonly threshold: number) {}
+
+  /** Counts one initiation at `now`; returns whether the responder is under load. */
+  record(now: number): boolean {
+    this.roll(now);
+    this.count++;
+    if (this.rate(now) > this.threshold) this.overUntil = now + UNDER_LOAD_AFTER_MS;
+    return now < this.overUntil;
+  }
+
+  private roll(now: number): void {
+    const elapsed = now - this.windowStart;
+    if (elapsed < WINDOW_MS) return;
+    if (elapsed < 2 * WINDOW_MS) {
+      this.previous = this.count;
+      this.windowStart += WINDOW_MS;
+    } else {
+      this.previous = 0;
+      this.windowStart = now;
+    }
+    this.count = 0;
+  }
+
+  /** Initiations per second around `now`. */
+  rate(now: number): number {
+    const into = Math.min(1, Math.max(0, (now - this.windowStart) / WINDOW_MS));
+    return this.previous * (1 - into) + this.count;
+  }
+
+  underLoad(now: number): boolean {
+    return now < this.overUntil;
+  }
+}
+
+interface Bucket {
+  tokens: number;
+  at: number;
+  /** the window (of WINDOW_MS) in which this key last took a token: counts active keys */
+  window: number;
+}
+
+/**
+ * Token buckets by key, bursts of `burst` (default rate / 4); bounded, least recently used dropped.
+ * With `share`, each key's rate is min(`rate`, `share` / keys that took a token in the last window
+ * or the one before): a fair part of a common rate.
+ */
+export class RateLimiter {
+  private readonly buckets = new Map<string, Bucket>();
+  private readonly burst: number;
+  private window = 0;
+  private active = 0;
+  private activeBefore = 0;
+
+  constructor(
+    private readonly rate: number,
+    private readonly maxEntries: number,
+    private readonly share = Number.POSITIVE_INFINITY,
+    burst?: number,
+  ) {
+    this.burst = burst ?? Math.max(1, Math.ceil(rate / 4));
+  }
+
+  /** True when `key` has a token at `now` (nothing is taken). */
+  peek(now: number, key: string): boolean {
+    const b = this.buckets.get(key);
+    return b === undefined || this.refill(b, now) >= 1;
+  }
+
+  /** Takes a token; false (nothing taken) when there is none. */
+  take(now: number, key: string): boolean {
+    this.roll(now);
+    let b = this.buckets.get(key);
+    if (b === undefined) {
+      if (this.buckets.size >= this.maxEntries) {
+        const oldest = this.buckets.keys().next().value;
+        if (oldest !== undefined) this.buckets.delete(oldest);
+      }
+      b = { tokens: this.burst, at: now, window: -1 };
+    } else {
+      this.buckets.delete(key); // re-inserted below: most recently used last
+    }
+    this.buckets.set(key, b);
+    if (b.window !== this.window) {
+      b.window = this.window;
+      this.active++;
+    }
+    if (this.refill(b, now) < 1) return false;
+    b.tokens -= 1;
+    return true;
+  }
+
+  /** Rate of one key now: its ceiling, or its fair part of the shared rate. */
+  currentRate(): number {
+    const keys = Math.max(1, this.active, this.activeBefore);
+    return Math.min(this.rate, this.share / keys);
+  }
+
+  private roll(now: number): void {
+    const w = Math.floor(now / WINDOW_MS);
+    if (w === this.window) return;
+    this.activeBefore = w === this.window + 1 ? this.active : 0;
+    this.active = 0;
+    this.window = w;
+  }
+
+  private refill(b: Bucket, now: number): number {
+    if (now > b.at) {
+      b.tokens = Math.min(this.burst, b.tokens + ((now - b.at) * this.currentRate()) / 1000);
+      b.at = now;
+    }
+    return b.tokens;
+  }
+
+  clear(): void {
+    this.buckets.clear();
+  }
+}
+
+/** A source address and its prefix, as keys of the budget tables. */
+export interface Source {
+  address: string;
+  prefix: string;
+}
+
+/** One pending responder handshake in the budget. */
+export interface PendingEntry {
+  readonly localIndex: number;
+  readonly source: Source;
+  /** came with a valid mac2 (its sender proved it receives at its address) */
+  readonly cookie: boolean;
+  /** frees the handshake's state (called when the entry is evicted) */
+  readonly evict: () => void;
+}
+
+/**
+ * Pending responder handshakes with per-address, per-prefix and total budgets; adding to a full
+ * budget evicts the oldest entry in it (for the total: the oldest that came without a cookie, if
+ * any). O(1) per operation except the per-source lists, which are short by construction.
+ */
+export class PendingTable {
+  /** insertion order = age; without and with a valid cookie */
+  private readonly plain = new Map<number, PendingEntry>();
+  private readonly validated = new Map<number, PendingEntry>();
+  private readonly byAddress = new Map<string, PendingEntry[]>();
+  private readonly byPrefix = new Map<string, PendingEntry[]>();
+  evicted = 0;
+
+  constructor(private readonly limits: HandshakeLimits) {}
+
+  get size(): number {
+    return this.plain.size + this.validated.size;
+  }
+
+  add(e: PendingEntry): void {
+    const a = this.byAddress.get(e.source.address);
+    if (a !== undefined && a.length >= this.limits.maxPendingPerAddress)
+      this.evictEntry(a[0] as PendingEntry);
+    const p = this.byPrefix.get(e.source.prefix);
+    if (p !== undefined && p.length >= this.limits.maxPendingPerPrefix) this.evictEntry(p[0] as PendingEntry);
+    if (this.size >= this.limits.maxPending) {
+      const oldest = this.plain.values().next().value ?? this.validated.values().next().value;
+      if (oldest !== undefined) this.evictEntry(oldest);
+    }
+    (e.cookie ? this.validated : this.plain).set(e.localIndex, e);
+    push(this.byAddress, e.source.address, e);
+    push(this.byPrefix, e.source.prefix, e);
+  }
+
+  /** Forgets the entry of `localIndex` (the handshake completed or expired); false when none. */
+  remove(localIndex: number): boolean {
+    const e = this.plain.get(localIndex) ?? this.validated.get(localIndex);
+    if (e === undefined) return false;
+    this.plain.delete(localIndex);
+    this.validated.delete(localIndex);
+    pull(this.byAddress, e.source.address, e);
+    pull(this.byPrefix, e.source.prefix, e);
+    return true;
+  }
+
+  private evictEntry(e: PendingEntry): void {
+    this.remove(e.localIndex);
+    this.evicted++;
+    e.evict();
+  }
+
+  clear(): void {
+    this.plain.clear();
+    this.validated.clear();
+    this.byAddress.clear();
+    this.byPrefix.clear();
+  }
+}
+
+function push(m: Map<string, PendingEntry[]>, k: string, e: PendingEntry): void {
+  const l = m.get(k);
+  if (l === undefined) m.set(k, [e]);
+  else l.push(e);
+}
+
+function pull(m: Map<string, PendingEntry[]>, k: string, e: PendingEntry): void {
+  const l = m.get(k);
+  if (l === undefined) return;
+  const i = l.indexOf(e);
+  if (i >= 0) l.splice(i, 1);
+  if (l.length === 0) m.delete(k);
+}
+
+/**
+ * The budget keys of an address: `host|port`, and its /24 (IPv4, IPv4-mapped IPv6) or /64 (IPv6)
+ * prefix. A host that is not an IP literal is its own prefix. Prefixes are cached (bounded).
+ */
+export class SourceKeys {
+  private readonly prefixes = new Map<string, string>();
+
+  of(from: PeerAddress): Source {
+    let prefix = this.prefixes.get(from.host);
+    if (prefix === undefined) {
+      prefix = prefixOf(from.host);
+      if (this.prefixes.size >= MAX_PREFIXES) this.prefixes.clear();
+      this.prefixes.set(from.host, prefix);
+    }
+    return { address: `${from.host}|${from.port}`, prefix };
+  }
+}
+
+export function prefixOf(host: string): string {
+  const b = parseIp(host);
+  if (b === undefined) return host;
+  if (b.length === 4) return `${b[0]}.${b[1]}.${b[2]}/24`;
+  let mapped = b[10] === 0xff && b[11] === 0xff;
+  for (let i = 0; i < 10 && mapped; i++) if (b[i] !== 0) mapped = false;
+  if (mapped) return `${b[12]}.${b[13]}.${b[14]}/24`;
+  let s = '';
+  for (let i = 0; i < 8; i++) s += (b[i] as number).toString(16).padStart(2, '0');
+  return `${s}/64`;
+}
+
+/** The per-source rate limits of one purpose (handshakes answered, or cookie replies sent). */
+export class SourceRate {
+  private readonly byAddress: RateLimiter;
+  private readonly byPrefix: RateLimiter;
+
+  /** `total`: a common rate shared fairly among the sources asking (default: none). */
+  constructor(perAddress: number, perPrefix: number, total = Number.POSITIVE_INFINITY) {
+    // a quiet address can always start a few handshakes at once (burst), whatever the others do
+    this.byAddress = new RateLimiter(
+      perAddress,
+      MAX_ADDRESSES,
+      total,
+      Math.max(1, Math.ceil(perAddress / 4)),
+    );
+    this.byPrefix = new RateLimiter(perPrefix, MAX_PREFIXES, total, Math.max(1, Math.ceil(perPrefix / 4)));
+  }
+
+  /** True when both the address and its prefix have a token (nothing taken). */
+  peek(now: number, s: Source): boolean {
+    return this.byAddress.peek(now, s.address) && this.byPrefix.peek(now, s.prefix);
+  }
+
+  /** Takes a token from both; false (nothing taken from the address) when either is empty. */
+  take(now: number, s: Source): boolean {
+    if (!this.byPrefix.peek(now, s.prefix) || !this.byAddress.take(now, s.address)) return false;
+    return this.byPrefix.take(now, s.prefix);
+  }
+
+  clear(): void {
+    this.byAddress.clear();
+    this.byPrefix.clear();
+  }
+}
+
+/** Validates user-given limits (API misuse throws RangeError) and fills defaults. */
+export function resolveLimits(given: Partial<HandshakeLimits> | undefined): HandshakeLimits {
+  const l: HandshakeLimits = { ...DEFAULT_LIMITS, ...given };
+  for (const [k, v] of Object.entries(l)) {
+    const min = k === 'loadThreshold' ? 0 : 1;
+    if (typeof v !== 'number' || !Number.isFinite(v) || v < min)
+      throw new RangeError(`"limits.${k}" expected a number >= ${min}, got ${v}`);
+  }
+  return l;
+}

@@ -1,0 +1,245 @@
+// The responder under hostile load (issue 11): cookies by rate, per-source budgets, eviction.
+import { describe, expect, it } from 'vitest';
+import { type CryptoBackend, nobleBackend } from '../src/backend.js';
+import {
+  LoadMeter,
+  type PendingEntry,
+  PendingTable,
+  prefixOf,
+  RateLimiter,
+  resolveLimits,
+  UNDER_LOAD_AFTER_MS,
+} from '../src/handshake-guard.js';
+import { CookieJar, InitiationForger } from '../src/testing.js';
+import { collect, confirm, run, seededRandom, side } from './helpers.js';
+
+function counting(): CryptoBackend & { dh: number } {
+  const base = nobleBackend();
+  const b = {
+    name: 'counting',
+    dh: 0,
+    x25519: (p: Uint8Array, q: Uint8Array) => {
+      b.dh++;
+      return base.x25519(p, q);
+    },
+    x25519Public: (p: Uint8Array) => {
+      b.dh++;
+      return base.x25519Public(p);
+    },
+    aeadSeal: base.aeadSeal,
+    aeadOpen: base.aeadOpen,
+  };
+  return b;
+}
+
+describe('load follows the rate of initiations', () => {
+  it('over the threshold per second: under load, and for 1 s after the rate falls', () => {
+    const m = new LoadMeter(10);
+    for (let i = 0; i < 10; i++) expect(m.record(i * 100)).toBe(false); // 10/s: at the threshold
+    let under = false;
+    for (let i = 0; i < 30; i++) under = m.record(1000 + i * 10); // 100/s
+    expect(under).toBe(true);
+    // the last initiation over the threshold came at 1290
+    expect(m.underLoad(1290 + UNDER_LOAD_AFTER_MS - 1)).toBe(true);
+    expect(m.underLoad(1290 + UNDER_LOAD_AFTER_MS)).toBe(false);
+    expect(m.record(5000)).toBe(false); // quiet again
+  });
+
+  it('threshold 0 means always under load', () => {
+    expect(new LoadMeter(0).record(0)).toBe(true);
+  });
+});
+
+describe('per-source budgets', () => {
+  it('token buckets: a burst, then the rate; buckets are independent and bounded', () => {
+    const r = new RateLimiter(20, 3); // burst 5
+    let ok = 0;
+    for (let i = 0; i < 50; i++) if (r.take(0, 'a')) ok++;
+    expect(ok).toBe(5);
+    expect(r.peek(0, 'a')).toBe(false);
+    expect(r.take(50, 'a')).toBe(true); // 1 token per 50 ms
+    expect(r.take(50, 'a')).toBe(false);
+    expect(r.take(50, 'b')).toBe(true);
+    for (const k of ['c', 'd', 'e']) r.take(50, k); // bounded: 'a' is forgotten
+    expect(r.peek(50, 'a')).toBe(true);
+  });
+
+  it('a shared rate is split among the keys asking; a quiet key keeps its burst', () => {
+    const r = new RateLimiter(20, 1000, 100, 5); // at most 20/s each, 100/s for all, bursts of 5
+    const took = new Map<string, number>();
+    for (let t = 0; t < 3000; t += 10) {
+      for (let k = 0; k < 50; k++) {
+        const key = `k${k}`;
+        if (r.take(t, key)) took.set(key, (took.get(key) ?? 0) + 1);
+      }
+    }
+    const total = [...took.values()].reduce((a, b) => a + b, 0);
+    // 50 keys x burst 5, then 100/s shared (2/s each) for 3 s: 6 more each, less a fraction
+    expect(total).toBeGreaterThanOrEqual(50 * 5 + 250);
+    expect(total).toBeLessThanOrEqual(50 * 5 + 300);
+    expect(Math.max(...took.values()) - Math.min(...took.values())).toBeLessThanOrEqual(2);
+    // a key that never asked gets its burst at once, whatever the others did
+    let fresh = 0;
+    for (let i = 0; i < 5; i++) if (r.take(3000, 'newcomer')) fresh++;
+    expect(fresh).toBe(5);
+  });
+
+  it('prefixes: /24 for IPv4 and IPv4-mapped IPv6, /64 for IPv6', () => {
+    expect(prefixOf('203.0.113.7')).toBe('203.0.113/24');
+    expect(prefixOf('::ffff:203.0.113.9')).toBe('203.0.113/24');
+    expect(prefixOf('2001:db8:1:2:3::4')).toBe(prefixOf('2001:db8:1:2::ffff'));
+    expect(prefixOf('2001:db8:1:2:3::4')).not.toBe(prefixOf('2001:db8:1:3::4'));
+    expect(prefixOf('not-an-ip')).toBe('not-an-ip');
+  });
+
+  it('pending table: a full budget evicts its oldest entry; globally, those without a cookie go first', () => {
+    const limits = resolveLimits({ maxPending: 6, maxPendingPerAddress: 2, maxPendingPerPrefix: 4 });
+    const t = new PendingTable(limits);
+    const evicted: number[] = [];
+    let n = 0;
+    const entry = (address: string, prefix: string, cookie: boolean): PendingEntry => {
+      const localIndex = ++n;
+      return { localIndex, source: { address, prefix }, cookie, evict: () => evicted.push(localIndex) };
+    };
+    t.add(entry('x|1', 'x', false)); // 1
+    t.add(entry('x|1', 'x', false)); // 2
+    t.add(entry('x|1', 'x', false)); // 3: address x|1 full -> its oldest (1) evicted
+    expect(evicted).toEqual([1]);
+    t.add(entry('x|2', 'x', false)); // 4
+    t.add(entry('x|3', 'x', false)); // 5: prefix x holds 2, 3, 4, 5
+    expect(evicted).toEqual([1]);
+    t.add(entry('x|4', 'x', false)); // 6: prefix x full -> its oldest (2) evicted
+    expect(evicted).toEqual([1, 2]);
+    t.add(entry('y|1', 'y', true)); // 7
+    t.add(entry('y|2', 'y', true)); // 8: total 6 (3, 4, 5, 6 without a cookie; 7, 8 with)
+    t.add(entry('z|1', 'z', true)); // 9: total full -> the oldest without a cookie (3)
+    expect(evicted).toEqual([1, 2, 3]);
+    t.add(entry('z|2', 'z', true)); // 10 -> 4
+    t.add(entry('z|3', 'z', true)); // 11 -> 5
+    t.add(entry('z|4', 'z', true)); // 12 -> 6: none without a cookie left
+    t.add(entry('w|1', 'w', true)); // 13 -> the oldest with one (7)
+    expect(evicted).toEqual([1, 2, 3, 4, 5, 6, 7]);
+    expect(t.size).toBe(6);
+    expect(t.remove(8)).toBe(true);
+    expect(t.remove(8)).toBe(false);
+    expect(t.evicted).toBe(7);
+  });
+
+  it('limits are validated', () => {
+    expect(() => resolveLimits({ maxPending: 0 })).toThrow(RangeError);
+    expect(() => resolveLimits({ loadThreshold: -1 })).toThrow(RangeError);
+    expect(resolveLimits({ loadThreshold: 0 }).loadThreshold).toBe(0);
+  });
+});
+
+describe('a responder under a flood', () => {
+  it('forged IK initiations with a valid mac1: past the threshold no DH, cookie replies bounded per source', () => {
+    const backend = counting();
+    const b = side(2, '10.0.0.2', { backend, limits: { loadThreshold: 20 } });
+    const forger = new InitiationForger({ random: seededRandom(3), responderKey: b.ep.identity.publicKey });
+    let replies = 0;
+    for (let i = 0; i < 2000; i++) {
+      const from = { host: `198.51.${i % 10}.1`, port: 1000 + (i % 10) };
+      b.ep.handle(i * 0.5, from, forger.ik()); // 2000/s for 1 s from 10 sources
+      replies += collect(i * 0.5, [b]).length;
+    }
+    const st = b.ep.stats();
+    // one DH (es) per forgery processed before the responder went under load, none after
+    expect(st.initiationsProcessed).toBeLessThanOrEqual(21);
+    expect(backend.dh).toBe(st.initiationsProcessed);
+    expect(st.dropped.handshake_failed).toBe(st.initiationsProcessed);
+    expect(st.cookieRepliesSent).toBe(replies);
+    // per source: a burst of 3, then 10/s for ~1 s
+    expect(replies).toBeLessThanOrEqual(10 * (3 + 11));
+    expect(st.dropped.rate_limited).toBeGreaterThan(1500);
+    expect(b.ep.underLoad(999)).toBe(true);
+  });
+
+  it('a real initiator gets in during the flood: cookie reply, retry with mac2, handshake, confirmation', () => {
+    const b = side(2, '10.0.0.2', { limits: { loadThreshold: 20 } });
+    const a = side(1, '10.0.0.1');
+    const forger = new InitiationForger({ random: seededRandom(4), responderKey: b.ep.identity.publicKey });
+    for (let i = 0; i < 200; i++) b.ep.handle(i, { host: '198.51.100.1', port: i }, forger.junk());
+    for (let i = 0; i < 200; i++) b.ep.handle(200 + i, { host: '198.51.100.2', port: i }, forger.ik());
+    collect(400, [b]);
+    expect(b.ep.underLoad(400)).toBe(true);
+    const ca = a.ep.connect(400, { address: b.addr, remoteKey: b.ep.identity.publicKey });
+    run([a, b], 400, { stopWhen: () => ca.isEstablished, until: 2000 });
+    expect(ca.isEstablished).toBe(true);
+    expect(a.ep.stats().cookieRepliesAccepted).toBe(1);
+    confirm(401, a, b, ca);
+    expect(b.events.map((e) => e.type)).toEqual(['established']);
+    expect(b.ep.stats().dropped.bad_mac1).toBeGreaterThan(0);
+  });
+
+  it('cookie-answering half-open XX floods: per-address and per-prefix budgets, oldest evicted, real peer admitted', () => {
+    const b = side(2, '10.0.0.2', {
+      limits: { loadThreshold: 10, maxPending: 40, maxPendingPerAddress: 2, maxPendingPerPrefix: 8 },
+    });
+    const forger = new InitiationForger({ random: seededRandom(5) });
+    const jars = new Map<string, CookieJar>();
+    const sources = Array.from({ length: 50 }, (_, i) => ({ host: `198.18.${i % 10}.${i}`, port: 7 }));
+    let t = 0;
+    for (let round = 0; round < 6; round++) {
+      for (const from of sources) {
+        t += 2;
+        const key = from.host;
+        let jar = jars.get(key);
+        if (!jar) {
+          jar = new CookieJar();
+          jars.set(key, jar);
+        }
+        const init = jar.sign(forger.xx());
+        b.ep.handle(t, from, init);
+        for (const w of collect(t, [b])) if (w.data[0] === 0x84) jar.take(init, w.data);
+      }
+    }
+    const st = b.ep.stats();
+    expect(st.cookieRepliesSent).toBeGreaterThan(0);
+    expect(st.initiationsProcessed).toBeGreaterThan(40); // the attacker did get half-open states
+    expect(b.ep.pendingHandshakes()).toBeLessThanOrEqual(40);
+    expect(st.pendingEvicted).toBeGreaterThan(0);
+    // a real XX peer from another prefix completes at once
+    const a = side(1, '10.0.0.1');
+    const ca = a.ep.connect(t, { address: b.addr });
+    run([a, b], t, { stopWhen: () => ca.isEstablished && b.events.length > 0, until: t + 2000 });
+    expect(ca.isEstablished).toBe(true);
+    expect(b.events.map((e) => e.type)).toEqual(['established']);
+  });
+
+  it('an initiator whose unconfirmed responder session was evicted handshakes again and gets through', () => {
+    const timing = { handshakeTimeoutMs: 4000 };
+    const b = side(2, '10.0.0.2', { limits: { maxPending: 1 }, timing });
+    const a = side(1, '10.0.0.1', { timing });
+    const c = side(3, '10.0.0.3', { timing });
+    const ca = a.ep.connect(0, { address: b.addr, remoteKey: b.ep.identity.publicKey });
+    run([a, b], 0, { stopWhen: () => ca.isEstablished });
+    // another initiation fills the budget before A's first packet arrives: A's session is evicted
+    const cc = c.ep.connect(0, { address: b.addr, remoteKey: b.ep.identity.publicKey });
+    run([c, b], 0, { stopWhen: () => cc.isEstablished });
+    expect(b.ep.stats().pendingEvicted).toBe(1);
+    expect(b.ep.handle(1, a.addr, ca.seal(0, new Uint8Array(0)))).toEqual({
+      type: 'dropped',
+      reason: 'unknown_index',
+    });
+    // nothing comes back under A's keys: half a handshake timeout later A handshakes again
+    const t = run([a, b], 1, { stopWhen: () => a.events.length > 1, until: 10_000 });
+    expect(t).toBeGreaterThanOrEqual(2000);
+    expect(t).toBeLessThan(2500);
+    expect(a.events.map((e) => e.type)).toEqual(['established', 'rekeyed']);
+    confirm(t, a, b, ca, 1);
+    expect(b.events.map((e) => e.type)).toEqual(['established']);
+  });
+
+  it('a low-order ephemeral key in XX message 1 is a failed handshake, not an internal error', () => {
+    const b = side(2, '10.0.0.2');
+    const forger = new InitiationForger({ random: (n) => new Uint8Array(n) });
+    const init = forger.xx(); // ephemeral key all zero: the DH of message 2 gives zero
+    expect(b.ep.handle(0, { host: '192.0.2.1', port: 1 }, init)).toEqual({
+      type: 'dropped',
+      reason: 'handshake_failed',
+    });
+    expect(b.ep.stats().dropped.internal_error).toBe(0);
+    expect(b.ep.pendingHandshakes()).toBe(0);
+  });
+});
