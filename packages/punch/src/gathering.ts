@@ -229,6 +229,7 @@ export class Gathering {
     this.#hosts = hosts;
     this.#hostKey = key;
     this.#unreachable.clear();
+    this.#udpSeen = false;
     // a new network: names may resolve now (or to other servers), and the mapping is new
     if (this.#cfg.stunServers === undefined) this.#events.push({ type: 'resolve' });
     this.#regather(now, 'address_changed');
@@ -270,7 +271,11 @@ export class Gathering {
     if (UNREACHABLE.has(code)) this.#unreachable.add(endpointKey(to));
   }
 
-  /** Any datagram from a public address on any socket: UDP works. */
+  /**
+   * A datagram from a public address on any socket: UDP works on this network (until an interface
+   * change). Lifts a UDP_BLOCKED verdict once and gathers again; a gathering that still finds no
+   * server then says NO_STUN_SERVER instead.
+   */
   heardPublic(now: number): void {
     if (this.#udpSeen) return;
     this.#udpSeen = true;
@@ -413,7 +418,6 @@ export class Gathering {
     this.#stopFamilies();
     this.#pendingAt = null;
     this.#refreshAt = null;
-    this.#udpSeen = false;
     this.#startedAt = now;
     if (reflectors.length === 0) {
       this.#fail(now, 'NO_STUN_SERVER', 'gathering found no STUN server (none resolved)');
@@ -536,6 +540,14 @@ export class Gathering {
       const errors = this.#families.map((f) => f.error!);
       const blocked = errors.find((e) => e.code === 'UDP_BLOCKED');
       const e = blocked ?? errors[0]!;
+      if (e.code === 'UDP_BLOCKED' && this.#udpSeen) {
+        this.#fail(
+          now,
+          'NO_STUN_SERVER',
+          'no STUN server answered, though UDP works (datagrams from the internet arrive)',
+        );
+        return;
+      }
       this.#fail(now, e.code, e.message);
       return;
     }

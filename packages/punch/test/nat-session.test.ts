@@ -131,6 +131,35 @@ describe('NatSession: the pool and its routes', () => {
     expect(events(s)).toEqual([{ type: 'close_sockets', ids: [5] }]);
   });
 
+  it('UDP_BLOCKED is lifted by any datagram from a public address (and gathering runs again)', () => {
+    const s = new NatSession({ random: rngRandom(new Rng(5)), stunServers: [S1] }, 0);
+    for (let now = 0; now <= 5000; now += 250) {
+      s.handleTimeout(now);
+      while (s.pollTransmit(now) !== null);
+    }
+    expect(s.status()).toMatchObject({ state: 'failed', error: { code: 'UDP_BLOCKED' } });
+    expect(s.judge(PEER_RANDOM).error?.code).toBe('UDP_BLOCKED');
+    events(s);
+    // a LAN datagram proves nothing about the uplink
+    expect(s.handle(5100, 0, { host: '192.168.1.20', port: 5000 }, Uint8Array.of(0x10, 0))).toBe(false);
+    expect(s.judge(PEER_RANDOM).error?.code).toBe('UDP_BLOCKED');
+    // a peer's packet from the internet: UDP works (it goes on to core)
+    expect(s.handle(5200, 0, { host: '203.0.113.9', port: 7000 }, Uint8Array.of(0x10, 0))).toBe(false);
+    expect(s.judge(PEER_RANDOM).error).toBeNull();
+    expect(events(s)).toContainEqual({ type: 'gathering', reason: 'udp_seen' });
+    // the servers still do not answer: not "blocked" any more, and no gathering loop on traffic
+    for (let now = 5250; now <= 11_000; now += 250) {
+      s.handleTimeout(now);
+      while (s.pollTransmit(now) !== null);
+      s.handle(now, 0, { host: '203.0.113.9', port: 7000 }, Uint8Array.of(0x10, 0));
+    }
+    expect(s.status()).toMatchObject({ state: 'failed', error: { code: 'NO_STUN_SERVER' } });
+    expect(s.judge(PEER_RANDOM).error).toBeNull();
+    const evs = events(s);
+    expect(evs.filter((e) => e.type === 'gathering')).toHaveLength(0);
+    expect(evs.filter((e) => e.type === 'no_server')).toHaveLength(1);
+  });
+
   it('API misuse throws exact errors; network input never does', () => {
     const s = gathered(3);
     expect(() => s.dial(0, '', [])).toThrow('"peer" expected a non-empty string');
