@@ -1,4 +1,4 @@
-// Interop check of the STUN client, gatherer and responder against Debian's coturn on loopback.
+// Interop check of the STUN client, gatherer, NAT session and responder against Debian's coturn on loopback.
 // Not part of `vitest run` (this package is pure: no sockets in its tests); the NAT lab runs the
 // same checks through real NATs. Usage: `npx tsc -b packages/punch && node packages/punch/scripts/coturn-interop.mjs`
 // Needs `turnserver` and `turnutils_stunclient` (apt-get install coturn). Exits non-zero on failure.
@@ -8,7 +8,7 @@ import dgram from 'node:dgram';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Gatherer, handleStunRequest, StunClient } from '../dist/index.js';
+import { Gatherer, handleStunRequest, NatSession, StunClient } from '../dist/index.js';
 
 const PORT = 34781;
 const random = (n) => new Uint8Array(randomBytes(n));
@@ -112,6 +112,33 @@ try {
     nat.mapping === 'open' && nat.filtering === 'endpoint-independent',
     `gatherer classifies loopback as open/EIF (${nat.mapping}/${nat.filtering})`,
   );
+
+  // the NAT session with coturn as its only server (RFC 5780 on two addresses): loopback host
+  // addresses are ignored, so the mapping is classified from 127.0.0.1 vs 127.0.0.2 (test II)
+  const session = new NatSession({ random, stunServers: [{ host: '127.0.0.1', port: PORT }] }, 0);
+  const adapter = {
+    handle: (now, from, bytes) => session.handle(now, 0, from, bytes),
+    handleTimeout: (now) => session.handleTimeout(now),
+    pollTransmit: (now) => session.pollTransmit(now),
+    pollTimeout: () => session.pollTimeout(),
+  };
+  const kinds = [];
+  await drive(sock, adapter, () => {
+    for (let e = session.pollEvent(); e; e = session.pollEvent()) kinds.push(e.type);
+    return (
+      kinds.includes('nat') || (kinds.includes('gathered') && session.status().nat?.filtering !== 'unknown')
+    );
+  });
+  const st = session.status();
+  check(
+    st.state === 'ready' && st.nat?.mapping === 'consistent' && st.nat.filtering === 'endpoint-independent',
+    `NatSession classifies with coturn alone (${st.state}: ${st.nat?.mapping}/${st.nat?.filtering})`,
+  );
+  check(
+    session.candidates().some((c) => c.host === '127.0.0.1' && c.port === port),
+    'NatSession publishes the reflexive candidate',
+  );
+  session.close(0);
   sock.close();
 
   // coturn's client against our responder

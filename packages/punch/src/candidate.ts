@@ -1,9 +1,9 @@
 /**
- * Candidates and candidate pairs (RFC 8445 §5.1 and §6.1, simplified: one component, no
- * foundations/frozen states; pairs are pruned to (local socket, remote address) as §6.1.2.4 does
- * by replacing a server-reflexive local candidate with its base).
+ * Candidates (RFC 8445 §5.1, simplified: one component, no foundations). Pairing and checks are
+ * core's: it sends its handshake to every candidate address of the peer at once and accepts the
+ * peer wherever its authenticated packets come from (the NAT session only picks the addresses).
  */
-import { type Endpoint, endpointFamily, endpointKey, isPrivateAddress } from './endpoint.js';
+import { type Endpoint, endpointFamily, isPrivateAddress } from './endpoint.js';
 
 export type CandidateType = 'host' | 'srflx' | 'prflx' | 'relay';
 
@@ -59,62 +59,4 @@ export function makeCandidate(
     socket,
     ...(base !== undefined ? { base: { host: base.host, port: base.port } } : {}),
   };
-}
-
-/**
- * RFC 8445 §6.1.2.3 pair priority: 2^32 × min(G, D) + 2 × max(G, D) + (G > D ? 1 : 0),
- * G the controlling agent's candidate priority, D the controlled agent's. A bigint: the value
- * exceeds 2^53.
- */
-export function pairPriority(controlling: number, controlled: number): bigint {
-  const g = BigInt(controlling);
-  const d = BigInt(controlled);
-  const min = g < d ? g : d;
-  const max = g < d ? d : g;
-  return (min << 32n) + 2n * max + (g > d ? 1n : 0n);
-}
-
-export interface CandidatePair {
-  /** `${socket}|${remote endpoint key}` */
-  readonly id: string;
-  readonly local: Candidate;
-  readonly remote: Candidate;
-  readonly priority: bigint;
-}
-
-export function pairId(socket: number, remote: Endpoint): string {
-  return `${socket}|${endpointKey(remote)}`;
-}
-
-/**
- * Forms pairs (RFC 8445 §6.1.2.2, same address family only), pruned to one pair per (local socket,
- * remote address) keeping the highest priority, sorted best first. Local srflx/prflx candidates are
- * replaced by their base: a datagram is sent from a socket, not from a public address.
- */
-export function formPairs(
-  local: readonly Candidate[],
-  remote: readonly Candidate[],
-  controlling: boolean,
-): CandidatePair[] {
-  const best = new Map<string, CandidatePair>();
-  for (const r of remote) {
-    const fam = endpointFamily(r.address);
-    for (const l of local) {
-      if (l.type === 'relay') continue;
-      // the candidate's own family decides: a srflx IPv4 candidate on a dual-stack socket pairs with IPv4
-      if (endpointFamily(l.address) !== fam) continue;
-      if (r.type === 'relay') continue;
-      const id = pairId(l.socket, r.address);
-      const priority = controlling
-        ? pairPriority(l.priority, r.priority)
-        : pairPriority(r.priority, l.priority);
-      const prev = best.get(id);
-      if (prev === undefined || priority > prev.priority) best.set(id, { id, local: l, remote: r, priority });
-    }
-  }
-  return [...best.values()].sort(comparePairs);
-}
-
-export function comparePairs(a: CandidatePair, b: CandidatePair): number {
-  return a.priority > b.priority ? -1 : a.priority < b.priority ? 1 : a.id < b.id ? -1 : a.id > b.id ? 1 : 0;
 }

@@ -69,3 +69,32 @@ export function isPrivateAddress(host: string): boolean {
   if (b[0] === 0xfe && (b[1]! & 0xc0) === 0x80) return true; // fe80::/10
   return b.every((v, i) => (i === 15 ? v === 1 : v === 0)); // ::1
 }
+
+/** Order-independent key of a set of endpoints (change detection). */
+export function endpointSetKey(es: readonly Endpoint[]): string {
+  return es
+    .map((e) => endpointKey(e))
+    .sort()
+    .join(',');
+}
+
+/**
+ * Checks a list of IP endpoints given through the API (TypeError naming `what` and the index);
+ * returns canonical copies without duplicates. `port0` allows port 0.
+ */
+export function checkEndpoints<T extends Endpoint>(list: readonly T[], what: string, port0 = false): T[] {
+  if (!Array.isArray(list)) throw new TypeError(`"${what}" expected an array of IP endpoints`);
+  const out: T[] = [];
+  for (let i = 0; i < list.length; i++) {
+    const e = list[i]!;
+    const ip = toIpAddress(e);
+    if (ip === null || (!port0 && ip.port === 0)) {
+      throw new TypeError(
+        `"${what}[${i}]" expected an IP endpoint, got ${String(e?.host)}:${String(e?.port)}`,
+      );
+    }
+    const c = { ...e, host: ip.host, port: ip.port };
+    if (!out.some((o) => sameEndpoint(o, c))) out.push(c);
+  }
+  return out;
+}

@@ -5,6 +5,7 @@
  * filtering tests when a reflector advertises OTHER-ADDRESS. Fails fast with UDP_BLOCKED when no
  * reflector ever answers.
  */
+import type { StunMessage } from '@srmudp/wire';
 import { type Candidate, makeCandidate } from './candidate.js';
 import { type Endpoint, endpointFamily, normalizeAddress, sameEndpoint } from './endpoint.js';
 import {
@@ -14,6 +15,7 @@ import {
   type NatType,
 } from './nat-type.js';
 import { StunClient, type StunClientEvent, type StunTiming } from './stun-client.js';
+import { tryDecodeBinding } from './stun-codec.js';
 import { checkNow, checkRandom, type RandomBytes, type Transmit } from './transmit.js';
 
 export interface GathererConfig {
@@ -139,8 +141,14 @@ export class Gatherer {
 
   /** Offers a received datagram; true when it was a STUN response for this gatherer. Never throws. */
   handle(now: number, from: Endpoint, bytes: Uint8Array, socket = 0): boolean {
+    const msg = tryDecodeBinding(bytes);
+    return msg !== null && this.handleMessage(now, from, msg, socket);
+  }
+
+  /** {@link handle} for a message the caller already decoded (`tryDecodeBinding`). */
+  handleMessage(now: number, from: Endpoint, msg: StunMessage, socket = 0): boolean {
     if (socket !== this.#socket) return false;
-    const consumed = this.#client.handle(now, from, bytes, socket);
+    const consumed = this.#client.handleMessage(now, from, msg, socket);
     if (consumed) this.#drain(now);
     return consumed;
   }
@@ -174,6 +182,11 @@ export class Gatherer {
 
   candidates(): readonly Candidate[] {
     return this.#candidates.slice();
+  }
+
+  /** Which reflector saw which mapped endpoint (mapping-phase responses, in arrival order). */
+  observations(): readonly MappingObservation[] {
+    return this.#observations.slice();
   }
 
   /** Current classification (mapping known after 'gathered', filtering after 'nat'). */

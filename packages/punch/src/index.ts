@@ -5,16 +5,19 @@ export {
   DEFAULT_BIRTHDAY,
   RandomPortSampler,
 } from './birthday.js';
-export type { Candidate, CandidatePair, CandidateType } from './candidate.js';
-export {
-  candidatePriority,
-  comparePairs,
-  formPairs,
-  localPreference,
-  makeCandidate,
-  pairPriority,
-  TYPE_PREFERENCE,
-} from './candidate.js';
+export { BirthdayProber, BirthdaySockets } from './birthday-roles.js';
+export type { Candidate, CandidateType } from './candidate.js';
+export { candidatePriority, localPreference, makeCandidate, TYPE_PREFERENCE } from './candidate.js';
+export { DEFAULT_STUN_SERVERS } from './default-stun-servers.js';
+export type {
+  DialEvent,
+  DialNext,
+  DialOutcome,
+  DialPlan,
+  DialStats,
+  DialVerdict,
+  RemoteCandidate,
+} from './dials.js';
 export type { Endpoint } from './endpoint.js';
 export {
   endpointFamily,
@@ -33,26 +36,28 @@ export type {
   GatherState,
 } from './gatherer.js';
 export { Gatherer } from './gatherer.js';
-export type { KeepaliveConfig, KeepaliveEvent, KeepaliveState } from './keepalive.js';
-export { Keepalive } from './keepalive.js';
+export type {
+  GatheringEvent,
+  GatheringState,
+  NatErrorCode,
+  NatStatus,
+  NatTiming,
+  ReflexiveCandidate,
+  RegatherReason,
+} from './gathering.js';
+export { DEFAULT_NAT_TIMING } from './gathering.js';
+export type { NatEvent, NatSessionConfig, NatSessionStats } from './nat-session.js';
+export { NatSession } from './nat-session.js';
 export type {
   FilteringBehavior,
   MappingBehavior,
   MappingObservation,
   NatSummary,
   NatType,
+  PunchPlan,
   PunchStrategy,
 } from './nat-type.js';
-export { classifyMapping, inferMapping, punchStrategy } from './nat-type.js';
-export type {
-  Probe,
-  PunchEvent,
-  PuncherConfig,
-  PuncherStats,
-  PunchFailureCode,
-  PunchState,
-} from './puncher.js';
-export { Puncher } from './puncher.js';
+export { classifyMapping, inferMapping, planPunch, punchStrategy } from './nat-type.js';
 export type {
   StunClientConfig,
   StunClientEvent,
@@ -62,7 +67,7 @@ export type {
   StunTiming,
 } from './stun-client.js';
 export { StunClient } from './stun-client.js';
-export { isStun, transactionKey, tryDecodeBinding } from './stun-codec.js';
+export { encodeBindingRequest, isStun, transactionKey, tryDecodeBinding } from './stun-codec.js';
 export type { BindingRequestInfo, BindingResponseParams, StunResponderOptions } from './stun-responder.js';
 export {
   buildBindingError,

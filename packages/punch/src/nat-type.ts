@@ -110,16 +110,35 @@ export function inferMapping(candidates: readonly Candidate[]): MappingBehavior 
 }
 
 /**
- * What punching between two NATs takes (DESIGN.md §5, NATLAB-NOTES §7/§9):
- * - `direct`: plain simultaneous open works (at least one side consistent/open and the random side's
- *   probes reach it, or both consistent)
- * - `birthday`: one side random, the other consistent with port-dependent filtering: needs the
- *   birthday strategy (`localRole` says which part this side plays)
- * - `impossible`: both random (relay needed)
+ * What punching between two NATs takes (DESIGN.md §5, NATLAB-NOTES §7/§9), as the roles this side
+ * plays. The random (endpoint-dependent) side of a pair needs the birthday strategy when the other
+ * side is consistent with port-dependent filtering: the random side opens many sockets towards the
+ * consistent side (`sockets`), the consistent side probes random ports of the random side's IP
+ * (`prober`).
+ * - `direct`: plain simultaneous open works (both consistent or open; or the consistent side's
+ *   EIF/ADF filter lets the random side in and it is found peer-reflexively). `open` (no NAT)
+ *   counts as consistent: a host firewall may still filter by address and port.
+ * - `birthday`: the roles this side plays, and when they start: `now` when both mappings are known
+ *   and the consistent side's filtering is known to be address-and-port-dependent; `fallback`
+ *   (one side known random, the filtering not known) after `fallbackDelayMs` without success;
+ *   `last_resort` (neither side known random, one unknown) only once a plain punch failed.
+ * - `impossible`: both random (a relay is needed)
+ *
+ * With `unknownFallback` (the NAT session's rule) an `unknown` mapping may be either: a side whose
+ * own mapping is unknown plays `sockets` against a possibly consistent peer, a side facing an
+ * unknown peer plays `prober`, and unknown × unknown plays both, as a last resort. Without it (the
+ * legacy {@link punchStrategy}), the birthday is only tried when one side is known to be random.
+ * A peer's mapping inferred from its candidates is `unknown` whenever it published one srflx
+ * candidate, consistent or not (records carry no NAT type): hence "last resort", not "fallback".
  */
-export type PunchStrategy =
+export type PunchPlan =
   | { readonly kind: 'direct' }
-  | { readonly kind: 'birthday'; readonly localRole: 'prober' | 'sockets'; readonly certain: boolean }
+  | {
+      readonly kind: 'birthday';
+      readonly sockets: boolean;
+      readonly prober: boolean;
+      readonly start: 'now' | 'fallback' | 'last_resort';
+    }
   | { readonly kind: 'impossible'; readonly reason: string };
 
 export interface NatSummary {
@@ -127,39 +146,53 @@ export interface NatSummary {
   readonly filtering?: FilteringBehavior;
 }
 
-export function punchStrategy(local: NatSummary, remote: NatSummary): PunchStrategy {
-  if (local.mapping === 'random' && remote.mapping === 'random') {
+export function planPunch(
+  local: NatSummary,
+  remote: NatSummary,
+  options: { readonly unknownFallback?: boolean } = {},
+): PunchPlan {
+  const l = local.mapping;
+  const r = remote.mapping;
+  if (l === 'random' && r === 'random') {
     return {
       kind: 'impossible',
       reason:
         'local NAT random (endpoint-dependent mapping) × remote NAT random (endpoint-dependent mapping)',
     };
   }
-  // 'unknown' (one reflector answered) is most likely consistent: most NATs are EIM. It gets the
-  // birthday strategy too, but only as a fallback after plain checks had their chance.
+  if (options.unknownFallback !== true && l !== 'random' && r !== 'random') return { kind: 'direct' };
+  const maybeRandom = (m: MappingBehavior) => m === 'random' || m === 'unknown';
+  // 'open' (no NAT) may still filter like a port-restricted NAT (a stateful firewall)
   const maybeConsistent = (m: MappingBehavior) => m === 'open' || m === 'consistent' || m === 'unknown';
-  if (maybeConsistent(local.mapping) && remote.mapping === 'random') {
-    return birthdayOrDirect(local.filtering, 'prober', local.mapping === 'unknown');
-  }
-  if (local.mapping === 'random' && maybeConsistent(remote.mapping)) {
-    return birthdayOrDirect(remote.filtering, 'sockets', remote.mapping === 'unknown');
-  }
-  return { kind: 'direct' };
-}
-
-function birthdayOrDirect(
-  consistentSideFiltering: FilteringBehavior | undefined,
-  role: 'prober' | 'sockets',
-  mappingUncertain: boolean,
-): PunchStrategy {
   // EIF or ADF on the consistent side lets the random side's probes in once the consistent side has
   // sent anything to the random side's IP, and the pair is found peer-reflexively (NATLAB-NOTES §7).
-  if (consistentSideFiltering === 'endpoint-independent' || consistentSideFiltering === 'address-dependent') {
-    return { kind: 'direct' };
-  }
-  return {
-    kind: 'birthday',
-    localRole: role,
-    certain: consistentSideFiltering === 'address-and-port-dependent' && !mappingUncertain,
-  };
+  const letsIn = (f: FilteringBehavior | undefined) =>
+    f === 'endpoint-independent' || f === 'address-dependent';
+  const prober = maybeConsistent(l) && maybeRandom(r) && !letsIn(local.filtering);
+  const sockets = maybeRandom(l) && maybeConsistent(r) && !letsIn(remote.filtering);
+  if (!prober && !sockets) return { kind: 'direct' };
+  const apdf = (f: FilteringBehavior | undefined) => f === 'address-and-port-dependent';
+  const start =
+    l !== 'random' && r !== 'random'
+      ? 'last_resort'
+      : l !== 'unknown' && r !== 'unknown' && (prober ? apdf(local.filtering) : apdf(remote.filtering))
+        ? 'now'
+        : 'fallback';
+  return { kind: 'birthday', sockets, prober, start };
+}
+
+/**
+ * The single-role form of {@link planPunch} without the unknown fallback: the rule of the façade's
+ * NAT module (packages/srmudp/src/nat), kept until that module is replaced by {@link NatSession}.
+ * `localRole` says which part this side plays.
+ */
+export type PunchStrategy =
+  | { readonly kind: 'direct' }
+  | { readonly kind: 'birthday'; readonly localRole: 'prober' | 'sockets'; readonly certain: boolean }
+  | { readonly kind: 'impossible'; readonly reason: string };
+
+export function punchStrategy(local: NatSummary, remote: NatSummary): PunchStrategy {
+  const p = planPunch(local, remote);
+  if (p.kind !== 'birthday') return p;
+  return { kind: 'birthday', localRole: p.prober ? 'prober' : 'sockets', certain: p.start === 'now' };
 }

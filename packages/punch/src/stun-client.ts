@@ -3,9 +3,9 @@
  * retransmission schedule (RTO doubling, Rc sends, final wait Rm × RTO), matched by transaction id.
  * The caller feeds every STUN datagram to {@link StunClient.handle} and drains transmits/events.
  */
-import { encodeStun, type StunChangeRequest, StunMethod } from '@srmudp/wire';
+import type { StunChangeRequest, StunMessage } from '@srmudp/wire';
 import { type Endpoint, fromIpAddress } from './endpoint.js';
-import { transactionKey, tryDecodeBinding } from './stun-codec.js';
+import { encodeBindingRequest, transactionKey, tryDecodeBinding } from './stun-codec.js';
 import { checkNow, checkRandom, type RandomBytes, type Transmit } from './transmit.js';
 
 /** RFC 8489 §6.2.1 timing. Defaults: RTO 500 ms, Rc 7, Rm 16 (a transaction gives up after 39.5 s). */
@@ -130,23 +130,10 @@ export class StunClient {
       throw new TypeError('"random" expected to return a Uint8Array of the requested length');
     }
     const transactionId = tid.slice(0, 12);
-    const bytes = encodeStun(
-      {
-        class: 'request',
-        method: StunMethod.Binding,
-        transactionId,
-        ...(options.changeRequest !== undefined
-          ? {
-              changeRequest: {
-                changeIp: options.changeRequest.changeIp === true,
-                changePort: options.changeRequest.changePort === true,
-              },
-            }
-          : {}),
-        ...(this.#software !== '' ? { software: this.#software } : {}),
-      },
-      { fingerprint: true },
-    );
+    const bytes = encodeBindingRequest(transactionId, {
+      ...(options.changeRequest !== undefined ? { changeRequest: options.changeRequest } : {}),
+      software: this.#software,
+    });
     const rto = checkTiming('rtoMs', options.rtoMs ?? this.#rto);
     const rc = checkTiming('rc', options.rc ?? this.#rc);
     const rm = checkTiming('rm', options.rm ?? this.#rm);
@@ -189,7 +176,13 @@ export class StunClient {
    */
   handle(now: number, from: Endpoint, bytes: Uint8Array, socket = 0): boolean {
     const msg = tryDecodeBinding(bytes);
-    if (msg === null || (msg.class !== 'success' && msg.class !== 'error')) return false;
+    if (msg === null) return false;
+    return this.handleMessage(now, from, msg, socket);
+  }
+
+  /** {@link handle} for a message the caller already decoded (`tryDecodeBinding`). */
+  handleMessage(now: number, from: Endpoint, msg: StunMessage, socket = 0): boolean {
+    if (msg.class !== 'success' && msg.class !== 'error') return false;
     const id = transactionKey(msg.transactionId);
     const t = this.#tx.get(id);
     if (t === undefined || t.socket !== socket) {

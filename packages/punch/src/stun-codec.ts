@@ -1,9 +1,16 @@
 /**
  * The thin layer over `@srmudp/wire`'s STUN codec (RFC 8489) that punching uses: a total decoder
- * (null instead of an exception: the state machines never throw on network input) and the
- * transaction-id map key.
+ * (null instead of an exception: the state machines never throw on network input), the one
+ * Binding-request encoder of this package, and the transaction-id map key.
  */
-import { classifyDatagram, decodeStun, type StunMessage, StunMethod } from '@srmudp/wire';
+import {
+  classifyDatagram,
+  decodeStun,
+  encodeStun,
+  type StunChangeRequest,
+  type StunMessage,
+  StunMethod,
+} from '@srmudp/wire';
 
 /** Decodes a STUN Binding message; null for anything else (not STUN, malformed, other method). */
 export function tryDecodeBinding(bytes: Uint8Array): StunMessage | null {
@@ -26,4 +33,27 @@ export function transactionKey(id: Uint8Array): string {
   let s = '';
   for (let i = 0; i < 12; i++) s += (id[i] ?? 0).toString(16).padStart(2, '0');
   return s;
+}
+
+/**
+ * A fingerprinted Binding request (RFC 8489 §6.1; CHANGE-REQUEST per RFC 5780 §7.2 when given,
+ * SOFTWARE when non-empty). `transactionId` must be 12 fresh random bytes.
+ */
+export function encodeBindingRequest(
+  transactionId: Uint8Array,
+  options: { readonly changeRequest?: Partial<StunChangeRequest>; readonly software?: string } = {},
+): Uint8Array {
+  const cr = options.changeRequest;
+  return encodeStun(
+    {
+      class: 'request',
+      method: StunMethod.Binding,
+      transactionId,
+      ...(cr !== undefined
+        ? { changeRequest: { changeIp: cr.changeIp === true, changePort: cr.changePort === true } }
+        : {}),
+      ...(options.software !== undefined && options.software !== '' ? { software: options.software } : {}),
+    },
+    { fingerprint: true },
+  );
 }

@@ -103,7 +103,8 @@ export function buildBindingError(
 
 /**
  * Answers a Binding request received on `localAddress` from `from`: XOR-MAPPED-ADDRESS = `from`,
- * RESPONSE-ORIGIN = `localAddress`, SOFTWARE, FINGERPRINT. 420 (Unknown Attribute, RFC 8489
+ * RESPONSE-ORIGIN = `localAddress` (omitted when null: a socket that does not know its address),
+ * SOFTWARE, FINGERPRINT. 420 (Unknown Attribute, RFC 8489
  * §6.3.1.1) for unknown comprehension-required attributes, and for a CHANGE-REQUEST asking for a
  * change this single-socket responder cannot honour (RFC 5780 §6.1), so the client learns filtering
  * tests are impossible here instead of misreading silence. A multi-address reflector uses
@@ -113,7 +114,7 @@ export function buildBindingError(
 export function handleStunRequest(
   bytes: Uint8Array,
   from: Endpoint,
-  localAddress: Endpoint,
+  localAddress: Endpoint | null,
   options: StunResponderOptions = {},
 ): Uint8Array | null {
   const req = parseBindingRequest(bytes);
@@ -131,7 +132,7 @@ export function handleStunRequest(
     return buildBindingResponse({
       transactionId: req.transactionId,
       mapped: from,
-      responseOrigin: localAddress,
+      ...(localAddress !== null ? { responseOrigin: localAddress } : {}),
       ...(options.otherAddress !== undefined ? { otherAddress: options.otherAddress } : {}),
       software,
     });

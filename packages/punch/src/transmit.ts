@@ -1,9 +1,9 @@
 import type { Endpoint } from './endpoint.js';
 
 /**
- * A datagram the caller must send. `socket` is a local socket index: 0 is the node's main socket;
- * 1..n are extra sockets the caller binds on demand for the birthday strategy (see
- * {@link PunchEvent} `open_sockets`).
+ * A datagram the caller must send. `socket` names the local socket it leaves from (quinn's
+ * `src_ip` idea): 0 is the node's main socket; other ids are pool sockets the host bound for the
+ * birthday strategy on the NAT session's `open_sockets` request.
  */
 export interface Transmit {
   readonly to: Endpoint;

@@ -1,6 +1,6 @@
 import { Rng } from '@srmudp/sim';
 import { describe, expect, it } from 'vitest';
-import { birthdayHitProbability, birthdayProbesFor, pairPriority, RandomPortSampler } from '../src/index.js';
+import { birthdayHitProbability, birthdayProbesFor, RandomPortSampler } from '../src/index.js';
 import { rngRandom } from './harness.js';
 
 describe('birthday math', () => {
@@ -50,14 +50,5 @@ describe('RandomPortSampler', () => {
     const buckets = new Array<number>(8).fill(0);
     for (let i = 0; i < 8000; i++) buckets[Math.floor((s.next()! - 1024) / 8064)]!++;
     for (const b of buckets) expect(Math.abs(b - 1000)).toBeLessThan(150);
-  });
-});
-
-describe('pairPriority (RFC 8445 §6.1.2.3)', () => {
-  it('is symmetric in value between the two roles and exceeds 2^53 without loss', () => {
-    const g = 2130706431;
-    const d = 1694498815;
-    expect(pairPriority(g, d)).toBe((BigInt(d) << 32n) + 2n * BigInt(g) + 1n);
-    expect(pairPriority(d, g)).toBe((BigInt(d) << 32n) + 2n * BigInt(g));
   });
 });

@@ -2,10 +2,10 @@ import { Rng } from '@srmudp/sim';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import {
-  Gatherer,
+  buildBindingResponse,
   handleStunRequest,
-  makeCandidate,
-  Puncher,
+  isStun,
+  NatSession,
   parseBindingRequest,
   StunClient,
   tryDecodeBinding,
@@ -92,41 +92,90 @@ describe('machines never throw on network input (fast-check)', () => {
     );
   });
 
-  it('Gatherer and Puncher under random datagrams and random authenticated sources', () => {
+  it('NatSession: any datagram on any socket, spoofed answers to its transactions: never throws, drops counted', () => {
     fc.assert(
       fc.property(
-        fc.array(fc.tuple(datagram, endpoint, fc.integer({ min: 0, max: 3 })), { maxLength: 30 }),
+        fc.array(
+          fc.tuple(datagram, endpoint, fc.constantFrom(0, 0, 1, 2, 3, 9), fc.integer({ min: 0, max: 3 })),
+          { maxLength: 30 },
+        ),
         fc.integer(),
         (inputs, seed) => {
-          const rng = new Rng(seed);
-          const g = new Gatherer({
-            random: rngRandom(rng),
-            hostAddresses: [{ host: '192.168.1.10', port: 5000 }],
-            reflectors: [SERVER, { host: '198.51.100.2', port: 3478 }],
-          });
-          g.start(0);
-          const p = new Puncher({
-            random: rngRandom(rng),
-            controlling: true,
-            localCandidates: [makeCandidate('host', { host: '192.168.1.10', port: 5000 })],
-            remoteCandidates: [makeCandidate('srflx', { host: '203.0.113.9', port: 7000 })],
-            localNat: { mapping: 'consistent' },
-            remoteNat: { mapping: 'random' },
-            probeFactory: () => new Uint8Array(4),
-          });
-          p.start(0);
-          let now = 0;
-          for (const [d, from, socket] of inputs) {
-            now += 13;
-            g.handle(now, from, d, socket);
-            g.handleTimeout(now);
-            p.authenticated(now, from, socket);
-            p.handleTimeout(now);
-            while (g.pollTransmit(now) !== null);
-            while (p.pollTransmit(now) !== null);
-            while (g.pollEvent() !== null);
-            while (p.pollEvent() !== null);
+          const s = new NatSession(
+            {
+              random: rngRandom(new Rng(seed)),
+              stunServers: [SERVER],
+              hostAddresses: [{ host: '192.168.1.10', port: 5000 }],
+              birthday: { sockets: 3 },
+            },
+            0,
+          );
+          // one plain server answers: gathered, mapping unknown
+          const req = s.pollTransmit(0)!;
+          const res = buildBindingResponse({
+            transactionId: tryDecodeBinding(req.data)!.transactionId,
+            mapped: { host: '198.51.100.77', port: 5000 },
+          })!;
+          expect(s.handle(20, 0, SERVER, res)).toBe(true);
+          expect(s.status().nat?.mapping).toBe('unknown');
+          // a dial whose mappings are unknown: the last-resort birthday (both roles) after a failed dial
+          const peer = [
+            { host: '203.0.113.9', port: 7000 },
+            { host: '192.168.1.20', port: 5000 },
+          ];
+          s.dial(0, 'p', peer);
+          expect(s.dialEnded(10_000, 'p', { connected: false, code: 'HANDSHAKE_TIMEOUT' }).kind).toBe(
+            'retry',
+          );
+          for (let e = s.pollEvent(); e !== null; e = s.pollEvent()) {
+            if (e.type === 'open_sockets')
+              s.socketsOpened(10_000, e.request, [1, 2, 3], [40001, 40002, 40003]);
           }
+          const tids: Uint8Array[] = [];
+          const drain = (now: number) => {
+            for (let t = s.pollTransmit(now); t !== null; t = s.pollTransmit(now)) {
+              const m = tryDecodeBinding(t.data);
+              if (m?.class === 'request') tids.push(m.transactionId);
+            }
+            while (s.pollEvent() !== null);
+          };
+          let now = 10_000;
+          drain(now);
+          for (const [d, from, socket, spoof] of inputs) {
+            now += 13;
+            const tid = tids[(d[0] ?? 0) % Math.max(1, tids.length)];
+            // spoof 1: a malformed success to an in-flight transaction; 2: a request from the peer's IP
+            const data =
+              spoof === 1 && tid !== undefined
+                ? rawResponse(tid, d.subarray(0, 24))
+                : spoof === 2
+                  ? Uint8Array.from([
+                      0,
+                      1,
+                      0,
+                      0,
+                      0x21,
+                      0x12,
+                      0xa4,
+                      0x42,
+                      ...d.subarray(0, 12),
+                      ...new Uint8Array(12),
+                    ]).subarray(0, 20)
+                  : d;
+            const src = spoof === 2 ? { host: '203.0.113.9', port: from.port } : from;
+            const before = s.stats();
+            const malformed = isStun(data) && tryDecodeBinding(data) === null;
+            const consumed = s.handle(now, socket, src, data);
+            const after = s.stats();
+            if (socket === 9) expect(after.unknownSocket).toBe(before.unknownSocket + 1);
+            else if (malformed) expect(after.dropped).toBe(before.dropped + 1);
+            if (!isStun(data) && socket !== 9) expect(consumed).toBe(false); // core's
+            s.handleTimeout(now);
+            drain(now);
+            const t = s.pollTimeout();
+            if (t !== null) expect(t).toBeGreaterThan(now);
+          }
+          s.close(now);
         },
       ),
       { numRuns: RUNS },

@@ -1,287 +1,536 @@
 /**
- * Test harness: srmudp-like peers built from the punch machines, run in @srmudp/sim.
- * The "authenticated" protocol is a toy: a datagram 0xA0, kind, 8-byte shared secret, 4-byte
- * counter. Only a peer knowing the secret is answered, as core's Noise probes would be.
+ * Test harness: a node made of a NatSession and a toy core, driven the way the façade's driver will
+ * drive the real session and @srmudp/core (README "How the driver runs it"), inside @srmudp/sim.
+ *
+ * `ToyCore` keeps exactly the connection-level rules of core that NAT traversal depends on: a dial
+ * sends its initiation to every candidate address at once and again every second until a 10 s
+ * handshake timeout; a peer is accepted at whatever address its authenticated packets come from
+ * (simultaneous open, peer-reflexive addresses, migration); keepalive every 15 s, idle timeout
+ * 30 s; Binding requests on the main socket are answered. "Authenticated" is a toy: a 15-byte
+ * frame carrying a shared secret, answered only by a peer that knows it.
+ *
+ * `SimNatHost` is the driver: every datagram goes to `session.handle` first, the rest to core;
+ * core's transmits leave from `session.route(to)`; pool sockets are opened and closed on the
+ * session's events (sim addresses added to / removed from the host); dial plans, hits, retries and
+ * failures are carried between the two machines.
  */
 import type { Address, Network, Rng, SimNode, Transmit as SimTransmit } from '@srmudp/sim';
 import {
   buildBindingResponse,
-  type Candidate,
-  type CandidatePair,
+  type DialNext,
   type Endpoint,
-  type GatherEvent,
-  Gatherer,
-  type GathererConfig,
+  endpointFamily,
   handleStunRequest,
+  isPrivateAddress,
   isStun,
-  Keepalive,
-  type KeepaliveConfig,
-  type KeepaliveEvent,
-  type NatType,
-  type PunchEvent,
-  Puncher,
-  type PuncherConfig,
-  parseBindingRequest,
+  type NatEvent,
+  NatSession,
+  type NatSessionConfig,
+  parseBindingRequest as parseRequest,
+  type RemoteCandidate,
   sameEndpoint,
-  type Transmit,
 } from '../src/index.js';
-
-export const KIND = { probe: 1, ack: 2, ping: 3, pong: 4 } as const;
 
 export function rngRandom(rng: Rng): (n: number) => Uint8Array {
   return (n) => rng.bytes(n);
 }
 
-/** Merges several sans-IO machines' timeouts. */
-function minTimeout(...ts: (number | null)[]): number | null {
+function minOf(...ts: (number | null)[]): number | null {
   let m: number | null = null;
   for (const t of ts) if (t !== null && (m === null || t < m)) m = t;
   return m;
 }
 
-export interface PeerOptions {
-  name: string;
-  secret: Uint8Array;
-  rng: Rng;
-  /** addresses[0] is the main socket; the rest are birthday sockets (same IP, other ports) */
-  addresses: Address[];
-  reflectors: Endpoint[];
-  gather?: Partial<GathererConfig>;
-  punch?: Partial<PuncherConfig>;
-  keepalive?: KeepaliveConfig | false;
+// ------------------------------------------------------------------------------------------ core
+
+export const FRAME = { init: 1, resp: 2, ping: 3, pong: 4 } as const;
+const SECRET = [0x5e, 0xc2, 0x37, 0x91, 0x0a, 0xbd, 0x44, 0xe8];
+
+export type CoreEvent =
+  | {
+      readonly type: 'connected';
+      readonly peer: string;
+      readonly remote: Endpoint;
+      readonly outgoing: boolean;
+    }
+  | { readonly type: 'connect_failed'; readonly peer: string; readonly code: string }
+  | { readonly type: 'closed'; readonly peer: string; readonly remote: Endpoint };
+
+interface ToyConn {
+  readonly peer: string;
+  state: 'handshaking' | 'established';
+  outgoing: boolean;
+  addresses: Endpoint[];
+  startedAt: number;
+  nextInitAt: number;
+  path: Endpoint | null;
+  lastSend: number;
+  lastRecv: number;
 }
 
-export interface PeerInfo {
-  candidates: readonly Candidate[];
-  nat: NatType;
+export interface ToyCoreOptions {
+  retransmitMs?: number;
+  handshakeTimeoutMs?: number;
+  keepaliveMs?: number;
+  idleTimeoutMs?: number;
 }
 
-export class PeerNode implements SimNode {
-  readonly opts: PeerOptions;
-  gatherer: Gatherer;
-  puncher: Puncher | null = null;
-  keepalive: Keepalive | null = null;
-  readonly gatherEvents: GatherEvent[] = [];
-  readonly punchEvents: (PunchEvent & { at: number })[] = [];
-  readonly keepaliveEvents: (KeepaliveEvent & { at: number })[] = [];
-  readonly received: { at: number; kind: number; from: Address; socket: number }[] = [];
-  gathered: PeerInfo | null = null;
-  failed: GatherEvent | null = null;
-  selected: CandidatePair | null = null;
-  openSockets = 0;
-  releasedTo: readonly number[] | null = null;
-  #out: SimTransmit[] = [];
+export class ToyCore {
+  readonly conns = new Map<string, ToyConn>();
+  readonly #me: string;
+  readonly #o: Required<ToyCoreOptions>;
+  readonly #out: { to: Endpoint; data: Uint8Array }[] = [];
+  readonly #events: CoreEvent[] = [];
   #counter = 0;
-  #pendingStart = false;
 
-  constructor(opts: PeerOptions) {
-    this.opts = opts;
-    this.gatherer = this.#newGatherer();
+  /** `me`: a one-letter peer id (carried in every frame). */
+  constructor(me: string, options: ToyCoreOptions = {}) {
+    this.#me = me;
+    this.#o = {
+      retransmitMs: 1000,
+      handshakeTimeoutMs: 10_000,
+      keepaliveMs: 15_000,
+      idleTimeoutMs: 30_000,
+      ...options,
+    };
   }
 
-  #newGatherer(): Gatherer {
-    const primary = this.opts.addresses[0]!;
-    return new Gatherer({
-      random: rngRandom(this.opts.rng),
-      hostAddresses: [{ host: primary.host, port: primary.port }],
-      reflectors: this.opts.reflectors,
-      ...this.opts.gather,
-    });
-  }
-
-  /** Starts gathering at `now` (the first one starts at construction time 0 via startGather). */
-  startGather(now: number): void {
-    this.gathered = null;
-    this.failed = null;
-    this.gatherer = this.#newGatherer();
-    this.gatherer.start(now);
-  }
-
-  info(): PeerInfo {
-    if (this.gathered === null) throw new Error(`${this.opts.name} has not gathered`);
-    return this.gathered;
-  }
-
-  /** Starts punching towards a peer whose info came through "rendezvous". */
-  connect(now: number, remote: PeerInfo, controlling: boolean, shareNat = true): void {
-    const me = this.info();
-    this.selected = null;
-    this.puncher = new Puncher({
-      random: rngRandom(this.opts.rng),
-      controlling,
-      localCandidates: me.candidates,
-      remoteCandidates: remote.candidates,
-      localNat: me.nat,
-      // without it the puncher infers the peer's mapping from its candidates (records carry no NAT type)
-      ...(shareNat ? { remoteNat: remote.nat } : {}),
-      probeFactory: () => this.#auth(KIND.probe),
-      ...this.opts.punch,
-    });
-    this.puncher.start(now);
-    this.#pendingStart = true;
-  }
-
-  /** Sends an authenticated ping on the selected path (application traffic). */
-  ping(now: number): boolean {
-    if (this.selected === null) return false;
-    this.#send(this.selected.remote.address, this.#auth(KIND.ping), this.selected.local.socket);
-    this.keepalive?.onSend(now);
-    return true;
-  }
-
-  receivedKinds(kind: number): number {
-    return this.received.filter((r) => r.kind === kind).length;
-  }
-
-  #auth(kind: number): Uint8Array {
-    const b = new Uint8Array(14);
-    b[0] = 0xa0;
-    b[1] = kind;
-    b.set(this.opts.secret, 2);
-    const c = this.#counter++;
-    b[10] = c >>> 24;
-    b[11] = (c >>> 16) & 0xff;
-    b[12] = (c >>> 8) & 0xff;
-    b[13] = c & 0xff;
-    return b;
-  }
-
-  #isAuthentic(data: Uint8Array): number | null {
-    if (data.length !== 14 || data[0] !== 0xa0) return null;
-    for (let i = 0; i < 8; i++) if (data[2 + i] !== this.opts.secret[i]) return null;
-    return data[1]!;
-  }
-
-  #socketOf(to: Address): number {
-    return this.opts.addresses.findIndex((a) => a.host === to.host && a.port === to.port);
-  }
-
-  #send(to: Endpoint, data: Uint8Array, socket: number): void {
-    const from = this.opts.addresses[socket];
-    if (from === undefined) throw new Error(`${this.opts.name}: socket ${socket} not bound`);
-    this.#out.push({ to: { host: to.host, port: to.port }, data, from });
-  }
-
-  handle(now: number, from: Address, to: Address, data: Uint8Array): void {
-    const socket = this.#socketOf(to);
-    if (isStun(data)) {
-      if (this.gatherer.handle(now, from, data, socket)) {
-        this.#drainGather(now);
-        return;
-      }
-      const res = handleStunRequest(data, from, to);
-      if (res !== null) this.#send(from, res, socket);
+  dial(now: number, peer: string, addresses: readonly Endpoint[]): void {
+    const c = this.conns.get(peer);
+    if (c?.state === 'established') return;
+    if (c?.state === 'handshaking') {
+      // core.connect on a handshaking connection adds the candidates (next initiation goes there too)
+      for (const a of addresses) if (!c.addresses.some((x) => sameEndpoint(x, a))) c.addresses.push(a);
+      c.outgoing = true;
       return;
     }
-    const kind = this.#isAuthentic(data);
-    if (kind === null) return; // unauthenticated: never answered
-    this.received.push({ at: now, kind, from: { ...from }, socket });
-    if (kind === KIND.probe) this.#send(from, this.#auth(KIND.ack), socket);
-    if (kind === KIND.ping) this.#send(from, this.#auth(KIND.pong), socket);
-    this.puncher?.authenticated(now, from, socket);
-    this.#drainPunch(now);
-    if (this.selected !== null && sameEndpoint(this.selected.remote.address, from))
-      this.keepalive?.onReceive(now);
+    this.conns.set(peer, {
+      peer,
+      state: 'handshaking',
+      outgoing: true,
+      addresses: addresses.map((a) => ({ host: a.host, port: a.port })),
+      startedAt: now,
+      nextInitAt: now,
+      path: null,
+      lastSend: now,
+      lastRecv: now,
+    });
+    this.#sendInits(now, this.conns.get(peer)!);
+  }
+
+  abort(peer: string): void {
+    if (this.conns.get(peer)?.state === 'handshaking') this.conns.delete(peer);
+  }
+
+  established(peer: string): ToyConn | undefined {
+    const c = this.conns.get(peer);
+    return c?.state === 'established' ? c : undefined;
+  }
+
+  handle(now: number, from: Endpoint, data: Uint8Array): void {
+    if (isStun(data)) {
+      // core's responder: every node answers Binding requests on its main socket
+      const reply = handleStunRequest(data, from, null);
+      if (reply !== null) this.#out.push({ to: from, data: reply });
+      return;
+    }
+    if (data.length !== 15 || data[0] !== 0xa0) return;
+    for (let i = 0; i < 8; i++) if (data[3 + i] !== SECRET[i]) return; // not authentic: dropped
+    const kind = data[1]!;
+    const peer = String.fromCharCode(data[2]!);
+    const at = { host: from.host, port: from.port };
+    let c = this.conns.get(peer);
+    if (kind === FRAME.init) {
+      this.#frame(at, FRAME.resp);
+      if (c === undefined || c.state === 'handshaking') {
+        c = this.#establish(now, peer, at, c?.outgoing ?? false);
+      }
+    } else if (kind === FRAME.resp) {
+      if (c?.state === 'handshaking') c = this.#establish(now, peer, at, true);
+    } else if (kind === FRAME.ping) {
+      this.#frame(at, FRAME.pong);
+      if (c !== undefined) c.lastSend = now;
+    }
+    if (c?.state !== 'established') return;
+    c.lastRecv = now;
+    // the peer is accepted wherever its authenticated packets come from (core migrates there)
+    if (!sameEndpoint(c.path!, at)) c.path = at;
   }
 
   handleTimeout(now: number): void {
-    this.gatherer.handleTimeout(now);
-    this.#drainGather(now);
-    this.puncher?.handleTimeout(now);
-    this.#drainPunch(now);
-    this.keepalive?.handleTimeout(now);
-    this.#drainKeepalive(now);
+    for (const c of [...this.conns.values()]) {
+      if (c.state === 'handshaking') {
+        if (now >= c.startedAt + this.#o.handshakeTimeoutMs) {
+          this.conns.delete(c.peer);
+          this.#events.push({ type: 'connect_failed', peer: c.peer, code: 'HANDSHAKE_TIMEOUT' });
+        } else if (now >= c.nextInitAt) {
+          this.#sendInits(now, c);
+        }
+        continue;
+      }
+      if (now >= c.lastRecv + this.#o.idleTimeoutMs) {
+        this.conns.delete(c.peer);
+        this.#events.push({ type: 'closed', peer: c.peer, remote: c.path! });
+        continue;
+      }
+      if (now >= c.lastSend + this.#o.keepaliveMs) {
+        this.#frame(c.path!, FRAME.ping);
+        c.lastSend = now;
+      }
+    }
   }
 
-  pollTransmit(now: number): SimTransmit | null {
-    if (this.#pendingStart) {
-      this.#pendingStart = false;
-      this.#drainPunch(now);
-    }
-    const q = this.#out.shift();
-    if (q !== undefined) return q;
-    const g = this.gatherer.pollTransmit(now);
-    if (g !== null) return this.#toSim(g);
-    const p = this.puncher?.pollTransmit(now) ?? null;
-    if (p !== null) return this.#toSim(p);
-    return null;
+  pollTransmit(): { to: Endpoint; data: Uint8Array } | null {
+    return this.#out.shift() ?? null;
   }
 
   pollTimeout(): number | null {
-    return minTimeout(
-      this.gatherer.pollTimeout(),
-      this.puncher?.pollTimeout() ?? null,
-      this.keepalive?.pollTimeout() ?? null,
-    );
-  }
-
-  #toSim(t: Transmit): SimTransmit {
-    const from = this.opts.addresses[t.socket];
-    if (from === undefined) throw new Error(`${this.opts.name}: transmit on unbound socket ${t.socket}`);
-    return { to: { host: t.to.host, port: t.to.port }, data: t.data, from };
-  }
-
-  #drainGather(_now: number): void {
-    for (let e = this.gatherer.pollEvent(); e !== null; e = this.gatherer.pollEvent()) {
-      this.gatherEvents.push(e);
-      if (e.type === 'gathered') this.gathered = { candidates: e.candidates, nat: e.nat };
-      if (e.type === 'nat' && this.gathered !== null) this.gathered = { ...this.gathered, nat: e.nat };
-      if (e.type === 'failed') this.failed = e;
+    let t: number | null = null;
+    for (const c of this.conns.values()) {
+      t =
+        c.state === 'handshaking'
+          ? minOf(t, c.nextInitAt, c.startedAt + this.#o.handshakeTimeoutMs)
+          : minOf(t, c.lastRecv + this.#o.idleTimeoutMs, c.lastSend + this.#o.keepaliveMs);
     }
+    return t;
   }
 
-  #drainPunch(now: number): void {
-    if (this.puncher === null) return;
-    for (let e = this.puncher.pollEvent(); e !== null; e = this.puncher.pollEvent()) {
-      this.punchEvents.push({ ...e, at: now });
-      switch (e.type) {
-        case 'open_sockets':
-          if (e.count + 1 > this.opts.addresses.length) {
-            throw new Error(
-              `${this.opts.name}: ${e.count} sockets asked, ${this.opts.addresses.length - 1} bound`,
-            );
-          }
-          this.openSockets = e.count;
-          break;
-        case 'nominated':
-        case 'upgraded':
-        case 'migrated':
-          this.selected = e.pair;
-          if (this.opts.keepalive !== false) {
-            if (this.keepalive === null) this.keepalive = new Keepalive(now, this.opts.keepalive ?? {});
-            else this.keepalive.reset(now);
-          }
-          break;
-        case 'release_sockets':
-          this.releasedTo = e.keep;
-          break;
-        default:
-      }
-    }
+  pollEvent(): CoreEvent | null {
+    return this.#events.shift() ?? null;
   }
 
-  #drainKeepalive(now: number): void {
-    if (this.keepalive === null) return;
-    for (let e = this.keepalive.pollEvent(); e !== null; e = this.keepalive.pollEvent()) {
-      this.keepaliveEvents.push({ ...e, at: now });
-      if (e.type === 'keepalive' && this.selected !== null) {
-        this.#send(this.selected.remote.address, this.#auth(KIND.ping), this.selected.local.socket);
-      }
-    }
+  /** Application data on the connection (a ping that the peer answers). */
+  ping(now: number, peer: string): boolean {
+    const c = this.established(peer);
+    if (c === undefined) return false;
+    this.#frame(c.path!, FRAME.ping);
+    c.lastSend = now;
+    return true;
   }
 
-  punchEvent<T extends PunchEvent['type']>(
-    type: T,
-  ): (Extract<PunchEvent, { type: T }> & { at: number }) | undefined {
-    return this.punchEvents.find((e) => e.type === type) as
-      | (Extract<PunchEvent, { type: T }> & { at: number })
-      | undefined;
+  #establish(now: number, peer: string, at: Endpoint, outgoing: boolean): ToyConn {
+    const c: ToyConn = {
+      peer,
+      state: 'established',
+      outgoing,
+      addresses: [],
+      startedAt: now,
+      nextInitAt: now,
+      path: at,
+      lastSend: now,
+      lastRecv: now,
+    };
+    this.conns.set(peer, c);
+    this.#events.push({ type: 'connected', peer, remote: at, outgoing });
+    return c;
+  }
+
+  #sendInits(now: number, c: ToyConn): void {
+    for (const a of c.addresses) this.#frame(a, FRAME.init);
+    c.nextInitAt = now + this.#o.retransmitMs;
+  }
+
+  #frame(to: Endpoint, kind: number): void {
+    const b = new Uint8Array(15);
+    b[0] = 0xa0;
+    b[1] = kind;
+    b[2] = this.#me.charCodeAt(0);
+    b.set(SECRET, 3);
+    const n = this.#counter++;
+    b[11] = n >>> 24;
+    b[12] = (n >>> 16) & 0xff;
+    b[13] = (n >>> 8) & 0xff;
+    b[14] = n & 0xff;
+    this.#out.push({ to: { host: to.host, port: to.port }, data: b });
   }
 }
 
+// ---------------------------------------------------------------------------------------- driver
+
+export interface HostOptions {
+  /** one-letter peer id */
+  name: string;
+  rng: Rng;
+  /** the main socket: one address per family (a dual-stack socket has two) */
+  main: Address[];
+  /** behind this sim NAT */
+  nat?: string;
+  /** resolved servers; 'resolve': the session asks, `resolver` answers */
+  servers: Endpoint[] | 'resolve';
+  /** what name resolution gives when the session asks (default: nothing: offline) */
+  resolver?: () => Endpoint[];
+  session?: Partial<Omit<NatSessionConfig, 'random' | 'stunServers' | 'hostAddresses' | 'localPort'>>;
+  core?: ToyCoreOptions;
+  /** add connected peers as reflectors (DESIGN.md §5) */
+  reflectPeers?: boolean;
+  /** redial a lost peer after this long with its current card (the façade's named peers) */
+  redialMs?: number;
+}
+
+export interface DialRecord {
+  state: 'dialing' | 'connected' | 'failed';
+  startedAt: number;
+  endedAt: number | null;
+  code: string | null;
+  remote: Endpoint | null;
+  retries: number;
+}
+
+/** Cards as a rendezvous would hand them out: the peer's current candidates. */
+export type Directory = Map<string, SimNatHost>;
+
+export class SimNatHost implements SimNode {
+  readonly name: string;
+  readonly session: NatSession;
+  readonly core: ToyCore;
+  readonly events: (NatEvent & { at: number })[] = [];
+  readonly coreEvents: (CoreEvent & { at: number })[] = [];
+  readonly dials = new Map<string, DialRecord>();
+  /** pool socket id -> its sim address */
+  readonly pool = new Map<number, Address>();
+  readonly #poolByPort = new Map<number, number>();
+  /** sockets the session asked for, in total */
+  socketsAsked = 0;
+  readonly #o: HostOptions;
+  readonly #net: Network;
+  readonly #dir: Directory;
+  #nextId = 1;
+  #nextPort = 40001;
+  #published: RemoteCandidate[] = [];
+  #redials = new Map<string, number>();
+
+  constructor(net: Network, dir: Directory, o: HostOptions) {
+    this.#net = net;
+    this.#dir = dir;
+    this.#o = o;
+    this.name = o.name;
+    const primary = o.main[0]!;
+    this.session = new NatSession(
+      {
+        random: rngRandom(o.rng),
+        hostAddresses: o.main,
+        localPort: primary.port,
+        ...(o.servers === 'resolve' ? {} : { stunServers: o.servers }),
+        ...o.session,
+      },
+      net.now,
+    );
+    this.core = new ToyCore(o.name, o.core);
+    net.addHost(o.name, this, o.main, o.nat === undefined ? {} : { nat: o.nat });
+    dir.set(o.name, this);
+    this.#pump(net.now);
+  }
+
+  /** This node's card: host addresses (LAN first) and its published reflexive candidates. */
+  card(): RemoteCandidate[] {
+    return [...this.#o.main.map((a) => ({ ...a, kind: 'host' as const })), ...this.#published];
+  }
+
+  /** Dials a peer from its current card (connect() / peers.add() in the façade). */
+  connect(now: number, peer: string): void {
+    const card = this.#dir.get(peer)!.card();
+    const plan = this.session.dial(now, peer, card);
+    const rec: DialRecord = {
+      state: 'dialing',
+      startedAt: now,
+      endedAt: null,
+      code: null,
+      remote: null,
+      retries: 0,
+    };
+    this.dials.set(peer, rec);
+    if (plan.addresses.length === 0) {
+      this.#ended(now, rec, 'failed', plan.verdict.error?.code ?? 'NO_ADDRESS');
+      return;
+    }
+    this.core.dial(now, peer, plan.addresses);
+  }
+
+  /** After calling the session directly (between steps): carry out what it asked for. */
+  poke(now: number): void {
+    this.#pump(now);
+  }
+
+  event<T extends NatEvent['type']>(type: T): (Extract<NatEvent, { type: T }> & { at: number })[] {
+    return this.events.filter((e) => e.type === type) as (Extract<NatEvent, { type: T }> & { at: number })[];
+  }
+
+  connected(peer: string): boolean {
+    return this.core.established(peer) !== undefined;
+  }
+
+  // ---------------------------------------------------------------- SimNode
+
+  handle(now: number, from: Address, to: Address, data: Uint8Array): void {
+    const socket = this.#socketOf(to);
+    if (!this.session.handle(now, socket, from, data)) this.core.handle(now, from, data);
+    this.#pump(now);
+  }
+
+  handleTimeout(now: number): void {
+    const s = this.session.pollTimeout();
+    if (s !== null && s <= now) this.session.handleTimeout(now);
+    const c = this.core.pollTimeout();
+    if (c !== null && c <= now) this.core.handleTimeout(now);
+    for (const [peer, at] of [...this.#redials]) {
+      if (at > now) continue;
+      this.#redials.delete(peer);
+      if (!this.connected(peer)) this.connect(now, peer);
+    }
+    this.#pump(now);
+  }
+
+  pollTransmit(now: number): SimTransmit | null {
+    for (;;) {
+      const t = this.session.pollTransmit(now);
+      if (t === null) break;
+      const from = this.#addressOf(t.socket, t.to);
+      if (from !== null) return { to: { host: t.to.host, port: t.to.port }, data: t.data, from };
+    }
+    for (;;) {
+      const t = this.core.pollTransmit();
+      if (t === null) return null;
+      const from = this.#addressOf(this.session.route(t.to), t.to);
+      if (from !== null) return { to: t.to, data: t.data, from };
+    }
+  }
+
+  pollTimeout(): number | null {
+    return minOf(this.session.pollTimeout(), this.core.pollTimeout(), ...this.#redials.values());
+  }
+
+  // ---------------------------------------------------------------- internals
+
+  #socketOf(to: Address): number {
+    if (this.pool.size === 0) return 0;
+    const id = this.#poolByPort.get(to.port);
+    return id !== undefined && this.pool.get(id)?.host === to.host ? id : 0;
+  }
+
+  /** The sim address of a socket for a destination; null when gone (a real send would fail). */
+  #addressOf(socket: number, to: Endpoint): Address | null {
+    if (socket !== 0) return this.pool.get(socket) ?? null;
+    return this.#o.main.find((a) => endpointFamily(a) === endpointFamily(to)) ?? null;
+  }
+
+  #pump(now: number): void {
+    for (let round = 0; round < 16; round++) {
+      let progressed = false;
+      for (let e = this.session.pollEvent(); e !== null; e = this.session.pollEvent()) {
+        progressed = true;
+        this.events.push({ ...e, at: now });
+        this.#onNatEvent(now, e);
+      }
+      for (let e = this.core.pollEvent(); e !== null; e = this.core.pollEvent()) {
+        progressed = true;
+        this.coreEvents.push({ ...e, at: now });
+        this.#onCoreEvent(now, e);
+      }
+      if (!progressed) return;
+    }
+  }
+
+  #onNatEvent(now: number, e: NatEvent): void {
+    switch (e.type) {
+      case 'resolve':
+        this.session.setStunServers(now, this.#o.resolver?.() ?? []);
+        return;
+      case 'candidates':
+        // the façade republishes the record: peers resolving the card from now on see these
+        this.#published = e.candidates.map((c) => ({ host: c.host, port: c.port, kind: 'srflx' as const }));
+        return;
+      case 'open_sockets': {
+        this.socketsAsked += e.count;
+        const ids: number[] = [];
+        const ports: number[] = [];
+        const ip = this.#o.main.find((a) => endpointFamily(a) === 4)!.host;
+        for (let i = 0; i < e.count; i++) {
+          const id = this.#nextId++;
+          const port = this.#nextPort++;
+          this.pool.set(id, { host: ip, port });
+          this.#poolByPort.set(port, id);
+          ids.push(id);
+          ports.push(port);
+        }
+        this.#rebind();
+        this.session.socketsOpened(now, e.request, ids, ports);
+        return;
+      }
+      case 'close_sockets':
+        for (const id of e.ids) {
+          const a = this.pool.get(id);
+          if (a !== undefined) this.#poolByPort.delete(a.port);
+          this.pool.delete(id);
+        }
+        this.#rebind();
+        return;
+      case 'dial_addresses':
+        this.core.dial(now, e.peer, e.addresses);
+        return;
+      case 'dial_failed': {
+        this.core.abort(e.peer);
+        const rec = this.dials.get(e.peer);
+        if (rec?.state === 'dialing') this.#ended(now, rec, 'failed', e.error.code);
+        return;
+      }
+      default:
+    }
+  }
+
+  #onCoreEvent(now: number, e: CoreEvent): void {
+    const rec = this.dials.get(e.peer);
+    switch (e.type) {
+      case 'connected':
+        this.session.dialEnded(now, e.peer, { connected: true, remote: e.remote });
+        if (rec !== undefined && rec.state === 'dialing') {
+          rec.remote = e.remote;
+          this.#ended(now, rec, 'connected', null);
+        }
+        if (this.#o.reflectPeers && !isPrivateAddress(e.remote.host))
+          this.session.addReflector(now, e.remote);
+        return;
+      case 'connect_failed': {
+        const next: DialNext = this.session.dialEnded(now, e.peer, { connected: false, code: e.code });
+        if (rec === undefined || rec.state !== 'dialing') return;
+        if (next.kind === 'retry') {
+          rec.retries++;
+          this.core.dial(now, e.peer, next.addresses);
+        } else if (next.kind === 'fail') {
+          this.#ended(now, rec, 'failed', next.error?.code ?? e.code);
+        }
+        return;
+      }
+      case 'closed':
+        // core lost the path: gather again (the mapping may have changed), free its pool socket
+        this.session.releaseRoute(now, e.remote);
+        this.session.regather(now, 'path_lost');
+        this.session.removeReflector(e.remote);
+        if (this.#o.redialMs !== undefined) this.#redials.set(e.peer, now + this.#o.redialMs);
+        return;
+    }
+  }
+
+  #ended(now: number, rec: DialRecord, state: 'connected' | 'failed', code: string | null): void {
+    rec.state = state;
+    rec.endedAt = now;
+    rec.code = code;
+  }
+
+  #rebind(): void {
+    this.#net.moveHost(
+      this.name,
+      [...this.#o.main, ...this.pool.values()],
+      this.#o.nat === undefined ? {} : { nat: this.#o.nat },
+    );
+  }
+}
+
+// -------------------------------------------------------------------------------------- reflector
+
 /**
- * An RFC 5780-capable reflector: addresses primary (ip1:p1), ip1:p2, ip2:p1, ip2:p2. Answers from
- * the address CHANGE-REQUEST asks for, advertising OTHER-ADDRESS = ip2:p2.
+ * A STUN server: plain (one address) or RFC 5780 capable (ip1:p1, ip1:p2, ip2:p1, ip2:p2; answers
+ * from the address CHANGE-REQUEST asks for, advertises OTHER-ADDRESS = ip2:p2), as coturn does
+ * when it listens on two addresses.
  */
 export class ReflectorNode implements SimNode {
   readonly addresses: Address[];
@@ -301,21 +550,17 @@ export class ReflectorNode implements SimNode {
   }
 
   handle(_now: number, from: Address, to: Address, data: Uint8Array): void {
-    const req = parseBindingRequest(data);
+    const req = parseRequest(data);
     if (req === null) return;
     this.requests++;
-    const cr = req.changeRequest;
     let src = to;
-    if (this.addresses.length > 1 && cr !== null) {
-      const host = cr.changeIp
-        ? to.host === this.addresses[0]!.host
-          ? this.addresses[2]!.host
-          : this.addresses[0]!.host
-        : to.host;
-      const port = cr.changePort
-        ? to.port === this.addresses[0]!.port
-          ? this.addresses[1]!.port
-          : this.addresses[0]!.port
+    if (this.addresses.length > 1 && req.changeRequest !== null) {
+      const a = this.addresses;
+      const host = req.changeRequest.changeIp ? (to.host === a[0]!.host ? a[2]!.host : a[0]!.host) : to.host;
+      const port = req.changeRequest.changePort
+        ? to.port === a[0]!.port
+          ? a[1]!.port
+          : a[0]!.port
         : to.port;
       src = { host, port };
     }
@@ -339,40 +584,8 @@ export class ReflectorNode implements SimNode {
   }
 }
 
-/** Adds a reflector host (RFC 5780 capable when ip2 is given). */
 export function addReflector(net: Network, name: string, ip1: string, ip2: string | null): ReflectorNode {
   const r = new ReflectorNode(ip1, ip2);
   net.addHost(name, r, r.addresses);
   return r;
-}
-
-export function socketsFor(host: string, port: number, extra: number): Address[] {
-  const out: Address[] = [{ host, port }];
-  for (let i = 1; i <= extra; i++) out.push({ host, port: 40000 + i });
-  return out;
-}
-
-export function secret(seed: number): Uint8Array {
-  const s = new Uint8Array(8);
-  for (let i = 0; i < 8; i++) s[i] = (seed * 31 + i * 17) & 0xff;
-  return s;
-}
-
-/** Gathers on both peers, exchanges info as a rendezvous would, and starts punching. */
-export function gatherBoth(net: Network, a: PeerNode, b: PeerNode, maxTimeMs = 20_000): void {
-  a.startGather(net.now);
-  b.startGather(net.now);
-  net.drive({
-    until: () =>
-      (a.gatherer.state === 'done' || a.gatherer.state === 'failed') &&
-      (b.gatherer.state === 'done' || b.gatherer.state === 'failed'),
-    maxTimeMs,
-  });
-}
-
-export function punchBoth(net: Network, a: PeerNode, b: PeerNode, maxTimeMs = 40_000, shareNat = true): void {
-  a.connect(net.now, b.info(), true, shareNat);
-  b.connect(net.now, a.info(), false, shareNat);
-  const done = (p: PeerNode) => p.puncher!.state === 'completed' || p.puncher!.state === 'failed';
-  net.drive({ until: () => done(a) && done(b), maxTimeMs });
 }

@@ -1,60 +1,47 @@
 // The README's example, kept runnable: if this file changes, update the README (and vice versa).
 import { randomBytes } from 'node:crypto';
 import { expect, it } from 'vitest';
-import { type Endpoint, handleStunRequest, makeCandidate, Puncher, StunClient } from '../src/index.js';
+import { handleStunRequest, NatSession } from '../src/index.js';
 
 it('README example runs', () => {
   const log: unknown[] = [];
   const console = { log: (...a: unknown[]) => log.push(a.length === 1 ? a[0] : a) };
   // --- example start
   const random = (n: number) => new Uint8Array(randomBytes(n));
+  const server = { host: '203.0.113.200', port: 3478 }; // resolved by the driver
+  const nat = new NatSession(
+    { random, stunServers: [server], hostAddresses: [{ host: '192.168.1.10', port: 5000 }] },
+    0, // now: monotonic ms
+  );
 
-  // 1. STUN: learn our public address. The "network" here hands datagrams over in memory.
-  const reflector = { host: '203.0.113.200', port: 3478 };
-  const client = new StunClient({ random });
-  client.request(0, reflector);
-  const request = client.pollTransmit(0)!; // { to: reflector, data, socket: 0 }
+  // 1. Gathering. The "network" is a function call: the server answers our Binding request.
+  const request = nat.pollTransmit(0)!; // { socket: 0, to: server, data }
   const seenAs = { host: '198.51.100.20', port: 61000 }; // our address after the NAT
-  const response = handleStunRequest(request.data, seenAs, reflector)!; // the reflector's side
-  client.handle(25, reflector, response);
-  const ev = client.pollEvent();
-  console.log(ev?.type === 'response' ? ev.mapped : ev); // { host: '198.51.100.20', port: 61000 }
+  const response = handleStunRequest(request.data, seenAs, server)!; // the server's side
+  console.log(nat.handle(25, 0, server, response)); // true: a STUN answer of ours, consumed
+  for (let e = nat.pollEvent(); e !== null; e = nat.pollEvent()) console.log(e.type);
+  console.log(nat.candidates()); // [{ kind: 'srflx', family: 4, host: '198.51.100.20', port: 61000 }]
+  console.log(nat.status().nat?.mapping); // 'unknown': one plain server cannot classify a NAT
 
-  // 2. Connectivity checks between A and B. Probes are the caller's authenticated bytes; here a
-  // toy tag stands in for core's Noise packets, and "authenticated" means "tag is right".
-  const A: Endpoint = { host: '192.168.1.10', port: 5000 };
-  const B: Endpoint = { host: '192.168.1.11', port: 5000 };
-  const tag = new TextEncoder().encode('secret-session-tag');
-  const peer = (me: Endpoint, other: Endpoint, controlling: boolean) =>
-    new Puncher({
-      random,
-      controlling,
-      localCandidates: [makeCandidate('host', me)],
-      remoteCandidates: [makeCandidate('host', other)],
-      probeFactory: () => tag,
-    });
-  const a = peer(A, B, true);
-  const b = peer(B, A, false);
-  a.start(0);
-  b.start(0);
-  for (let now = 0; now < 2000 && (a.state !== 'completed' || b.state !== 'completed'); now += 5) {
-    for (const [from, to, self, other] of [
-      [A, B, a, b],
-      [B, A, b, a],
-    ] as const) {
-      self.handleTimeout(now);
-      for (let t = self.pollTransmit(now); t !== null; t = self.pollTransmit(now)) {
-        if (t.data === tag && t.to.port === to.port) other.authenticated(now, from, 0); // delivered
-      }
-      for (let e = self.pollEvent(); e !== null; e = self.pollEvent()) {
-        if (e.type === 'nominated' || e.type === 'completed') console.log(e.type, e.pair.remote.address);
-      }
-    }
-  }
+  // 2. A dial: the addresses core sends its handshake to, and the verdict.
+  const plan = nat.dial(30, 'peer-1', [
+    { host: '192.168.7.2', port: 5000, kind: 'host' },
+    { host: '203.0.113.77', port: 40000, kind: 'srflx' },
+  ]);
+  console.log(plan.addresses.length, plan.verdict.plan);
+  // core's handshake timed out: the session says what next (the birthday, as a last resort)
+  console.log(nat.dialEnded(10_030, 'peer-1', { connected: false, code: 'HANDSHAKE_TIMEOUT' }).kind);
+  console.log(nat.pollEvent()); // { type: 'open_sockets', request: 1, count: 256 }: the host binds them
   // --- example end
-  expect(log[0]).toEqual({ host: '198.51.100.20', port: 61000 });
-  expect(log).toContainEqual(['nominated', B]);
-  expect(log).toContainEqual(['completed', A]);
-  expect(a.state).toBe('completed');
-  expect(b.state).toBe('completed');
+  expect(log.slice(0, 5)).toEqual([
+    true,
+    'gathering',
+    'gathered',
+    'candidates',
+    [seenAs].map((s) => ({ kind: 'srflx', family: 4, ...s })),
+  ]);
+  expect(log[5]).toBe('unknown');
+  expect(log[6]).toEqual([2, { kind: 'birthday', sockets: true, prober: true, start: 'last_resort' }]);
+  expect(log[7]).toBe('retry');
+  expect(log[8]).toEqual({ type: 'open_sockets', request: 1, count: 256 });
 });

@@ -1,66 +1,123 @@
 import { Rng } from '@srmudp/sim';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { Gatherer, Keepalive, type MappingBehavior, makeCandidate, Puncher } from '../src/index.js';
+import { buildBindingResponse, Gatherer, NatSession, tryDecodeBinding } from '../src/index.js';
 import { rngRandom } from './harness.js';
 
 const RUNS = Number(process.env.PUNCH_FUZZ_RUNS ?? 300);
-const mapping = fc.constantFrom<MappingBehavior>('open', 'consistent', 'random', 'unknown');
-const filtering = fc.constantFrom(
-  'endpoint-independent',
-  'address-dependent',
-  'address-and-port-dependent',
-  'unknown' as const,
-);
-
 /** Sans-IO invariant: after handleTimeout(now) and draining, the next timer is null or in the future. */
 describe('timers always move forward (no busy driver loop)', () => {
-  it('Puncher with any NAT combination, budget and success pattern', () => {
+  it('NatSession with any dial outcome, NAT knowledge, pool answer and probe hits', () => {
     fc.assert(
       fc.property(
-        mapping,
-        mapping,
-        filtering,
-        fc.integer({ min: 0, max: 30 }),
-        fc.integer({ min: 0, max: 50 }),
-        fc.array(fc.integer({ min: 0, max: 3 }), { maxLength: 40 }),
-        fc.boolean(),
-        (lm, rm, rf, pacingMs, maxProbes, successes, declineSome) => {
-          let n = 0;
-          const p = new Puncher({
-            random: rngRandom(new Rng(pacingMs * 100 + maxProbes)),
-            controlling: true,
-            localCandidates: [makeCandidate('host', { host: '192.168.1.10', port: 5000 })],
-            remoteCandidates: [
-              makeCandidate('host', { host: '192.168.1.20', port: 5000 }),
-              makeCandidate('srflx', { host: '198.51.100.20', port: 5000 }),
-            ],
-            localNat: { mapping: lm, filtering: 'address-and-port-dependent' },
-            remoteNat: { mapping: rm, filtering: rf },
-            pacingMs,
-            settleMs: 300,
-            timeoutMs: 2000,
-            birthdayTimeoutMs: 3000,
-            birthday: { maxProbes, sockets: 4, resendMs: 500 },
-            probeFactory: () => (declineSome && n++ % 3 === 0 ? null : new Uint8Array(1)),
-          });
-          p.start(0);
+        fc.constantFrom<'two' | 'one' | 'none'>('two', 'one', 'none'),
+        fc.constantFrom('random', 'one', 'lan'),
+        fc.array(
+          fc.tuple(
+            fc.integer({ min: 0, max: 12_000 }),
+            fc.constantFrom('nothing', 'fail', 'connect', 'hit', 'cancel', 'lost', 'iface'),
+          ),
+          { maxLength: 25 },
+        ),
+        fc.integer({ min: 0, max: 4 }),
+        (servers, remote, ops, grant) => {
+          const rng = new Rng(ops.length * 31 + grant);
+          const s = new NatSession(
+            {
+              random: rngRandom(rng),
+              stunServers:
+                servers === 'none'
+                  ? []
+                  : servers === 'one'
+                    ? [{ host: '198.51.100.1', port: 3478 }]
+                    : [
+                        { host: '198.51.100.1', port: 3478 },
+                        { host: '198.51.100.2', port: 3478 },
+                      ],
+              hostAddresses: [{ host: '192.168.1.10', port: 5000 }],
+              birthday: { sockets: 4, maxProbes: 40, resendMs: 700 },
+            },
+            0,
+          );
+          const cands =
+            remote === 'random'
+              ? [
+                  { host: '203.0.113.9', port: 7000 },
+                  { host: '203.0.113.9', port: 7001 },
+                ]
+              : remote === 'one'
+                ? [{ host: '203.0.113.9', port: 7000 }]
+                : [{ host: '192.168.1.20', port: 5000 }];
           let now = 0;
-          let k = 0;
-          for (let step = 0; step < 5000; step++) {
-            while (p.pollTransmit(now) !== null);
-            while (p.pollEvent() !== null);
-            const t = p.pollTimeout();
-            if (t === null) break;
-            expect(t).toBeGreaterThan(now);
-            now = t;
-            p.handleTimeout(now);
-            const s = successes[k++ % Math.max(1, successes.length)];
-            if (successes.length > 0 && step % 7 === 0 && s !== undefined && s > 0) {
-              p.authenticated(now, { host: '198.51.100.20', port: 5000 + s }, 0);
+          let id = 1;
+          const probes: { to: { host: string; port: number }; tid: Uint8Array }[] = [];
+          const drain = () => {
+            for (let t = s.pollTransmit(now); t !== null; t = s.pollTransmit(now)) {
+              const m = tryDecodeBinding(t.data);
+              // the reflectors answer gathering requests (mapped: our NAT's address)
+              if (t.to.host.startsWith('198.51.100.') && m !== null) {
+                const res = buildBindingResponse({
+                  transactionId: m.transactionId,
+                  mapped: { host: '198.51.100.77', port: 5000 },
+                });
+                if (res !== null) s.handle(now, 0, t.to, res);
+              } else if (m !== null && t.socket === 0) probes.push({ to: t.to, tid: m.transactionId });
             }
+            for (let e = s.pollEvent(); e !== null; e = s.pollEvent()) {
+              if (e.type === 'open_sockets') {
+                const n = Math.min(grant, e.count);
+                const ids = Array.from({ length: n }, () => id++);
+                s.socketsOpened(
+                  now,
+                  e.request,
+                  ids,
+                  ids.map((i) => 40000 + i),
+                );
+              }
+            }
+          };
+          s.dial(now, 'p', cands);
+          drain();
+          for (const [dt, op] of ops) {
+            now += dt;
+            if (op === 'fail') {
+              const next = s.dialEnded(now, 'p', { connected: false, code: 'HANDSHAKE_TIMEOUT' });
+              if (next.kind !== 'retry') s.dial(now, 'p', cands);
+            } else if (op === 'connect') {
+              s.dialEnded(now, 'p', { connected: true, remote: cands[0]! });
+              s.dial(now, 'p', cands);
+            } else if (op === 'hit' && probes.length > 0) {
+              const p = probes[probes.length - 1]!;
+              const res = buildBindingResponse({
+                transactionId: p.tid,
+                mapped: { host: '198.51.100.77', port: 5000 },
+              });
+              if (res !== null) s.handle(now, 0, p.to, res);
+            } else if (op === 'cancel') {
+              s.cancelDial(now, 'p');
+              s.dial(now, 'p', cands);
+            } else if (op === 'lost') {
+              s.regather(now, 'path_lost');
+            } else if (op === 'iface') {
+              s.setHostAddresses(now, [{ host: `192.168.1.${10 + (dt % 3)}`, port: 5000 }]);
+            }
+            drain();
+            // run every timer up to now, in order
+            for (let k = 0; k < 10_000; k++) {
+              const t = s.pollTimeout();
+              if (t === null || t > now) break;
+              s.handleTimeout(t);
+              drain();
+              const next = s.pollTimeout();
+              if (next !== null) expect(next).toBeGreaterThan(t);
+            }
+            s.handleTimeout(now);
+            drain();
+            const t = s.pollTimeout();
+            if (t !== null) expect(t).toBeGreaterThan(now);
           }
-          expect(p.pollTimeout()).toBeNull(); // always ends: completed or failed
+          s.close(now);
+          expect(s.pollTimeout()).toBeNull();
         },
       ),
       { numRuns: RUNS },
@@ -93,30 +150,6 @@ describe('timers always move forward (no busy driver loop)', () => {
         expect(g.state).toBe(reflectors === 0 ? 'done' : 'failed');
       }),
       { numRuns: Math.min(RUNS, 100) },
-    );
-  });
-
-  it('Keepalive with arbitrary traffic', () => {
-    fc.assert(
-      fc.property(
-        fc.array(fc.tuple(fc.integer({ min: 0, max: 40_000 }), fc.boolean(), fc.boolean()), {
-          maxLength: 30,
-        }),
-        (ops) => {
-          const k = new Keepalive(0);
-          let now = 0;
-          for (const [dt, send, recv] of ops) {
-            now += dt;
-            if (send) k.onSend(now);
-            if (recv) k.onReceive(now);
-            k.handleTimeout(now);
-            while (k.pollEvent() !== null);
-            const t = k.pollTimeout();
-            if (t !== null) expect(t).toBeGreaterThan(now);
-          }
-        },
-      ),
-      { numRuns: RUNS },
     );
   });
 });

@@ -1,0 +1,335 @@
+/**
+ * The node's NAT traversal as one sans-IO session (DESIGN.md §5, issue 13): gathering and
+ * classification (gathering.ts), the dial verdict and the birthday strategy with a host-owned
+ * socket pool (dials.ts), keepalives of the server-reflexive binding and every re-gathering rule.
+ * The façade's one driver runs it beside core's endpoint (README "How the driver runs it"):
+ *
+ *   every datagram:   session.handle(now, socket, from, bytes) → false: give it to core
+ *   core's transmits: send from socket session.route(to)
+ *   timers:           min(session.pollTimeout(), endpoint.pollTimeout())
+ *   outputs:          pollTransmit(now) → { socket, to, data }; pollEvent() → NatEvent
+ *
+ * Never throws on network input (malformed STUN is dropped and counted in `stats()`); API misuse
+ * throws TypeError/RangeError.
+ */
+
+import { type BirthdayParams, resolveBirthday } from './birthday.js';
+import {
+  type DialEvent,
+  type DialNext,
+  type DialOutcome,
+  type DialPlan,
+  type DialStats,
+  Dials,
+  type DialVerdict,
+  type LocalView,
+  type RemoteCandidate,
+} from './dials.js';
+import { type Endpoint, isPrivateAddress, normalizeAddress } from './endpoint.js';
+import {
+  DEFAULT_NAT_TIMING,
+  Gathering,
+  type GatheringEvent,
+  type NatStatus,
+  type NatTiming,
+  type ReflexiveCandidate,
+} from './gathering.js';
+import { isStun, tryDecodeBinding } from './stun-codec.js';
+import { checkNow, checkRandom, type RandomBytes, type Transmit } from './transmit.js';
+
+export interface NatSessionConfig {
+  readonly random: RandomBytes;
+  /**
+   * Resolved STUN servers (IP literals; IPv4 and IPv6 are gathered separately). Omitted: the
+   * driver resolves its server names when the session emits `resolve` and calls
+   * {@link NatSession.setStunServers}. `[]`: gathering is off.
+   */
+  readonly stunServers?: readonly Endpoint[];
+  /** the main socket's interface addresses, with its port (loopback is ignored) */
+  readonly hostAddresses?: readonly Endpoint[];
+  /** the main socket's bound port (port-preservation detection) */
+  readonly localPort?: number;
+  readonly timing?: Partial<NatTiming>;
+  readonly birthday?: BirthdayParams;
+  /** SOFTWARE in our STUN requests; default none */
+  readonly software?: string;
+  /** component logger (`srmudp:nat`); silent when absent; never given secrets */
+  readonly log?: (message: string) => void;
+}
+
+export type NatEvent = GatheringEvent | DialEvent;
+
+export interface NatSessionStats extends DialStats {
+  /** STUN datagrams nobody here was waiting for, or malformed: dropped */
+  dropped: number;
+  /** datagrams on a socket id the session does not know (closed already): dropped */
+  unknownSocket: number;
+}
+
+export class NatSession {
+  readonly #gathering: Gathering;
+  readonly #dials: Dials;
+  readonly #events: NatEvent[] = [];
+  #closed = false;
+  #dropped = 0;
+  #unknownSocket = 0;
+
+  constructor(config: NatSessionConfig, now: number) {
+    if (typeof config !== 'object' || config === null) throw new TypeError('"config" expected an object');
+    checkRandom(config.random);
+    checkNow(now);
+    const timing = checkTiming(config.timing ?? {});
+    if (config.localPort !== undefined && !(Number.isInteger(config.localPort) && config.localPort >= 0)) {
+      throw new RangeError(`"localPort" expected a port number, got ${String(config.localPort)}`);
+    }
+    this.#dials = new Dials({
+      random: config.random,
+      timing,
+      birthday: resolveBirthday(config.birthday),
+      ...(config.software !== undefined ? { software: config.software } : {}),
+      ...(config.log !== undefined ? { log: config.log } : {}),
+      emit: (e) => this.#events.push(e),
+    });
+    this.#gathering = new Gathering(
+      {
+        random: config.random,
+        timing,
+        ...(config.stunServers !== undefined ? { stunServers: config.stunServers } : {}),
+        ...(config.hostAddresses !== undefined ? { hostAddresses: config.hostAddresses } : {}),
+        ...(config.localPort !== undefined ? { localPort: config.localPort } : {}),
+        ...(config.software !== undefined ? { software: config.software } : {}),
+        ...(config.log !== undefined ? { log: config.log } : {}),
+      },
+      now,
+    );
+    this.#afterGathering(now);
+  }
+
+  // ---------------------------------------------------------------- network input
+
+  /**
+   * Offers a datagram received on local socket `socket` (0 = main socket, else a pool socket).
+   * Returns true when the session consumed it; false: hand it to core's endpoint. Binding
+   * requests on socket 0 are core's to answer (its responder and amplification limit).
+   */
+  handle(now: number, socket: number, from: Endpoint, bytes: Uint8Array): boolean {
+    if (this.#closed) return false;
+    if (socket !== 0 && !this.#dials.pool.has(socket)) {
+      this.#unknownSocket++;
+      return true;
+    }
+    if (this.#gathering.udpBlocked() !== null && !isPrivateAddress(from.host)) {
+      this.#gathering.heardPublic(now);
+      this.#afterGathering(now);
+    }
+    if (!isStun(bytes)) {
+      if (socket !== 0) this.#dials.noteRoute(from, socket);
+      return false;
+    }
+    const msg = tryDecodeBinding(bytes);
+    if (msg === null || msg.class === 'indication') {
+      this.#dropped++;
+      return true;
+    }
+    if (msg.class === 'request') {
+      if (socket === 0) return false;
+      this.#dials.answer(socket, from, bytes);
+      return true;
+    }
+    const f = { host: normalizeAddress(from.host), port: from.port };
+    if (socket === 0) {
+      if (this.#gathering.handleMessage(now, f, msg)) {
+        this.#afterGathering(now);
+        return true;
+      }
+      if (this.#dials.response(f, msg)) return true;
+    }
+    this.#dropped++;
+    return true;
+  }
+
+  handleTimeout(now: number): void {
+    checkNow(now);
+    if (this.#closed) return;
+    this.#gathering.handleTimeout(now);
+    this.#afterGathering(now);
+    this.#dials.handleTimeout(now);
+  }
+
+  /** The next datagram to send: `socket` names the local socket it leaves from. */
+  pollTransmit(now: number): Transmit | null {
+    if (this.#closed) return null;
+    return this.#dials.pollTransmit(now) ?? this.#gathering.pollTransmit(now);
+  }
+
+  pollTimeout(): number | null {
+    if (this.#closed) return null;
+    const a = this.#gathering.pollTimeout();
+    const b = this.#dials.pollTimeout();
+    if (a === null) return b;
+    return b === null ? a : Math.min(a, b);
+  }
+
+  pollEvent(): NatEvent | null {
+    return this.#events.shift() ?? null;
+  }
+
+  // ---------------------------------------------------------------- host input
+
+  /** Resolved STUN servers (after a `resolve` event, or when they change). [] = none found. */
+  setStunServers(now: number, servers: readonly Endpoint[]): void {
+    checkNow(now);
+    if (this.#closed) return;
+    this.#gathering.setStunServers(now, servers);
+    this.#afterGathering(now);
+  }
+
+  /** The main socket's interface addresses (polled by the driver); a change gathers again. */
+  setHostAddresses(now: number, addresses: readonly Endpoint[]): void {
+    checkNow(now);
+    if (this.#closed) return;
+    this.#gathering.setHostAddresses(now, addresses);
+    this.#afterGathering(now);
+  }
+
+  /**
+   * Adds a reflector: a connected peer, relay or gate at its public address (every srmudp node
+   * answers Binding requests). While the mapping is unknown this gathers again (rate limited), so
+   * one STUN server plus one connected peer classify the NAT. Returns false when ignored
+   * (private address, duplicate, gathering off).
+   */
+  addReflector(now: number, reflector: Endpoint): boolean {
+    checkNow(now);
+    if (this.#closed) return false;
+    const added = this.#gathering.addReflector(now, reflector);
+    this.#afterGathering(now);
+    return added;
+  }
+
+  removeReflector(reflector: Endpoint): void {
+    this.#gathering.removeReflector(reflector);
+  }
+
+  /**
+   * Gathers again: `requested` (the application) at once, `path_lost` (core lost a connection's
+   * path) rate limited to one gathering per `regatherMinGapMs`.
+   */
+  regather(now: number, reason: 'requested' | 'path_lost' = 'requested'): void {
+    checkNow(now);
+    if (reason !== 'requested' && reason !== 'path_lost') {
+      throw new TypeError(`"reason" expected 'requested' or 'path_lost', got ${String(reason)}`);
+    }
+    if (this.#closed) return;
+    this.#gathering.regather(now, reason);
+    this.#afterGathering(now);
+  }
+
+  /** A send failed (the socket's error code, e.g. ENETUNREACH): offline is told from UDP blocked. */
+  sendFailed(_now: number, socket: number, to: Endpoint, code: string): void {
+    if (socket === 0 && typeof code === 'string') this.#gathering.sendFailed(to, code);
+  }
+
+  /** The host bound pool sockets for an `open_sockets` request (possibly fewer than asked). */
+  socketsOpened(now: number, request: number, ids: readonly number[], localPorts: readonly number[]): void {
+    checkNow(now);
+    if (this.#closed) {
+      if (Array.isArray(ids) && ids.length > 0)
+        this.#events.push({ type: 'close_sockets', ids: ids.slice() });
+      return;
+    }
+    this.#dials.socketsOpened(now, request, ids, localPorts);
+  }
+
+  // ---------------------------------------------------------------- dials
+
+  /** The verdict on a peer with these candidates, without starting anything. */
+  judge(candidates: readonly RemoteCandidate[]): DialVerdict {
+    return this.#dials.judge(this.#local(), candidates);
+  }
+
+  /**
+   * Starts (or extends) the dial of `peer` (any stable key, e.g. the peer id in hex): what core
+   * should dial now. No addresses and a verdict error: fail at once with `verdict.error`.
+   * Report the end with {@link dialEnded}.
+   */
+  dial(now: number, peer: string, candidates: readonly RemoteCandidate[]): DialPlan {
+    checkNow(now);
+    if (this.#closed) throw new TypeError('the NAT session is closed');
+    return this.#dials.dial(now, peer, candidates, this.#local());
+  }
+
+  /** Core's dial of `peer` ended: connected (at `remote`), or failed with core's error code. */
+  dialEnded(now: number, peer: string, outcome: DialOutcome): DialNext {
+    checkNow(now);
+    return this.#dials.ended(now, peer, outcome);
+  }
+
+  /** The dial of `peer` was abandoned (aborted, node closing): its sockets are given back. */
+  cancelDial(_now: number, peer: string): void {
+    this.#dials.cancel(peer);
+  }
+
+  /** A connection whose path ran over a pool socket ended: that socket is closed. */
+  releaseRoute(_now: number, remote: Endpoint): void {
+    this.#dials.releaseRoute(remote);
+  }
+
+  /** The local socket datagrams to `to` leave from: 0 unless a birthday socket carries that peer. */
+  route(to: Endpoint): number {
+    return this.#dials.pool.route(to);
+  }
+
+  // ---------------------------------------------------------------- queries
+
+  status(): NatStatus {
+    return this.#gathering.status();
+  }
+
+  /** Server-reflexive candidates for records and cards (every one: see README "Candidates"). */
+  candidates(): ReflexiveCandidate[] {
+    return this.#gathering.candidates();
+  }
+
+  stats(): Readonly<NatSessionStats> {
+    return { ...this.#dials.stats(), dropped: this.#dropped, unknownSocket: this.#unknownSocket };
+  }
+
+  /** Stops everything; `close_sockets` for every pool socket is the last event. */
+  close(_now: number): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#gathering.close();
+    this.#dials.close();
+  }
+
+  // ---------------------------------------------------------------- internals
+
+  #local(): LocalView {
+    const publicIps: string[] = [];
+    for (const c of this.#gathering.candidates()) if (!publicIps.includes(c.host)) publicIps.push(c.host);
+    return { nat: this.#gathering.nat(), blocked: this.#gathering.udpBlocked(), publicIps };
+  }
+
+  /** Moves the gathering's events out; a new classification re-judges running dials. */
+  #afterGathering(now: number): void {
+    let replan = false;
+    for (let e = this.#gathering.pollEvent(); e !== null; e = this.#gathering.pollEvent()) {
+      this.#events.push(e);
+      if (e.type === 'gathered' || e.type === 'nat') replan = true;
+    }
+    if (replan) this.#dials.replan(now, this.#local());
+  }
+}
+
+function checkTiming(t: Partial<NatTiming>): NatTiming {
+  if (typeof t !== 'object' || t === null) throw new TypeError('"timing" expected an object');
+  const out = { ...DEFAULT_NAT_TIMING, ...t };
+  for (const [k, v] of Object.entries(out)) {
+    if (!(k in DEFAULT_NAT_TIMING)) throw new TypeError(`"timing.${k}" is not a NAT timing`);
+    if (typeof v !== 'number' || !Number.isFinite(v) || v < 0) {
+      throw new RangeError(`"timing.${k}" expected a non-negative finite number, got ${String(v)}`);
+    }
+  }
+  if (out.gatherTimeoutMs <= 0) throw new RangeError('"timing.gatherTimeoutMs" expected a positive number');
+  return out;
+}
