@@ -159,12 +159,13 @@ export async function buildImage(options: {
   );
 }
 
-/** Calls `check` up to `tries` times, `intervalMs` apart, until it says true. */
+/** Calls `check` every `intervalMs` until it says true, at most `tries` times and for `withinMs`. */
 export async function poll(
   check: () => Promise<boolean>,
-  { tries, intervalMs }: { tries: number; intervalMs: number },
+  { tries, intervalMs, withinMs }: { tries: number; intervalMs: number; withinMs: number },
 ): Promise<boolean> {
-  for (let i = 0; i < tries; i++) {
+  const deadline = Date.now() + withinMs;
+  for (let i = 0; i < tries && Date.now() < deadline; i++) {
     if (await check()) return true;
     await new Promise((r) => setTimeout(r, intervalMs));
   }

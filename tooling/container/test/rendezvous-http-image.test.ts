@@ -45,7 +45,7 @@ describe.runIf(CAN.ok)('rendezvous-http container image (podman, runc)', () => {
   let url = '';
 
   beforeAll(async () => {
-    const base = await ensureBaseImage(30 * 60_000);
+    const base = await ensureBaseImage(20 * 60_000);
     console.info(
       `container: base ${base.image} ${base.cached ? 'cached' : 'built'} (${Math.round(base.ms / 1000)} s)`,
     );
@@ -53,7 +53,7 @@ describe.runIf(CAN.ok)('rendezvous-http container image (podman, runc)', () => {
       dockerfile: 'packages/rendezvous-http/Dockerfile',
       tag: IMAGE,
       base: base.image,
-      timeoutMs: 20 * 60_000,
+      timeoutMs: 15 * 60_000,
     });
     console.info(`container: ${IMAGE} built in ${Math.round(build.ms / 1000)} s`);
   });
@@ -85,15 +85,12 @@ describe.runIf(CAN.ok)('rendezvous-http container image (podman, runc)', () => {
 
     // The image's own HEALTHCHECK, run by podman inside the container (no systemd timers here).
     const healthy = await poll(
-      async () => (await podman(['healthcheck', 'run', CONTAINER], 60_000)).code === 0,
-      {
-        tries: 90,
-        intervalMs: 1_000,
-      },
+      async () => (await podman(['healthcheck', 'run', CONTAINER], 15_000)).code === 0,
+      { tries: 90, intervalMs: 1_000, withinMs: 120_000 },
     );
     if (!healthy) {
       const logs = await podman(['logs', CONTAINER]);
-      throw new Error(`not healthy after 90 tries; logs:\n${logs.stdout}${logs.stderr}`);
+      throw new Error(`not healthy within 90 tries or 120 s; logs:\n${logs.stdout}${logs.stderr}`);
     }
     expect(await inspect<string>('.State.Health.Status')).toBe('healthy');
     // and the published port answers from the host
