@@ -279,7 +279,7 @@ describe.runIf(LAB.ok)('natlab network behaviour', () => {
     const req = Buffer.concat([Buffer.from([0x00, 0x01, 0x00, 0x00, 0x21, 0x12, 0xa4, 0x42]), id]);
     let res: { hex: string | null } | undefined;
     for (let i = 0; i < 5 && !res?.hex; i++) {
-      res = await c.ask({
+      res = await c.ask<{ hex: string | null }>({
         t: 'udp',
         ip: ADDR6.rdv,
         port: 3480,
