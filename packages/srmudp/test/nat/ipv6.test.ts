@@ -160,7 +160,8 @@ describe.runIf(LAB.ok).concurrent('IPv6 through stateful home firewalls (real ke
           expected: 'direct (IPv6 preferred: not yet, see below)',
           result: `${describeResult(ra, rb)} (${chosen.join(' / ')})`,
           timeMs: Math.max(ra.ms, rb.ms),
-          detail: 'both families work; the first answer wins, so the family varies from run to run',
+          detail:
+            "both families work; core keeps the first handshake answer (IPv6 wins when its host candidate's answer comes first: it is dialled before the IPv4 reflexive one), no rule prefers IPv6",
         });
       }),
     );
