@@ -1,5 +1,7 @@
 // Measurement helper for lab tests, controlled through the JSON-lines channel.
 //   udp-tool.mjs echo <ip> <port>     UDP echo server (+ counts); prints {t:'ready'}
+//                                     (an IPv6 <ip> binds an IPv6 socket; clients pick the family
+//                                     of each destination)
 //   udp-tool.mjs client               waits for commands:
 //     {t:'burst', ip, port, count, intervalMs, size, waitMs} -> {t:'burst', sent, unique, dups,
 //        reordered, rtt: {min, median, max}}  (datagrams carry a sequence number and are echoed)
@@ -16,8 +18,12 @@ import { onMessage, send } from './channel.mjs';
 const [mode, ip, portS] = process.argv.slice(2);
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
+const v6 = (host) => typeof host === 'string' && host.includes(':');
+/** 'ip:port', or '[ip]:port' for IPv6. */
+const endpoint = (r) => (v6(r.address) ? `[${r.address}]:${r.port}` : `${r.address}:${r.port}`);
+
 if (mode === 'echo') {
-  const s = createSocket('udp4');
+  const s = createSocket(v6(ip) ? 'udp6' : 'udp4');
   let datagrams = 0;
   let bytes = 0;
   let last = null;
@@ -25,7 +31,7 @@ if (mode === 'echo') {
   s.on('message', (buf, r) => {
     datagrams++;
     bytes += buf.length;
-    last = `${r.address}:${r.port}`;
+    last = endpoint(r);
     // Blast datagrams (first byte 0x42) are counted, not echoed.
     if (buf[0] !== 0x42) s.send(buf, r.port, r.address);
   });
@@ -54,16 +60,16 @@ if (mode === 'echo') {
   send({ t: 'ready' });
 }
 
-function socket(localPort = 0) {
+function socket(localPort = 0, to = '') {
   return new Promise((resolve) => {
-    const s = createSocket('udp4');
+    const s = createSocket(v6(to) ? { type: 'udp6', ipv6Only: true } : 'udp4');
     s.on('error', () => {});
     s.bind(localPort, () => resolve(s));
   });
 }
 
 async function burst({ ip, port, count, intervalMs = 1, size = 64, waitMs = 1500 }) {
-  const s = await socket();
+  const s = await socket(0, ip);
   const sentAt = new Float64Array(count);
   const seen = new Uint32Array(count);
   const rtts = [];
@@ -107,7 +113,7 @@ async function burst({ ip, port, count, intervalMs = 1, size = 64, waitMs = 1500
 }
 
 async function blast({ ip, port, ms, size = 1000, rateKbit }) {
-  const s = await socket();
+  const s = await socket(0, ip);
   const payload = Buffer.alloc(size, 0x42);
   const t0 = performance.now();
   let sent = 0;
@@ -126,12 +132,12 @@ async function blast({ ip, port, ms, size = 1000, rateKbit }) {
 }
 
 async function udpOnce({ ip, port, data = 'hello', hex, localPort = 0, waitMs = 1000 }) {
-  const s = await socket(localPort);
+  const s = await socket(localPort, ip);
   const reply = new Promise((resolve) => {
     const timer = setTimeout(() => resolve({ reply: null, from: null }), waitMs);
     s.on('message', (buf, r) => {
       clearTimeout(timer);
-      resolve({ reply: buf.toString('utf8'), hex: buf.toString('hex'), from: `${r.address}:${r.port}` });
+      resolve({ reply: buf.toString('utf8'), hex: buf.toString('hex'), from: endpoint(r) });
     });
   });
   s.send(hex ? Buffer.from(hex, 'hex') : data, port, ip);

@@ -3,7 +3,8 @@
 //   node tooling/natlab/dist/cli.js down --prefix <p>
 //   node tooling/natlab/dist/cli.js down --all-stale
 //   node tooling/natlab/dist/cli.js list
-//   node tooling/natlab/dist/cli.js up [--prefix p] [--A profile] [--B profile] [--check]
+//   node tooling/natlab/dist/cli.js up [--prefix p] [--A profile] [--B profile] [--ipv6] [--check]
+//     (--ipv6: both sides dual-stack, IPv6 behind the home routers' stateful firewalls)
 import { cleanStale, createLab, downPrefix, listNamespaces } from './lab.js';
 import { readStates } from './registry.js';
 import type { NatProfile } from './types.js';
@@ -37,10 +38,11 @@ async function main(): Promise<number> {
   }
   if (cmd === 'up') {
     const prefix = flag('prefix');
+    const ipv6 = rest.includes('--ipv6') ? ('firewall' as const) : false;
     const lab = createLab({
       ...(prefix ? { prefix } : {}),
-      A: (flag('A') ?? 'eim') as NatProfile,
-      B: (flag('B') ?? 'eim') as NatProfile,
+      A: { profile: (flag('A') ?? 'eim') as NatProfile, ipv6 },
+      B: { profile: (flag('B') ?? 'eim') as NatProfile, ipv6 },
       keepOnExit: true,
     });
     await lab.up();
@@ -55,7 +57,7 @@ async function main(): Promise<number> {
     return 0;
   }
   console.error(
-    'usage: cli.js down --prefix <p> | down --all-stale | list | up [--prefix p] [--A profile] [--B profile] [--check]',
+    'usage: cli.js down --prefix <p> | down --all-stale | list | up [--prefix p] [--A profile] [--B profile] [--ipv6] [--check]',
   );
   return 2;
 }

@@ -13,23 +13,30 @@ function per10k(pct: number): number {
  * nft loss and duplication rules for all links (NATLAB-NOTES §4), one table `ip impair` in inet,
  * at forward priority filter - 10. Each direction draws its own random number, like netem on
  * each end of the link. Duplicates are sent by `dup to ip daddr` (every destination is on-link).
+ * With `ipv6`, a table `ip6 impair6` applies the same to IPv6 (`dup to ip6 daddr`: the copy
+ * follows the route to the destination, so routed home prefixes work too).
  */
-export function impairRuleset(links: Partial<Record<LinkName, Impairment>>): string {
-  const l = [
-    'table ip impair {',
-    '  chain forward {',
-    '    type filter hook forward priority filter - 10; policy accept;',
-  ];
-  for (const [link, imp] of Object.entries(links) as [LinkName, Impairment][]) {
-    const dev = LINK_IF[link];
-    for (const dir of ['iifname', 'oifname']) {
-      if (imp.lossPct) l.push(`    ${dir} "${dev}" numgen random mod 10000 < ${per10k(imp.lossPct)} drop`);
-      if (imp.dupPct)
-        l.push(`    ${dir} "${dev}" numgen random mod 10000 < ${per10k(imp.dupPct)} dup to ip daddr`);
+export function impairRuleset(links: Partial<Record<LinkName, Impairment>>, ipv6 = false): string {
+  const table = (family: 'ip' | 'ip6', name: string): string => {
+    const l = [
+      `table ${family} ${name} {`,
+      '  chain forward {',
+      '    type filter hook forward priority filter - 10; policy accept;',
+    ];
+    for (const [link, imp] of Object.entries(links) as [LinkName, Impairment][]) {
+      const dev = LINK_IF[link];
+      for (const dir of ['iifname', 'oifname']) {
+        if (imp.lossPct) l.push(`    ${dir} "${dev}" numgen random mod 10000 < ${per10k(imp.lossPct)} drop`);
+        if (imp.dupPct)
+          l.push(
+            `    ${dir} "${dev}" numgen random mod 10000 < ${per10k(imp.dupPct)} dup to ${family} daddr`,
+          );
+      }
     }
-  }
-  l.push('  }', '}');
-  return `table ip impair\ndelete table ip impair\n${l.join('\n')}\n`;
+    l.push('  }', '}');
+    return `table ${family} ${name}\ndelete table ${family} ${name}\n${l.join('\n')}\n`;
+  };
+  return table('ip', 'impair') + (ipv6 ? table('ip6', 'impair6') : '');
 }
 
 /** Checks an impairment's fields; throws RangeError with an exact message. */

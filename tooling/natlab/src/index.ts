@@ -1,5 +1,12 @@
 export { canRunLab } from './can-run.js';
-export { type Coturn, startCoturn } from './coturn.js';
+export {
+  type Coturn,
+  type CoturnOptions,
+  type Rfc5780Check,
+  rfc5780Problems,
+  type StunProbeAnswer,
+  startCoturn,
+} from './coturn.js';
 export { LabError, type LabErrorCode } from './errors.js';
 export {
   cleanStale,
@@ -13,16 +20,20 @@ export {
 export { type LabMessage, LabProcess, type LabProcessExit } from './node-process.js';
 export type { RunOptions, RunResult } from './run.js';
 export type {
+  Expected6,
   ExpectedBehaviour,
   Filtering,
+  Host6Check,
   HostCheck,
   Mapping,
+  Measured6,
   MeasuredBehaviour,
   SelfCheckReport,
   SideCheck,
 } from './self-check.js';
 export {
   ADDR,
+  ADDR6,
   COTURN_PORT,
   type HostName,
   type Impairment,
@@ -36,4 +47,6 @@ export {
   type RouterProfile,
   type Side,
   type SideOptions,
+  V6_PROFILES,
+  type V6Profile,
 } from './types.js';

@@ -1,7 +1,7 @@
 import { randomBytes, randomInt } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { type Coturn, startCoturn } from './coturn.js';
+import { type Coturn, type CoturnOptions, startCoturn } from './coturn.js';
 import { LabError } from './errors.js';
 import {
   impairRuleset,
@@ -11,21 +11,27 @@ import {
   netemArgs,
   validateImpairment,
 } from './impair-rules.js';
-import { natRuleset, REPLACE_TABLE } from './nat-rules.js';
+import { firewall6Ruleset, natRuleset, REPLACE_TABLE, REPLACE_TABLE6 } from './nat-rules.js';
 import { LabProcess } from './node-process.js';
 import { pidAlive, readStates, registerLive, removeState, unregisterLive, writeState } from './registry.js';
 import { type RunOptions, type RunResult, run, runSync } from './run.js';
 import {
   classify,
+  classify6,
   compare,
+  compare6,
   expectedBehaviour,
+  expectedBehaviour6,
+  type Host6Check,
   type HostCheck,
+  type Probe6Output,
   type ProbeOutput,
   type SelfCheckReport,
   type SideCheck,
 } from './self-check.js';
 import {
   ADDR,
+  ADDR6,
   type HostName,
   type Impairment,
   type LabOptions,
@@ -38,6 +44,8 @@ import {
   type RouterProfile,
   type Side,
   type SideOptions,
+  V6_PROFILES,
+  type V6Profile,
 } from './types.js';
 
 const PROGRAMS = fileURLToPath(new URL('../programs/', import.meta.url));
@@ -52,6 +60,10 @@ interface SidePlan {
   readonly hosts: readonly HostName[];
   readonly udpTimeout: number | undefined;
   readonly udpTimeoutStream: number | undefined;
+  /** IPv6 profile of the home router; null: no IPv6 on this side. */
+  readonly v6: V6Profile | null;
+  /** The hosts have IPv4 (false: an IPv6-only home). */
+  readonly ipv4: boolean;
 }
 
 /** Per-router mutable state. */
@@ -63,6 +75,9 @@ interface RouterState {
   readonly hairpin: boolean;
   portRange: readonly [number, number] | undefined;
   mapTimeout: number;
+  /** IPv6 firewall of a home router (null: none, e.g. a carrier router or an IPv4-only side). */
+  readonly v6: V6Profile | null;
+  readonly lanNet6: string;
 }
 
 export interface SpawnOptions {
@@ -91,6 +106,12 @@ function sidePlan(side: Side, o: NatProfile | SideOptions | undefined): SidePlan
       throw new RangeError(`"udpTimeout" expected an integer 1..86400, got ${t}`);
     }
   }
+  const v6 = so.ipv6 === undefined || so.ipv6 === false ? null : so.ipv6;
+  if (v6 !== null && !V6_PROFILES.includes(v6))
+    throw new RangeError(`"ipv6" expected one of ${V6_PROFILES.join(', ')} or false, got ${String(v6)}`);
+  const ipv4 = so.ipv4 ?? true;
+  if (!ipv4 && v6 === null)
+    throw new RangeError('"ipv4": false needs "ipv6" on the same side (hosts need a family)');
   const h1: HostName = side === 'A' ? 'hostA' : 'hostB';
   const h2: HostName = side === 'A' ? 'hostA2' : 'hostB2';
   return {
@@ -102,6 +123,8 @@ function sidePlan(side: Side, o: NatProfile | SideOptions | undefined): SidePlan
     hosts: so.secondHost ? [h1, h2] : [h1],
     udpTimeout: so.udpTimeout,
     udpTimeoutStream: so.udpTimeoutStream,
+    v6,
+    ipv4,
   };
 }
 
@@ -161,6 +184,8 @@ export class Lab {
         hairpin: s.hairpin,
         portRange: undefined,
         mapTimeout,
+        v6: s.v6,
+        lanNet6: s.side === 'A' ? ADDR6.lanA : ADDR6.lanB,
       });
       if (s.cgn) {
         this.routers.set(cgn, {
@@ -171,6 +196,8 @@ export class Lab {
           hairpin: false,
           portRange: undefined,
           mapTimeout,
+          v6: null,
+          lanNet6: '',
         });
       }
     }
@@ -210,6 +237,26 @@ export class Lab {
   /** The LAN address of a host. */
   hostIp(host: HostName): string {
     return ADDR[host];
+  }
+
+  /** The global IPv6 address of a host (also its public address: IPv6 homes do not NAT). */
+  hostIp6(host: HostName): string {
+    return ADDR6[host];
+  }
+
+  /** The lab has IPv6 on its public segment (a side has `ipv6`, or the lab option). */
+  get hasIpv6(): boolean {
+    return this.opts.ipv6 === true || this.A.v6 !== null || this.B.v6 !== null;
+  }
+
+  /** IPv6 is enabled in a node's namespace: public nodes when the lab has IPv6, a side's when it has. */
+  private v6In(n: NodeName): boolean {
+    if (n === 'inet' || n === 'rdv') return this.hasIpv6;
+    return this.sideOfNode(n).v6 !== null;
+  }
+
+  private sideOfNode(n: NodeName): SidePlan {
+    return n.endsWith('A') || n === 'hostA2' ? this.A : this.B;
   }
 
   get isUp(): boolean {
@@ -269,21 +316,77 @@ export class Lab {
     await this.addr('inet', 'i-rdv', `${ADDR.inetRdv}/25`);
     for (const a of [ADDR.rdv, ADDR.rdvAlt, ADDR.rdvFilter]) await this.addr('rdv', 'wan0', `${a}/25`);
     await this.ip('rdv', ['route', 'add', 'default', 'via', ADDR.inetRdv]);
+    if (this.hasIpv6) {
+      await this.addr6('inet', 'i-rdv', `${ADDR6.inetRdv}/64`);
+      for (const a of [ADDR6.rdv, ADDR6.rdvAlt, ADDR6.rdvFilter]) await this.addr6('rdv', 'wan0', `${a}/64`);
+      await this.ip('rdv', ['-6', 'route', 'add', 'default', 'via', ADDR6.inetRdv]);
+    }
     await Promise.all([this.A, this.B].map((s) => this.buildSide(s)));
     for (const r of this.routers.values()) await this.loadNat(r);
     await this.applyImpairments();
+    if (this.hasIpv6) await this.waitUsable6();
+  }
+
+  /**
+   * Waits (bounded) until no IPv6 address in the lab is tentative: a tentative address cannot be
+   * bound (EADDRNOTAVAIL) and does not answer neighbour solicitations. With DAD off this is
+   * immediate; the check catches a kernel or setup that still runs DAD.
+   */
+  private async waitUsable6(): Promise<void> {
+    const nodes = this.nodes().filter((n) => this.v6In(n));
+    const deadline = Date.now() + 5000;
+    for (;;) {
+      const busy: string[] = [];
+      await Promise.all(
+        nodes.map(async (n) => {
+          const r = await this.ip(n, ['-6', '-o', 'addr', 'show', 'tentative']);
+          if (r.stdout.trim()) busy.push(`${n}: ${r.stdout.trim()}`);
+          const f = await this.ip(n, ['-6', '-o', 'addr', 'show', 'dadfailed']);
+          if (f.stdout.trim())
+            throw new LabError('LAB_SETUP_FAILED', `duplicate IPv6 address in ${n}: ${f.stdout.trim()}`);
+        }),
+      );
+      if (busy.length === 0) return;
+      if (Date.now() > deadline)
+        throw new LabError('LAB_TIMEOUT', `IPv6 addresses still tentative after 5 s: ${busy.join(' | ')}`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
   }
 
   private async prepareNamespace(n: NodeName): Promise<void> {
     await this.ip(n, ['link', 'set', 'lo', 'up']);
     const sys: string[] = [];
-    if (!this.opts.ipv6) sys.push('net.ipv6.conf.all.disable_ipv6=1', 'net.ipv6.conf.default.disable_ipv6=1');
-    if (n === 'inet' || n.startsWith('nat') || n.startsWith('cgn')) sys.push('net.ipv4.ip_forward=1');
+    const router = n === 'inet' || n.startsWith('nat') || n.startsWith('cgn');
+    if (!this.v6In(n)) {
+      sys.push('net.ipv6.conf.all.disable_ipv6=1', 'net.ipv6.conf.default.disable_ipv6=1');
+    } else {
+      // Static addresses only, usable at once: no duplicate address detection (a tentative
+      // address cannot be bound), no router advertisements, no SLAAC. Set before any interface
+      // exists, so every interface (and its link-local address) inherits it.
+      for (const c of ['all', 'default'])
+        sys.push(
+          `net.ipv6.conf.${c}.accept_dad=0`,
+          `net.ipv6.conf.${c}.accept_ra=0`,
+          `net.ipv6.conf.${c}.autoconf=0`,
+        );
+      if (router) sys.push('net.ipv6.conf.all.forwarding=1');
+    }
+    if (router) sys.push('net.ipv4.ip_forward=1');
     if (sys.length) await this.exec(n, ['sysctl', '-q', '-w', ...sys]);
     if (n.startsWith('nat')) {
       // br_netfilter is on by default per namespace: bridged LAN frames would hit the router's
-      // IP hooks and its policy-drop forward chain (NATLAB-NOTES pitfall 8).
-      await this.exec(n, ['sysctl', '-q', '-w', 'net.bridge.bridge-nf-call-iptables=0'], { check: false });
+      // IP hooks and its policy-drop forward chain (NATLAB-NOTES pitfall 8). Both families.
+      await this.exec(
+        n,
+        [
+          'sysctl',
+          '-q',
+          '-w',
+          'net.bridge.bridge-nf-call-iptables=0',
+          'net.bridge.bridge-nf-call-ip6tables=0',
+        ],
+        { check: false },
+      );
     }
   }
 
@@ -308,12 +411,40 @@ export class Lab {
     }
     await this.ip(home, ['link', 'add', 'lan0', 'type', 'bridge']);
     await this.addr(home, 'lan0', `${ADDR.lanGateway}/24`);
+    const gw6 = s.side === 'A' ? ADDR6.lanGatewayA : ADDR6.lanGatewayB;
     for (const h of s.hosts) {
       const port = `p-${h}`;
       await this.veth(home, port, h, 'eth0');
       await this.ip(home, ['link', 'set', port, 'master', 'lan0']);
-      await this.addr(h, 'eth0', `${ADDR[h]}/24`);
-      await this.ip(h, ['route', 'add', 'default', 'via', ADDR.lanGateway]);
+      if (s.ipv4) {
+        await this.addr(h, 'eth0', `${ADDR[h]}/24`);
+        await this.ip(h, ['route', 'add', 'default', 'via', ADDR.lanGateway]);
+      }
+    }
+    if (s.v6 !== null) {
+      // A routed prefix per home (prefix delegation), no NAT66: inet routes the home's /64 to the
+      // side's outer router, a carrier router (when stacked) routes it on to the home router.
+      const a = s.side === 'A';
+      const inet6 = a ? ADDR6.inetA : ADDR6.inetB;
+      const wan6 = a ? ADDR6.wanA : ADDR6.wanB;
+      const lan6 = a ? ADDR6.lanA : ADDR6.lanB;
+      await this.addr6('inet', inetIf, `${inet6}/64`);
+      await this.addr6(outer, 'wan0', `${wan6}/64`);
+      await this.ip(outer, ['-6', 'route', 'add', 'default', 'via', inet6]);
+      await this.ip('inet', ['-6', 'route', 'add', lan6, 'via', wan6]);
+      if (s.cgn) {
+        const cgw6 = a ? ADDR6.cgnGatewayA : ADDR6.cgnGatewayB;
+        const behind6 = a ? ADDR6.natAWanBehindCgn : ADDR6.natBWanBehindCgn;
+        await this.addr6(cgn, 'lan0', `${cgw6}/64`);
+        await this.addr6(home, 'wan0', `${behind6}/64`);
+        await this.ip(home, ['-6', 'route', 'add', 'default', 'via', cgw6]);
+        await this.ip(cgn, ['-6', 'route', 'add', lan6, 'via', behind6]);
+      }
+      await this.addr6(home, 'lan0', `${gw6}/64`);
+      for (const h of s.hosts) {
+        await this.addr6(h, 'eth0', `${ADDR6[h]}/64`);
+        await this.ip(h, ['-6', 'route', 'add', 'default', 'via', gw6]);
+      }
     }
     for (const r of s.cgn ? [home, cgn] : [home]) {
       const t = { udpTimeout: s.udpTimeout, udpTimeoutStream: s.udpTimeoutStream };
@@ -332,6 +463,12 @@ export class Lab {
     await this.ip(n, ['link', 'set', dev, 'up']);
   }
 
+  /** An IPv6 address without duplicate address detection (usable at once, never tentative). */
+  private async addr6(n: NodeName, dev: string, cidr: string): Promise<void> {
+    await this.ip(n, ['-6', 'addr', 'add', cidr, 'dev', dev, 'nodad']);
+    await this.ip(n, ['link', 'set', dev, 'up']);
+  }
+
   private ip(n: NodeName, args: readonly string[]): Promise<RunResult> {
     return run(['ip', '-n', this.ns(n), ...args]);
   }
@@ -346,6 +483,10 @@ export class Lab {
       mapTimeout: r.mapTimeout,
     });
     await this.exec(r.name, ['nft', '-f', '-'], { input: REPLACE_TABLE + text });
+    if (r.v6 !== null) {
+      const fw = firewall6Ruleset({ profile: r.v6, lanNet: r.lanNet6 });
+      await this.exec(r.name, ['nft', '-f', '-'], { input: REPLACE_TABLE6 + fw });
+    }
   }
 
   private assertUp(): void {
@@ -463,7 +604,9 @@ export class Lab {
       return;
     }
     const all = Object.fromEntries(this.impairments) as Partial<Record<LinkName, Impairment>>;
-    await this.exec('inet', ['nft', '-f', '-'], { input: impairRuleset(all) });
+    await this.exec('inet', ['nft', '-f', '-'], { input: impairRuleset(all, this.hasIpv6) });
+    // IPv6 packets are delayed by the same delayer (a queue takes both families): ip6tables rules.
+    const tables = this.hasIpv6 ? ['iptables', 'ip6tables'] : ['iptables'];
     for (const link of links) {
       const imp = this.impairments.get(link);
       const dev = LINK_IF[link];
@@ -498,7 +641,7 @@ export class Lab {
             q,
             '--queue-bypass',
           ];
-          await this.exec('inet', ['iptables', '-w', '5', ...spec], { check: false });
+          for (const t of tables) await this.exec('inet', [t, '-w', '5', ...spec], { check: false });
         }
         if (prev) {
           this.delayers.delete(link);
@@ -533,7 +676,7 @@ export class Lab {
               q,
               '--queue-bypass',
             ];
-            await this.exec('inet', ['iptables', '-w', '5', ...spec]);
+            for (const t of tables) await this.exec('inet', [t, '-w', '5', ...spec]);
           }
         }
       }
@@ -673,7 +816,10 @@ export class Lab {
    * Measures every host's NAT behaviour (RFC 5780-style: mapping via two reflector addresses,
    * filtering via replies from another port and from an uncontacted address) and compares it
    * with the profile. Throws LabError LAB_PROFILE_MISMATCH (with the report in `details`).
-   * The reflector runs in rdv only during the check (ports 3478/3479 on .200/.201/.202).
+   * The reflector runs in rdv only during the check (ports 3478/3479 on .200/.201/.202, and on
+   * 2001:db8:0:100::200/201/202 when the lab has IPv6). Hosts with IPv6 are checked against their
+   * side's IPv6 profile too (programs/probe6.mjs): untranslated address, unsolicited inbound
+   * dropped, replies pass, filtering, and a pinhole opened by outbound traffic.
    */
   async selfCheck(opts: { timeoutMs?: number; flush?: boolean } = {}): Promise<SelfCheckReport> {
     this.assertUp();
@@ -685,31 +831,41 @@ export class Lab {
       ADDR.rdvFilter,
       String(REFLECTOR_PORTS.primary),
       String(REFLECTOR_PORTS.alt),
+      ...(this.hasIpv6 ? [ADDR6.rdv, ADDR6.rdvAlt, ADDR6.rdvFilter] : []),
     ]);
     let checks: HostCheck[];
+    let checks6: Host6Check[];
     let sides: SideCheck[];
     try {
       await refl.next((m) => m.t === 'ready', 5000);
-      checks = await Promise.all(
-        this.hosts().map(async (host): Promise<HostCheck> => {
-          const localPort = 20_000 + randomInt(40_000);
-          const p = this.spawnNode(host, `${PROGRAMS}probe.mjs`, [
-            ADDR.rdv,
-            ADDR.rdvAlt,
-            String(REFLECTOR_PORTS.primary),
-            String(localPort),
-            String(timeoutMs),
-          ]);
-          const out = (await p.next((m) => m.t === 'probe', timeoutMs + 10_000)) as unknown as ProbeOutput;
-          await p.kill(500);
-          const measured = classify(out);
-          const expected = expectedBehaviour(
-            this.chain(host),
-            host.startsWith('hostA') ? ADDR.publicA : ADDR.publicB,
-          );
-          return { host, expected, measured, problems: compare(expected, measured) };
-        }),
+      const v6 = Promise.all(
+        this.hosts()
+          .filter((h) => this.sideOf(h).v6 !== null)
+          .map((host) => this.check6(host, timeoutMs)),
       );
+      checks = await Promise.all(
+        this.hosts()
+          .filter((h) => this.sideOf(h).ipv4)
+          .map(async (host): Promise<HostCheck> => {
+            const localPort = 20_000 + randomInt(40_000);
+            const p = this.spawnNode(host, `${PROGRAMS}probe.mjs`, [
+              ADDR.rdv,
+              ADDR.rdvAlt,
+              String(REFLECTOR_PORTS.primary),
+              String(localPort),
+              String(timeoutMs),
+            ]);
+            const out = (await p.next((m) => m.t === 'probe', timeoutMs + 10_000)) as unknown as ProbeOutput;
+            await p.kill(500);
+            const measured = classify(out);
+            const expected = expectedBehaviour(
+              this.chain(host),
+              host.startsWith('hostA') ? ADDR.publicA : ADDR.publicB,
+            );
+            return { host, expected, measured, problems: compare(expected, measured) };
+          }),
+      );
+      checks6 = await v6;
       sides = await Promise.all([this.A, this.B].map((s) => this.checkSide(s)));
     } finally {
       await refl.kill(1000);
@@ -718,8 +874,12 @@ export class Lab {
       await Promise.all(this.routerNames().map((r) => this.exec(r, ['conntrack', '-F'], { check: false })));
     }
     const report: SelfCheckReport = {
-      ok: checks.every((c) => c.problems.length === 0) && sides.every((c) => c.problems.length === 0),
+      ok:
+        checks.every((c) => c.problems.length === 0) &&
+        checks6.every((c) => c.problems.length === 0) &&
+        sides.every((c) => c.problems.length === 0),
       hosts: checks,
+      ipv6: checks6,
       sides,
       ms: Date.now() - t0,
     };
@@ -728,6 +888,9 @@ export class Lab {
         ...checks
           .filter((c) => c.problems.length)
           .map((c) => `${c.host} (${this.sideOf(c.host).profile}): ${c.problems.join('; ')}`),
+        ...checks6
+          .filter((c) => c.problems.length)
+          .map((c) => `${c.host} (ipv6 ${c.profile}): ${c.problems.join('; ')}`),
         ...sides.filter((c) => c.problems.length).map((c) => `side ${c.side}: ${c.problems.join('; ')}`),
       ].join(' | ');
       throw new LabError('LAB_PROFILE_MISMATCH', `lab ${this.prefix} self-check failed: ${text}`, {
@@ -735,6 +898,28 @@ export class Lab {
       });
     }
     return report;
+  }
+
+  /** One host's IPv6 check against its side's IPv6 profile (reflector must be running). */
+  private async check6(host: HostName, timeoutMs: number): Promise<Host6Check> {
+    const profile = this.sideOf(host).v6;
+    if (profile === null) throw new LabError('LAB_SETUP_FAILED', `${host} has no IPv6`);
+    // Two local ports: the probe's own and the next one (never sends: the unsolicited target).
+    const localPort = 20_000 + randomInt(40_000);
+    const p = this.spawnNode(host, `${PROGRAMS}probe6.mjs`, [
+      ADDR6.rdv,
+      ADDR6.rdvAlt,
+      ADDR6.rdvFilter,
+      String(REFLECTOR_PORTS.primary),
+      String(REFLECTOR_PORTS.alt),
+      String(localPort),
+      String(timeoutMs),
+    ]);
+    const out = (await p.next((m) => m.t === 'probe6', timeoutMs + 10_000)) as unknown as Probe6Output;
+    await p.kill(500);
+    const measured = classify6(out, ADDR6[host]);
+    const expected = expectedBehaviour6(profile, ADDR6[host]);
+    return { host, profile, expected, measured, problems: compare6(expected, measured) };
   }
 
   /**
@@ -745,7 +930,7 @@ export class Lab {
   private async checkSide(s: SidePlan): Promise<SideCheck> {
     const problems: string[] = [];
     let natsCrossed: number | null = null;
-    if (s.cgn && hasTool('conntrack') && s.home !== 'udp-blocked' && s.cgn !== 'udp-blocked') {
+    if (s.cgn && s.ipv4 && hasTool('conntrack') && s.home !== 'udp-blocked' && s.cgn !== 'udp-blocked') {
       const cgn: RouterName = s.side === 'A' ? 'cgnA' : 'cgnB';
       const from = s.side === 'A' ? ADDR.natAWanBehindCgn : ADDR.natBWanBehindCgn;
       const ct = await this.exec(cgn, ['conntrack', '-L', '-p', 'udp', '-s', from], { check: false });
@@ -754,7 +939,7 @@ export class Lab {
     }
     let hairpin: { expected: boolean; measured: boolean } | null = null;
     const [h1, h2] = s.hosts;
-    if (h1 && h2 && !s.cgn && s.home !== 'udp-blocked') {
+    if (h1 && h2 && !s.cgn && s.home !== 'udp-blocked' && s.ipv4) {
       const port = 20_000 + randomInt(40_000);
       const pub = s.side === 'A' ? ADDR.publicA : ADDR.publicB;
       const echo = this.spawnNode(h1, `${PROGRAMS}udp-tool.mjs`, ['echo', '0.0.0.0', String(port)]);
@@ -797,8 +982,11 @@ export class Lab {
     return out;
   }
 
-  /** Starts coturn (Debian `turnserver`) in rdv, default 203.0.113.200:3480; see {@link startCoturn}. */
-  startCoturn(opts: { port?: number; ip?: string; timeoutMs?: number } = {}): Promise<Coturn> {
+  /**
+   * Starts coturn (Debian `turnserver`) in rdv, default 203.0.113.200:3480; `rfc5780: true` makes
+   * it a one-server RFC 5780 fixture (checked before it returns); see {@link startCoturn}.
+   */
+  startCoturn(opts: CoturnOptions = {}): Promise<Coturn> {
     this.assertUp();
     return startCoturn(this, opts);
   }

@@ -1,4 +1,4 @@
-import type { RouterProfile } from './types.js';
+import type { RouterProfile, V6Profile } from './types.js';
 
 export interface NatRulesInput {
   readonly profile: RouterProfile;
@@ -91,3 +91,42 @@ export function natRuleset(o: NatRulesInput): string {
 
 /** Prefix that makes loading idempotent: create-if-missing, then delete, then the new table. */
 export const REPLACE_TABLE = 'table ip natlab\ndelete table ip natlab\n';
+
+export interface Firewall6Input {
+  readonly profile: V6Profile;
+  /** The home's routed IPv6 prefix behind lan0 (e.g. 2001:db8:1:a::/64). */
+  readonly lanNet: string;
+}
+
+/**
+ * The IPv6 firewall of one home router, table `ip6 natlab6` (no NAT: IPv6 homes get a routed
+ * prefix). `firewall` follows RFC 6092's simple security: the forward chain lets out what the LAN
+ * sends (source inside the home's prefix: no spoofing), lets in only what conntrack ties to it
+ * (replies, related ICMPv6 errors) and drops the rest. ICMPv6 that RFC 4890 §4.3.1 says must not
+ * be dropped passes in both directions (destination unreachable, packet too big, time exceeded,
+ * parameter problem, echo), and the router's own input takes every ICMPv6 (neighbour discovery,
+ * PMTUD) but drops unsolicited WAN UDP/TCP, like the IPv4 rules.
+ */
+export function firewall6Ruleset(o: Firewall6Input): string {
+  const l: string[] = [];
+  l.push('table ip6 natlab6 {');
+  l.push('  chain forward {');
+  l.push('    type filter hook forward priority filter; policy drop;');
+  l.push('    ct state established,related accept');
+  l.push(
+    '    meta l4proto ipv6-icmp icmpv6 type { destination-unreachable, packet-too-big, time-exceeded, parameter-problem, echo-request, echo-reply } accept',
+  );
+  l.push(`    iifname "lan0" oifname "wan0" ip6 saddr ${o.lanNet} accept`);
+  l.push('  }');
+  l.push('  chain input {');
+  l.push('    type filter hook input priority filter; policy accept;');
+  l.push('    iifname "wan0" ct state established,related accept');
+  l.push('    iifname "wan0" meta l4proto ipv6-icmp accept');
+  l.push('    iifname "wan0" drop');
+  l.push('  }');
+  l.push('}');
+  return `${l.join('\n')}\n`;
+}
+
+/** Like {@link REPLACE_TABLE}, for the IPv6 firewall's table. */
+export const REPLACE_TABLE6 = 'table ip6 natlab6\ndelete table ip6 natlab6\n';

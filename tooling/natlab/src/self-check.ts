@@ -1,4 +1,4 @@
-import type { HostName, RouterProfile } from './types.js';
+import type { HostName, RouterProfile, V6Profile } from './types.js';
 
 export type Mapping = 'EIM' | 'EDM';
 export type Filtering = 'EIF' | 'ADF' | 'APDF';
@@ -53,7 +53,10 @@ export interface SideCheck {
 
 export interface SelfCheckReport {
   readonly ok: boolean;
+  /** IPv4 checks, one per host with IPv4. */
   readonly hosts: readonly HostCheck[];
+  /** IPv6 checks, one per host on a side with `ipv6` (empty in an IPv4-only lab). */
+  readonly ipv6: readonly Host6Check[];
   readonly sides: readonly SideCheck[];
   readonly ms: number;
 }
@@ -105,13 +108,19 @@ export interface ProbeOutput {
   readonly ms: number;
 }
 
+type Seen = { ip: string; port: number } | null;
+
+/** EIM when both reflector addresses saw the same endpoint; null when one never answered. */
+function mappingOf(o: { readonly main: Seen; readonly alt: Seen }): Mapping | null {
+  if (!o.main || !o.alt) return null;
+  return o.main.ip === o.alt.ip && o.main.port === o.alt.port ? 'EIM' : 'EDM';
+}
+
 export function classify(p: ProbeOutput): MeasuredBehaviour {
   const { main, alt } = p.observed;
-  const mapping: Mapping | null =
-    main && alt ? (main.ip === alt.ip && main.port === alt.port ? 'EIM' : 'EDM') : null;
   return {
     udp: p.udp,
-    mapping,
+    mapping: mappingOf(p.observed),
     filtering: p.filtering,
     portPreserved: main ? main.port === p.localPort : null,
     publicIp: main?.ip ?? alt?.ip ?? null,
@@ -136,5 +145,123 @@ export function compare(e: ExpectedBehaviour, m: MeasuredBehaviour): string[] {
     if (m.publicIp !== e.publicIp) out.push(`public ip: expected ${e.publicIp}, measured ${m.publicIp}`);
   }
   if (!m.tcp) out.push('tcp: expected to work, measured blocked');
+  return out;
+}
+
+// --- IPv6 (a home router's stateful firewall; no NAT)
+
+/** What one host's IPv6 probe measured through its home router (programs/probe6.mjs). */
+export interface Measured6 {
+  /** Replies from the reflector came back. */
+  readonly udp: boolean;
+  /** The reflector saw another address or port than the host's own (a NAT66 in the path). */
+  readonly translated: boolean | null;
+  readonly mapping: Mapping | null;
+  readonly filtering: Filtering | null;
+  /**
+   * A packet to a local port the host never sent from (from an address it did contact) arrived
+   * (`passed`) or not (`dropped`); null when the reflector never acknowledged the request.
+   */
+  readonly unsolicited: 'dropped' | 'passed' | null;
+  /**
+   * After the host sent to an address whose packets had been dropped, that address's packets
+   * passed (a hole punched: endpoint-dependent filtering). null when not measured (the address
+   * was never filtered, or the reflector never acknowledged).
+   */
+  readonly pinhole: boolean | null;
+  /** Endpoint the reflector saw (the host's own address and port when nothing translates). */
+  readonly observedIp: string | null;
+  readonly observedPort: number | null;
+  /** A TCP connection to rdv worked over IPv6. */
+  readonly tcp: boolean;
+  readonly localPort: number;
+  readonly ms: number;
+}
+
+export interface Expected6 {
+  readonly udp: true;
+  readonly translated: false;
+  readonly mapping: 'EIM';
+  readonly filtering: Filtering;
+  readonly unsolicited: 'dropped';
+  readonly pinhole: true;
+  /** The host's own address: what the reflector must see. */
+  readonly ip: string;
+  readonly tcp: true;
+}
+
+export interface Host6Check {
+  readonly host: HostName;
+  readonly profile: V6Profile;
+  readonly expected: Expected6;
+  readonly measured: Measured6;
+  readonly problems: readonly string[];
+}
+
+/** Raw output of programs/probe6.mjs. */
+export interface Probe6Output {
+  readonly localPort: number;
+  readonly udp: boolean;
+  readonly observed: {
+    readonly main: { ip: string; port: number } | null;
+    readonly alt: { ip: string; port: number } | null;
+  };
+  readonly filtering: Filtering | null;
+  readonly unsolicited: { readonly acks: number; readonly arrived: boolean };
+  readonly pinhole: { readonly acks: number; readonly arrived: boolean } | null;
+  readonly tcp: { ip: string; port: number } | null;
+  readonly ms: number;
+}
+
+/** What an IPv6 profile must measure. `firewall`: conntrack filtering, nothing translated. */
+export function expectedBehaviour6(profile: V6Profile, ip: string): Expected6 {
+  switch (profile) {
+    case 'firewall':
+      return {
+        udp: true,
+        translated: false,
+        mapping: 'EIM',
+        filtering: 'APDF',
+        unsolicited: 'dropped',
+        pinhole: true,
+        ip,
+        tcp: true,
+      };
+  }
+}
+
+export function classify6(p: Probe6Output, ownIp: string): Measured6 {
+  const seen = p.observed.main ?? p.observed.alt;
+  return {
+    udp: p.udp,
+    translated: seen ? seen.ip !== ownIp || seen.port !== p.localPort : null,
+    mapping: mappingOf(p.observed),
+    filtering: p.filtering,
+    unsolicited: p.unsolicited.arrived ? 'passed' : p.unsolicited.acks > 0 ? 'dropped' : null,
+    pinhole: p.pinhole === null ? null : p.pinhole.arrived ? true : p.pinhole.acks > 0 ? false : null,
+    observedIp: seen?.ip ?? null,
+    observedPort: seen?.port ?? null,
+    tcp: p.tcp !== null,
+    localPort: p.localPort,
+    ms: p.ms,
+  };
+}
+
+export function compare6(e: Expected6, m: Measured6): string[] {
+  const out: string[] = [];
+  if (!m.udp) return ['ipv6 udp: expected replies to pass, measured none'];
+  if (m.translated !== false)
+    out.push(`ipv6 address: expected ${e.ip} untranslated, measured ${m.observedIp}:${m.observedPort}`);
+  if (m.mapping !== e.mapping)
+    out.push(`ipv6 mapping: expected ${e.mapping}, measured ${m.mapping ?? 'unknown'}`);
+  if (m.filtering !== e.filtering)
+    out.push(`ipv6 filtering: expected ${e.filtering}, measured ${m.filtering ?? 'unknown'}`);
+  if (m.unsolicited !== e.unsolicited)
+    out.push(`ipv6 unsolicited inbound: expected dropped, measured ${m.unsolicited ?? 'unknown'}`);
+  if (m.pinhole !== e.pinhole)
+    out.push(
+      `ipv6 pinhole: expected the peer's packets to pass after outbound, measured ${m.pinhole === null ? 'unknown' : 'still dropped'}`,
+    );
+  if (!m.tcp) out.push('ipv6 tcp: expected to work, measured blocked');
   return out;
 }

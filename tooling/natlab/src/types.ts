@@ -21,6 +21,18 @@ export const NAT_PROFILES: readonly NatProfile[] = [
   'cgnat',
 ];
 
+/**
+ * IPv6 behaviour of a home router. IPv6 homes get a routed prefix, not a NAT, so the router's
+ * only job is filtering:
+ * - `firewall`: a stateful firewall without NAT (RFC 6092 "simple security", what home routers
+ *   ship): outbound allowed, replies and related ICMPv6 allowed, unsolicited inbound dropped.
+ *   Filtering is conntrack's, so address-and-port-dependent: after a host sent to a peer, that
+ *   peer's packets (from that address and port) pass; nothing else does.
+ */
+export type V6Profile = 'firewall';
+
+export const V6_PROFILES: readonly V6Profile[] = ['firewall'];
+
 /** The two sides of the lab: each has a home NAT router (natA/natB) and optionally a carrier NAT. */
 export type Side = 'A' | 'B';
 
@@ -58,6 +70,16 @@ export interface SideOptions {
   /** conntrack timeouts in the routers of this side, seconds (kernel defaults 30 / 120). */
   readonly udpTimeout?: number;
   readonly udpTimeoutStream?: number;
+  /**
+   * IPv6 on this side: the hosts get addresses in the side's routed 2001:db8 prefix and the home
+   * router filters IPv6 as the profile says (default false: no IPv6 at all on this side).
+   */
+  readonly ipv6?: V6Profile | false;
+  /**
+   * IPv4 on the hosts (default true). `false` with `ipv6` makes an IPv6-only home: the hosts
+   * have no IPv4 address or route (the routers keep their IPv4 side; nothing uses it).
+   */
+  readonly ipv4?: boolean;
 }
 
 /** Impairment of one public link, applied in both directions (like netem on both ends). */
@@ -85,7 +107,10 @@ export interface LabOptions {
   readonly B?: NatProfile | SideOptions;
   /** Impairments per public link, applied at `up()`; change later with {@link Lab.impair}. */
   readonly impair?: Partial<Record<LinkName, Impairment>>;
-  /** Keep IPv6 enabled in the namespaces (default false: the lab is IPv4 only). */
+  /**
+   * IPv6 on the public segment (inet, rdv) even when no side has IPv6. Implied by a side's
+   * `ipv6`. Namespaces of sides without IPv6 always have IPv6 disabled (IPv4-only homes).
+   */
   readonly ipv6?: boolean;
   /** Leave namespaces alive when the process exits (debugging; default false). */
   readonly keepOnExit?: boolean;
@@ -121,6 +146,41 @@ export const ADDR = {
   cgnGateway: '100.64.0.1',
   natAWanBehindCgn: '100.64.0.10',
   natBWanBehindCgn: '100.64.0.20',
+} as const;
+
+/**
+ * IPv6 addresses of the lab: documentation prefix 2001:db8::/32 only (RFC 3849), one /64 per
+ * public link, a routed /64 per home (what prefix delegation gives a home router). Hosts keep
+ * their last byte from IPv4 (.10 -> ::10), so logs read the same in both families.
+ */
+export const ADDR6 = {
+  /** rdv: reflector / STUN host (2001:db8:0:100::/64, the rendezvous link). */
+  rdv: '2001:db8:0:100::200',
+  /** rdv: second address (mapping probe). */
+  rdvAlt: '2001:db8:0:100::201',
+  /** rdv: third address, never contacted by the filtering step (pitfall 7). */
+  rdvFilter: '2001:db8:0:100::202',
+  inetRdv: '2001:db8:0:100::1',
+  /** WAN link of side A (inet i-natA ::1, the side's outer router ::10). */
+  inetA: '2001:db8:0:a::1',
+  wanA: '2001:db8:0:a::10',
+  /** WAN link of side B (inet i-natB ::1, the side's outer router ::20). */
+  inetB: '2001:db8:0:b::1',
+  wanB: '2001:db8:0:b::20',
+  /** Routed home prefixes (lan0 of natA / natB), gateway ::1. */
+  lanA: '2001:db8:1:a::/64',
+  lanB: '2001:db8:1:b::/64',
+  lanGatewayA: '2001:db8:1:a::1',
+  lanGatewayB: '2001:db8:1:b::1',
+  hostA: '2001:db8:1:a::10',
+  hostA2: '2001:db8:1:a::11',
+  hostB: '2001:db8:1:b::20',
+  hostB2: '2001:db8:1:b::21',
+  /** Behind a carrier router (cgnA/cgnB): the carrier routes IPv6 (no NAT66, no filter). */
+  cgnGatewayA: '2001:db8:2:a::1',
+  natAWanBehindCgn: '2001:db8:2:a::10',
+  cgnGatewayB: '2001:db8:2:b::1',
+  natBWanBehindCgn: '2001:db8:2:b::20',
 } as const;
 
 /** Ports the self-check reflector uses in rdv; coturn defaults to 3480 to avoid them. */

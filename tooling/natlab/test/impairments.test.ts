@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createLab, type Lab } from '../src/lab.js';
-import { ADDR } from '../src/types.js';
+import { ADDR, ADDR6 } from '../src/types.js';
 import {
   type BurstResult,
   client,
@@ -167,6 +167,61 @@ describe.runIf(LAB.ok)(
       await expect(lab.impair('natA', { mtu: 100 })).rejects.toThrow(
         '"mtu" expected an integer 576..9000, got 100',
       );
+    });
+  },
+  60_000,
+);
+
+// The same impairments on IPv6: loss and duplication from table ip6 impair6, delay from the
+// same delayer fed by ip6tables, MTU with Packet Too Big crossing the home router's firewall.
+describe.runIf(LAB.ok)(
+  'natlab impairments over IPv6',
+  () => {
+    let lab: Lab;
+    let cli: Tool;
+    const burst = (count: number, intervalMs: number, waitMs: number, size = 64): Promise<BurstResult> =>
+      cli.ask<BurstResult>(
+        { t: 'burst', ip: ADDR6.rdv, port: 7000, count, intervalMs, waitMs, size },
+        30_000,
+      );
+
+    beforeAll(async () => {
+      lab = await createLab({ A: { profile: 'eim', ipv6: 'firewall', ipv4: false } }).up();
+      await echoServer(lab, 'rdv', ADDR6.rdv, 7000);
+      cli = await client(lab, 'hostA');
+    });
+    afterAll(async () => {
+      await lab?.down();
+    });
+
+    it('loss + dup + delay together, like IPv4 (5% / 2% / 40 ms)', async () => {
+      await lab.impair('natA', { lossPct: 5, dupPct: 2, delayMs: 40 });
+      const r = await burst(300, 1, 800);
+      // 1 - 0.95² ≈ 10% of round trips lost; 300 samples
+      expect(r.unique / r.sent).toBeGreaterThan(0.8);
+      expect(r.unique / r.sent).toBeLessThan(0.99);
+      expect(r.dups).toBeGreaterThan(0);
+      expect(r.rtt.min).toBeGreaterThan(78);
+      const v6 = await lab.exec('inet', ['ip6tables-save', '-t', 'mangle']);
+      expect(v6.stdout).toContain('NFQUEUE');
+      await lab.impair('natA', null);
+      const clean = await burst(100, 1, 300);
+      expect(clean).toMatchObject({ unique: 100, dups: 0 });
+      expect((await lab.exec('inet', ['ip6tables-save', '-t', 'mangle'])).stdout).not.toContain('NFQUEUE');
+    });
+
+    it('MTU 1280: Packet Too Big passes the firewall, the ends learn the PMTU and fragment', async () => {
+      await lab.impair('natA', { mtu: 1280 });
+      expect((await burst(5, 5, 300, 1200)).unique).toBe(5);
+      // 1400 bytes of UDP over IPv6 is 1448 on the wire: the router cannot fragment (IPv6), it
+      // answers Packet Too Big; the first datagram per direction dies, then the ends fragment
+      const first = await burst(1, 0, 300, 1400);
+      expect(first.unique).toBe(0);
+      const second = await burst(5, 5, 300, 1400);
+      expect(second.unique).toBeGreaterThanOrEqual(4);
+      expect((await burst(5, 5, 300, 1400)).unique).toBe(5);
+      const pmtu = await lab.exec('hostA', ['ip', '-6', 'route', 'get', ADDR6.rdv]);
+      expect(pmtu.stdout).toContain('mtu 1280');
     });
   },
   60_000,

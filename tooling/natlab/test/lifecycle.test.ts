@@ -21,11 +21,16 @@ function hostSnapshot() {
     links: runSync(['ip', '-o', 'link', 'show']).stdout.replace(/\\.*$/gm, ''),
     addrs: runSync(['ip', '-o', 'addr', 'show']).stdout,
     routes: runSync(['ip', 'route', 'show', 'table', 'all']).stdout,
+    routes6: runSync(['ip', '-6', 'route', 'show', 'table', 'all']).stdout,
     nft: runSync(['nft', 'list', 'ruleset']).stdout,
     iptables: clean(runSync(['iptables-save']).stdout),
+    ip6tables: clean(runSync(['ip6tables-save']).stdout),
     sysctl: runSync([
       'sysctl',
       'net.ipv4.ip_forward',
+      'net.ipv6.conf.all.forwarding',
+      'net.ipv6.conf.all.disable_ipv6',
+      'net.ipv6.conf.default.accept_dad',
       'net.netfilter.nf_conntrack_udp_timeout',
       'net.netfilter.nf_conntrack_udp_timeout_stream',
     ]).stdout,
@@ -53,7 +58,7 @@ describe.runIf(LAB.ok)('natlab lifecycle', () => {
     const before = hostSnapshot();
     const lab = make({
       A: { profile: 'eim', hairpin: true, secondHost: true, udpTimeout: 10, udpTimeoutStream: 10 },
-      B: { profile: 'cgnat', secondHost: true },
+      B: { profile: 'cgnat', secondHost: true, ipv6: 'firewall' },
       impair: { natA: { delayMs: 5, lossPct: 1, rateKbit: 10_000, mtu: 1400 } },
     });
     const [a, b] = await Promise.all([lab.up(), lab.up()]);

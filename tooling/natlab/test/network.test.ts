@@ -3,7 +3,8 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { LabError } from '../src/errors.js';
 import { createLab, type Lab } from '../src/lab.js';
 import { runSync } from '../src/run.js';
-import { ADDR } from '../src/types.js';
+import type { SelfCheckReport } from '../src/self-check.js';
+import { ADDR, ADDR6 } from '../src/types.js';
 import { client, echoServer, LAB, PROGRAMS, reportSkipWhenUnsupported } from './helpers.js';
 
 const FIXTURES = fileURLToPath(new URL('./fixtures/', import.meta.url));
@@ -147,6 +148,72 @@ describe.runIf(LAB.ok)('natlab network behaviour', () => {
     expect(m?.publicPort).toBeLessThanOrEqual(portRange[1]);
   }, 30_000);
 
+  it('IPv6 firewalls: LAN neighbours talk freely; across the internet only after both sent (a hole punch through two stateful firewalls)', async () => {
+    const lab = await make({
+      A: { profile: 'eim', ipv6: 'firewall', secondHost: true },
+      B: { profile: 'eim', ipv6: 'firewall' },
+    }).up();
+    const echo = await echoServer(lab, 'hostA', '::', 7200);
+    // same LAN: the bridge does not filter (bridge-nf-call-ip6tables off in the router)
+    const lan = await client(lab, 'hostA2');
+    expect(await lan.ask({ t: 'udp', ip: ADDR6.hostA, port: 7200, data: 'lan6' })).toMatchObject({
+      reply: 'lan6',
+      from: `[${ADDR6.hostA}]:7200`,
+    });
+    const b = await client(lab, 'hostB');
+    // 1. B alone: A's firewall drops it (nothing from A went to B yet)
+    const first = await b.ask<{ reply: string | null }>({
+      t: 'udp',
+      ip: ADDR6.hostA,
+      port: 7200,
+      data: 'knock',
+      localPort: 7300,
+      waitMs: 700,
+    });
+    expect(first.reply).toBeNull();
+    // 2. A sends to B's endpoint: that opens A's pinhole (B's firewall lets it in too: B sent first)
+    echo.proc.send({ t: 'sendto', ip: ADDR6.hostB, port: 7300, data: 'open' });
+    await echo.proc.next((m) => m.t === 'sent');
+    // 3. now B's packets reach A and the echo comes back, with A's own (untranslated) address
+    const second = await b.ask({ t: 'udp', ip: ADDR6.hostA, port: 7200, data: 'punched', localPort: 7300 });
+    expect(second).toMatchObject({ reply: 'punched', from: `[${ADDR6.hostA}]:7200` });
+    // endpoint-dependent: another port of B is still dropped
+    const other = await b.ask<{ reply: string | null }>({
+      t: 'udp',
+      ip: ADDR6.hostA,
+      port: 7200,
+      data: 'other port',
+      localPort: 7301,
+      waitMs: 700,
+    });
+    expect(other.reply).toBeNull();
+    // IPv4 is still there, NATed as before
+    const v4 = await client(lab, 'hostA');
+    await echoServer(lab, 'rdv', ADDR.rdv, 7000);
+    expect(await v4.ask({ t: 'udp', ip: ADDR.rdv, port: 7000, data: 'v4' })).toMatchObject({ reply: 'v4' });
+  }, 30_000);
+
+  it('the self-check fails an IPv6 router that lets unsolicited traffic in (and a NAT-only IPv4 check would not notice)', async () => {
+    const lab = await make({
+      A: { profile: 'eim', ipv6: 'firewall' },
+      B: { profile: 'eim', ipv6: 'firewall' },
+    }).up();
+    // an "open" router: forward everything
+    await lab.exec('natB', ['nft', 'flush', 'chain', 'ip6', 'natlab6', 'forward']);
+    await lab.exec('natB', ['nft', 'add', 'rule', 'ip6', 'natlab6', 'forward', 'accept']);
+    const err = await lab.selfCheck().catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(LabError);
+    expect((err as LabError).code).toBe('LAB_PROFILE_MISMATCH');
+    expect((err as LabError).message).toContain('hostB (ipv6 firewall)');
+    expect((err as LabError).message).toContain(
+      'ipv6 unsolicited inbound: expected dropped, measured passed',
+    );
+    expect((err as LabError).message).toContain('ipv6 filtering: expected APDF, measured EIF');
+    expect((err as LabError).message).not.toContain('hostA');
+    const report = (err as LabError).cause as SelfCheckReport;
+    expect(report.hosts.every((h) => h.problems.length === 0)).toBe(true); // IPv4 is fine
+  }, 30_000);
+
   it('coturn in rdv answers a hand-built STUN binding request with the public address', async () => {
     const lab = await make().up();
     const turn = await lab.startCoturn();
@@ -184,6 +251,61 @@ describe.runIf(LAB.ok)('natlab network behaviour', () => {
     expect(mapped).toBe(`${ADDR.publicA}:44000`);
     await turn.stop();
     expect(turn.process.exit).toBeDefined();
+  }, 30_000);
+
+  it('one STUN server only: coturn on two addresses and ports answers CHANGE-REQUEST from the other one (IPv4 and IPv6), checked before use', async () => {
+    const lab = await make({ A: { profile: 'eim', ipv6: 'firewall' } }).up();
+    const turn = await lab.startCoturn({ rfc5780: true, ip6: true });
+    expect(turn).toMatchObject({ ip: ADDR.rdv, altIp: ADDR.rdvAlt, ip6: ADDR6.rdv, altIp6: ADDR6.rdvAlt });
+    const [v4, v6] = turn.rfc5780;
+    expect(v4).toMatchObject({
+      server: { ip: ADDR.rdv, port: 3480 },
+      otherAddress: { ip: ADDR.rdvAlt, port: 3481 },
+      changePort: { from: { ip: ADDR.rdv, port: 3481 } },
+      changeIp: { from: { ip: ADDR.rdvAlt, port: 3480 } },
+      changeBoth: { from: { ip: ADDR.rdvAlt, port: 3481 } },
+      problems: [],
+    });
+    expect(v6).toMatchObject({
+      otherAddress: { ip: ADDR6.rdvAlt, port: 3481 },
+      changeBoth: { from: { ip: ADDR6.rdvAlt, port: 3481 } },
+      problems: [],
+    });
+    // the probe ran from inet: the mapped address is inet's own (no NAT in between)
+    expect(v4?.plain?.mapped?.ip).toBe('203.0.113.129');
+    // through the IPv6 firewall a host sees its own address as the mapped one
+    const c = await client(lab, 'hostA');
+    const id = Buffer.from(Array.from({ length: 12 }, (_, i) => i + 1));
+    const req = Buffer.concat([Buffer.from([0x00, 0x01, 0x00, 0x00, 0x21, 0x12, 0xa4, 0x42]), id]);
+    let res: { hex: string | null } | undefined;
+    for (let i = 0; i < 5 && !res?.hex; i++) {
+      res = await c.ask<{ hex: string | null }>({
+        t: 'udp',
+        ip: ADDR6.rdv,
+        port: 3480,
+        hex: req.toString('hex'),
+        localPort: 44_006,
+        waitMs: 500,
+      });
+    }
+    const buf = Buffer.from(res?.hex ?? '', 'hex');
+    expect(buf.readUInt16BE(0)).toBe(0x0101);
+    // XOR-MAPPED-ADDRESS (RFC 8489 §14.2) of family 2 (IPv6): port ^ 0x2112, address ^ cookie + id
+    let mapped: string | undefined;
+    for (let off = 20; off + 4 <= buf.length; ) {
+      const type = buf.readUInt16BE(off);
+      const len = buf.readUInt16BE(off + 2);
+      if (type === 0x0020 && buf[off + 5] === 0x02) {
+        const mask = Buffer.concat([Buffer.from([0x21, 0x12, 0xa4, 0x42]), id]);
+        const a = Buffer.from(buf.subarray(off + 8, off + 24));
+        for (let i = 0; i < 16; i++) a[i] = (a[i] ?? 0) ^ (mask[i] ?? 0);
+        const groups = Array.from({ length: 8 }, (_, i) => a.readUInt16BE(i * 2).toString(16));
+        mapped = `[${new URL(`http://[${groups.join(':')}]/`).hostname.slice(1, -1)}]:${buf.readUInt16BE(off + 6) ^ 0x2112}`;
+      }
+      off += 4 + len + ((4 - (len % 4)) % 4);
+    }
+    expect(mapped).toBe(`[${ADDR6.hostA}]:44006`);
+    await turn.stop();
   }, 30_000);
 });
 

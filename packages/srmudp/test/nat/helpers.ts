@@ -9,6 +9,8 @@ import { fileURLToPath } from 'node:url';
 import { expect, it } from 'vitest';
 import {
   ADDR,
+  ADDR6,
+  type Coturn,
   canRunLab,
   createLab,
   type Lab,
@@ -18,7 +20,7 @@ import {
 } from '../../../../tooling/natlab/src/index.js';
 
 export type { Lab, LabProcess };
-export { ADDR };
+export { ADDR, ADDR6 };
 
 export const LAB = canRunLab();
 const NAT_PEER = fileURLToPath(new URL('./fixtures/nat-peer.ts', import.meta.url));
@@ -46,6 +48,8 @@ export function spawnTs(lab: Lab, node: NodeName, script: string, args: string[]
 
 /** Two reflector IPs (mapping), the first one RFC 5780 capable (filtering). */
 export const STUN_SERVERS = [`${ADDR.rdv}:${STUN_PORT}`, `${ADDR.rdvAlt}:${STUN_PORT}`];
+/** The same on rdv's IPv6 addresses (labs with IPv6 run the STUN server on both families). */
+export const STUN_SERVERS6 = [`[${ADDR6.rdv}]:${STUN_PORT}`, `[${ADDR6.rdvAlt}]:${STUN_PORT}`];
 
 /**
  * Where the lab cannot run (no root, no namespaces), one test passes and prints why, so the skip
@@ -86,6 +90,7 @@ export async function withLab<T>(opts: LabOptions, fn: (run: LabRun) => Promise<
       ADDR.rdvFilter,
       String(STUN_PORT),
       String(STUN_PORT + 1),
+      ...(lab.hasIpv6 ? [ADDR6.rdv, ADDR6.rdvAlt, ADDR6.rdvFilter] : []),
     ]);
     run.procs.push(run.stun);
     await run.stun.next((m) => m.t === 'ready', 20_000);
@@ -96,6 +101,24 @@ export async function withLab<T>(opts: LabOptions, fn: (run: LabRun) => Promise<
   }
 }
 
+/**
+ * "One STUN server only": coturn in rdv on two addresses and ports (203.0.113.200/.201, 3480/3481;
+ * with `ip6` also 2001:db8:0:100::200/201), an RFC 5780 server that answers OTHER-ADDRESS and
+ * CHANGE-REQUEST. The lab checks from inet that CHANGE-REQUEST answers really come from the other
+ * address and port before this resolves (a broken fixture fails the test as a lab error). Use
+ * the returned `stunServers` as a node's only servers. Stopped with the lab.
+ */
+export async function oneStunServer(
+  run: LabRun,
+  opts: { ip6?: boolean } = {},
+): Promise<{ coturn: Coturn; stunServers: string[] }> {
+  const coturn = await run.lab.startCoturn({ rfc5780: true, ip6: opts.ip6 === true });
+  run.procs.push(coturn.process);
+  const stunServers = [`${coturn.ip}:${coturn.port}`];
+  if (coturn.ip6 !== null) stunServers.push(`[${coturn.ip6}]:${coturn.port}`);
+  return { coturn, stunServers };
+}
+
 export interface PeerReady {
   t: 'ready';
   card: string;
@@ -103,7 +126,12 @@ export interface PeerReady {
   candidates: Array<{ kind: string; host: string; port: number }>;
   nat: {
     state: string;
-    nat: { mapping: string; filtering: string; portPreserving: boolean | null } | null;
+    nat: {
+      mapping: string;
+      filtering: string;
+      portPreserving: boolean | null;
+      publicEndpoints?: Array<{ host: string; port: number }>;
+    } | null;
     reflexive: Array<{ host: string; port: number }>;
     error: { code: string; message: string } | null;
   } | null;
@@ -158,6 +186,11 @@ export async function connectBoth(
   return [ra as unknown as ConnectResult, rb as unknown as ConnectResult];
 }
 
+/** IP family of an address text. */
+export function familyOf(host: string): 4 | 6 {
+  return host.includes(':') ? 6 : 4;
+}
+
 /** The public IP the other side's packets come from (the carrier NAT's when stacked: same IP). */
 export function publicIpOf(side: 'A' | 'B'): string {
   return side === 'A' ? ADDR.publicA : ADDR.publicB;
@@ -184,6 +217,25 @@ export function writeReportFragment(name: string, rows: readonly ReportRow[]): v
   if (!dir || rows.length === 0) return;
   mkdirSync(dir, { recursive: true });
   writeFileSync(join(dir, `${name}.json`), JSON.stringify(rows, null, 2));
+}
+
+/**
+ * A gate that lets at most `parallel` calls run at once (labs are heavy on a 2-core machine):
+ * `const slot = slots(3); it.concurrent('x', () => slot(() => withLab(...)))`.
+ */
+export function slots(parallel: number): <T>(fn: () => Promise<T>) => Promise<T> {
+  let running = 0;
+  const queue: Array<() => void> = [];
+  return async <T>(fn: () => Promise<T>): Promise<T> => {
+    if (running >= parallel) await new Promise<void>((r) => queue.push(r));
+    running++;
+    try {
+      return await fn();
+    } finally {
+      running--;
+      queue.shift()?.();
+    }
+  };
 }
 
 /** Runs `tasks` with at most `limit` at a time (labs are heavy on a 2-core machine). */

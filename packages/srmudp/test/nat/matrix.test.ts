@@ -11,6 +11,7 @@ import {
   publicIpOf,
   type ReportRow,
   reportSkipWhenUnsupported,
+  slots,
   spawnPeer,
   withLab,
   writeReportFragment,
@@ -61,19 +62,7 @@ const rows: ReportRow[] = [];
 afterAll(() => writeReportFragment('matrix', rows));
 
 /** At most this many labs at once (2 shared cores: each lab runs a delayer and three Node processes). */
-const PARALLEL = Number(process.env.SRMUDP_NAT_PARALLEL ?? 3);
-let running = 0;
-const queue: Array<() => void> = [];
-async function slot<T>(fn: () => Promise<T>): Promise<T> {
-  if (running >= PARALLEL) await new Promise<void>((r) => queue.push(r));
-  running++;
-  try {
-    return await fn();
-  } finally {
-    running--;
-    queue.shift()?.();
-  }
-}
+const slot = slots(Number(process.env.SRMUDP_NAT_PARALLEL ?? 3));
 
 const pairs: Array<[Profile, Profile]> = [];
 for (let i = 0; i < PROFILES.length; i++) {

@@ -89,6 +89,17 @@ ${table('birthday')}
 ## Scenarios
 
 ${table('scenarios')}
+
+## IPv6
+
+${table('ipv6')}
+
+IPv6 homes get a routed prefix (2001:db8::/32 in the lab), no NAT: the home router is a stateful
+firewall (nft \`ip6\` table, conntrack: outbound allowed, replies pass, unsolicited inbound
+dropped; each firewall is self-checked before a row counts). Nodes on IPv6 hosts bind \`'::'\`
+(dual-stack; the default \`'0.0.0.0'\` never uses IPv6) with STUN servers on both families.
+When both families work, the first handshake answer wins: there is no rule yet that prefers
+(or moves the connection to) the IPv6 path.
 `;
   writeFileSync('docs/nat-matrix.md', md);
   console.log(`[test:nat] wrote docs/nat-matrix.md (${rows.length} rows)`);
