@@ -36,11 +36,14 @@ function setup(seed: string) {
   }
   net.driveBounded(100, () => a.relay.isReady && b.relay.isReady);
   a.dial(net.now, b.key);
-  net.driveBounded(1_000, () => {
-    const ab = a.e2e!.channel(b.key);
-    const ba = b.e2e!.channel(a.key);
-    return ab?.isEstablished === true && ba?.isEstablished === true;
-  });
+  net.driveBounded(1_000, () => a.e2e!.channel(b.key)?.isEstablished === true);
+  // key confirmation (WireGuard's rule): the responder's session counts once the initiator's
+  // first packet under the new keys arrives
+  a.sendSealed(net.now, b.key, text('key confirmation'));
+  net.driveBounded(1_000, () => b.e2e!.channel(a.key)?.isEstablished === true);
+  // what the tests count starts after the handshake and its confirmation
+  b.plaintexts.length = 0;
+  relay.forwarded.length = 0;
   return { net, relay, a, b };
 }
 
