@@ -170,7 +170,7 @@ def test_record_checks() -> None:
     "text,why",
     [
         ("", "empty"),
-        ("srmudp2:AAAA", "unknown version"),
+        ("srmudp3:AAAA", "unknown version"),
         ("srmudp:AAAA", "missing version"),
         ("other1:AAAA", "must start"),
         (TS["card"] + "*", "base64url"),

@@ -1,16 +1,10 @@
 // The TypeScript codec (@srmudp/wire, built) as an oracle for the Python one: reads a JSON array
 // of {kind: 'frames' | 'packet' | 'varint', hex} on stdin and prints, for each, either
 // {ok: <canonical re-encoding in hex>} or {error: <WireDecodeError code>}.
-import { existsSync, readFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
+import { readFileSync } from 'node:fs';
+import { importDist } from './ts_dist.mjs';
 
-const dist = join(dirname(fileURLToPath(import.meta.url)), '../../../packages/wire/dist/index.js');
-if (!existsSync(dist)) {
-  console.error(`${dist} missing: run pnpm run build`);
-  process.exit(2);
-}
-const wire = await import(pathToFileURL(dist).href);
+const wire = await importDist('wire');
 const hex = (b) => Buffer.from(b).toString('hex');
 
 const inputs = JSON.parse(readFileSync(0, 'utf8'));

@@ -20,6 +20,7 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from .errors import SrmudpError
 from .noise import x25519_public
+from .text import js_trim
 
 PEER_ID_PREFIX = "pk"
 PEER_ID_TEXT_LENGTH = 58
@@ -56,7 +57,7 @@ def parse_peer_id(text: str) -> bytes:
     ``SrmudpError('INVALID_PEER_ID')`` says what is wrong."""
     if not isinstance(text, str):
         raise SrmudpError("INVALID_PEER_ID", "peer id must be a string")
-    t = text.strip().lower()
+    t = js_trim(text).lower()  # the whitespace JavaScript's trim() removes, as the TypeScript parser
     if not t.startswith(PEER_ID_PREFIX):
         raise SrmudpError("INVALID_PEER_ID", f'peer id must start with "{PEER_ID_PREFIX}"')
     if len(t) != PEER_ID_TEXT_LENGTH:

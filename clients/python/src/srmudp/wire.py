@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Literal, Union
 
 from .errors import WireDecodeError
+from .text import decode_utf8, utf8_encode
 
 WIRE_VERSION = 1
 MAX_VARINT = 2**53 - 1
@@ -249,21 +250,10 @@ def is_ack_eliciting(frame: Frame) -> bool:
 
 
 def _utf8_decode(b: bytes, what: str) -> str:
-    try:
-        s = b.decode("utf-8")
-    except UnicodeDecodeError:
-        raise WireDecodeError("BAD_VALUE", f"{what} is not valid UTF-8") from None
-    # The TypeScript decoder (WHATWG TextDecoder, ignoreBOM false) drops one leading U+FEFF;
-    # doing the same keeps both implementations decoding to the same string.
-    return s[1:] if s.startswith("\ufeff") else s
-
-
-def utf8_encode(s: str) -> bytes:
-    """UTF-8 as TextEncoder writes it: a lone surrogate becomes U+FFFD."""
-    try:
-        return s.encode("utf-8")
-    except UnicodeEncodeError:
-        return s.encode("utf-16", "surrogatepass").decode("utf-16", "replace").encode("utf-8")
+    s = decode_utf8(b)  # as the TypeScript decoder: one leading U+FEFF dropped
+    if s is None:
+        raise WireDecodeError("BAD_VALUE", f"{what} is not valid UTF-8")
+    return s
 
 
 def _take(buf: bytes, pos: int, n: int, what: str) -> tuple[bytes, int]:
