@@ -116,7 +116,9 @@ class TsPeer:
 
 class LossProxy:
     """A loopback UDP proxy that drops ``loss`` of the datagrams in each direction (seeded). The
-    first address that sends to ``port`` is the client; everything else goes to ``target``."""
+    first address that sends to ``port`` is the client; everything else goes to ``target``.
+    ``initiations`` records the client's handshake initiations (type 0x81), as an attacker on
+    the path would."""
 
     def __init__(self, target: tuple[str, int], loss: float, seed: int = 1) -> None:
         self.target = target
@@ -133,6 +135,7 @@ class LossProxy:
         self.client: tuple[str, int] | None = None
         self.forwarded = [0, 0]
         self.dropped = [0, 0]
+        self.initiations: list[bytes] = []
         self._stop = threading.Event()
         self._threads = [threading.Thread(target=self._run, args=(0,), daemon=True), threading.Thread(target=self._run, args=(1,), daemon=True)]
         self._lock = threading.Lock()
@@ -149,6 +152,8 @@ class LossProxy:
             with self._lock:
                 if direction == 0:
                     self.client = self.client or addr
+                    if data[:1] == b"\x81":
+                        self.initiations.append(data)
                 drop = self.rng.random() < self.loss
             if drop:
                 self.dropped[direction] += 1

@@ -13,7 +13,7 @@ import socket
 from collections.abc import Awaitable, Callable
 
 import pytest
-from interop import LossProxy, keystream, ts_and_python
+from interop import LossProxy, TsPeer, keystream, ts_and_python
 
 import srmudp
 from srmudp import SrmudpError
@@ -112,8 +112,8 @@ def test_typescript_dials_python_both_streams_at_once() -> None:
             assert (n, digest) == (16 * MIB, hashlib.sha256(keystream("ts-down", 16 * MIB)).hexdigest())
             got = await ts.expect("stream")
             assert (got["bytes"], got["sha256"]) == (16 * MIB, hashlib.sha256(data).hexdigest())
-            # TypeScript closes the connection: Python sees its code and reason. (It closes when our
-            # message arrives: a close after an idle gap can be lost, see the README.)
+            # TypeScript closes the connection: Python sees its code and reason (it closes when our
+            # message arrives; before issue 11 a close after an idle gap could be lost)
             await conn.send(b"close:ts is done")
             assert await asyncio.wait_for(asyncio.shield(conn.closed), 15) == (0x101, "ts is done", True)
 
@@ -153,6 +153,9 @@ def test_five_percent_loss_both_ways_without_corruption() -> None:
             proxy = LossProxy(("127.0.0.1", ts.port), 0.05, seed=5)
             try:
                 conn = await node.connect({"host": "127.0.0.1", "port": proxy.port, "peer_id": ts.peer_id}, timeout=20)
+                # TypeScript has the connection once our first packet confirmed the keys (a lost
+                # one is retransmitted): only then can it open a stream to us
+                await ts.expect("connection", peerId=node.peer_id)
                 up = keystream("lossy-up", 4 * MIB)
                 ts.send(cmd="stream", peer=node.peer_id, bytes=4 * MIB, seed="lossy-down")
 
@@ -237,6 +240,7 @@ def test_hostile_datagrams_during_a_transfer_are_dropped_and_counted() -> None:
     async def main() -> None:
         async with ts_and_python() as (ts, node):
             conn = await node.connect(ts.card, timeout=15)
+            await ts.expect("connection", peerId=node.peer_id)  # after key confirmation
             ts.send(cmd="stream", peer=node.peer_id, bytes=4 * MIB, seed="under attack")
             target = node.address()
             rng = random.Random(9)
@@ -285,11 +289,96 @@ def test_idle_timeout_when_the_typescript_peer_dies() -> None:
     async def main() -> None:
         async with ts_and_python(idle_timeout_ms=3000, keepalive_ms=500) as (ts, node):
             conn = await node.connect(ts.card, timeout=15)
+            stream = await conn.open_stream()
+            stream.write(b"open")
+            await stream.drain()
             await asyncio.sleep(3.5)  # keepalives hold an idle connection open
             assert not conn.is_closed
             await ts.kill()
-            code, _, remote = await asyncio.wait_for(asyncio.shield(conn.closed), 15)
-            assert (code, remote) == (0x12, True)
+            # our own timer, not something the peer said (as TypeScript reports it since issue 11)
+            closed = await asyncio.wait_for(asyncio.shield(conn.closed), 15)
+            assert closed == (0x12, "idle timeout: nothing received from the peer for 3 s", False)
+            with pytest.raises(SrmudpError) as e:  # an open stream fails like a timed-out socket
+                await stream.read()
+            assert e.value.code == "IDLE_TIMEOUT"
             assert ts.peer_id not in node.status()  # an unnamed peer leaves the status table when it is gone
+
+    run(main)
+
+
+def test_a_replayed_typescript_initiation_makes_no_connection_in_python() -> None:
+    """Issue 11's replay rules with Python as the responder: TypeScript dials Python through a
+    proxy that records its initiation; replayed after the connection ended, it is refused by its
+    timestamp; replayed to a restarted Python node (which forgot the timestamps) it only creates
+    an unconfirmed session, which never becomes a connection and expires."""
+
+    async def main() -> None:
+        ident = srmudp.Identity.generate()
+        async with ts_and_python(identity=ident, handshake_timeout_ms=1500) as (ts, node):
+            proxy = LossProxy(node.address(), 0.0)
+            attacker = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            attacker.bind(("127.0.0.1", 0))
+            attacker.setblocking(False)
+            try:
+                ts.send(cmd="connect", card=node.contact_card(addresses=[("127.0.0.1", proxy.port)]))
+                conn = await asyncio.wait_for(node.accept(), 15)
+                await ts.expect("connected")
+                recorded = proxy.initiations[0]
+                ts.send(cmd="close_conn", peer=node.peer_id, code=0x100, reason="bye")
+                await ts.expect("conn_closed")
+                assert (await asyncio.wait_for(asyncio.shield(conn.closed), 15))[2] is True
+                await asyncio.sleep(1.7)  # past the duplicate cache (one handshake timeout)
+                attacker.sendto(recorded, node.address())
+                await wait_for(lambda: node.stats()["drops"].get("replayed_init", 0) == 1, 5)  # type: ignore[union-attr]
+                await asyncio.sleep(0.3)
+                assert node._incoming.empty() and node.status() == {}
+                assert node.stats()["connections"] == 0 and node.stats()["pending_handshakes"] == 0
+                with pytest.raises(BlockingIOError):
+                    attacker.recv(2048)  # not answered
+                # Python restarts on the same port and forgets the timestamps it saw
+                port = node.address()[1]
+                await node.close()
+                again = await srmudp.create_node(identity=ident, host="127.0.0.1", port=port, handshake_timeout_ms=1500)
+                try:
+                    attacker.sendto(recorded, ("127.0.0.1", port))
+                    await wait_for(lambda: again.stats()["pending_handshakes"] == 1, 5)
+                    await asyncio.sleep(0.5)
+                    assert again._incoming.empty() and again.status() == {} and again.stats()["connections"] == 0
+                    await wait_for(lambda: again.stats()["pending_handshakes"] == 0, 5)  # expired unconfirmed
+                    assert again._incoming.empty() and again.status() == {}
+                    assert again.endpoint.secure.channel(srmudp.parse_peer_id(ts.peer_id)) is None
+                finally:
+                    await again.close()
+            finally:
+                attacker.close()
+                proxy.close()
+
+    run(main)
+
+
+def test_python_restarts_and_dials_typescript_again_with_the_same_key() -> None:
+    """Python's initiation timestamps keep growing across a restart (wall clock + monotonic
+    clock, as the TypeScript node), so TypeScript accepts the restarted peer at once; and
+    node.close() sends CLOSE first, so TypeScript sees the remote close right away."""
+
+    async def main() -> None:
+        ts = await TsPeer.start()
+        ident = srmudp.Identity.generate()
+        try:
+            for round_ in ("before", "after"):
+                node = await srmudp.create_node(identity=ident, host="127.0.0.1")
+                try:
+                    conn = await node.connect(ts.card, timeout=15)
+                    await conn.send(f"{round_} the restart")
+                    assert base64.b64decode((await ts.expect("message"))["data"]) == f"{round_} the restart".encode()
+                finally:
+                    await node.close()
+                closed = await ts.expect("closed", timeout=5, peerId=ident.peer_id)
+                assert (closed["code"], closed["reason"], closed["remote"]) == (0, "node closed", True)
+            ts.send(cmd="stats")
+            drops = (await ts.expect("stats"))["node"]["endpoint"]["drops"]
+            assert drops.get("replayed_init", 0) == 0, drops
+        finally:
+            await ts.close()
 
     run(main)

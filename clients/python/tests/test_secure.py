@@ -25,21 +25,32 @@ B = ("10.0.0.2", 2000)
 
 
 class Peer(SimPeer):
-    """A SecureEndpoint on the sim network that records events and data."""
+    """A SecureEndpoint on the sim network that records events and data. As the connection layer
+    does, an initiator sends a packet under new keys at once (``confirm``): an IK responder uses
+    its keys only after that key confirmation."""
 
-    def __init__(self, net: Network, addr: tuple[str, int], seed: int, **kw: object) -> None:
+    def __init__(self, net: Network, addr: tuple[str, int], seed: int, confirm: bool = True, **kw: object) -> None:
         self.random = seeded_random(seed)
         self.identity = Identity.from_secret(self.random(32))
         self.ep = SecureEndpoint(self.identity, random=self.random, **kw)  # type: ignore[arg-type]
         self.events: list[object] = []
         self.data: list[bytes] = []
         self.under_load = False
-        net.add(addr, self, drain(lambda now: self.ep.poll_transmit()))
+        self.confirm = confirm
+        self._extra: list[tuple[tuple[str, int], bytes]] = []
+        poll = drain(lambda now: self.ep.poll_transmit())
+        net.add(addr, self, lambda now: poll(now) + [self._extra.pop(0) for _ in range(len(self._extra))])
 
     def on_datagram(self, now: float, frm: tuple[str, int], data: bytes) -> None:
         r = self.ep.handle(now, frm, data, self.under_load)
-        if isinstance(r, DataResult):
+        if isinstance(r, DataResult) and r.plaintext != b"":
             self.data.append(r.plaintext)
+
+    def on_event(self, e: object) -> None:
+        if self.confirm and isinstance(e, (Established, Rekeyed)) and e.initiator:
+            ch = e.channel
+            assert ch.current is not None
+            self._extra.append((ch.address, ch.seal(ch.current.last_sealed + 1, b"")))
 
     def established(self) -> bool:
         return any(isinstance(e, Established) for e in self.events)
@@ -60,7 +71,7 @@ def test_handshake_and_data(ik: bool) -> None:
     assert ea.remote_key == b.identity.public_key and eb.remote_key == a.identity.public_key
     assert ea.initiator and not eb.initiator
     assert ch.handshake_hash == b.ep.channel(a.identity.public_key).handshake_hash  # type: ignore[union-attr]
-    net.inject(B, A, ch.seal(0, b"hello"))
+    net.inject(B, A, ch.seal(1, b"hello"))  # (packet 0 was the key confirmation)
     net.run(lambda: bool(b.data), max_ms=6000)
     assert b.data == [b"hello"]
 
@@ -198,10 +209,10 @@ def test_rekey_by_time_keeps_data_flowing() -> None:
     for step in range(60):  # 12 s of virtual time, a packet each way every 200 ms
         ch_b = b.ep.channel(a.identity.public_key)
         if ch.is_established:
-            net.inject(B, A, ch.seal(pn, b"a%d" % step))
+            net.inject(B, A, ch.seal(max(pn, ch.current.last_sealed + 1), b"a%d" % step))  # type: ignore[union-attr]
             phases.add(ch.key_phase)
         if ch_b is not None and ch_b.is_established:
-            net.inject(A, B, ch_b.seal(pn, b"b%d" % step))
+            net.inject(A, B, ch_b.seal(max(pn, ch_b.current.last_sealed + 1), b"b%d" % step))  # type: ignore[union-attr]
         pn += 1
         end = net.now + 200
         net.run(lambda: net.now >= end, max_ms=end)

@@ -1,12 +1,18 @@
 """Sans-IO endpoint: one UDP socket, many authenticated connections (the rules of
 ``@srmudp/core``). Demultiplexes datagrams (STUN / srmudp), runs the secure endpoint, one
 reliability state machine per peer, the boot-id restart rule, anti-amplification towards
-unvalidated addresses, path validation and migration, graceful close, and counts every dropped
-datagram by reason. No I/O, no clock: ``now`` is monotonic milliseconds.
+unvalidated addresses, path validation and migration, graceful and immediate close, and counts
+every dropped datagram by reason. No I/O, no clock: ``now`` is monotonic milliseconds.
+
+A connection exists only once the peer proved it holds the session keys (crypto reports it
+then): the initiator got an authenticated response, an XX responder message 3, an IK responder
+the initiator's first packet under the new keys (key confirmation: an initiation alone may be a
+replay). So every connection's path is validated from its start.
 """
 
 from __future__ import annotations
 
+import math
 import os
 from collections import OrderedDict, deque
 from dataclasses import dataclass
@@ -14,6 +20,7 @@ from typing import Callable, Literal, Union
 
 from . import reliability as rel
 from .errors import SrmudpError, WireDecodeError
+from .handshake_guard import HandshakeLimits
 from .identity import Identity
 from .reliability import Limits, Reliable
 from .secure import Address, Channel, DataResult, Established, Failed, Rekeyed, SecureEndpoint, Timing
@@ -123,10 +130,8 @@ class Connection:
         self.channels: list[Channel] = []
         self.rel: Reliable | None = None
         self.path: Address | None = None
-        self.validated = False
         self.remote_boot: bytes | None = None
         self.drops: dict[str, int] = {}
-        self._responded_at = -1.0
         self._largest_pn = -1
         self._probe: tuple[Address, bytes, int, float] | None = None  # address, data, tries, next_at
         self._core_out: deque[tuple[PathChallenge | PathResponse, Address]] = deque()
@@ -189,12 +194,11 @@ class Connection:
             return False
         return self.rel.send_datagram(data)
 
-    def close(self, code: int = 0, reason: str = "", now: float | None = None) -> None:
-        """Graceful: keeps sending until every byte written is acknowledged (bounded), then
-        CLOSE. Before establishment: the dial fails with CLOSED. ``now`` defaults to the last
-        time the endpoint saw (a driver should pass the current time)."""
-        if now is not None:
-            self._ep._tick(now)
+    def close(self, now: float, code: int = 0, reason: str = "") -> None:
+        """Graceful: keeps sending until every byte written is acknowledged (at most max(3 PTO,
+        2 s) and 10 s), then CLOSE. Before establishment: the dial fails with CLOSED. ``now`` is
+        the driver's clock: the drain deadline and the closing period start from it."""
+        self._ep._tick(now)
         if self.state == "closed" or self._draining:
             return
         if self.state == "handshaking" or self.rel is None:
@@ -202,13 +206,27 @@ class Connection:
             return
         if self.state == "closing":
             return
-        now = self._ep.last_now
         self._draining = True
         self._close_code = code
         self._close_reason = reason
         self.state = "closing"
         self._drain_until = now + min(MAX_DRAIN_MS, max(3 * self._pto(), MIN_DRAIN_MS))
         self._maybe_finish_drain(now)
+
+    def close_immediately(self, now: float, code: int = 0, reason: str = "") -> None:
+        """Closes at once (QUIC's CONNECTION_CLOSE, RFC 9000 §10.2): CLOSE is the next packet,
+        ahead of queued data, which is abandoned; a graceful close still draining is cut short."""
+        self._ep._tick(now)
+        if self.state == "closed":
+            return
+        r = self.rel
+        if self.state == "handshaking" or r is None:
+            self.fail(SrmudpError("CLOSED", f"connection {self.id} closed before it was established"))
+            return
+        self._draining = False
+        self.state = "closing"
+        r.close(now, code, reason)
+        self._drain_reliable()
 
     def stats(self) -> dict[str, object]:
         s: dict[str, object] = dict(self.rel.summary()) if self.rel else {}
@@ -219,7 +237,7 @@ class Connection:
 
     # --------------------------------------------------------------------- endpoint side
 
-    def establish(self, now: float, channel: Channel, validated: bool, initiator: bool) -> None:
+    def establish(self, now: float, channel: Channel, handshake_rtt: float | None) -> None:
         self.channel = channel
         if channel not in self.channels:
             self.channels.append(channel)
@@ -240,15 +258,13 @@ class Connection:
             keepalive_ms=self._ep.keepalive_ms,
             idle_timeout_ms=self._ep.idle_timeout_ms,
         )
-        if initiator and channel.handshake_rtt is not None:
-            self.rel.seed_rtt(channel.handshake_rtt)
-        self._responded_at = now if not initiator and not validated else -1.0
+        if handshake_rtt is not None:
+            self.rel.seed_rtt(handshake_rtt)
         self.path = channel.address
-        self.validated = validated
         self.state = "established"
-        if validated:
-            self._ep.amp.forget(self.path)
-        # give the responder an authenticated packet at once, so it can validate our address
+        self._ep.amp.forget(self.path)
+        # an authenticated packet from us at once: it confirms the new keys to an IK responder
+        # (which does not use them before), and measures the RTT
         self.rel.queue_frame(Ping())
         self._connected_emitted = True
         self._ep._emit(Connected(self, remote_key, self.outgoing))
@@ -259,11 +275,6 @@ class Connection:
             return
         if frm != self.path:
             self._on_other_address(now, frm, pn)
-        elif not self.validated:
-            # an authenticated packet from the address we answered proves the peer got our reply
-            if self._responded_at >= 0:
-                r.seed_rtt(now - self._responded_at)
-            self._set_validated()
         self._largest_pn = max(self._largest_pn, pn)
         self._current_from = frm
         r.handle_packet(now, pn, plaintext)
@@ -282,13 +293,10 @@ class Connection:
         amp = self._ep.amp
         if self._routed is None and self._core_out:
             frame, to = self._core_out[0]
-            if (self.validated and to == self.path) or amp.remaining(to) >= r.mtu.current:
+            if to == self.path or amp.remaining(to) >= r.mtu.current:
                 self._core_out.popleft()
                 if r.queue_frame(frame):
                     self._routed = (frame, to)
-        # before the path is validated, send only what fits the 3x budget
-        if not self.validated and self._routed is None and amp.remaining(self.path) < r.mtu.current:
-            return None
         t = r.poll_transmit(now)
         if t is None and self._draining:
             self._maybe_finish_drain(now)
@@ -305,7 +313,7 @@ class Connection:
         except (SrmudpError, ValueError):
             self._drop("seal_failed")
             return None
-        if not (self.validated and to == self.path) and not amp.try_send(to, len(data)):
+        if to != self.path and not amp.try_send(to, len(data)):
             self._drop("amplification_limit")
             return None
         return to, data
@@ -316,11 +324,6 @@ class Connection:
             return None
         t = r.poll_timeout()
         t = float("inf") if t is None else t
-        last = self._ep.last_now
-        if not self.validated and self.path is not None and t <= last:
-            # blocked by the amplification limit until the peer speaks: do not spin
-            if self._ep.amp.remaining(self.path) < r.mtu.current:
-                t = last + 50
         if self._probe is not None:
             t = min(t, self._probe[3])
         if self._draining:
@@ -375,15 +378,6 @@ class Connection:
             return 1000.0
         return self.rel.rtt.pto(25)
 
-    def _set_validated(self) -> None:
-        if self.validated:
-            return
-        self.validated = True
-        self._responded_at = -1.0
-        if self.path is not None:
-            self._ep.amp.forget(self.path)
-        self._ep._on_validated(self)
-
     def _on_other_address(self, now: float, frm: Address, pn: int) -> None:
         """RFC 9000 §9.3: authenticated packets from a new address (NAT rebinding). Only the
         highest packet number so far counts; the new address is validated before we move."""
@@ -412,9 +406,6 @@ class Connection:
         for ch in self.channels:
             ch.address = p[0]  # rekeys go to the new address too
         self._ep.amp.forget(p[0])
-        if not self.validated:
-            self.validated = True
-            self._ep._on_validated(self)
         self._ep._emit(PathChanged(self, p[0]))
 
     def _maybe_finish_drain(self, now: float) -> None:
@@ -455,11 +446,15 @@ class Connection:
                 else:
                     self._drop("relay_unsupported")
             elif isinstance(ev, rel.Closed):
-                idle = ev.error == "IDLE_TIMEOUT"
                 self.state = "closing"
                 self._draining = False
-                # an idle timeout means the peer went away: report it as the remote's doing
-                self._emit_closed(CloseCode.IDLE_TIMEOUT if idle else ev.code, ev.reason, idle or ev.remote)
+                if ev.error == "IDLE_TIMEOUT":
+                    # our own timer: nothing authenticated arrived for that long (the peer may be
+                    # gone, or the path broken); not something the peer said
+                    s = math.floor(self._ep.idle_timeout_ms / 1000 + 0.5)
+                    self._emit_closed(CloseCode.IDLE_TIMEOUT, f"idle timeout: nothing received from the peer for {s} s", False)
+                else:
+                    self._emit_closed(ev.code, ev.reason, ev.remote)
                 if r.state == "closed":
                     self._finalize()
             elif isinstance(ev, rel.StreamStopped):
@@ -517,15 +512,19 @@ class Endpoint:
         max_connections: int = 4096,
         max_pending_handshakes: int = 1024,
         cookie_threshold: int = 64,
+        wall_clock_offset_ms: float = 0.0,
     ) -> None:
+        """``max_pending_handshakes``: half-open XX and IK handshakes awaiting key confirmation
+        (when full the oldest is evicted; at most 4 per source address and max(4, min(64,
+        this / 4)) per /24 or /64). ``cookie_threshold``: initiations per second above which
+        initiations need a cookie (0: always). ``wall_clock_offset_ms``: wall clock minus ``now``
+        (ms), which stamps our IK initiations (replay protection that survives our restarts)."""
         self.identity = identity
         self.random = random
         self.limits = limits or Limits()
         self.keepalive_ms = keepalive_ms
         self.idle_timeout_ms = idle_timeout_ms
         self.max_connections = max_connections
-        self.max_pending_handshakes = max_pending_handshakes
-        self.cookie_threshold = cookie_threshold
         self.last_now = now
         self.amp = AmplificationGuard()
         self.boot_id = random(BOOT_ID_LENGTH)
@@ -535,6 +534,13 @@ class Endpoint:
             random=random,
             accept_peer=self._accept_peer,
             options={BOOT_ID_OPTION: self.boot_id},
+            # the responder's DoS policy (cookies by rate, per-source budgets) lives in crypto
+            limits=HandshakeLimits(
+                max_pending=max_pending_handshakes,
+                load_threshold=cookie_threshold,
+                max_pending_per_prefix=max(4, min(64, math.ceil(max_pending_handshakes / 4))),
+            ),
+            wall_clock_offset_ms=wall_clock_offset_ms,
             timing=Timing(
                 handshake_timeout_ms=handshake_timeout_ms,
                 handshake_retransmit_ms=min(1000, max(50, handshake_timeout_ms // 8)),
@@ -544,7 +550,6 @@ class Endpoint:
         self._by_id: dict[int, Connection] = {}
         self._by_key: dict[bytes, Connection] = {}
         self._by_channel: dict[Channel, Connection] = {}
-        self._unvalidated_incoming = 0
         self._out: deque[tuple[Address, bytes]] = deque()
         self._events: deque[EndpointEvent] = deque()
         self._rr: deque[Connection] = deque()
@@ -608,21 +613,18 @@ class Endpoint:
             t = data[0]
             if t & 0xFE != 0x90:
                 self.amp.received(frm, len(data))
-            if t == 0x81:
-                pending = self._unvalidated_incoming + len(self.secure._half_open)
-                if pending >= self.max_pending_handshakes:
-                    self._drop("handshake_limit")
-                    return
-                r = self.secure.handle(now, frm, data, under_load=pending >= self.cookie_threshold)
-            else:
-                r = self.secure.handle(now, frm, data)
+            r = self.secure.handle(now, frm, data)
             if isinstance(r, DataResult):
+                # a key confirmation (a new connection), a rekey completion or a restarted peer
+                # must be seen before its data
+                self._pump_secure(now)
                 conn = self._by_channel.get(r.channel)
                 if conn is None or conn.finished:
                     self._drop("no_connection")
                 else:
-                    # every datagram from an address that is not a validated path credits it
-                    if not (conn.validated and frm == conn.path):
+                    # a datagram from another address than the path: a migration candidate (its
+                    # 3x budget for path challenges)
+                    if frm != conn.path:
                         self.amp.received(frm, len(data))
                     self.received["delivered"] += 1
                     conn.on_packet(now, frm, r.packet_number, r.plaintext)
@@ -677,10 +679,13 @@ class Endpoint:
         return self._events.popleft() if self._events else None
 
     def close(self, now: float, code: int = 0, reason: str = "") -> None:
-        """Closes every connection gracefully; the endpoint stays usable until they finish."""
+        """Closes every connection at once (QUIC's CONNECTION_CLOSE, RFC 9000 §10.2): each sends
+        CLOSE as its next packet, ahead of data still queued (abandoned), then stays closing for
+        3 PTO to answer late packets with CLOSE again; dials fail with CLOSED. Use each
+        connection's graceful ``close`` first to deliver queued data."""
         self._tick(now)
         for conn in list(self._by_id.values()):
-            conn.close(code, reason)
+            conn.close_immediately(now, code, reason)
 
     def destroy(self) -> None:
         self.secure.close()
@@ -697,6 +702,7 @@ class Endpoint:
         return {
             "connections": sum(1 for c in self._by_id.values() if c.state != "handshaking"),
             "handshaking": sum(1 for c in self._by_id.values() if c.state == "handshaking"),
+            "pending_handshakes": self.secure.pending_handshakes(),
             "drops": drops,
             **self.received,
             **self.secure.stats,
@@ -790,14 +796,14 @@ class Endpoint:
         if existing is not None and not existing.finished:
             existing.remote_boot = boot
             if existing.state == "handshaking":
-                self._establish(now, existing, ch, ev.initiator)
+                self._establish(now, existing, ch, ev.handshake_rtt)
             return
         if by_key is not None and not by_key.finished and by_key.state != "closing":
             self._by_channel[ch] = by_key
             by_key.remote_boot = boot
             if by_key.state == "handshaking":
                 by_key.channels.append(ch)
-                self._establish(now, by_key, ch, ev.initiator)
+                self._establish(now, by_key, ch, ev.handshake_rtt)
             else:
                 by_key.channels.append(ch)
                 by_key.channel = ch
@@ -809,7 +815,7 @@ class Endpoint:
         self._by_key[ev.remote_key] = conn
         self._by_channel[ch] = conn
         conn.channels.append(ch)
-        self._establish(now, conn, ch, ev.initiator)
+        self._establish(now, conn, ch, ev.handshake_rtt)
 
     def _on_rekeyed(self, now: float, ev: Rekeyed) -> None:
         ch = ev.channel
@@ -836,7 +842,11 @@ class Endpoint:
             self._by_key[ch.remote_key] = fresh  # type: ignore[index]
             self._by_channel[ch] = fresh
             fresh.channels.append(ch)
-            self._establish(now, fresh, ch, False)
+            self._establish(now, fresh, ch, ev.handshake_rtt)
+        elif ev.initiator and conn.rel is not None and conn.rel.state == "open":
+            # the responder keeps the old keys until we send under the new ones (key
+            # confirmation): give it a packet now rather than at the next write or keepalive
+            conn.rel.queue_frame(Ping())
 
     def _on_failed(self, ev: Failed) -> None:
         ch = ev.channel
@@ -854,25 +864,15 @@ class Endpoint:
             return
         conn.fail(SrmudpError("SESSION_EXPIRED", "session keys expired"))
 
-    def _establish(self, now: float, conn: Connection, ch: Channel, initiator: bool) -> None:
-        # the initiator's path is validated by the authenticated response, an XX responder's by
-        # message 3; an IK responder's only by the first authenticated data packet (an
-        # initiation can be replayed from a spoofed address)
-        ik_responder = not initiator and ch.current is not None and not ch.current.confirmed
-        if ik_responder:
-            self._unvalidated_incoming += 1
+    def _establish(self, now: float, conn: Connection, ch: Channel, handshake_rtt: float | None) -> None:
+        """A connection begins. Crypto reports a session only once the peer proved it holds the
+        keys, so the path is validated from here on."""
         if self._by_key.get(ch.remote_key) is not conn:  # type: ignore[arg-type]
             self._by_key[ch.remote_key] = conn  # type: ignore[index]
-        conn.establish(now, ch, not ik_responder, initiator)
+        conn.establish(now, ch, handshake_rtt)
         self._rr.append(conn)
 
-    def _on_validated(self, conn: Connection) -> None:
-        if not conn.outgoing and self._unvalidated_incoming > 0:
-            self._unvalidated_incoming -= 1
-
     def _on_finished(self, conn: Connection) -> None:
-        if not conn.validated and not conn.outgoing and self._unvalidated_incoming > 0 and conn.rel is not None:
-            self._unvalidated_incoming -= 1
         self._by_id.pop(conn.id, None)
         if conn.remote_key is not None and self._by_key.get(conn.remote_key) is conn:
             del self._by_key[conn.remote_key]

@@ -26,6 +26,11 @@ from .streams import SrmudpStream
 _BATCH = 256
 _RECV_BATCH = 64
 _MAX_RECONNECT_MS = 30_000
+#: how long node.close() keeps the socket for the closing period of its connections (3 PTO, a
+#: few ms to a few hundred on real paths), to answer late packets with CLOSE again
+_CLOSING_WAIT_S = 0.5
+#: the endpoint's code for a connection that ended by our own idle timer
+_IDLE_TIMEOUT_CODE = 0x12
 
 Address = tuple[str, int]
 PeerTarget = Union[str, Mapping[str, Any]]
@@ -153,10 +158,10 @@ class PeerConnection:
         return self._core.stats()
 
     async def close(self, code: int = 0, reason: str = "", timeout: float = 15.0) -> None:
-        """Graceful: queued data is delivered first (bounded), then CLOSE."""
+        """Graceful: queued data is delivered first (at most max(3 PTO, 2 s) and 10 s when the
+        peer does not acknowledge), then CLOSE."""
         self._node._closing_on_purpose.add(self._core.id)
-        self._node._touch()
-        self._core.close(code, reason)
+        self._core.close(self._node._now(), code, reason)
         self._node._kick()
         try:
             await asyncio.wait_for(asyncio.shield(self.closed), timeout)
@@ -209,7 +214,11 @@ class PeerConnection:
         if self.closed.done():
             return
         self.closed.set_result((code, reason, remote))
-        err = SrmudpError("CONNECTION_CLOSED", f"connection to {self.label} closed (code {code}: {reason})")
+        if not remote and code == _IDLE_TIMEOUT_CODE:
+            # our own idle timer (like ETIMEDOUT): the peer said nothing
+            err = SrmudpError("IDLE_TIMEOUT", f"connection to {self.label} timed out ({reason})")
+        else:
+            err = SrmudpError("CONNECTION_CLOSED", f"connection to {self.label} closed (code {code}: {reason})")
         for s in self._streams.values():
             s._fail(err)
         self._incoming.put_nowait(None)
@@ -278,6 +287,11 @@ class Node:
             keepalive_ms=options.get("keepalive_ms", 15_000),
             idle_timeout_ms=options.get("idle_timeout_ms", 30_000),
             handshake_timeout_ms=options.get("handshake_timeout_ms", 10_000),
+            max_pending_handshakes=options.get("max_pending_handshakes", 1024),
+            cookie_threshold=options.get("cookie_threshold", 64),
+            # our IK initiations are stamped with now + this offset = the wall clock, so they
+            # keep growing across restarts of this program (replay protection at responders)
+            wall_clock_offset_ms=time.time() * 1000.0 - self._now(),
         )
         self.peers = Peers(self)
         self._named: dict[str, _NamedPeer] = {}
@@ -418,21 +432,27 @@ class Node:
         s["send_blocked"] = self._send_blocked
         return s
 
-    async def close(self, timeout: float = 12.0) -> None:
-        """Closes every connection gracefully, then the socket. A connection's drain is bounded
-        by max(3 PTO, 2 s) and at most 10 s, so the default ``timeout`` lets every CLOSE go out."""
+    async def close(self) -> None:
+        """Closes every connection at once, then the socket: each connection's CLOSE goes out
+        ahead of data still queued (abandoned, as QUIC's CONNECTION_CLOSE), so each peer sees a
+        remote close within a round trip; the socket stays for the connections' closing period
+        (3 PTO, at most 0.5 s) to repeat CLOSE to late packets. To deliver queued data first,
+        ``await conn.close()`` before this."""
         if self._closed:
             return
         for p in self._named.values():
             if p.task is not None:
                 p.task.cancel()
-        conns = [pc for pc in self._by_core.values() if not pc.is_closed]
-        for pc in conns:
+        for pc in self._by_core.values():
             self._closing_on_purpose.add(pc._core.id)
-        self.endpoint.close(self._now())
-        self._kick()
-        if conns:
-            await asyncio.wait([asyncio.ensure_future(asyncio.shield(pc.closed)) for pc in conns], timeout=timeout)
+        self.endpoint.close(self._now(), 0, "node closed")
+        self._kick()  # the CLOSE packets go out on this turn
+        deadline = self._loop.time() + _CLOSING_WAIT_S
+        while self._loop.time() < deadline and any(not c.finished for c in self.endpoint.connections()):
+            await asyncio.sleep(0.01)
+        self._flush()
+        for pc in list(self._by_core.values()):
+            pc._on_closed(0, "node closed", False)
         self._closed = True
         for fut in self._dials.values():
             if not fut.done():
@@ -507,7 +527,7 @@ class Node:
             p.task.cancel()
         if p.conn is not None and not p.conn.is_closed:
             self._closing_on_purpose.add(p.conn._core.id)
-            p.conn._core.close(now=self._now())
+            p.conn._core.close(self._now())
             self._kick()
 
     async def _keep_connected(self, p: _NamedPeer) -> None:
@@ -675,12 +695,16 @@ async def create_node(
     handshake_timeout_ms: float = 10_000,
     reconnect_delay_ms: float = 500,
     limits: Limits | None = None,
+    cookie_threshold: int = 64,
+    max_pending_handshakes: int = 1024,
 ) -> Node:
     """Creates a node bound to ``host:port`` (port 0: any free port).
 
     ``identity``: an :class:`Identity`, a 32-byte Ed25519 seed (or ``{"secret": seed}``), a key
     file path (created with mode 0600 when missing; a file with wider permissions is refused), or
-    None for an ephemeral identity."""
+    None for an ephemeral identity. ``cookie_threshold``: initiations per second above which
+    initiations need a cookie (0: always); ``max_pending_handshakes``: half-finished incoming
+    handshakes kept (the oldest evicted beyond)."""
     if identity is None:
         ident = Identity.generate()
     elif isinstance(identity, Identity):
@@ -703,6 +727,8 @@ async def create_node(
             "handshake_timeout_ms": handshake_timeout_ms,
             "reconnect_delay_ms": reconnect_delay_ms,
             "limits": limits,
+            "cookie_threshold": cookie_threshold,
+            "max_pending_handshakes": max_pending_handshakes,
         },
     )
     loop = asyncio.get_running_loop()

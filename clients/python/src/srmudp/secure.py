@@ -12,11 +12,12 @@ from __future__ import annotations
 
 import os
 import struct
-from collections import deque
+from collections import OrderedDict, deque
 from dataclasses import dataclass, field
 from typing import Any, Callable, Literal, Union
 
 from .errors import SrmudpError, WireDecodeError
+from .handshake_guard import HandshakeLimits, LoadMeter, PendingEntry, PendingTable, Source, SourceKeys, SourceRate
 from .identity import Identity, ed25519_to_x25519_public, peer_id_to_x25519
 from .macs import (
     COOKIE_USE_LIFETIME_MS,
@@ -32,6 +33,7 @@ from .macs import (
 )
 from .noise import HandshakeState, KeyPair
 from .session import TransportSession
+from .timestamp import TIMESTAMP_LENGTH, TimestampClock
 from .wire import (
     MAC_LENGTH,
     MAX_VARINT,
@@ -51,15 +53,22 @@ PROLOGUE = b"srmudp v1\x00" + bytes([WIRE_VERSION])
 OPT_SENDER_INDEX = 0x01
 OPT_IDENTITY_KEY = 0x02
 OPT_KEY_PHASE = 0x03
+#: TAI64N (timestamp.py): required in IK message 1 (replay protection), sent in XX message 3
+OPT_TIMESTAMP = 0x04
 FIRST_APP_OPTION = 0x10
-_FIXED = {OPT_SENDER_INDEX: 4, OPT_IDENTITY_KEY: 32, OPT_KEY_PHASE: 1}
+_FIXED = {OPT_SENDER_INDEX: 4, OPT_IDENTITY_KEY: 32, OPT_KEY_PHASE: 1, OPT_TIMESTAMP: TIMESTAMP_LENGTH}
 
 # what a session index belongs to: ("session", channel, session), ("pending", channel) or
 # ("half_open", half-open XX state)
 _Owner = tuple[Any, ...]
 
+#: remembered initiations (duplicate detection), per pattern; oldest evicted first
 MAX_RECENT = 4096
-MAX_HALF_OPEN = 4096
+#: remembered initiation timestamps, one per remote key (least recently used forgotten: key
+#: confirmation still stops a replay of a key forgotten here)
+MAX_TIMESTAMPS = 16_384
+#: the smallest datagram that can be a handshake packet: 11-byte header, two 16-byte MACs
+MIN_HANDSHAKE = 11 + 2 * MAC_LENGTH
 _DATA_HDR = struct.Struct(">BIQ")
 
 DropReason = Literal[
@@ -73,6 +82,8 @@ DropReason = Literal[
     "refused",
     "simultaneous_lost",
     "duplicate_init",
+    "replayed_init",
+    "rate_limited",
     "unexpected",
     "bad_cookie_reply",
     "decrypt_failed",
@@ -106,6 +117,7 @@ class Payload:
     sender_index: int | None = None
     identity_key: bytes | None = None
     key_phase: int | None = None
+    timestamp: bytes | None = None
     app: dict[int, bytes] = field(default_factory=dict)
 
 
@@ -114,6 +126,8 @@ def encode_payload(
     identity_key: bytes | None = None,
     key_phase: int | None = None,
     app: dict[int, bytes] | None = None,
+    *,
+    timestamp: bytes | None = None,
 ) -> bytes:
     out = bytearray()
     if sender_index is not None:
@@ -122,6 +136,8 @@ def encode_payload(
         out += bytes([OPT_IDENTITY_KEY, 32]) + identity_key
     if key_phase is not None:
         out += bytes([OPT_KEY_PHASE, 1, key_phase])
+    if timestamp is not None:
+        out += bytes([OPT_TIMESTAMP, TIMESTAMP_LENGTH]) + timestamp
     for t, v in (app or {}).items():
         out += bytes([t, len(v)]) + v
     return bytes(out)
@@ -153,6 +169,8 @@ def decode_payload(b: bytes) -> Payload | None:
             if v[0] > 1:
                 return None
             out.key_phase = v[0]
+        elif t == OPT_TIMESTAMP:
+            out.timestamp = bytes(v)
         elif t >= FIRST_APP_OPTION:
             out.app[t] = bytes(v)
     return out
@@ -163,10 +181,16 @@ def decode_payload(b: bytes) -> Payload | None:
 
 @dataclass
 class Established:
+    """A session is in use: we initiated and the responder answered, or, as responder, the
+    initiator completed XX or sent its first packet under new IK keys (key confirmation)."""
+
     channel: Channel
     remote_key: bytes
     remote_options: dict[int, bytes]
     initiator: bool
+    #: the handshake's round trip (initiator: initiation to response; responder: response to the
+    #: proof the initiator has the keys), None when a retransmission made it ambiguous (Karn)
+    handshake_rtt: float | None = None
 
 
 @dataclass
@@ -174,6 +198,7 @@ class Rekeyed:
     channel: Channel
     remote_options: dict[int, bytes]
     initiator: bool
+    handshake_rtt: float | None = None
 
 
 @dataclass
@@ -228,6 +253,9 @@ class _HalfOpen:
     key_phase: int
     address: Address
     expires: float
+    #: when message 2 was sent, and how many times (an RTT sample only when once)
+    sent_at: float = 0.0
+    answers: int = 1
 
 
 @dataclass
@@ -243,7 +271,10 @@ ChannelState = Literal["idle", "handshaking", "established", "failed", "closed"]
 
 class Channel:
     """The secure channel to one peer: handshakes as initiator, current keys, the previous keys
-    during the grace period after a rekey, an unconfirmed responder session of a rekey."""
+    during the grace period after a rekey, and ``next``: a responder session awaiting key
+    confirmation (a new connection, a rekey or a restart of the peer). An initiation alone can
+    be a replay, so ``next`` is used, and reported, only once the initiator sends under it; it is
+    dropped after one handshake timeout."""
 
     def __init__(self, ep: SecureEndpoint, remote_key: bytes | None, address: Address, remote_static: bytes | None):
         self._ep = ep
@@ -262,6 +293,9 @@ class Channel:
         self._cookie: tuple[bytes, float] | None = None
         self._rekey_requested = False
         self._established = False
+        # connect() was called: an abandoned unconfirmed session then fails the channel (the
+        # caller waits for an outcome) instead of closing it quietly
+        self._dialled = False
         #: RTT sample of the last handshake we initiated (None: retransmitted, ambiguous)
         self.handshake_rtt: float | None = None
         #: test hook: corrupt mac2 of the next initiation sent (exercises the cookie path)
@@ -270,6 +304,17 @@ class Channel:
     @property
     def is_established(self) -> bool:
         return self.current is not None and self.current.alive
+
+    @property
+    def is_confirmed(self) -> bool:
+        """The peer proved it holds the current keys (it answered us, completed our XX
+        handshake, or sent a packet under them)."""
+        return self.current is not None and self.current.confirmed
+
+    @property
+    def awaiting_confirmation(self) -> bool:
+        """A responder session waits for the initiator's first packet under it."""
+        return self.next is not None
 
     @property
     def key_phase(self) -> int | None:
@@ -282,6 +327,7 @@ class Channel:
     def connect(self, now: float) -> None:
         if self.state == "closed":
             raise SrmudpError("CHANNEL_CLOSED", "channel is closed")
+        self._dialled = True
         if self.pending or self.is_established:
             return
         self._start_handshake(now)
@@ -327,11 +373,15 @@ class Channel:
         if self.previous:
             t = min(t, self.previous_until)
         if self.next:
-            t = min(t, self.next.created_at + tm.reject_after_ms)
+            # the initiator sends under new keys as soon as it has our response
+            t = min(t, self.next.created_at + tm.handshake_timeout_ms)
         if self.current:
             t = min(t, self.current.created_at + tm.reject_after_ms)
             if not self.pending and self.remote_static is not None:
                 t = min(t, self._rekey_at(self.current))
+                u = self._unanswered_at(self.current)
+                if u is not None:
+                    t = min(t, u)
         return None if t == float("inf") else t
 
     def handle_timeout(self, now: float) -> None:
@@ -341,9 +391,10 @@ class Channel:
         if self.previous and now >= self.previous_until:
             self.drop_session(self.previous)
             self.previous = None
-        if self.next and now >= self.next.created_at + tm.reject_after_ms:
-            self.drop_session(self.next)
-            self.next = None
+        if self.next and now >= self.next.created_at + tm.handshake_timeout_ms:
+            self.abandon_next()
+            if self.state in ("closed", "failed"):
+                return
         if self.current and now >= self.current.created_at + tm.reject_after_ms:
             self.drop_session(self.current)
             self.current = None
@@ -373,16 +424,22 @@ class Channel:
                 self._send_pending(now)
                 p.interval = min(p.interval * 2, tm.handshake_max_retransmit_ms)
                 p.next_send_at = now + p.interval
-        elif (
-            self.current
-            and self.remote_static is not None
-            and (self._rekey_requested or now >= self._rekey_at(self.current))
-        ):
-            self._rekey_requested = False
-            self._ep.stats["rekeys"] += 1
-            self._start_handshake(now)
+        elif self.current and self.remote_static is not None:
+            u = self._unanswered_at(self.current)
+            if self._rekey_requested or now >= self._rekey_at(self.current) or (u is not None and now >= u):
+                self._rekey_requested = False
+                self._ep.stats["rekeys"] += 1
+                self._start_handshake(now)
         self._rekey_requested = False
 
+    def _unanswered_at(self, s: TransportSession) -> float | None:
+        """When keys we made as initiator count as unanswered: we sealed under them and, half a
+        handshake timeout after they were made, not one packet came back under them (None: not
+        applicable). The responder then lost its unconfirmed state (it restarted, or its
+        handshake budget evicted it): a new handshake recovers (WireGuard §6.2)."""
+        if not s.initiator or s.opened_count > 0 or s.sealed_count == 0:
+            return None
+        return s.created_at + self._ep.timing.handshake_timeout_ms / 2
     def _rekey_at(self, s: TransportSession) -> float:
         # The responder waits a grace period longer so both sides rarely start together; while a
         # responder-side rekey awaits confirmation the peer already has newer keys.
@@ -408,7 +465,9 @@ class Channel:
         # IK: message 1 is encrypted and authenticated, so it carries our identity and options.
         # XX: message 1 is in clear, so it carries only the index and the key phase.
         if ik:
-            payload = encode_payload(local_index, ep.identity.public_key, key_phase, ep.app_options)
+            payload = encode_payload(
+                local_index, ep.identity.public_key, key_phase, ep.app_options, timestamp=ep._clock.next(now)
+            )
         else:
             payload = encode_payload(local_index, key_phase=key_phase)
         noise = hs.write_message(payload)
@@ -470,6 +529,7 @@ class Channel:
         self._cookie = (cookie, now)
         p.cookie_taken = True
         self._ep.stats["cookie_replies_accepted"] += 1
+        p.sends = 0  # the sends before got this cookie reply, not a response: no ambiguity
         self._send_pending(now)
         return True
 
@@ -503,7 +563,9 @@ class Channel:
             remote_key = ident
         final_packet = None
         if p.pattern == "XX":
-            noise3 = attempt.write_message(encode_payload(p.local_index, ep.identity.public_key, None, ep.app_options))
+            noise3 = attempt.write_message(
+                encode_payload(p.local_index, ep.identity.public_key, None, ep.app_options, timestamp=ep._clock.next(now))
+            )
             self.remote_key = remote_key
             self.remote_static = attempt.remote_static()
             final_packet, _ = with_mac1(
@@ -533,12 +595,19 @@ class Channel:
             )
         # a handshake round trip is an RTT sample only when the initiation went out once (Karn)
         self.handshake_rtt = now - p.last_sent_at if p.sends == 1 else None
-        self.install(now, session, payload.app, True)
+        self.install(now, session, payload.app, True, self.handshake_rtt)
         return None
 
     # ---------------------------------------------------------------------------- shared
 
-    def install(self, now: float, session: TransportSession, remote_options: dict[int, bytes], initiator: bool) -> None:
+    def install(
+        self,
+        now: float,
+        session: TransportSession,
+        remote_options: dict[int, bytes],
+        initiator: bool,
+        handshake_rtt: float | None = None,
+    ) -> None:
         """Makes ``session`` current; the old current keys stay for the grace period."""
         ep = self._ep
         if self.next is not None and self.next is not session:
@@ -555,9 +624,24 @@ class Channel:
         ep.stats["handshakes_completed"] += 1
         if not self._established:
             self._established = True
-            ep._emit(Established(self, self.remote_key, remote_options, initiator))  # type: ignore[arg-type]
+            ep._emit(Established(self, self.remote_key, remote_options, initiator, handshake_rtt))  # type: ignore[arg-type]
         else:
-            ep._emit(Rekeyed(self, remote_options, initiator))
+            ep._emit(Rekeyed(self, remote_options, initiator, handshake_rtt))
+
+    def abandon_next(self) -> None:
+        """The unconfirmed responder session is given up (expired, or evicted by the handshake
+        budget). A channel left with nothing fails when the application dialled it (it waits for
+        an outcome), else it closes without a word: nobody ever saw it."""
+        if self.next is None:
+            return
+        self.drop_session(self.next)
+        self.next = None
+        if self.current is not None or self.pending is not None or self.state == "closed":
+            return
+        if self._dialled:
+            self._fail("HANDSHAKE_TIMEOUT")
+        else:
+            self.close()
 
     def drop_session(self, s: TransportSession | None) -> None:
         if s is None:
@@ -576,6 +660,10 @@ class Channel:
 
 
 class SecureEndpoint:
+    """One identity, one socket's worth of peers: routes every srmudp datagram by session index,
+    answers handshakes (mac1 before any DH, cookies by load, per-source budgets, initiation
+    timestamps, key confirmation, the simultaneous-initiation rule) and owns the channels."""
+
     def __init__(
         self,
         identity: Identity,
@@ -585,6 +673,8 @@ class SecureEndpoint:
         accept_xx: bool = True,
         options: dict[int, bytes] | None = None,
         timing: Timing | None = None,
+        limits: HandshakeLimits | None = None,
+        wall_clock_offset_ms: float = 0.0,
     ) -> None:
         for t, v in (options or {}).items():
             if not FIRST_APP_OPTION <= t <= 0xFF or len(v) > 255:
@@ -596,12 +686,25 @@ class SecureEndpoint:
         self._accept_xx = accept_xx
         self.app_options = dict(options or {})
         self.timing = timing or Timing()
+        self.limits = limits or HandshakeLimits()
+        # stamps our IK initiations (and XX message 3): wall clock = now + offset
+        self._clock = TimestampClock(wall_clock_offset_ms)
         self._indexes: dict[int, _Owner] = {}
         self._by_key: dict[bytes, Channel] = {}
         self._channels: set[Channel] = set()
         self._half_open: dict[int, _HalfOpen] = {}
-        self._recent: dict[bytes, _Recent] = {}
+        # recent initiations by ephemeral key, per pattern (an XX flood cannot evict IK entries)
+        self._recent_ik: dict[bytes, _Recent] = {}
+        self._recent_xx: dict[bytes, _Recent] = {}
+        # the newest initiation timestamp consumed per remote key (least recently used last out)
+        self._last_init: OrderedDict[bytes, bytes] = OrderedDict()
         self._cookies = CookieChecker(random)
+        self._load = LoadMeter(self.limits.load_threshold)
+        self._pending = PendingTable(self.limits)
+        self._sources = SourceKeys()
+        lim = self.limits
+        self._handshake_rate = SourceRate(lim.handshakes_per_address, lim.handshakes_per_prefix, lim.handshakes_per_second)
+        self._cookie_rate = SourceRate(lim.cookie_replies_per_address, lim.cookie_replies_per_prefix)
         self._out: deque[tuple[Address, bytes, Channel | None]] = deque()
         self._events: deque[SecureEvent] = deque()
         self._closed = False
@@ -611,6 +714,8 @@ class SecureEndpoint:
             "handshakes_failed": 0,
             "cookie_replies_sent": 0,
             "cookie_replies_accepted": 0,
+            "initiations_processed": 0,  # initiations answered with Diffie-Hellman work
+            "pending_evicted": 0,
             "rekeys": 0,
             "packets_opened": 0,
         }
@@ -644,24 +749,34 @@ class SecureEndpoint:
     def channel(self, remote_key: bytes) -> Channel | None:
         return self._by_key.get(remote_key)
 
+    def pending_handshakes(self) -> int:
+        """Responder handshakes awaiting completion: half-open XX and IK sessions awaiting key
+        confirmation (what the handshake budget counts)."""
+        return len(self._pending)
+
+    def under_load(self, now: float) -> bool:
+        """True when initiations without a valid mac2 get cookie replies at ``now``."""
+        return self._load.under_load(now)
+
     def handle(self, now: float, frm: Address, datagram: bytes, under_load: bool = False) -> DataResult | DropReason | None:
         """Processes one srmudp datagram: a :class:`DataResult` for an authentic data packet, None
-        for a handshake packet that was consumed, or the drop reason (counted)."""
+        for a handshake packet that was consumed, or the drop reason (counted). ``under_load``
+        forces load for this datagram (cookies whatever the measured rate says)."""
         if self._closed:
             return self._drop("unknown_index")
         try:
             if datagram and datagram[0] & 0xFE == 0x90:
                 return self._open_data(now, datagram, None)
+            if datagram and datagram[0] == 0x81:
+                return self._on_init_datagram(now, frm, datagram, under_load)
             try:
                 pkt = decode_packet(datagram)
             except WireDecodeError as e:
                 return self._drop("unsupported_version" if e.code == "UNSUPPORTED_VERSION" else "malformed")
             if isinstance(pkt, CookieReply):
                 return self._on_cookie_reply(now, pkt)
-            if not isinstance(pkt, HandshakePacket):
+            if not isinstance(pkt, HandshakePacket) or pkt.kind == "init":
                 return self._drop("malformed")
-            if pkt.kind == "init":
-                return self._on_init(now, frm, pkt, datagram, under_load)
             if pkt.kind == "response":
                 return self._on_response(now, frm, pkt, datagram)
             return self._on_final(now, frm, pkt, datagram)
@@ -681,7 +796,8 @@ class SecureEndpoint:
             c = ch.poll_timeout()
             if c is not None and c < t:
                 t = c
-        for h in self._half_open.values():
+        h = next(iter(self._half_open.values()), None)  # insertion order is expiry order
+        if h is not None:
             t = min(t, h.expires)
         return None if t == float("inf") else t
 
@@ -691,20 +807,26 @@ class SecureEndpoint:
             if c is not None and c <= now:
                 ch.handle_timeout(now)
         for idx, h in list(self._half_open.items()):
-            if h.expires <= now:
-                del self._half_open[idx]
-                self._indexes.pop(idx, None)
-        for k, r in list(self._recent.items()):
-            if r.expires > now:
+            if h.expires > now:
                 break  # insertion order is expiry order
-            del self._recent[k]
+            self._drop_half_open(idx)
+        for recent in (self._recent_ik, self._recent_xx):
+            for k, r in list(recent.items()):
+                if r.expires > now:
+                    break
+                del recent[k]
 
     def close(self) -> None:
         for ch in list(self._channels):
             ch.close()
         self._half_open.clear()
         self._indexes.clear()
-        self._recent.clear()
+        self._recent_ik.clear()
+        self._recent_xx.clear()
+        self._last_init.clear()
+        self._pending.clear()
+        self._handshake_rate.clear()
+        self._cookie_rate.clear()
         self._closed = True
 
     # ---------------------------------------------------------------------------- internals
@@ -728,6 +850,12 @@ class SecureEndpoint:
 
     def _release_index(self, idx: int) -> None:
         self._indexes.pop(idx, None)
+        self._pending.remove(idx)
+
+    def _drop_half_open(self, idx: int) -> None:
+        if self._half_open.pop(idx, None) is not None:
+            self._indexes.pop(idx, None)
+            self._pending.remove(idx)
 
     def _bind_key(self, ch: Channel, key: bytes) -> None:
         self._by_key[key] = ch
@@ -768,45 +896,97 @@ class SecureEndpoint:
             return self._drop("too_old")
         self.stats["packets_opened"] += 1
         if channel.next is session:
-            # key confirmation (WireGuard §5.4.3): the initiator of a rekey now uses the new keys
-            channel.install(now, session, channel.next_options, False)
+            # Key confirmation (WireGuard §5.4.3): the initiator has our response and uses the new
+            # keys. Only now is this a session (a new connection, a rekey, a restarted peer): an
+            # initiation alone may be a replay.
+            self._pending.remove(session.local_index)
+            rtt = now - session.created_at if session.answers == 1 else None
+            channel.install(now, session, channel.next_options, False, rtt)
         return DataResult(channel, pn, r)
 
-    def _send_cookie_reply(self, now: float, frm: Address, pkt: HandshakePacket, raw: bytes) -> None:
-        key = cookie_key(self.identity.x25519_public if pkt.pattern == PATTERN_IK else None)
-        nonce, sealed = self._cookies.seal_cookie(now, address_bytes(*frm), key, mac1_of(raw))
-        self._transmit(frm, encode_packet(CookieReply(pkt.sender_index, nonce, sealed)))
-        self.stats["cookie_replies_sent"] += 1
+    def _cookie_reply(self, now: float, frm: Address, pkt: HandshakePacket, raw: bytes, reason: DropReason) -> DropReason:
+        """Sends a cookie reply unless the source is over its cookie budget; counts ``reason``."""
+        if self._cookie_rate.take(now, self._sources.of(frm)):
+            key = cookie_key(self.identity.x25519_public if pkt.pattern == PATTERN_IK else None)
+            nonce, sealed = self._cookies.seal_cookie(now, address_bytes(*frm), key, mac1_of(raw))
+            self._transmit(frm, encode_packet(CookieReply(pkt.sender_index, nonce, sealed)))
+            self.stats["cookie_replies_sent"] += 1
+        return self._drop(reason)
 
-    def _on_init(self, now: float, frm: Address, pkt: HandshakePacket, raw: bytes, under_load: bool) -> DropReason | None:
+    def _on_init_datagram(self, now: float, frm: Address, raw: bytes, forced: bool) -> DropReason | None:
+        """An initiation. Cheapest checks first (WireGuard §5.4.4, §5.4.7): the load measure and,
+        under load, the source's budget (a lookup), then mac1 (one MAC), then mac2 or a cookie
+        reply; only then the Noise message and its Diffie-Hellman."""
+        under_load = self._load.record(now) or forced
+        if len(raw) < MIN_HANDSHAKE:
+            return self._drop("malformed")
+        has_mac2 = raw[-MAC_LENGTH:] != bytes(MAC_LENGTH)
+        src: Source | None = None
+        if under_load:
+            src = self._sources.of(frm)
+            # only a valid mac2 ever takes from the handshake budget, so a spoofer cannot drain
+            # another source's; peeking first costs a source over its budget no MAC of ours
+            if not (self._handshake_rate if has_mac2 else self._cookie_rate).peek(now, src):
+                return self._drop("rate_limited")
+        try:
+            pkt = decode_packet(raw)
+        except WireDecodeError as e:
+            return self._drop("unsupported_version" if e.code == "UNSUPPORTED_VERSION" else "malformed")
+        if not isinstance(pkt, HandshakePacket) or pkt.kind != "init":
+            return self._drop("malformed")
         ik = pkt.pattern == PATTERN_IK
         # 1. mac1 before anything costly (WireGuard §5.4.4)
         if not verify_mac1(raw, mac1_key(self.identity.x25519_public if ik else None)):
             return self._drop("bad_mac1")
         # 2. mac2: when present it must be valid; under load it is required (§5.4.7)
-        has_mac2 = pkt.mac2 != bytes(MAC_LENGTH)
         if has_mac2 and not self._cookies.verify_mac2(now, raw, address_bytes(*frm)):
-            self._send_cookie_reply(now, frm, pkt, raw)
-            return self._drop("bad_mac2")
+            return self._cookie_reply(now, frm, pkt, raw, "bad_mac2")
         if not has_mac2 and under_load:
-            self._send_cookie_reply(now, frm, pkt, raw)
-            return self._drop("under_load")
+            return self._cookie_reply(now, frm, pkt, raw, "under_load")
+        if src is not None and not self._handshake_rate.take(now, src):
+            return self._drop("rate_limited")
         if pkt.sender_index == 0:
             return self._drop("bad_payload")
         # 3. a retransmitted initiation gets the same answer, without new state
+        recent = self._recent_ik if ik else self._recent_xx
         rkey = bytes(pkt.noise[:32])
-        seen = self._recent.get(rkey)
+        seen = recent.get(rkey)
         if seen is not None and seen.expires > now and seen.noise == pkt.noise:
-            if seen.local_index in self._indexes:
+            owner = self._indexes.get(seen.local_index)
+            if owner is not None:
+                if owner[0] == "session":
+                    owner[2].answers += 1
+                elif owner[0] == "half_open":
+                    owner[1].answers += 1
                 self._transmit(frm, seen.response)
             return self._drop("duplicate_init")
-        return self._on_init_ik(now, frm, pkt, rkey) if ik else self._on_init_xx(now, frm, pkt, rkey)
+        self.stats["initiations_processed"] += 1
+        source = src if src is not None else self._sources.of(frm)
+        if ik:
+            return self._on_init_ik(now, frm, pkt, rkey, source, has_mac2)
+        return self._on_init_xx(now, frm, pkt, rkey, source, has_mac2)
 
-    def _remember(self, now: float, rkey: bytes, noise: bytes, response: bytes, local_index: int) -> None:
-        self._recent.pop(rkey, None)
-        self._recent[rkey] = _Recent(bytes(noise), response, local_index, now + self.timing.handshake_timeout_ms)
-        if len(self._recent) > MAX_RECENT:
-            del self._recent[next(iter(self._recent))]
+    def _remember(self, recent: dict[bytes, _Recent], now: float, rkey: bytes, noise: bytes, response: bytes, local_index: int) -> None:
+        recent.pop(rkey, None)
+        recent[rkey] = _Recent(bytes(noise), response, local_index, now + self.timing.handshake_timeout_ms)
+        if len(recent) > MAX_RECENT:
+            del recent[next(iter(recent))]
+
+    def _is_replay(self, key: bytes, ts: bytes) -> bool:
+        """WireGuard §5.1: an IK initiation's timestamp must be greater than the last consumed
+        from its key. (A retransmission is recognised before, by its bytes: the recent cache.)"""
+        last = self._last_init.get(key)
+        return last is not None and ts <= last
+
+    def _record_timestamp(self, key: bytes, ts: bytes) -> None:
+        """Remembers the newest timestamp consumed from a key (least recently used forgotten)."""
+        last = self._last_init.get(key)
+        if last is not None and ts <= last:
+            return
+        self._last_init.pop(key, None)
+        self._last_init[key] = ts
+        if len(self._last_init) > MAX_TIMESTAMPS:
+            self._last_init.popitem(last=False)
 
     def _read_identified(self, hs: HandshakeState, pkt: HandshakePacket) -> tuple[Payload, bytes, bytes] | str:
         """Reads a handshake message that carries the sender's identity (IK init, XX final):
@@ -841,14 +1021,23 @@ class SecureEndpoint:
         )
         return with_mac1(pkt, mac1_key(receiver_static))[0]
 
-    def _on_init_ik(self, now: float, frm: Address, pkt: HandshakePacket, rkey: bytes) -> DropReason | None:
+    def _on_init_ik(
+        self, now: float, frm: Address, pkt: HandshakePacket, rkey: bytes, source: Source, cookie: bool
+    ) -> DropReason | None:
         hs = HandshakeState("IK", False, prologue=PROLOGUE, s=self._static, random=self._random)
         r = self._read_identified(hs, pkt)
         if isinstance(r, str):
             return self._drop(r)  # type: ignore[arg-type]
         payload, ident, rs = r
+        if payload.timestamp is None:
+            return self._drop("bad_payload")  # required in IK message 1
+        if self._is_replay(ident, payload.timestamp):
+            return self._drop("replayed_init")
         if not self._accept(ident, frm, "IK", payload.app, incoming=True):
             return self._drop("refused")
+        # consumed: from now on only a newer initiation from this key is accepted (WireGuard
+        # records the timestamp when it consumes the initiation, before the session is confirmed)
+        self._record_timestamp(ident, payload.timestamp)
         channel = self._live_channel(ident)
         if channel is not None and channel.pending is not None:
             if channel.wins_simultaneous(ident):
@@ -879,36 +1068,48 @@ class SecureEndpoint:
         self._indexes[local_index] = ("session", channel, session)
         response = self._response(PATTERN_IK, local_index, pkt.sender_index, noise2, rs)
         self._transmit(frm, response)
-        self._remember(now, rkey, pkt.noise, response, local_index)
-        if channel.is_established:
-            # rekey or peer restart: keep sending under the current keys until the initiator
-            # proves it switched, so a replayed initiation never replaces a working session
-            if channel.next is not None:
-                channel.drop_session(channel.next)
-            channel.next = session
-            channel.next_options = payload.app
-        else:
-            channel.install(now, session, payload.app, False)
+        self._remember(self._recent_ik, now, rkey, pkt.noise, response, local_index)
+        # Key confirmation (WireGuard §5.4.3): the session is used, and reported, only once the
+        # initiator sends under it. Until then it is ``next``: a new connection, a rekey or a
+        # restart of the peer; a working session is never replaced by an initiation alone.
+        if channel.next is not None:
+            channel.drop_session(channel.next)
+        channel.next = session
+        channel.next_options = payload.app
+        if not channel.is_established:
+            # a would-be new connection: it counts in the handshake budget until confirmed
+            channel.state = "handshaking"
+            self._pending.add(PendingEntry(local_index, source, cookie, channel.abandon_next))
+            self.stats["pending_evicted"] = self._pending.evicted
         return None
 
-    def _on_init_xx(self, now: float, frm: Address, pkt: HandshakePacket, rkey: bytes) -> DropReason | None:
+    def _on_init_xx(
+        self, now: float, frm: Address, pkt: HandshakePacket, rkey: bytes, source: Source, cookie: bool
+    ) -> DropReason | None:
         if not self._accept_xx:
             return self._drop("refused")
-        if len(self._half_open) >= MAX_HALF_OPEN:
-            return self._drop("under_load")
         hs = HandshakeState("XX", False, prologue=PROLOGUE, s=self._static, random=self._random)
         payload_bytes = hs.read_message(pkt.noise)
         payload = decode_payload(payload_bytes) if payload_bytes is not None else None
         if payload is None or payload.sender_index != pkt.sender_index:
             return self._drop("bad_payload" if payload_bytes is not None else "handshake_failed")
         local_index = self._allocate_index(("half_open", None))
-        noise2 = hs.write_message(encode_payload(local_index, self.identity.public_key, None, self.app_options))
-        h = _HalfOpen(hs, local_index, pkt.sender_index, payload.key_phase or 0, frm, now + self.timing.handshake_timeout_ms)
+        try:
+            noise2 = hs.write_message(encode_payload(local_index, self.identity.public_key, None, self.app_options))
+        except Exception:
+            # a low-order ephemeral key (an all-zero shared secret): not a real initiator
+            self._indexes.pop(local_index, None)
+            return self._drop("handshake_failed")
+        h = _HalfOpen(
+            hs, local_index, pkt.sender_index, payload.key_phase or 0, frm, now + self.timing.handshake_timeout_ms, now
+        )
         self._half_open[local_index] = h
         self._indexes[local_index] = ("half_open", h)
         response = self._response(PATTERN_XX, local_index, pkt.sender_index, noise2, None)
         self._transmit(frm, response)
-        self._remember(now, rkey, pkt.noise, response, local_index)
+        self._remember(self._recent_xx, now, rkey, pkt.noise, response, local_index)
+        self._pending.add(PendingEntry(local_index, source, cookie, lambda: self._drop_half_open(local_index)))
+        self.stats["pending_evicted"] = self._pending.evicted
         return None
 
     def _on_response(self, now: float, frm: Address, pkt: HandshakePacket, raw: bytes) -> DropReason | None:
@@ -941,9 +1142,14 @@ class SecureEndpoint:
             return self._drop(r)  # type: ignore[arg-type]
         payload, ident, rs = r
         del self._half_open[h.local_index]
+        self._pending.remove(h.local_index)
         if not self._accept(ident, frm, "XX", payload.app, incoming=True):
             self._indexes.pop(h.local_index, None)
             return self._drop("refused")
+        # XX cannot be replayed (message 3 answers our fresh ephemeral key), so its timestamp is
+        # not checked; recording it makes older IK initiations of this key stale
+        if payload.timestamp is not None:
+            self._record_timestamp(ident, payload.timestamp)
         channel = self._live_channel(ident) or self._new_channel(ident, frm, rs)
         channel.address = frm
         channel.remote_static = rs
@@ -951,7 +1157,7 @@ class SecureEndpoint:
         # message 3 is authenticated by the initiator's static and ephemeral keys: confirmed
         session = TransportSession(h.local_index, h.remote_index, h.key_phase, send.k, recv.k, now, False, hh, True)  # type: ignore[arg-type]
         self._indexes[h.local_index] = ("session", channel, session)
-        channel.install(now, session, payload.app, False)
+        channel.install(now, session, payload.app, False, now - h.sent_at if h.answers == 1 else None)
         return None
 
     def _on_cookie_reply(self, now: float, pkt: CookieReply) -> DropReason | None:

@@ -78,6 +78,9 @@ class TransportSession:
         self.replay = ReplayWindow()
         self.last_sealed = -1
         self.sealed_count = 0
+        self.opened_count = 0
+        #: responder: how many times our response went out (an RTT sample only when once)
+        self.answers = 1
 
     @property
     def alive(self) -> bool:
@@ -111,6 +114,7 @@ class TransportSession:
         except InvalidTag:
             return None
         self.replay.update(packet_number)
+        self.opened_count += 1
         self.confirmed = True
         return plaintext
 

@@ -1,0 +1,339 @@
+"""The handshake rules of issue 11 on a virtual clock: initiation timestamps (TAI64N, checked
+against the TypeScript clock), replayed initiations refused, key confirmation before a responder
+has a connection (and its expiry), the initiator's new handshake when its keys go unanswered,
+cookies by load, per-source budgets of half-open handshakes, and CLOSE ahead of queued data."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import subprocess
+import types
+
+import pytest
+from sim import Link, Network, SimPeer, drain, seeded_random
+
+from srmudp import reliability as rel
+from srmudp.endpoint import Connected, ConnectionClosed, ConnectionEvent, Endpoint
+from srmudp.handshake_guard import HandshakeLimits, PendingEntry, PendingTable, Source, prefix_of
+from srmudp.identity import Identity
+from srmudp.macs import mac1_key, with_mac1
+from srmudp.secure import Established, SecureEndpoint, Timing
+from srmudp.timestamp import TimestampClock, encode_timestamp
+from srmudp.wire import MAC_LENGTH, PATTERN_IK, WIRE_VERSION, HandshakePacket, encode_packet
+
+A = ("10.0.0.1", 1000)
+B = ("10.0.0.2", 2000)
+REPO = os.path.join(os.path.dirname(__file__), "..", "..", "..")
+TS_TIMESTAMP = os.path.join(REPO, "packages", "crypto", "dist", "timestamp.js")
+
+
+# ------------------------------------------------------------------------------- timestamps
+
+
+def test_timestamps_are_byte_identical_to_typescript() -> None:
+    """The same offsets and clock readings give the same 12 bytes as @srmudp/crypto's
+    TimestampClock: the wall-clock split, two stamps in one millisecond, a clock that goes back,
+    seconds beyond 2^32."""
+    if not os.path.exists(TS_TIMESTAMP):
+        pytest.fail(f"{TS_TIMESTAMP} is missing: build the repository first (pnpm run build)")
+    rng = random.Random(11)
+    cases = [
+        (0.0, [0.0, 0.0, 1.0, 0.5, 999.999, 1000.0]),
+        (1_733_000_000_123.456, [0.0, 0.0, 0.0, 17.25, 3.0, 1e6 + 0.001]),
+        (5e15 + 0.75, [1.5, 1.5, 2.0]),  # seconds above 2^32: the label's high word
+        (-10_000.0, [0.0, 5_000.0, 20_000.5]),  # before 1970: clamped to 0, still increasing
+    ]
+    cases += [(rng.uniform(1.6e12, 1.8e12), sorted(rng.uniform(0, 1e7) for _ in range(6))) for _ in range(20)]
+    script = (
+        f"const m = await import({json.dumps('file://' + os.path.abspath(TS_TIMESTAMP))});"
+        "const cases = JSON.parse(process.argv[1]);"
+        "console.log(JSON.stringify(cases.map(([o, ns]) => { const c = new m.TimestampClock(o);"
+        " return ns.map((n) => Buffer.from(c.next(n)).toString('hex')); })));"
+    )
+    out = subprocess.run(
+        ["node", "--input-type=module", "-e", script, json.dumps(cases)], capture_output=True, text=True, timeout=60
+    )
+    assert out.returncode == 0, out.stderr
+    ts = json.loads(out.stdout)
+    for (offset, nows), expected in zip(cases, ts):
+        clock = TimestampClock(offset)
+        got = [clock.next(n).hex() for n in nows]
+        assert got == expected, (offset, nows)
+        assert all(a < b for a, b in zip(got, got[1:]))  # strictly increasing, as bytes
+
+
+def test_timestamp_layout() -> None:
+    assert encode_timestamp(0, 0) == bytes.fromhex("4000000000000000") + bytes(4)
+    assert encode_timestamp(1, 999_999_999) < encode_timestamp(2, 0)  # byte order is time order
+    with pytest.raises(ValueError):
+        TimestampClock(float("nan"))
+
+
+# --------------------------------------------------------------------- secure-level helpers
+
+
+class SecPeer(SimPeer):
+    def __init__(self, net: Network, addr: tuple[str, int], identity: Identity, seed: int, **kw: object) -> None:
+        self.ep = SecureEndpoint(identity, random=seeded_random(seed), **kw)  # type: ignore[arg-type]
+        self.identity = identity
+        self.events: list[object] = []
+        net.add(addr, self, drain(lambda now: self.ep.poll_transmit()))
+
+    def established(self) -> bool:
+        return any(isinstance(e, Established) for e in self.events)
+
+
+def forged_ik_init(responder: Identity, rng: random.Random) -> bytes:
+    """An IK initiation with a valid mac1 (anyone who has the responder's card can compute it)
+    and junk inside: it costs the responder a Diffie-Hellman unless cookies stop it first."""
+    noise = rng.randbytes(32 + 48 + 70)
+    pkt = encode_packet(
+        HandshakePacket("init", WIRE_VERSION, PATTERN_IK, rng.randrange(1, 2**32), 0, noise, bytes(16), bytes(16))
+    )
+    return with_mac1(pkt, mac1_key(responder.x25519_public))[0]
+
+
+def test_ik_initiation_without_a_timestamp_is_refused() -> None:
+    net = Network(1)
+    ia, ib = Identity.from_secret(bytes([1] * 32)), Identity.from_secret(bytes([2] * 32))
+    a, b = SecPeer(net, A, ia, 1), SecPeer(net, B, ib, 2)
+    a.ep._clock = types.SimpleNamespace(next=lambda now: None)  # an initiator of the old release
+    a.ep.connect(0, B, ib.public_key)
+    net.run(lambda: False, max_ms=3000)
+    assert b.ep.dropped["bad_payload"] >= 1 and not b.ep._channels and not a.established()
+
+
+def test_replayed_initiation_is_refused_by_its_timestamp() -> None:
+    net = Network(2)
+    ia, ib = Identity.from_secret(bytes([3] * 32)), Identity.from_secret(bytes([4] * 32))
+    timing = Timing(handshake_timeout_ms=3000)
+    a, b = SecPeer(net, A, ia, 3, timing=timing), SecPeer(net, B, ib, 4, timing=timing)
+    inits: list[bytes] = []
+    net.tap = lambda frm, to, d: (inits.append(d) if d[0] == 0x81 else None) or d
+    ch = a.ep.connect(0, B, ib.public_key)
+    assert net.run(lambda: a.established(), max_ms=5000)
+    net.inject(B, A, ch.seal(0, b"confirm"))
+    assert net.run(lambda: b.established(), max_ms=5000)
+    # within the duplicate cache: answered from it, nothing new
+    b.handle(net.now, A, inits[0])
+    assert b.ep.dropped["duplicate_init"] == 1
+    # later (the cache expired): refused before any state, not answered
+    net.run(lambda: False, max_ms=net.now + 4000)
+    sent = net.sent
+    processed = b.ep.stats["initiations_processed"]
+    b.handle(net.now, ("10.9.9.9", 9), inits[0])
+    net.run(lambda: False, max_ms=net.now + 100)
+    assert b.ep.dropped["replayed_init"] == 1 and net.sent == sent
+    assert b.ep.stats["initiations_processed"] == processed + 1  # one DH to read the timestamp
+    assert sum(isinstance(e, Established) for e in b.events) == 1
+    # a newer initiation from the same key (a rekey) is accepted
+    ch.request_rekey()
+    assert net.run(lambda: a.ep.stats["rekeys"] == 1 and b.ep.channel(ia.public_key).next is not None, max_ms=net.now + 3000)  # type: ignore[union-attr]
+
+
+# ------------------------------------------------------------------- endpoint-level helpers
+
+
+class EpPeer(SimPeer):
+    def __init__(self, net: Network, addr: tuple[str, int], identity: Identity, seed: int, **kw: object) -> None:
+        self.identity = identity
+        self.ep = Endpoint(identity, net.now, random=seeded_random(seed), **kw)  # type: ignore[arg-type]
+        self.events: list[object] = []
+        self.received: dict[int, bytearray] = {}
+        net.add(addr, self, drain(self.ep.poll_transmit))
+
+    def on_event(self, e: object) -> None:
+        if isinstance(e, ConnectionEvent) and isinstance(e.event, (rel.Readable, rel.StreamOpened, rel.StreamFinished)):
+            buf = self.received.setdefault(e.event.stream_id, bytearray())
+            while (d := e.conn.read(e.event.stream_id)) is not None:
+                buf += d
+
+    def connected(self) -> list[Connected]:
+        return [e for e in self.events if isinstance(e, Connected)]
+
+    def closed(self) -> list[ConnectionClosed]:
+        return [e for e in self.events if isinstance(e, ConnectionClosed)]
+
+
+IA, IB = Identity.from_secret(bytes([5] * 32)), Identity.from_secret(bytes([6] * 32))
+
+
+def recorded_session(net: Network, hs_ms: float = 2000) -> tuple[EpPeer, EpPeer, list[bytes]]:
+    """A dials B (IK) while the network records A's initiations; both connected."""
+    a = EpPeer(net, A, IA, 7, handshake_timeout_ms=hs_ms)
+    b = EpPeer(net, B, IB, 8, handshake_timeout_ms=hs_ms)
+    inits: list[bytes] = []
+    net.tap = lambda frm, to, d: (inits.append(d) if frm == A and d[0] == 0x81 else None) or d
+    a.ep.connect(net.now, [B], IB.public_key)
+    assert net.run(lambda: bool(a.connected() and b.connected()), max_ms=5000)
+    return a, b, inits
+
+
+def test_a_replayed_initiation_recorded_earlier_creates_no_connection() -> None:
+    """Issue 11, defect 1: after A has gone, an IK initiation of A recorded earlier makes B
+    neither report a connection nor hold state for it."""
+    net = Network(3)
+    a, b, inits = recorded_session(net)
+    assert len(inits) == 1
+    a.ep.connections()[0].close(net.now, 0x100, "bye")
+    assert net.run(lambda: bool(b.closed()), max_ms=net.now + 5000)
+    del net.nodes[A]  # A is gone
+    net.run(lambda: False, max_ms=net.now + 10_000)
+    assert not b.ep.connections()
+    for frm in (A, ("10.6.6.6", 6666)):  # from A's address, and spoofed from elsewhere
+        sent = net.sent
+        b.handle(net.now, frm, inits[0])
+        net.run(lambda: False, max_ms=net.now + 5000)
+        assert net.sent == sent  # not answered
+    assert len(b.connected()) == 1  # only the genuine connection, ever
+    assert not b.ep.connections() and b.ep.secure.pending_handshakes() == 0
+    assert b.ep.stats()["drops"]["replayed_init"] == 2  # type: ignore[index]
+
+
+def test_an_unconfirmed_responder_session_expires() -> None:
+    """A responder that forgot the timestamps (it restarted) answers the replay, but the keys are
+    never confirmed: no connection, and the session is gone after one handshake timeout."""
+    net = Network(4)
+    a, b, inits = recorded_session(net, hs_ms=2000)
+    del net.nodes[A], net.nodes[B]  # both gone; B restarts with the same key and address
+    b2 = EpPeer(net, B, IB, 9, handshake_timeout_ms=2000)
+    b2.handle(net.now, A, inits[0])
+    t0 = net.now
+    ch = b2.ep.secure.channel(IA.public_key)
+    assert ch is not None and ch.awaiting_confirmation and not ch.is_established
+    assert b2.ep.secure.pending_handshakes() == 1
+    net.run(lambda: False, max_ms=t0 + 1900)
+    assert not b2.connected() and not b2.ep.connections()  # never a connection while unconfirmed
+    assert b2.ep.stats()["connections"] == 0 and b2.ep.stats()["handshaking"] == 0
+    net.run(lambda: False, max_ms=t0 + 2100)
+    assert b2.ep.secure.pending_handshakes() == 0 and b2.ep.secure.channel(IA.public_key) is None
+    assert not b2.connected() and b2.ep.poll_timeout() is None  # nothing left to time out
+
+
+def test_the_initiator_handshakes_again_when_its_keys_go_unanswered() -> None:
+    """The responder lost its unconfirmed state (evicted by its budget, or restarted): the
+    initiator, whose packets under the new keys get no answer for half a handshake timeout,
+    handshakes again, and the responder then gets its connection."""
+    net = Network(5, Link(latency_ms=10))
+    a = EpPeer(net, A, IA, 10, handshake_timeout_ms=4000)
+    b = EpPeer(net, B, IB, 11, handshake_timeout_ms=4000)
+    hold = [True]
+    net.tap = lambda frm, to, d: None if frm == A and d[0] & 0xFE == 0x90 and hold[0] else d
+    a.ep.connect(0, [B], IB.public_key)
+    assert net.run(lambda: bool(a.connected()), max_ms=1000)
+    b.ep.secure.channel(IA.public_key).abandon_next()  # type: ignore[union-attr]  # B forgets
+    hold[0] = False
+    assert net.run(lambda: bool(b.connected()), max_ms=3500)
+    assert 2000 <= net.now < 3500  # half of the 4 s handshake timeout, then one round trip
+    assert a.ep.secure.stats["rekeys"] == 1 and len(a.connected()) == 1 and not a.closed()
+    assert a.ep.connections()[0].channel.key_phase == 1  # type: ignore[union-attr]
+
+
+# -------------------------------------------------------------------------- load and budgets
+
+
+def test_cookies_by_load_and_a_real_peer_gets_through_a_flood() -> None:
+    """Forged IK initiations with a valid mac1 from 50 addresses at 2,000/s: past 64/s every
+    initiation without a valid mac2 gets a (rate-limited) cookie reply and no Diffie-Hellman; a
+    real peer answers its cookie and connects during the flood."""
+    net = Network(6, Link(latency_ms=5))
+    ia = Identity.from_secret(bytes([12] * 32))
+    ib = Identity.from_secret(bytes([13] * 32))
+    a, b = SecPeer(net, A, ia, 12), SecPeer(net, B, ib, 13)
+    rng = random.Random(6)
+    forged = 0
+    replies_to_flood = [0]
+    sources = [(f"198.51.{i}.7", 4000 + i) for i in range(50)]
+    net.tap = lambda frm, to, d: (replies_to_flood.__setitem__(0, replies_to_flood[0] + 1) if to in sources else None) or d
+    for src in sources:  # the flood's addresses exist on the network (and drop what they get)
+        net.add(src, types.SimpleNamespace(handle=lambda *x: None, handle_timeout=lambda n: None, poll_timeout=lambda: None), lambda now: [])
+    start_real = 500.0
+    for step in range(1500):  # 1.5 s, 2 forged initiations per ms
+        for _ in range(2):
+            b.handle(net.now, sources[forged % 50], forged_ik_init(ib, rng))
+            forged += 1
+        if net.now >= start_real and not a.ep._channels:
+            a.ep.connect(net.now, B, ib.public_key)
+        net.run(lambda: False, max_ms=step + 1.0)
+    assert a.established(), "the real peer did not connect during the flood"
+    assert b.ep.under_load(net.now)
+    # a few DH before the rate crossed 64/s, then none for forged initiations
+    assert b.ep.stats["initiations_processed"] < 80, b.ep.stats
+    assert b.ep.dropped["under_load"] + b.ep.dropped["rate_limited"] > forged - 80
+    # cookie replies are limited per source: ~10/s each, not one per forged datagram
+    assert replies_to_flood[0] <= 50 * (3 + 10 * 1.5) + 50, replies_to_flood[0]
+    assert a.ep.stats["cookie_replies_accepted"] == 1
+
+
+def test_half_open_handshakes_are_budgeted_per_source() -> None:
+    """Half-open XX handshakes: at most 4 per source address (the oldest evicted), and in total
+    the oldest without a cookie goes first; a real peer from elsewhere still completes."""
+    net = Network(7)
+    ib = Identity.from_secret(bytes([14] * 32))
+    b = SecPeer(net, B, ib, 14, limits=HandshakeLimits(max_pending=16, max_pending_per_prefix=16))
+    rng = seeded_random(15)
+    attacker = ("203.0.113.5", 5555)
+    for i in range(10):
+        x = SecureEndpoint(Identity.from_secret(rng(32)), random=rng)
+        x.connect(net.now, B)
+        b.handle(net.now, attacker, x.poll_transmit()[1])  # type: ignore[index]
+    assert b.ep.pending_handshakes() == 4 and b.ep.stats["pending_evicted"] == 6
+    for i in range(30):  # from 30 /24 prefixes: the total of 16 holds, the oldest evicted
+        x = SecureEndpoint(Identity.from_secret(rng(32)), random=rng)
+        x.connect(net.now, B)
+        b.handle(net.now, (f"192.0.{i}.1", 6000), x.poll_transmit()[1])  # type: ignore[index]
+    assert b.ep.pending_handshakes() == 16
+    a = SecPeer(net, A, Identity.from_secret(bytes([16] * 32)), 16)
+    a.ep.connect(net.now, B, None)  # XX from a fresh address completes while the table is full
+    assert net.run(lambda: a.established() and b.established(), max_ms=net.now + 3000)
+
+
+def test_pending_table_evicts_plain_entries_first() -> None:
+    t = PendingTable(HandshakeLimits(max_pending=3, max_pending_per_address=2, max_pending_per_prefix=3))
+    evicted: list[int] = []
+
+    def entry(i: int, addr: str, cookie: bool) -> PendingEntry:
+        return PendingEntry(i, Source(addr, prefix_of(addr.split("|")[0])), cookie, lambda: evicted.append(i))
+
+    t.add(entry(1, "10.0.0.1|1", True))
+    t.add(entry(2, "10.0.1.1|1", False))
+    t.add(entry(3, "10.0.2.1|1", True))
+    t.add(entry(4, "10.0.3.1|1", True))  # total full: the oldest without a cookie goes (2, not 1)
+    assert evicted == [2] and len(t) == 3
+    t.add(entry(5, "10.0.3.1|1", False))
+    t.add(entry(6, "10.0.3.1|1", False))  # that address is full: its oldest goes (4)
+    # 5: the total is full and holds no plain entry, so the oldest with a cookie goes (1);
+    # 6: its address holds 2 already, so that address's oldest goes (4)
+    assert evicted == [2, 1, 4] and len(t) == 3
+    assert t.remove(6) and not t.remove(6)
+    assert prefix_of("192.0.2.77") == "192.0.2/24" and prefix_of("::ffff:192.0.2.77") == "192.0.2/24"
+    assert prefix_of("2001:db8:1:2:3:4:5:6") == "20010db800010002/64" and prefix_of("localhost") == "localhost"
+    with pytest.raises(ValueError):
+        HandshakeLimits(max_pending=0)
+
+
+# ----------------------------------------------------------------------------------- close
+
+
+def test_endpoint_close_sends_close_ahead_of_queued_data() -> None:
+    """Endpoint.close(now) closes every connection at once: the peer sees the remote CLOSE with
+    our code and reason while data we had queued is abandoned (a graceful close delivers it)."""
+    net = Network(8, Link(latency_ms=20))
+    a = EpPeer(net, A, IA, 17)
+    b = EpPeer(net, B, IB, 18)
+    a.ep.connect(0, [B], IB.public_key)
+    assert net.run(lambda: bool(a.connected() and b.connected()), max_ms=5000)
+    conn = a.ep.connections()[0]
+    sid = conn.open_stream()
+    queued = 0
+    while (n := conn.write(sid, bytes(64 * 1024))) > 0:
+        queued += n
+    assert queued >= 1 << 20
+    a.ep.close(net.now, 0x105, "going away")
+    assert net.run(lambda: bool(b.closed()), max_ms=net.now + 1000)
+    c = b.closed()[0]
+    assert (c.code, c.reason, c.remote) == (0x105, "going away", True)
+    assert net.now < 100  # within about one round trip, not after a drain
+    assert len(b.received.get(sid, b"")) < queued
