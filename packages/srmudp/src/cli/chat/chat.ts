@@ -1,6 +1,9 @@
 import { type CardLine, CardLines, looksLikeCardStart, parseCard } from '@srmudp/rendezvous';
 import { httpBackend } from '@srmudp/rendezvous-http';
-import { type Connection, createNode, type SrmudpNode } from 'srmudp';
+import type { Connection } from '../../connection.js';
+import { createNode, type PeerEvent, type SrmudpNode } from '../../node.js';
+import { formatRtt } from '../format.js';
+import { style as makeStyle, type Style } from '../style.js';
 import { type IntroductionPolicy, Introductions, MAX_PENDING, PER_HELLO } from './introductions.js';
 import { cleanNick, cleanText, decodeChat, encodeChat, MAX_TEXT } from './wire.js';
 
@@ -24,7 +27,12 @@ export interface ChatOptions {
    * across restarts with the same identity.
    */
   rendezvous?: string;
+  /** colours of the lines (default: none) */
+  style?: Style;
 }
+
+/** The app tag of chat cards. */
+export const CHAT_APP = 'srmudp-chat/1';
 
 interface Peer {
   peerId: string;
@@ -44,7 +52,7 @@ export const HELP = [
   '  /msg <peer> <text>     say it to one peer only',
   '  /join <card>           join a peer (and, through it, its group); a card may span lines',
   '  /accept [<peer>|all]   join peers others introduced (no argument: list them)',
-  '  /peers                 who is here: state, path (direct or relayed), RTT, loss',
+  '  /peers                 who is here: state, path (direct or relayed), RTT (smoothed and min), loss',
   '  /leave <peer>          stop redialling a peer and forget it',
   '  /card                  print your contact card again',
   '  /quit                  leave (Ctrl-D works too)',
@@ -61,6 +69,8 @@ export class Chat {
   private readonly greeted = new WeakSet<Connection>();
   readonly introductions: Introductions;
   private closed = false;
+  /** the last dial problem told per peer id, so a peer that stays offline is told once per reason */
+  private readonly told = new Map<string, string>();
 
   private constructor(
     readonly node: SrmudpNode,
@@ -68,10 +78,43 @@ export class Chat {
     private readonly out: (line: string) => void,
     private readonly onPeersChanged: ((cards: string[]) => void) | undefined,
     policy: IntroductionPolicy,
+    readonly style: Style,
   ) {
     this.introductions = new Introductions(policy);
     node.on('connection', (conn: Connection) => this.onConnection(conn));
+    node.on('peer', (e: PeerEvent) => this.onPeerEvent(e));
     node.onMessage((m) => this.onMessage(m.peer, m.data));
+  }
+
+  /** Says what a dial is doing while it does it, and why it failed (once per reason). */
+  private onPeerEvent(e: PeerEvent): void {
+    if (this.closed) return;
+    const p = this.peers.get(e.name);
+    if (!p) return;
+    if (e.state === 'connecting') {
+      if (this.told.get(p.peerId) === undefined) {
+        this.told.set(p.peerId, 'connecting');
+        this.out(
+          this.style.dim(
+            `*** connecting to ${this.label(p)} (${e.addresses ?? 0} address${e.addresses === 1 ? '' : 'es'})...`,
+          ),
+        );
+      }
+      return;
+    }
+    if (e.state === 'established') {
+      this.told.delete(p.peerId);
+      return;
+    }
+    if (e.state === 'reconnecting' && e.error && p.conn === null) {
+      const key = e.error.code;
+      if (this.told.get(p.peerId) === key) return;
+      this.told.set(p.peerId, key);
+      const retry = e.retryInMs !== undefined ? `; trying again in ${formatRtt(e.retryInMs)}` : '';
+      this.out(
+        this.style.yellow(`*** cannot reach ${this.label(p)}: ${e.error.code} (${e.error.message})${retry}`),
+      );
+    }
   }
 
   static async start(opts: ChatOptions): Promise<Chat> {
@@ -85,11 +128,18 @@ export class Chat {
       reconnectDelayMs: 500,
       ...(opts.rendezvous !== undefined ? { rendezvous: [httpBackend({ url: opts.rendezvous })] } : {}),
     });
-    return new Chat(node, cleanNick(opts.nick), opts.out, opts.onPeersChanged, opts.introductions ?? 'auto');
+    return new Chat(
+      node,
+      cleanNick(opts.nick),
+      opts.out,
+      opts.onPeersChanged,
+      opts.introductions ?? 'auto',
+      opts.style ?? makeStyle({ isTTY: false }, {}),
+    );
   }
 
   card(): string {
-    return this.node.contactCard({ name: this.nick });
+    return this.node.contactCard({ name: this.nick, app: CHAT_APP });
   }
 
   /** Handles one line typed by the user; false once the user asked to quit. */
@@ -220,7 +270,13 @@ export class Chat {
       return;
     }
     if (parsed.peerIdText === this.node.peerId) {
-      this.out('*** that is your own card');
+      this.out(this.style.yellow('*** that is your own card'));
+      return;
+    }
+    if (parsed.app !== undefined && parsed.app !== CHAT_APP) {
+      this.out(
+        this.style.yellow(`*** that card is not a chat member's: it is for ${parsed.app} (not joined)`),
+      );
       return;
     }
     this.forgotten.delete(parsed.peerIdText);
@@ -269,19 +325,24 @@ export class Chat {
   peersTable(): string[] {
     if (this.peers.size === 0) return ['*** no peers yet (/join <card>)'];
     const status = this.node.status();
-    const rows = [['peer', 'state', 'path', 'rtt', 'loss', 'sent', 'received', 'id']];
+    const rows = [
+      ['peer', 'state', 'path', 'rtt', 'min rtt', 'loss', 'sent', 'received', 'id', 'last error'],
+    ];
     for (const p of this.peers.values()) {
       const s = status[p.peerId];
       const path = s?.path ? `${s.path.kind} ${s.path.address.host}:${s.path.address.port}` : '-';
+      const c = p.conn && !p.conn.isClosed ? p.conn.stats() : null;
       rows.push([
         p.nick ?? '?',
         s?.state ?? (p.conn ? 'established' : 'closed'),
         path,
-        s?.rttMs != null ? `${Math.round(s.rttMs)} ms` : '-',
+        s?.rttMs != null ? formatRtt(s.rttMs) : '-',
+        c?.rttMeasured ? formatRtt(c.minRttMs) : '-',
         s?.lossRate != null ? `${(s.lossRate * 100).toFixed(1)}%` : '-',
-        String(s?.bytesSent ?? 0),
-        String(s?.bytesReceived ?? 0),
+        formatCount(s?.bytesSent ?? 0),
+        formatCount(s?.bytesReceived ?? 0),
         `${p.peerId.slice(0, 12)}...`,
+        s?.lastError ? s.lastError.code : '',
       ]);
     }
     const widths = (rows[0] as string[]).map((_, i) => Math.max(...rows.map((r) => (r[i] ?? '').length)));
@@ -348,7 +409,7 @@ export class Chat {
       if (p.conn !== conn) return;
       p.conn = null;
       if (!this.closed) {
-        this.out(`*** ${this.label(p)} left${info.reason ? ` (${info.reason})` : ''}`);
+        this.out(this.style.yellow(`*** ${this.label(p)} left${info.reason ? ` (${info.reason})` : ''}`));
       }
     });
   }
@@ -386,17 +447,17 @@ export class Chat {
           const path = conn?.path
             ? ` (${conn.path.kind} ${conn.path.address.host}:${conn.path.address.port})`
             : '';
-          this.out(`*** ${p.nick} joined${path}`);
+          this.out(this.style.green(`*** ${p.nick} joined${path}`));
         }
         this.addNamed(p);
         if (introduces) this.meet(m.peers.slice(0, MAX_PENDING), p);
         return;
       }
       case 'say':
-        this.out(`${this.label(p)}: ${cleanText(m.text)}`);
+        this.out(`${this.style.cyan(`${this.label(p)}:`)} ${cleanText(m.text)}`);
         return;
       case 'msg':
-        this.out(`${this.label(p)} (private): ${cleanText(m.text)}`);
+        this.out(`${this.style.magenta(`${this.label(p)} (private):`)} ${cleanText(m.text)}`);
         return;
     }
   }
@@ -433,6 +494,13 @@ export class Chat {
         `*** ${this.label(by)} introduced ${waiting.join(', ')}: /accept <peer> or /accept all to join`,
       );
   }
+}
+
+/** Bytes for the peers table: 2143, 12.3k, 4.5M. */
+function formatCount(n: number): string {
+  if (n < 10_000) return String(n);
+  if (n < 10_000_000) return `${(n / 1000).toFixed(1)}k`;
+  return `${(n / 1_000_000).toFixed(1)}M`;
 }
 
 /** One line for a card that does not parse (the parser's message without its own prefix). */

@@ -1,12 +1,18 @@
 import type { Hash } from 'node:crypto';
 import { createHash } from 'node:crypto';
 import { createWriteStream, type WriteStream } from 'node:fs';
-import { open, rename, rm, stat, truncate } from 'node:fs/promises';
-import { basename, join } from 'node:path';
+import { mkdir, open, rename, rm, stat, truncate } from 'node:fs/promises';
+import { basename, dirname, join, sep } from 'node:path';
 import { Transform, type Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
+import type { Address } from '@srmudp/core';
 import { parseCard } from '@srmudp/rendezvous';
-import { type Connection, createNode, type SrmudpNode } from 'srmudp';
+import { SrmudpError } from '@srmudp/wire';
+import type { Connection } from '../../connection.js';
+import { createNode, type DialEvent, type SrmudpNode } from '../../node.js';
+import { codePassword, resolveCode, type ShortCode } from '../code/code.js';
+import { proveCode } from '../code/pake.js';
+import { CliError, EXIT } from '../common.js';
 import { hashFile } from './file-hash.js';
 import {
   type DataHeader,
@@ -20,24 +26,14 @@ import {
   type Request,
   readLine,
 } from './protocol.js';
+import { SEND_APP } from './sender.js';
 
-/** Exit codes of srmudp-receive (also ReceiveError.exitCode). */
-export const EXIT = {
-  usage: 2,
-  exists: 3,
-  peer: 4,
-  verify: 5,
-  io: 6,
-} as const;
+export { EXIT };
 
-/** A failure with a one-line message and the exit code the CLI uses for it. */
-export class ReceiveError extends Error {
-  constructor(
-    readonly exitCode: number,
-    message: string,
-    options?: { cause?: unknown },
-  ) {
-    super(message, options);
+/** A failure with a one-line message and the exit code `srmudp receive` ends with. */
+export class ReceiveError extends CliError {
+  constructor(exitCode: number, message: string, options?: { cause?: unknown }) {
+    super(exitCode, message, options);
     this.name = 'ReceiveError';
   }
 }
@@ -53,7 +49,10 @@ export interface Progress {
 }
 
 export interface ReceiveOptions {
-  card: string;
+  /** the sender's contact card, or */
+  card?: string;
+  /** a short code the sender printed (parsed: see code.ts) */
+  code?: ShortCode;
   /** output file, or a directory to put the sender's file name in (default: cwd) */
   out?: string;
   force?: boolean;
@@ -63,6 +62,8 @@ export interface ReceiveOptions {
   connectTimeoutMs?: number;
   /** bytes per second cap (reads are paced; flow control slows the sender) */
   limitRate?: number;
+  /** Ctrl-C: the transfer stops, the .part file is kept for a resume */
+  signal?: AbortSignal;
   onInfo?: (info: FileInfo, out: string, offset: number) => void;
   onProgress?: (p: Progress) => void;
   onNotice?: (line: string) => void;
@@ -79,13 +80,36 @@ export interface ReceiveResult {
   ms: number;
 }
 
-/** Fetches the file a srmudp-send serves, into `<out>.part` first, and renames it once verified. */
+/**
+ * Fetches the file a `srmudp send` serves, into `<out>.part` first, and renames it once verified.
+ * Everything that can be refused without the sender is refused before connecting: a card of
+ * another program, an output that exists, an output folder that does not.
+ */
 export async function receiveFile(opts: ReceiveOptions): Promise<ReceiveResult> {
-  try {
-    parseCard(opts.card);
-  } catch (e) {
-    // the parser's message already starts with "invalid contact card:"
-    throw new ReceiveError(EXIT.usage, msg(e));
+  if ((opts.card === undefined) === (opts.code === undefined))
+    throw new TypeError('receiveFile expects exactly one of "card" and "code"');
+  let cardName: string | undefined;
+  if (opts.card !== undefined) {
+    let parsed: ReturnType<typeof parseCard>;
+    try {
+      parsed = parseCard(opts.card);
+    } catch (e) {
+      // the parser's message already starts with "invalid contact card:"
+      throw new ReceiveError(EXIT.usage, msg(e));
+    }
+    if (parsed.app !== undefined && parsed.app !== SEND_APP)
+      throw new ReceiveError(EXIT.usage, wrongApp(parsed.app));
+    cardName = parsed.name;
+  }
+  const target = await outputTarget(opts.out);
+  if (!opts.force && cardName !== undefined) {
+    // the card names the file: refuse an existing output before connecting (checked again with
+    // the name the sender announces)
+    const early = target.dir ? join(target.path, safeName(cardName)) : target.path;
+    if (await exists(early))
+      throw new ReceiveError(EXIT.exists, `${early} already exists (use --force to overwrite)`);
+  } else if (!opts.force && !target.dir && (await exists(target.path))) {
+    throw new ReceiveError(EXIT.exists, `${target.path} already exists (use --force to overwrite)`);
   }
   const node = await createNode({
     host: opts.host ?? '0.0.0.0',
@@ -97,21 +121,132 @@ export async function receiveFile(opts: ReceiveOptions): Promise<ReceiveResult> 
       : {}),
   });
   try {
-    return await receiveWith(node, opts);
+    return await receiveWith(node, opts, target);
   } finally {
     await node.close();
   }
 }
 
-async function receiveWith(node: SrmudpNode, opts: ReceiveOptions): Promise<ReceiveResult> {
+/** What a card of another program is, in words. */
+export function wrongApp(app: string): string {
+  const what: Record<string, string> = {
+    'srmudp-chat/1': 'a chat card (srmudp chat --join <card>)',
+    'srmudp-pipe/1': 'a pipe card (srmudp pipe <card>)',
+    'srmudp-expose/1': 'a forwarded port (srmudp forward <card>)',
+  };
+  return `that card is for ${what[app] ?? `another program (${app})`}, not a file sender`;
+}
+
+interface OutputTarget {
+  path: string;
+  dir: boolean;
+}
+
+/**
+ * Where the file goes: a directory (existing, or named with a trailing "/": created) or a file
+ * path whose folder must exist. Errors before anything connects.
+ */
+async function outputTarget(out: string | undefined): Promise<OutputTarget> {
+  if (out === undefined) return { path: '.', dir: true };
+  const st = await stat(out).catch(() => null);
+  if (st?.isDirectory()) return { path: out, dir: true };
+  if (out.endsWith('/') || out.endsWith(sep)) {
+    try {
+      await mkdir(out, { recursive: true });
+    } catch (e) {
+      throw new ReceiveError(EXIT.io, `cannot create the folder ${out}: ${ioMessage(e)}`, { cause: e });
+    }
+    return { path: out, dir: true };
+  }
+  const parent = dirname(out);
+  const pst = await stat(parent).catch(() => null);
+  if (!pst?.isDirectory())
+    throw new ReceiveError(
+      EXIT.io,
+      `the folder ${parent} does not exist (create it, or end --out with "/" to have it created)`,
+    );
+  return { path: out, dir: false };
+}
+
+/** Connects to the sender of a card, or of a code (its mailbox, then the code check). */
+async function connectSender(
+  node: SrmudpNode,
+  opts: ReceiveOptions,
+  signal: AbortSignal,
+): Promise<Connection> {
+  const onDial = (e: DialEvent) =>
+    opts.onNotice?.(
+      `connecting to ${e.peerId ? e.peerId.slice(0, 12) : 'the sender'} (${e.addresses.length} address${e.addresses.length === 1 ? '' : 'es'})…`,
+    );
+  node.on('dial', onDial);
+  try {
+    if (opts.card !== undefined) {
+      return await node.connect(opts.card, {
+        signal,
+        ...(opts.connectTimeoutMs !== undefined ? { timeout: opts.connectTimeoutMs } : { timeout: 15_000 }),
+      });
+    }
+    const code = opts.code as ShortCode;
+    opts.onNotice?.(`looking up code ${code.nameplate} on ${code.server}…`);
+    const addresses = await resolveCode(code, signal);
+    const conn = await dialAny(node, addresses, opts.connectTimeoutMs ?? 15_000, signal);
+    opts.onNotice?.(`checking the code with ${conn.peerId.slice(0, 12)}…`);
+    await proveCode(conn, node.peerId, codePassword(code));
+    return conn;
+  } finally {
+    node.off('dial', onDial);
+  }
+}
+
+/** Dials every address at once without a key (Noise XX); the first to answer wins. */
+async function dialAny(
+  node: SrmudpNode,
+  addresses: Address[],
+  timeoutMs: number,
+  signal: AbortSignal,
+): Promise<Connection> {
+  const ac = new AbortController();
+  const onAbort = () => ac.abort(signal.reason);
+  signal.addEventListener('abort', onAbort, { once: true });
+  try {
+    return await Promise.any(
+      addresses.map((a) =>
+        node.connect({ host: a.host, port: a.port }, { signal: ac.signal, timeout: timeoutMs }),
+      ),
+    );
+  } catch (e) {
+    if (signal.aborted) throw e;
+    const errors = e instanceof AggregateError ? e.errors : [e];
+    const first = errors.find((x) => x instanceof SrmudpError) ?? errors[0];
+    throw first;
+  } finally {
+    ac.abort();
+    signal.removeEventListener('abort', onAbort);
+  }
+}
+
+async function receiveWith(
+  node: SrmudpNode,
+  opts: ReceiveOptions,
+  target: OutputTarget,
+): Promise<ReceiveResult> {
+  const signal = opts.signal ?? new AbortController().signal;
   let conn: Connection;
   try {
-    conn = await node.connect(opts.card, { signal: AbortSignal.timeout(opts.connectTimeoutMs ?? 15_000) });
+    conn = await connectSender(node, opts, signal);
   } catch (e) {
-    throw new ReceiveError(EXIT.peer, `cannot reach the sender: ${msg(e)}`, { cause: e });
+    if (signal.aborted)
+      throw new ReceiveError(EXIT.interrupted, 'interrupted before the sender answered: nothing received');
+    if (e instanceof CliError) throw e;
+    const code = e instanceof SrmudpError ? ` [${e.code}]` : '';
+    throw new ReceiveError(
+      (e as { code?: string }).code === 'OWN_CARD' ? EXIT.usage : EXIT.peer,
+      `cannot reach the sender: ${msg(e)}${code}`,
+      { cause: e },
+    );
   }
   const info = await request(conn, { v: PROTOCOL_VERSION, op: 'info' }, fileInfoSchema);
-  const out = await outputPath(opts.out, info.name);
+  const out = target.dir ? join(target.path, safeName(info.name)) : target.path;
   if (!opts.force && (await exists(out))) {
     throw new ReceiveError(EXIT.exists, `${out} already exists (use --force to overwrite)`);
   }
@@ -183,10 +318,20 @@ async function receiveWith(node: SrmudpNode, opts: ReceiveOptions): Promise<Rece
     flags: offset > 0 ? 'r+' : 'w',
     start: offset,
   });
+  const onAbort = () => stream.destroy(new ReceiveError(EXIT.interrupted, 'interrupted'));
+  signal.addEventListener('abort', onAbort, { once: true });
   try {
     await pipeline(stream, meter, ws);
   } catch (e) {
+    if (signal.aborted) {
+      throw new ReceiveError(
+        EXIT.interrupted,
+        `interrupted: ${part} kept (${offset + transferred} of ${info.size} bytes): run the same command again to resume`,
+      );
+    }
     throw classify(e, part, offset + transferred, info.size);
+  } finally {
+    signal.removeEventListener('abort', onAbort);
   }
   if (transferred !== header.length) {
     throw new ReceiveError(
@@ -263,13 +408,6 @@ async function resumePoint(part: string, size: number): Promise<{ offset: number
   return { offset: st.size, hash: await hashFile(part, st.size) };
 }
 
-async function outputPath(out: string | undefined, name: string): Promise<string> {
-  const safe = safeName(name);
-  if (out === undefined) return safe;
-  const st = await stat(out).catch(() => null);
-  return st?.isDirectory() ? join(out, safe) : out;
-}
-
 /** The sender's name as a plain file name in the output directory (never a path). */
 export function safeName(name: string): string {
   // biome-ignore lint/suspicious/noControlCharactersInRegex: stripping control characters on purpose
@@ -291,13 +429,18 @@ const ioMessages: Record<string, string> = {
   EFBIG: 'file too large for this file system',
 };
 
+function ioMessage(e: unknown): string {
+  const code = (e as NodeJS.ErrnoException | undefined)?.code;
+  return (code !== undefined ? ioMessages[code] : undefined) ?? code ?? msg(e);
+}
+
 function classify(e: unknown, part: string, done: number, total: number): ReceiveError {
   if (e instanceof ReceiveError) return e;
   const code = (e as NodeJS.ErrnoException | undefined)?.code;
   if (typeof code === 'string' && (code in ioMessages || (e as NodeJS.ErrnoException).syscall)) {
     return new ReceiveError(
       EXIT.io,
-      `cannot write ${part}: ${ioMessages[code] ?? code} (${done} of ${total} bytes kept; free space and run again to resume)`,
+      `cannot write ${part}: ${ioMessages[code] ?? code} (${done} of ${total} bytes kept; ${code === 'ENOSPC' || code === 'EDQUOT' ? 'free space' : 'fix that'} and run again to resume)`,
       { cause: e },
     );
   }

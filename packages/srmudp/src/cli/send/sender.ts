@@ -3,9 +3,12 @@ import { stat } from 'node:fs/promises';
 import { basename, resolve } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { cleanName } from '@srmudp/rendezvous';
-import { type Connection, createNode, type SrmudpNode, type SrmudpStream } from 'srmudp';
+import type { Connection } from '../../connection.js';
+import { createNode, type SrmudpNode } from '../../node.js';
+import type { SrmudpStream } from '../../stream.js';
+import type { CodeGate } from '../code/pake.js';
+import { formatBytes, formatRate } from '../format.js';
 import { sha256File } from './file-hash.js';
-import { formatBytes, formatRate } from './format.js';
 import {
   type ErrorResponse,
   encodeLine,
@@ -24,10 +27,14 @@ export interface SenderOptions {
   host?: string;
   port?: number;
   idleTimeoutMs?: number;
+  keepaliveMs?: number;
   /** how long a receiver may take to send its request line (default 10 s) */
   requestTimeoutMs?: number;
   log?: (line: string) => void;
 }
+
+/** The app tag of send cards: `srmudp receive` refuses cards of other programs at once. */
+export const SEND_APP = 'srmudp-send/1';
 
 export interface TransferRecord {
   peer: string;
@@ -48,6 +55,8 @@ export class FileSender {
   private readonly onConnection = (conn: Connection) => this.serveConnection(conn);
   /** called when a connection that received the whole file closes (for --once) */
   onDelivered: ((peer: string) => void) | null = null;
+  /** with a short code: connections must prove it (PAKE) before they are served */
+  gate: CodeGate | null = null;
 
   private constructor(
     readonly node: SrmudpNode,
@@ -72,7 +81,7 @@ export class FileSender {
       ...(opts.idleTimeoutMs !== undefined
         ? {
             idleTimeoutMs: opts.idleTimeoutMs,
-            keepaliveMs: Math.max(100, Math.floor(opts.idleTimeoutMs / 3)),
+            keepaliveMs: opts.keepaliveMs ?? Math.max(100, Math.floor(opts.idleTimeoutMs / 3)),
           }
         : {}),
     });
@@ -81,8 +90,10 @@ export class FileSender {
   }
 
   card(): string {
-    // a file name may hold anything: the card name rule (64 bytes of UTF-8, no control or bidi characters)
-    return this.node.contactCard({ name: cleanName(`srmudp-send ${this.info.name}`) });
+    // the card names the file (cleaned to the card name rule: 64 bytes of UTF-8, no control or
+    // bidi characters) so a receiver can refuse to overwrite before connecting; the app tag lets
+    // other programs recognise it
+    return this.node.contactCard({ name: cleanName(this.info.name) || 'file', app: SEND_APP });
   }
 
   async close(): Promise<void> {
@@ -93,6 +104,24 @@ export class FileSender {
   private serveConnection(conn: Connection): void {
     const short = conn.peerId.slice(0, 12);
     this.log(`receiver ${short} connected (${describePath(conn)})`);
+    if (this.gate === null) {
+      this.serveAdmitted(conn);
+      return;
+    }
+    const gate = this.gate;
+    void gate.admit(conn).then((ok) => {
+      if (ok) {
+        this.log(`receiver ${short} proved the code`);
+        this.serveAdmitted(conn);
+      } else
+        this.log(
+          `receiver ${short} failed the code check (${gate.failures} of ${gate.maxAttempts} failed attempts allowed)`,
+        );
+    });
+  }
+
+  private serveAdmitted(conn: Connection): void {
+    const short = conn.peerId.slice(0, 12);
     let delivered = false;
     conn.on('stream', (s: SrmudpStream) => {
       this.serveStream(conn, s).then(

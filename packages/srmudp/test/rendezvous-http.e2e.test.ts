@@ -1,9 +1,9 @@
 import { SequencedStore } from '@srmudp/rendezvous';
+import { httpBackend, startRendezvousServer } from '@srmudp/rendezvous-http';
 import type { ManualBackend } from '@srmudp/rendezvous-manual';
 import { manualBackend } from '@srmudp/rendezvous-manual';
-import { cardOnlyConnectAndRestart } from 'srmudp/testing';
 import { describe, it } from 'vitest';
-import { httpBackend, startRendezvousServer } from '../src/index.js';
+import { cardOnlyConnectAndRestart } from '../src/testing.js';
 
 describe('end to end with the façade', () => {
   it('http: two nodes connect from locator-only cards; a restart on a new port is re-resolved', async () => {

@@ -26,3 +26,11 @@ export function parseSize(text: string): number {
   if (n <= 0) throw new RangeError(`"${text}" must be more than 0 bytes`);
   return n;
 }
+
+/** A round-trip time rounded for people: "0.4 ms", "27 ms", "1.2 s". */
+export function formatRtt(ms: number): string {
+  if (!Number.isFinite(ms) || ms < 0) return '-';
+  if (ms < 10) return `${ms.toFixed(1)} ms`;
+  if (ms < 1000) return `${Math.round(ms)} ms`;
+  return `${(ms / 1000).toFixed(1)} s`;
+}
