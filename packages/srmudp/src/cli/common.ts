@@ -30,13 +30,16 @@ export const EXIT = {
 
 /** A failure with a one-line message and the exit code the command ends with. */
 export class CliError extends Error {
+  /** a usage mistake: the message ends with "(srmudp <command> --help)" */
+  readonly pointToHelp: boolean;
   constructor(
     readonly exitCode: number,
     message: string,
-    options?: { cause?: unknown },
+    options?: { cause?: unknown; pointToHelp?: boolean },
   ) {
     super(message, options);
     this.name = 'CliError';
+    this.pointToHelp = options?.pointToHelp === true;
   }
 }
 
@@ -126,7 +129,9 @@ export function intOption(name: string, v: string | undefined, min: number, max:
   if (v === undefined) return undefined;
   const n = Number(v);
   if (v.trim() === '' || !Number.isInteger(n) || n < min || n > max)
-    throw new CliError(EXIT.usage, `--${name} expects an integer in ${min}..${max}, got "${v}"`);
+    throw new CliError(EXIT.usage, `--${name} expects an integer in ${min}..${max}, got "${v}"`, {
+      pointToHelp: true,
+    });
   return n;
 }
 

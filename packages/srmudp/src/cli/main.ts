@@ -104,7 +104,7 @@ export async function main(argv: string[]): Promise<number> {
     return await command.run(args);
   } catch (e) {
     const code = exitCodeOf(e);
-    const usage = code === EXIT.usage && e instanceof CliError ? ` (${prog} --help)` : '';
+    const usage = e instanceof CliError && e.pointToHelp ? ` (${prog} --help)` : '';
     printError(prog, `${errorLine(e)}${usage}`);
     if (json) {
       const errCode = e instanceof CliError ? undefined : (e as { code?: string }).code;

@@ -6,7 +6,10 @@ import { requireTmux, Tmux } from './tmux.js';
 
 const count = (s: string, text: string) => s.split(text).length - 1;
 
-describe('srmudp-chat in tmux: alice, bob and carol on 127.0.0.1', () => {
+// key files and control sockets of the commands stay in a folder of the test
+process.env.SRMUDP_HOME = mkdtempSync(join(tmpdir(), 'srmudp-chat-home-'));
+
+describe('srmudp chat in tmux: alice, bob and carol on 127.0.0.1', () => {
   const dir = mkdtempSync(join(tmpdir(), 'srmudp-chat-'));
   let t: Tmux;
   const chat = (name: string, extra: string[] = []) =>

@@ -5,8 +5,8 @@ import { join } from 'node:path';
 import { encodeCard, parseCard, publicKeyOf, signRecord } from '@srmudp/rendezvous';
 import { startRendezvousServer } from '@srmudp/rendezvous-http';
 import { afterEach, describe, expect, it } from 'vitest';
-import { Chat } from '../src/chat.js';
-import { cleanNick, cleanText, decodeChat, encodeChat } from '../src/wire.js';
+import { Chat } from '../../src/cli/chat/chat.js';
+import { cleanNick, cleanText, decodeChat, encodeChat } from '../../src/cli/chat/wire.js';
 
 describe('wire', () => {
   it('round-trips and drops malformed or unknown messages instead of throwing', () => {
@@ -158,7 +158,7 @@ describe('Chat in process', () => {
   }
 
   it('introductions: followed from joined peers only, 8 per hello at most, the rest wait for /accept', async () => {
-    const { Introductions, BURST } = await import('../src/introductions.js');
+    const { Introductions, BURST } = await import('../../src/cli/chat/introductions.js');
     // the rate limit on its own: a burst, then PER_MINUTE
     let now = 0;
     const intros = new Introductions('auto', () => now);

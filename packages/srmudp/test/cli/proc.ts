@@ -2,21 +2,28 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { createRequire } from 'node:module';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 
-const root = fileURLToPath(new URL('../../../', import.meta.url));
+const root = fileURLToPath(new URL('../../../../', import.meta.url));
 const tsx = pathToFileURL(createRequire(`${root}package.json`).resolve('tsx')).href;
-export const SRC = fileURLToPath(new URL('../src/', import.meta.url));
+export const MAIN = fileURLToPath(new URL('../../src/cli/main.ts', import.meta.url));
+/** `srmudp` from the sources: node with tsx and the workspace's source condition. */
+export const SRMUDP = [process.execPath, '--import', tsx, '--conditions=source', MAIN];
 
-/** A CLI from src/ in a child process (tsx, workspace sources), its output collected. */
+/** `srmudp <args>` from src/ in a child process (tsx, workspace sources), its output collected. */
 export class Proc {
   readonly child: ChildProcess;
   stdout = '';
   stderr = '';
   readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null; at: number }>;
 
-  constructor(script: string, args: string[], cwd?: string, options: { stdin?: string } = {}) {
-    this.child = spawn(process.execPath, ['--import', tsx, '--conditions=source', SRC + script, ...args], {
-      stdio: [options.stdin === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'],
+  constructor(
+    args: string[],
+    cwd?: string,
+    options: { stdin?: string | 'pipe'; env?: NodeJS.ProcessEnv; stdout?: 'pipe' | 'ignore' } = {},
+  ) {
+    this.child = spawn(SRMUDP[0] as string, [...SRMUDP.slice(1), ...args], {
+      stdio: [options.stdin === undefined ? 'ignore' : 'pipe', options.stdout ?? 'pipe', 'pipe'],
       ...(cwd ? { cwd } : {}),
+      env: { ...process.env, ...options.env },
     });
     this.child.stdout?.on('data', (d) => {
       this.stdout += String(d);
@@ -24,7 +31,7 @@ export class Proc {
     this.child.stderr?.on('data', (d) => {
       this.stderr += String(d);
     });
-    if (options.stdin !== undefined) this.child.stdin?.end(options.stdin);
+    if (options.stdin !== undefined && options.stdin !== 'pipe') this.child.stdin?.end(options.stdin);
     this.exited = new Promise((resolve) =>
       this.child.once('exit', (code, signal) => resolve({ code, signal, at: Date.now() })),
     );

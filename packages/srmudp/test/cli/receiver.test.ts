@@ -4,10 +4,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PassThrough, Writable } from 'node:stream';
 import { afterAll, describe, expect, it } from 'vitest';
-import { parseSize } from '../src/format.js';
-import { ProtocolError, readLine } from '../src/protocol.js';
-import { EXIT, ReceiveError, receiveFile, safeName } from '../src/receiver.js';
-import { FileSender } from '../src/sender.js';
+import { parseSize } from '../../src/cli/format.js';
+import { ProtocolError, readLine } from '../../src/cli/send/protocol.js';
+import { EXIT, ReceiveError, receiveFile, safeName } from '../../src/cli/send/receiver.js';
+import { FileSender } from '../../src/cli/send/sender.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'srmudp-recv-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));

@@ -3,9 +3,10 @@ import { randomBytes } from 'node:crypto';
 import { createRequire } from 'node:module';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 
-const root = fileURLToPath(new URL('../../../', import.meta.url));
+const root = fileURLToPath(new URL('../../../../', import.meta.url));
 const tsx = pathToFileURL(createRequire(`${root}package.json`).resolve('tsx')).href;
-const cli = fileURLToPath(new URL('../src/cli.ts', import.meta.url));
+const main = fileURLToPath(new URL('../../src/cli/main.ts', import.meta.url));
+const q = (a: string) => `'${a.replaceAll("'", "'\\''")}'`;
 
 /** Fails loudly (not a skip) when tmux is missing: CI installs it. */
 export function requireTmux(): void {
@@ -13,7 +14,7 @@ export function requireTmux(): void {
     execFileSync('tmux', ['-V'], { stdio: 'pipe' });
   } catch (e) {
     throw new Error(
-      `tmux is required for the chat end-to-end tests (apt-get install tmux): ${String(e).split('\n')[0]}`,
+      `tmux is required for the terminal end-to-end tests (apt-get install tmux): ${String(e).split('\n')[0]}`,
     );
   }
 }
@@ -30,12 +31,40 @@ export class Tmux {
     });
   }
 
-  /** Starts srmudp-chat in a detached 250x50 session named after the user. */
-  startChat(session: string, args: string[]): void {
-    const quoted = [process.execPath, '--import', tsx, '--conditions=source', cli, ...args]
-      .map((a) => `'${a.replaceAll("'", "'\\''")}'`)
-      .join(' ');
-    this.tmux('new-session', '-d', '-s', session, '-x', '250', '-y', '50', `exec ${quoted}`);
+  /** Starts `srmudp chat <args>` in a detached 250x50 session named after the user. */
+  startChat(session: string, args: string[], env: Record<string, string> = {}): void {
+    this.startCli(session, ['chat', ...args], env);
+  }
+
+  /** Starts `srmudp <args>` (from the sources) in a detached 250x50 session. */
+  startCli(session: string, args: string[], env: Record<string, string> = {}): void {
+    this.startShell(session, `exec ${this.command(args, env)}`);
+  }
+
+  /** The shell command line running `srmudp <args>` with extra environment variables. */
+  command(args: string[], env: Record<string, string> = {}): string {
+    const vars = Object.entries(env).map(([k, v]) => `${k}=${q(v)}`);
+    const cmd = [process.execPath, '--import', tsx, '--conditions=source', main, ...args].map(q);
+    return [...(vars.length > 0 ? ['env', ...vars] : []), ...cmd].join(' ');
+  }
+
+  /** Starts a shell command line in a detached 250x50 session (an interactive sh when empty). */
+  startShell(session: string, line?: string): void {
+    this.tmux('new-session', '-d', '-s', session, '-x', '250', '-y', '50', ...(line ? [line] : ['sh']));
+  }
+
+  /** The screen with its colours (escape sequences kept). */
+  screenWithEscapes(session: string): string {
+    try {
+      return this.tmux('capture-pane', '-p', '-e', '-J', '-S', '-2000', '-t', session);
+    } catch {
+      return '';
+    }
+  }
+
+  /** Sends keys as tmux names them ('C-c', 'C-d', 'Enter'). */
+  keys(session: string, ...keys: string[]): void {
+    this.tmux('send-keys', '-t', session, ...keys);
   }
 
   /** The whole screen plus scrollback, wrapped lines joined. '' once the session is gone. */

@@ -52,7 +52,9 @@ export const chatCommand: Command<typeof options> = {
   ],
   async run({ values, positionals }) {
     if (positionals.length > 0)
-      throw new CliError(EXIT.usage, `unexpected argument "${positionals[0]}" (cards go after --join)`);
+      throw new CliError(EXIT.usage, `unexpected argument "${positionals[0]}" (cards go after --join)`, {
+        pointToHelp: true,
+      });
     const nick = values.name ?? userInfo().username;
     const introductions = (values.introductions ?? 'auto') as IntroductionPolicy;
     if (!INTRODUCTION_POLICIES.includes(introductions))

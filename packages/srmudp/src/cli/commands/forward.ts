@@ -113,7 +113,8 @@ export const exposeCommand: Command<typeof exposeOptions> = {
     [EXIT.usage, 'usage error: no port, a bad peer id, no allow-list without --allow-anyone'],
   ],
   async run({ values, positionals }) {
-    if (positionals.length !== 1) throw new CliError(EXIT.usage, 'expected the TCP port to expose');
+    if (positionals.length !== 1)
+      throw new CliError(EXIT.usage, 'expected the TCP port to expose', { pointToHelp: true });
     const port = intOption('port (argument)', positionals[0], 1, 65535) as number;
     const allow = allowList(values);
     if (allow.length === 0 && !values['allow-anyone'])
@@ -217,7 +218,8 @@ export const forwardCommand: Command<typeof forwardOptions> = {
     [EXIT.usage, 'usage error, invalid card, or a card of another program'],
   ],
   async run({ values, positionals }) {
-    if (positionals.length === 0) throw new CliError(EXIT.usage, 'expected the card of the exposing peer');
+    if (positionals.length === 0)
+      throw new CliError(EXIT.usage, 'expected the card of the exposing peer', { pointToHelp: true });
     const card = positionals.join('');
     const parsed = parseCard(card);
     if (parsed.app !== undefined && parsed.app !== EXPOSE_APP)

@@ -48,7 +48,8 @@ export const idCommand: Command<typeof options> = {
     [EXIT.usage, 'usage error'],
   ],
   async run({ values, positionals }) {
-    if (positionals.length > 0) throw new CliError(EXIT.usage, `unexpected argument "${positionals[0]}"`);
+    if (positionals.length > 0)
+      throw new CliError(EXIT.usage, `unexpected argument "${positionals[0]}"`, { pointToHelp: true });
     const port = intOption('port', values.port, 1, 65535);
     const file = values.identity ?? defaultKeyFile('id');
     const existed = await stat(file).then(

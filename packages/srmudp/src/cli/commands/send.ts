@@ -57,7 +57,8 @@ export const sendCommand: Command<typeof options> = {
     [EXIT.verify, 'the code was withdrawn after too many failed code checks (someone guessing?)'],
   ],
   async run({ values, positionals }) {
-    if (positionals.length !== 1) throw new CliError(EXIT.usage, 'expected exactly one file');
+    if (positionals.length !== 1)
+      throw new CliError(EXIT.usage, 'expected exactly one file', { pointToHelp: true });
     const server = values.rendezvous ?? process.env.SRMUDP_RENDEZVOUS;
     const attempts = intOption('code-attempts', values['code-attempts'], 1, 100) ?? 3;
     const s = style(process.stderr);

@@ -31,7 +31,8 @@ export const statusCommand: Command<typeof options> = {
     [EXIT.peer, '--socket given and it does not answer'],
   ],
   async run({ values, positionals }) {
-    if (positionals.length > 0) throw new CliError(EXIT.usage, `unexpected argument "${positionals[0]}"`);
+    if (positionals.length > 0)
+      throw new CliError(EXIT.usage, `unexpected argument "${positionals[0]}"`, { pointToHelp: true });
     const paths = values.socket !== undefined ? [values.socket] : listControlSockets();
     const answers: ControlSnapshot[] = [];
     for (const p of paths) {
