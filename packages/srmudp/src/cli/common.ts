@@ -121,6 +121,7 @@ export function parseCommandArgs<O extends OptionSpec>(
     throw new CliError(
       EXIT.usage,
       (e instanceof Error ? e.message : String(e)).replace(/\. To specify.*$/s, ''),
+      { pointToHelp: true },
     );
   }
 }

@@ -190,19 +190,20 @@ export class CodeGate {
   }
 }
 
-/** The first stream the peer opens, or null when it closes or `timeoutMs` passes first. */
-function firstStream(conn: Connection, timeoutMs: number): Promise<SrmudpStream | null> {
-  return new Promise((resolve) => {
-    const done = (s: SrmudpStream | null) => {
-      clearTimeout(timer);
-      conn.off('stream', onStream);
-      conn.off('close', onClose);
-      resolve(s);
-    };
-    const onStream = (s: SrmudpStream) => done(s);
-    const onClose = () => done(null);
-    const timer = setTimeout(() => done(null), timeoutMs);
-    conn.on('stream', onStream);
-    conn.on('close', onClose);
-  });
+/**
+ * The first stream the peer opens, or null when the connection closes or `timeoutMs` passes
+ * first. Taken from the connection's queue of incoming streams, so a stream that arrived before
+ * we asked is not missed.
+ */
+async function firstStream(conn: Connection, timeoutMs: number): Promise<SrmudpStream | null> {
+  const ac = new AbortController();
+  const timer = setTimeout(() => ac.abort(), timeoutMs);
+  try {
+    const r = await conn.streams(ac.signal).next();
+    return r.done ? null : r.value;
+  } catch {
+    return null;
+  } finally {
+    clearTimeout(timer);
+  }
 }

@@ -186,12 +186,17 @@ async function waitForPeer(
         if (!ok || busy) return;
         busy = true;
         node.off('connection', onConnection);
-        const onStream = (stream: SrmudpStream) => resolve({ conn, stream });
-        conn.once('stream', onStream);
-        conn.once('close', () => {
-          conn.off('stream', onStream);
-          reject(new CliError(EXIT.peer, 'the other side left before sending anything'));
-        });
+        // from the queue of incoming streams: one that arrived before this line is not missed
+        conn
+          .streams(signal)
+          .next()
+          .then(
+            (r) =>
+              r.done
+                ? reject(new CliError(EXIT.peer, 'the other side left before opening its stream'))
+                : resolve({ conn, stream: r.value }),
+            reject,
+          );
       });
     };
     node.on('connection', onConnection);
