@@ -192,7 +192,7 @@ describe('send / receive with a short code (HTTP rendezvous on 127.0.0.1)', () =
         /looking up code \d+ on http:\/\/127\.0\.0\.1:\d+…\nconnecting to the sender \(1 address\)…\nchecking the code with [a-z0-9]{12}…/,
       );
       // wrong words: exit 5, nothing written
-      const [num, , w2] = code.split('@')[0]?.split('-') as [string, string, string];
+      const [num, , w2] = (code.split('@')[0] as string).split('-') as [string, string, string];
       const other = w2 === 'zebra' ? 'apple' : 'zebra';
       const wrong = start(['receive', `${num}-${other}-${w2}@${server.url}`, '--out', join(dir, 'wrong/')]);
       expect(await wrong.exit(60_000), wrong.output).toBe(5);
