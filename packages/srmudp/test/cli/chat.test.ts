@@ -48,6 +48,27 @@ describe('Chat in process', () => {
     }
   }
 
+  it('joining an offline card says what it tries and why it fails (it showed "connecting" forever); a card of another program is refused', async () => {
+    const a = await member('alice');
+    const gone = await member('gone');
+    const card = gone.c.card();
+    await gone.c.close();
+    await a.c.input(`/join ${card}`);
+    await until(() => a.lines.includes('*** connecting to gone (1 address)...'), 'the connecting line');
+    // the handshake times out (10 s) or the port is unreachable at once: either way a typed reason
+    const end = Date.now() + 15_000;
+    while (!a.lines.some((l) => l.startsWith('*** cannot reach gone: ')) && Date.now() < end)
+      await new Promise((r) => setTimeout(r, 50));
+    expect(a.lines.find((l) => l.startsWith('*** cannot reach gone: '))).toMatch(
+      /^\*\*\* cannot reach gone: [A-Z_]+ \(.+\); trying again in \d+(\.\d)? (ms|s)$/,
+    );
+    expect(a.c.peersTable().join('\n')).toMatch(/^gone\s+(reconnecting|connecting)\s.*[A-Z_]{6,}$/m);
+    const other = await member('other');
+    const sendCard = other.c.node.contactCard({ app: 'srmudp-send/1' });
+    await a.c.input(`/join ${sendCard}`);
+    expect(a.lines.at(-1)).toBe("*** that card is not a chat member's: it is for srmudp-send/1 (not joined)");
+  }, 30_000);
+
   it('commands: join, say, /msg by nick, errors for unknown peers, own card, bad card', async () => {
     const a = await member('alice');
     const b = await member('bob');
