@@ -178,7 +178,10 @@ export async function checkConsumer({ dir, tarballs, example, log }) {
   if (version.status !== 0 || version.stdout.trim() !== want)
     throw fail(`"srmudp --version" (expected "${want}")`, version);
   const id = await run(bin, ['id', '--json', '--port', '4000'], { cwd: dir, timeoutMs: 30_000, env });
-  if (id.status !== 0 || !/^\{"peerId":"pk[a-z2-7]+","keyFile":".*","created":true,"card":"srmudp2:/.test(id.stdout))
+  if (
+    id.status !== 0 ||
+    !/^\{"peerId":"pk[a-z2-7]+","keyFile":".*","created":true,"card":"srmudp2:/.test(id.stdout)
+  )
     throw fail('"srmudp id --json"', id);
   log(`ran the installed bin: ${want}; srmudp id created a key file and printed its card`);
   return out;
