@@ -385,7 +385,11 @@ export class SrmudpNode extends EventEmitter implements ConnectionOwner {
     const targets = opts.to ?? [...this.connectedNames()];
     if (opts.to !== undefined) {
       if (!Array.isArray(opts.to)) throw new TypeError('"to" expected an array of peer names');
-      const unknown = opts.to.filter((n) => !this.named.has(n) && this.connection(n) === undefined);
+      // a peer id text counts as known (an unnamed peer that may just have left: skipped like a
+      // named peer that is not connected); any other name must be a named or connected peer
+      const unknown = opts.to.filter(
+        (n) => !this.named.has(n) && this.connection(n) === undefined && !isPeerIdText(n),
+      );
       if (unknown.length > 0) {
         const known = [...new Set([...this.named.keys(), ...this.connectedNames()])];
         throw new SrmudpError(
@@ -886,6 +890,15 @@ export class SrmudpNode extends EventEmitter implements ConnectionOwner {
       if (p.conn && !p.conn.isClosed) return;
       this.dialNamed(p);
     }, delay);
+  }
+}
+
+function isPeerIdText(text: string): boolean {
+  try {
+    parsePeerId(text);
+    return true;
+  } catch {
+    return false;
   }
 }
 

@@ -74,6 +74,7 @@ export const NODE_OPTIONS = {
   host: { type: 'string' },
   port: { type: 'string' },
   'idle-timeout': { type: 'string' },
+  stun: { type: 'string', multiple: true },
 } as const satisfies OptionSpec;
 
 export const NODE_OPTION_HELP: Array<[string, string]> = [
@@ -81,6 +82,7 @@ export const NODE_OPTION_HELP: Array<[string, string]> = [
   ['host <address or name>', 'address to bind (default 0.0.0.0; host names like localhost are resolved)'],
   ['port <n>', 'UDP port to bind (default 0: any free port)'],
   ['idle-timeout <ms>', 'a peer silent for this long is gone (keepalives every third of it)'],
+  ['stun <host[:port]>', 'a STUN server for NAT traversal (repeatable; two servers classify the NAT)'],
 ];
 
 export const HELP_OPTION = { help: { type: 'boolean', short: 'h' } } as const satisfies OptionSpec;
@@ -142,7 +144,15 @@ export function nodeOptionsFrom(v: {
   host?: string | undefined;
   port?: string | undefined;
   'idle-timeout'?: string | undefined;
-}): { identity?: string; host?: string; port?: number; idleTimeoutMs?: number; keepaliveMs?: number } {
+  stun?: string[] | undefined;
+}): {
+  identity?: string;
+  host?: string;
+  port?: number;
+  idleTimeoutMs?: number;
+  keepaliveMs?: number;
+  stunServers?: string[];
+} {
   const port = intOption('port', v.port, 0, 65535);
   const idle = intOption('idle-timeout', v['idle-timeout'], 500, 3_600_000);
   return {
@@ -150,6 +160,7 @@ export function nodeOptionsFrom(v: {
     ...(v.host !== undefined ? { host: v.host } : {}),
     ...(port !== undefined ? { port } : {}),
     ...(idle !== undefined ? { idleTimeoutMs: idle, keepaliveMs: Math.max(100, Math.floor(idle / 3)) } : {}),
+    ...(v.stun !== undefined && v.stun.length > 0 ? { stunServers: v.stun } : {}),
   };
 }
 

@@ -27,6 +27,8 @@ export interface ChatOptions {
    * across restarts with the same identity.
    */
   rendezvous?: string;
+  /** STUN servers ('host:port') for NAT traversal */
+  stunServers?: string[];
   /** colours of the lines (default: none) */
   style?: Style;
 }
@@ -126,6 +128,7 @@ export class Chat {
       idleTimeoutMs: idle,
       keepaliveMs: Math.max(100, Math.floor(idle / 3)),
       reconnectDelayMs: 500,
+      ...(opts.stunServers !== undefined ? { stunServers: opts.stunServers } : {}),
       ...(opts.rendezvous !== undefined ? { rendezvous: [httpBackend({ url: opts.rendezvous })] } : {}),
     });
     return new Chat(

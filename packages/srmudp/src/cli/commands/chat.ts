@@ -99,6 +99,7 @@ export const chatCommand: Command<typeof options> = {
       ...(node.host !== undefined ? { host: node.host } : {}),
       port: node.port ?? 0,
       idleTimeoutMs: idle,
+      ...(node.stunServers !== undefined ? { stunServers: node.stunServers } : {}),
       out,
       onPeersChanged: savePeers,
       introductions,

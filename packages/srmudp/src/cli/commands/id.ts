@@ -1,4 +1,5 @@
-import { stat } from 'node:fs/promises';
+import { mkdir, stat } from 'node:fs/promises';
+import { dirname } from 'node:path';
 import { peerIdToString } from '@srmudp/crypto';
 import { loadOrCreateIdentity } from '@srmudp/crypto-node';
 import { encodeCard, type Locator, Rendezvous } from '@srmudp/rendezvous';
@@ -56,6 +57,7 @@ export const idCommand: Command<typeof options> = {
       () => true,
       () => false,
     );
+    if (!existed) await mkdir(dirname(file), { recursive: true, mode: 0o700 }); // a new identity's folder
     const identity = await loadOrCreateIdentity(file);
     const peerId = peerIdToString(identity.publicKey);
     let card: string | null = null;

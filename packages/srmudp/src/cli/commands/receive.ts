@@ -15,6 +15,7 @@ const options = {
   'limit-rate': { type: 'string' },
   'progress-interval': { type: 'string' },
   rendezvous: { type: 'string' },
+  stun: { type: 'string', multiple: true },
   json: { type: 'boolean' },
 } as const;
 
@@ -35,6 +36,7 @@ export const receiveCommand: Command<typeof options> = {
     ['limit-rate <size/s>', 'at most this many bytes per second (4M, 512k)'],
     ['progress-interval <ms>', 'progress line interval when stderr is not a terminal (default 1000)'],
     ['rendezvous <server>', 'rendezvous server of a code written without "@server" (or SRMUDP_RENDEZVOUS)'],
+    ['stun <host[:port]>', 'a STUN server for NAT traversal (repeatable)'],
     ['json', 'print the result as one JSON object on stdout'],
   ],
   notes: [
@@ -94,6 +96,7 @@ export const receiveCommand: Command<typeof options> = {
         ...(values.out !== undefined ? { out: values.out } : {}),
         force: values.force === true,
         ...(values.host !== undefined ? { host: values.host } : {}),
+        ...(values.stun !== undefined ? { stunServers: values.stun } : {}),
         ...(idle !== undefined ? { idleTimeoutMs: idle } : {}),
         ...(connectTimeout !== undefined ? { connectTimeoutMs: connectTimeout } : {}),
         ...(limitRate !== undefined ? { limitRate } : {}),

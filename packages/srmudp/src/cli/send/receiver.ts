@@ -57,6 +57,8 @@ export interface ReceiveOptions {
   out?: string;
   force?: boolean;
   host?: string;
+  /** STUN servers ('host:port') for NAT traversal */
+  stunServers?: string[];
   /** the connection is considered lost after this long without a packet (default: core's 30 s) */
   idleTimeoutMs?: number;
   connectTimeoutMs?: number;
@@ -113,6 +115,7 @@ export async function receiveFile(opts: ReceiveOptions): Promise<ReceiveResult> 
   }
   const node = await createNode({
     host: opts.host ?? '0.0.0.0',
+    ...(opts.stunServers !== undefined ? { stunServers: opts.stunServers } : {}),
     ...(opts.idleTimeoutMs !== undefined
       ? {
           idleTimeoutMs: opts.idleTimeoutMs,

@@ -28,6 +28,8 @@ export interface SenderOptions {
   port?: number;
   idleTimeoutMs?: number;
   keepaliveMs?: number;
+  /** STUN servers ('host:port') for NAT traversal */
+  stunServers?: string[];
   /** how long a receiver may take to send its request line (default 10 s) */
   requestTimeoutMs?: number;
   log?: (line: string) => void;
@@ -78,6 +80,7 @@ export class FileSender {
       ...(opts.identity !== undefined ? { identity: opts.identity } : {}),
       host: opts.host ?? '0.0.0.0',
       port: opts.port ?? 0,
+      ...(opts.stunServers !== undefined ? { stunServers: opts.stunServers } : {}),
       ...(opts.idleTimeoutMs !== undefined
         ? {
             idleTimeoutMs: opts.idleTimeoutMs,
