@@ -120,6 +120,22 @@ export async function saveIdentity(
 }
 
 /**
+ * Says exactly who else may do what with the key (mode 0444: "group and others can read it"),
+ * rather than "too open": a read-only file is safe from writes, not from being read. A key only
+ * its owner can read is accepted whether writable (0600) or not (0400).
+ */
+function permissionProblem(mode: number): string {
+  const who = (shift: number, name: string) => {
+    const bits = (mode >> shift) & 0o7;
+    const can = [bits & 4 ? 'read' : '', bits & 2 ? 'write' : '', bits & 1 ? 'execute' : ''].filter(Boolean);
+    return can.length > 0 ? `${name} can ${can.join('/')} it` : '';
+  };
+  const parts = [who(3, 'its group'), who(0, 'everyone else')].filter(Boolean);
+  const octal = (mode & 0o777).toString(8).padStart(4, '0');
+  return `mode ${octal}: ${parts.join(' and ')}, but a secret key must be private to its owner; run chmod 600 on it (or chmod 400 to keep it read-only)`;
+}
+
+/**
  * Reads a key file. KeyFileError codes: 'KEYFILE_NOT_FOUND'; 'KEYFILE_PERMISSIONS' when group
  * or others have any access (POSIX; like ssh, a readable key is treated as compromised and not
  * used); 'KEYFILE_FORMAT'; 'KEYFILE_IO'.
@@ -135,11 +151,7 @@ export async function loadIdentity(path: string): Promise<Identity> {
   }
   if (!st.isFile()) throw new KeyFileError('KEYFILE_FORMAT', path, 'not a regular file');
   if (process.platform !== 'win32' && (st.mode & 0o077) !== 0) {
-    throw new KeyFileError(
-      'KEYFILE_PERMISSIONS',
-      path,
-      `permissions ${(st.mode & 0o777).toString(8).padStart(4, '0')} are too open; run chmod 600 on it`,
-    );
+    throw new KeyFileError('KEYFILE_PERMISSIONS', path, permissionProblem(st.mode));
   }
   if (st.size > 4096) throw new KeyFileError('KEYFILE_FORMAT', path, `file of ${st.size} bytes is too large`);
   let text: string;

@@ -70,6 +70,27 @@ describe('key files', () => {
     }
   });
 
+  it.runIf(process.platform !== 'win32')(
+    'a read-only key (0444) is refused for being readable by others, in those words; 0400 loads (issue 21 item 4)',
+    async () => {
+      const path = join(dir, 'ro.key');
+      const id = generateIdentity(randomBytes);
+      await saveIdentity(path, id);
+      await chmod(path, 0o444);
+      const err = await loadIdentity(path).then(
+        () => null,
+        (e: unknown) => e as Error,
+      );
+      expect(err).toMatchObject({ code: 'KEYFILE_PERMISSIONS' });
+      expect(err?.message).toBe(
+        `${path}: mode 0444: its group can read it and everyone else can read it, but a secret key must be private to its owner; run chmod 600 on it (or chmod 400 to keep it read-only)`,
+      );
+      expect(err?.message).not.toContain('too open');
+      await chmod(path, 0o400);
+      expect((await loadIdentity(path)).publicKey).toEqual(id.publicKey);
+    },
+  );
+
   it('gives KEYFILE_FORMAT for wrong contents and KEYFILE_NOT_FOUND for a missing file', async () => {
     const id = generateIdentity(randomBytes);
     const good = JSON.parse(encodeKeyFile(id)) as Record<string, unknown>;

@@ -17,6 +17,7 @@ import { decodeRecord, MAX_RECORD_SIZE, verifyRecord } from './record.js';
  *   body = peer id[32] || flags[1] || locator count[1] || locators
  *          || (flags & 1: record length u16 || the signed record without its peer id)
  *          || (flags & 2: name length u8 || UTF-8 name)
+ *          || (flags & 4: app tag length u8 || ASCII app tag)
  *
  * Whitespace anywhere in the text is ignored, so a card wrapped by a terminal or a mail client
  * still parses. The checksum catches copy-paste damage (1 - 2^-32); it is not a signature: an
@@ -32,6 +33,17 @@ export const MAX_CARD_INPUT = 2 * MAX_CARD_LENGTH;
 const CARD_DOMAIN = new TextEncoder().encode('srmudp/card/v2\0');
 const FLAG_RECORD = 0x01;
 const FLAG_NAME = 0x02;
+const FLAG_APP = 0x04;
+/** An app tag: 1 to 32 of a-z, 0-9, '.', '-', '/' (e.g. 'srmudp-send/1'). */
+const APP_RE = /^[a-z0-9][a-z0-9./-]{0,31}$/;
+
+/** Why `app` is not a valid card app tag, or null. */
+export function appTagProblem(app: unknown): string | null {
+  if (typeof app !== 'string') return 'expected a string';
+  if (!APP_RE.test(app))
+    return 'expected 1 to 32 of a-z, 0-9, ".", "-", "/", starting with a letter or digit';
+  return null;
+}
 
 /** Locator tags of the binary card: the common backends in a few bytes, anything else generic. */
 const TAG = {
@@ -53,6 +65,12 @@ export interface ContactCard {
   readonly record?: Uint8Array;
   /** Optional human label (the name rule of name.ts); not authenticated. */
   readonly name?: string;
+  /**
+   * Optional tag of the program the card is meant for (`'srmudp-send/1'`, `'srmudp-chat/1'`): lets
+   * a program say "this card is for another program" at once instead of dialling it. Not
+   * authenticated (a hint, like the name); a card without one is for any program.
+   */
+  readonly app?: string;
 }
 /** What parseCard returns: the card plus its embedded record decoded (signature checked). */
 export interface ParsedCard extends ContactCard {
@@ -153,6 +171,7 @@ export function encodeCard(card: ContactCard): string {
   let flags = 0;
   if (card.record !== undefined) flags |= FLAG_RECORD;
   if (card.name !== undefined) flags |= FLAG_NAME;
+  if (card.app !== undefined) flags |= FLAG_APP;
   w.u8(flags);
   w.u8(card.locators.length);
   card.locators.forEach((l, i) => {
@@ -173,6 +192,11 @@ export function encodeCard(card: ContactCard): string {
     const problem = nameProblem(card.name);
     if (problem !== null) throw new RangeError(`"card.name" is not a valid name: ${problem}`);
     w.short(utf8.encode(card.name));
+  }
+  if (card.app !== undefined) {
+    const problem = appTagProblem(card.app);
+    if (problem !== null) throw new RangeError(`"card.app" is not a valid app tag: ${problem}`);
+    w.short(utf8.encode(card.app));
   }
   const body = concatBytes(...w.parts);
   return `${CARD_PREFIX}${CARD_VERSION}:${toBase64Url(concatBytes(body, checksum(body)))}`;
@@ -254,6 +278,7 @@ interface CardFields {
   readonly locators: readonly unknown[];
   readonly record?: Uint8Array;
   readonly name?: string;
+  readonly app?: string;
 }
 
 function decodeCardV2(body: string): CardFields {
@@ -266,7 +291,7 @@ function decodeCardV2(body: string): CardFields {
   const r = new Reader(content);
   const peerId = r.take(32, 'peer id').slice();
   const flags = r.u8('flags');
-  if ((flags & ~(FLAG_RECORD | FLAG_NAME)) !== 0)
+  if ((flags & ~(FLAG_RECORD | FLAG_NAME | FLAG_APP)) !== 0)
     throw invalid(`unknown flags 0x${flags.toString(16)} (a newer srmudp wrote this card?)`);
   const count = r.u8('locator count');
   if (count > MAX_CARD_LOCATORS) throw invalid(`field locators: more than ${MAX_CARD_LOCATORS} locators`);
@@ -281,12 +306,19 @@ function decodeCardV2(body: string): CardFields {
   }
   let name: string | undefined;
   if (flags & FLAG_NAME) name = r.text('name');
+  let app: string | undefined;
+  if (flags & FLAG_APP) {
+    app = r.text('app');
+    const problem = appTagProblem(app);
+    if (problem !== null) throw invalid(`field app: ${problem}`);
+  }
   if (r.pos !== content.length) throw invalid(`${content.length - r.pos} unexpected bytes at the end`);
   return {
     peerId,
     locators,
     ...(record !== undefined ? { record } : {}),
     ...(name !== undefined ? { name } : {}),
+    ...(app !== undefined ? { app } : {}),
   };
 }
 
@@ -356,7 +388,13 @@ function checkFields(f: CardFields, version: 1 | 2): ParsedCard {
       locators.push(r.locator);
     }
   });
-  let card: ParsedCard = { peerId: f.peerId, peerIdText: peerIdToString(f.peerId), locators, version };
+  let card: ParsedCard = {
+    peerId: f.peerId,
+    peerIdText: peerIdToString(f.peerId),
+    locators,
+    version,
+    ...(f.app !== undefined ? { app: f.app } : {}),
+  };
   if (f.name !== undefined) {
     // Version 2 refuses a name outside the rule; a version 1 card (written before the rule) has
     // its name cleaned instead, so saved cards keep working.

@@ -11,7 +11,15 @@ export type {
 export { checkRecordKey, createSigner, isRendezvousBackend, RENDEZVOUS_BACKEND } from './backend.js';
 export { equalBytes, fromBase64Url, fromHex, toBase64Url, toHex } from './bytes.js';
 export type { ContactCard, ParsedCard } from './card.js';
-export { CARD_PREFIX, CARD_VERSION, encodeCard, MAX_CARD_INPUT, MAX_CARD_LENGTH, parseCard } from './card.js';
+export {
+  appTagProblem,
+  CARD_PREFIX,
+  CARD_VERSION,
+  encodeCard,
+  MAX_CARD_INPUT,
+  MAX_CARD_LENGTH,
+  parseCard,
+} from './card.js';
 export type { CardLine } from './card-lines.js';
 export { CardLines, looksLikeCardFragment, looksLikeCardStart, MIN_FRAGMENT_LENGTH } from './card-lines.js';
 export type { BackendErrorCode, RecordErrorCode, RendezvousErrorCode } from './errors.js';

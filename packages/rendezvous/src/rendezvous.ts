@@ -430,6 +430,8 @@ export class Rendezvous {
   card(
     options: {
       name?: string;
+      /** the program the card is meant for (see ContactCard.app) */
+      app?: string;
       embedRecord?: boolean;
       locators?: readonly Locator[];
       record?: Uint8Array;
@@ -452,6 +454,7 @@ export class Rendezvous {
           ? { record: this.#current.bytes }
           : {}),
       ...(options.name !== undefined ? { name: options.name } : {}),
+      ...(options.app !== undefined ? { app: options.app } : {}),
     });
   }
 

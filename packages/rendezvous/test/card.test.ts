@@ -320,3 +320,25 @@ describe('contact cards, version 1 (the first release) are still read', () => {
     ).toMatch(/field record: record is for another peer id .*RECORD_FORGED/);
   });
 });
+
+describe('app tag (flag bit 2, issue 21 item 3)', () => {
+  it('round-trips, stays optional (cards without it are byte-identical to before) and is checked', () => {
+    const plain = encodeCard({ peerId, locators: [{ backend: 'dht' }], name: 'alice' });
+    const tagged = encodeCard({
+      peerId,
+      locators: [{ backend: 'dht' }],
+      name: 'alice',
+      app: 'srmudp-send/1',
+    });
+    expect(parseCard(plain).app).toBeUndefined();
+    expect(parseCard(tagged)).toMatchObject({ app: 'srmudp-send/1', name: 'alice', version: 2 });
+    // the tag costs its length + 1 byte (base64: ~4/3 characters each)
+    expect(tagged.length - plain.length).toBeLessThanOrEqual(Math.ceil((14 * 4) / 3) + 1);
+    // flags byte of the untagged card has no bit 2: older readers keep reading it
+    expect(fromBase64Url(plain.slice('srmudp2:'.length))?.[32]).toBe(2);
+    expect(() => encodeCard({ peerId, locators: [], app: 'Bad Tag' })).toThrow(RangeError);
+    expect(() => encodeCard({ peerId, locators: [], app: 'x'.repeat(33) })).toThrow(RangeError);
+    const badApp = enc.encode('UPPER');
+    expect(problem(v2Card(cat(peerId, Uint8Array.of(4, 0, badApp.length), badApp)))).toMatch(/field app:/);
+  });
+});

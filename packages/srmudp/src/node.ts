@@ -1,5 +1,7 @@
 import { randomBytes } from 'node:crypto';
+import { lookup } from 'node:dns/promises';
 import { EventEmitter } from 'node:events';
+import { isIP } from 'node:net';
 import {
   type Address,
   type ConnectionApi,
@@ -30,6 +32,7 @@ import { AsyncQueue, abortError } from './async-queue.js';
 import { type CloseInfo, Connection, type ConnectionOwner, toBytes } from './connection.js';
 import { DialPacer } from './dial-pacer.js';
 import { Driver } from './driver.js';
+import { logger, short } from './log.js';
 // NAT traversal (issue 6)
 import { attachNat, type NatTraversal, withReflexive } from './nat/index.js';
 import {
@@ -76,6 +79,34 @@ interface NamedPeer {
   lastError: SrmudpError | null;
 }
 
+/** Façade log lines (`DEBUG=srmudp:node`): dials, handshakes done, paths, closes, redials. */
+const log = logger('srmudp:node');
+
+/**
+ * What the 'peer' event carries: a named peer's state changes, with the number of addresses a
+ * dial tries ('connecting') and why the last dial failed plus when the next one starts
+ * ('reconnecting'), so a program can say what is happening while it happens.
+ */
+export interface PeerEvent {
+  name: string;
+  state: 'connecting' | 'established' | 'reconnecting' | 'removed';
+  /** 'connecting': how many addresses the dial tries */
+  addresses?: number;
+  /** 'reconnecting': why the last dial failed or the connection ended */
+  error?: { code: string; message: string };
+  /** 'reconnecting': ms until the next dial */
+  retryInMs?: number;
+}
+
+/** What the 'dial' event carries: a dial (connect() or a named peer) about to start. */
+export interface DialEvent {
+  /** the named peer's name, when the dial is for one */
+  name?: string;
+  /** the peer id we expect, or null for an address dialled without one (Noise XX) */
+  peerId: string | null;
+  addresses: Address[];
+}
+
 /** How long node.close() keeps the socket for the closing period of its connections (3 PTO, a
  * few ms to a few hundred on real paths), to answer late packets with CLOSE again. */
 const CLOSING_WAIT_MS = 500;
@@ -86,7 +117,9 @@ const keyHex = (k: Uint8Array) => Buffer.from(k.buffer, k.byteOffset, k.byteLeng
  * One UDP socket, many authenticated peers. Create with {@link createNode}.
  *
  * Events: 'connection' (Connection, incoming or outgoing once established), 'message'
- * (ReceivedMessage, node-level), 'peer' ({ name, state }), 'error' is never emitted for network input.
+ * (ReceivedMessage, node-level), 'peer' ({@link PeerEvent}: a named peer connecting with N
+ * addresses, established, reconnecting with the reason and the delay), 'dial' ({@link DialEvent}),
+ * 'error' is never emitted for network input.
  */
 export class SrmudpNode extends EventEmitter implements ConnectionOwner {
   readonly identity: Identity;
@@ -211,7 +244,7 @@ export class SrmudpNode extends EventEmitter implements ConnectionOwner {
    * restarts as long as the identity does (the record with the current port is resolved).
    */
   contactCard(
-    opts: { name?: string; locators?: Locator[]; candidates?: boolean; ttlMs?: number } = {},
+    opts: { name?: string; app?: string; locators?: Locator[]; candidates?: boolean; ttlMs?: number } = {},
   ): string {
     const locators = opts.locators ?? this.locators;
     const embed = opts.candidates ?? (locators.length === 0 || locators.some((l) => l.backend === 'manual'));
@@ -228,6 +261,7 @@ export class SrmudpNode extends EventEmitter implements ConnectionOwner {
       locators,
       ...(record ? { record } : {}),
       ...(opts.name !== undefined ? { name: opts.name } : {}),
+      ...(opts.app !== undefined ? { app: opts.app } : {}),
     });
   }
 
@@ -243,14 +277,53 @@ export class SrmudpNode extends EventEmitter implements ConnectionOwner {
       for (const name of names) this.removePeer(name);
     },
     list: (): string[] => [...this.named.keys()],
+    /**
+     * Resolves with the connection to a named peer once it is established (at once if it is).
+     * Rejects with SrmudpError 'UNKNOWN_PEER' for a name never added (or removed while waiting),
+     * 'PEER_TIMEOUT' after `timeout` ms (its message and `cause` carry the last dial error, e.g.
+     * HANDSHAKE_TIMEOUT), 'NODE_CLOSED' when the node closes, or the signal's abort error.
+     */
+    ready: (name: string, opts: { signal?: AbortSignal; timeout?: number } = {}): Promise<Connection> =>
+      this.waitReady(name, opts),
   };
 
   /** Opens (or returns the existing) connection to a target: contact card or `{ host, port, peerId? }`. */
-  async connect(target: PeerTarget, opts: { signal?: AbortSignal } = {}): Promise<Connection> {
+  async connect(
+    target: PeerTarget,
+    opts: { signal?: AbortSignal; timeout?: number } = {},
+  ): Promise<Connection> {
     this.assertOpen();
     const t = parsePeerTarget(target);
-    const resolved = await resolveTarget(t, this.rendezvous, opts.signal);
-    return this.natDial(resolved, opts.signal); // NAT traversal (issue 6)
+    if (opts.timeout !== undefined && !(Number.isInteger(opts.timeout) && opts.timeout > 0))
+      throw new RangeError(`"timeout" expected a positive integer (ms), got ${opts.timeout}`);
+    // a timeout is our own abort, told apart from the caller's signal so it can say why
+    const timer = opts.timeout !== undefined ? new AbortController() : null;
+    const handle = timer ? setTimeout(() => timer.abort(), opts.timeout) : null;
+    const signal = timer
+      ? opts.signal
+        ? AbortSignal.any([opts.signal, timer.signal])
+        : timer.signal
+      : opts.signal;
+    let resolved: ResolvedTarget | null = null;
+    try {
+      resolved = await resolveTarget(t, this.rendezvous, signal);
+      this.refuseOwnKey(resolved.key);
+      this.emitDial(resolved);
+      return await this.natDial(resolved, signal); // NAT traversal (issue 6)
+    } catch (e) {
+      if (timer?.signal.aborted && !opts.signal?.aborted) {
+        const where = resolved ? ` at ${resolved.addresses.length} address(es)` : '';
+        const who = resolved?.key ? short(peerIdToString(resolved.key)) : 'the peer';
+        throw new SrmudpError(
+          'CONNECT_TIMEOUT',
+          `no answer from ${who}${where} within ${opts.timeout} ms (offline, or UDP blocked on the way)`,
+          { cause: e },
+        );
+      }
+      throw e;
+    } finally {
+      if (handle) clearTimeout(handle);
+    }
   }
 
   /** Incoming connections (also emitted as 'connection'). */
@@ -310,6 +383,21 @@ export class SrmudpNode extends EventEmitter implements ConnectionOwner {
     const bytes = toBytes(data);
     const sentTo: string[] = [];
     const targets = opts.to ?? [...this.connectedNames()];
+    if (opts.to !== undefined) {
+      if (!Array.isArray(opts.to)) throw new TypeError('"to" expected an array of peer names');
+      // a peer id text counts as known (an unnamed peer that may just have left: skipped like a
+      // named peer that is not connected); any other name must be a named or connected peer
+      const unknown = opts.to.filter(
+        (n) => !this.named.has(n) && this.connection(n) === undefined && !isPeerIdText(n),
+      );
+      if (unknown.length > 0) {
+        const known = [...new Set([...this.named.keys(), ...this.connectedNames()])];
+        throw new SrmudpError(
+          'UNKNOWN_PEER',
+          `no peer named ${unknown.map((n) => JSON.stringify(n)).join(', ')} (known: ${known.length > 0 ? known.join(', ') : 'none'}; add it with peers.add)`,
+        );
+      }
+    }
     for (const name of targets) {
       const c = this.connection(name);
       if (!c || c.isClosed) continue;
@@ -387,6 +475,8 @@ export class SrmudpNode extends EventEmitter implements ConnectionOwner {
       this.nat?.close(); // NAT traversal (issue 6)
       this.pacer.close();
       for (const p of this.named.values()) if (p.retryTimer) clearTimeout(p.retryTimer);
+      for (const w of [...this.readyWaiters]) w.settle(new SrmudpError('NODE_CLOSED', 'the node was closed'));
+      log(`close: ${this.byCoreId.size} connection(s)`);
       const endpoint = this.driver.endpoint;
       endpoint.close(this.driver.clock(), 0, 'node closed');
       this.driver.schedule(); // CLOSE packets go out on this turn
@@ -436,6 +526,86 @@ export class SrmudpNode extends EventEmitter implements ConnectionOwner {
   // --- internals
   private assertOpen(): void {
     if (this.closing) throw new SrmudpError('NODE_CLOSED', 'the node is closed');
+  }
+
+  /** Our own card or key as a target: a typed error instead of core's RangeError. */
+  private refuseOwnKey(key: Uint8Array | undefined): void {
+    if (key && keyHex(key) === keyHex(this.identity.publicKey)) {
+      throw new SrmudpError(
+        'OWN_CARD',
+        "that is this node's own contact card (or peer id): a node cannot connect to itself",
+      );
+    }
+  }
+
+  private emitDial(resolved: ResolvedTarget, name?: string): void {
+    const peerId = resolved.key ? peerIdToString(resolved.key) : null;
+    log(
+      `dial ${name !== undefined ? `${name} ` : ''}${peerId ? short(peerId) : '(key unknown, Noise XX)'}: ${resolved.addresses.length} address(es)`,
+    );
+    const e: DialEvent = { peerId, addresses: resolved.addresses, ...(name !== undefined ? { name } : {}) };
+    this.emit('dial', e);
+    if (name !== undefined)
+      this.emitPeer({ name, state: 'connecting', addresses: resolved.addresses.length });
+  }
+
+  private emitPeer(e: PeerEvent): void {
+    this.emit('peer', e);
+  }
+
+  private readonly readyWaiters = new Set<{ name: string; settle: (err: unknown, c?: Connection) => void }>();
+
+  private waitReady(name: string, opts: { signal?: AbortSignal; timeout?: number }): Promise<Connection> {
+    if (typeof name !== 'string') return Promise.reject(new TypeError('"name" expected a peer name'));
+    if (opts.timeout !== undefined && !(Number.isInteger(opts.timeout) && opts.timeout > 0))
+      return Promise.reject(
+        new RangeError(`"timeout" expected a positive integer (ms), got ${opts.timeout}`),
+      );
+    if (this.closing) return Promise.reject(new SrmudpError('NODE_CLOSED', 'the node is closed'));
+    const p = this.named.get(name);
+    if (!p) {
+      return Promise.reject(
+        new SrmudpError(
+          'UNKNOWN_PEER',
+          `no peer named ${JSON.stringify(name)} (add it with peers.add first)`,
+        ),
+      );
+    }
+    if (p.conn && !p.conn.isClosed) return Promise.resolve(p.conn);
+    if (opts.signal?.aborted) return Promise.reject(abortError(opts.signal));
+    return new Promise<Connection>((resolve, reject) => {
+      const waiter = {
+        name,
+        settle: (err: unknown, c?: Connection) => {
+          this.readyWaiters.delete(waiter);
+          if (timer) clearTimeout(timer);
+          opts.signal?.removeEventListener('abort', onAbort);
+          if (c) resolve(c);
+          else reject(err);
+        },
+      };
+      const onAbort = () => waiter.settle(abortError(opts.signal as AbortSignal));
+      const timer =
+        opts.timeout !== undefined
+          ? setTimeout(() => {
+              const last = this.named.get(name)?.lastError ?? null;
+              waiter.settle(
+                new SrmudpError(
+                  'PEER_TIMEOUT',
+                  `${name} not connected within ${opts.timeout} ms${last ? ` (last attempt: ${last.code}: ${last.message})` : ' (still dialling)'}`,
+                  last ? { cause: last } : undefined,
+                ),
+              );
+            }, opts.timeout)
+          : null;
+      opts.signal?.addEventListener('abort', onAbort, { once: true });
+      this.readyWaiters.add(waiter);
+    });
+  }
+
+  /** Settles the peers.ready() waiters of a name: with its connection, or with an error. */
+  private settleReady(name: string, err: unknown, conn?: Connection): void {
+    for (const w of [...this.readyWaiters]) if (w.name === name) w.settle(err, conn);
   }
 
   private *connectedNames(): Iterable<string> {
@@ -530,6 +700,7 @@ export class SrmudpNode extends EventEmitter implements ConnectionOwner {
           e.error.code === 'ALREADY_CONNECTED' && cause?.connectionId !== undefined
             ? this.byCoreId.get(cause.connectionId)
             : undefined;
+        if (!existing) log(`dial failed: ${e.error.code}: ${e.error.message}`);
         if (existing && !existing.isClosed) p?.resolve(existing);
         else if (this.closing && e.error.code === 'CLOSED')
           p?.reject(new SrmudpError('NODE_CLOSED', 'the node was closed', { cause: e.error }));
@@ -544,6 +715,9 @@ export class SrmudpNode extends EventEmitter implements ConnectionOwner {
           new SrmudpError('CONNECT_FAILED', `connection closed before it was established: ${e.reason}`),
         );
         if (!c) return;
+        log(
+          `closed ${c.name === c.peerId ? short(c.peerId) : `${c.name} (${short(c.peerId)})`}: ${e.remote ? 'by the peer' : 'here'}, code ${e.code}${e.reason ? `, ${e.reason}` : ''}`,
+        );
         this.byCoreId.delete(e.id);
         // a closed connection nobody took from connections() yet is of no use there, and would
         // keep its state alive (an app that uses the 'connection' event never drains the queue)
@@ -551,7 +725,7 @@ export class SrmudpNode extends EventEmitter implements ConnectionOwner {
         const hex = keyHex(c.remoteKey);
         if (this.byKey.get(hex) === c) this.byKey.delete(hex);
         c.handleEvent(e);
-        this.onPeerLost(c);
+        this.onPeerLost(c, e);
         return;
       }
       case 'stun':
@@ -559,6 +733,9 @@ export class SrmudpNode extends EventEmitter implements ConnectionOwner {
         return;
       default: {
         const c = this.byCoreId.get(e.id);
+        if (c && e.type === 'path_changed' && log.enabled) {
+          log(`path of ${short(c.peerId)}: ${e.path.kind} ${e.path.address.host}:${e.path.address.port}`);
+        }
         c?.handleEvent(e);
       }
     }
@@ -584,8 +761,12 @@ export class SrmudpNode extends EventEmitter implements ConnectionOwner {
       named.lastError = null;
       if (named.retryTimer) clearTimeout(named.retryTimer);
       named.retryTimer = null;
-      this.emit('peer', { name: named.name, state: 'established' });
+      this.emitPeer({ name: named.name, state: 'established' });
+      this.settleReady(named.name, null, conn);
     }
+    log(
+      `connected ${named ? `${named.name} ` : ''}${short(conn.peerId)} (${outgoing ? 'outgoing' : 'incoming'}, ${conn.path ? `${conn.path.kind} ${conn.path.address.host}:${conn.path.address.port}` : 'no path'})`,
+    );
     pending?.resolve(conn);
     if (!outgoing) this.incoming.push(conn);
     this.emit('connection', conn);
@@ -602,6 +783,7 @@ export class SrmudpNode extends EventEmitter implements ConnectionOwner {
             ? parsePeerId(target.peerId)
             : target.peerId
           : null;
+    this.refuseOwnKey(key ?? undefined);
     const existing = this.named.get(name);
     if (existing && key && existing.key && keyHex(existing.key) === keyHex(key)) {
       // the same peer with a fresh card (new addresses): keep a live connection, redial now if lost
@@ -641,6 +823,10 @@ export class SrmudpNode extends EventEmitter implements ConnectionOwner {
     const p = this.named.get(name);
     if (!p) return;
     this.named.delete(name);
+    this.settleReady(
+      name,
+      new SrmudpError('UNKNOWN_PEER', `${name} was removed (peers.remove) while waiting for it`),
+    );
     if (p.retryTimer) clearTimeout(p.retryTimer);
     p.retryTimer = null;
     if (p.key) this.removedKeys.add(keyHex(p.key));
@@ -652,6 +838,7 @@ export class SrmudpNode extends EventEmitter implements ConnectionOwner {
     const attempt = (async () => {
       const resolved = await resolveTarget(p.target, this.rendezvous);
       if (resolved.key) p.key = resolved.key;
+      this.emitDial(resolved, p.name);
       return this.natDial(resolved, undefined, p.name); // NAT traversal (issue 6)
     })();
     p.dialing = attempt;
@@ -665,16 +852,23 @@ export class SrmudpNode extends EventEmitter implements ConnectionOwner {
       (err: unknown) => {
         p.dialing = null;
         p.lastError = err instanceof SrmudpError ? err : new SrmudpError('CONNECT_FAILED', String(err));
+        log(`dial ${p.name} failed: ${p.lastError.code}: ${p.lastError.message}`);
         this.scheduleRedial(p);
       },
     );
   }
 
-  private onPeerLost(c: Connection): void {
+  private onPeerLost(c: Connection, e: { code: number; reason: string; remote: boolean }): void {
     for (const p of this.named.values()) {
       if (p.conn === c) {
         p.conn = null;
-        this.emit('peer', { name: p.name, state: 'reconnecting' });
+        // why it left, for status() and the 'peer' event until it is back
+        p.lastError = new SrmudpError(
+          !e.remote && e.code === 0x12 ? 'IDLE_TIMEOUT' : 'CONNECTION_CLOSED',
+          e.remote
+            ? `closed by the peer${e.reason ? `: ${e.reason}` : ''}`
+            : e.reason || `closed (code ${e.code})`,
+        );
         this.scheduleRedial(p);
       }
     }
@@ -684,11 +878,27 @@ export class SrmudpNode extends EventEmitter implements ConnectionOwner {
     if (this.closing || p.retryTimer || this.named.get(p.name) !== p) return;
     const delay = p.retryDelay;
     p.retryDelay = Math.min(p.retryDelay * 2, 30_000);
+    log(`redial ${p.name} in ${delay} ms`);
+    this.emitPeer({
+      name: p.name,
+      state: 'reconnecting',
+      retryInMs: delay,
+      ...(p.lastError && !p.conn ? { error: { code: p.lastError.code, message: p.lastError.message } } : {}),
+    });
     p.retryTimer = setTimeout(() => {
       p.retryTimer = null;
       if (p.conn && !p.conn.isClosed) return;
       this.dialNamed(p);
     }, delay);
+  }
+}
+
+function isPeerIdText(text: string): boolean {
+  try {
+    parsePeerId(text);
+    return true;
+  } catch {
+    return false;
   }
 }
 
@@ -712,7 +922,14 @@ export async function createNode(options: NodeOptions = {}): Promise<SrmudpNode>
   if (backends.length !== (o.rendezvous ?? []).length) {
     throw new SrmudpError('INVALID_OPTIONS', 'option "rendezvous" must hold rendezvous backends only');
   }
-  const transport = await UdpTransport.bind({ host: o.host, port: o.port, ipv6Only: o.ipv6Only });
+  const host = await bindAddress(o.host);
+  let transport: UdpTransport;
+  try {
+    transport = await UdpTransport.bind({ host, port: o.port, ipv6Only: o.ipv6Only });
+  } catch (e) {
+    throw bindError(e, host, o.port);
+  }
+  log(`bound ${host}:${transport.address().port}${host !== o.host ? ` (${o.host})` : ''}`);
   const rendezvous = new Rendezvous({ backends, secretKey: identity.secret });
   const node = new SrmudpNode(o, identity, transport, rendezvous);
   // NAT traversal (issue 6): gather reflexive candidates on the bound socket before the first publish
@@ -726,6 +943,34 @@ export async function createNode(options: NodeOptions = {}): Promise<SrmudpNode>
   }
   if (backends.length > 0 && o.publish) await node.publish();
   return node;
+}
+
+/** A host name (`localhost`, `myhost.lan`) resolved to the IP literal the socket binds. */
+async function bindAddress(host: string): Promise<string> {
+  if (isIP(host)) return host;
+  try {
+    return (await lookup(host)).address;
+  } catch (cause) {
+    throw new SrmudpError('RESOLVE_FAILED', `cannot bind to "${host}": the host name does not resolve`, {
+      cause,
+    });
+  }
+}
+
+/** Typed errors for the bind failures a user can act on (port taken, address not ours). */
+function bindError(e: unknown, host: string, port: number): unknown {
+  const code = (e as NodeJS.ErrnoException | undefined)?.code;
+  if (code === 'EADDRINUSE')
+    return new SrmudpError(
+      'ADDRESS_IN_USE',
+      `UDP port ${port} on ${host} is already in use (another srmudp node?); choose another port or 0 for any`,
+      { cause: e },
+    );
+  if (code === 'EADDRNOTAVAIL')
+    return new SrmudpError('ADDRESS_UNAVAILABLE', `${host} is not an address of this machine`, { cause: e });
+  if (code === 'EACCES' || code === 'EPERM')
+    return new SrmudpError('ADDRESS_DENIED', `not allowed to bind UDP ${host}:${port}`, { cause: e });
+  return e;
 }
 
 export type { Address, CloseInfo };

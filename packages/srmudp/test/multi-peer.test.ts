@@ -105,7 +105,11 @@ describe('four nodes in a full mesh on loopback', () => {
         'after removal',
       );
     }
-    expect(node('A').send('to removed B', { to: ['B'] })).toEqual([]);
+    // a removed name is no longer known: an error naming it (issue 21 item 4; it returned [] before)
+    expect(() => node('A').send('to removed B', { to: ['B'] })).toThrow(
+      expect.objectContaining({ code: 'UNKNOWN_PEER' }),
+    );
+    expect(node('A').send('to B by peer id', { to: [node('B').peerId] })).toEqual([]);
     expect(await node('B').receive({ timeout: 500 })).toBeNull();
     // the others are unaffected
     node('C').send('from C', { to: ['B'] });

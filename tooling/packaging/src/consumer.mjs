@@ -49,6 +49,8 @@ export function readmeExample(markdown) {
 }
 
 const installedVersion = (name) => require(`${name}/package.json`).version;
+const installedVersionOf = (dir, name) =>
+  JSON.parse(readFileSync(join(dir, 'node_modules', name, 'package.json'), 'utf8')).version;
 
 function fail(step, result) {
   const why = result.timedOut ? 'timed out' : `exit ${result.status}`;
@@ -167,5 +169,20 @@ export async function checkConsumer({ dir, tarballs, example, log }) {
   if (ran.status !== 0) throw fail(`running the ${example.package} README example`, ran);
   const out = ran.stdout.trim().split('\n');
   log(`ran the ${example.package} README example: exit 0, ${out.length} lines of output`);
+
+  // 4. The command line as `npx srmudp` runs it: the bin npm linked from the srmudp tarball.
+  const bin = join(dir, 'node_modules', '.bin', 'srmudp');
+  const env = { ...process.env, SRMUDP_HOME: join(dir, 'srmudp-home'), NO_COLOR: '1' };
+  const version = await run(bin, ['--version'], { cwd: dir, timeoutMs: 30_000, env });
+  const want = `srmudp ${installedVersionOf(dir, 'srmudp')}`;
+  if (version.status !== 0 || version.stdout.trim() !== want)
+    throw fail(`"srmudp --version" (expected "${want}")`, version);
+  const id = await run(bin, ['id', '--json', '--port', '4000'], { cwd: dir, timeoutMs: 30_000, env });
+  if (
+    id.status !== 0 ||
+    !/^\{"peerId":"pk[a-z2-7]+","keyFile":".*","created":true,"card":"srmudp2:/.test(id.stdout)
+  )
+    throw fail('"srmudp id --json"', id);
+  log(`ran the installed bin: ${want}; srmudp id created a key file and printed its card`);
   return out;
 }
