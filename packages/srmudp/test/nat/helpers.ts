@@ -132,11 +132,23 @@ export interface PeerReady {
       portPreserving: boolean | null;
       publicEndpoints?: Array<{ host: string; port: number }>;
     } | null;
+    families: Array<{
+      family: 4 | 6;
+      nat: {
+        mapping: string;
+        filtering: string;
+        publicEndpoints: Array<{ host: string; port: number }>;
+      } | null;
+      error: { code: string; message: string } | null;
+    }>;
     reflexive: Array<{ host: string; port: number }>;
     error: { code: string; message: string } | null;
-  } | null;
+  };
   address: { host: string; port: number };
+  /** createNode() alone (it never waits for NAT gathering) */
   startMs: number;
+  /** until the first gathering had a result (what 'ready' waited for) */
+  gatherMs: number;
 }
 
 export interface Peer {

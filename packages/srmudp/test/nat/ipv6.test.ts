@@ -219,7 +219,7 @@ describe.runIf(LAB.ok).concurrent('IPv6 through stateful home firewalls (real ke
           pair: 'coturn as the only STUN server (RFC 5780 fixture): dual-stack A, IPv6-only B',
           expected: `A srflx ${ADDR.publicA}:40000; B sees [${ADDR6.hostB}]:40000`,
           result: `A srflx ${(a.ready.nat?.reflexive ?? []).map(addr).join(', ')}; B public ${(b.ready.nat?.nat?.publicEndpoints ?? []).map(addr).join(', ')}; mapping ${mappings}`,
-          timeMs: Math.max(a.ready.startMs, b.ready.startMs),
+          timeMs: Math.max(a.ready.gatherMs, b.ready.gatherMs),
           detail:
             'coturn on .200/.201 and ::200/::201, ports 3480/3481; its CHANGE-REQUEST answers are checked from inet first',
         });
