@@ -7,7 +7,7 @@
  * Core sends the handshakes. One attempt per peer; every `connect()` of that peer waits on it.
  */
 import type { ConnectionApi, PathInfo } from '@srmudp/core';
-import type { DialEvent, NatSession } from '@srmudp/punch';
+import { type DialEvent, type Endpoint, type NatSession, sameEndpoint } from '@srmudp/punch';
 import { SrmudpError } from '@srmudp/wire';
 import { abortError } from './async-queue.js';
 import type { Connection } from './connection.js';
@@ -39,6 +39,8 @@ interface Attempt {
   readonly peer: string;
   readonly remoteKey: Uint8Array | undefined;
   core: ConnectionApi;
+  /** what core's current dial was given */
+  addresses: Endpoint[];
   readonly waiters: Waiter[];
 }
 
@@ -97,21 +99,22 @@ export class Dialer {
         new SrmudpError('UNREACHABLE', 'no address of the peer can be dialled from here')
       );
     }
-    const core = d.endpoint.connect(now, {
-      addresses: plan.addresses.map((e) => ({ host: e.host, port: e.port })),
-      ...(target.key ? { remoteKey: target.key } : {}),
-    });
+    const addresses = plan.addresses.map((e) => ({ host: e.host, port: e.port }));
+    const core = d.endpoint.connect(now, { addresses, ...(target.key ? { remoteKey: target.key } : {}) });
     const ready = this.#owner.connectionOf(core.id);
     if (ready && !ready.isClosed) {
       this.#nat.dialEnded(now, peer, { connected: true, remote: pathAddress(ready.path, plan) });
       return ready;
     }
     if (a === undefined) {
-      a = { peer, remoteKey: target.key, core, waiters: [] };
+      a = { peer, remoteKey: target.key, core, addresses, waiters: [] };
       this.#byPeer.set(peer, a);
-    } else if (a.core.id !== core.id) {
-      this.#byCore.delete(a.core.id);
-      a.core = core;
+    } else {
+      a.addresses = merge(a.addresses, addresses);
+      if (a.core.id !== core.id) {
+        this.#byCore.delete(a.core.id);
+        a.core = core;
+      }
     }
     this.#byCore.set(core.id, a);
     this.#owner.kick();
@@ -159,11 +162,7 @@ export class Dialer {
     const next = this.#nat.dialEnded(now, a.peer, { connected: false, code: error.code });
     if (next.kind === 'retry' && next.addresses.length > 0) {
       this.#byCore.delete(id);
-      a.core = d.endpoint.connect(now, {
-        addresses: next.addresses.map((e) => ({ host: e.host, port: e.port })),
-        ...(a.remoteKey ? { remoteKey: a.remoteKey } : {}),
-      });
-      this.#byCore.set(a.core.id, a);
+      this.#redial(a, next.addresses);
       return;
     }
     this.#fail(a, next.kind === 'fail' && next.error !== null ? next.error : error);
@@ -188,18 +187,12 @@ export class Dialer {
     const d = this.#owner.driver;
     const now = d.clock();
     if (e.type === 'dial_addresses') {
-      // a birthday hit: core adds the address to the handshaking connection (IK: by key; a dial
-      // without a peer id cannot be extended, its next retry carries the hit first)
-      if (a.remoteKey === undefined) return;
-      const core = d.endpoint.connect(now, {
-        addresses: e.addresses.map((x) => ({ host: x.host, port: x.port })),
-        remoteKey: a.remoteKey,
-      });
-      if (core.id !== a.core.id) {
-        this.#byCore.delete(a.core.id);
-        a.core = core;
-        this.#byCore.set(core.id, a);
-      }
+      // A birthday hit: the port that answered is open now, and for a short while. Core would
+      // add it to the running handshake but send there only at its next retransmission, which
+      // backs off to 4 s; a fresh handshake with the hit first goes out at once.
+      this.#byCore.delete(a.core.id);
+      a.core.close(now, 0, 'birthday hit: dialled again');
+      this.#redial(a, merge(e.addresses, a.addresses));
       return;
     }
     // dial_failed: the session has finished the attempt already
@@ -215,6 +208,17 @@ export class Dialer {
       this.#nat.cancelDial(now, a.peer);
       this.#fail(a, new SrmudpError('NODE_CLOSED', 'the node was closed'));
     }
+  }
+
+  /** A new core dial for attempt `a` (its waiters stay). */
+  #redial(a: Attempt, addresses: readonly Endpoint[]): void {
+    a.addresses = addresses.map((x) => ({ host: x.host, port: x.port }));
+    a.core = this.#owner.driver.endpoint.connect(this.#owner.driver.clock(), {
+      addresses: a.addresses,
+      ...(a.remoteKey ? { remoteKey: a.remoteKey } : {}),
+    });
+    this.#byCore.set(a.core.id, a);
+    this.#owner.kick();
   }
 
   #wait(a: Attempt, signal: AbortSignal | undefined, name: string | undefined): Promise<Connection> {
@@ -258,6 +262,13 @@ export class Dialer {
     this.#end(a);
     for (const w of a.waiters.splice(0)) w.reject(error);
   }
+}
+
+/** `first`, then the addresses of `rest` not in it. */
+function merge(first: readonly Endpoint[], rest: readonly Endpoint[]): Endpoint[] {
+  const out = first.map((x) => ({ host: x.host, port: x.port }));
+  for (const x of rest) if (!out.some((o) => sameEndpoint(o, x))) out.push({ host: x.host, port: x.port });
+  return out;
 }
 
 function pathAddress(path: PathInfo | null, plan: { addresses: readonly { host: string; port: number }[] }) {
