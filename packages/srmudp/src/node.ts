@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import {
   type Address,
+  CloseCode,
   type ConnectionApi,
   Endpoint,
   type EndpointConfig,
@@ -118,8 +119,6 @@ export interface NodeNat {
 /** How long node.close() keeps the socket for the closing period of its connections (3 PTO, a
  * few ms to a few hundred on real paths), to answer late packets with CLOSE again. */
 const CLOSING_WAIT_MS = 500;
-/** core's close code for a connection that ended by our idle timer: its path died */
-const IDLE_TIMEOUT_CODE = 0x12;
 /** records keep this many candidates (DESIGN.md §7) */
 const RECORD_CANDIDATES = 8;
 
@@ -483,12 +482,14 @@ export class SrmudpNode extends EventEmitter implements ConnectionOwner {
       const d = this.driver;
       this.dialer.close();
       for (const p of this.named.values()) p.retryTimer?.cancel();
-      this.session.close(d.clock());
       d.closing(); // CLOSE frames go ahead of the send queue and past its limit
       d.endpoint.close(d.clock(), 0, 'node closed');
       d.schedule(); // CLOSE packets go out on this turn
       const until = d.clock() + CLOSING_WAIT_MS;
       while (d.endpoint.stats().connections > 0 && d.clock() < until) await d.sleep(10);
+      // the NAT session last: a peer found by the birthday is reached through its pool socket
+      // (session.route), CLOSE included
+      this.session.close(d.clock());
       await d.turn();
       d.stop();
       for (const w of this.natWaiters.splice(0)) w.resolve();
@@ -661,7 +662,7 @@ export class SrmudpNode extends EventEmitter implements ConnectionOwner {
         if (this.byKey.get(hex) === c) this.byKey.delete(hex);
         const path = c.path;
         c.handleEvent(e);
-        this.onPathGone(path?.address ?? null, e.code === IDLE_TIMEOUT_CODE && !e.remote);
+        this.onPathGone(path?.address ?? null, e.code === CloseCode.IDLE_TIMEOUT && !e.remote);
         this.onPeerLost(c);
         return;
       }
@@ -857,7 +858,9 @@ function stunServersConfig(
 
 /** Binds the main socket: the given address, or dual-stack '::' with IPv4 where IPv6 is missing. */
 async function bindMain(o: ResolvedNodeOptions): Promise<UdpTransport> {
-  if (o.host !== undefined) return UdpTransport.bind({ host: o.host, port: o.port, ipv6Only: o.ipv6Only });
+  if (o.host !== undefined || o.ipv6Only) {
+    return UdpTransport.bind({ host: o.host ?? '::', port: o.port, ipv6Only: o.ipv6Only });
+  }
   return bindDualStack((host) => UdpTransport.bind({ host, port: o.port, ipv6Only: false }));
 }
 
