@@ -19,7 +19,7 @@ rl.on('close', () => {
 if (role === 'stun') {
   for (const a of JSON.parse(arg) as string[]) {
     const i = a.lastIndexOf(':');
-    nodes.push(await createNode({ host: a.slice(0, i), port: Number(a.slice(i + 1)) }));
+    nodes.push(await createNode({ host: a.slice(0, i), port: Number(a.slice(i + 1)), stunServers: [] }));
   }
   out({ t: 'ready' });
 } else {
@@ -50,11 +50,12 @@ if (role === 'stun') {
     }
     out({ t: 'peer', name: e.name, state: e.state });
   });
+  await node.nat.ready(); // gathering runs in the background: the card should carry its result
   out({
     t: 'ready',
     card: node.contactCard(),
     candidates: node.candidates(),
-    nat: node.nat?.status() ?? null,
+    nat: node.nat.status(),
     peerId: node.peerId,
   });
   rl.on('line', (line) => {

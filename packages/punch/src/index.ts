@@ -55,9 +55,8 @@ export type {
   NatSummary,
   NatType,
   PunchPlan,
-  PunchStrategy,
 } from './nat-type.js';
-export { classifyMapping, inferMapping, planPunch, punchStrategy } from './nat-type.js';
+export { classifyMapping, inferMapping, planPunch } from './nat-type.js';
 export type {
   StunClientConfig,
   StunClientEvent,

@@ -87,7 +87,7 @@ export function classifyMapping(
  * per distinct mapped endpoint, so two srflx candidates on one IP with different ports mean the
  * reflectors saw different ports: endpoint-dependent mapping. A public host candidate with no
  * srflx candidate of its family means no NAT. Anything else is 'unknown' (treated as probably
- * consistent by {@link punchStrategy}).
+ * consistent by {@link planPunch}).
  */
 export function inferMapping(candidates: readonly Candidate[]): MappingBehavior {
   const ports = new Map<string, number>();
@@ -127,7 +127,8 @@ export function inferMapping(candidates: readonly Candidate[]): MappingBehavior 
  * With `unknownFallback` (the NAT session's rule) an `unknown` mapping may be either: a side whose
  * own mapping is unknown plays `sockets` against a possibly consistent peer, a side facing an
  * unknown peer plays `prober`, and unknown × unknown plays both, as a last resort. Without it (the
- * legacy {@link punchStrategy}), the birthday is only tried when one side is known to be random.
+ * rule of the façade's first NAT module), the birthday is only tried when one side is known to be
+ * random.
  * A peer's mapping inferred from its candidates is `unknown` whenever it published one srflx
  * candidate, consistent or not (records carry no NAT type): hence "last resort", not "fallback".
  */
@@ -179,20 +180,4 @@ export function planPunch(
         ? 'now'
         : 'fallback';
   return { kind: 'birthday', sockets, prober, start };
-}
-
-/**
- * The single-role form of {@link planPunch} without the unknown fallback: the rule of the façade's
- * NAT module (packages/srmudp/src/nat), kept until that module is replaced by {@link NatSession}.
- * `localRole` says which part this side plays.
- */
-export type PunchStrategy =
-  | { readonly kind: 'direct' }
-  | { readonly kind: 'birthday'; readonly localRole: 'prober' | 'sockets'; readonly certain: boolean }
-  | { readonly kind: 'impossible'; readonly reason: string };
-
-export function punchStrategy(local: NatSummary, remote: NatSummary): PunchStrategy {
-  const p = planPunch(local, remote);
-  if (p.kind !== 'birthday') return p;
-  return { kind: 'birthday', localRole: p.prober ? 'prober' : 'sockets', certain: p.start === 'now' };
 }

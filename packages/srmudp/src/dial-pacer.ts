@@ -1,6 +1,7 @@
 import type { Address } from '@srmudp/core';
 import { canonicalIP } from '@srmudp/rendezvous';
 import { SrmudpError } from '@srmudp/wire';
+import type { Timer } from './timer-queue.js';
 
 /**
  * Dialling a card sends handshake datagrams to every address it lists, and cards come from
@@ -46,10 +47,18 @@ export class DialPacer {
   readonly #queue: Waiter[] = [];
   #tokens: number;
   #at: number;
-  #timer: ReturnType<typeof setTimeout> | null = null;
+  readonly #after: (ms: number, fn: () => void) => Timer;
+  #timer: Timer | null = null;
   #closed = false;
 
-  constructor(options: { burst?: number; perSecond?: number; now?: () => number } = {}) {
+  /** `after`: the driver's timers (the node's one loop runs them). */
+  constructor(options: {
+    after: (ms: number, fn: () => void) => Timer;
+    burst?: number;
+    perSecond?: number;
+    now?: () => number;
+  }) {
+    this.#after = options.after;
     this.#burst = options.burst ?? 32;
     this.#perMs = (options.perSecond ?? 8) / 1000;
     this.#now = options.now ?? (() => performance.now());
@@ -112,7 +121,7 @@ export class DialPacer {
     if (this.#timer !== null || this.#queue.length === 0) return;
     const head = this.#queue[0] as Waiter;
     const wait = Math.max(0, Math.ceil((head.cost - this.#tokens) / this.#perMs));
-    this.#timer = setTimeout(() => {
+    this.#timer = this.#after(wait, () => {
       this.#timer = null;
       this.#refill();
       while (this.#queue.length > 0 && this.#tokens >= (this.#queue[0] as Waiter).cost) {
@@ -121,14 +130,13 @@ export class DialPacer {
         w.resolve();
       }
       this.#arm();
-    }, wait);
-    this.#timer.unref?.();
+    });
   }
 
   /** Rejects every waiting dial (the node is closing). */
   close(): void {
     this.#closed = true;
-    if (this.#timer !== null) clearTimeout(this.#timer);
+    this.#timer?.cancel();
     this.#timer = null;
     for (const w of this.#queue.splice(0)) w.reject(new SrmudpError('NODE_CLOSED', 'the node was closed'));
   }

@@ -1,9 +1,51 @@
-import type { Address, EndpointApi, EndpointEvent } from '@srmudp/core';
+import type { Address, EndpointApi, EndpointEvent, Transmit } from '@srmudp/core';
+import { DEFAULT_STUN_SERVERS, type Endpoint, type NatEvent, type NatSession } from '@srmudp/punch';
+import type { TransportAddress, TransportError, UdpSocketPool, UdpTransport } from '@srmudp/transport-node';
+import { parseStunServer, resolveStunServer, type StunServerName } from './stun-servers.js';
+import { type Timer, TimerQueue } from './timer-queue.js';
 
-/** What the driver needs from a datagram socket (implemented over @srmudp/transport-node). */
-export interface DatagramSocket {
-  send(data: Uint8Array, host: string, port: number): void;
-  close(): Promise<void>;
+/** The parts of `@srmudp/punch`'s NatSession the driver runs (tests may pass a scripted one). */
+export type NatMachine = Pick<
+  NatSession,
+  | 'handle'
+  | 'handleTimeout'
+  | 'pollTimeout'
+  | 'pollTransmit'
+  | 'pollEvent'
+  | 'route'
+  | 'setStunServers'
+  | 'setHostAddresses'
+  | 'sendFailed'
+  | 'socketsOpened'
+>;
+
+/** What the driver hands to the node. */
+export interface DriverHost {
+  onEndpointEvent(e: EndpointEvent): void;
+  /** NAT events for the node (the driver itself handles `resolve`, `open_sockets`, `close_sockets`) */
+  onNatEvent(e: NatEvent): void;
+  /** the main socket's addresses to gather from (polled every `interfacePollMs`) */
+  hostAddresses(): Endpoint[];
+  /** the polled addresses changed (the record needs republishing) */
+  onHostAddressesChanged(): void;
+}
+
+export interface DriverOptions {
+  /**
+   * Server names to resolve when the session asks (`resolve`): the application's, or
+   * `DEFAULT_STUN_SERVERS` when undefined.
+   */
+  stunServers?: readonly StunServerName[];
+  /** address families the main socket can send to: resolved servers of other families are left out */
+  families: ReadonlySet<4 | 6>;
+  /** birthday sockets; null where the main socket has no IPv4 (the session then gets none) */
+  pool: UdpSocketPool | null;
+  /** how often the interface addresses are read (default 5000 ms; the NAT session's regather gap) */
+  interfacePollMs?: number;
+  /** name resolution is given up after this long (default 5000 ms; offline DNS can hang much longer) */
+  resolveTimeoutMs?: number;
+  clock?: () => number;
+  log?: (message: string) => void;
 }
 
 /** Datagrams sent per turn before the driver yields to the event loop so receives get processed. */
@@ -12,87 +54,183 @@ const MAX_TRANSMITS_PER_TURN = 512;
 const MAX_ROUNDS = 32;
 
 /**
- * The one loop that touches sockets and timers (DESIGN.md §1). Datagrams go into the endpoint as
- * they arrive; output is drained once per event-loop turn (setImmediate), so a burst of received
- * packets is processed before we answer; one timer is re-armed at `pollTimeout()`.
+ * The one loop that touches sockets and timers (DESIGN.md §1). It runs two sans-IO machines side
+ * by side: core's endpoint (connections) and punch's NAT session (gathering, dial verdicts,
+ * birthday, binding keepalive), plus the façade's own deadlines ({@link TimerQueue}):
+ *
+ * - receive (main socket = 0, pool sockets ≥ 1): `session.handle` first, the rest to core;
+ * - send: the session's transmits leave from the socket they name, core's from `session.route`;
+ * - one OS timer at the earliest of `endpoint.pollTimeout()`, `session.pollTimeout()` and the
+ *   façade's timers; output drained once per event-loop turn (setImmediate), at most 512
+ *   datagrams, then it yields so receives are processed;
+ * - the session's requests: `resolve` (names resolved here, in the background, bounded),
+ *   `open_sockets` / `close_sockets` (the socket pool); interfaces polled every 5 s.
  */
 export class Driver {
-  private timer: NodeJS.Timeout | null = null;
-  private timerAt = Number.POSITIVE_INFINITY;
-  private scheduled = false;
-  private stopped = false;
+  readonly clock: () => number;
+  readonly #timers = new TimerQueue();
+  readonly #o: Required<Omit<DriverOptions, 'stunServers' | 'log'>> &
+    Pick<DriverOptions, 'stunServers' | 'log'>;
+  #timer: NodeJS.Timeout | null = null;
+  #timerAt = Number.POSITIVE_INFINITY;
+  #scheduled = false;
+  #stopped = false;
+  #urgent = false;
+  #resolving = false;
+  #resolveAgain = false;
+  #hostKey: string | null = null;
+  #turnWaiters: Array<() => void> = [];
 
   constructor(
     readonly endpoint: EndpointApi,
-    private readonly socket: DatagramSocket,
-    private readonly onEvent: (event: EndpointEvent) => void,
-    readonly clock: () => number = () => performance.now(),
-  ) {}
-
-  /** Feed a received datagram (called by the socket adapter). */
-  receive(data: Uint8Array, from: Address): void {
-    if (this.stopped) return;
-    this.endpoint.handle(this.clock(), from, data);
+    readonly session: NatMachine,
+    private readonly transport: UdpTransport,
+    private readonly host: DriverHost,
+    options: DriverOptions,
+  ) {
+    this.#o = { interfacePollMs: 5000, resolveTimeoutMs: 5000, clock: () => performance.now(), ...options };
+    this.clock = this.#o.clock;
+    transport.onDatagram((data, from) => this.receive(0, data, from));
+    transport.onError((err) => this.#sendError(0, err));
+    this.#o.pool?.onDatagram((socket, data, from) => this.receive(socket, data, from));
+    this.#o.pool?.onError((socket, err) => this.#sendError(socket, err));
+    this.#pollInterfaces();
     this.schedule();
   }
 
-  /** A send failed (ICMP unreachable and the like): tell the endpoint, never throw. */
-  sendError(code: string, to: Address | undefined): void {
-    if (this.stopped || to === undefined) return;
-    this.endpoint.reportSendError(this.clock(), to, code);
+  get stopped(): boolean {
+    return this.#stopped;
+  }
+
+  // ------------------------------------------------------------------ timers (the façade's own)
+
+  /** Runs `fn` from the loop at `at` (the driver's clock). Nothing runs after stop(). */
+  at(at: number, fn: () => void): Timer {
+    const t = this.#timers.add(at, fn);
+    if (at < this.#timerAt) this.schedule();
+    return t;
+  }
+
+  after(ms: number, fn: () => void): Timer {
+    return this.at(this.clock() + Math.max(0, ms), fn);
+  }
+
+  /** Resolves after `ms` (at once when stopped). */
+  sleep(ms: number): Promise<void> {
+    if (this.#stopped) return Promise.resolve();
+    return new Promise((resolve) => this.after(ms, resolve));
+  }
+
+  /** Resolves once the loop has run (its output drained) after this call (at once when stopped). */
+  turn(): Promise<void> {
+    if (this.#stopped) return Promise.resolve();
+    const p = new Promise<void>((resolve) => this.#turnWaiters.push(resolve));
     this.schedule();
+    return p;
+  }
+
+  // ------------------------------------------------------------------ input
+
+  /** A datagram on socket `socket` (0 = main, else a pool socket). */
+  receive(socket: number, data: Uint8Array, from: TransportAddress | Address): void {
+    if (this.#stopped) return;
+    const now = this.clock();
+    if (!this.session.handle(now, socket, from, data)) this.endpoint.handle(now, from, data);
+    this.schedule();
+  }
+
+  /**
+   * From now on core's datagrams are sent ahead of the queue and past its limit: the endpoint is
+   * closing, and what it sends now are CLOSE frames (queued data was abandoned).
+   */
+  closing(): void {
+    this.#urgent = true;
   }
 
   /** Something changed (an API call, a datagram): drain output on this turn's check phase. */
   schedule(): void {
-    if (this.scheduled || this.stopped) return;
-    this.scheduled = true;
-    setImmediate(this.run);
+    if (this.#scheduled || this.#stopped) return;
+    this.#scheduled = true;
+    setImmediate(this.#run);
   }
 
   stop(): void {
-    this.stopped = true;
-    if (this.timer) clearTimeout(this.timer);
-    this.timer = null;
+    this.#stopped = true;
+    if (this.#timer) clearTimeout(this.#timer);
+    this.#timer = null;
+    this.#timers.clear();
+    for (const w of this.#turnWaiters.splice(0)) w();
   }
 
-  private readonly run = (): void => {
-    this.scheduled = false;
-    if (this.stopped) return;
+  // ------------------------------------------------------------------ the loop
+
+  readonly #run = (): void => {
+    this.#scheduled = false;
+    if (this.#stopped) return;
     const now = this.clock();
-    const due = this.endpoint.pollTimeout();
-    if (due !== null && due <= now) this.endpoint.handleTimeout(now);
+    const e = this.endpoint.pollTimeout();
+    if (e !== null && e <= now) this.endpoint.handleTimeout(now);
+    const s = this.session.pollTimeout();
+    if (s !== null && s <= now) this.session.handleTimeout(now);
+    for (const fn of this.#timers.due(now)) {
+      try {
+        fn();
+      } catch (err) {
+        // a throwing callback must not stop the loop; surface it asynchronously
+        queueMicrotask(() => {
+          throw err;
+        });
+      }
+      if (this.#stopped) return;
+    }
     let sent = 0;
     for (let round = 0; round < MAX_ROUNDS; round++) {
       let progressed = false;
       while (sent < MAX_TRANSMITS_PER_TURN) {
-        const t = this.endpoint.pollTransmit(now);
+        const t = this.session.pollTransmit(now);
         if (t === null) break;
-        this.socket.send(t.data, t.to.host, t.to.port);
+        this.#send(t.socket, t.data, t.to);
         sent++;
         progressed = true;
       }
-      for (let e = this.endpoint.pollEvent(); e !== null; e = this.endpoint.pollEvent()) {
+      while (sent < MAX_TRANSMITS_PER_TURN) {
+        const t = this.endpoint.pollTransmit(now);
+        if (t === null) break;
+        this.#sendCore(t);
+        sent++;
         progressed = true;
-        this.onEvent(e);
-        if (this.stopped) return;
+      }
+      for (let ev = this.session.pollEvent(); ev !== null; ev = this.session.pollEvent()) {
+        progressed = true;
+        this.#onNatEvent(ev);
+        if (this.#stopped) return;
+      }
+      for (let ev = this.endpoint.pollEvent(); ev !== null; ev = this.endpoint.pollEvent()) {
+        progressed = true;
+        this.host.onEndpointEvent(ev);
+        if (this.#stopped) return;
       }
       if (!progressed || sent >= MAX_TRANSMITS_PER_TURN) break;
     }
+    for (const w of this.#turnWaiters.splice(0)) w();
     if (sent >= MAX_TRANSMITS_PER_TURN) {
       // more to send: yield to I/O (receives, ACKs) and continue on the next turn
       this.schedule();
       return;
     }
-    this.arm(now);
+    this.#arm(now);
   };
 
-  private arm(now: number): void {
-    const at = this.endpoint.pollTimeout();
-    if (at === null) {
-      if (this.timer) clearTimeout(this.timer);
-      this.timer = null;
-      this.timerAt = Number.POSITIVE_INFINITY;
+  #arm(now: number): void {
+    let at = this.#timers.next() ?? Number.POSITIVE_INFINITY;
+    const e = this.endpoint.pollTimeout();
+    if (e !== null && e < at) at = e;
+    const s = this.session.pollTimeout();
+    if (s !== null && s < at) at = s;
+    if (at === Number.POSITIVE_INFINITY) {
+      if (this.#timer) clearTimeout(this.#timer);
+      this.#timer = null;
+      this.#timerAt = Number.POSITIVE_INFINITY;
       return;
     }
     if (at <= now + 0.5) {
@@ -100,15 +238,154 @@ export class Driver {
       this.schedule();
       return;
     }
-    if (this.timer && at === this.timerAt) return;
-    if (this.timer) clearTimeout(this.timer);
-    this.timerAt = at;
-    this.timer = setTimeout(this.fire, Math.max(1, Math.ceil(at - now)));
+    if (this.#timer && at === this.#timerAt) return;
+    if (this.#timer) clearTimeout(this.#timer);
+    this.#timerAt = at;
+    this.#timer = setTimeout(this.#fire, Math.max(1, Math.ceil(at - now)));
   }
 
-  private readonly fire = (): void => {
-    this.timer = null;
-    this.timerAt = Number.POSITIVE_INFINITY;
-    this.run();
+  readonly #fire = (): void => {
+    this.#timer = null;
+    this.#timerAt = Number.POSITIVE_INFINITY;
+    this.#run();
+  };
+
+  // ------------------------------------------------------------------ output
+
+  #sendCore(t: Transmit): void {
+    const socket = this.session.route(t.to);
+    if (socket !== 0) {
+      this.#send(socket, t.data, t.to);
+    } else if (this.#urgent) {
+      this.transport.sendUrgent(t.data, t.to.host, t.to.port);
+    } else {
+      this.transport.send(t.data, t.to.host, t.to.port);
+    }
+  }
+
+  #send(socket: number, data: Uint8Array, to: Endpoint): void {
+    if (socket === 0) this.transport.send(data, to.host, to.port);
+    // a socket the session named but the pool closed already: the datagram is lost, as a send
+    // from a closed socket would be
+    else this.#o.pool?.send(socket, data, to.host, to.port);
+  }
+
+  /** A send failed (ICMP unreachable and the like): tell both machines, never throw. */
+  #sendError(socket: number, err: TransportError): void {
+    if (this.#stopped || err.host === undefined || err.port === undefined) return;
+    const now = this.clock();
+    const to = { host: err.host, port: err.port };
+    this.endpoint.reportSendError(now, to, err.code);
+    this.session.sendFailed(now, socket, to, err.code);
+    this.schedule();
+  }
+
+  // ------------------------------------------------------------------ the NAT session's requests
+
+  #onNatEvent(e: NatEvent): void {
+    switch (e.type) {
+      case 'resolve':
+        this.#resolve();
+        return;
+      case 'open_sockets':
+        this.#openSockets(e.request, e.count);
+        return;
+      case 'close_sockets':
+        void this.#o.pool?.close(e.ids);
+        return;
+      default:
+        this.host.onNatEvent(e);
+    }
+  }
+
+  #openSockets(request: number, count: number): void {
+    const pool = this.#o.pool;
+    if (pool === null) {
+      this.session.socketsOpened(this.clock(), request, [], []);
+      return;
+    }
+    pool.open(count).then(
+      ({ ids, ports }) => {
+        if (this.#stopped) {
+          void pool.close(ids);
+          return;
+        }
+        this.#o.log?.(`pool: ${ids.length} of ${count} sockets bound`);
+        this.session.socketsOpened(this.clock(), request, ids, ports);
+        this.schedule();
+      },
+      () => {
+        if (!this.#stopped) this.session.socketsOpened(this.clock(), request, [], []);
+      },
+    );
+  }
+
+  /**
+   * Resolves the STUN server names in the background (never delaying start or a dial), bounded
+   * by `resolveTimeoutMs`; what resolved by then goes to the session (`[]`: "no server", which
+   * the session says once). A `resolve` during a resolution runs another one after it.
+   */
+  #resolve(): void {
+    if (this.#resolving) {
+      this.#resolveAgain = true;
+      return;
+    }
+    this.#resolving = true;
+    const names = this.#o.stunServers ?? DEFAULT_STUN_SERVERS.map(parseStunServer);
+    const found: StunServerName[] = [];
+    const failed: string[] = [];
+    let pending = names.length;
+    let done = false;
+    const finish = (why: string) => {
+      if (done) return;
+      done = true;
+      deadline.cancel();
+      this.#resolving = false;
+      if (this.#stopped) return;
+      this.#o.log?.(
+        `STUN servers (${why}): ${found.map((s) => `${s.host}:${s.port}`).join(', ') || 'none'}${failed.length > 0 ? `; not resolved: ${failed.join(', ')}` : ''}`,
+      );
+      this.session.setStunServers(this.clock(), found.slice());
+      this.schedule();
+      if (this.#resolveAgain) {
+        this.#resolveAgain = false;
+        this.#resolve();
+      }
+    };
+    const deadline = this.after(this.#o.resolveTimeoutMs, () => finish('timeout'));
+    if (pending === 0) finish('none given');
+    for (const n of names) {
+      resolveStunServer(n, this.#o.families).then(
+        (list) => {
+          for (const e of list) if (!found.some((f) => f.host === e.host && f.port === e.port)) found.push(e);
+          if (--pending === 0) finish('resolved');
+        },
+        () => {
+          failed.push(`${n.host}:${n.port}`);
+          if (--pending === 0) finish('resolved');
+        },
+      );
+    }
+  }
+
+  /** Reads the interface addresses now (after a rebind, say) instead of at the next poll. */
+  pollInterfaces(): void {
+    const list = this.host.hostAddresses();
+    const key = list
+      .map((a) => `${a.host}|${a.port}`)
+      .sort()
+      .join(',');
+    if (key === this.#hostKey) return;
+    const first = this.#hostKey === null;
+    this.#hostKey = key;
+    this.session.setHostAddresses(this.clock(), list);
+    if (!first) this.host.onHostAddressesChanged();
+    this.schedule();
+  }
+
+  /** Interface polling: a change goes to the session (it gathers again) and the node. */
+  readonly #pollInterfaces = (): void => {
+    this.pollInterfaces();
+    if (this.#o.interfacePollMs > 0) this.after(this.#o.interfacePollMs, this.#pollInterfaces);
   };
 }

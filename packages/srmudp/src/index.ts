@@ -1,11 +1,13 @@
 export type { Address, ConnectionStats, PathInfo } from '@srmudp/core';
+export type { NatStatus, ReflexiveCandidate } from '@srmudp/punch';
+export { DEFAULT_STUN_SERVERS } from '@srmudp/punch';
 export { SrmudpError } from '@srmudp/wire';
 export { AsyncQueue } from './async-queue.js';
 export { type CloseInfo, Connection } from './connection.js';
-export type { DialVerdict, NatState, NatStatus, NatTraversal } from './nat/nat-traversal.js';
 export {
   createNode,
   type DialEvent,
+  type NodeNat,
   type PeerEvent,
   type PeerStatus,
   type ReceivedMessage,

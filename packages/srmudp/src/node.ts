@@ -4,6 +4,7 @@ import { EventEmitter } from 'node:events';
 import { isIP } from 'node:net';
 import {
   type Address,
+  CloseCode,
   type ConnectionApi,
   Endpoint,
   type EndpointConfig,
@@ -19,6 +20,15 @@ import {
 } from '@srmudp/crypto';
 import { autoBackend, loadOrCreateIdentity } from '@srmudp/crypto-node';
 import {
+  isPrivateAddress,
+  type Endpoint as NatEndpoint,
+  type NatEvent,
+  NatSession,
+  type NatSessionStats,
+  type NatStatus,
+  type ReflexiveCandidate,
+} from '@srmudp/punch';
+import {
   type Candidate,
   encodeCard,
   isRendezvousBackend,
@@ -26,15 +36,20 @@ import {
   parseCard,
   Rendezvous,
 } from '@srmudp/rendezvous';
-import { localInterfaces, UdpTransport } from '@srmudp/transport-node';
+import { poolHostFor, UdpSocketPool, UdpTransport } from '@srmudp/transport-node';
 import { SrmudpError } from '@srmudp/wire';
 import { AsyncQueue, abortError } from './async-queue.js';
+import {
+  type BoundSocket,
+  gatheringAddresses,
+  hostCandidates,
+  socketFamilies,
+  withReflexive,
+} from './candidates.js';
 import { type CloseInfo, Connection, type ConnectionOwner, toBytes } from './connection.js';
-import { DialPacer } from './dial-pacer.js';
+import { Dialer, keyHex } from './dialer.js';
 import { Driver } from './driver.js';
 import { logger, short } from './log.js';
-// NAT traversal (issue 6)
-import { attachNat, type NatTraversal, withReflexive } from './nat/index.js';
 import {
   type NodeOptions,
   type PeerTarget,
@@ -43,6 +58,8 @@ import {
   type ResolvedNodeOptions,
 } from './options.js';
 import { type ResolvedTarget, resolveTarget } from './resolve.js';
+import { allLiterals, parseStunServer, type StunServerName } from './stun-servers.js';
+import type { Timer } from './timer-queue.js';
 
 /** A message received through the node-level API. */
 export interface ReceivedMessage {
@@ -74,7 +91,8 @@ interface NamedPeer {
   key: Uint8Array | null;
   conn: Connection | null;
   dialing: Promise<Connection> | null;
-  retryTimer: NodeJS.Timeout | null;
+  /** the driver's redial timer (backoff) */
+  retryTimer: Timer | null;
   retryDelay: number;
   lastError: SrmudpError | null;
 }
@@ -107,11 +125,35 @@ export interface DialEvent {
   addresses: Address[];
 }
 
+/** What the node knows about its NAT, and what it can be asked (`node.nat`). */
+export interface NodeNat {
+  /**
+   * State of gathering, classification (mapping, filtering) for IPv4 and IPv6 apart in
+   * `families` (`nat` is IPv4's when both have one), server-reflexive endpoints, and why the last
+   * gathering failed (`NO_STUN_SERVER`: none resolved or reachable, e.g. offline;
+   * `UDP_BLOCKED`: no server answered).
+   */
+  status(): NatStatus;
+  /**
+   * Resolves with the status once the first gathering has a result (or gathering is off or has
+   * no server), at most `timeoutMs` (default 15 s) later. Start-up never waits for it.
+   */
+  ready(opts?: { timeoutMs?: number }): Promise<NatStatus>;
+  /** Gathers again now; resolves with the status when that gathering has a result. */
+  regather(opts?: { timeoutMs?: number }): Promise<NatStatus>;
+  /** The server-reflexive candidates now (cards and records carry them). */
+  candidates(): ReflexiveCandidate[];
+  /** Dial and birthday counters (attempts, probes, pool hits…) and dropped STUN datagrams. */
+  stats(): Readonly<NatSessionStats>;
+}
+
 /** How long node.close() keeps the socket for the closing period of its connections (3 PTO, a
  * few ms to a few hundred on real paths), to answer late packets with CLOSE again. */
 const CLOSING_WAIT_MS = 500;
+/** records keep this many candidates (DESIGN.md §7) */
+const RECORD_CANDIDATES = 8;
 
-const keyHex = (k: Uint8Array) => Buffer.from(k.buffer, k.byteOffset, k.byteLength).toString('hex');
+const debugNat = /(^|,)\s*srmudp:(nat|\*)|(^|,)\s*\*/.test(process.env.DEBUG ?? '');
 
 /**
  * One UDP socket, many authenticated peers. Create with {@link createNode}.
@@ -119,32 +161,37 @@ const keyHex = (k: Uint8Array) => Buffer.from(k.buffer, k.byteOffset, k.byteLeng
  * Events: 'connection' (Connection, incoming or outgoing once established), 'message'
  * (ReceivedMessage, node-level), 'peer' ({@link PeerEvent}: a named peer connecting with N
  * addresses, established, reconnecting with the reason and the delay), 'dial' ({@link DialEvent}),
- * 'error' is never emitted for network input.
+ * 'nat' (the NAT session's events: `gathering`, `gathered`, `nat`, `candidates`, `no_server`
+ * once), 'error' is never emitted for network input.
  */
 export class SrmudpNode extends EventEmitter implements ConnectionOwner {
   readonly identity: Identity;
   readonly peerId: string;
   /** name of the crypto backend in use: 'sodium' (libsodium), 'node' (node:crypto) or 'noble' */
   readonly cryptoBackend: string;
-  private readonly driver: Driver;
+  /** @internal the one loop: core's endpoint, the NAT session, sockets and timers */
+  readonly driver: Driver;
+  private readonly session: NatSession;
+  private readonly pool: UdpSocketPool | null;
+  private readonly dialer: Dialer;
+  private readonly bound: BoundSocket;
   private readonly byCoreId = new Map<number, Connection>();
   private readonly byKey = new Map<string, Connection>();
-  private readonly pendingConnects = new Map<
-    number,
-    { resolve: (c: Connection) => void; reject: (e: unknown) => void; name?: string }
-  >();
   private readonly named = new Map<string, NamedPeer>();
   /** peers removed on purpose: their incoming connections are refused until added again */
   private readonly removedKeys = new Set<string>();
   private readonly incoming = new AsyncQueue<Connection>(1024);
   private readonly inbox = new AsyncQueue<ReceivedMessage>();
   private hook: ((m: ReceivedMessage) => void) | null = null;
-  /** paces first contact to addresses no connection came through yet (issue 22, item 6) */
-  private readonly pacer = new DialPacer();
-  private closing = false;
+  private natWaiters: Array<{ after: number; resolve: () => void }> = [];
+  private republishing: Promise<void> | null = null;
+  private republishAgain = false;
+  private published = false;
+  closing = false;
   private closedPromise: Promise<void> | null = null;
-  /** NAT traversal (issue 6): STUN gathering and NAT verdicts; null without `stunServers` */
-  nat: NatTraversal | null = null;
+
+  /** NAT traversal: gathering, classification, dial verdicts, birthday (`@srmudp/punch`'s session). */
+  readonly nat: NodeNat;
 
   /** @internal use createNode() */
   constructor(
@@ -160,9 +207,10 @@ export class SrmudpNode extends EventEmitter implements ConnectionOwner {
     const allow = options.allow?.map((t) => keyHex(parsePeerId(t)));
     const backend = options.cryptoBackend ?? autoBackend();
     this.cryptoBackend = backend.name;
+    const random = (n: number) => new Uint8Array(randomBytes(n));
     const config: EndpointConfig = {
       identity,
-      random: (n) => new Uint8Array(randomBytes(n)),
+      random,
       cryptoBackend: backend,
       accept: { policy: (key) => this.acceptPolicy(key, allow) },
       ...(options.congestion ? { congestion: options.congestion } : {}),
@@ -174,22 +222,64 @@ export class SrmudpNode extends EventEmitter implements ConnectionOwner {
       // process and larger after a restart (a responder refuses replays of older initiations)
       wallClockOffsetMs: performance.timeOrigin,
     };
-    const endpoint = new Endpoint(config, performance.now());
-    // NAT traversal (issue 6): datagrams to a peer heard on a birthday socket leave through it
-    const socket = {
-      send: (data: Uint8Array, host: string, port: number): void => {
-        if (this.nat === null || !this.nat.route(data, host, port)) transport.send(data, host, port);
-      },
-      close: () => transport.close(),
+    const now = performance.now();
+    const endpoint = new Endpoint(config, now);
+    const a = transport.address();
+    this.bound = {
+      host: a.host,
+      port: a.port,
+      family: a.family === 'IPv6' ? 6 : 4,
+      ipv6Only: transport.type === 'udp6' && !transport.dualStack,
     };
-    this.driver = new Driver(endpoint, socket, (e) => this.onEndpointEvent(e));
-    transport.onDatagram((data, from) => this.driver.receive(data, from));
-    transport.onError((err) =>
-      this.driver.sendError(
-        err.code,
-        err.host !== undefined && err.port !== undefined ? { host: err.host, port: err.port } : undefined,
-      ),
+    const families = socketFamilies(this.bound);
+    // NAT traversal (DESIGN.md §5): the session is created at once and never awaited; servers
+    // given as names (and the default list) are resolved by the driver when the session asks
+    const names = options.stunServers?.map(parseStunServer);
+    const log = debugNat ? (m: string) => process.stderr.write(`srmudp:nat ${m}\n`) : undefined;
+    this.session = new NatSession(
+      {
+        random,
+        ...stunServersConfig(names, this.bound, families),
+        hostAddresses: gatheringAddresses(hostCandidates(this.bound)),
+        localPort: this.bound.port,
+        ...(options.nat?.timing ? { timing: stripUndefined(options.nat.timing) } : {}),
+        ...(options.nat?.birthday ? { birthday: stripUndefined(options.nat.birthday) } : {}),
+        ...(log ? { log } : {}),
+      },
+      now,
     );
+    const poolHost = poolHostFor(a, this.bound.ipv6Only);
+    this.pool = poolHost === null ? null : new UdpSocketPool({ host: poolHost });
+    this.driver = new Driver(
+      endpoint,
+      this.session,
+      transport,
+      {
+        onEndpointEvent: (e) => this.onEndpointEvent(e),
+        onNatEvent: (e) => this.onNatEvent(e),
+        hostAddresses: () => gatheringAddresses(hostCandidates(this.boundNow())),
+        onHostAddressesChanged: () => this.republish(),
+      },
+      {
+        families,
+        pool: this.pool,
+        ...(names !== undefined ? { stunServers: names } : {}),
+        ...(log ? { log } : {}),
+      },
+    );
+    this.dialer = new Dialer(this, this.session);
+    this.nat = {
+      status: () => this.session.status(),
+      ready: (o = {}) => this.natSettled(o.timeoutMs ?? 15_000),
+      regather: (o = {}) => {
+        this.assertOpen();
+        this.session.regather(this.driver.clock(), 'requested');
+        this.kick();
+        return this.natSettled(o.timeoutMs ?? 15_000);
+      },
+      candidates: () => this.session.candidates(),
+      stats: () => this.session.stats(),
+    };
     for (const [name, target] of Object.entries(options.peers)) this.addPeer(name, target);
   }
 
@@ -201,36 +291,28 @@ export class SrmudpNode extends EventEmitter implements ConnectionOwner {
 
   /**
    * Host candidates of this node: the bound address, or every interface address when bound to a
-   * wildcard (loopback last, for peers on the same machine).
+   * wildcard (loopback last, for peers on the same machine), with the server-reflexive ones (its
+   * public NAT mappings, once gathered) before loopback.
    */
   candidates(): Candidate[] {
-    const { host, port, family } = this.address();
-    const wildcard = host === '0.0.0.0' || host === '::';
-    // NAT traversal (issue 6): reflexive candidates after the LAN ones
-    const reflexive = this.nat?.candidates() ?? [];
-    if (!wildcard) return withReflexive([{ kind: 'host', family, host, port }], reflexive);
-    const fam = host === '0.0.0.0' ? 'IPv4' : this.options.ipv6Only ? 'IPv6' : undefined;
-    const list = localInterfaces({ internal: true, ...(fam ? { family: fam } : {}) }).sort(
-      (a, b) => Number(a.internal) - Number(b.internal),
-    );
-    return withReflexive(
-      list.map((a) => ({ kind: 'host', family: a.family === 'IPv4' ? 4 : 6, host: a.host, port })),
-      reflexive,
-    );
+    return withReflexive(hostCandidates(this.boundNow()), this.session.candidates());
   }
 
   private locators: Locator[] = [];
 
   /**
    * Publishes this node's signed record (its current candidates) to every rendezvous backend;
-   * the locators of the backends that took it go into {@link contactCard}. Returns them.
+   * the locators of the backends that took it go into {@link contactCard}. Returns them. It is
+   * published again by itself when the candidates change (gathering found a new NAT mapping, an
+   * interface changed) once it has been published.
    */
   async publish(opts: { signal?: AbortSignal } = {}): Promise<Locator[]> {
     this.assertOpen();
     if (this.rendezvous.backends.length === 0) {
       throw new SrmudpError('NO_BACKEND', 'no rendezvous backends configured (option "rendezvous")');
     }
-    const report = await this.rendezvous.publish({ candidates: this.candidates().slice(0, 8) }, opts);
+    this.published = true;
+    const report = await this.rendezvous.publish({ candidates: this.recordCandidates() }, opts);
     const locators: Locator[] = [];
     for (const b of report.backends) if (b.status === 'published') locators.push(b.locator);
     if (locators.length > 0) this.locators = locators;
@@ -251,10 +333,8 @@ export class SrmudpNode extends EventEmitter implements ConnectionOwner {
     // one sequence counter (the Rendezvous one) for card records and published records, so two
     // records of this node never share a seq with different bytes
     const record = embed
-      ? this.rendezvous.sign(
-          { candidates: this.candidates().slice(0, 8) },
-          { ttlMs: opts.ttlMs ?? 24 * 3600_000 },
-        ).bytes
+      ? this.rendezvous.sign({ candidates: this.recordCandidates() }, { ttlMs: opts.ttlMs ?? 24 * 3600_000 })
+          .bytes
       : undefined;
     return encodeCard({
       peerId: this.identity.publicKey,
@@ -287,7 +367,12 @@ export class SrmudpNode extends EventEmitter implements ConnectionOwner {
       this.waitReady(name, opts),
   };
 
-  /** Opens (or returns the existing) connection to a target: contact card or `{ host, port, peerId? }`. */
+  /**
+   * Opens (or returns the existing) connection to a target: contact card or `{ host, port, peerId? }`.
+   * The NAT session judges the dial first: `PUNCH_IMPOSSIBLE` (both NATs map per destination) or
+   * `UDP_BLOCKED` fail at once (after a 2.5 s grace for LAN addresses); a pair that needs the
+   * birthday strategy keeps trying for up to 30 s (`PUNCH_TIMEOUT` after).
+   */
   async connect(
     target: PeerTarget,
     opts: { signal?: AbortSignal; timeout?: number } = {},
@@ -298,7 +383,7 @@ export class SrmudpNode extends EventEmitter implements ConnectionOwner {
       throw new RangeError(`"timeout" expected a positive integer (ms), got ${opts.timeout}`);
     // a timeout is our own abort, told apart from the caller's signal so it can say why
     const timer = opts.timeout !== undefined ? new AbortController() : null;
-    const handle = timer ? setTimeout(() => timer.abort(), opts.timeout) : null;
+    const handle = timer ? this.driver.after(opts.timeout as number, () => timer.abort()) : null;
     const signal = timer
       ? opts.signal
         ? AbortSignal.any([opts.signal, timer.signal])
@@ -309,7 +394,7 @@ export class SrmudpNode extends EventEmitter implements ConnectionOwner {
       resolved = await resolveTarget(t, this.rendezvous, signal);
       this.refuseOwnKey(resolved.key);
       this.emitDial(resolved);
-      return await this.natDial(resolved, signal); // NAT traversal (issue 6)
+      return await this.dialer.dial(resolved, signal);
     } catch (e) {
       if (timer?.signal.aborted && !opts.signal?.aborted) {
         const where = resolved ? ` at ${resolved.addresses.length} address(es)` : '';
@@ -322,7 +407,7 @@ export class SrmudpNode extends EventEmitter implements ConnectionOwner {
       }
       throw e;
     } finally {
-      if (handle) clearTimeout(handle);
+      handle?.cancel();
     }
   }
 
@@ -415,7 +500,10 @@ export class SrmudpNode extends EventEmitter implements ConnectionOwner {
     const ac = new AbortController();
     const onAbort = () => ac.abort(opts.signal?.reason);
     opts.signal?.addEventListener('abort', onAbort, { once: true });
-    const timer = opts.timeout !== undefined ? setTimeout(() => ac.abort('timeout'), opts.timeout) : null;
+    const timer =
+      opts.timeout !== undefined && !this.driver.stopped
+        ? this.driver.after(opts.timeout, () => ac.abort('timeout'))
+        : null;
     try {
       const r = await this.inbox.next(ac.signal);
       return r.done ? null : r.value;
@@ -424,7 +512,7 @@ export class SrmudpNode extends EventEmitter implements ConnectionOwner {
       if (ac.signal.aborted) return null;
       throw e;
     } finally {
-      if (timer) clearTimeout(timer);
+      timer?.cancel();
       opts.signal?.removeEventListener('abort', onAbort);
     }
   }
@@ -441,12 +529,17 @@ export class SrmudpNode extends EventEmitter implements ConnectionOwner {
     this.hook = hook;
   }
 
-  /** Endpoint counters (connections, drops by reason) and socket counters. */
+  /** Endpoint counters (connections, drops by reason), socket counters and NAT counters. */
   stats(): {
     endpoint: ReturnType<Endpoint['stats']>;
     transport: ReturnType<UdpTransport['stats']>;
+    nat: Readonly<NatSessionStats>;
   } {
-    return { endpoint: this.driver.endpoint.stats(), transport: this.transport.stats() };
+    return {
+      endpoint: this.driver.endpoint.stats(),
+      transport: this.transport.stats(),
+      nat: this.session.stats(),
+    };
   }
 
   /**
@@ -456,6 +549,7 @@ export class SrmudpNode extends EventEmitter implements ConnectionOwner {
   async rebind(port = 0): Promise<{ host: string; port: number }> {
     this.assertOpen();
     const a = await this.transport.rebind(port);
+    this.driver.pollInterfaces(); // the port is part of the host candidates: gather again
     this.kick();
     return { host: a.host, port: a.port };
   }
@@ -472,29 +566,30 @@ export class SrmudpNode extends EventEmitter implements ConnectionOwner {
     if (this.closedPromise) return this.closedPromise;
     this.closing = true;
     this.closedPromise = (async () => {
-      this.nat?.close(); // NAT traversal (issue 6)
-      this.pacer.close();
-      for (const p of this.named.values()) if (p.retryTimer) clearTimeout(p.retryTimer);
+      const d = this.driver;
+      this.dialer.close();
+      for (const p of this.named.values()) p.retryTimer?.cancel();
       for (const w of [...this.readyWaiters]) w.settle(new SrmudpError('NODE_CLOSED', 'the node was closed'));
       log(`close: ${this.byCoreId.size} connection(s)`);
-      const endpoint = this.driver.endpoint;
-      endpoint.close(this.driver.clock(), 0, 'node closed');
-      this.driver.schedule(); // CLOSE packets go out on this turn
-      const until = Date.now() + CLOSING_WAIT_MS;
-      while (endpoint.stats().connections > 0 && Date.now() < until) {
-        await new Promise((r) => setTimeout(r, 10));
-      }
-      this.driver.schedule();
-      await new Promise((r) => setImmediate(r));
-      this.driver.stop();
+      d.closing(); // CLOSE frames go ahead of the send queue and past its limit
+      d.endpoint.close(d.clock(), 0, 'node closed');
+      d.schedule(); // CLOSE packets go out on this turn
+      const until = d.clock() + CLOSING_WAIT_MS;
+      while (d.endpoint.stats().connections > 0 && d.clock() < until) await d.sleep(10);
+      // the NAT session last: a peer found by the birthday is reached through its pool socket
+      // (session.route), CLOSE included
+      this.session.close(d.clock());
+      await d.turn();
+      d.stop();
+      for (const w of this.natWaiters.splice(0)) w.resolve();
       for (const c of this.byCoreId.values()) c.markClosed({ code: 0, reason: 'node closed', remote: false });
-      for (const p of this.pendingConnects.values()) {
-        p.reject(new SrmudpError('NODE_CLOSED', 'the node was closed'));
-      }
-      this.pendingConnects.clear();
       this.incoming.end();
       this.inbox.end();
-      await Promise.allSettled([this.transport.close(), this.rendezvous.close()]);
+      await Promise.allSettled([
+        this.transport.close(),
+        this.pool?.closeAll() ?? Promise.resolve(),
+        this.rendezvous.close(),
+      ]);
     })();
     return this.closedPromise;
   }
@@ -523,13 +618,23 @@ export class SrmudpNode extends EventEmitter implements ConnectionOwner {
     this.emit('message', m);
   }
 
+  // --- DialerOwner
+  liveConnection(hex: string): Connection | undefined {
+    const c = this.byKey.get(hex);
+    return c && !c.isClosed ? c : undefined;
+  }
+
+  connectionOf(id: number): Connection | undefined {
+    return this.byCoreId.get(id);
+  }
+
   // --- internals
   private assertOpen(): void {
     if (this.closing) throw new SrmudpError('NODE_CLOSED', 'the node is closed');
   }
 
   /** Our own card or key as a target: a typed error instead of core's RangeError. */
-  private refuseOwnKey(key: Uint8Array | undefined): void {
+  private refuseOwnKey(key: Uint8Array | undefined | null): void {
     if (key && keyHex(key) === keyHex(this.identity.publicKey)) {
       throw new SrmudpError(
         'OWN_CARD',
@@ -578,7 +683,7 @@ export class SrmudpNode extends EventEmitter implements ConnectionOwner {
         name,
         settle: (err: unknown, c?: Connection) => {
           this.readyWaiters.delete(waiter);
-          if (timer) clearTimeout(timer);
+          timer?.cancel();
           opts.signal?.removeEventListener('abort', onAbort);
           if (c) resolve(c);
           else reject(err);
@@ -587,7 +692,7 @@ export class SrmudpNode extends EventEmitter implements ConnectionOwner {
       const onAbort = () => waiter.settle(abortError(opts.signal as AbortSignal));
       const timer =
         opts.timeout !== undefined
-          ? setTimeout(() => {
+          ? this.driver.after(opts.timeout, () => {
               const last = this.named.get(name)?.lastError ?? null;
               waiter.settle(
                 new SrmudpError(
@@ -596,7 +701,7 @@ export class SrmudpNode extends EventEmitter implements ConnectionOwner {
                   last ? { cause: last } : undefined,
                 ),
               );
-            }, opts.timeout)
+            })
           : null;
       opts.signal?.addEventListener('abort', onAbort, { once: true });
       this.readyWaiters.add(waiter);
@@ -606,6 +711,82 @@ export class SrmudpNode extends EventEmitter implements ConnectionOwner {
   /** Settles the peers.ready() waiters of a name: with its connection, or with an error. */
   private settleReady(name: string, err: unknown, conn?: Connection): void {
     for (const w of [...this.readyWaiters]) if (w.name === name) w.settle(err, conn);
+  }
+
+  /** The socket as bound now (rebind() changes the port). */
+  private boundNow(): BoundSocket {
+    return { ...this.bound, port: this.transport.address().port };
+  }
+
+  private recordCandidates(): Candidate[] {
+    return withReflexive(hostCandidates(this.boundNow()), this.session.candidates(), RECORD_CANDIDATES);
+  }
+
+  /**
+   * Resolves with the status once the NAT session is not resolving names or gathering (at once
+   * when it is not), at most `timeoutMs` later.
+   */
+  private natSettled(timeoutMs: number): Promise<NatStatus> {
+    const st = this.session.status().state;
+    if (this.driver.stopped || (st !== 'resolving' && st !== 'gathering')) {
+      return Promise.resolve(this.session.status());
+    }
+    return new Promise((resolve) => {
+      const timer = this.driver.after(timeoutMs, () => done());
+      const w = { after: this.session.status().gatherings, resolve: () => done() };
+      const done = () => {
+        timer.cancel();
+        const i = this.natWaiters.indexOf(w);
+        if (i >= 0) this.natWaiters.splice(i, 1);
+        resolve(this.session.status());
+      };
+      this.natWaiters.push(w);
+    });
+  }
+
+  private onNatEvent(e: NatEvent): void {
+    switch (e.type) {
+      case 'dial_addresses':
+      case 'dial_failed':
+        this.dialer.onNatEvent(e);
+        return;
+      case 'candidates':
+        // a new public mapping (first gathering, NAT reboot, network change): peers resolving our
+        // card through the rendezvous must find it
+        this.republish();
+        break;
+      case 'gathered':
+      case 'no_server':
+        if (e.type === 'gathered') {
+          for (const w of [...this.natWaiters]) if (e.status.gatherings > w.after) w.resolve();
+        }
+        break;
+      default:
+    }
+    this.emit('nat', e);
+  }
+
+  /** Publishes the record again (coalesced; best effort) once it has been published. */
+  private republish(): void {
+    if (!this.published || this.closing || this.rendezvous.backends.length === 0) return;
+    if (this.republishing) {
+      this.republishAgain = true;
+      return;
+    }
+    this.republishing = this.publish()
+      .then(
+        () => {},
+        () => {
+          /* best effort: the next change or an explicit publish() tries again */
+        },
+      )
+      .finally(() => {
+        this.republishing = null;
+        if (this.republishAgain) {
+          this.republishAgain = false;
+          this.republish();
+        }
+      });
   }
 
   private *connectedNames(): Iterable<string> {
@@ -628,93 +809,21 @@ export class SrmudpNode extends EventEmitter implements ConnectionOwner {
     return false;
   }
 
-  private dial(resolved: ResolvedTarget, signal?: AbortSignal, name?: string): Promise<Connection> {
-    if (signal?.aborted) return Promise.reject(abortError(signal));
-    if (resolved.key) {
-      const existing = this.byKey.get(keyHex(resolved.key));
-      if (existing && !existing.isClosed) return Promise.resolve(existing);
-      this.removedKeys.delete(keyHex(resolved.key));
-    }
-    const core = this.driver.endpoint.connect(this.driver.clock(), {
-      addresses: resolved.addresses,
-      ...(resolved.key ? { remoteKey: resolved.key } : {}),
-    });
-    const ready = this.byCoreId.get(core.id);
-    if (ready && !ready.isClosed) return Promise.resolve(ready);
-    this.kick();
-    return new Promise<Connection>((resolve, reject) => {
-      const onAbort = () => {
-        this.pendingConnects.delete(core.id);
-        core.close(this.driver.clock(), 0, 'aborted');
-        this.kick();
-        reject(abortError(signal as AbortSignal));
-      };
-      signal?.addEventListener('abort', onAbort, { once: true });
-      this.pendingConnects.set(core.id, {
-        resolve: (c) => {
-          signal?.removeEventListener('abort', onAbort);
-          resolve(c);
-        },
-        reject: (e) => {
-          signal?.removeEventListener('abort', onAbort);
-          reject(e);
-        },
-        ...(name !== undefined ? { name } : {}),
-      });
-    });
-  }
-
-  // --- NAT traversal (issue 6): a dial judged by the NAT module first (random x random ->
-  // PUNCH_IMPOSSIBLE, blocked UDP -> UDP_BLOCKED, fast; only LAN addresses get a short grace)
-  /** @internal NAT traversal (issue 6): a datagram received on one of the NAT module's extra sockets. */
-  receiveFromNat(data: Uint8Array, from: { host: string; port: number }): void {
-    this.driver.receive(data, from);
-  }
-
-  private async natDial(resolved: ResolvedTarget, signal?: AbortSignal, name?: string): Promise<Connection> {
-    try {
-      await this.pacer.admit(resolved.addresses, signal);
-    } catch (e) {
-      throw signal?.aborted ? abortError(signal) : e;
-    }
-    const nat = this.nat;
-    if (nat === null) return this.dial(resolved, signal, name);
-    return nat.guardDial(
-      resolved.addresses,
-      (addresses, s) => this.dial({ ...resolved, addresses }, s, name),
-      signal,
-    );
-  }
-
   private onEndpointEvent(e: EndpointEvent): void {
     switch (e.type) {
       case 'connected':
-        this.onConnected(e.id, e.remoteKey, e.outgoing);
+        this.onConnected(e.id, e.remoteKey, e.outgoing, e.path);
         return;
-      case 'connect_failed': {
-        const p = this.pendingConnects.get(e.id);
-        this.pendingConnects.delete(e.id);
-        // an XX dial that reached a peer we already have a connection with: that connection is the answer
-        const cause = e.error.cause as { connectionId?: number } | undefined;
-        const existing =
-          e.error.code === 'ALREADY_CONNECTED' && cause?.connectionId !== undefined
-            ? this.byCoreId.get(cause.connectionId)
-            : undefined;
-        if (!existing) log(`dial failed: ${e.error.code}: ${e.error.message}`);
-        if (existing && !existing.isClosed) p?.resolve(existing);
-        else if (this.closing && e.error.code === 'CLOSED')
-          p?.reject(new SrmudpError('NODE_CLOSED', 'the node was closed', { cause: e.error }));
-        else p?.reject(e.error);
+      case 'connect_failed':
+        if (e.error.code !== 'ALREADY_CONNECTED') log(`dial failed: ${e.error.code}: ${e.error.message}`);
+        this.dialer.onConnectFailed(e.id, e.error);
         return;
-      }
       case 'closed': {
         const c = this.byCoreId.get(e.id);
-        const p = this.pendingConnects.get(e.id);
-        this.pendingConnects.delete(e.id);
-        p?.reject(
-          new SrmudpError('CONNECT_FAILED', `connection closed before it was established: ${e.reason}`),
-        );
-        if (!c) return;
+        if (!c) {
+          this.dialer.onClosedEarly(e.id, e.reason);
+          return;
+        }
         log(
           `closed ${c.name === c.peerId ? short(c.peerId) : `${c.name} (${short(c.peerId)})`}: ${e.remote ? 'by the peer' : 'here'}, code ${e.code}${e.reason ? `, ${e.reason}` : ''}`,
         );
@@ -724,7 +833,9 @@ export class SrmudpNode extends EventEmitter implements ConnectionOwner {
         this.incoming.remove(c);
         const hex = keyHex(c.remoteKey);
         if (this.byKey.get(hex) === c) this.byKey.delete(hex);
+        const path = c.path;
         c.handleEvent(e);
+        this.onPathGone(path?.address ?? null, e.code === CloseCode.IDLE_TIMEOUT && !e.remote);
         this.onPeerLost(c, e);
         return;
       }
@@ -741,17 +852,33 @@ export class SrmudpNode extends EventEmitter implements ConnectionOwner {
     }
   }
 
-  private onConnected(id: number, remoteKey: Uint8Array, outgoing: boolean): void {
+  /**
+   * A connection ended. Its birthday socket (if it ran over one) is given back and it is no
+   * longer a reflector; when its path died (our idle timeout) the NAT may have changed under us,
+   * so the session gathers again (rate limited).
+   *
+   * PATH-LOST (issue 12): core will emit an event when a connection loses its path without
+   * closing; until it lands, a closed connection stands for it. Switch this one call site to it.
+   */
+  private onPathGone(address: NatEndpoint | null, lost: boolean): void {
+    const now = this.driver.clock();
+    if (address !== null) {
+      this.session.releaseRoute(now, address);
+      this.session.removeReflector(address);
+    }
+    if (lost) this.session.regather(now, 'path_lost');
+    this.kick();
+  }
+
+  private onConnected(id: number, remoteKey: Uint8Array, outgoing: boolean, path: PathInfo): void {
     const core = this.driver.endpoint.connection(id) as ConnectionApi;
     const hex = keyHex(remoteKey);
-    const pending = this.pendingConnects.get(id);
-    this.pendingConnects.delete(id);
+    const dialName = this.dialer.nameFor(id);
     let named: NamedPeer | undefined;
     for (const p of this.named.values()) {
-      if ((p.key && keyHex(p.key) === hex) || p.name === pending?.name) named = p;
+      if ((p.key && keyHex(p.key) === hex) || p.name === dialName) named = p;
     }
     const conn = new Connection(this, core, remoteKey, named?.name);
-    if (conn.path) this.pacer.validated(conn.path.address);
     this.byCoreId.set(id, conn);
     this.byKey.set(hex, conn);
     if (named) {
@@ -759,15 +886,20 @@ export class SrmudpNode extends EventEmitter implements ConnectionOwner {
       named.conn = conn;
       named.retryDelay = this.options.reconnectDelayMs;
       named.lastError = null;
-      if (named.retryTimer) clearTimeout(named.retryTimer);
+      named.retryTimer?.cancel();
       named.retryTimer = null;
       this.emitPeer({ name: named.name, state: 'established' });
       this.settleReady(named.name, null, conn);
     }
     log(
-      `connected ${named ? `${named.name} ` : ''}${short(conn.peerId)} (${outgoing ? 'outgoing' : 'incoming'}, ${conn.path ? `${conn.path.kind} ${conn.path.address.host}:${conn.path.address.port}` : 'no path'})`,
+      `connected ${named ? `${named.name} ` : ''}${short(conn.peerId)} (${outgoing ? 'outgoing' : 'incoming'}, ${`${path.kind} ${path.address.host}:${path.address.port}`})`,
     );
-    pending?.resolve(conn);
+    this.dialer.onConnected(id, remoteKey, path, conn);
+    // every srmudp node answers Binding requests: a peer at a public address is a reflector too
+    // (one STUN server plus one connected peer classify the mapping)
+    if (path.kind === 'direct' && !isPrivateAddress(path.address.host)) {
+      this.session.addReflector(this.driver.clock(), path.address);
+    }
     if (!outgoing) this.incoming.push(conn);
     this.emit('connection', conn);
   }
@@ -783,13 +915,13 @@ export class SrmudpNode extends EventEmitter implements ConnectionOwner {
             ? parsePeerId(target.peerId)
             : target.peerId
           : null;
-    this.refuseOwnKey(key ?? undefined);
+    this.refuseOwnKey(key);
     const existing = this.named.get(name);
     if (existing && key && existing.key && keyHex(existing.key) === keyHex(key)) {
       // the same peer with a fresh card (new addresses): keep a live connection, redial now if lost
       existing.target = target;
       if (!existing.conn || existing.conn.isClosed) {
-        if (existing.retryTimer) clearTimeout(existing.retryTimer);
+        existing.retryTimer?.cancel();
         existing.retryTimer = null;
         existing.retryDelay = this.options.reconnectDelayMs;
         this.dialNamed(existing);
@@ -827,7 +959,7 @@ export class SrmudpNode extends EventEmitter implements ConnectionOwner {
       name,
       new SrmudpError('UNKNOWN_PEER', `${name} was removed (peers.remove) while waiting for it`),
     );
-    if (p.retryTimer) clearTimeout(p.retryTimer);
+    p.retryTimer?.cancel();
     p.retryTimer = null;
     if (p.key) this.removedKeys.add(keyHex(p.key));
     if (p.conn && !p.conn.isClosed) void p.conn.close(0, 'peer removed');
@@ -836,10 +968,15 @@ export class SrmudpNode extends EventEmitter implements ConnectionOwner {
   private dialNamed(p: NamedPeer): void {
     if (this.closing || p.dialing || this.named.get(p.name) !== p) return;
     const attempt = (async () => {
+      // the card is resolved again at every attempt: a peer that moved (restart, NAT reboot,
+      // new network) has published its new record
       const resolved = await resolveTarget(p.target, this.rendezvous);
-      if (resolved.key) p.key = resolved.key;
+      if (resolved.key) {
+        p.key = resolved.key;
+        this.removedKeys.delete(keyHex(resolved.key));
+      }
       this.emitDial(resolved, p.name);
-      return this.natDial(resolved, undefined, p.name); // NAT traversal (issue 6)
+      return this.dialer.dial(resolved, undefined, p.name);
     })();
     p.dialing = attempt;
     attempt.then(
@@ -864,7 +1001,7 @@ export class SrmudpNode extends EventEmitter implements ConnectionOwner {
         p.conn = null;
         // why it left, for status() and the 'peer' event until it is back
         p.lastError = new SrmudpError(
-          !e.remote && e.code === 0x12 ? 'IDLE_TIMEOUT' : 'CONNECTION_CLOSED',
+          !e.remote && e.code === CloseCode.IDLE_TIMEOUT ? 'IDLE_TIMEOUT' : 'CONNECTION_CLOSED',
           e.remote
             ? `closed by the peer${e.reason ? `: ${e.reason}` : ''}`
             : e.reason || `closed (code ${e.code})`,
@@ -874,6 +1011,7 @@ export class SrmudpNode extends EventEmitter implements ConnectionOwner {
     }
   }
 
+  /** The named-peer backoff: the driver's timers (no timer of its own). */
   private scheduleRedial(p: NamedPeer): void {
     if (this.closing || p.retryTimer || this.named.get(p.name) !== p) return;
     const delay = p.retryDelay;
@@ -885,11 +1023,11 @@ export class SrmudpNode extends EventEmitter implements ConnectionOwner {
       retryInMs: delay,
       ...(p.lastError && !p.conn ? { error: { code: p.lastError.code, message: p.lastError.message } } : {}),
     });
-    p.retryTimer = setTimeout(() => {
+    p.retryTimer = this.driver.after(delay, () => {
       p.retryTimer = null;
       if (p.conn && !p.conn.isClosed) return;
       this.dialNamed(p);
-    }, delay);
+    });
   }
 }
 
@@ -909,40 +1047,45 @@ function stripUndefined<T extends object>(o: T): { [K in keyof T]: Exclude<T[K],
 }
 
 /**
- * Creates a node: validates options (SrmudpError 'INVALID_OPTIONS' naming each bad field), loads or
- * creates the identity, binds the UDP socket and starts the driver loop.
+ * The session's `stunServers`: omitted (the driver resolves names, the default list when the
+ * application gave none), `[]` (off: the application's `stunServers: []`, or a socket bound to
+ * loopback, which cannot reach any server), or the literals given.
  */
-export async function createNode(options: NodeOptions = {}): Promise<SrmudpNode> {
-  const o = parseNodeOptions(options);
-  let identity: Identity;
-  if (o.identity === undefined) identity = generateIdentity((n) => new Uint8Array(randomBytes(n)));
-  else if (typeof o.identity === 'string') identity = await loadOrCreateIdentity(o.identity);
-  else identity = identityFromSecret(o.identity.secret);
-  const backends = (o.rendezvous ?? []).filter(isRendezvousBackend);
-  if (backends.length !== (o.rendezvous ?? []).length) {
-    throw new SrmudpError('INVALID_OPTIONS', 'option "rendezvous" must hold rendezvous backends only');
-  }
-  const host = await bindAddress(o.host);
-  let transport: UdpTransport;
-  try {
-    transport = await UdpTransport.bind({ host, port: o.port, ipv6Only: o.ipv6Only });
-  } catch (e) {
-    throw bindError(e, host, o.port);
-  }
-  log(`bound ${host}:${transport.address().port}${host !== o.host ? ` (${o.host})` : ''}`);
-  const rendezvous = new Rendezvous({ backends, secretKey: identity.secret });
-  const node = new SrmudpNode(o, identity, transport, rendezvous);
-  // NAT traversal (issue 6): gather reflexive candidates on the bound socket before the first publish
-  if (o.stunServers && o.stunServers.length > 0) {
+function stunServersConfig(
+  names: readonly StunServerName[] | undefined,
+  bound: BoundSocket,
+  families: ReadonlySet<4 | 6>,
+): { stunServers?: NatEndpoint[] } {
+  const loopback = bound.host === '::1' || bound.host.startsWith('127.');
+  if (names === undefined) return loopback ? { stunServers: [] } : {};
+  if (names.length === 0) return { stunServers: [] };
+  if (!allLiterals(names)) return {};
+  const usable = names.filter((n) => families.has(n.host.includes(':') ? 6 : 4));
+  // literals of a family this socket cannot use: the driver's resolution says "no server" once
+  return usable.length > 0 ? { stunServers: usable.map((n) => ({ host: n.host, port: n.port })) } : {};
+}
+
+/** Binds the main socket: the given address, or dual-stack '::' with IPv4 where IPv6 is missing. */
+async function bindMain(o: ResolvedNodeOptions): Promise<UdpTransport> {
+  if (o.host !== undefined || o.ipv6Only) {
+    const host = o.host !== undefined ? await bindAddress(o.host) : '::';
     try {
-      node.nat = await attachNat(node, o.stunServers, { republish: o.publish });
+      const t = await UdpTransport.bind({ host, port: o.port, ipv6Only: o.ipv6Only });
+      log(
+        `bound ${host}:${t.address().port}${host !== o.host && o.host !== undefined ? ` (${o.host})` : ''}`,
+      );
+      return t;
     } catch (e) {
-      await node.close();
-      throw e;
+      throw bindError(e, host, o.port);
     }
   }
-  if (backends.length > 0 && o.publish) await node.publish();
-  return node;
+  try {
+    const t = await bindDualStack((host) => UdpTransport.bind({ host, port: o.port, ipv6Only: false }));
+    log(`bound ${t.address().host}:${t.address().port}`);
+    return t;
+  } catch (e) {
+    throw bindError(e, '::', o.port);
+  }
 }
 
 /** A host name (`localhost`, `myhost.lan`) resolved to the IP literal the socket binds. */
@@ -971,6 +1114,57 @@ function bindError(e: unknown, host: string, port: number): unknown {
   if (code === 'EACCES' || code === 'EPERM')
     return new SrmudpError('ADDRESS_DENIED', `not allowed to bind UDP ${host}:${port}`, { cause: e });
   return e;
+}
+
+/**
+ * '::' with IPV6_V6ONLY off (one socket for both families, IPv4 peers seen as IPv4), else
+ * '0.0.0.0' when this host has no IPv6 (kernel without it: EAFNOSUPPORT; IPv6 disabled:
+ * EADDRNOTAVAIL / EINVAL / EPROTONOSUPPORT). Any other error (EADDRINUSE for a fixed port) is
+ * the user's to see.
+ */
+export async function bindDualStack<T>(bind: (host: string) => Promise<T>): Promise<T> {
+  try {
+    return await bind('::');
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    const noIpv6 = ['EAFNOSUPPORT', 'EADDRNOTAVAIL', 'EINVAL', 'EPROTONOSUPPORT'];
+    if (code === undefined || !noIpv6.includes(code)) throw e;
+    return bind('0.0.0.0');
+  }
+}
+
+/**
+ * Creates a node: validates options (SrmudpError 'INVALID_OPTIONS' naming each bad field), loads or
+ * creates the identity, binds the UDP socket (dual-stack by default) and starts the driver loop.
+ * NAT traversal starts in the background: nothing here waits for STUN servers or their names.
+ */
+export async function createNode(options: NodeOptions = {}): Promise<SrmudpNode> {
+  const o = parseNodeOptions(options);
+  // malformed STUN server entries are refused now, not in the background
+  o.stunServers?.forEach(parseStunServer);
+  let identity: Identity;
+  if (o.identity === undefined) identity = generateIdentity((n) => new Uint8Array(randomBytes(n)));
+  else if (typeof o.identity === 'string') identity = await loadOrCreateIdentity(o.identity);
+  else identity = identityFromSecret(o.identity.secret);
+  const backends = (o.rendezvous ?? []).filter(isRendezvousBackend);
+  if (backends.length !== (o.rendezvous ?? []).length) {
+    throw new SrmudpError('INVALID_OPTIONS', 'option "rendezvous" must hold rendezvous backends only');
+  }
+  const transport = await bindMain(o);
+  const rendezvous = new Rendezvous({ backends, secretKey: identity.secret });
+  let node: SrmudpNode;
+  try {
+    node = new SrmudpNode(o, identity, transport, rendezvous);
+  } catch (e) {
+    await transport.close();
+    // the NAT session refuses bad timing / birthday values with TypeError / RangeError
+    if (e instanceof TypeError || e instanceof RangeError) {
+      throw new SrmudpError('INVALID_OPTIONS', `invalid srmudp node options: ${e.message}`, { cause: e });
+    }
+    throw e;
+  }
+  if (backends.length > 0 && o.publish) await node.publish();
+  return node;
 }
 
 export type { Address, CloseInfo };

@@ -28,8 +28,11 @@ export const nodeOptionsSchema = z.strictObject({
   /** identity object, or a key file path (created with mode 0600 when missing), or omitted (ephemeral) */
   identity: z.union([z.object({ secret: bytes32 }).loose(), z.string().min(1)]).optional(),
   port: port.default(0),
-  /** bind address: '0.0.0.0' (IPv4), '::' (dual-stack), '127.0.0.1', '::1', ... */
-  host: z.string().min(1).default('0.0.0.0'),
+  /**
+   * bind address: '0.0.0.0' (IPv4), '::' (dual-stack), '127.0.0.1', '::1', ...; default '::' with
+   * IPv4 too (dual-stack), or '0.0.0.0' where the host has no IPv6
+   */
+  host: z.string().min(1).optional(),
   ipv6Only: z.boolean().default(false),
   peers: z.record(peerName, peerTargetSchema).default({}),
   congestion: z.enum(['bbr', 'cubic', 'newreno']).optional(),
@@ -54,8 +57,39 @@ export const nodeOptionsSchema = z.strictObject({
   rendezvous: z.array(z.custom<object>((v) => typeof v === 'object' && v !== null)).optional(),
   /** publish our record to the rendezvous backends at start (default true when backends are given) */
   publish: z.boolean().default(true),
-  /** STUN servers for reflexive candidates, as 'host:port' */
+  /**
+   * STUN servers for reflexive candidates, as 'host:port' (names are resolved in the background);
+   * default: `@srmudp/punch`'s DEFAULT_STUN_SERVERS (public servers of several operators);
+   * `[]`: no gathering
+   */
   stunServers: z.array(z.string()).optional(),
+  /** NAT session tuning (`@srmudp/punch`'s NatTiming and BirthdayParams); the defaults are measured */
+  nat: z
+    .strictObject({
+      timing: z
+        .strictObject({
+          gatherTimeoutMs: z.number().positive().optional(),
+          refreshMs: z.number().nonnegative().optional(),
+          bindingKeepaliveMs: z.number().nonnegative().optional(),
+          regatherMinGapMs: z.number().nonnegative().optional(),
+          lanGraceMs: z.number().nonnegative().optional(),
+          birthdayTimeoutMs: z.number().nonnegative().optional(),
+          lastResortCooldownMs: z.number().nonnegative().optional(),
+        })
+        .optional(),
+      birthday: z
+        .strictObject({
+          sockets: z.number().int().min(1).max(4096).optional(),
+          maxProbes: z.number().int().min(0).max(65535).optional(),
+          probeIntervalMs: z.number().nonnegative().optional(),
+          socketPacingMs: z.number().nonnegative().optional(),
+          resendMs: z.number().nonnegative().optional(),
+          portRange: z.tuple([port.min(1), port.min(1)]).optional(),
+          fallbackDelayMs: z.number().nonnegative().optional(),
+        })
+        .optional(),
+    })
+    .optional(),
   /** crypto backend (default: @srmudp/crypto-node's autoBackend(): libsodium, node:crypto, noble) */
   cryptoBackend: z
     .custom<CryptoBackend>(

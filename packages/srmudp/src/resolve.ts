@@ -2,7 +2,8 @@ import { lookup } from 'node:dns/promises';
 import { isIP } from 'node:net';
 import type { Address } from '@srmudp/core';
 import { parsePeerId } from '@srmudp/crypto';
-import { type Candidate, parseCard, type Rendezvous } from '@srmudp/rendezvous';
+import type { RemoteCandidate } from '@srmudp/punch';
+import { type Candidate, canonicalIP, parseCard, type Rendezvous } from '@srmudp/rendezvous';
 import { SrmudpError } from '@srmudp/wire';
 import { abortError } from './async-queue.js';
 import { dialAddresses } from './dial-pacer.js';
@@ -11,6 +12,8 @@ import type { PeerTarget } from './options.js';
 /** Where to dial and (when known) whom we expect to find there. */
 export interface ResolvedTarget {
   addresses: Address[];
+  /** the same addresses with the kind the record gave them (the NAT session's dial verdict) */
+  candidates: RemoteCandidate[];
   /** responder's peer id; absent = XX handshake, trust on first use */
   key?: Uint8Array;
 }
@@ -18,14 +21,25 @@ export interface ResolvedTarget {
 export type TargetResolver = (target: PeerTarget, signal?: AbortSignal) => Promise<ResolvedTarget>;
 
 /**
- * Host candidates first (same LAN / machine), then reflexive, then relayed (DESIGN.md §5);
+ * Host candidates first (same LAN / machine), then reflexive, then relayed (DESIGN.md §5), IPv6
+ * before IPv4 within a kind (a hint: core sends its initiation to all at once, in this order);
  * distinct, at most MAX_DIAL_CANDIDATES (a hostile record may list 125 third parties).
  */
-export function candidatesToAddresses(candidates: readonly Candidate[]): Address[] {
+export function dialCandidates(candidates: readonly Candidate[]): RemoteCandidate[] {
   const rank = { host: 0, srflx: 1, relay: 2 } as const;
-  return dialAddresses(
-    [...candidates].sort((a, b) => rank[a.kind] - rank[b.kind]).map((c) => ({ host: c.host, port: c.port })),
+  const sorted = [...candidates].sort(
+    (a, b) => rank[a.kind] - rank[b.kind] || Number(b.host.includes(':')) - Number(a.host.includes(':')),
   );
+  const addresses = dialAddresses(sorted);
+  return addresses.map((a) => {
+    const c = sorted.find((x) => sameHost(x, a));
+    return c === undefined ? a : { ...a, kind: c.kind };
+  });
+}
+
+function sameHost(c: Candidate, a: Address): boolean {
+  if (c.port !== a.port) return false;
+  return (canonicalIP(c.host, c.host.includes(':') ? 6 : 4) ?? c.host) === a.host;
 }
 
 async function resolveHost(host: string): Promise<string> {
@@ -63,7 +77,12 @@ export async function resolveTarget(
     if (result === null || result.record.candidates.length === 0) {
       throw new SrmudpError('RESOLVE_FAILED', `no current address for ${card.peerIdText}`);
     }
-    return { addresses: candidatesToAddresses(result.record.candidates), key: card.peerId };
+    const candidates = dialCandidates(result.record.candidates);
+    return {
+      addresses: candidates.map((c) => ({ host: c.host, port: c.port })),
+      candidates,
+      key: card.peerId,
+    };
   }
   const host = await resolveHost(target.host);
   const key =
@@ -72,5 +91,6 @@ export async function resolveTarget(
       : typeof target.peerId === 'string'
         ? parsePeerId(target.peerId)
         : target.peerId;
-  return { addresses: [{ host, port: target.port }], ...(key ? { key } : {}) };
+  const address = { host, port: target.port };
+  return { addresses: [address], candidates: [address], ...(key ? { key } : {}) };
 }

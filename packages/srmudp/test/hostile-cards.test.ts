@@ -78,7 +78,12 @@ describe('hostile cards', () => {
   });
 
   it('addresses a connection came through are not paced; the pacer waits first come, first served', async () => {
-    const pacer = new DialPacer({ burst: 4, perSecond: 50 }); // a token every 20 ms
+    // the node passes its driver's timers; a plain timer here
+    const after = (ms: number, fn: () => void) => {
+      const t = setTimeout(fn, ms);
+      return { cancel: () => clearTimeout(t) };
+    };
+    const pacer = new DialPacer({ after, burst: 4, perSecond: 50 }); // a token every 20 ms
     const addr = (port: number) => ({ host: '127.0.0.1', port });
     await pacer.admit([addr(1), addr(2), addr(3), addr(4)]);
     const order: string[] = [];

@@ -3,6 +3,12 @@ export { mapIPv4, unmapIPv4 } from './address.js';
 export type { LocalInterfaceAddress, LocalInterfacesOptions } from './local-interfaces.js';
 export { localInterfaces } from './local-interfaces.js';
 export type {
+  PoolDatagramHandler,
+  PoolErrorHandler,
+  UdpSocketPoolOptions,
+} from './socket-pool.js';
+export { poolHostFor, UdpSocketPool } from './socket-pool.js';
+export type {
   BufferSizes,
   DatagramHandler,
   ErrorHandler,

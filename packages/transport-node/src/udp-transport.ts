@@ -19,6 +19,16 @@ export interface UdpTransportOptions {
   /** Datagrams queued or handed to the OS and not yet confirmed before send() drops. Default 16384. */
   readonly maxQueue?: number;
   /**
+   * Extra room for {@link UdpTransport.sendUrgent} beyond `maxQueue` (a CLOSE must not be dropped
+   * because a flood filled the queue). Default 1024.
+   */
+  readonly urgentReserve?: number;
+  /**
+   * How long close() waits for datagrams already handed to the OS (libuv keeps the ones the kernel
+   * could not take yet, and closing the handle cancels them). Default 2000 ms.
+   */
+  readonly closeTimeoutMs?: number;
+  /**
    * Datagrams handed to the OS per event-loop turn; the rest wait for the next setImmediate.
    * Default 32: libuv reads at most 32 datagrams per socket per poll, so a receiver on the same
    * event loop (tests, a node talking to itself, a relay) keeps up; measured on loopback, 64 per
@@ -75,6 +85,8 @@ interface Resolved {
   recvBufferSize: number;
   sendBufferSize: number;
   maxQueue: number;
+  urgentReserve: number;
+  closeTimeoutMs: number;
   maxBatch: number;
 }
 
@@ -116,6 +128,8 @@ function resolveOptions(options: UdpTransportOptions): Resolved {
     recvBufferSize: positiveInt('recvBufferSize', options.recvBufferSize, 4 * MiB),
     sendBufferSize: positiveInt('sendBufferSize', options.sendBufferSize, 4 * MiB),
     maxQueue: positiveInt('maxQueue', options.maxQueue, 16384),
+    urgentReserve: positiveInt('urgentReserve', options.urgentReserve, 1024),
+    closeTimeoutMs: positiveInt('closeTimeoutMs', options.closeTimeoutMs, 2000),
     maxBatch: positiveInt('maxBatch', options.maxBatch, 32),
   };
 }
@@ -210,6 +224,8 @@ export class UdpTransport {
   #qHead = 0;
   #flushScheduled: ReturnType<typeof setImmediate> | undefined;
   #inFlight = 0;
+  /** called when the last datagram in flight completes (close() waits for it) */
+  #onIdle: (() => void) | undefined;
 
   #sent = 0;
   #bytesSent = 0;
@@ -225,7 +241,8 @@ export class UdpTransport {
     this.#received++;
     this.#bytesReceived += msg.length;
     const handler = this.#onDatagram;
-    if (handler === undefined) return;
+    // closing: the socket stays open until the OS took our last datagrams; nothing is delivered
+    if (handler === undefined || this.#closed) return;
     let host = rinfo.address;
     let family = rinfo.family as AddressFamily;
     if (this.#dualStack && family === 'IPv6') {
@@ -248,6 +265,7 @@ export class UdpTransport {
 
   readonly #afterSend = (err: Error | null, bytes?: number): void => {
     this.#inFlight--;
+    if (this.#inFlight === 0 && this.#onIdle !== undefined) this.#onIdle();
     if (err === null || err === undefined) {
       this.#sent++;
       this.#bytesSent += bytes ?? 0;
@@ -381,33 +399,8 @@ export class UdpTransport {
    * layer sees the loss as it would on the wire). Do not mutate `data` until the next turn.
    */
   send(data: Uint8Array, host: string, port: number): boolean {
-    if (!(data instanceof Uint8Array)) {
-      throw new TypeError(`"data" expected Uint8Array, got ${data === null ? 'null' : typeof data}`);
-    }
-    if (typeof host !== 'string') throw new TypeError(`"host" expected string, got ${typeof host}`);
-    if (!Number.isInteger(port) || port < 1 || port > 65535) {
-      throw new RangeError(`"port" expected an integer in 1..65535, got ${String(port)}`);
-    }
-    if (this.#closed) return false;
-    let dest = host;
-    const family = familyOf(host);
-    if (family === undefined) throw new TypeError(`"host" expected an IP literal, got ${host}`);
-    if (this.#o.type === 'udp4') {
-      if (family !== 'IPv4') {
-        const v4 = unmapIPv4(host);
-        if (v4 === host) {
-          this.#refuse('EAFNOSUPPORT', host, port, `udp4 socket cannot send to IPv6 ${host}`);
-          return false;
-        }
-        dest = v4;
-      }
-    } else if (family === 'IPv4') {
-      if (!this.#dualStack) {
-        this.#refuse('EAFNOSUPPORT', host, port, `IPv6-only socket cannot send to IPv4 ${host}`);
-        return false;
-      }
-      dest = mapIPv4(host);
-    }
+    const dest = this.#destination(data, host, port);
+    if (dest === null) return false;
     if (this.#qData.length - this.#qHead + this.#inFlight >= this.#o.maxQueue) {
       this.#dropped++;
       return false;
@@ -417,6 +410,61 @@ export class UdpTransport {
     this.#qPort.push(port);
     if (this.#flushScheduled === undefined) this.#flushScheduled = setImmediate(this.#flush);
     return true;
+  }
+
+  /**
+   * Like {@link send}, for the few datagrams that must not be lost to a full queue (a connection's
+   * CLOSE while a flood is queued): queued ahead of the datagrams not yet handed to the OS, and
+   * exempt from `maxQueue` up to `urgentReserve` more. Returns false when refused or beyond that.
+   */
+  sendUrgent(data: Uint8Array, host: string, port: number): boolean {
+    const dest = this.#destination(data, host, port);
+    if (dest === null) return false;
+    if (this.#qData.length - this.#qHead + this.#inFlight >= this.#o.maxQueue + this.#o.urgentReserve) {
+      this.#dropped++;
+      return false;
+    }
+    if (this.#qHead > 0) {
+      this.#qHead--;
+      this.#qData[this.#qHead] = data;
+      this.#qHost[this.#qHead] = dest;
+      this.#qPort[this.#qHead] = port;
+    } else {
+      this.#qData.unshift(data);
+      this.#qHost.unshift(dest);
+      this.#qPort.unshift(port);
+    }
+    if (this.#flushScheduled === undefined) this.#flushScheduled = setImmediate(this.#flush);
+    return true;
+  }
+
+  /** Checks a send's arguments; the destination as the socket needs it, or null when refused. */
+  #destination(data: Uint8Array, host: string, port: number): string | null {
+    if (!(data instanceof Uint8Array)) {
+      throw new TypeError(`"data" expected Uint8Array, got ${data === null ? 'null' : typeof data}`);
+    }
+    if (typeof host !== 'string') throw new TypeError(`"host" expected string, got ${typeof host}`);
+    if (!Number.isInteger(port) || port < 1 || port > 65535) {
+      throw new RangeError(`"port" expected an integer in 1..65535, got ${String(port)}`);
+    }
+    if (this.#closed) return null;
+    const family = familyOf(host);
+    if (family === undefined) throw new TypeError(`"host" expected an IP literal, got ${host}`);
+    if (this.#o.type === 'udp4') {
+      if (family === 'IPv4') return host;
+      const v4 = unmapIPv4(host);
+      if (v4 === host) {
+        this.#refuse('EAFNOSUPPORT', host, port, `udp4 socket cannot send to IPv6 ${host}`);
+        return null;
+      }
+      return v4;
+    }
+    if (family === 'IPv6') return host;
+    if (!this.#dualStack) {
+      this.#refuse('EAFNOSUPPORT', host, port, `IPv6-only socket cannot send to IPv4 ${host}`);
+      return null;
+    }
+    return mapIPv4(host);
   }
 
   /** Hands every queued datagram to the OS now instead of at the next setImmediate. */
@@ -469,8 +517,11 @@ export class UdpTransport {
   }
 
   /**
-   * Hands queued datagrams to the OS, then closes the socket; resolves once the OS handle is
-   * released. Idempotent: every call returns the same promise. Sends after close() return false.
+   * Hands queued datagrams to the OS, waits until the OS took every one of them (at most
+   * `closeTimeoutMs`: libuv holds the datagrams the kernel could not take yet, and closing the
+   * handle would cancel them, a node's last CLOSE among them), then closes the socket; resolves
+   * once the OS handle is released. Idempotent: every call returns the same promise. Sends after
+   * close() return false.
    */
   close(): Promise<void> {
     if (this.#closing !== undefined) return this.#closing;
@@ -480,16 +531,29 @@ export class UdpTransport {
       clearImmediate(this.#flushScheduled);
       this.#flushScheduled = undefined;
     }
-    const socket = this.#socket;
-    this.#closing = new Promise<void>((resolve) => {
-      socket.close(() => {
-        socket.off('message', this.#handleMessage);
-        socket.off('error', this.#handleSocketError);
-        // dgram calls back before libuv's close phase releases the handle; a timer runs after
-        // that phase, so when this resolves no UDPWrap handle is left (the test checks).
-        setTimeout(resolve, 0);
+    this.#closing = (async () => {
+      if (this.#inFlight > 0) {
+        await new Promise<void>((resolve) => {
+          const timer = setTimeout(done, this.#o.closeTimeoutMs);
+          function done(): void {
+            clearTimeout(timer);
+            resolve();
+          }
+          this.#onIdle = done;
+        });
+        this.#onIdle = undefined;
+      }
+      const socket = this.#socket;
+      await new Promise<void>((resolve) => {
+        socket.close(() => {
+          socket.off('message', this.#handleMessage);
+          socket.off('error', this.#handleSocketError);
+          // dgram calls back before libuv's close phase releases the handle; a timer runs after
+          // that phase, so when this resolves no UDPWrap handle is left (the test checks).
+          setTimeout(resolve, 0);
+        });
       });
-    });
+    })();
     return this.#closing;
   }
 }

@@ -1,4 +1,5 @@
-import { afterEach, describe, expect, it } from 'vitest';
+import { Socket as DgramSocket } from 'node:dgram';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { localInterfaces, mapIPv4, type TransportError, UdpTransport, unmapIPv4 } from '../src/index.js';
 import { collect, sleep } from './helpers.js';
 
@@ -151,6 +152,67 @@ describe('UdpTransport', () => {
     const msgs = await got;
     expect(msgs.map((m) => m.data[0])).toEqual([0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
     expect(a.stats()).toMatchObject({ queued: 0, inFlight: 0, sent: 10 });
+  });
+
+  it('sendUrgent() is queued ahead and kept when the queue is full (a CLOSE behind a flood)', async () => {
+    const a = await bind({ host: '127.0.0.1', maxQueue: 10, urgentReserve: 2 });
+    const b = await bind({ host: '127.0.0.1' });
+    const got = collect(b, 12, 2000);
+    for (let i = 0; i < 10; i++) expect(a.send(Uint8Array.of(i), '127.0.0.1', b.address().port)).toBe(true);
+    expect(a.send(Uint8Array.of(99), '127.0.0.1', b.address().port)).toBe(false); // full: drop-newest
+    expect(a.sendUrgent(Uint8Array.of(100), '127.0.0.1', b.address().port)).toBe(true);
+    expect(a.sendUrgent(Uint8Array.of(101), '127.0.0.1', b.address().port)).toBe(true);
+    expect(a.sendUrgent(Uint8Array.of(102), '127.0.0.1', b.address().port)).toBe(false); // reserve used up
+    expect(a.stats()).toMatchObject({ dropped: 2, queued: 12 });
+    const msgs = (await got).map((m) => m.data[0]);
+    // urgent ones go ahead of everything not yet handed to the OS (the last one first)
+    expect(msgs).toEqual([101, 100, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
+  });
+
+  it('close() waits for datagrams the OS has not taken yet (they used to be cancelled: 0 of 20 arrived)', async () => {
+    // libuv keeps a datagram the kernel cannot take at once (full socket buffer) and cancels it
+    // when the handle closes; simulated here by completing every dgram send 30 ms later
+    const real = DgramSocket.prototype.send;
+    const spy = vi.spyOn(DgramSocket.prototype, 'send').mockImplementation(function (
+      this: DgramSocket,
+      ...args: unknown[]
+    ) {
+      const cb = args[args.length - 1] as (err: Error | null, bytes?: number) => void;
+      setTimeout(() => {
+        try {
+          (real as (...a: unknown[]) => void).apply(this, args);
+        } catch (e) {
+          cb(e as Error); // the socket was closed meanwhile: the datagram is lost
+        }
+      }, 30);
+    } as typeof real);
+    try {
+      const a = await UdpTransport.bind({ host: '127.0.0.1' });
+      const b = await bind({ host: '127.0.0.1' });
+      const got = collect(b, 20, 2000);
+      for (let i = 0; i < 20; i++) a.send(Uint8Array.of(i), '127.0.0.1', b.address().port);
+      await a.close();
+      expect((await got).length).toBe(20);
+      expect(a.stats()).toMatchObject({ sent: 20, sendErrorCount: 0, inFlight: 0 });
+    } finally {
+      spy.mockRestore();
+    }
+  });
+
+  it('close() gives up waiting after closeTimeoutMs', async () => {
+    const spy = vi.spyOn(DgramSocket.prototype, 'send').mockImplementation((() => {
+      /* never completes */
+    }) as typeof DgramSocket.prototype.send);
+    try {
+      const a = await UdpTransport.bind({ host: '127.0.0.1', closeTimeoutMs: 100 });
+      a.send(Uint8Array.of(1), '127.0.0.1', 9);
+      const t0 = performance.now();
+      await a.close();
+      expect(performance.now() - t0).toBeGreaterThanOrEqual(90);
+      expect(a.closed).toBe(true);
+    } finally {
+      spy.mockRestore();
+    }
   });
 
   it('flush() hands the queue to the OS synchronously', async () => {

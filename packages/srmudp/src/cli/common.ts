@@ -225,3 +225,9 @@ export function onInterrupt(handler: (signal: NodeJS.Signals) => void): () => vo
     process.off('SIGTERM', h);
   };
 }
+
+/**
+ * How long a command that prints a card (or offers a code) waits for the node's first NAT
+ * gathering, so the card carries the public mapping: createNode() does not wait for STUN.
+ */
+export const CARD_GATHER_WAIT_MS = 5_000;

@@ -25,6 +25,7 @@ export { ADDR, ADDR6 };
 export const LAB = canRunLab();
 const NAT_PEER = fileURLToPath(new URL('./fixtures/nat-peer.ts', import.meta.url));
 const STUN_SERVER = fileURLToPath(new URL('./fixtures/stun-server.ts', import.meta.url));
+const RENDEZVOUS_HTTP = fileURLToPath(new URL('./fixtures/rendezvous-http.ts', import.meta.url));
 export const STUN_PORT = 3478;
 /**
  * TypeScript fixtures run from source through tsx (a root devDependency: ~0.9 s to start, against
@@ -119,6 +120,17 @@ export async function oneStunServer(
   return { coturn, stunServers };
 }
 
+/**
+ * An HTTP rendezvous server in rdv (port 8080): nodes given `{ rendezvousUrl }` publish their
+ * record there and their cards carry its locator only, so every dial re-resolves the record.
+ */
+export async function startRendezvous(run: LabRun): Promise<string> {
+  const p = spawnTs(run.lab, 'rdv', RENDEZVOUS_HTTP, [ADDR.rdv, '8080']);
+  run.procs.push(p);
+  const ready = (await p.next((m) => m.t === 'ready', 30_000)) as { url: string };
+  return ready.url;
+}
+
 export interface PeerReady {
   t: 'ready';
   card: string;
@@ -132,11 +144,23 @@ export interface PeerReady {
       portPreserving: boolean | null;
       publicEndpoints?: Array<{ host: string; port: number }>;
     } | null;
+    families: Array<{
+      family: 4 | 6;
+      nat: {
+        mapping: string;
+        filtering: string;
+        publicEndpoints: Array<{ host: string; port: number }>;
+      } | null;
+      error: { code: string; message: string } | null;
+    }>;
     reflexive: Array<{ host: string; port: number }>;
     error: { code: string; message: string } | null;
-  } | null;
+  };
   address: { host: string; port: number };
+  /** createNode() alone (it never waits for NAT gathering) */
   startMs: number;
+  /** until the first gathering had a result (what 'ready' waited for) */
+  gatherMs: number;
 }
 
 export interface Peer {

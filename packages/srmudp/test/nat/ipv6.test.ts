@@ -2,8 +2,8 @@
 // firewall (no NAT: outbound allowed, replies pass, unsolicited inbound dropped), often next to an
 // IPv4 NAT (dual-stack). Every lab is self-checked first, IPv6 firewalls included (untranslated
 // address, unsolicited inbound dropped, a pinhole opened by outbound traffic), so a pass here is
-// a pass through real conntrack filtering. Nodes bind '::' (dual-stack) where the host has IPv6:
-// the default bind address is '0.0.0.0', which never uses IPv6.
+// a pass through real conntrack filtering. Nodes bind the default address, '::' (dual-stack: one
+// socket for both families), and report each family's NAT result apart (`nat.status().families`).
 import { afterAll, describe, expect, it } from 'vitest';
 import {
   ADDR,
@@ -29,8 +29,8 @@ import {
 /** one-way delay on natA's public link (both families): RTT between the hosts ≈ 2 × this */
 const DELAY_MS = 20;
 const IMPAIR = { natA: { delayMs: DELAY_MS } };
-/** a dual-stack node: both families' sockets in one, STUN servers of both families */
-const DUAL = { host: '::', stunServers: [...STUN_SERVERS, ...STUN_SERVERS6] };
+/** a dual-stack node (the default bind, '::'), STUN servers of both families */
+const DUAL = { stunServers: [...STUN_SERVERS, ...STUN_SERVERS6] };
 /** an IPv6-only node */
 const V6ONLY = { host: '::', stunServers: STUN_SERVERS6 };
 
@@ -131,6 +131,14 @@ describe.runIf(LAB.ok).concurrent('IPv6 through stateful home firewalls (real ke
           [b, ADDR6.hostB, ADDR.publicB],
         ] as const) {
           expect(p.ready.nat?.state).toBe('ready');
+          expect(p.ready.address.host).toBe('::'); // the default bind is dual-stack
+          // each family's result is visible: IPv4 through the eim NAT, IPv6 untranslated (open)
+          const fam = (f: 4 | 6) => p.ready.nat.families.find((x) => x.family === f)?.nat;
+          expect(fam(4)).toMatchObject({
+            mapping: 'consistent',
+            publicEndpoints: [{ host: pub, port: 40000 }],
+          });
+          expect(fam(6)).toMatchObject({ mapping: 'open', publicEndpoints: [{ host: own6, port: 40000 }] });
           // the card carries both families: the IPv4 mapping through the NAT (srflx) and the
           // untranslated IPv6 address (host)
           expect(p.ready.nat?.reflexive).toEqual([{ host: pub, port: 40000 }]);
@@ -219,7 +227,7 @@ describe.runIf(LAB.ok).concurrent('IPv6 through stateful home firewalls (real ke
           pair: 'coturn as the only STUN server (RFC 5780 fixture): dual-stack A, IPv6-only B',
           expected: `A srflx ${ADDR.publicA}:40000; B sees [${ADDR6.hostB}]:40000`,
           result: `A srflx ${(a.ready.nat?.reflexive ?? []).map(addr).join(', ')}; B public ${(b.ready.nat?.nat?.publicEndpoints ?? []).map(addr).join(', ')}; mapping ${mappings}`,
-          timeMs: Math.max(a.ready.startMs, b.ready.startMs),
+          timeMs: Math.max(a.ready.gatherMs, b.ready.gatherMs),
           detail:
             'coturn on .200/.201 and ::200/::201, ports 3480/3481; its CHANGE-REQUEST answers are checked from inet first',
         });

@@ -68,9 +68,11 @@ namespaces (tooling/natlab; profiles as in its README, each self-checked before 
 Do not edit by hand.
 
 - run: ${new Date().toISOString()}, commit ${git || 'unknown'}, kernel ${kernel}, ${cpus().length} CPUs, ${wallS} s wall, vitest exit ${natStatus}
-- nodes: \`createNode({ port: 40000, stunServers: ['203.0.113.200:3478', '203.0.113.201:3478'] })\` on each host;
-  both peers dial the other's contact card at once (host + every server-reflexive candidate;
-  simultaneous open); natA's public link delays 20 ms each way (RTT ≈ 40 ms)
+- nodes: \`createNode({ port: 40000, stunServers: ['203.0.113.200:3478', '203.0.113.201:3478'] })\` on each host
+  (the default bind \`'::'\`, dual-stack), one \`NatSession\` (\`@srmudp/punch\`) per node run by the
+  façade's driver; a node's card is taken once its first gathering has a result; both peers dial
+  the other's contact card at once (host + every server-reflexive candidate; simultaneous open);
+  natA's public link delays 20 ms each way (RTT ≈ 40 ms)
 - time to connect: from \`connect()\` to the established connection (slower side), or to the typed failure
 
 ## Profile matrix
@@ -86,6 +88,12 @@ an \`eim\` home router behind an \`eim\` carrier NAT.
 
 ${table('birthday')}
 
+With one RFC 5780 server the mapping comes from the server's alternate address, asked only after
+the CHANGE-REQUEST filtering tests (which are valid only while the alternate IP was never
+contacted): behind a port-dependent filter the first gathering takes about 7 s instead of one
+round trip. With one plain server nothing is classified, and the birthday starts only after the
+plain dial timed out (10 s), in both roles on both sides.
+
 ## Scenarios
 
 ${table('scenarios')}
@@ -96,8 +104,8 @@ ${table('ipv6')}
 
 IPv6 homes get a routed prefix (2001:db8::/32 in the lab), no NAT: the home router is a stateful
 firewall (nft \`ip6\` table, conntrack: outbound allowed, replies pass, unsolicited inbound
-dropped; each firewall is self-checked before a row counts). Nodes on IPv6 hosts bind \`'::'\`
-(dual-stack; the default \`'0.0.0.0'\` never uses IPv6) with STUN servers on both families.
+dropped; each firewall is self-checked before a row counts). Nodes bind the default \`'::'\`
+(dual-stack) with STUN servers on both families, and report each family's result apart.
 When both families work, the first handshake answer wins: there is no rule yet that prefers
 (or moves the connection to) the IPv6 path.
 `;

@@ -2,6 +2,7 @@ import { type CardLine, CardLines, looksLikeCardStart, parseCard } from '@srmudp
 import { httpBackend } from '@srmudp/rendezvous-http';
 import type { Connection } from '../../connection.js';
 import { createNode, type PeerEvent, type SrmudpNode } from '../../node.js';
+import { CARD_GATHER_WAIT_MS } from '../common.js';
 import { formatRtt } from '../format.js';
 import { style as makeStyle, type Style } from '../style.js';
 import { type IntroductionPolicy, Introductions, MAX_PENDING, PER_HELLO } from './introductions.js';
@@ -131,6 +132,8 @@ export class Chat {
       ...(opts.stunServers !== undefined ? { stunServers: opts.stunServers } : {}),
       ...(opts.rendezvous !== undefined ? { rendezvous: [httpBackend({ url: opts.rendezvous })] } : {}),
     });
+    // the card we print carries our public NAT mapping: wait for the first gathering (bounded)
+    await node.nat.ready({ timeoutMs: CARD_GATHER_WAIT_MS });
     return new Chat(
       node,
       cleanNick(opts.nick),

@@ -3,7 +3,7 @@ import type { Address } from '@srmudp/core';
 import { identityFromSecret } from '@srmudp/crypto';
 import { type Candidate, encodeCard, httpOrigin, Rendezvous } from '@srmudp/rendezvous';
 import { httpBackend } from '@srmudp/rendezvous-http';
-import { candidatesToAddresses } from '../../resolve.js';
+import { dialCandidates } from '../../resolve.js';
 import { CliError, cliLog, EXIT } from '../common.js';
 import { WORDS } from './words.js';
 
@@ -124,7 +124,7 @@ export async function resolveCode(c: ShortCode, signal?: AbortSignal): Promise<A
         EXIT.peer,
         `code ${c.nameplate} on ${c.server} was withdrawn (the sender finished or quit)`,
       );
-    return candidatesToAddresses(found.record.candidates);
+    return dialCandidates(found.record.candidates).map(({ host, port }) => ({ host, port }));
   } catch (e) {
     if (e instanceof CliError) throw e;
     throw new CliError(EXIT.peer, `cannot reach the rendezvous server ${c.server}: ${(e as Error).message}`, {

@@ -8,6 +8,7 @@ import { createNode, type PeerEvent } from '../../node.js';
 import type { SrmudpStream } from '../../stream.js';
 import { originOf } from '../code/code.js';
 import {
+  CARD_GATHER_WAIT_MS,
   CliError,
   type Command,
   cliLog,
@@ -129,6 +130,8 @@ export const exposeCommand: Command<typeof exposeOptions> = {
         ? { rendezvous: [httpBackend({ url: originOf(values.rendezvous) })] }
         : {}),
     });
+    // the card we print carries our public NAT mapping: wait for the first gathering (bounded)
+    await node.nat.ready({ timeoutMs: CARD_GATHER_WAIT_MS });
     const counts = { up: 0, down: 0, streams: 0, open: 0 };
     const control = await ControlServer.start(node, 'expose', () => ({
       to: `${toHost}:${port}`,

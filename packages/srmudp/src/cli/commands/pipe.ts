@@ -5,6 +5,7 @@ import type { SrmudpStream } from '../../stream.js';
 import { CodeOffer, codePassword, formatCode, looksLikeCode, parseCode, resolveCode } from '../code/code.js';
 import { CodeGate, proveCode } from '../code/pake.js';
 import {
+  CARD_GATHER_WAIT_MS,
   CliError,
   type Command,
   cliLog,
@@ -85,6 +86,8 @@ export const pipeCommand: Command<typeof options> = {
       }
     }
     const node = await createNode({ ...nodeOpts });
+    // a card or code we offer carries our public NAT mapping: wait for the first gathering (bounded)
+    if (target === null) await node.nat.ready({ timeoutMs: CARD_GATHER_WAIT_MS });
     const control = await ControlServer.start(node, 'pipe', () => ({
       sent: counts.sent,
       received: counts.received,

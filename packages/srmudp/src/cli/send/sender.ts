@@ -7,6 +7,7 @@ import type { Connection } from '../../connection.js';
 import { createNode, type SrmudpNode } from '../../node.js';
 import type { SrmudpStream } from '../../stream.js';
 import type { CodeGate } from '../code/pake.js';
+import { CARD_GATHER_WAIT_MS } from '../common.js';
 import { formatBytes, formatRate } from '../format.js';
 import { sha256File } from './file-hash.js';
 import {
@@ -88,6 +89,8 @@ export class FileSender {
           }
         : {}),
     });
+    // the card we print carries our public NAT mapping: wait for the first gathering (bounded)
+    await node.nat.ready({ timeoutMs: CARD_GATHER_WAIT_MS });
     const info: FileInfo = { ok: true, name: basename(path), size: st.size, sha256 };
     return new FileSender(node, path, info, st.mtimeMs, opts);
   }

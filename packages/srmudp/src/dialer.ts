@@ -1,0 +1,276 @@
+/**
+ * Dials as the NAT session and core carry them together (punch README "How the driver runs it"):
+ * the session judges each dial and says which addresses core dials (`dial`), adds a birthday
+ * hit to a running dial (`dial_addresses`), ends a hopeless one (`dial_failed`: the LAN grace
+ * of PUNCH_IMPOSSIBLE / UDP_BLOCKED is over), and after core's handshake timeout says whether to
+ * dial again inside the birthday window (`dialEnded` → `retry`) or fail with which error.
+ * Core sends the handshakes. One attempt per peer; every `connect()` of that peer waits on it.
+ */
+import type { ConnectionApi, PathInfo } from '@srmudp/core';
+import { type DialEvent, type Endpoint, type NatSession, sameEndpoint } from '@srmudp/punch';
+import { SrmudpError } from '@srmudp/wire';
+import { abortError } from './async-queue.js';
+import type { Connection } from './connection.js';
+import { DialPacer } from './dial-pacer.js';
+import type { Driver } from './driver.js';
+import type { ResolvedTarget } from './resolve.js';
+
+/** What the dialer needs from its node. */
+export interface DialerOwner {
+  readonly driver: Driver;
+  readonly closing: boolean;
+  /** the established connection with this peer (key in hex), if any */
+  liveConnection(keyHex: string): Connection | undefined;
+  /** the façade connection of core connection `id`, once established */
+  connectionOf(id: number): Connection | undefined;
+  kick(): void;
+}
+
+interface Waiter {
+  readonly resolve: (c: Connection) => void;
+  readonly reject: (e: unknown) => void;
+  readonly name: string | undefined;
+  readonly signal: AbortSignal | undefined;
+  readonly onAbort: () => void;
+}
+
+interface Attempt {
+  /** the session's key: the peer id in hex, or `xx|host|port…` for a dial without a peer id */
+  readonly peer: string;
+  readonly remoteKey: Uint8Array | undefined;
+  core: ConnectionApi;
+  /** what core's current dial was given */
+  addresses: Endpoint[];
+  readonly waiters: Waiter[];
+}
+
+export const keyHex = (k: Uint8Array): string =>
+  Buffer.from(k.buffer, k.byteOffset, k.byteLength).toString('hex');
+
+export class Dialer {
+  /** paces first contact to addresses no connection came through yet (issue 22, item 6) */
+  readonly pacer: DialPacer;
+  readonly #owner: DialerOwner;
+  readonly #nat: Pick<NatSession, 'dial' | 'dialEnded' | 'cancelDial'>;
+  readonly #byPeer = new Map<string, Attempt>();
+  readonly #byCore = new Map<number, Attempt>();
+
+  constructor(owner: DialerOwner, nat: Pick<NatSession, 'dial' | 'dialEnded' | 'cancelDial'>) {
+    this.#owner = owner;
+    this.#nat = nat;
+    this.pacer = new DialPacer({
+      after: (ms, fn) => owner.driver.after(ms, fn),
+      now: owner.driver.clock,
+    });
+  }
+
+  /** The name of the named peer whose dial core connection `id` carries, if any. */
+  nameFor(id: number): string | undefined {
+    return this.#byCore.get(id)?.waiters.find((w) => w.name !== undefined)?.name;
+  }
+
+  /** Dials a resolved target (paced first), judged by the NAT session. */
+  async dial(target: ResolvedTarget, signal?: AbortSignal, name?: string): Promise<Connection> {
+    try {
+      await this.pacer.admit(target.addresses, signal);
+    } catch (e) {
+      throw signal?.aborted ? abortError(signal) : e;
+    }
+    if (signal?.aborted) throw abortError(signal);
+    if (this.#owner.closing) throw new SrmudpError('NODE_CLOSED', 'the node is closed');
+    const hex = target.key ? keyHex(target.key) : undefined;
+    if (hex !== undefined) {
+      const live = this.#owner.liveConnection(hex);
+      if (live) return live;
+    }
+    const peer = hex ?? `xx|${target.addresses.map((a) => `${a.host}|${a.port}`).join('|')}`;
+    const d = this.#owner.driver;
+    const now = d.clock();
+    // a dial of a peer already being dialled adds its candidates (the session judges them again)
+    const plan = this.#nat.dial(now, peer, target.candidates);
+    let a = this.#byPeer.get(peer);
+    // a running dial without a peer id cannot be extended (core would start a second handshake)
+    if (a !== undefined && (plan.addresses.length === 0 || a.remoteKey === undefined)) {
+      return this.#wait(a, signal, name);
+    }
+    if (plan.addresses.length === 0) {
+      throw (
+        plan.verdict.error ??
+        new SrmudpError('UNREACHABLE', 'no address of the peer can be dialled from here')
+      );
+    }
+    const addresses = plan.addresses.map((e) => ({ host: e.host, port: e.port }));
+    const core = d.endpoint.connect(now, { addresses, ...(target.key ? { remoteKey: target.key } : {}) });
+    const ready = this.#owner.connectionOf(core.id);
+    if (ready && !ready.isClosed) {
+      this.#nat.dialEnded(now, peer, { connected: true, remote: pathAddress(ready.path, plan) });
+      return ready;
+    }
+    if (a === undefined) {
+      a = { peer, remoteKey: target.key, core, addresses, waiters: [] };
+      this.#byPeer.set(peer, a);
+    } else {
+      a.addresses = merge(a.addresses, addresses);
+      if (a.core.id !== core.id) {
+        this.#byCore.delete(a.core.id);
+        a.core = core;
+      }
+    }
+    this.#byCore.set(core.id, a);
+    this.#owner.kick();
+    return this.#wait(a, signal, name);
+  }
+
+  /** Core established connection `id` with `remoteKey` (ours or incoming). */
+  onConnected(id: number, remoteKey: Uint8Array, path: PathInfo, conn: Connection): void {
+    const now = this.#owner.driver.clock();
+    const hex = keyHex(remoteKey);
+    const remote = path.address;
+    this.#nat.dialEnded(now, hex, { connected: true, remote });
+    this.pacer.validated(remote);
+    for (const a of [this.#byCore.get(id), this.#byPeer.get(hex)]) {
+      if (a === undefined || this.#byPeer.get(a.peer) !== a) continue;
+      if (a.peer !== hex) this.#nat.dialEnded(now, a.peer, { connected: true, remote });
+      this.#end(a);
+      for (const w of a.waiters) w.resolve(conn);
+    }
+  }
+
+  /** Core's dial `id` failed: the session says whether to dial again (birthday window) or fail. */
+  onConnectFailed(id: number, error: SrmudpError): void {
+    const a = this.#byCore.get(id);
+    if (a === undefined || this.#byPeer.get(a.peer) !== a) return;
+    const d = this.#owner.driver;
+    const now = d.clock();
+    // an XX dial that reached a peer we already have a connection with: that connection is the answer
+    const cause = error.cause as { connectionId?: number } | undefined;
+    const existing =
+      error.code === 'ALREADY_CONNECTED' && cause?.connectionId !== undefined
+        ? this.#owner.connectionOf(cause.connectionId)
+        : undefined;
+    if (existing && !existing.isClosed) {
+      this.#nat.cancelDial(now, a.peer);
+      this.#end(a);
+      for (const w of a.waiters) w.resolve(existing);
+      return;
+    }
+    if (this.#owner.closing) {
+      this.#nat.cancelDial(now, a.peer);
+      this.#fail(a, new SrmudpError('NODE_CLOSED', 'the node was closed', { cause: error }));
+      return;
+    }
+    const next = this.#nat.dialEnded(now, a.peer, { connected: false, code: error.code });
+    if (next.kind === 'retry' && next.addresses.length > 0) {
+      this.#byCore.delete(id);
+      this.#redial(a, next.addresses);
+      return;
+    }
+    this.#fail(a, next.kind === 'fail' && next.error !== null ? next.error : error);
+  }
+
+  /** Core connection `id` closed before it was established. */
+  onClosedEarly(id: number, reason: string): void {
+    const a = this.#byCore.get(id);
+    if (a === undefined || this.#byPeer.get(a.peer) !== a) return;
+    this.#nat.cancelDial(this.#owner.driver.clock(), a.peer);
+    this.#fail(
+      a,
+      new SrmudpError('CONNECT_FAILED', `connection closed before it was established: ${reason}`),
+    );
+  }
+
+  /** The NAT session's word on a running dial. */
+  onNatEvent(e: DialEvent): void {
+    if (e.type !== 'dial_addresses' && e.type !== 'dial_failed') return;
+    const a = this.#byPeer.get(e.peer);
+    if (a === undefined) return;
+    const d = this.#owner.driver;
+    const now = d.clock();
+    if (e.type === 'dial_addresses') {
+      // A birthday hit: the port that answered is open now, and for a short while. Core would
+      // add it to the running handshake but send there only at its next retransmission, which
+      // backs off to 4 s; a fresh handshake with the hit first goes out at once.
+      this.#byCore.delete(a.core.id);
+      a.core.close(now, 0, 'birthday hit: dialled again');
+      this.#redial(a, merge(e.addresses, a.addresses));
+      return;
+    }
+    // dial_failed: the session has finished the attempt already
+    this.#fail(a, e.error);
+    a.core.close(now, 0, 'dial failed');
+  }
+
+  /** Rejects every waiting dial (the node is closing). */
+  close(): void {
+    this.pacer.close();
+    const now = this.#owner.driver.clock();
+    for (const a of [...this.#byPeer.values()]) {
+      this.#nat.cancelDial(now, a.peer);
+      this.#fail(a, new SrmudpError('NODE_CLOSED', 'the node was closed'));
+    }
+  }
+
+  /** A new core dial for attempt `a` (its waiters stay). */
+  #redial(a: Attempt, addresses: readonly Endpoint[]): void {
+    a.addresses = addresses.map((x) => ({ host: x.host, port: x.port }));
+    a.core = this.#owner.driver.endpoint.connect(this.#owner.driver.clock(), {
+      addresses: a.addresses,
+      ...(a.remoteKey ? { remoteKey: a.remoteKey } : {}),
+    });
+    this.#byCore.set(a.core.id, a);
+    this.#owner.kick();
+  }
+
+  #wait(a: Attempt, signal: AbortSignal | undefined, name: string | undefined): Promise<Connection> {
+    return new Promise<Connection>((resolve, reject) => {
+      const w: Waiter = {
+        name,
+        signal,
+        onAbort: () => {
+          const i = a.waiters.indexOf(w);
+          if (i >= 0) a.waiters.splice(i, 1);
+          reject(abortError(signal as AbortSignal));
+          if (a.waiters.length === 0 && this.#byPeer.get(a.peer) === a) {
+            // nobody waits any more: the attempt ends, its pool sockets are given back
+            const now = this.#owner.driver.clock();
+            this.#nat.cancelDial(now, a.peer);
+            this.#end(a);
+            a.core.close(now, 0, 'aborted');
+            this.#owner.kick();
+          }
+        },
+        resolve: (c) => {
+          signal?.removeEventListener('abort', w.onAbort);
+          resolve(c);
+        },
+        reject: (e) => {
+          signal?.removeEventListener('abort', w.onAbort);
+          reject(e);
+        },
+      };
+      signal?.addEventListener('abort', w.onAbort, { once: true });
+      a.waiters.push(w);
+    });
+  }
+
+  #end(a: Attempt): void {
+    if (this.#byPeer.get(a.peer) === a) this.#byPeer.delete(a.peer);
+    if (this.#byCore.get(a.core.id) === a) this.#byCore.delete(a.core.id);
+  }
+
+  #fail(a: Attempt, error: unknown): void {
+    this.#end(a);
+    for (const w of a.waiters.splice(0)) w.reject(error);
+  }
+}
+
+/** `first`, then the addresses of `rest` not in it. */
+function merge(first: readonly Endpoint[], rest: readonly Endpoint[]): Endpoint[] {
+  const out = first.map((x) => ({ host: x.host, port: x.port }));
+  for (const x of rest) if (!out.some((o) => sameEndpoint(o, x))) out.push({ host: x.host, port: x.port });
+  return out;
+}
+
+function pathAddress(path: PathInfo | null, plan: { addresses: readonly { host: string; port: number }[] }) {
+  return path?.address ?? (plan.addresses[0] as { host: string; port: number });
+}
