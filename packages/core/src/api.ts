@@ -4,13 +4,10 @@
  * and methods: no I/O, time comes in as `now` (monotonic ms), randomness from `config.random`.
  */
 import type { Identity } from '@srmudp/crypto';
-import type { SrmudpError } from '@srmudp/wire';
+import type { Address, SrmudpError } from '@srmudp/wire';
 
-/** A UDP endpoint, same shape as node:dgram's rinfo and @srmudp/sim's Address. */
-export interface Address {
-  host: string;
-  port: number;
-}
+/** A UDP endpoint: @srmudp/wire's one address type, re-exported for the contract's users. */
+export type { Address } from '@srmudp/wire';
 
 /** How packets of a connection currently travel. `relayed` is reserved for gates/connect-via. */
 export type PathInfo =

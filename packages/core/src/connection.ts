@@ -1,11 +1,19 @@
 import type { SecureChannel } from '@srmudp/crypto';
 import {
-  Connection as Reliable,
-  type ConnectionEvent as ReliableEvent,
-  type ConnectionOptions as ReliableOptions,
+  ReliableConnection as Reliable,
+  type ReliableEvent,
+  type ReliableOptions,
 } from '@srmudp/reliability';
-import { decodeFrames, type Frame, SrmudpError, sharedSlab } from '@srmudp/wire';
-import { copyAddress, sameAddress } from './address.js';
+import {
+  compareBytes,
+  copyAddress,
+  decodeFrames,
+  equalBytes,
+  type Frame,
+  SrmudpError,
+  sameAddress,
+  sharedSlab,
+} from '@srmudp/wire';
 import type { AmplificationGuard } from './amplification.js';
 import type {
   Address,
@@ -15,7 +23,6 @@ import type {
   EndpointEvent,
   PathInfo,
 } from './api.js';
-import { equalBytes } from './bytes.js';
 import { CloseCode, DEFAULTS } from './defaults.js';
 
 /** @internal What a connection needs from its endpoint. */
@@ -247,7 +254,7 @@ export class CoreConnection implements ConnectionApi {
     this.remoteKey = remoteKey;
     // Stream-id parity must differ on the two sides even when both dialled (simultaneous open):
     // decide it by the keys, which both sides know, not by who initiated.
-    const role = compareKeys(localKey, remoteKey) < 0 ? 'initiator' : 'responder';
+    const role = compareBytes(localKey, remoteKey) < 0 ? 'initiator' : 'responder';
     const address = copyAddress(channel.address);
     this.rel = new Reliable({
       ...this.host.reliableOptions,
@@ -606,15 +613,6 @@ function checkClose(now: number, code: number, reason: string): void {
     throw new RangeError(`"code" expected a non-negative integer, got ${code}`);
   }
   if (typeof reason !== 'string') throw new TypeError('"reason" expected a string');
-}
-
-function compareKeys(a: Uint8Array, b: Uint8Array): number {
-  const n = Math.min(a.length, b.length);
-  for (let i = 0; i < n; i++) {
-    const d = (a[i] as number) - (b[i] as number);
-    if (d !== 0) return d;
-  }
-  return a.length - b.length;
 }
 
 /** True when `payload` holds `frame` (a path_challenge/path_response with the same data). Rare

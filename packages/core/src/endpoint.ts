@@ -6,9 +6,19 @@ import {
   type SecureEvent,
 } from '@srmudp/crypto';
 import { buildBindingError, buildBindingResponse, parseBindingRequest } from '@srmudp/punch';
-import type { ConnectionOptions as ReliableOptions } from '@srmudp/reliability';
-import { classifyDatagram, PacketType, SrmudpError } from '@srmudp/wire';
-import { addressKey, checkAddress, copyAddress, sameAddress } from './address.js';
+import type { ReliableOptions } from '@srmudp/reliability';
+import {
+  addressKey,
+  checkAddress,
+  classifyDatagram,
+  copyAddress,
+  equalBytes,
+  PacketType,
+  PollQueue,
+  SrmudpError,
+  sameAddress,
+  toHex,
+} from '@srmudp/wire';
 import { AmplificationGuard } from './amplification.js';
 import type {
   Address,
@@ -20,7 +30,6 @@ import type {
   EndpointStats,
   Transmit,
 } from './api.js';
-import { equalBytes, toHex } from './bytes.js';
 import { type ConnectionHost, CoreConnection } from './connection.js';
 import { BOOT_ID_LENGTH, BOOT_ID_OPTION, CloseCode, DEFAULTS } from './defaults.js';
 
@@ -37,7 +46,7 @@ const CHANGE_REQUEST = 0x0003;
  * from), and each connection runs @srmudp/reliability. Output is drained with
  * {@link pollTransmit}, {@link pollEvent} and {@link pollTimeout}.
  */
-export class Endpoint implements EndpointApi {
+export class CoreEndpoint implements EndpointApi {
   private readonly secure: SecureEndpoint;
   private readonly random: (n: number) => Uint8Array;
   private readonly localKey: Uint8Array;
@@ -71,10 +80,8 @@ export class Endpoint implements EndpointApi {
   /** connections whose handshake has not completed */
   private readonly handshakingSet = new Set<CoreConnection>();
 
-  private readonly out: Transmit[] = [];
-  private outHead = 0;
-  private readonly events: EndpointEvent[] = [];
-  private eventHead = 0;
+  private readonly out = new PollQueue<Transmit>();
+  private readonly events = new PollQueue<EndpointEvent>();
   private readonly drops: Record<string, number> = {};
   private closing = false;
   private closed = false;
@@ -245,15 +252,8 @@ export class Endpoint implements EndpointApi {
   }
 
   pollTransmit(now: number): Transmit | null {
-    const q = this.out;
-    if (this.outHead < q.length) {
-      const t = q[this.outHead++] as Transmit;
-      if (this.outHead === q.length) {
-        q.length = 0;
-        this.outHead = 0;
-      }
-      return t;
-    }
+    const queued = this.out.take();
+    if (queued !== null) return queued;
     const list = this.active;
     const n = list.length;
     for (let i = 0; i < n; i++) {
@@ -281,14 +281,7 @@ export class Endpoint implements EndpointApi {
   }
 
   pollEvent(): EndpointEvent | null {
-    if (this.eventHead >= this.events.length) {
-      if (this.eventHead > 0) {
-        this.events.length = 0;
-        this.eventHead = 0;
-      }
-      return null;
-    }
-    return this.events[this.eventHead++] ?? null;
+    return this.events.take();
   }
 
   connect(now: number, target: ConnectTarget): ConnectionApi {

@@ -1,13 +1,8 @@
+import type { Address } from '@srmudp/wire';
 import type { CryptoBackend } from './backend.js';
 import type { HandshakeLimits } from './handshake-guard.js';
 import type { Identity } from './identity.js';
 import type { HandshakeOptions } from './options.js';
-
-/** A UDP address; structurally the same as @srmudp/sim's and core's `{ host, port }`. */
-export interface PeerAddress {
-  readonly host: string;
-  readonly port: number;
-}
 
 /** Timers and limits of the secure channel; every field has a default. */
 export interface SecureTiming {
@@ -38,7 +33,7 @@ export const DEFAULT_TIMING: SecureTiming = {
 };
 
 export interface AcceptInfo {
-  address: PeerAddress;
+  address: Address;
   pattern: 'IK' | 'XX';
   /** The remote side's application options (types >= 0x10). */
   options: HandshakeOptions;

@@ -1,7 +1,7 @@
 export type { CryptoBackend, HashFunctions } from './backend.js';
 export { nobleBackend } from './backend.js';
 export { writeNoiseNonce } from './bytes.js';
-export type { AcceptInfo, PeerAddress, SecureEndpointConfig, SecureTiming } from './config.js';
+export type { AcceptInfo, SecureEndpointConfig, SecureTiming } from './config.js';
 export { DEFAULT_TIMING } from './config.js';
 export type { HandshakeLimits } from './handshake-guard.js';
 export { DEFAULT_LIMITS as DEFAULT_HANDSHAKE_LIMITS } from './handshake-guard.js';

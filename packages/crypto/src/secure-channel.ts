@@ -1,5 +1,8 @@
 import {
+  type Address,
+  compareBytes,
   encodePacketBytes,
+  equalBytes,
   type HandshakePacket,
   HandshakePattern,
   MAC_LENGTH,
@@ -7,8 +10,7 @@ import {
   WIRE_VERSION,
 } from '@srmudp/wire';
 import type { CryptoBackend } from './backend.js';
-import { compareBytes, equalBytes } from './bytes.js';
-import type { AcceptInfo, PeerAddress, SecureTiming } from './config.js';
+import type { AcceptInfo, SecureTiming } from './config.js';
 import { type Identity, tryPeerIdToX25519 } from './identity.js';
 import {
   COOKIE_USE_LIFETIME_MS,
@@ -78,7 +80,7 @@ export interface ChannelHost {
   allocateIndex(owner: IndexOwner): number;
   setIndexOwner(index: number, owner: IndexOwner): void;
   releaseIndex(index: number): void;
-  transmit(to: PeerAddress, data: Uint8Array): void;
+  transmit(to: Address, data: Uint8Array): void;
   emit(event: SecureEvent): void;
   accept(remoteKey: Uint8Array, info: AcceptInfo): boolean;
   bindKey(channel: SecureChannel, remoteKey: Uint8Array): void;
@@ -135,7 +137,7 @@ export class SecureChannel {
   /** X25519 static key of the peer (Noise `rs`). */
   remoteStatic: Uint8Array | null;
   /** Where handshake packets go. Core may update it (path migration). */
-  address: PeerAddress;
+  address: Address;
   state: ChannelState = 'idle';
   /** Application options the peer sent in the last completed handshake. */
   remoteOptions: HandshakeOptions = new Map();
@@ -163,7 +165,7 @@ export class SecureChannel {
   constructor(
     private readonly host: ChannelHost,
     remoteKey: Uint8Array | null,
-    address: PeerAddress,
+    address: Address,
     remoteStatic?: Uint8Array | null,
   ) {
     this.remoteKey = remoteKey;
@@ -462,7 +464,7 @@ export class SecureChannel {
   }
 
   /** @internal A handshake response (IK message 2 or XX message 2) for our pending initiation. */
-  handleResponse(now: number, pkt: HandshakePacket, raw: Uint8Array, from: PeerAddress): DropReasonOrOk {
+  handleResponse(now: number, pkt: HandshakePacket, raw: Uint8Array, from: Address): DropReasonOrOk {
     const p = this.pending;
     const host = this.host;
     if (!p || pkt.receiverIndex !== p.localIndex) return 'unexpected';

@@ -1,23 +1,22 @@
 import {
+  type Address,
   type CookieReplyPacket,
+  compareBytes,
   decodePacket,
   encodePacketBytes,
+  equalBytes,
   type HandshakePacket,
   HandshakePattern,
   MAC_LENGTH,
   type Packet,
+  PollQueue,
+  toHex,
   WIRE_VERSION,
 } from '@srmudp/wire';
 import type { CryptoBackend } from './backend.js';
 import { nobleBackend } from './backend.js';
-import { compareBytes, equalBytes, isZero } from './bytes.js';
-import {
-  type AcceptInfo,
-  DEFAULT_TIMING,
-  type PeerAddress,
-  type SecureEndpointConfig,
-  type SecureTiming,
-} from './config.js';
+import { isZero } from './bytes.js';
+import { type AcceptInfo, DEFAULT_TIMING, type SecureEndpointConfig, type SecureTiming } from './config.js';
 import {
   type HandshakeLimits,
   LoadMeter,
@@ -60,7 +59,7 @@ export type HandleResult =
   | { type: 'dropped'; reason: DropReason };
 
 export interface ConnectOptions {
-  address: PeerAddress;
+  address: Address;
   /** Ed25519 public key (peer id) of the peer: Noise IK. Absent: Noise XX (learn the key). */
   remoteKey?: Uint8Array;
 }
@@ -77,7 +76,7 @@ interface HalfOpen {
   localIndex: number;
   remoteIndex: number;
   keyPhase: 0 | 1;
-  address: PeerAddress;
+  address: Address;
   expires: number;
   /** when message 2 was sent, and how many times (RTT sample only when once) */
   sentAt: number;
@@ -95,7 +94,7 @@ interface Recent {
 /** An initiation past the MAC checks, about to cost a Diffie-Hellman. */
 interface InitContext {
   now: number;
-  from: PeerAddress;
+  from: Address;
   pkt: HandshakePacket;
   /** its ephemeral key (hex): the duplicate cache key */
   rkey: string;
@@ -115,13 +114,7 @@ function dropped(reason: DropReason): HandleResult {
   return r;
 }
 
-function hex(b: Uint8Array): string {
-  let s = '';
-  for (let i = 0; i < b.length; i++) s += (b[i] as number).toString(16).padStart(2, '0');
-  return s;
-}
-
-function addressBytes(a: PeerAddress): Uint8Array {
+function addressBytes(a: Address): Uint8Array {
   return new TextEncoder().encode(`${a.host}|${a.port}`);
 }
 
@@ -157,10 +150,8 @@ export class SecureEndpoint {
   private readonly handshakeRate: SourceRate;
   private readonly cookieRate: SourceRate;
   private readonly clock: TimestampClock;
-  private readonly transmitQueue: { to: PeerAddress; data: Uint8Array }[] = [];
-  private transmitHead = 0;
-  private readonly events: SecureEvent[] = [];
-  private eventHead = 0;
+  private readonly transmitQueue = new PollQueue<{ to: Address; data: Uint8Array }>();
+  private readonly events = new PollQueue<SecureEvent>();
   private readonly host: ChannelHost;
   private closed = false;
 
@@ -219,12 +210,12 @@ export class SecureEndpoint {
       },
       accept: (k, info) => this.accept(k, info),
       bindKey: (channel, key) => {
-        this.byKey.set(hex(key), channel);
+        this.byKey.set(toHex(key), channel);
       },
       unbind: (channel) => {
         this.channelSet.delete(channel);
-        if (channel.remoteKey && this.byKey.get(hex(channel.remoteKey)) === channel)
-          this.byKey.delete(hex(channel.remoteKey));
+        if (channel.remoteKey && this.byKey.get(toHex(channel.remoteKey)) === channel)
+          this.byKey.delete(toHex(channel.remoteKey));
       },
       openData: (now, datagram, only) => this.openData(now, datagram, only),
     };
@@ -242,7 +233,7 @@ export class SecureEndpoint {
       remoteStatic = peerIdToX25519(opts.remoteKey);
       if (equalBytes(opts.remoteKey, this.identity.publicKey))
         throw new RangeError('cannot connect to our own key');
-      const existing = this.byKey.get(hex(opts.remoteKey));
+      const existing = this.byKey.get(toHex(opts.remoteKey));
       if (existing && existing.state !== 'closed') {
         if (existing.state === 'failed' || existing.state === 'idle') existing.address = opts.address;
         existing.connect(now);
@@ -256,14 +247,14 @@ export class SecureEndpoint {
       remoteStatic,
     );
     this.channelSet.add(ch);
-    if (opts.remoteKey) this.byKey.set(hex(opts.remoteKey), ch);
+    if (opts.remoteKey) this.byKey.set(toHex(opts.remoteKey), ch);
     ch.connect(now);
     return ch;
   }
 
   /** The channel to a peer id, if any. */
   channel(remoteKey: Uint8Array): SecureChannel | undefined {
-    return this.byKey.get(hex(remoteKey));
+    return this.byKey.get(toHex(remoteKey));
   }
 
   /** All live channels. */
@@ -292,7 +283,7 @@ export class SecureEndpoint {
    * Processes one datagram from `from`. Never throws on network input: anything invalid is
    * dropped and counted in {@link stats}. Data packets come back decrypted.
    */
-  handle(now: number, from: PeerAddress, datagram: Uint8Array, opts?: HandleOptions): HandleResult {
+  handle(now: number, from: Address, datagram: Uint8Array, opts?: HandleOptions): HandleResult {
     if (this.closed) return dropped('unknown_index');
     const t = datagram[0];
     if (t !== undefined && (t & 0xfe) === 0x90) {
@@ -330,27 +321,13 @@ export class SecureEndpoint {
   }
 
   /** Next datagram to send, or null. */
-  pollTransmit(_now: number): { to: PeerAddress; data: Uint8Array } | null {
-    if (this.transmitHead >= this.transmitQueue.length) {
-      if (this.transmitHead > 0) {
-        this.transmitQueue.length = 0;
-        this.transmitHead = 0;
-      }
-      return null;
-    }
-    return this.transmitQueue[this.transmitHead++] ?? null;
+  pollTransmit(_now: number): { to: Address; data: Uint8Array } | null {
+    return this.transmitQueue.take();
   }
 
   /** Next event (established, rekeyed, failed), or null. */
   pollEvent(): SecureEvent | null {
-    if (this.eventHead >= this.events.length) {
-      if (this.eventHead > 0) {
-        this.events.length = 0;
-        this.eventHead = 0;
-      }
-      return null;
-    }
-    return this.events[this.eventHead++] ?? null;
+    return this.events.take();
   }
 
   /** Earliest absolute time (ms) {@link handleTimeout} must run, or null. */
@@ -499,13 +476,7 @@ export class SecureEndpoint {
   }
 
   /** Sends a cookie reply unless the source is over its cookie budget; counts `reason` either way. */
-  private cookieReply(
-    now: number,
-    from: PeerAddress,
-    pkt: HandshakePacket,
-    raw: Uint8Array,
-    reason: DropReason,
-  ) {
+  private cookieReply(now: number, from: Address, pkt: HandshakePacket, raw: Uint8Array, reason: DropReason) {
     if (this.cookieRate.take(now, this.sources.of(from))) {
       const key = cookieKey(pkt.pattern === HandshakePattern.IK ? this.identity.x25519Public : null);
       const { nonce, sealed } = this.cookies.sealCookie(now, addressBytes(from), key, mac1Of(raw));
@@ -526,7 +497,7 @@ export class SecureEndpoint {
    * and, under load, the source's budget (a counter lookup), then mac1 (one MAC), then mac2 or a
    * cookie reply; only then the Noise message and its Diffie-Hellman.
    */
-  private onInitDatagram(now: number, from: PeerAddress, raw: Uint8Array, forced: boolean): HandleResult {
+  private onInitDatagram(now: number, from: Address, raw: Uint8Array, forced: boolean): HandleResult {
     const underLoad = this.load.record(now) || forced;
     if (raw.length < MIN_HANDSHAKE) return this.drop('malformed');
     const hasMac2 = !isZero(raw.subarray(raw.length - MAC_LENGTH));
@@ -556,7 +527,7 @@ export class SecureEndpoint {
       if (pkt.senderIndex === 0) return this.drop('bad_payload');
       // 3. A retransmitted initiation gets the same answer, without new state.
       const recent = ik ? this.recentIK : this.recentXX;
-      const rkey = hex(pkt.noise.subarray(0, 32));
+      const rkey = toHex(pkt.noise.subarray(0, 32));
       const seen = recent.get(rkey);
       if (seen && seen.expires > now && equalBytes(seen.noise, pkt.noise)) {
         const owner = this.indexes.get(seen.localIndex);
@@ -656,7 +627,7 @@ export class SecureEndpoint {
       hs.destroy();
       return this.drop('bad_payload');
     }
-    const idHex = hex(id);
+    const idHex = toHex(id);
     if (this.isReplay(idHex, payload.timestamp)) {
       hs.destroy();
       return this.drop('replayed_init');
@@ -816,7 +787,7 @@ export class SecureEndpoint {
     return bytes;
   }
 
-  private onResponse(now: number, from: PeerAddress, pkt: HandshakePacket, raw: Uint8Array): HandleResult {
+  private onResponse(now: number, from: Address, pkt: HandshakePacket, raw: Uint8Array): HandleResult {
     const owner = this.indexes.get(pkt.receiverIndex);
     if (!owner) return this.drop('unknown_index');
     if (owner.kind !== 'pending') return this.drop('unexpected');
@@ -827,7 +798,7 @@ export class SecureEndpoint {
     return HANDSHAKE_RESULT;
   }
 
-  private onFinal(now: number, from: PeerAddress, pkt: HandshakePacket, raw: Uint8Array): HandleResult {
+  private onFinal(now: number, from: Address, pkt: HandshakePacket, raw: Uint8Array): HandleResult {
     const owner = this.indexes.get(pkt.receiverIndex);
     if (!owner) return this.drop('unknown_index');
     if (owner.kind !== 'half_open') return this.drop('unexpected');
@@ -856,13 +827,13 @@ export class SecureEndpoint {
     }
     // XX cannot be replayed (message 3 answers our fresh ephemeral key), so its timestamp is not
     // checked; recording it makes older IK initiations of this key stale.
-    if (payload.timestamp !== null) this.recordTimestamp(hex(id), payload.timestamp);
-    let channel = this.byKey.get(hex(id));
+    if (payload.timestamp !== null) this.recordTimestamp(toHex(id), payload.timestamp);
+    let channel = this.byKey.get(toHex(id));
     if (channel && channel.state === 'closed') channel = undefined;
     if (!channel) {
       channel = new SecureChannel(this.host, id, from, rs);
       this.channelSet.add(channel);
-      this.byKey.set(hex(id), channel);
+      this.byKey.set(toHex(id), channel);
     }
     channel.address = from;
     channel.remoteStatic = rs;

@@ -1,4 +1,5 @@
-import type { PeerAddress, SecureEndpointConfig } from '../src/config.js';
+import type { Address as PeerAddress } from '@srmudp/wire';
+import type { SecureEndpointConfig } from '../src/config.js';
 import { type Identity, identityFromSecret } from '../src/identity.js';
 import type { SecureEvent } from '../src/secure-channel.js';
 import { type HandleResult, SecureEndpoint } from '../src/secure-endpoint.js';

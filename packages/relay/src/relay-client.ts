@@ -13,7 +13,8 @@
  * Data: {@link RelayClient.wrap} gives the datagram to send to the relay for an end-to-end packet;
  * {@link RelayClient.unwrap} gives back the end-to-end packet and the circuit/peer it came from.
  */
-import { checkBytes, checkNow, equalBytes } from './bytes.js';
+import { equalBytes } from '@srmudp/wire';
+import { checkBytes, checkNow } from './bytes.js';
 import {
   CHANNEL_HEADER_LENGTH,
   MAX_CHANNEL_PAYLOAD,

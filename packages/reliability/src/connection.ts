@@ -14,21 +14,21 @@
  * - `close.ts`: the closing and draining periods
  * - `config.ts`: options, defaults and their validation
  */
-import { decodeFrames, type Frame, SrmudpError } from '@srmudp/wire';
+import { decodeFrames, type Frame, PollQueue, SrmudpError } from '@srmudp/wire';
 import { AckTracker } from './ack-tracker.js';
 import { CloseState } from './close.js';
 import {
   type ConnectionConfig,
-  type ConnectionLimits,
-  type ConnectionOptions,
   PROTOCOL_INITIAL_MAX_DATA,
+  type ReliableLimits,
+  type ReliableOptions,
   resolveConfig,
 } from './config.js';
 import type { CongestionController } from './congestion/controller.js';
 import { Datagrams } from './datagrams.js';
 import { DeliveryRateSampler } from './delivery-rate.js';
 import { ErrorCode, errorName, ProtocolError } from './errors.js';
-import { type ConnectionEvent, EventQueue } from './events.js';
+import type { ReliableEvent } from './events.js';
 import { ConnectionFlow } from './flow-control.js';
 import { Liveness } from './liveness.js';
 import { LossRecovery } from './loss-recovery.js';
@@ -36,7 +36,7 @@ import { Messages } from './messages.js';
 import { isAckEliciting, PacketBuilder, type Transmit } from './packet-builder.js';
 import { PathState } from './paths.js';
 import { type SentFrame, SentKind, type SentPacket } from './sent-packet.js';
-import { type ConnectionState, type ConnectionStats, Counters, snapshot } from './stats.js';
+import { Counters, type ReliableState, type ReliableStats, snapshot } from './stats.js';
 import { StreamSet } from './streams.js';
 import { Timer, type TimerName, TimerTable } from './timers.js';
 
@@ -47,14 +47,14 @@ import { Timer, type TimerName, TimerTable } from './timers.js';
  * `pollTransmit`, `pollTimeout` and `pollEvent`. Nothing here throws on peer input: a protocol
  * violation closes the connection with a code.
  */
-export class Connection {
-  readonly limits: Readonly<ConnectionLimits>;
+export class ReliableConnection {
+  readonly limits: Readonly<ReliableLimits>;
   private readonly config: ConnectionConfig;
-  private stateValue: ConnectionState = 'open';
+  private stateValue: ReliableState = 'open';
   /** the active path; `resetPath` replaces it */
   private path: PathState;
   private readonly counters = new Counters();
-  private readonly events = new EventQueue();
+  private readonly events = new PollQueue<ReliableEvent>();
   private readonly timers = new TimerTable();
   private readonly acks: AckTracker;
   private readonly flow: ConnectionFlow;
@@ -68,7 +68,7 @@ export class Connection {
 
   private readonly closing = new CloseState();
 
-  constructor(options: ConnectionOptions) {
+  constructor(options: ReliableOptions) {
     const config = resolveConfig(options);
     const now = options.now;
     const limits = config.limits;
@@ -109,7 +109,7 @@ export class Connection {
 
   // ------------------------------------------------------------------ public API: state
 
-  get state(): ConnectionState {
+  get state(): ReliableState {
     return this.stateValue;
   }
 
@@ -326,7 +326,7 @@ export class Connection {
    * Next event, or null. Taking a message returns its flow-control credit, and `now` decides
    * whether the connection window grows.
    */
-  pollEvent(now: number): ConnectionEvent | null {
+  pollEvent(now: number): ReliableEvent | null {
     checkNow(now);
     const ev = this.events.take();
     if (ev === null) return null;
@@ -336,7 +336,7 @@ export class Connection {
     return ev;
   }
 
-  stats(): ConnectionStats {
+  stats(): ReliableStats {
     return snapshot(this.stateValue, this.path, this.recovery, this.counters, this.streams.size);
   }
 

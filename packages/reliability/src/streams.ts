@@ -15,9 +15,9 @@ import {
   type StreamFrame,
 } from '@srmudp/wire';
 import {
-  type ConnectionLimits,
   PROTOCOL_INITIAL_MAX_STREAM_DATA,
   PROTOCOL_INITIAL_MAX_STREAMS,
+  type ReliableLimits,
 } from './config.js';
 import { ErrorCode, ProtocolError } from './errors.js';
 import type { EventQueue } from './events.js';
@@ -45,7 +45,7 @@ export class StreamSet {
 
   constructor(
     role: 'initiator' | 'responder',
-    private readonly limits: Readonly<ConnectionLimits>,
+    private readonly limits: Readonly<ReliableLimits>,
     private readonly flow: ConnectionFlow,
     private readonly events: EventQueue,
     private readonly counters: Counters,

@@ -1,6 +1,6 @@
+import { equalBytes } from '@srmudp/wire';
 import type { PublishResult, RendezvousBackend, Signer } from './backend.js';
 import { createSigner, isRendezvousBackend } from './backend.js';
-import { equalBytes } from './bytes.js';
 import type { ContactCard } from './card.js';
 import { encodeCard, parseCard } from './card.js';
 import type { RendezvousErrorCode } from './errors.js';

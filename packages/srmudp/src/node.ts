@@ -3,7 +3,7 @@ import { EventEmitter } from 'node:events';
 import {
   type Address,
   type ConnectionApi,
-  Endpoint,
+  CoreEndpoint,
   type EndpointConfig,
   type EndpointEvent,
   type PathInfo,
@@ -141,7 +141,7 @@ export class SrmudpNode extends EventEmitter implements ConnectionOwner {
       // process and larger after a restart (a responder refuses replays of older initiations)
       wallClockOffsetMs: performance.timeOrigin,
     };
-    const endpoint = new Endpoint(config, performance.now());
+    const endpoint = new CoreEndpoint(config, performance.now());
     // NAT traversal (issue 6): datagrams to a peer heard on a birthday socket leave through it
     const socket = {
       send: (data: Uint8Array, host: string, port: number): void => {
@@ -355,7 +355,7 @@ export class SrmudpNode extends EventEmitter implements ConnectionOwner {
 
   /** Endpoint counters (connections, drops by reason) and socket counters. */
   stats(): {
-    endpoint: ReturnType<Endpoint['stats']>;
+    endpoint: ReturnType<CoreEndpoint['stats']>;
     transport: ReturnType<UdpTransport['stats']>;
   } {
     return { endpoint: this.driver.endpoint.stats(), transport: this.transport.stats() };
