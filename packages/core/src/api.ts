@@ -14,6 +14,9 @@ export type PathInfo =
   | { kind: 'direct'; address: Address }
   | { kind: 'relayed'; via: Uint8Array /* relay's peer id */; address: Address /* relay's address */ };
 
+/** Why a connection's active path changed (see the `path_changed` event). */
+export type PathChangeReason = 'migration' | 'upgrade' | 'fallback';
+
 export type CongestionName = 'bbr' | 'cubic' | 'newreno';
 
 export interface EndpointLimits {
@@ -98,7 +101,20 @@ export type EndpointEvent =
   | { type: 'connected'; id: number; remoteKey: Uint8Array; outgoing: boolean; path: PathInfo }
   | { type: 'connect_failed'; id: number; error: SrmudpError }
   | { type: 'closed'; id: number; code: number; reason: string; remote: boolean }
-  | { type: 'path_changed'; id: number; path: PathInfo }
+  /**
+   * the connection moved to another path (`path.kind` says direct or relayed): a NAT rebinding or
+   * network change of the peer (`migration`), a better path validated in the background
+   * (`upgrade`: IPv6 over IPv4, direct over relayed), or the previous path after the active one
+   * died (`fallback`). Streams, messages and packet numbers carry on.
+   */
+  | { type: 'path_changed'; id: number; path: PathInfo; reason: PathChangeReason }
+  /**
+   * the active path stopped working (no answer for 3 probe timeouts, or the network reports it
+   * unreachable): re-gather candidates (the NAT session's `regather('path_lost')`). A
+   * `path_changed` follows when another validated path takes over; else the connection keeps
+   * trying until its idle timeout.
+   */
+  | { type: 'path_lost'; id: number; path: PathInfo }
   | { type: 'stream_opened'; id: number; streamId: number }
   | { type: 'readable'; id: number; streamId: number }
   | { type: 'writable'; id: number; streamId: number }

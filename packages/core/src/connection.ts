@@ -483,7 +483,7 @@ export class CoreConnection implements ConnectionApi {
     for (const ch of this.channels) ch.address = copyAddress(p.address);
     this.sendErrorsOnPath = 0;
     this.host.amp.forget(p.address);
-    this.host.emit({ type: 'path_changed', id: this.id, path: this.pathInfo });
+    this.host.emit({ type: 'path_changed', id: this.id, path: this.pathInfo, reason: 'migration' });
   }
 
   private maybeFinishDrain(now: number): void {
