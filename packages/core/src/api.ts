@@ -3,7 +3,7 @@
  * @srmudp/sim). `Endpoint` in endpoint.ts implements `EndpointApi`. Everything here is pure data
  * and methods: no I/O, time comes in as `now` (monotonic ms), randomness from `config.random`.
  */
-import type { Identity } from '@srmudp/crypto';
+import type { CryptoBackend, Identity } from '@srmudp/crypto';
 import type { Address, SrmudpError } from '@srmudp/wire';
 
 /** A UDP endpoint: @srmudp/wire's one address type, re-exported for the contract's users. */
@@ -44,7 +44,7 @@ export interface EndpointConfig {
   /** cryptographically secure random bytes (driver passes crypto.getRandomValues-based) */
   random: (length: number) => Uint8Array;
   /** @srmudp/crypto backend (noble by default; the façade passes crypto-node's). */
-  cryptoBackend?: unknown;
+  cryptoBackend?: CryptoBackend;
   congestion?: CongestionName;
   /**
    * Who may connect to us. Default: everyone (the app still sees the key). `allow` = allow-list of

@@ -5,6 +5,7 @@ import {
   type ReliableOptions,
 } from '@srmudp/reliability';
 import {
+  addressKey,
   compareBytes,
   copyAddress,
   decodeFrames,
@@ -61,26 +62,28 @@ type TimedEvent = Extract<ReliableEvent, { type: 'closed' } | { type: 'frame' }>
  * Created by {@link Endpoint.connect} (outgoing) or by an incoming handshake.
  */
 export class CoreConnection implements ConnectionApi {
-  remoteKey: Uint8Array | null;
-  stateValue: ConnectionState = 'handshaking';
+  private remoteKeyValue: Uint8Array | null;
+  private stateValue: ConnectionState = 'handshaking';
   /** created by our connect() */
-  outgoing: boolean;
+  private outgoingValue: boolean;
   /** candidate addresses the handshake is sent to (outgoing only) */
-  readonly candidates: Address[] = [];
+  private readonly candidateList: Address[] = [];
   /** the channel we seal with (the most recently established one) */
-  channel: SecureChannel | null = null;
+  private channel: SecureChannel | null = null;
   /** every channel whose sessions feed this connection */
-  readonly channels: SecureChannel[] = [];
+  private readonly channelList: SecureChannel[] = [];
   /** reliability state, from establishment on */
-  rel: Reliable | null = null;
+  private rel: Reliable | null = null;
   /** the path: validated from establishment on (the initiator by the authenticated response, a
    * responder by key confirmation, RFC 9000 §8), and moved only after PATH_RESPONSE */
-  pathInfo: PathInfo | null = null;
+  private pathInfo: PathInfo | null = null;
   /** peer's boot id (restart detection) */
-  remoteBoot: Uint8Array | null = null;
+  private remoteBootValue: Uint8Array | null = null;
   /** send errors per candidate address key (reportSendError) */
-  readonly sendErrors = new Map<string, number>();
-  sendErrorsOnPath = 0;
+  private readonly sendErrors = new Map<string, number>();
+  /** a dial to the same peer that waits for this (closing) connection to finish, and the reverse */
+  private successor: CoreConnection | null = null;
+  private predecessor: CoreConnection | null = null;
   private probe: Probe | null = null;
   private readonly coreOut: RoutedFrame[] = [];
   private routed: RoutedFrame | null = null;
@@ -105,8 +108,33 @@ export class CoreConnection implements ConnectionApi {
     outgoing: boolean,
     remoteKey: Uint8Array | null,
   ) {
-    this.outgoing = outgoing;
-    this.remoteKey = remoteKey;
+    this.outgoingValue = outgoing;
+    this.remoteKeyValue = remoteKey;
+  }
+
+  /** peer id of the remote (known once established; the dialled key for IK before that) */
+  get remoteKey(): Uint8Array | null {
+    return this.remoteKeyValue;
+  }
+
+  /** created by our connect() (or merged with one) */
+  get outgoing(): boolean {
+    return this.outgoingValue;
+  }
+
+  /** candidate addresses of the peer the handshake goes to (outgoing connections) */
+  get candidates(): readonly Address[] {
+    return this.candidateList;
+  }
+
+  /** True while handshaking with a handshake of ours under way (it has a crypto channel). */
+  get isDialling(): boolean {
+    return this.stateValue === 'handshaking' && this.channelList.length > 0;
+  }
+
+  /** the peer's boot id from its last handshake (restart detection) */
+  get remoteBoot(): Uint8Array | null {
+    return this.remoteBootValue;
   }
 
   // ------------------------------------------------------------------ ConnectionApi
@@ -246,16 +274,20 @@ export class CoreConnection implements ConnectionApi {
    * reliability, emit 'connected'. `handshakeRttMs` seeds the RTT estimate when the handshake
    * measured one (crypto leaves it null when a retransmission made it ambiguous, Karn).
    */
-  establish(now: number, channel: SecureChannel, localKey: Uint8Array, handshakeRttMs: number | null): void {
-    this.channel = channel;
-    if (!this.channels.includes(channel)) this.channels.push(channel);
+  establish(
+    now: number,
+    channel: SecureChannel,
+    session: { remoteKey: Uint8Array; address: Address; handshakeRttMs: number | null },
+    localKey: Uint8Array,
+  ): void {
+    this.useChannel(channel);
     if (this.rel !== null) return; // another channel of an established connection
-    const remoteKey = channel.remoteKey as Uint8Array;
-    this.remoteKey = remoteKey;
+    const { remoteKey, handshakeRttMs } = session;
+    this.remoteKeyValue = remoteKey;
     // Stream-id parity must differ on the two sides even when both dialled (simultaneous open):
     // decide it by the keys, which both sides know, not by who initiated.
     const role = compareBytes(localKey, remoteKey) < 0 ? 'initiator' : 'responder';
-    const address = copyAddress(channel.address);
+    const address = copyAddress(session.address);
     this.rel = new Reliable({
       ...this.host.reliableOptions,
       role,
@@ -372,17 +404,69 @@ export class CoreConnection implements ConnectionApi {
     if (rel.state === 'closed') this.finalize(now);
   }
 
-  /** @internal The endpoint attaches another established channel of the same peer. */
-  addChannel(channel: SecureChannel): void {
-    if (!this.channels.includes(channel)) this.channels.push(channel);
+  /** @internal A channel whose handshake this connection started (not sealed with until established). */
+  attachChannel(channel: SecureChannel): void {
+    if (!this.channelList.includes(channel)) this.channelList.push(channel);
+    this.channel = channel;
+  }
+
+  /** @internal Another established channel of the same peer: it feeds this connection, and we seal with it. */
+  useChannel(channel: SecureChannel): void {
+    if (!this.channelList.includes(channel)) this.channelList.push(channel);
     this.channel = channel;
   }
 
   /** @internal The channel now belongs to another connection: never seal with it again. */
   detachChannel(channel: SecureChannel): void {
-    const i = this.channels.indexOf(channel);
-    if (i >= 0) this.channels.splice(i, 1);
-    if (this.channel === channel) this.channel = this.channels[this.channels.length - 1] ?? null;
+    const i = this.channelList.indexOf(channel);
+    if (i >= 0) this.channelList.splice(i, 1);
+    if (this.channel === channel) this.channel = this.channelList[this.channelList.length - 1] ?? null;
+  }
+
+  /** @internal Hands every channel back to the endpoint (the connection finished or failed). */
+  takeChannels(): SecureChannel[] {
+    const list = this.channelList.slice();
+    this.channelList.length = 0;
+    return list;
+  }
+
+  /** @internal The addresses a handshake of ours goes to (duplicates ignored). */
+  addCandidates(addresses: readonly Address[]): void {
+    for (const a of addresses) {
+      if (!this.candidateList.some((c) => sameAddress(c, a))) this.candidateList.push(copyAddress(a));
+    }
+  }
+
+  /** @internal Our own connect() found this connection (simultaneous open, or an incoming one). */
+  markOutgoing(): void {
+    this.outgoingValue = true;
+  }
+
+  /** @internal The peer's boot id from the handshake that just completed. */
+  setRemoteBoot(boot: Uint8Array | null): void {
+    this.remoteBootValue = boot;
+  }
+
+  /** @internal `next` dials the same peer and starts when this (closing) connection finishes. */
+  deferUntilFinished(next: CoreConnection): void {
+    this.successor = next;
+    next.predecessor = this;
+  }
+
+  /** @internal The dial waiting for this connection to finish, taken (once). */
+  takeSuccessor(): CoreConnection | null {
+    const next = this.successor;
+    this.successor = null;
+    if (next !== null) next.predecessor = null;
+    return next;
+  }
+
+  /**
+   * @internal Where a handshake of this connection's channel goes: the path once established
+   * (rekeys follow a migration), else crypto's choice.
+   */
+  handshakeRoute(): Address | null {
+    return this.pathInfo === null ? null : this.pathInfo.address;
   }
 
   /** @internal Handshake failed or was abandoned before establishment. */
@@ -405,11 +489,25 @@ export class CoreConnection implements ConnectionApi {
     this.finalize(now);
   }
 
-  /** @internal a send to `to` failed (ICMP unreachable and the like) */
-  noteSendError(key: string, onPath: boolean): void {
-    this.sendErrors.set(key, (this.sendErrors.get(key) ?? 0) + 1);
-    if (onPath) this.sendErrorsOnPath++;
-    this.drop('send_error');
+  /**
+   * @internal A send to `to` failed (ICMP unreachable and the like). Returns true when, while
+   * handshaking, every candidate address has now failed `unreachableAfter` times with an
+   * unreachable code: the dial can fail fast instead of waiting for its timeout.
+   */
+  noteSendError(to: Address, unreachable: boolean, unreachableAfter: number): boolean {
+    if (this.stateValue === 'handshaking') {
+      if (!this.candidateList.some((a) => sameAddress(a, to))) return false;
+      const key = addressKey(to);
+      this.sendErrors.set(key, (this.sendErrors.get(key) ?? 0) + 1);
+      this.drop('send_error');
+      if (!unreachable) return false;
+      return this.candidateList.every((a) => (this.sendErrors.get(addressKey(a)) ?? 0) >= unreachableAfter);
+    }
+    if (this.pathInfo !== null && sameAddress(this.pathInfo.address, to)) {
+      this.sendErrors.set(addressKey(to), (this.sendErrors.get(addressKey(to)) ?? 0) + 1);
+      this.drop('send_error');
+    }
+    return false;
   }
 
   get isFinished(): boolean {
@@ -479,9 +577,6 @@ export class CoreConnection implements ConnectionApi {
     this.pathInfo = { kind: 'direct', address: p.address };
     // RFC 9000 §9.4: RTT, congestion state and PMTU of the old path say nothing about the new one
     if (moved) this.rel?.resetPath(now);
-    // handshakes (rekeys) of this connection go to the new address too
-    for (const ch of this.channels) ch.address = copyAddress(p.address);
-    this.sendErrorsOnPath = 0;
     this.host.amp.forget(p.address);
     this.host.emit({ type: 'path_changed', id: this.id, path: this.pathInfo, reason: 'migration' });
   }
@@ -599,6 +694,8 @@ export class CoreConnection implements ConnectionApi {
   private finalize(now: number): void {
     if (this.finished) return;
     this.finished = true;
+    if (this.predecessor !== null && this.predecessor.successor === this) this.predecessor.successor = null;
+    this.predecessor = null;
     this.stateValue = 'closed';
     this.probe = null;
     this.coreOut.length = 0;
