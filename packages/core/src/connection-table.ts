@@ -85,7 +85,7 @@ export class ConnectionTable {
   isDialled(to: Address): boolean {
     if (this.handshaking.size === 0) return false;
     for (const conn of this.handshaking) {
-      if (conn.isDialling && conn.candidates.some((a) => sameAddress(a, to))) return true;
+      if (conn.isDialling && conn.channels.candidates.some((a) => sameAddress(a, to))) return true;
     }
     return false;
   }

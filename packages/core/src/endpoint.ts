@@ -161,12 +161,13 @@ export class CoreEndpoint implements EndpointApi {
     if (key !== undefined) {
       const existing = this.table.ofKey(key);
       if (existing !== undefined && (existing.state === 'established' || existing.state === 'handshaking')) {
-        if (existing.state === 'handshaking') existing.addCandidates(target.addresses);
+        // more candidates: the handshake tries them too, an established connection probes the better ones
+        existing.addCandidatesAt(now, target.addresses);
         return existing;
       }
     }
     const conn = this.newConnection(true, key ? key.slice() : null);
-    conn.addCandidates(target.addresses);
+    conn.channels.addCandidates(target.addresses);
     if (this.table.live() > this.settings.maxConnections) {
       conn.fail(now, new SrmudpError('LIMIT', `at most ${this.settings.maxConnections} connections`));
       return conn;
@@ -193,7 +194,7 @@ export class CoreEndpoint implements EndpointApi {
     const unreachable = UNREACHABLE_CODES.has(code);
     for (const conn of [...this.table.all()]) {
       // every candidate refused repeatedly: fail fast instead of waiting for the timeout
-      if (conn.noteSendError(to, unreachable, DEFAULTS.unreachableAfterErrors)) {
+      if (conn.noteSendError(now, to, unreachable, DEFAULTS.unreachableAfterErrors)) {
         this.releaseChannels(conn);
         conn.fail(
           now,
@@ -262,11 +263,8 @@ export class CoreEndpoint implements EndpointApi {
       this.drop('no_connection');
       return;
     }
-    const path = conn.path;
-    if (path === null || path.address.port !== from.port || path.address.host !== from.host) {
-      this.amp.credit(from, data.length); // a migration candidate: its 3x budget for challenges
-    }
-    conn.onPacket(now, from, r.packetNumber, r.plaintext);
+    // the path it arrived on is credited with its size (its 3x anti-amplification budget)
+    conn.onPacket(now, from, data.length, r.packetNumber, r.plaintext);
   }
 
   private handleStun(from: Address, data: Uint8Array): void {
@@ -299,7 +297,7 @@ export class CoreEndpoint implements EndpointApi {
       if (conn.state === 'handshaking') {
         // our initiation: to every candidate address of the connection, in parallel
         this.out.push({ to: copyAddress(t.to), data: t.data });
-        for (const a of conn.candidates)
+        for (const a of conn.channels.candidates)
           if (!sameAddress(a, t.to)) this.out.push({ to: copyAddress(a), data: t.data });
         return;
       }
@@ -362,13 +360,13 @@ export class CoreEndpoint implements EndpointApi {
       // The new channel feeds the existing connection (the peer may already seal with it);
       // the dial itself fails with ALREADY_CONNECTED naming that connection.
       this.table.bindChannel(channel, byKey);
-      existing.detachChannel(channel);
-      byKey.useChannel(channel);
+      existing.channels.detach(channel);
+      byKey.channels.use(channel);
       existing.fail(now, alreadyConnected(byKey, ev.remoteKey));
       return;
     }
     if (existing !== undefined && !existing.isFinished) {
-      existing.setRemoteBoot(boot);
+      existing.channels.setRemoteBoot(boot);
       if (existing.state === 'handshaking') this.establish(now, existing, channel, ev);
       return;
     }
@@ -376,9 +374,9 @@ export class CoreEndpoint implements EndpointApi {
       // another handshake with a peer we already have a connection to (both dialled with XX,
       // or an XX dial to a known peer): one connection per peer, fed by both channels
       this.table.bindChannel(channel, byKey);
-      byKey.setRemoteBoot(boot);
+      byKey.channels.setRemoteBoot(boot);
       if (byKey.state === 'handshaking') this.establish(now, byKey, channel, ev);
-      else byKey.useChannel(channel);
+      else byKey.channels.use(channel);
       return;
     }
     this.freshConnection(now, channel, ev.remoteKey, boot, ev);
@@ -393,14 +391,17 @@ export class CoreEndpoint implements EndpointApi {
     const reopened = ev.reopened && (conn === undefined || conn.isFinished);
     if (!reopened && (conn === undefined || conn.isFinished)) return;
     const restarted =
-      conn !== undefined && conn.remoteBoot !== null && boot !== null && !equalBytes(conn.remoteBoot, boot);
+      conn !== undefined &&
+      conn.channels.remoteBoot !== null &&
+      boot !== null &&
+      !equalBytes(conn.channels.remoteBoot, boot);
     // a new session on the channel of a connection that is closing is a new connection
     if (reopened || restarted || conn?.state === 'closing') {
       // The peer restarted and handshook again on the same channel: its reliability state is
       // new, ours is stale. Close the old connection and start a fresh one on this channel.
       this.table.unbindChannel(channel);
       if (conn !== undefined && !conn.isFinished) {
-        conn.detachChannel(channel);
+        conn.channels.detach(channel);
         if (restarted) conn.closeNow(now, CloseCode.PEER_RESTARTED, 'peer restarted', true);
       }
       this.freshConnection(now, channel, (channel.remoteKey as Uint8Array).slice(), boot, ev);
@@ -416,10 +417,10 @@ export class CoreEndpoint implements EndpointApi {
     ev: { address: Address; handshakeRttMs: number | null },
   ): void {
     const conn = this.newConnection(false, remoteKey.slice());
-    conn.setRemoteBoot(boot);
+    conn.channels.setRemoteBoot(boot);
     this.table.setKey(remoteKey, conn);
     this.table.bindChannel(channel, conn);
-    conn.attachChannel(channel);
+    conn.channels.use(channel);
     this.establish(now, conn, channel, { remoteKey, address: ev.address, handshakeRttMs: ev.handshakeRttMs });
   }
 
@@ -457,7 +458,7 @@ export class CoreEndpoint implements EndpointApi {
     let channel: SecureChannel;
     try {
       channel = this.secure.connect(now, {
-        address: copyAddress(conn.candidates[0] as Address),
+        address: copyAddress(conn.channels.candidates[0] as Address),
         ...(key ? { remoteKey: key } : {}),
       });
     } catch (e) {
@@ -470,12 +471,12 @@ export class CoreEndpoint implements EndpointApi {
     if (owner !== undefined && owner !== conn && !owner.isFinished) {
       // crypto reused a channel that already belongs to a live connection (an incoming one)
       this.table.discard(conn);
-      owner.addCandidates(conn.candidates);
+      owner.channels.addCandidates(conn.channels.candidates);
       owner.markOutgoing();
       return owner;
     }
     if (key) this.table.setKey(key, conn);
-    conn.attachChannel(channel);
+    conn.channels.use(channel);
     this.table.bindChannel(channel, conn);
     if (channel.isEstablished) {
       // the channel was established by an incoming handshake we had not surfaced yet
@@ -491,7 +492,7 @@ export class CoreEndpoint implements EndpointApi {
    */
   private releaseChannels(conn: CoreConnection): void {
     const keep = conn.state !== 'handshaking' && !this.closed;
-    for (const ch of conn.takeChannels()) {
+    for (const ch of conn.channels.takeAll()) {
       this.table.unbindChannel(ch, conn);
       if (keep) ch.release();
       else ch.close();

@@ -1,5 +1,8 @@
 import type { Frame, PollQueue } from '@srmudp/wire';
 
+/** What a received packet was (`ReliableConnection.handlePacket`). */
+export type ReceivedPacket = 'non_probing' | 'probing' | 'dropped';
+
 /** Events drained with `ReliableConnection.pollEvent()`, in the order they happened. */
 export type ReliableEvent =
   /** the peer opened a stream (the first frame for it arrived) */
