@@ -4,7 +4,9 @@
  * and methods: no I/O, time comes in as `now` (monotonic ms), randomness from `config.random`.
  */
 import type { CryptoBackend, Identity } from '@srmudp/crypto';
-import type { Address, SrmudpError } from '@srmudp/wire';
+import type { CongestionChoice } from '@srmudp/reliability';
+import type { Address } from '@srmudp/wire';
+import type { CoreError } from './errors.js';
 
 /** A UDP endpoint: @srmudp/wire's one address type, re-exported for the contract's users. */
 export type { Address } from '@srmudp/wire';
@@ -17,7 +19,8 @@ export type PathInfo =
 /** Why a connection's active path changed (see the `path_changed` event). */
 export type PathChangeReason = 'migration' | 'upgrade' | 'fallback';
 
-export type CongestionName = 'bbr' | 'cubic' | 'newreno';
+/** Congestion control: a built-in controller by name (a shorthand), or any factory. */
+export type { CongestionChoice, CongestionControllerFactory, CongestionName } from '@srmudp/reliability';
 
 export interface EndpointLimits {
   /** established + handshaking connections (default 4096) */
@@ -45,7 +48,11 @@ export interface EndpointConfig {
   random: (length: number) => Uint8Array;
   /** @srmudp/crypto backend (noble by default; the façade passes crypto-node's). */
   cryptoBackend?: CryptoBackend;
-  congestion?: CongestionName;
+  /**
+   * congestion control per path: 'bbr' (reliability's default), 'cubic', 'newreno', or a
+   * `CongestionControllerFactory` (called once per path, with a fresh controller for each)
+   */
+  congestion?: CongestionChoice;
   /**
    * Who may connect to us. Default: everyone (the app still sees the key). `allow` = allow-list of
    * peer ids; `policy` decides per remote key (runs before the handshake completes).
@@ -99,7 +106,7 @@ export interface ConnectionStats {
 export type EndpointEvent =
   /** a connection finished its handshake (initiated by us: `outgoing`; else incoming) */
   | { type: 'connected'; id: number; remoteKey: Uint8Array; outgoing: boolean; path: PathInfo }
-  | { type: 'connect_failed'; id: number; error: SrmudpError }
+  | { type: 'connect_failed'; id: number; error: CoreError }
   | { type: 'closed'; id: number; code: number; reason: string; remote: boolean }
   /**
    * the connection moved to another path (`path.kind` says direct or relayed): a NAT rebinding or

@@ -5,7 +5,7 @@
  * timers, congestion control), and core's own policy (limits, accept lists).
  */
 import type { HandshakeLimits, Identity, SecureEndpointConfig } from '@srmudp/crypto';
-import type { ReliableOptions } from '@srmudp/reliability';
+import { CONGESTION_CONTROLLERS, type ReliableOptions } from '@srmudp/reliability';
 import type { Address } from '@srmudp/wire';
 import type { EndpointConfig } from './api.js';
 import { BOOT_ID_OPTION, DEFAULTS } from './defaults.js';
@@ -67,10 +67,13 @@ export function resolveEndpointConfig(config: EndpointConfig, now: number): Endp
     DEFAULTS.handshakeTimeoutMs,
     'handshakeTimeoutMs',
   );
-  if (config.congestion !== undefined && !['bbr', 'cubic', 'newreno'].includes(config.congestion)) {
-    throw new RangeError(
-      `"congestion" expected 'bbr', 'cubic' or 'newreno', got ${String(config.congestion)}`,
-    );
+  const congestion = config.congestion;
+  if (congestion !== undefined && typeof congestion !== 'function') {
+    if (typeof congestion !== 'string' || !Object.hasOwn(CONGESTION_CONTROLLERS, congestion)) {
+      throw new RangeError(
+        `"congestion" expected 'bbr', 'cubic', 'newreno' or a CongestionControllerFactory, got ${String(congestion)}`,
+      );
+    }
   }
   if (config.accept?.allow !== undefined) {
     if (!Array.isArray(config.accept.allow)) throw new TypeError('"accept.allow" expected an array');
@@ -112,7 +115,7 @@ export function resolveEndpointConfig(config: EndpointConfig, now: number): Endp
       },
     },
     reliable: {
-      ...(config.congestion !== undefined ? { congestion: config.congestion } : {}),
+      ...(congestion !== undefined ? { congestion } : {}),
       keepaliveMs,
       idleTimeoutMs,
       random: config.random,

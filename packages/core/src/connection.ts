@@ -1,6 +1,6 @@
 import type { SecureChannel } from '@srmudp/crypto';
 import { ReliableConnection as Reliable, type ReliableEvent } from '@srmudp/reliability';
-import { compareBytes, copyAddress, type Frame, SrmudpError, sameAddress, sharedSlab } from '@srmudp/wire';
+import { compareBytes, copyAddress, type Frame, sameAddress, sharedSlab } from '@srmudp/wire';
 import type { AmplificationGuard } from './amplification.js';
 import type {
   Address,
@@ -13,6 +13,7 @@ import type {
 import type { ReliableSettings } from './config.js';
 import { ConnectionChannels } from './connection-channels.js';
 import { CloseCode, DEFAULTS } from './defaults.js';
+import { type CoreError, coreError } from './errors.js';
 import { maxUdpPayload, type Path, PathSet } from './paths.js';
 
 /** @internal What a connection needs from its endpoint. */
@@ -163,7 +164,7 @@ export class CoreConnection implements ConnectionApi {
     checkClose(now, code, reason);
     if (this.stateValue === 'closed' || this.draining) return;
     if (this.stateValue === 'handshaking' || this.rel === null) {
-      this.fail(now, new SrmudpError('CLOSED', `connection ${this.id} closed before it was established`));
+      this.fail(now, coreError('CLOSED', `connection ${this.id} closed before it was established`));
       return;
     }
     if (this.stateValue === 'closing') return;
@@ -186,7 +187,7 @@ export class CoreConnection implements ConnectionApi {
     if (this.stateValue === 'closed') return;
     const rel = this.rel;
     if (this.stateValue === 'handshaking' || rel === null) {
-      this.fail(now, new SrmudpError('CLOSED', `connection ${this.id} closed before it was established`));
+      this.fail(now, coreError('CLOSED', `connection ${this.id} closed before it was established`));
       return;
     }
     this.draining = false;
@@ -396,7 +397,7 @@ export class CoreConnection implements ConnectionApi {
   }
 
   /** @internal Handshake failed or was abandoned before establishment. */
-  fail(now: number, error: SrmudpError): void {
+  fail(now: number, error: CoreError): void {
     if (this.stateValue === 'closed') return;
     if (this.connectedEmitted) {
       this.closeNow(now, CloseCode.SESSION_EXPIRED, error.message, true);
@@ -444,10 +445,10 @@ export class CoreConnection implements ConnectionApi {
   private open(): Reliable {
     const rel = this.rel;
     if (rel === null || this.stateValue === 'handshaking') {
-      throw new SrmudpError('NOT_CONNECTED', `connection ${this.id} is not established yet`);
+      throw coreError('NOT_CONNECTED', `connection ${this.id} is not established yet`);
     }
     if (this.stateValue !== 'established' || rel.state !== 'open') {
-      throw new SrmudpError('CONNECTION_CLOSED', `connection ${this.id} is closed`);
+      throw coreError('CONNECTION_CLOSED', `connection ${this.id} is closed`);
     }
     return rel;
   }

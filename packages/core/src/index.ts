@@ -3,3 +3,4 @@ export * from './api.js';
 export type { CoreConnection } from './connection.js';
 export { BOOT_ID_OPTION, CloseCode, DEFAULTS } from './defaults.js';
 export { CoreEndpoint } from './endpoint.js';
+export type { CoreError, CoreErrorCode } from './errors.js';

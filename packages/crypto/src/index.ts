@@ -4,6 +4,7 @@ export { writeNoiseNonce } from './bytes.js';
 export type { Opened } from './channel-host.js';
 export type { AcceptInfo, SecureConfig, SecureEndpointConfig, SecureTiming } from './config.js';
 export { DEFAULT_TIMING } from './config.js';
+export type { CryptoErrorCode } from './errors.js';
 export type { FailureCode, HandleResult, HandshakeKind, SecureEvent, SecureTransmit } from './events.js';
 export type { HandshakeLimits } from './handshake-guard.js';
 export { DEFAULT_LIMITS as DEFAULT_HANDSHAKE_LIMITS } from './handshake-guard.js';

@@ -14,7 +14,7 @@
  * - `close.ts`: the closing and draining periods
  * - `config.ts`: options, defaults and their validation
  */
-import { decodeFrames, type Frame, PollQueue, SrmudpError } from '@srmudp/wire';
+import { decodeFrames, type Frame, PollQueue } from '@srmudp/wire';
 import { AckTracker } from './ack-tracker.js';
 import { CloseState } from './close.js';
 import {
@@ -27,6 +27,7 @@ import {
 import type { CongestionController } from './congestion/controller.js';
 import { Datagrams } from './datagrams.js';
 import { DeliveryRateSampler } from './delivery-rate.js';
+import { reliableError } from './error-codes.js';
 import { ErrorCode, errorName, ProtocolError } from './errors.js';
 import type { ReceivedPacket, ReliableEvent } from './events.js';
 import { ConnectionFlow } from './flow-control.js';
@@ -669,7 +670,7 @@ export class ReliableConnection {
   }
 
   private checkOpen(): void {
-    if (this.stateValue !== 'open') throw new SrmudpError('CONNECTION_CLOSED', 'connection is closed');
+    if (this.stateValue !== 'open') throw reliableError('CLOSED', 'connection is closed');
   }
 }
 

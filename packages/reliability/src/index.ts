@@ -25,6 +25,7 @@ export type {
 export { Cubic, cubic } from './congestion/cubic.js';
 export { NewReno, newReno } from './congestion/newreno.js';
 export { ReliableConnection } from './connection.js';
+export type { ReliableErrorCode } from './error-codes.js';
 export { APPLICATION_ERROR_BASE, ErrorCode, type ErrorCodeName, errorName } from './errors.js';
 export type { ReceivedPacket, ReliableEvent } from './events.js';
 export { RecvWindow, SendCredit } from './flow-control.js';

@@ -27,18 +27,18 @@ import {
 import { localInterfaces, UdpTransport } from '@srmudp/transport-node';
 import { SrmudpError } from '@srmudp/wire';
 import { AsyncQueue, abortError } from './async-queue.js';
-import { type CloseInfo, Connection, type ConnectionOwner, toBytes } from './connection.js';
-import { DialPacer } from './dial-pacer.js';
-import { Driver } from './driver.js';
-// NAT traversal (issue 6)
-import { attachNat, type NatTraversal, withReflexive } from './nat/index.js';
 import {
   type NodeOptions,
   type PeerTarget,
   parseNodeOptions,
   parsePeerTarget,
   type ResolvedNodeOptions,
-} from './options.js';
+} from './config.js';
+import { type CloseInfo, Connection, type ConnectionOwner, toBytes } from './connection.js';
+import { DialPacer } from './dial-pacer.js';
+import { Driver } from './driver.js';
+// NAT traversal (issue 6)
+import { attachNat, type NatTraversal, withReflexive } from './nat/index.js';
 import { type ResolvedTarget, resolveTarget } from './resolve.js';
 
 /** A message received through the node-level API. */
