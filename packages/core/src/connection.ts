@@ -13,7 +13,7 @@ import type {
 import type { ReliableSettings } from './config.js';
 import { ConnectionChannels } from './connection-channels.js';
 import { CloseCode, DEFAULTS } from './defaults.js';
-import { type CoreError, coreError } from './errors.js';
+import { CoreError } from './errors.js';
 import { maxUdpPayload, type Path, PathSet } from './paths.js';
 
 /** @internal What a connection needs from its endpoint. */
@@ -164,7 +164,7 @@ export class CoreConnection implements ConnectionApi {
     checkClose(now, code, reason);
     if (this.stateValue === 'closed' || this.draining) return;
     if (this.stateValue === 'handshaking' || this.rel === null) {
-      this.fail(now, coreError('CLOSED', `connection ${this.id} closed before it was established`));
+      this.fail(now, new CoreError('CLOSED', `connection ${this.id} closed before it was established`));
       return;
     }
     if (this.stateValue === 'closing') return;
@@ -187,7 +187,7 @@ export class CoreConnection implements ConnectionApi {
     if (this.stateValue === 'closed') return;
     const rel = this.rel;
     if (this.stateValue === 'handshaking' || rel === null) {
-      this.fail(now, coreError('CLOSED', `connection ${this.id} closed before it was established`));
+      this.fail(now, new CoreError('CLOSED', `connection ${this.id} closed before it was established`));
       return;
     }
     this.draining = false;
@@ -445,10 +445,10 @@ export class CoreConnection implements ConnectionApi {
   private open(): Reliable {
     const rel = this.rel;
     if (rel === null || this.stateValue === 'handshaking') {
-      throw coreError('NOT_CONNECTED', `connection ${this.id} is not established yet`);
+      throw new CoreError('NOT_CONNECTED', `connection ${this.id} is not established yet`);
     }
     if (this.stateValue !== 'established' || rel.state !== 'open') {
-      throw coreError('CONNECTION_CLOSED', `connection ${this.id} is closed`);
+      throw new CoreError('CONNECTION_CLOSED', `connection ${this.id} is closed`);
     }
     return rel;
   }

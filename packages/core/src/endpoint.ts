@@ -24,7 +24,7 @@ import { bootOptions, type EndpointSettings, resolveEndpointConfig } from './con
 import { type ConnectionHost, CoreConnection } from './connection.js';
 import { ConnectionTable } from './connection-table.js';
 import { BOOT_ID_LENGTH, BOOT_ID_OPTION, CloseCode, DEFAULTS } from './defaults.js';
-import { type CoreError, type CoreErrorCode, coreError } from './errors.js';
+import { CoreError, type CoreErrorCode } from './errors.js';
 import { answerStun } from './stun.js';
 
 /** Send-error codes that mean "nobody is listening there" (ICMP port/host/net unreachable). */
@@ -158,7 +158,7 @@ export class CoreEndpoint implements EndpointApi {
       }
       if (equalBytes(key, this.localKey)) throw new RangeError('cannot connect to our own key');
     }
-    if (this.closing || this.closed) throw coreError('ENDPOINT_CLOSED', 'the endpoint is closed');
+    if (this.closing || this.closed) throw new CoreError('ENDPOINT_CLOSED', 'the endpoint is closed');
     if (key !== undefined) {
       const existing = this.table.ofKey(key);
       if (existing !== undefined && (existing.state === 'established' || existing.state === 'handshaking')) {
@@ -170,7 +170,7 @@ export class CoreEndpoint implements EndpointApi {
     const conn = this.newConnection(true, key ? key.slice() : null);
     conn.channels.addCandidates(target.addresses);
     if (this.table.live() > this.settings.maxConnections) {
-      conn.fail(now, coreError('LIMIT', `at most ${this.settings.maxConnections} connections`));
+      conn.fail(now, new CoreError('LIMIT', `at most ${this.settings.maxConnections} connections`));
       return conn;
     }
     const closing = key ? this.table.ofKey(key) : undefined;
@@ -199,7 +199,7 @@ export class CoreEndpoint implements EndpointApi {
         this.releaseChannels(conn);
         conn.fail(
           now,
-          coreError('UNREACHABLE', `no candidate address of connection ${conn.id} is reachable`),
+          new CoreError('UNREACHABLE', `no candidate address of connection ${conn.id} is reachable`),
         );
       }
     }
@@ -218,7 +218,7 @@ export class CoreEndpoint implements EndpointApi {
     for (const conn of [...this.table.all()]) {
       if (conn.state === 'handshaking') {
         this.releaseChannels(conn);
-        conn.fail(now, coreError('CLOSED', 'the endpoint was closed'));
+        conn.fail(now, new CoreError('CLOSED', 'the endpoint was closed'));
       } else conn.closeImmediately(now, code, reason);
     }
     this.maybeCloseSecure();
@@ -335,11 +335,11 @@ export class CoreEndpoint implements EndpointApi {
         if (conn.state === 'handshaking') {
           // XX dial may have another channel still trying; fail only when none is left
           this.releaseChannels(conn);
-          conn.fail(now, coreError(failureCode(ev.code), failureMessage(ev.code)));
+          conn.fail(now, new CoreError(failureCode(ev.code), failureMessage(ev.code)));
           return;
         }
         // an established connection lost its keys (expired, rekey impossible)
-        conn.fail(now, coreError('SESSION_EXPIRED', 'session keys expired'));
+        conn.fail(now, new CoreError('SESSION_EXPIRED', 'session keys expired'));
         return;
       }
     }
@@ -466,8 +466,8 @@ export class CoreEndpoint implements EndpointApi {
       // INVALID_PEER_ID (not an Ed25519 point) and the like: a typed failure event
       const err =
         e instanceof SrmudpError && (e.code === 'INVALID_PEER_ID' || e.code === 'CLOSED')
-          ? coreError(e.code, e.message, { cause: e })
-          : coreError('HANDSHAKE_FAILED', String(e), { cause: e });
+          ? new CoreError(e.code, e.message, { cause: e })
+          : new CoreError('HANDSHAKE_FAILED', String(e), { cause: e });
       conn.fail(now, err);
       return conn;
     }
@@ -584,7 +584,7 @@ function failureMessage(code: string): string {
 
 /** A dial that found an existing connection to the same peer; `cause` names that connection. */
 function alreadyConnected(existing: CoreConnection, remoteKey: Uint8Array): CoreError {
-  return coreError('ALREADY_CONNECTED', `already connected to this peer (connection ${existing.id})`, {
+  return new CoreError('ALREADY_CONNECTED', `already connected to this peer (connection ${existing.id})`, {
     cause: { connectionId: existing.id, remoteKey: remoteKey.slice() },
   });
 }

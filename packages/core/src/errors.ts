@@ -1,4 +1,4 @@
-import { SrmudpError } from '@srmudp/wire';
+import { SrmudpError, type SrmudpErrorClass } from '@srmudp/wire';
 
 /**
  * Codes @srmudp/core throws or reports (`connect_failed`). `CLOSED`: closed before it was
@@ -26,6 +26,5 @@ export type CoreErrorCode =
 
 export type CoreError = SrmudpError<CoreErrorCode>;
 
-export function coreError(code: CoreErrorCode, message: string, options?: { cause?: unknown }): CoreError {
-  return new SrmudpError(code, message, options);
-}
+/** `SrmudpError` constructor restricted to CoreErrorCode (`new CoreError('…', message)`). */
+export const CoreError: SrmudpErrorClass<CoreErrorCode> = SrmudpError;

@@ -1,4 +1,4 @@
-import { SrmudpError } from '@srmudp/wire';
+import { SrmudpError, type SrmudpErrorClass } from '@srmudp/wire';
 
 /**
  * Codes @srmudp/crypto throws (handshake failures are `failed` events, drops are counted, never
@@ -7,10 +7,5 @@ import { SrmudpError } from '@srmudp/wire';
  */
 export type CryptoErrorCode = 'CLOSED' | 'NO_SESSION' | 'INVALID_PEER_ID';
 
-export function cryptoError(
-  code: CryptoErrorCode,
-  message: string,
-  options?: { cause?: unknown },
-): SrmudpError<CryptoErrorCode> {
-  return new SrmudpError(code, message, options);
-}
+/** `SrmudpError` constructor restricted to CryptoErrorCode (`new CryptoError('…', message)`). */
+export const CryptoError: SrmudpErrorClass<CryptoErrorCode> = SrmudpError;

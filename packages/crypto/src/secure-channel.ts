@@ -1,6 +1,6 @@
 import { type Address, compareBytes, copyAddress, type HandshakePacket } from '@srmudp/wire';
 import type { ChannelHost, Opened } from './channel-host.js';
-import { cryptoError } from './errors.js';
+import { CryptoError } from './errors.js';
 import type { FailureCode } from './events.js';
 import { tryPeerIdToX25519 } from './identity.js';
 import { Initiation } from './initiator.js';
@@ -119,7 +119,7 @@ export class SecureChannel {
    * progress or when the channel is established.
    */
   connect(now: number): void {
-    if (this.state === 'closed') throw cryptoError('CLOSED', 'channel is closed');
+    if (this.state === 'closed') throw new CryptoError('CLOSED', 'channel is closed');
     this.dialled = true;
     if (this.pending || this.isEstablished) return;
     this.startHandshake(now);
@@ -133,7 +133,7 @@ export class SecureChannel {
    */
   seal(packetNumber: number, plaintext: Uint8Array, out?: Uint8Array): Uint8Array {
     const s = this.current;
-    if (s === null || !s.alive) throw cryptoError('NO_SESSION', 'no established session to seal with');
+    if (s === null || !s.alive) throw new CryptoError('NO_SESSION', 'no established session to seal with');
     const datagram = s.seal(packetNumber, plaintext, out);
     if (s.sealedCount >= this.host.timing.rekeyAfterPackets && !this.pending) this.rekeyRequested = true;
     return datagram;

@@ -27,7 +27,7 @@ import {
 import type { CongestionController } from './congestion/controller.js';
 import { Datagrams } from './datagrams.js';
 import { DeliveryRateSampler } from './delivery-rate.js';
-import { reliableError } from './error-codes.js';
+import { ReliableError } from './error-codes.js';
 import { ErrorCode, errorName, ProtocolError } from './errors.js';
 import type { ReceivedPacket, ReliableEvent } from './events.js';
 import { ConnectionFlow } from './flow-control.js';
@@ -670,7 +670,7 @@ export class ReliableConnection {
   }
 
   private checkOpen(): void {
-    if (this.stateValue !== 'open') throw reliableError('CLOSED', 'connection is closed');
+    if (this.stateValue !== 'open') throw new ReliableError('CLOSED', 'connection is closed');
   }
 }
 

@@ -1,4 +1,4 @@
-import { SrmudpError } from '@srmudp/wire';
+import { SrmudpError, type SrmudpErrorClass } from '@srmudp/wire';
 
 /**
  * Codes @srmudp/reliability throws at its API (peer errors close the connection with a
@@ -7,6 +7,5 @@ import { SrmudpError } from '@srmudp/wire';
  */
 export type ReliableErrorCode = 'CLOSED' | 'STREAM_LIMIT';
 
-export function reliableError(code: ReliableErrorCode, message: string): SrmudpError<ReliableErrorCode> {
-  return new SrmudpError(code, message);
-}
+/** `SrmudpError` constructor restricted to ReliableErrorCode (`new ReliableError('…', message)`). */
+export const ReliableError: SrmudpErrorClass<ReliableErrorCode> = SrmudpError;

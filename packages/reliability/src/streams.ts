@@ -18,7 +18,7 @@ import {
   PROTOCOL_INITIAL_MAX_STREAMS,
   type ReliableLimits,
 } from './config.js';
-import { reliableError } from './error-codes.js';
+import { ReliableError } from './error-codes.js';
 import { ErrorCode, ProtocolError } from './errors.js';
 import type { EventQueue } from './events.js';
 import type { ConnectionFlow } from './flow-control.js';
@@ -76,7 +76,7 @@ export class StreamSet {
 
   open(): number {
     if (this.nextLocalIndex >= this.peerMaxStreams) {
-      throw reliableError('STREAM_LIMIT', `peer allows ${this.peerMaxStreams} streams`);
+      throw new ReliableError('STREAM_LIMIT', `peer allows ${this.peerMaxStreams} streams`);
     }
     const id = this.nextLocalIndex * 2 + this.localParity;
     this.nextLocalIndex++;

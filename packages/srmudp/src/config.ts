@@ -5,7 +5,7 @@
 import type { CongestionControllerFactory } from '@srmudp/core';
 import type { CryptoBackend } from '@srmudp/crypto';
 import { z } from 'zod';
-import { nodeError } from './errors.js';
+import { NodeError } from './errors.js';
 
 const bytes32 = z
   .instanceof(Uint8Array, { message: 'expected a Uint8Array' })
@@ -95,7 +95,7 @@ export type PeerTarget = z.infer<typeof peerTargetSchema>;
 export function parseNodeOptions(options: unknown): ResolvedNodeOptions {
   const r = nodeOptionsSchema.safeParse(options ?? {});
   if (r.success) return r.data;
-  throw nodeError('INVALID_OPTIONS', `invalid srmudp node options:\n${z.prettifyError(r.error)}`, {
+  throw new NodeError('INVALID_OPTIONS', `invalid srmudp node options:\n${z.prettifyError(r.error)}`, {
     cause: r.error,
   });
 }
@@ -103,7 +103,7 @@ export function parseNodeOptions(options: unknown): ResolvedNodeOptions {
 export function parsePeerTarget(target: unknown, what = 'target'): PeerTarget {
   const r = peerTargetSchema.safeParse(target);
   if (r.success) return r.data;
-  throw nodeError(
+  throw new NodeError(
     'INVALID_TARGET',
     `invalid ${what} (expected a contact card string or { host, port, peerId? }):\n${z.prettifyError(r.error)}`,
     { cause: r.error },

@@ -1,5 +1,5 @@
 import { type Address, addressKey, canonicalAddress } from '@srmudp/wire';
-import { nodeError } from './errors.js';
+import { NodeError } from './errors.js';
 
 /**
  * Dialling a card sends handshake datagrams to every address it lists, and cards come from
@@ -63,7 +63,7 @@ export class DialPacer {
 
   /** Waits (first come, first served) until the unvalidated addresses of a dial may be contacted. */
   admit(addresses: readonly Address[], signal?: AbortSignal): Promise<void> {
-    if (this.#closed) return Promise.reject(nodeError('NODE_CLOSED', 'the node is closed'));
+    if (this.#closed) return Promise.reject(new NodeError('NODE_CLOSED', 'the node is closed'));
     if (signal?.aborted) return Promise.reject(signal.reason);
     const cost = Math.min(this.#burst, addresses.filter((a) => !this.#validated.has(addressKey(a))).length);
     if (cost === 0) return Promise.resolve(); // every address already validated: not queued
@@ -123,6 +123,6 @@ export class DialPacer {
     this.#closed = true;
     if (this.#timer !== null) clearTimeout(this.#timer);
     this.#timer = null;
-    for (const w of this.#queue.splice(0)) w.reject(nodeError('NODE_CLOSED', 'the node was closed'));
+    for (const w of this.#queue.splice(0)) w.reject(new NodeError('NODE_CLOSED', 'the node was closed'));
   }
 }

@@ -1,5 +1,5 @@
 import type { CoreErrorCode } from '@srmudp/core';
-import { SrmudpError } from '@srmudp/wire';
+import { SrmudpError, type SrmudpErrorClass } from '@srmudp/wire';
 
 /**
  * The codes a node's API throws or rejects with, its own and those of the layers it passes on
@@ -26,10 +26,5 @@ export type NodeErrorCode =
   | 'PUNCH_IMPOSSIBLE'
   | 'PUNCH_TIMEOUT';
 
-export function nodeError(
-  code: NodeErrorCode,
-  message: string,
-  options?: { cause?: unknown },
-): SrmudpError<NodeErrorCode> {
-  return new SrmudpError(code, message, options);
-}
+/** `SrmudpError` constructor restricted to NodeErrorCode (`new NodeError('…', message)`). */
+export const NodeError: SrmudpErrorClass<NodeErrorCode> = SrmudpError;

@@ -6,7 +6,7 @@ import { type Candidate, parseCard, type Rendezvous } from '@srmudp/rendezvous';
 import { abortError } from './async-queue.js';
 import type { PeerTarget } from './config.js';
 import { dialAddresses } from './dial-pacer.js';
-import { nodeError } from './errors.js';
+import { NodeError } from './errors.js';
 
 /** Where to dial and (when known) whom we expect to find there. */
 export interface ResolvedTarget {
@@ -33,7 +33,7 @@ async function resolveHost(host: string): Promise<string> {
   try {
     return (await lookup(host)).address;
   } catch (cause) {
-    throw nodeError('RESOLVE_FAILED', `cannot resolve host name "${host}"`, { cause });
+    throw new NodeError('RESOLVE_FAILED', `cannot resolve host name "${host}"`, { cause });
   }
 }
 
@@ -54,14 +54,14 @@ export async function resolveTarget(
       result = await rendezvous.resolve(card, signal ? { signal } : {});
     } catch (cause) {
       if (signal?.aborted) throw abortError(signal);
-      throw nodeError(
+      throw new NodeError(
         'RESOLVE_FAILED',
         `cannot resolve ${card.peerIdText}: ${cause instanceof Error ? cause.message : String(cause)}`,
         { cause },
       );
     }
     if (result === null || result.record.candidates.length === 0) {
-      throw nodeError('RESOLVE_FAILED', `no current address for ${card.peerIdText}`);
+      throw new NodeError('RESOLVE_FAILED', `no current address for ${card.peerIdText}`);
     }
     return { addresses: candidatesToAddresses(result.record.candidates), key: card.peerId };
   }

@@ -15,6 +15,17 @@ export class SrmudpError<C extends string = string> extends Error {
 }
 
 /**
+ * `SrmudpError` as a constructor of one layer's codes only: `export const CoreError:
+ * SrmudpErrorClass<CoreErrorCode> = SrmudpError`, then `new CoreError('LIMIT', …)` is checked
+ * against the union (the object is an ordinary SrmudpError).
+ */
+export type SrmudpErrorClass<C extends string> = new (
+  code: C,
+  message: string,
+  options?: { cause?: unknown },
+) => SrmudpError<C>;
+
+/**
  * The code of every failure because something was closed (a node, endpoint, connection or
  * channel). Three older spellings are still thrown where callers already match on them, and mean
  * exactly this: `NODE_CLOSED` (the srmudp façade), `ENDPOINT_CLOSED` and `CONNECTION_CLOSED`
