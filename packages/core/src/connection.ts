@@ -1,3 +1,8 @@
+/**
+ * One connection: the `ConnectionApi` an application uses, its lifecycle (establishment, graceful
+ * and immediate close, failure) and the translation of reliability's events into the endpoint's.
+ * Its paths are paths.ts; its crypto channels connection-channels.ts; the endpoint routes to it.
+ */
 import type { SecureChannel } from '@srmudp/crypto';
 import { ReliableConnection as Reliable, type ReliableEvent } from '@srmudp/reliability';
 import { compareBytes, copyAddress, type Frame, sameAddress, sharedSlab } from '@srmudp/wire';

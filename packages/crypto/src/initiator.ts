@@ -5,15 +5,28 @@
  * `Initiation` at a time and applies the outcome (channel.ts).
  */
 import { equalBytes, type HandshakePacket, HandshakePattern } from '@srmudp/wire';
-import { type ChannelHost, PROLOGUE } from './channel-host.js';
+import type { CryptoBackend } from './backend.js';
+import type { SecureTiming } from './config.js';
 import { handshakePacket } from './handshake-packet.js';
-import { tryPeerIdToX25519 } from './identity.js';
+import { type Identity, tryPeerIdToX25519 } from './identity.js';
 import { cookieKey, mac1Key, openCookie, verifyMac1, writeMac1, writeMac2 } from './macs.js';
 import { HandshakeState } from './noise/handshake-state.js';
 import { IK, XX } from './noise/patterns.js';
 import { decodePayload, encodePayload, type HandshakeOptions } from './options.js';
+import { PROLOGUE } from './prologue.js';
 import type { DropReason } from './stats.js';
 import { TransportSession } from './transport-session.js';
+
+/** What an initiation needs from the endpoint behind its channel. */
+export interface InitiatorHost {
+  readonly identity: Identity;
+  readonly backend: CryptoBackend;
+  readonly random: (n: number) => Uint8Array;
+  readonly timing: SecureTiming;
+  readonly appOptions: HandshakeOptions | undefined;
+  /** a fresh initiation timestamp (TAI64N, strictly increasing) */
+  timestamp(now: number): Uint8Array;
+}
 
 /** What a response to our initiation gave, once it proved authentic. */
 export interface ResponseOutcome {
@@ -47,7 +60,7 @@ export class Initiation {
    * clear, so it carries only the index and the key phase).
    */
   constructor(
-    private readonly host: ChannelHost,
+    private readonly host: InitiatorHost,
     remoteStatic: Uint8Array | null,
     readonly localIndex: number,
     readonly keyPhase: 0 | 1,

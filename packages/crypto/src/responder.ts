@@ -20,8 +20,7 @@ import {
   toHex,
 } from '@srmudp/wire';
 import { isZero } from './bytes.js';
-import { type ChannelHost, type IndexOwner, PROLOGUE } from './channel-host.js';
-import { dropped, HANDSHAKE_RESULT, type HandleResult, type HandshakeKind } from './events.js';
+import { dropped, HANDSHAKE_RESULT, type HandleResult } from './handle-result.js';
 import {
   type HandshakeLimits,
   LoadMeter,
@@ -36,7 +35,8 @@ import { CookieChecker, cookieKey, mac1Key, mac1Of, verifyMac1 } from './macs.js
 import { HandshakeState } from './noise/handshake-state.js';
 import { IK, XX } from './noise/patterns.js';
 import { decodePayload, encodePayload } from './options.js';
-import type { SecureChannel } from './secure-channel.js';
+import { PROLOGUE } from './prologue.js';
+import type { ChannelHost, HandshakeKind, IndexOwner, SecureChannel } from './secure-channel.js';
 import type { DropReason } from './stats.js';
 import { compareTimestamps } from './timestamp.js';
 import { TransportSession } from './transport-session.js';

@@ -11,23 +11,23 @@ import {
 } from '@srmudp/wire';
 import type { CryptoBackend } from './backend.js';
 import { isZero } from './bytes.js';
-import type { ChannelHost, IndexOwner, Opened } from './channel-host.js';
 import {
   type AcceptInfo,
   resolveSecureConfig,
   type SecureConfig,
   type SecureEndpointConfig,
 } from './config.js';
-import {
-  dropped,
-  HANDSHAKE_RESULT,
-  type HandleResult,
-  type SecureEvent,
-  type SecureTransmit,
-} from './events.js';
+import { dropped, HANDSHAKE_RESULT, type HandleResult } from './handle-result.js';
 import { type Identity, peerIdToX25519 } from './identity.js';
 import { Responder } from './responder.js';
-import { SecureChannel } from './secure-channel.js';
+import {
+  type ChannelHost,
+  type IndexOwner,
+  type Opened,
+  SecureChannel,
+  type SecureEvent,
+  type SecureTransmit,
+} from './secure-channel.js';
 import { type CryptoStats, type DropReason, newStats } from './stats.js';
 import { TimestampClock } from './timestamp.js';
 

@@ -7,6 +7,10 @@
  *
  * This file routes frames and owns the rules that span topics: message validation (signature,
  * replay window, per-origin limits), penalties and bans, blobs, and the connection budget.
+ *
+ * Why ~750 lines: this is the router and the cross-topic rules only; membership
+ * (membership.ts, passive-view.ts), trees (broadcast-tree.ts, ihave-queue.ts), connections,
+ * blobs, codec and timers are their own files.
  */
 import { fromHex, PollQueue, SrmudpError, toHex, WireDecodeError } from '@srmudp/wire';
 import { BlobFetcher, BlobStore } from './blobs.js';

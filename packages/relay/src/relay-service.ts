@@ -12,6 +12,11 @@
  * The one rule that matters most (TURN's CVE-2020-26262): a datagram only ever leaves towards
  * the hop of a client that is up (authenticated by the host's hop session), on a channel the
  * relay bound on that hop for a circuit both ends agreed to. There is no way to name an address.
+ *
+ * Why one file of ~1,000 lines: the relay's rules share one invariant (a datagram leaves only
+ * towards a bound hop of an agreed circuit) and one state (clients, circuits, channels, pending
+ * requests, their timers); limits, policy, vouchers, control codec, token buckets and the timer
+ * heap are already in their own files. Splitting the state machine would spread that invariant.
  */
 import { equalBytes, toHex } from '@srmudp/wire';
 import { checkBytes, checkNow, type RandomBytes } from './bytes.js';

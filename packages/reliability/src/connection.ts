@@ -13,6 +13,11 @@
  * - `timers.ts`: the named timer table behind `pollTimeout()`
  * - `close.ts`: the closing and draining periods
  * - `config.ts`: options, defaults and their validation
+ *
+ *
+ * Why ~680 lines: it is the public API of a connection (about 40 documented methods: streams,
+ * messages, datagrams, paths, sans-IO I/O, close) plus the dispatch; every rule behind them is in
+ * the files above, and the API stays one class so a reader finds every entry point in one place.
  */
 import { decodeFrames, type Frame, PollQueue } from '@srmudp/wire';
 import { AckTracker } from './ack-tracker.js';

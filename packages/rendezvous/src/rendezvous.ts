@@ -1,3 +1,6 @@
+// Why ~730 lines: the Rendezvous class is the one public entry point (publish with per-backend
+// pacing, resolve with caching and verification, watch, sign); records, cards, locators, the
+// record cache and the sequenced store are their own files.
 import { equalBytes } from '@srmudp/wire';
 import type { PublishResult, RendezvousBackend, Signer } from './backend.js';
 import { createSigner, isRendezvousBackend } from './backend.js';

@@ -1,3 +1,6 @@
+// Why one file of ~900 lines: the simulator's event loop, topology (hosts, NATs, realms),
+// routing and link scheduling share the private realm and route tables; links, NAT models, the
+// RNG, traces and stats are their own files. Splitting the class would expose those tables.
 import { type Address, addressKey, checkAddress, sameAddress, TimerHeap } from '@srmudp/wire';
 import { Link } from './link.js';
 import type { LinkConfig } from './link-config.js';

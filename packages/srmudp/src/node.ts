@@ -1,3 +1,7 @@
+// Why ~730 lines: SrmudpNode is the façade's whole public API (named peers, dial and redial,
+// contact cards and publishing, messages, status, close). Its NAT glue is moving into the driver
+// (issue 13) and named-peer bookkeeping is the next file to split out; both are being changed
+// elsewhere now, so the structure step (issue 12) leaves this file's shape alone.
 import { randomBytes } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import {
