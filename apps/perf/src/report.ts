@@ -1,3 +1,5 @@
+// Why ~670 lines: the report is mostly prose and table templates of docs/performance.md, one
+// section per experiment; the measurements live in p1.ts-p4.ts and profile.ts.
 /** The report: its JSON shape, the summary of ratios, and the markdown rendering of docs/performance.md. */
 import type { MachineInfo, SourceInfo } from './machine.js';
 import type { P1Result } from './p1.js';

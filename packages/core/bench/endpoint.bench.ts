@@ -2,7 +2,7 @@ import { identityFromSecret } from '@srmudp/crypto';
 import { nodeBackend } from '@srmudp/crypto-node';
 import { bench, describe } from 'vitest';
 import type { Address } from '../src/api.js';
-import { Endpoint } from '../src/endpoint.js';
+import { CoreEndpoint } from '../src/endpoint.js';
 
 let seed = 7;
 const random = (n: number) => {
@@ -17,7 +17,7 @@ const idB = identityFromSecret(new Uint8Array(32).fill(2));
 const backend = nodeBackend();
 
 /** Hands every datagram from one endpoint to the other until both are quiet. */
-function shuttle(a: Endpoint, b: Endpoint, now: number): void {
+function shuttle(a: CoreEndpoint, b: CoreEndpoint, now: number): void {
   for (let moved = 1; moved > 0; ) {
     moved = 0;
     for (let t = a.pollTransmit(now); t; t = a.pollTransmit(now), moved++) b.handle(now, A, t.data);
@@ -25,10 +25,10 @@ function shuttle(a: Endpoint, b: Endpoint, now: number): void {
   }
 }
 
-function connectedPair(): { a: Endpoint; b: Endpoint; now: number } {
+function connectedPair(): { a: CoreEndpoint; b: CoreEndpoint; now: number } {
   const now = performance.now();
-  const a = new Endpoint({ identity: idA, random, cryptoBackend: backend }, now);
-  const b = new Endpoint({ identity: idB, random, cryptoBackend: backend }, now);
+  const a = new CoreEndpoint({ identity: idA, random, cryptoBackend: backend }, now);
+  const b = new CoreEndpoint({ identity: idB, random, cryptoBackend: backend }, now);
   a.connect(now, { addresses: [B], remoteKey: idB.publicKey });
   shuttle(a, b, now);
   return { a, b, now };

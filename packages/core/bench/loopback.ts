@@ -5,7 +5,7 @@
  */
 import { identityFromSecret } from '@srmudp/crypto';
 import { nodeBackend } from '@srmudp/crypto-node';
-import { Endpoint } from '../src/endpoint.js';
+import { CoreEndpoint } from '../src/endpoint.js';
 
 const MiB = Number(process.argv[2] ?? 256);
 const backendName = process.argv[3] ?? 'node';
@@ -21,8 +21,8 @@ const idB = identityFromSecret(new Uint8Array(32).fill(2));
 const A = { host: '127.0.0.1', port: 1 };
 const B = { host: '127.0.0.1', port: 2 };
 const clock = () => performance.now();
-const a = new Endpoint({ identity: idA, random, ...backend }, clock());
-const b = new Endpoint({ identity: idB, random, ...backend }, clock());
+const a = new CoreEndpoint({ identity: idA, random, ...backend }, clock());
+const b = new CoreEndpoint({ identity: idB, random, ...backend }, clock());
 const conn = a.connect(clock(), { addresses: [B], remoteKey: idB.publicKey });
 const total = MiB * 1024 * 1024;
 const chunk = new Uint8Array(256 * 1024);

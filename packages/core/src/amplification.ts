@@ -1,5 +1,4 @@
-import { addressKey } from './address.js';
-import type { Address } from './api.js';
+import { type Address, addressKey } from '@srmudp/wire';
 
 /** RFC 9000 §8: before an address is validated, send at most this many times what it sent us. */
 export const AMPLIFICATION_FACTOR = 3;

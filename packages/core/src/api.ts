@@ -3,21 +3,24 @@
  * @srmudp/sim). `Endpoint` in endpoint.ts implements `EndpointApi`. Everything here is pure data
  * and methods: no I/O, time comes in as `now` (monotonic ms), randomness from `config.random`.
  */
-import type { Identity } from '@srmudp/crypto';
-import type { SrmudpError } from '@srmudp/wire';
+import type { CryptoBackend, Identity } from '@srmudp/crypto';
+import type { CongestionChoice } from '@srmudp/reliability';
+import type { Address } from '@srmudp/wire';
+import type { CoreError } from './errors.js';
 
-/** A UDP endpoint, same shape as node:dgram's rinfo and @srmudp/sim's Address. */
-export interface Address {
-  host: string;
-  port: number;
-}
+/** A UDP endpoint: @srmudp/wire's one address type, re-exported for the contract's users. */
+export type { Address } from '@srmudp/wire';
 
 /** How packets of a connection currently travel. `relayed` is reserved for gates/connect-via. */
 export type PathInfo =
   | { kind: 'direct'; address: Address }
   | { kind: 'relayed'; via: Uint8Array /* relay's peer id */; address: Address /* relay's address */ };
 
-export type CongestionName = 'bbr' | 'cubic' | 'newreno';
+/** Why a connection's active path changed (see the `path_changed` event). */
+export type PathChangeReason = 'migration' | 'upgrade' | 'fallback';
+
+/** Congestion control: a built-in controller by name (a shorthand), or any factory. */
+export type { CongestionChoice, CongestionControllerFactory, CongestionName } from '@srmudp/reliability';
 
 export interface EndpointLimits {
   /** established + handshaking connections (default 4096) */
@@ -44,8 +47,12 @@ export interface EndpointConfig {
   /** cryptographically secure random bytes (driver passes crypto.getRandomValues-based) */
   random: (length: number) => Uint8Array;
   /** @srmudp/crypto backend (noble by default; the façade passes crypto-node's). */
-  cryptoBackend?: unknown;
-  congestion?: CongestionName;
+  cryptoBackend?: CryptoBackend;
+  /**
+   * congestion control per path: 'bbr' (reliability's default), 'cubic', 'newreno', or a
+   * `CongestionControllerFactory` (called once per path, with a fresh controller for each)
+   */
+  congestion?: CongestionChoice;
   /**
    * Who may connect to us. Default: everyone (the app still sees the key). `allow` = allow-list of
    * peer ids; `policy` decides per remote key (runs before the handshake completes).
@@ -99,9 +106,22 @@ export interface ConnectionStats {
 export type EndpointEvent =
   /** a connection finished its handshake (initiated by us: `outgoing`; else incoming) */
   | { type: 'connected'; id: number; remoteKey: Uint8Array; outgoing: boolean; path: PathInfo }
-  | { type: 'connect_failed'; id: number; error: SrmudpError }
+  | { type: 'connect_failed'; id: number; error: CoreError }
   | { type: 'closed'; id: number; code: number; reason: string; remote: boolean }
-  | { type: 'path_changed'; id: number; path: PathInfo }
+  /**
+   * the connection moved to another path (`path.kind` says direct or relayed): a NAT rebinding or
+   * network change of the peer (`migration`), a better path validated in the background
+   * (`upgrade`: IPv6 over IPv4, direct over relayed), or the previous path after the active one
+   * died (`fallback`). Streams, messages and packet numbers carry on.
+   */
+  | { type: 'path_changed'; id: number; path: PathInfo; reason: PathChangeReason }
+  /**
+   * the active path stopped working (no answer for 3 probe timeouts, or the network reports it
+   * unreachable): re-gather candidates (the NAT session's `regather('path_lost')`). A
+   * `path_changed` follows when another validated path takes over; else the connection keeps
+   * trying until its idle timeout.
+   */
+  | { type: 'path_lost'; id: number; path: PathInfo }
   | { type: 'stream_opened'; id: number; streamId: number }
   | { type: 'readable'; id: number; streamId: number }
   | { type: 'writable'; id: number; streamId: number }

@@ -1,11 +1,11 @@
+/**
+ * One connection: the `ConnectionApi` an application uses, its lifecycle (establishment, graceful
+ * and immediate close, failure) and the translation of reliability's events into the endpoint's.
+ * Its paths are paths.ts; its crypto channels connection-channels.ts; the endpoint routes to it.
+ */
 import type { SecureChannel } from '@srmudp/crypto';
-import {
-  Connection as Reliable,
-  type ConnectionEvent as ReliableEvent,
-  type ConnectionOptions as ReliableOptions,
-} from '@srmudp/reliability';
-import { decodeFrames, type Frame, SrmudpError, sharedSlab } from '@srmudp/wire';
-import { copyAddress, sameAddress } from './address.js';
+import { ReliableConnection as Reliable, type ReliableEvent } from '@srmudp/reliability';
+import { compareBytes, copyAddress, type Frame, sameAddress, sharedSlab } from '@srmudp/wire';
 import type { AmplificationGuard } from './amplification.js';
 import type {
   Address,
@@ -15,33 +15,21 @@ import type {
   EndpointEvent,
   PathInfo,
 } from './api.js';
-import { equalBytes } from './bytes.js';
+import type { ReliableSettings } from './config.js';
+import { ConnectionChannels } from './connection-channels.js';
 import { CloseCode, DEFAULTS } from './defaults.js';
+import { CoreError } from './errors.js';
+import { maxUdpPayload, type Path, PathSet } from './paths.js';
 
 /** @internal What a connection needs from its endpoint. */
 export interface ConnectionHost {
   readonly amp: AmplificationGuard;
   readonly random: (n: number) => Uint8Array;
-  readonly reliableOptions: Omit<ReliableOptions, 'role' | 'now'>;
+  readonly reliableOptions: ReliableSettings;
   emit(ev: EndpointEvent): void;
   /** the connection reached 'closed' (or failed) at `now`: release maps and keys */
   onFinished(conn: CoreConnection, now: number): void;
 }
-
-interface RoutedFrame {
-  frame: Frame;
-  to: Address;
-}
-
-interface Probe {
-  address: Address;
-  data: Uint8Array;
-  tries: number;
-  nextAt: number;
-}
-
-/** Smallest budget worth sealing a routed frame for: header (13) + PATH_* (9) + an ACK + tag (16). */
-const MIN_ROUTED_DATAGRAM = 64;
 
 const EMPTY_DROPS: Record<string, number> = Object.freeze({}) as Record<string, number>;
 
@@ -50,33 +38,25 @@ type TimedEvent = Extract<ReliableEvent, { type: 'closed' } | { type: 'frame' }>
 
 /**
  * One connection to one peer: its secure channel(s), the reliability state machine (created once
- * the handshake completed), the current path and the path being validated, graceful close.
- * Created by {@link Endpoint.connect} (outgoing) or by an incoming handshake.
+ * the handshake completed), its paths (paths.ts: validation, migration, upgrades, fallback),
+ * graceful close, and the translation of reliability's events into the endpoint's. Created by
+ * {@link CoreEndpoint.connect} (outgoing) or by an incoming handshake.
  */
 export class CoreConnection implements ConnectionApi {
-  remoteKey: Uint8Array | null;
-  stateValue: ConnectionState = 'handshaking';
+  private remoteKeyValue: Uint8Array | null;
+  private stateValue: ConnectionState = 'handshaking';
   /** created by our connect() */
-  outgoing: boolean;
-  /** candidate addresses the handshake is sent to (outgoing only) */
-  readonly candidates: Address[] = [];
-  /** the channel we seal with (the most recently established one) */
-  channel: SecureChannel | null = null;
-  /** every channel whose sessions feed this connection */
-  readonly channels: SecureChannel[] = [];
+  private outgoingValue: boolean;
+  /** @internal its crypto channels, the dial's candidates, the peer's boot id (the endpoint's side) */
+  readonly channels = new ConnectionChannels();
   /** reliability state, from establishment on */
-  rel: Reliable | null = null;
-  /** the path: validated from establishment on (the initiator by the authenticated response, a
-   * responder by key confirmation, RFC 9000 §8), and moved only after PATH_RESPONSE */
-  pathInfo: PathInfo | null = null;
-  /** peer's boot id (restart detection) */
-  remoteBoot: Uint8Array | null = null;
-  /** send errors per candidate address key (reportSendError) */
-  readonly sendErrors = new Map<string, number>();
-  sendErrorsOnPath = 0;
-  private probe: Probe | null = null;
-  private readonly coreOut: RoutedFrame[] = [];
-  private routed: RoutedFrame | null = null;
+  private rel: Reliable | null = null;
+  /** the paths, from establishment on: the first one validated by the handshake (the initiator
+   * by the authenticated response, a responder by key confirmation, RFC 9000 §8) */
+  private paths: PathSet | null = null;
+  /** a dial to the same peer that waits for this (closing) connection to finish, and the reverse */
+  private successor: CoreConnection | null = null;
+  private predecessor: CoreConnection | null = null;
   private largestPn = -1;
   private draining = false;
   private drainUntil = Number.POSITIVE_INFINITY;
@@ -85,8 +65,8 @@ export class CoreConnection implements ConnectionApi {
   private finished = false;
   private connectedEmitted = false;
   private closedEmitted = false;
-  /** where the packet being handled came from (PATH_CHALLENGE answers go back there) */
-  private currentFrom: Address | null = null;
+  /** the path the packet being handled arrived on (PATH_CHALLENGE answers go back there) */
+  private arrivalPath: Path | null = null;
   private readonly dropCounts: Record<string, number> = {};
   /** streams whose receive side may still finish; 'stream_finished' already emitted for the rest */
   private readonly recvOpen = new Set<number>();
@@ -98,8 +78,23 @@ export class CoreConnection implements ConnectionApi {
     outgoing: boolean,
     remoteKey: Uint8Array | null,
   ) {
-    this.outgoing = outgoing;
-    this.remoteKey = remoteKey;
+    this.outgoingValue = outgoing;
+    this.remoteKeyValue = remoteKey;
+  }
+
+  /** peer id of the remote (known once established; the dialled key for IK before that) */
+  get remoteKey(): Uint8Array | null {
+    return this.remoteKeyValue;
+  }
+
+  /** created by our connect() (or merged with one) */
+  get outgoing(): boolean {
+    return this.outgoingValue;
+  }
+
+  /** True while handshaking with a handshake of ours under way (it has a crypto channel). */
+  get isDialling(): boolean {
+    return this.stateValue === 'handshaking' && this.channels.size > 0;
   }
 
   // ------------------------------------------------------------------ ConnectionApi
@@ -109,7 +104,7 @@ export class CoreConnection implements ConnectionApi {
   }
 
   get path(): PathInfo | null {
-    return this.pathInfo;
+    return this.paths === null ? null : this.paths.info;
   }
 
   openStream(): number {
@@ -174,7 +169,7 @@ export class CoreConnection implements ConnectionApi {
     checkClose(now, code, reason);
     if (this.stateValue === 'closed' || this.draining) return;
     if (this.stateValue === 'handshaking' || this.rel === null) {
-      this.fail(now, new SrmudpError('CLOSED', `connection ${this.id} closed before it was established`));
+      this.fail(now, new CoreError('CLOSED', `connection ${this.id} closed before it was established`));
       return;
     }
     if (this.stateValue === 'closing') return;
@@ -183,7 +178,7 @@ export class CoreConnection implements ConnectionApi {
     this.closeCode = code;
     this.closeReason = reason;
     this.stateValue = 'closing';
-    const pto = this.pto();
+    const pto = this.rel.pto();
     this.drainUntil = now + Math.min(DEFAULTS.maxDrainMs, Math.max(3 * pto, DEFAULTS.minDrainMs));
     this.maybeFinishDrain(now);
   }
@@ -197,7 +192,7 @@ export class CoreConnection implements ConnectionApi {
     if (this.stateValue === 'closed') return;
     const rel = this.rel;
     if (this.stateValue === 'handshaking' || rel === null) {
-      this.fail(now, new SrmudpError('CLOSED', `connection ${this.id} closed before it was established`));
+      this.fail(now, new CoreError('CLOSED', `connection ${this.id} closed before it was established`));
       return;
     }
     this.draining = false;
@@ -215,7 +210,7 @@ export class CoreConnection implements ConnectionApi {
     }
     return {
       state: this.stateValue,
-      path: this.pathInfo,
+      path: this.path,
       rttMs: s ? s.srttMs : 0,
       rttMeasured: s ? s.rttSampled : false,
       minRttMs: s ? s.minRttMs : 0,
@@ -239,102 +234,115 @@ export class CoreConnection implements ConnectionApi {
    * reliability, emit 'connected'. `handshakeRttMs` seeds the RTT estimate when the handshake
    * measured one (crypto leaves it null when a retransmission made it ambiguous, Karn).
    */
-  establish(now: number, channel: SecureChannel, localKey: Uint8Array, handshakeRttMs: number | null): void {
-    this.channel = channel;
-    if (!this.channels.includes(channel)) this.channels.push(channel);
+  establish(
+    now: number,
+    channel: SecureChannel,
+    session: { remoteKey: Uint8Array; address: Address; handshakeRttMs: number | null },
+    localKey: Uint8Array,
+  ): void {
+    this.channels.use(channel);
     if (this.rel !== null) return; // another channel of an established connection
-    const remoteKey = channel.remoteKey as Uint8Array;
-    this.remoteKey = remoteKey;
+    const { remoteKey, handshakeRttMs } = session;
+    this.remoteKeyValue = remoteKey;
     // Stream-id parity must differ on the two sides even when both dialled (simultaneous open):
     // decide it by the keys, which both sides know, not by who initiated.
-    const role = compareKeys(localKey, remoteKey) < 0 ? 'initiator' : 'responder';
-    const address = copyAddress(channel.address);
-    this.rel = new Reliable({
+    const role = compareBytes(localKey, remoteKey) < 0 ? 'initiator' : 'responder';
+    const route = { kind: 'direct', address: copyAddress(session.address) } as const;
+    const rel = new Reliable({
       ...this.host.reliableOptions,
       role,
       now,
-      maxUdpPayload: address.host.includes(':') ? 1452 : 1472,
+      maxUdpPayload: maxUdpPayload(route),
     });
-    if (handshakeRttMs !== null) this.rel.seedRtt(handshakeRttMs);
-    this.pathInfo = { kind: 'direct', address };
+    this.rel = rel;
+    if (handshakeRttMs !== null) rel.seedRtt(handshakeRttMs);
+    const paths = new PathSet(
+      {
+        rel,
+        random: this.host.random,
+        onChanged: (path, reason) => this.host.emit({ type: 'path_changed', id: this.id, path, reason }),
+        onLost: (path) => this.host.emit({ type: 'path_lost', id: this.id, path }),
+        drop: (reason) => this.drop(reason),
+      },
+      route,
+      rel.activePath,
+    );
+    this.paths = paths;
     this.stateValue = 'established';
-    this.host.amp.forget(address);
+    this.host.amp.forget(route.address);
     // An authenticated packet from us at once: it confirms the new keys to an IK responder (which
     // does not use them before), and measures the RTT.
-    this.rel.queueFrame({ type: 'ping' });
+    rel.queueFrame({ type: 'ping' });
     this.connectedEmitted = true;
-    this.host.emit({
-      type: 'connected',
-      id: this.id,
-      remoteKey,
-      outgoing: this.outgoing,
-      path: this.pathInfo,
-    });
+    this.host.emit({ type: 'connected', id: this.id, remoteKey, outgoing: this.outgoing, path: paths.info });
+    // the peer's better candidates (direct IPv6 over IPv4): probed in the background
+    const candidates = this.channels.candidates;
+    if (candidates.length > 0) paths.considerUpgrades(now, candidates);
   }
 
-  /** @internal An authenticated data packet of this connection. */
-  onPacket(now: number, from: Address, packetNumber: number, plaintext: Uint8Array): void {
+  /** @internal An authenticated data packet of this connection (`size`: the whole datagram). */
+  onPacket(now: number, from: Address, size: number, packetNumber: number, plaintext: Uint8Array): void {
     const rel = this.rel;
-    if (rel === null) return;
-    const path = this.pathInfo as PathInfo;
-    if (from.port !== path.address.port || from.host !== path.address.host) {
-      this.onOtherAddress(now, from, packetNumber);
-    }
-    if (packetNumber > this.largestPn) this.largestPn = packetNumber;
-    this.currentFrom = from;
-    rel.handlePacket(now, packetNumber, plaintext);
+    const paths = this.paths;
+    if (rel === null || paths === null) return;
+    const path = paths.arrived(now, from, size);
+    const newest = packetNumber > this.largestPn;
+    if (newest) this.largestPn = packetNumber;
+    this.arrivalPath = path;
+    const kind = rel.handlePacket(now, packetNumber, plaintext);
     this.drainReliable(now);
+    this.arrivalPath = null;
     if (this.recvOpen.size > 0) this.checkFinReceived(rel);
-    this.currentFrom = null;
+    paths.afterPacket(now, path, kind, newest);
   }
 
-  /** @internal Next sealed datagram of this connection, or null. */
+  /**
+   * @internal Next sealed datagram of this connection, or null: first a probe owed on another
+   * path (a path challenge or its answer, within that path's anti-amplification budget), then
+   * reliability's next packet, which says the path it was built for.
+   */
   pollTransmit(now: number): { to: Address; data: Uint8Array } | null {
     const rel = this.rel;
-    if (rel === null || this.finished) return null;
-    const channel = this.channel;
+    const paths = this.paths;
+    if (rel === null || paths === null || this.finished) return null;
+    const channel = this.channels.sealer;
     if (channel === null || !channel.isEstablished) return null;
-    const path = (this.pathInfo as PathInfo).address;
-    const amp = this.host.amp;
-    if (this.routed === null && this.coreOut.length > 0) {
-      // A frame for another address (a path challenge or its answer) only within that address's
-      // 3x budget (RFC 9000 §8, §9.3.1). A datagram smaller than the PMTU is allowed when the
-      // budget is short (§8.2.1): a peer that moved while idle sends only small keepalives. If
-      // the packet that carries the frame outgrows the budget it is dropped below, and the
-      // challenge is retried on its timer.
-      const next = this.coreOut[0] as RoutedFrame;
-      if (sameAddress(next.to, path) || amp.remaining(next.to) >= MIN_ROUTED_DATAGRAM) {
-        this.coreOut.shift();
-        if (rel.queueFrame(next.frame)) this.routed = next;
+    for (let probe = paths.pollProbe(); probe !== null; probe = paths.pollProbe()) {
+      const t = rel.buildProbe(now, probe.path.transport, probe.frames, probe.budget);
+      if (t === null) {
+        this.drop('amplification_limit');
+        continue;
       }
+      const data = this.seal(channel, t.packetNumber, t.payload, t.datagramSize);
+      if (data === null) continue;
+      if (data.length > probe.budget) {
+        // RFC 9000 §8.1: never 3x; the challenge is retried on its timer
+        this.drop('amplification_limit');
+        continue;
+      }
+      probe.path.onSent(data.length);
+      return { to: probe.path.route.address, data };
     }
     const t = rel.pollTransmit(now);
     if (t === null) {
       if (this.draining) this.maybeFinishDrain(now);
       return null;
     }
-    let to = path;
-    let toPath = true;
-    const r = this.routed;
-    if (r !== null && carries(t.payload, r.frame)) {
-      to = r.to;
-      toPath = sameAddress(to, path);
-      this.routed = null;
-    }
-    const out = sharedSlab.take(t.datagramSize);
-    let data: Uint8Array;
+    const data = this.seal(channel, t.packetNumber, t.payload, t.datagramSize);
+    if (data === null) return null;
+    // reliability builds on its active path, which is the active Path's transport state
+    return { to: paths.active.route.address, data };
+  }
+
+  /** Seals a packet of reliability's; null (counted) when the keys are gone. */
+  private seal(channel: SecureChannel, pn: number, payload: Uint8Array, size: number): Uint8Array | null {
     try {
-      data = channel.seal(t.packetNumber, t.payload, out);
+      return channel.seal(pn, payload, sharedSlab.take(size));
     } catch {
       // keys gone (expired between polls): the packet counts as lost in reliability
       this.drop('seal_failed');
       return null;
     }
-    if (!toPath && !amp.trySend(to, data.length)) {
-      this.drop('amplification_limit');
-      return null;
-    }
-    return { to, data };
   }
 
   /** @internal Earliest timer, or null. */
@@ -342,7 +350,7 @@ export class CoreConnection implements ConnectionApi {
     const rel = this.rel;
     if (rel === null || this.finished) return null;
     let t = rel.pollTimeout() ?? Number.POSITIVE_INFINITY;
-    if (this.probe !== null) t = Math.min(t, this.probe.nextAt);
+    if (this.paths !== null) t = Math.min(t, this.paths.nextTimeout());
     if (this.draining) t = Math.min(t, this.drainUntil);
     return t === Number.POSITIVE_INFINITY ? null : t;
   }
@@ -353,33 +361,48 @@ export class CoreConnection implements ConnectionApi {
     if (rel === null || this.finished) return;
     const rt = rel.pollTimeout();
     if (rt !== null && rt <= now) rel.handleTimeout(now);
-    const p = this.probe;
-    if (p !== null && now >= p.nextAt) {
-      if (p.tries >= DEFAULTS.pathChallengeTries) {
-        this.probe = null; // the new address never answered: stay on the current path
-        this.drop('path_validation_failed');
-      } else this.sendChallenge(now, p);
-    }
+    if (this.stateValue === 'established') this.paths?.handleTimeout(now);
     if (this.draining) this.maybeFinishDrain(now);
     this.drainReliable(now);
     if (rel.state === 'closed') this.finalize(now);
   }
 
-  /** @internal The endpoint attaches another established channel of the same peer. */
-  addChannel(channel: SecureChannel): void {
-    if (!this.channels.includes(channel)) this.channels.push(channel);
-    this.channel = channel;
+  /** @internal Our own connect() found this connection (simultaneous open, or an incoming one). */
+  markOutgoing(): void {
+    this.outgoingValue = true;
   }
 
-  /** @internal The channel now belongs to another connection: never seal with it again. */
-  detachChannel(channel: SecureChannel): void {
-    const i = this.channels.indexOf(channel);
-    if (i >= 0) this.channels.splice(i, 1);
-    if (this.channel === channel) this.channel = this.channels[this.channels.length - 1] ?? null;
+  /** @internal `next` dials the same peer and starts when this (closing) connection finishes. */
+  deferUntilFinished(next: CoreConnection): void {
+    this.successor = next;
+    next.predecessor = this;
+  }
+
+  /** @internal The dial waiting for this connection to finish, taken (once). */
+  takeSuccessor(): CoreConnection | null {
+    const next = this.successor;
+    this.successor = null;
+    if (next !== null) next.predecessor = null;
+    return next;
+  }
+
+  /**
+   * @internal Where a handshake of this connection's channel goes: the path once established
+   * (rekeys follow a migration), else crypto's choice.
+   */
+  handshakeRoute(): Address | null {
+    return this.paths === null ? null : this.paths.active.route.address;
+  }
+
+  /** @internal The peer's candidate addresses grew (a new card): reconsider better paths. */
+  addCandidatesAt(now: number, addresses: readonly Address[]): void {
+    this.channels.addCandidates(addresses);
+    if (this.stateValue === 'established' && this.paths !== null)
+      this.paths.considerUpgrades(now, this.channels.candidates);
   }
 
   /** @internal Handshake failed or was abandoned before establishment. */
-  fail(now: number, error: SrmudpError): void {
+  fail(now: number, error: CoreError): void {
     if (this.stateValue === 'closed') return;
     if (this.connectedEmitted) {
       this.closeNow(now, CloseCode.SESSION_EXPIRED, error.message, true);
@@ -398,11 +421,24 @@ export class CoreConnection implements ConnectionApi {
     this.finalize(now);
   }
 
-  /** @internal a send to `to` failed (ICMP unreachable and the like) */
-  noteSendError(key: string, onPath: boolean): void {
-    this.sendErrors.set(key, (this.sendErrors.get(key) ?? 0) + 1);
-    if (onPath) this.sendErrorsOnPath++;
-    this.drop('send_error');
+  /**
+   * @internal A send to `to` failed (ICMP unreachable and the like). Returns true when, while
+   * handshaking, every candidate address has now failed `unreachableAfter` times with an
+   * unreachable code: the dial can fail fast instead of waiting for its timeout.
+   */
+  noteSendError(now: number, to: Address, unreachable: boolean, unreachableAfter: number): boolean {
+    if (this.stateValue === 'handshaking') {
+      const dead = this.channels.noteDialError(to, unreachable, unreachableAfter);
+      if (dead === null) return false;
+      this.drop('send_error');
+      return dead;
+    }
+    const paths = this.paths;
+    if (paths !== null && this.stateValue === 'established') {
+      if (sameAddress(paths.active.route.address, to)) this.drop('send_error');
+      paths.onSendError(now, to, unreachable);
+    }
+    return false;
   }
 
   get isFinished(): boolean {
@@ -414,69 +450,16 @@ export class CoreConnection implements ConnectionApi {
   private open(): Reliable {
     const rel = this.rel;
     if (rel === null || this.stateValue === 'handshaking') {
-      throw new SrmudpError('NOT_CONNECTED', `connection ${this.id} is not established yet`);
+      throw new CoreError('NOT_CONNECTED', `connection ${this.id} is not established yet`);
     }
     if (this.stateValue !== 'established' || rel.state !== 'open') {
-      throw new SrmudpError('CONNECTION_CLOSED', `connection ${this.id} is closed`);
+      throw new CoreError('CONNECTION_CLOSED', `connection ${this.id} is closed`);
     }
     return rel;
   }
 
   private drop(reason: string): void {
     this.dropCounts[reason] = (this.dropCounts[reason] ?? 0) + 1;
-  }
-
-  private pto(): number {
-    const s = this.rel?.stats();
-    if (!s) return 1000;
-    return s.srttMs + Math.max(4 * s.rttVarMs, 1) + 25;
-  }
-
-  /**
-   * Authenticated packets from an address other than the path's (RFC 9000 §9.3): NAT rebinding
-   * or a network change. Only the highest packet number so far counts (an old reordered packet
-   * must not start a migration); the new address is validated before we move.
-   */
-  private onOtherAddress(now: number, from: Address, packetNumber: number): void {
-    if (packetNumber <= this.largestPn) return;
-    const p = this.probe;
-    if (p !== null && sameAddress(p.address, from)) return;
-    const probe: Probe = {
-      address: copyAddress(from),
-      data: this.host.random(8).slice(0, 8),
-      tries: 0,
-      nextAt: now,
-    };
-    this.probe = probe;
-    this.sendChallenge(now, probe);
-  }
-
-  private sendChallenge(now: number, p: Probe): void {
-    p.tries++;
-    p.nextAt = now + Math.max(200, 2 * this.pto()) * 2 ** (p.tries - 1);
-    // drop an older challenge for the same probe still waiting in our queue
-    for (let i = this.coreOut.length - 1; i >= 0; i--) {
-      if ((this.coreOut[i] as RoutedFrame).frame.type === 'path_challenge') this.coreOut.splice(i, 1);
-    }
-    this.coreOut.push({ frame: { type: 'path_challenge', data: p.data }, to: p.address });
-  }
-
-  private onPathResponse(data: Uint8Array, now: number): void {
-    const p = this.probe;
-    if (p === null || !equalBytes(p.data, data)) {
-      this.drop('path_response_unexpected');
-      return;
-    }
-    this.probe = null;
-    const moved = this.pathInfo === null || !sameAddress(this.pathInfo.address, p.address);
-    this.pathInfo = { kind: 'direct', address: p.address };
-    // RFC 9000 §9.4: RTT, congestion state and PMTU of the old path say nothing about the new one
-    if (moved) this.rel?.resetPath(now);
-    // handshakes (rekeys) of this connection go to the new address too
-    for (const ch of this.channels) ch.address = copyAddress(p.address);
-    this.sendErrorsOnPath = 0;
-    this.host.amp.forget(p.address);
-    this.host.emit({ type: 'path_changed', id: this.id, path: this.pathInfo });
   }
 
   private maybeFinishDrain(now: number): void {
@@ -554,13 +537,13 @@ export class CoreConnection implements ConnectionApi {
   }
 
   private onFrame(f: Frame, now: number): void {
+    const paths = this.paths;
+    if (paths === null) return;
     if (f.type === 'path_challenge') {
       // RFC 9000 §8.2.2: answer on the path the challenge arrived on
-      const to = this.currentFrom ?? (this.pathInfo as PathInfo).address;
-      this.coreOut.push({ frame: { type: 'path_response', data: f.data.slice() }, to: copyAddress(to) });
-      if (this.coreOut.length > 8) this.coreOut.shift();
+      paths.onChallenge(this.arrivalPath ?? paths.active, f.data);
     } else if (f.type === 'path_response') {
-      this.onPathResponse(f.data, now);
+      paths.onResponse(now, f.data);
     } else {
       this.drop('relay_unsupported');
     }
@@ -592,10 +575,9 @@ export class CoreConnection implements ConnectionApi {
   private finalize(now: number): void {
     if (this.finished) return;
     this.finished = true;
+    if (this.predecessor !== null && this.predecessor.successor === this) this.predecessor.successor = null;
+    this.predecessor = null;
     this.stateValue = 'closed';
-    this.probe = null;
-    this.coreOut.length = 0;
-    this.routed = null;
     this.host.onFinished(this, now);
   }
 }
@@ -606,31 +588,6 @@ function checkClose(now: number, code: number, reason: string): void {
     throw new RangeError(`"code" expected a non-negative integer, got ${code}`);
   }
   if (typeof reason !== 'string') throw new TypeError('"reason" expected a string');
-}
-
-function compareKeys(a: Uint8Array, b: Uint8Array): number {
-  const n = Math.min(a.length, b.length);
-  for (let i = 0; i < n; i++) {
-    const d = (a[i] as number) - (b[i] as number);
-    if (d !== 0) return d;
-  }
-  return a.length - b.length;
-}
-
-/** True when `payload` holds `frame` (a path_challenge/path_response with the same data). Rare
- * path: only while a routed frame waits. */
-function carries(payload: Uint8Array, frame: Frame): boolean {
-  if (frame.type !== 'path_challenge' && frame.type !== 'path_response') return false;
-  let frames: Frame[];
-  try {
-    frames = decodeFrames(payload);
-  } catch {
-    return false;
-  }
-  for (const f of frames) {
-    if (f.type === frame.type && equalBytes(f.data, frame.data)) return true;
-  }
-  return false;
 }
 
 /** True when reliability holds nothing unsent or unacknowledged. */

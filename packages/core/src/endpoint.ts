@@ -1,17 +1,17 @@
+import { type SecureChannel, SecureEndpoint, type SecureEvent, type SecureTransmit } from '@srmudp/crypto';
 import {
-  type CryptoBackend,
-  type HandleResult,
-  type SecureChannel,
-  SecureEndpoint,
-  type SecureEvent,
-} from '@srmudp/crypto';
-import { buildBindingError, buildBindingResponse, parseBindingRequest } from '@srmudp/punch';
-import type { ConnectionOptions as ReliableOptions } from '@srmudp/reliability';
-import { classifyDatagram, PacketType, SrmudpError } from '@srmudp/wire';
-import { addressKey, checkAddress, copyAddress, sameAddress } from './address.js';
+  type Address,
+  checkAddress,
+  classifyDatagram,
+  copyAddress,
+  equalBytes,
+  PacketType,
+  PollQueue,
+  SrmudpError,
+  sameAddress,
+} from '@srmudp/wire';
 import { AmplificationGuard } from './amplification.js';
 import type {
-  Address,
   ConnectionApi,
   ConnectTarget,
   EndpointApi,
@@ -20,15 +20,15 @@ import type {
   EndpointStats,
   Transmit,
 } from './api.js';
-import { equalBytes, toHex } from './bytes.js';
+import { bootOptions, type EndpointSettings, resolveEndpointConfig } from './config.js';
 import { type ConnectionHost, CoreConnection } from './connection.js';
+import { ConnectionTable } from './connection-table.js';
 import { BOOT_ID_LENGTH, BOOT_ID_OPTION, CloseCode, DEFAULTS } from './defaults.js';
+import { CoreError, type CoreErrorCode } from './errors.js';
+import { answerStun } from './stun.js';
 
 /** Send-error codes that mean "nobody is listening there" (ICMP port/host/net unreachable). */
 const UNREACHABLE_CODES = new Set(['ECONNREFUSED', 'EHOSTUNREACH', 'ENETUNREACH', 'EHOSTDOWN', 'ENETDOWN']);
-
-/** RFC 5780 §7.2 CHANGE-REQUEST: a single-socket responder cannot honour it (answers 420). */
-const CHANGE_REQUEST = 0x0003;
 
 /**
  * The sans-IO srmudp endpoint: one UDP socket, many authenticated peers. Datagrams go in with
@@ -36,151 +36,39 @@ const CHANGE_REQUEST = 0x0003;
  * demultiplexed by the receiver's session index to their connection (whatever address they come
  * from), and each connection runs @srmudp/reliability. Output is drained with
  * {@link pollTransmit}, {@link pollEvent} and {@link pollTimeout}.
+ *
+ * This file routes: datagrams in (by wire type, then by crypto's channel), crypto's handshake
+ * datagrams out (by the channel and kind crypto names), and crypto's events to connections. Which
+ * connection is which lives in connection-table.ts; a connection's own rules in connection.ts.
  */
-export class Endpoint implements EndpointApi {
+export class CoreEndpoint implements EndpointApi {
+  private readonly settings: EndpointSettings;
   private readonly secure: SecureEndpoint;
-  private readonly random: (n: number) => Uint8Array;
   private readonly localKey: Uint8Array;
-  private readonly bootId: Uint8Array;
-  private readonly allow: Uint8Array[] | null;
-  private readonly policy: ((remoteKey: Uint8Array, from: Address) => boolean) | null;
-  private readonly maxConnections: number;
-  private readonly handshakeTimeoutMs: number;
-  private readonly stunResponder: boolean;
   private readonly host: ConnectionHost;
   private readonly amp = new AmplificationGuard();
-
+  private readonly table = new ConnectionTable();
   private nextId = 1;
-  private readonly byId = new Map<number, CoreConnection>();
-  private readonly byKey = new Map<string, CoreConnection>();
-  private readonly byChannel = new Map<SecureChannel, CoreConnection>();
-  /**
-   * Channels of finished connections on which the peer had already started a new session (a
-   * reconnect whose initiation arrived while the old connection drained): kept open until the
-   * peer confirms it ('rekeyed' then starts the new connection) or crypto gives it up (one
-   * handshake timeout).
-   */
-  private readonly reopening = new Set<SecureChannel>();
-  /** sender index of our pending initiation -> its connection (fan-out to every candidate) */
-  private readonly initOwners = new Map<number, CoreConnection>();
-  /** established connections, in round-robin order for pollTransmit */
-  private active: CoreConnection[] = [];
-  private cursor = 0;
-  /** outgoing connections waiting for the previous connection to the same peer to finish */
-  private readonly deferred = new Map<CoreConnection, CoreConnection>();
-  /** connections whose handshake has not completed */
-  private readonly handshakingSet = new Set<CoreConnection>();
-
-  private readonly out: Transmit[] = [];
-  private outHead = 0;
-  private readonly events: EndpointEvent[] = [];
-  private eventHead = 0;
+  private readonly out = new PollQueue<Transmit>();
+  private readonly events = new PollQueue<EndpointEvent>();
   private readonly drops: Record<string, number> = {};
   private closing = false;
   private closed = false;
 
   constructor(config: EndpointConfig, now: number) {
-    if (typeof config !== 'object' || config === null) throw new TypeError('"config" expected an object');
-    if (typeof config.random !== 'function') throw new TypeError('"random" expected a function');
-    if (!config.identity || !(config.identity.publicKey instanceof Uint8Array)) {
-      throw new TypeError('"identity" expected an Identity');
-    }
-    if (!Number.isFinite(now)) throw new TypeError('"now" expected a finite number');
-    const limits = config.limits ?? {};
-    this.maxConnections = positiveInt(
-      limits.maxConnections,
-      DEFAULTS.maxConnections,
-      'limits.maxConnections',
-    );
-    const maxPending = positiveInt(
-      limits.maxPendingHandshakes,
-      DEFAULTS.maxPendingHandshakes,
-      'limits.maxPendingHandshakes',
-    );
-    const cookieThreshold = nonNegInt(
-      limits.cookieThreshold,
-      DEFAULTS.cookieThreshold,
-      'limits.cookieThreshold',
-    );
-    const wallClockOffsetMs = config.wallClockOffsetMs ?? 0;
-    if (typeof wallClockOffsetMs !== 'number' || !Number.isFinite(wallClockOffsetMs)) {
-      throw new TypeError(`"wallClockOffsetMs" expected a finite number, got ${String(wallClockOffsetMs)}`);
-    }
-    const maxBuffered = positiveInt(
-      limits.maxBufferedBytesPerConnection,
-      DEFAULTS.maxBufferedBytesPerConnection,
-      'limits.maxBufferedBytesPerConnection',
-    );
-    if (maxBuffered < 1024 * 1024) {
-      throw new RangeError(`"limits.maxBufferedBytesPerConnection" must be >= 1048576, got ${maxBuffered}`);
-    }
-    const keepaliveMs = nonNegInt(config.keepaliveMs, DEFAULTS.keepaliveMs, 'keepaliveMs');
-    const idleTimeoutMs = nonNegInt(config.idleTimeoutMs, DEFAULTS.idleTimeoutMs, 'idleTimeoutMs');
-    this.handshakeTimeoutMs = positiveInt(
-      config.handshakeTimeoutMs,
-      DEFAULTS.handshakeTimeoutMs,
-      'handshakeTimeoutMs',
-    );
-    if (config.congestion !== undefined && !['bbr', 'cubic', 'newreno'].includes(config.congestion)) {
-      throw new RangeError(
-        `"congestion" expected 'bbr', 'cubic' or 'newreno', got ${String(config.congestion)}`,
-      );
-    }
-    if (config.accept?.allow !== undefined) {
-      if (!Array.isArray(config.accept.allow)) throw new TypeError('"accept.allow" expected an array');
-      for (const k of config.accept.allow) {
-        if (!(k instanceof Uint8Array) || k.length !== 32) {
-          throw new TypeError('"accept.allow" expected 32-byte Uint8Array peer ids');
-        }
-      }
-    }
-    if (config.accept?.policy !== undefined && typeof config.accept.policy !== 'function') {
-      throw new TypeError('"accept.policy" expected a function');
-    }
-    this.random = config.random;
-    this.localKey = config.identity.publicKey;
-    this.allow = config.accept?.allow ? config.accept.allow.map((k) => k.slice()) : null;
-    this.policy = config.accept?.policy ?? null;
-    this.stunResponder = config.stunResponder !== false;
-    this.bootId = this.random(BOOT_ID_LENGTH).slice(0, BOOT_ID_LENGTH);
+    const settings = resolveEndpointConfig(config, now);
+    this.settings = settings;
+    this.localKey = settings.identity.publicKey;
+    const bootId = settings.random(BOOT_ID_LENGTH).slice(0, BOOT_ID_LENGTH);
     this.secure = new SecureEndpoint({
-      identity: config.identity,
-      random: this.random,
-      ...(config.cryptoBackend !== undefined ? { backend: config.cryptoBackend as CryptoBackend } : {}),
+      ...settings.secure,
       acceptPeer: (key, info) => this.acceptPeer(key, info.address, info.incoming),
-      options: new Map([[BOOT_ID_OPTION, this.bootId]]),
-      // the responder's DoS policy (cookies by rate, per-source budgets) lives in crypto
-      limits: {
-        maxPending,
-        loadThreshold: cookieThreshold,
-        maxPendingPerPrefix: Math.max(4, Math.min(64, Math.ceil(maxPending / 4))),
-      },
-      wallClockOffsetMs,
-      timing: {
-        handshakeTimeoutMs: this.handshakeTimeoutMs,
-        handshakeRetransmitMs: Math.min(1000, Math.max(50, Math.floor(this.handshakeTimeoutMs / 8))),
-      },
+      options: bootOptions(bootId),
     });
-    // Memory per connection: half for sending, half for receiving (reliability's buffers).
-    const half = Math.floor(maxBuffered / 2);
-    const reliableOptions: Omit<ReliableOptions, 'role' | 'now'> = {
-      ...(config.congestion !== undefined ? { congestion: config.congestion } : {}),
-      keepaliveMs,
-      idleTimeoutMs,
-      random: this.random,
-      limits: {
-        sendBuffer: half,
-        streamSendBuffer: Math.min(4 * 1024 * 1024, half),
-        maxConnectionReceiveWindow: half,
-        connectionReceiveWindow: Math.min(1024 * 1024, half),
-        maxStreamReceiveWindow: Math.min(16 * 1024 * 1024, half),
-        maxMessageSize: Math.min(16 * 1024 * 1024, half - 4096),
-      },
-    };
     this.host = {
       amp: this.amp,
-      random: this.random,
-      reliableOptions,
+      random: settings.random,
+      reliableOptions: settings.reliable,
       emit: (ev) => {
         this.events.push(ev);
       },
@@ -231,13 +119,7 @@ export class Endpoint implements EndpointApi {
       this.secure.handleTimeout(now);
       this.afterSecure(now);
     }
-    for (const ch of this.reopening) {
-      // crypto gave up the peer's unconfirmed session: nothing will reopen on this channel
-      if (ch.awaitingConfirmation) continue;
-      this.reopening.delete(ch);
-      if (!this.byChannel.has(ch)) ch.close();
-    }
-    for (const conn of [...this.active]) {
+    for (const conn of this.table.active()) {
       const t = conn.pollTimeout();
       if (t !== null && t <= now) conn.handleTimeout(now);
     }
@@ -245,50 +127,20 @@ export class Endpoint implements EndpointApi {
   }
 
   pollTransmit(now: number): Transmit | null {
-    const q = this.out;
-    if (this.outHead < q.length) {
-      const t = q[this.outHead++] as Transmit;
-      if (this.outHead === q.length) {
-        q.length = 0;
-        this.outHead = 0;
-      }
-      return t;
-    }
-    const list = this.active;
-    const n = list.length;
-    for (let i = 0; i < n; i++) {
-      const idx = (this.cursor + i) % n;
-      const conn = list[idx] as CoreConnection;
-      const t = conn.pollTransmit(now);
-      if (t !== null) {
-        // round-robin: the next poll starts at the following connection
-        this.cursor = (idx + 1) % n;
-        return t;
-      }
-    }
-    this.maybeCloseSecure();
-    return null;
+    const queued = this.out.take();
+    if (queued !== null) return queued;
+    const t = this.table.pollTransmit(now);
+    if (t === null) this.maybeCloseSecure();
+    return t;
   }
 
   pollTimeout(): number | null {
-    let t = this.secure.pollTimeout() ?? Number.POSITIVE_INFINITY;
-    const list = this.active;
-    for (let i = 0; i < list.length; i++) {
-      const c = (list[i] as CoreConnection).pollTimeout();
-      if (c !== null && c < t) t = c;
-    }
+    const t = Math.min(this.secure.pollTimeout() ?? Number.POSITIVE_INFINITY, this.table.nextTimeout());
     return t === Number.POSITIVE_INFINITY ? null : t;
   }
 
   pollEvent(): EndpointEvent | null {
-    if (this.eventHead >= this.events.length) {
-      if (this.eventHead > 0) {
-        this.events.length = 0;
-        this.eventHead = 0;
-      }
-      return null;
-    }
-    return this.events[this.eventHead++] ?? null;
+    return this.events.take();
   }
 
   connect(now: number, target: ConnectTarget): ConnectionApi {
@@ -306,28 +158,27 @@ export class Endpoint implements EndpointApi {
       }
       if (equalBytes(key, this.localKey)) throw new RangeError('cannot connect to our own key');
     }
-    if (this.closing || this.closed) throw new SrmudpError('ENDPOINT_CLOSED', 'the endpoint is closed');
+    if (this.closing || this.closed) throw new CoreError('ENDPOINT_CLOSED', 'the endpoint is closed');
     if (key !== undefined) {
-      const existing = this.byKey.get(toHex(key));
+      const existing = this.table.ofKey(key);
       if (existing !== undefined && (existing.state === 'established' || existing.state === 'handshaking')) {
-        if (existing.state === 'handshaking') this.addCandidates(existing, target.addresses);
+        // more candidates: the handshake tries them too, an established connection probes the better ones
+        existing.addCandidatesAt(now, target.addresses);
         return existing;
       }
     }
-    const conn = new CoreConnection(this.host, this.nextId++, true, key ? key.slice() : null);
-    this.byId.set(conn.id, conn);
-    this.addCandidates(conn, target.addresses);
-    if (this.liveConnections() > this.maxConnections) {
-      conn.fail(now, new SrmudpError('LIMIT', `at most ${this.maxConnections} connections`));
+    const conn = this.newConnection(true, key ? key.slice() : null);
+    conn.channels.addCandidates(target.addresses);
+    if (this.table.live() > this.settings.maxConnections) {
+      conn.fail(now, new CoreError('LIMIT', `at most ${this.settings.maxConnections} connections`));
       return conn;
     }
-    const closing = key ? this.byKey.get(toHex(key)) : undefined;
+    const closing = key ? this.table.ofKey(key) : undefined;
     if (key && closing !== undefined && closing.state === 'closing' && !closing.isFinished) {
       // The previous connection to this peer is still draining on the same Noise channel:
       // start the new handshake once it is gone, so the two can never share a session.
-      this.byKey.set(toHex(key), conn);
-      this.handshakingSet.add(conn);
-      this.deferred.set(closing, conn);
+      this.table.setKey(key, conn);
+      closing.deferUntilFinished(conn);
       return conn;
     }
     const started = this.startHandshake(now, conn);
@@ -335,70 +186,21 @@ export class Endpoint implements EndpointApi {
     return started;
   }
 
-  /** Opens (or reuses) crypto's channel for an outgoing connection and sends the initiation. */
-  private startHandshake(now: number, conn: CoreConnection): CoreConnection {
-    const key = conn.remoteKey ?? undefined;
-    let channel: SecureChannel;
-    try {
-      channel = this.secure.connect(now, {
-        address: copyAddress(conn.candidates[0] as Address),
-        ...(key ? { remoteKey: key } : {}),
-      });
-    } catch (e) {
-      // INVALID_PEER_ID (not an Ed25519 point) and the like: a typed failure event
-      const err = e instanceof SrmudpError ? e : new SrmudpError('HANDSHAKE_FAILED', String(e), { cause: e });
-      conn.fail(now, err);
-      return conn;
-    }
-    const owner = this.byChannel.get(channel);
-    if (owner !== undefined && owner !== conn && !owner.isFinished) {
-      // crypto reused a channel that already belongs to a live connection (an incoming one)
-      this.byId.delete(conn.id);
-      this.addCandidates(owner, conn.candidates);
-      this.handshakingSet.delete(conn);
-      owner.outgoing = true;
-      return owner;
-    }
-    if (key) this.byKey.set(toHex(key), conn);
-    conn.channels.push(channel);
-    conn.channel = channel;
-    this.byChannel.set(channel, conn);
-    this.handshakingSet.add(conn);
-    if (channel.isEstablished) {
-      // the channel was established by an incoming handshake we had not surfaced yet
-      this.establish(now, conn, channel, null);
-    } else {
-      this.trackInit(conn, channel);
-    }
-    return conn;
-  }
-
   connection(id: number): ConnectionApi | undefined {
-    return this.byId.get(id);
+    return this.table.get(id);
   }
 
   reportSendError(now: number, to: Address, code: string): void {
-    const key = addressKey(to);
     this.drop('send_error');
     const unreachable = UNREACHABLE_CODES.has(code);
-    for (const conn of this.byId.values()) {
-      if (conn.state === 'handshaking') {
-        if (!conn.candidates.some((a) => sameAddress(a, to))) continue;
-        conn.noteSendError(key, false);
-        if (!unreachable) continue;
-        // every candidate refused repeatedly: fail fast instead of waiting for the timeout
-        const dead = conn.candidates.every(
-          (a) => (conn.sendErrors.get(addressKey(a)) ?? 0) >= DEFAULTS.unreachableAfterErrors,
+    for (const conn of [...this.table.all()]) {
+      // every candidate refused repeatedly: fail fast instead of waiting for the timeout
+      if (conn.noteSendError(now, to, unreachable, DEFAULTS.unreachableAfterErrors)) {
+        this.releaseChannels(conn);
+        conn.fail(
+          now,
+          new CoreError('UNREACHABLE', `no candidate address of connection ${conn.id} is reachable`),
         );
-        if (dead) {
-          this.releaseChannels(conn);
-          conn.fail(
-            now,
-            new SrmudpError('UNREACHABLE', `no candidate address of connection ${conn.id} is reachable`),
-          );
-        }
-      } else if (conn.path !== null && sameAddress(conn.path.address, to)) {
-        conn.noteSendError(key, true);
       }
     }
   }
@@ -413,10 +215,10 @@ export class Endpoint implements EndpointApi {
     if (!Number.isFinite(now)) throw new TypeError(`"now" expected a finite number, got ${now}`);
     if (this.closed) return;
     this.closing = true;
-    for (const conn of [...this.byId.values()]) {
+    for (const conn of [...this.table.all()]) {
       if (conn.state === 'handshaking') {
         this.releaseChannels(conn);
-        conn.fail(now, new SrmudpError('CLOSED', 'the endpoint was closed'));
+        conn.fail(now, new CoreError('CLOSED', 'the endpoint was closed'));
       } else conn.closeImmediately(now, code, reason);
     }
     this.maybeCloseSecure();
@@ -427,10 +229,10 @@ export class Endpoint implements EndpointApi {
     const cs = this.secure.stats();
     for (const [k, v] of Object.entries(cs.dropped)) if (v > 0) drops[k] = (drops[k] ?? 0) + v;
     let connections = 0;
-    for (const c of this.byId.values()) if (c.state === 'established' || c.state === 'closing') connections++;
+    for (const c of this.table.all()) if (c.state === 'established' || c.state === 'closing') connections++;
     return {
       connections,
-      handshaking: this.handshakingSet.size,
+      handshaking: this.table.handshakingCount,
       pendingHandshakes: this.closed ? 0 : this.secure.pendingHandshakes(),
       initiationsProcessed: cs.initiationsProcessed,
       cookieRepliesSent: cs.cookieRepliesSent,
@@ -439,13 +241,12 @@ export class Endpoint implements EndpointApi {
     };
   }
 
-  // ------------------------------------------------------------------ internals: receive
+  // ------------------------------------------------------------------ receive
 
   private handleData(now: number, from: Address, data: Uint8Array): void {
-    const secure = this.secure;
-    let r: HandleResult;
+    let r: ReturnType<SecureEndpoint['handle']>;
     try {
-      r = secure.handle(now, from, data);
+      r = this.secure.handle(now, from, data);
     } catch {
       this.drop('internal_error');
       return;
@@ -458,181 +259,170 @@ export class Endpoint implements EndpointApi {
     }
     // a rekey completion or a restarted peer must be seen before its data
     this.afterSecure(now);
-    const conn = this.byChannel.get(r.channel);
+    const conn = this.table.ofChannel(r.channel);
     if (conn === undefined || conn.isFinished) {
       this.drop('no_connection');
       return;
     }
-    const path = conn.path;
-    if (path === null || path.address.port !== from.port || path.address.host !== from.host) {
-      this.amp.credit(from, data.length); // a migration candidate: its 3x budget for challenges
-    }
-    conn.onPacket(now, from, r.packetNumber, r.plaintext);
+    // the path it arrived on is credited with its size (its 3x anti-amplification budget)
+    conn.onPacket(now, from, data.length, r.packetNumber, r.plaintext);
   }
 
   private handleStun(from: Address, data: Uint8Array): void {
-    if (this.stunResponder) {
-      const req = parseBindingRequest(data);
-      if (req !== null) {
-        let reply: Uint8Array | null = null;
-        try {
-          const cr = req.changeRequest;
-          if (req.unknownAttributes.length > 0) {
-            reply = buildBindingError(req.transactionId, 420, 'Unknown Attribute', req.unknownAttributes);
-          } else if (cr !== null && (cr.changeIp || cr.changePort)) {
-            reply = buildBindingError(req.transactionId, 420, 'Unknown Attribute', [CHANGE_REQUEST]);
-          } else {
-            reply = buildBindingResponse({ transactionId: req.transactionId, mapped: from });
-          }
-        } catch {
-          reply = null;
-        }
-        if (reply === null) {
-          this.drop('stun_unanswerable');
-        } else if (this.amp.trySend(from, reply.length)) {
-          this.out.push({ to: copyAddress(from), data: reply });
-        } else {
-          this.drop('amplification_limit');
-        }
-        return;
-      }
+    const reply = this.settings.stunResponder ? answerStun(data, from) : 'not_request';
+    if (reply === 'not_request') {
+      this.events.push({ type: 'stun', from: copyAddress(from), data: data.slice() });
+    } else if (reply === null) {
+      this.drop('stun_unanswerable');
+    } else if (this.amp.trySend(from, reply.length)) {
+      this.out.push({ to: copyAddress(from), data: reply });
+    } else {
+      this.drop('amplification_limit');
     }
-    this.events.push({ type: 'stun', from: copyAddress(from), data: data.slice() });
   }
+
+  // ------------------------------------------------------------------ crypto's output
 
   /** Drains crypto's events and transmits after any call into it. */
   private afterSecure(now: number): void {
     for (let ev = this.secure.pollEvent(); ev !== null; ev = this.secure.pollEvent())
       this.onSecureEvent(now, ev);
-    for (let t = this.secure.pollTransmit(now); t !== null; t = this.secure.pollTransmit(now)) {
-      this.onSecureTransmit(t.to, t.data);
-    }
+    for (let t = this.secure.pollTransmit(now); t !== null; t = this.secure.pollTransmit(now))
+      this.onSecureTransmit(t);
   }
 
-  private onSecureTransmit(to: Address, data: Uint8Array): void {
-    const type = data[0];
-    if (type === PacketType.HandshakeInit) {
-      // our initiation: to every candidate address of the connection, in parallel
-      const idx = readU32(data, 3);
-      const conn = this.initOwners.get(idx);
-      this.out.push({ to: copyAddress(to), data });
-      if (conn !== undefined && conn.state === 'handshaking') {
-        for (const a of conn.candidates) if (!sameAddress(a, to)) this.out.push({ to: a, data });
+  /** A handshake datagram: crypto says whose it is and what it is, core decides where it goes. */
+  private onSecureTransmit(t: SecureTransmit): void {
+    const conn = t.channel === null ? undefined : this.table.ofChannel(t.channel);
+    if (t.kind === 'initiation' && conn !== undefined && !conn.isFinished) {
+      if (conn.state === 'handshaking') {
+        // our initiation: to every candidate address of the connection, in parallel
+        this.out.push({ to: copyAddress(t.to), data: t.data });
+        for (const a of conn.channels.candidates)
+          if (!sameAddress(a, t.to)) this.out.push({ to: copyAddress(a), data: t.data });
+        return;
       }
+      // a rekey of an established connection goes where its packets go
+      const route = conn.handshakeRoute();
+      this.out.push({ to: copyAddress(route ?? t.to), data: t.data });
       return;
     }
-    if (type === PacketType.HandshakeFinal) {
-      this.out.push({ to: copyAddress(to), data }); // we initiated (XX message 3)
+    if (!t.answersUnverified) {
+      this.out.push({ to: copyAddress(t.to), data: t.data });
       return;
     }
     // handshake responses and cookie replies answer whoever sent us an initiation: 3x limit,
     // unless we are dialling that address ourselves (simultaneous open)
-    if (this.isDialled(to) || this.amp.trySend(to, data.length)) {
-      this.out.push({ to: copyAddress(to), data });
+    if (this.table.isDialled(t.to) || this.amp.trySend(t.to, t.data.length)) {
+      this.out.push({ to: copyAddress(t.to), data: t.data });
     } else this.drop('amplification_limit');
   }
 
   private onSecureEvent(now: number, ev: SecureEvent): void {
-    const channel = ev.channel;
     switch (ev.type) {
-      case 'established': {
-        const existing = this.byChannel.get(channel);
-        const boot = ev.remoteOptions.get(BOOT_ID_OPTION) ?? null;
-        const hex = toHex(ev.remoteKey);
-        const byKey = this.byKey.get(hex);
-        if (
-          existing !== undefined &&
-          existing.state === 'handshaking' &&
-          byKey !== undefined &&
-          byKey !== existing &&
-          byKey.state === 'established'
-        ) {
-          // An XX dial reached a peer we already have a connection to: one connection per peer.
-          // The new channel feeds the existing connection (the peer may already seal with it);
-          // the dial itself fails with ALREADY_CONNECTED naming that connection.
-          this.byChannel.set(channel, byKey);
-          existing.channels.splice(existing.channels.indexOf(channel), 1);
-          byKey.addChannel(channel);
-          this.handshakingSet.delete(existing);
-          existing.fail(now, alreadyConnected(byKey, ev.remoteKey));
-          return;
-        }
-        if (existing !== undefined && !existing.isFinished) {
-          existing.remoteBoot = boot;
-          if (existing.state === 'handshaking') this.establish(now, existing, channel, ev.handshakeRttMs);
-          return;
-        }
-        if (byKey !== undefined && !byKey.isFinished && byKey.state !== 'closing') {
-          // another handshake with a peer we already have a connection to (both dialled with XX,
-          // or an XX dial to a known peer): one connection per peer, fed by both channels
-          this.byChannel.set(channel, byKey);
-          byKey.remoteBoot = boot;
-          if (byKey.state === 'handshaking') this.establish(now, byKey, channel, ev.handshakeRttMs);
-          else byKey.addChannel(channel);
-          return;
-        }
-        const conn = new CoreConnection(this.host, this.nextId++, false, ev.remoteKey.slice());
-        conn.remoteBoot = boot;
-        this.byId.set(conn.id, conn);
-        this.byKey.set(hex, conn);
-        this.byChannel.set(channel, conn);
-        conn.channels.push(channel);
-        this.establish(now, conn, channel, ev.handshakeRttMs);
+      case 'established':
+        this.onEstablished(now, ev);
         return;
-      }
-      case 'rekeyed': {
-        const conn = this.byChannel.get(channel);
-        const boot = ev.remoteOptions.get(BOOT_ID_OPTION) ?? null;
-        const reopened = this.reopening.delete(channel) && (conn === undefined || conn.isFinished);
-        if (!reopened && (conn === undefined || conn.isFinished)) return;
-        const restarted =
-          conn !== undefined &&
-          conn.remoteBoot !== null &&
-          boot !== null &&
-          !equalBytes(conn.remoteBoot, boot);
-        // a new session on the channel of a connection that is closing (or that finished while
-        // the new session awaited confirmation) is a new connection
-        if (reopened || restarted || conn?.state === 'closing') {
-          // The peer restarted and handshook again on the same channel: its reliability state is
-          // new, ours is stale. Close the old connection and start a fresh one on this channel.
-          this.byChannel.delete(channel);
-          if (conn !== undefined && !conn.isFinished) {
-            conn.detachChannel(channel);
-            if (restarted) conn.closeNow(now, CloseCode.PEER_RESTARTED, 'peer restarted', true);
-          }
-          const fresh = new CoreConnection(
-            this.host,
-            this.nextId++,
-            false,
-            (channel.remoteKey as Uint8Array).slice(),
-          );
-          fresh.remoteBoot = boot;
-          this.byId.set(fresh.id, fresh);
-          this.byKey.set(toHex(fresh.remoteKey as Uint8Array), fresh);
-          this.byChannel.set(channel, fresh);
-          fresh.channels.push(channel);
-          this.establish(now, fresh, channel, ev.handshakeRttMs);
-        }
+      case 'rekeyed':
+        this.onRekeyed(now, ev);
         return;
-      }
       case 'failed': {
-        const conn = this.byChannel.get(channel);
+        const conn = this.table.ofChannel(ev.channel);
         if (conn === undefined || conn.isFinished) {
-          this.reopening.delete(channel);
-          channel.close();
+          ev.channel.close();
           return;
         }
         if (conn.state === 'handshaking') {
           // XX dial may have another channel still trying; fail only when none is left
           this.releaseChannels(conn);
-          conn.fail(now, new SrmudpError(failureCode(ev.code), failureMessage(ev.code)));
+          conn.fail(now, new CoreError(failureCode(ev.code), failureMessage(ev.code)));
           return;
         }
         // an established connection lost its keys (expired, rekey impossible)
-        conn.fail(now, new SrmudpError('SESSION_EXPIRED', 'session keys expired'));
+        conn.fail(now, new CoreError('SESSION_EXPIRED', 'session keys expired'));
         return;
       }
     }
+  }
+
+  private onEstablished(now: number, ev: Extract<SecureEvent, { type: 'established' }>): void {
+    const channel = ev.channel;
+    const existing = this.table.ofChannel(channel);
+    const boot = ev.remoteOptions.get(BOOT_ID_OPTION) ?? null;
+    const byKey = this.table.ofKey(ev.remoteKey);
+    if (
+      existing !== undefined &&
+      existing.state === 'handshaking' &&
+      byKey !== undefined &&
+      byKey !== existing &&
+      byKey.state === 'established'
+    ) {
+      // An XX dial reached a peer we already have a connection to: one connection per peer.
+      // The new channel feeds the existing connection (the peer may already seal with it);
+      // the dial itself fails with ALREADY_CONNECTED naming that connection.
+      this.table.bindChannel(channel, byKey);
+      existing.channels.detach(channel);
+      byKey.channels.use(channel);
+      existing.fail(now, alreadyConnected(byKey, ev.remoteKey));
+      return;
+    }
+    if (existing !== undefined && !existing.isFinished) {
+      existing.channels.setRemoteBoot(boot);
+      if (existing.state === 'handshaking') this.establish(now, existing, channel, ev);
+      return;
+    }
+    if (byKey !== undefined && !byKey.isFinished && byKey.state !== 'closing') {
+      // another handshake with a peer we already have a connection to (both dialled with XX,
+      // or an XX dial to a known peer): one connection per peer, fed by both channels
+      this.table.bindChannel(channel, byKey);
+      byKey.channels.setRemoteBoot(boot);
+      if (byKey.state === 'handshaking') this.establish(now, byKey, channel, ev);
+      else byKey.channels.use(channel);
+      return;
+    }
+    this.freshConnection(now, channel, ev.remoteKey, boot, ev);
+  }
+
+  private onRekeyed(now: number, ev: Extract<SecureEvent, { type: 'rekeyed' }>): void {
+    const channel = ev.channel;
+    const conn = this.table.ofChannel(channel);
+    const boot = ev.remoteOptions.get(BOOT_ID_OPTION) ?? null;
+    // a session the peer started on a channel we had released (it reconnected while the old
+    // connection drained, see SecureChannel.release): a new connection
+    const reopened = ev.reopened && (conn === undefined || conn.isFinished);
+    if (!reopened && (conn === undefined || conn.isFinished)) return;
+    const restarted =
+      conn !== undefined &&
+      conn.channels.remoteBoot !== null &&
+      boot !== null &&
+      !equalBytes(conn.channels.remoteBoot, boot);
+    // a new session on the channel of a connection that is closing is a new connection
+    if (reopened || restarted || conn?.state === 'closing') {
+      // The peer restarted and handshook again on the same channel: its reliability state is
+      // new, ours is stale. Close the old connection and start a fresh one on this channel.
+      this.table.unbindChannel(channel);
+      if (conn !== undefined && !conn.isFinished) {
+        conn.channels.detach(channel);
+        if (restarted) conn.closeNow(now, CloseCode.PEER_RESTARTED, 'peer restarted', true);
+      }
+      this.freshConnection(now, channel, (channel.remoteKey as Uint8Array).slice(), boot, ev);
+    }
+  }
+
+  /** A connection the peer started (incoming, or a new session on a released channel). */
+  private freshConnection(
+    now: number,
+    channel: SecureChannel,
+    remoteKey: Uint8Array,
+    boot: Uint8Array | null,
+    ev: { address: Address; handshakeRttMs: number | null },
+  ): void {
+    const conn = this.newConnection(false, remoteKey.slice());
+    conn.channels.setRemoteBoot(boot);
+    this.table.setKey(remoteKey, conn);
+    this.table.bindChannel(channel, conn);
+    conn.channels.use(channel);
+    this.establish(now, conn, channel, { remoteKey, address: ev.address, handshakeRttMs: ev.handshakeRttMs });
   }
 
   /**
@@ -644,36 +434,84 @@ export class Endpoint implements EndpointApi {
     now: number,
     conn: CoreConnection,
     channel: SecureChannel,
-    handshakeRttMs: number | null,
+    session: { remoteKey?: Uint8Array; address: Address; handshakeRttMs: number | null },
   ): void {
-    this.handshakingSet.delete(conn);
-    for (const [idx, c] of this.initOwners) if (c === conn) this.initOwners.delete(idx);
-    conn.establish(now, channel, this.localKey, handshakeRttMs);
+    this.table.established(conn);
+    const remoteKey = session.remoteKey ?? (channel.remoteKey as Uint8Array);
+    conn.establish(now, channel, { ...session, remoteKey }, this.localKey);
     // the established connection is the one connect() and later handshakes must find
-    const hex = toHex(conn.remoteKey as Uint8Array);
-    const cur = this.byKey.get(hex);
+    const cur = this.table.ofKey(remoteKey);
     if (cur === undefined || cur === conn || cur.isFinished || cur.state !== 'established')
-      this.byKey.set(hex, conn);
-    if (!this.active.includes(conn)) this.active.push(conn);
+      this.table.setKey(remoteKey, conn);
   }
 
-  private trackInit(conn: CoreConnection, channel: SecureChannel): void {
-    const idx = channel.pendingIndex;
-    if (idx !== null) this.initOwners.set(idx, conn);
+  // ------------------------------------------------------------------ connections
+
+  private newConnection(outgoing: boolean, remoteKey: Uint8Array | null): CoreConnection {
+    const conn = new CoreConnection(this.host, this.nextId++, outgoing, remoteKey);
+    this.table.add(conn);
+    return conn;
   }
 
-  private addCandidates(conn: CoreConnection, addresses: Address[]): void {
-    for (const a of addresses) {
-      if (!conn.candidates.some((c) => sameAddress(c, a))) conn.candidates.push(copyAddress(a));
+  /** Opens (or reuses) crypto's channel for an outgoing connection and sends the initiation. */
+  private startHandshake(now: number, conn: CoreConnection): CoreConnection {
+    const key = conn.remoteKey ?? undefined;
+    let channel: SecureChannel;
+    try {
+      channel = this.secure.connect(now, {
+        address: copyAddress(conn.channels.candidates[0] as Address),
+        ...(key ? { remoteKey: key } : {}),
+      });
+    } catch (e) {
+      // INVALID_PEER_ID (not an Ed25519 point) and the like: a typed failure event
+      const err =
+        e instanceof SrmudpError && (e.code === 'INVALID_PEER_ID' || e.code === 'CLOSED')
+          ? new CoreError(e.code, e.message, { cause: e })
+          : new CoreError('HANDSHAKE_FAILED', String(e), { cause: e });
+      conn.fail(now, err);
+      return conn;
+    }
+    const owner = this.table.ofChannel(channel);
+    if (owner !== undefined && owner !== conn && !owner.isFinished) {
+      // crypto reused a channel that already belongs to a live connection (an incoming one)
+      this.table.discard(conn);
+      owner.channels.addCandidates(conn.channels.candidates);
+      owner.markOutgoing();
+      return owner;
+    }
+    if (key) this.table.setKey(key, conn);
+    conn.channels.use(channel);
+    this.table.bindChannel(channel, conn);
+    if (channel.isEstablished) {
+      // the channel was established by an incoming handshake we had not surfaced yet
+      this.establish(now, conn, channel, { address: channel.address, handshakeRttMs: null });
+    }
+    return conn;
+  }
+
+  /**
+   * Hands a connection's channels back to crypto: closed (keys erased) while handshaking or when
+   * the endpoint is gone; else released, which keeps a channel the peer already started a new
+   * session on until that session is confirmed or given up (SecureChannel.release).
+   */
+  private releaseChannels(conn: CoreConnection): void {
+    const keep = conn.state !== 'handshaking' && !this.closed;
+    for (const ch of conn.channels.takeAll()) {
+      this.table.unbindChannel(ch, conn);
+      if (keep) ch.release();
+      else ch.close();
     }
   }
 
-  private isDialled(to: Address): boolean {
-    if (this.handshakingSet.size === 0) return false;
-    for (const conn of this.initOwners.values()) {
-      if (conn.candidates.some((a) => sameAddress(a, to))) return true;
+  private onFinished(conn: CoreConnection, now: number): void {
+    this.releaseChannels(conn);
+    this.table.remove(conn);
+    const next = conn.takeSuccessor();
+    if (next !== null && !next.isFinished && next.state === 'handshaking') {
+      const got = this.startHandshake(now, next);
+      if (got !== next) next.fail(now, alreadyConnected(got, next.remoteKey as Uint8Array));
+      this.afterSecure(now);
     }
-    return false;
   }
 
   private acceptPeer(key: Uint8Array, from: Address, incoming: boolean): boolean {
@@ -681,20 +519,22 @@ export class Endpoint implements EndpointApi {
     // 'connected' and may close. The policy is about who may connect to us.
     if (!incoming) return true;
     if (this.closing) return false;
-    const existing = this.byKey.get(toHex(key));
+    const existing = this.table.ofKey(key);
     const known = existing !== undefined && !existing.isFinished;
-    if (!known && this.liveConnections() >= this.maxConnections) {
+    if (!known && this.table.live() >= this.settings.maxConnections) {
       this.drop('connection_limit');
       return false;
     }
-    if (this.allow !== null && !this.allow.some((k) => equalBytes(k, key))) {
+    const allow = this.settings.allow;
+    if (allow !== null && !allow.some((k) => equalBytes(k, key))) {
       this.drop('not_allowed');
       return false;
     }
-    if (this.policy !== null) {
+    const policy = this.settings.policy;
+    if (policy !== null) {
       let ok = false;
       try {
-        ok = this.policy(key.slice(), copyAddress(from)) === true;
+        ok = policy(key.slice(), copyAddress(from)) === true;
       } catch {
         ok = false;
       }
@@ -706,56 +546,8 @@ export class Endpoint implements EndpointApi {
     return true;
   }
 
-  private liveConnections(): number {
-    let n = 0;
-    for (const c of this.byId.values()) if (!c.isFinished) n++;
-    return n;
-  }
-
-  private releaseChannels(conn: CoreConnection): void {
-    for (const ch of conn.channels) {
-      if (this.byChannel.get(ch) === conn) this.byChannel.delete(ch);
-      if (conn.state !== 'handshaking' && ch.awaitingConfirmation && ch.state !== 'closed' && !this.closed) {
-        // the peer already started a new session on it: see `reopening`
-        this.reopening.add(ch);
-        continue;
-      }
-      ch.close();
-    }
-    conn.channels.length = 0;
-  }
-
-  private onFinished(conn: CoreConnection, now: number): void {
-    this.handshakingSet.delete(conn);
-    for (const [idx, c] of this.initOwners) if (c === conn) this.initOwners.delete(idx);
-    this.releaseChannels(conn);
-    this.byId.delete(conn.id);
-    if (conn.remoteKey !== null) {
-      const hex = toHex(conn.remoteKey);
-      if (this.byKey.get(hex) === conn) this.byKey.delete(hex);
-    }
-    const next = this.deferred.get(conn);
-    if (next !== undefined) {
-      this.deferred.delete(conn);
-      if (!next.isFinished && next.state === 'handshaking') {
-        const got = this.startHandshake(now, next);
-        if (got !== next) {
-          next.fail(now, alreadyConnected(got, next.remoteKey as Uint8Array));
-        }
-        this.afterSecure(now);
-      }
-    }
-    for (const [prev, waiting] of this.deferred) if (waiting === conn) this.deferred.delete(prev);
-    const i = this.active.indexOf(conn);
-    if (i >= 0) {
-      this.active.splice(i, 1);
-      if (this.cursor > i) this.cursor--;
-      if (this.cursor >= this.active.length) this.cursor = 0;
-    }
-  }
-
   private maybeCloseSecure(): void {
-    if (this.closing && !this.closed && this.byId.size === 0) {
+    if (this.closing && !this.closed && this.table.size === 0) {
       this.closed = true;
       this.secure.close();
     }
@@ -766,17 +558,7 @@ export class Endpoint implements EndpointApi {
   }
 }
 
-function readU32(b: Uint8Array, o: number): number {
-  return (
-    (((b[o] as number) << 24) |
-      ((b[o + 1] as number) << 16) |
-      ((b[o + 2] as number) << 8) |
-      (b[o + 3] as number)) >>>
-    0
-  );
-}
-
-function failureCode(code: string): string {
+function failureCode(code: string): CoreErrorCode {
   switch (code) {
     case 'HANDSHAKE_TIMEOUT':
       return 'HANDSHAKE_TIMEOUT';
@@ -800,23 +582,9 @@ function failureMessage(code: string): string {
   }
 }
 
-function positiveInt(v: number | undefined, dflt: number, name: string): number {
-  if (v === undefined) return dflt;
-  if (!Number.isSafeInteger(v) || v <= 0)
-    throw new RangeError(`"${name}" expected a positive integer, got ${v}`);
-  return v;
-}
-
-function nonNegInt(v: number | undefined, dflt: number, name: string): number {
-  if (v === undefined) return dflt;
-  if (!Number.isSafeInteger(v) || v < 0)
-    throw new RangeError(`"${name}" expected a non-negative integer, got ${v}`);
-  return v;
-}
-
 /** A dial that found an existing connection to the same peer; `cause` names that connection. */
-function alreadyConnected(existing: CoreConnection, remoteKey: Uint8Array): SrmudpError {
-  return new SrmudpError('ALREADY_CONNECTED', `already connected to this peer (connection ${existing.id})`, {
+function alreadyConnected(existing: CoreConnection, remoteKey: Uint8Array): CoreError {
+  return new CoreError('ALREADY_CONNECTED', `already connected to this peer (connection ${existing.id})`, {
     cause: { connectionId: existing.id, remoteKey: remoteKey.slice() },
   });
 }

@@ -2,4 +2,5 @@ export { AMPLIFICATION_FACTOR } from './amplification.js';
 export * from './api.js';
 export type { CoreConnection } from './connection.js';
 export { BOOT_ID_OPTION, CloseCode, DEFAULTS } from './defaults.js';
-export { Endpoint } from './endpoint.js';
+export { CoreEndpoint } from './endpoint.js';
+export type { CoreError, CoreErrorCode } from './errors.js';

@@ -1,7 +1,7 @@
 import { Network } from '@srmudp/sim';
 import { decodeStun, encodeStun, StunMethod } from '@srmudp/wire';
 import { describe, expect, it } from 'vitest';
-import { Endpoint } from '../src/endpoint.js';
+import { CoreEndpoint } from '../src/endpoint.js';
 import { ADDR_A, ADDR_B, identity, randomBytes, SimEndpoint, sha256, simPair, Writer } from './helpers.js';
 
 describe('handshakes', () => {
@@ -155,7 +155,7 @@ describe('handshakes', () => {
   });
 
   it('send errors on every candidate fail the handshake fast with UNREACHABLE', () => {
-    const ep = new Endpoint({ identity: identity('x'), random: (n) => randomBytes(`r${n}`, n) }, 0);
+    const ep = new CoreEndpoint({ identity: identity('x'), random: (n) => randomBytes(`r${n}`, n) }, 0);
     const target = { host: '10.1.1.1', port: 7 };
     const conn = ep.connect(0, { addresses: [target], remoteKey: identity('y').publicKey });
     expect(ep.pollTransmit(0)?.to).toEqual(target);
@@ -201,7 +201,7 @@ describe('handshakes', () => {
 
 describe('STUN on the endpoint socket', () => {
   it('answers binding requests with the mapped address; other STUN becomes a stun event', () => {
-    const ep = new Endpoint({ identity: identity('s'), random: (n) => randomBytes(`s${n}`, n) }, 0);
+    const ep = new CoreEndpoint({ identity: identity('s'), random: (n) => randomBytes(`s${n}`, n) }, 0);
     const from = { host: '192.0.2.7', port: 5555 };
     const tid = randomBytes('tid', 12);
     const req = encodeStun(
@@ -222,7 +222,7 @@ describe('STUN on the endpoint socket', () => {
   });
 
   it('stunResponder: false surfaces requests as events instead', () => {
-    const ep = new Endpoint(
+    const ep = new CoreEndpoint(
       { identity: identity('s'), random: (n) => randomBytes(`s${n}`, n), stunResponder: false },
       0,
     );
@@ -238,7 +238,7 @@ describe('STUN on the endpoint socket', () => {
 });
 
 describe('API misuse', () => {
-  const mk = () => new Endpoint({ identity: identity('m'), random: (n) => randomBytes(`m${n}`, n) }, 0);
+  const mk = () => new CoreEndpoint({ identity: identity('m'), random: (n) => randomBytes(`m${n}`, n) }, 0);
   it('throws exact errors', () => {
     const ep = mk();
     expect(() => ep.connect(0, { addresses: [] })).toThrow(
@@ -253,7 +253,7 @@ describe('API misuse', () => {
     );
     expect(
       () =>
-        new Endpoint(
+        new CoreEndpoint(
           { identity: identity('m'), random: (n) => new Uint8Array(n), limits: { maxConnections: 0 } },
           0,
         ),

@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { type Identity, identityFromSecret } from '@srmudp/crypto';
 import { type Address, Network, Rng, type SimNode } from '@srmudp/sim';
 import type { ConnectionApi, EndpointConfig, EndpointEvent, Transmit } from '../src/api.js';
-import { Endpoint } from '../src/endpoint.js';
+import { CoreEndpoint } from '../src/endpoint.js';
 
 export function identity(seed: string): Identity {
   return identityFromSecret(new Rng(`id-${seed}`).bytes(32));
@@ -26,7 +26,7 @@ export interface StreamSink {
  * default reads every readable stream into `sinks` (a consumer that keeps up).
  */
 export class SimEndpoint implements SimNode {
-  readonly ep: Endpoint;
+  readonly ep: CoreEndpoint;
   readonly events: EndpointEvent[] = [];
   readonly sinks = new Map<string, StreamSink>();
   readonly messages: { id: number; data: Uint8Array }[] = [];
@@ -47,7 +47,7 @@ export class SimEndpoint implements SimNode {
     const { seed: s, rngSeed, ...rest } = config;
     const seed = s ?? name;
     const rng = new Rng(`rng-${rngSeed ?? seed}`);
-    this.ep = new Endpoint(
+    this.ep = new CoreEndpoint(
       { identity: identity(seed), random: (n) => rng.bytes(n), ...rest } as EndpointConfig,
       now,
     );

@@ -2,17 +2,17 @@
 import { identityFromSecret } from '@srmudp/crypto';
 import { type Address, Network, Rng, type SimNode } from '@srmudp/sim';
 import { expect, it } from 'vitest';
-import { Endpoint, type EndpointEvent } from '../src/index.js';
+import { CoreEndpoint, type EndpointEvent } from '../src/index.js';
 
 it('README example runs as written', () => {
   // --- README example start
   const rng = new Rng('readme');
   const random = (n: number) => rng.bytes(n);
 
-  /** A core Endpoint as a @srmudp/sim node: the sim drives handle/handleTimeout/pollTransmit. */
+  /** A CoreEndpoint as a @srmudp/sim node: the sim drives handle/handleTimeout/pollTransmit. */
   class Peer implements SimNode {
     readonly events: EndpointEvent[] = [];
-    constructor(readonly ep: Endpoint) {}
+    constructor(readonly ep: CoreEndpoint) {}
     handle(now: number, from: Address, _to: Address, data: Uint8Array) {
       this.ep.handle(now, from, data);
       this.drain();
@@ -35,8 +35,8 @@ it('README example runs as written', () => {
   const aliceId = identityFromSecret(rng.bytes(32));
   const bobId = identityFromSecret(rng.bytes(32));
   const net = new Network({ seed: 'readme', defaultLink: { latencyMs: 20, loss: 0.02 } });
-  const alice = new Peer(new Endpoint({ identity: aliceId, random }, net.now));
-  const bob = new Peer(new Endpoint({ identity: bobId, random }, net.now));
+  const alice = new Peer(new CoreEndpoint({ identity: aliceId, random }, net.now));
+  const bob = new Peer(new CoreEndpoint({ identity: bobId, random }, net.now));
   const bobAddr = { host: '10.0.0.2', port: 4433 };
   net.addHost('alice', alice, [{ host: '10.0.0.1', port: 4433 }]);
   net.addHost('bob', bob, [bobAddr]);

@@ -1,10 +1,5 @@
-import {
-  type CryptoBackend,
-  generateIdentity,
-  nobleBackend,
-  type PeerAddress,
-  SecureEndpoint,
-} from '@srmudp/crypto';
+import { type CryptoBackend, generateIdentity, nobleBackend, SecureEndpoint } from '@srmudp/crypto';
+import type { Address } from '@srmudp/wire';
 import { bench, describe } from 'vitest';
 import { nodeBackend, randomBytes, sodiumBackend } from '../src/index.js';
 
@@ -15,14 +10,14 @@ const PAYLOAD = 1200;
 function establishedPair(backend: CryptoBackend) {
   const a = new SecureEndpoint({ identity: generateIdentity(randomBytes), random: randomBytes, backend });
   const b = new SecureEndpoint({ identity: generateIdentity(randomBytes), random: randomBytes, backend });
-  const addrA: PeerAddress = { host: 'a', port: 1 };
-  const addrB: PeerAddress = { host: 'b', port: 1 };
+  const addrA: Address = { host: 'a', port: 1 };
+  const addrB: Address = { host: 'b', port: 1 };
   const ch = a.connect(0, { address: addrB, remoteKey: b.identity.publicKey });
   handshake(a, b, addrA, addrB);
   return { a, b, ch, addrA, addrB };
 }
 
-function handshake(a: SecureEndpoint, b: SecureEndpoint, addrA: PeerAddress, addrB: PeerAddress): void {
+function handshake(a: SecureEndpoint, b: SecureEndpoint, addrA: Address, addrB: Address): void {
   for (let i = 0; i < 3; i++) {
     for (let t = a.pollTransmit(0); t; t = a.pollTransmit(0)) b.handle(0, addrA, t.data);
     for (let t = b.pollTransmit(0); t; t = b.pollTransmit(0)) a.handle(0, addrB, t.data);
@@ -66,8 +61,8 @@ describe('full IK handshake (both sides, 1 round trip)', () => {
   for (const backend of backends) {
     const idA = generateIdentity(randomBytes);
     const idB = generateIdentity(randomBytes);
-    const addrA: PeerAddress = { host: 'a', port: 1 };
-    const addrB: PeerAddress = { host: 'b', port: 1 };
+    const addrA: Address = { host: 'a', port: 1 };
+    const addrB: Address = { host: 'b', port: 1 };
     bench(`${backend.name}: IK handshake`, () => {
       const a = new SecureEndpoint({ identity: idA, random: randomBytes, backend });
       const b = new SecureEndpoint({ identity: idB, random: randomBytes, backend });

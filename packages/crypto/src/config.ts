@@ -1,13 +1,12 @@
-import type { CryptoBackend } from './backend.js';
-import type { HandshakeLimits } from './handshake-guard.js';
+/**
+ * Options of a secure endpoint, their defaults and their validation: the only place that reads
+ * `SecureEndpointConfig`; the endpoint works from the resolved `SecureConfig`.
+ */
+import type { Address } from '@srmudp/wire';
+import { type CryptoBackend, nobleBackend } from './backend.js';
+import { type HandshakeLimits, resolveLimits } from './handshake-guard.js';
 import type { Identity } from './identity.js';
-import type { HandshakeOptions } from './options.js';
-
-/** A UDP address; structurally the same as @srmudp/sim's and core's `{ host, port }`. */
-export interface PeerAddress {
-  readonly host: string;
-  readonly port: number;
-}
+import { checkAppOptions, type HandshakeOptions } from './options.js';
 
 /** Timers and limits of the secure channel; every field has a default. */
 export interface SecureTiming {
@@ -38,7 +37,7 @@ export const DEFAULT_TIMING: SecureTiming = {
 };
 
 export interface AcceptInfo {
-  address: PeerAddress;
+  address: Address;
   pattern: 'IK' | 'XX';
   /** The remote side's application options (types >= 0x10). */
   options: HandshakeOptions;
@@ -71,4 +70,45 @@ export interface SecureEndpointConfig {
    * clock that keeps running across restarts.
    */
   wallClockOffsetMs?: number;
+}
+
+/** `SecureEndpointConfig` validated, with every default filled in. */
+export interface SecureConfig {
+  readonly identity: Identity;
+  readonly random: (n: number) => Uint8Array;
+  readonly backend: CryptoBackend;
+  readonly acceptPeer: ((remoteKey: Uint8Array, info: AcceptInfo) => boolean) | undefined;
+  readonly acceptXX: boolean;
+  readonly options: HandshakeOptions | undefined;
+  readonly timing: SecureTiming;
+  readonly limits: HandshakeLimits;
+  readonly wallClockOffsetMs: number;
+}
+
+/** Validates `config` (exact TypeError / RangeError messages) and fills in the defaults. */
+export function resolveSecureConfig(config: SecureEndpointConfig): SecureConfig {
+  if (!config || typeof config.random !== 'function') throw new TypeError('"random" expected a function');
+  if (!config.identity || !(config.identity.publicKey instanceof Uint8Array)) {
+    throw new TypeError('"identity" expected an Identity');
+  }
+  checkAppOptions(config.options);
+  const timing = { ...DEFAULT_TIMING, ...config.timing };
+  for (const [k, v] of Object.entries(timing)) {
+    if (typeof v !== 'number' || !(v > 0))
+      throw new RangeError(`"timing.${k}" expected a positive number, got ${v}`);
+  }
+  const offset = config.wallClockOffsetMs ?? 0;
+  if (typeof offset !== 'number' || !Number.isFinite(offset))
+    throw new RangeError(`"wallClockOffsetMs" expected a finite number, got ${offset}`);
+  return {
+    identity: config.identity,
+    random: config.random,
+    backend: config.backend ?? nobleBackend(),
+    acceptPeer: config.acceptPeer,
+    acceptXX: config.acceptXX ?? true,
+    options: config.options,
+    timing,
+    limits: resolveLimits(config.limits),
+    wallClockOffsetMs: offset,
+  };
 }

@@ -1,5 +1,4 @@
-import { parseIp } from '@srmudp/wire';
-import type { PeerAddress } from './config.js';
+import { type Address, parseIp } from '@srmudp/wire';
 
 /**
  * The responder's DoS policy (WireGuard §5.3 and §5.4.7, adapted to one thread): when it is under
@@ -287,7 +286,7 @@ function pull(m: Map<string, PendingEntry[]>, k: string, e: PendingEntry): void 
 export class SourceKeys {
   private readonly prefixes = new Map<string, string>();
 
-  of(from: PeerAddress): Source {
+  of(from: Address): Source {
     let prefix = this.prefixes.get(from.host);
     if (prefix === undefined) {
       prefix = prefixOf(from.host);

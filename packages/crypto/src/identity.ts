@@ -1,7 +1,7 @@
 import { ed25519 } from '@noble/curves/ed25519.js';
-import { SrmudpError } from '@srmudp/wire';
 import type { CryptoBackend } from './backend.js';
 import { assertBytes, bytesKey } from './bytes.js';
+import { CryptoError } from './errors.js';
 import { peerIdToString } from './peer-id.js';
 
 /**
@@ -92,7 +92,7 @@ export function peerIdToX25519(publicKey: Uint8Array, backend?: CryptoBackend): 
   try {
     return toX25519(publicKey, backend);
   } catch (cause) {
-    throw new SrmudpError('INVALID_PEER_ID', 'not a valid Ed25519 public key', { cause });
+    throw new CryptoError('INVALID_PEER_ID', 'not a valid Ed25519 public key', { cause });
   }
 }
 

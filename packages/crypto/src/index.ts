@@ -1,8 +1,10 @@
 export type { CryptoBackend, HashFunctions } from './backend.js';
 export { nobleBackend } from './backend.js';
 export { writeNoiseNonce } from './bytes.js';
-export type { AcceptInfo, PeerAddress, SecureEndpointConfig, SecureTiming } from './config.js';
+export type { AcceptInfo, SecureConfig, SecureEndpointConfig, SecureTiming } from './config.js';
 export { DEFAULT_TIMING } from './config.js';
+export type { CryptoErrorCode } from './errors.js';
+export type { HandleResult } from './handle-result.js';
 export type { HandshakeLimits } from './handshake-guard.js';
 export { DEFAULT_LIMITS as DEFAULT_HANDSHAKE_LIMITS } from './handshake-guard.js';
 export type { Identity } from './identity.js';
@@ -24,9 +26,16 @@ export type { HandshakeOptions } from './options.js';
 export { FIRST_APP_OPTION, OptionType } from './options.js';
 export * from './peer-id.js';
 export { REPLAY_WINDOW_SIZE, ReplayWindow } from './replay-window.js';
-export type { ChannelState, FailureCode, Opened, SecureEvent } from './secure-channel.js';
+export type {
+  ChannelState,
+  FailureCode,
+  HandshakeKind,
+  Opened,
+  SecureEvent,
+  SecureTransmit,
+} from './secure-channel.js';
 export { SecureChannel } from './secure-channel.js';
-export type { ConnectOptions, HandleOptions, HandleResult } from './secure-endpoint.js';
+export type { ConnectOptions, HandleOptions } from './secure-endpoint.js';
 export { SecureEndpoint } from './secure-endpoint.js';
 export type { CryptoStats, DropReason } from './stats.js';
 export { DROP_REASONS } from './stats.js';

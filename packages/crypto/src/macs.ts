@@ -1,7 +1,7 @@
 import { xchacha20poly1305 } from '@noble/ciphers/chacha.js';
 import { blake2s } from '@noble/hashes/blake2.js';
-import { MAC_LENGTH } from '@srmudp/wire';
-import { concatBytes, equalBytes, isZero } from './bytes.js';
+import { concatBytes, equalBytes, MAC_LENGTH } from '@srmudp/wire';
+import { isZero } from './bytes.js';
 
 /**
  * WireGuard's DoS protection (WireGuard paper §5.4.4 and §5.4.7), adapted:

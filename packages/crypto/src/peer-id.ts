@@ -1,5 +1,5 @@
 import { blake2s } from '@noble/hashes/blake2.js';
-import { SrmudpError } from '@srmudp/wire';
+import { CryptoError } from './errors.js';
 
 /**
  * Text form of a peer id (an Ed25519 public key):
@@ -70,23 +70,23 @@ export function peerIdToString(key: Uint8Array): string {
 
 /** Parses a peer id string; throws SrmudpError('INVALID_PEER_ID') saying what is wrong. */
 export function parsePeerId(text: string): Uint8Array {
-  if (typeof text !== 'string') throw new SrmudpError('INVALID_PEER_ID', 'peer id must be a string');
+  if (typeof text !== 'string') throw new CryptoError('INVALID_PEER_ID', 'peer id must be a string');
   const t = text.trim().toLowerCase();
   if (!t.startsWith(PEER_ID_PREFIX)) {
-    throw new SrmudpError('INVALID_PEER_ID', `peer id must start with "${PEER_ID_PREFIX}"`);
+    throw new CryptoError('INVALID_PEER_ID', `peer id must start with "${PEER_ID_PREFIX}"`);
   }
   if (t.length !== PEER_ID_TEXT_LENGTH) {
-    throw new SrmudpError(
+    throw new CryptoError(
       'INVALID_PEER_ID',
       `peer id must be ${PEER_ID_TEXT_LENGTH} characters long, got ${t.length}`,
     );
   }
   const raw = base32Decode(t.slice(PEER_ID_PREFIX.length));
-  if (raw === null) throw new SrmudpError('INVALID_PEER_ID', 'peer id contains a character outside a-z, 2-7');
+  if (raw === null) throw new CryptoError('INVALID_PEER_ID', 'peer id contains a character outside a-z, 2-7');
   const key = raw.slice(0, 32);
   const sum = checksum(key);
   if (sum[0] !== raw[32] || sum[1] !== raw[33] || sum[2] !== raw[34]) {
-    throw new SrmudpError('INVALID_PEER_ID', 'peer id checksum does not match (typo?)');
+    throw new CryptoError('INVALID_PEER_ID', 'peer id checksum does not match (typo?)');
   }
   return key;
 }

@@ -1,41 +1,16 @@
-import {
-  encodePacketBytes,
-  type HandshakePacket,
-  HandshakePattern,
-  MAC_LENGTH,
-  SrmudpError,
-  WIRE_VERSION,
-} from '@srmudp/wire';
-import type { CryptoBackend } from './backend.js';
-import { compareBytes, equalBytes } from './bytes.js';
-import type { AcceptInfo, PeerAddress, SecureTiming } from './config.js';
-import { type Identity, tryPeerIdToX25519 } from './identity.js';
-import {
-  COOKIE_USE_LIFETIME_MS,
-  cookieKey,
-  mac1Key,
-  openCookie,
-  verifyMac1,
-  writeMac1,
-  writeMac2,
-} from './macs.js';
-import { HandshakeState } from './noise/handshake-state.js';
-import { IK, XX } from './noise/patterns.js';
-import { decodePayload, encodePayload, type HandshakeOptions } from './options.js';
-import type { CryptoStats } from './stats.js';
-import { TransportSession } from './transport-session.js';
+import { type Address, compareBytes, copyAddress, type HandshakePacket } from '@srmudp/wire';
+import type { AcceptInfo } from './config.js';
+import { CryptoError } from './errors.js';
+import { tryPeerIdToX25519 } from './identity.js';
+import { Initiation, type InitiatorHost } from './initiator.js';
+import { COOKIE_USE_LIFETIME_MS } from './macs.js';
+import type { HandshakeOptions } from './options.js';
+import type { CryptoStats, DropReason } from './stats.js';
+import type { TransportSession } from './transport-session.js';
 
-/** Noise prologue: binds the protocol and wire version so a version downgrade breaks the handshake. */
-export function prologue(): Uint8Array {
-  const p = new TextEncoder().encode('srmudp v1\0');
-  const out = new Uint8Array(p.length + 1);
-  out.set(p, 0);
-  out[p.length] = WIRE_VERSION;
-  return out;
-}
-const PROLOGUE = prologue();
-
-export type ChannelState = 'idle' | 'handshaking' | 'established' | 'failed' | 'closed';
+// What @srmudp/crypto tells its host (core, or any other user): events about channels and the
+// handshake datagrams to send, each saying which channel and which kind it is, so the host never
+// parses these bytes nor reads a channel's internals to route them ("route once").
 
 export type FailureCode = 'HANDSHAKE_TIMEOUT' | 'PEER_REFUSED' | 'SESSION_EXPIRED';
 
@@ -49,6 +24,11 @@ export type SecureEvent =
       /** True when this side initiated the handshake. */
       initiator: boolean;
       /**
+       * The address the session was proven with: the responder's answer (initiator), XX message 3
+       * or the first packet under the new keys (responder). A copy.
+       */
+      address: Address;
+      /**
        * Round trip measured by the handshake, or null when a retransmission makes it ambiguous
        * (Karn): initiator, from sending the initiation to the response; responder, from sending
        * its response to the proof that the initiator has the keys (XX message 3, or the first
@@ -61,24 +41,58 @@ export type SecureEvent =
       channel: SecureChannel;
       remoteOptions: HandshakeOptions;
       initiator: boolean;
+      address: Address;
       handshakeRttMs: number | null;
+      /**
+       * The channel had been released by its host ({@link SecureChannel.release}) while the
+       * peer's new session awaited key confirmation: this session starts something new (the peer
+       * reconnected or restarted while the old connection drained), it does not continue it.
+       */
+      reopened: boolean;
     }
   | { type: 'failed'; channel: SecureChannel; code: FailureCode };
 
-/** @internal What a channel needs from its endpoint. */
-export interface ChannelHost {
-  readonly identity: Identity;
-  readonly backend: CryptoBackend;
-  readonly random: (n: number) => Uint8Array;
-  readonly timing: SecureTiming;
+/** Which handshake message a datagram is (wire-format.md §5). */
+export type HandshakeKind = 'initiation' | 'response' | 'final' | 'cookie_reply';
+
+/** A handshake datagram to send (data packets are sealed by the host with `channel.seal`). */
+export interface SecureTransmit {
+  to: Address;
+  data: Uint8Array;
+  kind: HandshakeKind;
+  /**
+   * The channel it belongs to: our initiation (new or a rekey), XX message 3, or an IK response
+   * (the responder's channel to that peer). Null for answers that hold no channel: XX message 2
+   * of a half-open handshake and cookie replies.
+   */
+  channel: SecureChannel | null;
+  /**
+   * It answers a datagram from `to`, an address nothing has proven yet (a response or a cookie
+   * reply): the host applies its anti-amplification limit (RFC 9000 §8.1). False for what we send
+   * on our own initiative (initiations, XX message 3) to an address we chose.
+   */
+  answersUnverified: boolean;
+}
+
+/** Result of opening a data packet. */
+export interface Opened {
+  packetNumber: number;
+  plaintext: Uint8Array;
+}
+
+/** @internal Who a session index belongs to. */
+export type IndexOwner =
+  | { kind: 'session'; channel: SecureChannel; session: TransportSession }
+  | { kind: 'pending'; channel: SecureChannel }
+  | { kind: 'half_open'; halfOpen: unknown };
+
+/** @internal What a channel (and the responder logic) needs from its endpoint. */
+export interface ChannelHost extends InitiatorHost {
   readonly stats: CryptoStats;
-  readonly appOptions: HandshakeOptions | undefined;
-  /** a fresh initiation timestamp (TAI64N, strictly increasing) */
-  timestamp(now: number): Uint8Array;
   allocateIndex(owner: IndexOwner): number;
   setIndexOwner(index: number, owner: IndexOwner): void;
   releaseIndex(index: number): void;
-  transmit(to: PeerAddress, data: Uint8Array): void;
+  transmit(t: SecureTransmit): void;
   emit(event: SecureEvent): void;
   accept(remoteKey: Uint8Array, info: AcceptInfo): boolean;
   bindKey(channel: SecureChannel, remoteKey: Uint8Array): void;
@@ -86,28 +100,7 @@ export interface ChannelHost {
   unbind(channel: SecureChannel): void;
 }
 
-/** @internal */
-export type IndexOwner =
-  | { kind: 'session'; channel: SecureChannel; session: TransportSession }
-  | { kind: 'pending'; channel: SecureChannel }
-  | { kind: 'half_open'; halfOpen: unknown };
-
-interface Pending {
-  hs: HandshakeState;
-  pattern: 'IK' | 'XX';
-  localIndex: number;
-  keyPhase: 0 | 1;
-  /** Encoded packet with zero MACs; the MACs are written at each (re)send. */
-  packet: Uint8Array;
-  mac1: Uint8Array | null;
-  startedAt: number;
-  nextSendAt: number;
-  interval: number;
-  cookieTaken: boolean;
-  /** transmissions that could have elicited the response (RTT sample only when 1), and the last */
-  sends: number;
-  lastSentAt: number;
-}
+export type ChannelState = 'idle' | 'handshaking' | 'established' | 'failed' | 'closed';
 
 /** XX initiator: message 3 is re-sent until the responder proves it has the keys. */
 interface FinalRetransmit {
@@ -118,24 +111,23 @@ interface FinalRetransmit {
   deadline: number;
 }
 
-/** Result of {@link SecureChannel.open}. */
-export interface Opened {
-  packetNumber: number;
-  plaintext: Uint8Array;
-}
-
 /**
- * The secure channel to one peer: Noise handshakes (as initiator; the endpoint drives the
- * responder side), the current transport keys, the previous keys during the grace period after
- * a rekey, and timers. Created by {@link SecureEndpoint.connect} or by an incoming handshake.
+ * The secure channel to one peer: its sessions (the current transport keys, the previous ones
+ * during the grace period after a rekey, a responder session awaiting key confirmation), our
+ * initiation in progress (initiator.ts; the endpoint drives the responder side, responder.ts),
+ * rekeys and their timers. Created by {@link SecureEndpoint.connect} or by an incoming handshake.
  */
 export class SecureChannel {
   /** Ed25519 public key of the peer; null while an XX dial has not learnt it yet. */
   remoteKey: Uint8Array | null;
   /** X25519 static key of the peer (Noise `rs`). */
   remoteStatic: Uint8Array | null;
-  /** Where handshake packets go. Core may update it (path migration). */
-  address: PeerAddress;
+  /**
+   * Where this channel's handshake packets go by default: the dialled address, then the address
+   * the peer last answered or initiated from. A host may route them elsewhere (its transmits
+   * name the channel): core sends a rekey of an established connection on its active path.
+   */
+  address: Address;
   state: ChannelState = 'idle';
   /** Application options the peer sent in the last completed handshake. */
   remoteOptions: HandshakeOptions = new Map();
@@ -150,7 +142,7 @@ export class SecureChannel {
    */
   next: TransportSession | null = null;
   /** @internal */ nextOptions: HandshakeOptions = new Map();
-  /** @internal */ pending: Pending | null = null;
+  /** @internal our initiation in progress */ pending: Initiation | null = null;
   private final: FinalRetransmit | null = null;
   private cookie: { value: Uint8Array; at: number } | null = null;
   private rekeyRequested = false;
@@ -158,12 +150,14 @@ export class SecureChannel {
   /** connect() was called: an abandoned unconfirmed session then fails the channel (the caller
    * waits for an outcome) instead of closing it quietly */
   private dialled = false;
+  /** the host let go of it while a session of the peer awaited confirmation ({@link release}) */
+  private released = false;
 
   /** @internal */
   constructor(
     private readonly host: ChannelHost,
     remoteKey: Uint8Array | null,
-    address: PeerAddress,
+    address: Address,
     remoteStatic?: Uint8Array | null,
   ) {
     this.remoteKey = remoteKey;
@@ -206,12 +200,17 @@ export class SecureChannel {
     return this.current ? this.current.handshakeHash : null;
   }
 
+  /** True after {@link release} while the peer's new session awaits confirmation. */
+  get isReleased(): boolean {
+    return this.released;
+  }
+
   /**
    * Starts a handshake (IK when the remote key is known, else XX). No-op while one is in
    * progress or when the channel is established.
    */
   connect(now: number): void {
-    if (this.state === 'closed') throw new SrmudpError('CHANNEL_CLOSED', 'channel is closed');
+    if (this.state === 'closed') throw new CryptoError('CLOSED', 'channel is closed');
     this.dialled = true;
     if (this.pending || this.isEstablished) return;
     this.startHandshake(now);
@@ -225,7 +224,7 @@ export class SecureChannel {
    */
   seal(packetNumber: number, plaintext: Uint8Array, out?: Uint8Array): Uint8Array {
     const s = this.current;
-    if (s === null || !s.alive) throw new SrmudpError('NO_SESSION', 'no established session to seal with');
+    if (s === null || !s.alive) throw new CryptoError('NO_SESSION', 'no established session to seal with');
     const datagram = s.seal(packetNumber, plaintext, out);
     if (s.sealedCount >= this.host.timing.rekeyAfterPackets && !this.pending) this.rekeyRequested = true;
     return datagram;
@@ -251,6 +250,23 @@ export class SecureChannel {
     this.cookie = null;
     this.state = 'closed';
     this.host.unbind(this);
+  }
+
+  /**
+   * The host is done with this channel (its connection ended). Closes it, keys erased, unless
+   * the peer already started a new session on it (an initiation awaiting key confirmation: a
+   * reconnect that arrived while the old connection drained). Then the channel waits for that
+   * session: confirmed, it is reported as 'rekeyed' with `reopened: true` and the host takes the
+   * channel again; given up (one handshake timeout, or evicted by the handshake budget), the
+   * channel closes.
+   */
+  release(): void {
+    if (this.state === 'closed') return;
+    if (this.next === null) {
+      this.close();
+      return;
+    }
+    this.released = true;
   }
 
   /** Earliest time this channel needs {@link handleTimeout}, or null. */
@@ -302,7 +318,7 @@ export class SecureChannel {
       const f = this.final;
       if (f.session.confirmed || !f.session.alive || now >= f.deadline) this.final = null;
       else if (now >= f.nextSendAt) {
-        this.host.transmit(this.address, f.packet);
+        this.send('final', f.packet);
         f.interval = Math.min(f.interval * 2, tm.handshakeMaxRetransmitMs);
         f.nextSendAt = now + f.interval;
       }
@@ -318,10 +334,8 @@ export class SecureChannel {
         return;
       }
       if (now >= p.nextSendAt) {
-        p.cookieTaken = false;
         this.sendPending(now);
-        p.interval = Math.min(p.interval * 2, tm.handshakeMaxRetransmitMs);
-        p.nextSendAt = now + p.interval;
+        p.onRetransmit(now);
       }
     } else if (this.current && this.remoteStatic) {
       const u = this.unansweredAt(this.current);
@@ -362,72 +376,24 @@ export class SecureChannel {
 
   private startHandshake(now: number): void {
     const host = this.host;
-    const ik = this.remoteStatic !== null;
-    const hs = new HandshakeState({
-      pattern: ik ? IK : XX,
-      initiator: true,
-      hash: 'BLAKE2s',
-      backend: host.backend,
-      prologue: PROLOGUE,
-      s: { privateKey: host.identity.x25519Private, publicKey: host.identity.x25519Public },
-      ...(ik ? { rs: this.remoteStatic as Uint8Array } : {}),
-      random: host.random,
-    });
     const localIndex = host.allocateIndex({ kind: 'pending', channel: this });
     const keyPhase: 0 | 1 = this.current ? ((this.current.keyPhase ^ 1) as 0 | 1) : 0;
-    // IK: the first payload is encrypted and authenticated, so it carries our identity and
-    // options. XX: message 1 is in clear, so it carries only the index and the key phase.
-    const payload = ik
-      ? encodePayload({
-          senderIndex: localIndex,
-          identityKey: host.identity.publicKey,
-          keyPhase,
-          timestamp: host.timestamp(now),
-          app: host.appOptions,
-        })
-      : encodePayload({ senderIndex: localIndex, keyPhase });
-    const noise = hs.writeMessage(payload);
-    const packet = encodePacketBytes({
-      type: 'handshake_init',
-      version: WIRE_VERSION,
-      pattern: ik ? HandshakePattern.IK : HandshakePattern.XX,
-      senderIndex: localIndex,
-      receiverIndex: 0,
-      noise,
-      mac1: new Uint8Array(MAC_LENGTH),
-      mac2: new Uint8Array(MAC_LENGTH),
-    });
-    this.pending = {
-      hs,
-      pattern: ik ? 'IK' : 'XX',
-      localIndex,
-      keyPhase,
-      packet,
-      mac1: null,
-      startedAt: now,
-      nextSendAt: now + host.timing.handshakeRetransmitMs,
-      interval: host.timing.handshakeRetransmitMs,
-      cookieTaken: false,
-      sends: 0,
-      lastSentAt: now,
-    };
+    this.pending = new Initiation(host, this.remoteStatic, localIndex, keyPhase, now);
     if (!this.isEstablished) this.state = 'handshaking';
     host.stats.handshakesStarted++;
     this.sendPending(now);
   }
 
-  /** (Re)sends the pending initiation: same Noise message (a duplicate is recognised by the
-   * responder and answered from its cache), fresh MACs (a cookie may have arrived). */
+  /** (Re)sends the pending initiation (with the cookie while it is fresh). */
   private sendPending(now: number): void {
     const p = this.pending;
     if (!p) return;
-    const pkt = p.packet.slice();
-    p.mac1 = writeMac1(pkt, mac1Key(this.remoteStatic));
     const c = this.cookie && now - this.cookie.at < COOKIE_USE_LIFETIME_MS ? this.cookie.value : null;
-    writeMac2(pkt, c);
-    p.sends++;
-    p.lastSentAt = now;
-    this.host.transmit(this.address, pkt);
+    this.send('initiation', p.datagram(now, this.remoteStatic, c));
+  }
+
+  private send(kind: 'initiation' | 'final', data: Uint8Array): void {
+    this.host.transmit({ to: this.address, data, kind, channel: this, answersUnverified: false });
   }
 
   /** @internal Resend our pending initiation right away (the peer is clearly alive). */
@@ -439,7 +405,7 @@ export class SecureChannel {
   dropPending(): void {
     const p = this.pending;
     if (!p) return;
-    p.hs.destroy();
+    p.destroy();
     this.host.releaseIndex(p.localIndex);
     this.pending = null;
   }
@@ -447,112 +413,48 @@ export class SecureChannel {
   /** @internal A cookie reply for our pending initiation. */
   handleCookieReply(now: number, nonce: Uint8Array, sealed: Uint8Array): boolean {
     const p = this.pending;
-    if (!p?.mac1 || p.cookieTaken) return false;
-    const key = cookieKey(p.pattern === 'IK' ? this.remoteStatic : null);
-    const cookie = openCookie(key, nonce, sealed, p.mac1);
-    if (!cookie) return false;
+    const cookie = p?.openCookieReply(this.remoteStatic, nonce, sealed) ?? null;
+    if (cookie === null) return false;
     this.cookie?.value.fill(0);
     this.cookie = { value: cookie, at: now };
-    p.cookieTaken = true;
     this.host.stats.cookieRepliesAccepted++;
-    // the sends before could not have been answered (they got this cookie reply): not ambiguous
-    p.sends = 0;
     this.sendPending(now);
     return true;
   }
 
   /** @internal A handshake response (IK message 2 or XX message 2) for our pending initiation. */
-  handleResponse(now: number, pkt: HandshakePacket, raw: Uint8Array, from: PeerAddress): DropReasonOrOk {
+  handleResponse(now: number, pkt: HandshakePacket, raw: Uint8Array, from: Address): DropReason | 'ok' {
     const p = this.pending;
+    if (!p) return 'unexpected';
     const host = this.host;
-    if (!p || pkt.receiverIndex !== p.localIndex) return 'unexpected';
-    if ((p.pattern === 'IK') !== (pkt.pattern === HandshakePattern.IK)) return 'unexpected';
-    // mac1 of a response is keyed by our static key when the responder knows it (IK).
-    const ok1 = verifyMac1(raw, mac1Key(p.pattern === 'IK' ? host.identity.x25519Public : null));
-    if (!ok1) return 'bad_mac1';
-    // Try on a copy of the state: a forged response must not kill our pending handshake.
-    const attempt = p.hs;
-    const snapshot = attempt.clone();
-    const payloadBytes = snapshot.readMessage(pkt.noise);
-    if (payloadBytes === null) return 'handshake_failed';
-    const payload = decodePayload(payloadBytes);
-    if (!payload || payload.senderIndex !== pkt.senderIndex) {
-      snapshot.destroy();
-      return 'bad_payload';
-    }
-    let remoteKey = this.remoteKey;
-    if (p.pattern === 'XX') {
-      const rs = snapshot.remoteStatic();
-      const id = payload.identityKey;
-      const x = id ? tryPeerIdToX25519(id) : null;
-      if (!rs || !id || !x || !equalBytes(x, rs)) {
-        snapshot.destroy();
-        return 'bad_payload';
-      }
-      if (!host.accept(id, { address: from, pattern: 'XX', options: payload.app, incoming: false })) {
-        snapshot.destroy();
-        this.dropPending();
-        this.fail('PEER_REFUSED');
-        return 'refused';
-      }
-      remoteKey = id;
-    }
-    attempt.destroy();
-    p.hs = snapshot;
-    let finalPacket: Uint8Array | null = null;
-    if (p.pattern === 'XX') {
-      const noise3 = snapshot.writeMessage(
-        encodePayload({
-          senderIndex: p.localIndex,
-          identityKey: host.identity.publicKey,
-          timestamp: host.timestamp(now),
-          app: host.appOptions,
-        }),
-      );
-      finalPacket = encodePacketBytes({
-        type: 'handshake_final',
-        version: WIRE_VERSION,
-        pattern: HandshakePattern.XX,
-        senderIndex: p.localIndex,
-        receiverIndex: pkt.senderIndex,
-        noise: noise3,
-        mac1: new Uint8Array(MAC_LENGTH),
-        mac2: new Uint8Array(MAC_LENGTH),
-      });
-      this.remoteKey = remoteKey;
-      this.remoteStatic = snapshot.remoteStatic();
-      writeMac1(finalPacket, mac1Key(this.remoteStatic));
-      host.bindKey(this, remoteKey as Uint8Array);
-    }
-    const split = snapshot.split();
-    const session = new TransportSession(
-      host.backend,
-      p.localIndex,
-      pkt.senderIndex,
-      p.keyPhase,
-      split.send.key()?.slice() as Uint8Array,
-      split.recv.key()?.slice() as Uint8Array,
-      now,
-      true,
-      split.handshakeHash,
-      p.pattern === 'IK', // IK: the response proves the responder holds the keys
+    const r = p.readResponse(now, pkt, raw, (id, options) =>
+      host.accept(id, { address: from, pattern: 'XX', options, incoming: false }),
     );
-    split.send.clear();
-    split.recv.clear();
+    if (r === 'refused') {
+      this.dropPending();
+      this.fail('PEER_REFUSED');
+      return 'refused';
+    }
+    if (typeof r === 'string') return r;
+    if (r.learnt !== null) {
+      this.remoteKey = r.learnt.remoteKey;
+      this.remoteStatic = r.learnt.remoteStatic;
+      host.bindKey(this, r.learnt.remoteKey);
+    }
     this.pending = null;
-    host.setIndexOwner(p.localIndex, { kind: 'session', channel: this, session });
+    host.setIndexOwner(p.localIndex, { kind: 'session', channel: this, session: r.session });
     this.address = from;
-    if (finalPacket) {
-      host.transmit(from, finalPacket);
+    if (r.final !== null) {
+      this.send('final', r.final);
       this.final = {
-        packet: finalPacket,
-        session,
+        packet: r.final,
+        session: r.session,
         nextSendAt: now + host.timing.handshakeRetransmitMs,
         interval: host.timing.handshakeRetransmitMs,
         deadline: now + host.timing.handshakeTimeoutMs,
       };
     }
-    this.install(now, session, payload.app, true, p.sends === 1 ? now - p.lastSentAt : null);
+    this.install(now, r.session, r.remoteOptions, true, r.rttMs);
     return 'ok';
   }
 
@@ -578,6 +480,7 @@ export class SecureChannel {
     this.remoteOptions = remoteOptions;
     this.state = 'established';
     host.stats.handshakesCompleted++;
+    const address = copyAddress(this.address);
     if (!this.established) {
       this.established = true;
       host.emit({
@@ -586,22 +489,38 @@ export class SecureChannel {
         remoteKey: this.remoteKey as Uint8Array,
         remoteOptions,
         initiator,
+        address,
         handshakeRttMs,
       });
     } else {
-      host.emit({ type: 'rekeyed', channel: this, remoteOptions, initiator, handshakeRttMs });
+      const reopened = this.released;
+      this.released = false;
+      host.emit({
+        type: 'rekeyed',
+        channel: this,
+        remoteOptions,
+        initiator,
+        address,
+        handshakeRttMs,
+        reopened,
+      });
     }
   }
 
   /**
    * @internal The unconfirmed responder session is given up (expired, or evicted by the
-   * endpoint's handshake budget). A channel left with nothing fails when the application dialled
-   * it (it waits for an outcome), else it closes without a word: nobody ever saw it.
+   * endpoint's handshake budget). A released channel closes. A channel left with nothing fails
+   * when the application dialled it (it waits for an outcome), else it closes without a word:
+   * nobody ever saw it.
    */
   abandonNext(): void {
     if (this.next === null) return;
     this.dropSession(this.next);
     this.next = null;
+    if (this.released) {
+      this.close();
+      return;
+    }
     if (this.current !== null || this.pending !== null || this.state === 'closed') return;
     if (this.dialled) this.fail('HANDSHAKE_TIMEOUT');
     else this.close();
@@ -631,5 +550,3 @@ export class SecureChannel {
     );
   }
 }
-
-export type DropReasonOrOk = import('./stats.js').DropReason | 'ok';

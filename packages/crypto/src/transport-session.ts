@@ -1,5 +1,6 @@
 import { AEAD_TAG_LENGTH, DATA_HEADER_LENGTH, writeDataHeader } from '@srmudp/wire';
 import type { CryptoBackend } from './backend.js';
+import type { SplitResult } from './noise/handshake-state.js';
 import { ReplayWindow } from './replay-window.js';
 
 /** Largest packet number a session seals: nonces are packet numbers and must fit 2^53-1. */
@@ -41,6 +42,36 @@ export class TransportSession {
     this.sendKey = sendKey;
     this.recvKey = recvKey;
     this.confirmed = confirmed;
+  }
+
+  /**
+   * The session a completed handshake gives: keys copied out of Noise's `split()`, whose cipher
+   * states are then cleared. `initiator`: this side sent the initiation; `confirmed`: the peer
+   * already proved it holds the keys (IK response, XX message 3).
+   */
+  static fromSplit(
+    backend: CryptoBackend,
+    split: SplitResult,
+    indexes: { local: number; remote: number; keyPhase: 0 | 1 },
+    now: number,
+    initiator: boolean,
+    confirmed: boolean,
+  ): TransportSession {
+    const session = new TransportSession(
+      backend,
+      indexes.local,
+      indexes.remote,
+      indexes.keyPhase,
+      split.send.key()?.slice() as Uint8Array,
+      split.recv.key()?.slice() as Uint8Array,
+      now,
+      initiator,
+      split.handshakeHash,
+      confirmed,
+    );
+    split.send.clear();
+    split.recv.clear();
+    return session;
   }
 
   get alive(): boolean {

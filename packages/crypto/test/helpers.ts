@@ -1,7 +1,9 @@
-import type { PeerAddress, SecureEndpointConfig } from '../src/config.js';
+import type { Address as PeerAddress } from '@srmudp/wire';
+import type { SecureEndpointConfig } from '../src/config.js';
+import type { HandleResult } from '../src/handle-result.js';
 import { type Identity, identityFromSecret } from '../src/identity.js';
 import type { SecureEvent } from '../src/secure-channel.js';
-import { type HandleResult, SecureEndpoint } from '../src/secure-endpoint.js';
+import { SecureEndpoint } from '../src/secure-endpoint.js';
 
 /** Deterministic random bytes (splitmix32-style): tests are reproducible from the seed. */
 export function seededRandom(seed: number): (n: number) => Uint8Array {
@@ -137,4 +139,26 @@ export function confirm(
     collect(now, [from]);
   }
   return r;
+}
+
+/**
+ * Two sides (seeds 1 and 2) with an IK session from 1 to 2, confirmed (the initiator's first
+ * packet, pn 0; with `answerPn` the responder answers under the new keys too).
+ */
+export function establishedPair(
+  extra: Partial<SecureEndpointConfig> = {},
+  answerPn?: number,
+): {
+  a: Side;
+  b: Side;
+  ca: import('../src/secure-channel.js').SecureChannel;
+  cb: import('../src/secure-channel.js').SecureChannel;
+} {
+  const a = side(1, '10.0.0.1', extra);
+  const b = side(2, '10.0.0.2', extra);
+  const ca = a.ep.connect(0, { address: b.addr, remoteKey: b.ep.identity.publicKey });
+  run([a, b], 0, { stopWhen: () => ca.isEstablished });
+  confirm(1, a, b, ca, 0, answerPn);
+  const cb = b.ep.channel(a.ep.identity.publicKey) as import('../src/secure-channel.js').SecureChannel;
+  return { a, b, ca, cb };
 }

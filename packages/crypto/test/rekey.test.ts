@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { SecureChannel } from '../src/secure-channel.js';
-import { collect, confirm, deliver, run, type Side, seededRandom, side } from './helpers.js';
+import { collect, confirm, deliver, establishedPair, run, type Side, seededRandom, side } from './helpers.js';
 
 const timing = {
   rekeyAfterMs: 10_000,
@@ -10,12 +10,7 @@ const timing = {
 };
 
 function pair(): { a: Side; b: Side; ca: SecureChannel; cb: SecureChannel } {
-  const a = side(1, '10.0.0.1', { timing });
-  const b = side(2, '10.0.0.2', { timing });
-  const ca = a.ep.connect(0, { address: b.addr, remoteKey: b.ep.identity.publicKey });
-  run([a, b], 0, { stopWhen: () => ca.isEstablished });
-  confirm(1, a, b, ca, 0, 0);
-  return { a, b, ca, cb: b.ep.channel(a.ep.identity.publicKey) as SecureChannel };
+  return establishedPair({ timing }, 0);
 }
 
 describe('rekey', () => {
@@ -112,12 +107,7 @@ describe('rekey', () => {
 
 describe('peer restart', () => {
   it('a restarted peer (same identity, no state) reconnects; the old session is replaced once it proves the new keys', () => {
-    const a = side(1, '10.0.0.1');
-    const b = side(2, '10.0.0.2');
-    const ca = a.ep.connect(0, { address: b.addr, remoteKey: b.ep.identity.publicKey });
-    run([a, b], 0, { stopWhen: () => ca.isEstablished });
-    confirm(1, a, b, ca, 0);
-    const cb = b.ep.channel(a.ep.identity.publicKey) as SecureChannel;
+    const { b, cb } = establishedPair();
     const oldHash = cb.handshakeHash;
     // A restarts: a fresh endpoint with the same identity dials B again.
     const a2 = side(1, '10.0.0.1', { random: seededRandom(999) });

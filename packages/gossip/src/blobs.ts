@@ -7,7 +7,7 @@
  * `BlobStore` keeps blobs for serving (bounded in bytes, oldest out first); `BlobFetcher` runs
  * one fetch per hash at a time, trying the sources it learns in turn.
  */
-import { toHex } from './bytes.js';
+import { toHex } from '@srmudp/wire';
 import type { Timer, TimerQueue } from './timers.js';
 
 interface Held {

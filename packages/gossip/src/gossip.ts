@@ -7,11 +7,15 @@
  *
  * This file routes frames and owns the rules that span topics: message validation (signature,
  * replay window, per-origin limits), penalties and bans, blobs, and the connection budget.
+ *
+ * Why ~750 lines: this is the router and the cross-topic rules only; membership
+ * (membership.ts, passive-view.ts), trees (broadcast-tree.ts, ihave-queue.ts), connections,
+ * blobs, codec and timers are their own files.
  */
-import { SrmudpError, WireDecodeError } from '@srmudp/wire';
+import { fromHex, PollQueue, SrmudpError, toHex, WireDecodeError } from '@srmudp/wire';
 import { BlobFetcher, BlobStore } from './blobs.js';
 import { BroadcastTree } from './broadcast-tree.js';
-import { assertBytes, assertNow, toHex } from './bytes.js';
+import { assertBytes, assertNow } from './bytes.js';
 import {
   copyMessage,
   decodeFrame,
@@ -126,10 +130,8 @@ export class Gossip {
   #seq = 0;
   #closed = false;
   #housekeeping: Timer | null = null;
-  #transmits: GossipTransmit[] = [];
-  #tHead = 0;
-  #events: GossipEvent[] = [];
-  #eHead = 0;
+  readonly #transmits = new PollQueue<GossipTransmit>();
+  readonly #events = new PollQueue<GossipEvent>();
   readonly #stats = {
     framesSent: emptyFrameCounts(),
     framesReceived: emptyFrameCounts(),
@@ -515,14 +517,7 @@ export class Gossip {
   // Outputs
 
   pollTransmit(): GossipTransmit | null {
-    if (this.#tHead >= this.#transmits.length) {
-      if (this.#tHead > 0) {
-        this.#transmits = [];
-        this.#tHead = 0;
-      }
-      return null;
-    }
-    return this.#transmits[this.#tHead++]!;
+    return this.#transmits.take();
   }
 
   pollTimeout(): number | null {
@@ -531,14 +526,7 @@ export class Gossip {
   }
 
   pollEvent(): GossipEvent | null {
-    if (this.#eHead >= this.#events.length) {
-      if (this.#eHead > 0) {
-        this.#events = [];
-        this.#eHead = 0;
-      }
-      return null;
-    }
-    return this.#events[this.#eHead++]!;
+    return this.#events.take();
   }
 
   // ============================================================================================
@@ -710,7 +698,7 @@ export class Gossip {
   /** Disconnects and bans a neighbour, and forgets what it told us. */
   #penalise(now: number, key: string, reason: PenaltyReason, detail: string): void {
     if (this.#isBanned(key, now)) return;
-    const peer = this.#conns.get(key)?.peer ?? hexToBytes(key);
+    const peer = this.#conns.get(key)?.peer ?? (fromHex(key) as Uint8Array);
     this.#bans.set(key, now + this.options.banMs);
     this.#stats.penalties++;
     this.#emit({ type: 'penalised', peer, reason, detail });
@@ -775,10 +763,4 @@ export class Gossip {
   #peerOf(t: Topic, key: string): Uint8Array | null {
     return t.membership.active.get(key)?.peer ?? this.#conns.get(key)?.peer ?? null;
   }
-}
-
-function hexToBytes(hex: string): Uint8Array {
-  const out = new Uint8Array(hex.length / 2);
-  for (let i = 0; i < out.length; i++) out[i] = Number.parseInt(hex.slice(2 * i, 2 * i + 2), 16);
-  return out;
 }

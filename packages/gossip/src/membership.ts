@@ -23,7 +23,7 @@
  * it can connect via it; a periodic check refills an active view below half its capacity and
  * re-joins through the bootstrap peers when everything else failed.
  */
-import { toHex } from './bytes.js';
+import { toHex } from '@srmudp/wire';
 import { encodeFrame, type GossipFrame, type PeerRecord } from './codec.js';
 import type { Context } from './context.js';
 import { PassiveView } from './passive-view.js';

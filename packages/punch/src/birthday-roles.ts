@@ -14,9 +14,8 @@
  * The handshake that follows is core's (authenticated); a forged answer only adds a useless
  * candidate address.
  */
-import type { StunMessage } from '@srmudp/wire';
+import type { Address, StunMessage } from '@srmudp/wire';
 import { RandomPortSampler, type ResolvedBirthdayParams } from './birthday.js';
-import type { Endpoint } from './endpoint.js';
 import { encodeBindingRequest, transactionKey } from './stun-codec.js';
 import type { RandomBytes, Transmit } from './transmit.js';
 
@@ -100,7 +99,7 @@ export class BirthdayProber {
 export class BirthdaySockets {
   readonly #random: RandomBytes;
   readonly #p: ResolvedBirthdayParams;
-  readonly #targets: readonly Endpoint[];
+  readonly #targets: readonly Address[];
   readonly #software: string | undefined;
   #sockets: number[] = [];
   #i = 0;
@@ -111,7 +110,7 @@ export class BirthdaySockets {
   constructor(
     random: RandomBytes,
     params: ResolvedBirthdayParams,
-    targets: readonly Endpoint[],
+    targets: readonly Address[],
     software?: string,
   ) {
     this.#random = random;

@@ -3,19 +3,20 @@
  * core's: it sends its handshake to every candidate address of the peer at once and accepts the
  * peer wherever its authenticated packets come from (the NAT session only picks the addresses).
  */
-import { type Endpoint, endpointFamily, isPrivateAddress } from './endpoint.js';
+import { type Address, addressFamily } from '@srmudp/wire';
+import { isPrivateAddress } from './address.js';
 
 export type CandidateType = 'host' | 'srflx' | 'prflx' | 'relay';
 
 export interface Candidate {
   readonly type: CandidateType;
-  readonly address: Endpoint;
+  readonly address: Address;
   /** RFC 8445 §5.1.2 priority (31-bit unsigned) */
   readonly priority: number;
   /** local candidates: index of the socket this candidate is reached through (0 = main socket) */
   readonly socket: number;
   /** srflx/prflx: the host address (or socket address) it maps to, when known */
-  readonly base?: Endpoint;
+  readonly base?: Address;
 }
 
 /** RFC 8445 §5.1.2.2 recommended type preferences. */
@@ -39,17 +40,17 @@ export function candidatePriority(type: CandidateType, localPref: number, compon
 }
 
 /** Default local preference: IPv6 first (it rarely needs a NAT), then non-private before private. */
-export function localPreference(address: Endpoint): number {
-  const v6 = endpointFamily(address) === 6 ? 0x8000 : 0;
+export function localPreference(address: Address): number {
+  const v6 = addressFamily(address) === 6 ? 0x8000 : 0;
   const pub = isPrivateAddress(address.host) ? 0 : 0x4000;
   return v6 + pub + 0x3fff;
 }
 
 export function makeCandidate(
   type: CandidateType,
-  address: Endpoint,
+  address: Address,
   socket = 0,
-  base?: Endpoint,
+  base?: Address,
   localPref: number = localPreference(address),
 ): Candidate {
   return {

@@ -12,20 +12,17 @@
  *   (`close_sockets`) when the attempt ends, except the one a connection runs over;
  * - after a failed core dial: retry while the birthday window lasts, else the final error.
  */
-import { SrmudpError, type StunMessage } from '@srmudp/wire';
+import { type Address, addressFamily, canonicalHost, SrmudpError, type StunMessage } from '@srmudp/wire';
+import {
+  addressSetKey,
+  canonicalKey,
+  checkAddresses,
+  equivalentAddress,
+  isPrivateAddress,
+} from './address.js';
 import type { ResolvedBirthdayParams } from './birthday.js';
 import { BirthdayProber, BirthdaySockets } from './birthday-roles.js';
 import { makeCandidate } from './candidate.js';
-import {
-  checkEndpoints,
-  type Endpoint,
-  endpointFamily,
-  endpointKey,
-  endpointSetKey,
-  isPrivateAddress,
-  normalizeAddress,
-  sameEndpoint,
-} from './endpoint.js';
 import type { NatTiming } from './gathering.js';
 import { inferMapping, type MappingBehavior, type NatType, type PunchPlan, planPunch } from './nat-type.js';
 import { SocketPool } from './socket-pool.js';
@@ -33,7 +30,7 @@ import { handleStunRequest } from './stun-responder.js';
 import type { RandomBytes, Transmit } from './transmit.js';
 
 /** A peer's candidate address as its record gives it (`kind` absent: private = host, public = srflx). */
-export interface RemoteCandidate extends Endpoint {
+export interface RemoteCandidate extends Address {
   readonly kind?: 'host' | 'srflx' | 'relay';
 }
 
@@ -49,19 +46,19 @@ export interface DialVerdict {
 
 /** What core should dial now. No addresses and an error: fail at once. */
 export interface DialPlan {
-  readonly addresses: readonly Endpoint[];
+  readonly addresses: readonly Address[];
   readonly verdict: DialVerdict;
 }
 
 /** How core's dial ended (`code`: core's error code, e.g. HANDSHAKE_TIMEOUT). */
 export type DialOutcome =
-  | { readonly connected: true; readonly remote: Endpoint }
+  | { readonly connected: true; readonly remote: Address }
   | { readonly connected: false; readonly code: string };
 
 /** What to do after a dial ended: nothing, dial again, or fail (null: with core's own error). */
 export type DialNext =
   | { readonly kind: 'done' }
-  | { readonly kind: 'retry'; readonly addresses: readonly Endpoint[] }
+  | { readonly kind: 'retry'; readonly addresses: readonly Address[] }
   | { readonly kind: 'fail'; readonly error: SrmudpError | null };
 
 export type DialEvent =
@@ -70,7 +67,7 @@ export type DialEvent =
   /** close these pool sockets */
   | { readonly type: 'close_sockets'; readonly ids: readonly number[] }
   /** add these addresses to the running dial of `peer` (a birthday hit) */
-  | { readonly type: 'dial_addresses'; readonly peer: string; readonly addresses: readonly Endpoint[] }
+  | { readonly type: 'dial_addresses'; readonly peer: string; readonly addresses: readonly Address[] }
   /** end the dial of `peer` with this error (LAN grace over, or the pair turned out impossible) */
   | { readonly type: 'dial_failed'; readonly peer: string; readonly error: SrmudpError };
 
@@ -116,7 +113,7 @@ interface Attempt {
   birthdayOver: boolean;
   prober: BirthdayProber | null;
   sockets: BirthdaySockets | null;
-  hit: Endpoint | null;
+  hit: Address | null;
   poolHits: number;
 }
 
@@ -203,7 +200,7 @@ export class Dials {
       this.#attempts.set(peer, a);
       this.#stats.attempts++;
     } else {
-      for (const c of list) if (!a.candidates.some((x) => sameEndpoint(x, c))) a.candidates.push(c);
+      for (const c of list) if (!a.candidates.some((x) => equivalentAddress(x, c))) a.candidates.push(c);
     }
     this.#plan(now, a, local, true);
     const cur = this.#attempts.get(peer);
@@ -236,7 +233,7 @@ export class Dials {
     this.#finish(a, null);
     if (!a.rolesStarted) return { kind: 'fail', error: null };
     if (a.verdict.plan.kind === 'birthday' && a.verdict.plan.start === 'last_resort') {
-      this.#lastResort.set(a.peer, { at: now, key: endpointSetKey(a.candidates) });
+      this.#lastResort.set(a.peer, { at: now, key: addressSetKey(a.candidates) });
     }
     return { kind: 'fail', error: new SrmudpError('PUNCH_TIMEOUT', this.#timeoutMessage(a)) };
   }
@@ -260,12 +257,12 @@ export class Dials {
   }
 
   /** A STUN Binding request on pool socket `socket`: answered when it comes from the peer. */
-  answer(socket: number, from: Endpoint, bytes: Uint8Array): void {
+  answer(socket: number, from: Address, bytes: Uint8Array): void {
     const owner = this.pool.ownerOf(socket);
     const a = owner === null || owner === undefined ? undefined : this.#attempts.get(owner);
     const allowed =
       a !== undefined
-        ? peerIps(a.candidates).includes(normalizeAddress(from.host))
+        ? peerIps(a.candidates).includes(canonicalHost(from.host))
         : owner === null && this.pool.route(from) === socket;
     if (!allowed) {
       this.#stats.poolRefused++;
@@ -279,25 +276,25 @@ export class Dials {
       this.#stats.poolHits++;
       const port = this.pool.localPort(socket);
       this.#cfg.log?.(
-        `birthday ${a.peer}: probe from ${endpointKey(from)} hit socket ${socket} (port ${port})`,
+        `birthday ${a.peer}: probe from ${canonicalKey(from)} hit socket ${socket} (port ${port})`,
       );
     }
   }
 
   /** Anything else received on a pool socket: datagrams to its sender now leave from it. */
-  noteRoute(from: Endpoint, socket: number): void {
+  noteRoute(from: Address, socket: number): void {
     if (this.pool.has(socket)) this.pool.setRoute(from, socket);
   }
 
   /** A STUN success on socket 0: an answer to one of our probes is a hit. */
-  response(from: Endpoint, msg: StunMessage): boolean {
+  response(from: Address, msg: StunMessage): boolean {
     for (const a of this.#attempts.values()) {
       if (a.prober === null || !a.prober.matches(msg)) continue;
       if (a.hit === null) {
-        a.hit = { host: normalizeAddress(from.host), port: from.port };
+        a.hit = { host: canonicalHost(from.host), port: from.port };
         a.prober.stop();
         this.#stats.probeHits++;
-        this.#cfg.log?.(`birthday ${a.peer}: hit ${endpointKey(from)} after ${a.prober.probes} probes`);
+        this.#cfg.log?.(`birthday ${a.peer}: hit ${canonicalKey(from)} after ${a.prober.probes} probes`);
         this.#cfg.emit({ type: 'dial_addresses', peer: a.peer, addresses: [a.hit] });
       }
       return true;
@@ -306,7 +303,7 @@ export class Dials {
   }
 
   /** A connection over a pool socket ended: the socket is closed. */
-  releaseRoute(remote: Endpoint): void {
+  releaseRoute(remote: Address): void {
     const ids = this.pool.releaseRoute(remote);
     if (ids.length > 0) this.#cfg.emit({ type: 'close_sockets', ids });
   }
@@ -412,7 +409,7 @@ export class Dials {
     const f = this.#lastResort.get(a.peer);
     return (
       f !== undefined &&
-      f.key === endpointSetKey(a.candidates) &&
+      f.key === addressSetKey(a.candidates) &&
       now < f.at + this.#cfg.timing.lastResortCooldownMs
     );
   }
@@ -438,7 +435,7 @@ export class Dials {
     }
   }
 
-  #finish(a: Attempt, keepFor: Endpoint | null): void {
+  #finish(a: Attempt, keepFor: Address | null): void {
     this.#attempts.delete(a.peer);
     a.prober?.stop();
     a.sockets?.stop();
@@ -448,12 +445,12 @@ export class Dials {
   }
 
   /** Addresses for core: the hit first, then LAN ones, then the rest; LAN only under an error verdict. */
-  #addresses(a: Attempt): Endpoint[] {
+  #addresses(a: Attempt): Address[] {
     const lan = lanOf(a.candidates);
     const base = a.verdict.error !== null ? lan : [...lan, ...a.candidates.filter((c) => !lan.includes(c))];
-    const out: Endpoint[] = a.hit !== null ? [a.hit] : [];
+    const out: Address[] = a.hit !== null ? [a.hit] : [];
     for (const c of base) {
-      if (c.kind === 'relay' || out.some((o) => sameEndpoint(o, c))) continue;
+      if (c.kind === 'relay' || out.some((o) => equivalentAddress(o, c))) continue;
       out.push({ host: c.host, port: c.port });
     }
     return out;
@@ -486,7 +483,7 @@ function peerIps(cs: readonly RemoteCandidate[]): string[] {
   const out: string[] = [];
   for (const c of cs) {
     if (c.kind === 'relay' || isPrivateAddress(c.host)) continue;
-    const ip = normalizeAddress(c.host);
+    const ip = canonicalHost(c.host);
     if (!out.includes(ip)) out.push(ip);
   }
   return out;
@@ -496,21 +493,21 @@ function peerIps(cs: readonly RemoteCandidate[]): string[] {
  * Birthday targets (IPv4: the pool sockets are IPv4): the peer's reflexive endpoints, else its
  * public host endpoints, and their IPs (where the random side's mappings are).
  */
-function targetsOf(cs: readonly RemoteCandidate[]): { endpoints: Endpoint[]; ips: string[] } {
-  const pub = cs.filter((c) => c.kind !== 'relay' && !isPrivateAddress(c.host) && endpointFamily(c) === 4);
+function targetsOf(cs: readonly RemoteCandidate[]): { endpoints: Address[]; ips: string[] } {
+  const pub = cs.filter((c) => c.kind !== 'relay' && !isPrivateAddress(c.host) && addressFamily(c) === 4);
   const srflx = pub.filter((c) => kindOf(c) === 'srflx');
   const use = srflx.length > 0 ? srflx : pub;
-  const endpoints: Endpoint[] = [];
+  const endpoints: Address[] = [];
   const ips: string[] = [];
   for (const c of use) {
-    if (!endpoints.some((e) => sameEndpoint(e, c))) endpoints.push({ host: c.host, port: c.port });
+    if (!endpoints.some((e) => equivalentAddress(e, c))) endpoints.push({ host: c.host, port: c.port });
     if (!ips.includes(c.host)) ips.push(c.host);
   }
   return { endpoints, ips };
 }
 
 function checkCandidates(candidates: readonly RemoteCandidate[]): RemoteCandidate[] {
-  const list = checkEndpoints(candidates, 'candidates');
+  const list = checkAddresses(candidates, 'candidates');
   for (let i = 0; i < list.length; i++) {
     const k = list[i]!.kind;
     if (k !== undefined && k !== 'host' && k !== 'srflx' && k !== 'relay') {

@@ -5,9 +5,9 @@
  * filtering tests when a reflector advertises OTHER-ADDRESS. Fails fast with UDP_BLOCKED when no
  * reflector ever answers.
  */
-import type { StunMessage } from '@srmudp/wire';
+import { type Address, addressFamily, canonicalHost, type StunMessage } from '@srmudp/wire';
+import { equivalentAddress } from './address.js';
 import { type Candidate, makeCandidate } from './candidate.js';
-import { type Endpoint, endpointFamily, normalizeAddress, sameEndpoint } from './endpoint.js';
 import {
   classifyMapping,
   type FilteringBehavior,
@@ -21,9 +21,9 @@ import { checkNow, checkRandom, type RandomBytes, type Transmit } from './transm
 export interface GathererConfig {
   readonly random: RandomBytes;
   /** local interface addresses with the socket's bound port (the façade reads os.networkInterfaces) */
-  readonly hostAddresses: readonly Endpoint[];
+  readonly hostAddresses: readonly Address[];
   /** STUN servers (public ones, gates, connected srmudp peers); ≥ 2 with distinct IPs classify mapping */
-  readonly reflectors: readonly Endpoint[];
+  readonly reflectors: readonly Address[];
   /** socket index the gathering runs on (default 0) */
   readonly socket?: number;
   /** the socket's bound port, for port-preservation detection (default: the first host address's port) */
@@ -76,8 +76,8 @@ export class Gatherer {
   /** transaction ids of running filtering tests */
   #filterTx = new Set<string>();
   #filterStarted = false;
-  #filterServer: Endpoint | null = null;
-  #alternate: Endpoint | null = null;
+  #filterServer: Address | null = null;
+  #alternate: Address | null = null;
   #alternateTx: string | null = null;
   #alternateTried = false;
   #gatheredEmitted = false;
@@ -123,14 +123,14 @@ export class Gatherer {
     this.#gatheredEmitted = false;
     this.#deadline = now + (this.#cfg.timeoutMs ?? 5000);
     for (const h of this.#cfg.hostAddresses) this.#addCandidate(makeCandidate('host', h, this.#socket));
-    const seen: Endpoint[] = [];
+    const seen: Address[] = [];
     for (const r of this.#cfg.reflectors) {
-      if (seen.some((s) => sameEndpoint(s, r))) continue;
+      if (seen.some((s) => equivalentAddress(s, r))) continue;
       seen.push(r);
       // a reflector of a family we have no host address for cannot be reached from this socket
       if (
         this.#cfg.hostAddresses.length > 0 &&
-        !this.#cfg.hostAddresses.some((h) => endpointFamily(h) === endpointFamily(r))
+        !this.#cfg.hostAddresses.some((h) => addressFamily(h) === addressFamily(r))
       ) {
         continue;
       }
@@ -140,13 +140,13 @@ export class Gatherer {
   }
 
   /** Offers a received datagram; true when it was a STUN response for this gatherer. Never throws. */
-  handle(now: number, from: Endpoint, bytes: Uint8Array, socket = 0): boolean {
+  handle(now: number, from: Address, bytes: Uint8Array, socket = 0): boolean {
     const msg = tryDecodeBinding(bytes);
     return msg !== null && this.handleMessage(now, from, msg, socket);
   }
 
   /** {@link handle} for a message the caller already decoded (`tryDecodeBinding`). */
-  handleMessage(now: number, from: Endpoint, msg: StunMessage, socket = 0): boolean {
+  handleMessage(now: number, from: Address, msg: StunMessage, socket = 0): boolean {
     if (socket !== this.#socket) return false;
     const consumed = this.#client.handleMessage(now, from, msg, socket);
     if (consumed) this.#drain(now);
@@ -201,9 +201,9 @@ export class Gatherer {
    * Adds a local peer-reflexive candidate: our address as an authenticated peer reports seeing it
    * (e.g. an observed-address field in the handshake). Returns the candidate when it is new.
    */
-  learnPeerReflexive(address: Endpoint): Candidate | null {
-    if (this.#candidates.some((c) => sameEndpoint(c.address, address))) return null;
-    const base = this.#cfg.hostAddresses.find((h) => endpointFamily(h) === endpointFamily(address));
+  learnPeerReflexive(address: Address): Candidate | null {
+    if (this.#candidates.some((c) => equivalentAddress(c.address, address))) return null;
+    const base = this.#cfg.hostAddresses.find((h) => addressFamily(h) === addressFamily(address));
     const c = makeCandidate('prflx', address, this.#socket, base);
     this.#addCandidate(c);
     return c;
@@ -249,20 +249,20 @@ export class Gatherer {
     }
   }
 
-  #observe(reflector: Endpoint, mapped: Endpoint): void {
+  #observe(reflector: Address, mapped: Address): void {
     this.#observations.push({ reflector, mapped });
-    if (!this.#candidates.some((c) => sameEndpoint(c.address, mapped))) {
-      const base = this.#cfg.hostAddresses.find((h) => endpointFamily(h) === endpointFamily(mapped));
+    if (!this.#candidates.some((c) => equivalentAddress(c.address, mapped))) {
+      const base = this.#cfg.hostAddresses.find((h) => addressFamily(h) === addressFamily(mapped));
       this.#addCandidate(makeCandidate('srflx', mapped, this.#socket, base));
     }
   }
 
-  #maybeStartFiltering(now: number, server: Endpoint, other: Endpoint): void {
+  #maybeStartFiltering(now: number, server: Address, other: Address): void {
     if (this.#filterStarted || this.#cfg.filteringTests === false) return;
     // RFC 5780 §4.4 is only valid while we never sent to the alternate IP ourselves (NATLAB-NOTES §8.7).
-    const otherIp = normalizeAddress(other.host);
-    if (this.#cfg.reflectors.some((r) => normalizeAddress(r.host) === otherIp)) return;
-    if (normalizeAddress(server.host) === otherIp) return;
+    const otherIp = canonicalHost(other.host);
+    if (this.#cfg.reflectors.some((r) => canonicalHost(r.host) === otherIp)) return;
+    if (canonicalHost(server.host) === otherIp) return;
     this.#filterStarted = true;
     this.#filterServer = server;
     this.#filterTx.add(
@@ -283,7 +283,7 @@ export class Gatherer {
     const changeIp = ev.changeRequest?.changeIp === true;
     if (ev.type === 'response') {
       // A server that ignored CHANGE-REQUEST answers from the address we sent to: that proves nothing.
-      const honoured = !sameEndpoint(ev.responseOrigin ?? ev.from, server);
+      const honoured = !equivalentAddress(ev.responseOrigin ?? ev.from, server);
       this.#filtering = !honoured ? 'unknown' : changeIp ? 'endpoint-independent' : 'address-dependent';
       this.#afterFiltering(now);
     } else if (ev.code === 'STUN_TIMEOUT' && changeIp) {
@@ -339,7 +339,7 @@ export class Gatherer {
     this.#alternateTried = true;
     const primary = this.#observations[0]!.reflector;
     const target = { host: this.#alternate!.host, port: primary.port };
-    if (this.#observations.some((o) => sameEndpoint(o.reflector, target))) return;
+    if (this.#observations.some((o) => equivalentAddress(o.reflector, target))) return;
     this.#alternateTx = this.#client.request(now, target, {
       socket: this.#socket,
       ...this.#filteringTiming(),

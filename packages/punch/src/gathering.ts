@@ -6,18 +6,16 @@
  * reason to gather again: periodic refresh, interface change, a lost path, a changed mapping (NAT
  * reboot), a new reflector while the mapping is unknown. Sans-IO; owned by {@link NatSession}.
  */
-import type { StunMessage } from '@srmudp/wire';
-import type { Candidate } from './candidate.js';
+import { type Address, addressFamily, type IpAddress, type StunMessage } from '@srmudp/wire';
 import {
-  checkEndpoints,
-  type Endpoint,
-  endpointFamily,
-  endpointKey,
-  endpointSetKey,
+  addressSetKey,
+  canonicalKey,
+  checkAddresses,
+  equivalentAddress,
   isPrivateAddress,
-  sameEndpoint,
   toIpAddress,
-} from './endpoint.js';
+} from './address.js';
+import type { Candidate } from './candidate.js';
 import { type GatherEvent, Gatherer } from './gatherer.js';
 import type { MappingObservation, NatType } from './nat-type.js';
 import { StunClient } from './stun-client.js';
@@ -96,7 +94,7 @@ export interface NatStatus {
     readonly error: { readonly code: NatErrorCode; readonly message: string } | null;
   }[];
   /** server-reflexive endpoints (one per distinct mapping seen) */
-  readonly reflexive: readonly Endpoint[];
+  readonly reflexive: readonly Address[];
   /** why the last gathering failed */
   readonly error: { readonly code: NatErrorCode; readonly message: string } | null;
   /** resolved STUN servers and added reflectors in use */
@@ -108,11 +106,8 @@ export interface NatStatus {
 }
 
 /** A reflexive candidate in the form of `@srmudp/rendezvous` records. */
-export interface ReflexiveCandidate {
+export interface ReflexiveCandidate extends IpAddress {
   readonly kind: 'srflx';
-  readonly family: 4 | 6;
-  readonly host: string;
-  readonly port: number;
 }
 
 export type GatheringEvent =
@@ -127,8 +122,8 @@ export interface GatheringConfig {
   readonly random: RandomBytes;
   readonly timing: NatTiming;
   /** resolved servers; undefined = the driver resolves names first (`resolve` event); [] = off */
-  readonly stunServers?: readonly Endpoint[];
-  readonly hostAddresses?: readonly Endpoint[];
+  readonly stunServers?: readonly Address[];
+  readonly hostAddresses?: readonly Address[];
   readonly localPort?: number;
   readonly software?: string;
   readonly log?: (message: string) => void;
@@ -140,7 +135,7 @@ const UNREACHABLE = new Set(['ENETUNREACH', 'EHOSTUNREACH', 'ENETDOWN', 'EHOSTDO
 interface Family {
   readonly family: 4 | 6;
   readonly gatherer: Gatherer;
-  readonly reflectors: readonly Endpoint[];
+  readonly reflectors: readonly Address[];
   nat: NatType | null;
   candidates: readonly Candidate[];
   observations: readonly MappingObservation[];
@@ -158,9 +153,9 @@ export class Gathering {
   /** keepalive transactions (the gatherers own the gathering ones) */
   readonly #ka: StunClient;
   #state: GatheringState;
-  #servers: Endpoint[] = [];
-  #reflectors: Endpoint[] = [];
-  #hosts: Endpoint[];
+  #servers: Address[] = [];
+  #reflectors: Address[] = [];
+  #hosts: Address[];
   #hostKey: string;
   #families: Family[] = [];
   #previous = new Map<4 | 6, readonly Candidate[]>();
@@ -187,7 +182,7 @@ export class Gathering {
       ...(config.software !== undefined ? { software: config.software } : {}),
     });
     this.#hosts = usableHosts(config.hostAddresses ?? []);
-    this.#hostKey = endpointSetKey(this.#hosts);
+    this.#hostKey = addressSetKey(this.#hosts);
     if (config.stunServers === undefined) {
       this.#state = 'resolving';
       this.#events.push({ type: 'resolve' });
@@ -207,11 +202,11 @@ export class Gathering {
   // ---------------------------------------------------------------- inputs
 
   /** Resolved servers; ignored when gathering is off (`stunServers: []` is the user's choice). */
-  setStunServers(now: number, servers: readonly Endpoint[]): void {
+  setStunServers(now: number, servers: readonly Address[]): void {
     if (this.#state === 'closed' || this.#state === 'off') return;
     const list = checkServers(servers);
     const same =
-      list.length === this.#servers.length && list.every((s, i) => sameEndpoint(s, this.#servers[i]!));
+      list.length === this.#servers.length && list.every((s, i) => equivalentAddress(s, this.#servers[i]!));
     this.#servers = list;
     if (list.length === 0 && this.#reflectors.length === 0) {
       this.#stopFamilies();
@@ -221,10 +216,10 @@ export class Gathering {
     if (!same || this.#state === 'resolving') this.#regather(now, 'servers');
   }
 
-  setHostAddresses(now: number, addresses: readonly Endpoint[]): void {
+  setHostAddresses(now: number, addresses: readonly Address[]): void {
     if (this.#state === 'closed') return;
     const hosts = usableHosts(addresses);
-    const key = endpointSetKey(hosts);
+    const key = addressSetKey(hosts);
     if (key === this.#hostKey) return;
     this.#hosts = hosts;
     this.#hostKey = key;
@@ -236,13 +231,13 @@ export class Gathering {
   }
 
   /** Adds a reflector (a connected peer, relay or gate). Private addresses are ignored. */
-  addReflector(now: number, reflector: Endpoint): boolean {
+  addReflector(now: number, reflector: Address): boolean {
     if (this.#state === 'closed' || this.#state === 'off') return false;
     const ip = toIpAddress(reflector);
     // a peer on our LAN sees our host address: it would make any NAT look "open"
     if (ip === null || isPrivateAddress(ip.host)) return false;
     const r = { host: ip.host, port: ip.port };
-    if ([...this.#servers, ...this.#reflectors].some((s) => sameEndpoint(s, r))) return false;
+    if ([...this.#servers, ...this.#reflectors].some((s) => equivalentAddress(s, r))) return false;
     this.#reflectors.push(r);
     const fam = this.#families.find((f) => f.family === ip.family);
     const unknown = fam === undefined || fam.nat === null || fam.nat.mapping === 'unknown';
@@ -252,8 +247,8 @@ export class Gathering {
     return true;
   }
 
-  removeReflector(reflector: Endpoint): void {
-    const i = this.#reflectors.findIndex((r) => sameEndpoint(r, reflector));
+  removeReflector(reflector: Address): void {
+    const i = this.#reflectors.findIndex((r) => equivalentAddress(r, reflector));
     if (i >= 0) this.#reflectors.splice(i, 1);
   }
 
@@ -267,8 +262,8 @@ export class Gathering {
   }
 
   /** A send from socket 0 failed: an unreachable server means offline, not UDP blocked. */
-  sendFailed(to: Endpoint, code: string): void {
-    if (UNREACHABLE.has(code)) this.#unreachable.add(endpointKey(to));
+  sendFailed(to: Address, code: string): void {
+    if (UNREACHABLE.has(code)) this.#unreachable.add(canonicalKey(to));
   }
 
   /**
@@ -283,7 +278,7 @@ export class Gathering {
   }
 
   /** Offers a decoded STUN success/error received on socket 0; true when it was ours. */
-  handleMessage(now: number, from: Endpoint, msg: StunMessage): boolean {
+  handleMessage(now: number, from: Address, msg: StunMessage): boolean {
     for (const f of this.#families) {
       if (f.gatherer.handleMessage(now, from, msg, 0)) {
         this.#drain(now);
@@ -382,7 +377,7 @@ export class Gathering {
   }
 
   status(): NatStatus {
-    const reflexive: Endpoint[] = [];
+    const reflexive: Address[] = [];
     for (const c of this.candidates()) reflexive.push({ host: c.host, port: c.port });
     return {
       state: this.#state,
@@ -425,9 +420,9 @@ export class Gathering {
     }
     const families: Family[] = [];
     for (const family of [4, 6] as const) {
-      const rs = reflectors.filter((r) => endpointFamily(r) === family);
+      const rs = reflectors.filter((r) => addressFamily(r) === family);
       if (rs.length === 0) continue;
-      const hosts = this.#hosts.filter((h) => endpointFamily(h) === family);
+      const hosts = this.#hosts.filter((h) => addressFamily(h) === family);
       // a socket bound to one family only cannot reach the other family's servers
       if (this.#hosts.length > 0 && hosts.length === 0) continue;
       const gatherer = new Gatherer({
@@ -514,7 +509,7 @@ export class Gathering {
         return;
       case 'failed': {
         f.done = true;
-        const offline = f.reflectors.every((r) => this.#unreachable.has(endpointKey(r)));
+        const offline = f.reflectors.every((r) => this.#unreachable.has(canonicalKey(r)));
         f.error = offline
           ? {
               code: 'NO_STUN_SERVER',
@@ -566,7 +561,7 @@ export class Gathering {
 
   #noteCandidates(): void {
     const list = this.candidates();
-    const key = endpointSetKey(list);
+    const key = addressSetKey(list);
     if (key === this.#lastCandidates) return;
     this.#lastCandidates = key;
     this.#events.push({ type: 'candidates', candidates: list });
@@ -578,11 +573,11 @@ export class Gathering {
       if (f === undefined) continue;
       f.keepaliveTx = null;
       if (ev.type === 'response') {
-        const seen = f.observations.find((o) => sameEndpoint(o.reflector, ev.server));
-        if (seen !== undefined && !sameEndpoint(seen.mapped, ev.mapped)) {
+        const seen = f.observations.find((o) => equivalentAddress(o.reflector, ev.server));
+        if (seen !== undefined && !equivalentAddress(seen.mapped, ev.mapped)) {
           // the NAT gave us another public endpoint: it rebooted or dropped the binding
           this.#cfg.log?.(
-            `IPv${f.family}: mapping changed ${endpointKey(seen.mapped)} -> ${endpointKey(ev.mapped)}`,
+            `IPv${f.family}: mapping changed ${canonicalKey(seen.mapped)} -> ${canonicalKey(ev.mapped)}`,
           );
           this.#regather(now, 'mapping_changed');
           return;
@@ -596,16 +591,16 @@ export class Gathering {
   }
 }
 
-function usableHosts(addresses: readonly Endpoint[]): Endpoint[] {
+function usableHosts(addresses: readonly Address[]): Address[] {
   // loopback never reaches a reflector
-  return checkEndpoints(addresses, 'hostAddresses', true)
+  return checkAddresses(addresses, 'hostAddresses', true)
     .map((a) => ({ host: a.host, port: a.port }))
     .filter((a) => a.host !== '::1' && !a.host.startsWith('127.'));
 }
 
-function checkServers(servers: readonly Endpoint[]): Endpoint[] {
+function checkServers(servers: readonly Address[]): Address[] {
   // names are resolved by the driver: the session takes IP endpoints only
-  return checkEndpoints(servers, 'stunServers').map((s) => ({ host: s.host, port: s.port }));
+  return checkAddresses(servers, 'stunServers').map((s) => ({ host: s.host, port: s.port }));
 }
 
 function minOf(a: number | null, ...rest: (number | null)[]): number | null {

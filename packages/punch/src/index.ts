@@ -1,3 +1,15 @@
+export type { Endpoint } from './address.js';
+export {
+  canonicalKey,
+  endpointFamily,
+  endpointKey,
+  equivalentAddress,
+  fromIpAddress,
+  isPrivateAddress,
+  normalizeAddress,
+  sameEndpoint,
+  toIpAddress,
+} from './address.js';
 export type { BirthdayParams, ResolvedBirthdayParams } from './birthday.js';
 export {
   birthdayHitProbability,
@@ -18,16 +30,6 @@ export type {
   DialVerdict,
   RemoteCandidate,
 } from './dials.js';
-export type { Endpoint } from './endpoint.js';
-export {
-  endpointFamily,
-  endpointKey,
-  fromIpAddress,
-  isPrivateAddress,
-  normalizeAddress,
-  sameEndpoint,
-  toIpAddress,
-} from './endpoint.js';
 export type {
   GatherEvent,
   GathererConfig,

@@ -13,6 +13,8 @@
  * throws TypeError/RangeError.
  */
 
+import { type Address, canonicalHost } from '@srmudp/wire';
+import { isPrivateAddress } from './address.js';
 import { type BirthdayParams, resolveBirthday } from './birthday.js';
 import {
   type DialEvent,
@@ -25,7 +27,6 @@ import {
   type LocalView,
   type RemoteCandidate,
 } from './dials.js';
-import { type Endpoint, isPrivateAddress, normalizeAddress } from './endpoint.js';
 import {
   DEFAULT_NAT_TIMING,
   Gathering,
@@ -44,9 +45,9 @@ export interface NatSessionConfig {
    * driver resolves its server names when the session emits `resolve` and calls
    * {@link NatSession.setStunServers}. `[]`: gathering is off.
    */
-  readonly stunServers?: readonly Endpoint[];
+  readonly stunServers?: readonly Address[];
   /** the main socket's interface addresses, with its port (loopback is ignored) */
-  readonly hostAddresses?: readonly Endpoint[];
+  readonly hostAddresses?: readonly Address[];
   /** the main socket's bound port (port-preservation detection) */
   readonly localPort?: number;
   readonly timing?: Partial<NatTiming>;
@@ -112,7 +113,7 @@ export class NatSession {
    * Returns true when the session consumed it; false: hand it to core's endpoint. Binding
    * requests on socket 0 are core's to answer (its responder and amplification limit).
    */
-  handle(now: number, socket: number, from: Endpoint, bytes: Uint8Array): boolean {
+  handle(now: number, socket: number, from: Address, bytes: Uint8Array): boolean {
     if (this.#closed) return false;
     if (socket !== 0 && !this.#dials.pool.has(socket)) {
       this.#unknownSocket++;
@@ -136,7 +137,7 @@ export class NatSession {
       this.#dials.answer(socket, from, bytes);
       return true;
     }
-    const f = { host: normalizeAddress(from.host), port: from.port };
+    const f = { host: canonicalHost(from.host), port: from.port };
     if (socket === 0) {
       if (this.#gathering.handleMessage(now, f, msg)) {
         this.#afterGathering(now);
@@ -177,7 +178,7 @@ export class NatSession {
   // ---------------------------------------------------------------- host input
 
   /** Resolved STUN servers (after a `resolve` event, or when they change). [] = none found. */
-  setStunServers(now: number, servers: readonly Endpoint[]): void {
+  setStunServers(now: number, servers: readonly Address[]): void {
     checkNow(now);
     if (this.#closed) return;
     this.#gathering.setStunServers(now, servers);
@@ -185,7 +186,7 @@ export class NatSession {
   }
 
   /** The main socket's interface addresses (polled by the driver); a change gathers again. */
-  setHostAddresses(now: number, addresses: readonly Endpoint[]): void {
+  setHostAddresses(now: number, addresses: readonly Address[]): void {
     checkNow(now);
     if (this.#closed) return;
     this.#gathering.setHostAddresses(now, addresses);
@@ -198,7 +199,7 @@ export class NatSession {
    * one STUN server plus one connected peer classify the NAT. Returns false when ignored
    * (private address, duplicate, gathering off).
    */
-  addReflector(now: number, reflector: Endpoint): boolean {
+  addReflector(now: number, reflector: Address): boolean {
     checkNow(now);
     if (this.#closed) return false;
     const added = this.#gathering.addReflector(now, reflector);
@@ -206,7 +207,7 @@ export class NatSession {
     return added;
   }
 
-  removeReflector(reflector: Endpoint): void {
+  removeReflector(reflector: Address): void {
     this.#gathering.removeReflector(reflector);
   }
 
@@ -225,7 +226,7 @@ export class NatSession {
   }
 
   /** A send failed (the socket's error code, e.g. ENETUNREACH): offline is told from UDP blocked. */
-  sendFailed(_now: number, socket: number, to: Endpoint, code: string): void {
+  sendFailed(_now: number, socket: number, to: Address, code: string): void {
     if (socket === 0 && typeof code === 'string') this.#gathering.sendFailed(to, code);
   }
 
@@ -270,12 +271,12 @@ export class NatSession {
   }
 
   /** A connection whose path ran over a pool socket ended: that socket is closed. */
-  releaseRoute(_now: number, remote: Endpoint): void {
+  releaseRoute(_now: number, remote: Address): void {
     this.#dials.releaseRoute(remote);
   }
 
   /** The local socket datagrams to `to` leave from: 0 unless a birthday socket carries that peer. */
-  route(to: Endpoint): number {
+  route(to: Address): number {
     return this.#dials.pool.route(to);
   }
 

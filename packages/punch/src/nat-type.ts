@@ -1,14 +1,9 @@
 /**
  * NAT behaviour as punching needs it (RFC 4787 terms; hyperdht's OPEN / CONSISTENT / RANDOM).
  */
+import { type Address, addressFamily, canonicalHost } from '@srmudp/wire';
+import { equivalentAddress, isPrivateAddress } from './address.js';
 import type { Candidate } from './candidate.js';
-import {
-  type Endpoint,
-  endpointFamily,
-  isPrivateAddress,
-  normalizeAddress,
-  sameEndpoint,
-} from './endpoint.js';
 
 /**
  * - `open`: no NAT (the reflector sees our host address and port)
@@ -31,12 +26,12 @@ export interface NatType {
   /** mapped port equals the local port towards every reflector; null when unknown */
   readonly portPreserving: boolean | null;
   /** distinct public endpoints seen by reflectors */
-  readonly publicEndpoints: readonly Endpoint[];
+  readonly publicEndpoints: readonly Address[];
 }
 
 export interface MappingObservation {
-  readonly reflector: Endpoint;
-  readonly mapped: Endpoint;
+  readonly reflector: Address;
+  readonly mapped: Address;
 }
 
 /**
@@ -47,18 +42,18 @@ export interface MappingObservation {
  * only within their family.
  */
 export function classifyMapping(
-  hostEndpoints: readonly Endpoint[],
+  hostEndpoints: readonly Address[],
   observations: readonly MappingObservation[],
   localPort?: number,
 ): Pick<NatType, 'mapping' | 'portPreserving' | 'publicEndpoints'> {
-  const publicEndpoints: Endpoint[] = [];
+  const publicEndpoints: Address[] = [];
   for (const o of observations) {
-    if (!publicEndpoints.some((p) => sameEndpoint(p, o.mapped))) publicEndpoints.push(o.mapped);
+    if (!publicEndpoints.some((p) => equivalentAddress(p, o.mapped))) publicEndpoints.push(o.mapped);
   }
   if (observations.length === 0) return { mapping: 'unknown', portPreserving: null, publicEndpoints };
   const port = localPort ?? hostEndpoints[0]?.port;
   const portPreserving = port === undefined ? null : observations.every((o) => o.mapped.port === port);
-  if (observations.some((o) => hostEndpoints.some((h) => sameEndpoint(h, o.mapped)))) {
+  if (observations.some((o) => hostEndpoints.some((h) => equivalentAddress(h, o.mapped)))) {
     return { mapping: 'open', portPreserving, publicEndpoints };
   }
   let distinctIps = false;
@@ -67,14 +62,14 @@ export function classifyMapping(
     for (let j = i + 1; j < observations.length; j++) {
       const a = observations[i]!;
       const b = observations[j]!;
-      if (endpointFamily(a.mapped) !== endpointFamily(b.mapped)) continue;
-      if (normalizeAddress(a.reflector.host) === normalizeAddress(b.reflector.host)) {
+      if (addressFamily(a.mapped) !== addressFamily(b.mapped)) continue;
+      if (canonicalHost(a.reflector.host) === canonicalHost(b.reflector.host)) {
         // same reflector IP, other port: a difference still proves endpoint-dependent mapping
-        if (!sameEndpoint(a.mapped, b.mapped)) differ = true;
+        if (!equivalentAddress(a.mapped, b.mapped)) differ = true;
         continue;
       }
       distinctIps = true;
-      if (!sameEndpoint(a.mapped, b.mapped)) differ = true;
+      if (!equivalentAddress(a.mapped, b.mapped)) differ = true;
     }
   }
   if (differ) return { mapping: 'random', portPreserving, publicEndpoints };
@@ -95,16 +90,16 @@ export function inferMapping(candidates: readonly Candidate[]): MappingBehavior 
   let srflx6 = false;
   for (const c of candidates) {
     if (c.type !== 'srflx') continue;
-    if (endpointFamily(c.address) === 6) srflx6 = true;
+    if (addressFamily(c.address) === 6) srflx6 = true;
     else srflx4 = true;
-    const ip = normalizeAddress(c.address.host);
+    const ip = canonicalHost(c.address.host);
     const seen = ports.get(ip);
     if (seen !== undefined && seen !== c.address.port) return 'random';
     ports.set(ip, c.address.port);
   }
   for (const c of candidates) {
     if (c.type !== 'host' || isPrivateAddress(c.address.host)) continue;
-    if (endpointFamily(c.address) === 4 ? !srflx4 : !srflx6) return 'open';
+    if (addressFamily(c.address) === 4 ? !srflx4 : !srflx6) return 'open';
   }
   return 'unknown';
 }

@@ -6,7 +6,8 @@
  * endpoint, so core's handshake and data towards the peer take the one NAT mapping that is open.
  * Socket 0 (the node's main socket) is never in the pool.
  */
-import { type Endpoint, endpointKey } from './endpoint.js';
+import type { Address } from '@srmudp/wire';
+import { canonicalKey } from './address.js';
 
 interface PoolSocket {
   /** the dial attempt (peer) that asked for it; null once pinned to a connection */
@@ -72,9 +73,9 @@ export class SocketPool {
   }
 
   /** The socket datagrams to `to` leave from (0 = main socket). Cheap when the pool is empty. */
-  route(to: Endpoint): number {
+  route(to: Address): number {
     if (this.#routes.size === 0) return 0;
-    return this.#routes.get(endpointKey(to)) ?? 0;
+    return this.#routes.get(canonicalKey(to)) ?? 0;
   }
 
   /** True when `socket` carries a route. */
@@ -84,9 +85,9 @@ export class SocketPool {
     return false;
   }
 
-  setRoute(from: Endpoint, socket: number): boolean {
+  setRoute(from: Address, socket: number): boolean {
     if (!this.#sockets.has(socket)) return false;
-    const k = endpointKey(from);
+    const k = canonicalKey(from);
     const had = this.#routes.get(k);
     this.#routes.set(k, socket);
     return had !== socket;
@@ -97,7 +98,7 @@ export class SocketPool {
    * its sockets closed, except the one routing `keepFor`, which stays open for that connection.
    * Returns the ids to close.
    */
-  release(owner: string, keepFor: Endpoint | null): number[] {
+  release(owner: string, keepFor: Address | null): number[] {
     for (const [r, o] of this.#requests) if (o === owner) this.#requests.delete(r);
     const keep = keepFor === null ? 0 : this.route(keepFor);
     const close: number[] = [];
@@ -111,7 +112,7 @@ export class SocketPool {
   }
 
   /** A connection over a pinned socket ended: close the socket that routes `remote`. */
-  releaseRoute(remote: Endpoint): number[] {
+  releaseRoute(remote: Address): number[] {
     const id = this.route(remote);
     if (id === 0 || this.#sockets.get(id)?.owner !== null) return [];
     this.#forget([id]);

@@ -3,8 +3,8 @@
  * retransmission schedule (RTO doubling, Rc sends, final wait Rm × RTO), matched by transaction id.
  * The caller feeds every STUN datagram to {@link StunClient.handle} and drains transmits/events.
  */
-import type { StunChangeRequest, StunMessage } from '@srmudp/wire';
-import { type Endpoint, fromIpAddress } from './endpoint.js';
+import type { Address, StunChangeRequest, StunMessage } from '@srmudp/wire';
+import { fromIpAddress } from './address.js';
 import { encodeBindingRequest, transactionKey, tryDecodeBinding } from './stun-codec.js';
 import { checkNow, checkRandom, type RandomBytes, type Transmit } from './transmit.js';
 
@@ -38,14 +38,14 @@ export type StunClientEvent =
   | {
       readonly type: 'response';
       readonly id: string;
-      readonly server: Endpoint;
+      readonly server: Address;
       readonly socket: number;
       /** the address the response actually came from (differs from `server` after a CHANGE-REQUEST) */
-      readonly from: Endpoint;
+      readonly from: Address;
       /** our address as the server saw it (XOR-MAPPED-ADDRESS, or MAPPED-ADDRESS from RFC 3489 servers) */
-      readonly mapped: Endpoint;
-      readonly responseOrigin?: Endpoint;
-      readonly otherAddress?: Endpoint;
+      readonly mapped: Address;
+      readonly responseOrigin?: Address;
+      readonly otherAddress?: Address;
       readonly software?: string;
       readonly changeRequest?: Partial<StunChangeRequest>;
       /** round-trip time; null when the request was retransmitted (Karn's rule) */
@@ -54,7 +54,7 @@ export type StunClientEvent =
   | {
       readonly type: 'error';
       readonly id: string;
-      readonly server: Endpoint;
+      readonly server: Address;
       readonly socket: number;
       readonly code: StunErrorCode;
       /** STUN error status (e.g. 420) for STUN_ERROR_RESPONSE */
@@ -76,7 +76,7 @@ export interface StunClientStats {
 
 interface Transaction {
   readonly id: string;
-  readonly server: Endpoint;
+  readonly server: Address;
   readonly socket: number;
   readonly bytes: Uint8Array;
   readonly rc: number;
@@ -120,7 +120,7 @@ export class StunClient {
   }
 
   /** Starts a Binding transaction; the first request is queued at once. Returns its id. */
-  request(now: number, server: Endpoint, options: StunRequestOptions = {}): string {
+  request(now: number, server: Address, options: StunRequestOptions = {}): string {
     checkNow(now);
     if (this.#tx.size >= this.#max) {
       throw new RangeError(`too many concurrent STUN transactions (max ${this.#max})`);
@@ -174,14 +174,14 @@ export class StunClient {
    * Offers a received datagram. Returns true when it was a STUN response to one of our
    * transactions (consumed). Never throws on network input.
    */
-  handle(now: number, from: Endpoint, bytes: Uint8Array, socket = 0): boolean {
+  handle(now: number, from: Address, bytes: Uint8Array, socket = 0): boolean {
     const msg = tryDecodeBinding(bytes);
     if (msg === null) return false;
     return this.handleMessage(now, from, msg, socket);
   }
 
   /** {@link handle} for a message the caller already decoded (`tryDecodeBinding`). */
-  handleMessage(now: number, from: Endpoint, msg: StunMessage, socket = 0): boolean {
+  handleMessage(now: number, from: Address, msg: StunMessage, socket = 0): boolean {
     if (msg.class !== 'success' && msg.class !== 'error') return false;
     const id = transactionKey(msg.transactionId);
     const t = this.#tx.get(id);

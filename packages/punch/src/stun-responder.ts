@@ -3,13 +3,14 @@
  * socket, so a connected peer or gate can serve as a reflector. Pure functions: bytes in, bytes out.
  */
 import {
+  type Address,
   encodeStun,
   type StunChangeRequest,
   type StunMessage,
   StunMethod,
   unknownComprehensionRequired,
 } from '@srmudp/wire';
-import { type Endpoint, toIpAddress } from './endpoint.js';
+import { toIpAddress } from './address.js';
 import { tryDecodeBinding } from './stun-codec.js';
 
 export const DEFAULT_SOFTWARE = 'srmudp';
@@ -24,9 +25,9 @@ export interface StunResponderOptions {
    * Rate-limit / policy hook, asked before answering (a reflector must not become an amplifier:
    * a Binding response is at most ~2× the request). Return false to drop the request silently.
    */
-  readonly allow?: (from: Endpoint) => boolean;
+  readonly allow?: (from: Address) => boolean;
   /** RFC 5780 OTHER-ADDRESS to advertise, when this responder can answer from another IP and port. */
-  readonly otherAddress?: Endpoint;
+  readonly otherAddress?: Address;
 }
 
 export interface BindingRequestInfo {
@@ -52,10 +53,10 @@ export function parseBindingRequest(bytes: Uint8Array): BindingRequestInfo | nul
 export interface BindingResponseParams {
   readonly transactionId: Uint8Array;
   /** where the request came from: goes into XOR-MAPPED-ADDRESS */
-  readonly mapped: Endpoint;
+  readonly mapped: Address;
   /** RFC 5780 RESPONSE-ORIGIN: the address the response is sent from */
-  readonly responseOrigin?: Endpoint;
-  readonly otherAddress?: Endpoint;
+  readonly responseOrigin?: Address;
+  readonly otherAddress?: Address;
   readonly software?: string;
 }
 
@@ -113,8 +114,8 @@ export function buildBindingError(
  */
 export function handleStunRequest(
   bytes: Uint8Array,
-  from: Endpoint,
-  localAddress: Endpoint | null,
+  from: Address,
+  localAddress: Address | null,
   options: StunResponderOptions = {},
 ): Uint8Array | null {
   const req = parseBindingRequest(bytes);

@@ -1,4 +1,4 @@
-import type { Endpoint } from './endpoint.js';
+import type { Address } from '@srmudp/wire';
 
 /**
  * A datagram the caller must send. `socket` names the local socket it leaves from (quinn's
@@ -6,7 +6,7 @@ import type { Endpoint } from './endpoint.js';
  * birthday strategy on the NAT session's `open_sockets` request.
  */
 export interface Transmit {
-  readonly to: Endpoint;
+  readonly to: Address;
   readonly data: Uint8Array;
   readonly socket: number;
 }

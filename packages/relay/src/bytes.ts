@@ -1,23 +1,4 @@
-/** Small byte helpers of the relay (map keys for peer ids, equality, argument checks). */
-
-const HEX = '0123456789abcdef';
-
-/** Lower-case hex of a key: the map key for peer ids (control path only, never per packet). */
-export function keyId(key: Uint8Array): string {
-  let s = '';
-  for (let i = 0; i < key.length; i++) {
-    const b = key[i] as number;
-    s += HEX[b >> 4]! + HEX[b & 15]!;
-  }
-  return s;
-}
-
-export function equalBytes(a: Uint8Array, b: Uint8Array): boolean {
-  if (a.length !== b.length) return false;
-  let diff = 0;
-  for (let i = 0; i < a.length; i++) diff |= (a[i] as number) ^ (b[i] as number);
-  return diff === 0;
-}
+/** Argument checks of the relay; map keys (hex) and equality are @srmudp/wire's `toHex`/`equalBytes`. */
 
 /** TypeError unless `value` is a Uint8Array (of `length` bytes when given). */
 export function checkBytes(name: string, value: unknown, length?: number): asserts value is Uint8Array {

@@ -9,7 +9,7 @@
  * The service checks everything that is not a choice (hop authenticated, target connected, no
  * relay chains, voucher signature/expiry/replay, resource limits); a policy only decides.
  */
-import { equalBytes, keyId } from './bytes.js';
+import { equalBytes, toHex } from '@srmudp/wire';
 import { type CircuitLimits, type ClientLimits, CONNECT_VIA_CIRCUIT_LIMITS } from './limits.js';
 import type { Voucher } from './voucher.js';
 
@@ -58,7 +58,7 @@ export function openPolicy(opts: OpenPolicyOptions = {}): AdmissionPolicy {
 
 function keySet(keys: Iterable<Uint8Array>): Set<string> {
   const s = new Set<string>();
-  for (const k of keys) s.add(keyId(k));
+  for (const k of keys) s.add(toHex(k));
   return s;
 }
 
@@ -68,8 +68,8 @@ export function allowListPolicy(keys: Iterable<Uint8Array>, opts: OpenPolicyOpti
   const admission: CircuitAdmission = opts.limits ? { allow: true, limits: opts.limits } : ALLOW;
   return {
     name: 'allow-list',
-    admitClient: (key) => (allowed.has(keyId(key)) ? (opts.client ?? true) : false),
-    admitCircuit: (r) => (allowed.has(keyId(r.requester)) && allowed.has(keyId(r.target)) ? admission : DENY),
+    admitClient: (key) => (allowed.has(toHex(key)) ? (opts.client ?? true) : false),
+    admitCircuit: (r) => (allowed.has(toHex(r.requester)) && allowed.has(toHex(r.target)) ? admission : DENY),
   };
 }
 
@@ -86,7 +86,7 @@ export function groupPolicy(opts: GroupPolicyOptions): AdmissionPolicy {
   if (typeof opts.members === 'function') isMember = opts.members;
   else {
     const set = keySet(opts.members);
-    isMember = (key) => set.has(keyId(key));
+    isMember = (key) => set.has(toHex(key));
   }
   const admission: CircuitAdmission = opts.limits ? { allow: true, limits: opts.limits } : ALLOW;
   const group = opts.group;

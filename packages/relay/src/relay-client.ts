@@ -12,8 +12,13 @@
  *
  * Data: {@link RelayClient.wrap} gives the datagram to send to the relay for an end-to-end packet;
  * {@link RelayClient.unwrap} gives back the end-to-end packet and the circuit/peer it came from.
+ *
+ * Why one file of ~700 lines: the client's requests, bindings and refreshes share one state (its
+ * hop, circuits and pending requests) and one timer table; codecs, limits and vouchers live in
+ * their own files.
  */
-import { checkBytes, checkNow, equalBytes } from './bytes.js';
+import { equalBytes } from '@srmudp/wire';
+import { checkBytes, checkNow } from './bytes.js';
 import {
   CHANNEL_HEADER_LENGTH,
   MAX_CHANNEL_PAYLOAD,

@@ -1,72 +1,44 @@
 /**
- * A binary min-heap of deadlines with lazy deletion: a deadline that moved or whose owner went
- * away stays in the heap and is skipped when it reaches the top (`live` says whether it still
- * counts). The relay pushes an entry when a deadline is set, never per data packet.
+ * The relay's deadlines: @srmudp/wire's `TimerHeap` with lazy deletion. A deadline that moved or
+ * whose owner went away stays in the heap and is skipped when it reaches the top (`live` says
+ * whether it still counts). The relay pushes an entry when a deadline is set, never per data
+ * packet.
  */
-export interface TimerEntry<T> {
-  readonly at: number;
-  readonly item: T;
-}
+import { type HeapEntry, TimerHeap } from '@srmudp/wire';
 
-export class TimerHeap<T> {
-  readonly #heap: TimerEntry<T>[] = [];
-  readonly #live: (entry: TimerEntry<T>) => boolean;
+export class LiveTimerHeap<T> {
+  readonly #heap = new TimerHeap<T>();
+  readonly #live: (entry: HeapEntry<T>) => boolean;
 
-  constructor(live: (entry: TimerEntry<T>) => boolean) {
+  constructor(live: (entry: HeapEntry<T>) => boolean) {
     this.#live = live;
   }
 
   get size(): number {
-    return this.#heap.length;
+    return this.#heap.size;
   }
 
   push(at: number, item: T): void {
-    const h = this.#heap;
-    h.push({ at, item });
-    let i = h.length - 1;
-    while (i > 0) {
-      const p = (i - 1) >> 1;
-      if (h[p]!.at <= h[i]!.at) break;
-      [h[p], h[i]] = [h[i]!, h[p]!];
-      i = p;
-    }
+    this.#heap.push(at, item);
   }
 
   /** Earliest live deadline, or null (stale entries on top are discarded). */
   peek(): number | null {
-    while (this.#heap.length > 0 && !this.#live(this.#heap[0]!)) this.#pop();
-    return this.#heap.length > 0 ? this.#heap[0]!.at : null;
+    for (let e = this.#heap.peek(); e !== undefined; e = this.#heap.peek()) {
+      if (this.#live(e)) return e.at;
+      this.#heap.pop();
+    }
+    return null;
   }
 
   /** The next live entry due at or before `now`, removed from the heap; null when none. */
-  popDue(now: number): TimerEntry<T> | null {
+  popDue(now: number): HeapEntry<T> | null {
     const at = this.peek();
     if (at === null || at > now) return null;
-    return this.#pop();
+    return this.#heap.pop() ?? null;
   }
 
   clear(): void {
-    this.#heap.length = 0;
-  }
-
-  #pop(): TimerEntry<T> {
-    const h = this.#heap;
-    const top = h[0]!;
-    const last = h.pop()!;
-    if (h.length > 0) {
-      h[0] = last;
-      let i = 0;
-      for (;;) {
-        const l = 2 * i + 1;
-        const r = l + 1;
-        let m = i;
-        if (l < h.length && h[l]!.at < h[m]!.at) m = l;
-        if (r < h.length && h[r]!.at < h[m]!.at) m = r;
-        if (m === i) break;
-        [h[m], h[i]] = [h[i]!, h[m]!];
-        i = m;
-      }
-    }
-    return top;
+    this.#heap.clear();
   }
 }

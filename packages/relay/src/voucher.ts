@@ -18,8 +18,8 @@
  */
 import { blake2s } from '@noble/hashes/blake2.js';
 import { type Identity, signWithIdentity, verifySignature } from '@srmudp/crypto';
-import { Reader, varintSize, WireDecodeError, writeVarint } from '@srmudp/wire';
-import { checkBytes, equalBytes, keyId, type RandomBytes } from './bytes.js';
+import { equalBytes, Reader, toHex, varintSize, WireDecodeError, writeVarint } from '@srmudp/wire';
+import { checkBytes, type RandomBytes } from './bytes.js';
 import { type CircuitLimits, checkCircuitLimits } from './limits.js';
 import type { RejectReason } from './reasons.js';
 
@@ -256,7 +256,7 @@ export class VoucherNonceCache {
     unixNow: number,
     clockSkewMs: number,
   ): 'ok' | 'VOUCHER_REPLAYED' | 'VOUCHER_CACHE_FULL' {
-    const k = keyId(v.requester) + keyId(v.nonce);
+    const k = toHex(v.requester) + toHex(v.nonce);
     const until = this.#until.get(k);
     if (until !== undefined && until >= unixNow) return 'VOUCHER_REPLAYED';
     if (until === undefined && this.#until.size >= this.#max) {

@@ -5,13 +5,7 @@
  * session would. Clients can run a real end-to-end Noise session (@srmudp/crypto) through the
  * circuit, so the tests see sealed packets cross the relay.
  */
-import {
-  type Identity,
-  identityFromSecret,
-  type PeerAddress,
-  type SecureChannel,
-  SecureEndpoint,
-} from '@srmudp/crypto';
+import { type Identity, identityFromSecret, type SecureChannel, SecureEndpoint } from '@srmudp/crypto';
 import { type Address, addressKey, type Rng, type SimNode, sameAddress, type Transmit } from '@srmudp/sim';
 import {
   type AdmissionPolicy,
@@ -102,7 +96,7 @@ export class RelayNode implements SimNode {
 }
 
 /** Pseudo-address of "the peer behind the relay" for the end-to-end SecureEndpoint. */
-function circuitAddress(peer: Uint8Array): PeerAddress {
+function circuitAddress(peer: Uint8Array): Address {
   let h = '';
   for (const b of peer.subarray(0, 8)) h += b.toString(16).padStart(2, '0');
   return { host: `via-relay-${h}`, port: 1 };
@@ -215,7 +209,9 @@ export class ClientNode implements SimNode {
     if (!this.e2e) return;
     this.#peers.set(circuitAddress(peer).host, peer);
     const r = this.e2e.handle(now, circuitAddress(peer), packet);
-    if (r.type === 'data') this.plaintexts.push({ peer, data: r.plaintext.slice() });
+    // the empty key-confirmation packet is not application data
+    if (r.type === 'data' && r.plaintext.length > 0)
+      this.plaintexts.push({ peer, data: r.plaintext.slice() });
   }
 
   #process(now: number): void {
@@ -237,7 +233,9 @@ export class ClientNode implements SimNode {
     }
     if (!this.e2e) return;
     for (let e = this.e2e.pollEvent(); e; e = this.e2e.pollEvent()) {
-      /* established / rekeyed: nothing to do here */
+      // Key confirmation (WireGuard §5.4.3): an IK responder uses the session only once the
+      // initiator sends under it, so the initiator sends an empty packet at once, as core's PING
+      if (e.type === 'established' && e.initiator) this.sendSealed(now, e.remoteKey, new Uint8Array(0));
     }
     for (let t = this.e2e.pollTransmit(now); t; t = this.e2e.pollTransmit(now)) {
       const peer = this.#peers.get(t.to.host);

@@ -12,9 +12,9 @@
  */
 import * as current from '../src/index.js';
 
-type Conn = InstanceType<typeof current.Connection>;
+type Conn = InstanceType<typeof current.ReliableConnection>;
 type Api = {
-  Connection: new (o: object) => Conn;
+  ReliableConnection: new (o: object) => Conn;
   /** read and pollEvent gained `now` in the structure step; older builds take none */
   read(c: Conn, now: number, id: number): Uint8Array | null;
   pollEvent(c: Conn, now: number): unknown;
@@ -24,21 +24,29 @@ const PACKETS = 100;
 const chunk = new Uint8Array(256 * 1024);
 
 function api(mod: typeof current): Api {
-  const C = mod.Connection as unknown as Api['Connection'] & { prototype: { read: { length: number } } };
+  // the class was `Connection` before the vocabulary step named it after its layer
+  const named = mod as unknown as Record<string, unknown>;
+  const C = (named.ReliableConnection ?? named.Connection) as Api['ReliableConnection'] & {
+    prototype: { read: { length: number } };
+  };
   const takesNow = C.prototype.read.length >= 2;
   type Old = { read(id: number): Uint8Array | null; pollEvent(): unknown };
   return takesNow
-    ? { Connection: C, read: (c, now, id) => c.read(now, id), pollEvent: (c, now) => c.pollEvent(now) }
+    ? {
+        ReliableConnection: C,
+        read: (c, now, id) => c.read(now, id),
+        pollEvent: (c, now) => c.pollEvent(now),
+      }
     : {
-        Connection: C,
+        ReliableConnection: C,
         read: (c, _now, id) => (c as unknown as Old).read(id),
         pollEvent: (c) => (c as unknown as Old).pollEvent(),
       };
 }
 
 function setup(m: Api, congestion: 'bbr' | 'cubic' | 'newreno'): () => void {
-  const a = new m.Connection({ role: 'initiator', now: 0, overhead: 8, congestion });
-  const b = new m.Connection({ role: 'responder', now: 0, overhead: 8, congestion });
+  const a = new m.ReliableConnection({ role: 'initiator', now: 0, overhead: 8, congestion });
+  const b = new m.ReliableConnection({ role: 'responder', now: 0, overhead: 8, congestion });
   const id = a.openStream();
   let now = 0;
   // until the receiver knows the stream (the first packet is a PMTU probe): read() needs it

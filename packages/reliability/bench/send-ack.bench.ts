@@ -1,5 +1,5 @@
 import { bench, describe } from 'vitest';
-import { Connection } from '../src/index.js';
+import { ReliableConnection } from '../src/index.js';
 
 /**
  * CPU cost of the send + ack path: a sender fills packets from a stream, a receiver processes
@@ -10,8 +10,8 @@ const PACKETS = 100;
 const chunk = new Uint8Array(256 * 1024);
 
 function setup(congestion: 'bbr' | 'cubic' | 'newreno') {
-  const a = new Connection({ role: 'initiator', now: 0, overhead: 8, congestion });
-  const b = new Connection({ role: 'responder', now: 0, overhead: 8, congestion });
+  const a = new ReliableConnection({ role: 'initiator', now: 0, overhead: 8, congestion });
+  const b = new ReliableConnection({ role: 'responder', now: 0, overhead: 8, congestion });
   const id = a.openStream();
   let now = 0;
   // until the receiver knows the stream (the first packet is a PMTU probe): read() needs it

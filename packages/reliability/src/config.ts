@@ -1,6 +1,6 @@
 /**
  * Options of a connection, their defaults and their validation: the only place that reads
- * `ConnectionOptions`; everything else works from the resolved `ConnectionConfig`.
+ * `ReliableOptions`; everything else works from the resolved `ConnectionConfig`.
  */
 import { DATA_OVERHEAD } from '@srmudp/wire';
 import { bbr } from './congestion/bbr.js';
@@ -18,7 +18,7 @@ export const PROTOCOL_INITIAL_MAX_DATA = 64 * 1024;
 export const PROTOCOL_INITIAL_MAX_STREAM_DATA = 64 * 1024;
 export const PROTOCOL_INITIAL_MAX_STREAMS = 16;
 
-export interface ConnectionLimits {
+export interface ReliableLimits {
   /** concurrent streams the peer may open (MAX_STREAMS credit), default 100 */
   maxStreams: number;
   /** initial / largest per-stream receive window, default 256 KiB / 16 MiB */
@@ -39,7 +39,7 @@ export interface ConnectionLimits {
   datagramReceiveQueue: number;
 }
 
-export const DEFAULT_LIMITS: Readonly<ConnectionLimits> = Object.freeze({
+export const DEFAULT_LIMITS: Readonly<ReliableLimits> = Object.freeze({
   maxStreams: 100,
   streamReceiveWindow: 256 * 1024,
   maxStreamReceiveWindow: 16 * 1024 * 1024,
@@ -64,7 +64,7 @@ export type CongestionName = keyof typeof CONGESTION_CONTROLLERS;
 /** A built-in controller by name, or any `CongestionControllerFactory`. */
 export type CongestionChoice = CongestionName | CongestionControllerFactory;
 
-export interface ConnectionOptions {
+export interface ReliableOptions {
   /** decides stream id parity: the initiator opens even ids, the responder odd ids */
   role: 'initiator' | 'responder';
   now: number;
@@ -77,7 +77,7 @@ export interface ConnectionOptions {
   overhead?: number;
   /** PMTU search ceiling in bytes of UDP payload: 1472 (IPv4) or 1452 (IPv6, the default) */
   maxUdpPayload?: number;
-  limits?: Partial<ConnectionLimits>;
+  limits?: Partial<ReliableLimits>;
   /** PING after this much silence on our side, default 15 000 ms; 0 disables */
   keepaliveMs?: number;
   /** close after this much silence from the peer, default 30 000 ms; 0 disables */
@@ -93,10 +93,10 @@ export interface ConnectionOptions {
   log?: (message: string) => void;
 }
 
-/** `ConnectionOptions` validated, with every default filled in. */
+/** `ReliableOptions` validated, with every default filled in. */
 export interface ConnectionConfig {
   readonly role: 'initiator' | 'responder';
-  readonly limits: Readonly<ConnectionLimits>;
+  readonly limits: Readonly<ReliableLimits>;
   readonly overhead: number;
   /** PMTU search ceiling (bytes of UDP payload) */
   readonly maxUdpPayload: number;
@@ -109,7 +109,7 @@ export interface ConnectionConfig {
 }
 
 /** Validates `options` (exact TypeError / RangeError messages) and fills in the defaults. */
-export function resolveConfig(options: ConnectionOptions): ConnectionConfig {
+export function resolveConfig(options: ReliableOptions): ConnectionConfig {
   if (options.role !== 'initiator' && options.role !== 'responder') {
     throw new TypeError(`"role" expected 'initiator' or 'responder', got ${String(options.role)}`);
   }

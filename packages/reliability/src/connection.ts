@@ -13,30 +13,37 @@
  * - `timers.ts`: the named timer table behind `pollTimeout()`
  * - `close.ts`: the closing and draining periods
  * - `config.ts`: options, defaults and their validation
+ *
+ *
+ * Why ~680 lines: it is the public API of a connection (about 40 documented methods: streams,
+ * messages, datagrams, paths, sans-IO I/O, close) plus the dispatch; every rule behind them is in
+ * the files above, and the API stays one class so a reader finds every entry point in one place.
  */
-import { decodeFrames, type Frame, SrmudpError } from '@srmudp/wire';
+import { decodeFrames, type Frame, PollQueue } from '@srmudp/wire';
 import { AckTracker } from './ack-tracker.js';
 import { CloseState } from './close.js';
 import {
   type ConnectionConfig,
-  type ConnectionLimits,
-  type ConnectionOptions,
   PROTOCOL_INITIAL_MAX_DATA,
+  type ReliableLimits,
+  type ReliableOptions,
   resolveConfig,
 } from './config.js';
 import type { CongestionController } from './congestion/controller.js';
 import { Datagrams } from './datagrams.js';
 import { DeliveryRateSampler } from './delivery-rate.js';
+import { ReliableError } from './error-codes.js';
 import { ErrorCode, errorName, ProtocolError } from './errors.js';
-import { type ConnectionEvent, EventQueue } from './events.js';
+import type { ReceivedPacket, ReliableEvent } from './events.js';
 import { ConnectionFlow } from './flow-control.js';
 import { Liveness } from './liveness.js';
 import { LossRecovery } from './loss-recovery.js';
 import { Messages } from './messages.js';
 import { isAckEliciting, PacketBuilder, type Transmit } from './packet-builder.js';
 import { PathState } from './paths.js';
+import { BASE_PLPMTU } from './pmtud.js';
 import { type SentFrame, SentKind, type SentPacket } from './sent-packet.js';
-import { type ConnectionState, type ConnectionStats, Counters, snapshot } from './stats.js';
+import { Counters, type ReliableState, type ReliableStats, snapshot } from './stats.js';
 import { StreamSet } from './streams.js';
 import { Timer, type TimerName, TimerTable } from './timers.js';
 
@@ -47,14 +54,14 @@ import { Timer, type TimerName, TimerTable } from './timers.js';
  * `pollTransmit`, `pollTimeout` and `pollEvent`. Nothing here throws on peer input: a protocol
  * violation closes the connection with a code.
  */
-export class Connection {
-  readonly limits: Readonly<ConnectionLimits>;
+export class ReliableConnection {
+  readonly limits: Readonly<ReliableLimits>;
   private readonly config: ConnectionConfig;
-  private stateValue: ConnectionState = 'open';
+  private stateValue: ReliableState = 'open';
   /** the active path; `resetPath` replaces it */
   private path: PathState;
   private readonly counters = new Counters();
-  private readonly events = new EventQueue();
+  private readonly events = new PollQueue<ReliableEvent>();
   private readonly timers = new TimerTable();
   private readonly acks: AckTracker;
   private readonly flow: ConnectionFlow;
@@ -68,7 +75,7 @@ export class Connection {
 
   private readonly closing = new CloseState();
 
-  constructor(options: ConnectionOptions) {
+  constructor(options: ReliableOptions) {
     const config = resolveConfig(options);
     const now = options.now;
     const limits = config.limits;
@@ -109,7 +116,7 @@ export class Connection {
 
   // ------------------------------------------------------------------ public API: state
 
-  get state(): ConnectionState {
+  get state(): ReliableState {
     return this.stateValue;
   }
 
@@ -277,20 +284,96 @@ export class Connection {
 
   /**
    * The path changed (migration to a new address, RFC 9000 §9.4): RTT, congestion state and
-   * PMTU restart from their initial values; streams and outstanding data are kept.
+   * PMTU restart from their initial values; streams and outstanding data are kept. The same as
+   * `setActivePath(createPath(now), now)`.
    */
   resetPath(now: number): void {
-    this.path = new PathState(this.config, now);
+    this.setActivePath(this.createPath(now), now);
+  }
+
+  // ------------------------------------------------------------------ public API: paths
+
+  /** The path packets are sent on: its RTT, congestion controller, pacer and PMTU. */
+  get activePath(): PathState {
+    return this.path;
+  }
+
+  /**
+   * A fresh path state with this connection's configuration (RFC 9000 §9.4: a new path starts
+   * from the initial RTT, a new congestion controller and the base PMTU). `maxUdpPayload` is the
+   * path's PMTU search ceiling (1472 for IPv4, 1452 for IPv6; default the connection's).
+   */
+  createPath(now: number, options: { maxUdpPayload?: number } = {}): PathState {
+    checkNow(now);
+    const max = options.maxUdpPayload;
+    if (max === undefined) return new PathState(this.config, now);
+    if (!Number.isSafeInteger(max) || max < BASE_PLPMTU || max > 65527) {
+      throw new RangeError(`"maxUdpPayload" expected an integer in [${BASE_PLPMTU}, 65527]`);
+    }
+    return new PathState({ ...this.config, maxUdpPayload: max }, now);
+  }
+
+  /**
+   * Sends on `path` from now on (a migration, an upgrade, a fallback): streams, messages, packet
+   * numbers and bytes in flight carry on; the probe-timeout backoff restarts (it measured the
+   * old path). A path used before keeps the state it had (RFC 9000 §9.4 allows that for a path
+   * recently used); pass a fresh `createPath` for a new one.
+   */
+  setActivePath(path: PathState, now: number): void {
+    checkNow(now);
+    if (path === this.path) return;
+    this.path = path;
     this.recovery.onPathReset();
     this.path.armTimers(now);
   }
 
+  /** RFC 9002 §6.2.1 probe timeout of the active path, without backoff. */
+  pto(): number {
+    return this.path.pto(this.config.maxAckDelay);
+  }
+
+  /** Consecutive probe timeouts since the last acknowledgement (0 when the path answers). */
+  get ptoCount(): number {
+    return this.recovery.ptoCount;
+  }
+
+  /**
+   * A packet carrying only path-probing frames (PATH_CHALLENGE, PATH_RESPONSE: RFC 9000 §9.1) for
+   * `path`, which is not the active one (a candidate being validated, or the path a challenge
+   * arrived on). It takes the next packet number of the one number space, but it is not in
+   * flight: no path's congestion controller or pacer counts it, and its loss repairs nothing
+   * (the sender of a challenge retries on its own timer). Null when the connection is not open
+   * or the packet would exceed `maxDatagramSize` (anti-amplification).
+   */
+  buildProbe(
+    now: number,
+    path: PathState,
+    frames: readonly Frame[],
+    maxDatagramSize: number,
+  ): Transmit | null {
+    checkNow(now);
+    if (this.stateValue !== 'open') return null;
+    for (const f of frames) {
+      if (f.type !== 'path_challenge' && f.type !== 'path_response') {
+        throw new TypeError(`buildProbe accepts path_challenge and path_response frames, got ${f.type}`);
+      }
+    }
+    return this.builder.buildProbe(now, frames, path, maxDatagramSize);
+  }
+
   // ------------------------------------------------------------------ public API: sans-IO
 
-  /** Processes one received packet (its decrypted frames). Never throws on peer input. */
-  handlePacket(now: number, packetNumber: number, payload: Uint8Array): void {
-    this.receive(now, packetNumber, payload);
+  /**
+   * Processes one received packet (its decrypted frames). Never throws on peer input. Returns
+   * what the packet was: `'probing'` when it carried only PATH_CHALLENGE, PATH_RESPONSE and
+   * PADDING (RFC 9000 §9.1: such a packet from a new address is no migration), `'non_probing'`
+   * for anything else accepted, `'dropped'` for a duplicate, an undecodable packet or one that
+   * arrived after close.
+   */
+  handlePacket(now: number, packetNumber: number, payload: Uint8Array): ReceivedPacket {
+    const kind = this.receive(now, packetNumber, payload);
     this.path.armTimers(now);
+    return kind;
   }
 
   /**
@@ -326,7 +409,7 @@ export class Connection {
    * Next event, or null. Taking a message returns its flow-control credit, and `now` decides
    * whether the connection window grows.
    */
-  pollEvent(now: number): ConnectionEvent | null {
+  pollEvent(now: number): ReliableEvent | null {
     checkNow(now);
     const ev = this.events.take();
     if (ev === null) return null;
@@ -336,21 +419,21 @@ export class Connection {
     return ev;
   }
 
-  stats(): ConnectionStats {
+  stats(): ReliableStats {
     return snapshot(this.stateValue, this.path, this.recovery, this.counters, this.streams.size);
   }
 
   // ------------------------------------------------------------------ receiving
 
-  private receive(now: number, packetNumber: number, payload: Uint8Array): void {
+  private receive(now: number, packetNumber: number, payload: Uint8Array): ReceivedPacket {
     const s = this.counters;
     if (!Number.isSafeInteger(packetNumber) || packetNumber < 0 || !(payload instanceof Uint8Array)) {
       s.undecodablePackets++;
-      return;
+      return 'dropped';
     }
     if (this.stateValue === 'closed' || this.stateValue === 'draining') {
       s.afterClose++;
-      return;
+      return 'dropped';
     }
     let frames: Frame[];
     try {
@@ -361,47 +444,52 @@ export class Connection {
       if (this.stateValue === 'open') {
         this.enterClosing(ErrorCode.FRAME_ENCODING_ERROR, 'undecodable frames', 'FRAME_ENCODING_ERROR', now);
       }
-      return;
+      return 'dropped';
     }
     if (this.stateValue === 'closing') {
       s.afterClose++;
       for (const f of frames) {
         if (f.type === 'close') {
           this.stateValue = 'draining';
-          return;
+          return 'dropped';
         }
       }
       this.closing.onPacketWhileClosing(now, this.path.rtt.smoothed);
-      return;
+      return 'dropped';
     }
     let eliciting = false;
+    let probing = true;
     for (let i = 0; i < frames.length; i++) {
-      if (isAckEliciting(frames[i]!)) {
-        eliciting = true;
-        break;
+      const f = frames[i]!;
+      if (!eliciting && isAckEliciting(f)) eliciting = true;
+      if (probing && f.type !== 'path_challenge' && f.type !== 'path_response' && f.type !== 'padding') {
+        probing = false;
       }
+      if (eliciting && !probing) break;
     }
     if (!this.acks.onPacket(now, packetNumber, eliciting)) {
       s.duplicatePackets++;
       this.config.log?.(`packet ${packetNumber}: duplicate, dropped`);
-      return;
+      return 'dropped';
     }
     s.packetsReceived++;
     s.bytesReceived += payload.length + this.config.overhead;
     this.liveness.onReceive(now);
+    const kind: ReceivedPacket = probing ? 'probing' : 'non_probing';
     try {
       for (let i = 0; i < frames.length; i++) {
         this.onFrame(now, frames[i]!);
-        if (this.stateValue !== 'open') return;
+        if (this.stateValue !== 'open') return kind;
       }
     } catch (e) {
       if (e instanceof ProtocolError) {
         this.enterClosing(e.code, e.reason, errorName(e.code), now);
-        return;
+        return kind;
       }
       // a bug must not take the process down on peer input: close with INTERNAL_ERROR
       this.enterClosing(ErrorCode.INTERNAL_ERROR, String(e), 'INTERNAL_ERROR', now);
     }
+    return kind;
   }
 
   /** Each frame to the owner of its rule. */
@@ -587,7 +675,7 @@ export class Connection {
   }
 
   private checkOpen(): void {
-    if (this.stateValue !== 'open') throw new SrmudpError('CONNECTION_CLOSED', 'connection is closed');
+    if (this.stateValue !== 'open') throw new ReliableError('CLOSED', 'connection is closed');
   }
 }
 

@@ -5,7 +5,7 @@
  * bounded queues in each direction.
  */
 import { type DatagramFrame, type Frame, frameSize } from '@srmudp/wire';
-import type { ConnectionLimits } from './config.js';
+import type { ReliableLimits } from './config.js';
 import type { EventQueue } from './events.js';
 import type { Counters } from './stats.js';
 
@@ -19,7 +19,7 @@ export class Datagrams {
   private coreFrameBytes = 0;
 
   constructor(
-    private readonly limits: Readonly<ConnectionLimits>,
+    private readonly limits: Readonly<ReliableLimits>,
     private readonly events: EventQueue,
     private readonly counters: Counters,
   ) {}

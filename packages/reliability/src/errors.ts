@@ -28,7 +28,7 @@ export function errorName(code: number): ErrorCodeName | null {
 
 /**
  * A connection error found while processing a peer's frame: thrown by the frame handlers
- * (streams, messages, loss recovery), caught by `Connection.handlePacket`, which closes with
+ * (streams, messages, loss recovery), caught by `ReliableConnection.handlePacket`, which closes with
  * CLOSE(code). Internal: never reaches the application.
  */
 export class ProtocolError {

@@ -1,7 +1,10 @@
-import type { Frame } from '@srmudp/wire';
+import type { Frame, PollQueue } from '@srmudp/wire';
 
-/** Events drained with `Connection.pollEvent()`, in the order they happened. */
-export type ConnectionEvent =
+/** What a received packet was (`ReliableConnection.handlePacket`). */
+export type ReceivedPacket = 'non_probing' | 'probing' | 'dropped';
+
+/** Events drained with `ReliableConnection.pollEvent()`, in the order they happened. */
+export type ReliableEvent =
   /** the peer opened a stream (the first frame for it arrived) */
   | { type: 'stream_opened'; streamId: number }
   /** a stream has bytes to `read` (sent once until the next read returns them) */
@@ -29,24 +32,5 @@ export type ConnectionEvent =
    */
   | { type: 'closed'; code: number; reason: string; remote: boolean; error: string | null };
 
-/** Events in the order they happened, drained from the head (no shift per event). */
-export class EventQueue {
-  private items: ConnectionEvent[] = [];
-  private head = 0;
-
-  push(ev: ConnectionEvent): void {
-    this.items.push(ev);
-  }
-
-  /** The oldest event not yet taken, or null (the queue resets when drained). */
-  take(): ConnectionEvent | null {
-    if (this.head >= this.items.length) {
-      if (this.head > 0) {
-        this.items.length = 0;
-        this.head = 0;
-      }
-      return null;
-    }
-    return this.items[this.head++]!;
-  }
-}
+/** Events in the order they happened (a @srmudp/wire `PollQueue`). */
+export type EventQueue = PollQueue<ReliableEvent>;

@@ -2,8 +2,8 @@ export { AckTracker } from './ack-tracker.js';
 export type {
   CongestionChoice,
   CongestionName,
-  ConnectionLimits,
-  ConnectionOptions,
+  ReliableLimits,
+  ReliableOptions,
 } from './config.js';
 export {
   CONGESTION_CONTROLLERS,
@@ -24,17 +24,19 @@ export type {
 } from './congestion/controller.js';
 export { Cubic, cubic } from './congestion/cubic.js';
 export { NewReno, newReno } from './congestion/newreno.js';
-export { Connection } from './connection.js';
+export { ReliableConnection } from './connection.js';
+export type { ReliableErrorCode } from './error-codes.js';
 export { APPLICATION_ERROR_BASE, ErrorCode, type ErrorCodeName, errorName } from './errors.js';
-export type { ConnectionEvent } from './events.js';
+export type { ReceivedPacket, ReliableEvent } from './events.js';
 export { RecvWindow, SendCredit } from './flow-control.js';
 export { MESSAGE_CHARGE } from './message-queue.js';
 export { Pacer } from './pacer.js';
 export type { Transmit } from './packet-builder.js';
+export { BLACK_HOLE_LOSSES, BLACK_HOLE_PTOS, type PathConfig, PathState } from './paths.js';
 export { BASE_PLPMTU, Pmtud } from './pmtud.js';
 export { RangeSet } from './range-set.js';
 export { RecvBuffer } from './recv-buffer.js';
 export { INITIAL_RTT_MS, RttEstimator } from './rtt.js';
 export { SendBuffer } from './send-buffer.js';
-export type { ConnectionState, ConnectionStats } from './stats.js';
+export type { ReliableState, ReliableStats } from './stats.js';
 export { Timer, type TimerName } from './timers.js';

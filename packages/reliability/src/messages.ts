@@ -6,7 +6,7 @@
  * `message-queue.ts`.
  */
 import { type Frame, frameSize, type MessageFrame, messageFrameOverhead } from '@srmudp/wire';
-import type { ConnectionLimits } from './config.js';
+import type { ReliableLimits } from './config.js';
 import { ErrorCode, ProtocolError } from './errors.js';
 import type { EventQueue } from './events.js';
 import type { ConnectionFlow } from './flow-control.js';
@@ -29,7 +29,7 @@ export class Messages {
   private readonly reassembly = new MessageReassembly();
 
   constructor(
-    private readonly limits: Readonly<ConnectionLimits>,
+    private readonly limits: Readonly<ReliableLimits>,
     private readonly flow: ConnectionFlow,
     private readonly events: EventQueue,
     private readonly counters: Counters,

@@ -27,6 +27,8 @@ export interface Transmit {
   payload: Uint8Array;
   /** payload + overhead: the UDP payload size the carrier will emit */
   datagramSize: number;
+  /** the path it was built for (the active path, or the probed one): where it must go */
+  path: PathState;
 }
 
 /** Frames that make the receiver acknowledge (RFC 9002 §2): all but ACK, PADDING and CLOSE. */
@@ -152,6 +154,17 @@ export class PacketBuilder {
     );
   }
 
+  /**
+   * A packet of path-probing frames for a path that is not the active one: not in flight, not
+   * counted by any congestion controller or pacer (see `ReliableConnection.buildProbe`).
+   */
+  buildProbe(now: number, frames: readonly Frame[], path: PathState, sizeCap: number): Transmit | null {
+    let size = this.overhead;
+    for (let i = 0; i < frames.length; i++) size += frameSize(frames[i]!);
+    if (frames.length === 0 || size > sizeCap || size > path.pmtud.current) return null;
+    return this.finish(now, frames as Frame[], false, null, false, 0, path);
+  }
+
   /** A packet holding only CLOSE (closing state: not ack-eliciting, not in flight). */
   buildClose(now: number, close: Frame, path: PathState): Transmit {
     return this.finish(now, [close], false, null, false, 0, path);
@@ -192,6 +205,6 @@ export class PacketBuilder {
     s.liveness.onSent(now, eliciting);
     s.counters.packetsSent++;
     s.counters.bytesSent += datagramSize;
-    return { packetNumber: pn, payload, datagramSize };
+    return { packetNumber: pn, payload, datagramSize, path };
   }
 }

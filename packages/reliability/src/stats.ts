@@ -1,10 +1,10 @@
 import type { LossRecovery } from './loss-recovery.js';
 import type { PathState } from './paths.js';
 
-export type ConnectionState = 'open' | 'closing' | 'draining' | 'closed';
+export type ReliableState = 'open' | 'closing' | 'draining' | 'closed';
 
-export interface ConnectionStats {
-  state: ConnectionState;
+export interface ReliableStats {
+  state: ReliableState;
   congestion: string;
   rttMs: number;
   srttMs: number;
@@ -65,12 +65,12 @@ export class Counters {
 
 /** The `stats()` snapshot: counters plus the current path's and loss recovery's state. */
 export function snapshot(
-  state: ConnectionState,
+  state: ReliableState,
   path: PathState,
   recovery: LossRecovery,
   s: Counters,
   openStreams: number,
-): ConnectionStats {
+): ReliableStats {
   const rtt = path.rtt;
   const pacingRate = path.pacingRate();
   return {

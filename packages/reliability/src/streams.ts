@@ -10,15 +10,15 @@ import {
   type Frame,
   frameSize,
   type ResetStreamFrame,
-  SrmudpError,
   type StopSendingFrame,
   type StreamFrame,
 } from '@srmudp/wire';
 import {
-  type ConnectionLimits,
   PROTOCOL_INITIAL_MAX_STREAM_DATA,
   PROTOCOL_INITIAL_MAX_STREAMS,
+  type ReliableLimits,
 } from './config.js';
+import { ReliableError } from './error-codes.js';
 import { ErrorCode, ProtocolError } from './errors.js';
 import type { EventQueue } from './events.js';
 import type { ConnectionFlow } from './flow-control.js';
@@ -45,7 +45,7 @@ export class StreamSet {
 
   constructor(
     role: 'initiator' | 'responder',
-    private readonly limits: Readonly<ConnectionLimits>,
+    private readonly limits: Readonly<ReliableLimits>,
     private readonly flow: ConnectionFlow,
     private readonly events: EventQueue,
     private readonly counters: Counters,
@@ -76,7 +76,7 @@ export class StreamSet {
 
   open(): number {
     if (this.nextLocalIndex >= this.peerMaxStreams) {
-      throw new SrmudpError('STREAM_LIMIT', `peer allows ${this.peerMaxStreams} streams`);
+      throw new ReliableError('STREAM_LIMIT', `peer allows ${this.peerMaxStreams} streams`);
     }
     const id = this.nextLocalIndex * 2 + this.localParity;
     this.nextLocalIndex++;

@@ -12,7 +12,7 @@
  * | KeepAlive | last send + keepaliveMs | `Liveness` | a PING is owed |
  * | PmtuSearch | PMTU_RAISE_TIMER or black-hole retry (RFC 8899 §5.1.1) | the path's `Pmtud` | the next send opportunity probes |
  * | Pacing | when the pacer lets the next full packet go (RFC 9002 §7.7), armed only while data waits for nothing else | the path's `Pacer` | the next `pollTransmit` sends |
- * | Close | end of closing / draining: 3 PTO (RFC 9000 §10.2) | `Connection` | state `closed` |
+ * | Close | end of closing / draining: 3 PTO (RFC 9000 §10.2) | `ReliableConnection` | state `closed` |
  */
 export const Timer = {
   Ack: 0,

@@ -1,26 +1,26 @@
 import { encodeFrames, type Frame, FrameTypeByte, writeVarint } from '@srmudp/wire';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { Connection, type ConnectionEvent, ErrorCode } from '../src/index.js';
+import { ErrorCode, ReliableConnection, type ReliableEvent } from '../src/index.js';
 
 const RUNS = Number(process.env.RELIABILITY_FUZZ_RUNS ?? 500);
 
-function conn(role: 'initiator' | 'responder' = 'responder', extra = {}): Connection {
-  return new Connection({ role, now: 0, overhead: 8, ...extra });
+function conn(role: 'initiator' | 'responder' = 'responder', extra = {}): ReliableConnection {
+  return new ReliableConnection({ role, now: 0, overhead: 8, ...extra });
 }
 
-function events(c: Connection, now = 0): ConnectionEvent[] {
-  const out: ConnectionEvent[] = [];
+function events(c: ReliableConnection, now = 0): ReliableEvent[] {
+  const out: ReliableEvent[] = [];
   for (let e = c.pollEvent(now); e !== null; e = c.pollEvent(now)) out.push(e);
   return out;
 }
 
-function closedWith(c: Connection): ConnectionEvent | undefined {
+function closedWith(c: ReliableConnection): ReliableEvent | undefined {
   return events(c).find((e) => e.type === 'closed');
 }
 
 /** Drains what `c` sends and returns the frames of the packets (decoded by a fresh peer). */
-function sentFrames(c: Connection, now: number): number {
+function sentFrames(c: ReliableConnection, now: number): number {
   let n = 0;
   for (let t = c.pollTransmit(now); t !== null; t = c.pollTransmit(now)) n++;
   return n;
@@ -108,7 +108,7 @@ describe('adversarial peer input', () => {
     });
     const data = new Uint8Array(1100);
     let pn = 0;
-    let closed: ConnectionEvent | undefined;
+    let closed: ReliableEvent | undefined;
     for (let s = 0; s < 16 && closed === undefined; s++) {
       for (let off = 0; off < 8 * 1100 && closed === undefined; off += 1100) {
         c.handlePacket(
@@ -194,7 +194,7 @@ describe('adversarial peer input', () => {
         maxMessageSize: 1 << 20,
       },
     });
-    let closed: ConnectionEvent | undefined;
+    let closed: ReliableEvent | undefined;
     for (let i = 0; i < 5000 && closed === undefined; i++) {
       // id 0 never completes, so every later ordered message waits in memory
       c.handlePacket(

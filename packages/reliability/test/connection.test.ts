@@ -1,7 +1,7 @@
+import { concatBytes, equalBytes } from '@srmudp/wire';
 import { describe, expect, it } from 'vitest';
 import { ErrorCode } from '../src/index.js';
 import { Pair } from './helpers/pair.js';
-import { equalBytes } from './helpers/sim-conn.js';
 
 function bytes(n: number, seed = 1): Uint8Array {
   const b = new Uint8Array(n);
@@ -13,18 +13,7 @@ function bytes(n: number, seed = 1): Uint8Array {
   return b;
 }
 
-function concat(parts: Uint8Array[]): Uint8Array {
-  const n = parts.reduce((s, p) => s + p.length, 0);
-  const out = new Uint8Array(n);
-  let o = 0;
-  for (const p of parts) {
-    out.set(p, o);
-    o += p.length;
-  }
-  return out;
-}
-
-describe('Connection basics', () => {
+describe('ReliableConnection basics', () => {
   it('sends a stream end to end with FIN', () => {
     const p = new Pair(10);
     const id = p.a.openStream();
@@ -44,7 +33,7 @@ describe('Connection basics', () => {
       return finished;
     });
     expect(ok).toBe(true);
-    expect(equalBytes(concat(got), data)).toBe(true);
+    expect(equalBytes(concatBytes(...got), data)).toBe(true);
     expect(p.eventsB.some((e) => e.type === 'stream_opened' && e.streamId === id)).toBe(true);
   });
 
@@ -82,7 +71,7 @@ describe('Connection basics', () => {
       return p.eventsB.some((e) => e.type === 'stream_finished');
     });
     expect(ok).toBe(true);
-    expect(equalBytes(concat(got), data)).toBe(true);
+    expect(equalBytes(concatBytes(...got), data)).toBe(true);
     expect(p.a.stats().packetsLost).toBeGreaterThan(0);
   });
 
@@ -115,7 +104,7 @@ describe('public accessors for the connection layer', () => {
     // nothing was read: the bytes are still there
     const got: Uint8Array[] = [];
     for (let r = p.b.read(p.now, id); r !== null; r = p.b.read(p.now, id)) got.push(r);
-    expect(equalBytes(concat(got), data)).toBe(true);
+    expect(equalBytes(concatBytes(...got), data)).toBe(true);
   });
 
   it('recvComplete: false for a stream we stopped', () => {

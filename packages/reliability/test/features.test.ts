@@ -1,6 +1,6 @@
 import { PAIR_A, PAIR_B, pair } from '@srmudp/sim';
 import { describe, expect, it } from 'vitest';
-import { BASE_PLPMTU, Connection, ErrorCode } from '../src/index.js';
+import { BASE_PLPMTU, ErrorCode, ReliableConnection } from '../src/index.js';
 import { Pair } from './helpers/pair.js';
 import { ConnNode, pattern } from './helpers/sim-conn.js';
 
@@ -83,18 +83,20 @@ describe('streams', () => {
 
   it('logs connection errors through the optional component logger', () => {
     const lines: string[] = [];
-    const c = new Connection({ role: 'responder', now: 0, log: (m) => lines.push(m) });
+    const c = new ReliableConnection({ role: 'responder', now: 0, log: (m) => lines.push(m) });
     c.handlePacket(1, 0, new Uint8Array([0x3f]));
     expect(lines.some((l) => l.includes('undecodable'))).toBe(true);
     expect(lines.some((l) => l.includes('FRAME_ENCODING_ERROR'))).toBe(true);
   });
 
   it('API misuse throws exact errors', () => {
-    const c = new Connection({ role: 'initiator', now: 0 });
+    const c = new ReliableConnection({ role: 'initiator', now: 0 });
     expect(() => c.write(99, new Uint8Array(1))).toThrow(RangeError);
     expect(() => c.sendMessage(new Uint8Array((16 << 20) + 1))).toThrow(RangeError);
-    expect(() => new Connection({ role: 'x' as 'initiator', now: 0 })).toThrow(TypeError);
-    expect(() => new Connection({ role: 'initiator', now: 0, maxUdpPayload: 1000 })).toThrow(RangeError);
+    expect(() => new ReliableConnection({ role: 'x' as 'initiator', now: 0 })).toThrow(TypeError);
+    expect(() => new ReliableConnection({ role: 'initiator', now: 0, maxUdpPayload: 1000 })).toThrow(
+      RangeError,
+    );
     const id = c.openStream();
     c.finish(id);
     expect(() => c.write(id, new Uint8Array(1))).toThrow(/finished/);
@@ -115,7 +117,7 @@ describe('messages and datagrams', () => {
   });
 
   it('datagrams too big for a packet are refused and counted', () => {
-    const c = new Connection({ role: 'initiator', now: 0, overhead: 8 });
+    const c = new ReliableConnection({ role: 'initiator', now: 0, overhead: 8 });
     expect(c.sendDatagram(new Uint8Array(c.maxDatagramSize()))).toBe(true);
     expect(c.sendDatagram(new Uint8Array(c.maxDatagramSize() + 1))).toBe(false);
     expect(c.stats().drops.datagramTooBig).toBe(1);
@@ -250,7 +252,7 @@ describe('DPLPMTUD (RFC 8899)', () => {
   }
 
   it('starts at 1200 and finds the ceiling when the path carries it', () => {
-    const c = new Connection({ role: 'initiator', now: 0 });
+    const c = new ReliableConnection({ role: 'initiator', now: 0 });
     expect(c.pmtu).toBe(BASE_PLPMTU);
     expect(pmtuRun(1500, 1472).pmtu).toBe(1472);
   });
@@ -262,7 +264,7 @@ describe('DPLPMTUD (RFC 8899)', () => {
   });
 
   it('pollTransmit honours a per-call datagram size cap (anti-amplification budget)', () => {
-    const c = new Connection({ role: 'initiator', now: 0, overhead: 8 });
+    const c = new ReliableConnection({ role: 'initiator', now: 0, overhead: 8 });
     c.sendMessage(new Uint8Array(5000));
     expect(c.pollTransmit(0, 1000)).toBeNull();
     const t = c.pollTransmit(0, 1200);

@@ -9,10 +9,10 @@ import {
   CONGESTION_CONTROLLERS,
   type CongestionControllerFactory,
   type CongestionControllerOptions,
-  Connection,
   congestionFactory,
   cubic,
   newReno,
+  ReliableConnection,
   Timer,
 } from '../src/index.js';
 import { LossRecovery, type RecoveryHost } from '../src/loss-recovery.js';
@@ -51,9 +51,9 @@ describe('TimerTable', () => {
   });
 });
 
-describe('Connection timers', () => {
+describe('ReliableConnection timers', () => {
   it('pollTimeout() is the earliest of the named timers, and only Close is armed while closing', () => {
-    const c = new Connection({ role: 'initiator', now: 0, overhead: 8 });
+    const c = new ReliableConnection({ role: 'initiator', now: 0, overhead: 8 });
     const id = c.openStream();
     c.write(id, new Uint8Array(3000));
     while (c.pollTransmit(0) !== null) {}
@@ -147,9 +147,9 @@ describe('congestion controller factories', () => {
     expect(congestionFactory('newreno')).toBe(newReno);
     expect(resolveFactory(cubic)).toBe(cubic);
     expect(() => congestionFactory('vegas' as never)).toThrow(TypeError);
-    expect(() => new Connection({ role: 'initiator', now: 0, congestion: 'toString' as never })).toThrow(
-      TypeError,
-    );
+    expect(
+      () => new ReliableConnection({ role: 'initiator', now: 0, congestion: 'toString' as never }),
+    ).toThrow(TypeError);
   });
 
   it('a custom factory is used, and called again for a new path', () => {
@@ -324,7 +324,7 @@ describe('PathState', () => {
 
 describe('sans-IO inputs validate now', () => {
   it('close, read, stopSending and pollEvent take a finite now', () => {
-    const c = new Connection({ role: 'initiator', now: 0 });
+    const c = new ReliableConnection({ role: 'initiator', now: 0 });
     const id = c.openStream();
     expect(() => c.read(Number.NaN, id)).toThrow(TypeError);
     expect(() => c.stopSending(Number.POSITIVE_INFINITY, id, 1)).toThrow(TypeError);

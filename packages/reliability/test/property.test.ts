@@ -139,7 +139,7 @@ function runSchedule(s: Schedule): void {
     );
   };
   const onEv =
-    (side: 'a' | 'b', plan: Plan, ids: number[]) => (ev: import('../src/index.js').ConnectionEvent) => {
+    (side: 'a' | 'b', plan: Plan, ids: number[]) => (ev: import('../src/index.js').ReliableEvent) => {
       if (ev.type === 'stream_opened') opened[side].add(ev.streamId);
       if (ev.type === 'stream_finished') {
         const i = ids.indexOf(ev.streamId);

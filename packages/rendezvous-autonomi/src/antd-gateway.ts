@@ -1,4 +1,5 @@
-import { RendezvousError, toHex } from '@srmudp/rendezvous';
+import { RendezvousError } from '@srmudp/rendezvous';
+import { toHex } from '@srmudp/wire';
 import { z } from 'zod';
 import type { AutonomiGateway, CreateResult, SlotValue } from './gateway.js';
 import { ADDRESS_PATTERN } from './gateway.js';

@@ -10,14 +10,12 @@ import type {
 } from '@srmudp/rendezvous';
 import {
   checkRecordKey,
-  equalBytes,
-  fromHex,
   MAX_RECORD_SIZE,
   RENDEZVOUS_BACKEND,
   RendezvousError,
   throwIfAborted,
-  toHex,
 } from '@srmudp/rendezvous';
+import { equalBytes, fromHex, toHex } from '@srmudp/wire';
 import { unwrapEnvelope, wrapEnvelope } from './envelope.js';
 import type { AutonomiGateway } from './gateway.js';
 import { ADDRESS_PATTERN } from './gateway.js';

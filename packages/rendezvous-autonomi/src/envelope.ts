@@ -1,4 +1,4 @@
-import { equalBytes } from '@srmudp/rendezvous';
+import { equalBytes } from '@srmudp/wire';
 
 /**
  * What srmudp stores in an Autonomi slot: "SRA1" || seq (u64 big-endian) || value. The sequence

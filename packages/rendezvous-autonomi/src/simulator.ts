@@ -1,5 +1,5 @@
 import { sha256 } from '@noble/hashes/sha2.js';
-import { toHex } from '@srmudp/rendezvous';
+import { toHex } from '@srmudp/wire';
 
 /** Why a simulated network operation failed (the fake gateways map these to HTTP statuses). */
 export type SimErrorCode =

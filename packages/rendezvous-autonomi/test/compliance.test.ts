@@ -1,6 +1,6 @@
 import { sha256 } from '@noble/hashes/sha2.js';
-import { toHex } from '@srmudp/rendezvous';
 import { testRendezvousBackend } from '@srmudp/rendezvous/compliance';
+import { toHex } from '@srmudp/wire';
 import { describe, expect, it } from 'vitest';
 import type { GatewayKind } from '../src/index.js';
 import {

@@ -14,12 +14,12 @@ import type {
 } from '@srmudp/rendezvous';
 import {
   checkRecordKey,
-  equalBytes,
   MAX_RECORD_SIZE,
   RENDEZVOUS_BACKEND,
   RendezvousError,
   throwIfAborted,
 } from '@srmudp/rendezvous';
+import { equalBytes } from '@srmudp/wire';
 import DHT from 'bittorrent-dht';
 import { GuardedSocket, type KrpcGuardStats } from './guarded-socket.js';
 

@@ -12,7 +12,6 @@ import type {
 } from '@srmudp/rendezvous';
 import {
   checkRecordKey,
-  equalBytes,
   httpOrigin,
   linkSignals,
   MAX_RECORD_SIZE,
@@ -22,6 +21,7 @@ import {
   sleep,
   throwIfAborted,
 } from '@srmudp/rendezvous';
+import { equalBytes } from '@srmudp/wire';
 import { WebSocket } from 'ws';
 import { WATCH_GOING_AWAY } from './watch-codes.js';
 

@@ -1,4 +1,5 @@
-import { fromHex, isRendezvousError, SequencedStore, toHex } from '@srmudp/rendezvous';
+import { isRendezvousError, SequencedStore } from '@srmudp/rendezvous';
+import { fromHex, toHex } from '@srmudp/wire';
 import type { Client } from './client-address.js';
 import { bump } from './counter.js';
 

@@ -1,6 +1,7 @@
 import { blake2s } from '@noble/hashes/blake2.js';
+import { concatBytes, equalBytes } from '@srmudp/wire';
 import { z } from 'zod';
-import { concatBytes, equalBytes, fromBase64Url } from './bytes.js';
+import { fromBase64Url } from './bytes.js';
 
 /**
  * Reading of version 1 cards (`srmudp1:`, the first release): base64url( JSON || checksum[4] ),

@@ -1,6 +1,7 @@
 import { blake2s } from '@noble/hashes/blake2.js';
 import { parsePeerId, peerIdToString } from '@srmudp/crypto';
-import { concatBytes, equalBytes, fromBase64Url, fromHex, toBase64Url, toHex } from './bytes.js';
+import { concatBytes, equalBytes, fromHex, toHex } from '@srmudp/wire';
+import { fromBase64Url, toBase64Url } from './bytes.js';
 import { decodeCardV1 } from './card-v1.js';
 import { isRendezvousError, RendezvousError } from './errors.js';
 import type { Locator } from './locator.js';

@@ -9,7 +9,7 @@ export type {
   Signer,
 } from './backend.js';
 export { checkRecordKey, createSigner, isRendezvousBackend, RENDEZVOUS_BACKEND } from './backend.js';
-export { equalBytes, fromBase64Url, fromHex, toBase64Url, toHex } from './bytes.js';
+export { fromBase64Url, toBase64Url } from './bytes.js';
 export type { ContactCard, ParsedCard } from './card.js';
 export {
   appTagProblem,

@@ -1,5 +1,5 @@
 import { ed25519 } from '@noble/curves/ed25519.js';
-import { concatBytes, equalBytes } from './bytes.js';
+import { concatBytes, equalBytes, type IpAddress } from '@srmudp/wire';
 import { RendezvousError } from './errors.js';
 import { formatIP, parseIPv4, parseIPv6 } from './ip.js';
 
@@ -32,19 +32,14 @@ export const RECORD_SIGNATURE_DOMAIN = new TextEncoder().encode('srmudp/rendezvo
 
 export type CandidateKind = 'host' | 'srflx' | 'relay';
 /** A transport address where the peer may be reached (ICE's candidate types, RFC 8445 §5.1.1). */
-export interface Candidate {
+export interface Candidate extends IpAddress {
   readonly kind: CandidateKind;
-  readonly family: 4 | 6;
   /** IP literal; canonical text after decoding (RFC 5952 for IPv6). */
   readonly host: string;
-  readonly port: number;
 }
 /** A gate (DESIGN.md §6): a reachable peer willing to relay for this one. */
-export interface Gate {
+export interface Gate extends IpAddress {
   readonly peerId: Uint8Array;
-  readonly family: 4 | 6;
-  readonly host: string;
-  readonly port: number;
 }
 export interface PeerRecord {
   readonly peerId: Uint8Array;

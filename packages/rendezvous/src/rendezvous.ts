@@ -1,6 +1,9 @@
+// Why ~730 lines: the Rendezvous class is the one public entry point (publish with per-backend
+// pacing, resolve with caching and verification, watch, sign); records, cards, locators, the
+// record cache and the sequenced store are their own files.
+import { equalBytes } from '@srmudp/wire';
 import type { PublishResult, RendezvousBackend, Signer } from './backend.js';
 import { createSigner, isRendezvousBackend } from './backend.js';
-import { equalBytes } from './bytes.js';
 import type { ContactCard } from './card.js';
 import { encodeCard, parseCard } from './card.js';
 import type { RendezvousErrorCode } from './errors.js';

@@ -1,4 +1,4 @@
-import { equalBytes, toHex } from './bytes.js';
+import { equalBytes, toHex } from '@srmudp/wire';
 import { RendezvousError } from './errors.js';
 
 interface Entry {

@@ -1,5 +1,5 @@
-export type { Address, Transmit } from './address.js';
-export { addressKey, sameAddress } from './address.js';
+/** The address type and helpers are @srmudp/wire's (one vocabulary); re-exported for tests. */
+export { type Address, addressKey, sameAddress } from '@srmudp/wire';
 export type { GilbertElliott, LinkConfig } from './link-config.js';
 export { gilbertElliottLossRate } from './link-config.js';
 export type { NatConfig, NatFiltering, NatInbound, NatMapping, NatPortAllocation } from './nat.js';
@@ -16,3 +16,4 @@ export type { DumbbellOptions, PairOptions } from './topology.js';
 export { dumbbell, PAIR_A, PAIR_B, pair } from './topology.js';
 export type { Received } from './toy-nodes.js';
 export { echoNode, parseReflection, reflectorNode, ScriptedNode } from './toy-nodes.js';
+export type { Transmit } from './transmit.js';

@@ -1,5 +1,5 @@
-import type { Address } from './address.js';
-import { addressKey } from './address.js';
+import type { Address } from '@srmudp/wire';
+import { addressKey } from '@srmudp/wire';
 import type { Rng } from './rng.js';
 import type { NatStats } from './stats.js';
 import { emptyStats } from './stats.js';

@@ -1,6 +1,7 @@
-import type { Address, Transmit } from './address.js';
-import { addressKey, checkAddress, sameAddress } from './address.js';
-import { EventQueue } from './event-queue.js';
+// Why one file of ~900 lines: the simulator's event loop, topology (hosts, NATs, realms),
+// routing and link scheduling share the private realm and route tables; links, NAT models, the
+// RNG, traces and stats are their own files. Splitting the class would expose those tables.
+import { type Address, addressKey, checkAddress, sameAddress, TimerHeap } from '@srmudp/wire';
 import { Link } from './link.js';
 import type { LinkConfig } from './link-config.js';
 import type { NatConfig } from './nat.js';
@@ -11,6 +12,7 @@ import type { SimNode } from './sim-node.js';
 import type { DropCounts, NatStats, TrafficStats } from './stats.js';
 import { cloneStats, emptyStats } from './stats.js';
 import { Trace } from './trace.js';
+import type { Transmit } from './transmit.js';
 
 export interface NetworkOptions {
   seed: number | string;
@@ -92,9 +94,8 @@ interface Packet {
   origin: HostEntry;
 }
 
+/** A datagram arriving at the end of a link hop (queued in the time heap at its arrival time). */
 interface LinkEvent {
-  time: number;
-  seq: number;
   packet: Packet;
   links: Link[];
   hop: number;
@@ -129,13 +130,12 @@ export class Network {
   readonly #realms = new Map<string, Realm>();
   readonly #links = new Map<string, Link>();
   readonly #routes = new Map<string, Link[]>();
-  readonly #queue = new EventQueue<LinkEvent>();
+  readonly #queue = new TimerHeap<LinkEvent>();
   readonly #trace: Trace;
   readonly #total: TrafficStats = emptyStats();
   readonly #maxTransmits: number;
   #defaultLink: LinkConfig;
   #now: number;
-  #seq = 0;
   #hostIds = 0;
   #packetIds = 0;
   #steps = 0;
@@ -479,7 +479,7 @@ export class Network {
     const ev = this.#queue.peek();
     const h = this.#earliestTimer();
     if (ev === undefined && h === null) return null;
-    const t = Math.min(ev?.time ?? Number.POSITIVE_INFINITY, h?.timer ?? Number.POSITIVE_INFINITY);
+    const t = Math.min(ev?.at ?? Number.POSITIVE_INFINITY, h?.timer ?? Number.POSITIVE_INFINITY);
     return Math.max(t, this.#now);
   }
 
@@ -488,10 +488,10 @@ export class Network {
     const ev = this.#queue.peek();
     const timerHost = this.#earliestTimer();
     if (ev === undefined && timerHost === null) return false;
-    if (ev !== undefined && (timerHost === null || ev.time <= timerHost.timer!)) {
+    if (ev !== undefined && (timerHost === null || ev.at <= timerHost.timer!)) {
       this.#queue.pop();
-      if (ev.time > this.#now) this.#now = ev.time;
-      this.#hopDone(ev);
+      if (ev.at > this.#now) this.#now = ev.at;
+      this.#hopDone(ev.item);
     } else {
       const h = timerHost!;
       if (h.timer! > this.#now) this.#now = h.timer!;
@@ -629,7 +629,7 @@ export class Network {
       this.#drop(p, v, link.name, null);
       return;
     }
-    this.#queue.push({ time: link.arrivals[0], seq: this.#seq++, packet: p, links, hop, target });
+    this.#queue.push(link.arrivals[0], { packet: p, links, hop, target });
     if (v === 2) {
       const copy: Packet = { ...p, id: this.#packetIds++, data: p.data.slice() };
       this.#total.duplicated++;
@@ -638,7 +638,7 @@ export class Network {
       this.#trace.mix(p.id);
       this.#trace.mix(copy.id);
       if (this.#trace.limit > 0) this.#trace.line(this.#now, `dup ${link.name} #${p.id} as #${copy.id}`);
-      this.#queue.push({ time: link.arrivals[1], seq: this.#seq++, packet: copy, links, hop, target });
+      this.#queue.push(link.arrivals[1], { packet: copy, links, hop, target });
     }
   }
 

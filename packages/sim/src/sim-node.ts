@@ -1,4 +1,5 @@
-import type { Address, Transmit } from './address.js';
+import type { Address } from '@srmudp/wire';
+import type { Transmit } from './transmit.js';
 
 /**
  * Any sans-IO endpoint, adapted (quinn-proto's shape): inputs are `handle` and `handleTimeout`,

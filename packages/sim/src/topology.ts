@@ -1,4 +1,4 @@
-import type { Address } from './address.js';
+import type { Address } from '@srmudp/wire';
 import type { LinkConfig } from './link-config.js';
 import { Network } from './network.js';
 import type { SimNode } from './sim-node.js';

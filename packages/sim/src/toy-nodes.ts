@@ -1,6 +1,7 @@
-import type { Address, Transmit } from './address.js';
-import { addressKey } from './address.js';
+import type { Address } from '@srmudp/wire';
+import { addressKey } from '@srmudp/wire';
 import type { SimNode } from './sim-node.js';
+import type { Transmit } from './transmit.js';
 
 /** A datagram as a node received it. */
 export interface Received {

@@ -1,4 +1,5 @@
-import { SrmudpError } from '@srmudp/wire';
+import type { SrmudpError } from '@srmudp/wire';
+import { NodeError } from './errors.js';
 
 /**
  * A bounded FIFO with async consumers: `push` from the driver loop, `next()`/`for await` from
@@ -119,5 +120,5 @@ export class AsyncQueue<T> implements AsyncIterable<T> {
 }
 
 export function abortError(signal: AbortSignal): SrmudpError {
-  return new SrmudpError('ABORTED', 'the operation was aborted', { cause: signal.reason });
+  return new NodeError('ABORTED', 'the operation was aborted', { cause: signal.reason });
 }

@@ -1,8 +1,8 @@
 import { EventEmitter } from 'node:events';
 import type { ConnectionApi, ConnectionStats, EndpointEvent, PathInfo } from '@srmudp/core';
 import { peerIdToString } from '@srmudp/crypto';
-import { SrmudpError } from '@srmudp/wire';
 import { AsyncQueue } from './async-queue.js';
+import { NodeError } from './errors.js';
 import { SrmudpStream, type StreamHost } from './stream.js';
 
 export interface CloseInfo {
@@ -167,7 +167,7 @@ export class Connection extends EventEmitter implements StreamHost {
 
   private assertOpen(): void {
     if (this.closeInfo) {
-      throw new SrmudpError(
+      throw new NodeError(
         'CONNECTION_CLOSED',
         `connection to ${this.name} is closed (${this.closeInfo.reason})`,
       );
@@ -262,12 +262,12 @@ export class Connection extends EventEmitter implements StreamHost {
     // our idle timeout (like ETIMEDOUT) are errors for a stream that is still open, given to
     // readers/writers that listen for it.
     const err = info.remote
-      ? new SrmudpError(
+      ? new NodeError(
           'CONNECTION_CLOSED',
           `connection closed by peer ${this.name}: ${info.reason || `code ${info.code}`}`,
         )
       : info.code === IDLE_TIMEOUT_CODE
-        ? new SrmudpError('IDLE_TIMEOUT', `connection to ${this.name} timed out (${info.reason})`)
+        ? new NodeError('IDLE_TIMEOUT', `connection to ${this.name} timed out (${info.reason})`)
         : null;
     for (const s of this.streamMap.values()) {
       if (s.readableEnded && s.writableFinished) continue;

@@ -1,6 +1,5 @@
-import type { Address } from '@srmudp/core';
-import { canonicalIP } from '@srmudp/rendezvous';
-import { SrmudpError } from '@srmudp/wire';
+import { type Address, addressKey, canonicalAddress } from '@srmudp/wire';
+import { NodeError } from './errors.js';
 import type { Timer } from './timer-queue.js';
 
 /**
@@ -16,17 +15,14 @@ import type { Timer } from './timer-queue.js';
  */
 export const MAX_DIAL_CANDIDATES = 8;
 
-const key = (a: Address) => `${a.host}|${a.port}`;
-
 /** Distinct addresses (canonical IP text), in order, at most {@link MAX_DIAL_CANDIDATES}. */
 export function dialAddresses(addresses: readonly Address[]): Address[] {
   const out: Address[] = [];
   const seen = new Set<string>();
   for (const a of addresses) {
-    const host = canonicalIP(a.host, a.host.includes(':') ? 6 : 4) ?? a.host;
-    const c = { host, port: a.port };
-    if (seen.has(key(c))) continue;
-    seen.add(key(c));
+    const c = canonicalAddress(a);
+    if (seen.has(addressKey(c))) continue;
+    seen.add(addressKey(c));
     out.push(c);
     if (out.length === MAX_DIAL_CANDIDATES) break;
   }
@@ -68,10 +64,7 @@ export class DialPacer {
 
   /** An address a connection was established through: dialling it again costs nothing. */
   validated(address: Address): void {
-    const k = key({
-      host: canonicalIP(address.host, address.host.includes(':') ? 6 : 4) ?? address.host,
-      port: address.port,
-    });
+    const k = addressKey(canonicalAddress(address));
     this.#validated.delete(k);
     this.#validated.add(k);
     if (this.#validated.size > 4096) this.#validated.delete(this.#validated.values().next().value as string);
@@ -79,9 +72,9 @@ export class DialPacer {
 
   /** Waits (first come, first served) until the unvalidated addresses of a dial may be contacted. */
   admit(addresses: readonly Address[], signal?: AbortSignal): Promise<void> {
-    if (this.#closed) return Promise.reject(new SrmudpError('NODE_CLOSED', 'the node is closed'));
+    if (this.#closed) return Promise.reject(new NodeError('NODE_CLOSED', 'the node is closed'));
     if (signal?.aborted) return Promise.reject(signal.reason);
-    const cost = Math.min(this.#burst, addresses.filter((a) => !this.#validated.has(key(a))).length);
+    const cost = Math.min(this.#burst, addresses.filter((a) => !this.#validated.has(addressKey(a))).length);
     if (cost === 0) return Promise.resolve(); // every address already validated: not queued
     this.#refill();
     if (this.#queue.length === 0 && this.#tokens >= cost) {
@@ -138,6 +131,6 @@ export class DialPacer {
     this.#closed = true;
     this.#timer?.cancel();
     this.#timer = null;
-    for (const w of this.#queue.splice(0)) w.reject(new SrmudpError('NODE_CLOSED', 'the node was closed'));
+    for (const w of this.#queue.splice(0)) w.reject(new NodeError('NODE_CLOSED', 'the node was closed'));
   }
 }

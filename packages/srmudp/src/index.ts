@@ -1,9 +1,17 @@
-export type { Address, ConnectionStats, PathInfo } from '@srmudp/core';
+export type {
+  Address,
+  CongestionChoice,
+  CongestionControllerFactory,
+  ConnectionStats,
+  PathInfo,
+} from '@srmudp/core';
 export type { NatStatus, ReflexiveCandidate } from '@srmudp/punch';
 export { DEFAULT_STUN_SERVERS } from '@srmudp/punch';
-export { SrmudpError } from '@srmudp/wire';
+export { CLOSED_CODES, isClosedError, SrmudpError } from '@srmudp/wire';
 export { AsyncQueue } from './async-queue.js';
+export type { AddressTarget, NodeOptions, PeerTarget } from './config.js';
 export { type CloseInfo, Connection } from './connection.js';
+export type { NodeErrorCode } from './errors.js';
 export {
   createNode,
   type DialEvent,
@@ -13,5 +21,4 @@ export {
   type ReceivedMessage,
   SrmudpNode,
 } from './node.js';
-export type { AddressTarget, NodeOptions, PeerTarget } from './options.js';
 export { SrmudpStream } from './stream.js';

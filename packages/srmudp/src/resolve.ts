@@ -3,11 +3,12 @@ import { isIP } from 'node:net';
 import type { Address } from '@srmudp/core';
 import { parsePeerId } from '@srmudp/crypto';
 import type { RemoteCandidate } from '@srmudp/punch';
-import { type Candidate, canonicalIP, parseCard, type Rendezvous } from '@srmudp/rendezvous';
-import { SrmudpError } from '@srmudp/wire';
+import { type Candidate, parseCard, type Rendezvous } from '@srmudp/rendezvous';
+import { canonicalAddress, type Address as WireAddress } from '@srmudp/wire';
 import { abortError } from './async-queue.js';
+import type { PeerTarget } from './config.js';
 import { dialAddresses } from './dial-pacer.js';
-import type { PeerTarget } from './options.js';
+import { NodeError } from './errors.js';
 
 /** Where to dial and (when known) whom we expect to find there. */
 export interface ResolvedTarget {
@@ -39,7 +40,7 @@ export function dialCandidates(candidates: readonly Candidate[]): RemoteCandidat
 
 function sameHost(c: Candidate, a: Address): boolean {
   if (c.port !== a.port) return false;
-  return (canonicalIP(c.host, c.host.includes(':') ? 6 : 4) ?? c.host) === a.host;
+  return canonicalAddress(c as WireAddress).host === a.host;
 }
 
 async function resolveHost(host: string): Promise<string> {
@@ -47,7 +48,7 @@ async function resolveHost(host: string): Promise<string> {
   try {
     return (await lookup(host)).address;
   } catch (cause) {
-    throw new SrmudpError('RESOLVE_FAILED', `cannot resolve host name "${host}"`, { cause });
+    throw new NodeError('RESOLVE_FAILED', `cannot resolve host name "${host}"`, { cause });
   }
 }
 
@@ -68,14 +69,14 @@ export async function resolveTarget(
       result = await rendezvous.resolve(card, signal ? { signal } : {});
     } catch (cause) {
       if (signal?.aborted) throw abortError(signal);
-      throw new SrmudpError(
+      throw new NodeError(
         'RESOLVE_FAILED',
         `cannot resolve ${card.peerIdText}: ${cause instanceof Error ? cause.message : String(cause)}`,
         { cause },
       );
     }
     if (result === null || result.record.candidates.length === 0) {
-      throw new SrmudpError('RESOLVE_FAILED', `no current address for ${card.peerIdText}`);
+      throw new NodeError('RESOLVE_FAILED', `no current address for ${card.peerIdText}`);
     }
     const candidates = dialCandidates(result.record.candidates);
     return {

@@ -1,6 +1,6 @@
 import { Duplex } from 'node:stream';
 import { CountQueuingStrategy, ReadableStream, WritableStream } from 'node:stream/web';
-import { SrmudpError } from '@srmudp/wire';
+import { NodeError } from './errors.js';
 
 /** What a stream needs from its connection (implemented by Connection; keeps this file testable). */
 export interface StreamHost {
@@ -116,7 +116,7 @@ export class SrmudpStream extends Duplex {
     const cb = this.pendingCallback;
     this.pendingCallback = null;
     this.pending = null;
-    cb?.(error ?? new SrmudpError('STREAM_DESTROYED', 'stream destroyed'));
+    cb?.(error ?? new NodeError('STREAM_DESTROYED', 'stream destroyed'));
     callback(error);
   }
 
@@ -158,7 +158,7 @@ export class SrmudpStream extends Duplex {
     }
     // data was cut short: an error for whoever consumes the stream; a stream nobody listens to
     // must not crash the process with an unhandled 'error' event
-    const err = new SrmudpError('STREAM_RESET', `stream ${this.id} reset by peer (code ${code})`);
+    const err = new NodeError('STREAM_RESET', `stream ${this.id} reset by peer (code ${code})`);
     if (this.listenerCount('error') > 0) this.destroy(err);
     else this.destroy();
   }

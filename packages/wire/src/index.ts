@@ -1,4 +1,15 @@
+export * from './address.js';
 export { ByteSlab, sharedSlab } from './byte-slab.js';
+export {
+  compareBytes,
+  concatBytes,
+  equalBytes,
+  fromHex,
+  readU32,
+  toHex,
+  writeU32,
+  writeU64,
+} from './bytes.js';
 export { crc32 } from './crc32.js';
 export * from './demux.js';
 export * from './errors.js';
@@ -13,8 +24,9 @@ export {
   streamFrameOverhead,
 } from './frame-encode.js';
 export * from './frame-types.js';
-export { canonicalIp, formatIp, type IpAddress, parseIp } from './ip.js';
+export { canonicalIp, type FormatIpOptions, formatIp, parseIp } from './ip.js';
 export * from './packets.js';
+export { PollQueue } from './poll-queue.js';
 export { Reader } from './reader.js';
 export {
   decodeStun,
@@ -25,5 +37,6 @@ export {
 export { encodeStun, encodeStunInto, stunMessageType, stunSize } from './stun-encode.js';
 export { stunShortTermKey } from './stun-integrity.js';
 export * from './stun-types.js';
+export { type HeapEntry, TimerHeap } from './timer-heap.js';
 export * from './types.js';
 export { MAX_VARINT, readVarint, varintLengthFromFirstByte, varintSize, writeVarint } from './varint.js';

@@ -1,15 +1,14 @@
 /**
- * IP address text <-> bytes, pure (no node:net). Output is canonical and matches what Node
- * prints for socket addresses (libuv's inet_ntop, RFC 5952): lowercase hex, leading zeros
- * dropped, the longest run of two or more zero groups (the first on a tie) as "::", and
- * IPv4-mapped (::ffff:a.b.c.d) or IPv4-compatible (::a.b.c.d) addresses with a dotted tail.
+ * IP address text <-> bytes, pure (no node:net): the one IP parser of srmudp. Output is canonical
+ * and matches what Node prints for socket addresses (libuv's inet_ntop, RFC 5952): lowercase hex,
+ * leading zeros dropped, the longest run of two or more zero groups (the first on a tie) as "::",
+ * and IPv4-mapped (::ffff:a.b.c.d) or IPv4-compatible (::a.b.c.d) addresses with a dotted tail
+ * (RFC 5952 §5), unless `mixedIpv4: false` asks for hex groups throughout (rendezvous records).
  */
 
-/** A transport address as srmudp passes it around. `host` is canonical text. */
-export interface IpAddress {
-  family: 4 | 6;
-  host: string;
-  port: number;
+export interface FormatIpOptions {
+  /** print IPv4-mapped and IPv4-compatible addresses with a dotted IPv4 tail (default true) */
+  mixedIpv4?: boolean;
 }
 
 function formatIpv4(b: Uint8Array, o: number): string {
@@ -17,7 +16,7 @@ function formatIpv4(b: Uint8Array, o: number): string {
 }
 
 /** Canonical text of a 4- or 16-byte address. */
-export function formatIp(bytes: Uint8Array): string {
+export function formatIp(bytes: Uint8Array, options?: FormatIpOptions): string {
   if (bytes.length === 4) return formatIpv4(bytes, 0);
   if (bytes.length !== 16)
     throw new RangeError(`"bytes" expected length 4 or 16, got length=${bytes.length}`);
@@ -41,7 +40,11 @@ export function formatIp(bytes: Uint8Array): string {
   }
   if (bestLen < 2) bestBase = -1;
   // Embedded IPv4 (libuv inet_ntop6): ::a.b.c.d and ::ffff:a.b.c.d.
-  if (bestBase === 0 && (bestLen === 6 || (bestLen === 5 && words[5] === 0xffff))) {
+  if (
+    options?.mixedIpv4 !== false &&
+    bestBase === 0 &&
+    (bestLen === 6 || (bestLen === 5 && words[5] === 0xffff))
+  ) {
     return `::${bestLen === 5 ? 'ffff:' : ''}${formatIpv4(bytes, 12)}`;
   }
   let out = '';

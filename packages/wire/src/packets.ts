@@ -2,8 +2,10 @@
  * Packet codec: handshake, cookie reply and data packets (docs/architecture/wire-format.md).
  * Every multi-byte integer is big-endian (network order).
  */
+
+import { readU32, writeU32, writeU64 } from './bytes.js';
 import { WireDecodeError } from './errors.js';
-import { checkU32, Reader, readU32, readU64, writeU32, writeU64 } from './reader.js';
+import { checkU32, Reader, readU64 } from './reader.js';
 import {
   AEAD_TAG_LENGTH,
   DATA_HEADER_LENGTH,

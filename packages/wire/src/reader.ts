@@ -3,6 +3,7 @@
  * {@link WireDecodeError} `TRUNCATED` instead of reading past `end`. Byte fields are returned as
  * subarrays (views into the input, no copy): copy them if the input buffer will be reused.
  */
+import { readU32 } from './bytes.js';
 import { WireDecodeError } from './errors.js';
 import { readVarint, varintLengthFromFirstByte } from './varint.js';
 
@@ -87,26 +88,10 @@ export class Reader {
   }
 }
 
-export function readU32(b: Uint8Array, p: number): number {
-  return b[p]! * 0x1000000 + ((b[p + 1]! << 16) | (b[p + 2]! << 8) | b[p + 3]!);
-}
-
 export function readU64(b: Uint8Array, p: number, what = 'u64'): number {
   const hi = readU32(b, p);
   if (hi > 0x1fffff) throw new WireDecodeError('BAD_VALUE', `${what} at offset ${p} exceeds 2^53-1`);
   return hi * TWO_32 + readU32(b, p + 4);
-}
-
-export function writeU32(b: Uint8Array, p: number, v: number): void {
-  b[p] = v >>> 24;
-  b[p + 1] = (v >>> 16) & 0xff;
-  b[p + 2] = (v >>> 8) & 0xff;
-  b[p + 3] = v & 0xff;
-}
-
-export function writeU64(b: Uint8Array, p: number, v: number): void {
-  writeU32(b, p, Math.floor(v / TWO_32));
-  writeU32(b, p + 4, v >>> 0);
 }
 
 export function checkU32(name: string, v: number): void {

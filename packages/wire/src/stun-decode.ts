@@ -1,10 +1,12 @@
 /** STUN decoder (RFC 8489). Total: a {@link StunMessage} or a WireDecodeError on any input. */
+
+import type { IpAddress } from './address.js';
+import { equalBytes, readU32 } from './bytes.js';
 import { crc32Update } from './crc32.js';
 import { STUN_HEADER_LENGTH, STUN_MAGIC_COOKIE } from './demux.js';
 import { WireDecodeError } from './errors.js';
-import { formatIp, type IpAddress } from './ip.js';
-import { readU32 } from './reader.js';
-import { equalBytes, stunIntegrityOver } from './stun-integrity.js';
+import { formatIp } from './ip.js';
+import { stunIntegrityOver } from './stun-integrity.js';
 import {
   STUN_FINGERPRINT_XOR,
   STUN_INTEGRITY_LENGTH,

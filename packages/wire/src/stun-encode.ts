@@ -1,9 +1,10 @@
 /** STUN encoder (RFC 8489 §5, §14): writes into a caller buffer; `encodeStun` allocates one. */
 
+import type { IpAddress } from './address.js';
+import { writeU32 } from './bytes.js';
 import { crc32Update } from './crc32.js';
 import { STUN_HEADER_LENGTH, STUN_MAGIC_COOKIE } from './demux.js';
-import { type IpAddress, parseIp } from './ip.js';
-import { writeU32 } from './reader.js';
+import { parseIp } from './ip.js';
 import { stunIntegrityOver } from './stun-integrity.js';
 import {
   STUN_FINGERPRINT_XOR,

@@ -29,11 +29,3 @@ export function stunIntegrityOver(
   h.update(msg.subarray(start + 4, miStart));
   return h.digest();
 }
-
-/** Constant-time equality of two byte strings of equal length. */
-export function equalBytes(a: Uint8Array, b: Uint8Array): boolean {
-  if (a.length !== b.length) return false;
-  let d = 0;
-  for (let i = 0; i < a.length; i++) d |= a[i]! ^ b[i]!;
-  return d === 0;
-}

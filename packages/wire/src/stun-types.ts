@@ -3,7 +3,7 @@
  * kept raw in `unknown` so a server can answer 420 (Unknown Attribute) for comprehension-required
  * types (0x0000-0x7fff, RFC 8489 §15) and a relay can pass optional ones on.
  */
-import type { IpAddress } from './ip.js';
+import type { IpAddress } from './address.js';
 
 export const StunClass = {
   Request: 'request',

@@ -1,3 +1,6 @@
+// Why ~1,100 lines: one Lab builds, checks and tears down one namespace topology whose steps
+// share its bookkeeping (namespaces, links, routers, cleanup order); impairments, coturn,
+// self-checks and errors are their own files. Test tooling, not shipped.
 import { randomBytes, randomInt } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';

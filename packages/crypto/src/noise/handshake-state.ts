@@ -1,3 +1,4 @@
+import { concatBytes } from '@srmudp/wire';
 import type { CryptoBackend } from '../backend.js';
 import { CipherState } from './cipher-state.js';
 import { blake2sOf, type NoiseHash, SHA256 } from './hash.js';
@@ -120,15 +121,7 @@ export class HandshakeState {
     }
     parts.push(this.ss.encryptAndHash(payload));
     this.index++;
-    let len = 0;
-    for (const p of parts) len += p.length;
-    const out = new Uint8Array(len);
-    let o = 0;
-    for (const p of parts) {
-      out.set(p, o);
-      o += p.length;
-    }
-    return out;
+    return concatBytes(...parts);
   }
 
   /** Returns the payload, or null if the message is malformed or fails authentication. */

@@ -12,7 +12,7 @@
  */
 import { identityFromSecret, verifySignature } from '@srmudp/crypto';
 import { Rng } from '@srmudp/sim';
-import { toHex } from '../../src/bytes.js';
+import { toHex } from '@srmudp/wire';
 import {
   DEFAULT_GOSSIP_OPTIONS,
   Gossip,

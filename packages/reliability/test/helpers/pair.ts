@@ -1,13 +1,13 @@
-import { Connection, type ConnectionEvent, type ConnectionOptions } from '../../src/index.js';
+import { ReliableConnection, type ReliableEvent, type ReliableOptions } from '../../src/index.js';
 
 /** Minimal deterministic pipe between two connections (unit tests; the property and performance
  * tests use @srmudp/sim). Delay is one-way ms; `drop(from, pn)` decides losses. */
 export class Pair {
   now = 0;
-  readonly a: Connection;
-  readonly b: Connection;
-  readonly eventsA: ConnectionEvent[] = [];
-  readonly eventsB: ConnectionEvent[] = [];
+  readonly a: ReliableConnection;
+  readonly b: ReliableConnection;
+  readonly eventsA: ReliableEvent[] = [];
+  readonly eventsB: ReliableEvent[] = [];
   private inflight: { at: number; to: 'a' | 'b'; pn: number; payload: Uint8Array; seq: number }[] = [];
   private seq = 0;
   drop: (from: 'a' | 'b', pn: number, size: number) => boolean = () => false;
@@ -16,11 +16,11 @@ export class Pair {
 
   constructor(
     readonly delay = 10,
-    optsA: Partial<ConnectionOptions> = {},
-    optsB: Partial<ConnectionOptions> = {},
+    optsA: Partial<ReliableOptions> = {},
+    optsB: Partial<ReliableOptions> = {},
   ) {
-    this.a = new Connection({ role: 'initiator', now: 0, overhead: 8, ...optsA });
-    this.b = new Connection({ role: 'responder', now: 0, overhead: 8, ...optsB });
+    this.a = new ReliableConnection({ role: 'initiator', now: 0, overhead: 8, ...optsA });
+    this.b = new ReliableConnection({ role: 'responder', now: 0, overhead: 8, ...optsB });
   }
 
   private flush(): void {

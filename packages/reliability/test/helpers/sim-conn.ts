@@ -1,25 +1,25 @@
 import type { Address, SimNode, Transmit } from '@srmudp/sim';
-import { Connection, type ConnectionEvent, type ConnectionOptions } from '../../src/index.js';
+import { ReliableConnection, type ReliableEvent, type ReliableOptions } from '../../src/index.js';
 
 /** Bytes our test carrier adds: an 8-byte packet number (no crypto in these tests). */
 export const TEST_OVERHEAD = 8;
 
 /**
- * A Connection as a @srmudp/sim node: datagram = 8-byte big-endian packet number + frames.
+ * A ReliableConnection as a @srmudp/sim node: datagram = 8-byte big-endian packet number + frames.
  * `app(node, now)` runs after every input so tests can read, write and drain events.
  */
 export class ConnNode implements SimNode {
-  readonly conn: Connection;
-  readonly events: ConnectionEvent[] = [];
+  readonly conn: ReliableConnection;
+  readonly events: ReliableEvent[] = [];
   app: ((node: ConnNode, now: number) => void) | null = null;
   keepEvents = true;
   private started = false;
 
   constructor(
     readonly peer: Address,
-    options: Omit<ConnectionOptions, 'overhead'> & { overhead?: number },
+    options: Omit<ReliableOptions, 'overhead'> & { overhead?: number },
   ) {
-    this.conn = new Connection({ overhead: TEST_OVERHEAD, ...options });
+    this.conn = new ReliableConnection({ overhead: TEST_OVERHEAD, ...options });
   }
 
   private runApp(now: number): void {
@@ -34,7 +34,7 @@ export class ConnNode implements SimNode {
     }
   }
 
-  onEvent: ((ev: ConnectionEvent, now: number) => void) | null = null;
+  onEvent: ((ev: ReliableEvent, now: number) => void) | null = null;
 
   handle(now: number, _from: Address, _to: Address, data: Uint8Array): void {
     if (data.length < 8) return;
@@ -92,8 +92,5 @@ export function pattern(n: number, seed: number): Uint8Array {
   return b;
 }
 
-export function equalBytes(a: Uint8Array, b: Uint8Array): boolean {
-  if (a.length !== b.length) return false;
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
-  return true;
-}
+/** Byte equality: @srmudp/wire's, re-exported for the tests that import it from here. */
+export { equalBytes } from '@srmudp/wire';

@@ -1,6 +1,11 @@
+/**
+ * Options of a node and the targets it dials, validated with zod (a trust boundary: options may
+ * come from JSON): the only place that reads `NodeOptions`. Errors name every wrong field.
+ */
+import type { CongestionControllerFactory } from '@srmudp/core';
 import type { CryptoBackend } from '@srmudp/crypto';
-import { SrmudpError } from '@srmudp/wire';
 import { z } from 'zod';
+import { NodeError } from './errors.js';
 
 const bytes32 = z
   .instanceof(Uint8Array, { message: 'expected a Uint8Array' })
@@ -35,7 +40,16 @@ export const nodeOptionsSchema = z.strictObject({
   host: z.string().min(1).optional(),
   ipv6Only: z.boolean().default(false),
   peers: z.record(peerName, peerTargetSchema).default({}),
-  congestion: z.enum(['bbr', 'cubic', 'newreno']).optional(),
+  /** congestion control: 'bbr' (default), 'cubic', 'newreno', or a CongestionControllerFactory */
+  congestion: z
+    .union([
+      z.enum(['bbr', 'cubic', 'newreno']),
+      z.custom<CongestionControllerFactory>((v) => typeof v === 'function', {
+        message:
+          "expected 'bbr', 'cubic', 'newreno' or a CongestionControllerFactory (options) => controller",
+      }),
+    ])
+    .optional(),
   /** allow-list of peer ids (text form) that may connect; default: anyone, the app sees the key */
   allow: z.array(z.string()).optional(),
   /** accept incoming connections from peers not in `peers` (default true) */
@@ -115,7 +129,7 @@ export type PeerTarget = z.infer<typeof peerTargetSchema>;
 export function parseNodeOptions(options: unknown): ResolvedNodeOptions {
   const r = nodeOptionsSchema.safeParse(options ?? {});
   if (r.success) return r.data;
-  throw new SrmudpError('INVALID_OPTIONS', `invalid srmudp node options:\n${z.prettifyError(r.error)}`, {
+  throw new NodeError('INVALID_OPTIONS', `invalid srmudp node options:\n${z.prettifyError(r.error)}`, {
     cause: r.error,
   });
 }
@@ -123,7 +137,7 @@ export function parseNodeOptions(options: unknown): ResolvedNodeOptions {
 export function parsePeerTarget(target: unknown, what = 'target'): PeerTarget {
   const r = peerTargetSchema.safeParse(target);
   if (r.success) return r.data;
-  throw new SrmudpError(
+  throw new NodeError(
     'INVALID_TARGET',
     `invalid ${what} (expected a contact card string or { host, port, peerId? }):\n${z.prettifyError(r.error)}`,
     { cause: r.error },

@@ -1,0 +1,81 @@
+/**
+ * How one connection is reached below reliability: the crypto channels whose sessions feed it
+ * (one to seal with: the most recently established), the candidate addresses of our dial and
+ * their send errors, and the peer's boot id (restart detection). The endpoint attaches and takes
+ * channels as crypto reports them; the connection seals with `sealer`.
+ */
+import type { SecureChannel } from '@srmudp/crypto';
+import { type Address, addressKey, copyAddress, sameAddress } from '@srmudp/wire';
+
+export class ConnectionChannels {
+  private readonly list: SecureChannel[] = [];
+  private sealWith: SecureChannel | null = null;
+  private readonly candidateList: Address[] = [];
+  /** send errors per candidate address key (reportSendError while handshaking) */
+  private readonly dialErrors = new Map<string, number>();
+  private boot: Uint8Array | null = null;
+
+  /** the channel data is sealed with (the most recently established one), or null */
+  get sealer(): SecureChannel | null {
+    return this.sealWith;
+  }
+
+  get size(): number {
+    return this.list.length;
+  }
+
+  /** candidate addresses of the peer our handshake goes to (outgoing connections) */
+  get candidates(): readonly Address[] {
+    return this.candidateList;
+  }
+
+  /** the peer's boot id from its last handshake (restart detection) */
+  get remoteBoot(): Uint8Array | null {
+    return this.boot;
+  }
+
+  /** A channel of this peer: ours to dial with, or another established one; sealed with from now on. */
+  use(channel: SecureChannel): void {
+    if (!this.list.includes(channel)) this.list.push(channel);
+    this.sealWith = channel;
+  }
+
+  /** The channel now belongs to another connection: never seal with it again. */
+  detach(channel: SecureChannel): void {
+    const i = this.list.indexOf(channel);
+    if (i >= 0) this.list.splice(i, 1);
+    if (this.sealWith === channel) this.sealWith = this.list[this.list.length - 1] ?? null;
+  }
+
+  /** Hands every channel back (the connection finished or failed). */
+  takeAll(): SecureChannel[] {
+    const list = this.list.slice();
+    this.list.length = 0;
+    return list;
+  }
+
+  /** The addresses a handshake of ours goes to (duplicates ignored). */
+  addCandidates(addresses: readonly Address[]): void {
+    for (const a of addresses) {
+      if (!this.candidateList.some((c) => sameAddress(c, a))) this.candidateList.push(copyAddress(a));
+    }
+  }
+
+  /** The peer's boot id from the handshake that just completed. */
+  setRemoteBoot(boot: Uint8Array | null): void {
+    this.boot = boot;
+  }
+
+  /**
+   * A send to `to` failed during our handshake. Returns null when `to` is none of our candidates,
+   * else whether every candidate has now failed `unreachableAfter` times with an unreachable
+   * code (the dial can fail fast instead of waiting for its timeout).
+   */
+  noteDialError(to: Address, unreachable: boolean, unreachableAfter: number): boolean | null {
+    if (!this.candidateList.some((a) => sameAddress(a, to))) return null;
+    const key = addressKey(to);
+    this.dialErrors.set(key, (this.dialErrors.get(key) ?? 0) + 1);
+    if (!unreachable) return false;
+    return this.candidateList.every((a) => (this.dialErrors.get(addressKey(a)) ?? 0) >= unreachableAfter);
+  }
+}

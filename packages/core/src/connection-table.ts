@@ -1,0 +1,140 @@
+/**
+ * Who is who among an endpoint's connections: by id (the API), by remote key (one connection per
+ * peer), by crypto channel (where a decrypted packet or a handshake event belongs), the ones
+ * still handshaking (fan-out and simultaneous open), and the established ones in the round-robin
+ * order `pollTransmit` serves them in. One owner for these indexes, so they cannot disagree.
+ */
+import type { SecureChannel } from '@srmudp/crypto';
+import { type Address, sameAddress, toHex } from '@srmudp/wire';
+import type { CoreConnection } from './connection.js';
+
+export class ConnectionTable {
+  private readonly byId = new Map<number, CoreConnection>();
+  private readonly byKey = new Map<string, CoreConnection>();
+  private readonly byChannel = new Map<SecureChannel, CoreConnection>();
+  /** connections whose handshake has not completed */
+  private readonly handshaking = new Set<CoreConnection>();
+  /** established connections, in round-robin order for pollTransmit */
+  private sendOrder: CoreConnection[] = [];
+  private cursor = 0;
+
+  get(id: number): CoreConnection | undefined {
+    return this.byId.get(id);
+  }
+
+  /** Every connection not yet finished, in creation order. */
+  all(): IterableIterator<CoreConnection> {
+    return this.byId.values();
+  }
+
+  get size(): number {
+    return this.byId.size;
+  }
+
+  /** Connections not yet finished (the `maxConnections` count). */
+  live(): number {
+    let n = 0;
+    for (const c of this.byId.values()) if (!c.isFinished) n++;
+    return n;
+  }
+
+  get handshakingCount(): number {
+    return this.handshaking.size;
+  }
+
+  /** A new connection (still handshaking). */
+  add(conn: CoreConnection): void {
+    this.byId.set(conn.id, conn);
+    this.handshaking.add(conn);
+  }
+
+  /** A connection that never became one (another took its place before it was announced). */
+  discard(conn: CoreConnection): void {
+    this.byId.delete(conn.id);
+    this.handshaking.delete(conn);
+  }
+
+  ofKey(key: Uint8Array): CoreConnection | undefined {
+    return this.byKey.get(toHex(key));
+  }
+
+  /** The connection `connect()` and later handshakes with this peer must find. */
+  setKey(key: Uint8Array, conn: CoreConnection): void {
+    this.byKey.set(toHex(key), conn);
+  }
+
+  ofChannel(channel: SecureChannel): CoreConnection | undefined {
+    return this.byChannel.get(channel);
+  }
+
+  bindChannel(channel: SecureChannel, conn: CoreConnection): void {
+    this.byChannel.set(channel, conn);
+  }
+
+  unbindChannel(channel: SecureChannel, conn?: CoreConnection): void {
+    if (conn === undefined || this.byChannel.get(channel) === conn) this.byChannel.delete(channel);
+  }
+
+  /** The handshake completed: the connection joins the send order. */
+  established(conn: CoreConnection): void {
+    this.handshaking.delete(conn);
+    if (!this.sendOrder.includes(conn)) this.sendOrder.push(conn);
+  }
+
+  /** True when a connection still handshaking dials `to` (simultaneous open: answer it freely). */
+  isDialled(to: Address): boolean {
+    if (this.handshaking.size === 0) return false;
+    for (const conn of this.handshaking) {
+      if (conn.isDialling && conn.channels.candidates.some((a) => sameAddress(a, to))) return true;
+    }
+    return false;
+  }
+
+  /** The connection is gone: out of every index. */
+  remove(conn: CoreConnection): void {
+    this.handshaking.delete(conn);
+    this.byId.delete(conn.id);
+    const key = conn.remoteKey;
+    if (key !== null) {
+      const hex = toHex(key);
+      if (this.byKey.get(hex) === conn) this.byKey.delete(hex);
+    }
+    const i = this.sendOrder.indexOf(conn);
+    if (i >= 0) {
+      this.sendOrder.splice(i, 1);
+      if (this.cursor > i) this.cursor--;
+      if (this.cursor >= this.sendOrder.length) this.cursor = 0;
+    }
+  }
+
+  /** The established connections, for timers (a copy: handling one may remove it). */
+  active(): CoreConnection[] {
+    return [...this.sendOrder];
+  }
+
+  /** Earliest timer of the established connections, or +Inf. */
+  nextTimeout(): number {
+    let t = Number.POSITIVE_INFINITY;
+    const list = this.sendOrder;
+    for (let i = 0; i < list.length; i++) {
+      const c = (list[i] as CoreConnection).pollTimeout();
+      if (c !== null && c < t) t = c;
+    }
+    return t;
+  }
+
+  /** The next datagram of the established connections, round robin (the next poll starts after it). */
+  pollTransmit(now: number): { to: Address; data: Uint8Array } | null {
+    const list = this.sendOrder;
+    const n = list.length;
+    for (let i = 0; i < n; i++) {
+      const idx = (this.cursor + i) % n;
+      const t = (list[idx] as CoreConnection).pollTransmit(now);
+      if (t !== null) {
+        this.cursor = (idx + 1) % n;
+        return t;
+      }
+    }
+    return null;
+  }
+}

@@ -1,0 +1,467 @@
+/**
+ * The network paths of one connection (RFC 9000 §8-§9; quinn-proto's `paths.rs`), one active.
+ * Each path has exactly one owner, its `Path`: the route (where its datagrams go), its validation
+ * (PATH_CHALLENGE / PATH_RESPONSE inside the end-to-end AEAD, tries and backoff), its
+ * anti-amplification budget (RFC 9000 §8.1: at most 3x what it brought before it is validated),
+ * and its transport state (`@srmudp/reliability`'s `PathState`: RTT, congestion controller, pacer,
+ * PMTU), plus the liveness facts the switch rules use. `PathSet` holds a connection's paths and
+ * the rules between them:
+ *
+ * - migration (RFC 9000 §9.3): a non-probing packet with the highest packet number so far from a
+ *   new address means the peer moved (NAT rebinding, network change): validate it, then move
+ *   (to a lower tier only once the active path is lost: until then it is the peer's transition);
+ * - upgrade: established on a lower tier while the peer has a higher-tier candidate (direct IPv6
+ *   over direct IPv4 over relayed), probe it in the background and move once validated; within a
+ *   tier only for a round trip at least `SAME_TIER_RTT_GAIN_MS` better (RELAYS.md, iroh's rule);
+ *   never down by choice;
+ * - fallback: the active path dies (3 probe timeouts, or the network says unreachable) while a
+ *   validated path is still warm (`GRACE_MS` after it stopped being active): move back to it.
+ *
+ * A switch keeps streams, messages and the packet-number space (reliability carries on); the new
+ * path starts with fresh RTT and congestion state (RFC 9000 §9.4), a path used before keeps its
+ * own. Routes are direct UDP addresses today; a relayed route (relay hop + channel, RELAYS.md)
+ * plugs in as another `Route` kind with its own tier.
+ */
+import type { PathState, ReliableConnection } from '@srmudp/reliability';
+import { type Address, addressFamily, copyAddress, equalBytes, type Frame, sameAddress } from '@srmudp/wire';
+import type { PathChangeReason, PathInfo } from './api.js';
+import { DEFAULTS } from './defaults.js';
+
+/** Where a path's datagrams go. */
+export type Route = { readonly kind: 'direct'; readonly address: Address };
+
+/** Preference between routes: a higher tier wins at once (an upgrade), a lower one only as a fallback. */
+export const RouteTier = { relayed: 1, directIpv4: 2, directIpv6: 3 } as const;
+
+/** Within a tier a validated path replaces the active one only when its RTT is this much better. */
+export const SAME_TIER_RTT_GAIN_MS = 5;
+/** A path stays warm (validated, its state kept) this long after it stopped being active. */
+export const GRACE_MS = 10_000;
+/** Consecutive probe timeouts that declare the active path lost (RFC 8899 §4.3 uses 3 too). */
+export const PATH_LOST_PTOS = 3;
+/** Probe higher-tier candidates that never answered again after this long (RELAYS.md: 60 s). */
+export const UPGRADE_RETRY_MS = 60_000;
+/** Smallest budget worth sealing a probe for: header (13) + PATH_* (9) + tag (16), with room. */
+const MIN_PROBE_DATAGRAM = 64;
+/** Paths one connection keeps at most (routes learnt from the peer's packets are bounded too). */
+const MAX_PATHS = 8;
+/** PATH_RESPONSEs owed on one path at most (a peer that floods challenges gets the newest). */
+const MAX_RESPONSES = 8;
+
+export function routeTier(route: Route): number {
+  return addressFamily(route.address) === 6 && !route.address.host.toLowerCase().startsWith('::ffff:')
+    ? RouteTier.directIpv6
+    : RouteTier.directIpv4;
+}
+
+function sameRoute(a: Route, b: Route): boolean {
+  return sameAddress(a.address, b.address);
+}
+
+interface Challenge {
+  data: Uint8Array;
+  tries: number;
+  nextAt: number;
+  firstSentAt: number;
+  /** waiting for the next send opportunity */
+  due: boolean;
+}
+
+/** One path: route, validation, anti-amplification budget, transport state, liveness. */
+export class Path {
+  readonly route: Route;
+  /** reliability's state of this path (a fresh one replaces it when the path first becomes active) */
+  transport: PathState;
+  /** the peer proved it receives on this route (RFC 9000 §8.2) */
+  validated: boolean;
+  /**
+   * we chose to contact this route (a candidate of the peer's, as the addresses a handshake is
+   * sent to): probes to it answer nobody, so no anti-amplification budget applies
+   */
+  dialled = false;
+  /** why it is being validated */
+  purpose: 'migration' | 'upgrade' | null = null;
+  /** round trip of the first answered challenge (Karn: none when the answer may be to a retry) */
+  probeRttMs: number | null = null;
+  /** the path has been the active one (its transport state is its own, not a placeholder) */
+  wasActive: boolean;
+  /** when it stopped being the active path (warm until + GRACE_MS), or null */
+  retiredAt: number | null = null;
+  /** unreachable send errors since the last packet that arrived on it */
+  unreachable = 0;
+  /** the loss of this path (as the active one) was reported; cleared when it answers again */
+  lostReported = false;
+  private challenge: Challenge | null = null;
+  private readonly responses: Uint8Array[] = [];
+  private received = 0;
+  private sent = 0;
+
+  constructor(route: Route, transport: PathState, validated: boolean) {
+    this.route = { kind: route.kind, address: copyAddress(route.address) };
+    this.transport = transport;
+    this.validated = validated;
+    this.wasActive = false;
+  }
+
+  /** Bytes we may still send on it (RFC 9000 §8.1: 3x what it brought until validated). */
+  remaining(): number {
+    if (this.validated || this.dialled) return Number.POSITIVE_INFINITY;
+    return Math.max(0, 3 * this.received - this.sent);
+  }
+
+  /** An authenticated datagram of `bytes` arrived on this route. */
+  onReceived(bytes: number): void {
+    this.received += bytes;
+    this.unreachable = 0;
+  }
+
+  /** It answered again after its loss was reported: a fallback candidate once more. */
+  onAlive(): void {
+    this.lostReported = false;
+  }
+
+  onSent(bytes: number): void {
+    if (!this.validated && !this.dialled) this.sent += bytes;
+  }
+
+  get validating(): boolean {
+    return this.challenge !== null;
+  }
+
+  /** Starts (or restarts) validation with fresh challenge data. */
+  startValidation(now: number, data: Uint8Array, purpose: 'migration' | 'upgrade'): void {
+    this.purpose = purpose;
+    this.challenge = { data, tries: 0, nextAt: now, firstSentAt: now, due: false };
+  }
+
+  /** The challenge retry timer, or +Inf. */
+  nextChallengeAt(): number {
+    return this.challenge === null ? Number.POSITIVE_INFINITY : this.challenge.nextAt;
+  }
+
+  /**
+   * Time-driven validation: another try when due (backoff from max(200 ms, 2 PTO), doubling,
+   * RFC 9000 §8.2.4), or false when the tries are used up (validation failed).
+   */
+  onChallengeTimer(now: number, pto: number): boolean {
+    const c = this.challenge;
+    if (c === null || now < c.nextAt) return true;
+    if (c.tries >= DEFAULTS.pathChallengeTries) {
+      this.challenge = null;
+      return false;
+    }
+    if (c.tries === 0) c.firstSentAt = now;
+    c.tries++;
+    c.nextAt = now + Math.max(200, 2 * pto) * 2 ** (c.tries - 1);
+    c.due = true;
+    return true;
+  }
+
+  /** A PATH_RESPONSE: true when it answers this path's challenge (the path is then validated). */
+  onResponse(now: number, data: Uint8Array): boolean {
+    const c = this.challenge;
+    if (c === null || !equalBytes(c.data, data)) return false;
+    this.challenge = null;
+    this.validated = true;
+    if (c.tries === 1) this.probeRttMs = now - c.firstSentAt;
+    return true;
+  }
+
+  /** A PATH_CHALLENGE arrived on this route: answer it here (RFC 9000 §8.2.2). */
+  owe(data: Uint8Array): void {
+    this.responses.push(data);
+    if (this.responses.length > MAX_RESPONSES) this.responses.shift();
+  }
+
+  /** The probing frames to send now (a due challenge, owed responses), taken; empty when none. */
+  takeProbeFrames(): Frame[] {
+    const frames: Frame[] = [];
+    const c = this.challenge;
+    if (c?.due) {
+      c.due = false;
+      frames.push({ type: 'path_challenge', data: c.data });
+    }
+    for (const data of this.responses) frames.push({ type: 'path_response', data });
+    this.responses.length = 0;
+    return frames;
+  }
+
+  /** Something waits to be sent on this (non-active) path. */
+  get hasProbeWork(): boolean {
+    return this.challenge?.due === true || this.responses.length > 0;
+  }
+
+  /** RTT to compare paths by: measured on it as the active path, else its challenge's. */
+  rttMs(): number | null {
+    if (this.wasActive && this.transport.rtt.hasSample) return this.transport.rtt.smoothed;
+    return this.probeRttMs;
+  }
+}
+
+/** What the paths of a connection need from it. */
+export interface PathsHost {
+  readonly rel: ReliableConnection;
+  random(n: number): Uint8Array;
+  onChanged(path: PathInfo, reason: PathChangeReason): void;
+  onLost(path: PathInfo): void;
+  drop(reason: string): void;
+}
+
+/** A probe packet to build: its frames for `path`, within `budget` bytes (anti-amplification). */
+export interface ProbeRequest {
+  path: Path;
+  frames: Frame[];
+  budget: number;
+}
+
+/** The paths of one connection, one active. */
+export class PathSet {
+  private readonly list: Path[] = [];
+  private activePath: Path;
+  private infoValue: PathInfo;
+  /** higher-tier candidates of the peer, probed at establishment and again every UPGRADE_RETRY_MS */
+  private upgrades: Address[] = [];
+  private upgradeRetryAt = Number.POSITIVE_INFINITY;
+
+  /** The first path: the handshake validated it (RFC 9000 §8.1), `transport` is reliability's. */
+  constructor(
+    private readonly host: PathsHost,
+    route: Route,
+    transport: PathState,
+  ) {
+    const p = new Path(route, transport, true);
+    p.wasActive = true;
+    this.list.push(p);
+    this.activePath = p;
+    this.infoValue = { kind: 'direct', address: p.route.address };
+  }
+
+  get active(): Path {
+    return this.activePath;
+  }
+
+  /** The active path as the API shows it (the same object until the path changes). */
+  get info(): PathInfo {
+    return this.infoValue;
+  }
+
+  /** Every path, the active one included (tests, stats). */
+  all(): readonly Path[] {
+    return this.list;
+  }
+
+  // ------------------------------------------------------------------ receive
+
+  /** An authenticated datagram from `from`: the path it arrived on (created when new), credited. */
+  arrived(now: number, from: Address, bytes: number): Path {
+    const a = this.activePath.route.address;
+    const path =
+      from.port === a.port && from.host === a.host
+        ? this.activePath
+        : this.ensure(now, { kind: 'direct', address: from });
+    path.onReceived(bytes);
+    return path;
+  }
+
+  /**
+   * After reliability processed the packet that arrived on `path`: a non-probing packet with the
+   * highest packet number so far from another route means the peer moved (RFC 9000 §9.3; an old
+   * reordered packet or a probe does not), so that route is validated, and we move once it is.
+   */
+  afterPacket(now: number, path: Path, kind: 'probing' | 'non_probing' | 'dropped', newest: boolean): void {
+    if (path === this.activePath) {
+      if (kind !== 'dropped' && this.host.rel.ptoCount === 0) path.onAlive();
+      return;
+    }
+    if (kind !== 'dropped') path.onAlive();
+    if (kind !== 'non_probing' || !newest) return;
+    if (path.validating && path.purpose === 'migration') return;
+    // Never down by choice: packets of the peer on a lower tier while ours is alive are its
+    // transition (it still sends on the route we just left); once ours is lost it may follow.
+    if (routeTier(path.route) < routeTier(this.activePath.route) && !this.activePath.lostReported) return;
+    if (path.validated) {
+      // a warm or standby path the peer now uses: it is already proven, move at once
+      this.switchTo(now, path, 'migration');
+      return;
+    }
+    this.validate(now, path, 'migration');
+  }
+
+  /** A PATH_CHALLENGE in a packet that arrived on `path`: answered on that path (RFC 9000 §8.2.2). */
+  onChallenge(path: Path, data: Uint8Array): void {
+    if (path === this.activePath) this.host.rel.queueFrame({ type: 'path_response', data: data.slice() });
+    else path.owe(data.slice());
+  }
+
+  /** A PATH_RESPONSE (on any path, RFC 9000 §8.2.2): validates the path whose challenge it answers. */
+  onResponse(now: number, data: Uint8Array): void {
+    const path = this.list.find((p) => p.onResponse(now, data));
+    if (path === undefined) {
+      this.host.drop('path_response_unexpected');
+      return;
+    }
+    if (path === this.activePath) return;
+    if (path.purpose === 'migration') this.switchTo(now, path, 'migration');
+    else if (this.better(path, this.activePath)) this.switchTo(now, path, 'upgrade');
+  }
+
+  // ------------------------------------------------------------------ upgrades
+
+  /**
+   * The peer's candidate addresses (what we dialled): the ones on a higher tier than the active
+   * path are probed in the background, and the connection moves to the first validated one.
+   */
+  considerUpgrades(now: number, candidates: readonly Address[]): void {
+    const tier = routeTier(this.activePath.route);
+    for (const a of candidates) {
+      if (routeTier({ kind: 'direct', address: a }) <= tier) continue;
+      if (!this.upgrades.some((u) => sameAddress(u, a))) this.upgrades.push(copyAddress(a));
+    }
+    this.probeUpgrades(now);
+  }
+
+  private probeUpgrades(now: number): void {
+    this.upgradeRetryAt = Number.POSITIVE_INFINITY;
+    const tier = routeTier(this.activePath.route);
+    for (const a of this.upgrades) {
+      const route: Route = { kind: 'direct', address: a };
+      if (routeTier(route) <= tier) continue;
+      const path = this.ensure(now, route);
+      if (path === this.activePath || path.validated || path.validating) continue;
+      path.dialled = true;
+      this.validate(now, path, 'upgrade');
+    }
+    if (this.upgrades.some((a) => routeTier({ kind: 'direct', address: a }) > tier)) {
+      this.upgradeRetryAt = now + UPGRADE_RETRY_MS;
+    }
+  }
+
+  // ------------------------------------------------------------------ send
+
+  /** The next probe packet owed on a non-active path (challenges, answers), or null. */
+  pollProbe(): ProbeRequest | null {
+    for (const path of this.list) {
+      if (path === this.activePath || !path.hasProbeWork) continue;
+      const budget = path.remaining();
+      // A datagram smaller than the PMTU is allowed when the budget is short (RFC 9000 §8.2.1): a
+      // peer that moved while idle sends only small keepalives. Without even that, the
+      // challenge is retried on its timer.
+      if (budget < MIN_PROBE_DATAGRAM) continue;
+      return { path, frames: path.takeProbeFrames(), budget };
+    }
+    return null;
+  }
+
+  // ------------------------------------------------------------------ timers
+
+  nextTimeout(): number {
+    let t = this.upgradeRetryAt;
+    for (const p of this.list) {
+      t = Math.min(t, p.nextChallengeAt());
+      if (p.retiredAt !== null) t = Math.min(t, p.retiredAt + GRACE_MS);
+    }
+    return t;
+  }
+
+  handleTimeout(now: number): void {
+    const pto = this.host.rel.pto();
+    for (const p of [...this.list]) {
+      if (p !== this.activePath && !p.onChallengeTimer(now, pto)) {
+        // the route never answered: stay where we are
+        this.host.drop('path_validation_failed');
+        if (!p.validated) this.forget(p);
+      }
+      if (p !== this.activePath && p.retiredAt !== null && now >= p.retiredAt + GRACE_MS) this.forget(p);
+    }
+    if (now >= this.upgradeRetryAt) this.probeUpgrades(now);
+    this.checkActive(now);
+  }
+
+  /** A send on `to` failed; `unreachable`: the network says nobody is there (ICMP). */
+  onSendError(now: number, to: Address, unreachable: boolean): void {
+    const path = this.list.find((p) => sameAddress(p.route.address, to));
+    if (path === undefined || !unreachable) return;
+    path.unreachable++;
+    if (path === this.activePath) this.checkActive(now);
+  }
+
+  /**
+   * Is the active path lost? Reported once per episode (a `path_lost` event for the NAT session
+   * to gather again); a warm validated path, if any, takes over (`fallback`).
+   */
+  private checkActive(now: number): void {
+    const active = this.activePath;
+    const lost =
+      this.host.rel.ptoCount >= PATH_LOST_PTOS || active.unreachable >= DEFAULTS.unreachableAfterErrors;
+    if (!lost || active.lostReported) return;
+    active.lostReported = true;
+    this.host.onLost(this.infoValue);
+    let best: Path | null = null;
+    for (const p of this.list) {
+      // a validated path, warm, and not itself lost since it last answered
+      if (p === active || !p.validated || p.lostReported) continue;
+      if (p.retiredAt !== null && now >= p.retiredAt + GRACE_MS) continue;
+      if (best === null || this.better(p, best)) best = p;
+    }
+    if (best !== null) this.switchTo(now, best, 'fallback');
+  }
+
+  // ------------------------------------------------------------------ internals
+
+  /** True when `a` should carry the connection rather than `b` (tiers, then a clearly better RTT). */
+  private better(a: Path, b: Path): boolean {
+    const ta = routeTier(a.route);
+    const tb = routeTier(b.route);
+    if (ta !== tb) return ta > tb;
+    const ra = a.rttMs();
+    const rb = b.rttMs();
+    return ra !== null && rb !== null && ra + SAME_TIER_RTT_GAIN_MS <= rb;
+  }
+
+  private validate(now: number, path: Path, purpose: 'migration' | 'upgrade'): void {
+    path.startValidation(now, this.host.random(8).slice(0, 8), purpose);
+    path.onChallengeTimer(now, this.host.rel.pto());
+  }
+
+  private switchTo(now: number, path: Path, reason: PathChangeReason): void {
+    const old = this.activePath;
+    const rel = this.host.rel;
+    if (!path.wasActive) {
+      // RFC 9000 §9.4: RTT, congestion state and PMTU of another path say nothing about this one
+      path.transport = rel.createPath(now, { maxUdpPayload: maxUdpPayload(path.route) });
+      path.wasActive = true;
+    }
+    rel.setActivePath(path.transport, now);
+    old.retiredAt = now;
+    path.retiredAt = null;
+    path.lostReported = false;
+    path.purpose = null;
+    this.activePath = path;
+    this.infoValue = { kind: 'direct', address: path.route.address };
+    this.host.onChanged(this.infoValue, reason);
+  }
+
+  private ensure(now: number, route: Route): Path {
+    const found = this.list.find((p) => sameRoute(p.route, route));
+    if (found !== undefined) return found;
+    if (this.list.length >= MAX_PATHS) {
+      // forget the oldest path that is neither active nor being validated
+      const i = this.list.findIndex((p) => p !== this.activePath && !p.validating);
+      if (i >= 0) this.list.splice(i, 1);
+    }
+    const rel = this.host.rel;
+    const path = new Path(route, rel.createPath(now, { maxUdpPayload: maxUdpPayload(route) }), false);
+    this.list.push(path);
+    return path;
+  }
+
+  private forget(path: Path): void {
+    const i = this.list.indexOf(path);
+    if (i >= 0 && path !== this.activePath) this.list.splice(i, 1);
+  }
+}
+
+/** PMTU search ceiling of a route: 1472 bytes of UDP payload over IPv4, 1452 over IPv6 text. */
+export function maxUdpPayload(route: Route): number {
+  return addressFamily(route.address) === 6 ? 1452 : 1472;
+}

@@ -1,0 +1,538 @@
+/**
+ * The responder side of the handshakes, cheapest checks first (WireGuard §5.4): the load measure
+ * and per-source budgets (handshake-guard.ts), mac1 before any Diffie-Hellman, mac2 or a stateless
+ * cookie reply under load, the duplicate-initiation cache (a retransmitted initiation gets the
+ * same answer without new state), IK timestamps against replays, half-open XX handshakes, and
+ * responder sessions that wait for key confirmation before they count. SecureEndpoint routes
+ * initiations and XX message 3 here; the channels it creates or finds are the endpoint's.
+ */
+import {
+  type Address,
+  type CookieReplyPacket,
+  compareBytes,
+  decodePacket,
+  encodePacketBytes,
+  equalBytes,
+  type HandshakePacket,
+  HandshakePattern,
+  MAC_LENGTH,
+  type Packet,
+  toHex,
+} from '@srmudp/wire';
+import { isZero } from './bytes.js';
+import { dropped, HANDSHAKE_RESULT, type HandleResult } from './handle-result.js';
+import {
+  type HandshakeLimits,
+  LoadMeter,
+  PendingTable,
+  type Source,
+  SourceKeys,
+  SourceRate,
+} from './handshake-guard.js';
+import { handshakePacket } from './handshake-packet.js';
+import { tryPeerIdToX25519 } from './identity.js';
+import { CookieChecker, cookieKey, mac1Key, mac1Of, verifyMac1 } from './macs.js';
+import { HandshakeState } from './noise/handshake-state.js';
+import { IK, XX } from './noise/patterns.js';
+import { decodePayload, encodePayload } from './options.js';
+import { PROLOGUE } from './prologue.js';
+import type { ChannelHost, HandshakeKind, IndexOwner, SecureChannel } from './secure-channel.js';
+import type { DropReason } from './stats.js';
+import { compareTimestamps } from './timestamp.js';
+import { TransportSession } from './transport-session.js';
+
+/** Bound on remembered initiations (duplicate detection), per pattern; oldest evicted first. */
+const MAX_RECENT = 4096;
+/** Bound on remembered initiation timestamps (one per remote key; least recently used forgotten:
+ * key confirmation still stops a replay of a key forgotten here). */
+const MAX_TIMESTAMPS = 16_384;
+/** Smallest datagram that can be a handshake packet: 11-byte header, two 16-byte MACs. */
+const MIN_HANDSHAKE = 11 + 2 * MAC_LENGTH;
+
+/** @internal What the responder needs from its endpoint besides the channel host. */
+export interface ResponderSide {
+  readonly indexes: Map<number, IndexOwner>;
+  /** the live (not closed) channel to a peer id (hex), if any */
+  channelOf(keyHex: string): SecureChannel | undefined;
+  /** a new channel to peer `id` (X25519 key `rs`) at `from` */
+  newChannel(id: Uint8Array, from: Address, rs: Uint8Array): SecureChannel;
+}
+
+interface HalfOpen {
+  hs: HandshakeState;
+  localIndex: number;
+  remoteIndex: number;
+  keyPhase: 0 | 1;
+  address: Address;
+  expires: number;
+  /** when message 2 was sent, and how many times (RTT sample only when once) */
+  sentAt: number;
+  answers: number;
+}
+
+interface Recent {
+  noise: Uint8Array;
+  response: Uint8Array;
+  /** Our index for the state the initiation created: the cached answer is only valid while it lives. */
+  localIndex: number;
+  expires: number;
+}
+
+/** An initiation past the MAC checks, about to cost a Diffie-Hellman. */
+interface InitContext {
+  now: number;
+  from: Address;
+  pkt: HandshakePacket;
+  /** its ephemeral key (hex): the duplicate cache key */
+  rkey: string;
+  source: Source;
+  /** it came with a valid mac2 */
+  cookie: boolean;
+}
+
+function addressBytes(a: Address): Uint8Array {
+  return new TextEncoder().encode(`${a.host}|${a.port}`);
+}
+
+/** @internal */
+export class Responder {
+  readonly halfOpen = new Map<number, HalfOpen>();
+  /** recent initiations by ephemeral key, per pattern (an XX flood cannot evict IK entries) */
+  private readonly recentIK = new Map<string, Recent>();
+  private readonly recentXX = new Map<string, Recent>();
+  /** the newest initiation timestamp consumed per remote key (hex) */
+  private readonly lastInit = new Map<string, Uint8Array>();
+  private readonly cookies: CookieChecker;
+  private readonly load: LoadMeter;
+  /** responder handshakes awaiting completion (the budget of half-finished state) */
+  readonly pending: PendingTable;
+  private readonly sources = new SourceKeys();
+  private readonly handshakeRate: SourceRate;
+  private readonly cookieRate: SourceRate;
+
+  constructor(
+    private readonly host: ChannelHost,
+    private readonly side: ResponderSide,
+    limits: HandshakeLimits,
+    private readonly acceptXX: boolean,
+  ) {
+    this.cookies = new CookieChecker(host.random);
+    this.load = new LoadMeter(limits.loadThreshold);
+    this.pending = new PendingTable(limits);
+    this.handshakeRate = new SourceRate(
+      limits.handshakesPerAddress,
+      limits.handshakesPerPrefix,
+      limits.handshakesPerSecond,
+    );
+    this.cookieRate = new SourceRate(limits.cookieRepliesPerAddress, limits.cookieRepliesPerPrefix);
+  }
+
+  /** True when the responder is under load at `now`. */
+  underLoad(now: number): boolean {
+    return this.load.underLoad(now);
+  }
+
+  /** Earliest expiry of a half-open handshake (insertion order is expiry order), or +Inf. */
+  nextExpiry(): number {
+    const h = this.halfOpen.values().next().value;
+    return h === undefined ? Number.POSITIVE_INFINITY : h.expires;
+  }
+
+  /** Drops half-open handshakes and cached answers whose time is up. */
+  expire(now: number): void {
+    for (const [idx, h] of this.halfOpen) {
+      if (h.expires > now) break; // insertion order is expiry order
+      this.dropHalfOpen(idx);
+    }
+    for (const recent of [this.recentIK, this.recentXX]) {
+      for (const [k, r] of recent) {
+        if (r.expires <= now) recent.delete(k);
+        else break; // insertion order ≈ expiry order
+      }
+    }
+  }
+
+  /** Forgets all handshake state (the endpoint closes). */
+  close(): void {
+    for (const h of this.halfOpen.values()) h.hs.destroy();
+    this.halfOpen.clear();
+    this.recentIK.clear();
+    this.recentXX.clear();
+    this.lastInit.clear();
+    this.pending.clear();
+    this.handshakeRate.clear();
+    this.cookieRate.clear();
+    this.cookies.clear();
+  }
+
+  private drop(reason: DropReason): HandleResult {
+    this.host.stats.dropped[reason]++;
+    return dropped(reason);
+  }
+
+  /** An answer to `to` (response or cookie reply): it goes to an unproven source address. */
+  private answer(to: Address, data: Uint8Array, kind: HandshakeKind, channel: SecureChannel | null): void {
+    this.host.transmit({ to, data, kind, channel, answersUnverified: true });
+  }
+
+  /** Drops a half-open XX handshake (expired, or evicted by the handshake budget). */
+  dropHalfOpen(localIndex: number): void {
+    const h = this.halfOpen.get(localIndex);
+    if (h === undefined) return;
+    h.hs.destroy();
+    this.halfOpen.delete(localIndex);
+    this.side.indexes.delete(localIndex);
+    this.pending.remove(localIndex);
+  }
+
+  /**
+   * Sends message 2 for the initiation `c` and remembers it, so a retransmitted initiation gets
+   * the same answer (IK: mac1 keyed by the initiator's static key `rs`; XX: by the zero key).
+   */
+  private respond(
+    now: number,
+    c: InitContext,
+    localIndex: number,
+    noise: Uint8Array,
+    rs: Uint8Array | null,
+    channel: SecureChannel | null,
+  ): void {
+    const pattern = rs !== null ? HandshakePattern.IK : HandshakePattern.XX;
+    const response = handshakePacket(
+      'handshake_response',
+      pattern,
+      localIndex,
+      c.pkt.senderIndex,
+      noise,
+      mac1Key(rs),
+    );
+    this.answer(c.from, response, 'response', channel);
+    this.remember(
+      rs !== null ? this.recentIK : this.recentXX,
+      now,
+      c.rkey,
+      c.pkt.noise,
+      response,
+      localIndex,
+    );
+  }
+
+  /** Sends a cookie reply unless the source is over its cookie budget; counts `reason` either way. */
+  private cookieReply(now: number, from: Address, pkt: HandshakePacket, raw: Uint8Array, reason: DropReason) {
+    if (this.cookieRate.take(now, this.sources.of(from))) {
+      const key = cookieKey(pkt.pattern === HandshakePattern.IK ? this.host.identity.x25519Public : null);
+      const { nonce, sealed } = this.cookies.sealCookie(now, addressBytes(from), key, mac1Of(raw));
+      const reply: CookieReplyPacket = {
+        type: 'cookie_reply',
+        receiverIndex: pkt.senderIndex,
+        nonce,
+        sealedCookie: sealed,
+      };
+      this.answer(from, encodePacketBytes(reply), 'cookie_reply', null);
+      this.host.stats.cookieRepliesSent++;
+    }
+    return this.drop(reason);
+  }
+
+  /**
+   * A handshake initiation. Cheapest checks first (WireGuard §5.4.4, §5.4.7): the load measure
+   * and, under load, the source's budget (a counter lookup), then mac1 (one MAC), then mac2 or a
+   * cookie reply; only then the Noise message and its Diffie-Hellman.
+   */
+  onInitDatagram(now: number, from: Address, raw: Uint8Array, forced: boolean): HandleResult {
+    const underLoad = this.load.record(now) || forced;
+    if (raw.length < MIN_HANDSHAKE) return this.drop('malformed');
+    const hasMac2 = !isZero(raw.subarray(raw.length - MAC_LENGTH));
+    let src: Source | null = null;
+    if (underLoad) {
+      src = this.sources.of(from);
+      // Only a valid mac2 ever takes from the handshake budget, so a spoofer cannot drain another
+      // source's budget; peeking first costs an attacker over budget no MAC of ours.
+      if (!(hasMac2 ? this.handshakeRate : this.cookieRate).peek(now, src)) return this.drop('rate_limited');
+    }
+    let pkt: Packet;
+    try {
+      pkt = decodePacket(raw);
+    } catch {
+      return this.drop('malformed');
+    }
+    if (pkt.type !== 'handshake_init') return this.drop('malformed');
+    try {
+      const ik = pkt.pattern === HandshakePattern.IK;
+      // 1. mac1 before anything costly (WireGuard §5.4.4).
+      if (!verifyMac1(raw, mac1Key(ik ? this.host.identity.x25519Public : null)))
+        return this.drop('bad_mac1');
+      // 2. mac2: when present it must be valid; under load it is required (§5.4.7).
+      if (hasMac2 && !this.cookies.verifyMac2(now, raw, addressBytes(from)))
+        return this.cookieReply(now, from, pkt, raw, 'bad_mac2');
+      if (!hasMac2 && underLoad) return this.cookieReply(now, from, pkt, raw, 'under_load');
+      if (src !== null && !this.handshakeRate.take(now, src)) return this.drop('rate_limited');
+      if (pkt.senderIndex === 0) return this.drop('bad_payload');
+      // 3. A retransmitted initiation gets the same answer, without new state.
+      const recent = ik ? this.recentIK : this.recentXX;
+      const rkey = toHex(pkt.noise.subarray(0, 32));
+      const seen = recent.get(rkey);
+      if (seen && seen.expires > now && equalBytes(seen.noise, pkt.noise)) {
+        const owner = this.side.indexes.get(seen.localIndex);
+        if (owner !== undefined) {
+          if (owner.kind === 'session') owner.session.answers++;
+          else if (owner.kind === 'half_open') (owner.halfOpen as HalfOpen).answers++;
+          const channel = owner.kind === 'session' ? owner.channel : null;
+          this.answer(from, seen.response, 'response', channel);
+        }
+        return this.drop('duplicate_init');
+      }
+      const c: InitContext = { now, from, pkt, rkey, source: src ?? this.sources.of(from), cookie: hasMac2 };
+      this.host.stats.initiationsProcessed++;
+      return ik ? this.onInitIK(c) : this.onInitXX(c);
+    } catch {
+      // Defensive: a bug must not turn hostile input into an exception for the driver loop.
+      return this.drop('internal_error');
+    }
+  }
+
+  private remember(
+    recent: Map<string, Recent>,
+    now: number,
+    rkey: string,
+    noise: Uint8Array,
+    response: Uint8Array,
+    localIndex: number,
+  ): void {
+    recent.delete(rkey);
+    recent.set(rkey, {
+      noise: noise.slice(),
+      response,
+      localIndex,
+      expires: now + this.host.timing.handshakeTimeoutMs,
+    });
+    if (recent.size > MAX_RECENT) {
+      const first = recent.keys().next().value;
+      if (first !== undefined) recent.delete(first);
+    }
+  }
+
+  /**
+   * Replay check of an IK initiation (WireGuard §5.1): its timestamp must be greater than the last
+   * consumed from this key. A retransmission of an initiation is recognised before this, by its
+   * bytes (the recent cache); once that answer is gone, a copy is a replay like any other.
+   */
+  private isReplay(keyHex: string, ts: Uint8Array): boolean {
+    const last = this.lastInit.get(keyHex);
+    return last !== undefined && compareTimestamps(ts, last) <= 0;
+  }
+
+  /** Remembers the newest timestamp consumed from a key (least recently used forgotten). */
+  private recordTimestamp(keyHex: string, ts: Uint8Array): void {
+    const last = this.lastInit.get(keyHex);
+    if (last !== undefined && compareTimestamps(ts, last) <= 0) return;
+    this.lastInit.delete(keyHex);
+    this.lastInit.set(keyHex, ts.slice());
+    if (this.lastInit.size > MAX_TIMESTAMPS) {
+      const first = this.lastInit.keys().next().value;
+      if (first !== undefined) this.lastInit.delete(first);
+    }
+  }
+
+  /** A responder's Noise state for `pattern`, with our static key. */
+  private responderState(pattern: typeof IK | typeof XX): HandshakeState {
+    return new HandshakeState({
+      pattern,
+      initiator: false,
+      hash: 'BLAKE2s',
+      backend: this.host.backend,
+      prologue: PROLOGUE,
+      s: { privateKey: this.host.identity.x25519Private, publicKey: this.host.identity.x25519Public },
+      random: this.host.random,
+    });
+  }
+
+  private onInitIK(c: InitContext): HandleResult {
+    const { now, from, pkt, source, cookie } = c;
+    const hs = this.responderState(IK);
+    const payloadBytes = readMessage(hs, pkt.noise);
+    if (payloadBytes === null) {
+      hs.destroy();
+      return this.drop('handshake_failed');
+    }
+    const payload = decodePayload(payloadBytes);
+    const rs = hs.remoteStatic();
+    const id = payload?.identityKey ?? null;
+    const x = id ? tryPeerIdToX25519(id) : null;
+    if (
+      !payload ||
+      payload.senderIndex !== pkt.senderIndex ||
+      !rs ||
+      !id ||
+      !x ||
+      !equalBytes(x, rs) ||
+      payload.timestamp === null
+    ) {
+      hs.destroy();
+      return this.drop('bad_payload');
+    }
+    const idHex = toHex(id);
+    if (this.isReplay(idHex, payload.timestamp)) {
+      hs.destroy();
+      return this.drop('replayed_init');
+    }
+    if (!this.host.accept(id, { address: from, pattern: 'IK', options: payload.app, incoming: true })) {
+      hs.destroy();
+      return this.drop('refused');
+    }
+    // Consumed: from now on only a newer initiation from this key is accepted (WireGuard records
+    // the timestamp when it consumes the initiation, before the session is confirmed).
+    this.recordTimestamp(idHex, payload.timestamp);
+    let channel = this.side.channelOf(idHex);
+    if (channel?.pending) {
+      if (channel.winsSimultaneous(id)) {
+        // Both sides initiated: ours wins (smaller key). The peer drops its own initiation when
+        // it sees ours; resend ours now in case it was lost.
+        hs.destroy();
+        channel.address = from;
+        channel.resendPending(now);
+        return this.drop('simultaneous_lost');
+      }
+      channel.dropPending();
+    } else if (
+      channel?.current?.initiator &&
+      now - channel.current.createdAt < this.host.timing.handshakeRetransmitMs &&
+      compareBytes(this.host.identity.publicKey, id) < 0
+    ) {
+      // A late copy of the losing side's initiation from a simultaneous start we already won and
+      // completed: the peer abandoned it before answering ours, so answering would only create
+      // a session nobody uses. (A genuine restart of the peer is answered on its retransmission.)
+      hs.destroy();
+      return this.drop('simultaneous_lost');
+    }
+    if (!channel) channel = this.side.newChannel(id, from, rs);
+    channel.address = from;
+    channel.remoteStatic = rs;
+    const keyPhase = payload.keyPhase ?? 0;
+    const localIndex = this.host.allocateIndex({ kind: 'pending', channel });
+    const noise2 = hs.writeMessage(encodePayload({ senderIndex: localIndex, app: this.host.appOptions }));
+    // unconfirmed until the initiator sends under it (key confirmation, below)
+    const session = TransportSession.fromSplit(
+      this.host.backend,
+      hs.split(),
+      { local: localIndex, remote: pkt.senderIndex, keyPhase },
+      now,
+      false,
+      false,
+    );
+    this.side.indexes.set(localIndex, { kind: 'session', channel, session });
+    this.respond(now, c, localIndex, noise2, rs, channel);
+    // Key confirmation (WireGuard §5.4.3): the session is used, and reported, only once the
+    // initiator sends under it. Until then it is `next`: a new connection, a rekey or a restart
+    // of the peer; a working session is never replaced by an initiation alone.
+    if (channel.next) channel.dropSession(channel.next);
+    channel.next = session;
+    channel.nextOptions = payload.app;
+    if (!channel.isEstablished) {
+      // a would-be new connection: it counts in the handshake budget until confirmed
+      channel.state = 'handshaking';
+      const ch = channel;
+      this.pending.add({ localIndex, source, cookie, evict: () => ch.abandonNext() });
+    }
+    return HANDSHAKE_RESULT;
+  }
+
+  private onInitXX(c: InitContext): HandleResult {
+    const { now, from, pkt, source, cookie } = c;
+    if (!this.acceptXX) return this.drop('refused');
+    const hs = this.responderState(XX);
+    const payloadBytes = readMessage(hs, pkt.noise);
+    const payload = payloadBytes ? decodePayload(payloadBytes) : null;
+    if (!payload || payload.senderIndex !== pkt.senderIndex) {
+      hs.destroy();
+      return this.drop(payloadBytes ? 'bad_payload' : 'handshake_failed');
+    }
+    const localIndex = this.host.allocateIndex({ kind: 'half_open', halfOpen: null });
+    let noise2: Uint8Array;
+    try {
+      noise2 = hs.writeMessage(
+        encodePayload({
+          senderIndex: localIndex,
+          identityKey: this.host.identity.publicKey,
+          app: this.host.appOptions,
+        }),
+      );
+    } catch {
+      // a low-order ephemeral key (all-zero shared secret): not a real initiator
+      hs.destroy();
+      this.side.indexes.delete(localIndex);
+      return this.drop('handshake_failed');
+    }
+    const h: HalfOpen = {
+      hs,
+      localIndex,
+      remoteIndex: pkt.senderIndex,
+      keyPhase: payload.keyPhase ?? 0,
+      address: from,
+      expires: now + this.host.timing.handshakeTimeoutMs,
+      sentAt: now,
+      answers: 1,
+    };
+    this.halfOpen.set(localIndex, h);
+    this.side.indexes.set(localIndex, { kind: 'half_open', halfOpen: h });
+    this.respond(now, c, localIndex, noise2, null, null);
+    this.pending.add({ localIndex, source, cookie, evict: () => this.dropHalfOpen(localIndex) });
+    return HANDSHAKE_RESULT;
+  }
+
+  onFinal(now: number, from: Address, pkt: HandshakePacket, raw: Uint8Array): HandleResult {
+    const owner = this.side.indexes.get(pkt.receiverIndex);
+    if (!owner) return this.drop('unknown_index');
+    if (owner.kind !== 'half_open') return this.drop('unexpected');
+    if (!isZero(pkt.mac2)) return this.drop('bad_mac2');
+    const h = owner.halfOpen as HalfOpen;
+    if (h.remoteIndex !== pkt.senderIndex) return this.drop('unexpected');
+    if (!verifyMac1(raw, mac1Key(this.host.identity.x25519Public))) return this.drop('bad_mac1');
+    const attempt = h.hs.clone();
+    const payloadBytes = attempt.readMessage(pkt.noise);
+    if (payloadBytes === null) return this.drop('handshake_failed');
+    const payload = decodePayload(payloadBytes);
+    const rs = attempt.remoteStatic();
+    const id = payload?.identityKey ?? null;
+    const x = id ? tryPeerIdToX25519(id) : null;
+    if (!payload || payload.senderIndex !== pkt.senderIndex || !rs || !id || !x || !equalBytes(x, rs)) {
+      attempt.destroy();
+      return this.drop('bad_payload');
+    }
+    h.hs.destroy();
+    this.halfOpen.delete(h.localIndex);
+    this.pending.remove(h.localIndex);
+    if (!this.host.accept(id, { address: from, pattern: 'XX', options: payload.app, incoming: true })) {
+      attempt.destroy();
+      this.side.indexes.delete(h.localIndex);
+      return this.drop('refused');
+    }
+    // XX cannot be replayed (message 3 answers our fresh ephemeral key), so its timestamp is not
+    // checked; recording it makes older IK initiations of this key stale.
+    if (payload.timestamp !== null) this.recordTimestamp(toHex(id), payload.timestamp);
+    let channel = this.side.channelOf(toHex(id));
+    if (!channel) channel = this.side.newChannel(id, from, rs);
+    channel.address = from;
+    channel.remoteStatic = rs;
+    const session = TransportSession.fromSplit(
+      this.host.backend,
+      attempt.split(),
+      { local: h.localIndex, remote: h.remoteIndex, keyPhase: h.keyPhase },
+      now,
+      false,
+      true, // message 3 is authenticated by the initiator's static and ephemeral keys
+    );
+    this.side.indexes.set(h.localIndex, { kind: 'session', channel, session });
+    channel.install(now, session, payload.app, false, h.answers === 1 ? now - h.sentAt : null);
+    return HANDSHAKE_RESULT;
+  }
+}
+
+/** Noise readMessage that treats a low-order key (an all-zero DH result throws) as a failure. */
+function readMessage(hs: HandshakeState, noise: Uint8Array): Uint8Array | null {
+  try {
+    return hs.readMessage(noise);
+  } catch {
+    return null;
+  }
+}

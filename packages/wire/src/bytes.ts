@@ -1,0 +1,75 @@
+/**
+ * Byte helpers every srmudp layer shares (noble's `utils.ts` idea): equality, order, hex,
+ * concatenation and big-endian integers. Pure, no Buffer.
+ */
+
+/**
+ * Equality of two byte strings. Runs in time independent of the contents (only the length
+ * shows), as noble's `equalBytes`, so it also serves MAC and key comparisons: @srmudp/crypto's
+ * constant-time checks are this function.
+ */
+export function equalBytes(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== b.length) return false;
+  let diff = 0;
+  for (let i = 0; i < a.length; i++) diff |= a[i]! ^ b[i]!;
+  return diff === 0;
+}
+
+/** Lexicographic order: negative when a < b, 0 when equal, positive when a > b. */
+export function compareBytes(a: Uint8Array, b: Uint8Array): number {
+  const n = Math.min(a.length, b.length);
+  for (let i = 0; i < n; i++) {
+    const d = a[i]! - b[i]!;
+    if (d !== 0) return d;
+  }
+  return a.length - b.length;
+}
+
+const HEX = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, '0'));
+
+/** Lower-case hex (map keys of peer ids and message ids; never on the per-packet path). */
+export function toHex(b: Uint8Array): string {
+  let s = '';
+  for (let i = 0; i < b.length; i++) s += HEX[b[i]!];
+  return s;
+}
+
+/** Bytes of a hex string (either case), or null when it is not one (odd length, other characters). */
+export function fromHex(text: string): Uint8Array | null {
+  if (typeof text !== 'string' || text.length % 2 !== 0 || !/^[0-9a-fA-F]*$/.test(text)) return null;
+  const out = new Uint8Array(text.length / 2);
+  for (let i = 0; i < out.length; i++) out[i] = Number.parseInt(text.slice(2 * i, 2 * i + 2), 16);
+  return out;
+}
+
+/** One new array holding `parts` in order. */
+export function concatBytes(...parts: Uint8Array[]): Uint8Array {
+  let n = 0;
+  for (const p of parts) n += p.length;
+  const out = new Uint8Array(n);
+  let o = 0;
+  for (const p of parts) {
+    out.set(p, o);
+    o += p.length;
+  }
+  return out;
+}
+
+/** Unsigned 32-bit big-endian integer at `p` (the caller checks the bounds). */
+export function readU32(b: Uint8Array, p: number): number {
+  return b[p]! * 0x1000000 + ((b[p + 1]! << 16) | (b[p + 2]! << 8) | b[p + 3]!);
+}
+
+/** Writes `v` (0..2^32-1) big-endian at `p`. */
+export function writeU32(b: Uint8Array, p: number, v: number): void {
+  b[p] = v >>> 24;
+  b[p + 1] = (v >>> 16) & 0xff;
+  b[p + 2] = (v >>> 8) & 0xff;
+  b[p + 3] = v & 0xff;
+}
+
+/** Writes `v` (0..2^53-1) as a 64-bit big-endian integer at `p`. */
+export function writeU64(b: Uint8Array, p: number, v: number): void {
+  writeU32(b, p, Math.floor(v / 0x1_0000_0000));
+  writeU32(b, p + 4, v >>> 0);
+}

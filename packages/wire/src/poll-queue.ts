@@ -1,0 +1,36 @@
+/**
+ * The output queue of a sans-IO state machine (`pollTransmit`, `pollEvent`): items leave in the
+ * order they were pushed, taken from a head index (no `shift`, which copies the array), and the
+ * array is reset once drained so it never grows past one burst.
+ */
+export class PollQueue<T> {
+  private items: T[] = [];
+  private head = 0;
+
+  push(item: T): void {
+    this.items.push(item);
+  }
+
+  /** The oldest item not yet taken, or null (the queue resets when drained). */
+  take(): T | null {
+    const items = this.items;
+    if (this.head >= items.length) {
+      if (this.head > 0) {
+        items.length = 0;
+        this.head = 0;
+      }
+      return null;
+    }
+    return items[this.head++]!;
+  }
+
+  /** Items not yet taken. */
+  get length(): number {
+    return this.items.length - this.head;
+  }
+
+  clear(): void {
+    this.items = [];
+    this.head = 0;
+  }
+}
