@@ -1,7 +1,8 @@
-// Why ~730 lines: SrmudpNode is the façade's whole public API (named peers, dial and redial,
-// contact cards and publishing, messages, status, close). Its NAT glue is moving into the driver
-// (issue 13) and named-peer bookkeeping is the next file to split out; both are being changed
-// elsewhere now, so the structure step (issue 12) leaves this file's shape alone.
+// Why ~1,170 lines: SrmudpNode is the façade's whole public API (named peers, dial and redial,
+// peers.ready, contact cards and publishing, messages, status, NAT status, close) and the glue
+// between core's endpoint and the NAT session (the loop itself is driver.ts, dials are dialer.ts).
+// Named-peer bookkeeping (addPeer/removePeer/redial/ready waiters, ~300 lines) is the next file
+// to split out, once relayed paths and groups (issues 14, 18), which both change it, have landed.
 import { randomBytes } from 'node:crypto';
 import { lookup } from 'node:dns/promises';
 import { EventEmitter } from 'node:events';
