@@ -37,7 +37,7 @@ export class HopTransport {
 
   /** Stops reading a WebSocket client for `ms` (TCP back-pressure). UDP cannot be paused: the
    * relay drops instead (counted `rate_limited`), and the ends' congestion control slows down. */
-  pause(address: Address, ms: number): void {
-    if (isWsHost(address.host)) this.ws.pause(address, ms);
+  pause(address: Address, ms: number, requeue?: Uint8Array): void {
+    if (isWsHost(address.host)) this.ws.pause(address, ms, requeue);
   }
 }

@@ -108,6 +108,12 @@ export function renderMetrics(
     'WebSockets closed, by close code.',
     Object.entries(ws.closed).map(([code, v]) => [{ code }, v]),
   );
+  t.metric(
+    'srmudp_relay_websocket_errors_total',
+    'counter',
+    'WebSocket protocol errors, by ws error code (UNSUPPORTED_MESSAGE_LENGTH: over the message size).',
+    Object.entries(ws.errors).map(([code, v]) => [{ code }, v]),
+  );
   t.metric('srmudp_relay_handshakes_total', 'counter', 'Hop-session handshakes completed.', [
     [undefined, s.handshakesCompleted],
   ]);

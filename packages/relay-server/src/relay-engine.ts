@@ -94,13 +94,18 @@ export class RelayEngine {
     this.counters.received[carrier]++;
     const now = performance.now();
     if (isChannelData(data)) {
-      this.service.handleChannelData(now, from, data);
       if (carrier === 'websocket') {
         // over its rate: stop reading the WebSocket until the bucket allows (iroh's way), so TCP
-        // slows the client down instead of the relay dropping its packets
+        // slows the client down instead of the relay dropping its packets; this datagram waits
+        const early = this.service.readDelay(now, from);
+        if (early > 0) {
+          this.o.transport.pause(from, early, data);
+          return;
+        }
+        this.service.handleChannelData(now, from, data);
         const delay = this.service.readDelay(now, from);
         if (delay > 0) this.o.transport.pause(from, delay);
-      }
+      } else this.service.handleChannelData(now, from, data);
     } else {
       this.endpoint.handle(now, from, data);
     }

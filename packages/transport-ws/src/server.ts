@@ -49,11 +49,13 @@ export interface WsAcceptorStats {
   accepted: number;
   refused: Record<'unauthorized' | 'too_many_connections' | 'server_full' | 'subprotocol', number>;
   closed: Record<string, number>;
+  /** protocol errors of clients, by ws' error code (WS_ERR_UNSUPPORTED_MESSAGE_LENGTH: over maxPayload) */
+  errors: Record<string, number>;
   received: number;
   bytesReceived: number;
   sent: number;
   bytesSent: number;
-  dropped: { not_open: number };
+  dropped: { not_open: number; held_overflow: number };
   pausedMs: number;
 }
 
@@ -63,7 +65,13 @@ interface Peer {
   readonly ip: string;
   writable: boolean;
   pauseTimer: ReturnType<typeof setTimeout> | null;
+  /** messages that arrived after pause() (ws still emits the rest of a read chunk) */
+  held: Buffer[];
+  heldBytes: number;
 }
+
+/** Bound of what a paused client may still deliver from data already read (then dropped). */
+const MAX_HELD_BYTES = 1 << 20;
 
 /** The acceptor's host prefix: `ws~<client ip>` (never an IP literal, so never a UDP address). */
 export const WS_HOST_PREFIX = 'ws~';
@@ -92,11 +100,12 @@ export class WsAcceptor {
     accepted: 0,
     refused: { unauthorized: 0, too_many_connections: 0, server_full: 0, subprotocol: 0 },
     closed: {},
+    errors: {},
     received: 0,
     bytesReceived: 0,
     sent: 0,
     bytesSent: 0,
-    dropped: { not_open: 0 },
+    dropped: { not_open: 0, held_overflow: 0 },
     pausedMs: 0,
   };
 
@@ -198,16 +207,42 @@ export class WsAcceptor {
     return true;
   }
 
-  /** Stops reading from a client for `ms` (TCP then pushes back on it): the relay's rate limit. */
-  pause(address: WsAddress, ms: number): void {
+  /**
+   * Delivers nothing from a client for `ms` and stops reading its socket (TCP then pushes back on
+   * it): the relay's rate limit. Messages ws had already read are held and delivered, in order,
+   * when the pause ends. `requeue`: a message the caller got but could not take yet; it is
+   * delivered first when the pause ends.
+   */
+  pause(address: WsAddress, ms: number, requeue?: Uint8Array): void {
     const peer = this.peers.get(`${address.host}|${address.port}`);
-    if (peer === undefined || ms <= 0 || peer.pauseTimer !== null) return;
+    if (peer === undefined || ms <= 0) return;
+    if (requeue !== undefined) {
+      const b = Buffer.from(requeue.buffer, requeue.byteOffset, requeue.byteLength);
+      peer.held.unshift(b);
+      peer.heldBytes += b.length;
+    }
+    if (peer.pauseTimer !== null) return;
     peer.ws.pause();
     this.s.pausedMs += ms;
-    peer.pauseTimer = setTimeout(() => {
-      peer.pauseTimer = null;
-      if (peer.ws.readyState === WebSocket.OPEN) peer.ws.resume();
-    }, Math.ceil(ms));
+    // +1: timers fire on a millisecond clock that may run slightly behind performance.now()
+    peer.pauseTimer = setTimeout(() => this.resume(peer), Math.ceil(ms) + 1);
+  }
+
+  private resume(peer: Peer): void {
+    peer.pauseTimer = null;
+    // the handler may pause again while we deliver what was held: stop there
+    while (peer.held.length > 0 && peer.pauseTimer === null) {
+      const data = peer.held.shift() as Buffer;
+      peer.heldBytes -= data.length;
+      this.deliver(peer, data);
+    }
+    if (peer.pauseTimer === null && peer.ws.readyState === WebSocket.OPEN) peer.ws.resume();
+  }
+
+  private deliver(peer: Peer, data: Buffer): void {
+    this.s.received++;
+    this.s.bytesReceived += data.length;
+    this.datagramHandler?.(data, peer.address);
   }
 
   /** Closes one client with a typed reason. */
@@ -257,6 +292,7 @@ export class WsAcceptor {
       connections: this.peers.size,
       refused: { ...this.s.refused },
       closed: { ...this.s.closed },
+      errors: { ...this.s.errors },
       dropped: { ...this.s.dropped },
     };
   }
@@ -273,17 +309,26 @@ export class WsAcceptor {
     ws.binaryType = 'nodebuffer';
     const address: WsAddress = { host: `${WS_HOST_PREFIX}${ip}`, port: slot };
     const key = `${address.host}|${address.port}`;
-    const peer: Peer = { ws, address, ip, writable: true, pauseTimer: null };
+    const peer: Peer = { ws, address, ip, writable: true, pauseTimer: null, held: [], heldBytes: 0 };
     this.peers.set(key, peer);
     this.s.accepted++;
     ws.on('message', (data: Buffer, isBinary: boolean) => {
       if (!isBinary) return; // text carries no datagrams
-      this.s.received++;
-      this.s.bytesReceived += data.length;
-      this.datagramHandler?.(data, address);
+      if (peer.pauseTimer !== null) {
+        if (peer.heldBytes + data.length > MAX_HELD_BYTES) this.s.dropped.held_overflow++;
+        else {
+          peer.held.push(data);
+          peer.heldBytes += data.length;
+        }
+        return;
+      }
+      this.deliver(peer, data);
     });
-    ws.on('error', () => {
-      // e.g. maxPayload exceeded: ws closes with 1009 by itself; 'close' follows
+    ws.on('error', (err: Error & { code?: string }) => {
+      // e.g. maxPayload exceeded (WS_ERR_UNSUPPORTED_MESSAGE_LENGTH): ws closes with 1009 by
+      // itself and 'close' follows; counted by ws' error code
+      const code = err.code ?? 'unknown';
+      this.s.errors[code] = (this.s.errors[code] ?? 0) + 1;
     });
     ws.on('close', (code: number, reason: Buffer) => {
       this.peers.delete(key);

@@ -11,7 +11,7 @@ import { generateIdentity, type Identity } from '@srmudp/crypto';
 import { autoBackend } from '@srmudp/crypto-node';
 import { isChannelData, RelayClient, type RelayClientEvent } from '@srmudp/relay';
 import { UdpTransport } from '@srmudp/transport-node';
-import { nodeWebSocket, WsTransport } from '@srmudp/transport-ws';
+import { nodeWebSocket, type WsStateChange, WsTransport } from '@srmudp/transport-ws';
 
 export type Carrier =
   | { kind: 'udp'; host: string; port: number }
@@ -43,6 +43,8 @@ export class RelayPeer {
   /** e2e connection id by peer key hex */
   readonly peers = new Map<string, number>();
   readonly drops = { no_channel: 0, wrap_failed: 0, unwrap_failed: 0 };
+  /** the WebSocket carrier's state changes, in order */
+  readonly carrierChanges: WsStateChange[] = [];
   private readonly listeners = new Set<(e: EndpointEvent) => void>();
   private readonly relayListeners = new Set<(e: RelayClientEvent) => void>();
   private timer: NodeJS.Timeout | null = null;
@@ -92,6 +94,7 @@ export class RelayPeer {
     const peer = new RelayPeer(o, carrier);
     if (carrier instanceof WsTransport) {
       carrier.onState((c) => {
+        peer.carrierChanges.push(c);
         if (c.state === 'open') peer.dialHop();
         else peer.hopLost();
       });
