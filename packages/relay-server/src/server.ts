@@ -1,7 +1,7 @@
 // createRelayServer: the relay's process-level parts around the engine: the HTTP(S) server
 // (WebSocket upgrade, /healthz, /metrics, /card), the UDP socket, the key file, the logs and the
 // graceful shutdown.
-import { readFile } from 'node:fs/promises';
+import { mkdir, readFile } from 'node:fs/promises';
 import {
   createServer as createHttpServer,
   type IncomingMessage,
@@ -10,6 +10,7 @@ import {
 } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
+import { dirname } from 'node:path';
 import { type Identity, peerIdToString } from '@srmudp/crypto';
 import { autoBackend, loadOrCreateIdentity } from '@srmudp/crypto-node';
 import { UdpTransport } from '@srmudp/transport-node';
@@ -61,6 +62,8 @@ export async function createRelayServer(
 ): Promise<RelayServer> {
   const config = parseRelayConfig(input);
   const log = options.log ?? jsonLogger(config.logLevel);
+  // the key's folder is created (owner only) on first start, as `srmudp id` does
+  if (options.identity === undefined) await mkdir(dirname(config.keyFile), { recursive: true, mode: 0o700 });
   const identity =
     options.identity ??
     (await loadOrCreateIdentity(config.keyFile, undefined, () =>
