@@ -1,7 +1,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { afterEach, describe, expect, it } from 'vitest';
+import { type Carrier, RelayPeer } from '../src/testing/index.js';
 import { startRelay } from './support/relay.js';
-import { type Carrier, RelayPeer } from './support/relay-peer.js';
 
 const cleanups: (() => Promise<void>)[] = [];
 afterEach(async () => {

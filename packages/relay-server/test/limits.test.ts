@@ -2,8 +2,8 @@ import { createHash, randomBytes } from 'node:crypto';
 import { encodeChannelData } from '@srmudp/relay';
 import type { WsStateChange, WsTransport } from '@srmudp/transport-ws';
 import { afterEach, describe, expect, it } from 'vitest';
+import { bounded, type Carrier, RelayPeer } from '../src/testing/index.js';
 import { startRelay } from './support/relay.js';
-import { bounded, type Carrier, RelayPeer } from './support/relay-peer.js';
 
 const cleanups: (() => Promise<void>)[] = [];
 afterEach(async () => {

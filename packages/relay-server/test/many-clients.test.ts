@@ -1,6 +1,6 @@
 import { afterAll, describe, expect, it } from 'vitest';
+import { RelayPeer } from '../src/testing/index.js';
 import { startRelay } from './support/relay.js';
-import { RelayPeer } from './support/relay-peer.js';
 
 const N = 1_000;
 const BATCH = 100;

@@ -3,8 +3,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
+import { bounded, RelayPeer } from '../src/testing/index.js';
 import { startRelay } from './support/relay.js';
-import { bounded, RelayPeer } from './support/relay-peer.js';
 
 const cleanups: (() => Promise<void>)[] = [];
 afterEach(async () => {

@@ -7,8 +7,8 @@ import { parseCard } from '@srmudp/rendezvous';
 import { connectWs, nodeWebSocket, type WsStateChange, WsTransport } from '@srmudp/transport-ws';
 import { afterEach, describe, expect, it } from 'vitest';
 import { loadRelayConfig, parseRelayConfig, RelayServerError } from '../src/index.js';
+import { bounded, RelayPeer } from '../src/testing/index.js';
 import { startRelay } from './support/relay.js';
-import { bounded, RelayPeer } from './support/relay-peer.js';
 
 const cleanups: (() => Promise<void> | void)[] = [];
 afterEach(async () => {
