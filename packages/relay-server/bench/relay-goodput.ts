@@ -167,11 +167,8 @@ async function main(): Promise<void> {
   };
   const floorProc = await start([join(HERE, 'ws-forwarder.mjs')], /^(\d+)$/);
   const floorPort = Number(floorProc.match[1]);
-  const results = {
-    ws: [] as { mbps: number; cpuPerMB: number }[],
-    udp: [] as typeof results.ws,
-    floor: [] as typeof results.ws,
-  };
+  type Run = { mbps: number; cpuPerMB: number };
+  const results: Record<'ws' | 'udp' | 'floor', Run[]> = { ws: [], udp: [], floor: [] };
   try {
     for (let rep = 0; rep < REPS; rep++) {
       results.floor.push(await floorRun(floorPort, floorProc.child.pid as number, rep));

@@ -48,6 +48,8 @@ export class RelayEngine {
   readonly service: RelayService<Address>;
   private readonly hops = new Map<number, Hop>();
   private readonly byKey = new Map<string, number>();
+  /** hop session id by carrier address (a closing WebSocket ends its session at once) */
+  private readonly byAddress = new Map<string, number>();
   private timer: NodeJS.Timeout | null = null;
   private timerAt = Number.POSITIVE_INFINITY;
   private scheduled = false;
@@ -252,6 +254,7 @@ export class RelayEngine {
         const keyHex = hex(ev.remoteKey);
         const hop: Hop = { key: ev.remoteKey.slice(), keyHex, address: ev.path.address, pending: [] };
         this.hops.set(ev.id, hop);
+        this.byAddress.set(addressKey(hop.address), ev.id);
         const previous = this.byKey.get(keyHex);
         this.byKey.set(keyHex, ev.id);
         this.service.clientUp(now, hop.key, hop.address, { relayed: ev.path.kind === 'relayed' });
@@ -269,7 +272,10 @@ export class RelayEngine {
       case 'path_changed': {
         const hop = this.hops.get(ev.id);
         if (!hop) return;
+        if (this.byAddress.get(addressKey(hop.address)) === ev.id)
+          this.byAddress.delete(addressKey(hop.address));
         hop.address = ev.path.address;
+        this.byAddress.set(addressKey(hop.address), ev.id);
         if (this.byKey.get(hop.keyHex) === ev.id) this.service.clientMoved(now, hop.key, hop.address);
         return;
       }
@@ -277,6 +283,8 @@ export class RelayEngine {
         const hop = this.hops.get(ev.id);
         if (!hop) return;
         this.hops.delete(ev.id);
+        if (this.byAddress.get(addressKey(hop.address)) === ev.id)
+          this.byAddress.delete(addressKey(hop.address));
         if (this.byKey.get(hop.keyHex) === ev.id) {
           this.byKey.delete(hop.keyHex);
           this.service.clientDown(now, hop.key, hop.address);
@@ -335,15 +343,14 @@ export class RelayEngine {
   /** A WebSocket closed: its hop session cannot continue, end it now instead of at idle timeout. */
   private carrierGone(address: Address): void {
     if (this.stopped) return;
+    const id = this.byAddress.get(addressKey(address));
+    const hop = id === undefined ? undefined : this.hops.get(id);
+    if (id === undefined || hop === undefined) return;
     const now = performance.now();
-    for (const [id, hop] of this.hops) {
-      if (hop.address.host === address.host && hop.address.port === address.port) {
-        this.endpoint.connection(id)?.close(now, 0, 'websocket closed');
-        if (this.byKey.get(hop.keyHex) === id) {
-          this.byKey.delete(hop.keyHex);
-          this.service.clientDown(now, hop.key, hop.address);
-        }
-      }
+    this.endpoint.connection(id)?.close(now, 0, 'websocket closed');
+    if (this.byKey.get(hop.keyHex) === id) {
+      this.byKey.delete(hop.keyHex);
+      this.service.clientDown(now, hop.key, hop.address);
     }
     this.schedule();
   }
