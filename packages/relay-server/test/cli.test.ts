@@ -43,16 +43,7 @@ describe('srmudp-relay command', () => {
     const dir = mkdtempSync(join(tmpdir(), 'srmudp-relay-cli-'));
     dirs.push(dir);
     const r = await run(
-      [
-        '--host',
-        '127.0.0.1',
-        '--port',
-        '0',
-        '--udp-host',
-        '127.0.0.1',
-        '--key-file',
-        join(dir, 'k', 'relay.key'),
-      ],
+      ['--host=127.0.0.1', '--port=0', '--udp-host=127.0.0.1', `--key-file=${join(dir, 'k', 'relay.key')}`],
       { SRMUDP_RELAY_UDP_PORT: '0', SRMUDP_RELAY_DRAIN_MS: '0' },
       /"msg":"srmudp relay listening"/,
     );
