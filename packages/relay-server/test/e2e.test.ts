@@ -1,0 +1,75 @@
+import { createHash, randomBytes } from 'node:crypto';
+import { afterEach, describe, expect, it } from 'vitest';
+import { type Carrier, RelayPeer } from '../src/testing/index.js';
+import { startRelay } from './support/relay.js';
+
+const cleanups: (() => Promise<void>)[] = [];
+afterEach(async () => {
+  for (const c of cleanups.splice(0).reverse()) await c();
+});
+const sha = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
+
+async function pair(kinds: ['udp' | 'ws', 'udp' | 'ws']) {
+  const r = await startRelay();
+  cleanups.push(r.cleanup);
+  const carrier = (k: 'udp' | 'ws'): Carrier =>
+    k === 'udp'
+      ? { kind: 'udp', host: '127.0.0.1', port: r.relay.udp?.port as number }
+      : { kind: 'ws', url: r.relay.url };
+  const a = await RelayPeer.start({ relayKey: r.relay.publicKey, carrier: carrier(kinds[0]) });
+  const b = await RelayPeer.start({ relayKey: r.relay.publicKey, carrier: carrier(kinds[1]) });
+  cleanups.push(
+    () => a.close(),
+    () => b.close(),
+  );
+  await Promise.all([a.ready(), b.ready()]);
+  return { ...r, a, b };
+}
+
+describe('two clients reach each other through the relay, end-to-end Noise session', () => {
+  for (const kinds of [
+    ['udp', 'ws'],
+    ['ws', 'ws'],
+  ] as const) {
+    it(`${kinds[0]} ⇄ ${kinds[1]}: 1 MiB each way, SHA-256 equal, the relay forwards sealed packets only`, async () => {
+      const { relay, a, b } = await pair([kinds[0], kinds[1]]);
+      // everything the relay sends to WebSocket clients, to look for plaintext in it afterwards
+      const seen: Buffer[] = [];
+      const send = relay.ws.send.bind(relay.ws);
+      relay.ws.send = (data, host, port) => {
+        seen.push(Buffer.from(data));
+        return send(data, host, port);
+      };
+      const ab = await a.connectTo(b.publicKey);
+      const ba = await b.acceptedFrom(a.publicKey);
+      expect(ab.state).toBe('established');
+      const up = new Uint8Array(randomBytes(1 << 20));
+      const down = new Uint8Array(randomBytes(1 << 20));
+      const [gotAtB, gotAtA] = await Promise.all([
+        b.receiveStream(ba),
+        a.receiveStream(ab),
+        a.sendStream(ab, up),
+        b.sendStream(ba, down),
+      ]);
+      expect(sha(gotAtB)).toBe(sha(up));
+      expect(sha(gotAtA)).toBe(sha(down));
+      const wire = Buffer.concat(seen);
+      expect(wire.length).toBeGreaterThan(1 << 20); // at least one direction went out over WebSockets
+      for (let k = 0; k < up.length - 32; k += 16_411) {
+        expect(wire.indexOf(up.subarray(k, k + 32))).toBe(-1);
+        expect(wire.indexOf(down.subarray(k, k + 32))).toBe(-1);
+      }
+      const s = relay.engine.stats();
+      expect(s.relay.circuitsOpened).toBe(1);
+      expect(s.relay.bytesForwarded).toBeGreaterThan(2 << 20); // payload + e2e headers and ACKs
+      expect(s.hops).toBe(2);
+      const metrics = relay.metrics();
+      expect(metrics).toMatch(/srmudp_relay_circuits 1\n/);
+      expect(metrics).toMatch(
+        new RegExp(
+          `srmudp_relay_clients\\{carrier="websocket"\\} ${kinds.filter((k) => k === 'ws').length}\\n`,
+        ),
+      );
+    });
+  }
+});

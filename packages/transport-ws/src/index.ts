@@ -1,0 +1,3 @@
+export { connectWs } from './connect.js';
+export { nodeWebSocket } from './node-websocket.js';
+export * from './portable.js';
