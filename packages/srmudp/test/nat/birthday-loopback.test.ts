@@ -6,7 +6,7 @@
 // real one only runs the birthday towards public addresses, which loopback has none of: its
 // rules are tested in @srmudp/punch under @srmudp/sim, the whole through real NATs in the lab).
 import { randomBytes } from 'node:crypto';
-import { Endpoint } from '@srmudp/core';
+import { CoreEndpoint } from '@srmudp/core';
 import { generateIdentity } from '@srmudp/crypto';
 import type { Endpoint as NatEndpoint, NatEvent, Transmit } from '@srmudp/punch';
 import { UdpSocketPool, UdpTransport } from '@srmudp/transport-node';
@@ -71,7 +71,7 @@ describe('the driver runs the session socket pool (loopback)', () => {
     const peer = await UdpTransport.bind({ host: '127.0.0.1' });
     const seen: Array<{ port: number; first: number }> = [];
     peer.onDatagram((data, from) => seen.push({ port: from.port, first: data[0] as number }));
-    const endpoint = new Endpoint({ identity: generateIdentity(random), random }, performance.now());
+    const endpoint = new CoreEndpoint({ identity: generateIdentity(random), random }, performance.now());
     const session = new ScriptedSession();
     const coreEvents: string[] = [];
     const driver = new Driver(
