@@ -121,7 +121,7 @@ describe.runIf(LAB.ok).concurrent('IPv6 through stateful home firewalls (real ke
     );
   }, 120_000);
 
-  it('dual-stack × dual-stack (IPv4 eim NAT + IPv6 firewall): connects directly over one of the two families', async () => {
+  it('dual-stack × dual-stack (IPv4 eim NAT + IPv6 firewall): connects directly, and ends on IPv6 (preferred)', async () => {
     const side = { profile: 'eim' as const, ipv6: 'firewall' as const };
     await slot(() =>
       withLab({ A: side, B: side, impair: IMPAIR }, async (run) => {
@@ -146,10 +146,10 @@ describe.runIf(LAB.ok).concurrent('IPv6 through stateful home firewalls (real ke
         }
         const [ra, rb] = await connectBoth(a, b, 20_000);
         await expectWorking(a, b, ra, rb);
-        // Either family is a correct direct path today: core sends its initiation to every
-        // candidate at once and keeps the first that answers (no family preference yet). The
-        // chosen family goes into the report; the preference for IPv6 is not asserted here.
-        const chosen: string[] = [];
+        // Either family may answer first (core sends its initiation to every candidate at once);
+        // core then prefers direct IPv6 over direct IPv4 (packages/core/src/paths.ts): an IPv4
+        // start probes the peer's IPv6 address in the background and moves once it is validated
+        const first: string[] = [];
         for (const [r, other] of [
           [ra, 'B'],
           [rb, 'A'],
@@ -158,18 +158,34 @@ describe.runIf(LAB.ok).concurrent('IPv6 through stateful home firewalls (real ke
           const v6 = other === 'A' ? ADDR6.hostA : ADDR6.hostB;
           expect([v6, publicIpOf(other)]).toContain(r.path.address.host);
           expect(r.path.address.port).toBe(40000);
-          chosen.push(`IPv${familyOf(r.path.address.host)}`);
+          first.push(`IPv${familyOf(r.path.address.host)}`);
         }
+        const pathOf = async (p: Peer) => {
+          p.proc.send({ t: 'stats' });
+          const st = (await p.proc.next((m) => m.t === 'stats', 10_000)) as unknown as {
+            path: { kind: string; address: { host: string; port: number } } | null;
+          };
+          return st.path;
+        };
+        let now: Array<{ kind: string; address: { host: string; port: number } } | null> = [];
+        const deadline = Date.now() + 15_000;
+        for (let i = 0; i < 60 && Date.now() < deadline; i++) {
+          now = await Promise.all([pathOf(a), pathOf(b)]);
+          if (now.every((x) => x !== null && familyOf(x.address.host) === 6)) break;
+          await new Promise((r) => setTimeout(r, 250));
+        }
+        expect(now[0]).toMatchObject({ kind: 'direct', address: { host: ADDR6.hostB, port: 40000 } });
+        expect(now[1]).toMatchObject({ kind: 'direct', address: { host: ADDR6.hostA, port: 40000 } });
         rows.push({
           pass: true,
           section: 'ipv6',
           order: 1,
           pair: 'dual-stack × dual-stack (eim + IPv6 firewall)',
-          expected: 'direct (IPv6 preferred: not yet, see below)',
-          result: `${describeResult(ra, rb)} (${chosen.join(' / ')})`,
+          expected: 'direct, IPv6 preferred',
+          result: `${describeResult(ra, rb)} (first answer ${first.join(' / ')}; then IPv6 / IPv6)`,
           timeMs: Math.max(ra.ms, rb.ms),
           detail:
-            "both families work; core keeps the first handshake answer (IPv6 wins when its host candidate's answer comes first: it is dialled before the IPv4 reflexive one), no rule prefers IPv6",
+            'both families work; whichever answers first carries the connection, then core validates the direct IPv6 path in the background and moves to it (path_changed, reason upgrade)',
         });
       }),
     );

@@ -106,8 +106,9 @@ IPv6 homes get a routed prefix (2001:db8::/32 in the lab), no NAT: the home rout
 firewall (nft \`ip6\` table, conntrack: outbound allowed, replies pass, unsolicited inbound
 dropped; each firewall is self-checked before a row counts). Nodes bind the default \`'::'\`
 (dual-stack) with STUN servers on both families, and report each family's result apart.
-When both families work, the first handshake answer wins: there is no rule yet that prefers
-(or moves the connection to) the IPv6 path.
+When both families work, the first handshake answer carries the connection, and core then
+validates the direct IPv6 path in the background and moves to it (direct IPv6 is preferred over
+direct IPv4, which is preferred over relayed: packages/core/src/paths.ts).
 `;
   writeFileSync('docs/nat-matrix.md', md);
   console.log(`[test:nat] wrote docs/nat-matrix.md (${rows.length} rows)`);
