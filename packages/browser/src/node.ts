@@ -478,7 +478,7 @@ export class BrowserNode {
 
   /** Resolves once the relay greeted this node (hop session up). */
   relayReady(opts: { signal?: AbortSignal; timeout?: number } = {}): Promise<void> {
-    if (this.client.isReady) return Promise.resolve();
+    if (this.client.isReady && !this.closedFlag) return Promise.resolve();
     return this.wait(this.relayWaiters, opts, () => `relay ${this.currentRelay().url} not ready`).then(
       () => undefined,
     );
