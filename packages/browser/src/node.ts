@@ -85,6 +85,8 @@ export interface BrowserStream {
 }
 
 const VIA = 'via~';
+/** how long the higher-key end waits for the lower-key end's circuit before dialling itself */
+const LATE_DIAL_MS = 3_000;
 const toHex = (b: Uint8Array) => Array.from(b, (x) => x.toString(16).padStart(2, '0')).join('');
 const fromHex = (s: string) => {
   const out = new Uint8Array(s.length / 2);
@@ -146,6 +148,9 @@ interface Peer {
   handshakeId: number | null;
   retryTimer: ReturnType<typeof setTimeout> | null;
   retryDelay: number;
+  /** the higher-key end dials too when the other has not within LATE_DIAL_MS (it may not know us) */
+  lateTimer: ReturnType<typeof setTimeout> | null;
+  lateDial: boolean;
   lastError: SrmudpError | null;
   readyWaiters: Array<{ resolve: (c: BrowserConnection) => void; reject: (e: unknown) => void }>;
 }
@@ -453,7 +458,9 @@ export class BrowserNode {
         this.byName.delete(name);
         p.name = null;
         if (p.retryTimer) clearTimeout(p.retryTimer);
-        p.retryTimer = null;
+        if (p.lateTimer) clearTimeout(p.lateTimer);
+        p.retryTimer = p.lateTimer = null;
+        p.lateDial = false;
         p.conn?.close();
         for (const w of p.readyWaiters.splice(0))
           w.reject(new SrmudpError('UNKNOWN_PEER', `peer ${JSON.stringify(name)} was removed`));
@@ -607,6 +614,7 @@ export class BrowserNode {
     this.closedFlag = true;
     for (const p of this.byHex.values()) {
       if (p.retryTimer) clearTimeout(p.retryTimer);
+      if (p.lateTimer) clearTimeout(p.lateTimer);
       for (const w of p.readyWaiters.splice(0)) w.reject(new SrmudpError('NODE_CLOSED', 'node closed'));
     }
     for (const w of this.relayWaiters.splice(0)) w.reject(new SrmudpError('NODE_CLOSED', 'node closed'));
@@ -721,6 +729,8 @@ export class BrowserNode {
         handshakeId: null,
         retryTimer: null,
         retryDelay: 500,
+        lateTimer: null,
+        lateDial: false,
         lastError: null,
         readyWaiters: [],
       };
@@ -736,13 +746,27 @@ export class BrowserNode {
   }
 
   private weDial(p: Peer): boolean {
-    return compareBytes(this.identity.publicKey, p.key) < 0;
+    return p.lateDial || compareBytes(this.identity.publicKey, p.key) < 0;
   }
 
   /** Circuit + e2e handshake to a named peer when we are the side that dials (lower key). */
   private dialIfOurs(p: Peer): void {
-    if (this.closedFlag || p.name === null || p.dialing || p.retryTimer || !this.weDial(p)) return;
+    if (this.closedFlag || p.name === null || p.dialing || p.retryTimer) return;
     if (!this.client.isReady) return; // on 'ready'
+    if (!this.weDial(p)) {
+      // the lower key dials; if it has not within LATE_DIAL_MS (it may not have named us), we do
+      if (!p.lateTimer && !(p.conn && !p.conn.isClosed))
+        p.lateTimer = setTimeout(
+          () => {
+            p.lateTimer = null;
+            if (p.conn && !p.conn.isClosed) return;
+            p.lateDial = true;
+            this.dialIfOurs(p);
+          },
+          LATE_DIAL_MS * (1 + Math.random() / 2),
+        );
+      return;
+    }
     if (p.conn && !p.conn.isClosed) {
       // established: only the circuit may need re-binding (after a relay restart)
       if (this.client.channelOf(p.key) >= 0) return;
@@ -762,7 +786,11 @@ export class BrowserNode {
     p.lastError = error;
     p.dialing = false;
     p.requestId = null;
-    if (this.closedFlag || p.name === null || !this.weDial(p) || p.retryTimer) return;
+    if (this.closedFlag || p.name === null || p.retryTimer) return;
+    if (!this.weDial(p)) {
+      this.dialIfOurs(p); // arms the late dial
+      return;
+    }
     const delay = p.retryDelay * (0.75 + Math.random() / 2);
     p.retryDelay = Math.min(p.retryDelay * 2, 5_000);
     p.retryTimer = setTimeout(() => {
@@ -896,6 +924,9 @@ export class BrowserNode {
     p.retryDelay = 500;
     if (p.retryTimer) clearTimeout(p.retryTimer);
     p.retryTimer = null;
+    if (p.lateTimer) clearTimeout(p.lateTimer);
+    p.lateTimer = null;
+    p.lateDial = false;
     for (const w of p.readyWaiters.splice(0)) w.resolve(c);
     this.incomingConns.push(c);
   }
