@@ -1,5 +1,4 @@
 // @srmudp/browser: an srmudp node in a web page, through a WebSocket relay.
-export type { Identity } from '@srmudp/crypto';
 export {
   exportKeyFile,
   forgetIdentity,
