@@ -41,6 +41,8 @@ export interface BrowserNodeOptions {
   webSocket?: WebSocketFactory;
   /** stop handing packets to the WebSocket above this many buffered bytes (default 256 KiB) */
   highWaterBytes?: number;
+  /** the higher-key end of a named pair dials too after this long without a session (default 3,000 ms) */
+  lateDialMs?: number;
   /** e2e idle timeout, ms (default core's) */
   idleTimeoutMs?: number;
 }
@@ -393,6 +395,8 @@ export class BrowserNode {
     wrap_failed: 0,
     unwrap_failed: 0,
     send_dropped: 0,
+    /** a second live session with a peer (crossing dials), closed */
+    duplicate_sessions: 0,
   };
   readonly carrierChanges: WsStateChange[] = [];
 
@@ -406,6 +410,8 @@ export class BrowserNode {
     if (o.accept !== undefined && o.accept !== 'any' && o.accept !== 'named')
       throw new TypeError(`"accept" expected 'any' or 'named', got ${JSON.stringify(o.accept)}`);
     this.highWater = o.highWaterBytes ?? 256 * 1024;
+    if (o.lateDialMs !== undefined && !(Number.isFinite(o.lateDialMs) && o.lateDialMs >= 0))
+      throw new RangeError(`"lateDialMs" expected a number ≥ 0, got ${o.lateDialMs}`);
     this.endpoint = new CoreEndpoint(
       {
         identity: this.identity,
@@ -763,7 +769,7 @@ export class BrowserNode {
             p.lateDial = true;
             this.dialIfOurs(p);
           },
-          LATE_DIAL_MS * (1 + Math.random() / 2),
+          (this.o.lateDialMs ?? LATE_DIAL_MS) * (1 + Math.random() / 2),
         );
       return;
     }
@@ -860,7 +866,7 @@ export class BrowserNode {
     }
     switch (e.type) {
       case 'connected':
-        this.onConnected(e.id, e.remoteKey);
+        this.onConnected(e.id, e.remoteKey, e.outgoing);
         return;
       case 'connect_failed': {
         for (const p of this.byHex.values())
@@ -901,7 +907,7 @@ export class BrowserNode {
     }
   }
 
-  private onConnected(id: number, remoteKey: Uint8Array): void {
+  private onConnected(id: number, remoteKey: Uint8Array, outgoing: boolean): void {
     const api = this.endpoint.connection(id);
     if (!api) return;
     const p = this.peerOf(remoteKey);
@@ -909,9 +915,18 @@ export class BrowserNode {
       api.close(this.now(), 0, 'not a named peer');
       return;
     }
-    const old = p.conn;
+    const old = p.conn && !p.conn.isClosed ? p.conn : null;
     if (old && old.api.id !== id) {
-      // the peer came back (a reload): the new session replaces the old one
+      // Two live sessions with one peer: both ends keep the one the lower key initiated (the
+      // canonical dial), so a late dial that crossed it is dropped the same way at both ends; a
+      // canonical session that arrives second replaces the old one (the peer came back: a reload).
+      const canonical = outgoing === compareBytes(this.identity.publicKey, p.key) < 0;
+      if (!canonical) {
+        this.counters.duplicate_sessions++;
+        api.close(this.now(), 0, 'duplicate session');
+        this.kick();
+        return;
+      }
       this.byConnId.delete(old.api.id);
       old.close();
     }

@@ -33,7 +33,12 @@ afterAll(async () => {
 async function node(
   identity: Identity,
   peers: Record<string, string> = {},
-  extra: { highWaterBytes?: number; signal?: AbortSignal; webSocket?: WebSocketFactory } = {},
+  extra: {
+    highWaterBytes?: number;
+    signal?: AbortSignal;
+    webSocket?: WebSocketFactory;
+    lateDialMs?: number;
+  } = {},
 ) {
   const n = await createNode({
     identity,
@@ -232,6 +237,70 @@ describe('two nodes through the relay', () => {
     await expect(b.peers.ready('a')).rejects.toMatchObject({ code: 'NODE_CLOSED' });
     expect(() => b.send('x')).toThrow(expect.objectContaining({ code: 'NODE_CLOSED' }));
     await expect(a.peers.ready('b', { timeout: 100 })).rejects.toMatchObject({ code: 'PEER_TIMEOUT' });
+  });
+
+  it("the façade's multi-peer points: a subset, never its own message, remove", async () => {
+    const { peerIdToString } = await import('@srmudp/crypto');
+    const ids = [id(), id(), id(), id()];
+    const pid = ids.map((i) => peerIdToString(i.publicKey));
+    const names = ['a', 'b', 'c', 'd'];
+    const nodes = await Promise.all(
+      ids.map((i, k) =>
+        node(i, Object.fromEntries(names.flatMap((n, j) => (j === k ? [] : [[n, pid[j] as string]])))),
+      ),
+    );
+    const [a, b, c, d] = nodes as [BrowserNode, BrowserNode, BrowserNode, BrowserNode];
+    for (const [k, n] of nodes.entries())
+      for (const name of names) if (name !== names[k]) await n.peers.ready(name, { timeout: 30_000 });
+    expect(a.send('to b and c', { to: ['b', 'c'] }).sort()).toEqual(['b', 'c']);
+    a.send('to all');
+    for (const n of [b, c])
+      expect(text((await n.receive({ timeout: 20_000 }))?.data as Uint8Array)).toBe('to b and c');
+    for (const n of [b, c, d])
+      expect(text((await n.receive({ timeout: 20_000 }))?.data as Uint8Array)).toBe('to all');
+    expect(await a.receive({ timeout: 200 })).toBeNull(); // never its own message
+    // a removes b and b removes a: a still reaches c and d, b gets nothing more from a
+    a.peers.remove(['b']);
+    b.peers.remove(['a']);
+    expect(a.peers.list().sort()).toEqual(['c', 'd']);
+    await expect.poll(() => a.connection(pid[1] as string), { timeout: 20_000 }).toBeUndefined();
+    expect(a.send('after remove').sort()).toEqual(['c', 'd']);
+    for (const n of [c, d])
+      expect(text((await n.receive({ timeout: 20_000 }))?.data as Uint8Array)).toBe('after remove');
+    c.send('marker', { to: ['b'] });
+    expect(text((await b.receive({ timeout: 20_000 }))?.data as Uint8Array)).toBe('marker');
+    expect(() => a.send('x', { to: ['b'] })).toThrow(expect.objectContaining({ code: 'UNKNOWN_PEER' }));
+  });
+
+  it('crossing dials (both ends dial at once) settle on one session at both ends', async () => {
+    const { peerIdToString } = await import('@srmudp/crypto');
+    for (let round = 0; round < 3; round++) {
+      const ix = id();
+      const iy = id();
+      // lateDialMs 0: the higher key dials at once too, crossing the lower key's dial
+      const x = await node(ix, { y: peerIdToString(iy.publicKey) }, { lateDialMs: 0 });
+      const y = await node(iy, { x: peerIdToString(ix.publicKey) }, { lateDialMs: 0 });
+      const cx = await x.peers.ready('y', { timeout: 30_000 });
+      const cy = await y.peers.ready('x', { timeout: 30_000 });
+      // whatever crossed, both ends keep one session and it carries data both ways, then stays
+      x.send('ping');
+      expect(text((await y.receive({ timeout: 20_000 }))?.data as Uint8Array)).toBe('ping');
+      y.send('pong');
+      expect(text((await x.receive({ timeout: 20_000 }))?.data as Uint8Array)).toBe('pong');
+      await new Promise((r) => setTimeout(r, 500));
+      const lx = x.connection('y');
+      const ly = y.connection('x');
+      expect(lx?.isClosed).toBe(false);
+      expect(ly?.isClosed).toBe(false);
+      x.send(`again ${round}`);
+      expect(text((await y.receive({ timeout: 20_000 }))?.data as Uint8Array)).toBe(`again ${round}`);
+      expect(x.connection('y')).toBe(lx);
+      expect(y.connection('x')).toBe(ly);
+      void cx;
+      void cy;
+      await x.close();
+      await y.close();
+    }
   });
 
   it('a createNode signal closes the node', async () => {
