@@ -303,6 +303,67 @@ describe('two nodes through the relay', () => {
     }
   });
 
+  it('a relay restart: the WebSocket reconnects, circuits are re-bound, the same session carries on', async () => {
+    const { createRelayServer, jsonLogger } = await import('@srmudp/relay-server');
+    const { mkdtempSync, rmSync } = await import('node:fs');
+    const { join } = await import('node:path');
+    const { tmpdir } = await import('node:os');
+    const { peerIdToString } = await import('@srmudp/crypto');
+    const dir = mkdtempSync(join(tmpdir(), 'srmudp-browser-restart-'));
+    const config = (port: number) => ({
+      host: '127.0.0.1',
+      port,
+      udpPort: null,
+      keyFile: join(dir, 'relay.key'),
+      drainMs: 100,
+      reconnectInMs: 100,
+    });
+    const log = { log: jsonLogger('warn', () => {}) };
+    let r = await createRelayServer(config(0), log);
+    const port = r.http.port;
+    try {
+      const ix = id();
+      const iy = id();
+      const mk = (me: Identity, other: Identity) =>
+        createNode({
+          identity: me,
+          relays: [r.relayAddress],
+          peers: { other: peerIdToString(other.publicKey) },
+          webSocket: nodeWebSocket(),
+        }).then((n) => (open.push(n), n));
+      const x = await mk(ix, iy);
+      const y = await mk(iy, ix);
+      const cx = await x.peers.ready('other', { timeout: 30_000 });
+      const cy = await y.peers.ready('other', { timeout: 30_000 });
+      x.send('before');
+      expect(text((await y.receive({ timeout: 20_000 }))?.data as Uint8Array)).toBe('before');
+
+      await r.close();
+      r = await createRelayServer(config(port), log); // same key, same port: a restart
+      await x.relayReady({ timeout: 30_000 });
+      await y.relayReady({ timeout: 30_000 });
+      // the same end-to-end connection objects (no new handshake), both ways
+      await expect
+        .poll(
+          async () => {
+            x.send('after');
+            const m = await y.receive({ timeout: 1_000 });
+            return m ? text(m.data) : null;
+          },
+          { timeout: 30_000, interval: 200 },
+        )
+        .toBe('after');
+      y.send('back');
+      expect(text((await x.receive({ timeout: 20_000 }))?.data as Uint8Array)).toBe('back');
+      expect(x.connection('other')).toBe(cx);
+      expect(y.connection('other')).toBe(cy);
+      expect(x.carrierChanges.some((c) => c.state === 'reconnecting')).toBe(true);
+    } finally {
+      await r.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it('a createNode signal closes the node', async () => {
     const ac = new AbortController();
     const n = await node(id(), {}, { signal: ac.signal });
