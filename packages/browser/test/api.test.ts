@@ -330,7 +330,10 @@ describe('two nodes through the relay', () => {
           relays: [r.relayAddress],
           peers: { other: peerIdToString(other.publicKey) },
           webSocket: nodeWebSocket(),
-        }).then((n) => (open.push(n), n));
+        }).then((n) => {
+          open.push(n);
+          return n;
+        });
       const x = await mk(ix, iy);
       const y = await mk(iy, ix);
       const cx = await x.peers.ready('other', { timeout: 30_000 });
