@@ -42,6 +42,8 @@ writeFileSync(
       rootDir: repoRoot,
       typeRoots: [join(repoRoot, 'node_modules/@types')],
       types: ['node'],
+      // @srmudp/browser's sources use the DOM (IndexedDB, WebSocket, Web Streams)
+      lib: ['ES2022', 'DOM', 'DOM.Iterable'],
       customConditions: ['source'],
     },
     include: packages.map((p) => join(p.dir, 'src')),

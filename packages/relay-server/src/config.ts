@@ -57,6 +57,8 @@ export const relayConfigSchema = z
       .string()
       .regex(/^wss?:\/\//, 'a ws:// or wss:// URL')
       .optional(),
+    /** a folder of static files served at / (the web chat's dist/web: `--web`) */
+    web: z.string().min(1).optional(),
     limits: z
       .object({
         rateBytesPerSec: positiveInt.default(1 << 20),
@@ -136,6 +138,7 @@ const FIELDS: Record<string, [string, Kind]> = {
   token: ['tokens', 'list'],
   announce: ['announce', 'list'],
   'public-url': ['publicUrl', 'string'],
+  web: ['web', 'string'],
   rate: ['limits.rateBytesPerSec', 'int'],
   burst: ['limits.burstBytes', 'int'],
   'max-circuits': ['limits.maxCircuitsPerClient', 'int'],
@@ -162,7 +165,8 @@ export const USAGE = `usage: srmudp-relay [options]     (every option also as SR
   --admission open|allow-list|group|token   --allow <peer id>[,…]  --group <hex>  --token <secret>[,…]
   --rate <B/s> --burst <B> --max-circuits <n> --max-message-size <B> --max-clients <n>
   --new-connections-per-ip <per s> --max-connections-per-ip <n> --max-ws-connections <n>
-  --announce <ip:port>[,…] --public-url <wss://…>  --drain-ms <ms> --log-level info`;
+  --announce <ip:port>[,…] --public-url <wss://…>  --drain-ms <ms> --log-level info
+  --web <folder>               serve a static site at / (the web chat: apps/web-chat/dist/web)`;
 
 function convert(raw: string, kind: Kind, where: string): unknown {
   switch (kind) {

@@ -1,6 +1,7 @@
 // createRelayServer: the relay's process-level parts around the engine: the HTTP(S) server
 // (WebSocket upgrade, /healthz, /metrics, /card), the UDP socket, the key file, the logs and the
 // graceful shutdown.
+import { readFileSync, realpathSync, statSync } from 'node:fs';
 import { mkdir, readFile } from 'node:fs/promises';
 import {
   createServer as createHttpServer,
@@ -10,7 +11,7 @@ import {
 } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
-import { dirname } from 'node:path';
+import { dirname, extname, resolve as resolvePath, sep } from 'node:path';
 import { type Identity, peerIdToString } from '@srmudp/crypto';
 import { autoBackend, loadOrCreateIdentity } from '@srmudp/crypto-node';
 import { UdpTransport } from '@srmudp/transport-node';
@@ -172,6 +173,8 @@ export async function createRelayServer(
       res
         .writeHead(426, { upgrade: 'websocket', 'content-type': 'text/plain' })
         .end('WebSocket (srmudp.relay.v1) only\n');
+    } else if (config.web !== undefined && serveStatic(config.web, path, req.method === 'HEAD', res)) {
+      // served from the --web folder
     } else {
       res.writeHead(404, { 'content-type': 'text/plain' }).end('not found\n');
     }
@@ -250,4 +253,44 @@ export async function createRelayServer(
     limits: L,
   });
   return server;
+}
+
+const STATIC_TYPES: Record<string, string> = {
+  '.html': 'text/html; charset=utf-8',
+  '.js': 'text/javascript; charset=utf-8',
+  '.css': 'text/css; charset=utf-8',
+  '.json': 'application/json',
+  '.svg': 'image/svg+xml',
+  '.png': 'image/png',
+  '.ico': 'image/x-icon',
+  '.txt': 'text/plain; charset=utf-8',
+};
+
+/**
+ * `--web`: a file of `dir` (`/` → index.html). Only plain names of known types under `dir` (no
+ * `..`, no dot files, no symlink out of it); false when there is no such file.
+ */
+function serveStatic(dir: string, path: string, head: boolean, res: ServerResponse): boolean {
+  const rel = path === '/' ? 'index.html' : decodeURIComponent(path).replace(/^\/+/, '');
+  if (!/^[A-Za-z0-9_-][A-Za-z0-9_.-]*(\/[A-Za-z0-9_-][A-Za-z0-9_.-]*)*$/.test(rel) || rel.includes('..'))
+    return false;
+  const type = STATIC_TYPES[extname(rel)];
+  if (type === undefined) return false;
+  const root = resolvePath(dir);
+  let file: string;
+  try {
+    file = realpathSync(resolvePath(root, rel));
+    if (!file.startsWith(`${realpathSync(root)}${sep}`) || !statSync(file).isFile()) return false;
+  } catch {
+    return false;
+  }
+  const body = readFileSync(file);
+  res.writeHead(200, {
+    'content-type': type,
+    'content-length': body.length,
+    'cache-control': 'no-cache',
+    'x-content-type-options': 'nosniff',
+  });
+  res.end(head ? undefined : body);
+  return true;
 }

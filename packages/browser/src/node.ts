@@ -1,0 +1,1087 @@
+// The browser node: one core endpoint holding the hop session with a relay (over the page's
+// WebSocket) and the end-to-end Noise IK sessions with peers through relay circuits; one
+// @srmudp/relay RelayClient; a driver on queueMicrotask / setTimeout. A peer reached through the
+// relay has the stable synthetic address { host: 'via~<peer key hex>', port: 1 } (as the relay
+// server's test driver), so a circuit re-established after a relay restart carries the same
+// end-to-end session on: the channel is looked up at send time.
+import {
+  type Address,
+  type ConnectionApi,
+  type ConnectionStats,
+  CoreEndpoint,
+  type EndpointEvent,
+} from '@srmudp/core';
+import { type Identity, nobleBackend, parsePeerId, peerIdToString } from '@srmudp/crypto';
+import { isChannelData, RelayClient, type RelayClientEvent } from '@srmudp/relay';
+import {
+  globalWebSocket,
+  type WebSocketFactory,
+  type WsStateChange,
+  WsTransport,
+} from '@srmudp/transport-ws/portable';
+import { SrmudpError } from '@srmudp/wire';
+import { loadOrCreateIdentity, randomBytes } from './identity.js';
+import { abortError, Inbox } from './queue.js';
+
+export interface BrowserNodeOptions {
+  /** the node's identity (default: the one stored in IndexedDB, created on first use) */
+  identity?: Identity;
+  /** relays as `<ws(s) url>#<relay peer id>` (srmudp-relay logs it and serves it at /card); the
+   * first is used, the others are tried in turn when it cannot be reached */
+  relays: string[];
+  /** named peers: name → peer id text (`pk…`) */
+  peers?: Record<string, string>;
+  /** incoming circuits: from any peer (default) or from named peers only */
+  accept?: 'any' | 'named';
+  /** bearer token for a relay with token admission (sent as `?token=`) */
+  token?: string;
+  /** closes the node when aborted */
+  signal?: AbortSignal;
+  /** how to open a WebSocket (default: the global WebSocket) */
+  webSocket?: WebSocketFactory;
+  /** stop handing packets to the WebSocket above this many buffered bytes (default 256 KiB) */
+  highWaterBytes?: number;
+  /** the higher-key end of a named pair dials too after this long without a session (default 3,000 ms) */
+  lateDialMs?: number;
+  /** e2e idle timeout, ms (default core's) */
+  idleTimeoutMs?: number;
+}
+
+export interface ReceivedMessage {
+  /** the peer's name, or its peer id text when it is not a named peer */
+  peer: string;
+  data: Uint8Array;
+  /** Date.now() when it was delivered */
+  timestamp: number;
+}
+
+export interface RelayedPath {
+  kind: 'relayed';
+  /** the relay's peer id text */
+  relay: string;
+  url: string;
+}
+
+export interface PeerStatus {
+  name: string;
+  peerId: string;
+  state: 'connecting' | 'established' | 'reconnecting' | 'waiting' | 'closed';
+  path: RelayedPath | null;
+  rttMs: number | null;
+  lossRate: number | null;
+  bytesSent: number;
+  bytesReceived: number;
+  lastError: { code: string; message: string } | null;
+}
+
+export interface NodeStatus {
+  relay: { url: string; peerId: string; state: 'connecting' | 'ready' | 'down' | 'closed' };
+  peers: Record<string, PeerStatus>;
+}
+
+/** A stream of a connection, as a pair of Web Streams. */
+export interface BrowserStream {
+  readonly id: number;
+  readonly readable: ReadableStream<Uint8Array>;
+  readonly writable: WritableStream<Uint8Array>;
+}
+
+const VIA = 'via~';
+/** how long the higher-key end waits for the lower-key end's circuit before dialling itself */
+const LATE_DIAL_MS = 3_000;
+const toHex = (b: Uint8Array) => Array.from(b, (x) => x.toString(16).padStart(2, '0')).join('');
+const fromHex = (s: string) => {
+  const out = new Uint8Array(s.length / 2);
+  for (let i = 0; i < out.length; i++) out[i] = Number.parseInt(s.slice(i * 2, i * 2 + 2), 16);
+  return out;
+};
+function compareBytes(a: Uint8Array, b: Uint8Array): number {
+  for (let i = 0; i < Math.min(a.length, b.length); i++)
+    if (a[i] !== b[i]) return (a[i] as number) - (b[i] as number);
+  return a.length - b.length;
+}
+function isPeerIdText(text: string): boolean {
+  try {
+    parsePeerId(text);
+    return true;
+  } catch {
+    return false;
+  }
+}
+/** The stable address of a peer reached through the relay. */
+export function viaAddress(peer: Uint8Array): Address {
+  return { host: `${VIA}${toHex(peer)}`, port: 1 };
+}
+
+/** `<url>#<peer id>` → its parts; SrmudpError 'INVALID_RELAY' otherwise. */
+export function parseRelayAddress(text: string): { url: string; key: Uint8Array; peerId: string } {
+  const hash = typeof text === 'string' ? text.lastIndexOf('#') : -1;
+  const url = hash > 0 ? text.slice(0, hash) : '';
+  const id = hash > 0 ? text.slice(hash + 1) : '';
+  if (!/^wss?:\/\//.test(url) || !isPeerIdText(id))
+    throw new SrmudpError(
+      'INVALID_RELAY',
+      `relay ${JSON.stringify(text)}: expected "<ws:// or wss:// url>#<relay peer id>" (srmudp-relay logs it and serves it at /card)`,
+    );
+  return { url, key: parsePeerId(id), peerId: id };
+}
+
+function parsePeerTarget(name: string, target: string): Uint8Array {
+  if (typeof target === 'string' && isPeerIdText(target.trim())) return parsePeerId(target.trim());
+  throw new SrmudpError('INVALID_PEER', `peer ${JSON.stringify(name)}: expected a peer id text (pk…)`);
+}
+
+interface StreamState {
+  controller: ReadableStreamDefaultController<Uint8Array> | null;
+  finished: boolean;
+  closed: boolean;
+  writeWaiters: Array<() => void>;
+}
+
+interface Peer {
+  key: Uint8Array;
+  hex: string;
+  /** the name it was added under (null: an incoming peer that is not named) */
+  name: string | null;
+  conn: BrowserConnection | null;
+  /** a circuit request or an e2e handshake is under way */
+  dialing: boolean;
+  requestId: number | null;
+  handshakeId: number | null;
+  retryTimer: ReturnType<typeof setTimeout> | null;
+  retryDelay: number;
+  /** the higher-key end dials too when the other has not within LATE_DIAL_MS (it may not know us) */
+  lateTimer: ReturnType<typeof setTimeout> | null;
+  lateDial: boolean;
+  lastError: SrmudpError | null;
+  readyWaiters: Array<{ resolve: (c: BrowserConnection) => void; reject: (e: unknown) => void }>;
+}
+
+/** One end-to-end connection with a peer (through the relay). */
+export class BrowserConnection {
+  readonly peerId: string;
+  private readonly streamsState = new Map<number, StreamState>();
+  private readonly incoming = new Inbox<BrowserStream>();
+  private readonly pending: Uint8Array[] = [];
+  private pendingBytes = 0;
+  private closedFlag = false;
+
+  constructor(
+    private readonly node: BrowserNode,
+    readonly api: ConnectionApi,
+    readonly remoteKey: Uint8Array,
+    public name: string,
+  ) {
+    this.peerId = peerIdToString(remoteKey);
+  }
+
+  get isClosed(): boolean {
+    return this.closedFlag;
+  }
+
+  /**
+   * Sends one message (reliable, ordered unless `unordered`). Queued when the connection's
+   * message buffer is full (up to 16 MiB; SrmudpError 'SEND_BUFFER_FULL' beyond).
+   */
+  send(data: Uint8Array | string, opts: { unordered?: boolean } = {}): void {
+    if (this.closedFlag) throw new SrmudpError('CONNECTION_CLOSED', `connection to ${this.name} is closed`);
+    const bytes = typeof data === 'string' ? new TextEncoder().encode(data) : data;
+    if (this.pending.length === 0 && this.api.sendMessage(bytes, opts.unordered ? { unordered: true } : {})) {
+      this.node.kick();
+      return;
+    }
+    if (this.pendingBytes + bytes.length > 16 * 1024 * 1024)
+      throw new SrmudpError('SEND_BUFFER_FULL', `more than 16 MiB of messages wait for ${this.name}`);
+    this.pending.push(bytes.slice());
+    this.pendingBytes += bytes.length;
+  }
+
+  /** Opens a stream: write to `writable` (honours flow control), read the peer's answer from `readable`. */
+  openStream(): BrowserStream {
+    if (this.closedFlag) throw new SrmudpError('CONNECTION_CLOSED', `connection to ${this.name} is closed`);
+    const id = this.api.openStream();
+    this.node.kick();
+    return this.makeStream(id);
+  }
+
+  /** Streams the peer opens, as they arrive. */
+  streams(signal?: AbortSignal): AsyncIterableIterator<BrowserStream> {
+    return this.incoming.iterate(signal);
+  }
+
+  /** The next stream the peer opens (rejects with the signal's reason when aborted). */
+  async acceptStream(signal?: AbortSignal): Promise<BrowserStream> {
+    const r = await this.incoming.next(signal);
+    if (r.done) throw new SrmudpError('CONNECTION_CLOSED', `connection to ${this.name} is closed`);
+    return r.value;
+  }
+
+  stats(): ConnectionStats {
+    return this.api.stats();
+  }
+
+  /** Graceful close: what was written is delivered first (bounded by core). */
+  close(): void {
+    if (this.closedFlag) return;
+    this.api.close(this.node.now());
+    this.node.kick();
+    this.detach();
+  }
+
+  // ---- driver side ----------------------------------------------------------------------------
+
+  /** @internal */
+  detach(): void {
+    if (this.closedFlag) return;
+    this.closedFlag = true;
+    this.incoming.end();
+    const gone = new SrmudpError('CONNECTION_CLOSED', `connection to ${this.name} closed`);
+    for (const s of this.streamsState.values()) {
+      s.closed = true;
+      try {
+        s.controller?.error(gone);
+      } catch {}
+      for (const w of s.writeWaiters.splice(0)) w();
+    }
+    this.streamsState.clear();
+  }
+
+  /** @internal */
+  onEvent(e: EndpointEvent): void {
+    switch (e.type) {
+      case 'stream_opened':
+        if (!this.streamsState.has(e.streamId)) this.incoming.push(this.makeStream(e.streamId));
+        break;
+      case 'readable':
+        this.streamOf(e.streamId);
+        this.drain(e.streamId);
+        break;
+      case 'stream_finished': {
+        const s = this.streamOf(e.streamId);
+        s.finished = true;
+        this.drain(e.streamId);
+        break;
+      }
+      case 'stream_reset': {
+        const s = this.streamsState.get(e.streamId);
+        if (s) {
+          s.closed = true;
+          try {
+            s.controller?.error(new SrmudpError('STREAM_RESET', `stream reset by the peer (code ${e.code})`));
+          } catch {}
+          for (const w of s.writeWaiters.splice(0)) w();
+        }
+        break;
+      }
+      case 'writable': {
+        const s = this.streamsState.get(e.streamId);
+        for (const w of s?.writeWaiters.splice(0) ?? []) w();
+        break;
+      }
+      case 'message_writable':
+        while (this.pending.length > 0) {
+          const m = this.pending[0] as Uint8Array;
+          if (!this.api.sendMessage(m)) break;
+          this.pending.shift();
+          this.pendingBytes -= m.length;
+        }
+        break;
+      default:
+    }
+  }
+
+  private streamOf(id: number): StreamState {
+    let s = this.streamsState.get(id);
+    if (!s) {
+      // data before (or without) a stream_opened event: surface it as an incoming stream
+      this.incoming.push(this.makeStream(id));
+      s = this.streamsState.get(id) as StreamState;
+    }
+    return s;
+  }
+
+  private drain(id: number): void {
+    const s = this.streamsState.get(id);
+    if (!s || s.closed || !s.controller) return;
+    const now = this.node.now();
+    let empty = false;
+    while ((s.controller.desiredSize ?? 1) > 0) {
+      const chunk = this.api.read(now, id);
+      if (chunk === null) {
+        empty = true;
+        break;
+      }
+      s.controller.enqueue(chunk.slice());
+    }
+    if (s.finished && empty) {
+      s.closed = true;
+      s.controller.close();
+      this.streamsState.delete(id);
+    }
+    this.node.kick();
+  }
+
+  private makeStream(id: number): BrowserStream {
+    const state: StreamState = { controller: null, finished: false, closed: false, writeWaiters: [] };
+    this.streamsState.set(id, state);
+    const readable = new ReadableStream<Uint8Array>(
+      {
+        start: (c) => {
+          state.controller = c;
+        },
+        pull: () => this.drain(id),
+        cancel: () => {
+          state.closed = true;
+          if (!this.closedFlag) this.api.reset(id, 0);
+          this.node.kick();
+        },
+      },
+      { highWaterMark: 256 * 1024, size: (c) => c.byteLength },
+    );
+    const writable = new WritableStream<Uint8Array>({
+      write: async (chunk) => {
+        let off = 0;
+        while (off < chunk.length) {
+          if (this.closedFlag || (state.closed && !state.controller))
+            throw new SrmudpError('CONNECTION_CLOSED', `connection to ${this.name} is closed`);
+          const n = this.api.write(id, chunk.subarray(off, Math.min(chunk.length, off + 64 * 1024)));
+          off += n;
+          this.node.kick();
+          if (n === 0) await new Promise<void>((resolve) => state.writeWaiters.push(resolve));
+        }
+      },
+      close: () => {
+        if (!this.closedFlag) this.api.finish(id);
+        this.node.kick();
+      },
+      abort: () => {
+        if (!this.closedFlag) this.api.reset(id, 0);
+        this.node.kick();
+      },
+    });
+    return { id, readable, writable };
+  }
+}
+
+/** A node in the page: see createNode. */
+export class BrowserNode {
+  readonly identity: Identity;
+  readonly peerId: string;
+  readonly relay: { url: string; key: Uint8Array; peerId: string };
+  private readonly relays: Array<{ url: string; key: Uint8Array; peerId: string }>;
+  private relayIndex = 0;
+  private readonly endpoint: CoreEndpoint;
+  private client: RelayClient;
+  private carrier!: WsTransport;
+  private hopAddress!: Address;
+  private hopId: number | null = null;
+  private hopUp = false;
+  private readonly byHex = new Map<string, Peer>();
+  private readonly byName = new Map<string, Peer>();
+  private readonly byConnId = new Map<number, BrowserConnection>();
+  private readonly inbox = new Inbox<ReceivedMessage>();
+  private readonly incomingConns = new Inbox<BrowserConnection>();
+  private hook: ((m: ReceivedMessage) => void) | null = null;
+  private readonly relayWaiters: Array<{ resolve: () => void; reject: (e: unknown) => void }> = [];
+  private timer: ReturnType<typeof setTimeout> | null = null;
+  private drainTimer: ReturnType<typeof setTimeout> | null = null;
+  private scheduled = false;
+  private closedFlag = false;
+  private readonly highWater: number;
+  /** counters: packets held back by WebSocket backpressure, drops by reason */
+  readonly counters = {
+    backpressureWaits: 0,
+    no_channel: 0,
+    wrap_failed: 0,
+    unwrap_failed: 0,
+    send_dropped: 0,
+    /** a second live session with a peer (crossing dials), closed */
+    duplicate_sessions: 0,
+  };
+  readonly carrierChanges: WsStateChange[] = [];
+
+  constructor(private readonly o: BrowserNodeOptions & { identity: Identity }) {
+    this.identity = o.identity;
+    this.peerId = peerIdToString(o.identity.publicKey);
+    if (!Array.isArray(o.relays) || o.relays.length === 0)
+      throw new SrmudpError('INVALID_RELAY', '"relays" expected at least one "<ws url>#<relay peer id>"');
+    this.relays = o.relays.map(parseRelayAddress);
+    this.relay = this.relays[0] as BrowserNode['relay'];
+    if (o.accept !== undefined && o.accept !== 'any' && o.accept !== 'named')
+      throw new TypeError(`"accept" expected 'any' or 'named', got ${JSON.stringify(o.accept)}`);
+    this.highWater = o.highWaterBytes ?? 256 * 1024;
+    if (o.lateDialMs !== undefined && !(Number.isFinite(o.lateDialMs) && o.lateDialMs >= 0))
+      throw new RangeError(`"lateDialMs" expected a number ≥ 0, got ${o.lateDialMs}`);
+    this.endpoint = new CoreEndpoint(
+      {
+        identity: this.identity,
+        random: randomBytes,
+        cryptoBackend: nobleBackend(),
+        wallClockOffsetMs: performance.timeOrigin,
+        ...(o.idleTimeoutMs ? { idleTimeoutMs: o.idleTimeoutMs } : {}),
+      },
+      this.now(),
+    );
+    this.client = this.newClient();
+    if (o.peers) this.peers.add(o.peers);
+    this.startCarrier();
+    if (o.signal) {
+      if (o.signal.aborted) void this.close();
+      else o.signal.addEventListener('abort', () => void this.close(), { once: true });
+    }
+  }
+
+  now(): number {
+    return performance.now();
+  }
+
+  /** Named peers. The peer with the lower key asks the relay for the circuit; the other accepts it. */
+  readonly peers = {
+    add: (peers: Record<string, string>): void => {
+      this.assertOpen();
+      if (typeof peers !== 'object' || peers === null) throw new TypeError('"peers" expected an object');
+      for (const [name, target] of Object.entries(peers)) {
+        const key = parsePeerTarget(name, target);
+        if (compareBytes(key, this.identity.publicKey) === 0)
+          throw new SrmudpError('OWN_KEY', `peer ${JSON.stringify(name)} is this node's own key`);
+        if (this.byName.has(name)) continue;
+        const p = this.peerOf(key);
+        if (p.name !== null && p.name !== name)
+          throw new SrmudpError(
+            'DUPLICATE_PEER',
+            `${JSON.stringify(name)} is already added as ${JSON.stringify(p.name)}`,
+          );
+        p.name = name;
+        if (p.conn) p.conn.name = name;
+        this.byName.set(name, p);
+        this.dialIfOurs(p);
+      }
+    },
+    remove: (names: string[]): void => {
+      for (const name of names) {
+        const p = this.byName.get(name);
+        if (!p) continue;
+        this.byName.delete(name);
+        p.name = null;
+        if (p.retryTimer) clearTimeout(p.retryTimer);
+        if (p.lateTimer) clearTimeout(p.lateTimer);
+        p.retryTimer = p.lateTimer = null;
+        p.lateDial = false;
+        p.conn?.close();
+        for (const w of p.readyWaiters.splice(0))
+          w.reject(new SrmudpError('UNKNOWN_PEER', `peer ${JSON.stringify(name)} was removed`));
+      }
+    },
+    list: (): string[] => [...this.byName.keys()],
+    /** Resolves with the connection to a named peer once it is established. */
+    ready: (
+      name: string,
+      opts: { signal?: AbortSignal; timeout?: number } = {},
+    ): Promise<BrowserConnection> => {
+      const p = this.byName.get(name);
+      if (!p) return Promise.reject(new SrmudpError('UNKNOWN_PEER', `no peer named ${JSON.stringify(name)}`));
+      if (p.conn && !p.conn.isClosed) return Promise.resolve(p.conn);
+      return this.wait(
+        p.readyWaiters,
+        opts,
+        () => `peer ${name} not connected${p.lastError ? ` (${p.lastError.message})` : ''}`,
+      );
+    },
+  };
+
+  /** Resolves once the relay greeted this node (hop session up). */
+  relayReady(opts: { signal?: AbortSignal; timeout?: number } = {}): Promise<void> {
+    if (this.client.isReady && !this.closedFlag) return Promise.resolve();
+    return this.wait(this.relayWaiters, opts, () => `relay ${this.currentRelay().url} not ready`).then(
+      () => undefined,
+    );
+  }
+
+  /** Incoming connections from peers (named or not). */
+  connections(signal?: AbortSignal): AsyncIterableIterator<BrowserConnection> {
+    return this.incomingConns.iterate(signal);
+  }
+
+  /** The connection to a named peer (or a peer id text), if established. */
+  connection(name: string): BrowserConnection | undefined {
+    const p =
+      this.byName.get(name) ?? (isPeerIdText(name) ? this.byHex.get(toHex(parsePeerId(name))) : undefined);
+    return p?.conn && !p.conn.isClosed ? p.conn : undefined;
+  }
+
+  /** Sends a message to every connected peer, or to the named subset `to`; returns who it went to. */
+  send(data: Uint8Array | string, opts: { to?: string[]; unordered?: boolean } = {}): string[] {
+    this.assertOpen();
+    const bytes = typeof data === 'string' ? new TextEncoder().encode(data) : data;
+    if (opts.to !== undefined) {
+      if (!Array.isArray(opts.to)) throw new TypeError('"to" expected an array of peer names');
+      const unknown = opts.to.filter((n) => !this.byName.has(n) && !isPeerIdText(n));
+      if (unknown.length > 0)
+        throw new SrmudpError(
+          'UNKNOWN_PEER',
+          `no peer named ${unknown.map((n) => JSON.stringify(n)).join(', ')} (add it with peers.add)`,
+        );
+    }
+    const targets = opts.to ?? this.connectedNames();
+    const sent: string[] = [];
+    for (const name of targets) {
+      const c = this.connection(name);
+      if (!c) continue;
+      c.send(bytes, opts.unordered ? { unordered: true } : {});
+      sent.push(name);
+    }
+    return sent;
+  }
+
+  /** Next message from any peer, or null after `timeout` ms. */
+  async receive(opts: { timeout?: number; signal?: AbortSignal } = {}): Promise<ReceivedMessage | null> {
+    const ac = new AbortController();
+    const onAbort = () => ac.abort(opts.signal?.reason);
+    opts.signal?.addEventListener('abort', onAbort, { once: true });
+    const t = opts.timeout !== undefined ? setTimeout(() => ac.abort('timeout'), opts.timeout) : null;
+    try {
+      const r = await this.inbox.next(ac.signal);
+      return r.done ? null : r.value;
+    } catch (e) {
+      if (opts.signal?.aborted) throw abortError(opts.signal);
+      if (ac.signal.aborted) return null;
+      throw e;
+    } finally {
+      if (t) clearTimeout(t);
+      opts.signal?.removeEventListener('abort', onAbort);
+    }
+  }
+
+  /** Every message from any peer, as an async iterator. */
+  messages(signal?: AbortSignal): AsyncIterableIterator<ReceivedMessage> {
+    return this.inbox.iterate(signal);
+  }
+
+  /** A hook that consumes messages: while set, receive() and messages() do not see them. */
+  onMessage(hook: ((m: ReceivedMessage) => void) | null): void {
+    if (hook !== null && typeof hook !== 'function')
+      throw new TypeError('"hook" expected a function or null');
+    this.hook = hook;
+  }
+
+  status(): NodeStatus {
+    const relay = this.currentRelay();
+    const peers: Record<string, PeerStatus> = {};
+    for (const p of this.byHex.values()) {
+      const name = p.name ?? peerIdToString(p.key);
+      if (p.name === null && (!p.conn || p.conn.isClosed)) continue;
+      const s = p.conn && !p.conn.isClosed ? p.conn.stats() : null;
+      peers[name] = {
+        name,
+        peerId: peerIdToString(p.key),
+        state: s
+          ? 'established'
+          : p.retryTimer
+            ? 'reconnecting'
+            : p.dialing
+              ? 'connecting'
+              : this.closedFlag
+                ? 'closed'
+                : 'waiting',
+        path: s ? { kind: 'relayed', relay: relay.peerId, url: relay.url } : null,
+        rttMs: s?.rttMeasured ? s.rttMs : null,
+        lossRate: s ? s.lossRate : null,
+        bytesSent: s?.bytesSent ?? 0,
+        bytesReceived: s?.bytesReceived ?? 0,
+        lastError: s || !p.lastError ? null : { code: p.lastError.code, message: p.lastError.message },
+      };
+    }
+    return {
+      relay: {
+        url: relay.url,
+        peerId: relay.peerId,
+        state: this.closedFlag
+          ? 'closed'
+          : this.client.isReady
+            ? 'ready'
+            : this.carrier.state === 'open'
+              ? 'connecting'
+              : 'down',
+      },
+      peers,
+    };
+  }
+
+  stats(): {
+    endpoint: ReturnType<CoreEndpoint['stats']>;
+    relay: ReturnType<RelayClient['stats']>;
+    counters: BrowserNode['counters'];
+  } {
+    return { endpoint: this.endpoint.stats(), relay: this.client.stats(), counters: { ...this.counters } };
+  }
+
+  async close(): Promise<void> {
+    if (this.closedFlag) return;
+    this.closedFlag = true;
+    for (const p of this.byHex.values()) {
+      if (p.retryTimer) clearTimeout(p.retryTimer);
+      if (p.lateTimer) clearTimeout(p.lateTimer);
+      for (const w of p.readyWaiters.splice(0)) w.reject(new SrmudpError('NODE_CLOSED', 'node closed'));
+    }
+    for (const w of this.relayWaiters.splice(0)) w.reject(new SrmudpError('NODE_CLOSED', 'node closed'));
+    this.endpoint.close(this.now());
+    this.run();
+    for (const c of this.byConnId.values()) c.detach();
+    this.inbox.end();
+    this.incomingConns.end();
+    if (this.timer) clearTimeout(this.timer);
+    if (this.drainTimer) clearTimeout(this.drainTimer);
+    await this.carrier.close();
+  }
+
+  // ---- internals ------------------------------------------------------------------------------
+
+  private currentRelay() {
+    return this.relays[this.relayIndex] as BrowserNode['relay'];
+  }
+
+  private newClient(): RelayClient {
+    return new RelayClient({
+      relayId: this.currentRelay().key,
+      self: this.identity.publicKey,
+      unixTimeOffsetMs: performance.timeOrigin,
+    });
+  }
+
+  private startCarrier(): void {
+    const r = this.currentRelay();
+    const carrier = new WsTransport({
+      url: r.url,
+      webSocket: this.o.webSocket ?? globalWebSocket(),
+      reconnect: { initialDelayMs: 250, maxDelayMs: 5_000 },
+      maxBufferedBytes: Math.max(4 * this.highWater, 1 << 20),
+      ...(this.o.token !== undefined ? { token: this.o.token } : {}),
+    });
+    this.carrier = carrier;
+    this.hopAddress = carrier.remote;
+    carrier.onDatagram((data, from) => this.receivePacket(data, { host: from.host, port: from.port }));
+    let failures = 0;
+    carrier.onState((c) => {
+      this.carrierChanges.push(c);
+      if (c.state === 'open') {
+        failures = 0;
+        this.dialHop();
+      } else {
+        this.hopLost();
+        // another relay after three failed attempts in a row (when there is one)
+        if (c.state === 'reconnecting' && ++failures >= 3 && this.relays.length > 1 && !this.closedFlag) {
+          this.relayIndex = (this.relayIndex + 1) % this.relays.length;
+          void carrier.close();
+          this.client = this.newClient();
+          this.startCarrier();
+        }
+      }
+    });
+    carrier.start();
+  }
+
+  private wait<T>(
+    list: Array<{ resolve: (v: T) => void; reject: (e: unknown) => void }>,
+    opts: { signal?: AbortSignal; timeout?: number },
+    why: () => string,
+  ): Promise<T> {
+    if (this.closedFlag) return Promise.reject(new SrmudpError('NODE_CLOSED', 'node closed'));
+    if (opts.signal?.aborted) return Promise.reject(abortError(opts.signal));
+    return new Promise<T>((resolve, reject) => {
+      const done = () => {
+        const i = list.indexOf(w);
+        if (i >= 0) list.splice(i, 1);
+        if (t) clearTimeout(t);
+        opts.signal?.removeEventListener('abort', onAbort);
+      };
+      const w = {
+        resolve: (v: T) => {
+          done();
+          resolve(v);
+        },
+        reject: (e: unknown) => {
+          done();
+          reject(e);
+        },
+      };
+      const onAbort = () => w.reject(abortError(opts.signal as AbortSignal));
+      const t =
+        opts.timeout !== undefined
+          ? setTimeout(
+              () => w.reject(new SrmudpError('PEER_TIMEOUT', `${why()} within ${opts.timeout} ms`)),
+              opts.timeout,
+            )
+          : null;
+      opts.signal?.addEventListener('abort', onAbort, { once: true });
+      list.push(w);
+    });
+  }
+
+  private assertOpen(): void {
+    if (this.closedFlag) throw new SrmudpError('NODE_CLOSED', 'node closed');
+  }
+
+  private peerOf(key: Uint8Array): Peer {
+    const hex = toHex(key);
+    let p = this.byHex.get(hex);
+    if (!p) {
+      p = {
+        key: key.slice(),
+        hex,
+        name: null,
+        conn: null,
+        dialing: false,
+        requestId: null,
+        handshakeId: null,
+        retryTimer: null,
+        retryDelay: 500,
+        lateTimer: null,
+        lateDial: false,
+        lastError: null,
+        readyWaiters: [],
+      };
+      this.byHex.set(hex, p);
+    }
+    return p;
+  }
+
+  private connectedNames(): string[] {
+    const out: string[] = [];
+    for (const p of this.byHex.values()) if (p.conn && !p.conn.isClosed) out.push(p.name ?? p.conn.peerId);
+    return out;
+  }
+
+  private weDial(p: Peer): boolean {
+    return p.lateDial || compareBytes(this.identity.publicKey, p.key) < 0;
+  }
+
+  /** Circuit + e2e handshake to a named peer when we are the side that dials (lower key). */
+  private dialIfOurs(p: Peer): void {
+    if (this.closedFlag || p.name === null || p.dialing || p.retryTimer) return;
+    if (!this.client.isReady) return; // on 'ready'
+    if (!this.weDial(p)) {
+      // the lower key dials; if it has not within LATE_DIAL_MS (it may not have named us), we do
+      if (!p.lateTimer && !(p.conn && !p.conn.isClosed))
+        p.lateTimer = setTimeout(
+          () => {
+            p.lateTimer = null;
+            if (p.conn && !p.conn.isClosed) return;
+            p.lateDial = true;
+            this.dialIfOurs(p);
+          },
+          (this.o.lateDialMs ?? LATE_DIAL_MS) * (1 + Math.random() / 2),
+        );
+      return;
+    }
+    if (p.conn && !p.conn.isClosed) {
+      // established: only the circuit may need re-binding (after a relay restart)
+      if (this.client.channelOf(p.key) >= 0) return;
+    }
+    p.dialing = true;
+    try {
+      p.requestId = this.client.connect(this.now(), p.key);
+    } catch (e) {
+      p.dialing = false;
+      this.retry(p, new SrmudpError('RELAY_DOWN', (e as Error).message));
+      return;
+    }
+    this.kick();
+  }
+
+  private retry(p: Peer, error: SrmudpError): void {
+    p.lastError = error;
+    p.dialing = false;
+    p.requestId = null;
+    if (this.closedFlag || p.name === null || p.retryTimer) return;
+    if (!this.weDial(p)) {
+      this.dialIfOurs(p); // arms the late dial
+      return;
+    }
+    const delay = p.retryDelay * (0.75 + Math.random() / 2);
+    p.retryDelay = Math.min(p.retryDelay * 2, 5_000);
+    p.retryTimer = setTimeout(() => {
+      p.retryTimer = null;
+      this.dialIfOurs(p);
+    }, delay);
+  }
+
+  private dialHop(): void {
+    if (this.closedFlag || this.hopId !== null) return;
+    const conn = this.endpoint.connect(this.now(), {
+      addresses: [this.hopAddress],
+      remoteKey: this.currentRelay().key,
+    });
+    this.hopId = conn.id;
+    this.kick();
+  }
+
+  private hopLost(): void {
+    const now = this.now();
+    if (this.hopId !== null) this.endpoint.connection(this.hopId)?.close(now);
+    this.hopId = null;
+    if (this.hopUp) this.client.hopDown(now);
+    this.hopUp = false;
+    this.kick();
+  }
+
+  private receivePacket(data: Uint8Array, from: Address): void {
+    if (this.closedFlag) return;
+    const now = this.now();
+    if (isChannelData(data)) {
+      const got = this.client.unwrap(now, data);
+      if (got === null) this.counters.unwrap_failed++;
+      else this.endpoint.handle(now, viaAddress(got.peer), got.packet);
+    } else this.endpoint.handle(now, from, data);
+    this.kick();
+  }
+
+  private transmit(data: Uint8Array, to: Address): void {
+    if (to.host.startsWith(VIA)) {
+      const channel = this.client.channelOf(fromHex(to.host.slice(VIA.length)));
+      if (channel < 0) {
+        this.counters.no_channel++;
+        return;
+      }
+      const wrapped = this.client.wrap(this.now(), channel, data);
+      if (wrapped === null) this.counters.wrap_failed++;
+      else if (!this.carrier.send(wrapped)) this.counters.send_dropped++;
+      return;
+    }
+    if (!this.carrier.send(data)) this.counters.send_dropped++;
+  }
+
+  private onEndpointEvent(now: number, e: EndpointEvent): void {
+    if ('id' in e && e.id === this.hopId) {
+      if (e.type === 'connected') {
+        this.hopUp = true;
+        this.client.hopUp(now);
+      } else if (e.type === 'message') this.client.handleControl(now, e.data);
+      else if (e.type === 'closed' || e.type === 'connect_failed') {
+        this.hopId = null;
+        if (this.hopUp) this.client.hopDown(now);
+        this.hopUp = false;
+        if (!this.closedFlag && this.carrier.state === 'open') setTimeout(() => this.dialHop(), 300);
+      }
+      return;
+    }
+    switch (e.type) {
+      case 'connected':
+        this.onConnected(e.id, e.remoteKey, e.outgoing);
+        return;
+      case 'connect_failed': {
+        for (const p of this.byHex.values())
+          if (p.handshakeId === e.id) {
+            p.handshakeId = null;
+            this.retry(p, new SrmudpError(e.error.code, e.error.message));
+          }
+        return;
+      }
+      case 'closed': {
+        const c = this.byConnId.get(e.id);
+        if (!c) return;
+        this.byConnId.delete(e.id);
+        c.detach();
+        const p = this.byHex.get(toHex(c.remoteKey));
+        if (p && p.conn === c) {
+          p.conn = null;
+          this.retry(
+            p,
+            new SrmudpError(
+              'CONNECTION_CLOSED',
+              `closed${e.remote ? ' by the peer' : ''}: ${e.reason || e.code}`,
+            ),
+          );
+        }
+        return;
+      }
+      case 'message': {
+        const c = this.byConnId.get(e.id);
+        if (!c) return;
+        const m: ReceivedMessage = { peer: c.name, data: e.data, timestamp: Date.now() };
+        if (this.hook) this.hook(m);
+        else this.inbox.push(m);
+        return;
+      }
+      default:
+        if ('id' in e) this.byConnId.get(e.id)?.onEvent(e);
+    }
+  }
+
+  private onConnected(id: number, remoteKey: Uint8Array, outgoing: boolean): void {
+    const api = this.endpoint.connection(id);
+    if (!api) return;
+    const p = this.peerOf(remoteKey);
+    if (p.name === null && this.o.accept === 'named') {
+      api.close(this.now(), 0, 'not a named peer');
+      return;
+    }
+    const old = p.conn && !p.conn.isClosed ? p.conn : null;
+    if (old && old.api.id !== id) {
+      // Two live sessions with one peer: both ends keep the one the lower key initiated (the
+      // canonical dial), so a late dial that crossed it is dropped the same way at both ends; a
+      // canonical session that arrives second replaces the old one (the peer came back: a reload).
+      const canonical = outgoing === compareBytes(this.identity.publicKey, p.key) < 0;
+      if (!canonical) {
+        this.counters.duplicate_sessions++;
+        api.close(this.now(), 0, 'duplicate session');
+        this.kick();
+        return;
+      }
+      this.byConnId.delete(old.api.id);
+      old.close();
+    }
+    const c = new BrowserConnection(this, api, remoteKey, p.name ?? peerIdToString(remoteKey));
+    this.byConnId.set(id, c);
+    p.conn = c;
+    p.dialing = false;
+    p.handshakeId = null;
+    p.lastError = null;
+    p.retryDelay = 500;
+    if (p.retryTimer) clearTimeout(p.retryTimer);
+    p.retryTimer = null;
+    if (p.lateTimer) clearTimeout(p.lateTimer);
+    p.lateTimer = null;
+    p.lateDial = false;
+    for (const w of p.readyWaiters.splice(0)) w.resolve(c);
+    this.incomingConns.push(c);
+  }
+
+  private onRelayEvent(now: number, e: RelayClientEvent): void {
+    switch (e.type) {
+      case 'ready':
+        for (const w of this.relayWaiters.splice(0)) w.resolve();
+        for (const p of this.byHex.values()) this.dialIfOurs(p);
+        return;
+      case 'incoming': {
+        const named = this.byHex.get(toHex(e.requester))?.name != null;
+        if (this.o.accept === 'named' && !named) this.client.reject(now, e.incomingId, 'refused');
+        else this.client.accept(now, e.incomingId);
+        return;
+      }
+      case 'bound': {
+        const p = this.peerOf(e.peer);
+        if (e.role !== 'requester' || p.requestId !== e.requestId) return;
+        p.requestId = null;
+        if (p.conn && !p.conn.isClosed) {
+          p.dialing = false; // circuit re-bound under a live session
+          return;
+        }
+        const conn = this.endpoint.connect(now, { addresses: [viaAddress(p.key)], remoteKey: p.key });
+        p.handshakeId = conn.id;
+        return;
+      }
+      case 'rejected': {
+        const p = this.byHex.get(toHex(e.peer));
+        if (p && p.requestId === e.requestId)
+          this.retry(
+            p,
+            new SrmudpError('CIRCUIT_REJECTED', `the relay could not reach the peer: ${e.reason}`),
+          );
+        return;
+      }
+      case 'closed': {
+        const p = this.byHex.get(toHex(e.peer));
+        if (!p) return;
+        if (e.reason === 'peer_gone' || e.reason === 'replaced' || e.reason === 'normal') {
+          // the peer's hop session is gone (page closed or reloaded): its e2e session with it
+          if (p.conn) {
+            const c = p.conn;
+            p.conn = null;
+            this.byConnId.delete(c.api.id);
+            c.close();
+          }
+          this.retry(p, new SrmudpError('PEER_GONE', `the peer left the relay (${e.reason})`));
+        } else if (this.client.isReady) this.dialIfOurs(p);
+        return;
+      }
+      case 'denied':
+        for (const w of this.relayWaiters.splice(0))
+          w.reject(new SrmudpError('RELAY_DENIED', `the relay will not serve this node: ${e.reason}`));
+        return;
+      default:
+    }
+  }
+
+  /** Runs the driver soon (a microtask): after an API call or a received packet. */
+  kick(): void {
+    if (this.scheduled || this.closedFlag) return;
+    this.scheduled = true;
+    queueMicrotask(this.run);
+  }
+
+  private readonly run = (): void => {
+    this.scheduled = false;
+    const now = this.now();
+    const a = this.endpoint.pollTimeout();
+    if (a !== null && a <= now) this.endpoint.handleTimeout(now);
+    const b = this.client.pollTimeout();
+    if (b !== null && b <= now) this.client.handleTimeout(now);
+    let sent = 0;
+    let blocked = false;
+    for (let round = 0; round < 32; round++) {
+      let progressed = false;
+      for (let e = this.endpoint.pollEvent(); e !== null; e = this.endpoint.pollEvent()) {
+        this.onEndpointEvent(now, e);
+        progressed = true;
+      }
+      for (let m = this.client.pollTransmit(now); m !== null; m = this.client.pollTransmit(now)) {
+        const hop = this.hopId === null ? undefined : this.endpoint.connection(this.hopId);
+        hop?.sendMessage(m);
+        progressed = true;
+      }
+      for (let e = this.client.pollEvent(); e !== null; e = this.client.pollEvent()) {
+        this.onRelayEvent(now, e);
+        progressed = true;
+      }
+      while (sent < 512) {
+        // backpressure: packets stay in core (its congestion and flow control hold the rest)
+        // while the WebSocket has more than highWater bytes to write
+        if (this.carrier.bufferedAmount > this.highWater && !this.closedFlag) {
+          blocked = true;
+          break;
+        }
+        const t = this.endpoint.pollTransmit(now);
+        if (t === null) break;
+        this.transmit(t.data, t.to);
+        sent++;
+        progressed = true;
+      }
+      if (!progressed || sent >= 512 || blocked) break;
+    }
+    if (this.closedFlag) return;
+    if (blocked) {
+      this.counters.backpressureWaits++;
+      // a WebSocket has no 'drain' event: look at bufferedAmount again shortly
+      this.drainTimer ??= setTimeout(() => {
+        this.drainTimer = null;
+        this.kick();
+      }, 2);
+    } else if (sent >= 512) {
+      // yield to the page (and the socket's events) before the next batch
+      this.drainTimer ??= setTimeout(() => {
+        this.drainTimer = null;
+        this.kick();
+      }, 0);
+    }
+    const x = this.endpoint.pollTimeout();
+    const y = this.client.pollTimeout();
+    const at = x === null ? y : y === null ? x : Math.min(x, y);
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = null;
+    if (at === null) return;
+    if (at <= now + 0.5) this.kick();
+    else this.timer = setTimeout(this.run, Math.max(1, Math.ceil(at - now)));
+  };
+}
+
+/**
+ * Starts a node in the page: identity (given, or IndexedDB's), a WebSocket to the first relay,
+ * the named peers. Resolves at once; `relayReady()` / `peers.ready(name)` wait for the network.
+ */
+export async function createNode(options: BrowserNodeOptions): Promise<BrowserNode> {
+  if (typeof options !== 'object' || options === null)
+    throw new TypeError('createNode expected an options object');
+  if (options.signal?.aborted) throw abortError(options.signal);
+  const identity = options.identity ?? (await loadOrCreateIdentity());
+  return new BrowserNode({ ...options, identity });
+}

@@ -1,0 +1,379 @@
+// The browser node's API, run in Node against a real relay on loopback (the `ws` package stands
+// in for the page's WebSocket; everything else is the code the bundle carries): the façade's
+// compliance points that apply (named peers, send to all / to one, receive / messages /
+// onMessage, AbortSignal, typed errors), Web Streams both ways, WebSocket backpressure, key files.
+
+import { generateIdentity, type Identity } from '@srmudp/crypto';
+import { decodeKeyFile, encodeKeyFile, randomBytes as nodeRandom } from '@srmudp/crypto-node';
+import type { RelayServer } from '@srmudp/relay-server';
+import { nodeWebSocket, type WebSocketFactory, type WebSocketLike } from '@srmudp/transport-ws';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  type BrowserNode,
+  createNode,
+  exportKeyFile,
+  importKeyFile,
+  parseRelayAddress,
+  randomBytes,
+} from '../src/index.js';
+import { startRelay } from './support/harness.js';
+
+let relay: RelayServer;
+let stopRelay: () => Promise<void>;
+const open: BrowserNode[] = [];
+
+beforeAll(async () => {
+  ({ relay, cleanup: stopRelay } = await startRelay());
+}, 30_000);
+afterAll(async () => {
+  for (const n of open) await n.close();
+  await stopRelay?.();
+}, 30_000);
+
+async function node(
+  identity: Identity,
+  peers: Record<string, string> = {},
+  extra: {
+    highWaterBytes?: number;
+    signal?: AbortSignal;
+    webSocket?: WebSocketFactory;
+    lateDialMs?: number;
+  } = {},
+) {
+  const n = await createNode({
+    identity,
+    relays: [relay.relayAddress],
+    peers,
+    webSocket: nodeWebSocket(),
+    ...extra,
+  });
+  open.push(n);
+  return n;
+}
+const id = () => generateIdentity(nodeRandom);
+
+/**
+ * A WebSocket whose socket drains `perTick` bytes every 5 ms: send() queues and bufferedAmount
+ * counts the queue, as a browser's does on a slow link. `maxBuffered` is the most it ever held.
+ */
+function slowWebSocket(perTick: number): { factory: WebSocketFactory; maxBuffered: () => number } {
+  const base = nodeWebSocket();
+  let max = 0;
+  const factory: WebSocketFactory = {
+    headers: base.headers,
+    create: (url, protocol, init) => {
+      const ws = base.create(url, protocol, init);
+      const queue: Uint8Array[] = [];
+      let queued = 0;
+      const timer = setInterval(() => {
+        if (ws.readyState > 1) {
+          clearInterval(timer);
+          return;
+        }
+        for (let budget = perTick; budget > 0 && queue.length > 0; ) {
+          const d = queue.shift() as Uint8Array;
+          queued -= d.length;
+          budget -= d.length;
+          ws.send(d);
+        }
+      }, 5);
+      return new Proxy(ws, {
+        get(t, p) {
+          if (p === 'bufferedAmount') return t.bufferedAmount + queued;
+          if (p === 'send')
+            return (d: Uint8Array) => {
+              queue.push(d);
+              queued += d.length;
+              max = Math.max(max, queued);
+            };
+          const v = Reflect.get(t, p);
+          return typeof v === 'function' ? v.bind(t) : v;
+        },
+        set: (t, p, v) => Reflect.set(t, p, v),
+      }) as WebSocketLike;
+    },
+  };
+  return { factory, maxBuffered: () => max };
+}
+const text = (b: Uint8Array) => new TextDecoder().decode(b);
+
+async function readAll(r: ReadableStream<Uint8Array>): Promise<Uint8Array> {
+  const parts: Uint8Array[] = [];
+  for (const reader = r.getReader(); ; ) {
+    const x = await reader.read();
+    if (x.done) break;
+    parts.push(x.value);
+  }
+  return new Uint8Array(Buffer.concat(parts));
+}
+
+describe('options and key files', () => {
+  it('rejects bad relays, peers and its own key with typed errors', async () => {
+    expect(() => parseRelayAddress('http://x#pk')).toThrow(
+      expect.objectContaining({ code: 'INVALID_RELAY' }),
+    );
+    expect(() => parseRelayAddress('ws://127.0.0.1:1/relay')).toThrow(
+      expect.objectContaining({ code: 'INVALID_RELAY' }),
+    );
+    const me = id();
+    await expect(createNode({ identity: me, relays: [] })).rejects.toMatchObject({ code: 'INVALID_RELAY' });
+    await expect(
+      createNode({
+        identity: me,
+        relays: [relay.relayAddress],
+        peers: { x: 'nope' },
+        webSocket: nodeWebSocket(),
+      }),
+    ).rejects.toMatchObject({ code: 'INVALID_PEER' });
+    const n = await node(me);
+    const { peerIdToString } = await import('@srmudp/crypto');
+    expect(() => n.peers.add({ self: peerIdToString(me.publicKey) })).toThrow(
+      expect.objectContaining({ code: 'OWN_KEY' }),
+    );
+    expect(() => n.send('x', { to: ['nobody'] })).toThrow(expect.objectContaining({ code: 'UNKNOWN_PEER' }));
+    await expect(n.peers.ready('nobody')).rejects.toMatchObject({ code: 'UNKNOWN_PEER' });
+  });
+
+  it('exports and imports the Node key-file format both ways', () => {
+    const a = generateIdentity(randomBytes);
+    const fromBrowser = decodeKeyFile(exportKeyFile(a));
+    expect(Buffer.from(fromBrowser.secret)).toEqual(Buffer.from(a.secret));
+    expect(exportKeyFile(a)).toBe(encodeKeyFile(a));
+    const b = id();
+    expect(Buffer.from(importKeyFile(encodeKeyFile(b)).publicKey)).toEqual(Buffer.from(b.publicKey));
+    const tampered = encodeKeyFile(b).replace(
+      /"secret":"(.)/,
+      (_m, c) => `"secret":"${c === '0' ? '1' : '0'}`,
+    );
+    expect(() => importKeyFile(tampered)).toThrow(expect.objectContaining({ code: 'KEYFILE_FORMAT' }));
+    expect(() => importKeyFile('{"format":"srmudp-identity"}')).toThrow(/expected fields/);
+    expect(randomBytes(70_000)).toHaveLength(70_000);
+  });
+});
+
+describe('two nodes through the relay', () => {
+  it('named peers, send to all / to one, receive, messages(), onMessage, abort, streams, backpressure', async () => {
+    const ia = id();
+    const ib = id();
+    const ic = id();
+    const { peerIdToString } = await import('@srmudp/crypto');
+    const [pa, pb, pc] = [ia, ib, ic].map((i) => peerIdToString(i.publicKey)) as [string, string, string];
+    const slow = slowWebSocket(32 * 1024);
+    const a = await node(ia, { b: pb, c: pc }, { highWaterBytes: 16 * 1024, webSocket: slow.factory });
+    const b = await node(ib, { a: pa, c: pc });
+    const c = await node(ic, { a: pa, b: pb });
+    for (const [n, names] of [
+      [a, ['b', 'c']],
+      [b, ['a', 'c']],
+      [c, ['a', 'b']],
+    ] as const)
+      for (const name of names) await n.peers.ready(name, { timeout: 30_000 });
+
+    expect(a.send('to all').sort()).toEqual(['b', 'c']);
+    expect(a.send('to c only', { to: ['c'] })).toEqual(['c']);
+    a.send('after', { to: ['b'] });
+    expect(await b.receive({ timeout: 20_000 })).toMatchObject({
+      peer: 'a',
+      data: new TextEncoder().encode('to all'),
+    });
+    expect(text((await b.receive({ timeout: 20_000 }))?.data as Uint8Array)).toBe('after'); // not 'to c only'
+    const got: string[] = [];
+    for await (const m of c.messages(AbortSignal.timeout(20_000))) {
+      got.push(`${m.peer}:${text(m.data)}`);
+      if (got.length === 2) break;
+    }
+    expect(got).toEqual(['a:to all', 'a:to c only']);
+
+    // receive: null after its timeout; the signal's reason when aborted
+    expect(await b.receive({ timeout: 50 })).toBeNull();
+    const ac = new AbortController();
+    const pending = b.receive({ signal: ac.signal });
+    ac.abort(new Error('stop'));
+    await expect(pending).rejects.toThrow('stop');
+    // onMessage consumes: receive() does not see what the hook took
+    const hooked: string[] = [];
+    b.onMessage((m) => hooked.push(text(m.data)));
+    c.send('hook me', { to: ['b'] });
+    await expect.poll(() => hooked, { timeout: 20_000 }).toEqual(['hook me']);
+    b.onMessage(null);
+    expect(await b.receive({ timeout: 50 })).toBeNull();
+
+    // streams as Web Streams, 1 MiB each way; a's socket drains 32 KiB per 5 ms, so its driver
+    // must hold packets back while bufferedAmount is above its 16 KiB high-water mark
+    const data = randomBytes(1 << 20);
+    const s = (a.connection('b') ?? expect.fail('no connection a→b')).openStream();
+    const incoming = (b.connection('a') ?? expect.fail('no connection b→a')).acceptStream(
+      AbortSignal.timeout(20_000),
+    );
+    const w = s.writable.getWriter();
+    const writing = (async () => {
+      for (let off = 0; off < data.length; off += 100_000) await w.write(data.subarray(off, off + 100_000));
+      await w.close();
+    })();
+    const sb = await incoming;
+    expect(Buffer.from(await readAll(sb.readable)).equals(Buffer.from(data))).toBe(true);
+    await writing;
+    expect(a.stats().counters.backpressureWaits).toBeGreaterThan(0);
+    expect(a.stats().counters.send_dropped).toBe(0);
+    // at most one batch of packets above the mark (a packet is ≤ 1,500 bytes; a batch ≤ 512)
+    expect(slow.maxBuffered()).toBeLessThan(16 * 1024 + 1_500);
+    // the answer on the same stream
+    const wb = sb.writable.getWriter();
+    await wb.write(new TextEncoder().encode('thanks'));
+    await wb.close();
+    expect(text(await readAll(s.readable))).toBe('thanks');
+
+    const st = a.status();
+    expect(st.relay.state).toBe('ready');
+    expect(st.peers.b).toMatchObject({
+      state: 'established',
+      path: { kind: 'relayed', relay: relay.peerId },
+    });
+    expect(st.peers.b?.bytesSent).toBeGreaterThan(1 << 20);
+
+    // b leaves: a sees it (the relay closes the circuit: peer_gone), then b's own waits end typed
+    await b.close();
+    await expect.poll(() => a.status().peers.b?.state, { timeout: 20_000 }).not.toBe('established');
+    await expect(b.peers.ready('a')).rejects.toMatchObject({ code: 'NODE_CLOSED' });
+    expect(() => b.send('x')).toThrow(expect.objectContaining({ code: 'NODE_CLOSED' }));
+    await expect(a.peers.ready('b', { timeout: 100 })).rejects.toMatchObject({ code: 'PEER_TIMEOUT' });
+  });
+
+  it("the façade's multi-peer points: a subset, never its own message, remove", async () => {
+    const { peerIdToString } = await import('@srmudp/crypto');
+    const ids = [id(), id(), id(), id()];
+    const pid = ids.map((i) => peerIdToString(i.publicKey));
+    const names = ['a', 'b', 'c', 'd'];
+    const nodes = await Promise.all(
+      ids.map((i, k) =>
+        node(i, Object.fromEntries(names.flatMap((n, j) => (j === k ? [] : [[n, pid[j] as string]])))),
+      ),
+    );
+    const [a, b, c, d] = nodes as [BrowserNode, BrowserNode, BrowserNode, BrowserNode];
+    for (const [k, n] of nodes.entries())
+      for (const name of names) if (name !== names[k]) await n.peers.ready(name, { timeout: 30_000 });
+    expect(a.send('to b and c', { to: ['b', 'c'] }).sort()).toEqual(['b', 'c']);
+    a.send('to all');
+    for (const n of [b, c])
+      expect(text((await n.receive({ timeout: 20_000 }))?.data as Uint8Array)).toBe('to b and c');
+    for (const n of [b, c, d])
+      expect(text((await n.receive({ timeout: 20_000 }))?.data as Uint8Array)).toBe('to all');
+    expect(await a.receive({ timeout: 200 })).toBeNull(); // never its own message
+    // a removes b and b removes a: a still reaches c and d, b gets nothing more from a
+    a.peers.remove(['b']);
+    b.peers.remove(['a']);
+    expect(a.peers.list().sort()).toEqual(['c', 'd']);
+    await expect.poll(() => a.connection(pid[1] as string), { timeout: 20_000 }).toBeUndefined();
+    expect(a.send('after remove').sort()).toEqual(['c', 'd']);
+    for (const n of [c, d])
+      expect(text((await n.receive({ timeout: 20_000 }))?.data as Uint8Array)).toBe('after remove');
+    c.send('marker', { to: ['b'] });
+    expect(text((await b.receive({ timeout: 20_000 }))?.data as Uint8Array)).toBe('marker');
+    expect(() => a.send('x', { to: ['b'] })).toThrow(expect.objectContaining({ code: 'UNKNOWN_PEER' }));
+  });
+
+  it('crossing dials (both ends dial at once) settle on one session at both ends', async () => {
+    const { peerIdToString } = await import('@srmudp/crypto');
+    for (let round = 0; round < 3; round++) {
+      const ix = id();
+      const iy = id();
+      // lateDialMs 0: the higher key dials at once too, crossing the lower key's dial
+      const x = await node(ix, { y: peerIdToString(iy.publicKey) }, { lateDialMs: 0 });
+      const y = await node(iy, { x: peerIdToString(ix.publicKey) }, { lateDialMs: 0 });
+      const cx = await x.peers.ready('y', { timeout: 30_000 });
+      const cy = await y.peers.ready('x', { timeout: 30_000 });
+      // whatever crossed, both ends keep one session and it carries data both ways, then stays
+      x.send('ping');
+      expect(text((await y.receive({ timeout: 20_000 }))?.data as Uint8Array)).toBe('ping');
+      y.send('pong');
+      expect(text((await x.receive({ timeout: 20_000 }))?.data as Uint8Array)).toBe('pong');
+      await new Promise((r) => setTimeout(r, 500));
+      const lx = x.connection('y');
+      const ly = y.connection('x');
+      expect(lx?.isClosed).toBe(false);
+      expect(ly?.isClosed).toBe(false);
+      x.send(`again ${round}`);
+      expect(text((await y.receive({ timeout: 20_000 }))?.data as Uint8Array)).toBe(`again ${round}`);
+      expect(x.connection('y')).toBe(lx);
+      expect(y.connection('x')).toBe(ly);
+      void cx;
+      void cy;
+      await x.close();
+      await y.close();
+    }
+  });
+
+  it('a relay restart: the WebSocket reconnects, circuits are re-bound, the same session carries on', async () => {
+    const { createRelayServer, jsonLogger } = await import('@srmudp/relay-server');
+    const { mkdtempSync, rmSync } = await import('node:fs');
+    const { join } = await import('node:path');
+    const { tmpdir } = await import('node:os');
+    const { peerIdToString } = await import('@srmudp/crypto');
+    const dir = mkdtempSync(join(tmpdir(), 'srmudp-browser-restart-'));
+    const config = (port: number) => ({
+      host: '127.0.0.1',
+      port,
+      udpPort: null,
+      keyFile: join(dir, 'relay.key'),
+      drainMs: 100,
+      reconnectInMs: 100,
+    });
+    const log = { log: jsonLogger('warn', () => {}) };
+    let r = await createRelayServer(config(0), log);
+    const port = r.http.port;
+    try {
+      const ix = id();
+      const iy = id();
+      const mk = (me: Identity, other: Identity) =>
+        createNode({
+          identity: me,
+          relays: [r.relayAddress],
+          peers: { other: peerIdToString(other.publicKey) },
+          webSocket: nodeWebSocket(),
+        }).then((n) => {
+          open.push(n);
+          return n;
+        });
+      const x = await mk(ix, iy);
+      const y = await mk(iy, ix);
+      const cx = await x.peers.ready('other', { timeout: 30_000 });
+      const cy = await y.peers.ready('other', { timeout: 30_000 });
+      x.send('before');
+      expect(text((await y.receive({ timeout: 20_000 }))?.data as Uint8Array)).toBe('before');
+
+      await r.close();
+      r = await createRelayServer(config(port), log); // same key, same port: a restart
+      await x.relayReady({ timeout: 30_000 });
+      await y.relayReady({ timeout: 30_000 });
+      // the same end-to-end connection objects (no new handshake), both ways
+      await expect
+        .poll(
+          async () => {
+            x.send('after');
+            const m = await y.receive({ timeout: 1_000 });
+            return m ? text(m.data) : null;
+          },
+          { timeout: 30_000, interval: 200 },
+        )
+        .toBe('after');
+      y.send('back');
+      expect(text((await x.receive({ timeout: 20_000 }))?.data as Uint8Array)).toBe('back');
+      expect(x.connection('other')).toBe(cx);
+      expect(y.connection('other')).toBe(cy);
+      expect(x.carrierChanges.some((c) => c.state === 'reconnecting')).toBe(true);
+    } finally {
+      await r.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('a createNode signal closes the node', async () => {
+    const ac = new AbortController();
+    const n = await node(id(), {}, { signal: ac.signal });
+    await n.relayReady({ timeout: 20_000 });
+    ac.abort();
+    await expect.poll(() => n.status().relay.state, { timeout: 5_000 }).toBe('closed');
+    await expect(n.relayReady()).rejects.toMatchObject({ code: 'NODE_CLOSED' });
+    await expect(n.receive()).resolves.toBeNull();
+  });
+});
