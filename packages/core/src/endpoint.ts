@@ -229,8 +229,7 @@ export class CoreEndpoint implements EndpointApi {
   close(now: number, code = 0, reason = ''): void {
     if (!Number.isFinite(now)) throw new TypeError(`"now" expected a finite number, got ${now}`);
     if (this.closed) return;
-    if (!this.closing)
-      this.settings.log?.(`endpoint closing: ${this.table.size} connection(s) left`);
+    if (!this.closing) this.settings.log?.(`endpoint closing: ${this.table.size} connection(s) left`);
     this.closing = true;
     for (const conn of [...this.table.all()]) {
       if (conn.state === 'handshaking') {
