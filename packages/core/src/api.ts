@@ -71,6 +71,24 @@ export interface EndpointConfig {
    * `performance.now()`; default 0, right for a virtual clock)
    */
   wallClockOffsetMs?: number;
+  /**
+   * Component logs, one sink per layer, each silent when absent (the Node façade passes the
+   * `srmudp:core`, `srmudp:crypto` and `srmudp:reliability` loggers that DEBUG enables). Only rare
+   * events are logged (handshakes, paths, loss bursts, PMTU, closes), so an absent sink costs a
+   * null check; peers appear as the 12-character prefix of their peer id, keys and payload never.
+   * Core prefixes each connection's reliability lines with `#<connection id> <peer prefix>`.
+   */
+  log?: EndpointLogs;
+}
+
+/** A log sink: one line of text (no newline) per call. */
+export type LogSink = (message: string) => void;
+
+/** {@link EndpointConfig.log}: a sink per component. */
+export interface EndpointLogs {
+  core?: LogSink;
+  crypto?: LogSink;
+  reliability?: LogSink;
 }
 
 export interface ConnectTarget {

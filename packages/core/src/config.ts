@@ -7,7 +7,7 @@
 import type { HandshakeLimits, Identity, SecureEndpointConfig } from '@srmudp/crypto';
 import { CONGESTION_CONTROLLERS, type ReliableOptions } from '@srmudp/reliability';
 import type { Address } from '@srmudp/wire';
-import type { EndpointConfig } from './api.js';
+import type { EndpointConfig, LogSink } from './api.js';
 import { BOOT_ID_OPTION, DEFAULTS } from './defaults.js';
 
 /** What every connection's reliability state is created with (its role and `now` come later). */
@@ -26,6 +26,9 @@ export interface EndpointSettings {
   /** crypto's configuration but for the accept hook and the boot id option, which the endpoint adds */
   readonly secure: Omit<SecureEndpointConfig, 'acceptPeer' | 'options'>;
   readonly reliable: ReliableSettings;
+  /** core's own log and reliability's (core prefixes it per connection); null: silent */
+  readonly log: LogSink | null;
+  readonly reliabilityLog: LogSink | null;
 }
 
 /** Validates `config` (exact TypeError / RangeError messages) and fills in the defaults. */
@@ -86,6 +89,14 @@ export function resolveEndpointConfig(config: EndpointConfig, now: number): Endp
   if (config.accept?.policy !== undefined && typeof config.accept.policy !== 'function') {
     throw new TypeError('"accept.policy" expected a function');
   }
+  const logs = config.log ?? {};
+  if (typeof logs !== 'object' || logs === null) {
+    throw new TypeError('"log" expected an object { core?, crypto?, reliability? } of functions');
+  }
+  for (const k of ['core', 'crypto', 'reliability'] as const) {
+    if (logs[k] !== undefined && typeof logs[k] !== 'function')
+      throw new TypeError(`"log.${k}" expected a function`);
+  }
   const handshakeLimits: Partial<HandshakeLimits> = {
     maxPending,
     loadThreshold: cookieThreshold,
@@ -109,6 +120,7 @@ export function resolveEndpointConfig(config: EndpointConfig, now: number): Endp
       // the responder's DoS policy (cookies by rate, per-source budgets) lives in crypto
       limits: handshakeLimits,
       wallClockOffsetMs,
+      ...(logs.crypto !== undefined ? { log: logs.crypto } : {}),
       timing: {
         handshakeTimeoutMs,
         handshakeRetransmitMs: Math.min(1000, Math.max(50, Math.floor(handshakeTimeoutMs / 8))),
@@ -128,6 +140,8 @@ export function resolveEndpointConfig(config: EndpointConfig, now: number): Endp
         maxMessageSize: Math.min(16 * 1024 * 1024, half - 4096),
       },
     },
+    log: logs.core ?? null,
+    reliabilityLog: logs.reliability ?? null,
   };
 }
 

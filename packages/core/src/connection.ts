@@ -3,9 +3,9 @@
  * and immediate close, failure) and the translation of reliability's events into the endpoint's.
  * Its paths are paths.ts; its crypto channels connection-channels.ts; the endpoint routes to it.
  */
-import type { SecureChannel } from '@srmudp/crypto';
+import { type SecureChannel, shortPeerId } from '@srmudp/crypto';
 import { ReliableConnection as Reliable, type ReliableEvent } from '@srmudp/reliability';
-import { compareBytes, copyAddress, type Frame, sameAddress, sharedSlab } from '@srmudp/wire';
+import { addressKey, compareBytes, copyAddress, type Frame, sameAddress, sharedSlab } from '@srmudp/wire';
 import type { AmplificationGuard } from './amplification.js';
 import type {
   Address,
@@ -13,6 +13,7 @@ import type {
   ConnectionState,
   ConnectionStats,
   EndpointEvent,
+  LogSink,
   PathInfo,
 } from './api.js';
 import type { ReliableSettings } from './config.js';
@@ -26,6 +27,9 @@ export interface ConnectionHost {
   readonly amp: AmplificationGuard;
   readonly random: (n: number) => Uint8Array;
   readonly reliableOptions: ReliableSettings;
+  /** core's log and reliability's, or null: silent (EndpointConfig.log) */
+  readonly log: LogSink | null;
+  readonly reliabilityLog: LogSink | null;
   emit(ev: EndpointEvent): void;
   /** the connection reached 'closed' (or failed) at `now`: release maps and keys */
   onFinished(conn: CoreConnection, now: number): void;
@@ -180,6 +184,9 @@ export class CoreConnection implements ConnectionApi {
     this.stateValue = 'closing';
     const pto = this.rel.pto();
     this.drainUntil = now + Math.min(DEFAULTS.maxDrainMs, Math.max(3 * pto, DEFAULTS.minDrainMs));
+    this.host.log?.(
+      `${this.label()} closing (code ${code}${reason === '' ? '' : `, ${reason}`}): sending what is queued first, for up to ${Math.round(this.drainUntil - now)} ms`,
+    );
     this.maybeFinishDrain(now);
   }
 
@@ -195,6 +202,7 @@ export class CoreConnection implements ConnectionApi {
       this.fail(now, new CoreError('CLOSED', `connection ${this.id} closed before it was established`));
       return;
     }
+    this.host.log?.(`${this.label()} closing at once (code ${code}${reason === '' ? '' : `, ${reason}`})`);
     this.draining = false;
     this.stateValue = 'closing';
     rel.close(now, code, reason);
@@ -248,11 +256,14 @@ export class CoreConnection implements ConnectionApi {
     // decide it by the keys, which both sides know, not by who initiated.
     const role = compareBytes(localKey, remoteKey) < 0 ? 'initiator' : 'responder';
     const route = { kind: 'direct', address: copyAddress(session.address) } as const;
+    const relLog = this.host.reliabilityLog;
     const rel = new Reliable({
       ...this.host.reliableOptions,
       role,
       now,
       maxUdpPayload: maxUdpPayload(route),
+      // one closure per connection, and only when logging: reliability's lines name their connection
+      ...(relLog !== null ? { log: prefixedLog(relLog, this.label()) } : {}),
     });
     this.rel = rel;
     if (handshakeRttMs !== null) rel.seedRtt(handshakeRttMs);
@@ -260,9 +271,16 @@ export class CoreConnection implements ConnectionApi {
       {
         rel,
         random: this.host.random,
-        onChanged: (path, reason) => this.host.emit({ type: 'path_changed', id: this.id, path, reason }),
-        onLost: (path) => this.host.emit({ type: 'path_lost', id: this.id, path }),
+        onChanged: (path, reason) => {
+          this.host.log?.(`${this.label()} path changed (${reason}): ${pathText(path)}`);
+          this.host.emit({ type: 'path_changed', id: this.id, path, reason });
+        },
+        onLost: (path) => {
+          this.host.log?.(`${this.label()} path lost: ${pathText(path)} (no answer or unreachable)`);
+          this.host.emit({ type: 'path_lost', id: this.id, path });
+        },
         drop: (reason) => this.drop(reason),
+        log: this.host.log === null ? null : prefixedLog(this.host.log, this.label()),
       },
       route,
       rel.activePath,
@@ -274,6 +292,9 @@ export class CoreConnection implements ConnectionApi {
     // does not use them before), and measures the RTT.
     rel.queueFrame({ type: 'ping' });
     this.connectedEmitted = true;
+    this.host.log?.(
+      `${this.label()} established (${this.outgoing ? 'outgoing' : 'incoming'}, ${pathText(paths.info)}${handshakeRttMs === null ? '' : `, handshake rtt ${handshakeRttMs.toFixed(1)} ms`})`,
+    );
     this.host.emit({ type: 'connected', id: this.id, remoteKey, outgoing: this.outgoing, path: paths.info });
     // the peer's better candidates (direct IPv6 over IPv4): probed in the background
     const candidates = this.channels.candidates;
@@ -409,6 +430,7 @@ export class CoreConnection implements ConnectionApi {
       return;
     }
     this.stateValue = 'closed';
+    this.host.log?.(`${this.label()} dial failed: ${error.code}: ${error.message}`);
     this.host.emit({ type: 'connect_failed', id: this.id, error });
     this.finalize(now);
   }
@@ -460,6 +482,11 @@ export class CoreConnection implements ConnectionApi {
 
   private drop(reason: string): void {
     this.dropCounts[reason] = (this.dropCounts[reason] ?? 0) + 1;
+  }
+
+  /** @internal How log lines name this connection: `#<id> <peer id prefix>`. */
+  label(): string {
+    return `#${this.id} ${shortPeerId(this.remoteKeyValue)}`;
   }
 
   private maybeFinishDrain(now: number): void {
@@ -569,6 +596,9 @@ export class CoreConnection implements ConnectionApi {
   private emitClosed(code: number, reason: string, remote: boolean): void {
     if (this.closedEmitted || !this.connectedEmitted) return;
     this.closedEmitted = true;
+    this.host.log?.(
+      `${this.label()} closed ${remote ? 'by the peer' : 'here'}: code ${code}${reason === '' ? '' : `, ${reason}`}`,
+    );
     this.host.emit({ type: 'closed', id: this.id, code, reason, remote });
   }
 
@@ -588,6 +618,16 @@ function checkClose(now: number, code: number, reason: string): void {
     throw new RangeError(`"code" expected a non-negative integer, got ${code}`);
   }
   if (typeof reason !== 'string') throw new TypeError('"reason" expected a string');
+}
+
+/** `sink` with every line prefixed by `prefix` (computed once). */
+function prefixedLog(sink: LogSink, prefix: string): LogSink {
+  return (message) => sink(`${prefix} ${message}`);
+}
+
+/** A path as log lines show it: `direct 1.2.3.4:5`. */
+function pathText(path: PathInfo): string {
+  return `${path.kind} ${addressKey(path.address)}`;
 }
 
 /** True when reliability holds nothing unsent or unacknowledged. */

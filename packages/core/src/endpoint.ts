@@ -1,6 +1,13 @@
-import { type SecureChannel, SecureEndpoint, type SecureEvent, type SecureTransmit } from '@srmudp/crypto';
+import {
+  type SecureChannel,
+  SecureEndpoint,
+  type SecureEvent,
+  type SecureTransmit,
+  shortPeerId,
+} from '@srmudp/crypto';
 import {
   type Address,
+  addressKey,
   checkAddress,
   classifyDatagram,
   copyAddress,
@@ -69,6 +76,8 @@ export class CoreEndpoint implements EndpointApi {
       amp: this.amp,
       random: settings.random,
       reliableOptions: settings.reliable,
+      log: settings.log,
+      reliabilityLog: settings.reliabilityLog,
       emit: (ev) => {
         this.events.push(ev);
       },
@@ -163,12 +172,18 @@ export class CoreEndpoint implements EndpointApi {
       const existing = this.table.ofKey(key);
       if (existing !== undefined && (existing.state === 'established' || existing.state === 'handshaking')) {
         // more candidates: the handshake tries them too, an established connection probes the better ones
+        this.settings.log?.(
+          `${existing.label()} dialled again: ${target.addresses.length} more candidate(s)`,
+        );
         existing.addCandidatesAt(now, target.addresses);
         return existing;
       }
     }
     const conn = this.newConnection(true, key ? key.slice() : null);
     conn.channels.addCandidates(target.addresses);
+    this.settings.log?.(
+      `${conn.label()} dial (${key ? 'IK' : 'XX, key unknown'}): ${target.addresses.map(addressKey).join(', ')}`,
+    );
     if (this.table.live() > this.settings.maxConnections) {
       conn.fail(now, new CoreError('LIMIT', `at most ${this.settings.maxConnections} connections`));
       return conn;
@@ -214,6 +229,7 @@ export class CoreEndpoint implements EndpointApi {
   close(now: number, code = 0, reason = ''): void {
     if (!Number.isFinite(now)) throw new TypeError(`"now" expected a finite number, got ${now}`);
     if (this.closed) return;
+    if (!this.closing) this.settings.log?.(`endpoint closing: ${this.table.size} connection(s) left`);
     this.closing = true;
     for (const conn of [...this.table.all()]) {
       if (conn.state === 'handshaking') {
@@ -405,6 +421,9 @@ export class CoreEndpoint implements EndpointApi {
         conn.channels.detach(channel);
         if (restarted) conn.closeNow(now, CloseCode.PEER_RESTARTED, 'peer restarted', true);
       }
+      this.settings.log?.(
+        `peer ${shortPeerId(channel.remoteKey)}: ${restarted ? 'restarted (new boot id)' : 'reconnected while the old connection drained'}: a new connection`,
+      );
       this.freshConnection(now, channel, (channel.remoteKey as Uint8Array).slice(), boot, ev);
     }
   }
@@ -523,11 +542,13 @@ export class CoreEndpoint implements EndpointApi {
     const known = existing !== undefined && !existing.isFinished;
     if (!known && this.table.live() >= this.settings.maxConnections) {
       this.drop('connection_limit');
+      this.settings.log?.(`peer ${shortPeerId(key)} from ${addressKey(from)} refused: connection limit`);
       return false;
     }
     const allow = this.settings.allow;
     if (allow !== null && !allow.some((k) => equalBytes(k, key))) {
       this.drop('not_allowed');
+      this.settings.log?.(`peer ${shortPeerId(key)} from ${addressKey(from)} refused: not in the allow list`);
       return false;
     }
     const policy = this.settings.policy;
@@ -540,6 +561,7 @@ export class CoreEndpoint implements EndpointApi {
       }
       if (!ok) {
         this.drop('policy_refused');
+        this.settings.log?.(`peer ${shortPeerId(key)} from ${addressKey(from)} refused by the accept policy`);
         return false;
       }
     }

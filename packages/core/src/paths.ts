@@ -23,8 +23,16 @@
  * plugs in as another `Route` kind with its own tier.
  */
 import type { PathState, ReliableConnection } from '@srmudp/reliability';
-import { type Address, addressFamily, copyAddress, equalBytes, type Frame, sameAddress } from '@srmudp/wire';
-import type { PathChangeReason, PathInfo } from './api.js';
+import {
+  type Address,
+  addressFamily,
+  addressKey,
+  copyAddress,
+  equalBytes,
+  type Frame,
+  sameAddress,
+} from '@srmudp/wire';
+import type { LogSink, PathChangeReason, PathInfo } from './api.js';
 import { DEFAULTS } from './defaults.js';
 
 /** Where a path's datagrams go. */
@@ -205,6 +213,8 @@ export interface PathsHost {
   onChanged(path: PathInfo, reason: PathChangeReason): void;
   onLost(path: PathInfo): void;
   drop(reason: string): void;
+  /** the connection's log (validations started and failed); absent or null: silent */
+  readonly log?: LogSink | null;
 }
 
 /** A probe packet to build: its frames for `path`, within `budget` bytes (anti-amplification). */
@@ -369,6 +379,7 @@ export class PathSet {
       if (p !== this.activePath && !p.onChallengeTimer(now, pto)) {
         // the route never answered: stay where we are
         this.host.drop('path_validation_failed');
+        this.host.log?.(`path ${addressKey(p.route.address)} did not answer its challenges: not used`);
         if (!p.validated) this.forget(p);
       }
       if (p !== this.activePath && p.retiredAt !== null && now >= p.retiredAt + GRACE_MS) this.forget(p);
@@ -419,6 +430,7 @@ export class PathSet {
   }
 
   private validate(now: number, path: Path, purpose: 'migration' | 'upgrade'): void {
+    this.host.log?.(`validating path ${addressKey(path.route.address)} (${purpose})`);
     path.startValidation(now, this.host.random(8).slice(0, 8), purpose);
     path.onChallengeTimer(now, this.host.rel.pto());
   }

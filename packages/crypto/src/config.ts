@@ -70,6 +70,13 @@ export interface SecureEndpointConfig {
    * clock that keeps running across restarts.
    */
   wallClockOffsetMs?: number;
+  /**
+   * Component log (the Node façade passes `srmudp:crypto` when DEBUG names it); silent when
+   * absent. Rare events only: handshakes started, answered, done, failed (with the reason),
+   * rekeys, key expiry, cookie replies and load changes. Peers appear as the 12-character prefix
+   * of their peer id; keys, handshake hashes and payloads never.
+   */
+  log?: (message: string) => void;
 }
 
 /** `SecureEndpointConfig` validated, with every default filled in. */
@@ -83,6 +90,7 @@ export interface SecureConfig {
   readonly timing: SecureTiming;
   readonly limits: HandshakeLimits;
   readonly wallClockOffsetMs: number;
+  readonly log: ((message: string) => void) | null;
 }
 
 /** Validates `config` (exact TypeError / RangeError messages) and fills in the defaults. */
@@ -100,6 +108,8 @@ export function resolveSecureConfig(config: SecureEndpointConfig): SecureConfig 
   const offset = config.wallClockOffsetMs ?? 0;
   if (typeof offset !== 'number' || !Number.isFinite(offset))
     throw new RangeError(`"wallClockOffsetMs" expected a finite number, got ${offset}`);
+  if (config.log !== undefined && typeof config.log !== 'function')
+    throw new TypeError('"log" expected a function');
   return {
     identity: config.identity,
     random: config.random,
@@ -110,5 +120,6 @@ export function resolveSecureConfig(config: SecureEndpointConfig): SecureConfig 
     timing,
     limits: resolveLimits(config.limits),
     wallClockOffsetMs: offset,
+    log: config.log ?? null,
   };
 }

@@ -68,6 +68,14 @@ export function peerIdToString(key: Uint8Array): string {
   return PEER_ID_PREFIX + base32Encode(raw);
 }
 
+/** Characters of a peer id's text that logs show: enough to tell peers apart, never a key. */
+export const SHORT_PEER_ID_LENGTH = 12;
+
+/** The first {@link SHORT_PEER_ID_LENGTH} characters of a peer id's text (for logs); '?' for null. */
+export function shortPeerId(key: Uint8Array | null): string {
+  return key === null ? '?' : peerIdToString(key).slice(0, SHORT_PEER_ID_LENGTH);
+}
+
 /** Parses a peer id string; throws SrmudpError('INVALID_PEER_ID') saying what is wrong. */
 export function parsePeerId(text: string): Uint8Array {
   if (typeof text !== 'string') throw new CryptoError('INVALID_PEER_ID', 'peer id must be a string');

@@ -8,6 +8,7 @@
  */
 import {
   type Address,
+  addressKey,
   type CookieReplyPacket,
   compareBytes,
   decodePacket,
@@ -35,6 +36,7 @@ import { CookieChecker, cookieKey, mac1Key, mac1Of, verifyMac1 } from './macs.js
 import { HandshakeState } from './noise/handshake-state.js';
 import { IK, XX } from './noise/patterns.js';
 import { decodePayload, encodePayload } from './options.js';
+import { shortPeerId } from './peer-id.js';
 import { PROLOGUE } from './prologue.js';
 import type { ChannelHost, HandshakeKind, IndexOwner, SecureChannel } from './secure-channel.js';
 import type { DropReason } from './stats.js';
@@ -109,6 +111,8 @@ export class Responder {
   private readonly sources = new SourceKeys();
   private readonly handshakeRate: SourceRate;
   private readonly cookieRate: SourceRate;
+  /** the load measure's verdict at the previous initiation (logged when it changes) */
+  private loaded = false;
 
   constructor(
     private readonly host: ChannelHost,
@@ -240,7 +244,16 @@ export class Responder {
    * cookie reply; only then the Noise message and its Diffie-Hellman.
    */
   onInitDatagram(now: number, from: Address, raw: Uint8Array, forced: boolean): HandleResult {
-    const underLoad = this.load.record(now) || forced;
+    const measured = this.load.record(now);
+    if (measured !== this.loaded) {
+      this.loaded = measured;
+      this.host.log?.(
+        measured
+          ? 'under load: initiations over the threshold, cookie replies to those without a valid mac2'
+          : 'load back under the threshold: initiations answered without cookies',
+      );
+    }
+    const underLoad = measured || forced;
     if (raw.length < MIN_HANDSHAKE) return this.drop('malformed');
     const hasMac2 = !isZero(raw.subarray(raw.length - MAC_LENGTH));
     let src: Source | null = null;
@@ -378,6 +391,9 @@ export class Responder {
     }
     if (!this.host.accept(id, { address: from, pattern: 'IK', options: payload.app, incoming: true })) {
       hs.destroy();
+      this.host.log?.(
+        `peer ${shortPeerId(id)}: IK initiation from ${addressKey(from)} refused (accept policy)`,
+      );
       return this.drop('refused');
     }
     // Consumed: from now on only a newer initiation from this key is accepted (WireGuard records
@@ -428,6 +444,9 @@ export class Responder {
     if (channel.next) channel.dropSession(channel.next);
     channel.next = session;
     channel.nextOptions = payload.app;
+    this.host.log?.(
+      `peer ${shortPeerId(id)}: IK initiation from ${addressKey(from)} answered, awaiting key confirmation${channel.isEstablished ? ' (rekey or restart)' : ''}`,
+    );
     if (!channel.isEstablished) {
       // a would-be new connection: it counts in the handshake budget until confirmed
       channel.state = 'handshaking';
@@ -477,6 +496,7 @@ export class Responder {
     this.side.indexes.set(localIndex, { kind: 'half_open', halfOpen: h });
     this.respond(now, c, localIndex, noise2, null, null);
     this.pending.add({ localIndex, source, cookie, evict: () => this.dropHalfOpen(localIndex) });
+    this.host.log?.(`XX initiation from ${addressKey(from)} answered (half-open until message 3)`);
     return HANDSHAKE_RESULT;
   }
 
@@ -505,6 +525,9 @@ export class Responder {
     if (!this.host.accept(id, { address: from, pattern: 'XX', options: payload.app, incoming: true })) {
       attempt.destroy();
       this.side.indexes.delete(h.localIndex);
+      this.host.log?.(
+        `peer ${shortPeerId(id)}: XX handshake from ${addressKey(from)} refused (accept policy)`,
+      );
       return this.drop('refused');
     }
     // XX cannot be replayed (message 3 answers our fresh ephemeral key), so its timestamp is not

@@ -1,10 +1,11 @@
-import { type Address, compareBytes, copyAddress, type HandshakePacket } from '@srmudp/wire';
+import { type Address, addressKey, compareBytes, copyAddress, type HandshakePacket } from '@srmudp/wire';
 import type { AcceptInfo } from './config.js';
 import { CryptoError } from './errors.js';
 import { tryPeerIdToX25519 } from './identity.js';
 import { Initiation, type InitiatorHost } from './initiator.js';
 import { COOKIE_USE_LIFETIME_MS } from './macs.js';
 import type { HandshakeOptions } from './options.js';
+import { shortPeerId } from './peer-id.js';
 import type { CryptoStats, DropReason } from './stats.js';
 import type { TransportSession } from './transport-session.js';
 
@@ -89,6 +90,8 @@ export type IndexOwner =
 /** @internal What a channel (and the responder logic) needs from its endpoint. */
 export interface ChannelHost extends InitiatorHost {
   readonly stats: CryptoStats;
+  /** the component log (rare events only; peers as id prefixes, never keys), or null: silent */
+  readonly log: ((message: string) => void) | null;
   allocateIndex(owner: IndexOwner): number;
   setIndexOwner(index: number, owner: IndexOwner): void;
   releaseIndex(index: number): void;
@@ -242,6 +245,7 @@ export class SecureChannel {
   /** Erases all keys and handshake state; the channel cannot be used afterwards. */
   close(): void {
     if (this.state === 'closed') return;
+    this.host.log?.(`${this.label()}: channel closed, keys erased`);
     this.dropPending();
     for (const s of [this.current, this.previous, this.next]) this.dropSession(s);
     this.current = this.previous = this.next = null;
@@ -307,6 +311,7 @@ export class SecureChannel {
       if (this.ended()) return; // abandonNext failed or closed the channel
     }
     if (this.current && now >= this.current.createdAt + tm.rejectAfterMs) {
+      this.host.log?.(`${this.label()}: keys expired (${tm.rejectAfterMs} ms old), erased`);
       this.dropSession(this.current);
       this.current = null;
       if (!this.pending) {
@@ -328,18 +333,27 @@ export class SecureChannel {
       if (now >= p.startedAt + tm.handshakeTimeoutMs) {
         this.dropPending();
         this.host.stats.handshakesFailed++;
+        this.host.log?.(
+          `${this.label()}: no answer to our ${p.pattern} initiation in ${tm.handshakeTimeoutMs} ms`,
+        );
         if (this.isEstablished)
           this.startHandshake(now); // rekey failed: keep trying while keys last
         else this.fail(this.established ? 'SESSION_EXPIRED' : 'HANDSHAKE_TIMEOUT');
         return;
       }
       if (now >= p.nextSendAt) {
+        this.host.log?.(
+          `${this.label()}: initiation resent (no answer for ${Math.round(now - p.startedAt)} ms)`,
+        );
         this.sendPending(now);
         p.onRetransmit(now);
       }
     } else if (this.current && this.remoteStatic) {
       const u = this.unansweredAt(this.current);
       if (this.rekeyRequested || now >= this.rekeyAt(this.current) || (u !== null && now >= u)) {
+        this.host.log?.(
+          `${this.label()}: rekey (${this.rekeyRequested ? 'packet limit' : u !== null && now >= u ? 'no answer under the new keys' : 'key age'})`,
+        );
         this.rekeyRequested = false;
         this.host.stats.rekeys++;
         this.startHandshake(now);
@@ -381,6 +395,9 @@ export class SecureChannel {
     this.pending = new Initiation(host, this.remoteStatic, localIndex, keyPhase, now);
     if (!this.isEstablished) this.state = 'handshaking';
     host.stats.handshakesStarted++;
+    host.log?.(
+      `${this.label()}: ${this.pending.pattern} handshake started to ${addressKey(this.address)}${this.isEstablished ? ' (rekey)' : ''}`,
+    );
     this.sendPending(now);
   }
 
@@ -418,6 +435,7 @@ export class SecureChannel {
     this.cookie?.value.fill(0);
     this.cookie = { value: cookie, at: now };
     this.host.stats.cookieRepliesAccepted++;
+    this.host.log?.(`${this.label()}: cookie reply (the peer is under load): initiation resent with it`);
     this.sendPending(now);
     return true;
   }
@@ -481,6 +499,9 @@ export class SecureChannel {
     this.state = 'established';
     host.stats.handshakesCompleted++;
     const address = copyAddress(this.address);
+    host.log?.(
+      `${this.label()}: ${this.established ? (this.released ? 'new session on a released channel' : 'rekeyed') : 'handshake done'} (${initiator ? 'initiator' : 'responder'}, ${addressKey(address)}, key phase ${session.keyPhase}${handshakeRttMs === null ? '' : `, rtt ${handshakeRttMs.toFixed(1)} ms`})`,
+    );
     if (!this.established) {
       this.established = true;
       host.emit({
@@ -515,6 +536,7 @@ export class SecureChannel {
    */
   abandonNext(): void {
     if (this.next === null) return;
+    this.host.log?.(`${this.label()}: unconfirmed session given up (no packet under its keys)`);
     this.dropSession(this.next);
     this.next = null;
     if (this.released) {
@@ -535,9 +557,15 @@ export class SecureChannel {
 
   /** @internal */
   fail(code: FailureCode): void {
+    this.host.log?.(`${this.label()}: failed (${code})`);
     this.state = 'failed';
     this.established = false;
     this.host.emit({ type: 'failed', channel: this, code });
+  }
+
+  /** How logs name this channel: the peer id prefix ('?' while an XX dial has not learnt it). */
+  private label(): string {
+    return `peer ${shortPeerId(this.remoteKey)}`;
   }
 
   /** @internal Simultaneous initiation: true when our own pending initiation wins. */

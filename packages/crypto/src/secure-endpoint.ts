@@ -81,6 +81,7 @@ export class SecureEndpoint {
       random: c.random,
       timing: c.timing,
       stats: this.statsData,
+      log: c.log,
       appOptions: c.options,
       timestamp: (now) => this.clock.next(now),
       allocateIndex: (owner) => this.allocateIndex(owner),

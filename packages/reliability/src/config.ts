@@ -88,8 +88,12 @@ export interface ReliableOptions {
   initialRttMs?: number;
   /** randomness source (reserved for packet-number skipping); unused by the state machine now */
   random?: (n: number) => Uint8Array;
-  /** component logger (e.g. `debug('srmudp:reliability')`); silent when absent. Logs drops,
-   * connection errors, PTOs, PMTU changes and black holes; never payload bytes. */
+  /**
+   * Component log (the Node façade passes `srmudp:reliability`, core prefixes each connection's
+   * lines); silent when absent. Rare events only: loss bursts and persistent congestion, PTOs,
+   * PMTU changes and black holes, undecodable or duplicate packets, idle timeout, close; never
+   * payload bytes.
+   */
   log?: (message: string) => void;
 }
 
@@ -145,6 +149,8 @@ export function resolveConfig(options: ReliableOptions): ConnectionConfig {
   if (!Number.isSafeInteger(maxUdpPayload) || maxUdpPayload < BASE_PLPMTU || maxUdpPayload > 65527) {
     throw new RangeError(`"maxUdpPayload" expected an integer in [${BASE_PLPMTU}, 65527]`);
   }
+  if (options.log !== undefined && typeof options.log !== 'function')
+    throw new TypeError('"log" expected a function');
   const initialRtt = options.initialRttMs ?? 333;
   if (!(initialRtt > 0)) throw new RangeError('"initialRttMs" expected a number > 0');
   return {

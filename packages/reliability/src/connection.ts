@@ -47,6 +47,9 @@ import { Counters, type ReliableState, type ReliableStats, snapshot } from './st
 import { StreamSet } from './streams.js';
 import { Timer, type TimerName, TimerTable } from './timers.js';
 
+/** Loss bursts are logged at most once per this many ms (the bursts in between are counted). */
+const LOSS_LOG_INTERVAL_MS = 1000;
+
 /**
  * One connection: streams, messages, datagrams, ACKs, loss recovery (RFC 9002), congestion
  * control, pacing, flow control (RFC 9000 §4), PMTU discovery (RFC 8899), keepalive, idle
@@ -74,6 +77,9 @@ export class ReliableConnection {
   private readonly builder: PacketBuilder;
 
   private readonly closing = new CloseState();
+  /** loss-burst log lines: at most one per LOSS_LOG_INTERVAL_MS, the bursts in between counted */
+  private lossLoggedAt = Number.NEGATIVE_INFINITY;
+  private lossBurstsUnlogged = 0;
 
   constructor(options: ReliableOptions) {
     const config = resolveConfig(options);
@@ -97,6 +103,8 @@ export class ReliableConnection {
       onPacketAcked: (t, p, path) => this.onPacketAcked(t, p, path),
       onPacketLost: (t, p, path) => this.onPacketLost(t, p, path),
       onProbeTimeout: (t, frames, path) => this.onProbeTimeout(t, frames, path),
+      onLossBurst: (t, packets, bytes, persistent, path) =>
+        this.onLossBurst(t, packets, bytes, persistent, path),
     });
     this.liveness = new Liveness(config.idleTimeoutMs, config.keepaliveMs, now);
     this.builder = new PacketBuilder({
@@ -576,6 +584,29 @@ export class ReliableConnection {
     else this.builder.pingPending = true;
     const mtu = path.onPto(now, this.recovery.ptoCount);
     if (mtu > 0) this.events.push({ type: 'pmtu', pmtu: mtu });
+  }
+
+  /** A loss burst (or persistent congestion): logged, at most a line per LOSS_LOG_INTERVAL_MS. */
+  private onLossBurst(
+    now: number,
+    packets: number,
+    bytes: number,
+    persistent: boolean,
+    path: PathState,
+  ): void {
+    const log = this.config.log;
+    if (log === null) return;
+    if (!persistent && now < this.lossLoggedAt + LOSS_LOG_INTERVAL_MS) {
+      this.lossBurstsUnlogged++;
+      return;
+    }
+    const more =
+      this.lossBurstsUnlogged > 0 ? ` (+${this.lossBurstsUnlogged} bursts since the last line)` : '';
+    this.lossLoggedAt = now;
+    this.lossBurstsUnlogged = 0;
+    log(
+      `loss burst: ${packets} packets (${bytes} bytes) lost at once${persistent ? ', persistent congestion' : ''}${more}; cwnd ${path.cc.window()} bytes, srtt ${path.rtt.smoothed.toFixed(1)} ms, ${this.counters.packetsLost} lost in all`,
+    );
   }
 
   /** Queues the content of a lost (or PTO-probed) packet for retransmission by its owners. */

@@ -22,6 +22,8 @@ const PACKET_THRESHOLD = 3; // RFC 9002 §6.1.1
 const MAX_PACKET_THRESHOLD = 300;
 const MAX_RECENT_LOST = 1024;
 const MAX_PTO_BACKOFF = 16; // cap the exponent so timers stay finite
+/** Packets one loss detection declares lost at once from which it counts as a burst (logs). */
+export const LOSS_BURST_PACKETS = 3;
 
 /** What loss recovery tells the owners of a packet's content. */
 export interface RecoveryHost {
@@ -31,6 +33,8 @@ export interface RecoveryHost {
   onPacketLost(now: number, p: SentPacket, path: PathState): void;
   /** A PTO fired: resend `frames` (the oldest unacknowledged data), or a PING when null. */
   onProbeTimeout(now: number, frames: SentFrame[] | null, path: PathState): void;
+  /** One detection declared `packets` (>= LOSS_BURST_PACKETS) lost, or persistent congestion. */
+  onLossBurst(now: number, packets: number, bytes: number, persistent: boolean, path: PathState): void;
 }
 
 export class LossRecovery {
@@ -264,6 +268,8 @@ export class LossRecovery {
         bytesInFlight: this.bytesInFlight,
         delivered: this.rate.delivered,
       });
+      if (lostCount >= LOSS_BURST_PACKETS || persistent)
+        this.host.onLossBurst(now, lostCount, lostBytes, persistent, path);
     }
   }
 

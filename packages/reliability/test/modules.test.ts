@@ -224,10 +224,12 @@ describe('LossRecovery', () => {
     const lost: number[] = [];
     const acked: number[] = [];
     const probes: (SentFrame[] | null)[] = [];
+    const bursts: { packets: number; bytes: number; persistent: boolean }[] = [];
     const host: RecoveryHost = {
       onPacketAcked: (_now, p) => acked.push(p.pn),
       onPacketLost: (_now, p) => lost.push(p.pn),
       onProbeTimeout: (_now, frames) => probes.push(frames),
+      onLossBurst: (_now, packets, bytes, persistent) => bursts.push({ packets, bytes, persistent }),
     };
     const path = new PathState(PATH_CONFIG, 0);
     const counters = new Counters();
@@ -237,7 +239,7 @@ describe('LossRecovery', () => {
       rec.onPacketSent(p);
       return p;
     };
-    return { rec, path, send, lost, acked, probes, counters };
+    return { rec, path, send, lost, acked, probes, counters, bursts };
   }
 
   it('rejects malformed ACKs and ACKs of packets never sent', () => {
@@ -251,12 +253,14 @@ describe('LossRecovery', () => {
   });
 
   it('packet threshold declares loss; a late ACK of a lost packet widens the threshold', () => {
-    const { rec, path, send, lost, acked, counters } = setup();
+    const { rec, path, send, lost, acked, counters, bursts } = setup();
     for (let i = 0; i < 6; i++) send(10); // sent together: no time-threshold loss 1 ms later
     expect(rec.bytesInFlight).toBe(6 * 1200);
     rec.onAckFrame(11, ack([5, 5]), path);
     expect(acked).toEqual([5]);
     expect(lost).toEqual([0, 1, 2]); // 5 >= pn + 3
+    // three at once: a loss burst (for the logs), not persistent congestion
+    expect(bursts).toEqual([{ packets: 3, bytes: 3 * 1200, persistent: false }]);
     expect(rec.bytesInFlight).toBe(2 * 1200);
     rec.onAckFrame(12, ack([5, 5], [0, 0]), path);
     expect(counters.spuriousLosses).toBe(1);

@@ -14,6 +14,7 @@ import {
   CoreEndpoint,
   type EndpointConfig,
   type EndpointEvent,
+  type EndpointLogs,
   type PathInfo,
 } from '@srmudp/core';
 import {
@@ -104,6 +105,28 @@ interface NamedPeer {
 
 /** Façade log lines (`DEBUG=srmudp:node`): dials, handshakes done, paths, closes, redials. */
 const log = logger('srmudp:node');
+/**
+ * The inner layers' loggers: core (dials, establishment, paths, closes), crypto (handshakes,
+ * rekeys, cookies, load), reliability (loss bursts, PTOs, PMTU, idle timeout), the NAT session.
+ */
+const layerLogs = {
+  core: logger('srmudp:core'),
+  crypto: logger('srmudp:crypto'),
+  reliability: logger('srmudp:reliability'),
+  nat: logger('srmudp:nat'),
+};
+
+/**
+ * The layers' sinks for a node created now: only those DEBUG enables, so a silent layer does not
+ * even build its lines (the pure layers check for a sink, not a level).
+ */
+function enabledLayerLogs(): EndpointLogs & { nat?: (message: string) => void } {
+  const out: EndpointLogs & { nat?: (message: string) => void } = {};
+  for (const k of ['core', 'crypto', 'reliability', 'nat'] as const) {
+    if (layerLogs[k].enabled) out[k] = layerLogs[k];
+  }
+  return out;
+}
 
 /**
  * What the 'peer' event carries: a named peer's state changes, with the number of addresses a
@@ -158,8 +181,6 @@ const CLOSING_WAIT_MS = 500;
 /** records keep this many candidates (DESIGN.md §7) */
 const RECORD_CANDIDATES = 8;
 
-const debugNat = /(^|,)\s*srmudp:(nat|\*)|(^|,)\s*\*/.test(process.env.DEBUG ?? '');
-
 /**
  * One UDP socket, many authenticated peers. Create with {@link createNode}.
  *
@@ -213,6 +234,7 @@ export class SrmudpNode extends EventEmitter implements ConnectionOwner {
     const backend = options.cryptoBackend ?? autoBackend();
     this.cryptoBackend = backend.name;
     const random = (n: number) => new Uint8Array(randomBytes(n));
+    const { nat: natLog, ...layers } = enabledLayerLogs();
     const config: EndpointConfig = {
       identity,
       random,
@@ -226,6 +248,7 @@ export class SrmudpNode extends EventEmitter implements ConnectionOwner {
       // initiation timestamps: performance.now() + timeOrigin ≈ wall clock, monotonic in this
       // process and larger after a restart (a responder refuses replays of older initiations)
       wallClockOffsetMs: performance.timeOrigin,
+      log: layers,
     };
     const now = performance.now();
     const endpoint = new CoreEndpoint(config, now);
@@ -240,7 +263,6 @@ export class SrmudpNode extends EventEmitter implements ConnectionOwner {
     // NAT traversal (DESIGN.md §5): the session is created at once and never awaited; servers
     // given as names (and the default list) are resolved by the driver when the session asks
     const names = options.stunServers?.map(parseStunServer);
-    const log = debugNat ? (m: string) => process.stderr.write(`srmudp:nat ${m}\n`) : undefined;
     this.session = new NatSession(
       {
         random,
@@ -249,7 +271,7 @@ export class SrmudpNode extends EventEmitter implements ConnectionOwner {
         localPort: this.bound.port,
         ...(options.nat?.timing ? { timing: stripUndefined(options.nat.timing) } : {}),
         ...(options.nat?.birthday ? { birthday: stripUndefined(options.nat.birthday) } : {}),
-        ...(log ? { log } : {}),
+        ...(natLog ? { log: natLog } : {}),
       },
       now,
     );
@@ -269,7 +291,7 @@ export class SrmudpNode extends EventEmitter implements ConnectionOwner {
         families,
         pool: this.pool,
         ...(names !== undefined ? { stunServers: names } : {}),
-        ...(log ? { log } : {}),
+        ...(natLog ? { log: natLog } : {}),
       },
     );
     this.dialer = new Dialer(this, this.session);
