@@ -254,7 +254,8 @@ class Connection:
             role,
             now,
             limits=self._ep.limits,
-            max_udp_payload=1452 if ":" in host else 1472,
+            # through a relay (wire-format.md §9.2): the hop's ceiling minus the 4-byte channel header
+            max_udp_payload=1468 if host.startswith("via~") else 1452 if ":" in host else 1472,
             keepalive_ms=self._ep.keepalive_ms,
             idle_timeout_ms=self._ep.idle_timeout_ms,
         )
