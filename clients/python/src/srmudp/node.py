@@ -101,7 +101,14 @@ class _Hop:
         self.ws: Any = None
         self.udp_host, self.udp_port = host, port
         if url is not None:
-            from .ws import WsCarrier
+            try:
+                from .ws import WsCarrier, check_websockets
+
+                check_websockets()
+            except ImportError:
+                raise SrmudpError(
+                    "MISSING_DEPENDENCY", "a WebSocket relay needs the websockets library (pip install websockets)"
+                ) from None
 
             self.address: Address = (f"ws~relay{index}", 1)
             self.ws = WsCarrier(url, self._on_ws_datagram, self._on_ws_state, token=token)

@@ -27,6 +27,11 @@ CLOSE_CODES = {
 }
 
 
+def check_websockets() -> None:
+    """ImportError when the websockets library is missing."""
+    import websockets  # noqa: F401
+
+
 def _connect_fn() -> tuple[Callable[..., Any], str]:
     try:
         from websockets.asyncio.client import connect  # websockets >= 13
