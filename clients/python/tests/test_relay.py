@@ -456,3 +456,39 @@ async def _wait_ready(node: srmudp.Node, timeout: float = 30) -> None:
     while not all(h["ready"] for h in node.relays()):
         assert loop.time() < deadline, node.relays()
         await asyncio.sleep(0.05)
+
+
+def test_relay_restart_the_session_carries_on_over_a_new_circuit(tmp_path: Any) -> None:
+    """The relay shuts down (STATUS restarting, WebSockets closed) and comes back with the same
+    key and port: both hops reconnect, Python asks for the circuit again, and the same
+    end-to-end connection carries messages both ways."""
+
+    async def main() -> None:
+        import socket
+
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        opts = {**FAST, "port": port, "udpPort": None, "keyFile": str(tmp_path / "relay.key")}
+        relay = await TsPeer.start("ts_relay.mjs", **opts)
+        ts = await TsPeer.start("ts_relay_peer.mjs", relayKey=relay.ready["peerId"], carrier={"kind": "ws", "url": relay.ready["url"]})
+        try:
+            async with await srmudp.create_node(host="127.0.0.1", relays=[relay.ready["relay"]]) as node:
+                pc = await node.connect({"peer_id": ts.peer_id}, timeout=30)
+                await _messages_both_ways(node, pc, ts)
+                await relay.close()
+                relay = await TsPeer.start("ts_relay.mjs", **opts)
+                for i in range(3):
+                    await pc.send(f"after restart {i}".encode())
+                got = [base64.b64decode((await ts.expect("message", timeout=40))["data"]) for _ in range(3)]
+                assert got == [f"after restart {i}".encode() for i in range(3)]
+                ts.send(cmd="send", to=node.peer_id, data=base64.b64encode(b"back").decode())
+                m = await node.receive(timeout=30)
+                assert m is not None and m.data == b"back"
+                assert not pc.is_closed and node.connection(ts.peer_id) is pc
+                assert node.stats()["relay_drops"].get("circuit_closed_relay_shutdown", 0) + node.stats()["relay_drops"].get("circuit_closed_hop_down", 0) >= 1
+        finally:
+            await ts.close()
+            await relay.close()
+
+    run(main, 180)

@@ -6,6 +6,7 @@ again so receives are processed) and one timer is re-armed at ``poll_timeout()``
 from __future__ import annotations
 
 import asyncio
+from collections import deque
 import os
 import socket
 import time
@@ -115,6 +116,11 @@ class _Hop:
         else:
             self.address = ("", 0)  # resolved at start
         self._redial: asyncio.TimerHandle | None = None
+        #: control messages the hop session had no room for yet (sent in order when it has)
+        self.pending: deque[bytes] = deque()
+        #: peers we reach through this relay as the requester: their circuit is asked for again
+        #: when it closes (relay restart, hop reset) while the connection lives
+        self.wanted: set[bytes] = set()
 
     async def start(self) -> None:
         if self.ws is not None:
@@ -160,6 +166,7 @@ class _Hop:
         if error is not None:
             self.last_error = error
         self.client.hop_down(n._now())
+        self.pending.clear()
         n._relay_changed.set()
         if not n._closed and self._redial is None and (self.ws is None or self.ws.is_open):
             self._redial = n._loop.call_later(n._opts.get("reconnect_delay_ms", 500) / 1000, self._redial_now)
@@ -459,6 +466,7 @@ class Node:
         self._hops_by_conn: dict[int, _Hop] = {}
         self._hop_by_address: dict[Address, _Hop] = {}
         self._circuits: dict[tuple[int, int], asyncio.Future[int]] = {}
+        self._rerequest_ids: dict[tuple[int, int], bytes] = {}
         self._relay_drops: dict[str, int] = {}
         self._relay_changed = asyncio.Event()
 
@@ -515,7 +523,7 @@ class Node:
             if r.key is None:
                 raise SrmudpError("INVALID_PEER_ID", "a peer reached through a relay needs its peer id (Noise IK)")
             t0 = self._loop.time()
-            await self._circuit_to(r.key, timeout)
+            (await self._circuit_to(r.key, timeout)).wanted.add(r.key)
             if timeout is not None:
                 timeout = max(0.1, timeout - (self._loop.time() - t0))
             core = self.endpoint.connect(self._now(), [via_address(r.key)], r.key)
@@ -606,12 +614,13 @@ class Node:
         channels, the limits it announced, the last error, counters."""
         return [h.status() for h in self._hops]
 
-    async def _circuit_to(self, key: bytes, timeout: float | None) -> None:
+    async def _circuit_to(self, key: bytes, timeout: float | None) -> _Hop:
         """A bound circuit to ``key`` on one of our relays (the first ready one that binds)."""
         if not self._hops:
             raise SrmudpError("NO_RELAY", "this node has no relays: create_node(relays=[...])")
-        if any(h.client.channel_of(key) >= 0 for h in self._hops):
-            return
+        for h in self._hops:
+            if h.client.channel_of(key) >= 0:
+                return h
         wait = timeout if timeout is not None else self._opts.get("handshake_timeout_ms", 10_000) / 1000 * 1.5 + 5
         deadline = self._loop.time() + wait
         while not any(h.client.ready for h in self._hops):
@@ -632,7 +641,7 @@ class Node:
             self._kick()
             try:
                 await asyncio.wait_for(asyncio.shield(fut), max(0.1, deadline - self._loop.time()))
-                return
+                return hop
             except asyncio.TimeoutError:
                 self._circuits.pop((id(hop), rid), None)
                 last = SrmudpError("RELAY_REJECTED", f"{hop.name}: no answer to the circuit request")
@@ -914,9 +923,11 @@ class Node:
             e = ev.event
             if isinstance(e, rel.MessageReceived):
                 hop.client.handle_control(now, e.data)
-            elif isinstance(e, rel.StreamOpened):  # a relay has no streams for us
+            elif isinstance(e, rel.MessageWritable):
+                self._kick()  # pending control messages go out on this turn
+            elif isinstance(e, rel.StreamOpened):  # a relay serves no streams (code 1: not served)
                 try:
-                    ev.conn.reset(e.stream_id, 0)
+                    ev.conn.reset(e.stream_id, 1)
                 except SrmudpError:
                     pass
         elif isinstance(ev, ConnectFailed):
@@ -933,22 +944,47 @@ class Node:
             while (ev := c.poll_event()) is not None:
                 progressed = True
                 self._on_relay_event(hop, now, ev)
-            conn = self.endpoint.connection(hop.conn_id) if hop.conn_id is not None else None
             while (m := c.poll_transmit()) is not None:
                 progressed = True
+                if len(hop.pending) >= 1024:
+                    self._relay_drop("control_queue_full")
+                else:
+                    hop.pending.append(m)
+            conn = self.endpoint.connection(hop.conn_id) if hop.conn_id is not None else None
+            while hop.pending and conn is not None and conn.state == "established":
                 try:
-                    ok = conn is not None and conn.send_message(m)
+                    if not conn.send_message(hop.pending[0]):
+                        break  # no room: MessageWritable brings us back
                 except SrmudpError:
-                    ok = False
-                if not ok:
                     self._relay_drop("control_unsent")
+                hop.pending.popleft()
+                progressed = True
         return progressed
+
+    def _rerequest(self, hop: _Hop, now: float) -> None:
+        """Asks again for the circuits of live relayed connections that lost theirs (a relay
+        restart or hop reset closes every channel; the end-to-end session carries on over the
+        new circuit, since the peer's address is the same ``via~`` one)."""
+        if not hop.client.ready:
+            return
+        inflight = {k for (h, _), k in self._rerequest_ids.items() if h == id(hop)}
+        for key in list(hop.wanted):
+            pc = next((p for p in self._by_core.values() if p.remote_key == key and not p.is_closed), None)
+            if pc is None or pc.path != via_address(key):
+                hop.wanted.discard(key)
+            elif hop.client.channel_of(key) < 0 and key not in inflight:
+                try:
+                    rid = hop.client.connect(now, key)
+                except SrmudpError:
+                    continue
+                self._rerequest_ids[(id(hop), rid)] = key
 
     def _on_relay_event(self, hop: _Hop, now: float, ev: object) -> None:
         c = hop.client
         if isinstance(ev, RelayReady):
             hop.last_error = None
             self._relay_changed.set()
+            self._rerequest(hop, now)
         elif isinstance(ev, IncomingCircuit):
             # the same policy as a direct connection (allow, accept_unknown)
             if self._accept(ev.requester, via_address(ev.requester)):
@@ -956,10 +992,12 @@ class Node:
             else:
                 c.reject(now, ev.incoming_id, "refused")
         elif isinstance(ev, CircuitBound):
+            self._rerequest_ids.pop((id(hop), ev.request_id), None)
             fut = self._circuits.pop((id(hop), ev.request_id), None)
             if fut is not None and not fut.done():
                 fut.set_result(ev.channel)
         elif isinstance(ev, CircuitRejected):
+            self._rerequest_ids.pop((id(hop), ev.request_id), None)
             fut = self._circuits.pop((id(hop), ev.request_id), None)
             if fut is not None and not fut.done():
                 err = SrmudpError("RELAY_REJECTED", f"{hop.name} refused the circuit to {peer_id_to_string(ev.peer)}: {ev.reason}")
@@ -968,6 +1006,7 @@ class Node:
                 fut.exception()
         elif isinstance(ev, CircuitClosed):
             self._relay_drop(f"circuit_closed_{ev.reason}")
+            self._rerequest(hop, now)
         elif isinstance(ev, RelayNotice):
             if ev.status.code == "denied":
                 hop.last_error = SrmudpError("RELAY_DENIED", f"{hop.name} denied us: {ev.status.reason}")
@@ -989,9 +1028,9 @@ class Node:
                         return
             self._relay_drop("no_channel")
             return
-        hop = self._hop_by_address.get(to) if self._hops else None
-        if hop is not None and hop.ws is not None:
-            hop.ws.send(data)
+        ws_hop = self._hop_by_address.get(to) if self._hops else None
+        if ws_hop is not None and ws_hop.ws is not None:
+            ws_hop.ws.send(data)
             return
         self._sendto(data, to)
 

@@ -38,7 +38,7 @@ def _connect_fn() -> tuple[Callable[..., Any], str]:
 
         return connect, "additional_headers"
     except ImportError:  # pragma: no cover - exercised with Debian's 10.x
-        from websockets.client import connect  # type: ignore[no-redef]
+        from websockets.client import connect  # type: ignore[no-redef,attr-defined,unused-ignore]
 
         return connect, "extra_headers"
 
