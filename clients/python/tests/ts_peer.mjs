@@ -25,7 +25,6 @@ const { createNode } = await import(pathToFileURL(dist).href);
 const opts = JSON.parse(process.argv[2] ?? '{}');
 const send = (o) => process.stdout.write(`${JSON.stringify(o)}\n`);
 
-
 const node = await createNode({
   host: opts.host ?? '127.0.0.1',
   port: opts.port ?? 0,

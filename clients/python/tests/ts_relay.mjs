@@ -10,18 +10,16 @@ import { importDist } from './ts_dist.mjs';
 
 const { createRelayServer } = await importDist('relay-server');
 const dir = mkdtempSync(join(tmpdir(), 'srmudp-py-relay-'));
-const relay = await createRelayServer(
-  {
-    host: '127.0.0.1',
-    port: 0,
-    udpHost: '127.0.0.1',
-    udpPort: 0,
-    keyFile: join(dir, 'relay.key'),
-    drainMs: 200,
-    logLevel: 'silent',
-    ...JSON.parse(process.argv[2] ?? '{}'),
-  },
-);
+const relay = await createRelayServer({
+  host: '127.0.0.1',
+  port: 0,
+  udpHost: '127.0.0.1',
+  udpPort: 0,
+  keyFile: join(dir, 'relay.key'),
+  drainMs: 200,
+  logLevel: 'silent',
+  ...JSON.parse(process.argv[2] ?? '{}'),
+});
 const send = (o) => process.stdout.write(`${JSON.stringify(o)}\n`);
 send({ type: 'ready', relay: relay.relayAddress, url: relay.url, peerId: relay.peerId, udp: relay.udp });
 let closing = false;

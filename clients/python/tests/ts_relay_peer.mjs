@@ -17,7 +17,9 @@ import { keystream } from './ts_keystream.mjs';
 const here = dirname(fileURLToPath(import.meta.url));
 const testing = join(here, '../../../packages/relay-server/dist/testing/index.js');
 if (!existsSync(testing)) {
-  process.stdout.write(`${JSON.stringify({ type: 'fatal', message: `${testing} missing: run pnpm run build` })}\n`);
+  process.stdout.write(
+    `${JSON.stringify({ type: 'fatal', message: `${testing} missing: run pnpm run build` })}\n`,
+  );
   process.exit(2);
 }
 const { RelayPeer } = await import(pathToFileURL(testing).href);
@@ -62,7 +64,13 @@ peer.on((e) => {
     peer.schedule();
     if (e.type === 'stream_finished' && !s.done) {
       s.done = true;
-      send({ type: 'stream', peerId: pid(conn.remoteKey), bytes: s.n, sha256: s.hash.digest('hex'), ms: now - s.t0 });
+      send({
+        type: 'stream',
+        peerId: pid(conn.remoteKey),
+        bytes: s.n,
+        sha256: s.hash.digest('hex'),
+        ms: now - s.t0,
+      });
     }
   }
 });
@@ -99,6 +107,12 @@ rl.on('line', async (line) => {
       process.exit(0);
     }
   } catch (e) {
-    send({ type: 'command_error', cmd: cmd.cmd, code: e?.code ?? null, reason: e?.reason ?? null, message: String(e?.message ?? e) });
+    send({
+      type: 'command_error',
+      cmd: cmd.cmd,
+      code: e?.code ?? null,
+      reason: e?.reason ?? null,
+      message: String(e?.message ?? e),
+    });
   }
 });

@@ -9,8 +9,7 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 const client = resolve(dirname(fileURLToPath(import.meta.url)), '../../../clients/python');
-const NEEDS =
-  'import sys, cryptography, websockets, pytest, hypothesis; assert sys.version_info >= (3, 11)';
+const NEEDS = 'import sys, cryptography, websockets, pytest, hypothesis; assert sys.version_info >= (3, 11)';
 
 /** The first Python that has what the suite needs: $SRMUDP_PYTHON, python3, Debian's python3. */
 function findPython(): { python: string | null; tried: string[] } {

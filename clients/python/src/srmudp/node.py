@@ -943,7 +943,10 @@ class Node:
             c = hop.client
             while (ev := c.poll_event()) is not None:
                 progressed = True
-                self._on_relay_event(hop, now, ev)
+                try:
+                    self._on_relay_event(hop, now, ev)
+                except Exception:  # e.g. too many requests waiting: never out of the driver
+                    self._relay_drop("relay_event_error")
             while (m := c.poll_transmit()) is not None:
                 progressed = True
                 if len(hop.pending) >= 1024:
