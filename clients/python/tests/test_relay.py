@@ -492,3 +492,33 @@ def test_relay_restart_the_session_carries_on_over_a_new_circuit(tmp_path: Any) 
             await relay.close()
 
     run(main, 180)
+
+
+def test_token_admission_over_the_websocket() -> None:
+    """A relay admitting WebSockets by bearer token: Python's hop with the token reaches the
+    TypeScript peer; without it the relay closes the WebSocket 4001 and the dial fails typed."""
+    token = "py-relay-token-0123456789"
+
+    async def main() -> None:
+        relay = await TsPeer.start("ts_relay.mjs", admission="token", tokens=[token], **FAST)
+        ts: TsPeer | None = None
+        try:
+            url = relay.ready["url"]
+            ts = await TsPeer.start(
+                "ts_relay_peer.mjs", relayKey=relay.ready["peerId"], carrier={"kind": "ws", "url": url, "token": token}
+            )
+            spec = {"url": url, "peer_id": relay.ready["peerId"], "token": token}
+            async with await srmudp.create_node(host="127.0.0.1", relays=[spec]) as node:
+                pc = await node.connect({"peer_id": ts.peer_id}, timeout=30)
+                await pc.send(b"with a token")
+                assert base64.b64decode((await ts.expect("message", timeout=30))["data"]) == b"with a token"
+            async with await srmudp.create_node(host="127.0.0.1", relays=[relay.ready["relay"]]) as node:
+                with pytest.raises(SrmudpError) as e:
+                    await node.connect({"peer_id": ts.peer_id}, timeout=3)
+                assert e.value.code == "RELAY_UNREACHABLE" and "4001 unauthorized" in str(e.value)
+        finally:
+            if ts is not None:
+                await ts.close()
+            await relay.close()
+
+    run(main, 120)
