@@ -522,3 +522,30 @@ def test_token_admission_over_the_websocket() -> None:
             await relay.close()
 
     run(main, 120)
+
+
+def test_circuits_are_given_back_when_their_connection_ends() -> None:
+    """The relay allows 2 circuits per client here: Python connects to the TypeScript peer,
+    closes (TypeScript sees the remote close), and connects again, 4 times; each closed
+    connection gave its circuit back."""
+
+    async def main() -> None:
+        opts = {"limits": {**FAST["limits"], "maxCircuitsPerClient": 2}}
+        async with relay_setup(relay_options=opts) as (relay, ts):
+            async with await srmudp.create_node(host="127.0.0.1", relays=[relay.ready["relay"]]) as node:
+                for i in range(4):
+                    pc = await node.connect({"peer_id": ts.peer_id}, timeout=30)
+                    await pc.send(f"round {i}".encode())
+                    assert base64.b64decode((await ts.expect("message", timeout=30))["data"]) == f"round {i}".encode()
+                    await pc.close()
+                    # given back once the closing period is over (the CLOSE travels on it)
+                    for _ in range(100):
+                        if node.relays()[0]["channels"] == 0:
+                            break
+                        await asyncio.sleep(0.05)
+                    assert node.relays()[0]["channels"] == 0
+                    assert (await ts.expect("closed", timeout=30))["remote"] is True
+                await asyncio.sleep(0.2)
+                assert node.relays()[0]["stats"]["closed"] == 0  # we closed them: no CLOSE came back  # type: ignore[index]
+
+    run(main, 120)

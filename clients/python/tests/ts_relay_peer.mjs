@@ -3,7 +3,7 @@
 // through circuits), driven over JSON lines like ts_peer.mjs.
 //   node ts_relay_peer.mjs '{"relayKey":"<peer id>","carrier":{"kind":"ws","url":…}|{"kind":"udp",host,port}}'
 // Prints {"type":"ready","peerId"} once the relay greeted the hop session, then one line per
-// event: connection {peerId, outgoing}, message {peer, data (base64)}, stream {peerId, bytes,
+// event: connection {peerId, outgoing}, closed {peerId, code, reason, remote}, message {peer, data (base64)}, stream {peerId, bytes,
 // sha256, ms}. Commands: connect {peer} (circuit + IK), send {to, data}, stream {peer, bytes,
 // seed} (keystream as ts_peer.mjs), close.
 import { createHash } from 'node:crypto';
@@ -33,6 +33,7 @@ send({ type: 'ready', peerId: peerIdToString(peer.publicKey) });
 
 const conns = new Map(); // peer id text -> ConnectionApi
 const streams = new Map(); // `${conn id}:${stream id}` -> { hash, n, t0 }
+const peerOf = new Map(); // conn id -> peer id text
 function pid(key) {
   return peerIdToString(key);
 }
@@ -42,10 +43,16 @@ peer.on((e) => {
     const conn = peer.endpoint.connection(e.id);
     if (!conn || e.id === peer.hopId) return;
     conns.set(pid(e.remoteKey), conn);
+    peerOf.set(e.id, pid(e.remoteKey));
     send({ type: 'connection', peerId: pid(e.remoteKey), outgoing: e.outgoing });
     return;
   }
   if (!('id' in e) || e.id === peer.hopId) return;
+  if (e.type === 'closed' && peerOf.has(e.id)) {
+    send({ type: 'closed', peerId: peerOf.get(e.id), code: e.code, reason: e.reason, remote: e.remote });
+    peerOf.delete(e.id);
+    return;
+  }
   const conn = peer.endpoint.connection(e.id);
   if (!conn) return;
   if (e.type === 'message') {

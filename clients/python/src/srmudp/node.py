@@ -908,6 +908,8 @@ class Node:
             self._closing_on_purpose.discard(ev.conn.id)
             if pc is not None:
                 pc._on_closed(ev.code, ev.reason, ev.remote)
+            if self._hops and ev.conn.remote_key is not None:
+                self._release_circuits(ev.conn.remote_key)
         elif isinstance(ev, PathChanged):
             pass
 
@@ -963,6 +965,26 @@ class Node:
                 hop.pending.popleft()
                 progressed = True
         return progressed
+
+    def _release_circuits(self, key: bytes, attempt: int = 0) -> None:
+        """A connection to ``key`` ended: give its circuits back (a relay allows few per client,
+        8 by default, and an idle binding would otherwise hold one for its whole lifetime). Not
+        before the connection's closing period is over (its CLOSE still travels on the circuit),
+        and never while another connection to the peer lives or dials."""
+        if self._closed:
+            return
+        live = [c for c in self.endpoint.connections() if c.remote_key == key and not c.finished]
+        if live:
+            if attempt < 40 and all(c.state == "closing" for c in live):
+                self._loop.call_later(0.25, self._release_circuits, key, attempt + 1)
+            return
+        now = self._now()
+        for hop in self._hops:
+            hop.wanted.discard(key)
+            ch = hop.client.channel_of(key)
+            if ch >= 0:
+                hop.client.close(now, ch)
+        self._kick()
 
     def _rerequest(self, hop: _Hop, now: float) -> None:
         """Asks again for the circuits of live relayed connections that lost theirs (a relay
