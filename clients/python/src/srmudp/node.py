@@ -986,6 +986,11 @@ class Node:
                 hop.client.close(now, ch)
         self._kick()
 
+    def _rerequest_later(self, hop: _Hop) -> None:
+        if not self._closed:
+            self._rerequest(hop, self._now())
+            self._kick()
+
     def _rerequest(self, hop: _Hop, now: float) -> None:
         """Asks again for the circuits of live relayed connections that lost theirs (a relay
         restart or hop reset closes every channel; the end-to-end session carries on over the
@@ -1022,7 +1027,10 @@ class Node:
             if fut is not None and not fut.done():
                 fut.set_result(ev.channel)
         elif isinstance(ev, CircuitRejected):
-            self._rerequest_ids.pop((id(hop), ev.request_id), None)
+            if self._rerequest_ids.pop((id(hop), ev.request_id), None) is not None:
+                # e.g. target_unavailable: the peer's own hop is not back yet after a relay
+                # restart. Ask again in a second while the connection lives.
+                self._loop.call_later(1.0, self._rerequest_later, hop)
             fut = self._circuits.pop((id(hop), ev.request_id), None)
             if fut is not None and not fut.done():
                 err = SrmudpError("RELAY_REJECTED", f"{hop.name} refused the circuit to {peer_id_to_string(ev.peer)}: {ev.reason}")
