@@ -35,31 +35,41 @@ class TsPeer:
 
     def __init__(self, proc: asyncio.subprocess.Process, ready: dict[str, Any]) -> None:
         self.proc = proc
-        self.card: str = ready["card"]
-        self.peer_id: str = ready["peerId"]
-        self.port: int = ready["port"]
+        self.ready = ready
+        self.card: str = ready.get("card", "")
+        self.peer_id: str = ready.get("peerId", "")
+        self.port: int = ready.get("port", 0)
         self.lines: list[dict[str, Any]] = []
         self._seen = 0
         self._changed = asyncio.Event()
         self._reader = asyncio.create_task(self._read())
 
     @classmethod
-    async def start(cls, **options: Any) -> TsPeer:
+    async def start(cls, script: str = "ts_peer.mjs", **options: Any) -> TsPeer:
+        """Starts ``script`` (ts_peer.mjs: a node over UDP; ts_relay_peer.mjs: a client of a
+        relay; ts_relay.mjs: a relay server) with ``options`` as its JSON argument."""
         if not TS_DIST.exists():
             raise RuntimeError(f"{TS_DIST} is missing: build the repository first (pnpm run build)")
         proc = await asyncio.create_subprocess_exec(
             "node",
-            str(TESTS / "ts_peer.mjs"),
-            json.dumps({"host": "127.0.0.1", **options}),
+            str(TESTS / script),
+            json.dumps({"host": "127.0.0.1", **options} if script == "ts_peer.mjs" else options),
             stdin=asyncio.subprocess.PIPE,
             stdout=asyncio.subprocess.PIPE,
             limit=1 << 20,
         )
         assert proc.stdout is not None
-        line = await asyncio.wait_for(proc.stdout.readline(), 30)
-        ready = json.loads(line)
+        try:
+            line = await asyncio.wait_for(proc.stdout.readline(), 45)
+            ready = json.loads(line)
+        except (asyncio.TimeoutError, ValueError) as e:
+            proc.kill()
+            await proc.wait()
+            raise RuntimeError(f"{script} did not start: {e!r}") from None
         if ready.get("type") != "ready":
-            raise RuntimeError(f"ts peer did not start: {ready}")
+            proc.kill()
+            await proc.wait()
+            raise RuntimeError(f"{script} did not start: {ready}")
         return cls(proc, ready)
 
     async def _read(self) -> None:

@@ -382,3 +382,20 @@ def test_python_restarts_and_dials_typescript_again_with_the_same_key() -> None:
             await ts.close()
 
     run(main)
+
+
+def test_dial_again_right_after_a_graceful_close() -> None:
+    """A new connection to the same peer and address while the old one is in its closing period
+    gets a handshake of its own (it reused the old keys and never became established before)."""
+
+    async def main() -> None:
+        async with ts_and_python() as (ts, node):
+            for i in range(3):
+                conn = await node.connect(ts.card, timeout=10)
+                await ts.expect("connection", peerId=node.peer_id)
+                await conn.send(f"round {i}".encode())
+                assert base64.b64decode((await ts.expect("message"))["data"]) == f"round {i}".encode()
+                await conn.close()
+                assert (await ts.expect("closed", peerId=node.peer_id))["remote"] is True
+
+    run(main, 90)

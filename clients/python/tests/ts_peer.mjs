@@ -6,11 +6,12 @@
 // the answers to commands: connect {card}, send {to?, data(base64)}, stream {peer, bytes, seed}
 // (opens a stream and writes `bytes` of AES-128-CTR keystream keyed by sha256(seed)), stats,
 // close_conn {peer, code, reason}, close (the node). A message "close:<reason>" closes its connection.
-import { createCipheriv, createHash } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath, pathToFileURL } from 'node:url';
+import { keystream } from './ts_keystream.mjs';
 
 const dist = join(dirname(fileURLToPath(import.meta.url)), '../../../packages/srmudp/dist/index.js');
 if (!existsSync(dist)) {
@@ -23,12 +24,6 @@ const { createNode } = await import(pathToFileURL(dist).href);
 
 const opts = JSON.parse(process.argv[2] ?? '{}');
 const send = (o) => process.stdout.write(`${JSON.stringify(o)}\n`);
-
-/** Deterministic test data shared with the Python side: AES-128-CTR keystream, key = sha256(seed)[0:16]. */
-export function keystream(seed, n) {
-  const key = createHash('sha256').update(String(seed)).digest().subarray(0, 16);
-  return createCipheriv('aes-128-ctr', key, Buffer.alloc(16)).update(Buffer.alloc(n));
-}
 
 const node = await createNode({
   host: opts.host ?? '127.0.0.1',

@@ -9,7 +9,7 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 const client = resolve(dirname(fileURLToPath(import.meta.url)), '../../../clients/python');
-const NEEDS = 'import sys, cryptography, pytest, hypothesis; assert sys.version_info >= (3, 11)';
+const NEEDS = 'import sys, cryptography, websockets, pytest, hypothesis; assert sys.version_info >= (3, 11)';
 
 /** The first Python that has what the suite needs: $SRMUDP_PYTHON, python3, Debian's python3. */
 function findPython(): { python: string | null; tried: string[] } {
@@ -71,7 +71,7 @@ describe('python client (pytest, clients/python)', () => {
 
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-  it('finds Python >= 3.11 with cryptography, pytest and hypothesis, and collects the suite', () => {
+  it('finds Python >= 3.11 with cryptography, websockets, pytest and hypothesis, and collects the suite', () => {
     expect(
       python,
       `none of ${tried.join(', ')} can run: ${NEEDS} (install: see clients/python/README.md)`,

@@ -146,6 +146,8 @@ class Connection:
         self._current_from: Address | None = None
         self._recv_open: set[int] = set()
         self._finished_emitted: set[int] = set()
+        #: a new connection to the same peer, started when this one has finished closing
+        self.deferred: Connection | None = None
 
     # ------------------------------------------------------------------------------ API
 
@@ -254,7 +256,8 @@ class Connection:
             role,
             now,
             limits=self._ep.limits,
-            max_udp_payload=1452 if ":" in host else 1472,
+            # through a relay (wire-format.md §9.2): the hop's ceiling minus the 4-byte channel header
+            max_udp_payload=1468 if host.startswith("via~") else 1452 if ":" in host else 1472,
             keepalive_ms=self._ep.keepalive_ms,
             idle_timeout_ms=self._ep.idle_timeout_ms,
         )
@@ -577,9 +580,20 @@ class Endpoint:
         self._next_id += 1
         conn.candidates = list(addresses)
         self._by_id[conn.id] = conn
+        old = self._by_key.get(remote_key) if remote_key is not None else None
         if remote_key is not None:
             self._by_key[remote_key] = conn
-        ch = self.secure.connect(now, addresses[0], remote_key)
+        if old is not None and old.state == "closing" and not old.finished:
+            # the previous connection to this peer is still in its closing period on the same
+            # Noise channel: start the new handshake once it is gone, so the two never share a
+            # session (the peer ended its side; @srmudp/core defers the same way)
+            old.deferred = conn
+            return conn
+        self._start(now, conn)
+        return conn
+
+    def _start(self, now: float, conn: Connection) -> None:
+        ch = self.secure.connect(now, conn.candidates[0], conn.remote_key)
         if ch in self._by_channel and self._by_channel[ch] is not conn:
             old = self._by_channel[ch]
             if old.state == "closing" or old.finished:
@@ -589,7 +603,6 @@ class Endpoint:
         conn.channels.append(ch)
         conn.channel = ch
         self._pump_secure(now)
-        return conn
 
     def connection(self, cid: int) -> Connection | None:
         return self._by_id.get(cid)
@@ -873,6 +886,8 @@ class Endpoint:
         self._rr.append(conn)
 
     def _on_finished(self, conn: Connection) -> None:
+        deferred = conn.deferred
+        conn.deferred = None
         self._by_id.pop(conn.id, None)
         if conn.remote_key is not None and self._by_key.get(conn.remote_key) is conn:
             del self._by_key[conn.remote_key]
@@ -884,3 +899,5 @@ class Endpoint:
             self._rr.remove(conn)
         except ValueError:
             pass
+        if deferred is not None and not deferred.finished and deferred.id in self._by_id and not self.closed:
+            self._start(self.last_now, deferred)

@@ -6,6 +6,7 @@ again so receives are processed) and one timer is re-armed at ``poll_timeout()``
 from __future__ import annotations
 
 import asyncio
+from collections import deque
 import os
 import socket
 import time
@@ -21,6 +22,7 @@ from .errors import SrmudpError
 from .identity import Identity, parse_peer_id, peer_id_to_string
 from .keyfile import load_or_create_identity
 from .reliability import Limits
+from .relay import CircuitBound, CircuitClosed, CircuitRejected, IncomingCircuit, RelayClient, RelayNotice, RelayReady, is_channel_data
 from .streams import SrmudpStream
 
 _BATCH = 256
@@ -49,6 +51,155 @@ class ReceivedMessage:
 class _Resolved:
     addresses: list[Address]
     key: bytes | None
+    #: no address: reach the peer through a relay
+    relay: bool = False
+
+
+#: the synthetic address of a peer reached through a relay (the channel is looked up at send
+#: time, so a circuit re-established after a relay restart carries the same session on)
+_VIA = "via~"
+
+
+def via_address(key: bytes) -> Address:
+    return (_VIA + key.hex(), 1)
+
+
+RelaySpec = Union[str, Mapping[str, Any]]
+
+
+class _Hop:
+    """One relay: its hop session (an ordinary connection of the endpoint), its RelayClient and
+    its carrier (the node's UDP socket, or a WebSocket)."""
+
+    def __init__(self, node: Node, index: int, spec: RelaySpec) -> None:
+        url: str | None = None
+        token: str | None = None
+        host: str | None = None
+        port: int | None = None
+        pid: Any = None
+        if isinstance(spec, str):
+            url, sep, frag = spec.partition("#")
+            if not sep or not url.startswith(("ws://", "wss://")):
+                raise TypeError('a relay is "ws[s]://host/path#<peer id>" or {"url"|"host","port", "peer_id", "token"?}')
+            pid = frag
+        elif isinstance(spec, Mapping):
+            url = spec.get("url")
+            token = spec.get("token")
+            host, port = spec.get("host"), spec.get("port")
+            pid = spec.get("peer_id", spec.get("peerId"))
+            if url is None and (not isinstance(host, str) or not isinstance(port, int) or not 0 < port < 65536):
+                raise TypeError('a relay mapping needs "url" (WebSocket) or "host" and "port" (UDP), and "peer_id"')
+        else:
+            raise TypeError('a relay is "ws[s]://host/path#<peer id>" or {"url"|"host","port", "peer_id", "token"?}')
+        self.key = parse_peer_id(pid) if isinstance(pid, str) else bytes(pid) if pid is not None else b""
+        if len(self.key) != 32:
+            raise SrmudpError("INVALID_PEER_ID", "a relay needs its peer id")
+        self.node = node
+        self.name = url or f"udp://{host}:{port}"
+        self.client = RelayClient(self.key, node.identity.public_key)
+        self.conn_id: int | None = None
+        self.last_error: SrmudpError | None = None
+        self.ws: Any = None
+        self.udp_host, self.udp_port = host, port
+        if url is not None:
+            try:
+                from .ws import WsCarrier, check_websockets
+
+                check_websockets()
+            except ImportError:
+                raise SrmudpError(
+                    "MISSING_DEPENDENCY", "a WebSocket relay needs the websockets library (pip install websockets)"
+                ) from None
+
+            self.address: Address = (f"ws~relay{index}", 1)
+            self.ws = WsCarrier(url, self._on_ws_datagram, self._on_ws_state, token=token)
+        else:
+            self.address = ("", 0)  # resolved at start
+        self._redial: asyncio.TimerHandle | None = None
+        #: control messages the hop session had no room for yet (sent in order when it has)
+        self.pending: deque[bytes] = deque()
+        #: peers we reach through this relay as the requester: their circuit is asked for again
+        #: when it closes (relay restart, hop reset) while the connection lives
+        self.wanted: set[bytes] = set()
+
+    async def start(self) -> None:
+        if self.ws is not None:
+            self.ws.start()
+            return
+        r = resolve_target({"host": self.udp_host, "port": self.udp_port})
+        self.address = r.addresses[0]
+        self.dial()
+
+    def dial(self) -> None:
+        n = self.node
+        if n._closed or self.conn_id is not None or (self.ws is not None and not self.ws.is_open):
+            return
+        conn = n.endpoint.connect(n._now(), [self.address], self.key)
+        self.conn_id = conn.id
+        n._hops_by_conn[conn.id] = self
+        n._kick()
+
+    def send(self, data: bytes) -> None:
+        if self.ws is not None:
+            self.ws.send(data)
+        else:
+            self.node._sendto(data, self.address)
+
+    def receive(self, now: float, data: bytes) -> None:
+        """A datagram from the relay: channel data is unwrapped to its end-to-end packet."""
+        if is_channel_data(data):
+            got = self.client.unwrap(data)
+            if got is not None:
+                self.node.endpoint.handle(now, via_address(got[0]), got[1])
+        else:
+            self.node.endpoint.handle(now, self.address, data)
+
+    def lost(self, error: SrmudpError | None) -> None:
+        """The hop session ended (closed, failed, or its WebSocket went away): re-dial later."""
+        n = self.node
+        if self.conn_id is not None:
+            n._hops_by_conn.pop(self.conn_id, None)
+            c = n.endpoint.connection(self.conn_id)
+            if c is not None and not c.finished:
+                c.close_immediately(n._now(), 0, "hop lost")
+        self.conn_id = None
+        if error is not None:
+            self.last_error = error
+        self.client.hop_down(n._now())
+        self.pending.clear()
+        n._relay_changed.set()
+        if not n._closed and self._redial is None and (self.ws is None or self.ws.is_open):
+            self._redial = n._loop.call_later(n._opts.get("reconnect_delay_ms", 500) / 1000, self._redial_now)
+
+    def _redial_now(self) -> None:
+        self._redial = None
+        self.dial()
+
+    def _on_ws_datagram(self, data: bytes) -> None:
+        n = self.node
+        if n._closed:
+            return
+        self.receive(n._now(), data)
+        n._kick()
+
+    def _on_ws_state(self, up: bool) -> None:
+        if up:
+            self.dial()
+        else:
+            self.lost(SrmudpError("RELAY_UNREACHABLE", f"WebSocket to {self.name} closed ({self.ws.last_error})"))
+
+    def status(self) -> dict[str, object]:
+        a = self.client.announced
+        return {
+            "relay": self.name,
+            "peer_id": peer_id_to_string(self.key),
+            "carrier": "ws" if self.ws is not None else "udp",
+            "ready": self.client.ready,
+            "channels": len(self.client.channels()),
+            "limits": None if a is None else {"rate": a.rate, "burst": a.burst, "max_circuits": a.max_circuits, "max_message_size": a.max_message_size},
+            "last_error": None if self.last_error is None else repr(self.last_error),
+            "stats": {**vars(self.client.stats), **({"ws": dict(self.ws.stats)} if self.ws is not None else {})},
+        }
 
 
 def resolve_target(target: PeerTarget) -> _Resolved:
@@ -66,6 +217,9 @@ def resolve_target(target: PeerTarget) -> _Resolved:
         return _Resolved(candidates_to_addresses(record.candidates), card.peer_id)
     if isinstance(target, Mapping):
         host, port = target.get("host"), target.get("port")
+        pid0 = target.get("peer_id", target.get("peerId"))
+        if host is None and port is None and pid0 is not None:  # a peer id alone: through a relay
+            return _Resolved([], parse_peer_id(pid0) if isinstance(pid0, str) else bytes(pid0), True)
         if not isinstance(host, str) or not isinstance(port, int) or not 0 < port < 65536:
             raise TypeError('a target is a contact card or {"host": str, "port": int, "peer_id"?: str}')
         pid = target.get("peer_id", target.get("peerId"))
@@ -308,6 +462,13 @@ class Node:
         self._socket_errors = 0
         self._send_blocked = 0
         self._closed = False
+        self._hops: list[_Hop] = [_Hop(self, i, spec) for i, spec in enumerate(options.get("relays") or [])]
+        self._hops_by_conn: dict[int, _Hop] = {}
+        self._hop_by_address: dict[Address, _Hop] = {}
+        self._circuits: dict[tuple[int, int], asyncio.Future[int]] = {}
+        self._rerequest_ids: dict[tuple[int, int], bytes] = {}
+        self._relay_drops: dict[str, int] = {}
+        self._relay_changed = asyncio.Event()
 
     # ------------------------------------------------------------------------------ API
 
@@ -343,17 +504,31 @@ class Node:
         record = PeerRecord(self.identity.public_key, next_sequence(now), now, now + ttl_ms, tuple(cands))
         return encode_card(ContactCard(self.identity.public_key, (), sign_record(record, self.identity), name))
 
-    async def connect(self, target: PeerTarget, *, timeout: float | None = None, name: str | None = None) -> PeerConnection:
+    async def connect(
+        self, target: PeerTarget, *, timeout: float | None = None, name: str | None = None, via: str | None = None
+    ) -> PeerConnection:
         """Opens (or returns the existing) connection to a contact card or ``{host, port,
-        peer_id?}``. Raises SrmudpError: HANDSHAKE_TIMEOUT (no answer: unreachable, wrong key or
-        refused), REFUSED, RESOLVE_FAILED, INVALID_CARD..."""
+        peer_id?}``; ``{"peer_id"}`` alone, or ``via="relay"``, goes through the node's relays (a
+        circuit, then Noise IK end to end). Raises SrmudpError: HANDSHAKE_TIMEOUT (no answer:
+        unreachable, wrong key or refused), REFUSED, RESOLVE_FAILED, INVALID_CARD, RELAY_REJECTED
+        (``.reason``: the relay's or target's REJECT reason, e.g. ``target_unavailable``),
+        RELAY_UNREACHABLE (no relay's hop session came up), NO_RELAY..."""
         self._check_open()
         r = resolve_target(target)
         if r.key is not None:
             for pc in self._by_core.values():
                 if pc.remote_key == r.key and not pc.is_closed:
                     return pc
-        core = self.endpoint.connect(self._now(), r.addresses, r.key)
+        if r.relay or via == "relay":
+            if r.key is None:
+                raise SrmudpError("INVALID_PEER_ID", "a peer reached through a relay needs its peer id (Noise IK)")
+            t0 = self._loop.time()
+            (await self._circuit_to(r.key, timeout)).wanted.add(r.key)
+            if timeout is not None:
+                timeout = max(0.1, timeout - (self._loop.time() - t0))
+            core = self.endpoint.connect(self._now(), [via_address(r.key)], r.key)
+        else:
+            core = self.endpoint.connect(self._now(), r.addresses, r.key)
         existing = self._by_core.get(core.id)
         if existing is not None:
             return existing
@@ -430,7 +605,51 @@ class Node:
         s = dict(self.endpoint.stats())
         s["socket_errors"] = self._socket_errors
         s["send_blocked"] = self._send_blocked
+        if self._hops:
+            s["relay_drops"] = dict(self._relay_drops)
         return s
+
+    def relays(self) -> list[dict[str, object]]:
+        """Per relay: carrier, whether its hop session is up and greeted (``ready``), bound
+        channels, the limits it announced, the last error, counters."""
+        return [h.status() for h in self._hops]
+
+    async def _circuit_to(self, key: bytes, timeout: float | None) -> _Hop:
+        """A bound circuit to ``key`` on one of our relays (the first ready one that binds)."""
+        if not self._hops:
+            raise SrmudpError("NO_RELAY", "this node has no relays: create_node(relays=[...])")
+        for h in self._hops:
+            if h.client.channel_of(key) >= 0:
+                return h
+        wait = timeout if timeout is not None else self._opts.get("handshake_timeout_ms", 10_000) / 1000 * 1.5 + 5
+        deadline = self._loop.time() + wait
+        while not any(h.client.ready for h in self._hops):
+            left = deadline - self._loop.time()
+            if left <= 0 or self._closed:
+                errs = "; ".join(f"{h.name}: {h.last_error!r}" for h in self._hops)
+                raise SrmudpError("RELAY_UNREACHABLE", f"no relay is reachable within {wait:.1f} s ({errs or 'no error yet'})")
+            self._relay_changed.clear()
+            try:
+                await asyncio.wait_for(self._relay_changed.wait(), left)
+            except asyncio.TimeoutError:
+                pass
+        last: SrmudpError | None = None
+        for hop in [h for h in self._hops if h.client.ready]:
+            rid = hop.client.connect(self._now(), key)
+            fut: asyncio.Future[int] = self._loop.create_future()
+            self._circuits[(id(hop), rid)] = fut
+            self._kick()
+            try:
+                await asyncio.wait_for(asyncio.shield(fut), max(0.1, deadline - self._loop.time()))
+                return hop
+            except asyncio.TimeoutError:
+                self._circuits.pop((id(hop), rid), None)
+                last = SrmudpError("RELAY_REJECTED", f"{hop.name}: no answer to the circuit request")
+                last.reason = "timeout"  # type: ignore[attr-defined]
+            except SrmudpError as e:
+                last = e
+        assert last is not None
+        raise last
 
     async def close(self) -> None:
         """Closes every connection at once, then the socket: each connection's CLOSE goes out
@@ -460,6 +679,11 @@ class Node:
                 fut.exception()
         if self._timer is not None:
             self._timer.cancel()
+        for hop in self._hops:
+            if hop._redial is not None:
+                hop._redial.cancel()
+            if hop.ws is not None:
+                await hop.ws.close()
         self.endpoint.destroy()
         if self._sock is not None:
             self._loop.remove_reader(self._sock.fileno())
@@ -576,7 +800,13 @@ class Node:
             except OSError:  # e.g. an ICMP error reported on the socket
                 self._socket_errors += 1
                 break
-            handle(now, (addr[0], addr[1]), data)
+            a = (addr[0], addr[1])
+            if data and data[0] & 0xF0 == 0x40 and self._hop_by_address:
+                hop = self._hop_by_address.get(a)
+                if hop is not None:
+                    hop.receive(now, data)
+                    continue
+            handle(now, a, data)
         self._flush()
 
     def _kick(self) -> None:
@@ -589,8 +819,7 @@ class Node:
     def _on_timer(self) -> None:
         self._timer = None
         self._timer_at = float("inf")
-        now = self._now()
-        self.endpoint.handle_timeout(now)
+        self._handle_timeouts(self._now())
         self._flush()
 
     def _flush(self) -> None:
@@ -598,9 +827,7 @@ class Node:
         if self._closed or self._sock is None:
             return
         now = self._now()
-        t = self.endpoint.poll_timeout()
-        if t is not None and t <= now:
-            self.endpoint.handle_timeout(now)
+        self._handle_timeouts(now)
         sent = 0
         for _ in range(8):  # events (a close, a new stream) may produce more to send: another round
             before = sent
@@ -608,12 +835,7 @@ class Node:
                 out = self.endpoint.poll_transmit(now)
                 if out is None:
                     break
-                try:
-                    self._sock.sendto(out[1], out[0])
-                except BlockingIOError:  # socket buffer full: the datagram is lost, reliability recovers
-                    self._send_blocked += 1
-                except OSError:
-                    self._socket_errors += 1
+                self._transmit(out[0], out[1])
                 sent += 1
             if not self._dispatch() and sent == before or sent >= _BATCH:
                 break
@@ -622,7 +844,7 @@ class Node:
         self._arm()
 
     def _arm(self) -> None:
-        t = self.endpoint.poll_timeout()
+        t = self._poll_timeout()
         if t is None:
             if self._timer is not None:
                 self._timer.cancel()
@@ -645,11 +867,19 @@ class Node:
                 self._handle_event(ev)
             except Exception:  # a bug in a handler must not stop the driver
                 self.endpoint._drop("dispatch_error")
+        if self._hops and self._pump_relays():
+            any_event = True
         for pc in list(self._by_core.values()):
             pc._after_io()
         return any_event
 
     def _handle_event(self, ev: object) -> None:
+        conn = getattr(ev, "conn", None)
+        if conn is not None and self._hops_by_conn:
+            hop = self._hops_by_conn.get(conn.id)
+            if hop is not None:
+                self._on_hop_event(hop, ev)
+                return
         if isinstance(ev, ConnectionEvent):
             pc = self._by_core.get(ev.conn.id)
             if pc is not None:
@@ -678,8 +908,190 @@ class Node:
             self._closing_on_purpose.discard(ev.conn.id)
             if pc is not None:
                 pc._on_closed(ev.code, ev.reason, ev.remote)
+            if self._hops and ev.conn.remote_key is not None:
+                self._release_circuits(ev.conn.remote_key)
         elif isinstance(ev, PathChanged):
             pass
+
+    # -------------------------------------------------------------------------- relays
+
+    def _on_hop_event(self, hop: _Hop, ev: object) -> None:
+        """The hop session's events: its messages are control messages, never the
+        application's (what srmudp-relay does today, wire-format.md §9.6)."""
+        now = self._now()
+        if isinstance(ev, Connected):
+            hop.client.hop_up(now)
+        elif isinstance(ev, ConnectionEvent):
+            e = ev.event
+            if isinstance(e, rel.MessageReceived):
+                hop.client.handle_control(now, e.data)
+            elif isinstance(e, rel.MessageWritable):
+                self._kick()  # pending control messages go out on this turn
+            elif isinstance(e, rel.StreamOpened):  # a relay serves no streams (code 1: not served)
+                try:
+                    ev.conn.reset(e.stream_id, 1)
+                except SrmudpError:
+                    pass
+        elif isinstance(ev, ConnectFailed):
+            hop.lost(ev.error)
+        elif isinstance(ev, ConnectionClosed):
+            hop.lost(SrmudpError("RELAY_HOP_CLOSED", f"hop session to {hop.name} closed (code {ev.code}: {ev.reason})"))
+
+    def _pump_relays(self) -> bool:
+        """Relay clients' events and control messages (into their hop sessions)."""
+        progressed = False
+        now = self._now()
+        for hop in self._hops:
+            c = hop.client
+            while (ev := c.poll_event()) is not None:
+                progressed = True
+                try:
+                    self._on_relay_event(hop, now, ev)
+                except Exception:  # e.g. too many requests waiting: never out of the driver
+                    self._relay_drop("relay_event_error")
+            while (m := c.poll_transmit()) is not None:
+                progressed = True
+                if len(hop.pending) >= 1024:
+                    self._relay_drop("control_queue_full")
+                else:
+                    hop.pending.append(m)
+            conn = self.endpoint.connection(hop.conn_id) if hop.conn_id is not None else None
+            while hop.pending and conn is not None and conn.state == "established":
+                try:
+                    if not conn.send_message(hop.pending[0]):
+                        break  # no room: MessageWritable brings us back
+                except SrmudpError:
+                    self._relay_drop("control_unsent")
+                hop.pending.popleft()
+                progressed = True
+        return progressed
+
+    def _release_circuits(self, key: bytes, attempt: int = 0) -> None:
+        """A connection to ``key`` ended: give its circuits back (a relay allows few per client,
+        8 by default, and an idle binding would otherwise hold one for its whole lifetime). Not
+        before the connection's closing period is over (its CLOSE still travels on the circuit),
+        and never while another connection to the peer lives or dials."""
+        if self._closed:
+            return
+        live = [c for c in self.endpoint.connections() if c.remote_key == key and not c.finished]
+        if live:
+            if attempt < 40 and all(c.state == "closing" for c in live):
+                self._loop.call_later(0.25, self._release_circuits, key, attempt + 1)
+            return
+        now = self._now()
+        for hop in self._hops:
+            hop.wanted.discard(key)
+            ch = hop.client.channel_of(key)
+            if ch >= 0:
+                hop.client.close(now, ch)
+        self._kick()
+
+    def _rerequest_later(self, hop: _Hop) -> None:
+        if not self._closed:
+            self._rerequest(hop, self._now())
+            self._kick()
+
+    def _rerequest(self, hop: _Hop, now: float) -> None:
+        """Asks again for the circuits of live relayed connections that lost theirs (a relay
+        restart or hop reset closes every channel; the end-to-end session carries on over the
+        new circuit, since the peer's address is the same ``via~`` one)."""
+        if not hop.client.ready:
+            return
+        inflight = {k for (h, _), k in self._rerequest_ids.items() if h == id(hop)}
+        for key in list(hop.wanted):
+            pc = next((p for p in self._by_core.values() if p.remote_key == key and not p.is_closed), None)
+            if pc is None or pc.path != via_address(key):
+                hop.wanted.discard(key)
+            elif hop.client.channel_of(key) < 0 and key not in inflight:
+                try:
+                    rid = hop.client.connect(now, key)
+                except SrmudpError:
+                    continue
+                self._rerequest_ids[(id(hop), rid)] = key
+
+    def _on_relay_event(self, hop: _Hop, now: float, ev: object) -> None:
+        c = hop.client
+        if isinstance(ev, RelayReady):
+            hop.last_error = None
+            self._relay_changed.set()
+            self._rerequest(hop, now)
+        elif isinstance(ev, IncomingCircuit):
+            # the same policy as a direct connection (allow, accept_unknown)
+            if self._accept(ev.requester, via_address(ev.requester)):
+                c.accept(now, ev.incoming_id)
+            else:
+                c.reject(now, ev.incoming_id, "refused")
+        elif isinstance(ev, CircuitBound):
+            self._rerequest_ids.pop((id(hop), ev.request_id), None)
+            fut = self._circuits.pop((id(hop), ev.request_id), None)
+            if fut is not None and not fut.done():
+                fut.set_result(ev.channel)
+        elif isinstance(ev, CircuitRejected):
+            if self._rerequest_ids.pop((id(hop), ev.request_id), None) is not None:
+                # e.g. target_unavailable: the peer's own hop is not back yet after a relay
+                # restart. Ask again in a second while the connection lives.
+                self._loop.call_later(1.0, self._rerequest_later, hop)
+            fut = self._circuits.pop((id(hop), ev.request_id), None)
+            if fut is not None and not fut.done():
+                err = SrmudpError("RELAY_REJECTED", f"{hop.name} refused the circuit to {peer_id_to_string(ev.peer)}: {ev.reason}")
+                err.reason = ev.reason  # type: ignore[attr-defined]
+                fut.set_exception(err)
+                fut.exception()
+        elif isinstance(ev, CircuitClosed):
+            self._relay_drop(f"circuit_closed_{ev.reason}")
+            self._rerequest(hop, now)
+        elif isinstance(ev, RelayNotice):
+            if ev.status.code == "denied":
+                hop.last_error = SrmudpError("RELAY_DENIED", f"{hop.name} denied us: {ev.status.reason}")
+                self._relay_changed.set()
+
+    def _relay_drop(self, reason: str) -> None:
+        self._relay_drops[reason] = self._relay_drops.get(reason, 0) + 1
+
+    def _transmit(self, to: Address, data: bytes) -> None:
+        host = to[0]
+        if host.startswith(_VIA):
+            key = bytes.fromhex(host[len(_VIA) :])
+            for hop in self._hops:
+                ch = hop.client.channel_of(key)
+                if ch >= 0:
+                    w = hop.client.wrap(ch, data)
+                    if w is not None:
+                        hop.send(w)
+                        return
+            self._relay_drop("no_channel")
+            return
+        ws_hop = self._hop_by_address.get(to) if self._hops else None
+        if ws_hop is not None and ws_hop.ws is not None:
+            ws_hop.ws.send(data)
+            return
+        self._sendto(data, to)
+
+    def _sendto(self, data: bytes, to: Address) -> None:
+        assert self._sock is not None
+        try:
+            self._sock.sendto(data, to)
+        except BlockingIOError:  # socket buffer full: the datagram is lost, reliability recovers
+            self._send_blocked += 1
+        except OSError:
+            self._socket_errors += 1
+
+    def _poll_timeout(self) -> float | None:
+        t = self.endpoint.poll_timeout()
+        for hop in self._hops:
+            h = hop.client.poll_timeout()
+            if h is not None and (t is None or h < t):
+                t = h
+        return t
+
+    def _handle_timeouts(self, now: float) -> None:
+        t = self.endpoint.poll_timeout()
+        if t is not None and t <= now:
+            self.endpoint.handle_timeout(now)
+        for hop in self._hops:
+            h = hop.client.poll_timeout()
+            if h is not None and h <= now:
+                hop.client.handle_timeout(now)
 
 
 async def create_node(
@@ -697,6 +1109,7 @@ async def create_node(
     limits: Limits | None = None,
     cookie_threshold: int = 64,
     max_pending_handshakes: int = 1024,
+    relays: list[RelaySpec] | None = None,
 ) -> Node:
     """Creates a node bound to ``host:port`` (port 0: any free port).
 
@@ -704,7 +1117,10 @@ async def create_node(
     file path (created with mode 0600 when missing; a file with wider permissions is refused), or
     None for an ephemeral identity. ``cookie_threshold``: initiations per second above which
     initiations need a cookie (0: always); ``max_pending_handshakes``: half-finished incoming
-    handshakes kept (the oldest evicted beyond)."""
+    handshakes kept (the oldest evicted beyond). ``relays``: relay servers this node keeps a hop
+    session with, to reach and be reached by peers through them: ``"ws[s]://host/relay#<peer
+    id>"`` (what ``srmudp-relay`` prints), ``{"url", "peer_id", "token"?}`` or ``{"host", "port",
+    "peer_id"}`` (UDP)."""
     if identity is None:
         ident = Identity.generate()
     elif isinstance(identity, Identity):
@@ -729,6 +1145,7 @@ async def create_node(
             "limits": limits,
             "cookie_threshold": cookie_threshold,
             "max_pending_handshakes": max_pending_handshakes,
+            "relays": list(relays or []),
         },
     )
     loop = asyncio.get_running_loop()
@@ -748,6 +1165,13 @@ async def create_node(
         raise SrmudpError("BIND_FAILED", f"cannot bind {host}:{port}: {e}") from None
     node._sock = sock
     loop.add_reader(sock.fileno(), node._on_readable)
+    for hop in node._hops:
+        try:
+            await hop.start()
+        except BaseException:
+            await node.close()
+            raise
+        node._hop_by_address[hop.address] = hop
     if peers:
         node.peers.add(peers)
     return node
