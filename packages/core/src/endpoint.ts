@@ -88,7 +88,8 @@ export class CoreEndpoint implements EndpointApi {
         random: settings.random,
         hopOf: (key) => this.hopOf(key),
         onBound: (relay, peer, route, requestId) => this.onCircuitBound(relay, peer, route, requestId),
-        onRejected: (relay, peer, requestId, reason) => this.onCircuitRejected(relay, peer, requestId, reason),
+        onRejected: (relay, peer, requestId, reason) =>
+          this.onCircuitRejected(relay, peer, requestId, reason),
         onChannelClosed: () => this.drop('relay_channel_closed'),
         deliver: (at, route, packet) => this.handle(at, route, packet),
         transmit: (to, data) => this.out.push({ to: copyAddress(to), data }),
@@ -113,7 +114,8 @@ export class CoreEndpoint implements EndpointApi {
       return;
     }
     // relay channel data (0x40-0x4f): for us from a relay, or to forward when we are one
-    if ((first & 0xf0) === 0x40 && !isRelayRoute(from) && this.relays.handleChannelData(now, from, data)) return;
+    if ((first & 0xf0) === 0x40 && !isRelayRoute(from) && this.relays.handleChannelData(now, from, data))
+      return;
     const kind = classifyDatagram(data);
     if (kind === 'stun') {
       this.amp.credit(from, data.length);
@@ -655,7 +657,9 @@ export class CoreEndpoint implements EndpointApi {
   }
 
   /** The established connection to `key` as a relay hop session. */
-  private hopOf(key: Uint8Array): { send(data: Uint8Array): boolean; address: Address; relayed: boolean } | null {
+  private hopOf(
+    key: Uint8Array,
+  ): { send(data: Uint8Array): boolean; address: Address; relayed: boolean } | null {
     const conn = this.table.ofKey(key);
     if (conn === undefined || conn.state !== 'established') return null;
     const path = conn.path;
@@ -709,7 +713,13 @@ export class CoreEndpoint implements EndpointApi {
     this.circuitDials.delete(k);
     if (d === undefined) return;
     const conn = d.conn;
-    if (conn.isFinished || conn.state !== 'handshaking' || conn.channels.size > 0 || this.circuitPending(conn)) return;
+    if (
+      conn.isFinished ||
+      conn.state !== 'handshaking' ||
+      conn.channels.size > 0 ||
+      this.circuitPending(conn)
+    )
+      return;
     conn.fail(
       this.lastNow,
       new CoreError('RELAY_REFUSED', `the relay refused the circuit: ${reason}`, { cause: { reason } }),

@@ -274,9 +274,7 @@ export class PathSet {
   arrived(now: number, from: Address, bytes: number): Path {
     const a = this.activePath.route.address;
     const path =
-      from.port === a.port && from.host === a.host
-        ? this.activePath
-        : this.ensure(now, routeOf(from));
+      from.port === a.port && from.host === a.host ? this.activePath : this.ensure(now, routeOf(from));
     path.onReceived(bytes);
     return path;
   }

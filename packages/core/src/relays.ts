@@ -24,9 +24,9 @@ import type { Identity } from '@srmudp/crypto';
 import {
   type AdmissionPolicy,
   isChannelData,
-  type RelayClient as RelayClientType,
-  type RelayClientEvent,
   RelayClient,
+  type RelayClientEvent,
+  type RelayClient as RelayClientType,
   type RelayLimits,
   RelayService,
   type RelayStats,
@@ -176,6 +176,10 @@ export class EndpointRelays {
       this.service.handleControl(now, key, body);
       return;
     }
+    if (proto !== RELAY_TO_CLIENT) {
+      this.host.drop('control_unknown_protocol');
+      return;
+    }
     // from a relay to us as its client: the first message (its greeting) creates the client
     const e = this.clientFor(now, key);
     e.client.handleControl(now, body);
@@ -246,7 +250,8 @@ export class EndpointRelays {
 
   nextTimeout(): number {
     let t = this.service?.pollTimeout() ?? Number.POSITIVE_INFINITY;
-    for (const e of this.clients.values()) t = Math.min(t, e.client.pollTimeout() ?? Number.POSITIVE_INFINITY);
+    for (const e of this.clients.values())
+      t = Math.min(t, e.client.pollTimeout() ?? Number.POSITIVE_INFINITY);
     return t;
   }
 
@@ -273,7 +278,8 @@ export class EndpointRelays {
         continue;
       }
       const hop = this.host.hopOf(t.client);
-      if (hop === null || !hop.send(prefixed(RELAY_TO_CLIENT, t.data))) this.host.drop('relay_control_unsent');
+      if (hop === null || !hop.send(prefixed(RELAY_TO_CLIENT, t.data)))
+        this.host.drop('relay_control_unsent');
     }
     // service events are visible in stats(); nothing else consumes them
     while (s.pollEvent() !== null) {}
@@ -303,7 +309,8 @@ export class EndpointRelays {
     for (let d = e.client.pollTransmit(now); d !== null; d = e.client.pollTransmit(now)) {
       if (hop === null || !hop.send(prefixed(RELAY_TO_SERVICE, d))) this.host.drop('relay_control_unsent');
     }
-    for (let ev = e.client.pollEvent(); ev !== null; ev = e.client.pollEvent()) this.onClientEvent(now, e, ev);
+    for (let ev = e.client.pollEvent(); ev !== null; ev = e.client.pollEvent())
+      this.onClientEvent(now, e, ev);
     // accepting may have produced more control output
     for (let d = e.client.pollTransmit(now); d !== null; d = e.client.pollTransmit(now)) {
       if (hop === null || !hop.send(prefixed(RELAY_TO_SERVICE, d))) this.host.drop('relay_control_unsent');
@@ -324,7 +331,8 @@ export class EndpointRelays {
         return;
       }
       case 'bound':
-        if (ev.role === 'requester') this.host.onBound(e.key, ev.peer, relayRoute(e.key, ev.channel), ev.requestId);
+        if (ev.role === 'requester')
+          this.host.onBound(e.key, ev.peer, relayRoute(e.key, ev.channel), ev.requestId);
         return;
       case 'rejected':
         if (ev.kind === 'connect') this.host.onRejected(e.key, ev.peer, ev.requestId, ev.reason);

@@ -75,7 +75,9 @@ export class PacketBuilder {
     const s = this.src;
     const connCredit = s.flow.send.available();
     return (
-      s.control.hasSendWork(connCredit) || s.messages.hasSendWork(connCredit) || s.streams.hasSendWork(connCredit)
+      s.control.hasSendWork(connCredit) ||
+      s.messages.hasSendWork(connCredit) ||
+      s.streams.hasSendWork(connCredit)
     );
   }
 

@@ -32,6 +32,7 @@ import {
   type NatStatus,
   type ReflexiveCandidate,
 } from '@srmudp/punch';
+import { groupPolicy } from '@srmudp/relay';
 import {
   type Candidate,
   encodeCard,
@@ -225,6 +226,23 @@ export class SrmudpNode extends EventEmitter implements ConnectionOwner {
       // initiation timestamps: performance.now() + timeOrigin ≈ wall clock, monotonic in this
       // process and larger after a restart (a responder refuses replays of older initiations)
       wallClockOffsetMs: performance.timeOrigin,
+      ...(options.relay?.serve
+        ? {
+            relay: {
+              serve: {
+                // a gate: both ends must be peers this node accepts (its group)
+                policy: groupPolicy({ members: (key) => this.acceptPolicy(key, allow) }),
+                limits: {
+                  rateBytesPerSec: options.relay.rateBytesPerSec ?? GATE_RATE,
+                  burstBytes: Math.max(
+                    256 * 1024,
+                    Math.floor((options.relay.rateBytesPerSec ?? GATE_RATE) / 8),
+                  ),
+                },
+              },
+            },
+          }
+        : {}),
     };
     const now = performance.now();
     const endpoint = new CoreEndpoint(config, now);
@@ -285,6 +303,24 @@ export class SrmudpNode extends EventEmitter implements ConnectionOwner {
       stats: () => this.session.stats(),
     };
     for (const [name, target] of Object.entries(options.peers)) this.addPeer(name, target);
+    // gates: named peers, so that a hop session to each is kept (and redialled)
+    const gates = options.relay?.gates ?? [];
+    for (let i = 0; i < gates.length; i++) this.addPeer(`gate-${i}`, gates[i] as PeerTarget);
+  }
+
+  /**
+   * @internal Relays to reach `remoteKey` through when a direct dial is hopeless: the gates we
+   * have a live connection with (not the target itself).
+   */
+  relaysFor(remoteKey: Uint8Array): { key: Uint8Array }[] {
+    const out: { key: Uint8Array }[] = [];
+    const n = this.options.relay?.gates.length ?? 0;
+    for (let i = 0; i < n; i++) {
+      const c = this.named.get(`gate-${i}`)?.conn;
+      const key = c && !c.isClosed ? c.remoteKey : null;
+      if (key && !key.every((b, j) => b === remoteKey[j])) out.push({ key });
+    }
+    return out;
   }
 
   /** The bound socket address. */
@@ -1142,6 +1178,9 @@ export async function bindDualStack<T>(bind: (host: string) => Promise<T>): Prom
  * creates the identity, binds the UDP socket (dual-stack by default) and starts the driver loop.
  * NAT traversal starts in the background: nothing here waits for STUN servers or their names.
  */
+/** A gate's rate per client in its group (RELAYS.md: a gate lifts the public 1 MiB/s). */
+const GATE_RATE = 64 * 1024 * 1024;
+
 export async function createNode(options: NodeOptions = {}): Promise<SrmudpNode> {
   const o = parseNodeOptions(options);
   // malformed STUN server entries are refused now, not in the background

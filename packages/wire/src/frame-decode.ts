@@ -61,7 +61,8 @@ export function readFrame(r: Reader): Frame {
         throw new WireDecodeError('BAD_VALUE', `message fragment ${offset}+${len} exceeds total ${total}`);
       }
       const data = r.take(len, 'message data');
-      if (t === FrameTypeByte.Control) return { type: 'message', id, offset, total, unordered: false, data, control: true };
+      if (t === FrameTypeByte.Control)
+        return { type: 'message', id, offset, total, unordered: false, data, control: true };
       return { type: 'message', id, offset, total, unordered: (t & MESSAGE_FLAG_UNORDERED) !== 0, data };
     }
     case FrameTypeByte.PathChallenge:

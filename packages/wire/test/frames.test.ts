@@ -213,7 +213,15 @@ describe('frame codec', () => {
   });
 
   it('CONTROL (0x1d): MESSAGE layout, ordered, its own type byte', () => {
-    const f: Frame = { type: 'message', id: 3, offset: 0, total: 2, unordered: false, data: Uint8Array.of(1, 9), control: true };
+    const f: Frame = {
+      type: 'message',
+      id: 3,
+      offset: 0,
+      total: 2,
+      unordered: false,
+      data: Uint8Array.of(1, 9),
+      control: true,
+    };
     const bytes = encodeFrames([f]);
     expect(bytes[0]).toBe(0x1d);
     expect(decodeFrames(bytes)).toEqual([f]);

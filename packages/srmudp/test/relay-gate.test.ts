@@ -1,0 +1,65 @@
+// A gate on loopback (issue 14): a member whose direct dial fails falls back to its gate, the
+// transfer goes through the gate's relay service, and the gate never sees the plaintext.
+import { createHash, randomBytes } from 'node:crypto';
+import { once } from 'node:events';
+import { peerIdToString } from '@srmudp/crypto';
+import { describe, expect, it } from 'vitest';
+import { hashOfStream, loopbackNodes, waitFor } from './helpers.js';
+
+const node = loopbackNodes();
+
+describe('gate (façade, loopback)', () => {
+  it('a dial whose direct path fails falls back to the gate: 2 MiB through it, status says relayed', async () => {
+    const gate = await node({ relay: { serve: true }, stunServers: [] });
+    const gateTarget = { host: '127.0.0.1', port: gate.address().port, peerId: gate.peerId };
+    const a = await node({ relay: { gates: [gateTarget] }, stunServers: [], handshakeTimeoutMs: 1500 });
+    const b = await node({ relay: { gates: [gateTarget] }, stunServers: [] });
+    await waitFor(
+      () => a.status()['gate-0']?.state === 'established' && b.status()['gate-0']?.state === 'established',
+      20_000,
+      'hop sessions with the gate',
+    );
+    // the gate sees every datagram it sends: the payload must never appear in them
+    const sentByGate: Buffer[] = [];
+    const origSend = gate.transport.send.bind(gate.transport);
+    gate.transport.send = (data, host, port) => {
+      sentByGate.push(Buffer.from(data));
+      return origSend(data, host, port);
+    };
+    const incoming = (async () => {
+      for await (const c of b.connections()) {
+        if (c.peerId !== a.peerId) continue;
+        for await (const s of c.streams()) return hashOfStream(s);
+      }
+      throw new Error('no stream');
+    })();
+    // b's direct address is wrong (nobody listens there): the direct dial times out, the gate carries it
+    const dead = await node({ stunServers: [] });
+    const deadPort = dead.address().port;
+    await dead.close();
+    const conn = await a.connect(
+      { host: '127.0.0.1', port: deadPort, peerId: b.peerId },
+      { timeout: 30_000 },
+    );
+    expect(conn.path?.kind).toBe('relayed');
+    expect(conn.path?.kind === 'relayed' && peerIdToString(conn.path.via)).toBe(gate.peerId);
+    const payload = randomBytes(2 * 1024 * 1024);
+    const s = conn.openStream();
+    for (let off = 0; off < payload.length; off += 64 * 1024) {
+      if (!s.write(payload.subarray(off, off + 64 * 1024))) await once(s, 'drain');
+    }
+    s.end();
+    const got = await incoming;
+    expect(got.bytes).toBe(payload.length);
+    expect(got.sha256).toBe(createHash('sha256').update(payload).digest('hex'));
+    const st = a.status();
+    const peer = Object.values(st).find((p) => p.peerId === b.peerId);
+    expect(peer?.path?.kind).toBe('relayed');
+    // the gate forwarded it, and never in plaintext
+    const all = Buffer.concat(sentByGate);
+    expect(all.length).toBeGreaterThan(payload.length);
+    for (const off of [0, 12_345, 1_000_000, payload.length - 64]) {
+      expect(all.indexOf(payload.subarray(off, off + 32))).toBe(-1);
+    }
+  }, 90_000);
+});
