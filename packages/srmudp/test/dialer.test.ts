@@ -62,6 +62,7 @@ function setup() {
     closing: false,
     liveConnection: () => undefined,
     connectionOf: () => undefined,
+    relaysFor: () => [],
     kick: () => {},
   };
   const nat = new ScriptedNat();
