@@ -85,7 +85,18 @@ export class Dialer {
     const hex = target.key ? keyHex(target.key) : undefined;
     if (hex !== undefined) {
       const live = this.#owner.liveConnection(hex);
-      if (live) return live;
+      if (live) {
+        // a relayed connection probes the direct candidates it is given and moves to the first
+        // validated one (core's upgrade): streams carry on
+        if (live.path?.kind === 'relayed' && target.addresses.length > 0 && target.key) {
+          this.#owner.driver.endpoint.connect(this.#owner.driver.clock(), {
+            addresses: target.addresses.map((x) => ({ host: x.host, port: x.port })),
+            remoteKey: target.key,
+          });
+          this.#owner.kick();
+        }
+        return live;
+      }
     }
     const peer = hex ?? `xx|${target.addresses.map((a) => `${a.host}|${a.port}`).join('|')}`;
     const d = this.#owner.driver;

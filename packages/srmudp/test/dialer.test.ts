@@ -1,7 +1,7 @@
 // The dial glue between the NAT session and core (src/dialer.ts), with a real core Endpoint and a
 // scripted session: what core is asked to dial, when, and how each dial ends.
 import { randomBytes } from 'node:crypto';
-import { Endpoint } from '@srmudp/core';
+import { CoreEndpoint as Endpoint } from '@srmudp/core';
 import { generateIdentity } from '@srmudp/crypto';
 import type {
   DialNext,

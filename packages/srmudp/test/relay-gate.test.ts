@@ -9,7 +9,7 @@ import { hashOfStream, loopbackNodes, waitFor } from './helpers.js';
 const node = loopbackNodes();
 
 describe('gate (façade, loopback)', () => {
-  it('a dial whose direct path fails falls back to the gate: 2 MiB through it, status says relayed', async () => {
+  it('a dial whose direct path fails falls back to the gate: 2 MiB through it, status says relayed; a direct address later moves it to a direct path', async () => {
     const gate = await node({ relay: { serve: true }, stunServers: [] });
     const gateTarget = { host: '127.0.0.1', port: gate.address().port, peerId: gate.peerId };
     const a = await node({ relay: { gates: [gateTarget] }, stunServers: [], handshakeTimeoutMs: 1500 });
@@ -55,6 +55,12 @@ describe('gate (façade, loopback)', () => {
     const st = a.status();
     const peer = Object.values(st).find((p) => p.peerId === b.peerId);
     expect(peer?.path?.kind).toBe('relayed');
+    // b's real address (a new card, a punch): the connection moves to the direct path, same streams
+    const moved = once(conn, 'path');
+    const again = await a.connect({ host: '127.0.0.1', port: b.address().port, peerId: b.peerId });
+    expect(again).toBe(conn);
+    await moved;
+    expect(conn.path).toMatchObject({ kind: 'direct', address: { port: b.address().port } });
     // the gate forwarded it, and never in plaintext
     const all = Buffer.concat(sentByGate);
     expect(all.length).toBeGreaterThan(payload.length);
