@@ -216,6 +216,8 @@ export interface EndpointApi {
   connection(id: number): ConnectionApi | undefined;
   /** record that a local send to `to` failed (ICMP unreachable etc.), for path health */
   reportSendError(now: number, to: Address, code: string): void;
+  /** peer ids of connected peers that serve as relays for us (they greeted us): candidates for `ConnectTarget.relays` */
+  relays(): Uint8Array[];
   /** closes every connection at once: CLOSE goes first, ahead of queued data (abandoned) */
   close(now: number, code?: number, reason?: string): void;
   stats(): EndpointStats;

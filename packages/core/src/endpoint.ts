@@ -57,7 +57,7 @@ export class CoreEndpoint implements EndpointApi {
   private closing = false;
   private closed = false;
   /** relay service (when serving) and relay clients; relayed routes (relays.ts) */
-  private readonly relays: EndpointRelays;
+  private readonly relayPaths: EndpointRelays;
   /** the `now` of the latest call (for the relay side's reactions to connection events) */
   private lastNow: number;
   /** relay circuit requests of relay-routed dials: `relayHex/requestId` → connection */
@@ -82,7 +82,7 @@ export class CoreEndpoint implements EndpointApi {
       onControl: (conn, data, at) => this.onControl(conn, data, at),
     };
     this.lastNow = now;
-    this.relays = new EndpointRelays(
+    this.relayPaths = new EndpointRelays(
       {
         identity: settings.identity,
         random: settings.random,
@@ -114,7 +114,7 @@ export class CoreEndpoint implements EndpointApi {
       return;
     }
     // relay channel data (0x40-0x4f): for us from a relay, or to forward when we are one
-    if ((first & 0xf0) === 0x40 && !isRelayRoute(from) && this.relays.handleChannelData(now, from, data))
+    if ((first & 0xf0) === 0x40 && !isRelayRoute(from) && this.relayPaths.handleChannelData(now, from, data))
       return;
     const kind = classifyDatagram(data);
     if (kind === 'stun') {
@@ -143,7 +143,7 @@ export class CoreEndpoint implements EndpointApi {
 
   handleTimeout(now: number): void {
     this.lastNow = now;
-    this.relays.handleTimeout(now);
+    this.relayPaths.handleTimeout(now);
     const st = this.secure.pollTimeout();
     if (st !== null && st <= now) {
       this.secure.handleTimeout(now);
@@ -158,7 +158,7 @@ export class CoreEndpoint implements EndpointApi {
 
   pollTransmit(now: number): Transmit | null {
     this.lastNow = now;
-    this.relays.pump(now);
+    this.relayPaths.pump(now);
     for (;;) {
       const queued = this.out.take();
       const t = queued ?? this.table.pollTransmit(now);
@@ -168,7 +168,7 @@ export class CoreEndpoint implements EndpointApi {
       }
       if (!isRelayRoute(t.to)) return t;
       // a relayed route: the packet leaves as channel data to the relay's hop address
-      const w = this.relays.wrap(now, t.to, t.data);
+      const w = this.relayPaths.wrap(now, t.to, t.data);
       if (w !== null) return w;
     }
   }
@@ -177,7 +177,7 @@ export class CoreEndpoint implements EndpointApi {
     const t = Math.min(
       this.secure.pollTimeout() ?? Number.POSITIVE_INFINITY,
       this.table.nextTimeout(),
-      this.relays.nextTimeout(),
+      this.relayPaths.nextTimeout(),
     );
     return t === Number.POSITIVE_INFINITY ? null : t;
   }
@@ -291,9 +291,14 @@ export class CoreEndpoint implements EndpointApi {
     this.maybeCloseSecure();
   }
 
+  /** Peer ids of the connected peers that serve as relays for us (they greeted us): `relays` candidates. */
+  relays(): Uint8Array[] {
+    return this.relayPaths.readyRelays();
+  }
+
   /** The relay service's counters when this endpoint serves as a relay, else null. */
   relayStats(): ReturnType<EndpointRelays['stats']> {
-    return this.relays.stats();
+    return this.relayPaths.stats();
   }
 
   stats(): EndpointStats {
@@ -636,14 +641,14 @@ export class CoreEndpoint implements EndpointApi {
     this.events.push(ev);
     const now = this.lastNow;
     if (ev.type === 'connected') {
-      this.relays.hopUp(now, ev.remoteKey, ev.path.address, ev.path.kind === 'relayed');
+      this.relayPaths.hopUp(now, ev.remoteKey, ev.path.address, ev.path.kind === 'relayed');
     } else if (ev.type === 'path_changed') {
       const key = this.table.get(ev.id)?.remoteKey;
-      if (key) this.relays.hopMoved(now, key, ev.path.address);
+      if (key) this.relayPaths.hopMoved(now, key, ev.path.address);
     } else if (ev.type === 'closed') {
       const conn = this.table.get(ev.id);
       const key = conn?.remoteKey;
-      if (key && conn) this.relays.hopDown(now, key, conn.path?.address ?? null);
+      if (key && conn) this.relayPaths.hopDown(now, key, conn.path?.address ?? null);
     }
   }
 
@@ -653,7 +658,7 @@ export class CoreEndpoint implements EndpointApi {
       this.drop('control_malformed');
       return;
     }
-    this.relays.onControl(now, key, data);
+    this.relayPaths.onControl(now, key, data);
   }
 
   /** The established connection to `key` as a relay hop session. */
@@ -676,7 +681,7 @@ export class CoreEndpoint implements EndpointApi {
     if (target === null) return;
     for (const r of relays) {
       if (equalBytes(r.key, target) || equalBytes(r.key, this.localKey)) continue;
-      const id = this.relays.connect(now, r.key, target, r.voucher);
+      const id = this.relayPaths.connect(now, r.key, target, r.voucher);
       if (id !== null) this.circuitDials.set(`${toHex(r.key)}/${id}`, { conn, relay: r.key.slice() });
     }
   }

@@ -200,6 +200,13 @@ export class EndpointRelays {
     }
   }
 
+  /** Peers that greeted us as relays (their service is ready for our requests). */
+  readyRelays(): Uint8Array[] {
+    const out: Uint8Array[] = [];
+    for (const e of this.clients.values()) if (e.client.isReady) out.push(e.key.slice());
+    return out;
+  }
+
   // ------------------------------------------------------------------ data plane
 
   /**

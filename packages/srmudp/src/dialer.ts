@@ -24,7 +24,7 @@ export interface DialerOwner {
   /** the façade connection of core connection `id`, once established */
   connectionOf(id: number): Connection | undefined;
   /** relays (gates) to reach `remoteKey` through when the direct dial is hopeless; may be empty */
-  relaysFor(remoteKey: Uint8Array): { key: Uint8Array }[];
+  relaysFor(remoteKey: Uint8Array): { key: Uint8Array; voucher?: Uint8Array }[];
   kick(): void;
 }
 

@@ -32,7 +32,7 @@ import {
   type NatStatus,
   type ReflexiveCandidate,
 } from '@srmudp/punch';
-import { groupPolicy } from '@srmudp/relay';
+import { connectViaPolicy, createVoucher, groupPolicy } from '@srmudp/relay';
 import {
   type Candidate,
   encodeCard,
@@ -242,7 +242,14 @@ export class SrmudpNode extends EventEmitter implements ConnectionOwner {
               },
             },
           }
-        : {}),
+        : options.relay?.connectVia
+          ? {
+              relay: {
+                // connect-via: between two of our live peers, with the requester's voucher
+                serve: { policy: connectViaPolicy({ peers: (key) => this.acceptPolicy(key, allow) }) },
+              },
+            }
+          : {}),
     };
     const now = performance.now();
     const endpoint = new CoreEndpoint(config, now);
@@ -312,13 +319,25 @@ export class SrmudpNode extends EventEmitter implements ConnectionOwner {
    * @internal Relays to reach `remoteKey` through when a direct dial is hopeless: the gates we
    * have a live connection with (not the target itself).
    */
-  relaysFor(remoteKey: Uint8Array): { key: Uint8Array }[] {
-    const out: { key: Uint8Array }[] = [];
+  relaysFor(remoteKey: Uint8Array): { key: Uint8Array; voucher?: Uint8Array }[] {
+    const out: { key: Uint8Array; voucher?: Uint8Array }[] = [];
     const n = this.options.relay?.gates.length ?? 0;
     for (let i = 0; i < n; i++) {
       const c = this.named.get(`gate-${i}`)?.conn;
       const key = c && !c.isClosed ? c.remoteKey : null;
       if (key && !key.every((b, j) => b === remoteKey[j])) out.push({ key });
+    }
+    // connect-via: any other peer that serves as a relay for us, with our voucher (it may be
+    // connected to the target too; if not, it refuses with target_unavailable)
+    const same = (x: Uint8Array, y: Uint8Array) => x.length === y.length && x.every((b, j) => b === y[j]);
+    for (const key of this.driver.endpoint.relays()) {
+      if (same(key, remoteKey) || out.some((r) => same(r.key, key))) continue;
+      const voucher = createVoucher(
+        this.identity,
+        { relay: key, target: remoteKey, expiresAt: Date.now() + VOUCHER_TTL_MS },
+        (n) => new Uint8Array(randomBytes(n)),
+      );
+      out.push({ key, voucher });
     }
     return out;
   }
@@ -1178,6 +1197,9 @@ export async function bindDualStack<T>(bind: (host: string) => Promise<T>): Prom
  * creates the identity, binds the UDP socket (dual-stack by default) and starts the driver loop.
  * NAT traversal starts in the background: nothing here waits for STUN servers or their names.
  */
+/** How long a connect-via voucher of ours is valid (the relay checks it once, at CONNECT). */
+const VOUCHER_TTL_MS = 60_000;
+
 /** A gate's rate per client in its group (RELAYS.md: a gate lifts the public 1 MiB/s). */
 const GATE_RATE = 64 * 1024 * 1024;
 

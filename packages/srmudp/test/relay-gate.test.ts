@@ -68,4 +68,42 @@ describe('gate (façade, loopback)', () => {
       expect(all.indexOf(payload.subarray(off, off + 32))).toBe(-1);
     }
   }, 90_000);
+
+  it('connect-via: a peer connected to both ends relays with the requester’s voucher', async () => {
+    const carol = await node({ relay: { connectVia: true }, stunServers: [] });
+    const a = await node({ stunServers: [], handshakeTimeoutMs: 1500 });
+    const b = await node({ stunServers: [] });
+    const carolTarget = { host: '127.0.0.1', port: carol.address().port, peerId: carol.peerId };
+    await a.connect(carolTarget);
+    await b.connect(carolTarget);
+    // carol greets both as their relay (in the hop sessions)
+    await waitFor(
+      () => a.driver.endpoint.relays().length === 1 && b.driver.endpoint.relays().length === 1,
+      10_000,
+      'carol greeting a and b',
+    );
+    const incoming = (async () => {
+      for await (const c of b.connections()) {
+        if (c.peerId !== a.peerId) continue;
+        for await (const s of c.streams()) return hashOfStream(s);
+      }
+      throw new Error('no stream');
+    })();
+    const dead = await node({ stunServers: [] });
+    const deadPort = dead.address().port;
+    await dead.close();
+    const conn = await a.connect(
+      { host: '127.0.0.1', port: deadPort, peerId: b.peerId },
+      { timeout: 30_000 },
+    );
+    expect(conn.path?.kind === 'relayed' && peerIdToString(conn.path.via)).toBe(carol.peerId);
+    const payload = randomBytes(1024 * 1024); // connect-via circuits: 2 min / 4 MiB by default
+    const s = conn.openStream();
+    for (let off = 0; off < payload.length; off += 64 * 1024) {
+      if (!s.write(payload.subarray(off, off + 64 * 1024))) await once(s, 'drain');
+    }
+    s.end();
+    const got = await incoming;
+    expect(got.sha256).toBe(createHash('sha256').update(payload).digest('hex'));
+  }, 90_000);
 });
