@@ -4,9 +4,39 @@ import { createHash, randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import { peerIdToString } from '@srmudp/crypto';
 import { describe, expect, it } from 'vitest';
+import type { SrmudpNode } from '../src/index.js';
 import { hashOfStream, loopbackNodes, waitFor } from './helpers.js';
 
 const node = loopbackNodes();
+
+/** The SHA-256 of the first stream `from` opens to `to`. */
+function firstStreamFrom(to: SrmudpNode, from: SrmudpNode): Promise<{ bytes: number; sha256: string }> {
+  return (async () => {
+    for await (const c of to.connections()) {
+      if (c.peerId !== from.peerId) continue;
+      for await (const s of c.streams()) return hashOfStream(s);
+    }
+    throw new Error('no stream');
+  })();
+}
+
+/**
+ * `from` dials `to` at a port nobody listens on (its direct dial times out): the connection the
+ * fallback gives, and `payload` written on a new stream of it.
+ */
+async function dialDeadThenSend(from: SrmudpNode, to: SrmudpNode, payload: Uint8Array) {
+  const dead = await node({ stunServers: [] });
+  const port = dead.address().port;
+  await dead.close();
+  const conn = await from.connect({ host: '127.0.0.1', port, peerId: to.peerId }, { timeout: 30_000 });
+  const relayedAtStart = conn.path;
+  const s = conn.openStream();
+  for (let off = 0; off < payload.length; off += 64 * 1024) {
+    if (!s.write(payload.subarray(off, off + 64 * 1024))) await once(s, 'drain');
+  }
+  s.end();
+  return { conn, relayedAtStart };
+}
 
 describe('gate (façade, loopback)', () => {
   it('a dial whose direct path fails falls back to the gate: 2 MiB through it, status says relayed; a direct address later moves it to a direct path', async () => {
@@ -26,29 +56,12 @@ describe('gate (façade, loopback)', () => {
       sentByGate.push(Buffer.from(data));
       return origSend(data, host, port);
     };
-    const incoming = (async () => {
-      for await (const c of b.connections()) {
-        if (c.peerId !== a.peerId) continue;
-        for await (const s of c.streams()) return hashOfStream(s);
-      }
-      throw new Error('no stream');
-    })();
+    const incoming = firstStreamFrom(b, a);
     // b's direct address is wrong (nobody listens there): the direct dial times out, the gate carries it
-    const dead = await node({ stunServers: [] });
-    const deadPort = dead.address().port;
-    await dead.close();
-    const conn = await a.connect(
-      { host: '127.0.0.1', port: deadPort, peerId: b.peerId },
-      { timeout: 30_000 },
-    );
-    expect(conn.path?.kind).toBe('relayed');
-    expect(conn.path?.kind === 'relayed' && peerIdToString(conn.path.via)).toBe(gate.peerId);
     const payload = randomBytes(2 * 1024 * 1024);
-    const s = conn.openStream();
-    for (let off = 0; off < payload.length; off += 64 * 1024) {
-      if (!s.write(payload.subarray(off, off + 64 * 1024))) await once(s, 'drain');
-    }
-    s.end();
+    const { conn, relayedAtStart } = await dialDeadThenSend(a, b, payload);
+    expect(relayedAtStart?.kind).toBe('relayed');
+    expect(relayedAtStart?.kind === 'relayed' && peerIdToString(relayedAtStart.via)).toBe(gate.peerId);
     const got = await incoming;
     expect(got.bytes).toBe(payload.length);
     expect(got.sha256).toBe(createHash('sha256').update(payload).digest('hex'));
@@ -82,27 +95,10 @@ describe('gate (façade, loopback)', () => {
       10_000,
       'carol greeting a and b',
     );
-    const incoming = (async () => {
-      for await (const c of b.connections()) {
-        if (c.peerId !== a.peerId) continue;
-        for await (const s of c.streams()) return hashOfStream(s);
-      }
-      throw new Error('no stream');
-    })();
-    const dead = await node({ stunServers: [] });
-    const deadPort = dead.address().port;
-    await dead.close();
-    const conn = await a.connect(
-      { host: '127.0.0.1', port: deadPort, peerId: b.peerId },
-      { timeout: 30_000 },
-    );
-    expect(conn.path?.kind === 'relayed' && peerIdToString(conn.path.via)).toBe(carol.peerId);
+    const incoming = firstStreamFrom(b, a);
     const payload = randomBytes(1024 * 1024); // connect-via circuits: 2 min / 4 MiB by default
-    const s = conn.openStream();
-    for (let off = 0; off < payload.length; off += 64 * 1024) {
-      if (!s.write(payload.subarray(off, off + 64 * 1024))) await once(s, 'drain');
-    }
-    s.end();
+    const { relayedAtStart } = await dialDeadThenSend(a, b, payload);
+    expect(relayedAtStart?.kind === 'relayed' && peerIdToString(relayedAtStart.via)).toBe(carol.peerId);
     const got = await incoming;
     expect(got.sha256).toBe(createHash('sha256').update(payload).digest('hex'));
   }, 90_000);
