@@ -161,6 +161,11 @@ export class Dialer {
       for (const a of [this.#byCore.get(id), this.#byPeer.get(hex)]) {
         if (a === undefined || this.#byPeer.get(a.peer) !== a) continue;
         if (a.peer !== hex) this.#nat.cancelDial(now, a.peer);
+        // the direct candidates stay known to the connection: core probes them in the background
+        // (again every 60 s) and moves to the first that validates
+        if (a.addresses.length > 0) {
+          this.#owner.driver.endpoint.connect(now, { addresses: a.addresses, remoteKey });
+        }
         this.#end(a);
         for (const w of a.waiters) w.resolve(conn);
       }
