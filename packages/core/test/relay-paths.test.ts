@@ -46,7 +46,7 @@ function connectionTo(ep: SimEndpoint, key: Uint8Array): ConnectionApi {
 }
 
 /** Sends `data` one way on a new stream; returns the receiver's sink reader. */
-function send(net: Network, from: SimEndpoint, conn: ConnectionApi, to: SimEndpoint, data: Uint8Array) {
+function send(from: SimEndpoint, conn: ConnectionApi, to: SimEndpoint, data: Uint8Array) {
   const sid = conn.openStream();
   const w = new Writer(conn, sid, data);
   const prev = from.onEvent;
@@ -79,8 +79,8 @@ describe('relayed paths (core, sim)', { timeout: 180_000 }, () => {
 
     const up = randomBytes('relay-up', 256 * 1024);
     const down = randomBytes('relay-down', 256 * 1024);
-    const s1 = send(net, a, ca, b, up);
-    const s2 = send(net, b, cb, a, down);
+    const s1 = send(a, ca, b, up);
+    const s2 = send(b, cb, a, down);
     net.drive({ until: () => s1.done() && s2.done(), maxTimeMs: 120_000 });
     expect(sha256(s1.sink().chunks)).toBe(sha256(up));
     expect(sha256(s2.sink().chunks)).toBe(sha256(down));
@@ -184,8 +184,8 @@ describe('relayed paths (core, sim)', { timeout: 180_000 }, () => {
     const cb = connectionTo(b, a.key);
     const up = randomBytes('relay-up2', 256 * 1024);
     const down = randomBytes('relay-down2', 256 * 1024);
-    const s1 = send(net, a, ca, b, up);
-    const s2 = send(net, b, cb, a, down);
+    const s1 = send(a, ca, b, up);
+    const s2 = send(b, cb, a, down);
     net.drive({ until: () => s1.sink().bytes > 32 * 1024, maxTimeMs: 60_000 });
     const relayedRtt = ca.stats().rttMs;
     // the NATs open (a punch through the relayed session would do this): b's address becomes a candidate
