@@ -7,14 +7,19 @@ import type { CryptoBackend, Identity } from '@srmudp/crypto';
 import type { CongestionChoice } from '@srmudp/reliability';
 import type { Address } from '@srmudp/wire';
 import type { CoreError } from './errors.js';
+import type { RelayOptions } from './relays.js';
 
 /** A UDP endpoint: @srmudp/wire's one address type, re-exported for the contract's users. */
 export type { Address } from '@srmudp/wire';
 
-/** How packets of a connection currently travel. `relayed` is reserved for gates/connect-via. */
+/**
+ * How packets of a connection currently travel: straight to a UDP address, or through a relay
+ * (a gate, a connect-via peer): `via` is the relay's peer id, `channel` our channel number on it,
+ * `address` the route's handle (`relay.<via hex>`, port = channel), which is not a network address.
+ */
 export type PathInfo =
   | { kind: 'direct'; address: Address }
-  | { kind: 'relayed'; via: Uint8Array /* relay's peer id */; address: Address /* relay's address */ };
+  | { kind: 'relayed'; via: Uint8Array; channel: number; address: Address };
 
 /** Why a connection's active path changed (see the `path_changed` event). */
 export type PathChangeReason = 'migration' | 'upgrade' | 'fallback';
@@ -63,6 +68,11 @@ export interface EndpointConfig {
   keepaliveMs?: number;
   idleTimeoutMs?: number;
   handshakeTimeoutMs?: number;
+  /**
+   * Relays (relays.ts): `serve` makes this endpoint a relay for its peers (a gate, connect-via)
+   * with an admission policy of @srmudp/relay; `acceptCircuit` judges circuits opened to us.
+   */
+  relay?: RelayOptions;
   /** answer STUN binding requests on this socket (default true) */
   stunResponder?: boolean;
   /**
@@ -92,8 +102,16 @@ export interface EndpointLogs {
 }
 
 export interface ConnectTarget {
-  /** known candidate addresses of the peer (host / reflexive), tried in parallel */
+  /** known candidate addresses of the peer (host / reflexive), tried in parallel (may be empty with `relays`) */
   addresses: Address[];
+  /**
+   * relays to reach the peer through as well (needs `remoteKey`): peers we have an established
+   * connection with that serve as relays (a gate, a connect-via peer). Each is asked for a
+   * circuit; a bound circuit becomes one more candidate route of the handshake, and a relayed
+   * path of the connection (the lowest tier: a direct path that validates later replaces it).
+   * `voucher`: the requester's signed voucher (@srmudp/relay's createVoucher), for connect-via.
+   */
+  relays?: { key: Uint8Array; voucher?: Uint8Array }[];
   /** responder's peer id: IK when present, XX (trust on first use) when absent */
   remoteKey?: Uint8Array;
 }
@@ -216,6 +234,8 @@ export interface EndpointApi {
   connection(id: number): ConnectionApi | undefined;
   /** record that a local send to `to` failed (ICMP unreachable etc.), for path health */
   reportSendError(now: number, to: Address, code: string): void;
+  /** peer ids of connected peers that serve as relays for us (they greeted us): candidates for `ConnectTarget.relays` */
+  relays(): Uint8Array[];
   /** closes every connection at once: CLOSE goes first, ahead of queued data (abandoned) */
   close(now: number, code?: number, reason?: string): void;
   stats(): EndpointStats;

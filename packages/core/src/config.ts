@@ -10,6 +10,8 @@ import type { Address } from '@srmudp/wire';
 import type { EndpointConfig, LogSink } from './api.js';
 import { BOOT_ID_OPTION, DEFAULTS } from './defaults.js';
 
+import type { RelayOptions } from './relays.js';
+
 /** What every connection's reliability state is created with (its role and `now` come later). */
 export type ReliableSettings = Omit<ReliableOptions, 'role' | 'now'>;
 
@@ -29,6 +31,9 @@ export interface EndpointSettings {
   /** core's own log and reliability's (core prefixes it per connection); null: silent */
   readonly log: LogSink | null;
   readonly reliabilityLog: LogSink | null;
+  readonly relay: RelayOptions | undefined;
+  /** wall-clock ms minus `now` (voucher expiry of relays) */
+  readonly wallClockOffsetMs: number;
 }
 
 /** Validates `config` (exact TypeError / RangeError messages) and fills in the defaults. */
@@ -111,6 +116,8 @@ export function resolveEndpointConfig(config: EndpointConfig, now: number): Endp
     handshakeTimeoutMs,
     idleTimeoutMs,
     stunResponder: config.stunResponder !== false,
+    relay: checkRelay(config.relay),
+    wallClockOffsetMs,
     allow: config.accept?.allow ? config.accept.allow.map((k) => k.slice()) : null,
     policy: config.accept?.policy ?? null,
     secure: {
@@ -162,4 +169,19 @@ function nonNegInt(v: number | undefined, dflt: number, name: string): number {
   if (!Number.isSafeInteger(v) || v < 0)
     throw new RangeError(`"${name}" expected a non-negative integer, got ${v}`);
   return v;
+}
+
+function checkRelay(relay: RelayOptions | undefined): RelayOptions | undefined {
+  if (relay === undefined) return undefined;
+  if (typeof relay !== 'object' || relay === null) throw new TypeError('"relay" expected an object');
+  if (relay.serve !== undefined) {
+    const p = relay.serve?.policy as { admitClient?: unknown; admitCircuit?: unknown } | undefined;
+    if (typeof p?.admitClient !== 'function' || typeof p.admitCircuit !== 'function') {
+      throw new TypeError('"relay.serve" expected { policy: AdmissionPolicy, limits? }');
+    }
+  }
+  if (relay.acceptCircuit !== undefined && typeof relay.acceptCircuit !== 'function') {
+    throw new TypeError('"relay.acceptCircuit" expected a function');
+  }
+  return relay;
 }

@@ -20,7 +20,7 @@ import type { ReliableSettings } from './config.js';
 import { ConnectionChannels } from './connection-channels.js';
 import { CloseCode, DEFAULTS } from './defaults.js';
 import { CoreError } from './errors.js';
-import { maxUdpPayload, type Path, PathSet } from './paths.js';
+import { maxUdpPayload, type Path, PathSet, routeOf } from './paths.js';
 
 /** @internal What a connection needs from its endpoint. */
 export interface ConnectionHost {
@@ -33,6 +33,8 @@ export interface ConnectionHost {
   emit(ev: EndpointEvent): void;
   /** the connection reached 'closed' (or failed) at `now`: release maps and keys */
   onFinished(conn: CoreConnection, now: number): void;
+  /** a CONTROL message (frame 0x1d) arrived: the session's own protocols (relay) */
+  onControl(conn: CoreConnection, data: Uint8Array, now: number): void;
 }
 
 const EMPTY_DROPS: Record<string, number> = Object.freeze({}) as Record<string, number>;
@@ -159,6 +161,13 @@ export class CoreConnection implements ConnectionApi {
     return rel.sendMessage(data, { unordered: opts?.unordered === true });
   }
 
+  /** @internal A CONTROL message (relay protocol) in this session; false when it cannot be queued. */
+  sendControl(data: Uint8Array): boolean {
+    const rel = this.rel;
+    if (rel === null || this.stateValue !== 'established') return false;
+    return rel.sendControl(data);
+  }
+
   sendDatagram(data: Uint8Array): boolean {
     if (!(data instanceof Uint8Array)) throw new TypeError('"data" expected Uint8Array');
     const rel = this.rel;
@@ -255,7 +264,7 @@ export class CoreConnection implements ConnectionApi {
     // Stream-id parity must differ on the two sides even when both dialled (simultaneous open):
     // decide it by the keys, which both sides know, not by who initiated.
     const role = compareBytes(localKey, remoteKey) < 0 ? 'initiator' : 'responder';
-    const route = { kind: 'direct', address: copyAddress(session.address) } as const;
+    const route = routeOf(copyAddress(session.address));
     const relLog = this.host.reliabilityLog;
     const rel = new Reliable({
       ...this.host.reliableOptions,
@@ -529,6 +538,9 @@ export class CoreConnection implements ConnectionApi {
           break;
         case 'datagram':
           this.host.emit({ type: 'datagram', id, data: ev.data });
+          break;
+        case 'control':
+          this.host.onControl(this, ev.data, now);
           break;
         case 'message_writable':
           this.host.emit({ type: 'message_writable', id });

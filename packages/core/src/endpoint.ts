@@ -16,6 +16,7 @@ import {
   PollQueue,
   SrmudpError,
   sameAddress,
+  toHex,
 } from '@srmudp/wire';
 import { AmplificationGuard } from './amplification.js';
 import type {
@@ -32,6 +33,7 @@ import { type ConnectionHost, CoreConnection } from './connection.js';
 import { ConnectionTable } from './connection-table.js';
 import { BOOT_ID_LENGTH, BOOT_ID_OPTION, CloseCode, DEFAULTS } from './defaults.js';
 import { CoreError, type CoreErrorCode } from './errors.js';
+import { EndpointRelays, isRelayRoute } from './relays.js';
 import { answerStun } from './stun.js';
 
 /** Send-error codes that mean "nobody is listening there" (ICMP port/host/net unreachable). */
@@ -61,6 +63,12 @@ export class CoreEndpoint implements EndpointApi {
   private readonly drops: Record<string, number> = {};
   private closing = false;
   private closed = false;
+  /** relay service (when serving) and relay clients; relayed routes (relays.ts) */
+  private readonly relayPaths: EndpointRelays;
+  /** the `now` of the latest call (for the relay side's reactions to connection events) */
+  private lastNow: number;
+  /** relay circuit requests of relay-routed dials: `relayHex/requestId` → connection */
+  private readonly circuitDials = new Map<string, { conn: CoreConnection; relay: Uint8Array }>();
 
   constructor(config: EndpointConfig, now: number) {
     const settings = resolveEndpointConfig(config, now);
@@ -78,11 +86,27 @@ export class CoreEndpoint implements EndpointApi {
       reliableOptions: settings.reliable,
       log: settings.log,
       reliabilityLog: settings.reliabilityLog,
-      emit: (ev) => {
-        this.events.push(ev);
-      },
+      emit: (ev) => this.emit(ev),
       onFinished: (conn, at) => this.onFinished(conn, at),
+      onControl: (conn, data, at) => this.onControl(conn, data, at),
     };
+    this.lastNow = now;
+    this.relayPaths = new EndpointRelays(
+      {
+        identity: settings.identity,
+        random: settings.random,
+        hopOf: (key) => this.hopOf(key),
+        onBound: (relay, peer, route, requestId) => this.onCircuitBound(relay, peer, route, requestId),
+        onRejected: (relay, peer, requestId, reason) =>
+          this.onCircuitRejected(relay, peer, requestId, reason),
+        onChannelClosed: () => this.drop('relay_channel_closed'),
+        deliver: (at, route, packet) => this.handle(at, route, packet),
+        transmit: (to, data) => this.out.push({ to: copyAddress(to), data }),
+        drop: (reason) => this.drop(reason),
+      },
+      settings.relay,
+      settings.wallClockOffsetMs,
+    );
   }
 
   // ------------------------------------------------------------------ EndpointApi
@@ -92,11 +116,15 @@ export class CoreEndpoint implements EndpointApi {
       this.drop('endpoint_closed');
       return;
     }
+    this.lastNow = now;
     const first = data.length > 0 ? (data[0] as number) : -1;
     if ((first & 0xfe) === PacketType.Data) {
       this.handleData(now, from, data);
       return;
     }
+    // relay channel data (0x40-0x4f): for us from a relay, or to forward when we are one
+    if ((first & 0xf0) === 0x40 && !isRelayRoute(from) && this.relayPaths.handleChannelData(now, from, data))
+      return;
     const kind = classifyDatagram(data);
     if (kind === 'stun') {
       this.amp.credit(from, data.length);
@@ -123,6 +151,8 @@ export class CoreEndpoint implements EndpointApi {
   }
 
   handleTimeout(now: number): void {
+    this.lastNow = now;
+    this.relayPaths.handleTimeout(now);
     const st = this.secure.pollTimeout();
     if (st !== null && st <= now) {
       this.secure.handleTimeout(now);
@@ -136,15 +166,28 @@ export class CoreEndpoint implements EndpointApi {
   }
 
   pollTransmit(now: number): Transmit | null {
-    const queued = this.out.take();
-    if (queued !== null) return queued;
-    const t = this.table.pollTransmit(now);
-    if (t === null) this.maybeCloseSecure();
-    return t;
+    this.lastNow = now;
+    this.relayPaths.pump(now);
+    for (;;) {
+      const queued = this.out.take();
+      const t = queued ?? this.table.pollTransmit(now);
+      if (t === null) {
+        this.maybeCloseSecure();
+        return null;
+      }
+      if (!isRelayRoute(t.to)) return t;
+      // a relayed route: the packet leaves as channel data to the relay's hop address
+      const w = this.relayPaths.wrap(now, t.to, t.data);
+      if (w !== null) return w;
+    }
   }
 
   pollTimeout(): number | null {
-    const t = Math.min(this.secure.pollTimeout() ?? Number.POSITIVE_INFINITY, this.table.nextTimeout());
+    const t = Math.min(
+      this.secure.pollTimeout() ?? Number.POSITIVE_INFINITY,
+      this.table.nextTimeout(),
+      this.relayPaths.nextTimeout(),
+    );
     return t === Number.POSITIVE_INFINITY ? null : t;
   }
 
@@ -157,7 +200,19 @@ export class CoreEndpoint implements EndpointApi {
     if (typeof target !== 'object' || target === null || !Array.isArray(target.addresses)) {
       throw new TypeError('"target" expected { addresses: Address[], remoteKey?: Uint8Array }');
     }
-    if (target.addresses.length === 0) throw new RangeError('"target.addresses" must not be empty');
+    const relays = target.relays ?? [];
+    if (!Array.isArray(relays)) throw new TypeError('"target.relays" expected an array');
+    for (const r of relays) {
+      if (typeof r !== 'object' || r === null || !(r.key instanceof Uint8Array) || r.key.length !== 32) {
+        throw new TypeError('"target.relays" expected { key: 32-byte Uint8Array, voucher?: Uint8Array }[]');
+      }
+    }
+    if (relays.length > 0 && target.remoteKey === undefined) {
+      throw new TypeError('"target.remoteKey" is required to connect through relays');
+    }
+    if (target.addresses.length === 0 && relays.length === 0) {
+      throw new RangeError('"target.addresses" must not be empty');
+    }
     for (let i = 0; i < target.addresses.length; i++)
       checkAddress(target.addresses[i], `target.addresses[${i}]`);
     const key = target.remoteKey;
@@ -168,6 +223,7 @@ export class CoreEndpoint implements EndpointApi {
       if (equalBytes(key, this.localKey)) throw new RangeError('cannot connect to our own key');
     }
     if (this.closing || this.closed) throw new CoreError('ENDPOINT_CLOSED', 'the endpoint is closed');
+    this.lastNow = now;
     if (key !== undefined) {
       const existing = this.table.ofKey(key);
       if (existing !== undefined && (existing.state === 'established' || existing.state === 'handshaking')) {
@@ -176,6 +232,7 @@ export class CoreEndpoint implements EndpointApi {
           `${existing.label()} dialled again: ${target.addresses.length} more candidate(s)`,
         );
         existing.addCandidatesAt(now, target.addresses);
+        if (existing.state === 'handshaking') this.requestCircuits(now, existing, relays);
         return existing;
       }
     }
@@ -184,6 +241,16 @@ export class CoreEndpoint implements EndpointApi {
     this.settings.log?.(
       `${conn.label()} dial (${key ? 'IK' : 'XX, key unknown'}): ${target.addresses.map(addressKey).join(', ')}`,
     );
+    if (relays.length > 0) {
+      this.requestCircuits(now, conn, relays);
+      if (target.addresses.length === 0) {
+        // relayed only: the handshake starts once a circuit is bound
+        if (!this.circuitPending(conn)) {
+          conn.fail(now, new CoreError('RELAY_REFUSED', 'no relay of the target is connected to us'));
+        }
+        return conn;
+      }
+    }
     if (this.table.live() > this.settings.maxConnections) {
       conn.fail(now, new CoreError('LIMIT', `at most ${this.settings.maxConnections} connections`));
       return conn;
@@ -238,6 +305,16 @@ export class CoreEndpoint implements EndpointApi {
       } else conn.closeImmediately(now, code, reason);
     }
     this.maybeCloseSecure();
+  }
+
+  /** Peer ids of the connected peers that serve as relays for us (they greeted us): `relays` candidates. */
+  relays(): Uint8Array[] {
+    return this.relayPaths.readyRelays();
+  }
+
+  /** The relay service's counters when this endpoint serves as a relay, else null. */
+  relayStats(): ReturnType<EndpointRelays['stats']> {
+    return this.relayPaths.stats();
   }
 
   stats(): EndpointStats {
@@ -577,6 +654,103 @@ export class CoreEndpoint implements EndpointApi {
 
   private drop(reason: string): void {
     this.drops[reason] = (this.drops[reason] ?? 0) + 1;
+  }
+
+  // ------------------------------------------------------------------ relays
+
+  /** Connection events, and what the relay side learns from them (hop sessions). */
+  private emit(ev: EndpointEvent): void {
+    this.events.push(ev);
+    const now = this.lastNow;
+    if (ev.type === 'connected') {
+      this.relayPaths.hopUp(now, ev.remoteKey, ev.path.address, ev.path.kind === 'relayed');
+    } else if (ev.type === 'path_changed') {
+      const key = this.table.get(ev.id)?.remoteKey;
+      if (key) this.relayPaths.hopMoved(now, key, ev.path.address);
+    } else if (ev.type === 'closed') {
+      const conn = this.table.get(ev.id);
+      const key = conn?.remoteKey;
+      if (key && conn) this.relayPaths.hopDown(now, key, conn.path?.address ?? null);
+    }
+  }
+
+  private onControl(conn: CoreConnection, data: Uint8Array, now: number): void {
+    const key = conn.remoteKey;
+    if (key === null || data.length === 0) {
+      this.drop('control_malformed');
+      return;
+    }
+    this.relayPaths.onControl(now, key, data);
+  }
+
+  /** The established connection to `key` as a relay hop session. */
+  private hopOf(
+    key: Uint8Array,
+  ): { send(data: Uint8Array): boolean; address: Address; relayed: boolean } | null {
+    const conn = this.table.ofKey(key);
+    if (conn === undefined || conn.state !== 'established') return null;
+    const path = conn.path;
+    if (path === null) return null;
+    return { send: (d) => conn.sendControl(d), address: path.address, relayed: path.kind === 'relayed' };
+  }
+
+  private requestCircuits(
+    now: number,
+    conn: CoreConnection,
+    relays: readonly { key: Uint8Array; voucher?: Uint8Array }[],
+  ): void {
+    const target = conn.remoteKey;
+    if (target === null) return;
+    for (const r of relays) {
+      if (equalBytes(r.key, target) || equalBytes(r.key, this.localKey)) continue;
+      const id = this.relayPaths.connect(now, r.key, target, r.voucher);
+      if (id !== null) this.circuitDials.set(`${toHex(r.key)}/${id}`, { conn, relay: r.key.slice() });
+    }
+  }
+
+  private circuitPending(conn: CoreConnection): boolean {
+    for (const d of this.circuitDials.values()) if (d.conn === conn) return true;
+    return false;
+  }
+
+  private onCircuitBound(relay: Uint8Array, _peer: Uint8Array, route: Address, requestId: number): void {
+    const k = `${toHex(relay)}/${requestId}`;
+    const d = this.circuitDials.get(k);
+    this.circuitDials.delete(k);
+    if (d === undefined || d.conn.isFinished) return;
+    const conn = d.conn;
+    const now = this.lastNow;
+    if (conn.state === 'handshaking') {
+      const started = conn.channels.size > 0;
+      conn.channels.addCandidates([route]);
+      if (!started) {
+        const got = this.startHandshake(now, conn);
+        if (got !== conn) conn.fail(now, alreadyConnected(got, conn.remoteKey as Uint8Array));
+        this.afterSecure(now);
+      }
+      return;
+    }
+    // established meanwhile (a direct path answered first): the circuit is a standby route
+    conn.addCandidatesAt(now, [route]);
+  }
+
+  private onCircuitRejected(relay: Uint8Array, _peer: Uint8Array, requestId: number, reason: string): void {
+    const k = `${toHex(relay)}/${requestId}`;
+    const d = this.circuitDials.get(k);
+    this.circuitDials.delete(k);
+    if (d === undefined) return;
+    const conn = d.conn;
+    if (
+      conn.isFinished ||
+      conn.state !== 'handshaking' ||
+      conn.channels.size > 0 ||
+      this.circuitPending(conn)
+    )
+      return;
+    conn.fail(
+      this.lastNow,
+      new CoreError('RELAY_REFUSED', `the relay refused the circuit: ${reason}`, { cause: { reason } }),
+    );
   }
 }
 

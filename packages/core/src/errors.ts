@@ -8,7 +8,8 @@ import { SrmudpError, type SrmudpErrorClass } from '@srmudp/wire';
  * `NOT_CONNECTED` (streams before establishment), `LIMIT` (maxConnections), `HANDSHAKE_TIMEOUT`,
  * `HANDSHAKE_FAILED`, `REFUSED` (the peer's accept policy), `SESSION_EXPIRED`, `UNREACHABLE`
  * (every candidate refused), `ALREADY_CONNECTED` (an XX dial reached a peer we have a
- * connection to; `cause` names it), `INVALID_PEER_ID`.
+ * connection to; `cause` names it), `INVALID_PEER_ID`, `RELAY_REFUSED` (a relay-only dial whose
+ * every relay refused the circuit; `cause` is the relay's reason).
  */
 export type CoreErrorCode =
   | 'CLOSED'
@@ -22,7 +23,8 @@ export type CoreErrorCode =
   | 'SESSION_EXPIRED'
   | 'UNREACHABLE'
   | 'ALREADY_CONNECTED'
-  | 'INVALID_PEER_ID';
+  | 'INVALID_PEER_ID'
+  | 'RELAY_REFUSED';
 
 export type CoreError = SrmudpError<CoreErrorCode>;
 

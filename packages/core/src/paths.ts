@@ -19,8 +19,9 @@
  *
  * A switch keeps streams, messages and the packet-number space (reliability carries on); the new
  * path starts with fresh RTT and congestion state (RFC 9000 §9.4), a path used before keeps its
- * own. Routes are direct UDP addresses today; a relayed route (relay hop + channel, RELAYS.md)
- * plugs in as another `Route` kind with its own tier.
+ * own. A route is a direct UDP address or a relayed circuit (relays.ts: a route handle for a
+ * relay hop + channel, RELAYS.md), the lowest tier: a connection that started relayed moves to a
+ * validated direct path (`upgrade`) and keeps the relayed one warm for `GRACE_MS` (`fallback`).
  */
 import type { PathState, ReliableConnection } from '@srmudp/reliability';
 import {
@@ -34,9 +35,25 @@ import {
 } from '@srmudp/wire';
 import type { LogSink, PathChangeReason, PathInfo } from './api.js';
 import { DEFAULTS } from './defaults.js';
+import { isRelayRoute, relayKeyOf } from './relays.js';
 
-/** Where a path's datagrams go. */
-export type Route = { readonly kind: 'direct'; readonly address: Address };
+/**
+ * Where a path's datagrams go: a UDP address (`direct`), or a circuit through a relay
+ * (`relayed`), named by its route handle (relays.ts: `relay.<key hex>` and our channel number).
+ */
+export type Route = { readonly kind: 'direct' | 'relayed'; readonly address: Address };
+
+/** The route to `address` (a relayed one when it is a route handle). */
+export function routeOf(address: Address): Route {
+  return { kind: isRelayRoute(address) ? 'relayed' : 'direct', address };
+}
+
+/** A route as the API shows it. */
+export function routeInfo(route: Route): PathInfo {
+  const via = route.kind === 'relayed' ? relayKeyOf(route.address) : null;
+  if (via !== null) return { kind: 'relayed', via, channel: route.address.port, address: route.address };
+  return { kind: 'direct', address: route.address };
+}
 
 /** Preference between routes: a higher tier wins at once (an upgrade), a lower one only as a fallback. */
 export const RouteTier = { relayed: 1, directIpv4: 2, directIpv6: 3 } as const;
@@ -57,6 +74,7 @@ const MAX_PATHS = 8;
 const MAX_RESPONSES = 8;
 
 export function routeTier(route: Route): number {
+  if (route.kind === 'relayed' || isRelayRoute(route.address)) return RouteTier.relayed;
   return addressFamily(route.address) === 6 && !route.address.host.toLowerCase().startsWith('::ffff:')
     ? RouteTier.directIpv6
     : RouteTier.directIpv4;
@@ -243,7 +261,7 @@ export class PathSet {
     p.wasActive = true;
     this.list.push(p);
     this.activePath = p;
-    this.infoValue = { kind: 'direct', address: p.route.address };
+    this.infoValue = routeInfo(p.route);
   }
 
   get active(): Path {
@@ -266,9 +284,7 @@ export class PathSet {
   arrived(now: number, from: Address, bytes: number): Path {
     const a = this.activePath.route.address;
     const path =
-      from.port === a.port && from.host === a.host
-        ? this.activePath
-        : this.ensure(now, { kind: 'direct', address: from });
+      from.port === a.port && from.host === a.host ? this.activePath : this.ensure(now, routeOf(from));
     path.onReceived(bytes);
     return path;
   }
@@ -324,7 +340,7 @@ export class PathSet {
   considerUpgrades(now: number, candidates: readonly Address[]): void {
     const tier = routeTier(this.activePath.route);
     for (const a of candidates) {
-      if (routeTier({ kind: 'direct', address: a }) <= tier) continue;
+      if (routeTier(routeOf(a)) <= tier) continue;
       if (!this.upgrades.some((u) => sameAddress(u, a))) this.upgrades.push(copyAddress(a));
     }
     this.probeUpgrades(now);
@@ -334,14 +350,14 @@ export class PathSet {
     this.upgradeRetryAt = Number.POSITIVE_INFINITY;
     const tier = routeTier(this.activePath.route);
     for (const a of this.upgrades) {
-      const route: Route = { kind: 'direct', address: a };
+      const route = routeOf(a);
       if (routeTier(route) <= tier) continue;
       const path = this.ensure(now, route);
       if (path === this.activePath || path.validated || path.validating) continue;
       path.dialled = true;
       this.validate(now, path, 'upgrade');
     }
-    if (this.upgrades.some((a) => routeTier({ kind: 'direct', address: a }) > tier)) {
+    if (this.upgrades.some((a) => routeTier(routeOf(a)) > tier)) {
       this.upgradeRetryAt = now + UPGRADE_RETRY_MS;
     }
   }
@@ -452,7 +468,7 @@ export class PathSet {
     path.lostReported = false;
     path.purpose = null;
     this.activePath = path;
-    this.infoValue = { kind: 'direct', address: path.route.address };
+    this.infoValue = routeInfo(path.route);
     this.host.onChanged(this.infoValue, reason);
   }
 
@@ -476,7 +492,11 @@ export class PathSet {
   }
 }
 
-/** PMTU search ceiling of a route: 1472 bytes of UDP payload over IPv4, 1452 over IPv6 text. */
+/**
+ * PMTU search ceiling of a route: 1472 bytes of UDP payload over IPv4, 1452 over IPv6 text; a
+ * relayed route 1448 (the 4-byte channel header on a hop of either family: relayedPmtu).
+ */
 export function maxUdpPayload(route: Route): number {
+  if (route.kind === 'relayed' || isRelayRoute(route.address)) return 1448;
   return addressFamily(route.address) === 6 ? 1452 : 1472;
 }

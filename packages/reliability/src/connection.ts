@@ -70,6 +70,7 @@ export class ReliableConnection {
   private readonly flow: ConnectionFlow;
   private readonly streams: StreamSet;
   private readonly messages: Messages;
+  private readonly control: Messages;
   private readonly datagrams: Datagrams;
   private readonly rate = new DeliveryRateSampler();
   private readonly recovery: LossRecovery;
@@ -98,6 +99,7 @@ export class ReliableConnection {
       this.notifyWritable(),
     );
     this.messages = new Messages(limits, this.flow, this.events, this.counters);
+    this.control = new Messages(limits, this.flow, this.events, this.counters, true);
     this.datagrams = new Datagrams(limits, this.events, this.counters);
     this.recovery = new LossRecovery(config.maxAckDelay, this.rate, this.counters, {
       onPacketAcked: (t, p, path) => this.onPacketAcked(t, p, path),
@@ -115,6 +117,7 @@ export class ReliableConnection {
       flow: this.flow,
       streams: this.streams,
       messages: this.messages,
+      control: this.control,
       datagrams: this.datagrams,
       liveness: this.liveness,
       counters: this.counters,
@@ -251,6 +254,20 @@ export class ReliableConnection {
     }
     this.checkOpen();
     return this.messages.send(data, options.unordered === true);
+  }
+
+  /**
+   * Queues a CONTROL message (frame 0x1d): reliable, ordered, in its own id space, delivered to
+   * the peer's core as a 'control' event, never to its application. It shares the connection's
+   * flow control and send buffer with messages; false when that buffer is full.
+   */
+  sendControl(data: Uint8Array): boolean {
+    if (!(data instanceof Uint8Array)) throw new TypeError('"data" expected Uint8Array');
+    if (data.length > this.limits.maxMessageSize) {
+      throw new RangeError(`control message of ${data.length} bytes exceeds maxMessageSize`);
+    }
+    if (this.stateValue !== 'open') return false;
+    return this.control.send(data, false);
   }
 
   /** Sends an unreliable datagram; false when it is too big for one packet or the queue is full. */
@@ -423,6 +440,8 @@ export class ReliableConnection {
     if (ev === null) return null;
     if (ev.type === 'message') {
       this.messages.onTaken(ev.data, now, this.path.rtt.smoothed);
+    } else if (ev.type === 'control') {
+      this.control.onTaken(ev.data, now, this.path.rtt.smoothed);
     } else if (ev.type === 'datagram') this.datagrams.onTaken(ev.data);
     return ev;
   }
@@ -516,7 +535,7 @@ export class ReliableConnection {
         this.streams.onStreamFrame(now, f, this.path.rtt.smoothed);
         return;
       case 'message':
-        this.messages.onFrame(now, f, this.path.rtt.smoothed);
+        (f.control === true ? this.control : this.messages).onFrame(now, f, this.path.rtt.smoothed);
         return;
       case 'datagram':
         this.datagrams.onFrame(f);
@@ -561,7 +580,7 @@ export class ReliableConnection {
     if (frames === null) return;
     for (let k = 0; k < frames.length; k++) {
       const fr = frames[k]!;
-      if (fr.kind === SentKind.Message) this.messages.onFrameAcked(fr);
+      if (fr.kind === SentKind.Message) (fr.msg!.control ? this.control : this.messages).onFrameAcked(fr);
       else if (fr.kind === SentKind.Stream || fr.kind === SentKind.ResetStream) this.streams.onFrameAcked(fr);
     }
   }
@@ -613,7 +632,7 @@ export class ReliableConnection {
   private requeue(frames: SentFrame[]): void {
     for (let k = 0; k < frames.length; k++) {
       const fr = frames[k]!;
-      if (fr.kind === SentKind.Message) this.messages.onFrameLost(fr);
+      if (fr.kind === SentKind.Message) (fr.msg!.control ? this.control : this.messages).onFrameLost(fr);
       else if (fr.kind === SentKind.MaxData) this.flow.maxDataPending = true;
       else this.streams.onFrameLost(fr);
     }

@@ -19,6 +19,8 @@ export type ReliableEvent =
   | { type: 'stream_stopped'; streamId: number; code: number }
   /** a whole message */
   | { type: 'message'; data: Uint8Array; unordered: boolean }
+  /** a whole CONTROL message (`sendControl`): the session's own protocols, core's business */
+  | { type: 'control'; data: Uint8Array }
   /** `sendMessage` returned false earlier and there is room again */
   | { type: 'message_writable' }
   | { type: 'datagram'; data: Uint8Array }

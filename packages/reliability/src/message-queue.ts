@@ -20,6 +20,8 @@ export class OutMessage {
     readonly id: number,
     readonly unordered: boolean,
     data: Uint8Array,
+    /** a CONTROL message (its acknowledgements and losses go to the control queue) */
+    readonly control = false,
   ) {
     this.buf.write(data);
     this.buf.fin = true;

@@ -33,6 +33,8 @@ export class Messages {
     private readonly flow: ConnectionFlow,
     private readonly events: EventQueue,
     private readonly counters: Counters,
+    /** CONTROL messages (frame 0x1d): ordered, own id space, delivered as 'control' events */
+    private readonly control = false,
   ) {}
 
   // ------------------------------------------------------------------ application side
@@ -45,7 +47,7 @@ export class Messages {
       return false;
     }
     const id = unordered ? this.nextUnorderedOut++ : this.nextOrderedOut++;
-    this.out.push(new OutMessage(id, unordered, data.slice()));
+    this.out.push(new OutMessage(id, unordered, data.slice(), this.control));
     this.flow.buffered += data.length;
     return true;
   }
@@ -110,7 +112,8 @@ export class Messages {
       if (head === undefined || !head.complete) break;
       re.ordered.delete(re.nextOrdered);
       re.nextOrdered++;
-      this.events.push({ type: 'message', data: head.data!, unordered: false });
+      if (this.control) this.events.push({ type: 'control', data: head.data! });
+      else this.events.push({ type: 'message', data: head.data!, unordered: false });
     }
   }
 
@@ -198,7 +201,7 @@ export class Messages {
       b.lost.remove(s, s + len);
       const fin = s + len === total;
       if (fin) b.finLost = false;
-      frames.push({ type: 'message', id: m.id, offset: s, total, unordered: m.unordered, data });
+      frames.push(this.frame(m, s, total, data));
       room -= oh + len;
       sent.push(new SentFrame(SentKind.Message, null, m, s, len, fin));
       this.counters.retransmittedBytes += len;
@@ -235,16 +238,22 @@ export class Messages {
     m.charged += len;
     const fin = s + len === total;
     if (fin) b.finSent = true;
-    frames.push({ type: 'message', id: m.id, offset: s, total, unordered: m.unordered, data });
+    frames.push(this.frame(m, s, total, data));
     sent.push(new SentFrame(SentKind.Message, null, m, s, len, fin));
     return room - oh - len;
   }
 
   /** The single fragment of an empty message. */
   private writeEmpty(m: OutMessage, frames: Frame[], sent: SentFrame[], room: number): number {
-    const f: Frame = { type: 'message', id: m.id, offset: 0, total: 0, unordered: m.unordered, data: EMPTY };
+    const f: Frame = this.frame(m, 0, 0, EMPTY);
     frames.push(f);
     sent.push(new SentFrame(SentKind.Message, null, m, 0, 0, true));
     return room - frameSize(f);
+  }
+
+  private frame(m: OutMessage, offset: number, total: number, data: Uint8Array): MessageFrame {
+    const f: MessageFrame = { type: 'message', id: m.id, offset, total, unordered: m.unordered, data };
+    if (this.control) f.control = true;
+    return f;
   }
 }

@@ -45,6 +45,8 @@ export interface PacketSources {
   readonly flow: ConnectionFlow;
   readonly streams: StreamSet;
   readonly messages: Messages;
+  /** CONTROL messages (frame 0x1d), sent before application messages and streams */
+  readonly control: Messages;
   readonly datagrams: Datagrams;
   readonly liveness: Liveness;
   readonly counters: Counters;
@@ -72,7 +74,11 @@ export class PacketBuilder {
     if (this.hasControlWork()) return true;
     const s = this.src;
     const connCredit = s.flow.send.available();
-    return s.messages.hasSendWork(connCredit) || s.streams.hasSendWork(connCredit);
+    return (
+      s.control.hasSendWork(connCredit) ||
+      s.messages.hasSendWork(connCredit) ||
+      s.streams.hasSendWork(connCredit)
+    );
   }
 
   /** The next packet on `path`, or null; `sizeCap` bounds the datagram (anti-amplification). */
@@ -119,6 +125,8 @@ export class PacketBuilder {
       room = s.streams.writeMaxStreams(frames, sentFrames, room);
       room = s.streams.writeControl(frames, sentFrames, room);
       room = s.datagrams.write(frames, room, maxPayload);
+      room = s.control.write(frames, sentFrames, room, true);
+      room = s.control.write(frames, sentFrames, room, false);
       room = s.messages.write(frames, sentFrames, room, true);
       room = s.streams.writeData(frames, sentFrames, room, true);
       room = s.messages.write(frames, sentFrames, room, false);

@@ -105,6 +105,22 @@ export const nodeOptionsSchema = z.strictObject({
     })
     .optional(),
   /** crypto backend (default: @srmudp/crypto-node's autoBackend(): libsodium, node:crypto, noble) */
+  /**
+   * Relays (gates). `serve`: relay for the peers this node accepts (its group), at
+   * `rateBytesPerSec` per client (default 64 MiB/s: a gate lifts the public-relay 1 MiB/s for
+   * its own group). `connectVia` (when not serving as a gate): relay between two of our live peers
+   * that present the requester's voucher (circuits 2 min / 4 MiB). `gates`: gates (contact cards or `{ host, port, peerId }`) to fall back to
+   * when a direct punch is impossible or fails; each becomes the named peer `gate-<i>`, so the
+   * node keeps a connection (its hop session) with it and redials it.
+   */
+  relay: z
+    .strictObject({
+      serve: z.boolean().default(false),
+      connectVia: z.boolean().default(false),
+      rateBytesPerSec: z.number().int().positive().optional(),
+      gates: z.array(peerTargetSchema).default([]),
+    })
+    .optional(),
   cryptoBackend: z
     .custom<CryptoBackend>(
       (v) =>

@@ -23,6 +23,8 @@ export interface DialerOwner {
   liveConnection(keyHex: string): Connection | undefined;
   /** the façade connection of core connection `id`, once established */
   connectionOf(id: number): Connection | undefined;
+  /** relays (gates) to reach `remoteKey` through when the direct dial is hopeless; may be empty */
+  relaysFor(remoteKey: Uint8Array): { key: Uint8Array; voucher?: Uint8Array }[];
   kick(): void;
 }
 
@@ -41,6 +43,8 @@ interface Attempt {
   core: ConnectionApi;
   /** what core's current dial was given */
   addresses: Endpoint[];
+  /** the dial now goes through relays (the direct one was hopeless): its failure is final */
+  relayed?: boolean;
   readonly waiters: Waiter[];
 }
 
@@ -81,7 +85,18 @@ export class Dialer {
     const hex = target.key ? keyHex(target.key) : undefined;
     if (hex !== undefined) {
       const live = this.#owner.liveConnection(hex);
-      if (live) return live;
+      if (live) {
+        // a relayed connection probes the direct candidates it is given and moves to the first
+        // validated one (core's upgrade): streams carry on
+        if (live.path?.kind === 'relayed' && target.addresses.length > 0 && target.key) {
+          this.#owner.driver.endpoint.connect(this.#owner.driver.clock(), {
+            addresses: target.addresses.map((x) => ({ host: x.host, port: x.port })),
+            remoteKey: target.key,
+          });
+          this.#owner.kick();
+        }
+        return live;
+      }
     }
     const peer = hex ?? `xx|${target.addresses.map((a) => `${a.host}|${a.port}`).join('|')}`;
     const d = this.#owner.driver;
@@ -94,10 +109,24 @@ export class Dialer {
       return this.#wait(a, signal, name);
     }
     if (plan.addresses.length === 0) {
-      throw (
+      const error =
         plan.verdict.error ??
-        new SrmudpError('UNREACHABLE', 'no address of the peer can be dialled from here')
-      );
+        new SrmudpError('UNREACHABLE', 'no address of the peer can be dialled from here');
+      // PUNCH_IMPOSSIBLE and the like: through a gate, when we have one
+      if (a === undefined && target.key !== undefined && this.#owner.relaysFor(target.key).length > 0) {
+        this.#nat.cancelDial(now, peer);
+        const r: Attempt = {
+          peer,
+          remoteKey: target.key,
+          core: undefined as never,
+          addresses: [],
+          waiters: [],
+        };
+        this.#byPeer.set(peer, r);
+        this.#relay(r);
+        return this.#wait(r, signal, name);
+      }
+      throw error;
     }
     const addresses = plan.addresses.map((e) => ({ host: e.host, port: e.port }));
     const core = d.endpoint.connect(now, { addresses, ...(target.key ? { remoteKey: target.key } : {}) });
@@ -126,6 +155,22 @@ export class Dialer {
     const now = this.#owner.driver.clock();
     const hex = keyHex(remoteKey);
     const remote = path.address;
+    if (path.kind === 'relayed') {
+      // no direct route was found: the session's attempt ends without one (the handle is not an address)
+      this.#nat.cancelDial(now, hex);
+      for (const a of [this.#byCore.get(id), this.#byPeer.get(hex)]) {
+        if (a === undefined || this.#byPeer.get(a.peer) !== a) continue;
+        if (a.peer !== hex) this.#nat.cancelDial(now, a.peer);
+        // the direct candidates stay known to the connection: core probes them in the background
+        // (again every 60 s) and moves to the first that validates
+        if (a.addresses.length > 0) {
+          this.#owner.driver.endpoint.connect(now, { addresses: a.addresses, remoteKey });
+        }
+        this.#end(a);
+        for (const w of a.waiters) w.resolve(conn);
+      }
+      return;
+    }
     this.#nat.dialEnded(now, hex, { connected: true, remote });
     this.pacer.validated(remote);
     for (const a of [this.#byCore.get(id), this.#byPeer.get(hex)]) {
@@ -159,12 +204,17 @@ export class Dialer {
       this.#fail(a, new SrmudpError('NODE_CLOSED', 'the node was closed', { cause: error }));
       return;
     }
+    if (a.relayed) {
+      this.#fail(a, error);
+      return;
+    }
     const next = this.#nat.dialEnded(now, a.peer, { connected: false, code: error.code });
     if (next.kind === 'retry' && next.addresses.length > 0) {
       this.#byCore.delete(id);
       this.#redial(a, next.addresses);
       return;
     }
+    if (this.#tryRelay(a)) return;
     this.#fail(a, next.kind === 'fail' && next.error !== null ? next.error : error);
   }
 
@@ -196,8 +246,9 @@ export class Dialer {
       return;
     }
     // dial_failed: the session has finished the attempt already
-    this.#fail(a, e.error);
     a.core.close(now, 0, 'dial failed');
+    if (this.#tryRelay(a)) return;
+    this.#fail(a, e.error);
   }
 
   /** Rejects every waiting dial (the node is closing). */
@@ -216,6 +267,28 @@ export class Dialer {
     a.core = this.#owner.driver.endpoint.connect(this.#owner.driver.clock(), {
       addresses: a.addresses,
       ...(a.remoteKey ? { remoteKey: a.remoteKey } : {}),
+    });
+    this.#byCore.set(a.core.id, a);
+    this.#owner.kick();
+  }
+
+  /** The direct dial of `a` is hopeless: through the gates, if any (true when started). */
+  #tryRelay(a: Attempt): boolean {
+    if (a.relayed || a.remoteKey === undefined || this.#owner.closing) return false;
+    if (this.#owner.relaysFor(a.remoteKey).length === 0) return false;
+    this.#byCore.delete(a.core.id);
+    this.#relay(a);
+    return true;
+  }
+
+  /** A core dial of `a` through the gates only (direct addresses stay candidates for an upgrade later). */
+  #relay(a: Attempt): void {
+    const key = a.remoteKey as Uint8Array;
+    a.relayed = true;
+    a.core = this.#owner.driver.endpoint.connect(this.#owner.driver.clock(), {
+      addresses: [],
+      remoteKey: key,
+      relays: this.#owner.relaysFor(key),
     });
     this.#byCore.set(a.core.id, a);
     this.#owner.kick();

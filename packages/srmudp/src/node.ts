@@ -34,6 +34,7 @@ import {
   type NatStatus,
   type ReflexiveCandidate,
 } from '@srmudp/punch';
+import { connectViaPolicy, createVoucher, groupPolicy } from '@srmudp/relay';
 import {
   type Candidate,
   encodeCard,
@@ -249,6 +250,30 @@ export class SrmudpNode extends EventEmitter implements ConnectionOwner {
       // process and larger after a restart (a responder refuses replays of older initiations)
       wallClockOffsetMs: performance.timeOrigin,
       log: layers,
+      ...(options.relay?.serve
+        ? {
+            relay: {
+              serve: {
+                // a gate: both ends must be peers this node accepts (its group)
+                policy: groupPolicy({ members: (key) => this.acceptPolicy(key, allow) }),
+                limits: {
+                  rateBytesPerSec: options.relay.rateBytesPerSec ?? GATE_RATE,
+                  burstBytes: Math.max(
+                    256 * 1024,
+                    Math.floor((options.relay.rateBytesPerSec ?? GATE_RATE) / 8),
+                  ),
+                },
+              },
+            },
+          }
+        : options.relay?.connectVia
+          ? {
+              relay: {
+                // connect-via: between two of our live peers, with the requester's voucher
+                serve: { policy: connectViaPolicy({ peers: (key) => this.acceptPolicy(key, allow) }) },
+              },
+            }
+          : {}),
     };
     const now = performance.now();
     const endpoint = new CoreEndpoint(config, now);
@@ -308,6 +333,36 @@ export class SrmudpNode extends EventEmitter implements ConnectionOwner {
       stats: () => this.session.stats(),
     };
     for (const [name, target] of Object.entries(options.peers)) this.addPeer(name, target);
+    // gates: named peers, so that a hop session to each is kept (and redialled)
+    const gates = options.relay?.gates ?? [];
+    for (let i = 0; i < gates.length; i++) this.addPeer(`gate-${i}`, gates[i] as PeerTarget);
+  }
+
+  /**
+   * @internal Relays to reach `remoteKey` through when a direct dial is hopeless: the gates we
+   * have a live connection with (not the target itself).
+   */
+  relaysFor(remoteKey: Uint8Array): { key: Uint8Array; voucher?: Uint8Array }[] {
+    const out: { key: Uint8Array; voucher?: Uint8Array }[] = [];
+    const n = this.options.relay?.gates.length ?? 0;
+    for (let i = 0; i < n; i++) {
+      const c = this.named.get(`gate-${i}`)?.conn;
+      const key = c && !c.isClosed ? c.remoteKey : null;
+      if (key && !key.every((b, j) => b === remoteKey[j])) out.push({ key });
+    }
+    // connect-via: any other peer that serves as a relay for us, with our voucher (it may be
+    // connected to the target too; if not, it refuses with target_unavailable)
+    const same = (x: Uint8Array, y: Uint8Array) => x.length === y.length && x.every((b, j) => b === y[j]);
+    for (const key of this.driver.endpoint.relays()) {
+      if (same(key, remoteKey) || out.some((r) => same(r.key, key))) continue;
+      const voucher = createVoucher(
+        this.identity,
+        { relay: key, target: remoteKey, expiresAt: Date.now() + VOUCHER_TTL_MS },
+        (n) => new Uint8Array(randomBytes(n)),
+      );
+      out.push({ key, voucher });
+    }
+    return out;
   }
 
   /** The bound socket address. */
@@ -1165,6 +1220,12 @@ export async function bindDualStack<T>(bind: (host: string) => Promise<T>): Prom
  * creates the identity, binds the UDP socket (dual-stack by default) and starts the driver loop.
  * NAT traversal starts in the background: nothing here waits for STUN servers or their names.
  */
+/** How long a connect-via voucher of ours is valid (the relay checks it once, at CONNECT). */
+const VOUCHER_TTL_MS = 60_000;
+
+/** A gate's rate per client in its group (RELAYS.md: a gate lifts the public 1 MiB/s). */
+const GATE_RATE = 64 * 1024 * 1024;
+
 export async function createNode(options: NodeOptions = {}): Promise<SrmudpNode> {
   const o = parseNodeOptions(options);
   // malformed STUN server entries are refused now, not in the background

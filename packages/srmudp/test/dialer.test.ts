@@ -1,7 +1,7 @@
 // The dial glue between the NAT session and core (src/dialer.ts), with a real core Endpoint and a
 // scripted session: what core is asked to dial, when, and how each dial ends.
 import { randomBytes } from 'node:crypto';
-import { CoreEndpoint } from '@srmudp/core';
+import { CoreEndpoint as Endpoint } from '@srmudp/core';
 import { generateIdentity } from '@srmudp/crypto';
 import type {
   DialNext,
@@ -50,7 +50,7 @@ class ScriptedNat {
 
 function setup() {
   let now = 1000;
-  const endpoint = new CoreEndpoint({ identity: generateIdentity(random), random }, now);
+  const endpoint = new Endpoint({ identity: generateIdentity(random), random }, now);
   const timers = new TimerQueue();
   const driver = {
     endpoint,
@@ -62,6 +62,7 @@ function setup() {
     closing: false,
     liveConnection: () => undefined,
     connectionOf: () => undefined,
+    relaysFor: () => [],
     kick: () => {},
   };
   const nat = new ScriptedNat();

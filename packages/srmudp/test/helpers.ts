@@ -1,5 +1,6 @@
+import { createHash } from 'node:crypto';
 import { afterEach } from 'vitest';
-import { createNode, type SrmudpNode } from '../src/index.js';
+import { createNode, type SrmudpNode, type SrmudpStream } from '../src/index.js';
 
 /** A factory of nodes on 127.0.0.1 (extra options merged in), all closed after each test. */
 export function loopbackNodes(): (opts?: object) => Promise<SrmudpNode> {
@@ -29,3 +30,14 @@ export function allEstablished(node: SrmudpNode, names: string[]): boolean {
 }
 
 export const text = (b: Uint8Array) => new TextDecoder().decode(b);
+
+/** Reads a stream to its end: its length and SHA-256. */
+export async function hashOfStream(s: SrmudpStream): Promise<{ bytes: number; sha256: string }> {
+  const h = createHash('sha256');
+  let bytes = 0;
+  for await (const c of s) {
+    h.update(c as Buffer);
+    bytes += (c as Buffer).length;
+  }
+  return { bytes, sha256: h.digest('hex') };
+}

@@ -4,22 +4,9 @@ import { createSocket } from 'node:dgram';
 import { once } from 'node:events';
 import { generateIdentity, peerIdToString } from '@srmudp/crypto';
 import { describe, expect, it } from 'vitest';
-import type { SrmudpStream } from '../src/index.js';
-import { loopbackNodes } from './helpers.js';
+import { hashOfStream, loopbackNodes } from './helpers.js';
 
 const node = loopbackNodes();
-
-function hashOfStream(s: SrmudpStream): Promise<{ bytes: number; sha256: string }> {
-  return (async () => {
-    const h = createHash('sha256');
-    let bytes = 0;
-    for await (const c of s) {
-      h.update(c as Buffer);
-      bytes += (c as Buffer).length;
-    }
-    return { bytes, sha256: h.digest('hex') };
-  })();
-}
 
 describe('authentication', () => {
   it('a connection to a peer with the wrong key fails with a typed error', async () => {

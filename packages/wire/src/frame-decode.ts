@@ -51,7 +51,8 @@ export function readFrame(r: Reader): Frame {
     case FrameTypeByte.MaxStreams:
       return { type: 'max_streams', max: r.varint('max') };
     case FrameTypeByte.Message:
-    case FrameTypeByte.Message | MESSAGE_FLAG_UNORDERED: {
+    case FrameTypeByte.Message | MESSAGE_FLAG_UNORDERED:
+    case FrameTypeByte.Control: {
       const id = r.varint('message id');
       const offset = r.varint('message offset');
       const total = r.varint('message total');
@@ -60,6 +61,8 @@ export function readFrame(r: Reader): Frame {
         throw new WireDecodeError('BAD_VALUE', `message fragment ${offset}+${len} exceeds total ${total}`);
       }
       const data = r.take(len, 'message data');
+      if (t === FrameTypeByte.Control)
+        return { type: 'message', id, offset, total, unordered: false, data, control: true };
       return { type: 'message', id, offset, total, unordered: (t & MESSAGE_FLAG_UNORDERED) !== 0, data };
     }
     case FrameTypeByte.PathChallenge:

@@ -114,6 +114,7 @@ export function frameSize(frame: Frame): number {
     case 'message':
       checkBytes('data', frame.data);
       checkMessageFragment(frame.offset, frame.data.length, frame.total);
+      if (frame.control === true && frame.unordered) throw new RangeError('a CONTROL frame is ordered');
       return messageFrameOverhead(frame.id, frame.offset, frame.total, frame.data.length) + frame.data.length;
     case 'datagram':
       checkBytes('data', frame.data);
@@ -214,7 +215,10 @@ export function encodeFrame(frame: Frame, buf: Uint8Array, offset: number): numb
       p = writeVarint(buf, p, frame.streamId);
       return writeVarint(buf, p, frame.max);
     case 'message':
-      buf[p++] = FrameTypeByte.Message | (frame.unordered ? MESSAGE_FLAG_UNORDERED : 0);
+      buf[p++] =
+        frame.control === true
+          ? FrameTypeByte.Control
+          : FrameTypeByte.Message | (frame.unordered ? MESSAGE_FLAG_UNORDERED : 0);
       p = writeVarint(buf, p, frame.id);
       p = writeVarint(buf, p, frame.offset);
       p = writeVarint(buf, p, frame.total);

@@ -22,9 +22,21 @@ export const FrameTypeByte = {
   PathChallenge: 0x1a,
   PathResponse: 0x1b,
   Close: 0x1c,
+  /**
+   * CONTROL: MESSAGE's layout (id, offset, total, length, data) in its own ordered id space, for
+   * protocols of the session itself (relay control messages; later gossip); never delivered to the
+   * application. The message's first byte names the protocol (`ControlProtocol`).
+   */
+  Control: 0x1d,
   /** 0x30 without length (runs to the end of the packet), 0x31 with length (RFC 9221 §4). */
   Datagram: 0x30,
   Relay: 0x38,
+} as const;
+
+/** First byte of a CONTROL message: which protocol of the session it belongs to. */
+export const ControlProtocol = {
+  /** @srmudp/relay's control messages (RelayClient ⇄ RelayService) */
+  Relay: 0x01,
 } as const;
 
 export const STREAM_FLAG_OFF = 0x04;

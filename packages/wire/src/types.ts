@@ -128,6 +128,11 @@ export interface MessageFrame {
   total: number;
   unordered: boolean;
   data: Uint8Array;
+  /**
+   * a CONTROL frame (type 0x1d): a message of the session's own protocols (relay control), in
+   * its own ordered id space, never delivered to the application; `unordered` is then false
+   */
+  control?: boolean;
 }
 export interface DatagramFrame {
   type: 'datagram';

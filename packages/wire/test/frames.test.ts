@@ -212,8 +212,29 @@ describe('frame codec', () => {
     );
   });
 
+  it('CONTROL (0x1d): MESSAGE layout, ordered, its own type byte', () => {
+    const f: Frame = {
+      type: 'message',
+      id: 3,
+      offset: 0,
+      total: 2,
+      unordered: false,
+      data: Uint8Array.of(1, 9),
+      control: true,
+    };
+    const bytes = encodeFrames([f]);
+    expect(bytes[0]).toBe(0x1d);
+    expect(decodeFrames(bytes)).toEqual([f]);
+    // an ordinary MESSAGE decodes without the flag
+    const m = decodeFrames(encodeFrames([{ ...f, control: false }]))[0];
+    expect(m).toMatchObject({ type: 'message', id: 3 });
+    expect((m as { control?: boolean }).control).toBeUndefined();
+    expect(() => frameSize({ ...f, unordered: true })).toThrow(RangeError);
+    expect(code(() => decodeFrames(hex('1d00000205aa')))).toBe('BAD_VALUE');
+  });
+
   it('rejects unknown frame types, bad UTF-8 and stream ends above 2^53-1', () => {
-    for (const t of [0x03, 0x06, 0x07, 0x13, 0x1d, 0x20, 0x32, 0x39, 0x3f, 0x40, 0x80, 0xff]) {
+    for (const t of [0x03, 0x06, 0x07, 0x13, 0x1e, 0x20, 0x32, 0x39, 0x3f, 0x40, 0x80, 0xff]) {
       expect(code(() => decodeFrames(Uint8Array.of(t, 0, 0, 0)))).toBe('UNKNOWN_TYPE');
     }
     expect(code(() => decodeFrames(hex('1c0002c328')))).toBe('BAD_VALUE');

@@ -1,6 +1,7 @@
 import { chmodSync, readdirSync, rmSync } from 'node:fs';
 import { createConnection, createServer, type Server } from 'node:net';
 import { join } from 'node:path';
+import { peerIdToString } from '@srmudp/crypto';
 import type { PeerStatus, SrmudpNode } from '../node.js';
 import { cliLog } from './common.js';
 import { runDir } from './home.js';
@@ -21,13 +22,18 @@ export interface ControlSnapshot {
   cryptoBackend: string;
   startedAt: string;
   uptimeMs: number;
-  peers: Array<PeerStatus & { minRttMs: number | null }>;
+  peers: Array<Omit<PeerStatus, 'path'> & { path: SnapshotPath | null; minRttMs: number | null }>;
   stats: ReturnType<SrmudpNode['stats']>;
   /** what the command adds (the file being served, the forwarded port...) */
   detail: Record<string, unknown>;
 }
 
 const MAX_REQUEST = 1024;
+
+/** A peer's path in a snapshot (JSON): a relayed path's `via` as peer id text. */
+export type SnapshotPath =
+  | { kind: 'direct'; address: { host: string; port: number } }
+  | { kind: 'relayed'; via: string; channel: number; address: { host: string; port: number } };
 
 export function snapshot(
   node: SrmudpNode,
@@ -38,7 +44,9 @@ export function snapshot(
   const peers = Object.values(node.status()).map((p) => {
     const c = node.connection(p.name);
     const s = c && !c.isClosed ? c.stats() : null;
-    return { ...p, minRttMs: s?.rttMeasured ? s.minRttMs : null };
+    // a relayed path's `via` as a peer id text (JSON has no bytes)
+    const path = p.path?.kind === 'relayed' ? { ...p.path, via: peerIdToString(p.path.via) } : p.path;
+    return { ...p, path, minRttMs: s?.rttMeasured ? s.minRttMs : null };
   });
   return {
     v: 1,

@@ -1,3 +1,5 @@
+import type { PathInfo } from '@srmudp/core';
+import { peerIdToString } from '@srmudp/crypto';
 export function formatBytes(n: number): string {
   if (n >= 1024 ** 3) return `${(n / 1024 ** 3).toFixed(2)} GiB`;
   if (n >= 1024 ** 2) return `${(n / 1024 ** 2).toFixed(1)} MiB`;
@@ -33,4 +35,11 @@ export function formatRtt(ms: number): string {
   if (ms < 10) return `${ms.toFixed(1)} ms`;
   if (ms < 1000) return `${Math.round(ms)} ms`;
   return `${(ms / 1000).toFixed(1)} s`;
+}
+
+/** A path as people read it: `direct 1.2.3.4:5` or `via gate <peer id start>` (relayed). */
+export function formatPath(p: PathInfo | null | undefined): string {
+  if (!p) return '-';
+  if (p.kind === 'relayed') return `relayed via ${peerIdToString(p.via).slice(0, 12)}…`;
+  return `direct ${p.address.host}:${p.address.port}`;
 }

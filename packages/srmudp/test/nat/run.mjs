@@ -98,6 +98,14 @@ plain dial timed out (10 s), in both roles on both sides.
 
 ${table('scenarios')}
 
+## Relayed paths
+
+${table('relay')}
+
+Two symmetric NATs cannot punch (\`PUNCH_IMPOSSIBLE\` above); with a gate (a member on the public
+segment with \`relay: { serve: true }\`) in both members' \`relay.gates\`, the dial falls back to
+the gate and the connection runs on a relayed path (4-byte channel header, end-to-end AEAD only).
+
 ## IPv6
 
 ${table('ipv6')}

@@ -3,7 +3,7 @@ import { httpBackend } from '@srmudp/rendezvous-http';
 import type { Connection } from '../../connection.js';
 import { createNode, type PeerEvent, type SrmudpNode } from '../../node.js';
 import { CARD_GATHER_WAIT_MS } from '../common.js';
-import { formatRtt } from '../format.js';
+import { formatPath, formatRtt } from '../format.js';
 import { style as makeStyle, type Style } from '../style.js';
 import { type IntroductionPolicy, Introductions, MAX_PENDING, PER_HELLO } from './introductions.js';
 import { cleanNick, cleanText, decodeChat, encodeChat, MAX_TEXT } from './wire.js';
@@ -336,7 +336,7 @@ export class Chat {
     ];
     for (const p of this.peers.values()) {
       const s = status[p.peerId];
-      const path = s?.path ? `${s.path.kind} ${s.path.address.host}:${s.path.address.port}` : '-';
+      const path = formatPath(s?.path);
       const c = p.conn && !p.conn.isClosed ? p.conn.stats() : null;
       rows.push([
         p.nick ?? '?',
@@ -450,9 +450,7 @@ export class Chat {
         }
         if (conn) p.conn = conn;
         if (first) {
-          const path = conn?.path
-            ? ` (${conn.path.kind} ${conn.path.address.host}:${conn.path.address.port})`
-            : '';
+          const path = conn?.path ? ` (${formatPath(conn.path)})` : '';
           this.out(this.style.green(`*** ${p.nick} joined${path}`));
         }
         this.addNamed(p);

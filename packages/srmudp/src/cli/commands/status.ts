@@ -74,7 +74,11 @@ export const statusCommand: Command<typeof options> = {
         rows.push([
           p.name === p.peerId ? `${p.name.slice(0, 12)}…` : p.name,
           p.state,
-          p.path ? `${p.path.kind} ${p.path.address.host}:${p.path.address.port}` : '-',
+          !p.path
+            ? '-'
+            : p.path.kind === 'relayed'
+              ? `relayed via ${p.path.via.slice(0, 12)}…`
+              : `direct ${p.path.address.host}:${p.path.address.port}`,
           p.rttMs !== null ? formatRtt(p.rttMs) : '-',
           p.minRttMs !== null ? formatRtt(p.minRttMs) : '-',
           p.lossRate !== null ? `${(p.lossRate * 100).toFixed(1)}%` : '-',

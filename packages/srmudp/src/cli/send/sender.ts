@@ -8,7 +8,7 @@ import { createNode, type SrmudpNode } from '../../node.js';
 import type { SrmudpStream } from '../../stream.js';
 import type { CodeGate } from '../code/pake.js';
 import { CARD_GATHER_WAIT_MS } from '../common.js';
-import { formatBytes, formatRate } from '../format.js';
+import { formatBytes, formatPath, formatRate } from '../format.js';
 import { sha256File } from './file-hash.js';
 import {
   type ErrorResponse,
@@ -238,9 +238,7 @@ function errorResponse(code: ErrorResponse['code'], message: string): ErrorRespo
 }
 
 export function describePath(conn: Connection): string {
-  const p = conn.path;
-  if (!p) return 'no path';
-  return `${p.kind} ${p.address.host}:${p.address.port}`;
+  return conn.path ? formatPath(conn.path) : 'no path';
 }
 
 export function errorMessage(e: unknown): string {

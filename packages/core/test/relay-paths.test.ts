@@ -1,0 +1,203 @@
+import { connectViaPolicy, createVoucher, groupPolicy, openPolicy } from '@srmudp/relay';
+import { Network } from '@srmudp/sim';
+import { describe, expect, it } from 'vitest';
+import type { ConnectionApi, EndpointConfig } from '../src/api.js';
+import { identity, randomBytes, SimEndpoint, sha256, Writer } from './helpers.js';
+
+const MiB = 1024 * 1024;
+let nonces = 0;
+const rnd = (n: number) => randomBytes(`voucher-nonce-${nonces++}`, n);
+const A = { host: '192.0.2.1', port: 4433 };
+const B = { host: '198.51.100.2', port: 4433 };
+const R = { host: '203.0.113.9', port: 4433 };
+/** a gate's lifted rate (the sim links have no bandwidth limit; 1 MiB/s is the public-relay default) */
+const LIFTED = { rateBytesPerSec: 64 * MiB, burstBytes: 4 * MiB };
+
+/**
+ * a and b cannot reach each other (every datagram between them is lost: symmetric NATs both);
+ * r is reachable by both and serves as a relay. a and b have hop sessions with r.
+ */
+function trio(seed: string, rConfig: Partial<EndpointConfig>, latencyMs = 10) {
+  const net = new Network({ seed, defaultLink: { latencyMs } });
+  const a = new SimEndpoint('a');
+  const b = new SimEndpoint('b');
+  const r = new SimEndpoint('r', rConfig);
+  r.recordSent = true;
+  net.addHost('a', a, [A]);
+  net.addHost('b', b, [B]);
+  net.addHost('r', r, [R]);
+  net.setPath('a', 'b', { latencyMs, loss: 1 });
+  a.ep.connect(net.now, { addresses: [R], remoteKey: r.key });
+  b.ep.connect(net.now, { addresses: [R], remoteKey: r.key });
+  net.drive({
+    until: () => a.count('connected') === 1 && b.count('connected') === 1 && r.count('connected') === 2,
+    maxTimeMs: 5000,
+  });
+  expect(r.count('connected')).toBe(2);
+  // the relay greets its clients (STATUS) in their hop sessions
+  net.runFor(200);
+  return { net, a, b, r };
+}
+
+function connectionTo(ep: SimEndpoint, key: Uint8Array): ConnectionApi {
+  const ev = ep.connected().find((e) => e.remoteKey.every((x, i) => x === key[i]));
+  if (ev === undefined) throw new Error(`${ep.name} has no connection to that key`);
+  return ep.ep.connection(ev.id) as ConnectionApi;
+}
+
+/** Sends `data` one way on a new stream; returns the receiver's sink reader. */
+function send(from: SimEndpoint, conn: ConnectionApi, to: SimEndpoint, data: Uint8Array) {
+  const sid = conn.openStream();
+  const w = new Writer(conn, sid, data);
+  const prev = from.onEvent;
+  from.onEvent = (e, self) => {
+    prev?.(e, self);
+    if (e.type === 'writable' && e.id === conn.id) w.pump();
+  };
+  w.pump();
+  const toId = () => to.connected().find((e) => e.remoteKey.every((x, i) => x === from.key[i]))?.id ?? -1;
+  return { sid, w, done: () => to.sink(toId(), sid).finished, sink: () => to.sink(toId(), sid) };
+}
+
+// the sim runs every packet through three endpoints: generous timeouts for a loaded machine
+describe('relayed paths (core, sim)', { timeout: 180_000 }, () => {
+  it('two peers that cannot reach each other connect through a relay: 256 KiB each way, the relay cannot read', () => {
+    const { net, a, b, r } = trio('relay-basic', {
+      relay: { serve: { policy: openPolicy(), limits: LIFTED } },
+    });
+    const ca = a.ep.connect(net.now, { addresses: [], remoteKey: b.key, relays: [{ key: r.key }] });
+    net.drive({
+      until: () => a.connected().length === 2 && b.connected().length === 2,
+      maxTimeMs: 10_000,
+    });
+    const aev = a.connected().find((e) => e.id === ca.id);
+    expect(aev?.path.kind).toBe('relayed');
+    expect(aev?.path.kind === 'relayed' && Buffer.from(aev.path.via).equals(Buffer.from(r.key))).toBe(true);
+    const cb = connectionTo(b, a.key);
+    expect(cb.path?.kind).toBe('relayed');
+    expect(cb.stats().pmtu).toBeLessThanOrEqual(1448);
+
+    const up = randomBytes('relay-up', 256 * 1024);
+    const down = randomBytes('relay-down', 256 * 1024);
+    const s1 = send(a, ca, b, up);
+    const s2 = send(b, cb, a, down);
+    net.drive({ until: () => s1.done() && s2.done(), maxTimeMs: 120_000 });
+    expect(sha256(s1.sink().chunks)).toBe(sha256(up));
+    expect(sha256(s2.sink().chunks)).toBe(sha256(down));
+    const rs = r.ep.relayStats();
+    expect(rs?.circuits).toBe(1);
+    expect(rs?.bytesForwarded).toBeGreaterThan(512 * 1024);
+    // cannot read: no 32-byte window of either payload appears in anything the relay sent
+    const probes = [up, down].flatMap((d) =>
+      [0, 100_000, 200_000, 256 * 1024 - 64].map((o) => Buffer.from(d.subarray(o, o + 32))),
+    );
+    let scanned = 0;
+    for (const t of r.sent) {
+      const buf = Buffer.from(t.data);
+      scanned += buf.length;
+      for (const p of probes) expect(buf.indexOf(p)).toBe(-1);
+    }
+    expect(scanned).toBeGreaterThan(512 * 1024);
+  });
+
+  it('the relay cannot forge: a flipped byte in a forwarded datagram is dropped by the end', () => {
+    const { net, a, b, r } = trio('relay-forge', {
+      relay: { serve: { policy: openPolicy(), limits: LIFTED } },
+    });
+    const ca = a.ep.connect(net.now, { addresses: [], remoteKey: b.key, relays: [{ key: r.key }] });
+    net.drive({ until: () => b.connected().length === 2, maxTimeMs: 10_000 });
+    net.runFor(500);
+    // hold what the relay forwards to b, so the tampered copies arrive first
+    net.setPath('r', 'b', { latencyMs: 10, loss: 1 });
+    const mark = r.sent.length;
+    const msg = randomBytes('forge-msg', 600);
+    ca.sendMessage(msg);
+    net.runFor(40);
+    const fwd = r.sent.slice(mark).find((t) => t.to.host === B.host && t.data.length > 600);
+    expect(fwd).toBeDefined();
+    const before = b.ep.stats().drops;
+    for (const at of [40, 300, fwd!.data.length - 1]) {
+      const forged = fwd!.data.slice();
+      forged[at]! ^= 0x01;
+      b.ep.handle(net.now, R, forged);
+      b.drain();
+    }
+    const after = b.ep.stats().drops;
+    expect((after.decrypt_failed ?? 0) - (before.decrypt_failed ?? 0)).toBe(3);
+    expect(b.messages).toHaveLength(0);
+    // the genuine datagram still gets through afterwards (the forgeries did not poison the window)
+    b.ep.handle(net.now, R, fwd!.data.slice());
+    b.drain();
+    expect(b.messages).toHaveLength(1);
+    expect(Buffer.from(b.messages[0]!.data).equals(Buffer.from(msg))).toBe(true);
+    expect(connectionTo(b, a.key).state).toBe('established');
+  });
+
+  it('connect-via: a circuit without a valid voucher is refused; with the requester’s voucher it binds', () => {
+    const { net, a, b, r } = trio('relay-voucher', {
+      relay: { serve: { policy: connectViaPolicy(), limits: LIFTED } },
+    });
+    const c1 = a.ep.connect(net.now, { addresses: [], remoteKey: b.key, relays: [{ key: r.key }] });
+    net.drive({ until: () => a.count('connect_failed') === 1, maxTimeMs: 20_000 });
+    const failed = a.find('connect_failed')[0]!;
+    expect(failed.id).toBe(c1.id);
+    expect(failed.error.code).toBe('RELAY_REFUSED');
+    expect(failed.error.message).toContain('voucher_invalid');
+    // a voucher signed by someone else than the requester is refused as well
+    const mallory = identity('mallory');
+    const wrong = createVoucher(mallory, { relay: r.key, target: b.key, expiresAt: net.now + 60_000 }, rnd);
+    a.ep.connect(net.now, { addresses: [], remoteKey: b.key, relays: [{ key: r.key, voucher: wrong }] });
+    net.drive({ until: () => a.count('connect_failed') === 2, maxTimeMs: 20_000 });
+    expect(a.find('connect_failed')[1]!.error.message).toContain('voucher_invalid');
+    // the requester's own voucher
+    const voucher = createVoucher(
+      identity('a'),
+      { relay: r.key, target: b.key, expiresAt: net.now + 60_000 },
+      rnd,
+    );
+    const c3 = a.ep.connect(net.now, { addresses: [], remoteKey: b.key, relays: [{ key: r.key, voucher }] });
+    net.drive({ until: () => a.connected().some((e) => e.id === c3.id), maxTimeMs: 10_000 });
+    expect(c3.path?.kind).toBe('relayed');
+    expect(r.ep.relayStats()?.rejected.voucher_invalid).toBe(2);
+  });
+
+  it('a gate admits its group only', () => {
+    const group = new TextEncoder().encode('team');
+    const { net, a, b, r } = trio('relay-gate', {
+      relay: { serve: { policy: groupPolicy({ members: [identity('a').publicKey], group }) } },
+    });
+    // b is not a member: a cannot reach it through the gate
+    a.ep.connect(net.now, { addresses: [], remoteKey: b.key, relays: [{ key: r.key }] });
+    net.drive({ until: () => a.count('connect_failed') === 1, maxTimeMs: 20_000 });
+    expect(a.find('connect_failed')[0]!.error.code).toBe('RELAY_REFUSED');
+  });
+
+  it('started relayed, moves to a validated direct path while data flows; streams carry on', () => {
+    const { net, a, b, r } = trio(
+      'relay-upgrade',
+      { relay: { serve: { policy: openPolicy(), limits: LIFTED } } },
+      20,
+    );
+    const ca = a.ep.connect(net.now, { addresses: [], remoteKey: b.key, relays: [{ key: r.key }] });
+    net.drive({ until: () => b.connected().length === 2, maxTimeMs: 10_000 });
+    expect(ca.path?.kind).toBe('relayed');
+    const cb = connectionTo(b, a.key);
+    const up = randomBytes('relay-up2', 256 * 1024);
+    const down = randomBytes('relay-down2', 256 * 1024);
+    const s1 = send(a, ca, b, up);
+    const s2 = send(b, cb, a, down);
+    net.drive({ until: () => s1.sink().bytes > 32 * 1024, maxTimeMs: 60_000 });
+    const relayedRtt = ca.stats().rttMs;
+    // the NATs open (a punch through the relayed session would do this): b's address becomes a candidate
+    net.setPath('a', 'b', { latencyMs: 5 });
+    a.ep.connect(net.now, { addresses: [B], remoteKey: b.key });
+    net.drive({ until: () => s1.done() && s2.done(), maxTimeMs: 120_000 });
+    expect(sha256(s1.sink().chunks)).toBe(sha256(up));
+    expect(sha256(s2.sink().chunks)).toBe(sha256(down));
+    const changed = a.find('path_changed').filter((e) => e.id === ca.id);
+    expect(changed[0]).toMatchObject({ reason: 'upgrade', path: { kind: 'direct', address: B } });
+    expect(cb.path).toEqual({ kind: 'direct', address: A });
+    expect(a.count('stream_reset') + b.count('stream_reset')).toBe(0);
+    expect(ca.stats().rttMs).toBeLessThan(relayedRtt);
+  });
+});

@@ -1,0 +1,105 @@
+// A gate on loopback (issue 14): a member whose direct dial fails falls back to its gate, the
+// transfer goes through the gate's relay service, and the gate never sees the plaintext.
+import { createHash, randomBytes } from 'node:crypto';
+import { once } from 'node:events';
+import { peerIdToString } from '@srmudp/crypto';
+import { describe, expect, it } from 'vitest';
+import type { SrmudpNode } from '../src/index.js';
+import { hashOfStream, loopbackNodes, waitFor } from './helpers.js';
+
+const node = loopbackNodes();
+
+/** The SHA-256 of the first stream `from` opens to `to`. */
+function firstStreamFrom(to: SrmudpNode, from: SrmudpNode): Promise<{ bytes: number; sha256: string }> {
+  return (async () => {
+    for await (const c of to.connections()) {
+      if (c.peerId !== from.peerId) continue;
+      for await (const s of c.streams()) return hashOfStream(s);
+    }
+    throw new Error('no stream');
+  })();
+}
+
+/**
+ * `from` dials `to` at a port nobody listens on (its direct dial times out): the connection the
+ * fallback gives, and `payload` written on a new stream of it.
+ */
+async function dialDeadThenSend(from: SrmudpNode, to: SrmudpNode, payload: Uint8Array) {
+  const dead = await node({ stunServers: [] });
+  const port = dead.address().port;
+  await dead.close();
+  const conn = await from.connect({ host: '127.0.0.1', port, peerId: to.peerId }, { timeout: 30_000 });
+  const relayedAtStart = conn.path;
+  const s = conn.openStream();
+  for (let off = 0; off < payload.length; off += 64 * 1024) {
+    if (!s.write(payload.subarray(off, off + 64 * 1024))) await once(s, 'drain');
+  }
+  s.end();
+  return { conn, relayedAtStart };
+}
+
+describe('gate (façade, loopback)', () => {
+  it('a dial whose direct path fails falls back to the gate: 2 MiB through it, status says relayed; a direct address later moves it to a direct path', async () => {
+    const gate = await node({ relay: { serve: true }, stunServers: [] });
+    const gateTarget = { host: '127.0.0.1', port: gate.address().port, peerId: gate.peerId };
+    const a = await node({ relay: { gates: [gateTarget] }, stunServers: [], handshakeTimeoutMs: 1500 });
+    const b = await node({ relay: { gates: [gateTarget] }, stunServers: [] });
+    await waitFor(
+      () => a.status()['gate-0']?.state === 'established' && b.status()['gate-0']?.state === 'established',
+      20_000,
+      'hop sessions with the gate',
+    );
+    // the gate sees every datagram it sends: the payload must never appear in them
+    const sentByGate: Buffer[] = [];
+    const origSend = gate.transport.send.bind(gate.transport);
+    gate.transport.send = (data, host, port) => {
+      sentByGate.push(Buffer.from(data));
+      return origSend(data, host, port);
+    };
+    const incoming = firstStreamFrom(b, a);
+    // b's direct address is wrong (nobody listens there): the direct dial times out, the gate carries it
+    const payload = randomBytes(2 * 1024 * 1024);
+    const { conn, relayedAtStart } = await dialDeadThenSend(a, b, payload);
+    expect(relayedAtStart?.kind).toBe('relayed');
+    expect(relayedAtStart?.kind === 'relayed' && peerIdToString(relayedAtStart.via)).toBe(gate.peerId);
+    const got = await incoming;
+    expect(got.bytes).toBe(payload.length);
+    expect(got.sha256).toBe(createHash('sha256').update(payload).digest('hex'));
+    const st = a.status();
+    const peer = Object.values(st).find((p) => p.peerId === b.peerId);
+    expect(peer?.path?.kind).toBe('relayed');
+    // b's real address (a new card, a punch): the connection moves to the direct path, same streams
+    const moved = once(conn, 'path');
+    const again = await a.connect({ host: '127.0.0.1', port: b.address().port, peerId: b.peerId });
+    expect(again).toBe(conn);
+    await moved;
+    expect(conn.path).toMatchObject({ kind: 'direct', address: { port: b.address().port } });
+    // the gate forwarded it, and never in plaintext
+    const all = Buffer.concat(sentByGate);
+    expect(all.length).toBeGreaterThan(payload.length);
+    for (const off of [0, 12_345, 1_000_000, payload.length - 64]) {
+      expect(all.indexOf(payload.subarray(off, off + 32))).toBe(-1);
+    }
+  }, 90_000);
+
+  it('connect-via: a peer connected to both ends relays with the requester’s voucher', async () => {
+    const carol = await node({ relay: { connectVia: true }, stunServers: [] });
+    const a = await node({ stunServers: [], handshakeTimeoutMs: 1500 });
+    const b = await node({ stunServers: [] });
+    const carolTarget = { host: '127.0.0.1', port: carol.address().port, peerId: carol.peerId };
+    await a.connect(carolTarget);
+    await b.connect(carolTarget);
+    // carol greets both as their relay (in the hop sessions)
+    await waitFor(
+      () => a.driver.endpoint.relays().length === 1 && b.driver.endpoint.relays().length === 1,
+      10_000,
+      'carol greeting a and b',
+    );
+    const incoming = firstStreamFrom(b, a);
+    const payload = randomBytes(1024 * 1024); // connect-via circuits: 2 min / 4 MiB by default
+    const { relayedAtStart } = await dialDeadThenSend(a, b, payload);
+    expect(relayedAtStart?.kind === 'relayed' && peerIdToString(relayedAtStart.via)).toBe(carol.peerId);
+    const got = await incoming;
+    expect(got.sha256).toBe(createHash('sha256').update(payload).digest('hex'));
+  }, 90_000);
+});
