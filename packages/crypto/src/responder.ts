@@ -358,7 +358,7 @@ export class Responder {
     const payload = decodePayload(payloadBytes);
     const rs = hs.remoteStatic();
     const id = payload?.identityKey ?? null;
-    const x = id ? tryPeerIdToX25519(id) : null;
+    const x = id ? tryPeerIdToX25519(id, this.host.backend) : null;
     if (
       !payload ||
       payload.senderIndex !== pkt.senderIndex ||
@@ -494,7 +494,7 @@ export class Responder {
     const payload = decodePayload(payloadBytes);
     const rs = attempt.remoteStatic();
     const id = payload?.identityKey ?? null;
-    const x = id ? tryPeerIdToX25519(id) : null;
+    const x = id ? tryPeerIdToX25519(id, this.host.backend) : null;
     if (!payload || payload.senderIndex !== pkt.senderIndex || !rs || !id || !x || !equalBytes(x, rs)) {
       attempt.destroy();
       return this.drop('bad_payload');

@@ -137,7 +137,7 @@ export class SecureEndpoint {
     if (this.closed) throw new RangeError('endpoint is closed');
     let remoteStatic: Uint8Array | null = null;
     if (opts.remoteKey !== undefined) {
-      remoteStatic = peerIdToX25519(opts.remoteKey);
+      remoteStatic = peerIdToX25519(opts.remoteKey, this.backend);
       if (equalBytes(opts.remoteKey, this.identity.publicKey))
         throw new RangeError('cannot connect to our own key');
       const existing = this.byKey.get(toHex(opts.remoteKey));
