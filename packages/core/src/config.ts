@@ -109,6 +109,7 @@ export function resolveEndpointConfig(config: EndpointConfig, now: number): Endp
       // the responder's DoS policy (cookies by rate, per-source budgets) lives in crypto
       limits: handshakeLimits,
       wallClockOffsetMs,
+      ...(config.workClock !== undefined ? { workClock: config.workClock } : {}),
       timing: {
         handshakeTimeoutMs,
         handshakeRetransmitMs: Math.min(1000, Math.max(50, Math.floor(handshakeTimeoutMs / 8))),

@@ -70,6 +70,14 @@ export interface SecureEndpointConfig {
    * clock that keeps running across restarts.
    */
   wallClockOffsetMs?: number;
+  /**
+   * A monotonic clock in ms (the Node façade passes `performance.now`), read only to time the
+   * responder's own work on each initiation it answers: under load, the cap of validated
+   * handshakes per second is `limits.handshakeCpuShare` of the thread at that measured cost
+   * (handshake-guard.ts). Without it the cost is `limits.handshakeCostMs` (deterministic: a
+   * virtual clock would measure nothing).
+   */
+  workClock?: () => number;
 }
 
 /** `SecureEndpointConfig` validated, with every default filled in. */
@@ -83,6 +91,7 @@ export interface SecureConfig {
   readonly timing: SecureTiming;
   readonly limits: HandshakeLimits;
   readonly wallClockOffsetMs: number;
+  readonly workClock: (() => number) | null;
 }
 
 /** Validates `config` (exact TypeError / RangeError messages) and fills in the defaults. */
@@ -100,6 +109,8 @@ export function resolveSecureConfig(config: SecureEndpointConfig): SecureConfig 
   const offset = config.wallClockOffsetMs ?? 0;
   if (typeof offset !== 'number' || !Number.isFinite(offset))
     throw new RangeError(`"wallClockOffsetMs" expected a finite number, got ${offset}`);
+  if (config.workClock !== undefined && typeof config.workClock !== 'function')
+    throw new TypeError('"workClock" expected a function');
   return {
     identity: config.identity,
     random: config.random,
@@ -110,5 +121,6 @@ export function resolveSecureConfig(config: SecureEndpointConfig): SecureConfig 
     timing,
     limits: resolveLimits(config.limits),
     wallClockOffsetMs: offset,
+    workClock: config.workClock ?? null,
   };
 }

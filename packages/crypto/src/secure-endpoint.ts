@@ -125,6 +125,7 @@ export class SecureEndpoint {
       },
       c.limits,
       c.acceptXX,
+      c.workClock,
     );
   }
 
@@ -171,6 +172,8 @@ export class SecureEndpoint {
 
   stats(): CryptoStats {
     this.statsData.pendingEvicted = this.responder.pending.evicted;
+    this.statsData.handshakeCostMs = this.responder.budget.costMs;
+    this.statsData.handshakesPerSecondUnderLoad = this.responder.budget.perSecond();
     return { ...this.statsData, dropped: { ...this.statsData.dropped } };
   }
 
@@ -182,6 +185,15 @@ export class SecureEndpoint {
 
   /** True when the responder is under load at `now` (it answers initiations without a valid
    * mac2 with cookies). */
+  /**
+   * How busy the driver's thread was over its last interval (event-loop utilisation, 0…1; the
+   * Node driver reports it every 100 ms while datagrams arrive): under load, a saturated loop
+   * lowers the cap of validated handshakes per second, a calm one lets it grow back.
+   */
+  reportUtilization(utilization: number): void {
+    this.responder.reportUtilization(utilization);
+  }
+
   underLoad(now: number): boolean {
     return this.responder.underLoad(now);
   }

@@ -225,6 +225,8 @@ export class SrmudpNode extends EventEmitter implements ConnectionOwner {
       // initiation timestamps: performance.now() + timeOrigin ≈ wall clock, monotonic in this
       // process and larger after a restart (a responder refuses replays of older initiations)
       wallClockOffsetMs: performance.timeOrigin,
+      // times the handshakes this node answers: under load their cap follows their cost
+      workClock: () => performance.now(),
     };
     const now = performance.now();
     const endpoint = new CoreEndpoint(config, now);
