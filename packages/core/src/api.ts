@@ -54,6 +54,12 @@ export interface EndpointConfig {
   /** @srmudp/crypto backend (noble by default; the façade passes crypto-node's). */
   cryptoBackend?: CryptoBackend;
   /**
+   * A monotonic clock in ms (the façade passes `performance.now`), read only to time the
+   * handshakes we answer: under load their rate is capped at a share of the thread at that
+   * measured cost (@srmudp/crypto's handshake-guard). Without it a fixed cost is assumed.
+   */
+  workClock?: () => number;
+  /**
    * congestion control per path: 'bbr' (reliability's default), 'cubic', 'newreno', or a
    * `CongestionControllerFactory` (called once per path, with a fresh controller for each)
    */
@@ -219,6 +225,10 @@ export interface EndpointStats {
   cookieRepliesSent: number;
   /** pending responder handshakes evicted to admit newer ones */
   pendingEvicted: number;
+  /** what one answered initiation costs (ms): measured with `workClock`, else assumed */
+  handshakeCostMs: number;
+  /** under load, cookie-validated handshakes answered per second at that cost (all sources) */
+  handshakesPerSecondUnderLoad: number;
   /** dropped datagrams by reason */
   drops: Record<string, number>;
 }
@@ -232,6 +242,9 @@ export interface EndpointApi {
   /** starts a connection; progress and result arrive as events with the returned id */
   connect(now: number, target: ConnectTarget): ConnectionApi;
   connection(id: number): ConnectionApi | undefined;
+  /** how busy the driver's thread was over its last interval (event-loop utilisation, 0…1):
+   * under load, the cap of handshakes answered per second follows it */
+  reportLoad?(now: number, utilization: number): void;
   /** record that a local send to `to` failed (ICMP unreachable etc.), for path health */
   reportSendError(now: number, to: Address, code: string): void;
   /** peer ids of connected peers that serve as relays for us (they greeted us): candidates for `ConnectTarget.relays` */

@@ -128,6 +128,7 @@ export function resolveEndpointConfig(config: EndpointConfig, now: number): Endp
       limits: handshakeLimits,
       wallClockOffsetMs,
       ...(logs.crypto !== undefined ? { log: logs.crypto } : {}),
+      ...(config.workClock !== undefined ? { workClock: config.workClock } : {}),
       timing: {
         handshakeTimeoutMs,
         handshakeRetransmitMs: Math.min(1000, Math.max(50, Math.floor(handshakeTimeoutMs / 8))),

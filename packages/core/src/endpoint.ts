@@ -272,6 +272,10 @@ export class CoreEndpoint implements EndpointApi {
     return this.table.get(id);
   }
 
+  reportLoad(_now: number, utilization: number): void {
+    if (!this.closed) this.secure.reportUtilization(utilization);
+  }
+
   reportSendError(now: number, to: Address, code: string): void {
     this.drop('send_error');
     const unreachable = UNREACHABLE_CODES.has(code);
@@ -330,6 +334,8 @@ export class CoreEndpoint implements EndpointApi {
       initiationsProcessed: cs.initiationsProcessed,
       cookieRepliesSent: cs.cookieRepliesSent,
       pendingEvicted: cs.pendingEvicted,
+      handshakeCostMs: cs.handshakeCostMs,
+      handshakesPerSecondUnderLoad: cs.handshakesPerSecondUnderLoad,
       drops,
     };
   }

@@ -77,6 +77,13 @@ export interface SecureEndpointConfig {
    * of their peer id; keys, handshake hashes and payloads never.
    */
   log?: (message: string) => void;
+   * A monotonic clock in ms (the Node façade passes `performance.now`), read only to time the
+   * responder's own work on each initiation it answers: under load, the cap of validated
+   * handshakes per second is `limits.handshakeCpuShare` of the thread at that measured cost
+   * (handshake-guard.ts). Without it the cost is `limits.handshakeCostMs` (deterministic: a
+   * virtual clock would measure nothing).
+   */
+  workClock?: () => number;
 }
 
 /** `SecureEndpointConfig` validated, with every default filled in. */
@@ -91,6 +98,7 @@ export interface SecureConfig {
   readonly limits: HandshakeLimits;
   readonly wallClockOffsetMs: number;
   readonly log: ((message: string) => void) | null;
+  readonly workClock: (() => number) | null;
 }
 
 /** Validates `config` (exact TypeError / RangeError messages) and fills in the defaults. */
@@ -110,6 +118,8 @@ export function resolveSecureConfig(config: SecureEndpointConfig): SecureConfig 
     throw new RangeError(`"wallClockOffsetMs" expected a finite number, got ${offset}`);
   if (config.log !== undefined && typeof config.log !== 'function')
     throw new TypeError('"log" expected a function');
+  if (config.workClock !== undefined && typeof config.workClock !== 'function')
+    throw new TypeError('"workClock" expected a function');
   return {
     identity: config.identity,
     random: config.random,
@@ -121,5 +131,6 @@ export function resolveSecureConfig(config: SecureEndpointConfig): SecureConfig 
     limits: resolveLimits(config.limits),
     wallClockOffsetMs: offset,
     log: config.log ?? null,
+    workClock: config.workClock ?? null,
   };
 }

@@ -12,10 +12,14 @@ import { type Address, parseIp } from '@srmudp/wire';
  *    gets a cookie reply and no Diffie-Hellman.
  *  - Under load, initiations with a valid mac2 (their sender receives at its address) are rate
  *    limited per source address and per /24 (IPv4) or /64 (IPv6) prefix (WireGuard's ratelimiter:
- *    20 per second per source), and together to `handshakesPerSecond`, shared fairly: each
- *    address (prefix) that asks gets an equal part of it. A source that was quiet keeps a burst of
- *    5, so a real peer's handshake is answered at once whatever the others send, and the work of a
- *    flood from many sockets stays at what one thread can do beside its traffic. Cookie replies
+ *    20 per second per source), and together to what `handshakeCpuShare` of the thread buys at
+ *    the measured cost of a handshake ({@link HandshakeBudget}: the responder times the work of
+ *    each initiation it answers with the driver's `workClock`), shared fairly: each address
+ *    (prefix) that asks gets an equal part of it. The cap thus follows the machine: ~2,000/s where
+ *    a handshake costs 0.25 ms, fewer on a slow or busy one (a loaded thread makes each handshake
+ *    take longer). A source that was quiet keeps a burst of 5, so a real peer's handshake is
+ *    answered at once whatever the others send, and the work of a flood from many sockets stays
+ *    at a share of what one thread can do beside its traffic. Cookie replies
  *    are rate limited per source too, so a flood costs one MAC per datagram, not a sealed reply
  *    each; a source over its budget costs a counter lookup.
  *  - Pending responder handshakes (half-open XX, IK sessions awaiting key confirmation) are
@@ -33,12 +37,19 @@ export interface HandshakeLimits {
   maxPendingPerPrefix: number;
   /** Initiations per second above which the responder is under load; 0: always. Default 64. */
   loadThreshold: number;
-  /** Under load: cookie-validated handshakes answered per second, all sources together, shared
-   * equally among the addresses (and prefixes) asking. Default 200. */
-  handshakesPerSecond: number;
+  /** Under load: the fraction of the thread's time that cookie-validated handshakes may take,
+   * all sources together, shared equally among the addresses (and prefixes) asking: the cap per
+   * second is this ÷ the measured cost of one handshake. Default 0.5. */
+  handshakeCpuShare: number;
+  /** The cost of one handshake (ms) assumed until one is measured, and always without a
+   * `workClock` (a virtual clock measures nothing): 0.5 ÷ 2.5 ms = 200 per second. Default 2.5. */
+  handshakeCostMs: number;
+  /** Bounds of that cap per second, whatever the measurements say. Defaults 50 and 20,000. */
+  minHandshakesPerSecond: number;
+  maxHandshakesPerSecond: number;
   /** …at most this many per second for one source address. Default 20. */
   handshakesPerAddress: number;
-  /** …for one prefix. Default 200. */
+  /** …for one prefix (its burst is at most 50). Default 20,000: a prefix alone may take the cap. */
   handshakesPerPrefix: number;
   /** Cookie replies per second to one source address. Default 10. */
   cookieRepliesPerAddress: number;
@@ -51,9 +62,12 @@ export const DEFAULT_LIMITS: HandshakeLimits = {
   maxPendingPerAddress: 4,
   maxPendingPerPrefix: 64,
   loadThreshold: 64,
-  handshakesPerSecond: 200,
+  handshakeCpuShare: 0.5,
+  handshakeCostMs: 2.5,
+  minHandshakesPerSecond: 50,
+  maxHandshakesPerSecond: 20_000,
   handshakesPerAddress: 20,
-  handshakesPerPrefix: 200,
+  handshakesPerPrefix: 20_000,
   cookieRepliesPerAddress: 10,
   cookieRepliesPerPrefix: 200,
 };
@@ -64,6 +78,8 @@ const WINDOW_MS = 1000;
 /** Bounds of the per-source tables (least recently used forgotten: that only restores a burst). */
 const MAX_ADDRESSES = 16_384;
 const MAX_PREFIXES = 4096;
+/** A prefix's burst: whatever its rate, at most this many handshakes at once. */
+const MAX_PREFIX_BURST = 50;
 
 /** Sliding-window estimate of initiations per second (current window + the previous one, weighted). */
 export class LoadMeter {
@@ -106,6 +122,65 @@ export class LoadMeter {
   }
 }
 
+/** Weight of a new sample in the moving average of the handshake cost. */
+const COST_GAIN = 1 / 8;
+/** Event-loop utilisation (driver's report) at or above which the cap halves at each report… */
+export const BUSY_UTILIZATION = 0.9;
+/** …and below which it grows back (×1.5 per report) to what the CPU share buys. */
+export const CALM_UTILIZATION = 0.7;
+
+/**
+ * The cap of cookie-validated handshakes answered per second under load, from their measured
+ * cost: `handshakeCpuShare` × 1000 ÷ the moving average of the milliseconds each answered
+ * initiation took (its Diffie-Hellman, state and reply), within [min, max]. Timed with the
+ * driver's clock around the responder's own work, so a busier thread (slower handshakes) lowers
+ * the cap and a faster backend raises it; no fixed rate. The driver also reports how busy its
+ * event loop is ({@link reportUtilization}): a saturated loop (which stops reading its socket in
+ * time, so real peers' packets are lost in the kernel) halves the cap at each report, down to
+ * the floor, whatever the handshakes cost; a calm one lets it grow back.
+ */
+export class HandshakeBudget {
+  private cost: number;
+  private samples = 0;
+  /** the utilisation reports' factor on the cap, in (0, 1] */
+  private scale = 1;
+
+  constructor(private readonly limits: HandshakeLimits) {
+    this.cost = limits.handshakeCostMs;
+  }
+
+  /** Records the time (ms) one answered initiation took; nonsense (negative, NaN) is ignored. */
+  record(ms: number): void {
+    if (!(ms >= 0) || !Number.isFinite(ms)) return;
+    // a sample far above the estimate (the thread was preempted, a GC ran) moves it by at most
+    // 4× (+37 % at the average's weight): a lasting rise still comes through within a few samples
+    const x = Math.min(ms, 4 * this.cost, 1000);
+    // the first samples replace the assumption faster (a mean of what was seen), then average
+    this.samples++;
+    const gain = Math.max(COST_GAIN, 1 / this.samples);
+    this.cost += (x - this.cost) * gain;
+  }
+
+  /** The thread's event-loop utilisation over the driver's last interval (0…1). */
+  reportUtilization(u: number): void {
+    if (!(u >= 0 && u <= 1)) return;
+    if (u >= BUSY_UTILIZATION) this.scale = Math.max(1 / 1024, this.scale / 2);
+    else if (u < CALM_UTILIZATION) this.scale = Math.min(1, this.scale * 1.5);
+  }
+
+  /** Milliseconds per handshake: measured (moving average) or the assumed `handshakeCostMs`. */
+  get costMs(): number {
+    return this.cost;
+  }
+
+  /** Handshakes per second the responder answers under load, all sources together. */
+  perSecond(): number {
+    const l = this.limits;
+    const r = (this.scale * l.handshakeCpuShare * 1000) / Math.max(this.cost, 1e-3);
+    return Math.min(l.maxHandshakesPerSecond, Math.max(l.minHandshakesPerSecond, r));
+  }
+}
+
 interface Bucket {
   tokens: number;
   at: number;
@@ -128,10 +203,15 @@ export class RateLimiter {
   constructor(
     private readonly rate: number,
     private readonly maxEntries: number,
-    private readonly share = Number.POSITIVE_INFINITY,
+    private share = Number.POSITIVE_INFINITY,
     burst?: number,
   ) {
     this.burst = burst ?? Math.max(1, Math.ceil(rate / 4));
+  }
+
+  /** Changes the common rate shared among the keys (from the next refill on). */
+  setShare(share: number): void {
+    this.share = share;
   }
 
   /** True when `key` has a token at `now` (nothing is taken). */
@@ -323,7 +403,18 @@ export class SourceRate {
       total,
       Math.max(1, Math.ceil(perAddress / 4)),
     );
-    this.byPrefix = new RateLimiter(perPrefix, MAX_PREFIXES, total, Math.max(1, Math.ceil(perPrefix / 4)));
+    this.byPrefix = new RateLimiter(
+      perPrefix,
+      MAX_PREFIXES,
+      total,
+      Math.max(1, Math.ceil(Math.min(perPrefix, MAX_PREFIX_BURST * 4) / 4)),
+    );
+  }
+
+  /** Sets the common rate shared among the sources (the budget's current cap). */
+  setTotal(total: number): void {
+    this.byAddress.setShare(total);
+    this.byPrefix.setShare(total);
   }
 
   /** True when both the address and its prefix have a token (nothing taken). */
@@ -347,9 +438,13 @@ export class SourceRate {
 export function resolveLimits(given: Partial<HandshakeLimits> | undefined): HandshakeLimits {
   const l: HandshakeLimits = { ...DEFAULT_LIMITS, ...given };
   for (const [k, v] of Object.entries(l)) {
-    const min = k === 'loadThreshold' ? 0 : 1;
+    const min = k === 'loadThreshold' ? 0 : k === 'handshakeCpuShare' || k === 'handshakeCostMs' ? 1e-3 : 1;
     if (typeof v !== 'number' || !Number.isFinite(v) || v < min)
       throw new RangeError(`"limits.${k}" expected a number >= ${min}, got ${v}`);
   }
+  if (l.handshakeCpuShare > 1)
+    throw new RangeError(`"limits.handshakeCpuShare" expected a number <= 1, got ${l.handshakeCpuShare}`);
+  if (l.minHandshakesPerSecond > l.maxHandshakesPerSecond)
+    throw new RangeError('"limits.minHandshakesPerSecond" must not exceed "limits.maxHandshakesPerSecond"');
   return l;
 }

@@ -161,7 +161,7 @@ export class Initiation {
     if (this.pattern === 'XX') {
       const rs = snapshot.remoteStatic();
       const id = payload.identityKey;
-      const x = id ? tryPeerIdToX25519(id) : null;
+      const x = id ? tryPeerIdToX25519(id, host.backend) : null;
       if (!rs || !id || !x || !equalBytes(x, rs)) {
         snapshot.destroy();
         return 'bad_payload';

@@ -27,14 +27,38 @@ export const COOKIE_NONCE_LENGTH = 24;
 
 const ZERO_KEY = new Uint8Array(32);
 
+/**
+ * The derived keys of recent receivers, by label and key: each is a BLAKE2s of the receiver's
+ * static key, asked for on every handshake packet sent to or received by it (the responder's own
+ * key on every initiation). Bounded; least recently used forgotten. Callers must not modify what
+ * they get (they only MAC with it).
+ */
+const DERIVED_CACHE_SIZE = 1024;
+const derived = new Map<string, Uint8Array>();
+
+function derivedKey(label: Uint8Array, tag: string, receiverStatic: Uint8Array | null): Uint8Array {
+  const s = receiverStatic ?? ZERO_KEY;
+  let k = tag;
+  for (let i = 0; i < s.length; i++) k += String.fromCharCode(s[i] as number);
+  let v = derived.get(k);
+  if (v !== undefined) {
+    derived.delete(k); // re-inserted below: most recently used last
+  } else {
+    v = blake2s(concatBytes(label, s));
+    if (derived.size >= DERIVED_CACHE_SIZE) derived.delete(derived.keys().next().value as string);
+  }
+  derived.set(k, v);
+  return v;
+}
+
 /** Key for mac1 of packets sent to the owner of `receiverStatic` (zero key when unknown). */
 export function mac1Key(receiverStatic: Uint8Array | null): Uint8Array {
-  return blake2s(concatBytes(LABEL_MAC1, receiverStatic ?? ZERO_KEY));
+  return derivedKey(LABEL_MAC1, 'm', receiverStatic);
 }
 
 /** Key that seals cookie replies from the owner of `responderStatic` (zero key when unknown). */
 export function cookieKey(responderStatic: Uint8Array | null): Uint8Array {
-  return blake2s(concatBytes(LABEL_COOKIE, responderStatic ?? ZERO_KEY));
+  return derivedKey(LABEL_COOKIE, 'c', responderStatic);
 }
 
 export function mac(key: Uint8Array, data: Uint8Array): Uint8Array {

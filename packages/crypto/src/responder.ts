@@ -23,6 +23,7 @@ import {
 import { isZero } from './bytes.js';
 import { dropped, HANDSHAKE_RESULT, type HandleResult } from './handle-result.js';
 import {
+  HandshakeBudget,
   type HandshakeLimits,
   LoadMeter,
   PendingTable,
@@ -113,22 +114,33 @@ export class Responder {
   private readonly cookieRate: SourceRate;
   /** the load measure's verdict at the previous initiation (logged when it changes) */
   private loaded = false;
+  /** the cap of validated handshakes under load, from their measured cost */
+  readonly budget: HandshakeBudget;
 
   constructor(
     private readonly host: ChannelHost,
     private readonly side: ResponderSide,
     limits: HandshakeLimits,
     private readonly acceptXX: boolean,
+    /** the driver's monotonic clock (ms), only to time our own work; null: the assumed cost */
+    private readonly workClock: (() => number) | null = null,
   ) {
     this.cookies = new CookieChecker(host.random);
     this.load = new LoadMeter(limits.loadThreshold);
     this.pending = new PendingTable(limits);
+    this.budget = new HandshakeBudget(limits);
     this.handshakeRate = new SourceRate(
       limits.handshakesPerAddress,
       limits.handshakesPerPrefix,
-      limits.handshakesPerSecond,
+      this.budget.perSecond(),
     );
     this.cookieRate = new SourceRate(limits.cookieRepliesPerAddress, limits.cookieRepliesPerPrefix);
+  }
+
+  /** The driver's event-loop utilisation (handshake-guard.ts: HandshakeBudget). */
+  reportUtilization(u: number): void {
+    this.budget.reportUtilization(u);
+    this.handshakeRate.setTotal(this.budget.perSecond());
   }
 
   /** True when the responder is under load at `now`. */
@@ -297,7 +309,13 @@ export class Responder {
       }
       const c: InitContext = { now, from, pkt, rkey, source: src ?? this.sources.of(from), cookie: hasMac2 };
       this.host.stats.initiationsProcessed++;
-      return ik ? this.onInitIK(c) : this.onInitXX(c);
+      const clock = this.workClock;
+      if (clock === null) return ik ? this.onInitIK(c) : this.onInitXX(c);
+      const t0 = clock();
+      const r = ik ? this.onInitIK(c) : this.onInitXX(c);
+      this.budget.record(clock() - t0);
+      this.handshakeRate.setTotal(this.budget.perSecond());
+      return r;
     } catch {
       // Defensive: a bug must not turn hostile input into an exception for the driver loop.
       return this.drop('internal_error');
@@ -371,7 +389,7 @@ export class Responder {
     const payload = decodePayload(payloadBytes);
     const rs = hs.remoteStatic();
     const id = payload?.identityKey ?? null;
-    const x = id ? tryPeerIdToX25519(id) : null;
+    const x = id ? tryPeerIdToX25519(id, this.host.backend) : null;
     if (
       !payload ||
       payload.senderIndex !== pkt.senderIndex ||
@@ -514,7 +532,7 @@ export class Responder {
     const payload = decodePayload(payloadBytes);
     const rs = attempt.remoteStatic();
     const id = payload?.identityKey ?? null;
-    const x = id ? tryPeerIdToX25519(id) : null;
+    const x = id ? tryPeerIdToX25519(id, this.host.backend) : null;
     if (!payload || payload.senderIndex !== pkt.senderIndex || !rs || !id || !x || !equalBytes(x, rs)) {
       attempt.destroy();
       return this.drop('bad_payload');

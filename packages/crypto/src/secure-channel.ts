@@ -164,7 +164,7 @@ export class SecureChannel {
     remoteStatic?: Uint8Array | null,
   ) {
     this.remoteKey = remoteKey;
-    this.remoteStatic = remoteStatic ?? (remoteKey ? tryPeerIdToX25519(remoteKey) : null);
+    this.remoteStatic = remoteStatic ?? (remoteKey ? tryPeerIdToX25519(remoteKey, host.backend) : null);
     this.address = address;
   }
 

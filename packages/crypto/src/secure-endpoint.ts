@@ -126,6 +126,7 @@ export class SecureEndpoint {
       },
       c.limits,
       c.acceptXX,
+      c.workClock,
     );
   }
 
@@ -138,7 +139,7 @@ export class SecureEndpoint {
     if (this.closed) throw new RangeError('endpoint is closed');
     let remoteStatic: Uint8Array | null = null;
     if (opts.remoteKey !== undefined) {
-      remoteStatic = peerIdToX25519(opts.remoteKey);
+      remoteStatic = peerIdToX25519(opts.remoteKey, this.backend);
       if (equalBytes(opts.remoteKey, this.identity.publicKey))
         throw new RangeError('cannot connect to our own key');
       const existing = this.byKey.get(toHex(opts.remoteKey));
@@ -172,6 +173,8 @@ export class SecureEndpoint {
 
   stats(): CryptoStats {
     this.statsData.pendingEvicted = this.responder.pending.evicted;
+    this.statsData.handshakeCostMs = this.responder.budget.costMs;
+    this.statsData.handshakesPerSecondUnderLoad = this.responder.budget.perSecond();
     return { ...this.statsData, dropped: { ...this.statsData.dropped } };
   }
 
@@ -183,6 +186,15 @@ export class SecureEndpoint {
 
   /** True when the responder is under load at `now` (it answers initiations without a valid
    * mac2 with cookies). */
+  /**
+   * How busy the driver's thread was over its last interval (event-loop utilisation, 0…1; the
+   * Node driver reports it every 100 ms while datagrams arrive): under load, a saturated loop
+   * lowers the cap of validated handshakes per second, a calm one lets it grow back.
+   */
+  reportUtilization(utilization: number): void {
+    this.responder.reportUtilization(utilization);
+  }
+
   underLoad(now: number): boolean {
     return this.responder.underLoad(now);
   }

@@ -53,6 +53,11 @@ export interface CryptoStats {
   initiationsProcessed: number;
   /** pending responder handshakes evicted to admit newer ones (handshake-guard.ts) */
   pendingEvicted: number;
+  /** what one answered initiation costs the responder (ms): measured with the `workClock`, else
+   * the assumed `limits.handshakeCostMs` */
+  handshakeCostMs: number;
+  /** the cap of cookie-validated handshakes per second under load at that cost */
+  handshakesPerSecondUnderLoad: number;
   rekeys: number;
   packetsOpened: number;
 }
@@ -69,6 +74,8 @@ export function newStats(): CryptoStats {
     cookieRepliesAccepted: 0,
     initiationsProcessed: 0,
     pendingEvicted: 0,
+    handshakeCostMs: 0,
+    handshakesPerSecondUnderLoad: 0,
     rekeys: 0,
     packetsOpened: 0,
   };

@@ -2,12 +2,14 @@
 import { describe, expect, it } from 'vitest';
 import { type CryptoBackend, nobleBackend } from '../src/backend.js';
 import {
+  HandshakeBudget,
   LoadMeter,
   type PendingEntry,
   PendingTable,
   prefixOf,
   RateLimiter,
   resolveLimits,
+  SourceRate,
   UNDER_LOAD_AFTER_MS,
 } from '../src/handshake-guard.js';
 import { CookieJar, InitiationForger } from '../src/testing.js';
@@ -30,6 +32,19 @@ function counting(): CryptoBackend & { dh: number } {
     aeadOpen: base.aeadOpen,
   };
   return b;
+}
+
+/** noble's AEAD with a stand-in for X25519 (XOR): the responder's work without its cost, so
+ * thousands of answered handshakes run in a test; the work clock says what they "cost". */
+function cheapDh(): CryptoBackend {
+  const base = nobleBackend();
+  return {
+    name: 'cheap-dh',
+    x25519: (p: Uint8Array, q: Uint8Array) => p.map((x, i) => x ^ (q[i] as number)),
+    x25519Public: (p: Uint8Array) => p.map((x) => x ^ 0x5a),
+    aeadSeal: base.aeadSeal,
+    aeadOpen: base.aeadOpen,
+  };
 }
 
 describe('load follows the rate of initiations', () => {
@@ -129,6 +144,95 @@ describe('per-source budgets', () => {
     expect(() => resolveLimits({ maxPending: 0 })).toThrow(RangeError);
     expect(() => resolveLimits({ loadThreshold: -1 })).toThrow(RangeError);
     expect(resolveLimits({ loadThreshold: 0 }).loadThreshold).toBe(0);
+    expect(() => resolveLimits({ handshakeCpuShare: 1.5 })).toThrow(RangeError);
+    expect(() => resolveLimits({ handshakeCpuShare: 0 })).toThrow(RangeError);
+    expect(() => resolveLimits({ minHandshakesPerSecond: 100, maxHandshakesPerSecond: 50 })).toThrow(
+      RangeError,
+    );
+  });
+});
+
+describe('the cap of validated handshakes follows their measured cost', () => {
+  it('cap = CPU share ÷ cost, within bounds; the first samples replace the assumption', () => {
+    const b = new HandshakeBudget(resolveLimits({}));
+    expect(b.perSecond()).toBe(200); // nothing measured: 0.5 ÷ 2.5 ms
+    for (let i = 0; i < 50; i++) b.record(0.25);
+    expect(b.costMs).toBeCloseTo(0.25, 6);
+    expect(b.perSecond()).toBeCloseTo(2000, 6);
+    for (let i = 0; i < 50; i++) b.record(40); // a busy thread: handshakes take longer
+    expect(b.costMs).toBeGreaterThan(39); // a lasting rise comes through, 4× per sample at most
+    expect(b.perSecond()).toBeCloseTo(50, 0); // the floor (0.5 ÷ 40 ms = 12.5)
+    b.record(Number.NaN);
+    b.record(-1);
+    expect(b.costMs).toBeGreaterThan(30);
+    const fast = new HandshakeBudget(resolveLimits({ maxHandshakesPerSecond: 5000 }));
+    for (let i = 0; i < 50; i++) fast.record(0.001);
+    expect(fast.perSecond()).toBe(5000);
+  });
+
+  it("the driver's event-loop utilisation: a saturated loop halves the cap down to the floor, a calm one restores it", () => {
+    const b = new HandshakeBudget(resolveLimits({}));
+    for (let i = 0; i < 50; i++) b.record(0.25);
+    b.reportUtilization(0.8); // between calm and busy: unchanged
+    expect(b.perSecond()).toBeCloseTo(2000, 6);
+    b.reportUtilization(0.95);
+    expect(b.perSecond()).toBeCloseTo(1000, 6);
+    for (let i = 0; i < 10; i++) b.reportUtilization(1);
+    expect(b.perSecond()).toBe(50);
+    b.reportUtilization(Number.NaN);
+    b.reportUtilization(2);
+    expect(b.perSecond()).toBe(50);
+    for (let i = 0; i < 20; i++) b.reportUtilization(0.3);
+    expect(b.perSecond()).toBeCloseTo(2000, 6);
+  });
+
+  it('a shared total that changes: each source gets its part of the new total', () => {
+    const r = new SourceRate(1000, 20_000, 100);
+    const src = (i: number) => ({ address: `a${i}`, prefix: `p${i}` });
+    const count = (from: number, to: number) => {
+      let n = 0;
+      for (let t = from; t < to; t += 1) for (let i = 0; i < 4; i++) if (r.take(t, src(i))) n++;
+      return n;
+    };
+    count(0, 1000); // bursts spent, the sources counted as active
+    expect(count(1000, 2000)).toBeLessThanOrEqual(110);
+    r.setTotal(2000);
+    expect(count(2000, 3000)).toBeGreaterThan(1800);
+  });
+
+  it('a responder under a cookie-answering flood answers what the share of its thread buys', () => {
+    // 20 sources at 2,000 initiations/s together for 1.5 s; each answered one "costs" `cost` ms
+    // on the work clock. Counted over the last 0.5 s (the sources' bursts are spent by then).
+    const answered = (cost: number | null) => {
+      let w = 0;
+      const b = side(2, '10.0.0.2', {
+        backend: cheapDh(),
+        limits: { loadThreshold: 10, handshakesPerAddress: 1000 },
+        ...(cost === null ? {} : { workClock: () => (w += cost) }),
+      });
+      const forger = new InitiationForger({ random: seededRandom(6) });
+      const jars = Array.from({ length: 20 }, () => new CookieJar());
+      let before = 0;
+      for (let i = 0; i < 3000; i++) {
+        const t = i * 0.5;
+        if (t === 1000) before = b.ep.stats().initiationsProcessed;
+        const jar = jars[i % 20] as CookieJar;
+        const init = jar.sign(forger.xx());
+        b.ep.handle(t, { host: `198.18.${i % 20}.1`, port: 7 }, init);
+        for (const x of collect(t, [b])) if (x.data[0] === 0x84) jar.take(init, x.data);
+      }
+      return { n: b.ep.stats().initiationsProcessed - before, st: b.ep.stats() };
+    };
+    const fixed = answered(null); // no clock: the assumed 2.5 ms, 200/s
+    expect(fixed.st.handshakesPerSecondUnderLoad).toBe(200);
+    expect(fixed.n).toBeGreaterThan(80);
+    expect(fixed.n).toBeLessThanOrEqual(110);
+    const cheap = answered(0.5); // 1,000/s
+    expect(cheap.st.handshakeCostMs).toBeCloseTo(0.5, 6);
+    expect(cheap.n).toBeGreaterThan(400);
+    expect(cheap.n).toBeLessThanOrEqual(520);
+    const dear = answered(10); // 0.5 ÷ 10 ms = 50/s (the floor)
+    expect(dear.n).toBeLessThanOrEqual(30);
   });
 });
 

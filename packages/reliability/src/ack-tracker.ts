@@ -3,6 +3,11 @@ import { RangeSet } from './range-set.js';
 
 /** RFC 9000 §13.2.2: acknowledge at least every second ack-eliciting packet. */
 export const ACK_ELICITING_THRESHOLD = 2;
+/** The first ack-eliciting packets of a connection are acknowledged at once (RFC 9000 §13.2.1
+ * does so for handshake packets): the peer's first RTT samples, which set its min_rtt, are then
+ * the path's, not max_ack_delay late (a min_rtt inflated by a delayed ACK also defeats the
+ * ack-delay correction of every later sample, RFC 9002 §5.3). */
+export const IMMEDIATE_FIRST = 4;
 /** Most ranges one ACK frame carries (older holes were, or will be, declared lost anyway). */
 export const MAX_ACK_RANGES = 32;
 /** Most ranges remembered for duplicate detection. */
@@ -10,7 +15,8 @@ const MAX_TRACKED_RANGES = 256;
 
 /**
  * Received packet numbers and when to acknowledge them (RFC 9000 §13.2): immediately after every
- * second ack-eliciting packet or a packet that arrives out of order, otherwise within
+ * second ack-eliciting packet, a packet that arrives out of order or one with a PING, and the
+ * first IMMEDIATE_FIRST ack-eliciting packets of the connection, otherwise within
  * max_ack_delay; ACK frames ride along with data whenever something is sent anyway. Remembers
  * received numbers for duplicate detection; when an ACK we sent is itself acknowledged, the
  * ranges below it are no longer reported (§13.2.4).
@@ -22,6 +28,7 @@ export class AckTracker {
   largest = -1;
   private largestTime = 0;
   private elicitingSinceAck = 0;
+  private elicitingTotal = 0;
   /** something was received since the last ACK we sent */
   pending = false;
   /** an ACK should be sent as soon as possible */
@@ -31,8 +38,9 @@ export class AckTracker {
 
   constructor(readonly maxAckDelay: number) {}
 
-  /** Records packet `pn`; returns false for a duplicate (the caller drops it). */
-  onPacket(now: number, pn: number, ackEliciting: boolean): boolean {
+  /** Records packet `pn`; returns false for a duplicate (the caller drops it). `ackNow`: the
+   * packet asks for an immediate ACK (it carries a PING). */
+  onPacket(now: number, pn: number, ackEliciting: boolean, ackNow = false): boolean {
     if (pn < this.floor || this.received.has(pn)) return false;
     const outOfOrder = pn < this.largest || (this.largest >= 0 && pn > this.largest + 1);
     this.received.add(pn, pn + 1);
@@ -47,7 +55,13 @@ export class AckTracker {
     this.pending = true;
     if (ackEliciting) {
       this.elicitingSinceAck++;
-      if (this.elicitingSinceAck >= ACK_ELICITING_THRESHOLD || outOfOrder) this.immediate = true;
+      if (
+        this.elicitingSinceAck >= ACK_ELICITING_THRESHOLD ||
+        outOfOrder ||
+        ackNow ||
+        ++this.elicitingTotal <= IMMEDIATE_FIRST
+      )
+        this.immediate = true;
       else if (this.deadline === Number.POSITIVE_INFINITY) this.deadline = now + this.maxAckDelay;
     }
     return true;

@@ -486,15 +486,19 @@ export class ReliableConnection {
     }
     let eliciting = false;
     let probing = true;
+    let ping = false;
     for (let i = 0; i < frames.length; i++) {
       const f = frames[i]!;
       if (!eliciting && isAckEliciting(f)) eliciting = true;
+      if (f.type === 'ping') ping = true;
       if (probing && f.type !== 'path_challenge' && f.type !== 'path_response' && f.type !== 'padding') {
         probing = false;
       }
-      if (eliciting && !probing) break;
+      if (eliciting && !probing && ping) break;
     }
-    if (!this.acks.onPacket(now, packetNumber, eliciting)) {
+    // a PING (keepalive, PTO probe, PMTU probe) is acknowledged at once: the peer's RTT sample
+    // is then the path's, not max_ack_delay late (idle links and fresh connections measure true)
+    if (!this.acks.onPacket(now, packetNumber, eliciting, ping)) {
       s.duplicatePackets++;
       this.config.log?.(`packet ${packetNumber}: duplicate, dropped`);
       return 'dropped';

@@ -1,5 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import { IMMEDIATE_FIRST } from '../src/ack-tracker.js';
 import type { AckEvent } from '../src/index.js';
 import {
   AckTracker,
@@ -176,24 +177,30 @@ describe('RttEstimator (RFC 9002 §5)', () => {
 });
 
 describe('AckTracker (RFC 9000 §13.2)', () => {
-  it('acks every second packet, immediately on reordering, else after max_ack_delay; drops duplicates', () => {
+  it('acks the first packets at once, then every second packet, immediately on reordering, else after max_ack_delay; drops duplicates', () => {
     const a = new AckTracker(25);
-    expect(a.onPacket(0, 0, true)).toBe(true);
+    for (let pn = 0; pn < IMMEDIATE_FIRST; pn++) {
+      a.onPacket(0, pn, true);
+      expect(a.shouldSend(0)).toBe(true);
+      a.onAckSent();
+    }
+    const n = IMMEDIATE_FIRST;
+    expect(a.onPacket(0, n, true)).toBe(true);
     expect(a.shouldSend(0)).toBe(false);
     expect(a.deadline).toBe(25);
-    expect(a.onPacket(1, 0, true)).toBe(false);
-    a.onPacket(1, 1, true);
+    expect(a.onPacket(1, n, true)).toBe(false);
+    a.onPacket(1, n + 1, true);
     expect(a.shouldSend(1)).toBe(true);
     a.onAckSent();
-    a.onPacket(2, 5, true); // gap: immediate
+    a.onPacket(2, n + 5, true); // gap: immediate
     expect(a.shouldSend(2)).toBe(true);
     expect(a.build(2)?.ranges).toEqual([
-      { start: 5, end: 5 },
-      { start: 0, end: 1 },
+      { start: n + 5, end: n + 5 },
+      { start: 0, end: n + 1 },
     ]);
     a.onAckSent();
-    a.onAckAcked(5);
-    expect(a.onPacket(3, 3, true)).toBe(false); // below the acknowledged floor
+    a.onAckAcked(n + 5);
+    expect(a.onPacket(3, n + 3, true)).toBe(false); // below the acknowledged floor
   });
 });
 

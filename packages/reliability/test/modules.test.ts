@@ -1,5 +1,6 @@
 import { type AckFrame, encodeFrames } from '@srmudp/wire';
 import { describe, expect, it } from 'vitest';
+import { IMMEDIATE_FIRST } from '../src/ack-tracker.js';
 import { congestionFactory as resolveFactory } from '../src/config.js';
 import { DeliveryRateSampler } from '../src/delivery-rate.js';
 import { ProtocolError } from '../src/errors.js';
@@ -323,6 +324,27 @@ describe('PathState', () => {
     expect(path.pacingAt).toBeGreaterThan(2);
     path.armTimers(path.pacingAt);
     expect(path.pacingAt).toBe(Number.POSITIVE_INFINITY);
+  });
+});
+
+describe('ACK timing', () => {
+  it('the first packets and a packet with a PING are acknowledged at once; others wait max_ack_delay', () => {
+    const c = new ReliableConnection({ role: 'responder', now: 0 });
+    while (c.pollTransmit(0)) {}
+    // the first ack-eliciting packets are acknowledged at once (true first RTT samples)
+    for (let pn = 0; pn < IMMEDIATE_FIRST; pn++) {
+      c.handlePacket(pn, pn, encodeFrames([{ type: 'max_data', max: 1 << (10 + pn) }]));
+      expect(c.pollTransmit(pn)).not.toBeNull();
+    }
+    c.handlePacket(10, IMMEDIATE_FIRST, encodeFrames([{ type: 'max_data', max: 1 << 22 }]));
+    expect(c.pollTransmit(10)).toBeNull(); // then: delayed ACK
+    expect(c.pollTimeout()).toBeGreaterThan(10);
+    const t = c.pollTimeout() as number;
+    c.handleTimeout(t);
+    expect(c.pollTransmit(t)).not.toBeNull();
+    c.handlePacket(t + 1, IMMEDIATE_FIRST + 1, encodeFrames([{ type: 'ping' }])); // a keepalive
+    const ack = c.pollTransmit(t + 1);
+    expect(ack).not.toBeNull();
   });
 });
 

@@ -50,6 +50,8 @@ export interface DriverOptions {
 
 /** Datagrams sent per turn before the driver yields to the event loop so receives get processed. */
 const MAX_TRANSMITS_PER_TURN = 512;
+/** How often (at most, while datagrams arrive) the event loop's utilisation goes to core. */
+const LOAD_REPORT_MS = 100;
 /** Rounds of (transmit, events) per turn; events may queue more output. */
 const MAX_ROUNDS = 32;
 
@@ -75,6 +77,8 @@ export class Driver {
   #timerAt = Number.POSITIVE_INFINITY;
   #scheduled = false;
   #stopped = false;
+  #loadAt = Number.NEGATIVE_INFINITY;
+  #elu = performance.eventLoopUtilization();
   #urgent = false;
   #resolving = false;
   #resolveAgain = false;
@@ -136,7 +140,17 @@ export class Driver {
     if (this.#stopped) return;
     const now = this.clock();
     if (!this.session.handle(now, socket, from, data)) this.endpoint.handle(now, from, data);
+    if (now - this.#loadAt >= LOAD_REPORT_MS) this.reportLoad(now);
     this.schedule();
+  }
+
+  /** The event loop's utilisation since the last report, to core (its handshake cap follows it). */
+  private reportLoad(now: number): void {
+    const elu = performance.eventLoopUtilization();
+    const u = performance.eventLoopUtilization(elu, this.#elu).utilization;
+    this.#elu = elu;
+    this.#loadAt = now;
+    this.endpoint.reportLoad?.(now, u);
   }
 
   /**

@@ -274,6 +274,8 @@ export class SrmudpNode extends EventEmitter implements ConnectionOwner {
               },
             }
           : {}),
+      // times the handshakes this node answers: under load their cap follows their cost
+      workClock: () => performance.now(),
     };
     const now = performance.now();
     const endpoint = new CoreEndpoint(config, now);

@@ -15,7 +15,13 @@ const FLOOD_MS = Number(process.env.SRMUDP_FLOOD_MS ?? 3000);
 
 interface Stats {
   eventLoopDelay: { max: number; p99: number; mean: number };
-  endpoint: { initiationsProcessed: number; cookieRepliesSent: number; pendingHandshakes: number };
+  endpoint: {
+    initiationsProcessed: number;
+    cookieRepliesSent: number;
+    pendingHandshakes: number;
+    handshakeCostMs: number;
+    handshakesPerSecondUnderLoad: number;
+  };
   received: number;
   cpuMs: number;
 }
@@ -56,15 +62,17 @@ interface Flood {
   kind: 'junk' | 'ik' | 'xx';
   rate: number;
   answerCookies?: boolean;
-  /** the most Diffie-Hellman work the node may do for it (handshakes it answers) */
-  maxProcessed: (durationMs: number) => number;
+  /** the most Diffie-Hellman work the node may do for it (handshakes it answers), given the
+   * node's cap of validated handshakes per second */
+  maxProcessed: (durationMs: number, perSecond: number) => number;
 }
 
 // Under load (> 64 initiations/s) the node answers only cookie-validated initiations with a DH:
-// 200 per second shared among the sources asking, beyond a burst of 5 per quiet source, and the
-// real peers' handshakes.
+// per second what half of its thread buys at the measured cost of one (its stats say the cap;
+// the cost is a moving average, hence the slack), shared among the sources asking, beyond a
+// burst of 5 per quiet source, and the real peers' handshakes.
 const REAL = 10;
-const budget = (ms: number) => 64 + 50 * 5 + (200 * ms) / 1000 + REAL;
+const budget = (ms: number, perSecond: number) => 64 + 50 * 5 + (1.5 * perSecond * ms) / 1000 + REAL;
 const floods: Flood[] = [
   { name: '(a) random initiations', kind: 'junk', rate: 20_000, maxProcessed: () => REAL },
   { name: '(b) IK initiations with a valid mac1', kind: 'ik', rate: 20_000, maxProcessed: () => 70 + REAL },
@@ -117,13 +125,18 @@ describe('handshake floods against a live node (issue 11)', () => {
         console.log(
           `${f.name}: attacker sent ${done.sent} at ${done.rate}/s (asked ${f.rate}/s); node received ${received}, ` +
             `answered ${processed} initiations with DH, sent ${cookies} cookie replies, ` +
-            `cpu ${after.cpuMs - before.cpuMs} ms; event-loop delay max ${after.eventLoopDelay.max} ms ` +
+            `cpu ${after.cpuMs - before.cpuMs} ms, handshake cost ${after.endpoint.handshakeCostMs.toFixed(2)} ms ` +
+            `(cap ${Math.round(after.endpoint.handshakesPerSecondUnderLoad)}/s); event-loop delay max ${after.eventLoopDelay.max} ms ` +
             `p99 ${after.eventLoopDelay.p99} ms; real peer connected in ${Math.round(during)} ms during, ` +
             `${Math.round(fresh)} ms after`,
         );
         expect(during).toBeLessThan(2000);
         expect(fresh).toBeLessThan(1000);
-        expect(processed).toBeLessThanOrEqual(f.maxProcessed(done.elapsedMs as number));
+        const perSecond = Math.max(
+          before.endpoint.handshakesPerSecondUnderLoad,
+          after.endpoint.handshakesPerSecondUnderLoad,
+        );
+        expect(processed).toBeLessThanOrEqual(f.maxProcessed(done.elapsedMs as number, perSecond));
         expect(after.endpoint.pendingHandshakes).toBeLessThanOrEqual(1024);
         // responsive: no turn of the node's event loop took long (generous for a loaded CI machine)
         expect(after.eventLoopDelay.max).toBeLessThan(1000);
