@@ -77,6 +77,12 @@ export interface LocalView {
   readonly blocked: { readonly message: string } | null;
   /** our public IPs (a peer behind the same NAT is reached by LAN addresses, never by birthday) */
   readonly publicIps: readonly string[];
+  /**
+   * the router maps a port to our main socket (UPnP-IGD, NAT-PMP, PCP): anyone reaches us there
+   * unsolicited, so we count as a full cone (EIM, endpoint-independent filtering) whatever the
+   * NAT does for other flows
+   */
+  readonly mapped?: boolean;
 }
 
 export interface DialsConfig {
@@ -146,9 +152,10 @@ export class Dials {
   judge(local: LocalView, candidates: readonly RemoteCandidate[]): DialVerdict {
     const remote = candidates.filter((c) => c.kind !== 'relay').map((c) => makeCandidate(kindOf(c), c));
     const remoteMapping = inferMapping(remote);
-    const localMapping = local.nat?.mapping ?? 'unknown';
+    const localMapping = local.mapped === true ? 'consistent' : (local.nat?.mapping ?? 'unknown');
+    const localFiltering = local.mapped === true ? 'endpoint-independent' : local.nat?.filtering;
     let plan = planPunch(
-      { mapping: localMapping, ...(local.nat ? { filtering: local.nat.filtering } : {}) },
+      { mapping: localMapping, ...(localFiltering !== undefined ? { filtering: localFiltering } : {}) },
       { mapping: remoteMapping },
       { unknownFallback: true },
     );
