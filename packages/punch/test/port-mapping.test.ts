@@ -233,6 +233,28 @@ describe('port mapping rules (sans-IO)', () => {
     expect(s.judge([{ host: '203.0.113.10', port: 7000, kind: 'srflx' }]).plan).toEqual({ kind: 'direct' });
   });
 
+  it("a peer's candidate of kind 'mapped' is judged a full cone and dialled before its other public addresses", () => {
+    const s = session({ stunServers: [S1, S2], portMapping: false });
+    drain(s);
+    answerSymmetric(s, 1);
+    drain(s);
+    const random = [
+      { host: '203.0.113.10', port: 7000, kind: 'srflx' as const },
+      { host: '203.0.113.10', port: 7001, kind: 'srflx' as const },
+    ];
+    expect(s.judge(random).error?.code).toBe('PUNCH_IMPOSSIBLE');
+    const withMapping = [...random, { host: '198.51.102.10', port: 7000, kind: 'mapped' as const }];
+    const v = s.judge(withMapping);
+    expect(v).toMatchObject({ error: null, plan: { kind: 'direct' }, remoteMapping: 'consistent' });
+    const plan = s.dial(2, 'p', [{ host: '192.168.1.30', port: 7000, kind: 'host' }, ...withMapping]);
+    expect(plan.addresses.map((a) => `${a.host}:${a.port}`)).toEqual([
+      '192.168.1.30:7000',
+      '198.51.102.10:7000',
+      '203.0.113.10:7000',
+      '203.0.113.10:7001',
+    ]);
+  });
+
   it('a running dial judged impossible is re-planned when the mapping arrives', () => {
     const s = session({ stunServers: [S1, S2] });
     drain(s);
