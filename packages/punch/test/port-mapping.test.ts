@@ -55,6 +55,20 @@ function answerSymmetric(s: NatSession, now: number): void {
   }
 }
 
+/** A gathered session behind a symmetric NAT; events drained. */
+function symmetricSession(config: Partial<ConstructorParameters<typeof NatSession>[0]> = {}): NatSession {
+  const s = session({ stunServers: [S1, S2], ...config });
+  drain(s);
+  answerSymmetric(s, 1);
+  drain(s);
+  return s;
+}
+/** A peer's record behind a symmetric NAT: two reflexive ports on one IP. */
+const RANDOM_PEER = [
+  { host: '203.0.113.10', port: 7000, kind: 'srflx' as const },
+  { host: '203.0.113.10', port: 7001, kind: 'srflx' as const },
+];
+
 describe('port mapping rules (sans-IO)', () => {
   it('is off unless asked for, and asks the host once for a private IPv4 address', () => {
     const off = session({ portMapping: undefined });
@@ -210,14 +224,9 @@ describe('port mapping rules (sans-IO)', () => {
   });
 
   it('a mapping makes a symmetric NAT reachable: random × random is no longer impossible', () => {
-    const s = session({ stunServers: [S1, S2] });
-    drain(s);
-    answerSymmetric(s, 1);
+    const s = symmetricSession();
     expect(s.status().nat?.mapping).toBe('random');
-    const peer = [
-      { host: '203.0.113.10', port: 7000, kind: 'srflx' as const },
-      { host: '203.0.113.10', port: 7001, kind: 'srflx' as const },
-    ];
+    const peer = RANDOM_PEER;
     expect(s.judge(peer).error?.code).toBe('PUNCH_IMPOSSIBLE');
     // the records this node publishes: two reflexive ports on one IP (a random NAT)
     expect(s.candidates()).toHaveLength(2);
@@ -234,14 +243,8 @@ describe('port mapping rules (sans-IO)', () => {
   });
 
   it("a peer's candidate of kind 'mapped' is judged a full cone and dialled before its other public addresses", () => {
-    const s = session({ stunServers: [S1, S2], portMapping: false });
-    drain(s);
-    answerSymmetric(s, 1);
-    drain(s);
-    const random = [
-      { host: '203.0.113.10', port: 7000, kind: 'srflx' as const },
-      { host: '203.0.113.10', port: 7001, kind: 'srflx' as const },
-    ];
+    const s = symmetricSession({ portMapping: false });
+    const random = RANDOM_PEER;
     expect(s.judge(random).error?.code).toBe('PUNCH_IMPOSSIBLE');
     const withMapping = [...random, { host: '198.51.102.10', port: 7000, kind: 'mapped' as const }];
     const v = s.judge(withMapping);
@@ -256,15 +259,8 @@ describe('port mapping rules (sans-IO)', () => {
   });
 
   it('a running dial judged impossible is re-planned when the mapping arrives', () => {
-    const s = session({ stunServers: [S1, S2] });
-    drain(s);
-    answerSymmetric(s, 1);
-    drain(s);
-    const peer = [
-      { host: '203.0.113.10', port: 7000, kind: 'srflx' as const },
-      { host: '203.0.113.10', port: 7001, kind: 'srflx' as const },
-      { host: '192.168.1.30', port: 7000, kind: 'host' as const },
-    ];
+    const s = symmetricSession();
+    const peer = [...RANDOM_PEER, { host: '192.168.1.30', port: 7000, kind: 'host' as const }];
     const plan = s.dial(2, 'p1', peer);
     expect(plan.verdict.error?.code).toBe('PUNCH_IMPOSSIBLE');
     s.portMapped(3, 1, { protocol: 'pcp', external: EXT, lifetimeMs: 7_200_000 });
