@@ -6,7 +6,7 @@
  * session's timeout and runs in the background.
  */
 import { readFileSync } from 'node:fs';
-import { type Gateway, pmpNat, upnpNat } from '@achingbrain/nat-port-mapper';
+import type { Gateway } from '@achingbrain/nat-port-mapper';
 import type { Endpoint, PortMappedResult, PortMappingProtocol } from '@srmudp/punch';
 
 /** What the driver needs from a port mapper (tests may pass a scripted one). */
@@ -38,6 +38,14 @@ export class PortMapError extends Error {
 }
 
 const WAN_IP_CONNECTION_2 = 'urn:schemas-upnp-org:service:WANIPConnection:2';
+
+type Library = typeof import('@achingbrain/nat-port-mapper');
+let library: Promise<Library> | null = null;
+/** The library is loaded at the first router request: a node that never asks never pays for it. */
+const lib = (): Promise<Library> => {
+  library ??= import('@achingbrain/nat-port-mapper');
+  return library;
+};
 /** NAT-PMP answers in milliseconds on a LAN; a router without it stays silent (or ICMP). */
 const PMP_TIMEOUT_MS = 1500;
 
@@ -120,7 +128,7 @@ export class RouterPortMapper implements PortMapperIo {
       if (m.protocol === 'nat-pmp') {
         const gw = this.gateway();
         if (gw === null) return;
-        const g = pmpNat(gw, { autoRefresh: false });
+        const g = (await lib()).pmpNat(gw, { autoRefresh: false });
         try {
           // the library's unmap() asks for TCP unless told (its options type omits `protocol`);
           // RFC 6886 §3.4: lifetime 0 deletes the mapping of this internal port
@@ -169,7 +177,7 @@ export class RouterPortMapper implements PortMapperIo {
   async #pmp(r: Parameters<PortMapperIo['map']>[0], outer: AbortSignal): Promise<PortMappedResult> {
     const gw = this.gateway();
     if (gw === null) throw new PortMapError('NO_GATEWAY', 'no default IPv4 gateway');
-    const g = pmpNat(gw, { autoRefresh: false });
+    const g = (await lib()).pmpNat(gw, { autoRefresh: false });
     const signal = AbortSignal.any([outer, AbortSignal.timeout(PMP_TIMEOUT_MS)]);
     try {
       const seconds = Math.max(1, Math.round(r.lifetimeMs / 1000));
@@ -204,7 +212,7 @@ export class RouterPortMapper implements PortMapperIo {
   async #igd(r: Parameters<PortMapperIo['map']>[0], signal: AbortSignal): Promise<PortMappedResult> {
     let g = this.#upnp;
     if (g === null) {
-      const client = upnpNat({ autoRefresh: false });
+      const client = (await lib()).upnpNat({ autoRefresh: false });
       for await (const found of client.findGateways({ signal })) {
         if (found.family === 'IPv4') {
           g = found;
