@@ -20,7 +20,7 @@
  * - close: the mapping (or an attempt under way) is deleted (`unmap_port`).
  */
 import { type Address, addressFamily, canonicalHost } from '@srmudp/wire';
-import { isPrivateAddress } from './address.js';
+import { isPrivateAddress, toIpAddress } from './address.js';
 
 export type PortMappingProtocol = 'upnp-igd' | 'nat-pmp' | 'pcp';
 
@@ -162,6 +162,7 @@ export class PortMapping {
     if (sameAddress(internal, this.#internal)) return;
     this.#internal = internal;
     this.#drop('address changed');
+    if (this.#pending !== null) this.#abandon(this.#pending);
     this.#pending = null;
     this.#attempts = 0;
     this.#gaveUp = false;
@@ -174,30 +175,36 @@ export class PortMapping {
     this.#attempt(now, false);
   }
 
-  /** The host's answer to `map_port` `request`: the router mapped `result.external`. */
+  /**
+   * The host's answer to `map_port` `request`: the router mapped `result.external`. What a router
+   * says is network input: an unusable address or protocol is a refusal, never a throw.
+   */
   mapped(now: number, request: number, result: PortMappedResult): void {
+    const ip = typeof result?.external?.host === 'string' ? toIpAddress(result.external) : null;
+    const protocol = PROTOCOLS.includes(result?.protocol) ? result.protocol : null;
     const p = this.#pending;
     if (p === null || p.id !== request || this.#state === 'closed') {
       // an abandoned attempt (timed out, addresses changed, closed) that did map: delete it
-      if (p?.id !== request && result?.external !== undefined && this.#internalOf(request) !== null) {
-        this.#emit({
-          type: 'unmap_port',
-          internal: this.#internalOf(request)!,
-          external: { host: result.external.host, port: result.external.port },
-          protocol: result.protocol,
-        });
+      const internal = p?.id !== request ? this.#internalOf(request) : null;
+      if (ip !== null && ip.port > 0 && protocol !== null && internal !== null) {
+        this.#emit({ type: 'unmap_port', internal, external: { host: ip.host, port: ip.port }, protocol });
       }
       return;
     }
+    if (ip === null || ip.port === 0 || protocol === null) {
+      this.#fail(now, 'REFUSED', `the router answered an unusable mapping: ${safeText(result)}`);
+      return;
+    }
     this.#pending = null;
-    const external = { host: canonicalHost(result.external.host), port: result.external.port };
-    const lifetime = Math.max(1000, Math.min(result.lifetimeMs, this.#t.lifetimeMs * 4));
+    const external = { host: ip.host, port: ip.port };
+    const granted = Number.isFinite(result.lifetimeMs) ? result.lifetimeMs : this.#t.lifetimeMs;
+    const lifetime = Math.max(1000, Math.min(granted, this.#t.lifetimeMs * 4));
     if (isPrivateAddress(external.host) || addressFamily(external) !== 4 || external.host === '0.0.0.0') {
-      this.#emit({ type: 'unmap_port', internal: p.internal, external, protocol: result.protocol });
+      this.#emit({ type: 'unmap_port', internal: p.internal, external, protocol: protocol });
       this.#drop('double NAT');
       this.#error = {
         code: 'DOUBLE_NAT',
-        message: `the router (${result.protocol}) mapped ${external.host}:${external.port}, a private address: it is behind another NAT, so the mapping is of no use to peers`,
+        message: `the router (${protocol}) mapped ${external.host}:${external.port}, a private address: it is behind another NAT, so the mapping is of no use to peers`,
       };
       this.#gaveUp = true;
       this.#nextAt = null;
@@ -205,18 +212,18 @@ export class PortMapping {
       return;
     }
     const old = this.#lease;
-    if (old !== null && (old.protocol !== result.protocol || !sameAddress(old.external, external))) {
+    if (old !== null && (old.protocol !== protocol || !sameAddress(old.external, external))) {
       this.#log?.(
         `port mapping: renewal moved ${old.external.host}:${old.external.port} -> ${external.host}:${external.port}`,
       );
     }
-    this.#lease = { protocol: result.protocol, internal: p.internal, external, expiresAt: now + lifetime };
+    this.#lease = { protocol: protocol, internal: p.internal, external, expiresAt: now + lifetime };
     this.#renewals++;
     this.#error = null;
     this.#attempts = 0;
     this.#nextAt = now + lifetime / 2;
     this.#log?.(
-      `port mapping (${result.protocol}): ${external.host}:${external.port} -> ${p.internal.host}:${p.internal.port} for ${Math.round(lifetime / 1000)} s`,
+      `port mapping (${protocol}): ${external.host}:${external.port} -> ${p.internal.host}:${p.internal.port} for ${Math.round(lifetime / 1000)} s`,
     );
     this.#set('mapped', true);
   }
@@ -365,6 +372,16 @@ export class PortMapping {
     if (state === this.#state && !always) return;
     this.#state = state;
     this.#emit({ type: 'port_mapping', status: this.status() });
+  }
+}
+
+const PROTOCOLS: readonly PortMappingProtocol[] = ['upnp-igd', 'nat-pmp', 'pcp'];
+
+function safeText(v: unknown): string {
+  try {
+    return JSON.stringify(v)?.slice(0, 200) ?? String(v);
+  } catch {
+    return String(v);
   }
 }
 

@@ -207,6 +207,29 @@ describe('port mapping rules (sans-IO)', () => {
     expect(s.status().portMapping.error?.code).toBe('NO_GATEWAY');
   });
 
+  it('an unusable router answer is a refusal, never a throw; a late success after an address change is deleted', () => {
+    const s = session();
+    drain(s);
+    for (const bad of [
+      { protocol: 'upnp-igd', external: { host: '', port: 40000 }, lifetimeMs: 1 },
+      { protocol: 'upnp-igd', external: { host: 'router.lan', port: 40000 }, lifetimeMs: 1 },
+      { protocol: 'upnp-igd', external: { host: EXT.host, port: 0 }, lifetimeMs: 1 },
+      { protocol: 'smoke-signals', external: EXT, lifetimeMs: 1 },
+    ]) {
+      const s2 = session();
+      drain(s2);
+      expect(() => s2.portMapped(1, 1, bad as never)).not.toThrow();
+      expect(s2.status().portMapping.error?.code).toBe('REFUSED');
+      expect(s2.candidates()).toEqual([]);
+    }
+    s.setHostAddresses(5, [{ host: '10.0.0.5', port: LAN.port }]); // attempt 1 abandoned, 2 asked
+    s.portMapped(6, 1, { protocol: 'nat-pmp', external: EXT, lifetimeMs: 7_200_000 });
+    expect(of(drain(s), 'unmap_port')).toEqual([
+      { type: 'unmap_port', internal: LAN, external: EXT, protocol: 'nat-pmp' },
+    ]);
+    expect(s.status().portMapping.state).toBe('mapping');
+  });
+
   it('an address or port change deletes the old mapping and maps the new one', () => {
     const s = session();
     drain(s);
