@@ -346,6 +346,8 @@ export class Driver {
           );
         },
       )
+      // the session never throws on what a router says; anything else is a bug to see, not a crash
+      .catch((err: unknown) => this.#o.log?.(`port mapping: ${String(err)}`))
       .finally(() => this.schedule());
   }
 
