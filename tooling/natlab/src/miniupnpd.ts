@@ -1,4 +1,4 @@
-import { writeFileSync } from 'node:fs';
+import { rmSync, writeFileSync } from 'node:fs';
 import { LabError } from './errors.js';
 import type { Lab } from './lab.js';
 import type { LabProcess } from './node-process.js';
@@ -57,7 +57,7 @@ export async function startMiniupnpd(lab: Lab, side: Side, opts: MiniupnpdOption
 }
 `;
   writeFileSync(`${tag}.nft`, nft);
-  await lab.exec(router, ['nft', '-f', `${tag}.nft`]);
+  await lab.exec(router, ['nft', '-f', `${tag}.nft`]).finally(() => rmSync(`${tag}.nft`, { force: true }));
   await lab.exec(router, ['ip', 'addr', 'add', `${ext}/32`, 'dev', 'wan0']);
   await lab.exec('inet', ['ip', 'route', 'replace', `${ext}/32`, 'via', wan]);
   const conf = [
@@ -102,6 +102,8 @@ export async function startMiniupnpd(lab: Lab, side: Side, opts: MiniupnpdOption
     }
     await new Promise((r) => setTimeout(r, 50));
   }
+  // read at start only; the pid file goes with the process (stop(), or the next start)
+  rmSync(`${tag}.conf`, { force: true });
   return {
     side,
     externalIp: ext,
@@ -122,6 +124,7 @@ export async function startMiniupnpd(lab: Lab, side: Side, opts: MiniupnpdOption
     },
     async stop() {
       await proc.kill(1000);
+      rmSync(`${tag}.pid`, { force: true });
     },
   };
 }
