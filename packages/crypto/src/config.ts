@@ -77,6 +77,7 @@ export interface SecureEndpointConfig {
    * of their peer id; keys, handshake hashes and payloads never.
    */
   log?: (message: string) => void;
+  /**
    * A monotonic clock in ms (the Node façade passes `performance.now`), read only to time the
    * responder's own work on each initiation it answers: under load, the cap of validated
    * handshakes per second is `limits.handshakeCpuShare` of the thread at that measured cost

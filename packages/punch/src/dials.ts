@@ -29,9 +29,14 @@ import { SocketPool } from './socket-pool.js';
 import { handleStunRequest } from './stun-responder.js';
 import type { RandomBytes, Transmit } from './transmit.js';
 
-/** A peer's candidate address as its record gives it (`kind` absent: private = host, public = srflx). */
+/**
+ * A peer's candidate address as its record gives it (`kind` absent: private = host, public =
+ * srflx). `mapped`: a port its router forwards to it (UPnP-IGD, NAT-PMP, PCP), reachable
+ * unsolicited: the peer is judged a full cone (EIM, endpoint-independent filtering) and the mapping
+ * is dialled before its other public addresses.
+ */
 export interface RemoteCandidate extends Address {
-  readonly kind?: 'host' | 'srflx' | 'relay';
+  readonly kind?: 'host' | 'srflx' | 'relay' | 'mapped';
 }
 
 /** The verdict on dialling a peer. */
@@ -77,6 +82,12 @@ export interface LocalView {
   readonly blocked: { readonly message: string } | null;
   /** our public IPs (a peer behind the same NAT is reached by LAN addresses, never by birthday) */
   readonly publicIps: readonly string[];
+  /**
+   * the router maps a port to our main socket (UPnP-IGD, NAT-PMP, PCP): anyone reaches us there
+   * unsolicited, so we count as a full cone (EIM, endpoint-independent filtering) whatever the
+   * NAT does for other flows
+   */
+  readonly mapped?: boolean;
 }
 
 export interface DialsConfig {
@@ -145,11 +156,15 @@ export class Dials {
   /** Judges a dial without starting anything. */
   judge(local: LocalView, candidates: readonly RemoteCandidate[]): DialVerdict {
     const remote = candidates.filter((c) => c.kind !== 'relay').map((c) => makeCandidate(kindOf(c), c));
-    const remoteMapping = inferMapping(remote);
-    const localMapping = local.nat?.mapping ?? 'unknown';
+    const remoteMapped = candidates.some((c) => c.kind === 'mapped');
+    const remoteMapping = remoteMapped ? 'consistent' : inferMapping(remote);
+    const localMapping = local.mapped === true ? 'consistent' : (local.nat?.mapping ?? 'unknown');
+    const localFiltering = local.mapped === true ? 'endpoint-independent' : local.nat?.filtering;
     let plan = planPunch(
-      { mapping: localMapping, ...(local.nat ? { filtering: local.nat.filtering } : {}) },
-      { mapping: remoteMapping },
+      { mapping: localMapping, ...(localFiltering !== undefined ? { filtering: localFiltering } : {}) },
+      remoteMapped
+        ? { mapping: remoteMapping, filtering: 'endpoint-independent' }
+        : { mapping: remoteMapping },
       { unknownFallback: true },
     );
     if (plan.kind === 'birthday') {
@@ -447,7 +462,9 @@ export class Dials {
   /** Addresses for core: the hit first, then LAN ones, then the rest; LAN only under an error verdict. */
   #addresses(a: Attempt): Address[] {
     const lan = lanOf(a.candidates);
-    const base = a.verdict.error !== null ? lan : [...lan, ...a.candidates.filter((c) => !lan.includes(c))];
+    const mapped = a.candidates.filter((c) => c.kind === 'mapped' && !lan.includes(c));
+    const rest = a.candidates.filter((c) => !lan.includes(c) && !mapped.includes(c));
+    const base = a.verdict.error !== null ? lan : [...lan, ...mapped, ...rest];
     const out: Address[] = a.hit !== null ? [a.hit] : [];
     for (const c of base) {
       if (c.kind === 'relay' || out.some((o) => equivalentAddress(o, c))) continue;
@@ -510,8 +527,10 @@ function checkCandidates(candidates: readonly RemoteCandidate[]): RemoteCandidat
   const list = checkAddresses(candidates, 'candidates');
   for (let i = 0; i < list.length; i++) {
     const k = list[i]!.kind;
-    if (k !== undefined && k !== 'host' && k !== 'srflx' && k !== 'relay') {
-      throw new TypeError(`"candidates[${i}].kind" expected 'host', 'srflx' or 'relay', got ${String(k)}`);
+    if (k !== undefined && k !== 'host' && k !== 'srflx' && k !== 'relay' && k !== 'mapped') {
+      throw new TypeError(
+        `"candidates[${i}].kind" expected 'host', 'srflx', 'relay' or 'mapped', got ${String(k)}`,
+      );
     }
   }
   return list.map((c) => ({ host: c.host, port: c.port, ...(c.kind !== undefined ? { kind: c.kind } : {}) }));

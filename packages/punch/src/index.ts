@@ -48,7 +48,7 @@ export type {
   RegatherReason,
 } from './gathering.js';
 export { DEFAULT_NAT_TIMING } from './gathering.js';
-export type { NatEvent, NatSessionConfig, NatSessionStats } from './nat-session.js';
+export type { NatEvent, NatSessionConfig, NatSessionStats, NatSessionStatus } from './nat-session.js';
 export { NatSession } from './nat-session.js';
 export type {
   FilteringBehavior,
@@ -59,6 +59,16 @@ export type {
   PunchPlan,
 } from './nat-type.js';
 export { classifyMapping, inferMapping, planPunch } from './nat-type.js';
+export type {
+  PortMappedResult,
+  PortMappingErrorCode,
+  PortMappingEvent,
+  PortMappingProtocol,
+  PortMappingState,
+  PortMappingStatus,
+  PortMappingTiming,
+} from './port-mapping.js';
+export { DEFAULT_PORT_MAPPING_TIMING, PortMapping } from './port-mapping.js';
 export type {
   StunClientConfig,
   StunClientEvent,

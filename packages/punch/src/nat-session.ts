@@ -35,6 +35,14 @@ import {
   type NatTiming,
   type ReflexiveCandidate,
 } from './gathering.js';
+import {
+  DEFAULT_PORT_MAPPING_TIMING,
+  type PortMappedResult,
+  PortMapping,
+  type PortMappingEvent,
+  type PortMappingStatus,
+  type PortMappingTiming,
+} from './port-mapping.js';
 import { isStun, tryDecodeBinding } from './stun-codec.js';
 import { checkNow, checkRandom, type RandomBytes, type Transmit } from './transmit.js';
 
@@ -56,9 +64,19 @@ export interface NatSessionConfig {
   readonly software?: string;
   /** component logger (`srmudp:nat`); silent when absent; never given secrets */
   readonly log?: (message: string) => void;
+  /**
+   * Port mapping on the router (port-mapping.ts): `true` or timings to ask for one (the host then
+   * handles `map_port` / `unmap_port`); default off.
+   */
+  readonly portMapping?: boolean | Partial<PortMappingTiming>;
 }
 
-export type NatEvent = GatheringEvent | DialEvent;
+export type NatEvent = GatheringEvent | DialEvent | PortMappingEvent;
+
+/** {@link NatStatus} with the port mapping's state. */
+export interface NatSessionStatus extends NatStatus {
+  readonly portMapping: PortMappingStatus;
+}
 
 export interface NatSessionStats extends DialStats {
   /** STUN datagrams nobody here was waiting for, or malformed: dropped */
@@ -71,6 +89,10 @@ export class NatSession {
   readonly #gathering: Gathering;
   readonly #dials: Dials;
   readonly #events: NatEvent[] = [];
+  readonly #mapping: PortMapping;
+  #candidatesKey = '';
+  /** `now` of the latest call (the port mapping's events replan dials at it) */
+  #now: number;
   #closed = false;
   #dropped = 0;
   #unknownSocket = 0;
@@ -79,6 +101,7 @@ export class NatSession {
     if (typeof config !== 'object' || config === null) throw new TypeError('"config" expected an object');
     checkRandom(config.random);
     checkNow(now);
+    this.#now = now;
     const timing = checkTiming(config.timing ?? {});
     if (config.localPort !== undefined && !(Number.isInteger(config.localPort) && config.localPort >= 0)) {
       throw new RangeError(`"localPort" expected a port number, got ${String(config.localPort)}`);
@@ -103,7 +126,16 @@ export class NatSession {
       },
       now,
     );
+    const pm = config.portMapping ?? false;
+    this.#mapping = new PortMapping(
+      pm !== false,
+      checkPortMappingTiming(typeof pm === 'object' ? pm : {}),
+      (e) => this.#onMapping(e),
+      config.log,
+    );
+    this.#candidatesKey = candidatesKey(this.candidates());
     this.#afterGathering(now);
+    this.#mapping.setHostAddresses(now, mappable(config.hostAddresses ?? [], config.localPort));
   }
 
   // ---------------------------------------------------------------- network input
@@ -152,9 +184,12 @@ export class NatSession {
   handleTimeout(now: number): void {
     checkNow(now);
     if (this.#closed) return;
+    this.#now = now;
     this.#gathering.handleTimeout(now);
     this.#afterGathering(now);
     this.#dials.handleTimeout(now);
+    const m = this.#mapping.pollTimeout();
+    if (m !== null && m <= now) this.#mapping.handleTimeout(now);
   }
 
   /** The next datagram to send: `socket` names the local socket it leaves from. */
@@ -165,10 +200,11 @@ export class NatSession {
 
   pollTimeout(): number | null {
     if (this.#closed) return null;
-    const a = this.#gathering.pollTimeout();
-    const b = this.#dials.pollTimeout();
-    if (a === null) return b;
-    return b === null ? a : Math.min(a, b);
+    let t: number | null = null;
+    for (const v of [this.#gathering.pollTimeout(), this.#dials.pollTimeout(), this.#mapping.pollTimeout()]) {
+      if (v !== null && (t === null || v < t)) t = v;
+    }
+    return t;
   }
 
   pollEvent(): NatEvent | null {
@@ -189,8 +225,28 @@ export class NatSession {
   setHostAddresses(now: number, addresses: readonly Address[]): void {
     checkNow(now);
     if (this.#closed) return;
+    this.#now = now;
     this.#gathering.setHostAddresses(now, addresses);
     this.#afterGathering(now);
+    this.#mapping.setHostAddresses(now, mappable(addresses));
+  }
+
+  /** The router mapped our port (answer to `map_port` `request`). */
+  portMapped(now: number, request: number, result: PortMappedResult): void {
+    checkNow(now);
+    if (typeof result !== 'object' || result === null) throw new TypeError('"result" expected an object');
+    this.#now = now;
+    this.#mapping.mapped(now, request, result);
+  }
+
+  /**
+   * The router did not map our port (answer to `map_port` `request`): `NO_GATEWAY` when no router
+   * answered, `REFUSED` when one did and said no (or the I/O failed).
+   */
+  portMapFailed(now: number, request: number, code: 'NO_GATEWAY' | 'REFUSED', message: string): void {
+    checkNow(now);
+    this.#now = now;
+    this.#mapping.failed(now, request, code, message);
   }
 
   /**
@@ -282,13 +338,24 @@ export class NatSession {
 
   // ---------------------------------------------------------------- queries
 
-  status(): NatStatus {
-    return this.#gathering.status();
+  status(): NatSessionStatus {
+    return { ...this.#gathering.status(), portMapping: this.#mapping.status() };
   }
 
-  /** Server-reflexive candidates for records and cards (every one: see README "Candidates"). */
+  /**
+   * Public candidates for records and cards: the router's port mapping first (while it holds),
+   * then the server-reflexive ones (every one: see README "Candidates"), except the IPv4 ones
+   * while a mapping holds: the mapping reaches us unsolicited, a reflexive endpoint only by a
+   * punch, and two of those on one IP would tell peers our NAT maps per destination.
+   */
   candidates(): ReflexiveCandidate[] {
-    return this.#gathering.candidates();
+    const ext = this.#mapping.external();
+    const refl = this.#gathering.candidates();
+    if (ext === null) return refl;
+    return [
+      { kind: 'srflx', family: 4, host: ext.host, port: ext.port },
+      ...refl.filter((c) => c.family !== 4),
+    ];
   }
 
   stats(): Readonly<NatSessionStats> {
@@ -299,6 +366,7 @@ export class NatSession {
   close(_now: number): void {
     if (this.#closed) return;
     this.#closed = true;
+    this.#mapping.close();
     this.#gathering.close();
     this.#dials.close();
   }
@@ -308,13 +376,42 @@ export class NatSession {
   #local(): LocalView {
     const publicIps: string[] = [];
     for (const c of this.#gathering.candidates()) if (!publicIps.includes(c.host)) publicIps.push(c.host);
-    return { nat: this.#gathering.nat(), blocked: this.#gathering.udpBlocked(), publicIps };
+    const mapped = this.#mapping.external();
+    if (mapped !== null && !publicIps.includes(mapped.host)) publicIps.push(mapped.host);
+    return {
+      nat: this.#gathering.nat(),
+      blocked: this.#gathering.udpBlocked(),
+      publicIps,
+      mapped: mapped !== null,
+    };
+  }
+
+  /** The port mapping's events go out; a mapping that comes or goes changes candidates and verdicts. */
+  #onMapping(e: PortMappingEvent): void {
+    this.#events.push(e);
+    if (e.type !== 'port_mapping') return;
+    if (this.#noteCandidates()) this.#dials.replan(this.#now, this.#local());
+  }
+
+  /** A `candidates` event when the merged list changed; true when it did. */
+  #noteCandidates(): boolean {
+    const list = this.candidates();
+    const key = candidatesKey(list);
+    if (key === this.#candidatesKey) return false;
+    this.#candidatesKey = key;
+    this.#events.push({ type: 'candidates', candidates: list });
+    return true;
   }
 
   /** Moves the gathering's events out; a new classification re-judges running dials. */
   #afterGathering(now: number): void {
     let replan = false;
     for (let e = this.#gathering.pollEvent(); e !== null; e = this.#gathering.pollEvent()) {
+      if (e.type === 'candidates') {
+        // the merged list (port mapping first) is what records carry
+        this.#noteCandidates();
+        continue;
+      }
       this.#events.push(e);
       if (e.type === 'gathered' || e.type === 'nat') replan = true;
     }
@@ -333,4 +430,25 @@ function checkTiming(t: Partial<NatTiming>): NatTiming {
   }
   if (out.gatherTimeoutMs <= 0) throw new RangeError('"timing.gatherTimeoutMs" expected a positive number');
   return out;
+}
+
+function checkPortMappingTiming(t: Partial<PortMappingTiming>): PortMappingTiming {
+  const out = { ...DEFAULT_PORT_MAPPING_TIMING, ...t };
+  for (const [k, v] of Object.entries(out)) {
+    if (!(k in DEFAULT_PORT_MAPPING_TIMING))
+      throw new TypeError(`"portMapping.${k}" is not a port mapping timing`);
+    if (typeof v !== 'number' || !Number.isFinite(v) || v <= 0) {
+      throw new RangeError(`"portMapping.${k}" expected a positive finite number, got ${String(v)}`);
+    }
+  }
+  return out;
+}
+
+/** Host addresses with the bound port (the port mapping maps the main socket's port). */
+function mappable(addresses: readonly Address[], localPort?: number): Address[] {
+  return addresses.map((a) => ({ host: a.host, port: localPort ?? a.port }));
+}
+
+function candidatesKey(list: readonly ReflexiveCandidate[]): string {
+  return list.map((c) => `${c.host}|${c.port}`).join(',');
 }

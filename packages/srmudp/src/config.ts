@@ -77,6 +77,13 @@ export const nodeOptionsSchema = z.strictObject({
    * `[]`: no gathering
    */
   stunServers: z.array(z.string()).optional(),
+  /**
+   * Port mapping on the router (NAT-PMP, then UPnP-IGD): a node with a private IPv4 address asks
+   * its router to forward its UDP port, publishes the mapped address first and renews it; it is
+   * deleted at close. Background and bounded (3 attempts per network when no router answers).
+   * Default true; false: never ask.
+   */
+  portMapping: z.boolean().default(true),
   /** NAT session tuning (`@srmudp/punch`'s NatTiming and BirthdayParams); the defaults are measured */
   nat: z
     .strictObject({

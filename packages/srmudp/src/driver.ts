@@ -1,6 +1,13 @@
 import type { Address, EndpointApi, EndpointEvent, Transmit } from '@srmudp/core';
-import { DEFAULT_STUN_SERVERS, type Endpoint, type NatEvent, type NatSession } from '@srmudp/punch';
+import {
+  DEFAULT_STUN_SERVERS,
+  type Endpoint,
+  type NatEvent,
+  type NatSession,
+  type PortMappingEvent,
+} from '@srmudp/punch';
 import type { TransportAddress, TransportError, UdpSocketPool, UdpTransport } from '@srmudp/transport-node';
+import { PortMapError, type PortMapperIo } from './port-mapper.js';
 import { parseStunServer, resolveStunServer, type StunServerName } from './stun-servers.js';
 import { type Timer, TimerQueue } from './timer-queue.js';
 
@@ -17,7 +24,8 @@ export type NatMachine = Pick<
   | 'setHostAddresses'
   | 'sendFailed'
   | 'socketsOpened'
->;
+> &
+  Partial<Pick<NatSession, 'portMapped' | 'portMapFailed'>>;
 
 /** What the driver hands to the node. */
 export interface DriverHost {
@@ -44,6 +52,8 @@ export interface DriverOptions {
   interfacePollMs?: number;
   /** name resolution is given up after this long (default 5000 ms; offline DNS can hang much longer) */
   resolveTimeoutMs?: number;
+  /** the router I/O for the session's `map_port` / `unmap_port`; null: none (the session's port mapping is off) */
+  portMapper?: PortMapperIo | null;
   clock?: () => number;
   log?: (message: string) => void;
 }
@@ -71,8 +81,10 @@ const MAX_ROUNDS = 32;
 export class Driver {
   readonly clock: () => number;
   readonly #timers = new TimerQueue();
-  readonly #o: Required<Omit<DriverOptions, 'stunServers' | 'log'>> &
-    Pick<DriverOptions, 'stunServers' | 'log'>;
+  readonly #o: Required<Omit<DriverOptions, 'stunServers' | 'log' | 'portMapper'>> &
+    Pick<DriverOptions, 'stunServers' | 'log' | 'portMapper'>;
+  /** port-mapping deletes under way (close waits for them, bounded) */
+  readonly #unmapIo = new Set<Promise<void>>();
   #timer: NodeJS.Timeout | null = null;
   #timerAt = Number.POSITIVE_INFINITY;
   #scheduled = false;
@@ -307,9 +319,76 @@ export class Driver {
       case 'close_sockets':
         void this.#o.pool?.close(e.ids);
         return;
+      case 'map_port':
+        this.#mapPort(e);
+        return;
+      case 'unmap_port':
+        this.#unmapPort(e);
+        return;
       default:
         this.host.onNatEvent(e);
     }
+  }
+
+  /** Asks the router in the background; the answer goes to the session (never throws). */
+  #mapPort(e: Extract<PortMappingEvent, { type: 'map_port' }>): void {
+    const io = this.#o.portMapper;
+    if (!io) {
+      this.session.portMapFailed?.(
+        this.clock(),
+        e.request,
+        'NO_GATEWAY',
+        'port mapping I/O is not available',
+      );
+      return;
+    }
+    void io
+      .map({ internal: e.internal, lifetimeMs: e.lifetimeMs, timeoutMs: e.timeoutMs, renew: e.renew })
+      .then(
+        (r) => {
+          if (this.#stopped) return;
+          this.session.portMapped?.(this.clock(), e.request, r);
+        },
+        (err: unknown) => {
+          if (this.#stopped) return;
+          const code = err instanceof PortMapError ? err.code : 'REFUSED';
+          this.session.portMapFailed?.(
+            this.clock(),
+            e.request,
+            code,
+            err instanceof Error ? err.message : String(err),
+          );
+        },
+      )
+      // the session never throws on what a router says; anything else is a bug to see, not a crash
+      .catch((err: unknown) => this.#o.log?.(`port mapping: ${String(err)}`))
+      .finally(() => this.schedule());
+  }
+
+  #unmapPort(e: Extract<PortMappingEvent, { type: 'unmap_port' }>): void {
+    const io = this.#o.portMapper;
+    if (!io) return;
+    const p = io.unmap(e, 2000).finally(() => this.#unmapIo.delete(p));
+    this.#unmapIo.add(p);
+  }
+
+  /**
+   * At close, after the session's `unmap_port`: stops the map attempts under way (a router that
+   * mapped for one of them lets the lease run out) and waits for the deletes, at most `ms`.
+   */
+  async settlePortMapping(ms: number): Promise<void> {
+    const io = this.#o.portMapper;
+    if (!io) return;
+    io.close();
+    if (this.#unmapIo.size === 0) return;
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([
+      Promise.allSettled([...this.#unmapIo]),
+      new Promise<void>((r) => {
+        timer = setTimeout(r, ms);
+      }),
+    ]);
+    clearTimeout(timer);
   }
 
   #openSockets(request: number, count: number): void {

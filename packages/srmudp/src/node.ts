@@ -31,7 +31,7 @@ import {
   type NatEvent,
   NatSession,
   type NatSessionStats,
-  type NatStatus,
+  type NatSessionStatus,
   type ReflexiveCandidate,
 } from '@srmudp/punch';
 import { connectViaPolicy, createVoucher, groupPolicy } from '@srmudp/relay';
@@ -64,6 +64,7 @@ import { type CloseInfo, Connection, type ConnectionOwner, toBytes } from './con
 import { Dialer, keyHex } from './dialer.js';
 import { Driver } from './driver.js';
 import { logger, short } from './log.js';
+import { RouterPortMapper } from './port-mapper.js';
 import { type ResolvedTarget, resolveTarget } from './resolve.js';
 import { allLiterals, parseStunServer, type StunServerName } from './stun-servers.js';
 import type { Timer } from './timer-queue.js';
@@ -160,16 +161,17 @@ export interface NodeNat {
    * State of gathering, classification (mapping, filtering) for IPv4 and IPv6 apart in
    * `families` (`nat` is IPv4's when both have one), server-reflexive endpoints, and why the last
    * gathering failed (`NO_STUN_SERVER`: none resolved or reachable, e.g. offline;
-   * `UDP_BLOCKED`: no server answered).
+   * `UDP_BLOCKED`: no server answered), and the router port mapping (`portMapping`: state,
+   * external address, protocol, lease end, last error).
    */
-  status(): NatStatus;
+  status(): NatSessionStatus;
   /**
    * Resolves with the status once the first gathering has a result (or gathering is off or has
    * no server), at most `timeoutMs` (default 15 s) later. Start-up never waits for it.
    */
-  ready(opts?: { timeoutMs?: number }): Promise<NatStatus>;
+  ready(opts?: { timeoutMs?: number }): Promise<NatSessionStatus>;
   /** Gathers again now; resolves with the status when that gathering has a result. */
-  regather(opts?: { timeoutMs?: number }): Promise<NatStatus>;
+  regather(opts?: { timeoutMs?: number }): Promise<NatSessionStatus>;
   /** The server-reflexive candidates now (cards and records carry them). */
   candidates(): ReflexiveCandidate[];
   /** Dial and birthday counters (attempts, probes, pool hits…) and dropped STUN datagrams. */
@@ -290,6 +292,12 @@ export class SrmudpNode extends EventEmitter implements ConnectionOwner {
     // NAT traversal (DESIGN.md §5): the session is created at once and never awaited; servers
     // given as names (and the default list) are resolved by the driver when the session asks
     const names = options.stunServers?.map(parseStunServer);
+    // a router can map only for an IPv4 socket that is not bound to loopback
+    const portMapping =
+      options.portMapping &&
+      families.has(4) &&
+      this.bound.host !== '::1' &&
+      !this.bound.host.startsWith('127.');
     this.session = new NatSession(
       {
         random,
@@ -299,6 +307,7 @@ export class SrmudpNode extends EventEmitter implements ConnectionOwner {
         ...(options.nat?.timing ? { timing: stripUndefined(options.nat.timing) } : {}),
         ...(options.nat?.birthday ? { birthday: stripUndefined(options.nat.birthday) } : {}),
         ...(natLog ? { log: natLog } : {}),
+        portMapping,
       },
       now,
     );
@@ -317,6 +326,7 @@ export class SrmudpNode extends EventEmitter implements ConnectionOwner {
       {
         families,
         pool: this.pool,
+        portMapper: portMapping ? new RouterPortMapper(log) : null,
         ...(names !== undefined ? { stunServers: names } : {}),
         ...(natLog ? { log: natLog } : {}),
       },
@@ -664,6 +674,9 @@ export class SrmudpNode extends EventEmitter implements ConnectionOwner {
       // (session.route), CLOSE included
       this.session.close(d.clock());
       await d.turn();
+      // the router's port mapping is deleted (bounded: a router that does not answer keeps it
+      // until the lease ends)
+      await d.settlePortMapping(2000);
       d.stop();
       for (const w of this.natWaiters.splice(0)) w.resolve();
       for (const c of this.byCoreId.values()) c.markClosed({ code: 0, reason: 'node closed', remote: false });
@@ -810,7 +823,7 @@ export class SrmudpNode extends EventEmitter implements ConnectionOwner {
    * Resolves with the status once the NAT session is not resolving names or gathering (at once
    * when it is not), at most `timeoutMs` later.
    */
-  private natSettled(timeoutMs: number): Promise<NatStatus> {
+  private natSettled(timeoutMs: number): Promise<NatSessionStatus> {
     const st = this.session.status().state;
     if (this.driver.stopped || (st !== 'resolving' && st !== 'gathering')) {
       return Promise.resolve(this.session.status());

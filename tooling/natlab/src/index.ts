@@ -17,6 +17,7 @@ export {
   type NatRebootResult,
   type SpawnOptions,
 } from './lab.js';
+export { type Miniupnpd, type MiniupnpdOptions, startMiniupnpd, UPNP_EXTERNAL_IP } from './miniupnpd.js';
 export { type LabMessage, LabProcess, type LabProcessExit } from './node-process.js';
 export type { RunOptions, RunResult } from './run.js';
 export type {

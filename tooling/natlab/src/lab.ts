@@ -14,6 +14,7 @@ import {
   netemArgs,
   validateImpairment,
 } from './impair-rules.js';
+import { type Miniupnpd, type MiniupnpdOptions, startMiniupnpd } from './miniupnpd.js';
 import { firewall6Ruleset, natRuleset, REPLACE_TABLE, REPLACE_TABLE6 } from './nat-rules.js';
 import { LabProcess } from './node-process.js';
 import { pidAlive, readStates, registerLive, removeState, unregisterLive, writeState } from './registry.js';
@@ -992,6 +993,15 @@ export class Lab {
   startCoturn(opts: CoturnOptions = {}): Promise<Coturn> {
     this.assertUp();
     return startCoturn(this, opts);
+  }
+
+  /**
+   * Starts Debian's miniupnpd (UPnP-IGD v2, NAT-PMP, PCP) in the home router of `side`, mapping on
+   * {@link UPNP_EXTERNAL_IP}; see {@link startMiniupnpd}.
+   */
+  startMiniupnpd(side: Side, opts: MiniupnpdOptions = {}): Promise<Miniupnpd> {
+    this.assertUp();
+    return startMiniupnpd(this, side, opts);
   }
 
   /** Tears the lab down: stops its processes, kills whatever else runs in its namespaces, deletes them. */

@@ -1,0 +1,265 @@
+/**
+ * The router I/O of port mapping (the rules are `@srmudp/punch`'s PortMapping): NAT-PMP to the
+ * default gateway, then UPnP-IGD found by SSDP, through `@achingbrain/nat-port-mapper` (README
+ * "Port mapping" says why this library and which of its defects are worked around here). The
+ * driver calls it on the NAT session's `map_port` / `unmap_port`; every call is bounded by the
+ * session's timeout and runs in the background.
+ */
+import { readFileSync } from 'node:fs';
+import type { Gateway } from '@achingbrain/nat-port-mapper';
+import type { Endpoint, PortMappedResult, PortMappingProtocol } from '@srmudp/punch';
+
+/** What the driver needs from a port mapper (tests may pass a scripted one). */
+export interface PortMapperIo {
+  /** Maps UDP `internal` on the router; rejects with a {@link PortMapError}. */
+  map(request: {
+    internal: Endpoint;
+    lifetimeMs: number;
+    timeoutMs: number;
+    renew: { external: Endpoint; protocol: PortMappingProtocol } | null;
+  }): Promise<PortMappedResult>;
+  /** Deletes a mapping (best effort, bounded by `timeoutMs`). */
+  unmap(
+    mapping: { internal: Endpoint; external: Endpoint; protocol: PortMappingProtocol },
+    timeoutMs: number,
+  ): Promise<void>;
+  /** Stops the map attempts under way and refuses new ones (deletes still run, bounded). */
+  close(): void;
+}
+
+export class PortMapError extends Error {
+  constructor(
+    readonly code: 'NO_GATEWAY' | 'REFUSED',
+    message: string,
+  ) {
+    super(message);
+    this.name = 'PortMapError';
+  }
+}
+
+const WAN_IP_CONNECTION_2 = 'urn:schemas-upnp-org:service:WANIPConnection:2';
+
+type Library = typeof import('@achingbrain/nat-port-mapper');
+let library: Promise<Library> | null = null;
+/** The library is loaded at the first router request: a node that never asks never pays for it. */
+const lib = (): Promise<Library> => {
+  library ??= import('@achingbrain/nat-port-mapper');
+  return library;
+};
+/** NAT-PMP answers in milliseconds on a LAN; a router without it stays silent (or ICMP). */
+const PMP_TIMEOUT_MS = 1500;
+
+/** The part of the library's UPnP gateway object used to delete a mapping correctly (see unmap). */
+interface SoapDevice {
+  run(
+    service: string,
+    action: string,
+    args: Array<[string, string | number]>,
+    o?: { signal?: AbortSignal },
+  ): Promise<unknown>;
+}
+
+/**
+ * The default IPv4 gateway from /proc/net/route (Linux), or null (another OS, no default route):
+ * NAT-PMP and PCP talk to it. UPnP-IGD needs no gateway address (SSDP multicast finds it).
+ */
+export function defaultGateway4(routeTable?: string): string | null {
+  let text = routeTable;
+  if (text === undefined) {
+    try {
+      text = readFileSync('/proc/net/route', 'utf8');
+    } catch {
+      return null;
+    }
+  }
+  for (const line of text.split('\n').slice(1)) {
+    const f = line.trim().split(/\s+/);
+    // Iface Destination Gateway Flags …; RTF_GATEWAY = 0x2
+    if (f.length < 4 || f[1] !== '00000000' || (Number.parseInt(f[3]!, 16) & 2) === 0) continue;
+    const hex = f[2]!;
+    if (!/^[0-9A-Fa-f]{8}$/.test(hex)) continue;
+    const n = Number.parseInt(hex, 16);
+    // little-endian on the machines Node runs on
+    return [n & 0xff, (n >>> 8) & 0xff, (n >>> 16) & 0xff, n >>> 24].join('.');
+  }
+  return null;
+}
+
+/** Port mapping with the router through NAT-PMP, then UPnP-IGD. */
+export class RouterPortMapper implements PortMapperIo {
+  #upnp: Gateway | null = null;
+  readonly #aborts = new Set<AbortController>();
+  #closed = false;
+
+  constructor(
+    private readonly log?: (m: string) => void,
+    private readonly gateway: () => string | null = defaultGateway4,
+  ) {}
+
+  async map(request: Parameters<PortMapperIo['map']>[0]): Promise<PortMappedResult> {
+    const ac = this.#abortAfter(request.timeoutMs, true);
+    const errors: string[] = [];
+    let refused: string | null = null;
+    try {
+      const order: PortMappingProtocol[] =
+        request.renew?.protocol === 'upnp-igd' ? ['upnp-igd', 'nat-pmp'] : ['nat-pmp', 'upnp-igd'];
+      for (const protocol of order) {
+        if (ac.signal.aborted || this.#closed) break;
+        try {
+          return protocol === 'nat-pmp'
+            ? await this.#pmp(request, ac.signal)
+            : await this.#igd(request, ac.signal);
+        } catch (e) {
+          const msg = e instanceof Error ? e.message : String(e);
+          errors.push(`${protocol}: ${msg}`);
+          if (e instanceof PortMapError && e.code === 'REFUSED') refused ??= `${protocol}: ${msg}`;
+        }
+      }
+    } finally {
+      this.#done(ac);
+    }
+    if (refused !== null) throw new PortMapError('REFUSED', refused);
+    throw new PortMapError('NO_GATEWAY', errors.join('; ') || 'closed');
+  }
+
+  async unmap(m: Parameters<PortMapperIo['unmap']>[0], timeoutMs: number): Promise<void> {
+    const ac = this.#abortAfter(timeoutMs, false);
+    try {
+      if (m.protocol === 'nat-pmp') {
+        const gw = this.gateway();
+        if (gw === null) return;
+        const g = (await lib()).pmpNat(gw, { autoRefresh: false });
+        try {
+          // the library's unmap() asks for TCP unless told (its options type omits `protocol`);
+          // RFC 6886 §3.4: lifetime 0 deletes the mapping of this internal port
+          await g.unmap(m.internal.port, { signal: ac.signal, protocol: 'udp' } as { signal: AbortSignal });
+        } finally {
+          await g.stop().catch(() => {});
+        }
+        return;
+      }
+      const g = this.#upnp;
+      if (g === null) return;
+      // the library's unmap() sends an empty NewProtocol and the internal port as the external
+      // one (routers keep the mapping): DeletePortMapping is sent here with the right fields
+      const device = (g as unknown as { gateway?: Partial<SoapDevice> }).gateway;
+      if (typeof device?.run === 'function') {
+        await device.run(
+          WAN_IP_CONNECTION_2,
+          'DeletePortMapping',
+          [
+            ['NewRemoteHost', ''],
+            ['NewExternalPort', m.external.port],
+            ['NewProtocol', 'UDP'],
+          ],
+          { signal: ac.signal },
+        );
+      } else {
+        await g.unmap(m.internal.port, { signal: ac.signal });
+      }
+    } catch (e) {
+      this.log?.(
+        `port mapping: delete ${m.external.host}:${m.external.port} failed: ${e instanceof Error ? e.message : String(e)}`,
+      );
+    } finally {
+      this.#done(ac);
+    }
+  }
+
+  close(): void {
+    this.#closed = true;
+    for (const ac of this.#aborts) ac.abort();
+    this.#aborts.clear();
+  }
+
+  // ---------------------------------------------------------------- protocols
+
+  async #pmp(r: Parameters<PortMapperIo['map']>[0], outer: AbortSignal): Promise<PortMappedResult> {
+    const gw = this.gateway();
+    if (gw === null) throw new PortMapError('NO_GATEWAY', 'no default IPv4 gateway');
+    const g = (await lib()).pmpNat(gw, { autoRefresh: false });
+    const signal = AbortSignal.any([outer, AbortSignal.timeout(PMP_TIMEOUT_MS)]);
+    try {
+      const seconds = Math.max(1, Math.round(r.lifetimeMs / 1000));
+      const m = await g.map(r.internal.port, r.internal.host, {
+        protocol: 'udp',
+        externalPort: r.renew?.external.port ?? r.internal.port,
+        // the NAT-PMP client writes `ttl` into the request as seconds (its docs say ms)
+        ttl: seconds,
+        autoRefresh: false,
+        signal,
+      });
+      // the library does not pass on the lifetime granted: the one asked for is assumed (routers
+      // grant it up to their maximum, miniupnpd's is a day)
+      return {
+        protocol: 'nat-pmp',
+        external: { host: m.externalHost, port: m.externalPort },
+        lifetimeMs: seconds * 1000,
+      };
+    } catch (e) {
+      const code = (e as { code?: unknown }).code;
+      // a NAT-PMP result code (2 refused, 3 network failure, 4 out of resources)
+      if (typeof code === 'number' && code > 0) throw new PortMapError('REFUSED', (e as Error).message);
+      throw new PortMapError(
+        'NO_GATEWAY',
+        signal.aborted ? `no answer from ${gw}:5351` : (e as Error).message,
+      );
+    } finally {
+      await g.stop().catch(() => {});
+    }
+  }
+
+  async #igd(r: Parameters<PortMapperIo['map']>[0], signal: AbortSignal): Promise<PortMappedResult> {
+    let g = this.#upnp;
+    if (g === null) {
+      const client = (await lib()).upnpNat({ autoRefresh: false });
+      for await (const found of client.findGateways({ signal })) {
+        if (found.family === 'IPv4') {
+          g = found;
+          break;
+        }
+      }
+      if (g === null) throw new PortMapError('NO_GATEWAY', 'no UPnP-IGD (v2) gateway answered SSDP');
+      this.#upnp = g;
+      this.log?.(`port mapping: UPnP-IGD gateway ${g.host}:${g.port}`);
+    }
+    try {
+      const m = await g.map(r.internal.port, r.internal.host, {
+        protocol: 'udp',
+        externalPort: r.renew?.external.port ?? r.internal.port,
+        // UPnP leases are given in ms here (the library asks for at least an hour)
+        ttl: r.lifetimeMs,
+        autoRefresh: false,
+        description: 'srmudp',
+        signal,
+      });
+      return {
+        protocol: 'upnp-igd',
+        external: { host: m.externalHost, port: m.externalPort },
+        lifetimeMs: Math.max(r.lifetimeMs, 3_600_000),
+      };
+    } catch (e) {
+      // the gateway may have gone (a new network, a router reboot): found again next time
+      this.#upnp = null;
+      throw new PortMapError(signal.aborted ? 'NO_GATEWAY' : 'REFUSED', (e as Error).message);
+    }
+  }
+
+  /** A controller aborted after `ms`; a map attempt's (`cancellable`) also by close(). */
+  #abortAfter(ms: number, cancellable: boolean): AbortController {
+    const ac = new AbortController();
+    const t = setTimeout(() => ac.abort(), Math.max(1, ms));
+    t.unref();
+    ac.signal.addEventListener('abort', () => clearTimeout(t), { once: true });
+    if (cancellable) {
+      this.#aborts.add(ac);
+      if (this.#closed) ac.abort();
+    }
+    return ac;
+  }
+
+  #done(ac: AbortController): void {
+    this.#aborts.delete(ac);
+    ac.abort();
+  }
+}
