@@ -1,3 +1,4 @@
+import { performance } from 'node:perf_hooks';
 import type { Address, EndpointApi, EndpointEvent, Transmit } from '@srmudp/core';
 import {
   DEFAULT_STUN_SERVERS,
