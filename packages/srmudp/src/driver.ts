@@ -19,6 +19,17 @@ export type NatMachine = Pick<
   | 'socketsOpened'
 >;
 
+/**
+ * Another sans-IO machine the loop runs (the node's gossip, `group.ts`): its deadline joins the
+ * one OS timer, and `flush` drains its output (into core's connections) in the loop's rounds.
+ */
+export interface DrivenMachine {
+  pollTimeout(): number | null;
+  handleTimeout(now: number): void;
+  /** drains pending output and events; true when anything moved */
+  flush(now: number): boolean;
+}
+
 /** What the driver hands to the node. */
 export interface DriverHost {
   onEndpointEvent(e: EndpointEvent): void;
@@ -80,6 +91,7 @@ export class Driver {
   #resolveAgain = false;
   #hostKey: string | null = null;
   #turnWaiters: Array<() => void> = [];
+  readonly #machines: DrivenMachine[] = [];
 
   constructor(
     readonly endpoint: EndpointApi,
@@ -129,6 +141,12 @@ export class Driver {
     return p;
   }
 
+  /** Runs `m` in this loop from now on (its timer, its output): no timer of its own. */
+  attach(m: DrivenMachine): void {
+    this.#machines.push(m);
+    this.schedule();
+  }
+
   // ------------------------------------------------------------------ input
 
   /** A datagram on socket `socket` (0 = main, else a pool socket). */
@@ -172,6 +190,10 @@ export class Driver {
     if (e !== null && e <= now) this.endpoint.handleTimeout(now);
     const s = this.session.pollTimeout();
     if (s !== null && s <= now) this.session.handleTimeout(now);
+    for (const m of this.#machines) {
+      const t = m.pollTimeout();
+      if (t !== null && t <= now) m.handleTimeout(now);
+    }
     for (const fn of this.#timers.due(now)) {
       try {
         fn();
@@ -186,6 +208,8 @@ export class Driver {
     let sent = 0;
     for (let round = 0; round < MAX_ROUNDS; round++) {
       let progressed = false;
+      for (const m of this.#machines) if (m.flush(now)) progressed = true;
+      if (this.#stopped) return;
       while (sent < MAX_TRANSMITS_PER_TURN) {
         const t = this.session.pollTransmit(now);
         if (t === null) break;
@@ -227,6 +251,10 @@ export class Driver {
     if (e !== null && e < at) at = e;
     const s = this.session.pollTimeout();
     if (s !== null && s < at) at = s;
+    for (const m of this.#machines) {
+      const t = m.pollTimeout();
+      if (t !== null && t < at) at = t;
+    }
     if (at === Number.POSITIVE_INFINITY) {
       if (this.#timer) clearTimeout(this.#timer);
       this.#timer = null;

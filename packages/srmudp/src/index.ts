@@ -21,4 +21,5 @@ export {
   type ReceivedMessage,
   SrmudpNode,
 } from './node.js';
+export { type ConnectVia, Group, type GroupMessage, type GroupOptions } from './group.js';
 export { SrmudpStream } from './stream.js';
