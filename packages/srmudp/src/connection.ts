@@ -1,9 +1,9 @@
 import { EventEmitter } from 'node:events';
 import type { ConnectionApi, ConnectionStats, EndpointEvent, PathInfo } from '@srmudp/core';
 import { peerIdToString } from '@srmudp/crypto';
+import { isClosedError } from '@srmudp/wire';
 import { AsyncQueue } from './async-queue.js';
 import { decodeMessage, encodeAppMessage, encodeInternal } from './channels.js';
-import { isClosedError } from '@srmudp/wire';
 import { NodeError } from './errors.js';
 import { SrmudpStream, type StreamHost } from './stream.js';
 

@@ -132,7 +132,8 @@ export class Group extends EventEmitter {
 
   /** A hook that consumes messages: while set, `messages()` does not see them. */
   onMessage(hook: ((m: GroupMessage) => void) | null): void {
-    if (hook !== null && typeof hook !== 'function') throw new TypeError('"hook" expected a function or null');
+    if (hook !== null && typeof hook !== 'function')
+      throw new TypeError('"hook" expected a function or null');
     this.#hook = hook;
   }
 
@@ -230,7 +231,10 @@ export class GroupHost implements DrivenMachine {
   #record(): Uint8Array {
     const bytes = encoder.encode(this.node.contactCard({ candidates: true }));
     if (bytes.length > MAX_RECORD) {
-      throw new SrmudpError('INVALID_OPTIONS', `contact card of ${bytes.length} bytes: gossip carries at most ${MAX_RECORD}`);
+      throw new SrmudpError(
+        'INVALID_OPTIONS',
+        `contact card of ${bytes.length} bytes: gossip carries at most ${MAX_RECORD}`,
+      );
     }
     return bytes;
   }
@@ -259,7 +263,8 @@ export class GroupHost implements DrivenMachine {
       throw new SrmudpError('OWN_CARD', "a bootstrap card is this node's own");
     }
     const record = encoder.encode(card.replace(/\s+/g, ''));
-    if (record.length > MAX_RECORD) throw new SrmudpError('INVALID_CARD', `card longer than ${MAX_RECORD} bytes`);
+    if (record.length > MAX_RECORD)
+      throw new SrmudpError('INVALID_CARD', `card longer than ${MAX_RECORD} bytes`);
     return { peer: parsed.peerId, record };
   }
 

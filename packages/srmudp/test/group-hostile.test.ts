@@ -1,8 +1,9 @@
 // Hostile group members over real sockets: forged and replayed messages are dropped and the
 // sender's neighbours disconnect it; a member flooding the group is rate-limited.
+
+import { randomBytes } from 'node:crypto';
 import { generateIdentity } from '@srmudp/crypto';
 import { createMessage, encodeGossipFrame, identitySigner, topicId } from '@srmudp/gossip';
-import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CHANNEL } from '../src/channels.js';
 import { createNode, type Group, type GroupMessage, type SrmudpNode } from '../src/index.js';
@@ -52,7 +53,10 @@ describe('hostile members of a group on loopback', () => {
 
   /** A member that joins through two honest members and waits for its neighbours. */
   async function hostile(gossip = {}): Promise<{ h: Member; neighbours: Member[] }> {
-    const h = await member([(honest[2] as Member).node.contactCard(), (honest[6] as Member).node.contactCard()], gossip);
+    const h = await member(
+      [(honest[2] as Member).node.contactCard(), (honest[6] as Member).node.contactCard()],
+      gossip,
+    );
     extra.push(h);
     await waitFor(() => h.group.neighbours().length >= 2, 15_000, 'hostile member has neighbours');
     const ids = h.group.neighbours();
@@ -97,7 +101,9 @@ describe('hostile members of a group on loopback', () => {
     }).message;
     for (let i = 0; i < 3; i++) {
       for (const n of neighbours) {
-        h.node.connection(n.node.peerId)?.sendInternal(CHANNEL.gossip, encodeGossipFrame(topic, 1, recent.bytes));
+        h.node
+          .connection(n.node.peerId)
+          ?.sendInternal(CHANNEL.gossip, encodeGossipFrame(topic, 1, recent.bytes));
       }
     }
     await waitFor(() => honest.every((m) => m.texts.includes('genuine, once')), 15_000, 'delivered');
@@ -113,7 +119,9 @@ describe('hostile members of a group on loopback', () => {
     }
     await waitFor(() => neighbours.every((n) => disconnected(h, n)), 10_000, 'neighbours disconnect it');
     for (const n of neighbours) {
-      expect(n.penalties).toContainEqual(expect.objectContaining({ peer: h.node.peerId, reason: 'REPLAYED' }));
+      expect(n.penalties).toContainEqual(
+        expect.objectContaining({ peer: h.node.peerId, reason: 'REPLAYED' }),
+      );
     }
     await new Promise((r) => setTimeout(r, 500));
     for (const m of honest) {
@@ -139,12 +147,16 @@ describe('hostile members of a group on loopback', () => {
       if (got > 0) anyDelivered = true;
     }
     expect(anyDelivered).toBe(true);
-    expect(honest.some((m) => m.penalties.some((p) => p.peer === h.node.peerId && p.reason === 'FLOODING'))).toBe(
-      true,
-    );
+    expect(
+      honest.some((m) => m.penalties.some((p) => p.peer === h.node.peerId && p.reason === 'FLOODING')),
+    ).toBe(true);
     // the group still works for everyone else
     const origin = honest[1] as Member;
     origin.group.broadcast('still here');
-    await waitFor(() => honest.every((m) => m === origin || m.texts.includes('still here')), 15_000, 'delivery after the flood');
+    await waitFor(
+      () => honest.every((m) => m === origin || m.texts.includes('still here')),
+      15_000,
+      'delivery after the flood',
+    );
   }, 40_000);
 });
