@@ -58,7 +58,9 @@ export class Cluster {
       b[local] = bootstrap(i).map((j) => this.cards[j] as string);
       byProc.set(p, b);
     }
-    await Promise.all([...byProc].map(([p, b]) => this.ask(p, { type: 'join', bootstrap: b }, 'joined')));
+    await Promise.all(
+      [...byProc].map(([p, b]) => this.ask(p, { type: 'join', bootstrap: b }, 'joined', 120_000)),
+    );
   }
 
   async status(): Promise<{ neighbours: number[]; connections: number[] }> {
