@@ -201,6 +201,8 @@ export class GroupHost implements DrivenMachine {
   readonly #dialing = new Set<string>();
   readonly #fetches = new Map<number, string>();
   readonly #served = new Map<string, { at: number; count: number }>();
+  /** connections whose 'close' we listen to */
+  readonly #watched = new WeakSet<Connection>();
   readonly #dialTimeoutMs: number;
   readonly #connectVia: ConnectVia | null;
   #closed = false;
@@ -372,9 +374,12 @@ export class GroupHost implements DrivenMachine {
     this.#up.set(hex, conn);
     const s = conn.stats();
     this.gossip.neighbourUp(now, conn.remoteKey, s.rttMeasured ? { rttMs: s.rttMs } : {});
+    if (this.#watched.has(conn)) return;
+    this.#watched.add(conn);
     conn.once('close', () => {
       if (this.#up.get(hex) !== conn) return;
       this.#up.delete(hex);
+      this.#served.delete(hex);
       if (this.#closed) return;
       const t = this.node.driver.clock();
       for (const [id, peer] of this.#fetches) {
