@@ -64,7 +64,7 @@ export class Cluster {
   }
 
   async status(): Promise<{ neighbours: number[]; connections: number[] }> {
-    const all = await Promise.all(this.procs.map((p) => this.ask(p, { type: 'status' }, 'status')));
+    const all = await Promise.all(this.procs.map((p) => this.ask(p, { type: 'status' }, 'status', 120_000)));
     return {
       neighbours: all.flatMap((s) => s.neighbours as number[]),
       connections: all.flatMap((s) => s.connections as number[]),
