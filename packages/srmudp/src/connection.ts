@@ -1,7 +1,9 @@
 import { EventEmitter } from 'node:events';
 import type { ConnectionApi, ConnectionStats, EndpointEvent, PathInfo } from '@srmudp/core';
 import { peerIdToString } from '@srmudp/crypto';
+import { isClosedError } from '@srmudp/wire';
 import { AsyncQueue } from './async-queue.js';
+import { decodeMessage, encodeAppMessage, encodeInternal } from './channels.js';
 import { NodeError } from './errors.js';
 import { SrmudpStream, type StreamHost } from './stream.js';
 
@@ -23,6 +25,8 @@ export interface ConnectionOwner {
   now(): number;
   /** a message nobody claimed on the connection goes to the node-level API */
   deliverMessage(conn: Connection, data: Uint8Array): void;
+  /** a façade message (channels.ts: gossip frames, blob fetches), never the application's */
+  deliverInternal(conn: Connection, channel: number, body: Uint8Array): void;
 }
 
 export function toBytes(data: Uint8Array | string): Uint8Array {
@@ -46,6 +50,8 @@ export class Connection extends EventEmitter implements StreamHost {
   private readonly messageQueue = new AsyncQueue<Uint8Array>();
   private readonly datagramQueue = new AsyncQueue<Uint8Array>(4096);
   private messagesClaimed = false;
+  /** @internal façade-framed messages without a channel byte (channels.ts), dropped */
+  malformedMessages = 0;
   private closeInfo: CloseInfo | null = null;
   private resolveClosed!: (info: CloseInfo) => void;
   /** settles when the connection is closed, by either side */
@@ -96,8 +102,27 @@ export class Connection extends EventEmitter implements StreamHost {
    */
   send(data: Uint8Array | string, opts: { unordered?: boolean } = {}): boolean {
     this.assertOpen();
-    const bytes = toBytes(data);
-    const unordered = opts.unordered === true;
+    return this.sendRaw(encodeAppMessage(toBytes(data)), opts.unordered === true);
+  }
+
+  /** @internal a façade message (channels.ts) on `channel`, reliable and ordered */
+  sendInternal(channel: number, body: Uint8Array): boolean {
+    if (this.closeInfo) return false;
+    try {
+      return this.sendRaw(encodeInternal(channel, body), false);
+    } catch (e) {
+      // closing below (its 'closed' event not handled yet): the frame is lost with the connection
+      if (isClosedError(e)) return false;
+      throw e;
+    }
+  }
+
+  /** @internal messages waiting for room in core's send buffer */
+  get queuedMessages(): number {
+    return this.overflow.length;
+  }
+
+  private sendRaw(bytes: Uint8Array, unordered: boolean): boolean {
     if (this.overflow.length === 0 && this.core.sendMessage(bytes, unordered ? { unordered } : {})) {
       this.owner.kick();
       return true;
@@ -231,11 +256,21 @@ export class Connection extends EventEmitter implements StreamHost {
       case 'stream_reset':
         this.streamMap.get(e.streamId)?.onReset(e.code);
         return;
-      case 'message':
-        if (this.messagesClaimed) this.messageQueue.push(e.data);
-        else this.owner.deliverMessage(this, e.data);
-        this.emit('message', e.data);
+      case 'message': {
+        const m = decodeMessage(e.data);
+        if (m.kind === 'internal') {
+          this.owner.deliverInternal(this, m.channel, m.body);
+          return;
+        }
+        if (m.kind === 'malformed') {
+          this.malformedMessages++;
+          return;
+        }
+        if (this.messagesClaimed) this.messageQueue.push(m.data);
+        else this.owner.deliverMessage(this, m.data);
+        this.emit('message', m.data);
         return;
+      }
       case 'message_writable':
         this.flushOverflow();
         return;

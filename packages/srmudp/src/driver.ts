@@ -28,6 +28,17 @@ export type NatMachine = Pick<
 > &
   Partial<Pick<NatSession, 'portMapped' | 'portMapFailed'>>;
 
+/**
+ * Another sans-IO machine the loop runs (the node's gossip, `group.ts`): its deadline joins the
+ * one OS timer, and `flush` drains its output (into core's connections) in the loop's rounds.
+ */
+export interface DrivenMachine {
+  pollTimeout(): number | null;
+  handleTimeout(now: number): void;
+  /** drains pending output and events; true when anything moved */
+  flush(now: number): boolean;
+}
+
 /** What the driver hands to the node. */
 export interface DriverHost {
   onEndpointEvent(e: EndpointEvent): void;
@@ -97,6 +108,7 @@ export class Driver {
   #resolveAgain = false;
   #hostKey: string | null = null;
   #turnWaiters: Array<() => void> = [];
+  readonly #machines: DrivenMachine[] = [];
 
   constructor(
     readonly endpoint: EndpointApi,
@@ -144,6 +156,12 @@ export class Driver {
     const p = new Promise<void>((resolve) => this.#turnWaiters.push(resolve));
     this.schedule();
     return p;
+  }
+
+  /** Runs `m` in this loop from now on (its timer, its output): no timer of its own. */
+  attach(m: DrivenMachine): void {
+    this.#machines.push(m);
+    this.schedule();
   }
 
   // ------------------------------------------------------------------ input
@@ -199,6 +217,10 @@ export class Driver {
     if (e !== null && e <= now) this.endpoint.handleTimeout(now);
     const s = this.session.pollTimeout();
     if (s !== null && s <= now) this.session.handleTimeout(now);
+    for (const m of this.#machines) {
+      const t = m.pollTimeout();
+      if (t !== null && t <= now) m.handleTimeout(now);
+    }
     for (const fn of this.#timers.due(now)) {
       try {
         fn();
@@ -213,6 +235,8 @@ export class Driver {
     let sent = 0;
     for (let round = 0; round < MAX_ROUNDS; round++) {
       let progressed = false;
+      for (const m of this.#machines) if (m.flush(now)) progressed = true;
+      if (this.#stopped) return;
       while (sent < MAX_TRANSMITS_PER_TURN) {
         const t = this.session.pollTransmit(now);
         if (t === null) break;
@@ -254,6 +278,10 @@ export class Driver {
     if (e !== null && e < at) at = e;
     const s = this.session.pollTimeout();
     if (s !== null && s < at) at = s;
+    for (const m of this.#machines) {
+      const t = m.pollTimeout();
+      if (t !== null && t < at) at = t;
+    }
     if (at === Number.POSITIVE_INFINITY) {
       if (this.#timer) clearTimeout(this.#timer);
       this.#timer = null;

@@ -12,6 +12,7 @@ export { AsyncQueue } from './async-queue.js';
 export type { AddressTarget, NodeOptions, PeerTarget } from './config.js';
 export { type CloseInfo, Connection } from './connection.js';
 export type { NodeErrorCode } from './errors.js';
+export { type ConnectVia, Group, type GroupMessage, type GroupOptions } from './group.js';
 export {
   createNode,
   type DialEvent,

@@ -63,6 +63,7 @@ import {
 import { type CloseInfo, Connection, type ConnectionOwner, toBytes } from './connection.js';
 import { Dialer, keyHex } from './dialer.js';
 import { Driver } from './driver.js';
+import { type Group, GroupHost, type GroupOptions } from './group.js';
 import { logger, short } from './log.js';
 import { RouterPortMapper } from './port-mapper.js';
 import { type ResolvedTarget, resolveTarget } from './resolve.js';
@@ -218,6 +219,8 @@ export class SrmudpNode extends EventEmitter implements ConnectionOwner {
   private published = false;
   closing = false;
   private closedPromise: Promise<void> | null = null;
+  /** groups (gossip), created at the first group() */
+  private groupHost: GroupHost | null = null;
 
   /** NAT traversal: gathering, classification, dial verdicts, birthday (`@srmudp/punch`'s session). */
   readonly nat: NodeNat;
@@ -505,6 +508,31 @@ export class SrmudpNode extends EventEmitter implements ConnectionOwner {
     }
   }
 
+  /**
+   * Joins (or returns) the group `name` through the members whose contact cards are given as
+   * `bootstrap` (none: the first member, waiting to be joined): gossip (HyParView membership and
+   * Plumtree broadcast, `@srmudp/gossip`), each member holding a handful of connections. While a
+   * group is open the node accepts incoming connections from anyone who has its card (subject to
+   * `allow`): group members dial each other. See group.ts and the README's Groups section.
+   */
+  group(name: string, opts: GroupOptions = {}): Group {
+    this.assertOpen();
+    if (typeof opts !== 'object' || opts === null) throw new TypeError('"opts" expected an object');
+    this.groupHost ??= new GroupHost(this, opts);
+    return this.groupHost.group(name, opts);
+  }
+
+  /** @internal gossip counters (frames, deliveries, drops, penalties), once a group exists */
+  groupStats(): ReturnType<GroupHost['stats']> | null {
+    return this.groupHost?.stats() ?? null;
+  }
+
+  /** @internal whether the application named this peer (group.ts leaves its connection open) */
+  isNamedKey(hex: string): boolean {
+    for (const p of this.named.values()) if (p.key && keyHex(p.key) === hex) return true;
+    return false;
+  }
+
   /** Incoming connections (also emitted as 'connection'). */
   connections(signal?: AbortSignal): AsyncIterableIterator<Connection> {
     return this.incoming.iterate(signal);
@@ -661,6 +689,7 @@ export class SrmudpNode extends EventEmitter implements ConnectionOwner {
     this.closing = true;
     this.closedPromise = (async () => {
       const d = this.driver;
+      this.groupHost?.close();
       this.dialer.close();
       for (const p of this.named.values()) p.retryTimer?.cancel();
       for (const w of [...this.readyWaiters]) w.settle(new SrmudpError('NODE_CLOSED', 'the node was closed'));
@@ -713,6 +742,10 @@ export class SrmudpNode extends EventEmitter implements ConnectionOwner {
       }
     } else this.inbox.push(m);
     this.emit('message', m);
+  }
+
+  deliverInternal(conn: Connection, channel: number, body: Uint8Array): void {
+    this.groupHost?.onInternal(conn, channel, body);
   }
 
   // --- DialerOwner
@@ -901,7 +934,7 @@ export class SrmudpNode extends EventEmitter implements ConnectionOwner {
     const hex = keyHex(key);
     if (this.closing || this.removedKeys.has(hex)) return false;
     if (allow && !allow.includes(hex)) return false;
-    if (this.options.acceptUnknown) return true;
+    if (this.options.acceptUnknown || this.groupHost?.accepting) return true;
     for (const p of this.named.values()) if (p.key && keyHex(p.key) === hex) return true;
     return false;
   }

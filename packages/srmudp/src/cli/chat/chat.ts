@@ -1,6 +1,8 @@
+import { randomBytes } from 'node:crypto';
 import { type CardLine, CardLines, looksLikeCardStart, parseCard } from '@srmudp/rendezvous';
 import { httpBackend } from '@srmudp/rendezvous-http';
 import type { Connection } from '../../connection.js';
+import type { Group, GroupMessage } from '../../group.js';
 import { createNode, type PeerEvent, type SrmudpNode } from '../../node.js';
 import { CARD_GATHER_WAIT_MS } from '../common.js';
 import { formatPath, formatRtt } from '../format.js';
@@ -32,7 +34,22 @@ export interface ChatOptions {
   stunServers?: string[];
   /** colours of the lines (default: none) */
   style?: Style;
+  /** members known above which lines go through the gossip group (default {@link GOSSIP_ABOVE}) */
+  gossipAbove?: number;
 }
+
+/**
+ * Up to this many members the chat is a full mesh (n − 1 connections each, one hop); above it,
+ * lines go through a gossip group (`node.group`), where each member holds at most 7 connections
+ * (gossip's active view 5 + 2). At 8 members the mesh holds 7 connections, the same as gossip's
+ * cap, and delivers in one hop: below that, gossip saves nothing; above it, the mesh's
+ * connections (keepalives, punches, buffers) grow with the group while gossip's do not.
+ */
+export const GOSSIP_ABOVE = 8;
+/** The gossip group of chat members (one per chat: whoever is joined through cards). */
+export const CHAT_GROUP = 'srmudp-chat/1';
+/** line ids remembered to drop the second copy (mesh and gossip) */
+const SEEN_IDS = 4096;
 
 /** The app tag of chat cards. */
 export const CHAT_APP = 'srmudp-chat/1';
@@ -74,6 +91,16 @@ export class Chat {
   private closed = false;
   /** the last dial problem told per peer id, so a peer that stays offline is told once per reason */
   private readonly told = new Map<string, string>();
+  /**
+   * The gossip group. Every chat is in it from the start, waiting to be joined (so a member that
+   * switches can join through any peer); it talks through it (`large`) once above `gossipAbove`
+   * members, or when a peer's hello says it does.
+   */
+  private readonly group: Group;
+  private large = false;
+  /** ids of lines shown (a line can come over a direct connection and through the group) */
+  private readonly seen = new Set<string>();
+  private readonly gossipAbove: number;
 
   private constructor(
     readonly node: SrmudpNode,
@@ -82,11 +109,15 @@ export class Chat {
     private readonly onPeersChanged: ((cards: string[]) => void) | undefined,
     policy: IntroductionPolicy,
     readonly style: Style,
+    gossipAbove: number,
   ) {
+    this.gossipAbove = gossipAbove;
     this.introductions = new Introductions(policy);
     node.on('connection', (conn: Connection) => this.onConnection(conn));
     node.on('peer', (e: PeerEvent) => this.onPeerEvent(e));
     node.onMessage((m) => this.onMessage(m.peer, m.data));
+    this.group = node.group(CHAT_GROUP);
+    this.group.onMessage((m) => this.onGroupMessage(m));
   }
 
   /** Says what a dial is doing while it does it, and why it failed (once per reason). */
@@ -141,6 +172,7 @@ export class Chat {
       opts.onPeersChanged,
       opts.introductions ?? 'auto',
       opts.style ?? makeStyle({ isTTY: false }, {}),
+      opts.gossipAbove ?? GOSSIP_ABOVE,
     );
   }
 
@@ -305,11 +337,84 @@ export class Chat {
       return;
     }
     const to = this.online().map((p) => p.peerId);
-    if (to.length === 0) {
+    const inGroup = this.large && this.group.neighbours().length > 0;
+    if (to.length === 0 && !inGroup) {
       this.out('*** nobody is here yet: not sent (/join <card> first)');
       return;
     }
-    this.node.send(encodeChat({ t: 'say', text }), { to });
+    if (!this.large) {
+      this.node.send(encodeChat({ t: 'say', text }), { to });
+      return;
+    }
+    // a large group: through gossip, and straight to the direct peers too (a peer that has not
+    // switched to the group yet still gets it; the others drop the second copy by its id)
+    const id = randomBytes(8).toString('hex');
+    this.seen.add(id);
+    const line = encodeChat({ t: 'say', text, id, nick: this.nick });
+    try {
+      this.group.broadcast(line);
+    } catch (e) {
+      this.out(`*** not sent to the group: ${e instanceof Error ? e.message : String(e)}`);
+    }
+    if (to.length > 0) this.node.send(line, { to });
+  }
+
+  /** The group's size as this member sees it (direct peers, or the members gossip knows). */
+  groupSize(): number {
+    const members = new Set([...this.peers.keys()].filter((id) => !this.forgotten.has(id)));
+    if (this.large) for (const id of this.group.members()) members.add(id);
+    return members.size + 1;
+  }
+
+  /** Talks through the gossip group from now on (joined through the direct peers' cards). */
+  private useGroup(viaCard?: string): void {
+    if (this.closed) return;
+    const cards = [...this.peers.values()]
+      .filter((p) => p.conn !== null && p.card !== null)
+      .map((p) => p.card as string);
+    if (viaCard !== undefined) cards.push(viaCard);
+    if (this.large) {
+      // cut off from the group (all neighbours gone): join again through this peer
+      if (viaCard !== undefined && this.group.neighbours().length === 0) this.joinGroup([viaCard]);
+      return;
+    }
+    this.large = true;
+    this.joinGroup(cards);
+    // tell the direct peers: they join the group too (a hello again, now with group: true)
+    for (const p of this.online()) {
+      if (p.conn && !p.conn.isClosed) p.conn.send(this.hello(p));
+    }
+    this.out(this.style.dim(`*** ${this.groupSize()} members: talking through the gossip group now`));
+  }
+
+  /** Joins the group through these members (cards that do not parse are skipped). */
+  private joinGroup(cards: string[]): void {
+    for (const card of cards) {
+      try {
+        this.group.addBootstrap([card]);
+      } catch {
+        // a peer's bad card: the others will do
+      }
+    }
+  }
+
+  private onGroupMessage(m: GroupMessage): void {
+    const c = decodeChat(m.data);
+    if (c === null || c.t !== 'say') return; // private lines never travel through the group
+    if (!this.firstTime(c.id)) return;
+    if (this.forgotten.has(m.from)) return;
+    const known = this.peers.get(m.from);
+    const who = known?.nick ?? (c.nick !== undefined ? cleanNick(c.nick) : `${m.from.slice(0, 12)}...`);
+    this.out(`${this.style.cyan(`${who}:`)} ${cleanText(c.text)}`);
+  }
+
+  /** false for a line id shown before (bounded memory: the oldest ids are forgotten) */
+  private firstTime(id: string | undefined): boolean {
+    if (id === undefined) return true;
+    if (this.seen.has(id)) return false;
+    this.seen.add(id);
+    if (this.seen.size > SEEN_IDS) this.seen.delete(this.seen.values().next().value as string);
+    return true;
   }
 
   privateMessage(who: string, text: string): void {
@@ -331,6 +436,9 @@ export class Chat {
   peersTable(): string[] {
     if (this.peers.size === 0) return ['*** no peers yet (/join <card>)'];
     const status = this.node.status();
+    const size = this.large
+      ? [`*** ${this.groupSize()} members (gossip group: ${this.group.neighbours().length} neighbours)`]
+      : [];
     const rows = [
       ['peer', 'state', 'path', 'rtt', 'min rtt', 'loss', 'sent', 'received', 'id', 'last error'],
     ];
@@ -352,12 +460,15 @@ export class Chat {
       ]);
     }
     const widths = (rows[0] as string[]).map((_, i) => Math.max(...rows.map((r) => (r[i] ?? '').length)));
-    return rows.map((r) =>
-      r
-        .map((c, i) => c.padEnd(widths[i] ?? 0))
-        .join('  ')
-        .trimEnd(),
-    );
+    return [
+      ...size,
+      ...rows.map((r) =>
+        r
+          .map((c, i) => c.padEnd(widths[i] ?? 0))
+          .join('  ')
+          .trimEnd(),
+      ),
+    ];
   }
 
   async close(): Promise<void> {
@@ -410,13 +521,24 @@ export class Chat {
 
   private onConnection(conn: Connection): void {
     const p = this.peer(conn.peerId);
-    conn.send(encodeChat({ t: 'hello', nick: this.nick, card: this.card(), peers: this.peersForHello(p) }));
+    conn.send(this.hello(p));
     conn.once('close', (info: { reason: string; remote: boolean }) => {
       if (p.conn !== conn) return;
       p.conn = null;
-      if (!this.closed) {
+      // a gossip neighbour the group let go is no news; a joined (named) peer leaving is
+      if (!this.closed && (!this.large || p.named)) {
         this.out(this.style.yellow(`*** ${this.label(p)} left${info.reason ? ` (${info.reason})` : ''}`));
       }
+    });
+  }
+
+  private hello(to: Peer): Uint8Array {
+    return encodeChat({
+      t: 'hello',
+      nick: this.nick,
+      card: this.card(),
+      peers: this.peersForHello(to),
+      ...(this.large ? { group: true } : {}),
     });
   }
 
@@ -449,15 +571,23 @@ export class Chat {
           // a bad card in a hello: the peer stays unnamed (not redialled), the chat goes on
         }
         if (conn) p.conn = conn;
-        if (first) {
+        // in a large group, gossip neighbours greet us too: only peers the user joined (and those
+        // met before the switch) are redialled; the group reaches the rest
+        const large = this.large || m.group === true;
+        if (first && !(large && !p.joined && !p.named)) {
           const path = conn?.path ? ` (${formatPath(conn.path)})` : '';
           this.out(this.style.green(`*** ${p.nick} joined${path}`));
         }
-        this.addNamed(p);
-        if (introduces) this.meet(m.peers.slice(0, MAX_PENDING), p);
+        if (!large) {
+          this.addNamed(p);
+          if (introduces) this.meet(m.peers.slice(0, MAX_PENDING), p);
+        } else if (p.joined) this.addNamed(p);
+        if (m.group === true && !this.forgotten.has(p.peerId)) this.useGroup(m.card);
+        else if (!large && this.groupSize() > this.gossipAbove) this.useGroup();
         return;
       }
       case 'say':
+        if (!this.firstTime(m.id)) return;
         this.out(`${this.style.cyan(`${this.label(p)}:`)} ${cleanText(m.text)}`);
         return;
       case 'msg':

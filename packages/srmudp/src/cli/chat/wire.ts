@@ -9,6 +9,11 @@ import { z } from 'zod';
  *          (so a newcomer meets the whole group: a full mesh, no relaying through one member)
  *   say    a line to everyone           msg  a line to this peer only (private)
  *
+ * Large groups (above `GOSSIP_ABOVE` members, chat.ts): hello carries `group: true` (the sender
+ * talks through the gossip group; the receiver joins it too), and `say` lines go to the group
+ * (`node.group`, signed by their origin) with the sender's `nick` and an `id` that members use to
+ * drop the copy that also came over a direct connection.
+ *
  * Unknown `t` values are ignored, so newer versions can add kinds.
  */
 export const MAX_TEXT = 4000;
@@ -17,8 +22,19 @@ const nick = z.string().min(1).max(256);
 const card = z.string().min(1).max(8192);
 
 export const chatMessageSchema = z.discriminatedUnion('t', [
-  z.object({ t: z.literal('hello'), nick, card, peers: z.array(card).max(64).default([]) }),
-  z.object({ t: z.literal('say'), text: z.string().max(MAX_TEXT) }),
+  z.object({
+    t: z.literal('hello'),
+    nick,
+    card,
+    peers: z.array(card).max(64).default([]),
+    group: z.boolean().optional(),
+  }),
+  z.object({
+    t: z.literal('say'),
+    text: z.string().max(MAX_TEXT),
+    id: z.string().max(32).optional(),
+    nick: nick.optional(),
+  }),
   z.object({ t: z.literal('msg'), text: z.string().max(MAX_TEXT) }),
 ]);
 export type ChatMessage = z.infer<typeof chatMessageSchema>;

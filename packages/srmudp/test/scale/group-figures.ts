@@ -1,0 +1,70 @@
+// Memory and CPU per member: a gossip group against a full mesh of the same size, same run,
+// interleaved (gossip, mesh, gossip, mesh). Not a test: `pnpm --filter srmudp figures:group`
+// (arguments: members, processes, rounds). Each phase: build the group, settle, then a steady
+// window (10 s, one broadcast every 200 ms from rotating members); CPU is the processes' user +
+// system time over that window, memory the JS heap (after GC) per member at its end.
+import { Cluster, type Measure } from './group-cluster.js';
+
+const [members = 60, processes = 3, rounds = 2] = process.argv.slice(2).map(Number);
+const WINDOW_MS = 10_000;
+const IDLE_MS = 10_000;
+
+async function phase(mode: 'gossip' | 'mesh') {
+  const c = await Cluster.start(members, processes, mode);
+  try {
+    const t0 = Date.now();
+    await c.build(300_000);
+    const buildMs = Date.now() - t0;
+    await new Promise((r) => setTimeout(r, 3000)); // settle: joins, evictions, closes
+    // idle: keepalives, gossip's housekeeping and shuffles, no messages
+    const idle0: Measure = await c.measure();
+    await new Promise((r) => setTimeout(r, IDLE_MS));
+    const before: Measure = await c.measure();
+    const idleCpu = (before.cpuMicros - idle0.cpuMicros) / 1000 / members / (IDLE_MS / 1000);
+    const ids: string[] = [];
+    const end = Date.now() + WINDOW_MS;
+    for (let k = 0; Date.now() < end; k++) {
+      ids.push(await c.broadcast((k * 7) % members, `steady ${k}`, `m${k}`));
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    await new Promise((r) => setTimeout(r, 1500));
+    const after = await c.measure();
+    const counts = await c.counts(ids);
+    const expected = ids.length * (members - 1);
+    const got = counts.reduce((s, row) => s + row.reduce((a, b) => a + Math.min(b, 1), 0), 0);
+    return {
+      mode,
+      buildMs,
+      idleCpuMsPerMemberPerS: idleCpu,
+      cpuMsPerMemberPerS: (after.cpuMicros - before.cpuMicros) / 1000 / members / ((WINDOW_MS + 1500) / 1000),
+      heapKiBPerMember: after.heapUsed / 1024 / members,
+      connectionsPerMember: after.connections / members,
+      delivered: got / expected,
+    };
+  } finally {
+    await c.close();
+  }
+}
+
+const rows: Awaited<ReturnType<typeof phase>>[] = [];
+for (let r = 0; r < rounds; r++) {
+  rows.push(await phase('gossip'));
+  rows.push(await phase('mesh'));
+}
+const f = (x: number, d = 1) => x.toFixed(d);
+console.log(
+  `| round | mode | connections / member | heap KiB / member | CPU ms / member / s, idle | CPU ms / member / s, 5 broadcasts/s | delivered | build s |`,
+);
+console.log('|---:|---|---:|---:|---:|---:|---:|---:|');
+for (const [i, x] of rows.entries()) {
+  console.log(
+    `| ${Math.floor(i / 2) + 1} | ${x.mode} | ${f(x.connectionsPerMember)} | ${f(x.heapKiBPerMember, 0)} | ${f(x.idleCpuMsPerMemberPerS, 2)} | ${f(x.cpuMsPerMemberPerS, 2)} | ${f(x.delivered * 100)} % | ${f(x.buildMs / 1000)} |`,
+  );
+}
+for (let r = 0; r < rounds; r++) {
+  const g = rows[2 * r] as (typeof rows)[0];
+  const m = rows[2 * r + 1] as (typeof rows)[0];
+  console.log(
+    `round ${r + 1}: mesh / gossip: heap ${f(m.heapKiBPerMember / g.heapKiBPerMember, 2)}x, CPU idle ${f(m.idleCpuMsPerMemberPerS / g.idleCpuMsPerMemberPerS, 2)}x, CPU with broadcasts ${f(m.cpuMsPerMemberPerS / g.cpuMsPerMemberPerS, 2)}x, connections ${f(m.connectionsPerMember / g.connectionsPerMember, 2)}x`,
+  );
+}
