@@ -1,6 +1,12 @@
 // Identity in the browser: a fresh Ed25519 seed from crypto.getRandomValues, kept in IndexedDB,
 // exported and imported in the key-file format of @srmudp/crypto-node (one JSON line).
-import { generateIdentity, type Identity, identityFromSecret, peerIdToString } from '@srmudp/crypto';
+import {
+  decodeKeyFileText,
+  encodeKeyFileText,
+  generateIdentity,
+  type Identity,
+  identityFromSecret,
+} from '@srmudp/crypto';
 import { SrmudpError } from '@srmudp/wire';
 
 /** Cryptographically secure random bytes from WebCrypto (getRandomValues takes ≤ 65,536 a call). */
@@ -11,43 +17,19 @@ export function randomBytes(n: number): Uint8Array {
   return out;
 }
 
-export const KEY_FILE_FORMAT = 'srmudp-identity';
-export const KEY_FILE_VERSION = 1;
+export { KEY_FILE_FORMAT, KEY_FILE_VERSION } from '@srmudp/crypto';
 
-const toHex = (b: Uint8Array) => Array.from(b, (x) => x.toString(16).padStart(2, '0')).join('');
-const fromHex = (s: string) => {
-  const out = new Uint8Array(s.length / 2);
-  for (let i = 0; i < out.length; i++) out[i] = Number.parseInt(s.slice(i * 2, i * 2 + 2), 16);
-  return out;
-};
-
-/** The Node key-file text of an identity (`srmudp keygen` / crypto-node's saveIdentity read it). */
+/** The Node key-file text of an identity (@srmudp/crypto's format; crypto-node's files hold it). */
 export function exportKeyFile(identity: Identity): string {
-  return `${JSON.stringify({ format: KEY_FILE_FORMAT, version: KEY_FILE_VERSION, peerId: peerIdToString(identity.publicKey), secret: toHex(identity.secret) })}\n`;
+  return encodeKeyFileText(identity);
 }
 
 /** Parses key-file text (same checks as crypto-node): SrmudpError 'KEYFILE_FORMAT' saying why. */
 export function importKeyFile(text: string): Identity {
-  const bad = (why: string) => new SrmudpError('KEYFILE_FORMAT', `not an srmudp key file: ${why}`);
-  let v: unknown;
-  try {
-    v = JSON.parse(text);
-  } catch {
-    throw bad('invalid JSON');
-  }
-  if (typeof v !== 'object' || v === null || Array.isArray(v)) throw bad('expected a JSON object');
-  const o = v as Record<string, unknown>;
-  const keys = Object.keys(o).sort().join(',');
-  if (keys !== 'format,peerId,secret,version')
-    throw bad(`expected fields format, version, peerId, secret; got ${keys}`);
-  if (o.format !== KEY_FILE_FORMAT) throw bad(`"format" must be "${KEY_FILE_FORMAT}"`);
-  if (o.version !== KEY_FILE_VERSION) throw bad(`unsupported version ${JSON.stringify(o.version)}`);
-  if (typeof o.secret !== 'string' || !/^[0-9a-f]{64}$/.test(o.secret))
-    throw bad('"secret" must be 64 lower-case hex digits');
-  const identity = identityFromSecret(fromHex(o.secret));
-  if (o.peerId !== peerIdToString(identity.publicKey))
-    throw bad('"peerId" does not match the secret (corrupted file?)');
-  return identity;
+  return decodeKeyFileText(
+    text,
+    (why) => new SrmudpError('KEYFILE_FORMAT', `not an srmudp key file: ${why}`),
+  );
 }
 
 const DB = 'srmudp';

@@ -1,21 +1,11 @@
 import { randomBytes as nodeRandomBytes } from 'node:crypto';
 import { open, readFile, rename, stat, unlink } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
-import { generateIdentity, type Identity, identityFromSecret, peerIdToString } from '@srmudp/crypto';
+import { decodeKeyFileText, encodeKeyFileText, generateIdentity, type Identity } from '@srmudp/crypto';
 import { SrmudpError } from '@srmudp/wire';
 
-/**
- * Key file: one JSON object on one line, UTF-8, mode 0600:
- *
- *   {"format":"srmudp-identity","version":1,"peerId":"pk…","secret":"<64 hex digits>"}
- *
- * `secret` is the 32-byte Ed25519 seed (RFC 8032), the only secret; `peerId` is its public key
- * in the text form of @srmudp/crypto and is checked on load, so a corrupted file is caught
- * instead of silently becoming another identity. Unknown extra fields are rejected (a file
- * from a newer version must not be half-understood).
- */
-export const KEY_FILE_FORMAT = 'srmudp-identity';
-export const KEY_FILE_VERSION = 1;
+/** Key files: the text format of @srmudp/crypto (`encodeKeyFileText`), stored with mode 0600. */
+export { KEY_FILE_FORMAT, KEY_FILE_VERSION } from '@srmudp/crypto';
 
 export type KeyFileErrorCode =
   | 'KEYFILE_NOT_FOUND'
@@ -42,38 +32,20 @@ export function randomBytes(n: number): Uint8Array {
 }
 
 export function encodeKeyFile(identity: Identity): string {
-  const secret = Buffer.from(identity.secret).toString('hex');
-  return `${JSON.stringify({ format: KEY_FILE_FORMAT, version: KEY_FILE_VERSION, peerId: peerIdToString(identity.publicKey), secret })}\n`;
+  return encodeKeyFileText(identity);
 }
 
-/** Parses key file text; throws KeyFileError('KEYFILE_FORMAT') saying what is wrong. */
 export function decodeKeyFile(text: string, path = '<key file>'): Identity {
-  const bad = (why: string, cause?: unknown) =>
-    new KeyFileError(
-      'KEYFILE_FORMAT',
-      path,
-      `not an srmudp key file: ${why}`,
-      cause === undefined ? undefined : { cause },
-    );
-  let v: unknown;
-  try {
-    v = JSON.parse(text);
-  } catch (cause) {
-    throw bad('invalid JSON', cause);
-  }
-  if (typeof v !== 'object' || v === null || Array.isArray(v)) throw bad('expected a JSON object');
-  const o = v as Record<string, unknown>;
-  const keys = Object.keys(o).sort().join(',');
-  if (keys !== 'format,peerId,secret,version')
-    throw bad(`expected fields format, version, peerId, secret; got ${keys}`);
-  if (o.format !== KEY_FILE_FORMAT) throw bad(`"format" must be "${KEY_FILE_FORMAT}"`);
-  if (o.version !== KEY_FILE_VERSION) throw bad(`unsupported version ${JSON.stringify(o.version)}`);
-  if (typeof o.secret !== 'string' || !/^[0-9a-f]{64}$/.test(o.secret))
-    throw bad('"secret" must be 64 lower-case hex digits');
-  const identity = identityFromSecret(new Uint8Array(Buffer.from(o.secret, 'hex')));
-  if (o.peerId !== peerIdToString(identity.publicKey))
-    throw bad('"peerId" does not match the secret (corrupted file?)');
-  return identity;
+  return decodeKeyFileText(
+    text,
+    (why, cause) =>
+      new KeyFileError(
+        'KEYFILE_FORMAT',
+        path,
+        `not an srmudp key file: ${why}`,
+        cause === undefined ? undefined : { cause },
+      ),
+  );
 }
 
 /**

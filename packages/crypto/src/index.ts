@@ -17,6 +17,7 @@ export {
   verifySignature,
   wipeIdentity,
 } from './identity.js';
+export { decodeKeyFileText, encodeKeyFileText, KEY_FILE_FORMAT, KEY_FILE_VERSION } from './key-file-text.js';
 export { CipherState } from './noise/cipher-state.js';
 export type { KeyPair, SplitResult } from './noise/handshake-state.js';
 export { HandshakeState } from './noise/handshake-state.js';
