@@ -50,6 +50,7 @@ function mainHelp(): string {
     '',
     'commands:',
     ...COMMANDS.map((c) => `  ${c.name.padEnd(width)}  ${c.summary}`),
+    `  ${'relay'.padEnd(width)}  run a relay server for peers behind UDP-blocking networks (srmudp-relay; ${PROG} relay --help)`,
     '',
     'examples:',
     `  ${PROG} send report.pdf                 # prints a card; on the other machine:`,
@@ -83,6 +84,11 @@ export async function main(argv: string[]): Promise<number> {
   if (first === '--version' || first === '-V' || first === 'version') {
     process.stdout.write(`${PROG} ${version()}\n`);
     return EXIT.ok;
+  }
+  if (first === 'relay') {
+    // the relay server of @srmudp/relay-server, loaded only for this command
+    const { runRelayCli } = await import('@srmudp/relay-server');
+    return runRelayCli(rest, `${PROG} relay`);
   }
   const command = COMMANDS.find((c) => c.name === first);
   if (!command) {

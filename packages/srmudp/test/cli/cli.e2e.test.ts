@@ -81,18 +81,47 @@ describe('help, version and bad arguments', () => {
     const version = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')).version;
     const v = start(['--version']);
     const none = start([]);
-    const unknown = start(['relay']);
+    const unknown = start(['nosuch']);
     const badValue = start(['receive', '7-ember-walrus@127.0.0.1:1', '--connect-timeout', 'soon']);
     expect(await v.exit(30_000)).toBe(0);
     expect(v.stdout).toBe(`srmudp ${version}\n`);
     expect(await none.exit(30_000)).toBe(2);
     expect(none.stdout).toContain('commands:');
     expect(await unknown.exit(30_000)).toBe(2);
-    expect(unknown.stderr).toMatch(/^srmudp: unknown command "relay" \(srmudp --help lists them: id, send, /);
+    expect(unknown.stderr).toMatch(
+      /^srmudp: unknown command "nosuch" \(srmudp --help lists them: id, send, /,
+    );
     expect(await badValue.exit(30_000)).toBe(2);
     expect(badValue.stderr).toBe(
       'srmudp receive: --connect-timeout expects an integer in 100..600000, got "soon" (srmudp receive --help)\n',
     );
+  }, 60_000);
+
+  it('relay: the relay server of @srmudp/relay-server (help, a bad value exits 2, runs and stops on SIGTERM)', async () => {
+    const help = start(['relay', '--help']);
+    const bad = start(['relay', '--port', 'nope']);
+    const relay = start([
+      'relay',
+      '--host',
+      '127.0.0.1',
+      '--port',
+      '0',
+      '--udp-port',
+      'off',
+      '--key-file',
+      join(dir, 'relay.key'),
+    ]);
+    expect(await help.exit(30_000), help.output).toBe(0);
+    expect(help.stdout).toMatch(/^usage: srmudp-relay \[options\]/);
+    expect(await bad.exit(30_000), bad.output).toBe(2);
+    expect(bad.stderr).toMatch(/^srmudp relay: .*port/);
+    const deadline = Date.now() + 30_000;
+    while (!relay.stdout.includes('srmudp relay listening') && Date.now() < deadline)
+      await new Promise((r) => setTimeout(r, 100));
+    expect(relay.stdout, relay.output).toContain('srmudp relay listening');
+    relay.child.kill('SIGTERM');
+    expect(await relay.exit(30_000), relay.output).toBe(0);
+    expect(relay.stdout).toContain('"msg":"stopped"');
   }, 60_000);
 });
 
