@@ -51,6 +51,7 @@ FT_MAX_DATA = 0x10
 FT_MAX_STREAM_DATA = 0x11
 FT_MAX_STREAMS = 0x12
 FT_MESSAGE = 0x18  # | unordered 0x01
+FT_CONTROL = 0x1D  # MESSAGE's layout, the session's own protocols (relay control), §5
 FT_PATH_CHALLENGE = 0x1A
 FT_PATH_RESPONSE = 0x1B
 FT_CLOSE = 0x1C
@@ -196,6 +197,9 @@ class Message:
     total: int
     unordered: bool
     data: bytes
+    #: a CONTROL frame (0x1d): a message of the session's own protocols, in its own ordered id
+    #: space, never delivered to the application
+    control: bool = False
 
 
 @dataclass(slots=True)
@@ -292,7 +296,7 @@ def read_frame(buf: bytes, pos: int) -> tuple[Frame, int]:
         if offset + len(data) > MAX_VARINT:
             raise WireDecodeError("BAD_VALUE", "stream offset + length exceeds 2^53-1")
         return Stream(sid, offset, bool(t & STREAM_FLAG_FIN), data), p
-    if t == FT_MESSAGE or t == FT_MESSAGE | 1:
+    if t == FT_MESSAGE or t == FT_MESSAGE | 1 or t == FT_CONTROL:
         mid, p = read_varint(buf, p)
         offset, p = read_varint(buf, p)
         total, p = read_varint(buf, p)
@@ -300,6 +304,8 @@ def read_frame(buf: bytes, pos: int) -> tuple[Frame, int]:
         if offset + n > total:
             raise WireDecodeError("BAD_VALUE", f"message fragment {offset}+{n} exceeds total {total}")
         data, p = _take(buf, p, n, "message data")
+        if t == FT_CONTROL:
+            return Message(mid, offset, total, False, data, control=True), p
         return Message(mid, offset, total, bool(t & 1), data), p
     if t == FT_MAX_DATA:
         v, p = read_varint(buf, p)
@@ -435,7 +441,9 @@ def encode_frame(f: Frame, out: bytearray) -> None:
         _check_bytes("data", f.data)
         if f.offset + len(f.data) > f.total:
             raise ValueError(f"message fragment {f.offset}+{len(f.data)} exceeds total {f.total}")
-        out.append(FT_MESSAGE | (1 if f.unordered else 0))
+        if f.control and f.unordered:
+            raise ValueError("a CONTROL frame is ordered")
+        out.append(FT_CONTROL if f.control else FT_MESSAGE | (1 if f.unordered else 0))
         write_varint(out, f.id)
         write_varint(out, f.offset)
         write_varint(out, f.total)

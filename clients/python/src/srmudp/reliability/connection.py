@@ -752,7 +752,10 @@ class Reliable:
         elif isinstance(f, (Padding, Ping)):
             return
         elif isinstance(f, Message):
-            self._on_message_frame(now, f)
+            # CONTROL frames carry the session's own protocols (relay control between a TS node
+            # and its relay); this client speaks none of them over a session it dialled: ignored
+            if not f.control:
+                self._on_message_frame(now, f)
         elif isinstance(f, MaxData):
             if f.maximum > self._conn_send_limit:
                 self._conn_send_limit = f.maximum
