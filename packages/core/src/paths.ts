@@ -462,7 +462,7 @@ export class PathSet {
     rel.setActivePath(path.transport, now);
     // an ack-eliciting packet at once on the new path: its first RTT sample comes within one
     // round trip, not at the next keepalive of an idle connection (status() shows no RTT until then)
-    if (!path.transport.rtt.hasSample) rel.queueFrame({ type: 'ping' });
+    if (!path.transport.rtt.hasSample) rel.ping();
     old.retiredAt = now;
     path.retiredAt = null;
     path.lostReported = false;

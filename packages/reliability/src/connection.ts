@@ -284,6 +284,15 @@ export class ReliableConnection {
   }
 
   /**
+   * Asks for an ack-eliciting PING in the next packet, tracked like any in-flight packet (its ACK
+   * is an RTT sample; a loss is covered by the probe timeout). Core uses it on a path it just
+   * moved to, so the new path's first RTT sample comes within a round trip.
+   */
+  ping(): void {
+    if (this.stateValue === 'open') this.builder.pingPending = true;
+  }
+
+  /**
    * Queues a frame owned by core (path_challenge, path_response, relay, ping): sent once, with
    * priority, not retransmitted. False when it cannot fit a packet or the queue is full.
    */
