@@ -299,7 +299,7 @@ export class CoreConnection implements ConnectionApi {
     this.host.amp.forget(route.address);
     // An authenticated packet from us at once: it confirms the new keys to an IK responder (which
     // does not use them before), and measures the RTT.
-    rel.queueFrame({ type: 'ping' });
+    rel.ping();
     this.connectedEmitted = true;
     this.host.log?.(
       `${this.label()} established (${this.outgoing ? 'outgoing' : 'incoming'}, ${pathText(paths.info)}${handshakeRttMs === null ? '' : `, handshake rtt ${handshakeRttMs.toFixed(1)} ms`})`,
