@@ -1,7 +1,8 @@
 import { readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { userInfo } from 'node:os';
 import { clearLine, createInterface, cursorTo } from 'node:readline';
-import { Chat, HELP } from '../chat/chat.js';
+import { Chat } from '../chat/chat.js';
+import { HELP } from '../chat/input.js';
 import { INTRODUCTION_POLICIES, type IntroductionPolicy } from '../chat/introductions.js';
 import { CliError, type Command, EXIT, NODE_OPTION_HELP, NODE_OPTIONS, nodeOptionsFrom } from '../common.js';
 import { ControlServer } from '../control.js';
