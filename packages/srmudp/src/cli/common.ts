@@ -226,6 +226,16 @@ export function onInterrupt(handler: (signal: NodeJS.Signals) => void): () => vo
   };
 }
 
+/** Resolves at the first SIGINT or SIGTERM (for commands that serve until stopped). */
+export function untilInterrupted(): Promise<void> {
+  return new Promise<void>((resolve) => {
+    const stop = onInterrupt(() => {
+      stop();
+      resolve();
+    });
+  });
+}
+
 /**
  * How long a command that prints a card (or offers a code) waits for the node's first NAT
  * gathering, so the card carries the public mapping: createNode() does not wait for STUN.

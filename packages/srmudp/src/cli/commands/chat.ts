@@ -7,6 +7,7 @@ import { INTRODUCTION_POLICIES, type IntroductionPolicy } from '../chat/introduc
 import { CliError, type Command, EXIT, NODE_OPTION_HELP, NODE_OPTIONS, nodeOptionsFrom } from '../common.js';
 import { ControlServer } from '../control.js';
 import { defaultKeyFile } from '../home.js';
+import { RENDEZVOUS_OPTION } from '../options.js';
 import { style } from '../style.js';
 
 const options = {
@@ -15,7 +16,7 @@ const options = {
   join: { type: 'string', multiple: true },
   'peers-file': { type: 'string' },
   introductions: { type: 'string' },
-  rendezvous: { type: 'string' },
+  ...RENDEZVOUS_OPTION,
 } as const;
 
 export const chatCommand: Command<typeof options> = {
