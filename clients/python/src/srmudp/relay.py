@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Union
 
 from .errors import SrmudpError, WireDecodeError
-from .wire import read_varint, write_varint
+from .wire import read_bytes, read_u8, read_varint, write_varint
 
 CONTROL_VERSION = 1
 CHANNEL_MIN, CHANNEL_MAX = 0x4000, 0x4FFF
@@ -154,16 +154,12 @@ class _Reader:
         self.p = 0
 
     def u8(self, what: str) -> int:
-        if self.p >= len(self.b):
-            raise WireDecodeError("TRUNCATED", f"{what}: 1 byte expected at offset {self.p}")
-        self.p += 1
-        return self.b[self.p - 1]
+        v, self.p = read_u8(self.b, self.p, what)
+        return v
 
     def take(self, n: int, what: str) -> bytes:
-        if self.p + n > len(self.b):
-            raise WireDecodeError("TRUNCATED", f"{what}: {n} bytes expected at offset {self.p}, have {len(self.b) - self.p}")
-        self.p += n
-        return bytes(self.b[self.p - n : self.p])
+        v, self.p = read_bytes(self.b, self.p, n, what)
+        return v
 
     def vi(self) -> int:
         v, self.p = read_varint(self.b, self.p)
