@@ -1,8 +1,8 @@
-// The relay server's image, built and run for real: the local base (cached), the image from
-// packages/relay-server/Dockerfile, a container under runc with explicit limits, read-only root,
-// no capabilities, its key in a named volume, its WebSocket and UDP ports on loopback; then two
-// clients on the host (one over WebSocket, one over UDP) reach each other through it with an
-// end-to-end Noise session, and SIGTERM ends it cleanly.
+// The relay server's image, built and run for real: the local base (cached), the image of
+// tooling/container/Dockerfile's relay-server stage, a container under runc with explicit limits,
+// read-only root, no capabilities, its key in a named volume, its WebSocket and UDP ports on
+// loopback; then two clients on the host (one over WebSocket, one over UDP) reach each other
+// through it with an end-to-end Noise session, and SIGTERM ends it cleanly.
 import { createHash, randomBytes } from 'node:crypto';
 import { RelayPeer } from '@srmudp/relay-server/testing';
 import { parseCard } from '@srmudp/rendezvous';
@@ -11,7 +11,7 @@ import { canRunContainers, mustPodman, podman, ULIMITS, uniqueName } from './pod
 import { reportNotRun, ServerContainer } from './server-container.js';
 
 const CAN = canRunContainers();
-const server = new ServerContainer('srmudp-test-relay', 'packages/relay-server/Dockerfile');
+const server = new ServerContainer('srmudp-test-relay', 'relay-server');
 const VOLUME = uniqueName('srmudp-test-relay-data');
 // UDP from host loopback to a published port needs allow_host_loopback (tooling/container/README.md)
 const NETWORK = ['--network', 'slirp4netns:allow_host_loopback=true,port_handler=slirp4netns'];

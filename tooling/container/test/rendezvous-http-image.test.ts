@@ -1,7 +1,8 @@
-// The rendezvous HTTP server's image, built and run for real: the local base (debootstrap, cached),
-// the image from packages/rendezvous-http/Dockerfile on it, a container under runc with explicit
-// limits, hardened as compose.yaml runs it (read-only root, no capabilities), its port on
-// loopback, and the real client of @srmudp/rendezvous-http talking to it from the host.
+// The rendezvous HTTP server's image, built and run for real: the local base (debootstrap,
+// cached), the image of tooling/container/Dockerfile's rendezvous-http stage on it, a container
+// under runc with explicit limits, hardened as compose.yaml runs it (read-only root, no
+// capabilities), its port on loopback, and the real client of @srmudp/rendezvous-http talking to
+// it from the host.
 import { ed25519 } from '@noble/curves/ed25519.js';
 import type { Candidate } from '@srmudp/rendezvous';
 import { decodeRecord, isRendezvousError, parseCard, Rendezvous, signRecord } from '@srmudp/rendezvous';
@@ -11,7 +12,7 @@ import { canRunContainers, mustPodman, NETWORK } from './podman.js';
 import { reportNotRun, ServerContainer } from './server-container.js';
 
 const CAN = canRunContainers();
-const server = new ServerContainer('srmudp-test-rendezvous-http', 'packages/rendezvous-http/Dockerfile');
+const server = new ServerContainer('srmudp-test-rendezvous-http', 'rendezvous-http');
 
 reportNotRun('rendezvous-http', CAN);
 

@@ -26,10 +26,10 @@ export class ServerContainer {
   readonly image: string;
   readonly name: string;
 
-  /** `prefix` names the image and container uniquely per run; `dockerfile` is relative to the repository. */
+  /** `prefix` names the image and container uniquely per run; `server` is the Dockerfile's stage (packages/<server>). */
   constructor(
     prefix: string,
-    readonly dockerfile: string,
+    readonly server: string,
   ) {
     this.image = `localhost/${uniqueName(prefix)}:test`;
     this.name = uniqueName(prefix);
@@ -42,7 +42,8 @@ export class ServerContainer {
       `container: base ${base.image} ${base.cached ? 'cached' : 'built'} (${Math.round(base.ms / 1000)} s)`,
     );
     const build = await buildImage({
-      dockerfile: this.dockerfile,
+      dockerfile: 'tooling/container/Dockerfile',
+      server: this.server,
       tag: this.image,
       base: base.image,
       timeoutMs: 15 * 60_000,
