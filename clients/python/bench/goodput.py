@@ -60,6 +60,24 @@ async def ts_to_ts(a: TsPeer, b: TsPeer, n: int, seed: str) -> float:
     return dt
 
 
+async def interleaved(
+    node: srmudp.Node, conn: srmudp.PeerConnection, a: TsPeer, b: TsPeer, n: int, rounds: int, heading: str
+) -> None:
+    """Times the three directions ``rounds`` times, interleaved, and prints medians against TS -> TS."""
+    data = keystream("bench", n)
+    times: dict[str, list[float]] = {"TS -> TS": [], "Python -> TS": [], "TS -> Python": []}
+    for r in range(rounds):
+        times["TS -> TS"].append(await ts_to_ts(a, b, n, f"tt{r}"))
+        times["Python -> TS"].append(await py_to_ts(node, conn, b, data))
+        times["TS -> Python"].append(await ts_to_py(node, conn, b, n, f"tp{r}"))
+    ref = statistics.median([n / t / 1e6 for t in times["TS -> TS"]])
+    print(f"{heading}{n // MIB} MiB per stream, {rounds} interleaved rounds, median (min-max) MB/s:")
+    for k, v in times.items():
+        rates = [n / t / 1e6 for t in v]
+        med = statistics.median(rates)
+        print(f"  {k:13s} {med:6.1f} ({min(rates):.1f}-{max(rates):.1f})  {med / ref:.2f}x TS -> TS")
+
+
 async def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--mib", type=int, default=32)
@@ -72,18 +90,7 @@ async def main() -> None:
         a.send(cmd="connect", card=b.card)
         await a.expect("connected")
         conn = await node.connect(b.card, timeout=15)
-        data = keystream("bench", n)
-        times: dict[str, list[float]] = {"TS -> TS": [], "Python -> TS": [], "TS -> Python": []}
-        for r in range(args.rounds):
-            times["TS -> TS"].append(await ts_to_ts(a, b, n, f"tt{r}"))
-            times["Python -> TS"].append(await py_to_ts(node, conn, b, data))
-            times["TS -> Python"].append(await ts_to_py(node, conn, b, n, f"tp{r}"))
-        ref = statistics.median([n / t / 1e6 for t in times["TS -> TS"]])
-        print(f"{args.mib} MiB per stream, {args.rounds} interleaved rounds, median (min-max) MB/s:")
-        for k, v in times.items():
-            rates = [n / t / 1e6 for t in v]
-            med = statistics.median(rates)
-            print(f"  {k:13s} {med:6.1f} ({min(rates):.1f}-{max(rates):.1f})  {med / ref:.2f}x TS -> TS")
+        await interleaved(node, conn, a, b, n, args.rounds, "")
     finally:
         await node.close()
         await a.close()

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import statistics
 import sys
 from pathlib import Path
 
@@ -21,8 +20,8 @@ HERE = Path(__file__).resolve().parent
 sys.path[:0] = [str(HERE.parent / "src"), str(HERE.parent / "tests"), str(HERE)]
 
 import srmudp  # noqa: E402
-from goodput import MIB, py_to_ts, ts_to_py, ts_to_ts  # noqa: E402
-from interop import TsPeer, keystream  # noqa: E402
+from goodput import MIB, interleaved  # noqa: E402
+from interop import TsPeer  # noqa: E402
 
 
 async def main() -> None:
@@ -46,18 +45,7 @@ async def main() -> None:
         a.send(cmd="connect", peer=b.peer_id)
         await a.expect("connected")
         conn = await node.connect({"peer_id": b.peer_id}, timeout=30)
-        data = keystream("bench", n)
-        times: dict[str, list[float]] = {"TS -> TS": [], "Python -> TS": [], "TS -> Python": []}
-        for i in range(args.rounds):
-            times["TS -> TS"].append(await ts_to_ts(a, b, n, f"tt{i}"))
-            times["Python -> TS"].append(await py_to_ts(node, conn, b, data))
-            times["TS -> Python"].append(await ts_to_py(node, conn, b, n, f"tp{i}"))
-        ref = statistics.median([n / t / 1e6 for t in times["TS -> TS"]])
-        print(f"through the relay over {args.carrier}: {args.mib} MiB per stream, {args.rounds} interleaved rounds, median (min-max) MB/s:")
-        for k, v in times.items():
-            rates = [n / t / 1e6 for t in v]
-            med = statistics.median(rates)
-            print(f"  {k:13s} {med:6.1f} ({min(rates):.1f}-{max(rates):.1f})  {med / ref:.2f}x TS -> TS")
+        await interleaved(node, conn, a, b, n, args.rounds, f"through the relay over {args.carrier}: ")
     finally:
         await node.close()
         await a.close()

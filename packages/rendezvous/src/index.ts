@@ -36,6 +36,8 @@ export {
   normalizeLocator,
 } from './locator.js';
 export { cleanName, cleanText, MAX_NAME_BYTES, nameProblem } from './name.js';
+export type { RendezvousStats } from './operations.js';
+export type { BackendPublishStatus, CandidateUpdate, PublishReport } from './publisher.js';
 export type { Candidate, CandidateKind, DecodedRecord, Gate, PeerRecord, VerifyOptions } from './record.js';
 export {
   DEFAULT_CLOCK_SKEW_MS,
@@ -51,17 +53,10 @@ export {
   verifyRecord,
 } from './record.js';
 export { RecordCache } from './record-cache.js';
-export type {
-  BackendPublishStatus,
-  CandidateUpdate,
-  PublishReport,
-  RendezvousOptions,
-  RendezvousStats,
-  ResolveResult,
-  ResolveTarget,
-  WatchOptions,
-} from './rendezvous.js';
+export type { RendezvousOptions } from './rendezvous.js';
 export { Rendezvous } from './rendezvous.js';
+export type { ResolveResult, ResolveTarget } from './resolver.js';
 export { nextSequence } from './sequence.js';
 export { SequencedStore } from './sequenced-store.js';
 export { linkSignals, sleep } from './sleep.js';
+export type { WatchOptions } from './watch.js';

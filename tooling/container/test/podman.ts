@@ -134,6 +134,8 @@ export async function ensureBaseImage(
  */
 export async function buildImage(options: {
   dockerfile: string;
+  /** the stage of tooling/container/Dockerfile to build (its --build-arg SERVER) */
+  server: string;
   tag: string;
   base: string;
   timeoutMs: number;
@@ -149,6 +151,8 @@ export async function buildImage(options: {
       ...ULIMITS,
       '--build-arg',
       `BASE=${options.base}`,
+      '--build-arg',
+      `SERVER=${options.server}`,
       '--file',
       options.dockerfile,
       '--tag',

@@ -1,46 +1,26 @@
-// The relay server's image, built and run for real: the local base (cached), the image from
-// packages/relay-server/Dockerfile, a container under runc with explicit limits, read-only root,
-// no capabilities, its key in a named volume, its WebSocket and UDP ports on loopback; then two
-// clients on the host (one over WebSocket, one over UDP) reach each other through it with an
-// end-to-end Noise session, and SIGTERM ends it cleanly.
+// The relay server's image, built and run for real: the local base (cached), the image of
+// tooling/container/Dockerfile's relay-server stage, a container under runc with explicit limits,
+// read-only root, no capabilities, its key in a named volume, its WebSocket and UDP ports on
+// loopback; then two clients on the host (one over WebSocket, one over UDP) reach each other
+// through it with an end-to-end Noise session, and SIGTERM ends it cleanly.
 import { createHash, randomBytes } from 'node:crypto';
 import { RelayPeer } from '@srmudp/relay-server/testing';
 import { parseCard } from '@srmudp/rendezvous';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import {
-  buildImage,
-  canRunContainers,
-  ensureBaseImage,
-  mustPodman,
-  podman,
-  poll,
-  ULIMITS,
-  uniqueName,
-} from './podman.js';
+import { canRunContainers, mustPodman, podman, ULIMITS, uniqueName } from './podman.js';
+import { reportNotRun, ServerContainer } from './server-container.js';
 
 const CAN = canRunContainers();
-const IMAGE = `localhost/${uniqueName('srmudp-test-relay')}:test`;
-const CONTAINER = uniqueName('srmudp-test-relay');
+const server = new ServerContainer('srmudp-test-relay', 'relay-server');
 const VOLUME = uniqueName('srmudp-test-relay-data');
 // UDP from host loopback to a published port needs allow_host_loopback (tooling/container/README.md)
 const NETWORK = ['--network', 'slirp4netns:allow_host_loopback=true,port_handler=slirp4netns'];
 
-if (!CAN.ok) {
-  it('reports why the relay image tests do not run here', () => {
-    console.warn(`container: relay image tests not run on this machine: ${CAN.reason}`);
-    expect(CAN.reason).toMatch(/.+/);
-  });
-}
+reportNotRun('relay', CAN);
 
 async function removeAll(): Promise<void> {
-  await podman(['rm', '--force', '--time', '5', CONTAINER], 120_000);
-  await podman(['rmi', '--force', IMAGE], 120_000);
+  await server.remove();
   await podman(['volume', 'rm', '--force', VOLUME], 60_000);
-}
-
-async function inspect<T>(format: string): Promise<T> {
-  const r = await mustPodman(['container', 'inspect', '--format', `{{json ${format}}}`, CONTAINER]);
-  return JSON.parse(r.stdout) as T;
 }
 
 const sha = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
@@ -49,28 +29,12 @@ describe.runIf(CAN.ok)('srmudp-relay container image (podman, runc)', () => {
   let http = '';
   let udpPort = 0;
 
-  beforeAll(async () => {
-    const base = await ensureBaseImage(20 * 60_000);
-    console.info(
-      `container: base ${base.image} ${base.cached ? 'cached' : 'built'} (${Math.round(base.ms / 1000)} s)`,
-    );
-    const build = await buildImage({
-      dockerfile: 'packages/relay-server/Dockerfile',
-      tag: IMAGE,
-      base: base.image,
-      timeoutMs: 15 * 60_000,
-    });
-    console.info(`container: ${IMAGE} built in ${Math.round(build.ms / 1000)} s`);
-  });
+  beforeAll(() => server.build());
   afterAll(removeAll, 5 * 60_000);
 
   it('starts unprivileged with a read-only root, its key in the volume, and reports healthy', async () => {
     await mustPodman(['volume', 'create', VOLUME]);
-    await mustPodman([
-      'run',
-      '--detach',
-      '--name',
-      CONTAINER,
+    await server.run([
       ...NETWORK,
       '--publish',
       '127.0.0.1::8080/tcp',
@@ -78,34 +42,16 @@ describe.runIf(CAN.ok)('srmudp-relay container image (podman, runc)', () => {
       '127.0.0.1::7000/udp',
       '--volume',
       `${VOLUME}:/data`,
-      ...ULIMITS,
-      '--read-only',
-      '--cap-drop',
-      'ALL',
-      '--security-opt',
-      'no-new-privileges',
-      IMAGE,
     ]);
-    const tcp = (await mustPodman(['port', CONTAINER, '8080/tcp'])).stdout.trim().split('\n')[0] ?? '';
-    const udp = (await mustPodman(['port', CONTAINER, '7000/udp'])).stdout.trim().split('\n')[0] ?? '';
+    const tcp = await server.published('8080/tcp');
+    const udp = await server.published('7000/udp');
     expect(tcp).toMatch(/^127\.0\.0\.1:\d+$/);
     expect(udp).toMatch(/^127\.0\.0\.1:\d+$/);
     http = `http://${tcp}`;
     udpPort = Number(udp.split(':')[1]);
-    expect(await inspect<string>('.Config.User')).toBe('srmudp:srmudp');
-    expect(JSON.stringify(await inspect<unknown>('.Config.Healthcheck'))).toContain('/healthz');
-    const healthy = await poll(
-      async () => (await podman(['healthcheck', 'run', CONTAINER], 15_000)).code === 0,
-      {
-        tries: 90,
-        intervalMs: 1_000,
-        withinMs: 120_000,
-      },
-    );
-    if (!healthy) {
-      const logs = await podman(['logs', CONTAINER]);
-      throw new Error(`not healthy within 90 tries or 120 s; logs:\n${logs.stdout}${logs.stderr}`);
-    }
+    expect(await server.inspect<string>('.Config.User')).toBe('srmudp:srmudp');
+    expect(JSON.stringify(await server.inspect<unknown>('.Config.Healthcheck'))).toContain('/healthz');
+    await server.waitHealthy();
     const key = await mustPodman([
       'run',
       '--rm',
@@ -114,7 +60,7 @@ describe.runIf(CAN.ok)('srmudp-relay container image (podman, runc)', () => {
       `${VOLUME}:/data:ro`,
       '--entrypoint',
       'node',
-      IMAGE,
+      server.image,
       '-e',
       "process.stdout.write(String(require('fs').statSync('/data/relay.key').mode & 0o777))",
     ]);
@@ -159,13 +105,13 @@ describe.runIf(CAN.ok)('srmudp-relay container image (podman, runc)', () => {
         ws.waitRelay((e) => e.type === 'restarting', 60_000),
         udp.waitRelay((e) => e.type === 'restarting', 60_000),
       ]);
-      await mustPodman(['stop', '--time', '30', CONTAINER], 120_000);
+      await server.stop();
       await told;
     } finally {
       await Promise.all([ws.close(), udp.close()]);
     }
-    expect(await inspect<number>('.State.ExitCode')).toBe(0);
-    const logs = await mustPodman(['logs', CONTAINER]);
+    expect(await server.inspect<number>('.State.ExitCode')).toBe(0);
+    const logs = await mustPodman(['logs', server.name]);
     expect(logs.stdout).toContain('"msg":"srmudp relay listening"');
     expect(logs.stdout).toContain('"msg":"stopped"');
     expect(logs.stdout).toContain(card.peerId);
@@ -173,8 +119,7 @@ describe.runIf(CAN.ok)('srmudp-relay container image (podman, runc)', () => {
 
   it('leaves nothing behind', async () => {
     await removeAll();
-    expect((await podman(['container', 'exists', CONTAINER])).code).toBe(1);
-    expect((await podman(['image', 'exists', IMAGE])).code).toBe(1);
+    expect(await server.gone()).toEqual({ container: true, image: true });
     expect((await podman(['volume', 'exists', VOLUME])).code).toBe(1);
   });
 });

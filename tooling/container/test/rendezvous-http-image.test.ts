@@ -1,98 +1,37 @@
-// The rendezvous HTTP server's image, built and run for real: the local base (debootstrap, cached),
-// the image from packages/rendezvous-http/Dockerfile on it, a container under runc with explicit
-// limits, hardened as compose.yaml runs it (read-only root, no capabilities), its port on
-// loopback, and the real client of @srmudp/rendezvous-http talking to it from the host.
+// The rendezvous HTTP server's image, built and run for real: the local base (debootstrap,
+// cached), the image of tooling/container/Dockerfile's rendezvous-http stage on it, a container
+// under runc with explicit limits, hardened as compose.yaml runs it (read-only root, no
+// capabilities), its port on loopback, and the real client of @srmudp/rendezvous-http talking to
+// it from the host.
 import { ed25519 } from '@noble/curves/ed25519.js';
 import type { Candidate } from '@srmudp/rendezvous';
 import { decodeRecord, isRendezvousError, parseCard, Rendezvous, signRecord } from '@srmudp/rendezvous';
 import { httpBackend } from '@srmudp/rendezvous-http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import {
-  buildImage,
-  canRunContainers,
-  ensureBaseImage,
-  mustPodman,
-  NETWORK,
-  podman,
-  poll,
-  ULIMITS,
-  uniqueName,
-} from './podman.js';
+import { canRunContainers, mustPodman, NETWORK } from './podman.js';
+import { reportNotRun, ServerContainer } from './server-container.js';
 
 const CAN = canRunContainers();
-const IMAGE = `localhost/${uniqueName('srmudp-test-rendezvous-http')}:test`;
-const CONTAINER = uniqueName('srmudp-test-rendezvous-http');
+const server = new ServerContainer('srmudp-test-rendezvous-http', 'rendezvous-http');
 
-if (!CAN.ok) {
-  // Visible in the output instead of a silent skip; the suite stays green where podman is absent.
-  it('reports why the container image tests do not run here', () => {
-    console.warn(`container: image tests not run on this machine: ${CAN.reason}`);
-    expect(CAN.reason).toMatch(/.+/);
-  });
-}
-
-async function removeAll(): Promise<void> {
-  await podman(['rm', '--force', '--time', '5', CONTAINER], 120_000);
-  await podman(['rmi', '--force', IMAGE], 120_000);
-}
-
-async function inspect<T>(format: string): Promise<T> {
-  const r = await mustPodman(['container', 'inspect', '--format', `{{json ${format}}}`, CONTAINER]);
-  return JSON.parse(r.stdout) as T;
-}
+reportNotRun('rendezvous-http', CAN);
 
 describe.runIf(CAN.ok)('rendezvous-http container image (podman, runc)', () => {
   let url = '';
 
-  beforeAll(async () => {
-    const base = await ensureBaseImage(20 * 60_000);
-    console.info(
-      `container: base ${base.image} ${base.cached ? 'cached' : 'built'} (${Math.round(base.ms / 1000)} s)`,
-    );
-    const build = await buildImage({
-      dockerfile: 'packages/rendezvous-http/Dockerfile',
-      tag: IMAGE,
-      base: base.image,
-      timeoutMs: 15 * 60_000,
-    });
-    console.info(`container: ${IMAGE} built in ${Math.round(build.ms / 1000)} s`);
-  });
-  afterAll(removeAll, 5 * 60_000);
+  beforeAll(() => server.build());
+  afterAll(() => server.remove(), 5 * 60_000);
 
   it('starts as the unprivileged user with a read-only root and reports healthy', async () => {
-    await mustPodman([
-      'run',
-      '--detach',
-      '--name',
-      CONTAINER,
-      ...NETWORK,
-      '--publish',
-      '127.0.0.1::8080',
-      ...ULIMITS,
-      '--read-only',
-      '--cap-drop',
-      'ALL',
-      '--security-opt',
-      'no-new-privileges',
-      IMAGE,
-    ]);
-    const port = (await mustPodman(['port', CONTAINER, '8080/tcp'])).stdout.trim().split('\n')[0] ?? '';
+    await server.run([...NETWORK, '--publish', '127.0.0.1::8080']);
+    const port = await server.published('8080/tcp');
     expect(port).toMatch(/^127\.0\.0\.1:\d+$/);
     url = `http://${port}`;
-    expect(await inspect<string>('.Config.User')).toBe('srmudp:srmudp');
-    expect(String(await inspect<string | number>('.Config.StopSignal'))).toMatch(/^(SIGTERM|15)$/);
-    expect(JSON.stringify(await inspect<unknown>('.Config.Healthcheck'))).toContain('/v1/health');
-
-    // The image's own HEALTHCHECK, run by podman inside the container (no systemd timers here).
-    const healthy = await poll(
-      async () => (await podman(['healthcheck', 'run', CONTAINER], 15_000)).code === 0,
-      { tries: 90, intervalMs: 1_000, withinMs: 120_000 },
-    );
-    if (!healthy) {
-      const logs = await podman(['logs', CONTAINER]);
-      throw new Error(`not healthy within 90 tries or 120 s; logs:\n${logs.stdout}${logs.stderr}`);
-    }
-    expect(await inspect<string>('.State.Health.Status')).toBe('healthy');
+    expect(await server.inspect<string>('.Config.User')).toBe('srmudp:srmudp');
+    expect(String(await server.inspect<string | number>('.Config.StopSignal'))).toMatch(/^(SIGTERM|15)$/);
+    expect(JSON.stringify(await server.inspect<unknown>('.Config.Healthcheck'))).toContain('/v1/health');
+    await server.waitHealthy();
+    expect(await server.inspect<string>('.State.Health.Status')).toBe('healthy');
     // and the published port answers from the host
     const health = await fetch(`${url}/v1/health`, { signal: AbortSignal.timeout(10_000) });
     expect(await health.json()).toMatchObject({ ok: true });
@@ -158,15 +97,13 @@ describe.runIf(CAN.ok)('rendezvous-http container image (podman, runc)', () => {
 
   it('stops on SIGTERM by itself (exit 0, not killed) and the test leaves nothing behind', async () => {
     expect(url).not.toBe('');
-    // 30 s before podman falls back to SIGKILL, which would show as exit code 137.
-    await mustPodman(['stop', '--time', '30', CONTAINER], 120_000);
-    expect(await inspect<number>('.State.ExitCode')).toBe(0);
-    expect(await inspect<boolean>('.State.OOMKilled')).toBe(false);
-    const logs = await mustPodman(['logs', CONTAINER]);
+    await server.stop();
+    expect(await server.inspect<number>('.State.ExitCode')).toBe(0);
+    expect(await server.inspect<boolean>('.State.OOMKilled')).toBe(false);
+    const logs = await mustPodman(['logs', server.name]);
     expect(logs.stdout).toContain('srmudp rendezvous server listening on http://0.0.0.0:8080');
 
-    await removeAll();
-    expect((await podman(['container', 'exists', CONTAINER])).code).toBe(1);
-    expect((await podman(['image', 'exists', IMAGE])).code).toBe(1);
+    await server.remove();
+    expect(await server.gone()).toEqual({ container: true, image: true });
   });
 });

@@ -260,11 +260,20 @@ def _utf8_decode(b: bytes, what: str) -> str:
     return s
 
 
-def _take(buf: bytes, pos: int, n: int, what: str) -> tuple[bytes, int]:
+def read_bytes(buf: bytes, pos: int, n: int, what: str) -> tuple[bytes, int]:
+    """The ``n`` bytes at ``pos`` and the next position; TRUNCATED when the input is shorter.
+    The one bounds check of every decoder here and in relay.py."""
     end = pos + n
     if end > len(buf):
         raise WireDecodeError("TRUNCATED", f"{what}: {n} bytes at offset {pos} exceed the input")
     return buf[pos:end], end
+
+
+def read_u8(buf: bytes, pos: int, what: str) -> tuple[int, int]:
+    """The byte at ``pos`` and the next position; TRUNCATED at the end of the input."""
+    if pos >= len(buf):
+        raise WireDecodeError("TRUNCATED", f"{what}: 1 byte expected at offset {pos}")
+    return buf[pos], pos + 1
 
 
 def read_frame(buf: bytes, pos: int) -> tuple[Frame, int]:
@@ -290,7 +299,7 @@ def read_frame(buf: bytes, pos: int) -> tuple[Frame, int]:
             offset, p = read_varint(buf, p)
         if t & STREAM_FLAG_LEN:
             n, p = read_varint(buf, p)
-            data, p = _take(buf, p, n, "stream data")
+            data, p = read_bytes(buf, p, n, "stream data")
         else:
             data, p = buf[p:], len(buf)
         if offset + len(data) > MAX_VARINT:
@@ -303,7 +312,7 @@ def read_frame(buf: bytes, pos: int) -> tuple[Frame, int]:
         n, p = read_varint(buf, p)
         if offset + n > total:
             raise WireDecodeError("BAD_VALUE", f"message fragment {offset}+{n} exceeds total {total}")
-        data, p = _take(buf, p, n, "message data")
+        data, p = read_bytes(buf, p, n, "message data")
         if t == FT_CONTROL:
             return Message(mid, offset, total, False, data, control=True), p
         return Message(mid, offset, total, bool(t & 1), data), p
@@ -327,23 +336,23 @@ def read_frame(buf: bytes, pos: int) -> tuple[Frame, int]:
         code, p = read_varint(buf, p)
         return StopSending(sid, code), p
     if t == FT_PATH_CHALLENGE or t == FT_PATH_RESPONSE:
-        data, p = _take(buf, p, PATH_DATA_LENGTH, "path data")
+        data, p = read_bytes(buf, p, PATH_DATA_LENGTH, "path data")
         return (PathChallenge(data) if t == FT_PATH_CHALLENGE else PathResponse(data)), p
     if t == FT_CLOSE:
         code, p = read_varint(buf, p)
         n, p = read_varint(buf, p)
-        raw, p = _take(buf, p, n, "close reason")
+        raw, p = read_bytes(buf, p, n, "close reason")
         return Close(code, _utf8_decode(raw, "close reason")), p
     if t == FT_DATAGRAM:
         return Datagram(buf[p:]), len(buf)
     if t == FT_DATAGRAM | 1:
         n, p = read_varint(buf, p)
-        data, p = _take(buf, p, n, "datagram data")
+        data, p = read_bytes(buf, p, n, "datagram data")
         return Datagram(data), p
     if t == FT_RELAY:
-        peer, p = _take(buf, p, PEER_ID_LENGTH, "relay peer")
+        peer, p = read_bytes(buf, p, PEER_ID_LENGTH, "relay peer")
         n, p = read_varint(buf, p)
-        payload, p = _take(buf, p, n, "relay payload")
+        payload, p = read_bytes(buf, p, n, "relay payload")
         return Relay(peer, payload), p
     raise WireDecodeError("UNKNOWN_TYPE", f"unknown frame type 0x{t:x} at offset {pos}")
 

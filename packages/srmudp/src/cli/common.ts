@@ -138,6 +138,18 @@ export function intOption(name: string, v: string | undefined, min: number, max:
   return n;
 }
 
+/** The node options the common flags set (what nodeOptionsFrom returns). */
+export interface CommonNodeOptions {
+  /** key file path (created 0600 when missing) or omitted for an ephemeral identity */
+  identity?: string;
+  host?: string;
+  port?: number;
+  idleTimeoutMs?: number;
+  keepaliveMs?: number;
+  /** STUN servers ('host:port') for NAT traversal */
+  stunServers?: string[];
+}
+
 /** node options from the common flags (idle timeout: keepalives every third of it). */
 export function nodeOptionsFrom(v: {
   identity?: string | undefined;
@@ -145,14 +157,7 @@ export function nodeOptionsFrom(v: {
   port?: string | undefined;
   'idle-timeout'?: string | undefined;
   stun?: string[] | undefined;
-}): {
-  identity?: string;
-  host?: string;
-  port?: number;
-  idleTimeoutMs?: number;
-  keepaliveMs?: number;
-  stunServers?: string[];
-} {
+}): CommonNodeOptions {
   const port = intOption('port', v.port, 0, 65535);
   const idle = intOption('idle-timeout', v['idle-timeout'], 500, 3_600_000);
   return {
@@ -224,6 +229,16 @@ export function onInterrupt(handler: (signal: NodeJS.Signals) => void): () => vo
     process.off('SIGINT', h);
     process.off('SIGTERM', h);
   };
+}
+
+/** Resolves at the first SIGINT or SIGTERM (for commands that serve until stopped). */
+export function untilInterrupted(): Promise<void> {
+  return new Promise<void>((resolve) => {
+    const stop = onInterrupt(() => {
+      stop();
+      resolve();
+    });
+  });
 }
 
 /**

@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 import { readFileSync } from 'node:fs';
 import { chatCommand } from './commands/chat.js';
-import { exposeCommand, forwardCommand } from './commands/forward.js';
+import { exposeCommand } from './commands/expose.js';
+import { forwardCommand } from './commands/forward.js';
 import { idCommand } from './commands/id.js';
 import { pipeCommand } from './commands/pipe.js';
 import { receiveCommand } from './commands/receive.js';

@@ -1,5 +1,8 @@
+// Why ~470 lines: Chat holds one concern, a member's membership (join, leave, hellos,
+// introductions, mesh or gossip group), whose parts share the peers' state; the roster, the typed
+// lines and commands, the /peers table and the wire format are their own files.
 import { randomBytes } from 'node:crypto';
-import { type CardLine, CardLines, looksLikeCardStart, parseCard } from '@srmudp/rendezvous';
+import { parseCard } from '@srmudp/rendezvous';
 import { httpBackend } from '@srmudp/rendezvous-http';
 import type { Connection } from '../../connection.js';
 import type { Group, GroupMessage } from '../../group.js';
@@ -7,7 +10,11 @@ import { createNode, type PeerEvent, type SrmudpNode } from '../../node.js';
 import { CARD_GATHER_WAIT_MS } from '../common.js';
 import { formatPath, formatRtt } from '../format.js';
 import { style as makeStyle, type Style } from '../style.js';
+import { ChatInput, notACard } from './input.js';
 import { type IntroductionPolicy, Introductions, MAX_PENDING, PER_HELLO } from './introductions.js';
+import { peersTable } from './peers-table.js';
+import { label, type Peer, Roster } from './roster.js';
+
 import { cleanNick, cleanText, decodeChat, encodeChat, MAX_TEXT } from './wire.js';
 
 export interface ChatOptions {
@@ -54,37 +61,10 @@ const SEEN_IDS = 4096;
 /** The app tag of chat cards. */
 export const CHAT_APP = 'srmudp-chat/1';
 
-interface Peer {
-  peerId: string;
-  nick: string | null;
-  card: string | null;
-  /** the connection we greeted, while it is open */
-  conn: Connection | null;
-  /** added to the node's named peers (redialled after a loss) */
-  named: boolean;
-  /** the user joined it (/join, --join, saved peers): its introductions may be followed */
-  joined: boolean;
-}
-
-export const HELP = [
-  'commands:',
-  '  <text>                 say it to everyone',
-  '  /msg <peer> <text>     say it to one peer only',
-  '  /join <card>           join a peer (and, through it, its group); a card may span lines',
-  '  /accept [<peer>|all]   join peers others introduced (no argument: list them)',
-  '  /peers                 who is here: state, path (direct or relayed), RTT (smoothed and min), loss',
-  '  /leave <peer>          stop redialling a peer and forget it',
-  '  /card                  print your contact card again',
-  '  /quit                  leave (Ctrl-D works too)',
-];
-
 /** A group chat member: one srmudp node, peers by peer id, nicknames learned in-band. */
 export class Chat {
-  private readonly peers = new Map<string, Peer>();
-  /** peers the user left: other members' hellos do not bring them back, only /join does */
-  private readonly forgotten = new Set<string>();
-  /** joins the lines of a card pasted over several lines */
-  private readonly cards = new CardLines();
+  private readonly peers = new Roster();
+  private readonly typed: ChatInput;
   /** connections whose hello has been handled: only the first one introduces anyone */
   private readonly greeted = new WeakSet<Connection>();
   readonly introductions: Introductions;
@@ -113,6 +93,7 @@ export class Chat {
   ) {
     this.gossipAbove = gossipAbove;
     this.introductions = new Introductions(policy);
+    this.typed = new ChatInput(this, out);
     node.on('connection', (conn: Connection) => this.onConnection(conn));
     node.on('peer', (e: PeerEvent) => this.onPeerEvent(e));
     node.onMessage((m) => this.onMessage(m.peer, m.data));
@@ -130,7 +111,7 @@ export class Chat {
         this.told.set(p.peerId, 'connecting');
         this.out(
           this.style.dim(
-            `*** connecting to ${this.label(p)} (${e.addresses ?? 0} address${e.addresses === 1 ? '' : 'es'})...`,
+            `*** connecting to ${label(p)} (${e.addresses ?? 0} address${e.addresses === 1 ? '' : 'es'})...`,
           ),
         );
       }
@@ -146,7 +127,7 @@ export class Chat {
       this.told.set(p.peerId, key);
       const retry = e.retryInMs !== undefined ? `; trying again in ${formatRtt(e.retryInMs)}` : '';
       this.out(
-        this.style.yellow(`*** cannot reach ${this.label(p)}: ${e.error.code} (${e.error.message})${retry}`),
+        this.style.yellow(`*** cannot reach ${label(p)}: ${e.error.code} (${e.error.message})${retry}`),
       );
     }
   }
@@ -181,104 +162,26 @@ export class Chat {
   }
 
   /** Handles one line typed by the user; false once the user asked to quit. */
-  async input(line: string): Promise<boolean> {
-    // A card may come over several lines (a wrapped paste): the lines are joined until it parses.
-    if (this.cards.pending) return this.pasted(this.cards.push(line));
-    const text = line.trim();
-    if (text === '') return true;
-    if (/^\/join(\s|$)/i.test(text)) {
-      const card = text.slice(5).trim();
-      if (card === '') this.out('usage: /join <card>');
-      else if (looksLikeCardStart(card)) return this.pasted(this.cards.push(card));
-      else this.join(card); // says what is wrong with it
-      return true;
-    }
-    // a card pasted on its own is a join; a lone piece of one is never sent as a message
-    if (looksLikeCardStart(text)) return this.pasted(this.cards.push(text));
-    if (!text.startsWith('/')) return this.pasted(this.cards.push(text));
-    return this.command(text);
-  }
-
-  private async pasted(results: CardLine[]): Promise<boolean> {
-    for (const r of results) {
-      switch (r.kind) {
-        case 'card':
-          this.join(r.text);
-          break;
-        case 'partial':
-          if (r.lines === 1) this.out('*** card incomplete: paste the rest of it (an empty line cancels)');
-          break;
-        case 'invalid':
-          this.out(notACard(r.error));
-          break;
-        case 'fragment':
-          this.out('*** that looks like a piece of a contact card: not sent (paste the whole card)');
-          break;
-        case 'line': {
-          // a line that ended a pending card is handled as if typed alone (a command, /join included)
-          const t = r.text.trim();
-          if (t.startsWith('/')) {
-            if (!(await this.input(t))) return false;
-          } else if (t !== '') this.say(t);
-          break;
-        }
-      }
-    }
-    return true;
-  }
-
-  private async command(text: string): Promise<boolean> {
-    const [cmd = '', ...rest] = text.split(/\s+/);
-    switch (cmd.toLowerCase()) {
-      case '/quit':
-      case '/exit':
-        return false;
-      case '/help':
-        for (const l of HELP) this.out(l);
-        return true;
-      case '/card':
-        this.out(`your contact card (${this.nick}):`);
-        this.out(this.card());
-        return true;
-      case '/accept':
-        this.accept(rest.join(' '));
-        return true;
-      case '/peers':
-        for (const l of this.peersTable()) this.out(l);
-        return true;
-      case '/leave':
-        if (rest.length !== 1) this.out('usage: /leave <peer>');
-        else this.leave(rest[0] as string);
-        return true;
-      case '/msg': {
-        const m = /^\/msg\s+(\S+)\s+(.+)$/is.exec(text);
-        if (!m) this.out('usage: /msg <peer> <text>');
-        else this.privateMessage(m[1] as string, m[2] as string);
-        return true;
-      }
-      default:
-        this.out(`unknown command ${cmd} (/help lists them)`);
-        return true;
-    }
+  input(line: string): Promise<boolean> {
+    return this.typed.input(line);
   }
 
   /** Cards of the joined peers (what a restart needs to find the group again). */
   joinedCards(): string[] {
-    return [...this.peers.values()].filter((p) => p.named && p.card !== null).map((p) => p.card as string);
+    return this.peers.joinedCards();
   }
 
   /** Forgets a peer: no more redials, its connection closed, its incoming connections refused. */
   leave(who: string): void {
-    const found = this.find(who);
+    const found = this.peers.find(who);
     if (typeof found === 'string') {
       this.out(`*** ${found}`);
       return;
     }
     if (found.named) this.node.peers.remove([found.peerId]);
     found.named = false;
-    this.peers.delete(found.peerId);
-    this.forgotten.add(found.peerId);
-    this.out(`*** forgot ${this.label(found)}`);
+    this.peers.forget(found);
+    this.out(`*** forgot ${label(found)}`);
     this.onPeersChanged?.(this.joinedCards());
   }
 
@@ -317,10 +220,10 @@ export class Chat {
       );
       return;
     }
-    this.forgotten.delete(parsed.peerIdText);
-    const p = this.peer(parsed.peerIdText);
+    this.peers.unforget(parsed.peerIdText);
+    const p = this.peers.peer(parsed.peerIdText);
     if (p.named) {
-      this.out(`*** already joined ${this.label(p)}${p.conn ? '' : ' (reconnecting)'}`);
+      this.out(`*** already joined ${label(p)}${p.conn ? '' : ' (reconnecting)'}`);
       return;
     }
     if (p.nick === null && parsed.name !== undefined) p.nick = cleanNick(parsed.name);
@@ -328,7 +231,7 @@ export class Chat {
     p.joined = true;
     this.introductions.forget(p.peerId);
     this.addNamed(p);
-    if (!p.conn && !opts.quiet) this.out(`*** joining ${this.label(p)}...`);
+    if (!p.conn && !opts.quiet) this.out(`*** joining ${label(p)}...`);
   }
 
   say(text: string): void {
@@ -336,7 +239,7 @@ export class Chat {
       this.out(`*** too long (${text.length} characters, at most ${MAX_TEXT})`);
       return;
     }
-    const to = this.online().map((p) => p.peerId);
+    const to = this.peers.online().map((p) => p.peerId);
     const inGroup = this.large && this.group.neighbours().length > 0;
     if (to.length === 0 && !inGroup) {
       this.out('*** nobody is here yet: not sent (/join <card> first)');
@@ -361,7 +264,7 @@ export class Chat {
 
   /** The group's size as this member sees it (direct peers, or the members gossip knows). */
   groupSize(): number {
-    const members = new Set([...this.peers.keys()].filter((id) => !this.forgotten.has(id)));
+    const members = new Set(this.peers.ids().filter((id) => !this.peers.isForgotten(id)));
     if (this.large) for (const id of this.group.members()) members.add(id);
     return members.size + 1;
   }
@@ -369,7 +272,8 @@ export class Chat {
   /** Talks through the gossip group from now on (joined through the direct peers' cards). */
   private useGroup(viaCard?: string): void {
     if (this.closed) return;
-    const cards = [...this.peers.values()]
+    const cards = this.peers
+      .all()
       .filter((p) => p.conn !== null && p.card !== null)
       .map((p) => p.card as string);
     if (viaCard !== undefined) cards.push(viaCard);
@@ -381,7 +285,7 @@ export class Chat {
     this.large = true;
     this.joinGroup(cards);
     // tell the direct peers: they join the group too (a hello again, now with group: true)
-    for (const p of this.online()) {
+    for (const p of this.peers.online()) {
       if (p.conn && !p.conn.isClosed) p.conn.send(this.hello(p));
     }
     this.out(this.style.dim(`*** ${this.groupSize()} members: talking through the gossip group now`));
@@ -402,7 +306,7 @@ export class Chat {
     const c = decodeChat(m.data);
     if (c === null || c.t !== 'say') return; // private lines never travel through the group
     if (!this.firstTime(c.id)) return;
-    if (this.forgotten.has(m.from)) return;
+    if (this.peers.isForgotten(m.from)) return;
     const known = this.peers.get(m.from);
     const who = known?.nick ?? (c.nick !== undefined ? cleanNick(c.nick) : `${m.from.slice(0, 12)}...`);
     this.out(`${this.style.cyan(`${who}:`)} ${cleanText(c.text)}`);
@@ -418,57 +322,27 @@ export class Chat {
   }
 
   privateMessage(who: string, text: string): void {
-    const found = this.find(who);
+    const found = this.peers.find(who);
     if (typeof found === 'string') {
       this.out(`*** ${found}`);
       return;
     }
     if (!found.conn) {
-      this.out(`*** ${this.label(found)} is not connected right now`);
+      this.out(`*** ${label(found)} is not connected right now`);
       return;
     }
     const sent = this.node.send(encodeChat({ t: 'msg', text: text.slice(0, MAX_TEXT) }), {
       to: [found.peerId],
     });
-    this.out(sent.length > 0 ? `-> ${this.label(found)} (private): ${text}` : `*** not sent`);
+    this.out(sent.length > 0 ? `-> ${label(found)} (private): ${text}` : `*** not sent`);
   }
 
   peersTable(): string[] {
     if (this.peers.size === 0) return ['*** no peers yet (/join <card>)'];
-    const status = this.node.status();
     const size = this.large
       ? [`*** ${this.groupSize()} members (gossip group: ${this.group.neighbours().length} neighbours)`]
       : [];
-    const rows = [
-      ['peer', 'state', 'path', 'rtt', 'min rtt', 'loss', 'sent', 'received', 'id', 'last error'],
-    ];
-    for (const p of this.peers.values()) {
-      const s = status[p.peerId];
-      const path = formatPath(s?.path);
-      const c = p.conn && !p.conn.isClosed ? p.conn.stats() : null;
-      rows.push([
-        p.nick ?? '?',
-        s?.state ?? (p.conn ? 'established' : 'closed'),
-        path,
-        s?.rttMs != null ? formatRtt(s.rttMs) : '-',
-        c?.rttMeasured ? formatRtt(c.minRttMs) : '-',
-        s?.lossRate != null ? `${(s.lossRate * 100).toFixed(1)}%` : '-',
-        formatCount(s?.bytesSent ?? 0),
-        formatCount(s?.bytesReceived ?? 0),
-        `${p.peerId.slice(0, 12)}...`,
-        s?.lastError ? s.lastError.code : '',
-      ]);
-    }
-    const widths = (rows[0] as string[]).map((_, i) => Math.max(...rows.map((r) => (r[i] ?? '').length)));
-    return [
-      ...size,
-      ...rows.map((r) =>
-        r
-          .map((c, i) => c.padEnd(widths[i] ?? 0))
-          .join('  ')
-          .trimEnd(),
-      ),
-    ];
+    return [...size, ...peersTable(this.peers.all(), this.node.status())];
   }
 
   async close(): Promise<void> {
@@ -479,33 +353,6 @@ export class Chat {
 
   // --- internals
 
-  private peer(peerId: string): Peer {
-    let p = this.peers.get(peerId);
-    if (!p) {
-      p = { peerId, nick: null, card: null, conn: null, named: false, joined: false };
-      this.peers.set(peerId, p);
-    }
-    return p;
-  }
-
-  private label(p: Peer): string {
-    return p.nick ?? `${p.peerId.slice(0, 12)}...`;
-  }
-
-  private online(): Peer[] {
-    return [...this.peers.values()].filter((p) => p.conn !== null && !p.conn.isClosed);
-  }
-
-  /** A peer by nickname (case-insensitive) or by the start of its peer id; a string is an error. */
-  private find(who: string): Peer | string {
-    const all = [...this.peers.values()];
-    let hits = all.filter((p) => p.nick?.toLowerCase() === who.toLowerCase());
-    if (hits.length === 0 && who.length >= 4) hits = all.filter((p) => p.peerId.startsWith(who));
-    if (hits.length === 1) return hits[0] as Peer;
-    if (hits.length === 0) return `no peer called ${who} (/peers lists them)`;
-    return `${who} is ambiguous: use the start of a peer id (${hits.map((p) => p.peerId.slice(0, 12)).join(', ')})`;
-  }
-
   private addNamed(p: Peer): void {
     if (p.named || p.card === null || this.closed) return;
     p.named = true;
@@ -515,19 +362,19 @@ export class Chat {
       this.onPeersChanged?.(this.joinedCards());
     } catch (e) {
       p.named = false;
-      this.out(`*** cannot join ${this.label(p)}: ${e instanceof Error ? e.message : String(e)}`);
+      this.out(`*** cannot join ${label(p)}: ${e instanceof Error ? e.message : String(e)}`);
     }
   }
 
   private onConnection(conn: Connection): void {
-    const p = this.peer(conn.peerId);
+    const p = this.peers.peer(conn.peerId);
     conn.send(this.hello(p));
     conn.once('close', (info: { reason: string; remote: boolean }) => {
       if (p.conn !== conn) return;
       p.conn = null;
       // a gossip neighbour the group let go is no news; a joined (named) peer leaving is
       if (!this.closed && (!this.large || p.named)) {
-        this.out(this.style.yellow(`*** ${this.label(p)} left${info.reason ? ` (${info.reason})` : ''}`));
+        this.out(this.style.yellow(`*** ${label(p)} left${info.reason ? ` (${info.reason})` : ''}`));
       }
     });
   }
@@ -544,7 +391,8 @@ export class Chat {
 
   /** The cards a hello introduces: the members we are connected to, but the one greeted. */
   protected peersForHello(to: Peer): string[] {
-    return [...this.peers.values()]
+    return this.peers
+      .all()
       .filter((q) => q !== to && q.card !== null && q.conn !== null)
       .map((q) => q.card as string)
       .slice(0, MAX_PENDING);
@@ -554,7 +402,7 @@ export class Chat {
     const m = decodeChat(data);
     if (m === null) return;
     const conn = this.node.connection(from);
-    const p = this.peer(conn?.peerId ?? from);
+    const p = this.peers.peer(conn?.peerId ?? from);
     switch (m.t) {
       case 'hello': {
         const first = p.conn === null || p.conn !== (conn ?? null);
@@ -582,16 +430,16 @@ export class Chat {
           this.addNamed(p);
           if (introduces) this.meet(m.peers.slice(0, MAX_PENDING), p);
         } else if (p.joined) this.addNamed(p);
-        if (m.group === true && !this.forgotten.has(p.peerId)) this.useGroup(m.card);
+        if (m.group === true && !this.peers.isForgotten(p.peerId)) this.useGroup(m.card);
         else if (!large && this.groupSize() > this.gossipAbove) this.useGroup();
         return;
       }
       case 'say':
         if (!this.firstTime(m.id)) return;
-        this.out(`${this.style.cyan(`${this.label(p)}:`)} ${cleanText(m.text)}`);
+        this.out(`${this.style.cyan(`${label(p)}:`)} ${cleanText(m.text)}`);
         return;
       case 'msg':
-        this.out(`${this.style.magenta(`${this.label(p)} (private):`)} ${cleanText(m.text)}`);
+        this.out(`${this.style.magenta(`${label(p)} (private):`)} ${cleanText(m.text)}`);
         return;
     }
   }
@@ -608,37 +456,22 @@ export class Chat {
         continue;
       }
       const id = parsed.peerIdText;
-      if (id === this.node.peerId || this.forgotten.has(id) || this.peers.get(id)?.named) continue;
+      if (id === this.node.peerId || this.peers.isForgotten(id) || this.peers.get(id)?.named) continue;
       const intro = {
         peerId: id,
         card,
         nick: parsed.name !== undefined ? cleanNick(parsed.name) : null,
-        by: this.label(by),
+        by: label(by),
       };
       if (this.introductions.admit(intro, by.joined && followed < PER_HELLO)) {
         followed++;
-        const p = this.peer(id);
+        const p = this.peers.peer(id);
         if (p.nick === null) p.nick = intro.nick;
         p.card = card;
         this.addNamed(p);
       } else if (this.introductions.policy !== 'off') waiting.push(intro.nick ?? `${id.slice(0, 12)}...`);
     }
     if (waiting.length > 0)
-      this.out(
-        `*** ${this.label(by)} introduced ${waiting.join(', ')}: /accept <peer> or /accept all to join`,
-      );
+      this.out(`*** ${label(by)} introduced ${waiting.join(', ')}: /accept <peer> or /accept all to join`);
   }
-}
-
-/** Bytes for the peers table: 2143, 12.3k, 4.5M. */
-function formatCount(n: number): string {
-  if (n < 10_000) return String(n);
-  if (n < 10_000_000) return `${(n / 1000).toFixed(1)}k`;
-  return `${(n / 1_000_000).toFixed(1)}M`;
-}
-
-/** One line for a card that does not parse (the parser's message without its own prefix). */
-function notACard(error: unknown): string {
-  const message = error instanceof Error ? error.message : String(error);
-  return `*** not a contact card: ${message.replace(/^invalid contact card: /, '')}`;
 }

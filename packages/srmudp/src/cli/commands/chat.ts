@@ -1,11 +1,13 @@
 import { readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { userInfo } from 'node:os';
 import { clearLine, createInterface, cursorTo } from 'node:readline';
-import { Chat, HELP } from '../chat/chat.js';
+import { Chat } from '../chat/chat.js';
+import { HELP } from '../chat/input.js';
 import { INTRODUCTION_POLICIES, type IntroductionPolicy } from '../chat/introductions.js';
 import { CliError, type Command, EXIT, NODE_OPTION_HELP, NODE_OPTIONS, nodeOptionsFrom } from '../common.js';
 import { ControlServer } from '../control.js';
 import { defaultKeyFile } from '../home.js';
+import { RENDEZVOUS_OPTION } from '../options.js';
 import { style } from '../style.js';
 
 const options = {
@@ -14,7 +16,7 @@ const options = {
   join: { type: 'string', multiple: true },
   'peers-file': { type: 'string' },
   introductions: { type: 'string' },
-  rendezvous: { type: 'string' },
+  ...RENDEZVOUS_OPTION,
 } as const;
 
 export const chatCommand: Command<typeof options> = {

@@ -1,190 +1,25 @@
-import { readFileSync } from 'node:fs';
-import { createConnection, createServer, type Socket } from 'node:net';
-import { parsePeerId, peerIdToString } from '@srmudp/crypto';
+import { createServer } from 'node:net';
 import { parseCard } from '@srmudp/rendezvous';
-import { httpBackend } from '@srmudp/rendezvous-http';
-import type { Connection } from '../../connection.js';
 import { createNode, type PeerEvent } from '../../node.js';
-import type { SrmudpStream } from '../../stream.js';
-import { originOf } from '../code/code.js';
-import {
-  CARD_GATHER_WAIT_MS,
-  CliError,
-  type Command,
-  cliLog,
-  EXIT,
-  intOption,
-  NODE_OPTION_HELP,
-  NODE_OPTIONS,
-  nodeOptionsFrom,
-  onInterrupt,
-} from '../common.js';
+import { CliError, type Command, EXIT, intOption, NODE_OPTIONS, untilInterrupted } from '../common.js';
 import { ControlServer } from '../control.js';
-import { defaultKeyFile } from '../home.js';
+import {
+  CONNECT_TIMEOUT_OPTION,
+  connectTimeoutOption,
+  DEFAULT_CONNECT_TIMEOUT_MS,
+  JSON_OPTION,
+  RENDEZVOUS_OPTION,
+} from '../options.js';
 import { style } from '../style.js';
-
-/** The app tag of expose cards. */
-export const EXPOSE_APP = 'srmudp-expose/1';
-
-const identityHelp = NODE_OPTION_HELP.map(([k, v]): [string, string] =>
-  k.startsWith('identity') ? [k, 'key file (default: ~/.srmudp/id.key, the one `srmudp id` shows)'] : [k, v],
-);
-
-/** Splices a TCP socket and an srmudp stream both ways; either side's end or error ends both. */
-function splice(tcp: Socket, stream: SrmudpStream, counts: { up: number; down: number }): void {
-  tcp.on('data', (c: Buffer) => {
-    counts.up += c.length;
-  });
-  stream.on('data', (c: Buffer) => {
-    counts.down += c.length;
-  });
-  tcp.pipe(stream);
-  stream.pipe(tcp);
-  const kill = () => {
-    tcp.destroy();
-    stream.destroy();
-  };
-  tcp.on('error', kill);
-  stream.on('error', kill);
-  tcp.on('close', () => {
-    if (!stream.writableEnded) stream.end();
-  });
-}
-
-/** Peer ids from --allow and --allow-file (one per line, '#' comments), checked. */
-function allowList(values: { allow?: string[] | undefined; 'allow-file'?: string | undefined }): string[] {
-  const ids = [...(values.allow ?? [])];
-  if (values['allow-file'] !== undefined) {
-    let text: string;
-    try {
-      text = readFileSync(values['allow-file'], 'utf8');
-    } catch (e) {
-      throw new CliError(EXIT.failed, `cannot read ${values['allow-file']}: ${(e as Error).message}`);
-    }
-    for (const line of text.split('\n')) {
-      const t = line.replace(/#.*/, '').trim();
-      if (t !== '') ids.push(t);
-    }
-  }
-  return ids.map((id) => {
-    try {
-      return peerIdToString(parsePeerId(id));
-    } catch (e) {
-      throw new CliError(EXIT.usage, `--allow: "${id}" is not a peer id (${(e as Error).message})`);
-    }
-  });
-}
-
-const exposeOptions = {
-  ...NODE_OPTIONS,
-  to: { type: 'string' },
-  allow: { type: 'string', multiple: true },
-  'allow-file': { type: 'string' },
-  'allow-anyone': { type: 'boolean' },
-  rendezvous: { type: 'string' },
-  json: { type: 'boolean' },
-} as const;
-
-export const exposeCommand: Command<typeof exposeOptions> = {
-  name: 'expose',
-  summary: 'make a local TCP port reachable by allowed peers through srmudp (they run `srmudp forward`)',
-  usage: '<port> --allow <peer id>... [options]',
-  options: exposeOptions,
-  optionHelp: [
-    ['to <host>', 'where the TCP service listens (default 127.0.0.1)'],
-    ['allow <peer id>', 'a peer allowed to connect (repeatable; `srmudp id` shows yours)'],
-    ['allow-file <path>', 'peer ids allowed to connect, one per line (# comments)'],
-    ['allow-anyone', 'let anyone with the card connect (no allow-list)'],
-    ['rendezvous <server>', 'publish on this rendezvous server: the card stays the same across restarts'],
-    ['json', 'print {"card"} as one JSON line on stdout'],
-    ...identityHelp,
-  ],
-  notes: [
-    'Only the peers on the allow-list get past the handshake (their Noise static key is checked):',
-    'without --allow/--allow-file you must say --allow-anyone. Each TCP connection of a forwarding',
-    'peer becomes one encrypted srmudp stream to <to>:<port>.',
-  ],
-  examples: [
-    'srmudp expose 8080 --allow pk2iykztti4jgifwgqqlg2mgjsmt2g2gfs2z2ybscszzj55qispbi7s3g4',
-    'srmudp expose 22 --allow-file ~/.srmudp/allowed --rendezvous rv.example.org',
-  ],
-  exits: [
-    [EXIT.ok, 'stopped with Ctrl-C'],
-    [EXIT.failed, 'cannot start: key file, port in use, rendezvous server, unreadable allow file'],
-    [EXIT.usage, 'usage error: no port, a bad peer id, no allow-list without --allow-anyone'],
-  ],
-  async run({ values, positionals }) {
-    if (positionals.length !== 1)
-      throw new CliError(EXIT.usage, 'expected the TCP port to expose', { pointToHelp: true });
-    const port = intOption('port (argument)', positionals[0], 1, 65535) as number;
-    const allow = allowList(values);
-    if (allow.length === 0 && !values['allow-anyone'])
-      throw new CliError(EXIT.usage, 'no --allow or --allow-file: say who may connect, or --allow-anyone');
-    const toHost = values.to ?? '127.0.0.1';
-    const nodeOpts = nodeOptionsFrom(values);
-    const node = await createNode({
-      ...nodeOpts,
-      identity: nodeOpts.identity ?? defaultKeyFile('id'),
-      ...(allow.length > 0 ? { allow } : {}),
-      ...(values.rendezvous !== undefined
-        ? { rendezvous: [httpBackend({ url: originOf(values.rendezvous) })] }
-        : {}),
-    });
-    // the card we print carries our public NAT mapping: wait for the first gathering (bounded)
-    await node.nat.ready({ timeoutMs: CARD_GATHER_WAIT_MS });
-    const counts = { up: 0, down: 0, streams: 0, open: 0 };
-    const control = await ControlServer.start(node, 'expose', () => ({
-      to: `${toHost}:${port}`,
-      allow,
-      ...counts,
-    }));
-    const s = style(process.stderr);
-    node.on('connection', (conn: Connection) => {
-      process.stderr.write(`${s.green('peer')} ${conn.peerId.slice(0, 12)} connected\n`);
-      conn.on('stream', (stream: SrmudpStream) => {
-        counts.streams++;
-        counts.open++;
-        cliLog(`stream from ${conn.peerId.slice(0, 12)} -> ${toHost}:${port}`);
-        const tcp = createConnection({ host: toHost, port });
-        tcp.on('close', () => {
-          counts.open--;
-        });
-        tcp.on('error', (e) =>
-          process.stderr.write(`${s.yellow('cannot reach')} ${toHost}:${port}: ${e.message}\n`),
-        );
-        splice(tcp, stream, counts);
-      });
-      conn.once('close', (i: { reason: string }) =>
-        process.stderr.write(`peer ${conn.peerId.slice(0, 12)} left${i.reason ? ` (${i.reason})` : ''}\n`),
-      );
-    });
-    const card = node.contactCard({ app: EXPOSE_APP });
-    const a = node.address();
-    process.stderr.write(
-      `exposing ${toHost}:${port} on ${a.host}:${a.port} as ${node.peerId}\n` +
-        `allowed: ${allow.length > 0 ? allow.map((id) => id.slice(0, 12)).join(', ') : 'anyone with the card'}\n`,
-    );
-    if (values.json) process.stdout.write(`${JSON.stringify({ card })}\n`);
-    else process.stdout.write(`contact card:\n${card}\n`);
-    process.stderr.write(`on the other side run:  srmudp forward ${card} --listen 127.0.0.1:${port}\n`);
-    await new Promise<void>((resolve) => {
-      const stop = onInterrupt(() => {
-        stop();
-        resolve();
-      });
-    });
-    control?.close();
-    await node.close();
-    return EXIT.ok;
-  },
-};
+import { splice, TUNNEL_IDENTITY_HELP, tunnelNodeOptions } from '../tunnel.js';
+import { EXPOSE_APP } from './expose.js';
 
 const forwardOptions = {
   ...NODE_OPTIONS,
   listen: { type: 'string', short: 'l' },
-  rendezvous: { type: 'string' },
-  'connect-timeout': { type: 'string' },
-  json: { type: 'boolean' },
+  ...RENDEZVOUS_OPTION,
+  ...CONNECT_TIMEOUT_OPTION,
+  ...JSON_OPTION,
 } as const;
 
 /** '8080', '127.0.0.1:8080', '[::1]:8080' → host and port. */
@@ -208,7 +43,7 @@ export const forwardCommand: Command<typeof forwardOptions> = {
     ['connect-timeout <ms>', 'how long a TCP connection waits for the peer (default 15000)'],
     ['rendezvous <server>', 'rendezvous server to resolve a card that names one'],
     ['json', 'print {"listen":"host:port"} as one JSON line on stdout once listening'],
-    ...identityHelp,
+    ...TUNNEL_IDENTITY_HELP,
   ],
   notes: [
     "Your peer id (`srmudp id`) must be on the exposing side's allow-list. The connection to the",
@@ -228,15 +63,10 @@ export const forwardCommand: Command<typeof forwardOptions> = {
     if (parsed.app !== undefined && parsed.app !== EXPOSE_APP)
       throw new CliError(EXIT.usage, `that card is for ${parsed.app}, not an exposed port (srmudp expose)`);
     const listen = parseListen(values.listen ?? '127.0.0.1:0');
-    const connectTimeout = intOption('connect-timeout', values['connect-timeout'], 100, 600_000) ?? 15_000;
-    const nodeOpts = nodeOptionsFrom(values);
+    const connectTimeout = connectTimeoutOption(values) ?? DEFAULT_CONNECT_TIMEOUT_MS;
     const node = await createNode({
-      ...nodeOpts,
-      identity: nodeOpts.identity ?? defaultKeyFile('id'),
+      ...tunnelNodeOptions(values, { publish: false }),
       acceptUnknown: false,
-      ...(values.rendezvous !== undefined
-        ? { rendezvous: [httpBackend({ url: originOf(values.rendezvous) })], publish: false }
-        : {}),
     });
     const s = style(process.stderr);
     node.on('peer', (e: PeerEvent) => {
@@ -304,12 +134,7 @@ export const forwardCommand: Command<typeof forwardOptions> = {
     process.stderr.write(`forwarding TCP ${where} to ${parsed.peerIdText.slice(0, 12)} as ${node.peerId}\n`);
     if (values.json) process.stdout.write(`${JSON.stringify({ listen: where })}\n`);
     else process.stdout.write(`listening on ${where}\n`);
-    await new Promise<void>((resolve) => {
-      const stop = onInterrupt(() => {
-        stop();
-        resolve();
-      });
-    });
+    await untilInterrupted();
     server.close();
     control?.close();
     await node.close();

@@ -7,14 +7,15 @@ import { localInterfaces } from '@srmudp/transport-node';
 import { originOf } from '../code/code.js';
 import { CliError, type Command, EXIT, intOption } from '../common.js';
 import { defaultKeyFile } from '../home.js';
+import { JSON_OPTION, RENDEZVOUS_OPTION } from '../options.js';
 import { style } from '../style.js';
 
 const options = {
   identity: { type: 'string' },
   port: { type: 'string' },
-  rendezvous: { type: 'string' },
+  ...RENDEZVOUS_OPTION,
   name: { type: 'string' },
-  json: { type: 'boolean' },
+  ...JSON_OPTION,
 } as const;
 
 export const idCommand: Command<typeof options> = {

@@ -10,7 +10,6 @@ import {
   type Command,
   cliLog,
   EXIT,
-  intOption,
   NODE_OPTION_HELP,
   NODE_OPTIONS,
   nodeOptionsFrom,
@@ -18,6 +17,15 @@ import {
 } from '../common.js';
 import { ControlServer } from '../control.js';
 import { formatBytes, formatRate } from '../format.js';
+import {
+  CODE_ATTEMPTS_OPTION,
+  CONNECT_TIMEOUT_OPTION,
+  codeAttemptsOption,
+  connectTimeoutOption,
+  DEFAULT_CONNECT_TIMEOUT_MS,
+  RENDEZVOUS_OPTION,
+  rendezvousServer,
+} from '../options.js';
 import { style } from '../style.js';
 
 /** The app tag of pipe cards. */
@@ -25,9 +33,9 @@ export const PIPE_APP = 'srmudp-pipe/1';
 
 const options = {
   ...NODE_OPTIONS,
-  rendezvous: { type: 'string' },
-  'connect-timeout': { type: 'string' },
-  'code-attempts': { type: 'string' },
+  ...RENDEZVOUS_OPTION,
+  ...CONNECT_TIMEOUT_OPTION,
+  ...CODE_ATTEMPTS_OPTION,
 } as const;
 
 export const pipeCommand: Command<typeof options> = {
@@ -66,9 +74,9 @@ export const pipeCommand: Command<typeof options> = {
   ],
   async run({ values, positionals }) {
     const nodeOpts = nodeOptionsFrom(values);
-    const server = values.rendezvous ?? process.env.SRMUDP_RENDEZVOUS;
-    const connectTimeout = intOption('connect-timeout', values['connect-timeout'], 100, 600_000) ?? 15_000;
-    const attempts = intOption('code-attempts', values['code-attempts'], 1, 100) ?? 3;
+    const server = rendezvousServer(values);
+    const connectTimeout = connectTimeoutOption(values) ?? DEFAULT_CONNECT_TIMEOUT_MS;
+    const attempts = codeAttemptsOption(values);
     const target =
       positionals.length === 0 ? null : positionals.join(looksLikeCode(positionals.join(' ')) ? ' ' : '');
     const s = style(process.stderr);

@@ -1,6 +1,13 @@
 import { looksLikeCode, parseCode, type ShortCode } from '../code/code.js';
 import { type Command, EXIT, intOption, onInterrupt } from '../common.js';
 import { formatBytes, formatRate, parseSize } from '../format.js';
+import {
+  CONNECT_TIMEOUT_OPTION,
+  connectTimeoutOption,
+  JSON_OPTION,
+  RENDEZVOUS_OPTION,
+  rendezvousServer,
+} from '../options.js';
 import { ProgressReporter } from '../progress.js';
 import { readCard } from '../read-card.js';
 import { ReceiveError, receiveFile } from '../send/receiver.js';
@@ -11,12 +18,12 @@ const options = {
   force: { type: 'boolean', short: 'f' },
   host: { type: 'string' },
   'idle-timeout': { type: 'string' },
-  'connect-timeout': { type: 'string' },
+  ...CONNECT_TIMEOUT_OPTION,
   'limit-rate': { type: 'string' },
   'progress-interval': { type: 'string' },
-  rendezvous: { type: 'string' },
+  ...RENDEZVOUS_OPTION,
   stun: { type: 'string', multiple: true },
-  json: { type: 'boolean' },
+  ...JSON_OPTION,
 } as const;
 
 export const receiveCommand: Command<typeof options> = {
@@ -59,7 +66,7 @@ export const receiveCommand: Command<typeof options> = {
     [EXIT.interrupted, 'interrupted (Ctrl-C): .part kept, run the same command again to resume'],
   ],
   async run({ values, positionals }) {
-    const defaultServer = values.rendezvous ?? process.env.SRMUDP_RENDEZVOUS;
+    const defaultServer = rendezvousServer(values);
     let text: string;
     if (positionals.length === 0 || (positionals.length === 1 && positionals[0] === '-')) {
       if (process.stdin.isTTY)
@@ -78,7 +85,7 @@ export const receiveCommand: Command<typeof options> = {
     let code: ShortCode | undefined;
     if (looksLikeCode(text)) code = parseCode(text, defaultServer);
     const idle = intOption('idle-timeout', values['idle-timeout'], 500, 3_600_000);
-    const connectTimeout = intOption('connect-timeout', values['connect-timeout'], 100, 600_000);
+    const connectTimeout = connectTimeoutOption(values);
     const interval = intOption('progress-interval', values['progress-interval'], 50, 600_000) ?? 1000;
     let limitRate: number | undefined;
     try {

@@ -4,7 +4,6 @@ import {
   CliError,
   type Command,
   EXIT,
-  intOption,
   NODE_OPTION_HELP,
   NODE_OPTIONS,
   nodeOptionsFrom,
@@ -12,15 +11,22 @@ import {
 } from '../common.js';
 import { ControlServer } from '../control.js';
 import { formatBytes } from '../format.js';
+import {
+  CODE_ATTEMPTS_OPTION,
+  codeAttemptsOption,
+  JSON_OPTION,
+  RENDEZVOUS_OPTION,
+  rendezvousServer,
+} from '../options.js';
 import { errorMessage, FileSender } from '../send/sender.js';
 import { style } from '../style.js';
 
 const options = {
   ...NODE_OPTIONS,
   once: { type: 'boolean' },
-  rendezvous: { type: 'string' },
-  'code-attempts': { type: 'string' },
-  json: { type: 'boolean' },
+  ...RENDEZVOUS_OPTION,
+  ...CODE_ATTEMPTS_OPTION,
+  ...JSON_OPTION,
 } as const;
 
 export const sendCommand: Command<typeof options> = {
@@ -59,8 +65,8 @@ export const sendCommand: Command<typeof options> = {
   async run({ values, positionals }) {
     if (positionals.length !== 1)
       throw new CliError(EXIT.usage, 'expected exactly one file', { pointToHelp: true });
-    const server = values.rendezvous ?? process.env.SRMUDP_RENDEZVOUS;
-    const attempts = intOption('code-attempts', values['code-attempts'], 1, 100) ?? 3;
+    const server = rendezvousServer(values);
+    const attempts = codeAttemptsOption(values);
     const s = style(process.stderr);
     const log = (l: string) => process.stderr.write(`${s.dim(l)}\n`);
     let sender: FileSender;

@@ -3,11 +3,12 @@ import { CliError, type Command, EXIT } from '../common.js';
 import { type ControlSnapshot, listControlSockets, queryControl } from '../control.js';
 import { formatBytes, formatDuration, formatRtt } from '../format.js';
 import { runDir } from '../home.js';
+import { JSON_OPTION } from '../options.js';
 import { style } from '../style.js';
 
 const options = {
   socket: { type: 'string' },
-  json: { type: 'boolean' },
+  ...JSON_OPTION,
 } as const;
 
 export const statusCommand: Command<typeof options> = {

@@ -13,6 +13,7 @@ import { createNode, type DialEvent, type SrmudpNode } from '../../node.js';
 import { codePassword, resolveCode, type ShortCode } from '../code/code.js';
 import { proveCode } from '../code/pake.js';
 import { CliError, EXIT } from '../common.js';
+import { DEFAULT_CONNECT_TIMEOUT_MS } from '../options.js';
 import { hashFile } from './file-hash.js';
 import {
   type DataHeader,
@@ -186,13 +187,15 @@ async function connectSender(
     if (opts.card !== undefined) {
       return await node.connect(opts.card, {
         signal,
-        ...(opts.connectTimeoutMs !== undefined ? { timeout: opts.connectTimeoutMs } : { timeout: 15_000 }),
+        ...(opts.connectTimeoutMs !== undefined
+          ? { timeout: opts.connectTimeoutMs }
+          : { timeout: DEFAULT_CONNECT_TIMEOUT_MS }),
       });
     }
     const code = opts.code as ShortCode;
     opts.onNotice?.(`looking up code ${code.nameplate} on ${code.server}…`);
     const addresses = await resolveCode(code, signal);
-    const conn = await dialAny(node, addresses, opts.connectTimeoutMs ?? 15_000, signal);
+    const conn = await dialAny(node, addresses, opts.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS, signal);
     opts.onNotice?.(`checking the code with ${conn.peerId.slice(0, 12)}…`);
     await proveCode(conn, node.peerId, codePassword(code));
     return conn;

@@ -7,7 +7,7 @@ import type { Connection } from '../../connection.js';
 import { createNode, type SrmudpNode } from '../../node.js';
 import type { SrmudpStream } from '../../stream.js';
 import type { CodeGate } from '../code/pake.js';
-import { CARD_GATHER_WAIT_MS } from '../common.js';
+import { CARD_GATHER_WAIT_MS, type CommonNodeOptions } from '../common.js';
 import { formatBytes, formatPath, formatRate } from '../format.js';
 import { sha256File } from './file-hash.js';
 import {
@@ -21,16 +21,8 @@ import {
   requestSchema,
 } from './protocol.js';
 
-export interface SenderOptions {
+export interface SenderOptions extends CommonNodeOptions {
   file: string;
-  /** key file path (created 0600 when missing) or omitted for an ephemeral identity */
-  identity?: string;
-  host?: string;
-  port?: number;
-  idleTimeoutMs?: number;
-  keepaliveMs?: number;
-  /** STUN servers ('host:port') for NAT traversal */
-  stunServers?: string[];
   /** how long a receiver may take to send its request line (default 10 s) */
   requestTimeoutMs?: number;
   log?: (line: string) => void;
