@@ -81,8 +81,8 @@ export class CoreConnection implements ConnectionApi {
   private arrivalPath: Path | null = null;
   private readonly dropCounts: Record<string, number> = {};
   /** streams whose receive side may still finish; 'stream_finished' already emitted for the rest */
-  private readonly recvOpen = new Set<number>();
-  private readonly finishedEmitted = new Set<number>();
+  private recvOpen: Set<number> | null = null;
+  private finishedEmitted: Set<number> | null = null;
 
   constructor(
     private readonly host: ConnectionHost,
@@ -122,7 +122,7 @@ export class CoreConnection implements ConnectionApi {
   openStream(): number {
     this.host.touch(this);
     const id = this.open().openStream();
-    this.recvOpen.add(id);
+    (this.recvOpen ??= new Set()).add(id);
     return id;
   }
 
@@ -340,7 +340,7 @@ export class CoreConnection implements ConnectionApi {
     const kind = rel.handlePacket(now, packetNumber, plaintext);
     this.drainReliable(now);
     this.arrivalPath = null;
-    if (this.recvOpen.size > 0) this.checkFinReceived(rel);
+    if (this.recvOpen !== null && this.recvOpen.size > 0) this.checkFinReceived(rel);
     paths.afterPacket(now, path, kind, newest);
   }
 
@@ -542,7 +542,7 @@ export class CoreConnection implements ConnectionApi {
     for (let ev = rel.pollEvent(now); ev !== null; ev = rel.pollEvent(now)) {
       switch (ev.type) {
         case 'stream_opened':
-          this.recvOpen.add(ev.streamId);
+          (this.recvOpen ??= new Set()).add(ev.streamId);
           this.host.emit({ type: ev.type, id, streamId: ev.streamId });
           break;
         case 'readable':
@@ -553,7 +553,7 @@ export class CoreConnection implements ConnectionApi {
           this.emitFinished(ev.streamId);
           break;
         case 'stream_reset':
-          this.recvOpen.delete(ev.streamId);
+          this.recvOpen?.delete(ev.streamId);
           this.host.emit({ type: 'stream_reset', id, streamId: ev.streamId, code: ev.code });
           break;
         case 'message':
@@ -612,9 +612,9 @@ export class CoreConnection implements ConnectionApi {
   }
 
   private emitFinished(streamId: number): void {
-    this.recvOpen.delete(streamId);
-    if (this.finishedEmitted.has(streamId)) return;
-    this.finishedEmitted.add(streamId);
+    this.recvOpen?.delete(streamId);
+    if (this.finishedEmitted?.has(streamId)) return;
+    (this.finishedEmitted ??= new Set()).add(streamId);
     this.host.emit({ type: 'stream_finished', id: this.id, streamId });
   }
 
@@ -623,6 +623,7 @@ export class CoreConnection implements ConnectionApi {
    * readable (reliability itself reports it only once the application has read them all).
    */
   private checkFinReceived(rel: Reliable): void {
+    if (this.recvOpen === null) return;
     for (const sid of this.recvOpen) {
       if (rel.recvComplete(sid)) this.emitFinished(sid);
     }
