@@ -91,6 +91,11 @@ export class Schedule<T extends Schedulable> {
    */
   due(now: number): T[] {
     this.flush();
+    return this.popDue(now);
+  }
+
+  /** The due items by their deadlines as last computed (dirty ones are recomputed later). */
+  private popDue(now: number): T[] {
     const out: T[] = [];
     const heap = this.heap;
     while (heap.length > 0 && (heap[0] as Entry<T>).at <= now) {
@@ -110,7 +115,9 @@ export class Schedule<T extends Schedulable> {
    * nothing leaves the ready set, one that gave a datagram goes to the back of the line.
    */
   pollTransmit<R>(now: number, poll: (item: T) => R | null): R | null {
-    if (this.heap.length > 0 && (this.heap[0] as Entry<T>).at <= now) this.due(now);
+    // no recomputation here (that would be one per datagram): a dirty item's new deadline counts
+    // from the next nextTimeout()/due(), which the caller's loop asks for between its turns
+    if (this.heap.length > 0 && (this.heap[0] as Entry<T>).at <= now) this.popDue(now);
     const ready = this.ready;
     for (const item of ready) {
       // out first: a touch while it builds (a drain that ends in CLOSE) puts it back in line
