@@ -1,14 +1,13 @@
 /**
  * Who is who among an endpoint's connections: by id (the API), by remote key (one connection per
  * peer), by crypto channel (where a decrypted packet or a handshake event belongs), the ones
- * still handshaking (fan-out and simultaneous open), and the established ones in schedule.ts's
- * timer heap and ready set (`pollTimeout`, `handleTimeout` and `pollTransmit` visit only the
- * connections that need it). One owner for these indexes, so they cannot disagree.
+ * still handshaking (fan-out and simultaneous open), and the established ones in @srmudp/wire's
+ * Schedule, a timer heap and ready set: `pollTimeout`, `handleTimeout` and `pollTransmit` visit
+ * only the connections that need it. One owner for these indexes, so they cannot disagree.
  */
 import type { SecureChannel } from '@srmudp/crypto';
-import { type Address, sameAddress, toHex } from '@srmudp/wire';
+import { type Address, Schedule, sameAddress, toHex } from '@srmudp/wire';
 import type { CoreConnection } from './connection.js';
-import { Schedule } from './schedule.js';
 
 export class ConnectionTable {
   private readonly byId = new Map<number, CoreConnection>();

@@ -37,7 +37,7 @@ export interface ConnectionHost {
   onControl(conn: CoreConnection, data: Uint8Array, now: number): void;
   /**
    * something happened that may change what the connection sends or when its next timer falls
-   * due (schedule.ts): every such call of this class touches it, else it would sleep until its
+   * due (the endpoint's Schedule): every such call of this class touches it, else it would sleep until its
    * timer
    */
   touch(conn: CoreConnection): void;

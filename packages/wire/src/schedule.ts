@@ -1,20 +1,21 @@
 /**
- * Which established connections need the endpoint's attention, so that an idle connection costs
- * nothing between its timers (issue 19): `pollTimeout`, `handleTimeout` and `pollTransmit` visit
- * only the connections that something happened to, never all of them.
+ * Which of many timer-driven state machines (core's connections, crypto's channels) need their
+ * owner's attention, so that an idle one costs nothing between its timers (issue 19): the owner's
+ * `pollTimeout`, `handleTimeout` and `pollTransmit` visit only the items something happened to,
+ * never all of them.
  *
- * - A **timer heap** (binary min-heap, indexed so a deadline moves in O(log n)) holds each
- *   connection's earliest deadline as last computed.
- * - A **dirty set**: connections touched since their deadline was computed (a packet arrived, the
- *   application wrote, a timer was handled, a packet was built). Their deadline is recomputed, once
- *   per connection, the next time the endpoint's earliest deadline is asked for.
- * - A **ready set**, in round-robin order: connections that may have a datagram to send. A touched
- *   connection joins it; one whose `pollTransmit` returned null leaves it until it is touched again
- *   or its timer falls due (pacing, loss detection and keepalive deadlines are timers).
+ * - A **timer heap** (binary min-heap, indexed so a deadline moves in O(log n): a busy item's
+ *   deadline moves on every turn of its owner, which with TimerHeap's lazy deletion would pile up
+ *   stale entries) holds each item's earliest deadline as last computed.
+ * - A **dirty set**: items touched since their deadline was computed (a packet arrived, the
+ *   application wrote, a timer was handled, a packet was built). Their deadline is recomputed,
+ *   once per item, the next time the earliest deadline is asked for.
+ * - A **ready set**, in round-robin order: items that may have a datagram to send. A touched item
+ *   joins it; one whose poll returned null leaves it until it is touched again or its timer falls
+ *   due (pacing, loss detection and keepalive deadlines are timers).
  *
- * The connection side of the contract (connection.ts): every call that can change what a
- * connection would send or when its next timer falls due touches it (`ConnectionHost.touch`).
- * Pure data, no clock: `now` comes in as an argument.
+ * The item side of the contract: every call that can change what an item would send or when its
+ * next timer falls due touches it. Pure data, no clock: `now` comes in as an argument.
  */
 
 /** What the schedule needs from a connection. */
@@ -34,6 +35,7 @@ export class Schedule<T extends Schedulable> {
   private readonly entries = new Map<T, Entry<T>>();
   private readonly dirty = new Set<T>();
   private readonly ready = new Set<T>();
+  private allDirty = false;
 
   /** A connection enters the schedule (established): dirty and ready at once. */
   add(item: T): void {
@@ -72,6 +74,16 @@ export class Schedule<T extends Schedulable> {
     if (!this.entries.has(item)) return;
     this.dirty.add(item);
     this.ready.add(item);
+  }
+
+  /** Only `item`'s deadline may have moved (an owner that does not poll its items for output). */
+  touchTimer(item: T): void {
+    if (this.entries.has(item)) this.dirty.add(item);
+  }
+
+  /** Every item's deadline may have moved (rare events that may reach any item): recomputed once. */
+  touchAllTimers(): void {
+    this.allDirty = true;
   }
 
   /** The items in the schedule (a copy: handling one may remove it). */
@@ -135,16 +147,25 @@ export class Schedule<T extends Schedulable> {
 
   /** Recomputes the deadlines of the dirty items. */
   private flush(): void {
+    if (this.allDirty) {
+      this.allDirty = false;
+      this.dirty.clear();
+      for (const e of this.entries.values()) this.recompute(e);
+      return;
+    }
     if (this.dirty.size === 0) return;
     for (const item of this.dirty) {
       const e = this.entries.get(item);
-      if (e === undefined) continue;
-      const at = item.pollTimeout() ?? Number.POSITIVE_INFINITY;
-      if (at === e.at) continue;
-      e.at = at;
-      this.fix(e);
+      if (e !== undefined) this.recompute(e);
     }
     this.dirty.clear();
+  }
+
+  private recompute(e: Entry<T>): void {
+    const at = e.item.pollTimeout() ?? Number.POSITIVE_INFINITY;
+    if (at === e.at) return;
+    e.at = at;
+    this.fix(e);
   }
 
   private fix(e: Entry<T>): void {
