@@ -2,7 +2,12 @@ import { describe, expect, it } from 'vitest';
 import type { SecureChannel } from '../src/secure-channel.js';
 import { collect, confirm, deliver, run, type Side, seededRandom, side } from './helpers.js';
 
-const timing = { rekeyAfterMs: 10_000, gracePeriodMs: 2_000, rejectAfterMs: 30_000, handshakeTimeoutMs: 5_000 };
+const timing = {
+  rekeyAfterMs: 10_000,
+  gracePeriodMs: 2_000,
+  rejectAfterMs: 30_000,
+  handshakeTimeoutMs: 5_000,
+};
 
 /** The endpoint's answer must be the earliest deadline of its channels (the timer heap misses none). */
 function expectConsistent(s: Side): void {

@@ -1,7 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { IMMEDIATE_FIRST } from '../src/ack-tracker.js';
-import { KEEPALIVE_GRID_DIVISOR, Liveness } from '../src/liveness.js';
 import type { AckEvent } from '../src/index.js';
 import {
   AckTracker,
@@ -14,6 +13,7 @@ import {
   RttEstimator,
   SendBuffer,
 } from '../src/index.js';
+import { KEEPALIVE_GRID_DIVISOR, Liveness } from '../src/liveness.js';
 
 describe('RangeSet', () => {
   it('matches a naive set under random add/remove', () => {
@@ -302,13 +302,17 @@ describe('congestion controllers', () => {
 describe('Liveness keepalive coalescing', () => {
   it('rounds the keepalive deadline down to a keepaliveMs/16 grid: never late, at most 1/16 early', () => {
     fc.assert(
-      fc.property(fc.double({ min: 0, max: 1e9, noNaN: true }), fc.integer({ min: 16, max: 120_000 }), (t, ka) => {
-        const l = new Liveness(30_000, ka, 0);
-        l.onSent(t, true);
-        const d = l.keepaliveDeadline();
-        expect(d).toBeLessThanOrEqual(t + ka);
-        expect(d).toBeGreaterThan(t + ka - ka / KEEPALIVE_GRID_DIVISOR - 1e-6);
-      }),
+      fc.property(
+        fc.double({ min: 0, max: 1e9, noNaN: true }),
+        fc.integer({ min: 16, max: 120_000 }),
+        (t, ka) => {
+          const l = new Liveness(30_000, ka, 0);
+          l.onSent(t, true);
+          const d = l.keepaliveDeadline();
+          expect(d).toBeLessThanOrEqual(t + ka);
+          expect(d).toBeGreaterThan(t + ka - ka / KEEPALIVE_GRID_DIVISOR - 1e-6);
+        },
+      ),
     );
   });
 
