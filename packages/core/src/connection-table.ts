@@ -1,11 +1,12 @@
 /**
  * Who is who among an endpoint's connections: by id (the API), by remote key (one connection per
  * peer), by crypto channel (where a decrypted packet or a handshake event belongs), the ones
- * still handshaking (fan-out and simultaneous open), and the established ones in the round-robin
- * order `pollTransmit` serves them in. One owner for these indexes, so they cannot disagree.
+ * still handshaking (fan-out and simultaneous open), and the established ones in @srmudp/wire's
+ * Schedule, a timer heap and ready set: `pollTimeout`, `handleTimeout` and `pollTransmit` visit
+ * only the connections that need it. One owner for these indexes, so they cannot disagree.
  */
 import type { SecureChannel } from '@srmudp/crypto';
-import { type Address, sameAddress, toHex } from '@srmudp/wire';
+import { type Address, Schedule, sameAddress, toHex } from '@srmudp/wire';
 import type { CoreConnection } from './connection.js';
 
 export class ConnectionTable {
@@ -14,9 +15,8 @@ export class ConnectionTable {
   private readonly byChannel = new Map<SecureChannel, CoreConnection>();
   /** connections whose handshake has not completed */
   private readonly handshaking = new Set<CoreConnection>();
-  /** established connections, in round-robin order for pollTransmit */
-  private sendOrder: CoreConnection[] = [];
-  private cursor = 0;
+  /** established connections: their timers and which may have something to send */
+  private readonly schedule = new Schedule<CoreConnection>();
 
   get(id: number): CoreConnection | undefined {
     return this.byId.get(id);
@@ -78,7 +78,12 @@ export class ConnectionTable {
   /** The handshake completed: the connection joins the send order. */
   established(conn: CoreConnection): void {
     this.handshaking.delete(conn);
-    if (!this.sendOrder.includes(conn)) this.sendOrder.push(conn);
+    this.schedule.add(conn);
+  }
+
+  /** Something happened to an established connection: recompute its timer, poll it for datagrams. */
+  touch(conn: CoreConnection): void {
+    this.schedule.touch(conn);
   }
 
   /** True when a connection still handshaking dials `to` (simultaneous open: answer it freely). */
@@ -99,42 +104,21 @@ export class ConnectionTable {
       const hex = toHex(key);
       if (this.byKey.get(hex) === conn) this.byKey.delete(hex);
     }
-    const i = this.sendOrder.indexOf(conn);
-    if (i >= 0) {
-      this.sendOrder.splice(i, 1);
-      if (this.cursor > i) this.cursor--;
-      if (this.cursor >= this.sendOrder.length) this.cursor = 0;
-    }
+    this.schedule.remove(conn);
   }
 
-  /** The established connections, for timers (a copy: handling one may remove it). */
-  active(): CoreConnection[] {
-    return [...this.sendOrder];
+  /** The established connections whose timer is due at `now` (they are touched). */
+  due(now: number): CoreConnection[] {
+    return this.schedule.due(now);
   }
 
   /** Earliest timer of the established connections, or +Inf. */
   nextTimeout(): number {
-    let t = Number.POSITIVE_INFINITY;
-    const list = this.sendOrder;
-    for (let i = 0; i < list.length; i++) {
-      const c = (list[i] as CoreConnection).pollTimeout();
-      if (c !== null && c < t) t = c;
-    }
-    return t;
+    return this.schedule.nextTimeout();
   }
 
-  /** The next datagram of the established connections, round robin (the next poll starts after it). */
+  /** The next datagram of the established connections that may have one, round robin. */
   pollTransmit(now: number): { to: Address; data: Uint8Array } | null {
-    const list = this.sendOrder;
-    const n = list.length;
-    for (let i = 0; i < n; i++) {
-      const idx = (this.cursor + i) % n;
-      const t = (list[idx] as CoreConnection).pollTransmit(now);
-      if (t !== null) {
-        this.cursor = (idx + 1) % n;
-        return t;
-      }
-    }
-    return null;
+    return this.schedule.pollTransmit(now, (c) => c.pollTransmit(now));
   }
 }

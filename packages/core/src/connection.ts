@@ -35,6 +35,12 @@ export interface ConnectionHost {
   onFinished(conn: CoreConnection, now: number): void;
   /** a CONTROL message (frame 0x1d) arrived: the session's own protocols (relay) */
   onControl(conn: CoreConnection, data: Uint8Array, now: number): void;
+  /**
+   * something happened that may change what the connection sends or when its next timer falls
+   * due (the endpoint's Schedule): every such call of this class touches it, else it would sleep until its
+   * timer
+   */
+  touch(conn: CoreConnection): void;
 }
 
 const EMPTY_DROPS: Record<string, number> = Object.freeze({}) as Record<string, number>;
@@ -75,8 +81,8 @@ export class CoreConnection implements ConnectionApi {
   private arrivalPath: Path | null = null;
   private readonly dropCounts: Record<string, number> = {};
   /** streams whose receive side may still finish; 'stream_finished' already emitted for the rest */
-  private readonly recvOpen = new Set<number>();
-  private readonly finishedEmitted = new Set<number>();
+  private recvOpen: Set<number> | null = null;
+  private finishedEmitted: Set<number> | null = null;
 
   constructor(
     private readonly host: ConnectionHost,
@@ -114,12 +120,14 @@ export class CoreConnection implements ConnectionApi {
   }
 
   openStream(): number {
+    this.host.touch(this);
     const id = this.open().openStream();
-    this.recvOpen.add(id);
+    (this.recvOpen ??= new Set()).add(id);
     return id;
   }
 
   write(streamId: number, data: Uint8Array): number {
+    this.host.touch(this);
     if (!(data instanceof Uint8Array)) throw new TypeError('"data" expected Uint8Array');
     const rel = this.rel;
     if (rel === null || this.draining || this.stateValue !== 'established') return 0;
@@ -127,6 +135,7 @@ export class CoreConnection implements ConnectionApi {
   }
 
   finish(streamId: number): void {
+    this.host.touch(this);
     const rel = this.rel;
     if (rel === null || this.stateValue === 'closed') return;
     if (rel.state !== 'open') return;
@@ -134,6 +143,7 @@ export class CoreConnection implements ConnectionApi {
   }
 
   read(now: number, streamId: number, max?: number): Uint8Array | null {
+    this.host.touch(this);
     const rel = this.rel;
     if (rel === null) return null;
     if (max !== undefined && (!Number.isInteger(max) || max <= 0)) {
@@ -145,12 +155,14 @@ export class CoreConnection implements ConnectionApi {
   }
 
   reset(streamId: number, code: number): void {
+    this.host.touch(this);
     const rel = this.rel;
     if (rel === null || rel.state !== 'open') return;
     rel.reset(streamId, code);
   }
 
   sendMessage(data: Uint8Array, opts?: { unordered?: boolean }): boolean {
+    this.host.touch(this);
     if (!(data instanceof Uint8Array)) throw new TypeError('"data" expected Uint8Array');
     const rel = this.open();
     const max = rel.limits.maxMessageSize;
@@ -163,12 +175,14 @@ export class CoreConnection implements ConnectionApi {
 
   /** @internal A CONTROL message (relay protocol) in this session; false when it cannot be queued. */
   sendControl(data: Uint8Array): boolean {
+    this.host.touch(this);
     const rel = this.rel;
     if (rel === null || this.stateValue !== 'established') return false;
     return rel.sendControl(data);
   }
 
   sendDatagram(data: Uint8Array): boolean {
+    this.host.touch(this);
     if (!(data instanceof Uint8Array)) throw new TypeError('"data" expected Uint8Array');
     const rel = this.rel;
     if (rel === null || this.stateValue !== 'established' || this.draining) {
@@ -179,6 +193,7 @@ export class CoreConnection implements ConnectionApi {
   }
 
   close(now: number, code = 0, reason = ''): void {
+    this.host.touch(this);
     checkClose(now, code, reason);
     if (this.stateValue === 'closed' || this.draining) return;
     if (this.stateValue === 'handshaking' || this.rel === null) {
@@ -204,6 +219,7 @@ export class CoreConnection implements ConnectionApi {
    * ahead of queued data, which is abandoned; a graceful close still draining is cut short.
    */
   closeImmediately(now: number, code = 0, reason = ''): void {
+    this.host.touch(this);
     checkClose(now, code, reason);
     if (this.stateValue === 'closed') return;
     const rel = this.rel;
@@ -308,10 +324,12 @@ export class CoreConnection implements ConnectionApi {
     // the peer's better candidates (direct IPv6 over IPv4): probed in the background
     const candidates = this.channels.candidates;
     if (candidates.length > 0) paths.considerUpgrades(now, candidates);
+    this.host.touch(this);
   }
 
   /** @internal An authenticated data packet of this connection (`size`: the whole datagram). */
   onPacket(now: number, from: Address, size: number, packetNumber: number, plaintext: Uint8Array): void {
+    this.host.touch(this);
     const rel = this.rel;
     const paths = this.paths;
     if (rel === null || paths === null) return;
@@ -322,7 +340,7 @@ export class CoreConnection implements ConnectionApi {
     const kind = rel.handlePacket(now, packetNumber, plaintext);
     this.drainReliable(now);
     this.arrivalPath = null;
-    if (this.recvOpen.size > 0) this.checkFinReceived(rel);
+    if (this.recvOpen !== null && this.recvOpen.size > 0) this.checkFinReceived(rel);
     paths.afterPacket(now, path, kind, newest);
   }
 
@@ -387,6 +405,7 @@ export class CoreConnection implements ConnectionApi {
 
   /** @internal */
   handleTimeout(now: number): void {
+    this.host.touch(this);
     const rel = this.rel;
     if (rel === null || this.finished) return;
     const rt = rel.pollTimeout();
@@ -426,6 +445,7 @@ export class CoreConnection implements ConnectionApi {
 
   /** @internal The peer's candidate addresses grew (a new card): reconsider better paths. */
   addCandidatesAt(now: number, addresses: readonly Address[]): void {
+    this.host.touch(this);
     this.channels.addCandidates(addresses);
     if (this.stateValue === 'established' && this.paths !== null)
       this.paths.considerUpgrades(now, this.channels.candidates);
@@ -458,6 +478,7 @@ export class CoreConnection implements ConnectionApi {
    * unreachable code: the dial can fail fast instead of waiting for its timeout.
    */
   noteSendError(now: number, to: Address, unreachable: boolean, unreachableAfter: number): boolean {
+    this.host.touch(this);
     if (this.stateValue === 'handshaking') {
       const dead = this.channels.noteDialError(to, unreachable, unreachableAfter);
       if (dead === null) return false;
@@ -509,6 +530,8 @@ export class CoreConnection implements ConnectionApi {
     this.draining = false;
     rel.close(now, this.closeCode, this.closeReason);
     this.drainReliable(now);
+    // CLOSE is owed (this may run inside pollTransmit, which then polls it again)
+    this.host.touch(this);
   }
 
   /** Moves reliability's events to the endpoint, handling the ones that are core's business. */
@@ -519,7 +542,7 @@ export class CoreConnection implements ConnectionApi {
     for (let ev = rel.pollEvent(now); ev !== null; ev = rel.pollEvent(now)) {
       switch (ev.type) {
         case 'stream_opened':
-          this.recvOpen.add(ev.streamId);
+          (this.recvOpen ??= new Set()).add(ev.streamId);
           this.host.emit({ type: ev.type, id, streamId: ev.streamId });
           break;
         case 'readable':
@@ -530,7 +553,7 @@ export class CoreConnection implements ConnectionApi {
           this.emitFinished(ev.streamId);
           break;
         case 'stream_reset':
-          this.recvOpen.delete(ev.streamId);
+          this.recvOpen?.delete(ev.streamId);
           this.host.emit({ type: 'stream_reset', id, streamId: ev.streamId, code: ev.code });
           break;
         case 'message':
@@ -589,9 +612,9 @@ export class CoreConnection implements ConnectionApi {
   }
 
   private emitFinished(streamId: number): void {
-    this.recvOpen.delete(streamId);
-    if (this.finishedEmitted.has(streamId)) return;
-    this.finishedEmitted.add(streamId);
+    this.recvOpen?.delete(streamId);
+    if (this.finishedEmitted?.has(streamId)) return;
+    (this.finishedEmitted ??= new Set()).add(streamId);
     this.host.emit({ type: 'stream_finished', id: this.id, streamId });
   }
 
@@ -600,6 +623,7 @@ export class CoreConnection implements ConnectionApi {
    * readable (reliability itself reports it only once the application has read them all).
    */
   private checkFinReceived(rel: Reliable): void {
+    if (this.recvOpen === null) return;
     for (const sid of this.recvOpen) {
       if (rel.recvComplete(sid)) this.emitFinished(sid);
     }

@@ -89,6 +89,7 @@ export class CoreEndpoint implements EndpointApi {
       emit: (ev) => this.emit(ev),
       onFinished: (conn, at) => this.onFinished(conn, at),
       onControl: (conn, data, at) => this.onControl(conn, data, at),
+      touch: (conn) => this.table.touch(conn),
     };
     this.lastNow = now;
     this.relayPaths = new EndpointRelays(
@@ -158,10 +159,7 @@ export class CoreEndpoint implements EndpointApi {
       this.secure.handleTimeout(now);
       this.afterSecure(now);
     }
-    for (const conn of this.table.active()) {
-      const t = conn.pollTimeout();
-      if (t !== null && t <= now) conn.handleTimeout(now);
-    }
+    for (const conn of this.table.due(now)) conn.handleTimeout(now);
     this.maybeCloseSecure();
   }
 
@@ -384,8 +382,12 @@ export class CoreEndpoint implements EndpointApi {
 
   /** Drains crypto's events and transmits after any call into it. */
   private afterSecure(now: number): void {
-    for (let ev = this.secure.pollEvent(); ev !== null; ev = this.secure.pollEvent())
+    for (let ev = this.secure.pollEvent(); ev !== null; ev = this.secure.pollEvent()) {
       this.onSecureEvent(now, ev);
+      // a new or rekeyed channel may unblock what the connection had to send
+      const conn = this.table.ofChannel(ev.channel);
+      if (conn !== undefined) this.table.touch(conn);
+    }
     for (let t = this.secure.pollTransmit(now); t !== null; t = this.secure.pollTransmit(now))
       this.onSecureTransmit(t);
   }

@@ -101,6 +101,8 @@ export interface ChannelHost extends InitiatorHost {
   bindKey(channel: SecureChannel, remoteKey: Uint8Array): void;
   openData(now: number, datagram: Uint8Array, only: SecureChannel | null): Opened | null;
   unbind(channel: SecureChannel): void;
+  /** the channel's next deadline may have moved (the endpoint keeps channels in a timer heap) */
+  touch(channel: SecureChannel): void;
 }
 
 export type ChannelState = 'idle' | 'handshaking' | 'established' | 'failed' | 'closed';
@@ -214,6 +216,7 @@ export class SecureChannel {
    */
   connect(now: number): void {
     if (this.state === 'closed') throw new CryptoError('CLOSED', 'channel is closed');
+    this.host.touch(this);
     this.dialled = true;
     if (this.pending || this.isEstablished) return;
     this.startHandshake(now);
@@ -229,7 +232,10 @@ export class SecureChannel {
     const s = this.current;
     if (s === null || !s.alive) throw new CryptoError('NO_SESSION', 'no established session to seal with');
     const datagram = s.seal(packetNumber, plaintext, out);
-    if (s.sealedCount >= this.host.timing.rekeyAfterPackets && !this.pending) this.rekeyRequested = true;
+    if (s.sealedCount >= this.host.timing.rekeyAfterPackets && !this.pending) {
+      this.rekeyRequested = true;
+      this.host.touch(this);
+    } else if (s.sealedCount === 1) this.host.touch(this); // the first seal arms unansweredAt
     return datagram;
   }
 
@@ -266,6 +272,7 @@ export class SecureChannel {
    */
   release(): void {
     if (this.state === 'closed') return;
+    this.host.touch(this);
     if (this.next === null) {
       this.close();
       return;

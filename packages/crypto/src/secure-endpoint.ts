@@ -7,6 +7,7 @@ import {
   type Packet,
   PollQueue,
   readU32,
+  Schedule,
   toHex,
 } from '@srmudp/wire';
 import type { CryptoBackend } from './backend.js';
@@ -60,6 +61,14 @@ export class SecureEndpoint {
   private readonly indexes = new Map<number, IndexOwner>();
   private readonly byKey = new Map<string, SecureChannel>();
   private readonly channelSet = new Set<SecureChannel>();
+  /**
+   * The channels' deadlines (@srmudp/wire's Schedule): pollTimeout and handleTimeout visit only
+   * the channels that something happened to, not every channel on every call. What moves a
+   * deadline: a data packet opened on it (touched here), its first seal or the packet limit
+   * (touched by the channel), connect and release (the channel), its own timeout (due), and
+   * any handshake datagram or endpoint-level call (every deadline recomputed: rare).
+   */
+  private readonly timers = new Schedule<SecureChannel>();
   private readonly responder: Responder;
   private readonly clock: TimestampClock;
   private readonly transmits = new PollQueue<SecureTransmit>();
@@ -104,10 +113,12 @@ export class SecureEndpoint {
       },
       unbind: (channel) => {
         this.channelSet.delete(channel);
+        this.timers.remove(channel);
         if (channel.remoteKey && this.byKey.get(toHex(channel.remoteKey)) === channel)
           this.byKey.delete(toHex(channel.remoteKey));
       },
       openData: (now, datagram, only) => this.openData(now, datagram, only),
+      touch: (channel) => this.timers.touchTimer(channel),
     };
     this.responder = new Responder(
       this.host,
@@ -120,6 +131,7 @@ export class SecureEndpoint {
         newChannel: (id, from, rs) => {
           const ch = new SecureChannel(this.host, id, from, rs);
           this.channelSet.add(ch);
+          this.timers.add(ch);
           this.byKey.set(toHex(id), ch);
           return ch;
         },
@@ -156,6 +168,7 @@ export class SecureEndpoint {
       remoteStatic,
     );
     this.channelSet.add(ch);
+    this.timers.add(ch);
     if (opts.remoteKey) this.byKey.set(toHex(opts.remoteKey), ch);
     ch.connect(now);
     return ch;
@@ -216,6 +229,8 @@ export class SecureEndpoint {
         plaintext: r.plaintext,
       };
     }
+    // a handshake datagram may reach any channel (new sessions, responses, cookies): rare
+    this.timers.touchAllTimers();
     if (t === 0x81) return this.responder.onInitDatagram(now, from, datagram, opts?.underLoad === true);
     let pkt: Packet;
     try {
@@ -252,19 +267,14 @@ export class SecureEndpoint {
 
   /** Earliest absolute time (ms) {@link handleTimeout} must run, or null. */
   pollTimeout(): number | null {
-    let t = this.responder.nextExpiry();
-    for (const ch of this.channelSet) {
-      const c = ch.pollTimeout();
-      if (c !== null && c < t) t = c;
-    }
+    const t = Math.min(this.responder.nextExpiry(), this.timers.nextTimeout());
     return t === Number.POSITIVE_INFINITY ? null : t;
   }
 
   handleTimeout(now: number): void {
-    for (const ch of [...this.channelSet]) {
-      const c = ch.pollTimeout();
-      if (c !== null && c <= now) ch.handleTimeout(now);
-    }
+    for (const ch of this.timers.due(now)) ch.handleTimeout(now);
+    // expiring half-open handshakes may reach a channel: then every deadline is recomputed (rare)
+    if (this.responder.nextExpiry() <= now) this.timers.touchAllTimers();
     this.responder.expire(now);
   }
 
@@ -336,6 +346,8 @@ export class SecureEndpoint {
       );
     }
     this.lastChannel = channel;
+    // opened: its counters and key confirmation may move the channel's deadlines
+    this.timers.touchTimer(channel);
     return { packetNumber: pn, plaintext: r };
   }
 

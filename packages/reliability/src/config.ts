@@ -118,7 +118,45 @@ export function resolveConfig(options: ReliableOptions): ConnectionConfig {
     throw new TypeError(`"role" expected 'initiator' or 'responder', got ${String(options.role)}`);
   }
   if (!Number.isFinite(options.now)) throw new TypeError('"now" expected a finite number');
-  const limits = { ...DEFAULT_LIMITS, ...(options.limits ?? {}) };
+  const limits = resolveLimits(options.limits);
+  const overhead = options.overhead ?? DATA_OVERHEAD;
+  if (!Number.isSafeInteger(overhead) || overhead < 0 || overhead > 200) {
+    throw new RangeError('"overhead" expected an integer in [0, 200]');
+  }
+  const maxUdpPayload = options.maxUdpPayload ?? 1452;
+  if (!Number.isSafeInteger(maxUdpPayload) || maxUdpPayload < BASE_PLPMTU || maxUdpPayload > 65527) {
+    throw new RangeError(`"maxUdpPayload" expected an integer in [${BASE_PLPMTU}, 65527]`);
+  }
+  if (options.log !== undefined && typeof options.log !== 'function')
+    throw new TypeError('"log" expected a function');
+  const initialRtt = options.initialRttMs ?? 333;
+  if (!(initialRtt > 0)) throw new RangeError('"initialRttMs" expected a number > 0');
+  return {
+    role: options.role,
+    limits,
+    overhead,
+    maxUdpPayload,
+    maxAckDelay: options.maxAckDelayMs ?? 25,
+    keepaliveMs: options.keepaliveMs ?? 15_000,
+    idleTimeoutMs: options.idleTimeoutMs ?? 30_000,
+    initialRtt,
+    congestion: congestionFactory(options.congestion ?? 'bbr'),
+    log: options.log ?? null,
+  };
+}
+
+/**
+ * Resolved limits, shared by every connection created with the same `limits` object (an endpoint
+ * passes one for all its connections: one frozen copy, not one per connection). A `limits` object
+ * changed after a connection used it is not read again: pass a new object.
+ */
+const LIMITS_CACHE = new WeakMap<Partial<ReliableLimits>, Readonly<ReliableLimits>>();
+
+function resolveLimits(partial: Partial<ReliableLimits> | undefined): Readonly<ReliableLimits> {
+  if (partial === undefined) return DEFAULT_LIMITS;
+  const hit = LIMITS_CACHE.get(partial);
+  if (hit !== undefined) return hit;
+  const limits = { ...DEFAULT_LIMITS, ...partial };
   for (const [k, v] of Object.entries(limits)) {
     if (!Number.isSafeInteger(v) || v < 0)
       throw new RangeError(`"limits.${k}" expected a non-negative integer`);
@@ -141,30 +179,9 @@ export function resolveConfig(options: ReliableOptions): ConnectionConfig {
   if (limits.maxConnectionReceiveWindow < limits.maxMessageSize + MESSAGE_CHARGE) {
     throw new RangeError('"limits.maxConnectionReceiveWindow" must exceed maxMessageSize');
   }
-  const overhead = options.overhead ?? DATA_OVERHEAD;
-  if (!Number.isSafeInteger(overhead) || overhead < 0 || overhead > 200) {
-    throw new RangeError('"overhead" expected an integer in [0, 200]');
-  }
-  const maxUdpPayload = options.maxUdpPayload ?? 1452;
-  if (!Number.isSafeInteger(maxUdpPayload) || maxUdpPayload < BASE_PLPMTU || maxUdpPayload > 65527) {
-    throw new RangeError(`"maxUdpPayload" expected an integer in [${BASE_PLPMTU}, 65527]`);
-  }
-  if (options.log !== undefined && typeof options.log !== 'function')
-    throw new TypeError('"log" expected a function');
-  const initialRtt = options.initialRttMs ?? 333;
-  if (!(initialRtt > 0)) throw new RangeError('"initialRttMs" expected a number > 0');
-  return {
-    role: options.role,
-    limits: Object.freeze(limits),
-    overhead,
-    maxUdpPayload,
-    maxAckDelay: options.maxAckDelayMs ?? 25,
-    keepaliveMs: options.keepaliveMs ?? 15_000,
-    idleTimeoutMs: options.idleTimeoutMs ?? 30_000,
-    initialRtt,
-    congestion: congestionFactory(options.congestion ?? 'bbr'),
-    log: options.log ?? null,
-  };
+  const frozen = Object.freeze(limits);
+  LIMITS_CACHE.set(partial, frozen);
+  return frozen;
 }
 
 /** The factory a `CongestionChoice` stands for; TypeError for an unknown name. */

@@ -4,6 +4,9 @@
  * ack-eliciting packet sent after it; a PING goes out after `keepaliveMs` without sending (below
  * the 30 s NAT binding timeouts). Both run on our clock only (no idle-timeout negotiation).
  */
+/** Keepalive deadlines are rounded down to multiples of keepaliveMs / this. */
+export const KEEPALIVE_GRID_DIVISOR = 16;
+
 export class Liveness {
   /** start of the idle period: last receipt, or the first ack-eliciting send after it */
   private idleStart: number;
@@ -40,8 +43,15 @@ export class Liveness {
     return this.idleStart + Math.max(this.idleTimeoutMs, 3 * pto);
   }
 
-  /** When a keepalive PING is owed, or +Inf when keepalive is off. */
+  /**
+   * When a keepalive PING is owed, or +Inf when keepalive is off. Coalesced: rounded down to a
+   * grid of keepaliveMs / 16 on the caller's clock (at most 1/16 early), so the idle connections
+   * of one endpoint fall due together and their keepalives leave in one wake-up of its loop, and
+   * a peer with many of them takes them in bursts, not one at a time.
+   */
   keepaliveDeadline(): number {
-    return this.keepaliveMs > 0 ? this.lastSent + this.keepaliveMs : Number.POSITIVE_INFINITY;
+    if (!(this.keepaliveMs > 0)) return Number.POSITIVE_INFINITY;
+    const grid = this.keepaliveMs / KEEPALIVE_GRID_DIVISOR;
+    return Math.floor((this.lastSent + this.keepaliveMs) / grid) * grid;
   }
 }

@@ -24,9 +24,10 @@ export class Messages {
   private nextUnorderedOut = 0;
   /** `send` returned false: 'message_writable' is owed once the budget has room */
   private wantWritable = false;
-  /** messages with lost fragments */
-  private readonly retransmit = new Set<OutMessage>();
-  private readonly reassembly = new MessageReassembly();
+  /** messages with lost fragments (created on the first loss: an idle connection holds none) */
+  private retransmit: Set<OutMessage> | null = null;
+  /** receive side, created by the first message fragment (most connections never get one) */
+  private reassembly: MessageReassembly | null = null;
 
   constructor(
     private readonly limits: Readonly<ReliableLimits>,
@@ -75,6 +76,7 @@ export class Messages {
     if (f.total > this.limits.maxMessageSize) {
       throw new ProtocolError(ErrorCode.MESSAGE_TOO_LARGE, `message of ${f.total} bytes`);
     }
+    this.reassembly ??= new MessageReassembly();
     const re = this.reassembly;
     if (re.isDone(f.id, f.unordered)) return;
     const recv = this.flow.recv;
@@ -126,7 +128,7 @@ export class Messages {
     if (m.done() && m.charged >= 0) {
       this.flow.buffered -= m.total;
       m.charged = -1;
-      this.retransmit.delete(m);
+      this.retransmit?.delete(m);
     }
   }
 
@@ -134,13 +136,14 @@ export class Messages {
     const m = fr.msg!;
     if (m.done()) return;
     m.buf.onLost(fr.offset, fr.length, fr.fin);
+    this.retransmit ??= new Set();
     this.retransmit.add(m);
   }
 
   // ------------------------------------------------------------------ sending
 
   hasSendWork(connCredit: number): boolean {
-    if (this.retransmit.size > 0) return true;
+    if (this.retransmit !== null && this.retransmit.size > 0) return true;
     if (this.outHead < this.out.length) {
       const m = this.out[this.outHead]!;
       if (m.charged >= 0 && (m.buf.sentEnd < m.total || (m.total === 0 && !m.buf.finSent))) {
@@ -153,11 +156,12 @@ export class Messages {
   /** Message fragments: lost ranges when `retransmit`, else new data in queue order. */
   write(frames: Frame[], sent: SentFrame[], room: number, retransmit: boolean): number {
     if (retransmit) {
-      if (this.retransmit.size === 0) return room;
-      for (const m of this.retransmit) {
+      const lost = this.retransmit;
+      if (lost === null || lost.size === 0) return room;
+      for (const m of lost) {
         if (room < 16) break;
         room = this.writeLost(m, frames, sent, room);
-        if (m.buf.lost.isEmpty() && !m.buf.finLost) this.retransmit.delete(m);
+        if (m.buf.lost.isEmpty() && !m.buf.finLost) lost.delete(m);
       }
       return room;
     }

@@ -39,7 +39,7 @@ export class StreamSet {
   maxStreamsPending = false;
   /** streams with something to send, round-robin */
   private sendQueue: Stream[] = [];
-  private readonly writableWaiters = new Set<Stream>();
+  private writableWaiters: Set<Stream> | null = null;
   /** streams whose acknowledged frames may have finished them (see `forgetAcked`) */
   private readonly touched: Stream[] = [];
 
@@ -96,7 +96,7 @@ export class StreamSet {
     const n = Math.max(0, Math.min(room, data.length));
     if (n < data.length) {
       st.wantWritable = true;
-      this.writableWaiters.add(st);
+      (this.writableWaiters ??= new Set()).add(st);
     }
     if (n === 0) return 0;
     st.send.write(data.slice(0, n));
@@ -174,10 +174,11 @@ export class StreamSet {
 
   /** Streams waiting for room get 'writable' when at least half their buffer is free. */
   notifyWaiters(): void {
-    if (this.writableWaiters.size === 0) return;
-    for (const st of this.writableWaiters) {
+    const waiters = this.writableWaiters;
+    if (waiters === null || waiters.size === 0) return;
+    for (const st of waiters) {
       if (st.resetCode >= 0) {
-        this.writableWaiters.delete(st);
+        waiters.delete(st);
         continue;
       }
       const room = Math.min(
@@ -186,7 +187,7 @@ export class StreamSet {
       );
       if (room >= Math.min(this.limits.streamSendBuffer / 2, this.limits.sendBuffer / 4)) {
         st.wantWritable = false;
-        this.writableWaiters.delete(st);
+        waiters.delete(st);
         this.events.push({ type: 'writable', streamId: st.id });
       }
     }
@@ -491,7 +492,7 @@ export class StreamSet {
     this.flow.buffered -= st.send.buffered();
     st.send.clear();
     st.wantWritable = false;
-    this.writableWaiters.delete(st);
+    this.writableWaiters?.delete(st);
     this.notifyWritable();
   }
 
@@ -509,7 +510,7 @@ export class StreamSet {
     if (st.finalSize >= 0 || st.recvReset) st.maxDataPending = false;
     if (st.maxDataPending || st.stopPending || st.resetPending) return;
     this.streams.delete(st.id);
-    this.writableWaiters.delete(st);
+    this.writableWaiters?.delete(st);
     if (st.peerInitiated) {
       this.closedPeerStreams++;
       const next = this.closedPeerStreams + this.limits.maxStreams;

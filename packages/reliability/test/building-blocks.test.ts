@@ -13,6 +13,7 @@ import {
   RttEstimator,
   SendBuffer,
 } from '../src/index.js';
+import { KEEPALIVE_GRID_DIVISOR, Liveness } from '../src/liveness.js';
 
 describe('RangeSet', () => {
   it('matches a naive set under random add/remove', () => {
@@ -295,5 +296,37 @@ describe('congestion controllers', () => {
     expect(w.window).toBe(2000);
     for (let i = 0; i < 10; i++) w.onConsume(2000, 6 + i, 10);
     expect(w.window).toBe(4000);
+  });
+});
+
+describe('Liveness keepalive coalescing', () => {
+  it('rounds the keepalive deadline down to a keepaliveMs/16 grid: never late, at most 1/16 early', () => {
+    fc.assert(
+      fc.property(
+        fc.double({ min: 0, max: 1e9, noNaN: true }),
+        fc.integer({ min: 16, max: 120_000 }),
+        (t, ka) => {
+          const l = new Liveness(30_000, ka, 0);
+          l.onSent(t, true);
+          const d = l.keepaliveDeadline();
+          expect(d).toBeLessThanOrEqual(t + ka);
+          expect(d).toBeGreaterThan(t + ka - ka / KEEPALIVE_GRID_DIVISOR - 1e-6);
+        },
+      ),
+    );
+  });
+
+  it('connections that sent at different moments of one grid cell fall due together', () => {
+    const ka = 15_000;
+    const grid = ka / KEEPALIVE_GRID_DIVISOR;
+    const base = 1000 * grid;
+    const deadlines = [0, 0.1, 0.5, 0.9].map((f) => {
+      const l = new Liveness(30_000, ka, 0);
+      l.onSent(base + f * grid, false);
+      return l.keepaliveDeadline();
+    });
+    expect(new Set(deadlines).size).toBe(1);
+    const off = new Liveness(30_000, 0, 0);
+    expect(off.keepaliveDeadline()).toBe(Number.POSITIVE_INFINITY);
   });
 });

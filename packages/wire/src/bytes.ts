@@ -27,11 +27,15 @@ export function compareBytes(a: Uint8Array, b: Uint8Array): number {
 
 const HEX = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, '0'));
 
-/** Lower-case hex (map keys of peer ids and message ids; never on the per-packet path). */
+/**
+ * Lower-case hex (map keys of peer ids and message ids; never on the per-packet path). Joined,
+ * not built with `+=`: V8 keeps a `+=` result as a rope of one node per byte (about 1 KiB for a
+ * 32-byte key) for as long as the string lives, e.g. as a map key of every connection.
+ */
 export function toHex(b: Uint8Array): string {
-  let s = '';
-  for (let i = 0; i < b.length; i++) s += HEX[b[i]!];
-  return s;
+  const parts = new Array<string>(b.length);
+  for (let i = 0; i < b.length; i++) parts[i] = HEX[b[i]!] as string;
+  return parts.join('');
 }
 
 /** Bytes of a hex string (either case), or null when it is not one (odd length, other characters). */

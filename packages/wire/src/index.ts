@@ -28,6 +28,7 @@ export { canonicalIp, type FormatIpOptions, formatIp, parseIp } from './ip.js';
 export * from './packets.js';
 export { PollQueue } from './poll-queue.js';
 export { Reader } from './reader.js';
+export { type Schedulable, Schedule } from './schedule.js';
 export {
   decodeStun,
   isComprehensionRequired,

@@ -1,0 +1,120 @@
+import { describe, expect, it } from 'vitest';
+import { Schedule } from '../src/schedule.js';
+
+class Item {
+  polls = 0;
+  timeoutCalls = 0;
+  constructor(
+    readonly name: string,
+    public at: number | null,
+    public outbox: number = 0,
+  ) {}
+  pollTimeout(): number | null {
+    this.timeoutCalls++;
+    return this.at;
+  }
+  poll(): string | null {
+    this.polls++;
+    if (this.outbox === 0) return null;
+    this.outbox--;
+    return this.name;
+  }
+}
+
+function drain(s: Schedule<Item>, now: number): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < 100; i++) {
+    const r = s.pollTransmit(now, (it) => it.poll());
+    if (r === null) break;
+    out.push(r);
+  }
+  return out;
+}
+
+describe('Schedule (timer heap + ready set)', () => {
+  it('keeps the earliest deadline of many items and returns the due ones earliest first', () => {
+    const s = new Schedule<Item>();
+    const items = Array.from({ length: 50 }, (_, i) => new Item(`i${i}`, ((i * 37) % 50) * 10));
+    for (const it of items) s.add(it);
+    expect(s.nextTimeout()).toBe(0);
+    const due = s.due(95);
+    expect(due.map((d) => d.at)).toEqual([0, 10, 20, 30, 40, 50, 60, 70, 80, 90]);
+    // handled: their deadlines moved far away
+    for (const d of due) d.at = 10_000 + (d.at as number);
+    expect(s.nextTimeout()).toBe(100);
+    s.remove(items.find((i) => i.at === 100) as Item);
+    expect(s.nextTimeout()).toBe(110);
+    expect(s.size).toBe(49);
+  });
+
+  it('recomputes only the touched items (an idle item costs nothing)', () => {
+    const s = new Schedule<Item>();
+    const items = Array.from({ length: 100 }, (_, i) => new Item(`i${i}`, 1000 + i));
+    for (const it of items) s.add(it);
+    expect(s.nextTimeout()).toBe(1000);
+    expect(drain(s, 0)).toEqual([]);
+    // polled items are recomputed once (building may arm timers), then left alone
+    expect(s.nextTimeout()).toBe(1000);
+    for (const it of items) {
+      it.timeoutCalls = 0;
+      it.polls = 0;
+    }
+    const busy = items[42] as Item;
+    busy.at = 5;
+    busy.outbox = 2;
+    s.touch(busy);
+    expect(s.nextTimeout()).toBe(5);
+    expect(drain(s, 1)).toEqual(['i42', 'i42']);
+    expect(s.nextTimeout()).toBe(5);
+    const others = items.filter((i) => i !== busy);
+    expect(others.every((i) => i.timeoutCalls === 0 && i.polls === 0)).toBe(true);
+  });
+
+  it('serves ready items round robin and polls an item again when its timer falls due', () => {
+    const s = new Schedule<Item>();
+    const a = new Item('a', null, 2);
+    const b = new Item('b', null, 2);
+    s.add(a);
+    s.add(b);
+    expect(drain(s, 0)).toEqual(['a', 'b', 'a', 'b']);
+    // nothing to send until the pacing timer: not polled before, polled once it is due
+    a.at = 50;
+    s.touch(a);
+    expect(drain(s, 10)).toEqual([]);
+    expect(s.nextTimeout()).toBe(50);
+    const polls = a.polls;
+    expect(drain(s, 20)).toEqual([]);
+    expect(a.polls).toBe(polls);
+    a.outbox = 1;
+    expect(drain(s, 50)).toEqual(['a']);
+  });
+
+  it('an item touched while it is polled (a drain ending in CLOSE) is polled again', () => {
+    const s = new Schedule<Item>();
+    const a = new Item('a', null, 0);
+    s.add(a);
+    let closed = false;
+    const r = s.pollTransmit(0, (it) => {
+      if (!closed) {
+        closed = true;
+        it.outbox = 1;
+        s.touch(it);
+        return null;
+      }
+      return it.poll();
+    });
+    expect(r).toBe('a');
+  });
+
+  it('ignores touches of items it does not hold and removes cleanly', () => {
+    const s = new Schedule<Item>();
+    const a = new Item('a', 5, 1);
+    s.touch(a);
+    expect(s.nextTimeout()).toBe(Number.POSITIVE_INFINITY);
+    s.add(a);
+    s.remove(a);
+    expect(drain(s, 10)).toEqual([]);
+    expect(s.due(10)).toEqual([]);
+    expect(s.size).toBe(0);
+  });
+});
