@@ -25,6 +25,13 @@ export interface DialerOwner {
   connectionOf(id: number): Connection | undefined;
   /** relays (gates) to reach `remoteKey` through when the direct dial is hopeless; may be empty */
   relaysFor(remoteKey: Uint8Array): { key: Uint8Array; voucher?: Uint8Array }[];
+  /** notes the gates `remoteKey`'s record lists (gates.ts) */
+  learnGates(remoteKey: Uint8Array, gates: ResolvedTarget['gates']): void;
+  /**
+   * Dials the learned gates of `remoteKey` we have no connection with; resolves once they are
+   * connected or failed (bounded), true when one is connected. Null: no learned gate to dial.
+   */
+  reachGates(remoteKey: Uint8Array): Promise<boolean> | null;
   kick(): void;
 }
 
@@ -40,7 +47,8 @@ interface Attempt {
   /** the session's key: the peer id in hex, or `xx|host|port…` for a dial without a peer id */
   readonly peer: string;
   readonly remoteKey: Uint8Array | undefined;
-  core: ConnectionApi;
+  /** core's current dial; null while learned gates are being reached */
+  core: ConnectionApi | null;
   /** what core's current dial was given */
   addresses: Endpoint[];
   /** the dial now goes through relays (the direct one was hopeless): its failure is final */
@@ -83,6 +91,8 @@ export class Dialer {
     if (signal?.aborted) throw abortError(signal);
     if (this.#owner.closing) throw new SrmudpError('NODE_CLOSED', 'the node is closed');
     const hex = target.key ? keyHex(target.key) : undefined;
+    if (target.key !== undefined && target.gates !== undefined)
+      this.#owner.learnGates(target.key, target.gates);
     if (hex !== undefined) {
       const live = this.#owner.liveConnection(hex);
       if (live) {
@@ -112,19 +122,15 @@ export class Dialer {
       const error =
         plan.verdict.error ??
         new SrmudpError('UNREACHABLE', 'no address of the peer can be dialled from here');
-      // PUNCH_IMPOSSIBLE and the like: through a gate, when we have one
-      if (a === undefined && target.key !== undefined && this.#owner.relaysFor(target.key).length > 0) {
-        this.#nat.cancelDial(now, peer);
-        const r: Attempt = {
-          peer,
-          remoteKey: target.key,
-          core: undefined as never,
-          addresses: [],
-          waiters: [],
-        };
+      // PUNCH_IMPOSSIBLE and the like: through a gate, when we have one (or learned one)
+      if (a === undefined && target.key !== undefined) {
+        const r: Attempt = { peer, remoteKey: target.key, core: null, addresses: [], waiters: [] };
         this.#byPeer.set(peer, r);
-        this.#relay(r);
-        return this.#wait(r, signal, name);
+        if (this.#tryRelay(r, error)) {
+          this.#nat.cancelDial(now, peer);
+          return this.#wait(r, signal, name);
+        }
+        this.#byPeer.delete(peer);
       }
       throw error;
     }
@@ -140,8 +146,8 @@ export class Dialer {
       this.#byPeer.set(peer, a);
     } else {
       a.addresses = merge(a.addresses, addresses);
-      if (a.core.id !== core.id) {
-        this.#byCore.delete(a.core.id);
+      if (a.core?.id !== core.id) {
+        if (a.core !== null) this.#byCore.delete(a.core.id);
         a.core = core;
       }
     }
@@ -214,8 +220,9 @@ export class Dialer {
       this.#redial(a, next.addresses);
       return;
     }
-    if (this.#tryRelay(a)) return;
-    this.#fail(a, next.kind === 'fail' && next.error !== null ? next.error : error);
+    const final = next.kind === 'fail' && next.error !== null ? next.error : error;
+    if (this.#tryRelay(a, final)) return;
+    this.#fail(a, final);
   }
 
   /** Core connection `id` closed before it was established. */
@@ -240,14 +247,16 @@ export class Dialer {
       // A birthday hit: the port that answered is open now, and for a short while. Core would
       // add it to the running handshake but send there only at its next retransmission, which
       // backs off to 4 s; a fresh handshake with the hit first goes out at once.
+      if (a.core === null) return;
       this.#byCore.delete(a.core.id);
       a.core.close(now, 0, 'birthday hit: dialled again');
       this.#redial(a, merge(e.addresses, a.addresses));
       return;
     }
     // dial_failed: the session has finished the attempt already
-    a.core.close(now, 0, 'dial failed');
-    if (this.#tryRelay(a)) return;
+    if (a.relayed) return;
+    a.core?.close(now, 0, 'dial failed');
+    if (this.#tryRelay(a, e.error)) return;
     this.#fail(a, e.error);
   }
 
@@ -272,12 +281,35 @@ export class Dialer {
     this.#owner.kick();
   }
 
-  /** The direct dial of `a` is hopeless: through the gates, if any (true when started). */
-  #tryRelay(a: Attempt): boolean {
+  /**
+   * The direct dial of `a` is hopeless: through the gates we are connected to, or else first
+   * through the gates its record lists (dialled now, then asked for a circuit); the attempt
+   * fails with `error` when none answers. True when the relayed dial started.
+   */
+  #tryRelay(a: Attempt, error: unknown): boolean {
     if (a.relayed || a.remoteKey === undefined || this.#owner.closing) return false;
-    if (this.#owner.relaysFor(a.remoteKey).length === 0) return false;
-    this.#byCore.delete(a.core.id);
-    this.#relay(a);
+    const key = a.remoteKey;
+    if (this.#owner.relaysFor(key).length > 0) {
+      if (a.core !== null) this.#byCore.delete(a.core.id);
+      this.#relay(a);
+      return true;
+    }
+    const reaching = this.#owner.reachGates(key);
+    if (reaching === null) return false;
+    if (a.core !== null) this.#byCore.delete(a.core.id);
+    a.relayed = true;
+    a.core = null;
+    reaching
+      .then(
+        (any) => {
+          if (this.#byPeer.get(a.peer) !== a) return; // aborted meanwhile
+          if (this.#owner.closing) this.#fail(a, new SrmudpError('NODE_CLOSED', 'the node was closed'));
+          else if (any && this.#owner.relaysFor(key).length > 0) this.#relay(a);
+          else this.#fail(a, error);
+        },
+        () => this.#fail(a, error),
+      )
+      .catch(() => {});
     return true;
   }
 
@@ -308,7 +340,7 @@ export class Dialer {
             const now = this.#owner.driver.clock();
             this.#nat.cancelDial(now, a.peer);
             this.#end(a);
-            a.core.close(now, 0, 'aborted');
+            a.core?.close(now, 0, 'aborted');
             this.#owner.kick();
           }
         },
@@ -328,7 +360,7 @@ export class Dialer {
 
   #end(a: Attempt): void {
     if (this.#byPeer.get(a.peer) === a) this.#byPeer.delete(a.peer);
-    if (this.#byCore.get(a.core.id) === a) this.#byCore.delete(a.core.id);
+    if (a.core !== null && this.#byCore.get(a.core.id) === a) this.#byCore.delete(a.core.id);
   }
 
   #fail(a: Attempt, error: unknown): void {

@@ -38,6 +38,7 @@ import { connectViaPolicy, createVoucher, groupPolicy } from '@srmudp/relay';
 import {
   type Candidate,
   encodeCard,
+  type Gate,
   isRendezvousBackend,
   type Locator,
   parseCard,
@@ -63,6 +64,7 @@ import {
 import { type CloseInfo, Connection, type ConnectionOwner, toBytes } from './connection.js';
 import { Dialer, keyHex } from './dialer.js';
 import { Driver } from './driver.js';
+import { GateBook, gatesToPublish, type KnownGate } from './gates.js';
 import { type Group, GroupHost, type GroupOptions } from './group.js';
 import { logger, short } from './log.js';
 import { RouterPortMapper } from './port-mapper.js';
@@ -224,6 +226,8 @@ export class SrmudpNode extends EventEmitter implements ConnectionOwner {
 
   /** NAT traversal: gathering, classification, dial verdicts, birthday (`@srmudp/punch`'s session). */
   readonly nat: NodeNat;
+  /** gates learned from the records of dialled peers (gates.ts) */
+  private readonly gateBook = new GateBook();
 
   /** @internal use createNode() */
   constructor(
@@ -360,14 +364,19 @@ export class SrmudpNode extends EventEmitter implements ConnectionOwner {
   relaysFor(remoteKey: Uint8Array): { key: Uint8Array; voucher?: Uint8Array }[] {
     const out: { key: Uint8Array; voucher?: Uint8Array }[] = [];
     const n = this.options.relay?.gates.length ?? 0;
+    const same = (x: Uint8Array, y: Uint8Array) => x.length === y.length && x.every((b, j) => b === y[j]);
     for (let i = 0; i < n; i++) {
       const c = this.named.get(`gate-${i}`)?.conn;
       const key = c && !c.isClosed ? c.remoteKey : null;
-      if (key && !key.every((b, j) => b === remoteKey[j])) out.push({ key });
+      if (key && !same(key, remoteKey)) out.push({ key });
+    }
+    // gates the target's record lists (or self-announced ones), once connected
+    for (const g of this.gateBook.for(remoteKey)) {
+      const c = this.liveConnection(keyHex(g.key));
+      if (c && !same(g.key, remoteKey) && !out.some((r) => same(r.key, g.key))) out.push({ key: g.key });
     }
     // connect-via: any other peer that serves as a relay for us, with our voucher (it may be
     // connected to the target too; if not, it refuses with target_unavailable)
-    const same = (x: Uint8Array, y: Uint8Array) => x.length === y.length && x.every((b, j) => b === y[j]);
     for (const key of this.driver.endpoint.relays()) {
       if (same(key, remoteKey) || out.some((r) => same(r.key, key))) continue;
       const voucher = createVoucher(
@@ -378,6 +387,69 @@ export class SrmudpNode extends EventEmitter implements ConnectionOwner {
       out.push({ key, voucher });
     }
     return out;
+  }
+
+  /** @internal notes the gates a dialled peer's record lists */
+  learnGates(remoteKey: Uint8Array, gates: readonly Gate[] | undefined): void {
+    this.gateBook.learn(remoteKey, gates);
+  }
+
+  /** @internal dials the learned gates of `remoteKey` not connected yet (null: none to dial) */
+  reachGates(remoteKey: Uint8Array): Promise<boolean> | null {
+    const self = keyHex(this.identity.publicKey);
+    const todo = this.gateBook
+      .for(remoteKey)
+      .filter((g) => keyHex(g.key) !== self && this.liveConnection(keyHex(g.key)) === undefined);
+    if (todo.length === 0) return null;
+    log(
+      `direct dial of ${short(peerIdToString(remoteKey))} hopeless: dialling ${todo.length} gate(s) from its record`,
+    );
+    const dialGate = (g: KnownGate) =>
+      this.dialer.dial(
+        {
+          addresses: [{ host: g.host, port: g.port }],
+          candidates: [{ host: g.host, port: g.port }],
+          key: g.key,
+        },
+        AbortSignal.timeout(GATE_DIAL_MS),
+      );
+    return Promise.allSettled(todo.map(dialGate)).then((rs) => rs.some((r) => r.status === 'fulfilled'));
+  }
+
+  /**
+   * The gates this node's record and card carry: itself when it serves as a gate and is reachable
+   * (a port mapping it opened, or a public address of its own), then its configured gates at the
+   * address its hop session reaches each one.
+   */
+  gates(): { peerId: string; host: string; port: number; self: boolean }[] {
+    return this.recordGates().map((g) => ({
+      peerId: peerIdToString(g.peerId),
+      host: g.host,
+      port: g.port,
+      self: keyHex(g.peerId) === keyHex(this.identity.publicKey),
+    }));
+  }
+
+  private recordGates(): Gate[] {
+    const configured = (this.options.relay?.gates ?? []).map((t, i) => {
+      const p = this.named.get(`gate-${i}`);
+      const c = p?.conn && !p.conn.isClosed ? p.conn : null;
+      const path = c?.path;
+      const address =
+        path?.kind === 'direct'
+          ? { host: path.address.host, port: path.address.port }
+          : typeof t !== 'string' && isIP(t.host)
+            ? { host: t.host, port: t.port }
+            : null;
+      return { key: p?.key ?? null, address };
+    });
+    return gatesToPublish({
+      self: this.identity.publicKey,
+      serving: this.options.relay?.serve === true,
+      mapped: this.session.status().portMapping.external,
+      host: hostCandidates(this.boundNow()),
+      configured,
+    });
   }
 
   /** The bound socket address. */
@@ -409,7 +481,11 @@ export class SrmudpNode extends EventEmitter implements ConnectionOwner {
       throw new SrmudpError('NO_BACKEND', 'no rendezvous backends configured (option "rendezvous")');
     }
     this.published = true;
-    const report = await this.rendezvous.publish({ candidates: this.recordCandidates() }, opts);
+    const gates = this.recordGates();
+    const report = await this.rendezvous.publish(
+      { candidates: this.recordCandidates(), ...(gates.length > 0 ? { gates } : {}) },
+      opts,
+    );
     const locators: Locator[] = [];
     for (const b of report.backends) if (b.status === 'published') locators.push(b.locator);
     if (locators.length > 0) this.locators = locators;
@@ -429,9 +505,12 @@ export class SrmudpNode extends EventEmitter implements ConnectionOwner {
     const embed = opts.candidates ?? (locators.length === 0 || locators.some((l) => l.backend === 'manual'));
     // one sequence counter (the Rendezvous one) for card records and published records, so two
     // records of this node never share a seq with different bytes
+    const gates = embed ? this.recordGates() : [];
     const record = embed
-      ? this.rendezvous.sign({ candidates: this.recordCandidates() }, { ttlMs: opts.ttlMs ?? 24 * 3600_000 })
-          .bytes
+      ? this.rendezvous.sign(
+          { candidates: this.recordCandidates(), ...(gates.length > 0 ? { gates } : {}) },
+          { ttlMs: opts.ttlMs ?? 24 * 3600_000 },
+        ).bytes
       : undefined;
     return encodeCard({
       peerId: this.identity.publicKey,
@@ -1025,6 +1104,8 @@ export class SrmudpNode extends EventEmitter implements ConnectionOwner {
       `connected ${named ? `${named.name} ` : ''}${short(conn.peerId)} (${outgoing ? 'outgoing' : 'incoming'}, ${`${path.kind} ${path.address.host}:${path.address.port}`})`,
     );
     this.dialer.onConnected(id, remoteKey, path, conn);
+    // a configured gate's hop session (re)established: our record lists it at this address
+    if (named?.name.startsWith('gate-')) this.republish();
     // every srmudp node answers Binding requests: a peer at a public address is a reflector too
     // (one STUN server plus one connected peer classify the mapping)
     if (path.kind === 'direct' && !isPrivateAddress(path.address.host)) {
@@ -1270,6 +1351,9 @@ export async function bindDualStack<T>(bind: (host: string) => Promise<T>): Prom
  */
 /** How long a connect-via voucher of ours is valid (the relay checks it once, at CONNECT). */
 const VOUCHER_TTL_MS = 60_000;
+
+/** How long the dial of a gate learned from a record may take before the fallback gives up on it. */
+const GATE_DIAL_MS = 10_000;
 
 /** A gate's rate per client in its group (RELAYS.md: a gate lifts the public 1 MiB/s). */
 const GATE_RATE = 64 * 1024 * 1024;
