@@ -8,6 +8,7 @@ import {
 import {
   type Address,
   addressKey,
+  ControlProtocol,
   checkAddress,
   classifyDatagram,
   copyAddress,
@@ -686,7 +687,25 @@ export class CoreEndpoint implements EndpointApi {
       this.drop('control_malformed');
       return;
     }
+    if (data[0] === ControlProtocol.Punch) {
+      this.emit({ type: 'punch', id: conn.id, data: data.slice(1) });
+      return;
+    }
     this.relayPaths.onControl(now, key, data);
+  }
+
+  /**
+   * Sends a punch-coordination message (`ControlProtocol.Punch`, prefixed here) in established
+   * connection `id`; false when it cannot be queued (unknown, not established, buffer full).
+   */
+  sendPunch(id: number, data: Uint8Array): boolean {
+    if (!(data instanceof Uint8Array)) throw new TypeError('"data" expected Uint8Array');
+    const conn = this.table.get(id);
+    if (conn === undefined) return false;
+    const out = new Uint8Array(data.length + 1);
+    out[0] = ControlProtocol.Punch;
+    out.set(data, 1);
+    return conn.sendControl(out);
   }
 
   /** The established connection to `key` as a relay hop session. */

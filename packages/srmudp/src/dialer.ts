@@ -7,7 +7,13 @@
  * Core sends the handshakes. One attempt per peer; every `connect()` of that peer waits on it.
  */
 import type { ConnectionApi, PathInfo } from '@srmudp/core';
-import { type DialEvent, type Endpoint, type NatSession, sameEndpoint } from '@srmudp/punch';
+import {
+  type DialEvent,
+  type Endpoint,
+  type NatSession,
+  type RemoteCandidate,
+  sameEndpoint,
+} from '@srmudp/punch';
 import { SrmudpError } from '@srmudp/wire';
 import { abortError } from './async-queue.js';
 import type { Connection } from './connection.js';
@@ -66,6 +72,8 @@ export class Dialer {
   readonly #nat: Pick<NatSession, 'dial' | 'dialEnded' | 'cancelDial'>;
   readonly #byPeer = new Map<string, Attempt>();
   readonly #byCore = new Map<number, Attempt>();
+  /** background punches of relayed connections (peer hex → its give-up timer) */
+  readonly #upgrades = new Map<string, { cancel(): void }>();
 
   constructor(owner: DialerOwner, nat: Pick<NatSession, 'dial' | 'dialEnded' | 'cancelDial'>) {
     this.#owner = owner;
@@ -236,9 +244,70 @@ export class Dialer {
     );
   }
 
+  /**
+   * Punches towards `remoteKey`, whose connection runs on a relayed path, in the background
+   * (relayed-punch.ts starts it on both ends at once): the NAT session judges the candidates the
+   * peer sent through the relayed session (a birthday, when one side maps per destination), and
+   * every address it yields joins the connection's upgrade candidates; core validates them and
+   * moves the connection to the first that answers (streams carry on). Ends when the path is
+   * direct ({@link upgraded}), the session gives up, or after `maxMs`.
+   */
+  upgrade(remoteKey: Uint8Array, candidates: readonly RemoteCandidate[], maxMs: number): boolean {
+    const hex = keyHex(remoteKey);
+    if (this.#byPeer.has(hex) || this.#upgrades.has(hex) || this.#owner.closing) return false;
+    const d = this.#owner.driver;
+    const now = d.clock();
+    const plan = this.#nat.dial(now, hex, candidates);
+    if (plan.addresses.length === 0 && plan.verdict.error !== null) {
+      this.#nat.cancelDial(now, hex);
+      return false;
+    }
+    const timer = d.after(maxMs, () => {
+      if (this.#upgrades.get(hex) !== timer) return;
+      this.#upgrades.delete(hex);
+      this.#nat.cancelDial(d.clock(), hex);
+    });
+    this.#upgrades.set(hex, timer);
+    if (plan.addresses.length > 0) this.#addCandidates(remoteKey, plan.addresses);
+    return true;
+  }
+
+  /** The connection with `remoteKey` moved to direct path `remote`: its background punch is done. */
+  upgraded(remoteKey: Uint8Array, remote: Endpoint): void {
+    const hex = keyHex(remoteKey);
+    const t = this.#upgrades.get(hex);
+    if (t === undefined) return;
+    t.cancel();
+    this.#upgrades.delete(hex);
+    const now = this.#owner.driver.clock();
+    this.#nat.dialEnded(now, hex, { connected: true, remote });
+    this.pacer.validated(remote);
+  }
+
+  #addCandidates(remoteKey: Uint8Array, addresses: readonly Endpoint[]): void {
+    const live = this.#owner.liveConnection(keyHex(remoteKey));
+    if (live === undefined) return;
+    this.#owner.driver.endpoint.connect(this.#owner.driver.clock(), {
+      addresses: addresses.map((x) => ({ host: x.host, port: x.port })),
+      remoteKey,
+    });
+    this.#owner.kick();
+  }
+
   /** The NAT session's word on a running dial. */
   onNatEvent(e: DialEvent): void {
     if (e.type !== 'dial_addresses' && e.type !== 'dial_failed') return;
+    const up = this.#upgrades.get(e.peer);
+    if (up !== undefined) {
+      if (e.type === 'dial_addresses') {
+        const live = this.#owner.liveConnection(e.peer);
+        if (live) this.#addCandidates(live.remoteKey, e.addresses);
+      } else {
+        up.cancel();
+        this.#upgrades.delete(e.peer);
+      }
+      return;
+    }
     const a = this.#byPeer.get(e.peer);
     if (a === undefined) return;
     const d = this.#owner.driver;
@@ -264,6 +333,11 @@ export class Dialer {
   close(): void {
     this.pacer.close();
     const now = this.#owner.driver.clock();
+    for (const [hex, t] of this.#upgrades) {
+      t.cancel();
+      this.#nat.cancelDial(now, hex);
+    }
+    this.#upgrades.clear();
     for (const a of [...this.#byPeer.values()]) {
       this.#nat.cancelDial(now, a.peer);
       this.#fail(a, new SrmudpError('NODE_CLOSED', 'the node was closed'));

@@ -68,6 +68,7 @@ import { GateBook, gatesToPublish, type KnownGate } from './gates.js';
 import { type Group, GroupHost, type GroupOptions } from './group.js';
 import { logger, short } from './log.js';
 import { RouterPortMapper } from './port-mapper.js';
+import { PUNCH_MS, RelayedPunch } from './relayed-punch.js';
 import { type ResolvedTarget, resolveTarget } from './resolve.js';
 import { allLiterals, parseStunServer, type StunServerName } from './stun-servers.js';
 import type { Timer } from './timer-queue.js';
@@ -228,6 +229,8 @@ export class SrmudpNode extends EventEmitter implements ConnectionOwner {
   readonly nat: NodeNat;
   /** gates learned from the records of dialled peers (gates.ts) */
   private readonly gateBook = new GateBook();
+  /** punches coordinated over relayed connections (relayed-punch.ts) */
+  private readonly relayedPunch: RelayedPunch;
 
   /** @internal use createNode() */
   constructor(
@@ -339,6 +342,29 @@ export class SrmudpNode extends EventEmitter implements ConnectionOwner {
       },
     );
     this.dialer = new Dialer(this, this.session);
+    this.relayedPunch = new RelayedPunch({
+      clock: () => this.driver.clock(),
+      after: (ms, fn) => this.driver.after(ms, fn),
+      random32: () => randomBytes(4).readUInt32BE(0),
+      candidates: () => this.recordCandidates(),
+      send: (id, data) => {
+        const ok = this.driver.endpoint.sendPunch(id, data);
+        this.kick();
+        return ok;
+      },
+      relayed: (id) => {
+        const c = this.byCoreId.get(id);
+        return c !== undefined && !c.isClosed && c.path?.kind === 'relayed';
+      },
+      punch: (id, candidates) => {
+        const c = this.byCoreId.get(id);
+        const direct = candidates.filter((x) => x.kind !== 'relay');
+        if (c === undefined || direct.length === 0) return;
+        log(`punching ${short(c.peerId)} over its relayed path: ${direct.length} candidate(s)`);
+        this.dialer.upgrade(c.remoteKey, direct, PUNCH_MS);
+      },
+      drop: (reason) => log(`punch message dropped: ${reason}`),
+    });
     this.nat = {
       status: () => this.session.status(),
       ready: (o = {}) => this.natSettled(o.timeoutMs ?? 15_000),
@@ -1037,6 +1063,7 @@ export class SrmudpNode extends EventEmitter implements ConnectionOwner {
           `closed ${c.name === c.peerId ? short(c.peerId) : `${c.name} (${short(c.peerId)})`}: ${e.remote ? 'by the peer' : 'here'}, code ${e.code}${e.reason ? `, ${e.reason}` : ''}`,
         );
         this.byCoreId.delete(e.id);
+        this.relayedPunch.forget(e.id);
         // a closed connection nobody took from connections() yet is of no use there, and would
         // keep its state alive (an app that uses the 'connection' event never drains the queue)
         this.incoming.remove(c);
@@ -1051,8 +1078,15 @@ export class SrmudpNode extends EventEmitter implements ConnectionOwner {
       case 'stun':
         this.emit('stun', e);
         return;
+      case 'punch':
+        this.relayedPunch.onMessage(e.id, e.data);
+        return;
       default: {
         const c = this.byCoreId.get(e.id);
+        if (c && e.type === 'path_changed' && e.path.kind === 'direct') {
+          this.relayedPunch.forget(e.id);
+          this.dialer.upgraded(c.remoteKey, e.path.address);
+        }
         if (c && e.type === 'path_changed' && log.enabled) {
           log(`path of ${short(c.peerId)}: ${e.path.kind} ${e.path.address.host}:${e.path.address.port}`);
         }
@@ -1104,6 +1138,8 @@ export class SrmudpNode extends EventEmitter implements ConnectionOwner {
       `connected ${named ? `${named.name} ` : ''}${short(conn.peerId)} (${outgoing ? 'outgoing' : 'incoming'}, ${`${path.kind} ${path.address.host}:${path.address.port}`})`,
     );
     this.dialer.onConnected(id, remoteKey, path, conn);
+    // relayed: punch through it in the background (the dialling end starts)
+    if (path.kind === 'relayed') this.relayedPunch.relayedStart(id, outgoing);
     // a configured gate's hop session (re)established: our record lists it at this address
     if (named?.name.startsWith('gate-')) this.republish();
     // every srmudp node answers Binding requests: a peer at a public address is a reflector too

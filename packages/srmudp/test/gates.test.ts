@@ -8,19 +8,10 @@ import { decodeRecord, parseCard } from '@srmudp/rendezvous';
 import { describe, expect, it } from 'vitest';
 import { GateBook, gatesToPublish, MAX_GATES_TRIED, MAX_PUBLISHED_GATES } from '../src/gates.js';
 import type { SrmudpNode } from '../src/index.js';
-import { hashOfStream, loopbackNodes, waitFor } from './helpers.js';
+import { blockTo, hashOfStream, loopbackNodes, waitFor } from './helpers.js';
 
 const node = loopbackNodes();
 const key = (b: number) => new Uint8Array(32).fill(b);
-
-/** Drops every datagram `n` sends to `port` (no direct path from it to that port). */
-function blockTo(n: SrmudpNode, port: number): void {
-  const t = n.transport;
-  const send = t.send.bind(t);
-  const urgent = t.sendUrgent.bind(t);
-  t.send = (data, host, p) => (p === port ? true : send(data, host, p));
-  t.sendUrgent = (data, host, p) => (p === port ? true : urgent(data, host, p));
-}
 
 /** The SHA-256 of the first stream `from` opens to `to`. */
 async function firstStreamFrom(to: SrmudpNode, from: SrmudpNode) {
