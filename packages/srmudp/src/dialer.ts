@@ -224,6 +224,12 @@ export class Dialer {
     }
     const next = this.#nat.dialEnded(now, a.peer, { connected: false, code: error.code });
     if (next.kind === 'retry' && next.addresses.length > 0) {
+      // a gate is at hand: through it now rather than after the whole birthday window; the
+      // ends go on punching over the relayed session (relayed-punch.ts) and move when it works
+      if (a.remoteKey !== undefined && this.#owner.relaysFor(a.remoteKey).length > 0) {
+        this.#nat.cancelDial(now, a.peer);
+        if (this.#tryRelay(a, error)) return;
+      }
       this.#byCore.delete(id);
       this.#redial(a, next.addresses);
       return;
