@@ -233,7 +233,8 @@ export class CoreEndpoint implements EndpointApi {
           `${existing.label()} dialled again: ${target.addresses.length} more candidate(s)`,
         );
         existing.addCandidatesAt(now, target.addresses);
-        if (existing.state === 'handshaking') this.requestCircuits(now, existing, relays);
+        // relays for an established connection: circuits to keep ready (its direct path was lost)
+        this.requestCircuits(now, existing, relays);
         return existing;
       }
     }
@@ -755,8 +756,8 @@ export class CoreEndpoint implements EndpointApi {
       }
       return;
     }
-    // established meanwhile (a direct path answered first): the circuit is a standby route
-    conn.addCandidatesAt(now, [route]);
+    // established (a direct path answered first, or it was lost since): a standby route
+    conn.addStandbyAt(now, route);
   }
 
   private onCircuitRejected(relay: Uint8Array, _peer: Uint8Array, requestId: number, reason: string): void {

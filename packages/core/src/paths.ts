@@ -329,6 +329,27 @@ export class PathSet {
     if (path === this.activePath) return;
     if (path.purpose === 'migration') this.switchTo(now, path, 'migration');
     else if (this.better(path, this.activePath)) this.switchTo(now, path, 'upgrade');
+    // a standby route (a circuit asked for once the active path was lost) takes over
+    else if (this.activePath.lostReported) this.switchTo(now, path, 'fallback');
+  }
+
+  /**
+   * A route to keep ready whatever its tier (a relay circuit bound for an established
+   * connection): validated now, moved to at once when the active path is lost (`fallback`),
+   * else kept as a warm path.
+   */
+  addStandby(now: number, route: Route): void {
+    const path = this.ensure(now, route);
+    if (path === this.activePath) return;
+    if (path.validated && !path.lostReported) {
+      path.retiredAt = null;
+      if (this.activePath.lostReported) this.switchTo(now, path, 'fallback');
+      return;
+    }
+    if (path.validating) return;
+    path.dialled = true;
+    path.lostReported = false;
+    this.validate(now, path, 'upgrade');
   }
 
   // ------------------------------------------------------------------ upgrades

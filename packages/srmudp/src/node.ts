@@ -1087,6 +1087,24 @@ export class SrmudpNode extends EventEmitter implements ConnectionOwner {
           this.relayedPunch.forget(e.id);
           this.dialer.upgraded(c.remoteKey, e.path.address);
         }
+        if (c && e.type === 'path_changed' && e.path.kind === 'relayed' && e.reason === 'fallback') {
+          // back on a relay: punch again over it (one end starts: the lower key)
+          this.relayedPunch.relayedStart(e.id, this.peerId < c.peerId);
+        }
+        // the direct path died (a NAT reboot, a network change): a circuit through a gate, if
+        // any, becomes a standby route the connection falls back to (core validates it)
+        if (c && e.type === 'path_lost' && e.path.kind === 'direct') {
+          const relays = this.relaysFor(c.remoteKey);
+          if (relays.length > 0) {
+            log(`direct path of ${short(c.peerId)} lost: asking ${relays.length} relay(s) for a circuit`);
+            this.driver.endpoint.connect(this.driver.clock(), {
+              addresses: [],
+              remoteKey: c.remoteKey,
+              relays,
+            });
+            this.kick();
+          }
+        }
         if (c && e.type === 'path_changed' && log.enabled) {
           log(`path of ${short(c.peerId)}: ${e.path.kind} ${e.path.address.host}:${e.path.address.port}`);
         }

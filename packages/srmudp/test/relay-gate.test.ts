@@ -108,6 +108,33 @@ describe('gate (façade, loopback)', () => {
     await waitFor(() => b.connection(a.peerId)?.path?.kind === 'direct', 10_000, "b's direct path");
   }, 90_000);
 
+  it('a direct path that dies mid-transfer falls back to a circuit through the gate: 8 MiB SHA-256 equal, no reset', async () => {
+    const { gate, a, b } = await gateAndTwoMembers();
+    const conn = await a.connect({ host: '127.0.0.1', port: b.address().port, peerId: b.peerId });
+    expect(conn.path?.kind).toBe('direct');
+    const paths: PathInfo[] = [];
+    conn.on('path', (p: PathInfo) => paths.push(p));
+    const incoming = firstStreamFrom(b, a);
+    const payload = randomBytes(8 * 1024 * 1024);
+    const s = conn.openStream();
+    let cut = false;
+    for (let off = 0; off < payload.length; off += 64 * 1024) {
+      if (!cut && off >= 1024 * 1024) {
+        // the direct path dies both ways (a NAT that forgot the flow); the gate stays reachable
+        blockTo(a, b.address().port);
+        blockTo(b, a.address().port);
+        cut = true;
+      }
+      if (!s.write(payload.subarray(off, off + 64 * 1024))) await once(s, 'drain');
+    }
+    s.end();
+    const got = await incoming;
+    expect(got.bytes).toBe(payload.length);
+    expect(got.sha256).toBe(createHash('sha256').update(payload).digest('hex'));
+    expect(conn.path?.kind === 'relayed' && peerIdToString(conn.path.via)).toBe(gate.peerId);
+    expect(paths.some((p) => p.kind === 'relayed')).toBe(true);
+  }, 90_000);
+
   it('connect-via: a peer connected to both ends relays with the requester’s voucher', async () => {
     const carol = await node({ relay: { connectVia: true }, stunServers: [] });
     const a = await node({ stunServers: [], handshakeTimeoutMs: 1500 });
