@@ -478,6 +478,31 @@ export class SrmudpNode extends EventEmitter implements ConnectionOwner {
     });
   }
 
+  /** the last path event of each connection (core id): a loss, or a move */
+  private readonly pathEvents = new Map<number, { lost: boolean; seq: number }>();
+  private pathEventSeq = 0;
+
+  /**
+   * The direct path of `c` was lost: asks the gates (and connect-via relays) for a circuit, a
+   * standby route core falls back to; again every {@link LOST_RETRY_MS} (at most
+   * {@link LOST_RETRIES} times) while the last path event of the connection is a loss, since the
+   * far end's hop may be unreachable for a while too (its NAT rebooted: its gate hears from it
+   * again at its next keepalive).
+   */
+  private circuitsForLostPath(c: Connection, attempt: number): void {
+    if (c.isClosed || this.closing || attempt >= LOST_RETRIES) return;
+    const relays = this.relaysFor(c.remoteKey);
+    if (relays.length > 0) {
+      log(`path of ${short(c.peerId)} lost: asking ${relays.length} relay(s) for a circuit`);
+      this.driver.endpoint.connect(this.driver.clock(), { addresses: [], remoteKey: c.remoteKey, relays });
+      this.kick();
+    }
+    this.driver.after(LOST_RETRY_MS, () => {
+      const last = this.pathEvents.get(c.core.id);
+      if (last?.lost === true) this.circuitsForLostPath(c, attempt + 1);
+    });
+  }
+
   /** The bound socket address. */
   address(): { host: string; port: number; family: 4 | 6 } {
     const a = this.transport.address();
@@ -1064,6 +1089,7 @@ export class SrmudpNode extends EventEmitter implements ConnectionOwner {
         );
         this.byCoreId.delete(e.id);
         this.relayedPunch.forget(e.id);
+        this.pathEvents.delete(e.id);
         // a closed connection nobody took from connections() yet is of no use there, and would
         // keep its state alive (an app that uses the 'connection' event never drains the queue)
         this.incoming.remove(c);
@@ -1093,18 +1119,10 @@ export class SrmudpNode extends EventEmitter implements ConnectionOwner {
         }
         // the direct path died (a NAT reboot, a network change): a circuit through a gate, if
         // any, becomes a standby route the connection falls back to (core validates it)
-        if (c && e.type === 'path_lost' && e.path.kind === 'direct') {
-          const relays = this.relaysFor(c.remoteKey);
-          if (relays.length > 0) {
-            log(`direct path of ${short(c.peerId)} lost: asking ${relays.length} relay(s) for a circuit`);
-            this.driver.endpoint.connect(this.driver.clock(), {
-              addresses: [],
-              remoteKey: c.remoteKey,
-              relays,
-            });
-            this.kick();
-          }
+        if (c && (e.type === 'path_lost' || e.type === 'path_changed')) {
+          this.pathEvents.set(e.id, { lost: e.type === 'path_lost', seq: this.pathEventSeq++ });
         }
+        if (c && e.type === 'path_lost' && e.path.kind === 'direct') this.circuitsForLostPath(c, 0);
         if (c && e.type === 'path_changed' && log.enabled) {
           log(`path of ${short(c.peerId)}: ${e.path.kind} ${e.path.address.host}:${e.path.address.port}`);
         }
@@ -1405,6 +1423,11 @@ export async function bindDualStack<T>(bind: (host: string) => Promise<T>): Prom
  */
 /** How long a connect-via voucher of ours is valid (the relay checks it once, at CONNECT). */
 const VOUCHER_TTL_MS = 60_000;
+
+/** Circuits asked for again this often while a connection's last path event is a loss ... */
+const LOST_RETRY_MS = 4000;
+/** ... at most this many times. */
+const LOST_RETRIES = 8;
 
 /** How long the dial of a gate learned from a record may take before the fallback gives up on it. */
 const GATE_DIAL_MS = 10_000;
