@@ -503,6 +503,25 @@ export class SrmudpNode extends EventEmitter implements ConnectionOwner {
     });
   }
 
+  /**
+   * A relayed path of `c` through `via` was lost: the relay may have restarted (its hop session
+   * with us is gone on its side, and ours would idle out only after 30 s), so a configured gate's
+   * hop session is closed and redialled now (the named peer's redial), and circuits are asked for
+   * again until the connection moves ({@link circuitsForLostPath}).
+   */
+  private relayLost(c: Connection, via: Uint8Array): void {
+    const hex = keyHex(via);
+    for (const p of this.named.values()) {
+      if (!p.name.startsWith('gate-') || p.key === null || keyHex(p.key) !== hex) continue;
+      const hop = p.conn;
+      if (hop && !hop.isClosed) {
+        log(`relayed path of ${short(c.peerId)} via ${p.name} lost: redialling the gate`);
+        void hop.close(0, 'relayed path lost: redial').catch(() => {});
+      }
+    }
+    this.circuitsForLostPath(c, 0);
+  }
+
   /** The bound socket address. */
   address(): { host: string; port: number; family: 4 | 6 } {
     const a = this.transport.address();
@@ -1123,6 +1142,7 @@ export class SrmudpNode extends EventEmitter implements ConnectionOwner {
           this.pathEvents.set(e.id, { lost: e.type === 'path_lost', seq: this.pathEventSeq++ });
         }
         if (c && e.type === 'path_lost' && e.path.kind === 'direct') this.circuitsForLostPath(c, 0);
+        if (c && e.type === 'path_lost' && e.path.kind === 'relayed') this.relayLost(c, e.path.via);
         if (c && e.type === 'path_changed' && log.enabled) {
           log(`path of ${short(c.peerId)}: ${e.path.kind} ${e.path.address.host}:${e.path.address.port}`);
         }

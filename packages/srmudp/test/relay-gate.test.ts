@@ -4,7 +4,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import { peerIdToString } from '@srmudp/crypto';
 import { describe, expect, it } from 'vitest';
-import type { SrmudpNode } from '../src/index.js';
+import type { SrmudpNode, SrmudpStream } from '../src/index.js';
 import { blockTo, hashOfStream, loopbackNodes, waitFor } from './helpers.js';
 
 const node = loopbackNodes();
@@ -38,9 +38,18 @@ async function dialDeadThenSend(from: SrmudpNode, to: SrmudpNode, payload: Uint8
   return { conn, relayedAtStart };
 }
 
+/** Writes `payload` to `s` in 64 KiB chunks and ends it; `at` bytes in, `event` runs (once). */
+async function writeAll(s: SrmudpStream, payload: Uint8Array, at: number, event: () => Promise<void>) {
+  for (let off = 0; off < payload.length; off += 64 * 1024) {
+    if (off === at) await event();
+    if (!s.write(payload.subarray(off, off + 64 * 1024))) await once(s, 'drain');
+  }
+  s.end();
+}
+
 /** A gate and two members configured with it, once both hold their hop session. */
-async function gateAndTwoMembers() {
-  const gate = await node({ relay: { serve: true }, stunServers: [] });
+async function gateAndTwoMembers(gateOptions: object = {}) {
+  const gate = await node({ relay: { serve: true }, stunServers: [], ...gateOptions });
   const gateTarget = { host: '127.0.0.1', port: gate.address().port, peerId: gate.peerId };
   const a = await node({ relay: { gates: [gateTarget] }, stunServers: [], handshakeTimeoutMs: 1500 });
   const b = await node({ relay: { gates: [gateTarget] }, stunServers: [] });
@@ -117,22 +126,44 @@ describe('gate (façade, loopback)', () => {
     const incoming = firstStreamFrom(b, a);
     const payload = randomBytes(8 * 1024 * 1024);
     const s = conn.openStream();
-    let cut = false;
-    for (let off = 0; off < payload.length; off += 64 * 1024) {
-      if (!cut && off >= 1024 * 1024) {
-        // the direct path dies both ways (a NAT that forgot the flow); the gate stays reachable
-        blockTo(a, b.address().port);
-        blockTo(b, a.address().port);
-        cut = true;
-      }
-      if (!s.write(payload.subarray(off, off + 64 * 1024))) await once(s, 'drain');
-    }
-    s.end();
+    await writeAll(s, payload, 1024 * 1024, async () => {
+      // the direct path dies both ways (a NAT that forgot the flow); the gate stays reachable
+      blockTo(a, b.address().port);
+      blockTo(b, a.address().port);
+    });
     const got = await incoming;
     expect(got.bytes).toBe(payload.length);
     expect(got.sha256).toBe(createHash('sha256').update(payload).digest('hex'));
     expect(conn.path?.kind === 'relayed' && peerIdToString(conn.path.via)).toBe(gate.peerId);
     expect(paths.some((p) => p.kind === 'relayed')).toBe(true);
+  }, 90_000);
+
+  it('a gate that restarts (same key and port) mid-transfer is survived: hop sessions redialled, circuit asked again, 8 MiB SHA-256 equal', async () => {
+    const secret = randomBytes(32);
+    const first = await gateAndTwoMembers({ identity: { secret } });
+    const { a, b } = first;
+    let gate = first.gate;
+    const gatePort = gate.address().port;
+    // no direct path between a and b: the gate is the only way
+    blockTo(a, b.address().port);
+    blockTo(b, a.address().port);
+    const incoming = firstStreamFrom(b, a);
+    const payload = randomBytes(8 * 1024 * 1024);
+    const conn = await a.connect(
+      { host: '127.0.0.1', port: b.address().port, peerId: b.peerId },
+      { timeout: 30_000 },
+    );
+    expect(conn.path?.kind).toBe('relayed');
+    const s = conn.openStream();
+    await writeAll(s, payload, 2 * 1024 * 1024, async () => {
+      // the gate goes away and comes back on the same port with the same key
+      await gate.close();
+      gate = await node({ identity: { secret }, port: gatePort, relay: { serve: true }, stunServers: [] });
+    });
+    const got = await incoming;
+    expect(got.bytes).toBe(payload.length);
+    expect(got.sha256).toBe(createHash('sha256').update(payload).digest('hex'));
+    expect(conn.path?.kind === 'relayed' && peerIdToString(conn.path.via)).toBe(gate.peerId);
   }, 90_000);
 
   it('connect-via: a peer connected to both ends relays with the requester’s voucher', async () => {
