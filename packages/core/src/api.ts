@@ -173,6 +173,12 @@ export type EndpointEvent =
   /** the message send buffer has room again after sendMessage returned false */
   | { type: 'message_writable'; id: number }
   | { type: 'datagram'; id: number; data: Uint8Array }
+  /**
+   * a CONTROL message of the punch-coordination protocol (`ControlProtocol.Punch`) from the peer
+   * (its protocol byte removed): the NAT driver's, never the application's. Sent with
+   * `CoreEndpoint.sendPunch`.
+   */
+  | { type: 'punch'; id: number; data: Uint8Array }
   /** STUN message not consumed by the endpoint's responder (e.g. a reply to the driver's client) */
   | { type: 'stun'; from: Address; data: Uint8Array };
 
@@ -249,6 +255,8 @@ export interface EndpointApi {
   reportSendError(now: number, to: Address, code: string): void;
   /** peer ids of connected peers that serve as relays for us (they greeted us): candidates for `ConnectTarget.relays` */
   relays(): Uint8Array[];
+  /** sends a punch-coordination message (`punch` events at the peer) in established connection `id` */
+  sendPunch(id: number, data: Uint8Array): boolean;
   /** closes every connection at once: CLOSE goes first, ahead of queued data (abandoned) */
   close(now: number, code?: number, reason?: string): void;
   stats(): EndpointStats;

@@ -451,6 +451,11 @@ export class CoreConnection implements ConnectionApi {
       this.paths.considerUpgrades(now, this.channels.candidates);
   }
 
+  /** @internal A relay circuit bound for this established connection: a standby route (paths.ts). */
+  addStandbyAt(now: number, route: Address): void {
+    if (this.stateValue === 'established' && this.paths !== null) this.paths.addStandby(now, routeOf(route));
+  }
+
   /** @internal Handshake failed or was abandoned before establishment. */
   fail(now: number, error: CoreError): void {
     if (this.stateValue === 'closed') return;

@@ -8,6 +8,7 @@ import {
 import {
   type Address,
   addressKey,
+  ControlProtocol,
   checkAddress,
   classifyDatagram,
   copyAddress,
@@ -230,7 +231,8 @@ export class CoreEndpoint implements EndpointApi {
           `${existing.label()} dialled again: ${target.addresses.length} more candidate(s)`,
         );
         existing.addCandidatesAt(now, target.addresses);
-        if (existing.state === 'handshaking') this.requestCircuits(now, existing, relays);
+        // relays for an established connection: circuits to keep ready (its direct path was lost)
+        this.requestCircuits(now, existing, relays);
         return existing;
       }
     }
@@ -688,7 +690,25 @@ export class CoreEndpoint implements EndpointApi {
       this.drop('control_malformed');
       return;
     }
+    if (data[0] === ControlProtocol.Punch) {
+      this.emit({ type: 'punch', id: conn.id, data: data.slice(1) });
+      return;
+    }
     this.relayPaths.onControl(now, key, data);
+  }
+
+  /**
+   * Sends a punch-coordination message (`ControlProtocol.Punch`, prefixed here) in established
+   * connection `id`; false when it cannot be queued (unknown, not established, buffer full).
+   */
+  sendPunch(id: number, data: Uint8Array): boolean {
+    if (!(data instanceof Uint8Array)) throw new TypeError('"data" expected Uint8Array');
+    const conn = this.table.get(id);
+    if (conn === undefined) return false;
+    const out = new Uint8Array(data.length + 1);
+    out[0] = ControlProtocol.Punch;
+    out.set(data, 1);
+    return conn.sendControl(out);
   }
 
   /** The established connection to `key` as a relay hop session. */
@@ -738,8 +758,8 @@ export class CoreEndpoint implements EndpointApi {
       }
       return;
     }
-    // established meanwhile (a direct path answered first): the circuit is a standby route
-    conn.addCandidatesAt(now, [route]);
+    // established (a direct path answered first, or it was lost since): a standby route
+    conn.addStandbyAt(now, route);
   }
 
   private onCircuitRejected(relay: Uint8Array, _peer: Uint8Array, requestId: number, reason: string): void {

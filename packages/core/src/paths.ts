@@ -64,6 +64,8 @@ export const SAME_TIER_RTT_GAIN_MS = 5;
 export const GRACE_MS = 10_000;
 /** Consecutive probe timeouts that declare the active path lost (RFC 8899 §4.3 uses 3 too). */
 export const PATH_LOST_PTOS = 3;
+/** The active path silent at least this long (and 3 PTOs) while the peer uses a lower tier: follow it. */
+export const FOLLOW_DOWN_MIN_MS = 1000;
 /** Probe higher-tier candidates that never answered again after this long (RELAYS.md: 60 s). */
 export const UPGRADE_RETRY_MS = 60_000;
 /** Smallest budget worth sealing a probe for: header (13) + PATH_* (9) + tag (16), with room. */
@@ -117,6 +119,8 @@ export class Path {
   unreachable = 0;
   /** the loss of this path (as the active one) was reported; cleared when it answers again */
   lostReported = false;
+  /** `now` of the last authenticated datagram that arrived on it (null: none yet) */
+  lastReceivedAt: number | null = null;
   private challenge: Challenge | null = null;
   private readonly responses: Uint8Array[] = [];
   private received = 0;
@@ -286,6 +290,7 @@ export class PathSet {
     const path =
       from.port === a.port && from.host === a.host ? this.activePath : this.ensure(now, routeOf(from));
     path.onReceived(bytes);
+    path.lastReceivedAt = now;
     return path;
   }
 
@@ -303,8 +308,17 @@ export class PathSet {
     if (kind !== 'non_probing' || !newest) return;
     if (path.validating && path.purpose === 'migration') return;
     // Never down by choice: packets of the peer on a lower tier while ours is alive are its
-    // transition (it still sends on the route we just left); once ours is lost it may follow.
-    if (routeTier(path.route) < routeTier(this.activePath.route) && !this.activePath.lostReported) return;
+    // transition (it still sends on the route we just left); once ours is lost it may follow,
+    // and so may it once ours has been silent for a while (the peer fell back: its side of our
+    // path is gone, e.g. its NAT rebooted, and we may learn that long before our own probes do)
+    if (routeTier(path.route) < routeTier(this.activePath.route) && !this.activePath.lostReported) {
+      const heard = this.activePath.lastReceivedAt;
+      const silentFor = Math.max(FOLLOW_DOWN_MIN_MS, PATH_LOST_PTOS * this.host.rel.pto());
+      if (heard === null || now - heard < silentFor) return;
+      this.host.log?.(
+        `active path ${addressKey(this.activePath.route.address)} silent for ${Math.round(now - heard)} ms while the peer uses ${addressKey(path.route.address)}: following it`,
+      );
+    }
     if (path.validated) {
       // a warm or standby path the peer now uses: it is already proven, move at once
       this.switchTo(now, path, 'migration');
@@ -329,6 +343,27 @@ export class PathSet {
     if (path === this.activePath) return;
     if (path.purpose === 'migration') this.switchTo(now, path, 'migration');
     else if (this.better(path, this.activePath)) this.switchTo(now, path, 'upgrade');
+    // a standby route (a circuit asked for once the active path was lost) takes over
+    else if (this.activePath.lostReported) this.switchTo(now, path, 'fallback');
+  }
+
+  /**
+   * A route to keep ready whatever its tier (a relay circuit bound for an established
+   * connection): validated now, moved to at once when the active path is lost (`fallback`),
+   * else kept as a warm path.
+   */
+  addStandby(now: number, route: Route): void {
+    const path = this.ensure(now, route);
+    if (path === this.activePath) return;
+    if (path.validated && !path.lostReported) {
+      path.retiredAt = null;
+      if (this.activePath.lostReported) this.switchTo(now, path, 'fallback');
+      return;
+    }
+    if (path.validating) return;
+    path.dialled = true;
+    path.lostReported = false;
+    this.validate(now, path, 'upgrade');
   }
 
   // ------------------------------------------------------------------ upgrades

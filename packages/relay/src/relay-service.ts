@@ -645,7 +645,8 @@ export class RelayService<H = unknown> {
     this.#timers.push(expiresAt, { kind: 'end', end: circuit.a });
     this.#timers.push(expiresAt, { kind: 'end', end: circuit.b });
     if (deadline !== Number.POSITIVE_INFINITY) this.#timers.push(deadline, { kind: 'deadline', circuit });
-    const expiresInMs = expiresAt - now;
+    // whole milliseconds on the wire (a host clock such as performance.now() is fractional)
+    const expiresInMs = Math.max(0, Math.floor(expiresAt - now));
     this.#answer(c, p.requesterRequestId, {
       type: 'bound',
       requestId: p.requesterRequestId,
@@ -707,7 +708,7 @@ export class RelayService<H = unknown> {
       channel,
       peer,
       limits: circuit.limits,
-      expiresInMs: end.expiresAt - now,
+      expiresInMs: Math.max(0, Math.floor(end.expiresAt - now)),
     });
     return null;
   }

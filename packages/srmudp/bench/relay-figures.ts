@@ -1,6 +1,8 @@
 // Figures of issue 14 on loopback, as ratios within one run (the machine is shared): goodput
-// through a gate vs direct, the RTT a relay hop adds, and the time from a relayed start to a
-// validated direct path. Run: node --conditions=source --import tsx bench/relay-figures.ts
+// through a gate vs direct, the RTT a relay hop adds, the CPU forwarding adds per MB (this
+// process runs the gate and both ends: relayed minus direct), and the time from a relayed start
+// to the direct path the punch over the relayed session finds. `pnpm bench` (packages/srmudp), or
+// node --conditions=source --import tsx bench/relay-figures.ts
 import { createHash, randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import { type Connection, createNode, type SrmudpNode } from '../src/index.js';
@@ -35,6 +37,26 @@ async function transfer(conn: Connection, to: SrmudpNode, fromId: string): Promi
   return (SIZE * 8) / (ms * 1000); // Mbit/s
 }
 
+/** A loopback port nobody listens on. */
+async function deadPort(): Promise<number> {
+  const dead = await createNode({ host: '127.0.0.1', stunServers: [] });
+  const port = dead.address().port;
+  await dead.close();
+  return port;
+}
+
+/** Drops every datagram `n` sends to `port`; returns the undo. */
+function blockTo(n: SrmudpNode, port: number): () => void {
+  const t = n.transport;
+  const { send, sendUrgent } = t;
+  t.send = (data, host, p) => (p === port ? true : send.call(t, data, host, p));
+  t.sendUrgent = (data, host, p) => (p === port ? true : sendUrgent.call(t, data, host, p));
+  return () => {
+    t.send = send;
+    t.sendUrgent = sendUrgent;
+  };
+}
+
 async function main(): Promise<void> {
   const gate = await createNode({ host: '127.0.0.1', stunServers: [], relay: { serve: true } });
   const gt = { host: '127.0.0.1', port: gate.address().port, peerId: gate.peerId };
@@ -50,12 +72,11 @@ async function main(): Promise<void> {
         for (let i = 0; i < 200 && n.status()['gate-0']?.state !== 'established'; i++)
           await new Promise((r) => setTimeout(r, 20));
       }
-      // relayed: a dials b at a dead port (direct dial fails, the gate carries it)
-      const dead = await createNode({ host: '127.0.0.1', stunServers: [] });
-      const deadPort = dead.address().port;
-      await dead.close();
+      // relayed: a dials b at a dead port (direct dial fails, the gate carries it); nothing a
+      // sends reaches b's port directly, so the punch over the relayed session cannot move it
+      const unblock = blockTo(a, b.address().port);
       const relayed = await a.connect(
-        { host: '127.0.0.1', port: deadPort, peerId: b.peerId },
+        { host: '127.0.0.1', port: await deadPort(), peerId: b.peerId },
         { timeout: 30_000 },
       );
       if (relayed.path?.kind !== 'relayed') throw new Error('not relayed');
@@ -64,25 +85,41 @@ async function main(): Promise<void> {
       await new Promise((r) => setTimeout(r, 300));
       const rttRelayed = relayed.stats().minRttMs;
       const rttDirect = direct.stats().minRttMs;
-      // interleaved: direct, relayed
+      // interleaved: direct, relayed; this process's CPU (all three nodes) during each
+      const u0 = process.cpuUsage();
       const gDirect = await transfer(direct, c, a.peerId);
+      const u1 = process.cpuUsage();
       const gRelayed = await transfer(relayed, b, a.peerId);
-      // relayed → direct: b's real address as a candidate; time to the 'path' event
+      const u2 = process.cpuUsage();
+      if (relayed.path?.kind !== 'relayed') throw new Error('the relayed transfer moved');
+      unblock();
+      const ms = (x: NodeJS.CpuUsage, y: NodeJS.CpuUsage) => (y.user + y.system - x.user - x.system) / 1000;
+      const mb = SIZE / MIB;
+      const cpuDirect = ms(u0, u1) / mb;
+      const cpuRelayed = ms(u1, u2) / mb;
+      // relayed start → direct by the punch over the relayed session (d dials e at a dead port)
+      const [d, e] = [await mk(), await mk()];
+      nodes.push(d, e);
+      for (const n of [d, e]) {
+        for (let i = 0; i < 200 && n.status()['gate-0']?.state !== 'established'; i++)
+          await new Promise((r) => setTimeout(r, 20));
+      }
+      const up = await d.connect(
+        { host: '127.0.0.1', port: await deadPort(), peerId: e.peerId },
+        { timeout: 30_000 },
+      );
       const t0 = performance.now();
-      const moved = once(relayed, 'path');
-      await a.connect({ host: '127.0.0.1', port: b.address().port, peerId: b.peerId });
-      await Promise.race([
-        moved,
-        new Promise((_, j) => setTimeout(() => j(new Error('no upgrade in 20 s')), 20_000)),
-      ]);
+      const startedRelayed = up.path?.kind === 'relayed';
+      for (let i = 0; i < 2000 && up.path?.kind !== 'direct'; i++) await new Promise((r) => setTimeout(r, 5));
       const upgradeMs = performance.now() - t0;
       rows.push(
         `round ${round + 1}: goodput direct ${gDirect.toFixed(0)} Mbit/s, relayed ${gRelayed.toFixed(0)} Mbit/s (ratio ${(gRelayed / gDirect).toFixed(2)}); ` +
           `min RTT direct ${rttDirect.toFixed(2)} ms, relayed ${rttRelayed.toFixed(2)} ms (+${(rttRelayed - rttDirect).toFixed(2)} ms); ` +
-          `relayed → direct in ${upgradeMs.toFixed(0)} ms (path now ${relayed.path?.kind})`,
+          `CPU per MB (3 nodes) direct ${cpuDirect.toFixed(1)} ms, relayed ${cpuRelayed.toFixed(1)} ms (forwarding adds ≈ ${(cpuRelayed - cpuDirect).toFixed(1)} ms/MB, ratio ${(cpuRelayed / cpuDirect).toFixed(2)}); ` +
+          `relayed start → direct in ${upgradeMs.toFixed(0)} ms (${startedRelayed ? 'started relayed' : 'NOT relayed at start'}, path now ${up.path?.kind})`,
       );
       console.log(rows[rows.length - 1]);
-      await Promise.all([a.close(), b.close(), c.close()]);
+      await Promise.all([a.close(), b.close(), c.close(), d.close(), e.close()]);
     }
   } finally {
     await Promise.all(nodes.map((n) => n.close()));

@@ -7,7 +7,13 @@
  * Core sends the handshakes. One attempt per peer; every `connect()` of that peer waits on it.
  */
 import type { ConnectionApi, PathInfo } from '@srmudp/core';
-import { type DialEvent, type Endpoint, type NatSession, sameEndpoint } from '@srmudp/punch';
+import {
+  type DialEvent,
+  type Endpoint,
+  type NatSession,
+  type RemoteCandidate,
+  sameEndpoint,
+} from '@srmudp/punch';
 import { SrmudpError } from '@srmudp/wire';
 import { abortError } from './async-queue.js';
 import type { Connection } from './connection.js';
@@ -25,6 +31,13 @@ export interface DialerOwner {
   connectionOf(id: number): Connection | undefined;
   /** relays (gates) to reach `remoteKey` through when the direct dial is hopeless; may be empty */
   relaysFor(remoteKey: Uint8Array): { key: Uint8Array; voucher?: Uint8Array }[];
+  /** notes the gates `remoteKey`'s record lists (gates.ts) */
+  learnGates(remoteKey: Uint8Array, gates: ResolvedTarget['gates']): void;
+  /**
+   * Dials the learned gates of `remoteKey` we have no connection with; resolves once they are
+   * connected or failed (bounded), true when one is connected. Null: no learned gate to dial.
+   */
+  reachGates(remoteKey: Uint8Array): Promise<boolean> | null;
   kick(): void;
 }
 
@@ -40,7 +53,8 @@ interface Attempt {
   /** the session's key: the peer id in hex, or `xx|host|port…` for a dial without a peer id */
   readonly peer: string;
   readonly remoteKey: Uint8Array | undefined;
-  core: ConnectionApi;
+  /** core's current dial; null while learned gates are being reached */
+  core: ConnectionApi | null;
   /** what core's current dial was given */
   addresses: Endpoint[];
   /** the dial now goes through relays (the direct one was hopeless): its failure is final */
@@ -58,6 +72,8 @@ export class Dialer {
   readonly #nat: Pick<NatSession, 'dial' | 'dialEnded' | 'cancelDial'>;
   readonly #byPeer = new Map<string, Attempt>();
   readonly #byCore = new Map<number, Attempt>();
+  /** background punches of relayed connections (peer hex → its give-up timer) */
+  readonly #upgrades = new Map<string, { cancel(): void }>();
 
   constructor(owner: DialerOwner, nat: Pick<NatSession, 'dial' | 'dialEnded' | 'cancelDial'>) {
     this.#owner = owner;
@@ -83,6 +99,8 @@ export class Dialer {
     if (signal?.aborted) throw abortError(signal);
     if (this.#owner.closing) throw new SrmudpError('NODE_CLOSED', 'the node is closed');
     const hex = target.key ? keyHex(target.key) : undefined;
+    if (target.key !== undefined && target.gates !== undefined)
+      this.#owner.learnGates(target.key, target.gates);
     if (hex !== undefined) {
       const live = this.#owner.liveConnection(hex);
       if (live) {
@@ -112,19 +130,15 @@ export class Dialer {
       const error =
         plan.verdict.error ??
         new SrmudpError('UNREACHABLE', 'no address of the peer can be dialled from here');
-      // PUNCH_IMPOSSIBLE and the like: through a gate, when we have one
-      if (a === undefined && target.key !== undefined && this.#owner.relaysFor(target.key).length > 0) {
-        this.#nat.cancelDial(now, peer);
-        const r: Attempt = {
-          peer,
-          remoteKey: target.key,
-          core: undefined as never,
-          addresses: [],
-          waiters: [],
-        };
+      // PUNCH_IMPOSSIBLE and the like: through a gate, when we have one (or learned one)
+      if (a === undefined && target.key !== undefined) {
+        const r: Attempt = { peer, remoteKey: target.key, core: null, addresses: [], waiters: [] };
         this.#byPeer.set(peer, r);
-        this.#relay(r);
-        return this.#wait(r, signal, name);
+        if (this.#tryRelay(r, error)) {
+          this.#nat.cancelDial(now, peer);
+          return this.#wait(r, signal, name);
+        }
+        this.#byPeer.delete(peer);
       }
       throw error;
     }
@@ -140,8 +154,8 @@ export class Dialer {
       this.#byPeer.set(peer, a);
     } else {
       a.addresses = merge(a.addresses, addresses);
-      if (a.core.id !== core.id) {
-        this.#byCore.delete(a.core.id);
+      if (a.core?.id !== core.id) {
+        if (a.core !== null) this.#byCore.delete(a.core.id);
         a.core = core;
       }
     }
@@ -210,12 +224,19 @@ export class Dialer {
     }
     const next = this.#nat.dialEnded(now, a.peer, { connected: false, code: error.code });
     if (next.kind === 'retry' && next.addresses.length > 0) {
+      // a gate is at hand: through it now rather than after the whole birthday window; the
+      // ends go on punching over the relayed session (relayed-punch.ts) and move when it works
+      if (a.remoteKey !== undefined && this.#owner.relaysFor(a.remoteKey).length > 0) {
+        this.#nat.cancelDial(now, a.peer);
+        if (this.#tryRelay(a, error)) return;
+      }
       this.#byCore.delete(id);
       this.#redial(a, next.addresses);
       return;
     }
-    if (this.#tryRelay(a)) return;
-    this.#fail(a, next.kind === 'fail' && next.error !== null ? next.error : error);
+    const final = next.kind === 'fail' && next.error !== null ? next.error : error;
+    if (this.#tryRelay(a, final)) return;
+    this.#fail(a, final);
   }
 
   /** Core connection `id` closed before it was established. */
@@ -229,9 +250,70 @@ export class Dialer {
     );
   }
 
+  /**
+   * Punches towards `remoteKey`, whose connection runs on a relayed path, in the background
+   * (relayed-punch.ts starts it on both ends at once): the NAT session judges the candidates the
+   * peer sent through the relayed session (a birthday, when one side maps per destination), and
+   * every address it yields joins the connection's upgrade candidates; core validates them and
+   * moves the connection to the first that answers (streams carry on). Ends when the path is
+   * direct ({@link upgraded}), the session gives up, or after `maxMs`.
+   */
+  upgrade(remoteKey: Uint8Array, candidates: readonly RemoteCandidate[], maxMs: number): boolean {
+    const hex = keyHex(remoteKey);
+    if (this.#byPeer.has(hex) || this.#upgrades.has(hex) || this.#owner.closing) return false;
+    const d = this.#owner.driver;
+    const now = d.clock();
+    const plan = this.#nat.dial(now, hex, candidates);
+    if (plan.addresses.length === 0 && plan.verdict.error !== null) {
+      this.#nat.cancelDial(now, hex);
+      return false;
+    }
+    const timer = d.after(maxMs, () => {
+      if (this.#upgrades.get(hex) !== timer) return;
+      this.#upgrades.delete(hex);
+      this.#nat.cancelDial(d.clock(), hex);
+    });
+    this.#upgrades.set(hex, timer);
+    if (plan.addresses.length > 0) this.#addCandidates(remoteKey, plan.addresses);
+    return true;
+  }
+
+  /** The connection with `remoteKey` moved to direct path `remote`: its background punch is done. */
+  upgraded(remoteKey: Uint8Array, remote: Endpoint): void {
+    const hex = keyHex(remoteKey);
+    const t = this.#upgrades.get(hex);
+    if (t === undefined) return;
+    t.cancel();
+    this.#upgrades.delete(hex);
+    const now = this.#owner.driver.clock();
+    this.#nat.dialEnded(now, hex, { connected: true, remote });
+    this.pacer.validated(remote);
+  }
+
+  #addCandidates(remoteKey: Uint8Array, addresses: readonly Endpoint[]): void {
+    const live = this.#owner.liveConnection(keyHex(remoteKey));
+    if (live === undefined) return;
+    this.#owner.driver.endpoint.connect(this.#owner.driver.clock(), {
+      addresses: addresses.map((x) => ({ host: x.host, port: x.port })),
+      remoteKey,
+    });
+    this.#owner.kick();
+  }
+
   /** The NAT session's word on a running dial. */
   onNatEvent(e: DialEvent): void {
     if (e.type !== 'dial_addresses' && e.type !== 'dial_failed') return;
+    const up = this.#upgrades.get(e.peer);
+    if (up !== undefined) {
+      if (e.type === 'dial_addresses') {
+        const live = this.#owner.liveConnection(e.peer);
+        if (live) this.#addCandidates(live.remoteKey, e.addresses);
+      } else {
+        up.cancel();
+        this.#upgrades.delete(e.peer);
+      }
+      return;
+    }
     const a = this.#byPeer.get(e.peer);
     if (a === undefined) return;
     const d = this.#owner.driver;
@@ -240,14 +322,16 @@ export class Dialer {
       // A birthday hit: the port that answered is open now, and for a short while. Core would
       // add it to the running handshake but send there only at its next retransmission, which
       // backs off to 4 s; a fresh handshake with the hit first goes out at once.
+      if (a.core === null) return;
       this.#byCore.delete(a.core.id);
       a.core.close(now, 0, 'birthday hit: dialled again');
       this.#redial(a, merge(e.addresses, a.addresses));
       return;
     }
     // dial_failed: the session has finished the attempt already
-    a.core.close(now, 0, 'dial failed');
-    if (this.#tryRelay(a)) return;
+    if (a.relayed) return;
+    a.core?.close(now, 0, 'dial failed');
+    if (this.#tryRelay(a, e.error)) return;
     this.#fail(a, e.error);
   }
 
@@ -255,6 +339,11 @@ export class Dialer {
   close(): void {
     this.pacer.close();
     const now = this.#owner.driver.clock();
+    for (const [hex, t] of this.#upgrades) {
+      t.cancel();
+      this.#nat.cancelDial(now, hex);
+    }
+    this.#upgrades.clear();
     for (const a of [...this.#byPeer.values()]) {
       this.#nat.cancelDial(now, a.peer);
       this.#fail(a, new SrmudpError('NODE_CLOSED', 'the node was closed'));
@@ -272,12 +361,35 @@ export class Dialer {
     this.#owner.kick();
   }
 
-  /** The direct dial of `a` is hopeless: through the gates, if any (true when started). */
-  #tryRelay(a: Attempt): boolean {
+  /**
+   * The direct dial of `a` is hopeless: through the gates we are connected to, or else first
+   * through the gates its record lists (dialled now, then asked for a circuit); the attempt
+   * fails with `error` when none answers. True when the relayed dial started.
+   */
+  #tryRelay(a: Attempt, error: unknown): boolean {
     if (a.relayed || a.remoteKey === undefined || this.#owner.closing) return false;
-    if (this.#owner.relaysFor(a.remoteKey).length === 0) return false;
-    this.#byCore.delete(a.core.id);
-    this.#relay(a);
+    const key = a.remoteKey;
+    if (this.#owner.relaysFor(key).length > 0) {
+      if (a.core !== null) this.#byCore.delete(a.core.id);
+      this.#relay(a);
+      return true;
+    }
+    const reaching = this.#owner.reachGates(key);
+    if (reaching === null) return false;
+    if (a.core !== null) this.#byCore.delete(a.core.id);
+    a.relayed = true;
+    a.core = null;
+    reaching
+      .then(
+        (any) => {
+          if (this.#byPeer.get(a.peer) !== a) return; // aborted meanwhile
+          if (this.#owner.closing) this.#fail(a, new SrmudpError('NODE_CLOSED', 'the node was closed'));
+          else if (any && this.#owner.relaysFor(key).length > 0) this.#relay(a);
+          else this.#fail(a, error);
+        },
+        () => this.#fail(a, error),
+      )
+      .catch(() => {});
     return true;
   }
 
@@ -308,7 +420,7 @@ export class Dialer {
             const now = this.#owner.driver.clock();
             this.#nat.cancelDial(now, a.peer);
             this.#end(a);
-            a.core.close(now, 0, 'aborted');
+            a.core?.close(now, 0, 'aborted');
             this.#owner.kick();
           }
         },
@@ -328,7 +440,7 @@ export class Dialer {
 
   #end(a: Attempt): void {
     if (this.#byPeer.get(a.peer) === a) this.#byPeer.delete(a.peer);
-    if (this.#byCore.get(a.core.id) === a) this.#byCore.delete(a.core.id);
+    if (a.core !== null && this.#byCore.get(a.core.id) === a) this.#byCore.delete(a.core.id);
   }
 
   #fail(a: Attempt, error: unknown): void {

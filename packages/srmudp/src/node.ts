@@ -38,6 +38,7 @@ import { connectViaPolicy, createVoucher, groupPolicy } from '@srmudp/relay';
 import {
   type Candidate,
   encodeCard,
+  type Gate,
   isRendezvousBackend,
   type Locator,
   parseCard,
@@ -63,9 +64,11 @@ import {
 import { type CloseInfo, Connection, type ConnectionOwner, toBytes } from './connection.js';
 import { Dialer, keyHex } from './dialer.js';
 import { Driver } from './driver.js';
+import { GateBook, gatesToPublish, type KnownGate } from './gates.js';
 import { type Group, GroupHost, type GroupOptions } from './group.js';
 import { logger, short } from './log.js';
 import { RouterPortMapper } from './port-mapper.js';
+import { PUNCH_MS, RelayedPunch } from './relayed-punch.js';
 import { type ResolvedTarget, resolveTarget } from './resolve.js';
 import { allLiterals, parseStunServer, type StunServerName } from './stun-servers.js';
 import type { Timer } from './timer-queue.js';
@@ -224,6 +227,10 @@ export class SrmudpNode extends EventEmitter implements ConnectionOwner {
 
   /** NAT traversal: gathering, classification, dial verdicts, birthday (`@srmudp/punch`'s session). */
   readonly nat: NodeNat;
+  /** gates learned from the records of dialled peers (gates.ts) */
+  private readonly gateBook = new GateBook();
+  /** punches coordinated over relayed connections (relayed-punch.ts) */
+  private readonly relayedPunch: RelayedPunch;
 
   /** @internal use createNode() */
   constructor(
@@ -335,6 +342,29 @@ export class SrmudpNode extends EventEmitter implements ConnectionOwner {
       },
     );
     this.dialer = new Dialer(this, this.session);
+    this.relayedPunch = new RelayedPunch({
+      clock: () => this.driver.clock(),
+      after: (ms, fn) => this.driver.after(ms, fn),
+      random32: () => randomBytes(4).readUInt32BE(0),
+      candidates: () => this.recordCandidates(),
+      send: (id, data) => {
+        const ok = this.driver.endpoint.sendPunch(id, data);
+        this.kick();
+        return ok;
+      },
+      relayed: (id) => {
+        const c = this.byCoreId.get(id);
+        return c !== undefined && !c.isClosed && c.path?.kind === 'relayed';
+      },
+      punch: (id, candidates) => {
+        const c = this.byCoreId.get(id);
+        const direct = candidates.filter((x) => x.kind !== 'relay');
+        if (c === undefined || direct.length === 0) return;
+        log(`punching ${short(c.peerId)} over its relayed path: ${direct.length} candidate(s)`);
+        this.dialer.upgrade(c.remoteKey, direct, PUNCH_MS);
+      },
+      drop: (reason) => log(`punch message dropped: ${reason}`),
+    });
     this.nat = {
       status: () => this.session.status(),
       ready: (o = {}) => this.natSettled(o.timeoutMs ?? 15_000),
@@ -360,14 +390,19 @@ export class SrmudpNode extends EventEmitter implements ConnectionOwner {
   relaysFor(remoteKey: Uint8Array): { key: Uint8Array; voucher?: Uint8Array }[] {
     const out: { key: Uint8Array; voucher?: Uint8Array }[] = [];
     const n = this.options.relay?.gates.length ?? 0;
+    const same = (x: Uint8Array, y: Uint8Array) => x.length === y.length && x.every((b, j) => b === y[j]);
     for (let i = 0; i < n; i++) {
       const c = this.named.get(`gate-${i}`)?.conn;
       const key = c && !c.isClosed ? c.remoteKey : null;
-      if (key && !key.every((b, j) => b === remoteKey[j])) out.push({ key });
+      if (key && !same(key, remoteKey)) out.push({ key });
+    }
+    // gates the target's record lists (or self-announced ones), once connected
+    for (const g of this.gateBook.for(remoteKey)) {
+      const c = this.liveConnection(keyHex(g.key));
+      if (c && !same(g.key, remoteKey) && !out.some((r) => same(r.key, g.key))) out.push({ key: g.key });
     }
     // connect-via: any other peer that serves as a relay for us, with our voucher (it may be
     // connected to the target too; if not, it refuses with target_unavailable)
-    const same = (x: Uint8Array, y: Uint8Array) => x.length === y.length && x.every((b, j) => b === y[j]);
     for (const key of this.driver.endpoint.relays()) {
       if (same(key, remoteKey) || out.some((r) => same(r.key, key))) continue;
       const voucher = createVoucher(
@@ -378,6 +413,113 @@ export class SrmudpNode extends EventEmitter implements ConnectionOwner {
       out.push({ key, voucher });
     }
     return out;
+  }
+
+  /** @internal notes the gates a dialled peer's record lists */
+  learnGates(remoteKey: Uint8Array, gates: readonly Gate[] | undefined): void {
+    this.gateBook.learn(remoteKey, gates);
+  }
+
+  /** @internal dials the learned gates of `remoteKey` not connected yet (null: none to dial) */
+  reachGates(remoteKey: Uint8Array): Promise<boolean> | null {
+    const self = keyHex(this.identity.publicKey);
+    const todo = this.gateBook
+      .for(remoteKey)
+      .filter((g) => keyHex(g.key) !== self && this.liveConnection(keyHex(g.key)) === undefined);
+    if (todo.length === 0) return null;
+    log(
+      `direct dial of ${short(peerIdToString(remoteKey))} hopeless: dialling ${todo.length} gate(s) from its record`,
+    );
+    const dialGate = (g: KnownGate) =>
+      this.dialer.dial(
+        {
+          addresses: [{ host: g.host, port: g.port }],
+          candidates: [{ host: g.host, port: g.port }],
+          key: g.key,
+        },
+        AbortSignal.timeout(GATE_DIAL_MS),
+      );
+    return Promise.allSettled(todo.map(dialGate)).then((rs) => rs.some((r) => r.status === 'fulfilled'));
+  }
+
+  /**
+   * The gates this node's record and card carry: itself when it serves as a gate and is reachable
+   * (a port mapping it opened, or a public address of its own), then its configured gates at the
+   * address its hop session reaches each one.
+   */
+  gates(): { peerId: string; host: string; port: number; self: boolean }[] {
+    return this.recordGates().map((g) => ({
+      peerId: peerIdToString(g.peerId),
+      host: g.host,
+      port: g.port,
+      self: keyHex(g.peerId) === keyHex(this.identity.publicKey),
+    }));
+  }
+
+  private recordGates(): Gate[] {
+    const configured = (this.options.relay?.gates ?? []).map((t, i) => {
+      const p = this.named.get(`gate-${i}`);
+      const c = p?.conn && !p.conn.isClosed ? p.conn : null;
+      const path = c?.path;
+      const address =
+        path?.kind === 'direct'
+          ? { host: path.address.host, port: path.address.port }
+          : typeof t !== 'string' && isIP(t.host)
+            ? { host: t.host, port: t.port }
+            : null;
+      return { key: p?.key ?? null, address };
+    });
+    return gatesToPublish({
+      self: this.identity.publicKey,
+      serving: this.options.relay?.serve === true,
+      mapped: this.session.status().portMapping.external,
+      host: hostCandidates(this.boundNow()),
+      configured,
+    });
+  }
+
+  /** the last path event of each connection (core id): a loss, or a move */
+  private readonly pathEvents = new Map<number, { lost: boolean; seq: number }>();
+  private pathEventSeq = 0;
+
+  /**
+   * The direct path of `c` was lost: asks the gates (and connect-via relays) for a circuit, a
+   * standby route core falls back to; again every {@link LOST_RETRY_MS} (at most
+   * {@link LOST_RETRIES} times) while the last path event of the connection is a loss, since the
+   * far end's hop may be unreachable for a while too (its NAT rebooted: its gate hears from it
+   * again at its next keepalive).
+   */
+  private circuitsForLostPath(c: Connection, attempt: number): void {
+    if (c.isClosed || this.closing || attempt >= LOST_RETRIES) return;
+    const relays = this.relaysFor(c.remoteKey);
+    if (relays.length > 0) {
+      log(`path of ${short(c.peerId)} lost: asking ${relays.length} relay(s) for a circuit`);
+      this.driver.endpoint.connect(this.driver.clock(), { addresses: [], remoteKey: c.remoteKey, relays });
+      this.kick();
+    }
+    this.driver.after(LOST_RETRY_MS, () => {
+      const last = this.pathEvents.get(c.core.id);
+      if (last?.lost === true) this.circuitsForLostPath(c, attempt + 1);
+    });
+  }
+
+  /**
+   * A relayed path of `c` through `via` was lost: the relay may have restarted (its hop session
+   * with us is gone on its side, and ours would idle out only after 30 s), so a configured gate's
+   * hop session is closed and redialled now (the named peer's redial), and circuits are asked for
+   * again until the connection moves ({@link circuitsForLostPath}).
+   */
+  private relayLost(c: Connection, via: Uint8Array): void {
+    const hex = keyHex(via);
+    for (const p of this.named.values()) {
+      if (!p.name.startsWith('gate-') || p.key === null || keyHex(p.key) !== hex) continue;
+      const hop = p.conn;
+      if (hop && !hop.isClosed) {
+        log(`relayed path of ${short(c.peerId)} via ${p.name} lost: redialling the gate`);
+        void hop.close(0, 'relayed path lost: redial').catch(() => {});
+      }
+    }
+    this.circuitsForLostPath(c, 0);
   }
 
   /** The bound socket address. */
@@ -409,7 +551,11 @@ export class SrmudpNode extends EventEmitter implements ConnectionOwner {
       throw new SrmudpError('NO_BACKEND', 'no rendezvous backends configured (option "rendezvous")');
     }
     this.published = true;
-    const report = await this.rendezvous.publish({ candidates: this.recordCandidates() }, opts);
+    const gates = this.recordGates();
+    const report = await this.rendezvous.publish(
+      { candidates: this.recordCandidates(), ...(gates.length > 0 ? { gates } : {}) },
+      opts,
+    );
     const locators: Locator[] = [];
     for (const b of report.backends) if (b.status === 'published') locators.push(b.locator);
     if (locators.length > 0) this.locators = locators;
@@ -429,9 +575,12 @@ export class SrmudpNode extends EventEmitter implements ConnectionOwner {
     const embed = opts.candidates ?? (locators.length === 0 || locators.some((l) => l.backend === 'manual'));
     // one sequence counter (the Rendezvous one) for card records and published records, so two
     // records of this node never share a seq with different bytes
+    const gates = embed ? this.recordGates() : [];
     const record = embed
-      ? this.rendezvous.sign({ candidates: this.recordCandidates() }, { ttlMs: opts.ttlMs ?? 24 * 3600_000 })
-          .bytes
+      ? this.rendezvous.sign(
+          { candidates: this.recordCandidates(), ...(gates.length > 0 ? { gates } : {}) },
+          { ttlMs: opts.ttlMs ?? 24 * 3600_000 },
+        ).bytes
       : undefined;
     return encodeCard({
       peerId: this.identity.publicKey,
@@ -958,6 +1107,8 @@ export class SrmudpNode extends EventEmitter implements ConnectionOwner {
           `closed ${c.name === c.peerId ? short(c.peerId) : `${c.name} (${short(c.peerId)})`}: ${e.remote ? 'by the peer' : 'here'}, code ${e.code}${e.reason ? `, ${e.reason}` : ''}`,
         );
         this.byCoreId.delete(e.id);
+        this.relayedPunch.forget(e.id);
+        this.pathEvents.delete(e.id);
         // a closed connection nobody took from connections() yet is of no use there, and would
         // keep its state alive (an app that uses the 'connection' event never drains the queue)
         this.incoming.remove(c);
@@ -972,8 +1123,26 @@ export class SrmudpNode extends EventEmitter implements ConnectionOwner {
       case 'stun':
         this.emit('stun', e);
         return;
+      case 'punch':
+        this.relayedPunch.onMessage(e.id, e.data);
+        return;
       default: {
         const c = this.byCoreId.get(e.id);
+        if (c && e.type === 'path_changed' && e.path.kind === 'direct') {
+          this.relayedPunch.forget(e.id);
+          this.dialer.upgraded(c.remoteKey, e.path.address);
+        }
+        if (c && e.type === 'path_changed' && e.path.kind === 'relayed' && e.reason === 'fallback') {
+          // back on a relay: punch again over it (one end starts: the lower key)
+          this.relayedPunch.relayedStart(e.id, this.peerId < c.peerId);
+        }
+        // the direct path died (a NAT reboot, a network change): a circuit through a gate, if
+        // any, becomes a standby route the connection falls back to (core validates it)
+        if (c && (e.type === 'path_lost' || e.type === 'path_changed')) {
+          this.pathEvents.set(e.id, { lost: e.type === 'path_lost', seq: this.pathEventSeq++ });
+        }
+        if (c && e.type === 'path_lost' && e.path.kind === 'direct') this.circuitsForLostPath(c, 0);
+        if (c && e.type === 'path_lost' && e.path.kind === 'relayed') this.relayLost(c, e.path.via);
         if (c && e.type === 'path_changed' && log.enabled) {
           log(`path of ${short(c.peerId)}: ${e.path.kind} ${e.path.address.host}:${e.path.address.port}`);
         }
@@ -1025,6 +1194,10 @@ export class SrmudpNode extends EventEmitter implements ConnectionOwner {
       `connected ${named ? `${named.name} ` : ''}${short(conn.peerId)} (${outgoing ? 'outgoing' : 'incoming'}, ${`${path.kind} ${path.address.host}:${path.address.port}`})`,
     );
     this.dialer.onConnected(id, remoteKey, path, conn);
+    // relayed: punch through it in the background (the dialling end starts)
+    if (path.kind === 'relayed') this.relayedPunch.relayedStart(id, outgoing);
+    // a configured gate's hop session (re)established: our record lists it at this address
+    if (named?.name.startsWith('gate-')) this.republish();
     // every srmudp node answers Binding requests: a peer at a public address is a reflector too
     // (one STUN server plus one connected peer classify the mapping)
     if (path.kind === 'direct' && !isPrivateAddress(path.address.host)) {
@@ -1270,6 +1443,14 @@ export async function bindDualStack<T>(bind: (host: string) => Promise<T>): Prom
  */
 /** How long a connect-via voucher of ours is valid (the relay checks it once, at CONNECT). */
 const VOUCHER_TTL_MS = 60_000;
+
+/** Circuits asked for again this often while a connection's last path event is a loss ... */
+const LOST_RETRY_MS = 4000;
+/** ... at most this many times. */
+const LOST_RETRIES = 8;
+
+/** How long the dial of a gate learned from a record may take before the fallback gives up on it. */
+const GATE_DIAL_MS = 10_000;
 
 /** A gate's rate per client in its group (RELAYS.md: a gate lifts the public 1 MiB/s). */
 const GATE_RATE = 64 * 1024 * 1024;

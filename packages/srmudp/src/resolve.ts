@@ -3,7 +3,7 @@ import { isIP } from 'node:net';
 import type { Address } from '@srmudp/core';
 import { parsePeerId } from '@srmudp/crypto';
 import type { RemoteCandidate } from '@srmudp/punch';
-import { type Candidate, parseCard, type Rendezvous } from '@srmudp/rendezvous';
+import { type Candidate, type Gate, parseCard, type Rendezvous } from '@srmudp/rendezvous';
 import { canonicalAddress, type Address as WireAddress } from '@srmudp/wire';
 import { abortError } from './async-queue.js';
 import type { PeerTarget } from './config.js';
@@ -17,6 +17,8 @@ export interface ResolvedTarget {
   candidates: RemoteCandidate[];
   /** responder's peer id; absent = XX handshake, trust on first use */
   key?: Uint8Array;
+  /** the gates its record lists (a relayed route when the direct dial is hopeless) */
+  gates?: readonly Gate[];
 }
 
 export type TargetResolver = (target: PeerTarget, signal?: AbortSignal) => Promise<ResolvedTarget>;
@@ -83,6 +85,7 @@ export async function resolveTarget(
       addresses: candidates.map((c) => ({ host: c.host, port: c.port })),
       candidates,
       key: card.peerId,
+      ...(result.record.gates && result.record.gates.length > 0 ? { gates: result.record.gates } : {}),
     };
   }
   const host = await resolveHost(target.host);

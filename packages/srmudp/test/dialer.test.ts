@@ -63,6 +63,8 @@ function setup() {
     liveConnection: () => undefined,
     connectionOf: () => undefined,
     relaysFor: () => [],
+    learnGates: () => {},
+    reachGates: () => null,
     kick: () => {},
   };
   const nat = new ScriptedNat();

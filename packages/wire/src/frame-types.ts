@@ -37,6 +37,12 @@ export const FrameTypeByte = {
 export const ControlProtocol = {
   /** @srmudp/relay's control messages (RelayClient ⇄ RelayService) */
   Relay: 0x01,
+  /**
+   * Punch coordination between the two ends of a connection (candidates exchanged over a relayed
+   * path, the simultaneous open timed from its RTT): the façade's, delivered as `punch` events.
+   * (0x02 is the relay client → service direction of `Relay`.)
+   */
+  Punch: 0x03,
 } as const;
 
 export const STREAM_FLAG_OFF = 0x04;

@@ -37,6 +37,7 @@ async function mappedCard(p: Peer, timeoutMs: number) {
       card: string;
       candidates: Array<{ kind: string; host: string; port: number }>;
       nat: { portMapping: PortMappingStatus };
+      gates: Array<{ peerId: string; host: string; port: number; self: boolean }>;
     };
     if (m.nat.portMapping.state === 'mapped' || Date.now() > until) return m;
     await new Promise((r) => setTimeout(r, 200));
@@ -80,8 +81,9 @@ describe.runIf(RUN)('port mapping through miniupnpd (natB)', () => {
         await b0.proc.next((m) => m.t === 'bye', 10_000);
         expect(await upnp.mappings()).toEqual([]);
 
-        // 2. with port mapping (the default): hostB maps 40000 on natB and publishes it first
-        const b = await spawnPeer(run, 'hostB', {});
+        // 2. with port mapping (the default): hostB maps 40000 on natB and publishes it first;
+        // serving as a gate, it publishes itself as one at the mapping (issue 14)
+        const b = await spawnPeer(run, 'hostB', { relay: { serve: true } });
         const card = await mappedCard(b, 20_000);
         expect(card.nat.portMapping, JSON.stringify(card.nat.portMapping)).toMatchObject({
           state: 'mapped',
@@ -93,6 +95,7 @@ describe.runIf(RUN)('port mapping through miniupnpd (natB)', () => {
         expect(card.candidates.filter((c) => c.kind === 'srflx')).toEqual([
           { kind: 'srflx', family: 4, host: ext, port: 40000 },
         ]);
+        expect(card.gates).toEqual([{ peerId: b.ready.peerId, host: ext, port: 40000, self: true }]);
         a.proc.send({ t: 'connect', card: card.card, timeoutMs: 20_000 });
         const r = (await a.proc.next(
           (m) => m.t === 'connected' || m.t === 'failed',

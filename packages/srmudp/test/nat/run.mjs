@@ -105,6 +105,13 @@ ${table('relay')}
 Two symmetric NATs cannot punch (\`PUNCH_IMPOSSIBLE\` above); with a gate (a member on the public
 segment with \`relay: { serve: true }\`) in both members' \`relay.gates\`, the dial falls back to
 the gate and the connection runs on a relayed path (4-byte channel header, end-to-end AEAD only).
+A dialler with no gate of its own falls back to the gate the peer's card lists. A connection that
+starts relayed punches over the relayed session (candidates exchanged through it, the open timed
+from its RTT, a birthday in the background) and moves to the direct path with streams intact; a
+direct path that dies (NAT reboot) falls back to a circuit through the gate. A gate is reached
+by an outgoing flow from each member, so every profile pair of the matrix above connects through
+one (the rows here test the hardest pair, symmetric × symmetric); per-pair "via gate" and "via
+peer" rows are not generated yet.
 
 ## IPv6
 
