@@ -285,8 +285,9 @@ export class ReliableConnection {
 
   /**
    * Asks for an ack-eliciting PING in the next packet, tracked like any in-flight packet (its ACK
-   * is an RTT sample; a loss is covered by the probe timeout). Core uses it on a path it just
-   * moved to, so the new path's first RTT sample comes within a round trip.
+   * is an RTT sample; a loss is covered by the probe timeout). Core uses it when a connection is
+   * established (key confirmation) and on a path it just moved to, so the first RTT sample comes
+   * within a round trip. Ignored unless the connection is open.
    */
   ping(): void {
     if (this.stateValue === 'open') this.builder.pingPending = true;

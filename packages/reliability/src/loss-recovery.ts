@@ -86,7 +86,11 @@ export class LossRecovery {
     }
     // every pn is recorded so `sent` stays dense (index = pn - base)
     this.sent.push(p.ackEliciting ? p : null);
-    if (!p.ackEliciting) this.advanceSentHead();
+    if (!p.ackEliciting) {
+      this.lastAckOnlyPn = p.pn;
+      this.lastAckOnlyTime = p.time;
+      this.advanceSentHead();
+    }
   }
 
   // ------------------------------------------------------------------ ACK frames
@@ -105,11 +109,18 @@ export class LossRecovery {
     this.rate.beginAck();
     const largestNewly = this.markAcked(now, f, path);
     if (largestNewly === null) return false;
-    if (largest > this.largestAcked) this.largestAcked = largest;
-    // RFC 9002 §5.1: an RTT sample when the largest acknowledged is newly acked and ack-eliciting
-    if (largestNewly.pn === largest && largestNewly.ackEliciting) {
-      path.rtt.update(now - largestNewly.time, ackDelay);
+    // RFC 9002 §5.1: an RTT sample when the largest acknowledged is newly acked and at least one
+    // newly acked packet was ack-eliciting, measured to the largest's send time. The largest may
+    // be ACK-only (after a PING an idle connection's next packet is often just an ACK, and the
+    // peer acks both at once): the ledger keeps no ACK-only packets, so the last one's send time
+    // is remembered; without it such an ACK gave no sample and a fresh path no RTT for seconds.
+    if (this.newlyAckedEliciting) {
+      if (largestNewly.pn === largest) path.rtt.update(now - largestNewly.time, ackDelay);
+      else if (largest === this.lastAckOnlyPn && largest > this.largestAcked) {
+        path.rtt.update(now - this.lastAckOnlyTime, ackDelay);
+      }
     }
+    if (largest > this.largestAcked) this.largestAcked = largest;
     this.rate.endAck();
     this.advanceSentHead();
     this.detectLostPackets(now, path);
@@ -150,6 +161,11 @@ export class LossRecovery {
 
   /** in-flight bytes the ACK being applied newly acknowledged */
   private ackedBytes = 0;
+  /** set by markAcked: the ACK newly acknowledged at least one ack-eliciting packet */
+  private newlyAckedEliciting = false;
+  /** the last ACK-only packet sent (not in the ledger): its send time for an RTT sample */
+  private lastAckOnlyPn = -1;
+  private lastAckOnlyTime = 0;
 
   /**
    * Marks every packet the ACK newly acknowledges, releases its bytes in flight, feeds the
@@ -160,6 +176,7 @@ export class LossRecovery {
     const sent = this.sent;
     let largestNewly: SentPacket | null = null;
     this.ackedBytes = 0;
+    this.newlyAckedEliciting = false;
     for (let i = 0; i < ranges.length; i++) {
       const r = ranges[i]!;
       const last = Math.min(r.end - this.sentBasePn, sent.length - 1);
@@ -169,6 +186,7 @@ export class LossRecovery {
         p.acked = true;
         sent[j] = null;
         if (largestNewly === null || p.pn > largestNewly.pn) largestNewly = p;
+        if (p.ackEliciting) this.newlyAckedEliciting = true;
         if (p.inFlight) {
           this.bytesInFlight -= p.size;
           this.ackedBytes += p.size;

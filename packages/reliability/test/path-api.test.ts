@@ -46,3 +46,55 @@ describe('paths as core drives them', () => {
     expect(c.ptoCount).toBe(0);
   });
 });
+
+describe('RTT samples (RFC 9002 §5.1)', () => {
+  /** Everything the connection sends at `now` (its first flight: a PING, a PMTU probe, …). */
+  const drain = (c: ReliableConnection, now: number) => {
+    const out = [];
+    for (let t = c.pollTransmit(now); t !== null && out.length < 10; t = c.pollTransmit(now)) out.push(t);
+    return out;
+  };
+  /** The peer's PING at `now`, and our ACK-only answer to it (polled until it leaves). */
+  const ackOnlyAnswer = (c: ReliableConnection, now: number) => {
+    expect(c.handlePacket(now, 0, encodeFrames([{ type: 'ping' }]))).toBe('non_probing');
+    for (let t = now; t <= now + 100; t++) {
+      const p = c.pollTransmit(t);
+      if (p === null) continue;
+      expect(decodeFrames(p.payload).map((f) => f.type)).toEqual(['ack']);
+      return p;
+    }
+    throw new Error('no ACK sent');
+  };
+
+  it('an ACK whose largest packet is ACK-only still samples the RTT when it newly acks a PING', () => {
+    // An idle connection right after establishment: our PING (ack-eliciting) is followed by an
+    // ACK-only packet; the peer acks both, so the largest acknowledged is the ACK-only one. The
+    // sample is taken all the same (at least one newly acked packet was ack-eliciting), or a
+    // fresh path has no RTT until its next keepalive.
+    const c = new ReliableConnection({ role: 'initiator', now: 0, overhead: 29 });
+    c.ping();
+    const first = drain(c, 0);
+    expect(first.length).toBeGreaterThan(0);
+    const ackOnly = ackOnlyAnswer(c, 5);
+    expect(c.stats().rttSampled).toBe(false);
+    const ranges = [{ start: first[0]!.packetNumber, end: ackOnly.packetNumber }];
+    c.handlePacket(60, 1, encodeFrames([{ type: 'ack', delay: 0, ranges }]));
+    expect(c.stats().rttSampled).toBe(true);
+    // the sample is measured to the largest acknowledged packet (RFC 9002 §5.1): sent at ≥ 5
+    expect(c.stats().minRttMs).toBeGreaterThan(0);
+    expect(c.stats().minRttMs).toBeLessThanOrEqual(55);
+  });
+
+  it('an ACK of ACK-only packets alone is no RTT sample', () => {
+    const c = new ReliableConnection({ role: 'initiator', now: 0, overhead: 29 });
+    const first = drain(c, 0);
+    const ackOnly = ackOnlyAnswer(c, 5);
+    const ranges = [{ start: ackOnly.packetNumber, end: ackOnly.packetNumber }];
+    c.handlePacket(60, 1, encodeFrames([{ type: 'ack', delay: 0, ranges }]));
+    expect(c.stats().rttSampled).toBe(false);
+    // and once the earlier ack-eliciting packets are acked with it, there is one
+    const all = [{ start: first[0]?.packetNumber ?? 0, end: ackOnly.packetNumber }];
+    c.handlePacket(70, 2, encodeFrames([{ type: 'ack', delay: 0, ranges: all }]));
+    expect(c.stats().rttSampled).toBe(first.length > 0);
+  });
+});
