@@ -105,6 +105,8 @@ ${table('relay')}
 Two symmetric NATs cannot punch (\`PUNCH_IMPOSSIBLE\` above); with a gate (a member on the public
 segment with \`relay: { serve: true }\`) in both members' \`relay.gates\`, the dial falls back to
 the gate and the connection runs on a relayed path (4-byte channel header, end-to-end AEAD only).
+The group row: no gate; the two are gossip neighbours through the member that introduced them
+(on the public segment, \`relay: { connectVia: true }\`), and a broadcast from each reaches both.
 
 ## IPv6
 
