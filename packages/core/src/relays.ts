@@ -24,6 +24,7 @@ import type { Identity } from '@srmudp/crypto';
 import {
   type AdmissionPolicy,
   isChannelData,
+  peekChannel,
   RelayClient,
   type RelayClientEvent,
   type RelayClient as RelayClientType,
@@ -219,6 +220,12 @@ export class EndpointRelays {
     for (const e of this.clients.values()) {
       const hop = this.host.hopOf(e.key);
       if (hop === null || hop.address.port !== from.port || hop.address.host !== from.host) continue;
+      // both ends of a connection may be relays for each other (connect-via peers): a channel our
+      // client of this relay does not hold is the peer's own circuit through us, for our service
+      // (each service starts its channel numbers at a random place per client, so the two
+      // directions rarely share a number; if they do, the client's circuit wins and the other
+      // one's packets fail end-to-end authentication: lost, never misdelivered as data)
+      if (this.service !== null && !e.client.hasChannel(peekChannel(data))) break;
       const got = e.client.unwrap(now, data);
       if (got === null) {
         this.host.drop('relay_unwrap');

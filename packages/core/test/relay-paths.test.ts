@@ -17,10 +17,15 @@ const LIFTED = { rateBytesPerSec: 64 * MiB, burstBytes: 4 * MiB };
  * a and b cannot reach each other (every datagram between them is lost: symmetric NATs both);
  * r is reachable by both and serves as a relay. a and b have hop sessions with r.
  */
-function trio(seed: string, rConfig: Partial<EndpointConfig>, latencyMs = 10) {
+function trio(
+  seed: string,
+  rConfig: Partial<EndpointConfig>,
+  latencyMs = 10,
+  abConfig: Partial<EndpointConfig> = {},
+) {
   const net = new Network({ seed, defaultLink: { latencyMs } });
-  const a = new SimEndpoint('a');
-  const b = new SimEndpoint('b');
+  const a = new SimEndpoint('a', abConfig);
+  const b = new SimEndpoint('b', abConfig);
   const r = new SimEndpoint('r', rConfig);
   r.recordSent = true;
   net.addHost('a', a, [A]);
@@ -37,6 +42,11 @@ function trio(seed: string, rConfig: Partial<EndpointConfig>, latencyMs = 10) {
   // the relay greets its clients (STATUS) in their hop sessions
   net.runFor(200);
   return { net, a, b, r };
+}
+
+/** a's voucher for a circuit through `r` to `b`, valid 60 s. */
+function voucherOfA(r: SimEndpoint, b: SimEndpoint, now: number): Uint8Array {
+  return createVoucher(identity('a'), { relay: r.key, target: b.key, expiresAt: now + 60_000 }, rnd);
 }
 
 function connectionTo(ep: SimEndpoint, key: Uint8Array): ConnectionApi {
@@ -150,15 +160,33 @@ describe('relayed paths (core, sim)', { timeout: 180_000 }, () => {
     net.drive({ until: () => a.count('connect_failed') === 2, maxTimeMs: 20_000 });
     expect(a.find('connect_failed')[1]!.error.message).toContain('voucher_invalid');
     // the requester's own voucher
-    const voucher = createVoucher(
-      identity('a'),
-      { relay: r.key, target: b.key, expiresAt: net.now + 60_000 },
-      rnd,
-    );
+    const voucher = voucherOfA(r, b, net.now);
     const c3 = a.ep.connect(net.now, { addresses: [], remoteKey: b.key, relays: [{ key: r.key, voucher }] });
     net.drive({ until: () => a.connected().some((e) => e.id === c3.id), maxTimeMs: 10_000 });
     expect(c3.path?.kind).toBe('relayed');
     expect(r.ep.relayStats()?.rejected.voucher_invalid).toBe(2);
+  });
+
+  it('connect-via between peers that all serve connect-via: channel data reaches the right side', () => {
+    // every member of a gossip group may serve (any member can be an introducer): on the hop
+    // a–r both ends are relays for each other, so r gets channel data from a both as a's relay
+    // (a's circuit) and as a's client (none here); the channel numbers tell them apart
+    const serve = { relay: { serve: { policy: connectViaPolicy(), limits: LIFTED } } };
+    const { net, a, b, r } = trio('relay-all-serve', serve, 10, serve);
+    net.drive({
+      until: () => a.ep.relays().length === 1 && r.ep.relays().length === 2,
+      maxTimeMs: 5000,
+    });
+    expect(r.ep.relays().length).toBe(2); // a and b greeted r as relays too
+    const voucher = voucherOfA(r, b, net.now);
+    const c = a.ep.connect(net.now, { addresses: [], remoteKey: b.key, relays: [{ key: r.key, voucher }] });
+    net.drive({ until: () => a.connected().some((e) => e.id === c.id), maxTimeMs: 10_000 });
+    expect(c.path?.kind).toBe('relayed');
+    const data = randomBytes('all-serve', 64 * 1024);
+    const s = send(a, c, b, data);
+    net.drive({ until: () => s.done(), maxTimeMs: 30_000 });
+    expect(sha256(s.sink().chunks)).toBe(sha256(data));
+    expect(r.ep.relayStats()?.packetsForwarded).toBeGreaterThan(40);
   });
 
   it('a gate admits its group only', () => {

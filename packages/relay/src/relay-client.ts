@@ -367,6 +367,11 @@ export class RelayClient {
     }));
   }
 
+  /** Whether `channel` is one of our circuits now (cheap: for demultiplexing). */
+  hasChannel(channel: number): boolean {
+    return this.#channels.has(channel);
+  }
+
   /** The channel of our circuit to `peer`, or -1. */
   channelOf(peer: Uint8Array): number {
     for (const c of this.#channels.values()) if (equalBytes(c.peer, peer)) return c.channel;

@@ -254,6 +254,7 @@ export class RelayService<H = unknown> {
   readonly instance: Uint8Array;
   readonly limits: RelayLimits;
   readonly #policy: AdmissionPolicy;
+  readonly #random: RandomBytes;
   readonly #hopKey: (hop: H) => unknown;
   #unixOffset: number;
   readonly #maxEvents: number;
@@ -289,6 +290,7 @@ export class RelayService<H = unknown> {
     this.#hopKey = config.hopKey ?? ((h: H) => h);
     this.#unixOffset = config.unixTimeOffsetMs ?? 0;
     this.#maxEvents = config.maxEvents ?? 10_000;
+    this.#random = config.random;
     const instance = config.random(INSTANCE_ID_LENGTH);
     checkBytes('random(8)', instance, INSTANCE_ID_LENGTH);
     this.instance = instance.slice();
@@ -368,7 +370,10 @@ export class RelayService<H = unknown> {
       ),
       maxCircuits: Math.min(overrides.maxCircuits ?? this.limits.maxCircuitsPerClient, CHANNEL_SPACE),
       channels: new Map(),
-      nextChannel: 0,
+      // a random start per client: two peers that are relays for each other allocate channels on
+      // the same connection from different places (core tells the two directions apart by the
+      // channels its client holds)
+      nextChannel: this.#randomChannelStart(),
       pendingOut: new Set(),
       pendingIn: new Map(),
       lastRequestId: 0,
@@ -963,6 +968,11 @@ export class RelayService<H = unknown> {
       bytes: circuit.bytes,
       packets: circuit.packets,
     });
+  }
+
+  #randomChannelStart(): number {
+    const r = this.#random(2);
+    return (((r[0] ?? 0) << 8) | (r[1] ?? 0)) % CHANNEL_SPACE;
   }
 
   /** A free channel on the client's hop, cycling through the space so numbers are not reused soon. */

@@ -77,7 +77,8 @@ export class Tmux {
   }
 
   type(session: string, text: string): void {
-    this.tmux('send-keys', '-t', session, '-l', text);
+    // '--': a card may start with '-' (base64url), which tmux would take for a flag
+    this.tmux('send-keys', '-t', session, '-l', '--', text);
     this.tmux('send-keys', '-t', session, 'Enter');
   }
 

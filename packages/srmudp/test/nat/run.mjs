@@ -113,6 +113,9 @@ by an outgoing flow from each member, so every profile pair of the matrix above 
 one (the rows here test the hardest pair, symmetric × symmetric); per-pair "via gate" and "via
 peer" rows are not generated yet.
 
+The group row: no gate; the two are gossip neighbours through the member that introduced them
+(on the public segment, \`relay: { connectVia: true }\`), and a broadcast from each reaches both.
+
 ## IPv6
 
 ${table('ipv6')}

@@ -141,6 +141,8 @@ export class Chat {
       idleTimeoutMs: idle,
       keepaliveMs: Math.max(100, Math.floor(idle / 3)),
       reconnectDelayMs: 500,
+      // every member may introduce two others who cannot punch: it relays between its peers
+      relay: { connectVia: true },
       ...(opts.stunServers !== undefined ? { stunServers: opts.stunServers } : {}),
       ...(opts.rendezvous !== undefined ? { rendezvous: [httpBackend({ url: opts.rendezvous })] } : {}),
     });
