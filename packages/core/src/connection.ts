@@ -161,7 +161,7 @@ export class CoreConnection implements ConnectionApi {
     return rel.sendMessage(data, { unordered: opts?.unordered === true });
   }
 
-  /** @internal A CONTROL message (relay protocol) in this session; false when it cannot be queued. */
+  /** A CONTROL message (relay protocol) in this session; false when it cannot be queued. */
   sendControl(data: Uint8Array): boolean {
     const rel = this.rel;
     if (rel === null || this.stateValue !== 'established') return false;

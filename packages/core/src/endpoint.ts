@@ -232,7 +232,9 @@ export class CoreEndpoint implements EndpointApi {
           `${existing.label()} dialled again: ${target.addresses.length} more candidate(s)`,
         );
         existing.addCandidatesAt(now, target.addresses);
-        if (existing.state === 'handshaking') this.requestCircuits(now, existing, relays);
+        // relays: a handshake goes on through them; an established connection gets the circuit
+        // as a standby route (its relayed route died with a relay's restart, say)
+        this.requestCircuits(now, existing, relays);
         return existing;
       }
     }

@@ -36,16 +36,28 @@ export {
   normalizeLocator,
 } from './locator.js';
 export { cleanName, cleanText, MAX_NAME_BYTES, nameProblem } from './name.js';
-export type { Candidate, CandidateKind, DecodedRecord, Gate, PeerRecord, VerifyOptions } from './record.js';
+export type {
+  Candidate,
+  CandidateKind,
+  DecodedRecord,
+  Gate,
+  HomeRelay,
+  PeerRecord,
+  VerifyOptions,
+} from './record.js';
 export {
   DEFAULT_CLOCK_SKEW_MS,
   decodeRecord,
+  EXT_HOME_RELAY,
   encodeRecord,
   encodeRecordBody,
+  homeRelayUrlProblem,
   MAX_RECORD_SIZE,
+  MAX_RELAY_URL_BYTES,
   publicKeyOf,
   RECORD_SIGNATURE_DOMAIN,
   RECORD_VERSION,
+  RECORD_VERSION_EXTENDED,
   SIGNATURE_SIZE,
   signRecord,
   verifyRecord,

@@ -10,7 +10,7 @@ import type { RendezvousErrorCode } from './errors.js';
 import { isRendezvousError, RendezvousError, throwIfAborted } from './errors.js';
 import type { Locator } from './locator.js';
 import { locatorKey, MAX_CARD_LOCATORS, normalizeLocator } from './locator.js';
-import type { Candidate, DecodedRecord, Gate, PeerRecord } from './record.js';
+import type { Candidate, DecodedRecord, Gate, HomeRelay, PeerRecord } from './record.js';
 import { DEFAULT_CLOCK_SKEW_MS, decodeRecord, encodeRecordBody, signRecord, verifyRecord } from './record.js';
 import { RecordCache } from './record-cache.js';
 import { nextSequence } from './sequence.js';
@@ -37,6 +37,17 @@ export interface RendezvousOptions {
 export interface CandidateUpdate {
   readonly candidates: readonly Candidate[];
   readonly gates?: readonly Gate[];
+  /** the peer's home relay (WebSocket relay): record version 2 */
+  readonly homeRelay?: HomeRelay;
+}
+
+/** The update a record was signed from (to sign it again). */
+function updateOf(r: PeerRecord): CandidateUpdate {
+  return {
+    candidates: r.candidates,
+    ...(r.gates ? { gates: r.gates } : {}),
+    ...(r.homeRelay ? { homeRelay: r.homeRelay } : {}),
+  };
 }
 export type BackendPublishStatus =
   | { readonly backend: string; readonly status: 'published'; readonly locator: Locator }
@@ -112,6 +123,7 @@ function sameContent(a: PeerRecord, u: CandidateUpdate): boolean {
       expiresAt: 0,
       candidates: u.candidates,
       ...(u.gates ? { gates: u.gates } : {}),
+      ...(u.homeRelay ? { homeRelay: u.homeRelay } : {}),
     });
     return equalBytes(x, y);
   } catch {
@@ -244,6 +256,9 @@ export class Rendezvous {
       ...(update.gates !== undefined && update.gates.length > 0
         ? { gates: update.gates.map((g) => ({ ...g })) }
         : {}),
+      ...(update.homeRelay !== undefined
+        ? { homeRelay: { url: update.homeRelay.url, peerId: update.homeRelay.peerId.slice() } }
+        : {}),
     };
     const bytes = signRecord(record, secretKey);
     this.#lastSeq = seq;
@@ -326,10 +341,7 @@ export class Rendezvous {
     // Re-sign when past half the lifetime so republished records never expire on the backend.
     if (this.#now() >= cur.record.issuedAt + this.#ttlMs / 2) {
       try {
-        this.#sign({
-          candidates: cur.record.candidates,
-          ...(cur.record.gates ? { gates: cur.record.gates } : {}),
-        });
+        this.#sign(updateOf(cur.record));
       } catch (error) {
         this.#onError(error, s.backend.name);
         return;
@@ -374,7 +386,7 @@ export class Rendezvous {
       if (floor !== undefined && this.#current !== undefined) {
         this.#lastSeq = Math.max(this.#lastSeq ?? 0, floor);
         const c = this.#current.record;
-        this.#sign({ candidates: c.candidates, ...(c.gates ? { gates: c.gates } : {}) });
+        this.#sign(updateOf(c));
         status = await this.#putNow(s, signal, true);
       }
     }

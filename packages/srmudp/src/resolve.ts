@@ -1,12 +1,12 @@
 import { lookup } from 'node:dns/promises';
 import { isIP } from 'node:net';
 import type { Address } from '@srmudp/core';
-import { parsePeerId } from '@srmudp/crypto';
+import { parsePeerId, peerIdToString } from '@srmudp/crypto';
 import type { RemoteCandidate } from '@srmudp/punch';
 import { type Candidate, parseCard, type Rendezvous } from '@srmudp/rendezvous';
 import { canonicalAddress, type Address as WireAddress } from '@srmudp/wire';
 import { abortError } from './async-queue.js';
-import type { PeerTarget } from './config.js';
+import { type PeerTarget, parseWsRelay, type WsRelaySpec } from './config.js';
 import { dialAddresses } from './dial-pacer.js';
 import { NodeError } from './errors.js';
 
@@ -17,6 +17,8 @@ export interface ResolvedTarget {
   candidates: RemoteCandidate[];
   /** responder's peer id; absent = XX handshake, trust on first use */
   key?: Uint8Array;
+  /** the peer's home relay (a WebSocket relay), from its record */
+  homeRelay?: WsRelaySpec;
 }
 
 export type TargetResolver = (target: PeerTarget, signal?: AbortSignal) => Promise<ResolvedTarget>;
@@ -75,7 +77,9 @@ export async function resolveTarget(
         { cause },
       );
     }
-    if (result === null || result.record.candidates.length === 0) {
+    const home = result?.record.homeRelay;
+    const homeRelay = home ? parseWsRelay(`${home.url}#${peerIdToString(home.peerId)}`) : undefined;
+    if (result === null || (result.record.candidates.length === 0 && typeof homeRelay !== 'object')) {
       throw new NodeError('RESOLVE_FAILED', `no current address for ${card.peerIdText}`);
     }
     const candidates = dialCandidates(result.record.candidates);
@@ -83,6 +87,7 @@ export async function resolveTarget(
       addresses: candidates.map((c) => ({ host: c.host, port: c.port })),
       candidates,
       key: card.peerId,
+      ...(typeof homeRelay === 'object' ? { homeRelay } : {}),
     };
   }
   const host = await resolveHost(target.host);
