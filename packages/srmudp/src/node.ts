@@ -414,10 +414,14 @@ export class SrmudpNode extends EventEmitter implements ConnectionOwner {
     if (this.wsRelays.mode === 'never') return;
     if (target.homeRelay && target.key) this.wsRelays.ensure(target.homeRelay);
     if (!this.wsRelays.configured && !target.homeRelay) return;
-    if (this.wsRelays.mode === 'auto') {
-      // the UDP verdict first: a first gathering still under way is waited for (bounded by its timeout)
-      const st = await this.natSettled(RELAY_VERDICT_WAIT_MS);
-      if (st.error?.code !== 'UDP_BLOCKED' && target.addresses.length > 0) return;
+    if (
+      this.wsRelays.mode === 'auto' &&
+      this.session.status().error?.code !== 'UDP_BLOCKED' &&
+      target.addresses.length > 0
+    ) {
+      // UDP not known to be blocked: the dial goes out at once; if the verdict comes during it,
+      // the session ends the dial (dial_failed) and the dialer goes through the relays then
+      return;
     }
     const ready = await this.wsRelays.whenReady(RELAY_READY_WAIT_MS, signal);
     if (ready && this.wsRelays.mode === 'always' && target.key && !this.liveConnection(keyHex(target.key))) {
@@ -429,6 +433,21 @@ export class SrmudpNode extends EventEmitter implements ConnectionOwner {
         this.kick();
       }
     }
+  }
+
+  /**
+   * A connection that came up relayed keeps the target's direct candidates: core probes them
+   * in the background and moves to the first that validates (UDP that works again, a NAT that
+   * lets a punch through later), streams carrying on.
+   */
+  private keepDirectCandidates(conn: Connection, target: ResolvedTarget): void {
+    if (conn.isClosed || conn.path?.kind !== 'relayed' || target.addresses.length === 0 || !target.key)
+      return;
+    this.driver.endpoint.connect(this.driver.clock(), {
+      addresses: target.addresses.map((a) => ({ host: a.host, port: a.port })),
+      remoteKey: target.key,
+    });
+    this.kick();
   }
 
   /** The WebSocket relays (`relays`): state, home, reconnects. */
@@ -547,7 +566,9 @@ export class SrmudpNode extends EventEmitter implements ConnectionOwner {
       this.refuseOwnKey(resolved.key);
       await this.relaysBeforeDial(resolved, signal);
       this.emitDial(resolved);
-      return await this.dialer.dial(resolved, signal);
+      const conn = await this.dialer.dial(resolved, signal);
+      this.keepDirectCandidates(conn, resolved);
+      return conn;
     } catch (e) {
       if (timer?.signal.aborted && !opts.signal?.aborted) {
         const where = resolved ? ` at ${resolved.addresses.length} address(es)` : '';
@@ -1179,7 +1200,9 @@ export class SrmudpNode extends EventEmitter implements ConnectionOwner {
       }
       await this.relaysBeforeDial(resolved, undefined);
       this.emitDial(resolved, p.name);
-      return this.dialer.dial(resolved, undefined, p.name);
+      const conn = await this.dialer.dial(resolved, undefined, p.name);
+      this.keepDirectCandidates(conn, resolved);
+      return conn;
     })();
     p.dialing = attempt;
     attempt.then(
@@ -1341,8 +1364,6 @@ export async function bindDualStack<T>(bind: (host: string) => Promise<T>): Prom
  * creates the identity, binds the UDP socket (dual-stack by default) and starts the driver loop.
  * NAT traversal starts in the background: nothing here waits for STUN servers or their names.
  */
-/** How long a dial waits for the first UDP verdict before choosing between UDP and the WebSocket relays. */
-const RELAY_VERDICT_WAIT_MS = 8_000;
 /** How long a dial waits for a WebSocket relay's hop to be ready. */
 const RELAY_READY_WAIT_MS = 10_000;
 /** How long a connect-via voucher of ours is valid (the relay checks it once, at CONNECT). */

@@ -109,5 +109,11 @@ describe('WebSocket relays (façade, loopback)', () => {
     expect(conn.isClosed).toBe(false);
     expect(a.relayStatus()[0]?.opens).toBeGreaterThanOrEqual(2);
     expect(a.relayStatus()[0]?.hops).toBeGreaterThanOrEqual(2);
+    // a direct address that answers (UDP works after all): the connection moves to it, same session
+    const again = await a.connect({ host: '127.0.0.1', port: b.address().port, peerId: b.peerId });
+    expect(again).toBe(conn);
+    await waitFor(() => conn.path?.kind === 'direct', 20_000, 'the move to the direct path');
+    expect(a.status()[b.peerId]?.carrier).toBe('udp');
+    expect(conn.isClosed).toBe(false);
   }, 90_000);
 });
