@@ -199,24 +199,30 @@ describe.runIf(LAB.ok)('WebSocket relays (real kernel NATs, UDP blocked)', () =>
     }
   }, 600_000);
 
-  it('two UDP-blocked hosts reach each other through the relay', async () => {
+  it("two UDP-blocked hosts reach each other through the relay; the dialling one has no relay of its own and uses the target's home relay from its card", async () => {
     const dir = mkdtempSync(join(tmpdir(), 'srmudp-nat-wsrelay-'));
     try {
       await withLab({ A: 'udp-blocked', B: 'udp-blocked' }, async (run) => {
         const relay = await startRelay(run, join(dir, 'relay.key'));
-        const opts = { relays: [relay.relayAddress] };
-        const [a, b] = await Promise.all([spawnPeer(run, 'hostA', opts), spawnPeer(run, 'hostB', opts)]);
+        // a: no `relays`; b: the relay as its home relay, which its card's record carries
+        const [a, b] = await Promise.all([
+          spawnPeer(run, 'hostA'),
+          spawnPeer(run, 'hostB', { relays: [relay.relayAddress] }),
+        ]);
+        expect(a.ready.nat.error?.code).toBe('UDP_BLOCKED');
         expect(b.ready.nat.error?.code).toBe('UDP_BLOCKED');
         await relayReady(b);
         const r = await connect(a, b);
         expect(r, JSON.stringify(r)).toMatchObject({ t: 'connected', path: { kind: 'relayed' } });
         await transfer(b, a, 8 << 20);
-        expect((await stats(a)).status[b.ready.peerId]?.carrier).toBe('websocket');
+        const sa = await stats(a);
+        expect(sa.status[b.ready.peerId]?.carrier).toBe('websocket');
+        expect(sa.relays).toMatchObject([{ state: 'ready', home: false }]);
         rows.push({
           section: 'ws-relay',
           pair: 'udp-blocked × udp-blocked',
           expected: 'relayed over WebSocket',
-          result: 'relayed (websocket), 8 MiB SHA-256 equal',
+          result: "relayed (websocket) through the target's home relay (from its card), 8 MiB SHA-256 equal",
           timeMs: 'ms' in r ? r.ms : 0,
           detail: '',
           pass: true,
