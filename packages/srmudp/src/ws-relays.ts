@@ -29,8 +29,13 @@ const log = logger('srmudp:ws-relay');
 
 /** A hop handshake that failed is tried again this long after (while the WebSocket is open). */
 const HOP_RETRY_MS = 1_000;
+const HOP_RETRY_MAX_MS = 30_000;
 /** How often readiness is looked at while a hop is up but not greeted yet. */
 const READY_POLL_MS = 50;
+/** A hop the relay has not greeted within this long (an old relay, admission denied) is closed and retried later. */
+const GREETING_TIMEOUT_MS = 10_000;
+/** Relays learnt from targets' records (beyond the configured ones) kept at most. */
+const MAX_LEARNT = 4;
 
 export type WsRelayMode = 'auto' | 'always' | 'never';
 
@@ -53,12 +58,16 @@ interface Entry {
   readonly spec: WsRelaySpec;
   readonly keyHex: string;
   readonly home: boolean;
+  /** from the `relays` option (else learnt from a target's record) */
+  readonly configured: boolean;
   readonly transport: WsTransport;
   readonly address: WsAddress;
   hopId: number | null;
   /** the hop session is established and the relay's greeting arrived (core's client is ready) */
   ready: boolean;
   hops: number;
+  /** hop attempts that failed or went ungreeted in a row */
+  failures: number;
   retry: Timer | null;
   /** e2e peers (key hex) relayed through this relay, to ask for circuits again after a new hop */
   readonly relayed: Map<string, Uint8Array>;
@@ -108,7 +117,7 @@ export class WsRelays implements DatagramCarrier {
     this.#driver = driver;
     if (!this.configured) return;
     const home = this.#o.relays[0] as WsRelaySpec;
-    this.#add(home, true);
+    this.#add(home, true, true);
   }
 
   /** The home relay (published in our record), or null. */
@@ -180,7 +189,14 @@ export class WsRelays implements DatagramCarrier {
    */
   ensure(spec: WsRelaySpec): boolean {
     if (this.#closed || this.#driver === null || this.mode === 'never') return false;
-    const e = this.#byKey.get(hexOf(spec.key)) ?? this.#add(spec, false);
+    let e = this.#byKey.get(hexOf(spec.key));
+    if (e === undefined) {
+      // a hostile or stale record must not make us open WebSockets without bound
+      let learnt = 0;
+      for (const x of this.#byKey.values()) if (!x.configured) learnt++;
+      if (learnt >= MAX_LEARNT) return false;
+      e = this.#add(spec, false, false);
+    }
     return e.ready;
   }
 
@@ -237,7 +253,7 @@ export class WsRelays implements DatagramCarrier {
         const c = driver.endpoint.connection(ev.id) as ConnectionApi;
         c.sendControl(Uint8Array.of(RELAY_TO_SERVICE));
         log(`hop to ${e.spec.url} up (${e.hops})`);
-        this.#pollReady(e);
+        this.#pollReady(e, driver.clock() + GREETING_TIMEOUT_MS);
         return true;
       }
       case 'connect_failed':
@@ -272,7 +288,7 @@ export class WsRelays implements DatagramCarrier {
 
   // ------------------------------------------------------------------ internals
 
-  #add(spec: WsRelaySpec, home: boolean): Entry {
+  #add(spec: WsRelaySpec, home: boolean, configured: boolean): Entry {
     const transport = new WsTransport({
       url: spec.url,
       webSocket: this.#o.webSocket ?? nodeWebSocket(),
@@ -285,11 +301,13 @@ export class WsRelays implements DatagramCarrier {
       spec,
       keyHex: hexOf(spec.key),
       home,
+      configured,
       transport,
       address: transport.remote,
       hopId: null,
       ready: false,
       hops: 0,
+      failures: 0,
       retry: null,
       relayed: new Map(),
     };
@@ -337,14 +355,16 @@ export class WsRelays implements DatagramCarrier {
   #scheduleHop(e: Entry): void {
     const driver = this.#driver;
     if (driver === null || this.#closed || e.retry !== null) return;
-    e.retry = driver.after(HOP_RETRY_MS, () => {
+    // 1 s, doubling per failed hop in a row up to 30 s (reset when the relay greets)
+    const delay = Math.min(HOP_RETRY_MAX_MS, HOP_RETRY_MS * 2 ** Math.min(5, e.failures++));
+    e.retry = driver.after(delay, () => {
       e.retry = null;
       if (e.hopId === null && e.transport.state === 'open') this.#newHop(e);
     });
   }
 
   /** Ready once core's relay client of this relay was greeted (endpoint.relays() names it). */
-  #pollReady(e: Entry): void {
+  #pollReady(e: Entry, deadline: number): void {
     const driver = this.#driver;
     if (driver === null || this.#closed || e.hopId === null) return;
     const ready = driver.endpoint.relays().some((k) => hexOf(k) === e.keyHex);
@@ -352,7 +372,14 @@ export class WsRelays implements DatagramCarrier {
       this.#setReady(e, true);
       return;
     }
-    driver.after(READY_POLL_MS, () => this.#pollReady(e));
+    if (driver.clock() >= deadline) {
+      // no greeting (a relay that does not speak CONTROL frames, or that denies us): closed; its
+      // 'closed' event schedules another attempt
+      log(`hop to ${e.spec.url}: no greeting within ${GREETING_TIMEOUT_MS} ms`);
+      driver.endpoint.connection(e.hopId)?.close(driver.clock(), 0, 'no relay greeting');
+      return;
+    }
+    driver.after(READY_POLL_MS, () => this.#pollReady(e, deadline));
   }
 
   #setReady(e: Entry, ready: boolean): void {
@@ -360,6 +387,7 @@ export class WsRelays implements DatagramCarrier {
     e.ready = ready;
     log(`relay ${e.spec.url} ${ready ? 'ready' : 'not ready'}`);
     if (!ready) return;
+    e.failures = 0;
     const driver = this.#driver as Driver;
     // the e2e connections whose relayed route died with the previous hop: a new circuit each
     // (core adds it to the established connection as a route; streams go on)
