@@ -212,6 +212,12 @@ export interface ConnectionApi {
   /** unreliable; false when dropped (too big or no room), counted */
   sendDatagram(data: Uint8Array): boolean;
   /**
+   * A CONTROL message (frame 0x1d: reliable, ordered, never delivered to the application; its
+   * first byte names the protocol, `ControlProtocol`). For a relay service outside core
+   * (`RelayOptions.external`); false when it cannot be queued now.
+   */
+  sendControl(data: Uint8Array): boolean;
+  /**
    * Graceful close at `now`: data written so far is sent and acknowledged first (bounded:
    * max(3 PTO, 2 s), at most 10 s), then CLOSE. `EndpointApi.close` closes at once instead.
    */

@@ -173,7 +173,7 @@ export class CoreConnection implements ConnectionApi {
     return rel.sendMessage(data, { unordered: opts?.unordered === true });
   }
 
-  /** @internal A CONTROL message (relay protocol) in this session; false when it cannot be queued. */
+  /** A CONTROL message (relay protocol) in this session; false when it cannot be queued. */
   sendControl(data: Uint8Array): boolean {
     this.host.touch(this);
     const rel = this.rel;

@@ -231,7 +231,8 @@ export class CoreEndpoint implements EndpointApi {
           `${existing.label()} dialled again: ${target.addresses.length} more candidate(s)`,
         );
         existing.addCandidatesAt(now, target.addresses);
-        // relays for an established connection: circuits to keep ready (its direct path was lost)
+        // relays: a handshake goes on through them; an established connection gets the circuit
+        // as a standby route (its direct path was lost, or its relayed route died with a relay)
         this.requestCircuits(now, existing, relays);
         return existing;
       }

@@ -4,3 +4,4 @@ export type { CoreConnection } from './connection.js';
 export { BOOT_ID_OPTION, CloseCode, DEFAULTS } from './defaults.js';
 export { CoreEndpoint } from './endpoint.js';
 export type { CoreError, CoreErrorCode } from './errors.js';
+export { RELAY_TO_CLIENT, RELAY_TO_SERVICE, relayKeyOf } from './relays.js';

@@ -81,6 +81,13 @@ export interface RelayOptions {
    * handshake, which the endpoint's `accept` policy still judges). Default: accept.
    */
   acceptCircuit?: (requester: Uint8Array, relay: Uint8Array) => boolean;
+  /**
+   * A relay service outside core (srmudp-relay's engine, which holds its own `RelayService` for
+   * its WebSocket limits): the clients' control messages (CONTROL frames, protocol 0x02) go to it
+   * instead of being dropped as `relay_not_serving`; it answers with
+   * `ConnectionApi.sendControl([RELAY_TO_CLIENT, ...])`. Ignored when `serve` is set.
+   */
+  external?: (now: number, client: Uint8Array, body: Uint8Array) => void;
 }
 
 /** What the relay side needs from its endpoint. */
@@ -113,6 +120,7 @@ export class EndpointRelays {
   private readonly service: RelayService<Address> | null;
   private readonly clients = new Map<string, ClientEntry>();
   private readonly acceptCircuit: (requester: Uint8Array, relay: Uint8Array) => boolean;
+  private readonly external: RelayOptions['external'];
 
   constructor(
     private readonly host: RelayHost,
@@ -120,6 +128,7 @@ export class EndpointRelays {
     private readonly unixTimeOffsetMs: number,
   ) {
     this.acceptCircuit = options?.acceptCircuit ?? (() => true);
+    this.external = options?.external;
     const serve = options?.serve;
     this.service =
       serve === undefined
@@ -171,7 +180,8 @@ export class EndpointRelays {
     const body = data.subarray(1);
     if (proto === RELAY_TO_SERVICE) {
       if (this.service === null) {
-        this.host.drop('relay_not_serving');
+        if (this.external !== undefined) this.external(now, key.slice(), body.slice());
+        else this.host.drop('relay_not_serving');
         return;
       }
       this.service.handleControl(now, key, body);

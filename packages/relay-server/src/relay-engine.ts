@@ -2,7 +2,13 @@
 // address or WebSocket alike), @srmudp/relay's RelayService decides and forwards, and this loop
 // is the only code that touches the carriers and timers (DESIGN.md §1, as the façade's driver).
 import { randomBytes } from 'node:crypto';
-import { type Address, CoreEndpoint, type EndpointEvent, type EndpointLimits } from '@srmudp/core';
+import {
+  type Address,
+  CoreEndpoint,
+  type EndpointEvent,
+  type EndpointLimits,
+  RELAY_TO_CLIENT,
+} from '@srmudp/core';
 import type { CryptoBackend, Identity } from '@srmudp/crypto';
 import { type AdmissionPolicy, isChannelData, type RelayLimits, RelayService } from '@srmudp/relay';
 import { type HopCarrier, HopTransport } from './hop-transport.js';
@@ -27,11 +33,18 @@ interface Hop {
   address: Address;
   /** control messages waiting for room in the session's message buffer */
   readonly pending: Uint8Array[];
+  /**
+   * The client speaks the relay protocol in CONTROL frames (core's relays.ts: a Node srmudp
+   * node) rather than in MESSAGEs (the browser node): set by its first CONTROL frame.
+   */
+  control: boolean;
 }
 
 /** Control messages queued per hop session while its message buffer is full (then dropped). */
 const MAX_PENDING_CONTROL = 256;
 const MAX_TRANSMITS_PER_TURN = 1024;
+/** Bound of the keys remembered between a CONTROL frame and the session's 'connected' event. */
+const MAX_EARLY_CONTROL = 1024;
 
 /** Map key of a hop address (the carrier hands a fresh object per datagram). */
 const addressKey = (a: Address) => `${a.host}|${a.port}`;
@@ -50,6 +63,8 @@ export class RelayEngine {
   private readonly byKey = new Map<string, number>();
   /** hop session id by carrier address (a closing WebSocket ends its session at once) */
   private readonly byAddress = new Map<string, number>();
+  /** keys whose "I speak CONTROL frames" came before their session's 'connected' event */
+  private readonly earlyControl = new Set<string>();
   private timer: NodeJS.Timeout | null = null;
   private timerAt = Number.POSITIVE_INFINITY;
   private scheduled = false;
@@ -69,6 +84,8 @@ export class RelayEngine {
         random: (n) => new Uint8Array(randomBytes(n)),
         ...(o.cryptoBackend !== undefined ? { cryptoBackend: o.cryptoBackend } : {}),
         accept: { policy: (key, from) => o.acceptKey(key, from) },
+        // clients whose core drives the relay client send CONTROL frames (protocol 0x02)
+        relay: { external: (now, key, body) => this.onControlFrame(now, key, body) },
         limits: o.endpointLimits,
         wallClockOffsetMs: performance.timeOrigin,
       },
@@ -252,7 +269,13 @@ export class RelayEngine {
       case 'connected': {
         this.counters.handshakesCompleted++;
         const keyHex = hex(ev.remoteKey);
-        const hop: Hop = { key: ev.remoteKey.slice(), keyHex, address: ev.path.address, pending: [] };
+        const hop: Hop = {
+          key: ev.remoteKey.slice(),
+          keyHex,
+          address: ev.path.address,
+          pending: [],
+          control: this.earlyControl.delete(keyHex),
+        };
         this.hops.set(ev.id, hop);
         this.byAddress.set(addressKey(hop.address), ev.id);
         const previous = this.byKey.get(keyHex);
@@ -312,6 +335,24 @@ export class RelayEngine {
     }
   }
 
+  /**
+   * A CONTROL frame of the relay protocol from a client: from now on it is answered in CONTROL
+   * frames. An empty one is the client's "I speak CONTROL frames": its greeting is sent again.
+   */
+  private onControlFrame(now: number, key: Uint8Array, body: Uint8Array): void {
+    const id = this.byKey.get(hex(key));
+    const hop = id === undefined ? undefined : this.hops.get(id);
+    if (hop === undefined) {
+      // before the loop saw the session's 'connected' (the same flight of packets): remembered
+      if (body.length === 0 && this.earlyControl.size < MAX_EARLY_CONTROL) this.earlyControl.add(hex(key));
+      return;
+    }
+    hop.control = true;
+    if (body.length === 0) this.service.clientUp(now, hop.key, hop.address);
+    else this.service.handleControl(now, hop.key, body);
+    this.schedule();
+  }
+
   private sendControl(client: Uint8Array, data: Uint8Array): void {
     const id = this.byKey.get(hex(client));
     const hop = id === undefined ? undefined : this.hops.get(id);
@@ -319,20 +360,26 @@ export class RelayEngine {
       this.counters.controlDropped++;
       return;
     }
-    if (hop.pending.length > 0 || !this.trySend(id, data)) {
+    if (hop.pending.length > 0 || !this.trySend(id, hop, data)) {
       if (hop.pending.length >= MAX_PENDING_CONTROL) this.counters.controlDropped++;
       else hop.pending.push(data);
     }
   }
 
   private flushControl(id: number, hop: Hop): void {
-    while (hop.pending.length > 0 && this.trySend(id, hop.pending[0] as Uint8Array)) hop.pending.shift();
+    while (hop.pending.length > 0 && this.trySend(id, hop, hop.pending[0] as Uint8Array)) hop.pending.shift();
   }
 
-  private trySend(id: number, data: Uint8Array): boolean {
+  private trySend(id: number, hop: Hop, data: Uint8Array): boolean {
     const c = this.endpoint.connection(id);
     if (c?.state !== 'established') return true; // gone: nothing to wait for
     try {
+      if (hop.control) {
+        const framed = new Uint8Array(data.length + 1);
+        framed[0] = RELAY_TO_CLIENT;
+        framed.set(data, 1);
+        return c.sendControl(framed);
+      }
       return c.sendMessage(data);
     } catch {
       this.counters.controlDropped++; // above the session's message size: cannot happen with the defaults

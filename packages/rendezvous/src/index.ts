@@ -38,16 +38,28 @@ export {
 export { cleanName, cleanText, MAX_NAME_BYTES, nameProblem } from './name.js';
 export type { RendezvousStats } from './operations.js';
 export type { BackendPublishStatus, CandidateUpdate, PublishReport } from './publisher.js';
-export type { Candidate, CandidateKind, DecodedRecord, Gate, PeerRecord, VerifyOptions } from './record.js';
+export type {
+  Candidate,
+  CandidateKind,
+  DecodedRecord,
+  Gate,
+  HomeRelay,
+  PeerRecord,
+  VerifyOptions,
+} from './record.js';
 export {
   DEFAULT_CLOCK_SKEW_MS,
   decodeRecord,
+  EXT_HOME_RELAY,
   encodeRecord,
   encodeRecordBody,
+  homeRelayUrlProblem,
   MAX_RECORD_SIZE,
+  MAX_RELAY_URL_BYTES,
   publicKeyOf,
   RECORD_SIGNATURE_DOMAIN,
   RECORD_VERSION,
+  RECORD_VERSION_EXTENDED,
   SIGNATURE_SIZE,
   signRecord,
   verifyRecord,

@@ -6,13 +6,15 @@ import { createSigner } from './backend.js';
 import { isRendezvousError } from './errors.js';
 import type { Locator } from './locator.js';
 import type { Operations, RendezvousStats } from './operations.js';
-import type { Candidate, DecodedRecord, Gate, PeerRecord } from './record.js';
+import type { Candidate, DecodedRecord, Gate, HomeRelay, PeerRecord } from './record.js';
 import { decodeRecord, encodeRecordBody, signRecord, verifyRecord } from './record.js';
 import { nextSequence } from './sequence.js';
 
 export interface CandidateUpdate {
   readonly candidates: readonly Candidate[];
   readonly gates?: readonly Gate[];
+  /** the peer's home relay (WebSocket relay): record version 2 */
+  readonly homeRelay?: HomeRelay;
 }
 export type BackendPublishStatus =
   | { readonly backend: string; readonly status: 'published'; readonly locator: Locator }
@@ -53,6 +55,7 @@ function sameContent(a: PeerRecord, u: CandidateUpdate): boolean {
       expiresAt: 0,
       candidates: u.candidates,
       ...(u.gates ? { gates: u.gates } : {}),
+      ...(u.homeRelay ? { homeRelay: u.homeRelay } : {}),
     });
     return equalBytes(x, y);
   } catch {
@@ -60,8 +63,13 @@ function sameContent(a: PeerRecord, u: CandidateUpdate): boolean {
   }
 }
 
+/** The update a record was signed from (to sign it again). */
 function updateOf(record: PeerRecord): CandidateUpdate {
-  return { candidates: record.candidates, ...(record.gates ? { gates: record.gates } : {}) };
+  return {
+    candidates: record.candidates,
+    ...(record.gates ? { gates: record.gates } : {}),
+    ...(record.homeRelay ? { homeRelay: record.homeRelay } : {}),
+  };
 }
 
 export interface PublisherOptions {
@@ -139,6 +147,9 @@ export class Publisher {
       candidates: update.candidates.map((c) => ({ ...c })),
       ...(update.gates !== undefined && update.gates.length > 0
         ? { gates: update.gates.map((g) => ({ ...g })) }
+        : {}),
+      ...(update.homeRelay !== undefined
+        ? { homeRelay: { url: update.homeRelay.url, peerId: update.homeRelay.peerId.slice() } }
         : {}),
     };
     const bytes = signRecord(record, secretKey);

@@ -4,11 +4,11 @@ import { RendezvousError } from './errors.js';
 import { formatIP, parseIPv4, parseIPv6 } from './ip.js';
 
 /**
- * Signed peer record, binary layout version 1 (all integers big-endian):
+ * Signed peer record, binary layout version 1 or 2 (all integers big-endian):
  *
  * ```
  * off  size  field
- *   0     1  version = 0x01
+ *   0     1  version = 0x01, or 0x02 when extensions follow the gates
  *   1    32  peer id (Ed25519 public key)
  *  33     8  seq        u64, strictly increasing per peer (see nextSequence)
  *  41     8  issuedAt   u64, milliseconds since the Unix epoch
@@ -18,6 +18,10 @@ import { formatIP, parseIPv4, parseIPv6 } from './ip.js';
  *                  address 4 or 16 bytes, port u16 (1..65535) }
  *   .     1  m = number of gates
  *            m x { peer id 32, family u8 (4 or 6), address 4 or 16, port u16 }
+ *   .     1  (version 2 only) e = number of extensions, 1..16
+ *            e x { type u8, length u16, value (length bytes) }; types in increasing order, each
+ *                once; unknown types are skipped (a later version's fields)
+ *              type 1 home relay: { peer id 32, url length u8 (<= 200), url UTF-8 (ws:// or wss://) }
  *   .    64  Ed25519 signature over  "srmudp/rendezvous/record/v1" || 0x00 || bytes[0 .. sig)
  * ```
  *
@@ -26,6 +30,13 @@ import { formatIP, parseIPv4, parseIPv6 } from './ip.js';
  * ever being valid as a handshake or BEP 44 signature made with the same key.
  */
 export const RECORD_VERSION = 1;
+/** The layout with extensions (a home relay); a record without any is still written as version 1. */
+export const RECORD_VERSION_EXTENDED = 2;
+/** Extension type of the home relay. */
+export const EXT_HOME_RELAY = 1;
+/** Longest home relay URL, bytes of UTF-8. */
+export const MAX_RELAY_URL_BYTES = 200;
+const MAX_EXTENSIONS = 16;
 export const MAX_RECORD_SIZE = 999;
 export const SIGNATURE_SIZE = 64;
 export const RECORD_SIGNATURE_DOMAIN = new TextEncoder().encode('srmudp/rendezvous/record/v1\0');
@@ -41,6 +52,16 @@ export interface Candidate extends IpAddress {
 export interface Gate extends IpAddress {
   readonly peerId: Uint8Array;
 }
+/**
+ * A home relay (issue 15): the WebSocket relay (`srmudp-relay`) this peer keeps a hop session
+ * with, so that a sender without a direct path reaches it through that relay.
+ */
+export interface HomeRelay {
+  /** `ws://` or `wss://` URL (no fragment, no credentials), at most 200 bytes of UTF-8 */
+  readonly url: string;
+  /** the relay's peer id */
+  readonly peerId: Uint8Array;
+}
 export interface PeerRecord {
   readonly peerId: Uint8Array;
   readonly seq: number;
@@ -48,6 +69,8 @@ export interface PeerRecord {
   readonly expiresAt: number;
   readonly candidates: readonly Candidate[];
   readonly gates?: readonly Gate[];
+  /** the peer's home relay (record version 2) */
+  readonly homeRelay?: HomeRelay;
 }
 /** Result of {@link decodeRecord}: the record, its signature and the exact signed bytes. */
 export interface DecodedRecord {
@@ -92,6 +115,38 @@ function checkPeerId(name: string, v: unknown): Uint8Array {
     );
   }
   return v;
+}
+
+const utf8 = new TextEncoder();
+const utf8Strict = new TextDecoder('utf-8', { fatal: true });
+
+/** Why `url` cannot be a home relay URL, or null when it can. */
+export function homeRelayUrlProblem(url: unknown): string | null {
+  if (typeof url !== 'string') return 'expected a string';
+  const n = utf8.encode(url).length;
+  if (n > MAX_RELAY_URL_BYTES) return `is ${n} bytes, more than ${MAX_RELAY_URL_BYTES}`;
+  if (!/^wss?:\/\/[^\s#]+$/.test(url)) return 'expected a ws:// or wss:// URL without fragment or spaces';
+  let u: URL;
+  try {
+    u = new URL(url);
+  } catch {
+    return 'is not a URL';
+  }
+  if (u.host === '') return 'has no host';
+  if (u.username !== '' || u.password !== '') return 'must not hold credentials';
+  return null;
+}
+
+function encodeHomeRelay(h: HomeRelay): Uint8Array {
+  checkPeerId('record.homeRelay.peerId', h.peerId);
+  const problem = homeRelayUrlProblem(h.url);
+  if (problem !== null) throw new TypeError(`"record.homeRelay.url" ${problem}`);
+  const url = utf8.encode(h.url);
+  const value = new Uint8Array(33 + url.length);
+  value.set(h.peerId, 0);
+  value[32] = url.length;
+  value.set(url, 33);
+  return value;
 }
 
 /** Encodes the signed part of a record (everything but the signature). Throws on API misuse. */
@@ -146,6 +201,17 @@ export function encodeRecordBody(record: PeerRecord): Uint8Array {
     out[34 + addr.length] = port & 0xff;
     parts.push(out);
   });
+  if (record.homeRelay !== undefined) {
+    head[0] = RECORD_VERSION_EXTENDED;
+    const value = encodeHomeRelay(record.homeRelay);
+    const ext = new Uint8Array(1 + 3 + value.length);
+    ext[0] = 1; // one extension
+    ext[1] = EXT_HOME_RELAY;
+    ext[2] = value.length >> 8;
+    ext[3] = value.length & 0xff;
+    ext.set(value, 4);
+    parts.push(ext);
+  }
   const body = concatBytes(...parts);
   if (body.length + SIGNATURE_SIZE > MAX_RECORD_SIZE) {
     throw new RendezvousError(
@@ -201,8 +267,11 @@ export function decodeRecord(bytes: Uint8Array): DecodedRecord {
     );
   }
   if (bytes.length < 1) throw malformed('record is empty');
-  if (bytes[0] !== RECORD_VERSION)
-    throw malformed(`unknown record version ${bytes[0]} (this library reads ${RECORD_VERSION})`);
+  const version = bytes[0];
+  if (version !== RECORD_VERSION && version !== RECORD_VERSION_EXTENDED)
+    throw malformed(
+      `unknown record version ${version} (this library reads ${RECORD_VERSION} and ${RECORD_VERSION_EXTENDED})`,
+    );
   if (bytes.length < 58 + 1 + SIGNATURE_SIZE) throw malformed(`record truncated: ${bytes.length} bytes`);
   const end = bytes.length - SIGNATURE_SIZE;
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
@@ -257,12 +326,53 @@ export function decodeRecord(bytes: Uint8Array): DecodedRecord {
     if (port === 0) throw malformed(`gate ${i} has port 0`);
     gates.push({ peerId: gatePeer, family: fam, host, port });
   }
+  let homeRelay: HomeRelay | undefined;
+  if (version === RECORD_VERSION_EXTENDED) {
+    need(1, 'extension count');
+    const e = bytes[off++] as number;
+    if (e < 1 || e > MAX_EXTENSIONS) throw malformed(`record version 2 with ${e} extensions (1..16)`);
+    let lastType = 0;
+    for (let i = 0; i < e; i++) {
+      need(3, `extension ${i}`);
+      const type = bytes[off] as number;
+      const len = ((bytes[off + 1] as number) << 8) | (bytes[off + 2] as number);
+      off += 3;
+      if (type <= lastType) throw malformed(`extension ${i}: type ${type} out of order or repeated`);
+      lastType = type;
+      need(len, `extension ${i}`);
+      const value = bytes.subarray(off, off + len);
+      off += len;
+      if (type === EXT_HOME_RELAY) homeRelay = decodeHomeRelay(value);
+      // other types: a later version's field, skipped
+    }
+  }
   if (off !== end) throw malformed(`record has ${end - off} unexpected bytes before the signature`);
-  const record: PeerRecord =
-    m > 0
-      ? { peerId, seq, issuedAt, expiresAt, candidates, gates }
-      : { peerId, seq, issuedAt, expiresAt, candidates };
+  const record: PeerRecord = {
+    peerId,
+    seq,
+    issuedAt,
+    expiresAt,
+    candidates,
+    ...(m > 0 ? { gates } : {}),
+    ...(homeRelay !== undefined ? { homeRelay } : {}),
+  };
   return { record, signature: bytes.slice(end), body: bytes.slice(0, end), bytes: bytes.slice() };
+}
+
+function decodeHomeRelay(value: Uint8Array): HomeRelay {
+  if (value.length < 34) throw malformed(`home relay extension of ${value.length} bytes is too short`);
+  const n = value[32] as number;
+  if (value.length !== 33 + n)
+    throw malformed(`home relay extension: url length ${n} does not match ${value.length - 33} bytes`);
+  let url: string;
+  try {
+    url = utf8Strict.decode(value.subarray(33));
+  } catch {
+    throw malformed('home relay url is not UTF-8');
+  }
+  const problem = homeRelayUrlProblem(url);
+  if (problem !== null) throw malformed(`home relay url ${problem}`);
+  return { peerId: value.slice(0, 32), url };
 }
 
 export interface VerifyOptions {

@@ -3,7 +3,7 @@
  * come from JSON): the only place that reads `NodeOptions`. Errors name every wrong field.
  */
 import type { CongestionControllerFactory } from '@srmudp/core';
-import type { CryptoBackend } from '@srmudp/crypto';
+import { type CryptoBackend, parsePeerId } from '@srmudp/crypto';
 import { z } from 'zod';
 import { NodeError } from './errors.js';
 
@@ -22,6 +22,52 @@ export const addressTargetSchema = z.strictObject({
 
 /** A peer: a contact card string, or an address target. */
 export const peerTargetSchema = z.union([z.string().min(1), addressTargetSchema]);
+
+/**
+ * A WebSocket relay (`srmudp-relay`): `ws://` or `wss://` URL, then `#` and the relay's peer id
+ * (the relay logs it at start and serves it at `/card`).
+ */
+export const wsRelaySchema = z
+  .string()
+  .max(2048)
+  .superRefine((text, ctx) => {
+    const r = parseWsRelay(text);
+    if (typeof r === 'string') ctx.addIssue({ code: 'custom', message: r });
+  });
+
+/** A parsed WebSocket relay. */
+export interface WsRelaySpec {
+  /** the URL without the fragment */
+  url: string;
+  key: Uint8Array;
+  peerId: string;
+}
+
+/** `wss://host/path#<peer id>` → its parts, or what is wrong with it (text). */
+export function parseWsRelay(text: string): WsRelaySpec | string {
+  const hash = text.lastIndexOf('#');
+  if (hash <= 0)
+    return 'expected "<ws:// or wss:// url>#<relay peer id>" (srmudp-relay logs it at start and serves it at /card)';
+  const url = text.slice(0, hash);
+  const id = text.slice(hash + 1);
+  let u: URL;
+  try {
+    u = new URL(url);
+  } catch {
+    return `${JSON.stringify(url)} is not a URL (expected ws://… or wss://…)`;
+  }
+  if (u.protocol !== 'ws:' && u.protocol !== 'wss:')
+    return `expected a ws:// or wss:// URL, got ${u.protocol}//`;
+  if (u.username !== '' || u.password !== '')
+    return 'credentials in the URL are not supported (use relayToken)';
+  let key: Uint8Array;
+  try {
+    key = parsePeerId(id);
+  } catch (e) {
+    return `the part after "#" is not a relay peer id (${e instanceof Error ? e.message : String(e)})`;
+  }
+  return { url, key, peerId: id };
+}
 
 const peerName = z
   .string()
@@ -128,6 +174,21 @@ export const nodeOptionsSchema = z.strictObject({
       gates: z.array(peerTargetSchema).default([]),
     })
     .optional(),
+  /**
+   * WebSocket relays (`srmudp-relay`) for networks that block UDP: `wss://host/path#<relay peer
+   * id>` (also `ws://`). The first is this node's home relay: with `relayMode` 'auto' or 'always'
+   * the node keeps a hop session with it (so that peers without a direct path reach it there)
+   * and publishes it in its rendezvous record and card. The others are tried when it is down.
+   */
+  relays: z.array(wsRelaySchema).max(8).default([]),
+  /**
+   * When dials go through the WebSocket relays: 'auto' (default) once the UDP verdict is
+   * UDP_BLOCKED or a direct dial is hopeless; 'always' from the start (beside UDP); 'never':
+   * no WebSocket at all.
+   */
+  relayMode: z.enum(['auto', 'always', 'never']).default('auto'),
+  /** bearer token for relays with token admission */
+  relayToken: z.string().min(1).max(4096).optional(),
   cryptoBackend: z
     .custom<CryptoBackend>(
       (v) =>

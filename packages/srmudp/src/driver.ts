@@ -68,6 +68,17 @@ export interface DriverOptions {
   portMapper?: PortMapperIo | null;
   clock?: () => number;
   log?: (message: string) => void;
+  /**
+   * Datagram carriers beside the UDP socket (the WebSocket relays, ws-relays.ts): core's
+   * datagrams to an address it owns go to it instead of the socket (routed by address).
+   */
+  carrier?: DatagramCarrier;
+}
+
+/** A carrier of datagrams to some addresses (a WebSocket per relay), besides the UDP socket. */
+export interface DatagramCarrier {
+  owns(to: Address): boolean;
+  send(data: Uint8Array, to: Address): void;
 }
 
 /** Datagrams sent per turn before the driver yields to the event loop so receives get processed. */
@@ -93,8 +104,8 @@ const MAX_ROUNDS = 32;
 export class Driver {
   readonly clock: () => number;
   readonly #timers = new TimerQueue();
-  readonly #o: Required<Omit<DriverOptions, 'stunServers' | 'log' | 'portMapper'>> &
-    Pick<DriverOptions, 'stunServers' | 'log' | 'portMapper'>;
+  readonly #o: Required<Omit<DriverOptions, 'stunServers' | 'log' | 'portMapper' | 'carrier'>> &
+    Pick<DriverOptions, 'stunServers' | 'log' | 'portMapper' | 'carrier'>;
   /** port-mapping deletes under way (close waits for them, bounded) */
   readonly #unmapIo = new Set<Promise<void>>();
   #timer: NodeJS.Timeout | null = null;
@@ -172,6 +183,13 @@ export class Driver {
     const now = this.clock();
     if (!this.session.handle(now, socket, from, data)) this.endpoint.handle(now, from, data);
     if (now - this.#loadAt >= LOAD_REPORT_MS) this.reportLoad(now);
+    this.schedule();
+  }
+
+  /** A datagram from a carrier that is not a UDP socket (a WebSocket relay): to core only. */
+  receiveCarried(data: Uint8Array, from: Address): void {
+    if (this.#stopped) return;
+    this.endpoint.handle(this.clock(), from, data);
     this.schedule();
   }
 
@@ -308,6 +326,10 @@ export class Driver {
   // ------------------------------------------------------------------ output
 
   #sendCore(t: Transmit): void {
+    if (this.#o.carrier?.owns(t.to)) {
+      this.#o.carrier.send(t.data, t.to);
+      return;
+    }
     const socket = this.session.route(t.to);
     if (socket !== 0) {
       this.#send(socket, t.data, t.to);

@@ -23,3 +23,4 @@ export {
   SrmudpNode,
 } from './node.js';
 export { SrmudpStream } from './stream.js';
+export type { WsRelayMode, WsRelayState, WsRelayStatus } from './ws-relays.js';

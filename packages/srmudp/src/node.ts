@@ -37,6 +37,7 @@ import {
 import { connectViaPolicy, createVoucher, groupPolicy } from '@srmudp/relay';
 import {
   type Candidate,
+  type CandidateUpdate,
   encodeCard,
   type Gate,
   isRendezvousBackend,
@@ -72,6 +73,7 @@ import { PUNCH_MS, RelayedPunch } from './relayed-punch.js';
 import { type ResolvedTarget, resolveTarget } from './resolve.js';
 import { allLiterals, parseStunServer, type StunServerName } from './stun-servers.js';
 import type { Timer } from './timer-queue.js';
+import { parseWsRelaySpec, type WsRelayStatus, WsRelays } from './ws-relays.js';
 
 /** A message received through the node-level API. */
 export interface ReceivedMessage {
@@ -94,6 +96,11 @@ export interface PeerStatus {
   bytesReceived: number;
   /** why the last dial failed ('PUNCH_IMPOSSIBLE', 'UDP_BLOCKED', 'HANDSHAKE_TIMEOUT', ...), until it connects */
   lastError: { code: string; message: string } | null;
+  /**
+   * What carries the path from here: 'udp', or 'websocket' for a path relayed through one of
+   * the node's WebSocket relays (`relayed (websocket)`); null without a path.
+   */
+  carrier: 'udp' | 'websocket' | null;
 }
 
 interface NamedPeer {
@@ -224,6 +231,8 @@ export class SrmudpNode extends EventEmitter implements ConnectionOwner {
   private closedPromise: Promise<void> | null = null;
   /** groups (gossip), created at the first group() */
   private groupHost: GroupHost | null = null;
+  /** WebSocket relays (`relays`): carriers, hop sessions (ws-relays.ts) */
+  private readonly wsRelays: WsRelays;
 
   /** NAT traversal: gathering, classification, dial verdicts, birthday (`@srmudp/punch`'s session). */
   readonly nat: NodeNat;
@@ -321,6 +330,11 @@ export class SrmudpNode extends EventEmitter implements ConnectionOwner {
       },
       now,
     );
+    this.wsRelays = new WsRelays({
+      relays: options.relays.map(parseWsRelaySpec),
+      mode: options.relayMode,
+      ...(options.relayToken !== undefined ? { token: options.relayToken } : {}),
+    });
     const poolHost = poolHostFor(a, this.bound.ipv6Only);
     this.pool = poolHost === null ? null : new UdpSocketPool({ host: poolHost });
     this.driver = new Driver(
@@ -337,6 +351,7 @@ export class SrmudpNode extends EventEmitter implements ConnectionOwner {
         families,
         pool: this.pool,
         portMapper: portMapping ? new RouterPortMapper(log) : null,
+        carrier: this.wsRelays,
         ...(names !== undefined ? { stunServers: names } : {}),
         ...(natLog ? { log: natLog } : {}),
       },
@@ -365,6 +380,7 @@ export class SrmudpNode extends EventEmitter implements ConnectionOwner {
       },
       drop: (reason) => log(`punch message dropped: ${reason}`),
     });
+    this.wsRelays.start(this.driver);
     this.nat = {
       status: () => this.session.status(),
       ready: (o = {}) => this.natSettled(o.timeoutMs ?? 15_000),
@@ -411,6 +427,11 @@ export class SrmudpNode extends EventEmitter implements ConnectionOwner {
         (n) => new Uint8Array(randomBytes(n)),
       );
       out.push({ key, voucher });
+    }
+    // WebSocket relays whose hop is up (the target is reached if it is a client there too)
+    for (const key of this.wsRelays.readyKeys()) {
+      if (same(key, remoteKey) || out.some((r) => same(r.key, key))) continue;
+      out.push({ key });
     }
     return out;
   }
@@ -522,6 +543,61 @@ export class SrmudpNode extends EventEmitter implements ConnectionOwner {
     this.circuitsForLostPath(c, 0);
   }
 
+  private carrierOf(path: PathInfo | null): 'udp' | 'websocket' | null {
+    if (path === null) return null;
+    return path.kind === 'relayed' ? this.wsRelays.carrierOf(path.address) : 'udp';
+  }
+
+  /**
+   * Before a dial: the target's home relay (from its record) is opened when we have none in
+   * common with it, and when dials go through the WebSocket relays (mode 'always', or UDP is
+   * blocked here) we wait for one to be ready (bounded), so the dialer finds it in relaysFor.
+   */
+  private async relaysBeforeDial(target: ResolvedTarget, signal: AbortSignal | undefined): Promise<void> {
+    if (this.wsRelays.mode === 'never') return;
+    if (target.homeRelay && target.key) this.wsRelays.ensure(target.homeRelay);
+    if (!this.wsRelays.configured && !target.homeRelay) return;
+    if (
+      this.wsRelays.mode === 'auto' &&
+      this.session.status().error?.code !== 'UDP_BLOCKED' &&
+      target.addresses.length > 0
+    ) {
+      // UDP not known to be blocked: the dial goes out at once; if the verdict comes during it,
+      // the session ends the dial (dial_failed) and the dialer goes through the relays then
+      return;
+    }
+    const ready = await this.wsRelays.whenReady(RELAY_READY_WAIT_MS, signal);
+    if (ready && this.wsRelays.mode === 'always' && target.key && !this.liveConnection(keyHex(target.key))) {
+      // 'always': the circuits are asked for beside the UDP dial (core's handshake takes the
+      // first route that answers; a direct one found later is preferred by its path tiers)
+      const relays = this.relaysFor(target.key);
+      if (relays.length > 0 && !this.closing) {
+        this.driver.endpoint.connect(this.driver.clock(), { addresses: [], remoteKey: target.key, relays });
+        this.kick();
+      }
+    }
+  }
+
+  /**
+   * A connection that came up relayed keeps the target's direct candidates: core probes them
+   * in the background and moves to the first that validates (UDP that works again, a NAT that
+   * lets a punch through later), streams carrying on.
+   */
+  private keepDirectCandidates(conn: Connection, target: ResolvedTarget): void {
+    if (conn.isClosed || conn.path?.kind !== 'relayed' || target.addresses.length === 0 || !target.key)
+      return;
+    this.driver.endpoint.connect(this.driver.clock(), {
+      addresses: target.addresses.map((a) => ({ host: a.host, port: a.port })),
+      remoteKey: target.key,
+    });
+    this.kick();
+  }
+
+  /** The WebSocket relays (`relays`): state, home, reconnects. */
+  relayStatus(): WsRelayStatus[] {
+    return this.wsRelays.status();
+  }
+
   /** The bound socket address. */
   address(): { host: string; port: number; family: 4 | 6 } {
     const a = this.transport.address();
@@ -551,11 +627,7 @@ export class SrmudpNode extends EventEmitter implements ConnectionOwner {
       throw new SrmudpError('NO_BACKEND', 'no rendezvous backends configured (option "rendezvous")');
     }
     this.published = true;
-    const gates = this.recordGates();
-    const report = await this.rendezvous.publish(
-      { candidates: this.recordCandidates(), ...(gates.length > 0 ? { gates } : {}) },
-      opts,
-    );
+    const report = await this.rendezvous.publish(this.recordUpdate(), opts);
     const locators: Locator[] = [];
     for (const b of report.backends) if (b.status === 'published') locators.push(b.locator);
     if (locators.length > 0) this.locators = locators;
@@ -575,12 +647,8 @@ export class SrmudpNode extends EventEmitter implements ConnectionOwner {
     const embed = opts.candidates ?? (locators.length === 0 || locators.some((l) => l.backend === 'manual'));
     // one sequence counter (the Rendezvous one) for card records and published records, so two
     // records of this node never share a seq with different bytes
-    const gates = embed ? this.recordGates() : [];
     const record = embed
-      ? this.rendezvous.sign(
-          { candidates: this.recordCandidates(), ...(gates.length > 0 ? { gates } : {}) },
-          { ttlMs: opts.ttlMs ?? 24 * 3600_000 },
-        ).bytes
+      ? this.rendezvous.sign(this.recordUpdate(), { ttlMs: opts.ttlMs ?? 24 * 3600_000 }).bytes
       : undefined;
     return encodeCard({
       peerId: this.identity.publicKey,
@@ -639,8 +707,11 @@ export class SrmudpNode extends EventEmitter implements ConnectionOwner {
     try {
       resolved = await resolveTarget(t, this.rendezvous, signal);
       this.refuseOwnKey(resolved.key);
+      await this.relaysBeforeDial(resolved, signal);
       this.emitDial(resolved);
-      return await this.dialer.dial(resolved, signal);
+      const conn = await this.dialer.dial(resolved, signal);
+      this.keepDirectCandidates(conn, resolved);
+      return conn;
     } catch (e) {
       if (timer?.signal.aborted && !opts.signal?.aborted) {
         const where = resolved ? ` at ${resolved.addresses.length} address(es)` : '';
@@ -710,6 +781,7 @@ export class SrmudpNode extends EventEmitter implements ConnectionOwner {
         bytesSent: s?.bytesSent ?? 0,
         bytesReceived: s?.bytesReceived ?? 0,
         lastError: s || !p.lastError ? null : { code: p.lastError.code, message: p.lastError.message },
+        carrier: this.carrierOf(s?.path ?? null),
       };
     }
     for (const c of this.byCoreId.values()) {
@@ -725,6 +797,7 @@ export class SrmudpNode extends EventEmitter implements ConnectionOwner {
         bytesSent: s.bytesSent,
         bytesReceived: s.bytesReceived,
         lastError: null,
+        carrier: this.carrierOf(s.path),
       };
     }
     return out;
@@ -861,6 +934,7 @@ export class SrmudpNode extends EventEmitter implements ConnectionOwner {
       this.incoming.end();
       this.inbox.end();
       await Promise.allSettled([
+        this.wsRelays.close(),
         this.transport.close(),
         this.pool?.closeAll() ?? Promise.resolve(),
         this.rendezvous.close(),
@@ -997,6 +1071,17 @@ export class SrmudpNode extends EventEmitter implements ConnectionOwner {
     return { ...this.bound, port: this.transport.address().port };
   }
 
+  /** What our record says: the candidates, the gates, and the home relay when we keep one. */
+  private recordUpdate(): CandidateUpdate {
+    const home = this.wsRelays.home();
+    const gates = this.recordGates();
+    return {
+      candidates: this.recordCandidates(),
+      ...(gates.length > 0 ? { gates } : {}),
+      ...(home ? { homeRelay: home } : {}),
+    };
+  }
+
   private recordCandidates(): Candidate[] {
     return withReflexive(hostCandidates(this.boundNow()), this.session.candidates(), RECORD_CANDIDATES);
   }
@@ -1089,6 +1174,12 @@ export class SrmudpNode extends EventEmitter implements ConnectionOwner {
   }
 
   private onEndpointEvent(e: EndpointEvent): void {
+    // the hop sessions with WebSocket relays are not the application's
+    if (this.wsRelays.onEndpointEvent(e)) return;
+    if (e.type === 'connected' || e.type === 'path_changed') {
+      const key = e.type === 'connected' ? e.remoteKey : this.byCoreId.get(e.id)?.remoteKey;
+      if (key && e.path.kind === 'relayed') this.wsRelays.noteRelayed(e.path.address, key);
+    }
     switch (e.type) {
       case 'connected':
         this.onConnected(e.id, e.remoteKey, e.outgoing, e.path);
@@ -1109,6 +1200,7 @@ export class SrmudpNode extends EventEmitter implements ConnectionOwner {
         this.byCoreId.delete(e.id);
         this.relayedPunch.forget(e.id);
         this.pathEvents.delete(e.id);
+        this.wsRelays.forget(c.remoteKey);
         // a closed connection nobody took from connections() yet is of no use there, and would
         // keep its state alive (an app that uses the 'connection' event never drains the queue)
         this.incoming.remove(c);
@@ -1278,8 +1370,11 @@ export class SrmudpNode extends EventEmitter implements ConnectionOwner {
         p.key = resolved.key;
         this.removedKeys.delete(keyHex(resolved.key));
       }
+      await this.relaysBeforeDial(resolved, undefined);
       this.emitDial(resolved, p.name);
-      return this.dialer.dial(resolved, undefined, p.name);
+      const conn = await this.dialer.dial(resolved, undefined, p.name);
+      this.keepDirectCandidates(conn, resolved);
+      return conn;
     })();
     p.dialing = attempt;
     attempt.then(
@@ -1441,6 +1536,8 @@ export async function bindDualStack<T>(bind: (host: string) => Promise<T>): Prom
  * creates the identity, binds the UDP socket (dual-stack by default) and starts the driver loop.
  * NAT traversal starts in the background: nothing here waits for STUN servers or their names.
  */
+/** How long a dial waits for a WebSocket relay's hop to be ready. */
+const RELAY_READY_WAIT_MS = 10_000;
 /** How long a connect-via voucher of ours is valid (the relay checks it once, at CONNECT). */
 const VOUCHER_TTL_MS = 60_000;
 

@@ -1,12 +1,12 @@
 import { lookup } from 'node:dns/promises';
 import { isIP } from 'node:net';
 import type { Address } from '@srmudp/core';
-import { parsePeerId } from '@srmudp/crypto';
+import { parsePeerId, peerIdToString } from '@srmudp/crypto';
 import type { RemoteCandidate } from '@srmudp/punch';
 import { type Candidate, type Gate, parseCard, type Rendezvous } from '@srmudp/rendezvous';
 import { canonicalAddress, type Address as WireAddress } from '@srmudp/wire';
 import { abortError } from './async-queue.js';
-import type { PeerTarget } from './config.js';
+import { type PeerTarget, parseWsRelay, type WsRelaySpec } from './config.js';
 import { dialAddresses } from './dial-pacer.js';
 import { NodeError } from './errors.js';
 
@@ -19,6 +19,8 @@ export interface ResolvedTarget {
   key?: Uint8Array;
   /** the gates its record lists (a relayed route when the direct dial is hopeless) */
   gates?: readonly Gate[];
+  /** the peer's home relay (a WebSocket relay), from its record */
+  homeRelay?: WsRelaySpec;
 }
 
 export type TargetResolver = (target: PeerTarget, signal?: AbortSignal) => Promise<ResolvedTarget>;
@@ -77,7 +79,9 @@ export async function resolveTarget(
         { cause },
       );
     }
-    if (result === null || result.record.candidates.length === 0) {
+    const home = result?.record.homeRelay;
+    const homeRelay = home ? parseWsRelay(`${home.url}#${peerIdToString(home.peerId)}`) : undefined;
+    if (result === null || (result.record.candidates.length === 0 && typeof homeRelay !== 'object')) {
       throw new NodeError('RESOLVE_FAILED', `no current address for ${card.peerIdText}`);
     }
     const candidates = dialCandidates(result.record.candidates);
@@ -86,6 +90,7 @@ export async function resolveTarget(
       candidates,
       key: card.peerId,
       ...(result.record.gates && result.record.gates.length > 0 ? { gates: result.record.gates } : {}),
+      ...(typeof homeRelay === 'object' ? { homeRelay } : {}),
     };
   }
   const host = await resolveHost(target.host);

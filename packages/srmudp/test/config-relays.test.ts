@@ -1,0 +1,48 @@
+// WebSocket relay options (issue 15): `relays`, `relayMode`, `relayToken` are validated with
+// readable errors naming the field and what is wrong.
+import { peerIdToString } from '@srmudp/crypto';
+import { describe, expect, it } from 'vitest';
+import { parseNodeOptions, parseWsRelay } from '../src/config.js';
+import { SrmudpError } from '../src/index.js';
+
+const relayId = peerIdToString(new Uint8Array(32).fill(7));
+
+function error(options: unknown): string {
+  try {
+    parseNodeOptions(options);
+  } catch (e) {
+    expect(e).toBeInstanceOf(SrmudpError);
+    expect((e as SrmudpError).code).toBe('INVALID_OPTIONS');
+    return (e as Error).message;
+  }
+  throw new Error('no error');
+}
+
+describe('relays options', () => {
+  it('accepts ws:// and wss:// with a relay peer id; defaults: [] and auto', () => {
+    const o = parseNodeOptions({
+      relays: [`wss://relay.example/srmudp#${relayId}`, `ws://10.0.0.1:8080/#${relayId}`],
+    });
+    expect(o.relays).toHaveLength(2);
+    expect(o.relayMode).toBe('auto');
+    const d = parseNodeOptions({});
+    expect(d.relays).toEqual([]);
+    expect(d.relayMode).toBe('auto');
+    const p = parseWsRelay(`wss://relay.example/srmudp#${relayId}`);
+    expect(typeof p === 'object' && p.url).toBe('wss://relay.example/srmudp');
+  });
+
+  it('names what is wrong', () => {
+    expect(error({ relays: ['wss://relay.example/'] })).toMatch(/relay peer id[\s\S]*at relays\[0\]/);
+    expect(error({ relays: [`https://relay.example/#${relayId}`] })).toMatch(
+      /ws:\/\/ or wss:\/\/ URL, got https:/,
+    );
+    expect(error({ relays: ['wss://relay.example/#pkNOTAKEY'] })).toMatch(/not a relay peer id/);
+    expect(error({ relays: [`wss://u:p@relay.example/#${relayId}`] })).toMatch(/credentials/);
+    expect(error({ relays: [`not a url#${relayId}`] })).toMatch(/is not a URL/);
+    expect(error({ relays: 'wss://x' })).toMatch(/relays/);
+    expect(error({ relays: Array.from({ length: 9 }, () => `wss://r/#${relayId}`) })).toMatch(/relays/);
+    expect(error({ relayMode: 'sometimes' })).toMatch(/"auto"\|"always"\|"never"[\s\S]*at relayMode/);
+    expect(error({ relayToken: '' })).toMatch(/relayToken/);
+  });
+});
