@@ -448,7 +448,7 @@ export class CoreConnection implements ConnectionApi {
     this.host.touch(this);
     this.channels.addCandidates(addresses);
     if (this.stateValue === 'established' && this.paths !== null)
-      this.paths.considerUpgrades(now, this.channels.candidates);
+      this.paths.considerUpgrades(now, this.channels.candidates, addresses);
   }
 
   /** @internal A relay circuit bound for this established connection: a standby route (paths.ts). */
