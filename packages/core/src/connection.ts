@@ -451,6 +451,11 @@ export class CoreConnection implements ConnectionApi {
       this.paths.considerUpgrades(now, this.channels.candidates, addresses);
   }
 
+  /** @internal A relay circuit closed: if it is one of our routes, it is dead (paths.ts). */
+  routeClosedAt(now: number, route: Address): void {
+    if (this.stateValue === 'established' && this.paths !== null) this.paths.routeClosed(now, route);
+  }
+
   /** @internal A relay circuit bound for this established connection: a standby route (paths.ts). */
   addStandbyAt(now: number, route: Address): void {
     if (this.stateValue === 'established' && this.paths !== null) this.paths.addStandby(now, routeOf(route));

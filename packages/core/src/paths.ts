@@ -452,6 +452,19 @@ export class PathSet {
     this.checkActive(now);
   }
 
+  /**
+   * The relay closed the circuit of route `route` (or our hop to it went down): as good as the
+   * network saying unreachable: the active path is lost at once (fallback to a warm path if any).
+   */
+  routeClosed(now: number, route: Address): void {
+    const path = this.list.find((p) => sameAddress(p.route.address, route));
+    if (path === undefined) return;
+    path.unreachable = Math.max(path.unreachable, DEFAULTS.unreachableAfterErrors);
+    if (path === this.activePath) this.checkActive(now);
+    // a closed standby is no fallback any more (until it answers again)
+    else path.lostReported = true;
+  }
+
   /** A send on `to` failed; `unreachable`: the network says nobody is there (ICMP). */
   onSendError(now: number, to: Address, unreachable: boolean): void {
     const path = this.list.find((p) => sameAddress(p.route.address, to));
