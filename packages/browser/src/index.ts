@@ -20,5 +20,4 @@ export {
   parseRelayAddress,
   type ReceivedMessage,
   type RelayedPath,
-  viaAddress,
 } from './node.js';

@@ -1,18 +1,18 @@
 // The browser node: one core endpoint holding the hop session with a relay (over the page's
-// WebSocket) and the end-to-end Noise IK sessions with peers through relay circuits; one
-// @srmudp/relay RelayClient; a driver on queueMicrotask / setTimeout. A peer reached through the
-// relay has the stable synthetic address { host: 'via~<peer key hex>', port: 1 } (as the relay
-// server's test driver), so a circuit re-established after a relay restart carries the same
-// end-to-end session on: the channel is looked up at send time.
+// WebSocket) and the end-to-end Noise IK sessions with peers through relay circuits; a driver on
+// queueMicrotask / setTimeout. The relay protocol is core's (relays.ts), as in the Node façade:
+// the node says so with an empty CONTROL frame in the hop session, srmudp-relay greets it in
+// CONTROL frames, and core asks for circuits, binds them as relayed routes of the end-to-end
+// connections and moves a connection to a new circuit after a relay restart (same session).
 import {
   type Address,
   type ConnectionApi,
   type ConnectionStats,
   CoreEndpoint,
   type EndpointEvent,
+  RELAY_TO_SERVICE,
 } from '@srmudp/core';
 import { type Identity, nobleBackend, parsePeerId, peerIdToString } from '@srmudp/crypto';
-import { isChannelData, RelayClient, type RelayClientEvent } from '@srmudp/relay';
 import {
   globalWebSocket,
   type WebSocketFactory,
@@ -86,15 +86,11 @@ export interface BrowserStream {
   readonly writable: WritableStream<Uint8Array>;
 }
 
-const VIA = 'via~';
+/** close(): how long the peers' sessions may take to send what was written and their CLOSE */
+const CLOSE_DRAIN_MS = 1_000;
 /** how long the higher-key end waits for the lower-key end's circuit before dialling itself */
 const LATE_DIAL_MS = 3_000;
 const toHex = (b: Uint8Array) => Array.from(b, (x) => x.toString(16).padStart(2, '0')).join('');
-const fromHex = (s: string) => {
-  const out = new Uint8Array(s.length / 2);
-  for (let i = 0; i < out.length; i++) out[i] = Number.parseInt(s.slice(i * 2, i * 2 + 2), 16);
-  return out;
-};
 function compareBytes(a: Uint8Array, b: Uint8Array): number {
   for (let i = 0; i < Math.min(a.length, b.length); i++)
     if (a[i] !== b[i]) return (a[i] as number) - (b[i] as number);
@@ -108,11 +104,6 @@ function isPeerIdText(text: string): boolean {
     return false;
   }
 }
-/** The stable address of a peer reached through the relay. */
-export function viaAddress(peer: Uint8Array): Address {
-  return { host: `${VIA}${toHex(peer)}`, port: 1 };
-}
-
 /** `<url>#<peer id>` → its parts; SrmudpError 'INVALID_RELAY' otherwise. */
 export function parseRelayAddress(text: string): { url: string; key: Uint8Array; peerId: string } {
   const hash = typeof text === 'string' ? text.lastIndexOf('#') : -1;
@@ -144,9 +135,8 @@ interface Peer {
   /** the name it was added under (null: an incoming peer that is not named) */
   name: string | null;
   conn: BrowserConnection | null;
-  /** a circuit request or an e2e handshake is under way */
+  /** a circuit request and e2e handshake (one core dial) is under way */
   dialing: boolean;
-  requestId: number | null;
   handshakeId: number | null;
   retryTimer: ReturnType<typeof setTimeout> | null;
   retryDelay: number;
@@ -371,11 +361,11 @@ export class BrowserNode {
   private readonly relays: Array<{ url: string; key: Uint8Array; peerId: string }>;
   private relayIndex = 0;
   private readonly endpoint: CoreEndpoint;
-  private client: RelayClient;
   private carrier!: WsTransport;
   private hopAddress!: Address;
   private hopId: number | null = null;
-  private hopUp = false;
+  /** the relay greeted our hop session (core's relay client of it is ready for circuits) */
+  private relayUp = false;
   private readonly byHex = new Map<string, Peer>();
   private readonly byName = new Map<string, Peer>();
   private readonly byConnId = new Map<number, BrowserConnection>();
@@ -387,13 +377,14 @@ export class BrowserNode {
   private drainTimer: ReturnType<typeof setTimeout> | null = null;
   private scheduled = false;
   private closedFlag = false;
+  /** the driver stopped (after close() let the sessions send their CLOSE) */
+  private stopped = false;
   private readonly highWater: number;
   /** counters: packets held back by WebSocket backpressure, drops by reason */
   readonly counters = {
     backpressureWaits: 0,
-    no_channel: 0,
-    wrap_failed: 0,
-    unwrap_failed: 0,
+    /** a datagram core addressed elsewhere than the relay (the page has no other carrier) */
+    not_hop: 0,
     send_dropped: 0,
     /** a second live session with a peer (crossing dials), closed */
     duplicate_sessions: 0,
@@ -419,10 +410,14 @@ export class BrowserNode {
         cryptoBackend: nobleBackend(),
         wallClockOffsetMs: performance.timeOrigin,
         ...(o.idleTimeoutMs ? { idleTimeoutMs: o.idleTimeoutMs } : {}),
+        // circuits others open to us: from anyone, or from named peers only
+        relay: {
+          acceptCircuit: (requester) =>
+            this.o.accept !== 'named' || this.byHex.get(toHex(requester))?.name != null,
+        },
       },
       this.now(),
     );
-    this.client = this.newClient();
     if (o.peers) this.peers.add(o.peers);
     this.startCarrier();
     if (o.signal) {
@@ -491,7 +486,7 @@ export class BrowserNode {
 
   /** Resolves once the relay greeted this node (hop session up). */
   relayReady(opts: { signal?: AbortSignal; timeout?: number } = {}): Promise<void> {
-    if (this.client.isReady && !this.closedFlag) return Promise.resolve();
+    if (this.relayUp && !this.closedFlag) return Promise.resolve();
     return this.wait(this.relayWaiters, opts, () => `relay ${this.currentRelay().url} not ready`).then(
       () => undefined,
     );
@@ -597,7 +592,7 @@ export class BrowserNode {
         peerId: relay.peerId,
         state: this.closedFlag
           ? 'closed'
-          : this.client.isReady
+          : this.relayUp
             ? 'ready'
             : this.carrier.state === 'open'
               ? 'connecting'
@@ -609,10 +604,15 @@ export class BrowserNode {
 
   stats(): {
     endpoint: ReturnType<CoreEndpoint['stats']>;
-    relay: ReturnType<RelayClient['stats']>;
+    relay: { url: string; peerId: string; ready: boolean };
     counters: BrowserNode['counters'];
   } {
-    return { endpoint: this.endpoint.stats(), relay: this.client.stats(), counters: { ...this.counters } };
+    const r = this.currentRelay();
+    return {
+      endpoint: this.endpoint.stats(),
+      relay: { url: r.url, peerId: r.peerId, ready: this.relayUp },
+      counters: { ...this.counters },
+    };
   }
 
   async close(): Promise<void> {
@@ -624,6 +624,16 @@ export class BrowserNode {
       for (const w of p.readyWaiters.splice(0)) w.reject(new SrmudpError('NODE_CLOSED', 'node closed'));
     }
     for (const w of this.relayWaiters.splice(0)) w.reject(new SrmudpError('NODE_CLOSED', 'node closed'));
+    // the peers' sessions first (graceful: what was written is acknowledged, then CLOSE), while
+    // the hop session still carries their circuits, so the peers see us leave; bounded. Closing
+    // the endpoint closes the hop (its relay client with it) and whatever is left at once.
+    const now = this.now();
+    for (const c of this.byConnId.values()) c.api.close(now, 0, 'node closed');
+    this.run();
+    const until = now + CLOSE_DRAIN_MS;
+    const open = () => [...this.byConnId.values()].some((c) => c.api.state !== 'closed');
+    while (open() && this.relayUp && this.now() < until) await new Promise((r) => setTimeout(r, 10));
+    this.stopped = true;
     this.endpoint.close(this.now());
     this.run();
     for (const c of this.byConnId.values()) c.detach();
@@ -638,14 +648,6 @@ export class BrowserNode {
 
   private currentRelay() {
     return this.relays[this.relayIndex] as BrowserNode['relay'];
-  }
-
-  private newClient(): RelayClient {
-    return new RelayClient({
-      relayId: this.currentRelay().key,
-      self: this.identity.publicKey,
-      unixTimeOffsetMs: performance.timeOrigin,
-    });
   }
 
   private startCarrier(): void {
@@ -672,7 +674,6 @@ export class BrowserNode {
         if (c.state === 'reconnecting' && ++failures >= 3 && this.relays.length > 1 && !this.closedFlag) {
           this.relayIndex = (this.relayIndex + 1) % this.relays.length;
           void carrier.close();
-          this.client = this.newClient();
           this.startCarrier();
         }
       }
@@ -731,7 +732,6 @@ export class BrowserNode {
         name: null,
         conn: null,
         dialing: false,
-        requestId: null,
         handshakeId: null,
         retryTimer: null,
         retryDelay: 500,
@@ -758,7 +758,7 @@ export class BrowserNode {
   /** Circuit + e2e handshake to a named peer when we are the side that dials (lower key). */
   private dialIfOurs(p: Peer): void {
     if (this.closedFlag || p.name === null || p.dialing || p.retryTimer) return;
-    if (!this.client.isReady) return; // on 'ready'
+    if (!this.relayUp) return; // when the relay greets us
     if (!this.weDial(p)) {
       // the lower key dials; if it has not within LATE_DIAL_MS (it may not have named us), we do
       if (!p.lateTimer && !(p.conn && !p.conn.isClosed))
@@ -773,13 +773,15 @@ export class BrowserNode {
         );
       return;
     }
-    if (p.conn && !p.conn.isClosed) {
-      // established: only the circuit may need re-binding (after a relay restart)
-      if (this.client.channelOf(p.key) >= 0) return;
-    }
+    if (p.conn && !p.conn.isClosed) return; // established (a relay restart re-binds: relayGreeted)
     p.dialing = true;
     try {
-      p.requestId = this.client.connect(this.now(), p.key);
+      // core asks the relay for a circuit and runs the handshake on it (connect_failed otherwise)
+      p.handshakeId = this.endpoint.connect(this.now(), {
+        addresses: [],
+        remoteKey: p.key,
+        relays: [{ key: this.currentRelay().key }],
+      }).id;
     } catch (e) {
       p.dialing = false;
       this.retry(p, new SrmudpError('RELAY_DOWN', (e as Error).message));
@@ -791,7 +793,7 @@ export class BrowserNode {
   private retry(p: Peer, error: SrmudpError): void {
     p.lastError = error;
     p.dialing = false;
-    p.requestId = null;
+    p.handshakeId = null;
     if (this.closedFlag || p.name === null || p.retryTimer) return;
     if (!this.weDial(p)) {
       this.dialIfOurs(p); // arms the late dial
@@ -817,51 +819,58 @@ export class BrowserNode {
 
   private hopLost(): void {
     const now = this.now();
+    // core's relay client of it goes down with the session (its circuits close; the e2e
+    // connections keep their sessions and get new circuits once a new hop is greeted)
     if (this.hopId !== null) this.endpoint.connection(this.hopId)?.close(now);
     this.hopId = null;
-    if (this.hopUp) this.client.hopDown(now);
-    this.hopUp = false;
+    this.relayUp = false;
     this.kick();
   }
 
+  /**
+   * The relay greeted the hop session: waiters go on, named peers are dialled, and every live
+   * connection asks for a new circuit (after a relay restart its old one is gone; core adds it
+   * to the established connection as a route, the session and streams carry on).
+   */
+  private relayGreeted(now: number): void {
+    this.relayUp = true;
+    for (const w of this.relayWaiters.splice(0)) w.resolve();
+    const relays = [{ key: this.currentRelay().key }];
+    for (const p of this.byHex.values()) {
+      if (p.conn && !p.conn.isClosed) this.endpoint.connect(now, { addresses: [], remoteKey: p.key, relays });
+      else this.dialIfOurs(p);
+    }
+  }
+
   private receivePacket(data: Uint8Array, from: Address): void {
-    if (this.closedFlag) return;
-    const now = this.now();
-    if (isChannelData(data)) {
-      const got = this.client.unwrap(now, data);
-      if (got === null) this.counters.unwrap_failed++;
-      else this.endpoint.handle(now, viaAddress(got.peer), got.packet);
-    } else this.endpoint.handle(now, from, data);
+    if (this.stopped) return;
+    // channel data of our circuits too: core's relay client unwraps it (relays.ts)
+    this.endpoint.handle(this.now(), from, data);
     this.kick();
   }
 
   private transmit(data: Uint8Array, to: Address): void {
-    if (to.host.startsWith(VIA)) {
-      const channel = this.client.channelOf(fromHex(to.host.slice(VIA.length)));
-      if (channel < 0) {
-        this.counters.no_channel++;
-        return;
-      }
-      const wrapped = this.client.wrap(this.now(), channel, data);
-      if (wrapped === null) this.counters.wrap_failed++;
-      else if (!this.carrier.send(wrapped)) this.counters.send_dropped++;
+    // everything goes to the relay (hop session packets and channel data alike)
+    if (to.host !== this.hopAddress.host || to.port !== this.hopAddress.port) {
+      this.counters.not_hop++;
       return;
     }
     if (!this.carrier.send(data)) this.counters.send_dropped++;
   }
 
-  private onEndpointEvent(now: number, e: EndpointEvent): void {
+  private onEndpointEvent(e: EndpointEvent): void {
     if ('id' in e && e.id === this.hopId) {
       if (e.type === 'connected') {
-        this.hopUp = true;
-        this.client.hopUp(now);
-      } else if (e.type === 'message') this.client.handleControl(now, e.data);
-      else if (e.type === 'closed' || e.type === 'connect_failed') {
+        // "I speak CONTROL frames": srmudp-relay greets the session in them
+        this.endpoint.connection(e.id)?.sendControl(Uint8Array.of(RELAY_TO_SERVICE));
+      } else if (e.type === 'stream_opened') {
+        this.endpoint.connection(e.id)?.reset(e.streamId, 1); // the relay serves no streams
+      } else if (e.type === 'closed' || e.type === 'connect_failed') {
         this.hopId = null;
-        if (this.hopUp) this.client.hopDown(now);
-        this.hopUp = false;
+        this.relayUp = false;
         if (!this.closedFlag && this.carrier.state === 'open') setTimeout(() => this.dialHop(), 300);
       }
+      // its greeting in a MESSAGE (before it heard our CONTROL frame), path events: nothing to do
       return;
     }
     switch (e.type) {
@@ -946,65 +955,15 @@ export class BrowserNode {
     this.incomingConns.push(c);
   }
 
-  private onRelayEvent(now: number, e: RelayClientEvent): void {
-    switch (e.type) {
-      case 'ready':
-        for (const w of this.relayWaiters.splice(0)) w.resolve();
-        for (const p of this.byHex.values()) this.dialIfOurs(p);
-        return;
-      case 'incoming': {
-        const named = this.byHex.get(toHex(e.requester))?.name != null;
-        if (this.o.accept === 'named' && !named) this.client.reject(now, e.incomingId, 'refused');
-        else this.client.accept(now, e.incomingId);
-        return;
-      }
-      case 'bound': {
-        const p = this.peerOf(e.peer);
-        if (e.role !== 'requester' || p.requestId !== e.requestId) return;
-        p.requestId = null;
-        if (p.conn && !p.conn.isClosed) {
-          p.dialing = false; // circuit re-bound under a live session
-          return;
-        }
-        const conn = this.endpoint.connect(now, { addresses: [viaAddress(p.key)], remoteKey: p.key });
-        p.handshakeId = conn.id;
-        return;
-      }
-      case 'rejected': {
-        const p = this.byHex.get(toHex(e.peer));
-        if (p && p.requestId === e.requestId)
-          this.retry(
-            p,
-            new SrmudpError('CIRCUIT_REJECTED', `the relay could not reach the peer: ${e.reason}`),
-          );
-        return;
-      }
-      case 'closed': {
-        const p = this.byHex.get(toHex(e.peer));
-        if (!p) return;
-        if (e.reason === 'peer_gone' || e.reason === 'replaced' || e.reason === 'normal') {
-          // the peer's hop session is gone (page closed or reloaded): its e2e session with it
-          if (p.conn) {
-            const c = p.conn;
-            p.conn = null;
-            this.byConnId.delete(c.api.id);
-            c.close();
-          }
-          this.retry(p, new SrmudpError('PEER_GONE', `the peer left the relay (${e.reason})`));
-        } else if (this.client.isReady) this.dialIfOurs(p);
-        return;
-      }
-      case 'denied':
-        for (const w of this.relayWaiters.splice(0))
-          w.reject(new SrmudpError('RELAY_DENIED', `the relay will not serve this node: ${e.reason}`));
-        return;
-      default:
-    }
+  /** Whether core's relay client of the current relay was greeted (endpoint.relays() names it). */
+  private greeted(): boolean {
+    const key = this.currentRelay().key;
+    return this.endpoint.relays().some((k) => compareBytes(k, key) === 0);
   }
 
   /** Runs the driver soon (a microtask): after an API call or a received packet. */
   kick(): void {
-    if (this.scheduled || this.closedFlag) return;
+    if (this.scheduled || this.stopped) return;
     this.scheduled = true;
     queueMicrotask(this.run);
   }
@@ -1014,29 +973,22 @@ export class BrowserNode {
     const now = this.now();
     const a = this.endpoint.pollTimeout();
     if (a !== null && a <= now) this.endpoint.handleTimeout(now);
-    const b = this.client.pollTimeout();
-    if (b !== null && b <= now) this.client.handleTimeout(now);
     let sent = 0;
     let blocked = false;
     for (let round = 0; round < 32; round++) {
       let progressed = false;
       for (let e = this.endpoint.pollEvent(); e !== null; e = this.endpoint.pollEvent()) {
-        this.onEndpointEvent(now, e);
+        this.onEndpointEvent(e);
         progressed = true;
       }
-      for (let m = this.client.pollTransmit(now); m !== null; m = this.client.pollTransmit(now)) {
-        const hop = this.hopId === null ? undefined : this.endpoint.connection(this.hopId);
-        hop?.sendMessage(m);
-        progressed = true;
-      }
-      for (let e = this.client.pollEvent(); e !== null; e = this.client.pollEvent()) {
-        this.onRelayEvent(now, e);
+      if (!this.relayUp && this.hopId !== null && this.greeted()) {
+        this.relayGreeted(now);
         progressed = true;
       }
       while (sent < 512) {
         // backpressure: packets stay in core (its congestion and flow control hold the rest)
         // while the WebSocket has more than highWater bytes to write
-        if (this.carrier.bufferedAmount > this.highWater && !this.closedFlag) {
+        if (this.carrier.bufferedAmount > this.highWater && !this.stopped) {
           blocked = true;
           break;
         }
@@ -1048,7 +1000,7 @@ export class BrowserNode {
       }
       if (!progressed || sent >= 512 || blocked) break;
     }
-    if (this.closedFlag) return;
+    if (this.stopped) return;
     if (blocked) {
       this.counters.backpressureWaits++;
       // a WebSocket has no 'drain' event: look at bufferedAmount again shortly
@@ -1063,9 +1015,7 @@ export class BrowserNode {
         this.kick();
       }, 0);
     }
-    const x = this.endpoint.pollTimeout();
-    const y = this.client.pollTimeout();
-    const at = x === null ? y : y === null ? x : Math.min(x, y);
+    const at = this.endpoint.pollTimeout();
     if (this.timer) clearTimeout(this.timer);
     this.timer = null;
     if (at === null) return;

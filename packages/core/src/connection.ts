@@ -448,7 +448,12 @@ export class CoreConnection implements ConnectionApi {
     this.host.touch(this);
     this.channels.addCandidates(addresses);
     if (this.stateValue === 'established' && this.paths !== null)
-      this.paths.considerUpgrades(now, this.channels.candidates);
+      this.paths.considerUpgrades(now, this.channels.candidates, addresses);
+  }
+
+  /** @internal A relay circuit closed: if it is one of our routes, it is dead (paths.ts). */
+  routeClosedAt(now: number, route: Address): void {
+    if (this.stateValue === 'established' && this.paths !== null) this.paths.routeClosed(now, route);
   }
 
   /** @internal A relay circuit bound for this established connection: a standby route (paths.ts). */

@@ -101,7 +101,7 @@ export class CoreEndpoint implements EndpointApi {
         onBound: (relay, peer, route, requestId) => this.onCircuitBound(relay, peer, route, requestId),
         onRejected: (relay, peer, requestId, reason) =>
           this.onCircuitRejected(relay, peer, requestId, reason),
-        onChannelClosed: () => this.drop('relay_channel_closed'),
+        onChannelClosed: (now, route) => this.onRouteClosed(now, route),
         deliver: (at, route, packet) => this.handle(at, route, packet),
         transmit: (to, data) => this.out.push({ to: copyAddress(to), data }),
         drop: (reason) => this.drop(reason),
@@ -713,6 +713,16 @@ export class CoreEndpoint implements EndpointApi {
   }
 
   /** The established connection to `key` as a relay hop session. */
+  /**
+   * A circuit closed (the relay said so, or our hop session with it went down): a connection whose
+   * active path is that route has lost it now, not 3 probe timeouts later (an idle one would only
+   * notice at its next send), so a standby or new circuit takes over at once.
+   */
+  private onRouteClosed(now: number, route: Address): void {
+    this.drop('relay_channel_closed');
+    for (const conn of [...this.table.all()]) conn.routeClosedAt(now, route);
+  }
+
   private hopOf(
     key: Uint8Array,
   ): { send(data: Uint8Array): boolean; address: Address; relayed: boolean } | null {

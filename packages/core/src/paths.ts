@@ -158,6 +158,11 @@ export class Path {
     return this.challenge !== null;
   }
 
+  /** Tries of the running challenge so far (0 when none runs). */
+  get challengeTries(): number {
+    return this.challenge?.tries ?? 0;
+  }
+
   /** Starts (or restarts) validation with fresh challenge data. */
   startValidation(now: number, data: Uint8Array, purpose: 'migration' | 'upgrade'): void {
     this.purpose = purpose;
@@ -371,24 +376,32 @@ export class PathSet {
   /**
    * The peer's candidate addresses (what we dialled): the ones on a higher tier than the active
    * path are probed in the background, and the connection moves to the first validated one.
+   * `redialled`: the addresses the application dialled again (a punch opened the far NAT, our
+   * network let UDP out again): a validation of one already in its backoff (2 tries unanswered)
+   * starts over at once instead of waiting for its next, ever later, try; one still in its first
+   * tries goes on.
    */
-  considerUpgrades(now: number, candidates: readonly Address[]): void {
+  considerUpgrades(now: number, candidates: readonly Address[], redialled: readonly Address[] = []): void {
     const tier = routeTier(this.activePath.route);
     for (const a of candidates) {
       if (routeTier(routeOf(a)) <= tier) continue;
       if (!this.upgrades.some((u) => sameAddress(u, a))) this.upgrades.push(copyAddress(a));
     }
-    this.probeUpgrades(now);
+    this.probeUpgrades(now, redialled);
   }
 
-  private probeUpgrades(now: number): void {
+  private probeUpgrades(now: number, redialled: readonly Address[] = []): void {
     this.upgradeRetryAt = Number.POSITIVE_INFINITY;
     const tier = routeTier(this.activePath.route);
     for (const a of this.upgrades) {
       const route = routeOf(a);
       if (routeTier(route) <= tier) continue;
       const path = this.ensure(now, route);
-      if (path === this.activePath || path.validated || path.validating) continue;
+      if (path === this.activePath || path.validated) continue;
+      if (path.validating) {
+        const again = path.challengeTries >= 2 && redialled.some((r) => sameAddress(r, a));
+        if (!again) continue;
+      }
       path.dialled = true;
       this.validate(now, path, 'upgrade');
     }
@@ -437,6 +450,19 @@ export class PathSet {
     }
     if (now >= this.upgradeRetryAt) this.probeUpgrades(now);
     this.checkActive(now);
+  }
+
+  /**
+   * The relay closed the circuit of route `route` (or our hop to it went down): as good as the
+   * network saying unreachable: the active path is lost at once (fallback to a warm path if any).
+   */
+  routeClosed(now: number, route: Address): void {
+    const path = this.list.find((p) => sameAddress(p.route.address, route));
+    if (path === undefined) return;
+    path.unreachable = Math.max(path.unreachable, DEFAULTS.unreachableAfterErrors);
+    if (path === this.activePath) this.checkActive(now);
+    // a closed standby is no fallback any more (until it answers again)
+    else path.lostReported = true;
   }
 
   /** A send on `to` failed; `unreachable`: the network says nobody is there (ICMP). */

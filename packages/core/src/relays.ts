@@ -100,8 +100,8 @@ export interface RelayHost {
   onBound(relay: Uint8Array, peer: Uint8Array, route: Address, requestId: number): void;
   /** a circuit request of ours failed */
   onRejected(relay: Uint8Array, peer: Uint8Array, requestId: number, reason: string): void;
-  /** a circuit closed: its route is dead */
-  onChannelClosed(route: Address, reason: string): void;
+  /** a circuit closed: its route is dead (a connection whose active path it is has lost it now) */
+  onChannelClosed(now: number, route: Address, reason: string): void;
   /** a channel datagram from a relay carried this end-to-end packet on `route` */
   deliver(now: number, route: Address, packet: Uint8Array): void;
   /** raw datagram to the network */
@@ -362,7 +362,7 @@ export class EndpointRelays {
         if (ev.kind === 'connect') this.host.onRejected(e.key, ev.peer, ev.requestId, ev.reason);
         return;
       case 'closed':
-        this.host.onChannelClosed(relayRoute(e.key, ev.channel), ev.reason);
+        this.host.onChannelClosed(now, relayRoute(e.key, ev.channel), ev.reason);
         return;
       default:
         return; // ready, rate_limited, same_key_elsewhere, restarting, denied: in the client's stats

@@ -230,6 +230,44 @@ describe('PathSet: upgrades (direct IPv6 > direct IPv4 > relayed)', () => {
   });
 });
 
+describe('PathSet: a redial restarts a validation in backoff', () => {
+  it('dialled again (UDP back, a punch opened the far NAT): a challenge in its backoff starts over at once', () => {
+    const s = new Side(V4);
+    s.paths.considerUpgrades(0, [V6]);
+    expect(s.probes()).toHaveLength(1);
+    // the second try goes out; the third is due only after a longer backoff
+    let t = 0;
+    let tries = 1;
+    for (; t <= 10_000 && tries < 2; t += 10) {
+      s.at(t);
+      tries += s.probes().length;
+    }
+    expect(tries).toBe(2);
+    const now = s.now + 20;
+    s.at(now);
+    expect(s.probes()).toEqual([]); // waiting for the third try
+    // the same candidates again without a redial: nothing new
+    s.paths.considerUpgrades(now, [V6]);
+    expect(s.probes()).toEqual([]);
+    // a redial naming it: a fresh challenge now, which answered moves the connection
+    s.paths.considerUpgrades(now, [V6], [V6]);
+    const again = s.probes();
+    expect(again.map((p) => p.to)).toEqual([V6]);
+    s.now = now + 15;
+    s.respond(challengeOf(again));
+    expect(s.changes).toEqual([{ path: { kind: 'direct', address: V6 }, reason: 'upgrade' }]);
+  });
+
+  it('a redial does not restart a challenge in its first tries (no restart loop)', () => {
+    const s = new Side(V4);
+    s.paths.considerUpgrades(0, [V6], [V6]);
+    expect(s.probes()).toHaveLength(1);
+    s.at(5);
+    s.paths.considerUpgrades(5, [V6], [V6]);
+    expect(s.probes()).toEqual([]);
+  });
+});
+
 describe('PathSet: loss of the active path and fallback', () => {
   /** Makes the active path lose `n` consecutive PTOs (packets sent, nothing acknowledged). */
   function silence(s: Side, n: number): void {

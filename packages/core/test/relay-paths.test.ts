@@ -110,6 +110,25 @@ describe('relayed paths (core, sim)', { timeout: 180_000 }, () => {
     expect(scanned).toBeGreaterThan(512 * 1024);
   });
 
+  it('a circuit that closes (our hop session with the relay went down) is a lost path at once, not after 3 PTOs', () => {
+    const { net, a, b, r } = trio('relay-route-closed', {
+      relay: { serve: { policy: openPolicy(), limits: LIFTED } },
+    });
+    a.ep.connect(net.now, { addresses: [], remoteKey: b.key, relays: [{ key: r.key }] });
+    net.drive({
+      until: () => a.connected().length === 2 && b.connected().length === 2,
+      maxTimeMs: 10_000,
+    });
+    net.runFor(1000);
+    expect(a.count('path_lost')).toBe(0);
+    // the hop session with the relay ends (a WebSocket that dropped, a relay that restarted): the
+    // idle e2e connection has nothing in flight, so no probe timeout would tell it for a long time
+    connectionTo(a, r.key).close(net.now);
+    net.drive({ until: () => a.count('path_lost') >= 1, maxTimeMs: 3000 });
+    expect(a.count('path_lost')).toBe(1);
+    expect(a.ep.stats().drops.relay_channel_closed).toBeGreaterThanOrEqual(1);
+  });
+
   it('the relay cannot forge: a flipped byte in a forwarded datagram is dropped by the end', () => {
     const { net, a, b, r } = trio('relay-forge', {
       relay: { serve: { policy: openPolicy(), limits: LIFTED } },

@@ -27,6 +27,12 @@ export interface NatTiming {
   readonly gatherTimeoutMs: number;
   /** gather again this often (refreshes and re-classifies the mapping) */
   readonly refreshMs: number;
+  /**
+   * after a UDP_BLOCKED verdict, gather again this often (instead of `refreshMs`): a network
+   * that unblocks UDP (a captive portal passed, a firewall rule lifted) is noticed within this
+   * long; the verdict stands while such a retry gathers
+   */
+  readonly blockedRetryMs: number;
   /** a Binding request to one server per family this often keeps the server-reflexive binding */
   readonly bindingKeepaliveMs: number;
   /** gatherings triggered by a lost path, a failed keepalive or a new reflector are this far apart at least */
@@ -45,11 +51,14 @@ export interface NatTiming {
  * forgets an unassured UDP flow after 30 s (NATLAB-NOTES §7), and a STUN exchange never becomes
  * assured, so the published srflx candidate would lapse on an idle node. `regatherMinGapMs` 5 s:
  * the façade polled interfaces every 5 s, so a burst of lost paths gathers no more often.
- * `lastResortCooldownMs` 10 min: new with the last-resort birthday (dials.ts).
+ * `lastResortCooldownMs` 10 min: new with the last-resort birthday (dials.ts). `blockedRetryMs`
+ * 15 s (issue 15): a UDP-blocked node finds UDP again within ~20 s (15 s + the gather deadline)
+ * at the cost of one Binding request per reflector (and its retransmissions) every 15 s.
  */
 export const DEFAULT_NAT_TIMING: NatTiming = {
   gatherTimeoutMs: 5000,
   refreshMs: 120_000,
+  blockedRetryMs: 15_000,
   bindingKeepaliveMs: 25_000,
   regatherMinGapMs: 5000,
   lanGraceMs: 2500,
@@ -358,9 +367,13 @@ export class Gathering {
     return pick(4) ?? pick(6);
   }
 
-  /** True while the verdict "UDP is blocked" stands (and nothing has proved otherwise since). */
+  /**
+   * True while the verdict "UDP is blocked" stands (and nothing has proved otherwise since): also
+   * while a gathering that follows it runs (the retry every `blockedRetryMs`), until it succeeds.
+   */
   udpBlocked(): { code: 'UDP_BLOCKED'; message: string } | null {
-    if (this.#state !== 'failed' || this.#error?.code !== 'UDP_BLOCKED' || this.#udpSeen) return null;
+    if (this.#state !== 'failed' && this.#state !== 'gathering') return null;
+    if (this.#error?.code !== 'UDP_BLOCKED' || this.#udpSeen) return null;
     return { code: 'UDP_BLOCKED', message: this.#error.message };
   }
 
@@ -481,6 +494,10 @@ export class Gathering {
     this.#events.push({ type: 'gathered', status: this.status() });
     this.#noteCandidates();
     this.#scheduleRefresh(now);
+    // UDP blocked: look again sooner than the refresh (the network may unblock it)
+    const retry = this.#t.blockedRetryMs;
+    if (code === 'UDP_BLOCKED' && retry > 0 && (this.#refreshAt === null || now + retry < this.#refreshAt))
+      this.#refreshAt = now + retry;
   }
 
   #drain(now: number): void {

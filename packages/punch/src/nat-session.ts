@@ -343,6 +343,15 @@ export class NatSession {
   }
 
   /**
+   * Whether the verdict "UDP is blocked" stands: `status().error` says UDP_BLOCKED, or a gathering
+   * that retries it runs (`timing.blockedRetryMs`), until a reflector or any public datagram
+   * answers.
+   */
+  udpBlocked(): boolean {
+    return this.#gathering.udpBlocked() !== null;
+  }
+
+  /**
    * Public candidates for records and cards: the router's port mapping first (while it holds),
    * then the server-reflexive ones (every one: see README "Candidates"), except the IPv4 ones
    * while a mapping holds: the mapping reaches us unsolicited, a reflexive endpoint only by a

@@ -160,6 +160,59 @@ describe('NatSession: the pool and its routes', () => {
     expect(evs.filter((e) => e.type === 'no_server')).toHaveLength(1);
   });
 
+  it('UDP_BLOCKED is retried every blockedRetryMs (the verdict holding meanwhile); a reflector that answers lifts it', () => {
+    const s = new NatSession(
+      {
+        random: rngRandom(new Rng(6)),
+        stunServers: [S1],
+        hostAddresses: [{ host: '192.168.1.10', port: 5000 }],
+      },
+      0,
+    );
+    let now = 0;
+    const step = (until: number) => {
+      for (; now <= until; now += 250) {
+        s.handleTimeout(now);
+        while (s.pollTransmit(now) !== null);
+      }
+    };
+    step(5000);
+    expect(s.udpBlocked()).toBe(true);
+    expect(s.pollTimeout()).toBe(5000 + DEFAULT_NAT_TIMING.blockedRetryMs);
+    events(s);
+    step(5000 + DEFAULT_NAT_TIMING.blockedRetryMs - 250);
+    expect(events(s).filter((e) => e.type === 'gathering')).toHaveLength(0);
+    // the retry: a gathering whose verdict is not known yet, the old one standing
+    s.handleTimeout(20_000);
+    expect(events(s)).toContainEqual({ type: 'gathering', reason: 'refresh' });
+    expect(s.status().state).toBe('gathering');
+    expect(s.udpBlocked()).toBe(true);
+    expect(s.judge(PEER_RANDOM).error?.code).toBe('UDP_BLOCKED');
+    // still blocked: failed again, the next retry 15 s later (not refreshMs)
+    now = 20_000;
+    step(25_000);
+    expect(s.status()).toMatchObject({ state: 'failed', error: { code: 'UDP_BLOCKED' } });
+    expect(s.pollTimeout()).toBeLessThanOrEqual(25_000 + DEFAULT_NAT_TIMING.blockedRetryMs);
+    // UDP unblocked: the next retry's request is answered
+    now = s.pollTimeout() as number;
+    s.handleTimeout(now);
+    expect(events(s)).toContainEqual({ type: 'gathering', reason: 'refresh' });
+    const req = s.pollTransmit(now);
+    expect(req).not.toBeNull();
+    const res = buildBindingResponse({
+      transactionId: tryDecodeBinding(req!.data)!.transactionId,
+      mapped: { host: '203.0.113.10', port: 5000 },
+    })!;
+    expect(s.handle(now + 20, 0, req!.to, res)).toBe(true);
+    expect(s.udpBlocked()).toBe(false);
+    expect(s.judge(PEER_RANDOM).error).toBeNull();
+    step(now + 6000);
+    expect(s.status()).toMatchObject({ state: 'ready', error: null });
+    expect(s.candidates()).toContainEqual(expect.objectContaining({ host: '203.0.113.10', port: 5000 }));
+    // ready: back to the ordinary refresh
+    expect(events(s).filter((e) => e.type === 'gathering')).toHaveLength(0);
+  });
+
   it('API misuse throws exact errors; network input never does', () => {
     const s = gathered(3);
     expect(() => s.dial(0, '', [])).toThrow('"peer" expected a non-empty string');
@@ -219,6 +272,7 @@ describe('defaults', () => {
     expect(DEFAULT_NAT_TIMING).toEqual({
       gatherTimeoutMs: 5000,
       refreshMs: 120_000,
+      blockedRetryMs: 15_000,
       bindingKeepaliveMs: 25_000,
       regatherMinGapMs: 5000,
       lanGraceMs: 2500,

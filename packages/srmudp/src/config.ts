@@ -137,6 +137,7 @@ export const nodeOptionsSchema = z.strictObject({
         .strictObject({
           gatherTimeoutMs: z.number().positive().optional(),
           refreshMs: z.number().nonnegative().optional(),
+          blockedRetryMs: z.number().nonnegative().optional(),
           bindingKeepaliveMs: z.number().nonnegative().optional(),
           regatherMinGapMs: z.number().nonnegative().optional(),
           lanGraceMs: z.number().nonnegative().optional(),
@@ -189,6 +190,11 @@ export const nodeOptionsSchema = z.strictObject({
   relayMode: z.enum(['auto', 'always', 'never']).default('auto'),
   /** bearer token for relays with token admission */
   relayToken: z.string().min(1).max(4096).optional(),
+  /**
+   * A relay learnt from a target's record (not one of `relays`) that no connection uses (no
+   * relayed path through it) is closed after this long, ms (default 60 s); reopened when needed.
+   */
+  relayIdleMs: z.number().int().min(1000).max(3_600_000).default(60_000),
   cryptoBackend: z
     .custom<CryptoBackend>(
       (v) =>

@@ -260,9 +260,17 @@ export class Dialer {
    */
   upgrade(remoteKey: Uint8Array, candidates: readonly RemoteCandidate[], maxMs: number): boolean {
     const hex = keyHex(remoteKey);
-    if (this.#byPeer.has(hex) || this.#upgrades.has(hex) || this.#owner.closing) return false;
+    if (this.#byPeer.has(hex) || this.#owner.closing) return false;
     const d = this.#owner.driver;
     const now = d.clock();
+    // a newer round (new candidates on either side: UDP back here or there) replaces the one
+    // still running; the rounds are bounded by relayed-punch.ts
+    const running = this.#upgrades.get(hex);
+    if (running !== undefined) {
+      running.cancel();
+      this.#upgrades.delete(hex);
+      this.#nat.cancelDial(now, hex);
+    }
     const plan = this.#nat.dial(now, hex, candidates);
     if (plan.addresses.length === 0 && plan.verdict.error !== null) {
       this.#nat.cancelDial(now, hex);

@@ -61,6 +61,7 @@ import {
   parseNodeOptions,
   parsePeerTarget,
   type ResolvedNodeOptions,
+  type WsRelaySpec,
 } from './config.js';
 import { type CloseInfo, Connection, type ConnectionOwner, toBytes } from './connection.js';
 import { Dialer, keyHex } from './dialer.js';
@@ -334,6 +335,15 @@ export class SrmudpNode extends EventEmitter implements ConnectionOwner {
       relays: options.relays.map(parseWsRelaySpec),
       mode: options.relayMode,
       ...(options.relayToken !== undefined ? { token: options.relayToken } : {}),
+      learntIdleMs: options.relayIdleMs,
+      inUse: (key) => {
+        const hex = keyHex(key);
+        for (const c of this.byCoreId.values()) {
+          const p = c.isClosed ? null : c.path;
+          if (p?.kind === 'relayed' && keyHex(p.via) === hex) return true;
+        }
+        return false;
+      },
     });
     const poolHost = poolHostFor(a, this.bound.ipv6Only);
     this.pool = poolHost === null ? null : new UdpSocketPool({ host: poolHost });
@@ -512,6 +522,10 @@ export class SrmudpNode extends EventEmitter implements ConnectionOwner {
    */
   private circuitsForLostPath(c: Connection, attempt: number): void {
     if (c.isClosed || this.closing || attempt >= LOST_RETRIES) return;
+    // the peer's home relay, if we learnt one and closed it for idleness: open again (ready for
+    // one of the next attempts)
+    const home = this.homeOf.get(keyHex(c.remoteKey));
+    if (home !== undefined && attempt === 0) this.wsRelays.ensure(home);
     const relays = this.relaysFor(c.remoteKey);
     if (relays.length > 0) {
       log(`path of ${short(c.peerId)} lost: asking ${relays.length} relay(s) for a circuit`);
@@ -555,13 +569,16 @@ export class SrmudpNode extends EventEmitter implements ConnectionOwner {
    */
   private async relaysBeforeDial(target: ResolvedTarget, signal: AbortSignal | undefined): Promise<void> {
     if (this.wsRelays.mode === 'never') return;
-    if (target.homeRelay && target.key) this.wsRelays.ensure(target.homeRelay);
+    if (target.homeRelay && target.key) {
+      this.wsRelays.ensure(target.homeRelay);
+      // bounded: one entry per peer dialled with a home relay (a map of the last 256)
+      const hex = keyHex(target.key);
+      this.homeOf.delete(hex);
+      this.homeOf.set(hex, target.homeRelay);
+      if (this.homeOf.size > 256) this.homeOf.delete(this.homeOf.keys().next().value as string);
+    }
     if (!this.wsRelays.configured && !target.homeRelay) return;
-    if (
-      this.wsRelays.mode === 'auto' &&
-      this.session.status().error?.code !== 'UDP_BLOCKED' &&
-      target.addresses.length > 0
-    ) {
+    if (this.wsRelays.mode === 'auto' && !this.session.udpBlocked() && target.addresses.length > 0) {
       // UDP not known to be blocked: the dial goes out at once; if the verdict comes during it,
       // the session ends the dial (dial_failed) and the dialer goes through the relays then
       return;
@@ -586,10 +603,39 @@ export class SrmudpNode extends EventEmitter implements ConnectionOwner {
   private keepDirectCandidates(conn: Connection, target: ResolvedTarget): void {
     if (conn.isClosed || conn.path?.kind !== 'relayed' || target.addresses.length === 0 || !target.key)
       return;
-    this.driver.endpoint.connect(this.driver.clock(), {
-      addresses: target.addresses.map((a) => ({ host: a.host, port: a.port })),
-      remoteKey: target.key,
-    });
+    const addresses = target.addresses.map((a) => ({ host: a.host, port: a.port }));
+    // kept for when UDP comes back here (udpBack): probed again then (bounded: one entry per
+    // live relayed connection, dropped when it closes)
+    this.directOf.set(keyHex(target.key), addresses);
+    this.driver.endpoint.connect(this.driver.clock(), { addresses, remoteKey: target.key });
+    this.kick();
+  }
+
+  /** the home relays of dialled peers (their records), by key hex: reopened on a lost path */
+  private readonly homeOf = new Map<string, WsRelaySpec>();
+  /** the direct candidates of relayed connections' targets (keepDirectCandidates), by key hex */
+  private readonly directOf = new Map<string, { host: string; port: number }[]>();
+  /** the last gathering said UDP_BLOCKED (udpBack runs when one succeeds again) */
+  private udpWasBlocked = false;
+
+  /**
+   * UDP works again here (a gathering succeeded after UDP_BLOCKED): every connection still on a
+   * relayed path tries a UDP one without breaking its streams. Core probes the target's direct
+   * candidates again at once (its upgrade; otherwise only every 60 s), a punch over the relayed
+   * session runs now with our new reflexive candidates (the far end's NAT needs it to open), and
+   * a background punch still running from the blocked time is replaced.
+   */
+  private udpBack(): void {
+    let n = 0;
+    for (const c of this.byCoreId.values()) {
+      if (c.isClosed || c.path?.kind !== 'relayed') continue;
+      n++;
+      const direct = this.directOf.get(keyHex(c.remoteKey));
+      if (direct !== undefined && direct.length > 0)
+        this.driver.endpoint.connect(this.driver.clock(), { addresses: direct, remoteKey: c.remoteKey });
+      this.relayedPunch.again(c.core.id);
+    }
+    log(`UDP works again: ${n} relayed connection(s) try a UDP path`);
     this.kick();
   }
 
@@ -1123,6 +1169,9 @@ export class SrmudpNode extends EventEmitter implements ConnectionOwner {
       case 'no_server':
         if (e.type === 'gathered') {
           for (const w of [...this.natWaiters]) if (e.status.gatherings > w.after) w.resolve();
+          const blocked = e.status.error?.code === 'UDP_BLOCKED';
+          if (this.udpWasBlocked && !blocked && !this.closing) this.udpBack();
+          this.udpWasBlocked = blocked;
         }
         break;
       default:
@@ -1201,6 +1250,7 @@ export class SrmudpNode extends EventEmitter implements ConnectionOwner {
         this.relayedPunch.forget(e.id);
         this.pathEvents.delete(e.id);
         this.wsRelays.forget(c.remoteKey);
+        this.directOf.delete(keyHex(c.remoteKey));
         // a closed connection nobody took from connections() yet is of no use there, and would
         // keep its state alive (an app that uses the 'connection' event never drains the queue)
         this.incoming.remove(c);

@@ -126,6 +126,24 @@ export class RelayedPunch {
     if (initiator) this.#sync(id, e);
   }
 
+  /**
+   * Our network changed for the better (UDP works again after UDP_BLOCKED): a new round now, with
+   * a fresh round budget, whoever dialled (our candidates are new; the peer's end answers a SYNC
+   * from either side). Called once per such change.
+   */
+  again(id: number): void {
+    let e = this.#byId.get(id);
+    if (e === undefined) {
+      e = { rounds: 0, pending: null, answered: null, timer: null };
+      this.#byId.set(id, e);
+    }
+    e.timer?.cancel();
+    e.timer = null;
+    e.rounds = 0;
+    e.pending = null;
+    this.#sync(id, e);
+  }
+
   /** Connection `id` closed, or moved to a direct path. */
   forget(id: number): void {
     const e = this.#byId.get(id);

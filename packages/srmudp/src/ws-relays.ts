@@ -36,6 +36,14 @@ const READY_POLL_MS = 50;
 const GREETING_TIMEOUT_MS = 10_000;
 /** Relays learnt from targets' records (beyond the configured ones) kept at most. */
 const MAX_LEARNT = 4;
+/**
+ * A learnt relay no connection uses (no relayed path through it, not asked for by a dial) is
+ * closed after this long: its WebSocket and hop session cost the relay and us for nothing. A
+ * connection whose direct path is lost later opens it again from the peer's home relay.
+ */
+export const LEARNT_IDLE_MS = 60_000;
+/** How often learnt relays are looked at for idleness (at most; half the idle time when shorter). */
+const SWEEP_MS = 15_000;
 
 export type WsRelayMode = 'auto' | 'always' | 'never';
 
@@ -71,6 +79,8 @@ interface Entry {
   retry: Timer | null;
   /** e2e peers (key hex) relayed through this relay, to ask for circuits again after a new hop */
   readonly relayed: Map<string, Uint8Array>;
+  /** the driver's clock when it was last used (in use at a sweep, or asked for by a dial) */
+  usedAt: number;
 }
 
 export interface WsRelaysOptions {
@@ -79,6 +89,10 @@ export interface WsRelaysOptions {
   token?: string;
   /** how to open WebSockets (default: `ws`) */
   webSocket?: WebSocketFactory;
+  /** whether a connection's path runs through relay `key` now (learnt relays idle out otherwise) */
+  inUse?: (key: Uint8Array) => boolean;
+  /** idle time after which a learnt relay is closed (default {@link LEARNT_IDLE_MS}) */
+  learntIdleMs?: number;
 }
 
 /** A relay option that config.ts validated: its parts. */
@@ -98,9 +112,18 @@ export class WsRelays implements DatagramCarrier {
   readonly #byKey = new Map<string, Entry>();
   readonly #byHop = new Map<number, Entry>();
   readonly #waiters = new Set<() => void>();
+  /**
+   * hop sessions of relays closed for idleness, with their carrier address: their last events are
+   * swallowed, and what core still sends there (the CLOSE, while the session drains) is dropped
+   * here rather than handed to the UDP socket; forgotten at the session's 'closed'
+   */
+  readonly #retiredHops = new Map<number, string>();
+  readonly #retiredAddresses = new Set<string>();
   readonly #o: WsRelaysOptions;
   #driver: Driver | null = null;
   #closed = false;
+  #sweep: Timer | null = null;
+  #idleClosed = 0;
 
   constructor(options: WsRelaysOptions) {
     this.#o = options;
@@ -130,10 +153,12 @@ export class WsRelays implements DatagramCarrier {
   // ------------------------------------------------------------------ the driver's carrier
 
   owns(to: Address): boolean {
-    return this.#byAddress.has(addrKey(to));
+    const k = addrKey(to);
+    return this.#byAddress.has(k) || this.#retiredAddresses.has(k);
   }
 
   send(data: Uint8Array, to: Address): void {
+    // to a retired relay: its WebSocket closes now, the datagram is lost (as on a closed socket)
     this.#byAddress.get(addrKey(to))?.transport.send(data);
   }
 
@@ -196,7 +221,9 @@ export class WsRelays implements DatagramCarrier {
       for (const x of this.#byKey.values()) if (!x.configured) learnt++;
       if (learnt >= MAX_LEARNT) return false;
       e = this.#add(spec, false, false);
+      this.#scheduleSweep();
     }
+    e.usedAt = this.#driver.clock();
     return e.ready;
   }
 
@@ -211,6 +238,11 @@ export class WsRelays implements DatagramCarrier {
   forget(peer: Uint8Array): void {
     const hex = hexOf(peer);
     for (const e of this.#byKey.values()) e.relayed.delete(hex);
+  }
+
+  /** Learnt relays closed because no connection used them ({@link LEARNT_IDLE_MS}). */
+  get idleClosed(): number {
+    return this.#idleClosed;
   }
 
   status(): WsRelayStatus[] {
@@ -243,6 +275,14 @@ export class WsRelays implements DatagramCarrier {
    */
   onEndpointEvent(ev: EndpointEvent): boolean {
     if (!('id' in ev)) return false;
+    const retired = this.#retiredHops.get(ev.id);
+    if (retired !== undefined) {
+      if (ev.type === 'closed' || ev.type === 'connect_failed') {
+        this.#retiredHops.delete(ev.id);
+        if (![...this.#retiredHops.values()].includes(retired)) this.#retiredAddresses.delete(retired);
+      }
+      return true;
+    }
     const e = this.#byHop.get(ev.id);
     if (e === undefined) return false;
     const driver = this.#driver as Driver;
@@ -278,6 +318,8 @@ export class WsRelays implements DatagramCarrier {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
+    this.#sweep?.cancel();
+    this.#sweep = null;
     for (const e of this.#byKey.values()) {
       e.retry?.cancel();
       e.retry = null;
@@ -310,19 +352,67 @@ export class WsRelays implements DatagramCarrier {
       failures: 0,
       retry: null,
       relayed: new Map(),
+      usedAt: this.#driver?.clock() ?? 0,
     };
     this.#byAddress.set(addrKey(e.address), e);
     this.#byKey.set(e.keyHex, e);
     transport.onDatagram((data, from) => this.#driver?.receiveCarried(data, from));
     transport.onError((err) => log(`${spec.url}: ${err.code}: ${err.message}`));
     transport.onState((change) => {
-      if (this.#closed) return;
+      // closed (the node, or this learnt relay for idleness): nothing more to do with it
+      if (this.#closed || this.#byKey.get(e.keyHex) !== e) return;
       log(`${spec.url}: ${change.state}${change.error ? ` (${change.error.code})` : ''}`);
       if (change.state === 'open') this.#newHop(e);
       else if (change.state === 'reconnecting' || change.state === 'closed') this.#setReady(e, false);
     });
     transport.start();
     return e;
+  }
+
+  #scheduleSweep(): void {
+    const driver = this.#driver;
+    if (driver === null || this.#closed || this.#sweep !== null) return;
+    const idleMs = this.#o.learntIdleMs ?? LEARNT_IDLE_MS;
+    this.#sweep = driver.after(Math.min(SWEEP_MS, Math.ceil(idleMs / 2)), () => {
+      this.#sweep = null;
+      this.#closeIdle();
+    });
+  }
+
+  /** Learnt relays no connection used for `learntIdleMs` are closed (configured ones never). */
+  #closeIdle(): void {
+    const driver = this.#driver;
+    if (driver === null || this.#closed) return;
+    const now = driver.clock();
+    const idleMs = this.#o.learntIdleMs ?? LEARNT_IDLE_MS;
+    let learnt = 0;
+    for (const e of [...this.#byKey.values()]) {
+      if (e.configured) continue;
+      if (this.#o.inUse?.(e.spec.key) === true) e.usedAt = now;
+      if (now - e.usedAt < idleMs) {
+        learnt++;
+        continue;
+      }
+      log(`learnt relay ${e.spec.url} unused for ${Math.round((now - e.usedAt) / 1000)} s: closed`);
+      this.#idleClosed++;
+      this.#byKey.delete(e.keyHex);
+      this.#byAddress.delete(addrKey(e.address));
+      e.retry?.cancel();
+      e.retry = null;
+      e.ready = false;
+      if (e.hopId !== null) {
+        this.#byHop.delete(e.hopId);
+        this.#retiredHops.set(e.hopId, addrKey(e.address));
+        this.#retiredAddresses.add(addrKey(e.address));
+        driver.endpoint.connection(e.hopId)?.close(now, 0, 'relay unused');
+        e.hopId = null;
+      }
+      // the CLOSE frame goes out before the WebSocket closes (best effort)
+      driver.schedule();
+      const transport = e.transport;
+      driver.after(100, () => void transport.close().catch(() => {}));
+    }
+    if (learnt > 0) this.#scheduleSweep();
   }
 
   /** A (re)opened WebSocket: the hop handshake runs again (the relay may have restarted). */

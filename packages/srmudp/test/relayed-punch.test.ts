@@ -107,4 +107,17 @@ describe('RelayedPunch', () => {
     run2(10 * 60_000);
     expect(p2.filter((p) => p.side === 'a')).toHaveLength(1);
   });
+  it('again() (UDP came back here) runs a round at once with a fresh budget, from either end', () => {
+    const { ends, punched, run } = pair(10);
+    ends.a.relayedStart(1, true);
+    ends.b.relayedStart(1, false);
+    run(10 * 60_000);
+    expect(punched.filter((p) => p.side === 'b')).toHaveLength(3); // rounds spent
+    punched.length = 0;
+    // the answering end's network unblocked UDP: it starts the round itself
+    ends.b.again(1);
+    run(10 * 60_000 + 100);
+    expect(punched.map((p) => p.side).sort()).toEqual(['a', 'b']);
+    expect(punched.every((p) => p.at <= 10 * 60_000 + 30)).toBe(true);
+  });
 });

@@ -116,4 +116,26 @@ describe('WebSocket relays (façade, loopback)', () => {
     expect(a.status()[b.peerId]?.carrier).toBe('udp');
     expect(conn.isClosed).toBe(false);
   }, 90_000);
+
+  it("a relay learnt from the target's card is opened for the dial and closed once no connection uses it", async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'srmudp-wsrelay-'));
+    cleanups.push(async () => rmSync(dir, { recursive: true, force: true }));
+    const relay = await startRelay(dir);
+    cleanups.push(() => relay.close());
+    // a: no relay of its own; b: the relay as its home relay (its card's record names it)
+    const a = await node({ stunServers: [], relayIdleMs: 1000 });
+    const b = await node({ relays: [relay.relayAddress], stunServers: [] });
+    await waitFor(() => b.relayStatus()[0]?.state === 'ready', 15_000, "b's hop session with the relay");
+    const conn = await a.connect(b.contactCard(), { timeout: 20_000 });
+    // the dial opened b's home relay (learnt); loopback UDP works, so the connection is direct
+    expect(a.relayStatus()).toMatchObject([{ url: relay.url, home: false }]);
+    await waitFor(() => conn.path?.kind === 'direct', 10_000, 'the direct path');
+    // unused for relayIdleMs (1 s; looked at every 0.5 s): closed, the connection untouched
+    await waitFor(() => a.relayStatus().length === 0, 10_000, 'the learnt relay closed for idleness');
+    expect(conn.isClosed).toBe(false);
+    // the relay saw the hop session go (a CLOSE, then the WebSocket): no client left of a
+    await waitFor(() => relay.engine.stats().hops === 1, 10_000, "only b's hop left at the relay");
+    // the configured home relay of b stays
+    expect(b.relayStatus()).toMatchObject([{ state: 'ready', home: true }]);
+  }, 60_000);
 });

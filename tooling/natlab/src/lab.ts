@@ -73,7 +73,7 @@ interface SidePlan {
 /** Per-router mutable state. */
 interface RouterState {
   readonly name: RouterName;
-  readonly profile: RouterProfile;
+  profile: RouterProfile;
   readonly lanNet: string;
   readonly wanIp: string;
   readonly hairpin: boolean;
@@ -806,6 +806,21 @@ export class Lab {
     await this.loadNat(r);
     await this.exec(router, ['conntrack', '-F'], { check: false });
     return { portRange: r.portRange };
+  }
+
+  /**
+   * Changes a router's profile in place (e.g. 'udp-blocked' → 'eim': the network lets UDP out
+   * again): its nft table is reloaded, conntrack is kept, so flows under way (a TCP connection
+   * through it) and their mappings go on. The self-check's classification is not run again.
+   */
+  async setProfile(router: RouterName, profile: RouterProfile): Promise<void> {
+    this.assertUp();
+    const r = this.routers.get(router);
+    if (!r) throw new RangeError(`"router" expected one of ${this.routerNames().join(', ')}, got ${router}`);
+    if (!NAT_PROFILES.includes(profile) || profile === ('cgnat' as NatProfile))
+      throw new RangeError(`"profile" expected a router profile, got ${String(profile)}`);
+    r.profile = profile;
+    await this.loadNat(r);
   }
 
   /** Flushes a router's conntrack table (keeps its rules and port allocation). */

@@ -3,7 +3,8 @@
 // the public segment (rdv) over WebSocket: to a host behind an eim NAT (64 MiB, SHA-256 equal,
 // path relayed over websocket), across a relay crash and restart mid-transfer (the clients
 // reconnect, run the hop handshake again, the end-to-end session and the stream go on), and
-// between two UDP-blocked hosts. Also the figure of the closing note: time from start to
+// between two UDP-blocked hosts; a UDP-blocked host whose network lets UDP out again mid-transfer
+// moves its relayed connection to a direct UDP path, the stream going on. Also the figure of the closing note: time from start to
 // connected of a UDP-blocked node, against a UDP node's in the same run.
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -39,8 +40,13 @@ interface Relay {
   relayAddress: string;
 }
 
-async function startRelay(run: LabRun, keyFile: string): Promise<Relay> {
-  const proc = spawnTs(run.lab, 'rdv', WS_RELAY, [ADDR.rdv, String(RELAY_PORT), keyFile]);
+async function startRelay(run: LabRun, keyFile: string, rateBytesPerSec?: number): Promise<Relay> {
+  const proc = spawnTs(run.lab, 'rdv', WS_RELAY, [
+    ADDR.rdv,
+    String(RELAY_PORT),
+    keyFile,
+    ...(rateBytesPerSec !== undefined ? [String(rateBytesPerSec)] : []),
+  ]);
   run.procs.push(proc);
   const ready = (await proc.next((m) => m.t === 'ready', 30_000)) as unknown as { relayAddress: string };
   return { proc, relayAddress: ready.relayAddress };
@@ -48,6 +54,7 @@ async function startRelay(run: LabRun, keyFile: string): Promise<Relay> {
 
 interface Stats {
   path: { kind: string } | null;
+  nat: { state: string; error: { code: string } | null };
   status: Record<string, { carrier: string | null; state: string }>;
   relays: Array<{ state: string; opens: number; hops: number }>;
 }
@@ -198,6 +205,61 @@ describe.runIf(LAB.ok)('WebSocket relays (real kernel NATs, UDP blocked)', () =>
       rmSync(dir, { recursive: true, force: true });
     }
   }, 600_000);
+
+  it('UDP comes back mid-transfer: the relayed (websocket) connection moves to a direct UDP path, the stream goes on', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'srmudp-nat-wsrelay-'));
+    try {
+      await withLab({ A: 'udp-blocked', B: 'eim' }, async (run) => {
+        // the relay paces each client at 2 MiB/s: relayed, the 48 MiB would take 24 s or more, so
+        // the stream is surely under way when the path moves (on any machine); direct is unpaced
+        const relay = await startRelay(run, join(dir, 'relay.key'), 2 << 20);
+        const opts = { relays: [relay.relayAddress], nat: { timing: { blockedRetryMs: 3000 } } };
+        const [a, b] = await Promise.all([spawnPeer(run, 'hostA', opts), spawnPeer(run, 'hostB', opts)]);
+        expect(a.ready.nat.error?.code).toBe('UDP_BLOCKED');
+        await relayReady(b);
+        const r = await connect(a, b);
+        expect(r, JSON.stringify(r)).toMatchObject({ t: 'connected', path: { kind: 'relayed' } });
+        expect((await stats(a)).status[b.ready.peerId]?.carrier).toBe('websocket');
+
+        const bytes = 48 << 20;
+        let unblockedAt = 0;
+        let movedAt = Number.POSITIVE_INFINITY;
+        let moved: { path: { kind: string } } | null = null;
+        const got = await transfer(a, b, bytes, async () => {
+          await new Promise((res) => setTimeout(res, 1000));
+          // the hotspot lets UDP out again (its TCP flows, the WebSocket among them, go on)
+          await run.lab.setProfile('natA', 'eim');
+          unblockedAt = performance.now();
+          moved = (await a.proc.next(
+            (m) => m.t === 'path' && (m as { path?: { kind?: string } }).path?.kind === 'direct',
+            60_000,
+          )) as unknown as { path: { kind: string } };
+          movedAt = performance.now();
+        });
+        expect(moved).not.toBeNull();
+        // the stream was under way when the path moved, and finished on it: no reset, same bytes
+        expect(got.receivedAt).toBeGreaterThan(movedAt);
+        const [sa, sb] = [await stats(a), await stats(b)];
+        expect(sa.nat.error).toBeNull();
+        expect(sa.status[b.ready.peerId]).toMatchObject({ state: 'established', carrier: 'udp' });
+        expect(sa.path?.kind).toBe('direct');
+        expect(sb.path?.kind).toBe('direct');
+        const noticeMs = Math.round(movedAt - unblockedAt);
+        console.log(`UDP back → direct path in ${noticeMs} ms; 48 MiB in ${got.ms} ms (stream)`);
+        rows.push({
+          section: 'ws-relay',
+          pair: 'udp-blocked → eim (unblocked) × eim',
+          expected: 'relayed (websocket), then a UDP path once UDP comes back',
+          result: `moved to direct ${noticeMs} ms after UDP was let out (retry every 3 s in the test, 15 s by default), 48 MiB SHA-256 equal, same stream`,
+          timeMs: noticeMs,
+          detail: 'relay paced at 2 MiB/s per client so the stream is under way at the move',
+          pass: true,
+        });
+      });
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }, 300_000);
 
   it("two UDP-blocked hosts reach each other through the relay; the dialling one has no relay of its own and uses the target's home relay from its card", async () => {
     const dir = mkdtempSync(join(tmpdir(), 'srmudp-nat-wsrelay-'));
