@@ -15,7 +15,11 @@ import { verifySignature } from '@srmudp/crypto';
  *
  * Public key objects are cached (the last 1,024 keys: a group's active origins).
  */
-export function nodeVerifySignature(publicKey: Uint8Array, message: Uint8Array, signature: Uint8Array): boolean {
+export function nodeVerifySignature(
+  publicKey: Uint8Array,
+  message: Uint8Array,
+  signature: Uint8Array,
+): boolean {
   if (!(publicKey instanceof Uint8Array) || publicKey.length !== 32) return false;
   if (!(signature instanceof Uint8Array) || signature.length !== 64) return false;
   if (!(message instanceof Uint8Array)) return false;

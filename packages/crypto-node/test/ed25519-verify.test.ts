@@ -53,7 +53,10 @@ describe('nodeVerifySignature', () => {
       const sig = ed25519.sign(msg, secret);
       expect(nodeVerifySignature(pub, msg, sig)).toBe(true);
       // OpenSSL itself accepts it: the fast path is the one taken for honest messages
-      const spki = { key: { kty: 'OKP', crv: 'Ed25519', x: Buffer.from(pub).toString('base64url') }, format: 'jwk' } as const;
+      const spki = {
+        key: { kty: 'OKP', crv: 'Ed25519', x: Buffer.from(pub).toString('base64url') },
+        format: 'jwk',
+      } as const;
       expect(verify(null, msg, spki, sig)).toBe(true);
       const flip = sig.slice();
       flip[i % 64] = (flip[i % 64] as number) ^ (1 << (i % 8));

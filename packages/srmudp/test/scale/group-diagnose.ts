@@ -6,7 +6,11 @@ import { Cluster, type MemberDiag } from './group-cluster.js';
 
 const [members = 40, processes = 2, seconds = 10, rate = 5] = process.argv.slice(2).map(Number);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-console.log(`${members} members, ${processes} processes, load ${loadavg().map((x) => x.toFixed(1)).join(' / ')}`);
+console.log(
+  `${members} members, ${processes} processes, load ${loadavg()
+    .map((x) => x.toFixed(1))
+    .join(' / ')}`,
+);
 const c = await Cluster.start(members, processes, 'gossip');
 try {
   const t0 = Date.now();
@@ -49,11 +53,16 @@ try {
     }
     return out.sort((a, b) => b.length - a.length);
   };
+  const histogram = (xs: number[]) => {
+    const h = new Map<number, number>();
+    for (const x of xs) h.set(x, (h.get(x) ?? 0) + 1);
+    return [...h].sort((a, b) => a[0] - b[0]);
+  };
   const show = (what: string, d: MemberDiag[]) => {
     const comps = components(d);
     const sizes = d.map((x) => x.active.length);
     console.log(
-      `${what}: components ${JSON.stringify(comps.map((c) => (c.length > 10 ? c.length : c)))}, asymmetric links ${JSON.stringify(asym(d))}, active sizes ${JSON.stringify(Object.entries(sizes.reduce<Record<number, number>>((h, n) => ({ ...h, [n]: (h[n] ?? 0) + 1 }), {})))}`,
+      `${what}: components ${JSON.stringify(comps.map((c) => (c.length > 10 ? c.length : c)))}, asymmetric links ${JSON.stringify(asym(d))}, active sizes ${JSON.stringify(histogram(sizes))}`,
     );
   };
   show('after build', await c.diag());
@@ -94,12 +103,16 @@ try {
     `latency ms: median ${q(0.5)}, p90 ${q(0.9)}, p99 ${q(0.99)}, max ${lat[lat.length - 1]}; last delivery per message: ${perMsg.join(' ')}`,
   );
   const d = await c.diag();
-  console.log(`delivered ${((100 * got) / expected).toFixed(1)} %, most copies ${Math.max(...counts.flat())}`);
+  console.log(
+    `delivered ${((100 * got) / expected).toFixed(1)} %, most copies ${Math.max(...counts.flat())}`,
+  );
   show('after broadcasts', d);
   const byId = new Map(d.map((x, i) => [x.id, i]));
   const idx = (ks: string[]) => ks.map((k) => byId.get(k) ?? '?');
   for (let i = 0; i < members; i++) {
-    const missed = ids.map((x, k) => ({ k, x })).filter(({ k, x }) => x.origin !== i && (counts[k] as number[])[i] === 0);
+    const missed = ids
+      .map((x, k) => ({ k, x }))
+      .filter(({ k, x }) => x.origin !== i && (counts[k] as number[])[i] === 0);
     if (missed.length === 0) continue;
     const x = d[i] as MemberDiag;
     console.log(
@@ -108,7 +121,9 @@ try {
   }
   const tot: Record<string, number> = {};
   for (const x of d) for (const [k, n] of Object.entries(x.stats?.drops ?? {})) tot[k] = (tot[k] ?? 0) + n;
-  console.log(`drops over all members: ${JSON.stringify(tot)}; unroutable ${d.reduce((s, x) => s + (x.stats?.unroutable ?? 0), 0)}`);
+  console.log(
+    `drops over all members: ${JSON.stringify(tot)}; unroutable ${d.reduce((s, x) => s + (x.stats?.unroutable ?? 0), 0)}`,
+  );
 } finally {
   await c.close();
 }
