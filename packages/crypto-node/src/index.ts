@@ -1,4 +1,5 @@
 export { autoBackend, type BackendCandidates, chooseBackend } from './auto-backend.js';
+export { nodeVerifySignature } from './ed25519-verify.js';
 export type { KeyFileErrorCode } from './key-file.js';
 export {
   decodeKeyFile,

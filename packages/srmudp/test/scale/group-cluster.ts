@@ -12,6 +12,24 @@ export interface Measure {
   connections: number;
 }
 
+export interface MemberDiag {
+  id: string;
+  active: string[];
+  eager: string[];
+  lazy: string[];
+  pending: string[];
+  connections: number;
+  stats: {
+    delivered: number;
+    duplicates: number;
+    unroutable: number;
+    connections: number;
+    drops: Record<string, number>;
+    sent: Record<string, number>;
+    received: Record<string, number>;
+  } | null;
+}
+
 export class Cluster {
   private constructor(
     readonly mode: 'gossip' | 'mesh',
@@ -24,7 +42,11 @@ export class Cluster {
     const per = Math.ceil(total / processes);
     const started = await Promise.all(
       Array.from({ length: processes }, (_, i) =>
-        PeerProcess.start({ count: Math.min(per, total - i * per), mode }, fixture, ['--expose-gc']),
+        PeerProcess.start({ count: Math.min(per, total - i * per), mode }, fixture, [
+          '--expose-gc',
+          // e.g. --cpu-prof --cpu-prof-dir=/tmp/prof (diagnosis)
+          ...(process.env.SRMUDP_GROUP_NODE_FLAGS?.split(' ').filter(Boolean) ?? []),
+        ]),
       ),
     );
     const cards = started.flatMap((s) => s.ready.cards as string[]);
@@ -142,6 +164,18 @@ export class Cluster {
   async counts(ids: string[]): Promise<number[][]> {
     const all = await Promise.all(this.procs.map((p) => this.ask(p, { type: 'counts', ids }, 'counts')));
     return ids.map((_, k) => all.flatMap((a) => (a.counts as number[][])[k] as number[]));
+  }
+
+  /** Per member (global order): its id, gossip views and counters (see the fixture's 'diag'). */
+  async diag(): Promise<MemberDiag[]> {
+    const all = await Promise.all(this.procs.map((p) => this.ask(p, { type: 'diag' }, 'diag')));
+    return all.flatMap((a) => a.members as MemberDiag[]);
+  }
+
+  /** First delivery time (Date.now(), -1 if none) of each id at each member (global order). */
+  async times(ids: string[]): Promise<number[][]> {
+    const all = await Promise.all(this.procs.map((p) => this.ask(p, { type: 'times', ids }, 'times')));
+    return ids.map((_, k) => all.flatMap((a) => (a.times as number[][])[k] as number[]));
   }
 
   async kill(members: number[], leave: boolean): Promise<void> {

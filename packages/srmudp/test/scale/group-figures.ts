@@ -30,8 +30,10 @@ async function phase(mode: 'gossip' | 'mesh') {
     const before: Measure = await c.measure();
     const idleCpu = (before.cpuMicros - idle0.cpuMicros) / 1000 / members / (IDLE_MS / 1000);
     const ids: string[] = [];
+    const sentAt: number[] = [];
     const end = Date.now() + WINDOW_MS;
     for (let k = 0; Date.now() < end; k++) {
+      sentAt.push(Date.now());
       ids.push(await c.broadcast((k * 7) % members, `steady ${k}`, `m${k}`));
       await new Promise((r) => setTimeout(r, 200));
     }
@@ -42,13 +44,22 @@ async function phase(mode: 'gossip' | 'mesh') {
     const expected = ids.length * (members - 1);
     let counts: number[][] = [];
     let got = 0;
+    let gotAtCut = -1;
     for (let t = Date.now(); ; ) {
       counts = await c.counts(ids);
       got = counts.reduce((s, row) => s + row.reduce((a, b) => a + Math.min(b, 1), 0), 0);
+      if (gotAtCut < 0) gotAtCut = got; // the first count: ~1.5 s after the last broadcast
       if (got >= expected || Date.now() - t > 20_000) break;
       await new Promise((r) => setTimeout(r, 1000));
     }
     const maxCopies = Math.max(0, ...counts.flat());
+    // latency: first delivery at each member after its broadcast (both clocks are this machine's)
+    const lat: number[] = [];
+    const times = await c.times(ids);
+    times.forEach((row, k) => {
+      for (const t of row) if (t >= 0) lat.push(t - (sentAt[k] as number));
+    });
+    lat.sort((a, b) => a - b);
     return {
       mode,
       built,
@@ -58,6 +69,9 @@ async function phase(mode: 'gossip' | 'mesh') {
       heapKiBPerMember: after.heapUsed / 1024 / members,
       connectionsPerMember: after.connections / members,
       delivered: got / expected,
+      deliveredAtCut: gotAtCut / expected,
+      latencyP99: lat.length ? (lat[Math.floor(lat.length * 0.99)] as number) : NaN,
+      latencyMax: lat.length ? (lat[lat.length - 1] as number) : NaN,
       maxCopies,
     };
   } finally {
@@ -86,6 +100,9 @@ const safely = (mode: 'gossip' | 'mesh') =>
       heapKiBPerMember: NaN,
       connectionsPerMember: NaN,
       delivered: NaN,
+      deliveredAtCut: NaN,
+      latencyP99: NaN,
+      latencyMax: NaN,
       maxCopies: NaN,
     };
   });
@@ -96,12 +113,12 @@ for (let r = 0; r < rounds; r++) {
 console.log(`load average after: ${load()} (1 / 5 / 15 min, ${availableCores()} cores)`);
 const f = (x: number, d = 1) => x.toFixed(d);
 console.log(
-  `| round | mode | connections / member | heap KiB / member | CPU ms / member / s, idle | CPU ms / member / s, 5 broadcasts/s | delivered (most copies at one member) | build s |`,
+  `| round | mode | connections / member | heap KiB / member | CPU ms / member / s, idle | CPU ms / member / s, 5 broadcasts/s | delivered ~1.5 s after the last / in the end (most copies at one member) | latency p99 / max ms | build s |`,
 );
-console.log('|---:|---|---:|---:|---:|---:|---:|---:|');
+console.log('|---:|---|---:|---:|---:|---:|---:|---:|---:|');
 for (const [i, x] of rows.entries()) {
   console.log(
-    `| ${Math.floor(i / 2) + 1} | ${x.mode} | ${f(x.connectionsPerMember)} | ${f(x.heapKiBPerMember, 0)} | ${f(x.idleCpuMsPerMemberPerS, 2)} | ${f(x.cpuMsPerMemberPerS, 2)} | ${f(x.delivered * 100)} % (${x.maxCopies}) | ${x.built ? f(x.buildMs / 1000) : `not built in ${f(x.buildMs / 1000)}`} |`,
+    `| ${Math.floor(i / 2) + 1} | ${x.mode} | ${f(x.connectionsPerMember)} | ${f(x.heapKiBPerMember, 0)} | ${f(x.idleCpuMsPerMemberPerS, 2)} | ${f(x.cpuMsPerMemberPerS, 2)} | ${f(x.deliveredAtCut * 100)} % / ${f(x.delivered * 100)} % (${x.maxCopies}) | ${f(x.latencyP99, 0)} / ${f(x.latencyMax, 0)} | ${x.built ? f(x.buildMs / 1000) : `not built in ${f(x.buildMs / 1000)}`} |`,
   );
 }
 for (let r = 0; r < rounds; r++) {
