@@ -337,6 +337,7 @@ export class SecureEndpoint {
       // initiator has our response and uses the new keys. Only now is this a session (a new
       // connection, a rekey, a restarted peer): an initiation alone may be a replay.
       this.responder.pending.remove(session.localIndex);
+      this.responder.confirmed(session);
       channel.install(
         now,
         session,
