@@ -56,8 +56,9 @@ export interface ResponderSide {
   readonly indexes: Map<number, IndexOwner>;
   /** the live (not closed) channel to a peer id (hex), if any */
   channelOf(keyHex: string): SecureChannel | undefined;
-  /** a new channel to peer `id` (X25519 key `rs`) at `from` */
-  newChannel(id: Uint8Array, from: Address, rs: Uint8Array): SecureChannel;
+  /** a new channel to peer `id` (X25519 key `rs`) at `from`; `idHex` is `toHex(id)` (one string
+   * per peer shared by the tables that key on it) */
+  newChannel(id: Uint8Array, from: Address, rs: Uint8Array, idHex: string): SecureChannel;
 }
 
 interface HalfOpen {
@@ -453,7 +454,7 @@ export class Responder {
       hs.destroy();
       return this.drop('simultaneous_lost');
     }
-    if (!channel) channel = this.side.newChannel(id, from, rs);
+    if (!channel) channel = this.side.newChannel(id, from, rs, idHex);
     channel.address = from;
     channel.remoteStatic = rs;
     const keyPhase = payload.keyPhase ?? 0;
@@ -565,9 +566,10 @@ export class Responder {
     }
     // XX cannot be replayed (message 3 answers our fresh ephemeral key), so its timestamp is not
     // checked; recording it makes older IK initiations of this key stale.
-    if (payload.timestamp !== null) this.recordTimestamp(toHex(id), payload.timestamp);
-    let channel = this.side.channelOf(toHex(id));
-    if (!channel) channel = this.side.newChannel(id, from, rs);
+    const idHex = toHex(id);
+    if (payload.timestamp !== null) this.recordTimestamp(idHex, payload.timestamp);
+    let channel = this.side.channelOf(idHex);
+    if (!channel) channel = this.side.newChannel(id, from, rs, idHex);
     channel.address = from;
     channel.remoteStatic = rs;
     const session = TransportSession.fromSplit(

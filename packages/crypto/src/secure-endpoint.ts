@@ -128,11 +128,11 @@ export class SecureEndpoint {
           const ch = this.byKey.get(keyHex);
           return ch !== undefined && ch.state !== 'closed' ? ch : undefined;
         },
-        newChannel: (id, from, rs) => {
+        newChannel: (id, from, rs, idHex) => {
           const ch = new SecureChannel(this.host, id, from, rs);
           this.channelSet.add(ch);
           this.timers.add(ch);
-          this.byKey.set(toHex(id), ch);
+          this.byKey.set(idHex, ch);
           return ch;
         },
       },

@@ -60,10 +60,13 @@ export class TransportSession {
     initiator: boolean,
     confirmed: boolean,
   ): TransportSession {
-    // both keys in one buffer (one ArrayBuffer per session instead of two)
-    const keys = new Uint8Array(64);
+    // both keys and the handshake hash in one buffer (one ArrayBuffer per session, not three:
+    // the heap of an idle connection, issue 19)
+    const hh = split.handshakeHash;
+    const keys = new Uint8Array(64 + hh.length);
     keys.set(split.send.key() as Uint8Array, 0);
     keys.set(split.recv.key() as Uint8Array, 32);
+    keys.set(hh, 64);
     const session = new TransportSession(
       backend,
       indexes.local,
@@ -73,7 +76,7 @@ export class TransportSession {
       keys.subarray(32, 64),
       now,
       initiator,
-      split.handshakeHash,
+      keys.subarray(64),
       confirmed,
     );
     split.send.clear();

@@ -617,13 +617,7 @@ export class ReliableConnection implements RecoveryHost {
 
   /** A loss burst (or persistent congestion): logged, at most a line per LOSS_LOG_INTERVAL_MS. */
   /** @internal RecoveryHost */
-  onLossBurst(
-    now: number,
-    packets: number,
-    bytes: number,
-    persistent: boolean,
-    path: PathState,
-  ): void {
+  onLossBurst(now: number, packets: number, bytes: number, persistent: boolean, path: PathState): void {
     const log = this.config.log;
     if (log === null) return;
     if (!persistent && now < this.lossLoggedAt + LOSS_LOG_INTERVAL_MS) {
