@@ -9,6 +9,17 @@ const timing = {
   handshakeTimeoutMs: 5_000,
 };
 
+/** A dials B (IK) at 0: initiation and response delivered, B's keys not yet confirmed. */
+function ikHandshake() {
+  const a = side(1, '10.0.0.1');
+  const b = side(2, '10.0.0.2');
+  const ca = a.ep.connect(0, { address: b.addr, remoteKey: b.ep.identity.publicKey });
+  const init = collect(0, [a]);
+  for (const w of init) deliver(0, [a, b], w);
+  for (const w of collect(0, [b])) deliver(0, [a, b], w);
+  return { a, b, ca, init };
+}
+
 function pair(): { a: Side; b: Side; ca: SecureChannel; cb: SecureChannel } {
   return establishedPair({ timing }, 0);
 }
@@ -81,12 +92,7 @@ describe('rekey', () => {
   });
 
   it('a replayed old initiation never replaces a working session', () => {
-    const a = side(1, '10.0.0.1');
-    const b = side(2, '10.0.0.2');
-    const ca = a.ep.connect(0, { address: b.addr, remoteKey: b.ep.identity.publicKey });
-    const init = collect(0, [a]);
-    for (const w of init) deliver(0, [a, b], w);
-    for (const w of collect(0, [b])) deliver(0, [a, b], w);
+    const { a, b, ca, init } = ikHandshake();
     confirm(1, a, b, ca, 0, 0);
     const cb = b.ep.channel(a.ep.identity.publicKey) as SecureChannel;
     const hash = cb.handshakeHash;
@@ -139,12 +145,7 @@ describe('peer restart', () => {
   });
 
   it('the cached answer of an IK initiation is dropped at key confirmation: a late copy is a replay', () => {
-    const a = side(1, '10.0.0.1');
-    const b = side(2, '10.0.0.2');
-    const ca = a.ep.connect(0, { address: b.addr, remoteKey: b.ep.identity.publicKey });
-    const init = collect(0, [a]);
-    for (const w of init) deliver(0, [a, b], w);
-    for (const w of collect(0, [b])) deliver(0, [a, b], w);
+    const { a, b, ca, init } = ikHandshake();
     expect(ca.isEstablished).toBe(true);
     // unconfirmed: a retransmitted initiation is answered from the cache
     for (const w of init) deliver(1, [a, b], w);
