@@ -8,11 +8,13 @@ import type { SecureChannel } from '@srmudp/crypto';
 import { type Address, addressKey, copyAddress, sameAddress } from '@srmudp/wire';
 
 export class ConnectionChannels {
-  private readonly list: SecureChannel[] = [];
+  // Allocated small or on first use: an idle connection's heap (issue 19). An array that grows by
+  // push from empty reserves 17 slots; `[x]` holds one.
+  private list: SecureChannel[] = [];
   private sealWith: SecureChannel | null = null;
-  private readonly candidateList: Address[] = [];
+  private candidateList: Address[] = [];
   /** send errors per candidate address key (reportSendError while handshaking) */
-  private readonly dialErrors = new Map<string, number>();
+  private dialErrors: Map<string, number> | null = null;
   private boot: Uint8Array | null = null;
 
   /** the channel data is sealed with (the most recently established one), or null */
@@ -36,7 +38,8 @@ export class ConnectionChannels {
 
   /** A channel of this peer: ours to dial with, or another established one; sealed with from now on. */
   use(channel: SecureChannel): void {
-    if (!this.list.includes(channel)) this.list.push(channel);
+    if (this.list.length === 0) this.list = [channel];
+    else if (!this.list.includes(channel)) this.list.push(channel);
     this.sealWith = channel;
   }
 
@@ -49,15 +52,17 @@ export class ConnectionChannels {
 
   /** Hands every channel back (the connection finished or failed). */
   takeAll(): SecureChannel[] {
-    const list = this.list.slice();
-    this.list.length = 0;
+    const list = this.list;
+    this.list = [];
     return list;
   }
 
   /** The addresses a handshake of ours goes to (duplicates ignored). */
   addCandidates(addresses: readonly Address[]): void {
     for (const a of addresses) {
-      if (!this.candidateList.some((c) => sameAddress(c, a))) this.candidateList.push(copyAddress(a));
+      if (this.candidateList.some((c) => sameAddress(c, a))) continue;
+      if (this.candidateList.length === 0) this.candidateList = [copyAddress(a)];
+      else this.candidateList.push(copyAddress(a));
     }
   }
 
@@ -74,8 +79,9 @@ export class ConnectionChannels {
   noteDialError(to: Address, unreachable: boolean, unreachableAfter: number): boolean | null {
     if (!this.candidateList.some((a) => sameAddress(a, to))) return null;
     const key = addressKey(to);
-    this.dialErrors.set(key, (this.dialErrors.get(key) ?? 0) + 1);
+    const errors = (this.dialErrors ??= new Map());
+    errors.set(key, (errors.get(key) ?? 0) + 1);
     if (!unreachable) return false;
-    return this.candidateList.every((a) => (this.dialErrors.get(addressKey(a)) ?? 0) >= unreachableAfter);
+    return this.candidateList.every((a) => (errors.get(addressKey(a)) ?? 0) >= unreachableAfter);
   }
 }

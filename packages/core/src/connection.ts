@@ -14,13 +14,14 @@ import type {
   ConnectionStats,
   EndpointEvent,
   LogSink,
+  PathChangeReason,
   PathInfo,
 } from './api.js';
 import type { ReliableSettings } from './config.js';
 import { ConnectionChannels } from './connection-channels.js';
 import { CloseCode, DEFAULTS } from './defaults.js';
 import { CoreError } from './errors.js';
-import { maxUdpPayload, type Path, PathSet, routeOf } from './paths.js';
+import { maxUdpPayload, type Path, PathSet, type PathsHost, routeOf } from './paths.js';
 
 /** @internal What a connection needs from its endpoint. */
 export interface ConnectionHost {
@@ -79,7 +80,8 @@ export class CoreConnection implements ConnectionApi {
   private closedEmitted = false;
   /** the path the packet being handled arrived on (PATH_CHALLENGE answers go back there) */
   private arrivalPath: Path | null = null;
-  private readonly dropCounts: Record<string, number> = {};
+  /** dropped packets by reason, created at the first (an idle connection holds none) */
+  private dropCounts: Record<string, number> | null = null;
   /** streams whose receive side may still finish; 'stream_finished' already emitted for the rest */
   private recvOpen: Set<number> | null = null;
   private finishedEmitted: Set<number> | null = null;
@@ -292,24 +294,7 @@ export class CoreConnection implements ConnectionApi {
     });
     this.rel = rel;
     if (handshakeRttMs !== null) rel.seedRtt(handshakeRttMs);
-    const paths = new PathSet(
-      {
-        rel,
-        random: this.host.random,
-        onChanged: (path, reason) => {
-          this.host.log?.(`${this.label()} path changed (${reason}): ${pathText(path)}`);
-          this.host.emit({ type: 'path_changed', id: this.id, path, reason });
-        },
-        onLost: (path) => {
-          this.host.log?.(`${this.label()} path lost: ${pathText(path)} (no answer or unreachable)`);
-          this.host.emit({ type: 'path_lost', id: this.id, path });
-        },
-        drop: (reason) => this.drop(reason),
-        log: this.host.log === null ? null : prefixedLog(this.host.log, this.label()),
-      },
-      route,
-      rel.activePath,
-    );
+    const paths = new PathSet(new PathsHostOf(this, rel), route, rel.activePath);
     this.paths = paths;
     this.stateValue = 'established';
     this.host.amp.forget(route.address);
@@ -520,8 +505,30 @@ export class CoreConnection implements ConnectionApi {
     return rel;
   }
 
-  private drop(reason: string): void {
-    this.dropCounts[reason] = (this.dropCounts[reason] ?? 0) + 1;
+  /** @internal a dropped packet, counted by reason (PathSet's host too) */
+  drop(reason: string): void {
+    const d = (this.dropCounts ??= {});
+    d[reason] = (d[reason] ?? 0) + 1;
+  }
+
+  /** @internal PathSet's host: the active path changed */
+  pathChanged(path: PathInfo, reason: PathChangeReason): void {
+    this.host.log?.(`${this.label()} path changed (${reason}): ${pathText(path)}`);
+    this.host.emit({ type: 'path_changed', id: this.id, path, reason });
+  }
+
+  /** @internal PathSet's host: every path was lost */
+  pathLost(path: PathInfo): void {
+    this.host.log?.(`${this.label()} path lost: ${pathText(path)} (no answer or unreachable)`);
+    this.host.emit({ type: 'path_lost', id: this.id, path });
+  }
+
+  /** @internal PathSet's host: randomness and the log */
+  get hostRandom(): (n: number) => Uint8Array {
+    return this.host.random;
+  }
+  get hostLog(): LogSink | null {
+    return this.host.log;
   }
 
   /** @internal How log lines name this connection: `#<id> <peer id prefix>`. */
@@ -669,6 +676,38 @@ function checkClose(now: number, code: number, reason: string): void {
 /** `sink` with every line prefixed by `prefix` (computed once). */
 function prefixedLog(sink: LogSink, prefix: string): LogSink {
   return (message) => sink(`${prefix} ${message}`);
+}
+
+/**
+ * The host of a connection's PathSet: a small object instead of closures per connection (the
+ * heap of an idle connection, issue 19); the log sink is prefixed on use (rare lines).
+ */
+class PathsHostOf implements PathsHost {
+  constructor(
+    private readonly conn: CoreConnection,
+    readonly rel: Reliable,
+  ) {}
+
+  random(n: number): Uint8Array {
+    return this.conn.hostRandom(n);
+  }
+
+  onChanged(path: PathInfo, reason: PathChangeReason): void {
+    this.conn.pathChanged(path, reason);
+  }
+
+  onLost(path: PathInfo): void {
+    this.conn.pathLost(path);
+  }
+
+  drop(reason: string): void {
+    this.conn.drop(reason);
+  }
+
+  get log(): LogSink | null {
+    const sink = this.conn.hostLog;
+    return sink === null ? null : prefixedLog(sink, this.conn.label());
+  }
 }
 
 /** A path as log lines show it: `direct 1.2.3.4:5`. */

@@ -253,7 +253,7 @@ export interface ProbeRequest {
 
 /** The paths of one connection, one active. */
 export class PathSet {
-  private readonly list: Path[] = [];
+  private readonly list: Path[];
   private activePath: Path;
   private infoValue: PathInfo;
   /** higher-tier candidates of the peer, probed at establishment and again every UPGRADE_RETRY_MS */
@@ -268,7 +268,7 @@ export class PathSet {
   ) {
     const p = new Path(route, transport, true);
     p.wasActive = true;
-    this.list.push(p);
+    this.list = [p]; // one slot (a push from empty reserves 17): most connections keep one path
     this.activePath = p;
     this.infoValue = routeInfo(p.route);
   }

@@ -41,7 +41,6 @@ import { shortPeerId } from './peer-id.js';
 import { PROLOGUE } from './prologue.js';
 import type { ChannelHost, HandshakeKind, IndexOwner, SecureChannel } from './secure-channel.js';
 import type { DropReason } from './stats.js';
-import { compareTimestamps } from './timestamp.js';
 import { TransportSession } from './transport-session.js';
 
 /** Bound on remembered initiations (duplicate detection), per pattern; oldest evicted first. */
@@ -57,8 +56,9 @@ export interface ResponderSide {
   readonly indexes: Map<number, IndexOwner>;
   /** the live (not closed) channel to a peer id (hex), if any */
   channelOf(keyHex: string): SecureChannel | undefined;
-  /** a new channel to peer `id` (X25519 key `rs`) at `from` */
-  newChannel(id: Uint8Array, from: Address, rs: Uint8Array): SecureChannel;
+  /** a new channel to peer `id` (X25519 key `rs`) at `from`; `idHex` is `toHex(id)` (one string
+   * per peer shared by the tables that key on it) */
+  newChannel(id: Uint8Array, from: Address, rs: Uint8Array, idHex: string): SecureChannel;
 }
 
 interface HalfOpen {
@@ -103,8 +103,9 @@ export class Responder {
   /** recent initiations by ephemeral key, per pattern (an XX flood cannot evict IK entries) */
   private readonly recentIK = new Map<string, Recent>();
   private readonly recentXX = new Map<string, Recent>();
-  /** the newest initiation timestamp consumed per remote key (hex) */
-  private readonly lastInit = new Map<string, Uint8Array>();
+  /** the newest initiation timestamp consumed per remote key (hex), as hex: fixed-length hex
+   * strings order like the bytes, and one short string per peer is lighter than a byte array */
+  private readonly lastInit = new Map<string, string>();
   private readonly cookies: CookieChecker;
   private readonly load: LoadMeter;
   /** responder handshakes awaiting completion (the budget of half-finished state) */
@@ -152,6 +153,19 @@ export class Responder {
   nextExpiry(): number {
     const h = this.halfOpen.values().next().value;
     return h === undefined ? Number.POSITIVE_INFINITY : h.expires;
+  }
+
+  /**
+   * The initiator confirmed the keys of an IK session (it sent under them), so it has our answer
+   * and will not retransmit its initiation: the cached answer is dropped now rather than after
+   * the handshake timeout (an idle connection keeps no handshake state). A late copy of the
+   * initiation is then a replay, refused by its timestamp like any other.
+   */
+  confirmed(session: TransportSession): void {
+    const k = session.recentKey;
+    if (k === null) return;
+    session.recentKey = null;
+    if (this.recentIK.get(k)?.localIndex === session.localIndex) this.recentIK.delete(k);
   }
 
   /** Drops half-open handshakes and cached answers whose time is up. */
@@ -350,15 +364,16 @@ export class Responder {
    */
   private isReplay(keyHex: string, ts: Uint8Array): boolean {
     const last = this.lastInit.get(keyHex);
-    return last !== undefined && compareTimestamps(ts, last) <= 0;
+    return last !== undefined && toHex(ts) <= last;
   }
 
   /** Remembers the newest timestamp consumed from a key (least recently used forgotten). */
   private recordTimestamp(keyHex: string, ts: Uint8Array): void {
+    const hex = toHex(ts);
     const last = this.lastInit.get(keyHex);
-    if (last !== undefined && compareTimestamps(ts, last) <= 0) return;
+    if (last !== undefined && hex <= last) return;
     this.lastInit.delete(keyHex);
-    this.lastInit.set(keyHex, ts.slice());
+    this.lastInit.set(keyHex, hex);
     if (this.lastInit.size > MAX_TIMESTAMPS) {
       const first = this.lastInit.keys().next().value;
       if (first !== undefined) this.lastInit.delete(first);
@@ -439,7 +454,7 @@ export class Responder {
       hs.destroy();
       return this.drop('simultaneous_lost');
     }
-    if (!channel) channel = this.side.newChannel(id, from, rs);
+    if (!channel) channel = this.side.newChannel(id, from, rs, idHex);
     channel.address = from;
     channel.remoteStatic = rs;
     const keyPhase = payload.keyPhase ?? 0;
@@ -456,6 +471,7 @@ export class Responder {
     );
     this.side.indexes.set(localIndex, { kind: 'session', channel, session });
     this.respond(now, c, localIndex, noise2, rs, channel);
+    session.recentKey = c.rkey;
     // Key confirmation (WireGuard §5.4.3): the session is used, and reported, only once the
     // initiator sends under it. Until then it is `next`: a new connection, a rekey or a restart
     // of the peer; a working session is never replaced by an initiation alone.
@@ -550,9 +566,10 @@ export class Responder {
     }
     // XX cannot be replayed (message 3 answers our fresh ephemeral key), so its timestamp is not
     // checked; recording it makes older IK initiations of this key stale.
-    if (payload.timestamp !== null) this.recordTimestamp(toHex(id), payload.timestamp);
-    let channel = this.side.channelOf(toHex(id));
-    if (!channel) channel = this.side.newChannel(id, from, rs);
+    const idHex = toHex(id);
+    if (payload.timestamp !== null) this.recordTimestamp(idHex, payload.timestamp);
+    let channel = this.side.channelOf(idHex);
+    if (!channel) channel = this.side.newChannel(id, from, rs, idHex);
     channel.address = from;
     channel.remoteStatic = rs;
     const session = TransportSession.fromSplit(

@@ -128,11 +128,11 @@ export class SecureEndpoint {
           const ch = this.byKey.get(keyHex);
           return ch !== undefined && ch.state !== 'closed' ? ch : undefined;
         },
-        newChannel: (id, from, rs) => {
+        newChannel: (id, from, rs, idHex) => {
           const ch = new SecureChannel(this.host, id, from, rs);
           this.channelSet.add(ch);
           this.timers.add(ch);
-          this.byKey.set(toHex(id), ch);
+          this.byKey.set(idHex, ch);
           return ch;
         },
       },
@@ -337,6 +337,7 @@ export class SecureEndpoint {
       // initiator has our response and uses the new keys. Only now is this a session (a new
       // connection, a rekey, a restarted peer): an initiation alone may be a replay.
       this.responder.pending.remove(session.localIndex);
+      this.responder.confirmed(session);
       channel.install(
         now,
         session,

@@ -25,6 +25,9 @@ export class TransportSession {
   /** Responder: how many times the handshake response was sent (a duplicate initiation is
    * answered again), so the confirmation's round trip is ambiguous above 1 (Karn). */
   answers = 1;
+  /** @internal IK responder: the key of the initiation's cached answer (responder.ts), forgotten
+   * once the keys are confirmed; null otherwise. */
+  recentKey: string | null = null;
 
   constructor(
     private readonly backend: CryptoBackend,
@@ -57,16 +60,23 @@ export class TransportSession {
     initiator: boolean,
     confirmed: boolean,
   ): TransportSession {
+    // both keys and the handshake hash in one buffer (one ArrayBuffer per session, not three:
+    // the heap of an idle connection, issue 19)
+    const hh = split.handshakeHash;
+    const keys = new Uint8Array(64 + hh.length);
+    keys.set(split.send.key() as Uint8Array, 0);
+    keys.set(split.recv.key() as Uint8Array, 32);
+    keys.set(hh, 64);
     const session = new TransportSession(
       backend,
       indexes.local,
       indexes.remote,
       indexes.keyPhase,
-      split.send.key()?.slice() as Uint8Array,
-      split.recv.key()?.slice() as Uint8Array,
+      keys.subarray(0, 32),
+      keys.subarray(32, 64),
       now,
       initiator,
-      split.handshakeHash,
+      keys.subarray(64),
       confirmed,
     );
     split.send.clear();

@@ -9,6 +9,17 @@ const timing = {
   handshakeTimeoutMs: 5_000,
 };
 
+/** A dials B (IK) at 0: initiation and response delivered, B's keys not yet confirmed. */
+function ikHandshake() {
+  const a = side(1, '10.0.0.1');
+  const b = side(2, '10.0.0.2');
+  const ca = a.ep.connect(0, { address: b.addr, remoteKey: b.ep.identity.publicKey });
+  const init = collect(0, [a]);
+  for (const w of init) deliver(0, [a, b], w);
+  for (const w of collect(0, [b])) deliver(0, [a, b], w);
+  return { a, b, ca, init };
+}
+
 function pair(): { a: Side; b: Side; ca: SecureChannel; cb: SecureChannel } {
   return establishedPair({ timing }, 0);
 }
@@ -81,12 +92,7 @@ describe('rekey', () => {
   });
 
   it('a replayed old initiation never replaces a working session', () => {
-    const a = side(1, '10.0.0.1');
-    const b = side(2, '10.0.0.2');
-    const ca = a.ep.connect(0, { address: b.addr, remoteKey: b.ep.identity.publicKey });
-    const init = collect(0, [a]);
-    for (const w of init) deliver(0, [a, b], w);
-    for (const w of collect(0, [b])) deliver(0, [a, b], w);
+    const { a, b, ca, init } = ikHandshake();
     confirm(1, a, b, ca, 0, 0);
     const cb = b.ep.channel(a.ep.identity.publicKey) as SecureChannel;
     const hash = cb.handshakeHash;
@@ -136,5 +142,20 @@ describe('peer restart', () => {
     for (const w of init)
       expect(b.ep.handle(2, a.addr, w.data)).toEqual({ type: 'dropped', reason: 'duplicate_init' });
     expect(collect(2, [b])).toHaveLength(0);
+  });
+
+  it('the cached answer of an IK initiation is dropped at key confirmation: a late copy is a replay', () => {
+    const { a, b, ca, init } = ikHandshake();
+    expect(ca.isEstablished).toBe(true);
+    // unconfirmed: a retransmitted initiation is answered from the cache
+    for (const w of init) deliver(1, [a, b], w);
+    expect(collect(1, [b])).toHaveLength(1);
+    // A sends under the keys: B confirms them, and A holds the answer (it will not retransmit)
+    expect(b.ep.handle(2, a.addr, ca.seal(0, Uint8Array.of(1)))).toMatchObject({ type: 'data' });
+    for (const w of init)
+      expect(b.ep.handle(3, a.addr, w.data)).toEqual({ type: 'dropped', reason: 'replayed_init' });
+    expect(collect(3, [b])).toHaveLength(0);
+    // the session is untouched
+    expect(b.ep.handle(4, a.addr, ca.seal(1, Uint8Array.of(2)))).toMatchObject({ type: 'data' });
   });
 });

@@ -37,7 +37,7 @@ import { ErrorCode, errorName, ProtocolError } from './errors.js';
 import type { ReceivedPacket, ReliableEvent } from './events.js';
 import { ConnectionFlow } from './flow-control.js';
 import { Liveness } from './liveness.js';
-import { LossRecovery } from './loss-recovery.js';
+import { LossRecovery, type RecoveryHost } from './loss-recovery.js';
 import { Messages } from './messages.js';
 import { isAckEliciting, PacketBuilder, type Transmit } from './packet-builder.js';
 import { PathState } from './paths.js';
@@ -57,7 +57,7 @@ const LOSS_LOG_INTERVAL_MS = 1000;
  * `pollTransmit`, `pollTimeout` and `pollEvent`. Nothing here throws on peer input: a protocol
  * violation closes the connection with a code.
  */
-export class ReliableConnection {
+export class ReliableConnection implements RecoveryHost {
   readonly limits: Readonly<ReliableLimits>;
   private readonly config: ConnectionConfig;
   private stateValue: ReliableState = 'open';
@@ -95,19 +95,12 @@ export class ReliableConnection {
       limits.connectionReceiveWindow,
       limits.maxConnectionReceiveWindow,
     );
-    this.streams = new StreamSet(config.role, limits, this.flow, this.events, this.counters, () =>
-      this.notifyWritable(),
-    );
+    this.streams = new StreamSet(config.role, limits, this.flow, this.events, this.counters, this);
     this.messages = new Messages(limits, this.flow, this.events, this.counters);
     this.control = new Messages(limits, this.flow, this.events, this.counters, true);
     this.datagrams = new Datagrams(limits, this.events, this.counters);
-    this.recovery = new LossRecovery(config.maxAckDelay, this.rate, this.counters, {
-      onPacketAcked: (t, p, path) => this.onPacketAcked(t, p, path),
-      onPacketLost: (t, p, path) => this.onPacketLost(t, p, path),
-      onProbeTimeout: (t, frames, path) => this.onProbeTimeout(t, frames, path),
-      onLossBurst: (t, packets, bytes, persistent, path) =>
-        this.onLossBurst(t, packets, bytes, persistent, path),
-    });
+    // the connection is loss recovery's host itself: no closures per connection (idle heap)
+    this.recovery = new LossRecovery(config.maxAckDelay, this.rate, this.counters, this);
     this.liveness = new Liveness(config.idleTimeoutMs, config.keepaliveMs, now);
     this.builder = new PacketBuilder({
       config,
@@ -586,7 +579,8 @@ export class ReliableConnection {
   // ------------------------------------------------------------------ loss recovery's host
 
   /** A packet of ours was acknowledged: tell the owners of what it carried. */
-  private onPacketAcked(now: number, p: SentPacket, path: PathState): void {
+  /** @internal RecoveryHost */
+  onPacketAcked(now: number, p: SentPacket, path: PathState): void {
     if (p.ackLargest >= 0) this.acks.onAckAcked(p.ackLargest);
     const mtu = path.onAcked(now, p);
     if (mtu > 0) this.events.push({ type: 'pmtu', pmtu: mtu });
@@ -600,7 +594,8 @@ export class ReliableConnection {
   }
 
   /** A packet of ours was declared lost: PMTU rules, then its content is queued again. */
-  private onPacketLost(now: number, p: SentPacket, path: PathState): void {
+  /** @internal RecoveryHost */
+  onPacketLost(now: number, p: SentPacket, path: PathState): void {
     if (p.mtuProbe) {
       path.onProbeLost(now, p);
       return;
@@ -611,7 +606,8 @@ export class ReliableConnection {
     if (p.frames !== null) this.requeue(p.frames);
   }
 
-  private onProbeTimeout(now: number, frames: SentFrame[] | null, path: PathState): void {
+  /** @internal RecoveryHost */
+  onProbeTimeout(now: number, frames: SentFrame[] | null, path: PathState): void {
     this.config.log?.(`PTO #${this.recovery.ptoCount} at ${now.toFixed(1)} ms`);
     if (frames !== null) this.requeue(frames);
     else this.builder.pingPending = true;
@@ -620,13 +616,8 @@ export class ReliableConnection {
   }
 
   /** A loss burst (or persistent congestion): logged, at most a line per LOSS_LOG_INTERVAL_MS. */
-  private onLossBurst(
-    now: number,
-    packets: number,
-    bytes: number,
-    persistent: boolean,
-    path: PathState,
-  ): void {
+  /** @internal RecoveryHost */
+  onLossBurst(now: number, packets: number, bytes: number, persistent: boolean, path: PathState): void {
     const log = this.config.log;
     if (log === null) return;
     if (!persistent && now < this.lossLoggedAt + LOSS_LOG_INTERVAL_MS) {
@@ -733,7 +724,8 @@ export class ReliableConnection {
   }
 
   /** Room in the send budget may have opened: streams first, then messages. */
-  private notifyWritable(): void {
+  /** @internal room in the send budget may have opened (StreamSet's host) */
+  notifyWritable(): void {
     this.streams.notifyWaiters();
     this.messages.notifyWritable();
   }

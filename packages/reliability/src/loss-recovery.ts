@@ -340,7 +340,12 @@ export class LossRecovery {
   private advanceSentHead(): void {
     const sent = this.sent;
     while (this.sentHead < sent.length && sent[this.sentHead] === null) this.sentHead++;
-    if (this.sentHead > 1024 && this.sentHead * 2 > sent.length) {
+    if (this.sentHead === sent.length && this.sentHead > 0) {
+      // nothing outstanding: let the slots go (an idle connection holds an empty ledger)
+      this.sent = [];
+      this.sentBasePn += this.sentHead;
+      this.sentHead = 0;
+    } else if (this.sentHead > 1024 && this.sentHead * 2 > sent.length) {
       this.sent = sent.slice(this.sentHead);
       this.sentBasePn += this.sentHead;
       this.sentHead = 0;

@@ -67,7 +67,13 @@ export class RangeSet {
     const ends = this.ends;
     const n = starts.length;
     // fast path: append at the end (in-order arrival)
-    if (n === 0 || start > ends[n - 1]!) {
+    if (n === 0) {
+      // one slot each (a push from empty reserves 17): an idle connection's set is one range
+      this.starts = [start];
+      this.ends = [end];
+      return end - start;
+    }
+    if (start > ends[n - 1]!) {
       starts.push(start);
       ends.push(end);
       return end - start;

@@ -26,8 +26,12 @@ import { SentFrame, SentKind } from './sent-packet.js';
 import type { Counters } from './stats.js';
 import { Stream } from './stream.js';
 
+/** Never written: `create` replaces it with a map of the connection's own. */
+const NO_STREAMS = new Map<number, Stream>();
+
 export class StreamSet {
-  private readonly streams = new Map<number, Stream>();
+  /** the open streams; the shared empty map until the first (an idle connection has none) */
+  private streams: Map<number, Stream> = NO_STREAMS;
   /** parity of the ids we open: 0 for the initiator, 1 for the responder */
   private readonly localParity: 0 | 1;
   private nextLocalIndex = 0;
@@ -49,8 +53,8 @@ export class StreamSet {
     private readonly flow: ConnectionFlow,
     private readonly events: EventQueue,
     private readonly counters: Counters,
-    /** room in the send budget may have opened (streams and messages wait on it) */
-    private readonly notifyWritable: () => void,
+    /** told when room in the send budget may have opened (streams and messages wait on it) */
+    private readonly writableHost: { notifyWritable(): void },
   ) {
     this.localParity = role === 'initiator' ? 0 : 1;
     // announce our real stream limit in the first packet
@@ -428,6 +432,7 @@ export class StreamSet {
       st.recvWindow.limit = this.limits.streamReceiveWindow;
       st.maxDataPending = true;
     }
+    if (this.streams === NO_STREAMS) this.streams = new Map();
     this.streams.set(id, st);
     return st;
   }
@@ -493,7 +498,7 @@ export class StreamSet {
     st.send.clear();
     st.wantWritable = false;
     this.writableWaiters?.delete(st);
-    this.notifyWritable();
+    this.writableHost.notifyWritable();
   }
 
   private enqueue(st: Stream): void {

@@ -33,7 +33,9 @@ const COUNT = TIMER_NAMES.length;
 
 /** Absolute deadlines (ms) by timer; +Infinity = not armed. */
 export class TimerTable {
-  private readonly at = new Float64Array(COUNT).fill(Number.POSITIVE_INFINITY);
+  // a plain array of doubles (~90 bytes) rather than a Float64Array with its ArrayBuffer (~250):
+  // one table per connection (idle heap, issue 19)
+  private readonly at: number[] = unarmed();
 
   set(timer: TimerId, at: number): void {
     this.at[timer] = at;
@@ -44,7 +46,7 @@ export class TimerTable {
   }
 
   stopAll(): void {
-    this.at.fill(Number.POSITIVE_INFINITY);
+    for (let i = 0; i < COUNT; i++) this.at[i] = Number.POSITIVE_INFINITY;
   }
 
   get(timer: TimerId): number {
@@ -72,4 +74,9 @@ export class TimerTable {
     }
     return out.sort((a, b) => a.at - b.at);
   }
+}
+
+/** COUNT slots exactly (a push from empty would reserve 17) */
+function unarmed(): number[] {
+  return new Array<number>(COUNT).fill(Number.POSITIVE_INFINITY);
 }

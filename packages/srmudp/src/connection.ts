@@ -45,17 +45,18 @@ export function toBytes(data: Uint8Array | string): Uint8Array {
 export class Connection extends EventEmitter implements StreamHost {
   /** the node-level name of the peer ('alice'), or its peer id text for unnamed peers */
   name: string;
-  private readonly streamMap = new Map<number, SrmudpStream>();
-  private readonly incoming = new AsyncQueue<SrmudpStream>(1024);
-  private readonly messageQueue = new AsyncQueue<Uint8Array>();
-  private readonly datagramQueue = new AsyncQueue<Uint8Array>(4096);
+  // An idle connection holds none of these until first used (heap per idle connection, issue 19):
+  // the stream map, the three queues and the `closed` promise are created on demand.
+  private streamMapValue: Map<number, SrmudpStream> | null = null;
+  private incomingQueue: AsyncQueue<SrmudpStream> | null = null;
+  private messageQueueValue: AsyncQueue<Uint8Array> | null = null;
+  private datagramQueueValue: AsyncQueue<Uint8Array> | null = null;
   private messagesClaimed = false;
   /** @internal façade-framed messages without a channel byte (channels.ts), dropped */
   malformedMessages = 0;
   private closeInfo: CloseInfo | null = null;
-  private resolveClosed!: (info: CloseInfo) => void;
-  /** settles when the connection is closed, by either side */
-  readonly closed: Promise<CloseInfo>;
+  private closedPromise: Promise<CloseInfo> | null = null;
+  private resolveClosed: ((info: CloseInfo) => void) | null = null;
 
   constructor(
     private readonly owner: ConnectionOwner,
@@ -66,12 +67,50 @@ export class Connection extends EventEmitter implements StreamHost {
     super();
     this.peerId = peerIdToString(remoteKey);
     this.name = name ?? this.peerId;
-    this.closed = new Promise((resolve) => {
-      this.resolveClosed = resolve;
-    });
   }
 
   readonly peerId: string;
+
+  /** settles when the connection is closed, by either side */
+  get closed(): Promise<CloseInfo> {
+    if (this.closedPromise === null) {
+      const info = this.closeInfo;
+      this.closedPromise =
+        info !== null
+          ? Promise.resolve(info)
+          : new Promise((resolve) => {
+              this.resolveClosed = resolve;
+            });
+    }
+    return this.closedPromise;
+  }
+
+  private get streamMap(): Map<number, SrmudpStream> {
+    this.streamMapValue ??= new Map();
+    return this.streamMapValue;
+  }
+
+  private get incoming(): AsyncQueue<SrmudpStream> {
+    this.incomingQueue ??= this.newQueue<SrmudpStream>(1024);
+    return this.incomingQueue;
+  }
+
+  private get messageQueue(): AsyncQueue<Uint8Array> {
+    this.messageQueueValue ??= this.newQueue<Uint8Array>();
+    return this.messageQueueValue;
+  }
+
+  private get datagramQueue(): AsyncQueue<Uint8Array> {
+    this.datagramQueueValue ??= this.newQueue<Uint8Array>(4096);
+    return this.datagramQueueValue;
+  }
+
+  /** a queue created after the close is ended at once, as it would have been */
+  private newQueue<T>(capacity?: number): AsyncQueue<T> {
+    const q = new AsyncQueue<T>(capacity);
+    if (this.closeInfo !== null) q.end();
+    return q;
+  }
 
   get path(): PathInfo | null {
     return this.core.path;
@@ -230,7 +269,7 @@ export class Connection extends EventEmitter implements StreamHost {
     this.owner.kick();
   }
   streamForget(streamId: number): void {
-    this.streamMap.delete(streamId);
+    this.streamMapValue?.delete(streamId);
   }
 
   /** @internal events for this connection, from the node's dispatcher */
@@ -245,16 +284,16 @@ export class Connection extends EventEmitter implements StreamHost {
         return;
       }
       case 'readable':
-        this.streamMap.get(e.streamId)?.onReadable();
+        this.streamMapValue?.get(e.streamId)?.onReadable();
         return;
       case 'writable':
-        this.streamMap.get(e.streamId)?.onWritable();
+        this.streamMapValue?.get(e.streamId)?.onWritable();
         return;
       case 'stream_finished':
-        this.streamMap.get(e.streamId)?.onRemoteFinished();
+        this.streamMapValue?.get(e.streamId)?.onRemoteFinished();
         return;
       case 'stream_reset':
-        this.streamMap.get(e.streamId)?.onReset(e.code);
+        this.streamMapValue?.get(e.streamId)?.onReset(e.code);
         return;
       case 'message': {
         const m = decodeMessage(e.data);
@@ -304,16 +343,20 @@ export class Connection extends EventEmitter implements StreamHost {
       : info.code === IDLE_TIMEOUT_CODE
         ? new NodeError('IDLE_TIMEOUT', `connection to ${this.name} timed out (${info.reason})`)
         : null;
-    for (const s of this.streamMap.values()) {
-      if (s.readableEnded && s.writableFinished) continue;
-      if (err && s.listenerCount('error') > 0) s.destroy(err);
-      else s.destroy();
+    const streams = this.streamMapValue;
+    if (streams !== null) {
+      for (const s of streams.values()) {
+        if (s.readableEnded && s.writableFinished) continue;
+        if (err && s.listenerCount('error') > 0) s.destroy(err);
+        else s.destroy();
+      }
+      streams.clear();
     }
-    this.streamMap.clear();
-    this.incoming.end();
-    this.messageQueue.end();
-    this.datagramQueue.end();
-    this.resolveClosed(info);
+    this.incomingQueue?.end();
+    this.messageQueueValue?.end();
+    this.datagramQueueValue?.end();
+    this.resolveClosed?.(info);
+    this.resolveClosed = null;
     this.emit('close', info);
   }
 }

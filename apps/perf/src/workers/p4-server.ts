@@ -48,7 +48,14 @@ async function start(): Promise<void> {
     node = await createNode({
       host,
       port: 0,
-      limits: { maxConnections: target + 64, maxPendingHandshakes: Math.max(1024, target) },
+      limits: {
+        maxConnections: target + 64,
+        maxPendingHandshakes: Math.max(1024, target),
+        // investigation knob (scripts/p4-ab.mjs): the rate above which cookies are demanded
+        ...(process.env.P4_COOKIE_THRESHOLD
+          ? { cookieThreshold: Number(process.env.P4_COOKIE_THRESHOLD) }
+          : {}),
+      },
       ...(args.keepalive ? { keepaliveMs: Number(args.keepalive) } : {}),
       ...cryptoOption(cryptoOf(args.crypto)),
     });

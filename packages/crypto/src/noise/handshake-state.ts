@@ -144,7 +144,7 @@ export class HandshakeState {
             if (message.length - o < len) return this.fail();
             const rs = this.ss.decryptAndHash(message.subarray(o, o + len));
             if (rs === null) return this.fail();
-            this.rs = rs;
+            this.rs = rs.slice(); // its own bytes: `rs` is a view into the backend's output slab, which a kept key would pin
             o += len;
             break;
           }

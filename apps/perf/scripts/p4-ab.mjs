@@ -1,0 +1,29 @@
+// P4 (srmudp only) of several builds, interleaved: node scripts/p4-ab.mjs PEERS ROUNDS label=/path/to/apps/perf ...
+// Prints handshakes/s, server CPU µs per handshake, heap/external KiB per connection.
+const peers = Number(process.argv[2] ?? 1000);
+const rounds = Number(process.argv[3] ?? 2);
+const builds = process.argv.slice(4).map((a) => {
+  const [label, dir] = a.split('=');
+  return { label, dir };
+});
+const mods = {};
+for (const b of builds) mods[b.label] = await import(`${b.dir}/dist/index.js`);
+const extra = process.env.P4_KEEPALIVE ? { keepaliveMs: Number(process.env.P4_KEEPALIVE) } : {};
+for (let r = 0; r < rounds; r++) {
+  for (const b of builds) {
+    const res = await mods[b.label].runP4({
+      peers,
+      clientProcesses: 4,
+      concurrency: 16,
+      idleSeconds: 1,
+      protos: ['srmudp'],
+      ...extra,
+    });
+    const row = res.rows[0];
+    console.log(
+      `${b.label.padEnd(6)} round ${r}: ${row.established}/${peers} ${row.handshakesPerSec.toFixed(0)}/s  ` +
+        `server ${(row.serverCpuMsPerHandshake * 1000).toFixed(0)} µs/hs  heap ${(row.heapBytesPerConn / 1024).toFixed(2)} KiB/conn  ` +
+        `external ${(row.externalBytesPerConn / 1024).toFixed(2)} KiB/conn  backend ${row.backend}${row.error ? ` error ${row.error}` : ''}`,
+    );
+  }
+}
