@@ -140,8 +140,9 @@ nobody forwards): the direct dial times out (10 s), then the gate carries the co
 transfer each way at once arrives with SHA-256 equal and both ends report the path relayed
 through the gate. The connection is closed, the gate is stopped, both ends connect directly to
 the third member (a birthday when one is symmetric), and the same dial goes through it (connect
-via, the requester's voucher; that member's circuit byte limit lifted). symmetric × symmetric
-moves 16 MiB each way in both columns; other pairs 1 MiB. Time: from \`connect()\` to the
+via, the requester's voucher; that member's circuit byte limit lifted, its default 1 MiB/s per
+client kept: the peer column's ~8-10 Mbit/s). symmetric × symmetric moves 16 MiB each way in
+both columns; other pairs 1 MiB. Time: from \`connect()\` to the
 relayed connection, the 10 s direct timeout included.
 
 ## Birthday strategy
