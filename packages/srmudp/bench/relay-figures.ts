@@ -1,10 +1,14 @@
 // Figures of issue 14 on loopback, as ratios within one run (the machine is shared): goodput
-// through a gate vs direct, the RTT a relay hop adds, the CPU forwarding adds per MB (this
-// process runs the gate and both ends: relayed minus direct), and the time from a relayed start
-// to the direct path the punch over the relayed session finds. `pnpm bench` (packages/srmudp), or
+// through a gate vs direct, the RTT a relay hop adds, the CPU of forwarding per MB (the gate runs
+// in its own process, this one runs both ends: the gate's CPU per forwarded MB against both
+// ends' CPU per MB of a direct transfer, same round), and the time from a relayed start to the
+// direct path the punch over the relayed session finds. `pnpm bench` (packages/srmudp), or
 // node --conditions=source --import tsx bench/relay-figures.ts
+import { spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { once } from 'node:events';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
 import { type Connection, createNode, type SrmudpNode } from '../src/index.js';
 
 const MIB = 1024 * 1024;
@@ -57,12 +61,64 @@ function blockTo(n: SrmudpNode, port: number): () => void {
   };
 }
 
-async function main(): Promise<void> {
+/** The gate process (`relay-figures.ts gate`): prints its card, then its CPU time on each line in. */
+async function gateProcess(): Promise<void> {
   const gate = await createNode({ host: '127.0.0.1', stunServers: [], relay: { serve: true } });
-  const gt = { host: '127.0.0.1', port: gate.address().port, peerId: gate.peerId };
+  const out = (o: object) => process.stdout.write(`${JSON.stringify(o)}\n`);
+  out({ host: '127.0.0.1', port: gate.address().port, peerId: gate.peerId });
+  const rl = createInterface({ input: process.stdin });
+  rl.on('line', () => {
+    const u = process.cpuUsage();
+    out({ cpuMs: (u.user + u.system) / 1000 });
+  });
+  rl.on('close', () => void gate.close().finally(() => process.exit(0)));
+}
+
+/** Starts the gate in its own process; its card, its CPU time (ms) on request, and stop. */
+async function startGate() {
+  const child = spawn(process.execPath, [...process.execArgv, fileURLToPath(import.meta.url), 'gate'], {
+    stdio: ['pipe', 'pipe', 'inherit'],
+  });
+  const lines = createInterface({ input: child.stdout });
+  const queue: string[] = [];
+  const waiting: Array<(l: string) => void> = [];
+  lines.on('line', (l) => {
+    const w = waiting.shift();
+    if (w) w(l);
+    else queue.push(l);
+  });
+  const next = () =>
+    new Promise<Record<string, unknown>>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error('the gate process did not answer in 30 s')), 30_000);
+      const take = (l: string) => {
+        clearTimeout(timer);
+        resolve(JSON.parse(l) as Record<string, unknown>);
+      };
+      const l = queue.shift();
+      if (l !== undefined) take(l);
+      else waiting.push(take);
+    });
+  const card = (await next()) as { host: string; port: number; peerId: string };
+  return {
+    card,
+    cpuMs: async () => {
+      child.stdin.write('cpu\n');
+      return (await next()).cpuMs as number;
+    },
+    stop: () => {
+      child.stdin.end();
+      const t = setTimeout(() => child.kill('SIGKILL'), 5000);
+      return once(child, 'exit').finally(() => clearTimeout(t));
+    },
+  };
+}
+
+async function main(): Promise<void> {
+  const gate = await startGate();
+  const gt = gate.card;
   const mk = () =>
     createNode({ host: '127.0.0.1', stunServers: [], relay: { gates: [gt] }, handshakeTimeoutMs: 1000 });
-  const nodes: SrmudpNode[] = [gate];
+  const nodes: SrmudpNode[] = [];
   const rows: string[] = [];
   try {
     for (let round = 0; round < ROUNDS; round++) {
@@ -85,11 +141,13 @@ async function main(): Promise<void> {
       await new Promise((r) => setTimeout(r, 300));
       const rttRelayed = relayed.stats().minRttMs;
       const rttDirect = direct.stats().minRttMs;
-      // interleaved: direct, relayed; this process's CPU (all three nodes) during each
+      // interleaved: direct, relayed; this process's CPU (both ends) and the gate's during each
       const u0 = process.cpuUsage();
       const gDirect = await transfer(direct, c, a.peerId);
       const u1 = process.cpuUsage();
+      const g1 = await gate.cpuMs();
       const gRelayed = await transfer(relayed, b, a.peerId);
+      const g2 = await gate.cpuMs();
       const u2 = process.cpuUsage();
       if (relayed.path?.kind !== 'relayed') throw new Error('the relayed transfer moved');
       unblock();
@@ -97,6 +155,7 @@ async function main(): Promise<void> {
       const mb = SIZE / MIB;
       const cpuDirect = ms(u0, u1) / mb;
       const cpuRelayed = ms(u1, u2) / mb;
+      const cpuGate = (g2 - g1) / mb;
       // relayed start → direct by the punch over the relayed session (d dials e at a dead port)
       const [d, e] = [await mk(), await mk()];
       nodes.push(d, e);
@@ -115,7 +174,8 @@ async function main(): Promise<void> {
       rows.push(
         `round ${round + 1}: goodput direct ${gDirect.toFixed(0)} Mbit/s, relayed ${gRelayed.toFixed(0)} Mbit/s (ratio ${(gRelayed / gDirect).toFixed(2)}); ` +
           `min RTT direct ${rttDirect.toFixed(2)} ms, relayed ${rttRelayed.toFixed(2)} ms (+${(rttRelayed - rttDirect).toFixed(2)} ms); ` +
-          `CPU per MB (3 nodes) direct ${cpuDirect.toFixed(1)} ms, relayed ${cpuRelayed.toFixed(1)} ms (forwarding adds ≈ ${(cpuRelayed - cpuDirect).toFixed(1)} ms/MB, ratio ${(cpuRelayed / cpuDirect).toFixed(2)}); ` +
+          `CPU per MB, both ends: direct ${cpuDirect.toFixed(1)} ms, relayed ${cpuRelayed.toFixed(1)} ms; ` +
+          `gate process per forwarded MB ${cpuGate.toFixed(1)} ms (ratio to direct, both ends: ${(cpuGate / cpuDirect).toFixed(2)}); ` +
           `relayed start → direct in ${upgradeMs.toFixed(0)} ms (${startedRelayed ? 'started relayed' : 'NOT relayed at start'}, path now ${up.path?.kind})`,
       );
       console.log(rows[rows.length - 1]);
@@ -123,7 +183,9 @@ async function main(): Promise<void> {
     }
   } finally {
     await Promise.all(nodes.map((n) => n.close()));
+    await gate.stop();
   }
 }
 
-await main();
+if (process.argv[2] === 'gate') await gateProcess();
+else await main();

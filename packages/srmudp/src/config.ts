@@ -163,7 +163,8 @@ export const nodeOptionsSchema = z.strictObject({
    * Relays (gates). `serve`: relay for the peers this node accepts (its group), at
    * `rateBytesPerSec` per client (default 64 MiB/s: a gate lifts the public-relay 1 MiB/s for
    * its own group). `connectVia` (when not serving as a gate): relay between two of our live peers
-   * that present the requester's voucher (circuits 2 min / 4 MiB). `gates`: gates (contact cards or `{ host, port, peerId }`) to fall back to
+   * that present the requester's voucher (circuits 2 min / 4 MiB unless `connectViaLimits` says
+   * otherwise). `gates`: gates (contact cards or `{ host, port, peerId }`) to fall back to
    * when a direct punch is impossible or fails; each becomes the named peer `gate-<i>`, so the
    * node keeps a connection (its hop session) with it and redials it.
    */
@@ -171,6 +172,13 @@ export const nodeOptionsSchema = z.strictObject({
     .strictObject({
       serve: z.boolean().default(false),
       connectVia: z.boolean().default(false),
+      /** connect-via circuit limits (each field defaults to 2 min / 4 MiB; 0 = no limit) */
+      connectViaLimits: z
+        .strictObject({
+          durationMs: z.number().int().nonnegative().optional(),
+          bytes: z.number().int().nonnegative().optional(),
+        })
+        .optional(),
       rateBytesPerSec: z.number().int().positive().optional(),
       gates: z.array(peerTargetSchema).default([]),
     })

@@ -34,7 +34,7 @@ import {
   type NatSessionStatus,
   type ReflexiveCandidate,
 } from '@srmudp/punch';
-import { connectViaPolicy, createVoucher, groupPolicy } from '@srmudp/relay';
+import { CONNECT_VIA_CIRCUIT_LIMITS, connectViaPolicy, createVoucher, groupPolicy } from '@srmudp/relay';
 import {
   type Candidate,
   type CandidateUpdate,
@@ -292,7 +292,15 @@ export class SrmudpNode extends EventEmitter implements ConnectionOwner {
           ? {
               relay: {
                 // connect-via: between two of our live peers, with the requester's voucher
-                serve: { policy: connectViaPolicy({ peers: (key) => this.acceptPolicy(key, allow) }) },
+                serve: {
+                  policy: connectViaPolicy({
+                    peers: (key) => this.acceptPolicy(key, allow),
+                    limits: {
+                      ...CONNECT_VIA_CIRCUIT_LIMITS,
+                      ...stripUndefined(options.relay.connectViaLimits ?? {}),
+                    },
+                  }),
+                },
               },
             }
           : {}),

@@ -45,4 +45,17 @@ describe('relays options', () => {
     expect(error({ relayMode: 'sometimes' })).toMatch(/"auto"\|"always"\|"never"[\s\S]*at relayMode/);
     expect(error({ relayToken: '' })).toMatch(/relayToken/);
   });
+
+  it('relay.connectViaLimits: non-negative integers (0 = no limit), only durationMs and bytes', () => {
+    const o = parseNodeOptions({
+      relay: { connectVia: true, connectViaLimits: { bytes: 0, durationMs: 600_000 } },
+    });
+    expect(o.relay?.connectViaLimits).toEqual({ bytes: 0, durationMs: 600_000 });
+    expect(parseNodeOptions({ relay: { connectVia: true } }).relay?.connectViaLimits).toBeUndefined();
+    expect(error({ relay: { connectVia: true, connectViaLimits: { bytes: -1 } } })).toMatch(
+      /at relay\.connectViaLimits\.bytes/,
+    );
+    expect(error({ relay: { connectViaLimits: { durationMs: 1.5 } } })).toMatch(/durationMs/);
+    expect(error({ relay: { connectViaLimits: { rate: 1 } } })).toMatch(/rate/);
+  });
 });

@@ -151,6 +151,8 @@ export class Lab {
   readonly prefix: string;
   readonly A: SidePlan;
   readonly B: SidePlan;
+  /** Profile of the third home's router natC (option `C`); null: no third home. */
+  readonly C: RouterProfile | null;
   private readonly opts: LabOptions;
   private readonly routers = new Map<RouterName, RouterState>();
   private readonly impairments = new Map<LinkName, Impairment>();
@@ -169,6 +171,22 @@ export class Lab {
     this.opts = opts;
     this.A = sidePlan('A', opts.A);
     this.B = sidePlan('B', opts.B);
+    this.C = opts.C ?? null;
+    if (this.C !== null) {
+      if (!NAT_PROFILES.includes(this.C) || (this.C as NatProfile) === 'cgnat')
+        throw new RangeError(`"C" expected a router profile (not cgnat), got ${String(this.C)}`);
+      this.routers.set('natC', {
+        name: 'natC',
+        profile: this.C,
+        lanNet: '192.168.1.0/24',
+        wanIp: ADDR.publicC,
+        hairpin: false,
+        portRange: undefined,
+        mapTimeout: 60,
+        v6: null,
+        lanNet6: '',
+      });
+    }
     for (const [link, imp] of Object.entries(opts.impair ?? {}) as [LinkName, Impairment][]) {
       if (!(link in LINK_IF)) throw new RangeError(`"impair" expected keys natA, natB, rdv, got ${link}`);
       validateImpairment(imp);
@@ -220,6 +238,7 @@ export class Lab {
       if (s.cgn) n.push(s.side === 'A' ? 'cgnA' : 'cgnB');
       n.push(...s.hosts);
     }
+    if (this.C !== null) n.push('natC', 'hostC');
     return n;
   }
 
@@ -256,6 +275,7 @@ export class Lab {
   /** IPv6 is enabled in a node's namespace: public nodes when the lab has IPv6, a side's when it has. */
   private v6In(n: NodeName): boolean {
     if (n === 'inet' || n === 'rdv') return this.hasIpv6;
+    if (n === 'natC' || n === 'hostC') return false;
     return this.sideOfNode(n).v6 !== null;
   }
 
@@ -326,6 +346,7 @@ export class Lab {
       await this.ip('rdv', ['-6', 'route', 'add', 'default', 'via', ADDR6.inetRdv]);
     }
     await Promise.all([this.A, this.B].map((s) => this.buildSide(s)));
+    if (this.C !== null) await this.buildThirdHome();
     for (const r of this.routers.values()) await this.loadNat(r);
     await this.applyImpairments();
     if (this.hasIpv6) await this.waitUsable6();
@@ -454,6 +475,20 @@ export class Lab {
       const t = { udpTimeout: s.udpTimeout, udpTimeoutStream: s.udpTimeoutStream };
       if (t.udpTimeout !== undefined || t.udpTimeoutStream !== undefined) await this.sysctlTimeouts(r, t);
     }
+  }
+
+  /** The third home: inet i-natC <-> natC wan0 (198.18.0.0/24), natC lan0 bridge <-> hostC. */
+  private async buildThirdHome(): Promise<void> {
+    await this.veth('inet', 'i-natC', 'natC', 'wan0');
+    await this.addr('inet', 'i-natC', `${ADDR.inetC}/24`);
+    await this.addr('natC', 'wan0', `${ADDR.publicC}/24`);
+    await this.ip('natC', ['route', 'add', 'default', 'via', ADDR.inetC]);
+    await this.ip('natC', ['link', 'add', 'lan0', 'type', 'bridge']);
+    await this.addr('natC', 'lan0', `${ADDR.lanGateway}/24`);
+    await this.veth('natC', 'p-hostC', 'hostC', 'eth0');
+    await this.ip('natC', ['link', 'set', 'p-hostC', 'master', 'lan0']);
+    await this.addr('hostC', 'eth0', `${ADDR.hostC}/24`);
+    await this.ip('hostC', ['route', 'add', 'default', 'via', ADDR.lanGateway]);
   }
 
   private async veth(nsA: NodeName, ifA: string, nsB: NodeName, ifB: string): Promise<void> {
@@ -1101,7 +1136,7 @@ export function deleteNamespaceSync(ns: string): void {
   runSync(['ip', 'netns', 'del', ns]);
 }
 
-const NODE_SUFFIX = /^([a-z0-9]{1,8})-(inet|rdv|natA|natB|cgnA|cgnB|hostA|hostA2|hostB|hostB2)$/;
+const NODE_SUFFIX = /^([a-z0-9]{1,8})-(inet|rdv|natA|natB|cgnA|cgnB|hostA|hostA2|hostB|hostB2|natC|hostC)$/;
 
 /** Removes one lab's namespaces by prefix (CLI `down --prefix`). Returns the names deleted. */
 export function downPrefix(prefix: string): string[] {

@@ -47,10 +47,12 @@ export type NodeName =
   | 'hostA'
   | 'hostA2'
   | 'hostB'
-  | 'hostB2';
+  | 'hostB2'
+  | 'natC'
+  | 'hostC';
 
 /** NAT routers (the ones {@link Lab.natReboot} and conntrack settings apply to). */
-export type RouterName = 'natA' | 'natB' | 'cgnA' | 'cgnB';
+export type RouterName = 'natA' | 'natB' | 'cgnA' | 'cgnB' | 'natC';
 
 /** Hosts behind the NATs. */
 export type HostName = 'hostA' | 'hostA2' | 'hostB' | 'hostB2';
@@ -105,6 +107,14 @@ export interface LabOptions {
   readonly prefix?: string;
   readonly A?: NatProfile | SideOptions;
   readonly B?: NatProfile | SideOptions;
+  /**
+   * A third home (default: none): router `natC` of this profile with one host `hostC` behind it,
+   * on its own public link (198.18.0.0/24, not impaired), IPv4 only. Not part of
+   * {@link Lab.selfCheck}: a test that uses it checks the profile it relies on itself (a node's
+   * own NAT classification, say). For a member that must be behind a NAT and reach both sides,
+   * as a connect-via relay between them.
+   */
+  readonly C?: RouterProfile;
   /** Impairments per public link, applied at `up()`; change later with {@link Lab.impair}. */
   readonly impair?: Partial<Record<LinkName, Impairment>>;
   /**
@@ -142,6 +152,10 @@ export const ADDR = {
   hostA2: '192.168.1.11',
   hostB: '192.168.1.20',
   hostB2: '192.168.1.21',
+  /** The third home (option `C`): natC's public address, inet's end of that link, hostC. */
+  publicC: '198.18.0.30',
+  inetC: '198.18.0.1',
+  hostC: '192.168.1.30',
   /** Carrier-side gateway (cgn lan0) and the home routers' WAN addresses behind a cgn. */
   cgnGateway: '100.64.0.1',
   natAWanBehindCgn: '100.64.0.10',

@@ -79,6 +79,24 @@ describe.runIf(LAB.ok)('natlab network behaviour', () => {
     }
   }, 30_000);
 
+  it('a third home (option C): hostC reaches the public segment through natC, seen at its public address', async () => {
+    expect(() => createLab({ C: 'cgnat' as 'eim' })).toThrow(RangeError);
+    const lab = await make({ C: 'eim' }).up();
+    expect(lab.nodes()).toEqual(expect.arrayContaining(['natC', 'hostC']));
+    expect(lab.routerNames()).toContain('natC');
+    const rdvEcho = await echoServer(lab, 'rdv', ADDR.rdv, 7000);
+    const c = await client(lab, 'hostC');
+    const r = await c.ask<{ reply: string | null; from: string }>({
+      t: 'udp',
+      ip: ADDR.rdv,
+      port: 7000,
+      data: 'third',
+    });
+    expect(r).toMatchObject({ reply: 'third', from: `${ADDR.rdv}:7000` });
+    const seen = await rdvEcho.ask<{ last: string }>({ t: 'count' });
+    expect(seen.last.split(':')[0]).toBe(ADDR.publicC);
+  }, 30_000);
+
   it('udp-blocked drops UDP (except DNS) while TCP through the same NAT works', async () => {
     const lab = await make({ A: 'udp-blocked' }).up();
     await echoServer(lab, 'rdv', ADDR.rdv, 7000);

@@ -220,6 +220,63 @@ export function publicIpOf(side: 'A' | 'B'): string {
   return side === 'A' ? ADDR.publicA : ADDR.publicB;
 }
 
+/** The profiles of the matrix (`cgnat`: an `eim` home router behind an `eim` carrier NAT). */
+export type Profile = 'eim' | 'restricted' | 'fullcone' | 'symmetric' | 'cgnat';
+export const PROFILES: readonly Profile[] = ['eim', 'restricted', 'fullcone', 'symmetric', 'cgnat'];
+/** Every unordered profile pair, in the matrix's row order. */
+export const PROFILE_PAIRS: ReadonlyArray<readonly [Profile, Profile]> = PROFILES.flatMap((pa, i) =>
+  PROFILES.slice(i).map((pb) => [pa, pb] as const),
+);
+
+/** Waits (bounded: 60 × 0.5 s) until `p`'s named peer gate-0 (its hop session) is established. */
+export async function hopUp(p: Peer): Promise<void> {
+  for (let i = 0; i < 60; i++) {
+    p.proc.send({ t: 'stats' });
+    const st = (await p.proc.next((m) => m.t === 'stats', 10_000)) as unknown as {
+      status: Record<string, { state: string }>;
+    };
+    if (st.status['gate-0']?.state === 'established') return;
+    await new Promise((r) => setTimeout(r, 500));
+  }
+  throw new Error(`no hop session with the gate from ${p.host}`);
+}
+
+/**
+ * A gate in rdv (203.0.113.200:40001, `relay: { serve: true, ...gateRelay }`, plus `gateOptions`)
+ * and members in hostA and hostB configured with it, once both hold their hop session (a
+ * circuit reaches a target only through its hop session).
+ */
+export async function gateAndMembers(
+  run: LabRun,
+  gateRelay: object = {},
+  gateOptions: object = {},
+): Promise<{ gate: Peer; a: Peer; b: Peer; gateOptions: object }> {
+  const all = { host: ADDR.rdv, port: 40001, relay: { serve: true, ...gateRelay }, ...gateOptions };
+  const gate = await spawnPeer(run, 'rdv', all);
+  const opts = { relay: { gates: [gate.ready.card] } };
+  const [a, b] = await Promise.all([spawnPeer(run, 'hostA', opts), spawnPeer(run, 'hostB', opts)]);
+  await Promise.all([hopUp(a), hopUp(b)]);
+  return { gate, a, b, gateOptions: all };
+}
+
+/**
+ * No direct path between the two sides: inet drops every packet between their public addresses
+ * (both directions), so only relays (on rdv, or behind natC) join them.
+ */
+export async function blockDirect(lab: Lab): Promise<void> {
+  const drop = (from: string, to: string) => `ip saddr ${from} ip daddr ${to} drop`;
+  await lab.exec('inet', ['nft', '-f', '-'], {
+    input: `table ip nodirect {
+  chain forward {
+    type filter hook forward priority filter - 10; policy accept;
+    ${drop(ADDR.publicA, ADDR.publicB)}
+    ${drop(ADDR.publicB, ADDR.publicA)}
+  }
+}
+`,
+  });
+}
+
 // --- report fragments (pnpm test:nat --report)
 
 export interface ReportRow {
@@ -233,6 +290,8 @@ export interface ReportRow {
   pass?: boolean;
   /** position in the report (the matrix's row order) */
   order?: number;
+  /** the per-pair relay table's column this row fills ('gate' or 'via') */
+  column?: 'gate' | 'via';
 }
 
 /** Writes report rows of one suite when SRMUDP_NAT_REPORT_DIR is set (the --report run). */

@@ -8,6 +8,8 @@ import {
   type ConnectResult,
   connectBoth,
   LAB,
+  PROFILE_PAIRS,
+  type Profile,
   publicIpOf,
   type ReportRow,
   reportSkipWhenUnsupported,
@@ -17,8 +19,6 @@ import {
   writeReportFragment,
 } from './helpers.js';
 
-type Profile = 'eim' | 'restricted' | 'fullcone' | 'symmetric' | 'cgnat';
-const PROFILES: Profile[] = ['eim', 'restricted', 'fullcone', 'symmetric', 'cgnat'];
 /** one-way delay on natA's public link: RTT between the hosts ≈ 2 × this */
 const DELAY_MS = 20;
 /** birthday pairs keep trying for 30 s */
@@ -64,10 +64,7 @@ afterAll(() => writeReportFragment('matrix', rows));
 /** At most this many labs at once (2 shared cores: each lab runs a delayer and three Node processes). */
 const slot = slots(Number(process.env.SRMUDP_NAT_PARALLEL ?? 3));
 
-const pairs: Array<[Profile, Profile]> = [];
-for (let i = 0; i < PROFILES.length; i++) {
-  for (let j = i; j < PROFILES.length; j++) pairs.push([PROFILES[i] as Profile, PROFILES[j] as Profile]);
-}
+const pairs = PROFILE_PAIRS;
 
 reportSkipWhenUnsupported('matrix');
 describe.runIf(LAB.ok)('NAT matrix (real kernel NATs, simultaneous open from contact cards)', () => {

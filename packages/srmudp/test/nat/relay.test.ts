@@ -1,8 +1,13 @@
 // Relayed paths through real Linux NATs (issue 14): two members behind symmetric NATs cannot
 // punch (PUNCH_IMPOSSIBLE); with a gate on the public segment (rdv) they connect through it.
+import { randomBytes } from 'node:crypto';
+import { rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import {
   ADDR,
+  gateAndMembers,
   LAB,
   type ReportRow,
   reportSkipWhenUnsupported,
@@ -11,6 +16,8 @@ import {
   writeReportFragment,
 } from './helpers.js';
 
+/** MiB sent while the gate restarts. */
+const RESTART_MIB = Number(process.env.SRMUDP_NAT_RESTART_MIB ?? 16);
 /** MiB each way through the gate (the issue's 16). */
 const RELAY_MIB = Number(process.env.SRMUDP_NAT_RELAY_MIB ?? 16);
 
@@ -21,20 +28,8 @@ reportSkipWhenUnsupported('relay');
 describe.runIf(LAB.ok)('relayed paths (real kernel NATs)', () => {
   it(`symmetric × symmetric connects through a gate on the public segment, ${RELAY_MIB} MiB each way`, async () => {
     await withLab({ A: 'symmetric', B: 'symmetric' }, async (run) => {
-      const gate = await spawnPeer(run, 'rdv', { host: ADDR.rdv, port: 40001, relay: { serve: true } });
-      const opts = { relay: { gates: [gate.ready.card] } };
-      const [a, b] = await Promise.all([spawnPeer(run, 'hostA', opts), spawnPeer(run, 'hostB', opts)]);
-      // b must hold its hop session before a's circuit can reach it: wait for its gate-0
-      for (const p of [a, b]) {
-        for (let i = 0; i < 60; i++) {
-          p.proc.send({ t: 'stats' });
-          const st = (await p.proc.next((m) => m.t === 'stats', 10_000)) as unknown as {
-            status: Record<string, { state: string }>;
-          };
-          if (st.status['gate-0']?.state === 'established') break;
-          await new Promise((r) => setTimeout(r, 500));
-        }
-      }
+      // b must hold its hop session before a's circuit can reach it
+      const { a, b } = await gateAndMembers(run);
       a.proc.send({ t: 'connect', card: b.ready.card, timeoutMs: 40_000 });
       const ra = (await a.proc.next((m) => m.t === 'connected' || m.t === 'failed', 60_000)) as unknown as {
         t: string;
@@ -122,4 +117,62 @@ describe.runIf(LAB.ok)('relayed paths (real kernel NATs)', () => {
       });
     });
   }, 300_000);
+
+  it(`symmetric × symmetric: the gate is killed and restarted (same key, same port) during a ${RESTART_MIB} MiB transfer; it completes`, async () => {
+    const keyFile = join(tmpdir(), `srmudp-gate-${randomBytes(6).toString('hex')}.key`);
+    try {
+      await withLab({ A: 'symmetric', B: 'symmetric' }, async (run) => {
+        // 2 MiB/s per client: the transfer lasts ~8 s, the gate goes away ~2 s into it
+        const { gate, a, b, gateOptions } = await gateAndMembers(
+          run,
+          { rateBytesPerSec: 2 * 1024 * 1024 },
+          { identity: keyFile },
+        );
+        a.proc.send({ t: 'connect', card: b.ready.card, timeoutMs: 40_000 });
+        const ra = (await a.proc.next((m) => m.t === 'connected' || m.t === 'failed', 60_000)) as unknown as {
+          t: string;
+          ms: number;
+        };
+        expect(ra, JSON.stringify(ra)).toMatchObject({ t: 'connected', path: { kind: 'relayed' } });
+        const bytes = RESTART_MIB * 1024 * 1024;
+        a.proc.send({ t: 'send', bytes, peer: b.ready.peerId });
+        const done = Promise.all([
+          a.proc.next((m) => m.t === 'sent' || m.t === 'error', 300_000),
+          b.proc.next((m) => (m.t === 'stream' && m.from === a.ready.peerId) || m.t === 'error', 300_000),
+        ]);
+        await new Promise((r) => setTimeout(r, 2000));
+        const t0 = Date.now();
+        gate.proc.killNow();
+        await gate.proc.exited;
+        const again = await spawnPeer(run, 'rdv', gateOptions);
+        expect(again.ready.peerId).toBe(gate.ready.peerId);
+        const restartMs = Date.now() - t0;
+        const [sent, got] = (await done) as unknown as [
+          { t: string; sha256: string },
+          { t: string; bytes: number; sha256: string; ms: number },
+        ];
+        expect(sent.t, JSON.stringify(sent)).toBe('sent');
+        expect(got.t, JSON.stringify(got)).toBe('stream');
+        expect(got.bytes).toBe(bytes);
+        expect(got.sha256).toBe(sent.sha256);
+        // the transfer outlasted the restart (else the test proved nothing)
+        expect(got.ms).toBeGreaterThan(2000 + restartMs);
+        // still through the (restarted) gate
+        a.proc.send({ t: 'pathof', peer: b.ready.peerId });
+        const pa = (await a.proc.next((m) => m.t === 'pathof', 10_000)) as unknown as { path: unknown };
+        expect(pa.path).toEqual({ kind: 'relayed', via: gate.ready.peerId });
+        rows.push({
+          section: 'relay',
+          pair: 'symmetric × symmetric (gate restarted mid-transfer)',
+          expected: 'the transfer completes through the restarted gate',
+          result: `${RESTART_MIB} MiB SHA-256 equal; gate down ${(restartMs / 1000).toFixed(1)} s (killed, started again with the same key and port)`,
+          timeMs: ra.ms,
+          detail: `the members redial their hop sessions and ask for a circuit again; transfer ${(got.ms / 1000).toFixed(1)} s at a 2 MiB/s gate rate`,
+          pass: true,
+        });
+      });
+    } finally {
+      rmSync(keyFile, { force: true });
+    }
+  }, 420_000);
 });

@@ -6,6 +6,8 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import {
   ADDR,
+  gateAndMembers,
+  hopUp,
   LAB,
   type Peer,
   type ReportRow,
@@ -34,19 +36,6 @@ interface Stats {
 async function stats(p: Peer): Promise<Stats> {
   p.proc.send({ t: 'stats' });
   return (await p.proc.next((m) => m.t === 'stats', 10_000)) as unknown as Stats;
-}
-
-/** Waits (bounded) until `p`'s named gate-0 is established. */
-async function hopUp(p: Peer): Promise<void> {
-  for (let i = 0; i < 60; i++) {
-    p.proc.send({ t: 'stats' });
-    const st = (await p.proc.next((m) => m.t === 'stats', 10_000)) as unknown as {
-      status: Record<string, { state: string }>;
-    };
-    if (st.status['gate-0']?.state === 'established') return;
-    await new Promise((r) => setTimeout(r, 500));
-  }
-  throw new Error('no hop session with the gate');
 }
 
 reportSkipWhenUnsupported('upgrade');
@@ -114,10 +103,7 @@ describe.runIf(LAB.ok)('relayed → direct upgrade (real kernel NATs)', () => {
 
   it('eim × symmetric, direct: a NAT reboot on the symmetric side (conntrack flushed, new random mappings) mid-transfer falls back to the gate without losing data', async () => {
     await withLab({ A: 'eim', B: 'symmetric' }, async (run) => {
-      const gate = await spawnPeer(run, 'rdv', { host: ADDR.rdv, port: 40001, relay: { serve: true } });
-      const opts = { relay: { gates: [gate.ready.card] } };
-      const [a, b] = await Promise.all([spawnPeer(run, 'hostA', opts), spawnPeer(run, 'hostB', opts)]);
-      await Promise.all([hopUp(a), hopUp(b)]);
+      const { a, b } = await gateAndMembers(run);
       a.proc.send({ t: 'connect', card: b.ready.card, timeoutMs: 40_000 });
       const ra = (await a.proc.next((m) => m.t === 'connected' || m.t === 'failed', 60_000)) as unknown as {
         t: string;
