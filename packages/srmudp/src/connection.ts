@@ -347,6 +347,7 @@ export class Connection extends EventEmitter implements StreamHost {
     if (streams !== null) {
       for (const s of streams.values()) {
         if (s.readableEnded && s.writableFinished) continue;
+        if (s.keepReceived()) continue; // what the peer sent before closing stays readable
         if (err && s.listenerCount('error') > 0) s.destroy(err);
         else s.destroy();
       }

@@ -140,6 +140,28 @@ export class SrmudpStream extends Duplex {
     if (this.wantRead) this.pull();
   }
 
+  /**
+   * @internal The connection closed. A stream whose peer had finished its side (every byte up to
+   * FIN received) and that has nothing of ours waiting to be sent keeps what it received: the
+   * bytes are moved into the readable buffer and end with EOF, like data a TCP socket received
+   * before the peer's FIN. Returns false when the stream must be torn down instead.
+   */
+  keepReceived(): boolean {
+    if (!this.remoteFinished || this.pending !== null || this.writableLength > 0) return false;
+    if (!this.ended) {
+      for (let data = this.host.streamRead(this.id); data !== null; data = this.host.streamRead(this.id)) {
+        this.push(data);
+      }
+      this.ended = true;
+      this.push(null);
+    }
+    if (!this.writableEnded) {
+      this.finishSent = true; // nothing can be sent any more: our side ends quietly
+      this.end();
+    }
+    return true;
+  }
+
   /** @internal the peer finished its side: every byte up to FIN is readable now */
   onRemoteFinished(): void {
     this.remoteFinished = true;
