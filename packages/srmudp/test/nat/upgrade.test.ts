@@ -17,6 +17,9 @@ import {
   writeReportFragment,
 } from './helpers.js';
 
+/** The connection to `peer` closed (not a gate's hop session, which is redialled on a lost relayed path). */
+const closedWith = (m: { t: string }, peer: unknown) => m.t === 'closed' && (m as { peer?: unknown }).peer === peer;
+
 /** MiB sent while the upgrade happens (the issue's 64). */
 const UPGRADE_MIB = Number(process.env.SRMUDP_NAT_UPGRADE_MIB ?? 64);
 /** MiB in flight when natB reboots. */
@@ -71,8 +74,8 @@ describe.runIf(LAB.ok)('relayed → direct upgrade (real kernel NATs)', () => {
         .next((m) => m.t === 'path' && (m as { path?: { kind?: string } }).path?.kind === 'direct', 120_000)
         .then((m) => ({ m, at: Date.now() }));
       const [sent, got] = (await Promise.all([
-        a.proc.next((m) => m.t === 'sent' || m.t === 'error' || m.t === 'closed', 240_000),
-        b.proc.next((m) => m.t === 'stream' || m.t === 'error' || m.t === 'closed', 240_000),
+        a.proc.next((m) => m.t === 'sent' || m.t === 'error' || closedWith(m, b.ready.peerId), 240_000),
+        b.proc.next((m) => m.t === 'stream' || m.t === 'error' || closedWith(m, a.ready.peerId), 240_000),
       ])) as unknown as [
         { t: string; sha256: string },
         { t: string; bytes: number; sha256: string; ms: number },
@@ -131,8 +134,8 @@ describe.runIf(LAB.ok)('relayed → direct upgrade (real kernel NATs)', () => {
         .next((m) => m.t === 'path' && (m as { path?: { kind?: string } }).path?.kind === 'relayed', 120_000)
         .then(() => Date.now());
       const [sent, got] = (await Promise.all([
-        a.proc.next((m) => m.t === 'sent' || m.t === 'error' || m.t === 'closed', 240_000),
-        b.proc.next((m) => m.t === 'stream' || m.t === 'error' || m.t === 'closed', 240_000),
+        a.proc.next((m) => m.t === 'sent' || m.t === 'error' || closedWith(m, b.ready.peerId), 240_000),
+        b.proc.next((m) => m.t === 'stream' || m.t === 'error' || closedWith(m, a.ready.peerId), 240_000),
       ])) as unknown as [{ t: string; sha256: string }, { t: string; bytes: number; sha256: string }];
       expect(sent.t, JSON.stringify(sent)).toBe('sent');
       expect(got.t, JSON.stringify(got)).toBe('stream');
