@@ -18,7 +18,7 @@ import {
 } from './helpers.js';
 
 /** The connection to `peer` closed (not a gate's hop session, which is redialled on a lost relayed path). */
-const closedWith = (m: { t: string }, peer: unknown) => m.t === 'closed' && (m as { peer?: unknown }).peer === peer;
+const closedWith = (m: Record<string, unknown>, peer: unknown) => m.t === 'closed' && m.peer === peer;
 
 /** MiB sent while the upgrade happens (the issue's 64). */
 const UPGRADE_MIB = Number(process.env.SRMUDP_NAT_UPGRADE_MIB ?? 64);
