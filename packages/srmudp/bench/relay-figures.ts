@@ -10,6 +10,7 @@ import { once } from 'node:events';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { type Connection, createNode, type SrmudpNode } from '../src/index.js';
+import { blockTo } from '../test/net-helpers.js';
 
 const MIB = 1024 * 1024;
 const SIZE = Number(process.env.RELAY_FIG_MIB ?? 16) * MIB;
@@ -47,18 +48,6 @@ async function deadPort(): Promise<number> {
   const port = dead.address().port;
   await dead.close();
   return port;
-}
-
-/** Drops every datagram `n` sends to `port`; returns the undo. */
-function blockTo(n: SrmudpNode, port: number): () => void {
-  const t = n.transport;
-  const { send, sendUrgent } = t;
-  t.send = (data, host, p) => (p === port ? true : send.call(t, data, host, p));
-  t.sendUrgent = (data, host, p) => (p === port ? true : sendUrgent.call(t, data, host, p));
-  return () => {
-    t.send = send;
-    t.sendUrgent = sendUrgent;
-  };
 }
 
 /** The gate process (`relay-figures.ts gate`): prints its card, then its CPU time on each line in. */

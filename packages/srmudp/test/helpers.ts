@@ -42,14 +42,5 @@ export async function hashOfStream(s: SrmudpStream): Promise<{ bytes: number; sh
   return { bytes, sha256: h.digest('hex') };
 }
 
-/** Drops every datagram `n` sends to `port` (no direct path from it there); returns the undo. */
-export function blockTo(n: SrmudpNode, port: number): () => void {
-  const t = n.transport;
-  const { send, sendUrgent } = t;
-  t.send = (data, host, p) => (p === port ? true : send.call(t, data, host, p));
-  t.sendUrgent = (data, host, p) => (p === port ? true : sendUrgent.call(t, data, host, p));
-  return () => {
-    t.send = send;
-    t.sendUrgent = sendUrgent;
-  };
-}
+// blockTo lives in net-helpers.ts (no vitest import), so the benches share it
+export { blockTo } from './net-helpers.js';
