@@ -2,7 +2,7 @@
 // (inet drops every packet between their public addresses), the pair connects through a gate (a
 // member on the public segment, rdv, `relay: { serve: true }`) and, with the gate gone, via a
 // common peer (a third member behind an `eim` NAT, natC, `relay: { connectVia: true }`, connected
-// to both ends). Each way a transfer arrives with SHA-256 equal and both ends report the path as
+// to both ends). Both ways at once, a transfer arrives with SHA-256 equal and both ends report the path as
 // relayed through that relay. One lab per pair serves both columns; pairs run concurrently.
 import { afterAll, describe, expect, it } from 'vitest';
 import {
@@ -53,6 +53,19 @@ async function relayGreeted(p: Peer, relay: Peer): Promise<void> {
   throw new Error(`${relay.host} never greeted ${p.host} as a relay`);
 }
 
+/** Waits (bounded: 40 × 0.25 s) until `p`'s connection with `peer` is relayed through `relay`. */
+async function pathVia(p: Peer, peer: Peer, relay: Peer): Promise<void> {
+  let last: PathOf | null = null;
+  for (let i = 0; i < 40; i++) {
+    last = await pathOf(p, peer);
+    if (last.path?.kind === 'relayed' && last.path.via === relay.ready.peerId) return;
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  throw new Error(
+    `${p.host}: no connection with ${peer.host} relayed through ${relay.host}: ${JSON.stringify(last)}`,
+  );
+}
+
 /** On failure, what each process says now (stats, relays) and the end of its log, then rethrows. */
 async function withDiagnostics<T>(peers: Peer[], p: Promise<T>): Promise<T> {
   try {
@@ -94,23 +107,31 @@ async function relayedExchange(a: Peer, b: Peer, relay: Peer, mib: number): Prom
   const via = { kind: 'relayed', via: relay.ready.peerId };
   const pa = await pathOf(a, b);
   expect(pa.path, JSON.stringify(pa)).toEqual(via);
+  // the responder knows the connection a moment later (key confirmation comes with a's first
+  // packet, one relay hop away); until then its connection with a may still be the previous
+  // one (through the gate, closing): b sends once its own end names this relay
+  await pathVia(b, a, relay);
   const bytes = mib * 1024 * 1024;
   const timeout = 60_000 + mib * 10_000;
-  // one way, then the other (as relay.test.ts; both at once stalled the responder's stream in
-  // 2 of 4 concurrent labs: reported, not covered here)
-  const mbit: number[] = [];
-  for (const [from, to] of [
+  // both ways at once (each end writes while it reads the other's stream)
+  const ways = [
     [a, b],
     [b, a],
-  ] as const) {
-    from.proc.send({ t: 'send', bytes, peer: to.ready.peerId });
-    const [sent, got] = (await withDiagnostics(
-      [a, b, relay],
-      Promise.all([
+  ] as const;
+  for (const [from, to] of ways) from.proc.send({ t: 'send', bytes, peer: to.ready.peerId });
+  const results = (await withDiagnostics(
+    [a, b, relay],
+    Promise.all(
+      ways.flatMap(([from, to]) => [
         from.proc.next((m) => m.t === 'sent' || m.t === 'error', timeout),
         to.proc.next((m) => (m.t === 'stream' && m.from === from.ready.peerId) || m.t === 'error', timeout),
       ]),
-    )) as unknown as Array<{ t: string; bytes: number; sha256: string; ms: number }>;
+    ),
+  )) as unknown as Array<{ t: string; bytes: number; sha256: string; ms: number }>;
+  const mbit: number[] = [];
+  for (let i = 0; i < ways.length; i++) {
+    const sent = results[2 * i];
+    const got = results[2 * i + 1];
     expect(sent?.t, JSON.stringify(sent)).toBe('sent');
     expect(got?.t, JSON.stringify(got)).toBe('stream');
     expect(got?.bytes).toBe(bytes);

@@ -31,6 +31,8 @@ const RELAY_PORT = 8443;
 const MIB = Number(process.env.SRMUDP_NAT_WS_MIB ?? 64);
 /** runs of the start-to-connected figure per kind */
 const RUNS = Number(process.env.SRMUDP_NAT_WS_RUNS ?? 1);
+/** a transfer's bound (the slowest, 64 MiB paced, takes ~40 s; the test's own limit is 300 s) */
+const TRANSFER_MS = 150_000;
 
 const rows: ReportRow[] = [];
 afterAll(() => writeReportFragment('ws-relay', rows));
@@ -88,17 +90,42 @@ async function connect(from: Peer, to: Peer, timeoutMs = 40_000): Promise<Connec
 /** `bytes` on a new stream from → to; SHA-256 equal. `during` runs once the stream is under way. */
 async function transfer(from: Peer, to: Peer, bytes: number, during?: () => Promise<void>) {
   from.proc.send({ t: 'send', bytes });
-  const receiving = to.proc.next((m) => m.t === 'stream' || m.t === 'error' || m.t === 'closed', 300_000);
-  const sending = from.proc.next((m) => m.t === 'sent' || m.t === 'error', 300_000);
+  const receiving = to.proc.next((m) => m.t === 'stream' || m.t === 'error' || m.t === 'closed', TRANSFER_MS);
+  const sending = from.proc.next((m) => m.t === 'sent' || m.t === 'error', TRANSFER_MS);
   let receivedAt = 0;
-  void receiving.then(() => {
-    receivedAt = performance.now();
-  });
+  void receiving.then(
+    () => {
+      receivedAt = performance.now();
+    },
+    () => {},
+  );
+  // a sender that fails (no connection, a closed one) ends the wait at once, with its reason
+  const senderFailed = sending.then(
+    (m) => (m.t === 'error' ? m : new Promise<never>(() => {})),
+    () => new Promise<never>(() => {}),
+  );
   if (during) await during();
-  const [sent, got] = (await Promise.all([sending, receiving])) as unknown as [
+  const both = Promise.all([sending, receiving]);
+  both.catch(() => {}); // its failure is handled below (a sender error can end the wait first)
+  let result: Awaited<typeof both> | Record<string, unknown>;
+  try {
+    result = await Promise.race([both, senderFailed]);
+  } catch (err) {
+    // a stalled transfer: both ends' state, unread messages and recent log lines, then the failure
+    for (const p of [from, to]) {
+      const st = await stats(p).catch((e: unknown) => String(e));
+      console.error(
+        `--- ${p.host}: ${JSON.stringify(st)}\npending ${JSON.stringify(p.proc.pending())}\n${p.proc.stderr.slice(-8000)}`,
+      );
+    }
+    throw err;
+  }
+  if (!Array.isArray(result)) throw new Error(`the sender failed: ${JSON.stringify(result)}`);
+  const [sent, got] = result as unknown as [
     { t: string; sha256: string },
     { t: string; bytes: number; sha256: string; ms: number },
   ];
+  expect(sent.t, JSON.stringify(sent)).toBe('sent');
   expect(got.t, JSON.stringify(got)).toBe('stream');
   expect(got.bytes).toBe(bytes);
   expect(got.sha256).toBe(sent.sha256);
