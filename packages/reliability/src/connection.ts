@@ -39,7 +39,7 @@ import { ConnectionFlow } from './flow-control.js';
 import { Liveness } from './liveness.js';
 import { LossRecovery, type RecoveryHost } from './loss-recovery.js';
 import { Messages } from './messages.js';
-import { isAckEliciting, PacketBuilder, type Transmit } from './packet-builder.js';
+import { isAckEliciting, PacketBuilder, type PacketSources, type Transmit } from './packet-builder.js';
 import { PathState } from './paths.js';
 import { BASE_PLPMTU } from './pmtud.js';
 import { type SentFrame, SentKind, type SentPacket } from './sent-packet.js';
@@ -69,13 +69,14 @@ export class ReliableConnection implements RecoveryHost {
   private readonly acks: AckTracker;
   private readonly flow: ConnectionFlow;
   private readonly streams: StreamSet;
-  private readonly messages: Messages;
-  private readonly control: Messages;
   private readonly datagrams: Datagrams;
   private readonly rate = new DeliveryRateSampler();
   private readonly recovery: LossRecovery;
   private readonly liveness: Liveness;
   private readonly builder: PacketBuilder;
+  /** what packets are built from; its message queues are created on first use (most connections
+   * never send or receive a message: ~150 bytes each of an idle connection's heap) */
+  private readonly sources: PacketSources;
 
   private readonly closing = new CloseState();
   /** loss-burst log lines: at most one per LOSS_LOG_INTERVAL_MS, the bursts in between counted */
@@ -96,25 +97,24 @@ export class ReliableConnection implements RecoveryHost {
       limits.maxConnectionReceiveWindow,
     );
     this.streams = new StreamSet(config.role, limits, this.flow, this.events, this.counters, this);
-    this.messages = new Messages(limits, this.flow, this.events, this.counters);
-    this.control = new Messages(limits, this.flow, this.events, this.counters, true);
     this.datagrams = new Datagrams(limits, this.events, this.counters);
     // the connection is loss recovery's host itself: no closures per connection (idle heap)
     this.recovery = new LossRecovery(config.maxAckDelay, this.rate, this.counters, this);
     this.liveness = new Liveness(config.idleTimeoutMs, config.keepaliveMs, now);
-    this.builder = new PacketBuilder({
+    this.sources = {
       config,
       acks: this.acks,
       recovery: this.recovery,
       rate: this.rate,
       flow: this.flow,
       streams: this.streams,
-      messages: this.messages,
-      control: this.control,
+      messages: null,
+      control: null,
       datagrams: this.datagrams,
       liveness: this.liveness,
       counters: this.counters,
-    });
+    };
+    this.builder = new PacketBuilder(this.sources);
     this.path.armTimers(now);
   }
 
@@ -246,7 +246,7 @@ export class ReliableConnection implements RecoveryHost {
       );
     }
     this.checkOpen();
-    return this.messages.send(data, options.unordered === true);
+    return this.messageQueue(false).send(data, options.unordered === true);
   }
 
   /**
@@ -260,7 +260,7 @@ export class ReliableConnection implements RecoveryHost {
       throw new RangeError(`control message of ${data.length} bytes exceeds maxMessageSize`);
     }
     if (this.stateValue !== 'open') return false;
-    return this.control.send(data, false);
+    return this.messageQueue(true).send(data, false);
   }
 
   /** Sends an unreliable datagram; false when it is too big for one packet or the queue is full. */
@@ -442,9 +442,9 @@ export class ReliableConnection implements RecoveryHost {
     const ev = this.events.take();
     if (ev === null) return null;
     if (ev.type === 'message') {
-      this.messages.onTaken(ev.data, now, this.path.rtt.smoothed);
+      this.messageQueue(false).onTaken(ev.data, now, this.path.rtt.smoothed);
     } else if (ev.type === 'control') {
-      this.control.onTaken(ev.data, now, this.path.rtt.smoothed);
+      this.messageQueue(true).onTaken(ev.data, now, this.path.rtt.smoothed);
     } else if (ev.type === 'datagram') this.datagrams.onTaken(ev.data);
     return ev;
   }
@@ -542,7 +542,7 @@ export class ReliableConnection implements RecoveryHost {
         this.streams.onStreamFrame(now, f, this.path.rtt.smoothed);
         return;
       case 'message':
-        (f.control === true ? this.control : this.messages).onFrame(now, f, this.path.rtt.smoothed);
+        this.messageQueue(f.control === true).onFrame(now, f, this.path.rtt.smoothed);
         return;
       case 'datagram':
         this.datagrams.onFrame(f);
@@ -588,7 +588,7 @@ export class ReliableConnection implements RecoveryHost {
     if (frames === null) return;
     for (let k = 0; k < frames.length; k++) {
       const fr = frames[k]!;
-      if (fr.kind === SentKind.Message) (fr.msg!.control ? this.control : this.messages).onFrameAcked(fr);
+      if (fr.kind === SentKind.Message) this.messageQueue(fr.msg!.control).onFrameAcked(fr);
       else if (fr.kind === SentKind.Stream || fr.kind === SentKind.ResetStream) this.streams.onFrameAcked(fr);
     }
   }
@@ -637,7 +637,7 @@ export class ReliableConnection implements RecoveryHost {
   private requeue(frames: SentFrame[]): void {
     for (let k = 0; k < frames.length; k++) {
       const fr = frames[k]!;
-      if (fr.kind === SentKind.Message) (fr.msg!.control ? this.control : this.messages).onFrameLost(fr);
+      if (fr.kind === SentKind.Message) this.messageQueue(fr.msg!.control).onFrameLost(fr);
       else if (fr.kind === SentKind.MaxData) this.flow.maxDataPending = true;
       else this.streams.onFrameLost(fr);
     }
@@ -727,7 +727,15 @@ export class ReliableConnection implements RecoveryHost {
   /** @internal room in the send budget may have opened (StreamSet's host) */
   notifyWritable(): void {
     this.streams.notifyWaiters();
-    this.messages.notifyWritable();
+    this.sources.messages?.notifyWritable(); // none yet: no send ever waited
+  }
+
+  /** The queue of CONTROL (`control`) or application messages, created on first use. */
+  private messageQueue(control: boolean): Messages {
+    const s = this.sources;
+    if (control)
+      return (s.control ??= new Messages(this.limits, this.flow, this.events, this.counters, true));
+    return (s.messages ??= new Messages(this.limits, this.flow, this.events, this.counters));
   }
 
   private checkOpen(): void {

@@ -44,9 +44,11 @@ export interface PacketSources {
   readonly rate: DeliveryRateSampler;
   readonly flow: ConnectionFlow;
   readonly streams: StreamSet;
-  readonly messages: Messages;
-  /** CONTROL messages (frame 0x1d), sent before application messages and streams */
-  readonly control: Messages;
+  /** null until the connection first needs it (then set once) */
+  messages: Messages | null;
+  /** CONTROL messages (frame 0x1d), sent before application messages and streams; null until first
+   * needed */
+  control: Messages | null;
   readonly datagrams: Datagrams;
   readonly liveness: Liveness;
   readonly counters: Counters;
@@ -75,8 +77,8 @@ export class PacketBuilder {
     const s = this.src;
     const connCredit = s.flow.send.available();
     return (
-      s.control.hasSendWork(connCredit) ||
-      s.messages.hasSendWork(connCredit) ||
+      s.control?.hasSendWork(connCredit) === true ||
+      s.messages?.hasSendWork(connCredit) === true ||
       s.streams.hasSendWork(connCredit)
     );
   }
@@ -125,11 +127,15 @@ export class PacketBuilder {
       room = s.streams.writeMaxStreams(frames, sentFrames, room);
       room = s.streams.writeControl(frames, sentFrames, room);
       room = s.datagrams.write(frames, room, maxPayload);
-      room = s.control.write(frames, sentFrames, room, true);
-      room = s.control.write(frames, sentFrames, room, false);
-      room = s.messages.write(frames, sentFrames, room, true);
+      const control = s.control;
+      const messages = s.messages;
+      if (control !== null) {
+        room = control.write(frames, sentFrames, room, true);
+        room = control.write(frames, sentFrames, room, false);
+      }
+      if (messages !== null) room = messages.write(frames, sentFrames, room, true);
       room = s.streams.writeData(frames, sentFrames, room, true);
-      room = s.messages.write(frames, sentFrames, room, false);
+      if (messages !== null) room = messages.write(frames, sentFrames, room, false);
       room = s.streams.writeData(frames, sentFrames, room, false);
       for (let i = 0; i < frames.length; i++) {
         if (isAckEliciting(frames[i]!)) {
