@@ -69,13 +69,13 @@ export class ReliableConnection implements RecoveryHost {
   private readonly acks: AckTracker;
   private readonly flow: ConnectionFlow;
   private readonly streams: StreamSet;
-  private readonly datagrams: Datagrams;
   private readonly rate = new DeliveryRateSampler();
   private readonly recovery: LossRecovery;
   private readonly liveness: Liveness;
   private readonly builder: PacketBuilder;
-  /** what packets are built from; its message queues are created on first use (most connections
-   * never send or receive a message: ~150 bytes each of an idle connection's heap) */
+  /** what packets are built from; its message and datagram queues are created on first use (most
+   * connections never send or receive a message or datagram: ~150 bytes each of an idle
+   * connection's heap) */
   private readonly sources: PacketSources;
 
   private readonly closing = new CloseState();
@@ -97,7 +97,6 @@ export class ReliableConnection implements RecoveryHost {
       limits.maxConnectionReceiveWindow,
     );
     this.streams = new StreamSet(config.role, limits, this.flow, this.events, this.counters, this);
-    this.datagrams = new Datagrams(limits, this.events, this.counters);
     // the connection is loss recovery's host itself: no closures per connection (idle heap)
     this.recovery = new LossRecovery(config.maxAckDelay, this.rate, this.counters, this);
     this.liveness = new Liveness(config.idleTimeoutMs, config.keepaliveMs, now);
@@ -110,7 +109,7 @@ export class ReliableConnection implements RecoveryHost {
       streams: this.streams,
       messages: null,
       control: null,
-      datagrams: this.datagrams,
+      datagrams: null,
       liveness: this.liveness,
       counters: this.counters,
     };
@@ -200,7 +199,7 @@ export class ReliableConnection implements RecoveryHost {
    * graceful close can proceed).
    */
   sendBacklog(): number {
-    let n = this.flow.buffered + this.datagrams.backlog();
+    let n = this.flow.buffered + (this.sources.datagrams?.backlog() ?? 0);
     if (this.flow.maxDataPending || this.streams.maxStreamsPending || this.builder.pingPending) n++;
     return n + this.streams.backlog();
   }
@@ -267,7 +266,7 @@ export class ReliableConnection implements RecoveryHost {
   sendDatagram(data: Uint8Array): boolean {
     if (!(data instanceof Uint8Array)) throw new TypeError('"data" expected Uint8Array');
     if (this.stateValue !== 'open') return false;
-    return this.datagrams.send(data, this.maxPayload());
+    return this.datagramQueue().send(data, this.maxPayload());
   }
 
   /** Largest datagram `sendDatagram` accepts now. */
@@ -296,7 +295,7 @@ export class ReliableConnection implements RecoveryHost {
     if (t !== 'path_challenge' && t !== 'path_response' && t !== 'relay' && t !== 'ping') {
       throw new TypeError(`queueFrame accepts path_challenge, path_response, relay or ping, got ${t}`);
     }
-    return this.datagrams.queueFrame(frame, this.maxPayload());
+    return this.datagramQueue().queueFrame(frame, this.maxPayload());
   }
 
   /**
@@ -445,7 +444,7 @@ export class ReliableConnection implements RecoveryHost {
       this.messageQueue(false).onTaken(ev.data, now, this.path.rtt.smoothed);
     } else if (ev.type === 'control') {
       this.messageQueue(true).onTaken(ev.data, now, this.path.rtt.smoothed);
-    } else if (ev.type === 'datagram') this.datagrams.onTaken(ev.data);
+    } else if (ev.type === 'datagram') this.datagramQueue().onTaken(ev.data);
     return ev;
   }
 
@@ -545,7 +544,7 @@ export class ReliableConnection implements RecoveryHost {
         this.messageQueue(f.control === true).onFrame(now, f, this.path.rtt.smoothed);
         return;
       case 'datagram':
-        this.datagrams.onFrame(f);
+        this.datagramQueue().onFrame(f);
         return;
       case 'max_data':
         this.streams.onMaxData(f.max);
@@ -720,7 +719,7 @@ export class ReliableConnection implements RecoveryHost {
 
   private releaseAll(): void {
     this.streams.releaseAll();
-    this.datagrams.releaseAll();
+    this.sources.datagrams?.releaseAll();
   }
 
   /** Room in the send budget may have opened: streams first, then messages. */
@@ -728,6 +727,11 @@ export class ReliableConnection implements RecoveryHost {
   notifyWritable(): void {
     this.streams.notifyWaiters();
     this.sources.messages?.notifyWritable(); // none yet: no send ever waited
+  }
+
+  /** The queue of datagrams and core frames, created on first use. */
+  private datagramQueue(): Datagrams {
+    return (this.sources.datagrams ??= new Datagrams(this.limits, this.events, this.counters));
   }
 
   /** The queue of CONTROL (`control`) or application messages, created on first use. */

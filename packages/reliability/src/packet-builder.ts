@@ -49,7 +49,8 @@ export interface PacketSources {
   /** CONTROL messages (frame 0x1d), sent before application messages and streams; null until first
    * needed */
   control: Messages | null;
-  readonly datagrams: Datagrams;
+  /** datagrams and core frames; null until first needed */
+  datagrams: Datagrams | null;
   readonly liveness: Liveness;
   readonly counters: Counters;
 }
@@ -67,7 +68,7 @@ export class PacketBuilder {
   hasControlWork(): boolean {
     const s = this.src;
     if (s.flow.maxDataPending || s.streams.maxStreamsPending || this.pingPending) return true;
-    if (s.datagrams.hasWork()) return true;
+    if (s.datagrams?.hasWork() === true) return true;
     return s.streams.hasControlWork();
   }
 
@@ -126,7 +127,7 @@ export class PacketBuilder {
       room = s.flow.writeMaxData(frames, sentFrames, room);
       room = s.streams.writeMaxStreams(frames, sentFrames, room);
       room = s.streams.writeControl(frames, sentFrames, room);
-      room = s.datagrams.write(frames, room, maxPayload);
+      if (s.datagrams !== null) room = s.datagrams.write(frames, room, maxPayload);
       const control = s.control;
       const messages = s.messages;
       if (control !== null) {
