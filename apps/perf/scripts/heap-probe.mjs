@@ -103,7 +103,7 @@ if (process.argv[3] === 'client') {
     const types = m.node_types[0];
     const etypes = m.edge_types[0];
     const count = s.nodes.length / nf;
-    const ids = new Float64Array(count);
+    const ids = new Int32Array(count); // small ints: Smis in the Set below, not boxed numbers (noise in the figures)
     const retainer = new Int32Array(count).fill(-1);
     const retEdge = new Array(count);
     let e = 0;
@@ -142,8 +142,10 @@ if (process.argv[3] === 'client') {
       const owner = o >= 0 && isOwner(o) ? nameOf(o) : '(other)';
       if (
         process.env.CHAIN &&
+        beforeIds.size > 0 &&
         `${owner} ${t === 'object' || t === 'native' ? nameOf(n) : t}`.startsWith(process.env.CHAIN) &&
-        (globalThis.chains = (globalThis.chains ?? 0) + 1) <= 4
+        (globalThis.chains = (globalThis.chains ?? 0) + 1) % Number(process.env.CHAIN_EVERY ?? 1) === 0 &&
+        globalThis.chains <= 4 * Number(process.env.CHAIN_EVERY ?? 1)
       ) {
         const parts = [];
         for (let x = n, d = 0; d < 14 && x >= 0; d++, x = retainer[x])
@@ -229,8 +231,11 @@ if (process.argv[3] === 'client') {
     for (const [k, b] of [...byOwner].sort((a, b) => b[1] - a[1]).slice(0, 40))
       if (b / N >= 8) console.log(`${(b / N).toFixed(0).padStart(7)} B  ${k}`);
     console.log('--- by owner.field type');
-    for (const [k, r] of [...out].sort((a, b) => b[1].b - a[1].b).slice(0, Number(process.env.OWNERS)))
-      if (r.b / N >= 8)
+    // ONLY=type: the rows of one type (e.g. `(number)`), however many
+    const only = process.env.ONLY;
+    const keep = [...out].filter(([k]) => only === undefined || k.endsWith(` ${only}`));
+    for (const [k, r] of keep.sort((a, b) => b[1].b - a[1].b).slice(0, Number(process.env.OWNERS)))
+      if (r.b / N >= (only === undefined ? 8 : 1))
         console.log(`${(r.b / N).toFixed(0).padStart(7)} B ${(r.n / N).toFixed(2).padStart(6)}×  ${k}`);
   }
   const rows = [];

@@ -1,6 +1,6 @@
 import { ed25519 } from '@noble/curves/ed25519.js';
 import type { CryptoBackend } from './backend.js';
-import { assertBytes, bytesKey } from './bytes.js';
+import { assertBytes, bytesKey, keyBytes } from './bytes.js';
 import { CryptoError } from './errors.js';
 import { peerIdToString } from './peer-id.js';
 
@@ -66,22 +66,25 @@ export function verifySignature(publicKey: Uint8Array, message: Uint8Array, sign
  * (callers may zero what they get).
  */
 const X25519_CACHE_SIZE = 1024;
-const x25519Cache = new Map<string, Uint8Array>();
+/** Keys and values are {@link bytesKey} strings: 48 bytes of heap each, where a 32-byte
+ * Uint8Array costs ~220 (view, buffer, store); with one entry per peer that is per connection. */
+const x25519Cache = new Map<string, string>();
 
 function toX25519(publicKey: Uint8Array, backend: CryptoBackend | undefined): Uint8Array {
   const k = bytesKey(publicKey);
-  let x = x25519Cache.get(k);
-  if (x !== undefined) {
-    x25519Cache.delete(k);
-  } else {
-    // noble throws for a key that is not a curve point
-    x = backend?.ed25519ToX25519?.(publicKey) ?? ed25519.utils.toMontgomery(publicKey);
-    if (x25519Cache.size >= X25519_CACHE_SIZE) {
-      x25519Cache.delete(x25519Cache.keys().next().value as string);
-    }
+  const hit = x25519Cache.get(k);
+  if (hit !== undefined) {
+    x25519Cache.delete(k); // re-inserted: most recently used last
+    x25519Cache.set(k, hit);
+    return keyBytes(hit);
   }
-  x25519Cache.set(k, x);
-  return x.slice();
+  // noble throws for a key that is not a curve point
+  const x = backend?.ed25519ToX25519?.(publicKey) ?? ed25519.utils.toMontgomery(publicKey);
+  if (x25519Cache.size >= X25519_CACHE_SIZE) {
+    x25519Cache.delete(x25519Cache.keys().next().value as string);
+  }
+  x25519Cache.set(k, bytesKey(x));
+  return x;
 }
 
 /** X25519 (Noise static) public key of a peer id. Throws SrmudpError('INVALID_PEER_ID') when the

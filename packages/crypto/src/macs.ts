@@ -1,7 +1,7 @@
 import { xchacha20poly1305 } from '@noble/ciphers/chacha.js';
 import { blake2s } from '@noble/hashes/blake2.js';
 import { concatBytes, equalBytes, MAC_LENGTH } from '@srmudp/wire';
-import { isZero } from './bytes.js';
+import { bytesKey, isZero, keyBytes } from './bytes.js';
 
 /**
  * WireGuard's DoS protection (WireGuard paper §5.4.4 and §5.4.7), adapted:
@@ -30,25 +30,27 @@ const ZERO_KEY = new Uint8Array(32);
 /**
  * The derived keys of recent receivers, by label and key: each is a BLAKE2s of the receiver's
  * static key, asked for on every handshake packet sent to or received by it (the responder's own
- * key on every initiation). Bounded; least recently used forgotten. Callers must not modify what
- * they get (they only MAC with it).
+ * key on every initiation). Bounded; least recently used forgotten. Values are kept as
+ * one-byte-per-character strings (48 bytes of heap where a Uint8Array costs ~220: with one entry
+ * per peer, that is per connection); each call returns a new array.
  */
 const DERIVED_CACHE_SIZE = 1024;
-const derived = new Map<string, Uint8Array>();
+const derived = new Map<string, string>();
 
 function derivedKey(label: Uint8Array, tag: string, receiverStatic: Uint8Array | null): Uint8Array {
   const s = receiverStatic ?? ZERO_KEY;
   // one flat string (a `+=` loop leaves a rope of one node per byte alive as the map key: ~1 KiB
-  // per cached peer)
-  const k = tag + String.fromCharCode.apply(null, s as unknown as number[]);
-  let v = derived.get(k);
-  if (v !== undefined) {
-    derived.delete(k); // re-inserted below: most recently used last
-  } else {
-    v = blake2s(concatBytes(label, s));
-    if (derived.size >= DERIVED_CACHE_SIZE) derived.delete(derived.keys().next().value as string);
+  // per cached peer; even `tag + flat` keeps a two-node rope)
+  const k = String.fromCharCode(tag.charCodeAt(0), ...s);
+  const hit = derived.get(k);
+  if (hit !== undefined) {
+    derived.delete(k); // re-inserted: most recently used last
+    derived.set(k, hit);
+    return keyBytes(hit);
   }
-  derived.set(k, v);
+  const v = blake2s(concatBytes(label, s));
+  if (derived.size >= DERIVED_CACHE_SIZE) derived.delete(derived.keys().next().value as string);
+  derived.set(k, bytesKey(v));
   return v;
 }
 

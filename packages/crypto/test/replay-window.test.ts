@@ -17,6 +17,19 @@ class Reference {
   }
 }
 
+/** Feeds `w` the packet numbers of a walk from `start` (each step minus `drift`, floored at 0) and
+ * checks every verdict against the reference. */
+function followsReference(w: ReplayWindow, start: number, steps: number[], drift: number): void {
+  const ref = new Reference();
+  let cur = start;
+  for (const s of steps) {
+    cur = Math.max(0, cur + s - drift);
+    const expected = ref.accept(cur);
+    expect(w.check(cur) === 'ok').toBe(expected);
+    expect(w.update(cur)).toBe(expected);
+  }
+}
+
 describe('replay window (RFC 6479)', () => {
   it('is at least 2048 packets wide', () => {
     expect(REPLAY_WINDOW_SIZE).toBeGreaterThanOrEqual(2048);
@@ -48,18 +61,38 @@ describe('replay window (RFC 6479)', () => {
         }),
         fc.nat(2 ** 40),
         (steps, base) => {
-          const w = new ReplayWindow();
-          const ref = new Reference();
-          let cur = base;
-          for (const s of steps) {
-            cur = Math.max(0, cur + s - 60);
-            const expected = ref.accept(cur);
-            expect(w.check(cur) === 'ok').toBe(expected);
-            expect(w.update(cur)).toBe(expected);
-          }
+          followsReference(new ReplayWindow(), base, steps, 60);
         },
       ),
       { numRuns: RUNS },
     );
+  });
+
+  it('matches the reference from packet 0 on, across the growth of the ring, and after reset', () => {
+    // the first packet numbers (a new or idle session) are kept inline until one reaches 64
+    fc.assert(
+      fc.property(
+        fc.array(fc.oneof(fc.nat(40), fc.integer({ min: -30, max: 30 }), fc.constant(0)), {
+          minLength: 1,
+          maxLength: 200,
+        }),
+        fc.boolean(),
+        (steps, resetFirst) => {
+          const w = new ReplayWindow();
+          if (resetFirst) {
+            for (let i = 0; i < 300; i += 7) w.update(i);
+            w.reset();
+            expect(w.highest()).toBe(-1);
+          }
+          followsReference(w, 0, steps, 5);
+        },
+      ),
+      { numRuns: RUNS },
+    );
+    const w = new ReplayWindow();
+    for (const pn of [0, 31, 32, 63]) expect(w.update(pn)).toBe(true);
+    expect(w.update(64)).toBe(true); // the ring takes over here
+    for (const pn of [0, 31, 32, 63, 64]) expect(w.check(pn)).toBe('duplicate');
+    for (const pn of [1, 30, 33, 62, 65]) expect(w.check(pn)).toBe('ok');
   });
 });

@@ -131,19 +131,54 @@ export function resolveConfig(options: ReliableOptions): ConnectionConfig {
     throw new TypeError('"log" expected a function');
   const initialRtt = options.initialRttMs ?? 333;
   if (!(initialRtt > 0)) throw new RangeError('"initialRttMs" expected a number > 0');
-  return {
+  const choice = options.congestion ?? 'bbr';
+  const maxAckDelay = options.maxAckDelayMs ?? 25;
+  const keepaliveMs = options.keepaliveMs ?? 15_000;
+  const idleTimeoutMs = options.idleTimeoutMs ?? 30_000;
+  const resolve = (): ConnectionConfig => ({
     role: options.role,
     limits,
     overhead,
     maxUdpPayload,
-    maxAckDelay: options.maxAckDelayMs ?? 25,
-    keepaliveMs: options.keepaliveMs ?? 15_000,
-    idleTimeoutMs: options.idleTimeoutMs ?? 30_000,
+    maxAckDelay,
+    keepaliveMs,
+    idleTimeoutMs,
     initialRtt,
-    congestion: congestionFactory(options.congestion ?? 'bbr'),
+    congestion: congestionFactory(choice),
     log: options.log ?? null,
-  };
+  });
+  if (
+    options.log != null ||
+    typeof choice !== 'string' ||
+    typeof maxAckDelay !== 'number' ||
+    typeof keepaliveMs !== 'number' ||
+    typeof idleTimeoutMs !== 'number' ||
+    typeof initialRtt !== 'number'
+  ) {
+    return resolve();
+  }
+  let byValues = CONFIG_CACHE.get(limits);
+  if (byValues === undefined) {
+    byValues = new Map();
+    CONFIG_CACHE.set(limits, byValues);
+  }
+  const key = `${options.role} ${overhead} ${maxUdpPayload} ${maxAckDelay} ${keepaliveMs} ${idleTimeoutMs} ${initialRtt} ${choice}`;
+  const hit = byValues.get(key);
+  if (hit !== undefined) return hit;
+  const config = Object.freeze(resolve());
+  if (byValues.size < CONFIG_CACHE_PER_LIMITS) byValues.set(key, config);
+  return config;
 }
+
+/**
+ * Resolved configurations, shared by the connections created with the same values (an endpoint's
+ * connections differ at most in role and path MTU): one frozen object, not one per connection
+ * (an idle connection's heap, issue 19). By the resolved limits (one object per `limits`, below),
+ * then by the values; bounded. Not for a `log` function or a congestion factory of the caller's
+ * (their identity is not in the key).
+ */
+const CONFIG_CACHE = new WeakMap<Readonly<ReliableLimits>, Map<string, ConnectionConfig>>();
+const CONFIG_CACHE_PER_LIMITS = 64;
 
 /**
  * Resolved limits, shared by every connection created with the same `limits` object (an endpoint

@@ -39,7 +39,7 @@ import { ConnectionFlow } from './flow-control.js';
 import { Liveness } from './liveness.js';
 import { LossRecovery, type RecoveryHost } from './loss-recovery.js';
 import { Messages } from './messages.js';
-import { isAckEliciting, PacketBuilder, type Transmit } from './packet-builder.js';
+import { isAckEliciting, PacketBuilder, type PacketSources, type Transmit } from './packet-builder.js';
 import { PathState } from './paths.js';
 import { BASE_PLPMTU } from './pmtud.js';
 import { type SentFrame, SentKind, type SentPacket } from './sent-packet.js';
@@ -69,13 +69,14 @@ export class ReliableConnection implements RecoveryHost {
   private readonly acks: AckTracker;
   private readonly flow: ConnectionFlow;
   private readonly streams: StreamSet;
-  private readonly messages: Messages;
-  private readonly control: Messages;
-  private readonly datagrams: Datagrams;
   private readonly rate = new DeliveryRateSampler();
   private readonly recovery: LossRecovery;
   private readonly liveness: Liveness;
   private readonly builder: PacketBuilder;
+  /** what packets are built from; its message and datagram queues are created on first use (most
+   * connections never send or receive a message or datagram: ~150 bytes each of an idle
+   * connection's heap) */
+  private readonly sources: PacketSources;
 
   private readonly closing = new CloseState();
   /** loss-burst log lines: at most one per LOSS_LOG_INTERVAL_MS, the bursts in between counted */
@@ -96,25 +97,23 @@ export class ReliableConnection implements RecoveryHost {
       limits.maxConnectionReceiveWindow,
     );
     this.streams = new StreamSet(config.role, limits, this.flow, this.events, this.counters, this);
-    this.messages = new Messages(limits, this.flow, this.events, this.counters);
-    this.control = new Messages(limits, this.flow, this.events, this.counters, true);
-    this.datagrams = new Datagrams(limits, this.events, this.counters);
     // the connection is loss recovery's host itself: no closures per connection (idle heap)
     this.recovery = new LossRecovery(config.maxAckDelay, this.rate, this.counters, this);
     this.liveness = new Liveness(config.idleTimeoutMs, config.keepaliveMs, now);
-    this.builder = new PacketBuilder({
+    this.sources = {
       config,
       acks: this.acks,
       recovery: this.recovery,
       rate: this.rate,
       flow: this.flow,
       streams: this.streams,
-      messages: this.messages,
-      control: this.control,
-      datagrams: this.datagrams,
+      messages: null,
+      control: null,
+      datagrams: null,
       liveness: this.liveness,
       counters: this.counters,
-    });
+    };
+    this.builder = new PacketBuilder(this.sources);
     this.path.armTimers(now);
   }
 
@@ -200,7 +199,7 @@ export class ReliableConnection implements RecoveryHost {
    * graceful close can proceed).
    */
   sendBacklog(): number {
-    let n = this.flow.buffered + this.datagrams.backlog();
+    let n = this.flow.buffered + (this.sources.datagrams?.backlog() ?? 0);
     if (this.flow.maxDataPending || this.streams.maxStreamsPending || this.builder.pingPending) n++;
     return n + this.streams.backlog();
   }
@@ -246,7 +245,7 @@ export class ReliableConnection implements RecoveryHost {
       );
     }
     this.checkOpen();
-    return this.messages.send(data, options.unordered === true);
+    return this.messageQueue(false).send(data, options.unordered === true);
   }
 
   /**
@@ -260,14 +259,14 @@ export class ReliableConnection implements RecoveryHost {
       throw new RangeError(`control message of ${data.length} bytes exceeds maxMessageSize`);
     }
     if (this.stateValue !== 'open') return false;
-    return this.control.send(data, false);
+    return this.messageQueue(true).send(data, false);
   }
 
   /** Sends an unreliable datagram; false when it is too big for one packet or the queue is full. */
   sendDatagram(data: Uint8Array): boolean {
     if (!(data instanceof Uint8Array)) throw new TypeError('"data" expected Uint8Array');
     if (this.stateValue !== 'open') return false;
-    return this.datagrams.send(data, this.maxPayload());
+    return this.datagramQueue().send(data, this.maxPayload());
   }
 
   /** Largest datagram `sendDatagram` accepts now. */
@@ -296,7 +295,7 @@ export class ReliableConnection implements RecoveryHost {
     if (t !== 'path_challenge' && t !== 'path_response' && t !== 'relay' && t !== 'ping') {
       throw new TypeError(`queueFrame accepts path_challenge, path_response, relay or ping, got ${t}`);
     }
-    return this.datagrams.queueFrame(frame, this.maxPayload());
+    return this.datagramQueue().queueFrame(frame, this.maxPayload());
   }
 
   /**
@@ -442,10 +441,10 @@ export class ReliableConnection implements RecoveryHost {
     const ev = this.events.take();
     if (ev === null) return null;
     if (ev.type === 'message') {
-      this.messages.onTaken(ev.data, now, this.path.rtt.smoothed);
+      this.messageQueue(false).onTaken(ev.data, now, this.path.rtt.smoothed);
     } else if (ev.type === 'control') {
-      this.control.onTaken(ev.data, now, this.path.rtt.smoothed);
-    } else if (ev.type === 'datagram') this.datagrams.onTaken(ev.data);
+      this.messageQueue(true).onTaken(ev.data, now, this.path.rtt.smoothed);
+    } else if (ev.type === 'datagram') this.datagramQueue().onTaken(ev.data);
     return ev;
   }
 
@@ -542,10 +541,10 @@ export class ReliableConnection implements RecoveryHost {
         this.streams.onStreamFrame(now, f, this.path.rtt.smoothed);
         return;
       case 'message':
-        (f.control === true ? this.control : this.messages).onFrame(now, f, this.path.rtt.smoothed);
+        this.messageQueue(f.control === true).onFrame(now, f, this.path.rtt.smoothed);
         return;
       case 'datagram':
-        this.datagrams.onFrame(f);
+        this.datagramQueue().onFrame(f);
         return;
       case 'max_data':
         this.streams.onMaxData(f.max);
@@ -588,7 +587,7 @@ export class ReliableConnection implements RecoveryHost {
     if (frames === null) return;
     for (let k = 0; k < frames.length; k++) {
       const fr = frames[k]!;
-      if (fr.kind === SentKind.Message) (fr.msg!.control ? this.control : this.messages).onFrameAcked(fr);
+      if (fr.kind === SentKind.Message) this.messageQueue(fr.msg!.control).onFrameAcked(fr);
       else if (fr.kind === SentKind.Stream || fr.kind === SentKind.ResetStream) this.streams.onFrameAcked(fr);
     }
   }
@@ -637,7 +636,7 @@ export class ReliableConnection implements RecoveryHost {
   private requeue(frames: SentFrame[]): void {
     for (let k = 0; k < frames.length; k++) {
       const fr = frames[k]!;
-      if (fr.kind === SentKind.Message) (fr.msg!.control ? this.control : this.messages).onFrameLost(fr);
+      if (fr.kind === SentKind.Message) this.messageQueue(fr.msg!.control).onFrameLost(fr);
       else if (fr.kind === SentKind.MaxData) this.flow.maxDataPending = true;
       else this.streams.onFrameLost(fr);
     }
@@ -720,14 +719,27 @@ export class ReliableConnection implements RecoveryHost {
 
   private releaseAll(): void {
     this.streams.releaseAll();
-    this.datagrams.releaseAll();
+    this.sources.datagrams?.releaseAll();
   }
 
   /** Room in the send budget may have opened: streams first, then messages. */
   /** @internal room in the send budget may have opened (StreamSet's host) */
   notifyWritable(): void {
     this.streams.notifyWaiters();
-    this.messages.notifyWritable();
+    this.sources.messages?.notifyWritable(); // none yet: no send ever waited
+  }
+
+  /** The queue of datagrams and core frames, created on first use. */
+  private datagramQueue(): Datagrams {
+    return (this.sources.datagrams ??= new Datagrams(this.limits, this.events, this.counters));
+  }
+
+  /** The queue of CONTROL (`control`) or application messages, created on first use. */
+  private messageQueue(control: boolean): Messages {
+    const s = this.sources;
+    if (control)
+      return (s.control ??= new Messages(this.limits, this.flow, this.events, this.counters, true));
+    return (s.messages ??= new Messages(this.limits, this.flow, this.events, this.counters));
   }
 
   private checkOpen(): void {

@@ -44,10 +44,13 @@ export interface PacketSources {
   readonly rate: DeliveryRateSampler;
   readonly flow: ConnectionFlow;
   readonly streams: StreamSet;
-  readonly messages: Messages;
-  /** CONTROL messages (frame 0x1d), sent before application messages and streams */
-  readonly control: Messages;
-  readonly datagrams: Datagrams;
+  /** null until the connection first needs it (then set once) */
+  messages: Messages | null;
+  /** CONTROL messages (frame 0x1d), sent before application messages and streams; null until first
+   * needed */
+  control: Messages | null;
+  /** datagrams and core frames; null until first needed */
+  datagrams: Datagrams | null;
   readonly liveness: Liveness;
   readonly counters: Counters;
 }
@@ -65,7 +68,7 @@ export class PacketBuilder {
   hasControlWork(): boolean {
     const s = this.src;
     if (s.flow.maxDataPending || s.streams.maxStreamsPending || this.pingPending) return true;
-    if (s.datagrams.hasWork()) return true;
+    if (s.datagrams?.hasWork() === true) return true;
     return s.streams.hasControlWork();
   }
 
@@ -75,8 +78,8 @@ export class PacketBuilder {
     const s = this.src;
     const connCredit = s.flow.send.available();
     return (
-      s.control.hasSendWork(connCredit) ||
-      s.messages.hasSendWork(connCredit) ||
+      s.control?.hasSendWork(connCredit) === true ||
+      s.messages?.hasSendWork(connCredit) === true ||
       s.streams.hasSendWork(connCredit)
     );
   }
@@ -124,12 +127,16 @@ export class PacketBuilder {
       room = s.flow.writeMaxData(frames, sentFrames, room);
       room = s.streams.writeMaxStreams(frames, sentFrames, room);
       room = s.streams.writeControl(frames, sentFrames, room);
-      room = s.datagrams.write(frames, room, maxPayload);
-      room = s.control.write(frames, sentFrames, room, true);
-      room = s.control.write(frames, sentFrames, room, false);
-      room = s.messages.write(frames, sentFrames, room, true);
+      if (s.datagrams !== null) room = s.datagrams.write(frames, room, maxPayload);
+      const control = s.control;
+      const messages = s.messages;
+      if (control !== null) {
+        room = control.write(frames, sentFrames, room, true);
+        room = control.write(frames, sentFrames, room, false);
+      }
+      if (messages !== null) room = messages.write(frames, sentFrames, room, true);
       room = s.streams.writeData(frames, sentFrames, room, true);
-      room = s.messages.write(frames, sentFrames, room, false);
+      if (messages !== null) room = messages.write(frames, sentFrames, room, false);
       room = s.streams.writeData(frames, sentFrames, room, false);
       for (let i = 0; i < frames.length; i++) {
         if (isAckEliciting(frames[i]!)) {

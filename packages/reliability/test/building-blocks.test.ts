@@ -1,6 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { IMMEDIATE_FIRST } from '../src/ack-tracker.js';
+import { resolveConfig } from '../src/config.js';
 import type { AckEvent } from '../src/index.js';
 import {
   AckTracker,
@@ -328,5 +329,30 @@ describe('Liveness keepalive coalescing', () => {
     expect(new Set(deadlines).size).toBe(1);
     const off = new Liveness(30_000, 0, 0);
     expect(off.keepaliveDeadline()).toBe(Number.POSITIVE_INFINITY);
+  });
+});
+
+describe('resolved configuration', () => {
+  it('is one frozen object for connections created with the same values, not for other values', () => {
+    const limits = { sendBuffer: 1 << 20 };
+    const a = resolveConfig({ role: 'initiator', now: 0, limits });
+    const b = resolveConfig({ role: 'initiator', now: 5, limits, maxUdpPayload: 1452 });
+    expect(b).toBe(a);
+    expect(Object.isFrozen(a)).toBe(true);
+    expect(a.limits.sendBuffer).toBe(1 << 20);
+    expect(resolveConfig({ role: 'responder', now: 0, limits })).not.toBe(a);
+    expect(resolveConfig({ role: 'initiator', now: 0, limits, keepaliveMs: 1000 }).keepaliveMs).toBe(1000);
+    expect(resolveConfig({ role: 'initiator', now: 0 }).limits).not.toBe(a.limits);
+    // a log function or a factory of the caller's is not in the key: such configs are not shared
+    const log = (): void => {};
+    const c = resolveConfig({ role: 'initiator', now: 0, limits, log });
+    expect(c).not.toBe(a);
+    expect(c.log).toBe(log);
+    const factory = a.congestion;
+    const d = resolveConfig({ role: 'initiator', now: 0, limits, congestion: factory });
+    expect(d).not.toBe(resolveConfig({ role: 'initiator', now: 0, limits, congestion: factory }));
+    expect(() => resolveConfig({ role: 'initiator', now: 0, limits, congestion: 'vegas' as 'bbr' })).toThrow(
+      TypeError,
+    );
   });
 });
