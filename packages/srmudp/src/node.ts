@@ -3,20 +3,17 @@
 // Each rule has its own file: the loop (driver.ts), dials (dialer.ts), named peers kept connected
 // (named-peers.ts), our record and its publishing (publisher.ts), relays for hopeless or lost
 // paths and the way back to UDP (relay-fallback.ts), WebSocket relays (ws-relays.ts), punches
-// over relayed connections (relayed-punch.ts), groups (group.ts). What stays here is the
-// construction of those parts, the connection tables and the routing of endpoint events.
+// over relayed connections (relayed-punch.ts), groups (group.ts), the layers' configs from the
+// options (layer-config.ts), the main socket (bind.ts). What stays here is the construction of
+// those parts, the connection tables and the routing of endpoint and NAT events.
 import { randomBytes } from 'node:crypto';
-import { lookup } from 'node:dns/promises';
 import { EventEmitter } from 'node:events';
-import { isIP } from 'node:net';
 import {
   type Address,
   CloseCode,
   type ConnectionApi,
   CoreEndpoint,
-  type EndpointConfig,
   type EndpointEvent,
-  type EndpointLogs,
   type PathInfo,
 } from '@srmudp/core';
 import {
@@ -36,11 +33,11 @@ import {
   type NatSessionStatus,
   type ReflexiveCandidate,
 } from '@srmudp/punch';
-import { CONNECT_VIA_CIRCUIT_LIMITS, connectViaPolicy, groupPolicy } from '@srmudp/relay';
 import { type Candidate, isRendezvousBackend, type Locator, Rendezvous } from '@srmudp/rendezvous';
-import { poolHostFor, UdpSocketPool, UdpTransport } from '@srmudp/transport-node';
+import { poolHostFor, UdpSocketPool, type UdpTransport } from '@srmudp/transport-node';
 import { SrmudpError } from '@srmudp/wire';
 import { AsyncQueue, abortError } from './async-queue.js';
+import { bindMain } from './bind.js';
 import {
   type BoundSocket,
   gatheringAddresses,
@@ -59,6 +56,7 @@ import { type CloseInfo, Connection, type ConnectionOwner, toBytes } from './con
 import { Dialer, keyHex } from './dialer.js';
 import { Driver } from './driver.js';
 import { type Group, GroupHost, type GroupOptions } from './group.js';
+import { enabledLayerLogs, endpointConfig, natSessionConfig, portMappingWanted } from './layer-config.js';
 import { logger, short } from './log.js';
 import { NamedPeers, type PeerEvent } from './named-peers.js';
 import { RouterPortMapper } from './port-mapper.js';
@@ -66,7 +64,7 @@ import { Publisher } from './publisher.js';
 import { RelayFallback } from './relay-fallback.js';
 import { PUNCH_MS, RelayedPunch } from './relayed-punch.js';
 import { type ResolvedTarget, resolveTarget } from './resolve.js';
-import { allLiterals, parseStunServer, type StunServerName } from './stun-servers.js';
+import { parseStunServer } from './stun-servers.js';
 import { parseWsRelaySpec, type WsRelayStatus, WsRelays } from './ws-relays.js';
 
 /** A message received through the node-level API. */
@@ -99,29 +97,6 @@ export interface PeerStatus {
 
 /** Façade log lines (`DEBUG=srmudp:node`): dials, handshakes done, paths, closes, redials. */
 const log = logger('srmudp:node');
-/**
- * The inner layers' loggers: core (dials, establishment, paths, closes), crypto (handshakes,
- * rekeys, cookies, load), reliability (loss bursts, PTOs, PMTU, idle timeout), the NAT session.
- */
-const layerLogs = {
-  core: logger('srmudp:core'),
-  crypto: logger('srmudp:crypto'),
-  reliability: logger('srmudp:reliability'),
-  nat: logger('srmudp:nat'),
-};
-
-/**
- * The layers' sinks for a node created now: only those DEBUG enables, so a silent layer does not
- * even build its lines (the pure layers check for a sink, not a level).
- */
-function enabledLayerLogs(): EndpointLogs & { nat?: (message: string) => void } {
-  const out: EndpointLogs & { nat?: (message: string) => void } = {};
-  for (const k of ['core', 'crypto', 'reliability', 'nat'] as const) {
-    if (layerLogs[k].enabled) out[k] = layerLogs[k];
-  }
-  return out;
-}
-
 /** What the 'dial' event carries: a dial (connect() or a named peer) about to start. */
 export interface DialEvent {
   /** the named peer's name, when the dial is for one */
@@ -218,55 +193,13 @@ export class SrmudpNode extends EventEmitter implements ConnectionOwner {
     this.cryptoBackend = backend.name;
     const random = (n: number) => new Uint8Array(randomBytes(n));
     const { nat: natLog, ...layers } = enabledLayerLogs();
-    const config: EndpointConfig = {
+    const config = endpointConfig(options, {
       identity,
       random,
-      cryptoBackend: backend,
-      accept: { policy: (key) => this.acceptPolicy(key, allow) },
-      ...(options.congestion ? { congestion: options.congestion } : {}),
-      ...(options.keepaliveMs ? { keepaliveMs: options.keepaliveMs } : {}),
-      ...(options.idleTimeoutMs ? { idleTimeoutMs: options.idleTimeoutMs } : {}),
-      ...(options.handshakeTimeoutMs ? { handshakeTimeoutMs: options.handshakeTimeoutMs } : {}),
-      ...(options.limits ? { limits: stripUndefined(options.limits) } : {}),
-      // initiation timestamps: performance.now() + timeOrigin ≈ wall clock, monotonic in this
-      // process and larger after a restart (a responder refuses replays of older initiations)
-      wallClockOffsetMs: performance.timeOrigin,
-      log: layers,
-      ...(options.relay?.serve
-        ? {
-            relay: {
-              serve: {
-                // a gate: both ends must be peers this node accepts (its group)
-                policy: groupPolicy({ members: (key) => this.acceptPolicy(key, allow) }),
-                limits: {
-                  rateBytesPerSec: options.relay.rateBytesPerSec ?? GATE_RATE,
-                  burstBytes: Math.max(
-                    256 * 1024,
-                    Math.floor((options.relay.rateBytesPerSec ?? GATE_RATE) / 8),
-                  ),
-                },
-              },
-            },
-          }
-        : options.relay?.connectVia
-          ? {
-              relay: {
-                // connect-via: between two of our live peers, with the requester's voucher
-                serve: {
-                  policy: connectViaPolicy({
-                    peers: (key) => this.acceptPolicy(key, allow),
-                    limits: {
-                      ...CONNECT_VIA_CIRCUIT_LIMITS,
-                      ...stripUndefined(options.relay.connectViaLimits ?? {}),
-                    },
-                  }),
-                },
-              },
-            }
-          : {}),
-      // times the handshakes this node answers: under load their cap follows their cost
-      workClock: () => performance.now(),
-    };
+      backend,
+      accepts: (key) => this.acceptPolicy(key, allow),
+      logs: layers,
+    });
     const now = performance.now();
     const endpoint = new CoreEndpoint(config, now);
     const a = transport.address();
@@ -280,23 +213,9 @@ export class SrmudpNode extends EventEmitter implements ConnectionOwner {
     // NAT traversal (DESIGN.md §5): the session is created at once and never awaited; servers
     // given as names (and the default list) are resolved by the driver when the session asks
     const names = options.stunServers?.map(parseStunServer);
-    // a router can map only for an IPv4 socket that is not bound to loopback
-    const portMapping =
-      options.portMapping &&
-      families.has(4) &&
-      this.bound.host !== '::1' &&
-      !this.bound.host.startsWith('127.');
+    const portMapping = portMappingWanted(options, this.bound, families);
     this.session = new NatSession(
-      {
-        random,
-        ...stunServersConfig(names, this.bound, families),
-        hostAddresses: gatheringAddresses(hostCandidates(this.bound)),
-        localPort: this.bound.port,
-        ...(options.nat?.timing ? { timing: stripUndefined(options.nat.timing) } : {}),
-        ...(options.nat?.birthday ? { birthday: stripUndefined(options.nat.birthday) } : {}),
-        ...(natLog ? { log: natLog } : {}),
-        portMapping,
-      },
+      natSessionConfig(options, { random, bound: this.bound, families, names, portMapping, log: natLog }),
       now,
     );
     this.wsRelays = new WsRelays({
@@ -1049,106 +968,13 @@ function isPeerIdText(text: string): boolean {
   }
 }
 
-function stripUndefined<T extends object>(o: T): { [K in keyof T]: Exclude<T[K], undefined> } {
-  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as {
-    [K in keyof T]: Exclude<T[K], undefined>;
-  };
-}
-
-/**
- * The session's `stunServers`: omitted (the driver resolves names, the default list when the
- * application gave none), `[]` (off: the application's `stunServers: []`, or a socket bound to
- * loopback, which cannot reach any server), or the literals given.
- */
-function stunServersConfig(
-  names: readonly StunServerName[] | undefined,
-  bound: BoundSocket,
-  families: ReadonlySet<4 | 6>,
-): { stunServers?: NatEndpoint[] } {
-  const loopback = bound.host === '::1' || bound.host.startsWith('127.');
-  if (names === undefined) return loopback ? { stunServers: [] } : {};
-  if (names.length === 0) return { stunServers: [] };
-  if (!allLiterals(names)) return {};
-  const usable = names.filter((n) => families.has(n.host.includes(':') ? 6 : 4));
-  // literals of a family this socket cannot use: the driver's resolution says "no server" once
-  return usable.length > 0 ? { stunServers: usable.map((n) => ({ host: n.host, port: n.port })) } : {};
-}
-
-/** Binds the main socket: the given address, or dual-stack '::' with IPv4 where IPv6 is missing. */
-async function bindMain(o: ResolvedNodeOptions): Promise<UdpTransport> {
-  if (o.host !== undefined || o.ipv6Only) {
-    const host = o.host !== undefined ? await bindAddress(o.host) : '::';
-    try {
-      const t = await UdpTransport.bind({ host, port: o.port, ipv6Only: o.ipv6Only });
-      log(
-        `bound ${host}:${t.address().port}${host !== o.host && o.host !== undefined ? ` (${o.host})` : ''}`,
-      );
-      return t;
-    } catch (e) {
-      throw bindError(e, host, o.port);
-    }
-  }
-  try {
-    const t = await bindDualStack((host) => UdpTransport.bind({ host, port: o.port, ipv6Only: false }));
-    log(`bound ${t.address().host}:${t.address().port}`);
-    return t;
-  } catch (e) {
-    throw bindError(e, '::', o.port);
-  }
-}
-
-/** A host name (`localhost`, `myhost.lan`) resolved to the IP literal the socket binds. */
-async function bindAddress(host: string): Promise<string> {
-  if (isIP(host)) return host;
-  try {
-    return (await lookup(host)).address;
-  } catch (cause) {
-    throw new SrmudpError('RESOLVE_FAILED', `cannot bind to "${host}": the host name does not resolve`, {
-      cause,
-    });
-  }
-}
-
-/** Typed errors for the bind failures a user can act on (port taken, address not ours). */
-function bindError(e: unknown, host: string, port: number): unknown {
-  const code = (e as NodeJS.ErrnoException | undefined)?.code;
-  if (code === 'EADDRINUSE')
-    return new SrmudpError(
-      'ADDRESS_IN_USE',
-      `UDP port ${port} on ${host} is already in use (another srmudp node?); choose another port or 0 for any`,
-      { cause: e },
-    );
-  if (code === 'EADDRNOTAVAIL')
-    return new SrmudpError('ADDRESS_UNAVAILABLE', `${host} is not an address of this machine`, { cause: e });
-  if (code === 'EACCES' || code === 'EPERM')
-    return new SrmudpError('ADDRESS_DENIED', `not allowed to bind UDP ${host}:${port}`, { cause: e });
-  return e;
-}
-
-/**
- * '::' with IPV6_V6ONLY off (one socket for both families, IPv4 peers seen as IPv4), else
- * '0.0.0.0' when this host has no IPv6 (kernel without it: EAFNOSUPPORT; IPv6 disabled:
- * EADDRNOTAVAIL / EINVAL / EPROTONOSUPPORT). Any other error (EADDRINUSE for a fixed port) is
- * the user's to see.
- */
-export async function bindDualStack<T>(bind: (host: string) => Promise<T>): Promise<T> {
-  try {
-    return await bind('::');
-  } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    const noIpv6 = ['EAFNOSUPPORT', 'EADDRNOTAVAIL', 'EINVAL', 'EPROTONOSUPPORT'];
-    if (code === undefined || !noIpv6.includes(code)) throw e;
-    return bind('0.0.0.0');
-  }
-}
-
 /**
  * Creates a node: validates options (SrmudpError 'INVALID_OPTIONS' naming each bad field), loads or
  * creates the identity, binds the UDP socket (dual-stack by default) and starts the driver loop.
  * NAT traversal starts in the background: nothing here waits for STUN servers or their names.
  */
 /** A gate's rate per client in its group (RELAYS.md: a gate lifts the public 1 MiB/s). */
-const GATE_RATE = 64 * 1024 * 1024;
+const _GATE_RATE = 64 * 1024 * 1024;
 
 export async function createNode(options: NodeOptions = {}): Promise<SrmudpNode> {
   const o = parseNodeOptions(options);
@@ -1179,4 +1005,5 @@ export async function createNode(options: NodeOptions = {}): Promise<SrmudpNode>
   return node;
 }
 
+export { bindDualStack } from './bind.js';
 export type { Address, CloseInfo, PeerEvent };
