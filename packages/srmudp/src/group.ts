@@ -573,7 +573,7 @@ export class GroupHost implements DrivenMachine {
    * shuffle or reply carried `peer`'s record) to relay. Not connected to it yet: dial it first,
    * by the record our passive view holds for it. Then dial `peer` again: the dialer goes through
    * the peers that serve as relays for us (the introducer among them), each asked with a voucher
-   * signed by us (node.ts `relaysFor`). The introducer connection is kept while the circuit
+   * signed by us (relay-fallback.ts `relaysFor`). The introducer connection is kept while the circuit
    * runs through it (`#hops`). Everything within the neighbour's dial deadline; null on failure.
    */
   async #viaIntroducer(
