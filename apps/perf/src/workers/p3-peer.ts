@@ -12,6 +12,9 @@ const args = parseArgs(process.argv.slice(2));
 const stun = args.stun ? [args.stun] : [];
 
 const node = await createNode({ host: '0.0.0.0', port: 0, ...(stun.length ? { stunServers: stun } : {}) });
+// gathering runs in the background (createNode returns at once): the card must carry its
+// reflexive candidate, else the peers behind their NATs have only each other's private addresses
+await node.nat.ready({ timeoutMs: 15_000 });
 
 let reported = false;
 function watch(conn: Connection): void {
