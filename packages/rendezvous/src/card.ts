@@ -7,7 +7,7 @@ import { isRendezvousError, RendezvousError } from './errors.js';
 import type { Locator } from './locator.js';
 import { locatorKey, MAX_CARD_LOCATORS, normalizeLocator } from './locator.js';
 import { cleanName, nameProblem } from './name.js';
-import type { PeerRecord } from './record.js';
+import type { PeerRecord, VerifyOptions } from './record.js';
 import { decodeRecord, MAX_RECORD_SIZE, verifyRecord } from './record.js';
 
 /**
@@ -341,9 +341,10 @@ function splitPrefix(t: string): { version: string; body: string } {
  * RendezvousError('INVALID_CARD') whose message says what is wrong: length, prefix, version,
  * encoding, checksum, a named field, the peer id, a locator, the name, or the embedded record
  * (its signature is checked here; its expiry is the resolver's business). Work is linear in the
- * input, and input longer than MAX_CARD_INPUT is refused before anything else.
+ * input, and input longer than MAX_CARD_INPUT is refused before anything else. `options.verify`: the
+ * Ed25519 verification to use (see VerifyOptions.verify; default noble's).
  */
-export function parseCard(text: string): ParsedCard {
+export function parseCard(text: string, options: Pick<VerifyOptions, 'verify'> = {}): ParsedCard {
   if (typeof text !== 'string') throw invalid('expected a string');
   if (text.length > MAX_CARD_INPUT) throw invalid(`longer than ${MAX_CARD_INPUT} characters`);
   const t = text.replace(/\s+/g, '');
@@ -371,11 +372,11 @@ export function parseCard(text: string): ParsedCard {
       `unknown version ${version} (this library reads versions 1 and ${CARD_VERSION}; upgrade srmudp?)`,
     );
   }
-  return checkFields(fields, v);
+  return checkFields(fields, v, options);
 }
 
 /** The checks both versions share: locators, name, embedded record. */
-function checkFields(f: CardFields, version: 1 | 2): ParsedCard {
+function checkFields(f: CardFields, version: 1 | 2, checks: Pick<VerifyOptions, 'verify'>): ParsedCard {
   if (f.locators.length > MAX_CARD_LOCATORS)
     throw invalid(`field locators: more than ${MAX_CARD_LOCATORS} locators`);
   const locators: Locator[] = [];
@@ -411,6 +412,7 @@ function checkFields(f: CardFields, version: 1 | 2): ParsedCard {
         expectedPeerId: f.peerId,
         now: 0,
         clockSkewMs: Number.MAX_SAFE_INTEGER,
+        ...(checks.verify ? { verify: checks.verify } : {}),
       });
       card = { ...card, record: f.record, embedded: record };
     } catch (error) {

@@ -10,7 +10,7 @@ import type { RendezvousStats } from './operations.js';
 import { Operations } from './operations.js';
 import type { CandidateUpdate, PublishReport } from './publisher.js';
 import { Publisher } from './publisher.js';
-import type { DecodedRecord } from './record.js';
+import type { DecodedRecord, VerifyOptions } from './record.js';
 import { DEFAULT_CLOCK_SKEW_MS } from './record.js';
 import { RecordCache } from './record-cache.js';
 import type { ResolveResult, ResolveTarget } from './resolver.js';
@@ -34,6 +34,13 @@ export interface RendezvousOptions {
   readonly random?: () => number;
   /** Background (timer driven) publish failures; default: ignored (counted in stats()). */
   readonly onError?: (error: unknown, backend: string) => void;
+  /**
+   * Ed25519 verification of resolved records (signature, message, public key) instead of
+   * @noble/curves', e.g. node:crypto's: a resolve checks a record's signature up to three times
+   * and noble's first verification in a process is slow (tens of ms before connect() can send).
+   * Same contract as VerifyOptions.verify. Default: noble's ed25519.verify.
+   */
+  readonly verify?: VerifyOptions['verify'];
 }
 
 /**
@@ -89,6 +96,7 @@ export class Rendezvous {
       timeoutMs: options.resolveTimeoutMs ?? 10_000,
       ops: this.#ops,
       stats: this.#stats,
+      ...(options.verify ? { verify: options.verify } : {}),
     });
     this.#random = options.random ?? Math.random;
   }

@@ -9,7 +9,7 @@ import type { Locator } from './locator.js';
 import { locatorKey, MAX_CARD_LOCATORS, normalizeLocator } from './locator.js';
 import type { Operations, RendezvousStats } from './operations.js';
 import { countRejected } from './operations.js';
-import type { DecodedRecord, PeerRecord } from './record.js';
+import type { DecodedRecord, PeerRecord, VerifyOptions } from './record.js';
 import { verifyRecord } from './record.js';
 import type { RecordCache } from './record-cache.js';
 
@@ -83,6 +83,8 @@ export interface ResolverOptions {
   readonly timeoutMs: number;
   readonly ops: Operations;
   readonly stats: RendezvousStats;
+  /** Ed25519 verification for every record check (default: noble's) */
+  readonly verify?: VerifyOptions['verify'];
 }
 
 export class Resolver {
@@ -112,7 +114,12 @@ export class Resolver {
       expectedPeerId: peerId,
       now: this.#o.now(),
       clockSkewMs: this.#o.clockSkewMs,
+      ...this.#verify(),
     });
+  }
+
+  #verify(): Pick<VerifyOptions, 'verify'> {
+    return this.#o.verify ? { verify: this.#o.verify } : {};
   }
 
   count(error: unknown): void {
@@ -166,12 +173,13 @@ export class Resolver {
     }
     throwIfAborted(options.signal);
     const now = this.#o.now();
+    const checks: VerifyOptions = { expectedPeerId: t.peerId, now, clockSkewMs: skew, ...this.#verify() };
     const verified: { source: string; decoded: DecodedRecord }[] = [];
     for (const f of found) {
       try {
         verified.push({
           source: f.source,
-          decoded: verifyRecord(f.bytes, { expectedPeerId: t.peerId, now, clockSkewMs: skew }),
+          decoded: verifyRecord(f.bytes, checks),
         });
       } catch (error) {
         this.count(error);
@@ -182,7 +190,7 @@ export class Resolver {
     verified.sort((a, b) => b.decoded.record.seq - a.decoded.record.seq);
     for (const v of verified) {
       try {
-        const accepted = cache.accept(v.decoded.bytes, { expectedPeerId: t.peerId, now, clockSkewMs: skew });
+        const accepted = cache.accept(v.decoded.bytes, checks);
         return { record: accepted.record, bytes: accepted.bytes, source: v.source, rejected };
       } catch (error) {
         this.count(error);
@@ -195,7 +203,7 @@ export class Resolver {
     const cached = cache.get(t.peerId);
     if (cached !== undefined && rejected.some((r) => r.error.code === 'STALE_RECORD')) {
       try {
-        verifyRecord(cached.bytes, { expectedPeerId: t.peerId, now, clockSkewMs: skew });
+        verifyRecord(cached.bytes, checks);
         return { record: cached.record, bytes: cached.bytes, source: 'cache', rejected };
       } catch {
         // fall through: report the replay

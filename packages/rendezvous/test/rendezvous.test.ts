@@ -401,3 +401,34 @@ describe('Rendezvous with a slow backend', () => {
     expect(backend.publishes[1]?.seq).toBe(r3.record.seq);
   });
 });
+
+describe('Rendezvous verify option', () => {
+  it('checks cards and resolved records with the injected Ed25519 verification (node:crypto in the façade)', async () => {
+    const store = new SequencedStore();
+    const { secretKey, peerId } = key();
+    const alice = make({ backends: [new TestBackend('t', store)], secretKey });
+    await alice.publish({ candidates: [A] });
+    const card = alice.card({ record: alice.sign({ candidates: [A, B] }).bytes });
+    const seen: Uint8Array[] = [];
+    const counting = (s: Uint8Array, m: Uint8Array, k: Uint8Array) => {
+      seen.push(k);
+      return ed25519.verify(s, m, k);
+    };
+    expect(parseCard(card, { verify: counting }).embedded?.candidates).toEqual([A, B]);
+    expect(seen).toHaveLength(1);
+    expect(seen[0]).toEqual(peerId);
+    // the verification decides: one that refuses makes the card and the resolve fail
+    expect(() => parseCard(card, { verify: () => false })).toThrow(/RECORD_FORGED/);
+    const bob = make({ backends: [new TestBackend('t', store)], verify: counting });
+    seen.length = 0;
+    expect((await bob.resolve(parseCard(card)))?.record.peerId).toEqual(peerId);
+    expect(seen.length).toBeGreaterThan(0);
+    expect(seen.every((k) => equalKey(k, peerId))).toBe(true);
+    const carol = make({ backends: [new TestBackend('t', store)], verify: () => false });
+    expect(await codeOf(carol.resolve(parseCard(card)))).not.toBe('no error');
+  });
+});
+
+function equalKey(a: Uint8Array, b: Uint8Array): boolean {
+  return a.length === b.length && a.every((x, i) => x === b[i]);
+}

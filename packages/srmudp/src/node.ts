@@ -63,7 +63,7 @@ import { RouterPortMapper } from './port-mapper.js';
 import { Publisher } from './publisher.js';
 import { RelayFallback } from './relay-fallback.js';
 import { PUNCH_MS, RelayedPunch } from './relayed-punch.js';
-import { type ResolvedTarget, resolveTarget } from './resolve.js';
+import { type ResolvedTarget, recordVerify, resolveTarget } from './resolve.js';
 import { parseStunServer } from './stun-servers.js';
 import { parseWsRelaySpec, type WsRelayStatus, WsRelays } from './ws-relays.js';
 
@@ -989,7 +989,7 @@ export async function createNode(options: NodeOptions = {}): Promise<SrmudpNode>
     throw new SrmudpError('INVALID_OPTIONS', 'option "rendezvous" must hold rendezvous backends only');
   }
   const transport = await bindMain(o);
-  const rendezvous = new Rendezvous({ backends, secretKey: identity.secret });
+  const rendezvous = new Rendezvous({ backends, secretKey: identity.secret, verify: recordVerify });
   let node: SrmudpNode;
   try {
     node = new SrmudpNode(o, identity, transport, rendezvous);
