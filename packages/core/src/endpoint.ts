@@ -248,6 +248,10 @@ export class CoreEndpoint implements EndpointApi {
         // relayed only: the handshake starts once a circuit is bound
         if (!this.circuitPending(conn)) {
           conn.fail(now, new CoreError('RELAY_REFUSED', 'no relay of the target is connected to us'));
+        } else if (key && this.table.ofKey(key) === undefined) {
+          // found by key meanwhile: a second dial joins this one (no second circuit), and an
+          // incoming handshake from the peer is this connection's
+          this.table.setKey(key, conn);
         }
         return conn;
       }
@@ -742,6 +746,7 @@ export class CoreEndpoint implements EndpointApi {
     if (target === null) return;
     for (const r of relays) {
       if (equalBytes(r.key, target) || equalBytes(r.key, this.localKey)) continue;
+      if (this.circuitPendingVia(conn, r.key)) continue; // asked already: one circuit per relay
       const id = this.relayPaths.connect(now, r.key, target, r.voucher);
       if (id !== null) this.circuitDials.set(`${toHex(r.key)}/${id}`, { conn, relay: r.key.slice() });
     }
@@ -749,6 +754,11 @@ export class CoreEndpoint implements EndpointApi {
 
   private circuitPending(conn: CoreConnection): boolean {
     for (const d of this.circuitDials.values()) if (d.conn === conn) return true;
+    return false;
+  }
+
+  private circuitPendingVia(conn: CoreConnection, relay: Uint8Array): boolean {
+    for (const d of this.circuitDials.values()) if (d.conn === conn && equalBytes(d.relay, relay)) return true;
     return false;
   }
 

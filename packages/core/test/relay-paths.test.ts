@@ -110,6 +110,26 @@ describe('relayed paths (core, sim)', { timeout: 180_000 }, () => {
     expect(scanned).toBeGreaterThan(512 * 1024);
   });
 
+  it('dialled twice through the same relay while handshaking: one circuit, not two', () => {
+    const { net, a, b, r } = trio('relay-dial-twice', {
+      relay: { serve: { policy: openPolicy(), limits: LIFTED } },
+    });
+    const ca = a.ep.connect(net.now, { addresses: [], remoteKey: b.key, relays: [{ key: r.key }] });
+    // a second dial of the same peer through the same relay (srmudp's 'always' mode and its
+    // dialer both ask): the pending circuit request serves both
+    const again = a.ep.connect(net.now, { addresses: [], remoteKey: b.key, relays: [{ key: r.key }] });
+    expect(again.id).toBe(ca.id);
+    net.drive({
+      until: () => a.connected().length === 2 && b.connected().length === 2,
+      maxTimeMs: 10_000,
+    });
+    net.runFor(2_000);
+    expect(r.ep.relayStats()?.circuits).toBe(1);
+    const s = send(a, ca, b, randomBytes('relay-twice', 64 * 1024));
+    net.drive({ until: () => s.done(), maxTimeMs: 60_000 });
+    expect(r.ep.relayStats()?.circuits).toBe(1);
+  });
+
   it('a circuit that closes (our hop session with the relay went down) is a lost path at once, not after 3 PTOs', () => {
     const { net, a, b, r } = trio('relay-route-closed', {
       relay: { serve: { policy: openPolicy(), limits: LIFTED } },
