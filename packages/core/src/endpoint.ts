@@ -758,7 +758,8 @@ export class CoreEndpoint implements EndpointApi {
   }
 
   private circuitPendingVia(conn: CoreConnection, relay: Uint8Array): boolean {
-    for (const d of this.circuitDials.values()) if (d.conn === conn && equalBytes(d.relay, relay)) return true;
+    for (const d of this.circuitDials.values())
+      if (d.conn === conn && equalBytes(d.relay, relay)) return true;
     return false;
   }
 
