@@ -18,7 +18,7 @@ import type { WsRelays } from './ws-relays.js';
 
 const log = logger('srmudp:node');
 
-/** The node's parts the routing hands events to (read when an event comes, not before). */
+/** The node's parts the routing hands events to. */
 export interface RegistryParts {
   readonly driver: Driver;
   readonly session: NatSession;
@@ -42,10 +42,19 @@ export class ConnectionRegistry {
   /** incoming connections not yet taken from node.connections() */
   readonly incoming = new AsyncQueue<Connection>(1024);
 
-  constructor(
-    private readonly node: RegistryNode,
-    private readonly parts: RegistryParts,
-  ) {}
+  #parts: RegistryParts | null = null;
+
+  constructor(private readonly node: RegistryNode) {}
+
+  /** The node's parts, once built (they route into the registry, so they come after it). */
+  attach(parts: RegistryParts): void {
+    this.#parts = parts;
+  }
+
+  private get parts(): RegistryParts {
+    if (this.#parts === null) throw new Error('connection registry used before attach()');
+    return this.#parts;
+  }
 
   /** The open connection to the peer with key hex `hex`, if any. */
   liveConnection(hex: string): Connection | undefined {

@@ -180,33 +180,7 @@ export class SrmudpNode extends EventEmitter implements ConnectionOwner {
     super();
     this.identity = identity;
     this.peerId = peerIdToString(identity.publicKey);
-    const node = this;
-    this.registry = new ConnectionRegistry(this, {
-      get driver() {
-        return node.driver;
-      },
-      get session() {
-        return node.session;
-      },
-      get wsRelays() {
-        return node.wsRelays;
-      },
-      get dialer() {
-        return node.dialer;
-      },
-      get named() {
-        return node.named;
-      },
-      get fallback() {
-        return node.fallback;
-      },
-      get relayedPunch() {
-        return node.relayedPunch;
-      },
-      get publisher() {
-        return node.publisher;
-      },
-    });
+    this.registry = new ConnectionRegistry(this);
     const allow = options.allow?.map((t) => keyHex(parsePeerId(t)));
     const backend = options.cryptoBackend ?? autoBackend();
     this.cryptoBackend = backend.name;
@@ -272,6 +246,7 @@ export class SrmudpNode extends EventEmitter implements ConnectionOwner {
         ...(natLog ? { log: natLog } : {}),
       },
     );
+    const node = this;
     this.named = new NamedPeers({
       get closing() {
         return node.closing;
@@ -353,6 +328,16 @@ export class SrmudpNode extends EventEmitter implements ConnectionOwner {
         this.dialer.upgrade(c.remoteKey, direct, PUNCH_MS);
       },
       drop: (reason) => log(`punch message dropped: ${reason}`),
+    });
+    this.registry.attach({
+      driver: this.driver,
+      session: this.session,
+      wsRelays: this.wsRelays,
+      dialer: this.dialer,
+      named: this.named,
+      fallback: this.fallback,
+      relayedPunch: this.relayedPunch,
+      publisher: this.publisher,
     });
     this.wsRelays.start(this.driver);
     this.nat = {
