@@ -1,9 +1,10 @@
 // The browser node: one core endpoint holding the hop session with a relay (over the page's
-// WebSocket) and the end-to-end Noise IK sessions with peers through relay circuits; a driver on
-// queueMicrotask / setTimeout. The relay protocol is core's (relays.ts), as in the Node façade:
-// the node says so with an empty CONTROL frame in the hop session, srmudp-relay greets it in
-// CONTROL frames, and core asks for circuits, binds them as relayed routes of the end-to-end
-// connections and moves a connection to a new circuit after a relay restart (same session).
+// WebSocket) and the end-to-end Noise IK sessions with peers through relay circuits; a loop on
+// queueMicrotask / setTimeout (loop.ts), connections and their Web Streams (connection.ts). The
+// relay protocol is core's (relays.ts), as in the Node façade: the node says so with an empty
+// CONTROL frame in the hop session, srmudp-relay greets it in CONTROL frames, and core asks for
+// circuits, binds them as relayed routes of the end-to-end connections and moves a connection to
+// a new circuit after a relay restart (same session).
 import { type Address, CoreEndpoint, type EndpointEvent, RELAY_TO_SERVICE } from '@srmudp/core';
 import { type Identity, nobleBackend, parsePeerId, peerIdToString } from '@srmudp/crypto';
 import {
@@ -16,6 +17,7 @@ import { compareBytes, SrmudpError, toHex } from '@srmudp/wire';
 import { isPeerIdText, parsePeerTarget, parseRelayAddress } from './addresses.js';
 import { BrowserConnection } from './connection.js';
 import { loadOrCreateIdentity, randomBytes } from './identity.js';
+import { BrowserLoop } from './loop.js';
 import { abortError, Inbox } from './queue.js';
 
 export interface BrowserNodeOptions {
@@ -116,12 +118,9 @@ export class BrowserNode {
   private readonly incomingConns = new Inbox<BrowserConnection>();
   private hook: ((m: ReceivedMessage) => void) | null = null;
   private readonly relayWaiters: Array<{ resolve: () => void; reject: (e: unknown) => void }> = [];
-  private timer: ReturnType<typeof setTimeout> | null = null;
-  private drainTimer: ReturnType<typeof setTimeout> | null = null;
-  private scheduled = false;
   private closedFlag = false;
-  /** the driver stopped (after close() let the sessions send their CLOSE) */
-  private stopped = false;
+  /** the one loop: core's timers, events and transmits (loop.ts) */
+  private readonly loop: BrowserLoop;
   private readonly highWater: number;
   /** counters: packets held back by WebSocket backpressure, drops by reason */
   readonly counters = {
@@ -160,6 +159,22 @@ export class BrowserNode {
         },
       },
       this.now(),
+    );
+    this.loop = new BrowserLoop(
+      this.endpoint,
+      {
+        now: () => this.now(),
+        onEndpointEvent: (e) => this.onEndpointEvent(e),
+        afterEvents: (now) => {
+          if (this.relayUp || this.hopId === null || !this.greeted()) return false;
+          this.relayGreeted(now);
+          return true;
+        },
+        transmit: (data, to) => this.transmit(data, to),
+        bufferedAmount: () => this.carrier.bufferedAmount,
+      },
+      this.highWater,
+      this.counters,
     );
     if (o.peers) this.peers.add(o.peers);
     this.startCarrier();
@@ -372,18 +387,17 @@ export class BrowserNode {
     // the endpoint closes the hop (its relay client with it) and whatever is left at once.
     const now = this.now();
     for (const c of this.byConnId.values()) c.api.close(now, 0, 'node closed');
-    this.run();
+    this.loop.run();
     const until = now + CLOSE_DRAIN_MS;
     const open = () => [...this.byConnId.values()].some((c) => c.api.state !== 'closed');
     while (open() && this.relayUp && this.now() < until) await new Promise((r) => setTimeout(r, 10));
-    this.stopped = true;
+    this.loop.stopped = true;
     this.endpoint.close(this.now());
-    this.run();
+    this.loop.run();
     for (const c of this.byConnId.values()) c.detach();
     this.inbox.end();
     this.incomingConns.end();
-    if (this.timer) clearTimeout(this.timer);
-    if (this.drainTimer) clearTimeout(this.drainTimer);
+    this.loop.clearTimers();
     await this.carrier.close();
   }
 
@@ -586,7 +600,7 @@ export class BrowserNode {
   }
 
   private receivePacket(data: Uint8Array, from: Address): void {
-    if (this.stopped) return;
+    if (this.loop.stopped) return;
     // channel data of our circuits too: core's relay client unwraps it (relays.ts)
     this.endpoint.handle(this.now(), from, data);
     this.kick();
@@ -704,67 +718,10 @@ export class BrowserNode {
     return this.endpoint.relays().some((k) => compareBytes(k, key) === 0);
   }
 
-  /** Runs the driver soon (a microtask): after an API call or a received packet. */
+  /** Runs the loop soon (a microtask): after an API call or a received packet. */
   kick(): void {
-    if (this.scheduled || this.stopped) return;
-    this.scheduled = true;
-    queueMicrotask(this.run);
+    this.loop.kick();
   }
-
-  private readonly run = (): void => {
-    this.scheduled = false;
-    const now = this.now();
-    const a = this.endpoint.pollTimeout();
-    if (a !== null && a <= now) this.endpoint.handleTimeout(now);
-    let sent = 0;
-    let blocked = false;
-    for (let round = 0; round < 32; round++) {
-      let progressed = false;
-      for (let e = this.endpoint.pollEvent(); e !== null; e = this.endpoint.pollEvent()) {
-        this.onEndpointEvent(e);
-        progressed = true;
-      }
-      if (!this.relayUp && this.hopId !== null && this.greeted()) {
-        this.relayGreeted(now);
-        progressed = true;
-      }
-      while (sent < 512) {
-        // backpressure: packets stay in core (its congestion and flow control hold the rest)
-        // while the WebSocket has more than highWater bytes to write
-        if (this.carrier.bufferedAmount > this.highWater && !this.stopped) {
-          blocked = true;
-          break;
-        }
-        const t = this.endpoint.pollTransmit(now);
-        if (t === null) break;
-        this.transmit(t.data, t.to);
-        sent++;
-        progressed = true;
-      }
-      if (!progressed || sent >= 512 || blocked) break;
-    }
-    if (this.stopped) return;
-    if (blocked) {
-      this.counters.backpressureWaits++;
-      // a WebSocket has no 'drain' event: look at bufferedAmount again shortly
-      this.drainTimer ??= setTimeout(() => {
-        this.drainTimer = null;
-        this.kick();
-      }, 2);
-    } else if (sent >= 512) {
-      // yield to the page (and the socket's events) before the next batch
-      this.drainTimer ??= setTimeout(() => {
-        this.drainTimer = null;
-        this.kick();
-      }, 0);
-    }
-    const at = this.endpoint.pollTimeout();
-    if (this.timer) clearTimeout(this.timer);
-    this.timer = null;
-    if (at === null) return;
-    if (at <= now + 0.5) this.kick();
-    else this.timer = setTimeout(this.run, Math.max(1, Math.ceil(at - now)));
-  };
 }
 
 /**
