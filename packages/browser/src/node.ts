@@ -718,7 +718,7 @@ export class BrowserNode {
     return this.endpoint.relays().some((k) => compareBytes(k, key) === 0);
   }
 
-  /** Runs the loop soon (a microtask): after an API call or a received packet. */
+  /** Runs the driver soon (a microtask): after an API call or a received packet. */
   kick(): void {
     this.loop.kick();
   }
