@@ -1,4 +1,7 @@
 // @srmudp/browser: an srmudp node in a web page, through a WebSocket relay.
+
+export { parseRelayAddress } from './addresses.js';
+export { BrowserConnection, type BrowserStream } from './connection.js';
 export {
   exportKeyFile,
   forgetIdentity,
@@ -10,14 +13,11 @@ export {
   storeIdentity,
 } from './identity.js';
 export {
-  BrowserConnection,
   BrowserNode,
   type BrowserNodeOptions,
-  type BrowserStream,
   createNode,
   type NodeStatus,
   type PeerStatus,
-  parseRelayAddress,
   type ReceivedMessage,
   type RelayedPath,
 } from './node.js';

@@ -1,17 +1,11 @@
 // The browser node: one core endpoint holding the hop session with a relay (over the page's
-// WebSocket) and the end-to-end Noise IK sessions with peers through relay circuits; a driver on
-// queueMicrotask / setTimeout. The relay protocol is core's (relays.ts), as in the Node façade:
-// the node says so with an empty CONTROL frame in the hop session, srmudp-relay greets it in
-// CONTROL frames, and core asks for circuits, binds them as relayed routes of the end-to-end
-// connections and moves a connection to a new circuit after a relay restart (same session).
-import {
-  type Address,
-  type ConnectionApi,
-  type ConnectionStats,
-  CoreEndpoint,
-  type EndpointEvent,
-  RELAY_TO_SERVICE,
-} from '@srmudp/core';
+// WebSocket) and the end-to-end Noise IK sessions with peers through relay circuits; a loop on
+// queueMicrotask / setTimeout (loop.ts), connections and their Web Streams (connection.ts). The
+// relay protocol is core's (relays.ts), as in the Node façade: the node says so with an empty
+// CONTROL frame in the hop session, srmudp-relay greets it in CONTROL frames, and core asks for
+// circuits, binds them as relayed routes of the end-to-end connections and moves a connection to
+// a new circuit after a relay restart (same session).
+import { type Address, CoreEndpoint, type EndpointEvent, RELAY_TO_SERVICE } from '@srmudp/core';
 import { type Identity, nobleBackend, parsePeerId, peerIdToString } from '@srmudp/crypto';
 import {
   globalWebSocket,
@@ -19,8 +13,11 @@ import {
   type WsStateChange,
   WsTransport,
 } from '@srmudp/transport-ws/portable';
-import { SrmudpError } from '@srmudp/wire';
+import { compareBytes, SrmudpError, toHex } from '@srmudp/wire';
+import { isPeerIdText, parsePeerTarget, parseRelayAddress } from './addresses.js';
+import { BrowserConnection } from './connection.js';
 import { loadOrCreateIdentity, randomBytes } from './identity.js';
+import { BrowserLoop } from './loop.js';
 import { abortError, Inbox } from './queue.js';
 
 export interface BrowserNodeOptions {
@@ -79,56 +76,10 @@ export interface NodeStatus {
   peers: Record<string, PeerStatus>;
 }
 
-/** A stream of a connection, as a pair of Web Streams. */
-export interface BrowserStream {
-  readonly id: number;
-  readonly readable: ReadableStream<Uint8Array>;
-  readonly writable: WritableStream<Uint8Array>;
-}
-
 /** close(): how long the peers' sessions may take to send what was written and their CLOSE */
 const CLOSE_DRAIN_MS = 1_000;
 /** how long the higher-key end waits for the lower-key end's circuit before dialling itself */
 const LATE_DIAL_MS = 3_000;
-const toHex = (b: Uint8Array) => Array.from(b, (x) => x.toString(16).padStart(2, '0')).join('');
-function compareBytes(a: Uint8Array, b: Uint8Array): number {
-  for (let i = 0; i < Math.min(a.length, b.length); i++)
-    if (a[i] !== b[i]) return (a[i] as number) - (b[i] as number);
-  return a.length - b.length;
-}
-function isPeerIdText(text: string): boolean {
-  try {
-    parsePeerId(text);
-    return true;
-  } catch {
-    return false;
-  }
-}
-/** `<url>#<peer id>` → its parts; SrmudpError 'INVALID_RELAY' otherwise. */
-export function parseRelayAddress(text: string): { url: string; key: Uint8Array; peerId: string } {
-  const hash = typeof text === 'string' ? text.lastIndexOf('#') : -1;
-  const url = hash > 0 ? text.slice(0, hash) : '';
-  const id = hash > 0 ? text.slice(hash + 1) : '';
-  if (!/^wss?:\/\//.test(url) || !isPeerIdText(id))
-    throw new SrmudpError(
-      'INVALID_RELAY',
-      `relay ${JSON.stringify(text)}: expected "<ws:// or wss:// url>#<relay peer id>" (srmudp-relay logs it and serves it at /card)`,
-    );
-  return { url, key: parsePeerId(id), peerId: id };
-}
-
-function parsePeerTarget(name: string, target: string): Uint8Array {
-  if (typeof target === 'string' && isPeerIdText(target.trim())) return parsePeerId(target.trim());
-  throw new SrmudpError('INVALID_PEER', `peer ${JSON.stringify(name)}: expected a peer id text (pk…)`);
-}
-
-interface StreamState {
-  controller: ReadableStreamDefaultController<Uint8Array> | null;
-  finished: boolean;
-  closed: boolean;
-  writeWaiters: Array<() => void>;
-}
-
 interface Peer {
   key: Uint8Array;
   hex: string;
@@ -145,212 +96,6 @@ interface Peer {
   lateDial: boolean;
   lastError: SrmudpError | null;
   readyWaiters: Array<{ resolve: (c: BrowserConnection) => void; reject: (e: unknown) => void }>;
-}
-
-/** One end-to-end connection with a peer (through the relay). */
-export class BrowserConnection {
-  readonly peerId: string;
-  private readonly streamsState = new Map<number, StreamState>();
-  private readonly incoming = new Inbox<BrowserStream>();
-  private readonly pending: Uint8Array[] = [];
-  private pendingBytes = 0;
-  private closedFlag = false;
-
-  constructor(
-    private readonly node: BrowserNode,
-    readonly api: ConnectionApi,
-    readonly remoteKey: Uint8Array,
-    public name: string,
-  ) {
-    this.peerId = peerIdToString(remoteKey);
-  }
-
-  get isClosed(): boolean {
-    return this.closedFlag;
-  }
-
-  /**
-   * Sends one message (reliable, ordered unless `unordered`). Queued when the connection's
-   * message buffer is full (up to 16 MiB; SrmudpError 'SEND_BUFFER_FULL' beyond).
-   */
-  send(data: Uint8Array | string, opts: { unordered?: boolean } = {}): void {
-    if (this.closedFlag) throw new SrmudpError('CONNECTION_CLOSED', `connection to ${this.name} is closed`);
-    const bytes = typeof data === 'string' ? new TextEncoder().encode(data) : data;
-    if (this.pending.length === 0 && this.api.sendMessage(bytes, opts.unordered ? { unordered: true } : {})) {
-      this.node.kick();
-      return;
-    }
-    if (this.pendingBytes + bytes.length > 16 * 1024 * 1024)
-      throw new SrmudpError('SEND_BUFFER_FULL', `more than 16 MiB of messages wait for ${this.name}`);
-    this.pending.push(bytes.slice());
-    this.pendingBytes += bytes.length;
-  }
-
-  /** Opens a stream: write to `writable` (honours flow control), read the peer's answer from `readable`. */
-  openStream(): BrowserStream {
-    if (this.closedFlag) throw new SrmudpError('CONNECTION_CLOSED', `connection to ${this.name} is closed`);
-    const id = this.api.openStream();
-    this.node.kick();
-    return this.makeStream(id);
-  }
-
-  /** Streams the peer opens, as they arrive. */
-  streams(signal?: AbortSignal): AsyncIterableIterator<BrowserStream> {
-    return this.incoming.iterate(signal);
-  }
-
-  /** The next stream the peer opens (rejects with the signal's reason when aborted). */
-  async acceptStream(signal?: AbortSignal): Promise<BrowserStream> {
-    const r = await this.incoming.next(signal);
-    if (r.done) throw new SrmudpError('CONNECTION_CLOSED', `connection to ${this.name} is closed`);
-    return r.value;
-  }
-
-  stats(): ConnectionStats {
-    return this.api.stats();
-  }
-
-  /** Graceful close: what was written is delivered first (bounded by core). */
-  close(): void {
-    if (this.closedFlag) return;
-    this.api.close(this.node.now());
-    this.node.kick();
-    this.detach();
-  }
-
-  // ---- driver side ----------------------------------------------------------------------------
-
-  /** @internal */
-  detach(): void {
-    if (this.closedFlag) return;
-    this.closedFlag = true;
-    this.incoming.end();
-    const gone = new SrmudpError('CONNECTION_CLOSED', `connection to ${this.name} closed`);
-    for (const s of this.streamsState.values()) {
-      s.closed = true;
-      try {
-        s.controller?.error(gone);
-      } catch {}
-      for (const w of s.writeWaiters.splice(0)) w();
-    }
-    this.streamsState.clear();
-  }
-
-  /** @internal */
-  onEvent(e: EndpointEvent): void {
-    switch (e.type) {
-      case 'stream_opened':
-        if (!this.streamsState.has(e.streamId)) this.incoming.push(this.makeStream(e.streamId));
-        break;
-      case 'readable':
-        this.streamOf(e.streamId);
-        this.drain(e.streamId);
-        break;
-      case 'stream_finished': {
-        const s = this.streamOf(e.streamId);
-        s.finished = true;
-        this.drain(e.streamId);
-        break;
-      }
-      case 'stream_reset': {
-        const s = this.streamsState.get(e.streamId);
-        if (s) {
-          s.closed = true;
-          try {
-            s.controller?.error(new SrmudpError('STREAM_RESET', `stream reset by the peer (code ${e.code})`));
-          } catch {}
-          for (const w of s.writeWaiters.splice(0)) w();
-        }
-        break;
-      }
-      case 'writable': {
-        const s = this.streamsState.get(e.streamId);
-        for (const w of s?.writeWaiters.splice(0) ?? []) w();
-        break;
-      }
-      case 'message_writable':
-        while (this.pending.length > 0) {
-          const m = this.pending[0] as Uint8Array;
-          if (!this.api.sendMessage(m)) break;
-          this.pending.shift();
-          this.pendingBytes -= m.length;
-        }
-        break;
-      default:
-    }
-  }
-
-  private streamOf(id: number): StreamState {
-    let s = this.streamsState.get(id);
-    if (!s) {
-      // data before (or without) a stream_opened event: surface it as an incoming stream
-      this.incoming.push(this.makeStream(id));
-      s = this.streamsState.get(id) as StreamState;
-    }
-    return s;
-  }
-
-  private drain(id: number): void {
-    const s = this.streamsState.get(id);
-    if (!s || s.closed || !s.controller) return;
-    const now = this.node.now();
-    let empty = false;
-    while ((s.controller.desiredSize ?? 1) > 0) {
-      const chunk = this.api.read(now, id);
-      if (chunk === null) {
-        empty = true;
-        break;
-      }
-      s.controller.enqueue(chunk.slice());
-    }
-    if (s.finished && empty) {
-      s.closed = true;
-      s.controller.close();
-      this.streamsState.delete(id);
-    }
-    this.node.kick();
-  }
-
-  private makeStream(id: number): BrowserStream {
-    const state: StreamState = { controller: null, finished: false, closed: false, writeWaiters: [] };
-    this.streamsState.set(id, state);
-    const readable = new ReadableStream<Uint8Array>(
-      {
-        start: (c) => {
-          state.controller = c;
-        },
-        pull: () => this.drain(id),
-        cancel: () => {
-          state.closed = true;
-          if (!this.closedFlag) this.api.reset(id, 0);
-          this.node.kick();
-        },
-      },
-      { highWaterMark: 256 * 1024, size: (c) => c.byteLength },
-    );
-    const writable = new WritableStream<Uint8Array>({
-      write: async (chunk) => {
-        let off = 0;
-        while (off < chunk.length) {
-          if (this.closedFlag || (state.closed && !state.controller))
-            throw new SrmudpError('CONNECTION_CLOSED', `connection to ${this.name} is closed`);
-          const n = this.api.write(id, chunk.subarray(off, Math.min(chunk.length, off + 64 * 1024)));
-          off += n;
-          this.node.kick();
-          if (n === 0) await new Promise<void>((resolve) => state.writeWaiters.push(resolve));
-        }
-      },
-      close: () => {
-        if (!this.closedFlag) this.api.finish(id);
-        this.node.kick();
-      },
-      abort: () => {
-        if (!this.closedFlag) this.api.reset(id, 0);
-        this.node.kick();
-      },
-    });
-    return { id, readable, writable };
-  }
 }
 
 /** A node in the page: see createNode. */
@@ -373,12 +118,9 @@ export class BrowserNode {
   private readonly incomingConns = new Inbox<BrowserConnection>();
   private hook: ((m: ReceivedMessage) => void) | null = null;
   private readonly relayWaiters: Array<{ resolve: () => void; reject: (e: unknown) => void }> = [];
-  private timer: ReturnType<typeof setTimeout> | null = null;
-  private drainTimer: ReturnType<typeof setTimeout> | null = null;
-  private scheduled = false;
   private closedFlag = false;
-  /** the driver stopped (after close() let the sessions send their CLOSE) */
-  private stopped = false;
+  /** the one loop: core's timers, events and transmits (loop.ts) */
+  private readonly loop: BrowserLoop;
   private readonly highWater: number;
   /** counters: packets held back by WebSocket backpressure, drops by reason */
   readonly counters = {
@@ -417,6 +159,22 @@ export class BrowserNode {
         },
       },
       this.now(),
+    );
+    this.loop = new BrowserLoop(
+      this.endpoint,
+      {
+        now: () => this.now(),
+        onEndpointEvent: (e) => this.onEndpointEvent(e),
+        afterEvents: (now) => {
+          if (this.relayUp || this.hopId === null || !this.greeted()) return false;
+          this.relayGreeted(now);
+          return true;
+        },
+        transmit: (data, to) => this.transmit(data, to),
+        bufferedAmount: () => this.carrier.bufferedAmount,
+      },
+      this.highWater,
+      this.counters,
     );
     if (o.peers) this.peers.add(o.peers);
     this.startCarrier();
@@ -629,18 +387,17 @@ export class BrowserNode {
     // the endpoint closes the hop (its relay client with it) and whatever is left at once.
     const now = this.now();
     for (const c of this.byConnId.values()) c.api.close(now, 0, 'node closed');
-    this.run();
+    this.loop.run();
     const until = now + CLOSE_DRAIN_MS;
     const open = () => [...this.byConnId.values()].some((c) => c.api.state !== 'closed');
     while (open() && this.relayUp && this.now() < until) await new Promise((r) => setTimeout(r, 10));
-    this.stopped = true;
+    this.loop.stopped = true;
     this.endpoint.close(this.now());
-    this.run();
+    this.loop.run();
     for (const c of this.byConnId.values()) c.detach();
     this.inbox.end();
     this.incomingConns.end();
-    if (this.timer) clearTimeout(this.timer);
-    if (this.drainTimer) clearTimeout(this.drainTimer);
+    this.loop.clearTimers();
     await this.carrier.close();
   }
 
@@ -843,7 +600,7 @@ export class BrowserNode {
   }
 
   private receivePacket(data: Uint8Array, from: Address): void {
-    if (this.stopped) return;
+    if (this.loop.stopped) return;
     // channel data of our circuits too: core's relay client unwraps it (relays.ts)
     this.endpoint.handle(this.now(), from, data);
     this.kick();
@@ -963,65 +720,8 @@ export class BrowserNode {
 
   /** Runs the driver soon (a microtask): after an API call or a received packet. */
   kick(): void {
-    if (this.scheduled || this.stopped) return;
-    this.scheduled = true;
-    queueMicrotask(this.run);
+    this.loop.kick();
   }
-
-  private readonly run = (): void => {
-    this.scheduled = false;
-    const now = this.now();
-    const a = this.endpoint.pollTimeout();
-    if (a !== null && a <= now) this.endpoint.handleTimeout(now);
-    let sent = 0;
-    let blocked = false;
-    for (let round = 0; round < 32; round++) {
-      let progressed = false;
-      for (let e = this.endpoint.pollEvent(); e !== null; e = this.endpoint.pollEvent()) {
-        this.onEndpointEvent(e);
-        progressed = true;
-      }
-      if (!this.relayUp && this.hopId !== null && this.greeted()) {
-        this.relayGreeted(now);
-        progressed = true;
-      }
-      while (sent < 512) {
-        // backpressure: packets stay in core (its congestion and flow control hold the rest)
-        // while the WebSocket has more than highWater bytes to write
-        if (this.carrier.bufferedAmount > this.highWater && !this.stopped) {
-          blocked = true;
-          break;
-        }
-        const t = this.endpoint.pollTransmit(now);
-        if (t === null) break;
-        this.transmit(t.data, t.to);
-        sent++;
-        progressed = true;
-      }
-      if (!progressed || sent >= 512 || blocked) break;
-    }
-    if (this.stopped) return;
-    if (blocked) {
-      this.counters.backpressureWaits++;
-      // a WebSocket has no 'drain' event: look at bufferedAmount again shortly
-      this.drainTimer ??= setTimeout(() => {
-        this.drainTimer = null;
-        this.kick();
-      }, 2);
-    } else if (sent >= 512) {
-      // yield to the page (and the socket's events) before the next batch
-      this.drainTimer ??= setTimeout(() => {
-        this.drainTimer = null;
-        this.kick();
-      }, 0);
-    }
-    const at = this.endpoint.pollTimeout();
-    if (this.timer) clearTimeout(this.timer);
-    this.timer = null;
-    if (at === null) return;
-    if (at <= now + 0.5) this.kick();
-    else this.timer = setTimeout(this.run, Math.max(1, Math.ceil(at - now)));
-  };
 }
 
 /**

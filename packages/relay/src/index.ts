@@ -62,21 +62,19 @@ export type {
   ChannelCloseReason,
   ChannelInfo,
   RelayClientConfig,
-  RelayClientDropReason,
   RelayClientEvent,
-  RelayClientStats,
   RequestFailure,
 } from './relay-client.js';
-export { RELAY_CLIENT_DROP_REASONS, RelayClient } from './relay-client.js';
+export { RelayClient } from './relay-client.js';
 export type {
-  ClientUpInfo,
+  RelayClientDropReason,
+  RelayClientStats,
   RelayDropReason,
-  RelayEvent,
-  RelayServiceConfig,
   RelayStats,
-  RelayTransmit,
-} from './relay-service.js';
-export { RELAY_DROP_REASONS, RelayService } from './relay-service.js';
+} from './relay-metrics.js';
+export { RELAY_CLIENT_DROP_REASONS, RELAY_DROP_REASONS } from './relay-metrics.js';
+export type { ClientUpInfo, RelayEvent, RelayServiceConfig, RelayTransmit } from './relay-service.js';
+export { RelayService } from './relay-service.js';
 export { TokenBucket } from './token-bucket.js';
 export type {
   CreateVoucherOptions,

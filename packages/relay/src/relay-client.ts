@@ -13,9 +13,9 @@
  * Data: {@link RelayClient.wrap} gives the datagram to send to the relay for an end-to-end packet;
  * {@link RelayClient.unwrap} gives back the end-to-end packet and the circuit/peer it came from.
  *
- * Why one file of ~700 lines: the client's requests, bindings and refreshes share one state (its
- * hop, circuits and pending requests) and one timer table; codecs, limits and vouchers live in
- * their own files.
+ * This file holds the client's requests and its handling of the relay's control messages; a
+ * binding's timing is client-bindings.ts's, an INCOMING's voucher check relay-admission.ts's, the
+ * counters relay-metrics.ts's; codecs, limits and vouchers live in their own files.
  */
 import { equalBytes } from '@srmudp/wire';
 import { checkBytes, checkNow } from './bytes.js';
@@ -25,6 +25,7 @@ import {
   peekChannel,
   writeChannelHeader,
 } from './channel-data.js';
+import { type Channel, EXPIRY_GRACE_MS, refreshAt } from './client-bindings.js';
 import {
   type BoundMessage,
   type ControlMessage,
@@ -37,7 +38,14 @@ import { Deque } from './deque.js';
 import { RelayError } from './errors.js';
 import { type CircuitLimits, checkCircuitLimits } from './limits.js';
 import type { CloseReason, RejectReason } from './reasons.js';
-import { type Voucher, VoucherNonceCache, verifyVoucher, voucherRejectReason } from './voucher.js';
+import { checkIncomingVoucher } from './relay-admission.js';
+import {
+  copyRelayClientStats,
+  newRelayClientStats,
+  type RelayClientDropReason,
+  type RelayClientStats,
+} from './relay-metrics.js';
+import { type Voucher, VoucherNonceCache } from './voucher.js';
 
 export interface RelayClientConfig {
   /** the relay's peer id (INCOMING vouchers must name it) */
@@ -131,38 +139,6 @@ export type RelayClientEvent =
   /** the relay will not serve us */
   | { readonly type: 'denied'; readonly reason: RejectReason };
 
-export const RELAY_CLIENT_DROP_REASONS = [
-  /** channel datagram with a bad header */
-  'malformed',
-  /** channel datagram on a channel we have not bound */
-  'unknown_channel',
-  /** undecodable control message */
-  'control_malformed',
-  /** a message the relay never sends, or an answer to nothing */
-  'control_unexpected',
-  /** a duplicate (an INCOMING or greeting seen before) */
-  'control_duplicate',
-  /** INCOMING with a voucher that fails the checks (rejected with the typed reason) */
-  'incoming_voucher',
-  /** INCOMING while `maxPendingIncoming` wait for the host (rejected `resource_limit`) */
-  'incoming_full',
-] as const;
-export type RelayClientDropReason = (typeof RELAY_CLIENT_DROP_REASONS)[number];
-
-export interface RelayClientStats {
-  requests: number;
-  bound: number;
-  rejected: number;
-  closed: number;
-  packetsIn: number;
-  packetsOut: number;
-  bytesIn: number;
-  bytesOut: number;
-  controlReceived: number;
-  controlSent: number;
-  dropped: Record<RelayClientDropReason, number>;
-}
-
 interface Request {
   readonly id: number;
   readonly kind: 'connect' | 'accept' | 'refresh';
@@ -176,17 +152,6 @@ interface Request {
 interface Incoming {
   readonly requester: Uint8Array;
   readonly deadline: number;
-}
-
-interface Channel {
-  readonly channel: number;
-  readonly peer: Uint8Array;
-  readonly role: 'requester' | 'target';
-  readonly limits: CircuitLimits;
-  boundAt: number;
-  expiresAt: number;
-  used: boolean;
-  refreshing: boolean;
 }
 
 export class RelayClient {
@@ -230,21 +195,7 @@ export class RelayClient {
     if (!Number.isFinite(this.#skew) || this.#skew < 0) throw new RangeError('"clockSkewMs" expected >= 0');
     this.#nonces = new VoucherNonceCache(positive('maxVoucherNonces', config.maxVoucherNonces ?? 4096));
     this.#unixOffset = config.unixTimeOffsetMs ?? 0;
-    const dropped = {} as Record<RelayClientDropReason, number>;
-    for (const r of RELAY_CLIENT_DROP_REASONS) dropped[r] = 0;
-    this.#stats = {
-      requests: 0,
-      bound: 0,
-      rejected: 0,
-      closed: 0,
-      packetsIn: 0,
-      packetsOut: 0,
-      bytesIn: 0,
-      bytesOut: 0,
-      controlReceived: 0,
-      controlSent: 0,
-      dropped,
-    };
+    this.#stats = newRelayClientStats();
   }
 
   /** True once the relay greeted the current hop session (requests made before wait for it). */
@@ -564,25 +515,20 @@ export class RelayClient {
       this.#send(encodeControl({ type: 'reject', requestId: m.requestId, reason: 'resource_limit' }));
       return 'incoming_full';
     }
-    let voucher: Voucher | null = null;
-    if (m.voucher) {
-      const unixNow = now + this.#unixOffset;
-      const check = verifyVoucher(m.voucher, {
-        relay: this.relayId,
-        requester: m.requester,
-        target: this.self,
-        unixNow,
+    const voucher = checkIncomingVoucher(
+      {
+        relayId: this.relayId,
+        self: this.self,
         maxTtlMs: this.#voucherTtl,
         clockSkewMs: this.#skew,
-      });
-      const fresh = check.ok ? this.#nonces.remember(check.voucher, unixNow, this.#skew) : check.code;
-      if (fresh !== 'ok') {
-        this.#send(
-          encodeControl({ type: 'reject', requestId: m.requestId, reason: voucherRejectReason(fresh) }),
-        );
-        return 'incoming_voucher';
-      }
-      voucher = check.ok ? copyVoucher(check.voucher) : null;
+        nonces: this.#nonces,
+      },
+      now + this.#unixOffset,
+      m,
+    );
+    if (typeof voucher === 'string') {
+      this.#send(encodeControl({ type: 'reject', requestId: m.requestId, reason: voucher }));
+      return 'incoming_voucher';
     }
     const requester = m.requester.slice();
     this.#incoming.set(m.requestId, { requester, deadline: now + this.#incomingTimeout });
@@ -641,7 +587,7 @@ export class RelayClient {
   }
 
   stats(): RelayClientStats {
-    return { ...this.#stats, dropped: { ...this.#stats.dropped } };
+    return copyRelayClientStats(this.#stats);
   }
 
   // ---- internals ------------------------------------------------------------------------------
@@ -712,33 +658,8 @@ export class RelayClient {
   }
 }
 
-/**
- * A binding the relay did not close by its expiry is given up this much later: the relay is
- * authoritative and its CLOSE (with the typed reason: expired, duration_limit) normally arrives
- * first.
- */
-const EXPIRY_GRACE_MS = 2_000;
-
-function refreshAt(c: Channel): number {
-  return c.boundAt + ((c.expiresAt - c.boundAt) * 2) / 3;
-}
-
 function positive(name: string, v: number): number {
   if (!Number.isSafeInteger(v) || v <= 0)
     throw new RangeError(`"${name}" expected positive integer, got ${v}`);
   return v;
-}
-
-function copyVoucher(v: Voucher): Voucher {
-  return {
-    relay: v.relay.slice(),
-    requester: v.requester.slice(),
-    target: v.target.slice(),
-    expiresAt: v.expiresAt,
-    nonce: v.nonce.slice(),
-    limits: v.limits,
-    group: v.group.slice(),
-    signature: v.signature.slice(),
-    digest: v.digest.slice(),
-  };
 }

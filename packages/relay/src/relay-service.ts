@@ -13,14 +13,29 @@
  * the hop of a client that is up (authenticated by the host's hop session), on a channel the
  * relay bound on that hop for a circuit both ends agreed to. There is no way to name an address.
  *
- * Why one file of ~1,000 lines: the relay's rules share one invariant (a datagram leaves only
- * towards a bound hop of an agreed circuit) and one state (clients, circuits, channels, pending
- * requests, their timers); limits, policy, vouchers, control codec, token buckets and the timer
- * heap are already in their own files. Splitting the state machine would spread that invariant.
+ * This file holds the rules that change the relay's state (hop sessions, the control plane, the
+ * data plane, timers, shutdown). The state itself (clients, circuits, channels, pending requests,
+ * send queues) is circuit-table.ts's; who is admitted is relay-admission.ts's (with policy.ts,
+ * limits.ts and voucher.ts); the counters are relay-metrics.ts's; the control codec control.ts's.
  */
-import { equalBytes, toHex } from '@srmudp/wire';
+import { toHex } from '@srmudp/wire';
 import { checkBytes, checkNow, type RandomBytes } from './bytes.js';
-import { CHANNEL_HEADER_LENGTH, CHANNEL_MIN, peekChannel, writeChannelHeader } from './channel-data.js';
+import { CHANNEL_HEADER_LENGTH, peekChannel, writeChannelHeader } from './channel-data.js';
+import {
+  ANSWER_CACHE,
+  allocChannel,
+  CHANNEL_SPACE,
+  type Circuit,
+  type ClientState,
+  type End,
+  enqueueDatagram,
+  otherEnd,
+  type Pending,
+  type Queued,
+  randomChannelStart,
+  shiftDatagram,
+  type Timer,
+} from './circuit-table.js';
 import {
   type AcceptMessage,
   type ConnectMessage,
@@ -33,19 +48,14 @@ import {
   type RelayStatus,
 } from './control.js';
 import { Deque } from './deque.js';
-import {
-  type CircuitLimits,
-  type ClientLimits,
-  checkClientLimits,
-  type RelayLimits,
-  resolveRelayLimits,
-  tighterLimits,
-} from './limits.js';
-import type { AdmissionPolicy, CircuitAdmission } from './policy.js';
-import { CLOSE_REASONS, type CloseReason, REJECT_REASONS, type RejectReason } from './reasons.js';
+import { type CircuitLimits, type RelayLimits, resolveRelayLimits, tighterLimits } from './limits.js';
+import type { AdmissionPolicy } from './policy.js';
+import type { CloseReason, RejectReason } from './reasons.js';
+import { admitClient, checkConnect } from './relay-admission.js';
+import { copyRelayStats, newRelayStats, type RelayDropReason, type RelayStats } from './relay-metrics.js';
 import { LiveTimerHeap } from './timer-heap.js';
 import { TokenBucket } from './token-bucket.js';
-import { type Voucher, VoucherNonceCache, verifyVoucher, voucherRejectReason } from './voucher.js';
+import { VoucherNonceCache } from './voucher.js';
 
 export interface RelayServiceConfig<H> {
   /** the relay's own peer id (vouchers must name it) */
@@ -107,147 +117,6 @@ export type RelayEvent =
       readonly packets: number;
     };
 
-/** Why the relay dropped an input; every drop is counted under exactly one reason. */
-export const RELAY_DROP_REASONS = [
-  /** channel datagram with a bad header (length mismatch, empty payload) */
-  'malformed',
-  /** channel datagram from a hop no client is up on (unauthenticated or spoofed source) */
-  'unknown_hop',
-  /** channel datagram on a channel not bound on that hop */
-  'unbound_channel',
-  /** payload is not an srmudp packet (first bits not 10) */
-  'not_srmudp',
-  /** larger than `maxMessageSize` */
-  'too_large',
-  /** the sender's token bucket is empty */
-  'rate_limited',
-  /** the circuit reached its byte or duration limit or expired (it is closed) */
-  'circuit_limit',
-  /** destination send queue full: the oldest packet was dropped */
-  'queue_full',
-  /** destination handshake queue full: the oldest handshake packet was dropped */
-  'handshake_queue_full',
-  /** queued longer than `writeTimeoutMs` */
-  'stale',
-  /** queued for a circuit that closed before the datagram could be sent */
-  'circuit_closed',
-  /** control message: undecodable */
-  'control_malformed',
-  /** control message: from a key that is not up */
-  'control_unknown_client',
-  /** control message: a request id already seen (the cached answer, if any, was re-sent) */
-  'control_duplicate',
-  /** control message: a type a client never sends, or an answer to nothing */
-  'control_unexpected',
-  /** control message larger than `maxMessageSize` */
-  'control_too_large',
-  /** input after shutdown */
-  'shutdown',
-] as const;
-export type RelayDropReason = (typeof RELAY_DROP_REASONS)[number];
-
-export interface RelayStats {
-  /** hop sessions up now (admitted or not) */
-  clients: number;
-  /** circuits open now */
-  circuits: number;
-  /** CONNECTs waiting for the target's answer */
-  pending: number;
-  circuitsOpened: number;
-  rejected: Record<RejectReason, number>;
-  closed: Record<CloseReason, number>;
-  /** channel datagrams handed to the host, and their payload bytes */
-  packetsForwarded: number;
-  bytesForwarded: number;
-  controlReceived: number;
-  controlSent: number;
-  dropped: Record<RelayDropReason, number>;
-  eventsDropped: number;
-}
-
-interface Queued<H> {
-  readonly data: Uint8Array;
-  readonly at: number;
-  /** the destination end: a datagram of a circuit that closed meanwhile is never sent */
-  readonly end: End<H>;
-}
-
-interface End<H> {
-  readonly client: ClientState<H>;
-  readonly channel: number;
-  expiresAt: number;
-  readonly circuit: Circuit<H>;
-}
-
-interface Circuit<H> {
-  readonly id: number;
-  readonly a: End<H>; // requester
-  readonly b: End<H>; // target
-  readonly limits: CircuitLimits;
-  /** duration limit deadline, or Infinity */
-  readonly deadline: number;
-  bytes: number;
-  packets: number;
-  closed: boolean;
-  readonly voucher: boolean;
-}
-
-interface Pending<H> {
-  readonly id: number;
-  readonly requester: ClientState<H>;
-  readonly requesterRequestId: number;
-  readonly target: ClientState<H>;
-  readonly limits: CircuitLimits;
-  readonly deadline: number;
-  readonly voucher: boolean;
-}
-
-interface ClientState<H> {
-  readonly key: Uint8Array;
-  readonly id: string;
-  hop: H;
-  hopId: unknown;
-  readonly relayed: boolean;
-  readonly admitted: boolean;
-  readonly bucket: TokenBucket;
-  readonly maxCircuits: number;
-  readonly channels: Map<number, End<H>>;
-  nextChannel: number;
-  readonly pendingOut: Set<Pending<H>>;
-  readonly pendingIn: Map<number, Pending<H>>;
-  lastRequestId: number;
-  readonly answers: Map<number, Uint8Array>;
-  lastRateNotice: number;
-  lastChannelNotice: number;
-  readonly data: Deque<Queued<H>>;
-  dataBytes: number;
-  readonly handshakes: Deque<Queued<H>>;
-  writable: boolean;
-  inReady: boolean;
-  removed: boolean;
-  /** the STATUS sent at clientUp, re-sent if the host reports the same session again */
-  greeting: Uint8Array | null;
-}
-
-type Timer<H> =
-  | { readonly kind: 'end'; readonly end: End<H> }
-  | { readonly kind: 'deadline'; readonly circuit: Circuit<H> }
-  | { readonly kind: 'pending'; readonly pending: Pending<H> };
-
-/** Answers kept per client so a duplicated request gets the same answer again. */
-const ANSWER_CACHE = 32;
-const CHANNEL_SPACE = 0x1000;
-
-function newCounts<K extends string>(keys: readonly K[]): Record<K, number> {
-  const out = {} as Record<K, number>;
-  for (const k of keys) out[k] = 0;
-  return out;
-}
-
-function isHandshakePacket(firstByte: number): boolean {
-  return firstByte >= 0x81 && firstByte <= 0x84;
-}
-
 export class RelayService<H = unknown> {
   readonly relayId: Uint8Array;
   /** random per instance: a client that sees a new one knows the relay forgot its circuits */
@@ -296,20 +165,7 @@ export class RelayService<H = unknown> {
     this.instance = instance.slice();
     this.#nonces = new VoucherNonceCache(this.limits.maxVoucherNonces);
     this.#timers = new LiveTimerHeap((e) => this.#live(e.item, e.at));
-    this.#stats = {
-      clients: 0,
-      circuits: 0,
-      pending: 0,
-      circuitsOpened: 0,
-      rejected: newCounts(Object.keys(REJECT_REASONS) as RejectReason[]),
-      closed: newCounts(Object.keys(CLOSE_REASONS) as CloseReason[]),
-      packetsForwarded: 0,
-      bytesForwarded: 0,
-      controlReceived: 0,
-      controlSent: 0,
-      dropped: newCounts(RELAY_DROP_REASONS),
-      eventsDropped: 0,
-    };
+    this.#stats = newRelayStats();
   }
 
   /** The host's wall clock moved relative to `now` (Unix ms = now + offset). */
@@ -344,25 +200,17 @@ export class RelayService<H = unknown> {
     }
     const other = this.#byHop.get(hopId);
     if (other) this.#remove(now, other, 'peer_gone'); // a hop belongs to one session
-    let admission: boolean | ClientLimits = false;
-    let full = false;
-    if (this.#byId.size >= this.limits.maxClients) full = true;
-    else {
-      try {
-        admission = this.#policy.admitClient(key);
-      } catch {
-        admission = false; // a failing policy denies
-      }
-    }
-    if (typeof admission === 'object') checkClientLimits(admission);
-    const overrides: ClientLimits = typeof admission === 'object' ? admission : {};
+    const full = this.#byId.size >= this.limits.maxClients;
+    const { admitted, overrides } = full
+      ? { admitted: false, overrides: {} }
+      : admitClient(this.#policy, key);
     const c: ClientState<H> = {
       key: key.slice(),
       id,
       hop,
       hopId,
       relayed: info.relayed === true,
-      admitted: admission !== false,
+      admitted,
       bucket: new TokenBucket(
         overrides.rateBytesPerSec ?? this.limits.rateBytesPerSec,
         overrides.burstBytes ?? this.limits.burstBytes,
@@ -373,7 +221,7 @@ export class RelayService<H = unknown> {
       // a random start per client: two peers that are relays for each other allocate channels on
       // the same connection from different places (core tells the two directions apart by the
       // channels its client holds)
-      nextChannel: this.#randomChannelStart(),
+      nextChannel: randomChannelStart(this.#random),
       pendingOut: new Set(),
       pendingIn: new Map(),
       lastRequestId: 0,
@@ -527,7 +375,14 @@ export class RelayService<H = unknown> {
   }
 
   #onConnect(now: number, c: ClientState<H>, m: ConnectMessage): void {
-    const checked = this.#checkConnect(now, c, m);
+    const checked = checkConnect(
+      { relayId: this.relayId, policy: this.#policy, limits: this.limits, nonces: this.#nonces },
+      now + this.#unixOffset,
+      this.#circuits + this.#pending.size,
+      c,
+      this.#byId.get(toHex(m.target)),
+      m,
+    );
     if (typeof checked === 'string') {
       this.#reject(c, m.requestId, m.target, checked);
       return;
@@ -560,58 +415,6 @@ export class RelayService<H = unknown> {
     });
   }
 
-  /** The service's own checks of a CONNECT, then the policy's: the target, or why not. */
-  #checkConnect(
-    now: number,
-    c: ClientState<H>,
-    m: ConnectMessage,
-  ):
-    | RejectReason
-    | { target: ClientState<H>; voucher: Voucher | null; admission: CircuitAdmission & { allow: true } } {
-    if (!c.admitted) return 'permission_denied';
-    if (c.relayed) return 'relay_chain';
-    if (equalBytes(m.target, c.key)) return 'malformed';
-    if (m.firstPacket && (m.firstPacket[0]! & 0xc0) !== 0x80) return 'malformed';
-    const t = this.#byId.get(toHex(m.target));
-    if (!t) return 'target_unavailable';
-    if (!t.admitted) return 'permission_denied';
-    if (t.relayed) return 'relay_chain';
-    let voucher: Voucher | null = null;
-    if (m.voucher) {
-      const unixNow = now + this.#unixOffset;
-      const check = verifyVoucher(m.voucher, {
-        relay: this.relayId,
-        requester: c.key,
-        target: t.key,
-        unixNow,
-        maxTtlMs: this.limits.voucherMaxTtlMs,
-        clockSkewMs: this.limits.clockSkewMs,
-      });
-      if (!check.ok) return voucherRejectReason(check.code);
-      const fresh = this.#nonces.remember(check.voucher, unixNow, this.limits.clockSkewMs);
-      if (fresh !== 'ok') return voucherRejectReason(fresh);
-      voucher = check.voucher;
-    } else if (this.#policy.voucher === 'required') {
-      return 'voucher_invalid';
-    }
-    let admission: CircuitAdmission;
-    try {
-      admission = this.#policy.admitCircuit({ requester: c.key, target: t.key, voucher, limits: m.limits });
-    } catch {
-      admission = { allow: false, reason: 'permission_denied' };
-    }
-    if (!admission.allow) return admission.reason ?? 'permission_denied';
-    if (
-      c.channels.size + c.pendingOut.size >= c.maxCircuits ||
-      t.channels.size + t.pendingIn.size >= t.maxCircuits ||
-      t.pendingIn.size >= this.limits.maxPendingPerTarget ||
-      this.#circuits + this.#pending.size >= this.limits.maxCircuits
-    ) {
-      return 'resource_limit';
-    }
-    return { target: t, voucher, admission };
-  }
-
   #onAccept(now: number, t: ClientState<H>, m: AcceptMessage): RelayDropReason | null {
     const p = this.#pending.get(m.incomingId);
     if (!p || p.target !== t) {
@@ -621,8 +424,8 @@ export class RelayService<H = unknown> {
     }
     this.#unpend(p);
     const c = p.requester;
-    const chA = this.#allocChannel(c);
-    const chB = chA < 0 ? -1 : this.#allocChannel(t);
+    const chA = allocChannel(c);
+    const chB = chA < 0 ? -1 : allocChannel(t);
     if (chA < 0 || chB < 0) {
       this.#reject(c, p.requesterRequestId, t.key, 'resource_limit');
       this.#answer(t, m.requestId, { type: 'reject', requestId: m.requestId, reason: 'resource_limit' });
@@ -706,7 +509,7 @@ export class RelayService<H = unknown> {
     const circuit = end.circuit;
     end.expiresAt = Math.min(now + this.limits.bindingLifetimeMs, circuit.deadline);
     this.#timers.push(end.expiresAt, { kind: 'end', end });
-    const peer = end === circuit.a ? circuit.b.client.key : circuit.a.client.key;
+    const peer = otherEnd(end).client.key;
     this.#answer(c, requestId, {
       type: 'bound',
       requestId,
@@ -771,7 +574,7 @@ export class RelayService<H = unknown> {
     }
     circuit.bytes += payload;
     circuit.packets++;
-    const other = end === circuit.a ? circuit.b : circuit.a;
+    const other = otherEnd(end);
     const out = bytes.slice();
     writeChannelHeader(out, 0, other.channel, payload);
     this.#enqueue(other, out, now);
@@ -779,24 +582,9 @@ export class RelayService<H = unknown> {
   }
 
   #enqueue(end: End<H>, data: Uint8Array, now: number): void {
-    const c = end.client;
     const item: Queued<H> = { data, at: now, end };
-    if (isHandshakePacket(data[CHANNEL_HEADER_LENGTH]!)) {
-      c.handshakes.push(item);
-      if (c.handshakes.length > this.limits.handshakeQueuePackets) {
-        c.handshakes.shift();
-        this.#drop('handshake_queue_full');
-      }
-    } else {
-      c.data.push(item);
-      c.dataBytes += data.length;
-      while (c.data.length > this.limits.sendQueuePackets || c.dataBytes > this.limits.sendQueueBytes) {
-        const old = c.data.shift()!;
-        c.dataBytes -= old.data.length;
-        this.#drop('queue_full');
-      }
-    }
-    this.#markReady(c);
+    enqueueDatagram(item, this.limits, (reason) => this.#drop(reason));
+    this.#markReady(end.client);
   }
 
   #markReady(c: ClientState<H>): void {
@@ -820,7 +608,7 @@ export class RelayService<H = unknown> {
       c.inReady = false;
       if (c.removed || !c.writable) continue;
       let item: Queued<H> | undefined;
-      while ((item = c.handshakes.shift() ?? this.#shiftData(c)) !== undefined) {
+      while ((item = shiftDatagram(c)) !== undefined) {
         if (item.end.circuit.closed) this.#drop('circuit_closed');
         else if (now - item.at > this.limits.writeTimeoutMs) this.#drop('stale');
         else break;
@@ -832,12 +620,6 @@ export class RelayService<H = unknown> {
       return { kind: 'channel', hop: c.hop, data: item.data };
     }
     return null;
-  }
-
-  #shiftData(c: ClientState<H>): Queued<H> | undefined {
-    const item = c.data.shift();
-    if (item) c.dataBytes -= item.data.length;
-    return item;
   }
 
   pollEvent(): RelayEvent | null {
@@ -891,13 +673,7 @@ export class RelayService<H = unknown> {
   }
 
   stats(): RelayStats {
-    const s = this.#stats;
-    return {
-      ...s,
-      rejected: { ...s.rejected },
-      closed: { ...s.closed },
-      dropped: { ...s.dropped },
-    };
+    return copyRelayStats(this.#stats);
   }
 
   /** The circuits of one client (for status pages and tests). */
@@ -906,7 +682,7 @@ export class RelayService<H = unknown> {
     if (!c) return [];
     return [...c.channels.values()].map((end) => ({
       channel: end.channel,
-      peer: (end === end.circuit.a ? end.circuit.b : end.circuit.a).client.key,
+      peer: otherEnd(end).client.key,
       bytes: end.circuit.bytes,
       expiresAt: end.expiresAt,
     }));
@@ -968,23 +744,6 @@ export class RelayService<H = unknown> {
       bytes: circuit.bytes,
       packets: circuit.packets,
     });
-  }
-
-  #randomChannelStart(): number {
-    const r = this.#random(2);
-    return (((r[0] ?? 0) << 8) | (r[1] ?? 0)) % CHANNEL_SPACE;
-  }
-
-  /** A free channel on the client's hop, cycling through the space so numbers are not reused soon. */
-  #allocChannel(c: ClientState<H>): number {
-    for (let i = 0; i < CHANNEL_SPACE; i++) {
-      const ch = CHANNEL_MIN + ((c.nextChannel + i) % CHANNEL_SPACE);
-      if (!c.channels.has(ch)) {
-        c.nextChannel = (c.nextChannel + i + 1) % CHANNEL_SPACE;
-        return ch;
-      }
-    }
-    return -1;
   }
 
   #reject(c: ClientState<H>, requestId: number, target: Uint8Array, reason: RejectReason): void {

@@ -5,17 +5,11 @@
 // paths and the way back to UDP (relay-fallback.ts), WebSocket relays (ws-relays.ts), punches
 // over relayed connections (relayed-punch.ts), groups (group.ts), the layers' configs from the
 // options (layer-config.ts), the main socket (bind.ts). What stays here is the construction of
-// those parts, the connection tables and the routing of endpoint and NAT events.
+// those parts and the routing of NAT events; the connection tables and the routing of core's
+// endpoint events into them are connection-registry.ts's.
 import { randomBytes } from 'node:crypto';
 import { EventEmitter } from 'node:events';
-import {
-  type Address,
-  CloseCode,
-  type ConnectionApi,
-  CoreEndpoint,
-  type EndpointEvent,
-  type PathInfo,
-} from '@srmudp/core';
+import { type Address, CoreEndpoint, type PathInfo } from '@srmudp/core';
 import {
   generateIdentity,
   type Identity,
@@ -25,8 +19,6 @@ import {
 } from '@srmudp/crypto';
 import { autoBackend, loadOrCreateIdentity } from '@srmudp/crypto-node';
 import {
-  isPrivateAddress,
-  type Endpoint as NatEndpoint,
   type NatEvent,
   NatSession,
   type NatSessionStats,
@@ -52,7 +44,8 @@ import {
   parsePeerTarget,
   type ResolvedNodeOptions,
 } from './config.js';
-import { type CloseInfo, Connection, type ConnectionOwner, toBytes } from './connection.js';
+import { type CloseInfo, type Connection, type ConnectionOwner, toBytes } from './connection.js';
+import { ConnectionRegistry } from './connection-registry.js';
 import { Dialer, keyHex } from './dialer.js';
 import { Driver } from './driver.js';
 import { type Group, GroupHost, type GroupOptions } from './group.js';
@@ -153,11 +146,10 @@ export class SrmudpNode extends EventEmitter implements ConnectionOwner {
   private readonly pool: UdpSocketPool | null;
   private readonly dialer: Dialer;
   private readonly bound: BoundSocket;
-  private readonly byCoreId = new Map<number, Connection>();
-  private readonly byKey = new Map<string, Connection>();
+  /** the connection tables and the routing of core's events (connection-registry.ts) */
+  private readonly registry: ConnectionRegistry;
   /** named peers: kept connected, redialled (named-peers.ts) */
   private readonly named: NamedPeers;
-  private readonly incoming = new AsyncQueue<Connection>(1024);
   private readonly inbox = new AsyncQueue<ReceivedMessage>();
   private hook: ((m: ReceivedMessage) => void) | null = null;
   private natWaiters: Array<{ after: number; resolve: () => void }> = [];
@@ -188,6 +180,7 @@ export class SrmudpNode extends EventEmitter implements ConnectionOwner {
     super();
     this.identity = identity;
     this.peerId = peerIdToString(identity.publicKey);
+    this.registry = new ConnectionRegistry(this);
     const allow = options.allow?.map((t) => keyHex(parsePeerId(t)));
     const backend = options.cryptoBackend ?? autoBackend();
     this.cryptoBackend = backend.name;
@@ -225,7 +218,7 @@ export class SrmudpNode extends EventEmitter implements ConnectionOwner {
       learntIdleMs: options.relayIdleMs,
       inUse: (key) => {
         const hex = keyHex(key);
-        for (const c of this.byCoreId.values()) {
+        for (const c of this.registry.byCoreId.values()) {
           const p = c.isClosed ? null : c.path;
           if (p?.kind === 'relayed' && keyHex(p.via) === hex) return true;
         }
@@ -239,7 +232,7 @@ export class SrmudpNode extends EventEmitter implements ConnectionOwner {
       this.session,
       transport,
       {
-        onEndpointEvent: (e) => this.onEndpointEvent(e),
+        onEndpointEvent: (e) => this.registry.onEndpointEvent(e),
         onNatEvent: (e) => this.onNatEvent(e),
         hostAddresses: () => gatheringAddresses(hostCandidates(this.boundNow())),
         onHostAddressesChanged: () => this.publisher.republish(),
@@ -293,7 +286,7 @@ export class SrmudpNode extends EventEmitter implements ConnectionOwner {
       namedPeer: (name) => this.named.get(name),
       namedPeers: () => this.named.values(),
       liveConnection: (hex) => this.liveConnection(hex),
-      connections: () => this.byCoreId.values(),
+      connections: () => this.registry.byCoreId.values(),
       dial: (target, signal) => this.dialer.dial(target, signal),
       punchAgain: (id) => this.relayedPunch.again(id),
       kick: () => this.kick(),
@@ -324,17 +317,27 @@ export class SrmudpNode extends EventEmitter implements ConnectionOwner {
         return ok;
       },
       relayed: (id) => {
-        const c = this.byCoreId.get(id);
+        const c = this.registry.byCoreId.get(id);
         return c !== undefined && !c.isClosed && c.path?.kind === 'relayed';
       },
       punch: (id, candidates) => {
-        const c = this.byCoreId.get(id);
+        const c = this.registry.byCoreId.get(id);
         const direct = candidates.filter((x) => x.kind !== 'relay');
         if (c === undefined || direct.length === 0) return;
         log(`punching ${short(c.peerId)} over its relayed path: ${direct.length} candidate(s)`);
         this.dialer.upgrade(c.remoteKey, direct, PUNCH_MS);
       },
       drop: (reason) => log(`punch message dropped: ${reason}`),
+    });
+    this.registry.attach({
+      driver: this.driver,
+      session: this.session,
+      wsRelays: this.wsRelays,
+      dialer: this.dialer,
+      named: this.named,
+      fallback: this.fallback,
+      relayedPunch: this.relayedPunch,
+      publisher: this.publisher,
     });
     this.wsRelays.start(this.driver);
     this.nat = {
@@ -508,14 +511,14 @@ export class SrmudpNode extends EventEmitter implements ConnectionOwner {
 
   /** Incoming connections (also emitted as 'connection'). */
   connections(signal?: AbortSignal): AsyncIterableIterator<Connection> {
-    return this.incoming.iterate(signal);
+    return this.registry.incoming.iterate(signal);
   }
 
   /** The connection to a named peer (or to a peer id text), if established. */
   connection(name: string): Connection | undefined {
     const p = this.named.get(name);
     if (p) return p.conn ?? undefined;
-    for (const c of this.byCoreId.values()) if (c.name === name || c.peerId === name) return c;
+    for (const c of this.registry.byCoreId.values()) if (c.name === name || c.peerId === name) return c;
     return undefined;
   }
 
@@ -537,7 +540,7 @@ export class SrmudpNode extends EventEmitter implements ConnectionOwner {
         carrier: this.carrierOf(s?.path ?? null),
       };
     }
-    for (const c of this.byCoreId.values()) {
+    for (const c of this.registry.byCoreId.values()) {
       if (out[c.name] || c.isClosed) continue;
       const s = c.stats();
       out[c.name] = {
@@ -667,7 +670,7 @@ export class SrmudpNode extends EventEmitter implements ConnectionOwner {
       this.groupHost?.close();
       this.dialer.close();
       this.named.close();
-      log(`close: ${this.byCoreId.size} connection(s)`);
+      log(`close: ${this.registry.byCoreId.size} connection(s)`);
       d.closing(); // CLOSE frames go ahead of the send queue and past its limit
       d.endpoint.close(d.clock(), 0, 'node closed');
       d.schedule(); // CLOSE packets go out on this turn
@@ -682,8 +685,9 @@ export class SrmudpNode extends EventEmitter implements ConnectionOwner {
       await d.settlePortMapping(2000);
       d.stop();
       for (const w of this.natWaiters.splice(0)) w.resolve();
-      for (const c of this.byCoreId.values()) c.markClosed({ code: 0, reason: 'node closed', remote: false });
-      this.incoming.end();
+      for (const c of this.registry.byCoreId.values())
+        c.markClosed({ code: 0, reason: 'node closed', remote: false });
+      this.registry.incoming.end();
       this.inbox.end();
       await Promise.allSettled([
         this.wsRelays.close(),
@@ -725,12 +729,11 @@ export class SrmudpNode extends EventEmitter implements ConnectionOwner {
 
   // --- DialerOwner
   liveConnection(hex: string): Connection | undefined {
-    const c = this.byKey.get(hex);
-    return c && !c.isClosed ? c : undefined;
+    return this.registry.liveConnection(hex);
   }
 
   connectionOf(id: number): Connection | undefined {
-    return this.byCoreId.get(id);
+    return this.registry.connectionOf(id);
   }
 
   // --- internals
@@ -838,7 +841,7 @@ export class SrmudpNode extends EventEmitter implements ConnectionOwner {
         yield p.name;
       }
     }
-    for (const c of this.byCoreId.values()) if (!c.isClosed && !seen.has(c.name)) yield c.name;
+    for (const c of this.registry.byCoreId.values()) if (!c.isClosed && !seen.has(c.name)) yield c.name;
   }
 
   private acceptPolicy(key: Uint8Array, allow: string[] | undefined): boolean {
@@ -847,115 +850,6 @@ export class SrmudpNode extends EventEmitter implements ConnectionOwner {
     if (allow && !allow.includes(hex)) return false;
     if (this.options.acceptUnknown || this.groupHost?.accepting) return true;
     return this.named.hasKey(hex);
-  }
-
-  private onEndpointEvent(e: EndpointEvent): void {
-    // the hop sessions with WebSocket relays are not the application's
-    if (this.wsRelays.onEndpointEvent(e)) return;
-    if (e.type === 'connected' || e.type === 'path_changed') {
-      const key = e.type === 'connected' ? e.remoteKey : this.byCoreId.get(e.id)?.remoteKey;
-      if (key && e.path.kind === 'relayed') this.wsRelays.noteRelayed(e.path.address, key);
-    }
-    switch (e.type) {
-      case 'connected':
-        this.onConnected(e.id, e.remoteKey, e.outgoing, e.path);
-        return;
-      case 'connect_failed':
-        if (e.error.code !== 'ALREADY_CONNECTED') log(`dial failed: ${e.error.code}: ${e.error.message}`);
-        this.dialer.onConnectFailed(e.id, e.error);
-        return;
-      case 'closed': {
-        const c = this.byCoreId.get(e.id);
-        if (!c) {
-          this.dialer.onClosedEarly(e.id, e.reason);
-          return;
-        }
-        log(
-          `closed ${c.name === c.peerId ? short(c.peerId) : `${c.name} (${short(c.peerId)})`}: ${e.remote ? 'by the peer' : 'here'}, code ${e.code}${e.reason ? `, ${e.reason}` : ''}`,
-        );
-        this.byCoreId.delete(e.id);
-        this.relayedPunch.forget(e.id);
-        this.fallback.forget(e.id, c);
-        this.wsRelays.forget(c.remoteKey);
-        // a closed connection nobody took from connections() yet is of no use there, and would
-        // keep its state alive (an app that uses the 'connection' event never drains the queue)
-        this.incoming.remove(c);
-        const hex = keyHex(c.remoteKey);
-        if (this.byKey.get(hex) === c) this.byKey.delete(hex);
-        const path = c.path;
-        c.handleEvent(e);
-        this.onPathGone(path?.address ?? null, e.code === CloseCode.IDLE_TIMEOUT && !e.remote);
-        this.named.lost(c, e);
-        return;
-      }
-      case 'stun':
-        this.emit('stun', e);
-        return;
-      case 'punch':
-        this.relayedPunch.onMessage(e.id, e.data);
-        return;
-      default: {
-        const c = this.byCoreId.get(e.id);
-        if (c && e.type === 'path_changed' && e.path.kind === 'direct') {
-          this.relayedPunch.forget(e.id);
-          this.dialer.upgraded(c.remoteKey, e.path.address);
-        }
-        if (c && e.type === 'path_changed' && e.path.kind === 'relayed' && e.reason === 'fallback') {
-          // back on a relay: punch again over it (one end starts: the lower key)
-          this.relayedPunch.relayedStart(e.id, this.peerId < c.peerId);
-        }
-        // a lost path: circuits through the gates and relays (relay-fallback.ts)
-        if (c && (e.type === 'path_lost' || e.type === 'path_changed')) this.fallback.onPathEvent(c, e);
-        if (c && e.type === 'path_changed' && log.enabled) {
-          log(`path of ${short(c.peerId)}: ${e.path.kind} ${e.path.address.host}:${e.path.address.port}`);
-        }
-        c?.handleEvent(e);
-      }
-    }
-  }
-
-  /**
-   * A connection ended. Its birthday socket (if it ran over one) is given back and it is no
-   * longer a reflector; when its path died (our idle timeout) the NAT may have changed under us,
-   * so the session gathers again (rate limited).
-   *
-   * PATH-LOST (issue 12): core will emit an event when a connection loses its path without
-   * closing; until it lands, a closed connection stands for it. Switch this one call site to it.
-   */
-  private onPathGone(address: NatEndpoint | null, lost: boolean): void {
-    const now = this.driver.clock();
-    if (address !== null) {
-      this.session.releaseRoute(now, address);
-      this.session.removeReflector(address);
-    }
-    if (lost) this.session.regather(now, 'path_lost');
-    this.kick();
-  }
-
-  private onConnected(id: number, remoteKey: Uint8Array, outgoing: boolean, path: PathInfo): void {
-    const core = this.driver.endpoint.connection(id) as ConnectionApi;
-    const hex = keyHex(remoteKey);
-    const dialName = this.dialer.nameFor(id);
-    const named = this.named.find(hex, dialName);
-    const conn = new Connection(this, core, remoteKey, named?.name);
-    this.byCoreId.set(id, conn);
-    this.byKey.set(hex, conn);
-    if (named) this.named.established(named, remoteKey, conn);
-    log(
-      `connected ${named ? `${named.name} ` : ''}${short(conn.peerId)} (${outgoing ? 'outgoing' : 'incoming'}, ${`${path.kind} ${path.address.host}:${path.address.port}`})`,
-    );
-    this.dialer.onConnected(id, remoteKey, path, conn);
-    // relayed: punch through it in the background (the dialling end starts)
-    if (path.kind === 'relayed') this.relayedPunch.relayedStart(id, outgoing);
-    // a configured gate's hop session (re)established: our record lists it at this address
-    if (named?.name.startsWith('gate-')) this.publisher.republish();
-    // every srmudp node answers Binding requests: a peer at a public address is a reflector too
-    // (one STUN server plus one connected peer classify the mapping)
-    if (path.kind === 'direct' && !isPrivateAddress(path.address.host)) {
-      this.session.addReflector(this.driver.clock(), path.address);
-    }
-    if (!outgoing) this.incoming.push(conn);
-    this.emit('connection', conn);
   }
 }
 

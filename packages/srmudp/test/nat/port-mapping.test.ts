@@ -4,15 +4,15 @@
 // mapped address; the mapping is gone from the router once hostB closes.
 
 import { afterAll, describe, expect, it } from 'vitest';
-import { UPNP_EXTERNAL_IP } from '../../../../tooling/natlab/src/index.js';
-import { hasTool } from '../../../../tooling/natlab/src/lab.js';
 import {
   type ConnectResult,
+  hasTool,
   LAB,
   type Peer,
   type ReportRow,
   reportSkipWhenUnsupported,
   spawnPeer,
+  UPNP_EXTERNAL_IP,
   withLab,
   writeReportFragment,
 } from './helpers.js';

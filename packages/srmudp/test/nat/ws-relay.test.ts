@@ -99,17 +99,16 @@ async function transfer(from: Peer, to: Peer, bytes: number, during?: () => Prom
     },
     () => {},
   );
-  // a sender that fails (no connection, a closed one) ends the wait at once, with its reason
-  const senderFailed = sending.then(
-    (m) => (m.t === 'error' ? m : new Promise<never>(() => {})),
-    () => new Promise<never>(() => {}),
-  );
+  sending.catch(() => {}); // awaited below, after `during`
   if (during) await during();
-  const both = Promise.all([sending, receiving]);
-  both.catch(() => {}); // its failure is handled below (a sender error can end the wait first)
-  let result: Awaited<typeof both> | Record<string, unknown>;
+  let sent: Record<string, unknown>;
+  let got: Record<string, unknown>;
   try {
-    result = await Promise.race([both, senderFailed]);
+    // the sender reports first ('sent' once its writes are queued, or 'error' with its reason:
+    // no connection, a closed one), so its failure ends the wait without waiting on the receiver
+    sent = await sending;
+    if (sent.t === 'error') throw new Error(`the sender failed: ${JSON.stringify(sent)}`);
+    got = await receiving;
   } catch (err) {
     // a stalled transfer: both ends' state, unread messages and recent log lines, then the failure
     for (const p of [from, to]) {
@@ -120,16 +119,11 @@ async function transfer(from: Peer, to: Peer, bytes: number, during?: () => Prom
     }
     throw err;
   }
-  if (!Array.isArray(result)) throw new Error(`the sender failed: ${JSON.stringify(result)}`);
-  const [sent, got] = result as unknown as [
-    { t: string; sha256: string },
-    { t: string; bytes: number; sha256: string; ms: number },
-  ];
   expect(sent.t, JSON.stringify(sent)).toBe('sent');
   expect(got.t, JSON.stringify(got)).toBe('stream');
   expect(got.bytes).toBe(bytes);
   expect(got.sha256).toBe(sent.sha256);
-  return { ...got, receivedAt };
+  return { ...(got as { t: string; bytes: number; sha256: string; ms: number }), receivedAt };
 }
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] as number;

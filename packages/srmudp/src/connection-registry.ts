@@ -1,0 +1,211 @@
+// The node's connections: the tables (by core's connection id, by peer key, the incoming queue)
+// and the routing of core's endpoint events into them: a new connection is made, named, counted
+// and announced (onConnected), an event goes to the connection and to the parts that follow it
+// (dialer, named peers, relay fallback, relayed punches, WebSocket relays), a closed one leaves
+// the tables and gives its path back to the NAT session (onPathGone). node.ts builds the parts.
+import { CloseCode, type ConnectionApi, type EndpointEvent, type PathInfo } from '@srmudp/core';
+import { isPrivateAddress, type Endpoint as NatEndpoint, type NatSession } from '@srmudp/punch';
+import { AsyncQueue } from './async-queue.js';
+import { Connection, type ConnectionOwner } from './connection.js';
+import { type Dialer, keyHex } from './dialer.js';
+import type { Driver } from './driver.js';
+import { logger, short } from './log.js';
+import type { NamedPeers } from './named-peers.js';
+import type { Publisher } from './publisher.js';
+import type { RelayFallback } from './relay-fallback.js';
+import type { RelayedPunch } from './relayed-punch.js';
+import type { WsRelays } from './ws-relays.js';
+
+const log = logger('srmudp:node');
+
+/** The node's parts the routing hands events to. */
+export interface RegistryParts {
+  readonly driver: Driver;
+  readonly session: NatSession;
+  readonly wsRelays: WsRelays;
+  readonly dialer: Dialer;
+  readonly named: NamedPeers;
+  readonly fallback: RelayFallback;
+  readonly relayedPunch: RelayedPunch;
+  readonly publisher: Publisher;
+}
+
+/** The node as the registry sees it: the connections' owner, and where 'connection'/'stun' go. */
+export interface RegistryNode extends ConnectionOwner {
+  readonly peerId: string;
+  emit(event: 'connection' | 'stun', arg: unknown): boolean;
+}
+
+export class ConnectionRegistry {
+  readonly byCoreId = new Map<number, Connection>();
+  readonly byKey = new Map<string, Connection>();
+  /** incoming connections not yet taken from node.connections() */
+  readonly incoming = new AsyncQueue<Connection>(1024);
+
+  #parts: RegistryParts | null = null;
+
+  constructor(private readonly node: RegistryNode) {}
+
+  /** The node's parts, once built (they route into the registry, so they come after it). */
+  attach(parts: RegistryParts): void {
+    this.#parts = parts;
+  }
+
+  private get parts(): RegistryParts {
+    if (this.#parts === null) throw new Error('connection registry used before attach()');
+    return this.#parts;
+  }
+
+  /** The open connection to the peer with key hex `hex`, if any. */
+  liveConnection(hex: string): Connection | undefined {
+    const c = this.byKey.get(hex);
+    return c && !c.isClosed ? c : undefined;
+  }
+
+  connectionOf(id: number): Connection | undefined {
+    return this.byCoreId.get(id);
+  }
+
+  private get driver(): Driver {
+    return this.parts.driver;
+  }
+  private get session(): NatSession {
+    return this.parts.session;
+  }
+  private get wsRelays(): WsRelays {
+    return this.parts.wsRelays;
+  }
+  private get dialer(): Dialer {
+    return this.parts.dialer;
+  }
+  private get named(): NamedPeers {
+    return this.parts.named;
+  }
+  private get fallback(): RelayFallback {
+    return this.parts.fallback;
+  }
+  private get relayedPunch(): RelayedPunch {
+    return this.parts.relayedPunch;
+  }
+  private get publisher(): Publisher {
+    return this.parts.publisher;
+  }
+  private get peerId(): string {
+    return this.node.peerId;
+  }
+  private emit(event: 'connection' | 'stun', arg: unknown): void {
+    this.node.emit(event, arg);
+  }
+  private kick(): void {
+    this.node.kick();
+  }
+
+  onEndpointEvent(e: EndpointEvent): void {
+    // the hop sessions with WebSocket relays are not the application's
+    if (this.wsRelays.onEndpointEvent(e)) return;
+    if (e.type === 'connected' || e.type === 'path_changed') {
+      const key = e.type === 'connected' ? e.remoteKey : this.byCoreId.get(e.id)?.remoteKey;
+      if (key && e.path.kind === 'relayed') this.wsRelays.noteRelayed(e.path.address, key);
+    }
+    switch (e.type) {
+      case 'connected':
+        this.onConnected(e.id, e.remoteKey, e.outgoing, e.path);
+        return;
+      case 'connect_failed':
+        if (e.error.code !== 'ALREADY_CONNECTED') log(`dial failed: ${e.error.code}: ${e.error.message}`);
+        this.dialer.onConnectFailed(e.id, e.error);
+        return;
+      case 'closed': {
+        const c = this.byCoreId.get(e.id);
+        if (!c) {
+          this.dialer.onClosedEarly(e.id, e.reason);
+          return;
+        }
+        log(
+          `closed ${c.name === c.peerId ? short(c.peerId) : `${c.name} (${short(c.peerId)})`}: ${e.remote ? 'by the peer' : 'here'}, code ${e.code}${e.reason ? `, ${e.reason}` : ''}`,
+        );
+        this.byCoreId.delete(e.id);
+        this.relayedPunch.forget(e.id);
+        this.fallback.forget(e.id, c);
+        this.wsRelays.forget(c.remoteKey);
+        // a closed connection nobody took from connections() yet is of no use there, and would
+        // keep its state alive (an app that uses the 'connection' event never drains the queue)
+        this.incoming.remove(c);
+        const hex = keyHex(c.remoteKey);
+        if (this.byKey.get(hex) === c) this.byKey.delete(hex);
+        const path = c.path;
+        c.handleEvent(e);
+        this.onPathGone(path?.address ?? null, e.code === CloseCode.IDLE_TIMEOUT && !e.remote);
+        this.named.lost(c, e);
+        return;
+      }
+      case 'stun':
+        this.emit('stun', e);
+        return;
+      case 'punch':
+        this.relayedPunch.onMessage(e.id, e.data);
+        return;
+      default: {
+        const c = this.byCoreId.get(e.id);
+        if (c && e.type === 'path_changed' && e.path.kind === 'direct') {
+          this.relayedPunch.forget(e.id);
+          this.dialer.upgraded(c.remoteKey, e.path.address);
+        }
+        if (c && e.type === 'path_changed' && e.path.kind === 'relayed' && e.reason === 'fallback') {
+          // back on a relay: punch again over it (one end starts: the lower key)
+          this.relayedPunch.relayedStart(e.id, this.peerId < c.peerId);
+        }
+        // a lost path: circuits through the gates and relays (relay-fallback.ts)
+        if (c && (e.type === 'path_lost' || e.type === 'path_changed')) this.fallback.onPathEvent(c, e);
+        if (c && e.type === 'path_changed' && log.enabled) {
+          log(`path of ${short(c.peerId)}: ${e.path.kind} ${e.path.address.host}:${e.path.address.port}`);
+        }
+        c?.handleEvent(e);
+      }
+    }
+  }
+
+  /**
+   * A connection ended. Its birthday socket (if it ran over one) is given back and it is no
+   * longer a reflector; when its path died (our idle timeout) the NAT may have changed under us,
+   * so the session gathers again (rate limited).
+   *
+   * PATH-LOST (issue 12): core will emit an event when a connection loses its path without
+   * closing; until it lands, a closed connection stands for it. Switch this one call site to it.
+   */
+  private onPathGone(address: NatEndpoint | null, lost: boolean): void {
+    const now = this.driver.clock();
+    if (address !== null) {
+      this.session.releaseRoute(now, address);
+      this.session.removeReflector(address);
+    }
+    if (lost) this.session.regather(now, 'path_lost');
+    this.kick();
+  }
+
+  private onConnected(id: number, remoteKey: Uint8Array, outgoing: boolean, path: PathInfo): void {
+    const core = this.driver.endpoint.connection(id) as ConnectionApi;
+    const hex = keyHex(remoteKey);
+    const dialName = this.dialer.nameFor(id);
+    const named = this.named.find(hex, dialName);
+    const conn = new Connection(this.node, core, remoteKey, named?.name);
+    this.byCoreId.set(id, conn);
+    this.byKey.set(hex, conn);
+    if (named) this.named.established(named, remoteKey, conn);
+    log(
+      `connected ${named ? `${named.name} ` : ''}${short(conn.peerId)} (${outgoing ? 'outgoing' : 'incoming'}, ${`${path.kind} ${path.address.host}:${path.address.port}`})`,
+    );
+    this.dialer.onConnected(id, remoteKey, path, conn);
+    // relayed: punch through it in the background (the dialling end starts)
+    if (path.kind === 'relayed') this.relayedPunch.relayedStart(id, outgoing);
+    // a configured gate's hop session (re)established: our record lists it at this address
+    if (named?.name.startsWith('gate-')) this.publisher.republish();
+    // every srmudp node answers Binding requests: a peer at a public address is a reflector too
+    // (one STUN server plus one connected peer classify the mapping)
+    if (path.kind === 'direct' && !isPrivateAddress(path.address.host)) {
+      this.session.addReflector(this.driver.clock(), path.address);
+    }
+    if (!outgoing) this.incoming.push(conn);
+    this.emit('connection', conn);
+  }
+}

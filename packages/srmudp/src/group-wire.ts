@@ -1,0 +1,76 @@
+// The blob exchange of groups on the connections' façade channels (channels.ts): gossip announces
+// a large payload by its hash and fetches it from the neighbour that announced it.
+//   request (CHANNEL.blobRequest): requestId u32 | SHA-256 hash (32 bytes)
+//   reply   (CHANNEL.blobReply):   requestId u32 | found u8 | blob (when found)
+// A neighbour is served at most BLOB_REQUESTS_PER_SECOND requests a second; a reply is taken only
+// from the peer that was asked.
+import type { Gossip } from '@srmudp/gossip';
+import { CHANNEL } from './channels.js';
+import type { Connection } from './connection.js';
+import { keyHex } from './dialer.js';
+
+/** Blob requests served per neighbour per second (each reply may be up to 16 MiB). */
+const BLOB_REQUESTS_PER_SECOND = 8;
+const REQUEST_BYTES = 36;
+const REPLY_HEADER = 5;
+
+export class BlobExchange {
+  /** requests under way: request id → the peer asked (hex) */
+  readonly #fetches = new Map<number, string>();
+  /** requests served in the current second, per peer */
+  readonly #served = new Map<string, { at: number; count: number }>();
+
+  constructor(private readonly gossip: Gossip) {}
+
+  /** Asks `conn` (gossip's `fetch` event) for the blob of `hash`; none: the fetch fails at once. */
+  request(now: number, conn: Connection | undefined, requestId: number, hash: Uint8Array): void {
+    if (!conn) {
+      this.gossip.handleFetchResult(now, requestId, null);
+      return;
+    }
+    const body = new Uint8Array(REQUEST_BYTES);
+    new DataView(body.buffer).setUint32(0, requestId);
+    body.set(hash, 4);
+    this.#fetches.set(requestId, keyHex(conn.remoteKey));
+    conn.sendInternal(CHANNEL.blobRequest, body);
+  }
+
+  /** A request from `conn`, a neighbour (only neighbours fetch). */
+  serve(now: number, conn: Connection, body: Uint8Array): void {
+    if (body.length !== REQUEST_BYTES) return;
+    const hex = keyHex(conn.remoteKey);
+    // at most a few requests a second per neighbour
+    const sec = Math.floor(now / 1000);
+    const w = this.#served.get(hex);
+    if (w && w.at === sec && w.count >= BLOB_REQUESTS_PER_SECOND) return;
+    if (w && w.at === sec) w.count++;
+    else this.#served.set(hex, { at: sec, count: 1 });
+    const data = this.gossip.blob(now, body.subarray(4));
+    const reply = new Uint8Array(REPLY_HEADER + (data?.length ?? 0));
+    reply.set(body.subarray(0, 4));
+    reply[4] = data ? 1 : 0;
+    if (data) reply.set(data, REPLY_HEADER);
+    conn.sendInternal(CHANNEL.blobReply, reply);
+  }
+
+  /** A reply on `conn`. */
+  reply(now: number, conn: Connection, body: Uint8Array): void {
+    if (body.length < REPLY_HEADER) return;
+    const id = new DataView(body.buffer, body.byteOffset, body.byteLength).getUint32(0);
+    // only the peer we asked can answer
+    if (this.#fetches.get(id) !== keyHex(conn.remoteKey)) return;
+    this.#fetches.delete(id);
+    this.gossip.handleFetchResult(now, id, body[4] === 1 ? body.slice(REPLY_HEADER) : null);
+  }
+
+  /** The neighbour `hex` is gone: its fetches fail, its request count is forgotten. */
+  lost(now: number, hex: string): void {
+    this.#served.delete(hex);
+    for (const [id, peer] of this.#fetches) {
+      if (peer === hex) {
+        this.#fetches.delete(id);
+        this.gossip.handleFetchResult(now, id, null);
+      }
+    }
+  }
+}
