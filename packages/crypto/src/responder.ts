@@ -113,6 +113,8 @@ export class Responder {
   private readonly sources = new SourceKeys();
   private readonly handshakeRate: SourceRate;
   private readonly cookieRate: SourceRate;
+  /** the configured cookie replies per prefix per second (raised to the handshake cap) */
+  private readonly cookiesPerPrefix: number;
   /** the load measure's verdict at the previous initiation (logged when it changes) */
   private loaded = false;
   /** the cap of validated handshakes under load, from their measured cost */
@@ -136,12 +138,22 @@ export class Responder {
       this.budget.perSecond(),
     );
     this.cookieRate = new SourceRate(limits.cookieRepliesPerAddress, limits.cookieRepliesPerPrefix);
+    this.cookiesPerPrefix = limits.cookieRepliesPerPrefix;
+    this.capChanged();
+  }
+
+  /** The cap of validated handshakes changed: the handshake and cookie-reply budgets follow it. */
+  private capChanged(): void {
+    const cap = this.budget.perSecond();
+    this.handshakeRate.setTotal(cap);
+    // a prefix may take the whole cap, and each new address of it needs a cookie reply first
+    this.cookieRate.setPrefixRate(Math.max(this.cookiesPerPrefix, cap));
   }
 
   /** The driver's event-loop utilisation (handshake-guard.ts: HandshakeBudget). */
   reportUtilization(u: number): void {
     this.budget.reportUtilization(u);
-    this.handshakeRate.setTotal(this.budget.perSecond());
+    this.capChanged();
   }
 
   /** True when the responder is under load at `now`. */
@@ -328,7 +340,7 @@ export class Responder {
       const t0 = clock();
       const r = ik ? this.onInitIK(c) : this.onInitXX(c);
       this.budget.record(clock() - t0);
-      this.handshakeRate.setTotal(this.budget.perSecond());
+      this.capChanged();
       return r;
     } catch {
       // Defensive: a bug must not turn hostile input into an exception for the driver loop.
