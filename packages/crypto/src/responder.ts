@@ -93,8 +93,10 @@ interface InitContext {
   cookie: boolean;
 }
 
+const utf8 = new TextEncoder();
+
 function addressBytes(a: Address): Uint8Array {
-  return new TextEncoder().encode(`${a.host}|${a.port}`);
+  return utf8.encode(`${a.host}|${a.port}`);
 }
 
 /** @internal */

@@ -206,9 +206,10 @@ export class Driver {
   private reportLoad(now: number): void {
     const elu = performance.eventLoopUtilization();
     const d = performance.eventLoopUtilization(elu, this.#elu);
-    const cpu = process.cpuUsage(this.#cpu);
-    this.#cpu = process.cpuUsage();
-    const cpuShare = d.idle + d.active > 0 ? (cpu.user + cpu.system) / 1000 / (d.idle + d.active) : 1;
+    const cpu = process.cpuUsage();
+    const usedMs = (cpu.user - this.#cpu.user + cpu.system - this.#cpu.system) / 1000;
+    this.#cpu = cpu;
+    const cpuShare = d.idle + d.active > 0 ? usedMs / (d.idle + d.active) : 1;
     this.#elu = elu;
     this.#loadAt = now;
     this.endpoint.reportLoad?.(now, Math.min(d.utilization, cpuShare));
