@@ -1,4 +1,5 @@
 import { randomBytes as nodeRandom } from 'node:crypto';
+import { xchacha20poly1305 } from '@noble/ciphers/chacha.js';
 import { blake2s } from '@noble/hashes/blake2.js';
 import { hmac } from '@noble/hashes/hmac.js';
 import { type CryptoBackend, generateIdentity, nobleBackend, SecureEndpoint } from '@srmudp/crypto';
@@ -16,6 +17,54 @@ const sodium = sodiumBackend();
 it('sodium-native loads on this platform', () => {
   expect(sodiumUnavailableReason()).toBeNull();
   expect(sodium?.name).toBe('sodium');
+});
+
+it('sodium xchachaSeal (cookie replies) = @noble/ciphers XChaCha20-Poly1305, byte for byte', () => {
+  const seal = sodium?.xchachaSeal;
+  expect(seal).toBeTypeOf('function');
+  fc.assert(
+    fc.property(key32, bytes(24, 24), bytes(0, 32), bytes(0, 64), (key, nonce, ad, pt) => {
+      const sealed = (seal as NonNullable<typeof seal>)(key, nonce, ad, pt);
+      expect(sealed).toEqual(xchacha20poly1305(key, nonce, ad).encrypt(pt));
+      expect(xchacha20poly1305(key, nonce, ad).decrypt(sealed)).toEqual(pt);
+    }),
+    { numRuns: RUNS },
+  );
+});
+
+it('a libsodium responder under load seals its cookie reply with libsodium; a noble initiator opens it and connects', () => {
+  let sealed = 0;
+  const s = sodium as CryptoBackend;
+  const counted: CryptoBackend = {
+    ...s,
+    xchachaSeal: (...args) => {
+      sealed++;
+      return (s.xchachaSeal as NonNullable<CryptoBackend['xchachaSeal']>)(...args);
+    },
+  };
+  const responder = new SecureEndpoint({
+    identity: generateIdentity(randomBytes),
+    random: randomBytes,
+    backend: counted,
+    limits: { loadThreshold: 0 }, // always under load: every new initiator gets a cookie first
+  });
+  const initiator = new SecureEndpoint({
+    identity: generateIdentity(randomBytes),
+    random: randomBytes,
+    backend: noble,
+  });
+  const addrI = { host: '192.0.2.1', port: 1 };
+  const addrR = { host: '192.0.2.2', port: 1 };
+  const ch = initiator.connect(0, { address: addrR, remoteKey: responder.identity.publicKey });
+  for (let i = 0; i < 4; i++) {
+    for (let t = initiator.pollTransmit(0); t; t = initiator.pollTransmit(0))
+      responder.handle(0, addrI, t.data);
+    for (let t = responder.pollTransmit(0); t; t = responder.pollTransmit(0))
+      initiator.handle(0, addrR, t.data);
+  }
+  expect(sealed).toBe(1);
+  expect(initiator.stats().cookieRepliesAccepted).toBe(1);
+  expect(ch.isEstablished).toBe(true);
 });
 
 for (const node of [nodeBackend(), sodium as CryptoBackend])

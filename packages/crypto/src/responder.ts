@@ -130,7 +130,7 @@ export class Responder {
     /** the driver's monotonic clock (ms), only to time our own work; null: the assumed cost */
     private readonly workClock: (() => number) | null = null,
   ) {
-    this.cookies = new CookieChecker(host.random);
+    this.cookies = new CookieChecker(host.random, host.backend);
     this.load = new LoadMeter(limits.loadThreshold);
     this.pending = new PendingTable(limits);
     this.budget = new HandshakeBudget(limits);
