@@ -3,16 +3,19 @@ import { type CryptoBackend, writeNoiseNonce } from '@srmudp/crypto';
 import { ByteSlab } from '@srmudp/wire';
 import { NODE_BLAKE2S } from './node-backend.js';
 
+/** sodium-native's AEAD encryption: ciphertext || tag into `c`. */
+type AeadEncrypt = (
+  c: Uint8Array,
+  m: Uint8Array,
+  ad: Uint8Array | null,
+  nsec: null,
+  npub: Uint8Array,
+  k: Uint8Array,
+) => number;
+
 /** The part of sodium-native's API this backend calls (sodium-native ≥ 4: any typed array). */
 export interface SodiumApi {
-  crypto_aead_chacha20poly1305_ietf_encrypt(
-    c: Uint8Array,
-    m: Uint8Array,
-    ad: Uint8Array | null,
-    nsec: null,
-    npub: Uint8Array,
-    k: Uint8Array,
-  ): number;
+  crypto_aead_chacha20poly1305_ietf_encrypt: AeadEncrypt;
   /** Throws when the tag does not verify. */
   crypto_aead_chacha20poly1305_ietf_decrypt(
     m: Uint8Array,
@@ -22,14 +25,7 @@ export interface SodiumApi {
     npub: Uint8Array,
     k: Uint8Array,
   ): number;
-  crypto_aead_xchacha20poly1305_ietf_encrypt?(
-    c: Uint8Array,
-    m: Uint8Array,
-    ad: Uint8Array | null,
-    nsec: null,
-    npub: Uint8Array,
-    k: Uint8Array,
-  ): number;
+  crypto_aead_xchacha20poly1305_ietf_encrypt?: AeadEncrypt;
   /** Throws when the result is all zero (low-order point). */
   crypto_scalarmult(q: Uint8Array, n: Uint8Array, p: Uint8Array): void;
   crypto_scalarmult_base(q: Uint8Array, n: Uint8Array): void;
