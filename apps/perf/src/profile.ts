@@ -41,6 +41,7 @@ export interface ProfileResult {
 interface CpuProfileNode {
   id: number;
   callFrame: { functionName: string; url: string; lineNumber: number };
+  children?: number[];
 }
 interface CpuProfile {
   nodes: CpuProfileNode[];
@@ -64,16 +65,28 @@ export function selfTimes(
   profile: CpuProfile,
 ): Map<string, { file: string; fn: string; line: number; ms: number }> {
   const byId = new Map<number, CpuProfileNode>();
+  const parentOf = new Map<number, CpuProfileNode>();
   for (const n of profile.nodes) byId.set(n.id, n);
+  for (const n of profile.nodes) for (const c of n.children ?? []) parentOf.set(c, n);
   const out = new Map<string, { file: string; fn: string; line: number; ms: number }>();
   for (let i = 0; i < profile.samples.length; i++) {
     const node = byId.get(profile.samples[i] as number);
     if (!node) continue;
-    const fn = node.callFrame.functionName || '(anonymous)';
+    let fn = node.callFrame.functionName || '(anonymous)';
     if (fn === '(idle)') continue;
-    const file = shortFile(node.callFrame.url);
+    let file = shortFile(node.callFrame.url);
+    let line = node.callFrame.lineNumber + 1;
+    // A native addon's functions (N-API) share one callback address, so V8 names all of their
+    // samples after whichever was registered last (sodium-native: "extension_pbkdf2_sha512_async"
+    // for its X25519, AEAD and key conversion alike): charge them to the JS wrapper that called.
+    const parent = file === '' ? parentOf.get(node.id) : undefined;
+    if (parent?.callFrame.url.includes('/node_modules/')) {
+      fn = `${parent.callFrame.functionName} (native)`;
+      file = shortFile(parent.callFrame.url);
+      line = parent.callFrame.lineNumber + 1;
+    }
     const key = `${file}\u0000${fn}`;
-    const e = out.get(key) ?? { file, fn, line: node.callFrame.lineNumber + 1, ms: 0 };
+    const e = out.get(key) ?? { file, fn, line, ms: 0 };
     // timeDeltas[i] is the time before sample i; attribute it to that sample (V8's convention)
     e.ms += (profile.timeDeltas[i] ?? 0) / 1000;
     out.set(key, e);

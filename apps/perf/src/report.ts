@@ -241,6 +241,14 @@ export function buildSummary(r: Omit<Report, 'summary'>): SummaryLine[] {
       referenceName: 'Node TCP accept (no crypto)',
     });
     line({
+      id: 'P4.hscore',
+      figure: `P4 handshakes per second one server core buys (1000 ÷ server CPU ms per handshake)${ps.backend ? ` (${ps.backend} backend)` : ''}`,
+      unit: '1/s',
+      srmudp: 1000 / ps.serverCpuMsPerHandshake,
+      reference: 1000 / pt.serverCpuMsPerHandshake,
+      referenceName: 'Node TCP accept (no crypto)',
+    });
+    line({
       id: 'P4.idlecpu',
       figure: 'P4 idle CPU per connection (keepalives)',
       unit: 'µs CPU/conn/s',
@@ -512,9 +520,15 @@ The P4 server (one srmudp node) profiled the same way while ${h.peers} clients c
 (${f(h.handshakesPerSec, 0)} handshakes/s, ${f(h.serverCpuMsPerHandshake, 2)} ms of server CPU per
 handshake, crypto backend ${h.backend ?? 'n/a'}), from its first to its last accepted connection.
 What the primitives cost per IK handshake on the responder: four X25519 (about 30 µs each in
-libsodium or node:crypto here), one X25519 key generation, one Ed25519 → X25519 conversion of the
-initiator's key (about 80 µs in noble, once per peer: cached), about 15 HMAC-BLAKE2s and 10
-BLAKE2s (about 2 µs each in node:crypto) and three AEAD calls: roughly 0.3 ms.
+libsodium or node:crypto here), one X25519 key generation (about 12 µs in libsodium), one
+Ed25519 → X25519 conversion of the initiator's key (about 33 µs in libsodium, which also checks
+the key is in the prime-order subgroup; cached per peer, but every P4 client is a new peer),
+about 15 HMAC-BLAKE2s and 10 BLAKE2s (about 2 µs each in node:crypto), the keyed BLAKE2s MACs
+of the DoS protection (mac1, and under load the cookie and mac2: @noble/hashes, 4-7 µs each, since
+node:crypto has no keyed BLAKE2s) and three AEAD calls: roughly 0.3 ms. Samples inside a native
+addon are charged to the JS function that called it (\`(native)\`): V8 names every N-API function
+of an addon after the last one registered (sodium-native's X25519 showed up as
+"extension_pbkdf2_sha512_async"). \`dispatch\` under \`node:inspector\` is the profiler itself.
 
 ${table(
   ['#', 'file:function', 'self %', 'self ms'],
@@ -625,7 +639,10 @@ ${p.peers} connections from ${p.clientProcesses} client processes (each client e
 at most ${p.concurrencyPerProcess} handshakes in flight per client process). Memory: the server's
 \`process.memoryUsage()\` after forced GC, minus the same before any client connected, ÷ connections.
 Handshakes per second: connections ÷ (go → the server saw the last one); client and server share
-the 2 cores, so the server's own CPU per accepted connection is shown too. Idle CPU: the server's CPU over ${p.idleSeconds} s with every connection established
+the 2 cores (the clients' initiator work is about as large as the server's, and there are
+${p.clientProcesses} of them), so this rate measures the clients as much as the server: the server's own CPU per
+accepted connection is shown too, and 1000 ÷ it is what one server core would accept with the
+clients elsewhere (the summary's "one server core" line). Idle CPU: the server's CPU over ${p.idleSeconds} s with every connection established
 and idle (keepalives only), per connection per second.
 
 ${table(

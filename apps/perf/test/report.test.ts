@@ -112,6 +112,7 @@ describe('srmudp-perf quick mode (P1 + P4)', () => {
         'P1.python',
         'P4.heap',
         'P4.handshakes',
+        'P4.hscore',
       ]),
     );
     for (const l of r.summary) {

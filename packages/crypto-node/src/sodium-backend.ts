@@ -3,16 +3,19 @@ import { type CryptoBackend, writeNoiseNonce } from '@srmudp/crypto';
 import { ByteSlab } from '@srmudp/wire';
 import { NODE_BLAKE2S } from './node-backend.js';
 
+/** sodium-native's AEAD encryption: ciphertext || tag into `c`. */
+type AeadEncrypt = (
+  c: Uint8Array,
+  m: Uint8Array,
+  ad: Uint8Array | null,
+  nsec: null,
+  npub: Uint8Array,
+  k: Uint8Array,
+) => number;
+
 /** The part of sodium-native's API this backend calls (sodium-native ≥ 4: any typed array). */
 export interface SodiumApi {
-  crypto_aead_chacha20poly1305_ietf_encrypt(
-    c: Uint8Array,
-    m: Uint8Array,
-    ad: Uint8Array | null,
-    nsec: null,
-    npub: Uint8Array,
-    k: Uint8Array,
-  ): number;
+  crypto_aead_chacha20poly1305_ietf_encrypt: AeadEncrypt;
   /** Throws when the tag does not verify. */
   crypto_aead_chacha20poly1305_ietf_decrypt(
     m: Uint8Array,
@@ -22,6 +25,7 @@ export interface SodiumApi {
     npub: Uint8Array,
     k: Uint8Array,
   ): number;
+  crypto_aead_xchacha20poly1305_ietf_encrypt?: AeadEncrypt;
   /** Throws when the result is all zero (low-order point). */
   crypto_scalarmult(q: Uint8Array, n: Uint8Array, p: Uint8Array): void;
   crypto_scalarmult_base(q: Uint8Array, n: Uint8Array): void;
@@ -50,8 +54,8 @@ let backend: CryptoBackend | null = null;
 
 /**
  * libsodium (through `sodium-native`, the binding Holepunch ships with prebuilt binaries) backend
- * for @srmudp/crypto: ChaCha20-Poly1305 IETF, X25519 and the Ed25519 → X25519 key conversion in
- * libsodium, BLAKE2s from node:crypto (libsodium has BLAKE2b only). Byte-identical to `nobleBackend()` (cross-tested, Noise vectors).
+ * for @srmudp/crypto: ChaCha20-Poly1305 IETF, X25519, the Ed25519 → X25519 key conversion and
+ * the XChaCha20-Poly1305 of cookie replies in libsodium, BLAKE2s from node:crypto (libsodium has BLAKE2b only). Byte-identical to `nobleBackend()` (cross-tested, Noise vectors).
  * Null when sodium-native cannot be loaded here ({@link sodiumUnavailableReason} says why).
  */
 export function sodiumBackend(): CryptoBackend | null {
@@ -79,6 +83,7 @@ export function createSodiumBackend(sodium: SodiumApi): CryptoBackend {
   const nonce = new Uint8Array(12);
   const opened = new ByteSlab(16 * 1024);
   const toCurve = sodium.crypto_sign_ed25519_pk_to_curve25519?.bind(sodium);
+  const xchacha = sodium.crypto_aead_xchacha20poly1305_ietf_encrypt?.bind(sodium);
   return {
     name: 'sodium',
     ...(NODE_BLAKE2S ? { blake2s: NODE_BLAKE2S } : {}),
@@ -114,6 +119,15 @@ export function createSodiumBackend(sodium: SodiumApi): CryptoBackend {
               return null;
             }
             return x;
+          },
+        }
+      : {}),
+    ...(xchacha
+      ? {
+          xchachaSeal(key: Uint8Array, npub: Uint8Array, ad: Uint8Array, plaintext: Uint8Array): Uint8Array {
+            const c = new Uint8Array(plaintext.length + 16);
+            xchacha(c, plaintext, ad, null, npub, key);
+            return c;
           },
         }
       : {}),

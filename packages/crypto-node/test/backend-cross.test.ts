@@ -1,7 +1,9 @@
 import { randomBytes as nodeRandom } from 'node:crypto';
+import { xchacha20poly1305 } from '@noble/ciphers/chacha.js';
 import { blake2s } from '@noble/hashes/blake2.js';
 import { hmac } from '@noble/hashes/hmac.js';
 import { type CryptoBackend, generateIdentity, nobleBackend, SecureEndpoint } from '@srmudp/crypto';
+import type { Address } from '@srmudp/wire';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { nodeBackend, randomBytes, sodiumBackend, sodiumUnavailableReason } from '../src/index.js';
@@ -11,11 +13,62 @@ const noble = nobleBackend();
 const bytes = (min: number, max: number) => fc.uint8Array({ minLength: min, maxLength: max });
 const key32 = fc.uint8Array({ minLength: 32, maxLength: 32 });
 
+/** Four rounds of handshake datagrams between two endpoints (no loss, time 0). */
+function exchange(a: SecureEndpoint, addrA: Address, b: SecureEndpoint, addrB: Address): void {
+  for (let i = 0; i < 4; i++) {
+    for (let t = a.pollTransmit(0); t; t = a.pollTransmit(0)) b.handle(0, addrA, t.data);
+    for (let t = b.pollTransmit(0); t; t = b.pollTransmit(0)) a.handle(0, addrB, t.data);
+  }
+}
+
 // sodium-native ships prebuilds for the platforms CI runs on: here it must load
 const sodium = sodiumBackend();
 it('sodium-native loads on this platform', () => {
   expect(sodiumUnavailableReason()).toBeNull();
   expect(sodium?.name).toBe('sodium');
+});
+
+it('sodium xchachaSeal (cookie replies) = @noble/ciphers XChaCha20-Poly1305, byte for byte', () => {
+  const seal = sodium?.xchachaSeal;
+  expect(seal).toBeTypeOf('function');
+  fc.assert(
+    fc.property(key32, bytes(24, 24), bytes(0, 32), bytes(0, 64), (key, nonce, ad, pt) => {
+      const sealed = (seal as NonNullable<typeof seal>)(key, nonce, ad, pt);
+      expect(sealed).toEqual(xchacha20poly1305(key, nonce, ad).encrypt(pt));
+      expect(xchacha20poly1305(key, nonce, ad).decrypt(sealed)).toEqual(pt);
+    }),
+    { numRuns: RUNS },
+  );
+});
+
+it('a libsodium responder under load seals its cookie reply with libsodium; a noble initiator opens it and connects', () => {
+  let sealed = 0;
+  const s = sodium as CryptoBackend;
+  const counted: CryptoBackend = {
+    ...s,
+    xchachaSeal: (...args) => {
+      sealed++;
+      return (s.xchachaSeal as NonNullable<CryptoBackend['xchachaSeal']>)(...args);
+    },
+  };
+  const responder = new SecureEndpoint({
+    identity: generateIdentity(randomBytes),
+    random: randomBytes,
+    backend: counted,
+    limits: { loadThreshold: 0 }, // always under load: every new initiator gets a cookie first
+  });
+  const initiator = new SecureEndpoint({
+    identity: generateIdentity(randomBytes),
+    random: randomBytes,
+    backend: noble,
+  });
+  const addrI = { host: '192.0.2.1', port: 1 };
+  const addrR = { host: '192.0.2.2', port: 1 };
+  const ch = initiator.connect(0, { address: addrR, remoteKey: responder.identity.publicKey });
+  exchange(initiator, addrI, responder, addrR);
+  expect(sealed).toBe(1);
+  expect(initiator.stats().cookieRepliesAccepted).toBe(1);
+  expect(ch.isEstablished).toBe(true);
 });
 
 for (const node of [nodeBackend(), sodium as CryptoBackend])
@@ -143,10 +196,7 @@ for (const node of [nodeBackend(), sodium as CryptoBackend])
       const addrA = { host: 'a', port: 1 };
       const addrB = { host: 'b', port: 1 };
       const ch = a.connect(0, { address: addrB, remoteKey: b.identity.publicKey });
-      for (let i = 0; i < 4; i++) {
-        for (let t = a.pollTransmit(0); t; t = a.pollTransmit(0)) b.handle(0, addrA, t.data);
-        for (let t = b.pollTransmit(0); t; t = b.pollTransmit(0)) a.handle(0, addrB, t.data);
-      }
+      exchange(a, addrA, b, addrB);
       expect(ch.isEstablished).toBe(true);
       const r = b.handle(0, addrA, ch.seal(0, Uint8Array.of(1, 2, 3)));
       expect(r).toMatchObject({ type: 'data', plaintext: Uint8Array.of(1, 2, 3) });

@@ -56,6 +56,12 @@ export interface CryptoBackend {
    * which noble converts) changes no result, only the speed.
    */
   ed25519ToX25519?(publicKey: Uint8Array): Uint8Array | null;
+  /**
+   * Optional XChaCha20-Poly1305 seal (24-byte nonce; returns ciphertext || 16-byte tag), for the
+   * cookie replies of a responder under load (one per new initiator then); @noble/ciphers' when
+   * absent, which costs ~10x libsodium's there.
+   */
+  xchachaSeal?(key: Uint8Array, nonce: Uint8Array, ad: Uint8Array, plaintext: Uint8Array): Uint8Array;
 }
 
 const nonce = new Uint8Array(12);

@@ -53,7 +53,9 @@ export interface HandshakeLimits {
   handshakesPerPrefix: number;
   /** Cookie replies per second to one source address. Default 10. */
   cookieRepliesPerAddress: number;
-  /** …to one prefix. Default 200. */
+  /** …to one prefix. Default 200; raised to the cap of validated handshakes when that is higher
+   * (each new address of a prefix needs a cookie before its handshake, so a lower cookie rate
+   * would keep a prefix below the handshake cap it may take). */
   cookieRepliesPerPrefix: number;
 }
 
@@ -201,7 +203,7 @@ export class RateLimiter {
   private activeBefore = 0;
 
   constructor(
-    private readonly rate: number,
+    private rate: number,
     private readonly maxEntries: number,
     private share = Number.POSITIVE_INFINITY,
     burst?: number,
@@ -212,6 +214,11 @@ export class RateLimiter {
   /** Changes the common rate shared among the keys (from the next refill on). */
   setShare(share: number): void {
     this.share = share;
+  }
+
+  /** Changes the rate of each key (from the next refill on; the burst stays). */
+  setRate(rate: number): void {
+    this.rate = rate;
   }
 
   /** True when `key` has a token at `now` (nothing is taken). */
@@ -415,6 +422,11 @@ export class SourceRate {
   setTotal(total: number): void {
     this.byAddress.setShare(total);
     this.byPrefix.setShare(total);
+  }
+
+  /** Sets the rate of each prefix (the burst stays). */
+  setPrefixRate(rate: number): void {
+    this.byPrefix.setRate(rate);
   }
 
   /** True when both the address and its prefix have a token (nothing taken). */

@@ -1,6 +1,7 @@
 import { xchacha20poly1305 } from '@noble/ciphers/chacha.js';
 import { blake2s } from '@noble/hashes/blake2.js';
 import { concatBytes, equalBytes, MAC_LENGTH } from '@srmudp/wire';
+import type { CryptoBackend } from './backend.js';
 import { bytesKey, isZero, keyBytes } from './bytes.js';
 
 /**
@@ -103,7 +104,11 @@ export class CookieChecker {
   private previous: Uint8Array | null = null;
   private rotatedAt = 0;
 
-  constructor(private readonly random: (n: number) => Uint8Array) {}
+  constructor(
+    private readonly random: (n: number) => Uint8Array,
+    /** the backend's XChaCha20-Poly1305 seal, when it has one (else noble's) */
+    private readonly backend: CryptoBackend | null = null,
+  ) {}
 
   private rotate(now: number): void {
     if (this.current === null || now - this.rotatedAt >= COOKIE_SECRET_LIFETIME_MS) {
@@ -145,7 +150,10 @@ export class CookieChecker {
   ): { nonce: Uint8Array; sealed: Uint8Array } {
     const cookie = this.cookieFor(now, address);
     const nonce = this.random(COOKIE_NONCE_LENGTH).slice();
-    const sealed = xchacha20poly1305(key, nonce, initMac1).encrypt(cookie);
+    const seal = this.backend?.xchachaSeal;
+    const sealed = seal
+      ? seal(key, nonce, initMac1, cookie)
+      : xchacha20poly1305(key, nonce, initMac1).encrypt(cookie);
     cookie.fill(0);
     return { nonce, sealed };
   }

@@ -93,8 +93,10 @@ interface InitContext {
   cookie: boolean;
 }
 
+const utf8 = new TextEncoder();
+
 function addressBytes(a: Address): Uint8Array {
-  return new TextEncoder().encode(`${a.host}|${a.port}`);
+  return utf8.encode(`${a.host}|${a.port}`);
 }
 
 /** @internal */
@@ -113,6 +115,8 @@ export class Responder {
   private readonly sources = new SourceKeys();
   private readonly handshakeRate: SourceRate;
   private readonly cookieRate: SourceRate;
+  /** the configured cookie replies per prefix per second (raised to the handshake cap) */
+  private readonly cookiesPerPrefix: number;
   /** the load measure's verdict at the previous initiation (logged when it changes) */
   private loaded = false;
   /** the cap of validated handshakes under load, from their measured cost */
@@ -126,7 +130,7 @@ export class Responder {
     /** the driver's monotonic clock (ms), only to time our own work; null: the assumed cost */
     private readonly workClock: (() => number) | null = null,
   ) {
-    this.cookies = new CookieChecker(host.random);
+    this.cookies = new CookieChecker(host.random, host.backend);
     this.load = new LoadMeter(limits.loadThreshold);
     this.pending = new PendingTable(limits);
     this.budget = new HandshakeBudget(limits);
@@ -136,12 +140,22 @@ export class Responder {
       this.budget.perSecond(),
     );
     this.cookieRate = new SourceRate(limits.cookieRepliesPerAddress, limits.cookieRepliesPerPrefix);
+    this.cookiesPerPrefix = limits.cookieRepliesPerPrefix;
+    this.capChanged();
+  }
+
+  /** The cap of validated handshakes changed: the handshake and cookie-reply budgets follow it. */
+  private capChanged(): void {
+    const cap = this.budget.perSecond();
+    this.handshakeRate.setTotal(cap);
+    // a prefix may take the whole cap, and each new address of it needs a cookie reply first
+    this.cookieRate.setPrefixRate(Math.max(this.cookiesPerPrefix, cap));
   }
 
   /** The driver's event-loop utilisation (handshake-guard.ts: HandshakeBudget). */
   reportUtilization(u: number): void {
     this.budget.reportUtilization(u);
-    this.handshakeRate.setTotal(this.budget.perSecond());
+    this.capChanged();
   }
 
   /** True when the responder is under load at `now`. */
@@ -328,7 +342,7 @@ export class Responder {
       const t0 = clock();
       const r = ik ? this.onInitIK(c) : this.onInitXX(c);
       this.budget.record(clock() - t0);
-      this.handshakeRate.setTotal(this.budget.perSecond());
+      this.capChanged();
       return r;
     } catch {
       // Defensive: a bug must not turn hostile input into an exception for the driver loop.

@@ -259,6 +259,23 @@ describe('a responder under a flood', () => {
     expect(b.ep.underLoad(999)).toBe(true);
   });
 
+  it('cookie replies to one prefix follow the handshake cap when it is above cookieRepliesPerPrefix', () => {
+    // 1,000 new addresses of one /24 in 1 s (P4's clients on one host): each needs a cookie before
+    // its handshake, so a prefix held to 200 cookie replies/s could never reach a cap of 1,000/s
+    const cap = (handshakeCostMs: number) => {
+      const b = side(2, '10.0.0.2', { backend: cheapDh(), limits: { loadThreshold: 0, handshakeCostMs } });
+      const forger = new InitiationForger({ random: seededRandom(5), responderKey: b.ep.identity.publicKey });
+      for (let i = 0; i < 1000; i++) b.ep.handle(i, { host: '198.51.100.7', port: 2000 + i }, forger.ik());
+      return b.ep.stats().cookieRepliesSent;
+    };
+    // cap 0.5 / 0.5 ms = 1,000/s: one reply per address (the prefix's burst of 50 and its rate)
+    expect(cap(0.5)).toBeGreaterThanOrEqual(950);
+    // cap 0.5 / 5 ms = 100/s: the configured 200/s per prefix (burst 50) stays the floor
+    const low = cap(5);
+    expect(low).toBeGreaterThanOrEqual(200);
+    expect(low).toBeLessThanOrEqual(260);
+  });
+
   it('a real initiator gets in during the flood: cookie reply, retry with mac2, handshake, confirmation', () => {
     const b = side(2, '10.0.0.2', { limits: { loadThreshold: 20 } });
     const a = side(1, '10.0.0.1');

@@ -114,6 +114,7 @@ export class Driver {
   #stopped = false;
   #loadAt = Number.NEGATIVE_INFINITY;
   #elu = performance.eventLoopUtilization();
+  #cpu = process.cpuUsage();
   #urgent = false;
   #resolving = false;
   #resolveAgain = false;
@@ -193,13 +194,25 @@ export class Driver {
     this.schedule();
   }
 
-  /** The event loop's utilisation since the last report, to core (its handshake cap follows it). */
+  /**
+   * The event loop's utilisation since the last report, to core (its handshake cap follows it):
+   * the smaller of the loop's busy share of the wall time and the CPU time the process got in it.
+   * On a machine with more runnable processes than cores a preempted callback counts as busy
+   * loop time though this thread did no work then; halving the handshake cap for that measured
+   * other processes, not this one (in P4, clients on the same cores pulled the cap to its floor
+   * while the server used a third of a core). The process's CPU time includes its other threads
+   * (GC, thread pool), so it never lowers the figure of a thread that is busy itself.
+   */
   private reportLoad(now: number): void {
     const elu = performance.eventLoopUtilization();
-    const u = performance.eventLoopUtilization(elu, this.#elu).utilization;
+    const d = performance.eventLoopUtilization(elu, this.#elu);
+    const cpu = process.cpuUsage();
+    const usedMs = (cpu.user - this.#cpu.user + cpu.system - this.#cpu.system) / 1000;
+    this.#cpu = cpu;
+    const cpuShare = d.idle + d.active > 0 ? usedMs / (d.idle + d.active) : 1;
     this.#elu = elu;
     this.#loadAt = now;
-    this.endpoint.reportLoad?.(now, u);
+    this.endpoint.reportLoad?.(now, Math.min(d.utilization, cpuShare));
   }
 
   /**

@@ -54,6 +54,7 @@ import { logger, short } from './log.js';
 import { NamedPeers, type PeerEvent } from './named-peers.js';
 import { RouterPortMapper } from './port-mapper.js';
 import { Publisher } from './publisher.js';
+import { secureRandom } from './random.js';
 import { RelayFallback } from './relay-fallback.js';
 import { PUNCH_MS, RelayedPunch } from './relayed-punch.js';
 import { type ResolvedTarget, recordVerify, resolveTarget } from './resolve.js';
@@ -184,7 +185,7 @@ export class SrmudpNode extends EventEmitter implements ConnectionOwner {
     const allow = options.allow?.map((t) => keyHex(parsePeerId(t)));
     const backend = options.cryptoBackend ?? autoBackend();
     this.cryptoBackend = backend.name;
-    const random = (n: number) => new Uint8Array(randomBytes(n));
+    const random = secureRandom;
     const { nat: natLog, ...layers } = enabledLayerLogs();
     const config = endpointConfig(options, {
       identity,
