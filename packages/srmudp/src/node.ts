@@ -35,7 +35,7 @@ import {
 } from '@srmudp/punch';
 import { type Candidate, isRendezvousBackend, type Locator, Rendezvous } from '@srmudp/rendezvous';
 import { poolHostFor, UdpSocketPool, type UdpTransport } from '@srmudp/transport-node';
-import { SrmudpError } from '@srmudp/wire';
+import { keyToHex, SrmudpError } from '@srmudp/wire';
 import { AsyncQueue, abortError } from './async-queue.js';
 import { bindMain } from './bind.js';
 import {
@@ -934,7 +934,7 @@ export class SrmudpNode extends EventEmitter implements ConnectionOwner {
 
   private onConnected(id: number, remoteKey: Uint8Array, outgoing: boolean, path: PathInfo): void {
     const core = this.driver.endpoint.connection(id) as ConnectionApi;
-    const hex = keyHex(remoteKey);
+    const hex = keyToHex(remoteKey); // the string crypto's and core's tables hold for this key
     const dialName = this.dialer.nameFor(id);
     const named = this.named.find(hex, dialName);
     const conn = new Connection(this, core, remoteKey, named?.name);
