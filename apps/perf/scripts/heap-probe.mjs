@@ -168,6 +168,11 @@ if (process.argv[3] === 'client') {
   });
   let count = 0;
   node.on('connection', () => count++);
+  await settle();
+  const mz = process.memoryUsage(); // before any client: the first batch's figure includes one-time costs, as P4's does
+  // FROM0=1: the rows diff the first batch against no connection (one-time costs included, as in P4)
+  if (process.env.FROM0) byCtor(); // compiles byCtor: its code is not counted below
+  const hz = process.env.FROM0 ? byCtor() : null;
   const card = node.contactCard();
   const child = fork(new URL(import.meta.url).pathname, [String(N), 'client', card], { stdio: 'inherit' });
   const batch = async (want) => {
@@ -239,15 +244,17 @@ if (process.argv[3] === 'client') {
         console.log(`${(r.b / N).toFixed(0).padStart(7)} B ${(r.n / N).toFixed(2).padStart(6)}×  ${k}`);
   }
   const rows = [];
-  for (const [k, v] of h1) {
-    const b = h0.get(k) ?? { n: 0, b: 0 };
+  const [ha, hb] = hz ? [hz, h0] : [h0, h1];
+  for (const [k, v] of hb) {
+    const b = ha.get(k) ?? { n: 0, b: 0 };
     const db = v.b - b.b;
     if (Math.abs(db) / N >= 16) rows.push([k, (v.n - b.n) / N, db / N]);
   }
   rows.sort((a, b) => b[2] - a[2]);
   console.log(`connections ${count}/${2 * N} (figures: the second ${N} only)  backend ${node.cryptoBackend}`);
   console.log(
-    `heapUsed/conn ${((m1.heapUsed - m0.heapUsed) / N).toFixed(0)} B  external/conn ${((m1.external - m0.external) / N).toFixed(0)} B`,
+    `heapUsed/conn ${((m1.heapUsed - m0.heapUsed) / N).toFixed(0)} B  external/conn ${((m1.external - m0.external) / N).toFixed(0)} B` +
+      `  (first ${N} from no connection, as P4 measures: ${((m0.heapUsed - mz.heapUsed) / N).toFixed(0)} B)`,
   );
   const total = rows.reduce((a, r) => a + r[2], 0);
   console.log(`snapshot self-size delta/conn (rows >= 16 B) ${total.toFixed(0)} B`);

@@ -7,12 +7,16 @@
 import type { SecureChannel } from '@srmudp/crypto';
 import { type Address, addressKey, copyAddress, sameAddress } from '@srmudp/wire';
 
+/** the candidates of a connection we did not dial: no array of its own (frozen; addCandidates
+ * replaces it) */
+const NONE = Object.freeze([]) as unknown as never[];
+
 export class ConnectionChannels {
   // Allocated small or on first use: an idle connection's heap (issue 19). An array that grows by
   // push from empty reserves 17 slots; `[x]` holds one.
   private list: SecureChannel[] = [];
   private sealWith: SecureChannel | null = null;
-  private candidateList: Address[] = [];
+  private candidateList: Address[] = NONE;
   /** send errors per candidate address key (reportSendError while handshaking) */
   private dialErrors: Map<string, number> | null = null;
   private boot: Uint8Array | null = null;

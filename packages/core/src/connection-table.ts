@@ -6,7 +6,7 @@
  * only the connections that need it. One owner for these indexes, so they cannot disagree.
  */
 import type { SecureChannel } from '@srmudp/crypto';
-import { type Address, Schedule, sameAddress, toHex } from '@srmudp/wire';
+import { type Address, keyToHex, Schedule, sameAddress, toHex } from '@srmudp/wire';
 import type { CoreConnection } from './connection.js';
 
 export class ConnectionTable {
@@ -60,7 +60,7 @@ export class ConnectionTable {
 
   /** The connection `connect()` and later handshakes with this peer must find. */
   setKey(key: Uint8Array, conn: CoreConnection): void {
-    this.byKey.set(toHex(key), conn);
+    this.byKey.set(keyToHex(key), conn);
   }
 
   ofChannel(channel: SecureChannel): CoreConnection | undefined {

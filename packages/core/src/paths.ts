@@ -74,6 +74,9 @@ const MIN_PROBE_DATAGRAM = 64;
 const MAX_PATHS = 8;
 /** PATH_RESPONSEs owed on one path at most (a peer that floods challenges gets the newest). */
 const MAX_RESPONSES = 8;
+/** what an idle path's owed responses and upgrade candidates start as: no array each (heap per
+ * idle connection, issue 19); frozen, so nothing can add to it; the first entry replaces it */
+const NONE = Object.freeze([]) as unknown as never[];
 
 export function routeTier(route: Route): number {
   if (route.kind === 'relayed' || isRelayRoute(route.address)) return RouteTier.relayed;
@@ -122,7 +125,7 @@ export class Path {
   /** `now` of the last authenticated datagram that arrived on it (null: none yet) */
   lastReceivedAt: number | null = null;
   private challenge: Challenge | null = null;
-  private readonly responses: Uint8Array[] = [];
+  private responses: Uint8Array[] = NONE;
   private received = 0;
   private sent = 0;
 
@@ -204,7 +207,8 @@ export class Path {
 
   /** A PATH_CHALLENGE arrived on this route: answer it here (RFC 9000 §8.2.2). */
   owe(data: Uint8Array): void {
-    this.responses.push(data);
+    if (this.responses.length === 0) this.responses = [data];
+    else this.responses.push(data);
     if (this.responses.length > MAX_RESPONSES) this.responses.shift();
   }
 
@@ -217,7 +221,7 @@ export class Path {
       frames.push({ type: 'path_challenge', data: c.data });
     }
     for (const data of this.responses) frames.push({ type: 'path_response', data });
-    this.responses.length = 0;
+    this.responses = NONE;
     return frames;
   }
 
@@ -257,7 +261,7 @@ export class PathSet {
   private activePath: Path;
   private infoValue: PathInfo;
   /** higher-tier candidates of the peer, probed at establishment and again every UPGRADE_RETRY_MS */
-  private upgrades: Address[] = [];
+  private upgrades: Address[] = NONE;
   private upgradeRetryAt = Number.POSITIVE_INFINITY;
 
   /** The first path: the handshake validated it (RFC 9000 §8.1), `transport` is reliability's. */
@@ -385,7 +389,8 @@ export class PathSet {
     const tier = routeTier(this.activePath.route);
     for (const a of candidates) {
       if (routeTier(routeOf(a)) <= tier) continue;
-      if (!this.upgrades.some((u) => sameAddress(u, a))) this.upgrades.push(copyAddress(a));
+      if (this.upgrades.length === 0) this.upgrades = [copyAddress(a)];
+      else if (!this.upgrades.some((u) => sameAddress(u, a))) this.upgrades.push(copyAddress(a));
     }
     this.probeUpgrades(now, redialled);
   }

@@ -211,6 +211,11 @@ export class RateLimiter {
     this.burst = burst ?? Math.max(1, Math.ceil(rate / 4));
   }
 
+  /** Keys holding a bucket now. */
+  get size(): number {
+    return this.buckets.size;
+  }
+
   /** Changes the common rate shared among the keys (from the next refill on). */
   setShare(share: number): void {
     this.share = share;
@@ -262,6 +267,21 @@ export class RateLimiter {
     this.activeBefore = w === this.window + 1 ? this.active : 0;
     this.active = 0;
     this.window = w;
+    this.prune(now);
+  }
+
+  /**
+   * Drops the buckets that the rate in effect has filled again, least recently used first, up to
+   * the first that is not full: a new key starts with a full bucket and none took a token in the
+   * new window yet, so a source that handshook a while ago stops holding heap (about 200 bytes
+   * per idle connection of a busy responder, issue 19). O(dropped + 1), once per window.
+   */
+  private prune(now: number): void {
+    const rate = this.currentRate();
+    for (const [key, b] of this.buckets) {
+      if (b.tokens + ((now - b.at) * rate) / 1000 < this.burst) return;
+      this.buckets.delete(key);
+    }
   }
 
   private refill(b: Bucket, now: number): number {

@@ -16,6 +16,7 @@ import {
   equalBytes,
   type HandshakePacket,
   HandshakePattern,
+  keyToHex,
   MAC_LENGTH,
   type Packet,
   toHex,
@@ -431,7 +432,7 @@ export class Responder {
       hs.destroy();
       return this.drop('bad_payload');
     }
-    const idHex = toHex(id);
+    const idHex = keyToHex(id);
     if (this.isReplay(idHex, payload.timestamp)) {
       hs.destroy();
       return this.drop('replayed_init');
@@ -580,7 +581,7 @@ export class Responder {
     }
     // XX cannot be replayed (message 3 answers our fresh ephemeral key), so its timestamp is not
     // checked; recording it makes older IK initiations of this key stale.
-    const idHex = toHex(id);
+    const idHex = keyToHex(id);
     if (payload.timestamp !== null) this.recordTimestamp(idHex, payload.timestamp);
     let channel = this.side.channelOf(idHex);
     if (!channel) channel = this.side.newChannel(id, from, rs, idHex);

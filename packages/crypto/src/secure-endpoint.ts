@@ -4,6 +4,7 @@ import {
   decodePacket,
   equalBytes,
   type HandshakePacket,
+  keyToHex,
   type Packet,
   PollQueue,
   readU32,
@@ -109,7 +110,7 @@ export class SecureEndpoint {
       },
       accept: (k, info) => this.accept(k, info),
       bindKey: (channel, key) => {
-        this.byKey.set(toHex(key), channel);
+        this.byKey.set(keyToHex(key), channel);
       },
       unbind: (channel) => {
         this.channelSet.delete(channel);
@@ -169,7 +170,7 @@ export class SecureEndpoint {
     );
     this.channelSet.add(ch);
     this.timers.add(ch);
-    if (opts.remoteKey) this.byKey.set(toHex(opts.remoteKey), ch);
+    if (ch.remoteKey) this.byKey.set(keyToHex(ch.remoteKey), ch);
     ch.connect(now);
     return ch;
   }

@@ -79,6 +79,19 @@ describe('per-source budgets', () => {
     expect(r.peek(50, 'a')).toBe(true);
   });
 
+  it('buckets refilled by the rate are dropped at the next window; a drained one is kept', () => {
+    const r = new RateLimiter(20, 1000); // burst 5, 1 token per 50 ms
+    for (let k = 0; k < 100; k++) expect(r.take(0, `k${k}`)).toBe(true);
+    for (let i = 0; i < 5; i++) r.take(990, 'drained');
+    expect(r.size).toBe(101);
+    expect(r.take(1000, 'new')).toBe(true); // the window rolls: the 100 quiet keys are full again
+    expect(r.size).toBe(2);
+    expect(r.peek(1000, 'drained')).toBe(false); // still counted: its bucket is kept
+    expect(r.take(1000, 'k0')).toBe(true); // a dropped key starts with a full burst, as before
+    for (let i = 0; i < 4; i++) expect(r.take(1000, 'k0')).toBe(true);
+    expect(r.take(1000, 'k0')).toBe(false);
+  });
+
   it('a shared rate is split among the keys asking; a quiet key keeps its burst', () => {
     const r = new RateLimiter(20, 1000, 100, 5); // at most 20/s each, 100/s for all, bursts of 5
     const took = new Map<string, number>();

@@ -5,6 +5,7 @@
 // the tables and gives its path back to the NAT session (onPathGone). node.ts builds the parts.
 import { CloseCode, type ConnectionApi, type EndpointEvent, type PathInfo } from '@srmudp/core';
 import { isPrivateAddress, type Endpoint as NatEndpoint, type NatSession } from '@srmudp/punch';
+import { keyToHex } from '@srmudp/wire';
 import { AsyncQueue } from './async-queue.js';
 import { Connection, type ConnectionOwner } from './connection.js';
 import { type Dialer, keyHex } from './dialer.js';
@@ -185,7 +186,7 @@ export class ConnectionRegistry {
 
   private onConnected(id: number, remoteKey: Uint8Array, outgoing: boolean, path: PathInfo): void {
     const core = this.driver.endpoint.connection(id) as ConnectionApi;
-    const hex = keyHex(remoteKey);
+    const hex = keyToHex(remoteKey); // the string crypto's and core's tables hold for this key
     const dialName = this.dialer.nameFor(id);
     const named = this.named.find(hex, dialName);
     const conn = new Connection(this.node, core, remoteKey, named?.name);

@@ -65,6 +65,10 @@ export class Connection extends EventEmitter implements StreamHost {
     name?: string,
   ) {
     super();
+    // Node's EventEmitter gives every instance a dictionary-mode `_events` object (~180 bytes);
+    // its methods all take `undefined` there and create it with the first listener, so an idle
+    // connection nobody listens to holds none (heap per idle connection, issue 19)
+    (this as unknown as { _events: object | undefined })._events = undefined;
     this.peerId = peerIdToString(remoteKey);
     this.name = name ?? this.peerId;
   }
@@ -158,33 +162,38 @@ export class Connection extends EventEmitter implements StreamHost {
 
   /** @internal messages waiting for room in core's send buffer */
   get queuedMessages(): number {
-    return this.overflow.length;
+    return this.overflow?.length ?? 0;
   }
 
   private sendRaw(bytes: Uint8Array, unordered: boolean): boolean {
-    if (this.overflow.length === 0 && this.core.sendMessage(bytes, unordered ? { unordered } : {})) {
+    if (!this.overflow?.length && this.core.sendMessage(bytes, unordered ? { unordered } : {})) {
       this.owner.kick();
       return true;
     }
-    this.overflow.push({ bytes, unordered });
+    (this.overflow ??= []).push({ bytes, unordered });
     this.owner.kick();
     return false;
   }
 
-  /** messages the core's send buffer could not take yet, in order */
-  private overflow: Array<{ bytes: Uint8Array; unordered: boolean }> = [];
+  /** messages the core's send buffer could not take yet, in order (null until one waits) */
+  private overflow: Array<{ bytes: Uint8Array; unordered: boolean }> | null = null;
 
   private flushOverflow(): void {
+    const q = this.overflow;
+    if (q === null) {
+      this.emit('drain');
+      return;
+    }
     let i = 0;
-    for (; i < this.overflow.length; i++) {
-      const m = this.overflow[i] as { bytes: Uint8Array; unordered: boolean };
+    for (; i < q.length; i++) {
+      const m = q[i] as { bytes: Uint8Array; unordered: boolean };
       if (!this.core.sendMessage(m.bytes, m.unordered ? { unordered: true } : {})) break;
     }
     if (i > 0) {
-      this.overflow.splice(0, i);
+      q.splice(0, i);
       this.owner.kick();
     }
-    if (this.overflow.length === 0) this.emit('drain');
+    if (q.length === 0) this.emit('drain');
   }
 
   /**
@@ -219,7 +228,7 @@ export class Connection extends EventEmitter implements StreamHost {
    */
   async close(code = 0, reason = ''): Promise<CloseInfo> {
     if (this.closeInfo) return this.closeInfo;
-    if (this.overflow.length > 0) {
+    if (this.overflow?.length) {
       // graceful: queued messages go first (bounded by the connection itself closing)
       await Promise.race([new Promise((r) => this.once('drain', r)), this.closed]);
       if (this.closeInfo) return this.closeInfo;

@@ -38,6 +38,24 @@ export function toHex(b: Uint8Array): string {
   return parts.join('');
 }
 
+const keyHexMemo = new WeakMap<Uint8Array, string>();
+
+/**
+ * {@link toHex} of a peer's key, one string per key object: crypto's, core's and the façade's
+ * tables index the same connection by the same key object, and share one string instead of
+ * holding a copy each (heap per idle connection, issue 19). The key's bytes must not change
+ * after the first call (peer keys never do); a key object no table holds any more lets its
+ * string go with it.
+ */
+export function keyToHex(key: Uint8Array): string {
+  let hex = keyHexMemo.get(key);
+  if (hex === undefined) {
+    hex = toHex(key);
+    keyHexMemo.set(key, hex);
+  }
+  return hex;
+}
+
 /** Bytes of a hex string (either case), or null when it is not one (odd length, other characters). */
 export function fromHex(text: string): Uint8Array | null {
   if (typeof text !== 'string' || text.length % 2 !== 0 || !/^[0-9a-fA-F]*$/.test(text)) return null;

@@ -5,6 +5,7 @@ export {
   concatBytes,
   equalBytes,
   fromHex,
+  keyToHex,
   readU32,
   toHex,
   writeU32,
