@@ -439,9 +439,10 @@ export class Responder {
     // session of the smaller key's initiation is the one both settle on (SecureChannel.settle),
     // and the other is retired after the grace period. See the README's "Simultaneous open".
     const early = channel?.pending?.pattern === 'IK' && channel.current === null;
-    if (early && channel?.winsSimultaneous(id))
+    if (early && channel?.winsSimultaneous(id)) {
+      channel.address = from;
       channel.resendPending(now); // in case it was lost
-    else if (channel?.pending && !early) {
+    } else if (channel?.pending && !early) {
       if (channel.winsSimultaneous(id)) {
         // Both sides initiated: ours wins (smaller key). The peer drops its own initiation when
         // it sees ours; resend ours now in case it was lost.

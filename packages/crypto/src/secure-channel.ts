@@ -571,7 +571,8 @@ export class SecureChannel {
    * sides settle on the session of the initiation of the smaller key (the rule of
    * {@link winsSimultaneous}), without a word to the host (the connection is the same):
    * the winner makes its initiator session current, the early one kept for the grace period
-   * (packets the peer sealed under it still open); the loser keeps this one for the grace
+   * (packets the peer sealed under it still open: it does when it completed its own initiation
+   * before ours reached it); the loser keeps this one for the grace
    * period only to open what the winner sent early under it, and goes on with the session it
    * answered.
    */
