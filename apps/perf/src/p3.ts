@@ -8,7 +8,9 @@
  * (eim NATs filter per address and port, so both must send). A writes one byte on a new stream
  * when its connection is up; the figure is A's connect() call to B's receipt of that byte.
  */
+import { parsePeerId } from '@srmudp/crypto';
 import { ADDR, COTURN_PORT } from '@srmudp/natlab';
+import { compareBytes } from '@srmudp/wire';
 import { inEimLab, labWorker } from './lab.js';
 import { type Summary, sleep, summarize } from './stats.js';
 
@@ -17,7 +19,14 @@ export interface P3Result {
   reason?: string;
   topology: string;
   configuredRttMs: number;
-  runs: { ms: number; rtts: number; measuredRttMs: number | null; path: unknown }[];
+  runs: {
+    ms: number;
+    rtts: number;
+    measuredRttMs: number | null;
+    path: unknown;
+    /** the writer (A) has the smaller key: its initiation is the one both sides settle on */
+    writerWinsTieBreak: boolean;
+  }[];
   ms: Summary | null;
   rtts: Summary | null;
   /** reference: the connection's own min RTT (srmudp's RTT estimator) */
@@ -63,8 +72,18 @@ export async function runP3(opts: { repeat: number; log?: (s: string) => void })
         a.send({ t: 'stats' });
         const st = (await a.next((m) => m.t === 'stats', 10_000)).stats as { minRttMs?: number } | null;
         const measured = typeof st?.minRttMs === 'number' && st.minRttMs > 0 ? st.minRttMs : null;
-        base.runs.push({ ms, rtts: ms / base.configuredRttMs, measuredRttMs: measured, path: ca.path });
-        opts.log?.(`P3 run ${i + 1}: ${ms.toFixed(1)} ms (${(ms / base.configuredRttMs).toFixed(2)} RTT)`);
+        const writerWinsTieBreak =
+          compareBytes(parsePeerId(String(ra.peerId)), parsePeerId(String(rb.peerId))) < 0;
+        base.runs.push({
+          ms,
+          rtts: ms / base.configuredRttMs,
+          measuredRttMs: measured,
+          path: ca.path,
+          writerWinsTieBreak,
+        });
+        opts.log?.(
+          `P3 run ${i + 1}: ${ms.toFixed(1)} ms (${(ms / base.configuredRttMs).toFixed(2)} RTT, writer ${writerWinsTieBreak ? 'wins' : 'loses'} the tie-break)`,
+        );
       } catch (err) {
         errors.push(String((err as Error).message ?? err));
         opts.log?.(`P3 run ${i + 1} failed: ${errors.at(-1)}`);

@@ -420,8 +420,10 @@ export class CoreEndpoint implements EndpointApi {
       return;
     }
     // handshake responses and cookie replies answer whoever sent us an initiation: 3x limit,
-    // unless we are dialling that address ourselves (simultaneous open)
-    if (this.table.isDialled(t.to) || this.amp.trySend(t.to, t.data.length)) {
+    // unless we are dialling that address ourselves (simultaneous open; the connection may
+    // already be up on the early session of the initiation this answers)
+    const ours = conn?.outgoing === true && conn.channels.candidates.some((a) => sameAddress(a, t.to));
+    if (ours || this.table.isDialled(t.to) || this.amp.trySend(t.to, t.data.length)) {
       this.out.push({ to: copyAddress(t.to), data: t.data });
     } else this.drop('amplification_limit');
   }

@@ -448,7 +448,16 @@ export class Responder {
     // the timestamp when it consumes the initiation, before the session is confirmed).
     this.recordTimestamp(idHex, payload.timestamp);
     let channel = this.side.channelOf(idHex);
-    if (channel?.pending) {
+    // Simultaneous open: we are dialling this peer (our IK initiation is out, nothing
+    // established) and its initiation crossed ours. Both sides answer the other's initiation and
+    // keep their own: each may send under the session it answered at once (early data), the
+    // session of the smaller key's initiation is the one both settle on (SecureChannel.settle),
+    // and the other is retired after the grace period. See the README's "Simultaneous open".
+    const early = channel?.pending?.pattern === 'IK' && channel.current === null;
+    if (early && channel?.winsSimultaneous(id)) {
+      channel.address = from;
+      channel.resendPending(now); // in case it was lost
+    } else if (channel?.pending && !early) {
       if (channel.winsSimultaneous(id)) {
         // Both sides initiated: ours wins (smaller key). The peer drops its own initiation when
         // it sees ours; resend ours now in case it was lost.
@@ -487,6 +496,13 @@ export class Responder {
     this.side.indexes.set(localIndex, { kind: 'session', channel, session });
     this.respond(now, c, localIndex, noise2, rs, channel);
     session.recentKey = c.rkey;
+    if (early) {
+      this.host.log?.(
+        `peer ${shortPeerId(id)}: IK initiation from ${addressKey(from)} crossed ours (simultaneous open): answered, usable at once`,
+      );
+      channel.installEarly(now, session, payload.app);
+      return HANDSHAKE_RESULT;
+    }
     // Key confirmation (WireGuard §5.4.3): the session is used, and reported, only once the
     // initiator sends under it. Until then it is `next`: a new connection, a rekey or a restart
     // of the peer; a working session is never replaced by an initiation alone.

@@ -157,6 +157,12 @@ export class SecureChannel {
   private dialled = false;
   /** the host let go of it while a session of the peer awaited confirmation ({@link release}) */
   private released = false;
+  /**
+   * @internal Simultaneous open in progress: the peer's initiation crossed ours, we answered it
+   * and use that session at once (early, unconfirmed), and our own initiation is still out
+   * ({@link installEarly}, {@link settle}).
+   */
+  simultaneous = false;
 
   /** @internal */
   constructor(
@@ -343,9 +349,17 @@ export class SecureChannel {
         this.host.log?.(
           `${this.label()}: no answer to our ${p.pattern} initiation in ${tm.handshakeTimeoutMs} ms`,
         );
+        // An early session of a simultaneous open that the peer never used is no connection:
+        // the peer that answered under it is gone, or its initiation was a replay.
+        const early = this.current !== null && !this.current.confirmed;
+        if (early) {
+          this.dropSession(this.current);
+          this.current = null;
+          this.simultaneous = false;
+        }
         if (this.isEstablished)
           this.startHandshake(now); // rekey failed: keep trying while keys last
-        else this.fail(this.established ? 'SESSION_EXPIRED' : 'HANDSHAKE_TIMEOUT');
+        else this.fail(this.established && !early ? 'SESSION_EXPIRED' : 'HANDSHAKE_TIMEOUT');
         return;
       }
       if (now >= p.nextSendAt) {
@@ -377,7 +391,7 @@ export class SecureChannel {
    * sent gets no reply, §6.2).
    */
   private unansweredAt(s: TransportSession): number | null {
-    if (!s.initiator || s.openedCount > 0 || s.sealedCount === 0) return null;
+    if (s.openedCount > 0 || s.sealedCount === 0 || (!s.initiator && s.confirmed)) return null;
     return s.createdAt + this.host.timing.handshakeTimeoutMs / 2;
   }
 
@@ -468,6 +482,10 @@ export class SecureChannel {
     }
     this.pending = null;
     host.setIndexOwner(p.localIndex, { kind: 'session', channel: this, session: r.session });
+    if (this.simultaneous) {
+      this.settle(now, r.session, r.remoteOptions, r.rttMs);
+      return 'ok';
+    }
     this.address = from;
     if (r.final !== null) {
       this.send('final', r.final);
@@ -490,6 +508,7 @@ export class SecureChannel {
     remoteOptions: HandshakeOptions,
     initiator: boolean,
     handshakeRttMs: number | null,
+    announce = true,
   ): void {
     const host = this.host;
     if (this.next && this.next !== session) {
@@ -505,6 +524,7 @@ export class SecureChannel {
     this.remoteOptions = remoteOptions;
     this.state = 'established';
     host.stats.handshakesCompleted++;
+    if (!announce) return;
     const address = copyAddress(this.address);
     host.log?.(
       `${this.label()}: ${this.established ? (this.released ? 'new session on a released channel' : 'rekeyed') : 'handshake done'} (${initiator ? 'initiator' : 'responder'}, ${addressKey(address)}, key phase ${session.keyPhase}${handshakeRttMs === null ? '' : `, rtt ${handshakeRttMs.toFixed(1)} ms`})`,
@@ -533,6 +553,61 @@ export class SecureChannel {
         reopened,
       });
     }
+  }
+
+  /**
+   * @internal Simultaneous open (responder.ts): the peer's IK initiation crossed our own, which
+   * stays out. The session we answered is current at once, unconfirmed, and reported
+   * 'established' so the host may send under it (Noise IK's responder payload after message 2:
+   * confidential to the holder of the peer's static and ephemeral keys, see the README).
+   */
+  installEarly(now: number, session: TransportSession, remoteOptions: HandshakeOptions): void {
+    this.simultaneous = true;
+    this.install(now, session, remoteOptions, false, null);
+  }
+
+  /**
+   * @internal Simultaneous open: our own initiation got its answer (`session`, confirmed). Both
+   * sides settle on the session of the initiation of the smaller key (the rule of
+   * {@link winsSimultaneous}), without a word to the host (the connection is the same):
+   * the winner makes its initiator session current, the early one kept for the grace period
+   * (packets the peer sealed under it still open: it does when it completed its own initiation
+   * before ours reached it); the loser keeps this one for the grace
+   * period only to open what the winner sent early under it, and goes on with the session it
+   * answered.
+   */
+  private settle(
+    now: number,
+    session: TransportSession,
+    remoteOptions: HandshakeOptions,
+    rttMs: number | null,
+  ): void {
+    this.simultaneous = false;
+    const remoteKey = this.remoteKey as Uint8Array;
+    if (compareBytes(this.host.identity.publicKey, remoteKey) < 0) {
+      this.host.log?.(`${this.label()}: simultaneous open settled on our initiation (smaller key)`);
+      this.install(now, session, remoteOptions, true, rttMs, false);
+      return;
+    }
+    this.host.log?.(`${this.label()}: simultaneous open settled on the peer's initiation (smaller key)`);
+    if (this.previous) this.dropSession(this.previous);
+    this.previous = session;
+    this.previousUntil = now + this.host.timing.gracePeriodMs;
+  }
+
+  /**
+   * @internal The early session of a simultaneous open got its first packet before our own
+   * initiation was answered: the peer uses it (the loser, as it should; the winner, when the
+   * peer completed its own initiation before ours reached it, so it never saw a simultaneous
+   * open). Both sides are then on this session: our initiation is not needed any more.
+   */
+  earlyConfirmed(): void {
+    if (!this.simultaneous) return;
+    this.simultaneous = false;
+    this.dropPending();
+    this.host.log?.(
+      `${this.label()}: simultaneous open settled on the session we answered (confirmed first)`,
+    );
   }
 
   /**

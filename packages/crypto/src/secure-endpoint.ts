@@ -328,12 +328,17 @@ export class SecureEndpoint {
       return this.dataDrop('unknown_index');
     const { channel, session } = owner;
     if (session.keyPhase !== ((datagram[0] as number) & 1)) return this.dataDrop('key_phase');
+    const wasConfirmed = session.confirmed;
     const r = session.open(datagram, pn);
     if (r === null) return this.dataDrop('decrypt_failed');
     if (r === 'duplicate') return this.dataDrop('replay');
     if (r === 'too_old') return this.dataDrop('too_old');
     this.statsData.packetsOpened++;
-    if (channel.next === session) {
+    if (!wasConfirmed && channel.current === session) {
+      // the early session of a simultaneous open (SecureChannel.installEarly) is confirmed
+      this.responder.confirmed(session);
+      channel.earlyConfirmed();
+    } else if (channel.next === session) {
       // Key confirmation (WireGuard §5.4.3 "responder waits for the first data packet"): the
       // initiator has our response and uses the new keys. Only now is this a session (a new
       // connection, a rekey, a restarted peer): an initiation alone may be a replay.

@@ -90,8 +90,9 @@ describe('replayed IK initiations', () => {
   });
 
   it('a dialled channel whose unconfirmed responder session expires reports HANDSHAKE_TIMEOUT', () => {
-    // simultaneous start where the winner vanishes after answering: the loser gave up its own
-    // initiation for the winner's, and must not wait forever
+    // simultaneous start where the winner vanishes after answering: the loser answered the
+    // winner's initiation (an early session, usable at once) and kept its own out; nothing ever
+    // comes under either, so it must not wait forever
     const a = side(1, '10.0.0.1', { timing: { handshakeTimeoutMs: 3000 } });
     const b = side(2, '10.0.0.2', { timing: { handshakeTimeoutMs: 3000 } });
     const aSmaller = a.ep.identity.publicKey[0]! < b.ep.identity.publicKey[0]!;
@@ -100,12 +101,17 @@ describe('replayed IK initiations', () => {
     win.ep.connect(0, { address: lose.addr, remoteKey: lose.ep.identity.publicKey });
     const winInit = collect(0, [win])[0] as Wire;
     collect(0, [lose]);
-    deliver(0, [a, b], winInit); // the loser answers the winner's initiation, drops its own
-    expect(cl.pendingIndex).toBeNull();
-    expect(cl.awaitingConfirmation).toBe(true);
+    deliver(0, [a, b], winInit); // the loser answers the winner's initiation, keeps its own
+    expect(cl.pendingIndex).not.toBeNull();
+    expect(cl.isEstablished).toBe(true);
+    expect(cl.isConfirmed).toBe(false);
     win.ep.close();
     run([lose], 0, { until: 10_000 });
-    expect(lose.events.map((e) => (e.type === 'failed' ? e.code : e.type))).toEqual(['HANDSHAKE_TIMEOUT']);
+    expect(lose.events.map((e) => (e.type === 'failed' ? e.code : e.type))).toEqual([
+      'established',
+      'HANDSHAKE_TIMEOUT',
+    ]);
+    expect(cl.isEstablished).toBe(false);
   });
 
   it('a restarted initiator (fresh state, same identity, later clock) is accepted', () => {

@@ -54,4 +54,4 @@ onMessage(async (m) => {
   });
 });
 
-send({ t: 'ready', card: node.contactCard(), candidates: node.candidates() });
+send({ t: 'ready', card: node.contactCard(), candidates: node.candidates(), peerId: node.peerId });

@@ -1,0 +1,147 @@
+import type { SecureChannel, SecureEndpoint } from '@srmudp/crypto';
+import { compareBytes } from '@srmudp/wire';
+import { describe, expect, it } from 'vitest';
+import { ADDR_A, ADDR_B, randomBytes, type SimEndpoint, sha256, simPair, Writer } from './helpers.js';
+
+/**
+ * Simultaneous open (both peers dial each other's card at the same moment, as after a hole
+ * punch), on the sim clock: each side answers the other's initiation and may send under that
+ * session at once (crypto README, "Simultaneous open"), so the first byte arrives one path RTT
+ * after connect() whichever side writes and whichever wins the tie-break. With any one handshake
+ * datagram lost, everything each side sent from its earliest moment arrives once, in order, and
+ * both sides end on one session.
+ */
+
+const ONE_WAY = 20; // 40 ms path RTT, as in apps/perf P3
+
+function channels(s: SimEndpoint): SecureChannel[] {
+  return (s.ep as unknown as { secure: SecureEndpoint }).secure.channels();
+}
+
+/** the side whose initiation wins the tie-break (smaller Ed25519 key) first */
+function order(a: SimEndpoint, b: SimEndpoint): [SimEndpoint, SimEndpoint] {
+  return compareBytes(a.key, b.key) < 0 ? [a, b] : [b, a];
+}
+
+/** Drops the `nth` (0-based) handshake datagram of type `type` (0x81 initiation, 0x82 response)
+ * that `s` sends. */
+function dropHandshake(s: SimEndpoint, type: number, nth: number): { dropped: number } {
+  const poll = s.pollTransmit.bind(s);
+  const state = { dropped: 0 };
+  let seen = 0;
+  s.pollTransmit = (now) => {
+    for (;;) {
+      const t = poll(now);
+      if (t === null || t.data[0] !== type || seen++ !== nth) return t;
+      state.dropped++;
+    }
+  };
+  return state;
+}
+
+describe('simultaneous open', () => {
+  for (const writerWins of [true, false]) {
+    it(`the first byte arrives one path RTT after connect(): writer ${writerWins ? 'wins' : 'loses'} the tie-break`, () => {
+      const { net, a, b } = simPair(`simul-first-${writerWins}`, { link: { latencyMs: ONE_WAY } });
+      const [win, lose] = order(a, b);
+      const [writer, reader] = writerWins ? [win, lose] : [lose, win];
+      const cw = writer.ep.connect(net.now, {
+        addresses: [writer === a ? ADDR_B : ADDR_A],
+        remoteKey: reader.key,
+      });
+      const cr = reader.ep.connect(net.now, {
+        addresses: [reader === a ? ADDR_B : ADDR_A],
+        remoteKey: writer.key,
+      });
+      let sid = -1;
+      writer.onEvent = (e) => {
+        if (e.type !== 'connected' || sid >= 0) return;
+        sid = cw.openStream();
+        cw.write(sid, Uint8Array.of(7));
+      };
+      const start = net.now;
+      net.drive({ until: () => sid >= 0 && reader.sink(cr.id, sid).bytes > 0, maxTimeMs: 5000 });
+      expect(reader.sink(cr.id, sid).chunks).toEqual([Uint8Array.of(7)]);
+      // one RTT: the initiations cross (half), the byte sealed under the session the writer
+      // answered follows its response (half); before, 1.5 RTT (writer wins) or 2 (loses)
+      expect(net.now - start).toBeLessThanOrEqual(2 * ONE_WAY + 2);
+      net.runFor(200);
+      expect(writer.count('connected')).toBe(1);
+      expect(reader.count('connected')).toBe(1);
+    });
+  }
+
+  // Handshake datagrams of a simultaneous open: each side's initiation (the winner sends it
+  // again when the loser's arrives) and its response to the other's.
+  const losses: { who: 'win' | 'lose'; type: number; nth: number; what: string }[] = [
+    { who: 'win', type: 0x81, nth: 0, what: "the winner's initiation" },
+    { who: 'win', type: 0x81, nth: 1, what: "the winner's resent initiation" },
+    { who: 'lose', type: 0x81, nth: 0, what: "the loser's initiation" },
+    { who: 'win', type: 0x82, nth: 0, what: "the winner's response" },
+    { who: 'lose', type: 0x82, nth: 0, what: "the loser's response" },
+    { who: 'lose', type: 0x82, nth: 1, what: "the loser's second response" },
+  ];
+  for (const l of losses) {
+    it(`${l.what} lost: all data from the earliest moment arrives once, in order; one session`, () => {
+      const { net, a, b } = simPair(`simul-loss-${l.who}-${l.type}-${l.nth}`, {
+        link: { latencyMs: ONE_WAY },
+      });
+      const [win, lose] = order(a, b);
+      const drop = dropHandshake(l.who === 'win' ? win : lose, l.type, l.nth);
+      const ca = a.ep.connect(net.now, { addresses: [ADDR_B], remoteKey: b.key });
+      const cb = b.ep.connect(net.now, { addresses: [ADDR_A], remoteKey: a.key });
+      const data = { a: randomBytes(`sa-${l.what}`, 50_000), b: randomBytes(`sb-${l.what}`, 50_000) };
+      const streams = { a: -1, b: -1 };
+      const writers: Writer[] = [];
+      for (const [s, c, k] of [
+        [a, ca, 'a'],
+        [b, cb, 'b'],
+      ] as const) {
+        s.onEvent = (e) => {
+          if (e.type === 'connected') {
+            // the earliest moment: messages and a stream, all at once
+            for (let i = 0; i < 5; i++) expect(c.sendMessage(Uint8Array.of(k.charCodeAt(0), i))).toBe(true);
+            streams[k] = c.openStream();
+            const w = new Writer(c, streams[k], data[k]);
+            writers.push(w);
+            w.pump();
+          } else if (e.type === 'writable') for (const w of writers) if (w.conn === c) w.pump();
+        };
+      }
+      net.drive({
+        until: () =>
+          streams.a >= 0 &&
+          streams.b >= 0 &&
+          b.sink(cb.id, streams.a).finished &&
+          a.sink(ca.id, streams.b).finished &&
+          a.messages.length >= 5 &&
+          b.messages.length >= 5,
+        maxTimeMs: 20_000,
+      });
+      expect(drop.dropped).toBe(1);
+      expect(sha256(b.sink(cb.id, streams.a).chunks)).toBe(sha256(data.a));
+      expect(sha256(a.sink(ca.id, streams.b).chunks)).toBe(sha256(data.b));
+      // the grace period of a retired session (10 s) and any handshake timeout run out
+      net.runFor(30_000);
+      expect(b.messages.map((m) => [...m.data])).toEqual([0, 1, 2, 3, 4].map((i) => [97, i]));
+      expect(a.messages.map((m) => [...m.data])).toEqual([0, 1, 2, 3, 4].map((i) => [98, i]));
+      for (const s of [a, b]) {
+        expect(s.count('connected')).toBe(1);
+        expect(s.count('closed')).toBe(0);
+        expect(s.count('connect_failed')).toBe(0);
+      }
+      const [cha, chb] = [channels(a), channels(b)];
+      expect(cha).toHaveLength(1);
+      expect(chb).toHaveLength(1);
+      for (const ch of [...cha, ...chb]) {
+        expect(ch.pending).toBeNull();
+        expect(ch.next).toBeNull();
+        expect(ch.previous).toBeNull();
+        expect(ch.isConfirmed).toBe(true);
+      }
+      expect(cha[0]?.handshakeHash).toEqual(chb[0]?.handshakeHash);
+      expect(ca.state).toBe('established');
+      expect(cb.state).toBe('established');
+    });
+  }
+});
