@@ -62,7 +62,39 @@ describe('RecvBuffer', () => {
     const b = rb.read(100) as Uint8Array;
     expect(b.length).toBe(20);
     expect(b.every((x) => x === 9)).toBe(true);
-    expect(b.buffer.byteLength).toBe(20);
+    expect(b.buffer).not.toBe(small.buffer);
+    expect(b.buffer.byteLength).toBeLessThan(small.buffer.byteLength * 16);
+  });
+
+  it('copies of in-order frames share blocks and merge: one view per read, never overwritten', () => {
+    const rb = new RecvBuffer();
+    // frames of packets opened into one large slab (as the crypto backends do): copied
+    const slab = new Uint8Array(64 * 1024);
+    const stream = new Uint8Array(30_000).map((_, i) => (i * 31 + 7) & 0xff);
+    let at = 0;
+    const insertFrame = (n: number) => {
+      const view = slab.subarray(at % 40_000, (at % 40_000) + n);
+      view.set(stream.subarray(at, at + n));
+      rb.insert(at, view);
+      at += n;
+    };
+    for (let i = 0; i < 10; i++) insertFrame(1000);
+    slab.fill(0); // the packets' memory is reused: the buffer holds copies
+    const first = rb.read(Number.MAX_SAFE_INTEGER) as Uint8Array;
+    expect(first.length).toBe(10_000); // ten frames, one contiguous view, no concatenation
+    expect(first).toEqual(stream.subarray(0, 10_000));
+    const firstBuffer = first.buffer;
+    // more frames after a read: fresh memory, the view already returned stays intact
+    for (let i = 0; i < 20; i++) insertFrame(1000);
+    let got = 0;
+    for (let r = rb.read(4096); r !== null; r = rb.read(4096)) {
+      expect(r).toEqual(stream.subarray(10_000 + got, 10_000 + got + r.length));
+      got += r.length;
+    }
+    expect(got).toBe(20_000);
+    expect(first).toEqual(stream.subarray(0, 10_000));
+    expect(first.buffer).toBe(firstBuffer);
+    expect(rb.bufferedBytes).toBe(0);
   });
 
   it('reassembles any arrival order and overlap exactly once', () => {
