@@ -137,11 +137,25 @@ export class RecvBuffer {
 
   /** Reads up to `max` in-order bytes, or null when none are available. */
   read(max: number): Uint8Array | null {
+    return this.readUpTo(max, false);
+  }
+
+  /**
+   * Like {@link read}, but a first chunk of at least half a block comes back alone, as a view
+   * (fewer bytes than are readable): a stream reader loops anyway, and concatenating blocks
+   * would copy every byte once more.
+   */
+  readView(max: number): Uint8Array | null {
+    return this.readUpTo(max, true);
+  }
+
+  private readUpTo(max: number, view: boolean): Uint8Array | null {
     if (!this.hasReadable() || max <= 0) return null;
     const h = this.head;
     const first = this.datas[h]!;
     if (
       first.length >= max ||
+      (view && first.length >= BLOCK >>> 1) ||
       this.offs.length === h + 1 ||
       this.offs[h + 1] !== this.readOffset + first.length
     ) {

@@ -70,7 +70,7 @@ describe('RecvBuffer', () => {
     const rb = new RecvBuffer();
     // frames of packets opened into one large slab (as the crypto backends do): copied
     const slab = new Uint8Array(64 * 1024);
-    const stream = new Uint8Array(30_000).map((_, i) => (i * 31 + 7) & 0xff);
+    const stream = new Uint8Array(50_000).map((_, i) => (i * 31 + 7) & 0xff);
     let at = 0;
     const insertFrame = (n: number) => {
       const view = slab.subarray(at % 40_000, (at % 40_000) + n);
@@ -95,6 +95,15 @@ describe('RecvBuffer', () => {
     expect(first).toEqual(stream.subarray(0, 10_000));
     expect(first.buffer).toBe(firstBuffer);
     expect(rb.bufferedBytes).toBe(0);
+    // 20 more frames fill a block (16 of them) and start another: readView hands out the full
+    // block's chunk as it is; read concatenates what is contiguous
+    for (let i = 0; i < 20; i++) insertFrame(1000);
+    const block = rb.readView(Number.MAX_SAFE_INTEGER) as Uint8Array;
+    expect(block.length).toBe(16_000);
+    expect(block).toEqual(stream.subarray(30_000, 46_000));
+    const rest = rb.read(Number.MAX_SAFE_INTEGER) as Uint8Array;
+    expect(rest).toEqual(stream.subarray(46_000, 50_000));
+    expect(rb.readView(10)).toBeNull();
   });
 
   it('reassembles any arrival order and overlap exactly once', () => {
