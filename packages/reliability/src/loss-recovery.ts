@@ -22,6 +22,11 @@ const PACKET_THRESHOLD = 3; // RFC 9002 §6.1.1
 const MAX_PACKET_THRESHOLD = 300;
 const MAX_RECENT_LOST = 1024;
 const MAX_PTO_BACKOFF = 16; // cap the exponent so timers stay finite
+/** Slots of the send-time ring at first (powers of two); it doubles while more packets than
+ * it holds are outstanding above the largest acknowledged, up to the maximum (then an ACK of
+ * a packet that old gives no sample from the ring, only from the ledger). */
+const INITIAL_SEND_TIMES = 16;
+const MAX_SEND_TIMES = 1 << 20;
 /** Packets one loss detection declares lost at once from which it counts as a burst (logs). */
 export const LOSS_BURST_PACKETS = 3;
 
@@ -86,11 +91,31 @@ export class LossRecovery {
     }
     // every pn is recorded so `sent` stays dense (index = pn - base)
     this.sent.push(p.ackEliciting ? p : null);
-    if (!p.ackEliciting) {
-      this.lastAckOnlyPn = p.pn;
-      this.lastAckOnlyTime = p.time;
-      this.advanceSentHead();
+    this.recordSendTime(p.pn, p.time);
+    if (!p.ackEliciting) this.advanceSentHead();
+  }
+
+  /**
+   * Keeps the send time of every packet number above `largestAcked` (the ones an ACK can still
+   * newly acknowledge) in the ring, ACK-only packets included: the ledger holds only
+   * ack-eliciting ones, but the largest acknowledged packet of an ACK is often ACK-only.
+   */
+  private recordSendTime(pn: number, time: number): void {
+    let times = this.sendTimes;
+    if (pn - this.largestAcked >= times.length && times.length < MAX_SEND_TIMES) {
+      // more packets outstanding above largestAcked than slots: double, keeping them in place
+      const grown = new Float64Array(times.length * 2);
+      const from = Math.max(this.largestAcked + 1, pn - times.length);
+      for (let q = from; q < pn; q++) grown[q & (grown.length - 1)] = times[q & (times.length - 1)]!;
+      this.sendTimes = times = grown;
     }
+    times[pn & (times.length - 1)] = time;
+  }
+
+  /** Send time of packet `pn` (above `largestAcked`) if the ring still holds it, else NaN. */
+  private sendTime(pn: number): number {
+    const times = this.sendTimes;
+    return this.nextPn - pn <= times.length ? times[pn & (times.length - 1)]! : Number.NaN;
   }
 
   // ------------------------------------------------------------------ ACK frames
@@ -108,19 +133,20 @@ export class LossRecovery {
     if (this.recentLost.length > 0) this.detectSpuriousLosses(ranges);
     this.rate.beginAck();
     const largestNewly = this.markAcked(now, f, path);
+    // The largest acknowledged is newly acknowledged exactly when it is above every packet
+    // acknowledged before (packets above largestAcked are never declared lost), whether it was
+    // ack-eliciting or ACK-only (after a PING an idle connection's next packet is often just an
+    // ACK, and the peer acks both at once).
+    const largestIsNew = largest > this.largestAcked;
+    if (largestIsNew) this.largestAcked = largest;
     if (largestNewly === null) return false;
     // RFC 9002 §5.1: an RTT sample when the largest acknowledged is newly acked and at least one
-    // newly acked packet was ack-eliciting, measured to the largest's send time. The largest may
-    // be ACK-only (after a PING an idle connection's next packet is often just an ACK, and the
-    // peer acks both at once): the ledger keeps no ACK-only packets, so the last one's send time
-    // is remembered; without it such an ACK gave no sample and a fresh path no RTT for seconds.
-    if (this.newlyAckedEliciting) {
-      if (largestNewly.pn === largest) path.rtt.update(now - largestNewly.time, ackDelay);
-      else if (largest === this.lastAckOnlyPn && largest > this.largestAcked) {
-        path.rtt.update(now - this.lastAckOnlyTime, ackDelay);
-      }
+    // newly acked packet was ack-eliciting, measured to the largest's send time; the ack delay
+    // (capped at max_ack_delay above) is subtracted by the estimator when min_rtt allows (§5.3).
+    if (largestIsNew && this.newlyAckedEliciting) {
+      const sentAt = largestNewly.pn === largest ? largestNewly.time : this.sendTime(largest);
+      if (!Number.isNaN(sentAt)) path.rtt.update(now - sentAt, ackDelay);
     }
-    if (largest > this.largestAcked) this.largestAcked = largest;
     this.rate.endAck();
     this.advanceSentHead();
     this.detectLostPackets(now, path);
@@ -163,9 +189,8 @@ export class LossRecovery {
   private ackedBytes = 0;
   /** set by markAcked: the ACK newly acknowledged at least one ack-eliciting packet */
   private newlyAckedEliciting = false;
-  /** the last ACK-only packet sent (not in the ledger): its send time for an RTT sample */
-  private lastAckOnlyPn = -1;
-  private lastAckOnlyTime = 0;
+  /** send time per packet number, a ring indexed by `pn & (length - 1)` (see recordSendTime) */
+  private sendTimes = new Float64Array(INITIAL_SEND_TIMES);
 
   /**
    * Marks every packet the ACK newly acknowledges, releases its bytes in flight, feeds the

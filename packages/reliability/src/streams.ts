@@ -137,7 +137,7 @@ export class StreamSet {
     }
     st.readableNotified = false;
     if (st.recvReset || st.stopCode >= 0) return null;
-    const out = st.recv.read(max);
+    const out = st.recv.readView(max);
     if (out !== null) {
       st.recvWindow.onConsume(out.length, now, srtt);
       if (st.recvWindow.pending) st.maxDataPending = true;

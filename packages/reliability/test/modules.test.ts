@@ -240,7 +240,13 @@ describe('LossRecovery', () => {
       rec.onPacketSent(p);
       return p;
     };
-    return { rec, path, send, lost, acked, probes, counters, bursts };
+    /** an ACK-only packet: not ack-eliciting, not in flight, not in the ledger */
+    const sendAckOnly = (time: number) => {
+      const p = new SentPacket(rec.nextPn++, time, 40, false, false, false, null);
+      rec.onPacketSent(p);
+      return p;
+    };
+    return { rec, path, send, sendAckOnly, lost, acked, probes, counters, bursts };
   }
 
   it('rejects malformed ACKs and ACKs of packets never sent', () => {
@@ -266,6 +272,75 @@ describe('LossRecovery', () => {
     rec.onAckFrame(12, ack([5, 5], [0, 0]), path);
     expect(counters.spuriousLosses).toBe(1);
     expect(rec.packetThreshold).toBe(6); // 5 - 0 + 1
+  });
+
+  describe('RTT samples (RFC 9002 §5.1)', () => {
+    it('measure to the largest acknowledged packet, ACK-only ones included', () => {
+      const { rec, path, send, sendAckOnly } = setup();
+      send(0);
+      sendAckOnly(40);
+      rec.onAckFrame(50, ack([0, 1]), path);
+      expect(path.rtt.latest).toBe(10); // to pn 1 (sent at 40), not pn 0 (sent at 0)
+      send(60);
+      send(70);
+      sendAckOnly(75);
+      send(80);
+      rec.onAckFrame(100, ack([2, 3]), path); // largest ack-eliciting
+      expect(path.rtt.latest).toBe(30);
+      rec.onAckFrame(110, ack([2, 5]), path); // pn 4 ACK-only, pn 5 the largest
+      expect(path.rtt.latest).toBe(30);
+    });
+
+    it('no sample unless the largest is newly acknowledged and something ack-eliciting is', () => {
+      const { rec, path, send, sendAckOnly } = setup();
+      send(20);
+      sendAckOnly(20);
+      send(21);
+      rec.onAckFrame(30, ack([1, 1]), path); // ACK-only alone: nothing ack-eliciting
+      expect(path.rtt.hasSample).toBe(false);
+      rec.onAckFrame(35, ack([2, 2]), path);
+      expect(path.rtt.latest).toBe(14);
+      // newly acks pn 0 (ack-eliciting) but the largest, pn 2, was acknowledged before: a
+      // sample to pn 2 would include the time the peer held this ACK back
+      expect(rec.onAckFrame(36, ack([0, 2]), path)).toBe(true);
+      expect(path.rtt.latest).toBe(14);
+      // an ACK-only largest acknowledged before (by an ACK that newly acked nothing else)
+      sendAckOnly(50);
+      rec.onAckFrame(55, ack([3, 3]), path);
+      send(56);
+      sendAckOnly(57);
+      rec.onAckFrame(60, ack([5, 5]), path); // ACK-only alone again
+      expect(rec.onAckFrame(65, ack([4, 5]), path)).toBe(true); // newly acks pn 4; pn 5 was acked at 60
+      expect(path.rtt.latest).toBe(14);
+      expect(rec.largestAcked).toBe(5);
+    });
+
+    it('the ack delay the peer reports (capped at max_ack_delay) comes off the sample (§5.3)', () => {
+      const { rec, path, send, sendAckOnly } = setup();
+      send(0);
+      rec.onAckFrame(20, ack([0, 0]), path); // first sample: 20, taken as is
+      send(30);
+      sendAckOnly(31);
+      rec.onAckFrame(81, { ...ack([1, 2]), delay: 40_000 }, path); // 50 ms, 40 ms delay capped at 25
+      expect(path.rtt.latest).toBe(50);
+      expect(path.rtt.min).toBe(20);
+      expect(path.rtt.smoothed).toBe(0.875 * 20 + 0.125 * 25);
+    });
+
+    it('every packet outstanding above the largest acknowledged keeps its send time', () => {
+      const { rec, path, send, sendAckOnly } = setup();
+      // thousands of packets in flight (the ring starts small and must grow without losing any)
+      for (let i = 0; i < 5000; i++) (i % 3 === 2 ? sendAckOnly : send)(i / 10);
+      rec.onAckFrame(600, ack([4000, 4001]), path); // pn 4001: ACK-only, sent at 400.1
+      expect(path.rtt.latest).toBeCloseTo(600 - 400.1, 9);
+      for (let i = 0; i < 3000; i++) sendAckOnly(700 + i / 10);
+      rec.onAckFrame(1000, ack([4999, 7999], [4002, 4002]), path); // pn 7999 sent at 999.9
+      expect(path.rtt.latest).toBeCloseTo(1000 - 999.9, 9);
+      send(2000);
+      sendAckOnly(2001);
+      rec.onAckFrame(2011, ack([8000, 8001]), path);
+      expect(path.rtt.latest).toBe(10);
+    });
   });
 
   it('PTO: the timer backs off exponentially and the oldest data is probed', () => {
