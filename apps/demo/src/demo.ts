@@ -105,9 +105,9 @@ export async function runDemo(opts: DemoOptions = {}): Promise<DemoResult> {
       out(`   ${label.padEnd(12)} "${c.text}"  received by ${got.join(', ') || 'nobody'}`);
     }
     out('');
-    out('   paths and smoothed round-trip times, measured on the traffic so far (the first samples');
-    out('   were taken while all four nodes, in this one process, did 12 handshakes at once: that');
-    out('   event-loop delay, not the loopback, is most of these milliseconds):');
+    out('   paths and round-trip times, smoothed and smallest, measured on the traffic so far (the');
+    out('   first samples were taken while all four nodes, in this one process, did 12 handshakes at');
+    out('   once: that event-loop delay, not the loopback, is most of the smoothed milliseconds):');
     for (const n of NAMES) {
       const s = nodes[n].status();
       const cells = NAMES.filter((o) => o !== n).map((o) => {
@@ -116,7 +116,7 @@ export async function runDemo(opts: DemoOptions = {}): Promise<DemoResult> {
           p?.path?.kind === 'direct'
             ? `${p.path.address.host}:${p.path.address.port}`
             : (p?.path?.kind ?? '-');
-        return `${o} ${p?.path?.kind ?? '?'} ${addr} rtt ${p?.rttMs?.toFixed(2) ?? '?'} ms`;
+        return `${o} ${p?.path?.kind ?? '?'} ${addr} rtt ${p?.rttMs?.toFixed(2) ?? '?'} ms (min ${p?.minRttMs?.toFixed(2) ?? '?'})`;
       });
       out(`   ${n}: ${cells.join(' | ')}`);
     }
@@ -130,7 +130,9 @@ export async function runDemo(opts: DemoOptions = {}): Promise<DemoResult> {
     );
     out('');
     out('5. Status');
-    const rows: string[][] = [['peer', 'sees', 'state', 'path', 'rtt ms', 'loss', 'sent', 'received']];
+    const rows: string[][] = [
+      ['peer', 'sees', 'state', 'path', 'rtt ms', 'min rtt', 'loss', 'sent', 'received'],
+    ];
     for (const n of NAMES) {
       const s = nodes[n].status();
       for (const o of NAMES.filter((x) => x !== n)) {
@@ -141,6 +143,7 @@ export async function runDemo(opts: DemoOptions = {}): Promise<DemoResult> {
           p?.state ?? '-',
           p?.path?.kind ?? '-',
           p?.rttMs?.toFixed(2) ?? '-',
+          p?.minRttMs?.toFixed(2) ?? '-',
           p?.lossRate !== null && p?.lossRate !== undefined ? `${(p.lossRate * 100).toFixed(1)}%` : '-',
           formatBytes(p?.bytesSent ?? 0),
           formatBytes(p?.bytesReceived ?? 0),

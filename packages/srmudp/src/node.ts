@@ -77,6 +77,11 @@ export interface PeerStatus {
   path: PathInfo | null;
   /** smoothed round-trip time; null until it has been measured (just after connecting) */
   rttMs: number | null;
+  /**
+   * the smallest round-trip time seen on the connection (the path's own latency, without the
+   * queueing and event-loop delays the smoothed value carries from its first samples); null until measured
+   */
+  minRttMs: number | null;
   lossRate: number | null;
   bytesSent: number;
   bytesReceived: number;
@@ -534,6 +539,7 @@ export class SrmudpNode extends EventEmitter implements ConnectionOwner {
         state: s ? 'established' : p.retryTimer ? 'reconnecting' : p.dialing ? 'connecting' : 'closed',
         path: s?.path ?? null,
         rttMs: s?.rttMeasured ? s.rttMs : null,
+        minRttMs: s?.rttMeasured ? s.minRttMs : null,
         lossRate: s ? s.lossRate : null,
         bytesSent: s?.bytesSent ?? 0,
         bytesReceived: s?.bytesReceived ?? 0,
@@ -550,6 +556,7 @@ export class SrmudpNode extends EventEmitter implements ConnectionOwner {
         state: 'established',
         path: s.path,
         rttMs: s.rttMeasured ? s.rttMs : null,
+        minRttMs: s.rttMeasured ? s.minRttMs : null,
         lossRate: s.lossRate,
         bytesSent: s.bytesSent,
         bytesReceived: s.bytesReceived,

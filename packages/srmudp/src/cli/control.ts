@@ -22,7 +22,7 @@ export interface ControlSnapshot {
   cryptoBackend: string;
   startedAt: string;
   uptimeMs: number;
-  peers: Array<Omit<PeerStatus, 'path'> & { path: SnapshotPath | null; minRttMs: number | null }>;
+  peers: Array<Omit<PeerStatus, 'path'> & { path: SnapshotPath | null }>;
   stats: ReturnType<SrmudpNode['stats']>;
   /** what the command adds (the file being served, the forwarded port...) */
   detail: Record<string, unknown>;
@@ -42,11 +42,9 @@ export function snapshot(
   detail: () => Record<string, unknown>,
 ): ControlSnapshot {
   const peers = Object.values(node.status()).map((p) => {
-    const c = node.connection(p.name);
-    const s = c && !c.isClosed ? c.stats() : null;
     // a relayed path's `via` as a peer id text (JSON has no bytes)
     const path = p.path?.kind === 'relayed' ? { ...p.path, via: peerIdToString(p.path.via) } : p.path;
-    return { ...p, path, minRttMs: s?.rttMeasured ? s.minRttMs : null };
+    return { ...p, path };
   });
   return {
     v: 1,
