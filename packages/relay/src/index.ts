@@ -13,6 +13,7 @@ export {
   relayedPmtu,
   writeChannelHeader,
 } from './channel-data.js';
+export type { ChannelInfo } from './client-bindings.js';
 export type {
   AcceptMessage,
   BoundMessage,
@@ -60,7 +61,6 @@ export { CLOSE_REASONS, REJECT_REASONS, STATUS_CODES } from './reasons.js';
 export type {
   AnnouncedLimits,
   ChannelCloseReason,
-  ChannelInfo,
   RelayClientConfig,
   RelayClientEvent,
   RequestFailure,
