@@ -23,7 +23,7 @@ import { Deque } from './deque.js';
 import type { RelayLimits } from './limits.js';
 import type { CloseReason } from './reasons.js';
 import type { RelayDropReason, RelayStats } from './relay-metrics.js';
-import type { RelayTransmit } from './relay-service.js';
+import type { RelayTransmit } from './relay-service-api.js';
 
 /** What the data plane needs from the relay around it. */
 export interface DataPlaneHost<H> {

@@ -14,10 +14,11 @@
  * relay bound on that hop for a circuit both ends agreed to. There is no way to name an address.
  *
  * This file holds the rules that change the relay's state (hop sessions, the control plane,
- * timers, shutdown); what happens to a channel datagram (forwarding, the send queues served
- * round-robin) is relay-data-plane.ts's. The state itself (clients, circuits, channels, pending requests,
- * send queues) is circuit-table.ts's; who is admitted is relay-admission.ts's (with policy.ts,
- * limits.ts and voucher.ts); the counters are relay-metrics.ts's; the control codec control.ts's.
+ * timers, shutdown). What happens to a channel datagram (forwarding, the send queues served
+ * round-robin) is relay-data-plane.ts's; the types shared with the host relay-service-api.ts's.
+ * The state itself (clients, circuits, channels, pending requests, send queues) is
+ * circuit-table.ts's; who is admitted is relay-admission.ts's (with policy.ts, limits.ts and
+ * voucher.ts); the counters are relay-metrics.ts's; the control codec control.ts's.
  */
 import { toHex } from '@srmudp/wire';
 import { checkBytes, checkNow, type RandomBytes } from './bytes.js';
@@ -46,75 +47,16 @@ import {
   type RelayStatus,
 } from './control.js';
 import { Deque } from './deque.js';
-import { type CircuitLimits, type RelayLimits, resolveRelayLimits, tighterLimits } from './limits.js';
+import { type RelayLimits, resolveRelayLimits, tighterLimits } from './limits.js';
 import type { AdmissionPolicy } from './policy.js';
 import type { CloseReason, RejectReason } from './reasons.js';
 import { admitClient, checkConnect } from './relay-admission.js';
 import { RelayDataPlane } from './relay-data-plane.js';
 import { copyRelayStats, newRelayStats, type RelayDropReason, type RelayStats } from './relay-metrics.js';
+import type { ClientUpInfo, RelayEvent, RelayServiceConfig, RelayTransmit } from './relay-service-api.js';
 import { LiveTimerHeap } from './timer-heap.js';
 import { TokenBucket } from './token-bucket.js';
 import { VoucherNonceCache } from './voucher.js';
-
-export interface RelayServiceConfig<H> {
-  /** the relay's own peer id (vouchers must name it) */
-  readonly relayId: Uint8Array;
-  /** CSPRNG (the instance id) */
-  readonly random: RandomBytes;
-  readonly policy: AdmissionPolicy;
-  readonly limits?: Partial<RelayLimits>;
-  /**
-   * Identity of a hop for lookups: the host passes a fresh handle per datagram (e.g. a UDP
-   * source address object), so give a key function such as `addressKey`. Default: the handle
-   * itself (strings, or objects with a stable identity such as a WebSocket).
-   */
-  readonly hopKey?: (hop: H) => unknown;
-  /** Unix ms = now + this (voucher expiry is wall-clock time; `now` is monotonic). Default 0. */
-  readonly unixTimeOffsetMs?: number;
-  /** events kept undrained at most (then counted in `eventsDropped`); default 10,000 */
-  readonly maxEvents?: number;
-}
-
-export interface ClientUpInfo {
-  /**
-   * The hop session itself runs over a relayed path: this client may neither request circuits
-   * nor be the target of one (srmudp allows at most two hops, never relay chains).
-   */
-  readonly relayed?: boolean;
-}
-
-export type RelayTransmit<H> =
-  /** a control message: send it reliably, in order and whole in `client`'s hop session */
-  | { readonly kind: 'control'; readonly client: Uint8Array; readonly hop: H; readonly data: Uint8Array }
-  /** a channel datagram: send it as is on `hop` (UDP to the validated address, or a WebSocket message) */
-  | { readonly kind: 'channel'; readonly hop: H; readonly data: Uint8Array };
-
-export type RelayEvent =
-  | { readonly type: 'client_up'; readonly client: Uint8Array; readonly admitted: boolean }
-  | { readonly type: 'client_down'; readonly client: Uint8Array }
-  | {
-      readonly type: 'circuit_opened';
-      readonly circuit: number;
-      readonly requester: Uint8Array;
-      readonly target: Uint8Array;
-      readonly limits: CircuitLimits;
-      readonly voucher: boolean;
-    }
-  | {
-      readonly type: 'circuit_rejected';
-      readonly requester: Uint8Array;
-      readonly target: Uint8Array;
-      readonly reason: RejectReason;
-    }
-  | {
-      readonly type: 'circuit_closed';
-      readonly circuit: number;
-      readonly requester: Uint8Array;
-      readonly target: Uint8Array;
-      readonly reason: CloseReason;
-      readonly bytes: number;
-      readonly packets: number;
-    };
 
 export class RelayService<H = unknown> {
   readonly relayId: Uint8Array;
