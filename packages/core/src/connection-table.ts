@@ -1,7 +1,7 @@
 /**
  * Who is who among an endpoint's connections: by id (the API), by remote key (one connection per
  * peer), by crypto channel (where a decrypted packet or a handshake event belongs), the ones
- * still handshaking (fan-out and simultaneous open), and the established ones in @srmudp/wire's
+ * still handshaking (fan-out), our outgoing ones (the addresses we dial), and the established ones in @srmudp/wire's
  * Schedule, a timer heap and ready set: `pollTimeout`, `handleTimeout` and `pollTransmit` visit
  * only the connections that need it. One owner for these indexes, so they cannot disagree.
  */
@@ -15,6 +15,8 @@ export class ConnectionTable {
   private readonly byChannel = new Map<SecureChannel, CoreConnection>();
   /** connections whose handshake has not completed */
   private readonly handshaking = new Set<CoreConnection>();
+  /** connections we dial: created by connect(), or found by it (see markOutgoing) */
+  private readonly outgoing = new Set<CoreConnection>();
   /** established connections: their timers and which may have something to send */
   private readonly schedule = new Schedule<CoreConnection>();
 
@@ -46,12 +48,20 @@ export class ConnectionTable {
   add(conn: CoreConnection): void {
     this.byId.set(conn.id, conn);
     this.handshaking.add(conn);
+    if (conn.outgoing) this.outgoing.add(conn);
+  }
+
+  /** Our connect() found this connection (simultaneous open, or an incoming one): we dial it too. */
+  markOutgoing(conn: CoreConnection): void {
+    conn.markOutgoing();
+    if (this.byId.get(conn.id) === conn) this.outgoing.add(conn);
   }
 
   /** A connection that never became one (another took its place before it was announced). */
   discard(conn: CoreConnection): void {
     this.byId.delete(conn.id);
     this.handshaking.delete(conn);
+    this.outgoing.delete(conn);
   }
 
   ofKey(key: Uint8Array): CoreConnection | undefined {
@@ -86,11 +96,18 @@ export class ConnectionTable {
     this.schedule.touch(conn);
   }
 
-  /** True when a connection still handshaking dials `to` (simultaneous open: answer it freely). */
+  /**
+   * True when an outgoing connection of ours dials `to`: a handshake of ours goes there, or the
+   * connection is already up (or closing) with `to` among its candidates (simultaneous open: it
+   * may be up on the early session of the very initiation we answer). We send to such an address
+   * anyway, so answering it is exempt from the 3x anti-amplification limit (RFC 9000 §8.1).
+   * A connection still handshaking without a handshake of ours under way (waiting for a relay
+   * circuit or for its predecessor to finish) does not count: nothing of ours went there yet.
+   */
   isDialled(to: Address): boolean {
-    if (this.handshaking.size === 0) return false;
-    for (const conn of this.handshaking) {
-      if (conn.isDialling && conn.channels.candidates.some((a) => sameAddress(a, to))) return true;
+    for (const conn of this.outgoing) {
+      if (conn.state === 'handshaking' && !conn.isDialling) continue;
+      if (conn.channels.candidates.some((a) => sameAddress(a, to))) return true;
     }
     return false;
   }
@@ -98,6 +115,7 @@ export class ConnectionTable {
   /** The connection is gone: out of every index. */
   remove(conn: CoreConnection): void {
     this.handshaking.delete(conn);
+    this.outgoing.delete(conn);
     this.byId.delete(conn.id);
     const key = conn.remoteKey;
     if (key !== null) {

@@ -420,10 +420,8 @@ export class CoreEndpoint implements EndpointApi {
       return;
     }
     // handshake responses and cookie replies answer whoever sent us an initiation: 3x limit,
-    // unless we are dialling that address ourselves (simultaneous open; the connection may
-    // already be up on the early session of the initiation this answers)
-    const ours = conn?.outgoing === true && conn.channels.candidates.some((a) => sameAddress(a, t.to));
-    if (ours || this.table.isDialled(t.to) || this.amp.trySend(t.to, t.data.length)) {
+    // unless an outgoing connection of ours dials that address (ConnectionTable.isDialled)
+    if (this.table.isDialled(t.to) || this.amp.trySend(t.to, t.data.length)) {
       this.out.push({ to: copyAddress(t.to), data: t.data });
     } else this.drop('amplification_limit');
   }
@@ -589,7 +587,7 @@ export class CoreEndpoint implements EndpointApi {
       // crypto reused a channel that already belongs to a live connection (an incoming one)
       this.table.discard(conn);
       owner.channels.addCandidates(conn.channels.candidates);
-      owner.markOutgoing();
+      this.table.markOutgoing(owner);
       return owner;
     }
     if (key) this.table.setKey(key, conn);

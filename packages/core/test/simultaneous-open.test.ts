@@ -1,6 +1,7 @@
 import type { SecureChannel, SecureEndpoint } from '@srmudp/crypto';
 import { compareBytes } from '@srmudp/wire';
 import { describe, expect, it } from 'vitest';
+import type { ConnectionTable } from '../src/connection-table.js';
 import { ADDR_A, ADDR_B, randomBytes, type SimEndpoint, sha256, simPair, Writer } from './helpers.js';
 
 /**
@@ -144,4 +145,37 @@ describe('simultaneous open', () => {
       expect(cb.state).toBe('established');
     });
   }
+});
+
+/**
+ * The anti-amplification exemption simultaneous open needs, in the one place that decides it
+ * (ConnectionTable.isDialled): an address an outgoing connection of ours dials gets its
+ * handshake answers freely, while the handshake runs and once the connection is up (the crossing
+ * initiation may be answered after the early session is already established); an address
+ * nobody dials, or one only an incoming connection talks to, stays under the 3x limit.
+ */
+describe('amplification exemption: addresses we dial', () => {
+  function table(s: SimEndpoint): ConnectionTable {
+    return (s.ep as unknown as { table: ConnectionTable }).table;
+  }
+  const victim = { host: '198.51.100.9', port: 53 };
+
+  it('covers an outgoing connection while it handshakes and once it is established', () => {
+    const { net, a, b } = simPair('amp-dialled', { link: { latencyMs: ONE_WAY } });
+    const conn = a.ep.connect(net.now, { addresses: [ADDR_B], remoteKey: b.key });
+    expect(conn.state).toBe('handshaking');
+    expect(table(a).isDialled(ADDR_B)).toBe(true);
+    expect(table(a).isDialled(victim)).toBe(false);
+    net.drive({ until: () => a.count('connected') > 0 && b.count('connected') > 0, maxTimeMs: 5000 });
+    expect(conn.state).toBe('established');
+    expect(table(a).isDialled(ADDR_B)).toBe(true);
+    expect(table(a).isDialled(victim)).toBe(false);
+    expect(table(a).isDialled({ host: ADDR_B.host, port: ADDR_B.port + 1 })).toBe(false);
+    // b only answered: its connection is incoming, a's address gets no exemption from it
+    expect(table(b).isDialled(ADDR_A)).toBe(false);
+    conn.close(net.now);
+    net.runFor(30_000);
+    expect(a.count('closed')).toBe(1);
+    expect(table(a).isDialled(ADDR_B)).toBe(false);
+  });
 });

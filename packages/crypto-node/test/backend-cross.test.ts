@@ -2,7 +2,13 @@ import { randomBytes as nodeRandom } from 'node:crypto';
 import { xchacha20poly1305 } from '@noble/ciphers/chacha.js';
 import { blake2s } from '@noble/hashes/blake2.js';
 import { hmac } from '@noble/hashes/hmac.js';
-import { type CryptoBackend, generateIdentity, nobleBackend, SecureEndpoint } from '@srmudp/crypto';
+import {
+  type CryptoBackend,
+  generateIdentity,
+  type HandshakeLimits,
+  nobleBackend,
+  SecureEndpoint,
+} from '@srmudp/crypto';
 import type { Address } from '@srmudp/wire';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
@@ -19,6 +25,27 @@ function exchange(a: SecureEndpoint, addrA: Address, b: SecureEndpoint, addrB: A
     for (let t = a.pollTransmit(0); t; t = a.pollTransmit(0)) b.handle(0, addrA, t.data);
     for (let t = b.pollTransmit(0); t; t = b.pollTransmit(0)) a.handle(0, addrB, t.data);
   }
+}
+
+/** Two endpoints with fresh identities: `a` on `backendA`, `b` on `backendB` (with `limitsB`). */
+function pair(
+  backendA: CryptoBackend,
+  backendB: CryptoBackend,
+  limitsB?: Partial<HandshakeLimits>,
+): { a: SecureEndpoint; addrA: Address; b: SecureEndpoint; addrB: Address } {
+  const endpoint = (backend: CryptoBackend, limits?: Partial<HandshakeLimits>) =>
+    new SecureEndpoint({
+      identity: generateIdentity(randomBytes),
+      random: randomBytes,
+      backend,
+      ...(limits === undefined ? {} : { limits }),
+    });
+  return {
+    a: endpoint(backendA),
+    addrA: { host: '192.0.2.1', port: 1 },
+    b: endpoint(backendB, limitsB),
+    addrB: { host: '192.0.2.2', port: 1 },
+  };
 }
 
 // sodium-native ships prebuilds for the platforms CI runs on: here it must load
@@ -51,21 +78,10 @@ it('a libsodium responder under load seals its cookie reply with libsodium; a no
       return (s.xchachaSeal as NonNullable<CryptoBackend['xchachaSeal']>)(...args);
     },
   };
-  const responder = new SecureEndpoint({
-    identity: generateIdentity(randomBytes),
-    random: randomBytes,
-    backend: counted,
-    limits: { loadThreshold: 0 }, // always under load: every new initiator gets a cookie first
-  });
-  const initiator = new SecureEndpoint({
-    identity: generateIdentity(randomBytes),
-    random: randomBytes,
-    backend: noble,
-  });
-  const addrI = { host: '192.0.2.1', port: 1 };
-  const addrR = { host: '192.0.2.2', port: 1 };
-  const ch = initiator.connect(0, { address: addrR, remoteKey: responder.identity.publicKey });
-  exchange(initiator, addrI, responder, addrR);
+  // always under load: every new initiator gets a cookie first
+  const { a: initiator, addrA, b: responder, addrB } = pair(noble, counted, { loadThreshold: 0 });
+  const ch = initiator.connect(0, { address: addrB, remoteKey: responder.identity.publicKey });
+  exchange(initiator, addrA, responder, addrB);
   expect(sealed).toBe(1);
   expect(initiator.stats().cookieRepliesAccepted).toBe(1);
   expect(ch.isEstablished).toBe(true);
@@ -183,18 +199,7 @@ for (const node of [nodeBackend(), sodium as CryptoBackend])
     });
 
     it(`a ${node.name}-backend endpoint and a noble-backend endpoint complete IK and exchange data`, () => {
-      const a = new SecureEndpoint({
-        identity: generateIdentity(randomBytes),
-        random: randomBytes,
-        backend: node,
-      });
-      const b = new SecureEndpoint({
-        identity: generateIdentity(randomBytes),
-        random: randomBytes,
-        backend: noble,
-      });
-      const addrA = { host: 'a', port: 1 };
-      const addrB = { host: 'b', port: 1 };
+      const { a, addrA, b, addrB } = pair(node, noble);
       const ch = a.connect(0, { address: addrB, remoteKey: b.identity.publicKey });
       exchange(a, addrA, b, addrB);
       expect(ch.isEstablished).toBe(true);

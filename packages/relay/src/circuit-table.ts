@@ -3,7 +3,7 @@
 // them, and the per-client drop-oldest send queues. RelayService holds the rules that change it.
 import type { RandomBytes } from './bytes.js';
 import { CHANNEL_HEADER_LENGTH, CHANNEL_MIN } from './channel-data.js';
-import type { Deque } from './deque.js';
+import { Deque } from './deque.js';
 import type { CircuitLimits, RelayLimits } from './limits.js';
 import type { TokenBucket } from './token-bucket.js';
 
@@ -79,6 +79,51 @@ export type Timer<H> =
 /** Answers kept per client so a duplicated request gets the same answer again. */
 export const ANSWER_CACHE = 32;
 export const CHANNEL_SPACE = 0x1000;
+
+/** A client just up: its hop and admission (token bucket, circuit cap), nothing bound or queued yet. */
+export function newClient<H>(
+  init: Pick<
+    ClientState<H>,
+    'key' | 'id' | 'hop' | 'hopId' | 'relayed' | 'admitted' | 'bucket' | 'maxCircuits' | 'nextChannel'
+  >,
+): ClientState<H> {
+  return {
+    ...init,
+    channels: new Map(),
+    pendingOut: new Set(),
+    pendingIn: new Map(),
+    lastRequestId: 0,
+    answers: new Map(),
+    lastRateNotice: Number.NEGATIVE_INFINITY,
+    lastChannelNotice: Number.NEGATIVE_INFINITY,
+    data: new Deque(),
+    dataBytes: 0,
+    handshakes: new Deque(),
+    writable: true,
+    inReady: false,
+    removed: false,
+    greeting: null,
+  };
+}
+
+/**
+ * A circuit between requester `a.client` and target `b.client`, each end on the channel its hop
+ * carries it on (allocChannel) with its binding expiring at `expiresAt`: entered in both clients'
+ * channel tables.
+ */
+export function openCircuit<H>(
+  init: Pick<Circuit<H>, 'id' | 'limits' | 'deadline' | 'voucher'>,
+  a: { client: ClientState<H>; channel: number },
+  b: { client: ClientState<H>; channel: number },
+  expiresAt: number,
+): Circuit<H> {
+  const circuit = { ...init, bytes: 0, packets: 0, closed: false } as Circuit<H> & { a: End<H>; b: End<H> };
+  circuit.a = { client: a.client, channel: a.channel, expiresAt, circuit };
+  circuit.b = { client: b.client, channel: b.channel, expiresAt, circuit };
+  a.client.channels.set(a.channel, circuit.a);
+  b.client.channels.set(b.channel, circuit.b);
+  return circuit;
+}
 
 /** The end of `end`'s circuit on the other side. */
 export function otherEnd<H>(end: End<H>): End<H> {

@@ -13,6 +13,7 @@ export {
   relayedPmtu,
   writeChannelHeader,
 } from './channel-data.js';
+export type { ChannelInfo } from './client-bindings.js';
 export type {
   AcceptMessage,
   BoundMessage,
@@ -60,7 +61,6 @@ export { CLOSE_REASONS, REJECT_REASONS, STATUS_CODES } from './reasons.js';
 export type {
   AnnouncedLimits,
   ChannelCloseReason,
-  ChannelInfo,
   RelayClientConfig,
   RelayClientEvent,
   RequestFailure,
@@ -73,8 +73,8 @@ export type {
   RelayStats,
 } from './relay-metrics.js';
 export { RELAY_CLIENT_DROP_REASONS, RELAY_DROP_REASONS } from './relay-metrics.js';
-export type { ClientUpInfo, RelayEvent, RelayServiceConfig, RelayTransmit } from './relay-service.js';
 export { RelayService } from './relay-service.js';
+export type { ClientUpInfo, RelayEvent, RelayServiceConfig, RelayTransmit } from './relay-service-api.js';
 export { TokenBucket } from './token-bucket.js';
 export type {
   CreateVoucherOptions,

@@ -13,19 +13,14 @@
  * Data: {@link RelayClient.wrap} gives the datagram to send to the relay for an end-to-end packet;
  * {@link RelayClient.unwrap} gives back the end-to-end packet and the circuit/peer it came from.
  *
- * This file holds the client's requests and its handling of the relay's control messages; a
- * binding's timing is client-bindings.ts's, an INCOMING's voucher check relay-admission.ts's, the
+ * This file holds the client's requests and its handling of the relay's control messages; the
+ * bindings (their table, the data through them, when each is refreshed or given up) are
+ * client-bindings.ts's, an INCOMING's voucher check relay-admission.ts's, the
  * counters relay-metrics.ts's; codecs, limits and vouchers live in their own files.
  */
 import { equalBytes } from '@srmudp/wire';
 import { checkBytes, checkNow } from './bytes.js';
-import {
-  CHANNEL_HEADER_LENGTH,
-  MAX_CHANNEL_PAYLOAD,
-  peekChannel,
-  writeChannelHeader,
-} from './channel-data.js';
-import { type Channel, EXPIRY_GRACE_MS, refreshAt } from './client-bindings.js';
+import { type Channel, type ChannelInfo, ClientBindings } from './client-bindings.js';
 import {
   type BoundMessage,
   type ControlMessage,
@@ -79,14 +74,6 @@ export interface AnnouncedLimits {
   readonly burstBytes: number;
   readonly maxCircuits: number;
   readonly maxMessageSize: number;
-}
-
-export interface ChannelInfo {
-  readonly channel: number;
-  readonly peer: Uint8Array;
-  readonly role: 'requester' | 'target';
-  readonly limits: CircuitLimits;
-  readonly expiresAt: number;
 }
 
 export type RelayClientEvent =
@@ -174,7 +161,7 @@ export class RelayClient {
   #lastIncoming = 0;
   readonly #requests = new Map<number, Request>();
   readonly #incoming = new Map<number, Incoming>();
-  readonly #channels = new Map<number, Channel>();
+  readonly #channels: ClientBindings;
   readonly #out = new Deque<Uint8Array>();
   readonly #events = new Deque<RelayClientEvent>();
   readonly #stats: RelayClientStats;
@@ -196,6 +183,7 @@ export class RelayClient {
     this.#nonces = new VoucherNonceCache(positive('maxVoucherNonces', config.maxVoucherNonces ?? 4096));
     this.#unixOffset = config.unixTimeOffsetMs ?? 0;
     this.#stats = newRelayClientStats();
+    this.#channels = new ClientBindings(this.#stats);
   }
 
   /** True once the relay greeted the current hop session (requests made before wait for it). */
@@ -309,13 +297,7 @@ export class RelayClient {
 
   /** The circuits bound now. */
   channels(): ChannelInfo[] {
-    return [...this.#channels.values()].map((c) => ({
-      channel: c.channel,
-      peer: c.peer,
-      role: c.role,
-      limits: c.limits,
-      expiresAt: c.expiresAt,
-    }));
+    return this.#channels.list();
   }
 
   /** Whether `channel` is one of our circuits now (cheap: for demultiplexing). */
@@ -325,8 +307,7 @@ export class RelayClient {
 
   /** The channel of our circuit to `peer`, or -1. */
   channelOf(peer: Uint8Array): number {
-    for (const c of this.#channels.values()) if (equalBytes(c.peer, peer)) return c.channel;
-    return -1;
+    return this.#channels.channelOf(peer);
   }
 
   // ---- data -----------------------------------------------------------------------------------
@@ -336,18 +317,7 @@ export class RelayClient {
    * carrier), or null when the channel is not bound (closed or expired meanwhile).
    */
   wrap(_now: number, channel: number, packet: Uint8Array): Uint8Array | null {
-    const ch = this.#channels.get(channel);
-    if (!ch) return null;
-    if (packet.length === 0 || packet.length > MAX_CHANNEL_PAYLOAD) {
-      throw new RangeError(`"packet" length ${packet.length} outside [1, ${MAX_CHANNEL_PAYLOAD}]`);
-    }
-    const out = new Uint8Array(CHANNEL_HEADER_LENGTH + packet.length);
-    writeChannelHeader(out, 0, channel, packet.length);
-    out.set(packet, CHANNEL_HEADER_LENGTH);
-    ch.used = true;
-    this.#stats.packetsOut++;
-    this.#stats.bytesOut += packet.length;
-    return out;
+    return this.#channels.wrap(channel, packet);
   }
 
   /**
@@ -355,20 +325,7 @@ export class RelayClient {
    * with the channel and the peer at the other end of it; null when dropped (counted).
    */
   unwrap(_now: number, bytes: Uint8Array): { channel: number; peer: Uint8Array; packet: Uint8Array } | null {
-    const channel = peekChannel(bytes);
-    if (channel < 0) {
-      this.#stats.dropped.malformed++;
-      return null;
-    }
-    const ch = this.#channels.get(channel);
-    if (!ch) {
-      this.#stats.dropped.unknown_channel++;
-      return null;
-    }
-    ch.used = true;
-    this.#stats.packetsIn++;
-    this.#stats.bytesIn += bytes.length - CHANNEL_HEADER_LENGTH;
-    return { channel, peer: ch.peer, packet: bytes.subarray(CHANNEL_HEADER_LENGTH) };
+    return this.#channels.unwrap(bytes);
   }
 
   // ---- control input --------------------------------------------------------------------------
@@ -419,10 +376,7 @@ export class RelayClient {
     if (req.kind === 'refresh') {
       const ch = this.#channels.get(req.channel);
       if (!ch || msg.channel !== req.channel) return 'control_unexpected';
-      ch.boundAt = now;
-      ch.expiresAt = now + msg.expiresInMs;
-      ch.used = false;
-      ch.refreshing = false;
+      this.#channels.refreshed(now, ch, msg.expiresInMs);
       return null;
     }
     if (!equalBytes(msg.peer, req.peer) || this.#channels.has(msg.channel)) {
@@ -433,17 +387,11 @@ export class RelayClient {
       return 'control_unexpected';
     }
     const role = req.kind === 'connect' ? 'requester' : 'target';
-    const expiresAt = now + msg.expiresInMs;
-    this.#channels.set(msg.channel, {
-      channel: msg.channel,
-      peer: req.peer,
-      role,
-      limits: msg.limits,
-      boundAt: now,
-      expiresAt,
-      used: false,
-      refreshing: false,
-    });
+    const { expiresAt } = this.#channels.bind(
+      now,
+      { channel: msg.channel, peer: req.peer, role, limits: msg.limits },
+      msg.expiresInMs,
+    );
     this.#stats.bound++;
     this.#events.push({
       type: 'bound',
@@ -549,10 +497,7 @@ export class RelayClient {
     let t = Number.POSITIVE_INFINITY;
     for (const r of this.#requests.values()) if (r.deadline < t) t = r.deadline;
     for (const i of this.#incoming.values()) if (i.deadline < t) t = i.deadline;
-    for (const c of this.#channels.values()) {
-      if (c.expiresAt + EXPIRY_GRACE_MS < t) t = c.expiresAt + EXPIRY_GRACE_MS;
-      if (c.used && !c.refreshing && this.#ready) t = Math.min(t, refreshAt(c));
-    }
+    t = Math.min(t, this.#channels.nextTimeout(this.#ready));
     return t === Number.POSITIVE_INFINITY ? null : t;
   }
 
@@ -571,10 +516,12 @@ export class RelayClient {
       this.#incoming.delete(id);
       if (this.#ready) this.#send(encodeControl({ type: 'reject', requestId: id, reason: 'timeout' }));
     }
-    for (const c of [...this.#channels.values()]) {
-      if (c.expiresAt + EXPIRY_GRACE_MS <= now) this.#closeChannel(c.channel, 'expired');
-      else if (c.used && !c.refreshing && this.#ready && refreshAt(c) <= now) this.#sendRefresh(now, c);
-    }
+    this.#channels.due(
+      now,
+      this.#ready,
+      (c) => this.#closeChannel(c.channel, 'expired'),
+      (c) => this.#sendRefresh(now, c),
+    );
   }
 
   /** Next control message to send in the hop session (reliably, in order, whole). */
@@ -647,7 +594,7 @@ export class RelayClient {
    * all, when the hop is down), drop waiting INCOMINGs.
    */
   #forget(reason: 'hop_down' | 'hop_reset' | 'relay_restarted', all: boolean): void {
-    for (const ch of [...this.#channels.keys()]) this.#closeChannel(ch, reason);
+    for (const ch of this.#channels.numbers()) this.#closeChannel(ch, reason);
     for (const r of [...this.#requests.values()]) {
       if (!all && !r.sent) continue;
       this.#requests.delete(r.id);

@@ -13,27 +13,26 @@
  * the hop of a client that is up (authenticated by the host's hop session), on a channel the
  * relay bound on that hop for a circuit both ends agreed to. There is no way to name an address.
  *
- * This file holds the rules that change the relay's state (hop sessions, the control plane, the
- * data plane, timers, shutdown). The state itself (clients, circuits, channels, pending requests,
- * send queues) is circuit-table.ts's; who is admitted is relay-admission.ts's (with policy.ts,
- * limits.ts and voucher.ts); the counters are relay-metrics.ts's; the control codec control.ts's.
+ * This file holds the rules that change the relay's state (hop sessions, the control plane,
+ * timers, shutdown). What happens to a channel datagram (forwarding, the send queues served
+ * round-robin) is relay-data-plane.ts's; the types shared with the host relay-service-api.ts's.
+ * The state itself (clients, circuits, channels, pending requests, send queues) is
+ * circuit-table.ts's; who is admitted is relay-admission.ts's (with policy.ts, limits.ts and
+ * voucher.ts); the counters are relay-metrics.ts's; the control codec control.ts's.
  */
 import { toHex } from '@srmudp/wire';
 import { checkBytes, checkNow, type RandomBytes } from './bytes.js';
-import { CHANNEL_HEADER_LENGTH, peekChannel, writeChannelHeader } from './channel-data.js';
 import {
   ANSWER_CACHE,
   allocChannel,
   CHANNEL_SPACE,
   type Circuit,
   type ClientState,
-  type End,
-  enqueueDatagram,
+  newClient,
+  openCircuit,
   otherEnd,
   type Pending,
-  type Queued,
   randomChannelStart,
-  shiftDatagram,
   type Timer,
 } from './circuit-table.js';
 import {
@@ -48,74 +47,16 @@ import {
   type RelayStatus,
 } from './control.js';
 import { Deque } from './deque.js';
-import { type CircuitLimits, type RelayLimits, resolveRelayLimits, tighterLimits } from './limits.js';
+import { type RelayLimits, resolveRelayLimits, tighterLimits } from './limits.js';
 import type { AdmissionPolicy } from './policy.js';
 import type { CloseReason, RejectReason } from './reasons.js';
 import { admitClient, checkConnect } from './relay-admission.js';
+import { RelayDataPlane } from './relay-data-plane.js';
 import { copyRelayStats, newRelayStats, type RelayDropReason, type RelayStats } from './relay-metrics.js';
+import type { ClientUpInfo, RelayEvent, RelayServiceConfig, RelayTransmit } from './relay-service-api.js';
 import { LiveTimerHeap } from './timer-heap.js';
 import { TokenBucket } from './token-bucket.js';
 import { VoucherNonceCache } from './voucher.js';
-
-export interface RelayServiceConfig<H> {
-  /** the relay's own peer id (vouchers must name it) */
-  readonly relayId: Uint8Array;
-  /** CSPRNG (the instance id) */
-  readonly random: RandomBytes;
-  readonly policy: AdmissionPolicy;
-  readonly limits?: Partial<RelayLimits>;
-  /**
-   * Identity of a hop for lookups: the host passes a fresh handle per datagram (e.g. a UDP
-   * source address object), so give a key function such as `addressKey`. Default: the handle
-   * itself (strings, or objects with a stable identity such as a WebSocket).
-   */
-  readonly hopKey?: (hop: H) => unknown;
-  /** Unix ms = now + this (voucher expiry is wall-clock time; `now` is monotonic). Default 0. */
-  readonly unixTimeOffsetMs?: number;
-  /** events kept undrained at most (then counted in `eventsDropped`); default 10,000 */
-  readonly maxEvents?: number;
-}
-
-export interface ClientUpInfo {
-  /**
-   * The hop session itself runs over a relayed path: this client may neither request circuits
-   * nor be the target of one (srmudp allows at most two hops, never relay chains).
-   */
-  readonly relayed?: boolean;
-}
-
-export type RelayTransmit<H> =
-  /** a control message: send it reliably, in order and whole in `client`'s hop session */
-  | { readonly kind: 'control'; readonly client: Uint8Array; readonly hop: H; readonly data: Uint8Array }
-  /** a channel datagram: send it as is on `hop` (UDP to the validated address, or a WebSocket message) */
-  | { readonly kind: 'channel'; readonly hop: H; readonly data: Uint8Array };
-
-export type RelayEvent =
-  | { readonly type: 'client_up'; readonly client: Uint8Array; readonly admitted: boolean }
-  | { readonly type: 'client_down'; readonly client: Uint8Array }
-  | {
-      readonly type: 'circuit_opened';
-      readonly circuit: number;
-      readonly requester: Uint8Array;
-      readonly target: Uint8Array;
-      readonly limits: CircuitLimits;
-      readonly voucher: boolean;
-    }
-  | {
-      readonly type: 'circuit_rejected';
-      readonly requester: Uint8Array;
-      readonly target: Uint8Array;
-      readonly reason: RejectReason;
-    }
-  | {
-      readonly type: 'circuit_closed';
-      readonly circuit: number;
-      readonly requester: Uint8Array;
-      readonly target: Uint8Array;
-      readonly reason: CloseReason;
-      readonly bytes: number;
-      readonly packets: number;
-    };
 
 export class RelayService<H = unknown> {
   readonly relayId: Uint8Array;
@@ -131,7 +72,7 @@ export class RelayService<H = unknown> {
   readonly #byHop = new Map<unknown, ClientState<H>>();
   readonly #pending = new Map<number, Pending<H>>();
   readonly #control = new Deque<RelayTransmit<H>>();
-  readonly #ready = new Deque<ClientState<H>>();
+  readonly #data: RelayDataPlane<H>;
   readonly #events = new Deque<RelayEvent>();
   readonly #timers: LiveTimerHeap<Timer<H>>;
   readonly #nonces: VoucherNonceCache;
@@ -166,6 +107,14 @@ export class RelayService<H = unknown> {
     this.#nonces = new VoucherNonceCache(this.limits.maxVoucherNonces);
     this.#timers = new LiveTimerHeap((e) => this.#live(e.item, e.at));
     this.#stats = newRelayStats();
+    this.#data = new RelayDataPlane({
+      limits: this.limits,
+      stats: this.#stats,
+      clientOnHop: (hop) => this.#byHop.get(this.#hopKey(hop)),
+      send: (c, msg) => this.#send(c, msg),
+      closeCircuit: (circuit, reason) => this.#closeCircuit(circuit, reason, 'both'),
+      drop: (reason) => this.#drop(reason),
+    });
   }
 
   /** The host's wall clock moved relative to `now` (Unix ms = now + offset). */
@@ -204,7 +153,7 @@ export class RelayService<H = unknown> {
     const { admitted, overrides } = full
       ? { admitted: false, overrides: {} }
       : admitClient(this.#policy, key);
-    const c: ClientState<H> = {
+    const c = newClient<H>({
       key: key.slice(),
       id,
       hop,
@@ -217,25 +166,11 @@ export class RelayService<H = unknown> {
         now,
       ),
       maxCircuits: Math.min(overrides.maxCircuits ?? this.limits.maxCircuitsPerClient, CHANNEL_SPACE),
-      channels: new Map(),
       // a random start per client: two peers that are relays for each other allocate channels on
       // the same connection from different places (core tells the two directions apart by the
       // channels its client holds)
       nextChannel: randomChannelStart(this.#random),
-      pendingOut: new Set(),
-      pendingIn: new Map(),
-      lastRequestId: 0,
-      answers: new Map(),
-      lastRateNotice: Number.NEGATIVE_INFINITY,
-      lastChannelNotice: Number.NEGATIVE_INFINITY,
-      data: new Deque(),
-      dataBytes: 0,
-      handshakes: new Deque(),
-      writable: true,
-      inReady: false,
-      removed: false,
-      greeting: null,
-    };
+    });
     if (full) {
       // not registered: the host should close the session after sending this
       this.#send(c, { type: 'status', requestId: 0, status: { code: 'denied', reason: 'resource_limit' } });
@@ -298,7 +233,7 @@ export class RelayService<H = unknown> {
     const c = this.#byHop.get(this.#hopKey(hop));
     if (!c) return;
     c.writable = writable;
-    if (writable) this.#markReady(c);
+    if (writable) this.#data.markReady(c);
   }
 
   /**
@@ -434,19 +369,12 @@ export class RelayService<H = unknown> {
     const limits = tighterLimits(p.limits, m.limits);
     const deadline = limits.durationMs > 0 ? now + limits.durationMs : Number.POSITIVE_INFINITY;
     const expiresAt = Math.min(now + this.limits.bindingLifetimeMs, deadline);
-    const circuit = {
-      id: this.#nextCircuit++,
-      limits,
-      deadline,
-      bytes: 0,
-      packets: 0,
-      closed: false,
-      voucher: p.voucher,
-    } as Circuit<H> & { a: End<H>; b: End<H> };
-    circuit.a = { client: c, channel: chA, expiresAt, circuit };
-    circuit.b = { client: t, channel: chB, expiresAt, circuit };
-    c.channels.set(chA, circuit.a);
-    t.channels.set(chB, circuit.b);
+    const circuit = openCircuit(
+      { id: this.#nextCircuit++, limits, deadline, voucher: p.voucher },
+      { client: c, channel: chA },
+      { client: t, channel: chB },
+      expiresAt,
+    );
     this.#circuits++;
     this.#stats.circuits = this.#circuits;
     this.#stats.circuitsOpened++;
@@ -529,68 +457,8 @@ export class RelayService<H = unknown> {
    * on the bytes.
    */
   handleChannelData(now: number, hop: H, bytes: Uint8Array): void {
-    const drop = this.#forward(now, hop, bytes);
+    const drop = this.#shutdown ? 'shutdown' : this.#data.forward(now, hop, bytes);
     if (drop) this.#drop(drop);
-  }
-
-  #forward(now: number, hop: H, bytes: Uint8Array): RelayDropReason | null {
-    if (this.#shutdown) return 'shutdown';
-    const channel = peekChannel(bytes);
-    if (channel < 0) return 'malformed';
-    const c = this.#byHop.get(this.#hopKey(hop));
-    if (!c) return 'unknown_hop';
-    if (bytes.length > this.limits.maxMessageSize) return 'too_large';
-    const end = c.channels.get(channel);
-    if (!end) {
-      // Tell the client (rate-limited) so it can re-request instead of sending into the void,
-      // e.g. after the relay restarted (Tailscale's rate-limited "peer gone" notices).
-      if (now - c.lastChannelNotice >= this.limits.noticeIntervalMs) {
-        c.lastChannelNotice = now;
-        this.#send(c, { type: 'close', requestId: 0, channel, reason: 'unknown_channel' });
-      }
-      return 'unbound_channel';
-    }
-    if ((bytes[CHANNEL_HEADER_LENGTH]! & 0xc0) !== 0x80) return 'not_srmudp';
-    if (!c.bucket.take(now, bytes.length)) {
-      if (now - c.lastRateNotice >= this.limits.noticeIntervalMs) {
-        c.lastRateNotice = now;
-        this.#send(c, {
-          type: 'status',
-          requestId: 0,
-          status: { code: 'rate_limited', rateBytesPerSec: c.bucket.rate, burstBytes: c.bucket.burst },
-        });
-      }
-      return 'rate_limited';
-    }
-    const circuit = end.circuit;
-    const payload = bytes.length - CHANNEL_HEADER_LENGTH;
-    let ended: CloseReason | null = null;
-    if (now >= circuit.deadline) ended = 'duration_limit';
-    else if (now >= end.expiresAt) ended = 'expired';
-    else if (circuit.limits.bytes > 0 && circuit.bytes + payload > circuit.limits.bytes) ended = 'data_limit';
-    if (ended) {
-      this.#closeCircuit(circuit, ended, 'both');
-      return 'circuit_limit';
-    }
-    circuit.bytes += payload;
-    circuit.packets++;
-    const other = otherEnd(end);
-    const out = bytes.slice();
-    writeChannelHeader(out, 0, other.channel, payload);
-    this.#enqueue(other, out, now);
-    return null;
-  }
-
-  #enqueue(end: End<H>, data: Uint8Array, now: number): void {
-    const item: Queued<H> = { data, at: now, end };
-    enqueueDatagram(item, this.limits, (reason) => this.#drop(reason));
-    this.#markReady(end.client);
-  }
-
-  #markReady(c: ClientState<H>): void {
-    if (c.inReady || c.removed || (c.data.length === 0 && c.handshakes.length === 0)) return;
-    c.inReady = true;
-    this.#ready.push(c);
   }
 
   // ---- outputs --------------------------------------------------------------------------------
@@ -601,25 +469,7 @@ export class RelayService<H = unknown> {
    * writable; a datagram queued longer than `writeTimeoutMs` is dropped (`stale`).
    */
   pollTransmit(now: number): RelayTransmit<H> | null {
-    const ctl = this.#control.shift();
-    if (ctl) return ctl;
-    for (let n = this.#ready.length; n > 0; n--) {
-      const c = this.#ready.shift()!;
-      c.inReady = false;
-      if (c.removed || !c.writable) continue;
-      let item: Queued<H> | undefined;
-      while ((item = shiftDatagram(c)) !== undefined) {
-        if (item.end.circuit.closed) this.#drop('circuit_closed');
-        else if (now - item.at > this.limits.writeTimeoutMs) this.#drop('stale');
-        else break;
-      }
-      this.#markReady(c);
-      if (item === undefined) continue;
-      this.#stats.packetsForwarded++;
-      this.#stats.bytesForwarded += item.data.length - CHANNEL_HEADER_LENGTH;
-      return { kind: 'channel', hop: c.hop, data: item.data };
-    }
-    return null;
+    return this.#control.shift() ?? this.#data.next(now);
   }
 
   pollEvent(): RelayEvent | null {

@@ -67,46 +67,12 @@ export class ConnectionRegistry {
     return this.byCoreId.get(id);
   }
 
-  private get driver(): Driver {
-    return this.parts.driver;
-  }
-  private get session(): NatSession {
-    return this.parts.session;
-  }
-  private get wsRelays(): WsRelays {
-    return this.parts.wsRelays;
-  }
-  private get dialer(): Dialer {
-    return this.parts.dialer;
-  }
-  private get named(): NamedPeers {
-    return this.parts.named;
-  }
-  private get fallback(): RelayFallback {
-    return this.parts.fallback;
-  }
-  private get relayedPunch(): RelayedPunch {
-    return this.parts.relayedPunch;
-  }
-  private get publisher(): Publisher {
-    return this.parts.publisher;
-  }
-  private get peerId(): string {
-    return this.node.peerId;
-  }
-  private emit(event: 'connection' | 'stun', arg: unknown): void {
-    this.node.emit(event, arg);
-  }
-  private kick(): void {
-    this.node.kick();
-  }
-
   onEndpointEvent(e: EndpointEvent): void {
     // the hop sessions with WebSocket relays are not the application's
-    if (this.wsRelays.onEndpointEvent(e)) return;
+    if (this.parts.wsRelays.onEndpointEvent(e)) return;
     if (e.type === 'connected' || e.type === 'path_changed') {
       const key = e.type === 'connected' ? e.remoteKey : this.byCoreId.get(e.id)?.remoteKey;
-      if (key && e.path.kind === 'relayed') this.wsRelays.noteRelayed(e.path.address, key);
+      if (key && e.path.kind === 'relayed') this.parts.wsRelays.noteRelayed(e.path.address, key);
     }
     switch (e.type) {
       case 'connected':
@@ -114,21 +80,21 @@ export class ConnectionRegistry {
         return;
       case 'connect_failed':
         if (e.error.code !== 'ALREADY_CONNECTED') log(`dial failed: ${e.error.code}: ${e.error.message}`);
-        this.dialer.onConnectFailed(e.id, e.error);
+        this.parts.dialer.onConnectFailed(e.id, e.error);
         return;
       case 'closed': {
         const c = this.byCoreId.get(e.id);
         if (!c) {
-          this.dialer.onClosedEarly(e.id, e.reason);
+          this.parts.dialer.onClosedEarly(e.id, e.reason);
           return;
         }
         log(
           `closed ${c.name === c.peerId ? short(c.peerId) : `${c.name} (${short(c.peerId)})`}: ${e.remote ? 'by the peer' : 'here'}, code ${e.code}${e.reason ? `, ${e.reason}` : ''}`,
         );
         this.byCoreId.delete(e.id);
-        this.relayedPunch.forget(e.id);
-        this.fallback.forget(e.id, c);
-        this.wsRelays.forget(c.remoteKey);
+        this.parts.relayedPunch.forget(e.id);
+        this.parts.fallback.forget(e.id, c);
+        this.parts.wsRelays.forget(c.remoteKey);
         // a closed connection nobody took from connections() yet is of no use there, and would
         // keep its state alive (an app that uses the 'connection' event never drains the queue)
         this.incoming.remove(c);
@@ -137,27 +103,27 @@ export class ConnectionRegistry {
         const path = c.path;
         c.handleEvent(e);
         this.onPathGone(path?.address ?? null, e.code === CloseCode.IDLE_TIMEOUT && !e.remote);
-        this.named.lost(c, e);
+        this.parts.named.lost(c, e);
         return;
       }
       case 'stun':
-        this.emit('stun', e);
+        this.node.emit('stun', e);
         return;
       case 'punch':
-        this.relayedPunch.onMessage(e.id, e.data);
+        this.parts.relayedPunch.onMessage(e.id, e.data);
         return;
       default: {
         const c = this.byCoreId.get(e.id);
         if (c && e.type === 'path_changed' && e.path.kind === 'direct') {
-          this.relayedPunch.forget(e.id);
-          this.dialer.upgraded(c.remoteKey, e.path.address);
+          this.parts.relayedPunch.forget(e.id);
+          this.parts.dialer.upgraded(c.remoteKey, e.path.address);
         }
         if (c && e.type === 'path_changed' && e.path.kind === 'relayed' && e.reason === 'fallback') {
           // back on a relay: punch again over it (one end starts: the lower key)
-          this.relayedPunch.relayedStart(e.id, this.peerId < c.peerId);
+          this.parts.relayedPunch.relayedStart(e.id, this.node.peerId < c.peerId);
         }
         // a lost path: circuits through the gates and relays (relay-fallback.ts)
-        if (c && (e.type === 'path_lost' || e.type === 'path_changed')) this.fallback.onPathEvent(c, e);
+        if (c && (e.type === 'path_lost' || e.type === 'path_changed')) this.parts.fallback.onPathEvent(c, e);
         if (c && e.type === 'path_changed' && log.enabled) {
           log(`path of ${short(c.peerId)}: ${e.path.kind} ${e.path.address.host}:${e.path.address.port}`);
         }
@@ -175,38 +141,38 @@ export class ConnectionRegistry {
    * closing; until it lands, a closed connection stands for it. Switch this one call site to it.
    */
   private onPathGone(address: NatEndpoint | null, lost: boolean): void {
-    const now = this.driver.clock();
+    const now = this.parts.driver.clock();
     if (address !== null) {
-      this.session.releaseRoute(now, address);
-      this.session.removeReflector(address);
+      this.parts.session.releaseRoute(now, address);
+      this.parts.session.removeReflector(address);
     }
-    if (lost) this.session.regather(now, 'path_lost');
-    this.kick();
+    if (lost) this.parts.session.regather(now, 'path_lost');
+    this.node.kick();
   }
 
   private onConnected(id: number, remoteKey: Uint8Array, outgoing: boolean, path: PathInfo): void {
-    const core = this.driver.endpoint.connection(id) as ConnectionApi;
+    const core = this.parts.driver.endpoint.connection(id) as ConnectionApi;
     const hex = keyToHex(remoteKey); // the string crypto's and core's tables hold for this key
-    const dialName = this.dialer.nameFor(id);
-    const named = this.named.find(hex, dialName);
+    const dialName = this.parts.dialer.nameFor(id);
+    const named = this.parts.named.find(hex, dialName);
     const conn = new Connection(this.node, core, remoteKey, named?.name);
     this.byCoreId.set(id, conn);
     this.byKey.set(hex, conn);
-    if (named) this.named.established(named, remoteKey, conn);
+    if (named) this.parts.named.established(named, remoteKey, conn);
     log(
       `connected ${named ? `${named.name} ` : ''}${short(conn.peerId)} (${outgoing ? 'outgoing' : 'incoming'}, ${`${path.kind} ${path.address.host}:${path.address.port}`})`,
     );
-    this.dialer.onConnected(id, remoteKey, path, conn);
+    this.parts.dialer.onConnected(id, remoteKey, path, conn);
     // relayed: punch through it in the background (the dialling end starts)
-    if (path.kind === 'relayed') this.relayedPunch.relayedStart(id, outgoing);
+    if (path.kind === 'relayed') this.parts.relayedPunch.relayedStart(id, outgoing);
     // a configured gate's hop session (re)established: our record lists it at this address
-    if (named?.name.startsWith('gate-')) this.publisher.republish();
+    if (named?.name.startsWith('gate-')) this.parts.publisher.republish();
     // every srmudp node answers Binding requests: a peer at a public address is a reflector too
     // (one STUN server plus one connected peer classify the mapping)
     if (path.kind === 'direct' && !isPrivateAddress(path.address.host)) {
-      this.session.addReflector(this.driver.clock(), path.address);
+      this.parts.session.addReflector(this.parts.driver.clock(), path.address);
     }
     if (!outgoing) this.incoming.push(conn);
-    this.emit('connection', conn);
+    this.node.emit('connection', conn);
   }
 }

@@ -1,15 +1,17 @@
 // SrmudpNode: the façade's public API (named peers, dial, peers.ready, cards and publishing,
 // messages, status, NAT status, close) and the glue between core's endpoint and the NAT session.
-// Each rule has its own file: the loop (driver.ts), dials (dialer.ts), named peers kept connected
-// (named-peers.ts), our record and its publishing (publisher.ts), relays for hopeless or lost
-// paths and the way back to UDP (relay-fallback.ts), WebSocket relays (ws-relays.ts), punches
-// over relayed connections (relayed-punch.ts), groups (group.ts), the layers' configs from the
-// options (layer-config.ts), the main socket (bind.ts). What stays here is the construction of
-// those parts and the routing of NAT events; the connection tables and the routing of core's
-// endpoint events into them are connection-registry.ts's.
+// Each rule has its own file: the loop (driver.ts), dials (dialer.ts; connect() and the dial of a
+// resolved target: node-dials.ts), named peers kept connected (named-peers.ts), the peers by name
+// and their status (peer-directory.ts), node-level messages (message-inbox.ts), `node.nat` and
+// its waits (node-nat.ts), our record and its publishing (publisher.ts), relays for hopeless or
+// lost paths and the way back to UDP (relay-fallback.ts), WebSocket relays (ws-relays.ts),
+// punches over relayed connections (relayed-punch.ts), groups (group.ts), the layers' configs
+// from the options (layer-config.ts), the main socket (bind.ts). What stays here is the
+// construction of those parts and the routing of NAT events; the connection tables and the
+// routing of core's endpoint events into them are connection-registry.ts's.
 import { randomBytes } from 'node:crypto';
 import { EventEmitter } from 'node:events';
-import { type Address, CoreEndpoint, type PathInfo } from '@srmudp/core';
+import { type Address, CoreEndpoint } from '@srmudp/core';
 import {
   generateIdentity,
   type Identity,
@@ -18,17 +20,10 @@ import {
   peerIdToString,
 } from '@srmudp/crypto';
 import { autoBackend, loadOrCreateIdentity } from '@srmudp/crypto-node';
-import {
-  type NatEvent,
-  NatSession,
-  type NatSessionStats,
-  type NatSessionStatus,
-  type ReflexiveCandidate,
-} from '@srmudp/punch';
+import { type NatEvent, NatSession, type NatSessionStats } from '@srmudp/punch';
 import { type Candidate, isRendezvousBackend, type Locator, Rendezvous } from '@srmudp/rendezvous';
 import { poolHostFor, UdpSocketPool, type UdpTransport } from '@srmudp/transport-node';
 import { SrmudpError } from '@srmudp/wire';
-import { AsyncQueue, abortError } from './async-queue.js';
 import { bindMain } from './bind.js';
 import {
   type BoundSocket,
@@ -37,13 +32,7 @@ import {
   socketFamilies,
   withReflexive,
 } from './candidates.js';
-import {
-  type NodeOptions,
-  type PeerTarget,
-  parseNodeOptions,
-  parsePeerTarget,
-  type ResolvedNodeOptions,
-} from './config.js';
+import { type NodeOptions, type PeerTarget, parseNodeOptions, type ResolvedNodeOptions } from './config.js';
 import { type CloseInfo, type Connection, type ConnectionOwner, toBytes } from './connection.js';
 import { ConnectionRegistry } from './connection-registry.js';
 import { Dialer, keyHex } from './dialer.js';
@@ -51,83 +40,22 @@ import { Driver } from './driver.js';
 import { type Group, GroupHost, type GroupOptions } from './group.js';
 import { enabledLayerLogs, endpointConfig, natSessionConfig, portMappingWanted } from './layer-config.js';
 import { logger, short } from './log.js';
+import { MessageInbox, type ReceivedMessage } from './message-inbox.js';
 import { NamedPeers, type PeerEvent } from './named-peers.js';
+import { type DialEvent, NodeDials } from './node-dials.js';
+import { NatWaits, type NodeNat } from './node-nat.js';
+import { PeerDirectory, type PeerStatus } from './peer-directory.js';
 import { RouterPortMapper } from './port-mapper.js';
 import { Publisher } from './publisher.js';
 import { secureRandom } from './random.js';
 import { RelayFallback } from './relay-fallback.js';
 import { PUNCH_MS, RelayedPunch } from './relayed-punch.js';
-import { type ResolvedTarget, recordVerify, resolveTarget } from './resolve.js';
+import { recordVerify } from './resolve.js';
 import { parseStunServer } from './stun-servers.js';
 import { parseWsRelaySpec, type WsRelayStatus, WsRelays } from './ws-relays.js';
 
-/** A message received through the node-level API. */
-export interface ReceivedMessage {
-  /** the peer's name ('alice'), or its peer id text when it is not a named peer */
-  peer: string;
-  data: Uint8Array;
-  /** Date.now() when it was delivered */
-  timestamp: number;
-}
-
-export interface PeerStatus {
-  name: string;
-  peerId: string | null;
-  state: 'connecting' | 'established' | 'reconnecting' | 'closed';
-  path: PathInfo | null;
-  /** smoothed round-trip time; null until it has been measured (just after connecting) */
-  rttMs: number | null;
-  /**
-   * the smallest round-trip time seen on the connection (the path's own latency, without the
-   * queueing and event-loop delays the smoothed value carries from its first samples); null until measured
-   */
-  minRttMs: number | null;
-  lossRate: number | null;
-  bytesSent: number;
-  bytesReceived: number;
-  /** why the last dial failed ('PUNCH_IMPOSSIBLE', 'UDP_BLOCKED', 'HANDSHAKE_TIMEOUT', ...), until it connects */
-  lastError: { code: string; message: string } | null;
-  /**
-   * What carries the path from here: 'udp', or 'websocket' for a path relayed through one of
-   * the node's WebSocket relays (`relayed (websocket)`); null without a path.
-   */
-  carrier: 'udp' | 'websocket' | null;
-}
-
 /** Façade log lines (`DEBUG=srmudp:node`): dials, handshakes done, paths, closes, redials. */
 const log = logger('srmudp:node');
-/** What the 'dial' event carries: a dial (connect() or a named peer) about to start. */
-export interface DialEvent {
-  /** the named peer's name, when the dial is for one */
-  name?: string;
-  /** the peer id we expect, or null for an address dialled without one (Noise XX) */
-  peerId: string | null;
-  addresses: Address[];
-}
-
-/** What the node knows about its NAT, and what it can be asked (`node.nat`). */
-export interface NodeNat {
-  /**
-   * State of gathering, classification (mapping, filtering) for IPv4 and IPv6 apart in
-   * `families` (`nat` is IPv4's when both have one), server-reflexive endpoints, and why the last
-   * gathering failed (`NO_STUN_SERVER`: none resolved or reachable, e.g. offline;
-   * `UDP_BLOCKED`: no server answered), and the router port mapping (`portMapping`: state,
-   * external address, protocol, lease end, last error).
-   */
-  status(): NatSessionStatus;
-  /**
-   * Resolves with the status once the first gathering has a result (or gathering is off or has
-   * no server), at most `timeoutMs` (default 15 s) later. Start-up never waits for it.
-   */
-  ready(opts?: { timeoutMs?: number }): Promise<NatSessionStatus>;
-  /** Gathers again now; resolves with the status when that gathering has a result. */
-  regather(opts?: { timeoutMs?: number }): Promise<NatSessionStatus>;
-  /** The server-reflexive candidates now (cards and records carry them). */
-  candidates(): ReflexiveCandidate[];
-  /** Dial and birthday counters (attempts, probes, pool hits…) and dropped STUN datagrams. */
-  stats(): Readonly<NatSessionStats>;
-}
-
 /** How long node.close() keeps the socket for the closing period of its connections (3 PTO, a
  * few ms to a few hundred on real paths), to answer late packets with CLOSE again. */
 const CLOSING_WAIT_MS = 500;
@@ -156,9 +84,6 @@ export class SrmudpNode extends EventEmitter implements ConnectionOwner {
   private readonly registry: ConnectionRegistry;
   /** named peers: kept connected, redialled (named-peers.ts) */
   private readonly named: NamedPeers;
-  private readonly inbox = new AsyncQueue<ReceivedMessage>();
-  private hook: ((m: ReceivedMessage) => void) | null = null;
-  private natWaiters: Array<{ after: number; resolve: () => void }> = [];
   /** our record: its contents, publishing, republishing, the card (publisher.ts) */
   private readonly publisher: Publisher;
   closing = false;
@@ -174,6 +99,14 @@ export class SrmudpNode extends EventEmitter implements ConnectionOwner {
   private readonly fallback: RelayFallback;
   /** punches coordinated over relayed connections (relayed-punch.ts) */
   private readonly relayedPunch: RelayedPunch;
+  /** connect() and the dials of resolved targets (node-dials.ts) */
+  private readonly dials: NodeDials;
+  /** the waits behind `nat.ready()` and `nat.regather()` (node-nat.ts) */
+  private readonly natWaits: NatWaits;
+  /** the node-level messages: receive(), messages(), onMessage() (message-inbox.ts) */
+  private readonly inbox: MessageInbox;
+  /** the peers by name: status(), connection(name), send()'s targets (peer-directory.ts) */
+  private readonly directory: PeerDirectory;
 
   /** @internal use createNode() */
   constructor(
@@ -252,6 +185,12 @@ export class SrmudpNode extends EventEmitter implements ConnectionOwner {
         ...(natLog ? { log: natLog } : {}),
       },
     );
+    this.natWaits = new NatWaits(this.session, this.driver);
+    this.nat = this.natWaits.api(
+      () => this.assertOpen(),
+      () => this.kick(),
+    );
+    this.inbox = new MessageInbox(this.driver);
     const node = this;
     this.named = new NamedPeers({
       get closing() {
@@ -261,10 +200,10 @@ export class SrmudpNode extends EventEmitter implements ConnectionOwner {
       reconnectDelayMs: options.reconnectDelayMs,
       after: (ms, fn) => this.driver.after(ms, fn),
       assertOpen: () => this.assertOpen(),
-      refuseOwnKey: (key) => this.refuseOwnKey(key),
+      refuseOwnKey: (key) => this.dials.refuseOwnKey(key),
       liveConnection: (hex) => this.liveConnection(hex),
-      dial: (resolved, name) => this.dialResolved(resolved, undefined, name),
-      emitPeer: (e) => this.emitPeer(e),
+      dial: (resolved, name) => this.dials.dial(resolved, undefined, name),
+      emitPeer: (e) => this.emit('peer', e),
     });
     this.publisher = new Publisher({
       identity,
@@ -346,18 +285,15 @@ export class SrmudpNode extends EventEmitter implements ConnectionOwner {
       publisher: this.publisher,
     });
     this.wsRelays.start(this.driver);
-    this.nat = {
-      status: () => this.session.status(),
-      ready: (o = {}) => this.natSettled(o.timeoutMs ?? 15_000),
-      regather: (o = {}) => {
-        this.assertOpen();
-        this.session.regather(this.driver.clock(), 'requested');
-        this.kick();
-        return this.natSettled(o.timeoutMs ?? 15_000);
-      },
-      candidates: () => this.session.candidates(),
-      stats: () => this.session.stats(),
-    };
+    this.dials = new NodeDials({
+      ownKey: identity.publicKey,
+      rendezvous: this.rendezvous,
+      driver: this.driver,
+      fallback: this.fallback,
+      dialer: this.dialer,
+      emit: (event: 'dial' | 'peer', e: DialEvent | PeerEvent) => this.emit(event, e),
+    });
+    this.directory = new PeerDirectory(this.named, this.registry, this.wsRelays);
     for (const [name, target] of Object.entries(options.peers)) this.named.add(name, target);
     // gates: named peers, so that a hop session to each is kept (and redialled)
     const gates = options.relay?.gates ?? [];
@@ -376,11 +312,6 @@ export class SrmudpNode extends EventEmitter implements ConnectionOwner {
       port: g.port,
       self: keyHex(g.peerId) === keyHex(this.identity.publicKey),
     }));
-  }
-
-  private carrierOf(path: PathInfo | null): 'udp' | 'websocket' | null {
-    if (path === null) return null;
-    return path.kind === 'relayed' ? this.wsRelays.carrierOf(path.address) : 'udp';
   }
 
   /** The WebSocket relays (`relays`): state, home, reconnects. */
@@ -459,36 +390,7 @@ export class SrmudpNode extends EventEmitter implements ConnectionOwner {
     opts: { signal?: AbortSignal; timeout?: number } = {},
   ): Promise<Connection> {
     this.assertOpen();
-    const t = parsePeerTarget(target);
-    if (opts.timeout !== undefined && !(Number.isInteger(opts.timeout) && opts.timeout > 0))
-      throw new RangeError(`"timeout" expected a positive integer (ms), got ${opts.timeout}`);
-    // a timeout is our own abort, told apart from the caller's signal so it can say why
-    const timer = opts.timeout !== undefined ? new AbortController() : null;
-    const handle = timer ? this.driver.after(opts.timeout as number, () => timer.abort()) : null;
-    const signal = timer
-      ? opts.signal
-        ? AbortSignal.any([opts.signal, timer.signal])
-        : timer.signal
-      : opts.signal;
-    let resolved: ResolvedTarget | null = null;
-    try {
-      resolved = await resolveTarget(t, this.rendezvous, signal);
-      this.refuseOwnKey(resolved.key);
-      return await this.dialResolved(resolved, signal);
-    } catch (e) {
-      if (timer?.signal.aborted && !opts.signal?.aborted) {
-        const where = resolved ? ` at ${resolved.addresses.length} address(es)` : '';
-        const who = resolved?.key ? short(peerIdToString(resolved.key)) : 'the peer';
-        throw new SrmudpError(
-          'CONNECT_TIMEOUT',
-          `no answer from ${who}${where} within ${opts.timeout} ms (offline, or UDP blocked on the way)`,
-          { cause: e },
-        );
-      }
-      throw e;
-    } finally {
-      handle?.cancel();
-    }
+    return this.dials.connect(target, opts);
   }
 
   /**
@@ -522,49 +424,12 @@ export class SrmudpNode extends EventEmitter implements ConnectionOwner {
 
   /** The connection to a named peer (or to a peer id text), if established. */
   connection(name: string): Connection | undefined {
-    const p = this.named.get(name);
-    if (p) return p.conn ?? undefined;
-    for (const c of this.registry.byCoreId.values()) if (c.name === name || c.peerId === name) return c;
-    return undefined;
+    return this.directory.connection(name);
   }
 
   /** Per named peer (and per unnamed connected peer): state, path, RTT, loss, bytes. */
   status(): Record<string, PeerStatus> {
-    const out: Record<string, PeerStatus> = {};
-    for (const p of this.named.values()) {
-      const s = p.conn && !p.conn.isClosed ? p.conn.stats() : null;
-      out[p.name] = {
-        name: p.name,
-        peerId: p.key ? peerIdToString(p.key) : null,
-        state: s ? 'established' : p.retryTimer ? 'reconnecting' : p.dialing ? 'connecting' : 'closed',
-        path: s?.path ?? null,
-        rttMs: s?.rttMeasured ? s.rttMs : null,
-        minRttMs: s?.rttMeasured ? s.minRttMs : null,
-        lossRate: s ? s.lossRate : null,
-        bytesSent: s?.bytesSent ?? 0,
-        bytesReceived: s?.bytesReceived ?? 0,
-        lastError: s || !p.lastError ? null : { code: p.lastError.code, message: p.lastError.message },
-        carrier: this.carrierOf(s?.path ?? null),
-      };
-    }
-    for (const c of this.registry.byCoreId.values()) {
-      if (out[c.name] || c.isClosed) continue;
-      const s = c.stats();
-      out[c.name] = {
-        name: c.name,
-        peerId: c.peerId,
-        state: 'established',
-        path: s.path,
-        rttMs: s.rttMeasured ? s.rttMs : null,
-        minRttMs: s.rttMeasured ? s.minRttMs : null,
-        lossRate: s.lossRate,
-        bytesSent: s.bytesSent,
-        bytesReceived: s.bytesReceived,
-        lastError: null,
-        carrier: this.carrierOf(s.path),
-      };
-    }
-    return out;
+    return this.directory.status();
   }
 
   /**
@@ -575,22 +440,7 @@ export class SrmudpNode extends EventEmitter implements ConnectionOwner {
     this.assertOpen();
     const bytes = toBytes(data);
     const sentTo: string[] = [];
-    const targets = opts.to ?? [...this.connectedNames()];
-    if (opts.to !== undefined) {
-      if (!Array.isArray(opts.to)) throw new TypeError('"to" expected an array of peer names');
-      // a peer id text counts as known (an unnamed peer that may just have left: skipped like a
-      // named peer that is not connected); any other name must be a named or connected peer
-      const unknown = opts.to.filter(
-        (n) => !this.named.has(n) && this.connection(n) === undefined && !isPeerIdText(n),
-      );
-      if (unknown.length > 0) {
-        const known = [...new Set([...this.named.names(), ...this.connectedNames()])];
-        throw new SrmudpError(
-          'UNKNOWN_PEER',
-          `no peer named ${unknown.map((n) => JSON.stringify(n)).join(', ')} (known: ${known.length > 0 ? known.join(', ') : 'none'}; add it with peers.add)`,
-        );
-      }
-    }
+    const targets = this.directory.sendTargets(opts.to);
     for (const name of targets) {
       const c = this.connection(name);
       if (!c || c.isClosed) continue;
@@ -602,27 +452,7 @@ export class SrmudpNode extends EventEmitter implements ConnectionOwner {
 
   /** Next message from any peer, or null after `timeout` ms (never its own messages). */
   async receive(opts: { timeout?: number; signal?: AbortSignal } = {}): Promise<ReceivedMessage | null> {
-    const now = this.inbox.shift();
-    if (now !== undefined) return now;
-    if (this.inbox.isEnded) return null;
-    const ac = new AbortController();
-    const onAbort = () => ac.abort(opts.signal?.reason);
-    opts.signal?.addEventListener('abort', onAbort, { once: true });
-    const timer =
-      opts.timeout !== undefined && !this.driver.stopped
-        ? this.driver.after(opts.timeout, () => ac.abort('timeout'))
-        : null;
-    try {
-      const r = await this.inbox.next(ac.signal);
-      return r.done ? null : r.value;
-    } catch (e) {
-      if (opts.signal?.aborted) throw abortError(opts.signal);
-      if (ac.signal.aborted) return null;
-      throw e;
-    } finally {
-      timer?.cancel();
-      opts.signal?.removeEventListener('abort', onAbort);
-    }
+    return this.inbox.receive(opts);
   }
 
   /** Every message from any peer, as an async iterator (consumes what `receive()` would). */
@@ -632,9 +462,7 @@ export class SrmudpNode extends EventEmitter implements ConnectionOwner {
 
   /** A hook that consumes messages: while set, `receive()` and `messages()` do not see them. */
   onMessage(hook: ((m: ReceivedMessage) => void) | null): void {
-    if (hook !== null && typeof hook !== 'function')
-      throw new TypeError('"hook" expected a function or null');
-    this.hook = hook;
+    this.inbox.setHook(hook);
   }
 
   /** Endpoint counters (connections, drops by reason), socket counters and NAT counters. */
@@ -692,7 +520,7 @@ export class SrmudpNode extends EventEmitter implements ConnectionOwner {
       // until the lease ends)
       await d.settlePortMapping(2000);
       d.stop();
-      for (const w of this.natWaiters.splice(0)) w.resolve();
+      this.natWaits.close();
       for (const c of this.registry.byCoreId.values())
         c.markClosed({ code: 0, reason: 'node closed', remote: false });
       this.registry.incoming.end();
@@ -718,16 +546,7 @@ export class SrmudpNode extends EventEmitter implements ConnectionOwner {
 
   deliverMessage(conn: Connection, data: Uint8Array): void {
     const m: ReceivedMessage = { peer: conn.name, data, timestamp: Date.now() };
-    if (this.hook) {
-      try {
-        this.hook(m);
-      } catch (e) {
-        // a throwing hook must not break the driver loop; surface it asynchronously
-        queueMicrotask(() => {
-          throw e;
-        });
-      }
-    } else this.inbox.push(m);
+    this.inbox.deliver(m);
     this.emit('message', m);
   }
 
@@ -749,73 +568,9 @@ export class SrmudpNode extends EventEmitter implements ConnectionOwner {
     if (this.closing) throw new SrmudpError('NODE_CLOSED', 'the node is closed');
   }
 
-  /** Our own card or key as a target: a typed error instead of core's RangeError. */
-  private refuseOwnKey(key: Uint8Array | undefined | null): void {
-    if (key && keyHex(key) === keyHex(this.identity.publicKey)) {
-      throw new SrmudpError(
-        'OWN_CARD',
-        "that is this node's own contact card (or peer id): a node cannot connect to itself",
-      );
-    }
-  }
-
-  private emitDial(resolved: ResolvedTarget, name?: string): void {
-    const peerId = resolved.key ? peerIdToString(resolved.key) : null;
-    log(
-      `dial ${name !== undefined ? `${name} ` : ''}${peerId ? short(peerId) : '(key unknown, Noise XX)'}: ${resolved.addresses.length} address(es)`,
-    );
-    const e: DialEvent = { peerId, addresses: resolved.addresses, ...(name !== undefined ? { name } : {}) };
-    this.emit('dial', e);
-    if (name !== undefined)
-      this.emitPeer({ name, state: 'connecting', addresses: resolved.addresses.length });
-  }
-
-  private emitPeer(e: PeerEvent): void {
-    this.emit('peer', e);
-  }
-
-  /**
-   * The dial of a resolved target (connect() and the named peers): the relays first
-   * (relay-fallback.ts), the 'dial' event, the dialer; a connection that came up relayed keeps
-   * the target's direct candidates.
-   */
-  private async dialResolved(
-    resolved: ResolvedTarget,
-    signal: AbortSignal | undefined,
-    name?: string,
-  ): Promise<Connection> {
-    await this.fallback.beforeDial(resolved, signal);
-    this.emitDial(resolved, name);
-    const conn = await this.dialer.dial(resolved, signal, name);
-    this.fallback.afterDial(conn, resolved);
-    return conn;
-  }
-
   /** The socket as bound now (rebind() changes the port). */
   private boundNow(): BoundSocket {
     return { ...this.bound, port: this.transport.address().port };
-  }
-
-  /**
-   * Resolves with the status once the NAT session is not resolving names or gathering (at once
-   * when it is not), at most `timeoutMs` later.
-   */
-  private natSettled(timeoutMs: number): Promise<NatSessionStatus> {
-    const st = this.session.status().state;
-    if (this.driver.stopped || (st !== 'resolving' && st !== 'gathering')) {
-      return Promise.resolve(this.session.status());
-    }
-    return new Promise((resolve) => {
-      const timer = this.driver.after(timeoutMs, () => done());
-      const w = { after: this.session.status().gatherings, resolve: () => done() };
-      const done = () => {
-        timer.cancel();
-        const i = this.natWaiters.indexOf(w);
-        if (i >= 0) this.natWaiters.splice(i, 1);
-        resolve(this.session.status());
-      };
-      this.natWaiters.push(w);
-    });
   }
 
   private onNatEvent(e: NatEvent): void {
@@ -832,7 +587,7 @@ export class SrmudpNode extends EventEmitter implements ConnectionOwner {
       case 'gathered':
       case 'no_server':
         if (e.type === 'gathered') {
-          for (const w of [...this.natWaiters]) if (e.status.gatherings > w.after) w.resolve();
+          this.natWaits.gathered(e.status.gatherings);
           this.fallback.onGathered(e.status.error?.code === 'UDP_BLOCKED');
         }
         break;
@@ -841,32 +596,12 @@ export class SrmudpNode extends EventEmitter implements ConnectionOwner {
     this.emit('nat', e);
   }
 
-  private *connectedNames(): Iterable<string> {
-    const seen = new Set<string>();
-    for (const p of this.named.values()) {
-      if (p.conn && !p.conn.isClosed) {
-        seen.add(p.name);
-        yield p.name;
-      }
-    }
-    for (const c of this.registry.byCoreId.values()) if (!c.isClosed && !seen.has(c.name)) yield c.name;
-  }
-
   private acceptPolicy(key: Uint8Array, allow: string[] | undefined): boolean {
     const hex = keyHex(key);
     if (this.closing || this.named.isRemoved(hex)) return false;
     if (allow && !allow.includes(hex)) return false;
     if (this.options.acceptUnknown || this.groupHost?.accepting) return true;
     return this.named.hasKey(hex);
-  }
-}
-
-function isPeerIdText(text: string): boolean {
-  try {
-    parsePeerId(text);
-    return true;
-  } catch {
-    return false;
   }
 }
 
@@ -908,4 +643,4 @@ export async function createNode(options: NodeOptions = {}): Promise<SrmudpNode>
 }
 
 export { bindDualStack } from './bind.js';
-export type { Address, CloseInfo, PeerEvent };
+export type { Address, CloseInfo, DialEvent, NodeNat, PeerEvent, PeerStatus, ReceivedMessage };

@@ -1,0 +1,82 @@
+/**
+ * The node-level message API's queue: messages from every peer, taken by `receive()` and
+ * `messages()`, or by the hook `onMessage()` sets instead (while set, the queue sees nothing).
+ */
+import { AsyncQueue, abortError } from './async-queue.js';
+import type { Timer } from './timer-queue.js';
+
+/** A message received through the node-level API. */
+export interface ReceivedMessage {
+  /** the peer's name ('alice'), or its peer id text when it is not a named peer */
+  peer: string;
+  data: Uint8Array;
+  /** Date.now() when it was delivered */
+  timestamp: number;
+}
+
+/** The driver's timers, as `receive({ timeout })` needs them. */
+export interface InboxClock {
+  readonly stopped: boolean;
+  after(ms: number, fn: () => void): Timer;
+}
+
+export class MessageInbox {
+  private readonly queue = new AsyncQueue<ReceivedMessage>();
+  private hook: ((m: ReceivedMessage) => void) | null = null;
+
+  constructor(private readonly clock: InboxClock) {}
+
+  /** A message arrived: to the hook when one is set, else to the queue. */
+  deliver(m: ReceivedMessage): void {
+    if (this.hook) {
+      try {
+        this.hook(m);
+      } catch (e) {
+        // a throwing hook must not break the driver loop; surface it asynchronously
+        queueMicrotask(() => {
+          throw e;
+        });
+      }
+    } else this.queue.push(m);
+  }
+
+  /** Next message from any peer, or null after `timeout` ms or once the node is closed. */
+  async receive(opts: { timeout?: number; signal?: AbortSignal }): Promise<ReceivedMessage | null> {
+    const now = this.queue.shift();
+    if (now !== undefined) return now;
+    if (this.queue.isEnded) return null;
+    const ac = new AbortController();
+    const onAbort = () => ac.abort(opts.signal?.reason);
+    opts.signal?.addEventListener('abort', onAbort, { once: true });
+    const timer =
+      opts.timeout !== undefined && !this.clock.stopped
+        ? this.clock.after(opts.timeout, () => ac.abort('timeout'))
+        : null;
+    try {
+      const r = await this.queue.next(ac.signal);
+      return r.done ? null : r.value;
+    } catch (e) {
+      if (opts.signal?.aborted) throw abortError(opts.signal);
+      if (ac.signal.aborted) return null;
+      throw e;
+    } finally {
+      timer?.cancel();
+      opts.signal?.removeEventListener('abort', onAbort);
+    }
+  }
+
+  iterate(signal?: AbortSignal): AsyncIterableIterator<ReceivedMessage> {
+    return this.queue.iterate(signal);
+  }
+
+  setHook(hook: ((m: ReceivedMessage) => void) | null): void {
+    if (hook !== null && typeof hook !== 'function')
+      throw new TypeError('"hook" expected a function or null');
+    this.hook = hook;
+  }
+
+  /** The node closed: waiting receivers get null, iterators end. */
+  end(): void {
+    this.queue.end();
+  }
+}
