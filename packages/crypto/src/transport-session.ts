@@ -39,12 +39,26 @@ export class TransportSession {
     readonly createdAt: number,
     /** True if this side sent the handshake initiation that created the session. */
     readonly initiator: boolean,
-    readonly handshakeHash: Uint8Array,
+    handshakeHash: Uint8Array,
     confirmed: boolean,
   ) {
     this.sendKey = sendKey;
     this.recvKey = recvKey;
     this.confirmed = confirmed;
+    // where the hash lies, not a view of it: a view is ~96 bytes per session (issue 19), the hash
+    // is read only for channel binding
+    this.hashBuffer = handshakeHash.buffer;
+    this.hashOffset = handshakeHash.byteOffset;
+    this.hashLength = handshakeHash.length;
+  }
+
+  private readonly hashBuffer: ArrayBufferLike;
+  private readonly hashOffset: number;
+  private readonly hashLength: number;
+
+  /** Noise handshake hash of the handshake that made these keys (channel binding). */
+  get handshakeHash(): Uint8Array {
+    return new Uint8Array(this.hashBuffer, this.hashOffset, this.hashLength);
   }
 
   /**

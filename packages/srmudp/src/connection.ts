@@ -43,8 +43,8 @@ export function toBytes(data: Uint8Array | string): Uint8Array {
  * 'drain' (the message send buffer has room again), 'close' (CloseInfo).
  */
 export class Connection extends EventEmitter implements StreamHost {
-  /** the node-level name of the peer ('alice'), or its peer id text for unnamed peers */
-  name: string;
+  /** the node-level name of the peer, or null: then {@link name} is its peer id text */
+  private nameValue: string | null;
   // An idle connection holds none of these until first used (heap per idle connection, issue 19):
   // the stream map, the three queues and the `closed` promise are created on demand.
   private streamMapValue: Map<number, SrmudpStream> | null = null;
@@ -69,11 +69,25 @@ export class Connection extends EventEmitter implements StreamHost {
     // its methods all take `undefined` there and create it with the first listener, so an idle
     // connection nobody listens to holds none (heap per idle connection, issue 19)
     (this as unknown as { _events: object | undefined })._events = undefined;
-    this.peerId = peerIdToString(remoteKey);
-    this.name = name ?? this.peerId;
+    this.nameValue = name ?? null;
   }
 
-  readonly peerId: string;
+  /**
+   * The peer id as text, derived from {@link remoteKey} when asked (logs, errors): not kept, an
+   * ~80-byte string per idle connection (issue 19).
+   */
+  get peerId(): string {
+    return peerIdToString(this.remoteKey);
+  }
+
+  /** the node-level name of the peer ('alice'), or its peer id text for unnamed peers */
+  get name(): string {
+    return this.nameValue ?? this.peerId;
+  }
+
+  set name(value: string) {
+    this.nameValue = value;
+  }
 
   /** settles when the connection is closed, by either side */
   get closed(): Promise<CloseInfo> {
