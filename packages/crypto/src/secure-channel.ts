@@ -550,7 +550,11 @@ export class SecureChannel {
     this.state = 'established';
     host.stats.handshakesCompleted++;
     if (!announce) return;
+    // a plain copy for the event (only host and port, whatever the transport's object carries),
+    // which the channel keeps too: the host's path to the peer and the channel then share one
+    // read-only object (issue 19: one address per idle connection, not two)
     const address = copyAddress(this.address);
+    this.address = address;
     host.log?.(
       `${this.label()}: ${this.established ? (this.released ? 'new session on a released channel' : 'rekeyed') : 'handshake done'} (${initiator ? 'initiator' : 'responder'}, ${addressKey(address)}, key phase ${session.keyPhase}${handshakeRttMs === null ? '' : `, rtt ${handshakeRttMs.toFixed(1)} ms`})`,
     );
