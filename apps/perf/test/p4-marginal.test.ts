@@ -52,7 +52,14 @@ describe('P4 marginal heap per connection', () => {
       p1: null,
       p2: null,
       p3: null,
-      p4: { peers: 1000, clientProcesses: 4, concurrencyPerProcess: 8, idleSeconds: 1, rows: [big, tcp], scaling: [small] },
+      p4: {
+        peers: 1000,
+        clientProcesses: 4,
+        concurrencyPerProcess: 8,
+        idleSeconds: 1,
+        rows: [big, tcp],
+        scaling: [small],
+      },
     } as unknown as Omit<Report, 'summary'>;
     const summary = buildSummary(r);
     const heap = summary.find((l) => l.id === 'P4.heap');
