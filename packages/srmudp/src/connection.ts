@@ -43,8 +43,8 @@ export function toBytes(data: Uint8Array | string): Uint8Array {
  * 'drain' (the message send buffer has room again), 'close' (CloseInfo).
  */
 export class Connection extends EventEmitter implements StreamHost {
-  /** the node-level name of the peer, or null: then {@link name} is its peer id text */
-  private nameValue: string | null;
+  /** the node-level name of the peer ('alice'), or its peer id text for unnamed peers */
+  name: string;
   // An idle connection holds none of these until first used (heap per idle connection, issue 19):
   // the stream map, the three queues and the `closed` promise are created on demand.
   private streamMapValue: Map<number, SrmudpStream> | null = null;
@@ -69,25 +69,11 @@ export class Connection extends EventEmitter implements StreamHost {
     // its methods all take `undefined` there and create it with the first listener, so an idle
     // connection nobody listens to holds none (heap per idle connection, issue 19)
     (this as unknown as { _events: object | undefined })._events = undefined;
-    this.nameValue = name ?? null;
+    this.peerId = peerIdToString(remoteKey);
+    this.name = name ?? this.peerId;
   }
 
-  /**
-   * The peer id as text, derived from {@link remoteKey} when asked (logs, errors): not kept, an
-   * ~80-byte string per idle connection (issue 19).
-   */
-  get peerId(): string {
-    return peerIdToString(this.remoteKey);
-  }
-
-  /** the node-level name of the peer ('alice'), or its peer id text for unnamed peers */
-  get name(): string {
-    return this.nameValue ?? this.peerId;
-  }
-
-  set name(value: string) {
-    this.nameValue = value;
-  }
+  readonly peerId: string;
 
   /** settles when the connection is closed, by either side */
   get closed(): Promise<CloseInfo> {
