@@ -17,6 +17,11 @@ export interface P4Row {
   failed: number;
   firstError: string | null;
   heapBytesPerConn: number;
+  /** the server's heap growth behind heapBytesPerConn (heapUsed after the connections minus
+   * before any client) and the connections it is divided by: the marginal figure
+   * ({@link marginalHeap}) is the slope between two rows */
+  heapDeltaBytes: number;
+  heapConnections: number;
   externalBytesPerConn: number;
   rssBytesPerConn: number;
   /** connections per second: peers / (go .. server saw the last one) */
@@ -98,6 +103,8 @@ function emptyRow(proto: 'srmudp' | 'tcp', peers: number, error: string): P4Row 
     failed: peers,
     firstError: error,
     heapBytesPerConn: Number.NaN,
+    heapDeltaBytes: Number.NaN,
+    heapConnections: 0,
     externalBytesPerConn: Number.NaN,
     rssBytesPerConn: Number.NaN,
     handshakesPerSec: Number.NaN,
@@ -184,6 +191,8 @@ async function runOne(
       failed,
       firstError,
       heapBytesPerConn: ((mem.heapUsed ?? 0) - (base.heapUsed ?? 0)) / n,
+      heapDeltaBytes: (mem.heapUsed ?? 0) - (base.heapUsed ?? 0),
+      heapConnections: n,
       externalBytesPerConn: ((mem.external ?? 0) - (base.external ?? 0)) / n,
       rssBytesPerConn: ((mem.rss ?? 0) - (base.rss ?? 0)) / n,
       handshakesPerSec: ok / ((endAt - goAt) / 1000),
@@ -202,6 +211,29 @@ async function runOne(
   } finally {
     await Promise.all([server.kill(), ...clients.map((c) => c.kill())]);
   }
+}
+
+/**
+ * Marginal heap per connection: the slope of the server's heap growth between two runs at
+ * different peer counts (e.g. the 100-peer scaling point and the 1,000-peer row). Heap per
+ * connection divides everything the server grew by since before any client, one-time costs
+ * included (code V8 compiles and optimises during the first handshakes, tables sized on first
+ * use): ~1.5 MB, ~1.5 KiB of the 1,000-peer figure. The slope leaves them out: what one more
+ * idle connection costs. Null unless both rows measured and their connection counts differ.
+ */
+export function marginalHeap(
+  a: P4Row,
+  b: P4Row,
+): { bytesPerConn: number; fromPeers: number; toPeers: number } | null {
+  const [lo, hi] = a.heapConnections <= b.heapConnections ? [a, b] : [b, a];
+  const dn = hi.heapConnections - lo.heapConnections;
+  if (lo.error || hi.error || lo.established === 0 || dn <= 0) return null;
+  if (!Number.isFinite(lo.heapDeltaBytes) || !Number.isFinite(hi.heapDeltaBytes)) return null;
+  return {
+    bytesPerConn: (hi.heapDeltaBytes - lo.heapDeltaBytes) / dn,
+    fromPeers: lo.heapConnections,
+    toPeers: hi.heapConnections,
+  };
 }
 
 function splitEven(total: number, parts: number): number[] {

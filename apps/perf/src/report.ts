@@ -5,7 +5,7 @@ import type { MachineInfo, SourceInfo } from './machine.js';
 import type { P1Result } from './p1.js';
 import type { P2Result } from './p2.js';
 import type { P3Result } from './p3.js';
-import type { P4Result } from './p4.js';
+import { marginalHeap, type P4Result } from './p4.js';
 import type { HandshakeProfileResult, ProfileResult } from './profile.js';
 import { MB, ratio } from './stats.js';
 
@@ -258,6 +258,17 @@ export function buildSummary(r: Omit<Report, 'summary'>): SummaryLine[] {
     });
   }
   const small = r.p4?.scaling.find((x) => x.proto === 'srmudp' && x.established > 0);
+  const marginal = ps && small ? marginalHeap(small, ps) : null;
+  if (ps && marginal) {
+    line({
+      id: 'P4.heap.marginal',
+      figure: `P4 marginal JS heap per connection (slope between ${marginal.fromPeers} and ${marginal.toPeers} peers: one-time costs left out), beside the heap per connection it comes from`,
+      unit: 'KiB',
+      srmudp: marginal.bytesPerConn / 1024,
+      reference: ps.heapBytesPerConn / 1024,
+      referenceName: `P4 heap per connection at ${ps.peers} peers (one-time costs included)`,
+    });
+  }
   if (ps && small) {
     line({
       id: 'P4.idlecpu.scaling',
@@ -269,6 +280,22 @@ export function buildSummary(r: Omit<Report, 'summary'>): SummaryLine[] {
     });
   }
   return out;
+}
+
+/** The marginal heap per connection under the P4 table, when a scaling point was measured. */
+export function p4MarginalText(p: P4Result): string {
+  const big = p.rows.find((x) => x.proto === 'srmudp' && x.established > 0);
+  const small = p.scaling.find((x) => x.proto === 'srmudp' && x.established > 0);
+  const m = big && small ? marginalHeap(small, big) : null;
+  if (!big || !m) return '';
+  return `
+
+Marginal heap per connection (srmudp): **${f(m.bytesPerConn / 1024, 1)} KiB**, the slope between the
+${m.fromPeers}- and ${m.toPeers}-peer rows: (heap growth at ${m.toPeers} − heap growth at ${m.fromPeers}) ÷
+${m.toPeers - m.fromPeers}. The heap per connection in the table (${f(big.heapBytesPerConn / 1024, 1)} KiB at ${big.peers}) divides
+all the server's growth by the connections, one-time costs included: code V8 compiles and
+optimises during the first handshakes, caches and tables sized on first use (~${f((big.heapBytesPerConn - m.bytesPerConn) / 1024, 1)} KiB per
+connection here, that is ~${f(((big.heapBytesPerConn - m.bytesPerConn) * big.heapConnections) / 1e6, 1)} MB once).`;
 }
 
 export function pythonComparison(p1: P1Result | null): Report['python'] {
@@ -678,7 +705,7 @@ ${table(
       .filter(Boolean)
       .join('; '),
   ]),
-)}`);
+)}${p4MarginalText(p)}`);
   }
 
   if (r.notMeasured.length) {

@@ -5,7 +5,7 @@
  */
 import { type SecureChannel, shortPeerId } from '@srmudp/crypto';
 import { ReliableConnection as Reliable, type ReliableEvent } from '@srmudp/reliability';
-import { addressKey, compareBytes, copyAddress, type Frame, sameAddress, sharedSlab } from '@srmudp/wire';
+import { addressKey, compareBytes, type Frame, sameAddress, sharedSlab } from '@srmudp/wire';
 import type { AmplificationGuard } from './amplification.js';
 import type {
   Address,
@@ -282,7 +282,8 @@ export class CoreConnection implements ConnectionApi {
     // Stream-id parity must differ on the two sides even when both dialled (simultaneous open):
     // decide it by the keys, which both sides know, not by who initiated.
     const role = compareBytes(localKey, remoteKey) < 0 ? 'initiator' : 'responder';
-    const route = routeOf(copyAddress(session.address));
+    // the event's address is a copy made for us (crypto keeps the same read-only object)
+    const route = routeOf(session.address);
     const relLog = this.host.reliabilityLog;
     const rel = new Reliable({
       ...this.host.reliableOptions,

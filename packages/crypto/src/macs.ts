@@ -28,6 +28,11 @@ export const COOKIE_NONCE_LENGTH = 24;
 
 const ZERO_KEY = new Uint8Array(32);
 
+// The hot entries are our own key's and the zero key's (every incoming initiation, cookie replies),
+// refreshed on each use so they stay; a peer's entry saves only one BLAKE2s (~3 µs) on its next
+// handshake, and at 1,024 entries the cache held ~130 bytes of heap per connection of a busy node
+// (issue 19): few are kept.
+const DERIVED_CACHE_SIZE = 64;
 /**
  * The derived keys of recent receivers, by label and key: each is a BLAKE2s of the receiver's
  * static key, asked for on every handshake packet sent to or received by it (the responder's own
@@ -35,7 +40,6 @@ const ZERO_KEY = new Uint8Array(32);
  * one-byte-per-character strings (48 bytes of heap where a Uint8Array costs ~220: with one entry
  * per peer, that is per connection); each call returns a new array.
  */
-const DERIVED_CACHE_SIZE = 1024;
 const derived = new Map<string, string>();
 
 function derivedKey(label: Uint8Array, tag: string, receiverStatic: Uint8Array | null): Uint8Array {

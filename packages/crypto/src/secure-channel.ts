@@ -125,8 +125,11 @@ interface FinalRetransmit {
 export class SecureChannel {
   /** Ed25519 public key of the peer; null while an XX dial has not learnt it yet. */
   remoteKey: Uint8Array | null;
-  /** X25519 static key of the peer (Noise `rs`). */
-  remoteStatic: Uint8Array | null;
+  /**
+   * X25519 static key of the peer (Noise `rs`) while {@link remoteKey} is unknown; null once it
+   * is known (then {@link remoteStatic} derives it, see there).
+   */
+  private staticKey: Uint8Array | null = null;
   /**
    * Where this channel's handshake packets go by default: the dialled address, then the address
    * the peer last answered or initiated from. A host may route them elsewhere (its transmits
@@ -172,8 +175,30 @@ export class SecureChannel {
     remoteStatic?: Uint8Array | null,
   ) {
     this.remoteKey = remoteKey;
-    this.remoteStatic = remoteStatic ?? (remoteKey ? tryPeerIdToX25519(remoteKey, host.backend) : null);
+    if (remoteKey === null) this.staticKey = remoteStatic ?? null;
     this.address = address;
+  }
+
+  /**
+   * X25519 static key of the peer (Noise `rs`), needed only to initiate (a rekey, a redial) and
+   * for the MACs of those packets. Derived from {@link remoteKey} on each use through the
+   * process-wide conversion cache (identity.ts), not kept: an established channel holds no copy
+   * (a 32-byte array is ~220 bytes of heap, per idle connection; issue 19). Every handshake
+   * checks that the peer's `rs` is the image of its identity key, so the two agree.
+   */
+  get remoteStatic(): Uint8Array | null {
+    const key = this.remoteKey;
+    return key !== null ? tryPeerIdToX25519(key, this.host.backend) : this.staticKey;
+  }
+
+  /** Sets the peer's static key; ignored once {@link remoteKey} is known (it derives the same). */
+  set remoteStatic(value: Uint8Array | null) {
+    this.staticKey = this.remoteKey === null ? value : null;
+  }
+
+  /** A static key of the peer is known (we can initiate): cheap, for the timer paths. */
+  private get knowsStatic(): boolean {
+    return this.remoteKey !== null || this.staticKey !== null;
   }
 
   /** True when data can be sealed (current keys exist). */
@@ -302,7 +327,7 @@ export class SecureChannel {
     if (this.current) {
       t = Math.min(t, this.current.createdAt + tm.rejectAfterMs);
       // While a responder-side rekey awaits confirmation the peer already has newer keys.
-      if (!this.pending && this.remoteStatic) {
+      if (!this.pending && this.knowsStatic) {
         t = Math.min(t, this.rekeyAt(this.current));
         const u = this.unansweredAt(this.current);
         if (u !== null) t = Math.min(t, u);
@@ -369,7 +394,7 @@ export class SecureChannel {
         this.sendPending(now);
         p.onRetransmit(now);
       }
-    } else if (this.current && this.remoteStatic) {
+    } else if (this.current && this.knowsStatic) {
       const u = this.unansweredAt(this.current);
       if (this.rekeyRequested || now >= this.rekeyAt(this.current) || (u !== null && now >= u)) {
         this.host.log?.(
@@ -477,7 +502,7 @@ export class SecureChannel {
     if (typeof r === 'string') return r;
     if (r.learnt !== null) {
       this.remoteKey = r.learnt.remoteKey;
-      this.remoteStatic = r.learnt.remoteStatic;
+      this.staticKey = null; // derived from the key from now on (the handshake checked they agree)
       host.bindKey(this, r.learnt.remoteKey);
     }
     this.pending = null;
@@ -525,7 +550,11 @@ export class SecureChannel {
     this.state = 'established';
     host.stats.handshakesCompleted++;
     if (!announce) return;
+    // a plain copy for the event (only host and port, whatever the transport's object carries),
+    // which the channel keeps too: the host's path to the peer and the channel then share one
+    // read-only object (issue 19: one address per idle connection, not two)
     const address = copyAddress(this.address);
+    this.address = address;
     host.log?.(
       `${this.label()}: ${this.established ? (this.released ? 'new session on a released channel' : 'rekeyed') : 'handshake done'} (${initiator ? 'initiator' : 'responder'}, ${addressKey(address)}, key phase ${session.keyPhase}${handshakeRttMs === null ? '' : `, rtt ${handshakeRttMs.toFixed(1)} ms`})`,
     );

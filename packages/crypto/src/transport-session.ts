@@ -31,20 +31,50 @@ export class TransportSession {
 
   constructor(
     private readonly backend: CryptoBackend,
-    readonly localIndex: number,
-    readonly remoteIndex: number,
+    localIndex: number,
+    remoteIndex: number,
     readonly keyPhase: 0 | 1,
     sendKey: Uint8Array,
     recvKey: Uint8Array,
     readonly createdAt: number,
     /** True if this side sent the handshake initiation that created the session. */
     readonly initiator: boolean,
-    readonly handshakeHash: Uint8Array,
+    handshakeHash: Uint8Array,
     confirmed: boolean,
   ) {
     this.sendKey = sendKey;
     this.recvKey = recvKey;
     this.confirmed = confirmed;
+    this.localIndexBits = localIndex | 0;
+    this.remoteIndexBits = remoteIndex | 0;
+    // where the hash lies, not a view of it: a view is ~96 bytes per session (issue 19), the hash
+    // is read only for channel binding
+    this.hashBuffer = handshakeHash.buffer;
+    this.hashOffset = handshakeHash.byteOffset;
+    this.hashLength = handshakeHash.length;
+  }
+
+  // The 32-bit indexes as int32: a small integer in a field, where an index of 2^31 or more is a
+  // boxed number (16 bytes more per field; issue 19).
+  private readonly localIndexBits: number;
+  private readonly remoteIndexBits: number;
+  private readonly hashBuffer: ArrayBufferLike;
+  private readonly hashOffset: number;
+  private readonly hashLength: number;
+
+  /** Our session index: the peer puts it in the header of every packet it seals under these keys. */
+  get localIndex(): number {
+    return this.localIndexBits >>> 0;
+  }
+
+  /** The peer's session index, written in the header of every packet sealed under these keys. */
+  get remoteIndex(): number {
+    return this.remoteIndexBits >>> 0;
+  }
+
+  /** Noise handshake hash of the handshake that made these keys (channel binding). */
+  get handshakeHash(): Uint8Array {
+    return new Uint8Array(this.hashBuffer, this.hashOffset, this.hashLength);
   }
 
   /**

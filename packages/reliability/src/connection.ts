@@ -78,7 +78,12 @@ export class ReliableConnection implements RecoveryHost {
    * connection's heap) */
   private readonly sources: PacketSources;
 
-  private readonly closing = new CloseState();
+  /** created when the connection closes: an open one never reads it (idle heap, issue 19) */
+  private closeState: CloseState | null = null;
+  private get closing(): CloseState {
+    this.closeState ??= new CloseState();
+    return this.closeState;
+  }
   /** loss-burst log lines: at most one per LOSS_LOG_INTERVAL_MS, the bursts in between counted */
   private lossLoggedAt = Number.NEGATIVE_INFINITY;
   private lossBurstsUnlogged = 0;

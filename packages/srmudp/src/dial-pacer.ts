@@ -64,7 +64,10 @@ export class DialPacer {
 
   /** An address a connection was established through: dialling it again costs nothing. */
   validated(address: Address): void {
-    const k = addressKey(canonicalAddress(address));
+    // kept flat: the key as addressKey builds it is a rope (host, ':' and port apart, ~85 bytes
+    // where the flat text takes 32), and there is one entry per connection (issue 19); join()
+    // returns a flat string
+    const k = addressKey(canonicalAddress(address)).split(':').join(':');
     this.#validated.delete(k);
     this.#validated.add(k);
     if (this.#validated.size > 4096) this.#validated.delete(this.#validated.values().next().value as string);
