@@ -112,7 +112,13 @@ export class PacketBuilder {
     const sentFrames: SentFrame[] = [];
     let room = maxPayload;
     let ackFrame: AckFrame | null = null;
-    if (s.acks.pending) {
+    // The ACK frame is built only when it will leave: due, or riding on an ack-eliciting packet.
+    // A receiver polls after every batch of datagrams with an ACK pending but rarely due; building
+    // it to throw it away was most of such a poll's cost.
+    if (
+      s.acks.pending &&
+      (ackDue || (cwndOk && paceOk && (recovery.probesToSend > 0 || this.hasElicitingWork())))
+    ) {
       ackFrame = s.acks.build(now);
       if (ackFrame !== null) {
         const sz = frameSize(ackFrame);

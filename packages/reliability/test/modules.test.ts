@@ -1,6 +1,6 @@
-import { type AckFrame, encodeFrames } from '@srmudp/wire';
-import { describe, expect, it } from 'vitest';
-import { IMMEDIATE_FIRST } from '../src/ack-tracker.js';
+import { type AckFrame, decodeFrames, encodeFrames } from '@srmudp/wire';
+import { describe, expect, it, vi } from 'vitest';
+import { AckTracker, IMMEDIATE_FIRST } from '../src/ack-tracker.js';
 import { congestionFactory as resolveFactory } from '../src/config.js';
 import { DeliveryRateSampler } from '../src/delivery-rate.js';
 import { ProtocolError } from '../src/errors.js';
@@ -453,6 +453,41 @@ describe('ACK timing', () => {
     c.handlePacket(t + 1, IMMEDIATE_FIRST + 1, encodeFrames([{ type: 'ping' }])); // a keepalive
     const ack = c.pollTransmit(t + 1);
     expect(ack).not.toBeNull();
+  });
+
+  it('an ACK frame is built only when it leaves: when due, or on a packet that elicits one', () => {
+    const c = new ReliableConnection({ role: 'responder', now: 0 });
+    while (c.pollTransmit(0)) {}
+    for (let pn = 0; pn < IMMEDIATE_FIRST; pn++) {
+      c.handlePacket(pn, pn, encodeFrames([{ type: 'max_data', max: 1 << (10 + pn) }]));
+      expect(c.pollTransmit(pn)).not.toBeNull();
+    }
+    const build = vi.spyOn(AckTracker.prototype, 'build');
+    try {
+      // pending but not due and nothing else to send: the poll returns null without building one
+      c.handlePacket(10, IMMEDIATE_FIRST, encodeFrames([{ type: 'max_data', max: 1 << 22 }]));
+      for (let i = 0; i < 3; i++) expect(c.pollTransmit(10 + i)).toBeNull();
+      expect(build).not.toHaveBeenCalled();
+      // data to send: the pending ACK rides on it, first frame of the packet
+      const id = c.openStream();
+      c.write(id, new Uint8Array(100));
+      const data = c.pollTransmit(13);
+      expect(data).not.toBeNull();
+      const types = decodeFrames(data!.payload).map((f) => f.type);
+      expect(types[0]).toBe('ack');
+      expect(types).toContain('stream');
+      expect(build).toHaveBeenCalledTimes(1);
+      // due (the delayed-ACK timer) with nothing else: an ACK-only packet
+      c.handlePacket(20, IMMEDIATE_FIRST + 1, encodeFrames([{ type: 'max_data', max: 1 << 23 }]));
+      expect(c.pollTransmit(20)).toBeNull();
+      const t = c.pollTimeout() as number;
+      c.handleTimeout(t);
+      const ackOnly = c.pollTransmit(t);
+      expect(decodeFrames(ackOnly!.payload).map((f) => f.type)).toEqual(['ack']);
+      expect(build).toHaveBeenCalledTimes(2);
+    } finally {
+      build.mockRestore();
+    }
   });
 });
 
