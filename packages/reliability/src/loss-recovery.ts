@@ -140,7 +140,8 @@ export class LossRecovery {
    */
   private shrinkSendTimes(): void {
     const times = this.sendTimes;
-    if (times.length === INITIAL_SEND_TIMES || this.nextPn - this.largestAcked - 1 > INITIAL_SEND_TIMES) return;
+    if (times.length === INITIAL_SEND_TIMES || this.nextPn - this.largestAcked - 1 > INITIAL_SEND_TIMES)
+      return;
     const small = new Float64Array(INITIAL_SEND_TIMES);
     for (let q = this.largestAcked + 1; q < this.nextPn; q++) {
       small[q & (INITIAL_SEND_TIMES - 1)] = times[q & (times.length - 1)]!;

@@ -104,7 +104,6 @@ export class SendBuffer {
     }
   }
 
-
   /** Marks a sent range lost; the parts not yet acknowledged are queued for retransmission. */
   onLost(offset: number, len: number, fin: boolean): void {
     if (fin && !this.finAcked) this.finLost = true;

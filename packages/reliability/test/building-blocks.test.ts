@@ -217,7 +217,9 @@ describe('SendBuffer', () => {
         for (let i = 0; i < 4; i++) sb.write(new Uint8Array(N / 4).fill(i));
         sb.sentEnd = N;
         const acked = new Uint8Array(N);
-        const all = inOrderFirst ? [{ ack: true, offset: 0, len: 37 }, { ack: true, offset: 37, len: 50 }, ...ops] : ops;
+        const all = inOrderFirst
+          ? [{ ack: true, offset: 0, len: 37 }, { ack: true, offset: 37, len: 50 }, ...ops]
+          : ops;
         for (const o of all) {
           const len = Math.min(o.len, N - o.offset);
           if (o.ack) {
