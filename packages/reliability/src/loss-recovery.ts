@@ -15,6 +15,7 @@ import type { AckEvent } from './congestion/controller.js';
 import type { DeliveryRateSampler } from './delivery-rate.js';
 import { ErrorCode, ProtocolError } from './errors.js';
 import type { PathState } from './paths.js';
+import { BASE_PLPMTU } from './pmtud.js';
 import type { SentFrame, SentPacket } from './sent-packet.js';
 import type { Counters } from './stats.js';
 
@@ -22,11 +23,21 @@ const PACKET_THRESHOLD = 3; // RFC 9002 §6.1.1
 const MAX_PACKET_THRESHOLD = 300;
 const MAX_RECENT_LOST = 1024;
 const MAX_PTO_BACKOFF = 16; // cap the exponent so timers stay finite
-/** Slots of the send-time ring at first (powers of two); it doubles while more packets than
- * it holds are outstanding above the largest acknowledged, up to the maximum (then an ACK of
- * a packet that old gives no sample from the ring, only from the ledger). */
-const INITIAL_SEND_TIMES = 16;
-const MAX_SEND_TIMES = 1 << 20;
+/** Slots of the send-time ring at first and again once nothing is outstanding (a power of two);
+ * it doubles while more packets than it holds are outstanding above the largest acknowledged, up
+ * to the limit `onPacketSent` is given (then an ACK whose largest is that old gives no sample
+ * from the ring, only from the ledger). */
+export const INITIAL_SEND_TIMES = 16;
+/**
+ * How many packets a connection can have outstanding above the largest acknowledged, the bound
+ * of the send-time ring: its ack-eliciting packets are limited by the congestion window, its
+ * ACK-only ones by the data the peer may have in flight towards it (our connection receive
+ * window; at most one ACK-only packet per packet received). Counted in BASE_PLPMTU-sized
+ * packets, doubled for packets below full size.
+ */
+export function sendTimeLimit(congestionWindow: number, receiveWindow: number): number {
+  return (2 * (congestionWindow + receiveWindow)) / BASE_PLPMTU;
+}
 /** Packets one loss detection declares lost at once from which it counts as a burst (logs). */
 export const LOSS_BURST_PACKETS = 3;
 
@@ -82,8 +93,12 @@ export class LossRecovery {
 
   // ------------------------------------------------------------------ sending
 
-  /** Records a packet just built (`p.pn === nextPn - 1`); ack-eliciting ones count as in flight. */
-  onPacketSent(p: SentPacket): void {
+  /**
+   * Records a packet just built (`p.pn === nextPn - 1`); ack-eliciting ones count as in flight.
+   * `maxOutstanding` bounds the send-time ring: how many packets this connection can really
+   * have outstanding above the largest acknowledged (`sendTimeLimit`).
+   */
+  onPacketSent(p: SentPacket, maxOutstanding: number): void {
     if (p.ackEliciting) {
       this.bytesInFlight += p.size;
       this.ackElicitingInFlight++;
@@ -91,18 +106,19 @@ export class LossRecovery {
     }
     // every pn is recorded so `sent` stays dense (index = pn - base)
     this.sent.push(p.ackEliciting ? p : null);
-    this.recordSendTime(p.pn, p.time);
+    this.recordSendTime(p.pn, p.time, maxOutstanding);
     if (!p.ackEliciting) this.advanceSentHead();
   }
 
   /**
    * Keeps the send time of every packet number above `largestAcked` (the ones an ACK can still
    * newly acknowledge) in the ring, ACK-only packets included: the ledger holds only
-   * ack-eliciting ones, but the largest acknowledged packet of an ACK is often ACK-only.
+   * ack-eliciting ones, but the largest acknowledged packet of an ACK is often ACK-only. The
+   * ring grows while it holds fewer than `maxOutstanding` slots, so it is at most twice that.
    */
-  private recordSendTime(pn: number, time: number): void {
+  private recordSendTime(pn: number, time: number, maxOutstanding: number): void {
     let times = this.sendTimes;
-    if (pn - this.largestAcked >= times.length && times.length < MAX_SEND_TIMES) {
+    if (pn - this.largestAcked >= times.length && times.length < maxOutstanding) {
       // more packets outstanding above largestAcked than slots: double, keeping them in place
       const grown = new Float64Array(times.length * 2);
       const from = Math.max(this.largestAcked + 1, pn - times.length);
@@ -110,6 +126,27 @@ export class LossRecovery {
       this.sendTimes = times = grown;
     }
     times[pn & (times.length - 1)] = time;
+  }
+
+  /** Slots of the send-time ring (tests: it is bounded and shrinks when idle). */
+  get sendTimeSlots(): number {
+    return this.sendTimes.length;
+  }
+
+  /**
+   * Once no more than INITIAL_SEND_TIMES packets are outstanding above the largest acknowledged,
+   * a grown ring goes back to its first size (keeping their send times), so a connection that
+   * once had a large window does not hold a large ring while idle.
+   */
+  private shrinkSendTimes(): void {
+    const times = this.sendTimes;
+    if (times.length === INITIAL_SEND_TIMES || this.nextPn - this.largestAcked - 1 > INITIAL_SEND_TIMES)
+      return;
+    const small = new Float64Array(INITIAL_SEND_TIMES);
+    for (let q = this.largestAcked + 1; q < this.nextPn; q++) {
+      small[q & (INITIAL_SEND_TIMES - 1)] = times[q & (times.length - 1)]!;
+    }
+    this.sendTimes = small;
   }
 
   /** Send time of packet `pn` (above `largestAcked`) if the ring still holds it, else NaN. */
@@ -138,14 +175,23 @@ export class LossRecovery {
     // ack-eliciting or ACK-only (after a PING an idle connection's next packet is often just an
     // ACK, and the peer acks both at once).
     const largestIsNew = largest > this.largestAcked;
-    if (largestIsNew) this.largestAcked = largest;
-    if (largestNewly === null) return false;
+    if (largestNewly === null) {
+      if (largestIsNew) {
+        this.largestAcked = largest;
+        this.shrinkSendTimes();
+      }
+      return false;
+    }
     // RFC 9002 §5.1: an RTT sample when the largest acknowledged is newly acked and at least one
     // newly acked packet was ack-eliciting, measured to the largest's send time; the ack delay
     // (capped at max_ack_delay above) is subtracted by the estimator when min_rtt allows (§5.3).
     if (largestIsNew && this.newlyAckedEliciting) {
       const sentAt = largestNewly.pn === largest ? largestNewly.time : this.sendTime(largest);
       if (!Number.isNaN(sentAt)) path.rtt.update(now - sentAt, ackDelay);
+    }
+    if (largestIsNew) {
+      this.largestAcked = largest;
+      this.shrinkSendTimes();
     }
     this.rate.endAck();
     this.advanceSentHead();

@@ -14,7 +14,7 @@ import type { Datagrams } from './datagrams.js';
 import type { DeliveryRateSampler } from './delivery-rate.js';
 import type { ConnectionFlow } from './flow-control.js';
 import type { Liveness } from './liveness.js';
-import type { LossRecovery } from './loss-recovery.js';
+import { type LossRecovery, sendTimeLimit } from './loss-recovery.js';
 import type { Messages } from './messages.js';
 import type { PathState } from './paths.js';
 import { type SentFrame, SentPacket } from './sent-packet.js';
@@ -112,7 +112,13 @@ export class PacketBuilder {
     const sentFrames: SentFrame[] = [];
     let room = maxPayload;
     let ackFrame: AckFrame | null = null;
-    if (s.acks.pending) {
+    // The ACK frame is built only when it will leave: due, or riding on an ack-eliciting packet.
+    // A receiver polls after every batch of datagrams with an ACK pending but rarely due; building
+    // it to throw it away was most of such a poll's cost.
+    if (
+      s.acks.pending &&
+      (ackDue || (cwndOk && paceOk && (recovery.probesToSend > 0 || this.hasElicitingWork())))
+    ) {
       ackFrame = s.acks.build(now);
       if (ackFrame !== null) {
         const sz = frameSize(ackFrame);
@@ -211,7 +217,7 @@ export class PacketBuilder {
     const p = new SentPacket(pn, now, datagramSize, eliciting, eliciting, mtuProbe, sentFrames);
     p.ackLargest = hasAck ? ackLargest : -1;
     if (eliciting) s.rate.onPacketSent(p, now, s.recovery.bytesInFlight);
-    s.recovery.onPacketSent(p);
+    s.recovery.onPacketSent(p, sendTimeLimit(path.cc.window(), s.flow.recv.window));
     if (eliciting) {
       path.pacer.onSend(datagramSize);
       path.cc.onPacketSent(now, datagramSize, s.recovery.bytesInFlight);

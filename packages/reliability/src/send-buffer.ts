@@ -71,27 +71,36 @@ export class SendBuffer {
     // and `base` would never advance again, stalling the stream.
     const start = Math.max(offset, this.base);
     const end = offset + len;
-    if (end > start) {
-      this.acked.add(start, end);
-      this.lost.remove(start, end);
+    if (end <= start) return; // nothing new (`acked` never holds a range at or below `base`)
+    if (!this.lost.isEmpty()) this.lost.remove(start, end);
+    if (start === this.base && this.acked.size === 0) {
+      // in order, nothing acknowledged above: the common case needs no range book-keeping
+      this.advanceBase(end);
+      return;
     }
-    if (this.acked.size > 0 && this.acked.min() <= this.base) {
+    this.acked.add(start, end);
+    if (this.acked.min() <= this.base) {
       const newBase = this.acked.endAt(0);
       if (newBase > this.base) {
-        this.base = newBase;
         this.acked.removeBelow(newBase);
-        while (this.head < this.chunks.length) {
-          const s = this.chunkStarts[this.head]!;
-          const c = this.chunks[this.head]!;
-          if (s + c.length > newBase) break;
-          this.head++;
-        }
-        if (this.head > 64 && this.head * 2 > this.chunks.length) {
-          this.chunks.splice(0, this.head);
-          this.chunkStarts.splice(0, this.head);
-          this.head = 0;
-        }
+        this.advanceBase(newBase);
       }
+    }
+  }
+
+  /** Everything below `newBase` is acknowledged: release the chunks it covers. */
+  private advanceBase(newBase: number): void {
+    this.base = newBase;
+    while (this.head < this.chunks.length) {
+      const s = this.chunkStarts[this.head]!;
+      const c = this.chunks[this.head]!;
+      if (s + c.length > newBase) break;
+      this.head++;
+    }
+    if (this.head > 64 && this.head * 2 > this.chunks.length) {
+      this.chunks.splice(0, this.head);
+      this.chunkStarts.splice(0, this.head);
+      this.head = 0;
     }
   }
 

@@ -202,6 +202,43 @@ describe('SendBuffer', () => {
     expect(sb.buffered()).toBe(0);
     expect(sb.acked.size).toBe(0);
   });
+
+  it('any order of ACKs and losses: base is the acknowledged prefix, lost never holds acked bytes', () => {
+    // the in-order fast path of onAck (no range book-keeping) against a naive byte map
+    const N = 400;
+    const op = fc.record({
+      ack: fc.boolean(),
+      offset: fc.integer({ min: 0, max: N - 1 }),
+      len: fc.integer({ min: 1, max: 120 }),
+    });
+    fc.assert(
+      fc.property(fc.array(op, { maxLength: 60 }), fc.boolean(), (ops, inOrderFirst) => {
+        const sb = new SendBuffer();
+        for (let i = 0; i < 4; i++) sb.write(new Uint8Array(N / 4).fill(i));
+        sb.sentEnd = N;
+        const acked = new Uint8Array(N);
+        const all = inOrderFirst
+          ? [{ ack: true, offset: 0, len: 37 }, { ack: true, offset: 37, len: 50 }, ...ops]
+          : ops;
+        for (const o of all) {
+          const len = Math.min(o.len, N - o.offset);
+          if (o.ack) {
+            sb.onAck(o.offset, len, false);
+            acked.fill(1, o.offset, o.offset + len);
+          } else sb.onLost(o.offset, len, false);
+          let prefix = 0;
+          while (prefix < N && acked[prefix] === 1) prefix++;
+          expect(sb.base).toBe(prefix);
+          expect(sb.buffered()).toBe(N - prefix);
+          for (let i = 0; i < sb.lost.size; i++) {
+            for (let b = sb.lost.startAt(i); b < sb.lost.endAt(i); b++) expect(acked[b]).toBe(0);
+          }
+          if (prefix < N) expect(sb.read(prefix, 1)[0]).toBe(Math.floor(prefix / (N / 4)));
+        }
+      }),
+      { numRuns: 300, seed: 19 },
+    );
+  });
 });
 
 describe('RttEstimator (RFC 9002 §5)', () => {

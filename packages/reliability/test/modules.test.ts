@@ -1,6 +1,6 @@
-import { type AckFrame, encodeFrames } from '@srmudp/wire';
-import { describe, expect, it } from 'vitest';
-import { IMMEDIATE_FIRST } from '../src/ack-tracker.js';
+import { type AckFrame, decodeFrames, encodeFrames } from '@srmudp/wire';
+import { describe, expect, it, vi } from 'vitest';
+import { AckTracker, IMMEDIATE_FIRST } from '../src/ack-tracker.js';
 import { congestionFactory as resolveFactory } from '../src/config.js';
 import { DeliveryRateSampler } from '../src/delivery-rate.js';
 import { ProtocolError } from '../src/errors.js';
@@ -16,7 +16,7 @@ import {
   ReliableConnection,
   Timer,
 } from '../src/index.js';
-import { LossRecovery, type RecoveryHost } from '../src/loss-recovery.js';
+import { INITIAL_SEND_TIMES, LossRecovery, type RecoveryHost, sendTimeLimit } from '../src/loss-recovery.js';
 import { BLACK_HOLE_LOSSES, PathState } from '../src/paths.js';
 import { SentFrame, SentKind, SentPacket } from '../src/sent-packet.js';
 import { Counters } from '../src/stats.js';
@@ -221,7 +221,8 @@ describe('DeliveryRateSampler', () => {
 });
 
 describe('LossRecovery', () => {
-  function setup() {
+  /** ring bound given with every packet (sendTimeLimit of the connection's windows) */
+  function setup(maxOutstanding = 1 << 14) {
     const lost: number[] = [];
     const acked: number[] = [];
     const probes: (SentFrame[] | null)[] = [];
@@ -237,13 +238,13 @@ describe('LossRecovery', () => {
     const rec = new LossRecovery(25, new DeliveryRateSampler(), counters, host);
     const send = (time: number, frames: SentFrame[] | null = null) => {
       const p = new SentPacket(rec.nextPn++, time, 1200, true, true, false, frames);
-      rec.onPacketSent(p);
+      rec.onPacketSent(p, maxOutstanding);
       return p;
     };
     /** an ACK-only packet: not ack-eliciting, not in flight, not in the ledger */
     const sendAckOnly = (time: number) => {
       const p = new SentPacket(rec.nextPn++, time, 40, false, false, false, null);
-      rec.onPacketSent(p);
+      rec.onPacketSent(p, maxOutstanding);
       return p;
     };
     return { rec, path, send, sendAckOnly, lost, acked, probes, counters, bursts };
@@ -341,6 +342,38 @@ describe('LossRecovery', () => {
       rec.onAckFrame(2011, ack([8000, 8001]), path);
       expect(path.rtt.latest).toBe(10);
     });
+
+    it('the send-time ring is bounded by what can be outstanding and shrinks once nothing is', () => {
+      // a 1 MiB receive window and a 15 KB congestion window: ~1,772 packets, a ring of 2,048
+      const limit = sendTimeLimit(15_000, 1 << 20);
+      expect(limit).toBeCloseTo((2 * (15_000 + (1 << 20))) / BASE_PLPMTU, 9);
+      const { rec, path, send, sendAckOnly } = setup(limit);
+      expect(rec.sendTimeSlots).toBe(INITIAL_SEND_TIMES);
+      send(0);
+      // a receiver's long run of ACK-only packets that the peer has not acknowledged yet
+      for (let i = 1; i <= 8000; i++) sendAckOnly(i / 10);
+      expect(rec.sendTimeSlots).toBe(2048); // not 8,192: grows only while below the limit
+      // the peer acknowledges a recent one: sampled from the ring
+      rec.onAckFrame(805, ack([7990, 7990], [0, 0]), path); // pn 7990 sent at 799
+      expect(path.rtt.latest).toBe(6);
+      // an ACK whose largest is older than the ring holds gives no sample from it
+      send(900); // pn 8001
+      sendAckOnly(900); // pn 8002
+      for (let i = 0; i < 3000; i++) sendAckOnly(901);
+      const before = path.rtt.latest;
+      rec.onAckFrame(1000, ack([8001, 8002]), path); // largest pn 8002: ACK-only, 3,000 packets back
+      expect(rec.largestAcked).toBe(8002);
+      expect(path.rtt.latest).toBe(before);
+      // everything acknowledged: back to the first size, the outstanding send times kept
+      send(1100); // pn 11003
+      send(1101); // pn 11004
+      sendAckOnly(1102); // pn 11005
+      rec.onAckFrame(1110, ack([8003, 11003]), path);
+      expect(path.rtt.latest).toBe(10);
+      expect(rec.sendTimeSlots).toBe(INITIAL_SEND_TIMES);
+      rec.onAckFrame(1120, ack([11004, 11005]), path); // largest pn 11005: ACK-only, sent at 1102
+      expect(path.rtt.latest).toBe(18);
+    });
   });
 
   it('PTO: the timer backs off exponentially and the oldest data is probed', () => {
@@ -420,6 +453,41 @@ describe('ACK timing', () => {
     c.handlePacket(t + 1, IMMEDIATE_FIRST + 1, encodeFrames([{ type: 'ping' }])); // a keepalive
     const ack = c.pollTransmit(t + 1);
     expect(ack).not.toBeNull();
+  });
+
+  it('an ACK frame is built only when it leaves: when due, or on a packet that elicits one', () => {
+    const c = new ReliableConnection({ role: 'responder', now: 0 });
+    while (c.pollTransmit(0)) {}
+    for (let pn = 0; pn < IMMEDIATE_FIRST; pn++) {
+      c.handlePacket(pn, pn, encodeFrames([{ type: 'max_data', max: 1 << (10 + pn) }]));
+      expect(c.pollTransmit(pn)).not.toBeNull();
+    }
+    const build = vi.spyOn(AckTracker.prototype, 'build');
+    try {
+      // pending but not due and nothing else to send: the poll returns null without building one
+      c.handlePacket(10, IMMEDIATE_FIRST, encodeFrames([{ type: 'max_data', max: 1 << 22 }]));
+      for (let i = 0; i < 3; i++) expect(c.pollTransmit(10 + i)).toBeNull();
+      expect(build).not.toHaveBeenCalled();
+      // data to send: the pending ACK rides on it, first frame of the packet
+      const id = c.openStream();
+      c.write(id, new Uint8Array(100));
+      const data = c.pollTransmit(13);
+      expect(data).not.toBeNull();
+      const types = decodeFrames(data!.payload).map((f) => f.type);
+      expect(types[0]).toBe('ack');
+      expect(types).toContain('stream');
+      expect(build).toHaveBeenCalledTimes(1);
+      // due (the delayed-ACK timer) with nothing else: an ACK-only packet
+      c.handlePacket(20, IMMEDIATE_FIRST + 1, encodeFrames([{ type: 'max_data', max: 1 << 23 }]));
+      expect(c.pollTransmit(20)).toBeNull();
+      const t = c.pollTimeout() as number;
+      c.handleTimeout(t);
+      const ackOnly = c.pollTransmit(t);
+      expect(decodeFrames(ackOnly!.payload).map((f) => f.type)).toEqual(['ack']);
+      expect(build).toHaveBeenCalledTimes(2);
+    } finally {
+      build.mockRestore();
+    }
   });
 });
 

@@ -153,6 +153,8 @@ export class WsRelays implements DatagramCarrier {
   // ------------------------------------------------------------------ the driver's carrier
 
   owns(to: Address): boolean {
+    // asked for every datagram the node sends: no key string when no relay address exists
+    if (this.#byAddress.size === 0 && this.#retiredAddresses.size === 0) return false;
     const k = addrKey(to);
     return this.#byAddress.has(k) || this.#retiredAddresses.has(k);
   }
