@@ -1,5 +1,6 @@
 // P4 (srmudp only) of several builds, interleaved: node scripts/p4-ab.mjs PEERS ROUNDS label=/path/to/apps/perf ...
-// Prints handshakes/s, server CPU µs per handshake, heap/external KiB per connection.
+// Prints handshakes/s, server CPU µs and datagrams per handshake, heap/external KiB per connection.
+// P4_CLIENT=node|light picks the clients (default: each build's own default).
 const peers = Number(process.argv[2] ?? 1000);
 const rounds = Number(process.argv[3] ?? 2);
 const builds = process.argv.slice(4).map((a) => {
@@ -8,7 +9,11 @@ const builds = process.argv.slice(4).map((a) => {
 });
 const mods = {};
 for (const b of builds) mods[b.label] = await import(`${b.dir}/dist/index.js`);
-const extra = process.env.P4_KEEPALIVE ? { keepaliveMs: Number(process.env.P4_KEEPALIVE) } : {};
+const extra = {
+  ...(process.env.P4_KEEPALIVE ? { keepaliveMs: Number(process.env.P4_KEEPALIVE) } : {}),
+  // P4_CLIENT=node|light: the clients (builds before 'light' existed ignore it and run full nodes)
+  ...(process.env.P4_CLIENT ? { client: process.env.P4_CLIENT } : {}),
+};
 for (let r = 0; r < rounds; r++) {
   for (const b of builds) {
     const res = await mods[b.label].runP4({
@@ -22,8 +27,13 @@ for (let r = 0; r < rounds; r++) {
     const row = res.rows[0];
     console.log(
       `${b.label.padEnd(6)} round ${r}: ${row.established}/${peers} ${row.handshakesPerSec.toFixed(0)}/s  ` +
-        `server ${(row.serverCpuMsPerHandshake * 1000).toFixed(0)} µs/hs  heap ${(row.heapBytesPerConn / 1024).toFixed(2)} KiB/conn  ` +
-        `external ${(row.externalBytesPerConn / 1024).toFixed(2)} KiB/conn  backend ${row.backend}${row.error ? ` error ${row.error}` : ''}`,
+        `server ${(row.serverCpuMsPerHandshake * 1000).toFixed(0)} µs/hs  ` +
+        `datagrams/hs ${fmt(row.serverDatagramsSentPerHandshake)} out ${fmt(row.serverDatagramsReceivedPerHandshake)} in  heap ${(row.heapBytesPerConn / 1024).toFixed(2)} KiB/conn  ` +
+        `external ${(row.externalBytesPerConn / 1024).toFixed(2)} KiB/conn  backend ${row.backend}  client ${row.client ?? 'node'}${row.error ? ` error ${row.error}` : ''}`,
     );
   }
+}
+
+function fmt(x) {
+  return typeof x === 'number' && Number.isFinite(x) ? x.toFixed(2) : '-';
 }
