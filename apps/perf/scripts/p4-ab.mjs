@@ -1,11 +1,13 @@
 // P4 (srmudp only) of several builds, interleaved: node scripts/p4-ab.mjs PEERS ROUNDS label=/path/to/apps/perf ...
 // Prints handshakes/s, server CPU µs and datagrams per handshake, heap/external KiB per connection.
-// P4_CLIENT=node|light picks the clients (default: each build's own default).
+// P4_CLIENT=node|light picks the clients of every build; label=dir@client those of one build.
 const peers = Number(process.argv[2] ?? 1000);
 const rounds = Number(process.argv[3] ?? 2);
+// label=dir, or label=dir@client to give one build its own clients (light or node)
 const builds = process.argv.slice(4).map((a) => {
-  const [label, dir] = a.split('=');
-  return { label, dir };
+  const [label, spec] = a.split('=');
+  const [dir, client] = spec.split('@');
+  return { label, dir, client };
 });
 const mods = {};
 for (const b of builds) mods[b.label] = await import(`${b.dir}/dist/index.js`);
@@ -23,6 +25,7 @@ for (let r = 0; r < rounds; r++) {
       idleSeconds: 1,
       protos: ['srmudp'],
       ...extra,
+      ...(b.client ? { client: b.client } : {}),
     });
     const row = res.rows[0];
     console.log(
