@@ -1,14 +1,21 @@
 // P4 (srmudp only) of several builds, interleaved: node scripts/p4-ab.mjs PEERS ROUNDS label=/path/to/apps/perf ...
-// Prints handshakes/s, server CPU µs per handshake, heap/external KiB per connection.
+// Prints handshakes/s, server CPU µs and datagrams per handshake, heap/external KiB per connection.
+// P4_CLIENT=node|light picks the clients of every build; label=dir@client those of one build.
 const peers = Number(process.argv[2] ?? 1000);
 const rounds = Number(process.argv[3] ?? 2);
+// label=dir, or label=dir@client to give one build its own clients (light or node)
 const builds = process.argv.slice(4).map((a) => {
-  const [label, dir] = a.split('=');
-  return { label, dir };
+  const [label, spec] = a.split('=');
+  const [dir, client] = spec.split('@');
+  return { label, dir, client };
 });
 const mods = {};
 for (const b of builds) mods[b.label] = await import(`${b.dir}/dist/index.js`);
-const extra = process.env.P4_KEEPALIVE ? { keepaliveMs: Number(process.env.P4_KEEPALIVE) } : {};
+const extra = {
+  ...(process.env.P4_KEEPALIVE ? { keepaliveMs: Number(process.env.P4_KEEPALIVE) } : {}),
+  // P4_CLIENT=node|light: the clients (builds before 'light' existed ignore it and run full nodes)
+  ...(process.env.P4_CLIENT ? { client: process.env.P4_CLIENT } : {}),
+};
 for (let r = 0; r < rounds; r++) {
   for (const b of builds) {
     const res = await mods[b.label].runP4({
@@ -18,12 +25,18 @@ for (let r = 0; r < rounds; r++) {
       idleSeconds: 1,
       protos: ['srmudp'],
       ...extra,
+      ...(b.client ? { client: b.client } : {}),
     });
     const row = res.rows[0];
     console.log(
       `${b.label.padEnd(6)} round ${r}: ${row.established}/${peers} ${row.handshakesPerSec.toFixed(0)}/s  ` +
-        `server ${(row.serverCpuMsPerHandshake * 1000).toFixed(0)} µs/hs  heap ${(row.heapBytesPerConn / 1024).toFixed(2)} KiB/conn  ` +
-        `external ${(row.externalBytesPerConn / 1024).toFixed(2)} KiB/conn  backend ${row.backend}${row.error ? ` error ${row.error}` : ''}`,
+        `server ${(row.serverCpuMsPerHandshake * 1000).toFixed(0)} µs/hs  ` +
+        `datagrams/hs ${fmt(row.serverDatagramsSentPerHandshake)} out ${fmt(row.serverDatagramsReceivedPerHandshake)} in  heap ${(row.heapBytesPerConn / 1024).toFixed(2)} KiB/conn  ` +
+        `external ${(row.externalBytesPerConn / 1024).toFixed(2)} KiB/conn  backend ${row.backend}  client ${row.client ?? 'node'}${row.error ? ` error ${row.error}` : ''}`,
     );
   }
+}
+
+function fmt(x) {
+  return typeof x === 'number' && Number.isFinite(x) ? x.toFixed(2) : '-';
 }

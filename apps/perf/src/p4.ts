@@ -28,6 +28,11 @@ export interface P4Row {
   handshakesPerSec: number;
   /** server CPU per accepted connection during the handshake phase, ms */
   serverCpuMsPerHandshake: number;
+  /** datagrams the server sent / received per accepted connection in the handshake phase (srmudp) */
+  serverDatagramsSentPerHandshake: number;
+  serverDatagramsReceivedPerHandshake: number;
+  /** srmudp clients: 'light' (bare @srmudp/core endpoints) or 'node' (full srmudp nodes) */
+  client: P4Client | null;
   connectMedianMs: number | null;
   connectP99Ms: number | null;
   idleSeconds: number;
@@ -42,9 +47,17 @@ export interface P4Row {
   error?: string;
 }
 
+/**
+ * What runs the srmudp clients: `light`, a bare @srmudp/core endpoint per socket (the default:
+ * the client processes share the cores with the server, so their weight shows in the wall-clock
+ * rate), or `node`, a full srmudp node per socket (the façade, NAT session included).
+ */
+export type P4Client = 'light' | 'node';
+
 export interface P4Result {
   peers: number;
   clientProcesses: number;
+  client: P4Client;
   concurrencyPerProcess: number;
   idleSeconds: number;
   rows: P4Row[];
@@ -66,6 +79,8 @@ export async function runP4(opts: {
   protos?: ('srmudp' | 'tcp')[];
   /** srmudp's crypto backend on both ends (default: the façade's automatic choice) */
   crypto?: CryptoChoice;
+  /** srmudp clients (default 'light') */
+  client?: P4Client;
   /** environment of the server process (PERF_CPU_PROFILE: profile the handshake phase) */
   serverEnv?: Record<string, string>;
   log?: (s: string) => void;
@@ -87,6 +102,7 @@ export async function runP4(opts: {
   return {
     peers: opts.peers,
     clientProcesses: opts.clientProcesses,
+    client: opts.client ?? 'light',
     concurrencyPerProcess: opts.concurrency,
     idleSeconds: opts.idleSeconds,
     rows,
@@ -109,6 +125,9 @@ function emptyRow(proto: 'srmudp' | 'tcp', peers: number, error: string): P4Row 
     rssBytesPerConn: Number.NaN,
     handshakesPerSec: Number.NaN,
     serverCpuMsPerHandshake: Number.NaN,
+    serverDatagramsSentPerHandshake: Number.NaN,
+    serverDatagramsReceivedPerHandshake: Number.NaN,
+    client: null,
     connectMedianMs: null,
     connectP99Ms: null,
     idleSeconds: 0,
@@ -130,9 +149,11 @@ async function runOne(
     idleSeconds: number;
     keepaliveMs?: number;
     crypto?: CryptoChoice;
+    client?: P4Client;
     serverEnv?: Record<string, string>;
   },
 ): Promise<P4Row> {
+  const client = opts.client ?? 'light';
   const ka = [
     ...(opts.keepaliveMs ? ['--keepalive', String(opts.keepaliveMs)] : []),
     ...(opts.crypto ? ['--crypto', opts.crypto] : []),
@@ -153,6 +174,7 @@ async function runOne(
         String(n),
         '--concurrency',
         String(opts.concurrency),
+        ...(proto === 'srmudp' ? ['--client', client] : []),
         ...ka,
       ]),
   );
@@ -197,6 +219,9 @@ async function runOne(
       rssBytesPerConn: ((mem.rss ?? 0) - (base.rss ?? 0)) / n,
       handshakesPerSec: ok / ((endAt - goAt) / 1000),
       serverCpuMsPerHandshake: est ? (Number(est.cpuSec) * 1000) / n : Number.NaN,
+      serverDatagramsSentPerHandshake: est && proto === 'srmudp' ? Number(est.sent) / n : Number.NaN,
+      serverDatagramsReceivedPerHandshake: est && proto === 'srmudp' ? Number(est.received) / n : Number.NaN,
+      client: proto === 'srmudp' ? client : null,
       connectMedianMs: medians.length
         ? (medians.sort((a, b) => a - b)[Math.floor(medians.length / 2)] ?? null)
         : null,

@@ -663,14 +663,21 @@ ${
 
 One server process (srmudp: one node on one UDP socket; reference: a Node net.Server) accepts
 ${p.peers} connections from ${p.clientProcesses} client processes (each client endpoint has its own socket;
-at most ${p.concurrencyPerProcess} handshakes in flight per client process). Memory: the server's
+at most ${p.concurrencyPerProcess} handshakes in flight per client process; srmudp clients: ${
+      (p.client ?? 'node') === 'light'
+        ? 'bare @srmudp/core endpoints, the real protocol without the façade'
+        : 'full srmudp nodes'
+    }). Memory: the server's
 \`process.memoryUsage()\` after forced GC, minus the same before any client connected, ÷ connections.
 Handshakes per second: connections ÷ (go → the server saw the last one); client and server share
-the 2 cores (the clients' initiator work is about as large as the server's, and there are
-${p.clientProcesses} of them), so this rate measures the clients as much as the server: the server's own CPU per
+the 2 cores (the clients' initiator work is close to the server's, and there are
+${p.clientProcesses} of them), so this rate measures the clients too: the server's own CPU per
 accepted connection is shown too, and 1000 ÷ it is what one server core would accept with the
 clients elsewhere (the summary's "one server core" line). Idle CPU: the server's CPU over ${p.idleSeconds} s with every connection established
-and idle (keepalives only), per connection per second.
+and idle (keepalives only), per connection per second. Datagrams per handshake: what the server's
+socket sent and received from its first to its last accepted connection ÷ connections (IK
+initiation, the cookie round trip while initiations exceed the cookie threshold, response, the
+first packet each way, the initiator's ACK).
 
 ${table(
   [
@@ -681,6 +688,7 @@ ${table(
     'RSS KiB/conn',
     'handshakes/s',
     'server CPU ms/handshake',
+    'server datagrams out / in per handshake',
     'connect median / p99 ms',
     'idle CPU µs/conn/s',
     'idle datagrams/conn/s',
@@ -694,6 +702,9 @@ ${table(
     f(row.rssBytesPerConn / 1024, 1),
     f(row.handshakesPerSec, 0),
     f(row.serverCpuMsPerHandshake, 2),
+    row.proto === 'srmudp'
+      ? `${f(row.serverDatagramsSentPerHandshake, 2)} / ${f(row.serverDatagramsReceivedPerHandshake, 2)}`
+      : 'kernel',
     `${f(row.connectMedianMs, 1)} / ${f(row.connectP99Ms, 1)}`,
     f(row.idleCpuUsPerConnPerSec, 2),
     row.proto === 'srmudp' ? f(row.idlePacketsPerConnPerSec, 3) : 'kernel',

@@ -123,6 +123,20 @@ export class Responder {
   /** the cap of validated handshakes under load, from their measured cost */
   readonly budget: HandshakeBudget;
 
+  /** mac1 and cookie keys of our own static key: asked for on every initiation (one or two per
+   * handshake under load), so kept here rather than looked up in macs.ts's cache each time */
+  private ownKeys: { of: Uint8Array; mac1: Uint8Array; cookie: Uint8Array } | null = null;
+
+  private own(): { mac1: Uint8Array; cookie: Uint8Array } {
+    const s = this.host.identity.x25519Public;
+    let k = this.ownKeys;
+    if (k === null || k.of !== s) {
+      k = { of: s, mac1: mac1Key(s), cookie: cookieKey(s) };
+      this.ownKeys = k;
+    }
+    return k;
+  }
+
   constructor(
     private readonly host: ChannelHost,
     private readonly side: ResponderSide,
@@ -265,7 +279,7 @@ export class Responder {
   /** Sends a cookie reply unless the source is over its cookie budget; counts `reason` either way. */
   private cookieReply(now: number, from: Address, pkt: HandshakePacket, raw: Uint8Array, reason: DropReason) {
     if (this.cookieRate.take(now, this.sources.of(from))) {
-      const key = cookieKey(pkt.pattern === HandshakePattern.IK ? this.host.identity.x25519Public : null);
+      const key = pkt.pattern === HandshakePattern.IK ? this.own().cookie : cookieKey(null);
       const { nonce, sealed } = this.cookies.sealCookie(now, addressBytes(from), key, mac1Of(raw));
       const reply: CookieReplyPacket = {
         type: 'cookie_reply',
@@ -314,8 +328,7 @@ export class Responder {
     try {
       const ik = pkt.pattern === HandshakePattern.IK;
       // 1. mac1 before anything costly (WireGuard §5.4.4).
-      if (!verifyMac1(raw, mac1Key(ik ? this.host.identity.x25519Public : null)))
-        return this.drop('bad_mac1');
+      if (!verifyMac1(raw, ik ? this.own().mac1 : mac1Key(null))) return this.drop('bad_mac1');
       // 2. mac2: when present it must be valid; under load it is required (§5.4.7).
       if (hasMac2 && !this.cookies.verifyMac2(now, raw, addressBytes(from)))
         return this.cookieReply(now, from, pkt, raw, 'bad_mac2');
@@ -572,7 +585,7 @@ export class Responder {
     if (!isZero(pkt.mac2)) return this.drop('bad_mac2');
     const h = owner.halfOpen as HalfOpen;
     if (h.remoteIndex !== pkt.senderIndex) return this.drop('unexpected');
-    if (!verifyMac1(raw, mac1Key(this.host.identity.x25519Public))) return this.drop('bad_mac1');
+    if (!verifyMac1(raw, this.own().mac1)) return this.drop('bad_mac1');
     const attempt = h.hs.clone();
     const payloadBytes = attempt.readMessage(pkt.noise);
     if (payloadBytes === null) return this.drop('handshake_failed');

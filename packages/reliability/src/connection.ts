@@ -602,6 +602,8 @@ export class ReliableConnection implements RecoveryHost {
   onPacketLost(now: number, p: SentPacket, path: PathState): void {
     if (p.mtuProbe) {
       path.onProbeLost(now, p);
+      // the connection's first probe carries MAX_DATA / MAX_STREAMS (packet-builder firstProbe)
+      if (p.frames !== null) this.requeue(p.frames);
       return;
     }
     this.counters.packetsLost++;

@@ -97,12 +97,23 @@ export class PacketBuilder {
     const paceOk = probe || path.pacer.nextSendTime(now, mtu) <= now;
     const ackDue = s.acks.shouldSend(now);
 
-    // RFC 8899 probe: PING + PADDING of the probe size, alone in its packet
+    // RFC 8899 probe: PING + PADDING of the probe size, alone in its packet, except the
+    // connection's first packet (see firstProbe)
     if (cwndOk && paceOk && !probe) {
       const size = path.pmtud.wantProbe(now);
       if (size > 0 && size <= sizeCap && recovery.bytesInFlight + size <= cwnd && size - this.overhead > 1) {
-        const frames: Frame[] = [{ type: 'ping' }, { type: 'padding', length: size - this.overhead - 1 }];
-        const t = this.finish(now, frames, true, null, true, 0, path);
+        const t =
+          recovery.nextPn === 0
+            ? this.firstProbe(now, size, path)
+            : this.finish(
+                now,
+                [{ type: 'ping' }, { type: 'padding', length: size - this.overhead - 1 }],
+                true,
+                null,
+                true,
+                0,
+                path,
+              );
         path.pmtud.onProbeSent(t.packetNumber);
         return t;
       }
@@ -170,6 +181,48 @@ export class PacketBuilder {
       true,
       sentFrames.length > 0 ? sentFrames : null,
       false,
+      ackFrame === null ? -1 : ackFrame.ranges[0]!.end,
+      path,
+    );
+  }
+
+  /**
+   * The connection's first packet, when it is a PMTU probe (it is at once: the search starts
+   * with the connection, first at the ceiling): besides PING + PADDING it carries what a fresh
+   * connection owes anyway, the ACK of the peer's first packet and our MAX_DATA / MAX_STREAMS,
+   * so that a connection starts with one datagram each way instead of three (RFC 9000 §14.4
+   * allows other frames in a PMTU probe; RFC 8899 §4.1 probes may carry data the sender can
+   * repeat). The PING in it already was the key confirmation core owes an IK responder, so its
+   * loss on a path that drops the ceiling costs nothing new: MAX_DATA / MAX_STREAMS are queued
+   * again when the probe is declared lost, an ACK is rebuilt from the peer's next packet.
+   */
+  private firstProbe(now: number, size: number, path: PathState): Transmit {
+    const s = this.src;
+    const frames: Frame[] = [];
+    const sentFrames: SentFrame[] = [];
+    // room for the PING and a PADDING frame of at least one byte
+    let room = size - this.overhead - 2;
+    let ackFrame: AckFrame | null = null;
+    if (s.acks.pending) {
+      ackFrame = s.acks.build(now);
+      if (ackFrame !== null) {
+        const sz = frameSize(ackFrame);
+        if (sz <= room) {
+          frames.push(ackFrame);
+          room -= sz;
+        } else ackFrame = null;
+      }
+    }
+    room = s.flow.writeMaxData(frames, sentFrames, room);
+    room = s.streams.writeMaxStreams(frames, sentFrames, room);
+    frames.push({ type: 'ping' });
+    frames.push({ type: 'padding', length: room + 1 });
+    return this.finish(
+      now,
+      frames,
+      true,
+      sentFrames.length > 0 ? sentFrames : null,
+      true,
       ackFrame === null ? -1 : ackFrame.ranges[0]!.end,
       path,
     );

@@ -1,4 +1,5 @@
 import { PAIR_A, PAIR_B, pair } from '@srmudp/sim';
+import { decodeFrames } from '@srmudp/wire';
 import { describe, expect, it } from 'vitest';
 import { BASE_PLPMTU, ErrorCode, ReliableConnection } from '../src/index.js';
 import { Pair } from './helpers/pair.js';
@@ -261,6 +262,49 @@ describe('DPLPMTUD (RFC 8899)', () => {
     const c = pmtuRun(1350, 1472);
     expect(c.pmtu).toBeLessThanOrEqual(1350);
     expect(c.pmtu).toBeGreaterThan(1350 - 20);
+  });
+
+  it('a connection starts with one datagram each way: the first probe carries ACK, MAX_DATA, MAX_STREAMS and the PING', () => {
+    const opts = { now: 0, overhead: 8, maxUdpPayload: 1472 } as const;
+    const a = new ReliableConnection({ ...opts, role: 'initiator' });
+    const b = new ReliableConnection({ ...opts, role: 'responder' });
+    const types = (t: { payload: Uint8Array }) => decodeFrames(t.payload).map((f) => f.type);
+    a.ping(); // as core does at establishment: the key confirmation
+    const a0 = a.pollTransmit(0);
+    expect(a0?.datagramSize).toBe(1472);
+    expect(types(a0!)).toEqual(['max_data', 'max_streams', 'ping', 'padding']);
+    expect(a.pollTransmit(0)).toBeNull();
+    b.ping();
+    b.handlePacket(1, a0!.packetNumber, a0!.payload);
+    const b0 = b.pollTransmit(1);
+    expect(b0?.datagramSize).toBe(1472);
+    expect(types(b0!)).toEqual(['ack', 'max_data', 'max_streams', 'ping', 'padding']);
+    expect(b.pollTransmit(1)).toBeNull(); // nothing else owed: one datagram
+    a.handlePacket(2, b0!.packetNumber, b0!.payload);
+    const a1 = a.pollTransmit(2); // the PING is acknowledged at once (RTT sample)
+    expect(types(a1!)).toEqual(['ack']);
+    expect(a.pollTransmit(2)).toBeNull();
+    expect(a.pmtu).toBe(1472); // b's ACK confirmed a's probe
+    b.handlePacket(3, a1!.packetNumber, a1!.payload);
+    expect(b.pollTransmit(3)).toBeNull();
+    expect(b.pmtu).toBe(1472);
+    // later probes (a search after a loss, the 600 s raise) stay PING + PADDING alone: the
+    // search below checks the path still converges
+  });
+
+  it('a lost first probe: its MAX_STREAMS still arrives (a path that drops the ceiling)', () => {
+    const p = new Pair(10, { maxUdpPayload: 1472, limits: { maxStreams: 64 } }, { maxUdpPayload: 1472 });
+    p.maxSize = 1400; // every 1472-byte probe is lost
+    p.a.ping();
+    p.b.ping();
+    p.run(() => false, 3000);
+    let n = 0;
+    while (p.b.canOpenStream() && n < 100) {
+      p.b.openStream();
+      n++;
+    }
+    expect(n).toBe(64); // not the protocol's initial 16: a's MAX_STREAMS arrived after all
+    expect(p.a.pmtu).toBeLessThanOrEqual(1400);
   });
 
   it('pollTransmit honours a per-call datagram size cap (anti-amplification budget)', () => {

@@ -159,9 +159,11 @@ export class ConnectionRegistry {
     this.byCoreId.set(id, conn);
     this.byKey.set(hex, conn);
     if (named) this.parts.named.established(named, remoteKey, conn);
-    log(
-      `connected ${named ? `${named.name} ` : ''}${short(conn.peerId)} (${outgoing ? 'outgoing' : 'incoming'}, ${`${path.kind} ${path.address.host}:${path.address.port}`})`,
-    );
+    if (log.enabled) {
+      log(
+        `connected ${named ? `${named.name} ` : ''}${short(conn.peerId)} (${outgoing ? 'outgoing' : 'incoming'}, ${`${path.kind} ${path.address.host}:${path.address.port}`})`,
+      );
+    }
     this.parts.dialer.onConnected(id, remoteKey, path, conn);
     // relayed: punch through it in the background (the dialling end starts)
     if (path.kind === 'relayed') this.parts.relayedPunch.relayedStart(id, outgoing);

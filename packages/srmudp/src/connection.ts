@@ -44,7 +44,18 @@ export function toBytes(data: Uint8Array | string): Uint8Array {
  */
 export class Connection extends EventEmitter implements StreamHost {
   /** the node-level name of the peer ('alice'), or its peer id text for unnamed peers */
-  name: string;
+  get name(): string {
+    return this.nameValue ?? this.peerId;
+  }
+
+  set name(value: string) {
+    this.nameValue = value;
+  }
+
+  /** the peer id text form, or a name given: both on first use (accepting a connection costs no
+   * BLAKE2s checksum and base32 encoding unless someone reads them) */
+  private nameValue: string | null;
+  private peerIdValue: string | null = null;
   // An idle connection holds none of these until first used (heap per idle connection, issue 19):
   // the stream map, the three queues and the `closed` promise are created on demand.
   private streamMapValue: Map<number, SrmudpStream> | null = null;
@@ -69,11 +80,14 @@ export class Connection extends EventEmitter implements StreamHost {
     // its methods all take `undefined` there and create it with the first listener, so an idle
     // connection nobody listens to holds none (heap per idle connection, issue 19)
     (this as unknown as { _events: object | undefined })._events = undefined;
-    this.peerId = peerIdToString(remoteKey);
-    this.name = name ?? this.peerId;
+    this.nameValue = name ?? null;
   }
 
-  readonly peerId: string;
+  /** the remote's peer id in its text form */
+  get peerId(): string {
+    if (this.peerIdValue === null) this.peerIdValue = peerIdToString(this.remoteKey);
+    return this.peerIdValue;
+  }
 
   /** settles when the connection is closed, by either side */
   get closed(): Promise<CloseInfo> {

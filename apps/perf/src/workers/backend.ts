@@ -1,6 +1,6 @@
 /** The crypto backend a worker's srmudp node uses (--crypto): createNode's option, or none (auto). */
 import { type CryptoBackend, nobleBackend } from '@srmudp/crypto';
-import { nodeBackend, sodiumBackend, sodiumUnavailableReason } from '@srmudp/crypto-node';
+import { autoBackend, nodeBackend, sodiumBackend, sodiumUnavailableReason } from '@srmudp/crypto-node';
 import type { CryptoChoice } from './args.js';
 
 export function cryptoOption(choice: CryptoChoice): { cryptoBackend?: CryptoBackend } {
@@ -17,4 +17,9 @@ export function cryptoOption(choice: CryptoChoice): { cryptoBackend?: CryptoBack
       return { cryptoBackend: b };
     }
   }
+}
+
+/** The backend the façade would pick by itself (crypto-node's `autoBackend()`), for bare endpoints. */
+export function autoCrypto(): CryptoBackend {
+  return autoBackend();
 }

@@ -2,25 +2,43 @@
  * P4 clients: `--count` client endpoints in this process, each with its own UDP socket (srmudp)
  * or TCP socket (tcp reference). Created before `go` so the handshake rate excludes socket setup;
  * on `go` they connect with at most `--concurrency` handshakes in flight and stay connected
- * until the orchestrator closes stdin.
+ * until the orchestrator closes stdin. srmudp clients are light by default (`--client light`: a
+ * bare @srmudp/core endpoint per socket, light-client.ts), so the four client processes on the
+ * same cores take less CPU from the server they measure; `--client node` runs full srmudp nodes
+ * (the façade with its NAT session, as before).
  */
 import net from 'node:net';
+import { parsePeerId } from '@srmudp/crypto';
 import { createNode, type SrmudpNode } from 'srmudp';
 import { cryptoOf, parseArgs } from './args.js';
-import { cryptoOption } from './backend.js';
+import { autoCrypto, cryptoOption } from './backend.js';
 import { fail, onMessage, send, wallMs } from './channel.js';
+import { LightClient } from './light-client.js';
 
 const args = parseArgs(process.argv.slice(2));
 const proto = args.proto === 'tcp' ? 'tcp' : 'srmudp';
 const host = args.host ?? '127.0.0.1';
 const count = Number(args.count ?? 250);
 const concurrency = Number(args.concurrency ?? 16);
+const light = (args.client ?? 'light') === 'light';
 
 const nodes: SrmudpNode[] = [];
+const lights: LightClient[] = [];
 const sockets: net.Socket[] = [];
 
 async function start(): Promise<void> {
-  if (proto === 'srmudp') {
+  if (proto === 'srmudp' && light) {
+    const crypto = cryptoOption(cryptoOf(args.crypto));
+    for (let i = 0; i < count; i++) {
+      lights.push(
+        await LightClient.create({
+          host,
+          backend: crypto.cryptoBackend ?? autoCrypto(),
+          ...(args.keepalive ? { keepaliveMs: Number(args.keepalive) } : {}),
+        }),
+      );
+    }
+  } else if (proto === 'srmudp') {
     for (let i = 0; i < count; i++) {
       nodes.push(
         await createNode({
@@ -37,7 +55,12 @@ async function start(): Promise<void> {
 
 async function connectOne(i: number, m: Record<string, unknown>): Promise<number> {
   const t0 = performance.now();
-  if (proto === 'srmudp') {
+  if (proto === 'srmudp' && light) {
+    await (lights[i] as LightClient).connect(
+      { host: String(m.host), port: Number(m.port) },
+      parsePeerId(String(m.peerId)),
+    );
+  } else if (proto === 'srmudp') {
     await (nodes[i] as SrmudpNode).connect(String(m.card));
   } else {
     await new Promise<void>((resolve, reject) => {

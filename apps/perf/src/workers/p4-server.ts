@@ -30,14 +30,21 @@ let firstAt = 0;
 let node: SrmudpNode | null = null;
 const sockets: net.Socket[] = [];
 
+/** the server socket's datagram counters when ready was sent */
+let hsSent0 = 0;
+let hsReceived0 = 0;
+
 function established(): void {
   count++;
   if (count === 1) firstAt = wallMs();
   if (count === target) {
     const d = process.cpuUsage(hsCpu0);
     const at = wallMs();
+    const t = transportCounts();
+    const sent = t.sent - hsSent0;
+    const received = t.received - hsReceived0;
     stopProfile().then(
-      () => send({ t: 'established', count, firstAt, at, cpuSec: (d.user + d.system) / 1e6 }),
+      () => send({ t: 'established', count, firstAt, at, cpuSec: (d.user + d.system) / 1e6, sent, received }),
       fail,
     );
   }
@@ -62,9 +69,20 @@ async function start(): Promise<void> {
     node.on('connection', () => established());
     const base = mem();
     const card = node.contactCard(); // (signs a record: before the CPU baseline and the profile)
+    const t0 = transportCounts();
+    hsSent0 = t0.sent;
+    hsReceived0 = t0.received;
     hsCpu0 = process.cpuUsage();
     startProfile(); // PERF_CPU_PROFILE: the handshake phase only
-    send({ t: 'ready', host, port: node.address().port, card, mem: base, backend: node.cryptoBackend });
+    send({
+      t: 'ready',
+      host,
+      port: node.address().port,
+      card,
+      peerId: node.peerId,
+      mem: base,
+      backend: node.cryptoBackend,
+    });
   } else {
     const server = net.createServer((sock) => {
       sock.setKeepAlive(true, 15_000);
@@ -84,11 +102,16 @@ let cpu0 = process.cpuUsage();
 let cpuAt = 0;
 let packets0 = 0;
 
-/** datagrams the server socket sent + received so far (srmudp; 0 for tcp) */
-function packetsNow(): number {
-  if (!node) return 0;
+/** datagrams the server socket sent and received so far (srmudp; 0 for tcp) */
+function transportCounts(): { sent: number; received: number } {
+  if (!node) return { sent: 0, received: 0 };
   const t = node.stats().transport as unknown as { sent?: number; received?: number };
-  return (t.sent ?? 0) + (t.received ?? 0);
+  return { sent: t.sent ?? 0, received: t.received ?? 0 };
+}
+
+function packetsNow(): number {
+  const t = transportCounts();
+  return t.sent + t.received;
 }
 
 onMessage((m) => {
