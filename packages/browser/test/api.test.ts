@@ -234,7 +234,8 @@ describe('two nodes through the relay', () => {
     // b leaves: a sees it from b's CLOSE. Nothing else ends a's session this soon: the relay's
     // peer_gone closes the route only, and the idle timeout is 30 s; 10 s leaves a loaded machine
     // room. (Under load the relay used to read b's CLOSE and the close of its WebSocket in one
-    // turn and drop the CLOSE with the circuit, ~1 run in 10: relay-server's carrier-close test.)
+    // turn and drop the CLOSE with the circuit, ~1 run in 10: relay-server's e2e test "a
+    // WebSocket that closes right after its last datagram".)
     await b.close();
     await expect.poll(() => a.status().peers.b?.state, { timeout: 10_000 }).not.toBe('established');
     await expect(b.peers.ready('a')).rejects.toMatchObject({ code: 'NODE_CLOSED' });
