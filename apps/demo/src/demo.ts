@@ -105,9 +105,9 @@ export async function runDemo(opts: DemoOptions = {}): Promise<DemoResult> {
       out(`   ${label.padEnd(12)} "${c.text}"  received by ${got.join(', ') || 'nobody'}`);
     }
     out('');
-    out('   paths and round-trip times, smoothed and smallest, measured on the traffic so far (the');
-    out('   first samples were taken while all four nodes, in this one process, did 12 handshakes at');
-    out('   once: that event-loop delay, not the loopback, is most of the smoothed milliseconds):');
+    out("   paths and round-trip times, smoothed and smallest (the handshakes' samples queue behind");
+    out('   the 12 handshakes this one process runs at once; a few PINGs after each connection opens');
+    out('   re-measure, and the smallest sample so far resets the estimate):');
     for (const n of NAMES) {
       const s = nodes[n].status();
       const cells = NAMES.filter((o) => o !== n).map((o) => {

@@ -13,6 +13,9 @@ import { BOOT_ID_OPTION, DEFAULTS } from './defaults.js';
 import type { RelayOptions } from './relays.js';
 
 /** What every connection's reliability state is created with (its role and `now` come later). */
+/** RTT warm-up PINGs of every connection (50, 150, 350 ms after it opens). */
+export const RTT_WARMUP_PROBES = 3;
+
 export type ReliableSettings = Omit<ReliableOptions, 'role' | 'now'>;
 
 export interface EndpointSettings {
@@ -138,6 +141,9 @@ export function resolveEndpointConfig(config: EndpointConfig, now: number): Endp
       ...(congestion !== undefined ? { congestion } : {}),
       keepaliveMs,
       idleTimeoutMs,
+      // a connection opens at the end of a handshake, whose RTT samples queue behind handshake
+      // work: a few PINGs after it re-measure (reliability's liveness.ts, rtt.ts)
+      rttProbes: RTT_WARMUP_PROBES,
       random: config.random,
       limits: {
         sendBuffer: half,

@@ -86,6 +86,13 @@ export interface ReliableOptions {
   maxAckDelayMs?: number;
   /** RTT assumed before the first sample, default 333 ms (RFC 9002 §6.2.2) */
   initialRttMs?: number;
+  /**
+   * RTT warm-up PINGs after the connection opens (at 50, 150 and 350 ms), default 0 (none).
+   * Until the last has left, a sample below every earlier one resets the smoothed RTT to it: for a
+   * connection that opens at the end of a handshake, whose samples include queueing behind
+   * handshake work (core asks for 3; see liveness.ts and rtt.ts).
+   */
+  rttProbes?: number;
   /** randomness source (reserved for packet-number skipping); unused by the state machine now */
   random?: (n: number) => Uint8Array;
   /**
@@ -108,6 +115,7 @@ export interface ConnectionConfig {
   readonly keepaliveMs: number;
   readonly idleTimeoutMs: number;
   readonly initialRtt: number;
+  readonly rttProbes: number;
   readonly congestion: CongestionControllerFactory;
   readonly log: ((message: string) => void) | null;
 }
@@ -131,6 +139,10 @@ export function resolveConfig(options: ReliableOptions): ConnectionConfig {
     throw new TypeError('"log" expected a function');
   const initialRtt = options.initialRttMs ?? 333;
   if (!(initialRtt > 0)) throw new RangeError('"initialRttMs" expected a number > 0');
+  const rttProbes = options.rttProbes ?? 0;
+  if (!Number.isSafeInteger(rttProbes) || rttProbes < 0 || rttProbes > 10) {
+    throw new RangeError('"rttProbes" expected an integer in [0, 10]');
+  }
   const choice = options.congestion ?? 'bbr';
   const maxAckDelay = options.maxAckDelayMs ?? 25;
   const keepaliveMs = options.keepaliveMs ?? 15_000;
@@ -144,6 +156,7 @@ export function resolveConfig(options: ReliableOptions): ConnectionConfig {
     keepaliveMs,
     idleTimeoutMs,
     initialRtt,
+    rttProbes,
     congestion: congestionFactory(choice),
     log: options.log ?? null,
   });
@@ -162,7 +175,7 @@ export function resolveConfig(options: ReliableOptions): ConnectionConfig {
     byValues = new Map();
     CONFIG_CACHE.set(limits, byValues);
   }
-  const key = `${options.role} ${overhead} ${maxUdpPayload} ${maxAckDelay} ${keepaliveMs} ${idleTimeoutMs} ${initialRtt} ${choice}`;
+  const key = `${options.role} ${overhead} ${maxUdpPayload} ${maxAckDelay} ${keepaliveMs} ${idleTimeoutMs} ${initialRtt} ${rttProbes} ${choice}`;
   const hit = byValues.get(key);
   if (hit !== undefined) return hit;
   const config = Object.freeze(resolve());

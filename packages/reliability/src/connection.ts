@@ -104,7 +104,9 @@ export class ReliableConnection implements RecoveryHost {
     this.streams = new StreamSet(config.role, limits, this.flow, this.events, this.counters, this);
     // the connection is loss recovery's host itself: no closures per connection (idle heap)
     this.recovery = new LossRecovery(config.maxAckDelay, this.rate, this.counters, this);
-    this.liveness = new Liveness(config.idleTimeoutMs, config.keepaliveMs, now);
+    this.liveness = new Liveness(config.idleTimeoutMs, config.keepaliveMs, now, config.rttProbes);
+    // samples stay provisional until the last warm-up PING leaves (rtt.ts, liveness.ts)
+    if (this.liveness.warmingUp) this.path.rtt.provisionalUntil = Number.POSITIVE_INFINITY;
     this.sources = {
       config,
       acks: this.acks,
@@ -354,6 +356,9 @@ export class ReliableConnection implements RecoveryHost {
   setActivePath(path: PathState, now: number): void {
     checkNow(now);
     if (path === this.path) return;
+    // a warm-up's provisional samples belong to the path it started on (rtt.ts)
+    const old = this.path.rtt;
+    if (old.provisionalUntil === Number.POSITIVE_INFINITY) old.provisionalUntil = now;
     this.path = path;
     this.recovery.onPathReset();
     this.path.armTimers(now);
@@ -676,6 +681,7 @@ export class ReliableConnection implements RecoveryHost {
     t.set(Timer.LossDetection, this.recovery.timer(path));
     t.set(Timer.Idle, this.liveness.idleDeadline(path.pto(this.config.maxAckDelay)));
     t.set(Timer.KeepAlive, this.liveness.keepaliveDeadline());
+    t.set(Timer.RttProbe, this.liveness.rttProbeDeadline());
     t.set(Timer.PmtuSearch, path.searchAt);
     // pacing matters only when data waits for the pacer alone
     const paced =
@@ -711,6 +717,12 @@ export class ReliableConnection implements RecoveryHost {
     }
     if (t.expired(Timer.LossDetection, now)) this.recovery.onTimeout(now, this.path);
     if (t.expired(Timer.KeepAlive, now)) this.builder.pingPending = true;
+    if (t.expired(Timer.RttProbe, now)) {
+      this.builder.pingPending = true;
+      // the last warm-up PING leaves at `now` (a PING waits for nothing but the window): its
+      // sample is the last provisional one
+      if (this.liveness.onRttProbe(now)) this.path.rtt.provisionalUntil = now;
+    }
     // Ack, PmtuSearch and Pacing need no action here: the next pollTransmit(now) does their work
   }
 

@@ -3,9 +3,19 @@
  * max(idle timeout, 3 PTO) without receiving, counted from the last receipt or from the first
  * ack-eliciting packet sent after it; a PING goes out after `keepaliveMs` without sending (below
  * the 30 s NAT binding timeouts). Both run on our clock only (no idle-timeout negotiation).
+ *
+ * RTT warm-up: a connection's first RTT samples are taken while both hosts are busy with the
+ * handshake (and, on a host accepting many, with other handshakes), and a connection that sends
+ * nothing afterwards never takes a better one. So `rttProbes` PINGs (core asks for 3) go out after it
+ * opens, RTT_PROBE_FIRST_MS after it and then at doubling gaps (50, 150, 350 ms): each is
+ * acknowledged at once (a PING is) and its sample is provisional (rtt.ts), so the smallest,
+ * outside the burst, becomes the estimate. A one-off few packets per connection, none later; a
+ * PING rides on a packet that carries data anyway, so a busy connection pays nothing.
  */
 /** Keepalive deadlines are rounded down to multiples of keepaliveMs / this. */
 export const KEEPALIVE_GRID_DIVISOR = 16;
+/** The first RTT warm-up PING goes this long after the connection opens; each next gap doubles. */
+export const RTT_PROBE_FIRST_MS = 50;
 
 export class Liveness {
   /** start of the idle period: last receipt, or the first ack-eliciting send after it */
@@ -13,14 +23,39 @@ export class Liveness {
   private elicitingSinceReceive = false;
   /** when we last sent anything */
   private lastSent: number;
+  /** RTT warm-up PINGs still to send, and when the next one is due */
+  private rttProbesLeft: number;
+  private rttProbeGap = RTT_PROBE_FIRST_MS;
+  private rttProbeAt: number;
 
   constructor(
     private readonly idleTimeoutMs: number,
     private readonly keepaliveMs: number,
     now: number,
+    rttProbes = 0,
   ) {
     this.idleStart = now;
     this.lastSent = now;
+    this.rttProbesLeft = rttProbes;
+    this.rttProbeAt = now + RTT_PROBE_FIRST_MS;
+  }
+
+  /** True while RTT warm-up PINGs are still to be sent (their samples are provisional). */
+  get warmingUp(): boolean {
+    return this.rttProbesLeft > 0;
+  }
+
+  /** When the next RTT warm-up PING is due, or +Inf when none is left. */
+  rttProbeDeadline(): number {
+    return this.rttProbesLeft > 0 ? this.rttProbeAt : Number.POSITIVE_INFINITY;
+  }
+
+  /** A warm-up PING is owed at `now` (its deadline came); true when it is the last one. */
+  onRttProbe(now: number): boolean {
+    this.rttProbesLeft--;
+    this.rttProbeGap *= 2;
+    this.rttProbeAt = now + this.rttProbeGap;
+    return this.rttProbesLeft === 0;
   }
 
   onReceive(now: number): void {

@@ -187,7 +187,7 @@ export class LossRecovery {
     // (capped at max_ack_delay above) is subtracted by the estimator when min_rtt allows (§5.3).
     if (largestIsNew && this.newlyAckedEliciting) {
       const sentAt = largestNewly.pn === largest ? largestNewly.time : this.sendTime(largest);
-      if (!Number.isNaN(sentAt)) path.rtt.update(now - sentAt, ackDelay);
+      if (!Number.isNaN(sentAt)) path.rtt.update(now - sentAt, ackDelay, sentAt);
     }
     if (largestIsNew) {
       this.largestAcked = largest;

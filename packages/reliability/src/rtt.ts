@@ -2,6 +2,14 @@
  * Round-trip time estimator, RFC 9002 §5: min_rtt over the connection's lifetime (or since it was
  * reset by a path change), an EWMA smoothed_rtt (1/8) and rttvar (1/4), both fed with samples
  * from which the peer's reported ack delay is removed when that leaves at least min_rtt.
+ *
+ * Provisional samples: the samples of a connection's first moments (the handshake's, and those of
+ * packets sent while it warms up, see `Liveness`) queue behind handshake work on both hosts (a
+ * server or process that accepts many connections at once spends milliseconds of CPU per
+ * handshake), and queueing only ever adds. So a provisional sample below every sample so far
+ * re-initialises the estimator as the first sample does (RFC 9002 §5.3): smoothed_rtt = sample,
+ * rttvar = sample / 2. With the 1/8 EWMA alone, one inflated handshake sample would dominate an
+ * idle connection's estimate for its lifetime (it rarely takes another sample).
  */
 export const INITIAL_RTT_MS = 333; // RFC 9002 §6.2.2
 export const TIMER_GRANULARITY_MS = 1; // RFC 9002 §6.1.2
@@ -12,18 +20,27 @@ export class RttEstimator {
   variance = INITIAL_RTT_MS / 2;
   min = Number.POSITIVE_INFINITY;
   hasSample = false;
+  /**
+   * Samples of packets sent at or before this time are provisional (see above): -Infinity (none)
+   * unless a warm-up is running; +Infinity until its last probe leaves, then that probe's time.
+   */
+  provisionalUntil = Number.NEGATIVE_INFINITY;
 
   constructor(initialRtt = INITIAL_RTT_MS) {
     this.smoothed = initialRtt;
     this.variance = initialRtt / 2;
   }
 
-  /** RFC 9002 §5.3. `ackDelay` is already capped at max_ack_delay by the caller. */
-  update(sample: number, ackDelay: number): void {
+  /**
+   * RFC 9002 §5.3. `ackDelay` is already capped at max_ack_delay by the caller; `sentAt` is when
+   * the acknowledged packet left (-Infinity for a handshake's sample, which is always provisional).
+   */
+  update(sample: number, ackDelay: number, sentAt = Number.NEGATIVE_INFINITY): void {
     if (!(sample >= 0)) return;
     this.latest = sample;
-    if (sample < this.min) this.min = sample;
-    if (!this.hasSample) {
+    const lowest = sample < this.min;
+    if (lowest) this.min = sample;
+    if (!this.hasSample || (lowest && sentAt <= this.provisionalUntil)) {
       this.hasSample = true;
       this.smoothed = sample;
       this.variance = sample / 2;
@@ -56,5 +73,6 @@ export class RttEstimator {
     this.variance = initialRtt / 2;
     this.min = Number.POSITIVE_INFINITY;
     this.hasSample = false;
+    this.provisionalUntil = Number.NEGATIVE_INFINITY;
   }
 }

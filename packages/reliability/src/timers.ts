@@ -13,6 +13,7 @@
  * | PmtuSearch | PMTU_RAISE_TIMER or black-hole retry (RFC 8899 §5.1.1) | the path's `Pmtud` | the next send opportunity probes |
  * | Pacing | when the pacer lets the next full packet go (RFC 9002 §7.7), armed only while data waits for nothing else | the path's `Pacer` | the next `pollTransmit` sends |
  * | Close | end of closing / draining: 3 PTO (RFC 9000 §10.2) | `ReliableConnection` | state `closed` |
+ * | RttProbe | the next RTT warm-up PING: open + 50, 150, 350 ms (see liveness.ts) | `Liveness` | a PING is owed; after the last, the RTT samples stop being provisional |
  */
 export const Timer = {
   Ack: 0,
@@ -22,6 +23,7 @@ export const Timer = {
   PmtuSearch: 4,
   Pacing: 5,
   Close: 6,
+  RttProbe: 7,
 } as const;
 export type TimerId = (typeof Timer)[keyof typeof Timer];
 

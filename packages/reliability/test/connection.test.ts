@@ -133,4 +133,45 @@ describe('public accessors for the connection layer', () => {
     expect(p.a.stats().rttMs).toBeGreaterThanOrEqual(40);
     expect(p.a.stats().rttMs).toBeLessThan(70);
   });
+  it('RTT warm-up: PINGs after opening re-measure a handshake-time sample inflated by queueing; then no more', () => {
+    // the handshake and the first PING queue behind handshake work (16 ms round trips), then
+    // the path is 1 ms; with the 1/8 EWMA alone the idle connection's estimate stays ~15 ms
+    const p = new Pair(8, { rttProbes: 3 }, { rttProbes: 3 });
+    p.a.seedRtt(15);
+    p.a.ping();
+    p.b.ping();
+    p.run(() => p.a.stats().minRttMs > 0 && p.b.stats().minRttMs > 0, 40);
+    expect(p.a.stats().srttMs).toBeGreaterThanOrEqual(15);
+    p.delay = 0.5;
+    p.run(() => false, 1000);
+    for (const c of [p.a, p.b]) {
+      expect(c.stats().srttMs).toBeLessThan(1.2);
+      expect(c.stats().minRttMs).toBe(1);
+    }
+    // three PINGs each, then nothing until the keepalive (15 s): a one-off cost
+    const sent = p.a.stats().packetsSent;
+    expect(p.a.armedTimers().map((t) => t.timer)).not.toContain('RttProbe');
+    p.run(() => false, 10_000);
+    expect(p.a.stats().packetsSent).toBe(sent);
+    // after the warm-up, a smaller sample is ordinary again (RFC 9002 §5.3 EWMA)
+    const q = new Pair(8, { rttProbes: 1 });
+    q.a.ping();
+    q.run(() => q.a.stats().minRttMs > 0, 40);
+    q.run(() => false, 100); // the probe at 50 ms, also 16 ms: the warm-up is over
+    q.delay = 0.5;
+    q.a.ping();
+    q.run(() => q.a.stats().minRttMs === 1, 200);
+    expect(q.a.stats().srttMs).toBeGreaterThan(13);
+  });
+
+  it('without rttProbes (the default) no warm-up PING is sent; with it, exactly that many', () => {
+    const sent = (rttProbes: number): number => {
+      const p = new Pair(8, { rttProbes });
+      p.a.ping();
+      p.run(() => false, 1000);
+      return p.a.stats().packetsSent;
+    };
+    expect(sent(3) - sent(0)).toBe(3);
+    expect(() => new Pair(8, { rttProbes: -1 })).toThrow(RangeError);
+  });
 });

@@ -15,7 +15,7 @@ export class Pair {
   delivered = 0;
 
   constructor(
-    readonly delay = 10,
+    public delay = 10,
     optsA: Partial<ReliableOptions> = {},
     optsB: Partial<ReliableOptions> = {},
   ) {
