@@ -307,13 +307,37 @@ export class CoreEndpoint implements EndpointApi {
     if (this.closed) return;
     if (!this.closing) this.settings.log?.(`endpoint closing: ${this.table.size} connection(s) left`);
     this.closing = true;
-    for (const conn of [...this.table.all()]) {
-      if (conn.state === 'handshaking') {
-        this.releaseChannels(conn);
-        conn.fail(now, new CoreError('CLOSED', 'the endpoint was closed'));
-      } else conn.closeImmediately(now, code, reason);
-    }
+    const all = [...this.table.all()];
+    // Connections on a relayed route first, and their CLOSE is wrapped at once, while the hop
+    // sessions it rides on are up: closing a hop session ends our relay client of it at once, so
+    // after it the route is gone and the peer would hear only the relay's peer_gone and keep its
+    // session until the idle timeout.
+    const relayed = all.filter((c) => c.path?.kind === 'relayed');
+    for (const conn of relayed) this.closeOne(now, conn, code, reason);
+    if (relayed.length > 0) this.flushNow(now);
+    for (const conn of all) if (conn.path?.kind !== 'relayed') this.closeOne(now, conn, code, reason);
     this.maybeCloseSecure();
+  }
+
+  private closeOne(now: number, conn: CoreConnection, code: number, reason: string): void {
+    if (conn.state === 'handshaking') {
+      this.releaseChannels(conn);
+      conn.fail(now, new CoreError('CLOSED', 'the endpoint was closed'));
+    } else conn.closeImmediately(now, code, reason);
+  }
+
+  /** Moves what the connections have to send now into the output queue, relayed routes wrapped. */
+  private flushNow(now: number): void {
+    // bounded: each connection sends at most its congestion window; the cap is a backstop
+    for (let n = 0; n < 64 + 64 * this.table.size; n++) {
+      const t = this.table.pollTransmit(now);
+      if (t === null) return;
+      if (!isRelayRoute(t.to)) this.out.push(t);
+      else {
+        const w = this.relayPaths.wrap(now, t.to, t.data);
+        if (w !== null) this.out.push(w);
+      }
+    }
   }
 
   /** Peer ids of the connected peers that serve as relays for us (they greeted us): `relays` candidates. */

@@ -44,6 +44,19 @@ function trio(
   return { net, a, b, r };
 }
 
+/** trio() with a relayed e2e connection from a to b (`ca`), settled for a second. */
+function relayedPair(seed: string) {
+  const t = trio(seed, { relay: { serve: { policy: openPolicy(), limits: LIFTED } } });
+  const { net, a, b, r } = t;
+  const ca = a.ep.connect(net.now, { addresses: [], remoteKey: b.key, relays: [{ key: r.key }] });
+  net.drive({
+    until: () => a.connected().length === 2 && b.connected().length === 2,
+    maxTimeMs: 10_000,
+  });
+  net.runFor(1000);
+  return { ...t, ca };
+}
+
 /** a's voucher for a circuit through `r` to `b`, valid 60 s. */
 function voucherOfA(r: SimEndpoint, b: SimEndpoint, now: number): Uint8Array {
   return createVoucher(identity('a'), { relay: r.key, target: b.key, expiresAt: now + 60_000 }, rnd);
@@ -147,6 +160,38 @@ describe('relayed paths (core, sim)', { timeout: 180_000 }, () => {
     net.drive({ until: () => a.count('path_lost') >= 1, maxTimeMs: 3000 });
     expect(a.count('path_lost')).toBe(1);
     expect(a.ep.stats().drops.relay_channel_closed).toBeGreaterThanOrEqual(1);
+  });
+
+  it('a peer whose endpoint closes (e2e session relayed, hop session with the relay): its CLOSE reaches the other end', () => {
+    const { net, a, b, r, ca } = relayedPair('relay-close-then-leave');
+    const closedBefore = a.count('closed');
+    // b's endpoint closes (node.close()): its e2e CLOSE (a channel datagram) and its hop session's
+    // CLOSE leave in one turn and reach the relay together. b must send the first while its hop
+    // session is up (closing it ends b's relay client of it), and the relay must forward it before
+    // the second ends the circuit (a datagram still queued for a closed circuit is dropped);
+    // otherwise a only hears peer_gone and keeps the session until its idle timeout
+    b.ep.close(net.now);
+    net.drive({ until: () => a.count('closed') > closedBefore, maxTimeMs: 3000 });
+    const ev = a.events.find((e) => e.type === 'closed' && e.id === ca.id);
+    expect(ev?.type === 'closed' && ev.remote).toBe(true);
+    expect(r.ep.relayStats()?.dropped.circuit_closed).toBe(0);
+    expect(b.ep.stats().drops.relay_route_gone ?? 0).toBe(0);
+  });
+
+  it("the relay reads a leaving peer's CLOSE and its hop session's CLOSE in one batch: it forwards the first", () => {
+    const { net, a, b, r, ca } = relayedPair('relay-close-one-batch');
+    // b's last datagrams, handed to the relay back to back with no output polled in between (a
+    // socket driver reads a batch before it polls)
+    b.ep.close(net.now);
+    const last: Uint8Array[] = [];
+    for (let t = b.ep.pollTransmit(net.now); t !== null && last.length < 16; t = b.ep.pollTransmit(net.now))
+      if (t.to.host === R.host) last.push(t.data.slice());
+    expect(last.length).toBeGreaterThanOrEqual(2);
+    for (const d of last) r.ep.handle(net.now, B, d);
+    net.drive({ until: () => a.events.some((e) => e.type === 'closed' && e.id === ca.id), maxTimeMs: 3000 });
+    const ev = a.events.find((e) => e.type === 'closed' && e.id === ca.id);
+    expect(ev?.type === 'closed' && ev.remote).toBe(true);
+    expect(r.ep.relayStats()?.dropped.circuit_closed).toBe(0);
   });
 
   it('the relay cannot forge: a flipped byte in a forwarded datagram is dropped by the end', () => {
