@@ -90,7 +90,7 @@ export interface ReliableOptions {
    * RTT warm-up PINGs after the connection opens (at 50, 150 and 350 ms), default 0 (none).
    * Until the last has left, a sample below every earlier one resets the smoothed RTT to it: for a
    * connection that opens at the end of a handshake, whose samples include queueing behind
-   * handshake work (core asks for 3; see liveness.ts and rtt.ts).
+   * handshake work (core asks for 1; see liveness.ts and rtt.ts).
    */
   rttProbes?: number;
   /** randomness source (reserved for packet-number skipping); unused by the state machine now */

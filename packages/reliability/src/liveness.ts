@@ -6,7 +6,7 @@
  *
  * RTT warm-up: a connection's first RTT samples are taken while both hosts are busy with the
  * handshake (and, on a host accepting many, with other handshakes), and a connection that sends
- * nothing afterwards never takes a better one. So `rttProbes` PINGs (core asks for 3) go out after it
+ * nothing afterwards never takes a better one. So `rttProbes` PINGs (core asks for 1) go out after it
  * opens, RTT_PROBE_FIRST_MS after it and then at doubling gaps (50, 150, 350 ms): each is
  * acknowledged at once (a PING is) and its sample is provisional (rtt.ts), so the smallest,
  * outside the burst, becomes the estimate. A one-off few packets per connection, none later; a
