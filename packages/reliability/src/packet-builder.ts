@@ -130,14 +130,8 @@ export class PacketBuilder {
       s.acks.pending &&
       (ackDue || (cwndOk && paceOk && (recovery.probesToSend > 0 || this.hasElicitingWork())))
     ) {
-      ackFrame = s.acks.build(now);
-      if (ackFrame !== null) {
-        const sz = frameSize(ackFrame);
-        if (sz <= room) {
-          frames.push(ackFrame);
-          room -= sz;
-        } else ackFrame = null;
-      }
+      ackFrame = this.pushAck(now, frames, room);
+      if (ackFrame !== null) room -= frameSize(ackFrame);
     }
     let eliciting = false;
     if (cwndOk && paceOk) {
@@ -202,17 +196,8 @@ export class PacketBuilder {
     const sentFrames: SentFrame[] = [];
     // room for the PING and a PADDING frame of at least one byte
     let room = size - this.overhead - 2;
-    let ackFrame: AckFrame | null = null;
-    if (s.acks.pending) {
-      ackFrame = s.acks.build(now);
-      if (ackFrame !== null) {
-        const sz = frameSize(ackFrame);
-        if (sz <= room) {
-          frames.push(ackFrame);
-          room -= sz;
-        } else ackFrame = null;
-      }
-    }
+    const ackFrame = s.acks.pending ? this.pushAck(now, frames, room) : null;
+    if (ackFrame !== null) room -= frameSize(ackFrame);
     room = s.flow.writeMaxData(frames, sentFrames, room);
     room = s.streams.writeMaxStreams(frames, sentFrames, room);
     frames.push({ type: 'ping' });
@@ -226,6 +211,14 @@ export class PacketBuilder {
       ackFrame === null ? -1 : ackFrame.ranges[0]!.end,
       path,
     );
+  }
+
+  /** Builds the pending ACK frame and appends it when it fits in `room`: the frame, or null. */
+  private pushAck(now: number, frames: Frame[], room: number): AckFrame | null {
+    const ack = this.src.acks.build(now);
+    if (ack === null || frameSize(ack) > room) return null;
+    frames.push(ack);
+    return ack;
   }
 
   /**
