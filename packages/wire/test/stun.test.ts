@@ -191,6 +191,18 @@ describe('STUN codec', () => {
     expect(back.responseOrigin).toEqual({ family: 6, host: '::1', port: 3478 });
   });
 
+  it('keeps a leading U+FEFF in text attributes (found by the property above: the decoder stripped it as a BOM)', () => {
+    for (const reason of ['\uFEFF', '\uFEFFtry again', 'a\uFEFF']) {
+      const msg = {
+        class: 'error' as const,
+        method: 1,
+        transactionId: new Uint8Array(12).fill(7),
+        errorCode: { code: 300, reason },
+      };
+      expect(decodeStun(encodeStun(msg)).errorCode).toEqual({ code: 300, reason });
+    }
+  });
+
   it('rejects non-STUN and malformed input with the right codes', () => {
     const ok = RFC5769_RESPONSE_IPV4;
     expect(code(() => decodeStun(ok.subarray(0, 19)))).toBe('TRUNCATED');
