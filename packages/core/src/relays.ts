@@ -163,17 +163,11 @@ export class EndpointRelays {
   }
 
   /**
-   * The connection to `key` ended: its client (on the relay) and our client of it go down. What
-   * the service already forwarded from that client leaves first: its last channel datagrams (the
-   * CLOSE of its end-to-end sessions) and its hop session's CLOSE often arrive in one batch, and
-   * a datagram still queued when its circuit closes is dropped (`circuit_closed`), so the other
-   * end would hear `peer_gone` without the CLOSE and keep its session until the idle timeout.
+   * The connection to `key` ended: its client (on the relay) and our client of it go down (what
+   * that client already sent through the service still leaves first: RelayService.clientDown).
    */
   hopDown(now: number, key: Uint8Array, address: Address | null): void {
-    if (this.service !== null) {
-      this.pump(now);
-      this.service.clientDown(now, key, address ?? undefined);
-    }
+    this.service?.clientDown(now, key, address ?? undefined);
     const hex = toHex(key);
     const e = this.clients.get(hex);
     if (e !== undefined) {

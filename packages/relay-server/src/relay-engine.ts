@@ -389,18 +389,14 @@ export class RelayEngine {
 
   /**
    * A WebSocket closed: its hop session cannot continue, end it now instead of at idle timeout.
-   * What the relay read from it before the close goes out first: a client's last datagrams (its
-   * sessions' CLOSE) and the close of its socket often arrive in one read, and the datagrams still
-   * queued for a circuit when it closes are dropped (`circuit_closed`), so the peers would see
-   * `peer_gone` without the CLOSE and keep the session until its idle timeout.
+   * What the relay read from it before the close still goes out first (RelayService.clientDown):
+   * a client's last datagrams (its sessions' CLOSE) and the close of its socket often arrive in one read.
    */
   private carrierGone(address: Address): void {
     if (this.stopped) return;
     const id = this.byAddress.get(addressKey(address));
     const hop = id === undefined ? undefined : this.hops.get(id);
     if (id === undefined || hop === undefined) return;
-    this.run();
-    if (this.stopped) return;
     const now = performance.now();
     this.endpoint.connection(id)?.close(now, 0, 'websocket closed');
     if (this.byKey.get(hop.keyHex) === id) {

@@ -42,6 +42,8 @@ export interface DataPlaneHost<H> {
 export class RelayDataPlane<H> {
   /** clients with datagrams queued for their hop, in the order they are served */
   readonly #ready = new Deque<ClientState<H>>();
+  /** what clients that left had sent, for the other ends of their circuits: served first */
+  readonly #parting = new Deque<RelayTransmit<H>>();
 
   constructor(private readonly host: DataPlaneHost<H>) {}
 
@@ -92,6 +94,42 @@ export class RelayDataPlane<H> {
     writeChannelHeader(out, 0, other.channel, payload);
     this.#enqueue(other, out, now);
     return null;
+  }
+
+  /**
+   * `end`'s client is leaving and `end.circuit` is about to close: the datagrams that client
+   * already sent on it, still queued for the other end, leave first, ahead of the circuit's close
+   * notice (see {@link nextParting}). A client's last datagrams (its sessions' CLOSE) and the end
+   * of its hop session often arrive in one read; dropped with the circuit (`circuit_closed`), they
+   * would leave the other end with only `peer_gone`, keeping its session until its idle timeout.
+   */
+  releaseParting(now: number, end: End<H>): void {
+    const to = otherEnd(end);
+    const c = to.client;
+    if (c.removed) return;
+    const { limits, stats } = this.host;
+    for (const q of [c.handshakes, c.data]) {
+      for (let n = q.length; n > 0; n--) {
+        const item = q.shift()!;
+        if (item.end !== to) {
+          q.push(item); // another circuit's: keeps its place in the order
+          continue;
+        }
+        if (q === c.data) c.dataBytes -= item.data.length;
+        if (now - item.at > limits.writeTimeoutMs) {
+          this.host.drop('stale');
+          continue;
+        }
+        stats.packetsForwarded++;
+        stats.bytesForwarded += item.data.length - CHANNEL_HEADER_LENGTH;
+        this.#parting.push({ kind: 'channel', hop: c.hop, data: item.data });
+      }
+    }
+  }
+
+  /** A datagram released by {@link releaseParting}: it goes before any control message. */
+  nextParting(): RelayTransmit<H> | null {
+    return this.#parting.shift() ?? null;
   }
 
   /** `c` may have datagrams to send (queued, or its hop writable again): serve it in turn. */

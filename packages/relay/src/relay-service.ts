@@ -469,7 +469,7 @@ export class RelayService<H = unknown> {
    * writable; a datagram queued longer than `writeTimeoutMs` is dropped (`stale`).
    */
   pollTransmit(now: number): RelayTransmit<H> | null {
-    return this.#control.shift() ?? this.#data.next(now);
+    return this.#data.nextParting() ?? this.#control.shift() ?? this.#data.next(now);
   }
 
   pollEvent(): RelayEvent | null {
@@ -540,9 +540,11 @@ export class RelayService<H = unknown> {
 
   // ---- internals ------------------------------------------------------------------------------
 
-  #remove(_now: number, c: ClientState<H>, reason: CloseReason): void {
+  #remove(now: number, c: ClientState<H>, reason: CloseReason): void {
     if (c.removed) return;
     for (const end of [...c.channels.values()]) {
+      // what it sent before it left still reaches the other end (at shutdown every end goes)
+      if (reason !== 'relay_shutdown') this.#data.releaseParting(now, end);
       // The client itself learns from its own session ending (or from the STATUS sent before),
       // except at shutdown, where both ends are still up and each is told.
       const notify = reason === 'relay_shutdown' ? 'both' : end === end.circuit.a ? 'b' : 'a';

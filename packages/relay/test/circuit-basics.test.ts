@@ -66,6 +66,34 @@ describe('a circuit between two clients', () => {
     expect(L.service.stats().clients).toBe(1);
   });
 
+  it('what a leaving client sent just before its hop went down still reaches the other end, ahead of the close', () => {
+    const L = new Local({ policy: openPolicy() });
+    const A = L.add('a');
+    const B = L.add('b');
+    const { chA, chB } = L.circuit('a', 'b');
+    // b's last datagrams (its sessions' CLOSE) and the end of its hop session in one read: the
+    // relay takes both before it sends anything
+    for (const seq of [1, 2, 3]) {
+      const d = B.client.wrap(L.now, chB, fakePacket(seq));
+      if (d === null) throw new Error('no channel');
+      L.service.handleChannelData(L.now, B.hop, d);
+    }
+    L.service.clientDown(L.now, B.key);
+    // in this order: the three datagrams on a's channel, then the close notice to a
+    const out: string[] = [];
+    for (let t = L.service.pollTransmit(L.now); t !== null; t = L.service.pollTransmit(L.now)) {
+      if (t.hop !== A.hop) continue;
+      if (t.kind === 'control') out.push('control');
+      else {
+        expect(A.client.unwrap(L.now, t.data)?.channel).toBe(chA);
+        out.push(`packet ${seqOf(t.data)}`);
+      }
+    }
+    expect(out).toEqual(['packet 1', 'packet 2', 'packet 3', 'control']);
+    expect(L.service.stats().dropped.circuit_closed).toBe(0);
+    expect(L.service.stats().packetsForwarded).toBe(3);
+  });
+
   it('a client whose hop goes down sees every channel closed and every request failed', () => {
     const L = new Local({ policy: openPolicy() });
     const A = L.add('a');
