@@ -6,7 +6,7 @@
  * only the connections that need it. One owner for these indexes, so they cannot disagree.
  */
 import type { SecureChannel } from '@srmudp/crypto';
-import { type Address, keyToHex, Schedule, sameAddress, toHex } from '@srmudp/wire';
+import { type Address, addressKey, keyToHex, Schedule, toHex } from '@srmudp/wire';
 import type { CoreConnection } from './connection.js';
 
 export class ConnectionTable {
@@ -17,6 +17,8 @@ export class ConnectionTable {
   private readonly handshaking = new Set<CoreConnection>();
   /** connections we dial: created by connect(), or found by it (see markOutgoing) */
   private readonly outgoing = new Set<CoreConnection>();
+  /** the outgoing connections by candidate address key (isDialled's lookup) */
+  private readonly dialledAt = new Map<string, Set<CoreConnection>>();
   /** established connections: their timers and which may have something to send */
   private readonly schedule = new Schedule<CoreConnection>();
 
@@ -54,14 +56,37 @@ export class ConnectionTable {
   /** Our connect() found this connection (simultaneous open, or an incoming one): we dial it too. */
   markOutgoing(conn: CoreConnection): void {
     conn.markOutgoing();
-    if (this.byId.get(conn.id) === conn) this.outgoing.add(conn);
+    if (this.byId.get(conn.id) === conn) {
+      this.outgoing.add(conn);
+      this.indexCandidates(conn);
+    }
+  }
+
+  /** An outgoing connection's candidate addresses changed (connect() added some): index them. */
+  indexCandidates(conn: CoreConnection): void {
+    if (!this.outgoing.has(conn)) return;
+    for (const a of conn.channels.candidates) {
+      const k = addressKey(a);
+      let set = this.dialledAt.get(k);
+      if (set === undefined) this.dialledAt.set(k, (set = new Set()));
+      set.add(conn);
+    }
   }
 
   /** A connection that never became one (another took its place before it was announced). */
   discard(conn: CoreConnection): void {
     this.byId.delete(conn.id);
     this.handshaking.delete(conn);
-    this.outgoing.delete(conn);
+    this.dropOutgoing(conn);
+  }
+
+  private dropOutgoing(conn: CoreConnection): void {
+    if (!this.outgoing.delete(conn)) return;
+    for (const a of conn.channels.candidates) {
+      const k = addressKey(a);
+      const set = this.dialledAt.get(k);
+      if (set !== undefined && set.delete(conn) && set.size === 0) this.dialledAt.delete(k);
+    }
   }
 
   ofKey(key: Uint8Array): CoreConnection | undefined {
@@ -105,17 +130,17 @@ export class ConnectionTable {
    * circuit or for its predecessor to finish) does not count: nothing of ours went there yet.
    */
   isDialled(to: Address): boolean {
-    for (const conn of this.outgoing) {
-      if (conn.state === 'handshaking' && !conn.isDialling) continue;
-      if (conn.channels.candidates.some((a) => sameAddress(a, to))) return true;
-    }
+    if (this.dialledAt.size === 0) return false;
+    const set = this.dialledAt.get(addressKey(to));
+    if (set === undefined) return false;
+    for (const conn of set) if (conn.state !== 'handshaking' || conn.isDialling) return true;
     return false;
   }
 
   /** The connection is gone: out of every index. */
   remove(conn: CoreConnection): void {
     this.handshaking.delete(conn);
-    this.outgoing.delete(conn);
+    this.dropOutgoing(conn);
     this.byId.delete(conn.id);
     const key = conn.remoteKey;
     if (key !== null) {

@@ -231,6 +231,7 @@ export class CoreEndpoint implements EndpointApi {
           `${existing.label()} dialled again: ${target.addresses.length} more candidate(s)`,
         );
         existing.addCandidatesAt(now, target.addresses);
+        this.table.indexCandidates(existing);
         // relays: a handshake goes on through them; an established connection gets the circuit
         // as a standby route (its direct path was lost, or its relayed route died with a relay)
         this.requestCircuits(now, existing, relays);
@@ -239,6 +240,7 @@ export class CoreEndpoint implements EndpointApi {
     }
     const conn = this.newConnection(true, key ? key.slice() : null);
     conn.channels.addCandidates(target.addresses);
+    this.table.indexCandidates(conn);
     this.settings.log?.(
       `${conn.label()} dial (${key ? 'IK' : 'XX, key unknown'}): ${target.addresses.map(addressKey).join(', ')}`,
     );

@@ -173,9 +173,15 @@ describe('amplification exemption: addresses we dial', () => {
     expect(table(a).isDialled({ host: ADDR_B.host, port: ADDR_B.port + 1 })).toBe(false);
     // b only answered: its connection is incoming, a's address gets no exemption from it
     expect(table(b).isDialled(ADDR_A)).toBe(false);
+    // connect() again with another candidate: that address is dialled too
+    const more = { host: '203.0.113.77', port: 4433 };
+    expect(table(a).isDialled(more)).toBe(false);
+    expect(a.ep.connect(net.now, { addresses: [more], remoteKey: b.key }).id).toBe(conn.id);
+    expect(table(a).isDialled(more)).toBe(true);
     conn.close(net.now);
     net.runFor(30_000);
     expect(a.count('closed')).toBe(1);
     expect(table(a).isDialled(ADDR_B)).toBe(false);
+    expect(table(a).isDialled(more)).toBe(false);
   });
 });
