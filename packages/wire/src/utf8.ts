@@ -2,9 +2,7 @@
 import { WireDecodeError } from './errors.js';
 
 const encoder = new TextEncoder();
-// ignoreBOM: a leading U+FEFF is text the peer wrote, not a byte-order mark to strip (without it a
-// reason of "\uFEFF" decoded as "", so decode(encode(x)) != x)
-const decoder = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
+const decoder = new TextDecoder('utf-8', { fatal: true });
 
 /** Bytes of `s` in UTF-8, as TextEncoder writes it (a lone surrogate becomes U+FFFD, 3 bytes). */
 export function utf8Length(s: string): number {

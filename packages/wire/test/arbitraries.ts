@@ -79,7 +79,8 @@ export const frameArb: fc.Arbitrary<Frame> = fc.oneof(
   fc.record({
     type: fc.constant('close' as const),
     code: varintArb,
-    reason: fc.string({ unit: 'binary', maxLength: 40 }),
+    // one leading U+FEFF is dropped by the decoder (wire-format.md, CLOSE): pinned in stun.test.ts
+    reason: fc.string({ unit: 'binary', maxLength: 40 }).filter((s) => !s.startsWith('\uFEFF')),
   }),
 );
 

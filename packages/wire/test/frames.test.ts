@@ -113,6 +113,19 @@ describe('frame codec', () => {
     ).toBe('19070002' + '0109');
   });
 
+  it('drops one leading U+FEFF from a CLOSE reason, as documented (wire-format.md, CLOSE)', () => {
+    for (const [reason, decoded] of [
+      ['\uFEFF', ''],
+      ['\uFEFFbye', 'bye'],
+      ['\uFEFF\uFEFF', '\uFEFF'],
+      ['a\uFEFF', 'a\uFEFF'],
+    ] as const) {
+      expect(decodeFrames(encodeFrames([{ type: 'close', code: 1, reason }]))).toEqual([
+        { type: 'close', code: 1, reason: decoded },
+      ]);
+    }
+  });
+
   it('decodes the non-canonical forms the encoder never writes', () => {
     // STREAM without LEN runs to the end; DATAGRAM 0x30 likewise; non-minimal varints.
     expect(decodeFrames(hex('0c4004' + '00' + 'aabb'))).toEqual([

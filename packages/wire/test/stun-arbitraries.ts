@@ -22,7 +22,10 @@ export const ipAddressArb: fc.Arbitrary<IpAddress> = fc.oneof(
     .map(([b, port]) => ({ family: 6 as const, host: formatIp(b), port })),
 );
 
-const text = (max: number) => fc.string({ unit: 'binary', maxLength: max });
+// A leading U+FEFF does not survive the trip: the decoder drops one, as TextDecoder does by default
+// (wire-format.md, CLOSE; the Python client mirrors it). Pinned by its own test in stun.test.ts.
+const text = (max: number) =>
+  fc.string({ unit: 'binary', maxLength: max }).filter((s) => !s.startsWith('\uFEFF'));
 
 export const stunMessageArb: fc.Arbitrary<StunMessage> = fc
   .record(
