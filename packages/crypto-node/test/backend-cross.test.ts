@@ -141,6 +141,23 @@ for (const node of [nodeBackend(), sodium as CryptoBackend])
       expect(node.aeadOpen(key, 7, new Uint8Array(3), new Uint8Array(15))).toBeNull();
     });
 
+    it('seals in place (out starting at the plaintext, as core does) byte for byte like noble', () => {
+      fc.assert(
+        fc.property(key32, fc.nat(1000), bytes(0, 13), bytes(0, 1500), (key, counter, ad, pt) => {
+          const expected = noble.aeadSeal(key, counter, ad, pt);
+          for (const b of [node, noble]) {
+            // header room before the plaintext, tag room after it: one buffer, as a datagram
+            const buf = new Uint8Array(13 + pt.length + 16);
+            buf.set(pt, 13);
+            const sealed = b.aeadSeal(key, counter, ad, buf.subarray(13, 13 + pt.length), buf.subarray(13));
+            expect(sealed.byteOffset).toBe(13);
+            expect(sealed).toEqual(expected);
+          }
+        }),
+        { numRuns: RUNS },
+      );
+    });
+
     it('x25519 and x25519Public on random keys', () => {
       fc.assert(
         fc.property(key32, key32, (a, b) => {
