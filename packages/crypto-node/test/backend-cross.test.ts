@@ -158,6 +158,36 @@ for (const node of [nodeBackend(), sodium as CryptoBackend])
       );
     });
 
+    it('opens in place (out starting at the ciphertext, as core does) and refuses tampering in place', () => {
+      fc.assert(
+        fc.property(
+          key32,
+          fc.nat(1000),
+          bytes(0, 13),
+          bytes(0, 1500),
+          fc.nat(),
+          (key, counter, ad, pt, where) => {
+            const sealed = noble.aeadSeal(key, counter, ad, pt);
+            for (const b of [node, noble]) {
+              const dg = new Uint8Array(13 + sealed.length);
+              dg.set(sealed, 13);
+              const opened = b.aeadOpen(key, counter, ad, dg.subarray(13), dg.subarray(13, dg.length - 16));
+              expect(opened).toEqual(pt);
+              expect(opened?.buffer).toBe(dg.buffer);
+              const bad = new Uint8Array(13 + sealed.length);
+              bad.set(sealed, 13);
+              const pos = 13 + (where % sealed.length);
+              bad[pos] = (bad[pos] as number) ^ 0x80;
+              expect(
+                b.aeadOpen(key, counter, ad, bad.subarray(13), bad.subarray(13, bad.length - 16)),
+              ).toBeNull();
+            }
+          },
+        ),
+        { numRuns: RUNS },
+      );
+    });
+
     it('x25519 and x25519Public on random keys', () => {
       fc.assert(
         fc.property(key32, key32, (a, b) => {
