@@ -171,15 +171,7 @@ export class PacketBuilder {
       return this.finish(now, frames, false, null, false, acked, path);
     }
     if (recovery.probesToSend > 0) recovery.probesToSend--;
-    return this.finish(
-      now,
-      frames,
-      true,
-      sentFrames.length > 0 ? sentFrames : null,
-      false,
-      acked,
-      path,
-    );
+    return this.finish(now, frames, true, sentFrames.length > 0 ? sentFrames : null, false, acked, path);
   }
 
   /**
@@ -207,15 +199,7 @@ export class PacketBuilder {
     room = s.streams.writeMaxStreams(frames, sentFrames, room);
     frames.push({ type: 'ping' });
     frames.push({ type: 'padding', length: room + 1 });
-    return this.finish(
-      now,
-      frames,
-      true,
-      sentFrames.length > 0 ? sentFrames : null,
-      true,
-      acked,
-      path,
-    );
+    return this.finish(now, frames, true, sentFrames.length > 0 ? sentFrames : null, true, acked, path);
   }
 
   /**
