@@ -230,8 +230,7 @@ export class CoreEndpoint implements EndpointApi {
         this.settings.log?.(
           `${existing.label()} dialled again: ${target.addresses.length} more candidate(s)`,
         );
-        existing.addCandidatesAt(now, target.addresses);
-        this.table.indexCandidates(existing);
+        this.table.addCandidates(now, existing, target.addresses);
         // relays: a handshake goes on through them; an established connection gets the circuit
         // as a standby route (its direct path was lost, or its relayed route died with a relay)
         this.requestCircuits(now, existing, relays);
@@ -239,8 +238,7 @@ export class CoreEndpoint implements EndpointApi {
       }
     }
     const conn = this.newConnection(true, key ? key.slice() : null);
-    conn.channels.addCandidates(target.addresses);
-    this.table.indexCandidates(conn);
+    this.table.addCandidates(now, conn, target.addresses);
     this.settings.log?.(
       `${conn.label()} dial (${key ? 'IK' : 'XX, key unknown'}): ${target.addresses.map(addressKey).join(', ')}`,
     );

@@ -391,8 +391,11 @@ export class RelayEngine {
    * A WebSocket closed: its hop session cannot continue, end it now instead of at idle timeout.
    * What the relay read from it before the close still goes out first (RelayService.clientDown):
    * a client's last datagrams (its sessions' CLOSE) and the close of its socket often arrive in one read.
+   * The constructor wires it to the transport's WebSocket close; public, beside {@link receive},
+   * so that a host feeding its own carrier (or a test replaying a close in the same turn as a
+   * read) reports the carrier's end the same way.
    */
-  private carrierGone(address: Address): void {
+  carrierGone(address: Address): void {
     if (this.stopped) return;
     const id = this.byAddress.get(addressKey(address));
     const hop = id === undefined ? undefined : this.hops.get(id);

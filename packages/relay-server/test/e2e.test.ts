@@ -86,20 +86,16 @@ describe('a WebSocket that closes right after its last datagram', () => {
     // quiet: the sessions' first packets (RTT warm-up PINGs up to 350 ms) are behind us
     await new Promise((r) => setTimeout(r, 600));
     // The WebSocket's close event in the same turn as its last channel datagram (what a loaded
-    // relay sees when both arrive in one read): the engine's close handler runs right after it.
-    const engine = relay.engine as unknown as {
-      receive(data: Uint8Array, from: Address, carrier: 'udp' | 'websocket'): void;
-      carrierGone(address: Address): void;
-    };
-    const receive = engine.receive.bind(engine);
+    // relay sees when both arrive in one read): the acceptor's datagrams go to the engine as the
+    // server wires them, and the first channel datagram is followed at once by its carrier's end.
     let closedAfter: Address | null = null;
-    engine.receive = (data, from, kind) => {
-      receive(data, from, kind);
-      if (closedAfter === null && kind === 'websocket' && (data[0]! & 0xf0) === 0x40) {
+    relay.ws.onDatagram((data, from) => {
+      relay.engine.receive(data, from, 'websocket');
+      if (closedAfter === null && (data[0]! & 0xf0) === 0x40) {
         closedAfter = from;
-        engine.carrierGone(from);
+        relay.engine.carrierGone(from);
       }
-    };
+    });
     const got = a.waitEndpoint((e) => e.type === 'message' && e.id === ab.id, 5_000);
     expect(ba.sendMessage(new TextEncoder().encode('last words'))).toBe(true);
     b.schedule();
