@@ -532,9 +532,9 @@ export class CoreConnection implements ConnectionApi {
    * peer did not come back within the grace period: closed at once (there is no route for a
    * CLOSE), reported as ours (`remote: false`, like the idle timeout).
    */
-  peerGone(now: number, graceMs: number): void {
+  peerGone(now: number): void {
     if (this.stateValue !== 'established') return;
-    const s = Math.round(graceMs / 100) / 10;
+    const s = Math.round(this.host.peerGoneGraceMs / 100) / 10;
     this.host.log?.(`${this.label()} peer gone: the relay said so and it did not come back in ${s} s`);
     this.closeNow(
       now,
@@ -735,7 +735,7 @@ class PathsHostOf implements PathsHost {
   }
 
   onPeerGone(now: number): void {
-    this.conn.peerGone(now, this.conn.hostPeerGoneGraceMs);
+    this.conn.peerGone(now);
   }
 
   drop(reason: string): void {

@@ -629,8 +629,8 @@ export class CoreEndpoint implements EndpointApi {
     // the same peer took its place (it reconnected while this one drained): that one is the hop.
     const key = conn.remoteKey;
     if (key !== null && conn.path !== null) {
-      const next = this.table.ofKey(key);
-      if (next === undefined || next.isFinished || next.state === 'handshaking')
+      const current = this.table.ofKey(key);
+      if (current === undefined || current.isFinished || current.state === 'handshaking')
         this.relayPaths.hopDown(now, key, conn.path.address);
     }
     const next = conn.takeSuccessor();
