@@ -66,8 +66,9 @@ export class SecureEndpoint {
    * The channels' deadlines (@srmudp/wire's Schedule): pollTimeout and handleTimeout visit only
    * the channels that something happened to, not every channel on every call. What moves a
    * deadline: a data packet opened on it (touched here), its first seal or the packet limit
-   * (touched by the channel), connect and release (the channel), its own timeout (due), and
-   * any handshake datagram or endpoint-level call (every deadline recomputed: rare).
+   * (touched by the channel), connect and release (the channel), its own timeout (due), a
+   * handshake datagram that reached it (touched where it is handled: see `handle`), and the
+   * expiry of half-open handshakes (every deadline recomputed: rare).
    */
   private readonly timers = new Schedule<SecureChannel>();
   private readonly responder: Responder;
