@@ -39,6 +39,8 @@ export interface EndpointSettings {
   readonly log: LogSink | null;
   readonly reliabilityLog: LogSink | null;
   readonly relay: RelayOptions | undefined;
+  /** relay.peerGoneGraceMs, resolved */
+  readonly peerGoneGraceMs: number;
   /** wall-clock ms minus `now` (voucher expiry of relays) */
   readonly wallClockOffsetMs: number;
 }
@@ -124,6 +126,11 @@ export function resolveEndpointConfig(config: EndpointConfig, now: number): Endp
     idleTimeoutMs,
     stunResponder: config.stunResponder !== false,
     relay: checkRelay(config.relay),
+    peerGoneGraceMs: nonNegInt(
+      config.relay?.peerGoneGraceMs,
+      DEFAULTS.peerGoneGraceMs,
+      'relay.peerGoneGraceMs',
+    ),
     wallClockOffsetMs,
     allow: config.accept?.allow ? config.accept.allow.map((k) => k.slice()) : null,
     policy: config.accept?.policy ?? null,

@@ -49,6 +49,8 @@ export interface ConnectionHost {
    * timer
    */
   touch(conn: CoreConnection): void;
+  /** how long a connection left without a live path by a relay's `peer_gone` waits (paths.ts) */
+  readonly peerGoneGraceMs: number;
 }
 
 const EMPTY_DROPS: Record<string, number> = Object.freeze({}) as Record<string, number>;
@@ -416,6 +418,7 @@ export class CoreConnection implements ConnectionApi {
     const rt = rel.pollTimeout();
     if (rt !== null && rt <= now) rel.handleTimeout(now);
     if (this.stateValue === 'established') this.paths?.handleTimeout(now);
+    if (this.finished) return; // the peer was gone (PathSet: peerGone)
     if (this.draining) this.maybeFinishDrain(now);
     this.drainReliable(now);
     if (rel.state === 'closed') this.finalize(now);
@@ -456,13 +459,19 @@ export class CoreConnection implements ConnectionApi {
       this.paths.considerUpgrades(now, this.channels.candidates, addresses);
   }
 
-  /** @internal A relay circuit closed: if it is one of our routes, it is dead (paths.ts). */
-  routeClosedAt(now: number, route: Address): void {
-    if (this.stateValue === 'established' && this.paths !== null) this.paths.routeClosed(now, route);
+  /**
+   * @internal A relay circuit closed: if it is one of our routes, it is dead (paths.ts);
+   * `peerGone`: the relay said the peer's hop session ended.
+   */
+  routeClosedAt(now: number, route: Address, peerGone = false): void {
+    this.host.touch(this); // its timers may have moved (the peer-gone wait)
+    if (this.stateValue === 'established' && this.paths !== null)
+      this.paths.routeClosed(now, route, peerGone);
   }
 
   /** @internal A relay circuit bound for this established connection: a standby route (paths.ts). */
   addStandbyAt(now: number, route: Address): void {
+    this.host.touch(this); // a challenge to send, and the peer-gone wait ends
     if (this.stateValue === 'established' && this.paths !== null) this.paths.addStandby(now, routeOf(route));
   }
 
@@ -537,6 +546,23 @@ export class CoreConnection implements ConnectionApi {
     this.host.emit({ type: 'path_changed', id: this.id, path, reason });
   }
 
+  /**
+   * @internal PathSet's host: a relay said the peer is gone, no path of ours is live, and the
+   * peer did not come back within the grace period: closed at once (there is no route for a
+   * CLOSE), reported as ours (`remote: false`, like the idle timeout).
+   */
+  peerGone(now: number): void {
+    if (this.stateValue !== 'established') return;
+    const s = Math.round(this.host.peerGoneGraceMs / 100) / 10;
+    this.host.log?.(`${this.label()} peer gone: the relay said so and it did not come back in ${s} s`);
+    this.closeNow(
+      now,
+      CloseCode.PEER_GONE,
+      `peer gone: the relay reported its hop session ended and it did not come back within ${s} s`,
+      false,
+    );
+  }
+
   /** @internal PathSet's host: every path was lost */
   pathLost(path: PathInfo): void {
     this.host.log?.(`${this.label()} path lost: ${pathText(path)} (no answer or unreachable)`);
@@ -549,6 +575,9 @@ export class CoreConnection implements ConnectionApi {
   }
   get hostLog(): LogSink | null {
     return this.host.log;
+  }
+  get hostPeerGoneGraceMs(): number {
+    return this.host.peerGoneGraceMs;
   }
 
   /** @internal How log lines name this connection: `#<id> <peer id prefix>`. */
@@ -718,6 +747,14 @@ class PathsHostOf implements PathsHost {
 
   onLost(path: PathInfo): void {
     this.conn.pathLost(path);
+  }
+
+  get peerGoneGraceMs(): number {
+    return this.conn.hostPeerGoneGraceMs;
+  }
+
+  onPeerGone(now: number): void {
+    this.conn.peerGone(now);
   }
 
   drop(reason: string): void {
