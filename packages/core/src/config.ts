@@ -143,6 +143,7 @@ export function resolveEndpointConfig(config: EndpointConfig, now: number): Endp
       wallClockOffsetMs,
       ...(logs.crypto !== undefined ? { log: logs.crypto } : {}),
       ...(config.workClock !== undefined ? { workClock: config.workClock } : {}),
+      ...(config.ownsDatagrams === true ? { openInPlace: true } : {}),
       timing: {
         handshakeTimeoutMs,
         handshakeRetransmitMs: Math.min(1000, Math.max(50, Math.floor(handshakeTimeoutMs / 8))),

@@ -5,7 +5,14 @@
  */
 import { type SecureChannel, shortPeerId } from '@srmudp/crypto';
 import { ReliableConnection as Reliable, type ReliableEvent } from '@srmudp/reliability';
-import { addressKey, compareBytes, type Frame, sameAddress, sharedSlab } from '@srmudp/wire';
+import {
+  addressKey,
+  compareBytes,
+  DATA_HEADER_LENGTH,
+  type Frame,
+  sameAddress,
+  sharedSlab,
+} from '@srmudp/wire';
 import type { AmplificationGuard } from './amplification.js';
 import type {
   Address,
@@ -292,6 +299,8 @@ export class CoreConnection implements ConnectionApi {
       role,
       now,
       maxUdpPayload: maxUdpPayload(route),
+      // the data header goes before the frames: reliability leaves room for it (sealed in place)
+      headroom: DATA_HEADER_LENGTH,
       // one closure per connection, and only when logging: reliability's lines name their connection
       ...(relLog !== null ? { log: prefixedLog(relLog, this.label()) } : {}),
     });
@@ -349,7 +358,7 @@ export class CoreConnection implements ConnectionApi {
         this.drop('amplification_limit');
         continue;
       }
-      const data = this.seal(channel, t.packetNumber, t.payload, t.datagramSize);
+      const data = this.seal(channel, t.packetNumber, t.payload, t.datagramSize, t.datagram);
       if (data === null) continue;
       if (data.length > probe.budget) {
         // RFC 9000 §8.1: never 3x; the challenge is retried on its timer
@@ -364,16 +373,26 @@ export class CoreConnection implements ConnectionApi {
       if (this.draining) this.maybeFinishDrain(now);
       return null;
     }
-    const data = this.seal(channel, t.packetNumber, t.payload, t.datagramSize);
+    const data = this.seal(channel, t.packetNumber, t.payload, t.datagramSize, t.datagram);
     if (data === null) return null;
     // reliability builds on its active path, which is the active Path's transport state
     return { to: paths.active.route.address, data };
   }
 
-  /** Seals a packet of reliability's; null (counted) when the keys are gone. */
-  private seal(channel: SecureChannel, pn: number, payload: Uint8Array, size: number): Uint8Array | null {
+  /**
+   * Seals a packet of reliability's; null (counted) when the keys are gone. Reliability built it
+   * with DATA_HEADER_LENGTH bytes of headroom: sealed in place, in its `datagram` (the ciphertext
+   * over the plaintext, the header before it, the tag after), one buffer per packet instead of two.
+   */
+  private seal(
+    channel: SecureChannel,
+    pn: number,
+    payload: Uint8Array,
+    size: number,
+    datagram: Uint8Array | null,
+  ): Uint8Array | null {
     try {
-      return channel.seal(pn, payload, sharedSlab.take(size));
+      return channel.seal(pn, payload, datagram ?? sharedSlab.take(size));
     } catch {
       // keys gone (expired between polls): the packet counts as lost in reliability
       this.drop('seal_failed');

@@ -1,6 +1,8 @@
 import {
   type Address,
+  AEAD_TAG_LENGTH,
   type CookieReplyPacket,
+  DATA_HEADER_LENGTH,
   decodePacket,
   equalBytes,
   type HandshakePacket,
@@ -333,7 +335,13 @@ export class SecureEndpoint {
     const { channel, session } = owner;
     if (session.keyPhase !== ((datagram[0] as number) & 1)) return this.dataDrop('key_phase');
     const wasConfirmed = session.confirmed;
-    const r = session.open(datagram, pn);
+    const r = session.open(
+      datagram,
+      pn,
+      this.config.openInPlace
+        ? datagram.subarray(DATA_HEADER_LENGTH, datagram.length - AEAD_TAG_LENGTH)
+        : undefined,
+    );
     if (r === null) return this.dataDrop('decrypt_failed');
     if (r === 'duplicate') return this.dataDrop('replay');
     if (r === 'too_old') return this.dataDrop('too_old');

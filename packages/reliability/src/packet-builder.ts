@@ -27,6 +27,12 @@ export interface Transmit {
   payload: Uint8Array;
   /** payload + overhead: the UDP payload size the carrier will emit */
   datagramSize: number;
+  /**
+   * With the `headroom` option: `datagramSize` bytes whose bytes [headroom, headroom +
+   * payload.length) are `payload` (the same memory), the rest free for the carrier's header and
+   * tag, so it can seal in place; null without it. Fresh memory per packet, like `payload`.
+   */
+  datagram: Uint8Array | null;
   /** the path it was built for (the active path, or the probed one): where it must go */
   path: PathState;
 }
@@ -59,11 +65,13 @@ export class PacketBuilder {
   /** a PING is owed (keepalive, or a PTO with nothing to resend) */
   pingPending = false;
   private readonly overhead: number;
+  private readonly headroom: number;
   /** the largest packet number the ACK frame of the last pushAck acknowledges, or -1 (none appended) */
   private ackedLargest = -1;
 
   constructor(private readonly src: PacketSources) {
     this.overhead = src.config.overhead;
+    this.headroom = src.config.headroom;
   }
 
   /** Control frames are waiting (they are sent even when no data is). */
@@ -246,13 +254,26 @@ export class PacketBuilder {
     const s = this.src;
     // room accounting bounds the size; a probe is larger than the current PLPMTU
     const bound = mtuProbe ? path.pmtud.maxPayload : path.pmtud.current - this.overhead;
-    // carved from the shared slab (a fresh Uint8Array per packet costs ~1 µs in V8)
-    const buf = sharedSlab.take(Math.max(bound, 64));
-    let off = 0;
+    // carved from the shared slab (a fresh Uint8Array per packet costs ~1 µs in V8), with room
+    // for the carrier's header and tag around the frames when it seals in place (headroom)
+    const headroom = this.headroom;
+    const tailroom = headroom > 0 ? this.overhead - headroom : 0;
+    const buf = sharedSlab.take(headroom + Math.max(bound, 64) + tailroom);
+    let off = headroom;
     for (let i = 0; i < frames.length; i++) off = encodeFrame(frames[i]!, buf, off);
-    if (off > buf.length) throw new Error(`internal: packet of ${off} bytes overflows ${buf.length}`);
-    const size = off;
-    const payload = sharedSlab.trim(buf, size);
+    if (off > buf.length - tailroom)
+      throw new Error(
+        `internal: packet of ${off - headroom} bytes overflows ${buf.length - headroom - tailroom}`,
+      );
+    const size = off - headroom;
+    let payload: Uint8Array;
+    let datagram: Uint8Array | null = null;
+    if (headroom > 0) {
+      datagram = sharedSlab.trim(buf, off + tailroom);
+      payload = datagram.subarray(headroom, off);
+    } else {
+      payload = sharedSlab.trim(buf, size);
+    }
     const pn = s.recovery.nextPn++;
     const datagramSize = size + this.overhead;
     const hasAck = frames.length > 0 && frames[0]!.type === 'ack';
@@ -269,6 +290,6 @@ export class PacketBuilder {
     s.liveness.onSent(now, eliciting);
     s.counters.packetsSent++;
     s.counters.bytesSent += datagramSize;
-    return { packetNumber: pn, payload, datagramSize, path };
+    return { packetNumber: pn, payload, datagramSize, datagram, path };
   }
 }
