@@ -166,7 +166,8 @@ export const nodeOptionsSchema = z.strictObject({
    * that present the requester's voucher (circuits 2 min / 4 MiB unless `connectViaLimits` says
    * otherwise). `gates`: gates (contact cards or `{ host, port, peerId }`) to fall back to
    * when a direct punch is impossible or fails; each becomes the named peer `gate-<i>`, so the
-   * node keeps a connection (its hop session) with it and redials it.
+   * node keeps a connection (its hop session) with it and redials it. `peerGoneGraceMs`: how
+   * long a relay-only connection waits for a peer its relay reported gone.
    */
   relay: z
     .strictObject({
@@ -181,6 +182,12 @@ export const nodeOptionsSchema = z.strictObject({
         .optional(),
       rateBytesPerSec: z.number().int().positive().optional(),
       gates: z.array(peerTargetSchema).default([]),
+      /**
+       * ms a connection whose only path is a relay waits after that relay reported the peer gone
+       * (it may come back on a new circuit) before it closes with code 0x15; default 5,000, 0 = at
+       * once (core's `relay.peerGoneGraceMs`)
+       */
+      peerGoneGraceMs: z.number().int().nonnegative().max(600_000).optional(),
     })
     .optional(),
   /**

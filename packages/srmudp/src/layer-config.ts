@@ -13,6 +13,8 @@ import type { ResolvedNodeOptions } from './config.js';
 import { logger } from './log.js';
 import { allLiterals, type StunServerName } from './stun-servers.js';
 
+type RelayOptions = NonNullable<EndpointConfig['relay']>;
+
 /** A gate's rate per client in its group (RELAYS.md: a gate lifts the public 1 MiB/s). */
 const GATE_RATE = 64 * 1024 * 1024;
 
@@ -65,38 +67,7 @@ export function endpointConfig(
     // process and larger after a restart (a responder refuses replays of older initiations)
     wallClockOffsetMs: performance.timeOrigin,
     log: parts.logs,
-    ...(options.relay?.serve
-      ? {
-          relay: {
-            serve: {
-              // a gate: both ends must be peers this node accepts (its group)
-              policy: groupPolicy({ members: parts.accepts }),
-              limits: {
-                rateBytesPerSec: options.relay.rateBytesPerSec ?? GATE_RATE,
-                burstBytes: Math.max(
-                  256 * 1024,
-                  Math.floor((options.relay.rateBytesPerSec ?? GATE_RATE) / 8),
-                ),
-              },
-            },
-          },
-        }
-      : options.relay?.connectVia
-        ? {
-            relay: {
-              // connect-via: between two of our live peers, with the requester's voucher
-              serve: {
-                policy: connectViaPolicy({
-                  peers: parts.accepts,
-                  limits: {
-                    ...CONNECT_VIA_CIRCUIT_LIMITS,
-                    ...stripUndefined(options.relay.connectViaLimits ?? {}),
-                  },
-                }),
-              },
-            },
-          }
-        : {}),
+    ...withRelay(relayConfig(options, parts.accepts)),
     // times the handshakes this node answers: under load their cap follows their cost
     workClock: () => performance.now(),
     // the driver hands every datagram (a fresh node:dgram buffer, or a WebSocket message) to the
@@ -104,6 +75,46 @@ export function endpointConfig(
     ownsDatagrams: true,
   };
 }
+
+/**
+ * Core's relay options: what this node serves (a gate for its group, or connect-via between two
+ * of its live peers) and how long a relay-only connection waits after a relay reported its peer
+ * gone. Undefined when nothing differs from core's defaults.
+ */
+function relayConfig(
+  options: ResolvedNodeOptions,
+  accepts: (key: Uint8Array) => boolean,
+): RelayOptions | undefined {
+  const relay = options.relay;
+  if (relay === undefined) return undefined;
+  const grace = relay.peerGoneGraceMs !== undefined ? { peerGoneGraceMs: relay.peerGoneGraceMs } : {};
+  if (relay.serve) {
+    const rate = relay.rateBytesPerSec ?? GATE_RATE;
+    return {
+      ...grace,
+      // a gate: both ends must be peers this node accepts (its group)
+      serve: {
+        policy: groupPolicy({ members: accepts }),
+        limits: { rateBytesPerSec: rate, burstBytes: Math.max(256 * 1024, Math.floor(rate / 8)) },
+      },
+    };
+  }
+  if (relay.connectVia) {
+    return {
+      ...grace,
+      // connect-via: between two of our live peers, with the requester's voucher
+      serve: {
+        policy: connectViaPolicy({
+          peers: accepts,
+          limits: { ...CONNECT_VIA_CIRCUIT_LIMITS, ...stripUndefined(relay.connectViaLimits ?? {}) },
+        }),
+      },
+    };
+  }
+  return relay.peerGoneGraceMs !== undefined ? grace : undefined;
+}
+
+const withRelay = (relay: RelayOptions | undefined): { relay?: RelayOptions } => (relay ? { relay } : {});
 
 /** A router can map only for an IPv4 socket that is not bound to loopback. */
 export function portMappingWanted(

@@ -4,6 +4,7 @@ import { peerIdToString } from '@srmudp/crypto';
 import { describe, expect, it } from 'vitest';
 import { parseNodeOptions, parseWsRelay } from '../src/config.js';
 import { SrmudpError } from '../src/index.js';
+import { endpointConfig } from '../src/layer-config.js';
 
 const relayId = peerIdToString(new Uint8Array(32).fill(7));
 
@@ -57,5 +58,34 @@ describe('relays options', () => {
     );
     expect(error({ relay: { connectViaLimits: { durationMs: 1.5 } } })).toMatch(/durationMs/);
     expect(error({ relay: { connectViaLimits: { rate: 1 } } })).toMatch(/rate/);
+  });
+});
+
+describe('relay.peerGoneGraceMs', () => {
+  const parts = {
+    identity: undefined as never,
+    random: (n: number) => new Uint8Array(n),
+    backend: undefined as never,
+    accepts: () => true,
+    logs: {},
+  };
+
+  it('reaches core with and without a relay service; absent: core default', () => {
+    const grace = (options: unknown) =>
+      endpointConfig(parseNodeOptions(options), parts).relay?.peerGoneGraceMs;
+    expect(grace({ relay: { peerGoneGraceMs: 0 } })).toBe(0);
+    expect(grace({ relay: { serve: true, peerGoneGraceMs: 1500 } })).toBe(1500);
+    expect(grace({ relay: { connectVia: true, peerGoneGraceMs: 20_000 } })).toBe(20_000);
+    expect(
+      endpointConfig(parseNodeOptions({ relay: { serve: true, peerGoneGraceMs: 1500 } }), parts).relay?.serve,
+    ).toBeDefined();
+    expect(endpointConfig(parseNodeOptions({ relay: {} }), parts).relay).toBeUndefined();
+    expect(grace({ relay: { serve: true } })).toBeUndefined();
+  });
+
+  it('a non-negative integer of ms, at most 10 min', () => {
+    expect(error({ relay: { peerGoneGraceMs: -1 } })).toMatch(/at relay\.peerGoneGraceMs/);
+    expect(error({ relay: { peerGoneGraceMs: 1.5 } })).toMatch(/peerGoneGraceMs/);
+    expect(error({ relay: { peerGoneGraceMs: 600_001 } })).toMatch(/peerGoneGraceMs/);
   });
 });
