@@ -39,6 +39,7 @@ import { ConnectionFlow } from './flow-control.js';
 import { Liveness } from './liveness.js';
 import { LossRecovery, type RecoveryHost } from './loss-recovery.js';
 import { Messages } from './messages.js';
+import { CONNECTION_AT, CONNECTION_SLOTS, numericSlots } from './numeric-slots.js';
 import { isAckEliciting, PacketBuilder, type PacketSources, type Transmit } from './packet-builder.js';
 import { PathState } from './paths.js';
 import { BASE_PLPMTU } from './pmtud.js';
@@ -69,7 +70,9 @@ export class ReliableConnection implements RecoveryHost {
   private readonly acks: AckTracker;
   private readonly flow: ConnectionFlow;
   private readonly streams: StreamSet;
-  private readonly rate = new DeliveryRateSampler();
+  /** the numbers of the parts below that change with time (numeric-slots.ts) */
+  private readonly numbers = numericSlots(CONNECTION_SLOTS);
+  private readonly rate = new DeliveryRateSampler(this.numbers);
   private readonly recovery: LossRecovery;
   private readonly liveness: Liveness;
   private readonly builder: PacketBuilder;
@@ -85,7 +88,12 @@ export class ReliableConnection implements RecoveryHost {
     return this.closeState;
   }
   /** loss-burst log lines: at most one per LOSS_LOG_INTERVAL_MS, the bursts in between counted */
-  private lossLoggedAt = Number.NEGATIVE_INFINITY;
+  private get lossLoggedAt(): number {
+    return this.numbers[CONNECTION_AT + 0]!;
+  }
+  private set lossLoggedAt(x: number) {
+    this.numbers[CONNECTION_AT + 0] = x;
+  }
   private lossBurstsUnlogged = 0;
 
   constructor(options: ReliableOptions) {
@@ -95,7 +103,7 @@ export class ReliableConnection implements RecoveryHost {
     this.config = config;
     this.limits = limits;
     this.path = new PathState(config, now);
-    this.acks = new AckTracker(config.maxAckDelay);
+    this.acks = new AckTracker(config.maxAckDelay, this.numbers);
     this.flow = new ConnectionFlow(
       PROTOCOL_INITIAL_MAX_DATA,
       limits.connectionReceiveWindow,
@@ -103,8 +111,15 @@ export class ReliableConnection implements RecoveryHost {
     );
     this.streams = new StreamSet(config.role, limits, this.flow, this.events, this.counters, this);
     // the connection is loss recovery's host itself: no closures per connection (idle heap)
-    this.recovery = new LossRecovery(config.maxAckDelay, this.rate, this.counters, this);
-    this.liveness = new Liveness(config.idleTimeoutMs, config.keepaliveMs, now, config.rttProbes);
+    this.recovery = new LossRecovery(config.maxAckDelay, this.rate, this.counters, this, this.numbers);
+    this.liveness = new Liveness(
+      config.idleTimeoutMs,
+      config.keepaliveMs,
+      now,
+      config.rttProbes,
+      this.numbers,
+    );
+    this.lossLoggedAt = Number.NEGATIVE_INFINITY;
     // samples stay provisional until the last warm-up PING leaves (rtt.ts, liveness.ts)
     if (this.liveness.warmingUp) this.path.rtt.provisionalUntil = Number.POSITIVE_INFINITY;
     this.sources = {

@@ -14,6 +14,7 @@ import type { AckFrame } from '@srmudp/wire';
 import type { AckEvent } from './congestion/controller.js';
 import type { DeliveryRateSampler } from './delivery-rate.js';
 import { ErrorCode, ProtocolError } from './errors.js';
+import { CONNECTION_SLOTS, numericSlots, RECOVERY_AT } from './numeric-slots.js';
 import type { PathState } from './paths.js';
 import { BASE_PLPMTU } from './pmtud.js';
 import type { SentFrame, SentPacket } from './sent-packet.js';
@@ -67,9 +68,19 @@ export class LossRecovery {
   largestAcked = -1;
   bytesInFlight = 0;
   private ackElicitingInFlight = 0;
-  private lastAckElicitingSent = 0;
+  private get lastAckElicitingSent(): number {
+    return this.numbers[RECOVERY_AT + 0]!;
+  }
+  private set lastAckElicitingSent(x: number) {
+    this.numbers[RECOVERY_AT + 0] = x;
+  }
   /** earliest time-threshold loss among unacknowledged packets below largestAcked, or +Inf */
-  private lossTime = Number.POSITIVE_INFINITY;
+  private get lossTime(): number {
+    return this.numbers[RECOVERY_AT + 1]!;
+  }
+  private set lossTime(x: number) {
+    this.numbers[RECOVERY_AT + 1] = x;
+  }
   /** consecutive PTOs since the last acknowledgement (the backoff exponent) */
   ptoCount = 0;
   /** probe packets that may bypass the congestion window (two per PTO, RFC 9002 §6.2.4) */
@@ -90,14 +101,23 @@ export class LossRecovery {
    * adaptive reordering does the same, capped at 300 by tcp_max_reordering). */
   packetThreshold = PACKET_THRESHOLD;
   /** RFC 9002 §6.1.2 kTimeThreshold (9/8), widened by spurious losses up to 2. */
-  private lossTimeFactor = 9 / 8;
+  private get lossTimeFactor(): number {
+    return this.numbers[RECOVERY_AT + 2]!;
+  }
+  private set lossTimeFactor(x: number) {
+    this.numbers[RECOVERY_AT + 2] = x;
+  }
 
   constructor(
     private readonly maxAckDelay: number,
     private readonly rate: DeliveryRateSampler,
     private readonly counters: Counters,
     private readonly host: RecoveryHost,
-  ) {}
+    private readonly numbers: number[] = numericSlots(CONNECTION_SLOTS),
+  ) {
+    this.lossTime = Number.POSITIVE_INFINITY;
+    this.lossTimeFactor = 9 / 8;
+  }
 
   // ------------------------------------------------------------------ sending
 
