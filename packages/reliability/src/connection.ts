@@ -66,12 +66,12 @@ export class ReliableConnection implements RecoveryHost {
   private path: PathState;
   private readonly counters = new Counters();
   private readonly events = new PollQueue<ReliableEvent>();
-  private readonly timers = new TimerTable();
+  /** the numbers of the parts below that change with time (numeric-slots.ts) */
+  private readonly numbers = numericSlots(CONNECTION_SLOTS);
+  private readonly timers = new TimerTable(this.numbers);
   private readonly acks: AckTracker;
   private readonly flow: ConnectionFlow;
   private readonly streams: StreamSet;
-  /** the numbers of the parts below that change with time (numeric-slots.ts) */
-  private readonly numbers = numericSlots(CONNECTION_SLOTS);
   private readonly rate = new DeliveryRateSampler(this.numbers);
   private readonly recovery: LossRecovery;
   private readonly liveness: Liveness;

@@ -24,7 +24,9 @@ export const ACKS_AT = 8;
 export const LIVENESS_AT = 10;
 /** ReliableConnection: 1 slot */
 export const CONNECTION_AT = 13;
-export const CONNECTION_SLOTS = 14;
+/** TimerTable: one slot per timer (timers.ts, Timer) */
+export const TIMERS_AT = 14;
+export const CONNECTION_SLOTS = 22;
 
 // one array per path (PathState)
 /** PathState: 2 slots */
