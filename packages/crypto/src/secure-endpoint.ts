@@ -69,7 +69,7 @@ export class SecureEndpoint {
    * (touched by the channel), connect and release (the channel), its own timeout (due), and
    * any handshake datagram or endpoint-level call (every deadline recomputed: rare).
    */
-  private readonly timers = new Schedule<SecureChannel>();
+  private readonly timers = new Schedule<SecureChannel>({ transmit: false });
   private readonly responder: Responder;
   private readonly clock: TimestampClock;
   private readonly transmits = new PollQueue<SecureTransmit>();

@@ -32,8 +32,17 @@ export class Schedule<T extends Schedulable> {
   /** an item's position in the heap */
   private readonly entries = new Map<T, number>();
   private readonly dirty = new Set<T>();
-  private readonly ready = new Set<T>();
+  /** null for an owner that never asks `pollTransmit` (see the constructor) */
+  private readonly ready: Set<T> | null;
   private allDirty = false;
+
+  /**
+   * `transmit: false` for an owner that only needs the timers (crypto's channels): it never asks
+   * `pollTransmit`, so a ready set would only ever grow, by every item it holds (issue 19).
+   */
+  constructor(options: { readonly transmit?: boolean } = {}) {
+    this.ready = options.transmit === false ? null : new Set<T>();
+  }
 
   /** A connection enters the schedule (established): dirty and ready at once. */
   add(item: T): void {
@@ -50,7 +59,7 @@ export class Schedule<T extends Schedulable> {
     if (i === undefined) return;
     this.entries.delete(item);
     this.dirty.delete(item);
-    this.ready.delete(item);
+    this.ready?.delete(item);
     const last = this.heapItems.pop() as T;
     const lastAt = this.heapAt.pop() as number;
     if (last !== item) {
@@ -73,7 +82,7 @@ export class Schedule<T extends Schedulable> {
   touch(item: T): void {
     if (!this.entries.has(item)) return;
     this.dirty.add(item);
-    this.ready.add(item);
+    this.ready?.add(item);
   }
 
   /** Only `item`'s deadline may have moved (an owner that does not poll its items for output). */
@@ -117,7 +126,7 @@ export class Schedule<T extends Schedulable> {
       at[0] = Number.POSITIVE_INFINITY;
       this.down(0);
       this.dirty.add(item);
-      this.ready.add(item);
+      this.ready?.add(item);
     }
     return out;
   }
@@ -131,6 +140,7 @@ export class Schedule<T extends Schedulable> {
     // from the next nextTimeout()/due(), which the caller's loop asks for between its turns
     if (this.heapAt.length > 0 && (this.heapAt[0] as number) <= now) this.popDue(now);
     const ready = this.ready;
+    if (ready === null) throw new TypeError('pollTransmit on a Schedule made with transmit: false');
     for (const item of ready) {
       // out first: a touch while it builds (a drain that ends in CLOSE) puts it back in line
       ready.delete(item);

@@ -179,4 +179,19 @@ describe('Schedule (timer heap + ready set)', () => {
       { numRuns: 300 },
     );
   });
+
+  it('a timers-only schedule (transmit: false) keeps its timers and refuses pollTransmit', () => {
+    const s = new Schedule<Item>({ transmit: false });
+    const a = new Item('a', 30, 1);
+    const b = new Item('b', 10, 1);
+    s.add(a);
+    s.add(b);
+    s.touch(a);
+    expect(s.nextTimeout()).toBe(10);
+    expect(s.due(20)).toEqual([b]);
+    b.at = null;
+    expect(s.nextTimeout()).toBe(30);
+    expect(() => s.pollTransmit(0, (it) => it.poll())).toThrow(TypeError);
+    expect(a.polls + b.polls).toBe(0);
+  });
 });
