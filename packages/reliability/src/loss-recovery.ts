@@ -24,6 +24,8 @@ const PACKET_THRESHOLD = 3; // RFC 9002 §6.1.1
 const MAX_PACKET_THRESHOLD = 300;
 const MAX_RECENT_LOST = 1024;
 const MAX_PTO_BACKOFF = 16; // cap the exponent so timers stay finite
+/** recentLost until the first loss: shared, never written (an idle connection has lost nothing) */
+const NO_LOSSES: number[] = [];
 /** Slots of the send-time ring at first and again once nothing is outstanding (a power of two);
  * it doubles while more packets than it holds are outstanding above the largest acknowledged, up
  * to the limit `onPacketSent` is given (then an ACK whose largest is that old gives no sample
@@ -96,7 +98,7 @@ export class LossRecovery {
    * Packet numbers declared lost recently (sorted, bounded), so that an acknowledgement that
    * arrives for one of them later reveals a spurious loss: the packet was only reordered.
    */
-  private readonly recentLost: number[] = [];
+  private recentLost: number[] = NO_LOSSES;
   /** RFC 9002 §6.1.1 kPacketThreshold, widened by spurious losses (RFC 8985 §6.2 idea; Linux's
    * adaptive reordering does the same, capped at 300 by tcp_max_reordering). */
   packetThreshold = PACKET_THRESHOLD;
@@ -320,6 +322,7 @@ export class LossRecovery {
   }
 
   private rememberLost(pn: number): void {
+    if (this.recentLost === NO_LOSSES) this.recentLost = [];
     const a = this.recentLost;
     let i = a.length;
     while (i > 0 && (a[i - 1] as number) > pn) i--;
