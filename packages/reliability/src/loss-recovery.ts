@@ -26,6 +26,8 @@ const MAX_RECENT_LOST = 1024;
 const MAX_PTO_BACKOFF = 16; // cap the exponent so timers stay finite
 /** recentLost until the first loss: shared, never written (an idle connection has lost nothing) */
 const NO_LOSSES: number[] = [];
+/** the ledger while nothing is outstanding: shared, never written (onPacketSent replaces it) */
+const NO_SENT: (SentPacket | null)[] = [];
 /** Slots of the send-time ring at first and again once nothing is outstanding (a power of two);
  * it doubles while more packets than it holds are outstanding above the largest acknowledged, up
  * to the limit `onPacketSent` is given (then an ACK whose largest is that old gives no sample
@@ -90,7 +92,7 @@ export class LossRecovery {
 
   // The ledger: one slot per packet number (index = pn - sentBasePn), null once acknowledged,
   // lost or not ack-eliciting; `sentHead` skips the leading nulls.
-  private sent: (SentPacket | null)[] = [];
+  private sent: (SentPacket | null)[] = NO_SENT;
   private sentHead = 0;
   private sentBasePn = 0;
 
@@ -135,6 +137,7 @@ export class LossRecovery {
       this.lastAckElicitingSent = p.time;
     }
     // every pn is recorded so `sent` stays dense (index = pn - base)
+    if (this.sent === NO_SENT) this.sent = [];
     this.sent.push(p.ackEliciting ? p : null);
     this.recordSendTime(p.pn, p.time, maxOutstanding);
     if (!p.ackEliciting) this.advanceSentHead();
@@ -443,8 +446,8 @@ export class LossRecovery {
     const sent = this.sent;
     while (this.sentHead < sent.length && sent[this.sentHead] === null) this.sentHead++;
     if (this.sentHead === sent.length && this.sentHead > 0) {
-      // nothing outstanding: let the slots go (an idle connection holds an empty ledger)
-      this.sent = [];
+      // nothing outstanding: let the slots go (an idle connection holds no ledger of its own)
+      this.sent = NO_SENT;
       this.sentBasePn += this.sentHead;
       this.sentHead = 0;
     } else if (this.sentHead > 1024 && this.sentHead * 2 > sent.length) {
