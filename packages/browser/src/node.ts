@@ -13,7 +13,7 @@ import {
   type WsStateChange,
   WsTransport,
 } from '@srmudp/transport-ws/portable';
-import { compareBytes, SrmudpError, toHex } from '@srmudp/wire';
+import { type AfterTimer, compareBytes, SrmudpError, toHex, waitNext } from '@srmudp/wire';
 import { isPeerIdText, parsePeerTarget, parseRelayAddress } from './addresses.js';
 import { BrowserConnection } from './connection.js';
 import { loadOrCreateIdentity, randomBytes } from './identity.js';
@@ -288,21 +288,7 @@ export class BrowserNode {
 
   /** Next message from any peer, or null after `timeout` ms. */
   async receive(opts: { timeout?: number; signal?: AbortSignal } = {}): Promise<ReceivedMessage | null> {
-    const ac = new AbortController();
-    const onAbort = () => ac.abort(opts.signal?.reason);
-    opts.signal?.addEventListener('abort', onAbort, { once: true });
-    const t = opts.timeout !== undefined ? setTimeout(() => ac.abort('timeout'), opts.timeout) : null;
-    try {
-      const r = await this.inbox.next(ac.signal);
-      return r.done ? null : r.value;
-    } catch (e) {
-      if (opts.signal?.aborted) throw abortError(opts.signal);
-      if (ac.signal.aborted) return null;
-      throw e;
-    } finally {
-      if (t) clearTimeout(t);
-      opts.signal?.removeEventListener('abort', onAbort);
-    }
+    return waitNext((signal: AbortSignal) => this.inbox.next(signal), opts, platformAfter, abortError);
   }
 
   /** Every message from any peer, as an async iterator. */
@@ -735,3 +721,9 @@ export async function createNode(options: BrowserNodeOptions): Promise<BrowserNo
   const identity = options.identity ?? (await loadOrCreateIdentity());
   return new BrowserNode({ ...options, identity });
 }
+
+/** receive()'s timeout: the platform's timers (the browser node has no timer queue of its own). */
+const platformAfter: AfterTimer = (ms, fn) => {
+  const t = setTimeout(fn, ms);
+  return { cancel: () => clearTimeout(t) };
+};

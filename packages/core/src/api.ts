@@ -60,6 +60,12 @@ export interface EndpointConfig {
    */
   workClock?: () => number;
   /**
+   * The caller hands each datagram passed to `handle` over and never reads it again (the façade:
+   * node:dgram gives a fresh buffer per datagram): data packets are decrypted in place, into the
+   * datagram (@srmudp/crypto's `openInPlace`). Default false: `handle` leaves the bytes as they were.
+   */
+  ownsDatagrams?: boolean;
+  /**
    * congestion control per path: 'bbr' (reliability's default), 'cubic', 'newreno', or a
    * `CongestionControllerFactory` (called once per path, with a fresh controller for each)
    */

@@ -39,6 +39,8 @@ export interface EndpointSettings {
   readonly log: LogSink | null;
   readonly reliabilityLog: LogSink | null;
   readonly relay: RelayOptions | undefined;
+  /** relay.peerGoneGraceMs, resolved */
+  readonly peerGoneGraceMs: number;
   /** wall-clock ms minus `now` (voucher expiry of relays) */
   readonly wallClockOffsetMs: number;
 }
@@ -124,6 +126,11 @@ export function resolveEndpointConfig(config: EndpointConfig, now: number): Endp
     idleTimeoutMs,
     stunResponder: config.stunResponder !== false,
     relay: checkRelay(config.relay),
+    peerGoneGraceMs: nonNegInt(
+      config.relay?.peerGoneGraceMs,
+      DEFAULTS.peerGoneGraceMs,
+      'relay.peerGoneGraceMs',
+    ),
     wallClockOffsetMs,
     allow: config.accept?.allow ? config.accept.allow.map((k) => k.slice()) : null,
     policy: config.accept?.policy ?? null,
@@ -136,6 +143,7 @@ export function resolveEndpointConfig(config: EndpointConfig, now: number): Endp
       wallClockOffsetMs,
       ...(logs.crypto !== undefined ? { log: logs.crypto } : {}),
       ...(config.workClock !== undefined ? { workClock: config.workClock } : {}),
+      ...(config.ownsDatagrams === true ? { openInPlace: true } : {}),
       timing: {
         handshakeTimeoutMs,
         handshakeRetransmitMs: Math.min(1000, Math.max(50, Math.floor(handshakeTimeoutMs / 8))),

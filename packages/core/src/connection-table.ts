@@ -62,8 +62,18 @@ export class ConnectionTable {
     }
   }
 
-  /** An outgoing connection's candidate addresses changed (connect() added some): index them. */
-  indexCandidates(conn: CoreConnection): void {
+  /**
+   * connect() names addresses for `conn`: they join its candidates (an established connection
+   * probes the better ones, see CoreConnection.addCandidatesAt) and, when we dial it, the index
+   * isDialled looks up. One call for both, so no caller can add candidates and forget the index.
+   */
+  addCandidates(now: number, conn: CoreConnection, addresses: readonly Address[]): void {
+    conn.addCandidatesAt(now, addresses);
+    this.indexCandidates(conn);
+  }
+
+  /** An outgoing connection's candidates (all of them, idempotent) into isDialled's index. */
+  private indexCandidates(conn: CoreConnection): void {
     if (!this.outgoing.has(conn)) return;
     for (const a of conn.channels.candidates) {
       const k = addressKey(a);

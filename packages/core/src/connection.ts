@@ -5,7 +5,14 @@
  */
 import { type SecureChannel, shortPeerId } from '@srmudp/crypto';
 import { ReliableConnection as Reliable, type ReliableEvent } from '@srmudp/reliability';
-import { addressKey, compareBytes, type Frame, sameAddress, sharedSlab } from '@srmudp/wire';
+import {
+  addressKey,
+  compareBytes,
+  DATA_HEADER_LENGTH,
+  type Frame,
+  sameAddress,
+  sharedSlab,
+} from '@srmudp/wire';
 import type { AmplificationGuard } from './amplification.js';
 import type {
   Address,
@@ -42,6 +49,8 @@ export interface ConnectionHost {
    * timer
    */
   touch(conn: CoreConnection): void;
+  /** how long a connection left without a live path by a relay's `peer_gone` waits (paths.ts) */
+  readonly peerGoneGraceMs: number;
 }
 
 const EMPTY_DROPS: Record<string, number> = Object.freeze({}) as Record<string, number>;
@@ -290,6 +299,8 @@ export class CoreConnection implements ConnectionApi {
       role,
       now,
       maxUdpPayload: maxUdpPayload(route),
+      // the data header goes before the frames: reliability leaves room for it (sealed in place)
+      headroom: DATA_HEADER_LENGTH,
       // one closure per connection, and only when logging: reliability's lines name their connection
       ...(relLog !== null ? { log: prefixedLog(relLog, this.label()) } : {}),
     });
@@ -347,7 +358,7 @@ export class CoreConnection implements ConnectionApi {
         this.drop('amplification_limit');
         continue;
       }
-      const data = this.seal(channel, t.packetNumber, t.payload, t.datagramSize);
+      const data = this.seal(channel, t.packetNumber, t.payload, t.datagramSize, t.datagram);
       if (data === null) continue;
       if (data.length > probe.budget) {
         // RFC 9000 §8.1: never 3x; the challenge is retried on its timer
@@ -362,16 +373,26 @@ export class CoreConnection implements ConnectionApi {
       if (this.draining) this.maybeFinishDrain(now);
       return null;
     }
-    const data = this.seal(channel, t.packetNumber, t.payload, t.datagramSize);
+    const data = this.seal(channel, t.packetNumber, t.payload, t.datagramSize, t.datagram);
     if (data === null) return null;
     // reliability builds on its active path, which is the active Path's transport state
     return { to: paths.active.route.address, data };
   }
 
-  /** Seals a packet of reliability's; null (counted) when the keys are gone. */
-  private seal(channel: SecureChannel, pn: number, payload: Uint8Array, size: number): Uint8Array | null {
+  /**
+   * Seals a packet of reliability's; null (counted) when the keys are gone. Reliability built it
+   * with DATA_HEADER_LENGTH bytes of headroom: sealed in place, in its `datagram` (the ciphertext
+   * over the plaintext, the header before it, the tag after), one buffer per packet instead of two.
+   */
+  private seal(
+    channel: SecureChannel,
+    pn: number,
+    payload: Uint8Array,
+    size: number,
+    datagram: Uint8Array | null,
+  ): Uint8Array | null {
     try {
-      return channel.seal(pn, payload, sharedSlab.take(size));
+      return channel.seal(pn, payload, datagram ?? sharedSlab.take(size));
     } catch {
       // keys gone (expired between polls): the packet counts as lost in reliability
       this.drop('seal_failed');
@@ -397,6 +418,7 @@ export class CoreConnection implements ConnectionApi {
     const rt = rel.pollTimeout();
     if (rt !== null && rt <= now) rel.handleTimeout(now);
     if (this.stateValue === 'established') this.paths?.handleTimeout(now);
+    if (this.finished) return; // the peer was gone (PathSet: peerGone)
     if (this.draining) this.maybeFinishDrain(now);
     this.drainReliable(now);
     if (rel.state === 'closed') this.finalize(now);
@@ -437,13 +459,19 @@ export class CoreConnection implements ConnectionApi {
       this.paths.considerUpgrades(now, this.channels.candidates, addresses);
   }
 
-  /** @internal A relay circuit closed: if it is one of our routes, it is dead (paths.ts). */
-  routeClosedAt(now: number, route: Address): void {
-    if (this.stateValue === 'established' && this.paths !== null) this.paths.routeClosed(now, route);
+  /**
+   * @internal A relay circuit closed: if it is one of our routes, it is dead (paths.ts);
+   * `peerGone`: the relay said the peer's hop session ended.
+   */
+  routeClosedAt(now: number, route: Address, peerGone = false): void {
+    this.host.touch(this); // its timers may have moved (the peer-gone wait)
+    if (this.stateValue === 'established' && this.paths !== null)
+      this.paths.routeClosed(now, route, peerGone);
   }
 
   /** @internal A relay circuit bound for this established connection: a standby route (paths.ts). */
   addStandbyAt(now: number, route: Address): void {
+    this.host.touch(this); // a challenge to send, and the peer-gone wait ends
     if (this.stateValue === 'established' && this.paths !== null) this.paths.addStandby(now, routeOf(route));
   }
 
@@ -518,6 +546,23 @@ export class CoreConnection implements ConnectionApi {
     this.host.emit({ type: 'path_changed', id: this.id, path, reason });
   }
 
+  /**
+   * @internal PathSet's host: a relay said the peer is gone, no path of ours is live, and the
+   * peer did not come back within the grace period: closed at once (there is no route for a
+   * CLOSE), reported as ours (`remote: false`, like the idle timeout).
+   */
+  peerGone(now: number): void {
+    if (this.stateValue !== 'established') return;
+    const s = Math.round(this.host.peerGoneGraceMs / 100) / 10;
+    this.host.log?.(`${this.label()} peer gone: the relay said so and it did not come back in ${s} s`);
+    this.closeNow(
+      now,
+      CloseCode.PEER_GONE,
+      `peer gone: the relay reported its hop session ended and it did not come back within ${s} s`,
+      false,
+    );
+  }
+
   /** @internal PathSet's host: every path was lost */
   pathLost(path: PathInfo): void {
     this.host.log?.(`${this.label()} path lost: ${pathText(path)} (no answer or unreachable)`);
@@ -530,6 +575,9 @@ export class CoreConnection implements ConnectionApi {
   }
   get hostLog(): LogSink | null {
     return this.host.log;
+  }
+  get hostPeerGoneGraceMs(): number {
+    return this.host.peerGoneGraceMs;
   }
 
   /** @internal How log lines name this connection: `#<id> <peer id prefix>`. */
@@ -699,6 +747,14 @@ class PathsHostOf implements PathsHost {
 
   onLost(path: PathInfo): void {
     this.conn.pathLost(path);
+  }
+
+  get peerGoneGraceMs(): number {
+    return this.conn.hostPeerGoneGraceMs;
+  }
+
+  onPeerGone(now: number): void {
+    this.conn.peerGone(now);
   }
 
   drop(reason: string): void {

@@ -15,6 +15,13 @@ export const DEFAULTS = {
   pathChallengeTries: 5,
   /** send errors (ECONNREFUSED...) per candidate address before a handshake fails fast */
   unreachableAfterErrors: 2,
+  /**
+   * a relay said the peer is gone (CLOSE `peer_gone`: its hop session ended) and the connection
+   * has no other live path: the peer gets this long to come back (a WebSocket reconnect with a
+   * few backoff steps, a hop handshake and a new circuit) before the connection closes with
+   * `CloseCode.PEER_GONE` instead of waiting for the idle timeout (`relay.peerGoneGraceMs`)
+   */
+  peerGoneGraceMs: 5_000,
 } as const;
 
 /** Handshake option (application range 0x10+) carrying the endpoint's boot id: a peer that comes
@@ -30,4 +37,10 @@ export const CloseCode = {
   PEER_RESTARTED: 0x13,
   /** the keys of the session expired and could not be renewed */
   SESSION_EXPIRED: 0x14,
+  /**
+   * a relay said the peer is gone (its hop session ended) while the connection had no other live
+   * path, and the peer did not come back within `relay.peerGoneGraceMs` (reported as ours:
+   * `remote: false`)
+   */
+  PEER_GONE: 0x15,
 } as const;

@@ -34,7 +34,7 @@ import { type ConnectionHost, CoreConnection } from './connection.js';
 import { ConnectionTable } from './connection-table.js';
 import { BOOT_ID_LENGTH, BOOT_ID_OPTION, CloseCode, DEFAULTS } from './defaults.js';
 import { CoreError, type CoreErrorCode } from './errors.js';
-import { EndpointRelays, isRelayRoute } from './relays.js';
+import { EndpointRelays, type HopInfo, isRelayRoute } from './relays.js';
 import { answerStun } from './stun.js';
 
 /** Send-error codes that mean "nobody is listening there" (ICMP port/host/net unreachable). */
@@ -91,6 +91,7 @@ export class CoreEndpoint implements EndpointApi {
       onFinished: (conn, at) => this.onFinished(conn, at),
       onControl: (conn, data, at) => this.onControl(conn, data, at),
       touch: (conn) => this.table.touch(conn),
+      peerGoneGraceMs: settings.peerGoneGraceMs,
     };
     this.lastNow = now;
     this.relayPaths = new EndpointRelays(
@@ -101,7 +102,7 @@ export class CoreEndpoint implements EndpointApi {
         onBound: (relay, peer, route, requestId) => this.onCircuitBound(relay, peer, route, requestId),
         onRejected: (relay, peer, requestId, reason) =>
           this.onCircuitRejected(relay, peer, requestId, reason),
-        onChannelClosed: (now, route) => this.onRouteClosed(now, route),
+        onChannelClosed: (now, route, reason) => this.onRouteClosed(now, route, reason === 'peer_gone'),
         deliver: (at, route, packet) => this.handle(at, route, packet),
         transmit: (to, data) => this.out.push({ to: copyAddress(to), data }),
         drop: (reason) => this.drop(reason),
@@ -230,8 +231,7 @@ export class CoreEndpoint implements EndpointApi {
         this.settings.log?.(
           `${existing.label()} dialled again: ${target.addresses.length} more candidate(s)`,
         );
-        existing.addCandidatesAt(now, target.addresses);
-        this.table.indexCandidates(existing);
+        this.table.addCandidates(now, existing, target.addresses);
         // relays: a handshake goes on through them; an established connection gets the circuit
         // as a standby route (its direct path was lost, or its relayed route died with a relay)
         this.requestCircuits(now, existing, relays);
@@ -239,8 +239,7 @@ export class CoreEndpoint implements EndpointApi {
       }
     }
     const conn = this.newConnection(true, key ? key.slice() : null);
-    conn.channels.addCandidates(target.addresses);
-    this.table.indexCandidates(conn);
+    this.table.addCandidates(now, conn, target.addresses);
     this.settings.log?.(
       `${conn.label()} dial (${key ? 'IK' : 'XX, key unknown'}): ${target.addresses.map(addressKey).join(', ')}`,
     );
@@ -309,37 +308,16 @@ export class CoreEndpoint implements EndpointApi {
     if (this.closed) return;
     if (!this.closing) this.settings.log?.(`endpoint closing: ${this.table.size} connection(s) left`);
     this.closing = true;
-    const all = [...this.table.all()];
-    // Connections on a relayed route first, and their CLOSE is wrapped at once, while the hop
-    // sessions it rides on are up: closing a hop session ends our relay client of it at once, so
-    // after it the route is gone and the peer would hear only the relay's peer_gone and keep its
-    // session until the idle timeout.
-    const relayed = all.filter((c) => c.path?.kind === 'relayed');
-    for (const conn of relayed) this.closeOne(now, conn, code, reason);
-    if (relayed.length > 0) this.flushNow(now);
-    for (const conn of all) if (conn.path?.kind !== 'relayed') this.closeOne(now, conn, code, reason);
-    this.maybeCloseSecure();
-  }
-
-  private closeOne(now: number, conn: CoreConnection, code: number, reason: string): void {
-    if (conn.state === 'handshaking') {
-      this.releaseChannels(conn);
-      conn.fail(now, new CoreError('CLOSED', 'the endpoint was closed'));
-    } else conn.closeImmediately(now, code, reason);
-  }
-
-  /** Moves what the connections have to send now into the output queue, relayed routes wrapped. */
-  private flushNow(now: number): void {
-    // bounded: each connection sends at most its congestion window; the cap is a backstop
-    for (let n = 0; n < 64 + 64 * this.table.size; n++) {
-      const t = this.table.pollTransmit(now);
-      if (t === null) return;
-      if (!isRelayRoute(t.to)) this.out.push(t);
-      else {
-        const w = this.relayPaths.wrap(now, t.to, t.data);
-        if (w !== null) this.out.push(w);
-      }
+    // In any order: a relayed connection's CLOSE rides its circuit while the hop session it
+    // runs over is closing too, since a hop is up for the relay side until its connection is
+    // gone (onFinished), on both ends of the hop (relays.ts: hopDown).
+    for (const conn of [...this.table.all()]) {
+      if (conn.state === 'handshaking') {
+        this.releaseChannels(conn);
+        conn.fail(now, new CoreError('CLOSED', 'the endpoint was closed'));
+      } else conn.closeImmediately(now, code, reason);
     }
+    this.maybeCloseSecure();
   }
 
   /** Peer ids of the connected peers that serve as relays for us (they greeted us): `relays` candidates. */
@@ -643,6 +621,16 @@ export class CoreEndpoint implements EndpointApi {
   private onFinished(conn: CoreConnection, now: number): void {
     this.releaseChannels(conn);
     this.table.remove(conn);
+    // A hop session is up for the relay side until its connection is gone, its closing period
+    // included (its 'closed' event comes at the start of it): what the circuits through it carry
+    // meanwhile, their CLOSE above all, still leaves and arrives. Not when another connection to
+    // the same peer took its place (it reconnected while this one drained): that one is the hop.
+    const key = conn.remoteKey;
+    if (key !== null && conn.path !== null) {
+      const current = this.table.ofKey(key);
+      if (current === undefined || current.isFinished || current.state === 'handshaking')
+        this.relayPaths.hopDown(now, key, conn.path.address);
+    }
     const next = conn.takeSuccessor();
     if (next !== null && !next.isFinished && next.state === 'handshaking') {
       const got = this.startHandshake(now, next);
@@ -708,11 +696,8 @@ export class CoreEndpoint implements EndpointApi {
     } else if (ev.type === 'path_changed') {
       const key = this.table.get(ev.id)?.remoteKey;
       if (key) this.relayPaths.hopMoved(now, key, ev.path.address);
-    } else if (ev.type === 'closed') {
-      const conn = this.table.get(ev.id);
-      const key = conn?.remoteKey;
-      if (key && conn) this.relayPaths.hopDown(now, key, conn.path?.address ?? null);
     }
+    // 'closed': the hop goes down once the connection is gone (onFinished)
   }
 
   private onControl(conn: CoreConnection, data: Uint8Array, now: number): void {
@@ -742,25 +727,32 @@ export class CoreEndpoint implements EndpointApi {
     return conn.sendControl(out);
   }
 
-  /** The established connection to `key` as a relay hop session. */
   /**
    * A circuit closed (the relay said so, or our hop session with it went down): a connection whose
    * active path is that route has lost it now, not 3 probe timeouts later (an idle one would only
-   * notice at its next send), so a standby or new circuit takes over at once.
+   * notice at its next send), so a standby or new circuit takes over at once. `peerGone`: the
+   * relay said the peer's hop session ended (paths.ts: a connection left without a live path
+   * waits `relay.peerGoneGraceMs` for the peer, then closes).
    */
-  private onRouteClosed(now: number, route: Address): void {
+  private onRouteClosed(now: number, route: Address, peerGone: boolean): void {
     this.drop('relay_channel_closed');
-    for (const conn of [...this.table.all()]) conn.routeClosedAt(now, route);
+    for (const conn of [...this.table.all()]) conn.routeClosedAt(now, route, peerGone);
   }
 
-  private hopOf(
-    key: Uint8Array,
-  ): { send(data: Uint8Array): boolean; address: Address; relayed: boolean } | null {
+  /** The connection to `key` as a relay hop session: established, or in its closing period. */
+  private hopOf(key: Uint8Array): HopInfo | null {
     const conn = this.table.ofKey(key);
-    if (conn === undefined || conn.state !== 'established') return null;
+    if (conn === undefined || conn.isFinished) return null;
+    const open = conn.state === 'established';
+    if (!open && conn.state !== 'closing') return null;
     const path = conn.path;
     if (path === null) return null;
-    return { send: (d) => conn.sendControl(d), address: path.address, relayed: path.kind === 'relayed' };
+    return {
+      send: (d) => conn.sendControl(d),
+      address: path.address,
+      relayed: path.kind === 'relayed',
+      open,
+    };
   }
 
   private requestCircuits(

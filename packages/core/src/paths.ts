@@ -15,7 +15,12 @@
  *   tier only for a round trip at least `SAME_TIER_RTT_GAIN_MS` better (RELAYS.md, iroh's rule);
  *   never down by choice;
  * - fallback: the active path dies (3 probe timeouts, or the network says unreachable) while a
- *   validated path is still warm (`GRACE_MS` after it stopped being active): move back to it.
+ *   validated path is still warm (`GRACE_MS` after it stopped being active): move back to it;
+ * - peer gone: a relay closes a circuit with `peer_gone` (the peer's hop session with it ended).
+ *   A connection with another live path drops that route (a fallback when it was the active
+ *   one). One left with no live path waits `peerGoneGraceMs` for the peer (a new hop and circuit,
+ *   a rebinding: any authenticated packet, or a new circuit bound to it, cancels the wait), then
+ *   closes (`onPeerGone`) instead of idling on until the idle timeout.
  *
  * A switch keeps streams, messages and the packet-number space (reliability carries on); the new
  * path starts with fresh RTT and congestion state (RFC 9000 §9.4), a path used before keeps its
@@ -246,6 +251,10 @@ export interface PathsHost {
   drop(reason: string): void;
   /** the connection's log (validations started and failed); absent or null: silent */
   readonly log?: LogSink | null;
+  /** how long to wait for a peer a relay reported gone when no path is left (the rule above) */
+  readonly peerGoneGraceMs: number;
+  /** that wait ran out: the connection ends */
+  onPeerGone(now: number): void;
 }
 
 /** A probe packet to build: its frames for `path`, within `budget` bytes (anti-amplification). */
@@ -263,6 +272,8 @@ export class PathSet {
   /** higher-tier candidates of the peer, probed at establishment and again every UPGRADE_RETRY_MS */
   private upgrades: Address[] = NONE;
   private upgradeRetryAt = Number.POSITIVE_INFINITY;
+  /** a relay reported the peer gone and no path was left: the connection ends then (+Inf: no wait) */
+  private peerGoneAt = Number.POSITIVE_INFINITY;
 
   /** The first path: the handshake validated it (RFC 9000 §8.1), `transport` is reliability's. */
   constructor(
@@ -300,6 +311,8 @@ export class PathSet {
       from.port === a.port && from.host === a.host ? this.activePath : this.ensure(now, routeOf(from));
     path.onReceived(bytes);
     path.lastReceivedAt = now;
+    // the peer is there (on whatever route): not gone
+    this.peerGoneAt = Number.POSITIVE_INFINITY;
     return path;
   }
 
@@ -362,6 +375,8 @@ export class PathSet {
    * else kept as a warm path.
    */
   addStandby(now: number, route: Route): void {
+    // a circuit to the peer bound: the relay found its hop and it accepted, it is not gone
+    this.peerGoneAt = Number.POSITIVE_INFINITY;
     const path = this.ensure(now, route);
     if (path === this.activePath) return;
     if (path.validated && !path.lostReported) {
@@ -434,7 +449,7 @@ export class PathSet {
   // ------------------------------------------------------------------ timers
 
   nextTimeout(): number {
-    let t = this.upgradeRetryAt;
+    let t = Math.min(this.upgradeRetryAt, this.peerGoneAt);
     for (const p of this.list) {
       t = Math.min(t, p.nextChallengeAt());
       if (p.retiredAt !== null) t = Math.min(t, p.retiredAt + GRACE_MS);
@@ -455,19 +470,32 @@ export class PathSet {
     }
     if (now >= this.upgradeRetryAt) this.probeUpgrades(now);
     this.checkActive(now);
+    if (now >= this.peerGoneAt) {
+      this.peerGoneAt = Number.POSITIVE_INFINITY;
+      this.host.onPeerGone(now);
+    }
   }
 
   /**
    * The relay closed the circuit of route `route` (or our hop to it went down): as good as the
-   * network saying unreachable: the active path is lost at once (fallback to a warm path if any).
+   * network saying unreachable: the active path is lost at once (fallback to a warm path if any);
+   * a closed standby is dropped (a circuit never comes back: a new one is a new route). When the
+   * relay said the peer is gone (`peerGone`) and no live path is left, the peer-gone wait starts.
    */
-  routeClosed(now: number, route: Address): void {
+  routeClosed(now: number, route: Address, peerGone = false): void {
     const path = this.list.find((p) => sameAddress(p.route.address, route));
     if (path === undefined) return;
     path.unreachable = Math.max(path.unreachable, DEFAULTS.unreachableAfterErrors);
     if (path === this.activePath) this.checkActive(now);
-    // a closed standby is no fallback any more (until it answers again)
-    else path.lostReported = true;
+    if (path !== this.activePath) this.forget(path);
+    // the active path is lost and no warm path took over (checkActive): none is live
+    if (peerGone && this.activePath.lostReported && this.peerGoneAt === Number.POSITIVE_INFINITY) {
+      const grace = this.host.peerGoneGraceMs;
+      this.peerGoneAt = now + grace;
+      this.host.log?.(
+        `the relay of ${addressKey(route)} reports the peer gone and no path is left: waiting ${grace} ms for it`,
+      );
+    }
   }
 
   /** A send on `to` failed; `unreachable`: the network says nobody is there (ICMP). */

@@ -23,6 +23,7 @@
 import type { Identity } from '@srmudp/crypto';
 import {
   type AdmissionPolicy,
+  type ChannelCloseReason,
   isChannelData,
   peekChannel,
   RelayClient,
@@ -88,25 +89,48 @@ export interface RelayOptions {
    * `ConnectionApi.sendControl([RELAY_TO_CLIENT, ...])`. Ignored when `serve` is set.
    */
   external?: (now: number, client: Uint8Array, body: Uint8Array) => void;
+  /**
+   * ms a connection waits for its peer after a relay said the peer is gone (CLOSE `peer_gone`)
+   * when that relay route was its last live path (no direct path, no other relay): any
+   * authenticated packet of the peer (on a new route too) or a new circuit to it cancels the
+   * wait; else the connection closes with `CloseCode.PEER_GONE`. A connection with another live
+   * path just drops the closed route. Default 5,000 (`DEFAULTS.peerGoneGraceMs`); 0: at once.
+   */
+  peerGoneGraceMs?: number;
 }
 
 /** What the relay side needs from its endpoint. */
 export interface RelayHost {
   readonly identity: Identity;
   random(n: number): Uint8Array;
-  /** the established connection to `key`, as the hop: its id and active route, or null */
-  hopOf(key: Uint8Array): { send(data: Uint8Array): boolean; address: Address; relayed: boolean } | null;
+  /**
+   * the connection to `key` as the hop, or null: its active route, and whether it is open
+   * (established: control messages and new requests) or in its closing period (until it is gone,
+   * channel data still flows on its address, so what its circuits carry, CLOSE included, leaves
+   * and arrives)
+   */
+  hopOf(key: Uint8Array): HopInfo | null;
   /** a circuit to `peer` via `relay` is bound (requester side): its route handle */
   onBound(relay: Uint8Array, peer: Uint8Array, route: Address, requestId: number): void;
   /** a circuit request of ours failed */
   onRejected(relay: Uint8Array, peer: Uint8Array, requestId: number, reason: string): void;
   /** a circuit closed: its route is dead (a connection whose active path it is has lost it now) */
-  onChannelClosed(now: number, route: Address, reason: string): void;
+  onChannelClosed(now: number, route: Address, reason: ChannelCloseReason): void;
   /** a channel datagram from a relay carried this end-to-end packet on `route` */
   deliver(now: number, route: Address, packet: Uint8Array): void;
   /** raw datagram to the network */
   transmit(to: Address, data: Uint8Array): void;
   drop(reason: string): void;
+}
+
+/** A hop session as the relay side sees it (RelayHost.hopOf). */
+export interface HopInfo {
+  /** queues a CONTROL message in the hop session; false when it cannot (closing, buffer full) */
+  send(data: Uint8Array): boolean;
+  address: Address;
+  relayed: boolean;
+  /** established (false during its closing period) */
+  open: boolean;
 }
 
 interface ClientEntry {
@@ -163,8 +187,11 @@ export class EndpointRelays {
   }
 
   /**
-   * The connection to `key` ended: its client (on the relay) and our client of it go down (what
-   * that client already sent through the service still leaves first: RelayService.clientDown).
+   * The connection to `key` is gone (after its closing period, not when it began to close: until
+   * then its circuits still carry what their end-to-end sessions send, their CLOSE included, in
+   * either direction and in any order with the hop's own CLOSE): its client (on the relay) and
+   * our client of it go down (what that client already sent through the service still leaves
+   * first: RelayService.clientDown).
    */
   hopDown(now: number, key: Uint8Array, address: Address | null): void {
     this.service?.clientDown(now, key, address ?? undefined);
@@ -202,7 +229,7 @@ export class EndpointRelays {
 
   /** Asks relay `relay` (an established connection) for a circuit to `target`. */
   connect(now: number, relay: Uint8Array, target: Uint8Array, voucher?: Uint8Array): number | null {
-    if (this.host.hopOf(relay) === null) return null;
+    if (this.host.hopOf(relay)?.open !== true) return null;
     const e = this.clientFor(now, relay);
     try {
       const id = e.client.connect(now, target, voucher ? { voucher } : {});
@@ -217,7 +244,8 @@ export class EndpointRelays {
   /** Peers that greeted us as relays (their service is ready for our requests). */
   readyRelays(): Uint8Array[] {
     const out: Uint8Array[] = [];
-    for (const e of this.clients.values()) if (e.client.isReady) out.push(e.key.slice());
+    for (const e of this.clients.values())
+      if (e.client.isReady && this.host.hopOf(e.key)?.open === true) out.push(e.key.slice());
     return out;
   }
 

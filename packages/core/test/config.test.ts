@@ -34,6 +34,16 @@ describe('EndpointConfig contracts', () => {
     }
   });
 
+  it('relay.peerGoneGraceMs is a non-negative integer (exact error)', () => {
+    const base = { identity: identity('cfg'), random: (n: number) => randomBytes(`cfg${n}`, n) };
+    for (const bad of [-1, 1.5, Number.NaN]) {
+      expect(() => new CoreEndpoint({ ...base, relay: { peerGoneGraceMs: bad } }, 0)).toThrow(
+        new RangeError(`"relay.peerGoneGraceMs" expected a non-negative integer, got ${bad}`),
+      );
+    }
+    expect(() => new CoreEndpoint({ ...base, relay: { peerGoneGraceMs: 0 } }, 0)).not.toThrow();
+  });
+
   it('every "closed" failure is recognised by isClosedError, whatever its older spelling', () => {
     const ep = new CoreEndpoint({ identity: identity('x'), random: (n) => randomBytes(`x${n}`, n) }, 0);
     ep.close(0);

@@ -7,16 +7,20 @@ import {
   GRACE_MS,
   PATH_LOST_PTOS,
   PathSet,
-  type Route,
+  routeOf,
   SAME_TIER_RTT_GAIN_MS,
   UPGRADE_RETRY_MS,
 } from '../src/paths.js';
+import { relayRoute } from '../src/relays.js';
 
 const V4: Address = { host: '10.0.0.2', port: 4433 };
 const V4B: Address = { host: '10.0.9.2', port: 4433 };
 const V6: Address = { host: '2001:db8::2', port: 4433 };
 const V6B: Address = { host: '2001:db8::3', port: 4433 };
-const direct = (address: Address): Route => ({ kind: 'direct', address });
+const PEER_GONE_GRACE = 5000;
+/** relayed routes through two relays */
+const R1 = relayRoute(new Uint8Array(32).fill(1), 0x4001);
+const R2 = relayRoute(new Uint8Array(32).fill(2), 0x4002);
 
 /**
  * One side of a connection with a PathSet over a real (sans-IO) ReliableConnection, on a fake
@@ -28,6 +32,8 @@ class Side {
   readonly changes: { path: PathInfo; reason: PathChangeReason }[] = [];
   readonly lost: PathInfo[] = [];
   readonly drops: string[] = [];
+  /** when the peer-gone wait ran out (PathsHost.onPeerGone) */
+  readonly gone: number[] = [];
   readonly paths: PathSet;
 
   constructor(first: Address, seed = 'paths') {
@@ -39,8 +45,10 @@ class Side {
         onChanged: (path, reason) => this.changes.push({ path, reason }),
         onLost: (path) => this.lost.push(path),
         drop: (reason) => this.drops.push(reason),
+        peerGoneGraceMs: PEER_GONE_GRACE,
+        onPeerGone: (now) => this.gone.push(now),
       },
-      direct(first),
+      routeOf(first),
       this.rel.activePath,
     );
   }
@@ -328,5 +336,71 @@ describe('PathSet: loss of the active path and fallback', () => {
     expect(s.lost).toEqual([{ kind: 'direct', address: V4 }]);
     s.paths.onSendError(0, V4, true);
     expect(s.lost).toHaveLength(1); // once per episode
+  });
+});
+
+describe('PathSet: a relay reports the peer gone (CLOSE peer_gone)', () => {
+  it('relay-only: the connection waits the grace period for the peer, then ends (once)', () => {
+    const s = new Side(R1);
+    s.now = 100;
+    s.paths.routeClosed(100, R1, true);
+    expect(s.lost).toEqual([expect.objectContaining({ kind: 'relayed', channel: 0x4001 })]);
+    s.at(100 + PEER_GONE_GRACE - 1);
+    expect(s.gone).toEqual([]);
+    s.at(100 + PEER_GONE_GRACE);
+    expect(s.gone).toEqual([100 + PEER_GONE_GRACE]);
+    s.at(100 + 3 * PEER_GONE_GRACE);
+    expect(s.gone).toHaveLength(1);
+  });
+
+  it('any authenticated packet of the peer (here on a new circuit) cancels the wait', () => {
+    const s = new Side(R1);
+    s.paths.routeClosed(0, R1, true);
+    s.at(1000);
+    s.receive(R2, 'non_probing');
+    s.at(3 * PEER_GONE_GRACE);
+    expect(s.gone).toEqual([]);
+  });
+
+  it('a new circuit bound to the peer (a standby route) cancels the wait', () => {
+    const s = new Side(R1);
+    s.paths.routeClosed(0, R1, true);
+    s.at(1000);
+    s.paths.addStandby(1000, routeOf(R2));
+    s.at(3 * PEER_GONE_GRACE);
+    expect(s.gone).toEqual([]);
+  });
+
+  it('another live path: the closed route is dropped (a fallback when it was active), no wait', () => {
+    const s = new Side(R1);
+    // a validated standby circuit through a second relay
+    s.paths.addStandby(0, routeOf(R2));
+    s.now = 10;
+    s.respond(challengeOf(s.probes()));
+    expect(s.paths.info.address).toEqual(R1);
+    s.paths.routeClosed(20, R1, true);
+    expect(s.changes.map((c) => c.reason)).toEqual(['fallback']);
+    expect(s.paths.info.address).toEqual(R2);
+    expect(s.paths.all().map((p) => p.route.address)).toEqual([R2]);
+    s.at(3 * PEER_GONE_GRACE);
+    expect(s.gone).toEqual([]);
+  });
+
+  it('a direct active path: a standby circuit whose peer is gone is only dropped', () => {
+    const s = new Side(V4);
+    s.paths.addStandby(0, routeOf(R1));
+    s.paths.routeClosed(10, R1, true);
+    expect(s.paths.all().map((p) => p.route.address)).toEqual([V4]);
+    expect(s.lost).toEqual([]);
+    s.at(3 * PEER_GONE_GRACE);
+    expect(s.gone).toEqual([]);
+  });
+
+  it('a circuit closed for another reason (our hop went down) starts no wait', () => {
+    const s = new Side(R1);
+    s.paths.routeClosed(0, R1, false);
+    expect(s.lost).toHaveLength(1);
+    s.at(3 * PEER_GONE_GRACE);
+    expect(s.gone).toEqual([]);
   });
 });

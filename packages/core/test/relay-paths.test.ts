@@ -2,6 +2,7 @@ import { connectViaPolicy, createVoucher, groupPolicy, openPolicy } from '@srmud
 import { Network } from '@srmudp/sim';
 import { describe, expect, it } from 'vitest';
 import type { ConnectionApi, EndpointConfig } from '../src/api.js';
+import { CloseCode, DEFAULTS } from '../src/defaults.js';
 import { identity, randomBytes, SimEndpoint, sha256, Writer } from './helpers.js';
 
 const MiB = 1024 * 1024;
@@ -192,6 +193,51 @@ describe('relayed paths (core, sim)', { timeout: 180_000 }, () => {
     const ev = a.events.find((e) => e.type === 'closed' && e.id === ca.id);
     expect(ev?.type === 'closed' && ev.remote).toBe(true);
     expect(r.ep.relayStats()?.dropped.circuit_closed).toBe(0);
+  });
+
+  it('the relay reports the peer gone and the relayed route was its only path: closed with PEER_GONE after the grace period', () => {
+    const { net, a, b, r, ca } = relayedPair('relay-peer-gone');
+    // b's hop session with the relay ends (its WebSocket dropped, its host left the network):
+    // the relay closes the circuit with peer_gone; a has no other path to b
+    connectionTo(b, r.key).close(net.now);
+    net.drive({ until: () => a.count('path_lost') >= 1, maxTimeMs: 3000 });
+    const lostAt = net.now;
+    expect(a.count('closed')).toBe(0);
+    // without the rule a would wait for its idle timeout (30 s)
+    net.drive({
+      until: () => a.events.some((e) => e.type === 'closed' && e.id === ca.id),
+      maxTimeMs: 10_000,
+    });
+    const ev = a.events.find((e) => e.type === 'closed' && e.id === ca.id);
+    expect(ev).toMatchObject({ code: CloseCode.PEER_GONE, remote: false });
+    expect(ev?.type === 'closed' && ev.reason).toMatch(/peer gone/);
+    expect(net.now - lostAt).toBeGreaterThanOrEqual(DEFAULTS.peerGoneGraceMs - 100);
+    expect(net.now - lostAt).toBeLessThan(DEFAULTS.peerGoneGraceMs + 1000);
+    expect(ca.state).toBe('closed');
+  });
+
+  it('the relay reports the peer gone, and it comes back with a new circuit within the grace period: the connection carries on', () => {
+    const { net, a, b, r, ca } = relayedPair('relay-peer-back');
+    const hop = connectionTo(b, r.key);
+    hop.close(net.now);
+    net.drive({ until: () => a.count('path_lost') >= 1, maxTimeMs: 3000 });
+    const lostAt = net.now;
+    // b opens a new hop session with the relay and asks it for a circuit to a again
+    b.ep.connect(net.now, { addresses: [R], remoteKey: r.key });
+    net.drive({ until: () => b.ep.relays().length === 1, maxTimeMs: 3000 });
+    const cb = connectionTo(b, a.key);
+    b.ep.connect(net.now, { addresses: [], remoteKey: a.key, relays: [{ key: r.key }] });
+    // the new circuit: b validates it and moves there, a follows (a migration to the new route)
+    net.drive({ until: () => a.find('path_changed').some((e) => e.id === ca.id), maxTimeMs: 4000 });
+    expect(net.now - lostAt).toBeLessThan(DEFAULTS.peerGoneGraceMs);
+    expect(ca.path?.kind).toBe('relayed');
+    net.runFor(DEFAULTS.peerGoneGraceMs + 1000);
+    expect(a.events.some((e) => e.type === 'closed' && e.id === ca.id)).toBe(false);
+    expect(ca.state).toBe('established');
+    const before = a.messages.length;
+    cb.sendMessage(new TextEncoder().encode('back'));
+    net.drive({ until: () => a.messages.length > before, maxTimeMs: 3000 });
+    expect(new TextDecoder().decode(a.messages[before]!.data)).toBe('back');
   });
 
   it('the relay cannot forge: a flipped byte in a forwarded datagram is dropped by the end', () => {

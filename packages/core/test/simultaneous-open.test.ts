@@ -1,8 +1,8 @@
 import type { SecureChannel, SecureEndpoint } from '@srmudp/crypto';
 import { compareBytes } from '@srmudp/wire';
 import { describe, expect, it } from 'vitest';
-import type { ConnectionTable } from '../src/connection-table.js';
-import { ADDR_A, ADDR_B, randomBytes, type SimEndpoint, sha256, simPair, Writer } from './helpers.js';
+import type { Address, Transmit } from '../src/index.js';
+import { ADDR_A, ADDR_B, randomBytes, SimEndpoint, sha256, simPair, Writer } from './helpers.js';
 
 /**
  * Simultaneous open (both peers dial each other's card at the same moment, as after a hole
@@ -148,40 +148,81 @@ describe('simultaneous open', () => {
 });
 
 /**
- * The anti-amplification exemption simultaneous open needs, in the one place that decides it
- * (ConnectionTable.isDialled): an address an outgoing connection of ours dials gets its
- * handshake answers freely, while the handshake runs and once the connection is up (the crossing
- * initiation may be answered after the early session is already established); an address
- * nobody dials, or one only an incoming connection talks to, stays under the 3x limit.
+ * The anti-amplification exemption simultaneous open needs (ConnectionTable.isDialled), seen from
+ * outside: the peer's crossing initiation reaches us before ours reaches it, our early session
+ * comes up on the address it came from, and that path's 3x budget is forgotten in the same step
+ * (the path is validated), so our answer leaves only if an outgoing connection of ours dials that
+ * address; to an address nobody dials (a spoofed source) the answer stays under the 3x limit,
+ * which that initiation alone cannot pay for: dropped and counted `amplification_limit`.
  */
 describe('amplification exemption: addresses we dial', () => {
-  function table(s: SimEndpoint): ConnectionTable {
-    return (s.ep as unknown as { table: ConnectionTable }).table;
-  }
   const victim = { host: '198.51.100.9', port: 53 };
+  const RESPONSE = 0x82;
 
-  it('covers an outgoing connection while it handshakes and once it is established', () => {
-    const { net, a, b } = simPair('amp-dialled', { link: { latencyMs: ONE_WAY } });
-    const conn = a.ep.connect(net.now, { addresses: [ADDR_B], remoteKey: b.key });
-    expect(conn.state).toBe('handshaking');
-    expect(table(a).isDialled(ADDR_B)).toBe(true);
-    expect(table(a).isDialled(victim)).toBe(false);
-    net.drive({ until: () => a.count('connected') > 0 && b.count('connected') > 0, maxTimeMs: 5000 });
-    expect(conn.state).toBe('established');
-    expect(table(a).isDialled(ADDR_B)).toBe(true);
-    expect(table(a).isDialled(victim)).toBe(false);
-    expect(table(a).isDialled({ host: ADDR_B.host, port: ADDR_B.port + 1 })).toBe(false);
-    // b only answered: its connection is incoming, a's address gets no exemption from it
-    expect(table(b).isDialled(ADDR_A)).toBe(false);
-    // connect() again with another candidate: that address is dialled too
-    const more = { host: '203.0.113.77', port: 4433 };
-    expect(table(a).isDialled(more)).toBe(false);
-    expect(a.ep.connect(net.now, { addresses: [more], remoteKey: b.key }).id).toBe(conn.id);
-    expect(table(a).isDialled(more)).toBe(true);
-    conn.close(net.now);
-    net.runFor(30_000);
-    expect(a.count('closed')).toBe(1);
-    expect(table(a).isDialled(ADDR_B)).toBe(false);
-    expect(table(a).isDialled(more)).toBe(false);
-  });
+  /**
+   * `a` dials `b` at ADDR_B (and `more` by a second connect()), `b` dials `a`; `b`'s initiation
+   * reaches `a` from `from` before `a`'s reaches `b`. What `a` sends in answer, and its drops.
+   */
+  function crossing(
+    names: [string, string],
+    from: Address,
+    more: Address[] = [],
+    before?: (a: SimEndpoint) => void,
+  ) {
+    const a = new SimEndpoint(names[0]);
+    const b = new SimEndpoint(names[1]);
+    before?.(a);
+    const conn = a.ep.connect(0, { addresses: [ADDR_B], remoteKey: b.key });
+    if (more.length > 0) expect(a.ep.connect(0, { addresses: more, remoteKey: b.key }).id).toBe(conn.id);
+    b.ep.connect(0, { addresses: [ADDR_A], remoteKey: a.key });
+    const init = b.pollTransmit(0);
+    expect(init?.data[0]).toBe(0x81);
+    while (a.pollTransmit(0) !== null); // a's initiations: still on their way
+    a.handle(5, from, ADDR_A, (init as Transmit).data);
+    const answers: Address[] = [];
+    for (let t = a.pollTransmit(5); t !== null; t = a.pollTransmit(5))
+      if (t.data[0] === RESPONSE) answers.push(t.to);
+    return { conn, answers, ampDrops: a.ep.stats().drops.amplification_limit ?? 0 };
+  }
+
+  for (const names of [
+    ['a', 'b'],
+    ['b', 'a'],
+  ] as [string, string][]) {
+    describe(`${names[0]} dials ${names[1]}`, () => {
+      it('a crossing initiation from the address we dial is answered (the early session is up)', () => {
+        const r = crossing(names, ADDR_B);
+        expect(r.conn.state).toBe('established');
+        expect(r.answers).toEqual([ADDR_B]);
+        expect(r.ampDrops).toBe(0);
+      });
+
+      it('from an address nobody dials, the answer stays under the 3x limit', () => {
+        const r = crossing(names, victim);
+        expect(r.answers).toEqual([]);
+        expect(r.ampDrops).toBe(1);
+        // another port of the address we dial is another address
+        const other = crossing(names, { host: ADDR_B.host, port: ADDR_B.port + 1 });
+        expect(other.answers).toEqual([]);
+        expect(other.ampDrops).toBe(1);
+      });
+
+      it('an address a second connect() added is dialled too', () => {
+        const r = crossing(names, victim, [victim]);
+        expect(r.answers).toEqual([victim]);
+        expect(r.ampDrops).toBe(0);
+      });
+
+      it('an address only a closed connection dialled is not', () => {
+        const r = crossing(names, victim, [], (a) => {
+          const gone = a.ep.connect(0, { addresses: [victim], remoteKey: new SimEndpoint(names[1]).key });
+          gone.closeImmediately(0);
+          expect(gone.state).toBe('closed');
+          while (a.pollTransmit(0) !== null);
+        });
+        expect(r.answers).toEqual([]);
+        expect(r.ampDrops).toBe(1);
+      });
+    });
+  }
 });

@@ -1,3 +1,4 @@
+import * as nodeCrypto from 'node:crypto';
 import {
   type CipherGCM,
   createCipheriv,
@@ -52,6 +53,8 @@ function privateKeyObject(privateKey: Uint8Array): KeyObject {
 
 const TAG_OPTIONS = { authTagLength: 16 } as const;
 
+const oneShotHash = (nodeCrypto as Partial<typeof nodeCrypto>).hash;
+
 function asBytes(b: Buffer): Uint8Array {
   return new Uint8Array(b.buffer, b.byteOffset, b.byteLength);
 }
@@ -63,7 +66,12 @@ function asBytes(b: Buffer): Uint8Array {
  */
 export const NODE_BLAKE2S: HashFunctions | undefined = getHashes().includes('blake2s256')
   ? {
-      hash: (data) => asBytes(createHash('blake2s256').update(data).digest()),
+      // crypto.hash (Node >= 20.12; looked up on the namespace, as a named import would fail to
+      // link on an older Node): one call, no Hash object (~0.7 µs against ~1 µs)
+      hash:
+        typeof oneShotHash === 'function'
+          ? (data) => asBytes(oneShotHash('blake2s256', data, 'buffer'))
+          : (data) => asBytes(createHash('blake2s256').update(data).digest()),
       hmac: (key, data) => asBytes(createHmac('blake2s256', key).update(data).digest()),
     }
   : undefined;

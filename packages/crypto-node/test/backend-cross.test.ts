@@ -141,6 +141,53 @@ for (const node of [nodeBackend(), sodium as CryptoBackend])
       expect(node.aeadOpen(key, 7, new Uint8Array(3), new Uint8Array(15))).toBeNull();
     });
 
+    it('seals in place (out starting at the plaintext, as core does) byte for byte like noble', () => {
+      fc.assert(
+        fc.property(key32, fc.nat(1000), bytes(0, 13), bytes(0, 1500), (key, counter, ad, pt) => {
+          const expected = noble.aeadSeal(key, counter, ad, pt);
+          for (const b of [node, noble]) {
+            // header room before the plaintext, tag room after it: one buffer, as a datagram
+            const buf = new Uint8Array(13 + pt.length + 16);
+            buf.set(pt, 13);
+            const sealed = b.aeadSeal(key, counter, ad, buf.subarray(13, 13 + pt.length), buf.subarray(13));
+            expect(sealed.byteOffset).toBe(13);
+            expect(sealed).toEqual(expected);
+          }
+        }),
+        { numRuns: RUNS },
+      );
+    });
+
+    it('opens in place (out starting at the ciphertext, as core does) and refuses tampering in place', () => {
+      fc.assert(
+        fc.property(
+          key32,
+          fc.nat(1000),
+          bytes(0, 13),
+          bytes(0, 1500),
+          fc.nat(),
+          (key, counter, ad, pt, where) => {
+            const sealed = noble.aeadSeal(key, counter, ad, pt);
+            for (const b of [node, noble]) {
+              const dg = new Uint8Array(13 + sealed.length);
+              dg.set(sealed, 13);
+              const opened = b.aeadOpen(key, counter, ad, dg.subarray(13), dg.subarray(13, dg.length - 16));
+              expect(opened).toEqual(pt);
+              expect(opened?.buffer).toBe(dg.buffer);
+              const bad = new Uint8Array(13 + sealed.length);
+              bad.set(sealed, 13);
+              const pos = 13 + (where % sealed.length);
+              bad[pos] = (bad[pos] as number) ^ 0x80;
+              expect(
+                b.aeadOpen(key, counter, ad, bad.subarray(13), bad.subarray(13, bad.length - 16)),
+              ).toBeNull();
+            }
+          },
+        ),
+        { numRuns: RUNS },
+      );
+    });
+
     it('x25519 and x25519Public on random keys', () => {
       fc.assert(
         fc.property(key32, key32, (a, b) => {

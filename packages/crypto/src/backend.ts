@@ -27,7 +27,8 @@ export interface CryptoBackend {
   /** X25519 public key of a 32-byte private key. */
   x25519Public(privateKey: Uint8Array): Uint8Array;
   /** Returns ciphertext || 16-byte tag. When `out` is given (length >= plaintext + 16) the
-   * result is written there and a subarray of it is returned. */
+   * result is written there and a subarray of it is returned. `out` may start where `plaintext`
+   * starts (sealing in place, as core does); any other overlap is unsupported. */
   aeadSeal(
     key: Uint8Array,
     counter: number,

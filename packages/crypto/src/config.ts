@@ -85,6 +85,14 @@ export interface SecureEndpointConfig {
    * virtual clock would measure nothing).
    */
   workClock?: () => number;
+  /**
+   * Decrypt data packets in place, into the datagram passed to `handle` (the plaintext is a view
+   * of it; on a failed authentication its bytes are unspecified). For a caller that hands each
+   * datagram over and never reads it again (the Node façade: node:dgram gives a fresh buffer per
+   * datagram): no output buffer per packet, and a stream keeps the plaintext as a view instead of
+   * copying it. Default false: the datagram is left as it was.
+   */
+  openInPlace?: boolean;
 }
 
 /** `SecureEndpointConfig` validated, with every default filled in. */
@@ -100,6 +108,7 @@ export interface SecureConfig {
   readonly wallClockOffsetMs: number;
   readonly log: ((message: string) => void) | null;
   readonly workClock: (() => number) | null;
+  readonly openInPlace: boolean;
 }
 
 /** Validates `config` (exact TypeError / RangeError messages) and fills in the defaults. */
@@ -133,5 +142,6 @@ export function resolveSecureConfig(config: SecureEndpointConfig): SecureConfig 
     wallClockOffsetMs: offset,
     log: config.log ?? null,
     workClock: config.workClock ?? null,
+    openInPlace: config.openInPlace === true,
   };
 }

@@ -42,7 +42,12 @@ const DERIVED_CACHE_SIZE = 64;
  */
 const derived = new Map<string, string>();
 
-function derivedKey(label: Uint8Array, tag: string, receiverStatic: Uint8Array | null): Uint8Array {
+function derivedKey(
+  label: Uint8Array,
+  tag: string,
+  receiverStatic: Uint8Array | null,
+  backend: CryptoBackend | undefined,
+): Uint8Array {
   const s = receiverStatic ?? ZERO_KEY;
   // one flat string (a `+=` loop leaves a rope of one node per byte alive as the map key: ~1 KiB
   // per cached peer; even `tag + flat` keeps a two-node rope)
@@ -53,20 +58,24 @@ function derivedKey(label: Uint8Array, tag: string, receiverStatic: Uint8Array |
     derived.set(k, hit);
     return keyBytes(hit);
   }
-  const v = blake2s(concatBytes(label, s));
+  // a new peer's key misses (a responder: once per new initiator): the backend's BLAKE2s-256
+  const input = concatBytes(label, s);
+  const hash = backend?.blake2s?.hash;
+  const v = hash ? hash(input) : blake2s(input);
   if (derived.size >= DERIVED_CACHE_SIZE) derived.delete(derived.keys().next().value as string);
   derived.set(k, bytesKey(v));
   return v;
 }
 
-/** Key for mac1 of packets sent to the owner of `receiverStatic` (zero key when unknown). */
-export function mac1Key(receiverStatic: Uint8Array | null): Uint8Array {
-  return derivedKey(LABEL_MAC1, 'm', receiverStatic);
+/** Key for mac1 of packets sent to the owner of `receiverStatic` (zero key when unknown).
+ * `backend`: its BLAKE2s, when it has one, computes a key not cached (same bytes). */
+export function mac1Key(receiverStatic: Uint8Array | null, backend?: CryptoBackend): Uint8Array {
+  return derivedKey(LABEL_MAC1, 'm', receiverStatic, backend);
 }
 
 /** Key that seals cookie replies from the owner of `responderStatic` (zero key when unknown). */
-export function cookieKey(responderStatic: Uint8Array | null): Uint8Array {
-  return derivedKey(LABEL_COOKIE, 'c', responderStatic);
+export function cookieKey(responderStatic: Uint8Array | null, backend?: CryptoBackend): Uint8Array {
+  return derivedKey(LABEL_COOKIE, 'c', responderStatic, backend);
 }
 
 export function mac(key: Uint8Array, data: Uint8Array): Uint8Array {

@@ -263,7 +263,7 @@ export class Responder {
       localIndex,
       c.pkt.senderIndex,
       noise,
-      mac1Key(rs),
+      mac1Key(rs, this.host.backend),
     );
     this.answer(c.from, response, 'response', channel);
     this.remember(
@@ -477,6 +477,7 @@ export class Responder {
         hs.destroy();
         channel.address = from;
         channel.resendPending(now);
+        this.host.touch(channel);
         return this.drop('simultaneous_lost');
       }
       channel.dropPending();
@@ -492,6 +493,8 @@ export class Responder {
       return this.drop('simultaneous_lost');
     }
     if (!channel) channel = this.side.newChannel(id, from, rs, idHex);
+    // its deadlines move (a new unconfirmed session, a dropped pending initiation): recomputed
+    this.host.touch(channel);
     channel.address = from;
     channel.remoteStatic = rs;
     const keyPhase = payload.keyPhase ?? 0;
@@ -614,6 +617,7 @@ export class Responder {
     if (payload.timestamp !== null) this.recordTimestamp(idHex, payload.timestamp);
     let channel = this.side.channelOf(idHex);
     if (!channel) channel = this.side.newChannel(id, from, rs, idHex);
+    this.host.touch(channel);
     channel.address = from;
     channel.remoteStatic = rs;
     const session = TransportSession.fromSplit(

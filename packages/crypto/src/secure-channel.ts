@@ -651,6 +651,7 @@ export class SecureChannel {
    */
   abandonNext(): void {
     if (this.next === null) return;
+    this.host.touch(this); // (also reached from another channel's handshake: budget eviction)
     this.host.log?.(`${this.label()}: unconfirmed session given up (no packet under its keys)`);
     this.dropSession(this.next);
     this.next = null;

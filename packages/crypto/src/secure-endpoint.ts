@@ -1,6 +1,8 @@
 import {
   type Address,
+  AEAD_TAG_LENGTH,
   type CookieReplyPacket,
+  DATA_HEADER_LENGTH,
   decodePacket,
   equalBytes,
   type HandshakePacket,
@@ -66,8 +68,9 @@ export class SecureEndpoint {
    * The channels' deadlines (@srmudp/wire's Schedule): pollTimeout and handleTimeout visit only
    * the channels that something happened to, not every channel on every call. What moves a
    * deadline: a data packet opened on it (touched here), its first seal or the packet limit
-   * (touched by the channel), connect and release (the channel), its own timeout (due), and
-   * any handshake datagram or endpoint-level call (every deadline recomputed: rare).
+   * (touched by the channel), connect and release (the channel), its own timeout (due), a
+   * handshake datagram that reached it (touched where it is handled: see `handle`), and the
+   * expiry of half-open handshakes (every deadline recomputed: rare).
    */
   private readonly timers = new Schedule<SecureChannel>({ transmit: false });
   private readonly responder: Responder;
@@ -230,8 +233,11 @@ export class SecureEndpoint {
         plaintext: r.plaintext,
       };
     }
-    // a handshake datagram may reach any channel (new sessions, responses, cookies): rare
-    this.timers.touchAllTimers();
+    // A handshake datagram reaches at most one channel (the responder's initiation or final
+    // message, our pending initiation's response or cookie reply), and whatever handles it touches
+    // that channel (host.touch): not every channel's deadline, which cost a responder with n
+    // connections O(n) per handshake datagram (issue 19). Evictions by the handshake budget reach
+    // others through SecureChannel.abandonNext, which touches its own channel.
     if (t === 0x81) return this.responder.onInitDatagram(now, from, datagram, opts?.underLoad === true);
     let pkt: Packet;
     try {
@@ -329,7 +335,13 @@ export class SecureEndpoint {
     const { channel, session } = owner;
     if (session.keyPhase !== ((datagram[0] as number) & 1)) return this.dataDrop('key_phase');
     const wasConfirmed = session.confirmed;
-    const r = session.open(datagram, pn);
+    const r = session.open(
+      datagram,
+      pn,
+      this.config.openInPlace
+        ? datagram.subarray(DATA_HEADER_LENGTH, datagram.length - AEAD_TAG_LENGTH)
+        : undefined,
+    );
     if (r === null) return this.dataDrop('decrypt_failed');
     if (r === 'duplicate') return this.dataDrop('replay');
     if (r === 'too_old') return this.dataDrop('too_old');
@@ -371,6 +383,7 @@ export class SecureEndpoint {
     // Only initiations carry cookies; a non-zero mac2 elsewhere is corruption.
     if (!isZero(pkt.mac2)) return this.drop('bad_mac2');
     const r = owner.channel.handleResponse(now, pkt, raw, from);
+    this.timers.touchTimer(owner.channel);
     if (r !== 'ok') return this.drop(r);
     return HANDSHAKE_RESULT;
   }
@@ -379,8 +392,9 @@ export class SecureEndpoint {
     const owner = this.indexes.get(pkt.receiverIndex);
     if (!owner) return this.drop('unknown_index');
     if (owner.kind !== 'pending') return this.drop('unexpected');
-    if (!owner.channel.handleCookieReply(now, pkt.nonce, pkt.sealedCookie))
-      return this.drop('bad_cookie_reply');
+    const ok = owner.channel.handleCookieReply(now, pkt.nonce, pkt.sealedCookie);
+    this.timers.touchTimer(owner.channel); // resent at once: its retransmission timer moved
+    if (!ok) return this.drop('bad_cookie_reply');
     return HANDSHAKE_RESULT;
   }
 }

@@ -153,7 +153,7 @@ export class TransportSession {
     );
     this.lastSealed = packetNumber;
     this.sealedCount++;
-    return buf.subarray(0, size);
+    return buf.length === size ? buf : buf.subarray(0, size);
   }
 
   /**

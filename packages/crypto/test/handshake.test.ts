@@ -39,6 +39,31 @@ describe('IK handshake', () => {
   });
 });
 
+describe('openInPlace', () => {
+  it('decrypts into the datagram (the plaintext is a view of it); without it the datagram is untouched', () => {
+    for (const inPlace of [false, true]) {
+      const a = side(1, '10.0.0.1');
+      const b = side(2, '10.0.0.2', { openInPlace: inPlace });
+      const ch = a.ep.connect(0, { address: b.addr, remoteKey: b.ep.identity.publicKey });
+      run([a, b], 0, { stopWhen: () => a.events.length > 0 });
+      const text = new TextEncoder().encode('hello, in place');
+      const dg = ch.seal(0, text);
+      const sealed = dg.slice();
+      const r = b.ep.handle(1, a.addr, dg);
+      expect(r).toMatchObject({ type: 'data', packetNumber: 0, plaintext: text });
+      if (r.type !== 'data') continue;
+      expect(r.plaintext.buffer === dg.buffer).toBe(inPlace);
+      if (inPlace) expect(r.plaintext.byteOffset).toBe(dg.byteOffset + 13);
+      else expect(dg).toEqual(sealed);
+      // a tampered packet is still refused (and counted), in place or not
+      const bad = ch.seal(1, text);
+      bad[20] = (bad[20] as number) ^ 1;
+      expect(b.ep.handle(2, a.addr, bad)).toMatchObject({ type: 'dropped', reason: 'decrypt_failed' });
+      expect(b.ep.handle(3, a.addr, ch.seal(2, text))).toMatchObject({ type: 'data', plaintext: text });
+    }
+  });
+});
+
 describe('XX handshake', () => {
   it('dials a bare address, learns the key, both sides see each other', () => {
     const a = side(3, '10.0.0.1');

@@ -1,5 +1,5 @@
-import { describe, expect, it } from 'vitest';
-import type { SecureChannel } from '../src/secure-channel.js';
+import { describe, expect, it, vi } from 'vitest';
+import { SecureChannel } from '../src/secure-channel.js';
 import { collect, confirm, deliver, run, type Side, seededRandom, side } from './helpers.js';
 
 const timing = {
@@ -66,5 +66,44 @@ describe('SecureEndpoint timer heap', () => {
     }
     // the rekeys by time did happen on every channel that kept talking
     expect(server.ep.stats().initiationsProcessed).toBeGreaterThan(6);
+  });
+
+  it('a handshake datagram recomputes the deadlines of the channels it reaches, not of every channel', () => {
+    // issue 19: every initiation used to mark all channels' deadlines for recomputation, so a
+    // responder with n connections spent O(n) per handshake datagram (quadratic in P4)
+    const server = side(300, '10.0.0.100', { timing });
+    const n = 12;
+    for (let i = 0; i < n; i++) {
+      const c = side(400 + i, `10.0.2.${i}`, { timing });
+      const ch = c.ep.connect(0, { address: server.addr, remoteKey: server.ep.identity.publicKey });
+      run([server, c], 0, { stopWhen: () => ch.isEstablished });
+      confirm(1, c, server, ch, 0);
+    }
+    expect(server.ep.channels().length).toBe(n);
+    server.ep.pollTimeout();
+    const late = side(500, '10.0.3.1', { timing });
+    const ch = late.ep.connect(10, { address: server.addr, remoteKey: server.ep.identity.publicKey });
+    const spy = vi.spyOn(SecureChannel.prototype, 'pollTimeout');
+    try {
+      let visited = 0;
+      for (let round = 0; round < 6 && !ch.isEstablished; round++) {
+        for (const w of collect(10, [server, late])) {
+          // under load: the initiation is answered by a cookie reply first, then resent with mac2
+          deliver(10, [server, late], w, { underLoad: true });
+          spy.mockClear();
+          server.ep.pollTimeout();
+          visited = Math.max(visited, spy.mock.calls.length);
+          expectConsistent(server);
+          expectConsistent(late);
+        }
+      }
+      expect(ch.isEstablished).toBe(true);
+      expect(server.ep.stats().cookieRepliesSent).toBe(1);
+      // the new peer's channel only
+      expect(visited).toBeLessThanOrEqual(1);
+    } finally {
+      spy.mockRestore();
+    }
+    expectConsistent(server);
   });
 });

@@ -63,6 +63,12 @@ export class RelayEngine {
   private readonly byKey = new Map<string, number>();
   /** hop session id by carrier address (a closing WebSocket ends its session at once) */
   private readonly byAddress = new Map<string, number>();
+  /**
+   * hop sessions in their closing period ('closed' came, the connection is not gone yet): still
+   * up for the relay service, since a leaving client's last channel datagrams (its end-to-end
+   * CLOSE) may arrive after its hop CLOSE; down once core has forgotten the connection
+   */
+  private readonly leaving = new Map<number, Hop>();
   /** keys whose "I speak CONTROL frames" came before their session's 'connected' event */
   private readonly earlyControl = new Set<string>();
   private timer: NodeJS.Timeout | null = null;
@@ -227,6 +233,7 @@ export class RelayEngine {
         sent++;
         progressed = true;
       }
+      if (this.leaving.size > 0 && this.sweepLeaving(now)) progressed = true;
       if (!progressed) break;
     }
     if (sent >= MAX_TRANSMITS_PER_TURN) {
@@ -305,14 +312,9 @@ export class RelayEngine {
       case 'closed': {
         const hop = this.hops.get(ev.id);
         if (!hop) return;
-        this.hops.delete(ev.id);
-        if (this.byAddress.get(addressKey(hop.address)) === ev.id)
-          this.byAddress.delete(addressKey(hop.address));
-        if (this.byKey.get(hop.keyHex) === ev.id) {
-          this.byKey.delete(hop.keyHex);
-          this.service.clientDown(now, hop.key, hop.address);
-        }
-        this.o.log.debug('hop down', { peer: hop.keyHex.slice(0, 16), reason: ev.reason });
+        // down once the connection is gone, after its closing period (sweepLeaving)
+        this.leaving.set(ev.id, hop);
+        this.o.log.debug('hop closing', { peer: hop.keyHex.slice(0, 16), reason: ev.reason });
         return;
       }
       case 'message': {
@@ -333,6 +335,29 @@ export class RelayEngine {
       default:
         return;
     }
+  }
+
+  /** Hop sessions whose connection core has forgotten go down; true when one did. */
+  private sweepLeaving(now: number): boolean {
+    let any = false;
+    for (const [id, hop] of [...this.leaving]) {
+      if (this.endpoint.connection(id) !== undefined) continue;
+      this.leaving.delete(id);
+      this.hopGone(now, id, hop);
+      any = true;
+    }
+    return any;
+  }
+
+  private hopGone(now: number, id: number, hop: Hop): void {
+    if (this.hops.get(id) !== hop) return;
+    this.hops.delete(id);
+    if (this.byAddress.get(addressKey(hop.address)) === id) this.byAddress.delete(addressKey(hop.address));
+    if (this.byKey.get(hop.keyHex) === id) {
+      this.byKey.delete(hop.keyHex);
+      this.service.clientDown(now, hop.key, hop.address);
+    }
+    this.o.log.debug('hop down', { peer: hop.keyHex.slice(0, 16) });
   }
 
   /**
@@ -391,8 +416,11 @@ export class RelayEngine {
    * A WebSocket closed: its hop session cannot continue, end it now instead of at idle timeout.
    * What the relay read from it before the close still goes out first (RelayService.clientDown):
    * a client's last datagrams (its sessions' CLOSE) and the close of its socket often arrive in one read.
+   * The constructor wires it to the transport's WebSocket close; public, beside {@link receive},
+   * so that a host feeding its own carrier (or a test replaying a close in the same turn as a
+   * read) reports the carrier's end the same way.
    */
-  private carrierGone(address: Address): void {
+  carrierGone(address: Address): void {
     if (this.stopped) return;
     const id = this.byAddress.get(addressKey(address));
     const hop = id === undefined ? undefined : this.hops.get(id);

@@ -86,25 +86,73 @@ describe('a WebSocket that closes right after its last datagram', () => {
     // quiet: the sessions' first packets (RTT warm-up PINGs up to 350 ms) are behind us
     await new Promise((r) => setTimeout(r, 600));
     // The WebSocket's close event in the same turn as its last channel datagram (what a loaded
-    // relay sees when both arrive in one read): the engine's close handler runs right after it.
-    const engine = relay.engine as unknown as {
-      receive(data: Uint8Array, from: Address, carrier: 'udp' | 'websocket'): void;
-      carrierGone(address: Address): void;
-    };
-    const receive = engine.receive.bind(engine);
+    // relay sees when both arrive in one read): the acceptor's datagrams go to the engine as the
+    // server wires them, and the first channel datagram is followed at once by its carrier's end.
     let closedAfter: Address | null = null;
-    engine.receive = (data, from, kind) => {
-      receive(data, from, kind);
-      if (closedAfter === null && kind === 'websocket' && (data[0]! & 0xf0) === 0x40) {
+    relay.ws.onDatagram((data, from) => {
+      relay.engine.receive(data, from, 'websocket');
+      if (closedAfter === null && (data[0]! & 0xf0) === 0x40) {
         closedAfter = from;
-        engine.carrierGone(from);
+        relay.engine.carrierGone(from);
       }
-    };
+    });
     const got = a.waitEndpoint((e) => e.type === 'message' && e.id === ab.id, 5_000);
     expect(ba.sendMessage(new TextEncoder().encode('last words'))).toBe(true);
     b.schedule();
     const ev = await got;
     expect(closedAfter).not.toBeNull();
+    expect(ev.type === 'message' && new TextDecoder().decode(ev.data)).toBe('last words');
+    expect(relay.engine.stats().relay.dropped.circuit_closed).toBe(0);
+  });
+});
+
+describe('a client whose hop session closes before its last channel datagram arrives', () => {
+  // A leaving client's hop CLOSE and its end-to-end CLOSE (channel data) are separate datagrams
+  // that may arrive in either order, in different reads: the hop stays up for the relay service
+  // until the hop connection is gone (its closing period), so the later one is still forwarded.
+  it('what it sent on its circuit and arrives after the hop CLOSE is forwarded', async () => {
+    const { relay, a, b } = await pair(['udp', 'udp']);
+    const ab = await a.connectTo(b.publicKey);
+    const ba = await b.acceptedFrom(a.publicKey);
+    await new Promise((r) => setTimeout(r, 600));
+    const engine = relay.engine as unknown as {
+      receive(data: Uint8Array, from: Address, carrier: 'udp' | 'websocket'): void;
+      onEndpointEvent(now: number, ev: { type: string; id?: number }): void;
+    };
+    const receive = engine.receive.bind(engine);
+    const bPort = (b.carrier as unknown as { address(): { port: number } }).address().port;
+    let held: { data: Uint8Array; from: Address } | null = null;
+    let holding = true;
+    engine.receive = (data, from, kind) => {
+      if (holding && held === null && (data[0]! & 0xf0) === 0x40 && from.port === bPort) {
+        held = { data: data.slice(), from };
+        return;
+      }
+      receive(data, from, kind);
+    };
+    // the relay's hop session with b closes: the held datagram is handed over right after the
+    // relay's loop has handled that ('closed', then the rest of its turn)
+    const onEndpointEvent = engine.onEndpointEvent.bind(engine);
+    let released = false;
+    engine.onEndpointEvent = (now, ev) => {
+      onEndpointEvent(now, ev);
+      if (ev.type === 'closed' && held !== null && !released) {
+        released = true;
+        holding = false;
+        const h = held as { data: Uint8Array; from: Address };
+        setImmediate(() => receive(h.data, h.from, 'udp'));
+      }
+    };
+    const got = a.waitEndpoint((e) => e.type === 'message' && e.id === ab.id, 5_000);
+    expect(ba.sendMessage(new TextEncoder().encode('last words'))).toBe(true);
+    b.schedule();
+    const deadline = performance.now() + 2_000;
+    while (held === null && performance.now() < deadline) await new Promise((r) => setTimeout(r, 5));
+    expect(held).not.toBeNull();
+    b.endpoint.connection(b.hopId as number)?.close(performance.now());
+    b.schedule();
+    const ev = await got;
+    expect(released).toBe(true);
     expect(ev.type === 'message' && new TextDecoder().decode(ev.data)).toBe('last words');
     expect(relay.engine.stats().relay.dropped.circuit_closed).toBe(0);
   });

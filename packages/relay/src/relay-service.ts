@@ -14,30 +14,28 @@
  * relay bound on that hop for a circuit both ends agreed to. There is no way to name an address.
  *
  * This file holds the rules that change the relay's state (hop sessions, the control plane,
- * timers, shutdown). What happens to a channel datagram (forwarding, the send queues served
- * round-robin) is relay-data-plane.ts's; the types shared with the host relay-service-api.ts's.
+ * timers, shutdown); circuit requests (CONNECT, ACCEPT, REJECT, REFRESH and the requests
+ * waiting for their target) are circuit-requests.ts's. What happens to a channel datagram
+ * (forwarding, the send queues served round-robin) is relay-data-plane.ts's; the types shared
+ * with the host relay-service-api.ts's.
  * The state itself (clients, circuits, channels, pending requests, send queues) is
  * circuit-table.ts's; who is admitted is relay-admission.ts's (with policy.ts, limits.ts and
  * voucher.ts); the counters are relay-metrics.ts's; the control codec control.ts's.
  */
 import { toHex } from '@srmudp/wire';
 import { checkBytes, checkNow, type RandomBytes } from './bytes.js';
+import { CircuitRequests } from './circuit-requests.js';
 import {
   ANSWER_CACHE,
-  allocChannel,
   CHANNEL_SPACE,
   type Circuit,
   type ClientState,
   newClient,
-  openCircuit,
   otherEnd,
-  type Pending,
   randomChannelStart,
   type Timer,
 } from './circuit-table.js';
 import {
-  type AcceptMessage,
-  type ConnectMessage,
   type ControlMessage,
   ControlType,
   decodeControl,
@@ -47,10 +45,10 @@ import {
   type RelayStatus,
 } from './control.js';
 import { Deque } from './deque.js';
-import { type RelayLimits, resolveRelayLimits, tighterLimits } from './limits.js';
+import { type RelayLimits, resolveRelayLimits } from './limits.js';
 import type { AdmissionPolicy } from './policy.js';
 import type { CloseReason, RejectReason } from './reasons.js';
-import { admitClient, checkConnect } from './relay-admission.js';
+import { admitClient } from './relay-admission.js';
 import { RelayDataPlane } from './relay-data-plane.js';
 import { copyRelayStats, newRelayStats, type RelayDropReason, type RelayStats } from './relay-metrics.js';
 import type { ClientUpInfo, RelayEvent, RelayServiceConfig, RelayTransmit } from './relay-service-api.js';
@@ -70,15 +68,12 @@ export class RelayService<H = unknown> {
   readonly #maxEvents: number;
   readonly #byId = new Map<string, ClientState<H>>();
   readonly #byHop = new Map<unknown, ClientState<H>>();
-  readonly #pending = new Map<number, Pending<H>>();
   readonly #control = new Deque<RelayTransmit<H>>();
   readonly #data: RelayDataPlane<H>;
+  readonly #requests: CircuitRequests<H>;
   readonly #events = new Deque<RelayEvent>();
   readonly #timers: LiveTimerHeap<Timer<H>>;
-  readonly #nonces: VoucherNonceCache;
   #circuits = 0;
-  #nextCircuit = 1;
-  #nextIncoming = 1;
   #epoch = 0;
   #shutdown = false;
   readonly #stats: RelayStats;
@@ -104,7 +99,6 @@ export class RelayService<H = unknown> {
     const instance = config.random(INSTANCE_ID_LENGTH);
     checkBytes('random(8)', instance, INSTANCE_ID_LENGTH);
     this.instance = instance.slice();
-    this.#nonces = new VoucherNonceCache(this.limits.maxVoucherNonces);
     this.#timers = new LiveTimerHeap((e) => this.#live(e.item, e.at));
     this.#stats = newRelayStats();
     this.#data = new RelayDataPlane({
@@ -114,6 +108,25 @@ export class RelayService<H = unknown> {
       send: (c, msg) => this.#send(c, msg),
       closeCircuit: (circuit, reason) => this.#closeCircuit(circuit, reason, 'both'),
       drop: (reason) => this.#drop(reason),
+    });
+    this.#requests = new CircuitRequests({
+      relayId: this.relayId,
+      policy: p,
+      limits: this.limits,
+      nonces: new VoucherNonceCache(this.limits.maxVoucherNonces),
+      stats: this.#stats,
+      unixTime: (now) => now + this.#unixOffset,
+      clientOf: (key) => this.#byId.get(toHex(key)),
+      circuits: () => this.#circuits,
+      opened: () => {
+        this.#circuits++;
+        this.#stats.circuits = this.#circuits;
+        this.#stats.circuitsOpened++;
+      },
+      timer: (at, t) => this.#timers.push(at, t),
+      send: (c, msg) => this.#send(c, msg),
+      answer: (c, requestId, msg) => this.#answer(c, requestId, msg),
+      emit: (ev) => this.#emit(ev),
     });
   }
 
@@ -282,13 +295,13 @@ export class RelayService<H = unknown> {
           return 'control_duplicate';
         }
         c.lastRequestId = msg.requestId;
-        if (msg.type === 'accept') return this.#onAccept(now, c, msg);
-        if (msg.type === 'refresh') return this.#onRefresh(now, c, msg.requestId, msg.channel);
-        this.#onConnect(now, c, msg);
+        if (msg.type === 'accept') return this.#requests.accept(now, c, msg);
+        if (msg.type === 'refresh') return this.#requests.refresh(now, c, msg.requestId, msg.channel);
+        this.#requests.connect(now, c, msg);
         return null;
       }
       case 'reject':
-        return this.#onTargetReject(c, msg.requestId, msg.reason);
+        return this.#requests.targetReject(c, msg.requestId, msg.reason);
       case 'close': {
         const end = c.channels.get(msg.channel);
         if (!end) return 'control_duplicate';
@@ -307,146 +320,6 @@ export class RelayService<H = unknown> {
     if (h.type === ControlType.Reject || h.type === ControlType.Close) return; // never answer an answer
     c.lastRequestId = h.requestId;
     this.#answer(c, h.requestId, { type: 'reject', requestId: h.requestId, reason });
-  }
-
-  #onConnect(now: number, c: ClientState<H>, m: ConnectMessage): void {
-    const checked = checkConnect(
-      { relayId: this.relayId, policy: this.#policy, limits: this.limits, nonces: this.#nonces },
-      now + this.#unixOffset,
-      this.#circuits + this.#pending.size,
-      c,
-      this.#byId.get(toHex(m.target)),
-      m,
-    );
-    if (typeof checked === 'string') {
-      this.#reject(c, m.requestId, m.target, checked);
-      return;
-    }
-    const { target: t, voucher, admission } = checked;
-    let limits = tighterLimits(this.limits.circuit, m.limits);
-    limits = tighterLimits(limits, voucher?.limits);
-    limits = tighterLimits(limits, admission.limits);
-    const p: Pending<H> = {
-      id: this.#nextIncoming++,
-      requester: c,
-      requesterRequestId: m.requestId,
-      target: t,
-      limits,
-      deadline: now + this.limits.incomingTimeoutMs,
-      voucher: voucher !== null,
-    };
-    this.#pending.set(p.id, p);
-    c.pendingOut.add(p);
-    t.pendingIn.set(p.id, p);
-    this.#stats.pending = this.#pending.size;
-    this.#timers.push(p.deadline, { kind: 'pending', pending: p });
-    this.#send(t, {
-      type: 'incoming',
-      requestId: p.id,
-      requester: c.key,
-      limits,
-      voucher: m.voucher ? m.voucher.slice() : null,
-      firstPacket: m.firstPacket ? m.firstPacket.slice() : null,
-    });
-  }
-
-  #onAccept(now: number, t: ClientState<H>, m: AcceptMessage): RelayDropReason | null {
-    const p = this.#pending.get(m.incomingId);
-    if (!p || p.target !== t) {
-      // too late (timed out, requester gone) or never asked: tell the target it is off
-      this.#answer(t, m.requestId, { type: 'reject', requestId: m.requestId, reason: 'unexpected' });
-      return 'control_unexpected';
-    }
-    this.#unpend(p);
-    const c = p.requester;
-    const chA = allocChannel(c);
-    const chB = chA < 0 ? -1 : allocChannel(t);
-    if (chA < 0 || chB < 0) {
-      this.#reject(c, p.requesterRequestId, t.key, 'resource_limit');
-      this.#answer(t, m.requestId, { type: 'reject', requestId: m.requestId, reason: 'resource_limit' });
-      return null;
-    }
-    const limits = tighterLimits(p.limits, m.limits);
-    const deadline = limits.durationMs > 0 ? now + limits.durationMs : Number.POSITIVE_INFINITY;
-    const expiresAt = Math.min(now + this.limits.bindingLifetimeMs, deadline);
-    const circuit = openCircuit(
-      { id: this.#nextCircuit++, limits, deadline, voucher: p.voucher },
-      { client: c, channel: chA },
-      { client: t, channel: chB },
-      expiresAt,
-    );
-    this.#circuits++;
-    this.#stats.circuits = this.#circuits;
-    this.#stats.circuitsOpened++;
-    this.#timers.push(expiresAt, { kind: 'end', end: circuit.a });
-    this.#timers.push(expiresAt, { kind: 'end', end: circuit.b });
-    if (deadline !== Number.POSITIVE_INFINITY) this.#timers.push(deadline, { kind: 'deadline', circuit });
-    // whole milliseconds on the wire (a host clock such as performance.now() is fractional)
-    const expiresInMs = Math.max(0, Math.floor(expiresAt - now));
-    this.#answer(c, p.requesterRequestId, {
-      type: 'bound',
-      requestId: p.requesterRequestId,
-      channel: chA,
-      peer: t.key,
-      limits,
-      expiresInMs,
-    });
-    this.#answer(t, m.requestId, {
-      type: 'bound',
-      requestId: m.requestId,
-      channel: chB,
-      peer: c.key,
-      limits,
-      expiresInMs,
-    });
-    this.#emit({
-      type: 'circuit_opened',
-      circuit: circuit.id,
-      requester: c.key,
-      target: t.key,
-      limits,
-      voucher: p.voucher,
-    });
-    return null;
-  }
-
-  #onTargetReject(t: ClientState<H>, incomingId: number, reason: RejectReason): RelayDropReason | null {
-    const p = this.#pending.get(incomingId);
-    if (!p || p.target !== t) return 'control_duplicate';
-    this.#unpend(p);
-    // a target may refuse for its own reasons; anything that makes no sense from a target is `refused`
-    const passed: RejectReason =
-      reason === 'resource_limit' ||
-      reason === 'permission_denied' ||
-      reason === 'voucher_invalid' ||
-      reason === 'voucher_expired' ||
-      reason === 'voucher_replayed' ||
-      reason === 'timeout'
-        ? reason
-        : 'refused';
-    this.#reject(p.requester, p.requesterRequestId, t.key, passed);
-    return null;
-  }
-
-  #onRefresh(now: number, c: ClientState<H>, requestId: number, channel: number): RelayDropReason | null {
-    const end = c.channels.get(channel);
-    if (!end) {
-      this.#answer(c, requestId, { type: 'reject', requestId, reason: 'unexpected' });
-      return 'control_unexpected';
-    }
-    const circuit = end.circuit;
-    end.expiresAt = Math.min(now + this.limits.bindingLifetimeMs, circuit.deadline);
-    this.#timers.push(end.expiresAt, { kind: 'end', end });
-    const peer = otherEnd(end).client.key;
-    this.#answer(c, requestId, {
-      type: 'bound',
-      requestId,
-      channel,
-      peer,
-      limits: circuit.limits,
-      expiresInMs: Math.max(0, Math.floor(end.expiresAt - now)),
-    });
-    return null;
   }
 
   // ---- data plane -----------------------------------------------------------------------------
@@ -490,17 +363,14 @@ export class RelayService<H = unknown> {
         const c = t.end.circuit;
         this.#closeCircuit(c, c.deadline <= now ? 'duration_limit' : 'expired', 'both');
       } else if (t.kind === 'deadline') this.#closeCircuit(t.circuit, 'duration_limit', 'both');
-      else {
-        this.#unpend(t.pending);
-        this.#reject(t.pending.requester, t.pending.requesterRequestId, t.pending.target.key, 'timeout');
-      }
+      else this.#requests.timedOut(t.pending);
     }
   }
 
   #live(t: Timer<H>, at: number): boolean {
     if (t.kind === 'end') return !t.end.circuit.closed && t.end.expiresAt === at;
     if (t.kind === 'deadline') return !t.circuit.closed;
-    return this.#pending.get(t.pending.id) === t.pending;
+    return this.#requests.isWaiting(t.pending);
   }
 
   /**
@@ -550,11 +420,7 @@ export class RelayService<H = unknown> {
       const notify = reason === 'relay_shutdown' ? 'both' : end === end.circuit.a ? 'b' : 'a';
       this.#closeCircuit(end.circuit, reason, notify);
     }
-    for (const p of [...c.pendingIn.values()]) {
-      this.#unpend(p);
-      this.#reject(p.requester, p.requesterRequestId, c.key, 'target_unavailable');
-    }
-    for (const p of [...c.pendingOut]) this.#unpend(p);
+    this.#requests.clientGone(c);
     c.removed = true;
     c.data.clear();
     c.handshakes.clear();
@@ -563,13 +429,6 @@ export class RelayService<H = unknown> {
     if (this.#byHop.get(c.hopId) === c) this.#byHop.delete(c.hopId);
     this.#stats.clients = this.#byId.size;
     this.#emit({ type: 'client_down', client: c.key });
-  }
-
-  #unpend(p: Pending<H>): void {
-    this.#pending.delete(p.id);
-    p.requester.pendingOut.delete(p);
-    p.target.pendingIn.delete(p.id);
-    this.#stats.pending = this.#pending.size;
   }
 
   #closeCircuit(circuit: Circuit<H>, reason: CloseReason, notify: 'a' | 'b' | 'both'): void {
@@ -596,12 +455,6 @@ export class RelayService<H = unknown> {
       bytes: circuit.bytes,
       packets: circuit.packets,
     });
-  }
-
-  #reject(c: ClientState<H>, requestId: number, target: Uint8Array, reason: RejectReason): void {
-    this.#stats.rejected[reason]++;
-    this.#answer(c, requestId, { type: 'reject', requestId, reason });
-    this.#emit({ type: 'circuit_rejected', requester: c.key, target, reason });
   }
 
   /** Sends the answer to a client's request and remembers it for duplicates of that request. */

@@ -75,6 +75,13 @@ export interface ReliableOptions {
   congestion?: CongestionChoice;
   /** bytes the carrier adds to every payload (header, AEAD tag), default DATA_OVERHEAD (29) */
   overhead?: number;
+  /**
+   * Bytes of `overhead` the carrier writes before the payload (its header), default 0. When > 0
+   * every Transmit also carries `datagram`: `datagramSize` bytes with the payload at this offset
+   * and room for the rest of the overhead (the AEAD tag) after it, so the carrier can seal in place
+   * instead of into a second buffer. At most `overhead`.
+   */
+  headroom?: number;
   /** PMTU search ceiling in bytes of UDP payload: 1472 (IPv4) or 1452 (IPv6, the default) */
   maxUdpPayload?: number;
   limits?: Partial<ReliableLimits>;
@@ -109,6 +116,8 @@ export interface ConnectionConfig {
   readonly role: 'initiator' | 'responder';
   readonly limits: Readonly<ReliableLimits>;
   readonly overhead: number;
+  /** bytes of `overhead` before the payload in a Transmit's `datagram` (0: no datagram) */
+  readonly headroom: number;
   /** PMTU search ceiling (bytes of UDP payload) */
   readonly maxUdpPayload: number;
   readonly maxAckDelay: number;
@@ -131,6 +140,10 @@ export function resolveConfig(options: ReliableOptions): ConnectionConfig {
   if (!Number.isSafeInteger(overhead) || overhead < 0 || overhead > 200) {
     throw new RangeError('"overhead" expected an integer in [0, 200]');
   }
+  const headroom = options.headroom ?? 0;
+  if (!Number.isSafeInteger(headroom) || headroom < 0 || headroom > overhead) {
+    throw new RangeError(`"headroom" expected an integer in [0, ${overhead}]`);
+  }
   const maxUdpPayload = options.maxUdpPayload ?? 1452;
   if (!Number.isSafeInteger(maxUdpPayload) || maxUdpPayload < BASE_PLPMTU || maxUdpPayload > 65527) {
     throw new RangeError(`"maxUdpPayload" expected an integer in [${BASE_PLPMTU}, 65527]`);
@@ -151,6 +164,7 @@ export function resolveConfig(options: ReliableOptions): ConnectionConfig {
     role: options.role,
     limits,
     overhead,
+    headroom,
     maxUdpPayload,
     maxAckDelay,
     keepaliveMs,
@@ -175,7 +189,7 @@ export function resolveConfig(options: ReliableOptions): ConnectionConfig {
     byValues = new Map();
     CONFIG_CACHE.set(limits, byValues);
   }
-  const key = `${options.role} ${overhead} ${maxUdpPayload} ${maxAckDelay} ${keepaliveMs} ${idleTimeoutMs} ${initialRtt} ${rttProbes} ${choice}`;
+  const key = `${options.role} ${overhead} ${headroom} ${maxUdpPayload} ${maxAckDelay} ${keepaliveMs} ${idleTimeoutMs} ${initialRtt} ${rttProbes} ${choice}`;
   const hit = byValues.get(key);
   if (hit !== undefined) return hit;
   const config = Object.freeze(resolve());

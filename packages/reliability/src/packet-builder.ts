@@ -7,7 +7,7 @@
  * (packet number, bytes in flight, delivery-rate stamp, pacer, congestion controller, idle
  * timer). ACK-only packets go out only when an ACK is due (RFC 9000 §13.2.1).
  */
-import { type AckFrame, encodeFrame, type Frame, frameSize, sharedSlab } from '@srmudp/wire';
+import { encodeFrame, type Frame, frameSize, sharedSlab } from '@srmudp/wire';
 import type { AckTracker } from './ack-tracker.js';
 import type { ConnectionConfig } from './config.js';
 import type { Datagrams } from './datagrams.js';
@@ -27,6 +27,12 @@ export interface Transmit {
   payload: Uint8Array;
   /** payload + overhead: the UDP payload size the carrier will emit */
   datagramSize: number;
+  /**
+   * With the `headroom` option: `datagramSize` bytes whose bytes [headroom, headroom +
+   * payload.length) are `payload` (the same memory), the rest free for the carrier's header and
+   * tag, so it can seal in place; null without it. Fresh memory per packet, like `payload`.
+   */
+  datagram: Uint8Array | null;
   /** the path it was built for (the active path, or the probed one): where it must go */
   path: PathState;
 }
@@ -59,9 +65,13 @@ export class PacketBuilder {
   /** a PING is owed (keepalive, or a PTO with nothing to resend) */
   pingPending = false;
   private readonly overhead: number;
+  private readonly headroom: number;
+  /** the largest packet number the ACK frame of the last pushAck acknowledges, or -1 (none appended) */
+  private ackedLargest = -1;
 
   constructor(private readonly src: PacketSources) {
     this.overhead = src.config.overhead;
+    this.headroom = src.config.headroom;
   }
 
   /** Control frames are waiting (they are sent even when no data is). */
@@ -122,7 +132,7 @@ export class PacketBuilder {
     const frames: Frame[] = [];
     const sentFrames: SentFrame[] = [];
     let room = maxPayload;
-    let ackFrame: AckFrame | null = null;
+    let acked = -1;
     // The ACK frame is built only when it will leave: due, or riding on an ack-eliciting packet.
     // A receiver polls after every batch of datagrams with an ACK pending but rarely due; building
     // it to throw it away was most of such a poll's cost.
@@ -130,8 +140,8 @@ export class PacketBuilder {
       s.acks.pending &&
       (ackDue || (cwndOk && paceOk && (recovery.probesToSend > 0 || this.hasElicitingWork())))
     ) {
-      ackFrame = this.pushAck(now, frames, room);
-      if (ackFrame !== null) room -= frameSize(ackFrame);
+      room = this.pushAck(now, frames, room);
+      acked = this.ackedLargest;
     }
     let eliciting = false;
     if (cwndOk && paceOk) {
@@ -164,20 +174,12 @@ export class PacketBuilder {
       if (!eliciting && recovery.bytesInFlight + mtu <= cwnd) s.rate.onAppLimited(recovery.bytesInFlight);
     }
     if (!eliciting) {
-      if (ackFrame === null || !ackDue) return null;
+      if (acked === -1 || !ackDue) return null;
       s.counters.ackOnlyPacketsSent++;
-      return this.finish(now, frames, false, null, false, ackFrame.ranges[0]!.end, path);
+      return this.finish(now, frames, false, null, false, acked, path);
     }
     if (recovery.probesToSend > 0) recovery.probesToSend--;
-    return this.finish(
-      now,
-      frames,
-      true,
-      sentFrames.length > 0 ? sentFrames : null,
-      false,
-      ackFrame === null ? -1 : ackFrame.ranges[0]!.end,
-      path,
-    );
+    return this.finish(now, frames, true, sentFrames.length > 0 ? sentFrames : null, false, acked, path);
   }
 
   /**
@@ -196,29 +198,32 @@ export class PacketBuilder {
     const sentFrames: SentFrame[] = [];
     // room for the PING and a PADDING frame of at least one byte
     let room = size - this.overhead - 2;
-    const ackFrame = s.acks.pending ? this.pushAck(now, frames, room) : null;
-    if (ackFrame !== null) room -= frameSize(ackFrame);
+    let acked = -1;
+    if (s.acks.pending) {
+      room = this.pushAck(now, frames, room);
+      acked = this.ackedLargest;
+    }
     room = s.flow.writeMaxData(frames, sentFrames, room);
     room = s.streams.writeMaxStreams(frames, sentFrames, room);
     frames.push({ type: 'ping' });
     frames.push({ type: 'padding', length: room + 1 });
-    return this.finish(
-      now,
-      frames,
-      true,
-      sentFrames.length > 0 ? sentFrames : null,
-      true,
-      ackFrame === null ? -1 : ackFrame.ranges[0]!.end,
-      path,
-    );
+    return this.finish(now, frames, true, sentFrames.length > 0 ? sentFrames : null, true, acked, path);
   }
 
-  /** Builds the pending ACK frame and appends it when it fits in `room`: the frame, or null. */
-  private pushAck(now: number, frames: Frame[], room: number): AckFrame | null {
+  /**
+   * Builds the pending ACK frame and appends it when it fits in `room`: the room left after it
+   * (`room` when none was appended). `ackedLargest` then names its largest acknowledged packet
+   * number, or -1 when none was appended.
+   */
+  private pushAck(now: number, frames: Frame[], room: number): number {
+    this.ackedLargest = -1;
     const ack = this.src.acks.build(now);
-    if (ack === null || frameSize(ack) > room) return null;
+    if (ack === null) return room;
+    const size = frameSize(ack);
+    if (size > room) return room;
     frames.push(ack);
-    return ack;
+    this.ackedLargest = ack.ranges[0]!.end;
+    return room - size;
   }
 
   /**
@@ -249,13 +254,26 @@ export class PacketBuilder {
     const s = this.src;
     // room accounting bounds the size; a probe is larger than the current PLPMTU
     const bound = mtuProbe ? path.pmtud.maxPayload : path.pmtud.current - this.overhead;
-    // carved from the shared slab (a fresh Uint8Array per packet costs ~1 µs in V8)
-    const buf = sharedSlab.take(Math.max(bound, 64));
-    let off = 0;
+    // carved from the shared slab (a fresh Uint8Array per packet costs ~1 µs in V8), with room
+    // for the carrier's header and tag around the frames when it seals in place (headroom)
+    const headroom = this.headroom;
+    const tailroom = headroom > 0 ? this.overhead - headroom : 0;
+    const buf = sharedSlab.take(headroom + Math.max(bound, 64) + tailroom);
+    let off = headroom;
     for (let i = 0; i < frames.length; i++) off = encodeFrame(frames[i]!, buf, off);
-    if (off > buf.length) throw new Error(`internal: packet of ${off} bytes overflows ${buf.length}`);
-    const size = off;
-    const payload = sharedSlab.trim(buf, size);
+    if (off > buf.length - tailroom)
+      throw new Error(
+        `internal: packet of ${off - headroom} bytes overflows ${buf.length - headroom - tailroom}`,
+      );
+    const size = off - headroom;
+    let payload: Uint8Array;
+    let datagram: Uint8Array | null = null;
+    if (headroom > 0) {
+      datagram = sharedSlab.trim(buf, off + tailroom);
+      payload = datagram.subarray(headroom, off);
+    } else {
+      payload = sharedSlab.trim(buf, size);
+    }
     const pn = s.recovery.nextPn++;
     const datagramSize = size + this.overhead;
     const hasAck = frames.length > 0 && frames[0]!.type === 'ack';
@@ -272,6 +290,6 @@ export class PacketBuilder {
     s.liveness.onSent(now, eliciting);
     s.counters.packetsSent++;
     s.counters.bytesSent += datagramSize;
-    return { packetNumber: pn, payload, datagramSize, path };
+    return { packetNumber: pn, payload, datagramSize, datagram, path };
   }
 }

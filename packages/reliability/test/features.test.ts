@@ -347,3 +347,37 @@ describe('DPLPMTUD (RFC 8899)', () => {
     expect(a.conn.state).toBe('open');
   });
 });
+
+describe('headroom (sealing in place)', () => {
+  it('a Transmit carries its payload inside a datagram-sized buffer, bytes as without headroom', () => {
+    const opts = { now: 0, overhead: 29, maxUdpPayload: 1472 } as const;
+    const plain = new ReliableConnection({ ...opts, role: 'initiator' });
+    const roomy = new ReliableConnection({ ...opts, role: 'initiator', headroom: 13 });
+    for (const c of [plain, roomy]) {
+      c.ping();
+      c.write(c.openStream(), pattern(5000, 3));
+    }
+    let n = 0;
+    for (let a = plain.pollTransmit(0), b = roomy.pollTransmit(0); a !== null || b !== null; n++) {
+      expect(a).not.toBeNull();
+      expect(b).not.toBeNull();
+      expect(a!.datagram).toBeNull();
+      const d = b!.datagram!;
+      expect(d.length).toBe(b!.datagramSize);
+      expect(b!.datagramSize).toBe(a!.datagramSize);
+      // the payload is the same memory as the datagram's bytes after the header room
+      expect(b!.payload.buffer).toBe(d.buffer);
+      expect(b!.payload.byteOffset).toBe(d.byteOffset + 13);
+      expect(b!.payload).toEqual(a!.payload);
+      a = plain.pollTransmit(0);
+      b = roomy.pollTransmit(0);
+    }
+    expect(n).toBeGreaterThan(1);
+  });
+
+  it('headroom beyond the overhead is refused', () => {
+    expect(() => new ReliableConnection({ role: 'initiator', now: 0, overhead: 8, headroom: 9 })).toThrow(
+      new RangeError('"headroom" expected an integer in [0, 8]'),
+    );
+  });
+});

@@ -1,5 +1,11 @@
 import { EventEmitter } from 'node:events';
-import type { ConnectionApi, ConnectionStats, EndpointEvent, PathInfo } from '@srmudp/core';
+import {
+  CloseCode,
+  type ConnectionApi,
+  type ConnectionStats,
+  type EndpointEvent,
+  type PathInfo,
+} from '@srmudp/core';
 import { peerIdToString } from '@srmudp/crypto';
 import { isClosedError } from '@srmudp/wire';
 import { AsyncQueue } from './async-queue.js';
@@ -10,13 +16,23 @@ import { SrmudpStream, type StreamHost } from './stream.js';
 export interface CloseInfo {
   code: number;
   reason: string;
-  /** true when the peer closed it (its CLOSE arrived); false for our own close and for our idle
-   * timeout (code 0x12: nothing arrived from the peer for `idleTimeoutMs`) */
+  /** true when the peer closed it (its CLOSE arrived); false for our own close, for our idle
+   * timeout (code 0x12: nothing arrived from the peer for `idleTimeoutMs`) and for a peer a relay
+   * reported gone that did not come back (code 0x15, core's `relay.peerGoneGraceMs`) */
   remote: boolean;
 }
 
-/** Core's code for a connection that ended by our own idle timer (CloseCode.IDLE_TIMEOUT). */
-const IDLE_TIMEOUT_CODE = 0x12;
+/**
+ * @internal The error code of a close that the peer did not send but that says it is unreachable:
+ * our idle timeout (`IDLE_TIMEOUT`, like ETIMEDOUT) or a relay's report that it left (`PEER_GONE`);
+ * null for the others (a remote close is `CONNECTION_CLOSED`, our own close no error).
+ */
+export function lostPeerCode(info: CloseInfo): 'IDLE_TIMEOUT' | 'PEER_GONE' | null {
+  if (info.remote) return null;
+  if (info.code === CloseCode.IDLE_TIMEOUT) return 'IDLE_TIMEOUT';
+  if (info.code === CloseCode.PEER_GONE) return 'PEER_GONE';
+  return null;
+}
 
 /** @internal what a connection needs from its node */
 export interface ConnectionOwner {
@@ -358,14 +374,17 @@ export class Connection extends EventEmitter implements StreamHost {
     // A local close ends our own streams quietly; a remote close (like ECONNRESET on a socket) and
     // our idle timeout (like ETIMEDOUT) are errors for a stream that is still open, given to
     // readers/writers that listen for it.
+    const lost = lostPeerCode(info);
     const err = info.remote
       ? new NodeError(
           'CONNECTION_CLOSED',
           `connection closed by peer ${this.name}: ${info.reason || `code ${info.code}`}`,
         )
-      : info.code === IDLE_TIMEOUT_CODE
+      : lost === 'IDLE_TIMEOUT'
         ? new NodeError('IDLE_TIMEOUT', `connection to ${this.name} timed out (${info.reason})`)
-        : null;
+        : lost === 'PEER_GONE'
+          ? new NodeError('PEER_GONE', `connection to ${this.name} closed: ${info.reason}`)
+          : null;
     const streams = this.streamMapValue;
     if (streams !== null) {
       for (const s of streams.values()) {

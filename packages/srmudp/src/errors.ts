@@ -6,7 +6,8 @@ import { SrmudpError, type SrmudpErrorClass } from '@srmudp/wire';
  * (`CoreErrorCode`: handshake and connection failures). The node's own: `NODE_CLOSED` (an older
  * spelling of `CLOSED`, kept because callers match on it; `isClosedError` matches every closed
  * code), `INVALID_OPTIONS`, `INVALID_TARGET`, `RESOLVE_FAILED`, `CONNECT_FAILED`, `NO_BACKEND`,
- * `ABORTED`, `IDLE_TIMEOUT`, `STREAM_RESET`, `STREAM_DESTROYED`; from NAT traversal
+ * `ABORTED`, `IDLE_TIMEOUT`, `PEER_GONE` (a relay reported the peer gone and it did not come back
+ * within core's `relay.peerGoneGraceMs`), `STREAM_RESET`, `STREAM_DESTROYED`; from NAT traversal
  * (@srmudp/punch): `UDP_BLOCKED`, `NO_STUN_SERVER`, `PUNCH_IMPOSSIBLE`, `PUNCH_TIMEOUT`; what a
  * newcomer meets (issue 21): `OWN_CARD` (dialling this node itself), `UNKNOWN_PEER` (a name never
  * added), `CONNECT_TIMEOUT` / `PEER_TIMEOUT` (connect() / peers.ready() timeouts, the last dial
@@ -23,6 +24,7 @@ export type NodeErrorCode =
   | 'NO_BACKEND'
   | 'ABORTED'
   | 'IDLE_TIMEOUT'
+  | 'PEER_GONE'
   | 'STREAM_RESET'
   | 'STREAM_DESTROYED'
   | 'UDP_BLOCKED'

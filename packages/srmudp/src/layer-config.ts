@@ -99,6 +99,9 @@ export function endpointConfig(
         : {}),
     // times the handshakes this node answers: under load their cap follows their cost
     workClock: () => performance.now(),
+    // the driver hands every datagram (a fresh node:dgram buffer, or a WebSocket message) to the
+    // endpoint and never reads it again: decrypted in place, kept by streams as views
+    ownsDatagrams: true,
   };
 }
 

@@ -2,6 +2,7 @@
  * The node-level message API's queue: messages from every peer, taken by `receive()` and
  * `messages()`, or by the hook `onMessage()` sets instead (while set, the queue sees nothing).
  */
+import { waitNext } from '@srmudp/wire';
 import { AsyncQueue, abortError } from './async-queue.js';
 import type { Timer } from './timer-queue.js';
 
@@ -45,24 +46,13 @@ export class MessageInbox {
     const now = this.queue.shift();
     if (now !== undefined) return now;
     if (this.queue.isEnded) return null;
-    const ac = new AbortController();
-    const onAbort = () => ac.abort(opts.signal?.reason);
-    opts.signal?.addEventListener('abort', onAbort, { once: true });
-    const timer =
-      opts.timeout !== undefined && !this.clock.stopped
-        ? this.clock.after(opts.timeout, () => ac.abort('timeout'))
-        : null;
-    try {
-      const r = await this.queue.next(ac.signal);
-      return r.done ? null : r.value;
-    } catch (e) {
-      if (opts.signal?.aborted) throw abortError(opts.signal);
-      if (ac.signal.aborted) return null;
-      throw e;
-    } finally {
-      timer?.cancel();
-      opts.signal?.removeEventListener('abort', onAbort);
-    }
+    const clock = this.clock;
+    return waitNext(
+      (signal: AbortSignal) => this.queue.next(signal),
+      opts,
+      clock.stopped ? null : (ms, fn) => clock.after(ms, fn),
+      abortError,
+    );
   }
 
   iterate(signal?: AbortSignal): AsyncIterableIterator<ReceivedMessage> {

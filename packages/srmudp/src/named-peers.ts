@@ -6,13 +6,12 @@
  * out or the node closes. A removed peer's incoming connections are refused until it is added
  * again. The dial itself (relays first, the 'dial' event, dialer.ts) is the node's.
  */
-import { CloseCode } from '@srmudp/core';
 import { parsePeerId } from '@srmudp/crypto';
 import { parseCard, type Rendezvous } from '@srmudp/rendezvous';
 import { SrmudpError } from '@srmudp/wire';
 import { abortError } from './async-queue.js';
 import type { PeerTarget } from './config.js';
-import type { Connection } from './connection.js';
+import { type Connection, lostPeerCode } from './connection.js';
 import { keyHex } from './dialer.js';
 import { logger } from './log.js';
 import { type ResolvedTarget, resolveTarget } from './resolve.js';
@@ -200,7 +199,7 @@ export class NamedPeers {
         p.conn = null;
         // why it left, for status() and the 'peer' event until it is back
         p.lastError = new SrmudpError(
-          !e.remote && e.code === CloseCode.IDLE_TIMEOUT ? 'IDLE_TIMEOUT' : 'CONNECTION_CLOSED',
+          lostPeerCode(e) ?? 'CONNECTION_CLOSED',
           e.remote
             ? `closed by the peer${e.reason ? `: ${e.reason}` : ''}`
             : e.reason || `closed (code ${e.code})`,

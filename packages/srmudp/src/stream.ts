@@ -76,7 +76,14 @@ export class SrmudpStream extends Duplex {
     _enc: BufferEncoding,
     callback: (error?: Error | null) => void,
   ) {
-    const data = chunk instanceof Uint8Array ? chunk : new Uint8Array(chunk);
+    // a plain Uint8Array view of a Buffer: the connection cuts a subarray per packet from it, and
+    // Buffer#subarray (a FastBuffer, in JavaScript) costs several times TypedArray's built-in one
+    const data =
+      chunk instanceof Uint8Array
+        ? chunk.constructor === Uint8Array
+          ? chunk
+          : new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.byteLength)
+        : new Uint8Array(chunk);
     const accepted = this.host.streamWrite(this.id, data);
     if (accepted >= data.length) {
       callback();

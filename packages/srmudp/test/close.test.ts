@@ -5,7 +5,9 @@
 import { randomBytes } from 'node:crypto';
 import { createSocket } from 'node:dgram';
 import { once } from 'node:events';
+import { CloseCode } from '@srmudp/core';
 import { describe, expect, it } from 'vitest';
+import { lostPeerCode } from '../src/connection.js';
 import { type CloseInfo, type Connection, createNode } from '../src/index.js';
 import { loopbackNodes, waitFor } from './helpers.js';
 
@@ -109,4 +111,16 @@ describe('replayed handshake initiation (issue 11, defect 1)', () => {
     expect(a.stats().endpoint.drops.replayed_init).toBeGreaterThan(0);
     expect(a.stats().endpoint.connections).toBe(0);
   }, 20_000);
+});
+
+describe('close codes that say the peer is unreachable', () => {
+  it('our idle timeout is IDLE_TIMEOUT, a peer a relay reported gone is PEER_GONE; the rest carry no such code', () => {
+    expect(lostPeerCode({ code: CloseCode.IDLE_TIMEOUT, reason: 'idle timeout', remote: false })).toBe(
+      'IDLE_TIMEOUT',
+    );
+    expect(lostPeerCode({ code: CloseCode.PEER_GONE, reason: 'peer gone', remote: false })).toBe('PEER_GONE');
+    // the same numbers in a CLOSE the peer sent are the peer's doing
+    expect(lostPeerCode({ code: CloseCode.PEER_GONE, reason: '', remote: true })).toBeNull();
+    expect(lostPeerCode({ code: 0, reason: 'node closed', remote: false })).toBeNull();
+  });
 });

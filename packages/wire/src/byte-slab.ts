@@ -48,7 +48,8 @@ export class ByteSlab {
       this.off = (this.lastStart + used + 7) & ~7;
       this.lastStart = -1;
     }
-    return view.subarray(0, used);
+    // all of it used (a full packet): the view itself, not one more view object per packet
+    return used === view.length ? view : view.subarray(0, used);
   }
 }
 

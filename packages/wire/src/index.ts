@@ -42,3 +42,4 @@ export * from './stun-types.js';
 export { type HeapEntry, TimerHeap } from './timer-heap.js';
 export * from './types.js';
 export { MAX_VARINT, readVarint, varintLengthFromFirstByte, varintSize, writeVarint } from './varint.js';
+export { type AfterTimer, type WaitSignal, waitNext } from './wait-next.js';

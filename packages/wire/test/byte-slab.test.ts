@@ -44,4 +44,11 @@ describe('ByteSlab', () => {
     expect(() => new ByteSlab(10)).toThrow(RangeError);
     expect(() => slab.trim(slab.take(4), 5)).toThrow(RangeError);
   });
+
+  it('trim of a fully used array returns that array (no new view per full packet)', () => {
+    const slab = new ByteSlab(4096);
+    const v = slab.take(100);
+    expect(slab.trim(v, 100)).toBe(v);
+    expect(slab.take(8).byteOffset).toBe(104); // the cursor stays after it (8-byte aligned)
+  });
 });

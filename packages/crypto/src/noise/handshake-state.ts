@@ -1,5 +1,6 @@
 import { concatBytes } from '@srmudp/wire';
 import type { CryptoBackend } from '../backend.js';
+import { bytesKey } from '../bytes.js';
 import { CipherState } from './cipher-state.js';
 import { blake2sOf, type NoiseHash, SHA256 } from './hash.js';
 import type { HandshakePatternDef, Token } from './patterns.js';
@@ -36,6 +37,13 @@ export interface SplitResult {
 const DHLEN = 32;
 
 /**
+ * Initial symmetric states by hash function, then protocol name, prologue and pre-message key
+ * (all public). Bounded (oldest forgotten): an initiator's entries are per remote peer.
+ */
+const initialStates = new WeakMap<NoiseHash, Map<string, { ck: Uint8Array; h: Uint8Array }>>();
+const INITIAL_STATES = 32;
+
+/**
  * Noise HandshakeState (rev 34 §5.3) for DH 25519, ChaChaPoly, BLAKE2s or SHA256.
  * `writeMessage`/`readMessage` never throw on bad input: `readMessage` returns null (the state
  * is then unusable and the caller must discard it, as §5.3 says for decryption errors).
@@ -62,17 +70,33 @@ export class HandshakeState {
     this.rs = init.rs ?? null;
     this.random = init.random ?? null;
     const hash: NoiseHash = init.hash === 'SHA256' ? SHA256 : blake2sOf(init.backend);
-    this.ss = new SymmetricState(
-      hash,
-      init.backend,
-      `Noise_${init.pattern.name}_25519_ChaChaPoly_${hash.name}`,
-    );
-    this.ss.mixHash(init.prologue);
+    const name = `Noise_${init.pattern.name}_25519_ChaChaPoly_${hash.name}`;
+    const preKeys: Uint8Array[] = [];
     for (const t of init.pattern.preResponder) {
       if (t !== 's') throw new TypeError(`unsupported pre-message token ${t}`);
-      const key = this.initiator ? this.rs : this.s?.publicKey;
-      if (!key) throw new TypeError(`pattern ${init.pattern.name} needs the responder's static key`);
-      this.ss.mixHash(key);
+      const preKey = this.initiator ? this.rs : (this.s?.publicKey ?? null);
+      if (!preKey) throw new TypeError(`pattern ${init.pattern.name} needs the responder's static key`);
+      preKeys.push(preKey);
+    }
+    // The state after the protocol name, the prologue and the pre-message depends on public
+    // values only, the same for every handshake of a responder (its own key) or toward one peer:
+    // computed once (three hashes and their allocations per handshake).
+    let key = `${name}|${bytesKey(init.prologue)}`;
+    for (const k of preKeys) key += `|${bytesKey(k)}`;
+    let memo = initialStates.get(hash);
+    if (memo === undefined) {
+      memo = new Map();
+      initialStates.set(hash, memo);
+    }
+    const initial = memo.get(key);
+    if (initial !== undefined) {
+      this.ss = new SymmetricState(hash, init.backend, name, initial);
+    } else {
+      this.ss = new SymmetricState(hash, init.backend, name);
+      this.ss.mixHash(init.prologue);
+      for (const k of preKeys) this.ss.mixHash(k);
+      if (memo.size >= INITIAL_STATES) memo.delete(memo.keys().next().value as string);
+      memo.set(key, this.ss.snapshot());
     }
   }
 

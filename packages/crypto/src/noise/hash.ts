@@ -18,11 +18,20 @@ export const BLAKE2S: NoiseHash = {
   hmac: (key, data) => hmac(blake2s, key, data),
 };
 
+const backendHashes = new WeakMap<CryptoBackend, NoiseHash>();
+
 /** The backend's BLAKE2s when it has one (node:crypto's is ~3x faster per HMAC than noble's),
- * otherwise noble's. */
+ * otherwise noble's. One object per backend (it keys the initial-state cache of
+ * handshake-state.ts). */
 export function blake2sOf(backend: CryptoBackend): NoiseHash {
   const b = backend.blake2s;
-  return b ? { name: 'BLAKE2s', hash: b.hash, hmac: b.hmac } : BLAKE2S;
+  if (!b) return BLAKE2S;
+  let h = backendHashes.get(backend);
+  if (h === undefined) {
+    h = { name: 'BLAKE2s', hash: b.hash, hmac: b.hmac };
+    backendHashes.set(backend, h);
+  }
+  return h;
 }
 
 export const SHA256: NoiseHash = {

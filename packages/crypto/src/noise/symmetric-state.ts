@@ -8,12 +8,23 @@ export class SymmetricState {
   private ck: Uint8Array;
   private h: Uint8Array;
 
+  /**
+   * InitializeSymmetric(protocol_name) (§5.2), or, with `initial`, the state it and the MixHash
+   * calls after it produced before (public values: see HandshakeState's initial-state cache);
+   * `initial` is copied.
+   */
   constructor(
     private readonly hashFn: NoiseHash,
     backend: CryptoBackend,
     protocolName: string,
+    initial?: { ck: Uint8Array; h: Uint8Array },
   ) {
     this.cipher = new CipherState(backend);
+    if (initial) {
+      this.ck = initial.ck.slice();
+      this.h = initial.h.slice();
+      return;
+    }
     const name = new TextEncoder().encode(protocolName);
     if (name.length <= HASHLEN) {
       this.h = new Uint8Array(HASHLEN);
@@ -22,6 +33,11 @@ export class SymmetricState {
       this.h = hashFn.hash(name);
     }
     this.ck = this.h.slice();
+  }
+
+  /** The chaining key and handshake hash (copies), before any key is mixed in. */
+  snapshot(): { ck: Uint8Array; h: Uint8Array } {
+    return { ck: this.ck.slice(), h: this.h.slice() };
   }
 
   mixKey(ikm: Uint8Array): void {

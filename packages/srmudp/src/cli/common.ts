@@ -200,6 +200,7 @@ export function exitCodeOf(e: unknown): number {
     case 'UDP_BLOCKED':
     case 'CONNECTION_CLOSED':
     case 'IDLE_TIMEOUT':
+    case 'PEER_GONE':
       return EXIT.peer;
     default:
       return EXIT.failed;
