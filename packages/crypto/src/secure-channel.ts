@@ -9,6 +9,10 @@ import { shortPeerId } from './peer-id.js';
 import type { CryptoStats, DropReason } from './stats.js';
 import type { TransportSession } from './transport-session.js';
 
+/** A channel's options until a handshake brings the peer's: one shared empty map (read-only by its
+ * type), not two empty maps of ~180 bytes each per channel (issue 19) */
+const NO_OPTIONS: HandshakeOptions = new Map();
+
 // What @srmudp/crypto tells its host (core, or any other user): events about channels and the
 // handshake datagrams to send, each saying which channel and which kind it is, so the host never
 // parses these bytes nor reads a channel's internals to route them ("route once").
@@ -138,7 +142,7 @@ export class SecureChannel {
   address: Address;
   state: ChannelState = 'idle';
   /** Application options the peer sent in the last completed handshake. */
-  remoteOptions: HandshakeOptions = new Map();
+  remoteOptions: HandshakeOptions = NO_OPTIONS;
 
   /** @internal */ current: TransportSession | null = null;
   /** @internal */ previous: TransportSession | null = null;
@@ -149,7 +153,7 @@ export class SecureChannel {
    * a replay or a forgery of a recorded one, so it never makes a connection by itself.
    */
   next: TransportSession | null = null;
-  /** @internal */ nextOptions: HandshakeOptions = new Map();
+  /** @internal */ nextOptions: HandshakeOptions = NO_OPTIONS;
   /** @internal our initiation in progress */ pending: Initiation | null = null;
   private final: FinalRetransmit | null = null;
   private cookie: { value: Uint8Array; at: number } | null = null;

@@ -72,7 +72,7 @@ export class SecureEndpoint {
    * handshake datagram that reached it (touched where it is handled: see `handle`), and the
    * expiry of half-open handshakes (every deadline recomputed: rare).
    */
-  private readonly timers = new Schedule<SecureChannel>();
+  private readonly timers = new Schedule<SecureChannel>({ transmit: false });
   private readonly responder: Responder;
   private readonly clock: TimestampClock;
   private readonly transmits = new PollQueue<SecureTransmit>();

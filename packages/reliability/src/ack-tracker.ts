@@ -1,4 +1,5 @@
 import type { AckFrame, AckRange } from '@srmudp/wire';
+import { ACKS_AT, CONNECTION_SLOTS, numericSlots } from './numeric-slots.js';
 import { RangeSet } from './range-set.js';
 
 /** RFC 9000 §13.2.2: acknowledge at least every second ack-eliciting packet. */
@@ -26,7 +27,12 @@ export class AckTracker {
   /** packets below this are treated as duplicates (forgotten or already reported) */
   floor = 0;
   largest = -1;
-  private largestTime = 0;
+  private get largestTime(): number {
+    return this.numbers[ACKS_AT + 0]!;
+  }
+  private set largestTime(x: number) {
+    this.numbers[ACKS_AT + 0] = x;
+  }
   private elicitingSinceAck = 0;
   private elicitingTotal = 0;
   /** something was received since the last ACK we sent */
@@ -34,9 +40,19 @@ export class AckTracker {
   /** an ACK should be sent as soon as possible */
   immediate = false;
   /** time by which an ACK must be sent, or +Inf */
-  deadline = Number.POSITIVE_INFINITY;
+  get deadline(): number {
+    return this.numbers[ACKS_AT + 1]!;
+  }
+  set deadline(x: number) {
+    this.numbers[ACKS_AT + 1] = x;
+  }
 
-  constructor(readonly maxAckDelay: number) {}
+  constructor(
+    readonly maxAckDelay: number,
+    private readonly numbers: number[] = numericSlots(CONNECTION_SLOTS),
+  ) {
+    this.deadline = Number.POSITIVE_INFINITY;
+  }
 
   /** Records packet `pn`; returns false for a duplicate (the caller drops it). `ackNow`: the
    * packet asks for an immediate ACK (it carries a PING). */

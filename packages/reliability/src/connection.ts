@@ -39,6 +39,7 @@ import { ConnectionFlow } from './flow-control.js';
 import { Liveness } from './liveness.js';
 import { LossRecovery, type RecoveryHost } from './loss-recovery.js';
 import { Messages } from './messages.js';
+import { CONNECTION_AT, CONNECTION_SLOTS, numericSlots } from './numeric-slots.js';
 import { isAckEliciting, PacketBuilder, type PacketSources, type Transmit } from './packet-builder.js';
 import { PathState } from './paths.js';
 import { BASE_PLPMTU } from './pmtud.js';
@@ -57,26 +58,31 @@ const LOSS_LOG_INTERVAL_MS = 1000;
  * `pollTransmit`, `pollTimeout` and `pollEvent`. Nothing here throws on peer input: a protocol
  * violation closes the connection with a code.
  */
-export class ReliableConnection implements RecoveryHost {
+export class ReliableConnection implements RecoveryHost, PacketSources {
   readonly limits: Readonly<ReliableLimits>;
-  private readonly config: ConnectionConfig;
+  /** @internal PacketSources */ readonly config: ConnectionConfig;
   private stateValue: ReliableState = 'open';
   /** the active path; `resetPath` replaces it */
   private path: PathState;
-  private readonly counters = new Counters();
+  /** @internal PacketSources */ readonly counters = new Counters();
   private readonly events = new PollQueue<ReliableEvent>();
-  private readonly timers = new TimerTable();
-  private readonly acks: AckTracker;
-  private readonly flow: ConnectionFlow;
-  private readonly streams: StreamSet;
-  private readonly rate = new DeliveryRateSampler();
-  private readonly recovery: LossRecovery;
-  private readonly liveness: Liveness;
+  /** the numbers of the parts below that change with time (numeric-slots.ts) */
+  private readonly numbers = numericSlots(CONNECTION_SLOTS);
+  private readonly timers = new TimerTable(this.numbers);
+  /** @internal PacketSources */ readonly acks: AckTracker;
+  /** @internal PacketSources */ readonly flow: ConnectionFlow;
+  /** @internal PacketSources */ readonly streams: StreamSet;
+  /** @internal PacketSources */ readonly rate = new DeliveryRateSampler(this.numbers);
+  /** @internal PacketSources */ readonly recovery: LossRecovery;
+  /** @internal PacketSources */ readonly liveness: Liveness;
   private readonly builder: PacketBuilder;
-  /** what packets are built from; its message and datagram queues are created on first use (most
-   * connections never send or receive a message or datagram: ~150 bytes each of an idle
-   * connection's heap) */
-  private readonly sources: PacketSources;
+  // The connection is what its packets are built from (PacketSources): no object of its own that
+  // repeats the fields above (~110 bytes of an idle connection's heap, issue 19). The message and
+  // datagram queues are created on first use (most connections never send or receive a message
+  // or datagram: ~150 bytes each).
+  /** @internal PacketSources */ messages: Messages | null = null;
+  /** @internal PacketSources */ control: Messages | null = null;
+  /** @internal PacketSources */ datagrams: Datagrams | null = null;
 
   /** created when the connection closes: an open one never reads it (idle heap, issue 19) */
   private closeState: CloseState | null = null;
@@ -85,7 +91,12 @@ export class ReliableConnection implements RecoveryHost {
     return this.closeState;
   }
   /** loss-burst log lines: at most one per LOSS_LOG_INTERVAL_MS, the bursts in between counted */
-  private lossLoggedAt = Number.NEGATIVE_INFINITY;
+  private get lossLoggedAt(): number {
+    return this.numbers[CONNECTION_AT + 0]!;
+  }
+  private set lossLoggedAt(x: number) {
+    this.numbers[CONNECTION_AT + 0] = x;
+  }
   private lossBurstsUnlogged = 0;
 
   constructor(options: ReliableOptions) {
@@ -95,7 +106,7 @@ export class ReliableConnection implements RecoveryHost {
     this.config = config;
     this.limits = limits;
     this.path = new PathState(config, now);
-    this.acks = new AckTracker(config.maxAckDelay);
+    this.acks = new AckTracker(config.maxAckDelay, this.numbers);
     this.flow = new ConnectionFlow(
       PROTOCOL_INITIAL_MAX_DATA,
       limits.connectionReceiveWindow,
@@ -103,24 +114,18 @@ export class ReliableConnection implements RecoveryHost {
     );
     this.streams = new StreamSet(config.role, limits, this.flow, this.events, this.counters, this);
     // the connection is loss recovery's host itself: no closures per connection (idle heap)
-    this.recovery = new LossRecovery(config.maxAckDelay, this.rate, this.counters, this);
-    this.liveness = new Liveness(config.idleTimeoutMs, config.keepaliveMs, now, config.rttProbes);
+    this.recovery = new LossRecovery(config.maxAckDelay, this.rate, this.counters, this, this.numbers);
+    this.liveness = new Liveness(
+      config.idleTimeoutMs,
+      config.keepaliveMs,
+      now,
+      config.rttProbes,
+      this.numbers,
+    );
+    this.lossLoggedAt = Number.NEGATIVE_INFINITY;
     // samples stay provisional until the last warm-up PING leaves (rtt.ts, liveness.ts)
     if (this.liveness.warmingUp) this.path.rtt.provisionalUntil = Number.POSITIVE_INFINITY;
-    this.sources = {
-      config,
-      acks: this.acks,
-      recovery: this.recovery,
-      rate: this.rate,
-      flow: this.flow,
-      streams: this.streams,
-      messages: null,
-      control: null,
-      datagrams: null,
-      liveness: this.liveness,
-      counters: this.counters,
-    };
-    this.builder = new PacketBuilder(this.sources);
+    this.builder = new PacketBuilder(this);
     this.path.armTimers(now);
   }
 
@@ -206,7 +211,7 @@ export class ReliableConnection implements RecoveryHost {
    * graceful close can proceed).
    */
   sendBacklog(): number {
-    let n = this.flow.buffered + (this.sources.datagrams?.backlog() ?? 0);
+    let n = this.flow.buffered + (this.datagrams?.backlog() ?? 0);
     if (this.flow.maxDataPending || this.streams.maxStreamsPending || this.builder.pingPending) n++;
     return n + this.streams.backlog();
   }
@@ -738,27 +743,26 @@ export class ReliableConnection implements RecoveryHost {
 
   private releaseAll(): void {
     this.streams.releaseAll();
-    this.sources.datagrams?.releaseAll();
+    this.datagrams?.releaseAll();
   }
 
   /** Room in the send budget may have opened: streams first, then messages. */
   /** @internal room in the send budget may have opened (StreamSet's host) */
   notifyWritable(): void {
     this.streams.notifyWaiters();
-    this.sources.messages?.notifyWritable(); // none yet: no send ever waited
+    this.messages?.notifyWritable(); // none yet: no send ever waited
   }
 
   /** The queue of datagrams and core frames, created on first use. */
   private datagramQueue(): Datagrams {
-    return (this.sources.datagrams ??= new Datagrams(this.limits, this.events, this.counters));
+    return (this.datagrams ??= new Datagrams(this.limits, this.events, this.counters));
   }
 
   /** The queue of CONTROL (`control`) or application messages, created on first use. */
   private messageQueue(control: boolean): Messages {
-    const s = this.sources;
     if (control)
-      return (s.control ??= new Messages(this.limits, this.flow, this.events, this.counters, true));
-    return (s.messages ??= new Messages(this.limits, this.flow, this.events, this.counters));
+      return (this.control ??= new Messages(this.limits, this.flow, this.events, this.counters, true));
+    return (this.messages ??= new Messages(this.limits, this.flow, this.events, this.counters));
   }
 
   private checkOpen(): void {

@@ -6,24 +6,54 @@
  * limited when it had nothing to send while the window was open (§3.4, RFC 9002 §7.8).
  */
 import type { RateSample } from './congestion/controller.js';
+import { CONNECTION_SLOTS, numericSlots, RATE_AT } from './numeric-slots.js';
 import type { SentPacket } from './sent-packet.js';
 
 export class DeliveryRateSampler {
   /** bytes delivered (acknowledged in flight) over the connection's life */
   delivered = 0;
   /** when `delivered` last grew */
-  private deliveredTime = 0;
+  private get deliveredTime(): number {
+    return this.numbers[RATE_AT + 0]!;
+  }
+  private set deliveredTime(x: number) {
+    this.numbers[RATE_AT + 0] = x;
+  }
   /** send time of the newest packet acknowledged so far (start of the next send interval) */
-  private firstSentTime = 0;
+  private get firstSentTime(): number {
+    return this.numbers[RATE_AT + 1]!;
+  }
+  private set firstSentTime(x: number) {
+    this.numbers[RATE_AT + 1] = x;
+  }
   /** application limited until `delivered` passes this (0 = not limited) */
   private appLimitedUntil = 0;
 
   // the sample of the ACK being processed: from the newest packet it acknowledges
   private priorDelivered = -1;
-  private priorTime = 0;
-  private sendElapsed = 0;
+  private get priorTime(): number {
+    return this.numbers[RATE_AT + 2]!;
+  }
+  private set priorTime(x: number) {
+    this.numbers[RATE_AT + 2] = x;
+  }
+  private get sendElapsed(): number {
+    return this.numbers[RATE_AT + 3]!;
+  }
+  private set sendElapsed(x: number) {
+    this.numbers[RATE_AT + 3] = x;
+  }
   private sampleAppLimited = false;
-  private sampleRtt = -1;
+  private get sampleRtt(): number {
+    return this.numbers[RATE_AT + 4]!;
+  }
+  private set sampleRtt(x: number) {
+    this.numbers[RATE_AT + 4] = x;
+  }
+
+  constructor(private readonly numbers: number[] = numericSlots(CONNECTION_SLOTS)) {
+    this.sampleRtt = -1;
+  }
 
   /** Stamps an ack-eliciting packet with the delivery state (before it joins the bytes in flight). */
   onPacketSent(p: SentPacket, now: number, bytesInFlight: number): void {

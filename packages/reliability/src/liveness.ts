@@ -12,6 +12,7 @@
  * outside the burst, becomes the estimate. A one-off few packets per connection, none later; a
  * PING rides on a packet that carries data anyway, so a busy connection pays nothing.
  */
+import { CONNECTION_SLOTS, LIVENESS_AT, numericSlots } from './numeric-slots.js';
 /** Keepalive deadlines are rounded down to multiples of keepaliveMs / this. */
 export const KEEPALIVE_GRID_DIVISOR = 16;
 /** The first RTT warm-up PING goes this long after the connection opens; each next gap doubles. */
@@ -19,20 +20,36 @@ export const RTT_PROBE_FIRST_MS = 50;
 
 export class Liveness {
   /** start of the idle period: last receipt, or the first ack-eliciting send after it */
-  private idleStart: number;
+  private get idleStart(): number {
+    return this.numbers[LIVENESS_AT + 0]!;
+  }
+  private set idleStart(x: number) {
+    this.numbers[LIVENESS_AT + 0] = x;
+  }
   private elicitingSinceReceive = false;
   /** when we last sent anything */
-  private lastSent: number;
+  private get lastSent(): number {
+    return this.numbers[LIVENESS_AT + 1]!;
+  }
+  private set lastSent(x: number) {
+    this.numbers[LIVENESS_AT + 1] = x;
+  }
   /** RTT warm-up PINGs still to send, and when the next one is due */
   private rttProbesLeft: number;
   private rttProbeGap = RTT_PROBE_FIRST_MS;
-  private rttProbeAt: number;
+  private get rttProbeAt(): number {
+    return this.numbers[LIVENESS_AT + 2]!;
+  }
+  private set rttProbeAt(x: number) {
+    this.numbers[LIVENESS_AT + 2] = x;
+  }
 
   constructor(
     private readonly idleTimeoutMs: number,
     private readonly keepaliveMs: number,
     now: number,
     rttProbes = 0,
+    private readonly numbers: number[] = numericSlots(CONNECTION_SLOTS),
   ) {
     this.idleStart = now;
     this.lastSent = now;

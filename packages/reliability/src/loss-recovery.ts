@@ -14,6 +14,7 @@ import type { AckFrame } from '@srmudp/wire';
 import type { AckEvent } from './congestion/controller.js';
 import type { DeliveryRateSampler } from './delivery-rate.js';
 import { ErrorCode, ProtocolError } from './errors.js';
+import { CONNECTION_SLOTS, numericSlots, RECOVERY_AT } from './numeric-slots.js';
 import type { PathState } from './paths.js';
 import { BASE_PLPMTU } from './pmtud.js';
 import type { SentFrame, SentPacket } from './sent-packet.js';
@@ -23,11 +24,15 @@ const PACKET_THRESHOLD = 3; // RFC 9002 §6.1.1
 const MAX_PACKET_THRESHOLD = 300;
 const MAX_RECENT_LOST = 1024;
 const MAX_PTO_BACKOFF = 16; // cap the exponent so timers stay finite
+/** recentLost until the first loss: shared, never written (an idle connection has lost nothing) */
+const NO_LOSSES: number[] = [];
+/** the ledger while nothing is outstanding: shared, never written (onPacketSent replaces it) */
+const NO_SENT: (SentPacket | null)[] = [];
 /** Slots of the send-time ring at first and again once nothing is outstanding (a power of two);
  * it doubles while more packets than it holds are outstanding above the largest acknowledged, up
  * to the limit `onPacketSent` is given (then an ACK whose largest is that old gives no sample
  * from the ring, only from the ledger). */
-export const INITIAL_SEND_TIMES = 16;
+export const INITIAL_SEND_TIMES = 8;
 /**
  * How many packets a connection can have outstanding above the largest acknowledged, the bound
  * of the send-time ring: its ack-eliciting packets are limited by the congestion window, its
@@ -37,6 +42,14 @@ export const INITIAL_SEND_TIMES = 16;
  */
 export function sendTimeLimit(congestionWindow: number, receiveWindow: number): number {
   return (2 * (congestionWindow + receiveWindow)) / BASE_PLPMTU;
+}
+/**
+ * A send-time ring of `slots` zeros: a plain array of doubles (stored unboxed), which for the
+ * eight slots of an idle connection holds about 110 bytes of heap where a Float64Array of 16 held
+ * 180 and 128 more outside it (issue 19).
+ */
+function sendTimeRing(slots: number): number[] {
+  return new Array<number>(slots).fill(0);
 }
 /** Packets one loss detection declares lost at once from which it counts as a burst (logs). */
 export const LOSS_BURST_PACKETS = 3;
@@ -59,9 +72,19 @@ export class LossRecovery {
   largestAcked = -1;
   bytesInFlight = 0;
   private ackElicitingInFlight = 0;
-  private lastAckElicitingSent = 0;
+  private get lastAckElicitingSent(): number {
+    return this.numbers[RECOVERY_AT + 0]!;
+  }
+  private set lastAckElicitingSent(x: number) {
+    this.numbers[RECOVERY_AT + 0] = x;
+  }
   /** earliest time-threshold loss among unacknowledged packets below largestAcked, or +Inf */
-  private lossTime = Number.POSITIVE_INFINITY;
+  private get lossTime(): number {
+    return this.numbers[RECOVERY_AT + 1]!;
+  }
+  private set lossTime(x: number) {
+    this.numbers[RECOVERY_AT + 1] = x;
+  }
   /** consecutive PTOs since the last acknowledgement (the backoff exponent) */
   ptoCount = 0;
   /** probe packets that may bypass the congestion window (two per PTO, RFC 9002 §6.2.4) */
@@ -69,7 +92,7 @@ export class LossRecovery {
 
   // The ledger: one slot per packet number (index = pn - sentBasePn), null once acknowledged,
   // lost or not ack-eliciting; `sentHead` skips the leading nulls.
-  private sent: (SentPacket | null)[] = [];
+  private sent: (SentPacket | null)[] = NO_SENT;
   private sentHead = 0;
   private sentBasePn = 0;
 
@@ -77,19 +100,28 @@ export class LossRecovery {
    * Packet numbers declared lost recently (sorted, bounded), so that an acknowledgement that
    * arrives for one of them later reveals a spurious loss: the packet was only reordered.
    */
-  private readonly recentLost: number[] = [];
+  private recentLost: number[] = NO_LOSSES;
   /** RFC 9002 §6.1.1 kPacketThreshold, widened by spurious losses (RFC 8985 §6.2 idea; Linux's
    * adaptive reordering does the same, capped at 300 by tcp_max_reordering). */
   packetThreshold = PACKET_THRESHOLD;
   /** RFC 9002 §6.1.2 kTimeThreshold (9/8), widened by spurious losses up to 2. */
-  private lossTimeFactor = 9 / 8;
+  private get lossTimeFactor(): number {
+    return this.numbers[RECOVERY_AT + 2]!;
+  }
+  private set lossTimeFactor(x: number) {
+    this.numbers[RECOVERY_AT + 2] = x;
+  }
 
   constructor(
     private readonly maxAckDelay: number,
     private readonly rate: DeliveryRateSampler,
     private readonly counters: Counters,
     private readonly host: RecoveryHost,
-  ) {}
+    private readonly numbers: number[] = numericSlots(CONNECTION_SLOTS),
+  ) {
+    this.lossTime = Number.POSITIVE_INFINITY;
+    this.lossTimeFactor = 9 / 8;
+  }
 
   // ------------------------------------------------------------------ sending
 
@@ -105,6 +137,7 @@ export class LossRecovery {
       this.lastAckElicitingSent = p.time;
     }
     // every pn is recorded so `sent` stays dense (index = pn - base)
+    if (this.sent === NO_SENT) this.sent = [];
     this.sent.push(p.ackEliciting ? p : null);
     this.recordSendTime(p.pn, p.time, maxOutstanding);
     if (!p.ackEliciting) this.advanceSentHead();
@@ -120,7 +153,7 @@ export class LossRecovery {
     let times = this.sendTimes;
     if (pn - this.largestAcked >= times.length && times.length < maxOutstanding) {
       // more packets outstanding above largestAcked than slots: double, keeping them in place
-      const grown = new Float64Array(times.length * 2);
+      const grown = sendTimeRing(times.length * 2);
       const from = Math.max(this.largestAcked + 1, pn - times.length);
       for (let q = from; q < pn; q++) grown[q & (grown.length - 1)] = times[q & (times.length - 1)]!;
       this.sendTimes = times = grown;
@@ -142,7 +175,7 @@ export class LossRecovery {
     const times = this.sendTimes;
     if (times.length === INITIAL_SEND_TIMES || this.nextPn - this.largestAcked - 1 > INITIAL_SEND_TIMES)
       return;
-    const small = new Float64Array(INITIAL_SEND_TIMES);
+    const small = sendTimeRing(INITIAL_SEND_TIMES);
     for (let q = this.largestAcked + 1; q < this.nextPn; q++) {
       small[q & (INITIAL_SEND_TIMES - 1)] = times[q & (times.length - 1)]!;
     }
@@ -236,7 +269,7 @@ export class LossRecovery {
   /** set by markAcked: the ACK newly acknowledged at least one ack-eliciting packet */
   private newlyAckedEliciting = false;
   /** send time per packet number, a ring indexed by `pn & (length - 1)` (see recordSendTime) */
-  private sendTimes = new Float64Array(INITIAL_SEND_TIMES);
+  private sendTimes = sendTimeRing(INITIAL_SEND_TIMES);
 
   /**
    * Marks every packet the ACK newly acknowledges, releases its bytes in flight, feeds the
@@ -292,6 +325,7 @@ export class LossRecovery {
   }
 
   private rememberLost(pn: number): void {
+    if (this.recentLost === NO_LOSSES) this.recentLost = [];
     const a = this.recentLost;
     let i = a.length;
     while (i > 0 && (a[i - 1] as number) > pn) i--;
@@ -412,8 +446,8 @@ export class LossRecovery {
     const sent = this.sent;
     while (this.sentHead < sent.length && sent[this.sentHead] === null) this.sentHead++;
     if (this.sentHead === sent.length && this.sentHead > 0) {
-      // nothing outstanding: let the slots go (an idle connection holds an empty ledger)
-      this.sent = [];
+      // nothing outstanding: let the slots go (an idle connection holds no ledger of its own)
+      this.sent = NO_SENT;
       this.sentBasePn += this.sentHead;
       this.sentHead = 0;
     } else if (this.sentHead > 1024 && this.sentHead * 2 > sent.length) {

@@ -1,6 +1,8 @@
 /** Largest burst in datagrams: 2 ms at up to ~190 MB/s with 1,472-byte datagrams (the cap was
  * 32, which held a driver with millisecond timers to ~47 MB/s; only paths faster than that
  * reach it, slower ones get 2 ms at their rate). */
+import { numericSlots, PACER_AT, PATH_SLOTS } from './numeric-slots.js';
+
 const MAX_BURST = 256;
 /**
  * Token-bucket pacer (RFC 9002 §7.7): spreads the congestion window over the smoothed RTT
@@ -9,12 +11,37 @@ const MAX_BURST = 256;
  * MAX_BURST datagrams) so a driver with millisecond timers still fills the pipe.
  */
 export class Pacer {
-  private tokens: number;
-  private last: number;
-  private rate = 0; // bytes per ms
-  private capacity: number;
+  private get tokens(): number {
+    return this.numbers[PACER_AT + 0]!;
+  }
+  private set tokens(x: number) {
+    this.numbers[PACER_AT + 0] = x;
+  }
+  private get last(): number {
+    return this.numbers[PACER_AT + 1]!;
+  }
+  private set last(x: number) {
+    this.numbers[PACER_AT + 1] = x;
+  }
+  /** bytes per ms */
+  private get rate(): number {
+    return this.numbers[PACER_AT + 2]!;
+  }
+  private set rate(x: number) {
+    this.numbers[PACER_AT + 2] = x;
+  }
+  private get capacity(): number {
+    return this.numbers[PACER_AT + 3]!;
+  }
+  private set capacity(x: number) {
+    this.numbers[PACER_AT + 3] = x;
+  }
 
-  constructor(now: number, mss: number) {
+  constructor(
+    now: number,
+    mss: number,
+    private readonly numbers: number[] = numericSlots(PATH_SLOTS),
+  ) {
     this.capacity = 10 * mss;
     this.tokens = this.capacity;
     this.last = now;

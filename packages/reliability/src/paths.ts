@@ -11,6 +11,7 @@
  * did before the split.
  */
 import type { CongestionController, CongestionControllerFactory } from './congestion/controller.js';
+import { numericSlots, PATH_AT, PATH_SLOTS } from './numeric-slots.js';
 import { Pacer } from './pacer.js';
 import { BASE_PLPMTU, Pmtud } from './pmtud.js';
 import { RttEstimator } from './rtt.js';
@@ -29,6 +30,8 @@ export interface PathConfig {
 }
 
 export class PathState {
+  /** the numbers of this path and its parts that change with time (numeric-slots.ts) */
+  private readonly numbers = numericSlots(PATH_SLOTS);
   readonly rtt: RttEstimator;
   readonly pmtud: Pmtud;
   readonly cc: CongestionController;
@@ -40,17 +43,29 @@ export class PathState {
    * send time and the next PMTU search, each +Infinity when not in the future then. A deadline
    * that an input has reached is left to that input's send opportunity, not reported again.
    */
-  pacingAt = Number.POSITIVE_INFINITY;
-  searchAt = Number.POSITIVE_INFINITY;
+  get pacingAt(): number {
+    return this.numbers[PATH_AT + 0]!;
+  }
+  set pacingAt(x: number) {
+    this.numbers[PATH_AT + 0] = x;
+  }
+  get searchAt(): number {
+    return this.numbers[PATH_AT + 1]!;
+  }
+  set searchAt(x: number) {
+    this.numbers[PATH_AT + 1] = x;
+  }
 
   constructor(
     private readonly config: PathConfig,
     now: number,
   ) {
-    this.rtt = new RttEstimator(config.initialRtt);
-    this.pmtud = new Pmtud(config.maxUdpPayload);
+    this.pacingAt = Number.POSITIVE_INFINITY;
+    this.searchAt = Number.POSITIVE_INFINITY;
+    this.rtt = new RttEstimator(config.initialRtt, this.numbers);
+    this.pmtud = new Pmtud(config.maxUdpPayload, this.numbers);
     this.cc = config.congestion({ maxDatagramSize: BASE_PLPMTU, now });
-    this.pacer = new Pacer(now, BASE_PLPMTU);
+    this.pacer = new Pacer(now, BASE_PLPMTU, this.numbers);
   }
 
   /** Current PLPMTU in bytes of UDP payload. */

@@ -7,6 +7,7 @@
  * search again later (§4.3, §5.2). Sizes here are UDP payload bytes (the datagram the carrier
  * emits, header and tag included).
  */
+import { numericSlots, PATH_SLOTS, PMTUD_AT } from './numeric-slots.js';
 export const BASE_PLPMTU = 1200;
 export const MAX_PROBES = 3;
 /** RFC 8899 §5.1.1: 600 s. */
@@ -29,10 +30,18 @@ export class Pmtud {
   /** packet number of the outstanding probe, or -1 */
   probePn = -1;
   /** earliest time to start the next search */
-  private searchAt = 0;
+  private get searchAt(): number {
+    return this.numbers[PMTUD_AT + 0]!;
+  }
+  private set searchAt(x: number) {
+    this.numbers[PMTUD_AT + 0] = x;
+  }
   blackHoles = 0;
 
-  constructor(readonly maxPayload: number) {
+  constructor(
+    readonly maxPayload: number,
+    private readonly numbers: number[] = numericSlots(PATH_SLOTS),
+  ) {
     this.high = maxPayload;
     this.state = maxPayload > BASE_PLPMTU ? 'search' : 'disabled';
   }

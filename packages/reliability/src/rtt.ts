@@ -11,22 +11,53 @@
  * rttvar = sample / 2. With the 1/8 EWMA alone, one inflated handshake sample would dominate an
  * idle connection's estimate for its lifetime (it rarely takes another sample).
  */
+import { numericSlots, PATH_SLOTS, RTT_AT } from './numeric-slots.js';
 export const INITIAL_RTT_MS = 333; // RFC 9002 §6.2.2
 export const TIMER_GRANULARITY_MS = 1; // RFC 9002 §6.1.2
 
 export class RttEstimator {
-  latest = 0;
-  smoothed = INITIAL_RTT_MS;
-  variance = INITIAL_RTT_MS / 2;
-  min = Number.POSITIVE_INFINITY;
+  get latest(): number {
+    return this.numbers[RTT_AT + 0]!;
+  }
+  set latest(x: number) {
+    this.numbers[RTT_AT + 0] = x;
+  }
+  get smoothed(): number {
+    return this.numbers[RTT_AT + 1]!;
+  }
+  set smoothed(x: number) {
+    this.numbers[RTT_AT + 1] = x;
+  }
+  get variance(): number {
+    return this.numbers[RTT_AT + 2]!;
+  }
+  set variance(x: number) {
+    this.numbers[RTT_AT + 2] = x;
+  }
+  get min(): number {
+    return this.numbers[RTT_AT + 3]!;
+  }
+  set min(x: number) {
+    this.numbers[RTT_AT + 3] = x;
+  }
   hasSample = false;
   /**
    * Samples of packets sent at or before this time are provisional (see above): -Infinity (none)
    * unless a warm-up is running; +Infinity until its last probe leaves, then that probe's time.
    */
-  provisionalUntil = Number.NEGATIVE_INFINITY;
+  get provisionalUntil(): number {
+    return this.numbers[RTT_AT + 4]!;
+  }
+  set provisionalUntil(x: number) {
+    this.numbers[RTT_AT + 4] = x;
+  }
 
-  constructor(initialRtt = INITIAL_RTT_MS) {
+  constructor(
+    initialRtt = INITIAL_RTT_MS,
+    private readonly numbers: number[] = numericSlots(PATH_SLOTS),
+  ) {
+    this.min = Number.POSITIVE_INFINITY;
+    this.provisionalUntil = Number.NEGATIVE_INFINITY;
     this.smoothed = initialRtt;
     this.variance = initialRtt / 2;
   }

@@ -28,6 +28,9 @@ import { Stream } from './stream.js';
 
 /** Never written: `create` replaces it with a map of the connection's own. */
 const NO_STREAMS = new Map<number, Stream>();
+/** the queues' shared empty array until their first stream (an idle connection has none; issue
+ * 19): never written, each writer replaces it first */
+const NO_QUEUE: Stream[] = [];
 
 export class StreamSet {
   /** the open streams; the shared empty map until the first (an idle connection has none) */
@@ -41,11 +44,12 @@ export class StreamSet {
   private closedPeerStreams = 0;
   /** a MAX_STREAMS frame is owed */
   maxStreamsPending = false;
-  /** streams with something to send, round-robin */
-  private sendQueue: Stream[] = [];
+  /** streams with something to send, round-robin; NO_QUEUE (shared, never written) until the first */
+  private sendQueue: Stream[] = NO_QUEUE;
   private writableWaiters: Set<Stream> | null = null;
-  /** streams whose acknowledged frames may have finished them (see `forgetAcked`) */
-  private readonly touched: Stream[] = [];
+  /** streams whose acknowledged frames may have finished them (see `forgetAcked`); NO_QUEUE until
+   * the first */
+  private touched: Stream[] = NO_QUEUE;
 
   constructor(
     role: 'initiator' | 'responder',
@@ -199,7 +203,7 @@ export class StreamSet {
 
   /** The connection closed: nothing more is sent. */
   releaseAll(): void {
-    this.sendQueue = [];
+    this.sendQueue = NO_QUEUE;
   }
 
   // ------------------------------------------------------------------ peer frames
@@ -292,16 +296,17 @@ export class StreamSet {
       const before = st.send.base;
       st.send.onAck(fr.offset, fr.length, fr.fin);
       this.flow.buffered -= st.send.base - before;
-      this.touched.push(st);
+      this.touch(st);
     } else if (fr.kind === SentKind.ResetStream) {
       st.resetAcked = true;
-      this.touched.push(st);
+      this.touch(st);
     }
   }
 
   /** After an ACK: forget the streams it finished. */
   forgetAcked(): void {
     const t = this.touched;
+    if (t.length === 0) return;
     for (let i = 0; i < t.length; i++) this.maybeForget(t[i]!);
     t.length = 0;
   }
@@ -419,6 +424,11 @@ export class StreamSet {
 
   // ------------------------------------------------------------------ internals
 
+  private touch(st: Stream): void {
+    if (this.touched === NO_QUEUE) this.touched = [];
+    this.touched.push(st);
+  }
+
   private create(id: number, peer: boolean): Stream {
     const st = new Stream(
       id,
@@ -504,6 +514,7 @@ export class StreamSet {
   private enqueue(st: Stream): void {
     if (!st.queued) {
       st.queued = true;
+      if (this.sendQueue === NO_QUEUE) this.sendQueue = [];
       this.sendQueue.push(st);
     }
   }

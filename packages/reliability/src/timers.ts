@@ -15,6 +15,8 @@
  * | Close | end of closing / draining: 3 PTO (RFC 9000 §10.2) | `ReliableConnection` | state `closed` |
  * | RttProbe | the next RTT warm-up PING: open + 50, 150, 350 ms (see liveness.ts) | `Liveness` | a PING is owed; after the last, the RTT samples stop being provisional |
  */
+import { CONNECTION_SLOTS, numericSlots, TIMERS_AT } from './numeric-slots.js';
+
 export const Timer = {
   Ack: 0,
   LossDetection: 1,
@@ -35,35 +37,37 @@ const COUNT = TIMER_NAMES.length;
 
 /** Absolute deadlines (ms) by timer; +Infinity = not armed. */
 export class TimerTable {
-  // a plain array of doubles (~90 bytes) rather than a Float64Array with its ArrayBuffer (~250):
-  // one table per connection (idle heap, issue 19)
-  private readonly at: number[] = unarmed();
+  // deadlines in slots of the connection's array of doubles (numeric-slots.ts), not an array of
+  // their own (~110 bytes) or a Float64Array with its ArrayBuffer (~250): idle heap, issue 19
+  constructor(private readonly numbers: number[] = numericSlots(CONNECTION_SLOTS)) {
+    this.stopAll();
+  }
 
   set(timer: TimerId, at: number): void {
-    this.at[timer] = at;
+    this.numbers[TIMERS_AT + timer] = at;
   }
 
   stop(timer: TimerId): void {
-    this.at[timer] = Number.POSITIVE_INFINITY;
+    this.numbers[TIMERS_AT + timer] = Number.POSITIVE_INFINITY;
   }
 
   stopAll(): void {
-    for (let i = 0; i < COUNT; i++) this.at[i] = Number.POSITIVE_INFINITY;
+    for (let i = 0; i < COUNT; i++) this.numbers[TIMERS_AT + i] = Number.POSITIVE_INFINITY;
   }
 
   get(timer: TimerId): number {
-    return this.at[timer]!;
+    return this.numbers[TIMERS_AT + timer]!;
   }
 
   /** True when `timer` is armed and its deadline is at or before `now`. */
   expired(timer: TimerId, now: number): boolean {
-    return this.at[timer]! <= now;
+    return this.numbers[TIMERS_AT + timer]! <= now;
   }
 
   /** The earliest armed deadline, or null when none is armed. */
   next(): number | null {
     let t = Number.POSITIVE_INFINITY;
-    for (let i = 0; i < COUNT; i++) if (this.at[i]! < t) t = this.at[i]!;
+    for (let i = 0; i < COUNT; i++) if (this.numbers[TIMERS_AT + i]! < t) t = this.numbers[TIMERS_AT + i]!;
     return Number.isFinite(t) ? t : null;
   }
 
@@ -71,7 +75,7 @@ export class TimerTable {
   armed(): { timer: TimerName; at: number }[] {
     const out: { timer: TimerName; at: number }[] = [];
     for (let i = 0; i < COUNT; i++) {
-      const at = this.at[i]!;
+      const at = this.numbers[TIMERS_AT + i]!;
       if (at !== Number.POSITIVE_INFINITY) out.push({ timer: TIMER_NAMES[i]!, at });
     }
     return out.sort((a, b) => a.at - b.at);
@@ -79,6 +83,3 @@ export class TimerTable {
 }
 
 /** COUNT slots exactly (a push from empty would reserve 17) */
-function unarmed(): number[] {
-  return new Array<number>(COUNT).fill(Number.POSITIVE_INFINITY);
-}

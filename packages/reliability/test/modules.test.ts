@@ -17,10 +17,27 @@ import {
   Timer,
 } from '../src/index.js';
 import { INITIAL_SEND_TIMES, LossRecovery, type RecoveryHost, sendTimeLimit } from '../src/loss-recovery.js';
+import {
+  ACKS_AT,
+  CONNECTION_AT,
+  CONNECTION_SLOTS,
+  LIVENESS_AT,
+  numericSlots,
+  PACER_AT,
+  PATH_AT,
+  PATH_SLOTS,
+  PMTUD_AT,
+  RATE_AT,
+  RECOVERY_AT,
+  RTT_AT,
+  TIMERS_AT,
+} from '../src/numeric-slots.js';
+import { Pacer } from '../src/pacer.js';
 import { BLACK_HOLE_LOSSES, PathState } from '../src/paths.js';
+import { RttEstimator } from '../src/rtt.js';
 import { SentFrame, SentKind, SentPacket } from '../src/sent-packet.js';
 import { Counters } from '../src/stats.js';
-import { TimerTable } from '../src/timers.js';
+import { TIMER_NAMES, TimerTable } from '../src/timers.js';
 import { Pair } from './helpers/pair.js';
 
 const PATH_CONFIG = { initialRtt: 100, maxUdpPayload: 1472, congestion: newReno, log: null };
@@ -501,5 +518,62 @@ describe('sans-IO inputs validate now', () => {
     expect(() => c.close('bye' as never)).toThrow(TypeError);
     c.handlePacket(0, 0, encodeFrames([{ type: 'ping' }]));
     expect(c.pollEvent(0)).toBeNull();
+  });
+});
+
+describe('numeric slots (numeric-slots.ts)', () => {
+  it('give each part of a connection and of a path slots of its own, inside its array', () => {
+    const conn: [number, number][] = [
+      [RATE_AT, 5],
+      [RECOVERY_AT, 3],
+      [ACKS_AT, 2],
+      [LIVENESS_AT, 3],
+      [CONNECTION_AT, 1],
+      [TIMERS_AT, TIMER_NAMES.length],
+    ];
+    const path: [number, number][] = [
+      [PATH_AT, 2],
+      [RTT_AT, 5],
+      [PACER_AT, 4],
+      [PMTUD_AT, 1],
+    ];
+    for (const [parts, size] of [
+      [conn, CONNECTION_SLOTS],
+      [path, PATH_SLOTS],
+    ] as const) {
+      const used = new Set<number>();
+      for (const [at, n] of parts) {
+        for (let i = at; i < at + n; i++) {
+          expect(used.has(i)).toBe(false);
+          expect(i).toBeLessThan(size);
+          used.add(i);
+        }
+      }
+    }
+  });
+
+  it('parts sharing one array hold the same values as parts with arrays of their own', () => {
+    const parts = (shared: boolean) => {
+      const path = shared ? numericSlots(PATH_SLOTS) : undefined;
+      return {
+        rtt: new RttEstimator(333, path),
+        pacer: new Pacer(0.5, 1200, path),
+        timers: new TimerTable(shared ? numericSlots(CONNECTION_SLOTS) : undefined),
+      };
+    };
+    const a = parts(true);
+    const b = parts(false);
+    for (const p of [a, b]) {
+      p.rtt.update(12.25, 1.5, 3.75);
+      p.rtt.update(9.5, 0.25, 8.5);
+      p.pacer.update(20.75, 3808.71, 1200);
+      p.timers.set(Timer.Idle, 30_000.5);
+      p.timers.set(Timer.Ack, 25.125);
+    }
+    for (const k of ['latest', 'smoothed', 'variance', 'min', 'provisionalUntil'] as const)
+      expect(a.rtt[k]).toBe(b.rtt[k]);
+    expect(a.pacer.nextSendTime(21, 1200)).toBe(b.pacer.nextSendTime(21, 1200));
+    expect(a.timers.armed()).toEqual(b.timers.armed());
+    expect(a.timers.next()).toBe(25.125);
   });
 });

@@ -1,13 +1,18 @@
+/** the items of every drained queue: shared, never written (push replaces it first), so an idle
+ * state machine's queue holds no array of its own (issue 19) */
+const DRAINED: never[] = [];
+
 /**
  * The output queue of a sans-IO state machine (`pollTransmit`, `pollEvent`): items leave in the
  * order they were pushed, taken from a head index (no `shift`, which copies the array), and the
  * array is reset once drained so it never grows past one burst.
  */
 export class PollQueue<T> {
-  private items: T[] = [];
+  private items: T[] = DRAINED;
   private head = 0;
 
   push(item: T): void {
+    if (this.items === DRAINED) this.items = [];
     this.items.push(item);
   }
 
@@ -16,7 +21,7 @@ export class PollQueue<T> {
     const items = this.items;
     if (this.head >= items.length) {
       if (this.head > 0) {
-        items.length = 0;
+        this.items = DRAINED;
         this.head = 0;
       }
       return null;
@@ -30,7 +35,7 @@ export class PollQueue<T> {
   }
 
   clear(): void {
-    this.items = [];
+    this.items = DRAINED;
     this.head = 0;
   }
 }

@@ -23,41 +23,50 @@ export interface Schedulable {
   pollTimeout(): number | null;
 }
 
-interface Entry<T> {
-  readonly item: T;
-  at: number;
-  /** position in the heap array */
-  index: number;
-}
-
 export class Schedule<T extends Schedulable> {
-  private readonly heap: Entry<T>[] = [];
-  private readonly entries = new Map<T, Entry<T>>();
+  // The heap as two parallel arrays (an item and its deadline at the same position) and a map from
+  // item to position: no entry object and boxed deadline per item (about 60 bytes per item, and
+  // core and crypto schedule every connection, issue 19). The deadlines array holds unboxed doubles.
+  private readonly heapItems: T[] = [];
+  private readonly heapAt: number[] = [];
+  /** an item's position in the heap */
+  private readonly entries = new Map<T, number>();
   private readonly dirty = new Set<T>();
-  private readonly ready = new Set<T>();
+  /** null for an owner that never asks `pollTransmit` (see the constructor) */
+  private readonly ready: Set<T> | null;
   private allDirty = false;
+
+  /**
+   * `transmit: false` for an owner that only needs the timers (crypto's channels): it never asks
+   * `pollTransmit`, so a ready set would only ever grow, by every item it holds (issue 19).
+   */
+  constructor(options: { readonly transmit?: boolean } = {}) {
+    this.ready = options.transmit === false ? null : new Set<T>();
+  }
 
   /** A connection enters the schedule (established): dirty and ready at once. */
   add(item: T): void {
     if (this.entries.has(item)) return;
-    const e: Entry<T> = { item, at: Number.POSITIVE_INFINITY, index: this.heap.length };
-    this.heap.push(e);
-    this.entries.set(item, e);
+    this.entries.set(item, this.heapItems.length);
+    this.heapItems.push(item);
+    this.heapAt.push(Number.POSITIVE_INFINITY);
     this.touch(item);
   }
 
   /** The connection is gone. */
   remove(item: T): void {
-    const e = this.entries.get(item);
-    if (e === undefined) return;
+    const i = this.entries.get(item);
+    if (i === undefined) return;
     this.entries.delete(item);
     this.dirty.delete(item);
-    this.ready.delete(item);
-    const last = this.heap.pop() as Entry<T>;
-    if (last !== e) {
-      last.index = e.index;
-      this.heap[e.index] = last;
-      this.fix(last);
+    this.ready?.delete(item);
+    const last = this.heapItems.pop() as T;
+    const lastAt = this.heapAt.pop() as number;
+    if (last !== item) {
+      this.heapItems[i] = last;
+      this.heapAt[i] = lastAt;
+      this.entries.set(last, i);
+      this.fix(i);
     }
   }
 
@@ -73,7 +82,7 @@ export class Schedule<T extends Schedulable> {
   touch(item: T): void {
     if (!this.entries.has(item)) return;
     this.dirty.add(item);
-    this.ready.add(item);
+    this.ready?.add(item);
   }
 
   /** Only `item`'s deadline may have moved (an owner that does not poll its items for output). */
@@ -94,7 +103,7 @@ export class Schedule<T extends Schedulable> {
   /** The earliest deadline of any item, or +Inf. */
   nextTimeout(): number {
     this.flush();
-    return this.heap.length === 0 ? Number.POSITIVE_INFINITY : (this.heap[0] as Entry<T>).at;
+    return this.heapAt.length === 0 ? Number.POSITIVE_INFINITY : (this.heapAt[0] as number);
   }
 
   /**
@@ -109,15 +118,15 @@ export class Schedule<T extends Schedulable> {
   /** The due items by their deadlines as last computed (dirty ones are recomputed later). */
   private popDue(now: number): T[] {
     const out: T[] = [];
-    const heap = this.heap;
-    while (heap.length > 0 && (heap[0] as Entry<T>).at <= now) {
-      const e = heap[0] as Entry<T>;
-      out.push(e.item);
+    const at = this.heapAt;
+    while (at.length > 0 && (at[0] as number) <= now) {
+      const item = this.heapItems[0] as T;
+      out.push(item);
       // parked at +Inf until recomputed (it is dirty now)
-      e.at = Number.POSITIVE_INFINITY;
-      this.down(e);
-      this.dirty.add(e.item);
-      this.ready.add(e.item);
+      at[0] = Number.POSITIVE_INFINITY;
+      this.down(0);
+      this.dirty.add(item);
+      this.ready?.add(item);
     }
     return out;
   }
@@ -129,8 +138,9 @@ export class Schedule<T extends Schedulable> {
   pollTransmit<R>(now: number, poll: (item: T) => R | null): R | null {
     // no recomputation here (that would be one per datagram): a dirty item's new deadline counts
     // from the next nextTimeout()/due(), which the caller's loop asks for between its turns
-    if (this.heap.length > 0 && (this.heap[0] as Entry<T>).at <= now) this.popDue(now);
+    if (this.heapAt.length > 0 && (this.heapAt[0] as number) <= now) this.popDue(now);
     const ready = this.ready;
+    if (ready === null) throw new TypeError('pollTransmit on a Schedule made with transmit: false');
     for (const item of ready) {
       // out first: a touch while it builds (a drain that ends in CLOSE) puts it back in line
       ready.delete(item);
@@ -150,62 +160,69 @@ export class Schedule<T extends Schedulable> {
     if (this.allDirty) {
       this.allDirty = false;
       this.dirty.clear();
-      for (const e of this.entries.values()) this.recompute(e);
+      // positions move as deadlines are fixed: each is read when its item's turn comes
+      for (const item of this.entries.keys()) this.recompute(item);
       return;
     }
     if (this.dirty.size === 0) return;
-    for (const item of this.dirty) {
-      const e = this.entries.get(item);
-      if (e !== undefined) this.recompute(e);
-    }
+    for (const item of this.dirty) this.recompute(item);
     this.dirty.clear();
   }
 
-  private recompute(e: Entry<T>): void {
-    const at = e.item.pollTimeout() ?? Number.POSITIVE_INFINITY;
-    if (at === e.at) return;
-    e.at = at;
-    this.fix(e);
+  private recompute(item: T): void {
+    const i = this.entries.get(item);
+    if (i === undefined) return;
+    const at = item.pollTimeout() ?? Number.POSITIVE_INFINITY;
+    if (at === this.heapAt[i]) return;
+    this.heapAt[i] = at;
+    this.fix(i);
   }
 
-  private fix(e: Entry<T>): void {
-    if (!this.up(e)) this.down(e);
+  /** Restores the heap order around position `i`, whose deadline changed. */
+  private fix(i: number): void {
+    if (!this.up(i)) this.down(i);
   }
 
-  private up(e: Entry<T>): boolean {
-    const heap = this.heap;
-    let i = e.index;
-    const start = i;
+  private up(start: number): boolean {
+    const items = this.heapItems;
+    const heapAt = this.heapAt;
+    const item = items[start] as T;
+    const at = heapAt[start] as number;
+    let i = start;
     while (i > 0) {
       const p = (i - 1) >> 1;
-      const parent = heap[p] as Entry<T>;
-      if (parent.at <= e.at) break;
-      heap[i] = parent;
-      parent.index = i;
+      if ((heapAt[p] as number) <= at) break;
+      this.place(i, items[p] as T, heapAt[p] as number);
       i = p;
     }
-    heap[i] = e;
-    e.index = i;
-    return i !== start;
+    if (i === start) return false;
+    this.place(i, item, at);
+    return true;
   }
 
-  private down(e: Entry<T>): void {
-    const heap = this.heap;
-    const n = heap.length;
-    let i = e.index;
+  private down(start: number): void {
+    const items = this.heapItems;
+    const heapAt = this.heapAt;
+    const n = items.length;
+    const item = items[start] as T;
+    const at = heapAt[start] as number;
+    let i = start;
     for (;;) {
       const l = 2 * i + 1;
       if (l >= n) break;
       const r = l + 1;
       let c = l;
-      if (r < n && (heap[r] as Entry<T>).at < (heap[l] as Entry<T>).at) c = r;
-      const child = heap[c] as Entry<T>;
-      if (child.at >= e.at) break;
-      heap[i] = child;
-      child.index = i;
+      if (r < n && (heapAt[r] as number) < (heapAt[l] as number)) c = r;
+      if ((heapAt[c] as number) >= at) break;
+      this.place(i, items[c] as T, heapAt[c] as number);
       i = c;
     }
-    heap[i] = e;
-    e.index = i;
+    if (i !== start) this.place(i, item, at);
+  }
+
+  private place(i: number, item: T, at: number): void {
+    this.heapItems[i] = item;
+    this.heapAt[i] = at;
+    this.entries.set(item, i);
   }
 }

@@ -1,3 +1,4 @@
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { Schedule } from '../src/schedule.js';
 
@@ -116,5 +117,81 @@ describe('Schedule (timer heap + ready set)', () => {
     expect(drain(s, 10)).toEqual([]);
     expect(s.due(10)).toEqual([]);
     expect(s.size).toBe(0);
+  });
+
+  it('agrees with a plain model under any sequence of adds, removes, deadline moves and due() (property)', () => {
+    const op = fc.oneof(
+      {
+        weight: 4,
+        arbitrary: fc.record({
+          k: fc.constant('add' as const),
+          i: fc.nat(15),
+          at: fc.option(fc.integer({ min: 0, max: 60 })),
+        }),
+      },
+      fc.record({ k: fc.constant('remove' as const), i: fc.nat(15) }),
+      fc.record({
+        k: fc.constant('move' as const),
+        i: fc.nat(15),
+        at: fc.option(fc.integer({ min: 0, max: 60 })),
+      }),
+      fc.record({
+        k: fc.constant('moveAll' as const),
+        i: fc.nat(15),
+        at: fc.option(fc.integer({ min: 0, max: 60 })),
+      }),
+      fc.record({ k: fc.constant('due' as const), now: fc.integer({ min: 0, max: 60 }) }),
+    );
+    fc.assert(
+      fc.property(fc.array(op, { maxLength: 120 }), (ops) => {
+        const s = new Schedule<Item>();
+        const items = Array.from({ length: 16 }, (_, i) => new Item(`i${i}`, null));
+        const held = new Set<Item>();
+        for (const o of ops) {
+          if (o.k === 'add') {
+            const it = items[o.i] as Item;
+            if (!held.has(it)) it.at = o.at;
+            held.add(it);
+            s.add(it);
+          } else if (o.k === 'remove') {
+            held.delete(items[o.i] as Item);
+            s.remove(items[o.i] as Item);
+          } else if (o.k === 'move' || o.k === 'moveAll') {
+            const it = items[o.i] as Item;
+            it.at = o.at;
+            if (o.k === 'move') s.touchTimer(it);
+            else s.touchAllTimers();
+          } else {
+            // the model: every held item with a deadline at or before now, earliest first
+            const want = [...held].filter((it) => it.at !== null && it.at <= o.now).map((it) => it.at);
+            want.sort((a, b) => (a as number) - (b as number));
+            const got = s.due(o.now);
+            expect(got.map((it) => it.at)).toEqual(want);
+            for (const it of got) expect(held.has(it)).toBe(true);
+            // handled: a due item's deadline moves past every `now` of this run
+            for (const it of got) it.at = 100 + (it.at as number);
+          }
+          const ats = [...held].map((it) => it.at ?? Number.POSITIVE_INFINITY);
+          expect(s.nextTimeout()).toBe(Math.min(Number.POSITIVE_INFINITY, ...ats));
+          expect(s.size).toBe(held.size);
+        }
+      }),
+      { numRuns: 300 },
+    );
+  });
+
+  it('a timers-only schedule (transmit: false) keeps its timers and refuses pollTransmit', () => {
+    const s = new Schedule<Item>({ transmit: false });
+    const a = new Item('a', 30, 1);
+    const b = new Item('b', 10, 1);
+    s.add(a);
+    s.add(b);
+    s.touch(a);
+    expect(s.nextTimeout()).toBe(10);
+    expect(s.due(20)).toEqual([b]);
+    b.at = null;
+    expect(s.nextTimeout()).toBe(30);
+    expect(() => s.pollTransmit(0, (it) => it.poll())).toThrow(TypeError);
+    expect(a.polls + b.polls).toBe(0);
   });
 });

@@ -30,7 +30,7 @@ import {
   initialWindow,
   type LossEvent,
 } from './controller.js';
-import { MaxFilter } from './windowed-filter.js';
+import { MAX_FILTER_SLOTS, maxFilterGet, maxFilterUpdate } from './windowed-filter.js';
 
 const HIGH_GAIN = 2 / Math.LN2; // 2.885
 const BW_WINDOW_ROUNDS = 10;
@@ -47,52 +47,225 @@ const EXTRA_ACKED_MAX_MS = 100;
 
 type Mode = 'startup' | 'drain' | 'probe_bw' | 'probe_rtt';
 
+/**
+ * The slots of a Bbr's numeric state. Its numbers live in one array of doubles (stored unboxed)
+ * behind the private accessors below, with both windowed filters: as fields, the ten or so that
+ * hold non-integers were a 16-byte heap number each, and the filters two objects with an array
+ * each (an idle connection's heap, issue 19).
+ */
+const MSS = 0;
+const CWND = 1;
+const PACING_GAIN = 2;
+const CWND_GAIN = 3;
+const RT_PROP = 4;
+const RT_PROP_STAMP = 5;
+const ROUND = 6;
+const NEXT_ROUND_DELIVERED = 7;
+const FULL_BW = 8;
+const FULL_BW_COUNT = 9;
+const CYCLE_INDEX = 10;
+const CYCLE_STAMP = 11;
+const PROBE_RTT_DONE_STAMP = 12;
+const PRIOR_CWND = 13;
+const PACING = 14;
+const ROUND_LOST = 15;
+const ROUND_ACKED = 16;
+const INFLIGHT_AT_LOSS = 17;
+const INFLIGHT_HI = 18;
+const ROUND_MIN_RTT = 19;
+const LAST_RTT = 20;
+const RECOVERY_ROUND = 21;
+const QUEUED_ROUNDS = 22;
+const INFLIGHT_NOW = 23;
+const EXTRA_ACKED_INTERVAL_START = 24;
+const EXTRA_ACKED_DELIVERED = 25;
+/** the BtlBw filter's slots (windowed-filter.ts), then the extra_acked filter's */
+const BTL_BW = 26;
+const EXTRA_ACKED = BTL_BW + MAX_FILTER_SLOTS;
+const SLOTS = EXTRA_ACKED + MAX_FILTER_SLOTS;
+
 export class Bbr implements CongestionController {
   readonly name = 'bbr';
-  private mss: number;
-  private cwnd: number;
+  private readonly v: number[] = new Array<number>(SLOTS).fill(0);
   private mode: Mode = 'startup';
-  private pacingGain = HIGH_GAIN;
-  private cwndGain = HIGH_GAIN;
-  private btlBw = new MaxFilter(BW_WINDOW_ROUNDS);
-  private rtProp = Number.POSITIVE_INFINITY;
-  private rtPropStamp: number;
   private rtPropExpired = false;
-  private round = 0;
-  private nextRoundDelivered = 0;
   private roundStart = false;
-  private fullBw = 0;
-  private fullBwCount = 0;
   private filledPipe = false;
-  private cycleIndex = 0;
-  private cycleStamp = 0;
-  private probeRttDoneStamp = -1;
   private probeRttRoundDone = false;
-  private priorCwnd = 0;
-  private pacing = 0;
   private idleRestart = false;
-  private roundLost = 0;
-  private roundAcked = 0;
-  private inflightAtLoss = 0;
-  private inflightHi = Number.POSITIVE_INFINITY;
-  private roundMinRtt = Number.POSITIVE_INFINITY;
-  private lastRtt = 0;
   private inRecovery = false;
-  private recoveryRound = 0;
-  private queuedRounds = 0;
-  private inflightNow = 0;
-  // ACK aggregation (draft-cardwell-ccwg-bbr §4.5.9)
-  private extraAcked = new MaxFilter(EXTRA_ACKED_WINDOW_ROUNDS);
-  private extraAckedIntervalStart = 0;
-  private extraAckedDelivered = 0;
 
   constructor(options: CongestionControllerOptions) {
+    // the slots not set here start at 0
+    this.pacingGain = HIGH_GAIN;
+    this.cwndGain = HIGH_GAIN;
+    this.rtProp = Number.POSITIVE_INFINITY;
+    this.cycleIndex = 2;
+    this.probeRttDoneStamp = -1;
+    this.inflightHi = Number.POSITIVE_INFINITY;
+    this.roundMinRtt = Number.POSITIVE_INFINITY;
     this.mss = options.maxDatagramSize;
     this.cwnd = initialWindow(this.mss);
     this.rtPropStamp = options.now;
     // pacing rate before the first RTT sample: initial window over 1 ms-resolution 333 ms RTT
     this.pacing = (HIGH_GAIN * this.cwnd) / 333;
-    this.cycleIndex = 2;
+  }
+
+  private get mss(): number {
+    return this.v[MSS]!;
+  }
+  private set mss(x: number) {
+    this.v[MSS] = x;
+  }
+  private get cwnd(): number {
+    return this.v[CWND]!;
+  }
+  private set cwnd(x: number) {
+    this.v[CWND] = x;
+  }
+  private get pacingGain(): number {
+    return this.v[PACING_GAIN]!;
+  }
+  private set pacingGain(x: number) {
+    this.v[PACING_GAIN] = x;
+  }
+  private get cwndGain(): number {
+    return this.v[CWND_GAIN]!;
+  }
+  private set cwndGain(x: number) {
+    this.v[CWND_GAIN] = x;
+  }
+  private get rtProp(): number {
+    return this.v[RT_PROP]!;
+  }
+  private set rtProp(x: number) {
+    this.v[RT_PROP] = x;
+  }
+  private get rtPropStamp(): number {
+    return this.v[RT_PROP_STAMP]!;
+  }
+  private set rtPropStamp(x: number) {
+    this.v[RT_PROP_STAMP] = x;
+  }
+  private get round(): number {
+    return this.v[ROUND]!;
+  }
+  private set round(x: number) {
+    this.v[ROUND] = x;
+  }
+  private get nextRoundDelivered(): number {
+    return this.v[NEXT_ROUND_DELIVERED]!;
+  }
+  private set nextRoundDelivered(x: number) {
+    this.v[NEXT_ROUND_DELIVERED] = x;
+  }
+  private get fullBw(): number {
+    return this.v[FULL_BW]!;
+  }
+  private set fullBw(x: number) {
+    this.v[FULL_BW] = x;
+  }
+  private get fullBwCount(): number {
+    return this.v[FULL_BW_COUNT]!;
+  }
+  private set fullBwCount(x: number) {
+    this.v[FULL_BW_COUNT] = x;
+  }
+  private get cycleIndex(): number {
+    return this.v[CYCLE_INDEX]!;
+  }
+  private set cycleIndex(x: number) {
+    this.v[CYCLE_INDEX] = x;
+  }
+  private get cycleStamp(): number {
+    return this.v[CYCLE_STAMP]!;
+  }
+  private set cycleStamp(x: number) {
+    this.v[CYCLE_STAMP] = x;
+  }
+  private get probeRttDoneStamp(): number {
+    return this.v[PROBE_RTT_DONE_STAMP]!;
+  }
+  private set probeRttDoneStamp(x: number) {
+    this.v[PROBE_RTT_DONE_STAMP] = x;
+  }
+  private get priorCwnd(): number {
+    return this.v[PRIOR_CWND]!;
+  }
+  private set priorCwnd(x: number) {
+    this.v[PRIOR_CWND] = x;
+  }
+  private get pacing(): number {
+    return this.v[PACING]!;
+  }
+  private set pacing(x: number) {
+    this.v[PACING] = x;
+  }
+  private get roundLost(): number {
+    return this.v[ROUND_LOST]!;
+  }
+  private set roundLost(x: number) {
+    this.v[ROUND_LOST] = x;
+  }
+  private get roundAcked(): number {
+    return this.v[ROUND_ACKED]!;
+  }
+  private set roundAcked(x: number) {
+    this.v[ROUND_ACKED] = x;
+  }
+  private get inflightAtLoss(): number {
+    return this.v[INFLIGHT_AT_LOSS]!;
+  }
+  private set inflightAtLoss(x: number) {
+    this.v[INFLIGHT_AT_LOSS] = x;
+  }
+  private get inflightHi(): number {
+    return this.v[INFLIGHT_HI]!;
+  }
+  private set inflightHi(x: number) {
+    this.v[INFLIGHT_HI] = x;
+  }
+  private get roundMinRtt(): number {
+    return this.v[ROUND_MIN_RTT]!;
+  }
+  private set roundMinRtt(x: number) {
+    this.v[ROUND_MIN_RTT] = x;
+  }
+  private get lastRtt(): number {
+    return this.v[LAST_RTT]!;
+  }
+  private set lastRtt(x: number) {
+    this.v[LAST_RTT] = x;
+  }
+  private get recoveryRound(): number {
+    return this.v[RECOVERY_ROUND]!;
+  }
+  private set recoveryRound(x: number) {
+    this.v[RECOVERY_ROUND] = x;
+  }
+  private get queuedRounds(): number {
+    return this.v[QUEUED_ROUNDS]!;
+  }
+  private set queuedRounds(x: number) {
+    this.v[QUEUED_ROUNDS] = x;
+  }
+  private get inflightNow(): number {
+    return this.v[INFLIGHT_NOW]!;
+  }
+  private set inflightNow(x: number) {
+    this.v[INFLIGHT_NOW] = x;
+  }
+  private get extraAckedIntervalStart(): number {
+    return this.v[EXTRA_ACKED_INTERVAL_START]!;
+  }
+  private set extraAckedIntervalStart(x: number) {
+    this.v[EXTRA_ACKED_INTERVAL_START] = x;
+  }
+  private get extraAckedDelivered(): number {
+    return this.v[EXTRA_ACKED_DELIVERED]!;
+  }
+  private set extraAckedDelivered(x: number) {
+    this.v[EXTRA_ACKED_DELIVERED] = x;
   }
 
   window(): number {
@@ -105,7 +278,7 @@ export class Bbr implements CongestionController {
 
   /** Bottleneck bandwidth estimate in bytes per ms. */
   bandwidth(): number {
-    return this.btlBw.get();
+    return maxFilterGet(this.v, BTL_BW);
   }
 
   state(): Mode {
@@ -122,7 +295,7 @@ export class Bbr implements CongestionController {
    */
   aggregationBudget(): number {
     if (!this.filledPipe) return 0;
-    return Math.min(this.extraAcked.get(), this.btlBw.get() * EXTRA_ACKED_MAX_MS);
+    return Math.min(maxFilterGet(this.v, EXTRA_ACKED), maxFilterGet(this.v, BTL_BW) * EXTRA_ACKED_MAX_MS);
   }
 
   onPacketSent(_now: number, _bytes: number, bytesInFlight: number): void {
@@ -130,8 +303,8 @@ export class Bbr implements CongestionController {
   }
 
   private bdp(gain: number): number {
-    if (!Number.isFinite(this.rtProp) || this.btlBw.get() === 0) return initialWindow(this.mss);
-    return gain * this.btlBw.get() * this.rtProp;
+    if (!Number.isFinite(this.rtProp) || maxFilterGet(this.v, BTL_BW) === 0) return initialWindow(this.mss);
+    return gain * maxFilterGet(this.v, BTL_BW) * this.rtProp;
   }
 
   private targetCwnd(gain: number): number {
@@ -157,7 +330,8 @@ export class Bbr implements CongestionController {
     // BtlBw (§4.1.1.5): app-limited samples only count when they raise the estimate
     if (rs.delivered > 0 && rs.interval > 0) {
       const bw = rs.delivered / rs.interval;
-      if (!rs.isAppLimited || bw >= this.btlBw.get()) this.btlBw.update(bw, this.round);
+      if (!rs.isAppLimited || bw >= maxFilterGet(this.v, BTL_BW))
+        maxFilterUpdate(this.v, BTL_BW, bw, this.round, BW_WINDOW_ROUNDS);
     }
     // RTprop (§4.1.2.3)
     this.rtPropExpired = now > this.rtPropStamp + RTPROP_WINDOW_MS;
@@ -194,7 +368,7 @@ export class Bbr implements CongestionController {
    */
   private updateAckAggregation(now: number, ackedBytes: number): void {
     if (ackedBytes <= 0) return;
-    let expected = this.btlBw.get() * (now - this.extraAckedIntervalStart);
+    let expected = maxFilterGet(this.v, BTL_BW) * (now - this.extraAckedIntervalStart);
     if (this.extraAckedDelivered <= expected) {
       this.extraAckedDelivered = 0;
       this.extraAckedIntervalStart = now;
@@ -202,7 +376,7 @@ export class Bbr implements CongestionController {
     }
     this.extraAckedDelivered += ackedBytes;
     const extra = Math.min(this.extraAckedDelivered - expected, this.cwnd);
-    this.extraAcked.update(extra, this.round, this.filledPipe ? EXTRA_ACKED_WINDOW_ROUNDS : 1);
+    maxFilterUpdate(this.v, EXTRA_ACKED, extra, this.round, this.filledPipe ? EXTRA_ACKED_WINDOW_ROUNDS : 1);
   }
 
   /** Once per round: a lossy round (> 2%, at least 3 packets) ends Startup and sets inflight_hi. */
@@ -238,7 +412,7 @@ export class Bbr implements CongestionController {
 
   private checkFullPipe(appLimited: boolean): void {
     if (this.filledPipe || !this.roundStart || appLimited) return;
-    const bw = this.btlBw.get();
+    const bw = maxFilterGet(this.v, BTL_BW);
     if (bw >= this.fullBw * 1.25) {
       this.fullBw = bw;
       this.fullBwCount = 0;
@@ -313,7 +487,7 @@ export class Bbr implements CongestionController {
   }
 
   private setPacingRate(ack: AckEvent): void {
-    const bw = this.btlBw.get();
+    const bw = maxFilterGet(this.v, BTL_BW);
     if (bw === 0) {
       if (ack.rtt.hasSample) this.pacing = (HIGH_GAIN * this.cwnd) / Math.max(ack.rtt.smoothed, 1);
       return;
