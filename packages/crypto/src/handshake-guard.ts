@@ -255,6 +255,20 @@ export class RateLimiter {
     return true;
   }
 
+  /**
+   * When {@link tick} may drop buckets next: the next window's start while any key holds one,
+   * else +Inf. A responder that went quiet after a burst of handshakes so lets go of its
+   * sources' buckets on its timer, not only when the next handshake arrives.
+   */
+  nextPruneAt(): number {
+    return this.buckets.size === 0 ? Number.POSITIVE_INFINITY : (this.window + 1) * WINDOW_MS;
+  }
+
+  /** Rolls the window at `now` as a take would: drops the buckets the rate has filled again. */
+  tick(now: number): void {
+    this.roll(now);
+  }
+
   /** Rate of one key now: its ceiling, or its fair part of the shared rate. */
   currentRate(): number {
     const keys = Math.max(1, this.active, this.activeBefore);
@@ -458,6 +472,17 @@ export class SourceRate {
   take(now: number, s: Source): boolean {
     if (!this.byPrefix.peek(now, s.prefix) || !this.byAddress.take(now, s.address)) return false;
     return this.byPrefix.take(now, s.prefix);
+  }
+
+  /** When {@link tick} may drop buckets next (+Inf: none held). */
+  nextPruneAt(): number {
+    return Math.min(this.byAddress.nextPruneAt(), this.byPrefix.nextPruneAt());
+  }
+
+  /** Drops the buckets that the rates have filled again (as the next take would). */
+  tick(now: number): void {
+    this.byAddress.tick(now);
+    this.byPrefix.tick(now);
   }
 
   clear(): void {

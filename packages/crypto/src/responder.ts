@@ -197,8 +197,18 @@ export class Responder {
     if (this.recentIK.get(k)?.localIndex === session.localIndex) this.recentIK.delete(k);
   }
 
-  /** Drops half-open handshakes and cached answers whose time is up. */
+  /**
+   * Earliest time {@link expire} has work: a half-open handshake's expiry, or the rate limits'
+   * next prune (their buckets of sources that went quiet), or +Inf.
+   */
+  nextDeadline(): number {
+    return Math.min(this.nextExpiry(), this.handshakeRate.nextPruneAt(), this.cookieRate.nextPruneAt());
+  }
+
+  /** Drops half-open handshakes and cached answers whose time is up, and quiet sources' buckets. */
   expire(now: number): void {
+    this.handshakeRate.tick(now);
+    this.cookieRate.tick(now);
     for (const [idx, h] of this.halfOpen) {
       if (h.expires > now) break; // insertion order is expiry order
       this.dropHalfOpen(idx);

@@ -274,7 +274,7 @@ export class SecureEndpoint {
 
   /** Earliest absolute time (ms) {@link handleTimeout} must run, or null. */
   pollTimeout(): number | null {
-    const t = Math.min(this.responder.nextExpiry(), this.timers.nextTimeout());
+    const t = Math.min(this.responder.nextDeadline(), this.timers.nextTimeout());
     return t === Number.POSITIVE_INFINITY ? null : t;
   }
 

@@ -92,6 +92,21 @@ describe('per-source budgets', () => {
     expect(r.take(1000, 'k0')).toBe(false);
   });
 
+  it('without another take, tick at nextPruneAt drops the refilled buckets; none held: +Inf', () => {
+    const r = new RateLimiter(20, 1000); // burst 5, 1 token per 50 ms
+    expect(r.nextPruneAt()).toBe(Number.POSITIVE_INFINITY);
+    for (let k = 0; k < 100; k++) r.take(10, `k${k}`);
+    for (let i = 0; i < 5; i++) r.take(990, 'drained');
+    expect(r.nextPruneAt()).toBe(1000);
+    r.tick(1000); // the 100 quiet keys are full again; 'drained' is not
+    expect(r.size).toBe(1);
+    expect(r.nextPruneAt()).toBe(2000);
+    r.tick(2000);
+    expect(r.size).toBe(0);
+    expect(r.nextPruneAt()).toBe(Number.POSITIVE_INFINITY);
+    expect(r.take(2000, 'k0')).toBe(true); // a dropped key starts again with its burst
+  });
+
   it('a shared rate is split among the keys asking; a quiet key keeps its burst', () => {
     const r = new RateLimiter(20, 1000, 100, 5); // at most 20/s each, 100/s for all, bursts of 5
     const took = new Map<string, number>();
@@ -270,6 +285,27 @@ describe('a responder under a flood', () => {
     expect(replies).toBeLessThanOrEqual(10 * (3 + 11));
     expect(st.dropped.rate_limited).toBeGreaterThan(1500);
     expect(b.ep.underLoad(999)).toBe(true);
+  });
+
+  it("a responder that went quiet lets go of its sources' rate buckets on its own timer", () => {
+    const b = side(2, '10.0.0.2', { limits: { loadThreshold: 0 } }); // under load: cookies first
+    const forger = new InitiationForger({ random: seededRandom(5), responderKey: b.ep.identity.publicKey });
+    for (let i = 0; i < 50; i++) b.ep.handle(i, { host: `198.51.${i}.1`, port: 1000 + i }, forger.ik());
+    expect(collect(50, [b])).toHaveLength(50);
+    expect(b.ep.stats().cookieRepliesSent).toBe(50);
+    // no half-open handshake and no channel: only the cookie budget's buckets of 50 sources
+    let now = 50;
+    let steps = 0;
+    for (let t = b.ep.pollTimeout(); t !== null && steps < 100; t = b.ep.pollTimeout(), steps++) {
+      expect(t).toBeGreaterThan(now);
+      now = t;
+      b.ep.handleTimeout(now);
+    }
+    expect(b.ep.pollTimeout()).toBeNull(); // every bucket dropped: nothing left to wake for
+    expect(steps).toBeGreaterThan(0);
+    expect(now).toBeLessThanOrEqual(10_000);
+    b.ep.handle(now, { host: '198.51.0.1', port: 1000 }, forger.ik()); // a source that comes back is served
+    expect(b.ep.stats().cookieRepliesSent).toBe(51);
   });
 
   it('cookie replies to one prefix follow the handshake cap when it is above cookieRepliesPerPrefix', () => {
