@@ -3,8 +3,12 @@ import { describe, expect, it } from 'vitest';
 // @ts-expect-error: a plain .mjs build script, no types
 import { bundleBrowser } from '../scripts/bundle.mjs';
 
-/** The budget (README "Bundle"): 84.6 KiB measured at introduction; ~15% headroom. */
-export const BUDGET_GZIP_BYTES = 100 * 1024;
+/**
+ * The budget (README "Bundle"): 84.6 KiB measured at introduction with ~15% headroom (100 KiB);
+ * raised to 104 KiB at 100.6 KiB, after relays, paths and peer-gone handling grew core. The
+ * known cut (README): core's relay-serving side (~15 KiB minified) is in every browser bundle.
+ */
+export const BUDGET_GZIP_BYTES = 104 * 1024;
 
 describe('browser bundle', () => {
   it('builds for platform "browser" without Node modules and stays within the budget', async () => {
