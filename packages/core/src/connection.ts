@@ -554,13 +554,9 @@ export class CoreConnection implements ConnectionApi {
   peerGone(now: number): void {
     if (this.stateValue !== 'established') return;
     const s = Math.round(this.host.peerGoneGraceMs / 100) / 10;
-    this.host.log?.(`${this.label()} peer gone: the relay said so and it did not come back in ${s} s`);
-    this.closeNow(
-      now,
-      CloseCode.PEER_GONE,
-      `peer gone: the relay reported its hop session ended and it did not come back within ${s} s`,
-      false,
-    );
+    const reason = `peer gone: the relay reported its hop session ended and it did not come back within ${s} s`;
+    this.host.log?.(`${this.label()} ${reason}`);
+    this.closeNow(now, CloseCode.PEER_GONE, reason, false);
   }
 
   /** @internal PathSet's host: every path was lost */
