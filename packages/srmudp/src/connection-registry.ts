@@ -3,7 +3,7 @@
 // and announced (onConnected), an event goes to the connection and to the parts that follow it
 // (dialer, named peers, relay fallback, relayed punches, WebSocket relays), a closed one leaves
 // the tables and gives its path back to the NAT session (onPathGone). node.ts builds the parts.
-import { CloseCode, type ConnectionApi, type EndpointEvent, type PathInfo } from '@srmudp/core';
+import { CloseCode, type EndpointEvent, type PathInfo } from '@srmudp/core';
 import { isPrivateAddress, type Endpoint as NatEndpoint, type NatSession } from '@srmudp/punch';
 import { keyToHex } from '@srmudp/wire';
 import { AsyncQueue } from './async-queue.js';
@@ -151,7 +151,15 @@ export class ConnectionRegistry {
   }
 
   private onConnected(id: number, remoteKey: Uint8Array, outgoing: boolean, path: PathInfo): void {
-    const core = this.parts.driver.endpoint.connection(id) as ConnectionApi;
+    const core = this.parts.driver.endpoint.connection(id);
+    // Core queues its events and hands them over after the call that raised them: by then a
+    // connection may be gone already (closed and finished in the same turn, e.g. replaced by a
+    // crossing one). Its 'closed' follows in the queue and finds no Connection: for a dial that is
+    // onClosedEarly (the dialer fails it and may retry); the application never sees it.
+    if (core === undefined) {
+      log(`connection ${id} to ${keyToHex(remoteKey).slice(0, 12)} was gone before it was announced`);
+      return;
+    }
     const hex = keyToHex(remoteKey); // the string crypto's and core's tables hold for this key
     const dialName = this.parts.dialer.nameFor(id);
     const named = this.parts.named.find(hex, dialName);

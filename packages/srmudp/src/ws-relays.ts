@@ -12,13 +12,7 @@
  * relay restart loses the relay's session), and asks for new circuits for the end-to-end
  * connections whose relayed route died with the old hop (the e2e sessions and streams go on).
  */
-import {
-  type Address,
-  type ConnectionApi,
-  type EndpointEvent,
-  RELAY_TO_SERVICE,
-  relayKeyOf,
-} from '@srmudp/core';
+import { type Address, type EndpointEvent, RELAY_TO_SERVICE, relayKeyOf } from '@srmudp/core';
 import { nodeWebSocket, type WebSocketFactory, type WsAddress, WsTransport } from '@srmudp/transport-ws';
 import { parseWsRelay, type WsRelaySpec } from './config.js';
 import type { DatagramCarrier, Driver } from './driver.js';
@@ -292,7 +286,9 @@ export class WsRelays implements DatagramCarrier {
       case 'connected': {
         e.hops++;
         // "I speak CONTROL frames": srmudp-relay greets this session in them (again)
-        const c = driver.endpoint.connection(ev.id) as ConnectionApi;
+        // gone already (closed in the turn that connected it): its 'closed' follows
+        const c = driver.endpoint.connection(ev.id);
+        if (c === undefined) return true;
         c.sendControl(Uint8Array.of(RELAY_TO_SERVICE));
         log(`hop to ${e.spec.url} up (${e.hops})`);
         this.#pollReady(e, driver.clock() + GREETING_TIMEOUT_MS);

@@ -123,6 +123,9 @@ describe('srmudp chat in tmux: alice, bob and carol on 127.0.0.1', () => {
     expect(bob3).toMatch(/\*\*\* rejoining 2 saved peer\(s\) from .*bob\.key\.peers\.json/);
     expect(bob3).not.toContain(`listening on 127.0.0.1:${bobPort},`);
     await t.waitFor('alice', (s) => count(s, '*** bob joined') >= 3, 30_000, 'bob joined a third time');
+    // a chat line goes to the peers connected when it is typed: carol too, before bob speaks
+    await t.waitFor('bob', /\*\*\* carol joined/, 30_000, 'carol joined (bob on a new port)');
+    await t.waitFor('carol', (s) => count(s, '*** bob joined') >= 3, 30_000, 'bob joined carol a third time');
     t.type('bob', 'new port, same bob');
     await t.waitFor('alice', /^bob: new port, same bob$/m, 10_000, "bob's message from the new port");
     await t.waitFor('carol', /^bob: new port, same bob$/m, 10_000, "bob's message from the new port");
