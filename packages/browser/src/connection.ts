@@ -99,11 +99,11 @@ export class BrowserConnection {
   // ---- driver side ----------------------------------------------------------------------------
 
   /** @internal */
-  detach(): void {
+  detach(reason?: SrmudpError): void {
     if (this.closedFlag) return;
     this.closedFlag = true;
     this.incoming.end();
-    const gone = new SrmudpError('CONNECTION_CLOSED', `connection to ${this.name} closed`);
+    const gone = reason ?? new SrmudpError('CONNECTION_CLOSED', `connection to ${this.name} closed`);
     for (const s of this.streamsState.values()) {
       s.closed = true;
       try {

@@ -5,7 +5,7 @@
 // CONTROL frame in the hop session, srmudp-relay greets it in CONTROL frames, and core asks for
 // circuits, binds them as relayed routes of the end-to-end connections and moves a connection to
 // a new circuit after a relay restart (same session).
-import { type Address, CoreEndpoint, type EndpointEvent, RELAY_TO_SERVICE } from '@srmudp/core';
+import { type Address, CloseCode, CoreEndpoint, type EndpointEvent, RELAY_TO_SERVICE } from '@srmudp/core';
 import { type Identity, nobleBackend, parsePeerId, peerIdToString } from '@srmudp/crypto';
 import {
   globalWebSocket,
@@ -632,17 +632,12 @@ export class BrowserNode {
         const c = this.byConnId.get(e.id);
         if (!c) return;
         this.byConnId.delete(e.id);
-        c.detach();
+        const error = closeError(e);
+        c.detach(error);
         const p = this.byHex.get(toHex(c.remoteKey));
         if (p && p.conn === c) {
           p.conn = null;
-          this.retry(
-            p,
-            new SrmudpError(
-              'CONNECTION_CLOSED',
-              `closed${e.remote ? ' by the peer' : ''}: ${e.reason || e.code}`,
-            ),
-          );
+          this.retry(p, error);
         }
         return;
       }
@@ -727,3 +722,15 @@ const platformAfter: AfterTimer = (ms, fn) => {
   const t = setTimeout(fn, ms);
   return { cancel: () => clearTimeout(t) };
 };
+
+/**
+ * Why a connection closed, as its streams and the named peer's `lastError` report it: the peer
+ * went silent (`IDLE_TIMEOUT`), a relay reported it gone and it did not come back (`PEER_GONE`),
+ * or a close by either side (`CONNECTION_CLOSED`). The Node façade uses the same codes.
+ */
+function closeError(e: Extract<EndpointEvent, { type: 'closed' }>): SrmudpError {
+  const why = `closed${e.remote ? ' by the peer' : ''}: ${e.reason || e.code}`;
+  if (!e.remote && e.code === CloseCode.IDLE_TIMEOUT) return new SrmudpError('IDLE_TIMEOUT', why);
+  if (!e.remote && e.code === CloseCode.PEER_GONE) return new SrmudpError('PEER_GONE', why);
+  return new SrmudpError('CONNECTION_CLOSED', why);
+}

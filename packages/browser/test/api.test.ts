@@ -38,6 +38,7 @@ async function node(
     signal?: AbortSignal;
     webSocket?: WebSocketFactory;
     lateDialMs?: number;
+    idleTimeoutMs?: number;
   } = {},
 ) {
   const n = await createNode({
@@ -370,6 +371,52 @@ describe('two nodes through the relay', () => {
       rmSync(dir, { recursive: true, force: true });
     }
   });
+
+  it('a peer that vanishes from the relay: its connection closes with PEER_GONE after the grace, not the idle timeout', async () => {
+    const { peerIdToString } = await import('@srmudp/crypto');
+    const ix = id();
+    const iy = id();
+    // y's WebSockets, and once y is "gone" a refused address for every reconnect attempt
+    const base = nodeWebSocket();
+    const sockets: WebSocketLike[] = [];
+    let gone = false;
+    const mortal: WebSocketFactory = {
+      headers: base.headers,
+      create: (url, protocol, init) => {
+        const ws = base.create(gone ? 'ws://127.0.0.1:1/' : url, protocol, init);
+        sockets.push(ws);
+        return ws;
+      },
+    };
+    const x = await node(ix, { y: peerIdToString(iy.publicKey) }, { idleTimeoutMs: 60_000 });
+    const y = await node(
+      iy,
+      { x: peerIdToString(ix.publicKey) },
+      { webSocket: mortal, idleTimeoutMs: 60_000 },
+    );
+    const cx = await x.peers.ready('y', { timeout: 30_000 });
+    await y.peers.ready('x', { timeout: 30_000 });
+    const stream = cx.openStream();
+    const reading = readAll(stream.readable).then(
+      () => null,
+      (e: unknown) => e,
+    );
+    // y vanishes without a goodbye: its WebSocket drops (a killed tab) and it never reconnects
+    const goneAt = Date.now();
+    gone = true;
+    for (const ws of sockets) (ws as unknown as { terminate(): void }).terminate();
+    const deadline = Date.now() + 20_000;
+    while (x.status().peers.y?.lastError === null || x.status().peers.y?.lastError === undefined) {
+      if (Date.now() > deadline) throw new Error('x never saw y gone');
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    expect(x.status().peers.y?.lastError?.code).toBe('PEER_GONE');
+    // the 5 s grace, far below the 60 s idle timeout
+    expect(Date.now() - goneAt).toBeGreaterThanOrEqual(4_500);
+    expect(Date.now() - goneAt).toBeLessThan(15_000);
+    expect(((await reading) as { code?: string } | null)?.code).toBe('PEER_GONE');
+    await y.close();
+  }, 40_000);
 
   it('a createNode signal closes the node', async () => {
     const ac = new AbortController();

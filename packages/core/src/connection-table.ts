@@ -95,7 +95,7 @@ export class ConnectionTable {
     for (const a of conn.channels.candidates) {
       const k = addressKey(a);
       const set = this.dialledAt.get(k);
-      if (set !== undefined && set.delete(conn) && set.size === 0) this.dialledAt.delete(k);
+      if (set?.delete(conn) && set.size === 0) this.dialledAt.delete(k);
     }
   }
 
