@@ -260,6 +260,9 @@ export interface EndpointApi {
   /** starts a connection; progress and result arrive as events with the returned id */
   connect(now: number, target: ConnectTarget): ConnectionApi;
   connection(id: number): ConnectionApi | undefined;
+  /** the connection to the peer whose Ed25519 key is `keyHex` (lower-case hex): the one
+   * `connect()` to that key would return, in any state, or undefined */
+  connectionOfPeer(keyHex: string): ConnectionApi | undefined;
   /** how busy the driver's thread was over its last interval (event-loop utilisation, 0…1):
    * under load, the cap of handshakes answered per second follows it */
   reportLoad?(now: number, utilization: number): void;

@@ -103,6 +103,10 @@ export class ConnectionTable {
     return this.byKey.get(toHex(key));
   }
 
+  ofKeyHex(keyHex: string): CoreConnection | undefined {
+    return this.byKey.get(keyHex);
+  }
+
   /** The connection `connect()` and later handshakes with this peer must find. */
   setKey(key: Uint8Array, conn: CoreConnection): void {
     this.byKey.set(keyToHex(key), conn);

@@ -278,6 +278,10 @@ export class CoreEndpoint implements EndpointApi {
     return this.table.get(id);
   }
 
+  connectionOfPeer(keyHex: string): ConnectionApi | undefined {
+    return this.table.ofKeyHex(keyHex);
+  }
+
   reportLoad(_now: number, utilization: number): void {
     if (!this.closed) this.secure.reportUtilization(utilization);
   }

@@ -8,7 +8,7 @@ import { isPrivateAddress, type Endpoint as NatEndpoint, type NatSession } from 
 import { keyToHex } from '@srmudp/wire';
 import { AsyncQueue } from './async-queue.js';
 import { Connection, type ConnectionOwner } from './connection.js';
-import { type Dialer, keyHex } from './dialer.js';
+import type { Dialer } from './dialer.js';
 import type { Driver } from './driver.js';
 import { logger, short } from './log.js';
 import type { NamedPeers } from './named-peers.js';
@@ -39,7 +39,6 @@ export interface RegistryNode extends ConnectionOwner {
 
 export class ConnectionRegistry {
   readonly byCoreId = new Map<number, Connection>();
-  readonly byKey = new Map<string, Connection>();
   /** incoming connections not yet taken from node.connections() */
   readonly incoming = new AsyncQueue<Connection>(1024);
 
@@ -57,9 +56,15 @@ export class ConnectionRegistry {
     return this.#parts;
   }
 
-  /** The open connection to the peer with key hex `hex`, if any. */
+  /**
+   * The open connection to the peer with key hex `hex`, if any. Found through core's table of
+   * connections by peer (the one connect() to that key would return): a second map here, with
+   * its own copy of the key text, cost ~150 bytes per connection (heap per idle connection,
+   * issue 19).
+   */
   liveConnection(hex: string): Connection | undefined {
-    const c = this.byKey.get(hex);
+    const core = this.parts.driver.endpoint.connectionOfPeer(hex);
+    const c = core === undefined ? undefined : this.byCoreId.get(core.id);
     return c && !c.isClosed ? c : undefined;
   }
 
@@ -98,8 +103,6 @@ export class ConnectionRegistry {
         // a closed connection nobody took from connections() yet is of no use there, and would
         // keep its state alive (an app that uses the 'connection' event never drains the queue)
         this.incoming.remove(c);
-        const hex = keyHex(c.remoteKey);
-        if (this.byKey.get(hex) === c) this.byKey.delete(hex);
         const path = c.path;
         c.handleEvent(e);
         this.onPathGone(path?.address ?? null, e.code === CloseCode.IDLE_TIMEOUT && !e.remote);
@@ -165,7 +168,6 @@ export class ConnectionRegistry {
     const named = this.parts.named.find(hex, dialName);
     const conn = new Connection(this.node, core, remoteKey, named?.name);
     this.byCoreId.set(id, conn);
-    this.byKey.set(hex, conn);
     if (named) this.parts.named.established(named, remoteKey, conn);
     if (log.enabled) {
       log(

@@ -60,7 +60,6 @@ describe('ConnectionRegistry', () => {
 
     expect(emitted).toEqual([]);
     expect(registry.byCoreId.size).toBe(0);
-    expect(registry.byKey.size).toBe(0);
     expect(registry.incoming.size).toBe(0);
     expect(calls).toContain('dialer.onClosedEarly(7,string)');
     expect(calls).not.toContain('dialer.onConnected(7,object,object,object)');
