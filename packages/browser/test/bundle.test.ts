@@ -14,7 +14,10 @@ export const BUDGET_GZIP_BYTES = 100 * 1024;
 /** Files of @srmudp/relay that only a relay serving circuits runs (RelayService and its parts). */
 const SERVING_FILES = /\/relay\/src\/(relay-service|relay-data-plane|circuit-requests|circuit-table)\.ts$/;
 /** Error messages of RelayService's constructor: minifying keeps string literals. */
-const SERVING_TEXT = ['"random" expected function (n) => Uint8Array', '"limits.maxCircuitsPerClient" expected'];
+const SERVING_TEXT = [
+  '"random" expected function (n) => Uint8Array',
+  '"limits.maxCircuitsPerClient" expected',
+];
 
 describe('browser bundle', () => {
   it('builds for platform "browser" without Node modules and stays within the budget', async () => {
@@ -35,7 +38,9 @@ describe('browser bundle', () => {
     // service from its caller (relay.serve = relayService(…)), so tree shaking drops the rest
     const b = await bundleBrowser();
     const text = new TextDecoder().decode(b.code);
-    const output = Object.values(b.metafile.outputs)[0] as { inputs: Record<string, { bytesInOutput: number }> };
+    const output = Object.values(b.metafile.outputs)[0] as {
+      inputs: Record<string, { bytesInOutput: number }>;
+    };
     const serving = Object.entries(output.inputs)
       .filter(([file, v]) => SERVING_FILES.test(file) && v.bytesInOutput > 0)
       .map(([file]) => file);

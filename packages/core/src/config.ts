@@ -194,7 +194,9 @@ function checkRelay(relay: RelayOptions | undefined): RelayOptions | undefined {
   if (relay === undefined) return undefined;
   if (typeof relay !== 'object' || relay === null) throw new TypeError('"relay" expected an object');
   if (relay.serve !== undefined && typeof relay.serve !== 'function') {
-    throw new TypeError('"relay.serve" expected a RelayServiceFactory (@srmudp/relay\'s relayService({ policy, limits? }))');
+    throw new TypeError(
+      '"relay.serve" expected a RelayServiceFactory (@srmudp/relay\'s relayService({ policy, limits? }))',
+    );
   }
   if (relay.acceptCircuit !== undefined && typeof relay.acceptCircuit !== 'function') {
     throw new TypeError('"relay.acceptCircuit" expected a function');
