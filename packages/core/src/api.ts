@@ -82,7 +82,8 @@ export interface EndpointConfig {
   handshakeTimeoutMs?: number;
   /**
    * Relays (relays.ts): `serve` makes this endpoint a relay for its peers (a gate, connect-via)
-   * with an admission policy of @srmudp/relay; `acceptCircuit` judges circuits opened to us.
+   * with the service built by @srmudp/relay's `relayService({ policy, limits? })`;
+   * `acceptCircuit` judges circuits opened to us.
    */
   relay?: RelayOptions;
   /** answer STUN binding requests on this socket (default true) */

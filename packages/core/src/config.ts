@@ -193,11 +193,10 @@ function nonNegInt(v: number | undefined, dflt: number, name: string): number {
 function checkRelay(relay: RelayOptions | undefined): RelayOptions | undefined {
   if (relay === undefined) return undefined;
   if (typeof relay !== 'object' || relay === null) throw new TypeError('"relay" expected an object');
-  if (relay.serve !== undefined) {
-    const p = relay.serve?.policy as { admitClient?: unknown; admitCircuit?: unknown } | undefined;
-    if (typeof p?.admitClient !== 'function' || typeof p.admitCircuit !== 'function') {
-      throw new TypeError('"relay.serve" expected { policy: AdmissionPolicy, limits? }');
-    }
+  if (relay.serve !== undefined && typeof relay.serve !== 'function') {
+    throw new TypeError(
+      '"relay.serve" expected a RelayServiceFactory (@srmudp/relay\'s relayService({ policy, limits? }))',
+    );
   }
   if (relay.acceptCircuit !== undefined && typeof relay.acceptCircuit !== 'function') {
     throw new TypeError('"relay.acceptCircuit" expected a function');

@@ -2,10 +2,11 @@
  * Relayed paths (RELAYS.md; @srmudp/relay's "How core drives this package"): the endpoint's relay
  * side. It runs, sans-IO like the rest of core,
  *
- * - a `RelayService` when the endpoint serves as a relay (a gate, a connect-via participant): every
- *   established connection is a hop session of a potential client (`clientUp` / `clientMoved` /
- *   `clientDown`), its control messages travel in CONTROL frames (0x1d) of that connection, and
- *   channel datagrams (0x40-0x4f) from a client's validated address are forwarded as they are;
+ * - a `RelayService`, built by the caller's factory (`relay.serve`), when the endpoint serves as
+ *   a relay (a gate, a connect-via participant): every established connection is a hop session of
+ *   a potential client (`clientUp` / `clientMoved` / `clientDown`), its control messages travel in
+ *   CONTROL frames (0x1d) of that connection, and channel datagrams (0x40-0x4f) from a client's
+ *   validated address are forwarded as they are;
  * - one `RelayClient` per connection whose peer greeted us as a relay (or that we asked for a
  *   circuit), which turns the circuits it binds into relayed routes.
  *
@@ -22,15 +23,14 @@
  */
 import type { Identity } from '@srmudp/crypto';
 import {
-  type AdmissionPolicy,
   type ChannelCloseReason,
   isChannelData,
   peekChannel,
   RelayClient,
   type RelayClientEvent,
   type RelayClient as RelayClientType,
-  type RelayLimits,
-  RelayService,
+  type RelayService,
+  type RelayServiceFactory,
   type RelayStats,
 } from '@srmudp/relay';
 import { type Address, addressKey, ControlProtocol, fromHex, toHex } from '@srmudp/wire';
@@ -72,11 +72,13 @@ export function relayKeyOf(a: Address): Uint8Array | null {
 /** The endpoint's relay options (`EndpointConfig.relay`). */
 export interface RelayOptions {
   /**
-   * Serve as a relay: every connected peer may open circuits through us, admitted by `policy`
-   * (@srmudp/relay's `groupPolicy` for a gate, `connectViaPolicy` for connect-via, `openPolicy`,
-   * `allowListPolicy`, `predicatePolicy`), within `limits` (@srmudp/relay's defaults otherwise).
+   * Serve as a relay: every connected peer may open circuits through us, admitted by the policy
+   * and within the limits given to @srmudp/relay's `relayService({ policy, limits? })` (policies:
+   * `groupPolicy` for a gate, `connectViaPolicy` for connect-via, `openPolicy`, `allowListPolicy`,
+   * `predicatePolicy`). A factory rather than the policy itself, so core imports only the client
+   * side of @srmudp/relay and an endpoint that never serves (a browser's) bundles no serving code.
    */
-  serve?: { policy: AdmissionPolicy; limits?: Partial<RelayLimits> };
+  serve?: RelayServiceFactory;
   /**
    * Whether to accept a circuit someone opens to us through a relay (before the end-to-end
    * handshake, which the endpoint's `accept` policy still judges). Default: accept.
@@ -157,11 +159,9 @@ export class EndpointRelays {
     this.service =
       serve === undefined
         ? null
-        : new RelayService<Address>({
+        : serve<Address>({
             relayId: host.identity.publicKey,
             random: (n) => host.random(n),
-            policy: serve.policy,
-            ...(serve.limits ? { limits: serve.limits } : {}),
             hopKey: addressKey,
             unixTimeOffsetMs,
           });

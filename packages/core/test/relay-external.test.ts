@@ -2,7 +2,7 @@
 // reach it through RelayOptions.external, it answers with ConnectionApi.sendControl; and dialling
 // an established connection with `relays` asks for a circuit (a standby route after a relay
 // restart, say).
-import { openPolicy } from '@srmudp/relay';
+import { openPolicy, relayService } from '@srmudp/relay';
 import { Network } from '@srmudp/sim';
 import { describe, expect, it } from 'vitest';
 import type { ConnectionApi } from '../src/api.js';
@@ -50,7 +50,7 @@ describe('relay control for a service outside core', () => {
     const net = new Network({ seed: 'relay-redial', defaultLink: { latencyMs: 5 } });
     const a = new SimEndpoint('a');
     const b = new SimEndpoint('b');
-    const r = new SimEndpoint('r', { relay: { serve: { policy: openPolicy() } } });
+    const r = new SimEndpoint('r', { relay: { serve: relayService({ policy: openPolicy() }) } });
     net.addHost('a', a, [A]);
     net.addHost('b', b, [B]);
     net.addHost('r', r, [R]);

@@ -1,4 +1,4 @@
-import { connectViaPolicy, createVoucher, groupPolicy, openPolicy } from '@srmudp/relay';
+import { connectViaPolicy, createVoucher, groupPolicy, openPolicy, relayService } from '@srmudp/relay';
 import { Network } from '@srmudp/sim';
 import { describe, expect, it } from 'vitest';
 import type { ConnectionApi, EndpointConfig } from '../src/api.js';
@@ -47,7 +47,7 @@ function trio(
 
 /** trio() with a relayed e2e connection from a to b (`ca`), settled for a second. */
 function relayedPair(seed: string) {
-  const t = trio(seed, { relay: { serve: { policy: openPolicy(), limits: LIFTED } } });
+  const t = trio(seed, { relay: { serve: relayService({ policy: openPolicy(), limits: LIFTED }) } });
   const { net, a, b, r } = t;
   const ca = a.ep.connect(net.now, { addresses: [], remoteKey: b.key, relays: [{ key: r.key }] });
   net.drive({
@@ -87,7 +87,7 @@ function send(from: SimEndpoint, conn: ConnectionApi, to: SimEndpoint, data: Uin
 describe('relayed paths (core, sim)', { timeout: 180_000 }, () => {
   it('two peers that cannot reach each other connect through a relay: 256 KiB each way, the relay cannot read', () => {
     const { net, a, b, r } = trio('relay-basic', {
-      relay: { serve: { policy: openPolicy(), limits: LIFTED } },
+      relay: { serve: relayService({ policy: openPolicy(), limits: LIFTED }) },
     });
     const ca = a.ep.connect(net.now, { addresses: [], remoteKey: b.key, relays: [{ key: r.key }] });
     net.drive({
@@ -126,7 +126,7 @@ describe('relayed paths (core, sim)', { timeout: 180_000 }, () => {
 
   it('dialled twice through the same relay while handshaking: one circuit, not two', () => {
     const { net, a, b, r } = trio('relay-dial-twice', {
-      relay: { serve: { policy: openPolicy(), limits: LIFTED } },
+      relay: { serve: relayService({ policy: openPolicy(), limits: LIFTED }) },
     });
     const ca = a.ep.connect(net.now, { addresses: [], remoteKey: b.key, relays: [{ key: r.key }] });
     // a second dial of the same peer through the same relay (srmudp's 'always' mode and its
@@ -146,7 +146,7 @@ describe('relayed paths (core, sim)', { timeout: 180_000 }, () => {
 
   it('a circuit that closes (our hop session with the relay went down) is a lost path at once, not after 3 PTOs', () => {
     const { net, a, b, r } = trio('relay-route-closed', {
-      relay: { serve: { policy: openPolicy(), limits: LIFTED } },
+      relay: { serve: relayService({ policy: openPolicy(), limits: LIFTED }) },
     });
     a.ep.connect(net.now, { addresses: [], remoteKey: b.key, relays: [{ key: r.key }] });
     net.drive({
@@ -242,7 +242,7 @@ describe('relayed paths (core, sim)', { timeout: 180_000 }, () => {
 
   it('the relay cannot forge: a flipped byte in a forwarded datagram is dropped by the end', () => {
     const { net, a, b, r } = trio('relay-forge', {
-      relay: { serve: { policy: openPolicy(), limits: LIFTED } },
+      relay: { serve: relayService({ policy: openPolicy(), limits: LIFTED }) },
     });
     const ca = a.ep.connect(net.now, { addresses: [], remoteKey: b.key, relays: [{ key: r.key }] });
     net.drive({ until: () => b.connected().length === 2, maxTimeMs: 10_000 });
@@ -275,7 +275,7 @@ describe('relayed paths (core, sim)', { timeout: 180_000 }, () => {
 
   it('connect-via: a circuit without a valid voucher is refused; with the requester’s voucher it binds', () => {
     const { net, a, b, r } = trio('relay-voucher', {
-      relay: { serve: { policy: connectViaPolicy(), limits: LIFTED } },
+      relay: { serve: relayService({ policy: connectViaPolicy(), limits: LIFTED }) },
     });
     const c1 = a.ep.connect(net.now, { addresses: [], remoteKey: b.key, relays: [{ key: r.key }] });
     net.drive({ until: () => a.count('connect_failed') === 1, maxTimeMs: 20_000 });
@@ -301,7 +301,7 @@ describe('relayed paths (core, sim)', { timeout: 180_000 }, () => {
     // every member of a gossip group may serve (any member can be an introducer): on the hop
     // a–r both ends are relays for each other, so r gets channel data from a both as a's relay
     // (a's circuit) and as a's client (none here); the channel numbers tell them apart
-    const serve = { relay: { serve: { policy: connectViaPolicy(), limits: LIFTED } } };
+    const serve = { relay: { serve: relayService({ policy: connectViaPolicy(), limits: LIFTED }) } };
     const { net, a, b, r } = trio('relay-all-serve', serve, 10, serve);
     net.drive({
       until: () => a.ep.relays().length === 1 && r.ep.relays().length === 2,
@@ -322,7 +322,7 @@ describe('relayed paths (core, sim)', { timeout: 180_000 }, () => {
   it('a gate admits its group only', () => {
     const group = new TextEncoder().encode('team');
     const { net, a, b, r } = trio('relay-gate', {
-      relay: { serve: { policy: groupPolicy({ members: [identity('a').publicKey], group }) } },
+      relay: { serve: relayService({ policy: groupPolicy({ members: [identity('a').publicKey], group }) }) },
     });
     // b is not a member: a cannot reach it through the gate
     a.ep.connect(net.now, { addresses: [], remoteKey: b.key, relays: [{ key: r.key }] });
@@ -333,7 +333,7 @@ describe('relayed paths (core, sim)', { timeout: 180_000 }, () => {
   it('started relayed, moves to a validated direct path while data flows; streams carry on', () => {
     const { net, a, b, r } = trio(
       'relay-upgrade',
-      { relay: { serve: { policy: openPolicy(), limits: LIFTED } } },
+      { relay: { serve: relayService({ policy: openPolicy(), limits: LIFTED }) } },
       20,
     );
     const ca = a.ep.connect(net.now, { addresses: [], remoteKey: b.key, relays: [{ key: r.key }] });
@@ -357,5 +357,31 @@ describe('relayed paths (core, sim)', { timeout: 180_000 }, () => {
     expect(cb.path).toEqual({ kind: 'direct', address: A });
     expect(a.count('stream_reset') + b.count('stream_reset')).toBe(0);
     expect(ca.stats().rttMs).toBeLessThan(relayedRtt);
+  });
+});
+
+describe('relay.serve', () => {
+  it("takes @srmudp/relay's relayService(…) factory and builds the service with the endpoint's identity", () => {
+    const built: Uint8Array[] = [];
+    const factory = relayService({ policy: openPolicy() });
+    const r = new SimEndpoint('r', {
+      relay: {
+        serve: (components) => {
+          built.push(components.relayId);
+          return factory(components);
+        },
+      },
+    });
+    expect(built).toEqual([r.key]);
+    expect(r.ep.relayStats()).not.toBeNull();
+    expect(new SimEndpoint('plain').ep.relayStats()).toBeNull();
+  });
+
+  it('anything but a factory (the policy object it took before) is a TypeError', () => {
+    expect(() => new SimEndpoint('r', { relay: { serve: { policy: openPolicy() } as never } })).toThrow(
+      new TypeError(
+        '"relay.serve" expected a RelayServiceFactory (@srmudp/relay\'s relayService({ policy, limits? }))',
+      ),
+    );
   });
 });

@@ -73,8 +73,16 @@ export type {
   RelayStats,
 } from './relay-metrics.js';
 export { RELAY_CLIENT_DROP_REASONS, RELAY_DROP_REASONS } from './relay-metrics.js';
-export { RelayService } from './relay-service.js';
-export type { ClientUpInfo, RelayEvent, RelayServiceConfig, RelayTransmit } from './relay-service-api.js';
+export { RelayService, relayService } from './relay-service.js';
+export type {
+  ClientUpInfo,
+  RelayEvent,
+  RelayServiceComponents,
+  RelayServiceConfig,
+  RelayServiceFactory,
+  RelayServiceInit,
+  RelayTransmit,
+} from './relay-service-api.js';
 export { TokenBucket } from './token-bucket.js';
 export type {
   CreateVoucherOptions,

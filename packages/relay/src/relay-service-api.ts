@@ -7,6 +7,7 @@ import type { RandomBytes } from './bytes.js';
 import type { CircuitLimits, RelayLimits } from './limits.js';
 import type { AdmissionPolicy } from './policy.js';
 import type { CloseReason, RejectReason } from './reasons.js';
+import type { RelayService } from './relay-service.js';
 
 export interface RelayServiceConfig<H> {
   /** the relay's own peer id (vouchers must name it) */
@@ -67,3 +68,22 @@ export type RelayEvent =
       readonly bytes: number;
       readonly packets: number;
     };
+
+/**
+ * What a host gives the relay service it builds from a {@link RelayServiceFactory}: its own
+ * identity, randomness, hop identity and clock (core's endpoint when it serves as a relay).
+ */
+export type RelayServiceComponents<H> = Pick<
+  RelayServiceConfig<H>,
+  'relayId' | 'random' | 'hopKey' | 'unixTimeOffsetMs'
+>;
+
+/**
+ * Builds a relay service for a host (`relayService(init)` returns one): the host supplies its
+ * components, the caller chose the policy and limits. A host that takes a factory instead of a
+ * policy (core's `relay.serve`) needs none of the serving code unless its caller serves.
+ */
+export type RelayServiceFactory = <H>(components: RelayServiceComponents<H>) => RelayService<H>;
+
+/** What `relayService(init)` is configured with: the caller's side of {@link RelayServiceConfig}. */
+export type RelayServiceInit = Pick<RelayServiceConfig<unknown>, 'policy' | 'limits' | 'maxEvents'>;

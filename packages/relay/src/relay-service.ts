@@ -51,7 +51,15 @@ import type { CloseReason, RejectReason } from './reasons.js';
 import { admitClient } from './relay-admission.js';
 import { RelayDataPlane } from './relay-data-plane.js';
 import { copyRelayStats, newRelayStats, type RelayDropReason, type RelayStats } from './relay-metrics.js';
-import type { ClientUpInfo, RelayEvent, RelayServiceConfig, RelayTransmit } from './relay-service-api.js';
+import type {
+  ClientUpInfo,
+  RelayEvent,
+  RelayServiceComponents,
+  RelayServiceConfig,
+  RelayServiceFactory,
+  RelayServiceInit,
+  RelayTransmit,
+} from './relay-service-api.js';
 import { LiveTimerHeap } from './timer-heap.js';
 import { TokenBucket } from './token-bucket.js';
 import { VoucherNonceCache } from './voucher.js';
@@ -487,4 +495,24 @@ export class RelayService<H = unknown> {
     }
     this.#events.push(ev);
   }
+}
+
+/**
+ * A {@link RelayServiceFactory} with this policy and these limits, for a host that builds its
+ * relay service itself (core's `relay.serve`: `relay: { serve: relayService({ policy }) }`). The
+ * policy is checked now; the limits when the host builds the service.
+ */
+export function relayService(init: RelayServiceInit): RelayServiceFactory {
+  const p = init?.policy;
+  if (!p || typeof p.admitClient !== 'function' || typeof p.admitCircuit !== 'function') {
+    throw new TypeError('"policy" expected an AdmissionPolicy (openPolicy(), groupPolicy(…), …)');
+  }
+  const { policy, limits, maxEvents } = init;
+  return <H>(components: RelayServiceComponents<H>): RelayService<H> =>
+    new RelayService<H>({
+      ...components,
+      policy,
+      ...(limits !== undefined ? { limits } : {}),
+      ...(maxEvents !== undefined ? { maxEvents } : {}),
+    });
 }

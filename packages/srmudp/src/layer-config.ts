@@ -7,7 +7,7 @@
 import type { EndpointConfig, EndpointLogs } from '@srmudp/core';
 import type { CryptoBackend, Identity } from '@srmudp/crypto';
 import type { Endpoint as NatEndpoint, NatSessionConfig } from '@srmudp/punch';
-import { CONNECT_VIA_CIRCUIT_LIMITS, connectViaPolicy, groupPolicy } from '@srmudp/relay';
+import { CONNECT_VIA_CIRCUIT_LIMITS, connectViaPolicy, groupPolicy, relayService } from '@srmudp/relay';
 import { type BoundSocket, gatheringAddresses, hostCandidates } from './candidates.js';
 import type { ResolvedNodeOptions } from './config.js';
 import { logger } from './log.js';
@@ -93,22 +93,22 @@ function relayConfig(
     return {
       ...grace,
       // a gate: both ends must be peers this node accepts (its group)
-      serve: {
+      serve: relayService({
         policy: groupPolicy({ members: accepts }),
         limits: { rateBytesPerSec: rate, burstBytes: Math.max(256 * 1024, Math.floor(rate / 8)) },
-      },
+      }),
     };
   }
   if (relay.connectVia) {
     return {
       ...grace,
       // connect-via: between two of our live peers, with the requester's voucher
-      serve: {
+      serve: relayService({
         policy: connectViaPolicy({
           peers: accepts,
           limits: { ...CONNECT_VIA_CIRCUIT_LIMITS, ...stripUndefined(relay.connectViaLimits ?? {}) },
         }),
-      },
+      }),
     };
   }
   return relay.peerGoneGraceMs !== undefined ? grace : undefined;
