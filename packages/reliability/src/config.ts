@@ -7,6 +7,7 @@ import { bbr } from './congestion/bbr.js';
 import type { CongestionControllerFactory } from './congestion/controller.js';
 import { cubic } from './congestion/cubic.js';
 import { newReno } from './congestion/newreno.js';
+import { RTT_PROBE_FIRST_MS } from './liveness.js';
 import { MESSAGE_CHARGE } from './message-queue.js';
 import { BASE_PLPMTU } from './pmtud.js';
 
@@ -100,6 +101,14 @@ export interface ReliableOptions {
    * handshake work (core asks for 1; see liveness.ts and rtt.ts).
    */
   rttProbes?: number;
+  /**
+   * When the first RTT warm-up PING is due, ms after the connection opens, default 50 (each next
+   * gap doubles). A warm-up PING owed leaves early, from 30 ms after the connection opened (or the
+   * previous one left), with the ACK of a PING from the peer: the two sides' warm-ups then cost
+   * three datagrams, not four. A side that expects the peer's warm-up first (core: the accepting
+   * side, which opens half a round trip later) waits longer, so that it answers with its own.
+   */
+  rttProbeFirstMs?: number;
   /** randomness source (reserved for packet-number skipping); unused by the state machine now */
   random?: (n: number) => Uint8Array;
   /**
@@ -125,6 +134,7 @@ export interface ConnectionConfig {
   readonly idleTimeoutMs: number;
   readonly initialRtt: number;
   readonly rttProbes: number;
+  readonly rttProbeFirstMs: number;
   readonly congestion: CongestionControllerFactory;
   readonly log: ((message: string) => void) | null;
 }
@@ -156,6 +166,10 @@ export function resolveConfig(options: ReliableOptions): ConnectionConfig {
   if (!Number.isSafeInteger(rttProbes) || rttProbes < 0 || rttProbes > 10) {
     throw new RangeError('"rttProbes" expected an integer in [0, 10]');
   }
+  const rttProbeFirstMs = options.rttProbeFirstMs ?? RTT_PROBE_FIRST_MS;
+  if (!Number.isSafeInteger(rttProbeFirstMs) || rttProbeFirstMs < 1 || rttProbeFirstMs > 10_000) {
+    throw new RangeError('"rttProbeFirstMs" expected an integer in [1, 10000]');
+  }
   const choice = options.congestion ?? 'bbr';
   const maxAckDelay = options.maxAckDelayMs ?? 25;
   const keepaliveMs = options.keepaliveMs ?? 15_000;
@@ -171,6 +185,7 @@ export function resolveConfig(options: ReliableOptions): ConnectionConfig {
     idleTimeoutMs,
     initialRtt,
     rttProbes,
+    rttProbeFirstMs,
     congestion: congestionFactory(choice),
     log: options.log ?? null,
   });
@@ -189,7 +204,7 @@ export function resolveConfig(options: ReliableOptions): ConnectionConfig {
     byValues = new Map();
     CONFIG_CACHE.set(limits, byValues);
   }
-  const key = `${options.role} ${overhead} ${headroom} ${maxUdpPayload} ${maxAckDelay} ${keepaliveMs} ${idleTimeoutMs} ${initialRtt} ${rttProbes} ${choice}`;
+  const key = `${options.role} ${overhead} ${headroom} ${maxUdpPayload} ${maxAckDelay} ${keepaliveMs} ${idleTimeoutMs} ${initialRtt} ${rttProbes} ${rttProbeFirstMs} ${choice}`;
   const hit = byValues.get(key);
   if (hit !== undefined) return hit;
   const config = Object.freeze(resolve());

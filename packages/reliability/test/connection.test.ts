@@ -164,6 +164,36 @@ describe('public accessors for the connection layer', () => {
     expect(q.a.stats().srttMs).toBeGreaterThan(13);
   });
 
+  it("RTT warm-up: a PING owed leaves early with the ACK of the peer's PING (one packet, not two), never before 30 ms", () => {
+    // b expects a's warm-up first (rttProbeFirstMs 75): a's arrives at 58 and b's PING goes with its ACK
+    const pair = (bProbes: number): Pair => {
+      const p = new Pair(8, { rttProbes: 1 }, { rttProbes: bProbes, rttProbeFirstMs: 75 });
+      p.run(() => false, 1000);
+      return p;
+    };
+    const p = pair(1);
+    expect(p.b.stats().packetsSent).toBe(pair(0).b.stats().packetsSent);
+    expect(p.a.stats().packetsSent).toBe(pair(0).a.stats().packetsSent + 1); // the ACK of b's PING
+    expect(p.b.stats()).toMatchObject({ rttMs: 16, minRttMs: 16 });
+    expect(p.a.stats()).toMatchObject({ rttMs: 16, minRttMs: 16 });
+    expect(p.b.armedTimers().map((t) => t.timer)).not.toContain('RttProbe');
+    // a PING 8 ms after the open (the handshake's) is answered alone: b's warm-up keeps its time
+    const early = (bProbes: number): Pair => {
+      const q = new Pair(8, {}, { rttProbes: bProbes, rttProbeFirstMs: 75 });
+      q.a.ping();
+      q.run(() => q.now >= 8);
+      return q;
+    };
+    const q = early(1);
+    expect(q.now).toBe(8);
+    expect(q.b.armedTimers().find((t) => t.timer === 'RttProbe')?.at).toBe(75);
+    const q0 = early(0);
+    q.run(() => false, 1000);
+    q0.run(() => false, 1000);
+    expect(q.b.stats().packetsSent).toBe(q0.b.stats().packetsSent + 1);
+    expect(() => new Pair(8, {}, { rttProbeFirstMs: 0 })).toThrow(RangeError);
+  });
+
   it('without rttProbes (the default) no warm-up PING is sent; with it, exactly that many', () => {
     const sent = (rttProbes: number): number => {
       const p = new Pair(8, { rttProbes });
