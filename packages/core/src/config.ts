@@ -19,12 +19,6 @@ import type { RelayOptions } from './relays.js';
  * ~0.13 ms more CPU (1.14 vs 0.98-1.03 ms); one gives the demo the same loopback RTTs.
  */
 export const RTT_WARMUP_PROBES = 1;
-/**
- * The accepting side's warm-up PING is due this long after it opens (the dialling side's, 50 ms
- * after its own open, arrives about 50 ms after ours: we open half a round trip later). The
- * dialler's PING arrives first and ours leaves with its ACK: one datagram, not two (issue 19).
- */
-export const RTT_WARMUP_ACCEPT_FIRST_MS = 75;
 
 export type ReliableSettings = Omit<ReliableOptions, 'role' | 'now'>;
 

@@ -24,14 +24,12 @@ import type {
   PathChangeReason,
   PathInfo,
 } from './api.js';
-import { type ReliableSettings, RTT_WARMUP_ACCEPT_FIRST_MS } from './config.js';
+import type { ReliableSettings } from './config.js';
 import { ConnectionChannels } from './connection-channels.js';
 import { CloseCode, DEFAULTS } from './defaults.js';
 import { CoreError } from './errors.js';
 import { maxUdpPayload, type Path, PathSet, type PathsHost, routeOf } from './paths.js';
 
-/** Reliability options of an accepted connection beyond the endpoint's (one object for all). */
-const ACCEPT_WARMUP = Object.freeze({ rttProbeFirstMs: RTT_WARMUP_ACCEPT_FIRST_MS });
 
 /** @internal What a connection needs from its endpoint. */
 export interface ConnectionHost {
@@ -301,8 +299,8 @@ export class CoreConnection implements ConnectionApi {
       ...this.host.reliableOptions,
       role,
       now,
-      // the accepting side answers the dialler's warm-up PING with its own (config.ts)
-      ...(this.outgoing ? null : ACCEPT_WARMUP),
+      // the accepting side answers the dialler's RTT warm-up PING with its own: one datagram, not two
+      rttProbeAnswer: !this.outgoing,
       maxUdpPayload: maxUdpPayload(route),
       // the data header goes before the frames: reliability leaves room for it (sealed in place)
       headroom: DATA_HEADER_LENGTH,

@@ -7,7 +7,6 @@ import { bbr } from './congestion/bbr.js';
 import type { CongestionControllerFactory } from './congestion/controller.js';
 import { cubic } from './congestion/cubic.js';
 import { newReno } from './congestion/newreno.js';
-import { RTT_PROBE_FIRST_MS } from './liveness.js';
 import { MESSAGE_CHARGE } from './message-queue.js';
 import { BASE_PLPMTU } from './pmtud.js';
 
@@ -102,13 +101,13 @@ export interface ReliableOptions {
    */
   rttProbes?: number;
   /**
-   * When the first RTT warm-up PING is due, ms after the connection opens, default 50 (each next
-   * gap doubles). A warm-up PING owed leaves early, from 30 ms after the connection opened (or the
-   * previous one left), with the ACK of a PING from the peer: the two sides' warm-ups then cost
-   * three datagrams, not four. A side that expects the peer's warm-up first (core: the accepting
-   * side, which opens half a round trip later) waits longer, so that it answers with its own.
+   * This side answers the peer's RTT warm-up (default false; core: the accepting side, which opens
+   * half a round trip after the dialler): its first warm-up PING waits for the peer's, up to
+   * 250 ms, and leaves with the ACK of any PING the peer sends after the open. Either side's
+   * warm-up PING owed also leaves early with the ACK of a PING from 30 ms after the open (or its
+   * previous one): the two sides' warm-ups cost three datagrams, not four (see liveness.ts).
    */
-  rttProbeFirstMs?: number;
+  rttProbeAnswer?: boolean;
   /** randomness source (reserved for packet-number skipping); unused by the state machine now */
   random?: (n: number) => Uint8Array;
   /**
@@ -134,7 +133,7 @@ export interface ConnectionConfig {
   readonly idleTimeoutMs: number;
   readonly initialRtt: number;
   readonly rttProbes: number;
-  readonly rttProbeFirstMs: number;
+  readonly rttProbeAnswer: boolean;
   readonly congestion: CongestionControllerFactory;
   readonly log: ((message: string) => void) | null;
 }
@@ -166,10 +165,8 @@ export function resolveConfig(options: ReliableOptions): ConnectionConfig {
   if (!Number.isSafeInteger(rttProbes) || rttProbes < 0 || rttProbes > 10) {
     throw new RangeError('"rttProbes" expected an integer in [0, 10]');
   }
-  const rttProbeFirstMs = options.rttProbeFirstMs ?? RTT_PROBE_FIRST_MS;
-  if (!Number.isSafeInteger(rttProbeFirstMs) || rttProbeFirstMs < 1 || rttProbeFirstMs > 10_000) {
-    throw new RangeError('"rttProbeFirstMs" expected an integer in [1, 10000]');
-  }
+  const rttProbeAnswer = options.rttProbeAnswer ?? false;
+  if (typeof rttProbeAnswer !== 'boolean') throw new TypeError('"rttProbeAnswer" expected a boolean');
   const choice = options.congestion ?? 'bbr';
   const maxAckDelay = options.maxAckDelayMs ?? 25;
   const keepaliveMs = options.keepaliveMs ?? 15_000;
@@ -185,7 +182,7 @@ export function resolveConfig(options: ReliableOptions): ConnectionConfig {
     idleTimeoutMs,
     initialRtt,
     rttProbes,
-    rttProbeFirstMs,
+    rttProbeAnswer,
     congestion: congestionFactory(choice),
     log: options.log ?? null,
   });
@@ -204,7 +201,7 @@ export function resolveConfig(options: ReliableOptions): ConnectionConfig {
     byValues = new Map();
     CONFIG_CACHE.set(limits, byValues);
   }
-  const key = `${options.role} ${overhead} ${headroom} ${maxUdpPayload} ${maxAckDelay} ${keepaliveMs} ${idleTimeoutMs} ${initialRtt} ${rttProbes} ${rttProbeFirstMs} ${choice}`;
+  const key = `${options.role} ${overhead} ${headroom} ${maxUdpPayload} ${maxAckDelay} ${keepaliveMs} ${idleTimeoutMs} ${initialRtt} ${rttProbes} ${rttProbeAnswer} ${choice}`;
   const hit = byValues.get(key);
   if (hit !== undefined) return hit;
   const config = Object.freeze(resolve());

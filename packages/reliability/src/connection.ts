@@ -121,7 +121,7 @@ export class ReliableConnection implements RecoveryHost, PacketSources {
       now,
       config.rttProbes,
       this.numbers,
-      config.rttProbeFirstMs,
+      config.rttProbeAnswer,
     );
     this.lossLoggedAt = Number.NEGATIVE_INFINITY;
     // samples stay provisional until the last warm-up PING leaves (rtt.ts, liveness.ts)
