@@ -30,7 +30,6 @@ import { CloseCode, DEFAULTS } from './defaults.js';
 import { CoreError } from './errors.js';
 import { maxUdpPayload, type Path, PathSet, type PathsHost, routeOf } from './paths.js';
 
-
 /** @internal What a connection needs from its endpoint. */
 export interface ConnectionHost {
   readonly amp: AmplificationGuard;

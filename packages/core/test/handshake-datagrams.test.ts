@@ -5,7 +5,10 @@ import { ADDR_B, simPair } from './helpers.js';
  * What an accepting server sends per connection, from the first initiation until the connection
  * is idle (issue 19, handshakes per second): every datagram is a kernel send on the server.
  */
-function responderDatagrams(latencyMs: number, ik: boolean): { sent: number; rttMs: number; dialRttMs: number } {
+function responderDatagrams(
+  latencyMs: number,
+  ik: boolean,
+): { sent: number; rttMs: number; dialRttMs: number } {
   const { net, a, b } = simPair(`hs-dgrams-${latencyMs}-${ik}`, { link: { latencyMs } });
   b.recordSent = true;
   const conn = a.ep.connect(net.now, { addresses: [ADDR_B], ...(ik ? { remoteKey: b.key } : {}) });
