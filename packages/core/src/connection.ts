@@ -298,6 +298,8 @@ export class CoreConnection implements ConnectionApi {
       ...this.host.reliableOptions,
       role,
       now,
+      // the accepting side answers the dialler's RTT warm-up PING with its own: one datagram, not two
+      rttProbeAnswer: !this.outgoing,
       maxUdpPayload: maxUdpPayload(route),
       // the data header goes before the frames: reliability leaves room for it (sealed in place)
       headroom: DATA_HEADER_LENGTH,

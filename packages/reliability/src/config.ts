@@ -100,6 +100,14 @@ export interface ReliableOptions {
    * handshake work (core asks for 1; see liveness.ts and rtt.ts).
    */
   rttProbes?: number;
+  /**
+   * This side answers the peer's RTT warm-up (default false; core: the accepting side, which opens
+   * half a round trip after the dialler): its first warm-up PING waits for the peer's, up to
+   * 250 ms, and leaves with the ACK of any PING the peer sends after the open. Either side's
+   * warm-up PING owed also leaves early with the ACK of a PING from 30 ms after the open (or its
+   * previous one): the two sides' warm-ups cost three datagrams, not four (see liveness.ts).
+   */
+  rttProbeAnswer?: boolean;
   /** randomness source (reserved for packet-number skipping); unused by the state machine now */
   random?: (n: number) => Uint8Array;
   /**
@@ -125,6 +133,7 @@ export interface ConnectionConfig {
   readonly idleTimeoutMs: number;
   readonly initialRtt: number;
   readonly rttProbes: number;
+  readonly rttProbeAnswer: boolean;
   readonly congestion: CongestionControllerFactory;
   readonly log: ((message: string) => void) | null;
 }
@@ -156,6 +165,8 @@ export function resolveConfig(options: ReliableOptions): ConnectionConfig {
   if (!Number.isSafeInteger(rttProbes) || rttProbes < 0 || rttProbes > 10) {
     throw new RangeError('"rttProbes" expected an integer in [0, 10]');
   }
+  const rttProbeAnswer = options.rttProbeAnswer ?? false;
+  if (typeof rttProbeAnswer !== 'boolean') throw new TypeError('"rttProbeAnswer" expected a boolean');
   const choice = options.congestion ?? 'bbr';
   const maxAckDelay = options.maxAckDelayMs ?? 25;
   const keepaliveMs = options.keepaliveMs ?? 15_000;
@@ -171,6 +182,7 @@ export function resolveConfig(options: ReliableOptions): ConnectionConfig {
     idleTimeoutMs,
     initialRtt,
     rttProbes,
+    rttProbeAnswer,
     congestion: congestionFactory(choice),
     log: options.log ?? null,
   });
@@ -189,7 +201,7 @@ export function resolveConfig(options: ReliableOptions): ConnectionConfig {
     byValues = new Map();
     CONFIG_CACHE.set(limits, byValues);
   }
-  const key = `${options.role} ${overhead} ${headroom} ${maxUdpPayload} ${maxAckDelay} ${keepaliveMs} ${idleTimeoutMs} ${initialRtt} ${rttProbes} ${choice}`;
+  const key = `${options.role} ${overhead} ${headroom} ${maxUdpPayload} ${maxAckDelay} ${keepaliveMs} ${idleTimeoutMs} ${initialRtt} ${rttProbes} ${rttProbeAnswer} ${choice}`;
   const hit = byValues.get(key);
   if (hit !== undefined) return hit;
   const config = Object.freeze(resolve());

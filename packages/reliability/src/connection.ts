@@ -121,6 +121,7 @@ export class ReliableConnection implements RecoveryHost, PacketSources {
       now,
       config.rttProbes,
       this.numbers,
+      config.rttProbeAnswer,
     );
     this.lossLoggedAt = Number.NEGATIVE_INFINITY;
     // samples stay provisional until the last warm-up PING leaves (rtt.ts, liveness.ts)
@@ -523,6 +524,8 @@ export class ReliableConnection implements RecoveryHost, PacketSources {
     s.packetsReceived++;
     s.bytesReceived += payload.length + this.config.overhead;
     this.liveness.onReceive(now);
+    // our warm-up PING, if one is owed soon, rides with the ACK of the peer's (liveness.ts)
+    if (ping && this.liveness.rttProbeEarly(now)) this.sendRttProbe(now);
     const kind: ReceivedPacket = probing ? 'probing' : 'non_probing';
     try {
       for (let i = 0; i < frames.length; i++) {
@@ -722,13 +725,16 @@ export class ReliableConnection implements RecoveryHost, PacketSources {
     }
     if (t.expired(Timer.LossDetection, now)) this.recovery.onTimeout(now, this.path);
     if (t.expired(Timer.KeepAlive, now)) this.builder.pingPending = true;
-    if (t.expired(Timer.RttProbe, now)) {
-      this.builder.pingPending = true;
-      // the last warm-up PING leaves at `now` (a PING waits for nothing but the window): its
-      // sample is the last provisional one
-      if (this.liveness.onRttProbe(now)) this.path.rtt.provisionalUntil = now;
-    }
+    if (t.expired(Timer.RttProbe, now)) this.sendRttProbe(now);
     // Ack, PmtuSearch and Pacing need no action here: the next pollTransmit(now) does their work
+  }
+
+  /** An RTT warm-up PING leaves with the next packet (liveness.ts). */
+  private sendRttProbe(now: number): void {
+    this.builder.pingPending = true;
+    // the last warm-up PING leaves at `now` (a PING waits for nothing but the window): its
+    // sample is the last provisional one
+    if (this.liveness.onRttProbe(now)) this.path.rtt.provisionalUntil = now;
   }
 
   // ------------------------------------------------------------------ close and helpers

@@ -164,6 +164,54 @@ describe('public accessors for the connection layer', () => {
     expect(q.a.stats().srttMs).toBeGreaterThan(13);
   });
 
+  it("RTT warm-up: a PING owed leaves early with the ACK of the peer's PING (one packet, not two)", () => {
+    // b answers a's warm-up (rttProbeAnswer): a's PING arrives at 58 and b's goes with its ACK
+    const pair = (bProbes: number): Pair => {
+      const p = new Pair(8, { rttProbes: 1 }, { rttProbes: bProbes, rttProbeAnswer: true });
+      p.run(() => false, 1000);
+      return p;
+    };
+    const p = pair(1);
+    expect(p.b.stats().packetsSent).toBe(pair(0).b.stats().packetsSent);
+    expect(p.a.stats().packetsSent).toBe(pair(0).a.stats().packetsSent + 1); // the ACK of b's PING
+    expect(p.b.stats()).toMatchObject({ rttMs: 16, minRttMs: 16 });
+    expect(p.a.stats()).toMatchObject({ rttMs: 16, minRttMs: 16 });
+    expect(p.b.armedTimers().map((t) => t.timer)).not.toContain('RttProbe');
+    expect(() => new Pair(8, {}, { rttProbeAnswer: 1 as unknown as boolean })).toThrow(TypeError);
+  });
+
+  it('RTT warm-up: never early on the opening packet (answering side) nor before 30 ms (the other)', () => {
+    // the packet that opens the answering side arrives at its open (0 ms): answered alone, and
+    // b's warm-up waits for the peer's, up to 250 ms
+    const opening = (bProbes: number): Pair => {
+      const q = new Pair(0, {}, { rttProbes: bProbes, rttProbeAnswer: true });
+      q.a.ping();
+      q.run(() => q.b.stats().packetsReceived > 0);
+      return q;
+    };
+    const q = opening(1);
+    expect(q.now).toBe(0);
+    expect(q.b.armedTimers().find((t) => t.timer === 'RttProbe')?.at).toBe(250);
+    // a PING 8 ms after the open, on the side that does not answer: its warm-up keeps its 50 ms
+    const late = (bProbes: number): Pair => {
+      const r = new Pair(8, {}, { rttProbes: bProbes });
+      r.a.ping();
+      r.run(() => r.b.stats().packetsReceived > 0);
+      return r;
+    };
+    const r = late(1);
+    expect(r.now).toBe(8);
+    expect(r.b.armedTimers().find((t) => t.timer === 'RttProbe')?.at).toBe(50);
+    for (const [x, x0] of [
+      [q, opening(0)],
+      [r, late(0)],
+    ] as const) {
+      x.run(() => false, 1000);
+      x0.run(() => false, 1000);
+      expect(x.b.stats().packetsSent).toBe(x0.b.stats().packetsSent + 1);
+    }
+  });
+
   it('without rttProbes (the default) no warm-up PING is sent; with it, exactly that many', () => {
     const sent = (rttProbes: number): number => {
       const p = new Pair(8, { rttProbes });
