@@ -44,13 +44,11 @@ export function sendTimeLimit(congestionWindow: number, receiveWindow: number): 
   return (2 * (congestionWindow + receiveWindow)) / BASE_PLPMTU;
 }
 /**
- * A send-time ring of `slots` zeros: a plain array of doubles (stored unboxed), which for the
- * eight slots of an idle connection holds about 110 bytes of heap where a Float64Array of 16 held
- * 180 and 128 more outside it (issue 19).
+ * The send-time ring is a plain array of doubles (stored unboxed), which for the eight slots of an
+ * idle connection holds about 110 bytes of heap where a Float64Array of 16 held 180 and 128 more
+ * outside it (issue 19). It is created packed (numericSlots) and grows by concatenation, which
+ * keeps it packed: a holey array would check every load for a hole.
  */
-function sendTimeRing(slots: number): number[] {
-  return new Array<number>(slots).fill(0);
-}
 /** Packets one loss detection declares lost at once from which it counts as a burst (logs). */
 export const LOSS_BURST_PACKETS = 3;
 
@@ -153,7 +151,7 @@ export class LossRecovery {
     let times = this.sendTimes;
     if (pn - this.largestAcked >= times.length && times.length < maxOutstanding) {
       // more packets outstanding above largestAcked than slots: double, keeping them in place
-      const grown = sendTimeRing(times.length * 2);
+      const grown = times.concat(times).fill(0);
       const from = Math.max(this.largestAcked + 1, pn - times.length);
       for (let q = from; q < pn; q++) grown[q & (grown.length - 1)] = times[q & (times.length - 1)]!;
       this.sendTimes = times = grown;
@@ -175,7 +173,7 @@ export class LossRecovery {
     const times = this.sendTimes;
     if (times.length === INITIAL_SEND_TIMES || this.nextPn - this.largestAcked - 1 > INITIAL_SEND_TIMES)
       return;
-    const small = sendTimeRing(INITIAL_SEND_TIMES);
+    const small = numericSlots(INITIAL_SEND_TIMES);
     for (let q = this.largestAcked + 1; q < this.nextPn; q++) {
       small[q & (INITIAL_SEND_TIMES - 1)] = times[q & (times.length - 1)]!;
     }
@@ -269,7 +267,7 @@ export class LossRecovery {
   /** set by markAcked: the ACK newly acknowledged at least one ack-eliciting packet */
   private newlyAckedEliciting = false;
   /** send time per packet number, a ring indexed by `pn & (length - 1)` (see recordSendTime) */
-  private sendTimes = sendTimeRing(INITIAL_SEND_TIMES);
+  private sendTimes = numericSlots(INITIAL_SEND_TIMES);
 
   /**
    * Marks every packet the ACK newly acknowledges, releases its bytes in flight, feeds the

@@ -8,9 +8,15 @@
  * created on its own (tests) gets an array of its own.
  */
 
-/** An array of `slots` zeros. */
+/**
+ * An array of `slots` zeros, packed and of doubles from the start: `new Array(n)` would make a
+ * holey array (every load then checks for a hole) of small integers that turns into one of doubles
+ * at its first non-integer (a map change the per-packet code would see both sides of).
+ */
 export function numericSlots(slots: number): number[] {
-  return new Array<number>(slots).fill(0);
+  let a = [0.5];
+  while (a.length < slots) a = a.concat(a);
+  return (a.length === slots ? a : a.slice(0, slots)).fill(0);
 }
 
 // one array per connection (ReliableConnection)

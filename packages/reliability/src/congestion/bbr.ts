@@ -23,6 +23,8 @@
  * capped at 100 ms of BtlBw. Without it a short path whose ACKs come in batches (event loops that
  * read 32 datagrams per wake-up, on both ends) is window-limited far below its bandwidth.
  */
+
+import { numericSlots } from '../numeric-slots.js';
 import {
   type AckEvent,
   type CongestionController,
@@ -86,7 +88,7 @@ const SLOTS = EXTRA_ACKED + MAX_FILTER_SLOTS;
 
 export class Bbr implements CongestionController {
   readonly name = 'bbr';
-  private readonly v: number[] = new Array<number>(SLOTS).fill(0);
+  private readonly v: number[] = numericSlots(SLOTS);
   private mode: Mode = 'startup';
   private rtPropExpired = false;
   private roundStart = false;
