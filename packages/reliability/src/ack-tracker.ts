@@ -18,6 +18,11 @@ export const IMMEDIATE_FIRST = 4;
 export const ACK_DECIMATION_AFTER = 1000;
 /** ack-eliciting packets per ACK once decimating (quiche kMaxRetransmittablePacketsBeforeAck) */
 export const ACK_DECIMATION_THRESHOLD = 10;
+/** Once decimating, at least this many ACKs per min_rtt: the threshold is the ack-eliciting
+ * packets of the last min_rtt over this, between 2 and ACK_DECIMATION_THRESHOLD (a sender whose
+ * window is a few dozen packets keeps its ACK clock; the ACK_FREQUENCY draft has the sender
+ * choose such a threshold from its window, quiche's fixed 10 does not). */
+export const ACKS_PER_RTT = 4;
 /** once decimating, an ACK is delayed at most this fraction of min_rtt (never more than
  * max_ack_delay, so the peer's PTO still holds; quiche kAckDecimationDelay) */
 export const ACK_DECIMATION_DELAY = 0.25;
@@ -36,7 +41,8 @@ const MAX_TRACKED_RANGES = 256;
  * second ack-eliciting packet (every ACK_DECIMATION_THRESHOLD-th once ACK_DECIMATION_AFTER have
  * arrived), a packet that arrives out of order, the IMMEDIATE_AFTER_GAP packets after a new gap,
  * one with a PING, and the first IMMEDIATE_FIRST ack-eliciting packets of the connection,
- * otherwise within max_ack_delay (once decimating, within min(max_ack_delay, min_rtt / 4));
+ * otherwise within max_ack_delay (once decimating, within min(max_ack_delay, min_rtt / 4), and
+ * at least ACKS_PER_RTT times per min_rtt);
  * ACK frames ride along with data whenever something is sent anyway. Remembers
  * received numbers for duplicate detection; when an ACK we sent is itself acknowledged, the
  * ranges below it are no longer reported (§13.2.4).
@@ -56,6 +62,10 @@ export class AckTracker {
   private elicitingTotal = 0;
   /** ack-eliciting packets before decimation starts (tests set +Infinity to compare without) */
   decimateAfter = ACK_DECIMATION_AFTER;
+  /** decimated threshold, from the ack-eliciting packets of the last min_rtt */
+  private threshold = ACK_ELICITING_THRESHOLD;
+  private windowStart = 0;
+  private windowCount = 0;
   /** something was received since the last ACK we sent */
   pending = false;
   /** an ACK should be sent as soon as possible */
@@ -95,8 +105,16 @@ export class AckTracker {
       this.elicitingSinceAck++;
       const total = ++this.elicitingTotal;
       const decimating = total > this.decimateAfter;
+      // packets per min_rtt, counted over consecutive windows of one min_rtt
+      this.windowCount++;
+      if (now - this.windowStart >= minRtt) {
+        const t = Math.floor(this.windowCount / ACKS_PER_RTT);
+        this.threshold = Math.max(ACK_ELICITING_THRESHOLD, Math.min(ACK_DECIMATION_THRESHOLD, t));
+        this.windowStart = now;
+        this.windowCount = 0;
+      }
       if (
-        this.elicitingSinceAck >= (decimating ? ACK_DECIMATION_THRESHOLD : ACK_ELICITING_THRESHOLD) ||
+        this.elicitingSinceAck >= (decimating ? this.threshold : ACK_ELICITING_THRESHOLD) ||
         outOfOrder ||
         ackNow ||
         total <= IMMEDIATE_FIRST ||

@@ -12,12 +12,13 @@ import { ConnNode } from './helpers/sim-conn.js';
 // packets, one ACK per 10 of them or after min(max_ack_delay, min_rtt / 4), with immediate ACKs
 // kept for reordering, new gaps and PINGs.
 
-/** Feeds `n` in-order ack-eliciting packets from `from` at time `now`, sending ACKs when due;
- * returns how many ACKs went out. */
-function feed(a: AckTracker, from: number, n: number, now: number, minRtt = Infinity): number {
+/** Feeds `n` in-order ack-eliciting packets 0.1 ms apart from `start` (min_rtt 40 ms: 400 per
+ * min_rtt), sending ACKs when due; returns how many ACKs went out. */
+function feed(a: AckTracker, from: number, n: number, start: number): number {
   let acks = 0;
-  for (let pn = from; pn < from + n; pn++) {
-    a.onPacket(now, pn, true, false, minRtt);
+  for (let i = 0; i < n; i++) {
+    const now = start + i * 0.1;
+    a.onPacket(now, from + i, true, false, 40);
     if (a.shouldSend(now)) {
       a.onAckSent();
       acks++;
@@ -27,50 +28,72 @@ function feed(a: AckTracker, from: number, n: number, now: number, minRtt = Infi
 }
 
 describe('AckTracker: ACK decimation', () => {
-  it('every second packet at first, every tenth after ACK_DECIMATION_AFTER, sooner on gaps and PINGs', () => {
+  it('every second packet at first, every tenth after ACK_DECIMATION_AFTER, sooner on gaps, PINGs and small windows', () => {
     const a = new AckTracker(25);
     const acksBefore = feed(a, 0, ACK_DECIMATION_AFTER, 0);
     expect(acksBefore).toBeGreaterThanOrEqual(ACK_DECIMATION_AFTER / 2);
     a.onAckSent();
     const n = ACK_DECIMATION_AFTER;
-    expect(feed(a, n, 10 * ACK_DECIMATION_THRESHOLD, 0)).toBe(10);
+    expect(feed(a, n, 10 * ACK_DECIMATION_THRESHOLD, 100)).toBe(10);
 
     // below the threshold the delay is min(max_ack_delay, min_rtt / 4): 40 ms min_rtt -> 10 ms
     let pn = n + 10 * ACK_DECIMATION_THRESHOLD;
-    a.onPacket(100, pn++, true, false, 40);
-    expect(a.shouldSend(100)).toBe(false);
-    expect(a.deadline).toBe(110);
-    expect(a.shouldSend(110)).toBe(true);
+    a.onPacket(1000, pn++, true, false, 40);
+    expect(a.shouldSend(1000)).toBe(false);
+    expect(a.deadline).toBe(1010);
+    expect(a.shouldSend(1010)).toBe(true);
     a.onAckSent();
     // a long path: max_ack_delay still bounds it (the peer's PTO counts on that)
-    a.onPacket(200, pn++, true, false, 400);
-    expect(a.deadline).toBe(225);
+    a.onPacket(1100, pn++, true, false, 400);
+    expect(a.deadline).toBe(1125);
     a.onAckSent();
     // a tiny min_rtt: at least the 1 ms timer granularity
-    a.onPacket(300, pn++, true, false, 0.2);
-    expect(a.deadline).toBe(301);
+    a.onPacket(1200, pn++, true, false, 0.2);
+    expect(a.deadline).toBe(1201);
     a.onAckSent();
 
+    // a small window (few packets per min_rtt): at least ACKS_PER_RTT ACKs per min_rtt, so
+    // every second packet at 2 per 40 ms, every fifth at 20 per 40 ms
+    a.onPacket(1300, pn++, true, false, 40);
+    a.onPacket(1301, pn++, true, false, 40);
+    expect(a.shouldSend(1301)).toBe(true);
+    a.onAckSent();
+    // the rate is known after a min_rtt: still every second packet for the first 40 ms
+    expect(feed(a, pn, 400, 1400)).toBe(200);
+    pn += 400;
+    expect(feed(a, pn, 400, 1440)).toBe(40);
+    pn += 400;
+    // a sender whose window is 20 packets sends them in bursts of 5 every 10 ms: after a min_rtt
+    // each burst is acknowledged at its 5th packet instead of waiting for the timer
+    for (let burst = 0; burst < 12; burst++) {
+      const t = 1500 + burst * 10;
+      for (let i = 1; i <= 5; i++) {
+        a.onPacket(t, pn++, true, false, 40);
+        if (burst >= 5) expect(a.shouldSend(t)).toBe(i === 5);
+      }
+      a.onAckSent();
+    }
+
     // PING: at once
-    a.onPacket(400, pn++, true, true, 40);
-    expect(a.shouldSend(400)).toBe(true);
+    a.onPacket(2000, pn++, true, true, 40);
+    expect(a.shouldSend(2000)).toBe(true);
     a.onAckSent();
 
     // a gap: the packet past it and the next IMMEDIATE_AFTER_GAP - 1 are acknowledged at once,
     // so the sender's packet threshold (3) declares the hole lost without waiting
     pn++; // lost
     for (let i = 0; i < IMMEDIATE_AFTER_GAP; i++) {
-      a.onPacket(500, pn++, true, false, 40);
-      expect(a.shouldSend(500)).toBe(true);
+      a.onPacket(2100, pn++, true, false, 40);
+      expect(a.shouldSend(2100)).toBe(true);
       a.onAckSent();
     }
-    a.onPacket(500, pn++, true, false, 40);
-    expect(a.shouldSend(500)).toBe(false);
+    a.onPacket(2100, pn++, true, false, 40);
+    expect(a.shouldSend(2100)).toBe(false);
     // reordering (a packet below the largest) still triggers an immediate ACK
-    a.onPacket(501, pn + 1, true, false, 40);
+    a.onPacket(2101, pn + 1, true, false, 40);
     a.onAckSent();
-    a.onPacket(502, pn, true, false, 40);
-    expect(a.shouldSend(502)).toBe(true);
+    a.onPacket(2102, pn, true, false, 40);
+    expect(a.shouldSend(2102)).toBe(true);
   });
 });
 
