@@ -516,7 +516,7 @@ export class ReliableConnection implements RecoveryHost, PacketSources {
     }
     // a PING (keepalive, PTO probe, PMTU probe) is acknowledged at once: the peer's RTT sample
     // is then the path's, not max_ack_delay late (idle links and fresh connections measure true)
-    if (!this.acks.onPacket(now, packetNumber, eliciting, ping)) {
+    if (!this.acks.onPacket(now, packetNumber, eliciting, ping, this.path.rtt.minRtt())) {
       s.duplicatePackets++;
       this.config.log?.(`packet ${packetNumber}: duplicate, dropped`);
       return 'dropped';
