@@ -29,51 +29,38 @@ export function maxFilterUpdate(
   time: number,
   windowLength: number,
 ): void {
-  // on locals, written back once: indexing s[o + k] throughout made the function too large
-  // for V8 to inline into BBR's per-ACK code
-  let v0 = s[o]!;
-  let t2 = s[o + 5]!;
-  if (value >= v0 || time - t2 > windowLength) {
+  // v0..v2 = s[o..o+2], t0..t2 = s[o+3..o+5]
+  if (value >= s[o]! || time - s[o + 5]! > windowLength) {
     maxFilterReset(s, o, value, time);
     return;
   }
-  let v1 = s[o + 1]!;
-  let v2 = s[o + 2]!;
-  let t0 = s[o + 3]!;
-  let t1 = s[o + 4]!;
-  if (value >= v1) {
-    v1 = v2 = value;
-    t1 = t2 = time;
-  } else if (value >= v2) {
-    v2 = value;
-    t2 = time;
+  if (value >= s[o + 1]!) {
+    s[o + 1] = s[o + 2] = value;
+    s[o + 4] = s[o + 5] = time;
+  } else if (value >= s[o + 2]!) {
+    s[o + 2] = value;
+    s[o + 5] = time;
   }
   // expire the best samples that left the window
-  const dt = time - t0;
+  const dt = time - s[o + 3]!;
   if (dt > windowLength) {
-    v0 = v1;
-    t0 = t1;
-    v1 = v2;
-    t1 = t2;
-    v2 = value;
-    t2 = time;
-    if (time - t0 > windowLength) {
-      v0 = v1;
-      t0 = t1;
-      v1 = v2;
-      t1 = t2;
+    s[o] = s[o + 1]!;
+    s[o + 3] = s[o + 4]!;
+    s[o + 1] = s[o + 2]!;
+    s[o + 4] = s[o + 5]!;
+    s[o + 2] = value;
+    s[o + 5] = time;
+    if (time - s[o + 3]! > windowLength) {
+      s[o] = s[o + 1]!;
+      s[o + 3] = s[o + 4]!;
+      s[o + 1] = s[o + 2]!;
+      s[o + 4] = s[o + 5]!;
     }
-  } else if (v1 === v0 && dt > windowLength / 4) {
-    v1 = v2 = value;
-    t1 = t2 = time;
-  } else if (v2 === v1 && dt > windowLength / 2) {
-    v2 = value;
-    t2 = time;
+  } else if (s[o + 1] === s[o] && dt > windowLength / 4) {
+    s[o + 1] = s[o + 2] = value;
+    s[o + 4] = s[o + 5] = time;
+  } else if (s[o + 2] === s[o + 1] && dt > windowLength / 2) {
+    s[o + 2] = value;
+    s[o + 5] = time;
   }
-  s[o] = v0;
-  s[o + 1] = v1;
-  s[o + 2] = v2;
-  s[o + 3] = t0;
-  s[o + 4] = t1;
-  s[o + 5] = t2;
 }
