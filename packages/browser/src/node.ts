@@ -5,7 +5,7 @@
 // CONTROL frame in the hop session, srmudp-relay greets it in CONTROL frames, and core asks for
 // circuits, binds them as relayed routes of the end-to-end connections and moves a connection to
 // a new circuit after a relay restart (same session).
-import { type Address, CloseCode, CoreEndpoint, type EndpointEvent, RELAY_TO_SERVICE } from '@srmudp/core';
+import { type Address, CoreEndpoint, type EndpointEvent, lostPeerCode, RELAY_TO_SERVICE } from '@srmudp/core';
 import { type Identity, nobleBackend, parsePeerId, peerIdToString } from '@srmudp/crypto';
 import {
   globalWebSocket,
@@ -730,7 +730,5 @@ const platformAfter: AfterTimer = (ms, fn) => {
  */
 function closeError(e: Extract<EndpointEvent, { type: 'closed' }>): SrmudpError {
   const why = `closed${e.remote ? ' by the peer' : ''}: ${e.reason || e.code}`;
-  if (!e.remote && e.code === CloseCode.IDLE_TIMEOUT) return new SrmudpError('IDLE_TIMEOUT', why);
-  if (!e.remote && e.code === CloseCode.PEER_GONE) return new SrmudpError('PEER_GONE', why);
-  return new SrmudpError('CONNECTION_CLOSED', why);
+  return new SrmudpError(lostPeerCode(e) ?? 'CONNECTION_CLOSED', why);
 }

@@ -44,3 +44,16 @@ export const CloseCode = {
    */
   PEER_GONE: 0x15,
 } as const;
+
+/**
+ * The error code of a close the peer did not send but that says it is unreachable: our idle
+ * timeout (`IDLE_TIMEOUT`, like ETIMEDOUT) or a relay's report that it left and did not come
+ * back (`PEER_GONE`); null for the others (a close by the peer, or our own). The façades (Node,
+ * browser) name a closed connection's error by it.
+ */
+export function lostPeerCode(close: { code: number; remote: boolean }): 'IDLE_TIMEOUT' | 'PEER_GONE' | null {
+  if (close.remote) return null;
+  if (close.code === CloseCode.IDLE_TIMEOUT) return 'IDLE_TIMEOUT';
+  if (close.code === CloseCode.PEER_GONE) return 'PEER_GONE';
+  return null;
+}

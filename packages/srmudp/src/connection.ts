@@ -1,9 +1,9 @@
 import { EventEmitter } from 'node:events';
 import {
-  CloseCode,
   type ConnectionApi,
   type ConnectionStats,
   type EndpointEvent,
+  lostPeerCode,
   type PathInfo,
 } from '@srmudp/core';
 import { peerIdToString } from '@srmudp/crypto';
@@ -20,18 +20,6 @@ export interface CloseInfo {
    * timeout (code 0x12: nothing arrived from the peer for `idleTimeoutMs`) and for a peer a relay
    * reported gone that did not come back (code 0x15, core's `relay.peerGoneGraceMs`) */
   remote: boolean;
-}
-
-/**
- * @internal The error code of a close that the peer did not send but that says it is unreachable:
- * our idle timeout (`IDLE_TIMEOUT`, like ETIMEDOUT) or a relay's report that it left (`PEER_GONE`);
- * null for the others (a remote close is `CONNECTION_CLOSED`, our own close no error).
- */
-export function lostPeerCode(info: CloseInfo): 'IDLE_TIMEOUT' | 'PEER_GONE' | null {
-  if (info.remote) return null;
-  if (info.code === CloseCode.IDLE_TIMEOUT) return 'IDLE_TIMEOUT';
-  if (info.code === CloseCode.PEER_GONE) return 'PEER_GONE';
-  return null;
 }
 
 /** @internal what a connection needs from its node */

@@ -6,12 +6,13 @@
  * out or the node closes. A removed peer's incoming connections are refused until it is added
  * again. The dial itself (relays first, the 'dial' event, dialer.ts) is the node's.
  */
+import { lostPeerCode } from '@srmudp/core';
 import { parsePeerId } from '@srmudp/crypto';
 import { parseCard, type Rendezvous } from '@srmudp/rendezvous';
 import { SrmudpError } from '@srmudp/wire';
 import { abortError } from './async-queue.js';
 import type { PeerTarget } from './config.js';
-import { type Connection, lostPeerCode } from './connection.js';
+import type { Connection } from './connection.js';
 import { keyHex } from './dialer.js';
 import { logger } from './log.js';
 import { type ResolvedTarget, resolveTarget } from './resolve.js';

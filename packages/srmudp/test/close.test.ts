@@ -5,9 +5,8 @@
 import { randomBytes } from 'node:crypto';
 import { createSocket } from 'node:dgram';
 import { once } from 'node:events';
-import { CloseCode } from '@srmudp/core';
+import { CloseCode, lostPeerCode } from '@srmudp/core';
 import { describe, expect, it } from 'vitest';
-import { lostPeerCode } from '../src/connection.js';
 import { type CloseInfo, type Connection, createNode } from '../src/index.js';
 import { loopbackNodes, waitFor } from './helpers.js';
 
