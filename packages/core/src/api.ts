@@ -158,6 +158,13 @@ export type EndpointEvent =
   | { type: 'connect_failed'; id: number; error: CoreError }
   | { type: 'closed'; id: number; code: number; reason: string; remote: boolean }
   /**
+   * the connection is gone: its closing period is over and the endpoint forgot it, so
+   * `connection(id)` is undefined from now on. Follows its 'closed' (at once after an abrupt
+   * close); a connection that never connected has none. Until then its session still carries
+   * what arrives late (a relay keeps a closing hop up until it is gone).
+   */
+  | { type: 'gone'; id: number }
+  /**
    * the connection moved to another path (`path.kind` says direct or relayed): a NAT rebinding or
    * network change of the peer (`migration`), a better path validated in the background
    * (`upgrade`: IPv6 over IPv4, direct over relayed), or the previous path after the active one
@@ -260,6 +267,12 @@ export interface EndpointApi {
   pollEvent(): EndpointEvent | null;
   /** starts a connection; progress and result arrive as events with the returned id */
   connect(now: number, target: ConnectTarget): ConnectionApi;
+  /**
+   * The connection with this id, in any state, until pollEvent has handed out its last event
+   * ('closed' or 'connect_failed'); undefined after that. So a queued 'connected' always finds its
+   * connection, even one that was closed (and gone) before the event was polled: it is then in
+   * state 'closed', and its calls return 0 / false / null or throw `CONNECTION_CLOSED`.
+   */
   connection(id: number): ConnectionApi | undefined;
   /** the connection to the peer whose Ed25519 key is `keyHex` (lower-case hex): the one
    * `connect()` to that key would return, in any state, or undefined */

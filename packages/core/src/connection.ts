@@ -523,6 +523,11 @@ export class CoreConnection implements ConnectionApi {
     return this.finished;
   }
 
+  /** 'connected' was emitted (its end is announced by 'closed', then 'gone') */
+  get wasConnected(): boolean {
+    return this.connectedEmitted;
+  }
+
   // ------------------------------------------------------------------ internals
 
   private open(): Reliable {

@@ -61,6 +61,15 @@ export class CoreEndpoint implements EndpointApi {
   private nextId = 1;
   private readonly out = new PollQueue<Transmit>();
   private readonly events = new PollQueue<EndpointEvent>();
+  /**
+   * The event contract: a connection stays findable by `connection(id)` until its last event
+   * ('closed' or 'connect_failed') has been taken by pollEvent, even when it is gone from the
+   * table before that (closed and finished in the turn that connected it). So a consumer that
+   * routes a queued 'connected' always finds its connection, closed by then. `lastQueued`: ids
+   * whose last event is in `events`; `unpolled`: such connections that are gone.
+   */
+  private readonly lastQueued = new Set<number>();
+  private readonly unpolled = new Map<number, CoreConnection>();
   private readonly drops: Record<string, number> = {};
   private closing = false;
   private closed = false;
@@ -192,7 +201,12 @@ export class CoreEndpoint implements EndpointApi {
   }
 
   pollEvent(): EndpointEvent | null {
-    return this.events.take();
+    const ev = this.events.take();
+    if (ev !== null && (ev.type === 'closed' || ev.type === 'connect_failed')) {
+      this.lastQueued.delete(ev.id);
+      this.unpolled.delete(ev.id);
+    }
+    return ev;
   }
 
   connect(now: number, target: ConnectTarget): ConnectionApi {
@@ -275,7 +289,7 @@ export class CoreEndpoint implements EndpointApi {
   }
 
   connection(id: number): ConnectionApi | undefined {
-    return this.table.get(id);
+    return this.table.get(id) ?? this.unpolled.get(id);
   }
 
   connectionOfPeer(keyHex: string): ConnectionApi | undefined {
@@ -625,6 +639,8 @@ export class CoreEndpoint implements EndpointApi {
   private onFinished(conn: CoreConnection, now: number): void {
     this.releaseChannels(conn);
     this.table.remove(conn);
+    if (this.lastQueued.has(conn.id)) this.unpolled.set(conn.id, conn);
+    if (conn.wasConnected) this.events.push({ type: 'gone', id: conn.id });
     // A hop session is up for the relay side until its connection is gone, its closing period
     // included (its 'closed' event comes at the start of it): what the circuits through it carry
     // meanwhile, their CLOSE above all, still leaves and arrives. Not when another connection to
@@ -694,6 +710,7 @@ export class CoreEndpoint implements EndpointApi {
   /** Connection events, and what the relay side learns from them (hop sessions). */
   private emit(ev: EndpointEvent): void {
     this.events.push(ev);
+    if (ev.type === 'closed' || ev.type === 'connect_failed') this.lastQueued.add(ev.id);
     const now = this.lastNow;
     if (ev.type === 'connected') {
       this.relayPaths.hopUp(now, ev.remoteKey, ev.path.address, ev.path.kind === 'relayed');

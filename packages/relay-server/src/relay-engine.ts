@@ -63,12 +63,6 @@ export class RelayEngine {
   private readonly byKey = new Map<string, number>();
   /** hop session id by carrier address (a closing WebSocket ends its session at once) */
   private readonly byAddress = new Map<string, number>();
-  /**
-   * hop sessions in their closing period ('closed' came, the connection is not gone yet): still
-   * up for the relay service, since a leaving client's last channel datagrams (its end-to-end
-   * CLOSE) may arrive after its hop CLOSE; down once core has forgotten the connection
-   */
-  private readonly leaving = new Map<number, Hop>();
   /** keys whose "I speak CONTROL frames" came before their session's 'connected' event */
   private readonly earlyControl = new Set<string>();
   private timer: NodeJS.Timeout | null = null;
@@ -233,7 +227,6 @@ export class RelayEngine {
         sent++;
         progressed = true;
       }
-      if (this.leaving.size > 0 && this.sweepLeaving(now)) progressed = true;
       if (!progressed) break;
     }
     if (sent >= MAX_TRANSMITS_PER_TURN) {
@@ -312,9 +305,14 @@ export class RelayEngine {
       case 'closed': {
         const hop = this.hops.get(ev.id);
         if (!hop) return;
-        // down once the connection is gone, after its closing period (sweepLeaving)
-        this.leaving.set(ev.id, hop);
+        // still up for the relay service in its closing period: a leaving client's last channel
+        // datagrams (its end-to-end CLOSE) may arrive after its hop CLOSE; down at 'gone'
         this.o.log.debug('hop closing', { peer: hop.keyHex.slice(0, 16), reason: ev.reason });
+        return;
+      }
+      case 'gone': {
+        const hop = this.hops.get(ev.id);
+        if (hop) this.hopGone(now, ev.id, hop);
         return;
       }
       case 'message': {
@@ -335,18 +333,6 @@ export class RelayEngine {
       default:
         return;
     }
-  }
-
-  /** Hop sessions whose connection core has forgotten go down; true when one did. */
-  private sweepLeaving(now: number): boolean {
-    let any = false;
-    for (const [id, hop] of [...this.leaving]) {
-      if (this.endpoint.connection(id) !== undefined) continue;
-      this.leaving.delete(id);
-      this.hopGone(now, id, hop);
-      any = true;
-    }
-    return any;
   }
 
   private hopGone(now: number, id: number, hop: Hop): void {

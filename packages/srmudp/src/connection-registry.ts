@@ -156,11 +156,12 @@ export class ConnectionRegistry {
   private onConnected(id: number, remoteKey: Uint8Array, outgoing: boolean, path: PathInfo): void {
     const core = this.parts.driver.endpoint.connection(id);
     // Core queues its events and hands them over after the call that raised them: by then a
-    // connection may be gone already (closed and finished in the same turn, e.g. replaced by a
-    // crossing one). Its 'closed' follows in the queue and finds no Connection: for a dial that is
-    // onClosedEarly (the dialer fails it and may retry); the application never sees it.
-    if (core === undefined) {
-      log(`connection ${id} to ${keyToHex(remoteKey).slice(0, 12)} was gone before it was announced`);
+    // connection may be closed already (e.g. replaced by a crossing one in the same turn). Core
+    // keeps it findable until its 'closed' is polled (its event contract), so `core` is defined;
+    // a closed one is not announced: its 'closed' follows and finds no Connection, which for a
+    // dial is onClosedEarly (the dialer fails it and may retry); the application never sees it.
+    if (core === undefined || core.state === 'closed') {
+      log(`connection ${id} to ${keyToHex(remoteKey).slice(0, 12)} was closed before it was announced`);
       return;
     }
     const hex = keyToHex(remoteKey); // the string crypto's and core's tables hold for this key

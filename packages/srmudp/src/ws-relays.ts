@@ -286,10 +286,9 @@ export class WsRelays implements DatagramCarrier {
       case 'connected': {
         e.hops++;
         // "I speak CONTROL frames": srmudp-relay greets this session in them (again)
-        // gone already (closed in the turn that connected it): its 'closed' follows
-        const c = driver.endpoint.connection(ev.id);
-        if (c === undefined) return true;
-        c.sendControl(Uint8Array.of(RELAY_TO_SERVICE));
+        // core keeps the session findable until its 'closed' is polled; one closed in the turn
+        // that connected it refuses the frame, and its 'closed' (next in the queue) retries the hop
+        driver.endpoint.connection(ev.id)?.sendControl(Uint8Array.of(RELAY_TO_SERVICE));
         log(`hop to ${e.spec.url} up (${e.hops})`);
         this.#pollReady(e, driver.clock() + GREETING_TIMEOUT_MS);
         return true;

@@ -22,7 +22,7 @@ function recorder(calls: string[], name: string, returns: Record<string, unknown
 }
 
 describe('ConnectionRegistry', () => {
-  it("a connection core already dropped when its 'connected' is routed is never announced, and its 'closed' fails the dial", () => {
+  it("a connection core already closed when its 'connected' is routed is never announced, and its 'closed' fails the dial", () => {
     const calls: string[] = [];
     const emitted: string[] = [];
     const node: RegistryNode = {
@@ -37,8 +37,12 @@ describe('ConnectionRegistry', () => {
       },
     };
     const registry = new ConnectionRegistry(node);
-    // core's table no longer has connection 7: it closed and finished in the turn that connected it
-    const driver = { clock: () => 0, endpoint: { connection: (_id: number) => undefined } };
+    // connection 7 closed and finished in the turn that connected it: core keeps it findable, closed,
+    // until its 'closed' is polled (core/test/event-contract.test.ts)
+    const driver = {
+      clock: () => 0,
+      endpoint: { connection: (_id: number) => ({ id: 7, state: 'closed' }) },
+    };
     registry.attach({
       driver,
       session: recorder(calls, 'session'),
