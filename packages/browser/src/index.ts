@@ -17,7 +17,6 @@ export {
   type BrowserNodeOptions,
   createNode,
   type NodeStatus,
-  type PeerStatus,
   type ReceivedMessage,
-  type RelayedPath,
 } from './node.js';
+export type { PeerStatus, RelayedPath } from './peers.js';
