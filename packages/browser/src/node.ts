@@ -295,6 +295,9 @@ export class BrowserNode {
   #onEndpointEvent(e: EndpointEvent): void {
     switch (e.type) {
       case 'connected': {
+        // core keeps a connection findable until its 'closed' is polled (its event contract): one
+        // closed in the turn that connected it is routed too, and its 'closed' that follows tells
+        // the directory (retry), as for any lost connection
         const api = this.#endpoint.connection(e.id);
         if (!api) return;
         const r = this.#directory.connected(api, e.remoteKey, e.outgoing);
