@@ -1,18 +1,12 @@
 /**
  * One connection: the `ConnectionApi` an application uses, its lifecycle (establishment, graceful
  * and immediate close, failure) and the translation of reliability's events into the endpoint's.
- * Its paths are paths.ts; its crypto channels connection-channels.ts; the endpoint routes to it.
+ * Its paths are paths.ts, with connection-paths.ts between them and it; its crypto channels
+ * connection-channels.ts; the endpoint routes to it.
  */
 import { type SecureChannel, shortPeerId } from '@srmudp/crypto';
 import { ReliableConnection as Reliable, type ReliableEvent } from '@srmudp/reliability';
-import {
-  addressKey,
-  compareBytes,
-  DATA_HEADER_LENGTH,
-  type Frame,
-  sameAddress,
-  sharedSlab,
-} from '@srmudp/wire';
+import { compareBytes, DATA_HEADER_LENGTH, type Frame, sharedSlab } from '@srmudp/wire';
 import type { AmplificationGuard } from './amplification.js';
 import type {
   Address,
@@ -21,14 +15,14 @@ import type {
   ConnectionStats,
   EndpointEvent,
   LogSink,
-  PathChangeReason,
   PathInfo,
 } from './api.js';
 import type { ReliableSettings } from './config.js';
 import { ConnectionChannels } from './connection-channels.js';
+import { ConnectionPaths, pathText, prefixedLog } from './connection-paths.js';
 import { CloseCode, DEFAULTS } from './defaults.js';
 import { CoreError } from './errors.js';
-import { maxUdpPayload, type Path, PathSet, type PathsHost, routeOf } from './paths.js';
+import { maxUdpPayload, type Path, routeOf } from './paths.js';
 
 /** @internal What a connection needs from its endpoint. */
 export interface ConnectionHost {
@@ -73,9 +67,10 @@ export class CoreConnection implements ConnectionApi {
   readonly channels = new ConnectionChannels();
   /** reliability state, from establishment on */
   private rel: Reliable | null = null;
-  /** the paths, from establishment on: the first one validated by the handshake (the initiator
-   * by the authenticated response, a responder by key confirmation, RFC 9000 §8) */
-  private paths: PathSet | null = null;
+  /** the paths, from establishment on (connection-paths.ts): the first one validated by the
+   * handshake (the initiator by the authenticated response, a responder by key confirmation,
+   * RFC 9000 §8) */
+  private paths: ConnectionPaths | null = null;
   /** a dial to the same peer that waits for this (closing) connection to finish, and the reverse */
   private successor: CoreConnection | null = null;
   private predecessor: CoreConnection | null = null;
@@ -308,7 +303,7 @@ export class CoreConnection implements ConnectionApi {
     });
     this.rel = rel;
     if (handshakeRttMs !== null) rel.seedRtt(handshakeRttMs);
-    const paths = new PathSet(new PathsHostOf(this, rel), route, rel.activePath);
+    const paths = new ConnectionPaths(this.host, this, rel, route);
     this.paths = paths;
     this.stateValue = 'established';
     this.host.amp.forget(route.address);
@@ -332,7 +327,8 @@ export class CoreConnection implements ConnectionApi {
     const rel = this.rel;
     const paths = this.paths;
     if (rel === null || paths === null) return;
-    const path = paths.arrived(now, from, size);
+    const set = paths.set;
+    const path = set.arrived(now, from, size);
     const newest = packetNumber > this.largestPn;
     if (newest) this.largestPn = packetNumber;
     this.arrivalPath = path;
@@ -340,7 +336,7 @@ export class CoreConnection implements ConnectionApi {
     this.drainReliable(now);
     this.arrivalPath = null;
     if (this.recvOpen !== null && this.recvOpen.size > 0) this.checkFinReceived(rel);
-    paths.afterPacket(now, path, kind, newest);
+    set.afterPacket(now, path, kind, newest);
   }
 
   /**
@@ -354,7 +350,8 @@ export class CoreConnection implements ConnectionApi {
     if (rel === null || paths === null || this.finished) return null;
     const channel = this.channels.sealer;
     if (channel === null || !channel.isEstablished) return null;
-    for (let probe = paths.pollProbe(); probe !== null; probe = paths.pollProbe()) {
+    const set = paths.set;
+    for (let probe = set.pollProbe(); probe !== null; probe = set.pollProbe()) {
       const t = rel.buildProbe(now, probe.path.transport, probe.frames, probe.budget);
       if (t === null) {
         this.drop('amplification_limit');
@@ -378,7 +375,7 @@ export class CoreConnection implements ConnectionApi {
     const data = this.seal(channel, t.packetNumber, t.payload, t.datagramSize, t.datagram);
     if (data === null) return null;
     // reliability builds on its active path, which is the active Path's transport state
-    return { to: paths.active.route.address, data };
+    return { to: set.active.route.address, data };
   }
 
   /**
@@ -407,7 +404,7 @@ export class CoreConnection implements ConnectionApi {
     const rel = this.rel;
     if (rel === null || this.finished) return null;
     let t = rel.pollTimeout() ?? Number.POSITIVE_INFINITY;
-    if (this.paths !== null) t = Math.min(t, this.paths.nextTimeout());
+    if (this.paths !== null) t = Math.min(t, this.paths.set.nextTimeout());
     if (this.draining) t = Math.min(t, this.drainUntil);
     return t === Number.POSITIVE_INFINITY ? null : t;
   }
@@ -419,8 +416,8 @@ export class CoreConnection implements ConnectionApi {
     if (rel === null || this.finished) return;
     const rt = rel.pollTimeout();
     if (rt !== null && rt <= now) rel.handleTimeout(now);
-    if (this.stateValue === 'established') this.paths?.handleTimeout(now);
-    if (this.finished) return; // the peer was gone (PathSet: peerGone)
+    if (this.stateValue === 'established') this.paths?.set.handleTimeout(now);
+    if (this.finished) return; // the peer was gone (connection-paths.ts: onPeerGone)
     if (this.draining) this.maybeFinishDrain(now);
     this.drainReliable(now);
     if (rel.state === 'closed') this.finalize(now);
@@ -450,7 +447,7 @@ export class CoreConnection implements ConnectionApi {
    * (rekeys follow a migration), else crypto's choice.
    */
   handshakeRoute(): Address | null {
-    return this.paths === null ? null : this.paths.active.route.address;
+    return this.paths === null ? null : this.paths.handshakeRoute();
   }
 
   /** @internal The peer's candidate addresses grew (a new card): reconsider better paths. */
@@ -474,7 +471,7 @@ export class CoreConnection implements ConnectionApi {
   /** @internal A relay circuit bound for this established connection: a standby route (paths.ts). */
   addStandbyAt(now: number, route: Address): void {
     this.host.touch(this); // a challenge to send, and the peer-gone wait ends
-    if (this.stateValue === 'established' && this.paths !== null) this.paths.addStandby(now, routeOf(route));
+    if (this.stateValue === 'established' && this.paths !== null) this.paths.addStandby(now, route);
   }
 
   /** @internal Handshake failed or was abandoned before establishment. */
@@ -511,11 +508,7 @@ export class CoreConnection implements ConnectionApi {
       this.drop('send_error');
       return dead;
     }
-    const paths = this.paths;
-    if (paths !== null && this.stateValue === 'established') {
-      if (sameAddress(paths.active.route.address, to)) this.drop('send_error');
-      paths.onSendError(now, to, unreachable);
-    }
+    if (this.paths !== null && this.stateValue === 'established') this.paths.sendError(now, to, unreachable);
     return false;
   }
 
@@ -541,41 +534,14 @@ export class CoreConnection implements ConnectionApi {
     return rel;
   }
 
-  /** @internal a dropped packet, counted by reason (PathSet's host too) */
+  /** @internal a dropped packet, counted by reason (connection-paths.ts too) */
   drop(reason: string): void {
     const d = (this.dropCounts ??= {});
     d[reason] = (d[reason] ?? 0) + 1;
   }
 
-  /** @internal PathSet's host: the active path changed */
-  pathChanged(path: PathInfo, reason: PathChangeReason): void {
-    this.host.log?.(`${this.label()} path changed (${reason}): ${pathText(path)}`);
-    this.host.emit({ type: 'path_changed', id: this.id, path, reason });
-  }
-
-  /**
-   * @internal PathSet's host: a relay said the peer is gone, no path of ours is live, and the
-   * peer did not come back within the grace period: closed at once (there is no route for a
-   * CLOSE), reported as ours (`remote: false`, like the idle timeout).
-   */
-  peerGone(now: number): void {
-    if (this.stateValue !== 'established') return;
-    const s = Math.round(this.host.peerGoneGraceMs / 100) / 10;
-    const reason = `peer gone: the relay reported its hop session ended and it did not come back within ${s} s`;
-    this.host.log?.(`${this.label()} ${reason}`);
-    this.closeNow(now, CloseCode.PEER_GONE, reason, false);
-  }
-
-  /** @internal PathSet's host: every path was lost */
-  pathLost(path: PathInfo): void {
-    this.host.log?.(`${this.label()} path lost: ${pathText(path)} (no answer or unreachable)`);
-    this.host.emit({ type: 'path_lost', id: this.id, path });
-  }
-
-  /** @internal PathSet's host: randomness and the log */
-  get hostRandom(): (n: number) => Uint8Array {
-    return this.host.random;
-  }
+  // Read by nothing in core since connection-paths.ts takes the endpoint's host itself; kept
+  // because docs/api lists them (public, untagged): removing them is an API change.
   get hostLog(): LogSink | null {
     return this.host.log;
   }
@@ -668,13 +634,13 @@ export class CoreConnection implements ConnectionApi {
   }
 
   private onFrame(f: Frame, now: number): void {
-    const paths = this.paths;
-    if (paths === null) return;
+    if (this.paths === null) return;
+    const set = this.paths.set;
     if (f.type === 'path_challenge') {
       // RFC 9000 §8.2.2: answer on the path the challenge arrived on
-      paths.onChallenge(this.arrivalPath ?? paths.active, f.data);
+      set.onChallenge(this.arrivalPath ?? set.active, f.data);
     } else if (f.type === 'path_response') {
-      paths.onResponse(now, f.data);
+      set.onResponse(now, f.data);
     } else {
       this.drop('relay_unsupported');
     }
@@ -723,56 +689,6 @@ function checkClose(now: number, code: number, reason: string): void {
     throw new RangeError(`"code" expected a non-negative integer, got ${code}`);
   }
   if (typeof reason !== 'string') throw new TypeError('"reason" expected a string');
-}
-
-/** `sink` with every line prefixed by `prefix` (computed once). */
-function prefixedLog(sink: LogSink, prefix: string): LogSink {
-  return (message) => sink(`${prefix} ${message}`);
-}
-
-/**
- * The host of a connection's PathSet: a small object instead of closures per connection (the
- * heap of an idle connection, issue 19); the log sink is prefixed on use (rare lines).
- */
-class PathsHostOf implements PathsHost {
-  constructor(
-    private readonly conn: CoreConnection,
-    readonly rel: Reliable,
-  ) {}
-
-  random(n: number): Uint8Array {
-    return this.conn.hostRandom(n);
-  }
-
-  onChanged(path: PathInfo, reason: PathChangeReason): void {
-    this.conn.pathChanged(path, reason);
-  }
-
-  onLost(path: PathInfo): void {
-    this.conn.pathLost(path);
-  }
-
-  get peerGoneGraceMs(): number {
-    return this.conn.hostPeerGoneGraceMs;
-  }
-
-  onPeerGone(now: number): void {
-    this.conn.peerGone(now);
-  }
-
-  drop(reason: string): void {
-    this.conn.drop(reason);
-  }
-
-  get log(): LogSink | null {
-    const sink = this.conn.hostLog;
-    return sink === null ? null : prefixedLog(sink, this.conn.label());
-  }
-}
-
-/** A path as log lines show it: `direct 1.2.3.4:5`. */
-function pathText(path: PathInfo): string {
-  return `${path.kind} ${addressKey(path.address)}`;
 }
 
 /** True when reliability holds nothing unsent or unacknowledged. */

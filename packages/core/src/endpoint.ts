@@ -17,7 +17,6 @@ import {
   PollQueue,
   SrmudpError,
   sameAddress,
-  toHex,
 } from '@srmudp/wire';
 import { AmplificationGuard } from './amplification.js';
 import type {
@@ -33,8 +32,9 @@ import { bootOptions, type EndpointSettings, resolveEndpointConfig } from './con
 import { type ConnectionHost, CoreConnection } from './connection.js';
 import { ConnectionTable } from './connection-table.js';
 import { BOOT_ID_LENGTH, BOOT_ID_OPTION, CloseCode, DEFAULTS } from './defaults.js';
+import { EndpointCircuits } from './endpoint-circuits.js';
 import { CoreError, type CoreErrorCode } from './errors.js';
-import { EndpointRelays, type HopInfo, isRelayRoute } from './relays.js';
+import { type EndpointRelays, isRelayRoute } from './relays.js';
 import { answerStun } from './stun.js';
 
 /** Send-error codes that mean "nobody is listening there" (ICMP port/host/net unreachable). */
@@ -73,12 +73,8 @@ export class CoreEndpoint implements EndpointApi {
   private readonly drops: Record<string, number> = {};
   private closing = false;
   private closed = false;
-  /** relay service (when serving) and relay clients; relayed routes (relays.ts) */
-  private readonly relayPaths: EndpointRelays;
-  /** the `now` of the latest call (for the relay side's reactions to connection events) */
-  private lastNow: number;
-  /** relay circuit requests of relay-routed dials: `relayHex/requestId` → connection */
-  private readonly circuitDials = new Map<string, { conn: CoreConnection; relay: Uint8Array }>();
+  /** relay service (when serving) and relay clients, circuits of dials, hop sessions (endpoint-circuits.ts) */
+  private readonly circuits: EndpointCircuits;
 
   constructor(config: EndpointConfig, now: number) {
     const settings = resolveEndpointConfig(config, now);
@@ -102,22 +98,19 @@ export class CoreEndpoint implements EndpointApi {
       touch: (conn) => this.table.touch(conn),
       peerGoneGraceMs: settings.peerGoneGraceMs,
     };
-    this.lastNow = now;
-    this.relayPaths = new EndpointRelays(
+    this.circuits = new EndpointCircuits(
       {
         identity: settings.identity,
         random: settings.random,
-        hopOf: (key) => this.hopOf(key),
-        onBound: (relay, peer, route, requestId) => this.onCircuitBound(relay, peer, route, requestId),
-        onRejected: (relay, peer, requestId, reason) =>
-          this.onCircuitRejected(relay, peer, requestId, reason),
-        onChannelClosed: (now, route, reason) => this.onRouteClosed(now, route, reason === 'peer_gone'),
+        table: this.table,
+        startHandshake: (at, conn) => this.startDeferred(at, conn),
         deliver: (at, route, packet) => this.handle(at, route, packet),
         transmit: (to, data) => this.out.push({ to: copyAddress(to), data }),
         drop: (reason) => this.drop(reason),
       },
       settings.relay,
       settings.wallClockOffsetMs,
+      now,
     );
   }
 
@@ -128,14 +121,14 @@ export class CoreEndpoint implements EndpointApi {
       this.drop('endpoint_closed');
       return;
     }
-    this.lastNow = now;
+    this.circuits.at(now);
     const first = data.length > 0 ? (data[0] as number) : -1;
     if ((first & 0xfe) === PacketType.Data) {
       this.handleData(now, from, data);
       return;
     }
     // relay channel data (0x40-0x4f): for us from a relay, or to forward when we are one
-    if ((first & 0xf0) === 0x40 && !isRelayRoute(from) && this.relayPaths.handleChannelData(now, from, data))
+    if ((first & 0xf0) === 0x40 && !isRelayRoute(from) && this.circuits.handleChannelData(now, from, data))
       return;
     const kind = classifyDatagram(data);
     if (kind === 'stun') {
@@ -163,8 +156,8 @@ export class CoreEndpoint implements EndpointApi {
   }
 
   handleTimeout(now: number): void {
-    this.lastNow = now;
-    this.relayPaths.handleTimeout(now);
+    this.circuits.at(now);
+    this.circuits.handleTimeout(now);
     const st = this.secure.pollTimeout();
     if (st !== null && st <= now) {
       this.secure.handleTimeout(now);
@@ -175,8 +168,8 @@ export class CoreEndpoint implements EndpointApi {
   }
 
   pollTransmit(now: number): Transmit | null {
-    this.lastNow = now;
-    this.relayPaths.pump(now);
+    this.circuits.at(now);
+    this.circuits.pump(now);
     for (;;) {
       const queued = this.out.take();
       const t = queued ?? this.table.pollTransmit(now);
@@ -186,7 +179,7 @@ export class CoreEndpoint implements EndpointApi {
       }
       if (!isRelayRoute(t.to)) return t;
       // a relayed route: the packet leaves as channel data to the relay's hop address
-      const w = this.relayPaths.wrap(now, t.to, t.data);
+      const w = this.circuits.wrap(now, t.to, t.data);
       if (w !== null) return w;
     }
   }
@@ -195,7 +188,7 @@ export class CoreEndpoint implements EndpointApi {
     const t = Math.min(
       this.secure.pollTimeout() ?? Number.POSITIVE_INFINITY,
       this.table.nextTimeout(),
-      this.relayPaths.nextTimeout(),
+      this.circuits.nextTimeout(),
     );
     return t === Number.POSITIVE_INFINITY ? null : t;
   }
@@ -237,7 +230,7 @@ export class CoreEndpoint implements EndpointApi {
       if (equalBytes(key, this.localKey)) throw new RangeError('cannot connect to our own key');
     }
     if (this.closing || this.closed) throw new CoreError('ENDPOINT_CLOSED', 'the endpoint is closed');
-    this.lastNow = now;
+    this.circuits.at(now);
     if (key !== undefined) {
       const existing = this.table.ofKey(key);
       if (existing !== undefined && (existing.state === 'established' || existing.state === 'handshaking')) {
@@ -248,7 +241,7 @@ export class CoreEndpoint implements EndpointApi {
         this.table.addCandidates(now, existing, target.addresses);
         // relays: a handshake goes on through them; an established connection gets the circuit
         // as a standby route (its direct path was lost, or its relayed route died with a relay)
-        this.requestCircuits(now, existing, relays);
+        this.circuits.request(now, existing, relays);
         return existing;
       }
     }
@@ -258,10 +251,10 @@ export class CoreEndpoint implements EndpointApi {
       `${conn.label()} dial (${key ? 'IK' : 'XX, key unknown'}): ${target.addresses.map(addressKey).join(', ')}`,
     );
     if (relays.length > 0) {
-      this.requestCircuits(now, conn, relays);
+      this.circuits.request(now, conn, relays);
       if (target.addresses.length === 0) {
         // relayed only: the handshake starts once a circuit is bound
-        if (!this.circuitPending(conn)) {
+        if (!this.circuits.pending(conn)) {
           conn.fail(now, new CoreError('RELAY_REFUSED', 'no relay of the target is connected to us'));
         } else if (key && this.table.ofKey(key) === undefined) {
           // found by key meanwhile: a second dial joins this one (no second circuit), and an
@@ -340,12 +333,12 @@ export class CoreEndpoint implements EndpointApi {
 
   /** Peer ids of the connected peers that serve as relays for us (they greeted us): `relays` candidates. */
   relays(): Uint8Array[] {
-    return this.relayPaths.readyRelays();
+    return this.circuits.readyRelays();
   }
 
   /** The relay service's counters when this endpoint serves as a relay, else null. */
   relayStats(): ReturnType<EndpointRelays['stats']> {
-    return this.relayPaths.stats();
+    return this.circuits.stats();
   }
 
   stats(): EndpointStats {
@@ -641,22 +634,20 @@ export class CoreEndpoint implements EndpointApi {
     this.table.remove(conn);
     if (this.lastQueued.has(conn.id)) this.unpolled.set(conn.id, conn);
     if (conn.wasConnected) this.events.push({ type: 'gone', id: conn.id });
-    // A hop session is up for the relay side until its connection is gone, its closing period
-    // included (its 'closed' event comes at the start of it): what the circuits through it carry
-    // meanwhile, their CLOSE above all, still leaves and arrives. Not when another connection to
-    // the same peer took its place (it reconnected while this one drained): that one is the hop.
-    const key = conn.remoteKey;
-    if (key !== null && conn.path !== null) {
-      const current = this.table.ofKey(key);
-      if (current === undefined || current.isFinished || current.state === 'handshaking')
-        this.relayPaths.hopDown(now, key, conn.path.address);
-    }
+    this.circuits.gone(now, conn); // its hop session goes down (endpoint-circuits.ts)
     const next = conn.takeSuccessor();
-    if (next !== null && !next.isFinished && next.state === 'handshaking') {
-      const got = this.startHandshake(now, next);
-      if (got !== next) next.fail(now, alreadyConnected(got, next.remoteKey as Uint8Array));
-      this.afterSecure(now);
-    }
+    if (next !== null && !next.isFinished && next.state === 'handshaking') this.startDeferred(now, next);
+  }
+
+  /**
+   * Starts the handshake of a dial that waited (for its predecessor to finish, or for a relay
+   * circuit); when crypto hands it a channel a live connection already holds, it fails
+   * ALREADY_CONNECTED naming that connection.
+   */
+  private startDeferred(now: number, conn: CoreConnection): void {
+    const got = this.startHandshake(now, conn);
+    if (got !== conn) conn.fail(now, alreadyConnected(got, conn.remoteKey as Uint8Array));
+    this.afterSecure(now);
   }
 
   private acceptPeer(key: Uint8Array, from: Address, incoming: boolean): boolean {
@@ -705,20 +696,13 @@ export class CoreEndpoint implements EndpointApi {
     this.drops[reason] = (this.drops[reason] ?? 0) + 1;
   }
 
-  // ------------------------------------------------------------------ relays
+  // ------------------------------------------------------------------ connection events, CONTROL
 
   /** Connection events, and what the relay side learns from them (hop sessions). */
   private emit(ev: EndpointEvent): void {
     this.events.push(ev);
     if (ev.type === 'closed' || ev.type === 'connect_failed') this.lastQueued.add(ev.id);
-    const now = this.lastNow;
-    if (ev.type === 'connected') {
-      this.relayPaths.hopUp(now, ev.remoteKey, ev.path.address, ev.path.kind === 'relayed');
-    } else if (ev.type === 'path_changed') {
-      const key = this.table.get(ev.id)?.remoteKey;
-      if (key) this.relayPaths.hopMoved(now, key, ev.path.address);
-    }
-    // 'closed': the hop goes down once the connection is gone (onFinished)
+    this.circuits.onEvent(ev);
   }
 
   private onControl(conn: CoreConnection, data: Uint8Array, now: number): void {
@@ -731,7 +715,7 @@ export class CoreEndpoint implements EndpointApi {
       this.emit({ type: 'punch', id: conn.id, data: data.slice(1) });
       return;
     }
-    this.relayPaths.onControl(now, key, data);
+    this.circuits.onControl(now, key, data);
   }
 
   /**
@@ -746,100 +730,6 @@ export class CoreEndpoint implements EndpointApi {
     out[0] = ControlProtocol.Punch;
     out.set(data, 1);
     return conn.sendControl(out);
-  }
-
-  /**
-   * A circuit closed (the relay said so, or our hop session with it went down): a connection whose
-   * active path is that route has lost it now, not 3 probe timeouts later (an idle one would only
-   * notice at its next send), so a standby or new circuit takes over at once. `peerGone`: the
-   * relay said the peer's hop session ended (paths.ts: a connection left without a live path
-   * waits `relay.peerGoneGraceMs` for the peer, then closes).
-   */
-  private onRouteClosed(now: number, route: Address, peerGone: boolean): void {
-    this.drop('relay_channel_closed');
-    for (const conn of [...this.table.all()]) conn.routeClosedAt(now, route, peerGone);
-  }
-
-  /** The connection to `key` as a relay hop session: established, or in its closing period. */
-  private hopOf(key: Uint8Array): HopInfo | null {
-    const conn = this.table.ofKey(key);
-    if (conn === undefined || conn.isFinished) return null;
-    const open = conn.state === 'established';
-    if (!open && conn.state !== 'closing') return null;
-    const path = conn.path;
-    if (path === null) return null;
-    return {
-      send: (d) => conn.sendControl(d),
-      address: path.address,
-      relayed: path.kind === 'relayed',
-      open,
-    };
-  }
-
-  private requestCircuits(
-    now: number,
-    conn: CoreConnection,
-    relays: readonly { key: Uint8Array; voucher?: Uint8Array }[],
-  ): void {
-    const target = conn.remoteKey;
-    if (target === null) return;
-    for (const r of relays) {
-      if (equalBytes(r.key, target) || equalBytes(r.key, this.localKey)) continue;
-      if (this.circuitPendingVia(conn, r.key)) continue; // asked already: one circuit per relay
-      const id = this.relayPaths.connect(now, r.key, target, r.voucher);
-      if (id !== null) this.circuitDials.set(`${toHex(r.key)}/${id}`, { conn, relay: r.key.slice() });
-    }
-  }
-
-  private circuitPending(conn: CoreConnection): boolean {
-    for (const d of this.circuitDials.values()) if (d.conn === conn) return true;
-    return false;
-  }
-
-  private circuitPendingVia(conn: CoreConnection, relay: Uint8Array): boolean {
-    for (const d of this.circuitDials.values())
-      if (d.conn === conn && equalBytes(d.relay, relay)) return true;
-    return false;
-  }
-
-  private onCircuitBound(relay: Uint8Array, _peer: Uint8Array, route: Address, requestId: number): void {
-    const k = `${toHex(relay)}/${requestId}`;
-    const d = this.circuitDials.get(k);
-    this.circuitDials.delete(k);
-    if (d === undefined || d.conn.isFinished) return;
-    const conn = d.conn;
-    const now = this.lastNow;
-    if (conn.state === 'handshaking') {
-      const started = conn.channels.size > 0;
-      conn.channels.addCandidates([route]);
-      if (!started) {
-        const got = this.startHandshake(now, conn);
-        if (got !== conn) conn.fail(now, alreadyConnected(got, conn.remoteKey as Uint8Array));
-        this.afterSecure(now);
-      }
-      return;
-    }
-    // established (a direct path answered first, or it was lost since): a standby route
-    conn.addStandbyAt(now, route);
-  }
-
-  private onCircuitRejected(relay: Uint8Array, _peer: Uint8Array, requestId: number, reason: string): void {
-    const k = `${toHex(relay)}/${requestId}`;
-    const d = this.circuitDials.get(k);
-    this.circuitDials.delete(k);
-    if (d === undefined) return;
-    const conn = d.conn;
-    if (
-      conn.isFinished ||
-      conn.state !== 'handshaking' ||
-      conn.channels.size > 0 ||
-      this.circuitPending(conn)
-    )
-      return;
-    conn.fail(
-      this.lastNow,
-      new CoreError('RELAY_REFUSED', `the relay refused the circuit: ${reason}`, { cause: { reason } }),
-    );
   }
 }
 
