@@ -1,45 +1,34 @@
 /**
- * The responder side of the handshakes, cheapest checks first (WireGuard §5.4): the load measure
- * and per-source budgets (handshake-guard.ts), mac1 before any Diffie-Hellman, mac2 or a stateless
- * cookie reply under load, the duplicate-initiation cache (a retransmitted initiation gets the
- * same answer without new state), IK timestamps against replays, half-open XX handshakes, and
- * responder sessions that wait for key confirmation before they count. SecureEndpoint routes
- * initiations and XX message 3 here; the channels it creates or finds are the endpoint's.
+ * The responder side of the handshakes (WireGuard §5.4): behind the gate (responder-gate.ts: the
+ * load measure, per-source budgets, mac1, mac2 or a stateless cookie reply, all before any
+ * Diffie-Hellman), the duplicate-initiation cache (a retransmitted initiation gets the same answer
+ * without new state), IK timestamps against replays, half-open XX handshakes, the budget of
+ * pending handshakes, and responder sessions that wait for key confirmation before they count.
+ * SecureEndpoint routes initiations and XX message 3 here; the channels it creates or finds are
+ * the endpoint's.
  */
 import {
   type Address,
   addressKey,
-  type CookieReplyPacket,
   compareBytes,
-  decodePacket,
-  encodePacketBytes,
   equalBytes,
   type HandshakePacket,
   HandshakePattern,
   keyToHex,
-  MAC_LENGTH,
-  type Packet,
   toHex,
 } from '@srmudp/wire';
 import { isZero } from './bytes.js';
 import { dropped, HANDSHAKE_RESULT, type HandleResult } from './handle-result.js';
-import {
-  HandshakeBudget,
-  type HandshakeLimits,
-  LoadMeter,
-  PendingTable,
-  type Source,
-  SourceKeys,
-  SourceRate,
-} from './handshake-guard.js';
+import { type HandshakeBudget, type HandshakeLimits, PendingTable, type Source } from './handshake-guard.js';
 import { handshakePacket } from './handshake-packet.js';
 import { tryPeerIdToX25519 } from './identity.js';
-import { CookieChecker, cookieKey, mac1Key, mac1Of, verifyMac1 } from './macs.js';
+import { mac1Key, verifyMac1 } from './macs.js';
 import { HandshakeState } from './noise/handshake-state.js';
 import { IK, XX } from './noise/patterns.js';
 import { decodePayload, encodePayload } from './options.js';
 import { shortPeerId } from './peer-id.js';
 import { PROLOGUE } from './prologue.js';
+import { ResponderGate } from './responder-gate.js';
 import type { ChannelHost, HandshakeKind, IndexOwner, SecureChannel } from './secure-channel.js';
 import type { DropReason } from './stats.js';
 import { TransportSession } from './transport-session.js';
@@ -49,8 +38,6 @@ const MAX_RECENT = 4096;
 /** Bound on remembered initiation timestamps (one per remote key; least recently used forgotten:
  * key confirmation still stops a replay of a key forgotten here). */
 const MAX_TIMESTAMPS = 16_384;
-/** Smallest datagram that can be a handshake packet: 11-byte header, two 16-byte MACs. */
-const MIN_HANDSHAKE = 11 + 2 * MAC_LENGTH;
 
 /** @internal What the responder needs from its endpoint besides the channel host. */
 export interface ResponderSide {
@@ -82,7 +69,7 @@ interface Recent {
   expires: number;
 }
 
-/** An initiation past the MAC checks, about to cost a Diffie-Hellman. */
+/** An initiation past the gate, about to cost a Diffie-Hellman. */
 interface InitContext {
   now: number;
   from: Address;
@@ -94,12 +81,6 @@ interface InitContext {
   cookie: boolean;
 }
 
-const utf8 = new TextEncoder();
-
-function addressBytes(a: Address): Uint8Array {
-  return utf8.encode(`${a.host}|${a.port}`);
-}
-
 /** @internal */
 export class Responder {
   readonly halfOpen = new Map<number, HalfOpen>();
@@ -109,33 +90,10 @@ export class Responder {
   /** the newest initiation timestamp consumed per remote key (hex), as hex: fixed-length hex
    * strings order like the bytes, and one short string per peer is lighter than a byte array */
   private readonly lastInit = new Map<string, string>();
-  private readonly cookies: CookieChecker;
-  private readonly load: LoadMeter;
   /** responder handshakes awaiting completion (the budget of half-finished state) */
   readonly pending: PendingTable;
-  private readonly sources = new SourceKeys();
-  private readonly handshakeRate: SourceRate;
-  private readonly cookieRate: SourceRate;
-  /** the configured cookie replies per prefix per second (raised to the handshake cap) */
-  private readonly cookiesPerPrefix: number;
-  /** the load measure's verdict at the previous initiation (logged when it changes) */
-  private loaded = false;
-  /** the cap of validated handshakes under load, from their measured cost */
-  readonly budget: HandshakeBudget;
-
-  /** mac1 and cookie keys of our own static key: asked for on every initiation (one or two per
-   * handshake under load), so kept here rather than looked up in macs.ts's cache each time */
-  private ownKeys: { of: Uint8Array; mac1: Uint8Array; cookie: Uint8Array } | null = null;
-
-  private own(): { mac1: Uint8Array; cookie: Uint8Array } {
-    const s = this.host.identity.x25519Public;
-    let k = this.ownKeys;
-    if (k === null || k.of !== s) {
-      k = { of: s, mac1: mac1Key(s), cookie: cookieKey(s) };
-      this.ownKeys = k;
-    }
-    return k;
-  }
+  /** the checks before any Diffie-Hellman, and their state */
+  private readonly gate: ResponderGate;
 
   constructor(
     private readonly host: ChannelHost,
@@ -145,37 +103,23 @@ export class Responder {
     /** the driver's monotonic clock (ms), only to time our own work; null: the assumed cost */
     private readonly workClock: (() => number) | null = null,
   ) {
-    this.cookies = new CookieChecker(host.random, host.backend);
-    this.load = new LoadMeter(limits.loadThreshold);
     this.pending = new PendingTable(limits);
-    this.budget = new HandshakeBudget(limits);
-    this.handshakeRate = new SourceRate(
-      limits.handshakesPerAddress,
-      limits.handshakesPerPrefix,
-      this.budget.perSecond(),
-    );
-    this.cookieRate = new SourceRate(limits.cookieRepliesPerAddress, limits.cookieRepliesPerPrefix);
-    this.cookiesPerPrefix = limits.cookieRepliesPerPrefix;
-    this.capChanged();
+    this.gate = new ResponderGate(host, limits);
   }
 
-  /** The cap of validated handshakes changed: the handshake and cookie-reply budgets follow it. */
-  private capChanged(): void {
-    const cap = this.budget.perSecond();
-    this.handshakeRate.setTotal(cap);
-    // a prefix may take the whole cap, and each new address of it needs a cookie reply first
-    this.cookieRate.setPrefixRate(Math.max(this.cookiesPerPrefix, cap));
+  /** The cap of validated handshakes under load, from their measured cost (the gate's). */
+  get budget(): HandshakeBudget {
+    return this.gate.budget;
   }
 
   /** The driver's event-loop utilisation (handshake-guard.ts: HandshakeBudget). */
   reportUtilization(u: number): void {
-    this.budget.reportUtilization(u);
-    this.capChanged();
+    this.gate.reportUtilization(u);
   }
 
   /** True when the responder is under load at `now`. */
   underLoad(now: number): boolean {
-    return this.load.underLoad(now);
+    return this.gate.underLoad(now);
   }
 
   /** Earliest expiry of a half-open handshake (insertion order is expiry order), or +Inf. */
@@ -202,13 +146,12 @@ export class Responder {
    * next prune (their buckets of sources that went quiet), or +Inf.
    */
   nextDeadline(): number {
-    return Math.min(this.nextExpiry(), this.handshakeRate.nextPruneAt(), this.cookieRate.nextPruneAt());
+    return Math.min(this.nextExpiry(), this.gate.nextPruneAt());
   }
 
   /** Drops half-open handshakes and cached answers whose time is up, and quiet sources' buckets. */
   expire(now: number): void {
-    this.handshakeRate.tick(now);
-    this.cookieRate.tick(now);
+    this.gate.tick(now);
     for (const [idx, h] of this.halfOpen) {
       if (h.expires > now) break; // insertion order is expiry order
       this.dropHalfOpen(idx);
@@ -229,9 +172,7 @@ export class Responder {
     this.recentXX.clear();
     this.lastInit.clear();
     this.pending.clear();
-    this.handshakeRate.clear();
-    this.cookieRate.clear();
-    this.cookies.clear();
+    this.gate.close();
   }
 
   private drop(reason: DropReason): HandleResult {
@@ -239,7 +180,7 @@ export class Responder {
     return dropped(reason);
   }
 
-  /** An answer to `to` (response or cookie reply): it goes to an unproven source address. */
+  /** A response to `to`: it goes to an unproven source address. */
   private answer(to: Address, data: Uint8Array, kind: HandshakeKind, channel: SecureChannel | null): void {
     this.host.transmit({ to, data, kind, channel, answersUnverified: true });
   }
@@ -286,66 +227,17 @@ export class Responder {
     );
   }
 
-  /** Sends a cookie reply unless the source is over its cookie budget; counts `reason` either way. */
-  private cookieReply(now: number, from: Address, pkt: HandshakePacket, raw: Uint8Array, reason: DropReason) {
-    if (this.cookieRate.take(now, this.sources.of(from))) {
-      const key = pkt.pattern === HandshakePattern.IK ? this.own().cookie : cookieKey(null);
-      const { nonce, sealed } = this.cookies.sealCookie(now, addressBytes(from), key, mac1Of(raw));
-      const reply: CookieReplyPacket = {
-        type: 'cookie_reply',
-        receiverIndex: pkt.senderIndex,
-        nonce,
-        sealedCookie: sealed,
-      };
-      this.answer(from, encodePacketBytes(reply), 'cookie_reply', null);
-      this.host.stats.cookieRepliesSent++;
-    }
-    return this.drop(reason);
-  }
-
   /**
-   * A handshake initiation. Cheapest checks first (WireGuard §5.4.4, §5.4.7): the load measure
-   * and, under load, the source's budget (a counter lookup), then mac1 (one MAC), then mac2 or a
-   * cookie reply; only then the Noise message and its Diffie-Hellman.
+   * A handshake initiation. First the gate (responder-gate.ts: load, budgets, mac1, mac2 or a
+   * cookie reply); only then the Noise message and its Diffie-Hellman.
    */
   onInitDatagram(now: number, from: Address, raw: Uint8Array, forced: boolean): HandleResult {
-    const measured = this.load.record(now);
-    if (measured !== this.loaded) {
-      this.loaded = measured;
-      this.host.log?.(
-        measured
-          ? 'under load: initiations over the threshold, cookie replies to those without a valid mac2'
-          : 'load back under the threshold: initiations answered without cookies',
-      );
-    }
-    const underLoad = measured || forced;
-    if (raw.length < MIN_HANDSHAKE) return this.drop('malformed');
-    const hasMac2 = !isZero(raw.subarray(raw.length - MAC_LENGTH));
-    let src: Source | null = null;
-    if (underLoad) {
-      src = this.sources.of(from);
-      // Only a valid mac2 ever takes from the handshake budget, so a spoofer cannot drain another
-      // source's budget; peeking first costs an attacker over budget no MAC of ours.
-      if (!(hasMac2 ? this.handshakeRate : this.cookieRate).peek(now, src)) return this.drop('rate_limited');
-    }
-    let pkt: Packet;
-    try {
-      pkt = decodePacket(raw);
-    } catch {
-      return this.drop('malformed');
-    }
-    if (pkt.type !== 'handshake_init') return this.drop('malformed');
+    const pkt = this.gate.admit(now, from, raw, forced);
+    if (typeof pkt === 'string') return this.drop(pkt);
     try {
       const ik = pkt.pattern === HandshakePattern.IK;
-      // 1. mac1 before anything costly (WireGuard §5.4.4).
-      if (!verifyMac1(raw, ik ? this.own().mac1 : mac1Key(null))) return this.drop('bad_mac1');
-      // 2. mac2: when present it must be valid; under load it is required (§5.4.7).
-      if (hasMac2 && !this.cookies.verifyMac2(now, raw, addressBytes(from)))
-        return this.cookieReply(now, from, pkt, raw, 'bad_mac2');
-      if (!hasMac2 && underLoad) return this.cookieReply(now, from, pkt, raw, 'under_load');
-      if (src !== null && !this.handshakeRate.take(now, src)) return this.drop('rate_limited');
       if (pkt.senderIndex === 0) return this.drop('bad_payload');
-      // 3. A retransmitted initiation gets the same answer, without new state.
+      // A retransmitted initiation gets the same answer, without new state.
       const recent = ik ? this.recentIK : this.recentXX;
       const rkey = toHex(pkt.noise.subarray(0, 32));
       const seen = recent.get(rkey);
@@ -359,14 +251,20 @@ export class Responder {
         }
         return this.drop('duplicate_init');
       }
-      const c: InitContext = { now, from, pkt, rkey, source: src ?? this.sources.of(from), cookie: hasMac2 };
+      const c: InitContext = {
+        now,
+        from,
+        pkt,
+        rkey,
+        source: this.gate.sourceOf(from),
+        cookie: this.gate.cookie,
+      };
       this.host.stats.initiationsProcessed++;
       const clock = this.workClock;
       if (clock === null) return ik ? this.onInitIK(c) : this.onInitXX(c);
       const t0 = clock();
       const r = ik ? this.onInitIK(c) : this.onInitXX(c);
-      this.budget.record(clock() - t0);
-      this.capChanged();
+      this.gate.recordCost(clock() - t0);
       return r;
     } catch {
       // Defensive: a bug must not turn hostile input into an exception for the driver loop.
@@ -598,7 +496,7 @@ export class Responder {
     if (!isZero(pkt.mac2)) return this.drop('bad_mac2');
     const h = owner.halfOpen as HalfOpen;
     if (h.remoteIndex !== pkt.senderIndex) return this.drop('unexpected');
-    if (!verifyMac1(raw, this.own().mac1)) return this.drop('bad_mac1');
+    if (!verifyMac1(raw, this.gate.ownMac1Key())) return this.drop('bad_mac1');
     const attempt = h.hs.clone();
     const payloadBytes = attempt.readMessage(pkt.noise);
     if (payloadBytes === null) return this.drop('handshake_failed');
