@@ -540,15 +540,6 @@ export class CoreConnection implements ConnectionApi {
     d[reason] = (d[reason] ?? 0) + 1;
   }
 
-  // Read by nothing in core since connection-paths.ts takes the endpoint's host itself; kept
-  // because docs/api lists them (public, untagged): removing them is an API change.
-  get hostLog(): LogSink | null {
-    return this.host.log;
-  }
-  get hostPeerGoneGraceMs(): number {
-    return this.host.peerGoneGraceMs;
-  }
-
   /** @internal How log lines name this connection: `#<id> <peer id prefix>`. */
   label(): string {
     return `#${this.id} ${shortPeerId(this.remoteKeyValue)}`;
