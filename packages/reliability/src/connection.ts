@@ -46,6 +46,7 @@ import { PacketBuilder, type PacketSources, type Transmit } from './packet-build
 import { PathState } from './paths.js';
 import { BASE_PLPMTU } from './pmtud.js';
 import { type ReceiveHost, receivePacket } from './receive.js';
+import { RecvSlab } from './recv-buffer.js';
 import { type SentFrame, SentKind, type SentPacket } from './sent-packet.js';
 import { Counters, type ReliableState, type ReliableStats, snapshot } from './stats.js';
 import { StreamSet } from './streams.js';
@@ -74,6 +75,9 @@ export class ReliableConnection implements RecoveryHost, PacketSources, ReceiveH
   private readonly timers = new TimerTable(this.numbers);
   /** @internal PacketSources */ readonly acks: AckTracker;
   /** @internal PacketSources */ readonly flow: ConnectionFlow;
+  /** the receive slab (see `recvSlab`), created with the first stream or message: none on a
+   * connection that never had one (idle heap, issue 19) */
+  private recvSlabValue: RecvSlab | null = null;
   /** @internal PacketSources */ readonly streams: StreamSet;
   /** @internal PacketSources */ readonly rate = new DeliveryRateSampler(this.numbers);
   /** @internal PacketSources */ readonly recovery: LossRecovery;
@@ -601,6 +605,9 @@ export class ReliableConnection implements RecoveryHost, PacketSources, ReceiveH
       });
       return;
     }
+    // a receive slab no buffer uses goes once the connection is quiet (an idle connection holds
+    // none; recv-buffer.ts)
+    this.recvSlabValue?.onTimers(t.expired(Timer.KeepAlive, now));
     if (t.expired(Timer.LossDetection, now)) this.recovery.onTimeout(now, this.path);
     if (t.expired(Timer.KeepAlive, now)) this.builder.pingPending = true;
     if (t.expired(Timer.RttProbe, now)) this.sendRttProbe(now);
@@ -650,6 +657,7 @@ export class ReliableConnection implements RecoveryHost, PacketSources, ReceiveH
   private releaseAll(): void {
     this.streams.releaseAll();
     this.datagrams?.releaseAll();
+    this.recvSlabValue?.forget();
   }
 
   /** Room in the send budget may have opened: streams first, then messages. */
@@ -657,6 +665,16 @@ export class ReliableConnection implements RecoveryHost, PacketSources, ReceiveH
   notifyWritable(): void {
     this.streams.notifyWaiters();
     this.messages?.notifyWritable(); // none yet: no send ever waited
+  }
+
+  /**
+   * @internal The receive slab every stream and message buffer of this connection copies small
+   * frames into (recv-buffer.ts): never shared with another connection; it holds no memory while
+   * the connection is idle (StreamSet's host).
+   */
+  recvSlab(): RecvSlab {
+    this.recvSlabValue ??= new RecvSlab();
+    return this.recvSlabValue;
   }
 
   /** The queue of datagrams and core frames, created on first use. */
@@ -669,8 +687,21 @@ export class ReliableConnection implements RecoveryHost, PacketSources, ReceiveH
   /** @internal ReceiveHost */
   messageQueue(control: boolean): Messages {
     if (control)
-      return (this.control ??= new Messages(this.limits, this.flow, this.events, this.counters, true));
-    return (this.messages ??= new Messages(this.limits, this.flow, this.events, this.counters));
+      return (this.control ??= new Messages(
+        this.limits,
+        this.flow,
+        this.events,
+        this.counters,
+        this.recvSlab(),
+        true,
+      ));
+    return (this.messages ??= new Messages(
+      this.limits,
+      this.flow,
+      this.events,
+      this.counters,
+      this.recvSlab(),
+    ));
   }
 
   private checkOpen(): void {
