@@ -1,8 +1,10 @@
 /**
  * The sans-IO reliability state machine of one connection, as a coordinator: it owns the public
- * API, the connection state (open, closing, draining, closed: RFC 9000 §10) and the dispatch of
- * each received frame to the module that owns its rule. The rules live in their own files:
+ * API, the connection state (open, closing, draining, closed: RFC 9000 §10) and its transitions,
+ * the send side (what leaves, timers) and what an acknowledged or lost packet's frames mean to
+ * their owners. The rules live in their own files:
  *
+ * - `receive.ts`: a received packet decoded into state changes, each frame to its owner
  * - `streams.ts`: stream lifecycle, stream flow control, stream frames
  * - `messages.ts`, `datagrams.ts`: messages; datagrams and core's frames
  * - `loss-recovery.ts`: sent-packet ledger, ACK processing, loss detection, PTO
@@ -14,12 +16,12 @@
  * - `close.ts`: the closing and draining periods
  * - `config.ts`: options, defaults and their validation
  *
- *
- * Why ~680 lines: it is the public API of a connection (about 40 documented methods: streams,
- * messages, datagrams, paths, sans-IO I/O, close) plus the dispatch; every rule behind them is in
- * the files above, and the API stays one class so a reader finds every entry point in one place.
+ * Why ~690 lines: it is the public API of a connection (about 40 documented methods: streams,
+ * messages, datagrams, paths, sans-IO I/O, close) plus the state transitions; every rule behind
+ * them is in the files above, and the API stays one class so a reader finds every entry point in
+ * one place.
  */
-import { decodeFrames, type Frame, PollQueue } from '@srmudp/wire';
+import { type Frame, PollQueue } from '@srmudp/wire';
 import { AckTracker } from './ack-tracker.js';
 import { CloseState } from './close.js';
 import {
@@ -33,16 +35,18 @@ import type { CongestionController } from './congestion/controller.js';
 import { Datagrams } from './datagrams.js';
 import { DeliveryRateSampler } from './delivery-rate.js';
 import { ReliableError } from './error-codes.js';
-import { ErrorCode, errorName, ProtocolError } from './errors.js';
+import { ErrorCode } from './errors.js';
 import type { ReceivedPacket, ReliableEvent } from './events.js';
 import { ConnectionFlow } from './flow-control.js';
 import { Liveness } from './liveness.js';
 import { LossRecovery, type RecoveryHost } from './loss-recovery.js';
 import { Messages } from './messages.js';
 import { CONNECTION_AT, CONNECTION_SLOTS, numericSlots } from './numeric-slots.js';
-import { isAckEliciting, PacketBuilder, type PacketSources, type Transmit } from './packet-builder.js';
+import { PacketBuilder, type PacketSources, type Transmit } from './packet-builder.js';
 import { PathState } from './paths.js';
 import { BASE_PLPMTU } from './pmtud.js';
+import { type ReceiveHost, receivePacket } from './receive.js';
+import { RecvSlab } from './recv-buffer.js';
 import { type SentFrame, SentKind, type SentPacket } from './sent-packet.js';
 import { Counters, type ReliableState, type ReliableStats, snapshot } from './stats.js';
 import { StreamSet } from './streams.js';
@@ -58,19 +62,22 @@ const LOSS_LOG_INTERVAL_MS = 1000;
  * `pollTransmit`, `pollTimeout` and `pollEvent`. Nothing here throws on peer input: a protocol
  * violation closes the connection with a code.
  */
-export class ReliableConnection implements RecoveryHost, PacketSources {
+export class ReliableConnection implements RecoveryHost, PacketSources, ReceiveHost {
   readonly limits: Readonly<ReliableLimits>;
   /** @internal PacketSources */ readonly config: ConnectionConfig;
   private stateValue: ReliableState = 'open';
   /** the active path; `resetPath` replaces it */
   private path: PathState;
   /** @internal PacketSources */ readonly counters = new Counters();
-  private readonly events = new PollQueue<ReliableEvent>();
+  /** @internal ReceiveHost */ readonly events = new PollQueue<ReliableEvent>();
   /** the numbers of the parts below that change with time (numeric-slots.ts) */
   private readonly numbers = numericSlots(CONNECTION_SLOTS);
   private readonly timers = new TimerTable(this.numbers);
   /** @internal PacketSources */ readonly acks: AckTracker;
   /** @internal PacketSources */ readonly flow: ConnectionFlow;
+  /** the receive slab (see `recvSlab`), created with the first stream or message: none on a
+   * connection that never had one (idle heap, issue 19) */
+  private recvSlabValue: RecvSlab | null = null;
   /** @internal PacketSources */ readonly streams: StreamSet;
   /** @internal PacketSources */ readonly rate = new DeliveryRateSampler(this.numbers);
   /** @internal PacketSources */ readonly recovery: LossRecovery;
@@ -414,7 +421,7 @@ export class ReliableConnection implements RecoveryHost, PacketSources {
    * arrived after close.
    */
   handlePacket(now: number, packetNumber: number, payload: Uint8Array): ReceivedPacket {
-    const kind = this.receive(now, packetNumber, payload);
+    const kind = receivePacket(this, now, packetNumber, payload);
     this.path.armTimers(now);
     return kind;
   }
@@ -466,131 +473,6 @@ export class ReliableConnection implements RecoveryHost, PacketSources {
 
   stats(): ReliableStats {
     return snapshot(this.stateValue, this.path, this.recovery, this.counters, this.streams.size);
-  }
-
-  // ------------------------------------------------------------------ receiving
-
-  private receive(now: number, packetNumber: number, payload: Uint8Array): ReceivedPacket {
-    const s = this.counters;
-    if (!Number.isSafeInteger(packetNumber) || packetNumber < 0 || !(payload instanceof Uint8Array)) {
-      s.undecodablePackets++;
-      return 'dropped';
-    }
-    if (this.stateValue === 'closed' || this.stateValue === 'draining') {
-      s.afterClose++;
-      return 'dropped';
-    }
-    let frames: Frame[];
-    try {
-      frames = decodeFrames(payload);
-    } catch (e) {
-      s.undecodablePackets++;
-      this.config.log?.(`packet ${packetNumber}: undecodable frames (${(e as Error).message})`);
-      if (this.stateValue === 'open') {
-        this.enterClosing(ErrorCode.FRAME_ENCODING_ERROR, 'undecodable frames', 'FRAME_ENCODING_ERROR', now);
-      }
-      return 'dropped';
-    }
-    if (this.stateValue === 'closing') {
-      s.afterClose++;
-      for (const f of frames) {
-        if (f.type === 'close') {
-          this.stateValue = 'draining';
-          return 'dropped';
-        }
-      }
-      this.closing.onPacketWhileClosing(now, this.path.rtt.smoothed);
-      return 'dropped';
-    }
-    let eliciting = false;
-    let probing = true;
-    let ping = false;
-    for (let i = 0; i < frames.length; i++) {
-      const f = frames[i]!;
-      if (!eliciting && isAckEliciting(f)) eliciting = true;
-      if (f.type === 'ping') ping = true;
-      if (probing && f.type !== 'path_challenge' && f.type !== 'path_response' && f.type !== 'padding') {
-        probing = false;
-      }
-      if (eliciting && !probing && ping) break;
-    }
-    // a PING (keepalive, PTO probe, PMTU probe) is acknowledged at once: the peer's RTT sample
-    // is then the path's, not max_ack_delay late (idle links and fresh connections measure true)
-    if (!this.acks.onPacket(now, packetNumber, eliciting, ping, this.path.rtt.minRtt())) {
-      s.duplicatePackets++;
-      this.config.log?.(`packet ${packetNumber}: duplicate, dropped`);
-      return 'dropped';
-    }
-    s.packetsReceived++;
-    s.bytesReceived += payload.length + this.config.overhead;
-    this.liveness.onReceive(now);
-    // our warm-up PING, if one is owed soon, rides with the ACK of the peer's (liveness.ts)
-    if (ping && this.liveness.rttProbeEarly(now)) this.sendRttProbe(now);
-    const kind: ReceivedPacket = probing ? 'probing' : 'non_probing';
-    try {
-      for (let i = 0; i < frames.length; i++) {
-        this.onFrame(now, frames[i]!);
-        if (this.stateValue !== 'open') return kind;
-      }
-    } catch (e) {
-      if (e instanceof ProtocolError) {
-        this.enterClosing(e.code, e.reason, errorName(e.code), now);
-        return kind;
-      }
-      // a bug must not take the process down on peer input: close with INTERNAL_ERROR
-      this.enterClosing(ErrorCode.INTERNAL_ERROR, String(e), 'INTERNAL_ERROR', now);
-    }
-    return kind;
-  }
-
-  /** Each frame to the owner of its rule. */
-  private onFrame(now: number, f: Frame): void {
-    switch (f.type) {
-      case 'padding':
-      case 'ping':
-        return;
-      case 'ack':
-        if (this.recovery.onAckFrame(now, f, this.path)) {
-          this.streams.forgetAcked();
-          this.notifyWritable();
-        }
-        return;
-      case 'stream':
-        this.streams.onStreamFrame(now, f, this.path.rtt.smoothed);
-        return;
-      case 'message':
-        this.messageQueue(f.control === true).onFrame(now, f, this.path.rtt.smoothed);
-        return;
-      case 'datagram':
-        this.datagramQueue().onFrame(f);
-        return;
-      case 'max_data':
-        this.streams.onMaxData(f.max);
-        return;
-      case 'max_stream_data':
-        this.streams.onMaxStreamData(f.streamId, f.max);
-        return;
-      case 'max_streams':
-        this.streams.onMaxStreams(f.max);
-        return;
-      case 'reset_stream':
-        this.streams.onResetStream(now, f, this.path.rtt.smoothed);
-        return;
-      case 'stop_sending':
-        this.streams.onStopSending(f);
-        return;
-      case 'close':
-        this.stateValue = 'draining';
-        this.closing.enterDraining(now, this.path.pto(this.config.maxAckDelay));
-        this.releaseAll();
-        this.events.push({ type: 'closed', code: f.code, reason: f.reason, remote: true, error: null });
-        return;
-      case 'path_challenge':
-      case 'path_response':
-      case 'relay':
-        this.events.push({ type: 'frame', frame: f });
-        return;
-    }
   }
 
   // ------------------------------------------------------------------ loss recovery's host
@@ -723,6 +605,9 @@ export class ReliableConnection implements RecoveryHost, PacketSources {
       });
       return;
     }
+    // a receive slab no buffer uses goes once the connection is quiet (an idle connection holds
+    // none; recv-buffer.ts)
+    this.recvSlabValue?.onTimers(t.expired(Timer.KeepAlive, now));
     if (t.expired(Timer.LossDetection, now)) this.recovery.onTimeout(now, this.path);
     if (t.expired(Timer.KeepAlive, now)) this.builder.pingPending = true;
     if (t.expired(Timer.RttProbe, now)) this.sendRttProbe(now);
@@ -730,7 +615,8 @@ export class ReliableConnection implements RecoveryHost, PacketSources {
   }
 
   /** An RTT warm-up PING leaves with the next packet (liveness.ts). */
-  private sendRttProbe(now: number): void {
+  /** @internal ReceiveHost */
+  sendRttProbe(now: number): void {
     this.builder.pingPending = true;
     // the last warm-up PING leaves at `now` (a PING waits for nothing but the window): its
     // sample is the last provisional one
@@ -739,7 +625,9 @@ export class ReliableConnection implements RecoveryHost, PacketSources {
 
   // ------------------------------------------------------------------ close and helpers
 
-  private enterClosing(code: number, reason: string, error: string | null, now: number): void {
+  /** We close with `code` (RFC 9000 §10.2.1): open → closing, CLOSE is owed. */
+  /** @internal ReceiveHost */
+  enterClosing(code: number, reason: string, error: string | null, now: number): void {
     this.config.log?.(`closing: code ${code}${error === null ? '' : ` (${error})`} ${reason}`);
     this.stateValue = 'closing';
     const r = this.closing.enterClosing(code, reason, now, this.path.pto(this.config.maxAckDelay));
@@ -747,9 +635,29 @@ export class ReliableConnection implements RecoveryHost, PacketSources {
     this.events.push({ type: 'closed', code, reason: r, remote: false, error });
   }
 
+  /** The peer's CLOSE while open (RFC 9000 §10.2.2): open → draining for 3 PTO. */
+  /** @internal ReceiveHost */
+  enterDraining(now: number, code: number, reason: string): void {
+    this.stateValue = 'draining';
+    this.closing.enterDraining(now, this.path.pto(this.config.maxAckDelay));
+    this.releaseAll();
+    this.events.push({ type: 'closed', code, reason, remote: true, error: null });
+  }
+
+  /**
+   * A packet while closing: with the peer's CLOSE, closing → draining (the closing period's end
+   * stays); otherwise our CLOSE is owed again, at most once per smoothed RTT (RFC 9000 §10.2.1).
+   */
+  /** @internal ReceiveHost */
+  onPacketWhileClosing(now: number, peerClosed: boolean): void {
+    if (peerClosed) this.stateValue = 'draining';
+    else this.closing.onPacketWhileClosing(now, this.path.rtt.smoothed);
+  }
+
   private releaseAll(): void {
     this.streams.releaseAll();
     this.datagrams?.releaseAll();
+    this.recvSlabValue?.forget();
   }
 
   /** Room in the send budget may have opened: streams first, then messages. */
@@ -759,16 +667,41 @@ export class ReliableConnection implements RecoveryHost, PacketSources {
     this.messages?.notifyWritable(); // none yet: no send ever waited
   }
 
+  /**
+   * @internal The receive slab every stream and message buffer of this connection copies small
+   * frames into (recv-buffer.ts): never shared with another connection; it holds no memory while
+   * the connection is idle (StreamSet's host).
+   */
+  recvSlab(): RecvSlab {
+    this.recvSlabValue ??= new RecvSlab();
+    return this.recvSlabValue;
+  }
+
   /** The queue of datagrams and core frames, created on first use. */
-  private datagramQueue(): Datagrams {
+  /** @internal ReceiveHost */
+  datagramQueue(): Datagrams {
     return (this.datagrams ??= new Datagrams(this.limits, this.events, this.counters));
   }
 
   /** The queue of CONTROL (`control`) or application messages, created on first use. */
-  private messageQueue(control: boolean): Messages {
+  /** @internal ReceiveHost */
+  messageQueue(control: boolean): Messages {
     if (control)
-      return (this.control ??= new Messages(this.limits, this.flow, this.events, this.counters, true));
-    return (this.messages ??= new Messages(this.limits, this.flow, this.events, this.counters));
+      return (this.control ??= new Messages(
+        this.limits,
+        this.flow,
+        this.events,
+        this.counters,
+        this.recvSlab(),
+        true,
+      ));
+    return (this.messages ??= new Messages(
+      this.limits,
+      this.flow,
+      this.events,
+      this.counters,
+      this.recvSlab(),
+    ));
   }
 
   private checkOpen(): void {

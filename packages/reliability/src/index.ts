@@ -35,7 +35,7 @@ export type { Transmit } from './packet-builder.js';
 export { BLACK_HOLE_LOSSES, BLACK_HOLE_PTOS, type PathConfig, PathState } from './paths.js';
 export { BASE_PLPMTU, Pmtud } from './pmtud.js';
 export { RangeSet } from './range-set.js';
-export { RecvBuffer } from './recv-buffer.js';
+export { RecvBuffer, RecvSlab } from './recv-buffer.js';
 export { INITIAL_RTT_MS, RttEstimator } from './rtt.js';
 export { SendBuffer } from './send-buffer.js';
 export type { ReliableState, ReliableStats } from './stats.js';

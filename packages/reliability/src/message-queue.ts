@@ -1,5 +1,5 @@
 import { RangeSet } from './range-set.js';
-import { RecvBuffer } from './recv-buffer.js';
+import { RecvBuffer, type RecvSlab } from './recv-buffer.js';
 import { SendBuffer } from './send-buffer.js';
 
 /**
@@ -35,12 +35,18 @@ export class OutMessage {
 }
 
 export class InMessage {
-  readonly buf = new RecvBuffer();
+  readonly buf: RecvBuffer;
   /** highest fragment end seen (for flow-control accounting) */
   highest = 0;
   complete = false;
   data: Uint8Array | null = null;
-  constructor(readonly total: number) {}
+  /** `recvSlab`: the connection's (recv-buffer.ts) */
+  constructor(
+    readonly total: number,
+    recvSlab: RecvSlab,
+  ) {
+    this.buf = new RecvBuffer(recvSlab);
+  }
 
   /** Adds a fragment; returns true when the message became complete. */
   add(offset: number, data: Uint8Array): boolean {

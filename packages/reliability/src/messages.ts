@@ -11,6 +11,7 @@ import { ErrorCode, ProtocolError } from './errors.js';
 import type { EventQueue } from './events.js';
 import type { ConnectionFlow } from './flow-control.js';
 import { InMessage, MESSAGE_CHARGE, MessageReassembly, OutMessage } from './message-queue.js';
+import type { RecvSlab } from './recv-buffer.js';
 import { SentFrame, SentKind } from './sent-packet.js';
 import type { Counters } from './stats.js';
 
@@ -34,6 +35,8 @@ export class Messages {
     private readonly flow: ConnectionFlow,
     private readonly events: EventQueue,
     private readonly counters: Counters,
+    /** the connection's receive slab (recv-buffer.ts) */
+    private readonly recvSlab: RecvSlab,
     /** CONTROL messages (frame 0x1d): ordered, own id space, delivered as 'control' events */
     private readonly control = false,
   ) {}
@@ -86,7 +89,7 @@ export class Messages {
       if (!recv.onReceive(recv.received + MESSAGE_CHARGE)) {
         throw new ProtocolError(ErrorCode.FLOW_CONTROL_ERROR, 'message beyond the advertised limit');
       }
-      m = new InMessage(f.total);
+      m = new InMessage(f.total, this.recvSlab);
       map.set(f.id, m);
       // a message larger than the window can only arrive if the window grows (bounded)
       recv.ensureWindow(2 * (f.total + MESSAGE_CHARGE), now, srtt);

@@ -20,6 +20,77 @@ function viewWorthKeeping(data: Uint8Array, length: number): boolean {
  */
 const BLOCK = 16 * 1024;
 
+/** the slab's size: four blocks */
+const SLAB = 64 * 1024;
+
+/**
+ * The slab a connection's receive buffers carve their blocks from. A block is a region of BLOCK
+ * bytes of a 64 KiB slab that every RecvBuffer of ONE connection shares (its streams and
+ * messages), not an array of its own: a buffer that empties gives back the unused end of its
+ * block when it is the slab's last carve, so a reader that keeps up (the buffer empties after
+ * every packet) costs one 64 KiB allocation per ~35 full packets, not a 16 KiB one per packet
+ * (issue 19). Each buffer's block is its own region, so its chunks merge exactly as with an
+ * array of its own.
+ *
+ * One slab per connection, never per process: reads are views into the slab, and an application
+ * may use a view's whole `.buffer` (transfer it, forward it), so bytes of two peers must never
+ * share an ArrayBuffer. A connection holds its slab only while it receives: `onTimers` (the
+ * connection's timers ran) forgets a slab no buffer uses once the connection is quiet, so an
+ * idle connection holds none (by its keepalive at the latest). A region handed out is never
+ * written again: forgetting the slab only drops the reference, views read from it keep it alive.
+ * The price: a few unread (or still referenced) bytes pin their connection's 64 KiB slab where
+ * they pinned their buffer's own 16 KiB block.
+ */
+export class RecvSlab {
+  /** the slab blocks are carved from; null until the first carve and when forgotten */
+  slab: Uint8Array | null = null;
+  /** bytes of `slab` carved (regions below are handed out or given to a buffer) */
+  used = 0;
+  /** buffers whose current block lies in `slab` */
+  holders = 0;
+  /** a block was carved since the previous `onTimers` */
+  private carved = false;
+
+  /** A region of BLOCK bytes for a buffer: its start (the slab is `slab` after the call). */
+  carve(): number {
+    let at = this.used;
+    if (this.slab === null || at + BLOCK > SLAB) {
+      this.slab = new Uint8Array(SLAB);
+      this.holders = 0; // buffers in the previous slab stay there; they no longer count here
+      at = 0;
+    }
+    this.used = at + BLOCK;
+    this.holders++;
+    this.carved = true;
+    return at;
+  }
+
+  /** A buffer leaves its block [start, start + BLOCK) of `block`, having used `used` bytes of it. */
+  giveBack(block: Uint8Array, start: number, used: number): void {
+    if (block !== this.slab) return; // a slab already replaced or forgotten
+    this.holders--;
+    if (this.used === start + BLOCK) this.used = start + used;
+  }
+
+  /**
+   * The connection's timers ran: a slab no buffer uses is forgotten when nothing was carved from
+   * it since the previous run, or when `quiet` (the keepalive timer expired: nothing was sent,
+   * not even an ACK, for the keepalive period). Not per packet for a reader that keeps up at any
+   * rate, even with a timer per packet (pacing a transfer the other way): each packet carves.
+   */
+  onTimers(quiet: boolean): void {
+    if (this.holders === 0 && (quiet || !this.carved)) this.forget();
+    this.carved = false;
+  }
+
+  /** Forgets the slab (buffers still in it keep their blocks; nothing in it is rewritten). */
+  forget(): void {
+    this.slab = null;
+    this.used = 0;
+    this.holders = 0;
+  }
+}
+
 /**
  * Reassembly buffer of a stream (or message): out-of-order chunks, trimmed so no byte is held
  * twice (a peer cannot amplify memory with overlapping frames), read back in order. Memory is
@@ -31,15 +102,21 @@ export class RecvBuffer {
   private offs: number[] = [];
   private datas: Uint8Array[] = [];
   private head = 0;
-  /** the block in-order copies go to, its bytes used, and the chunk that ends at blockUsed
-   * (the last chunk, while nothing else replaced it) */
+  /** the slab of the block in-order copies go to (null: none), where the block starts in it, its
+   * bytes used, and the chunk that ends at blockUsed (the last chunk, while nothing else
+   * replaced it) */
   private block: Uint8Array | null = null;
+  private blockStart = 0;
   private blockUsed = 0;
   private tail: Uint8Array | null = null;
   /** bytes below this were read */
   readOffset = 0;
   /** bytes held */
   bufferedBytes = 0;
+
+  /** `slabs`: where blocks come from, the connection's (every buffer of one connection shares
+   * it; never one of another connection); a standalone buffer has its own */
+  constructor(private readonly slabs: RecvSlab = new RecvSlab()) {}
 
   /** Inserts `data` at `offset`; returns the number of new bytes stored. */
   insert(offset: number, data: Uint8Array): number {
@@ -101,13 +178,17 @@ export class RecvBuffer {
     }
     let block = this.block;
     if (block === null || this.blockUsed + len > BLOCK) {
-      block = this.block = new Uint8Array(BLOCK);
+      this.releaseBlock();
+      const slabs = this.slabs;
+      this.blockStart = slabs.carve();
+      block = this.block = slabs.slab!;
       this.blockUsed = 0;
       this.tail = null;
     }
-    const at = this.blockUsed;
+    const used = this.blockUsed;
+    const at = this.blockStart + used;
     block.set(from === 0 ? data : data.subarray(from), at);
-    this.blockUsed = at + len;
+    this.blockUsed = used + len;
     const last = datas.length - 1;
     const tail = this.tail;
     if (tail !== null && last >= this.head && datas[last] === tail && this.offs[last]! + tail.length === s) {
@@ -200,7 +281,7 @@ export class RecvBuffer {
       this.head = 0;
       // nothing held: the block goes too (an idle stream holds no memory; views read from it
       // keep it alive for as long as the reader keeps them)
-      this.block = null;
+      this.releaseBlock();
       this.tail = null;
     } else if (this.head >= 64 && this.head * 2 >= this.offs.length) {
       this.offs.splice(0, this.head);
@@ -209,11 +290,19 @@ export class RecvBuffer {
     }
   }
 
+  /** Leaves the block; its unused end goes back to the slab when it is the slab's last carve. */
+  private releaseBlock(): void {
+    const block = this.block;
+    if (block === null) return;
+    this.slabs.giveBack(block, this.blockStart, this.blockUsed);
+    this.block = null;
+  }
+
   clear(): void {
     this.offs = [];
     this.datas = [];
     this.head = 0;
-    this.block = null;
+    this.releaseBlock();
     this.tail = null;
     this.bufferedBytes = 0;
   }

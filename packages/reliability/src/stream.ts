@@ -1,7 +1,7 @@
 import { type Frame, frameSize, type StreamFrame, streamFrameOverhead } from '@srmudp/wire';
 import { ErrorCode, ProtocolError } from './errors.js';
 import { RecvWindow, SendCredit } from './flow-control.js';
-import { RecvBuffer } from './recv-buffer.js';
+import { RecvBuffer, type RecvSlab } from './recv-buffer.js';
 import { SendBuffer } from './send-buffer.js';
 import { SentFrame, SentKind } from './sent-packet.js';
 import type { Counters } from './stats.js';
@@ -26,7 +26,7 @@ export class Stream {
   /** queued in the connection's send round-robin */
   queued = false;
 
-  readonly recv = new RecvBuffer();
+  readonly recv: RecvBuffer;
   readonly recvWindow: RecvWindow;
   /** highest offset received (for connection-level accounting) */
   recvHighest = 0;
@@ -49,7 +49,10 @@ export class Stream {
     sendLimit: number,
     recvWindow: number,
     recvMaxWindow: number,
+    /** the connection's receive slab (recv-buffer.ts) */
+    recvSlab: RecvSlab,
   ) {
+    this.recv = new RecvBuffer(recvSlab);
     this.sendCredit = new SendCredit(sendLimit);
     this.recvWindow = new RecvWindow(recvWindow, recvMaxWindow);
   }

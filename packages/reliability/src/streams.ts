@@ -22,6 +22,7 @@ import { ReliableError } from './error-codes.js';
 import { ErrorCode, ProtocolError } from './errors.js';
 import type { EventQueue } from './events.js';
 import type { ConnectionFlow } from './flow-control.js';
+import type { RecvSlab } from './recv-buffer.js';
 import { SentFrame, SentKind } from './sent-packet.js';
 import type { Counters } from './stats.js';
 import { Stream } from './stream.js';
@@ -57,8 +58,9 @@ export class StreamSet {
     private readonly flow: ConnectionFlow,
     private readonly events: EventQueue,
     private readonly counters: Counters,
-    /** told when room in the send budget may have opened (streams and messages wait on it) */
-    private readonly writableHost: { notifyWritable(): void },
+    /** the connection: told when room in the send budget may have opened (streams and messages
+     * wait on it); its receive slab, for the streams' copies (never another connection's) */
+    private readonly host: { notifyWritable(): void; recvSlab(): RecvSlab },
   ) {
     this.localParity = role === 'initiator' ? 0 : 1;
     // announce our real stream limit in the first packet
@@ -436,6 +438,7 @@ export class StreamSet {
       PROTOCOL_INITIAL_MAX_STREAM_DATA,
       PROTOCOL_INITIAL_MAX_STREAM_DATA,
       this.limits.maxStreamReceiveWindow,
+      this.host.recvSlab(),
     );
     if (this.limits.streamReceiveWindow > PROTOCOL_INITIAL_MAX_STREAM_DATA) {
       st.recvWindow.window = this.limits.streamReceiveWindow;
@@ -508,7 +511,7 @@ export class StreamSet {
     st.send.clear();
     st.wantWritable = false;
     this.writableWaiters?.delete(st);
-    this.writableHost.notifyWritable();
+    this.host.notifyWritable();
   }
 
   private enqueue(st: Stream): void {

@@ -1,6 +1,6 @@
 import { concatBytes, equalBytes } from '@srmudp/wire';
 import { describe, expect, it } from 'vitest';
-import { ErrorCode } from '../src/index.js';
+import { ErrorCode, ReliableConnection } from '../src/index.js';
 import { Pair } from './helpers/pair.js';
 
 function bytes(n: number, seed = 1): Uint8Array {
@@ -221,5 +221,95 @@ describe('public accessors for the connection layer', () => {
     };
     expect(sent(3) - sent(0)).toBe(3);
     expect(() => new Pair(8, { rttProbes: -1 })).toThrow(RangeError);
+  });
+});
+
+describe('receive slab per connection (recv-buffer.ts)', () => {
+  // Small frames are copied into a slab and read back as views of it; the application may use a
+  // view's whole .buffer (transfer, forward), so two peers' bytes must never share one.
+  let packets = new Uint8Array(64 * 1024);
+  let packetsUsed = 0;
+  /** Every packet of `from` to `to`, its payload in a shared 64 KiB slab (as core decrypts). */
+  function deliver(now: number, from: ReliableConnection, to: ReliableConnection): void {
+    for (let t = from.pollTransmit(now); t !== null; t = from.pollTransmit(now)) {
+      if (packetsUsed + t.payload.length > packets.length) {
+        packets = new Uint8Array(64 * 1024);
+        packetsUsed = 0;
+      }
+      const p = packets.subarray(packetsUsed, packetsUsed + t.payload.length);
+      p.set(t.payload);
+      packetsUsed += t.payload.length;
+      to.handlePacket(now, t.packetNumber, p);
+    }
+    while (from.pollEvent(now) !== null) {}
+  }
+  function connect(): { a: ReliableConnection; b: ReliableConnection; id: number } {
+    const a = new ReliableConnection({ role: 'initiator', now: 0, overhead: 8 });
+    const b = new ReliableConnection({ role: 'responder', now: 0, overhead: 8 });
+    return { a, b, id: a.openStream() };
+  }
+  /** `a` writes `data` on `id`, `b` reads all of it (a reader that keeps up): the views read. */
+  function transfer(now: number, c: ReturnType<typeof connect>, data: Uint8Array): Uint8Array[] {
+    c.a.write(c.id, data);
+    deliver(now, c.a, c.b);
+    while (c.b.pollEvent(now) !== null) {}
+    const views: Uint8Array[] = [];
+    for (let r = c.b.read(now, c.id); r !== null; r = c.b.read(now, c.id)) views.push(r);
+    deliver(now, c.b, c.a);
+    return views;
+  }
+
+  it('chunks read from two connections receiving in turn never share an ArrayBuffer', () => {
+    // before: every buffer of the process carved from one slab, so B's views held A's bytes
+    const conns = [connect(), connect()];
+    const seen = [new Set<ArrayBufferLike>(), new Set<ArrayBufferLike>()];
+    let now = 0;
+    for (let round = 0; round < 20; round++) {
+      for (let k = 0; k < 2; k++) {
+        now += 1;
+        const views = transfer(now, conns[k]!, new Uint8Array(200).fill(k + 1));
+        expect(concatBytes(...views)).toEqual(new Uint8Array(200).fill(k + 1));
+        for (const v of views) {
+          seen[k]!.add(v.buffer);
+          // nothing but this connection's bytes anywhere in the ArrayBuffer underneath
+          expect(new Uint8Array(v.buffer).every((x) => x === 0 || x === k + 1)).toBe(true);
+        }
+      }
+    }
+    // the copies still share a slab within a connection (one allocation per ~35 packets)
+    expect(seen[0]!.size).toBeLessThanOrEqual(2);
+    for (const x of seen[0]!) expect(seen[1]!.has(x)).toBe(false);
+  });
+
+  it('a connection idle after a transfer holds no slab; the next copy goes to a new one', () => {
+    const c = connect();
+    let now = 0;
+    /** the connection's timers run (delayed ACK, keepalive at 15 s), nothing arrives to copy */
+    const idle = (ms: number): void => {
+      const until = now + ms;
+      for (let i = 0; i < 50; i++) {
+        const t = c.b.pollTimeout();
+        if (t === null || t > until) break;
+        now = Math.max(now, t);
+        c.b.handleTimeout(now);
+        deliver(now, c.b, c.a);
+        deliver(now, c.a, c.b);
+      }
+      now = until;
+    };
+    for (let round = 0; round < 2; round++) {
+      let last: Uint8Array | undefined;
+      for (let i = 0; i < 10; i++) last = transfer(++now, c, bytes(300, i + 1)).at(-1);
+      idle(20_000);
+      expect(c.b.state).toBe('open');
+      // no region handed out is reused: the next packet's copy is in a new ArrayBuffer (before:
+      // the process-wide slab stayed, and the copy went next to the previous transfer's bytes)
+      const next = transfer(++now, c, bytes(300, 99));
+      expect(concatBytes(...next)).toEqual(bytes(300, 99));
+      expect(next[0]!.buffer).not.toBe(last!.buffer);
+      expect(last).toEqual(bytes(300, 10));
+      idle(20_000);
+      expect(c.b.recvSlab().slab).toBeNull();
+    }
   });
 });
