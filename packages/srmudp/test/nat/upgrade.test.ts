@@ -9,6 +9,7 @@ import {
   gateAndMembers,
   hopUp,
   LAB,
+  type Lab,
   type Peer,
   type ReportRow,
   reportSkipWhenUnsupported,
@@ -34,6 +35,20 @@ interface Stats {
   path: { kind: string; address: { host: string; port: number } } | null;
   rttMs: number;
   minRttMs: number;
+}
+
+/** Waits (≤ 45 s) until natA holds no flow to natB's address that never saw a reply. */
+async function strayProbesGone(lab: Lab): Promise<void> {
+  const stray = async () =>
+    (await lab.exec('natA', ['conntrack', '-L', '-p', 'udp'], { check: false })).stdout
+      .split('\n')
+      .filter((l) => l.includes(`dst=${ADDR.publicB}`) && l.includes('[UNREPLIED]')).length;
+  let n = await stray();
+  for (let i = 0; i < 45 && n > 0; i++) {
+    await new Promise((r) => setTimeout(r, 1000));
+    n = await stray();
+  }
+  expect(n, 'stray birthday probes left on natA').toBe(0);
 }
 
 async function stats(p: Peer): Promise<Stats> {
@@ -127,6 +142,11 @@ describe.runIf(LAB.ok)('relayed → direct upgrade (real kernel NATs)', () => {
       a.proc.send({ t: 'send', bytes });
       await new Promise((r) => setTimeout(r, 300));
       const t0 = Date.now();
+      // natA still holds the birthday's stray probes to ~1,000 random ports of natB: one of them
+      // would let B's next random mapping straight in (a direct rebind instead of the fallback, in
+      // ~1.5 % of runs). Wait for them to expire (30 s unreplied; deleting 1,000 entries one by one
+      // takes conntrack longer).
+      await strayProbesGone(run.lab);
       // natB maps fully at random: after the flush every flow gets a new random port (its birthday
       // sockets leave no free port window to move to, so the range stays)
       await run.lab.natReboot('natB', { newPorts: false });
