@@ -156,11 +156,13 @@ export class ConnectionRegistry {
   private onConnected(id: number, remoteKey: Uint8Array, outgoing: boolean, path: PathInfo): void {
     const core = this.parts.driver.endpoint.connection(id);
     // Core queues its events and hands them over after the call that raised them: by then a
-    // connection may be closed already (e.g. replaced by a crossing one in the same turn). Core
-    // keeps it findable until its 'closed' is polled (its event contract), so `core` is defined;
-    // a closed one is not announced: its 'closed' follows and finds no Connection, which for a
-    // dial is onClosedEarly (the dialer fails it and may retry); the application never sees it.
-    if (core === undefined || core.state === 'closed') {
+    // connection may be closed or closing already (replaced by a crossing one, or the peer's CLOSE
+    // came in the same turn; its 'closed' is queued). Core keeps it findable until its 'closed' is
+    // polled (its event contract), so `core` is defined; one that is no longer established is not
+    // announced: its 'closed' follows and finds no Connection, which for a dial is onClosedEarly
+    // (the dialer fails it and may retry); the application never sees it. The browser node does
+    // the same.
+    if (core === undefined || core.state !== 'established') {
       log(`connection ${id} to ${keyToHex(remoteKey).slice(0, 12)} was closed before it was announced`);
       return;
     }
