@@ -295,11 +295,13 @@ export class BrowserNode {
   #onEndpointEvent(e: EndpointEvent): void {
     switch (e.type) {
       case 'connected': {
-        // core keeps a connection findable until its 'closed' is polled (its event contract): one
-        // closed in the turn that connected it is routed too, and its 'closed' that follows tells
-        // the directory (retry), as for any lost connection
+        // Core hands its events over after the call that raised them: by then the connection may
+        // be closed already (the peer's CLOSE came in the same turn: 'closing', its 'closed'
+        // queued). Core keeps it findable until its 'closed' is polled (its event contract); as
+        // in the Node façade, such a one is never announced (no waiter, no connections()): its
+        // 'closed' finds no connection and fails the dial, which the directory retries.
         const api = this.#endpoint.connection(e.id);
-        if (!api) return;
+        if (!api || api.state !== 'established') return;
         const r = this.#directory.connected(api, e.remoteKey, e.outgoing);
         if (!r) return;
         if (r.replaced) this.#byConnId.delete(r.replaced.api.id);
@@ -312,7 +314,11 @@ export class BrowserNode {
         return;
       case 'closed': {
         const c = this.#byConnId.get(e.id);
-        if (!c) return;
+        if (!c) {
+          // never announced (closed in the turn that connected it): a failed dial, if it was one
+          this.#directory.dialFailed(e.id, closeError(e));
+          return;
+        }
         this.#byConnId.delete(e.id);
         const error = closeError(e);
         c.detach(error);
