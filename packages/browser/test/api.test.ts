@@ -171,6 +171,42 @@ describe('options and key files', () => {
     await expect(n.peers.ready('nobody')).rejects.toMatchObject({ code: 'UNKNOWN_PEER' });
   });
 
+  it('relayReconnect: bad delays are INVALID_OPTIONS; the WebSocket reconnects on the schedule given', async () => {
+    const me = id();
+    const base = { identity: me, relays: [relay.relayAddress], webSocket: nodeWebSocket() };
+    for (const relayReconnect of [
+      { initialDelayMs: 0 },
+      { maxDelayMs: Number.NaN },
+      { initialDelayMs: 2_000, maxDelayMs: 1_000 },
+      { maxDelayMs: 1e9 },
+      'fast',
+    ])
+      await expect(
+        createNode({ ...base, relayReconnect } as unknown as Parameters<typeof createNode>[0]),
+      ).rejects.toMatchObject({ code: 'INVALID_OPTIONS' });
+    // a relay nobody listens at: the WebSocket is opened again after 10-20 ms each time
+    const nowhere = `ws://127.0.0.1:1/relay#${relay.relayAddress.split('#')[1]}`;
+    const opened: number[] = [];
+    const nws = nodeWebSocket();
+    const counting: WebSocketFactory = {
+      headers: nws.headers,
+      create: (url, protocol, init) => {
+        opened.push(Date.now());
+        return nws.create(url, protocol, init);
+      },
+    };
+    const m = await createNode({
+      identity: me,
+      relays: [nowhere],
+      webSocket: counting,
+      relayReconnect: { initialDelayMs: 10, maxDelayMs: 20 },
+    });
+    await new Promise((r) => setTimeout(r, 600));
+    await m.close();
+    // the default (250 ms doubling) opens at most 3 in 600 ms
+    expect(opened.length).toBeGreaterThanOrEqual(8);
+  });
+
   it('exports and imports the Node key-file format both ways', () => {
     const a = generateIdentity(randomBytes);
     const fromBrowser = decodeKeyFile(exportKeyFile(a));
