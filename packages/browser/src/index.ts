@@ -20,3 +20,4 @@ export {
   type ReceivedMessage,
 } from './node.js';
 export type { PeerStatus, RelayedPath } from './peers.js';
+export type { RelayReconnect } from './relay-link.js';

@@ -9,12 +9,7 @@
 // and moves a connection to a new circuit after a relay restart (same session).
 import { type Address, CoreEndpoint, type EndpointEvent, lostPeerCode } from '@srmudp/core';
 import { type Identity, nobleBackend, peerIdToString } from '@srmudp/crypto';
-import {
-  globalWebSocket,
-  type WebSocketFactory,
-  type WsStateChange,
-  WsTransport,
-} from '@srmudp/transport-ws/portable';
+import { globalWebSocket, type WebSocketFactory, type WsStateChange } from '@srmudp/transport-ws/portable';
 import { type AfterTimer, SrmudpError, waitNext } from '@srmudp/wire';
 import { isPeerIdText, parseRelayAddress } from './addresses.js';
 import type { BrowserConnection } from './connection.js';
@@ -22,7 +17,7 @@ import { loadOrCreateIdentity, randomBytes } from './identity.js';
 import { BrowserLoop } from './loop.js';
 import { PeerDirectory, type PeerStatus } from './peers.js';
 import { abortError, Inbox, type Waiter, wait } from './queue.js';
-import { RelayLink, type RelayLinkHost } from './relay-link.js';
+import { RelayLink, type RelayLinkHost, type RelayReconnect } from './relay-link.js';
 
 export interface BrowserNodeOptions {
   /** the node's identity (default: the one stored in IndexedDB, created on first use) */
@@ -42,6 +37,9 @@ export interface BrowserNodeOptions {
   webSocket?: WebSocketFactory;
   /** stop handing packets to the WebSocket above this many buffered bytes (default 256 KiB) */
   highWaterBytes?: number;
+  /** the WebSocket's reconnect backoff after it fails or drops: first delay (default 250 ms),
+   * doubling up to `maxDelayMs` (default 5,000 ms); each 10..600,000 ms (INVALID_OPTIONS) */
+  relayReconnect?: RelayReconnect;
   /** the higher-key end of a named pair dials too after this long without a session (default 3,000 ms) */
   lateDialMs?: number;
   /** e2e idle timeout, ms (default core's) */
@@ -131,15 +129,14 @@ export class BrowserNode {
         this.#directory.relayUp(now);
       },
     };
-    const open = (url: string) =>
-      new WsTransport({
-        url,
-        webSocket: o.webSocket ?? globalWebSocket(),
-        reconnect: { initialDelayMs: 250, maxDelayMs: 5_000 },
-        maxBufferedBytes: Math.max(4 * this.#highWater, 1 << 20),
-        ...(o.token !== undefined ? { token: o.token } : {}),
-      });
-    this.#link = new RelayLink(this.#endpoint, relays, host, open, this.counters, this.carrierChanges);
+    // the link owns the carrier policy (how and when the WebSocket is opened); these are its inputs
+    const carrier = {
+      webSocket: o.webSocket ?? globalWebSocket(),
+      token: o.token,
+      highWaterBytes: this.#highWater,
+      relayReconnect: o.relayReconnect,
+    };
+    this.#link = new RelayLink(this.#endpoint, relays, host, carrier, this.counters, this.carrierChanges);
     this.#directory = new PeerDirectory(this.identity.publicKey, o, this.#link, host, this.counters);
     // the loop runs core against the link: datagrams and the hop session's events stay there
     this.#loop = new BrowserLoop(this.#endpoint, this.#link, this.#highWater, this.counters);
@@ -295,11 +292,13 @@ export class BrowserNode {
   #onEndpointEvent(e: EndpointEvent): void {
     switch (e.type) {
       case 'connected': {
-        // core keeps a connection findable until its 'closed' is polled (its event contract): one
-        // closed in the turn that connected it is routed too, and its 'closed' that follows tells
-        // the directory (retry), as for any lost connection
+        // Core hands its events over after the call that raised them: by then the connection may
+        // be closed already (the peer's CLOSE came in the same turn: 'closing', its 'closed'
+        // queued). Core keeps it findable until its 'closed' is polled (its event contract); as
+        // in the Node façade, such a one is never announced (no waiter, no connections()): its
+        // 'closed' finds no connection and fails the dial, which the directory retries.
         const api = this.#endpoint.connection(e.id);
-        if (!api) return;
+        if (api?.state !== 'established') return;
         const r = this.#directory.connected(api, e.remoteKey, e.outgoing);
         if (!r) return;
         if (r.replaced) this.#byConnId.delete(r.replaced.api.id);
@@ -312,7 +311,11 @@ export class BrowserNode {
         return;
       case 'closed': {
         const c = this.#byConnId.get(e.id);
-        if (!c) return;
+        if (!c) {
+          // never announced (closed in the turn that connected it): a failed dial, if it was one
+          this.#directory.dialFailed(e.id, closeError(e));
+          return;
+        }
         this.#byConnId.delete(e.id);
         const error = closeError(e);
         c.detach(error);

@@ -3,10 +3,69 @@
 // hop session with the relay over it (dialled when the socket opens, again when it fails), "I
 // speak CONTROL frames" once it is up, the relay's greeting (core's relay client of it is ready:
 // circuits can be asked for), and the next relay after three failed connection attempts in a row.
+// It is the one owner of the carrier policy: how the WebSocket is opened (factory, token, buffer
+// bound), its reconnect backoff, and when to give up on a relay for the next.
 import { type Address, type CoreEndpoint, type EndpointEvent, RELAY_TO_SERVICE } from '@srmudp/core';
-import type { WsStateChange, WsTransport } from '@srmudp/transport-ws/portable';
-import { compareBytes } from '@srmudp/wire';
+import {
+  type WebSocketFactory,
+  type WsStateChange,
+  WsTransport,
+  type WsTransportOptions,
+} from '@srmudp/transport-ws/portable';
+import { compareBytes, SrmudpError } from '@srmudp/wire';
 import type { LoopHost } from './loop.js';
+
+/** The WebSocket's reconnect backoff: the first delay, doubling (jittered) up to the last. */
+export interface RelayReconnect {
+  /** ms before the first reconnect attempt (default 250) */
+  initialDelayMs?: number;
+  /** ms between attempts at most (default 5,000) */
+  maxDelayMs?: number;
+}
+
+/** The node's options the link opens its WebSockets with. */
+export interface CarrierOptions {
+  webSocket: WebSocketFactory;
+  /** bearer token for a relay with token admission */
+  token?: string | undefined;
+  /** the loop's high-water mark; the WebSocket's own bound is 4x that, at least 1 MiB */
+  highWaterBytes: number;
+  relayReconnect?: RelayReconnect | undefined;
+}
+
+/** Opens a carrier with the link's policy (tests pass their own; default `new WsTransport`). */
+export type CarrierFactory = (options: WsTransportOptions) => WsTransport;
+
+/** another relay after this many failed connection attempts in a row (when there is one) */
+const FAILURES_BEFORE_NEXT_RELAY = 3;
+const RECONNECT_MIN_MS = 10;
+const RECONNECT_MAX_MS = 600_000;
+
+/** The reconnect backoff of `relayReconnect` with its defaults; SrmudpError INVALID_OPTIONS when wrong. */
+export function relayReconnectDelays(r: RelayReconnect | undefined): {
+  initialDelayMs: number;
+  maxDelayMs: number;
+} {
+  if (r !== undefined && (typeof r !== 'object' || r === null))
+    throw new SrmudpError('INVALID_OPTIONS', '"relayReconnect" expected { initialDelayMs?, maxDelayMs? }');
+  const initialDelayMs = r?.initialDelayMs ?? 250;
+  const maxDelayMs = r?.maxDelayMs ?? Math.max(5_000, initialDelayMs);
+  for (const [name, v] of [
+    ['initialDelayMs', initialDelayMs],
+    ['maxDelayMs', maxDelayMs],
+  ] as const)
+    if (!(Number.isFinite(v) && v >= RECONNECT_MIN_MS && v <= RECONNECT_MAX_MS))
+      throw new SrmudpError(
+        'INVALID_OPTIONS',
+        `"relayReconnect.${name}" expected ${RECONNECT_MIN_MS}..${RECONNECT_MAX_MS} ms, got ${v}`,
+      );
+  if (maxDelayMs < initialDelayMs)
+    throw new SrmudpError(
+      'INVALID_OPTIONS',
+      `"relayReconnect.maxDelayMs" (${maxDelayMs}) expected ≥ initialDelayMs (${initialDelayMs})`,
+    );
+  return { initialDelayMs, maxDelayMs };
+}
 
 /** What the link needs from its node. */
 export interface RelayLinkHost {
@@ -34,8 +93,9 @@ export class RelayLink implements LoopHost {
   readonly #endpoint: CoreEndpoint;
   readonly #relays: Array<{ url: string; key: Uint8Array; peerId: string }>;
   readonly #host: RelayLinkHost;
-  /** opens the WebSocket to a relay's URL (the node's options: WebSocket factory, token, buffer bound) */
-  readonly #open: (url: string) => WsTransport;
+  /** what every WebSocket to a relay is opened with but its URL (the carrier policy) */
+  readonly #carrierOptions: Omit<WsTransportOptions, 'url'>;
+  readonly #openCarrier: CarrierFactory;
   readonly #counters: { not_hop: number; send_dropped: number };
   /** every state change of the WebSocket, in order */
   readonly #changes: WsStateChange[];
@@ -44,14 +104,22 @@ export class RelayLink implements LoopHost {
     endpoint: CoreEndpoint,
     relays: Array<{ url: string; key: Uint8Array; peerId: string }>,
     host: RelayLinkHost,
-    open: (url: string) => WsTransport,
+    carrier: CarrierOptions,
     counters: { not_hop: number; send_dropped: number },
     changes: WsStateChange[],
+    openCarrier: CarrierFactory = (o) => new WsTransport(o),
   ) {
     this.#endpoint = endpoint;
     this.#relays = relays;
     this.#host = host;
-    this.#open = open;
+    this.#carrierOptions = {
+      webSocket: carrier.webSocket,
+      reconnect: relayReconnectDelays(carrier.relayReconnect),
+      // core paces and retransmits; a deep WebSocket buffer is only queueing delay
+      maxBufferedBytes: Math.max(4 * carrier.highWaterBytes, 1 << 20),
+      ...(carrier.token !== undefined ? { token: carrier.token } : {}),
+    };
+    this.#openCarrier = openCarrier;
     this.#counters = counters;
     this.#changes = changes;
   }
@@ -82,7 +150,7 @@ export class RelayLink implements LoopHost {
 
   /** Opens the WebSocket to the current relay (and keeps it open, or moves to the next relay). */
   start(): void {
-    const carrier = this.#open(this.current.url);
+    const carrier = this.#openCarrier({ ...this.#carrierOptions, url: this.current.url });
     this.#carrier = carrier;
     this.#hopAddress = carrier.remote;
     carrier.onDatagram((data, from) => this.#host.receive(data, { host: from.host, port: from.port }));
@@ -94,10 +162,10 @@ export class RelayLink implements LoopHost {
         this.#dialHop();
       } else {
         this.#hopLost();
-        // another relay after three failed attempts in a row (when there is one)
+        // another relay after a few failed attempts in a row (when there is one)
         if (
           c.state === 'reconnecting' &&
-          ++failures >= 3 &&
+          ++failures >= FAILURES_BEFORE_NEXT_RELAY &&
           this.#relays.length > 1 &&
           !this.#host.closed()
         ) {

@@ -96,6 +96,42 @@ function slowWebSocket(perTick: number): { factory: WebSocketFactory; maxBuffere
   };
   return { factory, maxBuffered: () => max };
 }
+/**
+ * A WebSocket whose received messages can be held (`hold = true`) and then handed to the node
+ * all in one turn (`release()`), as a page does that was busy while several arrived.
+ */
+function heldWebSocket(): { factory: WebSocketFactory; hold: boolean; release(): void } {
+  const base = nodeWebSocket();
+  const held: Array<() => void> = [];
+  const ctl = {
+    hold: false,
+    release(): void {
+      ctl.hold = false;
+      for (const deliver of held.splice(0)) deliver();
+    },
+    factory: {
+      headers: base.headers,
+      create: (url, protocol, init) => {
+        const ws = base.create(url, protocol, init);
+        return new Proxy(ws, {
+          get(t, p) {
+            const v = Reflect.get(t, p);
+            return typeof v === 'function' ? v.bind(t) : v;
+          },
+          set(t, p, v) {
+            if (p !== 'onmessage' || v === null) return Reflect.set(t, p, v);
+            const onmessage = v as (ev: { data: unknown }) => void;
+            return Reflect.set(t, p, (ev: { data: unknown }) => {
+              if (ctl.hold) held.push(() => onmessage(ev));
+              else onmessage(ev);
+            });
+          },
+        }) as WebSocketLike;
+      },
+    } as WebSocketFactory,
+  };
+  return ctl;
+}
 const text = (b: Uint8Array) => new TextDecoder().decode(b);
 
 async function readAll(r: ReadableStream<Uint8Array>): Promise<Uint8Array> {
@@ -133,6 +169,42 @@ describe('options and key files', () => {
     );
     expect(() => n.send('x', { to: ['nobody'] })).toThrow(expect.objectContaining({ code: 'UNKNOWN_PEER' }));
     await expect(n.peers.ready('nobody')).rejects.toMatchObject({ code: 'UNKNOWN_PEER' });
+  });
+
+  it('relayReconnect: bad delays are INVALID_OPTIONS; the WebSocket reconnects on the schedule given', async () => {
+    const me = id();
+    const base = { identity: me, relays: [relay.relayAddress], webSocket: nodeWebSocket() };
+    for (const relayReconnect of [
+      { initialDelayMs: 0 },
+      { maxDelayMs: Number.NaN },
+      { initialDelayMs: 2_000, maxDelayMs: 1_000 },
+      { maxDelayMs: 1e9 },
+      'fast',
+    ])
+      await expect(
+        createNode({ ...base, relayReconnect } as unknown as Parameters<typeof createNode>[0]),
+      ).rejects.toMatchObject({ code: 'INVALID_OPTIONS' });
+    // a relay nobody listens at: the WebSocket is opened again after 10-20 ms each time
+    const nowhere = `ws://127.0.0.1:1/relay#${relay.relayAddress.split('#')[1]}`;
+    const opened: number[] = [];
+    const nws = nodeWebSocket();
+    const counting: WebSocketFactory = {
+      headers: nws.headers,
+      create: (url, protocol, init) => {
+        opened.push(Date.now());
+        return nws.create(url, protocol, init);
+      },
+    };
+    const m = await createNode({
+      identity: me,
+      relays: [nowhere],
+      webSocket: counting,
+      relayReconnect: { initialDelayMs: 10, maxDelayMs: 20 },
+    });
+    await new Promise((r) => setTimeout(r, 600));
+    await m.close();
+    // the default (250 ms doubling) opens at most 3 in 600 ms
+    expect(opened.length).toBeGreaterThanOrEqual(8);
   });
 
   it('exports and imports the Node key-file format both ways', () => {
@@ -418,6 +490,57 @@ describe('two nodes through the relay', () => {
     expect(after).toBeGreaterThanOrEqual(4_500);
     expect(after).toBeLessThan(15_000);
     await y.close();
+  }, 40_000);
+
+  it('a connection closed in the turn that connected it is never handed out: a failed dial, retried', async () => {
+    const { peerIdToString } = await import('@srmudp/crypto');
+    const { compareBytes } = await import('@srmudp/wire');
+    const [ia, ib] = [id(), id()].sort((p, q) => compareBytes(p.publicKey, q.publicKey)) as [
+      Identity,
+      Identity,
+    ];
+    // a (the lower key) dials b and closes its first session in the turn it connects; b's
+    // received messages are held meanwhile, so the handshake's last packet and a's CLOSE reach b
+    // together: b's core connects and closes that session in one turn
+    const held = heldWebSocket();
+    const a = await node(ia);
+    const b = await node(
+      ib,
+      { a: peerIdToString(ia.publicKey) },
+      { webSocket: held.factory, lateDialMs: 60_000 },
+    );
+    await a.relayReady({ timeout: 20_000 });
+    await b.relayReady({ timeout: 20_000 });
+    let closedFirst = false;
+    const aSide = (async () => {
+      for await (const c of a.connections()) {
+        if (closedFirst) continue;
+        held.hold = true;
+        c.close();
+        closedFirst = true;
+      }
+    })();
+    const handed: boolean[] = []; // each connection b's connections() yields: closed already?
+    const bSide = (async () => {
+      for await (const c of b.connections()) handed.push(c.isClosed);
+    })();
+    const ready = b.peers.ready('a', { timeout: 30_000 });
+    a.peers.add({ b: peerIdToString(ib.publicKey) });
+    await expect.poll(() => closedFirst, { timeout: 20_000 }).toBe(true);
+    // a's CLOSE follows its drain, which waits for acks b cannot send while held (≤ 2 s)
+    await new Promise((r) => setTimeout(r, 2_500));
+    held.release();
+    // the waiter gets the session of a's next dial, open; nobody was handed the closed one
+    const c = await ready;
+    expect(c.isClosed).toBe(false);
+    expect(b.connection('a')).toBe(c);
+    await expect.poll(() => handed.length, { timeout: 5_000 }).toBeGreaterThan(0);
+    expect(handed).not.toContain(true);
+    a.send('after', { to: ['b'] });
+    expect(text((await b.receive({ timeout: 20_000 }))?.data as Uint8Array)).toBe('after');
+    await a.close();
+    await b.close();
+    await Promise.all([aSide, bSide]);
   }, 40_000);
 
   it('a createNode signal closes the node', async () => {
