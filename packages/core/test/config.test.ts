@@ -72,14 +72,26 @@ describe('reliability configuration of connections', () => {
   const relConfig = (c: ConnectionApi | undefined): ConnectionConfig => (c as unknown as Internal).rel.config;
 
   it('is resolved once per role, RTT-probe answering and path MTU, then shared', () => {
-    const settings = resolveEndpointConfig({ identity: identity('rc'), random: (n) => new Uint8Array(n) }, 0).reliable;
+    const settings = resolveEndpointConfig(
+      { identity: identity('rc'), random: (n) => new Uint8Array(n) },
+      0,
+    ).reliable;
     const configs = new ReliableConfigs(settings);
     const first = configs.options('responder', true, 1472, 5, null);
     const again = configs.options('responder', true, 1472, 99, null);
     if (!('config' in first) || !('config' in again)) throw new Error('expected resolved options');
     expect(again.config).toBe(first.config);
     expect(again.now).toBe(99);
-    expect(first.config).toEqual(resolveConfig({ ...settings, role: 'responder', now: 5, rttProbeAnswer: true, maxUdpPayload: 1472, headroom: DATA_HEADER_LENGTH }));
+    expect(first.config).toEqual(
+      resolveConfig({
+        ...settings,
+        role: 'responder',
+        now: 5,
+        rttProbeAnswer: true,
+        maxUdpPayload: 1472,
+        headroom: DATA_HEADER_LENGTH,
+      }),
+    );
     const variants = [
       configs.options('initiator', true, 1472, 5, null),
       configs.options('responder', false, 1472, 5, null),

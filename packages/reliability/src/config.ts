@@ -236,7 +236,8 @@ export function resolveConfig(options: ReliableOptions): ConnectionConfig {
  */
 export function configOf(options: ReliableOptions | ResolvedReliableOptions): ConnectionConfig {
   if (!('config' in options)) return resolveConfig(options);
-  if (!RESOLVED.has(options.config)) throw new TypeError('"config" expected a configuration from resolveConfig');
+  if (!RESOLVED.has(options.config))
+    throw new TypeError('"config" expected a configuration from resolveConfig');
   if (!Number.isFinite(options.now)) throw new TypeError('"now" expected a finite number');
   return options.config;
 }

@@ -26,9 +26,9 @@ import { AckTracker } from './ack-tracker.js';
 import { CloseState } from './close.js';
 import {
   type ConnectionConfig,
+  configOf,
   PROTOCOL_INITIAL_MAX_DATA,
   type ReliableLimits,
-  configOf,
   type ReliableOptions,
   type ResolvedReliableOptions,
 } from './config.js';

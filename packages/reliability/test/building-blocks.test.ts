@@ -566,7 +566,12 @@ describe('resolved configuration', () => {
       expect(c.state).toBe('open');
     }
     // a connection made from the configuration behaves as one made from the options
-    const viaOptions = new ReliableConnection({ role: 'responder', now: 10, keepaliveMs: 1234, idleTimeoutMs: 5678 });
+    const viaOptions = new ReliableConnection({
+      role: 'responder',
+      now: 10,
+      keepaliveMs: 1234,
+      idleTimeoutMs: 5678,
+    });
     expect(a.pollTimeout()).toBe(viaOptions.pollTimeout());
     expect(a.openStream()).toBe(viaOptions.openStream());
     // not a configuration resolveConfig returned (a copy, or unvalidated values): refused
