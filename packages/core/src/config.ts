@@ -5,8 +5,14 @@
  * timers, congestion control), and core's own policy (limits, accept lists).
  */
 import type { HandshakeLimits, Identity, SecureEndpointConfig } from '@srmudp/crypto';
-import { CONGESTION_CONTROLLERS, type ReliableOptions } from '@srmudp/reliability';
-import type { Address } from '@srmudp/wire';
+import {
+  CONGESTION_CONTROLLERS,
+  type ConnectionConfig,
+  type ReliableOptions,
+  type ResolvedReliableOptions,
+  resolveConfig,
+} from '@srmudp/reliability';
+import { type Address, DATA_HEADER_LENGTH } from '@srmudp/wire';
 import type { EndpointConfig, LogSink } from './api.js';
 import { BOOT_ID_OPTION, DEFAULTS } from './defaults.js';
 
@@ -21,6 +27,54 @@ import type { RelayOptions } from './relays.js';
 export const RTT_WARMUP_PROBES = 1;
 
 export type ReliableSettings = Omit<ReliableOptions, 'role' | 'now'>;
+
+/**
+ * What an endpoint's connections create their reliability state with: the endpoint's settings
+ * plus what differs per connection (its stream-id role, whether it answers the peer's RTT warm-up
+ * PING, its path's UDP payload ceiling), resolved once per combination (a handful per endpoint)
+ * and shared, so a new connection builds no options object and validates nothing (perf P4,
+ * issue 19). With a reliability log each connection gets its own prefixed log, hence its own
+ * options.
+ */
+export class ReliableConfigs {
+  private readonly resolved = new Map<number, ConnectionConfig>();
+
+  constructor(private readonly settings: ReliableSettings) {}
+
+  options(
+    role: 'initiator' | 'responder',
+    rttProbeAnswer: boolean,
+    maxUdpPayload: number,
+    now: number,
+    log: ((message: string) => void) | null,
+  ): ReliableOptions | ResolvedReliableOptions {
+    if (log !== null) return { ...this.of(role, rttProbeAnswer, maxUdpPayload, now), log };
+    const key = (maxUdpPayload * 2 + (rttProbeAnswer ? 1 : 0)) * 2 + (role === 'initiator' ? 1 : 0);
+    let config = this.resolved.get(key);
+    if (config === undefined) {
+      config = resolveConfig(this.of(role, rttProbeAnswer, maxUdpPayload, now));
+      this.resolved.set(key, config);
+    }
+    return { config, now };
+  }
+
+  private of(
+    role: 'initiator' | 'responder',
+    rttProbeAnswer: boolean,
+    maxUdpPayload: number,
+    now: number,
+  ): ReliableOptions {
+    return {
+      ...this.settings,
+      role,
+      now,
+      rttProbeAnswer,
+      maxUdpPayload,
+      // the data header goes before the frames: reliability leaves room for it (sealed in place)
+      headroom: DATA_HEADER_LENGTH,
+    };
+  }
+}
 
 export interface EndpointSettings {
   readonly identity: Identity;

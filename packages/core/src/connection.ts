@@ -6,7 +6,7 @@
  */
 import { type SecureChannel, shortPeerId } from '@srmudp/crypto';
 import { ReliableConnection as Reliable, type ReliableEvent } from '@srmudp/reliability';
-import { compareBytes, DATA_HEADER_LENGTH, type Frame, sharedSlab } from '@srmudp/wire';
+import { compareBytes, type Frame, sharedSlab } from '@srmudp/wire';
 import type { AmplificationGuard } from './amplification.js';
 import type {
   Address,
@@ -17,7 +17,7 @@ import type {
   LogSink,
   PathInfo,
 } from './api.js';
-import type { ReliableSettings } from './config.js';
+import type { ReliableConfigs, ReliableSettings } from './config.js';
 import { ConnectionChannels } from './connection-channels.js';
 import { ConnectionPaths, pathText, prefixedLog } from './connection-paths.js';
 import { CloseCode, DEFAULTS } from './defaults.js';
@@ -29,6 +29,8 @@ export interface ConnectionHost {
   readonly amp: AmplificationGuard;
   readonly random: (n: number) => Uint8Array;
   readonly reliableOptions: ReliableSettings;
+  /** what a new connection's reliability state is created with (config.ts) */
+  readonly reliableConfigs: ReliableConfigs;
   /** core's log and reliability's, or null: silent (EndpointConfig.log) */
   readonly log: LogSink | null;
   readonly reliabilityLog: LogSink | null;
@@ -289,18 +291,17 @@ export class CoreConnection implements ConnectionApi {
     // the event's address is a copy made for us (crypto keeps the same read-only object)
     const route = routeOf(session.address);
     const relLog = this.host.reliabilityLog;
-    const rel = new Reliable({
-      ...this.host.reliableOptions,
-      role,
-      now,
-      // the accepting side answers the dialler's RTT warm-up PING with its own: one datagram, not two
-      rttProbeAnswer: !this.outgoing,
-      maxUdpPayload: maxUdpPayload(route),
-      // the data header goes before the frames: reliability leaves room for it (sealed in place)
-      headroom: DATA_HEADER_LENGTH,
-      // one closure per connection, and only when logging: reliability's lines name their connection
-      ...(relLog !== null ? { log: prefixedLog(relLog, this.label()) } : {}),
-    });
+    const rel = new Reliable(
+      this.host.reliableConfigs.options(
+        role,
+        // the accepting side answers the dialler's RTT warm-up PING with its own: one datagram, not two
+        !this.outgoing,
+        maxUdpPayload(route),
+        now,
+        // one closure per connection, and only when logging: reliability's lines name their connection
+        relLog !== null ? prefixedLog(relLog, this.label()) : null,
+      ),
+    );
     this.rel = rel;
     if (handshakeRttMs !== null) rel.seedRtt(handshakeRttMs);
     const paths = new ConnectionPaths(this.host, this, rel, route);

@@ -28,7 +28,7 @@ import type {
   EndpointStats,
   Transmit,
 } from './api.js';
-import { bootOptions, type EndpointSettings, resolveEndpointConfig } from './config.js';
+import { bootOptions, type EndpointSettings, ReliableConfigs, resolveEndpointConfig } from './config.js';
 import { type ConnectionHost, CoreConnection } from './connection.js';
 import { ConnectionTable } from './connection-table.js';
 import { BOOT_ID_LENGTH, BOOT_ID_OPTION, CloseCode, DEFAULTS } from './defaults.js';
@@ -90,6 +90,7 @@ export class CoreEndpoint implements EndpointApi {
       amp: this.amp,
       random: settings.random,
       reliableOptions: settings.reliable,
+      reliableConfigs: new ReliableConfigs(settings.reliable),
       log: settings.log,
       reliabilityLog: settings.reliabilityLog,
       emit: (ev) => this.emit(ev),

@@ -1,8 +1,16 @@
-import { type CongestionControllerFactory, newReno } from '@srmudp/reliability';
-import { isClosedError } from '@srmudp/wire';
+import {
+  type CongestionControllerFactory,
+  type ConnectionConfig,
+  newReno,
+  type ReliableOptions,
+  resolveConfig,
+} from '@srmudp/reliability';
+import { DATA_HEADER_LENGTH, isClosedError } from '@srmudp/wire';
 import { describe, expect, it } from 'vitest';
+import type { ConnectionApi } from '../src/api.js';
+import { ReliableConfigs, resolveEndpointConfig } from '../src/config.js';
 import { CoreEndpoint } from '../src/endpoint.js';
-import { ADDR_B, identity, randomBytes, simPair } from './helpers.js';
+import { ADDR_B, identity, randomBytes, SimEndpoint, simPair } from './helpers.js';
 
 describe('EndpointConfig contracts', () => {
   it('congestion takes a CongestionControllerFactory; one controller per path', () => {
@@ -56,5 +64,68 @@ describe('EndpointConfig contracts', () => {
     expect(err).toMatchObject({ code: 'ENDPOINT_CLOSED' });
     expect(isClosedError(err)).toBe(true);
     expect(isClosedError(new Error('CLOSED'))).toBe(false);
+  });
+});
+
+describe('reliability configuration of connections', () => {
+  type Internal = { rel: { config: ConnectionConfig } };
+  const relConfig = (c: ConnectionApi | undefined): ConnectionConfig => (c as unknown as Internal).rel.config;
+
+  it('is resolved once per role, RTT-probe answering and path MTU, then shared', () => {
+    const settings = resolveEndpointConfig(
+      { identity: identity('rc'), random: (n) => new Uint8Array(n) },
+      0,
+    ).reliable;
+    const configs = new ReliableConfigs(settings);
+    const first = configs.options('responder', true, 1472, 5, null);
+    const again = configs.options('responder', true, 1472, 99, null);
+    if (!('config' in first) || !('config' in again)) throw new Error('expected resolved options');
+    expect(again.config).toBe(first.config);
+    expect(again.now).toBe(99);
+    expect(first.config).toEqual(
+      resolveConfig({
+        ...settings,
+        role: 'responder',
+        now: 5,
+        rttProbeAnswer: true,
+        maxUdpPayload: 1472,
+        headroom: DATA_HEADER_LENGTH,
+      }),
+    );
+    const variants = [
+      configs.options('initiator', true, 1472, 5, null),
+      configs.options('responder', false, 1472, 5, null),
+      configs.options('responder', true, 1452, 5, null),
+    ].map((o) => ('config' in o ? o.config : null));
+    expect(new Set([first.config, ...variants]).size).toBe(4);
+    expect(variants.map((c) => [c?.role, c?.rttProbeAnswer, c?.maxUdpPayload])).toEqual([
+      ['initiator', true, 1472],
+      ['responder', false, 1472],
+      ['responder', true, 1452],
+    ]);
+    // with a log, per connection: plain options carrying it
+    const log = (): void => {};
+    const logged = configs.options('responder', true, 1472, 5, log);
+    expect('config' in logged).toBe(false);
+    expect(resolveConfig(logged as ReliableOptions).log).toBe(log);
+  });
+
+  it('two connections an endpoint accepted share one object; different endpoint options do not', () => {
+    const { net, a, b } = simPair('rc-share', { b: { keepaliveMs: 7000 } });
+    const c = new SimEndpoint('c');
+    net.addHost('c', c, [{ host: '10.0.0.3', port: 4433 }]);
+    const ca = a.ep.connect(net.now, { addresses: [ADDR_B], remoteKey: b.key });
+    const cc = c.ep.connect(net.now, { addresses: [ADDR_B], remoteKey: b.key });
+    net.drive({ until: () => b.count('connected') === 2, maxTimeMs: 5000 });
+    expect([ca.state, cc.state]).toEqual(['established', 'established']);
+    const accepted = b.events.flatMap((e) => (e.type === 'connected' ? [b.ep.connection(e.id)] : []));
+    expect(accepted.length).toBe(2);
+    const [x, y] = accepted.map(relConfig);
+    expect(x?.keepaliveMs).toBe(7000);
+    // b's key sorts before both a's and c's (the stream-id role is decided by the keys)
+    expect([x?.role, y?.role]).toEqual(['initiator', 'initiator']);
+    expect(y).toBe(x);
+    expect(relConfig(ca).keepaliveMs).not.toBe(7000);
+    expect(relConfig(ca)).not.toBe(x);
   });
 });

@@ -105,7 +105,7 @@ export class Initiation {
    * responder and answered from its cache), fresh MACs (a cookie may have arrived). */
   datagram(now: number, remoteStatic: Uint8Array | null, cookie: Uint8Array | null): Uint8Array {
     const pkt = this.packet.slice();
-    this.mac1 = writeMac1(pkt, mac1Key(remoteStatic));
+    this.mac1 = writeMac1(pkt, mac1Key(remoteStatic, this.host.backend));
     writeMac2(pkt, cookie);
     this.sends++;
     this.lastSentAt = now;
@@ -122,7 +122,7 @@ export class Initiation {
   /** A cookie reply for this initiation: the cookie, or null when it does not open. */
   openCookieReply(remoteStatic: Uint8Array | null, nonce: Uint8Array, sealed: Uint8Array): Uint8Array | null {
     if (!this.mac1 || this.cookieTaken) return null;
-    const key = cookieKey(this.pattern === 'IK' ? remoteStatic : null);
+    const key = cookieKey(this.pattern === 'IK' ? remoteStatic : null, this.host.backend);
     const cookie = openCookie(key, nonce, sealed, this.mac1);
     if (!cookie) return null;
     this.cookieTaken = true;
@@ -146,7 +146,7 @@ export class Initiation {
     if (pkt.receiverIndex !== this.localIndex) return 'unexpected';
     if ((this.pattern === 'IK') !== (pkt.pattern === HandshakePattern.IK)) return 'unexpected';
     // mac1 of a response is keyed by our static key when the responder knows it (IK).
-    if (!verifyMac1(raw, mac1Key(this.pattern === 'IK' ? host.identity.x25519Public : null)))
+    if (!verifyMac1(raw, mac1Key(this.pattern === 'IK' ? host.identity.x25519Public : null, host.backend)))
       return 'bad_mac1';
     const snapshot = this.hs.clone();
     const payloadBytes = snapshot.readMessage(pkt.noise);
@@ -184,7 +184,7 @@ export class Initiation {
         this.localIndex,
         pkt.senderIndex,
         noise3,
-        mac1Key(rs),
+        mac1Key(rs, host.backend),
       );
       learnt = { remoteKey: id, remoteStatic: rs };
     }

@@ -138,7 +138,25 @@ export interface ConnectionConfig {
   readonly log: ((message: string) => void) | null;
 }
 
-/** Validates `options` (exact TypeError / RangeError messages) and fills in the defaults. */
+/**
+ * What a connection is created with instead of {@link ReliableOptions}: a configuration
+ * {@link resolveConfig} returned, reused by every connection with the same options (a caller that
+ * creates many, e.g. an endpoint accepting handshakes, resolves once per role and path MTU and
+ * builds no options object per connection).
+ */
+export interface ResolvedReliableOptions {
+  readonly config: ConnectionConfig;
+  readonly now: number;
+}
+
+/** The configurations {@link resolveConfig} returned: the only ones a connection accepts. */
+const RESOLVED = new WeakSet<ConnectionConfig>();
+
+/**
+ * Validates `options` (exact TypeError / RangeError messages) and fills in the defaults. The result
+ * is frozen; equal options (without a `log` or congestion factory of the caller's) give the same
+ * object. `now` is not part of it.
+ */
 export function resolveConfig(options: ReliableOptions): ConnectionConfig {
   if (options.role !== 'initiator' && options.role !== 'responder') {
     throw new TypeError(`"role" expected 'initiator' or 'responder', got ${String(options.role)}`);
@@ -194,7 +212,9 @@ export function resolveConfig(options: ReliableOptions): ConnectionConfig {
     typeof idleTimeoutMs !== 'number' ||
     typeof initialRtt !== 'number'
   ) {
-    return resolve();
+    const own = Object.freeze(resolve());
+    RESOLVED.add(own);
+    return own;
   }
   let byValues = CONFIG_CACHE.get(limits);
   if (byValues === undefined) {
@@ -205,8 +225,21 @@ export function resolveConfig(options: ReliableOptions): ConnectionConfig {
   const hit = byValues.get(key);
   if (hit !== undefined) return hit;
   const config = Object.freeze(resolve());
+  RESOLVED.add(config);
   if (byValues.size < CONFIG_CACHE_PER_LIMITS) byValues.set(key, config);
   return config;
+}
+
+/**
+ * The configuration of a connection created with `options`: a {@link ResolvedReliableOptions}'
+ * config (TypeError unless {@link resolveConfig} made it), else `options` resolved.
+ */
+export function configOf(options: ReliableOptions | ResolvedReliableOptions): ConnectionConfig {
+  if (!('config' in options)) return resolveConfig(options);
+  if (!RESOLVED.has(options.config))
+    throw new TypeError('"config" expected a configuration from resolveConfig');
+  if (!Number.isFinite(options.now)) throw new TypeError('"now" expected a finite number');
+  return options.config;
 }
 
 /**

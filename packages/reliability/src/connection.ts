@@ -26,10 +26,11 @@ import { AckTracker } from './ack-tracker.js';
 import { CloseState } from './close.js';
 import {
   type ConnectionConfig,
+  configOf,
   PROTOCOL_INITIAL_MAX_DATA,
   type ReliableLimits,
   type ReliableOptions,
-  resolveConfig,
+  type ResolvedReliableOptions,
 } from './config.js';
 import type { CongestionController } from './congestion/controller.js';
 import { Datagrams } from './datagrams.js';
@@ -106,8 +107,12 @@ export class ReliableConnection implements RecoveryHost, PacketSources, ReceiveH
   }
   private lossBurstsUnlogged = 0;
 
-  constructor(options: ReliableOptions) {
-    const config = resolveConfig(options);
+  /**
+   * `options`, or a configuration `resolveConfig` made and the time: the latter validates and
+   * copies nothing (one resolved configuration for many connections).
+   */
+  constructor(options: ReliableOptions | ResolvedReliableOptions) {
+    const config = configOf(options);
     const now = options.now;
     const limits = config.limits;
     this.config = config;

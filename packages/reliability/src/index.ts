@@ -2,8 +2,10 @@ export { AckTracker } from './ack-tracker.js';
 export type {
   CongestionChoice,
   CongestionName,
+  ConnectionConfig,
   ReliableLimits,
   ReliableOptions,
+  ResolvedReliableOptions,
 } from './config.js';
 export {
   CONGESTION_CONTROLLERS,
@@ -12,6 +14,7 @@ export {
   PROTOCOL_INITIAL_MAX_DATA,
   PROTOCOL_INITIAL_MAX_STREAM_DATA,
   PROTOCOL_INITIAL_MAX_STREAMS,
+  resolveConfig,
 } from './config.js';
 export { Bbr, bbr } from './congestion/bbr.js';
 export type {

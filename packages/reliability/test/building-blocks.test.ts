@@ -12,6 +12,7 @@ import {
   RecvBuffer,
   RecvSlab,
   RecvWindow,
+  ReliableConnection,
   RttEstimator,
   SendBuffer,
 } from '../src/index.js';
@@ -554,5 +555,31 @@ describe('resolved configuration', () => {
     expect(() => resolveConfig({ role: 'initiator', now: 0, limits, congestion: 'vegas' as 'bbr' })).toThrow(
       TypeError,
     );
+  });
+
+  it('creates connections from one resolved configuration; only resolveConfig makes one', () => {
+    const config = resolveConfig({ role: 'responder', now: 0, keepaliveMs: 1234, idleTimeoutMs: 5678 });
+    const a = new ReliableConnection({ config, now: 10 });
+    const b = new ReliableConnection({ config, now: 20 });
+    for (const c of [a, b]) {
+      expect((c as unknown as { config: unknown }).config).toBe(config);
+      expect(c.state).toBe('open');
+    }
+    // a connection made from the configuration behaves as one made from the options
+    const viaOptions = new ReliableConnection({
+      role: 'responder',
+      now: 10,
+      keepaliveMs: 1234,
+      idleTimeoutMs: 5678,
+    });
+    expect(a.pollTimeout()).toBe(viaOptions.pollTimeout());
+    expect(a.openStream()).toBe(viaOptions.openStream());
+    // not a configuration resolveConfig returned (a copy, or unvalidated values): refused
+    expect(() => new ReliableConnection({ config: { ...config }, now: 0 })).toThrow(TypeError);
+    expect(() => new ReliableConnection({ config, now: Number.NaN })).toThrow(TypeError);
+    // an uncached one (a log of the caller's) is accepted too, and frozen
+    const logged = resolveConfig({ role: 'initiator', now: 0, log: () => {} });
+    expect(Object.isFrozen(logged)).toBe(true);
+    expect(() => new ReliableConnection({ config: logged, now: 0 })).not.toThrow();
   });
 });
