@@ -5,60 +5,33 @@
  * drained with `pollTransmit()`, `pollTimeout()`, `pollEvent()`. Time (`now`, monotonic ms) and
  * randomness come in from the host, so a seeded simulation replays exactly.
  *
- * This file routes frames and owns the rules that span topics: message validation (signature,
- * replay window, per-origin limits), penalties and bans, blobs, and the connection budget.
- *
- * Why ~750 lines: this is the router and the cross-topic rules only; membership
- * (membership.ts, passive-view.ts), trees (broadcast-tree.ts, ihave-queue.ts), connections,
- * blobs, codec and timers are their own files.
+ * This file is the public face and the router: argument checks, topics, dispatching each frame
+ * to its owner (with the active-neighbour and budget checks), penalties and bans, fetch results
+ * and housekeeping. Message admission and delivery are message-intake.ts's; the output queues
+ * and counters outbox.ts's; membership (membership.ts, passive-view.ts), trees
+ * (broadcast-tree.ts, ihave-queue.ts), connections, blobs, codec and timers have their own files.
  */
-import { fromHex, PollQueue, SrmudpError, toHex, WireDecodeError } from '@srmudp/wire';
+import { fromHex, SrmudpError, toHex, WireDecodeError } from '@srmudp/wire';
 import { BlobFetcher, BlobStore } from './blobs.js';
 import { BroadcastTree } from './broadcast-tree.js';
 import { assertBytes, assertNow } from './bytes.js';
-import {
-  copyMessage,
-  decodeFrame,
-  FRAME_TYPE,
-  type FrameTypeName,
-  type GossipFrame,
-  PEER_ID_LENGTH,
-  TOPIC_ID_LENGTH,
-} from './codec.js';
+import { decodeFrame, type GossipFrame, PEER_ID_LENGTH, TOPIC_ID_LENGTH } from './codec.js';
 import { checkRecord, type GossipConfig, type GossipOptions, resolveOptions } from './config.js';
 import { Connections } from './connections.js';
-import type { Context } from './context.js';
-import {
-  type DropReason,
-  emptyDrops,
-  emptyFrameCounts,
-  type GossipEvent,
-  type GossipStats,
-  type PenaltyReason,
-} from './events.js';
+import type { Context, Topic } from './context.js';
+import type { DropReason, GossipEvent, GossipStats, PenaltyReason } from './events.js';
 import { IHaveQueue } from './ihave-queue.js';
 import { Membership, type PeerInfo } from './membership.js';
-import {
-  blobHash,
-  createMessage,
-  defaultVerifier,
-  identitySigner,
-  messageId,
-  type Signer,
-  type Verifier,
-  verifyMessage,
-} from './message.js';
-import { MessageStore, type StoredMessage } from './message-store.js';
-import { OriginLimits } from './origin-limits.js';
+import { blobHash, defaultVerifier, identitySigner } from './message.js';
+import { MessageIntake } from './message-intake.js';
+import { MessageStore } from './message-store.js';
+import { type GossipTransmit, Outbox } from './outbox.js';
 import type { PassiveEntry } from './passive-view.js';
 import { RandomSource } from './random.js';
 import { type Timer, TimerQueue } from './timers.js';
 
-/** Bytes for one neighbour. */
-export interface GossipTransmit {
-  to: Uint8Array;
-  bytes: Uint8Array;
-}
+/** Re-exported: the transmit type belongs to outbox.ts, the API to this class. */
+export type { GossipTransmit };
 
 /** Error codes `broadcast` throws (API misuse is a TypeError/RangeError). */
 export type GossipErrorCode =
@@ -87,31 +60,13 @@ export interface TopicView {
   pending: Uint8Array[];
 }
 
-interface Topic {
-  readonly topic: Uint8Array;
-  readonly key: string;
-  readonly membership: Membership;
-  readonly tree: BroadcastTree;
-}
-
-/**
- * Margin on top of the replay window before a stale or future-dated message counts against the
- * neighbour that sent it: an honest neighbour forwards only messages inside its own window, so
- * what it sends can be off by at most the clock skew plus the time in flight.
- */
-const PENALTY_GRACE_MS = 10_000;
 const HOUSEKEEPING_MS = 1_000;
-
-const TYPE_NAMES: (FrameTypeName | undefined)[] = [];
-for (const [name, code] of Object.entries(FRAME_TYPE)) TYPE_NAMES[code] = name as FrameTypeName;
 
 export class Gossip {
   /** our peer id (the signer's public key) */
   readonly peerId: Uint8Array;
   readonly options: Readonly<GossipOptions>;
   readonly #selfKey: string;
-  readonly #signer: Signer;
-  readonly #verify: Verifier;
   readonly #random: RandomSource;
   readonly #timers = new TimerQueue();
   readonly #conns: Connections;
@@ -119,30 +74,14 @@ export class Gossip {
   readonly #blobs: BlobStore;
   readonly #fetcher: BlobFetcher;
   readonly #ihave: IHaveQueue;
-  readonly #limits: OriginLimits;
-  /** our own broadcasts: half the burst others grant us, so jitter on the way never trips their limit */
-  readonly #ownLimits: OriginLimits;
+  readonly #intake: MessageIntake;
+  readonly #out = new Outbox();
   readonly #topics = new Map<string, Topic>();
   readonly #bans = new Map<string, number>();
   readonly #ctx: Context;
   #record: Uint8Array;
-  #wallOffset: number;
-  #seq = 0;
   #closed = false;
   #housekeeping: Timer | null = null;
-  readonly #transmits = new PollQueue<GossipTransmit>();
-  readonly #events = new PollQueue<GossipEvent>();
-  readonly #stats = {
-    framesSent: emptyFrameCounts(),
-    framesReceived: emptyFrameCounts(),
-    bytesSent: 0,
-    bytesReceived: 0,
-    broadcasts: 0,
-    delivered: 0,
-    duplicates: 0,
-    drops: emptyDrops(),
-    penalties: 0,
-  };
 
   constructor(config: GossipConfig) {
     if (typeof config !== 'object' || config === null) throw new TypeError('"config" expected an object');
@@ -161,13 +100,10 @@ export class Gossip {
     }
     const o = resolveOptions(config.options);
     this.options = Object.freeze(o);
-    this.#signer = signer;
-    this.#verify = config.verify ?? defaultVerifier;
     this.peerId = signer.publicKey.slice();
     this.#selfKey = toHex(this.peerId);
     this.#random = new RandomSource(config.random);
     this.#record = config.record.slice();
-    this.#wallOffset = config.wallClockOffsetMs;
     this.#conns = new Connections(
       o,
       this.#timers,
@@ -192,12 +128,22 @@ export class Gossip {
       (k, b) => this.#send(k, b),
       (t, k) => this.#topics.get(t)?.membership.isActive(k) ?? false,
     );
-    this.#limits = new OriginLimits(o.originRate, o.originBurst, o.originByteRate, o.originByteBurst);
-    this.#ownLimits = new OriginLimits(
-      o.originRate,
-      o.originBurst / 2,
-      o.originByteRate,
-      o.originByteBurst / 2,
+    this.#intake = new MessageIntake(
+      {
+        options: o,
+        peerId: this.peerId,
+        selfKey: this.#selfKey,
+        signer,
+        verify: config.verify ?? defaultVerifier,
+        conns: this.#conns,
+        store: this.#store,
+        blobs: this.#blobs,
+        fetcher: this.#fetcher,
+        out: this.#out,
+        penalise: (now, k, reason, detail) => this.#penalise(now, k, reason, detail),
+        addPenalty: (now, k, points, reason, detail) => this.#addPenalty(now, k, points, reason, detail),
+      },
+      config.wallClockOffsetMs,
     );
     this.#ctx = {
       options: o,
@@ -268,41 +214,16 @@ export class Gossip {
     const t = this.#topics.get(toHex(topic));
     if (!t) throw new GossipError('GOSSIP_NOT_JOINED', 'not a member of this topic: call joinTopic first');
     const o = this.options;
-    const isBlob = data.length > o.inlineLimit;
-    if (isBlob && data.length > o.maxBlobSize) {
+    if (data.length > o.inlineLimit && data.length > o.maxBlobSize) {
       throw new GossipError(
         'GOSSIP_TOO_LARGE',
         `payload of ${data.length} bytes exceeds maxBlobSize ${o.maxBlobSize}`,
       );
     }
-    if (!this.#ownLimits.admit(now, this.#selfKey, data.length)) {
+    if (!this.#intake.admitOwn(now, data.length)) {
       throw new GossipError('GOSSIP_RATE_LIMITED', 'over this member’s broadcast rate limit: retry later');
     }
-    const copy = data.slice();
-    const hash = isBlob ? blobHash(copy) : null;
-    const { message, id } = createMessage(this.#signer, t.topic, {
-      issuedAt: Math.floor(now + this.#wallOffset),
-      seq: this.#seq++,
-      payload: hash ? { kind: 'blob', hash, size: copy.length } : { kind: 'inline', data: copy },
-    });
-    const idHex = toHex(id);
-    if (hash) this.#blobs.put(toHex(hash), copy, now);
-    const stored: StoredMessage = {
-      id,
-      idHex,
-      topicKey: t.key,
-      message,
-      round: 0,
-      from: null,
-      at: now,
-      complete: true,
-      optimised: false,
-    };
-    this.#store.markSeen(idHex, now);
-    this.#store.put(stored, now);
-    this.#stats.broadcasts++;
-    t.tree.forward(now, stored);
-    return id;
+    return this.#intake.originate(now, t, data);
   }
 
   /** A frame from a neighbour (the host's authenticated connection to `from`). Never throws on bad bytes. */
@@ -312,7 +233,7 @@ export class Gossip {
     assertBytes(bytes, 'bytes');
     if (this.#closed) return;
     const key = toHex(from);
-    this.#stats.bytesReceived += bytes.length;
+    this.#out.counts.bytesReceived += bytes.length;
     if (this.#isBanned(key, now)) {
       this.#drop('banned');
       return;
@@ -337,7 +258,7 @@ export class Gossip {
       this.#penalise(now, key, 'MALFORMED', e instanceof Error ? e.message : String(e));
       return;
     }
-    this.#stats.framesReceived[f.type]++;
+    this.#out.counts.framesReceived[f.type]++;
     const t = this.#topics.get(toHex(f.topic));
     if (!t) {
       this.#drop('unknown_topic');
@@ -364,14 +285,14 @@ export class Gossip {
         t.membership.handle(now, key, f);
         return;
       case 'gossip':
-        this.#onGossip(now, t, key, f);
+        this.#intake.onGossip(now, t, key, f);
         return;
       case 'ihave':
         if (!t.membership.isActive(key)) {
           this.#drop('not_neighbour');
           return;
         }
-        this.#onIHave(now, t, key, f.items);
+        this.#intake.onIHave(now, t, key, f.items);
         return;
       case 'graft': {
         if (!t.membership.isActive(key)) {
@@ -475,7 +396,7 @@ export class Gossip {
     for (const idHex of r.job.waiting) {
       const m = this.#store.get(idHex);
       const t = m && this.#topics.get(m.topicKey);
-      if (m && t && !m.complete) this.#complete(now, t, m);
+      if (m && t && !m.complete) this.#intake.complete(now, t, m);
     }
   }
 
@@ -502,7 +423,7 @@ export class Gossip {
     if (typeof offsetMs !== 'number' || !Number.isFinite(offsetMs)) {
       throw new TypeError('"offsetMs" expected a finite number');
     }
-    this.#wallOffset = offsetMs;
+    this.#intake.wallOffsetMs = offsetMs;
   }
 
   /** Leaves every topic and stops. */
@@ -517,7 +438,7 @@ export class Gossip {
   // Outputs
 
   pollTransmit(): GossipTransmit | null {
-    return this.#transmits.take();
+    return this.#out.transmits.take();
   }
 
   pollTimeout(): number | null {
@@ -526,7 +447,7 @@ export class Gossip {
   }
 
   pollEvent(): GossipEvent | null {
-    return this.#events.take();
+    return this.#out.events.take();
   }
 
   // ============================================================================================
@@ -552,7 +473,7 @@ export class Gossip {
   }
 
   stats(): GossipStats {
-    const s = this.#stats;
+    const s = this.#out.counts;
     return {
       framesSent: { ...s.framesSent },
       framesReceived: { ...s.framesReceived },
@@ -571,124 +492,6 @@ export class Gossip {
   }
 
   // ============================================================================================
-  // Broadcast messages
-
-  #onGossip(now: number, t: Topic, from: string, f: Extract<GossipFrame, { type: 'gossip' }>): void {
-    const m = f.message;
-    const id = messageId(t.topic, m.body);
-    const idHex = toHex(id);
-    const o = this.options;
-    if (this.#store.isSeen(idHex)) {
-      this.#stats.duplicates++;
-      const known = this.#store.get(idHex);
-      if (known && !known.complete && known.message.payload.kind === 'blob') {
-        this.#fetcher.addSource(now, toHex(known.message.payload.hash), from);
-      }
-      // The id covers the topic: a seen id is a duplicate in this topic even after it left the cache.
-      if (t.tree.onDuplicate(now, from, idHex)) {
-        this.#addPenalty(now, from, 1, 'REPLAYED', 'full messages after a prune');
-      }
-      return;
-    }
-    if (toHex(m.origin) === this.#selfKey) {
-      // Our own message that we no longer remember (e.g. replayed to us after a restart).
-      this.#store.markSeen(idHex, now);
-      this.#drop('own_message');
-      return;
-    }
-    const age = now + this.#wallOffset - m.issuedAt;
-    if (age > o.maxMessageAgeMs) {
-      this.#drop('stale');
-      if (age > o.maxMessageAgeMs + o.maxClockSkewMs + PENALTY_GRACE_MS) {
-        this.#penalise(now, from, 'REPLAYED', `message issued ${Math.round(age / 1000)} s ago`);
-      }
-      return;
-    }
-    if (-age > o.maxClockSkewMs) {
-      this.#drop('future');
-      if (-age > 2 * o.maxClockSkewMs + PENALTY_GRACE_MS) {
-        this.#penalise(now, from, 'REPLAYED', `message issued ${Math.round(-age / 1000)} s in the future`);
-      }
-      return;
-    }
-    if (!verifyMessage(this.#verify, id, m)) {
-      this.#drop('bad_signature');
-      this.#penalise(now, from, 'FORGED', 'origin signature does not verify');
-      return;
-    }
-    const originKey = toHex(m.origin);
-    const size = m.payload.kind === 'inline' ? m.payload.data.length : m.payload.size;
-    if (m.payload.kind === 'blob' && size > o.maxBlobSize) {
-      this.#store.markSeen(idHex, now);
-      this.#drop('blob_too_large');
-      return;
-    }
-    if (!this.#limits.admit(now, originKey, size)) {
-      this.#store.markSeen(idHex, now);
-      this.#drop('rate_limited');
-      // Only the origin itself is blamed: relays see bursts compressed by path jitter.
-      if (originKey === from)
-        this.#addPenalty(now, from, 1, 'FLOODING', 'messages above the per-origin rate limit');
-      return;
-    }
-    this.#store.markSeen(idHex, now);
-    const message = copyMessage(m);
-    const stored: StoredMessage = {
-      id,
-      idHex,
-      topicKey: t.key,
-      message,
-      round: f.round,
-      from,
-      at: now,
-      complete: false,
-      optimised: false,
-    };
-    this.#store.put(stored, now);
-    t.tree.onFirst(now, from, idHex);
-    const p = message.payload;
-    if (p.kind === 'inline' || this.#blobs.has(toHex(p.hash))) this.#complete(now, t, stored);
-    else this.#fetcher.want(now, p.hash, p.size, idHex, from);
-  }
-
-  /** A message with its payload at hand: deliver it, and pass it on while it is fresh. */
-  #complete(now: number, t: Topic, m: StoredMessage): void {
-    m.complete = true;
-    const p = m.message.payload;
-    const data = p.kind === 'inline' ? p.data.slice() : this.#blobs.get(toHex(p.hash), now);
-    if (data === undefined) return;
-    this.#stats.delivered++;
-    this.#emit({
-      type: 'delivered',
-      topic: t.topic,
-      id: m.id,
-      origin: m.message.origin,
-      data,
-      hops: m.round,
-      issuedAt: m.message.issuedAt,
-      from: m.from !== null ? (this.#conns.get(m.from)?.peer ?? m.message.origin) : this.peerId,
-    });
-    if (now + this.#wallOffset - m.message.issuedAt <= this.options.maxMessageAgeMs) t.tree.forward(now, m);
-  }
-
-  #onIHave(now: number, t: Topic, from: string, items: readonly { id: Uint8Array; round: number }[]): void {
-    for (const it of items) {
-      const idHex = toHex(it.id);
-      if (!this.#store.isSeen(idHex)) {
-        t.tree.onAnnounce(now, from, it.id, idHex, it.round);
-        continue;
-      }
-      const m = this.#store.get(idHex);
-      if (!m || m.topicKey !== t.key) continue;
-      if (!m.complete && m.message.payload.kind === 'blob') {
-        this.#fetcher.addSource(now, toHex(m.message.payload.hash), from);
-      } else if (m.complete) {
-        t.tree.onAnnounceKnown(now, from, m, it.round);
-      }
-    }
-  }
-
-  // ============================================================================================
   // Penalties
 
   #addPenalty(now: number, key: string, points: number, reason: PenaltyReason, detail: string): void {
@@ -700,7 +503,7 @@ export class Gossip {
     if (this.#isBanned(key, now)) return;
     const peer = this.#conns.get(key)?.peer ?? (fromHex(key) as Uint8Array);
     this.#bans.set(key, now + this.options.banMs);
-    this.#stats.penalties++;
+    this.#out.counts.penalties++;
     this.#emit({ type: 'penalised', peer, reason, detail });
     this.#conns.drop(key, 'penalised');
     for (const t of this.#topics.values()) {
@@ -730,8 +533,7 @@ export class Gossip {
       ? null
       : this.#timers.schedule(now + HOUSEKEEPING_MS, (t) => this.#sweep(t));
     this.#store.sweep(now);
-    this.#limits.sweep(now);
-    this.#ownLimits.sweep(now);
+    this.#intake.sweep(now);
     this.#blobs.sweep(now);
     this.#fetcher.sweep(now, this.options.messageCacheMs);
     for (const t of this.#topics.values()) t.tree.sweep(now);
@@ -746,18 +548,15 @@ export class Gossip {
   #send(key: string, bytes: Uint8Array): void {
     const c = this.#conns.get(key);
     if (c?.state !== 'up') return;
-    this.#transmits.push({ to: c.peer, bytes });
-    this.#stats.bytesSent += bytes.length;
-    const name = TYPE_NAMES[bytes[1]!];
-    if (name) this.#stats.framesSent[name]++;
+    this.#out.send(c.peer, bytes);
   }
 
   #emit(e: GossipEvent): void {
-    this.#events.push(e);
+    this.#out.emit(e);
   }
 
   #drop(reason: DropReason): void {
-    this.#stats.drops[reason]++;
+    this.#out.drop(reason);
   }
 
   #peerOf(t: Topic, key: string): Uint8Array | null {

@@ -1,17 +1,21 @@
-// Why one file of ~900 lines: the simulator's event loop, topology (hosts, NATs, realms),
-// routing and link scheduling share the private realm and route tables; links, NAT models, the
-// RNG, traces and stats are their own files. Splitting the class would expose those tables.
-import { type Address, addressKey, checkAddress, sameAddress, TimerHeap } from '@srmudp/wire';
-import { Link } from './link.js';
+// The simulator's event loop and public face: the clock, driving (step/drive), polling nodes and
+// their timers, and argument checking for the topology API. What it delegates: who sits where
+// (registry.ts), which links a hop crosses (routes.ts), a datagram's way through links and NATs
+// (forwarding.ts); one link's impairments (link.ts), NAT translation (nat.ts).
+import type { Address } from '@srmudp/wire';
+import { addressKey } from '@srmudp/wire';
+import { Forwarder } from './forwarding.js';
 import type { LinkConfig } from './link-config.js';
 import type { NatConfig } from './nat.js';
 import { Nat } from './nat.js';
+import { type HostEntry, INTERNET, Registry } from './registry.js';
 import { Rng } from './rng.js';
-import { SimError } from './sim-error.js';
+import { Routes } from './routes.js';
+import { nodeFailed, SimError } from './sim-error.js';
 import type { SimNode } from './sim-node.js';
-import type { DropCounts, NatStats, TrafficStats } from './stats.js';
+import type { NatStats, TrafficStats } from './stats.js';
 import { cloneStats, emptyStats } from './stats.js';
-import { Trace } from './trace.js';
+import { EV_NOTE, EV_TIMER, EV_TOPOLOGY, Trace } from './trace.js';
 import type { Transmit } from './transmit.js';
 
 export interface NetworkOptions {
@@ -48,72 +52,6 @@ export interface DriveOptions {
 /** Why drive() returned. */
 export type DriveResult = 'idle' | 'until' | 'time';
 
-interface HostEntry {
-  kind: 'host';
-  /** Creation order, never reused: identifies the host in the trace hash. */
-  id: number;
-  name: string;
-  node: SimNode;
-  addresses: Address[];
-  keys: Set<string>;
-  realm: string;
-  timer: number | null;
-  stats: TrafficStats;
-  removed: boolean;
-}
-
-interface NatEntry {
-  kind: 'nat';
-  name: string;
-  nat: Nat;
-  /** The realm its public IP lives in. */
-  outer: string;
-}
-
-type Entity = HostEntry | NatEntry;
-
-interface Realm {
-  /** addressKey -> host */
-  hosts: Map<string, HostEntry>;
-  /** ips owned by hosts (a packet to a known ip but unknown port is not sent to the gateway) */
-  hostIps: Map<string, number>;
-  /** public ip -> NAT whose outside is this realm */
-  nats: Map<string, NatEntry>;
-  /** the NAT whose inside this realm is, or null for the internet */
-  gateway: NatEntry | null;
-}
-
-interface Packet {
-  /** Send order (copies get their own): identifies the datagram in the trace hash. */
-  id: number;
-  src: Address;
-  dst: Address;
-  data: Uint8Array;
-  /** Realm the packet currently travels in. */
-  realm: string;
-  origin: HostEntry;
-}
-
-/** A datagram arriving at the end of a link hop (queued in the time heap at its arrival time). */
-interface LinkEvent {
-  packet: Packet;
-  links: Link[];
-  hop: number;
-  target: string;
-}
-
-const INTERNET = '';
-
-// Event kinds mixed into the trace hash.
-const EV_SEND = 1;
-const EV_RECV = 2;
-const EV_DROP = 3;
-const EV_DUP = 4;
-const EV_NAT = 5;
-const EV_TIMER = 6;
-const EV_TOPOLOGY = 7;
-const EV_NOTE = 8;
-
 /**
  * A deterministic network of sans-IO nodes on a virtual clock (quinn-proto's test `Pair`,
  * generalised to many hosts, links and NATs). Nothing happens between calls: `step()` advances
@@ -124,20 +62,13 @@ export class Network {
   readonly seed: string;
   /** Root generator of the run; nodes may fork it for their own randomness. Links and NATs use their own forks. */
   readonly rng: Rng;
-  readonly #hosts = new Map<string, HostEntry>();
-  readonly #hostList: HostEntry[] = [];
-  readonly #nats = new Map<string, NatEntry>();
-  readonly #realms = new Map<string, Realm>();
-  readonly #links = new Map<string, Link>();
-  readonly #routes = new Map<string, Link[]>();
-  readonly #queue = new TimerHeap<LinkEvent>();
+  readonly #registry = new Registry();
+  readonly #routes: Routes;
+  readonly #forwarder: Forwarder;
   readonly #trace: Trace;
-  readonly #total: TrafficStats = emptyStats();
   readonly #maxTransmits: number;
-  #defaultLink: LinkConfig;
   #now: number;
   #hostIds = 0;
-  #packetIds = 0;
   #steps = 0;
   #inStep = false;
 
@@ -148,11 +79,10 @@ export class Network {
     const t = opts.startTime ?? 0;
     if (!Number.isFinite(t)) throw new RangeError(`"startTime" expected a finite number, got ${t}`);
     this.#now = t;
-    this.#defaultLink = opts.defaultLink ?? {};
-    new Link('default', this.#defaultLink, this.rng); // validate early
+    this.#routes = new Routes(this.rng, opts.defaultLink ?? {});
     this.#trace = new Trace(opts.traceLimit ?? 0);
     this.#maxTransmits = opts.maxTransmitsPerPoll ?? 100_000;
-    this.#realms.set(INTERNET, { hosts: new Map(), hostIps: new Map(), nats: new Map(), gateway: null });
+    this.#forwarder = new Forwarder(this.seed, this.#registry, this.#routes, this.#trace);
   }
 
   /** Virtual time, ms. Never goes backwards. */
@@ -185,9 +115,8 @@ export class Network {
       stats: emptyStats(),
       removed: false,
     };
-    this.#attach(h, addresses, opts);
-    this.#hosts.set(name, h);
-    this.#hostList.push(h);
+    this.#registry.attach(h, addresses, opts.nat);
+    this.#registry.addHost(h);
     this.#readTimer(h);
   }
 
@@ -196,13 +125,14 @@ export class Network {
    * Datagrams in flight to its old addresses are dropped as noRoute when they arrive.
    */
   moveHost(name: string, addresses: Address[], opts: HostOptions = {}): void {
-    const h = this.#host(name);
+    const r = this.#registry;
+    const h = r.host(name);
     const before = { addresses: h.addresses, nat: h.realm === INTERNET ? undefined : h.realm };
-    this.#detach(h);
+    r.detach(h);
     try {
-      this.#attach(h, addresses, opts);
+      r.attach(h, addresses, opts.nat);
     } catch (e) {
-      this.#attach(h, before.addresses, before.nat === undefined ? {} : { nat: before.nat });
+      r.attach(h, before.addresses, before.nat);
       throw e;
     }
     const text = `move ${name} ${h.addresses.map(addressKey).join(',')}`;
@@ -213,11 +143,9 @@ export class Network {
 
   /** Removes a host; its node is never called again. */
   removeHost(name: string): void {
-    const h = this.#host(name);
-    this.#detach(h);
-    h.removed = true;
-    this.#hosts.delete(name);
-    this.#hostList.splice(this.#hostList.indexOf(h), 1);
+    const h = this.#registry.host(name);
+    this.#registry.detach(h);
+    this.#registry.removeHost(h);
     this.#trace.begin(this.#now, EV_TOPOLOGY);
     this.#trace.mixString(`remove ${name}`);
     if (this.#trace.limit > 0) this.#trace.line(this.#now, `remove ${name}`);
@@ -225,12 +153,12 @@ export class Network {
 
   /** The node of a host. */
   node(name: string): SimNode {
-    return this.#host(name).node;
+    return this.#registry.host(name).node;
   }
 
   /** The current addresses of a host (primary first). */
   addresses(name: string): Address[] {
-    return this.#host(name).addresses.map((a) => ({ ...a }));
+    return this.#registry.host(name).addresses.map((a) => ({ ...a }));
   }
 
   /**
@@ -240,23 +168,13 @@ export class Network {
   addNat(name: string, cfg: NatConfig): Nat {
     this.#checkNewName(name);
     const nat = new Nat(name, cfg, this.rng.fork(`nat:${name}`));
-    const outer = nat.behind ?? INTERNET;
-    const realm = this.#realm(outer, `"behind" names no NAT: ${String(nat.behind)}`);
-    if (realm.nats.has(nat.publicIp) || realm.hostIps.has(nat.publicIp)) {
-      throw new RangeError(`address ${nat.publicIp} is already used in that network`);
-    }
-    const e: NatEntry = { kind: 'nat', name, nat, outer };
-    realm.nats.set(nat.publicIp, e);
-    this.#nats.set(name, e);
-    this.#realms.set(name, { hosts: new Map(), hostIps: new Map(), nats: new Map(), gateway: e });
+    this.#registry.addNat(name, nat, nat.behind ?? INTERNET);
     return nat;
   }
 
   /** The NAT object (translation table inspection: `nat(name).mappings(net.now)`). */
   nat(name: string): Nat {
-    const e = this.#nats.get(name);
-    if (e === undefined) throw new RangeError(`no NAT named "${name}"`);
-    return e.nat;
+    return this.#registry.nat(name).nat;
   }
 
   /**
@@ -265,12 +183,8 @@ export class Network {
    * NAT on its inside. Reconfiguring keeps the link's queue and counters.
    */
   setLink(from: string, to: string, cfg: LinkConfig): void {
-    this.#checkAdjacent(from, to);
-    const name = `${from}->${to}`;
-    const link = this.#links.get(name);
-    if (link === undefined) this.#links.set(name, new Link(name, cfg, this.rng.fork(`link:${name}`)));
-    else link.configure(cfg);
-    this.#routes.set(routeKey(from, to), [this.#links.get(name)!]);
+    this.#registry.checkAdjacent(from, to);
+    this.#routes.setLink(from, to, cfg);
   }
 
   /** setLink in both directions with the same impairments (two independent links). */
@@ -284,44 +198,32 @@ export class Network {
    * datagram of every route through it waits in its one queue.
    */
   addLink(name: string, cfg: LinkConfig): void {
-    if (this.#hosts.has(name) || this.#nats.has(name))
+    if (this.#registry.hosts.has(name) || this.#registry.nats.has(name))
       throw new RangeError(`name "${name}" is a host or NAT`);
-    const link = this.#links.get(name);
-    if (link === undefined) this.#links.set(name, new Link(name, cfg, this.rng.fork(`link:${name}`)));
-    else link.configure(cfg);
+    this.#routes.addLink(name, cfg);
   }
 
   /** Datagrams from `from` to adjacent `to` cross these named links in order (each adds its delay). */
   setRoute(from: string, to: string, links: string[]): void {
-    this.#checkAdjacent(from, to);
-    if (!Array.isArray(links) || links.length === 0)
-      throw new RangeError('"links" expected a non-empty array');
-    this.#routes.set(
-      routeKey(from, to),
-      links.map((n) => {
-        const l = this.#links.get(n);
-        if (l === undefined) throw new RangeError(`no link named "${n}"`);
-        return l;
-      }),
-    );
+    this.#registry.checkAdjacent(from, to);
+    this.#routes.setRoute(from, to, links);
   }
 
   /** Impairments of links created implicitly from now on (existing ones keep theirs). */
   setDefaultLink(cfg: LinkConfig): void {
-    new Link('default', cfg, this.rng); // validate
-    this.#defaultLink = cfg;
+    this.#routes.setDefaultLink(cfg);
   }
 
   // ---------------------------------------------------------------- stats and trace
 
   /** Counters of a host, NAT or link by name; with no name, of the whole network. */
   stats(name?: string): TrafficStats | NatStats {
-    if (name === undefined) return cloneStats(this.#total);
-    const h = this.#hosts.get(name);
+    if (name === undefined) return cloneStats(this.#forwarder.total);
+    const h = this.#registry.hosts.get(name);
     if (h !== undefined) return cloneStats(h.stats);
-    const n = this.#nats.get(name);
+    const n = this.#registry.nats.get(name);
     if (n !== undefined) return n.nat.statsAt(this.#now);
-    const l = this.#links.get(name);
+    const l = this.#routes.link(name);
     if (l !== undefined) return cloneStats(l.stats);
     throw new RangeError(`no host, NAT or link named "${name}"`);
   }
@@ -333,13 +235,13 @@ export class Network {
 
   /** Counters of the first link on the route `from` -> `to` (created with default impairments if unused). */
   linkStats(from: string, to: string): TrafficStats {
-    this.#checkAdjacent(from, to);
-    return cloneStats(this.#route(from, to)[0]!.stats);
+    this.#registry.checkAdjacent(from, to);
+    return cloneStats(this.#routes.route(from, to)[0]!.stats);
   }
 
   /** Bytes queued at (or being serialized by) a named link now: watch a bottleneck's queue. */
   backlog(link: string): number {
-    const l = this.#links.get(link);
+    const l = this.#routes.link(link);
     if (l === undefined) throw new RangeError(`no link named "${link}"`);
     return l.backlogBytes(this.#now);
   }
@@ -476,7 +378,7 @@ export class Network {
 
   /** Earliest pending event time (clamped to now), or null; nodes must have been polled. */
   #peekTime(): number | null {
-    const ev = this.#queue.peek();
+    const ev = this.#forwarder.queue.peek();
     const h = this.#earliestTimer();
     if (ev === undefined && h === null) return null;
     const t = Math.min(ev?.at ?? Number.POSITIVE_INFINITY, h?.timer ?? Number.POSITIVE_INFINITY);
@@ -485,13 +387,13 @@ export class Network {
 
   /** Processes the next event (nodes already polled), then polls every node. */
   #stepPolled(): boolean {
-    const ev = this.#queue.peek();
+    const ev = this.#forwarder.queue.peek();
     const timerHost = this.#earliestTimer();
     if (ev === undefined && timerHost === null) return false;
     if (ev !== undefined && (timerHost === null || ev.at <= timerHost.timer!)) {
-      this.#queue.pop();
+      this.#forwarder.queue.pop();
       if (ev.at > this.#now) this.#now = ev.at;
-      this.#hopDone(ev.item);
+      this.#forwarder.hopDone(this.#now, ev.item);
     } else {
       const h = timerHost!;
       if (h.timer! > this.#now) this.#now = h.timer!;
@@ -502,7 +404,7 @@ export class Network {
       try {
         h.node.handleTimeout(this.#now);
       } catch (e) {
-        throw this.#nodeFailed(h, 'handleTimeout', e);
+        throw nodeFailed(this.seed, h.name, 'handleTimeout', this.#now, e);
       }
     }
     this.#steps++;
@@ -511,7 +413,7 @@ export class Network {
   }
 
   #pollAll(): void {
-    const list = this.#hostList;
+    const list = this.#registry.hostList;
     for (let i = 0; i < list.length; i++) {
       const h = list[i]!;
       for (let n = 0; ; n++) {
@@ -519,7 +421,7 @@ export class Network {
         try {
           t = h.node.pollTransmit(this.#now);
         } catch (e) {
-          throw this.#nodeFailed(h, 'pollTransmit', e);
+          throw nodeFailed(this.seed, h.name, 'pollTransmit', this.#now, e);
         }
         if (t === null || t === undefined) break;
         if (n >= this.#maxTransmits) {
@@ -530,7 +432,7 @@ export class Network {
           );
         }
         if (h.removed) continue;
-        this.#send(h, t);
+        this.#forwarder.send(this.#now, h, t);
       }
       this.#readTimer(h);
     }
@@ -541,7 +443,7 @@ export class Network {
     try {
       t = h.node.pollTimeout();
     } catch (e) {
-      throw this.#nodeFailed(h, 'pollTimeout', e);
+      throw nodeFailed(this.seed, h.name, 'pollTimeout', this.#now, e);
     }
     if (t !== null && t !== undefined && !Number.isFinite(t)) {
       throw new SimError('SIM_NODE_FAILED', this.seed, `host "${h.name}" pollTimeout returned ${t}`);
@@ -551,338 +453,17 @@ export class Network {
 
   #earliestTimer(): HostEntry | null {
     let best: HostEntry | null = null;
-    for (const h of this.#hostList)
+    for (const h of this.#registry.hostList)
       if (h.timer !== null && (best === null || h.timer < best.timer!)) best = h;
     return best;
-  }
-
-  #send(h: HostEntry, t: Transmit): void {
-    checkAddress(t.to, 'transmit.to');
-    let src = h.addresses[0]!;
-    if (t.from !== undefined) {
-      checkAddress(t.from, 'transmit.from');
-      const own = h.addresses.find((a) => sameAddress(a, t.from!));
-      if (own === undefined) {
-        throw new SimError(
-          'SIM_NODE_FAILED',
-          this.seed,
-          `host "${h.name}" sent from ${addressKey(t.from)}, which is not one of its addresses`,
-        );
-      }
-      src = own;
-    }
-    // A fresh object: receivers get it as `from` and may keep or mutate it.
-    src = { host: src.host, port: src.port };
-    // Copy: nodes may reuse their transmit buffer, and receivers may decrypt in place.
-    const data = t.data.slice();
-    const size = data.length;
-    h.stats.sent++;
-    h.stats.bytesSent += size;
-    this.#total.sent++;
-    this.#total.bytesSent += size;
-    const p: Packet = {
-      id: this.#packetIds++,
-      src,
-      dst: { host: t.to.host, port: t.to.port },
-      data,
-      realm: h.realm,
-      origin: h,
-    };
-    const tr = this.#trace;
-    tr.begin(this.#now, EV_SEND);
-    tr.mix(p.id);
-    tr.mix(h.id);
-    tr.mixString(src.host);
-    tr.mix(src.port);
-    tr.mixString(p.dst.host);
-    tr.mix(p.dst.port);
-    tr.mix(size);
-    tr.mix(digest(data));
-    if (tr.limit > 0) {
-      tr.line(
-        this.#now,
-        `send ${h.name} #${p.id} ${addressKey(src)}>${addressKey(p.dst)} ${size} ${digest(data).toString(16)}`,
-      );
-    }
-    this.#forward(p, h);
-  }
-
-  /** Picks the next entity for `p` in its realm and puts it on the route from `at` to it. */
-  #forward(p: Packet, at: Entity): void {
-    const realm = this.#realms.get(p.realm)!;
-    let next: Entity | undefined = realm.hosts.get(addressKey(p.dst));
-    if (next === undefined && !realm.hostIps.has(p.dst.host)) {
-      next = realm.nats.get(p.dst.host);
-      if (next === undefined && realm.gateway !== null && at !== realm.gateway) next = realm.gateway;
-    }
-    if (next === undefined) {
-      this.#drop(p, 'noRoute', at.name, null);
-      return;
-    }
-    this.#enterLinks(p, this.#route(at.name, next.name), 0, next.name);
-  }
-
-  #enterLinks(p: Packet, links: Link[], hop: number, target: string): void {
-    const link = links[hop]!;
-    const v = link.enter(this.#now, p.data.length);
-    if (typeof v === 'string') {
-      this.#drop(p, v, link.name, null);
-      return;
-    }
-    this.#queue.push(link.arrivals[0], { packet: p, links, hop, target });
-    if (v === 2) {
-      const copy: Packet = { ...p, id: this.#packetIds++, data: p.data.slice() };
-      this.#total.duplicated++;
-      p.origin.stats.duplicated++;
-      this.#trace.begin(this.#now, EV_DUP);
-      this.#trace.mix(p.id);
-      this.#trace.mix(copy.id);
-      if (this.#trace.limit > 0) this.#trace.line(this.#now, `dup ${link.name} #${p.id} as #${copy.id}`);
-      this.#queue.push(link.arrivals[1], { packet: copy, links, hop, target });
-    }
-  }
-
-  #hopDone(ev: LinkEvent): void {
-    const p = ev.packet;
-    if (ev.hop + 1 < ev.links.length) {
-      this.#enterLinks(p, ev.links, ev.hop + 1, ev.target);
-      return;
-    }
-    const h = this.#hosts.get(ev.target);
-    if (h !== undefined) {
-      this.#deliver(h, p);
-      return;
-    }
-    const n = this.#nats.get(ev.target);
-    if (n !== undefined) {
-      this.#natArrive(n, p);
-      return;
-    }
-    this.#drop(p, 'noRoute', ev.target, null);
-  }
-
-  #deliver(h: HostEntry, p: Packet): void {
-    if (h.realm !== p.realm || !h.keys.has(addressKey(p.dst))) {
-      this.#drop(p, 'noRoute', h.name, null);
-      return;
-    }
-    const size = p.data.length;
-    h.stats.delivered++;
-    h.stats.bytesDelivered += size;
-    this.#total.delivered++;
-    this.#total.bytesDelivered += size;
-    this.#trace.begin(this.#now, EV_RECV);
-    this.#trace.mix(p.id);
-    this.#trace.mix(h.id);
-    if (this.#trace.limit > 0) {
-      this.#trace.line(
-        this.#now,
-        `recv ${h.name} #${p.id} ${addressKey(p.src)}>${addressKey(p.dst)} ${size}`,
-      );
-    }
-    try {
-      h.node.handle(this.#now, p.src, p.dst, p.data);
-    } catch (e) {
-      throw this.#nodeFailed(h, 'handle', e);
-    }
-  }
-
-  #natArrive(e: NatEntry, p: Packet): void {
-    const nat = e.nat;
-    const s = nat.stats;
-    s.sent++;
-    s.bytesSent += p.data.length;
-    if (p.realm === e.name) {
-      // From the inside: translate the source (RFC 4787 §4), maybe hairpin (§6).
-      const port = nat.outbound(this.#now, p.src, p.dst);
-      if (port === null) {
-        this.#drop(p, 'nat', e.name, 'no free port');
-        return;
-      }
-      const from = { host: nat.publicIp, port };
-      if (p.dst.host === nat.publicIp) {
-        if (!nat.hairpin) {
-          s.natDrops.hairpin++;
-          this.#drop(p, 'nat', e.name, 'hairpin off');
-          return;
-        }
-        p.src = from;
-        this.#natInbound(e, p);
-        return;
-      }
-      p.src = from;
-      p.realm = e.outer;
-      this.#natForwarded(e, p);
-      return;
-    }
-    this.#natInbound(e, p);
-  }
-
-  #natInbound(e: NatEntry, p: Packet): void {
-    const nat = e.nat;
-    const r = nat.inbound(this.#now, p.src, p.dst.port);
-    if (typeof r === 'string') {
-      nat.stats.natDrops[r]++;
-      this.#drop(p, 'nat', e.name, r);
-      return;
-    }
-    p.dst = { host: r.host, port: r.port };
-    p.realm = e.name;
-    this.#natForwarded(e, p);
-  }
-
-  #natForwarded(e: NatEntry, p: Packet): void {
-    e.nat.stats.delivered++;
-    e.nat.stats.bytesDelivered += p.data.length;
-    const tr = this.#trace;
-    tr.begin(this.#now, EV_NAT);
-    tr.mix(p.id);
-    tr.mixString(p.src.host);
-    tr.mix(p.src.port);
-    tr.mixString(p.dst.host);
-    tr.mix(p.dst.port);
-    if (tr.limit > 0) tr.line(this.#now, `nat ${e.name} #${p.id} ${addressKey(p.src)}>${addressKey(p.dst)}`);
-    this.#forward(p, e);
-  }
-
-  #drop(p: Packet, reason: keyof DropCounts, where: string, detail: string | null): void {
-    this.#total.dropped[reason]++;
-    p.origin.stats.dropped[reason]++;
-    if (reason === 'nat' || (reason === 'noRoute' && this.#nats.has(where))) {
-      const n = this.#nats.get(where);
-      if (n !== undefined) n.nat.stats.dropped[reason]++;
-    }
-    const tr = this.#trace;
-    tr.begin(this.#now, EV_DROP);
-    tr.mix(p.id);
-    tr.mixString(reason);
-    tr.mixString(where);
-    if (tr.limit > 0) {
-      tr.line(
-        this.#now,
-        `drop ${reason}${detail === null ? '' : `(${detail})`} ${where} #${p.id} ${addressKey(p.src)}>${addressKey(p.dst)} ${p.data.length}`,
-      );
-    }
-  }
-
-  #route(from: string, to: string): Link[] {
-    const k = routeKey(from, to);
-    let r = this.#routes.get(k);
-    if (r === undefined) {
-      const name = `${from}->${to}`;
-      let l = this.#links.get(name);
-      if (l === undefined) {
-        l = new Link(name, this.#defaultLink, this.rng.fork(`link:${name}`));
-        this.#links.set(name, l);
-      }
-      r = [l];
-      this.#routes.set(k, r);
-    }
-    return r;
-  }
-
-  #attach(h: HostEntry, addresses: Address[], opts: HostOptions): void {
-    if (!Array.isArray(addresses) || addresses.length === 0) {
-      throw new RangeError(`"addresses" expected a non-empty array of addresses`);
-    }
-    const realmName = opts.nat ?? INTERNET;
-    const realm = this.#realm(realmName, `"nat" names no NAT: ${String(opts.nat)}`);
-    const keys = new Set<string>();
-    for (const a of addresses) {
-      checkAddress(a, 'address');
-      const k = addressKey(a);
-      if (realm.hosts.has(k) || keys.has(k))
-        throw new RangeError(`address ${k} is already used in that network`);
-      if (realm.nats.has(a.host))
-        throw new RangeError(`address ${a.host} is a NAT's public IP in that network`);
-      keys.add(k);
-    }
-    h.addresses = addresses.map((a) => ({ host: a.host, port: a.port }));
-    h.keys = keys;
-    h.realm = realmName;
-    for (const a of h.addresses) {
-      realm.hosts.set(addressKey(a), h);
-      realm.hostIps.set(a.host, (realm.hostIps.get(a.host) ?? 0) + 1);
-    }
-  }
-
-  #detach(h: HostEntry): void {
-    const realm = this.#realms.get(h.realm)!;
-    for (const a of h.addresses) {
-      realm.hosts.delete(addressKey(a));
-      const c = (realm.hostIps.get(a.host) ?? 1) - 1;
-      if (c === 0) realm.hostIps.delete(a.host);
-      else realm.hostIps.set(a.host, c);
-    }
-    h.keys = new Set();
-  }
-
-  #realm(name: string, msg: string): Realm {
-    const r = this.#realms.get(name);
-    if (r === undefined) throw new RangeError(msg);
-    return r;
-  }
-
-  #host(name: string): HostEntry {
-    const h = this.#hosts.get(name);
-    if (h === undefined) throw new RangeError(`no host named "${name}"`);
-    return h;
-  }
-
-  /** The networks an entity sits on: a host its own; a NAT its outside and its inside. */
-  #networksOf(name: string): string[] {
-    const h = this.#hosts.get(name);
-    if (h !== undefined) return [h.realm];
-    const n = this.#nats.get(name);
-    if (n !== undefined) return [n.outer, n.name];
-    throw new RangeError(`no host or NAT named "${name}"`);
-  }
-
-  /**
-   * Datagrams only ever hop between entities on a common network, so a link between two others
-   * would silently never be used: refuse it and say which hops exist.
-   */
-  #checkAdjacent(from: string, to: string): void {
-    const a = this.#networksOf(from);
-    const b = this.#networksOf(to);
-    if (a.some((r) => b.includes(r))) return;
-    const where = (name: string, r: string[]) =>
-      this.#hosts.has(name) ? (r[0] === INTERNET ? 'on the internet' : `behind NAT "${r[0]}"`) : 'a NAT';
-    throw new RangeError(
-      `"${from}" (${where(from, a)}) and "${to}" (${where(to, b)}) are not adjacent: configure the hops between them (e.g. the host and its NAT)`,
-    );
   }
 
   #checkNewName(name: string): void {
     if (typeof name !== 'string' || name.length === 0)
       throw new TypeError('"name" expected a non-empty string');
-    if (this.#hosts.has(name) || this.#nats.has(name) || this.#links.has(name)) {
+    const r = this.#registry;
+    if (r.hosts.has(name) || r.nats.has(name) || this.#routes.has(name)) {
       throw new RangeError(`name "${name}" is already used`);
     }
   }
-
-  #nodeFailed(h: HostEntry, what: string, e: unknown): SimError {
-    if (e instanceof SimError) return e;
-    const msg = e instanceof Error ? e.message : String(e);
-    return new SimError(
-      'SIM_NODE_FAILED',
-      this.seed,
-      `host "${h.name}" ${what} threw at t=${this.#now}ms: ${msg}`,
-      {
-        cause: e,
-      },
-    );
-  }
-}
-
-function routeKey(from: string, to: string): string {
-  return `${from}\u0000${to}`;
-}
-
-/** Short content digest for the trace: FNV-1a of up to the first 32 bytes. */
-function digest(d: Uint8Array): number {
-  let h = 0x811c9dc5;
-  const n = Math.min(d.length, 32);
-  for (let i = 0; i < n; i++) h = Math.imul(h ^ d[i]!, 0x01000193);
-  return h >>> 0;
 }

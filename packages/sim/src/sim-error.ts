@@ -43,3 +43,12 @@ export function withSeed<T>(seed: number | string, fn: (seed: number | string) =
   if (out instanceof Promise) return out.catch(wrap) as T;
   return out;
 }
+
+/** A node's exception as a SimError naming the host, the call, the time and the seed (a SimError passes as is). */
+export function nodeFailed(seed: string, host: string, what: string, now: number, e: unknown): SimError {
+  if (e instanceof SimError) return e;
+  const msg = e instanceof Error ? e.message : String(e);
+  return new SimError('SIM_NODE_FAILED', seed, `host "${host}" ${what} threw at t=${now}ms: ${msg}`, {
+    cause: e,
+  });
+}

@@ -1,3 +1,13 @@
+// Event kinds of the simulator, mixed into the trace hash by {@link Trace.begin}.
+export const EV_SEND = 1;
+export const EV_RECV = 2;
+export const EV_DROP = 3;
+export const EV_DUP = 4;
+export const EV_NAT = 5;
+export const EV_TIMER = 6;
+export const EV_TOPOLOGY = 7;
+export const EV_NOTE = 8;
+
 /**
  * The run's fingerprint and (optionally) its last lines. Every event is mixed into a running
  * 64-bit hash (two 32-bit multiply-xorshift lanes) from numbers and short strings, so hashing costs
