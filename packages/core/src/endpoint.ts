@@ -31,8 +31,9 @@ import type {
 import { bootOptions, type EndpointSettings, ReliableConfigs, resolveEndpointConfig } from './config.js';
 import { type ConnectionHost, CoreConnection } from './connection.js';
 import { ConnectionTable } from './connection-table.js';
-import { BOOT_ID_LENGTH, BOOT_ID_OPTION, CloseCode, DEFAULTS } from './defaults.js';
+import { BOOT_ID_LENGTH, DEFAULTS } from './defaults.js';
 import { EndpointCircuits } from './endpoint-circuits.js';
+import { alreadyConnected, EndpointSessions } from './endpoint-sessions.js';
 import { CoreError, type CoreErrorCode } from './errors.js';
 import { type EndpointRelays, isRelayRoute } from './relays.js';
 import { answerStun } from './stun.js';
@@ -75,6 +76,8 @@ export class CoreEndpoint implements EndpointApi {
   private closed = false;
   /** relay service (when serving) and relay clients, circuits of dials, hop sessions (endpoint-circuits.ts) */
   private readonly circuits: EndpointCircuits;
+  /** crypto's established and rekeyed sessions as connections (endpoint-sessions.ts) */
+  private readonly sessions: EndpointSessions;
 
   constructor(config: EndpointConfig, now: number) {
     const settings = resolveEndpointConfig(config, now);
@@ -113,6 +116,12 @@ export class CoreEndpoint implements EndpointApi {
       settings.wallClockOffsetMs,
       now,
     );
+    this.sessions = new EndpointSessions({
+      localKey: this.localKey,
+      table: this.table,
+      log: settings.log,
+      newConnection: (outgoing, remoteKey) => this.newConnection(outgoing, remoteKey),
+    });
   }
 
   // ------------------------------------------------------------------ EndpointApi
@@ -445,10 +454,10 @@ export class CoreEndpoint implements EndpointApi {
   private onSecureEvent(now: number, ev: SecureEvent): void {
     switch (ev.type) {
       case 'established':
-        this.onEstablished(now, ev);
+        this.sessions.onEstablished(now, ev);
         return;
       case 'rekeyed':
-        this.onRekeyed(now, ev);
+        this.sessions.onRekeyed(now, ev);
         return;
       case 'failed': {
         const conn = this.table.ofChannel(ev.channel);
@@ -467,109 +476,6 @@ export class CoreEndpoint implements EndpointApi {
         return;
       }
     }
-  }
-
-  private onEstablished(now: number, ev: Extract<SecureEvent, { type: 'established' }>): void {
-    const channel = ev.channel;
-    const existing = this.table.ofChannel(channel);
-    const boot = ev.remoteOptions.get(BOOT_ID_OPTION) ?? null;
-    const byKey = this.table.ofKey(ev.remoteKey);
-    if (
-      existing !== undefined &&
-      existing.state === 'handshaking' &&
-      byKey !== undefined &&
-      byKey !== existing &&
-      byKey.state === 'established'
-    ) {
-      // An XX dial reached a peer we already have a connection to: one connection per peer.
-      // The new channel feeds the existing connection (the peer may already seal with it);
-      // the dial itself fails with ALREADY_CONNECTED naming that connection.
-      this.table.bindChannel(channel, byKey);
-      existing.channels.detach(channel);
-      byKey.channels.use(channel);
-      existing.fail(now, alreadyConnected(byKey, ev.remoteKey));
-      return;
-    }
-    if (existing !== undefined && !existing.isFinished) {
-      existing.channels.setRemoteBoot(boot);
-      if (existing.state === 'handshaking') this.establish(now, existing, channel, ev);
-      return;
-    }
-    if (byKey !== undefined && !byKey.isFinished && byKey.state !== 'closing') {
-      // another handshake with a peer we already have a connection to (both dialled with XX,
-      // or an XX dial to a known peer): one connection per peer, fed by both channels
-      this.table.bindChannel(channel, byKey);
-      byKey.channels.setRemoteBoot(boot);
-      if (byKey.state === 'handshaking') this.establish(now, byKey, channel, ev);
-      else byKey.channels.use(channel);
-      return;
-    }
-    this.freshConnection(now, channel, ev.remoteKey, boot, ev);
-  }
-
-  private onRekeyed(now: number, ev: Extract<SecureEvent, { type: 'rekeyed' }>): void {
-    const channel = ev.channel;
-    const conn = this.table.ofChannel(channel);
-    const boot = ev.remoteOptions.get(BOOT_ID_OPTION) ?? null;
-    // a session the peer started on a channel we had released (it reconnected while the old
-    // connection drained, see SecureChannel.release): a new connection
-    const reopened = ev.reopened && (conn === undefined || conn.isFinished);
-    if (!reopened && (conn === undefined || conn.isFinished)) return;
-    const restarted =
-      conn !== undefined &&
-      conn.channels.remoteBoot !== null &&
-      boot !== null &&
-      !equalBytes(conn.channels.remoteBoot, boot);
-    // a new session on the channel of a connection that is closing is a new connection
-    if (reopened || restarted || conn?.state === 'closing') {
-      // The peer restarted and handshook again on the same channel: its reliability state is
-      // new, ours is stale. Close the old connection and start a fresh one on this channel.
-      this.table.unbindChannel(channel);
-      if (conn !== undefined && !conn.isFinished) {
-        conn.channels.detach(channel);
-        if (restarted) conn.closeNow(now, CloseCode.PEER_RESTARTED, 'peer restarted', true);
-      }
-      this.settings.log?.(
-        `peer ${shortPeerId(channel.remoteKey)}: ${restarted ? 'restarted (new boot id)' : 'reconnected while the old connection drained'}: a new connection`,
-      );
-      this.freshConnection(now, channel, (channel.remoteKey as Uint8Array).slice(), boot, ev);
-    }
-  }
-
-  /** A connection the peer started (incoming, or a new session on a released channel). */
-  private freshConnection(
-    now: number,
-    channel: SecureChannel,
-    remoteKey: Uint8Array,
-    boot: Uint8Array | null,
-    ev: { address: Address; handshakeRttMs: number | null },
-  ): void {
-    const conn = this.newConnection(false, remoteKey.slice());
-    conn.channels.setRemoteBoot(boot);
-    this.table.setKey(remoteKey, conn);
-    this.table.bindChannel(channel, conn);
-    conn.channels.use(channel);
-    this.establish(now, conn, channel, { remoteKey, address: ev.address, handshakeRttMs: ev.handshakeRttMs });
-  }
-
-  /**
-   * A connection begins. Crypto reports a session only once its address is proven: the initiator
-   * got an authenticated answer from it, an XX responder message 3, an IK responder the first
-   * packet under the new keys (key confirmation: an initiation alone may be a replay).
-   */
-  private establish(
-    now: number,
-    conn: CoreConnection,
-    channel: SecureChannel,
-    session: { remoteKey?: Uint8Array; address: Address; handshakeRttMs: number | null },
-  ): void {
-    this.table.established(conn);
-    const remoteKey = session.remoteKey ?? (channel.remoteKey as Uint8Array);
-    conn.establish(now, channel, { ...session, remoteKey }, this.localKey);
-    // the established connection is the one connect() and later handshakes must find
-    const cur = this.table.ofKey(remoteKey);
-    if (cur === undefined || cur === conn || cur.isFinished || cur.state !== 'established')
-      this.table.setKey(remoteKey, conn);
   }
 
   // ------------------------------------------------------------------ connections
@@ -611,7 +517,7 @@ export class CoreEndpoint implements EndpointApi {
     this.table.bindChannel(channel, conn);
     if (channel.isEstablished) {
       // the channel was established by an incoming handshake we had not surfaced yet
-      this.establish(now, conn, channel, { address: channel.address, handshakeRttMs: null });
+      this.sessions.establish(now, conn, channel, { address: channel.address, handshakeRttMs: null });
     }
     return conn;
   }
@@ -756,11 +662,4 @@ function failureMessage(code: string): string {
     default:
       return `handshake failed (${code})`;
   }
-}
-
-/** A dial that found an existing connection to the same peer; `cause` names that connection. */
-function alreadyConnected(existing: CoreConnection, remoteKey: Uint8Array): CoreError {
-  return new CoreError('ALREADY_CONNECTED', `already connected to this peer (connection ${existing.id})`, {
-    cause: { connectionId: existing.id, remoteKey: remoteKey.slice() },
-  });
 }

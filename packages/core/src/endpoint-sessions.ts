@@ -1,0 +1,148 @@
+/**
+ * Crypto's sessions as the endpoint's connections (README "Connection state machine"): a session
+ * crypto reports proven (`established`: key confirmation) or renewed (`rekeyed`) becomes a
+ * connection, joins the one the peer already has (one connection per peer: an XX dial to a known
+ * peer is merged, `ALREADY_CONNECTED`), or replaces it (the peer restarted with a new boot id, or
+ * reconnected while the old connection drained: a fresh incoming connection on that channel).
+ *
+ * Which connection is which is connection-table.ts; a connection's own establishment is
+ * connection.ts; crypto's other events (`failed`), dials and the accept policy are the endpoint's.
+ */
+import { type SecureChannel, type SecureEvent, shortPeerId } from '@srmudp/crypto';
+import { type Address, equalBytes } from '@srmudp/wire';
+import type { LogSink } from './api.js';
+import type { CoreConnection } from './connection.js';
+import type { ConnectionTable } from './connection-table.js';
+import { BOOT_ID_OPTION, CloseCode } from './defaults.js';
+import { CoreError } from './errors.js';
+
+/** What the session side of the endpoint needs from the endpoint. */
+export interface SessionsHost {
+  /** our static public key (stream-id parity is decided by comparing it with the peer's) */
+  readonly localKey: Uint8Array;
+  /** the connections and their indexes (by key, by channel) */
+  readonly table: ConnectionTable;
+  /** core's log; null: silent */
+  readonly log: LogSink | null;
+  /** a new connection, added to the table under the next id */
+  newConnection(outgoing: boolean, remoteKey: Uint8Array | null): CoreConnection;
+}
+
+/** Crypto's `established` and `rekeyed` events, turned into the endpoint's connections. */
+export class EndpointSessions {
+  constructor(private readonly host: SessionsHost) {}
+
+  /** A session is proven (crypto's `established`): the connection it belongs to, or a new one. */
+  onEstablished(now: number, ev: Extract<SecureEvent, { type: 'established' }>): void {
+    const table = this.host.table;
+    const channel = ev.channel;
+    const existing = table.ofChannel(channel);
+    const boot = ev.remoteOptions.get(BOOT_ID_OPTION) ?? null;
+    const byKey = table.ofKey(ev.remoteKey);
+    if (
+      existing !== undefined &&
+      existing.state === 'handshaking' &&
+      byKey !== undefined &&
+      byKey !== existing &&
+      byKey.state === 'established'
+    ) {
+      // An XX dial reached a peer we already have a connection to: one connection per peer.
+      // The new channel feeds the existing connection (the peer may already seal with it);
+      // the dial itself fails with ALREADY_CONNECTED naming that connection.
+      table.bindChannel(channel, byKey);
+      existing.channels.detach(channel);
+      byKey.channels.use(channel);
+      existing.fail(now, alreadyConnected(byKey, ev.remoteKey));
+      return;
+    }
+    if (existing !== undefined && !existing.isFinished) {
+      existing.channels.setRemoteBoot(boot);
+      if (existing.state === 'handshaking') this.establish(now, existing, channel, ev);
+      return;
+    }
+    if (byKey !== undefined && !byKey.isFinished && byKey.state !== 'closing') {
+      // another handshake with a peer we already have a connection to (both dialled with XX,
+      // or an XX dial to a known peer): one connection per peer, fed by both channels
+      table.bindChannel(channel, byKey);
+      byKey.channels.setRemoteBoot(boot);
+      if (byKey.state === 'handshaking') this.establish(now, byKey, channel, ev);
+      else byKey.channels.use(channel);
+      return;
+    }
+    this.freshConnection(now, channel, ev.remoteKey, boot, ev);
+  }
+
+  /** A session was renewed (crypto's `rekeyed`): the same connection, unless the peer restarted or reconnected. */
+  onRekeyed(now: number, ev: Extract<SecureEvent, { type: 'rekeyed' }>): void {
+    const channel = ev.channel;
+    const conn = this.host.table.ofChannel(channel);
+    const boot = ev.remoteOptions.get(BOOT_ID_OPTION) ?? null;
+    // a session the peer started on a channel we had released (it reconnected while the old
+    // connection drained, see SecureChannel.release): a new connection
+    const reopened = ev.reopened && (conn === undefined || conn.isFinished);
+    if (!reopened && (conn === undefined || conn.isFinished)) return;
+    const restarted =
+      conn !== undefined &&
+      conn.channels.remoteBoot !== null &&
+      boot !== null &&
+      !equalBytes(conn.channels.remoteBoot, boot);
+    // a new session on the channel of a connection that is closing is a new connection
+    if (reopened || restarted || conn?.state === 'closing') {
+      // The peer restarted and handshook again on the same channel: its reliability state is
+      // new, ours is stale. Close the old connection and start a fresh one on this channel.
+      this.host.table.unbindChannel(channel);
+      if (conn !== undefined && !conn.isFinished) {
+        conn.channels.detach(channel);
+        if (restarted) conn.closeNow(now, CloseCode.PEER_RESTARTED, 'peer restarted', true);
+      }
+      this.host.log?.(
+        `peer ${shortPeerId(channel.remoteKey)}: ${restarted ? 'restarted (new boot id)' : 'reconnected while the old connection drained'}: a new connection`,
+      );
+      this.freshConnection(now, channel, (channel.remoteKey as Uint8Array).slice(), boot, ev);
+    }
+  }
+
+  /**
+   * A connection begins. Crypto reports a session only once its address is proven: the initiator
+   * got an authenticated answer from it, an XX responder message 3, an IK responder the first
+   * packet under the new keys (key confirmation: an initiation alone may be a replay).
+   */
+  establish(
+    now: number,
+    conn: CoreConnection,
+    channel: SecureChannel,
+    session: { remoteKey?: Uint8Array; address: Address; handshakeRttMs: number | null },
+  ): void {
+    const table = this.host.table;
+    table.established(conn);
+    const remoteKey = session.remoteKey ?? (channel.remoteKey as Uint8Array);
+    conn.establish(now, channel, { ...session, remoteKey }, this.host.localKey);
+    // the established connection is the one connect() and later handshakes must find
+    const cur = table.ofKey(remoteKey);
+    if (cur === undefined || cur === conn || cur.isFinished || cur.state !== 'established')
+      table.setKey(remoteKey, conn);
+  }
+
+  /** A connection the peer started (incoming, or a new session on a released channel). */
+  private freshConnection(
+    now: number,
+    channel: SecureChannel,
+    remoteKey: Uint8Array,
+    boot: Uint8Array | null,
+    ev: { address: Address; handshakeRttMs: number | null },
+  ): void {
+    const conn = this.host.newConnection(false, remoteKey.slice());
+    conn.channels.setRemoteBoot(boot);
+    this.host.table.setKey(remoteKey, conn);
+    this.host.table.bindChannel(channel, conn);
+    conn.channels.use(channel);
+    this.establish(now, conn, channel, { remoteKey, address: ev.address, handshakeRttMs: ev.handshakeRttMs });
+  }
+}
+
+/** A dial that found an existing connection to the same peer; `cause` names that connection. */
+export function alreadyConnected(existing: CoreConnection, remoteKey: Uint8Array): CoreError {
+  return new CoreError('ALREADY_CONNECTED', `already connected to this peer (connection ${existing.id})`, {
+    cause: { connectionId: existing.id, remoteKey: remoteKey.slice() },
+  });
+}
