@@ -65,8 +65,10 @@ describe('frame objects reused across packets', () => {
     for (const e of evsB) if (e.type === 'frame') expect(frameObjects.has(e.frame)).toBe(false);
     // the first packet's stream bytes lead what `a` read (the third packet's follow them)
     const aKept = kept(a, evsA) as { stream0: Uint8Array; stream4: Uint8Array };
-    expect({ ...aKept, stream0: aKept.stream0.subarray(0, 5), stream4: aKept.stream4.subarray(0, 3) }).toEqual(
-      kept(ref, refEvs),
-    );
+    expect({
+      ...aKept,
+      stream0: aKept.stream0.subarray(0, 5),
+      stream4: aKept.stream4.subarray(0, 3),
+    }).toEqual(kept(ref, refEvs));
   });
 });

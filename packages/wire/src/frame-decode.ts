@@ -65,7 +65,9 @@ export function readFrame(r: Reader, pool?: FramePool): Frame {
     case FrameTypeByte.MaxStreamData: {
       const streamId = r.varint('stream id');
       const max = r.varint('max');
-      return pool !== undefined ? pool.maxStreamData(streamId, max) : { type: 'max_stream_data', streamId, max };
+      return pool !== undefined
+        ? pool.maxStreamData(streamId, max)
+        : { type: 'max_stream_data', streamId, max };
     }
     case FrameTypeByte.MaxStreams:
       return { type: 'max_streams', max: r.varint('max') };
