@@ -9,7 +9,7 @@
  * Plain functions over the connection itself, like loss recovery's and the packet builder's hosts:
  * no object of their own per connection, and no closure per packet.
  */
-import { decodeFrames, type Frame } from '@srmudp/wire';
+import { decodeFrames, type Frame, FrameDecoder } from '@srmudp/wire';
 import type { AckTracker } from './ack-tracker.js';
 import type { ConnectionConfig } from './config.js';
 import type { Datagrams } from './datagrams.js';
@@ -50,12 +50,37 @@ export interface ReceiveHost {
   enterDraining(now: number, code: number, reason: string): void;
 }
 
+/**
+ * One decoder for every connection of the process: its frame objects are rewritten by its next
+ * packet, and nothing handed a frame here keeps the frame object (byte fields are views that may be
+ * kept; a frame an event carries is copied). A packet that arrives while another is being handled
+ * (re-entry through a host callback) gets fresh frames from `decodeFrames`.
+ */
+const sharedDecoder = new FrameDecoder();
+let decoderBusy = false;
+
 /** `ReliableConnection.handlePacket` without the timer re-arming: see its documentation. */
 export function receivePacket(
   host: ReceiveHost,
   now: number,
   packetNumber: number,
   payload: Uint8Array,
+): ReceivedPacket {
+  if (decoderBusy) return receiveWith(host, now, packetNumber, payload, null);
+  decoderBusy = true;
+  try {
+    return receiveWith(host, now, packetNumber, payload, sharedDecoder);
+  } finally {
+    decoderBusy = false;
+  }
+}
+
+function receiveWith(
+  host: ReceiveHost,
+  now: number,
+  packetNumber: number,
+  payload: Uint8Array,
+  decoder: FrameDecoder | null,
 ): ReceivedPacket {
   const s = host.counters;
   if (!Number.isSafeInteger(packetNumber) || packetNumber < 0 || !(payload instanceof Uint8Array)) {
@@ -67,9 +92,9 @@ export function receivePacket(
     s.afterClose++;
     return 'dropped';
   }
-  let frames: Frame[];
+  let frames: readonly Frame[];
   try {
-    frames = decodeFrames(payload);
+    frames = decoder !== null ? decoder.decode(payload) : decodeFrames(payload);
   } catch (e) {
     s.undecodablePackets++;
     host.config.log?.(`packet ${packetNumber}: undecodable frames (${(e as Error).message})`);
@@ -174,7 +199,8 @@ function onFrame(host: ReceiveHost, now: number, f: Frame): void {
     case 'path_challenge':
     case 'path_response':
     case 'relay':
-      host.events.push({ type: 'frame', frame: f });
+      // a copy: the decoder's frame objects are rewritten by the next packet
+      host.events.push({ type: 'frame', frame: { ...f } });
       return;
   }
 }

@@ -14,12 +14,25 @@ import {
   STREAM_FLAG_OFF,
 } from './frame-types.js';
 import { Reader } from './reader.js';
-import type { AckRange, Frame } from './types.js';
+import type {
+  AckFrame,
+  AckRange,
+  DatagramFrame,
+  Frame,
+  MaxDataFrame,
+  MaxStreamDataFrame,
+  PaddingFrame,
+  PingFrame,
+  StreamFrame,
+} from './types.js';
 import { readUtf8 } from './utf8.js';
 import { MAX_VARINT } from './varint.js';
 
-/** Reads one frame at `r.pos` and advances `r.pos` past it. The allocation-light hot path. */
-export function readFrame(r: Reader): Frame {
+/**
+ * Reads one frame at `r.pos` and advances `r.pos` past it. With a `pool` ({@link FrameDecoder}),
+ * the frequent frame types reuse its objects instead of fresh ones; validation is the same code.
+ */
+export function readFrame(r: Reader, pool?: FramePool): Frame {
   const start = r.pos;
   const t = r.u8('frame type');
   switch (t) {
@@ -29,12 +42,13 @@ export function readFrame(r: Reader): Frame {
       let p = r.pos;
       while (p < r.end && b[p] === 0) p++;
       r.pos = p;
+      if (pool !== undefined) return pool.padding(p - start);
       return { type: 'padding', length: p - start };
     }
     case FrameTypeByte.Ping:
-      return { type: 'ping' };
+      return pool !== undefined ? pool.ping() : { type: 'ping' };
     case FrameTypeByte.Ack:
-      return readAck(r);
+      return readAck(r, pool);
     case FrameTypeByte.ResetStream:
       return {
         type: 'reset_stream',
@@ -44,10 +58,17 @@ export function readFrame(r: Reader): Frame {
       };
     case FrameTypeByte.StopSending:
       return { type: 'stop_sending', streamId: r.varint('stream id'), code: r.varint('code') };
-    case FrameTypeByte.MaxData:
-      return { type: 'max_data', max: r.varint('max') };
-    case FrameTypeByte.MaxStreamData:
-      return { type: 'max_stream_data', streamId: r.varint('stream id'), max: r.varint('max') };
+    case FrameTypeByte.MaxData: {
+      const max = r.varint('max');
+      return pool !== undefined ? pool.maxData(max) : { type: 'max_data', max };
+    }
+    case FrameTypeByte.MaxStreamData: {
+      const streamId = r.varint('stream id');
+      const max = r.varint('max');
+      return pool !== undefined
+        ? pool.maxStreamData(streamId, max)
+        : { type: 'max_stream_data', streamId, max };
+    }
     case FrameTypeByte.MaxStreams:
       return { type: 'max_streams', max: r.varint('max') };
     case FrameTypeByte.Message:
@@ -74,11 +95,14 @@ export function readFrame(r: Reader): Frame {
       const len = r.varint('reason length');
       return { type: 'close', code, reason: readUtf8(r.take(len, 'close reason'), 'close reason') };
     }
-    case FrameTypeByte.Datagram:
-      return { type: 'datagram', data: r.rest() };
+    case FrameTypeByte.Datagram: {
+      const data = r.rest();
+      return pool !== undefined ? pool.datagram(data) : { type: 'datagram', data };
+    }
     case FrameTypeByte.Datagram | DATAGRAM_FLAG_LEN: {
       const len = r.varint('datagram length');
-      return { type: 'datagram', data: r.take(len, 'datagram data') };
+      const data = r.take(len, 'datagram data');
+      return pool !== undefined ? pool.datagram(data) : { type: 'datagram', data };
     }
     case FrameTypeByte.Relay: {
       const peer = r.take(PEER_ID_LENGTH, 'relay peer');
@@ -94,14 +118,16 @@ export function readFrame(r: Reader): Frame {
         if (offset + data.length > MAX_VARINT) {
           throw new WireDecodeError('BAD_VALUE', 'stream offset + length exceeds 2^53-1');
         }
-        return { type: 'stream', streamId, offset, fin: (t & STREAM_FLAG_FIN) !== 0, data };
+        const fin = (t & STREAM_FLAG_FIN) !== 0;
+        if (pool !== undefined) return pool.stream(streamId, offset, fin, data);
+        return { type: 'stream', streamId, offset, fin, data };
       }
       throw new WireDecodeError('UNKNOWN_TYPE', `unknown frame type 0x${t.toString(16)} at offset ${start}`);
   }
 }
 
 /** RFC 9000 §19.3: largest, delay, range count, first range, then (gap, length) pairs. */
-function readAck(r: Reader): Frame {
+function readAck(r: Reader, pool: FramePool | undefined): Frame {
   const largest = r.varint('ack largest');
   const delay = r.varint('ack delay');
   const count = r.varint('ack range count');
@@ -113,7 +139,9 @@ function readAck(r: Reader): Frame {
   if (firstLen > largest) {
     throw new WireDecodeError('BAD_VALUE', `ack first range ${firstLen} exceeds largest ${largest}`);
   }
-  const ranges: AckRange[] = [{ start: largest - firstLen, end: largest }];
+  const frame = pool !== undefined ? pool.ack(delay) : null;
+  const ranges: AckRange[] = frame !== null ? frame.ranges : [];
+  setRange(ranges, 0, largest - firstLen, largest);
   let smallest = largest - firstLen;
   for (let i = 0; i < count; i++) {
     const gap = r.varint('ack gap');
@@ -124,9 +152,23 @@ function readAck(r: Reader): Frame {
     const end = smallest - gap - 2;
     if (len > end) throw new WireDecodeError('BAD_VALUE', `ack range length ${len} underflows at ${end}`);
     smallest = end - len;
-    ranges.push({ start: smallest, end });
+    setRange(ranges, i + 1, smallest, end);
+  }
+  if (frame !== null) {
+    if (ranges.length > count + 1) ranges.length = count + 1;
+    return frame;
   }
   return { type: 'ack', delay, ranges };
+}
+
+/** `ranges[i] = { start, end }`, reusing the object already there (a pooled ACK's). */
+function setRange(ranges: AckRange[], i: number, start: number, end: number): void {
+  const x = ranges[i];
+  if (x === undefined) ranges.push({ start, end });
+  else {
+    x.start = start;
+    x.end = end;
+  }
 }
 
 /** Decodes the frame at `offset`; `next` is the offset after it. */
@@ -145,4 +187,132 @@ export function decodeFrames(bytes: Uint8Array): Frame[] {
   const frames: Frame[] = [];
   while (r.pos < r.end) frames.push(readFrame(r));
   return frames;
+}
+
+/**
+ * The frame objects a {@link FrameDecoder} reuses: the n-th frame of a type in a packet is the n-th
+ * object of that type, rewritten. Types a decoder meets rarely (CLOSE, RESET_STREAM, MESSAGE, ...)
+ * are not pooled.
+ */
+export class FramePool {
+  private readonly paddings: PaddingFrame[] = [];
+  private readonly pings: PingFrame[] = [];
+  private readonly acks: AckFrame[] = [];
+  private readonly streams: StreamFrame[] = [];
+  private readonly maxDatas: MaxDataFrame[] = [];
+  private readonly maxStreamDatas: MaxStreamDataFrame[] = [];
+  private readonly datagrams: DatagramFrame[] = [];
+  private nPadding = 0;
+  private nPing = 0;
+  private nAck = 0;
+  private nStream = 0;
+  private nMaxData = 0;
+  private nMaxStreamData = 0;
+  private nDatagram = 0;
+
+  /** A new packet: every object may be rewritten. */
+  reset(): void {
+    this.nPadding = 0;
+    this.nPing = 0;
+    this.nAck = 0;
+    this.nStream = 0;
+    this.nMaxData = 0;
+    this.nMaxStreamData = 0;
+    this.nDatagram = 0;
+  }
+
+  padding(length: number): PaddingFrame {
+    const f = this.paddings[this.nPadding++];
+    if (f === undefined) return push(this.paddings, { type: 'padding', length });
+    f.length = length;
+    return f;
+  }
+
+  ping(): PingFrame {
+    const f = this.pings[this.nPing++];
+    return f ?? push(this.pings, { type: 'ping' });
+  }
+
+  /** An ACK frame whose `ranges` the caller fills (and truncates). */
+  ack(delay: number): AckFrame {
+    const f = this.acks[this.nAck++];
+    if (f === undefined) return push(this.acks, { type: 'ack', delay, ranges: [] });
+    f.delay = delay;
+    return f;
+  }
+
+  stream(streamId: number, offset: number, fin: boolean, data: Uint8Array): StreamFrame {
+    const f = this.streams[this.nStream++];
+    if (f === undefined) return push(this.streams, { type: 'stream', streamId, offset, fin, data });
+    f.streamId = streamId;
+    f.offset = offset;
+    f.fin = fin;
+    f.data = data;
+    return f;
+  }
+
+  maxData(max: number): MaxDataFrame {
+    const f = this.maxDatas[this.nMaxData++];
+    if (f === undefined) return push(this.maxDatas, { type: 'max_data', max });
+    f.max = max;
+    return f;
+  }
+
+  maxStreamData(streamId: number, max: number): MaxStreamDataFrame {
+    const f = this.maxStreamDatas[this.nMaxStreamData++];
+    if (f === undefined) return push(this.maxStreamDatas, { type: 'max_stream_data', streamId, max });
+    f.streamId = streamId;
+    f.max = max;
+    return f;
+  }
+
+  datagram(data: Uint8Array): DatagramFrame {
+    const f = this.datagrams[this.nDatagram++];
+    if (f === undefined) return push(this.datagrams, { type: 'datagram', data });
+    f.data = data;
+    return f;
+  }
+}
+
+function push<T>(list: T[], x: T): T {
+  list.push(x);
+  return x;
+}
+
+const EMPTY = new Uint8Array(0);
+
+/**
+ * {@link decodeFrames} for a hot receive path: the same frames and the same errors (one code
+ * path), but the returned array, the frequent frame objects and an ACK's `ranges` (array and
+ * objects) belong to the decoder and are rewritten by its next `decode`. Byte fields (`data`) are
+ * fresh views of the input as in `decodeFrames` and may be kept; a frame object, its `ranges` or
+ * the array may not: copy what must outlive the next `decode`. Not re-entrant: a `decode` while
+ * the previous packet's frames are still being handled overwrites them.
+ */
+export class FrameDecoder {
+  private readonly reader = new Reader(EMPTY);
+  private readonly pool = new FramePool();
+  private readonly frames: Frame[] = [];
+
+  /** Decodes a whole (decrypted) packet payload; throws as `decodeFrames` does. */
+  decode(bytes: Uint8Array): readonly Frame[] {
+    const r = this.reader;
+    r.reset(bytes);
+    this.pool.reset();
+    const frames = this.frames;
+    let n = 0;
+    try {
+      while (r.pos < r.end) {
+        const f = readFrame(r, this.pool);
+        if (n < frames.length) frames[n] = f;
+        else frames.push(f);
+        n++;
+      }
+    } finally {
+      // drops the packet's input from the reader either way (nothing pins its buffer)
+      r.reset(EMPTY);
+    }
+    if (frames.length > n) frames.length = n;
+    return frames;
+  }
 }

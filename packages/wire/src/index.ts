@@ -14,7 +14,7 @@ export {
 export { crc32 } from './crc32.js';
 export * from './demux.js';
 export * from './errors.js';
-export { decodeFrame, decodeFrames, readFrame } from './frame-decode.js';
+export { decodeFrame, decodeFrames, FrameDecoder, FramePool, readFrame } from './frame-decode.js';
 export {
   datagramFrameOverhead,
   encodeFrame,

@@ -10,13 +10,20 @@ import { readVarint, varintLengthFromFirstByte } from './varint.js';
 const TWO_32 = 2 ** 32;
 
 export class Reader {
-  readonly bytes: Uint8Array;
+  bytes: Uint8Array;
   /** Next byte to read. */
   pos: number;
   /** One past the last readable byte. */
-  readonly end: number;
+  end: number;
 
   constructor(bytes: Uint8Array, pos = 0, end = bytes.length) {
+    this.bytes = bytes;
+    this.pos = pos;
+    this.end = end;
+  }
+
+  /** Points the reader at new input (a reused reader instead of a new one). */
+  reset(bytes: Uint8Array, pos = 0, end = bytes.length): void {
     this.bytes = bytes;
     this.pos = pos;
     this.end = end;

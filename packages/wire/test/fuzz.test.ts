@@ -4,6 +4,7 @@
  * encodings (bits flipped, bytes overwritten, truncated, extended, spliced). Scale with
  * WIRE_FUZZ_RUNS (inputs per decoder and kind; default 17,000 -> 6 x 17,000 = 102,000).
  */
+import { isDeepStrictEqual } from 'node:util';
 import fc from 'fast-check';
 import { afterAll, describe, expect, it } from 'vitest';
 import {
@@ -14,6 +15,7 @@ import {
   encodeFrames,
   encodePacketBytes,
   encodeStun,
+  FrameDecoder,
   peekReceiverIndex,
   readDataHeader,
   stunShortTermKey,
@@ -199,4 +201,60 @@ describe('fuzz: decoders are total', () => {
       );
     });
   }
+});
+
+/** Frames or the error's code and message, for comparing two decoders. */
+function outcome(decode: (b: Uint8Array) => unknown, bytes: Uint8Array): unknown {
+  try {
+    return { frames: decode(bytes) };
+  } catch (e) {
+    if (e instanceof WireDecodeError) return { code: e.code, message: e.message };
+    throw e;
+  }
+}
+
+describe('fuzz: FrameDecoder agrees with decodeFrames', () => {
+  // one decoder for every input, as on a receive path: its reused objects carry the previous
+  // input's values into the next decode, which must not show
+  const decoder = new FrameDecoder();
+  let compared = 0;
+  afterAll(() => {
+    expect(compared).toBe(2 * RUNS);
+  });
+
+  function agree(bytes: Uint8Array): void {
+    compared++;
+    const fresh = outcome(decodeFrames, bytes);
+    // copied out before the next decode rewrites them
+    const pooled = outcome((b) => structuredClone(decoder.decode(b)), bytes);
+    if (!isDeepStrictEqual(pooled, structuredClone(fresh))) {
+      throw new Error(`differ on ${Buffer.from(bytes).toString('hex')}: ${JSON.stringify([fresh, pooled])}`);
+    }
+  }
+
+  const validFrames = fc.array(frameArb, { maxLength: 6 }).map(encodeFrames);
+  it(`${RUNS} random byte strings: same frames, same errors`, () => {
+    fc.assert(fc.property(randomBytes, agree), { numRuns: RUNS });
+  });
+  it(`${RUNS} mutated valid encodings: same frames, same errors`, () => {
+    fc.assert(
+      fc.property(validFrames, fc.array(mutationArb, { minLength: 1, maxLength: 4 }), (b, muts) => {
+        agree(mutate(b.slice(), muts));
+      }),
+      { numRuns: RUNS },
+    );
+  });
+
+  it('byte fields are views of the input, as in decodeFrames', () => {
+    const bytes = encodeFrames([
+      { type: 'stream', streamId: 4, offset: 9, fin: false, data: Uint8Array.of(1, 2, 3) },
+      { type: 'datagram', data: Uint8Array.of(7, 8) },
+    ]);
+    const frames = decoder.decode(bytes);
+    expect(frames).toHaveLength(2);
+    for (const f of frames) {
+      if (f.type !== 'stream' && f.type !== 'datagram') throw new Error(f.type);
+      expect(f.data.buffer).toBe(bytes.buffer);
+    }
+  });
 });
