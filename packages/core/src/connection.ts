@@ -17,7 +17,7 @@ import type {
   LogSink,
   PathInfo,
 } from './api.js';
-import type { ReliableConfigs, ReliableSettings } from './config.js';
+import type { ReliableConfigs } from './config.js';
 import { ConnectionChannels } from './connection-channels.js';
 import { ConnectionPaths, pathText, prefixedLog } from './connection-paths.js';
 import { CloseCode, DEFAULTS } from './defaults.js';
@@ -28,7 +28,6 @@ import { maxUdpPayload, type Path, routeOf } from './paths.js';
 export interface ConnectionHost {
   readonly amp: AmplificationGuard;
   readonly random: (n: number) => Uint8Array;
-  readonly reliableOptions: ReliableSettings;
   /** what a new connection's reliability state is created with (config.ts) */
   readonly reliableConfigs: ReliableConfigs;
   /** core's log and reliability's, or null: silent (EndpointConfig.log) */
@@ -615,7 +614,8 @@ export class CoreConnection implements ConnectionApi {
     if (ev.error === 'IDLE_TIMEOUT') {
       // our own timer: nothing authenticated arrived for that long (the peer may be gone, or the
       // path broken); not something the peer said
-      const s = Math.round((this.host.reliableOptions.idleTimeoutMs ?? 0) / 1000);
+      // the timeout reliability runs with (its resolved configuration: the default when unset)
+      const s = Math.round((this.rel?.config.idleTimeoutMs ?? 0) / 1000);
       this.emitClosed(
         CloseCode.IDLE_TIMEOUT,
         `idle timeout: nothing received from the peer for ${s} s`,

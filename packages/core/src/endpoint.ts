@@ -92,7 +92,6 @@ export class CoreEndpoint implements EndpointApi {
     this.host = {
       amp: this.amp,
       random: settings.random,
-      reliableOptions: settings.reliable,
       reliableConfigs: new ReliableConfigs(settings.reliable),
       log: settings.log,
       reliabilityLog: settings.reliabilityLog,
