@@ -1,10 +1,11 @@
 /**
  * The sans-IO reliability state machine of one connection, as a coordinator: it owns the public
- * API, the connection state (open, closing, draining, closed: RFC 9000 §10) and its transitions,
- * the send side (what leaves, timers) and what an acknowledged or lost packet's frames mean to
- * their owners. The rules live in their own files:
+ * API, the send side (what leaves) and what an acknowledged or lost packet's frames mean to their
+ * owners. The rules live in their own files:
  *
  * - `receive.ts`: a received packet decoded into state changes, each frame to its owner
+ * - `closing.ts`: timer dispatch, the connection state (open, closing, draining, closed: RFC 9000
+ *   §10) and its transitions
  * - `streams.ts`: stream lifecycle, stream flow control, stream frames
  * - `messages.ts`, `datagrams.ts`: messages; datagrams and core's frames
  * - `loss-recovery.ts`: sent-packet ledger, ACK processing, loss detection, PTO
@@ -16,14 +17,15 @@
  * - `close.ts`: the closing and draining periods
  * - `config.ts`: options, defaults and their validation
  *
- * Why ~690 lines: it is the public API of a connection (about 40 documented methods: streams,
+ * Why ~630 lines: it is the public API of a connection (about 40 documented methods: streams,
  * messages, datagrams, paths, sans-IO I/O, close) plus the state transitions; every rule behind
  * them is in the files above, and the API stays one class so a reader finds every entry point in
  * one place.
  */
 import { type Frame, PollQueue } from '@srmudp/wire';
 import { AckTracker } from './ack-tracker.js';
-import { CloseState } from './close.js';
+import type { CloseState } from './close.js';
+import { type ClosingHost, enterClosing, onTimeout, pollClose, refreshTimers } from './closing.js';
 import {
   type ConnectionConfig,
   configOf,
@@ -36,7 +38,6 @@ import type { CongestionController } from './congestion/controller.js';
 import { Datagrams } from './datagrams.js';
 import { DeliveryRateSampler } from './delivery-rate.js';
 import { ReliableError } from './error-codes.js';
-import { ErrorCode } from './errors.js';
 import type { ReceivedPacket, ReliableEvent } from './events.js';
 import { ConnectionFlow } from './flow-control.js';
 import { Liveness } from './liveness.js';
@@ -51,7 +52,7 @@ import { RecvSlab } from './recv-buffer.js';
 import { type SentFrame, SentKind, type SentPacket } from './sent-packet.js';
 import { Counters, type ReliableState, type ReliableStats, snapshot } from './stats.js';
 import { StreamSet } from './streams.js';
-import { Timer, type TimerName, TimerTable } from './timers.js';
+import { type TimerName, TimerTable } from './timers.js';
 
 /** Loss bursts are logged at most once per this many ms (the bursts in between are counted). */
 const LOSS_LOG_INTERVAL_MS = 1000;
@@ -63,27 +64,27 @@ const LOSS_LOG_INTERVAL_MS = 1000;
  * `pollTransmit`, `pollTimeout` and `pollEvent`. Nothing here throws on peer input: a protocol
  * violation closes the connection with a code.
  */
-export class ReliableConnection implements RecoveryHost, PacketSources, ReceiveHost {
+export class ReliableConnection implements RecoveryHost, PacketSources, ReceiveHost, ClosingHost {
   readonly limits: Readonly<ReliableLimits>;
   /** @internal PacketSources */ readonly config: ConnectionConfig;
-  private stateValue: ReliableState = 'open';
+  /** @internal ClosingHost */ stateValue: ReliableState = 'open';
   /** the active path; `resetPath` replaces it */
   private path: PathState;
   /** @internal PacketSources */ readonly counters = new Counters();
   /** @internal ReceiveHost */ readonly events = new PollQueue<ReliableEvent>();
   /** the numbers of the parts below that change with time (numeric-slots.ts) */
   private readonly numbers = numericSlots(CONNECTION_SLOTS);
-  private readonly timers = new TimerTable(this.numbers);
+  /** @internal ClosingHost */ readonly timers = new TimerTable(this.numbers);
   /** @internal PacketSources */ readonly acks: AckTracker;
   /** @internal PacketSources */ readonly flow: ConnectionFlow;
   /** the receive slab (see `recvSlab`), created with the first stream or message: none on a
    * connection that never had one (idle heap, issue 19) */
-  private recvSlabValue: RecvSlab | null = null;
+  /** @internal ClosingHost */ recvSlabValue: RecvSlab | null = null;
   /** @internal PacketSources */ readonly streams: StreamSet;
   /** @internal PacketSources */ readonly rate = new DeliveryRateSampler(this.numbers);
   /** @internal PacketSources */ readonly recovery: LossRecovery;
   /** @internal PacketSources */ readonly liveness: Liveness;
-  private readonly builder: PacketBuilder;
+  /** @internal ClosingHost */ readonly builder: PacketBuilder;
   // The connection is what its packets are built from (PacketSources): no object of its own that
   // repeats the fields above (~110 bytes of an idle connection's heap, issue 19). The message and
   // datagram queues are created on first use (most connections never send or receive a message
@@ -93,11 +94,7 @@ export class ReliableConnection implements RecoveryHost, PacketSources, ReceiveH
   /** @internal PacketSources */ datagrams: Datagrams | null = null;
 
   /** created when the connection closes: an open one never reads it (idle heap, issue 19) */
-  private closeState: CloseState | null = null;
-  private get closing(): CloseState {
-    this.closeState ??= new CloseState();
-    return this.closeState;
-  }
+  /** @internal ClosingHost */ closeState: CloseState | null = null;
   /** loss-burst log lines: at most one per LOSS_LOG_INTERVAL_MS, the bursts in between counted */
   private get lossLoggedAt(): number {
     return this.numbers[CONNECTION_AT + 0]!;
@@ -331,7 +328,7 @@ export class ReliableConnection implements RecoveryHost, PacketSources, ReceiveH
     checkNow(now);
     checkCode(code);
     if (this.stateValue !== 'open') return;
-    this.enterClosing(code, reason, null, now);
+    enterClosing(this, code, reason, null, now);
   }
 
   /**
@@ -444,19 +441,19 @@ export class ReliableConnection implements RecoveryHost, PacketSources, ReceiveH
 
   /** Absolute time (ms) of the next timer, or null: the earliest entry of the timer table. */
   pollTimeout(): number | null {
-    this.refreshTimers();
+    refreshTimers(this);
     return this.timers.next();
   }
 
   /** The timers behind `pollTimeout()`, by name, earliest first (for logs and tests). */
   armedTimers(): { timer: TimerName; at: number }[] {
-    this.refreshTimers();
+    refreshTimers(this);
     return this.timers.armed();
   }
 
   /** Call when the time returned by `pollTimeout` has come. */
   handleTimeout(now: number): void {
-    this.onTimeout(now);
+    onTimeout(this, now);
     this.path.armTimers(now);
   }
 
@@ -549,78 +546,21 @@ export class ReliableConnection implements RecoveryHost, PacketSources, ReceiveH
     }
   }
 
-  // ------------------------------------------------------------------ sending and timers
+  // ------------------------------------------------------------------ sending
 
   private transmit(now: number, maxDatagramSize: number): Transmit | null {
     if (maxDatagramSize < this.path.pmtud.current) return null;
     const st = this.stateValue;
     if (st === 'closed' || st === 'draining') return null;
     if (st === 'closing') {
-      const close = this.closing.poll(now);
+      const close = pollClose(this, now);
       return close === null ? null : this.builder.buildClose(now, close, this.path);
     }
     return this.builder.build(now, maxDatagramSize, this.path);
   }
 
-  /** Copies every timer's deadline from its owner into the table (see timers.ts). */
-  private refreshTimers(): void {
-    const t = this.timers;
-    const st = this.stateValue;
-    if (st !== 'open') {
-      t.stopAll();
-      if (st !== 'closed') t.set(Timer.Close, this.closing.until);
-      return;
-    }
-    const path = this.path;
-    t.set(Timer.Ack, this.acks.pending ? this.acks.deadline : Number.POSITIVE_INFINITY);
-    t.set(Timer.LossDetection, this.recovery.timer(path));
-    t.set(Timer.Idle, this.liveness.idleDeadline(path.pto(this.config.maxAckDelay)));
-    t.set(Timer.KeepAlive, this.liveness.keepaliveDeadline());
-    t.set(Timer.RttProbe, this.liveness.rttProbeDeadline());
-    t.set(Timer.PmtuSearch, path.searchAt);
-    // pacing matters only when data waits for the pacer alone
-    const paced =
-      path.pacingAt !== Number.POSITIVE_INFINITY &&
-      this.builder.hasElicitingWork() &&
-      this.recovery.bytesInFlight + path.pmtud.current <= path.cc.window();
-    t.set(Timer.Pacing, paced ? path.pacingAt : Number.POSITIVE_INFINITY);
-    t.stop(Timer.Close);
-  }
-
-  private onTimeout(now: number): void {
-    const st = this.stateValue;
-    if (st === 'closed') return;
-    this.refreshTimers();
-    const t = this.timers;
-    if (st === 'closing' || st === 'draining') {
-      if (t.expired(Timer.Close, now)) this.stateValue = 'closed';
-      return;
-    }
-    if (t.expired(Timer.Idle, now)) {
-      // RFC 9000 §10.1: silently closed
-      this.config.log?.('idle timeout');
-      this.stateValue = 'closed';
-      this.releaseAll();
-      this.events.push({
-        type: 'closed',
-        code: ErrorCode.IDLE_TIMEOUT,
-        reason: 'idle timeout',
-        remote: false,
-        error: 'IDLE_TIMEOUT',
-      });
-      return;
-    }
-    // a receive slab no buffer uses goes once the connection is quiet (an idle connection holds
-    // none; recv-buffer.ts)
-    this.recvSlabValue?.onTimers(t.expired(Timer.KeepAlive, now));
-    if (t.expired(Timer.LossDetection, now)) this.recovery.onTimeout(now, this.path);
-    if (t.expired(Timer.KeepAlive, now)) this.builder.pingPending = true;
-    if (t.expired(Timer.RttProbe, now)) this.sendRttProbe(now);
-    // Ack, PmtuSearch and Pacing need no action here: the next pollTransmit(now) does their work
-  }
-
   /** An RTT warm-up PING leaves with the next packet (liveness.ts). */
-  /** @internal ReceiveHost */
+  /** @internal ClosingHost */
   sendRttProbe(now: number): void {
     this.builder.pingPending = true;
     // the last warm-up PING leaves at `now` (a PING waits for nothing but the window): its
@@ -628,42 +568,7 @@ export class ReliableConnection implements RecoveryHost, PacketSources, ReceiveH
     if (this.liveness.onRttProbe(now)) this.path.rtt.provisionalUntil = now;
   }
 
-  // ------------------------------------------------------------------ close and helpers
-
-  /** We close with `code` (RFC 9000 §10.2.1): open → closing, CLOSE is owed. */
-  /** @internal ReceiveHost */
-  enterClosing(code: number, reason: string, error: string | null, now: number): void {
-    this.config.log?.(`closing: code ${code}${error === null ? '' : ` (${error})`} ${reason}`);
-    this.stateValue = 'closing';
-    const r = this.closing.enterClosing(code, reason, now, this.path.pto(this.config.maxAckDelay));
-    this.releaseAll();
-    this.events.push({ type: 'closed', code, reason: r, remote: false, error });
-  }
-
-  /** The peer's CLOSE while open (RFC 9000 §10.2.2): open → draining for 3 PTO. */
-  /** @internal ReceiveHost */
-  enterDraining(now: number, code: number, reason: string): void {
-    this.stateValue = 'draining';
-    this.closing.enterDraining(now, this.path.pto(this.config.maxAckDelay));
-    this.releaseAll();
-    this.events.push({ type: 'closed', code, reason, remote: true, error: null });
-  }
-
-  /**
-   * A packet while closing: with the peer's CLOSE, closing → draining (the closing period's end
-   * stays); otherwise our CLOSE is owed again, at most once per smoothed RTT (RFC 9000 §10.2.1).
-   */
-  /** @internal ReceiveHost */
-  onPacketWhileClosing(now: number, peerClosed: boolean): void {
-    if (peerClosed) this.stateValue = 'draining';
-    else this.closing.onPacketWhileClosing(now, this.path.rtt.smoothed);
-  }
-
-  private releaseAll(): void {
-    this.streams.releaseAll();
-    this.datagrams?.releaseAll();
-    this.recvSlabValue?.forget();
-  }
+  // ------------------------------------------------------------------ helpers
 
   /** Room in the send budget may have opened: streams first, then messages. */
   /** @internal room in the send budget may have opened (StreamSet's host) */

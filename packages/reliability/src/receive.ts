@@ -3,51 +3,34 @@
  * (a bad packet number or payload, a packet after close, undecodable frames, a duplicate),
  * classifies the packet (ack-eliciting, PING, probing: RFC 9000 §9.1, §13.2), records it with the
  * ACK tracker and liveness, and hands each frame to the module that owns its rule. The connection
- * state (closing, draining) belongs to the connection: this file reads it and asks the connection
- * for each transition (`ReceiveHost`).
+ * state (closing, draining) and its transitions belong to `closing.ts`: this file reads the state
+ * and calls closing.ts for each transition.
  *
  * Plain functions over the connection itself, like loss recovery's and the packet builder's hosts:
  * no object of their own per connection, and no closure per packet.
  */
 import { decodeFrames, type Frame, FrameDecoder } from '@srmudp/wire';
-import type { AckTracker } from './ack-tracker.js';
-import type { ConnectionConfig } from './config.js';
+import { type ClosingHost, enterClosing, enterDraining, onPacketWhileClosing } from './closing.js';
 import type { Datagrams } from './datagrams.js';
 import { ErrorCode, errorName, ProtocolError } from './errors.js';
-import type { EventQueue, ReceivedPacket } from './events.js';
-import type { Liveness } from './liveness.js';
-import type { LossRecovery } from './loss-recovery.js';
+import type { ReceivedPacket } from './events.js';
 import type { Messages } from './messages.js';
 import { isAckEliciting } from './packet-builder.js';
-import type { PathState } from './paths.js';
 import type { Counters, ReliableState } from './stats.js';
-import type { StreamSet } from './streams.js';
 
-/** The parts of a connection a received packet changes, and the state transitions it may cause. */
-export interface ReceiveHost {
+/**
+ * The parts of a connection a received packet changes; its state transitions are closing.ts's
+ * (`ClosingHost`).
+ */
+export interface ReceiveHost extends ClosingHost {
   readonly state: ReliableState;
-  readonly activePath: PathState;
-  readonly config: ConnectionConfig;
   readonly counters: Counters;
-  readonly events: EventQueue;
-  readonly acks: AckTracker;
-  readonly recovery: LossRecovery;
-  readonly streams: StreamSet;
-  readonly liveness: Liveness;
   /** the queue of CONTROL (`control`) or application messages, created on first use */
   messageQueue(control: boolean): Messages;
   /** the queue of datagrams and core frames, created on first use */
   datagramQueue(): Datagrams;
   /** room in the send budget may have opened */
   notifyWritable(): void;
-  /** an RTT warm-up PING leaves with the next packet */
-  sendRttProbe(now: number): void;
-  /** we close with `code` (open → closing) */
-  enterClosing(code: number, reason: string, error: string | null, now: number): void;
-  /** a packet arrived while closing; `peerClosed` when it carried CLOSE (→ draining) */
-  onPacketWhileClosing(now: number, peerClosed: boolean): void;
-  /** the peer's CLOSE arrived while open (→ draining) */
-  enterDraining(now: number, code: number, reason: string): void;
 }
 
 /**
@@ -99,7 +82,7 @@ function receiveWith(
     s.undecodablePackets++;
     host.config.log?.(`packet ${packetNumber}: undecodable frames (${(e as Error).message})`);
     if (state === 'open') {
-      host.enterClosing(ErrorCode.FRAME_ENCODING_ERROR, 'undecodable frames', 'FRAME_ENCODING_ERROR', now);
+      enterClosing(host, ErrorCode.FRAME_ENCODING_ERROR, 'undecodable frames', 'FRAME_ENCODING_ERROR', now);
     }
     return 'dropped';
   }
@@ -112,7 +95,7 @@ function receiveWith(
         break;
       }
     }
-    host.onPacketWhileClosing(now, peerClosed);
+    onPacketWhileClosing(host, now, peerClosed);
     return 'dropped';
   }
   let eliciting = false;
@@ -148,11 +131,11 @@ function receiveWith(
     }
   } catch (e) {
     if (e instanceof ProtocolError) {
-      host.enterClosing(e.code, e.reason, errorName(e.code), now);
+      enterClosing(host, e.code, e.reason, errorName(e.code), now);
       return kind;
     }
     // a bug must not take the process down on peer input: close with INTERNAL_ERROR
-    host.enterClosing(ErrorCode.INTERNAL_ERROR, String(e), 'INTERNAL_ERROR', now);
+    enterClosing(host, ErrorCode.INTERNAL_ERROR, String(e), 'INTERNAL_ERROR', now);
   }
   return kind;
 }
@@ -194,7 +177,7 @@ function onFrame(host: ReceiveHost, now: number, f: Frame): void {
       host.streams.onStopSending(f);
       return;
     case 'close':
-      host.enterDraining(now, f.code, f.reason);
+      enterDraining(host, now, f.code, f.reason);
       return;
     case 'path_challenge':
     case 'path_response':

@@ -1,7 +1,7 @@
 /**
  * Every timer of a connection in one table (quinn-proto's `timer.rs`): `pollTimeout()` is the
- * earliest armed entry. Each timer has one owner that computes its deadline; the connection
- * copies the deadlines into the table before answering `pollTimeout()` and acts on them in
+ * earliest armed entry. Each timer has one owner that computes its deadline; `closing.ts` copies
+ * the deadlines into the table before `pollTimeout()` answers and acts on them in
  * `handleTimeout(now)`.
  *
  * | timer | deadline | owner | on expiry |
@@ -12,7 +12,7 @@
  * | KeepAlive | last send + keepaliveMs | `Liveness` | a PING is owed |
  * | PmtuSearch | PMTU_RAISE_TIMER or black-hole retry (RFC 8899 §5.1.1) | the path's `Pmtud` | the next send opportunity probes |
  * | Pacing | when the pacer lets the next full packet go (RFC 9002 §7.7), armed only while data waits for nothing else | the path's `Pacer` | the next `pollTransmit` sends |
- * | Close | end of closing / draining: 3 PTO (RFC 9000 §10.2) | `ReliableConnection` | state `closed` |
+ * | Close | end of closing / draining: 3 PTO (RFC 9000 §10.2) | `CloseState` (close.ts) | state `closed` |
  * | RttProbe | the next RTT warm-up PING: open + 50, 150, 350 ms (an answering side's first: open + 250 ms; any may leave earlier with the ACK of the peer's PING, see liveness.ts) | `Liveness` | a PING is owed; after the last, the RTT samples stop being provisional |
  */
 import { CONNECTION_SLOTS, numericSlots, TIMERS_AT } from './numeric-slots.js';
