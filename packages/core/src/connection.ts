@@ -1,11 +1,11 @@
 /**
- * One connection: the `ConnectionApi` an application uses, its lifecycle (establishment, graceful
- * and immediate close, failure) and the translation of reliability's events into the endpoint's.
- * Its paths are paths.ts, with connection-paths.ts between them and it; its crypto channels
- * connection-channels.ts; the endpoint routes to it.
+ * One connection: the `ConnectionApi` an application uses and its lifecycle (establishment,
+ * graceful and immediate close, failure). Its paths are paths.ts, with connection-paths.ts between
+ * them and it; its crypto channels connection-channels.ts; reliability's events become the
+ * endpoint's in connection-events.ts; the endpoint routes to it.
  */
 import { type SecureChannel, shortPeerId } from '@srmudp/crypto';
-import { ReliableConnection as Reliable, type ReliableEvent } from '@srmudp/reliability';
+import { ReliableConnection as Reliable } from '@srmudp/reliability';
 import { compareBytes, type Frame, sharedSlab } from '@srmudp/wire';
 import type { AmplificationGuard } from './amplification.js';
 import type {
@@ -19,6 +19,13 @@ import type {
 } from './api.js';
 import type { ReliableConfigs } from './config.js';
 import { ConnectionChannels } from './connection-channels.js';
+import {
+  checkFinReceived,
+  drainEvents,
+  type OwnEvent,
+  type StreamEnds,
+  streamOpened,
+} from './connection-events.js';
 import { ConnectionPaths, pathText, prefixedLog } from './connection-paths.js';
 import { CloseCode, DEFAULTS } from './defaults.js';
 import { CoreError } from './errors.js';
@@ -49,9 +56,6 @@ export interface ConnectionHost {
 }
 
 const EMPTY_DROPS: Record<string, number> = Object.freeze({}) as Record<string, number>;
-
-/** A reliability event that core handles itself (with the time of the call that drained it). */
-type TimedEvent = Extract<ReliableEvent, { type: 'closed' } | { type: 'frame' }>;
 
 /**
  * One connection to one peer: its secure channel(s), the reliability state machine (created once
@@ -87,9 +91,8 @@ export class CoreConnection implements ConnectionApi {
   private arrivalPath: Path | null = null;
   /** dropped packets by reason, created at the first (an idle connection holds none) */
   private dropCounts: Record<string, number> | null = null;
-  /** streams whose receive side may still finish; 'stream_finished' already emitted for the rest */
-  private recvOpen: Set<number> | null = null;
-  private finishedEmitted: Set<number> | null = null;
+  /** @internal its streams' receive sides (connection-events.ts), created at its first stream */
+  streamEnds: StreamEnds | null = null;
 
   constructor(
     private readonly host: ConnectionHost,
@@ -129,7 +132,7 @@ export class CoreConnection implements ConnectionApi {
   openStream(): number {
     this.host.touch(this);
     const id = this.open().openStream();
-    (this.recvOpen ??= new Set()).add(id);
+    streamOpened(this, id);
     return id;
   }
 
@@ -333,9 +336,9 @@ export class CoreConnection implements ConnectionApi {
     if (newest) this.largestPn = packetNumber;
     this.arrivalPath = path;
     const kind = rel.handlePacket(now, packetNumber, plaintext);
-    this.drainReliable(now);
+    drainEvents(this, this.host, rel, now);
     this.arrivalPath = null;
-    if (this.recvOpen !== null && this.recvOpen.size > 0) this.checkFinReceived(rel);
+    if (this.streamEnds !== null) checkFinReceived(this, this.host, rel);
     set.afterPacket(now, path, kind, newest);
   }
 
@@ -560,53 +563,20 @@ export class CoreConnection implements ConnectionApi {
     this.host.touch(this);
   }
 
-  /** Moves reliability's events to the endpoint, handling the ones that are core's business. */
+  /** Moves reliability's events to the endpoint (connection-events.ts). */
   private drainReliable(now: number): void {
     const rel = this.rel;
-    if (rel === null) return;
-    const id = this.id;
-    for (let ev = rel.pollEvent(now); ev !== null; ev = rel.pollEvent(now)) {
-      switch (ev.type) {
-        case 'stream_opened':
-          (this.recvOpen ??= new Set()).add(ev.streamId);
-          this.host.emit({ type: ev.type, id, streamId: ev.streamId });
-          break;
-        case 'readable':
-        case 'writable':
-          this.host.emit({ type: ev.type, id, streamId: ev.streamId });
-          break;
-        case 'stream_finished':
-          this.emitFinished(ev.streamId);
-          break;
-        case 'stream_reset':
-          this.recvOpen?.delete(ev.streamId);
-          this.host.emit({ type: 'stream_reset', id, streamId: ev.streamId, code: ev.code });
-          break;
-        case 'message':
-          this.host.emit({ type: 'message', id, data: ev.data, unordered: ev.unordered });
-          break;
-        case 'datagram':
-          this.host.emit({ type: 'datagram', id, data: ev.data });
-          break;
-        case 'control':
-          this.host.onControl(this, ev.data, now);
-          break;
-        case 'message_writable':
-          this.host.emit({ type: 'message_writable', id });
-          break;
-        case 'frame':
-        case 'closed':
-          this.onTimedEvent(ev, now);
-          break;
-        default:
-          break; // stream_stopped, pmtu: not part of the endpoint contract
-      }
-    }
+    if (rel !== null) drainEvents(this, this.host, rel, now);
   }
 
-  private onTimedEvent(ev: TimedEvent, now: number): void {
+  /** @internal A reliability event that is the connection's own business (connection-events.ts). */
+  onOwnEvent(ev: OwnEvent, now: number): void {
     if (ev.type === 'frame') {
       this.onFrame(ev.frame, now);
+      return;
+    }
+    if (ev.type === 'control') {
+      this.host.onControl(this, ev.data, now);
       return;
     }
     this.stateValue = 'closing';
@@ -635,24 +605,6 @@ export class CoreConnection implements ConnectionApi {
       set.onResponse(now, f.data);
     } else {
       this.drop('relay_unsupported');
-    }
-  }
-
-  private emitFinished(streamId: number): void {
-    this.recvOpen?.delete(streamId);
-    if (this.finishedEmitted?.has(streamId)) return;
-    (this.finishedEmitted ??= new Set()).add(streamId);
-    this.host.emit({ type: 'stream_finished', id: this.id, streamId });
-  }
-
-  /**
-   * The contract's 'stream_finished': every byte up to the peer's FIN has arrived and is
-   * readable (reliability itself reports it only once the application has read them all).
-   */
-  private checkFinReceived(rel: Reliable): void {
-    if (this.recvOpen === null) return;
-    for (const sid of this.recvOpen) {
-      if (rel.recvComplete(sid)) this.emitFinished(sid);
     }
   }
 
