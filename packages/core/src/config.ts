@@ -33,8 +33,9 @@ export type ReliableSettings = Omit<ReliableOptions, 'role' | 'now'>;
  * plus what differs per connection (its stream-id role, whether it answers the peer's RTT warm-up
  * PING, its path's UDP payload ceiling), resolved once per combination (a handful per endpoint)
  * and shared, so a new connection builds no options object and validates nothing (perf P4,
- * issue 19). With a reliability log each connection gets its own prefixed log, hence its own
- * options.
+ * issue 19). The only cache of resolved configurations: reliability's `resolveConfig` keeps none
+ * (the endpoint knows which of its connections may share one; see there). With a reliability log
+ * each connection gets its own prefixed log, hence its own options.
  */
 export class ReliableConfigs {
   private readonly resolved = new Map<number, ConnectionConfig>();

@@ -3,6 +3,7 @@ import {
   type ConnectionConfig,
   newReno,
   type ReliableOptions,
+  type ResolvedReliableOptions,
   resolveConfig,
 } from '@srmudp/reliability';
 import { DATA_HEADER_LENGTH, isClosedError } from '@srmudp/wire';
@@ -108,6 +109,50 @@ describe('reliability configuration of connections', () => {
     const logged = configs.options('responder', true, 1472, 5, log);
     expect('config' in logged).toBe(false);
     expect(resolveConfig(logged as ReliableOptions).log).toBe(log);
+  });
+
+  it('is the only cache: one config per key, never shared across a key field, a log or an endpoint', () => {
+    const factory: CongestionControllerFactory = (o) => newReno(o);
+    const settings = resolveEndpointConfig(
+      { identity: identity('rk'), random: (n) => new Uint8Array(n), congestion: factory },
+      0,
+    ).reliable;
+    const configs = new ReliableConfigs(settings);
+    const configOf = (o: ReliableOptions | ResolvedReliableOptions): ConnectionConfig => {
+      if (!('config' in o)) throw new Error('expected resolved options');
+      return o.config;
+    };
+    // adjacent path MTUs: a key that packed the fields carelessly (a sum, a missing bit) collides
+    const roles = ['initiator', 'responder'] as const;
+    const seen = new Set<ConnectionConfig>();
+    for (const maxUdpPayload of [1280, 1281, 1282, 1452, 1453, 1472]) {
+      for (const rttProbeAnswer of [false, true]) {
+        for (const role of roles) {
+          const config = configOf(configs.options(role, rttProbeAnswer, maxUdpPayload, 1, null));
+          expect([config.role, config.rttProbeAnswer, config.maxUdpPayload]).toEqual([
+            role,
+            rttProbeAnswer,
+            maxUdpPayload,
+          ]);
+          // the endpoint's settings reach it; its congestion factory is shared, not copied
+          expect(config.congestion).toBe(factory);
+          expect(config.headroom).toBe(DATA_HEADER_LENGTH);
+          expect(configOf(configs.options(role, rttProbeAnswer, maxUdpPayload, 2, null))).toBe(config);
+          seen.add(config);
+        }
+      }
+    }
+    expect(seen.size).toBe(6 * 2 * 2);
+    // a log is per connection: plain options, resolved by the connection, never the shared config
+    const log = (): void => {};
+    const logged = configs.options('initiator', false, 1452, 3, log);
+    expect('config' in logged).toBe(false);
+    expect(resolveConfig(logged as ReliableOptions)).not.toBe(
+      configOf(configs.options('initiator', false, 1452, 3, null)),
+    );
+    // another endpoint, even with the same settings: its own configurations
+    const other = new ReliableConfigs(settings);
+    expect(seen.has(configOf(other.options('initiator', false, 1452, 3, null)))).toBe(false);
   });
 
   it('two connections an endpoint accepted share one object; different endpoint options do not', () => {

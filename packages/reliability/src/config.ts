@@ -140,7 +140,7 @@ export interface ConnectionConfig {
 
 /**
  * What a connection is created with instead of {@link ReliableOptions}: a configuration
- * {@link resolveConfig} returned, reused by every connection with the same options (a caller that
+ * {@link resolveConfig} returned, reused by as many connections as the caller likes (a caller that
  * creates many, e.g. an endpoint accepting handshakes, resolves once per role and path MTU and
  * builds no options object per connection).
  */
@@ -154,8 +154,17 @@ const RESOLVED = new WeakSet<ConnectionConfig>();
 
 /**
  * Validates `options` (exact TypeError / RangeError messages) and fills in the defaults. The result
- * is frozen; equal options (without a `log` or congestion factory of the caller's) give the same
- * object. `now` is not part of it.
+ * is frozen, and new on every call; `now` is not part of it.
+ *
+ * Reliability keeps no cache of configurations: sharing one is the caller's, who knows which of its
+ * connections may share (core: one per endpoint, role, RTT-probe answering and path MTU, in its
+ * `ReliableConfigs`, keyed by one number). A cache here could only key on every option's value and
+ * identity (a `log`, a congestion factory, a `limits` object that may change), built on each call,
+ * and core would still need its own to build no options object per connection: two owners of one
+ * fact. A direct user creating connections from plain options pays the checks it paid before (they
+ * ran before the lookup too), plus validating and copying its `limits`, if any, again (~0.5 µs of
+ * ~4 µs per connection), and holds one frozen object per connection (two with `limits`); one
+ * creating many resolves once and passes `{ config, now }`.
  */
 export function resolveConfig(options: ReliableOptions): ConnectionConfig {
   if (options.role !== 'initiator' && options.role !== 'responder') {
@@ -185,48 +194,22 @@ export function resolveConfig(options: ReliableOptions): ConnectionConfig {
   }
   const rttProbeAnswer = options.rttProbeAnswer ?? false;
   if (typeof rttProbeAnswer !== 'boolean') throw new TypeError('"rttProbeAnswer" expected a boolean');
-  const choice = options.congestion ?? 'bbr';
-  const maxAckDelay = options.maxAckDelayMs ?? 25;
-  const keepaliveMs = options.keepaliveMs ?? 15_000;
-  const idleTimeoutMs = options.idleTimeoutMs ?? 30_000;
-  const resolve = (): ConnectionConfig => ({
+  const config: ConnectionConfig = Object.freeze({
     role: options.role,
     limits,
     overhead,
     headroom,
     maxUdpPayload,
-    maxAckDelay,
-    keepaliveMs,
-    idleTimeoutMs,
+    maxAckDelay: options.maxAckDelayMs ?? 25,
+    keepaliveMs: options.keepaliveMs ?? 15_000,
+    idleTimeoutMs: options.idleTimeoutMs ?? 30_000,
     initialRtt,
     rttProbes,
     rttProbeAnswer,
-    congestion: congestionFactory(choice),
+    congestion: congestionFactory(options.congestion ?? 'bbr'),
     log: options.log ?? null,
   });
-  if (
-    options.log != null ||
-    typeof choice !== 'string' ||
-    typeof maxAckDelay !== 'number' ||
-    typeof keepaliveMs !== 'number' ||
-    typeof idleTimeoutMs !== 'number' ||
-    typeof initialRtt !== 'number'
-  ) {
-    const own = Object.freeze(resolve());
-    RESOLVED.add(own);
-    return own;
-  }
-  let byValues = CONFIG_CACHE.get(limits);
-  if (byValues === undefined) {
-    byValues = new Map();
-    CONFIG_CACHE.set(limits, byValues);
-  }
-  const key = `${options.role} ${overhead} ${headroom} ${maxUdpPayload} ${maxAckDelay} ${keepaliveMs} ${idleTimeoutMs} ${initialRtt} ${rttProbes} ${rttProbeAnswer} ${choice}`;
-  const hit = byValues.get(key);
-  if (hit !== undefined) return hit;
-  const config = Object.freeze(resolve());
   RESOLVED.add(config);
-  if (byValues.size < CONFIG_CACHE_PER_LIMITS) byValues.set(key, config);
   return config;
 }
 
@@ -242,29 +225,13 @@ export function configOf(options: ReliableOptions | ResolvedReliableOptions): Co
   return options.config;
 }
 
-/**
- * Resolved configurations, shared by the connections created with the same values (an endpoint's
- * connections differ at most in role and path MTU): one frozen object, not one per connection
- * (an idle connection's heap, issue 19). By the resolved limits (one object per `limits`, below),
- * then by the values; bounded. Not for a `log` function or a congestion factory of the caller's
- * (their identity is not in the key).
- */
-const CONFIG_CACHE = new WeakMap<Readonly<ReliableLimits>, Map<string, ConnectionConfig>>();
-const CONFIG_CACHE_PER_LIMITS = 64;
-
-/**
- * Resolved limits, shared by every connection created with the same `limits` object (an endpoint
- * passes one for all its connections: one frozen copy, not one per connection). A `limits` object
- * changed after a connection used it is not read again: pass a new object.
- */
-const LIMITS_CACHE = new WeakMap<Partial<ReliableLimits>, Readonly<ReliableLimits>>();
-
 function resolveLimits(partial: Partial<ReliableLimits> | undefined): Readonly<ReliableLimits> {
   if (partial === undefined) return DEFAULT_LIMITS;
-  const hit = LIMITS_CACHE.get(partial);
-  if (hit !== undefined) return hit;
   const limits = { ...DEFAULT_LIMITS, ...partial };
-  for (const [k, v] of Object.entries(limits)) {
+  // Object.keys, not Object.entries: no array per key (this runs for every connection created from
+  // plain options with `limits`); same keys in the same order, unknown ones included
+  for (const k of Object.keys(limits)) {
+    const v = limits[k as keyof ReliableLimits];
     if (!Number.isSafeInteger(v) || v < 0)
       throw new RangeError(`"limits.${k}" expected a non-negative integer`);
   }
@@ -286,9 +253,7 @@ function resolveLimits(partial: Partial<ReliableLimits> | undefined): Readonly<R
   if (limits.maxConnectionReceiveWindow < limits.maxMessageSize + MESSAGE_CHARGE) {
     throw new RangeError('"limits.maxConnectionReceiveWindow" must exceed maxMessageSize');
   }
-  const frozen = Object.freeze(limits);
-  LIMITS_CACHE.set(partial, frozen);
-  return frozen;
+  return Object.freeze(limits);
 }
 
 /** The factory a `CongestionChoice` stands for; TypeError for an unknown name. */

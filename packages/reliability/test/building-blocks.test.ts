@@ -2,10 +2,17 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { IMMEDIATE_FIRST } from '../src/ack-tracker.js';
 import { resolveConfig } from '../src/config.js';
-import type { AckEvent } from '../src/index.js';
+import type {
+  AckEvent,
+  CongestionControllerFactory,
+  ConnectionConfig,
+  ReliableOptions,
+} from '../src/index.js';
 import {
   AckTracker,
+  CONGESTION_CONTROLLERS,
   Cubic,
+  DEFAULT_LIMITS,
   NewReno,
   Pacer,
   RangeSet,
@@ -534,27 +541,59 @@ describe('Liveness keepalive coalescing', () => {
 });
 
 describe('resolved configuration', () => {
-  it('is one frozen object for connections created with the same values, not for other values', () => {
+  it('is made anew by every resolveConfig call: reliability keeps no cache (the caller shares)', () => {
     const limits = { sendBuffer: 1 << 20 };
     const a = resolveConfig({ role: 'initiator', now: 0, limits });
     const b = resolveConfig({ role: 'initiator', now: 5, limits, maxUdpPayload: 1452 });
-    expect(b).toBe(a);
+    expect(b).not.toBe(a);
+    expect(b).toEqual(a);
     expect(Object.isFrozen(a)).toBe(true);
+    expect(Object.isFrozen(a.limits)).toBe(true);
     expect(a.limits.sendBuffer).toBe(1 << 20);
-    expect(resolveConfig({ role: 'responder', now: 0, limits })).not.toBe(a);
-    expect(resolveConfig({ role: 'initiator', now: 0, limits, keepaliveMs: 1000 }).keepaliveMs).toBe(1000);
-    expect(resolveConfig({ role: 'initiator', now: 0 }).limits).not.toBe(a.limits);
-    // a log function or a factory of the caller's is not in the key: such configs are not shared
-    const log = (): void => {};
-    const c = resolveConfig({ role: 'initiator', now: 0, limits, log });
-    expect(c).not.toBe(a);
-    expect(c.log).toBe(log);
-    const factory = a.congestion;
-    const d = resolveConfig({ role: 'initiator', now: 0, limits, congestion: factory });
-    expect(d).not.toBe(resolveConfig({ role: 'initiator', now: 0, limits, congestion: factory }));
+    expect(resolveConfig({ role: 'initiator', now: 0 }).limits).toBe(DEFAULT_LIMITS);
+    // a limits object changed after use is read again (no resolved copy kept by identity)
+    limits.sendBuffer = 1 << 21;
+    expect(resolveConfig({ role: 'initiator', now: 0, limits }).limits.sendBuffer).toBe(1 << 21);
+    // connections created from plain options: each its own configuration
+    const ca = new ReliableConnection({ role: 'initiator', now: 0 });
+    const cb = new ReliableConnection({ role: 'initiator', now: 0 });
+    const configOfConn = (c: ReliableConnection): unknown => (c as unknown as { config: unknown }).config;
+    expect(configOfConn(ca)).not.toBe(configOfConn(cb));
     expect(() => resolveConfig({ role: 'initiator', now: 0, limits, congestion: 'vegas' as 'bbr' })).toThrow(
       TypeError,
     );
+  });
+
+  it('carries every option: two option sets differing in one field never give equal configurations', () => {
+    const log = (): void => {};
+    const factory: CongestionControllerFactory = (o) => CONGESTION_CONTROLLERS.cubic(o);
+    const limits = { maxStreams: 50 };
+    const base: ReliableOptions = { role: 'initiator', now: 0 };
+    // each option with a non-default value, and the field of ConnectionConfig it lands in
+    const variants: [Partial<ReliableOptions>, keyof ConnectionConfig, unknown][] = [
+      [{ role: 'responder' }, 'role', 'responder'],
+      [{ overhead: 30 }, 'overhead', 30],
+      [{ headroom: 1 }, 'headroom', 1],
+      [{ maxUdpPayload: 1453 }, 'maxUdpPayload', 1453],
+      [{ maxAckDelayMs: 26 }, 'maxAckDelay', 26],
+      [{ keepaliveMs: 15_001 }, 'keepaliveMs', 15_001],
+      [{ idleTimeoutMs: 30_001 }, 'idleTimeoutMs', 30_001],
+      [{ initialRttMs: 333.5 }, 'initialRtt', 333.5],
+      [{ rttProbes: 1 }, 'rttProbes', 1],
+      [{ rttProbeAnswer: true }, 'rttProbeAnswer', true],
+      [{ congestion: 'cubic' }, 'congestion', CONGESTION_CONTROLLERS.cubic],
+      [{ congestion: factory }, 'congestion', factory],
+      [{ log }, 'log', log],
+      [{ limits }, 'limits', { ...DEFAULT_LIMITS, maxStreams: 50 }],
+    ];
+    const plain = resolveConfig(base);
+    for (const [option, field, value] of variants) {
+      // resolved after the base, as a cache keyed on too few fields would return the base's
+      const config = resolveConfig({ ...base, ...option });
+      expect(config[field], field).toEqual(value);
+      expect(plain[field], field).not.toEqual(value);
+      expect(config).toEqual({ ...plain, [field]: value });
+    }
   });
 
   it('creates connections from one resolved configuration; only resolveConfig makes one', () => {
@@ -577,7 +616,7 @@ describe('resolved configuration', () => {
     // not a configuration resolveConfig returned (a copy, or unvalidated values): refused
     expect(() => new ReliableConnection({ config: { ...config }, now: 0 })).toThrow(TypeError);
     expect(() => new ReliableConnection({ config, now: Number.NaN })).toThrow(TypeError);
-    // an uncached one (a log of the caller's) is accepted too, and frozen
+    // one with a log of the caller's is accepted too, and frozen
     const logged = resolveConfig({ role: 'initiator', now: 0, log: () => {} });
     expect(Object.isFrozen(logged)).toBe(true);
     expect(() => new ReliableConnection({ config: logged, now: 0 })).not.toThrow();
