@@ -223,12 +223,7 @@ export class Dialer {
       // 'connected': the peer's CLOSE came with it, a crossing session replaced it): neither a
       // redial nor a relay is the answer
       this.#nat.cancelDial(now, a.peer);
-      this.#fail(
-        a,
-        new SrmudpError('CONNECT_FAILED', `connection closed before it was established: ${error.message}`, {
-          cause: error,
-        }),
-      );
+      this.#fail(a, new SrmudpError('CONNECT_FAILED', error.message, { cause: error }));
       return;
     }
     if (a.relayed) {

@@ -180,8 +180,7 @@ describe('Dialer (NAT session ↔ core)', () => {
     );
     await expect(p).rejects.toMatchObject({
       code: 'CONNECT_FAILED',
-      message:
-        'connection closed before it was established: the connection closed while connecting (by the peer: bye)',
+      message: 'the connection closed while connecting (by the peer: bye)',
     });
     expect(s.nat.ended).toEqual([]);
     expect(s.nat.cancelled).toEqual([peer]);
