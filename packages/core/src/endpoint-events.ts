@@ -22,9 +22,11 @@ import { CoreError } from './errors.js';
 
 /** The close of a connection that closed while connecting: the `cause` of its `connect_failed`. */
 export interface ClosedWhileConnecting {
-  /** the 'closed' event's fields: the close code, its reason, whether the peer closed */
+  /** the close code (the withheld 'closed' event's `code`) */
   code: number;
+  /** its reason text */
   reason: string;
+  /** the peer closed (else it was closed here) */
   remote: boolean;
 }
 
