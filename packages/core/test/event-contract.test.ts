@@ -92,6 +92,35 @@ describe("event contract: announced only while established ('connected' withheld
     expect(a.connected().map((e) => e.id)).toEqual([next.id]);
   });
 
+  it("a dial replaced by the restarted peer's new session before its 'connected' was taken fails CLOSED; the new one is announced", () => {
+    const { net, a, b } = pair('contract-replaced');
+    const conn = a.ep.connect(net.now, { addresses: [ADDR_B], remoteKey: b.key });
+    net.drive({ until: () => conn.state === 'established' && b.count('connected') > 0, maxTimeMs: 5000 });
+    // b crashes and comes back with the same identity, dialling a: its session replaces a's
+    // connection (closed: peer restarted) while a's 'connected' for it is still queued
+    net.removeHost('b');
+    const b2 = new SimEndpoint('b', { rngSeed: 'b-after-restart' });
+    net.addHost('b2', b2, [{ ...ADDR_B }]);
+    b2.ep.connect(net.now, { addresses: [ADDR_A], remoteKey: a.key });
+    net.drive({ until: () => b2.count('connected') > 0 && conn.state !== 'established', maxTimeMs: 10_000 });
+    expect(conn.state).not.toBe('established');
+    const events = a.takeAll(() => {});
+    expect(events.map((e) => `${e.type}:${'id' in e ? e.id : ''}`)).toEqual([
+      `connect_failed:${conn.id}`,
+      `connected:${conn.id + 1}`,
+    ]);
+    const failed = events[0] as Extract<EndpointEvent, { type: 'connect_failed' }>;
+    expect(failed.error.code).toBe('CLOSED');
+    expect(failed.error.cause).toEqual({ code: 0x13, reason: 'peer restarted', remote: true });
+    expect(events[1]).toMatchObject({ outgoing: false });
+    expect(a.ep.connection(conn.id + 1)?.state).toBe('established');
+    net.runFor(10_000);
+    // nothing more of the replaced one (its 'gone' included), the new one stays up
+    const later = a.takeAll(() => {});
+    expect(later.filter((e) => 'id' in e && e.id === conn.id)).toEqual([]);
+    expect(later.filter((e) => e.type === 'closed')).toEqual([]);
+  });
+
   it('an incoming connection closed before its events were taken is never announced: no event at all', () => {
     const { net, a, b } = pair('contract-incoming', true);
     a.held = false;
