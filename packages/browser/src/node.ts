@@ -292,13 +292,11 @@ export class BrowserNode {
   #onEndpointEvent(e: EndpointEvent): void {
     switch (e.type) {
       case 'connected': {
-        // Core hands its events over after the call that raised them: by then the connection may
-        // be closed already (the peer's CLOSE came in the same turn: 'closing', its 'closed'
-        // queued). Core keeps it findable until its 'closed' is polled (its event contract); as
-        // in the Node façade, such a one is never announced (no waiter, no connections()): its
-        // 'closed' finds no connection and fails the dial, which the directory retries.
+        // core announces a connection only while it is established, so it is in core's table (its
+        // event contract): one closed in the turn that connected it never gets here, and a dial
+        // of it ends in 'connect_failed' (CLOSED), which the directory retries
         const api = this.#endpoint.connection(e.id);
-        if (api?.state !== 'established') return;
+        if (api === undefined) return;
         const r = this.#directory.connected(api, e.remoteKey, e.outgoing);
         if (!r) return;
         if (r.replaced) this.#byConnId.delete(r.replaced.api.id);
@@ -310,9 +308,10 @@ export class BrowserNode {
         this.#directory.dialFailed(e.id, e.error);
         return;
       case 'closed': {
+        // only announced connections have a 'closed' (core's event contract); one the directory
+        // did not take (a duplicate session it closed) ends its dial, if it was one
         const c = this.#byConnId.get(e.id);
         if (!c) {
-          // never announced (closed in the turn that connected it): a failed dial, if it was one
           this.#directory.dialFailed(e.id, closeError(e));
           return;
         }

@@ -221,8 +221,8 @@ export class PeerDirectory {
     return { conn: c, replaced };
   }
 
-  /** A dial failed (core's `connect_failed`: circuit refused, handshake failed; or its session
-   * closed in the turn that connected it, never announced): retried. */
+  /** A dial failed (core's `connect_failed`: circuit refused, handshake failed, or `CLOSED`: its
+   * session closed in the turn that connected it, never announced): retried. */
   dialFailed(id: number, error: { code: string; message: string }): void {
     for (const p of this.#byHex.values())
       if (p.handshakeId === id) {

@@ -153,14 +153,23 @@ export interface ConnectionStats {
 }
 
 export type EndpointEvent =
-  /** a connection finished its handshake (initiated by us: `outgoing`; else incoming) */
+  /**
+   * a connection finished its handshake (initiated by us: `outgoing`; else incoming). Handed out
+   * only while the connection is established: one that closed before this event was polled is
+   * never announced (a dial of it ends in 'connect_failed' `CLOSED`, an incoming one in no event)
+   */
   | { type: 'connected'; id: number; remoteKey: Uint8Array; outgoing: boolean; path: PathInfo }
+  /**
+   * a dial failed: its handshake, or it closed before its 'connected' was polled (`CLOSED`, the
+   * close's `{ code, reason, remote }` in `error.cause`: `ClosedWhileConnecting`)
+   */
   | { type: 'connect_failed'; id: number; error: CoreError }
+  /** an announced connection closed: exactly once after its 'connected', never without one */
   | { type: 'closed'; id: number; code: number; reason: string; remote: boolean }
   /**
    * the connection is gone: its closing period is over and the endpoint forgot it, so
    * `connection(id)` is undefined from now on. Follows its 'closed' (at once after an abrupt
-   * close); a connection that never connected has none. Until then its session still carries
+   * close); a connection that was never announced ('connected') has none. Until then its session still carries
    * what arrives late (a relay keeps a closing hop up until it is gone).
    */
   | { type: 'gone'; id: number }
@@ -269,9 +278,9 @@ export interface EndpointApi {
   connect(now: number, target: ConnectTarget): ConnectionApi;
   /**
    * The connection with this id, in any state, until pollEvent has handed out its last event
-   * ('closed' or 'connect_failed'); undefined after that. So a queued 'connected' always finds its
-   * connection, even one that was closed (and gone) before the event was polled: it is then in
-   * state 'closed', and its calls return 0 / false / null or throw `CONNECTION_CLOSED`.
+   * ('closed' or 'connect_failed'); undefined after that. So a consumer routing any event of a
+   * connection finds it: at 'connected' established (it is announced only then), later perhaps
+   * closed (and gone) already, when its calls return 0 / false / null or throw `CONNECTION_CLOSED`.
    */
   connection(id: number): ConnectionApi | undefined;
   /** the connection to the peer whose Ed25519 key is `keyHex` (lower-case hex): the one

@@ -33,6 +33,7 @@ import { type ConnectionHost, CoreConnection } from './connection.js';
 import { ConnectionTable } from './connection-table.js';
 import { BOOT_ID_LENGTH, DEFAULTS } from './defaults.js';
 import { EndpointCircuits } from './endpoint-circuits.js';
+import { EndpointEvents } from './endpoint-events.js';
 import { alreadyConnected, EndpointSessions } from './endpoint-sessions.js';
 import { CoreError, type CoreErrorCode } from './errors.js';
 import { type EndpointRelays, isRelayRoute } from './relays.js';
@@ -61,16 +62,8 @@ export class CoreEndpoint implements EndpointApi {
   private readonly table = new ConnectionTable();
   private nextId = 1;
   private readonly out = new PollQueue<Transmit>();
-  private readonly events = new PollQueue<EndpointEvent>();
-  /**
-   * The event contract: a connection stays findable by `connection(id)` until its last event
-   * ('closed' or 'connect_failed') has been taken by pollEvent, even when it is gone from the
-   * table before that (closed and finished in the turn that connected it). So a consumer that
-   * routes a queued 'connected' always finds its connection, closed by then. `lastQueued`: ids
-   * whose last event is in `events`; `unpolled`: such connections that are gone.
-   */
-  private readonly lastQueued = new Set<number>();
-  private readonly unpolled = new Map<number, CoreConnection>();
+  /** the event queue and its contract (endpoint-events.ts) */
+  private readonly events = new EndpointEvents((id) => this.table.get(id));
   private readonly drops: Record<string, number> = {};
   private closing = false;
   private closed = false;
@@ -203,12 +196,7 @@ export class CoreEndpoint implements EndpointApi {
   }
 
   pollEvent(): EndpointEvent | null {
-    const ev = this.events.take();
-    if (ev !== null && (ev.type === 'closed' || ev.type === 'connect_failed')) {
-      this.lastQueued.delete(ev.id);
-      this.unpolled.delete(ev.id);
-    }
-    return ev;
+    return this.events.take();
   }
 
   connect(now: number, target: ConnectTarget): ConnectionApi {
@@ -291,7 +279,7 @@ export class CoreEndpoint implements EndpointApi {
   }
 
   connection(id: number): ConnectionApi | undefined {
-    return this.table.get(id) ?? this.unpolled.get(id);
+    return this.table.get(id) ?? this.events.unpolledConnection(id);
   }
 
   connectionOfPeer(keyHex: string): ConnectionApi | undefined {
@@ -538,7 +526,7 @@ export class CoreEndpoint implements EndpointApi {
   private onFinished(conn: CoreConnection, now: number): void {
     this.releaseChannels(conn);
     this.table.remove(conn);
-    if (this.lastQueued.has(conn.id)) this.unpolled.set(conn.id, conn);
+    this.events.left(conn);
     if (conn.wasConnected) this.events.push({ type: 'gone', id: conn.id });
     this.circuits.gone(now, conn); // its hop session goes down (endpoint-circuits.ts)
     const next = conn.takeSuccessor();
@@ -607,7 +595,6 @@ export class CoreEndpoint implements EndpointApi {
   /** Connection events, and what the relay side learns from them (hop sessions). */
   private emit(ev: EndpointEvent): void {
     this.events.push(ev);
-    if (ev.type === 'closed' || ev.type === 'connect_failed') this.lastQueued.add(ev.id);
     this.circuits.onEvent(ev);
   }
 

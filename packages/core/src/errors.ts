@@ -2,7 +2,8 @@ import { SrmudpError, type SrmudpErrorClass } from '@srmudp/wire';
 
 /**
  * Codes @srmudp/core throws or reports (`connect_failed`). `CLOSED`: closed before it was
- * established, or the endpoint closed; `ENDPOINT_CLOSED` (connect() on a closed endpoint) and
+ * established, or before its 'connected' was polled (`cause`: the close, `ClosedWhileConnecting`),
+ * or the endpoint closed; `ENDPOINT_CLOSED` (connect() on a closed endpoint) and
  * `CONNECTION_CLOSED` (an operation on a closed connection) are older spellings of `CLOSED` that
  * callers match on, kept as aliases (wire's `isClosedError` matches all three). The others:
  * `NOT_CONNECTED` (streams before establishment), `LIMIT` (maxConnections), `HANDSHAKE_TIMEOUT`,

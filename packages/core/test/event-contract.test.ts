@@ -1,5 +1,6 @@
-// The endpoint's event contract: a connection stays findable by id until its last event has been
-// polled, so a consumer routing a queued 'connected' always finds it (closed by then).
+// The endpoint's event contract: a connection is announced ('connected') only while it is
+// established, else its end is a dial's 'connect_failed' (CLOSED) or nothing; and it stays findable
+// by id until its last event has been polled.
 
 import { Network } from '@srmudp/sim';
 import { describe, expect, it } from 'vitest';
@@ -23,43 +24,120 @@ class HeldEvents extends SimEndpoint {
   }
 }
 
-function pair(seed: string) {
+/** `a` and `b` 10 ms apart; `a` polls its events only when told to (`heldB`: `b` too). */
+function pair(seed: string, heldB = false) {
   const net = new Network({ seed, defaultLink: { latencyMs: 10 } });
   const a = new HeldEvents('a');
-  const b = new SimEndpoint('b');
+  const b = heldB ? new HeldEvents('b') : new SimEndpoint('b');
   net.addHost('a', a, [{ ...ADDR_A }]);
   net.addHost('b', b, [{ ...ADDR_B }]);
   return { net, a, b };
 }
 
-describe('event contract: connection(id) until the last event is polled', () => {
-  it("a connection that connected and was gone before its events were polled is found (closed) at 'connected', and not after 'closed'", () => {
+/** `type:state` of each event with an id as it is taken (the connection's state then, or 'gone'). */
+function takeSeen(node: HeldEvents): string[] {
+  const seen: string[] = [];
+  node.takeAll((e) => {
+    if (!('id' in e)) return;
+    const c = node.ep.connection(e.id);
+    seen.push(`${e.type}:${c === undefined ? 'gone' : c.state}`);
+  });
+  return seen;
+}
+
+describe("event contract: announced only while established ('connected' withheld otherwise)", () => {
+  it("a dial whose connection the peer closed before its 'connected' was taken fails CLOSED: no 'connected', 'closed' or 'gone'", () => {
     const { net, a, b } = pair('contract-closed');
     const conn = a.ep.connect(net.now, { addresses: [ADDR_B], remoteKey: b.key });
     net.drive({ until: () => b.count('connected') > 0, maxTimeMs: 5000 });
-    // b closes; a receives CLOSE, drains its closing period and is gone: all before a polls
-    b.ep.connection(b.connected()[0]!.id)!.close(net.now, 7, 'bye');
+    // b writes and closes; a receives it all, drains its closing period and is gone: all before a polls
+    const bConn = b.ep.connection(b.connected()[0]!.id)!;
+    bConn.sendMessage(Uint8Array.of(1, 2, 3));
+    bConn.write(bConn.openStream(), Uint8Array.of(4));
+    bConn.close(net.now, 7, 'bye');
     net.runFor(10_000);
     expect(conn.state).toBe('closed');
-    const seen: string[] = [];
+    // findable (closed) until its last event is taken, as any dial that failed
+    expect(a.ep.connection(conn.id)).toBe(conn);
     const events = a.takeAll((e) => {
-      if (!('id' in e)) return;
-      const c = a.ep.connection(e.id);
-      seen.push(`${e.type}:${c === undefined ? 'gone' : c.state}`);
-      if (e.type === 'connected') {
-        // the closed connection answers calls without throwing a TypeError
-        expect(c).toBe(conn);
-        expect(c!.sendControl(Uint8Array.of(1))).toBe(false);
-        expect(c!.write(0, Uint8Array.of(1))).toBe(0);
-        expect(() => c!.sendMessage(Uint8Array.of(1))).toThrow(/closed/);
-      }
+      if (e.type === 'connect_failed') expect(a.ep.connection(e.id)).toBeUndefined();
     });
-    expect(events.map((e) => e.type)).toContain('closed');
-    expect(seen[0]).toBe('connected:closed');
-    expect(seen.slice(-2)).toEqual(['closed:gone', 'gone:gone']);
+    expect(events.map((e) => e.type)).toEqual(['connect_failed']);
+    const failed = events[0] as Extract<EndpointEvent, { type: 'connect_failed' }>;
+    expect(failed.id).toBe(conn.id);
+    expect(failed.error.code).toBe('CLOSED');
+    expect(failed.error.message).toMatch(/closed while connecting \(by the peer: bye\)/);
+    expect(failed.error.cause).toEqual({ code: 7, reason: 'bye', remote: true });
     expect(a.ep.connection(conn.id)).toBeUndefined();
   });
 
+  it("a dial closed while its 'connected' is queued is withheld for good: its later 'gone' is not delivered either", () => {
+    const { net, a, b } = pair('contract-closing');
+    const conn = a.ep.connect(net.now, { addresses: [ADDR_B], remoteKey: b.key });
+    net.drive({ until: () => conn.state === 'established', maxTimeMs: 5000 });
+    // the peer's CLOSE arrives in the turn that connected it (a has not polled in between)
+    net.drive({ until: () => b.count('connected') > 0, maxTimeMs: 5000 });
+    b.ep.connection(b.connected()[0]!.id)!.close(net.now, 7, 'bye');
+    net.drive({ until: () => conn.state !== 'established', maxTimeMs: 5000 });
+    expect(conn.state).toBe('closing');
+    expect(takeSeen(a)).toEqual(['connect_failed:closing']);
+    // its closing period ends: the consumer never saw it, so no 'gone' either
+    net.runFor(10_000);
+    expect(conn.state).toBe('closed');
+    expect(takeSeen(a)).toEqual([]);
+    // the next dial to that peer is an ordinary one
+    a.held = false;
+    const next = a.ep.connect(net.now, { addresses: [ADDR_B], remoteKey: b.key });
+    net.drive({ until: () => a.count('connected') > 0, maxTimeMs: 5000 });
+    expect(a.connected().map((e) => e.id)).toEqual([next.id]);
+  });
+
+  it("a dial replaced by the restarted peer's new session before its 'connected' was taken fails CLOSED; the new one is announced", () => {
+    const { net, a, b } = pair('contract-replaced');
+    const conn = a.ep.connect(net.now, { addresses: [ADDR_B], remoteKey: b.key });
+    net.drive({ until: () => conn.state === 'established' && b.count('connected') > 0, maxTimeMs: 5000 });
+    // b crashes and comes back with the same identity, dialling a: its session replaces a's
+    // connection (closed: peer restarted) while a's 'connected' for it is still queued
+    net.removeHost('b');
+    const b2 = new SimEndpoint('b', { rngSeed: 'b-after-restart' });
+    net.addHost('b2', b2, [{ ...ADDR_B }]);
+    b2.ep.connect(net.now, { addresses: [ADDR_A], remoteKey: a.key });
+    net.drive({ until: () => b2.count('connected') > 0 && conn.state !== 'established', maxTimeMs: 10_000 });
+    expect(conn.state).not.toBe('established');
+    const events = a.takeAll(() => {});
+    expect(events.map((e) => `${e.type}:${'id' in e ? e.id : ''}`)).toEqual([
+      `connect_failed:${conn.id}`,
+      `connected:${conn.id + 1}`,
+    ]);
+    const failed = events[0] as Extract<EndpointEvent, { type: 'connect_failed' }>;
+    expect(failed.error.code).toBe('CLOSED');
+    expect(failed.error.cause).toEqual({ code: 0x13, reason: 'peer restarted', remote: true });
+    expect(events[1]).toMatchObject({ outgoing: false });
+    expect(a.ep.connection(conn.id + 1)?.state).toBe('established');
+    net.runFor(10_000);
+    // nothing more of the replaced one (its 'gone' included), the new one stays up
+    const later = a.takeAll(() => {});
+    expect(later.filter((e) => 'id' in e && e.id === conn.id)).toEqual([]);
+    expect(later.filter((e) => e.type === 'closed')).toEqual([]);
+  });
+
+  it('an incoming connection closed before its events were taken is never announced: no event at all', () => {
+    const { net, a, b } = pair('contract-incoming', true);
+    a.held = false;
+    const conn = a.ep.connect(net.now, { addresses: [ADDR_B], remoteKey: b.key });
+    net.drive({ until: () => a.count('connected') > 0, maxTimeMs: 5000 });
+    // a writes and closes at once: b connects, receives it all and the CLOSE before it polls
+    conn.sendMessage(Uint8Array.of(1, 2, 3));
+    conn.write(conn.openStream(), Uint8Array.of(4));
+    conn.close(net.now, 7, 'bye');
+    net.runFor(10_000);
+    expect(a.count('closed')).toBe(1);
+    expect(b.ep.stats().connections).toBe(0);
+    expect(takeSeen(b as HeldEvents)).toEqual([]);
+  });
+});
+
+describe('event contract: connection(id) until the last event is polled', () => {
   it('a dial that failed before its events were polled is found until its connect_failed is taken', () => {
     const { net, a } = pair('contract-failed');
     const nowhere = { host: '10.0.0.9', port: 9 };

@@ -88,11 +88,9 @@ export class ConnectionRegistry {
         this.parts.dialer.onConnectFailed(e.id, e.error);
         return;
       case 'closed': {
+        // only announced connections have a 'closed' (core's event contract), each one a Connection
         const c = this.byCoreId.get(e.id);
-        if (!c) {
-          this.parts.dialer.onClosedEarly(e.id, e.reason);
-          return;
-        }
+        if (!c) return;
         log(
           `closed ${c.name === c.peerId ? short(c.peerId) : `${c.name} (${short(c.peerId)})`}: ${e.remote ? 'by the peer' : 'here'}, code ${e.code}${e.reason ? `, ${e.reason}` : ''}`,
         );
@@ -154,18 +152,11 @@ export class ConnectionRegistry {
   }
 
   private onConnected(id: number, remoteKey: Uint8Array, outgoing: boolean, path: PathInfo): void {
+    // core announces a connection only while it is established, so it is in core's table (its
+    // event contract): one closed in the turn that connected it never gets here, and a dial of it
+    // ends in 'connect_failed' (CLOSED)
     const core = this.parts.driver.endpoint.connection(id);
-    // Core queues its events and hands them over after the call that raised them: by then a
-    // connection may be closed or closing already (replaced by a crossing one, or the peer's CLOSE
-    // came in the same turn; its 'closed' is queued). Core keeps it findable until its 'closed' is
-    // polled (its event contract), so `core` is defined; one that is no longer established is not
-    // announced: its 'closed' follows and finds no Connection, which for a dial is onClosedEarly
-    // (the dialer fails it and may retry); the application never sees it. The browser node does
-    // the same.
-    if (core === undefined || core.state !== 'established') {
-      log(`connection ${id} to ${keyToHex(remoteKey).slice(0, 12)} was closed before it was announced`);
-      return;
-    }
+    if (core === undefined) return;
     const hex = keyToHex(remoteKey); // the string crypto's and core's tables hold for this key
     const dialName = this.parts.dialer.nameFor(id);
     const named = this.parts.named.find(hex, dialName);

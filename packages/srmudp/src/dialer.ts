@@ -218,6 +218,14 @@ export class Dialer {
       this.#fail(a, new SrmudpError('NODE_CLOSED', 'the node was closed', { cause: error }));
       return;
     }
+    if (error.code === 'CLOSED') {
+      // it reached the peer and closed in the turn that connected it (core withheld its
+      // 'connected': the peer's CLOSE came with it, a crossing session replaced it): neither a
+      // redial nor a relay is the answer
+      this.#nat.cancelDial(now, a.peer);
+      this.#fail(a, new SrmudpError('CONNECT_FAILED', error.message, { cause: error }));
+      return;
+    }
     if (a.relayed) {
       this.#fail(a, error);
       return;
@@ -237,17 +245,6 @@ export class Dialer {
     const final = next.kind === 'fail' && next.error !== null ? next.error : error;
     if (this.#tryRelay(a, final)) return;
     this.#fail(a, final);
-  }
-
-  /** Core connection `id` closed before it was established. */
-  onClosedEarly(id: number, reason: string): void {
-    const a = this.#byCore.get(id);
-    if (a === undefined || this.#byPeer.get(a.peer) !== a) return;
-    this.#nat.cancelDial(this.#owner.driver.clock(), a.peer);
-    this.#fail(
-      a,
-      new SrmudpError('CONNECT_FAILED', `connection closed before it was established: ${reason}`),
-    );
   }
 
   /**

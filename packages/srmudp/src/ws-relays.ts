@@ -286,8 +286,8 @@ export class WsRelays implements DatagramCarrier {
       case 'connected': {
         e.hops++;
         // "I speak CONTROL frames": srmudp-relay greets this session in them (again)
-        // core keeps the session findable until its 'closed' is polled; one closed in the turn
-        // that connected it refuses the frame, and its 'closed' (next in the queue) retries the hop
+        // core announces a session only while it is established (one closed in the turn that
+        // connected it ends in 'connect_failed' instead, which retries the hop)
         driver.endpoint.connection(ev.id)?.sendControl(Uint8Array.of(RELAY_TO_SERVICE));
         log(`hop to ${e.spec.url} up (${e.hops})`);
         this.#pollReady(e, driver.clock() + GREETING_TIMEOUT_MS);

@@ -165,6 +165,28 @@ describe('Dialer (NAT session ↔ core)', () => {
     });
   });
 
+  it('a dial core reports closed while connecting fails CONNECT_FAILED at once: no redial, no relay', async () => {
+    const s = setup();
+    const p = s.dialer.dial(target(s.remoteKey));
+    await new Promise((r) => setImmediate(r));
+    const peer = s.nat.dials[0]?.peer as string;
+    // core withheld its 'connected' (the peer's CLOSE came in the same turn): 'connect_failed', CLOSED
+    s.nat.next.push({ kind: 'retry', addresses: [A] }); // not asked: the session is not consulted
+    s.dialer.onConnectFailed(
+      1,
+      new SrmudpError('CLOSED', 'the connection closed while connecting (by the peer: bye)', {
+        cause: { code: 7, reason: 'bye', remote: true },
+      }),
+    );
+    await expect(p).rejects.toMatchObject({
+      code: 'CONNECT_FAILED',
+      message: 'the connection closed while connecting (by the peer: bye)',
+    });
+    expect(s.nat.ended).toEqual([]);
+    expect(s.nat.cancelled).toEqual([peer]);
+    expect(s.sent()).toEqual([A.port]); // the first initiation only: no second dial
+  });
+
   it('two connect() calls wait on one attempt; aborting both gives the attempt (and its sockets) back', async () => {
     const s = setup();
     const a1 = new AbortController();
