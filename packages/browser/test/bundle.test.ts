@@ -49,4 +49,13 @@ describe('browser bundle', () => {
     // the client side is there (the check above would pass on a bundle without relays at all)
     expect(Object.keys(output.inputs).some((f) => f.endsWith('/relay/src/relay-client.ts'))).toBe(true);
   });
+
+  it('carries no SHA-256: its sessions hash with BLAKE2s (Noise_*_BLAKE2s), Ed25519 with SHA-512', async () => {
+    // only @srmudp/crypto's HandshakeState, by name (`hash: 'SHA256'`, the Noise test vectors),
+    // refers to SHA-256; the initiator and the responder build their state over BLAKE2s
+    const text = new TextDecoder().decode((await bundleBrowser()).code);
+    expect(text.includes('"SHA256"'), 'Noise hash name SHA256').toBe(false);
+    // SHA-256's first round constant K[0] = 0x428a2f98 (SHA-512's table is hex text "0x428a2f98…")
+    expect(/\b1116352408\b|0x428a2f98[,\]]/.test(text), "SHA-256's round constants").toBe(false);
+  });
 });
