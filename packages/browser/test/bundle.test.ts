@@ -46,6 +46,8 @@ describe('browser bundle', () => {
       .map(([file]) => file);
     expect(serving).toEqual([]);
     for (const literal of SERVING_TEXT) expect(text.includes(literal), literal).toBe(false);
+    // nor the service's limits table (DEFAULT_RELAY_LIMITS: an Object.freeze esbuild must see is pure)
+    expect(/\bmaxClients:/.test(text), 'DEFAULT_RELAY_LIMITS').toBe(false);
     // the client side is there (the check above would pass on a bundle without relays at all)
     expect(Object.keys(output.inputs).some((f) => f.endsWith('/relay/src/relay-client.ts'))).toBe(true);
   });
