@@ -82,11 +82,9 @@ export interface RelayLimits {
   readonly noticeIntervalMs: number;
 }
 
-/**
- * The module's tables are `@__PURE__` calls over plain numbers (no `256 * 1024`: esbuild keeps a
- * pure call whose arguments compute), so a bundle that only runs a relay client, the browser's,
- * drops them (test/bundle.test.ts of @srmudp/browser).
- */
+// The module's tables are `@__PURE__` calls over plain numbers (no `256 * 1024`: esbuild keeps a
+// pure call whose arguments compute), so a bundle that only runs a relay client, the browser's,
+// drops them (test/bundle.test.ts of @srmudp/browser).
 export const DEFAULT_RELAY_LIMITS: RelayLimits = /* @__PURE__ */ Object.freeze({
   maxClients: 10_000,
   maxCircuits: 20_000,
