@@ -1,11 +1,12 @@
 // Builds the browser bundle (ESM, minified, no Node polyfills) with esbuild from the TypeScript
 // sources of the workspace packages, and reports its size. `node scripts/bundle.mjs` writes
 // dist/bundle/srmudp-browser.js; bundleBrowser({ write: false }) is what the budget test checks.
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { gzipSync } from 'node:zlib';
 import { build } from 'esbuild';
+import ts from 'typescript';
 
 const here = dirname(fileURLToPath(import.meta.url));
 export const ROOT = join(here, '..');
@@ -26,10 +27,51 @@ export async function bundleBrowser({ entry = join(ROOT, 'src/index.ts'), minify
     // the workspace packages' TypeScript sources (their "source" export condition)
     conditions: ['source'],
     logLevel: 'silent',
+    plugins: [withoutLogText],
   });
   const code = r.outputFiles[0].contents;
   return { code, bytes: code.length, gzipBytes: gzipSync(code, { level: 9 }).length, metafile: r.metafile };
 }
+
+/**
+ * The browser node sets no log sink: `BrowserNodeOptions` has no `log`, and the node builds its
+ * CoreEndpoint without one, so core, crypto, reliability and the relay client, which derive
+ * theirs from it, hold null. Every log line of theirs is an optional call, `<sink>.log?.(text)`
+ * (or `this.#log?.(text)`), which with a null sink neither calls anything nor evaluates `text`:
+ * this plugin replaces those calls with `undefined` in the workspace sources it bundles, so the
+ * messages and what only they use (formatters) leave the bundle and nothing that runs changes
+ * (reading a sink is side-effect free). `test/bundle.test.ts` checks both that no log text is
+ * left and that the node still passes no sink.
+ */
+const withoutLogText = {
+  name: 'without-log-text',
+  setup(b) {
+    b.onLoad({ filter: /[\\/]packages[\\/][^\\/]+[\\/]src[\\/].*\.ts$/ }, (args) => {
+      const text = readFileSync(args.path, 'utf8');
+      if (!text.includes('log?.(')) return undefined;
+      const sf = ts.createSourceFile(args.path, text, ts.ScriptTarget.ES2022, true);
+      /** [start, end) of each log call */
+      const cuts = [];
+      const visit = (n) => {
+        if (
+          ts.isCallExpression(n) &&
+          n.questionDotToken !== undefined &&
+          ts.isPropertyAccessExpression(n.expression) &&
+          /^#?log$/.test(n.expression.name.text)
+        ) {
+          cuts.push([n.getStart(sf), n.end]);
+          return;
+        }
+        ts.forEachChild(n, visit);
+      };
+      visit(sf);
+      let contents = text;
+      for (const [start, end] of cuts.reverse())
+        contents = `${contents.slice(0, start)}undefined${contents.slice(end)}`;
+      return { contents, loader: 'ts' };
+    });
+  },
+};
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
   const out = join(ROOT, 'dist/bundle/srmudp-browser.js');

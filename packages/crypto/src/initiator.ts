@@ -10,7 +10,7 @@ import type { SecureTiming } from './config.js';
 import { handshakePacket } from './handshake-packet.js';
 import { type Identity, tryPeerIdToX25519 } from './identity.js';
 import { cookieKey, mac1Key, openCookie, verifyMac1, writeMac1, writeMac2 } from './macs.js';
-import { HandshakeState } from './noise/handshake-state.js';
+import { blake2sHandshake, type NoiseHandshake } from './noise/handshake-state.js';
 import { IK, XX } from './noise/patterns.js';
 import { decodePayload, encodePayload, type HandshakeOptions } from './options.js';
 import { PROLOGUE } from './prologue.js';
@@ -42,7 +42,7 @@ export interface ResponseOutcome {
 
 export class Initiation {
   readonly pattern: 'IK' | 'XX';
-  private hs: HandshakeState;
+  private hs: NoiseHandshake;
   /** Encoded packet with zero MACs; the MACs are written at each (re)send. */
   private readonly packet: Uint8Array;
   private mac1: Uint8Array | null = null;
@@ -68,10 +68,9 @@ export class Initiation {
   ) {
     const ik = remoteStatic !== null;
     this.pattern = ik ? 'IK' : 'XX';
-    this.hs = new HandshakeState({
+    this.hs = blake2sHandshake({
       pattern: ik ? IK : XX,
       initiator: true,
-      hash: 'BLAKE2s',
       backend: host.backend,
       prologue: PROLOGUE,
       s: { privateKey: host.identity.x25519Private, publicKey: host.identity.x25519Public },

@@ -23,7 +23,7 @@ import { type HandshakeBudget, type HandshakeLimits, PendingTable, type Source }
 import { handshakePacket } from './handshake-packet.js';
 import { tryPeerIdToX25519 } from './identity.js';
 import { mac1Key, verifyMac1 } from './macs.js';
-import { HandshakeState } from './noise/handshake-state.js';
+import { blake2sHandshake, type NoiseHandshake } from './noise/handshake-state.js';
 import { IK, XX } from './noise/patterns.js';
 import { decodePayload, encodePayload } from './options.js';
 import { shortPeerId } from './peer-id.js';
@@ -50,7 +50,7 @@ export interface ResponderSide {
 }
 
 interface HalfOpen {
-  hs: HandshakeState;
+  hs: NoiseHandshake;
   localIndex: number;
   remoteIndex: number;
   keyPhase: 0 | 1;
@@ -317,11 +317,10 @@ export class Responder {
   }
 
   /** A responder's Noise state for `pattern`, with our static key. */
-  private responderState(pattern: typeof IK | typeof XX): HandshakeState {
-    return new HandshakeState({
+  private responderState(pattern: typeof IK | typeof XX): NoiseHandshake {
+    return blake2sHandshake({
       pattern,
       initiator: false,
-      hash: 'BLAKE2s',
       backend: this.host.backend,
       prologue: PROLOGUE,
       s: { privateKey: this.host.identity.x25519Private, publicKey: this.host.identity.x25519Public },
@@ -543,7 +542,7 @@ export class Responder {
 }
 
 /** Noise readMessage that treats a low-order key (an all-zero DH result throws) as a failure. */
-function readMessage(hs: HandshakeState, noise: Uint8Array): Uint8Array | null {
+function readMessage(hs: NoiseHandshake, noise: Uint8Array): Uint8Array | null {
   try {
     return hs.readMessage(noise);
   } catch {

@@ -5,8 +5,8 @@
  */
 import {
   classifyDatagram,
-  decodeStun,
-  encodeStun,
+  decodeStunNoIntegrity,
+  encodeStunNoIntegrity,
   type StunChangeRequest,
   type StunMessage,
   StunMethod,
@@ -16,7 +16,7 @@ import {
 export function tryDecodeBinding(bytes: Uint8Array): StunMessage | null {
   if (classifyDatagram(bytes) !== 'stun') return null;
   try {
-    const msg = decodeStun(bytes);
+    const msg = decodeStunNoIntegrity(bytes);
     return msg.method === StunMethod.Binding ? msg : null;
   } catch {
     return null;
@@ -44,7 +44,7 @@ export function encodeBindingRequest(
   options: { readonly changeRequest?: Partial<StunChangeRequest>; readonly software?: string } = {},
 ): Uint8Array {
   const cr = options.changeRequest;
-  return encodeStun(
+  return encodeStunNoIntegrity(
     {
       class: 'request',
       method: StunMethod.Binding,

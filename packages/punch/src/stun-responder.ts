@@ -4,7 +4,7 @@
  */
 import {
   type Address,
-  encodeStun,
+  encodeStunNoIntegrity,
   type StunChangeRequest,
   type StunMessage,
   StunMethod,
@@ -67,7 +67,7 @@ export function buildBindingResponse(p: BindingResponseParams): Uint8Array | nul
   const origin = p.responseOrigin === undefined ? null : toIpAddress(p.responseOrigin);
   const other = p.otherAddress === undefined ? null : toIpAddress(p.otherAddress);
   const software = p.software ?? DEFAULT_SOFTWARE;
-  return encodeStun(
+  return encodeStunNoIntegrity(
     {
       class: 'success',
       method: StunMethod.Binding,
@@ -89,7 +89,7 @@ export function buildBindingError(
   unknown: readonly number[] = [],
   software = DEFAULT_SOFTWARE,
 ): Uint8Array {
-  return encodeStun(
+  return encodeStunNoIntegrity(
     {
       class: 'error',
       method: StunMethod.Binding,

@@ -11,13 +11,13 @@ export interface CircuitLimits {
   readonly bytes: number;
 }
 
-export const NO_CIRCUIT_LIMITS: CircuitLimits = Object.freeze({ durationMs: 0, bytes: 0 });
+export const NO_CIRCUIT_LIMITS: CircuitLimits = /* @__PURE__ */ Object.freeze({ durationMs: 0, bytes: 0 });
 
 /** Connect-via circuits (a participant relaying for two of its peers) unless it opts in to more:
  * 2 min / 4 MiB. libp2p's 2 min / 128 KiB proved too tight for real transfers (helia#1124). */
-export const CONNECT_VIA_CIRCUIT_LIMITS: CircuitLimits = Object.freeze({
+export const CONNECT_VIA_CIRCUIT_LIMITS: CircuitLimits = /* @__PURE__ */ Object.freeze({
   durationMs: 120_000,
-  bytes: 4 * 1024 * 1024,
+  bytes: 4_194_304, // 4 MiB
 });
 
 /** The tighter of two limits, field by field (0 = no limit). */
@@ -82,18 +82,19 @@ export interface RelayLimits {
   readonly noticeIntervalMs: number;
 }
 
-const MiB = 1024 * 1024;
-
-export const DEFAULT_RELAY_LIMITS: RelayLimits = Object.freeze({
+// The module's tables are `@__PURE__` calls over plain numbers (no `256 * 1024`: esbuild keeps a
+// pure call whose arguments compute), so a bundle that only runs a relay client, the browser's,
+// drops them (test/bundle.test.ts of @srmudp/browser).
+export const DEFAULT_RELAY_LIMITS: RelayLimits = /* @__PURE__ */ Object.freeze({
   maxClients: 10_000,
   maxCircuits: 20_000,
   maxCircuitsPerClient: 8,
   maxPendingPerTarget: 8,
-  rateBytesPerSec: 1 * MiB,
-  burstBytes: 256 * 1024,
-  maxMessageSize: 64 * 1024,
+  rateBytesPerSec: 1_048_576, // 1 MiB/s
+  burstBytes: 262_144, // 256 KiB
+  maxMessageSize: 65_536,
   sendQueuePackets: 256,
-  sendQueueBytes: 1 * MiB,
+  sendQueueBytes: 1_048_576, // 1 MiB
   handshakeQueuePackets: 16,
   writeTimeoutMs: 2_000,
   bindingLifetimeMs: 300_000,

@@ -521,8 +521,7 @@ export class ReliableConnection implements RecoveryHost, PacketSources, ReceiveH
   /** A loss burst (or persistent congestion): logged, at most a line per LOSS_LOG_INTERVAL_MS. */
   /** @internal RecoveryHost */
   onLossBurst(now: number, packets: number, bytes: number, persistent: boolean, path: PathState): void {
-    const log = this.config.log;
-    if (log === null) return;
+    if (this.config.log === null) return;
     if (!persistent && now < this.lossLoggedAt + LOSS_LOG_INTERVAL_MS) {
       this.lossBurstsUnlogged++;
       return;
@@ -531,7 +530,7 @@ export class ReliableConnection implements RecoveryHost, PacketSources, ReceiveH
       this.lossBurstsUnlogged > 0 ? ` (+${this.lossBurstsUnlogged} bursts since the last line)` : '';
     this.lossLoggedAt = now;
     this.lossBurstsUnlogged = 0;
-    log(
+    this.config.log?.(
       `loss burst: ${packets} packets (${bytes} bytes) lost at once${persistent ? ', persistent congestion' : ''}${more}; cwnd ${path.cc.window()} bytes, srtt ${path.rtt.smoothed.toFixed(1)} ms, ${this.counters.packetsLost} lost in all`,
     );
   }

@@ -78,7 +78,7 @@ export interface WsTransportStats {
 }
 
 const OPEN = 1;
-const encoder = new TextEncoder();
+const encoder = /* @__PURE__ */ new TextEncoder();
 
 /**
  * A datagram carrier over one WebSocket: one binary message = one srmudp datagram. Shaped like

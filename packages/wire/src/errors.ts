@@ -33,7 +33,7 @@ export type SrmudpErrorClass<C extends string> = new (
  */
 export type ClosedCode = 'CLOSED';
 export type ClosedAlias = 'NODE_CLOSED' | 'ENDPOINT_CLOSED' | 'CONNECTION_CLOSED';
-export const CLOSED_CODES: readonly (ClosedCode | ClosedAlias)[] = Object.freeze([
+export const CLOSED_CODES: readonly (ClosedCode | ClosedAlias)[] = /* @__PURE__ */ Object.freeze([
   'CLOSED',
   'NODE_CLOSED',
   'ENDPOINT_CLOSED',

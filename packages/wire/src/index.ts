@@ -32,11 +32,18 @@ export { Reader } from './reader.js';
 export { type Schedulable, Schedule } from './schedule.js';
 export {
   decodeStun,
+  decodeStunNoIntegrity,
   isComprehensionRequired,
   unknownComprehensionRequired,
   verifyStunIntegrity,
 } from './stun-decode.js';
-export { encodeStun, encodeStunInto, stunMessageType, stunSize } from './stun-encode.js';
+export {
+  encodeStun,
+  encodeStunInto,
+  encodeStunNoIntegrity,
+  stunMessageType,
+  stunSize,
+} from './stun-encode.js';
 export { stunShortTermKey } from './stun-integrity.js';
 export * from './stun-types.js';
 export { type HeapEntry, TimerHeap } from './timer-heap.js';

@@ -70,6 +70,22 @@ export function unknownComprehensionRequired(msg: StunMessage): number[] {
  * later with {@link verifyStunIntegrity} (a server looks the password up by USERNAME first).
  */
 export function decodeStun(bytes: Uint8Array, opts: StunDecodeOptions = {}): StunMessage {
+  return decodeWith(bytes, opts, stunIntegrityOver);
+}
+
+/**
+ * @internal `decodeStun` without a key (a MESSAGE-INTEGRITY present is `'unchecked'`), so that
+ * code which never verifies (@srmudp/punch's Binding messages) does not bring HMAC-SHA1 into a bundle.
+ */
+export function decodeStunNoIntegrity(bytes: Uint8Array): StunMessage {
+  return decodeWith(bytes, {}, null);
+}
+
+function decodeWith(
+  bytes: Uint8Array,
+  opts: StunDecodeOptions,
+  integrity: typeof stunIntegrityOver | null,
+): StunMessage {
   if (bytes.length < STUN_HEADER_LENGTH) {
     throw new WireDecodeError(
       'TRUNCATED',
@@ -187,9 +203,9 @@ export function decodeStun(bytes: Uint8Array, opts: StunDecodeOptions = {}): Stu
   }
   if (unknown.length > 0) msg.unknown = unknown;
   if (miStart >= 0) {
-    if (opts.integrityKey !== undefined) {
+    if (opts.integrityKey !== undefined && integrity !== null) {
       const mac = bytes.subarray(miStart + 4, miStart + 4 + STUN_INTEGRITY_LENGTH);
-      if (!equalBytes(mac, stunIntegrityOver(opts.integrityKey, bytes, 0, miStart))) {
+      if (!equalBytes(mac, integrity(opts.integrityKey, bytes, 0, miStart))) {
         throw new WireDecodeError('BAD_INTEGRITY', 'MESSAGE-INTEGRITY does not match');
       }
       msg.integrity = 'verified';

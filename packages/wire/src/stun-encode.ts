@@ -48,15 +48,33 @@ function checkLen(name: string, v: unknown, len: number): asserts v is Uint8Arra
   }
 }
 
+/** MESSAGE-INTEGRITY's HMAC-SHA1 (stun-integrity.ts), or null where it is not supported. */
+type Integrity = typeof stunIntegrityOver | null;
+
 /** Exact encoded length of `msg` with `opts`. Throws TypeError/RangeError on invalid fields. */
 export function stunSize(msg: StunMessage, opts: StunEncodeOptions = {}): number {
-  return layout(msg, opts, undefined, 0);
+  return layout(msg, opts, undefined, 0, stunIntegrityOver);
 }
 
 /** Encodes `msg` into a new buffer. */
 export function encodeStun(msg: StunMessage, opts: StunEncodeOptions = {}): Uint8Array {
-  const buf = new Uint8Array(stunSize(msg, opts));
-  layout(msg, opts, buf, 0);
+  return encodeWith(msg, opts, stunIntegrityOver);
+}
+
+/**
+ * @internal `encodeStun` without MESSAGE-INTEGRITY (TypeError for `integrityKey`), so that code
+ * which never signs (@srmudp/punch's Binding messages) does not bring HMAC-SHA1 into a bundle.
+ */
+export function encodeStunNoIntegrity(
+  msg: StunMessage,
+  opts: Omit<StunEncodeOptions, 'integrityKey'> = {},
+): Uint8Array {
+  return encodeWith(msg, opts, null);
+}
+
+function encodeWith(msg: StunMessage, opts: StunEncodeOptions, integrity: Integrity): Uint8Array {
+  const buf = new Uint8Array(layout(msg, opts, undefined, 0, integrity));
+  layout(msg, opts, buf, 0, integrity);
   return buf;
 }
 
@@ -71,7 +89,7 @@ export function encodeStunInto(
   if (!Number.isInteger(offset) || offset < 0 || offset + size > buf.length) {
     throw new RangeError(`STUN message of ${size} bytes does not fit at offset ${offset} of ${buf.length}`);
   }
-  return layout(msg, opts, buf, offset);
+  return layout(msg, opts, buf, offset, stunIntegrityOver);
 }
 
 /**
@@ -83,6 +101,7 @@ function layout(
   opts: StunEncodeOptions,
   buf: Uint8Array | undefined,
   start: number,
+  integrity: Integrity,
 ): number {
   const type = stunMessageType(msg.class, msg.method);
   checkLen('transactionId', msg.transactionId, STUN_TRANSACTION_ID_LENGTH);
@@ -205,11 +224,13 @@ function layout(
   }
   if (opts.integrityKey !== undefined) {
     if (!(opts.integrityKey instanceof Uint8Array)) throw new TypeError('"integrityKey" expected Uint8Array');
+    if (integrity === null)
+      throw new TypeError('"integrityKey" not supported here (MESSAGE-INTEGRITY: encodeStun)');
     const miStart = p;
     const at = attr(StunAttr.MessageIntegrity, STUN_INTEGRITY_LENGTH);
     if (buf !== undefined) {
       writeHeader(buf, start, type, p - start - STUN_HEADER_LENGTH, msg.transactionId);
-      buf.set(stunIntegrityOver(opts.integrityKey, buf, start, miStart), at);
+      buf.set(integrity(opts.integrityKey, buf, start, miStart), at);
     }
   }
   if (opts.fingerprint === true) {

@@ -4,8 +4,10 @@ import {
   classifyDatagram,
   crc32,
   decodeStun,
+  decodeStunNoIntegrity,
   encodeStun,
   encodeStunInto,
+  encodeStunNoIntegrity,
   type StunMessage,
   stunMessageType,
   stunShortTermKey,
@@ -131,6 +133,24 @@ describe('STUN codec', () => {
       }),
       { numRuns: runs },
     );
+  });
+
+  it('the NoIntegrity codec (no HMAC-SHA1 in a bundle) gives the same bytes and messages without a key', () => {
+    fc.assert(
+      fc.property(stunMessageArb, fc.boolean(), fc.nat(255), (msg, fp, pad) => {
+        const opts = { fingerprint: fp, paddingByte: pad };
+        const bytes = encodeStunNoIntegrity(msg, opts);
+        expect(bytes).toEqual(encodeStun(msg, opts));
+        expect(decodeStunNoIntegrity(bytes)).toEqual(decodeStun(bytes));
+      }),
+      { numRuns: Math.min(runs, 200) },
+    );
+    // a MESSAGE-INTEGRITY present is reported, never checked; signing is encodeStun's alone
+    const signed = decodeStunNoIntegrity(RFC5769_REQUEST);
+    expect(signed.integrity).toBe('unchecked');
+    expect(signed).toEqual(decodeStun(RFC5769_REQUEST));
+    const msg: StunMessage = { class: 'request', method: 1, transactionId: RFC5769_TRANSACTION_ID };
+    expect(() => encodeStunNoIntegrity(msg, { integrityKey: key } as object)).toThrow(TypeError);
   });
 
   it('encodes message types per RFC 8489 §5 (class bits interleaved)', () => {

@@ -44,11 +44,12 @@ const initialStates = new WeakMap<NoiseHash, Map<string, { ck: Uint8Array; h: Ui
 const INITIAL_STATES = 32;
 
 /**
- * Noise HandshakeState (rev 34 §5.3) for DH 25519, ChaChaPoly, BLAKE2s or SHA256.
- * `writeMessage`/`readMessage` never throw on bad input: `readMessage` returns null (the state
- * is then unusable and the caller must discard it, as §5.3 says for decryption errors).
+ * The Noise HandshakeState machine over a hash function already chosen: {@link HandshakeState}
+ * without the choice by name. The initiator and the responder build this one with BLAKE2s, so a
+ * bundle that only runs them (the browser's) carries no SHA-256 (noble's SHA-256 and its
+ * round-constant table): only `HandshakeState`, for `hash: 'SHA256'`, refers to it.
  */
-export class HandshakeState {
+export class NoiseHandshake {
   readonly initiator: boolean;
   private ss: SymmetricState;
   private readonly backend: CryptoBackend;
@@ -61,7 +62,7 @@ export class HandshakeState {
   private index = 0;
   private failed = false;
 
-  constructor(init: HandshakeStateInit) {
+  constructor(init: Omit<HandshakeStateInit, 'hash'>, hash: NoiseHash) {
     this.initiator = init.initiator;
     this.backend = init.backend;
     this.pattern = init.pattern;
@@ -69,7 +70,6 @@ export class HandshakeState {
     this.e = init.e ?? null;
     this.rs = init.rs ?? null;
     this.random = init.random ?? null;
-    const hash: NoiseHash = init.hash === 'SHA256' ? SHA256 : blake2sOf(init.backend);
     const name = `Noise_${init.pattern.name}_25519_ChaChaPoly_${hash.name}`;
     const preKeys: Uint8Array[] = [];
     for (const t of init.pattern.preResponder) {
@@ -190,8 +190,8 @@ export class HandshakeState {
 
   /** An independent copy (to try a message without risking this state: a forged message must
    * not destroy a pending handshake). */
-  clone(): HandshakeState {
-    const c = Object.create(HandshakeState.prototype) as HandshakeState;
+  clone(): this {
+    const c = Object.create(Object.getPrototypeOf(this) as object) as this;
     Object.assign(c, this);
     const w = c as unknown as {
       ss: SymmetricState;
@@ -259,4 +259,20 @@ export class HandshakeState {
     if (!local || !remote) throw new TypeError(`missing key for ${t}`);
     return this.backend.x25519(local.privateKey, remote);
   }
+}
+
+/**
+ * Noise HandshakeState (rev 34 §5.3) for DH 25519, ChaChaPoly, BLAKE2s or SHA256.
+ * `writeMessage`/`readMessage` never throw on bad input: `readMessage` returns null (the state
+ * is then unusable and the caller must discard it, as §5.3 says for decryption errors).
+ */
+export class HandshakeState extends NoiseHandshake {
+  constructor(init: HandshakeStateInit) {
+    super(init, init.hash === 'SHA256' ? SHA256 : blake2sOf(init.backend));
+  }
+}
+
+/** The initiator's and the responder's handshake state: BLAKE2s (the backend's when it has one). */
+export function blake2sHandshake(init: Omit<HandshakeStateInit, 'hash'>): NoiseHandshake {
+  return new NoiseHandshake(init, blake2sOf(init.backend));
 }
