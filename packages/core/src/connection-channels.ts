@@ -19,7 +19,9 @@ export class ConnectionChannels {
   private candidateList: Address[] = NONE;
   /** send errors per candidate address key (reportSendError while handshaking) */
   private dialErrors: Map<string, number> | null = null;
-  private boot: Uint8Array | null = null;
+  /** the peer's boot id, one char per byte: a short string is ~30 bytes, an 8-byte array with
+   * its buffer ~180 (issue 19) */
+  private boot: string | null = null;
 
   /** the channel data is sealed with (the most recently established one), or null */
   get sealer(): SecureChannel | null {
@@ -35,9 +37,12 @@ export class ConnectionChannels {
     return this.candidateList;
   }
 
-  /** the peer's boot id from its last handshake (restart detection) */
-  get remoteBoot(): Uint8Array | null {
-    return this.boot;
+  /**
+   * Restart detection: true when both the peer's boot id from its last handshake and `boot` (a
+   * new handshake's) are known and differ.
+   */
+  bootDiffers(boot: Uint8Array | null): boolean {
+    return this.boot !== null && boot !== null && this.boot !== String.fromCharCode(...boot);
   }
 
   /** A channel of this peer: ours to dial with, or another established one; sealed with from now on. */
@@ -72,7 +77,7 @@ export class ConnectionChannels {
 
   /** The peer's boot id from the handshake that just completed. */
   setRemoteBoot(boot: Uint8Array | null): void {
-    this.boot = boot;
+    this.boot = boot === null ? null : String.fromCharCode(...boot);
   }
 
   /**

@@ -244,7 +244,7 @@ export class Responder {
       if (seen && seen.expires > now && equalBytes(seen.noise, pkt.noise)) {
         const owner = this.side.indexes.get(seen.localIndex);
         if (owner !== undefined) {
-          if (owner.kind === 'session') owner.session.answers++;
+          if (owner.kind === 'session') owner.answers++;
           else if (owner.kind === 'half_open') (owner.halfOpen as HalfOpen).answers++;
           const channel = owner.kind === 'session' ? owner.channel : null;
           this.answer(from, seen.response, 'response', channel);
@@ -417,7 +417,8 @@ export class Responder {
       false,
       false,
     );
-    this.side.indexes.set(localIndex, { kind: 'session', channel, session });
+    session.channel = channel;
+    this.side.indexes.set(localIndex, session);
     this.respond(now, c, localIndex, noise2, rs, channel);
     session.recentKey = c.rkey;
     if (early) {
@@ -536,7 +537,8 @@ export class Responder {
       false,
       true, // message 3 is authenticated by the initiator's static and ephemeral keys
     );
-    this.side.indexes.set(h.localIndex, { kind: 'session', channel, session });
+    session.channel = channel;
+    this.side.indexes.set(h.localIndex, session);
     channel.install(now, session, payload.app, false, h.answers === 1 ? now - h.sentAt : null);
     return HANDSHAKE_RESULT;
   }
