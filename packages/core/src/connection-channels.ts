@@ -12,9 +12,10 @@ import { type Address, addressKey, copyAddress, sameAddress } from '@srmudp/wire
 const NONE = Object.freeze([]) as unknown as never[];
 
 export class ConnectionChannels {
-  // Allocated small or on first use: an idle connection's heap (issue 19). An array that grows by
-  // push from empty reserves 17 slots; `[x]` holds one.
-  private list: SecureChannel[] = [];
+  // Allocated small or on first use: an idle connection's heap (issue 19). Its channels: none, the
+  // one channel itself (most connections have one: no array), or an array of them in the order
+  // they were used.
+  private list: SecureChannel | SecureChannel[] | null = null;
   private sealWith: SecureChannel | null = null;
   private candidateList: Address[] = NONE;
   /** send errors per candidate address key (reportSendError while handshaking) */
@@ -29,7 +30,8 @@ export class ConnectionChannels {
   }
 
   get size(): number {
-    return this.list.length;
+    const list = this.list;
+    return list === null ? 0 : Array.isArray(list) ? list.length : 1;
   }
 
   /** candidate addresses of the peer our handshake goes to (outgoing connections) */
@@ -47,23 +49,32 @@ export class ConnectionChannels {
 
   /** A channel of this peer: ours to dial with, or another established one; sealed with from now on. */
   use(channel: SecureChannel): void {
-    if (this.list.length === 0) this.list = [channel];
-    else if (!this.list.includes(channel)) this.list.push(channel);
+    const list = this.list;
+    if (list === null) this.list = channel;
+    else if (Array.isArray(list)) {
+      if (!list.includes(channel)) list.push(channel);
+    } else if (list !== channel) this.list = [list, channel];
     this.sealWith = channel;
   }
 
   /** The channel now belongs to another connection: never seal with it again. */
   detach(channel: SecureChannel): void {
-    const i = this.list.indexOf(channel);
-    if (i >= 0) this.list.splice(i, 1);
-    if (this.sealWith === channel) this.sealWith = this.list[this.list.length - 1] ?? null;
+    const list = this.list;
+    let last: SecureChannel | null = null;
+    if (Array.isArray(list)) {
+      const i = list.indexOf(channel);
+      if (i >= 0) list.splice(i, 1);
+      last = list[list.length - 1] ?? null;
+    } else if (list === channel) this.list = null;
+    else last = list;
+    if (this.sealWith === channel) this.sealWith = last;
   }
 
   /** Hands every channel back (the connection finished or failed). */
   takeAll(): SecureChannel[] {
     const list = this.list;
-    this.list = [];
-    return list;
+    this.list = null;
+    return list === null ? [] : Array.isArray(list) ? list : [list];
   }
 
   /** The addresses a handshake of ours goes to (duplicates ignored). */

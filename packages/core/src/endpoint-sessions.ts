@@ -81,7 +81,7 @@ export class EndpointSessions {
     // connection drained, see SecureChannel.release): a new connection
     const reopened = ev.reopened && (conn === undefined || conn.isFinished);
     if (!reopened && (conn === undefined || conn.isFinished)) return;
-    const restarted = conn !== undefined && conn.channels.bootDiffers(boot);
+    const restarted = conn?.channels.bootDiffers(boot) === true;
     // a new session on the channel of a connection that is closing is a new connection
     if (reopened || restarted || conn?.state === 'closing') {
       // The peer restarted and handshook again on the same channel: its reliability state is

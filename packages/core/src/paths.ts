@@ -454,7 +454,10 @@ export class PathSet {
   // ------------------------------------------------------------------ timers
 
   nextTimeout(): number {
-    let t = Math.min(this.upgradeRetryAt ?? Number.POSITIVE_INFINITY, this.peerGoneAt ?? Number.POSITIVE_INFINITY);
+    let t = Math.min(
+      this.upgradeRetryAt ?? Number.POSITIVE_INFINITY,
+      this.peerGoneAt ?? Number.POSITIVE_INFINITY,
+    );
     for (const p of this.list) {
       t = Math.min(t, p.nextChallengeAt());
       if (p.retiredAt !== null) t = Math.min(t, p.retiredAt + GRACE_MS);

@@ -147,7 +147,9 @@ export class SecureChannel {
 
   /** @internal */ current: TransportSession | null = null;
   /** @internal */ previous: TransportSession | null = null;
-  /** @internal */ previousUntil = 0;
+  /** @internal When {@link previous} is dropped; null without one. Not a number field from the
+   * start: after the first rekey in the process it would hold a 16-byte box in every channel. */
+  previousUntil: number | null = null;
   /**
    * @internal A responder session awaiting key confirmation: used (made current, reported) once
    * the initiator sends under it; dropped after one handshake timeout. An initiation alone can be
@@ -337,7 +339,7 @@ export class SecureChannel {
     if (this.pending)
       t = Math.min(t, this.pending.nextSendAt, this.pending.startedAt + tm.handshakeTimeoutMs);
     if (this.final) t = Math.min(t, this.final.nextSendAt);
-    if (this.previous) t = Math.min(t, this.previousUntil);
+    if (this.previous && this.previousUntil !== null) t = Math.min(t, this.previousUntil);
     // An unconfirmed responder session lives one handshake timeout: the initiator sends under the
     // new keys as soon as it has our response.
     if (this.next) t = Math.min(t, this.next.createdAt + tm.handshakeTimeoutMs);
@@ -357,9 +359,10 @@ export class SecureChannel {
   handleTimeout(now: number): void {
     if (this.state === 'closed') return;
     const tm = this.host.timing;
-    if (this.previous && now >= this.previousUntil) {
+    if (this.previous && this.previousUntil !== null && now >= this.previousUntil) {
       this.dropSession(this.previous);
       this.previous = null;
+      this.previousUntil = null;
     }
     if (this.next && now >= this.next.createdAt + tm.handshakeTimeoutMs) {
       this.abandonNext();

@@ -67,10 +67,10 @@ describe('handshake payload options (TLV)', () => {
     expect(unpackOptions(null)).toEqual(new Map());
     fc.assert(
       fc.property(
-        fc.uniqueArray(
-          fc.tuple(fc.integer({ min: 0x10, max: 0xff }), fc.uint8Array({ maxLength: 255 })),
-          { selector: (e) => e[0], maxLength: 6 },
-        ),
+        fc.uniqueArray(fc.tuple(fc.integer({ min: 0x10, max: 0xff }), fc.uint8Array({ maxLength: 255 })), {
+          selector: (e) => e[0],
+          maxLength: 6,
+        }),
         (entries) => {
           const m = new Map(entries);
           const packed = packOptions(m);
