@@ -12,14 +12,17 @@ import { type Address, addressKey, copyAddress, sameAddress } from '@srmudp/wire
 const NONE = Object.freeze([]) as unknown as never[];
 
 export class ConnectionChannels {
-  // Allocated small or on first use: an idle connection's heap (issue 19). An array that grows by
-  // push from empty reserves 17 slots; `[x]` holds one.
-  private list: SecureChannel[] = [];
+  // Allocated small or on first use: an idle connection's heap (issue 19). Its channels: none, the
+  // one channel itself (most connections have one: no array), or an array of them in the order
+  // they were used.
+  private list: SecureChannel | SecureChannel[] | null = null;
   private sealWith: SecureChannel | null = null;
   private candidateList: Address[] = NONE;
   /** send errors per candidate address key (reportSendError while handshaking) */
   private dialErrors: Map<string, number> | null = null;
-  private boot: Uint8Array | null = null;
+  /** the peer's boot id, one char per byte: a short string is ~30 bytes, an 8-byte array with
+   * its buffer ~180 (issue 19) */
+  private boot: string | null = null;
 
   /** the channel data is sealed with (the most recently established one), or null */
   get sealer(): SecureChannel | null {
@@ -27,7 +30,8 @@ export class ConnectionChannels {
   }
 
   get size(): number {
-    return this.list.length;
+    const list = this.list;
+    return list === null ? 0 : Array.isArray(list) ? list.length : 1;
   }
 
   /** candidate addresses of the peer our handshake goes to (outgoing connections) */
@@ -35,30 +39,42 @@ export class ConnectionChannels {
     return this.candidateList;
   }
 
-  /** the peer's boot id from its last handshake (restart detection) */
-  get remoteBoot(): Uint8Array | null {
-    return this.boot;
+  /**
+   * Restart detection: true when both the peer's boot id from its last handshake and `boot` (a
+   * new handshake's) are known and differ.
+   */
+  bootDiffers(boot: Uint8Array | null): boolean {
+    return this.boot !== null && boot !== null && this.boot !== String.fromCharCode(...boot);
   }
 
   /** A channel of this peer: ours to dial with, or another established one; sealed with from now on. */
   use(channel: SecureChannel): void {
-    if (this.list.length === 0) this.list = [channel];
-    else if (!this.list.includes(channel)) this.list.push(channel);
+    const list = this.list;
+    if (list === null) this.list = channel;
+    else if (Array.isArray(list)) {
+      if (!list.includes(channel)) list.push(channel);
+    } else if (list !== channel) this.list = [list, channel];
     this.sealWith = channel;
   }
 
   /** The channel now belongs to another connection: never seal with it again. */
   detach(channel: SecureChannel): void {
-    const i = this.list.indexOf(channel);
-    if (i >= 0) this.list.splice(i, 1);
-    if (this.sealWith === channel) this.sealWith = this.list[this.list.length - 1] ?? null;
+    const list = this.list;
+    let last: SecureChannel | null = null;
+    if (Array.isArray(list)) {
+      const i = list.indexOf(channel);
+      if (i >= 0) list.splice(i, 1);
+      last = list[list.length - 1] ?? null;
+    } else if (list === channel) this.list = null;
+    else last = list;
+    if (this.sealWith === channel) this.sealWith = last;
   }
 
   /** Hands every channel back (the connection finished or failed). */
   takeAll(): SecureChannel[] {
     const list = this.list;
-    this.list = [];
-    return list;
+    this.list = null;
+    return list === null ? [] : Array.isArray(list) ? list : [list];
   }
 
   /** The addresses a handshake of ours goes to (duplicates ignored). */
@@ -72,7 +88,7 @@ export class ConnectionChannels {
 
   /** The peer's boot id from the handshake that just completed. */
   setRemoteBoot(boot: Uint8Array | null): void {
-    this.boot = boot;
+    this.boot = boot === null ? null : String.fromCharCode(...boot);
   }
 
   /**

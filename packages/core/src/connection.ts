@@ -81,7 +81,9 @@ export class CoreConnection implements ConnectionApi {
   private predecessor: CoreConnection | null = null;
   private largestPn = -1;
   private draining = false;
-  private drainUntil = Number.POSITIVE_INFINITY;
+  /** when a graceful close stops waiting for its data to be acknowledged, set with `draining`
+   * (null, not +Infinity: a number field holds its own 16-byte box per connection, issue 19) */
+  private drainUntil: number | null = null;
   private closeCode = 0;
   private closeReason = '';
   private finished = false;
@@ -217,9 +219,10 @@ export class CoreConnection implements ConnectionApi {
     this.closeReason = reason;
     this.stateValue = 'closing';
     const pto = this.rel.pto();
-    this.drainUntil = now + Math.min(DEFAULTS.maxDrainMs, Math.max(3 * pto, DEFAULTS.minDrainMs));
+    const drainMs = Math.min(DEFAULTS.maxDrainMs, Math.max(3 * pto, DEFAULTS.minDrainMs));
+    this.drainUntil = now + drainMs;
     this.host.log?.(
-      `${this.label()} closing (code ${code}${reason === '' ? '' : `, ${reason}`}): sending what is queued first, for up to ${Math.round(this.drainUntil - now)} ms`,
+      `${this.label()} closing (code ${code}${reason === '' ? '' : `, ${reason}`}): sending what is queued first, for up to ${Math.round(drainMs)} ms`,
     );
     this.maybeFinishDrain(now);
   }
@@ -408,7 +411,7 @@ export class CoreConnection implements ConnectionApi {
     if (rel === null || this.finished) return null;
     let t = rel.pollTimeout() ?? Number.POSITIVE_INFINITY;
     if (this.paths !== null) t = Math.min(t, this.paths.set.nextTimeout());
-    if (this.draining) t = Math.min(t, this.drainUntil);
+    if (this.draining && this.drainUntil !== null) t = Math.min(t, this.drainUntil);
     return t === Number.POSITIVE_INFINITY ? null : t;
   }
 
@@ -555,7 +558,7 @@ export class CoreConnection implements ConnectionApi {
       this.draining = false;
       return;
     }
-    if (now < this.drainUntil && !sendIdle(rel)) return;
+    if ((this.drainUntil === null || now < this.drainUntil) && !sendIdle(rel)) return;
     this.draining = false;
     rel.close(now, this.closeCode, this.closeReason);
     this.drainReliable(now);

@@ -9,7 +9,7 @@
  * connection.ts; crypto's other events (`failed`), dials and the accept policy are the endpoint's.
  */
 import { type SecureChannel, type SecureEvent, shortPeerId } from '@srmudp/crypto';
-import { type Address, equalBytes } from '@srmudp/wire';
+import type { Address } from '@srmudp/wire';
 import type { LogSink } from './api.js';
 import type { CoreConnection } from './connection.js';
 import type { ConnectionTable } from './connection-table.js';
@@ -81,11 +81,7 @@ export class EndpointSessions {
     // connection drained, see SecureChannel.release): a new connection
     const reopened = ev.reopened && (conn === undefined || conn.isFinished);
     if (!reopened && (conn === undefined || conn.isFinished)) return;
-    const restarted =
-      conn !== undefined &&
-      conn.channels.remoteBoot !== null &&
-      boot !== null &&
-      !equalBytes(conn.channels.remoteBoot, boot);
+    const restarted = conn?.channels.bootDiffers(boot) === true;
     // a new session on the channel of a connection that is closing is a new connection
     if (reopened || restarted || conn?.state === 'closing') {
       // The peer restarted and handshook again on the same channel: its reliability state is

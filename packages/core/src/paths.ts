@@ -55,6 +55,9 @@ export function routeOf(address: Address): Route {
 
 /** A route as the API shows it. */
 export function routeInfo(route: Route): PathInfo {
+  // a direct route is already what the API shows ({ kind, address }): the route itself, not a
+  // copy of it in every connection (issue 19)
+  if (route.kind === 'direct') return route as PathInfo;
   const via = route.kind === 'relayed' ? relayKeyOf(route.address) : null;
   if (via !== null) return { kind: 'relayed', via, channel: route.address.port, address: route.address };
   return { kind: 'direct', address: route.address };
@@ -271,9 +274,11 @@ export class PathSet {
   private infoValue: PathInfo;
   /** higher-tier candidates of the peer, probed at establishment and again every UPGRADE_RETRY_MS */
   private upgrades: Address[] = NONE;
-  private upgradeRetryAt = Number.POSITIVE_INFINITY;
-  /** a relay reported the peer gone and no path was left: the connection ends then (+Inf: no wait) */
-  private peerGoneAt = Number.POSITIVE_INFINITY;
+  // The two deadlines below are null when not set, not +Infinity: a number field holds its own
+  // 16-byte box in every connection (issue 19), null none.
+  private upgradeRetryAt: number | null = null;
+  /** a relay reported the peer gone and no path was left: the connection ends then (null: no wait) */
+  private peerGoneAt: number | null = null;
 
   /** The first path: the handshake validated it (RFC 9000 §8.1), `transport` is reliability's. */
   constructor(
@@ -312,7 +317,7 @@ export class PathSet {
     path.onReceived(bytes);
     path.lastReceivedAt = now;
     // the peer is there (on whatever route): not gone
-    this.peerGoneAt = Number.POSITIVE_INFINITY;
+    this.peerGoneAt = null;
     return path;
   }
 
@@ -376,7 +381,7 @@ export class PathSet {
    */
   addStandby(now: number, route: Route): void {
     // a circuit to the peer bound: the relay found its hop and it accepted, it is not gone
-    this.peerGoneAt = Number.POSITIVE_INFINITY;
+    this.peerGoneAt = null;
     const path = this.ensure(now, route);
     if (path === this.activePath) return;
     if (path.validated && !path.lostReported) {
@@ -411,7 +416,7 @@ export class PathSet {
   }
 
   private probeUpgrades(now: number, redialled: readonly Address[] = []): void {
-    this.upgradeRetryAt = Number.POSITIVE_INFINITY;
+    this.upgradeRetryAt = null;
     const tier = routeTier(this.activePath.route);
     for (const a of this.upgrades) {
       const route = routeOf(a);
@@ -449,7 +454,10 @@ export class PathSet {
   // ------------------------------------------------------------------ timers
 
   nextTimeout(): number {
-    let t = Math.min(this.upgradeRetryAt, this.peerGoneAt);
+    let t = Math.min(
+      this.upgradeRetryAt ?? Number.POSITIVE_INFINITY,
+      this.peerGoneAt ?? Number.POSITIVE_INFINITY,
+    );
     for (const p of this.list) {
       t = Math.min(t, p.nextChallengeAt());
       if (p.retiredAt !== null) t = Math.min(t, p.retiredAt + GRACE_MS);
@@ -468,10 +476,10 @@ export class PathSet {
       }
       if (p !== this.activePath && p.retiredAt !== null && now >= p.retiredAt + GRACE_MS) this.forget(p);
     }
-    if (now >= this.upgradeRetryAt) this.probeUpgrades(now);
+    if (this.upgradeRetryAt !== null && now >= this.upgradeRetryAt) this.probeUpgrades(now);
     this.checkActive(now);
-    if (now >= this.peerGoneAt) {
-      this.peerGoneAt = Number.POSITIVE_INFINITY;
+    if (this.peerGoneAt !== null && now >= this.peerGoneAt) {
+      this.peerGoneAt = null;
       this.host.onPeerGone(now);
     }
   }
@@ -489,7 +497,7 @@ export class PathSet {
     if (path === this.activePath) this.checkActive(now);
     if (path !== this.activePath) this.forget(path);
     // the active path is lost and no warm path took over (checkActive): none is live
-    if (peerGone && this.activePath.lostReported && this.peerGoneAt === Number.POSITIVE_INFINITY) {
+    if (peerGone && this.activePath.lostReported && this.peerGoneAt === null) {
       const grace = this.host.peerGoneGraceMs;
       this.peerGoneAt = now + grace;
       this.host.log?.(

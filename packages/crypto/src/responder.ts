@@ -17,7 +17,7 @@ import {
   keyToHex,
   toHex,
 } from '@srmudp/wire';
-import { isZero } from './bytes.js';
+import { bytesKey, isZero } from './bytes.js';
 import { dropped, HANDSHAKE_RESULT, type HandleResult } from './handle-result.js';
 import { type HandshakeBudget, type HandshakeLimits, PendingTable, type Source } from './handshake-guard.js';
 import { handshakePacket } from './handshake-packet.js';
@@ -87,8 +87,9 @@ export class Responder {
   /** recent initiations by ephemeral key, per pattern (an XX flood cannot evict IK entries) */
   private readonly recentIK = new Map<string, Recent>();
   private readonly recentXX = new Map<string, Recent>();
-  /** the newest initiation timestamp consumed per remote key (hex), as hex: fixed-length hex
-   * strings order like the bytes, and one short string per peer is lighter than a byte array */
+  /** the newest initiation timestamp consumed per remote key (hex), as a string of one char per
+   * byte ({@link bytesKey}): strings of the same length order like the bytes, and 12 chars are
+   * lighter than 24 of hex (or a byte array) per peer */
   private readonly lastInit = new Map<string, string>();
   /** responder handshakes awaiting completion (the budget of half-finished state) */
   readonly pending: PendingTable;
@@ -244,7 +245,7 @@ export class Responder {
       if (seen && seen.expires > now && equalBytes(seen.noise, pkt.noise)) {
         const owner = this.side.indexes.get(seen.localIndex);
         if (owner !== undefined) {
-          if (owner.kind === 'session') owner.session.answers++;
+          if (owner.kind === 'session') owner.answers++;
           else if (owner.kind === 'half_open') (owner.halfOpen as HalfOpen).answers++;
           const channel = owner.kind === 'session' ? owner.channel : null;
           this.answer(from, seen.response, 'response', channel);
@@ -300,16 +301,16 @@ export class Responder {
    */
   private isReplay(keyHex: string, ts: Uint8Array): boolean {
     const last = this.lastInit.get(keyHex);
-    return last !== undefined && toHex(ts) <= last;
+    return last !== undefined && bytesKey(ts) <= last;
   }
 
   /** Remembers the newest timestamp consumed from a key (least recently used forgotten). */
   private recordTimestamp(keyHex: string, ts: Uint8Array): void {
-    const hex = toHex(ts);
+    const packed = bytesKey(ts);
     const last = this.lastInit.get(keyHex);
-    if (last !== undefined && hex <= last) return;
+    if (last !== undefined && packed <= last) return;
     this.lastInit.delete(keyHex);
-    this.lastInit.set(keyHex, hex);
+    this.lastInit.set(keyHex, packed);
     if (this.lastInit.size > MAX_TIMESTAMPS) {
       const first = this.lastInit.keys().next().value;
       if (first !== undefined) this.lastInit.delete(first);
@@ -416,7 +417,8 @@ export class Responder {
       false,
       false,
     );
-    this.side.indexes.set(localIndex, { kind: 'session', channel, session });
+    session.channel = channel;
+    this.side.indexes.set(localIndex, session);
     this.respond(now, c, localIndex, noise2, rs, channel);
     session.recentKey = c.rkey;
     if (early) {
@@ -535,7 +537,8 @@ export class Responder {
       false,
       true, // message 3 is authenticated by the initiator's static and ephemeral keys
     );
-    this.side.indexes.set(h.localIndex, { kind: 'session', channel, session });
+    session.channel = channel;
+    this.side.indexes.set(h.localIndex, session);
     channel.install(now, session, payload.app, false, h.answers === 1 ? now - h.sentAt : null);
     return HANDSHAKE_RESULT;
   }

@@ -4,7 +4,7 @@ import { CryptoError } from './errors.js';
 import { tryPeerIdToX25519 } from './identity.js';
 import { Initiation, type InitiatorHost } from './initiator.js';
 import { COOKIE_USE_LIFETIME_MS } from './macs.js';
-import type { HandshakeOptions } from './options.js';
+import { type HandshakeOptions, packOptions, unpackOptions } from './options.js';
 import { shortPeerId } from './peer-id.js';
 import type { CryptoStats, DropReason } from './stats.js';
 import type { TransportSession } from './transport-session.js';
@@ -85,9 +85,10 @@ export interface Opened {
   plaintext: Uint8Array;
 }
 
-/** @internal Who a session index belongs to. */
+/** @internal Who a session index belongs to: a session (with its channel), not a wrapper object
+ * around the two (~50 bytes per connection, issue 19). */
 export type IndexOwner =
-  | { kind: 'session'; channel: SecureChannel; session: TransportSession }
+  | TransportSession
   | { kind: 'pending'; channel: SecureChannel }
   | { kind: 'half_open'; halfOpen: unknown };
 
@@ -141,12 +142,14 @@ export class SecureChannel {
    */
   address: Address;
   state: ChannelState = 'idle';
-  /** Application options the peer sent in the last completed handshake. */
-  remoteOptions: HandshakeOptions = NO_OPTIONS;
+  /** the peer's options, packed ({@link remoteOptions}) */
+  private packedOptions: string | null = null;
 
   /** @internal */ current: TransportSession | null = null;
   /** @internal */ previous: TransportSession | null = null;
-  /** @internal */ previousUntil = 0;
+  /** @internal When {@link previous} is dropped; null without one. Not a number field from the
+   * start: after the first rekey in the process it would hold a 16-byte box in every channel. */
+  previousUntil: number | null = null;
   /**
    * @internal A responder session awaiting key confirmation: used (made current, reported) once
    * the initiator sends under it; dropped after one handshake timeout. An initiation alone can be
@@ -193,6 +196,18 @@ export class SecureChannel {
   get remoteStatic(): Uint8Array | null {
     const key = this.remoteKey;
     return key !== null ? tryPeerIdToX25519(key, this.host.backend) : this.staticKey;
+  }
+
+  /**
+   * Application options the peer sent in the last completed handshake: a new map at each read
+   * (the channel keeps them packed in a string, not as a map: issue 19).
+   */
+  get remoteOptions(): HandshakeOptions {
+    return this.packedOptions === null ? NO_OPTIONS : unpackOptions(this.packedOptions);
+  }
+
+  set remoteOptions(value: HandshakeOptions) {
+    this.packedOptions = packOptions(value);
   }
 
   /** Sets the peer's static key; ignored once {@link remoteKey} is known (it derives the same). */
@@ -324,7 +339,7 @@ export class SecureChannel {
     if (this.pending)
       t = Math.min(t, this.pending.nextSendAt, this.pending.startedAt + tm.handshakeTimeoutMs);
     if (this.final) t = Math.min(t, this.final.nextSendAt);
-    if (this.previous) t = Math.min(t, this.previousUntil);
+    if (this.previous && this.previousUntil !== null) t = Math.min(t, this.previousUntil);
     // An unconfirmed responder session lives one handshake timeout: the initiator sends under the
     // new keys as soon as it has our response.
     if (this.next) t = Math.min(t, this.next.createdAt + tm.handshakeTimeoutMs);
@@ -344,9 +359,10 @@ export class SecureChannel {
   handleTimeout(now: number): void {
     if (this.state === 'closed') return;
     const tm = this.host.timing;
-    if (this.previous && now >= this.previousUntil) {
+    if (this.previous && this.previousUntil !== null && now >= this.previousUntil) {
       this.dropSession(this.previous);
       this.previous = null;
+      this.previousUntil = null;
     }
     if (this.next && now >= this.next.createdAt + tm.handshakeTimeoutMs) {
       this.abandonNext();
@@ -510,7 +526,8 @@ export class SecureChannel {
       host.bindKey(this, r.learnt.remoteKey);
     }
     this.pending = null;
-    host.setIndexOwner(p.localIndex, { kind: 'session', channel: this, session: r.session });
+    r.session.channel = this;
+    host.setIndexOwner(p.localIndex, r.session);
     if (this.simultaneous) {
       this.settle(now, r.session, r.remoteOptions, r.rttMs);
       return 'ok';
@@ -544,13 +561,14 @@ export class SecureChannel {
       this.dropSession(this.next);
     }
     this.next = null;
+    this.nextOptions = NO_OPTIONS;
     if (this.current) {
       if (this.previous) this.dropSession(this.previous);
       this.previous = this.current;
       this.previousUntil = now + host.timing.gracePeriodMs;
     }
     this.current = session;
-    this.remoteOptions = remoteOptions;
+    this.packedOptions = packOptions(remoteOptions);
     this.state = 'established';
     host.stats.handshakesCompleted++;
     if (!announce) return;
@@ -655,6 +673,7 @@ export class SecureChannel {
     this.host.log?.(`${this.label()}: unconfirmed session given up (no packet under its keys)`);
     this.dropSession(this.next);
     this.next = null;
+    this.nextOptions = NO_OPTIONS;
     if (this.released) {
       this.close();
       return;

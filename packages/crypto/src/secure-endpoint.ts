@@ -328,11 +328,17 @@ export class SecureEndpoint {
     const idx = readU32(datagram, 1);
     const hi = readU32(datagram, 5);
     if (hi > 0x1fffff) return this.dataDrop('malformed');
-    const pn = hi * 0x1_0000_0000 + readU32(datagram, 9);
+    // below 2^32 the low word alone, a small integer: `hi * 2^32 + lo` is a boxed double even
+    // when hi is 0, and every field it reaches (the replay window's top, the ACK state, core's
+    // largest packet number) would then hold its packet numbers boxed, 16 bytes each per
+    // connection (issue 19)
+    const lo = readU32(datagram, 9);
+    const pn = hi === 0 ? lo : hi * 0x1_0000_0000 + lo;
     const owner = this.indexes.get(idx);
     if (owner?.kind !== 'session' || (only !== null && owner.channel !== only))
       return this.dataDrop('unknown_index');
-    const { channel, session } = owner;
+    const session = owner;
+    const channel = owner.channel as SecureChannel;
     if (session.keyPhase !== ((datagram[0] as number) & 1)) return this.dataDrop('key_phase');
     const wasConfirmed = session.confirmed;
     const r = session.open(

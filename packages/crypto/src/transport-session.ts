@@ -2,6 +2,7 @@ import { AEAD_TAG_LENGTH, DATA_HEADER_LENGTH, writeDataHeader } from '@srmudp/wi
 import type { CryptoBackend } from './backend.js';
 import type { SplitResult } from './noise/handshake-state.js';
 import { ReplayWindow } from './replay-window.js';
+import type { SecureChannel } from './secure-channel.js';
 
 /** Largest packet number a session seals: nonces are packet numbers and must fit 2^53-1. */
 export const MAX_PACKET_NUMBER = Number.MAX_SAFE_INTEGER;
@@ -28,6 +29,9 @@ export class TransportSession {
   /** @internal IK responder: the key of the initiation's cached answer (responder.ts), forgotten
    * once the keys are confirmed; null otherwise. */
   recentKey: string | null = null;
+  /** @internal The channel it belongs to, set when it takes its index (the endpoint's index map
+   * holds the session itself, see IndexOwner). */
+  channel: SecureChannel | null = null;
 
   constructor(
     private readonly backend: CryptoBackend,
@@ -112,6 +116,11 @@ export class TransportSession {
     split.send.clear();
     split.recv.clear();
     return session;
+  }
+
+  /** @internal Its kind among the owners of a session index (IndexOwner): on the prototype, no field. */
+  get kind(): 'session' {
+    return 'session';
   }
 
   get alive(): boolean {

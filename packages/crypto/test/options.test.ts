@@ -1,6 +1,13 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { checkAppOptions, decodePayload, encodePayload, OptionType } from '../src/options.js';
+import {
+  checkAppOptions,
+  decodePayload,
+  encodePayload,
+  OptionType,
+  packOptions,
+  unpackOptions,
+} from '../src/options.js';
 
 describe('handshake payload options (TLV)', () => {
   it('round-trips the crypto fields and application options', () => {
@@ -52,6 +59,25 @@ describe('handshake payload options (TLV)', () => {
     );
     expect(() => checkAppOptions(new Map([[0x20, new Uint8Array(256)]]))).toThrow(
       new RangeError('option 32 value must be a Uint8Array of at most 255 bytes'),
+    );
+  });
+
+  it('packs options into a string and back (how a channel keeps the peer options)', () => {
+    expect(packOptions(new Map())).toBeNull();
+    expect(unpackOptions(null)).toEqual(new Map());
+    fc.assert(
+      fc.property(
+        fc.uniqueArray(fc.tuple(fc.integer({ min: 0x10, max: 0xff }), fc.uint8Array({ maxLength: 255 })), {
+          selector: (e) => e[0],
+          maxLength: 6,
+        }),
+        (entries) => {
+          const m = new Map(entries);
+          const packed = packOptions(m);
+          expect(packed === null).toBe(m.size === 0);
+          expect(unpackOptions(packed)).toEqual(m);
+        },
+      ),
     );
   });
 });

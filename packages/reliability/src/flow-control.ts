@@ -37,7 +37,9 @@ export class RecvWindow {
   /** bytes the application has consumed */
   consumed = 0;
   window: number;
-  private lastUpdate = Number.NEGATIVE_INFINITY;
+  /** when the window was last granted; null before the first (not -Infinity: a number field
+   * holds a 16-byte box in every window, issue 19) */
+  private lastUpdate: number | null = null;
   /** a new limit is waiting to be sent */
   pending = false;
 
@@ -70,7 +72,7 @@ export class RecvWindow {
   }
 
   private grant(now: number, srtt: number): void {
-    if (now - this.lastUpdate < 4 * srtt && this.window < this.maxWindow) {
+    if (this.lastUpdate !== null && now - this.lastUpdate < 4 * srtt && this.window < this.maxWindow) {
       this.window = Math.min(this.window * 2, this.maxWindow);
     }
     this.lastUpdate = now;
