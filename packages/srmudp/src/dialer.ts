@@ -6,7 +6,7 @@
  * dial again inside the birthday window (`dialEnded` → `retry`) or fail with which error.
  * Core sends the handshakes. One attempt per peer; every `connect()` of that peer waits on it.
  */
-import { type ConnectionApi, CloseCode, type PathInfo } from '@srmudp/core';
+import { CloseCode, type ConnectionApi, type PathInfo } from '@srmudp/core';
 import {
   type DialEvent,
   type Endpoint,

@@ -15,6 +15,7 @@ import type { Connection } from '../src/connection.js';
 import { Dialer, type DialerOwner, REPLACED_WAIT_MS } from '../src/dialer.js';
 import type { Driver } from '../src/driver.js';
 import { SrmudpError } from '../src/index.js';
+import { NamedPeers, type NamedPeersHost, type PeerEvent } from '../src/named-peers.js';
 import { TimerQueue } from '../src/timer-queue.js';
 
 const random = (n: number) => new Uint8Array(randomBytes(n));
@@ -305,6 +306,40 @@ describe('Dialer (NAT session ↔ core)', () => {
     s.dialer.close();
     await settle();
     expect(again()).toMatchObject({ code: 'NODE_CLOSED' });
+  });
+
+  it("a named peer's dial the restarted peer replaced: 'established' once (by the new connection), no 'reconnecting'", async () => {
+    const s = setup();
+    const peerEvents: PeerEvent[] = [];
+    const host = {
+      closing: false,
+      rendezvous: {},
+      reconnectDelayMs: 1000,
+      after: (ms: number, fn: () => void) => s.owner.driver.after(ms, fn),
+      assertOpen: () => {},
+      refuseOwnKey: () => {},
+      liveConnection: () => undefined,
+      dial: (resolved, name) => s.dialer.dial(resolved, undefined, name),
+      emitPeer: (e) => peerEvents.push(e),
+    } as NamedPeersHost;
+    const named = new NamedPeers(host);
+    named.add('B', { host: A.host, port: A.port, peerId: s.remoteKey });
+    await settle();
+    expect(s.nat.dials.length).toBe(1);
+    s.dialer.onConnectFailed(1, replaced());
+    // the registry's order for the new session's 'connected' (connection-registry.ts onConnected)
+    const hex = Buffer.from(s.remoteKey).toString('hex');
+    const conn = fakeConnection();
+    const p = named.find(hex, s.dialer.nameFor(2));
+    expect(p?.name).toBe('B');
+    named.established(p as NonNullable<typeof p>, s.remoteKey, conn);
+    s.dialer.onConnected(2, s.remoteKey, { kind: 'direct', address: A }, conn);
+    await settle();
+    s.advance(REPLACED_WAIT_MS);
+    await settle();
+    expect(peerEvents.map((e) => e.state)).toEqual(['established']);
+    expect(named.get('B')).toMatchObject({ conn, dialing: null, lastError: null });
+    named.close();
   });
 
   it('two connect() calls wait on one attempt; aborting both gives the attempt (and its sockets) back', async () => {
