@@ -233,7 +233,7 @@ export class Dialer {
     if (error.code === 'CLOSED') {
       // it reached the peer and closed in the turn that connected it (core withheld its
       // 'connected': the peer's CLOSE came with it, a crossing session replaced it): neither a
-      // redial nor a relay is the answer
+      // redial nor a relay is the answer; replaced by the restarted peer's new session: that one is
       this.#nat.cancelDial(now, a.peer);
       const failed = new SrmudpError('CONNECT_FAILED', error.message, { cause: error });
       const close = error.cause as { code?: unknown } | undefined;
