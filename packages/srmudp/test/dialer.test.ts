@@ -1,7 +1,7 @@
 // The dial glue between the NAT session and core (src/dialer.ts), with a real core Endpoint and a
 // scripted session: what core is asked to dial, when, and how each dial ends.
 import { randomBytes } from 'node:crypto';
-import { CoreEndpoint as Endpoint } from '@srmudp/core';
+import { CloseCode, CoreEndpoint as Endpoint } from '@srmudp/core';
 import { generateIdentity } from '@srmudp/crypto';
 import type {
   DialNext,
@@ -12,9 +12,10 @@ import type {
 } from '@srmudp/punch';
 import { describe, expect, it } from 'vitest';
 import type { Connection } from '../src/connection.js';
-import { Dialer, type DialerOwner } from '../src/dialer.js';
+import { Dialer, type DialerOwner, REPLACED_WAIT_MS } from '../src/dialer.js';
 import type { Driver } from '../src/driver.js';
 import { SrmudpError } from '../src/index.js';
+import { NamedPeers, type NamedPeersHost, type PeerEvent } from '../src/named-peers.js';
 import { TimerQueue } from '../src/timer-queue.js';
 
 const random = (n: number) => new Uint8Array(randomBytes(n));
@@ -97,8 +98,37 @@ function setup() {
       if (e.type === 'connect_failed') dialer.onConnectFailed(e.id, e.error);
     }
   };
-  return { endpoint, dialer, nat, remoteKey, sent, events, timeout };
+  /** the driver's timers due within `ms` run */
+  const advance = (ms: number) => {
+    now += ms;
+    for (const fn of timers.due(now)) fn();
+  };
+  return { endpoint, owner, dialer, nat, remoteKey, sent, events, timeout, advance };
 }
+
+/** A façade connection as the dialer sees it (only `isClosed` is looked at). */
+const fakeConnection = () => ({ isClosed: false }) as unknown as Connection;
+
+/** Core's 'connect_failed' of a dial the restarted peer's new session replaced (core's event-contract test). */
+const replaced = () =>
+  new SrmudpError('CLOSED', 'the connection closed while connecting (by the peer: peer restarted)', {
+    cause: { code: CloseCode.PEER_RESTARTED, reason: 'peer restarted', remote: true },
+  });
+
+/** `p`'s outcome so far: the connection, the error, or 'pending'. */
+function outcome<T>(p: Promise<T>): () => T | unknown {
+  let result: T | unknown = 'pending';
+  p.then(
+    (c) => {
+      result = c;
+    },
+    (e: unknown) => {
+      result = e;
+    },
+  );
+  return () => result;
+}
+const settle = () => new Promise((r) => setImmediate(r));
 
 const target = (key: Uint8Array) => ({ addresses: [A], candidates: [{ ...A, kind: 'srflx' as const }], key });
 
@@ -185,6 +215,131 @@ describe('Dialer (NAT session ↔ core)', () => {
     expect(s.nat.ended).toEqual([]);
     expect(s.nat.cancelled).toEqual([peer]);
     expect(s.sent()).toEqual([A.port]); // the first initiation only: no second dial
+  });
+
+  it("a dial the restarted peer's new session replaced resolves with that session's connection (announced next)", async () => {
+    const s = setup();
+    const p1 = outcome(s.dialer.dial(target(s.remoteKey)));
+    const p2 = outcome(s.dialer.dial(target(s.remoteKey)));
+    await settle();
+    // core's order: the replaced dial's 'connect_failed' (CLOSED, 0x13), then the new session's incoming 'connected'
+    s.dialer.onConnectFailed(1, replaced());
+    await settle();
+    expect(p1()).toBe('pending');
+    expect(s.nat.cancelled).toEqual([Buffer.from(s.remoteKey).toString('hex')]);
+    s.advance(REPLACED_WAIT_MS - 1);
+    await settle();
+    expect(p1()).toBe('pending');
+    const conn = fakeConnection();
+    s.dialer.onConnected(2, s.remoteKey, { kind: 'direct', address: A }, conn);
+    await settle();
+    expect(p1()).toBe(conn);
+    expect(p2()).toBe(conn);
+    s.advance(REPLACED_WAIT_MS); // the bound's timer is gone with the attempt: nothing fails later
+    await settle();
+    expect(p1()).toBe(conn);
+    expect(s.sent()).toEqual([A.port]); // no second dial
+  });
+
+  it('a replaced dial resolves at once with the established connection to the peer, when there is one', async () => {
+    const s = setup();
+    const conn = fakeConnection();
+    const hex = Buffer.from(s.remoteKey).toString('hex');
+    const p = outcome(s.dialer.dial(target(s.remoteKey)));
+    await settle();
+    (s.owner as { liveConnection: DialerOwner['liveConnection'] }).liveConnection = (k) =>
+      k === hex ? conn : undefined;
+    s.dialer.onConnectFailed(1, replaced());
+    await settle();
+    expect(p()).toBe(conn);
+  });
+
+  it('a replaced dial whose new session is not announced within the bound fails CONNECT_FAILED with the close', async () => {
+    const s = setup();
+    const p = outcome(s.dialer.dial(target(s.remoteKey)));
+    await settle();
+    s.dialer.onConnectFailed(1, replaced());
+    s.advance(REPLACED_WAIT_MS);
+    await settle();
+    expect(p()).toMatchObject({
+      code: 'CONNECT_FAILED',
+      cause: { code: 'CLOSED', cause: { code: CloseCode.PEER_RESTARTED } },
+    });
+    // a connection announced later is no dial's answer any more
+    s.dialer.onConnected(2, s.remoteKey, { kind: 'direct', address: A }, fakeConnection());
+    expect(p()).toMatchObject({ code: 'CONNECT_FAILED' });
+  });
+
+  it('a connect() of the peer while a replaced dial waits dials again: the bound leaves that dial alone', async () => {
+    const s = setup();
+    const p1 = outcome(s.dialer.dial(target(s.remoteKey)));
+    await settle();
+    s.dialer.onConnectFailed(1, replaced());
+    const p2 = outcome(s.dialer.dial(target(s.remoteKey)));
+    await settle();
+    expect(s.nat.dials.length).toBe(2); // judged again, and core dials
+    s.advance(REPLACED_WAIT_MS);
+    await settle();
+    expect([p1(), p2()]).toEqual(['pending', 'pending']); // the new dial's outcome is theirs
+    const conn = fakeConnection();
+    s.dialer.onConnected(3, s.remoteKey, { kind: 'direct', address: A }, conn);
+    await settle();
+    expect([p1(), p2()]).toEqual([conn, conn]);
+  });
+
+  it('a replaced dial whose connect() calls were all aborted ends there', async () => {
+    const s = setup();
+    const ac = new AbortController();
+    const p = s.dialer.dial(target(s.remoteKey), ac.signal);
+    await settle();
+    s.dialer.onConnectFailed(1, replaced());
+    ac.abort();
+    await expect(p).rejects.toMatchObject({ code: 'ABORTED' });
+    // a connection announced later is nobody's answer; a new connect() is a new attempt
+    s.dialer.onConnected(2, s.remoteKey, { kind: 'direct', address: A }, fakeConnection());
+    const again = outcome(s.dialer.dial(target(s.remoteKey)));
+    await settle();
+    s.advance(REPLACED_WAIT_MS);
+    await settle();
+    expect(again()).toBe('pending');
+    expect(s.nat.dials.length).toBe(2);
+    s.dialer.close();
+    await settle();
+    expect(again()).toMatchObject({ code: 'NODE_CLOSED' });
+  });
+
+  it("a named peer's dial the restarted peer replaced: 'established' once (by the new connection), no 'reconnecting'", async () => {
+    const s = setup();
+    const peerEvents: PeerEvent[] = [];
+    const host = {
+      closing: false,
+      rendezvous: {},
+      reconnectDelayMs: 1000,
+      after: (ms: number, fn: () => void) => s.owner.driver.after(ms, fn),
+      assertOpen: () => {},
+      refuseOwnKey: () => {},
+      liveConnection: () => undefined,
+      dial: (resolved, name) => s.dialer.dial(resolved, undefined, name),
+      emitPeer: (e) => peerEvents.push(e),
+    } as NamedPeersHost;
+    const named = new NamedPeers(host);
+    named.add('B', { host: A.host, port: A.port, peerId: s.remoteKey });
+    await settle();
+    expect(s.nat.dials.length).toBe(1);
+    s.dialer.onConnectFailed(1, replaced());
+    // the registry's order for the new session's 'connected' (connection-registry.ts onConnected)
+    const hex = Buffer.from(s.remoteKey).toString('hex');
+    const conn = fakeConnection();
+    const p = named.find(hex, s.dialer.nameFor(2));
+    expect(p?.name).toBe('B');
+    named.established(p as NonNullable<typeof p>, s.remoteKey, conn);
+    s.dialer.onConnected(2, s.remoteKey, { kind: 'direct', address: A }, conn);
+    await settle();
+    s.advance(REPLACED_WAIT_MS);
+    await settle();
+    expect(peerEvents.map((e) => e.state)).toEqual(['established']);
+    expect(named.get('B')).toMatchObject({ conn, dialing: null, lastError: null });
+    named.close();
   });
 
   it('two connect() calls wait on one attempt; aborting both gives the attempt (and its sockets) back', async () => {
