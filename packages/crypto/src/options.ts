@@ -1,3 +1,4 @@
+import { bytesKey, keyBytes } from './bytes.js';
 import { TIMESTAMP_LENGTH } from './timestamp.js';
 
 /**
@@ -134,32 +135,18 @@ export function decodePayload(bytes: Uint8Array): ParsedPayload | null {
 }
 
 /**
- * Options as a string of their TLV bytes (one char per byte), or null when there are none: how a
- * channel keeps the peer's options after the handshake. A 1-entry Map is ~180 bytes and its
- * value's buffer ~180 more; the string is ~40 (the heap of an idle connection, issue 19).
+ * Options as a string of their TLV bytes ({@link encodePayload}, one char per byte: {@link bytesKey}),
+ * or null when there are none: how a channel keeps the peer's options after the handshake. A
+ * 1-entry Map is ~180 bytes and its value's buffer ~180 more; the string is ~40 (the heap of an
+ * idle connection, issue 19).
  */
 export function packOptions(options: HandshakeOptions): string | null {
-  if (options.size === 0) return null;
-  const codes: number[] = [];
-  for (const [t, v] of options) {
-    codes.push(t, v.length);
-    for (let i = 0; i < v.length; i++) codes.push(v[i] as number);
-  }
-  // one flat string (`+=` would keep a tree of pieces)
-  return String.fromCharCode(...codes);
+  return options.size === 0 ? null : bytesKey(encodePayload({ app: options }));
 }
 
-/** The map {@link packOptions} packed (a new one each call). */
+/** The map {@link packOptions} packed (a new one each call; {@link decodePayload} of its bytes). */
 export function unpackOptions(packed: string | null): Map<number, Uint8Array> {
-  const out = new Map<number, Uint8Array>();
-  if (packed === null) return out;
-  for (let o = 0; o < packed.length; ) {
-    const t = packed.charCodeAt(o);
-    const len = packed.charCodeAt(o + 1);
-    const v = new Uint8Array(len);
-    for (let i = 0; i < len; i++) v[i] = packed.charCodeAt(o + 2 + i);
-    out.set(t, v);
-    o += 2 + len;
-  }
-  return out;
+  if (packed === null) return new Map();
+  // packed from options a handshake already decoded: they decode again
+  return (decodePayload(keyBytes(packed)) as ParsedPayload).app;
 }
