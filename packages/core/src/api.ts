@@ -161,7 +161,8 @@ export type EndpointEvent =
   | { type: 'connected'; id: number; remoteKey: Uint8Array; outgoing: boolean; path: PathInfo }
   /**
    * a dial failed: its handshake, or it closed before its 'connected' was polled (`CLOSED`, the
-   * close's `{ code, reason, remote }` in `error.cause`: `ClosedWhileConnecting`)
+   * close's `{ code, reason, remote, successor }` in `error.cause`: `ClosedWhileConnecting`;
+   * `successor`: the restarted peer's new connection that replaced it, announced next)
    */
   | { type: 'connect_failed'; id: number; error: CoreError }
   /** an announced connection closed: exactly once after its 'connected', never without one */

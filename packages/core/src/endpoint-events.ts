@@ -11,6 +11,9 @@
  *   later event of that connection, except its end as a consumer expects it for a connection it
  *   never saw: a dial's 'closed' becomes 'connect_failed' (`CLOSED`, the close in its `cause`);
  *   an incoming one ends in silence, as an incoming handshake that failed does.
+ * - A dial replaced by the peer's new session (it restarted) names that session's connection in
+ *   its `cause` (`successor`), whose 'connected' follows: the dial's answer. If that one is
+ *   withheld too, it ends as a dial would ('connect_failed'), so whoever waits on it hears.
  *
  * So a consumer that took 'connected' takes exactly one 'closed' later; one that did not never
  * takes a 'closed' (nor any other event) for that id.
@@ -28,6 +31,11 @@ export interface ClosedWhileConnecting {
   reason: string;
   /** the peer closed (else it was closed here) */
   remote: boolean;
+  /**
+   * the connection of the peer's new session that replaced it (the peer restarted, close code
+   * PEER_RESTARTED), else null: its 'connected' follows, or, withheld too, its 'connect_failed'
+   */
+  successor: number | null;
 }
 
 export class EndpointEvents {
@@ -41,6 +49,11 @@ export class EndpointEvents {
    * (every connected connection has one) their events are dropped, their 'closed' translated
    */
   private readonly withheld = new Map<number, boolean>();
+  /** connection id → the one the peer's new session made in its place (`replaced`), until the
+   * replaced one's last event is taken */
+  private readonly successors = new Map<number, number>();
+  /** successors named in a withheld dial's 'connect_failed': until announced, ended as dials */
+  private readonly dialSuccessors = new Set<number>();
 
   /** `find`: a connection of the endpoint's table by id. */
   constructor(private readonly find: (id: number) => CoreConnection | undefined) {}
@@ -48,6 +61,11 @@ export class EndpointEvents {
   push(ev: EndpointEvent): void {
     this.queue.push(ev);
     if (ev.type === 'closed' || ev.type === 'connect_failed') this.lastQueued.add(ev.id);
+  }
+
+  /** The peer's new session made connection `next` in place of `old` (the peer restarted). */
+  replaced(old: number, next: number): void {
+    this.successors.set(old, next);
   }
 
   /** A connection left the table: kept findable while its last event is queued. */
@@ -71,20 +89,26 @@ export class EndpointEvents {
         ev = this.endOfWithheld(ev);
         if (ev === null) continue;
       }
-      if (ev.type === 'closed' || ev.type === 'connect_failed') {
-        this.lastQueued.delete(ev.id);
-        this.unpolled.delete(ev.id);
-      }
+      if (ev.type === 'closed' || ev.type === 'connect_failed') this.ended(ev.id);
       return ev;
     }
+  }
+
+  /** `id`'s last event was taken (or dropped): nothing more of it is kept. */
+  private ended(id: number): void {
+    this.lastQueued.delete(id);
+    this.unpolled.delete(id);
+    this.successors.delete(id);
   }
 
   /** True when `ev`'s connection is still established; else it is withheld from now on. */
   private announces(ev: Extract<EndpointEvent, { type: 'connected' }>): boolean {
     const conn = this.find(ev.id) ?? this.unpolled.get(ev.id);
+    const dialSuccessor = this.dialSuccessors.delete(ev.id);
     if (conn !== undefined && conn.state === 'established') return true;
-    // a dial: connect() returned it (an incoming connection a dial joined is one too)
-    this.withheld.set(ev.id, ev.outgoing || conn?.outgoing === true);
+    // a dial: connect() returned it (an incoming connection a dial joined is one too), or the
+    // successor a withheld dial's failure named (its dialler waits for it)
+    this.withheld.set(ev.id, ev.outgoing || conn?.outgoing === true || dialSuccessor);
     return false;
   }
 
@@ -96,11 +120,12 @@ export class EndpointEvents {
     }
     if (ev.type !== 'closed') return null;
     if (this.withheld.get(ev.id) !== true) {
-      this.lastQueued.delete(ev.id);
-      this.unpolled.delete(ev.id);
+      this.ended(ev.id);
       return null;
     }
-    const close: ClosedWhileConnecting = { code: ev.code, reason: ev.reason, remote: ev.remote };
+    const successor = this.successors.get(ev.id) ?? null;
+    if (successor !== null) this.dialSuccessors.add(successor);
+    const close: ClosedWhileConnecting = { code: ev.code, reason: ev.reason, remote: ev.remote, successor };
     const why = `${ev.remote ? 'by the peer' : 'here'}: ${ev.reason === '' ? `code ${ev.code}` : ev.reason}`;
     const error = new CoreError('CLOSED', `the connection closed while connecting (${why})`, {
       cause: close,

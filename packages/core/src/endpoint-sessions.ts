@@ -26,6 +26,8 @@ export interface SessionsHost {
   readonly log: LogSink | null;
   /** a new connection, added to the table under the next id */
   newConnection(outgoing: boolean, remoteKey: Uint8Array | null): CoreConnection;
+  /** the restarted peer's new session made `next` in place of `old` (the event contract names it) */
+  replaced(old: CoreConnection, next: CoreConnection): void;
 }
 
 /** Crypto's `established` and `rekeyed` events, turned into the endpoint's connections. */
@@ -94,7 +96,8 @@ export class EndpointSessions {
       this.host.log?.(
         `peer ${shortPeerId(channel.remoteKey)}: ${restarted ? 'restarted (new boot id)' : 'reconnected while the old connection drained'}: a new connection`,
       );
-      this.freshConnection(now, channel, (channel.remoteKey as Uint8Array).slice(), boot, ev);
+      const next = this.freshConnection(now, channel, (channel.remoteKey as Uint8Array).slice(), boot, ev);
+      if (restarted && conn !== undefined) this.host.replaced(conn, next);
     }
   }
 
@@ -126,13 +129,14 @@ export class EndpointSessions {
     remoteKey: Uint8Array,
     boot: Uint8Array | null,
     ev: { address: Address; handshakeRttMs: number | null },
-  ): void {
+  ): CoreConnection {
     const conn = this.host.newConnection(false, remoteKey.slice());
     conn.channels.setRemoteBoot(boot);
     this.host.table.setKey(remoteKey, conn);
     this.host.table.bindChannel(channel, conn);
     conn.channels.use(channel);
     this.establish(now, conn, channel, { remoteKey, address: ev.address, handshakeRttMs: ev.handshakeRttMs });
+    return conn;
   }
 }
 

@@ -113,6 +113,7 @@ export class CoreEndpoint implements EndpointApi {
       table: this.table,
       log: settings.log,
       newConnection: (outgoing, remoteKey) => this.newConnection(outgoing, remoteKey),
+      replaced: (old, next) => this.events.replaced(old.id, next.id),
     });
   }
 

@@ -5,6 +5,8 @@
 import { Network } from '@srmudp/sim';
 import { describe, expect, it } from 'vitest';
 import type { EndpointEvent } from '../src/api.js';
+import type { CoreConnection } from '../src/connection.js';
+import { EndpointEvents } from '../src/endpoint-events.js';
 import { ADDR_A, ADDR_B, SimEndpoint } from './helpers.js';
 
 /** A node whose application does not poll its events until told to (a slow consumer). */
@@ -67,7 +69,7 @@ describe("event contract: announced only while established ('connected' withheld
     expect(failed.id).toBe(conn.id);
     expect(failed.error.code).toBe('CLOSED');
     expect(failed.error.message).toMatch(/closed while connecting \(by the peer: bye\)/);
-    expect(failed.error.cause).toEqual({ code: 7, reason: 'bye', remote: true });
+    expect(failed.error.cause).toEqual({ code: 7, reason: 'bye', remote: true, successor: null });
     expect(a.ep.connection(conn.id)).toBeUndefined();
   });
 
@@ -111,7 +113,13 @@ describe("event contract: announced only while established ('connected' withheld
     ]);
     const failed = events[0] as Extract<EndpointEvent, { type: 'connect_failed' }>;
     expect(failed.error.code).toBe('CLOSED');
-    expect(failed.error.cause).toEqual({ code: 0x13, reason: 'peer restarted', remote: true });
+    // the cause names the new session's connection, announced next: the dial's answer
+    expect(failed.error.cause).toEqual({
+      code: 0x13,
+      reason: 'peer restarted',
+      remote: true,
+      successor: conn.id + 1,
+    });
     expect(events[1]).toMatchObject({ outgoing: false });
     expect(a.ep.connection(conn.id + 1)?.state).toBe('established');
     net.runFor(10_000);
@@ -119,6 +127,37 @@ describe("event contract: announced only while established ('connected' withheld
     const later = a.takeAll(() => {});
     expect(later.filter((e) => 'id' in e && e.id === conn.id)).toEqual([]);
     expect(later.filter((e) => e.type === 'closed')).toEqual([]);
+  });
+
+  it("a replaced dial's successor withheld too ends in a 'connect_failed' of its own (its dialler hears)", () => {
+    // the queue alone, with both connections closed before anything is taken
+    const closed = new Map<number, CoreConnection>([
+      [1, { state: 'closed', outgoing: true } as CoreConnection],
+      [2, { state: 'closed', outgoing: false } as CoreConnection],
+      [3, { state: 'closed', outgoing: false } as CoreConnection],
+    ]);
+    const q = new EndpointEvents((id) => closed.get(id));
+    const path = { kind: 'direct' as const, address: ADDR_B };
+    const key = new Uint8Array(32);
+    q.push({ type: 'connected', id: 1, remoteKey: key, outgoing: true, path });
+    q.push({ type: 'closed', id: 1, code: 0x13, reason: 'peer restarted', remote: true });
+    q.replaced(1, 2);
+    q.push({ type: 'connected', id: 2, remoteKey: key, outgoing: false, path });
+    q.push({ type: 'closed', id: 2, code: 7, reason: 'bye', remote: true });
+    // an incoming connection closed as it connected, successor of nothing: silence
+    q.push({ type: 'connected', id: 3, remoteKey: key, outgoing: false, path });
+    q.push({ type: 'closed', id: 3, code: 7, reason: 'bye', remote: true });
+    const seen: string[] = [];
+    for (let e = q.take(); e !== null; e = q.take()) {
+      seen.push(`${e.type}:${'id' in e ? e.id : ''}`);
+      if (e.type === 'connect_failed') seen.push(JSON.stringify(e.error.cause));
+    }
+    expect(seen).toEqual([
+      'connect_failed:1',
+      JSON.stringify({ code: 0x13, reason: 'peer restarted', remote: true, successor: 2 }),
+      'connect_failed:2',
+      JSON.stringify({ code: 7, reason: 'bye', remote: true, successor: null }),
+    ]);
   });
 
   it('an incoming connection closed before its events were taken is never announced: no event at all', () => {

@@ -6,7 +6,7 @@
  * dial again inside the birthday window (`dialEnded` → `retry`) or fail with which error.
  * Core sends the handshakes. One attempt per peer; every `connect()` of that peer waits on it.
  */
-import { CloseCode, type ConnectionApi, type PathInfo } from '@srmudp/core';
+import type { ClosedWhileConnecting, ConnectionApi, PathInfo } from '@srmudp/core';
 import {
   type DialEvent,
   type Endpoint,
@@ -59,20 +59,10 @@ interface Attempt {
   addresses: Endpoint[];
   /** the dial now goes through relays (the direct one was hopeless): its failure is final */
   relayed?: boolean;
-  /**
-   * core's dial was replaced by the peer's new session (`CloseCode.PEER_RESTARTED`): the waiters
-   * wait for that connection until this timer fails them ({@link REPLACED_WAIT_MS})
-   */
-  replacing?: { cancel(): void } | null;
+  /** core's dial was replaced by the restarted peer's new session, this connection: the answer */
+  successor?: number;
   readonly waiters: Waiter[];
 }
-
-/**
- * How long a dial whose connection the peer's new session replaced (the peer restarted) waits
- * for that session's connection to be announced before it fails (CONNECT_FAILED). Core announces
- * it in the same turn as a rule; the bound keeps a missing one from holding connect() forever.
- */
-export const REPLACED_WAIT_MS = 3_000;
 
 export const keyHex = (k: Uint8Array): string =>
   Buffer.from(k.buffer, k.byteOffset, k.byteLength).toString('hex');
@@ -233,12 +223,21 @@ export class Dialer {
     if (error.code === 'CLOSED') {
       // it reached the peer and closed in the turn that connected it (core withheld its
       // 'connected': the peer's CLOSE came with it, a crossing session replaced it): neither a
-      // redial nor a relay is the answer; replaced by the restarted peer's new session: that one is
+      // redial nor a relay is the answer; replaced by the restarted peer's new session, core
+      // names that connection (ClosedWhileConnecting.successor): it is the answer
       this.#nat.cancelDial(now, a.peer);
-      const failed = new SrmudpError('CONNECT_FAILED', error.message, { cause: error });
-      const close = error.cause as { code?: unknown } | undefined;
-      if (close?.code === CloseCode.PEER_RESTARTED) this.#awaitReplacement(a, failed);
-      else this.#fail(a, failed);
+      const successor = (error.cause as ClosedWhileConnecting | undefined)?.successor ?? null;
+      if (successor !== null) {
+        // its 'connected' comes next (onConnected finds the attempt by its id) or, withheld too,
+        // its 'connect_failed' (onConnectFailed), as a dial's. Not the attempt's `core`: the
+        // peer's connection, an abort of every connect() does not close it
+        this.#byCore.delete(id);
+        a.core = null;
+        a.successor = successor;
+        this.#byCore.set(successor, a);
+        return;
+      }
+      this.#fail(a, new SrmudpError('CONNECT_FAILED', error.message, { cause: error }));
       return;
     }
     if (a.relayed) {
@@ -260,36 +259,6 @@ export class Dialer {
     const final = next.kind === 'fail' && next.error !== null ? next.error : error;
     if (this.#tryRelay(a, final)) return;
     this.#fail(a, final);
-  }
-
-  /**
-   * Core's dial of `a` closed because the peer's new session replaced it (the peer restarted):
-   * the peer is there, and that session's connection is what connect() asked for. The waiters get
-   * the established connection with the peer, or the one announced next ({@link onConnected}
-   * finds the attempt by the peer's key) within {@link REPLACED_WAIT_MS}; else `failed`.
-   */
-  #awaitReplacement(a: Attempt, failed: SrmudpError): void {
-    const key = a.remoteKey ?? a.core?.remoteKey ?? undefined;
-    const live = key !== undefined ? this.#owner.liveConnection(keyHex(key)) : undefined;
-    if (live !== undefined && !live.isClosed) {
-      this.#end(a);
-      for (const w of a.waiters.splice(0)) w.resolve(live);
-      return;
-    }
-    // a dial without a peer id is keyed by its addresses: a new session of the peer is not found by them
-    if (a.remoteKey === undefined) {
-      this.#fail(a, failed);
-      return;
-    }
-    if (a.core !== null && this.#byCore.get(a.core.id) === a) this.#byCore.delete(a.core.id);
-    a.core = null;
-    a.replacing?.cancel();
-    a.replacing = this.#owner.driver.after(REPLACED_WAIT_MS, () => {
-      a.replacing = null;
-      // a connect() meanwhile started a new core dial: its outcome is the attempt's
-      if (this.#byPeer.get(a.peer) !== a || a.core !== null) return;
-      this.#fail(a, failed);
-    });
   }
 
   /**
@@ -489,8 +458,7 @@ export class Dialer {
   }
 
   #end(a: Attempt): void {
-    a.replacing?.cancel();
-    a.replacing = null;
+    if (a.successor !== undefined && this.#byCore.get(a.successor) === a) this.#byCore.delete(a.successor);
     if (this.#byPeer.get(a.peer) === a) this.#byPeer.delete(a.peer);
     if (a.core !== null && this.#byCore.get(a.core.id) === a) this.#byCore.delete(a.core.id);
   }

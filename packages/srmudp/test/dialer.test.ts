@@ -12,7 +12,7 @@ import type {
 } from '@srmudp/punch';
 import { describe, expect, it } from 'vitest';
 import type { Connection } from '../src/connection.js';
-import { Dialer, type DialerOwner, REPLACED_WAIT_MS } from '../src/dialer.js';
+import { Dialer, type DialerOwner } from '../src/dialer.js';
 import type { Driver } from '../src/driver.js';
 import { SrmudpError } from '../src/index.js';
 import { NamedPeers, type NamedPeersHost, type PeerEvent } from '../src/named-peers.js';
@@ -109,10 +109,13 @@ function setup() {
 /** A façade connection as the dialer sees it (only `isClosed` is looked at). */
 const fakeConnection = () => ({ isClosed: false }) as unknown as Connection;
 
-/** Core's 'connect_failed' of a dial the restarted peer's new session replaced (core's event-contract test). */
-const replaced = () =>
+/**
+ * Core's 'connect_failed' of a dial the restarted peer's new session replaced, naming that
+ * session's connection `successor` (core's event-contract test).
+ */
+const replaced = (successor: number) =>
   new SrmudpError('CLOSED', 'the connection closed while connecting (by the peer: peer restarted)', {
-    cause: { code: CloseCode.PEER_RESTARTED, reason: 'peer restarted', remote: true },
+    cause: { code: CloseCode.PEER_RESTARTED, reason: 'peer restarted', remote: true, successor },
   });
 
 /** `p`'s outcome so far: the connection, the error, or 'pending'. */
@@ -205,7 +208,7 @@ describe('Dialer (NAT session ↔ core)', () => {
     s.dialer.onConnectFailed(
       1,
       new SrmudpError('CLOSED', 'the connection closed while connecting (by the peer: bye)', {
-        cause: { code: 7, reason: 'bye', remote: true },
+        cause: { code: 7, reason: 'bye', remote: true, successor: null },
       }),
     );
     await expect(p).rejects.toMatchObject({
@@ -222,69 +225,39 @@ describe('Dialer (NAT session ↔ core)', () => {
     const p1 = outcome(s.dialer.dial(target(s.remoteKey)));
     const p2 = outcome(s.dialer.dial(target(s.remoteKey)));
     await settle();
-    // core's order: the replaced dial's 'connect_failed' (CLOSED, 0x13), then the new session's incoming 'connected'
-    s.dialer.onConnectFailed(1, replaced());
+    // core's order: the replaced dial's 'connect_failed' (CLOSED, 0x13, successor 2), then connection 2's 'connected'
+    s.dialer.onConnectFailed(1, replaced(2));
     await settle();
     expect(p1()).toBe('pending');
     expect(s.nat.cancelled).toEqual([Buffer.from(s.remoteKey).toString('hex')]);
-    s.advance(REPLACED_WAIT_MS - 1);
-    await settle();
-    expect(p1()).toBe('pending');
     const conn = fakeConnection();
     s.dialer.onConnected(2, s.remoteKey, { kind: 'direct', address: A }, conn);
     await settle();
     expect(p1()).toBe(conn);
     expect(p2()).toBe(conn);
-    s.advance(REPLACED_WAIT_MS); // the bound's timer is gone with the attempt: nothing fails later
-    await settle();
-    expect(p1()).toBe(conn);
     expect(s.sent()).toEqual([A.port]); // no second dial
   });
 
-  it('a replaced dial resolves at once with the established connection to the peer, when there is one', async () => {
-    const s = setup();
-    const conn = fakeConnection();
-    const hex = Buffer.from(s.remoteKey).toString('hex');
-    const p = outcome(s.dialer.dial(target(s.remoteKey)));
-    await settle();
-    (s.owner as { liveConnection: DialerOwner['liveConnection'] }).liveConnection = (k) =>
-      k === hex ? conn : undefined;
-    s.dialer.onConnectFailed(1, replaced());
-    await settle();
-    expect(p()).toBe(conn);
-  });
-
-  it('a replaced dial whose new session is not announced within the bound fails CONNECT_FAILED with the close', async () => {
+  it("a replaced dial whose successor core withheld too fails CONNECT_FAILED with that one's close", async () => {
     const s = setup();
     const p = outcome(s.dialer.dial(target(s.remoteKey)));
     await settle();
-    s.dialer.onConnectFailed(1, replaced());
-    s.advance(REPLACED_WAIT_MS);
+    s.dialer.onConnectFailed(1, replaced(2));
+    // connection 2 closed in the turn that connected it too: core ends it as a dial
+    s.dialer.onConnectFailed(
+      2,
+      new SrmudpError('CLOSED', 'the connection closed while connecting (by the peer: bye)', {
+        cause: { code: 7, reason: 'bye', remote: true, successor: null },
+      }),
+    );
     await settle();
     expect(p()).toMatchObject({
       code: 'CONNECT_FAILED',
-      cause: { code: 'CLOSED', cause: { code: CloseCode.PEER_RESTARTED } },
+      cause: { code: 'CLOSED', cause: { code: 7 } },
     });
     // a connection announced later is no dial's answer any more
     s.dialer.onConnected(2, s.remoteKey, { kind: 'direct', address: A }, fakeConnection());
     expect(p()).toMatchObject({ code: 'CONNECT_FAILED' });
-  });
-
-  it('a connect() of the peer while a replaced dial waits dials again: the bound leaves that dial alone', async () => {
-    const s = setup();
-    const p1 = outcome(s.dialer.dial(target(s.remoteKey)));
-    await settle();
-    s.dialer.onConnectFailed(1, replaced());
-    const p2 = outcome(s.dialer.dial(target(s.remoteKey)));
-    await settle();
-    expect(s.nat.dials.length).toBe(2); // judged again, and core dials
-    s.advance(REPLACED_WAIT_MS);
-    await settle();
-    expect([p1(), p2()]).toEqual(['pending', 'pending']); // the new dial's outcome is theirs
-    const conn = fakeConnection();
-    s.dialer.onConnected(3, s.remoteKey, { kind: 'direct', address: A }, conn);
-    await settle();
-    expect([p1(), p2()]).toEqual([conn, conn]);
   });
 
   it('a replaced dial whose connect() calls were all aborted ends there', async () => {
@@ -292,14 +265,12 @@ describe('Dialer (NAT session ↔ core)', () => {
     const ac = new AbortController();
     const p = s.dialer.dial(target(s.remoteKey), ac.signal);
     await settle();
-    s.dialer.onConnectFailed(1, replaced());
+    s.dialer.onConnectFailed(1, replaced(2));
     ac.abort();
     await expect(p).rejects.toMatchObject({ code: 'ABORTED' });
     // a connection announced later is nobody's answer; a new connect() is a new attempt
     s.dialer.onConnected(2, s.remoteKey, { kind: 'direct', address: A }, fakeConnection());
     const again = outcome(s.dialer.dial(target(s.remoteKey)));
-    await settle();
-    s.advance(REPLACED_WAIT_MS);
     await settle();
     expect(again()).toBe('pending');
     expect(s.nat.dials.length).toBe(2);
@@ -326,7 +297,7 @@ describe('Dialer (NAT session ↔ core)', () => {
     named.add('B', { host: A.host, port: A.port, peerId: s.remoteKey });
     await settle();
     expect(s.nat.dials.length).toBe(1);
-    s.dialer.onConnectFailed(1, replaced());
+    s.dialer.onConnectFailed(1, replaced(2));
     // the registry's order for the new session's 'connected' (connection-registry.ts onConnected)
     const hex = Buffer.from(s.remoteKey).toString('hex');
     const conn = fakeConnection();
@@ -335,7 +306,7 @@ describe('Dialer (NAT session ↔ core)', () => {
     named.established(p as NonNullable<typeof p>, s.remoteKey, conn);
     s.dialer.onConnected(2, s.remoteKey, { kind: 'direct', address: A }, conn);
     await settle();
-    s.advance(REPLACED_WAIT_MS);
+    s.advance(10_000);
     await settle();
     expect(peerEvents.map((e) => e.state)).toEqual(['established']);
     expect(named.get('B')).toMatchObject({ conn, dialing: null, lastError: null });
