@@ -1,6 +1,7 @@
 export type { CryptoBackend, HashFunctions } from './backend.js';
 export { nobleBackend } from './backend.js';
 export { writeNoiseNonce } from './bytes.js';
+export type { FailureCode, HandshakeKind, Opened, SecureEvent, SecureTransmit } from './channel-events.js';
 export type { AcceptInfo, SecureConfig, SecureEndpointConfig, SecureTiming } from './config.js';
 export { DEFAULT_TIMING } from './config.js';
 export type { CryptoErrorCode } from './errors.js';
@@ -27,14 +28,7 @@ export type { HandshakeOptions } from './options.js';
 export { FIRST_APP_OPTION, OptionType } from './options.js';
 export * from './peer-id.js';
 export { REPLAY_WINDOW_SIZE, ReplayWindow } from './replay-window.js';
-export type {
-  ChannelState,
-  FailureCode,
-  HandshakeKind,
-  Opened,
-  SecureEvent,
-  SecureTransmit,
-} from './secure-channel.js';
+export type { ChannelState } from './secure-channel.js';
 export { SecureChannel } from './secure-channel.js';
 export type { ConnectOptions, HandleOptions } from './secure-endpoint.js';
 export { SecureEndpoint } from './secure-endpoint.js';

@@ -18,6 +18,7 @@ import {
   type Packet,
 } from '@srmudp/wire';
 import { isZero } from './bytes.js';
+import type { ChannelHost } from './channel-events.js';
 import {
   HandshakeBudget,
   type HandshakeLimits,
@@ -27,7 +28,6 @@ import {
   SourceRate,
 } from './handshake-guard.js';
 import { CookieChecker, cookieKey, mac1Key, mac1Of, verifyMac1 } from './macs.js';
-import type { ChannelHost } from './secure-channel.js';
 import type { DropReason } from './stats.js';
 
 /** Smallest datagram that can be a handshake packet: 11-byte header, two 16-byte MACs. */

@@ -18,6 +18,7 @@ import {
   toHex,
 } from '@srmudp/wire';
 import { bytesKey, isZero } from './bytes.js';
+import type { ChannelHost, HandshakeKind, IndexOwner } from './channel-events.js';
 import { dropped, HANDSHAKE_RESULT, type HandleResult } from './handle-result.js';
 import { type HandshakeBudget, type HandshakeLimits, PendingTable, type Source } from './handshake-guard.js';
 import { handshakePacket } from './handshake-packet.js';
@@ -29,7 +30,7 @@ import { decodePayload, encodePayload } from './options.js';
 import { shortPeerId } from './peer-id.js';
 import { PROLOGUE } from './prologue.js';
 import { ResponderGate } from './responder-gate.js';
-import type { ChannelHost, HandshakeKind, IndexOwner, SecureChannel } from './secure-channel.js';
+import type { SecureChannel } from './secure-channel.js';
 import type { DropReason } from './stats.js';
 import { TransportSession } from './transport-session.js';
 

@@ -1,125 +1,24 @@
 import { type Address, addressKey, compareBytes, copyAddress, type HandshakePacket } from '@srmudp/wire';
-import type { AcceptInfo } from './config.js';
+import type { ChannelHost, FailureCode, Opened } from './channel-events.js';
+import { channelDeadline, channelTimeout, type FinalRetransmit } from './channel-timers.js';
 import { CryptoError } from './errors.js';
 import { tryPeerIdToX25519 } from './identity.js';
-import { Initiation, type InitiatorHost } from './initiator.js';
+import { Initiation } from './initiator.js';
 import { COOKIE_USE_LIFETIME_MS } from './macs.js';
 import { type HandshakeOptions, packOptions, unpackOptions } from './options.js';
 import { shortPeerId } from './peer-id.js';
-import type { CryptoStats, DropReason } from './stats.js';
+import type { DropReason } from './stats.js';
 import type { TransportSession } from './transport-session.js';
 
 /** A channel's options until a handshake brings the peer's: one shared empty map (read-only by its
  * type), not two empty maps of ~180 bytes each per channel (issue 19) */
 const NO_OPTIONS: HandshakeOptions = new Map();
 
-// What @srmudp/crypto tells its host (core, or any other user): events about channels and the
-// handshake datagrams to send, each saying which channel and which kind it is, so the host never
-// parses these bytes nor reads a channel's internals to route them ("route once").
-
-export type FailureCode = 'HANDSHAKE_TIMEOUT' | 'PEER_REFUSED' | 'SESSION_EXPIRED';
-
-export type SecureEvent =
-  | {
-      type: 'established';
-      channel: SecureChannel;
-      /** Ed25519 public key (peer id) of the remote side. */
-      remoteKey: Uint8Array;
-      remoteOptions: HandshakeOptions;
-      /** True when this side initiated the handshake. */
-      initiator: boolean;
-      /**
-       * The address the session was proven with: the responder's answer (initiator), XX message 3
-       * or the first packet under the new keys (responder). A copy.
-       */
-      address: Address;
-      /**
-       * Round trip measured by the handshake, or null when a retransmission makes it ambiguous
-       * (Karn): initiator, from sending the initiation to the response; responder, from sending
-       * its response to the proof that the initiator has the keys (XX message 3, or the first
-       * authenticated packet under the new keys).
-       */
-      handshakeRttMs: number | null;
-    }
-  | {
-      type: 'rekeyed';
-      channel: SecureChannel;
-      remoteOptions: HandshakeOptions;
-      initiator: boolean;
-      address: Address;
-      handshakeRttMs: number | null;
-      /**
-       * The channel had been released by its host ({@link SecureChannel.release}) while the
-       * peer's new session awaited key confirmation: this session starts something new (the peer
-       * reconnected or restarted while the old connection drained), it does not continue it.
-       */
-      reopened: boolean;
-    }
-  | { type: 'failed'; channel: SecureChannel; code: FailureCode };
-
-/** Which handshake message a datagram is (wire-format.md §5). */
-export type HandshakeKind = 'initiation' | 'response' | 'final' | 'cookie_reply';
-
-/** A handshake datagram to send (data packets are sealed by the host with `channel.seal`). */
-export interface SecureTransmit {
-  to: Address;
-  data: Uint8Array;
-  kind: HandshakeKind;
-  /**
-   * The channel it belongs to: our initiation (new or a rekey), XX message 3, or an IK response
-   * (the responder's channel to that peer). Null for answers that hold no channel: XX message 2
-   * of a half-open handshake and cookie replies.
-   */
-  channel: SecureChannel | null;
-  /**
-   * It answers a datagram from `to`, an address nothing has proven yet (a response or a cookie
-   * reply): the host applies its anti-amplification limit (RFC 9000 §8.1). False for what we send
-   * on our own initiative (initiations, XX message 3) to an address we chose.
-   */
-  answersUnverified: boolean;
-}
-
-/** Result of opening a data packet. */
-export interface Opened {
-  packetNumber: number;
-  plaintext: Uint8Array;
-}
-
-/** @internal Who a session index belongs to: a session (with its channel), not a wrapper object
- * around the two (~50 bytes per connection, issue 19). */
-export type IndexOwner =
-  | TransportSession
-  | { kind: 'pending'; channel: SecureChannel }
-  | { kind: 'half_open'; halfOpen: unknown };
-
-/** @internal What a channel (and the responder logic) needs from its endpoint. */
-export interface ChannelHost extends InitiatorHost {
-  readonly stats: CryptoStats;
-  /** the component log (rare events only; peers as id prefixes, never keys), or null: silent */
-  readonly log: ((message: string) => void) | null;
-  allocateIndex(owner: IndexOwner): number;
-  setIndexOwner(index: number, owner: IndexOwner): void;
-  releaseIndex(index: number): void;
-  transmit(t: SecureTransmit): void;
-  emit(event: SecureEvent): void;
-  accept(remoteKey: Uint8Array, info: AcceptInfo): boolean;
-  bindKey(channel: SecureChannel, remoteKey: Uint8Array): void;
-  openData(now: number, datagram: Uint8Array, only: SecureChannel | null): Opened | null;
-  unbind(channel: SecureChannel): void;
-  /** the channel's next deadline may have moved (the endpoint keeps channels in a timer heap) */
-  touch(channel: SecureChannel): void;
-}
-
 export type ChannelState = 'idle' | 'handshaking' | 'established' | 'failed' | 'closed';
 
-/** XX initiator: message 3 is re-sent until the responder proves it has the keys. */
-interface FinalRetransmit {
-  packet: Uint8Array;
-  session: TransportSession;
-  nextSendAt: number;
-  interval: number;
-  deadline: number;
-}
+// What a channel tells its host, and needs from it: channel-events.ts. Its timer dispatch
+// (retransmissions, rekeys by time and volume, expiry, grace of the previous session):
+// channel-timers.ts. The rest is here: sessions and their install, the initiator side.
 
 /**
  * The secure channel to one peer: its sessions (the current transport keys, the previous ones
@@ -158,10 +57,10 @@ export class SecureChannel {
   next: TransportSession | null = null;
   /** @internal */ nextOptions: HandshakeOptions = NO_OPTIONS;
   /** @internal our initiation in progress */ pending: Initiation | null = null;
-  private final: FinalRetransmit | null = null;
+  /** @internal */ final: FinalRetransmit | null = null;
   private cookie: { value: Uint8Array; at: number } | null = null;
-  private rekeyRequested = false;
-  private established = false;
+  /** @internal the packet limit of the current keys was reached */ rekeyRequested = false;
+  /** @internal the channel reported 'established' */ established = false;
   /** connect() was called: an abandoned unconfirmed session then fails the channel (the caller
    * waits for an outcome) instead of closing it quietly */
   private dialled = false;
@@ -176,7 +75,7 @@ export class SecureChannel {
 
   /** @internal */
   constructor(
-    private readonly host: ChannelHost,
+    /** @internal */ readonly host: ChannelHost,
     remoteKey: Uint8Array | null,
     address: Address,
     remoteStatic?: Uint8Array | null,
@@ -215,8 +114,8 @@ export class SecureChannel {
     this.staticKey = this.remoteKey === null ? value : null;
   }
 
-  /** A static key of the peer is known (we can initiate): cheap, for the timer paths. */
-  private get knowsStatic(): boolean {
+  /** @internal A static key of the peer is known (we can initiate): cheap, for the timer paths. */
+  get knowsStatic(): boolean {
     return this.remoteKey !== null || this.staticKey !== null;
   }
 
@@ -332,129 +231,16 @@ export class SecureChannel {
 
   /** Earliest time this channel needs {@link handleTimeout}, or null. */
   pollTimeout(): number | null {
-    if (this.state === 'closed') return null;
-    let t = Number.POSITIVE_INFINITY;
-    const tm = this.host.timing;
-    if (this.rekeyRequested) return 0;
-    if (this.pending)
-      t = Math.min(t, this.pending.nextSendAt, this.pending.startedAt + tm.handshakeTimeoutMs);
-    if (this.final) t = Math.min(t, this.final.nextSendAt);
-    if (this.previous && this.previousUntil !== null) t = Math.min(t, this.previousUntil);
-    // An unconfirmed responder session lives one handshake timeout: the initiator sends under the
-    // new keys as soon as it has our response.
-    if (this.next) t = Math.min(t, this.next.createdAt + tm.handshakeTimeoutMs);
-    if (this.current) {
-      t = Math.min(t, this.current.createdAt + tm.rejectAfterMs);
-      // While a responder-side rekey awaits confirmation the peer already has newer keys.
-      if (!this.pending && this.knowsStatic) {
-        t = Math.min(t, this.rekeyAt(this.current));
-        const u = this.unansweredAt(this.current);
-        if (u !== null) t = Math.min(t, u);
-      }
-    }
-    return t === Number.POSITIVE_INFINITY ? null : t;
+    return channelDeadline(this);
   }
 
-  /** @internal Time-driven work: retransmissions, rekeys, expiry of old keys. */
+  /** @internal Time-driven work: retransmissions, rekeys, expiry of old keys (channel-timers.ts). */
   handleTimeout(now: number): void {
-    if (this.state === 'closed') return;
-    const tm = this.host.timing;
-    if (this.previous && this.previousUntil !== null && now >= this.previousUntil) {
-      this.dropSession(this.previous);
-      this.previous = null;
-      this.previousUntil = null;
-    }
-    if (this.next && now >= this.next.createdAt + tm.handshakeTimeoutMs) {
-      this.abandonNext();
-      if (this.ended()) return; // abandonNext failed or closed the channel
-    }
-    if (this.current && now >= this.current.createdAt + tm.rejectAfterMs) {
-      this.host.log?.(`${this.label()}: keys expired (${tm.rejectAfterMs} ms old), erased`);
-      this.dropSession(this.current);
-      this.current = null;
-      if (!this.pending) {
-        this.fail('SESSION_EXPIRED');
-        return;
-      }
-    }
-    if (this.final) {
-      const f = this.final;
-      if (f.session.confirmed || !f.session.alive || now >= f.deadline) this.final = null;
-      else if (now >= f.nextSendAt) {
-        this.send('final', f.packet);
-        f.interval = Math.min(f.interval * 2, tm.handshakeMaxRetransmitMs);
-        f.nextSendAt = now + f.interval;
-      }
-    }
-    const p = this.pending;
-    if (p) {
-      if (now >= p.startedAt + tm.handshakeTimeoutMs) {
-        this.dropPending();
-        this.host.stats.handshakesFailed++;
-        this.host.log?.(
-          `${this.label()}: no answer to our ${p.pattern} initiation in ${tm.handshakeTimeoutMs} ms`,
-        );
-        // An early session of a simultaneous open that the peer never used is no connection:
-        // the peer that answered under it is gone, or its initiation was a replay.
-        const early = this.current !== null && !this.current.confirmed;
-        if (early) {
-          this.dropSession(this.current);
-          this.current = null;
-          this.simultaneous = false;
-        }
-        if (this.isEstablished)
-          this.startHandshake(now); // rekey failed: keep trying while keys last
-        else this.fail(this.established && !early ? 'SESSION_EXPIRED' : 'HANDSHAKE_TIMEOUT');
-        return;
-      }
-      if (now >= p.nextSendAt) {
-        this.host.log?.(
-          `${this.label()}: initiation resent (no answer for ${Math.round(now - p.startedAt)} ms)`,
-        );
-        this.sendPending(now);
-        p.onRetransmit(now);
-      }
-    } else if (this.current && this.knowsStatic) {
-      const u = this.unansweredAt(this.current);
-      if (this.rekeyRequested || now >= this.rekeyAt(this.current) || (u !== null && now >= u)) {
-        this.host.log?.(
-          `${this.label()}: rekey (${this.rekeyRequested ? 'packet limit' : u !== null && now >= u ? 'no answer under the new keys' : 'key age'})`,
-        );
-        this.rekeyRequested = false;
-        this.host.stats.rekeys++;
-        this.startHandshake(now);
-      }
-    }
-    this.rekeyRequested = false;
+    channelTimeout(this, now);
   }
 
-  /**
-   * When keys we made as initiator count as unanswered: we sealed under them and, half a
-   * handshake timeout later, not one packet came back under them (null: not applicable). The
-   * responder then lost its state before using them (it restarted, or its handshake budget
-   * evicted the unconfirmed session): a new handshake recovers (WireGuard re-handshakes when data
-   * sent gets no reply, §6.2).
-   */
-  private unansweredAt(s: TransportSession): number | null {
-    if (s.openedCount > 0 || s.sealedCount === 0 || (!s.initiator && s.confirmed)) return null;
-    return s.createdAt + this.host.timing.handshakeTimeoutMs / 2;
-  }
-
-  private ended(): boolean {
-    return this.state === 'closed' || this.state === 'failed';
-  }
-
-  private rekeyAt(s: TransportSession): number {
-    // The responder waits a little longer so both sides rarely start a rekey together
-    // (WireGuard lets only the side that sends rekey; the simultaneous rule covers the rest).
-    // While a responder-side rekey awaits confirmation, the peer already has newer keys: give it
-    // a handshake timeout to start using them before rekeying ourselves.
-    const own =
-      s.createdAt + this.host.timing.rekeyAfterMs + (s.initiator ? 0 : this.host.timing.gracePeriodMs);
-    return this.next ? Math.max(own, this.next.createdAt + this.host.timing.handshakeTimeoutMs) : own;
-  }
-
-  private startHandshake(now: number): void {
+  /** @internal */
+  startHandshake(now: number): void {
     const host = this.host;
     const localIndex = host.allocateIndex({ kind: 'pending', channel: this });
     const keyPhase: 0 | 1 = this.current ? ((this.current.keyPhase ^ 1) as 0 | 1) : 0;
@@ -467,15 +253,16 @@ export class SecureChannel {
     this.sendPending(now);
   }
 
-  /** (Re)sends the pending initiation (with the cookie while it is fresh). */
-  private sendPending(now: number): void {
+  /** @internal (Re)sends the pending initiation (with the cookie while it is fresh). */
+  sendPending(now: number): void {
     const p = this.pending;
     if (!p) return;
     const c = this.cookie && now - this.cookie.at < COOKIE_USE_LIFETIME_MS ? this.cookie.value : null;
     this.send('initiation', p.datagram(now, this.remoteStatic, c));
   }
 
-  private send(kind: 'initiation' | 'final', data: Uint8Array): void {
+  /** @internal */
+  send(kind: 'initiation' | 'final', data: Uint8Array): void {
     this.host.transmit({ to: this.address, data, kind, channel: this, answersUnverified: false });
   }
 
@@ -698,8 +485,8 @@ export class SecureChannel {
     this.host.emit({ type: 'failed', channel: this, code });
   }
 
-  /** How logs name this channel: the peer id prefix ('?' while an XX dial has not learnt it). */
-  private label(): string {
+  /** @internal How logs name this channel: the peer id prefix ('?' while an XX dial has not learnt it). */
+  label(): string {
     return `peer ${shortPeerId(this.remoteKey)}`;
   }
 

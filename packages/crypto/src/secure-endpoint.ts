@@ -15,6 +15,7 @@ import {
 } from '@srmudp/wire';
 import type { CryptoBackend } from './backend.js';
 import { isZero } from './bytes.js';
+import type { ChannelHost, IndexOwner, Opened, SecureEvent, SecureTransmit } from './channel-events.js';
 import {
   type AcceptInfo,
   resolveSecureConfig,
@@ -24,14 +25,7 @@ import {
 import { dropped, HANDSHAKE_RESULT, type HandleResult } from './handle-result.js';
 import { type Identity, peerIdToX25519 } from './identity.js';
 import { Responder } from './responder.js';
-import {
-  type ChannelHost,
-  type IndexOwner,
-  type Opened,
-  SecureChannel,
-  type SecureEvent,
-  type SecureTransmit,
-} from './secure-channel.js';
+import { SecureChannel } from './secure-channel.js';
 import { type CryptoStats, type DropReason, newStats } from './stats.js';
 import { TimestampClock } from './timestamp.js';
 

@@ -1,8 +1,8 @@
 import type { Address as PeerAddress } from '@srmudp/wire';
+import type { SecureEvent } from '../src/channel-events.js';
 import type { SecureEndpointConfig } from '../src/config.js';
 import type { HandleResult } from '../src/handle-result.js';
 import { type Identity, identityFromSecret } from '../src/identity.js';
-import type { SecureEvent } from '../src/secure-channel.js';
 import { SecureEndpoint } from '../src/secure-endpoint.js';
 
 /** Deterministic random bytes (splitmix32-style): tests are reproducible from the seed. */

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import type { SecureTransmit } from '../src/secure-channel.js';
+import type { SecureTransmit } from '../src/channel-events.js';
 import { confirm, establishedPair, run, type Side, side } from './helpers.js';
 
 /** Every transmit of `s` now, with its tags (what core routes by, without parsing the bytes). */
