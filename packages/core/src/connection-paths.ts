@@ -12,7 +12,8 @@ import { type Address, addressKey, sameAddress } from '@srmudp/wire';
 import type { ConnectionState, LogSink, PathChangeReason, PathInfo } from './api.js';
 import type { ConnectionHost } from './connection.js';
 import { CloseCode } from './defaults.js';
-import { PathSet, type PathsHost, type Route, routeOf } from './paths.js';
+import { PathSet, type PathsHost } from './paths.js';
+import { type Route, routeOf } from './route.js';
 
 /** What a connection's paths need from the connection itself (CoreConnection). */
 export interface PathsOwner {

@@ -29,7 +29,8 @@ import {
 import { ConnectionPaths, pathText, prefixedLog } from './connection-paths.js';
 import { CloseCode, DEFAULTS } from './defaults.js';
 import { CoreError } from './errors.js';
-import { maxUdpPayload, type Path, routeOf } from './paths.js';
+import type { Path } from './path.js';
+import { maxUdpPayload, routeOf } from './route.js';
 
 /** @internal What a connection needs from its endpoint. */
 export interface ConnectionHost {

@@ -3,15 +3,9 @@ import { Rng } from '@srmudp/sim';
 import { type Address, decodeFrames, type Frame } from '@srmudp/wire';
 import { describe, expect, it } from 'vitest';
 import type { PathChangeReason, PathInfo } from '../src/api.js';
-import {
-  GRACE_MS,
-  PATH_LOST_PTOS,
-  PathSet,
-  routeOf,
-  SAME_TIER_RTT_GAIN_MS,
-  UPGRADE_RETRY_MS,
-} from '../src/paths.js';
+import { GRACE_MS, PATH_LOST_PTOS, PathSet, SAME_TIER_RTT_GAIN_MS, UPGRADE_RETRY_MS } from '../src/paths.js';
 import { relayRoute } from '../src/relays.js';
+import { routeOf } from '../src/route.js';
 
 const V4: Address = { host: '10.0.0.2', port: 4433 };
 const V4B: Address = { host: '10.0.9.2', port: 4433 };
