@@ -6,7 +6,8 @@
  * reconnected while the old connection drained: a fresh incoming connection on that channel).
  *
  * Which connection is which is connection-table.ts; a connection's own establishment is
- * connection.ts; crypto's other events (`failed`), dials and the accept policy are the endpoint's.
+ * connection.ts; dials are endpoint-dials.ts; crypto's other events (`failed`) and the accept
+ * policy are the endpoint's.
  */
 import { type SecureChannel, type SecureEvent, shortPeerId } from '@srmudp/crypto';
 import type { Address } from '@srmudp/wire';

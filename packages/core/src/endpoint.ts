@@ -1,21 +1,13 @@
-import {
-  type SecureChannel,
-  SecureEndpoint,
-  type SecureEvent,
-  type SecureTransmit,
-  shortPeerId,
-} from '@srmudp/crypto';
+import { SecureEndpoint, type SecureEvent, type SecureTransmit, shortPeerId } from '@srmudp/crypto';
 import {
   type Address,
   addressKey,
   ControlProtocol,
-  checkAddress,
   classifyDatagram,
   copyAddress,
   equalBytes,
   PacketType,
   PollQueue,
-  SrmudpError,
   sameAddress,
 } from '@srmudp/wire';
 import { AmplificationGuard } from './amplification.js';
@@ -33,9 +25,10 @@ import { type ConnectionHost, CoreConnection } from './connection.js';
 import { ConnectionTable } from './connection-table.js';
 import { BOOT_ID_LENGTH, DEFAULTS } from './defaults.js';
 import { EndpointCircuits } from './endpoint-circuits.js';
+import { EndpointDials, handshakeFailure } from './endpoint-dials.js';
 import { EndpointEvents } from './endpoint-events.js';
-import { alreadyConnected, EndpointSessions } from './endpoint-sessions.js';
-import { CoreError, type CoreErrorCode } from './errors.js';
+import { EndpointSessions } from './endpoint-sessions.js';
+import { CoreError } from './errors.js';
 import { type EndpointRelays, isRelayRoute } from './relays.js';
 import { answerStun } from './stun.js';
 
@@ -71,6 +64,8 @@ export class CoreEndpoint implements EndpointApi {
   private readonly circuits: EndpointCircuits;
   /** crypto's established and rekeyed sessions as connections (endpoint-sessions.ts) */
   private readonly sessions: EndpointSessions;
+  /** dials: `connect` validation, joining or waiting, handshake start and failure (endpoint-dials.ts) */
+  private readonly dials: EndpointDials;
 
   constructor(config: EndpointConfig, now: number) {
     const settings = resolveEndpointConfig(config, now);
@@ -99,7 +94,7 @@ export class CoreEndpoint implements EndpointApi {
         identity: settings.identity,
         random: settings.random,
         table: this.table,
-        startHandshake: (at, conn) => this.startDeferred(at, conn),
+        startHandshake: (at, conn) => this.dials.startDeferred(at, conn),
         deliver: (at, route, packet) => this.handle(at, route, packet),
         transmit: (to, data) => this.out.push({ to: copyAddress(to), data }),
         drop: (reason) => this.drop(reason),
@@ -114,6 +109,18 @@ export class CoreEndpoint implements EndpointApi {
       log: settings.log,
       newConnection: (outgoing, remoteKey) => this.newConnection(outgoing, remoteKey),
       replaced: (old, next) => this.events.replaced(old.id, next.id),
+    });
+    this.dials = new EndpointDials({
+      localKey: this.localKey,
+      table: this.table,
+      secure: this.secure,
+      sessions: this.sessions,
+      circuits: this.circuits,
+      log: settings.log,
+      maxConnections: settings.maxConnections,
+      isClosing: () => this.closing || this.closed,
+      newConnection: (outgoing, remoteKey) => this.newConnection(outgoing, remoteKey),
+      afterSecure: (now) => this.afterSecure(now),
     });
   }
 
@@ -201,82 +208,7 @@ export class CoreEndpoint implements EndpointApi {
   }
 
   connect(now: number, target: ConnectTarget): ConnectionApi {
-    if (!Number.isFinite(now)) throw new TypeError(`"now" expected a finite number, got ${now}`);
-    if (typeof target !== 'object' || target === null || !Array.isArray(target.addresses)) {
-      throw new TypeError('"target" expected { addresses: Address[], remoteKey?: Uint8Array }');
-    }
-    const relays = target.relays ?? [];
-    if (!Array.isArray(relays)) throw new TypeError('"target.relays" expected an array');
-    for (const r of relays) {
-      if (typeof r !== 'object' || r === null || !(r.key instanceof Uint8Array) || r.key.length !== 32) {
-        throw new TypeError('"target.relays" expected { key: 32-byte Uint8Array, voucher?: Uint8Array }[]');
-      }
-    }
-    if (relays.length > 0 && target.remoteKey === undefined) {
-      throw new TypeError('"target.remoteKey" is required to connect through relays');
-    }
-    if (target.addresses.length === 0 && relays.length === 0) {
-      throw new RangeError('"target.addresses" must not be empty');
-    }
-    for (let i = 0; i < target.addresses.length; i++)
-      checkAddress(target.addresses[i], `target.addresses[${i}]`);
-    const key = target.remoteKey;
-    if (key !== undefined) {
-      if (!(key instanceof Uint8Array) || key.length !== 32) {
-        throw new TypeError('"target.remoteKey" expected a 32-byte Uint8Array');
-      }
-      if (equalBytes(key, this.localKey)) throw new RangeError('cannot connect to our own key');
-    }
-    if (this.closing || this.closed) throw new CoreError('ENDPOINT_CLOSED', 'the endpoint is closed');
-    this.circuits.at(now);
-    if (key !== undefined) {
-      const existing = this.table.ofKey(key);
-      if (existing !== undefined && (existing.state === 'established' || existing.state === 'handshaking')) {
-        // more candidates: the handshake tries them too, an established connection probes the better ones
-        this.settings.log?.(
-          `${existing.label()} dialled again: ${target.addresses.length} more candidate(s)`,
-        );
-        this.table.addCandidates(now, existing, target.addresses);
-        // relays: a handshake goes on through them; an established connection gets the circuit
-        // as a standby route (its direct path was lost, or its relayed route died with a relay)
-        this.circuits.request(now, existing, relays);
-        return existing;
-      }
-    }
-    const conn = this.newConnection(true, key ? key.slice() : null);
-    this.table.addCandidates(now, conn, target.addresses);
-    this.settings.log?.(
-      `${conn.label()} dial (${key ? 'IK' : 'XX, key unknown'}): ${target.addresses.map(addressKey).join(', ')}`,
-    );
-    if (relays.length > 0) {
-      this.circuits.request(now, conn, relays);
-      if (target.addresses.length === 0) {
-        // relayed only: the handshake starts once a circuit is bound
-        if (!this.circuits.pending(conn)) {
-          conn.fail(now, new CoreError('RELAY_REFUSED', 'no relay of the target is connected to us'));
-        } else if (key && this.table.ofKey(key) === undefined) {
-          // found by key meanwhile: a second dial joins this one (no second circuit), and an
-          // incoming handshake from the peer is this connection's
-          this.table.setKey(key, conn);
-        }
-        return conn;
-      }
-    }
-    if (this.table.live() > this.settings.maxConnections) {
-      conn.fail(now, new CoreError('LIMIT', `at most ${this.settings.maxConnections} connections`));
-      return conn;
-    }
-    const closing = key ? this.table.ofKey(key) : undefined;
-    if (key && closing !== undefined && closing.state === 'closing' && !closing.isFinished) {
-      // The previous connection to this peer is still draining on the same Noise channel:
-      // start the new handshake once it is gone, so the two can never share a session.
-      this.table.setKey(key, conn);
-      closing.deferUntilFinished(conn);
-      return conn;
-    }
-    const started = this.startHandshake(now, conn);
-    this.afterSecure(now);
-    return started;
+    return this.dials.connect(now, target);
   }
 
   connection(id: number): ConnectionApi | undefined {
@@ -456,7 +388,7 @@ export class CoreEndpoint implements EndpointApi {
         if (conn.state === 'handshaking') {
           // XX dial may have another channel still trying; fail only when none is left
           this.releaseChannels(conn);
-          conn.fail(now, new CoreError(failureCode(ev.code), failureMessage(ev.code)));
+          conn.fail(now, handshakeFailure(ev.code));
           return;
         }
         // an established connection lost its keys (expired, rekey impossible)
@@ -471,42 +403,6 @@ export class CoreEndpoint implements EndpointApi {
   private newConnection(outgoing: boolean, remoteKey: Uint8Array | null): CoreConnection {
     const conn = new CoreConnection(this.host, this.nextId++, outgoing, remoteKey);
     this.table.add(conn);
-    return conn;
-  }
-
-  /** Opens (or reuses) crypto's channel for an outgoing connection and sends the initiation. */
-  private startHandshake(now: number, conn: CoreConnection): CoreConnection {
-    const key = conn.remoteKey ?? undefined;
-    let channel: SecureChannel;
-    try {
-      channel = this.secure.connect(now, {
-        address: copyAddress(conn.channels.candidates[0] as Address),
-        ...(key ? { remoteKey: key } : {}),
-      });
-    } catch (e) {
-      // INVALID_PEER_ID (not an Ed25519 point) and the like: a typed failure event
-      const err =
-        e instanceof SrmudpError && (e.code === 'INVALID_PEER_ID' || e.code === 'CLOSED')
-          ? new CoreError(e.code, e.message, { cause: e })
-          : new CoreError('HANDSHAKE_FAILED', String(e), { cause: e });
-      conn.fail(now, err);
-      return conn;
-    }
-    const owner = this.table.ofChannel(channel);
-    if (owner !== undefined && owner !== conn && !owner.isFinished) {
-      // crypto reused a channel that already belongs to a live connection (an incoming one)
-      this.table.discard(conn);
-      owner.channels.addCandidates(conn.channels.candidates);
-      this.table.markOutgoing(owner);
-      return owner;
-    }
-    if (key) this.table.setKey(key, conn);
-    conn.channels.use(channel);
-    this.table.bindChannel(channel, conn);
-    if (channel.isEstablished) {
-      // the channel was established by an incoming handshake we had not surfaced yet
-      this.sessions.establish(now, conn, channel, { address: channel.address, handshakeRttMs: null });
-    }
     return conn;
   }
 
@@ -531,18 +427,8 @@ export class CoreEndpoint implements EndpointApi {
     if (conn.wasConnected) this.events.push({ type: 'gone', id: conn.id });
     this.circuits.gone(now, conn); // its hop session goes down (endpoint-circuits.ts)
     const next = conn.takeSuccessor();
-    if (next !== null && !next.isFinished && next.state === 'handshaking') this.startDeferred(now, next);
-  }
-
-  /**
-   * Starts the handshake of a dial that waited (for its predecessor to finish, or for a relay
-   * circuit); when crypto hands it a channel a live connection already holds, it fails
-   * ALREADY_CONNECTED naming that connection.
-   */
-  private startDeferred(now: number, conn: CoreConnection): void {
-    const got = this.startHandshake(now, conn);
-    if (got !== conn) conn.fail(now, alreadyConnected(got, conn.remoteKey as Uint8Array));
-    this.afterSecure(now);
+    if (next !== null && !next.isFinished && next.state === 'handshaking')
+      this.dials.startDeferred(now, next);
   }
 
   private acceptPeer(key: Uint8Array, from: Address, incoming: boolean): boolean {
@@ -624,29 +510,5 @@ export class CoreEndpoint implements EndpointApi {
     out[0] = ControlProtocol.Punch;
     out.set(data, 1);
     return conn.sendControl(out);
-  }
-}
-
-function failureCode(code: string): CoreErrorCode {
-  switch (code) {
-    case 'HANDSHAKE_TIMEOUT':
-      return 'HANDSHAKE_TIMEOUT';
-    case 'PEER_REFUSED':
-      return 'REFUSED';
-    case 'SESSION_EXPIRED':
-      return 'SESSION_EXPIRED';
-    default:
-      return 'HANDSHAKE_FAILED';
-  }
-}
-
-function failureMessage(code: string): string {
-  switch (code) {
-    case 'HANDSHAKE_TIMEOUT':
-      return 'no authenticated answer before the handshake timeout (wrong key, refused, or unreachable)';
-    case 'PEER_REFUSED':
-      return 'the remote key was refused by the accept policy';
-    default:
-      return `handshake failed (${code})`;
   }
 }
