@@ -2,8 +2,8 @@
  * One connection: the `ConnectionApi` an application uses and its lifecycle (establishment,
  * graceful and immediate close, failure). Its paths are paths.ts, with connection-paths.ts between
  * them and it; its crypto channels connection-channels.ts; reliability's events become the
- * endpoint's in connection-events.ts; the graceful close's bound is connection-close.ts; the
- * endpoint routes to it.
+ * endpoint's in connection-events.ts; its close (the graceful drain and its bound, 'closed' once)
+ * connection-close.ts; the endpoint routes to it.
  */
 import { type SecureChannel, shortPeerId } from '@srmudp/crypto';
 import { ReliableConnection as Reliable } from '@srmudp/reliability';
