@@ -2,7 +2,8 @@
  * One connection: the `ConnectionApi` an application uses and its lifecycle (establishment,
  * graceful and immediate close, failure). Its paths are paths.ts, with connection-paths.ts between
  * them and it; its crypto channels connection-channels.ts; reliability's events become the
- * endpoint's in connection-events.ts; the endpoint routes to it.
+ * endpoint's in connection-events.ts; its close (the graceful drain and its bound, 'closed' once)
+ * connection-close.ts; the endpoint routes to it.
  */
 import { type SecureChannel, shortPeerId } from '@srmudp/crypto';
 import { ReliableConnection as Reliable } from '@srmudp/reliability';
@@ -20,6 +21,14 @@ import type {
 import type { ReliableConfigs } from './config.js';
 import { ConnectionChannels } from './connection-channels.js';
 import {
+  announceClosed,
+  closeAtOnce,
+  closeGracefully,
+  type Drain,
+  finishDrain,
+  reliableClosed,
+} from './connection-close.js';
+import {
   checkFinReceived,
   drainEvents,
   type OwnEvent,
@@ -27,7 +36,7 @@ import {
   streamOpened,
 } from './connection-events.js';
 import { ConnectionPaths, pathText, prefixedLog } from './connection-paths.js';
-import { CloseCode, DEFAULTS } from './defaults.js';
+import { CloseCode } from './defaults.js';
 import { CoreError } from './errors.js';
 import type { Path } from './path.js';
 import { maxUdpPayload, routeOf } from './route.js';
@@ -71,8 +80,8 @@ export class CoreConnection implements ConnectionApi {
   private outgoingValue: boolean;
   /** @internal its crypto channels, the dial's candidates, the peer's boot id (the endpoint's side) */
   readonly channels = new ConnectionChannels();
-  /** reliability state, from establishment on */
-  private rel: Reliable | null = null;
+  /** @internal reliability state, from establishment on */
+  rel: Reliable | null = null;
   /** the paths, from establishment on (connection-paths.ts): the first one validated by the
    * handshake (the initiator by the authenticated response, a responder by key confirmation,
    * RFC 9000 §8) */
@@ -81,15 +90,12 @@ export class CoreConnection implements ConnectionApi {
   private successor: CoreConnection | null = null;
   private predecessor: CoreConnection | null = null;
   private largestPn = -1;
-  private draining = false;
-  /** when a graceful close stops waiting for its data to be acknowledged, set with `draining`
-   * (null, not +Infinity: a number field holds its own 16-byte box per connection, issue 19) */
-  private drainUntil: number | null = null;
-  private closeCode = 0;
-  private closeReason = '';
+  /** @internal the graceful close under way (connection-close.ts), or null: an open one holds none */
+  drain: Drain | null = null;
   private finished = false;
   private connectedEmitted = false;
-  private closedEmitted = false;
+  /** @internal 'closed' was emitted (connection-close.ts) */
+  closedEmitted = false;
   /** the path the packet being handled arrived on (PATH_CHALLENGE answers go back there) */
   private arrivalPath: Path | null = null;
   /** dropped packets by reason, created at the first (an idle connection holds none) */
@@ -143,7 +149,7 @@ export class CoreConnection implements ConnectionApi {
     this.host.touch(this);
     if (!(data instanceof Uint8Array)) throw new TypeError('"data" expected Uint8Array');
     const rel = this.rel;
-    if (rel === null || this.draining || this.stateValue !== 'established') return 0;
+    if (rel === null || this.drain !== null || this.stateValue !== 'established') return 0;
     return rel.write(streamId, data);
   }
 
@@ -198,7 +204,7 @@ export class CoreConnection implements ConnectionApi {
     this.host.touch(this);
     if (!(data instanceof Uint8Array)) throw new TypeError('"data" expected Uint8Array');
     const rel = this.rel;
-    if (rel === null || this.stateValue !== 'established' || this.draining) {
+    if (rel === null || this.stateValue !== 'established' || this.drain !== null) {
       this.drop('datagram_not_open');
       return false;
     }
@@ -207,45 +213,13 @@ export class CoreConnection implements ConnectionApi {
 
   close(now: number, code = 0, reason = ''): void {
     this.host.touch(this);
-    checkClose(now, code, reason);
-    if (this.stateValue === 'closed' || this.draining) return;
-    if (this.stateValue === 'handshaking' || this.rel === null) {
-      this.fail(now, new CoreError('CLOSED', `connection ${this.id} closed before it was established`));
-      return;
-    }
-    if (this.stateValue === 'closing') return;
-    // Graceful: keep sending until every byte written is acknowledged (bounded), then CLOSE.
-    this.draining = true;
-    this.closeCode = code;
-    this.closeReason = reason;
-    this.stateValue = 'closing';
-    const pto = this.rel.pto();
-    const drainMs = Math.min(DEFAULTS.maxDrainMs, Math.max(3 * pto, DEFAULTS.minDrainMs));
-    this.drainUntil = now + drainMs;
-    this.host.log?.(
-      `${this.label()} closing (code ${code}${reason === '' ? '' : `, ${reason}`}): sending what is queued first, for up to ${Math.round(drainMs)} ms`,
-    );
-    this.maybeFinishDrain(now);
+    if (closeGracefully(this, this.host.log, now, code, reason)) this.host.touch(this);
   }
 
-  /**
-   * @internal Closes at once (QUIC's CONNECTION_CLOSE, RFC 9000 §10.2): CLOSE is the next packet,
-   * ahead of queued data, which is abandoned; a graceful close still draining is cut short.
-   */
+  /** @internal Closes at once, ahead of queued data (connection-close.ts). */
   closeImmediately(now: number, code = 0, reason = ''): void {
     this.host.touch(this);
-    checkClose(now, code, reason);
-    if (this.stateValue === 'closed') return;
-    const rel = this.rel;
-    if (this.stateValue === 'handshaking' || rel === null) {
-      this.fail(now, new CoreError('CLOSED', `connection ${this.id} closed before it was established`));
-      return;
-    }
-    this.host.log?.(`${this.label()} closing at once (code ${code}${reason === '' ? '' : `, ${reason}`})`);
-    this.draining = false;
-    this.stateValue = 'closing';
-    rel.close(now, code, reason);
-    this.drainReliable(now);
+    closeAtOnce(this, this.host.log, now, code, reason);
   }
 
   stats(): ConnectionStats {
@@ -376,7 +350,7 @@ export class CoreConnection implements ConnectionApi {
     }
     const t = rel.pollTransmit(now);
     if (t === null) {
-      if (this.draining) this.maybeFinishDrain(now);
+      if (this.drain !== null) this.maybeFinishDrain(now);
       return null;
     }
     const data = this.seal(channel, t.packetNumber, t.payload, t.datagramSize, t.datagram);
@@ -412,7 +386,7 @@ export class CoreConnection implements ConnectionApi {
     if (rel === null || this.finished) return null;
     let t = rel.pollTimeout() ?? Number.POSITIVE_INFINITY;
     if (this.paths !== null) t = Math.min(t, this.paths.set.nextTimeout());
-    if (this.draining && this.drainUntil !== null) t = Math.min(t, this.drainUntil);
+    if (this.drain !== null) t = Math.min(t, this.drain.until);
     return t === Number.POSITIVE_INFINITY ? null : t;
   }
 
@@ -425,7 +399,7 @@ export class CoreConnection implements ConnectionApi {
     if (rt !== null && rt <= now) rel.handleTimeout(now);
     if (this.stateValue === 'established') this.paths?.set.handleTimeout(now);
     if (this.finished) return; // the peer was gone (connection-paths.ts: onPeerGone)
-    if (this.draining) this.maybeFinishDrain(now);
+    if (this.drain !== null) this.maybeFinishDrain(now);
     this.drainReliable(now);
     if (rel.state === 'closed') this.finalize(now);
   }
@@ -498,7 +472,7 @@ export class CoreConnection implements ConnectionApi {
   closeNow(now: number, code: number, reason: string, remote: boolean): void {
     if (this.stateValue === 'closed') return;
     this.stateValue = 'closed';
-    this.emitClosed(code, reason, remote);
+    announceClosed(this, this.host, code, reason, remote);
     this.finalize(now);
   }
 
@@ -541,6 +515,11 @@ export class CoreConnection implements ConnectionApi {
     return rel;
   }
 
+  /** @internal Its state becomes 'closing' (connection-close.ts). */
+  markClosing(): void {
+    this.stateValue = 'closing';
+  }
+
   /** @internal a dropped packet, counted by reason (connection-paths.ts too) */
   drop(reason: string): void {
     const d = (this.dropCounts ??= {});
@@ -553,22 +532,12 @@ export class CoreConnection implements ConnectionApi {
   }
 
   private maybeFinishDrain(now: number): void {
-    const rel = this.rel;
-    if (rel === null || !this.draining) return;
-    if (rel.state !== 'open') {
-      this.draining = false;
-      return;
-    }
-    if ((this.drainUntil === null || now < this.drainUntil) && !sendIdle(rel)) return;
-    this.draining = false;
-    rel.close(now, this.closeCode, this.closeReason);
-    this.drainReliable(now);
     // CLOSE is owed (this may run inside pollTransmit, which then polls it again)
-    this.host.touch(this);
+    if (finishDrain(this, now)) this.host.touch(this);
   }
 
-  /** Moves reliability's events to the endpoint (connection-events.ts). */
-  private drainReliable(now: number): void {
+  /** @internal Moves reliability's events to the endpoint (connection-events.ts). */
+  drainReliable(now: number): void {
     const rel = this.rel;
     if (rel !== null) drainEvents(this, this.host, rel, now);
   }
@@ -583,19 +552,7 @@ export class CoreConnection implements ConnectionApi {
       this.host.onControl(this, ev.data, now);
       return;
     }
-    this.stateValue = 'closing';
-    this.draining = false;
-    if (ev.error === 'IDLE_TIMEOUT') {
-      // our own timer: nothing authenticated arrived for that long (the peer may be gone, or the
-      // path broken); not something the peer said
-      // the timeout reliability runs with (its resolved configuration: the default when unset)
-      const s = Math.round((this.rel?.config.idleTimeoutMs ?? 0) / 1000);
-      this.emitClosed(
-        CloseCode.IDLE_TIMEOUT,
-        `idle timeout: nothing received from the peer for ${s} s`,
-        false,
-      );
-    } else this.emitClosed(ev.code, ev.reason, ev.remote);
+    reliableClosed(this, this.host, ev);
     if (this.rel?.state === 'closed') this.finalize(now);
   }
 
@@ -612,15 +569,6 @@ export class CoreConnection implements ConnectionApi {
     }
   }
 
-  private emitClosed(code: number, reason: string, remote: boolean): void {
-    if (this.closedEmitted || !this.connectedEmitted) return;
-    this.closedEmitted = true;
-    this.host.log?.(
-      `${this.label()} closed ${remote ? 'by the peer' : 'here'}: code ${code}${reason === '' ? '' : `, ${reason}`}`,
-    );
-    this.host.emit({ type: 'closed', id: this.id, code, reason, remote });
-  }
-
   private finalize(now: number): void {
     if (this.finished) return;
     this.finished = true;
@@ -629,17 +577,4 @@ export class CoreConnection implements ConnectionApi {
     this.stateValue = 'closed';
     this.host.onFinished(this, now);
   }
-}
-
-function checkClose(now: number, code: number, reason: string): void {
-  if (!Number.isFinite(now)) throw new TypeError(`"now" expected a finite number, got ${now}`);
-  if (!Number.isSafeInteger(code) || code < 0) {
-    throw new RangeError(`"code" expected a non-negative integer, got ${code}`);
-  }
-  if (typeof reason !== 'string') throw new TypeError('"reason" expected a string');
-}
-
-/** True when reliability holds nothing unsent or unacknowledged. */
-function sendIdle(rel: Reliable): boolean {
-  return rel.sendBacklog() === 0 && rel.stats().bytesInFlight === 0;
 }
