@@ -42,8 +42,6 @@ export interface ClosingHost {
   closeState: CloseState | null;
   /** the receive slab, if one was created (recv-buffer.ts) */
   readonly recvSlabValue: RecvSlab | null;
-  /** an RTT warm-up PING leaves with the next packet */
-  sendRttProbe(now: number): void;
 }
 
 function closing(host: ClosingHost): CloseState {
@@ -107,8 +105,16 @@ export function onTimeout(host: ClosingHost, now: number): void {
   host.recvSlabValue?.onTimers(t.expired(Timer.KeepAlive, now));
   if (t.expired(Timer.LossDetection, now)) host.recovery.onTimeout(now, host.activePath);
   if (t.expired(Timer.KeepAlive, now)) host.builder.pingPending = true;
-  if (t.expired(Timer.RttProbe, now)) host.sendRttProbe(now);
+  if (t.expired(Timer.RttProbe, now)) sendRttProbe(host, now);
   // Ack, PmtuSearch and Pacing need no action here: the next pollTransmit(now) does their work
+}
+
+/** An RTT warm-up PING leaves with the next packet (liveness.ts). */
+export function sendRttProbe(host: ClosingHost, now: number): void {
+  host.builder.pingPending = true;
+  // the last warm-up PING leaves at `now` (a PING waits for nothing but the window): its
+  // sample is the last provisional one
+  if (host.liveness.onRttProbe(now)) host.activePath.rtt.provisionalUntil = now;
 }
 
 /** We close with `code` (RFC 9000 §10.2.1): open → closing, CLOSE is owed. */

@@ -1,9 +1,10 @@
 /**
  * The sans-IO reliability state machine of one connection, as a coordinator: it owns the public
- * API, the send side (what leaves) and what an acknowledged or lost packet's frames mean to their
- * owners. The rules live in their own files:
+ * API and the send side (what leaves). The rules live in their own files:
  *
  * - `receive.ts`: a received packet decoded into state changes, each frame to its owner
+ * - `packet-fate.ts`: what an acknowledged, lost or PTO-probed packet of ours means to the owners
+ *   of what it carried; loss-burst log lines
  * - `closing.ts`: timer dispatch, the connection state (open, closing, draining, closed: RFC 9000
  *   §10) and its transitions
  * - `streams.ts`: stream lifecycle, stream flow control, stream frames
@@ -17,7 +18,7 @@
  * - `close.ts`: the closing and draining periods
  * - `config.ts`: options, defaults and their validation
  *
- * Why ~630 lines: it is the public API of a connection (about 40 documented methods: streams,
+ * Why ~560 lines: it is the public API of a connection (about 40 documented methods: streams,
  * messages, datagrams, paths, sans-IO I/O, close) plus the state transitions; every rule behind
  * them is in the files above, and the API stays one class so a reader finds every entry point in
  * one place.
@@ -43,19 +44,17 @@ import { ConnectionFlow } from './flow-control.js';
 import { Liveness } from './liveness.js';
 import { LossRecovery, type RecoveryHost } from './loss-recovery.js';
 import { Messages } from './messages.js';
-import { CONNECTION_AT, CONNECTION_SLOTS, numericSlots } from './numeric-slots.js';
+import { CONNECTION_SLOTS, numericSlots } from './numeric-slots.js';
 import { PacketBuilder, type PacketSources, type Transmit } from './packet-builder.js';
+import { LOSS_LOGGED_AT, lossBurst, packetAcked, packetLost, probeTimedOut } from './packet-fate.js';
 import { PathState } from './paths.js';
 import { BASE_PLPMTU } from './pmtud.js';
 import { type ReceiveHost, receivePacket } from './receive.js';
 import { RecvSlab } from './recv-buffer.js';
-import { type SentFrame, SentKind, type SentPacket } from './sent-packet.js';
+import type { SentFrame, SentPacket } from './sent-packet.js';
 import { Counters, type ReliableState, type ReliableStats, snapshot } from './stats.js';
 import { StreamSet } from './streams.js';
 import { type TimerName, TimerTable } from './timers.js';
-
-/** Loss bursts are logged at most once per this many ms (the bursts in between are counted). */
-const LOSS_LOG_INTERVAL_MS = 1000;
 
 /**
  * One connection: streams, messages, datagrams, ACKs, loss recovery (RFC 9002), congestion
@@ -72,8 +71,8 @@ export class ReliableConnection implements RecoveryHost, PacketSources, ReceiveH
   private path: PathState;
   /** @internal PacketSources */ readonly counters = new Counters();
   /** @internal ReceiveHost */ readonly events = new PollQueue<ReliableEvent>();
-  /** the numbers of the parts below that change with time (numeric-slots.ts) */
-  private readonly numbers = numericSlots(CONNECTION_SLOTS);
+  /** @internal FateHost: the numbers of the parts below that change with time (numeric-slots.ts) */
+  readonly numbers = numericSlots(CONNECTION_SLOTS);
   /** @internal ClosingHost */ readonly timers = new TimerTable(this.numbers);
   /** @internal PacketSources */ readonly acks: AckTracker;
   /** @internal PacketSources */ readonly flow: ConnectionFlow;
@@ -95,14 +94,7 @@ export class ReliableConnection implements RecoveryHost, PacketSources, ReceiveH
 
   /** created when the connection closes: an open one never reads it (idle heap, issue 19) */
   /** @internal ClosingHost */ closeState: CloseState | null = null;
-  /** loss-burst log lines: at most one per LOSS_LOG_INTERVAL_MS, the bursts in between counted */
-  private get lossLoggedAt(): number {
-    return this.numbers[CONNECTION_AT + 0]!;
-  }
-  private set lossLoggedAt(x: number) {
-    this.numbers[CONNECTION_AT + 0] = x;
-  }
-  private lossBurstsUnlogged = 0;
+  /** @internal FateHost: loss bursts not logged since the last line */ lossBurstsUnlogged = 0;
 
   /**
    * `options`, or a configuration `resolveConfig` made and the time: the latter validates and
@@ -132,7 +124,7 @@ export class ReliableConnection implements RecoveryHost, PacketSources, ReceiveH
       this.numbers,
       config.rttProbeAnswer,
     );
-    this.lossLoggedAt = Number.NEGATIVE_INFINITY;
+    this.numbers[LOSS_LOGGED_AT] = Number.NEGATIVE_INFINITY;
     // samples stay provisional until the last warm-up PING leaves (rtt.ts, liveness.ts)
     if (this.liveness.warmingUp) this.path.rtt.provisionalUntil = Number.POSITIVE_INFINITY;
     this.builder = new PacketBuilder(this);
@@ -477,72 +469,27 @@ export class ReliableConnection implements RecoveryHost, PacketSources, ReceiveH
     return snapshot(this.stateValue, this.path, this.recovery, this.counters, this.streams.size);
   }
 
-  // ------------------------------------------------------------------ loss recovery's host
+  // ------------------------------------------------------------------ loss recovery's host (packet-fate.ts)
+  // (the connection is packet-fate.ts's FateHost too, checked where `this` is passed)
 
-  /** A packet of ours was acknowledged: tell the owners of what it carried. */
   /** @internal RecoveryHost */
   onPacketAcked(now: number, p: SentPacket, path: PathState): void {
-    if (p.ackLargest >= 0) this.acks.onAckAcked(p.ackLargest);
-    const mtu = path.onAcked(now, p);
-    if (mtu > 0) this.events.push({ type: 'pmtu', pmtu: mtu });
-    const frames = p.frames;
-    if (frames === null) return;
-    for (let k = 0; k < frames.length; k++) {
-      const fr = frames[k]!;
-      if (fr.kind === SentKind.Message) this.messageQueue(fr.msg!.control).onFrameAcked(fr);
-      else if (fr.kind === SentKind.Stream || fr.kind === SentKind.ResetStream) this.streams.onFrameAcked(fr);
-    }
+    packetAcked(this, now, p, path);
   }
 
-  /** A packet of ours was declared lost: PMTU rules, then its content is queued again. */
   /** @internal RecoveryHost */
   onPacketLost(now: number, p: SentPacket, path: PathState): void {
-    if (p.mtuProbe) {
-      path.onProbeLost(now, p);
-      // the connection's first probe carries MAX_DATA / MAX_STREAMS (packet-builder firstProbe)
-      if (p.frames !== null) this.requeue(p.frames);
-      return;
-    }
-    this.counters.packetsLost++;
-    const mtu = path.onLost(now, p);
-    if (mtu > 0) this.events.push({ type: 'pmtu', pmtu: mtu });
-    if (p.frames !== null) this.requeue(p.frames);
+    packetLost(this, now, p, path);
   }
 
   /** @internal RecoveryHost */
   onProbeTimeout(now: number, frames: SentFrame[] | null, path: PathState): void {
-    this.config.log?.(`PTO #${this.recovery.ptoCount} at ${now.toFixed(1)} ms`);
-    if (frames !== null) this.requeue(frames);
-    else this.builder.pingPending = true;
-    const mtu = path.onPto(now, this.recovery.ptoCount);
-    if (mtu > 0) this.events.push({ type: 'pmtu', pmtu: mtu });
+    probeTimedOut(this, now, frames, path);
   }
 
-  /** A loss burst (or persistent congestion): logged, at most a line per LOSS_LOG_INTERVAL_MS. */
   /** @internal RecoveryHost */
   onLossBurst(now: number, packets: number, bytes: number, persistent: boolean, path: PathState): void {
-    if (this.config.log === null) return;
-    if (!persistent && now < this.lossLoggedAt + LOSS_LOG_INTERVAL_MS) {
-      this.lossBurstsUnlogged++;
-      return;
-    }
-    const more =
-      this.lossBurstsUnlogged > 0 ? ` (+${this.lossBurstsUnlogged} bursts since the last line)` : '';
-    this.lossLoggedAt = now;
-    this.lossBurstsUnlogged = 0;
-    this.config.log?.(
-      `loss burst: ${packets} packets (${bytes} bytes) lost at once${persistent ? ', persistent congestion' : ''}${more}; cwnd ${path.cc.window()} bytes, srtt ${path.rtt.smoothed.toFixed(1)} ms, ${this.counters.packetsLost} lost in all`,
-    );
-  }
-
-  /** Queues the content of a lost (or PTO-probed) packet for retransmission by its owners. */
-  private requeue(frames: SentFrame[]): void {
-    for (let k = 0; k < frames.length; k++) {
-      const fr = frames[k]!;
-      if (fr.kind === SentKind.Message) this.messageQueue(fr.msg!.control).onFrameLost(fr);
-      else if (fr.kind === SentKind.MaxData) this.flow.maxDataPending = true;
-      else this.streams.onFrameLost(fr);
-    }
+    lossBurst(this, now, packets, bytes, persistent, path);
   }
 
   // ------------------------------------------------------------------ sending
@@ -558,19 +505,9 @@ export class ReliableConnection implements RecoveryHost, PacketSources, ReceiveH
     return this.builder.build(now, maxDatagramSize, this.path);
   }
 
-  /** An RTT warm-up PING leaves with the next packet (liveness.ts). */
-  /** @internal ClosingHost */
-  sendRttProbe(now: number): void {
-    this.builder.pingPending = true;
-    // the last warm-up PING leaves at `now` (a PING waits for nothing but the window): its
-    // sample is the last provisional one
-    if (this.liveness.onRttProbe(now)) this.path.rtt.provisionalUntil = now;
-  }
-
   // ------------------------------------------------------------------ helpers
 
-  /** Room in the send budget may have opened: streams first, then messages. */
-  /** @internal room in the send budget may have opened (StreamSet's host) */
+  /** @internal room in the send budget may have opened (StreamSet's host): streams first, then messages */
   notifyWritable(): void {
     this.streams.notifyWaiters();
     this.messages?.notifyWritable(); // none yet: no send ever waited
@@ -595,22 +532,12 @@ export class ReliableConnection implements RecoveryHost, PacketSources, ReceiveH
   /** The queue of CONTROL (`control`) or application messages, created on first use. */
   /** @internal ReceiveHost */
   messageQueue(control: boolean): Messages {
-    if (control)
-      return (this.control ??= new Messages(
-        this.limits,
-        this.flow,
-        this.events,
-        this.counters,
-        this.recvSlab(),
-        true,
-      ));
-    return (this.messages ??= new Messages(
-      this.limits,
-      this.flow,
-      this.events,
-      this.counters,
-      this.recvSlab(),
-    ));
+    const q = control ? this.control : this.messages;
+    if (q !== null) return q;
+    const m = new Messages(this.limits, this.flow, this.events, this.counters, this.recvSlab(), control);
+    if (control) this.control = m;
+    else this.messages = m;
+    return m;
   }
 
   private checkOpen(): void {

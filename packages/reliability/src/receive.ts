@@ -10,7 +10,13 @@
  * no object of their own per connection, and no closure per packet.
  */
 import { decodeFrames, type Frame, FrameDecoder } from '@srmudp/wire';
-import { type ClosingHost, enterClosing, enterDraining, onPacketWhileClosing } from './closing.js';
+import {
+  type ClosingHost,
+  enterClosing,
+  enterDraining,
+  onPacketWhileClosing,
+  sendRttProbe,
+} from './closing.js';
 import type { Datagrams } from './datagrams.js';
 import { ErrorCode, errorName, ProtocolError } from './errors.js';
 import type { ReceivedPacket } from './events.js';
@@ -122,7 +128,7 @@ function receiveWith(
   s.bytesReceived += payload.length + host.config.overhead;
   host.liveness.onReceive(now);
   // our warm-up PING, if one is owed soon, rides with the ACK of the peer's (liveness.ts)
-  if (ping && host.liveness.rttProbeEarly(now)) host.sendRttProbe(now);
+  if (ping && host.liveness.rttProbeEarly(now)) sendRttProbe(host, now);
   const kind: ReceivedPacket = probing ? 'probing' : 'non_probing';
   try {
     for (let i = 0; i < frames.length; i++) {
