@@ -12,7 +12,7 @@
  * runs per packet except `finishDrain`, when reliability has nothing to send while draining.
  */
 import type { ReliableConnection as Reliable } from '@srmudp/reliability';
-import type { ConnectionState, LogSink } from './api.js';
+import type { ConnectionState } from './api.js';
 import type { ConnectionHost } from './connection.js';
 import type { OwnEvent } from './connection-events.js';
 import { CloseCode, DEFAULTS } from './defaults.js';
@@ -56,7 +56,7 @@ export type CloseEndpoint = Pick<ConnectionHost, 'log' | 'emit'>;
  */
 export function closeGracefully(
   owner: CloseOwner,
-  log: LogSink | null,
+  endpoint: CloseEndpoint,
   now: number,
   code: number,
   reason: string,
@@ -71,7 +71,7 @@ export function closeGracefully(
   }
   if (state === 'closing') return false;
   owner.markClosing();
-  owner.drain = startDrain(log, owner.label(), rel, now, code, reason);
+  owner.drain = startDrain(endpoint, owner.label(), rel, now, code, reason);
   return finishDrain(owner, now);
 }
 
@@ -81,7 +81,7 @@ export function closeGracefully(
  */
 export function closeAtOnce(
   owner: CloseOwner,
-  log: LogSink | null,
+  endpoint: CloseEndpoint,
   now: number,
   code: number,
   reason: string,
@@ -93,7 +93,7 @@ export function closeAtOnce(
     owner.fail(now, closedBeforeEstablished(owner.id));
     return;
   }
-  log?.(`${owner.label()} closing at once (${closeText(code, reason)})`);
+  endpoint.log?.(`${owner.label()} closing at once (${closeText(code, reason)})`);
   owner.drain = null;
   owner.markClosing();
   rel.close(now, code, reason);
@@ -138,9 +138,12 @@ function closeText(code: number, reason: string): string {
   return `code ${code}${reason === '' ? '' : `, ${reason}`}`;
 }
 
-/** Starts a graceful close at `now`: its bound from reliability's PTO, logged as `label`. */
+/**
+ * Starts a graceful close at `now`: its bound from reliability's PTO, logged as `label` (log lines
+ * as `endpoint.log?.(…)`: the browser bundle strips such calls, it has no log sink).
+ */
 function startDrain(
-  log: LogSink | null,
+  endpoint: CloseEndpoint,
   label: string,
   rel: Reliable,
   now: number,
@@ -148,7 +151,7 @@ function startDrain(
   reason: string,
 ): Drain {
   const drainMs = Math.min(DEFAULTS.maxDrainMs, Math.max(3 * rel.pto(), DEFAULTS.minDrainMs));
-  log?.(
+  endpoint.log?.(
     `${label} closing (${closeText(code, reason)}): sending what is queued first, for up to ${Math.round(drainMs)} ms`,
   );
   return { until: now + drainMs, code, reason };

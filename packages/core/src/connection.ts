@@ -213,13 +213,13 @@ export class CoreConnection implements ConnectionApi {
 
   close(now: number, code = 0, reason = ''): void {
     this.host.touch(this);
-    if (closeGracefully(this, this.host.log, now, code, reason)) this.host.touch(this);
+    if (closeGracefully(this, this.host, now, code, reason)) this.host.touch(this);
   }
 
   /** @internal Closes at once, ahead of queued data (connection-close.ts). */
   closeImmediately(now: number, code = 0, reason = ''): void {
     this.host.touch(this);
-    closeAtOnce(this, this.host.log, now, code, reason);
+    closeAtOnce(this, this.host, now, code, reason);
   }
 
   stats(): ConnectionStats {

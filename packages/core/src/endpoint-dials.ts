@@ -47,14 +47,15 @@ export class EndpointDials {
 
   connect(now: number, target: ConnectTarget): CoreConnection {
     const { key, relays } = validateTarget(now, target, this.host.localKey);
-    const { table, circuits, log } = this.host;
+    // log lines as `this.host.log?.(…)`: the browser bundle strips such calls (no log sink there)
+    const { table, circuits } = this.host;
     if (this.host.isClosing()) throw new CoreError('ENDPOINT_CLOSED', 'the endpoint is closed');
     circuits.at(now);
     if (key !== undefined) {
       const existing = table.ofKey(key);
       if (existing !== undefined && (existing.state === 'established' || existing.state === 'handshaking')) {
         // more candidates: the handshake tries them too, an established connection probes the better ones
-        log?.(`${existing.label()} dialled again: ${target.addresses.length} more candidate(s)`);
+        this.host.log?.(`${existing.label()} dialled again: ${target.addresses.length} more candidate(s)`);
         table.addCandidates(now, existing, target.addresses);
         // relays: a handshake goes on through them; an established connection gets the circuit
         // as a standby route (its direct path was lost, or its relayed route died with a relay)
@@ -64,7 +65,7 @@ export class EndpointDials {
     }
     const conn = this.host.newConnection(true, key ? key.slice() : null);
     table.addCandidates(now, conn, target.addresses);
-    log?.(
+    this.host.log?.(
       `${conn.label()} dial (${key ? 'IK' : 'XX, key unknown'}): ${target.addresses.map(addressKey).join(', ')}`,
     );
     if (relays.length > 0) {
