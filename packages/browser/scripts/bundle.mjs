@@ -49,22 +49,7 @@ const withoutLogText = {
     b.onLoad({ filter: /[\\/]packages[\\/][^\\/]+[\\/]src[\\/].*\.ts$/ }, (args) => {
       const text = readFileSync(args.path, 'utf8');
       if (!text.includes('log?.(')) return undefined;
-      const sf = ts.createSourceFile(args.path, text, ts.ScriptTarget.ES2022, true);
-      /** [start, end) of each log call */
-      const cuts = [];
-      const visit = (n) => {
-        if (
-          ts.isCallExpression(n) &&
-          n.questionDotToken !== undefined &&
-          ts.isPropertyAccessExpression(n.expression) &&
-          /^#?log$/.test(n.expression.name.text)
-        ) {
-          cuts.push([n.getStart(sf), n.end]);
-          return;
-        }
-        ts.forEachChild(n, visit);
-      };
-      visit(sf);
+      const cuts = logCalls(args.path, text).stripped;
       let contents = text;
       for (const [start, end] of cuts.reverse())
         contents = `${contents.slice(0, start)}undefined${contents.slice(end)}`;
@@ -72,6 +57,36 @@ const withoutLogText = {
     });
   },
 };
+
+/**
+ * The optional calls in one source file that look like log lines: `stripped`, the [start, end)
+ * of each `<x>.log?.(…)` / `this.#log?.(…)`, which the plugin removes; `missed`, the text of any
+ * other optional call to something named like a log sink (`log?.(…)` on a local, `x.logger?.(…)`),
+ * whose message the plugin would leave in the bundle (test/bundle.test.ts expects none).
+ */
+export function logCalls(path, text) {
+  const sf = ts.createSourceFile(path, text, ts.ScriptTarget.ES2022, true);
+  const stripped = [];
+  const missed = [];
+  const visit = (n) => {
+    if (ts.isCallExpression(n) && n.questionDotToken !== undefined) {
+      const callee = n.expression;
+      if (ts.isPropertyAccessExpression(callee) && /^#?log$/.test(callee.name.text)) {
+        stripped.push([n.getStart(sf), n.end]);
+        return;
+      }
+      const name = ts.isIdentifier(callee)
+        ? callee.text
+        : ts.isPropertyAccessExpression(callee)
+          ? callee.name.text
+          : '';
+      if (/log/i.test(name)) missed.push(n.getText(sf).slice(0, 60));
+    }
+    ts.forEachChild(n, visit);
+  };
+  visit(sf);
+  return { stripped, missed };
+}
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
   const out = join(ROOT, 'dist/bundle/srmudp-browser.js');
