@@ -294,7 +294,8 @@ export class BrowserNode {
       case 'connected': {
         // core announces a connection only while it is established, so it is in core's table (its
         // event contract): one closed in the turn that connected it never gets here, and a dial
-        // of it ends in 'connect_failed' (CLOSED), which the directory retries
+        // of it ends in 'connect_failed' (CLOSED), which the directory retries, or follows to the
+        // restarted peer's new session that replaced it (its successor, announced here next)
         const api = this.#endpoint.connection(e.id);
         if (api === undefined) return;
         const r = this.#directory.connected(api, e.remoteKey, e.outgoing);

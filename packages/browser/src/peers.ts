@@ -2,7 +2,7 @@
 // key; the higher key too after the late dial), retry with backoff, which of two crossing sessions
 // both ends keep, and each peer's status and last error. A dial is a circuit through the relay
 // link (relay-link.ts); the node routes core's events for the peers' sessions here (node.ts).
-import type { ConnectionApi } from '@srmudp/core';
+import type { ClosedWhileConnecting, ConnectionApi } from '@srmudp/core';
 import { parsePeerId, peerIdToString } from '@srmudp/crypto';
 import { compareBytes, SrmudpError, toHex } from '@srmudp/wire';
 import { isPeerIdText, parsePeerTarget } from './addresses.js';
@@ -221,11 +221,21 @@ export class PeerDirectory {
     return { conn: c, replaced };
   }
 
-  /** A dial failed (core's `connect_failed`: circuit refused, handshake failed, or `CLOSED`: its
-   * session closed in the turn that connected it, never announced): retried. */
-  dialFailed(id: number, error: { code: string; message: string }): void {
+  /**
+   * A dial failed (core's `connect_failed`: circuit refused, handshake failed, or `CLOSED`: its
+   * session closed in the turn that connected it, never announced): retried. Unless core names
+   * the restarted peer's new session that replaced it (`cause.successor`, ClosedWhileConnecting):
+   * that connection is the dial now, no timer, no second dial; its 'connected' comes next
+   * (`connected` takes it as this dial's), or its own 'connect_failed', which ends the dial here.
+   */
+  dialFailed(id: number, error: { code: string; message: string; cause?: unknown }): void {
+    const successor = (error.cause as ClosedWhileConnecting | undefined)?.successor ?? null;
     for (const p of this.#byHex.values())
       if (p.handshakeId === id) {
+        if (error.code === 'CLOSED' && successor !== null) {
+          p.handshakeId = successor;
+          continue;
+        }
         p.handshakeId = null;
         this.#retry(p, new SrmudpError(error.code, error.message));
       }
