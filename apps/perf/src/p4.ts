@@ -254,7 +254,8 @@ async function runOne(
       await Promise.all(clients.map((c) => c.next((m) => m.t === 'ready', 120_000)));
       server.send({ t: 'settle', timeoutMs: 30_000 });
       const settled = await server.next((m) => m.t === 'settled', 40_000);
-      if (Number(settled.left) > 0) throw new Error(`P4 warm-up: ${String(settled.left)} connections not dropped`);
+      if (Number(settled.left) > 0)
+        throw new Error(`P4 warm-up: ${String(settled.left)} connections not dropped`);
       batches.push(await batch());
     }
     const last = batches.at(-1) as typeof cold;

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { P4Result, P4Row } from '../src/p4.js';
-import { buildSummary, p4Steady, renderMarkdown, type Report } from '../src/report.js';
+import { buildSummary, p4Steady, type Report, renderMarkdown } from '../src/report.js';
 
 function row(proto: 'srmudp' | 'tcp', over: Partial<P4Row> = {}): P4Row {
   return {
@@ -80,7 +80,10 @@ function report(rows: P4Row[], warmupBatches: number): Omit<Report, 'summary'> {
 
 describe('P4 cold and warm (steady-state) handshakes', () => {
   it('the one-server-core line is the steady-state one, labelled, and the cold one is there too', () => {
-    const r = report([row('srmudp'), row('tcp', { serverCpuMsPerHandshake: 0.04, warmServerCpuMsPerHandshake: 0.02 })], 1);
+    const r = report(
+      [row('srmudp'), row('tcp', { serverCpuMsPerHandshake: 0.04, warmServerCpuMsPerHandshake: 0.02 })],
+      1,
+    );
     const summary = buildSummary(r);
     const core = summary.find((l) => l.id === 'P4.hscore');
     const cold = summary.find((l) => l.id === 'P4.hscore.cold');
@@ -112,7 +115,12 @@ describe('P4 cold and warm (steady-state) handshakes', () => {
       batchCpuMsPerHandshake: [1],
     };
     const s = row('srmudp', noWarm);
-    expect(p4Steady(s)).toEqual({ warm: false, label: 'cold (first 1000 after process start)', perSec: 500, cpuMs: 1 });
+    expect(p4Steady(s)).toEqual({
+      warm: false,
+      label: 'cold (first 1000 after process start)',
+      perSec: 500,
+      cpuMs: 1,
+    });
     const summary = buildSummary(report([s, row('tcp', noWarm)], 0));
     expect(summary.find((l) => l.id === 'P4.hscore')?.srmudp).toBeCloseTo(1000, 9);
     expect(summary.find((l) => l.id === 'P4.hscore')?.figure).toContain('cold (first 1000');
