@@ -26,7 +26,7 @@ const USAGE = `usage: srmudp-perf [options]
   --peers N          P4 connections (default 1000, quick 100)
   --idle S           P4 idle window for keepalive CPU in seconds (default 30, quick 3)
   --p4-warmup N      P4 warm-up batches of --peers connections (connect, close, dropped) before
-                     the warm (steady-state) handshake batch (default 1; 0 = cold figures only)
+                     the warm (steady-state) handshake batch (default 2, quick 1; 0 = cold figures only)
   --render FILE      only re-render performance.md from an earlier run's performance.json
   -h, --help`;
 

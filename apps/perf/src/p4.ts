@@ -94,7 +94,7 @@ export async function runP4(opts: {
   clientProcesses: number;
   concurrency: number;
   idleSeconds: number;
-  /** batches of `peers` connections (connected, closed, dropped) before the warm batch (default 1; 0 = cold only) */
+  /** batches of `peers` connections (connected, closed, dropped) before the warm batch (runP4's default 1; the report's 2; 0 = cold only) */
   warmupBatches?: number;
   keepaliveMs?: number;
   protos?: ('srmudp' | 'tcp')[];
@@ -112,8 +112,8 @@ export async function runP4(opts: {
       rows.push(await runOne(proto, opts));
       const r = rows.at(-1) as P4Row;
       opts.log?.(
-        `P4 ${proto}: ${r.established}/${r.peers}, cold ${r.handshakesPerSec.toFixed(0)}/s ` +
-          `warm ${r.warmHandshakesPerSec.toFixed(0)}/s, CPU ms/handshake by batch ` +
+        `P4 ${proto}: ${r.established}/${r.peers}, cold ${r.handshakesPerSec.toFixed(0)}/s` +
+          `${r.warmupBatches > 0 ? ` warm ${r.warmHandshakesPerSec.toFixed(0)}/s` : ''}, CPU ms/handshake by batch ` +
           `${r.batchCpuMsPerHandshake.map((x) => x.toFixed(3)).join(' ')}, ` +
           `${(r.heapBytesPerConn / 1024).toFixed(1)} KiB heap/conn, ${r.idleCpuUsPerConnPerSec.toFixed(2)} µs/conn/s`,
       );
