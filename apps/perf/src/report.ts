@@ -737,7 +737,7 @@ ${table(
     'handshakes/s cold / warm',
     'server CPU ms/handshake cold / warm',
     'server datagrams out / in per handshake, cold; warm',
-    'connect median / p99 ms',
+    'connect median / p99 ms (cold batch)',
     'idle CPU µs/conn/s',
     'idle datagrams/conn/s',
     'note',
