@@ -25,6 +25,8 @@ const USAGE = `usage: srmudp-perf [options]
   --p3-repeat N      P3 repeats (default 5, quick 1)
   --peers N          P4 connections (default 1000, quick 100)
   --idle S           P4 idle window for keepalive CPU in seconds (default 30, quick 3)
+  --p4-warmup N      P4 warm-up batches of --peers connections (connect, close, dropped) before
+                     the warm (steady-state) handshake batch (default 2, quick 1; 0 = cold figures only)
   --render FILE      only re-render performance.md from an earlier run's performance.json
   -h, --help`;
 
@@ -52,6 +54,7 @@ async function main(): Promise<number> {
       'p3-repeat': { type: 'string' },
       peers: { type: 'string' },
       idle: { type: 'string' },
+      'p4-warmup': { type: 'string' },
       render: { type: 'string' },
       help: { type: 'boolean', short: 'h', default: false },
     },
@@ -83,6 +86,12 @@ async function main(): Promise<number> {
   o.p3Repeat = Math.round(positive('p3-repeat', values['p3-repeat'], o.p3Repeat));
   o.p4Peers = Math.round(positive('peers', values.peers, o.p4Peers));
   o.p4IdleSeconds = positive('idle', values.idle, o.p4IdleSeconds);
+  if (values['p4-warmup'] !== undefined) {
+    const w = Number(values['p4-warmup']);
+    if (!Number.isInteger(w) || w < 0 || w > 10)
+      throw new RangeError(`--p4-warmup expected an integer 0..10, got ${values['p4-warmup']}`);
+    o.p4WarmupBatches = w;
+  }
   o.command = values.quick ? 'srmudp-perf --quick' : o.command;
   o.log = (s) => console.error(`[perf ${new Date().toISOString().slice(11, 19)}] ${s}`);
   // a smoke run must not overwrite the committed full report

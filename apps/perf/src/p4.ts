@@ -4,6 +4,12 @@
  * server: memory per connection (GC'd heap, external and RSS deltas / peers), CPU while the
  * connections sit idle (keepalives) per connection per second, and handshakes per second. The
  * same run with Node TCP (net) is the reference for memory and connection rate.
+ *
+ * Handshakes twice: cold, the first `peers` connections after the server process started (V8's
+ * JIT warm-up included), and warm (steady state), a batch of `peers` connections from fresh
+ * client identities after `warmup` batches that connected, closed and were dropped by the server.
+ * Memory per connection is taken after the cold batch against the baseline before any client
+ * (one-time costs included); the idle window runs on the last batch.
  */
 import { LocalWorker, type Msg, workerPath } from './proc.js';
 import { sleep } from './stats.js';
@@ -24,13 +30,24 @@ export interface P4Row {
   heapConnections: number;
   externalBytesPerConn: number;
   rssBytesPerConn: number;
-  /** connections per second: peers / (go .. server saw the last one) */
+  /** connections per second: peers / (go .. server saw the last one); the cold batch */
   handshakesPerSec: number;
-  /** server CPU per accepted connection during the handshake phase, ms */
+  /** server CPU per accepted connection during the handshake phase, ms; the cold batch */
   serverCpuMsPerHandshake: number;
-  /** datagrams the server sent / received per accepted connection in the handshake phase (srmudp) */
+  /** datagrams the server sent / received per accepted connection in the handshake phase (srmudp); cold */
   serverDatagramsSentPerHandshake: number;
   serverDatagramsReceivedPerHandshake: number;
+  /** warm-up batches before the warm (steady-state) batch; 0 = cold only, the warm figures NaN */
+  warmupBatches: number;
+  /** the same four figures on the warm batch (fresh client identities after the warm-up) */
+  warmHandshakesPerSec: number;
+  warmServerCpuMsPerHandshake: number;
+  warmServerDatagramsSentPerHandshake: number;
+  warmServerDatagramsReceivedPerHandshake: number;
+  /** server CPU ms per handshake of every batch in order (cold first, warm last): whether the warm-up sufficed */
+  batchCpuMsPerHandshake: number[];
+  /** heap growth per connection after the warm batch, against the same baseline (before any client) */
+  warmHeapBytesPerConn: number;
   /** srmudp clients: 'light' (bare @srmudp/core endpoints) or 'node' (full srmudp nodes) */
   client: P4Client | null;
   connectMedianMs: number | null;
@@ -60,6 +77,8 @@ export interface P4Result {
   client: P4Client;
   concurrencyPerProcess: number;
   idleSeconds: number;
+  /** warm-up batches of `peers` connections before the warm batch */
+  warmupBatches: number;
   rows: P4Row[];
   /** srmudp at other peer counts (same method, shorter idle window): how costs per connection scale */
   scaling: P4Row[];
@@ -75,6 +94,8 @@ export async function runP4(opts: {
   clientProcesses: number;
   concurrency: number;
   idleSeconds: number;
+  /** batches of `peers` connections (connected, closed, dropped) before the warm batch (runP4's default 1; the report's 2; 0 = cold only) */
+  warmupBatches?: number;
   keepaliveMs?: number;
   protos?: ('srmudp' | 'tcp')[];
   /** srmudp's crypto backend on both ends (default: the façade's automatic choice) */
@@ -91,7 +112,9 @@ export async function runP4(opts: {
       rows.push(await runOne(proto, opts));
       const r = rows.at(-1) as P4Row;
       opts.log?.(
-        `P4 ${proto}: ${r.established}/${r.peers}, ${r.handshakesPerSec.toFixed(0)}/s, ` +
+        `P4 ${proto}: ${r.established}/${r.peers}, cold ${r.handshakesPerSec.toFixed(0)}/s` +
+          `${r.warmupBatches > 0 ? ` warm ${r.warmHandshakesPerSec.toFixed(0)}/s` : ''}, CPU ms/handshake by batch ` +
+          `${r.batchCpuMsPerHandshake.map((x) => x.toFixed(3)).join(' ')}, ` +
           `${(r.heapBytesPerConn / 1024).toFixed(1)} KiB heap/conn, ${r.idleCpuUsPerConnPerSec.toFixed(2)} µs/conn/s`,
       );
     } catch (err) {
@@ -105,6 +128,7 @@ export async function runP4(opts: {
     client: opts.client ?? 'light',
     concurrencyPerProcess: opts.concurrency,
     idleSeconds: opts.idleSeconds,
+    warmupBatches: opts.warmupBatches ?? 1,
     rows,
     scaling: [],
   };
@@ -127,6 +151,13 @@ function emptyRow(proto: 'srmudp' | 'tcp', peers: number, error: string): P4Row 
     serverCpuMsPerHandshake: Number.NaN,
     serverDatagramsSentPerHandshake: Number.NaN,
     serverDatagramsReceivedPerHandshake: Number.NaN,
+    warmupBatches: 0,
+    warmHandshakesPerSec: Number.NaN,
+    warmServerCpuMsPerHandshake: Number.NaN,
+    warmServerDatagramsSentPerHandshake: Number.NaN,
+    warmServerDatagramsReceivedPerHandshake: Number.NaN,
+    batchCpuMsPerHandshake: [],
+    warmHeapBytesPerConn: Number.NaN,
     client: null,
     connectMedianMs: null,
     connectP99Ms: null,
@@ -147,12 +178,14 @@ async function runOne(
     clientProcesses: number;
     concurrency: number;
     idleSeconds: number;
+    warmupBatches?: number;
     keepaliveMs?: number;
     crypto?: CryptoChoice;
     client?: P4Client;
     serverEnv?: Record<string, string>;
   },
 ): Promise<P4Row> {
+  const warmups = Math.max(0, Math.floor(opts.warmupBatches ?? 1));
   const client = opts.client ?? 'light';
   const ka = [
     ...(opts.keepaliveMs ? ['--keepalive', String(opts.keepaliveMs)] : []),
@@ -182,20 +215,55 @@ async function runOne(
     const ready = await server.next((m) => m.t === 'ready', 30_000);
     await Promise.all(clients.map((c) => c.next((m) => m.t === 'ready', 120_000)));
     const base = ready.mem as Record<string, number>;
-    const goAt = performance.timeOrigin + performance.now();
-    for (const c of clients) c.send({ ...ready, t: 'go' });
-    const results = await Promise.all(clients.map((c) => c.next((m) => m.t === 'connected', 180_000)));
-    const ok = results.reduce((s, r) => s + Number(r.ok), 0);
-    const failed = results.reduce((s, r) => s + Number(r.failed), 0);
-    const firstError = (results.find((r) => r.firstError)?.firstError as string | undefined) ?? null;
-    let est: Msg | null = null;
-    if (ok === opts.peers) est = await server.next((m) => m.t === 'established', 30_000);
-    const endAt = est ? Number(est.at) : Math.max(...results.map((r) => Number(r.at)));
-    // let handshake leftovers (retransmitted initiations, cookie state) settle before measuring
-    await sleep(1000);
-    server.send({ t: 'mem' });
-    const mem = (await server.next((m) => m.t === 'mem', 30_000)).mem as Record<string, number>;
+    /** one batch: every client connects; the server's CPU and datagrams over the batch */
+    const batch = async () => {
+      const goAt = performance.timeOrigin + performance.now();
+      for (const c of clients) c.send({ ...ready, t: 'go' });
+      const results = await Promise.all(clients.map((c) => c.next((m) => m.t === 'connected', 180_000)));
+      const ok = results.reduce((s, r) => s + Number(r.ok), 0);
+      const failed = results.reduce((s, r) => s + Number(r.failed), 0);
+      const firstError = (results.find((r) => r.firstError)?.firstError as string | undefined) ?? null;
+      let est: Msg | null = null;
+      if (ok === opts.peers) est = await server.next((m) => m.t === 'established', 30_000);
+      const endAt = est ? Number(est.at) : Math.max(...results.map((r) => Number(r.at)));
+      const n = Math.max(ok, 1);
+      return {
+        results,
+        ok,
+        failed,
+        firstError,
+        handshakesPerSec: ok / ((endAt - goAt) / 1000),
+        cpuMs: est ? (Number(est.cpuSec) * 1000) / n : Number.NaN,
+        sent: est && proto === 'srmudp' ? Number(est.sent) / n : Number.NaN,
+        received: est && proto === 'srmudp' ? Number(est.received) / n : Number.NaN,
+      };
+    };
+    const heapNow = async () => {
+      // let handshake leftovers (retransmitted initiations, cookie state) settle before measuring
+      await sleep(1000);
+      server.send({ t: 'mem' });
+      return (await server.next((m) => m.t === 'mem', 30_000)).mem as Record<string, number>;
+    };
+    const cold = await batch();
+    const mem = await heapNow();
+    const batches = [cold];
+    for (let i = 0; i < warmups && cold.ok === opts.peers; i++) {
+      // close every connection, wait until the server dropped them all (closing periods
+      // included) and GC'd; the clients come back with new sockets and new identities
+      for (const c of clients) c.send({ t: 'reset' });
+      await Promise.all(clients.map((c) => c.next((m) => m.t === 'ready', 120_000)));
+      server.send({ t: 'settle', timeoutMs: 30_000 });
+      const settled = await server.next((m) => m.t === 'settled', 40_000);
+      if (Number(settled.left) > 0)
+        throw new Error(`P4 warm-up: ${String(settled.left)} connections not dropped`);
+      batches.push(await batch());
+    }
+    const last = batches.at(-1) as typeof cold;
+    const warm = batches.length > 1 ? last : null;
+    const warmMem = warm ? await heapNow() : mem;
+    const ok = last.ok;
     const n = Math.max(ok, 1);
+    const nCold = Math.max(cold.ok, 1);
     server.send({ t: 'cpu-start' });
     await server.next((m) => m.t === 'cpu-started', 10_000);
     await sleep(opts.idleSeconds * 1000);
@@ -203,6 +271,7 @@ async function runOne(
     const cpu = await server.next((m) => m.t === 'cpu', 10_000);
     server.send({ t: 'count' });
     const still = Number((await server.next((m) => m.t === 'count', 10_000)).count);
+    const results = cold.results;
     const medians = results.map((r) => r.medianMs).filter((x): x is number => typeof x === 'number');
     const p99s = results.map((r) => r.p99Ms).filter((x): x is number => typeof x === 'number');
     return {
@@ -210,17 +279,24 @@ async function runOne(
       label: LABELS[proto],
       peers: opts.peers,
       established: Math.min(still, ok),
-      failed,
-      firstError,
-      heapBytesPerConn: ((mem.heapUsed ?? 0) - (base.heapUsed ?? 0)) / n,
+      failed: batches.reduce((s, b) => s + b.failed, 0),
+      firstError: batches.find((b) => b.firstError)?.firstError ?? null,
+      heapBytesPerConn: ((mem.heapUsed ?? 0) - (base.heapUsed ?? 0)) / nCold,
       heapDeltaBytes: (mem.heapUsed ?? 0) - (base.heapUsed ?? 0),
-      heapConnections: n,
-      externalBytesPerConn: ((mem.external ?? 0) - (base.external ?? 0)) / n,
-      rssBytesPerConn: ((mem.rss ?? 0) - (base.rss ?? 0)) / n,
-      handshakesPerSec: ok / ((endAt - goAt) / 1000),
-      serverCpuMsPerHandshake: est ? (Number(est.cpuSec) * 1000) / n : Number.NaN,
-      serverDatagramsSentPerHandshake: est && proto === 'srmudp' ? Number(est.sent) / n : Number.NaN,
-      serverDatagramsReceivedPerHandshake: est && proto === 'srmudp' ? Number(est.received) / n : Number.NaN,
+      heapConnections: nCold,
+      externalBytesPerConn: ((mem.external ?? 0) - (base.external ?? 0)) / nCold,
+      rssBytesPerConn: ((mem.rss ?? 0) - (base.rss ?? 0)) / nCold,
+      handshakesPerSec: cold.handshakesPerSec,
+      serverCpuMsPerHandshake: cold.cpuMs,
+      serverDatagramsSentPerHandshake: cold.sent,
+      serverDatagramsReceivedPerHandshake: cold.received,
+      warmupBatches: batches.length - 1,
+      warmHandshakesPerSec: warm ? warm.handshakesPerSec : Number.NaN,
+      warmServerCpuMsPerHandshake: warm ? warm.cpuMs : Number.NaN,
+      warmServerDatagramsSentPerHandshake: warm ? warm.sent : Number.NaN,
+      warmServerDatagramsReceivedPerHandshake: warm ? warm.received : Number.NaN,
+      batchCpuMsPerHandshake: batches.map((b) => b.cpuMs),
+      warmHeapBytesPerConn: warm ? ((warmMem.heapUsed ?? 0) - (base.heapUsed ?? 0)) / n : Number.NaN,
       client: proto === 'srmudp' ? client : null,
       connectMedianMs: medians.length
         ? (medians.sort((a, b) => a - b)[Math.floor(medians.length / 2)] ?? null)

@@ -201,6 +201,8 @@ export async function profileHandshakes(peers: number, n = 10): Promise<Handshak
       clientProcesses: 2,
       concurrency: 16,
       idleSeconds: 1,
+      // the profile covers the cold batch (the first connections after process start) only
+      warmupBatches: 0,
       protos: ['srmudp'],
       serverEnv: { PERF_CPU_PROFILE: join(dir, 'server.cpuprofile') },
     });

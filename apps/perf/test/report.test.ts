@@ -89,6 +89,11 @@ describe('srmudp-perf quick mode (P1 + P4)', () => {
       expect(row.failed).toBe(0);
       finite(row.heapBytesPerConn);
       positive(row.handshakesPerSec);
+      // quick mode: one warm-up batch, then the warm batch from fresh clients
+      expect(row.warmupBatches).toBe(1);
+      expect(row.batchCpuMsPerHandshake).toHaveLength(2);
+      positive(row.warmHandshakesPerSec);
+      positive(row.warmServerCpuMsPerHandshake);
       positive(row.idleSeconds);
       expect(Number.isFinite(row.idleCpuUsPerConnPerSec)).toBe(true);
       expect(row.idleCpuUsPerConnPerSec).toBeGreaterThanOrEqual(0);
@@ -113,6 +118,7 @@ describe('srmudp-perf quick mode (P1 + P4)', () => {
         'P4.heap',
         'P4.handshakes',
         'P4.hscore',
+        'P4.hscore.cold',
       ]),
     );
     for (const l of r.summary) {

@@ -5,7 +5,9 @@
  * until the orchestrator closes stdin. srmudp clients are light by default (`--client light`: a
  * bare @srmudp/core endpoint per socket, light-client.ts), so the four client processes on the
  * same cores take less CPU from the server they measure; `--client node` runs full srmudp nodes
- * (the façade with its NAT session, as before).
+ * (the façade with its NAT session, as before). `reset` (P4's warm-up) closes every client and
+ * creates a fresh batch: new sockets and new identities (fresh keys, never one the server saw),
+ * then answers ready again.
  */
 import net from 'node:net';
 import { parsePeerId } from '@srmudp/crypto';
@@ -27,6 +29,12 @@ const lights: LightClient[] = [];
 const sockets: net.Socket[] = [];
 
 async function start(): Promise<void> {
+  await createBatch();
+  send({ t: 'ready', count });
+}
+
+/** `count` clients, each with a new socket and (srmudp) a newly generated identity */
+async function createBatch(): Promise<void> {
   if (proto === 'srmudp' && light) {
     const crypto = cryptoOption(cryptoOf(args.crypto));
     for (let i = 0; i < count; i++) {
@@ -50,6 +58,19 @@ async function start(): Promise<void> {
       );
     }
   }
+}
+
+/** close every client of the batch (srmudp: a CLOSE to the server) and create a fresh batch */
+async function reset(): Promise<void> {
+  await Promise.all([
+    ...lights.splice(0).map((c) => c.close()),
+    ...nodes.splice(0).map((n) => n.close()),
+    ...sockets.splice(0).map((s) => {
+      s.destroy();
+      return Promise.resolve();
+    }),
+  ]);
+  await createBatch();
   send({ t: 'ready', count });
 }
 
@@ -104,6 +125,7 @@ async function go(m: Record<string, unknown>): Promise<void> {
 
 onMessage(async (m) => {
   if (m.t === 'go') await go(m);
+  else if (m.t === 'reset') await reset();
 });
 
 start().catch(fail);

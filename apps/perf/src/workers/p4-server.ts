@@ -1,7 +1,10 @@
 /**
  * P4 server: one node (srmudp) or one net.Server (tcp reference) that accepts many connections.
- * Messages in: mem (GC, then memory), cpu-start, cpu-end, count. Out: ready (port, card,
- * mem baseline), established ({ count, at } when the target count is reached), mem, cpu, error.
+ * Messages in: mem (GC, then memory), cpu-start, cpu-end, count, settle (after a warm-up batch:
+ * wait until every connection is gone, closing periods included, GC, then start the handshake
+ * counters and the count afresh for the next batch). Out: ready (port, card, mem baseline),
+ * established ({ count, at } when the target count is reached, once per batch), mem, cpu,
+ * settled, error.
  */
 import { once } from 'node:events';
 import net from 'node:net';
@@ -24,6 +27,8 @@ function mem() {
 }
 
 let count = 0;
+/** connections open now (tcp: sockets not closed yet; srmudp asks the endpoint) */
+let tcpOpen = 0;
 /** CPU baseline for the handshake phase (taken when ready is sent) */
 let hsCpu0 = process.cpuUsage();
 let firstAt = 0;
@@ -87,6 +92,12 @@ async function start(): Promise<void> {
     const server = net.createServer((sock) => {
       sock.setKeepAlive(true, 15_000);
       sockets.push(sock);
+      tcpOpen++;
+      sock.on('close', () => {
+        tcpOpen--;
+        const i = sockets.indexOf(sock);
+        if (i >= 0) sockets.splice(i, 1);
+      });
       sock.on('error', () => {});
       established();
     });
@@ -114,8 +125,33 @@ function packetsNow(): number {
   return t.sent + t.received;
 }
 
+/** connections the server still holds, those in their closing period included */
+function openNow(): number {
+  return node ? node.stats().endpoint.connections : tcpOpen;
+}
+
+/**
+ * After a warm-up batch the clients closed: wait (at most `timeoutMs`) until the server holds no
+ * connection, GC, then restart the handshake-phase baselines (CPU, datagrams, count) for the
+ * next batch.
+ */
+async function settle(timeoutMs: number): Promise<void> {
+  const t0 = wallMs();
+  while (openNow() > 0 && wallMs() - t0 < timeoutMs) await new Promise((r) => setTimeout(r, 20));
+  const left = openNow();
+  for (let i = 0; i < 3; i++) gc?.();
+  count = 0;
+  firstAt = 0;
+  const t = transportCounts();
+  hsSent0 = t.sent;
+  hsReceived0 = t.received;
+  hsCpu0 = process.cpuUsage();
+  send({ t: 'settled', waitedMs: wallMs() - t0, left });
+}
+
 onMessage((m) => {
-  if (m.t === 'mem') send({ t: 'mem', count, mem: mem() });
+  if (m.t === 'settle') settle(Number(m.timeoutMs ?? 30_000)).catch(fail);
+  else if (m.t === 'mem') send({ t: 'mem', count, mem: mem() });
   else if (m.t === 'count') send({ t: 'count', count });
   else if (m.t === 'cpu-start') {
     gc?.();

@@ -1,0 +1,137 @@
+import { describe, expect, it } from 'vitest';
+import type { P4Result, P4Row } from '../src/p4.js';
+import { buildSummary, p4Steady, type Report, renderMarkdown } from '../src/report.js';
+
+function row(proto: 'srmudp' | 'tcp', over: Partial<P4Row> = {}): P4Row {
+  return {
+    proto,
+    label: proto === 'srmudp' ? 'srmudp node' : 'Node TCP',
+    peers: 1000,
+    established: 1000,
+    failed: 0,
+    firstError: null,
+    heapBytesPerConn: 7400,
+    heapDeltaBytes: 7_400_000,
+    heapConnections: 1000,
+    externalBytesPerConn: 0,
+    rssBytesPerConn: 0,
+    handshakesPerSec: 500,
+    serverCpuMsPerHandshake: 1,
+    serverDatagramsSentPerHandshake: 3,
+    serverDatagramsReceivedPerHandshake: 3,
+    warmupBatches: 1,
+    warmHandshakesPerSec: 800,
+    warmServerCpuMsPerHandshake: 0.5,
+    warmServerDatagramsSentPerHandshake: 2,
+    warmServerDatagramsReceivedPerHandshake: 2,
+    batchCpuMsPerHandshake: [1, 0.5],
+    warmHeapBytesPerConn: 7500,
+    client: proto === 'srmudp' ? 'light' : null,
+    connectMedianMs: 1,
+    connectP99Ms: 2,
+    idleSeconds: 1,
+    idleCpuSec: 0,
+    idleCpuUsPerConnPerSec: 0.2,
+    idlePacketsPerConnPerSec: 0.1,
+    keepaliveMs: 15_000,
+    backend: proto === 'srmudp' ? 'sodium' : null,
+    ...over,
+  };
+}
+
+function report(rows: P4Row[], warmupBatches: number): Omit<Report, 'summary'> {
+  const p4: P4Result = {
+    peers: 1000,
+    clientProcesses: 4,
+    client: 'light',
+    concurrencyPerProcess: 16,
+    idleSeconds: 1,
+    warmupBatches,
+    rows,
+    scaling: [],
+  };
+  return {
+    schema: 'srmudp-perf/1',
+    generatedAt: '2026-01-01T00:00:00.000Z',
+    mode: 'full',
+    command: 'test',
+    wallSeconds: 1,
+    machine: {
+      cpuModel: 'cpu',
+      cores: 2,
+      memoryGiB: 1,
+      node: 'v20',
+      kernel: 'Linux',
+      platform: 'linux-x64',
+      loadAverageAtStart: [0, 0, 0],
+      cpuQuota: null,
+      startedAt: '2026-01-01T00:00:00.000Z',
+    },
+    p1: null,
+    profile: null,
+    handshakeProfile: null,
+    p2: null,
+    p3: null,
+    p4,
+    python: null,
+    notMeasured: [],
+  } as unknown as Omit<Report, 'summary'>;
+}
+
+describe('P4 cold and warm (steady-state) handshakes', () => {
+  it('the one-server-core line is the steady-state one, labelled, and the cold one is there too', () => {
+    const r = report(
+      [row('srmudp'), row('tcp', { serverCpuMsPerHandshake: 0.04, warmServerCpuMsPerHandshake: 0.02 })],
+      1,
+    );
+    const summary = buildSummary(r);
+    const core = summary.find((l) => l.id === 'P4.hscore');
+    const cold = summary.find((l) => l.id === 'P4.hscore.cold');
+    expect(core?.srmudp).toBeCloseTo(2000, 9);
+    expect(core?.reference).toBeCloseTo(50_000, 9);
+    expect(core?.figure).toContain('steady state (after 1 warm-up batch of 1000)');
+    expect(core?.figure).toContain('target 2,000/s');
+    expect(cold?.srmudp).toBeCloseTo(1000, 9);
+    expect(cold?.reference).toBeCloseTo(25_000, 9);
+    expect(cold?.figure).toContain('cold');
+    expect(summary.find((l) => l.id === 'P4.hscpu')?.srmudp).toBe(0.5);
+    expect(summary.find((l) => l.id === 'P4.handshakes')?.srmudp).toBe(800);
+    // memory stays the cold batch's, against the baseline before any client
+    expect(summary.find((l) => l.id === 'P4.heap')?.srmudp).toBeCloseTo(7400 / 1024, 9);
+
+    const md = renderMarkdown({ ...r, summary });
+    expect(md).toContain('| 500 / 800 |');
+    expect(md).toContain('| 1.00 / 0.50 |');
+    expect(md).toContain('3.00 / 3.00; 2.00 / 2.00');
+    expect(md).toContain('after 1 warm-up\nbatch of 1000 connections');
+    expect(md).not.toContain('NaN');
+  });
+
+  it('without a warm batch (--p4-warmup 0, or a report from before the warm-up) the lines are the cold ones, labelled cold', () => {
+    const noWarm: Partial<P4Row> = {
+      warmupBatches: 0,
+      warmHandshakesPerSec: Number.NaN,
+      warmServerCpuMsPerHandshake: Number.NaN,
+      batchCpuMsPerHandshake: [1],
+    };
+    const s = row('srmudp', noWarm);
+    expect(p4Steady(s)).toEqual({
+      warm: false,
+      label: 'cold (first 1000 after process start)',
+      perSec: 500,
+      cpuMs: 1,
+    });
+    const summary = buildSummary(report([s, row('tcp', noWarm)], 0));
+    expect(summary.find((l) => l.id === 'P4.hscore')?.srmudp).toBeCloseTo(1000, 9);
+    expect(summary.find((l) => l.id === 'P4.hscore')?.figure).toContain('cold (first 1000');
+    expect(summary.find((l) => l.id === 'P4.hscore.cold')).toBeUndefined();
+    // an old performance.json: no warm fields at all
+    const old = row('srmudp');
+    const o = old as Partial<P4Row>;
+    delete o.warmupBatches;
+    delete o.warmServerCpuMsPerHandshake;
+    delete o.batchCpuMsPerHandshake;
+    expect(p4Steady(old).warm).toBe(false);
+    expect(renderMarkdown({ ...report([old], 0), summary: [] })).not.toContain('NaN');
+  });
+});
