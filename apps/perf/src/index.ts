@@ -1,4 +1,5 @@
 export { describeMachine, type MachineInfo } from './machine.js';
+export { renderMarkdown } from './markdown.js';
 export { type P1Result, type P1Row, runP1 } from './p1.js';
 export { type P2Result, type P2Row, runP2 } from './p2.js';
 export { type P3Result, runP3 } from './p3.js';
@@ -12,7 +13,7 @@ export {
   selfTimes,
   topEntries,
 } from './profile.js';
-export { buildSummary, PYTHON_QUOTED_MBIT, type Report, renderMarkdown, type SummaryLine } from './report.js';
+export { buildSummary, PYTHON_QUOTED_MBIT, type Report, type SummaryLine } from './report.js';
 export {
   defaultOptions,
   FIGURES,

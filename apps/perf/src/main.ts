@@ -9,7 +9,8 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { type Report, renderMarkdown } from './report.js';
+import { renderMarkdown } from './markdown.js';
+import type { Report } from './report.js';
 import { defaultOptions, FIGURES, type Figure, runReport, writeReport } from './run.js';
 import { MiB } from './stats.js';
 

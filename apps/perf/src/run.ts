@@ -2,12 +2,13 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describeMachine, describeSource } from './machine.js';
+import { renderMarkdown } from './markdown.js';
 import { type P1Proto, runP1 } from './p1.js';
 import { type P2Variant, runP2 } from './p2.js';
 import { runP3 } from './p3.js';
 import { runP4 } from './p4.js';
 import { profileHandshakes, profileSrmudp } from './profile.js';
-import { buildSummary, pythonComparison, type Report, renderMarkdown } from './report.js';
+import { buildSummary, pythonComparison, type Report } from './report.js';
 import { MiB } from './stats.js';
 
 export type Figure = 'P1' | 'profile' | 'P2' | 'P3' | 'P4';

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
+import { p4MarginalText } from '../src/markdown.js';
 import { marginalHeap, type P4Row } from '../src/p4.js';
-import { buildSummary, p4MarginalText, type Report } from '../src/report.js';
+import { buildSummary, type Report } from '../src/report.js';
 
 function row(peers: number, heapDeltaBytes: number, over: Partial<P4Row> = {}): P4Row {
   return {

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
+import { renderMarkdown } from '../src/markdown.js';
 import type { P4Result, P4Row } from '../src/p4.js';
-import { buildSummary, p4Steady, type Report, renderMarkdown } from '../src/report.js';
+import { buildSummary, p4Steady, type Report } from '../src/report.js';
 
 function row(proto: 'srmudp' | 'tcp', over: Partial<P4Row> = {}): P4Row {
   return {
