@@ -265,7 +265,11 @@ ${table(['#', 'file:function', 'self %', 'self ms'], rows(pr.receiver))}
 
 The P4 server (one srmudp node) profiled the same way while ${h.peers} clients connect
 (${f(h.handshakesPerSec, 0)} handshakes/s, ${f(h.serverCpuMsPerHandshake, 2)} ms of server CPU per
-handshake, crypto backend ${h.backend ?? 'n/a'}), from its first to its last accepted connection.
+handshake, crypto backend ${h.backend ?? 'n/a'}), from its first to its last accepted connection, ${
+      h.warmupBatches
+        ? `in steady state as P4's summary line: after ${h.warmupBatches} warm-up batch${h.warmupBatches > 1 ? 'es' : ''} of ${h.peers} fresh clients, connected and dropped`
+        : 'the first connections after the server started (cold)'
+    }.
 What the primitives cost per IK handshake on the responder: four X25519 (about 30 µs each in
 libsodium or node:crypto here), one X25519 key generation (about 12 µs in libsodium), one
 Ed25519 → X25519 conversion of the initiator's key (about 33 µs in libsodium, which also checks

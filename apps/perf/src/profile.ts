@@ -184,6 +184,9 @@ export async function profileSrmudp(bytes: number, n = 10): Promise<ProfileResul
 
 export interface HandshakeProfileResult {
   peers: number;
+  /** batches of `peers` fresh clients connected and dropped before the profiled one (absent in
+   * reports written before the warm-up: the profile was of the cold batch) */
+  warmupBatches?: number;
   /** srmudp's crypto backend on the server and the clients */
   backend: string | null;
   handshakesPerSec: number;
@@ -192,8 +195,15 @@ export interface HandshakeProfileResult {
   byFile: { file: string; selfMs: number; pct: number }[];
 }
 
-/** The P4 server (srmudp) profiled while it accepts `peers` connections (handshake phase only). */
-export async function profileHandshakes(peers: number, n = 10): Promise<HandshakeProfileResult> {
+/**
+ * The P4 server (srmudp) profiled while it accepts `peers` connections (handshake phase only),
+ * in steady state as P4's summary line: the batch after `warmupBatches` of fresh clients.
+ */
+export async function profileHandshakes(
+  peers: number,
+  n = 10,
+  warmupBatches = 2,
+): Promise<HandshakeProfileResult> {
   const dir = mkdtempSync(join(tmpdir(), 'srmudp-perf-hsprof-'));
   try {
     const r = await runP4({
@@ -201,8 +211,8 @@ export async function profileHandshakes(peers: number, n = 10): Promise<Handshak
       clientProcesses: 2,
       concurrency: 16,
       idleSeconds: 1,
-      // the profile covers the cold batch (the first connections after process start) only
-      warmupBatches: 0,
+      // the server's profile file keeps the last batch's handshake phase
+      warmupBatches,
       protos: ['srmudp'],
       serverEnv: { PERF_CPU_PROFILE: join(dir, 'server.cpuprofile') },
     });
@@ -210,11 +220,15 @@ export async function profileHandshakes(peers: number, n = 10): Promise<Handshak
     if (!row || row.error) throw new Error(row?.error ?? 'no P4 result');
     const maps = readProfiles(dir);
     if (maps.length === 0) throw new Error('no .cpuprofile written');
+    const warm = warmupBatches > 0 && row.warmServerCpuMsPerHandshake !== undefined;
     return {
       peers,
+      warmupBatches: warm ? warmupBatches : 0,
       backend: row.backend,
-      handshakesPerSec: row.handshakesPerSec,
-      serverCpuMsPerHandshake: row.serverCpuMsPerHandshake,
+      handshakesPerSec: warm ? row.warmHandshakesPerSec : row.handshakesPerSec,
+      serverCpuMsPerHandshake: warm
+        ? (row.warmServerCpuMsPerHandshake as number)
+        : row.serverCpuMsPerHandshake,
       top: topEntries(maps, n),
       byFile: byFile(maps, n),
     };

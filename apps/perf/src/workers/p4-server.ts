@@ -2,7 +2,7 @@
  * P4 server: one node (srmudp) or one net.Server (tcp reference) that accepts many connections.
  * Messages in: mem (GC, then memory), cpu-start, cpu-end, count, settle (after a warm-up batch:
  * wait until every connection is gone, closing periods included, GC, then start the handshake
- * counters and the count afresh for the next batch). Out: ready (port, card, mem baseline),
+ * counters, the count and PERF_CPU_PROFILE's profiler afresh for the next batch). Out: ready (port, card, mem baseline),
  * established ({ count, at } when the target count is reached, once per batch), mem, cpu,
  * settled, error.
  */
@@ -78,7 +78,7 @@ async function start(): Promise<void> {
     hsSent0 = t0.sent;
     hsReceived0 = t0.received;
     hsCpu0 = process.cpuUsage();
-    startProfile(); // PERF_CPU_PROFILE: the handshake phase only
+    startProfile(); // PERF_CPU_PROFILE: the (cold) batch's handshake phase
     send({
       t: 'ready',
       host,
@@ -146,6 +146,7 @@ async function settle(timeoutMs: number): Promise<void> {
   hsSent0 = t.sent;
   hsReceived0 = t.received;
   hsCpu0 = process.cpuUsage();
+  startProfile(); // PERF_CPU_PROFILE: this batch's handshake phase (the file keeps the last batch's)
   send({ t: 'settled', waitedMs: wallMs() - t0, left });
 }
 
