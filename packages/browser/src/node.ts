@@ -81,7 +81,9 @@ export class BrowserNode {
   /** the one loop: core's timers, events and transmits (loop.ts) */
   readonly #loop: BrowserLoop;
   readonly #highWater: number;
-  /** counters: packets held back by WebSocket backpressure, drops by reason */
+  /** counters: `backpressureWaits`, the driver's runs that found the WebSocket above its high-water
+   * mark and left core's packets queued (counted again at each 2 ms re-check while it stays above,
+   * whether or not a packet was ready), and drops by reason */
   readonly counters = {
     backpressureWaits: 0,
     /** a datagram core addressed elsewhere than the relay (the page has no other carrier) */
