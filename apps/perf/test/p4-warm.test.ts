@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { renderMarkdown } from '../src/markdown.js';
 import type { P4Result, P4Row } from '../src/p4.js';
 import { buildSummary, p4Steady, type Report } from '../src/report.js';
+import { TEST_MACHINE } from './fixtures.js';
 
 function row(proto: 'srmudp' | 'tcp', over: Partial<P4Row> = {}): P4Row {
   return {
@@ -57,17 +58,7 @@ function report(rows: P4Row[], warmupBatches: number): Omit<Report, 'summary'> {
     mode: 'full',
     command: 'test',
     wallSeconds: 1,
-    machine: {
-      cpuModel: 'cpu',
-      cores: 2,
-      memoryGiB: 1,
-      node: 'v20',
-      kernel: 'Linux',
-      platform: 'linux-x64',
-      loadAverageAtStart: [0, 0, 0],
-      cpuQuota: null,
-      startedAt: '2026-01-01T00:00:00.000Z',
-    },
+    machine: TEST_MACHINE,
     p1: null,
     profile: null,
     handshakeProfile: null,

@@ -6,6 +6,7 @@ import { renderMarkdown } from '../src/markdown.js';
 import { P1_PROTOS } from '../src/p1.js';
 import { defaultOptions, type RunOptions, runReport, writeReport } from '../src/run.js';
 import { MiB } from '../src/stats.js';
+import { TEST_MACHINE } from './fixtures.js';
 
 // Quick mode of P1 and P4 at small sizes: checks the report's shape and that every figure is a
 // positive finite number. Speed targets live in docs/performance.md, not here.
@@ -162,17 +163,7 @@ describe('srmudp-perf quick mode (P1 + P4)', () => {
       mode: 'quick',
       command: 'test',
       wallSeconds: 1,
-      machine: {
-        cpuModel: 'cpu',
-        cores: 2,
-        memoryGiB: 1,
-        node: 'v20',
-        kernel: 'Linux',
-        platform: 'linux-x64',
-        loadAverageAtStart: [0, 0, 0],
-        cpuQuota: null,
-        startedAt: '2026-01-01T00:00:00.000Z',
-      },
+      machine: TEST_MACHINE,
       summary: [],
       p1: null,
       profile: null,

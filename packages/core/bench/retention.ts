@@ -14,6 +14,7 @@ import { identityFromSecret } from '@srmudp/crypto';
 import { sodiumBackend } from '@srmudp/crypto-node';
 import type { Address } from '@srmudp/wire';
 import { CoreEndpoint } from '../src/endpoint.js';
+import { collectionSizes } from '../test/collection-sizes.js';
 
 const N = Number(process.argv[2] ?? 1000);
 const K = Number(process.argv[3] ?? 4);
@@ -31,25 +32,6 @@ let now = 1000;
 let gen = 0;
 const idS = identityFromSecret(random(32));
 const server = new CoreEndpoint({ identity: idS, ...cfg }, now);
-
-function collectionSizes(root: object): Map<string, number> {
-  const out = new Map<string, number>();
-  const seen = new Set<unknown>();
-  const add = (path: string, n: number) => out.set(path, (out.get(path) ?? 0) + n);
-  const walk = (o: unknown, path: string): void => {
-    if (o === null || typeof o !== 'object' || seen.has(o) || ArrayBuffer.isView(o)) return;
-    seen.add(o);
-    if (o instanceof Map || o instanceof Set) {
-      add(path, o.size);
-      for (const v of o.values()) walk(v, `${path}[]`);
-    } else if (Array.isArray(o)) {
-      add(path, o.length);
-      for (const v of o) walk(v, `${path}[]`);
-    } else for (const [k, v] of Object.entries(o)) walk(v, path === '' ? k : `${path}.${k}`);
-  };
-  walk(root, '');
-  return out;
-}
 
 function serverTimers(): void {
   const t = server.pollTimeout();

@@ -12,6 +12,7 @@ import { sodiumBackend } from '@srmudp/crypto-node';
 import type { Address } from '@srmudp/wire';
 import { describe, expect, it } from 'vitest';
 import { CoreEndpoint } from '../src/endpoint.js';
+import { collectionSizes } from './collection-sizes.js';
 
 /** Tables allowed to keep an entry per gone peer, and their caps (the bounds' own tests: crypto). */
 const BOUNDED: Record<string, number> = {
@@ -20,26 +21,6 @@ const BOUNDED: Record<string, number> = {
   // host → /24 or /64 prefix cache of the handshake budgets (cleared when full)
   'secure.responder.gate.sources.prefixes': 4096,
 };
-
-/** Total size of every Map, Set and array reachable from `root`, by property path. */
-function collectionSizes(root: object): Map<string, number> {
-  const out = new Map<string, number>();
-  const seen = new Set<unknown>();
-  const add = (path: string, n: number) => out.set(path, (out.get(path) ?? 0) + n);
-  const walk = (o: unknown, path: string): void => {
-    if (o === null || typeof o !== 'object' || seen.has(o) || ArrayBuffer.isView(o)) return;
-    seen.add(o);
-    if (o instanceof Map || o instanceof Set) {
-      add(path, o.size);
-      for (const v of o.values()) walk(v, `${path}[]`);
-    } else if (Array.isArray(o)) {
-      add(path, o.length);
-      for (const v of o) walk(v, `${path}[]`);
-    } else for (const [k, v] of Object.entries(o)) walk(v, path === '' ? k : `${path}.${k}`);
-  };
-  walk(root, '');
-  return out;
-}
 
 const random = (n: number) => new Uint8Array(randomBytes(n));
 const backend = sodiumBackend();
