@@ -342,3 +342,25 @@ function splitEven(total: number, parts: number): number[] {
   for (let i = 0; i < parts; i++) out.push(Math.floor(total / parts) + (i < total % parts ? 1 : 0));
   return out.filter((n) => n > 0);
 }
+
+/**
+ * A P4 row's handshake figures for the summary and the handshake profile: the warm batch
+ * (steady state) when one was measured, the cold batch otherwise (cold-only runs, and reports
+ * written before the warm-up, whose rows lack the warm fields).
+ */
+export function p4Steady(row: P4Row): { warm: boolean; label: string; perSec: number; cpuMs: number } {
+  const w = row.warmServerCpuMsPerHandshake;
+  if (row.warmupBatches > 0 && w !== undefined && Number.isFinite(w))
+    return {
+      warm: true,
+      label: `steady state (after ${row.warmupBatches} warm-up batch${row.warmupBatches > 1 ? 'es' : ''} of ${row.peers})`,
+      perSec: row.warmHandshakesPerSec,
+      cpuMs: w,
+    };
+  return {
+    warm: false,
+    label: `cold (first ${row.peers} after process start)`,
+    perSec: row.handshakesPerSec,
+    cpuMs: row.serverCpuMsPerHandshake,
+  };
+}

@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { transferOnce } from './p1.js';
-import { runP4 } from './p4.js';
+import { p4Steady, runP4 } from './p4.js';
 import { MB } from './stats.js';
 
 export interface ProfileEntry {
@@ -220,15 +220,13 @@ export async function profileHandshakes(
     if (!row || row.error) throw new Error(row?.error ?? 'no P4 result');
     const maps = readProfiles(dir);
     if (maps.length === 0) throw new Error('no .cpuprofile written');
-    const warm = warmupBatches > 0 && row.warmServerCpuMsPerHandshake !== undefined;
+    const s = p4Steady(row);
     return {
       peers,
-      warmupBatches: warm ? warmupBatches : 0,
+      warmupBatches: s.warm ? row.warmupBatches : 0,
       backend: row.backend,
-      handshakesPerSec: warm ? row.warmHandshakesPerSec : row.handshakesPerSec,
-      serverCpuMsPerHandshake: warm
-        ? (row.warmServerCpuMsPerHandshake as number)
-        : row.serverCpuMsPerHandshake,
+      handshakesPerSec: s.perSec,
+      serverCpuMsPerHandshake: s.cpuMs,
       top: topEntries(maps, n),
       byFile: byFile(maps, n),
     };

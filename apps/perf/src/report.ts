@@ -3,7 +3,7 @@ import type { MachineInfo, SourceInfo } from './machine.js';
 import type { P1Result } from './p1.js';
 import type { P2Result } from './p2.js';
 import type { P3Result } from './p3.js';
-import { marginalHeap, type P4Result, type P4Row } from './p4.js';
+import { marginalHeap, type P4Result, p4Steady } from './p4.js';
 import type { HandshakeProfileResult, ProfileResult } from './profile.js';
 import { MB, ratio } from './stats.js';
 
@@ -290,27 +290,6 @@ export function buildSummary(r: Omit<Report, 'summary'>): SummaryLine[] {
     });
   }
   return out;
-}
-
-/**
- * A P4 row's handshake figures for the summary: the warm batch (steady state) when one was
- * measured, the cold batch otherwise (cold-only runs and reports written before the warm-up).
- */
-export function p4Steady(row: P4Row): { warm: boolean; label: string; perSec: number; cpuMs: number } {
-  const w = row.warmServerCpuMsPerHandshake;
-  if (row.warmupBatches > 0 && w !== undefined && Number.isFinite(w))
-    return {
-      warm: true,
-      label: `steady state (after ${row.warmupBatches} warm-up batch${row.warmupBatches > 1 ? 'es' : ''} of ${row.peers})`,
-      perSec: row.warmHandshakesPerSec,
-      cpuMs: w,
-    };
-  return {
-    warm: false,
-    label: `cold (first ${row.peers} after process start)`,
-    perSec: row.handshakesPerSec,
-    cpuMs: row.serverCpuMsPerHandshake,
-  };
 }
 
 export function pythonComparison(p1: P1Result | null): Report['python'] {

@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { renderMarkdown } from '../src/markdown.js';
 import type { P4Result, P4Row } from '../src/p4.js';
-import { buildSummary, p4Steady, type Report } from '../src/report.js';
+import { p4Steady } from '../src/p4.js';
+import { buildSummary, type Report } from '../src/report.js';
 import { TEST_MACHINE } from './fixtures.js';
 
 function row(proto: 'srmudp' | 'tcp', over: Partial<P4Row> = {}): P4Row {

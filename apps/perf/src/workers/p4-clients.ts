@@ -62,14 +62,8 @@ async function createBatch(): Promise<void> {
 
 /** close every client of the batch (srmudp: a CLOSE to the server) and create a fresh batch */
 async function reset(): Promise<void> {
-  await Promise.all([
-    ...lights.splice(0).map((c) => c.close()),
-    ...nodes.splice(0).map((n) => n.close()),
-    ...sockets.splice(0).map((s) => {
-      s.destroy();
-      return Promise.resolve();
-    }),
-  ]);
+  for (const s of sockets.splice(0)) s.destroy();
+  await Promise.all([...lights.splice(0).map((c) => c.close()), ...nodes.splice(0).map((n) => n.close())]);
   await createBatch();
   send({ t: 'ready', count });
 }

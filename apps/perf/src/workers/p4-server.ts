@@ -27,13 +27,12 @@ function mem() {
 }
 
 let count = 0;
-/** connections open now (tcp: sockets not closed yet; srmudp asks the endpoint) */
-let tcpOpen = 0;
 /** CPU baseline for the handshake phase (taken when ready is sent) */
 let hsCpu0 = process.cpuUsage();
 let firstAt = 0;
 let node: SrmudpNode | null = null;
-const sockets: net.Socket[] = [];
+/** tcp: the sockets not closed yet */
+const sockets = new Set<net.Socket>();
 
 /** the server socket's datagram counters when ready was sent */
 let hsSent0 = 0;
@@ -74,11 +73,7 @@ async function start(): Promise<void> {
     node.on('connection', () => established());
     const base = mem();
     const card = node.contactCard(); // (signs a record: before the CPU baseline and the profile)
-    const t0 = transportCounts();
-    hsSent0 = t0.sent;
-    hsReceived0 = t0.received;
-    hsCpu0 = process.cpuUsage();
-    startProfile(); // PERF_CPU_PROFILE: the (cold) batch's handshake phase
+    startHandshakePhase();
     send({
       t: 'ready',
       host,
@@ -91,20 +86,15 @@ async function start(): Promise<void> {
   } else {
     const server = net.createServer((sock) => {
       sock.setKeepAlive(true, 15_000);
-      sockets.push(sock);
-      tcpOpen++;
-      sock.on('close', () => {
-        tcpOpen--;
-        const i = sockets.indexOf(sock);
-        if (i >= 0) sockets.splice(i, 1);
-      });
+      sockets.add(sock);
+      sock.on('close', () => sockets.delete(sock));
       sock.on('error', () => {});
       established();
     });
     server.listen({ port: 0, host, backlog: 4096 });
     await once(server, 'listening');
     const base = mem();
-    hsCpu0 = process.cpuUsage();
+    startHandshakePhase();
     send({ t: 'ready', host, port: (server.address() as net.AddressInfo).port, mem: base });
   }
 }
@@ -127,7 +117,21 @@ function packetsNow(): number {
 
 /** connections the server still holds, those in their closing period included */
 function openNow(): number {
-  return node ? node.stats().endpoint.connections : tcpOpen;
+  return node ? node.stats().endpoint.connections : sockets.size;
+}
+
+/**
+ * A batch's handshake phase starts: the count, the CPU and datagram baselines and (with
+ * PERF_CPU_PROFILE) the profiler afresh; the file keeps the last batch's profile.
+ */
+function startHandshakePhase(): void {
+  count = 0;
+  firstAt = 0;
+  const t = transportCounts();
+  hsSent0 = t.sent;
+  hsReceived0 = t.received;
+  hsCpu0 = process.cpuUsage();
+  startProfile();
 }
 
 /**
@@ -140,13 +144,7 @@ async function settle(timeoutMs: number): Promise<void> {
   while (openNow() > 0 && wallMs() - t0 < timeoutMs) await new Promise((r) => setTimeout(r, 20));
   const left = openNow();
   for (let i = 0; i < 3; i++) gc?.();
-  count = 0;
-  firstAt = 0;
-  const t = transportCounts();
-  hsSent0 = t.sent;
-  hsReceived0 = t.received;
-  hsCpu0 = process.cpuUsage();
-  startProfile(); // PERF_CPU_PROFILE: this batch's handshake phase (the file keeps the last batch's)
+  startHandshakePhase();
   send({ t: 'settled', waitedMs: wallMs() - t0, left });
 }
 
