@@ -35,8 +35,18 @@ const MIN_HANDSHAKE = 11 + 2 * MAC_LENGTH;
 
 const utf8 = new TextEncoder();
 
+/** `host|port` in UTF-8: what a cookie is bound to. IP literals are ASCII, written byte by byte
+ * (TextEncoder's native call costs more than the copy for these ~20 bytes); anything else is
+ * encoded by TextEncoder. The same bytes either way. */
 function addressBytes(a: Address): Uint8Array {
-  return utf8.encode(`${a.host}|${a.port}`);
+  const text = `${a.host}|${a.port}`;
+  const out = new Uint8Array(text.length);
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c > 0x7f) return utf8.encode(text);
+    out[i] = c;
+  }
+  return out;
 }
 
 /** @internal */
