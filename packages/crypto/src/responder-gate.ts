@@ -164,12 +164,7 @@ export class ResponderGate {
   ) {
     if (this.cookieRate.take(now, src ?? this.sources.of(from))) {
       const key = pkt.pattern === HandshakePattern.IK ? this.own().cookie : cookieKey(null);
-      const { nonce, sealed } = this.cookies.sealCookie(
-        now,
-        address ?? addressBytes(from),
-        key,
-        mac1Of(raw),
-      );
+      const { nonce, sealed } = this.cookies.sealCookie(now, address ?? addressBytes(from), key, mac1Of(raw));
       const reply: CookieReplyPacket = {
         type: 'cookie_reply',
         receiverIndex: pkt.senderIndex,
