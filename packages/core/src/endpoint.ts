@@ -437,7 +437,8 @@ export class CoreEndpoint implements EndpointApi {
     // 'connected' and may close. The policy is about who may connect to us.
     if (!incoming) return true;
     if (this.closing) return false;
-    // `key` is crypto's object of the peer's key, whose hex its own tables already made
+    // `key` is crypto's object of the peer's key: keyToHex memoises its hex on it, one string
+    // shared with crypto's tables (which key on the same object)
     const existing = this.table.ofKeyHex(keyToHex(key));
     const known = existing !== undefined && !existing.isFinished;
     if (!known && this.table.live() >= this.settings.maxConnections) {
