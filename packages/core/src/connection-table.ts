@@ -35,11 +35,14 @@ export class ConnectionTable {
     return this.byId.size;
   }
 
-  /** Connections not yet finished (the `maxConnections` count). */
+  /**
+   * Connections not yet finished (the `maxConnections` count): every connection in the table, as
+   * one leaves it in the call that finishes it (CoreConnection.finalize → the endpoint's
+   * onFinished → {@link remove}). O(1): the accept policy asks on every incoming handshake, and a
+   * count by iteration cost a responder with n connections O(n) per handshake (issue 19).
+   */
   live(): number {
-    let n = 0;
-    for (const c of this.byId.values()) if (!c.isFinished) n++;
-    return n;
+    return this.byId.size;
   }
 
   get handshakingCount(): number {
@@ -110,6 +113,11 @@ export class ConnectionTable {
   /** The connection `connect()` and later handshakes with this peer must find. */
   setKey(key: Uint8Array, conn: CoreConnection): void {
     this.byKey.set(keyToHex(key), conn);
+  }
+
+  /** {@link setKey} by the key's hex (`keyToHex` of a peer's key object). */
+  setKeyHex(keyHex: string, conn: CoreConnection): void {
+    this.byKey.set(keyHex, conn);
   }
 
   ofChannel(channel: SecureChannel): CoreConnection | undefined {

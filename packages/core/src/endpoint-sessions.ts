@@ -10,7 +10,7 @@
  * policy are the endpoint's.
  */
 import { type SecureChannel, type SecureEvent, shortPeerId } from '@srmudp/crypto';
-import type { Address } from '@srmudp/wire';
+import { type Address, keyToHex } from '@srmudp/wire';
 import type { LogSink } from './api.js';
 import type { CoreConnection } from './connection.js';
 import type { ConnectionTable } from './connection-table.js';
@@ -41,7 +41,8 @@ export class EndpointSessions {
     const channel = ev.channel;
     const existing = table.ofChannel(channel);
     const boot = ev.remoteOptions.get(BOOT_ID_OPTION) ?? null;
-    const byKey = table.ofKey(ev.remoteKey);
+    // crypto's key object of the peer: its hex string is the one crypto's tables already made
+    const byKey = table.ofKeyHex(keyToHex(ev.remoteKey));
     if (
       existing !== undefined &&
       existing.state === 'handshaking' &&
@@ -118,9 +119,10 @@ export class EndpointSessions {
     const remoteKey = session.remoteKey ?? (channel.remoteKey as Uint8Array);
     conn.establish(now, channel, { ...session, remoteKey }, this.host.localKey);
     // the established connection is the one connect() and later handshakes must find
-    const cur = table.ofKey(remoteKey);
+    const hex = keyToHex(remoteKey);
+    const cur = table.ofKeyHex(hex);
     if (cur === undefined || cur === conn || cur.isFinished || cur.state !== 'established')
-      table.setKey(remoteKey, conn);
+      table.setKeyHex(hex, conn);
   }
 
   /** A connection the peer started (incoming, or a new session on a released channel). */
@@ -131,7 +133,8 @@ export class EndpointSessions {
     boot: Uint8Array | null,
     ev: { address: Address; handshakeRttMs: number | null },
   ): CoreConnection {
-    const conn = this.host.newConnection(false, remoteKey.slice());
+    // the connection takes `remoteKey` itself when it is established, just below
+    const conn = this.host.newConnection(false, remoteKey);
     conn.channels.setRemoteBoot(boot);
     this.host.table.setKey(remoteKey, conn);
     this.host.table.bindChannel(channel, conn);

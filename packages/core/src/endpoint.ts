@@ -6,6 +6,7 @@ import {
   classifyDatagram,
   copyAddress,
   equalBytes,
+  keyToHex,
   PacketType,
   PollQueue,
   sameAddress,
@@ -436,7 +437,9 @@ export class CoreEndpoint implements EndpointApi {
     // 'connected' and may close. The policy is about who may connect to us.
     if (!incoming) return true;
     if (this.closing) return false;
-    const existing = this.table.ofKey(key);
+    // `key` is crypto's object of the peer's key: keyToHex memoises its hex on it, one string
+    // shared with crypto's tables (which key on the same object)
+    const existing = this.table.ofKeyHex(keyToHex(key));
     const known = existing !== undefined && !existing.isFinished;
     if (!known && this.table.live() >= this.settings.maxConnections) {
       this.drop('connection_limit');

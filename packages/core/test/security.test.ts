@@ -91,6 +91,22 @@ describe('limits', () => {
     expect(cs[2]!.find('connect_failed')[0]?.error.code).toBe('HANDSHAKE_TIMEOUT');
   });
 
+  it('maxConnections: a connection that is gone frees its place', () => {
+    // the limit counts the connections in the endpoint's table (ConnectionTable.live: its size),
+    // so one that finished must have left it
+    const { net, s, cs } = star('maxconn-gone', 3, { limits: { maxConnections: 2 } });
+    const first = cs[0]!.ep.connect(net.now, { addresses: [ADDR_B], remoteKey: s.key });
+    cs[1]!.ep.connect(net.now, { addresses: [ADDR_B], remoteKey: s.key });
+    net.drive({ until: () => s.count('connected') === 2, maxTimeMs: 5000 });
+    first.close(net.now);
+    net.drive({ until: () => s.count('gone') === 1, maxTimeMs: 10_000 });
+    expect(s.ep.stats().connections).toBe(1);
+    cs[2]!.ep.connect(net.now, { addresses: [ADDR_B], remoteKey: s.key });
+    net.drive({ until: () => s.count('connected') === 3, maxTimeMs: 10_000 });
+    expect(cs[2]!.count('connected')).toBe(1);
+    expect(s.ep.stats().drops.connection_limit ?? 0).toBe(0);
+  });
+
   it('maxConnections on the dialling side: connect() beyond it fails with LIMIT', () => {
     const { net, a, b } = simPair('limit-dial', { a: { limits: { maxConnections: 1 } } });
     a.ep.connect(net.now, { addresses: [ADDR_B], remoteKey: b.key });

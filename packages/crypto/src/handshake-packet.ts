@@ -1,6 +1,9 @@
 import { encodePacketBytes, type HandshakePacket, MAC_LENGTH, WIRE_VERSION } from '@srmudp/wire';
 import { writeMac1 } from './macs.js';
 
+/** Both MACs before they are written (the encoder only reads them). */
+const ZERO_MAC = new Uint8Array(MAC_LENGTH);
+
 /**
  * A handshake packet (wire-format.md §5) around a Noise message. With `mac1Key` its mac1 is
  * written at once (responses, XX message 3); without, both MACs stay zero for the sender to
@@ -21,8 +24,8 @@ export function handshakePacket(
     senderIndex,
     receiverIndex,
     noise,
-    mac1: new Uint8Array(MAC_LENGTH),
-    mac2: new Uint8Array(MAC_LENGTH),
+    mac1: ZERO_MAC,
+    mac2: ZERO_MAC,
   });
   if (mac1Key !== undefined) writeMac1(bytes, mac1Key);
   return bytes;

@@ -61,27 +61,41 @@ export function encodePayload(fields: {
   timestamp?: Uint8Array;
   app?: HandshakeOptions | undefined;
 }): Uint8Array {
-  const entries: [number, Uint8Array][] = [];
-  if (fields.senderIndex !== undefined) {
-    const b = new Uint8Array(4);
-    new DataView(b.buffer).setUint32(0, fields.senderIndex);
-    entries.push([OptionType.SenderIndex, b]);
-  }
-  if (fields.identityKey) entries.push([OptionType.IdentityKey, fields.identityKey]);
-  if (fields.keyPhase !== undefined) entries.push([OptionType.KeyPhase, Uint8Array.of(fields.keyPhase)]);
-  if (fields.timestamp) entries.push([OptionType.Timestamp, fields.timestamp]);
-  if (fields.app) for (const [t, v] of fields.app) entries.push([t, v]);
+  // sized first, then written in place: no list of entries or temporary arrays (one per handshake
+  // message and side)
+  const { senderIndex, identityKey, keyPhase, timestamp, app } = fields;
   let len = 0;
-  for (const [, v] of entries) len += 2 + v.length;
+  if (senderIndex !== undefined) len += 2 + 4;
+  if (identityKey) len += 2 + identityKey.length;
+  if (keyPhase !== undefined) len += 2 + 1;
+  if (timestamp) len += 2 + timestamp.length;
+  if (app) for (const v of app.values()) len += 2 + v.length;
   const out = new Uint8Array(len);
   let o = 0;
-  for (const [t, v] of entries) {
-    out[o++] = t;
-    out[o++] = v.length;
-    out.set(v, o);
-    o += v.length;
+  if (senderIndex !== undefined) {
+    out[o++] = OptionType.SenderIndex;
+    out[o++] = 4;
+    out[o++] = senderIndex >>> 24;
+    out[o++] = (senderIndex >>> 16) & 0xff;
+    out[o++] = (senderIndex >>> 8) & 0xff;
+    out[o++] = senderIndex & 0xff;
   }
+  if (identityKey) o = writeEntry(out, o, OptionType.IdentityKey, identityKey);
+  if (keyPhase !== undefined) {
+    out[o++] = OptionType.KeyPhase;
+    out[o++] = 1;
+    out[o++] = keyPhase;
+  }
+  if (timestamp) o = writeEntry(out, o, OptionType.Timestamp, timestamp);
+  if (app) for (const [t, v] of app) o = writeEntry(out, o, t, v);
   return out;
+}
+
+function writeEntry(out: Uint8Array, o: number, t: number, v: Uint8Array): number {
+  out[o] = t;
+  out[o + 1] = v.length;
+  out.set(v, o + 2);
+  return o + 2 + v.length;
 }
 
 /** Parses a payload; null if malformed. Never throws. */
@@ -93,7 +107,10 @@ export function decodePayload(bytes: Uint8Array): ParsedPayload | null {
     timestamp: null,
     app: new Map(),
   };
-  const seen = new Set<number>();
+  // each type at most once: the types below 32 (crypto's and the first application options) in
+  // a bit mask, a set only when a payload carries others
+  let seenLow = 0;
+  let seenHigh: Set<number> | null = null;
   let o = 0;
   while (o < bytes.length) {
     if (bytes.length - o < 2) return null;
@@ -101,8 +118,14 @@ export function decodePayload(bytes: Uint8Array): ParsedPayload | null {
     const len = bytes[o + 1] as number;
     o += 2;
     if (bytes.length - o < len) return null;
-    if (seen.has(t)) return null;
-    seen.add(t);
+    if (t < 32) {
+      if ((seenLow >>> t) & 1) return null;
+      seenLow |= 1 << t;
+    } else {
+      seenHigh ??= new Set();
+      if (seenHigh.has(t)) return null;
+      seenHigh.add(t);
+    }
     const v = bytes.subarray(o, o + len);
     o += len;
     const fixed = FIXED_LENGTH[t];

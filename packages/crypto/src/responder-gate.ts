@@ -35,8 +35,18 @@ const MIN_HANDSHAKE = 11 + 2 * MAC_LENGTH;
 
 const utf8 = new TextEncoder();
 
+/** `host|port` in UTF-8: what a cookie is bound to. IP literals are ASCII, written byte by byte
+ * (TextEncoder's native call costs more than the copy for these ~20 bytes); anything else is
+ * encoded by TextEncoder. The same bytes either way. */
 function addressBytes(a: Address): Uint8Array {
-  return utf8.encode(`${a.host}|${a.port}`);
+  const text = `${a.host}|${a.port}`;
+  const out = new Uint8Array(text.length);
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c > 0x7f) return utf8.encode(text);
+    out[i] = c;
+  }
+  return out;
 }
 
 /** @internal */
@@ -143,10 +153,18 @@ export class ResponderGate {
 
   /** Sends a cookie reply (to an unproven source address) unless the source is over its cookie
    * budget; returns `reason` either way. */
-  private cookieReply(now: number, from: Address, pkt: HandshakePacket, raw: Uint8Array, reason: DropReason) {
-    if (this.cookieRate.take(now, this.sources.of(from))) {
+  private cookieReply(
+    now: number,
+    from: Address,
+    src: Source | null,
+    address: Uint8Array | null,
+    pkt: HandshakePacket,
+    raw: Uint8Array,
+    reason: DropReason,
+  ) {
+    if (this.cookieRate.take(now, src ?? this.sources.of(from))) {
       const key = pkt.pattern === HandshakePattern.IK ? this.own().cookie : cookieKey(null);
-      const { nonce, sealed } = this.cookies.sealCookie(now, addressBytes(from), key, mac1Of(raw));
+      const { nonce, sealed } = this.cookies.sealCookie(now, address ?? addressBytes(from), key, mac1Of(raw));
       const reply: CookieReplyPacket = {
         type: 'cookie_reply',
         receiverIndex: pkt.senderIndex,
@@ -202,10 +220,13 @@ export class ResponderGate {
       const ik = pkt.pattern === HandshakePattern.IK;
       // 1. mac1 before anything costly (WireGuard §5.4.4).
       if (!verifyMac1(raw, ik ? this.own().mac1 : mac1Key(null))) return 'bad_mac1';
-      // 2. mac2: when present it must be valid; under load it is required (§5.4.7).
-      if (hasMac2 && !this.cookies.verifyMac2(now, raw, addressBytes(from)))
-        return this.cookieReply(now, from, pkt, raw, 'bad_mac2');
-      if (!hasMac2 && underLoad) return this.cookieReply(now, from, pkt, raw, 'under_load');
+      // 2. mac2: when present it must be valid; under load it is required (§5.4.7). The source's
+      // keys and address bytes are made once per datagram, for the check and the reply.
+      if (hasMac2) {
+        const address = addressBytes(from);
+        if (!this.cookies.verifyMac2(now, raw, address))
+          return this.cookieReply(now, from, src, address, pkt, raw, 'bad_mac2');
+      } else if (underLoad) return this.cookieReply(now, from, src, null, pkt, raw, 'under_load');
       if (src !== null && !this.handshakeRate.take(now, src)) return 'rate_limited';
     } catch {
       // Defensive: a bug must not turn hostile input into an exception for the driver loop.

@@ -38,6 +38,9 @@ describe('handshake payload options (TLV)', () => {
       Uint8Array.of(0x10, 5, 1), // truncated
       Uint8Array.of(0x10), // truncated header
       Uint8Array.of(0x10, 0, 0x10, 0), // duplicate
+      Uint8Array.of(OptionType.KeyPhase, 1, 0, 0x10, 0, OptionType.KeyPhase, 1, 1), // duplicate crypto type
+      Uint8Array.of(0x1f, 0, 0x1f, 0), // duplicate, the last type of the bit mask
+      Uint8Array.of(0xff, 1, 7, 0x20, 0, 0xff, 0), // duplicate above 31
     ]) {
       expect(decodePayload(bad)).toBeNull();
     }

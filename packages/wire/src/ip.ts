@@ -61,17 +61,26 @@ export function formatIp(bytes: Uint8Array, options?: FormatIpOptions): string {
 }
 
 function parseIpv4Into(s: string, out: Uint8Array, o: number): boolean {
-  const parts = s.split('.');
-  if (parts.length !== 4) return false;
-  for (let i = 0; i < 4; i++) {
-    const p = parts[i]!;
-    // Decimal only, no leading zeros (they mean octal to some parsers).
-    if (!/^(0|[1-9][0-9]{0,2})$/.test(p)) return false;
-    const v = Number(p);
-    if (v > 255) return false;
-    out[o + i] = v;
+  // one pass over the characters, no split or regex: a responder parses each new initiator's
+  // host (its rate-limit prefix, crypto's handshake-guard.ts)
+  let part = 0;
+  let v = 0;
+  let digits = 0;
+  for (let i = 0; i <= s.length; i++) {
+    const c = i < s.length ? s.charCodeAt(i) : 0x2e;
+    if (c === 0x2e) {
+      // Decimal only, no leading zeros (they mean octal to some parsers), at most 255.
+      if (digits === 0 || part > 3) return false;
+      out[o + part++] = v;
+      v = 0;
+      digits = 0;
+    } else if (c >= 0x30 && c <= 0x39) {
+      if (digits > 0 && v === 0) return false;
+      v = v * 10 + (c - 0x30);
+      if (++digits > 3 || v > 255) return false;
+    } else return false;
   }
-  return true;
+  return part === 4;
 }
 
 /** Bytes of an IPv4 (4) or IPv6 (16) text address, or undefined when `s` is neither. */

@@ -48,11 +48,38 @@ describe('IP text', () => {
     for (const [input, out] of cases) expect(canonicalIp(input)).toBe(out);
   });
 
+  it('parses dotted IPv4 as an obvious reference does (split, decimal without leading zeros, <= 255)', () => {
+    const reference = (s: string): Uint8Array | undefined => {
+      const parts = s.split('.');
+      if (parts.length !== 4 || !parts.every((p) => /^(0|[1-9][0-9]{0,2})$/.test(p) && Number(p) <= 255))
+        return undefined;
+      return Uint8Array.from(parts.map(Number));
+    };
+    const part = fc.oneof(
+      fc.integer({ min: 0, max: 300 }).map(String),
+      fc.constantFrom('', '00', '01', '007', '1a', ' 1', '-1', '1000', '255', '256'),
+    );
+    const text = fc.oneof(
+      fc.array(part, { minLength: 1, maxLength: 6 }).map((p) => p.join('.')),
+      fc.stringMatching(/^[0-9.]{0,16}$/),
+    );
+    fc.assert(
+      fc.property(text, (s) => {
+        expect(parseIp(s), s).toEqual(reference(s));
+      }),
+      { numRuns: runs },
+    );
+  });
+
   it('rejects what is not an address', () => {
     for (const bad of [
       '',
       '1.2.3',
       '1.2.3.4.5',
+      '1.2.3.4.',
+      '.1.2.3',
+      '1..2.3',
+      '1.2.3.00',
       '256.1.1.1',
       '01.2.3.4',
       '1.2.3.-4',
