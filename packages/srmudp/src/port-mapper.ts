@@ -48,6 +48,14 @@ const lib = (): Promise<Library> => {
 };
 /** NAT-PMP answers in milliseconds on a LAN; a router without it stays silent (or ICMP). */
 const PMP_TIMEOUT_MS = 1500;
+/**
+ * SSDP's M-SEARCH is one UDP datagram to a multicast group: the UPnP Device Architecture (1.1,
+ * §1.3.2) asks control points to send it more than once. Sent again at this interval until a
+ * gateway answers or the attempt ends, so one lost datagram (or a router that starts answering
+ * a moment after the search) does not cost the whole attempt and the wait until the next one
+ * (punch's port-mapping.ts: minutes).
+ */
+const SSDP_SEARCH_INTERVAL_MS = 2000;
 
 /** The part of the library's UPnP gateway object used to delete a mapping correctly (see unmap). */
 interface SoapDevice {
@@ -213,7 +221,7 @@ export class RouterPortMapper implements PortMapperIo {
     let g = this.#upnp;
     if (g === null) {
       const client = (await lib()).upnpNat({ autoRefresh: false });
-      for await (const found of client.findGateways({ signal })) {
+      for await (const found of client.findGateways({ signal, searchInterval: SSDP_SEARCH_INTERVAL_MS })) {
         if (found.family === 'IPv4') {
           g = found;
           break;
