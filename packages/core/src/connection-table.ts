@@ -106,6 +106,12 @@ export class ConnectionTable {
     return this.byKey.get(toHex(key));
   }
 
+  /** {@link ofKey} for crypto's own object of a peer's key (never mutated): its hex is memoised on
+   * it (`keyToHex`), the string crypto's tables and {@link setKey} already made. */
+  ofPeerKey(key: Uint8Array): CoreConnection | undefined {
+    return this.byKey.get(keyToHex(key));
+  }
+
   ofKeyHex(keyHex: string): CoreConnection | undefined {
     return this.byKey.get(keyHex);
   }
@@ -113,11 +119,6 @@ export class ConnectionTable {
   /** The connection `connect()` and later handshakes with this peer must find. */
   setKey(key: Uint8Array, conn: CoreConnection): void {
     this.byKey.set(keyToHex(key), conn);
-  }
-
-  /** {@link setKey} by the key's hex (`keyToHex` of a peer's key object). */
-  setKeyHex(keyHex: string, conn: CoreConnection): void {
-    this.byKey.set(keyHex, conn);
   }
 
   ofChannel(channel: SecureChannel): CoreConnection | undefined {

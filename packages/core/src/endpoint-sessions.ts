@@ -10,7 +10,7 @@
  * policy are the endpoint's.
  */
 import { type SecureChannel, type SecureEvent, shortPeerId } from '@srmudp/crypto';
-import { type Address, keyToHex } from '@srmudp/wire';
+import type { Address } from '@srmudp/wire';
 import type { LogSink } from './api.js';
 import type { CoreConnection } from './connection.js';
 import type { ConnectionTable } from './connection-table.js';
@@ -41,8 +41,7 @@ export class EndpointSessions {
     const channel = ev.channel;
     const existing = table.ofChannel(channel);
     const boot = ev.remoteOptions.get(BOOT_ID_OPTION) ?? null;
-    // crypto's key object of the peer: its hex string is the one crypto's tables already made
-    const byKey = table.ofKeyHex(keyToHex(ev.remoteKey));
+    const byKey = table.ofPeerKey(ev.remoteKey);
     if (
       existing !== undefined &&
       existing.state === 'handshaking' &&
@@ -119,10 +118,9 @@ export class EndpointSessions {
     const remoteKey = session.remoteKey ?? (channel.remoteKey as Uint8Array);
     conn.establish(now, channel, { ...session, remoteKey }, this.host.localKey);
     // the established connection is the one connect() and later handshakes must find
-    const hex = keyToHex(remoteKey);
-    const cur = table.ofKeyHex(hex);
+    const cur = table.ofPeerKey(remoteKey);
     if (cur === undefined || cur === conn || cur.isFinished || cur.state !== 'established')
-      table.setKeyHex(hex, conn);
+      table.setKey(remoteKey, conn);
   }
 
   /** A connection the peer started (incoming, or a new session on a released channel). */

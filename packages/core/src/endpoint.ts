@@ -6,7 +6,6 @@ import {
   classifyDatagram,
   copyAddress,
   equalBytes,
-  keyToHex,
   PacketType,
   PollQueue,
   sameAddress,
@@ -437,9 +436,8 @@ export class CoreEndpoint implements EndpointApi {
     // 'connected' and may close. The policy is about who may connect to us.
     if (!incoming) return true;
     if (this.closing) return false;
-    // `key` is crypto's object of the peer's key: keyToHex memoises its hex on it, one string
-    // shared with crypto's tables (which key on the same object)
-    const existing = this.table.ofKeyHex(keyToHex(key));
+    // `key` is crypto's object of the peer's key
+    const existing = this.table.ofPeerKey(key);
     const known = existing !== undefined && !existing.isFinished;
     if (!known && this.table.live() >= this.settings.maxConnections) {
       this.drop('connection_limit');
