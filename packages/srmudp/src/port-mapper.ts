@@ -99,9 +99,15 @@ export class RouterPortMapper implements PortMapperIo {
   readonly #aborts = new Set<AbortController>();
   #closed = false;
 
+  /**
+   * `protocols`: the ones tried, in this order (a renewal starts with the lease's own). Every
+   * protocol by default; tests ask for NAT-PMP alone, which talks to `gateway()` only, never to
+   * the network around it as SSDP's multicast does.
+   */
   constructor(
     private readonly log?: (m: string) => void,
     private readonly gateway: () => string | null = defaultGateway4,
+    private readonly protocols: readonly PortMappingProtocol[] = ['nat-pmp', 'upnp-igd'],
   ) {}
 
   async map(request: Parameters<PortMapperIo['map']>[0]): Promise<PortMappedResult> {
@@ -109,8 +115,10 @@ export class RouterPortMapper implements PortMapperIo {
     const errors: string[] = [];
     let refused: string | null = null;
     try {
-      const order: PortMappingProtocol[] =
-        request.renew?.protocol === 'upnp-igd' ? ['upnp-igd', 'nat-pmp'] : ['nat-pmp', 'upnp-igd'];
+      const first = request.renew?.protocol;
+      const order = this.protocols
+        .filter((p) => p === first)
+        .concat(this.protocols.filter((p) => p !== first));
       for (const protocol of order) {
         if (ac.signal.aborted || this.#closed) break;
         try {
@@ -186,7 +194,14 @@ export class RouterPortMapper implements PortMapperIo {
     const gw = this.gateway();
     if (gw === null) throw new PortMapError('NO_GATEWAY', 'no default IPv4 gateway');
     const g = (await lib()).pmpNat(gw, { autoRefresh: false });
-    const signal = AbortSignal.any([outer, AbortSignal.timeout(PMP_TIMEOUT_MS)]);
+    // The timeout is a controller of ours, held until `finally`, not AbortSignal.timeout(): Node
+    // 20's AbortSignal.any holds its sources weakly, so an AbortSignal.timeout() that nothing
+    // else references can be garbage-collected before it fires, and the composite then never
+    // aborts (nodejs/node#57736). A silent gateway then held the attempt to punch's 10 s limit
+    // and UPnP-IGD was never tried: the lab's upnp-igd case failed in CI when a collection came
+    // at the wrong moment.
+    const timeout = this.#abortAfter(PMP_TIMEOUT_MS, false);
+    const signal = AbortSignal.any([outer, timeout.signal]);
     try {
       const seconds = Math.max(1, Math.round(r.lifetimeMs / 1000));
       const m = await g.map(r.internal.port, r.internal.host, {
@@ -206,13 +221,17 @@ export class RouterPortMapper implements PortMapperIo {
       };
     } catch (e) {
       const code = (e as { code?: unknown }).code;
-      // a NAT-PMP result code (2 refused, 3 network failure, 4 out of resources)
-      if (typeof code === 'number' && code > 0) throw new PortMapError('REFUSED', (e as Error).message);
+      // a NAT-PMP result code (2 refused, 3 network failure, 4 out of resources); an abort's
+      // DOMException has a numeric `code` too (20, 23 for a timeout) but is no answer at all
+      if (!signal.aborted && !(e instanceof DOMException) && typeof code === 'number' && code > 0) {
+        throw new PortMapError('REFUSED', (e as Error).message);
+      }
       throw new PortMapError(
         'NO_GATEWAY',
         signal.aborted ? `no answer from ${gw}:5351` : (e as Error).message,
       );
     } finally {
+      this.#done(timeout);
       await g.stop().catch(() => {});
     }
   }

@@ -1,3 +1,5 @@
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { describe, expect, it } from 'vitest';
 import { defaultGateway4, PortMapError, RouterPortMapper } from '../src/port-mapper.js';
 
@@ -31,5 +33,44 @@ describe('port mapper I/O helpers', () => {
       );
     expect(err).toBeInstanceOf(PortMapError);
     expect((err as PortMapError).code).toBe('NO_GATEWAY');
+  });
+
+  // Node 20's AbortSignal.any holds its sources weakly: an AbortSignal.timeout() among them that
+  // nothing else references is collected and never fires (nodejs/node#57736). The NAT-PMP leg's
+  // own timeout was one; after a collection a silent router held the attempt to its outer limit.
+  // NAT-PMP alone, to 127.0.0.1:5351 where nothing listens: loopback traffic only.
+  it("a silent NAT-PMP router is given up after NAT-PMP's own 1.5 s even when the collector runs meanwhile", async () => {
+    setFlagsFromString('--expose-gc');
+    const gc = runInNewContext('gc') as () => void;
+    const m = new RouterPortMapper(undefined, () => '127.0.0.1', ['nat-pmp']);
+    try {
+      const t0 = performance.now();
+      const pending = m
+        .map({
+          internal: { host: '127.0.0.1', port: 40000 },
+          lifetimeMs: 7_200_000,
+          timeoutMs: 8000,
+          renew: null,
+        })
+        .then(
+          () => null,
+          (e: unknown) => e,
+        );
+      for (let i = 0; i < 5; i++) {
+        await new Promise((r) => setTimeout(r, 100));
+        gc();
+      }
+      const err = await pending;
+      const ms = performance.now() - t0;
+      expect(err).toBeInstanceOf(PortMapError);
+      // no answer, not a refusal: the abort's DOMException has a numeric code of its own
+      expect((err as PortMapError).code).toBe('NO_GATEWAY');
+      expect((err as PortMapError).message).toMatch(/nat-pmp: no answer from 127\.0\.0\.1:5351/);
+      // NAT-PMP's own limit (1.5 s), not the attempt's 8 s: loose bounds, not a speed figure
+      expect(ms).toBeGreaterThan(1400);
+      expect(ms).toBeLessThan(6000);
+    } finally {
+      m.close();
+    }
   });
 });

@@ -20,7 +20,7 @@ import {
 } from '../../../../tooling/natlab/src/index.js';
 
 // what a suite needs of the lab beyond this module, so that suites import from here alone
-export { UPNP_EXTERNAL_IP } from '../../../../tooling/natlab/src/index.js';
+export { type Miniupnpd, UPNP_EXTERNAL_IP } from '../../../../tooling/natlab/src/index.js';
 export { hasTool } from '../../../../tooling/natlab/src/lab.js';
 export type { Lab, LabProcess };
 export { ADDR, ADDR6 };
@@ -45,9 +45,19 @@ const TSX_LOADER = (() => {
 })();
 
 /** Runs a TypeScript fixture in a lab namespace (JSON lines on stdin/stdout). */
-export function spawnTs(lab: Lab, node: NodeName, script: string, args: string[]): LabProcess {
-  if (TSX_LOADER === null) return lab.spawnNode(node, script, args);
-  return lab.spawn(node, [process.execPath, '--import', TSX_LOADER, '--conditions=source', script, ...args]);
+export function spawnTs(
+  lab: Lab,
+  node: NodeName,
+  script: string,
+  args: string[],
+  env: NodeJS.ProcessEnv = {},
+): LabProcess {
+  if (TSX_LOADER === null) return lab.spawnNode(node, script, args, { env });
+  return lab.spawn(
+    node,
+    [process.execPath, '--import', TSX_LOADER, '--conditions=source', script, ...args],
+    env,
+  );
 }
 
 /** Two reflector IPs (mapping), the first one RFC 5780 capable (filtering). */
@@ -172,11 +182,23 @@ export interface Peer {
   host: NodeName;
 }
 
-/** Starts a srmudp node in `host`'s namespace (port 40000, the lab's STUN servers by default). */
-export async function spawnPeer(run: LabRun, host: NodeName, options: object = {}): Promise<Peer> {
-  const proc = spawnTs(run.lab, host, NAT_PEER, [
-    JSON.stringify({ port: 40000, stunServers: STUN_SERVERS, ...options }),
-  ]);
+/**
+ * Starts a srmudp node in `host`'s namespace (port 40000, the lab's STUN servers by default);
+ * `env` is added to its environment (e.g. `DEBUG`: the node's logs, kept in `proc.stderr`).
+ */
+export async function spawnPeer(
+  run: LabRun,
+  host: NodeName,
+  options: object = {},
+  env: NodeJS.ProcessEnv = {},
+): Promise<Peer> {
+  const proc = spawnTs(
+    run.lab,
+    host,
+    NAT_PEER,
+    [JSON.stringify({ port: 40000, stunServers: STUN_SERVERS, ...options })],
+    env,
+  );
   run.procs.push(proc);
   const ready = (await proc.next((m) => m.t === 'ready', 60_000)) as unknown as PeerReady;
   return { proc, ready, host };

@@ -8,6 +8,8 @@ import {
   type ConnectResult,
   hasTool,
   LAB,
+  type LabRun,
+  type Miniupnpd,
   type Peer,
   type ReportRow,
   reportSkipWhenUnsupported,
@@ -26,6 +28,24 @@ interface PortMappingStatus {
   external: { host: string; port: number } | null;
   protocol: string | null;
   error: { code: string; message: string } | null;
+}
+
+/** hostB's node logs its port mapping and the UPnP client's SSDP exchange (kept in its stderr). */
+const LOGS = { DEBUG: 'srmudp:*,nat-port-mapper*' };
+
+/**
+ * What a failed mapping leaves to look at: the node's and miniupnpd's logs, and the UDP sockets
+ * in hostB and natB (CI keeps no other trace of the peers).
+ */
+async function diagnosis(run: LabRun, b: Peer, upnp: Miniupnpd | null): Promise<string> {
+  const ss = async (n: 'hostB' | 'natB') =>
+    (await run.lab.exec(n, ['ss', '-Hanup'], { check: false })).stdout.trim();
+  return [
+    `--- hostB node log:\n${b.proc.stderr.slice(-6000)}`,
+    `--- miniupnpd log:\n${upnp?.process.stderr.slice(-3000) ?? '(not started)'}`,
+    `--- hostB UDP sockets:\n${await ss('hostB')}`,
+    `--- natB UDP sockets:\n${await ss('natB')}`,
+  ].join('\n');
 }
 
 /** Asks a peer for its card until its port mapping is `mapped` (bounded). */
@@ -83,9 +103,10 @@ describe.runIf(RUN)('port mapping through miniupnpd (natB)', () => {
 
         // 2. with port mapping (the default): hostB maps 40000 on natB and publishes it first;
         // serving as a gate, it publishes itself as one at the mapping (issue 14)
-        const b = await spawnPeer(run, 'hostB', { relay: { serve: true } });
+        const b = await spawnPeer(run, 'hostB', { relay: { serve: true } }, LOGS);
         const card = await mappedCard(b, 20_000);
-        expect(card.nat.portMapping, JSON.stringify(card.nat.portMapping)).toMatchObject({
+        const why = card.nat.portMapping.state === 'mapped' ? '' : await diagnosis(run, b, upnp);
+        expect(card.nat.portMapping, `${JSON.stringify(card.nat.portMapping)}\n${why}`).toMatchObject({
           state: 'mapped',
           external: { host: ext, port: 40000 },
           protocol,
@@ -136,14 +157,15 @@ describe.runIf(RUN)('port mapping through miniupnpd (natB)', () => {
   // a lost datagram) is found within the same attempt, not at the next one minutes later
   it('upnp-igd: a router that starts answering after the first M-SEARCH is found in the same attempt', async () => {
     await withLab({ A: 'symmetric', B: 'symmetric' }, async (run) => {
-      const b = await spawnPeer(run, 'hostB', {});
+      const b = await spawnPeer(run, 'hostB', {}, LOGS);
       // the node asked NAT-PMP (silent: no daemon yet) and sent its first M-SEARCH by now
       await new Promise((r) => setTimeout(r, 2500));
       const upnp = await run.lab.startMiniupnpd('B', { natpmp: false, upnp: true });
       run.procs.push(upnp.process);
       // within the first attempt's 10 s: a second attempt would come 5 minutes later
       const card = await mappedCard(b, 12_000);
-      expect(card.nat.portMapping, JSON.stringify(card.nat.portMapping)).toMatchObject({
+      const why = card.nat.portMapping.state === 'mapped' ? '' : await diagnosis(run, b, upnp);
+      expect(card.nat.portMapping, `${JSON.stringify(card.nat.portMapping)}\n${why}`).toMatchObject({
         state: 'mapped',
         external: { host: UPNP_EXTERNAL_IP.B, port: 40000 },
         protocol: 'upnp-igd',
