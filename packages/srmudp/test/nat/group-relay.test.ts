@@ -86,7 +86,7 @@ describe.runIf(LAB.ok)('gossip neighbours through their introducer (real kernel 
           pass: true,
         });
       } catch (e) {
-        // the members' logs (DEBUG=srmudp:group,... in the environment) say why
+        // the members' logs (helpers.ts PEER_LOGS: srmudp:group among them) say why
         for (const p of [intro, a, b]) {
           p.proc.send({ t: 'gstate' });
           const st = await p.proc.next((m) => m.t === 'gstate', 10_000).catch(() => null);

@@ -109,6 +109,15 @@ export async function withLab<T>(opts: LabOptions, fn: (run: LabRun) => Promise<
     run.procs.push(run.stun);
     await run.stun.next((m) => m.t === 'ready', 20_000);
     return await fn(run);
+  } catch (e) {
+    // CI keeps nothing of the lab's processes: their last stderr (the peers' logs, see
+    // PEER_LOGS) goes with the failure, so an intermittent can be read from the one run it hit
+    for (const p of run.procs) {
+      const tail = p.stderr.trim();
+      if (tail !== '')
+        console.error(`[lab ${lab.prefix}] ${p.ns} pid ${p.pid}, last stderr:\n${tail.slice(-4000)}`);
+    }
+    throw e;
   } finally {
     for (const p of run.procs) p.killNow();
     await lab.down();
@@ -183,8 +192,19 @@ export interface Peer {
 }
 
 /**
+ * The loggers every lab peer runs with (its stderr, printed by withLab when a test fails): the
+ * node's, NAT traversal's, core's, groups' and WebSocket relays', a few lines per connection,
+ * path and neighbour decision, none per packet. `SRMUDP_LAB_DEBUG` (or `DEBUG`) replaces the
+ * list, in `DEBUG` syntax; empty: none.
+ */
+const PEER_LOGS =
+  process.env.SRMUDP_LAB_DEBUG ??
+  process.env.DEBUG ??
+  'srmudp:node,srmudp:nat,srmudp:core,srmudp:group,srmudp:ws-relay';
+
+/**
  * Starts a srmudp node in `host`'s namespace (port 40000, the lab's STUN servers by default);
- * `env` is added to its environment (e.g. `DEBUG`: the node's logs, kept in `proc.stderr`).
+ * `env` is added to its environment (`DEBUG` replaces {@link PEER_LOGS}).
  */
 export async function spawnPeer(
   run: LabRun,
@@ -197,7 +217,7 @@ export async function spawnPeer(
     host,
     NAT_PEER,
     [JSON.stringify({ port: 40000, stunServers: STUN_SERVERS, ...options })],
-    env,
+    { DEBUG: PEER_LOGS, ...env },
   );
   run.procs.push(proc);
   const ready = (await proc.next((m) => m.t === 'ready', 60_000)) as unknown as PeerReady;
