@@ -20,7 +20,7 @@ import {
 } from '../../../../tooling/natlab/src/index.js';
 
 // what a suite needs of the lab beyond this module, so that suites import from here alone
-export { type Miniupnpd, UPNP_EXTERNAL_IP } from '../../../../tooling/natlab/src/index.js';
+export { UPNP_EXTERNAL_IP } from '../../../../tooling/natlab/src/index.js';
 export { hasTool } from '../../../../tooling/natlab/src/lab.js';
 export type { Lab, LabProcess };
 export { ADDR, ADDR6 };
