@@ -1,13 +1,15 @@
 /**
  * The router I/O of port mapping (the rules are `@srmudp/punch`'s PortMapping): NAT-PMP to the
- * default gateway, then UPnP-IGD found by SSDP, through `@achingbrain/nat-port-mapper` (README
- * "Port mapping" says why this library and which of its defects are worked around here). The
+ * default gateway, then UPnP-IGD found by our SSDP search (ssdp-search.ts), through
+ * `@achingbrain/nat-port-mapper` (README "Port mapping" says why this library and which of its
+ * defects are worked around here). The
  * driver calls it on the NAT session's `map_port` / `unmap_port`; every call is bounded by the
  * session's timeout and runs in the background.
  */
 import { readFileSync } from 'node:fs';
 import type { Gateway } from '@achingbrain/nat-port-mapper';
 import type { Endpoint, PortMappedResult, PortMappingProtocol } from '@srmudp/punch';
+import { IGD2_DEVICE, searchDevice } from './ssdp-search.js';
 
 /** What the driver needs from a port mapper (tests may pass a scripted one). */
 export interface PortMapperIo {
@@ -101,13 +103,15 @@ export class RouterPortMapper implements PortMapperIo {
 
   /**
    * `protocols`: the ones tried, in this order (a renewal starts with the lease's own). Every
-   * protocol by default; tests ask for NAT-PMP alone, which talks to `gateway()` only, never to
-   * the network around it as SSDP's multicast does.
+   * protocol by default. `ssdpTo`: where the SSDP search goes, from that address (default: the
+   * SSDP multicast group, from every IPv4 interface). Tests ask for NAT-PMP alone, or send the
+   * search to a unicast loopback address, so that nothing reaches the network around them.
    */
   constructor(
     private readonly log?: (m: string) => void,
     private readonly gateway: () => string | null = defaultGateway4,
     private readonly protocols: readonly PortMappingProtocol[] = ['nat-pmp', 'upnp-igd'],
+    private readonly ssdpTo: { readonly host: string; readonly port: number } | null = null,
   ) {}
 
   async map(request: Parameters<PortMapperIo['map']>[0]): Promise<PortMappedResult> {
@@ -239,14 +243,24 @@ export class RouterPortMapper implements PortMapperIo {
   async #igd(r: Parameters<PortMapperIo['map']>[0], signal: AbortSignal): Promise<PortMappedResult> {
     let g = this.#upnp;
     if (g === null) {
-      const client = (await lib()).upnpNat({ autoRefresh: false });
-      for await (const found of client.findGateways({ signal, searchInterval: SSDP_SEARCH_INTERVAL_MS })) {
-        if (found.family === 'IPv4') {
-          g = found;
-          break;
-        }
+      // our own search (ssdp-search.ts says why not the library's), then the library's gateway
+      // object from the location found
+      const location = await searchDevice({
+        st: IGD2_DEVICE,
+        intervalMs: SSDP_SEARCH_INTERVAL_MS,
+        signal,
+        ...(this.ssdpTo ? { to: this.ssdpTo, addresses: [this.ssdpTo.host] } : {}),
+        ...(this.log ? { log: this.log } : {}),
+      });
+      if (location === null) throw new PortMapError('NO_GATEWAY', 'no UPnP-IGD (v2) gateway answered SSDP');
+      try {
+        g = await (await lib()).upnpNat({ autoRefresh: false }).getGateway(location, { signal });
+      } catch (e) {
+        throw new PortMapError(
+          'NO_GATEWAY',
+          `the UPnP device at ${location.href} is no usable IGD v2 gateway: ${(e as Error).message}`,
+        );
       }
-      if (g === null) throw new PortMapError('NO_GATEWAY', 'no UPnP-IGD (v2) gateway answered SSDP');
       this.#upnp = g;
       this.log?.(`port mapping: UPnP-IGD gateway ${g.host}:${g.port}`);
     }
