@@ -103,15 +103,13 @@ export class RouterPortMapper implements PortMapperIo {
 
   /**
    * `protocols`: the ones tried, in this order (a renewal starts with the lease's own). Every
-   * protocol by default. `ssdpTo`: where the SSDP search goes, from that address (default: the
-   * SSDP multicast group, from every IPv4 interface). Tests ask for NAT-PMP alone, or send the
-   * search to a unicast loopback address, so that nothing reaches the network around them.
+   * protocol by default; tests ask for NAT-PMP alone, which talks to `gateway()` only, never to
+   * the network around it as SSDP's multicast does.
    */
   constructor(
     private readonly log?: (m: string) => void,
     private readonly gateway: () => string | null = defaultGateway4,
     private readonly protocols: readonly PortMappingProtocol[] = ['nat-pmp', 'upnp-igd'],
-    private readonly ssdpTo: { readonly host: string; readonly port: number } | null = null,
   ) {}
 
   async map(request: Parameters<PortMapperIo['map']>[0]): Promise<PortMappedResult> {
@@ -249,7 +247,6 @@ export class RouterPortMapper implements PortMapperIo {
         st: IGD2_DEVICE,
         intervalMs: SSDP_SEARCH_INTERVAL_MS,
         signal,
-        ...(this.ssdpTo ? { to: this.ssdpTo, addresses: [this.ssdpTo.host] } : {}),
         ...(this.log ? { log: this.log } : {}),
       });
       if (location === null) throw new PortMapError('NO_GATEWAY', 'no UPnP-IGD (v2) gateway answered SSDP');

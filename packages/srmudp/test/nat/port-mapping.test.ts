@@ -149,8 +149,17 @@ describe.runIf(RUN)('port mapping through miniupnpd (natB)', () => {
   // SSDP's M-SEARCH is one datagram: it is sent again during an attempt (port-mapper.ts), so a
   // router that was not answering at the node's first search (here: not started yet; elsewhere:
   // a lost datagram) is found within the same attempt, not at the next one minutes later
-  it('upnp-igd: a router that starts answering after the first M-SEARCH is found in the same attempt', async () => {
+  // …with another program holding port 1900 on hostB's address (no SO_REUSEADDR; Windows' SSDP
+  // service does): the library's search bound that port too and its EADDRINUSE ended the process
+  it('upnp-igd: a router that starts answering after the first M-SEARCH is found in the same attempt, port 1900 taken by another program', async () => {
     await withLab({ A: 'symmetric', B: 'symmetric' }, async (run) => {
+      const holder = run.lab.spawn('hostB', [
+        process.execPath,
+        '-e',
+        `require('node:dgram').createSocket('udp4').bind(1900, '192.168.1.20', () => console.log('{"t":"ready"}'))`,
+      ]);
+      run.procs.push(holder);
+      await holder.next((m) => m.t === 'ready', 10_000);
       const b = await spawnPeer(run, 'hostB', {}, LOGS);
       // the node asked NAT-PMP (silent: no daemon yet) and sent its first M-SEARCH by now
       await new Promise((r) => setTimeout(r, 2500));
