@@ -1,14 +1,22 @@
 /**
  * The router I/O of port mapping (the rules are `@srmudp/punch`'s PortMapping): NAT-PMP to the
- * default gateway, then UPnP-IGD found by our SSDP search (ssdp-search.ts), through
- * `@achingbrain/nat-port-mapper` (README "Port mapping" says why this library and which of its
- * defects are worked around here). The
+ * default gateway (nat-pmp.ts), then UPnP-IGD found by our SSDP search (ssdp-search.ts) and
+ * driven through `@achingbrain/nat-port-mapper` (README "Port mapping" says why this library,
+ * why not its two UDP clients, and which of its defects are worked around here). The
  * driver calls it on the NAT session's `map_port` / `unmap_port`; every call is bounded by the
  * session's timeout and runs in the background.
  */
 import { readFileSync } from 'node:fs';
 import type { Gateway } from '@achingbrain/nat-port-mapper';
 import type { Endpoint, PortMappedResult, PortMappingProtocol } from '@srmudp/punch';
+import {
+  encodeExternalAddressRequest,
+  encodeMapUdpRequest,
+  NAT_PMP_PORT,
+  PMP_RESULTS,
+  type PmpResponse,
+  pmpExchange,
+} from './nat-pmp.js';
 import { IGD2_DEVICE, searchDevice } from './ssdp-search.js';
 
 /** What the driver needs from a port mapper (tests may pass a scripted one). */
@@ -50,6 +58,11 @@ const lib = (): Promise<Library> => {
 };
 /** NAT-PMP answers in milliseconds on a LAN; a router without it stays silent (or ICMP). */
 const PMP_TIMEOUT_MS = 1500;
+
+/** A NAT-PMP answer with a result code (RFC 6886 §3.5) as the mapper's error. */
+function refusal(r: PmpResponse): PortMapError {
+  return new PortMapError('REFUSED', `NAT-PMP result ${r.result}: ${PMP_RESULTS[r.result] ?? 'unknown'}`);
+}
 /**
  * SSDP's M-SEARCH is one UDP datagram to a multicast group: the UPnP Device Architecture (1.1,
  * §1.3.2) asks control points to send it more than once. Sent again at this interval until a
@@ -146,14 +159,14 @@ export class RouterPortMapper implements PortMapperIo {
       if (m.protocol === 'nat-pmp') {
         const gw = this.gateway();
         if (gw === null) return;
-        const g = (await lib()).pmpNat(gw, { autoRefresh: false });
-        try {
-          // the library's unmap() asks for TCP unless told (its options type omits `protocol`);
-          // RFC 6886 §3.4: lifetime 0 deletes the mapping of this internal port
-          await g.unmap(m.internal.port, { signal: ac.signal, protocol: 'udp' } as { signal: AbortSignal });
-        } finally {
-          await g.stop().catch(() => {});
-        }
+        // RFC 6886 §3.4: lifetime 0 and external port 0 delete the mapping of this internal port
+        const r = await pmpExchange(
+          gw,
+          encodeMapUdpRequest(m.internal.port, 0, 0),
+          (x) => x.op === 'map-udp' && (x.result !== 0 || x.internalPort === m.internal.port),
+          ac.signal,
+        );
+        if (r.result !== 0) throw refusal(r);
         return;
       }
       const g = this.#upnp;
@@ -195,7 +208,6 @@ export class RouterPortMapper implements PortMapperIo {
   async #pmp(r: Parameters<PortMapperIo['map']>[0], outer: AbortSignal): Promise<PortMappedResult> {
     const gw = this.gateway();
     if (gw === null) throw new PortMapError('NO_GATEWAY', 'no default IPv4 gateway');
-    const g = (await lib()).pmpNat(gw, { autoRefresh: false });
     // The timeout is a controller of ours, held until `finally`, not AbortSignal.timeout(): Node
     // 20's AbortSignal.any holds its sources weakly, so an AbortSignal.timeout() that nothing
     // else references can be garbage-collected before it fires, and the composite then never
@@ -206,35 +218,28 @@ export class RouterPortMapper implements PortMapperIo {
     const signal = AbortSignal.any([outer, timeout.signal]);
     try {
       const seconds = Math.max(1, Math.round(r.lifetimeMs / 1000));
-      const m = await g.map(r.internal.port, r.internal.host, {
-        protocol: 'udp',
-        externalPort: r.renew?.external.port ?? r.internal.port,
-        // the NAT-PMP client writes `ttl` into the request as seconds (its docs say ms)
-        ttl: seconds,
-        autoRefresh: false,
+      const ext = await pmpExchange(gw, encodeExternalAddressRequest(), (x) => x.op === 'external', signal);
+      if (ext.op !== 'external' || ext.result !== 0) throw refusal(ext);
+      const m = await pmpExchange(
+        gw,
+        encodeMapUdpRequest(r.internal.port, r.renew?.external.port ?? r.internal.port, seconds),
+        (x) => x.op === 'map-udp' && (x.result !== 0 || x.internalPort === r.internal.port),
         signal,
-      });
-      // the library does not pass on the lifetime granted: the one asked for is assumed (routers
-      // grant it up to their maximum, miniupnpd's is a day)
+      );
+      if (m.op !== 'map-udp' || m.result !== 0) throw refusal(m);
       return {
         protocol: 'nat-pmp',
-        external: { host: m.externalHost, port: m.externalPort },
-        lifetimeMs: seconds * 1000,
+        external: { host: ext.address, port: m.externalPort },
+        lifetimeMs: m.lifetimeS * 1000,
       };
     } catch (e) {
-      const code = (e as { code?: unknown }).code;
-      // a NAT-PMP result code (2 refused, 3 network failure, 4 out of resources); an abort's
-      // DOMException has a numeric `code` too (20, 23 for a timeout) but is no answer at all
-      if (!signal.aborted && !(e instanceof DOMException) && typeof code === 'number' && code > 0) {
-        throw new PortMapError('REFUSED', (e as Error).message);
-      }
+      if (e instanceof PortMapError) throw e;
       throw new PortMapError(
         'NO_GATEWAY',
-        signal.aborted ? `no answer from ${gw}:5351` : (e as Error).message,
+        signal.aborted ? `no answer from ${gw}:${NAT_PMP_PORT}` : (e as Error).message,
       );
     } finally {
       this.#done(timeout);
-      await g.stop().catch(() => {});
     }
   }
 
