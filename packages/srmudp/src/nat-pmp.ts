@@ -5,12 +5,12 @@
  * Our own instead of `@achingbrain/nat-port-mapper`'s NAT-PMP client, whose socket (bound to
  * port 5350 on every address) read any datagram that came while a request was pending at fixed
  * offsets without checking its length or sender: one empty datagram from the LAN threw inside
- * the socket's message handler and ended the process. Here the socket has an ephemeral port,
- * only datagrams from the gateway's port 5351 are looked at, and `decodePmpResponse` returns null
+ * the socket's message handler and ended the process. Here the socket has an ephemeral port
+ * (udp-query.ts), only datagrams from the gateway's port 5351 are looked at, and `decodePmpResponse` returns null
  * for anything that is not a well-formed answer. It also passes on the lifetime the router
  * granted, which the library did not.
  */
-import { createSocket } from 'node:dgram';
+import { udpQuery } from './udp-query.js';
 
 /** The NAT-PMP server port on the gateway. */
 export const NAT_PMP_PORT = 5351;
@@ -96,51 +96,30 @@ export function decodePmpResponse(b: Uint8Array): PmpResponse | null {
  * then doubling (RFC 6886 §3.1), until `signal` aborts (rejects with its reason). Anything else
  * that reaches the socket is ignored.
  */
-export function pmpExchange(
+export async function pmpExchange(
   gateway: string,
   request: Uint8Array,
   accept: (r: PmpResponse) => boolean,
   signal: AbortSignal,
   port = NAT_PMP_PORT,
 ): Promise<PmpResponse> {
-  return new Promise<PmpResponse>((resolve, reject) => {
-    if (signal.aborted) {
-      reject(signal.reason);
-      return;
-    }
-    const socket = createSocket({ type: 'udp4' });
-    let timer: ReturnType<typeof setTimeout> | null = null;
-    let waitMs = 250;
-    let done = false;
-    const end = (error: unknown, r: PmpResponse | null) => {
-      if (done) return;
-      done = true;
-      if (timer !== null) clearTimeout(timer);
-      signal.removeEventListener('abort', onAbort);
-      try {
-        socket.close();
-      } catch {
-        // closed already
-      }
-      if (r !== null) resolve(r);
-      else reject(error);
-    };
-    const onAbort = () => end(signal.reason, null);
-    const send = () => {
-      if (done) return;
-      socket.send(request, port, gateway, (err) => {
-        if (err) end(err, null);
-      });
-      timer = setTimeout(send, waitMs);
-      waitMs *= 2;
-    };
-    signal.addEventListener('abort', onAbort, { once: true });
-    socket.on('error', (err) => end(err, null));
-    socket.on('message', (msg, from) => {
-      if (from.address !== gateway || from.port !== port) return;
-      const r = decodePmpResponse(msg);
-      if (r !== null && accept(r)) end(null, r);
-    });
-    socket.bind(0, send);
+  const r = await udpQuery({
+    from: [undefined],
+    to: { host: gateway, port },
+    request,
+    retryMs: (sent) => 250 * 2 ** (sent - 1),
+    answer: (msg, from) => {
+      if (from.address !== gateway || from.port !== port) return null;
+      const x = decodePmpResponse(msg);
+      return x !== null && accept(x) ? x : null;
+    },
+    signal,
   });
+  if (r !== null) return r;
+  throw signal.aborted ? signal.reason : new Error(`no socket could reach ${gateway}:${port}`);
+}
+
+/** `accept` for the answer to a UDP mapping (or deletion) of `internalPort`. */
+export function mapAnswerFor(internalPort: number): (r: PmpResponse) => boolean {
+  return (r) => r.op === 'map-udp' && (r.result !== 0 || r.internalPort === internalPort);
 }

@@ -12,6 +12,7 @@ import type { Endpoint, PortMappedResult, PortMappingProtocol } from '@srmudp/pu
 import {
   encodeExternalAddressRequest,
   encodeMapUdpRequest,
+  mapAnswerFor,
   NAT_PMP_PORT,
   PMP_RESULTS,
   type PmpResponse,
@@ -163,7 +164,7 @@ export class RouterPortMapper implements PortMapperIo {
         const r = await pmpExchange(
           gw,
           encodeMapUdpRequest(m.internal.port, 0, 0),
-          (x) => x.op === 'map-udp' && (x.result !== 0 || x.internalPort === m.internal.port),
+          mapAnswerFor(m.internal.port),
           ac.signal,
         );
         if (r.result !== 0) throw refusal(r);
@@ -223,7 +224,7 @@ export class RouterPortMapper implements PortMapperIo {
       const m = await pmpExchange(
         gw,
         encodeMapUdpRequest(r.internal.port, r.renew?.external.port ?? r.internal.port, seconds),
-        (x) => x.op === 'map-udp' && (x.result !== 0 || x.internalPort === r.internal.port),
+        mapAnswerFor(r.internal.port),
         signal,
       );
       if (m.op !== 'map-udp' || m.result !== 0) throw refusal(m);

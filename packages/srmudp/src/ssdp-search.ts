@@ -11,12 +11,12 @@
  * - hung without end when a bind failed (its socket setup waits for every socket).
  *
  * A control point needs no port 1900: responses are unicast to the port the search came from.
- * Here each socket has a port of its own, errors close that socket only, and every datagram is
- * parsed by a function that returns null for anything it does not accept. The gateway object
+ * Here each socket has a port of its own, errors close that socket only (udp-query.ts), and
+ * every datagram is parsed by a function that returns null for anything it does not accept. The gateway object
  * is then made from the found LOCATION by the library's `getGateway()`.
  */
-import { createSocket, type Socket } from 'node:dgram';
 import { networkInterfaces } from 'node:os';
+import { udpQuery } from './udp-query.js';
 
 /** The device type searched for (the library speaks IGD v2 only). */
 export const IGD2_DEVICE = 'urn:schemas-upnp-org:device:InternetGatewayDevice:2';
@@ -95,80 +95,20 @@ export interface SearchOptions {
  * (or at once when there is no address to search from, or no socket could be opened).
  */
 export function searchDevice(o: SearchOptions): Promise<URL | null> {
-  const addresses = o.addresses ?? searchAddresses();
   const to = o.to ?? { host: SSDP_GROUP, port: SSDP_PORT };
-  const request = mSearchRequest(o.st);
-  return new Promise<URL | null>((resolve) => {
-    const sockets = new Set<Socket>();
-    /** sockets whose bind completed (the repeats go out on these) */
-    const bound = new Set<Socket>();
-    let timer: ReturnType<typeof setInterval> | null = null;
-    let done = false;
-    const close = (s: Socket) => {
-      try {
-        s.close();
-      } catch {
-        // never bound (its bind failed): nothing to close
-      }
-    };
-    const finish = (found: URL | null) => {
-      if (done) return;
-      done = true;
-      if (timer !== null) clearInterval(timer);
-      o.signal.removeEventListener('abort', onAbort);
-      for (const s of sockets) close(s);
-      sockets.clear();
-      resolve(found);
-    };
-    const onAbort = () => finish(null);
-    const drop = (s: Socket, why: string) => {
-      o.log?.(`port mapping: SSDP socket ${why}`);
-      if (sockets.delete(s)) close(s);
-      if (sockets.size === 0) finish(null);
-    };
-    const send = (s: Socket) => {
-      try {
-        s.send(request, to.port, to.host, (err) => {
-          if (err) o.log?.(`port mapping: M-SEARCH not sent: ${err.message}`);
-        });
-      } catch (err) {
-        drop(s, `cannot send: ${(err as Error).message}`);
-      }
-    };
-    if (o.signal.aborted || addresses.length === 0) {
-      finish(null);
-      return;
-    }
-    o.signal.addEventListener('abort', onAbort, { once: true });
-    for (const address of addresses) {
-      const s = createSocket({ type: 'udp4' });
-      sockets.add(s);
-      s.on('error', (err) => drop(s, `on ${address} failed: ${err.message}`));
-      s.on('message', (msg, rinfo) => {
-        const url = parseSearchResponse(
-          msg.subarray(0, MAX_RESPONSE_BYTES).toString('latin1'),
-          rinfo.address,
-          o.st,
-        );
-        if (url !== null) finish(url);
-      });
-      s.bind(0, address, () => {
-        if (done) return;
-        try {
-          if (to.host === SSDP_GROUP) {
-            s.setMulticastInterface(address);
-            s.setMulticastTTL(SSDP_TTL);
-          }
-        } catch (err) {
-          drop(s, `on ${address}: ${(err as Error).message}`);
-          return;
-        }
-        bound.add(s);
-        send(s);
-      });
-    }
-    timer = setInterval(() => {
-      for (const s of bound) if (sockets.has(s)) send(s);
-    }, o.intervalMs);
+  return udpQuery({
+    from: o.addresses ?? searchAddresses(),
+    to,
+    request: mSearchRequest(o.st),
+    retryMs: () => o.intervalMs,
+    answer: (msg, from) =>
+      parseSearchResponse(msg.subarray(0, MAX_RESPONSE_BYTES).toString('latin1'), from.address, o.st),
+    setup: (socket, address) => {
+      if (to.host !== SSDP_GROUP || address === undefined) return;
+      socket.setMulticastInterface(address);
+      socket.setMulticastTTL(SSDP_TTL);
+    },
+    signal: o.signal,
+    ...(o.log ? { log: o.log } : {}),
   });
 }
