@@ -22,6 +22,14 @@ function range(s: { median: number; min: number; max: number; n: number }, d = 1
   return s.n > 1 ? `${f(s.median, d)} (${f(s.min, d)}–${f(s.max, d)})` : f(s.median, d);
 }
 
+/** P1's sentence on the sender's segmentation offload (its last srmudp run). */
+function gsoText(g: { sent: number; datagrams: number; sends: number } | null | undefined): string {
+  if (g === null || g === undefined || g.sent === 0) return '';
+  if (g.datagrams === 0)
+    return '; the sender sent without UDP segmentation offload (not built or not available here)';
+  return `; the sender sent ${f((100 * g.datagrams) / g.sent)} % of its datagrams with UDP segmentation offload (Linux UDP_SEGMENT, @srmudp/transport-node), ${f(g.datagrams / g.sends)} per sendmsg on average`;
+}
+
 function table(head: string[], rows: string[][]): string {
   const esc = (c: string) => c.replace(/\|/g, '\\|');
   return [
@@ -151,7 +159,7 @@ of both processes (process.cpuUsage) over the transfer, per MB delivered; for sr
 packet on each side (sender CPU ÷ packets it sent, receiver CPU ÷ packets it received). Peak RSS =
 maxRSS of each process (includes Node's own ~40–100 MiB baseline). srmudp: default congestion
 controller, encryption on (Noise IK, ChaCha20-Poly1305), datagram size from its PMTU discovery
-(${p.srmudpPmtu ?? 'n/a'} bytes of UDP payload at the end of the run; not configurable in the façade); the
+(${p.srmudpPmtu ?? 'n/a'} bytes of UDP payload at the end of the run; not configurable in the façade)${gsoText(p.srmudpGso)}; the
 first srmudp row uses the crypto backend the façade picks by itself (libsodium through sodium-native
 when its prebuild loads, else node:crypto, else noble), the next ones force node:crypto and noble.
 Hyperswarm: what users of the Holepunch stack run, a udx-native stream wrapped in

@@ -63,6 +63,9 @@ export interface P1Result {
   repeat: number;
   /** srmudp's path MTU (UDP payload bytes) at the end of the transfer */
   srmudpPmtu: number | null;
+  /** srmudp's sender socket in its last run: datagrams sent, those sent segmented (UDP GSO) and
+   * the sendmsg calls that carried them; null when not reported */
+  srmudpGso: { sent: number; datagrams: number; sends: number } | null;
   rows: P1Row[];
 }
 
@@ -154,8 +157,21 @@ export async function runP1(opts: {
     bytes: opts.bytes,
     repeat: opts.repeat,
     srmudpPmtu: typeof s?.pmtu === 'number' ? s.pmtu : null,
+    srmudpGso: gsoOf(runs.get('srmudp')?.at(-1)?.senderTransport ?? null),
     rows,
   };
+}
+
+function gsoOf(t: Record<string, unknown> | null): P1Result['srmudpGso'] {
+  if (
+    t === null ||
+    typeof t.sent !== 'number' ||
+    typeof t.gsoDatagrams !== 'number' ||
+    typeof t.gsoSends !== 'number'
+  ) {
+    return null;
+  }
+  return { sent: t.sent, datagrams: t.gsoDatagrams, sends: t.gsoSends };
 }
 
 /** CPU µs per data packet on each side (srmudp rows; null where a run lacks the counts). */

@@ -1,5 +1,6 @@
 import { createSocket, type RemoteInfo, type Socket, type SocketType } from 'node:dgram';
 import { type AddressFamily, familyOf, mapIPv4, type TransportAddress, unmapIPv4 } from './address.js';
+import { errnoName, GSO_MAX_BYTES, GSO_MAX_SEGMENTS, type GsoBinding, gsoBinding, socketFd } from './gso.js';
 
 const MiB = 1024 * 1024;
 
@@ -35,6 +36,15 @@ export interface UdpTransportOptions {
    * turn already loses 22% of a 10,000-datagram burst, 32 loses none.
    */
   readonly maxBatch?: number;
+  /**
+   * Send through the socket's file descriptor with UDP segmentation offload (Linux): a run of
+   * datagrams of one size for one destination in one `sendmsg`, a single datagram in its own
+   * (README: "Segmentation offload"). Default true; used only where the native module was built
+   * and the kernel accepts `UDP_SEGMENT` ({@link gsoStatus}, `stats().gso`). false: node:dgram alone.
+   */
+  readonly gso?: boolean;
+  /** @internal test seam: the native binding to use instead of the built one (null: none) */
+  readonly gsoBinding?: GsoBinding | null;
 }
 
 /** A send or socket error, surfaced instead of thrown. `code` is the errno name ('EMSGSIZE'…). */
@@ -63,6 +73,16 @@ export interface TransportStats {
   readonly queued: number;
   /** Datagrams handed to the OS whose completion has not been reported yet. */
   readonly inFlight: number;
+  /** true while sends go through UDP segmentation offload on the current socket */
+  readonly gso: boolean;
+  /** sendmsg calls with more than one datagram that the kernel took (segmentation offload) */
+  readonly gsoSends: number;
+  /** datagrams those calls carried (included in `sent`) */
+  readonly gsoDatagrams: number;
+  /** direct sends the kernel refused, by errno code: their datagrams went through node:dgram
+   * instead (which reports its own errors in sendErrors); EIO, EOPNOTSUPP or ENOPROTOOPT turn
+   * segmentation off for the socket */
+  readonly gsoErrors: Readonly<Record<string, number>>;
 }
 
 export interface BufferSizes {
@@ -88,6 +108,7 @@ interface Resolved {
   urgentReserve: number;
   closeTimeoutMs: number;
   maxBatch: number;
+  gso: GsoBinding | null;
 }
 
 function positiveInt(name: string, value: number | undefined, fallback: number): number {
@@ -131,6 +152,7 @@ function resolveOptions(options: UdpTransportOptions): Resolved {
     urgentReserve: positiveInt('urgentReserve', options.urgentReserve, 1024),
     closeTimeoutMs: positiveInt('closeTimeoutMs', options.closeTimeoutMs, 2000),
     maxBatch: positiveInt('maxBatch', options.maxBatch, 32),
+    gso: options.gso === false ? null : options.gsoBinding !== undefined ? options.gsoBinding : gsoBinding,
   };
 }
 
@@ -222,6 +244,13 @@ export class UdpTransport {
   #qHost: string[] = [];
   #qPort: number[] = [];
   #qHead = 0;
+  /** the socket's descriptor for direct sends (segmentation offload), or -1: node:dgram alone */
+  #fd = -1;
+  /** datagrams longer than this are not segmented (the kernel refused that size: EINVAL) */
+  #gsoMaxSegment = GSO_MAX_BYTES;
+  #gsoSends = 0;
+  #gsoDatagrams = 0;
+  readonly #gsoErrors: Record<string, number> = Object.create(null) as Record<string, number>;
   #flushScheduled: ReturnType<typeof setImmediate> | undefined;
   #inFlight = 0;
   /** called when the last datagram in flight completes (close() waits for it) */
@@ -298,6 +327,55 @@ export class UdpTransport {
   #attach(socket: Socket): void {
     socket.on('message', this.#handleMessage);
     socket.on('error', this.#handleSocketError);
+    this.#fd = -1;
+    const gso = this.#o.gso;
+    if (gso === null) return;
+    const fd = socketFd(socket);
+    if (fd < 0) return;
+    const r = gso.supported(fd);
+    if (r === 0) this.#fd = fd;
+    else this.#countGsoError(r);
+  }
+
+  #countGsoError(r: number): void {
+    const code = errnoName(r);
+    this.#gsoErrors[code] = (this.#gsoErrors[code] ?? 0) + 1;
+  }
+
+  /**
+   * Sends data[i .. i+count) directly (one sendmsg; segmented when count > 1): true when the
+   * kernel took them. Otherwise counts the refusal, turns segmentation off when the socket or
+   * route cannot do it, and returns false: the caller sends them through node:dgram.
+   */
+  #sendDirect(
+    gso: GsoBinding,
+    data: Uint8Array[],
+    i: number,
+    count: number,
+    host: string,
+    port: number,
+    segment: number,
+  ): boolean {
+    const r = gso.send(this.#fd, host, port, segment, data, i, count);
+    if (r >= 0) {
+      this.#sent += count;
+      this.#bytesSent += r;
+      if (count > 1) {
+        this.#gsoSends++;
+        this.#gsoDatagrams += count;
+      }
+      return true;
+    }
+    this.#countGsoError(r);
+    const code = errnoName(r);
+    if (code === 'EIO' || code === 'EOPNOTSUPP' || code === 'ENOTSUP' || code === 'ENOPROTOOPT') {
+      // the device or socket cannot segment (no checksum offload on the route's device…)
+      if (count > 1) this.#fd = -1;
+    } else if (code === 'EINVAL' && count > 1) {
+      // a segment too large for the route's MTU: keep segmenting smaller ones only
+      this.#gsoMaxSegment = Math.min(this.#gsoMaxSegment, segment - 1);
+    }
+    return false;
   }
 
   #readLocal(): TransportAddress {
@@ -328,10 +406,46 @@ export class UdpTransport {
     const socket = this.#socket;
     let i = this.#qHead;
     const end = Math.min(data.length, i + limit);
-    for (; i < end; i++) {
-      this.#inFlight++;
-      // Callback form: dgram reports sync and async failures (EMSGSIZE, ENOBUFS…) to it, never throws.
-      socket.send(data[i]!, ports[i]!, hosts[i]!, this.#afterSend);
+    const gso = this.#o.gso;
+    while (i < end) {
+      // Direct sends only while node:dgram holds none of ours: libuv's queue must not be overtaken
+      // (it keeps what the kernel could not take, EAGAIN, until the socket is writable again).
+      if (gso !== null && this.#fd >= 0 && this.#inFlight === 0) {
+        const host = hosts[i]!;
+        const port = ports[i]!;
+        const segment = data[i]!.length;
+        let n = 1;
+        if (segment <= this.#gsoMaxSegment) {
+          // a run for one destination: every datagram `segment` long but the last, which may be shorter
+          let bytes = segment;
+          let j = i + 1;
+          while (
+            j < end &&
+            n < GSO_MAX_SEGMENTS &&
+            ports[j] === port &&
+            hosts[j] === host &&
+            data[j]!.length <= segment &&
+            bytes + data[j]!.length <= GSO_MAX_BYTES
+          ) {
+            bytes += data[j]!.length;
+            n++;
+            if (data[j]!.length < segment) break;
+            j++;
+          }
+        }
+        // (a scoped IPv6 literal, fe80::1%eth0, is left to dgram, which resolves the scope)
+        if (segment > 0 && !host.includes('%') && this.#sendDirect(gso, data, i, n, host, port, segment)) {
+          i += n;
+          continue;
+        }
+        if (n > 1) {
+          // refused as a run: each of them through dgram (which reports per datagram, as before)
+          for (const stop = i + n; i < stop; i++) this.#sendDgram(socket, data[i]!, ports[i]!, hosts[i]!);
+          continue;
+        }
+      }
+      this.#sendDgram(socket, data[i]!, ports[i]!, hosts[i]!);
+      i++;
     }
     if (i >= data.length) {
       data.length = 0;
@@ -341,6 +455,12 @@ export class UdpTransport {
     } else {
       this.#qHead = i;
     }
+  }
+
+  #sendDgram(socket: Socket, data: Uint8Array, port: number, host: string): void {
+    this.#inFlight++;
+    // Callback form: dgram reports sync and async failures (EMSGSIZE, ENOBUFS…) to it, never throws.
+    socket.send(data, port, host, this.#afterSend);
   }
 
   /** The socket type in use. */
@@ -489,6 +609,10 @@ export class UdpTransport {
       dropped: this.#dropped,
       queued: this.#qData.length - this.#qHead,
       inFlight: this.#inFlight,
+      gso: this.#fd >= 0,
+      gsoSends: this.#gsoSends,
+      gsoDatagrams: this.#gsoDatagrams,
+      gsoErrors: { ...this.#gsoErrors },
     };
   }
 
@@ -527,6 +651,8 @@ export class UdpTransport {
     if (this.#closing !== undefined) return this.#closing;
     this.#drain(Number.MAX_SAFE_INTEGER);
     this.#closed = true;
+    // no direct send after this: once dgram closes the socket its descriptor number may be reused
+    this.#fd = -1;
     if (this.#flushScheduled !== undefined) {
       clearImmediate(this.#flushScheduled);
       this.#flushScheduled = undefined;

@@ -1,11 +1,20 @@
 import { Socket as DgramSocket } from 'node:dgram';
-import { afterEach, describe, expect, it, vi } from 'vitest';
-import { localInterfaces, mapIPv4, type TransportError, UdpTransport, unmapIPv4 } from '../src/index.js';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import {
+  localInterfaces,
+  mapIPv4,
+  type TransportError,
+  UdpTransport,
+  type UdpTransportOptions,
+  unmapIPv4,
+} from '../src/index.js';
 import { collect, sleep } from './helpers.js';
 
 const open: UdpTransport[] = [];
-async function bind(...args: Parameters<typeof UdpTransport.bind>): Promise<UdpTransport> {
-  const t = await UdpTransport.bind(...args);
+/** the options of the variant being run (below: with segmentation offload where built, and without) */
+let variant: UdpTransportOptions = {};
+async function bind(options: UdpTransportOptions = {}): Promise<UdpTransport> {
+  const t = await UdpTransport.bind({ ...variant, ...options });
   open.push(t);
   return t;
 }
@@ -16,7 +25,15 @@ afterEach(async () => {
 const text = (s: string) => new TextEncoder().encode(s);
 const str = (b: Uint8Array) => new TextDecoder().decode(b);
 
-describe('UdpTransport', () => {
+// Every case runs twice: with the defaults (segmentation offload and direct sends where the native
+// module was built, see gso.test.ts) and with node:dgram alone.
+describe.each([
+  ['defaults (direct sends where built)', {}],
+  ['node:dgram alone (gso: false)', { gso: false }],
+] as const)('UdpTransport, %s', (_name, options) => {
+  beforeEach(() => {
+    variant = options;
+  });
   it('sends and receives over IPv4 loopback', async () => {
     const a = await bind({ host: '127.0.0.1' });
     const b = await bind({ host: '127.0.0.1' });
@@ -107,7 +124,7 @@ describe('UdpTransport', () => {
 
   it('send to a closed port does not throw and the socket keeps working', async () => {
     const a = await bind({ host: '127.0.0.1' });
-    const closed = await UdpTransport.bind({ host: '127.0.0.1' });
+    const closed = await UdpTransport.bind({ ...variant, host: '127.0.0.1' });
     const deadPort = closed.address().port;
     await closed.close();
     const errors: TransportError[] = [];
@@ -187,7 +204,8 @@ describe('UdpTransport', () => {
       }, 30);
     } as typeof real);
     try {
-      const a = await UdpTransport.bind({ host: '127.0.0.1' });
+      // (dgram's path: what libuv holds until the kernel takes it; direct sends are synchronous)
+      const a = await UdpTransport.bind({ host: '127.0.0.1', gso: false });
       const b = await bind({ host: '127.0.0.1' });
       const got = collect(b, 20, 2000);
       for (let i = 0; i < 20; i++) a.send(Uint8Array.of(i), '127.0.0.1', b.address().port);
@@ -204,7 +222,7 @@ describe('UdpTransport', () => {
       /* never completes */
     }) as typeof DgramSocket.prototype.send);
     try {
-      const a = await UdpTransport.bind({ host: '127.0.0.1', closeTimeoutMs: 100 });
+      const a = await UdpTransport.bind({ host: '127.0.0.1', closeTimeoutMs: 100, gso: false });
       a.send(Uint8Array.of(1), '127.0.0.1', 9);
       const t0 = performance.now();
       await a.close();
@@ -246,7 +264,7 @@ describe('UdpTransport', () => {
         .getActiveResourcesInfo()
         .filter((r) => r === 'UDPWrap').length;
     const base = handles();
-    const a = await UdpTransport.bind({ host: '127.0.0.1' });
+    const a = await UdpTransport.bind({ ...variant, host: '127.0.0.1' });
     const b = await UdpTransport.bind({ host: '::1' });
     expect(handles()).toBe(base + 2);
     a.send(text('x'), '127.0.0.1', b.address().port === 0 ? 1 : 9);

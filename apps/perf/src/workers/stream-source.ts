@@ -123,6 +123,8 @@ onMessage(async (m) => {
       cpuSec,
       peakRss: peakRss(),
       stats: conn ? conn.stats() : floor ? { datagramsSent: floor.sent() } : null,
+      // the sender socket's counters (segmentation offload among them)
+      transport: node ? node.stats().transport : null,
       // state for stall reports
       writable: writer
         ? {
