@@ -3,7 +3,7 @@
 // every export plus the srmudp README example against the published declarations (skipLibCheck off,
 // so every shipped .d.ts is checked), and runs that README example with Node.
 import { spawn } from 'node:child_process';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { exportSpecifiers, repoRoot } from './workspace.mjs';
@@ -103,6 +103,25 @@ export async function checkConsumer({ dir, tarballs, example, log }) {
     }
   }
   if (problems.length > 0) throw new Error(problems.join('\n'));
+
+  // @srmudp/transport-node's install script compiled its optional native module (Linux with a C
+  // compiler, as in CI): a user's `npm install` gets UDP segmentation offload without further steps.
+  if (process.platform === 'linux' && ours.has('@srmudp/transport-node') && process.env.SRMUDP_GSO !== '0') {
+    const cc = await run(process.env.CC || 'cc', ['--version'], { cwd: dir, timeoutMs: 30_000 }).catch(
+      () => null,
+    );
+    const built = join(dir, 'node_modules', '@srmudp', 'transport-node', 'native', 'build', 'udp_gso.node');
+    if (cc?.status === 0 && !existsSync(built)) {
+      throw new Error(
+        `npm install did not build ${built} (the package's install script, with a C compiler present)`,
+      );
+    }
+    log(
+      cc?.status === 0
+        ? "npm install built @srmudp/transport-node's native module"
+        : 'no C compiler: native module not expected',
+    );
+  }
 
   const specifiers = tarballs.flatMap((t) => exportSpecifiers(t.manifest));
   // 1. ESM: every entry point loads and exports something.

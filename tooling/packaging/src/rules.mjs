@@ -121,6 +121,8 @@ const ALLOWED = [
   /^CHANGELOG\.md$/,
   /^dist\/.+\.(js|d\.ts|js\.map|d\.ts\.map)$/,
   /^src\/.+\.ts$/,
+  // C sources an install script compiles (@srmudp/transport-node's optional native module)
+  /^native\/[^/]+\.[ch]$/,
 ];
 const FORBIDDEN = [
   [/(^|\/)(test|tests|__tests__|fixtures)\//, 'a test directory'],
@@ -129,6 +131,7 @@ const FORBIDDEN = [
   [/\.tsbuildinfo$/, "tsc's build state"],
   [/(^|\/)(tsconfig[^/]*\.json|vitest\.config\.[cm]?[jt]s|biome\.json|turbo\.json)$/, 'build configuration'],
   [/(^|\/)(node_modules|\.turbo)\//, 'an install or cache directory'],
+  [/\.(node|o|so)$|(^|\/)native\/build\//, 'a binary compiled on this machine'],
 ];
 
 function manifestTargets(m) {
@@ -139,6 +142,12 @@ function manifestTargets(m) {
   };
   walk(m.exports);
   walk(typeof m.bin === 'string' ? { bin: m.bin } : m.bin);
+  // a script file the install lifecycle runs (`node scripts/build-native.mjs`)
+  for (const k of ['preinstall', 'install', 'postinstall']) {
+    const cmd = m.scripts?.[k];
+    if (typeof cmd !== 'string') continue;
+    for (const word of cmd.split(/\s+/)) if (/\.[cm]?js$/.test(word)) targets.add(word.replace(/^\.\//, ''));
+  }
   return targets;
 }
 

@@ -150,6 +150,20 @@ describe('tarball rules', () => {
     expect(tarballProblems(files, { bin: { x: './bin/cli.mjs' } })).toEqual(['LICENSE is missing']);
   });
 
+  it('allows the script the install lifecycle runs and C sources under native/, never a compiled binary', () => {
+    const files = clean();
+    files.set('scripts/build-native.mjs', '');
+    files.set('native/udp-gso.c', '');
+    files.set('native/build/udp_gso.node', '');
+    files.set('native/x.o', '');
+    files.set('scripts/other.mjs', '');
+    expect(tarballProblems(files, { scripts: { install: 'node scripts/build-native.mjs' } })).toEqual([
+      'native/build/udp_gso.node is a binary compiled on this machine',
+      'native/x.o is a binary compiled on this machine',
+      'scripts/other.mjs is not expected',
+    ]);
+  });
+
   it('finds maps and references whose targets are missing, and sources nothing points at', () => {
     const files = clean();
     files.delete('src/index.ts');
