@@ -61,7 +61,8 @@ connection here, that is ~${f(((big.heapBytesPerConn - m.bytesPerConn) * big.hea
 }
 
 /**
- * `[native] send` is node:dgram's send binding; on loopback the kernel delivers the datagram (and
+ * `[native] send` is the socket's send (transport-node's sendmsg with segmentation offload, else
+ * node:dgram's binding); on loopback the kernel delivers the datagram (and
  * processes the CPU's pending receive backlog) inside that syscall, so its self time is mostly
  * the kernel's work, not srmudp's JavaScript. Per datagram it shows where that cost lands.
  */
@@ -72,9 +73,11 @@ function sendNote(pr: ProfileResult): string {
       ? `${f((e.selfMs * 1000) / n, 1)} µs per datagram over ${n.toLocaleString('en-US')} datagrams`
       : 'n/a';
   };
-  return `Reading it: \`[native] send\` is node:dgram's send binding. On loopback the kernel delivers
-each datagram (and drains the CPU's pending receive backlog) inside the sending syscall, so this
-self time is mostly kernel work: sender ${per(pr.sender, pr.datagramsSent.sender)}; receiver (ACKs)
+  return `Reading it: \`[native] send\` is the socket's send: @srmudp/transport-node's own \`sendmsg\`
+where its native module is built (UDP segmentation offload: one call carries a run of datagrams for
+one destination), else node:dgram's binding. On loopback the kernel delivers each datagram (and
+drains the CPU's pending receive backlog) inside the sending syscall, so this self time is mostly
+kernel work: sender ${per(pr.sender, pr.datagramsSent.sender)}; receiver (ACKs)
 ${per(pr.receiver, pr.datagramsSent.receiver)} (a receiver send also pays for delivering the data
 packets queued for it). The crypto backend of this transfer was ${pr.backend ?? 'n/a'}${
     pr.backend === 'node'
@@ -237,8 +240,8 @@ sampling CPU profiler (the one behind \`node --cpu-prof\`, started through node:
 transfer starts and stopped when it ends, so start-up and module loading are excluded; 0.5 ms
 sampling), ${f(pr.goodputMBps, 1)} MB/s under the profiler, crypto backend ${pr.backend ?? 'n/a'}. Self
 time per function, idle excluded,
-% of all non-idle samples. \`[native]\` = V8/Node built-ins without a JS file (\`send\` is
-node:dgram's binding, \`initiv\`/\`update\` are node:crypto's cipher bindings, \`(program)\` is
+% of all non-idle samples. \`[native]\` = V8/Node built-ins and native addons without a JS file
+(\`send\` is the socket's send: transport-node's segmentation offload module, else node:dgram's binding, \`initiv\`/\`update\` are node:crypto's cipher bindings, \`(program)\` is
 V8 itself).
 
 Sender and receiver together:
