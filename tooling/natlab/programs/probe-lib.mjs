@@ -71,9 +71,12 @@ export async function mappingPhase({ send, obs, rdv, rdvAlt, port, budgetMs }) {
 
 /**
  * TCP through the same NAT or firewall (the path a relay fallback would use): the reflector's
- * TCP server answers one JSON line with the endpoint it saw. 6 s covers three SYNs
- * (retransmitted after 1 s and 3 s) on a lossy link. Resolves {ip, port} or null.
+ * TCP server answers one JSON line with the endpoint it saw. 12 s covers four SYNs (Linux
+ * retransmits after 1, 3 and 7 s) and a lost answer's retransmission. With 6 s (three SYNs) a
+ * link losing 10 % each way lost all three SYN round trips (p ~ 0.19^3 = 0.7 % per host) and the
+ * self-check measured TCP as blocked (CI, once); four make it ~0.13 %. Resolves {ip, port} or null.
  */
+export const TCP_OBSERVE_MS = 12_000;
 export function tcpObserve(host, port) {
   return new Promise((resolve) => {
     let data = '';
@@ -81,7 +84,7 @@ export function tcpObserve(host, port) {
     const timer = setTimeout(() => {
       c.destroy();
       resolve(null);
-    }, 6000);
+    }, TCP_OBSERVE_MS);
     c.on('data', (d) => {
       data += d;
     });

@@ -909,7 +909,8 @@ export class Lab {
               String(localPort),
               String(timeoutMs),
             ]);
-            const out = (await p.next((m) => m.t === 'probe', timeoutMs + 10_000)) as unknown as ProbeOutput;
+            // the probe's UDP phases end by timeoutMs, then TCP takes at most 12 s (probe-lib's TCP_OBSERVE_MS)
+            const out = (await p.next((m) => m.t === 'probe', timeoutMs + 16_000)) as unknown as ProbeOutput;
             await p.kill(500);
             const measured = classify(out);
             const expected = expectedBehaviour(
@@ -969,7 +970,7 @@ export class Lab {
       String(localPort),
       String(timeoutMs),
     ]);
-    const out = (await p.next((m) => m.t === 'probe6', timeoutMs + 10_000)) as unknown as Probe6Output;
+    const out = (await p.next((m) => m.t === 'probe6', timeoutMs + 16_000)) as unknown as Probe6Output;
     await p.kill(500);
     const measured = classify6(out, ADDR6[host]);
     const expected = expectedBehaviour6(profile, ADDR6[host]);
