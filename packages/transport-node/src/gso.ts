@@ -5,7 +5,7 @@
  * machine); the kernel traverses its stack once per batch instead of once per datagram. The
  * receiver gets ordinary datagrams.
  *
- * The native part (`native/udp-gso.c`, ~150 lines) is built at install or build time by
+ * The native part (`native/udp-gso.c`, ~160 lines) is built at install or build time by
  * `scripts/build-native.mjs` when a C compiler is there, and is optional: without it, or with
  * `SRMUDP_GSO=0`, every datagram goes through node:dgram as before.
  */
