@@ -1,6 +1,7 @@
 import { createSocket, type RemoteInfo, type Socket, type SocketType } from 'node:dgram';
 import { type AddressFamily, familyOf, mapIPv4, type TransportAddress, unmapIPv4 } from './address.js';
-import { errnoName, GSO_MAX_BYTES, GSO_MAX_SEGMENTS, type GsoBinding, gsoBinding, socketFd } from './gso.js';
+import { DirectSender } from './direct-send.js';
+import { type GsoBinding, gsoBinding } from './gso.js';
 
 const MiB = 1024 * 1024;
 
@@ -244,13 +245,8 @@ export class UdpTransport {
   #qHost: string[] = [];
   #qPort: number[] = [];
   #qHead = 0;
-  /** the socket's descriptor for direct sends (segmentation offload), or -1: node:dgram alone */
-  #fd = -1;
-  /** datagrams longer than this are not segmented (the kernel refused that size: EINVAL) */
-  #gsoMaxSegment = GSO_MAX_BYTES;
-  #gsoSends = 0;
-  #gsoDatagrams = 0;
-  readonly #gsoErrors: Record<string, number> = Object.create(null) as Record<string, number>;
+  /** direct sends (segmentation offload, direct-send.ts), or null: node:dgram alone */
+  readonly #direct: DirectSender | null;
   #flushScheduled: ReturnType<typeof setImmediate> | undefined;
   #inFlight = 0;
   /** called when the last datagram in flight completes (close() waits for it) */
@@ -317,6 +313,7 @@ export class UdpTransport {
 
   private constructor(socket: Socket, o: Resolved) {
     this.#o = o;
+    this.#direct = o.gso === null ? null : new DirectSender(o.gso);
     this.#socket = socket;
     this.#buffers = trySetBuffers(socket, o);
     this.#local = this.#readLocal();
@@ -327,55 +324,7 @@ export class UdpTransport {
   #attach(socket: Socket): void {
     socket.on('message', this.#handleMessage);
     socket.on('error', this.#handleSocketError);
-    this.#fd = -1;
-    const gso = this.#o.gso;
-    if (gso === null) return;
-    const fd = socketFd(socket);
-    if (fd < 0) return;
-    const r = gso.supported(fd);
-    if (r === 0) this.#fd = fd;
-    else this.#countGsoError(r);
-  }
-
-  #countGsoError(r: number): void {
-    const code = errnoName(r);
-    this.#gsoErrors[code] = (this.#gsoErrors[code] ?? 0) + 1;
-  }
-
-  /**
-   * Sends data[i .. i+count) directly (one sendmsg; segmented when count > 1): true when the
-   * kernel took them. Otherwise counts the refusal, turns segmentation off when the socket or
-   * route cannot do it, and returns false: the caller sends them through node:dgram.
-   */
-  #sendDirect(
-    gso: GsoBinding,
-    data: Uint8Array[],
-    i: number,
-    count: number,
-    host: string,
-    port: number,
-    segment: number,
-  ): boolean {
-    const r = gso.send(this.#fd, host, port, segment, data, i, count);
-    if (r >= 0) {
-      this.#sent += count;
-      this.#bytesSent += r;
-      if (count > 1) {
-        this.#gsoSends++;
-        this.#gsoDatagrams += count;
-      }
-      return true;
-    }
-    this.#countGsoError(r);
-    const code = errnoName(r);
-    if (code === 'EIO' || code === 'EOPNOTSUPP' || code === 'ENOTSUP' || code === 'ENOPROTOOPT') {
-      // the device or socket cannot segment (no checksum offload on the route's device…)
-      if (count > 1) this.#fd = -1;
-    } else if (code === 'EINVAL' && count > 1) {
-      // a segment too large for the route's MTU: keep segmenting smaller ones only
-      this.#gsoMaxSegment = Math.min(this.#gsoMaxSegment, segment - 1);
-    }
-    return false;
+    this.#direct?.attach(socket);
   }
 
   #readLocal(): TransportAddress {
@@ -406,43 +355,19 @@ export class UdpTransport {
     const socket = this.#socket;
     let i = this.#qHead;
     const end = Math.min(data.length, i + limit);
-    const gso = this.#o.gso;
+    const direct = this.#direct;
     while (i < end) {
       // Direct sends only while node:dgram holds none of ours: libuv's queue must not be overtaken
       // (it keeps what the kernel could not take, EAGAIN, until the socket is writable again).
-      if (gso !== null && this.#fd >= 0 && this.#inFlight === 0) {
-        const host = hosts[i]!;
-        const port = ports[i]!;
-        const segment = data[i]!.length;
-        let n = 1;
-        if (segment <= this.#gsoMaxSegment) {
-          // a run for one destination: every datagram `segment` long but the last, which may be shorter
-          let bytes = segment;
-          let j = i + 1;
-          while (
-            j < end &&
-            n < GSO_MAX_SEGMENTS &&
-            ports[j] === port &&
-            hosts[j] === host &&
-            data[j]!.length <= segment &&
-            bytes + data[j]!.length <= GSO_MAX_BYTES
-          ) {
-            bytes += data[j]!.length;
-            n++;
-            if (data[j]!.length < segment) break;
-            j++;
-          }
-        }
-        // (a scoped IPv6 literal, fe80::1%eth0, is left to dgram, which resolves the scope)
-        if (segment > 0 && !host.includes('%') && this.#sendDirect(gso, data, i, n, host, port, segment)) {
+      if (direct?.active && this.#inFlight === 0) {
+        const n = direct.sendRun(data, hosts, ports, i, end);
+        if (n > 0) {
           i += n;
           continue;
         }
-        if (n > 1) {
-          // refused as a run: each of them through dgram (which reports per datagram, as before)
-          for (const stop = i + n; i < stop; i++) this.#sendDgram(socket, data[i]!, ports[i]!, hosts[i]!);
-          continue;
-        }
+        // refused: each of them through dgram (which reports per datagram, as without offload)
+        for (const stop = i - n; i < stop; i++) this.#sendDgram(socket, data[i]!, ports[i]!, hosts[i]!);
+        continue;
       }
       this.#sendDgram(socket, data[i]!, ports[i]!, hosts[i]!);
       i++;
@@ -599,8 +524,8 @@ export class UdpTransport {
 
   stats(): TransportStats {
     return {
-      sent: this.#sent,
-      bytesSent: this.#bytesSent,
+      sent: this.#sent + (this.#direct?.sent ?? 0),
+      bytesSent: this.#bytesSent + (this.#direct?.bytes ?? 0),
       received: this.#received,
       bytesReceived: this.#bytesReceived,
       sendErrors: { ...this.#sendErrors },
@@ -609,10 +534,10 @@ export class UdpTransport {
       dropped: this.#dropped,
       queued: this.#qData.length - this.#qHead,
       inFlight: this.#inFlight,
-      gso: this.#fd >= 0,
-      gsoSends: this.#gsoSends,
-      gsoDatagrams: this.#gsoDatagrams,
-      gsoErrors: { ...this.#gsoErrors },
+      gso: this.#direct?.active ?? false,
+      gsoSends: this.#direct?.segmentedSends ?? 0,
+      gsoDatagrams: this.#direct?.segmentedDatagrams ?? 0,
+      gsoErrors: { ...this.#direct?.errors },
     };
   }
 
@@ -651,8 +576,7 @@ export class UdpTransport {
     if (this.#closing !== undefined) return this.#closing;
     this.#drain(Number.MAX_SAFE_INTEGER);
     this.#closed = true;
-    // no direct send after this: once dgram closes the socket its descriptor number may be reused
-    this.#fd = -1;
+    this.#direct?.detach();
     if (this.#flushScheduled !== undefined) {
       clearImmediate(this.#flushScheduled);
       this.#flushScheduled = undefined;
