@@ -26,6 +26,8 @@ const STRIDE = 9;
  */
 export const RECV_BUDGET_PER_TURN = 96;
 
+const EMPTY = new ArrayBuffer(0);
+
 export type BatchDeliver = (data: Uint8Array, host: string, port: number, family: AddressFamily) => void;
 
 export class BatchReceiver {
@@ -96,6 +98,8 @@ export class BatchReceiver {
     if (this.#turnReset === undefined) this.#turnReset = setImmediate(this.#newTurn);
     for (let i = 0; i < n; i++) {
       const m = 1 + i * STRIDE;
+      const buffer = out[i]!;
+      out[i] = EMPTY; // the slot does not keep the datagram alive until the next batch
       const family = meta[m + 3]!;
       if (
         family !== this.#family ||
@@ -108,7 +112,7 @@ export class BatchReceiver {
         // (cannot fail for an address the kernel wrote: that datagram is counted and skipped)
         if (!this.#remember(i, m)) continue;
       }
-      deliver(new Uint8Array(out[i]!), this.#host, meta[m + 2]!, this.#hostFamily);
+      deliver(new Uint8Array(buffer), this.#host, meta[m + 2]!, this.#hostFamily);
     }
     return n;
   }
