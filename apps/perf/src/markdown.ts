@@ -30,6 +30,16 @@ function gsoText(g: { sent: number; datagrams: number; sends: number } | null | 
   return `; the sender sent ${f((100 * g.datagrams) / g.sent)} % of its datagrams with UDP segmentation offload (Linux UDP_SEGMENT, @srmudp/transport-node), ${f(g.datagrams / g.sends)} per sendmsg on average`;
 }
 
+/** P1's sentence on the receiver's batched receive (its last srmudp run). */
+function recvBatchText(
+  r: { received: number; datagrams: number; batches: number } | null | undefined,
+): string {
+  if (r === null || r === undefined || r.received === 0) return '';
+  if (r.batches === 0)
+    return '; the receiver read every datagram through node:dgram (batched receive not available here)';
+  return `; the receiver read ${f((100 * r.datagrams) / r.received)} % of its datagrams in batches (recvmmsg, @srmudp/transport-node), ${f(r.datagrams / r.batches)} per call on average`;
+}
+
 function table(head: string[], rows: string[][]): string {
   const esc = (c: string) => c.replace(/\|/g, '\\|');
   return [
@@ -162,7 +172,7 @@ of both processes (process.cpuUsage) over the transfer, per MB delivered; for sr
 packet on each side (sender CPU ÷ packets it sent, receiver CPU ÷ packets it received). Peak RSS =
 maxRSS of each process (includes Node's own ~40–100 MiB baseline). srmudp: default congestion
 controller, encryption on (Noise IK, ChaCha20-Poly1305), datagram size from its PMTU discovery
-(${p.srmudpPmtu ?? 'n/a'} bytes of UDP payload at the end of the run; not configurable in the façade)${gsoText(p.srmudpGso)}; the
+(${p.srmudpPmtu ?? 'n/a'} bytes of UDP payload at the end of the run; not configurable in the façade)${gsoText(p.srmudpGso)}${recvBatchText(p.srmudpRecvBatch)}; the
 first srmudp row uses the crypto backend the façade picks by itself (libsodium through sodium-native
 when its prebuild loads, else node:crypto, else noble), the next ones force node:crypto and noble.
 Hyperswarm: what users of the Holepunch stack run, a udx-native stream wrapped in

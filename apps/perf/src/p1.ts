@@ -66,6 +66,8 @@ export interface P1Result {
   /** srmudp's sender socket in its last run: datagrams sent, those sent segmented (UDP GSO) and
    * the sendmsg calls that carried them; null when not reported */
   srmudpGso: { sent: number; datagrams: number; sends: number } | null;
+  /** the receiver's batched receive (recvmmsg) in the last srmudp run, null when not reported */
+  srmudpRecvBatch: { received: number; datagrams: number; batches: number } | null;
   rows: P1Row[];
 }
 
@@ -158,6 +160,7 @@ export async function runP1(opts: {
     repeat: opts.repeat,
     srmudpPmtu: typeof s?.pmtu === 'number' ? s.pmtu : null,
     srmudpGso: gsoOf(runs.get('srmudp')?.at(-1)?.senderTransport ?? null),
+    srmudpRecvBatch: recvBatchOf(runs.get('srmudp')?.at(-1)?.receiverTransport ?? null),
     rows,
   };
 }
@@ -172,6 +175,18 @@ function gsoOf(t: Record<string, unknown> | null): P1Result['srmudpGso'] {
     return null;
   }
   return { sent: t.sent, datagrams: t.gsoDatagrams, sends: t.gsoSends };
+}
+
+function recvBatchOf(t: Record<string, unknown> | null): P1Result['srmudpRecvBatch'] {
+  if (
+    t === null ||
+    typeof t.received !== 'number' ||
+    typeof t.recvBatchDatagrams !== 'number' ||
+    typeof t.recvBatches !== 'number'
+  ) {
+    return null;
+  }
+  return { received: t.received, datagrams: t.recvBatchDatagrams, batches: t.recvBatches };
 }
 
 /** CPU µs per data packet on each side (srmudp rows; null where a run lacks the counts). */

@@ -20,6 +20,8 @@ export interface SizedTransferResult {
   senderStats: Record<string, unknown> | null;
   /** srmudp only: the sender socket's counters at the end (@srmudp/transport-node's stats()) */
   senderTransport: Record<string, unknown> | null;
+  /** srmudp only: the receiver socket's counters at the end */
+  receiverTransport: Record<string, unknown> | null;
   /** srmudp only: datagrams the receiver's connection took in (data packets, authenticated) */
   packetsReceivedByReceiver: number | null;
   /** the crypto backend that sealed (srmudp: the receiver's, which equals the sender's unless
@@ -64,6 +66,7 @@ export async function sizedTransfer(
     peakRssReceiver: Number(done.peakRss),
     senderStats: (rep.stats as Record<string, unknown> | null) ?? null,
     senderTransport: (rep.transport as Record<string, unknown> | null) ?? null,
+    receiverTransport: (done.transport as Record<string, unknown> | null) ?? null,
     packetsReceivedByReceiver: typeof done.packetsReceived === 'number' ? done.packetsReceived : null,
     backend: typeof ready.backend === 'string' ? ready.backend : null,
   };

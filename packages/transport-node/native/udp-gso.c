@@ -1,10 +1,12 @@
 /*
- * UDP generic segmentation offload (Linux, UDP_SEGMENT since 4.18) for @srmudp/transport-node.
+ * UDP generic segmentation offload (Linux, UDP_SEGMENT since 4.18) and batched receive
+ * (recvmmsg) for @srmudp/transport-node.
  *
  * One sendmsg(2) hands the kernel up to 64 datagrams for one destination, all of one size but
  * the last (which may be shorter): the stack is traversed once per batch instead of once per
  * datagram. The socket is node:dgram's own (its file descriptor); nothing else about it changes,
- * and receiving stays with libuv. Non-blocking: a full socket buffer gives -EAGAIN and the caller
+ * and libuv still reads it (recv below only drains what is queued behind a datagram libuv
+ * delivered). Non-blocking: a full socket buffer gives -EAGAIN and the caller
  * sends those datagrams through dgram instead.
  *
  * Exports (every argument checked; any misuse returns -EINVAL, nothing throws):
@@ -13,10 +15,15 @@
  *     host: an IPv4 or IPv6 literal (the socket's family: an IPv4 peer of a dual-stack socket is
  *     given as ::ffff:a.b.c.d by the caller); buffers[start .. start+count) are Uint8Arrays
  *     sent back to back as one payload cut at segmentSize.
+ *   recv(fd, meta, out) -> datagrams read (0: none queued), or -errno      (see "Batched receive")
+ *   host(meta, i)       -> the address string of datagram i, or -errno
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
 #include <errno.h>
+#include <net/if.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <netinet/in.h>
 #include <netinet/udp.h>
 #include <stdint.h>
@@ -153,11 +160,168 @@ static napi_value js_send(napi_env env, napi_callback_info info) {
   return int_value(env, (int32_t)r);
 }
 
+/*
+ * Batched receive: recv(fd, meta, out) drains up to RECV_SLOTS datagrams already queued on the
+ * socket with one recvmmsg(MSG_DONTWAIT) and returns how many (0 when none was queued), or -errno;
+ * it never throws. Datagram i is copied into its own new ArrayBuffer, out[i] (an array the caller
+ * reuses), so a view the caller keeps holds that datagram's bytes only, as with node:dgram.
+ * meta (an Int32Array of 1 + RECV_SLOTS * RECV_STRIDE) receives the count at [0], then per
+ * datagram i at 1 + i * RECV_STRIDE: 0 (reserved), length, port, family (4 or 6), the 16 address
+ * bytes as four int32 (IPv4: the first), the IPv6 scope id.
+ * Every slot is 64 KiB, as large as any UDP payload, so nothing is ever truncated; the slab is
+ * reserved once per Node environment and only the pages datagrams land on are ever touched.
+ * host(meta, i) gives datagram i's address as node:dgram writes it (inet_ntop, %scope for
+ * link-local IPv6), called only when the caller has no cached string for those bytes.
+ */
+#define RECV_SLOTS 32
+#define RECV_SLOT_BYTES 65536
+#define RECV_STRIDE 9
+
+typedef struct {
+  unsigned char *slab;
+  struct mmsghdr msgs[RECV_SLOTS];
+  struct iovec iov[RECV_SLOTS];
+  struct sockaddr_storage names[RECV_SLOTS];
+} recv_state;
+
+static void free_state(napi_env env, void *data, void *hint) {
+  (void)env;
+  (void)hint;
+  recv_state *st = data;
+  if (st == NULL) return;
+  free(st->slab);
+  free(st);
+}
+
+static recv_state *get_state(napi_env env) {
+  void *data = NULL;
+  if (napi_get_instance_data(env, &data) == napi_ok && data != NULL) return data;
+  recv_state *st = calloc(1, sizeof *st);
+  if (st == NULL) return NULL;
+  st->slab = malloc((size_t)RECV_SLOTS * RECV_SLOT_BYTES);
+  if (st->slab == NULL || napi_set_instance_data(env, st, free_state, NULL) != napi_ok) {
+    free(st->slab);
+    free(st);
+    return NULL;
+  }
+  return st;
+}
+
+static int get_meta(napi_env env, napi_value v, int32_t **out) {
+  bool isTyped = false;
+  napi_typedarray_type type;
+  size_t length = 0, offset = 0;
+  void *data = NULL;
+  napi_value ab;
+  if (napi_is_typedarray(env, v, &isTyped) != napi_ok || !isTyped) return 0;
+  if (napi_get_typedarray_info(env, v, &type, &length, &data, &ab, &offset) != napi_ok) return 0;
+  if (type != napi_int32_array || length < 1 + (size_t)RECV_SLOTS * RECV_STRIDE) return 0;
+  *out = data;
+  return 1;
+}
+
+static napi_value js_recv(napi_env env, napi_callback_info info) {
+  size_t argc = 3;
+  napi_value argv[3];
+  int32_t fd;
+  int32_t *meta = NULL;
+  bool isArray = false;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 3) return int_value(env, -EINVAL);
+  if (!get_int(env, argv[0], &fd) || fd < 0) return int_value(env, -EINVAL);
+  if (!get_meta(env, argv[1], &meta)) return int_value(env, -EINVAL);
+  if (napi_is_array(env, argv[2], &isArray) != napi_ok || !isArray) return int_value(env, -EINVAL);
+  meta[0] = 0;
+  recv_state *st = get_state(env);
+  if (st == NULL) return int_value(env, -ENOMEM);
+  for (int i = 0; i < RECV_SLOTS; i++) {
+    st->iov[i].iov_base = st->slab + (size_t)i * RECV_SLOT_BYTES;
+    st->iov[i].iov_len = RECV_SLOT_BYTES;
+    memset(&st->msgs[i], 0, sizeof st->msgs[i]);
+    st->msgs[i].msg_hdr.msg_name = &st->names[i];
+    st->msgs[i].msg_hdr.msg_namelen = sizeof st->names[i];
+    st->msgs[i].msg_hdr.msg_iov = &st->iov[i];
+    st->msgs[i].msg_hdr.msg_iovlen = 1;
+  }
+  int n;
+  do {
+    n = recvmmsg(fd, st->msgs, RECV_SLOTS, MSG_DONTWAIT, NULL);
+  } while (n < 0 && errno == EINTR);
+  if (n < 0) return int_value(env, errno == EAGAIN || errno == EWOULDBLOCK ? 0 : -errno);
+  int kept = 0;
+  for (int i = 0; i < n; i++) {
+    size_t len = st->msgs[i].msg_len;
+    const struct sockaddr_storage *ss = &st->names[i];
+    int32_t *m = meta + 1 + kept * RECV_STRIDE;
+    memset(m, 0, RECV_STRIDE * sizeof *m);
+    if (ss->ss_family == AF_INET) {
+      const struct sockaddr_in *a = (const struct sockaddr_in *)ss;
+      m[2] = ntohs(a->sin_port);
+      m[3] = 4;
+      memcpy(&m[4], &a->sin_addr, 4);
+    } else if (ss->ss_family == AF_INET6) {
+      const struct sockaddr_in6 *a = (const struct sockaddr_in6 *)ss;
+      m[2] = ntohs(a->sin6_port);
+      m[3] = 6;
+      memcpy(&m[4], &a->sin6_addr, 16);
+      m[8] = (int32_t)a->sin6_scope_id;
+    } else {
+      continue; /* not an IP datagram (cannot happen on a UDP socket): dropped */
+    }
+    void *data = NULL;
+    napi_value ab;
+    /* out of memory: this datagram and the rest of the batch are lost, like a full socket buffer */
+    if (napi_create_arraybuffer(env, len, &data, &ab) != napi_ok) break;
+    if (len > 0) memcpy(data, st->iov[i].iov_base, len);
+    if (napi_set_element(env, argv[2], (uint32_t)kept, ab) != napi_ok) break;
+    m[1] = (int32_t)len;
+    kept++;
+  }
+  meta[0] = kept;
+  return int_value(env, kept);
+}
+
+static napi_value js_host(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2];
+  int32_t *meta = NULL;
+  int32_t i;
+  napi_value out;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 2) return int_value(env, -EINVAL);
+  if (!get_meta(env, argv[0], &meta)) return int_value(env, -EINVAL);
+  if (!get_int(env, argv[1], &i) || i < 0 || i >= meta[0] || i >= RECV_SLOTS) return int_value(env, -EINVAL);
+  const int32_t *m = meta + 1 + i * RECV_STRIDE;
+  char ip[INET6_ADDRSTRLEN + 1 + IF_NAMESIZE + 1];
+  if (m[3] == 4) {
+    if (inet_ntop(AF_INET, &m[4], ip, sizeof ip) == NULL) return int_value(env, -errno);
+  } else if (m[3] == 6) {
+    struct in6_addr a;
+    memcpy(&a, &m[4], 16);
+    if (inet_ntop(AF_INET6, &a, ip, sizeof ip) == NULL) return int_value(env, -errno);
+    /* as node:dgram does: a link-local address gets its interface, by name or else by number */
+    if (IN6_IS_ADDR_LINKLOCAL(&a) && m[8] != 0) {
+      size_t l = strlen(ip);
+      char name[IF_NAMESIZE];
+      if (if_indextoname((unsigned)m[8], name) != NULL)
+        snprintf(ip + l, sizeof ip - l, "%%%s", name);
+      else
+        snprintf(ip + l, sizeof ip - l, "%%%u", (unsigned)m[8]);
+    }
+  } else {
+    return int_value(env, -EINVAL);
+  }
+  if (napi_create_string_utf8(env, ip, NAPI_AUTO_LENGTH, &out) != napi_ok) return int_value(env, -ENOMEM);
+  return out;
+}
+
 NAPI_MODULE_INIT() {
   napi_value fn;
   if (napi_create_function(env, "supported", NAPI_AUTO_LENGTH, js_supported, NULL, &fn) != napi_ok) return NULL;
   if (napi_set_named_property(env, exports, "supported", fn) != napi_ok) return NULL;
   if (napi_create_function(env, "send", NAPI_AUTO_LENGTH, js_send, NULL, &fn) != napi_ok) return NULL;
   if (napi_set_named_property(env, exports, "send", fn) != napi_ok) return NULL;
+  if (napi_create_function(env, "recv", NAPI_AUTO_LENGTH, js_recv, NULL, &fn) != napi_ok) return NULL;
+  if (napi_set_named_property(env, exports, "recv", fn) != napi_ok) return NULL;
+  if (napi_create_function(env, "host", NAPI_AUTO_LENGTH, js_host, NULL, &fn) != napi_ok) return NULL;
+  if (napi_set_named_property(env, exports, "host", fn) != napi_ok) return NULL;
   return exports;
 }

@@ -5,9 +5,10 @@
  * machine); the kernel traverses its stack once per batch instead of once per datagram. The
  * receiver gets ordinary datagrams.
  *
- * The native part (`native/udp-gso.c`, ~160 lines) is built at install or build time by
- * `scripts/build-native.mjs` when a C compiler is there, and is optional: without it, or with
- * `SRMUDP_GSO=0`, every datagram goes through node:dgram as before.
+ * The native part (`native/udp-gso.c`, ~320 lines; it also reads in batches, batch-receive.ts)
+ * is built at install or build time by `scripts/build-native.mjs` when a C compiler is there, and
+ * is optional: without it, or with `SRMUDP_GSO=0`, every datagram goes through node:dgram as
+ * before.
  */
 
 import type { Socket } from 'node:dgram';
@@ -29,6 +30,12 @@ export interface GsoBinding {
     start: number,
     count: number,
   ): number;
+  /** Reads up to 32 queued datagrams (recvmmsg, non-blocking), each into its own new ArrayBuffer
+   * `out[i]`, their lengths and sources into `meta` (batch-receive.ts): how many (0: none was
+   * queued), or -errno. Absent from scripted test bindings. */
+  recv?(fd: number, meta: Int32Array, out: ArrayBuffer[]): number;
+  /** The address string of datagram `i` of the last recv(), as node:dgram writes it, or -errno. */
+  host?(meta: Int32Array, i: number): string | number;
 }
 
 /** The kernel's limit of segments per send (UDP_MAX_SEGMENTS: 64 before Linux 6.9, 128 after). */

@@ -25,11 +25,12 @@ afterEach(async () => {
 const text = (s: string) => new TextEncoder().encode(s);
 const str = (b: Uint8Array) => new TextDecoder().decode(b);
 
-// Every case runs twice: with the defaults (segmentation offload and direct sends where the native
-// module was built, see gso.test.ts) and with node:dgram alone.
+// Every case runs twice: with the defaults (segmentation offload, direct sends and batched receive
+// where the native module was built, see gso.test.ts and batch-receive.test.ts) and with
+// node:dgram alone.
 describe.each([
-  ['defaults (direct sends where built)', {}],
-  ['node:dgram alone (gso: false)', { gso: false }],
+  ['defaults (direct sends and batched receive where built)', {}],
+  ['node:dgram alone (gso: false, batchReceive: false)', { gso: false, batchReceive: false }],
 ] as const)('UdpTransport, %s', (_name, options) => {
   beforeEach(() => {
     variant = options;

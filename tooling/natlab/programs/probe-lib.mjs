@@ -79,7 +79,12 @@ export async function mappingPhase({ send, obs, rdv, rdvAlt, port, budgetMs }) {
  */
 export const TCP_OBSERVE_MS = 12_000;
 const TCP_ATTEMPT_EVERY_MS = 3000;
-export function tcpObserve(host, port) {
+export function tcpObserve(host, port, log = [], observeMs = TCP_OBSERVE_MS, everyMs = TCP_ATTEMPT_EVERY_MS) {
+  // `log` receives one line per event of each attempt (+ms since the start), for the self-check's
+  // error text when TCP did not answer
+  const t0 = Date.now();
+  const note = (s) => log.push(`+${Date.now() - t0}ms ${s}`);
+  let n = 0;
   return new Promise((resolve) => {
     const sockets = new Set();
     let done = false;
@@ -93,13 +98,20 @@ export function tcpObserve(host, port) {
     };
     const attempt = () => {
       let data = '';
+      const id = ++n;
+      note(`#${id} connect`);
       const c = connect({ host, port });
       sockets.add(c);
+      c.on('connect', () => note(`#${id} connected from port ${c.localPort}`));
       c.on('data', (d) => {
         data += d;
       });
-      c.on('error', () => sockets.delete(c));
+      c.on('error', (e) => {
+        note(`#${id} error ${e.code ?? e.message}`);
+        sockets.delete(c);
+      });
       c.on('close', () => {
+        if (!done) note(`#${id} closed after ${data.length} bytes`);
         sockets.delete(c);
         try {
           const m = JSON.parse(data);
@@ -111,8 +123,11 @@ export function tcpObserve(host, port) {
     };
     const again = setInterval(() => {
       if (sockets.size < 4) attempt();
-    }, TCP_ATTEMPT_EVERY_MS);
-    const timer = setTimeout(() => finish(null), TCP_OBSERVE_MS);
+    }, everyMs);
+    const timer = setTimeout(() => {
+      note(`no answer; ${sockets.size} attempt(s) still open`);
+      finish(null);
+    }, observeMs);
     attempt();
   });
 }

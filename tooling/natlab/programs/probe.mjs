@@ -40,7 +40,8 @@ if (st.obs.has(keyMain)) {
 }
 sock.close();
 
-const tcp = await tcpObserve(rdv, primary);
+const tcpLog = [];
+const tcp = await tcpObserve(rdv, primary, tcpLog);
 const a = st.obs.get(keyMain) ?? null;
 const b = st.obs.get(keyAlt) ?? null;
 process.stdout.write(
@@ -52,6 +53,7 @@ process.stdout.write(
     filtering,
     filterAcks: st.filterAcks,
     tcp,
+    tcpLog: tcp === null ? tcpLog : [],
     ms: Date.now() - t0,
   })}\n`,
 );

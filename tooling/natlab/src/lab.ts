@@ -917,7 +917,10 @@ export class Lab {
               this.chain(host),
               host.startsWith('hostA') ? ADDR.publicA : ADDR.publicB,
             );
-            return { host, expected, measured, problems: compare(expected, measured) };
+            const problems = compare(expected, measured);
+            return out.tcp === null && out.tcpLog !== undefined && out.tcpLog.length > 0
+              ? { host, expected, measured, problems, tcpLog: out.tcpLog }
+              : { host, expected, measured, problems };
           }),
       );
       checks6 = await v6;
@@ -942,7 +945,13 @@ export class Lab {
       const text = [
         ...checks
           .filter((c) => c.problems.length)
-          .map((c) => `${c.host} (${this.sideOf(c.host).profile}): ${c.problems.join('; ')}`),
+          .map(
+            (c) =>
+              `${c.host} (${this.sideOf(c.host).profile}): ${c.problems.join('; ')}` +
+              (c.tcpLog !== undefined && c.problems.some((p) => p.startsWith('tcp'))
+                ? ` [TCP attempts: ${c.tcpLog.join(', ')}]`
+                : ''),
+          ),
         ...checks6
           .filter((c) => c.problems.length)
           .map((c) => `${c.host} (ipv6 ${c.profile}): ${c.problems.join('; ')}`),

@@ -38,6 +38,8 @@ export interface HostCheck {
   readonly measured: MeasuredBehaviour;
   /** Human-readable differences; empty when the host behaves as its profile says. */
   readonly problems: readonly string[];
+  /** when TCP got no answer: what each attempt saw (the error text includes it) */
+  readonly tcpLog?: readonly string[];
 }
 
 /** Checks that concern a side's routers rather than one host. */
@@ -105,6 +107,8 @@ export interface ProbeOutput {
   };
   readonly filtering: Filtering | null;
   readonly tcp: { ip: string; port: number } | null;
+  /** when TCP got no answer: each attempt's events (probe-lib's tcpObserve) */
+  readonly tcpLog?: readonly string[];
   readonly ms: number;
 }
 

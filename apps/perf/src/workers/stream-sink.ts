@@ -58,9 +58,20 @@ function consume(stream: Readable): void {
       fail(new Error(`received ${received} bytes, expected ${expected}`));
     // srmudp: datagrams this side opened, for CPU per packet
     const packetsReceived = currentConn?.stats().packetsReceived ?? null;
+    // srmudp: this socket's counters (@srmudp/transport-node's stats(): batched receive)
+    const transport = srmudp?.stats().transport ?? null;
     stopProfile().then(
       () =>
-        send({ t: 'done', bytes: received, firstAt, lastAt, cpuSec, peakRss: peakRss(), packetsReceived }),
+        send({
+          t: 'done',
+          bytes: received,
+          firstAt,
+          lastAt,
+          cpuSec,
+          peakRss: peakRss(),
+          packetsReceived,
+          transport,
+        }),
       fail,
     );
   });
