@@ -159,34 +159,36 @@ export async function runP1(opts: {
     bytes: opts.bytes,
     repeat: opts.repeat,
     srmudpPmtu: typeof s?.pmtu === 'number' ? s.pmtu : null,
-    srmudpGso: gsoOf(runs.get('srmudp')?.at(-1)?.senderTransport ?? null),
-    srmudpRecvBatch: recvBatchOf(runs.get('srmudp')?.at(-1)?.receiverTransport ?? null),
+    srmudpGso: countersOf(runs.get('srmudp')?.at(-1)?.senderTransport ?? null, {
+      sent: 'sent',
+      datagrams: 'gsoDatagrams',
+      sends: 'gsoSends',
+    }),
+    srmudpRecvBatch: countersOf(runs.get('srmudp')?.at(-1)?.receiverTransport ?? null, {
+      received: 'received',
+      datagrams: 'recvBatchDatagrams',
+      batches: 'recvBatches',
+    }),
     rows,
   };
 }
 
-function gsoOf(t: Record<string, unknown> | null): P1Result['srmudpGso'] {
-  if (
-    t === null ||
-    typeof t.sent !== 'number' ||
-    typeof t.gsoDatagrams !== 'number' ||
-    typeof t.gsoSends !== 'number'
-  ) {
-    return null;
+/**
+ * Picks counters out of a transport's stats() (a worker's message: untyped), renamed by `names`
+ * (wanted name → stats name); null unless every one of them is a number.
+ */
+function countersOf<K extends string>(
+  t: Record<string, unknown> | null,
+  names: Record<K, string>,
+): Record<K, number> | null {
+  if (t === null) return null;
+  const out = {} as Record<K, number>;
+  for (const [k, from] of Object.entries(names) as [K, string][]) {
+    const v = t[from];
+    if (typeof v !== 'number') return null;
+    out[k] = v;
   }
-  return { sent: t.sent, datagrams: t.gsoDatagrams, sends: t.gsoSends };
-}
-
-function recvBatchOf(t: Record<string, unknown> | null): P1Result['srmudpRecvBatch'] {
-  if (
-    t === null ||
-    typeof t.received !== 'number' ||
-    typeof t.recvBatchDatagrams !== 'number' ||
-    typeof t.recvBatches !== 'number'
-  ) {
-    return null;
-  }
-  return { received: t.received, datagrams: t.recvBatchDatagrams, batches: t.recvBatches };
+  return out;
 }
 
 /** CPU µs per data packet on each side (srmudp rows; null where a run lacks the counts). */

@@ -204,6 +204,14 @@ static recv_state *get_state(napi_env env) {
     free(st);
     return NULL;
   }
+  /* set once: each slot's buffer and address storage (recv only resets what the kernel writes) */
+  for (int i = 0; i < RECV_SLOTS; i++) {
+    st->iov[i].iov_base = st->slab + (size_t)i * RECV_SLOT_BYTES;
+    st->iov[i].iov_len = RECV_SLOT_BYTES;
+    st->msgs[i].msg_hdr.msg_name = &st->names[i];
+    st->msgs[i].msg_hdr.msg_iov = &st->iov[i];
+    st->msgs[i].msg_hdr.msg_iovlen = 1;
+  }
   return st;
 }
 
@@ -233,15 +241,8 @@ static napi_value js_recv(napi_env env, napi_callback_info info) {
   meta[0] = 0;
   recv_state *st = get_state(env);
   if (st == NULL) return int_value(env, -ENOMEM);
-  for (int i = 0; i < RECV_SLOTS; i++) {
-    st->iov[i].iov_base = st->slab + (size_t)i * RECV_SLOT_BYTES;
-    st->iov[i].iov_len = RECV_SLOT_BYTES;
-    memset(&st->msgs[i], 0, sizeof st->msgs[i]);
-    st->msgs[i].msg_hdr.msg_name = &st->names[i];
-    st->msgs[i].msg_hdr.msg_namelen = sizeof st->names[i];
-    st->msgs[i].msg_hdr.msg_iov = &st->iov[i];
-    st->msgs[i].msg_hdr.msg_iovlen = 1;
-  }
+  /* the address length is in and out: the kernel shortened it to the last source's */
+  for (int i = 0; i < RECV_SLOTS; i++) st->msgs[i].msg_hdr.msg_namelen = sizeof st->names[i];
   int n;
   do {
     n = recvmmsg(fd, st->msgs, RECV_SLOTS, MSG_DONTWAIT, NULL);

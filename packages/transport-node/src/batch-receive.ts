@@ -52,11 +52,18 @@ export class BatchReceiver {
   datagrams = 0;
   readonly errors: Record<string, number> = Object.create(null) as Record<string, number>;
 
-  constructor(
+  private constructor(
     private readonly binding: Required<Pick<GsoBinding, 'recv' | 'host'>>,
     /** a dual-stack IPv6 socket: IPv4-mapped sources are delivered as IPv4 */
     private readonly dualStack: boolean,
   ) {}
+
+  /** A receiver on `binding`, or null when it cannot read in batches (a scripted test binding). */
+  static of(binding: GsoBinding, dualStack: boolean): BatchReceiver | null {
+    const { recv, host } = binding;
+    if (typeof recv !== 'function' || typeof host !== 'function') return null;
+    return new BatchReceiver({ recv: recv.bind(binding), host: host.bind(binding) }, dualStack);
+  }
 
   get active(): boolean {
     return this.#fd >= 0;
@@ -81,7 +88,7 @@ export class BatchReceiver {
 
   /**
    * Reads the datagrams queued on the socket now (one native call) and hands each to `deliver`, in
-   * order. Called right after dgram delivered one. Returns how many it delivered.
+   * order. Called right after dgram delivered one. Returns how many it read.
    */
   drain(deliver: BatchDeliver): number {
     if (this.#fd < 0 || this.#turnRead >= RECV_BUDGET_PER_TURN) return 0;
