@@ -83,6 +83,15 @@ export interface DatagramCarrier {
 
 /** Datagrams sent per turn before the driver yields to the event loop so receives get processed. */
 const MAX_TRANSMITS_PER_TURN = 512;
+/**
+ * Core's datagrams go to the OS every this many (one segmented send each, the transport's batch)
+ * instead of all at the end of the turn that built them. A sender with a full window builds a few
+ * hundred packets per turn (~1 ms on loopback): handed over only when the turn ended, none of
+ * them reached the peer until the last was built, so the peer idled, then got them all at once and
+ * acknowledged them a batch later, and the sender waited on its window in between (P1 on
+ * loopback, issue 19: both processes idle about a third of the transfer).
+ */
+const FLUSH_EVERY = 32;
 /** How often (at most, while datagrams arrive) the event loop's utilisation goes to core. */
 const LOAD_REPORT_MS = 100;
 /** Rounds of (transmit, events) per turn; events may queue more output. */
@@ -106,7 +115,8 @@ const DUE_SLACK_MS = 0.02;
  * - send: the session's transmits leave from the socket they name, core's from `session.route`;
  * - one OS timer at the earliest of `endpoint.pollTimeout()`, `session.pollTimeout()` and the
  *   façade's timers; output drained once per event-loop turn (setImmediate), at most 512
- *   datagrams, then it yields so receives are processed;
+ *   datagrams, handed to the OS 32 at a time as they are built, then it yields so receives are
+ *   processed;
  * - the session's requests: `resolve` (names resolved here, in the background, bounded),
  *   `open_sockets` / `close_sockets` (the socket pool); interfaces polled every 5 s.
  */
@@ -125,6 +135,10 @@ export class Driver {
   #elu = performance.eventLoopUtilization();
   #cpu = process.cpuUsage();
   #urgent = false;
+  /** core's datagrams given to the main transport since this driver last flushed it: at most
+   * FLUSH_EVERY - 1 of them wait for the transport's own turn (the count can run ahead of the
+   * transport's queue, whose turn may have sent some, never behind it) */
+  #unflushed = 0;
   #resolving = false;
   #resolveAgain = false;
   #hostKey: string | null = null;
@@ -354,10 +368,13 @@ export class Driver {
     const socket = this.session.route(t.to);
     if (socket !== 0) {
       this.#send(socket, t.data, t.to);
-    } else if (this.#urgent) {
-      this.transport.sendUrgent(t.data, t.to.host, t.to.port);
     } else {
-      this.transport.send(t.data, t.to.host, t.to.port);
+      if (this.#urgent) this.transport.sendUrgent(t.data, t.to.host, t.to.port);
+      else this.transport.send(t.data, t.to.host, t.to.port);
+      if (++this.#unflushed >= FLUSH_EVERY) {
+        this.transport.flush();
+        this.#unflushed = 0;
+      }
     }
   }
 

@@ -1,0 +1,57 @@
+// How the driver hands a bulk sender's datagrams to the OS during a turn, on loopback.
+import { afterEach, expect, it } from 'vitest';
+import { createNode, type SrmudpNode } from '../src/index.js';
+
+const nodes: SrmudpNode[] = [];
+afterEach(async () => {
+  await Promise.all(nodes.splice(0).map((n) => n.close()));
+});
+
+it("a bulk sender's datagrams go to the OS 32 at a time as they are built, not at the end of the turn", async () => {
+  const a = await createNode({ host: '127.0.0.1' });
+  const b = await createNode({ host: '127.0.0.1' });
+  nodes.push(a, b);
+  const conn = await a.connect({ host: '127.0.0.1', port: b.address().port, peerId: b.peerId });
+  const incoming = (async () => {
+    for await (const c of b.connections()) return c;
+    throw new Error('no connection');
+  })();
+  const bConn = await incoming;
+
+  // Watch a's transport: at each send(), how many datagrams are queued, not yet handed to the OS,
+  // and the longest run of send() calls within one synchronous stretch (about one driver turn).
+  const t = a.transport;
+  const send = t.send.bind(t);
+  let run = 0;
+  let longestRun = 0;
+  let mostQueued = 0;
+  t.send = (data, host, port) => {
+    mostQueued = Math.max(mostQueued, t.stats().queued);
+    if (run++ === 0)
+      setImmediate(() => {
+        run = 0;
+      });
+    longestRun = Math.max(longestRun, run);
+    return send(data, host, port);
+  };
+
+  const total = 8 * 1024 * 1024;
+  const s = conn.openStream();
+  const rx = (async () => {
+    const r = (await bConn.streams().next()).value;
+    let n = 0;
+    for await (const chunk of r) n += (chunk as Uint8Array).byteLength;
+    return n;
+  })();
+  const chunk = new Uint8Array(64 * 1024);
+  for (let sent = 0; sent < total; sent += chunk.byteLength) {
+    if (!s.write(chunk)) await new Promise((r) => s.once('drain', r));
+  }
+  s.end();
+  expect(await rx).toBe(total);
+
+  // some turn sent more than one batch (else this test shows nothing) ...
+  expect(longestRun).toBeGreaterThan(32);
+  // ... and no batch waited for the end of the turn that built it
+  expect(mostQueued).toBeLessThan(32);
+}, 30_000);
