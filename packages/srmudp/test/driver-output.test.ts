@@ -1,22 +1,11 @@
 // How the driver hands a bulk sender's datagrams to the OS during a turn, on loopback.
-import { afterEach, expect, it } from 'vitest';
-import { createNode, type SrmudpNode } from '../src/index.js';
+import { expect, it } from 'vitest';
+import { connectedPair, loopbackNodes } from './helpers.js';
 
-const nodes: SrmudpNode[] = [];
-afterEach(async () => {
-  await Promise.all(nodes.splice(0).map((n) => n.close()));
-});
+const node = loopbackNodes();
 
 it("a bulk sender's datagrams go to the OS 32 at a time as they are built, not at the end of the turn", async () => {
-  const a = await createNode({ host: '127.0.0.1' });
-  const b = await createNode({ host: '127.0.0.1' });
-  nodes.push(a, b);
-  const conn = await a.connect({ host: '127.0.0.1', port: b.address().port, peerId: b.peerId });
-  const incoming = (async () => {
-    for await (const c of b.connections()) return c;
-    throw new Error('no connection');
-  })();
-  const bConn = await incoming;
+  const { a, conn, bConn } = await connectedPair(node);
 
   // Watch a's transport: at each send(), how many datagrams are queued, not yet handed to the OS,
   // and the longest run of send() calls within one synchronous stretch (about one driver turn).

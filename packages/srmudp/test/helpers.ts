@@ -15,6 +15,18 @@ export function loopbackNodes(): (opts?: object) => Promise<SrmudpNode> {
   };
 }
 
+/** Two loopback nodes from `node` (a {@link loopbackNodes} factory), a connected to b: both ends. */
+export async function connectedPair(node: (opts?: object) => Promise<SrmudpNode>) {
+  const a = await node();
+  const b = await node();
+  const conn = await a.connect({ host: '127.0.0.1', port: b.address().port, peerId: b.peerId });
+  const incoming = (async () => {
+    for await (const c of b.connections()) return c;
+    throw new Error('no connection');
+  })();
+  return { a, b, conn, bConn: await incoming };
+}
+
 /** Polls `cond` every 10 ms until true; throws after `ms` with `what`. */
 export async function waitFor(cond: () => boolean, ms: number, what: string): Promise<void> {
   const until = Date.now() + ms;

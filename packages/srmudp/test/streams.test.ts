@@ -1,24 +1,10 @@
 // Stream lifecycle edge cases through the façade on loopback.
 import { once } from 'node:events';
-import { afterEach, expect, it } from 'vitest';
-import { createNode, type SrmudpNode } from '../src/index.js';
+import { expect, it } from 'vitest';
+import { connectedPair, loopbackNodes } from './helpers.js';
 
-const nodes: SrmudpNode[] = [];
-afterEach(async () => {
-  await Promise.all(nodes.splice(0).map((n) => n.close()));
-});
-
-async function pair() {
-  const a = await createNode({ host: '127.0.0.1' });
-  const b = await createNode({ host: '127.0.0.1' });
-  nodes.push(a, b);
-  const conn = await a.connect({ host: '127.0.0.1', port: b.address().port, peerId: b.peerId });
-  const incoming = (async () => {
-    for await (const c of b.connections()) return c;
-    throw new Error('no connection');
-  })();
-  return { a, b, conn, bConn: await incoming };
-}
+const node = loopbackNodes();
+const pair = () => connectedPair(node);
 
 it('a reader that finishes a for-await loop does not break the writer (no crash, no error)', async () => {
   const { conn, bConn } = await pair();
