@@ -83,15 +83,6 @@ export interface DatagramCarrier {
 
 /** Datagrams sent per turn before the driver yields to the event loop so receives get processed. */
 const MAX_TRANSMITS_PER_TURN = 512;
-/**
- * Core's datagrams go to the OS every this many (one segmented send each, the transport's batch)
- * instead of all at the end of the turn that built them. A sender with a full window builds a few
- * hundred packets per turn (~1 ms on loopback): handed over only when the turn ended, none of
- * them reached the peer until the last was built, so the peer idled, then got them all at once and
- * acknowledged them a batch later, and the sender waited on its window in between (P1 on
- * loopback, issue 19: both processes idle about a third of the transfer).
- */
-const FLUSH_EVERY = 32;
 /** How often (at most, while datagrams arrive) the event loop's utilisation goes to core. */
 const LOAD_REPORT_MS = 100;
 /** Rounds of (transmit, events) per turn; events may queue more output. */
@@ -135,10 +126,6 @@ export class Driver {
   #elu = performance.eventLoopUtilization();
   #cpu = process.cpuUsage();
   #urgent = false;
-  /** core's datagrams given to the main transport since this driver last flushed it: at most
-   * FLUSH_EVERY - 1 of them wait for the transport's own turn (the count can run ahead of the
-   * transport's queue, whose turn may have sent some, never behind it) */
-  #unflushed = 0;
   #resolving = false;
   #resolveAgain = false;
   #hostKey: string | null = null;
@@ -371,10 +358,12 @@ export class Driver {
     } else {
       if (this.#urgent) this.transport.sendUrgent(t.data, t.to.host, t.to.port);
       else this.transport.send(t.data, t.to.host, t.to.port);
-      if (++this.#unflushed >= FLUSH_EVERY) {
-        this.transport.flush();
-        this.#unflushed = 0;
-      }
+      // A full batch goes to the OS now, not after the turn. A sender with a full window builds a
+      // few hundred packets per turn (~1 ms on loopback): handed over only when the turn ended,
+      // none reached the peer until the last was built, so the peer idled, then got them all at
+      // once and acknowledged them a batch later, and the sender waited on its window in between
+      // (P1 on loopback, issue 19: both processes idle about a third of the transfer).
+      this.transport.flushFullBatch();
     }
   }
 

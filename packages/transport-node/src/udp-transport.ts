@@ -370,6 +370,16 @@ export class UdpTransport {
     return mapIPv4(host);
   }
 
+  /**
+   * Hands the queue to the OS now when it holds a full batch (`maxBatch` datagrams), else leaves it
+   * for the next setImmediate. For a sender whose output is already bounded (congestion control):
+   * called after each send(), its datagrams leave a batch at a time as they are built, instead of
+   * all after the turn that built them, which the peer would otherwise wait for.
+   */
+  flushFullBatch(): void {
+    if (this.#qData.length - this.#qHead >= this.#o.maxBatch) this.flush();
+  }
+
   /** Hands every queued datagram to the OS now instead of at the next setImmediate. */
   flush(): void {
     if (this.#closed) return;

@@ -172,6 +172,21 @@ describe.each([
     expect(a.stats()).toMatchObject({ queued: 0, inFlight: 0, sent: 10 });
   });
 
+  it('flushFullBatch() hands the queue to the OS only once it holds maxBatch datagrams', async () => {
+    const a = await bind({ host: '127.0.0.1', maxBatch: 4 });
+    const b = await bind({ host: '127.0.0.1' });
+    const got = collect(b, 6, 2000);
+    for (let i = 0; i < 6; i++) {
+      a.send(Uint8Array.of(i), '127.0.0.1', b.address().port);
+      a.flushFullBatch();
+      // 1-3 queued wait for the turn; the 4th makes a batch, which leaves at once
+      expect(a.stats().queued).toBe(i < 3 ? i + 1 : i - 3);
+    }
+    const msgs = await got;
+    expect(msgs.map((m) => m.data[0])).toEqual([0, 1, 2, 3, 4, 5]);
+    expect(a.stats()).toMatchObject({ queued: 0, sent: 6 });
+  });
+
   it('sendUrgent() is queued ahead and kept when the queue is full (a CLOSE behind a flood)', async () => {
     const a = await bind({ host: '127.0.0.1', maxQueue: 10, urgentReserve: 2 });
     const b = await bind({ host: '127.0.0.1' });
