@@ -9,6 +9,10 @@ import type { SecureChannel } from '@srmudp/crypto';
 import { type Address, addressKey, keyToHex, Schedule, toHex } from '@srmudp/wire';
 import type { CoreConnection } from './connection.js';
 
+/** One function for every call (a closure per call was an allocation per datagram). */
+const pollConnection = (c: CoreConnection, now: number): { to: Address; data: Uint8Array } | null =>
+  c.pollTransmit(now);
+
 export class ConnectionTable {
   private readonly byId = new Map<number, CoreConnection>();
   private readonly byKey = new Map<string, CoreConnection>();
@@ -185,6 +189,6 @@ export class ConnectionTable {
 
   /** The next datagram of the established connections that may have one, round robin. */
   pollTransmit(now: number): { to: Address; data: Uint8Array } | null {
-    return this.schedule.pollTransmit(now, (c) => c.pollTransmit(now));
+    return this.schedule.pollTransmit(now, pollConnection);
   }
 }

@@ -1,13 +1,13 @@
 /*
- * UDP generic segmentation offload (Linux, UDP_SEGMENT since 4.18) and batched receive
- * (recvmmsg) for @srmudp/transport-node.
+ * UDP generic segmentation offload (Linux, UDP_SEGMENT since 4.18), batched receive (recvmmsg)
+ * and coalesced receive (UDP_GRO, Linux 5.0) for @srmudp/transport-node.
  *
  * One sendmsg(2) hands the kernel up to 64 datagrams for one destination, all of one size but
  * the last (which may be shorter): the stack is traversed once per batch instead of once per
- * datagram. The socket is node:dgram's own (its file descriptor); nothing else about it changes,
- * and libuv still reads it (recv below only drains what is queued behind a datagram libuv
- * delivered). Non-blocking: a full socket buffer gives -EAGAIN and the caller
- * sends those datagrams through dgram instead.
+ * datagram. The socket is node:dgram's own (its file descriptor). Who reads it: libuv, with
+ * recv below draining what is queued behind a datagram libuv delivered; or, with UDP_GRO on,
+ * recv alone, driven by watch() ("Owned reads"). Non-blocking: a full socket buffer gives
+ * -EAGAIN and the caller sends those datagrams through dgram instead.
  *
  * Exports (every argument checked; any misuse returns -EINVAL, nothing throws):
  *   supported(fd)  -> 0 when the socket accepts UDP_SEGMENT, else -errno
@@ -17,6 +17,9 @@
  *     sent back to back as one payload cut at segmentSize.
  *   recv(fd, meta, out) -> datagrams read (0: none queued), or -errno      (see "Batched receive")
  *   host(meta, i)       -> the address string of datagram i, or -errno
+ *   gro(fd, on)         -> 0 when the socket's UDP_GRO (Linux 5.0) is now on / off, else -errno
+ *   watch(fd, callback) -> a watcher (calls callback() whenever the socket is readable), or -errno
+ *   unwatch(watcher)    -> 0, or -EINVAL                               (see "Owned reads")
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
@@ -30,11 +33,15 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
+#include <unistd.h>
 
 #include <node_api.h>
 
 #ifndef SOL_UDP
 #define SOL_UDP 17
+#endif
+#ifndef UDP_GRO
+#define UDP_GRO 104
 #endif
 #ifndef UDP_SEGMENT
 #define UDP_SEGMENT 103
@@ -161,15 +168,21 @@ static napi_value js_send(napi_env env, napi_callback_info info) {
 }
 
 /*
- * Batched receive: recv(fd, meta, out) drains up to RECV_SLOTS datagrams already queued on the
- * socket with one recvmmsg(MSG_DONTWAIT) and returns how many (0 when none was queued), or -errno;
- * it never throws. Datagram i is copied into its own new ArrayBuffer, out[i] (an array the caller
- * reuses), so a view the caller keeps holds that datagram's bytes only, as with node:dgram.
- * meta (an Int32Array of 1 + RECV_SLOTS * RECV_STRIDE) receives the count at [0], then per
- * datagram i at 1 + i * RECV_STRIDE: 0 (reserved), length, port, family (4 or 6), the 16 address
- * bytes as four int32 (IPv4: the first), the IPv6 scope id.
+ * Batched receive: recv(fd, meta, out) drains datagrams already queued on the socket with one
+ * recvmmsg(MSG_DONTWAIT) of up to RECV_SLOTS reads and returns how many datagrams it produced (0
+ * when none was queued), or -errno; it never throws. Datagram i is copied into its own new
+ * ArrayBuffer, out[i] (an array the caller reuses), so a view the caller keeps holds that
+ * datagram's bytes only, as with node:dgram.
+ * meta (an Int32Array of 1 + capacity * RECV_STRIDE, capacity >= RECV_SLOTS) receives the count
+ * at [0], then per datagram i at 1 + i * RECV_STRIDE: 1 when it was cut from a coalesced read (see
+ * below) else 0, length, port, family (4 or 6),
+ * the 16 address bytes as four int32 (IPv4: the first), the IPv6 scope id.
  * Every slot is 64 KiB, as large as any UDP payload, so nothing is ever truncated; the slab is
  * reserved once per Node environment and only the pages datagrams land on are ever touched.
+ * A socket with UDP_GRO (gro() below) may read several datagrams of one source in one slot, all
+ * of one size but the last, with that size in a control message: they are cut apart here, so
+ * the caller sees datagrams either way. Such a caller passes a capacity of RECV_SLOTS *
+ * MAX_SEGMENTS datagrams (datagrams beyond meta's capacity would be dropped).
  * host(meta, i) gives datagram i's address as node:dgram writes it (inet_ntop, %scope for
  * link-local IPv6), called only when the caller has no cached string for those bytes.
  */
@@ -182,6 +195,11 @@ typedef struct {
   struct mmsghdr msgs[RECV_SLOTS];
   struct iovec iov[RECV_SLOTS];
   struct sockaddr_storage names[RECV_SLOTS];
+  /* room for the UDP_GRO segment size (an int) of a coalesced read */
+  union {
+    char buf[CMSG_SPACE(sizeof(int))];
+    struct cmsghdr align;
+  } control[RECV_SLOTS];
 } recv_state;
 
 static void free_state(napi_env env, void *data, void *hint) {
@@ -215,7 +233,8 @@ static recv_state *get_state(napi_env env) {
   return st;
 }
 
-static int get_meta(napi_env env, napi_value v, int32_t **out) {
+/* meta's capacity in datagrams (>= RECV_SLOTS), or 0 when it is not a usable Int32Array */
+static size_t get_meta(napi_env env, napi_value v, int32_t **out) {
   bool isTyped = false;
   napi_typedarray_type type;
   size_t length = 0, offset = 0;
@@ -225,7 +244,19 @@ static int get_meta(napi_env env, napi_value v, int32_t **out) {
   if (napi_get_typedarray_info(env, v, &type, &length, &data, &ab, &offset) != napi_ok) return 0;
   if (type != napi_int32_array || length < 1 + (size_t)RECV_SLOTS * RECV_STRIDE) return 0;
   *out = data;
-  return 1;
+  return (length - 1) / RECV_STRIDE;
+}
+
+/* the UDP_GRO segment size of a read, or 0 (an ordinary datagram) */
+static int gro_segment(struct msghdr *h) {
+  for (struct cmsghdr *c = CMSG_FIRSTHDR(h); c != NULL; c = CMSG_NXTHDR(h, c)) {
+    if (c->cmsg_level == SOL_UDP && c->cmsg_type == UDP_GRO && c->cmsg_len >= CMSG_LEN(sizeof(int))) {
+      int seg;
+      memcpy(&seg, CMSG_DATA(c), sizeof seg);
+      return seg > 0 ? seg : 0;
+    }
+  }
+  return 0;
 }
 
 static napi_value js_recv(napi_env env, napi_callback_info info) {
@@ -236,49 +267,76 @@ static napi_value js_recv(napi_env env, napi_callback_info info) {
   bool isArray = false;
   if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 3) return int_value(env, -EINVAL);
   if (!get_int(env, argv[0], &fd) || fd < 0) return int_value(env, -EINVAL);
-  if (!get_meta(env, argv[1], &meta)) return int_value(env, -EINVAL);
+  size_t capacity = get_meta(env, argv[1], &meta);
+  if (capacity == 0) return int_value(env, -EINVAL);
   if (napi_is_array(env, argv[2], &isArray) != napi_ok || !isArray) return int_value(env, -EINVAL);
   meta[0] = 0;
   recv_state *st = get_state(env);
   if (st == NULL) return int_value(env, -ENOMEM);
-  /* the address length is in and out: the kernel shortened it to the last source's */
-  for (int i = 0; i < RECV_SLOTS; i++) st->msgs[i].msg_hdr.msg_namelen = sizeof st->names[i];
+  /* RECV_SLOTS reads: a coalescing socket's caller passes room for RECV_SLOTS * MAX_SEGMENTS
+     datagrams; any beyond meta's capacity would be dropped (cannot happen then) */
+  const unsigned reads = RECV_SLOTS;
+  /* the address and control lengths are in and out: the kernel shortened them */
+  for (unsigned i = 0; i < reads; i++) {
+    st->msgs[i].msg_hdr.msg_namelen = sizeof st->names[i];
+    st->msgs[i].msg_hdr.msg_control = st->control[i].buf;
+    st->msgs[i].msg_hdr.msg_controllen = sizeof st->control[i].buf;
+    st->msgs[i].msg_hdr.msg_flags = 0;
+  }
   int n;
   do {
-    n = recvmmsg(fd, st->msgs, RECV_SLOTS, MSG_DONTWAIT, NULL);
+    n = recvmmsg(fd, st->msgs, reads, MSG_DONTWAIT, NULL);
   } while (n < 0 && errno == EINTR);
   if (n < 0) return int_value(env, errno == EAGAIN || errno == EWOULDBLOCK ? 0 : -errno);
-  int kept = 0;
-  for (int i = 0; i < n; i++) {
+  size_t kept = 0;
+  for (int i = 0; i < n && kept < capacity; i++) {
     size_t len = st->msgs[i].msg_len;
     const struct sockaddr_storage *ss = &st->names[i];
-    int32_t *m = meta + 1 + kept * RECV_STRIDE;
-    memset(m, 0, RECV_STRIDE * sizeof *m);
+    int32_t address[6];
+    memset(address, 0, sizeof address);
     if (ss->ss_family == AF_INET) {
       const struct sockaddr_in *a = (const struct sockaddr_in *)ss;
-      m[2] = ntohs(a->sin_port);
-      m[3] = 4;
-      memcpy(&m[4], &a->sin_addr, 4);
+      address[0] = ntohs(a->sin_port);
+      address[1] = 4;
+      memcpy(&address[2], &a->sin_addr, 4);
     } else if (ss->ss_family == AF_INET6) {
       const struct sockaddr_in6 *a = (const struct sockaddr_in6 *)ss;
-      m[2] = ntohs(a->sin6_port);
-      m[3] = 6;
-      memcpy(&m[4], &a->sin6_addr, 16);
-      m[8] = (int32_t)a->sin6_scope_id;
+      address[0] = ntohs(a->sin6_port);
+      address[1] = 6;
+      memcpy(&address[2], &a->sin6_addr, 16);
+      /* (the scope id follows the 16 address bytes: meta slot 8) */
     } else {
       continue; /* not an IP datagram (cannot happen on a UDP socket): dropped */
     }
-    void *data = NULL;
-    napi_value ab;
-    /* out of memory: this datagram and the rest of the batch are lost, like a full socket buffer */
-    if (napi_create_arraybuffer(env, len, &data, &ab) != napi_ok) break;
-    if (len > 0) memcpy(data, st->iov[i].iov_base, len);
-    if (napi_set_element(env, argv[2], (uint32_t)kept, ab) != napi_ok) break;
-    m[1] = (int32_t)len;
-    kept++;
+    int32_t scope = ss->ss_family == AF_INET6 ? (int32_t)((const struct sockaddr_in6 *)ss)->sin6_scope_id : 0;
+    size_t seg = (size_t)gro_segment(&st->msgs[i].msg_hdr);
+    if (seg == 0 || seg >= len) seg = len;
+    const int32_t coalesced = seg < len ? 1 : 0;
+    const unsigned char *base = st->iov[i].iov_base;
+    /* one datagram, or the datagrams a coalesced read holds (each seg bytes, the last shorter) */
+    size_t at = 0;
+    do {
+      size_t dlen = len - at < seg ? len - at : seg;
+      int32_t *m = meta + 1 + kept * RECV_STRIDE;
+      void *data = NULL;
+      napi_value ab;
+      /* out of memory: this datagram and the rest of the batch are lost, like a full socket buffer */
+      if (napi_create_arraybuffer(env, dlen, &data, &ab) != napi_ok) goto done;
+      if (dlen > 0) memcpy(data, base + at, dlen);
+      if (napi_set_element(env, argv[2], (uint32_t)kept, ab) != napi_ok) goto done;
+      m[0] = coalesced;
+      m[1] = (int32_t)dlen;
+      m[2] = address[0];
+      m[3] = address[1];
+      memcpy(&m[4], &address[2], 16);
+      m[8] = scope;
+      kept++;
+      at += dlen;
+    } while (at < len && kept < capacity);
   }
-  meta[0] = kept;
-  return int_value(env, kept);
+done:
+  meta[0] = (int32_t)kept;
+  return int_value(env, (int32_t)kept);
 }
 
 static napi_value js_host(napi_env env, napi_callback_info info) {
@@ -288,8 +346,9 @@ static napi_value js_host(napi_env env, napi_callback_info info) {
   int32_t i;
   napi_value out;
   if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 2) return int_value(env, -EINVAL);
-  if (!get_meta(env, argv[0], &meta)) return int_value(env, -EINVAL);
-  if (!get_int(env, argv[1], &i) || i < 0 || i >= meta[0] || i >= RECV_SLOTS) return int_value(env, -EINVAL);
+  size_t capacity = get_meta(env, argv[0], &meta);
+  if (capacity == 0) return int_value(env, -EINVAL);
+  if (!get_int(env, argv[1], &i) || i < 0 || i >= meta[0] || (size_t)i >= capacity) return int_value(env, -EINVAL);
   const int32_t *m = meta + 1 + i * RECV_STRIDE;
   char ip[INET6_ADDRSTRLEN + 1 + IF_NAMESIZE + 1];
   if (m[3] == 4) {
@@ -314,15 +373,181 @@ static napi_value js_host(napi_env env, napi_callback_info info) {
   return out;
 }
 
+/*
+ * Owned reads. UDP_GRO lets the kernel hand a socket several datagrams of one source in one read
+ * (a sender's segmented batch arrives whole instead of being cut into datagrams on its way in),
+ * with their size in a control message. libuv's reads do not ask for control messages, so a
+ * socket with UDP_GRO must not be read by libuv: the caller stops dgram's reading and reads with
+ * recv() above whenever watch()'s callback says the socket is readable.
+ *
+ * The watcher is a libuv poll handle on a duplicate of the descriptor (libuv allows one watcher
+ * per descriptor number, and dgram's own stays registered for its sends). libuv's functions are
+ * the process's own: Node exports them to addons; their declarations are repeated here because
+ * node-api-headers ships no uv.h (stable ABI of libuv 1.x: a handle's first field is `data`,
+ * UV_POLL is handle type 8, UV_READABLE is 1). unwatch() stops it; the duplicate is closed in
+ * libuv's close callback, so the socket's port is free once that has run.
+ */
+typedef struct uv_loop_s uv_loop_t;
+typedef struct uv_handle_s uv_handle_t;
+typedef struct uv_poll_s uv_poll_t;
+typedef void (*uv_poll_cb)(uv_poll_t *handle, int status, int events);
+typedef void (*uv_close_cb)(uv_handle_t *handle);
+extern size_t uv_handle_size(int type);
+extern int uv_poll_init(uv_loop_t *loop, uv_poll_t *handle, int fd);
+extern int uv_poll_start(uv_poll_t *handle, int events, uv_poll_cb cb);
+extern int uv_poll_stop(uv_poll_t *handle);
+extern void uv_close(uv_handle_t *handle, uv_close_cb close_cb);
+#define UV_POLL_HANDLE 8
+#define UV_READABLE_EVENT 1
+
+typedef struct {
+  napi_env env;
+  napi_ref callback;
+  napi_async_context async;
+  int fd; /* the duplicate */
+  uv_poll_t *poll;
+  int stopped;
+} watcher;
+
+static napi_value js_gro(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2];
+  int32_t fd;
+  bool on = false;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 2) return int_value(env, -EINVAL);
+  if (!get_int(env, argv[0], &fd) || fd < 0) return int_value(env, -EINVAL);
+  if (napi_get_value_bool(env, argv[1], &on) != napi_ok) return int_value(env, -EINVAL);
+  int v = on ? 1 : 0;
+  if (setsockopt(fd, SOL_UDP, UDP_GRO, &v, sizeof v) != 0) return int_value(env, -errno);
+  return int_value(env, 0);
+}
+
+static void on_closed(uv_handle_t *handle) {
+  watcher *w = *(watcher **)handle;
+  close(w->fd);
+  free(w->poll);
+  free(w);
+}
+
+static void on_readable(uv_poll_t *handle, int status, int events) {
+  (void)status;
+  (void)events;
+  watcher *w = *(watcher **)handle;
+  if (w->stopped) return;
+  napi_env env = w->env;
+  napi_handle_scope scope;
+  if (napi_open_handle_scope(env, &scope) != napi_ok) return;
+  napi_value fn, global, result;
+  /* the callback reads (an error status also means: read, and let recv() report it) */
+  if (napi_get_reference_value(env, w->callback, &fn) == napi_ok && fn != NULL &&
+      napi_get_global(env, &global) == napi_ok) {
+    if (napi_make_callback(env, w->async, global, fn, 0, NULL, &result) == napi_pending_exception) {
+      napi_value err;
+      if (napi_get_and_clear_last_exception(env, &err) == napi_ok) napi_fatal_exception(env, err);
+    }
+  }
+  napi_close_handle_scope(env, scope);
+}
+
+static void finalize_watcher(napi_env env, void *data, void *hint) {
+  (void)env;
+  (void)data;
+  (void)hint;
+  /* the watcher itself is freed by unwatch() (libuv's close callback), never by the GC */
+}
+
+static napi_value js_watch(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2];
+  int32_t fd;
+  napi_valuetype t;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 2) return int_value(env, -EINVAL);
+  if (!get_int(env, argv[0], &fd) || fd < 0) return int_value(env, -EINVAL);
+  if (napi_typeof(env, argv[1], &t) != napi_ok || t != napi_function) return int_value(env, -EINVAL);
+  uv_loop_t *loop = NULL;
+  if (napi_get_uv_event_loop(env, (struct uv_loop_s **)&loop) != napi_ok || loop == NULL) return int_value(env, -EINVAL);
+  size_t size = uv_handle_size(UV_POLL_HANDLE);
+  if (size < sizeof(void *)) return int_value(env, -EINVAL);
+  watcher *w = calloc(1, sizeof *w);
+  if (w == NULL) return int_value(env, -ENOMEM);
+  w->poll = calloc(1, size);
+  if (w->poll == NULL) {
+    free(w);
+    return int_value(env, -ENOMEM);
+  }
+  w->env = env;
+  w->fd = dup(fd);
+  if (w->fd < 0) {
+    int e = errno;
+    free(w->poll);
+    free(w);
+    return int_value(env, -e);
+  }
+  napi_value name;
+  if (napi_create_string_utf8(env, "srmudp:udp-read", NAPI_AUTO_LENGTH, &name) != napi_ok ||
+      napi_async_init(env, NULL, name, &w->async) != napi_ok) {
+    close(w->fd);
+    free(w->poll);
+    free(w);
+    return int_value(env, -ENOMEM);
+  }
+  int r = uv_poll_init(loop, w->poll, w->fd);
+  if (r != 0) {
+    napi_async_destroy(env, w->async);
+    close(w->fd);
+    free(w->poll);
+    free(w);
+    return int_value(env, r < 0 ? r : -EINVAL);
+  }
+  *(watcher **)w->poll = w; /* the handle's `data` */
+  if (napi_create_reference(env, argv[1], 1, &w->callback) != napi_ok) {
+    napi_async_destroy(env, w->async);
+    w->stopped = 1;
+    uv_close((uv_handle_t *)w->poll, on_closed);
+    return int_value(env, -ENOMEM);
+  }
+  r = uv_poll_start(w->poll, UV_READABLE_EVENT, on_readable);
+  napi_value out;
+  if (r != 0 || napi_create_external(env, w, finalize_watcher, NULL, &out) != napi_ok) {
+    napi_delete_reference(env, w->callback);
+    napi_async_destroy(env, w->async);
+    w->stopped = 1;
+    uv_close((uv_handle_t *)w->poll, on_closed);
+    return int_value(env, r < 0 ? r : -ENOMEM);
+  }
+  return out;
+}
+
+static napi_value js_unwatch(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  napi_valuetype t;
+  void *data = NULL;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 1) return int_value(env, -EINVAL);
+  if (napi_typeof(env, argv[0], &t) != napi_ok || t != napi_external) return int_value(env, -EINVAL);
+  if (napi_get_value_external(env, argv[0], &data) != napi_ok || data == NULL) return int_value(env, -EINVAL);
+  watcher *w = data;
+  if (w->stopped) return int_value(env, -EINVAL);
+  w->stopped = 1;
+  uv_poll_stop(w->poll);
+  napi_delete_reference(env, w->callback);
+  napi_async_destroy(env, w->async);
+  uv_close((uv_handle_t *)w->poll, on_closed);
+  return int_value(env, 0);
+}
+
 NAPI_MODULE_INIT() {
-  napi_value fn;
-  if (napi_create_function(env, "supported", NAPI_AUTO_LENGTH, js_supported, NULL, &fn) != napi_ok) return NULL;
-  if (napi_set_named_property(env, exports, "supported", fn) != napi_ok) return NULL;
-  if (napi_create_function(env, "send", NAPI_AUTO_LENGTH, js_send, NULL, &fn) != napi_ok) return NULL;
-  if (napi_set_named_property(env, exports, "send", fn) != napi_ok) return NULL;
-  if (napi_create_function(env, "recv", NAPI_AUTO_LENGTH, js_recv, NULL, &fn) != napi_ok) return NULL;
-  if (napi_set_named_property(env, exports, "recv", fn) != napi_ok) return NULL;
-  if (napi_create_function(env, "host", NAPI_AUTO_LENGTH, js_host, NULL, &fn) != napi_ok) return NULL;
-  if (napi_set_named_property(env, exports, "host", fn) != napi_ok) return NULL;
+  static const struct {
+    const char *name;
+    napi_callback fn;
+  } exported[] = {
+      {"supported", js_supported}, {"send", js_send}, {"recv", js_recv}, {"host", js_host},
+      {"gro", js_gro},             {"watch", js_watch}, {"unwatch", js_unwatch},
+  };
+  for (size_t i = 0; i < sizeof exported / sizeof exported[0]; i++) {
+    napi_value fn;
+    if (napi_create_function(env, exported[i].name, NAPI_AUTO_LENGTH, exported[i].fn, NULL, &fn) != napi_ok) return NULL;
+    if (napi_set_named_property(env, exports, exported[i].name, fn) != napi_ok) return NULL;
+  }
   return exports;
 }

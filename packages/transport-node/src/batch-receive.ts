@@ -8,12 +8,21 @@
  * before returning to libuv, whose next read then finds the queue empty. Order is kept: libuv and
  * this never read at the same time (one thread, and this runs inside libuv's callback).
  *
+ * With UDP_GRO (`attach(…, coalesce: true)`, Linux 5.0) the kernel may hand one read several
+ * datagrams of one source (a sender's segmented batch arrives whole instead of being cut into
+ * datagrams on its way in: on loopback that was most of the sender's kernel time per datagram).
+ * libuv's reads would take such a read for one datagram, so then dgram does not read at all:
+ * its reading is stopped, the native module watches the socket, and every read is a native one
+ * (up to RECV_SLOTS reads per call, cut into their datagrams there, OWNED_BUDGET datagrams per
+ * readable callback; libuv calls again while more are queued). Where any step is refused, the
+ * socket stays as it was (dgram reads first, batches behind it).
+ *
  * UdpTransport owns node:dgram and the handler; this owns the descriptor, the native call, the
  * address strings (the last one is reused while the source does not change) and the counters.
  */
 import type { Socket } from 'node:dgram';
 import { type AddressFamily, unmapIPv4 } from './address.js';
-import { errnoName, type GsoBinding, socketFd } from './gso.js';
+import { errnoName, GSO_MAX_SEGMENTS, type GsoBinding, setDgramReading, socketFd } from './gso.js';
 
 /** datagrams one native call reads at most (native/udp-gso.c RECV_SLOTS) */
 export const RECV_SLOTS = 32;
@@ -26,6 +35,15 @@ const STRIDE = 9;
  */
 export const RECV_BUDGET_PER_TURN = 96;
 
+/** Datagrams one native call may return with UDP_GRO: RECV_SLOTS reads of up to GSO_MAX_SEGMENTS. */
+const COALESCED_CAPACITY = RECV_SLOTS * GSO_MAX_SEGMENTS;
+/**
+ * Datagrams read per readable callback at most while the native module reads the socket (UDP_GRO):
+ * as many as libuv's 32 reads and the dgram path's batches give per poll, so timers and queued
+ * sends are not held back by one socket; libuv calls again on its next poll while more are queued.
+ */
+export const OWNED_BUDGET = 128;
+
 const EMPTY = new ArrayBuffer(0);
 
 export type BatchDeliver = (data: Uint8Array, host: string, port: number, family: AddressFamily) => void;
@@ -33,7 +51,7 @@ export type BatchDeliver = (data: Uint8Array, host: string, port: number, family
 export class BatchReceiver {
   /** the socket's descriptor, or -1: nothing is read here */
   #fd = -1;
-  readonly #meta = new Int32Array(1 + RECV_SLOTS * STRIDE);
+  #meta = new Int32Array(1 + RECV_SLOTS * STRIDE);
   /** the last batch's datagrams (slots are overwritten by the next one; the buffers are not) */
   readonly #out: ArrayBuffer[] = [];
   // the last source address: its bytes and the host string and family delivered for it
@@ -47,35 +65,102 @@ export class BatchReceiver {
   #hostFamily: AddressFamily = 'IPv4';
   #turnRead = 0;
   #turnReset: ReturnType<typeof setImmediate> | undefined;
+  /** the native watcher while the native module reads the socket (UDP_GRO on), else null */
+  #watcher: object | null = null;
+  #deliver: BatchDeliver | null = null;
   /** native calls that returned datagrams, and the datagrams they returned */
   batches = 0;
   datagrams = 0;
+  /** datagrams of those that arrived several to one read (UDP_GRO) */
+  coalesced = 0;
   readonly errors: Record<string, number> = Object.create(null) as Record<string, number>;
 
   private constructor(
-    private readonly binding: Required<Pick<GsoBinding, 'recv' | 'host'>>,
+    private readonly binding: Required<Pick<GsoBinding, 'recv' | 'host'>> &
+      Pick<GsoBinding, 'gro' | 'watch' | 'unwatch'>,
     /** a dual-stack IPv6 socket: IPv4-mapped sources are delivered as IPv4 */
     private readonly dualStack: boolean,
   ) {}
 
   /** A receiver on `binding`, or null when it cannot read in batches (a scripted test binding). */
   static of(binding: GsoBinding, dualStack: boolean): BatchReceiver | null {
-    const { recv, host } = binding;
+    const { recv, host, gro, watch, unwatch } = binding;
     if (typeof recv !== 'function' || typeof host !== 'function') return null;
-    return new BatchReceiver({ recv: recv.bind(binding), host: host.bind(binding) }, dualStack);
+    const owned =
+      typeof gro === 'function' && typeof watch === 'function' && typeof unwatch === 'function'
+        ? { gro: gro.bind(binding), watch: watch.bind(binding), unwatch: unwatch.bind(binding) }
+        : {};
+    return new BatchReceiver({ recv: recv.bind(binding), host: host.bind(binding), ...owned }, dualStack);
   }
 
   get active(): boolean {
     return this.#fd >= 0;
   }
 
-  attach(socket: Socket): void {
+  /** true while the native module reads the socket with UDP_GRO on (dgram does not read it) */
+  get coalescing(): boolean {
+    return this.#watcher !== null;
+  }
+
+  /**
+   * Reads `socket` from now on: in batches behind node:dgram's reads, or, with `coalesce` where
+   * the native module and the kernel allow it, alone with UDP_GRO on, handing every datagram to
+   * `deliver` (the module doc).
+   */
+  attach(socket: Socket, deliver: BatchDeliver, coalesce: boolean): void {
+    this.#unwatch();
     this.#fd = socketFd(socket);
     this.#family = 0;
+    if (coalesce && this.#fd >= 0) this.#own(socket, deliver);
   }
+
+  #own(socket: Socket, deliver: BatchDeliver): void {
+    const { gro, watch, unwatch } = this.binding;
+    if (gro === undefined || watch === undefined || unwatch === undefined) return;
+    const fd = this.#fd;
+    const on = gro(fd, true);
+    if (on !== 0) {
+      this.#count(errnoName(on));
+      return;
+    }
+    if (!setDgramReading(socket, false)) {
+      gro(fd, false);
+      return;
+    }
+    const w = watch(fd, this.#onReadable);
+    if (typeof w === 'number') {
+      this.#count(errnoName(w));
+      setDgramReading(socket, true);
+      gro(fd, false);
+      return;
+    }
+    this.#watcher = w;
+    this.#deliver = deliver;
+    if (this.#meta.length < 1 + COALESCED_CAPACITY * STRIDE)
+      this.#meta = new Int32Array(1 + COALESCED_CAPACITY * STRIDE);
+  }
+
+  #unwatch(): void {
+    const w = this.#watcher;
+    if (w === null) return;
+    this.#watcher = null;
+    this.#deliver = null;
+    this.binding.unwatch?.(w);
+  }
+
+  /** The socket is readable and the native module reads it alone (UDP_GRO): read, up to the budget. */
+  readonly #onReadable = (): void => {
+    let read = 0;
+    while (read < OWNED_BUDGET && this.#watcher !== null && this.#deliver !== null) {
+      const n = this.#read(this.#deliver);
+      if (n <= 0) break;
+      read += n;
+    }
+  };
 
   /** Nothing is read after this: once dgram closes the socket its descriptor number may be reused. */
   detach(): void {
+    this.#unwatch();
     this.#fd = -1;
     if (this.#turnReset !== undefined) clearImmediate(this.#turnReset);
     this.#turnReset = undefined;
@@ -91,7 +176,17 @@ export class BatchReceiver {
    * order. Called right after dgram delivered one. Returns how many it read.
    */
   drain(deliver: BatchDeliver): number {
-    if (this.#fd < 0 || this.#turnRead >= RECV_BUDGET_PER_TURN) return 0;
+    if (this.#fd < 0 || this.#watcher !== null || this.#turnRead >= RECV_BUDGET_PER_TURN) return 0;
+    const n = this.#read(deliver);
+    if (n > 0) {
+      this.#turnRead += n;
+      if (this.#turnReset === undefined) this.#turnReset = setImmediate(this.#newTurn);
+    }
+    return n;
+  }
+
+  /** One native read: its datagrams to `deliver`, in order; how many (0: none, or an error, counted). */
+  #read(deliver: BatchDeliver): number {
     const n = this.binding.recv(this.#fd, this.#meta, this.#out);
     if (n <= 0) {
       if (n < 0) this.#count(errnoName(n));
@@ -101,12 +196,11 @@ export class BatchReceiver {
     const out = this.#out;
     this.batches++;
     this.datagrams += n;
-    this.#turnRead += n;
-    if (this.#turnReset === undefined) this.#turnReset = setImmediate(this.#newTurn);
     for (let i = 0; i < n; i++) {
       const m = 1 + i * STRIDE;
       const buffer = out[i]!;
       out[i] = EMPTY; // the slot does not keep the datagram alive until the next batch
+      if (meta[m] === 1) this.coalesced++;
       const family = meta[m + 3]!;
       if (
         family !== this.#family ||

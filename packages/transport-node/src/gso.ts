@@ -5,7 +5,8 @@
  * machine); the kernel traverses its stack once per batch instead of once per datagram. The
  * receiver gets ordinary datagrams.
  *
- * The native part (`native/udp-gso.c`, ~320 lines; it also reads in batches, batch-receive.ts)
+ * The native part (`native/udp-gso.c`, ~560 lines; it also reads in batches and with UDP_GRO,
+ * batch-receive.ts)
  * is built at install or build time by `scripts/build-native.mjs` when a C compiler is there, and
  * is optional: without it, or with `SRMUDP_GSO=0`, every datagram goes through node:dgram as
  * before.
@@ -36,6 +37,14 @@ export interface GsoBinding {
   recv?(fd: number, meta: Int32Array, out: ArrayBuffer[]): number;
   /** The address string of datagram `i` of the last recv(), as node:dgram writes it, or -errno. */
   host?(meta: Int32Array, i: number): string | number;
+  /** Turns the socket's UDP_GRO on or off (Linux 5.0): 0, or -errno. With it on, one read may
+   * hold several datagrams of one source, which recv() cuts apart (batch-receive.ts). */
+  gro?(fd: number, on: boolean): number;
+  /** Calls `callback` whenever the socket is readable (a libuv poll handle on a duplicate of the
+   * descriptor): a watcher for unwatch(), or -errno. */
+  watch?(fd: number, callback: () => void): object | number;
+  /** Stops a watcher; its duplicate descriptor is closed in libuv's close phase. 0, or -EINVAL. */
+  unwatch?(watcher: object): number;
 }
 
 /** The kernel's limit of segments per send (UDP_MAX_SEGMENTS: 64 before Linux 6.9, 128 after). */
@@ -88,15 +97,32 @@ export function gsoStatus(): GsoStatus {
  * dgram's internal state symbol, and gives -1 when a Node version has moved it.
  */
 export function socketFd(socket: Socket): number {
+  const fd = dgramHandle(socket)?.fd;
+  return typeof fd === 'number' && Number.isInteger(fd) && fd >= 0 ? fd : -1;
+}
+
+/**
+ * Stops (`on` false) or restarts node:dgram's own reading of a bound socket, through the same
+ * internal handle as {@link socketFd} (its `recvStop` / `recvStart`, which dgram itself calls);
+ * false when this Node version has no such handle or the call failed. Used while the native
+ * module reads the socket instead (batch-receive.ts, UDP_GRO).
+ */
+export function setDgramReading(socket: Socket, on: boolean): boolean {
+  const handle = dgramHandle(socket);
+  const call = on ? handle?.recvStart : handle?.recvStop;
+  if (typeof call !== 'function') return false;
+  return call.call(handle) === 0;
+}
+
+type DgramHandle = { fd?: unknown; recvStart?: unknown; recvStop?: unknown };
+
+function dgramHandle(socket: Socket): DgramHandle | undefined {
   for (const sym of Object.getOwnPropertySymbols(socket)) {
     if (sym.description !== 'state symbol') continue;
-    const state = (socket as unknown as Record<symbol, unknown>)[sym] as
-      | { handle?: { fd?: unknown } }
-      | undefined;
-    const fd = state?.handle?.fd;
-    return typeof fd === 'number' && Number.isInteger(fd) && fd >= 0 ? fd : -1;
+    const state = (socket as unknown as Record<symbol, unknown>)[sym] as { handle?: DgramHandle } | undefined;
+    return state?.handle ?? undefined;
   }
-  return -1;
+  return undefined;
 }
 
 const errnoNames = new Map<number, string>();

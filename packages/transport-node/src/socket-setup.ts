@@ -55,6 +55,15 @@ export interface UdpTransportOptions {
    * module was built (`stats().batchReceive`). false: node:dgram alone.
    */
   readonly batchReceive?: boolean;
+  /**
+   * With batched receive: turn on the socket's UDP_GRO (Linux 5.0) so that a sender's segmented
+   * batch arrives in one read instead of being cut into datagrams in the kernel (on loopback that
+   * cut was most of the sender's kernel time per datagram), and read the socket natively alone,
+   * cutting such reads into their datagrams (README: "Coalesced receive"). Default true; used
+   * where the native module and the kernel allow it (`stats().gro`). false: batches behind
+   * node:dgram's reads.
+   */
+  readonly gro?: boolean;
   /** @internal test seam: the native binding to use instead of the built one (null: none) */
   readonly gsoBinding?: GsoBinding | null;
 }
@@ -84,6 +93,7 @@ export interface Resolved {
   native: GsoBinding | null;
   gso: boolean;
   batchReceive: boolean;
+  gro: boolean;
 }
 
 function positiveInt(name: string, value: number | undefined, fallback: number): number {
@@ -130,6 +140,7 @@ export function resolveOptions(options: UdpTransportOptions): Resolved {
     native: options.gsoBinding !== undefined ? options.gsoBinding : gsoBinding,
     gso: options.gso !== false,
     batchReceive: options.batchReceive !== false,
+    gro: options.gro !== false && process.env.SRMUDP_GRO !== '0',
   };
 }
 

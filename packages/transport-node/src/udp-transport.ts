@@ -57,6 +57,11 @@ export interface TransportStats {
   readonly recvBatchDatagrams: number;
   /** native reads that failed, by errno code (the datagrams stay queued for node:dgram) */
   readonly recvBatchErrors: Readonly<Record<string, number>>;
+  /** true while the socket has UDP_GRO on and only the native module reads it (option `gro`) */
+  readonly gro: boolean;
+  /** datagrams (of recvBatchDatagrams) that arrived several to one read: a sender's segmented
+   * batch the kernel did not cut apart (UDP_GRO) */
+  readonly recvCoalesced: number;
 }
 
 export type DatagramHandler = (data: Uint8Array, from: TransportAddress) => void;
@@ -182,7 +187,7 @@ export class UdpTransport {
     socket.on('message', this.#handleMessage);
     socket.on('error', this.#handleSocketError);
     this.#direct?.attach(socket);
-    this.#batch?.attach(socket);
+    this.#batch?.attach(socket, this.#deliverBatched, this.#o.gro);
   }
 
   #readLocal(): TransportAddress {
@@ -410,6 +415,8 @@ export class UdpTransport {
       recvBatches: this.#batch?.batches ?? 0,
       recvBatchDatagrams: this.#batch?.datagrams ?? 0,
       recvBatchErrors: { ...this.#batch?.errors },
+      gro: this.#batch?.coalescing ?? false,
+      recvCoalesced: this.#batch?.coalesced ?? 0,
     };
   }
 

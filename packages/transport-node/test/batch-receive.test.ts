@@ -1,14 +1,14 @@
 import { createSocket, type Socket } from 'node:dgram';
 import fc from 'fast-check';
 import { afterEach, describe, expect, it } from 'vitest';
-import { RECV_BUDGET_PER_TURN, RECV_SLOTS } from '../src/batch-receive.js';
+import { OWNED_BUDGET, RECV_BUDGET_PER_TURN, RECV_SLOTS } from '../src/batch-receive.js';
 import { gsoBinding, socketFd } from '../src/gso.js';
 import { gsoStatus, UdpTransport } from '../src/index.js';
 import { collect, type Received, sleep } from './helpers.js';
 
 const open: UdpTransport[] = [];
 const raw: Socket[] = [];
-async function bind(options: Parameters<typeof UdpTransport.bind>[0]): Promise<UdpTransport> {
+async function bindOwned(options: Parameters<typeof UdpTransport.bind>[0]): Promise<UdpTransport> {
   const t = await UdpTransport.bind(options);
   open.push(t);
   return t;
@@ -39,6 +39,9 @@ function datagram(tag: number, i: number, len: number): Uint8Array {
 const hex = (r: Received[]) => r.map((m) => Buffer.from(m.data).toString('hex'));
 const EINVAL = -22;
 
+/** UDP_GRO is on by default where batched receive is available, unless SRMUDP_GRO=0. */
+const groByDefault = process.env.SRMUDP_GRO !== '0';
+
 /** Whether batched receive is available here; when not, the module's status says why (gso.test.ts). */
 function available(): boolean {
   if (gsoBinding !== null && typeof gsoBinding.recv === 'function') return true;
@@ -46,10 +49,19 @@ function available(): boolean {
   return false;
 }
 
-describe('batched receive: the transport', () => {
+// The transport cases run for both ways of reading: behind node:dgram's reads (gro: false), and
+// by the native module alone with UDP_GRO on (the default where the native module was built).
+describe.each([
+  ['behind node:dgram (gro: false)', false],
+  ['alone with UDP_GRO (default)', true],
+] as const)('batched receive, reading %s: the transport', (_name, gro) => {
+  const bind = (options: Parameters<typeof UdpTransport.bind>[0]) =>
+    bindOwned({ ...(gro ? {} : { gro: false }), ...options });
+
   it('datagrams queued behind the first are read in batches: all of them, in order, byte for byte, with the same sources as node:dgram alone', async () => {
     if (!available()) return;
     const batched = await bind({ host: '127.0.0.1' });
+    expect(batched.stats().gro).toBe(gro && groByDefault);
     const plain = await bind({ host: '127.0.0.1', batchReceive: false });
     expect(batched.stats().batchReceive).toBe(true);
     expect(plain.stats().batchReceive).toBe(false);
@@ -118,7 +130,7 @@ describe('batched receive: the transport', () => {
     expect(batched.stats().recvBatchDatagrams).toBeGreaterThan(n / 2);
   });
 
-  it('one event-loop turn reads at most the budget in batches, then node:dgram reads on: a burst of 1,000 arrives whole and in order', async () => {
+  it('one event-loop turn reads at most its budget: a burst of 1,000 arrives whole and in order', async () => {
     if (!available()) return;
     const t = await bind({ host: '127.0.0.1' });
     const s = await sender('udp4', '127.0.0.1');
@@ -148,11 +160,18 @@ describe('batched receive: the transport', () => {
     await done;
     turns = 2000; // stop the tick chain
     expect(order).toEqual([...Array(n).keys()]);
-    // per poll: up to 32 reads by libuv, and the budget in batches after them
-    expect(Math.max(...perTurn, inTurn)).toBeLessThanOrEqual(RECV_BUDGET_PER_TURN + 32);
     const st = t.stats();
-    expect(st.recvBatchDatagrams).toBeGreaterThan(0);
-    expect(st.recvBatchDatagrams).toBeLessThan(n);
+    if (gro && groByDefault) {
+      // the native module reads alone: its budget per readable callback (libuv calls once per poll)
+      expect(Math.max(...perTurn, inTurn)).toBeLessThanOrEqual(OWNED_BUDGET);
+      expect(st.recvBatchDatagrams).toBe(n);
+      expect(st.received).toBe(n);
+    } else {
+      // per poll: up to 32 reads by libuv, and the budget in batches after them, then dgram reads on
+      expect(Math.max(...perTurn, inTurn)).toBeLessThanOrEqual(RECV_BUDGET_PER_TURN + 32);
+      expect(st.recvBatchDatagrams).toBeGreaterThan(0);
+      expect(st.recvBatchDatagrams).toBeLessThan(n);
+    }
   });
 
   it('closing the transport from its handler stops delivery in the middle of a batch', async () => {
@@ -172,6 +191,25 @@ describe('batched receive: the transport', () => {
     expect(t.stats().batchReceive).toBe(false);
   });
 
+  it('closing or rebinding releases the port at once (the native watcher holds a duplicate of the descriptor)', async () => {
+    if (!available()) return;
+    const t = await bind({ host: '127.0.0.1' });
+    const first = t.address().port;
+    const moved = await t.rebind();
+    expect(moved.port).not.toBe(first);
+    // the old port is free again, and the transport reads on its new one
+    const again = await bind({ host: '127.0.0.1', port: first });
+    expect(again.address().port).toBe(first);
+    const got = collect(t, 1);
+    again.send(datagram(5, 1, 50), '127.0.0.1', moved.port);
+    again.flush();
+    expect((await got)[0]!.data[0]).toBe(5);
+    expect(t.stats().gro).toBe(gro && groByDefault);
+    await t.close();
+    const reuse = await bind({ host: '127.0.0.1', port: moved.port });
+    expect(reuse.address().port).toBe(moved.port);
+  });
+
   it('batchReceive: false reads through node:dgram alone', async () => {
     const t = await bind({ host: '127.0.0.1', batchReceive: false });
     const s = await sender('udp4', '127.0.0.1');
@@ -183,7 +221,65 @@ describe('batched receive: the transport', () => {
       batchReceive: false,
       recvBatches: 0,
       recvBatchDatagrams: 0,
+      gro: false,
     });
+  });
+});
+
+describe('coalesced receive (UDP_GRO)', () => {
+  it("a sender's segmented batch arrives in one read and is cut into its datagrams: in order, byte for byte, as a receiver without it gets them", async () => {
+    if (!available() || !groByDefault) return;
+    const coalescing = await bindOwned({ host: '127.0.0.1' });
+    const behind = await bindOwned({ host: '127.0.0.1', gro: false });
+    const s = await bindOwned({ host: '127.0.0.1' });
+    expect(coalescing.stats().gro).toBe(true);
+    // runs of 40 datagrams of one size and a shorter last one: one segmented send each (GSO)
+    const runs = [1200, 1472, 100, 9000];
+    const expected: Uint8Array[] = [];
+    for (const [r, size] of runs.entries())
+      for (let i = 0; i < 41; i++) expected.push(datagram(10 + r, i, i === 40 ? size >> 1 : size));
+    const gotC = collect(coalescing, expected.length, 5000);
+    const gotB = collect(behind, expected.length, 5000);
+    for (const to of [coalescing, behind]) {
+      for (let k = 0; k < expected.length; k++) {
+        s.send(expected[k]!, '127.0.0.1', to.address().port);
+        if (k % 41 === 40) s.flush();
+      }
+    }
+    const [rc, rb] = await Promise.all([gotC, gotB]);
+    expect(s.stats().gsoSends).toBeGreaterThanOrEqual(2 * runs.length);
+    expect(hex(rc)).toEqual(expected.map((d) => Buffer.from(d).toString('hex')));
+    expect(hex(rb)).toEqual(hex(rc));
+    expect(rc.every((m) => m.from.port === s.address().port && m.from.host === '127.0.0.1')).toBe(true);
+    // each datagram has its own buffer, as with dgram
+    for (const m of rc) expect(m.data.buffer.byteLength).toBe(m.data.byteLength);
+    const c = coalescing.stats();
+    // most of them came several to a read (the kernel may cut a batch that meets a full queue)
+    expect(c.recvCoalesced).toBeGreaterThan(expected.length / 2);
+    expect(c.received).toBe(expected.length);
+    expect(c.bytesReceived).toBe(expected.reduce((a, d) => a + d.length, 0));
+    expect(behind.stats()).toMatchObject({ gro: false, recvCoalesced: 0 });
+  });
+
+  it('dual-stack: segmented batches from IPv4 and IPv6 sources keep their sources (IPv4 unmapped)', async () => {
+    if (!available() || !groByDefault) return;
+    const t = await bindOwned({ host: '::', ipv6Only: false });
+    const s4 = await bindOwned({ host: '127.0.0.1' });
+    const s6 = await bindOwned({ host: '::1' });
+    const got = collect(t, 60, 5000);
+    for (let i = 0; i < 30; i++) s4.send(datagram(4, i, 700), '127.0.0.1', t.address().port);
+    s4.flush();
+    for (let i = 0; i < 30; i++) s6.send(datagram(6, i, 700), '::1', t.address().port);
+    s6.flush();
+    const r = await got;
+    expect(r.filter((m) => m.data[0] === 4).map((m) => m.from)).toEqual(
+      Array(30).fill({ host: '127.0.0.1', port: s4.address().port, family: 'IPv4' }),
+    );
+    expect(r.filter((m) => m.data[0] === 6).map((m) => m.from)).toEqual(
+      Array(30).fill({ host: '::1', port: s6.address().port, family: 'IPv6' }),
+    );
+    expect(r.filter((m) => m.data[0] === 4).map((m) => m.data[1])).toEqual([...Array(30).keys()]);
+    expect(t.stats().recvCoalesced).toBeGreaterThan(0);
   });
 });
 
@@ -211,6 +307,19 @@ describe('batched receive: the native calls', () => {
     expect(host(meta, -1)).toBe(EINVAL);
     meta[0] = 1_000_000; // a count beyond the slots
     expect(host(meta, RECV_SLOTS)).toBe(EINVAL);
+    const gro = (...a: unknown[]) => (b.gro as (...x: unknown[]) => unknown)(...a);
+    const watch = (...a: unknown[]) => (b.watch as (...x: unknown[]) => unknown)(...a);
+    const unwatch = (...a: unknown[]) => (b.unwatch as (...x: unknown[]) => unknown)(...a);
+    for (const args of [[], [-1, true], ['3', true], [0], [0, 'yes']]) expect(gro(...args)).toBe(EINVAL);
+    for (const args of [[], [-1, () => {}], ['3', () => {}], [0], [0, 'f']])
+      expect(watch(...args)).toBe(EINVAL);
+    for (const args of [[], [{}], [null], [3], [meta]]) expect(unwatch(...args)).toBe(EINVAL);
+    // a watcher stops once: a second unwatch is refused
+    const watched = await sender('udp4', '127.0.0.1');
+    const w = watch(socketFd(watched), () => {});
+    expect(typeof w).toBe('object');
+    expect(unwatch(w)).toBe(0);
+    expect(unwatch(w)).toBe(EINVAL);
     // a socket with nothing queued: 0, and the count is 0
     const quiet = await sender('udp4', '127.0.0.1');
     meta[0] = 7;

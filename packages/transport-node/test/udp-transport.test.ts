@@ -25,11 +25,13 @@ afterEach(async () => {
 const text = (s: string) => new TextEncoder().encode(s);
 const str = (b: Uint8Array) => new TextDecoder().decode(b);
 
-// Every case runs twice: with the defaults (segmentation offload, direct sends and batched receive
-// where the native module was built, see gso.test.ts and batch-receive.test.ts) and with
+// Every case runs three times: with the defaults (segmentation offload, direct sends, and the
+// native module reading alone with UDP_GRO where it was built, see gso.test.ts and
+// batch-receive.test.ts), with batches read behind node:dgram's reads (gro: false), and with
 // node:dgram alone.
 describe.each([
-  ['defaults (direct sends and batched receive where built)', {}],
+  ['defaults (direct sends, coalesced native reads where built)', {}],
+  ['batched receive behind node:dgram (gro: false)', { gro: false }],
   ['node:dgram alone (gso: false, batchReceive: false)', { gso: false, batchReceive: false }],
 ] as const)('UdpTransport, %s', (_name, options) => {
   beforeEach(() => {
