@@ -407,6 +407,10 @@ typedef struct {
   int fd; /* the duplicate */
   uv_poll_t *poll;
   int stopped;
+  /* the environment's teardown waits for the close callback (this module stays loaded until then) */
+  napi_async_cleanup_hook_handle teardown;
+  /* set once the teardown called: the close callback then lets it go on */
+  napi_async_cleanup_hook_handle tearing;
 } watcher;
 
 static napi_value js_gro(napi_env env, napi_callback_info info) {
@@ -425,8 +429,10 @@ static napi_value js_gro(napi_env env, napi_callback_info info) {
 static void on_closed(uv_handle_t *handle) {
   watcher *w = *(watcher **)handle;
   close(w->fd);
+  napi_async_cleanup_hook_handle tearing = w->tearing;
   free(w->poll);
   free(w);
+  if (tearing != NULL) napi_remove_async_cleanup_hook(tearing);
 }
 
 static void on_readable(uv_poll_t *handle, int status, int events) {
@@ -454,6 +460,28 @@ static void finalize_watcher(napi_env env, void *data, void *hint) {
   (void)data;
   (void)hint;
   /* the watcher itself is freed by unwatch() (libuv's close callback), never by the GC */
+}
+
+/* stops a watcher; its memory and the duplicate descriptor go in libuv's close callback */
+static void stop_watcher(watcher *w) {
+  if (w->stopped) return;
+  w->stopped = 1;
+  uv_poll_stop(w->poll);
+  napi_delete_reference(w->env, w->callback);
+  napi_async_destroy(w->env, w->async);
+  uv_close((uv_handle_t *)w->poll, on_closed);
+}
+
+/* The environment is torn down (a worker thread exits with its transport open): the handle is
+   closed and the teardown waits for its close callback, which runs this module's code, so the
+   module must not be unloaded before (a synchronous cleanup hook crashed the worker's loop). */
+static void on_env_teardown(napi_async_cleanup_hook_handle handle, void *arg) {
+  watcher *w = arg;
+  w->tearing = handle;
+  w->teardown = NULL;
+  w->stopped = 1;
+  uv_poll_stop(w->poll);
+  uv_close((uv_handle_t *)w->poll, on_closed);
 }
 
 static napi_value js_watch(napi_env env, napi_callback_info info) {
@@ -508,11 +536,10 @@ static napi_value js_watch(napi_env env, napi_callback_info info) {
   }
   r = uv_poll_start(w->poll, UV_READABLE_EVENT, on_readable);
   napi_value out;
-  if (r != 0 || napi_create_external(env, w, finalize_watcher, NULL, &out) != napi_ok) {
-    napi_delete_reference(env, w->callback);
-    napi_async_destroy(env, w->async);
-    w->stopped = 1;
-    uv_close((uv_handle_t *)w->poll, on_closed);
+  if (r != 0 || napi_create_external(env, w, finalize_watcher, NULL, &out) != napi_ok ||
+      napi_add_async_cleanup_hook(env, on_env_teardown, w, &w->teardown) != napi_ok) {
+    w->teardown = NULL;
+    stop_watcher(w);
     return int_value(env, r < 0 ? r : -ENOMEM);
   }
   return out;
@@ -528,11 +555,9 @@ static napi_value js_unwatch(napi_env env, napi_callback_info info) {
   if (napi_get_value_external(env, argv[0], &data) != napi_ok || data == NULL) return int_value(env, -EINVAL);
   watcher *w = data;
   if (w->stopped) return int_value(env, -EINVAL);
-  w->stopped = 1;
-  uv_poll_stop(w->poll);
-  napi_delete_reference(env, w->callback);
-  napi_async_destroy(env, w->async);
-  uv_close((uv_handle_t *)w->poll, on_closed);
+  if (w->teardown != NULL) napi_remove_async_cleanup_hook(w->teardown);
+  w->teardown = NULL;
+  stop_watcher(w);
   return int_value(env, 0);
 }
 

@@ -1,4 +1,6 @@
 import { createSocket, type Socket } from 'node:dgram';
+import { fileURLToPath } from 'node:url';
+import { Worker } from 'node:worker_threads';
 import fc from 'fast-check';
 import { afterEach, describe, expect, it } from 'vitest';
 import { OWNED_BUDGET, RECV_BUDGET_PER_TURN, RECV_SLOTS } from '../src/batch-receive.js';
@@ -348,6 +350,37 @@ describe('batched receive: the native calls', () => {
       ),
       { numRuns: 500 },
     );
+  });
+
+  it('a worker thread that exits while a watcher is active tears down cleanly (the close callback runs before the module unloads)', async () => {
+    if (!available()) return;
+    const module = fileURLToPath(new URL('../native/build/udp_gso.node', import.meta.url));
+    // plain CommonJS in the worker: the native calls alone, as the transport makes them
+    const code = `
+      const dgram = require('node:dgram');
+      const b = require(${JSON.stringify(module)});
+      const { parentPort } = require('node:worker_threads');
+      const s = dgram.createSocket('udp4');
+      s.bind(0, '127.0.0.1', () => {
+        const sym = Object.getOwnPropertySymbols(s).find((x) => x.description === 'state symbol');
+        const fd = s[sym].handle.fd;
+        const w = b.watch(fd, () => {});
+        parentPort.postMessage({ gro: b.gro(fd, true), watcher: typeof w, port: s.address().port });
+        setTimeout(() => process.exit(0), 10);
+      });`;
+    for (let i = 0; i < 3; i++) {
+      const worker = new Worker(code, { eval: true });
+      const msg = await new Promise((resolve) => worker.once('message', resolve));
+      expect(msg).toMatchObject({ gro: 0, watcher: 'object' });
+      // before the fix, the worker's loop called a close callback of an unloaded module: SIGSEGV
+      expect(await new Promise((resolve) => worker.once('exit', resolve))).toBe(0);
+      // the duplicate descriptor was closed with the handle: the port is free
+      await new Promise<void>((resolve, reject) => {
+        const probe = createSocket('udp4');
+        probe.once('error', reject);
+        probe.bind((msg as { port: number }).port, '127.0.0.1', () => probe.close(() => resolve()));
+      });
+    }
   });
 
   it('write addresses as node:dgram does, a link-local IPv6 one with its interface', () => {
