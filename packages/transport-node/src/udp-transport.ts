@@ -356,6 +356,22 @@ export class UdpTransport {
       throw new RangeError(`"port" expected an integer in 1..65535, got ${String(port)}`);
     }
     if (this.#closed) return null;
+    // a sender sends to few hosts, mostly in runs: the last one's check (an IP-literal regex and,
+    // on a dual-stack socket, a new mapped string per datagram) is not repeated
+    if (host === this.#lastHost) return this.#lastDest;
+    const dest = this.#checkHost(host, port);
+    if (dest !== null) {
+      this.#lastHost = host;
+      this.#lastDest = dest;
+    }
+    return dest;
+  }
+
+  /** the last host `#destination` accepted, and the destination it gave for it */
+  #lastHost = '';
+  #lastDest: string | null = null;
+
+  #checkHost(host: string, port: number): string | null {
     const family = familyOf(host);
     if (family === undefined) throw new TypeError(`"host" expected an IP literal, got ${host}`);
     if (this.#o.type === 'udp4') {

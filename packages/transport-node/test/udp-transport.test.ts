@@ -102,6 +102,15 @@ describe.each([
     const got = collect(b, 1);
     expect(v4.send(text('mapped'), '::ffff:127.0.0.1', b.address().port)).toBe(true);
     expect(str((await got)[0]!.data)).toBe('mapped');
+    // a refusal right after an accepted destination, and the other way round (the last accepted
+    // host is remembered, never a refused one)
+    expect(v4.send(text('x'), '::1', 9)).toBe(false);
+    expect(v4.send(text('x'), '::1', 9)).toBe(false);
+    expect(v6only.send(text('x'), '::1', 9)).toBe(true);
+    expect(v6only.send(text('x'), '127.0.0.1', 9)).toBe(false);
+    expect(() => v4.send(text('x'), 'localhost', 9)).toThrow(TypeError);
+    expect(v4.stats().sendErrors).toEqual({ EAFNOSUPPORT: 3 });
+    expect(v6only.stats().sendErrors).toEqual({ EAFNOSUPPORT: 2 });
   });
 
   it('a 10,000-datagram burst between two sockets arrives (>= 99.9%)', async () => {
