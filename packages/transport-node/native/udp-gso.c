@@ -15,7 +15,7 @@
  *     host: an IPv4 or IPv6 literal (the socket's family: an IPv4 peer of a dual-stack socket is
  *     given as ::ffff:a.b.c.d by the caller); buffers[start .. start+count) are Uint8Arrays
  *     sent back to back as one payload cut at segmentSize.
- *   recv(fd, meta, out) -> datagrams read (0: none queued), or -errno      (see "Batched receive")
+ *   recv(fd, meta, out[, maxReads]) -> datagrams read (0: none queued), or -errno ("Batched receive")
  *   host(meta, i)       -> the address string of datagram i, or -errno
  *   gro(fd, on)         -> 0 when the socket's UDP_GRO (Linux 5.0) is now on / off, else -errno
  *   watch(fd, callback) -> a watcher (calls callback() whenever the socket is readable), or -errno
@@ -168,8 +168,9 @@ static napi_value js_send(napi_env env, napi_callback_info info) {
 }
 
 /*
- * Batched receive: recv(fd, meta, out) drains datagrams already queued on the socket with one
- * recvmmsg(MSG_DONTWAIT) of up to RECV_SLOTS reads and returns how many datagrams it produced (0
+ * Batched receive: recv(fd, meta, out[, maxReads]) drains datagrams already queued on the socket
+ * with one recvmmsg(MSG_DONTWAIT) of up to maxReads (1..RECV_SLOTS, default RECV_SLOTS) reads
+ * and returns how many datagrams it produced (0
  * when none was queued), or -errno; it never throws. Datagram i is copied into its own new
  * ArrayBuffer, out[i] (an array the caller reuses), so a view the caller keeps holds that
  * datagram's bytes only, as with node:dgram.
@@ -260,22 +261,27 @@ static int gro_segment(struct msghdr *h) {
 }
 
 static napi_value js_recv(napi_env env, napi_callback_info info) {
-  size_t argc = 3;
-  napi_value argv[3];
+  size_t argc = 4;
+  napi_value argv[4];
   int32_t fd;
+  int32_t maxReads = RECV_SLOTS;
   int32_t *meta = NULL;
   bool isArray = false;
+  napi_valuetype t;
   if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 3) return int_value(env, -EINVAL);
   if (!get_int(env, argv[0], &fd) || fd < 0) return int_value(env, -EINVAL);
   size_t capacity = get_meta(env, argv[1], &meta);
   if (capacity == 0) return int_value(env, -EINVAL);
   if (napi_is_array(env, argv[2], &isArray) != napi_ok || !isArray) return int_value(env, -EINVAL);
+  if (argc >= 4 && (napi_typeof(env, argv[3], &t) != napi_ok || t != napi_undefined) &&
+      (!get_int(env, argv[3], &maxReads) || maxReads < 1 || maxReads > RECV_SLOTS))
+    return int_value(env, -EINVAL);
   meta[0] = 0;
   recv_state *st = get_state(env);
   if (st == NULL) return int_value(env, -ENOMEM);
-  /* RECV_SLOTS reads: a coalescing socket's caller passes room for RECV_SLOTS * MAX_SEGMENTS
+  /* up to maxReads reads: a coalescing socket's caller passes room for maxReads * MAX_SEGMENTS
      datagrams; any beyond meta's capacity would be dropped (cannot happen then) */
-  const unsigned reads = RECV_SLOTS;
+  const unsigned reads = (unsigned)maxReads;
   /* the address and control lengths are in and out: the kernel shortened them */
   for (unsigned i = 0; i < reads; i++) {
     st->msgs[i].msg_hdr.msg_namelen = sizeof st->names[i];

@@ -31,10 +31,11 @@ export interface GsoBinding {
     start: number,
     count: number,
   ): number;
-  /** Reads up to 32 queued datagrams (recvmmsg, non-blocking), each into its own new ArrayBuffer
+  /** Reads up to 32 (or `maxReads`) queued datagrams (recvmmsg, non-blocking; with UDP_GRO a read
+   * may hold several, cut apart), each into its own new ArrayBuffer
    * `out[i]`, their lengths and sources into `meta` (batch-receive.ts): how many (0: none was
    * queued), or -errno. Absent from scripted test bindings. */
-  recv?(fd: number, meta: Int32Array, out: ArrayBuffer[]): number;
+  recv?(fd: number, meta: Int32Array, out: ArrayBuffer[], maxReads?: number): number;
   /** The address string of datagram `i` of the last recv(), as node:dgram writes it, or -errno. */
   host?(meta: Int32Array, i: number): string | number;
   /** Turns the socket's UDP_GRO on or off (Linux 5.0): 0, or -errno. With it on, one read may

@@ -3,8 +3,8 @@ import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import fc from 'fast-check';
 import { afterEach, describe, expect, it } from 'vitest';
-import { OWNED_BUDGET, RECV_BUDGET_PER_TURN, RECV_SLOTS } from '../src/batch-receive.js';
-import { gsoBinding, socketFd } from '../src/gso.js';
+import { COALESCED_READS, OWNED_BUDGET, RECV_BUDGET_PER_TURN, RECV_SLOTS } from '../src/batch-receive.js';
+import { GSO_MAX_SEGMENTS, gsoBinding, socketFd } from '../src/gso.js';
 import { gsoStatus, UdpTransport } from '../src/index.js';
 import { collect, type Received, sleep } from './helpers.js';
 
@@ -240,7 +240,28 @@ describe('coalesced receive (UDP_GRO)', () => {
     const expected: Uint8Array[] = [];
     for (const [r, size] of runs.entries())
       for (let i = 0; i < 41; i++) expected.push(datagram(10 + r, i, i === 40 ? size >> 1 : size));
-    const gotC = collect(coalescing, expected.length, 5000);
+    // deliveries per event-loop turn (a tick chain): coalesced reads keep a turn bounded too
+    const perTurn: number[] = [];
+    let inTurn = 0;
+    let ticking = true;
+    const tick = (): void => {
+      perTurn.push(inTurn);
+      inTurn = 0;
+      if (ticking) setImmediate(tick);
+    };
+    setImmediate(tick);
+    const gotC = new Promise<Received[]>((resolve) => {
+      const got: Received[] = [];
+      const timer = setTimeout(() => resolve(got), 5000);
+      coalescing.onDatagram((data, from) => {
+        inTurn++;
+        got.push({ data, from });
+        if (got.length === expected.length) {
+          clearTimeout(timer);
+          resolve(got);
+        }
+      });
+    });
     const gotB = collect(behind, expected.length, 5000);
     for (const to of [coalescing, behind]) {
       for (let k = 0; k < expected.length; k++) {
@@ -249,6 +270,10 @@ describe('coalesced receive (UDP_GRO)', () => {
       }
     }
     const [rc, rb] = await Promise.all([gotC, gotB]);
+    ticking = false;
+    expect(Math.max(...perTurn, inTurn)).toBeLessThanOrEqual(
+      OWNED_BUDGET - 1 + COALESCED_READS * GSO_MAX_SEGMENTS,
+    );
     expect(s.stats().gsoSends).toBeGreaterThanOrEqual(2 * runs.length);
     expect(hex(rc)).toEqual(expected.map((d) => Buffer.from(d).toString('hex')));
     expect(hex(rb)).toEqual(hex(rc));
@@ -327,6 +352,11 @@ describe('batched receive: the native calls', () => {
     meta[0] = 7;
     expect(recv(socketFd(quiet), meta, out)).toBe(0);
     expect(meta[0]).toBe(0);
+    // maxReads: 1..RECV_SLOTS when given
+    for (const reads of [0, RECV_SLOTS + 1, -1, '2', null, {}])
+      expect(recv(socketFd(quiet), meta, out, reads)).toBe(EINVAL);
+    expect(recv(socketFd(quiet), meta, out, 1)).toBe(0);
+    expect(recv(socketFd(quiet), meta, out, undefined)).toBe(0);
     fc.assert(
       fc.property(
         fc.array(
