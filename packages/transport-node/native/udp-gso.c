@@ -406,18 +406,30 @@ extern void uv_close(uv_handle_t *handle, uv_close_cb close_cb);
 #define UV_POLL_HANDLE 8
 #define UV_READABLE_EVENT 1
 
+/*
+ * A watcher's memory outlives both of its owners: libuv's handle (closed in the loop's close phase
+ * after unwatch() or the environment's teardown) and the JavaScript external that names it (freed
+ * by the GC). It is freed when both are done, so an external kept after unwatch() (a second
+ * unwatch(), an external from an older transport) still points at valid memory, and the handle
+ * never outlives it either.
+ */
 typedef struct {
   napi_env env;
-  napi_ref callback;
+  napi_ref callback; /* NULL once stopped */
   napi_async_context async;
   int fd; /* the duplicate */
   uv_poll_t *poll;
-  int stopped;
+  int stopped;   /* no more callbacks: unwatch(), the teardown, or a start that failed */
+  int closed;    /* libuv's close callback ran: handle freed, duplicate closed */
+  int finalized; /* the external is gone (or was never made) */
   /* the environment's teardown waits for the close callback (this module stays loaded until then) */
   napi_async_cleanup_hook_handle teardown;
   /* set once the teardown called: the close callback then lets it go on */
   napi_async_cleanup_hook_handle tearing;
 } watcher;
+
+/* marks the externals watch() returns, so unwatch() takes no other external for one */
+static const napi_type_tag WATCHER_TAG = {0x5f1c2a7e9b3d4c61ULL, 0x8e0a6f2b1d7c9e35ULL};
 
 static napi_value js_gro(napi_env env, napi_callback_info info) {
   size_t argc = 2;
@@ -432,12 +444,24 @@ static napi_value js_gro(napi_env env, napi_callback_info info) {
   return int_value(env, 0);
 }
 
+static void release(watcher *w) {
+  if (w->closed && w->finalized) free(w);
+}
+
 static void on_closed(uv_handle_t *handle) {
   watcher *w = *(watcher **)handle;
   close(w->fd);
-  napi_async_cleanup_hook_handle tearing = w->tearing;
   free(w->poll);
-  free(w);
+  w->poll = NULL;
+  napi_async_cleanup_hook_handle tearing = w->tearing;
+  /* here, not in unwatch(): that may run inside the callback this context and reference serve */
+  if (tearing == NULL) {
+    if (w->callback != NULL) napi_delete_reference(w->env, w->callback);
+    napi_async_destroy(w->env, w->async);
+  }
+  w->callback = NULL;
+  w->closed = 1;
+  release(w);
   if (tearing != NULL) napi_remove_async_cleanup_hook(tearing);
 }
 
@@ -463,18 +487,18 @@ static void on_readable(uv_poll_t *handle, int status, int events) {
 
 static void finalize_watcher(napi_env env, void *data, void *hint) {
   (void)env;
-  (void)data;
   (void)hint;
-  /* the watcher itself is freed by unwatch() (libuv's close callback), never by the GC */
+  watcher *w = data;
+  w->finalized = 1;
+  release(w);
 }
 
-/* stops a watcher; its memory and the duplicate descriptor go in libuv's close callback */
+/* stops a started watcher; the handle, the duplicate, the callback's reference and its async
+   context go in libuv's close callback */
 static void stop_watcher(watcher *w) {
   if (w->stopped) return;
   w->stopped = 1;
   uv_poll_stop(w->poll);
-  napi_delete_reference(w->env, w->callback);
-  napi_async_destroy(w->env, w->async);
   uv_close((uv_handle_t *)w->poll, on_closed);
 }
 
@@ -511,42 +535,36 @@ static napi_value js_watch(napi_env env, napi_callback_info info) {
   }
   w->env = env;
   w->fd = dup(fd);
-  if (w->fd < 0) {
-    int e = errno;
-    free(w->poll);
-    free(w);
-    return int_value(env, -e);
-  }
   napi_value name;
-  if (napi_create_string_utf8(env, "srmudp:udp-read", NAPI_AUTO_LENGTH, &name) != napi_ok ||
-      napi_async_init(env, NULL, name, &w->async) != napi_ok) {
-    close(w->fd);
-    free(w->poll);
-    free(w);
-    return int_value(env, -ENOMEM);
+  int r = w->fd < 0 ? -errno : 0;
+  if (r == 0 && (napi_create_string_utf8(env, "srmudp:udp-read", NAPI_AUTO_LENGTH, &name) != napi_ok ||
+                 napi_async_init(env, NULL, name, &w->async) != napi_ok))
+    r = -ENOMEM;
+  if (r == 0) {
+    r = uv_poll_init(loop, w->poll, w->fd);
+    if (r != 0) napi_async_destroy(env, w->async);
   }
-  int r = uv_poll_init(loop, w->poll, w->fd);
   if (r != 0) {
-    napi_async_destroy(env, w->async);
-    close(w->fd);
+    /* no handle was made: nothing for libuv to close */
+    if (w->fd >= 0) close(w->fd);
     free(w->poll);
     free(w);
     return int_value(env, r < 0 ? r : -EINVAL);
   }
   *(watcher **)w->poll = w; /* the handle's `data` */
-  if (napi_create_reference(env, argv[1], 1, &w->callback) != napi_ok) {
-    napi_async_destroy(env, w->async);
-    w->stopped = 1;
-    uv_close((uv_handle_t *)w->poll, on_closed);
-    return int_value(env, -ENOMEM);
-  }
-  r = uv_poll_start(w->poll, UV_READABLE_EVENT, on_readable);
   napi_value out;
-  if (r != 0 || napi_create_external(env, w, finalize_watcher, NULL, &out) != napi_ok ||
-      napi_add_async_cleanup_hook(env, on_env_teardown, w, &w->teardown) != napi_ok) {
-    w->teardown = NULL;
+  if (napi_create_reference(env, argv[1], 1, &w->callback) != napi_ok) w->callback = NULL;
+  if (w->callback != NULL) r = uv_poll_start(w->poll, UV_READABLE_EVENT, on_readable);
+  if (w->callback == NULL || r != 0 || napi_create_external(env, w, finalize_watcher, NULL, &out) != napi_ok) {
+    w->finalized = 1; /* no external names it */
     stop_watcher(w);
     return int_value(env, r < 0 ? r : -ENOMEM);
+  }
+  if (napi_type_tag_object(env, out, &WATCHER_TAG) != napi_ok ||
+      napi_add_async_cleanup_hook(env, on_env_teardown, w, &w->teardown) != napi_ok) {
+    w->teardown = NULL;
+    stop_watcher(w); /* the external, unreturned, is finalized by the GC */
+    return int_value(env, -ENOMEM);
   }
   return out;
 }
@@ -555,11 +573,13 @@ static napi_value js_unwatch(napi_env env, napi_callback_info info) {
   size_t argc = 1;
   napi_value argv[1];
   napi_valuetype t;
+  bool tagged = false;
   void *data = NULL;
   if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 1) return int_value(env, -EINVAL);
   if (napi_typeof(env, argv[0], &t) != napi_ok || t != napi_external) return int_value(env, -EINVAL);
+  if (napi_check_object_type_tag(env, argv[0], &WATCHER_TAG, &tagged) != napi_ok || !tagged) return int_value(env, -EINVAL);
   if (napi_get_value_external(env, argv[0], &data) != napi_ok || data == NULL) return int_value(env, -EINVAL);
-  watcher *w = data;
+  watcher *w = data; /* valid: its external is alive (it is this argument) */
   if (w->stopped) return int_value(env, -EINVAL);
   if (w->teardown != NULL) napi_remove_async_cleanup_hook(w->teardown);
   w->teardown = NULL;
