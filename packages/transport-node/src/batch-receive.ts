@@ -8,7 +8,7 @@
  * before returning to libuv, whose next read then finds the queue empty. Order is kept: libuv and
  * this never read at the same time (one thread, and this runs inside libuv's callback).
  *
- * With UDP_GRO (`attach(…, coalesce: true)`, Linux 5.0) the kernel may hand one read several
+ * With UDP_GRO (`coalesce`, Linux 5.0) the kernel may hand one read several
  * datagrams of one source (a sender's segmented batch arrives whole instead of being cut into
  * datagrams on its way in: on loopback that was most of the sender's kernel time per datagram).
  * libuv's reads would take such a read for one datagram, so then dgram does not read at all:
@@ -79,7 +79,6 @@ export class BatchReceiver {
   #watcher: object | null = null;
   /** reads per native call while it reads alone: COALESCED_READS after a call with coalesced ones */
   #reads = RECV_SLOTS;
-  #deliver: BatchDeliver | null = null;
   /** native calls that returned datagrams, and the datagrams they returned */
   batches = 0;
   datagrams = 0;
@@ -92,17 +91,30 @@ export class BatchReceiver {
       Pick<GsoBinding, 'gro' | 'watch' | 'unwatch'>,
     /** a dual-stack IPv6 socket: IPv4-mapped sources are delivered as IPv4 */
     private readonly dualStack: boolean,
+    /** where every datagram read here goes, in order */
+    private readonly deliver: BatchDeliver,
+    /** read alone with UDP_GRO where the native module and the kernel allow it */
+    private readonly coalesce: boolean,
   ) {}
 
-  /** A receiver on `binding`, or null when it cannot read in batches (a scripted test binding). */
-  static of(binding: GsoBinding, dualStack: boolean): BatchReceiver | null {
+  /**
+   * A receiver on `binding` delivering to `deliver`, or null when it cannot read in batches (a
+   * scripted test binding). With `coalesce`, it reads alone with UDP_GRO where it can (the module doc).
+   */
+  static of(
+    binding: GsoBinding,
+    dualStack: boolean,
+    deliver: BatchDeliver,
+    coalesce: boolean,
+  ): BatchReceiver | null {
     const { recv, host, gro, watch, unwatch } = binding;
     if (typeof recv !== 'function' || typeof host !== 'function') return null;
     const owned =
-      typeof gro === 'function' && typeof watch === 'function' && typeof unwatch === 'function'
+      coalesce && typeof gro === 'function' && typeof watch === 'function' && typeof unwatch === 'function'
         ? { gro: gro.bind(binding), watch: watch.bind(binding), unwatch: unwatch.bind(binding) }
         : {};
-    return new BatchReceiver({ recv: recv.bind(binding), host: host.bind(binding), ...owned }, dualStack);
+    const reader = { recv: recv.bind(binding), host: host.bind(binding), ...owned };
+    return new BatchReceiver(reader, dualStack, deliver, coalesce);
   }
 
   get active(): boolean {
@@ -116,17 +128,16 @@ export class BatchReceiver {
 
   /**
    * Reads `socket` from now on: in batches behind node:dgram's reads, or, with `coalesce` where
-   * the native module and the kernel allow it, alone with UDP_GRO on, handing every datagram to
-   * `deliver` (the module doc).
+   * the native module and the kernel allow it, alone with UDP_GRO on (the module doc).
    */
-  attach(socket: Socket, deliver: BatchDeliver, coalesce: boolean): void {
+  attach(socket: Socket): void {
     this.#unwatch();
     this.#fd = socketFd(socket);
     this.#family = 0;
-    if (coalesce && this.#fd >= 0) this.#own(socket, deliver);
+    if (this.coalesce && this.#fd >= 0) this.#own(socket);
   }
 
-  #own(socket: Socket, deliver: BatchDeliver): void {
+  #own(socket: Socket): void {
     const { gro, watch, unwatch } = this.binding;
     if (gro === undefined || watch === undefined || unwatch === undefined) return;
     const fd = this.#fd;
@@ -147,7 +158,6 @@ export class BatchReceiver {
       return;
     }
     this.#watcher = w;
-    this.#deliver = deliver;
     if (this.#meta.length < 1 + COALESCED_CAPACITY * STRIDE)
       this.#meta = new Int32Array(1 + COALESCED_CAPACITY * STRIDE);
   }
@@ -156,16 +166,15 @@ export class BatchReceiver {
     const w = this.#watcher;
     if (w === null) return;
     this.#watcher = null;
-    this.#deliver = null;
     this.binding.unwatch?.(w);
   }
 
   /** The socket is readable and the native module reads it alone (UDP_GRO): read, up to the budget. */
   readonly #onReadable = (): void => {
     let read = 0;
-    while (read < OWNED_BUDGET && this.#watcher !== null && this.#deliver !== null) {
+    while (read < OWNED_BUDGET && this.#watcher !== null) {
       const before = this.coalesced;
-      const n = this.#read(this.#deliver, this.#reads);
+      const n = this.#read(this.#reads);
       if (n <= 0) break;
       read += n;
       this.#reads = this.coalesced > before ? COALESCED_READS : RECV_SLOTS;
@@ -186,12 +195,12 @@ export class BatchReceiver {
   };
 
   /**
-   * Reads the datagrams queued on the socket now (one native call) and hands each to `deliver`, in
-   * order. Called right after dgram delivered one. Returns how many it read.
+   * Reads the datagrams queued on the socket now (one native call) and delivers each, in order.
+   * Called right after dgram delivered one. Returns how many it read.
    */
-  drain(deliver: BatchDeliver): number {
+  drain(): number {
     if (this.#fd < 0 || this.#watcher !== null || this.#turnRead >= RECV_BUDGET_PER_TURN) return 0;
-    const n = this.#read(deliver, RECV_SLOTS);
+    const n = this.#read(RECV_SLOTS);
     if (n > 0) {
       this.#turnRead += n;
       if (this.#turnReset === undefined) this.#turnReset = setImmediate(this.#newTurn);
@@ -199,9 +208,9 @@ export class BatchReceiver {
     return n;
   }
 
-  /** One native call of up to `reads` reads: its datagrams to `deliver`, in order; how many (0:
+  /** One native call of up to `reads` reads: its datagrams delivered, in order; how many (0:
    * none, or an error, counted). */
-  #read(deliver: BatchDeliver, reads: number): number {
+  #read(reads: number): number {
     const n = this.binding.recv(this.#fd, this.#meta, this.#out, reads);
     if (n <= 0) {
       if (n < 0) this.#count(errnoName(n));
@@ -228,7 +237,7 @@ export class BatchReceiver {
         // (cannot fail for an address the kernel wrote: that datagram is counted and skipped)
         if (!this.#remember(i, m)) continue;
       }
-      deliver(new Uint8Array(buffer), this.#host, meta[m + 2]!, this.#hostFamily);
+      this.deliver(new Uint8Array(buffer), this.#host, meta[m + 2]!, this.#hostFamily);
     }
     return n;
   }

@@ -108,6 +108,9 @@ export class UdpTransport {
   #received = 0;
   #bytesReceived = 0;
   #dropped = 0;
+  /** the last host `#destination` accepted (null: none yet), and the destination it gave for it */
+  #lastHost: string | null = null;
+  #lastDest = '';
   #sendErrorCount = 0;
   readonly #sendErrors: Record<string, number> = Object.create(null) as Record<string, number>;
   readonly #socketErrors: Record<string, number> = Object.create(null) as Record<string, number>;
@@ -132,7 +135,7 @@ export class UdpTransport {
     // so code written for Uint8Array (slice() copies) would alias, and mutate, the datagram.
     handler(new Uint8Array(msg.buffer, msg.byteOffset, msg.byteLength), { host, port: rinfo.port, family });
     // the datagrams queued behind this one, in one native read (libuv's next read finds none)
-    if (this.#batch !== null && !this.#closed) this.#batch.drain(this.#deliverBatched);
+    if (this.#batch !== null && !this.#closed) this.#batch.drain();
   };
 
   readonly #deliverBatched = (data: Uint8Array, host: string, port: number, family: AddressFamily): void => {
@@ -176,7 +179,10 @@ export class UdpTransport {
     this.#o = o;
     this.#dualStack = o.type === 'udp6' && !o.ipv6Only;
     this.#direct = o.native !== null && o.gso ? new DirectSender(o.native) : null;
-    this.#batch = o.native !== null && o.batchReceive ? BatchReceiver.of(o.native, this.#dualStack) : null;
+    this.#batch =
+      o.native !== null && o.batchReceive
+        ? BatchReceiver.of(o.native, this.#dualStack, this.#deliverBatched, o.gro)
+        : null;
     this.#socket = socket;
     this.#buffers = trySetBuffers(socket, o);
     this.#local = this.#readLocal();
@@ -187,7 +193,7 @@ export class UdpTransport {
     socket.on('message', this.#handleMessage);
     socket.on('error', this.#handleSocketError);
     this.#direct?.attach(socket);
-    this.#batch?.attach(socket, this.#deliverBatched, this.#o.gro);
+    this.#batch?.attach(socket);
   }
 
   #readLocal(): TransportAddress {
@@ -366,10 +372,6 @@ export class UdpTransport {
     }
     return dest;
   }
-
-  /** the last host `#destination` accepted, and the destination it gave for it */
-  #lastHost = '';
-  #lastDest: string | null = null;
 
   #checkHost(host: string, port: number): string | null {
     const family = familyOf(host);

@@ -109,6 +109,9 @@ describe.each([
     expect(v6only.send(text('x'), '::1', 9)).toBe(true);
     expect(v6only.send(text('x'), '127.0.0.1', 9)).toBe(false);
     expect(() => v4.send(text('x'), 'localhost', 9)).toThrow(TypeError);
+    // the empty string is no remembered host: a fresh transport still refuses it by throwing
+    const fresh = await bind({ host: '127.0.0.1' });
+    expect(() => fresh.send(text('x'), '', 9)).toThrow(TypeError);
     expect(v4.stats().sendErrors).toEqual({ EAFNOSUPPORT: 3 });
     expect(v6only.stats().sendErrors).toEqual({ EAFNOSUPPORT: 2 });
   });
