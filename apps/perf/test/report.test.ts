@@ -151,10 +151,63 @@ describe('srmudp-perf quick mode (P1 + P4)', () => {
     expect(md).toContain('## Not measured');
     expect(md).toContain('quotes 4 Mbps');
     expect(md).not.toContain('NaN');
+    // the receiver's reads: batched, and how many of them came coalesced (UDP_GRO)
+    const rb = r.p1?.srmudpRecvBatch;
+    expect(rb?.datagrams).toBeGreaterThan(0);
+    expect(rb?.coalesced).toEqual(expect.any(Number));
+    expect(md).toContain(
+      (rb?.coalesced ?? 0) > 0
+        ? '% arrived coalesced, several datagrams to one read'
+        : 'none of them coalesced',
+    );
     const json = JSON.parse(readFileSync(files.json, 'utf8')) as typeof r;
     expect(json.summary).toHaveLength(r.summary.length);
     expect(json.p1?.rows[0]?.goodputMBps.median).toBeCloseTo(r.p1?.rows[0]?.goodputMBps.median ?? 0, 9);
   }, 120_000);
+
+  it("states the share of the receiver's datagrams that arrived coalesced, and keeps older reports' sentence", () => {
+    const report = (coalesced: number | null | undefined) =>
+      renderMarkdown({
+        schema: 'srmudp-perf/1',
+        generatedAt: '2026-01-01T00:00:00.000Z',
+        mode: 'quick',
+        command: 'test',
+        wallSeconds: 1,
+        machine: TEST_MACHINE,
+        summary: [],
+        p1: {
+          bytes: MiB,
+          repeat: 1,
+          srmudpPmtu: 1452,
+          srmudpGso: null,
+          srmudpRecvBatch: {
+            received: 1000,
+            datagrams: 990,
+            batches: 10,
+            ...(coalesced === undefined ? {} : { coalesced }),
+          } as { received: number; datagrams: number; batches: number; coalesced: number | null },
+          rows: [],
+        },
+        profile: null,
+        handshakeProfile: null,
+        p2: null,
+        p3: null,
+        p4: null,
+        python: null,
+        notMeasured: [],
+      });
+    const batched =
+      'read 99.0 % of its datagrams in batches (recvmmsg, @srmudp/transport-node), 99.0 per call';
+    const md = report(750);
+    expect(md).toContain(batched);
+    expect(md).toContain('; 75.0 % arrived coalesced, several datagrams to one read (Linux UDP_GRO)');
+    expect(report(0)).toContain('none of them coalesced (UDP_GRO off or not available here)');
+    // a report from before the counter (JSON without the field) renders as it did
+    for (const old of [report(null), report(undefined)]) {
+      expect(old).toContain(batched);
+      expect(old).not.toContain('coalesced');
+    }
+  });
 
   it('renders missing figures as not measured instead of numbers', () => {
     const md = renderMarkdown({
