@@ -6,7 +6,7 @@ import { renderMarkdown } from '../src/markdown.js';
 import { P1_PROTOS } from '../src/p1.js';
 import { defaultOptions, type RunOptions, runReport, writeReport } from '../src/run.js';
 import { MiB } from '../src/stats.js';
-import { TEST_MACHINE } from './fixtures.js';
+import { emptyReport } from './fixtures.js';
 
 // Quick mode of P1 and P4 at small sizes: checks the report's shape and that every figure is a
 // positive finite number. Speed targets live in docs/performance.md, not here.
@@ -168,13 +168,7 @@ describe('srmudp-perf quick mode (P1 + P4)', () => {
   it("states the share of the receiver's datagrams that arrived coalesced, and keeps older reports' sentence", () => {
     const report = (coalesced: number | null | undefined) =>
       renderMarkdown({
-        schema: 'srmudp-perf/1',
-        generatedAt: '2026-01-01T00:00:00.000Z',
-        mode: 'quick',
-        command: 'test',
-        wallSeconds: 1,
-        machine: TEST_MACHINE,
-        summary: [],
+        ...emptyReport(),
         p1: {
           bytes: MiB,
           repeat: 1,
@@ -188,13 +182,6 @@ describe('srmudp-perf quick mode (P1 + P4)', () => {
           } as { received: number; datagrams: number; batches: number; coalesced: number | null },
           rows: [],
         },
-        profile: null,
-        handshakeProfile: null,
-        p2: null,
-        p3: null,
-        p4: null,
-        python: null,
-        notMeasured: [],
       });
     const batched =
       'read 99.0 % of its datagrams in batches (recvmmsg, @srmudp/transport-node), 99.0 per call';
@@ -211,16 +198,7 @@ describe('srmudp-perf quick mode (P1 + P4)', () => {
 
   it('renders missing figures as not measured instead of numbers', () => {
     const md = renderMarkdown({
-      schema: 'srmudp-perf/1',
-      generatedAt: '2026-01-01T00:00:00.000Z',
-      mode: 'quick',
-      command: 'test',
-      wallSeconds: 1,
-      machine: TEST_MACHINE,
-      summary: [],
-      p1: null,
-      profile: null,
-      handshakeProfile: null,
+      ...emptyReport(),
       p2: {
         ran: false,
         reason: 'NAT lab cannot run here: not root',
@@ -232,9 +210,6 @@ describe('srmudp-perf quick mode (P1 + P4)', () => {
         impairBackend: null,
         rows: [],
       },
-      p3: null,
-      p4: null,
-      python: null,
       notMeasured: [{ figure: 'P2 NAT lab goodput', reason: 'NAT lab cannot run here: not root' }],
     });
     expect(md).toContain('**Not measured**: NAT lab cannot run here: not root');
