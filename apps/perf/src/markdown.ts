@@ -453,8 +453,8 @@ ${table(
     'idle datagrams/conn/s',
     'note',
   ],
-  [...p.rows, ...p.scaling].map((row) => [
-    `${row.label}${row.backend ? `, ${row.backend} backend` : ''}${row.peers !== p.peers ? `, ${row.peers} peers (scaling point)` : ''}`,
+  [...p.rows, ...p.scaling, ...(p.variants ?? [])].map((row) => [
+    `${row.label}${row.backend ? `, ${row.backend} backend` : ''}${row.peers !== p.peers ? `, ${row.peers} peers (scaling point)` : ''}${row.variant ? `, ${row.variant}` : ''}`,
     `${row.established}/${row.peers}`,
     f(row.heapBytesPerConn / 1024, 1),
     f(row.externalBytesPerConn / 1024, 2),

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { renderMarkdown } from '../src/markdown.js';
 import { P1_PROTOS } from '../src/p1.js';
+import { cookieVariant, P4_COOKIES_OFF } from '../src/p4.js';
 import { defaultOptions, type RunOptions, runReport, writeReport } from '../src/run.js';
 import { MiB } from '../src/stats.js';
 import { emptyReport } from './fixtures.js';
@@ -100,6 +101,21 @@ describe('srmudp-perf quick mode (P1 + P4)', () => {
       expect(row.idleCpuUsPerConnPerSec).toBeGreaterThanOrEqual(0);
     }
 
+    // the cookie-policy variant: the same batches, a server that never asks for cookies
+    expect(r.p4?.variants?.map((x) => x.variant)).toEqual([cookieVariant(P4_COOKIES_OFF)]);
+    const off = r.p4?.variants?.[0];
+    const on = r.p4?.rows[0];
+    expect(off?.error).toBeUndefined();
+    expect(off?.established).toBe(PEERS);
+    positive(off?.warmServerCpuMsPerHandshake);
+    // no cookie reply out and no second initiation in (the default row's batches pass 64/s)
+    expect(off?.warmServerDatagramsSentPerHandshake).toBeLessThan(
+      on?.warmServerDatagramsSentPerHandshake ?? 0,
+    );
+    const cookiesLine = r.summary.find((l) => l.id === 'P4.hscpu.cookiesoff');
+    expect(cookiesLine?.srmudp).toBe(off?.warmServerCpuMsPerHandshake);
+    expect(cookiesLine?.reference).toBe(on?.warmServerCpuMsPerHandshake);
+
     // every summary line: our figure, its same-run reference and the ratio between them
     const ids = r.summary.map((l) => l.id);
     expect(ids).toEqual(
@@ -147,6 +163,7 @@ describe('srmudp-perf quick mode (P1 + P4)', () => {
     expect(md).toContain(r.machine.cpuModel);
     expect(md).toContain('## P1: single-stream goodput on loopback');
     expect(md).toContain('## P4:');
+    expect(md).toContain(`, ${cookieVariant(P4_COOKIES_OFF)} |`);
     expect(md).toContain('Hyperswarm: udx-native stream + @hyperswarm/secret-stream');
     expect(md).toContain('## Not measured');
     expect(md).toContain('quotes 4 Mbps');
