@@ -15,6 +15,8 @@ const extra = {
   ...(process.env.P4_KEEPALIVE ? { keepaliveMs: Number(process.env.P4_KEEPALIVE) } : {}),
   // P4_CLIENT=node|light: the clients (builds before 'light' existed ignore it and run full nodes)
   ...(process.env.P4_CLIENT ? { client: process.env.P4_CLIENT } : {}),
+  // P4_COOKIE_THRESHOLD=N: the server's limits.cookieThreshold
+  ...(process.env.P4_COOKIE_THRESHOLD ? { cookieThreshold: Number(process.env.P4_COOKIE_THRESHOLD) } : {}),
 };
 for (let r = 0; r < rounds; r++) {
   for (const b of builds) {

@@ -32,12 +32,16 @@ function gsoText(g: { sent: number; datagrams: number; sends: number } | null | 
 
 /** P1's sentence on the receiver's batched receive (its last srmudp run). */
 function recvBatchText(
-  r: { received: number; datagrams: number; batches: number } | null | undefined,
+  r: { received: number; datagrams: number; batches: number; coalesced?: number | null } | null | undefined,
 ): string {
   if (r === null || r === undefined || r.received === 0) return '';
   if (r.batches === 0)
     return '; the receiver read every datagram through node:dgram (batched receive not available here)';
-  return `; the receiver read ${f((100 * r.datagrams) / r.received)} % of its datagrams in batches (recvmmsg, @srmudp/transport-node), ${f(r.datagrams / r.batches)} per call on average`;
+  const batched = `; the receiver read ${f((100 * r.datagrams) / r.received)} % of its datagrams in batches (recvmmsg, @srmudp/transport-node), ${f(r.datagrams / r.batches)} per call on average`;
+  // (a report written before the transport counted coalesced reads has no such field)
+  if (r.coalesced === null || r.coalesced === undefined) return batched;
+  if (r.coalesced === 0) return `${batched}, none of them coalesced (UDP_GRO off or not available here)`;
+  return `${batched}; ${f((100 * r.coalesced) / r.received)} % arrived coalesced, several datagrams to one read (Linux UDP_GRO), cut apart by the transport`;
 }
 
 function table(head: string[], rows: string[][]): string {
@@ -449,8 +453,8 @@ ${table(
     'idle datagrams/conn/s',
     'note',
   ],
-  [...p.rows, ...p.scaling].map((row) => [
-    `${row.label}${row.backend ? `, ${row.backend} backend` : ''}${row.peers !== p.peers ? `, ${row.peers} peers (scaling point)` : ''}`,
+  [...p.rows, ...p.scaling, ...(p.variants ?? [])].map((row) => [
+    `${row.label}${row.backend ? `, ${row.backend} backend` : ''}${row.peers !== p.peers ? `, ${row.peers} peers (scaling point)` : ''}${row.variant ? `, ${row.variant}` : ''}`,
     `${row.established}/${row.peers}`,
     f(row.heapBytesPerConn / 1024, 1),
     f(row.externalBytesPerConn / 1024, 2),

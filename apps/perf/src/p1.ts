@@ -66,8 +66,10 @@ export interface P1Result {
   /** srmudp's sender socket in its last run: datagrams sent, those sent segmented (UDP GSO) and
    * the sendmsg calls that carried them; null when not reported */
   srmudpGso: { sent: number; datagrams: number; sends: number } | null;
-  /** the receiver's batched receive (recvmmsg) in the last srmudp run, null when not reported */
-  srmudpRecvBatch: { received: number; datagrams: number; batches: number } | null;
+  /** the receiver's batched receive (recvmmsg) in the last srmudp run, null when not reported;
+   * `coalesced`: those of its datagrams that arrived several to one read (UDP_GRO), null when the
+   * transport does not report it */
+  srmudpRecvBatch: { received: number; datagrams: number; batches: number; coalesced: number | null } | null;
   rows: P1Row[];
 }
 
@@ -164,13 +166,17 @@ export async function runP1(opts: {
       datagrams: 'gsoDatagrams',
       sends: 'gsoSends',
     }),
-    srmudpRecvBatch: countersOf(runs.get('srmudp')?.at(-1)?.receiverTransport ?? null, {
-      received: 'received',
-      datagrams: 'recvBatchDatagrams',
-      batches: 'recvBatches',
-    }),
+    srmudpRecvBatch: recvBatchOf(runs.get('srmudp')?.at(-1)?.receiverTransport ?? null),
     rows,
   };
+}
+
+/** The receiver's batched-receive counters, with the coalesced ones when the transport has them. */
+function recvBatchOf(t: Record<string, unknown> | null): P1Result['srmudpRecvBatch'] {
+  const c = countersOf(t, { received: 'received', datagrams: 'recvBatchDatagrams', batches: 'recvBatches' });
+  if (c === null) return null;
+  const coalesced = countersOf(t, { n: 'recvCoalesced' });
+  return { ...c, coalesced: coalesced?.n ?? null };
 }
 
 /**

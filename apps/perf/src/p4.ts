@@ -18,6 +18,8 @@ import type { CryptoChoice } from './workers/args.js';
 export interface P4Row {
   proto: 'srmudp' | 'tcp';
   label: string;
+  /** the one setting this run changed from the defaults (null: none), e.g. {@link cookieVariant} */
+  variant?: string | null;
   peers: number;
   established: number;
   failed: number;
@@ -82,6 +84,24 @@ export interface P4Result {
   rows: P4Row[];
   /** srmudp at other peer counts (same method, shorter idle window): how costs per connection scale */
   scaling: P4Row[];
+  /** srmudp with one setting changed, same peers and method (shorter idle window): what that
+   * setting costs; absent in reports written before the first variant */
+  variants?: P4Row[];
+}
+
+/**
+ * The server's `limits.cookieThreshold` of the variant that measures the DoS policy's price: above
+ * any rate P4 reaches, so the server never asks for cookies. By default a responder past 64
+ * initiations per second answers each new source with a stateless cookie reply first, so every
+ * P4 handshake pays a round trip more, one MAC check more and a sealed cookie (WireGuard §5.4.7).
+ */
+export const P4_COOKIES_OFF = 1_000_000_000;
+
+/** The variant text of a row whose server had `limits.cookieThreshold` = `threshold`. */
+export function cookieVariant(threshold: number): string {
+  return threshold >= P4_COOKIES_OFF
+    ? `cookie replies off (limits.cookieThreshold ${threshold.toLocaleString('en-US')} initiations/s)`
+    : `limits.cookieThreshold ${threshold.toLocaleString('en-US')} initiations/s`;
 }
 
 const LABELS = {
@@ -104,6 +124,8 @@ export async function runP4(opts: {
   client?: P4Client;
   /** environment of the server process (PERF_CPU_PROFILE: profile the handshake phase) */
   serverEnv?: Record<string, string>;
+  /** srmudp: the server's `limits.cookieThreshold` instead of the default (a variant: {@link P4_COOKIES_OFF}) */
+  cookieThreshold?: number;
   log?: (s: string) => void;
 }): Promise<P4Result> {
   const rows: P4Row[] = [];
@@ -131,6 +153,7 @@ export async function runP4(opts: {
     warmupBatches: opts.warmupBatches ?? 1,
     rows,
     scaling: [],
+    variants: [],
   };
 }
 
@@ -138,6 +161,7 @@ function emptyRow(proto: 'srmudp' | 'tcp', peers: number, error: string): P4Row 
   return {
     proto,
     label: LABELS[proto],
+    variant: null,
     peers,
     established: 0,
     failed: peers,
@@ -183,13 +207,16 @@ async function runOne(
     crypto?: CryptoChoice;
     client?: P4Client;
     serverEnv?: Record<string, string>;
+    cookieThreshold?: number;
   },
 ): Promise<P4Row> {
+  const threshold = proto === 'srmudp' ? opts.cookieThreshold : undefined;
   const warmups = Math.max(0, Math.floor(opts.warmupBatches ?? 1));
   const client = opts.client ?? 'light';
   const ka = [
     ...(opts.keepaliveMs ? ['--keepalive', String(opts.keepaliveMs)] : []),
     ...(opts.crypto ? ['--crypto', opts.crypto] : []),
+    ...(threshold !== undefined ? ['--cookie-threshold', String(threshold)] : []),
   ];
   const server = new LocalWorker(
     workerPath('p4-server'),
@@ -277,6 +304,7 @@ async function runOne(
     return {
       proto,
       label: LABELS[proto],
+      variant: threshold !== undefined ? cookieVariant(threshold) : null,
       peers: opts.peers,
       established: Math.min(still, ok),
       failed: batches.reduce((s, b) => s + b.failed, 0),

@@ -6,7 +6,7 @@ import { renderMarkdown } from './markdown.js';
 import { type P1Proto, runP1 } from './p1.js';
 import { type P2Variant, runP2 } from './p2.js';
 import { runP3 } from './p3.js';
-import { runP4 } from './p4.js';
+import { P4_COOKIES_OFF, runP4 } from './p4.js';
 import { profileHandshakes, profileSrmudp } from './profile.js';
 import { buildSummary, pythonComparison, type Report } from './report.js';
 import { MiB } from './stats.js';
@@ -165,6 +165,19 @@ export async function runReport(o: RunOptions): Promise<Report> {
       });
       p4.scaling.push(...extra.rows);
     }
+    // what the DoS policy's cookie round trip costs: the same batches with cookies never asked for
+    const variant = await runP4({
+      peers: o.p4Peers,
+      clientProcesses: o.p4ClientProcesses,
+      concurrency: o.p4Concurrency,
+      // (its handshakes are the figure: a short idle window)
+      idleSeconds: Math.min(3, o.p4IdleSeconds),
+      warmupBatches: o.p4WarmupBatches,
+      protos: ['srmudp'],
+      cookieThreshold: P4_COOKIES_OFF,
+      log: o.log,
+    });
+    p4.variants = variant.rows;
   }
   if (!p4) skipped('P4 many peers on one node');
   for (const row of p4?.rows ?? [])

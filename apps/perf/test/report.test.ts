@@ -4,9 +4,10 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { renderMarkdown } from '../src/markdown.js';
 import { P1_PROTOS } from '../src/p1.js';
+import { cookieVariant, P4_COOKIES_OFF } from '../src/p4.js';
 import { defaultOptions, type RunOptions, runReport, writeReport } from '../src/run.js';
 import { MiB } from '../src/stats.js';
-import { TEST_MACHINE } from './fixtures.js';
+import { emptyReport } from './fixtures.js';
 
 // Quick mode of P1 and P4 at small sizes: checks the report's shape and that every figure is a
 // positive finite number. Speed targets live in docs/performance.md, not here.
@@ -100,6 +101,21 @@ describe('srmudp-perf quick mode (P1 + P4)', () => {
       expect(row.idleCpuUsPerConnPerSec).toBeGreaterThanOrEqual(0);
     }
 
+    // the cookie-policy variant: the same batches, a server that never asks for cookies
+    expect(r.p4?.variants?.map((x) => x.variant)).toEqual([cookieVariant(P4_COOKIES_OFF)]);
+    const off = r.p4?.variants?.[0];
+    const on = r.p4?.rows[0];
+    expect(off?.error).toBeUndefined();
+    expect(off?.established).toBe(PEERS);
+    positive(off?.warmServerCpuMsPerHandshake);
+    // no cookie reply out and no second initiation in (the default row's batches pass 64/s)
+    expect(off?.warmServerDatagramsSentPerHandshake).toBeLessThan(
+      on?.warmServerDatagramsSentPerHandshake ?? 0,
+    );
+    const cookiesLine = r.summary.find((l) => l.id === 'P4.hscpu.cookiesoff');
+    expect(cookiesLine?.srmudp).toBe(off?.warmServerCpuMsPerHandshake);
+    expect(cookiesLine?.reference).toBe(on?.warmServerCpuMsPerHandshake);
+
     // every summary line: our figure, its same-run reference and the ratio between them
     const ids = r.summary.map((l) => l.id);
     expect(ids).toEqual(
@@ -147,27 +163,59 @@ describe('srmudp-perf quick mode (P1 + P4)', () => {
     expect(md).toContain(r.machine.cpuModel);
     expect(md).toContain('## P1: single-stream goodput on loopback');
     expect(md).toContain('## P4:');
+    expect(md).toContain(`, ${cookieVariant(P4_COOKIES_OFF)} |`);
     expect(md).toContain('Hyperswarm: udx-native stream + @hyperswarm/secret-stream');
     expect(md).toContain('## Not measured');
     expect(md).toContain('quotes 4 Mbps');
     expect(md).not.toContain('NaN');
+    // the receiver's reads: batched, and how many of them came coalesced (UDP_GRO)
+    const rb = r.p1?.srmudpRecvBatch;
+    expect(rb?.datagrams).toBeGreaterThan(0);
+    expect(rb?.coalesced).toEqual(expect.any(Number));
+    expect(md).toContain(
+      (rb?.coalesced ?? 0) > 0
+        ? '% arrived coalesced, several datagrams to one read'
+        : 'none of them coalesced',
+    );
     const json = JSON.parse(readFileSync(files.json, 'utf8')) as typeof r;
     expect(json.summary).toHaveLength(r.summary.length);
     expect(json.p1?.rows[0]?.goodputMBps.median).toBeCloseTo(r.p1?.rows[0]?.goodputMBps.median ?? 0, 9);
   }, 120_000);
 
+  it("states the share of the receiver's datagrams that arrived coalesced, and keeps older reports' sentence", () => {
+    const report = (coalesced: number | null | undefined) =>
+      renderMarkdown({
+        ...emptyReport(),
+        p1: {
+          bytes: MiB,
+          repeat: 1,
+          srmudpPmtu: 1452,
+          srmudpGso: null,
+          srmudpRecvBatch: {
+            received: 1000,
+            datagrams: 990,
+            batches: 10,
+            ...(coalesced === undefined ? {} : { coalesced }),
+          } as { received: number; datagrams: number; batches: number; coalesced: number | null },
+          rows: [],
+        },
+      });
+    const batched =
+      'read 99.0 % of its datagrams in batches (recvmmsg, @srmudp/transport-node), 99.0 per call';
+    const md = report(750);
+    expect(md).toContain(batched);
+    expect(md).toContain('; 75.0 % arrived coalesced, several datagrams to one read (Linux UDP_GRO)');
+    expect(report(0)).toContain('none of them coalesced (UDP_GRO off or not available here)');
+    // a report from before the counter (JSON without the field) renders as it did
+    for (const old of [report(null), report(undefined)]) {
+      expect(old).toContain(batched);
+      expect(old).not.toContain('coalesced');
+    }
+  });
+
   it('renders missing figures as not measured instead of numbers', () => {
     const md = renderMarkdown({
-      schema: 'srmudp-perf/1',
-      generatedAt: '2026-01-01T00:00:00.000Z',
-      mode: 'quick',
-      command: 'test',
-      wallSeconds: 1,
-      machine: TEST_MACHINE,
-      summary: [],
-      p1: null,
-      profile: null,
-      handshakeProfile: null,
+      ...emptyReport(),
       p2: {
         ran: false,
         reason: 'NAT lab cannot run here: not root',
@@ -179,9 +227,6 @@ describe('srmudp-perf quick mode (P1 + P4)', () => {
         impairBackend: null,
         rows: [],
       },
-      p3: null,
-      p4: null,
-      python: null,
       notMeasured: [{ figure: 'P2 NAT lab goodput', reason: 'NAT lab cannot run here: not root' }],
     });
     expect(md).toContain('**Not measured**: NAT lab cannot run here: not root');

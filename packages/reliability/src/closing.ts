@@ -112,9 +112,11 @@ export function onTimeout(host: ClosingHost, now: number): void {
 /** An RTT warm-up PING leaves with the next packet (liveness.ts). */
 export function sendRttProbe(host: ClosingHost, now: number): void {
   host.builder.pingPending = true;
-  // the last warm-up PING leaves at `now` (a PING waits for nothing but the window): its
-  // sample is the last provisional one
-  if (host.liveness.onRttProbe(now)) host.activePath.rtt.provisionalUntil = now;
+  // the last warm-up PING's sample is the last provisional one: the packet that carries it marks
+  // the end when it leaves (packet-builder.ts). Not `now`: a driver sends on a later turn than the
+  // one that received the peer's PING, and a sample of a packet sent after the end is ordinary
+  // (the demo's idle mesh then kept ~25 ms handshake-time estimates on loopback)
+  if (host.liveness.onRttProbe(now)) host.builder.warmupEnds = true;
 }
 
 /** We close with `code` (RFC 9000 §10.2.1): open → closing, CLOSE is owed. */

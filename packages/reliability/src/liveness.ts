@@ -15,7 +15,11 @@
  * Both sides warm up, and each answers the other's PING with an ACK at once. So a warm-up PING
  * owed leaves early, with that ACK, when the peer's PING arrives from RTT_PROBE_MIN_AGE_MS after
  * the connection opened (or our previous warm-up PING left): one datagram instead of an ACK now
- * and a PING a moment later (three datagrams per connection for the two warm-ups, not four). The
+ * and a PING a moment later (three datagrams per connection for the two warm-ups, not four).
+ * Only a PING without PADDING counts (receive.ts): a PMTU probe's does not, and every
+ * connection's first packet is one, sent during the handshakes' burst, so a warm-up PING riding
+ * with its ACK would measure that burst again (the demo's mesh of simultaneous opens on one busy
+ * process kept 6-12 ms estimates on loopback so). The
  * side that opens second (`rttProbeAnswer`; core: the accepting side, whose connection opens on
  * the dialler's first packet) waits for the dialler's warm-up PING, up to RTT_PROBE_ANSWER_WAIT_MS,
  * and sends its own with the ACK of the first PING after that opening packet (from

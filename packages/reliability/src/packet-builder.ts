@@ -62,8 +62,11 @@ export interface PacketSources {
 }
 
 export class PacketBuilder {
-  /** a PING is owed (keepalive, or a PTO with nothing to resend) */
+  /** a PING is owed (keepalive, RTT warm-up, or a PTO with nothing to resend) */
   pingPending = false;
+  /** the PING owed is the last RTT warm-up one: the packet that carries it ends the provisional
+   * samples (rtt.ts) at the time it leaves, which may be a later turn than the one that asked */
+  warmupEnds = false;
   private readonly overhead: number;
   private readonly headroom: number;
   /** the largest packet number the ACK frame of the last pushAck acknowledges, or -1 (none appended) */
@@ -286,6 +289,11 @@ export class PacketBuilder {
       path.pacer.onSend(datagramSize);
       path.cc.onPacketSent(now, datagramSize, s.recovery.bytesInFlight);
       this.pingPending = false;
+      if (this.warmupEnds) {
+        this.warmupEnds = false;
+        // (unless the path changed since: the old path's warm-up ended then, connection.ts)
+        if (path.rtt.provisionalUntil === Number.POSITIVE_INFINITY) path.rtt.provisionalUntil = now;
+      }
     }
     s.liveness.onSent(now, eliciting);
     s.counters.packetsSent++;

@@ -127,8 +127,10 @@ function receiveWith(
   s.packetsReceived++;
   s.bytesReceived += payload.length + host.config.overhead;
   host.liveness.onReceive(now);
-  // our warm-up PING, if one is owed soon, rides with the ACK of the peer's (liveness.ts)
-  if (ping && host.liveness.rttProbeEarly(now)) sendRttProbe(host, now);
+  // our warm-up PING, if one is owed soon, rides with the ACK of the peer's (liveness.ts); a PMTU
+  // probe's PING (PADDING fills the rest of its packet, the last frame) is not the peer's warm-up
+  if (ping && frames[frames.length - 1]!.type !== 'padding' && host.liveness.rttProbeEarly(now))
+    sendRttProbe(host, now);
   const kind: ReceivedPacket = probing ? 'probing' : 'non_probing';
   try {
     for (let i = 0; i < frames.length; i++) {

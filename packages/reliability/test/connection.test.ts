@@ -180,6 +180,63 @@ describe('public accessors for the connection layer', () => {
     expect(() => new Pair(8, {}, { rttProbeAnswer: 1 as unknown as boolean })).toThrow(TypeError);
   });
 
+  it('RTT warm-up: the last PING re-measures when its packet leaves on a later turn than the one that asked', () => {
+    // A real driver handles a datagram or a timer at one `now` and sends what it caused on its
+    // next turn, a little later (turnMs): the PING's sample must still count as the warm-up's.
+    // The first round trips queue behind other handshakes (12 ms each way), then the path has 1.
+    const measured = (answering: boolean, side: 'a' | 'b'): { before: number; after: number } => {
+      const p = new Pair(12, { rttProbes: 1 }, { rttProbes: 1, rttProbeAnswer: answering });
+      p.turnMs = 0.05;
+      // answering: a's first packet is lost, so the first PING b sees is a's warm-up one, and
+      // b's own leaves early with its ACK (receive path); else both leave on their timers
+      if (answering) p.drop = (from, pn) => from === 'a' && pn === 0;
+      const c = side === 'a' ? p.a : p.b;
+      p.run(() => c.stats().minRttMs > 0, 30);
+      const before = c.stats().srttMs;
+      p.delay = 1;
+      p.run(() => false, 1000);
+      expect(c.armedTimers().map((t) => t.timer)).not.toContain('RttProbe');
+      expect(c.stats().minRttMs).toBeLessThan(2.3);
+      return { before, after: c.stats().srttMs };
+    };
+    for (const [answering, side] of [
+      [false, 'a'],
+      [false, 'b'],
+      [true, 'b'],
+    ] as const) {
+      const { before, after } = measured(answering, side);
+      expect(before).toBeGreaterThan(23);
+      // re-initialised by the warm-up's sample (the 1/8 EWMA alone leaves ~21)
+      expect(after).toBeLessThan(2.3);
+    }
+    // the warm-up is over: a later, smaller sample is ordinary again (RFC 9002 §5.3 EWMA)
+    const q = new Pair(12, { rttProbes: 1 }, { rttProbes: 1 });
+    q.turnMs = 0.05;
+    q.run(() => q.a.stats().minRttMs > 0, 30);
+    q.delay = 1;
+    q.run(() => false, 1000);
+    const srtt = q.a.stats().srttMs;
+    q.delay = 0.25;
+    q.a.ping();
+    q.run(() => q.a.stats().minRttMs < 1, q.now + 1000);
+    expect(q.a.stats().minRttMs).toBeLessThan(1);
+    expect(q.a.stats().srttMs).toBeGreaterThan(srtt - 0.3);
+  });
+
+  it("RTT warm-up: a PMTU probe's PING (the peer's first packet) never takes the warm-up PING along", () => {
+    // neither side answers (a simultaneous open): a's first packet, a PMTU probe with a PING,
+    // reaches b 35 ms after b opened, late in a busy burst; b's warm-up PING waits for its own
+    // timer (50 ms) instead of measuring that burst with the probe's ACK
+    const p = new Pair(35, { rttProbes: 1 }, { rttProbes: 1 });
+    p.run(() => p.b.stats().packetsReceived > 0);
+    expect(p.now).toBe(35);
+    expect(p.b.armedTimers().find((t) => t.timer === 'RttProbe')?.at).toBe(50);
+    p.delay = 1;
+    p.run(() => false, 1000);
+    expect(p.b.armedTimers().map((t) => t.timer)).not.toContain('RttProbe');
+    expect(p.b.stats().srttMs).toBeLessThan(2.3);
+  });
+
   it('RTT warm-up: never early on the opening packet (answering side) nor before 30 ms (the other)', () => {
     // the packet that opens the answering side arrives at its open (0 ms): answered alone, and
     // b's warm-up waits for the peer's, up to 250 ms

@@ -25,6 +25,24 @@ export function unmapIPv4(host: string): string {
   return host;
 }
 
+/**
+ * A received datagram's source as the transport reports it, whichever way the socket was read: on
+ * a dual-stack socket (`dualStack`) an IPv4-mapped IPv6 source is the IPv4 peer it stands for
+ * ({@link unmapIPv4}, family 'IPv4'); any other source is reported as it came.
+ */
+export function sourceAddress(
+  host: string,
+  port: number,
+  family: AddressFamily,
+  dualStack: boolean,
+): TransportAddress {
+  if (dualStack && family === 'IPv6') {
+    const v4 = unmapIPv4(host);
+    if (v4 !== host) return { host: v4, port, family: 'IPv4' };
+  }
+  return { host, port, family };
+}
+
 /** '1.2.3.4' -> '::ffff:1.2.3.4' for sending through a dual-stack udp6 socket. */
 export function mapIPv4(host: string): string {
   return MAPPED_PREFIX + host;

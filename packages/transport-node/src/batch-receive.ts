@@ -21,7 +21,7 @@
  * address strings (the last one is reused while the source does not change) and the counters.
  */
 import type { Socket } from 'node:dgram';
-import { type AddressFamily, unmapIPv4 } from './address.js';
+import { type AddressFamily, sourceAddress } from './address.js';
 import { errnoName, GSO_MAX_SEGMENTS, type GsoBinding, setDgramReading, socketFd } from './gso.js';
 
 /** datagrams one native call reads at most (native/udp-gso.c RECV_SLOTS) */
@@ -256,15 +256,10 @@ export class BatchReceiver {
     this.#a2 = meta[m + 6]!;
     this.#a3 = meta[m + 7]!;
     this.#scope = meta[m + 8]!;
-    this.#host = host;
-    this.#hostFamily = this.#family === 4 ? 'IPv4' : 'IPv6';
-    if (this.dualStack && this.#family === 6) {
-      const unmapped = unmapIPv4(host);
-      if (unmapped !== host) {
-        this.#host = unmapped;
-        this.#hostFamily = 'IPv4';
-      }
-    }
+    // (once per new source: the datagrams after it from the same source reuse these)
+    const from = sourceAddress(host, meta[m + 2]!, this.#family === 4 ? 'IPv4' : 'IPv6', this.dualStack);
+    this.#host = from.host;
+    this.#hostFamily = from.family;
     return true;
   }
 

@@ -1,5 +1,12 @@
 import type { RemoteInfo, Socket, SocketType } from 'node:dgram';
-import { type AddressFamily, familyOf, mapIPv4, type TransportAddress, unmapIPv4 } from './address.js';
+import {
+  type AddressFamily,
+  familyOf,
+  mapIPv4,
+  sourceAddress,
+  type TransportAddress,
+  unmapIPv4,
+} from './address.js';
 import { BatchReceiver } from './batch-receive.js';
 import { DirectSender } from './direct-send.js';
 import {
@@ -122,18 +129,10 @@ export class UdpTransport {
     const handler = this.#onDatagram;
     // closing: the socket stays open until the OS took our last datagrams; nothing is delivered
     if (handler === undefined || this.#closed) return;
-    let host = rinfo.address;
-    let family = rinfo.family as AddressFamily;
-    if (this.#dualStack && family === 'IPv6') {
-      const unmapped = unmapIPv4(host);
-      if (unmapped !== host) {
-        host = unmapped;
-        family = 'IPv4';
-      }
-    }
+    const from = sourceAddress(rinfo.address, rinfo.port, rinfo.family as AddressFamily, this.#dualStack);
     // A plain Uint8Array view (no copy), not the Buffer dgram gives: Buffer#slice() returns a view,
     // so code written for Uint8Array (slice() copies) would alias, and mutate, the datagram.
-    handler(new Uint8Array(msg.buffer, msg.byteOffset, msg.byteLength), { host, port: rinfo.port, family });
+    handler(new Uint8Array(msg.buffer, msg.byteOffset, msg.byteLength), from);
     // the datagrams queued behind this one, in one native read (libuv's next read finds none)
     if (this.#batch !== null && !this.#closed) this.#batch.drain();
   };

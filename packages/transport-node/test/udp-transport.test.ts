@@ -1,5 +1,6 @@
 import { Socket as DgramSocket } from 'node:dgram';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { sourceAddress } from '../src/address.js';
 import {
   localInterfaces,
   mapIPv4,
@@ -358,6 +359,28 @@ describe('addresses', () => {
     expect(unmapIPv4('::1')).toBe('::1');
     expect(unmapIPv4('1.2.3.4')).toBe('1.2.3.4');
     expect(mapIPv4('1.2.3.4')).toBe('::ffff:1.2.3.4');
+  });
+
+  it("a received datagram's source: mapped IPv4 unmapped on a dual-stack socket only (both ways of reading use this)", () => {
+    expect(sourceAddress('::ffff:1.2.3.4', 5, 'IPv6', true)).toEqual({
+      host: '1.2.3.4',
+      port: 5,
+      family: 'IPv4',
+    });
+    // an IPv6-only socket's mapped source is an IPv6 address (the kernel never gives one, but the
+    // transport must not invent an IPv4 peer for it)
+    expect(sourceAddress('::ffff:1.2.3.4', 5, 'IPv6', false)).toEqual({
+      host: '::ffff:1.2.3.4',
+      port: 5,
+      family: 'IPv6',
+    });
+    expect(sourceAddress('::1', 6, 'IPv6', true)).toEqual({ host: '::1', port: 6, family: 'IPv6' });
+    expect(sourceAddress('::ffff:abcd', 6, 'IPv6', true)).toEqual({
+      host: '::ffff:abcd',
+      port: 6,
+      family: 'IPv6',
+    });
+    expect(sourceAddress('1.2.3.4', 7, 'IPv4', true)).toEqual({ host: '1.2.3.4', port: 7, family: 'IPv4' });
   });
 
   it('localInterfaces lists loopback only when asked and never link-local v6 by default', () => {

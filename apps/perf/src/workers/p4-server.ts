@@ -62,10 +62,8 @@ async function start(): Promise<void> {
       limits: {
         maxConnections: target + 64,
         maxPendingHandshakes: Math.max(1024, target),
-        // investigation knob (scripts/p4-ab.mjs): the rate above which cookies are demanded
-        ...(process.env.P4_COOKIE_THRESHOLD
-          ? { cookieThreshold: Number(process.env.P4_COOKIE_THRESHOLD) }
-          : {}),
+        // the rate above which cookies are demanded (p4.ts: runP4's cookieThreshold, the cookie-policy variant)
+        ...(args['cookie-threshold'] ? { cookieThreshold: Number(args['cookie-threshold']) } : {}),
       },
       ...(args.keepalive ? { keepaliveMs: Number(args.keepalive) } : {}),
       ...cryptoOption(cryptoOf(args.crypto)),

@@ -13,6 +13,9 @@ export class Pair {
   drop: (from: 'a' | 'b', pn: number, size: number) => boolean = () => false;
   maxSize = 1500;
   delivered = 0;
+  /** ms the clock moves between handling a step's packets and timers and sending what they
+   * caused: a real driver sends on a later turn of its loop, with a later `now` (default 0) */
+  turnMs = 0;
 
   constructor(
     public delay = 10,
@@ -64,6 +67,7 @@ export class Pair {
     }
     if (ta !== null && ta <= this.now) this.a.handleTimeout(this.now);
     if (tb !== null && tb <= this.now) this.b.handleTimeout(this.now);
+    this.now += this.turnMs;
     this.flush();
     return true;
   }
