@@ -471,6 +471,9 @@ ${table(
       row.error ? `failed: ${row.error.slice(0, 200)}` : '',
       row.failed ? `${row.failed} failed: ${row.firstError ?? ''}` : '',
       row.keepaliveMs ? `keepalive ${row.keepaliveMs} ms` : '',
+      row.proto === 'srmudp' && Number.isFinite(row.serverCookieRepliesPerHandshake)
+        ? `cookie replies per handshake ${f(row.serverCookieRepliesPerHandshake, 2)} / ${f(row.warmServerCookieRepliesPerHandshake, 2)} (cold / warm)`
+        : '',
       (row.batchCpuMsPerHandshake?.length ?? 0) > 2
         ? `CPU ms/handshake by batch: ${row.batchCpuMsPerHandshake.map((x) => f(x, 3)).join(', ')}`
         : '',

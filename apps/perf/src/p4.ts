@@ -39,6 +39,10 @@ export interface P4Row {
   /** datagrams the server sent / received per accepted connection in the handshake phase (srmudp); cold */
   serverDatagramsSentPerHandshake: number;
   serverDatagramsReceivedPerHandshake: number;
+  /** cookie replies the server sent per accepted connection in the handshake phase (srmudp; the
+   * DoS policy's round trips: 0 with cookie replies off); cold, then warm */
+  serverCookieRepliesPerHandshake?: number;
+  warmServerCookieRepliesPerHandshake?: number;
   /** warm-up batches before the warm (steady-state) batch; 0 = cold only, the warm figures NaN */
   warmupBatches: number;
   /** the same four figures on the warm batch (fresh client identities after the warm-up) */
@@ -95,11 +99,11 @@ export interface P4Result {
  * initiations per second answers each new source with a stateless cookie reply first, so every
  * P4 handshake pays a round trip more, one MAC check more and a sealed cookie (WireGuard §5.4.7).
  */
-export const P4_COOKIES_OFF = 1_000_000_000;
+export const P4_COOKIES_OFF_THRESHOLD = 1_000_000_000;
 
 /** The variant text of a row whose server had `limits.cookieThreshold` = `threshold`. */
 export function cookieVariant(threshold: number): string {
-  return threshold >= P4_COOKIES_OFF
+  return threshold >= P4_COOKIES_OFF_THRESHOLD
     ? `cookie replies off (limits.cookieThreshold ${threshold.toLocaleString('en-US')} initiations/s)`
     : `limits.cookieThreshold ${threshold.toLocaleString('en-US')} initiations/s`;
 }
@@ -124,7 +128,7 @@ export async function runP4(opts: {
   client?: P4Client;
   /** environment of the server process (PERF_CPU_PROFILE: profile the handshake phase) */
   serverEnv?: Record<string, string>;
-  /** srmudp: the server's `limits.cookieThreshold` instead of the default (a variant: {@link P4_COOKIES_OFF}) */
+  /** srmudp: the server's `limits.cookieThreshold` instead of the default (a variant: {@link P4_COOKIES_OFF_THRESHOLD}) */
   cookieThreshold?: number;
   log?: (s: string) => void;
 }): Promise<P4Result> {
@@ -263,6 +267,7 @@ async function runOne(
         cpuMs: est ? (Number(est.cpuSec) * 1000) / n : Number.NaN,
         sent: est && proto === 'srmudp' ? Number(est.sent) / n : Number.NaN,
         received: est && proto === 'srmudp' ? Number(est.received) / n : Number.NaN,
+        cookieReplies: est && proto === 'srmudp' ? Number(est.cookieReplies) / n : Number.NaN,
       };
     };
     const heapNow = async () => {
@@ -318,11 +323,13 @@ async function runOne(
       serverCpuMsPerHandshake: cold.cpuMs,
       serverDatagramsSentPerHandshake: cold.sent,
       serverDatagramsReceivedPerHandshake: cold.received,
+      serverCookieRepliesPerHandshake: cold.cookieReplies,
       warmupBatches: batches.length - 1,
       warmHandshakesPerSec: warm ? warm.handshakesPerSec : Number.NaN,
       warmServerCpuMsPerHandshake: warm ? warm.cpuMs : Number.NaN,
       warmServerDatagramsSentPerHandshake: warm ? warm.sent : Number.NaN,
       warmServerDatagramsReceivedPerHandshake: warm ? warm.received : Number.NaN,
+      warmServerCookieRepliesPerHandshake: warm ? warm.cookieReplies : Number.NaN,
       batchCpuMsPerHandshake: batches.map((b) => b.cpuMs),
       warmHeapBytesPerConn: warm ? ((warmMem.heapUsed ?? 0) - (base.heapUsed ?? 0)) / n : Number.NaN,
       client: proto === 'srmudp' ? client : null,

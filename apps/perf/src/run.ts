@@ -6,7 +6,7 @@ import { renderMarkdown } from './markdown.js';
 import { type P1Proto, runP1 } from './p1.js';
 import { type P2Variant, runP2 } from './p2.js';
 import { runP3 } from './p3.js';
-import { P4_COOKIES_OFF, runP4 } from './p4.js';
+import { P4_COOKIES_OFF_THRESHOLD, runP4 } from './p4.js';
 import { profileHandshakes, profileSrmudp } from './profile.js';
 import { buildSummary, pythonComparison, type Report } from './report.js';
 import { MiB } from './stats.js';
@@ -174,7 +174,7 @@ export async function runReport(o: RunOptions): Promise<Report> {
       idleSeconds: Math.min(3, o.p4IdleSeconds),
       warmupBatches: o.p4WarmupBatches,
       protos: ['srmudp'],
-      cookieThreshold: P4_COOKIES_OFF,
+      cookieThreshold: P4_COOKIES_OFF_THRESHOLD,
       log: o.log,
     });
     p4.variants = variant.rows;

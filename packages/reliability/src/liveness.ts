@@ -19,11 +19,10 @@
  * Only a PING without PADDING counts (receive.ts): a PMTU probe's does not, and every
  * connection's first packet is one, sent during the handshakes' burst, so a warm-up PING riding
  * with its ACK would measure that burst again (the demo's mesh of simultaneous opens on one busy
- * process kept 6-12 ms estimates on loopback so). The
- * side that opens second (`rttProbeAnswer`; core: the accepting side, whose connection opens on
- * the dialler's first packet) waits for the dialler's warm-up PING, up to RTT_PROBE_ANSWER_WAIT_MS,
- * and sends its own with the ACK of the first PING after that opening packet (from
- * RTT_PROBE_ANSWER_MIN_AGE_MS): on a loaded host the dialler's PING, sent 50 ms after its open,
+ * process kept 6-12 ms estimates on loopback so). The side that opens second (`rttProbeAnswer`;
+ * core: the accepting side, whose connection opens on the dialler's first packet) waits for the
+ * dialler's warm-up PING, up to RTT_PROBE_ANSWER_WAIT_MS, and sends its own with the ACK of the
+ * first such PING after that opening packet (from RTT_PROBE_ANSWER_MIN_AGE_MS): on a loaded host the dialler's PING, sent 50 ms after its open,
  * queues behind the same work as its first packet and may arrive only a few ms after it.
  */
 import { CONNECTION_SLOTS, LIVENESS_AT, numericSlots } from './numeric-slots.js';

@@ -37,6 +37,8 @@ const sockets = new Set<net.Socket>();
 /** the server socket's datagram counters when ready was sent */
 let hsSent0 = 0;
 let hsReceived0 = 0;
+/** the server's cookie replies when ready was sent (srmudp; the DoS policy's round trips) */
+let hsCookies0 = 0;
 
 function established(): void {
   count++;
@@ -47,8 +49,19 @@ function established(): void {
     const t = transportCounts();
     const sent = t.sent - hsSent0;
     const received = t.received - hsReceived0;
+    const cookieReplies = cookieRepliesNow() - hsCookies0;
     stopProfile().then(
-      () => send({ t: 'established', count, firstAt, at, cpuSec: (d.user + d.system) / 1e6, sent, received }),
+      () =>
+        send({
+          t: 'established',
+          count,
+          firstAt,
+          at,
+          cpuSec: (d.user + d.system) / 1e6,
+          sent,
+          received,
+          cookieReplies,
+        }),
       fail,
     );
   }
@@ -108,6 +121,11 @@ function transportCounts(): { sent: number; received: number } {
   return { sent: t.sent ?? 0, received: t.received ?? 0 };
 }
 
+/** cookie replies the server sent so far (srmudp; 0 for tcp) */
+function cookieRepliesNow(): number {
+  return node ? node.stats().endpoint.cookieRepliesSent : 0;
+}
+
 function packetsNow(): number {
   const t = transportCounts();
   return t.sent + t.received;
@@ -128,6 +146,7 @@ function startHandshakePhase(): void {
   const t = transportCounts();
   hsSent0 = t.sent;
   hsReceived0 = t.received;
+  hsCookies0 = cookieRepliesNow();
   hsCpu0 = process.cpuUsage();
   startProfile();
 }
