@@ -18,8 +18,12 @@ import type { CryptoChoice } from './workers/args.js';
 export interface P4Row {
   proto: 'srmudp' | 'tcp';
   label: string;
-  /** the one setting this run changed from the defaults (null: none), e.g. {@link cookieVariant} */
+  /** the one setting this run changed from the defaults, as text for the tables (null: none):
+   * {@link cookieVariant} of `cookieThreshold` */
   variant?: string | null;
+  /** srmudp: the server's `limits.cookieThreshold` when this run set it (a variant), null: the
+   * default; absent in reports written before it. The report finds its variants by this number */
+  cookieThreshold?: number | null;
   peers: number;
   established: number;
   failed: number;
@@ -145,7 +149,8 @@ export async function runP4(opts: {
       );
     } catch (err) {
       opts.log?.(`P4 ${proto} failed: ${(err as Error).message}`);
-      rows.push(emptyRow(proto, opts.peers, String((err as Error).message ?? err)));
+      const threshold = proto === 'srmudp' ? opts.cookieThreshold : undefined;
+      rows.push(emptyRow(proto, opts.peers, String((err as Error).message ?? err), threshold));
     }
   }
   return {
@@ -161,11 +166,13 @@ export async function runP4(opts: {
   };
 }
 
-function emptyRow(proto: 'srmudp' | 'tcp', peers: number, error: string): P4Row {
+/** The row of a run that failed: its variant still named (`threshold`: as runOne's). */
+function emptyRow(proto: 'srmudp' | 'tcp', peers: number, error: string, threshold?: number): P4Row {
   return {
     proto,
     label: LABELS[proto],
-    variant: null,
+    variant: threshold !== undefined ? cookieVariant(threshold) : null,
+    cookieThreshold: threshold ?? null,
     peers,
     established: 0,
     failed: peers,
@@ -310,6 +317,7 @@ async function runOne(
       proto,
       label: LABELS[proto],
       variant: threshold !== undefined ? cookieVariant(threshold) : null,
+      cookieThreshold: threshold ?? null,
       peers: opts.peers,
       established: Math.min(still, ok),
       failed: batches.reduce((s, b) => s + b.failed, 0),

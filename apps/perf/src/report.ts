@@ -268,14 +268,18 @@ export function buildSummary(r: Omit<Report, 'summary'>): SummaryLine[] {
     });
   }
   const cookiesOff = r.p4?.variants?.find(
-    (x) => x.proto === 'srmudp' && x.established > 0 && x.variant === cookieVariant(P4_COOKIES_OFF_THRESHOLD),
+    (x) =>
+      x.proto === 'srmudp' &&
+      x.established > 0 &&
+      typeof x.cookieThreshold === 'number' &&
+      x.cookieThreshold >= P4_COOKIES_OFF_THRESHOLD,
   );
   if (ps && cookiesOff) {
     const sw = p4Steady(ps);
     const vw = p4Steady(cookiesOff);
     line({
       id: 'P4.hscpu.cookiesoff',
-      figure: `P4 server CPU per handshake with ${cookieVariant(P4_COOKIES_OFF_THRESHOLD)}, ${vw.label}: what the cookie round trip of the DoS policy costs (no target; the next run of the same batches)`,
+      figure: `P4 server CPU per handshake with ${cookieVariant(cookiesOff.cookieThreshold as number)}, ${vw.label}: what the cookie round trip of the DoS policy costs (no target; the next run of the same batches)`,
       unit: 'CPU ms',
       srmudp: vw.cpuMs,
       reference: sw.cpuMs,

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { renderMarkdown } from '../src/markdown.js';
 import type { P4Result, P4Row } from '../src/p4.js';
-import { p4Steady } from '../src/p4.js';
+import { cookieVariant, P4_COOKIES_OFF_THRESHOLD, p4Steady } from '../src/p4.js';
 import { buildSummary, type Report } from '../src/report.js';
 import { TEST_MACHINE } from './fixtures.js';
 
@@ -126,5 +126,31 @@ describe('P4 cold and warm (steady-state) handshakes', () => {
     delete o.batchCpuMsPerHandshake;
     expect(p4Steady(old).warm).toBe(false);
     expect(renderMarkdown({ ...report([old], 0), summary: [] })).not.toContain('NaN');
+  });
+
+  it("the cookie-policy line goes by the threshold a variant's server ran with, not by its label", () => {
+    const off = row('srmudp', {
+      warmServerCpuMsPerHandshake: 0.4,
+      cookieThreshold: P4_COOKIES_OFF_THRESHOLD,
+      variant: 'renamed for display',
+    });
+    const withVariants = (variants: P4Row[]) => {
+      const r = report([row('srmudp'), row('tcp')], 1);
+      (r.p4 as P4Result).variants = variants;
+      return buildSummary(r).find((l) => l.id === 'P4.hscpu.cookiesoff');
+    };
+    const line = withVariants([off]);
+    expect(line?.srmudp).toBe(0.4);
+    expect(line?.reference).toBe(0.5);
+    expect(line?.figure).toContain(cookieVariant(P4_COOKIES_OFF_THRESHOLD));
+    // a variant with cookies still asked for (a lower threshold), one that failed, one with the label
+    // but no threshold: none of them is the cookie-policy line
+    expect(withVariants([row('srmudp', { cookieThreshold: 0, variant: cookieVariant(0) })])).toBeUndefined();
+    expect(withVariants([{ ...off, established: 0 }])).toBeUndefined();
+    expect(
+      withVariants([
+        row('srmudp', { cookieThreshold: null, variant: cookieVariant(P4_COOKIES_OFF_THRESHOLD) }),
+      ]),
+    ).toBeUndefined();
   });
 });

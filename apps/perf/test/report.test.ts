@@ -103,6 +103,9 @@ describe('srmudp-perf quick mode (P1 + P4)', () => {
 
     // the cookie-policy variant: the same batches, a server that never asks for cookies
     expect(r.p4?.variants?.map((x) => x.variant)).toEqual([cookieVariant(P4_COOKIES_OFF_THRESHOLD)]);
+    // the rows carry the threshold they ran with (the summary goes by it, not by the label's text)
+    expect(r.p4?.variants?.map((x) => x.cookieThreshold)).toEqual([P4_COOKIES_OFF_THRESHOLD]);
+    expect(r.p4?.rows.map((x) => x.cookieThreshold)).toEqual([null, null]);
     const off = r.p4?.variants?.[0];
     const on = r.p4?.rows[0];
     expect(off?.error).toBeUndefined();

@@ -26,21 +26,25 @@ export function unmapIPv4(host: string): string {
 }
 
 /**
- * A received datagram's source as the transport reports it, whichever way the socket was read: on
- * a dual-stack socket (`dualStack`) an IPv4-mapped IPv6 source is the IPv4 peer it stands for
- * ({@link unmapIPv4}, family 'IPv4'); any other source is reported as it came.
+ * The IPv4 peer a received datagram's source stands for when a dual-stack socket (`dualStack`)
+ * reports it IPv4-mapped ({@link unmapIPv4}), else null: the source is reported as it came. The one
+ * rule for both ways of reading; {@link sourceAddress} wraps it for callers that need the address.
  */
+export function mappedIPv4Source(host: string, family: AddressFamily, dualStack: boolean): string | null {
+  if (!dualStack || family !== 'IPv6') return null;
+  const v4 = unmapIPv4(host);
+  return v4 !== host ? v4 : null;
+}
+
+/** A received datagram's source as the transport reports it ({@link mappedIPv4Source}). */
 export function sourceAddress(
   host: string,
   port: number,
   family: AddressFamily,
   dualStack: boolean,
 ): TransportAddress {
-  if (dualStack && family === 'IPv6') {
-    const v4 = unmapIPv4(host);
-    if (v4 !== host) return { host: v4, port, family: 'IPv4' };
-  }
-  return { host, port, family };
+  const v4 = mappedIPv4Source(host, family, dualStack);
+  return v4 !== null ? { host: v4, port, family: 'IPv4' } : { host, port, family };
 }
 
 /** '1.2.3.4' -> '::ffff:1.2.3.4' for sending through a dual-stack udp6 socket. */

@@ -21,7 +21,7 @@
  * address strings (the last one is reused while the source does not change) and the counters.
  */
 import type { Socket } from 'node:dgram';
-import { type AddressFamily, sourceAddress } from './address.js';
+import { type AddressFamily, mappedIPv4Source } from './address.js';
 import { errnoName, GSO_MAX_SEGMENTS, type GsoBinding, setDgramReading, socketFd } from './gso.js';
 
 /** datagrams one native call reads at most (native/udp-gso.c RECV_SLOTS) */
@@ -93,13 +93,12 @@ export class BatchReceiver {
     private readonly dualStack: boolean,
     /** where every datagram read here goes, in order */
     private readonly deliver: BatchDeliver,
-    /** read alone with UDP_GRO where the native module and the kernel allow it */
-    private readonly coalesce: boolean,
   ) {}
 
   /**
    * A receiver on `binding` delivering to `deliver`, or null when it cannot read in batches (a
-   * scripted test binding). With `coalesce`, it reads alone with UDP_GRO where it can (the module doc).
+   * scripted test binding). With `coalesce`, it reads alone with UDP_GRO where it can (the module
+   * doc): only then does its binding keep `gro`/`watch`/`unwatch`, which {@link attach} goes by.
    */
   static of(
     binding: GsoBinding,
@@ -114,7 +113,7 @@ export class BatchReceiver {
         ? { gro: gro.bind(binding), watch: watch.bind(binding), unwatch: unwatch.bind(binding) }
         : {};
     const reader = { recv: recv.bind(binding), host: host.bind(binding), ...owned };
-    return new BatchReceiver(reader, dualStack, deliver, coalesce);
+    return new BatchReceiver(reader, dualStack, deliver);
   }
 
   get active(): boolean {
@@ -127,18 +126,19 @@ export class BatchReceiver {
   }
 
   /**
-   * Reads `socket` from now on: in batches behind node:dgram's reads, or, with `coalesce` where
-   * the native module and the kernel allow it, alone with UDP_GRO on (the module doc).
+   * Reads `socket` from now on: in batches behind node:dgram's reads, or, when it was made with
+   * `coalesce` and the native module and the kernel allow it, alone with UDP_GRO on (the module doc).
    */
   attach(socket: Socket): void {
     this.#unwatch();
     this.#fd = socketFd(socket);
     this.#family = 0;
-    if (this.coalesce && this.#fd >= 0) this.#own(socket);
+    if (this.#fd >= 0) this.#own(socket);
   }
 
   #own(socket: Socket): void {
     const { gro, watch, unwatch } = this.binding;
+    // (present only when made with `coalesce` and the native module has them: `of`)
     if (gro === undefined || watch === undefined || unwatch === undefined) return;
     const fd = this.#fd;
     const on = gro(fd, true);
@@ -257,9 +257,10 @@ export class BatchReceiver {
     this.#a3 = meta[m + 7]!;
     this.#scope = meta[m + 8]!;
     // (once per new source: the datagrams after it from the same source reuse these)
-    const from = sourceAddress(host, meta[m + 2]!, this.#family === 4 ? 'IPv4' : 'IPv6', this.dualStack);
-    this.#host = from.host;
-    this.#hostFamily = from.family;
+    const family = this.#family === 4 ? 'IPv4' : 'IPv6';
+    const v4 = mappedIPv4Source(host, family, this.dualStack);
+    this.#host = v4 ?? host;
+    this.#hostFamily = v4 !== null ? 'IPv4' : family;
     return true;
   }
 

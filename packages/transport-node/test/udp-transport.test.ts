@@ -1,6 +1,6 @@
 import { Socket as DgramSocket } from 'node:dgram';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { sourceAddress } from '../src/address.js';
+import { mappedIPv4Source, sourceAddress } from '../src/address.js';
 import {
   localInterfaces,
   mapIPv4,
@@ -381,6 +381,12 @@ describe('addresses', () => {
       family: 'IPv6',
     });
     expect(sourceAddress('1.2.3.4', 7, 'IPv4', true)).toEqual({ host: '1.2.3.4', port: 7, family: 'IPv4' });
+    // the batched path takes the host alone: the IPv4 peer, or null for "as it came"
+    expect(mappedIPv4Source('::FFFF:10.0.0.1', 'IPv6', true)).toBe('10.0.0.1');
+    expect(mappedIPv4Source('::ffff:1.2.3.4', 'IPv6', false)).toBeNull();
+    expect(mappedIPv4Source('::ffff:abcd', 'IPv6', true)).toBeNull();
+    expect(mappedIPv4Source('::1', 'IPv6', true)).toBeNull();
+    expect(mappedIPv4Source('1.2.3.4', 'IPv4', true)).toBeNull();
   });
 
   it('localInterfaces lists loopback only when asked and never link-local v6 by default', () => {
