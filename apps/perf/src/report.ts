@@ -3,7 +3,14 @@ import type { MachineInfo, SourceInfo } from './machine.js';
 import type { P1Result } from './p1.js';
 import type { P2Result } from './p2.js';
 import type { P3Result } from './p3.js';
-import { cookieVariant, marginalHeap, P4_COOKIES_OFF_THRESHOLD, type P4Result, p4Steady } from './p4.js';
+import {
+  cookieVariant,
+  marginalHeap,
+  P4_COOKIES_OFF_THRESHOLD,
+  type P4Result,
+  type P4Row,
+  p4Steady,
+} from './p4.js';
 import type { HandshakeProfileResult, ProfileResult } from './profile.js';
 import { MB, ratio } from './stats.js';
 
@@ -268,7 +275,7 @@ export function buildSummary(r: Omit<Report, 'summary'>): SummaryLine[] {
     });
   }
   const cookiesOff = r.p4?.variants?.find(
-    (x) =>
+    (x): x is P4Row & { cookieThreshold: number } =>
       x.proto === 'srmudp' &&
       x.established > 0 &&
       typeof x.cookieThreshold === 'number' &&
@@ -279,7 +286,7 @@ export function buildSummary(r: Omit<Report, 'summary'>): SummaryLine[] {
     const vw = p4Steady(cookiesOff);
     line({
       id: 'P4.hscpu.cookiesoff',
-      figure: `P4 server CPU per handshake with ${cookieVariant(cookiesOff.cookieThreshold as number)}, ${vw.label}: what the cookie round trip of the DoS policy costs (no target; the next run of the same batches)`,
+      figure: `P4 server CPU per handshake with ${cookieVariant(cookiesOff.cookieThreshold)}, ${vw.label}: what the cookie round trip of the DoS policy costs (no target; the next run of the same batches)`,
       unit: 'CPU ms',
       srmudp: vw.cpuMs,
       reference: sw.cpuMs,

@@ -202,6 +202,7 @@ describe('srmudp-perf quick mode (P1 + P4)', () => {
     const always = await run(0);
     expect(always?.established).toBe(10);
     expect(always?.variant).toBe(cookieVariant(0));
+    expect(always?.cookieThreshold).toBe(0);
     // one cookie round trip per handshake (more if an initiation was retransmitted)
     expect(always?.serverCookieRepliesPerHandshake).toBeGreaterThanOrEqual(1);
     const off = await run(P4_COOKIES_OFF_THRESHOLD);
