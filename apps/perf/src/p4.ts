@@ -138,8 +138,10 @@ export async function runP4(opts: {
 }): Promise<P4Result> {
   const rows: P4Row[] = [];
   for (const proto of opts.protos ?? (['srmudp', 'tcp'] as const)) {
+    // the cookie-policy variant is srmudp's alone
+    const threshold = proto === 'srmudp' ? opts.cookieThreshold : undefined;
     try {
-      rows.push(await runOne(proto, opts));
+      rows.push(await runOne(proto, opts, threshold));
       const r = rows.at(-1) as P4Row;
       opts.log?.(
         `P4 ${proto}: ${r.established}/${r.peers}, cold ${r.handshakesPerSec.toFixed(0)}/s` +
@@ -149,7 +151,6 @@ export async function runP4(opts: {
       );
     } catch (err) {
       opts.log?.(`P4 ${proto} failed: ${(err as Error).message}`);
-      const threshold = proto === 'srmudp' ? opts.cookieThreshold : undefined;
       rows.push(emptyRow(proto, opts.peers, String((err as Error).message ?? err), threshold));
     }
   }
@@ -166,13 +167,19 @@ export async function runP4(opts: {
   };
 }
 
-/** The row of a run that failed: its variant still named (`threshold`: as runOne's). */
+/** A row's variant: the server's cookie threshold when the run set one, and its text. */
+function variantOf(threshold: number | undefined): Pick<P4Row, 'variant' | 'cookieThreshold'> {
+  return threshold !== undefined
+    ? { variant: cookieVariant(threshold), cookieThreshold: threshold }
+    : { variant: null, cookieThreshold: null };
+}
+
+/** The row of a run that failed: its variant still named. */
 function emptyRow(proto: 'srmudp' | 'tcp', peers: number, error: string, threshold?: number): P4Row {
   return {
     proto,
     label: LABELS[proto],
-    variant: threshold !== undefined ? cookieVariant(threshold) : null,
-    cookieThreshold: threshold ?? null,
+    ...variantOf(threshold),
     peers,
     established: 0,
     failed: peers,
@@ -218,10 +225,10 @@ async function runOne(
     crypto?: CryptoChoice;
     client?: P4Client;
     serverEnv?: Record<string, string>;
-    cookieThreshold?: number;
   },
+  /** the server's `limits.cookieThreshold` (srmudp; undefined: the default) */
+  threshold: number | undefined,
 ): Promise<P4Row> {
-  const threshold = proto === 'srmudp' ? opts.cookieThreshold : undefined;
   const warmups = Math.max(0, Math.floor(opts.warmupBatches ?? 1));
   const client = opts.client ?? 'light';
   const ka = [
@@ -316,8 +323,7 @@ async function runOne(
     return {
       proto,
       label: LABELS[proto],
-      variant: threshold !== undefined ? cookieVariant(threshold) : null,
-      cookieThreshold: threshold ?? null,
+      ...variantOf(threshold),
       peers: opts.peers,
       established: Math.min(still, ok),
       failed: batches.reduce((s, b) => s + b.failed, 0),

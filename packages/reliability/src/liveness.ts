@@ -22,8 +22,9 @@
  * process kept 6-12 ms estimates on loopback so). The side that opens second (`rttProbeAnswer`;
  * core: the accepting side, whose connection opens on the dialler's first packet) waits for the
  * dialler's warm-up PING, up to RTT_PROBE_ANSWER_WAIT_MS, and sends its own with the ACK of the
- * first such PING after that opening packet (from RTT_PROBE_ANSWER_MIN_AGE_MS): on a loaded host the dialler's PING, sent 50 ms after its open,
- * queues behind the same work as its first packet and may arrive only a few ms after it.
+ * first such PING after that opening packet (from RTT_PROBE_ANSWER_MIN_AGE_MS): on a loaded host
+ * the dialler's PING, sent 50 ms after its open, queues behind the same work as its first packet
+ * and may arrive only a few ms after it.
  */
 import { CONNECTION_SLOTS, LIVENESS_AT, numericSlots } from './numeric-slots.js';
 /** Keepalive deadlines are rounded down to multiples of keepaliveMs / this. */

@@ -34,11 +34,8 @@ let node: SrmudpNode | null = null;
 /** tcp: the sockets not closed yet */
 const sockets = new Set<net.Socket>();
 
-/** the server socket's datagram counters when ready was sent */
-let hsSent0 = 0;
-let hsReceived0 = 0;
-/** the server's cookie replies when ready was sent (srmudp; the DoS policy's round trips) */
-let hsCookies0 = 0;
+/** the server's counters when the handshake phase started */
+let hs0: ServerCounts = { sent: 0, received: 0, cookieReplies: 0 };
 
 function established(): void {
   count++;
@@ -46,10 +43,10 @@ function established(): void {
   if (count === target) {
     const d = process.cpuUsage(hsCpu0);
     const at = wallMs();
-    const t = transportCounts();
-    const sent = t.sent - hsSent0;
-    const received = t.received - hsReceived0;
-    const cookieReplies = cookieRepliesNow() - hsCookies0;
+    const t = serverCounts();
+    const sent = t.sent - hs0.sent;
+    const received = t.received - hs0.received;
+    const cookieReplies = t.cookieReplies - hs0.cookieReplies;
     stopProfile().then(
       () =>
         send({
@@ -114,20 +111,24 @@ let cpu0 = process.cpuUsage();
 let cpuAt = 0;
 let packets0 = 0;
 
-/** datagrams the server socket sent and received so far (srmudp; 0 for tcp) */
-function transportCounts(): { sent: number; received: number } {
-  if (!node) return { sent: 0, received: 0 };
-  const t = node.stats().transport as unknown as { sent?: number; received?: number };
-  return { sent: t.sent ?? 0, received: t.received ?? 0 };
+interface ServerCounts {
+  /** datagrams the server socket sent and received */
+  sent: number;
+  received: number;
+  /** cookie replies the server sent (the DoS policy's round trips) */
+  cookieReplies: number;
 }
 
-/** cookie replies the server sent so far (srmudp; 0 for tcp) */
-function cookieRepliesNow(): number {
-  return node ? node.stats().endpoint.cookieRepliesSent : 0;
+/** The server's counters so far, from one stats() (srmudp; all 0 for tcp). */
+function serverCounts(): ServerCounts {
+  if (!node) return { sent: 0, received: 0, cookieReplies: 0 };
+  const s = node.stats();
+  const t = s.transport as unknown as { sent?: number; received?: number };
+  return { sent: t.sent ?? 0, received: t.received ?? 0, cookieReplies: s.endpoint.cookieRepliesSent };
 }
 
 function packetsNow(): number {
-  const t = transportCounts();
+  const t = serverCounts();
   return t.sent + t.received;
 }
 
@@ -143,10 +144,7 @@ function openNow(): number {
 function startHandshakePhase(): void {
   count = 0;
   firstAt = 0;
-  const t = transportCounts();
-  hsSent0 = t.sent;
-  hsReceived0 = t.received;
-  hsCookies0 = cookieRepliesNow();
+  hs0 = serverCounts();
   hsCpu0 = process.cpuUsage();
   startProfile();
 }
