@@ -17,6 +17,8 @@ const extra = {
   ...(process.env.P4_CLIENT ? { client: process.env.P4_CLIENT } : {}),
   // P4_COOKIE_THRESHOLD=N: the server's limits.cookieThreshold
   ...(process.env.P4_COOKIE_THRESHOLD ? { cookieThreshold: Number(process.env.P4_COOKIE_THRESHOLD) } : {}),
+  // P4_WARMUPS=N: warm-up batches before the measured one (runP4's default otherwise)
+  ...(process.env.P4_WARMUPS ? { warmupBatches: Number(process.env.P4_WARMUPS) } : {}),
 };
 for (let r = 0; r < rounds; r++) {
   for (const b of builds) {

@@ -420,7 +420,8 @@ at most ${p.concurrencyPerProcess} handshakes in flight per client process; srmu
 process started, V8's JIT warm-up (parsing, compiling, optimising the handshake path) included.
 **Warm** (steady state, what a server running for days pays): after ${p.warmupBatches ?? 0} warm-up
 batch${(p.warmupBatches ?? 0) === 1 ? '' : 'es'} of ${p.peers} connections, each connected, closed by the clients and dropped by the
-server (it waits until it holds no connection, closing periods included, then GCs), a batch of
+server (it waits until it holds no connection, closing periods included; no forced GC, which would
+throw away the JIT's optimised code), a batch of
 ${p.peers} connections from fresh clients: new sockets and newly generated identities, so no key the
 server saw before (no hit in its caches of peers' keys, replay or timestamp tables). The Node TCP
 reference runs the same batches. Memory: the server's

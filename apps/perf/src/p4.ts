@@ -295,7 +295,8 @@ async function runOne(
     const batches = [cold];
     for (let i = 0; i < warmups && cold.ok === opts.peers; i++) {
       // close every connection, wait until the server dropped them all (closing periods
-      // included) and GC'd; the clients come back with new sockets and new identities
+      // included; no forced GC, its settle says why); the clients come back with new sockets
+      // and new identities
       for (const c of clients) c.send({ t: 'reset' });
       await Promise.all(clients.map((c) => c.next((m) => m.t === 'ready', 120_000)));
       server.send({ t: 'settle', timeoutMs: 30_000 });

@@ -202,7 +202,7 @@ export interface HandshakeProfileResult {
 export async function profileHandshakes(
   peers: number,
   n = 10,
-  warmupBatches = 2,
+  warmupBatches = 3,
 ): Promise<HandshakeProfileResult> {
   const dir = mkdtempSync(join(tmpdir(), 'srmudp-perf-hsprof-'));
   try {

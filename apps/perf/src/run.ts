@@ -70,8 +70,8 @@ export function defaultOptions(quick: boolean): RunOptions {
         p4ClientProcesses: 4,
         p4Concurrency: 16,
         p4IdleSeconds: 30,
-        // batch 2 (after one warm-up batch) still ~4% above batches 3-5, which are flat (README)
-        p4WarmupBatches: 2,
+        // batches 1-2 after the cold one still above batches 3-5, which are flat (README)
+        p4WarmupBatches: 3,
         p4ScalePeers: [100],
         command: 'pnpm bench',
         log: () => {},

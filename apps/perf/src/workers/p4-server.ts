@@ -1,7 +1,7 @@
 /**
  * P4 server: one node (srmudp) or one net.Server (tcp reference) that accepts many connections.
  * Messages in: mem (GC, then memory), cpu-start, cpu-end, count, settle (after a warm-up batch:
- * wait until every connection is gone, closing periods included, GC, then start the handshake
+ * wait until every connection is gone, closing periods included, then start the handshake
  * counters, the count and PERF_CPU_PROFILE's profiler afresh for the next batch). Out: ready (port, card, mem baseline),
  * established ({ count, at } when the target count is reached, once per batch), mem, cpu,
  * settled, error.
@@ -151,14 +151,19 @@ function startHandshakePhase(): void {
 
 /**
  * After a warm-up batch the clients closed: wait (at most `timeoutMs`) until the server holds no
- * connection, GC, then restart the handshake-phase baselines (CPU, datagrams, count) for the
- * next batch.
+ * connection, then restart the handshake-phase baselines (CPU, datagrams, count) for the next
+ * batch. No forced GC here: back-to-back forced GCs once every connection is gone let V8 drop
+ * the hidden classes (maps) the handshake path's optimised code depends on, and that code with
+ * them ("weak objects" deoptimisations, `--log-deopt`), so the next batch would pay for
+ * optimising it again (measured 2026-12-06: ~0.3 ms of compiler threads per handshake), which a
+ * server accepting without pause never does. The garbage of the dropped connections is
+ * collected by V8's own GCs, during the next batch, as in a server where closes and handshakes
+ * overlap.
  */
 async function settle(timeoutMs: number): Promise<void> {
   const t0 = wallMs();
   while (openNow() > 0 && wallMs() - t0 < timeoutMs) await new Promise((r) => setTimeout(r, 20));
   const left = openNow();
-  for (let i = 0; i < 3; i++) gc?.();
   startHandshakePhase();
   send({ t: 'settled', waitedMs: wallMs() - t0, left });
 }
