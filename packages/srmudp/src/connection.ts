@@ -355,15 +355,10 @@ export class Connection extends EventEmitter implements StreamHost {
     }
   }
 
-  /** @internal */
-  markClosed(info: CloseInfo): void {
-    if (this.closeInfo) return;
-    this.closeInfo = info;
-    // A local close ends our own streams quietly; a remote close (like ECONNRESET on a socket) and
-    // our idle timeout (like ETIMEDOUT) are errors for a stream that is still open, given to
-    // readers/writers that listen for it.
+  /** The error a stream still open gets for this close (markClosed says which), or null. */
+  private closeError(info: CloseInfo): Error | null {
     const lost = lostPeerCode(info);
-    const err = info.remote
+    return info.remote
       ? new NodeError(
           'CONNECTION_CLOSED',
           `connection closed by peer ${this.name}: ${info.reason || `code ${info.code}`}`,
@@ -373,12 +368,23 @@ export class Connection extends EventEmitter implements StreamHost {
         : lost === 'PEER_GONE'
           ? new NodeError('PEER_GONE', `connection to ${this.name} closed: ${info.reason}`)
           : null;
+  }
+
+  /** @internal */
+  markClosed(info: CloseInfo): void {
+    if (this.closeInfo) return;
+    this.closeInfo = info;
+    // A local close ends our own streams quietly; a remote close (like ECONNRESET on a socket) and
+    // our idle timeout (like ETIMEDOUT) are errors for a stream that is still open, given to
+    // readers/writers that listen for it.
     const streams = this.streamMapValue;
     if (streams !== null) {
+      // (built on first use: an Error captures a stack, and most closes have no stream to give it to)
+      let err: Error | null | undefined;
       for (const s of streams.values()) {
         if (s.readableEnded && s.writableFinished) continue;
         if (s.keepReceived()) continue; // what the peer sent before closing stays readable
-        if (err && s.listenerCount('error') > 0) s.destroy(err);
+        if (s.listenerCount('error') > 0 && (err ??= this.closeError(info)) !== null) s.destroy(err);
         else s.destroy();
       }
       streams.clear();

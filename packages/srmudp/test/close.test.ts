@@ -73,6 +73,43 @@ describe('closing', () => {
     expect(info.reason).toMatch(/^idle timeout: nothing received from the peer for 2 s$/);
     expect(await failed).toMatchObject({ code: 'IDLE_TIMEOUT' });
   }, 20_000);
+
+  it("the peer's close fails an open stream that listens for errors with CONNECTION_CLOSED; one that does not is destroyed quietly; our own close fails none", async () => {
+    const a = await node();
+    const b = await node();
+    const conn = await b.connect(a.contactCard());
+    const [inbound] = (await once(a, 'connection')) as [Connection];
+    const listening = conn.openStream();
+    const quiet = conn.openStream();
+    listening.write('x');
+    quiet.write('y');
+    const errors: unknown[] = [];
+    listening.on('error', (e) => errors.push(e));
+    const closed = new Promise<CloseInfo>((r) => conn.once('close', r));
+    // (not events.once: it would listen for 'error' too)
+    const quietClosed = new Promise((r) => quiet.once('close', r));
+    await inbound.close(7, 'done here');
+    expect(await closed).toMatchObject({ remote: true, code: 7 });
+    await quietClosed;
+    expect(quiet.destroyed).toBe(true);
+    expect(errors).toHaveLength(1);
+    expect(errors[0]).toMatchObject({ code: 'CONNECTION_CLOSED' });
+    expect(String((errors[0] as Error).message)).toMatch(/closed by peer .*: done here$/);
+
+    // our own close (a new pair): the stream ends with no error
+    const c = await node();
+    const d = await node();
+    const c2 = await d.connect(c.contactCard());
+    const own = c2.openStream();
+    own.write('z');
+    const ownErrors: unknown[] = [];
+    own.on('error', (e) => ownErrors.push(e));
+    const ownClosed = new Promise((r) => own.once('close', r));
+    await c2.close(0, 'bye');
+    await ownClosed;
+    expect(own.destroyed).toBe(true);
+    expect(ownErrors).toEqual([]);
+  }, 20_000);
 });
 
 describe('replayed handshake initiation (issue 11, defect 1)', () => {
