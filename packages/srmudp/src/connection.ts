@@ -384,8 +384,14 @@ export class Connection extends EventEmitter implements StreamHost {
       for (const s of streams.values()) {
         if (s.readableEnded && s.writableFinished) continue;
         if (s.keepReceived()) continue; // what the peer sent before closing stays readable
-        if (s.listenerCount('error') > 0 && (err ??= this.closeError(info)) !== null) s.destroy(err);
-        else s.destroy();
+        if (s.listenerCount('error') > 0) {
+          if (err === undefined) err = this.closeError(info);
+          if (err !== null) {
+            s.destroy(err);
+            continue;
+          }
+        }
+        s.destroy();
       }
       streams.clear();
     }
