@@ -246,6 +246,10 @@ function pump(
     };
     const onClose = (info: { reason: string; remote: boolean }) => {
       if (readDone && writeDone) return;
+      // The peer closed after its FIN and everything before it arrived: the stream kept those
+      // bytes and ends by itself ('end', 'finish'), even while stdout holds the reader paused.
+      // Only a stream the close tore down (destroyed) lost something.
+      if (!stream.destroyed) return;
       fail(
         new CliError(
           EXIT.peer,
