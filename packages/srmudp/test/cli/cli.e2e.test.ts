@@ -191,6 +191,56 @@ describe('pipe', () => {
       waiting.kill('SIGKILL');
     }
   }, 150_000);
+
+  it('a receiver whose stdout nobody reads until the sender has closed and exited still writes every byte and exits 0', async () => {
+    // the sender's close comes while the receiver's stream is held paused by a full stdout: the
+    // stream kept every byte up to the FIN, so that close is not a lost peer
+    const file = join(dir, 'pipe-held.bin');
+    const data = randomBytes(256 * 1024);
+    writeFileSync(file, data);
+    const spawnPipe = (args: string[], stdin: number | 'ignore') =>
+      spawn(SRMUDP[0] as string, [...SRMUDP.slice(1), 'pipe', ...args], {
+        stdio: [stdin, 'pipe', 'pipe'],
+        cwd: dir,
+      });
+    const exit = (c: ReturnType<typeof spawn>) =>
+      new Promise<number | null>((resolve) => {
+        const t = setTimeout(() => c.kill('SIGKILL'), 60_000);
+        c.on('close', (code) => {
+          clearTimeout(t);
+          resolve(code);
+        });
+      });
+    const waiting = spawnPipe(['--host', '127.0.0.1'], openSync(file, 'r'));
+    let waitErr = '';
+    waiting.stderr.on('data', (d) => {
+      waitErr += d;
+    });
+    waiting.stdout.resume();
+    const waited = exit(waiting);
+    try {
+      const until = Date.now() + 30_000;
+      while (!/^srmudp2:\S+$/m.test(waitErr) && Date.now() < until)
+        await new Promise((r) => setTimeout(r, 50));
+      const card = (waitErr.match(/^(srmudp2:\S+)$/m) as RegExpMatchArray)[1] as string;
+      const dialling = spawnPipe([card, '--host', 'localhost'], 'ignore');
+      let dialErr = '';
+      dialling.stderr.on('data', (d) => {
+        dialErr += d;
+      });
+      const dialled = exit(dialling);
+      // nobody reads the receiver's stdout (its pipe holds 64 KiB) until the sender is gone
+      expect(await waited, waitErr).toBe(0);
+      const chunks: Buffer[] = [];
+      dialling.stdout.on('data', (d: Buffer) => chunks.push(d));
+      expect(await dialled, dialErr).toBe(0);
+      const got = Buffer.concat(chunks);
+      expect(got.length).toBe(data.length);
+      expect(sha(got)).toBe(sha(data));
+    } finally {
+      waiting.kill('SIGKILL');
+    }
+  }, 90_000);
 });
 
 describe('send / receive with a short code (HTTP rendezvous on 127.0.0.1)', () => {
