@@ -126,30 +126,44 @@ describe('help, version and bad arguments', () => {
 });
 
 describe('pipe', () => {
+  const spawnPipe = (args: string[], stdin: number | 'ignore', env: NodeJS.ProcessEnv = process.env) =>
+    spawn(SRMUDP[0] as string, [...SRMUDP.slice(1), 'pipe', ...args], {
+      stdio: [stdin, 'pipe', 'pipe'],
+      env,
+      cwd: dir,
+    });
+  /** the exit code (SIGKILL after `killAfterMs`) */
+  const exit = (c: ReturnType<typeof spawn>, killAfterMs: number) =>
+    new Promise<number | null>((resolve) => {
+      const t = setTimeout(() => c.kill('SIGKILL'), killAfterMs);
+      c.on('close', (code) => {
+        clearTimeout(t);
+        resolve(code);
+      });
+    });
+  /** the card the waiting side prints on stderr (polled for up to 30 s) */
+  const cardOf = async (stderr: () => string) => {
+    const until = Date.now() + 30_000;
+    while (!/^srmudp2:\S+$/m.test(stderr()) && Date.now() < until)
+      await new Promise((r) => setTimeout(r, 50));
+    return (stderr().match(/^(srmudp2:\S+)$/m) as RegExpMatchArray)[1] as string;
+  };
+
   it("moves 64 MiB from stdin to the other side's stdout with SHA-256 equal (and logs with DEBUG, no secret)", async () => {
     const file = join(dir, 'pipe.bin');
     const data = randomBytes(64 * MiB);
     writeFileSync(file, data);
     const want = sha(data);
     const env = { ...process.env, DEBUG: 'srmudp:*' };
-    const spawnPipe = (args: string[], stdin: number | 'ignore') =>
-      spawn(SRMUDP[0] as string, [...SRMUDP.slice(1), 'pipe', ...args], {
-        stdio: [stdin, 'pipe', 'pipe'],
-        env,
-        cwd: dir,
-      });
-    const waiting = spawnPipe(['--host', '127.0.0.1'], openSync(file, 'r'));
+    const waiting = spawnPipe(['--host', '127.0.0.1'], openSync(file, 'r'), env);
     let waitErr = '';
     waiting.stderr.on('data', (d) => {
       waitErr += d;
     });
     waiting.stdout.resume();
     try {
-      const until = Date.now() + 30_000;
-      while (!/^srmudp2:\S+$/m.test(waitErr) && Date.now() < until)
-        await new Promise((r) => setTimeout(r, 50));
-      const card = (waitErr.match(/^(srmudp2:\S+)$/m) as RegExpMatchArray)[1] as string;
-      const dialling = spawnPipe([card, '--host', 'localhost'], 'ignore');
+      const card = await cardOf(() => waitErr);
+      const dialling = spawnPipe([card, '--host', 'localhost'], 'ignore', env);
       const hash = createHash('sha256');
       let bytes = 0;
       dialling.stdout.on('data', (d: Buffer) => {
@@ -160,15 +174,7 @@ describe('pipe', () => {
       dialling.stderr.on('data', (d) => {
         dialErr += d;
       });
-      const exit = (c: ReturnType<typeof spawn>) =>
-        new Promise<number | null>((resolve) => {
-          const t = setTimeout(() => c.kill('SIGKILL'), 90_000);
-          c.on('close', (code) => {
-            clearTimeout(t);
-            resolve(code);
-          });
-        });
-      const [a, b] = await Promise.all([exit(waiting), exit(dialling)]);
+      const [a, b] = await Promise.all([exit(waiting, 90_000), exit(dialling, 90_000)]);
       expect(b, dialErr).toBe(0);
       expect(a, waitErr).toBe(0);
       expect(bytes).toBe(64 * MiB);
@@ -198,37 +204,21 @@ describe('pipe', () => {
     const file = join(dir, 'pipe-held.bin');
     const data = randomBytes(256 * 1024);
     writeFileSync(file, data);
-    const spawnPipe = (args: string[], stdin: number | 'ignore') =>
-      spawn(SRMUDP[0] as string, [...SRMUDP.slice(1), 'pipe', ...args], {
-        stdio: [stdin, 'pipe', 'pipe'],
-        cwd: dir,
-      });
-    const exit = (c: ReturnType<typeof spawn>) =>
-      new Promise<number | null>((resolve) => {
-        const t = setTimeout(() => c.kill('SIGKILL'), 60_000);
-        c.on('close', (code) => {
-          clearTimeout(t);
-          resolve(code);
-        });
-      });
     const waiting = spawnPipe(['--host', '127.0.0.1'], openSync(file, 'r'));
     let waitErr = '';
     waiting.stderr.on('data', (d) => {
       waitErr += d;
     });
     waiting.stdout.resume();
-    const waited = exit(waiting);
+    const waited = exit(waiting, 60_000);
     try {
-      const until = Date.now() + 30_000;
-      while (!/^srmudp2:\S+$/m.test(waitErr) && Date.now() < until)
-        await new Promise((r) => setTimeout(r, 50));
-      const card = (waitErr.match(/^(srmudp2:\S+)$/m) as RegExpMatchArray)[1] as string;
+      const card = await cardOf(() => waitErr);
       const dialling = spawnPipe([card, '--host', 'localhost'], 'ignore');
       let dialErr = '';
       dialling.stderr.on('data', (d) => {
         dialErr += d;
       });
-      const dialled = exit(dialling);
+      const dialled = exit(dialling, 60_000);
       // nobody reads the receiver's stdout (its pipe holds 64 KiB) until the sender is gone
       expect(await waited, waitErr).toBe(0);
       const chunks: Buffer[] = [];

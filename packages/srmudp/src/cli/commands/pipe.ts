@@ -246,9 +246,9 @@ function pump(
     };
     const onClose = (info: { reason: string; remote: boolean }) => {
       if (readDone && writeDone) return;
-      // The peer closed after its FIN and everything before it arrived: the stream kept those
-      // bytes and ends by itself ('end', 'finish'), even while stdout holds the reader paused.
-      // Only a stream the close tore down (destroyed) lost something.
+      // A close after the peer's FIN and every byte before it arrived (the peer's close, or our
+      // idle timeout) keeps the stream: it ends by itself ('end', 'finish') once stdout takes its
+      // bytes. Only a stream the close tore down (destroyed) lost something.
       if (!stream.destroyed) return;
       fail(
         new CliError(
