@@ -20,14 +20,14 @@ const USAGE = `usage: srmudp-perf [options]
   --out DIR          where performance.md and performance.json go (default: the repository's docs/;
                      with --quick: $TMPDIR/srmudp-perf-quick, so a smoke run never replaces the report)
   --p1-mib N         P1 transfer size in MiB (default 256, quick 16)
-  --repeat N         P1 repeats per implementation (default 3, quick 1)
+  --repeat N         P1 repeats per implementation (default 5, quick 1)
   --profile-mib N    size of the profiled srmudp transfer (default 128, quick 16)
   --p2-window S      P2 measurement window in seconds (default 12, quick 3)
   --p3-repeat N      P3 repeats (default 5, quick 1)
   --peers N          P4 connections (default 1000, quick 100)
   --idle S           P4 idle window for keepalive CPU in seconds (default 30, quick 3)
   --p4-warmup N      P4 warm-up batches of --peers connections (connect, close, dropped) before
-                     the warm (steady-state) handshake batch (default 2, quick 1; 0 = cold figures only)
+                     the warm (steady-state) handshake batch (default 3, quick 1; 0 = cold figures only)
   --render FILE      only re-render performance.md from an earlier run's performance.json
   -h, --help`;
 
