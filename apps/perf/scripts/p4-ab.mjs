@@ -36,7 +36,13 @@ for (let r = 0; r < rounds; r++) {
       `${b.label.padEnd(6)} round ${r}: ${row.established}/${peers} ${row.handshakesPerSec.toFixed(0)}/s  ` +
         `server ${(row.serverCpuMsPerHandshake * 1000).toFixed(0)} µs/hs  ` +
         `datagrams/hs ${fmt(row.serverDatagramsSentPerHandshake)} out ${fmt(row.serverDatagramsReceivedPerHandshake)} in  heap ${(row.heapBytesPerConn / 1024).toFixed(2)} KiB/conn  ` +
-        `external ${(row.externalBytesPerConn / 1024).toFixed(2)} KiB/conn  backend ${row.backend}  client ${row.client ?? 'node'}${row.error ? ` error ${row.error}` : ''}`,
+        `external ${(row.externalBytesPerConn / 1024).toFixed(2)} KiB/conn  backend ${row.backend}  client ${row.client ?? 'node'}${row.error ? ` error ${row.error}` : ''}` +
+        // the steady state (after P4_WARMUPS warm-up batches; runP4's default 1)
+        (row.warmupBatches > 0
+          ? `\n${''.padEnd(6)}   warm: ${row.warmHandshakesPerSec.toFixed(0)}/s  server ${(row.warmServerCpuMsPerHandshake * 1000).toFixed(0)} µs/hs  ` +
+            `datagrams/hs ${fmt(row.warmServerDatagramsSentPerHandshake)} out ${fmt(row.warmServerDatagramsReceivedPerHandshake)} in  ` +
+            `cookie replies/hs ${fmt(row.warmServerCookieRepliesPerHandshake)}`
+          : ''),
     );
   }
 }

@@ -37,9 +37,11 @@ export interface EndpointLimits {
    */
   maxPendingHandshakes?: number;
   /**
-   * handshake initiations per second above which the responder is under load: it then answers
-   * initiations without a valid cookie MAC (mac2) with a stateless cookie reply, before any
-   * Diffie-Hellman, and rate-limits the others per source (default 64; 0 = always)
+   * handshake initiations per second, not counting those whose initiator confirmed our answer
+   * (which proves its address, as a cookie would), above which the responder is under load: it
+   * then answers initiations without a valid cookie MAC (mac2) with a stateless cookie reply,
+   * before any Diffie-Hellman, and rate-limits the others per source (default 64; 0 = always).
+   * A flood of forged initiations counts in full; a burst of real peers only while in flight.
    */
   cookieThreshold?: number;
   /** bytes of send + receive buffering per connection (default 16 MiB) */

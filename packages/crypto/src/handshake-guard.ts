@@ -6,10 +6,16 @@ import { type Address, parseIp } from '@srmudp/wire';
  * keeps. One owner for these rules; SecureEndpoint asks it before any Diffie-Hellman.
  *
  *  - Load follows the rate of handshake initiations that arrive (WireGuard: the length of its
- *    handshake queue), not the number of handshakes pending: forged initiations hold no state, so
- *    a pending count never rises under a flood of them. Past `loadThreshold` per second, and for
- *    one second after (WireGuard's UNDER_LOAD_AFTER_TIME), every initiation without a valid mac2
- *    gets a cookie reply and no Diffie-Hellman.
+ *    handshake queue) less those whose initiator confirmed the keys we answered (IK: it sent
+ *    under them; XX: message 3), not the number of handshakes pending: forged initiations hold no
+ *    state, so a pending count never rises under a flood of them. Only an initiator that received
+ *    our answer at its address can confirm, which is what a cookie would have proved first; its
+ *    initiation then leaves the count, and so does the one that got its address a cookie reply
+ *    (its first attempt under load). A spoofed or failing initiation never leaves it, so a flood
+ *    counts in full; a burst of real peers, however fast, only with its handshakes in flight.
+ *    Past `loadThreshold` per second, and for one second after (WireGuard's
+ *    UNDER_LOAD_AFTER_TIME), every initiation without a valid mac2 gets a cookie reply and no
+ *    Diffie-Hellman.
  *  - Under load, initiations with a valid mac2 (their sender receives at its address) are rate
  *    limited per source address and per /24 (IPv4) or /64 (IPv6) prefix (WireGuard's ratelimiter:
  *    20 per second per source), and together to what `handshakeCpuShare` of the thread buys at
@@ -35,7 +41,8 @@ export interface HandshakeLimits {
   maxPendingPerAddress: number;
   /** …from one /24 (IPv4) or /64 (IPv6) prefix. Default 64. */
   maxPendingPerPrefix: number;
-  /** Initiations per second above which the responder is under load; 0: always. Default 64. */
+  /** Unconfirmed initiations per second (see above) above which the responder is under load;
+   * 0: always. Default 64. */
   loadThreshold: number;
   /** Under load: the fraction of the thread's time that cookie-validated handshakes may take,
    * all sources together, shared equally among the addresses (and prefixes) asking: the cap per
@@ -83,7 +90,10 @@ const MAX_PREFIXES = 4096;
 /** A prefix's burst: whatever its rate, at most this many handshakes at once. */
 const MAX_PREFIX_BURST = 50;
 
-/** Sliding-window estimate of initiations per second (current window + the previous one, weighted). */
+/**
+ * Sliding-window estimate of counted initiations per second (current window + the previous one,
+ * weighted); {@link forget} takes back one that turned out not to count (it was confirmed).
+ */
 export class LoadMeter {
   private windowStart = Number.NEGATIVE_INFINITY;
   private count = 0;
@@ -98,6 +108,17 @@ export class LoadMeter {
     this.count++;
     if (this.rate(now) > this.threshold) this.overUntil = now + UNDER_LOAD_AFTER_MS;
     return now < this.overUntil;
+  }
+
+  /**
+   * Takes back one initiation counted at `at` (≤ `now`), from the window that counted it; one
+   * counted before the previous window has left the estimate already. Whether the responder is
+   * under load stays as it is: a verdict, once given, lasts its second.
+   */
+  forget(at: number, now: number): void {
+    this.roll(now);
+    if (at >= this.windowStart) this.count = Math.max(0, this.count - 1);
+    else if (at >= this.windowStart - WINDOW_MS) this.previous = Math.max(0, this.previous - 1);
   }
 
   private roll(now: number): void {
@@ -119,8 +140,9 @@ export class LoadMeter {
     return this.previous * (1 - into) + this.count;
   }
 
+  /** Whether the responder is under load at `now` (threshold 0: always). */
   underLoad(now: number): boolean {
-    return now < this.overUntil;
+    return this.threshold === 0 || now < this.overUntil;
   }
 }
 

@@ -1,6 +1,6 @@
 /**
  * The responder's gate: may this incoming initiation cost us a Diffie-Hellman? Cheapest checks
- * first (WireGuard §5.4.4, §5.4.7): the load measure and, under load, the source's budget (a
+ * first (WireGuard §5.4.4, §5.4.7): the load verdict and, under load, the source's budget (a
  * counter lookup), then mac1 (one MAC), then mac2 or a stateless cookie reply; an initiation
  * that passes has taken its token from the handshake budget. It owns the state of those checks:
  * the load meter, the per-source rate limits, the cap of validated handshakes (HandshakeBudget)
@@ -9,6 +9,7 @@
  */
 import {
   type Address,
+  addressKey,
   type CookieReplyPacket,
   decodePacket,
   encodePacketBytes,
@@ -34,6 +35,9 @@ import type { DropReason } from './stats.js';
 const MIN_HANDSHAKE = 11 + 2 * MAC_LENGTH;
 
 const utf8 = new TextEncoder();
+
+/** Addresses whose last cookie reply is remembered for the load measure (~100 bytes each). */
+const MAX_COOKIED = 4096;
 
 /** `host|port` in UTF-8: what a cookie is bound to. IP literals are ASCII, written byte by byte
  * (TextEncoder's native call costs more than the copy for these ~20 bytes); anything else is
@@ -64,6 +68,9 @@ export class ResponderGate {
   readonly budget: HandshakeBudget;
   /** the last admitted initiation came with a valid mac2 (set by {@link admit}) */
   cookie = false;
+  /** when each address last got a cookie reply (its initiation then counted in the load
+   * measure), least recently first; bounded: a forgotten entry only stays counted */
+  private readonly cookied = new Map<string, number>();
   /** the last admitted initiation's budget keys, when {@link admit} needed them (under load) */
   private source: Source | null = null;
 
@@ -123,6 +130,22 @@ export class ResponderGate {
     return this.load.underLoad(now);
   }
 
+  /**
+   * The initiator of an initiation counted at `at` confirmed, at `now`, the keys we answered
+   * from `from` (it received our answer at that address): the initiation leaves the load
+   * measure, and so does the one that got the address its last cookie reply (the first attempt
+   * of a real peer under load), each only once.
+   */
+  confirmed(at: number, from: Address, now: number): void {
+    this.load.forget(at, now);
+    if (this.cookied.size === 0) return;
+    const key = addressKey(from);
+    const c = this.cookied.get(key);
+    if (c === undefined) return;
+    this.cookied.delete(key);
+    this.load.forget(c, now);
+  }
+
   /** The mac1 key of packets sent to us (our own static key's). */
   ownMac1Key(): Uint8Array {
     return this.own().mac1;
@@ -149,6 +172,7 @@ export class ResponderGate {
     this.handshakeRate.clear();
     this.cookieRate.clear();
     this.cookies.clear();
+    this.cookied.clear();
   }
 
   /** Sends a cookie reply (to an unproven source address) unless the source is over its cookie
@@ -179,6 +203,11 @@ export class ResponderGate {
         answersUnverified: true,
       });
       this.host.stats.cookieRepliesSent++;
+      // this initiation stays in the load measure unless the address confirms a handshake
+      const at = addressKey(from);
+      this.cookied.delete(at);
+      if (this.cookied.size >= MAX_COOKIED) this.cookied.delete(this.cookied.keys().next().value as string);
+      this.cookied.set(at, now);
     }
     return reason;
   }
@@ -195,7 +224,7 @@ export class ResponderGate {
       this.loaded = measured;
       this.host.log?.(
         measured
-          ? 'under load: initiations over the threshold, cookie replies to those without a valid mac2'
+          ? 'under load: unconfirmed initiations over the threshold, cookie replies to those without a valid mac2'
           : 'load back under the threshold: initiations answered without cookies',
       );
     }

@@ -136,10 +136,13 @@ export class Responder {
    * the handshake timeout (an idle connection keeps no handshake state). A late copy of the
    * initiation is then a replay, refused by its timestamp like any other.
    */
-  confirmed(session: TransportSession): void {
+  confirmed(session: TransportSession, now: number): void {
     const k = session.recentKey;
     if (k === null) return;
     session.recentKey = null;
+    // its initiation, counted when answered, leaves the load measure (handshake-guard.ts)
+    const address = session.channel?.address;
+    if (address != null) this.gate.confirmed(session.createdAt, address, now);
     if (this.recentIK.get(k)?.localIndex === session.localIndex) this.recentIK.delete(k);
   }
 
@@ -513,6 +516,8 @@ export class Responder {
     h.hs.destroy();
     this.halfOpen.delete(h.localIndex);
     this.pending.remove(h.localIndex);
+    // message 3 answers ours: the initiation leaves the load measure (handshake-guard.ts)
+    this.gate.confirmed(h.sentAt, from, now);
     if (!this.host.accept(id, { address: from, pattern: 'XX', options: payload.app, incoming: true })) {
       attempt.destroy();
       this.side.indexes.delete(h.localIndex);

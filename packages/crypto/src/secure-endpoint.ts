@@ -348,14 +348,14 @@ export class SecureEndpoint {
     this.statsData.packetsOpened++;
     if (!wasConfirmed && channel.current === session) {
       // the early session of a simultaneous open (SecureChannel.installEarly) is confirmed
-      this.responder.confirmed(session);
+      this.responder.confirmed(session, now);
       channel.earlyConfirmed();
     } else if (channel.next === session) {
       // Key confirmation (WireGuard §5.4.3 "responder waits for the first data packet"): the
       // initiator has our response and uses the new keys. Only now is this a session (a new
       // connection, a rekey, a restarted peer): an initiation alone may be a replay.
       this.responder.pending.remove(session.localIndex);
-      this.responder.confirmed(session);
+      this.responder.confirmed(session, now);
       channel.install(
         now,
         session,

@@ -62,6 +62,97 @@ describe('load follows the rate of initiations', () => {
 
   it('threshold 0 means always under load', () => {
     expect(new LoadMeter(0).record(0)).toBe(true);
+    expect(new LoadMeter(0).underLoad(0)).toBe(true);
+  });
+
+  it('a confirmed initiation leaves the count, from the window that counted it', () => {
+    const m = new LoadMeter(10);
+    // 100/s for 1 s, each confirmed 5 ms later: never more than one in flight
+    for (let i = 0; i < 100; i++) {
+      expect(m.record(i * 10)).toBe(false);
+      m.forget(i * 10, i * 10 + 5);
+    }
+    expect(m.rate(1000)).toBe(0);
+    // 10 counted late in one window, confirmed early in the next: taken from the previous window
+    for (let i = 0; i < 10; i++) m.record(1900 + i);
+    expect(m.rate(2000)).toBe(10);
+    m.forget(1900, 2000);
+    expect(m.rate(2000)).toBe(9);
+    // one more unconfirmed is at the threshold, not over it; then two over
+    expect(m.record(2001)).toBe(false);
+    expect(m.record(2002)).toBe(true);
+    // a confirmation does not lift a verdict already given
+    m.forget(2002, 2003);
+    m.forget(2001, 2003);
+    expect(m.underLoad(2003)).toBe(true);
+    // a confirmation of an initiation counted two windows ago changes nothing
+    const before = m.rate(4100);
+    m.forget(1950, 4100);
+    expect(m.rate(4100)).toBe(before);
+  });
+});
+
+describe('load counts what real peers do not confirm', () => {
+  it('200 real peers per second (IK and XX) never put the responder under load; forgeries do', () => {
+    const backend = counting();
+    const b = side(2, '10.0.0.2', { backend, limits: { loadThreshold: 20 } });
+    let t = 0;
+    for (let i = 0; i < 60; i++) {
+      const a = side(100 + i, `10.0.${1 + (i % 3)}.${1 + i}`);
+      // every third peer dials without b's key: XX
+      const ik = i % 3 !== 0;
+      const ca = a.ep.connect(t, { address: b.addr, ...(ik ? { remoteKey: b.ep.identity.publicKey } : {}) });
+      // XX: until b has message 3; IK: until a has the answer, then its first packet
+      const done = () => b.events.filter((e) => e.type === 'established').length > i;
+      run([a, b], t, { stopWhen: () => (ik ? ca.isEstablished : done()), until: t + 100 });
+      if (ik) confirm(t, a, b, ca);
+      expect(done()).toBe(true);
+      expect(b.ep.underLoad(t)).toBe(false);
+      t += 5; // 200 initiations per second
+    }
+    const st = b.ep.stats();
+    expect(st.initiationsProcessed).toBe(60);
+    expect(st.cookieRepliesSent).toBe(0);
+    expect(b.events.filter((e) => e.type === 'established')).toHaveLength(60);
+    // forged IK initiations with a valid mac1 (they cannot confirm): under load past the
+    // threshold, no DH after
+    const forger = new InitiationForger({ random: seededRandom(7), responderKey: b.ep.identity.publicKey });
+    for (let i = 0; i < 200; i++)
+      b.ep.handle(t + i, { host: `198.51.${i % 10}.1`, port: 1000 + i }, forger.ik());
+    collect(t + 200, [b]);
+    expect(b.ep.underLoad(t + 200)).toBe(true);
+    const forged = b.ep.stats().initiationsProcessed - 60;
+    expect(forged).toBeGreaterThan(15);
+    expect(forged).toBeLessThanOrEqual(21);
+    expect(b.ep.stats().cookieRepliesSent).toBeGreaterThan(0);
+  });
+
+  it('under load, a real peer confirming after its cookie round trip takes both of its initiations back', () => {
+    const b = side(2, '10.0.0.2', { limits: { loadThreshold: 20 } });
+    const forger = new InitiationForger({ random: seededRandom(8), responderKey: b.ep.identity.publicKey });
+    for (let i = 0; i < 30; i++) b.ep.handle(i, { host: `198.51.${i % 10}.1`, port: 1000 + i }, forger.ik());
+    collect(30, [b]);
+    expect(b.ep.underLoad(30)).toBe(true);
+    // then only real peers, 40 per second for 3 s: each first gets a cookie reply while b is
+    // under load; counted at arrival, both of its initiations leave the measure at confirmation,
+    // so the load lapses once the forgeries have left the window (had the peers' initiations
+    // stayed counted, 80 per second would keep b under load)
+    const cookied: boolean[] = [];
+    let t = 100;
+    for (let i = 0; i < 120; i++, t += 25) {
+      const a = side(200 + i, `10.1.${i % 200}.1`);
+      const ca = a.ep.connect(t, { address: b.addr, remoteKey: b.ep.identity.publicKey });
+      const before = a.ep.stats().cookieRepliesAccepted;
+      run([a, b], t, { stopWhen: () => ca.isEstablished, until: t + 20 });
+      expect(ca.isEstablished).toBe(true);
+      confirm(t, a, b, ca);
+      cookied.push(a.ep.stats().cookieRepliesAccepted > before);
+    }
+    expect(cookied.slice(0, 20).every((c) => c)).toBe(true);
+    // the 30 forgeries leave the weighted window by 1,600 ms or so; the verdict lasts 1 s more
+    expect(cookied.slice(-20).some((c) => c)).toBe(false);
+    expect(b.ep.underLoad(t)).toBe(false);
+    expect(b.events.filter((e) => e.type === 'established')).toHaveLength(120);
   });
 });
 

@@ -62,7 +62,7 @@ describe('crypto log hook', () => {
     const C = lc.join('\n');
     if (process.env.SHOW_LOGS) console.log(`A:\n${A}\n\nB:\n${B}\n\nC:\n${C}`);
     expect(A).toContain(`peer ${pb}: IK handshake started to 10.0.0.2:4000`);
-    expect(B).toContain('under load: initiations over the threshold');
+    expect(B).toContain('under load: unconfirmed initiations over the threshold');
     expect(C).toContain(`peer ${pb}: cookie reply (the peer is under load): initiation resent with it`);
     expect(A).toMatch(
       new RegExp(`peer ${pb}: handshake done \\(initiator, 10\\.0\\.0\\.2:4000, key phase 0`),

@@ -67,7 +67,7 @@ interface Flood {
   maxProcessed: (durationMs: number, perSecond: number) => number;
 }
 
-// Under load (> 64 initiations/s) the node answers only cookie-validated initiations with a DH:
+// Under load (> 64 unconfirmed initiations/s) the node answers only cookie-validated initiations with a DH:
 // per second what half of its thread buys at the measured cost of one (its stats say the cap;
 // the cost is a moving average, hence the slack), shared among the sources asking, beyond a
 // burst of 5 per quiet source, and the real peers' handshakes.
