@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 /**
  * srmudp-perf: measures srmudp against its references and writes docs/performance.md + .json.
  *   node dist/main.js [--quick] [--only P1,profile,P2,P3,P4] [--out DIR] [--p1-mib N] [--repeat N]
@@ -9,8 +9,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { renderMarkdown } from './markdown.js';
-import type { Report } from './report.js';
+import { buildSummary, type Report } from './report.js';
 import { defaultOptions, FIGURES, type Figure, runReport, writeReport } from './run.js';
 import { MiB } from './stats.js';
 
@@ -28,7 +27,8 @@ const USAGE = `usage: srmudp-perf [options]
   --idle S           P4 idle window for keepalive CPU in seconds (default 30, quick 3)
   --p4-warmup N      P4 warm-up batches of --peers connections (connect, close, dropped) before
                      the warm (steady-state) handshake batch (default 3, quick 1; 0 = cold figures only)
-  --render FILE      only re-render performance.md from an earlier run's performance.json
+  --render FILE      only re-render performance.md from an earlier run's performance.json, and
+                     its summary lines (their wording follows the current code; the figures stay)
   -h, --help`;
 
 function positive(name: string, v: string | undefined, fallback: number): number {
@@ -66,11 +66,12 @@ async function main(): Promise<number> {
     return 0;
   }
   if (values.render) {
-    // re-render the markdown of an earlier run from its JSON (wording changes without re-measuring)
-    const report = JSON.parse(readFileSync(values.render, 'utf8')) as Report;
-    const md = join(values.out ?? dirname(values.render), 'performance.md');
-    writeFileSync(md, renderMarkdown(report));
-    console.log(`wrote ${md} from ${values.render}`);
+    // re-render the markdown of an earlier run from its JSON (wording changes without re-measuring):
+    // the summary lines are built again from the stored rows, so their texts follow the code too
+    const stored = JSON.parse(readFileSync(values.render, 'utf8')) as Report;
+    const report: Report = { ...stored, summary: buildSummary(stored) };
+    const files = writeReport(report, values.out ?? dirname(values.render));
+    console.log(`wrote ${files.md} and ${files.json} from ${values.render}`);
     return 0;
   }
   const o = defaultOptions(values.quick);

@@ -436,7 +436,7 @@ clients elsewhere (the summary's "one server core" lines: steady state against t
 target, and cold). Idle CPU: the server's CPU over ${p.idleSeconds} s with every connection established
 and idle (keepalives only), per connection per second. Datagrams per handshake: what the server's
 socket sent and received from its first to its last accepted connection ÷ connections (IK
-initiation, the cookie round trip while initiations exceed the cookie threshold, response, the
+initiation, the cookie round trip while unconfirmed initiations exceed the cookie threshold, response, the
 first packet each way, the initiator's ACK).
 
 ${table(

@@ -286,11 +286,11 @@ export function buildSummary(r: Omit<Report, 'summary'>): SummaryLine[] {
     const vw = p4Steady(cookiesOff);
     line({
       id: 'P4.hscpu.cookiesoff',
-      figure: `P4 server CPU per handshake with ${cookieVariant(cookiesOff.cookieThreshold)}, ${vw.label}: what the cookie round trip of the DoS policy costs (no target; the next run of the same batches)`,
+      figure: `P4 server CPU per handshake with ${cookieVariant(cookiesOff.cookieThreshold)}, ${vw.label}: whether the DoS policy costs P4's clients anything (no target; the next run of the same batches; since 2026-12-07 confirmed handshakes do not count as load, so neither run asks for cookies and the ratio is the run-to-run spread)`,
       unit: 'CPU ms',
       srmudp: vw.cpuMs,
       reference: sw.cpuMs,
-      referenceName: `srmudp's defaults (cookie replies past limits.cookieThreshold), ${sw.label}`,
+      referenceName: `srmudp's defaults (cookie replies past limits.cookieThreshold unconfirmed initiations/s), ${sw.label}`,
     });
   }
   const small = r.p4?.scaling.find((x) => x.proto === 'srmudp' && x.established > 0);

@@ -167,7 +167,8 @@ export async function runReport(o: RunOptions): Promise<Report> {
       });
       p4.scaling.push(...extra.rows);
     }
-    // what the DoS policy's cookie round trip costs: the same batches with cookies never asked for
+    // whether the DoS policy's cookie round trip costs P4's clients anything: the same batches
+    // with cookies never asked for (since 2026-12-07 the defaults ask P4's clients for none)
     const variant = await runP4({
       peers: o.p4Peers,
       clientProcesses: o.p4ClientProcesses,
