@@ -84,6 +84,8 @@ export const DEFAULT_LIMITS: HandshakeLimits = {
 /** How long the responder stays under load after the rate last exceeded the threshold. */
 export const UNDER_LOAD_AFTER_MS = 1000;
 const WINDOW_MS = 1000;
+/** How long a counted initiation stays in the load estimate (its window and the next). */
+export const LOAD_HORIZON_MS = 2 * WINDOW_MS;
 /** Bounds of the per-source tables (least recently used forgotten: that only restores a burst). */
 const MAX_ADDRESSES = 16_384;
 const MAX_PREFIXES = 4096;

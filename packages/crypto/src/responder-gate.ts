@@ -23,6 +23,7 @@ import type { ChannelHost } from './channel-events.js';
 import {
   HandshakeBudget,
   type HandshakeLimits,
+  LOAD_HORIZON_MS,
   LoadMeter,
   type Source,
   SourceKeys,
@@ -69,7 +70,8 @@ export class ResponderGate {
   /** the last admitted initiation came with a valid mac2 (set by {@link admit}) */
   cookie = false;
   /** when each address last got a cookie reply (its initiation then counted in the load
-   * measure), least recently first; bounded: a forgotten entry only stays counted */
+   * measure), oldest first; bounded, and dropped once older than the measure's horizon (a
+   * dropped entry only stays counted) */
   private readonly cookied = new Map<string, number>();
   /** the last admitted initiation's budget keys, when {@link admit} needed them (under load) */
   private source: Source | null = null;
@@ -156,15 +158,26 @@ export class ResponderGate {
     return this.source ?? this.sources.of(from);
   }
 
-  /** When the rate limits may next drop the buckets of sources that went quiet (+Inf: none). */
+  /** When the rate limits may next drop the buckets of sources that went quiet, or the oldest
+   * remembered cookie reply leaves the load measure's horizon (+Inf: none). */
   nextPruneAt(): number {
-    return Math.min(this.handshakeRate.nextPruneAt(), this.cookieRate.nextPruneAt());
+    const oldest = this.cookied.values().next().value;
+    return Math.min(
+      this.handshakeRate.nextPruneAt(),
+      this.cookieRate.nextPruneAt(),
+      oldest === undefined ? Number.POSITIVE_INFINITY : oldest + LOAD_HORIZON_MS,
+    );
   }
 
-  /** Drops quiet sources' buckets. */
+  /** Drops quiet sources' buckets and the cookie replies past the load measure's horizon. */
   tick(now: number): void {
     this.handshakeRate.tick(now);
     this.cookieRate.tick(now);
+    // a cookie reply this old has left the load estimate: forgetting it would change nothing
+    for (const [key, at] of this.cookied) {
+      if (at + LOAD_HORIZON_MS > now) break; // insertion order is time order
+      this.cookied.delete(key);
+    }
   }
 
   /** Forgets the rate limits and the cookie secrets (the endpoint closes). */

@@ -140,7 +140,7 @@ export class Responder {
     const k = session.recentKey;
     if (k === null) return;
     session.recentKey = null;
-    // its initiation, counted when answered, leaves the load measure (handshake-guard.ts)
+    // its initiation, counted when it arrived, leaves the load measure (handshake-guard.ts)
     const address = session.channel?.address;
     if (address != null) this.gate.confirmed(session.createdAt, address, now);
     if (this.recentIK.get(k)?.localIndex === session.localIndex) this.recentIK.delete(k);

@@ -384,7 +384,8 @@ describe('a responder under a flood', () => {
     for (let i = 0; i < 50; i++) b.ep.handle(i, { host: `198.51.${i}.1`, port: 1000 + i }, forger.ik());
     expect(collect(50, [b])).toHaveLength(50);
     expect(b.ep.stats().cookieRepliesSent).toBe(50);
-    // no half-open handshake and no channel: only the cookie budget's buckets of 50 sources
+    // no half-open handshake and no channel: only the cookie budget's buckets of 50 sources,
+    // and the 50 cookie replies the load measure remembers (until they leave its horizon)
     let now = 50;
     let steps = 0;
     for (let t = b.ep.pollTimeout(); t !== null && steps < 100; t = b.ep.pollTimeout(), steps++) {
