@@ -10,8 +10,8 @@
  * kind by replaying a recorded call, and prints their sum: the backend-primitive floor of one
  * accepted connection (noble's keyed BLAKE2s of mac1/mac2/cookies is not a backend call: not in
  * it). The wrapper's own cost (a closure and a map lookup per call, ~40 calls per connection) is
- * in the server's CPU figure, well under 1 % of it. The server's calls run inside `serverTurn`, so a `--cpu-prof` profile separates them from
- * the clients'. Run:
+ * in the server's CPU figure, well under 1 % of it. The server's calls run inside `serverTurn`,
+ * so a `--cpu-prof` profile separates them from the clients'. Run:
  * npx tsx --conditions=source packages/core/bench/handshakes.ts [connections=1000] [rounds=3] [noble|node|sodium]
  * env STEP (virtual ms per turn, default 4), COOKIE_THRESHOLD (the server's
  * limits.cookieThreshold; e.g. 1000000000: no cookie round trip)

@@ -9,7 +9,6 @@
  */
 import {
   type Address,
-  addressKey,
   type CookieReplyPacket,
   decodePacket,
   encodePacketBytes,
@@ -141,7 +140,8 @@ export class ResponderGate {
   confirmed(at: number, from: Address, now: number): void {
     this.load.forget(at, now);
     if (this.cookied.size === 0) return;
-    const key = addressKey(from);
+    // keyed as the budgets key a source (SourceKeys), which the cookie reply had at hand
+    const key = this.sources.of(from).address;
     const c = this.cookied.get(key);
     if (c === undefined) return;
     this.cookied.delete(key);
@@ -199,7 +199,8 @@ export class ResponderGate {
     raw: Uint8Array,
     reason: DropReason,
   ) {
-    if (this.cookieRate.take(now, src ?? this.sources.of(from))) {
+    const source = src ?? this.sources.of(from);
+    if (this.cookieRate.take(now, source)) {
       const key = pkt.pattern === HandshakePattern.IK ? this.own().cookie : cookieKey(null);
       const { nonce, sealed } = this.cookies.sealCookie(now, address ?? addressBytes(from), key, mac1Of(raw));
       const reply: CookieReplyPacket = {
@@ -217,10 +218,9 @@ export class ResponderGate {
       });
       this.host.stats.cookieRepliesSent++;
       // this initiation stays in the load measure unless the address confirms a handshake
-      const at = addressKey(from);
-      this.cookied.delete(at);
+      this.cookied.delete(source.address);
       if (this.cookied.size >= MAX_COOKIED) this.cookied.delete(this.cookied.keys().next().value as string);
-      this.cookied.set(at, now);
+      this.cookied.set(source.address, now);
     }
     return reason;
   }
