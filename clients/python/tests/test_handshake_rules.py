@@ -16,7 +16,15 @@ from sim import Link, Network, SimPeer, drain, seeded_random
 
 from srmudp import reliability as rel
 from srmudp.endpoint import Connected, ConnectionClosed, ConnectionEvent, Endpoint
-from srmudp.handshake_guard import HandshakeLimits, PendingEntry, PendingTable, Source, prefix_of
+from srmudp.handshake_guard import (
+    LOAD_HORIZON_MS,
+    HandshakeLimits,
+    LoadMeter,
+    PendingEntry,
+    PendingTable,
+    Source,
+    prefix_of,
+)
 from srmudp.identity import Identity
 from srmudp.macs import mac1_key, with_mac1
 from srmudp.secure import Established, SecureEndpoint, Timing
@@ -265,6 +273,129 @@ def test_cookies_by_load_and_a_real_peer_gets_through_a_flood() -> None:
     # cookie replies are limited per source: ~10/s each, not one per forged datagram
     assert replies_to_flood[0] <= 50 * (3 + 10 * 1.5) + 50, replies_to_flood[0]
     assert a.ep.stats["cookie_replies_accepted"] == 1
+
+
+def test_a_confirmed_initiation_leaves_the_load_count() -> None:
+    """The load meter, as ``LoadMeter.forget`` in @srmudp/crypto: a confirmation takes its
+    initiation back from the window that counted it; a verdict already given stays."""
+    assert LoadMeter(0).record(0) and LoadMeter(0).under_load(0)
+    m = LoadMeter(10)
+    # 100/s for 1 s, each confirmed 5 ms later: never more than one in flight
+    for i in range(100):
+        assert not m.record(i * 10)
+        m.forget(i * 10, i * 10 + 5)
+    assert m.rate(1000) == 0
+    # 10 counted late in one window, confirmed early in the next: taken from the previous window
+    for i in range(10):
+        m.record(1900 + i)
+    assert m.rate(2000) == 10
+    m.forget(1900, 2000)
+    assert m.rate(2000) == 9
+    # one more unconfirmed is at the threshold, not over it; then two over
+    assert not m.record(2001)
+    assert m.record(2002)
+    # a confirmation does not lift a verdict already given
+    m.forget(2002, 2003)
+    m.forget(2001, 2003)
+    assert m.under_load(2003)
+    # a confirmation of an initiation counted two windows ago changes nothing
+    before = m.rate(4100)
+    m.forget(1950, 4100)
+    assert m.rate(4100) == before
+
+
+class ConfirmingPeer(SecPeer):
+    """As the connection layer does, an IK initiator sends a packet under new keys at once (its
+    key confirmation)."""
+
+    def __init__(self, net: Network, addr: tuple[str, int], identity: Identity, seed: int, **kw: object) -> None:
+        super().__init__(net, addr, identity, seed, **kw)
+        self.net = net
+        self.addr = addr
+
+    def on_event(self, e: object) -> None:
+        if isinstance(e, Established) and e.initiator:
+            ch = e.channel
+            assert ch.current is not None
+            self.net.inject(ch.address, self.addr, ch.seal(ch.current.last_sealed + 1, b""), self.net.link.latency_ms)
+
+
+def _responder_established(p: SecPeer) -> int:
+    return sum(1 for e in p.events if isinstance(e, Established) and not e.initiator)
+
+
+def test_real_peers_at_200_per_second_never_load_the_responder_but_forgeries_do() -> None:
+    """60 real peers (IK and XX) at 200 initiations per second against a threshold of 20: each
+    confirms, so the responder is never under load and sends no cookie reply. Then forged IK
+    initiations (valid mac1, they cannot confirm): under load past the threshold, no DH after."""
+    net = Network(21, Link(latency_ms=1))
+    ib = Identity.from_secret(bytes([40] * 32))
+    b = SecPeer(net, B, ib, 40, limits=HandshakeLimits(load_threshold=20))
+    t = 0.0
+    for i in range(60):
+        addr = (f"10.0.{1 + i % 3}.{1 + i}", 3000 + i)
+        a = ConfirmingPeer(net, addr, Identity.from_secret(bytes([41 + i] * 32)), 100 + i)
+        ik = i % 3 != 0  # every third peer dials without b's key: XX
+        a.ep.connect(net.now, B, ib.public_key if ik else None)
+        # b's Established: XX message 3, or IK's first packet under the new keys
+        assert net.run(lambda: _responder_established(b) > i, max_ms=t + 100)
+        assert not b.ep.under_load(net.now)
+        t += 5  # 200 initiations per second
+        net.run(lambda: False, max_ms=t)
+    assert b.ep.stats["initiations_processed"] == 60
+    assert b.ep.stats["cookie_replies_sent"] == 0
+    rng = random.Random(22)
+    for i in range(200):
+        b.ep.handle(t + i, (f"198.51.{i % 10}.1", 1000 + i), forged_ik_init(ib, rng))
+    assert b.ep.under_load(t + 200)
+    forged = b.ep.stats["initiations_processed"] - 60
+    assert 15 < forged <= 21, forged
+    assert b.ep.stats["cookie_replies_sent"] > 0
+
+
+def test_under_load_a_real_peer_confirming_after_its_cookie_takes_both_initiations_back() -> None:
+    """After 30 forged initiations, real peers at 40/s for 3 s: each first gets a cookie reply
+    while the responder is under load; counted at arrival, both of its initiations leave the
+    measure at confirmation, so the load lapses once the forgeries have left the window (had
+    the peers' initiations stayed counted, 80 per second would keep it under load)."""
+    net = Network(23, Link(latency_ms=1))
+    ib = Identity.from_secret(bytes([42] * 32))
+    b = SecPeer(net, B, ib, 42, limits=HandshakeLimits(load_threshold=20))
+    rng = random.Random(24)
+    for i in range(30):
+        b.ep.handle(float(i), (f"198.51.{i % 10}.1", 1000 + i), forged_ik_init(ib, rng))
+    assert b.ep.under_load(30)
+    cookied: list[bool] = []
+    t = 100.0
+    for i in range(120):
+        net.run(lambda: False, max_ms=t)
+        a = ConfirmingPeer(net, (f"10.1.{i % 200}.1", 5000), Identity.from_secret(bytes([100 + i] * 32)), 200 + i)
+        a.ep.connect(net.now, B, ib.public_key)
+        assert net.run(lambda: _responder_established(b) > i, max_ms=t + 20)
+        cookied.append(a.ep.stats["cookie_replies_accepted"] > 0)
+        t += 25
+    assert all(cookied[:20])
+    # the 30 forgeries leave the weighted window by 1,600 ms or so; the verdict lasts 1 s more
+    assert not any(cookied[-20:])
+    assert not b.ep.under_load(net.now)
+    assert _responder_established(b) == 120
+    assert b.ep._cookied == {}  # each remembered cookie reply was used by its confirmation
+
+
+def test_remembered_cookie_replies_leave_with_the_load_horizon() -> None:
+    """A flood from many addresses leaves no remembered cookie reply behind: each is dropped on
+    the endpoint's timer once it is past the load measure's two-second horizon."""
+    net = Network(25)
+    ib = Identity.from_secret(bytes([43] * 32))
+    b = SecPeer(net, B, ib, 43, limits=HandshakeLimits(load_threshold=0))
+    rng = random.Random(26)
+    for i in range(50):
+        b.ep.handle(float(i), (f"198.51.{i}.1", 1000 + i), forged_ik_init(ib, rng))
+    assert b.ep.stats["cookie_replies_sent"] == 50 and len(b.ep._cookied) == 50
+    assert b.ep.poll_timeout() == 0 + LOAD_HORIZON_MS
+    net.run(lambda: not b.ep._cookied, max_ms=10_000)
+    assert not b.ep._cookied and 49 + LOAD_HORIZON_MS <= net.now < 10_000
+    assert b.ep.poll_timeout() is None
 
 
 def test_half_open_handshakes_are_budgeted_per_source() -> None:

@@ -3,10 +3,16 @@
 under load, how much handshake work each source may cause, and how many half-finished
 handshakes it keeps. The secure endpoint asks it before any Diffie-Hellman.
 
-- *Load* is the rate of initiations arriving (every datagram of type 0x81, before any check),
-  not the number of handshakes pending: forged initiations hold no state, so a pending count
-  never rises under a flood of them. Above ``load_threshold`` per second, and for one second
-  after, every initiation without a valid mac2 gets a cookie reply and no Diffie-Hellman.
+- *Load* is the rate of initiations arriving (every datagram of type 0x81 counts when it
+  arrives, before any check) less those whose initiator confirmed the keys we answered (IK: it
+  sent under them; XX: message 3), not the number of handshakes pending: forged initiations
+  hold no state, so a pending count never rises under a flood of them. Only an initiator that
+  received our answer at its address can confirm, which is what a cookie would have proved
+  first; its initiation then leaves the count, and so does the one that got its address a
+  cookie reply (its first attempt under load). A spoofed or failing initiation never leaves it,
+  so a flood counts in full; a burst of real peers, however fast, only while its handshakes are
+  in flight. Above ``load_threshold`` per second, and for one second after, every initiation
+  without a valid mac2 gets a cookie reply and no Diffie-Hellman.
 - Under load, initiations with a valid mac2 are rate limited per source address and per /24
   (IPv4) or /64 (IPv6) prefix, and together to ``handshakes_per_second``, shared equally among
   the sources asking; cookie replies are rate limited per source too. A quiet source keeps a
@@ -27,6 +33,8 @@ from typing import Callable
 #: how long the responder stays under load after the rate last exceeded the threshold (ms)
 UNDER_LOAD_AFTER_MS = 1000.0
 _WINDOW_MS = 1000.0
+#: how long a counted initiation stays in the load estimate (its window and the next, ms)
+LOAD_HORIZON_MS = 2 * _WINDOW_MS
 _MAX_ADDRESSES = 16_384
 _MAX_PREFIXES = 4096
 
@@ -41,7 +49,8 @@ class HandshakeLimits:
     max_pending_per_address: int = 4
     #: ...from one /24 (IPv4) or /64 (IPv6) prefix
     max_pending_per_prefix: int = 64
-    #: initiations per second above which the responder is under load; 0: always
+    #: unconfirmed initiations per second (see above) above which the responder is under
+    #: load; 0: always
     load_threshold: float = 64
     #: under load: cookie-validated handshakes answered per second, all sources together
     handshakes_per_second: float = 200
@@ -63,8 +72,9 @@ class HandshakeLimits:
 
 
 class LoadMeter:
-    """Initiations per second over a sliding one-second window (the current window and the
-    previous one, weighted)."""
+    """Counted initiations per second over a sliding one-second window (the current window and
+    the previous one, weighted); :meth:`forget` takes back one that turned out not to count (it
+    was confirmed)."""
 
     def __init__(self, threshold: float) -> None:
         self._threshold = threshold
@@ -80,6 +90,16 @@ class LoadMeter:
         if self.rate(now) > self._threshold:
             self._over_until = now + UNDER_LOAD_AFTER_MS
         return now < self._over_until
+
+    def forget(self, at: float, now: float) -> None:
+        """Takes back one initiation counted at ``at`` (<= ``now``), from the window that counted
+        it; one counted before the previous window has left the estimate already. Whether the
+        responder is under load stays as it is: a verdict, once given, lasts its second."""
+        self._roll(now)
+        if at >= self._window_start:
+            self._count = max(0, self._count - 1)
+        elif at >= self._window_start - _WINDOW_MS:
+            self._previous = max(0, self._previous - 1)
 
     def _roll(self, now: float) -> None:
         elapsed = now - self._window_start
@@ -98,7 +118,8 @@ class LoadMeter:
         return self._previous * (1 - into) + self._count
 
     def under_load(self, now: float) -> bool:
-        return now < self._over_until
+        """Whether the responder is under load at ``now`` (threshold 0: always)."""
+        return self._threshold == 0 or now < self._over_until
 
 
 class _Bucket:

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Literal, Union
 
 from .errors import SrmudpError, WireDecodeError
-from .handshake_guard import HandshakeLimits, LoadMeter, PendingEntry, PendingTable, Source, SourceKeys, SourceRate
+from .handshake_guard import LOAD_HORIZON_MS, HandshakeLimits, LoadMeter, PendingEntry, PendingTable, Source, SourceKeys, SourceRate
 from .identity import Identity, ed25519_to_x25519_public, peer_id_to_x25519
 from .macs import (
     COOKIE_USE_LIFETIME_MS,
@@ -67,6 +67,8 @@ MAX_RECENT = 4096
 #: remembered initiation timestamps, one per remote key (least recently used forgotten: key
 #: confirmation still stops a replay of a key forgotten here)
 MAX_TIMESTAMPS = 16_384
+#: source addresses whose last cookie reply is remembered for the load measure
+MAX_COOKIED = 4096
 #: the smallest datagram that can be a handshake packet: 11-byte header, two 16-byte MACs
 MIN_HANDSHAKE = 11 + 2 * MAC_LENGTH
 _DATA_HDR = struct.Struct(">BIQ")
@@ -700,6 +702,10 @@ class SecureEndpoint:
         self._last_init: OrderedDict[bytes, bytes] = OrderedDict()
         self._cookies = CookieChecker(random)
         self._load = LoadMeter(self.limits.load_threshold)
+        # when each source address last got a cookie reply (its initiation then counted in the
+        # load measure), oldest first; bounded, and dropped once past the measure's horizon (a
+        # dropped entry only stays counted)
+        self._cookied: OrderedDict[str, float] = OrderedDict()
         self._pending = PendingTable(self.limits)
         self._sources = SourceKeys()
         lim = self.limits
@@ -799,6 +805,9 @@ class SecureEndpoint:
         h = next(iter(self._half_open.values()), None)  # insertion order is expiry order
         if h is not None:
             t = min(t, h.expires)
+        c = next(iter(self._cookied.values()), None)  # the oldest remembered cookie reply
+        if c is not None:
+            t = min(t, c + LOAD_HORIZON_MS)
         return None if t == float("inf") else t
 
     def handle_timeout(self, now: float) -> None:
@@ -815,6 +824,12 @@ class SecureEndpoint:
                 if r.expires > now:
                     break
                 del recent[k]
+        # a cookie reply this old has left the load estimate: forgetting it would change nothing
+        while self._cookied:
+            k, at = next(iter(self._cookied.items()))
+            if at + LOAD_HORIZON_MS > now:
+                break  # insertion order is time order
+            del self._cookied[k]
 
     def close(self) -> None:
         for ch in list(self._channels):
@@ -824,6 +839,7 @@ class SecureEndpoint:
         self._recent_ik.clear()
         self._recent_xx.clear()
         self._last_init.clear()
+        self._cookied.clear()
         self._pending.clear()
         self._handshake_rate.clear()
         self._cookie_rate.clear()
@@ -900,18 +916,38 @@ class SecureEndpoint:
             # keys. Only now is this a session (a new connection, a rekey, a restarted peer): an
             # initiation alone may be a replay.
             self._pending.remove(session.local_index)
+            # its initiation, counted when it arrived, leaves the load measure
+            self._confirmed(session.created_at, channel.address, now)
             rtt = now - session.created_at if session.answers == 1 else None
             channel.install(now, session, channel.next_options, False, rtt)
         return DataResult(channel, pn, r)
 
     def _cookie_reply(self, now: float, frm: Address, pkt: HandshakePacket, raw: bytes, reason: DropReason) -> DropReason:
         """Sends a cookie reply unless the source is over its cookie budget; counts ``reason``."""
-        if self._cookie_rate.take(now, self._sources.of(frm)):
+        src = self._sources.of(frm)
+        if self._cookie_rate.take(now, src):
             key = cookie_key(self.identity.x25519_public if pkt.pattern == PATTERN_IK else None)
             nonce, sealed = self._cookies.seal_cookie(now, address_bytes(*frm), key, mac1_of(raw))
             self._transmit(frm, encode_packet(CookieReply(pkt.sender_index, nonce, sealed)))
             self.stats["cookie_replies_sent"] += 1
+            # this initiation stays in the load measure unless the address confirms a handshake
+            self._cookied.pop(src.address, None)
+            if len(self._cookied) >= MAX_COOKIED:
+                self._cookied.popitem(last=False)
+            self._cookied[src.address] = now
         return self._drop(reason)
+
+    def _confirmed(self, at: float, frm: Address, now: float) -> None:
+        """The initiator of an initiation counted at ``at`` confirmed, at ``now``, the keys we
+        answered from ``frm`` (it received our answer at that address): the initiation leaves
+        the load measure, and so does the one that got the address its last cookie reply (the
+        first attempt of a real peer under load), each only once."""
+        self._load.forget(at, now)
+        if not self._cookied:
+            return
+        c = self._cookied.pop(self._sources.of(frm).address, None)
+        if c is not None:
+            self._load.forget(c, now)
 
     def _on_init_datagram(self, now: float, frm: Address, raw: bytes, forced: bool) -> DropReason | None:
         """An initiation. Cheapest checks first (WireGuard §5.4.4, §5.4.7): the load measure and,
@@ -1143,6 +1179,8 @@ class SecureEndpoint:
         payload, ident, rs = r
         del self._half_open[h.local_index]
         self._pending.remove(h.local_index)
+        # message 3 answers ours: the initiation leaves the load measure
+        self._confirmed(h.sent_at, frm, now)
         if not self._accept(ident, frm, "XX", payload.app, incoming=True):
             self._indexes.pop(h.local_index, None)
             return self._drop("refused")
