@@ -296,9 +296,10 @@ handshake, crypto backend ${h.backend ?? 'n/a'}), from its first to its last acc
         : 'the first connections after the server started (cold)'
     }.
 What the primitives cost per IK handshake on the responder: four X25519 (about 30 µs each in
-libsodium or node:crypto here), one X25519 key generation (about 12 µs in libsodium), one
-Ed25519 → X25519 conversion of the initiator's key (about 33 µs in libsodium, which also checks
-the key is in the prime-order subgroup; cached per peer, but every P4 client is a new peer),
+libsodium or node:crypto here), one X25519 key generation (about 12 µs in libsodium), the check
+that the initiator's static key is its peer id's X25519 image (about 3 µs: the birational map's
+equation; builds before this check converted the key, about 33-90 µs in libsodium, which also
+checks the key is in the prime-order subgroup, and every P4 client is a new peer),
 about 15 HMAC-BLAKE2s and 10 BLAKE2s (about 2 µs each in node:crypto), the keyed BLAKE2s MACs
 of the DoS protection (mac1, and under load the cookie and mac2: @noble/hashes, 4-7 µs each, since
 node:crypto has no keyed BLAKE2s) and three AEAD calls: roughly 0.3 ms. Samples inside a native

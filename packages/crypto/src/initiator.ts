@@ -4,11 +4,11 @@
  * processing of the response into transport keys (plus XX message 3). The channel owns one
  * `Initiation` at a time and applies the outcome (channel.ts).
  */
-import { equalBytes, type HandshakePacket, HandshakePattern } from '@srmudp/wire';
+import { type HandshakePacket, HandshakePattern } from '@srmudp/wire';
 import type { CryptoBackend } from './backend.js';
 import type { SecureTiming } from './config.js';
 import { handshakePacket } from './handshake-packet.js';
-import { type Identity, tryPeerIdToX25519 } from './identity.js';
+import { type Identity, isAuthenticatedStaticOf } from './identity.js';
 import { cookieKey, mac1Key, openCookie, verifyMac1, writeMac1, writeMac2 } from './macs.js';
 import { blake2sHandshake, type NoiseHandshake } from './noise/handshake-state.js';
 import { IK, XX } from './noise/patterns.js';
@@ -160,8 +160,7 @@ export class Initiation {
     if (this.pattern === 'XX') {
       const rs = snapshot.remoteStatic();
       const id = payload.identityKey;
-      const x = id ? tryPeerIdToX25519(id, host.backend) : null;
-      if (!rs || !id || !x || !equalBytes(x, rs)) {
+      if (!rs || !id || !isAuthenticatedStaticOf(id, rs)) {
         snapshot.destroy();
         return 'bad_payload';
       }

@@ -22,7 +22,7 @@ import type { ChannelHost, HandshakeKind, IndexOwner } from './channel-events.js
 import { dropped, HANDSHAKE_RESULT, type HandleResult } from './handle-result.js';
 import { type HandshakeBudget, type HandshakeLimits, PendingTable, type Source } from './handshake-guard.js';
 import { handshakePacket } from './handshake-packet.js';
-import { tryPeerIdToX25519 } from './identity.js';
+import { isAuthenticatedStaticOf } from './identity.js';
 import { mac1Key, verifyMac1 } from './macs.js';
 import { blake2sHandshake, type NoiseHandshake } from './noise/handshake-state.js';
 import { IK, XX } from './noise/patterns.js';
@@ -344,14 +344,12 @@ export class Responder {
     const payload = decodePayload(payloadBytes);
     const rs = hs.remoteStatic();
     const id = payload?.identityKey ?? null;
-    const x = id ? tryPeerIdToX25519(id, this.host.backend) : null;
     if (
       !payload ||
       payload.senderIndex !== pkt.senderIndex ||
       !rs ||
       !id ||
-      !x ||
-      !equalBytes(x, rs) ||
+      !isAuthenticatedStaticOf(id, rs) ||
       payload.timestamp === null
     ) {
       hs.destroy();
@@ -508,8 +506,13 @@ export class Responder {
     const payload = decodePayload(payloadBytes);
     const rs = attempt.remoteStatic();
     const id = payload?.identityKey ?? null;
-    const x = id ? tryPeerIdToX25519(id, this.host.backend) : null;
-    if (!payload || payload.senderIndex !== pkt.senderIndex || !rs || !id || !x || !equalBytes(x, rs)) {
+    if (
+      !payload ||
+      payload.senderIndex !== pkt.senderIndex ||
+      !rs ||
+      !id ||
+      !isAuthenticatedStaticOf(id, rs)
+    ) {
       attempt.destroy();
       return this.drop('bad_payload');
     }

@@ -3,6 +3,7 @@ import { describe, expect, it } from 'vitest';
 import {
   generateIdentity,
   identityFromSecret,
+  isAuthenticatedStaticOf,
   peerIdToX25519,
   signWithIdentity,
   tryPeerIdToX25519,
@@ -79,5 +80,124 @@ describe('identity', () => {
       expect(tryPeerIdToX25519(new Uint8Array(31))).toBeNull();
       expect(tryPeerIdToX25519('x' as unknown as Uint8Array)).toBeNull();
     }
+  });
+});
+
+describe('isAuthenticatedStaticOf: the handshake check of a peer id against its Noise static key', () => {
+  const P = (1n << 255n) - 19n;
+  const le = (b: Uint8Array) => b.reduceRight((acc, x) => (acc << 8n) | BigInt(x), 0n);
+  const bytes = (n: bigint, top = false) => {
+    const b = new Uint8Array(32);
+    for (let i = 0; i < 32; i++) b[i] = Number((n >> BigInt(8 * i)) & 0xffn);
+    if (top) b[31] = (b[31] as number) | 0x80;
+    return b;
+  };
+  const pow = (b: bigint, e: bigint) => {
+    let r = 1n;
+    for (let x = b % P; e > 0n; e >>= 1n, x = (x * x) % P) if (e & 1n) r = (r * x) % P;
+    return r;
+  };
+  const inv = (a: bigint) => pow(((a % P) + P) % P, P - 2n);
+  /** whether u is on Curve25519 (v^2 = u^3 + 486662 u^2 + u has a root), not on its twist */
+  const onCurve = (u: bigint) => {
+    const rhs = (u ** 3n + 486662n * u ** 2n + u) % P;
+    return rhs === 0n || pow(rhs, (P - 1n) / 2n) === 1n;
+  };
+  /** u = (1 + y) / (1 - y), canonical */
+  const image = (y: bigint) => ((((1n + y) * inv(1n - y)) % P) + P) % P;
+  /** the answer of the conversion (the reference): tryPeerIdToX25519, compared byte for byte */
+  const reference = (id: Uint8Array, x: Uint8Array) => {
+    const r = tryPeerIdToX25519(id);
+    return r !== null && r.length === 32 && r.every((v, i) => v === x[i]);
+  };
+
+  it('agrees with the conversion on real keys, their sign twins, one-bit changes and other keys', () => {
+    const random = seededRandom(77);
+    const ids = Array.from({ length: 300 }, () => generateIdentity(random));
+    for (const [i, id] of ids.entries()) {
+      const other = (ids[(i + 1) % ids.length] as typeof id).x25519Public;
+      const twin = id.publicKey.slice();
+      twin[31] = (twin[31] as number) ^ 0x80; // the same y: the same image (RFC 7748 §4.1)
+      const bit = id.x25519Public.slice();
+      bit[i % 32] = (bit[i % 32] as number) ^ (1 << (i % 8));
+      const idBit = id.publicKey.slice();
+      idBit[i % 31] = (idBit[i % 31] as number) ^ (1 << (i % 8));
+      for (const [k, x] of [
+        [id.publicKey, id.x25519Public],
+        [id.publicKey, other],
+        [twin, id.x25519Public],
+        [id.publicKey, bit],
+        [idBit, id.x25519Public],
+      ] as const) {
+        const want = reference(k, x);
+        expect(isAuthenticatedStaticOf(k, x)).toBe(want);
+      }
+      expect(isAuthenticatedStaticOf(id.publicKey, id.x25519Public)).toBe(true);
+      expect(isAuthenticatedStaticOf(id.publicKey, other)).toBe(false);
+    }
+  });
+
+  it('agrees with the conversion on the edge encodings: small order, x = 0, y = 1, non-canonical y and u', () => {
+    const cases: [Uint8Array, Uint8Array][] = [];
+    // y = -1 (x = 0, order 2): image 0; its sign bit set is refused by strict decoding
+    cases.push([bytes(P - 1n), bytes(0n)], [bytes(P - 1n, true), bytes(0n)]);
+    // y = 1 (the neutral point): no image
+    cases.push([bytes(1n), bytes(0n)], [bytes(1n), bytes(1n)]);
+    // y = 0 (x = ±sqrt(-1), order 4): image 1
+    cases.push([bytes(0n), bytes(1n)], [bytes(0n, true), bytes(1n)]);
+    // the order-8 points of Ed25519 (their y, both signs)
+    const y8 = 0x7a03ac9277fdc74ec6cc392cfa53202a0f67100d760b3cba4fd84d3d706a17c7n; // y of an order-8 point
+    for (const y of [y8, P - y8])
+      for (const top of [false, true]) cases.push([bytes(y, top), bytes(image(y))]);
+    // non-canonical: y + p and u + p (both below 2^255), and u with its top bit set
+    for (const y of [0n, 3n, 18n]) cases.push([bytes(y + P), bytes(image(y))]);
+    const k = generateIdentity(seededRandom(5));
+    cases.push([k.publicKey, bytes(le(k.x25519Public), true)]);
+    cases.push([k.publicKey, bytes(P + 1n)]);
+    // images u below 19 on the curve (twist points: the next test), canonical and as u + p
+    // (y = (u - 1) / (u + 1)), both signs of y
+    for (let u = 2n; u < 19n; u++) {
+      if (!onCurve(u)) continue;
+      const y = ((((u - 1n) * inv(u + 1n)) % P) + P) % P;
+      for (const top of [false, true]) cases.push([bytes(y, top), bytes(u)], [bytes(y, top), bytes(u + P)]);
+    }
+    let converted = 0;
+    for (const [id, x] of cases) {
+      const want = reference(id, x);
+      if (want) converted++;
+      expect(isAuthenticatedStaticOf(id, x), `${le(id)} ${le(x)}`).toBe(want);
+    }
+    expect(converted).toBeGreaterThan(10);
+    // wrong lengths
+    expect(isAuthenticatedStaticOf(k.publicKey.subarray(1), k.x25519Public)).toBe(false);
+    expect(isAuthenticatedStaticOf(k.publicKey, k.x25519Public.subarray(1))).toBe(false);
+  });
+
+  it('differs from the conversion only where y has no x: the image is then a twist point, which no handshake authenticates', () => {
+    // random y below p: about half have no x on Ed25519; the conversion refuses those, the
+    // equation accepts their image u, and u is then not on Curve25519 (v^2 = u^3 + Au^2 + u
+    // has no root): on the twist, where X25519 with our secret cannot be reproduced
+    const random = seededRandom(99);
+    let twist = 0;
+    let agree = 0;
+    for (let i = 0; i < 200; i++) {
+      const y = le(random(32)) % P;
+      if (y === 1n) continue;
+      const id = bytes(y);
+      const u = bytes(image(y));
+      const converts = reference(id, u);
+      const square = onCurve(image(y));
+      expect(isAuthenticatedStaticOf(id, u)).toBe(true);
+      if (converts) {
+        agree++;
+        expect(square).toBe(true);
+      } else {
+        twist++;
+        expect(square).toBe(false);
+        expect(tryPeerIdToX25519(id)).toBeNull();
+      }
+    }
+    expect(twist).toBeGreaterThan(50);
+    expect(agree).toBeGreaterThan(50);
   });
 });
