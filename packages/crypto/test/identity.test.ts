@@ -92,19 +92,20 @@ describe('isAuthenticatedStaticOf: the handshake check of a peer id against its 
     if (top) b[31] = (b[31] as number) | 0x80;
     return b;
   };
-  const pow = (b: bigint, e: bigint) => {
-    let r = 1n;
-    for (let x = b % P; e > 0n; e >>= 1n, x = (x * x) % P) if (e & 1n) r = (r * x) % P;
-    return r;
-  };
-  const inv = (a: bigint) => pow(((a % P) + P) % P, P - 2n);
+  /** noble's field: the arithmetic of these tests too */
+  const Fp = ed25519.Point.Fp;
   /** whether u is on Curve25519 (v^2 = u^3 + 486662 u^2 + u has a root), not on its twist */
   const onCurve = (u: bigint) => {
-    const rhs = (u ** 3n + 486662n * u ** 2n + u) % P;
-    return rhs === 0n || pow(rhs, (P - 1n) / 2n) === 1n;
+    const rhs = Fp.add(Fp.add(Fp.pow(u, 3n), Fp.mul(486662n, Fp.sqr(u))), u);
+    try {
+      Fp.sqrt(rhs);
+      return true;
+    } catch {
+      return false; // noble's sqrt throws for a non-square
+    }
   };
   /** u = (1 + y) / (1 - y), canonical */
-  const image = (y: bigint) => ((((1n + y) * inv(1n - y)) % P) + P) % P;
+  const image = (y: bigint) => Fp.div(Fp.add(Fp.ONE, y), Fp.sub(Fp.ONE, y));
   /** the answer of the conversion (the reference): tryPeerIdToX25519, compared byte for byte */
   const reference = (id: Uint8Array, x: Uint8Array) => {
     const r = tryPeerIdToX25519(id);
@@ -158,7 +159,7 @@ describe('isAuthenticatedStaticOf: the handshake check of a peer id against its 
     // (y = (u - 1) / (u + 1)), both signs of y
     for (let u = 2n; u < 19n; u++) {
       if (!onCurve(u)) continue;
-      const y = ((((u - 1n) * inv(u + 1n)) % P) + P) % P;
+      const y = Fp.div(Fp.sub(u, Fp.ONE), Fp.add(u, Fp.ONE));
       for (const top of [false, true]) cases.push([bytes(y, top), bytes(u)], [bytes(y, top), bytes(u + P)]);
     }
     let converted = 0;
@@ -181,7 +182,7 @@ describe('isAuthenticatedStaticOf: the handshake check of a peer id against its 
     let twist = 0;
     let agree = 0;
     for (let i = 0; i < 200; i++) {
-      const y = le(random(32)) % P;
+      const y = Fp.create(le(random(32)));
       if (y === 1n) continue;
       const id = bytes(y);
       const u = bytes(image(y));
