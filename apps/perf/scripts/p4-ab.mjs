@@ -17,8 +17,11 @@ const extra = {
   ...(process.env.P4_CLIENT ? { client: process.env.P4_CLIENT } : {}),
   // P4_COOKIE_THRESHOLD=N: the server's limits.cookieThreshold
   ...(process.env.P4_COOKIE_THRESHOLD ? { cookieThreshold: Number(process.env.P4_COOKIE_THRESHOLD) } : {}),
-  // P4_WARMUPS=N: warm-up batches before the measured one (runP4's default otherwise)
+  // P4_WARMUPS=N: warm-up batches after the cold one, discarded (runP4's default 0); builds from
+  // before 2026-12-07 count the measured batch among them and have no P4_STEADY
   ...(process.env.P4_WARMUPS ? { warmupBatches: Number(process.env.P4_WARMUPS) } : {}),
+  // P4_STEADY=N: steady batches after the warm-up, the warm figures their medians (runP4's default 1)
+  ...(process.env.P4_STEADY ? { steadyBatches: Number(process.env.P4_STEADY) } : {}),
 };
 for (let r = 0; r < rounds; r++) {
   for (const b of builds) {
@@ -37,11 +40,13 @@ for (let r = 0; r < rounds; r++) {
         `server ${(row.serverCpuMsPerHandshake * 1000).toFixed(0)} µs/hs  ` +
         `datagrams/hs ${fmt(row.serverDatagramsSentPerHandshake)} out ${fmt(row.serverDatagramsReceivedPerHandshake)} in  heap ${(row.heapBytesPerConn / 1024).toFixed(2)} KiB/conn  ` +
         `external ${(row.externalBytesPerConn / 1024).toFixed(2)} KiB/conn  backend ${row.backend}  client ${row.client ?? 'node'}${row.error ? ` error ${row.error}` : ''}` +
-        // the steady state (after P4_WARMUPS warm-up batches; runP4's default 1)
-        (row.warmupBatches > 0
+        // the steady state (the medians of P4_STEADY batches after P4_WARMUPS; older builds: the
+        // batch after P4_WARMUPS, the cold one included)
+        ((row.steadyBatches ?? row.warmupBatches) > 0
           ? `\n${''.padEnd(6)}   warm: ${row.warmHandshakesPerSec.toFixed(0)}/s  server ${(row.warmServerCpuMsPerHandshake * 1000).toFixed(0)} µs/hs  ` +
             `datagrams/hs ${fmt(row.warmServerDatagramsSentPerHandshake)} out ${fmt(row.warmServerDatagramsReceivedPerHandshake)} in  ` +
-            `cookie replies/hs ${fmt(row.warmServerCookieRepliesPerHandshake)}`
+            `cookie replies/hs ${fmt(row.warmServerCookieRepliesPerHandshake)}  ` +
+            `CPU ms/hs by batch ${row.batchCpuMsPerHandshake.map((x) => x.toFixed(3)).join(' ')}`
           : ''),
     );
   }

@@ -25,8 +25,10 @@ const USAGE = `usage: srmudp-perf [options]
   --p3-repeat N      P3 repeats (default 5, quick 1)
   --peers N          P4 connections (default 1000, quick 100)
   --idle S           P4 idle window for keepalive CPU in seconds (default 30, quick 3)
-  --p4-warmup N      P4 warm-up batches of --peers connections (connect, close, dropped) before
-                     the warm (steady-state) handshake batch (default 3, quick 1; 0 = cold figures only)
+  --p4-warmup N      P4 warm-up batches of --peers connections (connect, close, dropped) after the
+                     cold batch, discarded (default 3, quick 0)
+  --p4-steady N      P4 steady-state batches after the warm-up; the warm figures are their medians
+                     (default 5, quick 1; 0 = cold figures only)
   --render FILE      only re-render performance.md from an earlier run's performance.json, and
                      its summary lines (their wording follows the current code; the figures stay)
   -h, --help`;
@@ -56,6 +58,7 @@ async function main(): Promise<number> {
       peers: { type: 'string' },
       idle: { type: 'string' },
       'p4-warmup': { type: 'string' },
+      'p4-steady': { type: 'string' },
       render: { type: 'string' },
       help: { type: 'boolean', short: 'h', default: false },
     },
@@ -93,6 +96,12 @@ async function main(): Promise<number> {
     if (!Number.isInteger(w) || w < 0 || w > 10)
       throw new RangeError(`--p4-warmup expected an integer 0..10, got ${values['p4-warmup']}`);
     o.p4WarmupBatches = w;
+  }
+  if (values['p4-steady'] !== undefined) {
+    const s = Number(values['p4-steady']);
+    if (!Number.isInteger(s) || s < 0 || s > 20)
+      throw new RangeError(`--p4-steady expected an integer 0..20, got ${values['p4-steady']}`);
+    o.p4SteadyBatches = s;
   }
   o.command = values.quick ? 'srmudp-perf --quick' : o.command;
   o.log = (s) => console.error(`[perf ${new Date().toISOString().slice(11, 19)}] ${s}`);

@@ -53,6 +53,18 @@ function table(head: string[], rows: string[][]): string {
   ].join('\n');
 }
 
+/** How P4's warm figures were taken: the median of the steady batches after the warm-up, or
+ * (reports written before 2026-12-07) the one batch after `warmupBatches`, the cold one included. */
+function steadyText(p: P4Result): string {
+  const w = p.warmupBatches ?? 0;
+  const s = p.steadyBatches;
+  if (s === undefined)
+    return `the batch of ${p.peers} connections after ${w} warm-up batch${w === 1 ? '' : 'es'} (the cold one included).`;
+  if (s === 0) return 'not measured in this run (no steady batch).';
+  return `after the cold batch and ${w} warm-up batch${w === 1 ? '' : 'es'} of ${p.peers} connections (discarded: the CPU per handshake
+falls over the first four or five batches as V8 optimises), ${s === 1 ? `one batch of ${p.peers}` : `the median of ${s} batches of ${p.peers}, each figure's own (one batch varies by about ±15% on a shared 2-core machine)`}.`;
+}
+
 /** "cold / warm" cell of the P4 table (warm n/a when no warm batch ran) */
 function coldWarm(cold: number, warm: number | undefined, digits: number): string {
   return `${f(cold, digits)} / ${f(warm, digits)}`;
@@ -292,7 +304,7 @@ The P4 server (one srmudp node) profiled the same way while ${h.peers} clients c
 (${f(h.handshakesPerSec, 0)} handshakes/s, ${f(h.serverCpuMsPerHandshake, 2)} ms of server CPU per
 handshake, crypto backend ${h.backend ?? 'n/a'}), from its first to its last accepted connection, ${
       h.warmupBatches
-        ? `in steady state as P4's summary line: after ${h.warmupBatches} warm-up batch${h.warmupBatches > 1 ? 'es' : ''} of ${h.peers} fresh clients, connected and dropped`
+        ? `in steady state: after ${h.warmupBatches} batch${h.warmupBatches > 1 ? 'es' : ''} of ${h.peers} fresh clients (the cold one included), connected and dropped`
         : 'the first connections after the server started (cold)'
     }.
 What the primitives cost per IK handshake on the responder: four X25519 (about 30 µs each in
@@ -419,13 +431,12 @@ at most ${p.concurrencyPerProcess} handshakes in flight per client process; srmu
         : 'full srmudp nodes'
     }). Handshakes are measured twice. **Cold**: the first ${p.peers} connections after the server
 process started, V8's JIT warm-up (parsing, compiling, optimising the handshake path) included.
-**Warm** (steady state, what a server running for days pays): after ${p.warmupBatches ?? 0} warm-up
-batch${(p.warmupBatches ?? 0) === 1 ? '' : 'es'} of ${p.peers} connections, each connected, closed by the clients and dropped by the
-server (it waits until it holds no connection, closing periods included; no forced GC, which would
-throw away the JIT's optimised code), a batch of
-${p.peers} connections from fresh clients: new sockets and newly generated identities, so no key the
-server saw before (no hit in its caches of peers' keys, replay or timestamp tables). The Node TCP
-reference runs the same batches. Memory: the server's
+**Warm** (steady state, what a server running for days pays): ${steadyText(p)}
+Between batches the clients close every connection and the server drops them (it waits until it
+holds no connection, closing periods included; no forced GC, which would throw away the JIT's
+optimised code); each batch comes from fresh clients: new sockets and newly generated
+identities, so no key the server saw before (no hit in its caches of peers' keys, replay or
+timestamp tables). The Node TCP reference runs the same batches. Memory: the server's
 \`process.memoryUsage()\` after forced GC, after the cold batch, minus the same before any client
 connected, ÷ connections: one-time costs (compiled code, tables sized on first use) included, as
 before the warm-up existed; the idle window runs on the warm batch.
@@ -480,7 +491,7 @@ ${table(
         ? `CPU ms/handshake by batch: ${row.batchCpuMsPerHandshake.map((x) => f(x, 3)).join(', ')}`
         : '',
       Number.isFinite(row.warmHeapBytesPerConn)
-        ? `heap after the warm batch ${f(row.warmHeapBytesPerConn / 1024, 1)} KiB/conn (same baseline)`
+        ? `heap after the last batch ${f(row.warmHeapBytesPerConn / 1024, 1)} KiB/conn (same baseline)`
         : '',
     ]
       .filter(Boolean)

@@ -6,13 +6,14 @@
  * same run with Node TCP (net) is the reference for memory and connection rate.
  *
  * Handshakes twice: cold, the first `peers` connections after the server process started (V8's
- * JIT warm-up included), and warm (steady state), a batch of `peers` connections from fresh
- * client identities after `warmup` batches that connected, closed and were dropped by the server.
+ * JIT warm-up included), and warm (steady state): after `warmupBatches` more batches that
+ * connected, closed and were dropped by the server (discarded), the median of `steadyBatches`
+ * batches of `peers` connections, each from fresh client identities.
  * Memory per connection is taken after the cold batch against the baseline before any client
  * (one-time costs included); the idle window runs on the last batch.
  */
 import { LocalWorker, type Msg, workerPath } from './proc.js';
-import { sleep } from './stats.js';
+import { sleep, summarize } from './stats.js';
 import type { CryptoChoice } from './workers/args.js';
 
 export interface P4Row {
@@ -47,16 +48,23 @@ export interface P4Row {
    * DoS policy's round trips: 0 with cookie replies off); cold, then warm */
   serverCookieRepliesPerHandshake?: number;
   warmServerCookieRepliesPerHandshake?: number;
-  /** warm-up batches before the warm (steady-state) batch; 0 = cold only, the warm figures NaN */
+  /** batches run and discarded between the cold one and the steady-state ones. In reports written
+   * before 2026-12-07's `steadyBatches` (field absent): the batches before the one warm batch,
+   * the cold one included. 0 with no steady batch = cold only, the warm figures NaN */
   warmupBatches: number;
-  /** the same four figures on the warm batch (fresh client identities after the warm-up) */
+  /** batches measured in steady state, after the warm-up; the warm figures are their medians
+   * (each figure's own). Absent in reports written before 2026-12-07: one warm batch */
+  steadyBatches?: number;
+  /** the same four figures in steady state (medians over the steady batches; fresh client
+   * identities in each) */
   warmHandshakesPerSec: number;
   warmServerCpuMsPerHandshake: number;
   warmServerDatagramsSentPerHandshake: number;
   warmServerDatagramsReceivedPerHandshake: number;
-  /** server CPU ms per handshake of every batch in order (cold first, warm last): whether the warm-up sufficed */
+  /** server CPU ms per handshake of every batch in order (cold first, the steady ones last):
+   * whether the warm-up sufficed, and how far the steady batches spread */
   batchCpuMsPerHandshake: number[];
-  /** heap growth per connection after the warm batch, against the same baseline (before any client) */
+  /** heap growth per connection after the last batch, against the same baseline (before any client) */
   warmHeapBytesPerConn: number;
   /** srmudp clients: 'light' (bare @srmudp/core endpoints) or 'node' (full srmudp nodes) */
   client: P4Client | null;
@@ -87,8 +95,11 @@ export interface P4Result {
   client: P4Client;
   concurrencyPerProcess: number;
   idleSeconds: number;
-  /** warm-up batches of `peers` connections before the warm batch */
+  /** warm-up batches of `peers` connections between the cold batch and the steady ones (before
+   * 2026-12-07's `steadyBatches`: before the one warm batch, the cold one included) */
   warmupBatches: number;
+  /** steady-state batches whose medians are the warm figures (absent before 2026-12-07: one) */
+  steadyBatches?: number;
   rows: P4Row[];
   /** srmudp at other peer counts (same method, shorter idle window): how costs per connection scale */
   scaling: P4Row[];
@@ -124,8 +135,11 @@ export async function runP4(opts: {
   clientProcesses: number;
   concurrency: number;
   idleSeconds: number;
-  /** batches of `peers` connections (connected, closed, dropped) before the warm batch (runP4's default 1; the report's 2; 0 = cold only) */
+  /** batches of `peers` connections (connected, closed, dropped) run after the cold one and
+   * discarded, before the steady ones (default 0) */
   warmupBatches?: number;
+  /** batches measured after the warm-up, their medians the warm figures (default 1; 0 = cold only) */
+  steadyBatches?: number;
   keepaliveMs?: number;
   protos?: ('srmudp' | 'tcp')[];
   /** srmudp's crypto backend on both ends (default: the façade's automatic choice) */
@@ -147,7 +161,7 @@ export async function runP4(opts: {
       const r = rows.at(-1) as P4Row;
       opts.log?.(
         `P4 ${proto}: ${r.established}/${r.peers}, cold ${r.handshakesPerSec.toFixed(0)}/s` +
-          `${r.warmupBatches > 0 ? ` warm ${r.warmHandshakesPerSec.toFixed(0)}/s` : ''}, CPU ms/handshake by batch ` +
+          `${(r.steadyBatches ?? 0) > 0 ? ` warm ${r.warmHandshakesPerSec.toFixed(0)}/s` : ''}, CPU ms/handshake by batch ` +
           `${r.batchCpuMsPerHandshake.map((x) => x.toFixed(3)).join(' ')}, ` +
           `${(r.heapBytesPerConn / 1024).toFixed(1)} KiB heap/conn, ${r.idleCpuUsPerConnPerSec.toFixed(2)} µs/conn/s`,
       );
@@ -162,7 +176,8 @@ export async function runP4(opts: {
     client: opts.client ?? 'light',
     concurrencyPerProcess: opts.concurrency,
     idleSeconds: opts.idleSeconds,
-    warmupBatches: opts.warmupBatches ?? 1,
+    warmupBatches: opts.steadyBatches === 0 ? 0 : (opts.warmupBatches ?? 0),
+    steadyBatches: opts.steadyBatches ?? 1,
     rows,
     scaling: [],
     variants: [],
@@ -196,6 +211,7 @@ function emptyRow(proto: 'srmudp' | 'tcp', peers: number, error: string, thresho
     serverDatagramsSentPerHandshake: Number.NaN,
     serverDatagramsReceivedPerHandshake: Number.NaN,
     warmupBatches: 0,
+    steadyBatches: 0,
     warmHandshakesPerSec: Number.NaN,
     warmServerCpuMsPerHandshake: Number.NaN,
     warmServerDatagramsSentPerHandshake: Number.NaN,
@@ -223,6 +239,7 @@ async function runOne(
     concurrency: number;
     idleSeconds: number;
     warmupBatches?: number;
+    steadyBatches?: number;
     keepaliveMs?: number;
     crypto?: CryptoChoice;
     client?: P4Client;
@@ -231,7 +248,9 @@ async function runOne(
   /** the server's `limits.cookieThreshold` (srmudp; undefined: the default) */
   threshold: number | undefined,
 ): Promise<P4Row> {
-  const warmups = Math.max(0, Math.floor(opts.warmupBatches ?? 1));
+  const steadyN = Math.max(0, Math.floor(opts.steadyBatches ?? 1));
+  // no steady batch, no warm-up either: cold figures only
+  const warmups = steadyN === 0 ? 0 : Math.max(0, Math.floor(opts.warmupBatches ?? 0));
   const client = opts.client ?? 'light';
   const ka = [
     ...(opts.keepaliveMs ? ['--keepalive', String(opts.keepaliveMs)] : []),
@@ -295,7 +314,7 @@ async function runOne(
     const cold = await batch();
     const mem = await heapNow();
     const batches = [cold];
-    for (let i = 0; i < warmups && cold.ok === opts.peers; i++) {
+    for (let i = 0; i < warmups + steadyN && cold.ok === opts.peers; i++) {
       // close every connection, wait until the server dropped them all (closing periods
       // included; no forced GC, its settle says why); the clients come back with new sockets
       // and new identities
@@ -308,7 +327,18 @@ async function runOne(
       batches.push(await batch());
     }
     const last = batches.at(-1) as typeof cold;
-    const warm = batches.length > 1 ? last : null;
+    // the steady batches: what ran after the warm-up (none when the cold batch failed)
+    const steady = batches.length > 1 ? batches.slice(1 + warmups) : [];
+    const warm =
+      steady.length > 0
+        ? {
+            handshakesPerSec: medianOf(steady.map((b) => b.handshakesPerSec)),
+            cpuMs: medianOf(steady.map((b) => b.cpuMs)),
+            sent: medianOf(steady.map((b) => b.sent)),
+            received: medianOf(steady.map((b) => b.received)),
+            cookieReplies: medianOf(steady.map((b) => b.cookieReplies)),
+          }
+        : null;
     const warmMem = warm ? await heapNow() : mem;
     const ok = last.ok;
     const n = Math.max(ok, 1);
@@ -341,7 +371,8 @@ async function runOne(
       serverDatagramsSentPerHandshake: cold.sent,
       serverDatagramsReceivedPerHandshake: cold.received,
       serverCookieRepliesPerHandshake: cold.cookieReplies,
-      warmupBatches: batches.length - 1,
+      warmupBatches: batches.length - 1 - steady.length,
+      steadyBatches: steady.length,
       warmHandshakesPerSec: warm ? warm.handshakesPerSec : Number.NaN,
       warmServerCpuMsPerHandshake: warm ? warm.cpuMs : Number.NaN,
       warmServerDatagramsSentPerHandshake: warm ? warm.sent : Number.NaN,
@@ -389,6 +420,11 @@ export function marginalHeap(
   };
 }
 
+/** The median of one figure over the steady batches: NaN when a batch lacks it (it failed). */
+function medianOf(xs: number[]): number {
+  return xs.some((x) => Number.isNaN(x)) ? Number.NaN : summarize(xs).median;
+}
+
 function splitEven(total: number, parts: number): number[] {
   const out: number[] = [];
   for (let i = 0; i < parts; i++) out.push(Math.floor(total / parts) + (i < total % parts ? 1 : 0));
@@ -396,13 +432,22 @@ function splitEven(total: number, parts: number): number[] {
 }
 
 /**
- * A P4 row's handshake figures for the summary and the handshake profile: the warm batch
- * (steady state) when one was measured, the cold batch otherwise (cold-only runs, and reports
- * written before the warm-up, whose rows lack the warm fields).
+ * A P4 row's handshake figures for the summary and the handshake profile: the steady state
+ * (the medians of the steady batches) when measured, the cold batch otherwise (cold-only runs,
+ * and reports written before the warm-up, whose rows lack the warm fields).
  */
 export function p4Steady(row: P4Row): { warm: boolean; label: string; perSec: number; cpuMs: number } {
   const w = row.warmServerCpuMsPerHandshake;
-  if (row.warmupBatches > 0 && w !== undefined && Number.isFinite(w))
+  const steady = row.steadyBatches;
+  if (steady !== undefined && steady > 0 && w !== undefined && Number.isFinite(w))
+    return {
+      warm: true,
+      label: `steady state (${steady > 1 ? `median of ${steady} batches` : 'a batch'} of ${row.peers} after the cold one and ${row.warmupBatches} warm-up)`,
+      perSec: row.warmHandshakesPerSec,
+      cpuMs: w,
+    };
+  // reports from before 2026-12-07: one warm batch, after `warmupBatches` (the cold one included)
+  if (steady === undefined && row.warmupBatches > 0 && w !== undefined && Number.isFinite(w))
     return {
       warm: true,
       label: `steady state (after ${row.warmupBatches} warm-up batch${row.warmupBatches > 1 ? 'es' : ''} of ${row.peers})`,

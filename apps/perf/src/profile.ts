@@ -184,8 +184,8 @@ export async function profileSrmudp(bytes: number, n = 10): Promise<ProfileResul
 
 export interface HandshakeProfileResult {
   peers: number;
-  /** batches of `peers` fresh clients connected and dropped before the profiled one (absent in
-   * reports written before the warm-up: the profile was of the cold batch) */
+  /** batches of `peers` fresh clients connected and dropped before the profiled one, the cold one
+   * included (absent in reports written before the warm-up: the profile was of the cold batch) */
   warmupBatches?: number;
   /** srmudp's crypto backend on the server and the clients */
   backend: string | null;
@@ -197,7 +197,7 @@ export interface HandshakeProfileResult {
 
 /**
  * The P4 server (srmudp) profiled while it accepts `peers` connections (handshake phase only),
- * in steady state as P4's summary line: the batch after `warmupBatches` of fresh clients.
+ * in steady state: the batch after the cold one and `warmupBatches` more, of fresh clients.
  */
 export async function profileHandshakes(
   peers: number,
@@ -213,6 +213,7 @@ export async function profileHandshakes(
       idleSeconds: 1,
       // the server's profile file keeps the last batch's handshake phase
       warmupBatches,
+      steadyBatches: 1,
       protos: ['srmudp'],
       serverEnv: { PERF_CPU_PROFILE: join(dir, 'server.cpuprofile') },
     });
@@ -223,7 +224,8 @@ export async function profileHandshakes(
     const s = p4Steady(row);
     return {
       peers,
-      warmupBatches: s.warm ? row.warmupBatches : 0,
+      // the batches before the profiled one, the cold one included
+      warmupBatches: s.warm ? 1 + row.warmupBatches : 0,
       backend: row.backend,
       handshakesPerSec: s.perSec,
       serverCpuMsPerHandshake: s.cpuMs,

@@ -29,8 +29,10 @@ export interface RunOptions {
   p4ClientProcesses: number;
   p4Concurrency: number;
   p4IdleSeconds: number;
-  /** P4 warm-up batches (of p4Peers connections) before the warm, steady-state batch; 0 = cold only */
+  /** P4 warm-up batches (of p4Peers connections) run after the cold one and discarded */
   p4WarmupBatches: number;
+  /** P4 steady-state batches after the warm-up, their medians the warm figures; 0 = cold only */
+  p4SteadyBatches: number;
   /** extra srmudp-only P4 points (peer counts) showing how per-connection costs scale; [] = none */
   p4ScalePeers: number[];
   command: string;
@@ -52,7 +54,8 @@ export function defaultOptions(quick: boolean): RunOptions {
         p4ClientProcesses: 2,
         p4Concurrency: 16,
         p4IdleSeconds: 3,
-        p4WarmupBatches: 1,
+        p4WarmupBatches: 0,
+        p4SteadyBatches: 1,
         p4ScalePeers: [],
         command: 'srmudp-perf --quick',
         log: () => {},
@@ -72,8 +75,10 @@ export function defaultOptions(quick: boolean): RunOptions {
         p4ClientProcesses: 4,
         p4Concurrency: 16,
         p4IdleSeconds: 30,
-        // batches 1-2 after the cold one still above batches 3-5, which are flat (README)
+        // the batches after the cold one fall until the fourth or fifth, then vary by ±15% from
+        // batch to batch on this shared VM: 3 warm-up batches, then the median of 5 (README)
         p4WarmupBatches: 3,
+        p4SteadyBatches: 5,
         p4ScalePeers: [100],
         command: 'pnpm bench',
         log: () => {},
@@ -150,6 +155,7 @@ export async function runReport(o: RunOptions): Promise<Report> {
         concurrency: o.p4Concurrency,
         idleSeconds: o.p4IdleSeconds,
         warmupBatches: o.p4WarmupBatches,
+        steadyBatches: o.p4SteadyBatches,
         log: o.log,
       })
     : null;
@@ -162,6 +168,7 @@ export async function runReport(o: RunOptions): Promise<Report> {
         concurrency: o.p4Concurrency,
         idleSeconds: o.p4IdleSeconds,
         warmupBatches: o.p4WarmupBatches,
+        steadyBatches: o.p4SteadyBatches,
         protos: ['srmudp'],
         log: o.log,
       });
@@ -176,6 +183,7 @@ export async function runReport(o: RunOptions): Promise<Report> {
       // (its handshakes are the figure: a short idle window)
       idleSeconds: Math.min(3, o.p4IdleSeconds),
       warmupBatches: o.p4WarmupBatches,
+      steadyBatches: o.p4SteadyBatches,
       protos: ['srmudp'],
       cookieThreshold: P4_COOKIES_OFF_THRESHOLD,
       log: o.log,

@@ -42,7 +42,7 @@ function row(proto: 'srmudp' | 'tcp', over: Partial<P4Row> = {}): P4Row {
   };
 }
 
-function report(rows: P4Row[], warmupBatches: number): Omit<Report, 'summary'> {
+function report(rows: P4Row[], warmupBatches: number, steadyBatches?: number): Omit<Report, 'summary'> {
   const p4: P4Result = {
     peers: 1000,
     clientProcesses: 4,
@@ -50,6 +50,7 @@ function report(rows: P4Row[], warmupBatches: number): Omit<Report, 'summary'> {
     concurrencyPerProcess: 16,
     idleSeconds: 1,
     warmupBatches,
+    ...(steadyBatches === undefined ? {} : { steadyBatches }),
     rows,
     scaling: [],
   };
@@ -96,11 +97,43 @@ describe('P4 cold and warm (steady-state) handshakes', () => {
     expect(md).toContain('| 500 / 800 |');
     expect(md).toContain('| 1.00 / 0.50 |');
     expect(md).toContain('3.00 / 3.00; 2.00 / 2.00');
-    expect(md).toContain('after 1 warm-up\nbatch of 1000 connections');
+    // a report written before the steady batches: one warm batch, "after 1" counted the cold one
+    expect(md).toContain('the batch of 1000 connections after 1 warm-up batch (the cold one included)');
     expect(md).not.toContain('NaN');
   });
 
-  it('without a warm batch (--p4-warmup 0, or a report from before the warm-up) the lines are the cold ones, labelled cold', () => {
+  it('since 2026-12-07 the steady state is the median of several batches after the warm-up, and says so', () => {
+    const steady: Partial<P4Row> = {
+      warmupBatches: 3,
+      steadyBatches: 5,
+      batchCpuMsPerHandshake: [1.2, 1.1, 0.8, 0.7, 0.62, 0.7, 0.55, 0.66, 0.6],
+      warmServerCpuMsPerHandshake: 0.62,
+      warmHandshakesPerSec: 900,
+    };
+    const s = row('srmudp', steady);
+    expect(p4Steady(s)).toEqual({
+      warm: true,
+      label: 'steady state (median of 5 batches of 1000 after the cold one and 3 warm-up)',
+      perSec: 900,
+      cpuMs: 0.62,
+    });
+    expect(p4Steady(row('srmudp', { ...steady, steadyBatches: 1 })).label).toBe(
+      'steady state (a batch of 1000 after the cold one and 3 warm-up)',
+    );
+    // no steady batch: the cold figures, whatever the warm fields hold
+    expect(p4Steady(row('srmudp', { ...steady, warmupBatches: 0, steadyBatches: 0 })).warm).toBe(false);
+    const r = report([s, row('tcp', { ...steady, warmServerCpuMsPerHandshake: 0.03 })], 3, 5);
+    const summary = buildSummary(r);
+    expect(summary.find((l) => l.id === 'P4.hscore')?.srmudp).toBeCloseTo(1000 / 0.62, 9);
+    expect(summary.find((l) => l.id === 'P4.hscore')?.figure).toContain('median of 5 batches');
+    const md = renderMarkdown({ ...r, summary });
+    expect(md).toContain('after the cold batch and 3 warm-up batches of 1000 connections');
+    expect(md).toContain('the median of 5 batches of 1000');
+    expect(md).toContain('CPU ms/handshake by batch: 1.200, 1.100, 0.800');
+    expect(md).not.toContain('NaN');
+  });
+
+  it('without a warm batch (--p4-steady 0, or a report from before the warm-up) the lines are the cold ones, labelled cold', () => {
     const noWarm: Partial<P4Row> = {
       warmupBatches: 0,
       warmHandshakesPerSec: Number.NaN,

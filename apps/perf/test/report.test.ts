@@ -38,6 +38,9 @@ describe('srmudp-perf quick mode (P1 + P4)', () => {
     p4Peers: PEERS,
     p4ClientProcesses: 2,
     p4IdleSeconds: 1,
+    // one warm-up batch after the cold one, then three steady batches (the warm figures their medians)
+    p4WarmupBatches: 1,
+    p4SteadyBatches: 3,
     command: 'vitest',
   };
 
@@ -91,11 +94,15 @@ describe('srmudp-perf quick mode (P1 + P4)', () => {
       expect(row.failed).toBe(0);
       finite(row.heapBytesPerConn);
       positive(row.handshakesPerSec);
-      // quick mode: one warm-up batch, then the warm batch from fresh clients
+      // the cold batch, one warm-up batch, three steady batches from fresh clients
       expect(row.warmupBatches).toBe(1);
-      expect(row.batchCpuMsPerHandshake).toHaveLength(2);
+      expect(row.steadyBatches).toBe(3);
+      expect(row.batchCpuMsPerHandshake).toHaveLength(5);
+      for (const x of row.batchCpuMsPerHandshake) positive(x);
+      // the warm CPU is the median of the steady batches', not the last batch's, not the warm-up's
+      const steady = row.batchCpuMsPerHandshake.slice(2).sort((a, b) => a - b);
+      expect(row.warmServerCpuMsPerHandshake).toBe(steady[1]);
       positive(row.warmHandshakesPerSec);
-      positive(row.warmServerCpuMsPerHandshake);
       positive(row.idleSeconds);
       expect(Number.isFinite(row.idleCpuUsPerConnPerSec)).toBe(true);
       expect(row.idleCpuUsPerConnPerSec).toBeGreaterThanOrEqual(0);
@@ -194,7 +201,7 @@ describe('srmudp-perf quick mode (P1 + P4)', () => {
           clientProcesses: 1,
           concurrency: 4,
           idleSeconds: 0,
-          warmupBatches: 0,
+          steadyBatches: 0,
           protos: ['srmudp'],
           cookieThreshold,
         })
