@@ -62,7 +62,7 @@ function steadyText(p: P4Result): string {
     return `the batch of ${p.peers} connections after ${w} warm-up batch${w === 1 ? '' : 'es'} (the cold one included).`;
   if (s === 0) return 'not measured in this run (no steady batch).';
   return `after the cold batch and ${w} warm-up batch${w === 1 ? '' : 'es'} of ${p.peers} connections (discarded: the CPU per handshake
-falls over the first four or five batches as V8 optimises), ${s === 1 ? `one batch of ${p.peers}` : `the median of ${s} batches of ${p.peers}, each figure's own (one batch varies by about ±15% on a shared 2-core machine)`}.`;
+fell over the first four or five batches on 2026-12-07), ${s === 1 ? `one batch of ${p.peers}` : `the median of ${s} batches of ${p.peers}, each figure's own (one batch varies by about ±15% on a shared 2-core machine)`}.`;
 }
 
 /** "cold / warm" cell of the P4 table (warm n/a when no warm batch ran) */
