@@ -68,7 +68,7 @@ function isProfilerStart(n: CpuProfileNode): boolean {
 /**
  * Self time per (file, function) in ms, idle excluded, and so is the profiler's own start: the
  * samples under the worker's `startProfile` (V8 logs every compiled function when profiling
- * starts, ~50 ms, which a 300-handshake profile showed as 19 % "dispatch").
+ * starts: tens of ms, 19 % "dispatch" of a 300-handshake profile).
  */
 export function selfTimes(
   profile: CpuProfile,
@@ -218,12 +218,13 @@ export interface HandshakeProfileResult {
 
 /**
  * The P4 server (srmudp) profiled while it accepts `peers` connections (handshake phase only),
- * in steady state: the batch after the cold one and `warmupBatches` more, of fresh clients.
+ * in steady state: the batch after `batchesBefore` batches of fresh clients, the cold one
+ * included (default 4: the cold one and 3 warm-up batches; 0 profiles the cold batch).
  */
 export async function profileHandshakes(
   peers: number,
   n = 10,
-  warmupBatches = 3,
+  batchesBefore = 4,
 ): Promise<HandshakeProfileResult> {
   const dir = mkdtempSync(join(tmpdir(), 'srmudp-perf-hsprof-'));
   try {
@@ -233,8 +234,8 @@ export async function profileHandshakes(
       concurrency: 16,
       idleSeconds: 1,
       // the server's profile file keeps the last batch's handshake phase
-      warmupBatches,
-      steadyBatches: 1,
+      warmupBatches: Math.max(0, batchesBefore - 1),
+      steadyBatches: batchesBefore > 0 ? 1 : 0,
       protos: ['srmudp'],
       serverEnv: { PERF_CPU_PROFILE: join(dir, 'server.cpuprofile') },
     });

@@ -142,7 +142,7 @@ function openNow(): number {
  * PERF_CPU_PROFILE) the profiler afresh; the file keeps the last batch's profile.
  */
 function startHandshakePhase(): void {
-  // the profiler first: its start (code logging, ~50 ms) stays out of the batch's CPU
+  // the profiler first: its start (V8 logs every compiled function: tens of ms) stays out of the batch's CPU
   startProfile();
   count = 0;
   firstAt = 0;

@@ -169,7 +169,7 @@ async function start(): Promise<void> {
 
 onMessage(async (m) => {
   if (m.t === 'arm') {
-    // the profiler first: its start (code logging, ~50 ms) stays out of the measured CPU
+    // the profiler first: its start (V8 logs every compiled function: tens of ms) stays out of the measured CPU
     startProfile();
     cpuStart = process.cpuUsage();
     send({ t: 'armed' });

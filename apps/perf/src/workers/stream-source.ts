@@ -57,7 +57,7 @@ async function pump(w: Writable): Promise<void> {
 }
 
 async function go(m: Record<string, unknown>): Promise<void> {
-  // the profiler first: its start (code logging, ~50 ms) stays out of the measured CPU
+  // the profiler first: its start (V8 logs every compiled function: tens of ms) stays out of the measured CPU
   startProfile();
   cpuStart = process.cpuUsage();
   const startAt = wallMs();
