@@ -176,12 +176,22 @@ export async function runP4(opts: {
     client: opts.client ?? 'light',
     concurrencyPerProcess: opts.concurrency,
     idleSeconds: opts.idleSeconds,
-    warmupBatches: opts.steadyBatches === 0 ? 0 : (opts.warmupBatches ?? 0),
-    steadyBatches: opts.steadyBatches ?? 1,
+    warmupBatches: batchPlan(opts).warmups,
+    steadyBatches: batchPlan(opts).steadyN,
     rows,
     scaling: [],
     variants: [],
   };
+}
+
+/** The batches after the cold one that runP4's options ask for (defaults 0 and 1): no steady
+ * batch, no warm-up either (cold figures only). */
+function batchPlan(opts: { warmupBatches?: number; steadyBatches?: number }): {
+  warmups: number;
+  steadyN: number;
+} {
+  const steadyN = Math.max(0, Math.floor(opts.steadyBatches ?? 1));
+  return { warmups: steadyN === 0 ? 0 : Math.max(0, Math.floor(opts.warmupBatches ?? 0)), steadyN };
 }
 
 /** A row's variant: the server's cookie threshold when the run set one, and its text. */
@@ -248,9 +258,7 @@ async function runOne(
   /** the server's `limits.cookieThreshold` (srmudp; undefined: the default) */
   threshold: number | undefined,
 ): Promise<P4Row> {
-  const steadyN = Math.max(0, Math.floor(opts.steadyBatches ?? 1));
-  // no steady batch, no warm-up either: cold figures only
-  const warmups = steadyN === 0 ? 0 : Math.max(0, Math.floor(opts.warmupBatches ?? 0));
+  const { warmups, steadyN } = batchPlan(opts);
   const client = opts.client ?? 'light';
   const ka = [
     ...(opts.keepaliveMs ? ['--keepalive', String(opts.keepaliveMs)] : []),
@@ -439,18 +447,16 @@ function splitEven(total: number, parts: number): number[] {
 export function p4Steady(row: P4Row): { warm: boolean; label: string; perSec: number; cpuMs: number } {
   const w = row.warmServerCpuMsPerHandshake;
   const steady = row.steadyBatches;
-  if (steady !== undefined && steady > 0 && w !== undefined && Number.isFinite(w))
+  const wb = row.warmupBatches;
+  // reports from before 2026-12-07 have no steadyBatches: one warm batch after `warmupBatches`
+  // (the cold one included)
+  if ((steady ?? wb) > 0 && w !== undefined && Number.isFinite(w))
     return {
       warm: true,
-      label: `steady state (${steady > 1 ? `median of ${steady} batches` : 'a batch'} of ${row.peers} after the cold one and ${row.warmupBatches} warm-up)`,
-      perSec: row.warmHandshakesPerSec,
-      cpuMs: w,
-    };
-  // reports from before 2026-12-07: one warm batch, after `warmupBatches` (the cold one included)
-  if (steady === undefined && row.warmupBatches > 0 && w !== undefined && Number.isFinite(w))
-    return {
-      warm: true,
-      label: `steady state (after ${row.warmupBatches} warm-up batch${row.warmupBatches > 1 ? 'es' : ''} of ${row.peers})`,
+      label:
+        steady === undefined
+          ? `steady state (after ${wb} warm-up batch${wb > 1 ? 'es' : ''} of ${row.peers})`
+          : `steady state (${steady > 1 ? `median of ${steady} batches` : 'a batch'} of ${row.peers} after the cold one and ${wb} warm-up)`,
       perSec: row.warmHandshakesPerSec,
       cpuMs: w,
     };

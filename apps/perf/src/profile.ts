@@ -77,20 +77,15 @@ export function selfTimes(
   const parentOf = new Map<number, CpuProfileNode>();
   for (const n of profile.nodes) byId.set(n.id, n);
   for (const n of profile.nodes) for (const c of n.children ?? []) parentOf.set(c, n);
-  // the nodes under the profiler's start (its subtree)
-  const starting = new Set<number>();
-  const mark = (n: CpuProfileNode): void => {
-    starting.add(n.id);
-    for (const c of n.children ?? []) {
-      const child = byId.get(c);
-      if (child && !starting.has(c)) mark(child);
-    }
+  const underProfilerStart = (n: CpuProfileNode): boolean => {
+    for (let x: CpuProfileNode | undefined = n; x; x = parentOf.get(x.id))
+      if (isProfilerStart(x)) return true;
+    return false;
   };
-  for (const n of profile.nodes) if (isProfilerStart(n)) mark(n);
   const out = new Map<string, { file: string; fn: string; line: number; ms: number }>();
   for (let i = 0; i < profile.samples.length; i++) {
     const node = byId.get(profile.samples[i] as number);
-    if (!node || starting.has(node.id)) continue;
+    if (!node || underProfilerStart(node)) continue;
     let fn = node.callFrame.functionName || '(anonymous)';
     if (fn === '(idle)') continue;
     let file = shortFile(node.callFrame.url);

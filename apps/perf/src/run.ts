@@ -148,14 +148,15 @@ export async function runReport(o: RunOptions): Promise<Report> {
   if (!p3) skipped('P3 connect time eim × eim');
   else if (!p3.ran) notMeasured.push({ figure: 'P3 connect time eim × eim', reason: p3.reason ?? 'unknown' });
 
+  // every P4 run (the main one, the scaling points, the variant) takes the same batches
+  const p4Batches = { warmupBatches: o.p4WarmupBatches, steadyBatches: o.p4SteadyBatches };
   const p4 = want('P4')
     ? await runP4({
         peers: o.p4Peers,
         clientProcesses: o.p4ClientProcesses,
         concurrency: o.p4Concurrency,
         idleSeconds: o.p4IdleSeconds,
-        warmupBatches: o.p4WarmupBatches,
-        steadyBatches: o.p4SteadyBatches,
+        ...p4Batches,
         log: o.log,
       })
     : null;
@@ -167,8 +168,7 @@ export async function runReport(o: RunOptions): Promise<Report> {
         clientProcesses: Math.min(o.p4ClientProcesses, Math.max(1, Math.ceil(peers / 50))),
         concurrency: o.p4Concurrency,
         idleSeconds: o.p4IdleSeconds,
-        warmupBatches: o.p4WarmupBatches,
-        steadyBatches: o.p4SteadyBatches,
+        ...p4Batches,
         protos: ['srmudp'],
         log: o.log,
       });
@@ -182,8 +182,7 @@ export async function runReport(o: RunOptions): Promise<Report> {
       concurrency: o.p4Concurrency,
       // (its handshakes are the figure: a short idle window)
       idleSeconds: Math.min(3, o.p4IdleSeconds),
-      warmupBatches: o.p4WarmupBatches,
-      steadyBatches: o.p4SteadyBatches,
+      ...p4Batches,
       protos: ['srmudp'],
       cookieThreshold: P4_COOKIES_OFF_THRESHOLD,
       log: o.log,
