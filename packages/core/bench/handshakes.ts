@@ -14,9 +14,13 @@
  * so a `--cpu-prof` profile separates them from the clients'. Run:
  * npx tsx --conditions=source packages/core/bench/handshakes.ts [connections=1000] [rounds=3] [noble|node|sodium]
  * env STEP (virtual ms per turn, default 4), COOKIE_THRESHOLD (the server's
- * limits.cookieThreshold; e.g. 1000000000: no cookie round trip)
+ * limits.cookieThreshold; e.g. 1000000000: no cookie round trip), ALLOC=1 (the last round runs
+ * under V8's sampling heap profiler, garbage included, and the bytes the server's calls allocated
+ * per accepted connection are printed, by function: what feeds its GC; that round's CPU figure
+ * then includes the profiler's cost)
  */
 import { randomBytes } from 'node:crypto';
+import { Session } from 'node:inspector';
 import { type CryptoBackend, identityFromSecret, nobleBackend } from '@srmudp/crypto';
 import { nodeBackend, sodiumBackend } from '@srmudp/crypto-node';
 import type { Address } from '@srmudp/wire';
@@ -199,12 +203,67 @@ function serverTurn(
   return { datagrams, connected };
 }
 
+/** A node of V8's sampling heap profile (HeapProfiler.SamplingHeapProfileNode). */
+interface HeapNode {
+  callFrame: { functionName: string; url: string; lineNumber: number };
+  selfSize: number;
+  children: HeapNode[];
+}
+
+function post<T>(session: Session, method: string, params?: object): Promise<T> {
+  return new Promise((resolve, reject) =>
+    session.post(method, params, (err, res) => (err ? reject(err) : resolve(res as T))),
+  );
+}
+
+/** Bytes allocated under `serverTurn` (this file's), by allocating function `name file:line`. */
+function serverAllocations(head: HeapNode): Map<string, number> {
+  const by = new Map<string, number>();
+  const visit = (n: HeapNode, under: boolean): void => {
+    const f = n.callFrame;
+    const inServer = under || (f.functionName === 'serverTurn' && f.url.endsWith('handshakes.ts'));
+    if (inServer && n.selfSize > 0) {
+      // (tsx's compiled TypeScript reports line 0: no line then)
+      const line = f.lineNumber > 0 ? `:${f.lineNumber + 1}` : '';
+      const where = f.url ? `${f.url.split('/').slice(-2).join('/')}${line}` : '(native)';
+      const k = `${f.functionName || '(anonymous)'} ${where}`;
+      by.set(k, (by.get(k) ?? 0) + n.selfSize);
+    }
+    for (const c of n.children) visit(c, inServer);
+  };
+  visit(head, false);
+  return by;
+}
+
+const profiler = process.env.ALLOC === '1' ? new Session() : null;
 for (let r = 0; r < rounds; r++) {
   calls.clear();
+  const sampling = profiler !== null && r === rounds - 1;
+  if (sampling) {
+    profiler.connect();
+    await post(profiler, 'HeapProfiler.startSampling', {
+      samplingInterval: 1024,
+      includeObjectsCollectedByMajorGC: true,
+      includeObjectsCollectedByMinorGC: true,
+    });
+  }
   const { usPerConn, sentPerConn } = run();
   console.log(
-    `round ${r}: server ${usPerConn.toFixed(0)} µs CPU per accepted connection, ${sentPerConn.toFixed(2)} datagrams sent per connection (${backendName})`,
+    `round ${r}: server ${usPerConn.toFixed(0)} µs CPU per accepted connection, ${sentPerConn.toFixed(2)} datagrams sent per connection (${backendName})${sampling ? ', under the heap profiler' : ''}`,
   );
+  if (sampling) {
+    const { profile } = await post<{ profile: { head: HeapNode } }>(profiler, 'HeapProfiler.stopSampling');
+    profiler.disconnect();
+    const by = [...serverAllocations(profile.head)].sort((a, b) => b[1] - a[1]);
+    const total = by.reduce((s, [, v]) => s + v, 0);
+    console.log(
+      `server allocations (round ${r}, sampled every 1 KiB, garbage included): ${(total / N / 1024).toFixed(1)} KiB per accepted connection; top functions, bytes per connection:`,
+    );
+    for (const [k, v] of by.slice(0, 15))
+      console.log(
+        `  ${(v / N).toFixed(0).padStart(7)} B  ${((100 * v) / total).toFixed(1).padStart(5)} %  ${k}`,
+      );
+  }
 }
 // the last round's calls, each kind timed by replaying its first call
 let floorUs = 0;

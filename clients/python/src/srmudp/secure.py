@@ -922,9 +922,13 @@ class SecureEndpoint:
             channel.install(now, session, channel.next_options, False, rtt)
         return DataResult(channel, pn, r)
 
-    def _cookie_reply(self, now: float, frm: Address, pkt: HandshakePacket, raw: bytes, reason: DropReason) -> DropReason:
-        """Sends a cookie reply unless the source is over its cookie budget; counts ``reason``."""
-        src = self._sources.of(frm)
+    def _cookie_reply(
+        self, now: float, frm: Address, src: Source | None, pkt: HandshakePacket, raw: bytes, reason: DropReason
+    ) -> DropReason:
+        """Sends a cookie reply unless the source is over its cookie budget; counts ``reason``.
+        ``src``: ``frm``'s source when the caller has looked it up already (under load)."""
+        if src is None:
+            src = self._sources.of(frm)
         if self._cookie_rate.take(now, src):
             key = cookie_key(self.identity.x25519_public if pkt.pattern == PATTERN_IK else None)
             nonce, sealed = self._cookies.seal_cookie(now, address_bytes(*frm), key, mac1_of(raw))
@@ -976,9 +980,9 @@ class SecureEndpoint:
             return self._drop("bad_mac1")
         # 2. mac2: when present it must be valid; under load it is required (§5.4.7)
         if has_mac2 and not self._cookies.verify_mac2(now, raw, address_bytes(*frm)):
-            return self._cookie_reply(now, frm, pkt, raw, "bad_mac2")
+            return self._cookie_reply(now, frm, src, pkt, raw, "bad_mac2")
         if not has_mac2 and under_load:
-            return self._cookie_reply(now, frm, pkt, raw, "under_load")
+            return self._cookie_reply(now, frm, src, pkt, raw, "under_load")
         if src is not None and not self._handshake_rate.take(now, src):
             return self._drop("rate_limited")
         if pkt.sender_index == 0:
