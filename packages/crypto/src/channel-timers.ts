@@ -64,6 +64,8 @@ export function channelDeadline(ch: TimerChannel): number | null {
   // An unconfirmed responder session lives one handshake timeout: the initiator sends under the
   // new keys as soon as it has our response.
   if (ch.next) t = Math.min(t, ch.next.createdAt + tm.handshakeTimeoutMs);
+  const e = earlyAt(ch);
+  if (e !== null && !ch.pending) t = Math.min(t, e);
   if (ch.current) {
     t = Math.min(t, ch.current.createdAt + tm.rejectAfterMs);
     // While a responder-side rekey awaits confirmation the peer already has newer keys.
@@ -98,6 +100,15 @@ export function channelTimeout(ch: TimerChannel, now: number): void {
       return;
     }
   }
+  const e = earlyAt(ch);
+  if (e !== null && !ch.pending && now >= e) {
+    // the early session whose own initiation had timed out: not confirmed within its timeout
+    ch.host.log?.(`${ch.label()}: the session we answered was never used by the peer, dropped`);
+    ch.dropSession(ch.current);
+    ch.current = null;
+    ch.fail('HANDSHAKE_TIMEOUT');
+    return;
+  }
   if (ch.final) {
     const f = ch.final;
     if (f.session.confirmed || !f.session.alive || now >= f.deadline) ch.final = null;
@@ -114,8 +125,16 @@ export function channelTimeout(ch: TimerChannel, now: number): void {
       ch.host.stats.handshakesFailed++;
       ch.host.log?.(`${ch.label()}: no answer to our ${p.pattern} initiation in ${tm.handshakeTimeoutMs} ms`);
       // An early session of a simultaneous open that the peer never used is no connection:
-      // the peer that answered under it is gone, or its initiation was a replay.
+      // the peer that answered under it is gone, or its initiation was a replay. One younger
+      // than a handshake timeout gets the rest of it (earlyAt): the peer's initiation crossed
+      // ours only lately (ours had gone where it never arrived, as through a NAT before a
+      // birthday hit) and its first packet under the session may be on its way.
       const early = ch.current !== null && !ch.current.confirmed;
+      const keepUntil = earlyAt(ch);
+      if (keepUntil !== null && now < keepUntil) {
+        ch.simultaneous = false; // no answer to ours is coming any more: nothing to settle
+        return;
+      }
       if (early) {
         ch.dropSession(ch.current);
         ch.current = null;
@@ -155,6 +174,18 @@ export function channelTimeout(ch: TimerChannel, now: number): void {
 function unansweredAt(ch: TimerChannel, s: TransportSession): number | null {
   if (s.openedCount > 0 || s.sealedCount === 0 || (!s.initiator && s.confirmed)) return null;
   return s.createdAt + ch.host.timing.handshakeTimeoutMs / 2;
+}
+
+/**
+ * When the early session of a simultaneous open (the responder session made current at once,
+ * SecureChannel.installEarly) is given up unless the peer has used it: one handshake timeout
+ * after it began, as an unconfirmed responder session (`next`) lives. Null when the current
+ * session is not such a one.
+ */
+function earlyAt(ch: TimerChannel): number | null {
+  const s = ch.current;
+  if (s === null || s.initiator || s.confirmed) return null;
+  return s.createdAt + ch.host.timing.handshakeTimeoutMs;
 }
 
 function ended(ch: TimerChannel): boolean {

@@ -183,3 +183,64 @@ describe('simultaneous IK initiation', () => {
     }, 120_000);
   }
 });
+
+/**
+ * A late crossing (seen in the NAT lab: a symmetric NAT's side dialled for ~10 s through
+ * addresses that never reached the peer, then the peer's initiation arrived through a birthday
+ * hit): our initiation times out a moment after we answered the peer's. The session we answered
+ * is the connection; it gets its own handshake timeout to be confirmed, not our initiation's.
+ */
+describe('a simultaneous open whose own initiation times out just after the crossing', () => {
+  const nowhere = { host: '10.0.0.9', port: 4000 };
+  function crossing() {
+    const [a, b] = sides(identity(101), identity(202));
+    // A dials an address nobody answers at (the NAT drops it): its initiation never arrives
+    const ca = a.ep.connect(0, { address: nowhere, remoteKey: identity(202).publicKey });
+    run([a, b], 0, { until: 9_900 });
+    expect(ca.pending).not.toBeNull();
+    const cb = b.ep.connect(9_900, { address: a.addr, remoteKey: identity(101).publicKey });
+    // B's initiation reaches A at 9,950: A answers it (the early session of a simultaneous open)
+    for (const w of collect(9_900, [a, b])) if (w.to.host === a.addr.host) deliver(9_950, [a, b], w);
+    const toB = collect(9_950, [a, b]).filter((w) => w.to.host === b.addr.host);
+    expect(a.events.map((e) => e.type)).toEqual(['established']);
+    expect(toB.length).toBeGreaterThan(0);
+    return { a, b, ca, cb, toB };
+  }
+  const failures = (s: Side) => s.events.filter((e) => e.type === 'failed');
+
+  it('our initiation timing out at 10,000 leaves the session we answered at 9,950; the peer confirms it', () => {
+    const { a, b, ca, cb, toB } = crossing();
+    a.ep.handleTimeout(10_000); // A's own initiation: a handshake timeout old
+    collect(10_000, [a, b]);
+    expect(failures(a)).toEqual([]);
+    expect(ca.pending).toBeNull();
+    expect(ca.isEstablished).toBe(true);
+    // A's response reaches B (late: a loaded path); B's first packet confirms the session at A
+    for (const w of toB) deliver(10_050, [a, b], w);
+    expect(cb.isEstablished).toBe(true);
+    expect(a.ep.handle(10_060, b.addr, cb.seal(0, Uint8Array.of(7)))).toMatchObject({ type: 'data' });
+    expect(ca.current?.confirmed).toBe(true);
+    // A's upper layer answers at once (core does: an ACK), so B's keys count as answered
+    expect(b.ep.handle(10_061, a.addr, ca.seal(0, Uint8Array.of(8)))).toMatchObject({ type: 'data' });
+    const end = run([a, b], 10_061, { until: 60_000 });
+    expect(failures(a)).toEqual([]);
+    expect(failures(b)).toEqual([]);
+    expect(ca.handshakeHash).toEqual(cb.handshakeHash);
+    expect(a.events.map((e) => e.type)).toEqual(['established']);
+    expect(b.events.map((e) => e.type)).toEqual(['established']);
+    expect(b.ep.handle(end, a.addr, ca.seal(1, Uint8Array.of(1)))).toMatchObject({ type: 'data' });
+    expect(a.ep.handle(end, b.addr, cb.seal(1, Uint8Array.of(2)))).toMatchObject({ type: 'data' });
+  });
+
+  it('a session we answered that the peer never confirms is given up one handshake timeout after it began', () => {
+    const { a, ca } = crossing();
+    // nothing from B reaches A any more (A never seals: no rekey for want of an answer)
+    run([a], 9_950, { until: 19_949 });
+    expect(failures(a)).toEqual([]);
+    expect(ca.isEstablished).toBe(true);
+    run([a], 19_949, { until: 19_950 });
+    expect(failures(a).map((e) => (e as { code: string }).code)).toEqual(['HANDSHAKE_TIMEOUT']);
+    expect(ca.isEstablished).toBe(false);
+    expect(ca.state).toBe('failed');
+  });
+});
