@@ -20,7 +20,8 @@
  * then includes the profiler's cost)
  */
 import { randomBytes } from 'node:crypto';
-import { Session } from 'node:inspector';
+import type { HeapProfiler } from 'node:inspector';
+import { Session } from 'node:inspector/promises';
 import { type CryptoBackend, identityFromSecret, nobleBackend } from '@srmudp/crypto';
 import { nodeBackend, sodiumBackend } from '@srmudp/crypto-node';
 import type { Address } from '@srmudp/wire';
@@ -203,18 +204,7 @@ function serverTurn(
   return { datagrams, connected };
 }
 
-/** A node of V8's sampling heap profile (HeapProfiler.SamplingHeapProfileNode). */
-interface HeapNode {
-  callFrame: { functionName: string; url: string; lineNumber: number };
-  selfSize: number;
-  children: HeapNode[];
-}
-
-function post<T>(session: Session, method: string, params?: object): Promise<T> {
-  return new Promise((resolve, reject) =>
-    session.post(method, params, (err, res) => (err ? reject(err) : resolve(res as T))),
-  );
-}
+type HeapNode = HeapProfiler.SamplingHeapProfileNode;
 
 /** Bytes allocated under `serverTurn` (this file's), by allocating function `name file:line`. */
 function serverAllocations(head: HeapNode): Map<string, number> {
@@ -241,7 +231,7 @@ for (let r = 0; r < rounds; r++) {
   const sampling = profiler !== null && r === rounds - 1;
   if (sampling) {
     profiler.connect();
-    await post(profiler, 'HeapProfiler.startSampling', {
+    await profiler.post('HeapProfiler.startSampling', {
       samplingInterval: 1024,
       includeObjectsCollectedByMajorGC: true,
       includeObjectsCollectedByMinorGC: true,
@@ -252,7 +242,7 @@ for (let r = 0; r < rounds; r++) {
     `round ${r}: server ${usPerConn.toFixed(0)} µs CPU per accepted connection, ${sentPerConn.toFixed(2)} datagrams sent per connection (${backendName})${sampling ? ', under the heap profiler' : ''}`,
   );
   if (sampling) {
-    const { profile } = await post<{ profile: { head: HeapNode } }>(profiler, 'HeapProfiler.stopSampling');
+    const { profile } = await profiler.post('HeapProfiler.stopSampling');
     profiler.disconnect();
     const by = [...serverAllocations(profile.head)].sort((a, b) => b[1] - a[1]);
     const total = by.reduce((s, [, v]) => s + v, 0);

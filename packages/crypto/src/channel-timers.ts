@@ -100,15 +100,7 @@ export function channelTimeout(ch: TimerChannel, now: number): void {
       return;
     }
   }
-  const e = earlyAt(ch);
-  if (e !== null && !ch.pending && now >= e) {
-    // the early session whose own initiation had timed out: not confirmed within its timeout
-    ch.host.log?.(`${ch.label()}: the session we answered was never used by the peer, dropped`);
-    ch.dropSession(ch.current);
-    ch.current = null;
-    ch.fail('HANDSHAKE_TIMEOUT');
-    return;
-  }
+  if (!ch.pending && expireEarly(ch, now)) return;
   if (ch.final) {
     const f = ch.final;
     if (f.session.confirmed || !f.session.alive || now >= f.deadline) ch.final = null;
@@ -124,17 +116,20 @@ export function channelTimeout(ch: TimerChannel, now: number): void {
       ch.dropPending();
       ch.host.stats.handshakesFailed++;
       ch.host.log?.(`${ch.label()}: no answer to our ${p.pattern} initiation in ${tm.handshakeTimeoutMs} ms`);
-      // An early session of a simultaneous open that the peer never used is no connection:
-      // the peer that answered under it is gone, or its initiation was a replay. One younger
-      // than a handshake timeout gets the rest of it (earlyAt): the peer's initiation crossed
-      // ours only lately (ours had gone where it never arrived, as through a NAT before a
-      // birthday hit) and its first packet under the session may be on its way.
-      const early = ch.current !== null && !ch.current.confirmed;
-      const keepUntil = earlyAt(ch);
-      if (keepUntil !== null && now < keepUntil) {
-        ch.simultaneous = false; // no answer to ours is coming any more: nothing to settle
+      // The early session of a simultaneous open lives by its own deadline (earlyAt), not by
+      // our initiation's: the peer's initiation may have crossed ours only lately (ours had gone
+      // where it never arrived, as through a NAT before a birthday hit) and its first packet
+      // under the session be on its way. No answer to ours is coming: nothing to settle.
+      if (earlyAt(ch) !== null) {
+        ch.simultaneous = false;
+        if (!expireEarly(ch, now))
+          ch.host.log?.(
+            `${ch.label()}: keeping the session we answered until the peer uses it or it times out`,
+          );
         return;
       }
+      // (an unconfirmed session of ours, XX: dropped with the initiation that rekeys it)
+      const early = ch.current !== null && !ch.current.confirmed;
       if (early) {
         ch.dropSession(ch.current);
         ch.current = null;
@@ -186,6 +181,22 @@ function earlyAt(ch: TimerChannel): number | null {
   const s = ch.current;
   if (s === null || s.initiator || s.confirmed) return null;
   return s.createdAt + ch.host.timing.handshakeTimeoutMs;
+}
+
+/**
+ * Drops the early session of a simultaneous open once it is {@link earlyAt} old and the peer has
+ * never used it (the peer that answered under it is gone, or its initiation was a replay: no
+ * connection) and fails the channel; true when it did.
+ */
+function expireEarly(ch: TimerChannel, now: number): boolean {
+  const e = earlyAt(ch);
+  if (e === null || now < e) return false;
+  ch.host.log?.(`${ch.label()}: the session we answered was never used by the peer, dropped`);
+  ch.dropSession(ch.current);
+  ch.current = null;
+  ch.simultaneous = false;
+  ch.fail('HANDSHAKE_TIMEOUT');
+  return true;
 }
 
 function ended(ch: TimerChannel): boolean {
