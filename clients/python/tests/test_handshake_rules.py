@@ -468,3 +468,21 @@ def test_endpoint_close_sends_close_ahead_of_queued_data() -> None:
     assert (c.code, c.reason, c.remote) == (0x105, "going away", True)
     assert net.now < 100  # within about one round trip, not after a drain
     assert len(b.received.get(sid, b"")) < queued
+
+
+def test_keys_lost_with_no_answer_from_the_peer_are_our_close() -> None:
+    """The peer goes silent and our idle timeout is longer than the keys live: every rekey goes
+    unanswered until the keys are rejected (180 s). The connection closes as ours, remote False,
+    code SESSION_EXPIRED (0x14), not as "closed by the peer"."""
+    net = Network(9, Link(latency_ms=10))
+    a = EpPeer(net, A, IA, 19, idle_timeout_ms=400_000, handshake_timeout_ms=4000)
+    b = EpPeer(net, B, IB, 20)
+    a.ep.connect(0, [B], IB.public_key)
+    assert net.run(lambda: bool(a.connected() and b.connected()), max_ms=1000)
+    net.tap = lambda frm, to, d: None if frm == B else d  # b says nothing more
+    assert net.run(lambda: bool(a.closed()), max_ms=200_000)
+    c = a.closed()[0]
+    assert (c.code, c.remote) == (0x14, False)
+    assert c.reason == "session keys expired and no rekey was answered"
+    assert 180_000 <= net.now < 181_000  # reject-after, not earlier
+    assert a.ep.secure.stats["rekeys"] >= 1

@@ -364,7 +364,8 @@ const platformAfter: AfterTimer = (ms, fn) => {
 /**
  * Why a connection closed, as its streams and the named peer's `lastError` report it: the peer
  * went silent (`IDLE_TIMEOUT`), a relay reported it gone and it did not come back (`PEER_GONE`),
- * or a close by either side (`CONNECTION_CLOSED`). The Node façade uses the same codes.
+ * our keys were lost with no answer from it (`SESSION_EXPIRED`), or a close by either side
+ * (`CONNECTION_CLOSED`). The Node façade uses the same codes.
  */
 function closeError(e: Extract<EndpointEvent, { type: 'closed' }>): SrmudpError {
   const why = `closed${e.remote ? ' by the peer' : ''}: ${e.reason || e.code}`;

@@ -455,11 +455,14 @@ export class CoreConnection implements ConnectionApi {
     if (this.stateValue === 'established' && this.paths !== null) this.paths.addStandby(now, route);
   }
 
-  /** @internal Handshake failed or was abandoned before establishment. */
+  /**
+   * @internal Handshake failed or was abandoned before establishment; after it, the keys were
+   * lost here (a close of ours, SESSION_EXPIRED: the peer sent nothing).
+   */
   fail(now: number, error: CoreError): void {
     if (this.stateValue === 'closed') return;
     if (this.connectedEmitted) {
-      this.closeNow(now, CloseCode.SESSION_EXPIRED, error.message, true);
+      this.closeNow(now, CloseCode.SESSION_EXPIRED, error.message, false);
       return;
     }
     this.stateValue = 'closed';

@@ -35,7 +35,11 @@ export const CloseCode = {
   IDLE_TIMEOUT: 0x12,
   /** the peer restarted (new boot id): its old connection state is gone */
   PEER_RESTARTED: 0x13,
-  /** the keys of the session expired and could not be renewed */
+  /**
+   * the connection lost its keys here: they expired and could not be renewed, or the session it
+   * was answering a simultaneous open with was never used by the peer (reported as ours:
+   * `remote: false`; the reason says which)
+   */
   SESSION_EXPIRED: 0x14,
   /**
    * a relay said the peer is gone (its hop session ended) while the connection had no other live
@@ -47,13 +51,18 @@ export const CloseCode = {
 
 /**
  * The error code of a close the peer did not send but that says it is unreachable: our idle
- * timeout (`IDLE_TIMEOUT`, like ETIMEDOUT) or a relay's report that it left and did not come
- * back (`PEER_GONE`); null for the others (a close by the peer, or our own). The façades (Node,
+ * timeout (`IDLE_TIMEOUT`, like ETIMEDOUT), a relay's report that it left and did not come
+ * back (`PEER_GONE`), or keys lost because the peer never answered a handshake
+ * (`SESSION_EXPIRED`); null for the others (a close by the peer, or our own). The façades (Node,
  * browser) name a closed connection's error by it.
  */
-export function lostPeerCode(close: { code: number; remote: boolean }): 'IDLE_TIMEOUT' | 'PEER_GONE' | null {
+export function lostPeerCode(close: {
+  code: number;
+  remote: boolean;
+}): 'IDLE_TIMEOUT' | 'PEER_GONE' | 'SESSION_EXPIRED' | null {
   if (close.remote) return null;
   if (close.code === CloseCode.IDLE_TIMEOUT) return 'IDLE_TIMEOUT';
   if (close.code === CloseCode.PEER_GONE) return 'PEER_GONE';
+  if (close.code === CloseCode.SESSION_EXPIRED) return 'SESSION_EXPIRED';
   return null;
 }

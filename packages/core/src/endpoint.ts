@@ -391,8 +391,13 @@ export class CoreEndpoint implements EndpointApi {
           conn.fail(now, handshakeFailure(ev.code));
           return;
         }
-        // an established connection lost its keys (expired, rekey impossible)
-        conn.fail(now, new CoreError('SESSION_EXPIRED', 'session keys expired'));
+        // an established connection lost its keys: they expired with no rekey answered, or (a
+        // simultaneous open) the peer never used the session we answered its initiation with
+        const why =
+          ev.code === 'HANDSHAKE_TIMEOUT'
+            ? 'the peer never used the session we answered its handshake with'
+            : 'session keys expired and no rekey was answered';
+        conn.fail(now, new CoreError('SESSION_EXPIRED', why));
         return;
       }
     }

@@ -1,7 +1,7 @@
 import type { SecureChannel, SecureEndpoint } from '@srmudp/crypto';
 import { compareBytes } from '@srmudp/wire';
 import { describe, expect, it } from 'vitest';
-import type { Address, Transmit } from '../src/index.js';
+import { type Address, CloseCode, DEFAULTS, lostPeerCode, type Transmit } from '../src/index.js';
 import { ADDR_A, ADDR_B, randomBytes, SimEndpoint, sha256, simPair, Writer } from './helpers.js';
 
 /**
@@ -143,6 +143,52 @@ describe('simultaneous open', () => {
       expect(cha[0]?.handshakeHash).toEqual(chb[0]?.handshakeHash);
       expect(ca.state).toBe('established');
       expect(cb.state).toBe('established');
+    });
+  }
+});
+
+/**
+ * An early session the peer never uses: everything `a` sends is lost, so `b` never sees `a`'s
+ * answer (nor its initiation) while `b`'s initiations reach `a`. `a` reports its connection up on
+ * the session it answered with, keeps it past its own initiation's timeout, and closes it one
+ * handshake timeout after that session began. The keys were lost here, with nothing from the
+ * peer: a close of ours (`remote: false`, SESSION_EXPIRED), not "closed by the peer".
+ */
+describe('an early session the peer never uses', () => {
+  for (const deafWins of [true, false]) {
+    it(`closed here, code SESSION_EXPIRED, remote false (the side whose datagrams are lost ${deafWins ? 'wins' : 'loses'} the tie-break)`, () => {
+      const { net, a, b } = simPair(`simul-unused-${deafWins}`, { link: { latencyMs: ONE_WAY } });
+      const [win, lose] = order(a, b);
+      const [deaf, peer] = deafWins ? [win, lose] : [lose, win];
+      const poll = deaf.pollTransmit.bind(deaf);
+      let lost = 0;
+      deaf.pollTransmit = (now) => {
+        for (let t = poll(now); t !== null; t = poll(now)) lost++;
+        return null;
+      };
+      const conn = deaf.ep.connect(net.now, {
+        addresses: [deaf === a ? ADDR_B : ADDR_A],
+        remoteKey: peer.key,
+      });
+      peer.ep.connect(net.now, { addresses: [peer === a ? ADDR_B : ADDR_A], remoteKey: deaf.key });
+      net.drive({ until: () => deaf.count('closed') > 0, maxTimeMs: 25_000 });
+      expect(lost).toBeGreaterThan(0);
+      expect(deaf.count('connected')).toBe(1);
+      const closed = deaf.find('closed');
+      expect(closed).toEqual([
+        {
+          type: 'closed',
+          id: conn.id,
+          code: CloseCode.SESSION_EXPIRED,
+          reason: 'the peer never used the session we answered its handshake with',
+          remote: false,
+        },
+      ]);
+      expect(lostPeerCode(closed[0] as { code: number; remote: boolean })).toBe('SESSION_EXPIRED');
+      // not before one handshake timeout from the peer's first initiation: kept past our own
+      expect(net.now).toBeGreaterThanOrEqual(DEFAULTS.handshakeTimeoutMs + ONE_WAY);
+      expect(peer.count('connected')).toBe(0);
+      expect(peer.find('connect_failed').map((e) => e.error.code)).toEqual(['HANDSHAKE_TIMEOUT']);
     });
   }
 });

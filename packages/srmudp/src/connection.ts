@@ -357,17 +357,24 @@ export class Connection extends EventEmitter implements StreamHost {
 
   /** The error a stream still open gets for this close (markClosed says which), or null. */
   private closeError(info: CloseInfo): Error | null {
-    const lost = lostPeerCode(info);
-    return info.remote
-      ? new NodeError(
-          'CONNECTION_CLOSED',
-          `connection closed by peer ${this.name}: ${info.reason || `code ${info.code}`}`,
-        )
-      : lost === 'IDLE_TIMEOUT'
-        ? new NodeError('IDLE_TIMEOUT', `connection to ${this.name} timed out (${info.reason})`)
-        : lost === 'PEER_GONE'
-          ? new NodeError('PEER_GONE', `connection to ${this.name} closed: ${info.reason}`)
-          : null;
+    if (info.remote)
+      return new NodeError(
+        'CONNECTION_CLOSED',
+        `connection closed by peer ${this.name}: ${info.reason || `code ${info.code}`}`,
+      );
+    switch (lostPeerCode(info)) {
+      case 'IDLE_TIMEOUT':
+        return new NodeError('IDLE_TIMEOUT', `connection to ${this.name} timed out (${info.reason})`);
+      case 'PEER_GONE':
+        return new NodeError('PEER_GONE', `connection to ${this.name} closed: ${info.reason}`);
+      case 'SESSION_EXPIRED':
+        return new NodeError(
+          'SESSION_EXPIRED',
+          `connection to ${this.name} lost its session: ${info.reason}`,
+        );
+      default:
+        return null; // our own close: streams end quietly
+    }
   }
 
   /** @internal */

@@ -74,6 +74,29 @@ describe('closing', () => {
     expect(await failed).toMatchObject({ code: 'IDLE_TIMEOUT' });
   }, 20_000);
 
+  it('keys lost with no answer from the peer are ours: remote: false, code 0x14, and an open stream fails with SESSION_EXPIRED', async () => {
+    // a simultaneous open in which nothing a sends arrives: a answers b's initiation and is
+    // connected on that session, which b never uses (it never got the answer)
+    const a = await node({ handshakeTimeoutMs: 1000 });
+    const b = await node({ handshakeTimeoutMs: 1000 });
+    a.transport.send = () => {};
+    const dialA = a.connect(b.contactCard());
+    const dialB = b.connect(a.contactCard()).catch((e: unknown) => e);
+    const conn = await dialA;
+    const s = conn.openStream();
+    s.write('unheard');
+    const failed = new Promise<unknown>((r) => s.once('error', r));
+    const info = await new Promise<CloseInfo>((r) => conn.once('close', r));
+    expect(info).toEqual({
+      code: CloseCode.SESSION_EXPIRED,
+      reason: 'the peer never used the session we answered its handshake with',
+      remote: false,
+    });
+    expect(await failed).toMatchObject({ code: 'SESSION_EXPIRED' });
+    expect(String(((await failed) as Error).message)).toMatch(/lost its session: the peer never used/);
+    expect(await dialB).toMatchObject({ code: expect.stringMatching(/TIMEOUT/) });
+  }, 20_000);
+
   it("the peer's close fails an open stream that listens for errors with CONNECTION_CLOSED; one that does not is destroyed quietly; our own close fails none", async () => {
     const a = await node();
     const b = await node();
@@ -150,11 +173,14 @@ describe('replayed handshake initiation (issue 11, defect 1)', () => {
 });
 
 describe('close codes that say the peer is unreachable', () => {
-  it('our idle timeout is IDLE_TIMEOUT, a peer a relay reported gone is PEER_GONE; the rest carry no such code', () => {
+  it('our idle timeout is IDLE_TIMEOUT, a peer a relay reported gone is PEER_GONE, keys lost here SESSION_EXPIRED; the rest carry no such code', () => {
     expect(lostPeerCode({ code: CloseCode.IDLE_TIMEOUT, reason: 'idle timeout', remote: false })).toBe(
       'IDLE_TIMEOUT',
     );
     expect(lostPeerCode({ code: CloseCode.PEER_GONE, reason: 'peer gone', remote: false })).toBe('PEER_GONE');
+    expect(
+      lostPeerCode({ code: CloseCode.SESSION_EXPIRED, reason: 'session keys expired', remote: false }),
+    ).toBe('SESSION_EXPIRED');
     // the same numbers in a CLOSE the peer sent are the peer's doing
     expect(lostPeerCode({ code: CloseCode.PEER_GONE, reason: '', remote: true })).toBeNull();
     expect(lostPeerCode({ code: 0, reason: 'node closed', remote: false })).toBeNull();

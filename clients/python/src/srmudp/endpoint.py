@@ -357,7 +357,8 @@ class Connection:
         if self.state == "closed":
             return
         if self._connected_emitted:
-            self.close_now(CloseCode.SESSION_EXPIRED, str(error), True)
+            # the keys were lost here (the peer sent nothing): a close of ours, remote False
+            self.close_now(CloseCode.SESSION_EXPIRED, str(error), False)
             return
         self.state = "closed"
         self._ep._emit(ConnectFailed(self, error))
@@ -875,7 +876,7 @@ class Endpoint:
             }.get(ev.code, "session keys expired")
             conn.fail(SrmudpError(code, msg))
             return
-        conn.fail(SrmudpError("SESSION_EXPIRED", "session keys expired"))
+        conn.fail(SrmudpError("SESSION_EXPIRED", "session keys expired and no rekey was answered"))
 
     def _establish(self, now: float, conn: Connection, ch: Channel, handshake_rtt: float | None) -> None:
         """A connection begins. Crypto reports a session only once the peer proved it holds the

@@ -33,6 +33,7 @@ _MAX_RECONNECT_MS = 30_000
 _CLOSING_WAIT_S = 0.5
 #: the endpoint's code for a connection that ended by our own idle timer
 _IDLE_TIMEOUT_CODE = 0x12
+_SESSION_EXPIRED_CODE = 0x14
 
 Address = tuple[str, int]
 PeerTarget = Union[str, Mapping[str, Any]]
@@ -371,6 +372,9 @@ class PeerConnection:
         if not remote and code == _IDLE_TIMEOUT_CODE:
             # our own idle timer (like ETIMEDOUT): the peer said nothing
             err = SrmudpError("IDLE_TIMEOUT", f"connection to {self.label} timed out ({reason})")
+        elif not remote and code == _SESSION_EXPIRED_CODE:
+            # our keys were lost with no answer from the peer to renew them
+            err = SrmudpError("SESSION_EXPIRED", f"connection to {self.label} lost its session ({reason})")
         else:
             err = SrmudpError("CONNECTION_CLOSED", f"connection to {self.label} closed (code {code}: {reason})")
         for s in self._streams.values():

@@ -201,6 +201,7 @@ export function exitCodeOf(e: unknown): number {
     case 'CONNECTION_CLOSED':
     case 'IDLE_TIMEOUT':
     case 'PEER_GONE':
+    case 'SESSION_EXPIRED':
       return EXIT.peer;
     default:
       return EXIT.failed;
