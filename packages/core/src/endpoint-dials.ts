@@ -3,7 +3,8 @@
  * then joins the live connection the peer already has (more candidates, relay circuits), waits
  * (for a relay circuit, or for the peer's previous connection to finish draining), fails
  * (`LIMIT`, `RELAY_REFUSED`, crypto's refusal) or starts its handshake on crypto's channel; and a
- * dial's failed handshake becomes a typed `CoreError` (`handshakeFailure`).
+ * dial's failed handshake becomes a typed `CoreError` (`handshakeFailure`), as the keys an
+ * established connection loses become its close's reason (`keysLost`).
  *
  * Sessions a handshake produces are endpoint-sessions.ts; relay circuits endpoint-circuits.ts;
  * routing of datagrams and crypto's output, and the accept policy, are endpoint.ts.
@@ -197,5 +198,23 @@ export function handshakeFailure(code: string): CoreError {
       return new CoreError('SESSION_EXPIRED', `handshake failed (${code})`);
     default:
       return new CoreError('HANDSHAKE_FAILED', `handshake failed (${code})`);
+  }
+}
+
+/**
+ * Why an established connection lost its keys (crypto's `failed` code after establishment), as
+ * the reason of its SESSION_EXPIRED close.
+ */
+export function keysLost(code: string): string {
+  switch (code) {
+    case 'SESSION_EXPIRED':
+      return 'session keys expired and no rekey was answered';
+    case 'HANDSHAKE_TIMEOUT':
+      // the early session of a simultaneous open, or a new session of ours the peer never confirmed
+      return 'the peer never used the new session (no packet under its keys within the handshake timeout)';
+    case 'PEER_REFUSED':
+      return "the peer's key was refused on a rekey (the accept policy)";
+    default:
+      return `session lost (${code})`;
   }
 }

@@ -25,7 +25,7 @@ import { type ConnectionHost, CoreConnection } from './connection.js';
 import { ConnectionTable } from './connection-table.js';
 import { BOOT_ID_LENGTH, DEFAULTS } from './defaults.js';
 import { EndpointCircuits } from './endpoint-circuits.js';
-import { EndpointDials, handshakeFailure } from './endpoint-dials.js';
+import { EndpointDials, handshakeFailure, keysLost } from './endpoint-dials.js';
 import { EndpointEvents } from './endpoint-events.js';
 import { EndpointSessions } from './endpoint-sessions.js';
 import { CoreError } from './errors.js';
@@ -391,13 +391,8 @@ export class CoreEndpoint implements EndpointApi {
           conn.fail(now, handshakeFailure(ev.code));
           return;
         }
-        // an established connection lost its keys: they expired with no rekey answered, or (a
-        // simultaneous open) the peer never used the session we answered its initiation with
-        const why =
-          ev.code === 'HANDSHAKE_TIMEOUT'
-            ? 'the peer never used the session we answered its handshake with'
-            : 'session keys expired and no rekey was answered';
-        conn.fail(now, new CoreError('SESSION_EXPIRED', why));
+        // an established connection lost its keys here: a close of ours (connection.ts: fail)
+        conn.fail(now, new CoreError('SESSION_EXPIRED', keysLost(ev.code)));
         return;
       }
     }

@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { CloseCode } from '../src/index.js';
 import { ADDR_A, ADDR_B, SimEndpoint, simPair } from './helpers.js';
 
 const text = (s: string) => new TextEncoder().encode(s);
@@ -35,6 +36,29 @@ describe('long-lived connections', () => {
     net.drive({ until: () => a.messages.length > 0, maxTimeMs: 5000 });
     expect(str(a.messages[0]!.data)).toBe('still here');
     expect(a.count('closed') + b.count('closed')).toBe(0);
+  });
+
+  it('keys that expire with no rekey answered close the connection as ours: remote false, SESSION_EXPIRED', () => {
+    // a's idle timeout outlives the keys (180 s): nothing from b after connecting, so every
+    // rekey goes unanswered until the keys are rejected
+    const { net, a, b } = simPair('keys-expire', { a: { idleTimeoutMs: 400_000 } });
+    const conn = a.ep.connect(net.now, { addresses: [ADDR_B], remoteKey: b.key });
+    net.drive({ until: () => b.count('connected') > 0 && a.count('connected') > 0, maxTimeMs: 5000 });
+    const t0 = net.now;
+    net.setLink('b', 'a', { loss: 1 });
+    net.drive({ until: () => a.count('closed') > 0, maxTimeMs: 250_000 });
+    expect(a.find('closed')).toEqual([
+      {
+        type: 'closed',
+        id: conn.id,
+        code: CloseCode.SESSION_EXPIRED,
+        reason: 'session keys expired and no rekey was answered',
+        remote: false,
+      },
+    ]);
+    // after the keys' 180 s (a rekey still out then gets its handshake timeout), not before
+    expect(net.now - t0).toBeGreaterThanOrEqual(170_000);
+    expect(net.now - t0).toBeLessThanOrEqual(200_000);
   });
 
   it('a peer that restarts (new boot, same key) replaces its old connection', () => {

@@ -180,7 +180,8 @@ describe('an early session the peer never uses', () => {
           type: 'closed',
           id: conn.id,
           code: CloseCode.SESSION_EXPIRED,
-          reason: 'the peer never used the session we answered its handshake with',
+          reason:
+            'the peer never used the new session (no packet under its keys within the handshake timeout)',
           remote: false,
         },
       ]);

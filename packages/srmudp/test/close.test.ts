@@ -89,11 +89,13 @@ describe('closing', () => {
     const info = await new Promise<CloseInfo>((r) => conn.once('close', r));
     expect(info).toEqual({
       code: CloseCode.SESSION_EXPIRED,
-      reason: 'the peer never used the session we answered its handshake with',
+      reason: 'the peer never used the new session (no packet under its keys within the handshake timeout)',
       remote: false,
     });
     expect(await failed).toMatchObject({ code: 'SESSION_EXPIRED' });
-    expect(String(((await failed) as Error).message)).toMatch(/lost its session: the peer never used/);
+    expect(String(((await failed) as Error).message)).toMatch(
+      /lost its session: the peer never used the new session/,
+    );
     expect(await dialB).toMatchObject({ code: expect.stringMatching(/TIMEOUT/) });
   }, 20_000);
 
