@@ -486,3 +486,45 @@ def test_keys_lost_with_no_answer_from_the_peer_are_our_close() -> None:
     assert c.reason == "session keys expired and no rekey was answered"
     assert 180_000 <= net.now < 181_000  # reject-after, not earlier
     assert a.ep.secure.stats["rekeys"] >= 1
+
+
+def test_a_peer_whose_close_was_lost_and_that_dials_again_gets_a_new_connection() -> None:
+    """a closes and its CLOSE never arrives, so b still holds the connection; a dials again (same
+    boot id): a rekey for b's channel, but a new connection for a, numbered from 0. b takes it as
+    a new connection (the old one closes as PEER_RESTARTED) instead of acknowledging a's packets
+    as duplicates of the old connection's and never delivering them."""
+    net = Network(10, Link(latency_ms=10))
+    a = EpPeer(net, A, IA, 21)
+    b = EpPeer(net, B, IB, 22)
+
+    def messages(p: EpPeer) -> list[tuple[int, bytes]]:
+        return [
+            (e.conn.id, e.event.data)
+            for e in p.events
+            if isinstance(e, ConnectionEvent) and isinstance(e.event, rel.MessageReceived)
+        ]
+
+    c1 = a.ep.connect(0, [B], IB.public_key)
+    assert net.run(lambda: bool(a.connected() and b.connected()), max_ms=1000)
+    assert c1.send_message(b"first")
+    assert net.run(lambda: len(messages(b)) == 1, max_ms=net.now + 1000)
+    old_id = b.connected()[0].conn.id
+    lost = [True]
+    net.tap = lambda frm, to, d: None if frm == A and lost[0] else d
+    c1.close(net.now, 0, "bye")
+    assert net.run(lambda: c1.finished, max_ms=net.now + 20_000)
+    assert not b.closed()
+    lost[0] = False
+    c2 = a.ep.connect(net.now, [B], IB.public_key)
+    assert net.run(lambda: len(a.connected()) == 2, max_ms=net.now + 5000)
+    assert c2.send_message(b"second")
+    assert net.run(lambda: len(messages(b)) == 2, max_ms=net.now + 5000)
+    fresh = b.connected()[1].conn
+    assert [m for _, m in messages(b)] == [b"first", b"second"] and messages(b)[1][0] == fresh.id != old_id
+    closed = b.closed()
+    assert [(c.conn.id, c.code, c.reason, c.remote) for c in closed] == [
+        (old_id, 0x13, "peer reconnected: its packet numbers started again", True)
+    ]
+    assert fresh.send_message(b"welcome back")
+    assert net.run(lambda: len(messages(a)) == 1, max_ms=net.now + 5000)
+    assert messages(a)[0] == (c2.id, b"welcome back")

@@ -302,6 +302,16 @@ export class CoreConnection implements ConnectionApi {
     this.host.touch(this);
   }
 
+  /**
+   * @internal Whether the peer's first packet under a new session, numbered `packetNumber`, is
+   * numbered at or below one we already had from it: a peer that continues this connection
+   * numbers on (its packet numbers are the connection's, across sessions), so its numbering
+   * started again, in a new connection of its own (it closed this one and its CLOSE was lost).
+   */
+  numberingRestarted(packetNumber: number): boolean {
+    return this.stateValue === 'established' && packetNumber <= this.largestPn;
+  }
+
   /** @internal An authenticated data packet of this connection (`size`: the whole datagram). */
   onPacket(now: number, from: Address, size: number, packetNumber: number, plaintext: Uint8Array): void {
     this.host.touch(this);

@@ -103,6 +103,31 @@ export class EndpointSessions {
   }
 
   /**
+   * The peer's first packet under a new session is numbered at or below one it sent before
+   * (CoreConnection.numberingRestarted): the session began a new connection of the peer's, not a
+   * rekey of `old` (the peer closed `old` and its CLOSE never reached us, then dialled again with
+   * the same boot id). Without this, the new connection's packets would be taken as duplicates
+   * of the old one's, acknowledged and never delivered. `old` closes as the peer's doing
+   * (`PEER_RESTARTED`: its state for `old` is gone) and a fresh connection takes the channel.
+   */
+  reconnected(now: number, old: CoreConnection, channel: SecureChannel, from: Address): CoreConnection {
+    const table = this.host.table;
+    table.unbindChannel(channel);
+    old.channels.detach(channel);
+    old.closeNow(now, CloseCode.PEER_RESTARTED, 'peer reconnected: its packet numbers started again', true);
+    this.host.log?.(
+      `peer ${shortPeerId(channel.remoteKey as Uint8Array)}: a new session numbered from the start: a new connection of the peer's`,
+    );
+    const boot = channel.remoteOptions.get(BOOT_ID_OPTION) ?? null;
+    const next = this.freshConnection(now, channel, (channel.remoteKey as Uint8Array).slice(), boot, {
+      address: from,
+      handshakeRttMs: null,
+    });
+    this.host.replaced(old, next);
+    return next;
+  }
+
+  /**
    * A connection begins. Crypto reports a session only once its address is proven: the initiator
    * got an authenticated answer from it, an XX responder message 3, an IK responder the first
    * packet under the new keys (key confirmation: an initiation alone may be a replay).

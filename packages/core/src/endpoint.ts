@@ -308,11 +308,14 @@ export class CoreEndpoint implements EndpointApi {
     }
     // a rekey completion or a restarted peer must be seen before its data
     this.afterSecure(now);
-    const conn = this.table.ofChannel(r.channel);
+    let conn = this.table.ofChannel(r.channel);
     if (conn === undefined || conn.isFinished) {
       this.drop('no_connection');
       return;
     }
+    // a new session whose first packet is numbered as an old one: the peer's new connection
+    if (r.firstOfSession && conn.numberingRestarted(r.packetNumber))
+      conn = this.sessions.reconnected(now, conn, r.channel, from);
     // the path it arrived on is credited with its size (its 3x anti-amplification budget)
     conn.onPacket(now, from, data.length, r.packetNumber, r.plaintext);
   }

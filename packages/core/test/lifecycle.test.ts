@@ -61,6 +61,47 @@ describe('long-lived connections', () => {
     expect(net.now - t0).toBeLessThanOrEqual(200_000);
   });
 
+  it('a peer whose CLOSE was lost and that dials again (same boot) gets a new connection, not its data acknowledged and dropped', () => {
+    const { net, a, b } = simPair('lost-close-redial');
+    const c1 = a.ep.connect(net.now, { addresses: [ADDR_B], remoteKey: b.key });
+    net.drive({ until: () => b.count('connected') > 0 && a.count('connected') > 0, maxTimeMs: 5000 });
+    expect(c1.sendMessage(text('first'))).toBe(true);
+    net.drive({ until: () => b.messages.length > 0, maxTimeMs: 5000 });
+    const oldId = b.connected()[0]!.id;
+    // a closes; its CLOSE (and every repeat of it) is lost, so b still holds the connection
+    net.setLink('a', 'b', { loss: 1 });
+    c1.close(net.now, 0, 'bye');
+    net.drive({ until: () => a.count('gone') > 0, maxTimeMs: 20_000 });
+    expect(b.count('closed')).toBe(0);
+    net.setLink('a', 'b', {});
+    // a dials b again: a rekey for b's channel, but a new connection for a, numbered from 0
+    const c2 = a.ep.connect(net.now, { addresses: [ADDR_B], remoteKey: b.key });
+    net.drive({ until: () => a.count('connected') === 2, maxTimeMs: 5000 });
+    expect(c2.sendMessage(text('second'))).toBe(true);
+    net.drive({ until: () => b.messages.length === 2, maxTimeMs: 5000 });
+    expect(b.messages.map((m) => str(m.data))).toEqual(['first', 'second']);
+    expect(b.find('closed')).toEqual([
+      {
+        type: 'closed',
+        id: oldId,
+        code: CloseCode.PEER_RESTARTED,
+        reason: 'peer reconnected: its packet numbers started again',
+        remote: true,
+      },
+    ]);
+    const fresh = b.connected()[1]!;
+    expect(fresh.id).not.toBe(oldId);
+    expect(b.messages[1]).toMatchObject({ id: fresh.id });
+    // and the new connection works both ways, for good
+    expect(b.ep.connection(fresh.id)!.sendMessage(text('welcome back'))).toBe(true);
+    net.drive({ until: () => a.messages.length > 0, maxTimeMs: 5000 });
+    expect(str(a.messages[0]!.data)).toBe('welcome back');
+    net.runFor(60_000);
+    expect(a.count('closed')).toBe(1); // c1's, ours
+    expect(b.count('closed')).toBe(1);
+    expect(c2.state).toBe('established');
+  });
+
   it('a peer that restarts (new boot, same key) replaces its old connection', () => {
     const { net, a, b } = simPair('restart');
     a.ep.connect(net.now, { addresses: [ADDR_B], remoteKey: b.key });

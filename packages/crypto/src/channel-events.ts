@@ -79,6 +79,8 @@ export interface SecureTransmit {
 export interface Opened {
   packetNumber: number;
   plaintext: Uint8Array;
+  /** the first packet opened under its session (the host checks the numbering goes on) */
+  firstOfSession: boolean;
 }
 
 /** @internal Who a session index belongs to: a session (with its channel), not a wrapper object

@@ -3,7 +3,18 @@ import type { DropReason } from './stats.js';
 
 /** What {@link SecureEndpoint.handle} did with a datagram. */
 export type HandleResult =
-  | { type: 'data'; channel: SecureChannel; packetNumber: number; plaintext: Uint8Array }
+  | {
+      type: 'data';
+      channel: SecureChannel;
+      packetNumber: number;
+      plaintext: Uint8Array;
+      /**
+       * the first packet opened under its session: a peer that continues a connection across a
+       * new session numbers on from its packets under the older ones (packet numbers are the
+       * connection's), so one numbered at or below them starts a new connection (core checks)
+       */
+      firstOfSession: boolean;
+    }
   | { type: 'handshake' }
   | { type: 'dropped'; reason: DropReason };
 

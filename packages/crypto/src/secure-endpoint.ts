@@ -225,6 +225,7 @@ export class SecureEndpoint {
         channel: this.lastChannel as SecureChannel,
         packetNumber: r.packetNumber,
         plaintext: r.plaintext,
+        firstOfSession: r.firstOfSession,
       };
     }
     // A handshake datagram reaches at most one channel (the responder's initiation or final
@@ -367,7 +368,7 @@ export class SecureEndpoint {
     this.lastChannel = channel;
     // opened: its counters and key confirmation may move the channel's deadlines
     this.timers.touchTimer(channel);
-    return { packetNumber: pn, plaintext: r };
+    return { packetNumber: pn, plaintext: r, firstOfSession: session.openedCount === 1 };
   }
 
   private dataDrop(reason: DropReason): null {

@@ -73,7 +73,11 @@ describe('endpoint options', () => {
     const fromC = cc.seal(1, Uint8Array.of(6));
     expect(cb?.open(1, fromC)).toBeNull();
     expect(b.ep.stats().dropped.unknown_index).toBe(1);
-    expect(cb?.open(1, fromA)).toEqual({ packetNumber: 1, plaintext: Uint8Array.of(5) });
+    expect(cb?.open(1, fromA)).toEqual({
+      packetNumber: 1,
+      firstOfSession: false,
+      plaintext: Uint8Array.of(5),
+    });
     expect(() => a.ep.connect(0, { address: b.addr, remoteKey: a.ep.identity.publicKey })).toThrow(
       RangeError,
     );

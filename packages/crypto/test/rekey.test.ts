@@ -47,21 +47,36 @@ describe('rekey', () => {
     expect(cb.keyPhase).toBe(0);
     const fresh = ca.seal(3, Uint8Array.of(4));
     expect(fresh[0]).toBe(0x91);
-    expect(b.ep.handle(10_001, a.addr, fresh)).toMatchObject({ type: 'data', packetNumber: 3 });
+    // the first packet opened under the new session says so (core checks its number goes on)
+    expect(b.ep.handle(10_001, a.addr, fresh)).toMatchObject({
+      type: 'data',
+      packetNumber: 3,
+      firstOfSession: true,
+    });
     expect(cb.keyPhase).toBe(1);
     // B answers under the new keys (its upper layer acknowledges)
-    expect(a.ep.handle(10_001, b.addr, cb.seal(2, Uint8Array.of(9)))).toMatchObject({ type: 'data' });
+    expect(a.ep.handle(10_001, b.addr, cb.seal(2, Uint8Array.of(9)))).toMatchObject({
+      type: 'data',
+      firstOfSession: true,
+    });
     collect(10_001, [a, b]);
     expect(b.events.map((e) => e.type)).toEqual(['established', 'rekeyed']);
     // Grace period: packets under the old keys still open, both directions.
-    expect(b.ep.handle(10_002, a.addr, old1)).toMatchObject({ type: 'data', packetNumber: 1 });
+    expect(b.ep.handle(10_002, a.addr, old1)).toMatchObject({
+      type: 'data',
+      packetNumber: 1,
+      firstOfSession: false,
+    });
     expect(a.ep.handle(10_002, b.addr, oldFromB)).toMatchObject({ type: 'data', packetNumber: 1 });
     // After the grace period the old keys are gone.
     run([a, b], 10_002, { until: 13_000 });
     expect(b.ep.handle(13_000, a.addr, old2)).toEqual({ type: 'dropped', reason: 'unknown_index' });
     expect(oldA.alive).toBe(false);
     // New keys keep working.
-    expect(b.ep.handle(13_000, a.addr, ca.seal(4, Uint8Array.of(5)))).toMatchObject({ type: 'data' });
+    expect(b.ep.handle(13_000, a.addr, ca.seal(4, Uint8Array.of(5)))).toMatchObject({
+      type: 'data',
+      firstOfSession: false,
+    });
     expect(a.ep.handle(13_000, b.addr, cb.seal(3, Uint8Array.of(6)))).toMatchObject({ type: 'data' });
   });
 

@@ -272,6 +272,12 @@ class Connection:
         self._connected_emitted = True
         self._ep._emit(Connected(self, remote_key, self.outgoing))
 
+    def numbering_restarted(self, pn: int) -> bool:
+        """Whether the peer's first packet under a new session, numbered ``pn``, is numbered at or
+        below one we already had from it: a peer that continues this connection numbers on, so its
+        numbering started again in a new connection (it closed this one and its CLOSE was lost)."""
+        return self.state == "established" and pn <= self._largest_pn
+
     def on_packet(self, now: float, frm: Address, pn: int, plaintext: bytes) -> None:
         r = self.rel
         if r is None:
@@ -636,6 +642,8 @@ class Endpoint:
                 if conn is None or conn.finished:
                     self._drop("no_connection")
                 else:
+                    if r.first_of_session and conn.numbering_restarted(r.packet_number):
+                        conn = self._reconnected(now, conn, r.channel)
                     # a datagram from another address than the path: a migration candidate (its
                     # 3x budget for path challenges)
                     if frm != conn.path:
@@ -841,26 +849,44 @@ class Endpoint:
         if restarted or conn.state == "closing" or conn.finished:
             # the peer restarted and handshook again on the same channel: its reliability
             # state is new, ours is stale. Close the old connection, start a fresh one.
-            del self._by_channel[ch]
-            if not conn.finished:
-                if ch in conn.channels:
-                    conn.channels.remove(ch)
-                if conn.channel is ch:
-                    conn.channel = conn.channels[-1] if conn.channels else None
-                if restarted:
-                    conn.close_now(CloseCode.PEER_RESTARTED, "peer restarted", True)
-            fresh = Connection(self, self._next_id, False, ch.remote_key)
-            self._next_id += 1
-            fresh.remote_boot = boot
-            self._by_id[fresh.id] = fresh
-            self._by_key[ch.remote_key] = fresh  # type: ignore[index]
-            self._by_channel[ch] = fresh
-            fresh.channels.append(ch)
-            self._establish(now, fresh, ch, ev.handshake_rtt)
+            self._replace(now, conn, ch, boot, ev.handshake_rtt, "peer restarted" if restarted else None)
         elif ev.initiator and conn.rel is not None and conn.rel.state == "open":
             # the responder keeps the old keys until we send under the new ones (key
             # confirmation): give it a packet now rather than at the next write or keepalive
             conn.rel.queue_frame(Ping())
+
+    def _reconnected(self, now: float, old: Connection, ch: Channel) -> Connection:
+        """The peer's first packet under a new session is numbered as an old one
+        (:meth:`Connection.numbering_restarted`): the session began a new connection of the peer's
+        (it closed ``old``, its CLOSE never reached us, and it dialled again with the same boot id),
+        not a rekey. Without this its packets would be taken as duplicates, acknowledged and never
+        delivered."""
+        return self._replace(
+            now, old, ch, ch.remote_options.get(BOOT_ID_OPTION), None, "peer reconnected: its packet numbers started again"
+        )
+
+    def _replace(
+        self, now: float, conn: Connection, ch: Channel, boot: bytes | None, rtt: float | None, reason: str | None
+    ) -> Connection:
+        """A fresh incoming connection takes ``ch`` from ``conn``, which closes as the peer's doing
+        (PEER_RESTARTED) when ``reason`` is given."""
+        del self._by_channel[ch]
+        if not conn.finished:
+            if ch in conn.channels:
+                conn.channels.remove(ch)
+            if conn.channel is ch:
+                conn.channel = conn.channels[-1] if conn.channels else None
+            if reason is not None:
+                conn.close_now(CloseCode.PEER_RESTARTED, reason, True)
+        fresh = Connection(self, self._next_id, False, ch.remote_key)
+        self._next_id += 1
+        fresh.remote_boot = boot
+        self._by_id[fresh.id] = fresh
+        self._by_key[ch.remote_key] = fresh  # type: ignore[index]
+        self._by_channel[ch] = fresh
+        fresh.channels.append(ch)
+        self._establish(now, fresh, ch, rtt)
+        return fresh
 
     def _on_failed(self, ev: Failed) -> None:
         ch = ev.channel

@@ -217,6 +217,10 @@ class DataResult:
     channel: Channel
     packet_number: int
     plaintext: bytes
+    #: the first packet opened under its session: a peer that continues a connection numbers on
+    #: from its packets under older sessions, so one numbered at or below them starts a new
+    #: connection (the endpoint checks)
+    first_of_session: bool = False
 
 
 # ----------------------------------------------------------------------------------- internals
@@ -920,7 +924,7 @@ class SecureEndpoint:
             self._confirmed(session.created_at, channel.address, now)
             rtt = now - session.created_at if session.answers == 1 else None
             channel.install(now, session, channel.next_options, False, rtt)
-        return DataResult(channel, pn, r)
+        return DataResult(channel, pn, r, session.opened_count == 1)
 
     def _cookie_reply(
         self, now: float, frm: Address, src: Source | None, pkt: HandshakePacket, raw: bytes, reason: DropReason
