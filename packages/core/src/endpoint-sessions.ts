@@ -89,16 +89,15 @@ export class EndpointSessions {
     if (reopened || restarted || conn?.state === 'closing') {
       // The peer restarted and handshook again on the same channel: its reliability state is
       // new, ours is stale. Close the old connection and start a fresh one on this channel.
-      this.host.table.unbindChannel(channel);
-      if (conn !== undefined && !conn.isFinished) {
-        conn.channels.detach(channel);
-        if (restarted) conn.closeNow(now, CloseCode.PEER_RESTARTED, 'peer restarted', true);
-      }
-      this.host.log?.(
-        `peer ${shortPeerId(channel.remoteKey)}: ${restarted ? 'restarted (new boot id)' : 'reconnected while the old connection drained'}: a new connection`,
+      this.takeOver(
+        now,
+        channel,
+        conn,
+        restarted ? 'peer restarted' : null,
+        restarted ? 'restarted (new boot id)' : 'reconnected while the old connection drained',
+        boot,
+        ev,
       );
-      const next = this.freshConnection(now, channel, (channel.remoteKey as Uint8Array).slice(), boot, ev);
-      if (restarted && conn !== undefined) this.host.replaced(conn, next);
     }
   }
 
@@ -107,23 +106,42 @@ export class EndpointSessions {
    * (CoreConnection.numberingRestarted): the session began a new connection of the peer's, not a
    * rekey of `old` (the peer closed `old` and its CLOSE never reached us, then dialled again with
    * the same boot id). Without this, the new connection's packets would be taken as duplicates
-   * of the old one's, acknowledged and never delivered. `old` closes as the peer's doing
-   * (`PEER_RESTARTED`: its state for `old` is gone) and a fresh connection takes the channel.
+   * of the old one's, acknowledged and never delivered.
    */
   reconnected(now: number, old: CoreConnection, channel: SecureChannel, from: Address): CoreConnection {
-    const table = this.host.table;
-    table.unbindChannel(channel);
-    old.channels.detach(channel);
-    old.closeNow(now, CloseCode.PEER_RESTARTED, 'peer reconnected: its packet numbers started again', true);
-    this.host.log?.(
-      `peer ${shortPeerId(channel.remoteKey as Uint8Array)}: a new session numbered from the start: a new connection of the peer's`,
+    return this.takeOver(
+      now,
+      channel,
+      old,
+      'peer reconnected: its packet numbers started again',
+      'a new session numbered from the start, a new connection of its own',
+      channel.remoteOptions.get(BOOT_ID_OPTION) ?? null,
+      { address: from, handshakeRttMs: null },
     );
-    const boot = channel.remoteOptions.get(BOOT_ID_OPTION) ?? null;
-    const next = this.freshConnection(now, channel, (channel.remoteKey as Uint8Array).slice(), boot, {
-      address: from,
-      handshakeRttMs: null,
-    });
-    this.host.replaced(old, next);
+  }
+
+  /**
+   * A fresh incoming connection takes `channel` from `old` (the peer's state for `old` is gone).
+   * `old`, when still open, closes as the peer's doing when `closeReason` is given
+   * (`PEER_RESTARTED`, remote) and is then named as replaced by the fresh one (the event contract).
+   */
+  private takeOver(
+    now: number,
+    channel: SecureChannel,
+    old: CoreConnection | undefined,
+    closeReason: string | null,
+    why: string,
+    boot: Uint8Array | null,
+    ev: { address: Address; handshakeRttMs: number | null },
+  ): CoreConnection {
+    this.host.table.unbindChannel(channel);
+    if (old !== undefined && !old.isFinished) {
+      old.channels.detach(channel);
+      if (closeReason !== null) old.closeNow(now, CloseCode.PEER_RESTARTED, closeReason, true);
+    }
+    this.host.log?.(`peer ${shortPeerId(channel.remoteKey as Uint8Array)}: ${why}: a new connection`);
+    const next = this.freshConnection(now, channel, (channel.remoteKey as Uint8Array).slice(), boot, ev);
+    if (closeReason !== null && old !== undefined) this.host.replaced(old, next);
     return next;
   }
 
