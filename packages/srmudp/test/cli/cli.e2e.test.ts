@@ -218,11 +218,20 @@ describe('pipe', () => {
       dialling.stderr.on('data', (d) => {
         dialErr += d;
       });
+      // nobody reads the receiver's stdout until the sender is gone: a 'readable' listener that
+      // reads nothing holds it (backpressure reaches the receiver once its socket buffer is full)
+      // and keeps Node from discarding it if the receiver exits first, which it may when the
+      // socket buffer takes all 256 KiB (Node's exit handler resumes every stdio stream of the
+      // child, flushStdio: one in flowing mode with no 'data' listener loses its data; CI lost
+      // all 256 KiB that way)
+      const hold = () => {};
+      dialling.stdout.on('readable', hold);
       const dialled = exit(dialling, 60_000);
-      // nobody reads the receiver's stdout (its pipe holds 64 KiB) until the sender is gone
       expect(await waited, waitErr).toBe(0);
       const chunks: Buffer[] = [];
+      dialling.stdout.off('readable', hold);
       dialling.stdout.on('data', (d: Buffer) => chunks.push(d));
+      dialling.stdout.resume();
       expect(await dialled, dialErr).toBe(0);
       const got = Buffer.concat(chunks);
       expect(got.length).toBe(data.length);
