@@ -7,6 +7,7 @@
  */
 import type { Address } from '@srmudp/wire';
 import type { AcceptInfo } from './config.js';
+import type { DataResult } from './handle-result.js';
 import type { InitiatorHost } from './initiator.js';
 import type { HandshakeOptions } from './options.js';
 import type { SecureChannel } from './secure-channel.js';
@@ -79,7 +80,11 @@ export interface SecureTransmit {
 export interface Opened {
   packetNumber: number;
   plaintext: Uint8Array;
-  /** the first packet opened under its session (the host checks the numbering goes on) */
+  /**
+   * the first packet opened under its session: a peer that continues a connection across a new
+   * session numbers on from its packets under the older ones (packet numbers are the
+   * connection's), so one numbered at or below them starts a new connection (core checks)
+   */
   firstOfSession: boolean;
 }
 
@@ -102,7 +107,7 @@ export interface ChannelHost extends InitiatorHost {
   emit(event: SecureEvent): void;
   accept(remoteKey: Uint8Array, info: AcceptInfo): boolean;
   bindKey(channel: SecureChannel, remoteKey: Uint8Array): void;
-  openData(now: number, datagram: Uint8Array, only: SecureChannel | null): Opened | null;
+  openData(now: number, datagram: Uint8Array, only: SecureChannel | null): DataResult | null;
   unbind(channel: SecureChannel): void;
   /** the channel's next deadline may have moved (the endpoint keeps channels in a timer heap) */
   touch(channel: SecureChannel): void;

@@ -1,22 +1,19 @@
+import type { Opened } from './channel-events.js';
 import type { SecureChannel } from './secure-channel.js';
 import type { DropReason } from './stats.js';
 
+/**
+ * A data packet opened: what {@link SecureEndpoint.handle} returns for it, and the same object
+ * from {@link SecureChannel.open} (typed there as its {@link Opened} part). One object per packet,
+ * not an `Opened` copied into a result (issue 19).
+ */
+export interface DataResult extends Opened {
+  type: 'data';
+  channel: SecureChannel;
+}
+
 /** What {@link SecureEndpoint.handle} did with a datagram. */
-export type HandleResult =
-  | {
-      type: 'data';
-      channel: SecureChannel;
-      packetNumber: number;
-      plaintext: Uint8Array;
-      /**
-       * the first packet opened under its session: a peer that continues a connection across a
-       * new session numbers on from its packets under the older ones (packet numbers are the
-       * connection's), so one numbered at or below them starts a new connection (core checks)
-       */
-      firstOfSession: boolean;
-    }
-  | { type: 'handshake' }
-  | { type: 'dropped'; reason: DropReason };
+export type HandleResult = DataResult | { type: 'handshake' } | { type: 'dropped'; reason: DropReason };
 
 /** @internal */
 export const HANDSHAKE_RESULT: HandleResult = { type: 'handshake' };

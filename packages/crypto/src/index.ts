@@ -5,7 +5,7 @@ export type { FailureCode, HandshakeKind, Opened, SecureEvent, SecureTransmit } 
 export type { AcceptInfo, SecureConfig, SecureEndpointConfig, SecureTiming } from './config.js';
 export { DEFAULT_TIMING } from './config.js';
 export type { CryptoErrorCode } from './errors.js';
-export type { HandleResult } from './handle-result.js';
+export type { DataResult, HandleResult } from './handle-result.js';
 export type { HandshakeLimits } from './handshake-guard.js';
 export { DEFAULT_LIMITS as DEFAULT_HANDSHAKE_LIMITS } from './handshake-guard.js';
 export type { Identity } from './identity.js';

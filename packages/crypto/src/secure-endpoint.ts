@@ -15,14 +15,14 @@ import {
 } from '@srmudp/wire';
 import type { CryptoBackend } from './backend.js';
 import { isZero } from './bytes.js';
-import type { ChannelHost, IndexOwner, Opened, SecureEvent, SecureTransmit } from './channel-events.js';
+import type { ChannelHost, IndexOwner, SecureEvent, SecureTransmit } from './channel-events.js';
 import {
   type AcceptInfo,
   resolveSecureConfig,
   type SecureConfig,
   type SecureEndpointConfig,
 } from './config.js';
-import { dropped, HANDSHAKE_RESULT, type HandleResult } from './handle-result.js';
+import { type DataResult, dropped, HANDSHAKE_RESULT, type HandleResult } from './handle-result.js';
 import { type Identity, peerIdToX25519 } from './identity.js';
 import { Responder } from './responder.js';
 import { SecureChannel } from './secure-channel.js';
@@ -74,7 +74,6 @@ export class SecureEndpoint {
   private readonly host: ChannelHost;
   private closed = false;
   private lastDataDrop: DropReason = 'malformed';
-  private lastChannel: SecureChannel | null = null;
 
   constructor(config: SecureEndpointConfig) {
     const c = resolveSecureConfig(config);
@@ -219,14 +218,7 @@ export class SecureEndpoint {
     const t = datagram[0];
     if (t !== undefined && (t & 0xfe) === 0x90) {
       const r = this.openData(now, datagram, null);
-      if (r === null) return dropped(this.lastDataDrop);
-      return {
-        type: 'data',
-        channel: this.lastChannel as SecureChannel,
-        packetNumber: r.packetNumber,
-        plaintext: r.plaintext,
-        firstOfSession: r.firstOfSession,
-      };
+      return r === null ? dropped(this.lastDataDrop) : r;
     }
     // A handshake datagram reaches at most one channel (the responder's initiation or final
     // message, our pending initiation's response or cookie reply), and whatever handles it touches
@@ -316,7 +308,7 @@ export class SecureEndpoint {
     }
   }
 
-  private openData(now: number, datagram: Uint8Array, only: SecureChannel | null): Opened | null {
+  private openData(now: number, datagram: Uint8Array, only: SecureChannel | null): DataResult | null {
     // Data header: type(1) receiver index(4) packet number(8), big-endian (wire-format.md).
     if (datagram.length < 13 + 16 || ((datagram[0] as number) & 0xfe) !== 0x90)
       return this.dataDrop('malformed');
@@ -365,10 +357,15 @@ export class SecureEndpoint {
         session.answers === 1 ? now - session.createdAt : null,
       );
     }
-    this.lastChannel = channel;
     // opened: its counters and key confirmation may move the channel's deadlines
     this.timers.touchTimer(channel);
-    return { packetNumber: pn, plaintext: r, firstOfSession: session.openedCount === 1 };
+    return {
+      type: 'data',
+      channel,
+      packetNumber: pn,
+      plaintext: r,
+      firstOfSession: session.openedCount === 1,
+    };
   }
 
   private dataDrop(reason: DropReason): null {

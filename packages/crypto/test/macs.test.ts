@@ -73,7 +73,10 @@ describe('endpoint options', () => {
     const fromC = cc.seal(1, Uint8Array.of(6));
     expect(cb?.open(1, fromC)).toBeNull();
     expect(b.ep.stats().dropped.unknown_index).toBe(1);
+    // the endpoint's data result, which names the channel that opened it
     expect(cb?.open(1, fromA)).toEqual({
+      type: 'data',
+      channel: cb,
       packetNumber: 1,
       firstOfSession: false,
       plaintext: Uint8Array.of(5),
