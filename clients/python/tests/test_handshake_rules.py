@@ -15,7 +15,17 @@ import pytest
 from sim import Link, Network, SimPeer, drain, seeded_random
 
 from srmudp import reliability as rel
-from srmudp.endpoint import Connected, ConnectionClosed, ConnectionEvent, Endpoint
+from srmudp.endpoint import (
+    CloseCode,
+    Connected,
+    Connection,
+    ConnectionClosed,
+    ConnectionEvent,
+    Endpoint,
+    handshake_failure,
+    keys_lost,
+    lost_peer_code,
+)
 from srmudp.handshake_guard import (
     LOAD_HORIZON_MS,
     HandshakeLimits,
@@ -470,6 +480,26 @@ def test_endpoint_close_sends_close_ahead_of_queued_data() -> None:
     assert len(b.received.get(sid, b"")) < queued
 
 
+def messages(p: EpPeer) -> list[tuple[int, bytes]]:
+    """The whole messages ``p`` received, with their connection ids."""
+    return [
+        (e.conn.id, e.event.data)
+        for e in p.events
+        if isinstance(e, ConnectionEvent) and isinstance(e.event, rel.MessageReceived)
+    ]
+
+
+def close_unheard(net: Network, conn: Connection, peer: EpPeer) -> None:
+    """A (``conn``'s side) closes ``conn`` while everything it sends is lost, its CLOSE and every
+    repeat: when A's connection has finished, ``peer`` still holds its own."""
+    lost = [True]
+    net.tap = lambda frm, to, d: None if frm == A and lost[0] else d
+    conn.close(net.now, 0, "bye")
+    assert net.run(lambda: conn.finished, max_ms=net.now + 20_000)
+    assert not peer.closed()
+    lost[0] = False
+
+
 def test_keys_lost_with_no_answer_from_the_peer_are_our_close() -> None:
     """The peer goes silent and our idle timeout is longer than the keys live: every rekey goes
     unanswered until the keys are rejected (180 s). The connection closes as ours, remote False,
@@ -488,6 +518,93 @@ def test_keys_lost_with_no_answer_from_the_peer_are_our_close() -> None:
     assert a.ep.secure.stats["rekeys"] >= 1
 
 
+def test_a_peer_that_missed_our_close_and_renews_its_keys_gets_no_new_connection() -> None:
+    """b dialled, so b renews the keys 120 s after the handshake; a closes at 105 s and its CLOSE
+    (and every repeat) is lost, so b holds the connection and keeps sending. b's rekey is, to a, a
+    new incoming session whose packets number on from the old connection's: a takes it for no
+    connection of its own (closed_peers.py), and b times out as it would have without the rekey
+    (before: a reported a phantom incoming connection and b closed as 'peer reconnected')."""
+    net = Network(11, Link(latency_ms=10))
+    a = EpPeer(net, A, IA, 23)
+    b = EpPeer(net, B, IB, 24)
+    cb = b.ep.connect(0, [A], IA.public_key)
+    assert net.run(lambda: bool(a.connected() and b.connected()), max_ms=1000)
+    net.run(lambda: False, max_ms=105_000)
+    ca = a.connected()[0].conn
+    close_unheard(net, ca, b)
+    for i in range(40):
+        if b.closed():
+            break
+        cb.send_message(f"late {i}".encode())
+        net.run(lambda: False, max_ms=net.now + 1000)
+    assert net.run(lambda: bool(b.closed()), max_ms=net.now + 60_000)
+    # b times out: not 'peer reconnected', not 'closed by the peer'
+    assert [(c.conn.id, c.code, c.remote) for c in b.closed()] == [(cb.id, 0x12, False)]
+    assert len(b.connected()) == 1
+    # the rekey reached a, which refused it as no connection of its own
+    assert len(a.connected()) == 1
+    assert [(c.code, c.reason, c.remote) for c in a.closed()] == [(0, "bye", False)]
+    assert net.now > 120_000
+    assert a.ep.stats()["drops"].get("no_connection", 0) > 0  # type: ignore[attr-defined]
+    # b dials again (numbered from 0): a new connection, both ways
+    c2 = b.ep.connect(net.now, [A], IA.public_key)
+    assert net.run(lambda: len(a.connected()) == 2 and len(b.connected()) == 2, max_ms=net.now + 5000)
+    assert c2.send_message(b"again")
+    fresh = a.connected()[1].conn
+    assert net.run(lambda: messages(a) == [(fresh.id, b"again")], max_ms=net.now + 5000)
+    assert fresh.send_message(b"welcome")
+    assert net.run(lambda: messages(b) == [(c2.id, b"welcome")], max_ms=net.now + 5000)
+
+
+def test_a_peer_that_renews_its_keys_while_our_connection_is_closing_hears_our_close() -> None:
+    """b dialled, so b renews the keys 120 s after the handshake; a closes at 119.5 s with a message
+    unacknowledged (its data packets are lost until 121 s), so a is still closing, draining (at
+    least 2 s), when b's rekey arrives. b's packets under the new keys number on from the
+    connection's: a keeps it closing under the new keys and its CLOSE reaches b (before: a made a
+    new connection of the rekey, and b's closed as 'peer reconnected')."""
+    net = Network(12, Link(latency_ms=10))
+    a = EpPeer(net, A, IA, 25)
+    b = EpPeer(net, B, IB, 26)
+    cb = b.ep.connect(0, [A], IA.public_key)
+    assert net.run(lambda: bool(a.connected() and b.connected()), max_ms=1000)
+    t0 = net.now
+    net.tap = lambda frm, to, d: None if frm == A and t0 + 119_500 <= net.now < t0 + 121_000 and d[0] & 0xFE == 0x90 else d
+    net.run(lambda: False, max_ms=t0 + 119_500)
+    ca = a.connected()[0].conn
+    assert ca.send_message(b"last words")
+    ca.close(net.now, 0, "bye")
+    for i in range(20):
+        if cb.state != "established":
+            break
+        cb.send_message(f"late {i}".encode())
+        net.run(lambda: False, max_ms=net.now + 200)
+    assert net.run(lambda: bool(b.closed()) and ca.finished, max_ms=net.now + 30_000)
+    assert [(c.conn.id, c.code, c.reason, c.remote) for c in b.closed()] == [(cb.id, 0, "bye", True)]
+    assert len(a.connected()) == 1
+    assert [(c.code, c.reason, c.remote) for c in a.closed()] == [(0, "bye", False)]
+    assert net.now - t0 > 120_000
+
+
+def test_the_close_codes_that_name_a_lost_peer_and_the_reasons_for_lost_keys() -> None:
+    """lost_peer_code names our closes that say the peer is unreachable (as core's lostPeerCode);
+    the same codes from the peer, and other closes, are no lost peer. keys_lost words each failure
+    code after establishment, handshake_failure types each before it."""
+    assert lost_peer_code(CloseCode.IDLE_TIMEOUT, False) == "IDLE_TIMEOUT"
+    assert lost_peer_code(CloseCode.SESSION_EXPIRED, False) == "SESSION_EXPIRED"
+    for code in (CloseCode.IDLE_TIMEOUT, CloseCode.SESSION_EXPIRED, CloseCode.PEER_RESTARTED, 0, 0x105):
+        assert lost_peer_code(code, True) is None
+    for code in (CloseCode.PEER_RESTARTED, 0, 0x105):
+        assert lost_peer_code(code, False) is None
+    assert keys_lost("SESSION_EXPIRED") == "session keys expired and no rekey was answered"
+    assert keys_lost("HANDSHAKE_TIMEOUT").startswith("the peer never used the new session")
+    assert keys_lost("PEER_REFUSED").startswith("the peer's key was refused on a rekey")
+    assert [handshake_failure(c).code for c in ("HANDSHAKE_TIMEOUT", "PEER_REFUSED", "SESSION_EXPIRED")] == [
+        "HANDSHAKE_TIMEOUT",
+        "REFUSED",
+        "SESSION_EXPIRED",
+    ]
+
+
 def test_a_peer_whose_close_was_lost_and_that_dials_again_gets_a_new_connection() -> None:
     """a closes and its CLOSE never arrives, so b still holds the connection; a dials again (same
     boot id): a rekey for b's channel, but a new connection for a, numbered from 0. b takes it as
@@ -496,25 +613,12 @@ def test_a_peer_whose_close_was_lost_and_that_dials_again_gets_a_new_connection(
     net = Network(10, Link(latency_ms=10))
     a = EpPeer(net, A, IA, 21)
     b = EpPeer(net, B, IB, 22)
-
-    def messages(p: EpPeer) -> list[tuple[int, bytes]]:
-        return [
-            (e.conn.id, e.event.data)
-            for e in p.events
-            if isinstance(e, ConnectionEvent) and isinstance(e.event, rel.MessageReceived)
-        ]
-
     c1 = a.ep.connect(0, [B], IB.public_key)
     assert net.run(lambda: bool(a.connected() and b.connected()), max_ms=1000)
     assert c1.send_message(b"first")
     assert net.run(lambda: len(messages(b)) == 1, max_ms=net.now + 1000)
     old_id = b.connected()[0].conn.id
-    lost = [True]
-    net.tap = lambda frm, to, d: None if frm == A and lost[0] else d
-    c1.close(net.now, 0, "bye")
-    assert net.run(lambda: c1.finished, max_ms=net.now + 20_000)
-    assert not b.closed()
-    lost[0] = False
+    close_unheard(net, c1, b)
     c2 = a.ep.connect(net.now, [B], IB.public_key)
     assert net.run(lambda: len(a.connected()) == 2, max_ms=net.now + 5000)
     assert c2.send_message(b"second")

@@ -86,6 +86,11 @@ export class ConnectionChannels {
     }
   }
 
+  /** The peer's boot id from its last handshake (one char per byte), or null: not sent. */
+  get remoteBoot(): string | null {
+    return this.boot;
+  }
+
   /** The peer's boot id from the handshake that just completed. */
   setRemoteBoot(boot: Uint8Array | null): void {
     this.boot = boot === null ? null : String.fromCharCode(...boot);

@@ -45,6 +45,8 @@ export interface CloseOwner {
   readonly wasConnected: boolean;
   /** 'closed' was emitted (it is, once) */
   closedEmitted: boolean;
+  /** that 'closed' said `remote: true` */
+  closedRemotely: boolean;
 }
 
 /** What the announcement needs from the endpoint (the connection's own host). */
@@ -192,6 +194,7 @@ export function announceClosed(
 ): void {
   if (owner.closedEmitted || !owner.wasConnected) return;
   owner.closedEmitted = true;
+  owner.closedRemotely = remote;
   host.log?.(`${owner.label()} closed ${remote ? 'by the peer' : 'here'}: ${closeText(code, reason)}`);
   host.emit({ type: 'closed', id: owner.id, code, reason, remote });
 }

@@ -96,6 +96,8 @@ export class CoreConnection implements ConnectionApi {
   private connectedEmitted = false;
   /** @internal 'closed' was emitted (connection-close.ts) */
   closedEmitted = false;
+  /** @internal the 'closed' it emitted was the peer's (its CLOSE, or a restart we inferred) */
+  closedRemotely = false;
   /** the path the packet being handled arrived on (PATH_CHALLENGE answers go back there) */
   private arrivalPath: Path | null = null;
   /** dropped packets by reason, created at the first (an idle connection holds none) */
@@ -310,6 +312,11 @@ export class CoreConnection implements ConnectionApi {
    */
   numberingRestarted(packetNumber: number): boolean {
     return this.stateValue === 'established' && packetNumber <= this.largestPn;
+  }
+
+  /** @internal The largest packet number we had from the peer, -1 before the first (closed-peers.ts). */
+  get largestReceived(): number {
+    return this.largestPn;
   }
 
   /** @internal An authenticated data packet of this connection (`size`: the whole datagram). */

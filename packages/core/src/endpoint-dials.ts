@@ -9,7 +9,7 @@
  * Sessions a handshake produces are endpoint-sessions.ts; relay circuits endpoint-circuits.ts;
  * routing of datagrams and crypto's output, and the accept policy, are endpoint.ts.
  */
-import type { SecureChannel, SecureEndpoint } from '@srmudp/crypto';
+import type { FailureCode, SecureChannel, SecureEndpoint } from '@srmudp/crypto';
 import { type Address, addressKey, checkAddress, copyAddress, equalBytes, SrmudpError } from '@srmudp/wire';
 import type { ConnectTarget, LogSink } from './api.js';
 import type { CoreConnection } from './connection.js';
@@ -185,7 +185,7 @@ function validateTarget(
 }
 
 /** A dial's failed handshake (crypto's `failed` code) as the connection's typed error. */
-export function handshakeFailure(code: string): CoreError {
+export function handshakeFailure(code: FailureCode): CoreError {
   switch (code) {
     case 'HANDSHAKE_TIMEOUT':
       return new CoreError(
@@ -196,8 +196,6 @@ export function handshakeFailure(code: string): CoreError {
       return new CoreError('REFUSED', 'the remote key was refused by the accept policy');
     case 'SESSION_EXPIRED':
       return new CoreError('SESSION_EXPIRED', `handshake failed (${code})`);
-    default:
-      return new CoreError('HANDSHAKE_FAILED', `handshake failed (${code})`);
   }
 }
 
@@ -205,7 +203,7 @@ export function handshakeFailure(code: string): CoreError {
  * Why an established connection lost its keys (crypto's `failed` code after establishment), as
  * the reason of its SESSION_EXPIRED close.
  */
-export function keysLost(code: string): string {
+export function keysLost(code: FailureCode): string {
   switch (code) {
     case 'SESSION_EXPIRED':
       return 'session keys expired and no rekey was answered';
@@ -214,7 +212,5 @@ export function keysLost(code: string): string {
       return 'the peer never used the new session (no packet under its keys within the handshake timeout)';
     case 'PEER_REFUSED':
       return "the peer's key was refused on a rekey (the accept policy)";
-    default:
-      return `session lost (${code})`;
   }
 }

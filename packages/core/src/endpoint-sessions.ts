@@ -3,7 +3,8 @@
  * crypto reports proven (`established`: key confirmation) or renewed (`rekeyed`) becomes a
  * connection, joins the one the peer already has (one connection per peer: an XX dial to a known
  * peer is merged, `ALREADY_CONNECTED`), or replaces it (the peer restarted with a new boot id, or
- * reconnected while the old connection drained: a fresh incoming connection on that channel).
+ * reconnected while the old connection drained: a fresh incoming connection on that channel), or
+ * is none of ours: the peer continues a connection we ended, our CLOSE lost (closed-peers.ts).
  *
  * Which connection is which is connection-table.ts; a connection's own establishment is
  * connection.ts; dials are endpoint-dials.ts; crypto's other events (`failed`) and the accept
@@ -12,6 +13,7 @@
 import { type SecureChannel, type SecureEvent, shortPeerId } from '@srmudp/crypto';
 import type { Address } from '@srmudp/wire';
 import type { LogSink } from './api.js';
+import { ClosedPeers } from './closed-peers.js';
 import type { CoreConnection } from './connection.js';
 import type { ConnectionTable } from './connection-table.js';
 import { BOOT_ID_OPTION, CloseCode } from './defaults.js';
@@ -33,6 +35,16 @@ export interface SessionsHost {
 
 /** Crypto's `established` and `rekeyed` events, turned into the endpoint's connections. */
 export class EndpointSessions {
+  /** the peers whose connection we ended, while they may still continue it */
+  readonly closedPeers = new ClosedPeers();
+  /**
+   * The channel and packet number of the data packet being handled when it is the first under
+   * its session (the endpoint sets them around crypto's events): the packet that confirms an IK
+   * responder's session, checked against closedPeers. Two fields, not an object per packet.
+   */
+  confirmingChannel: SecureChannel | null = null;
+  confirmingPn = -1;
+
   constructor(private readonly host: SessionsHost) {}
 
   /** A session is proven (crypto's `established`): the connection it belongs to, or a new one. */
@@ -72,7 +84,62 @@ export class EndpointSessions {
       else byKey.channels.use(channel);
       return;
     }
+    if (this.continuesClosed(now, channel, ev.remoteKey, boot)) return;
     this.freshConnection(now, channel, ev.remoteKey, boot, ev);
+  }
+
+  /**
+   * Our connection with the peer ended, here, not by its CLOSE. A connection that ends by the
+   * peer's CLOSE (or that we saw the peer replace) cannot be continued by it.
+   */
+  finished(now: number, conn: CoreConnection): void {
+    const key = conn.remoteKey;
+    if (key === null || !conn.wasConnected || conn.closedRemotely) return;
+    this.closedPeers.remember(now, key, conn.channels.remoteBoot, conn.largestReceived);
+  }
+
+  /**
+   * A new session on the channel of a connection of ours that is closing (or that was released
+   * while closing), confirmed by a packet numbered above every packet the peer sent in it: the
+   * peer renewed the keys of that connection, not having heard our CLOSE yet, and no new
+   * connection began. One still closing keeps the channel and goes on closing under the new keys
+   * (its CLOSE then reaches the peer); one that has finished is continuesClosed's case.
+   */
+  private continuesEnding(
+    now: number,
+    channel: SecureChannel,
+    conn: CoreConnection | undefined,
+    boot: Uint8Array | null,
+  ): boolean {
+    if (this.confirmingChannel !== channel) return false;
+    if (conn === undefined || conn.isFinished)
+      return this.continuesClosed(now, channel, channel.remoteKey as Uint8Array, boot);
+    if (this.confirmingPn <= conn.largestReceived) return false;
+    this.host.log?.(
+      `peer ${shortPeerId(channel.remoteKey as Uint8Array)}: renewed the keys of connection ${conn.id}, which is closing: it goes on closing`,
+    );
+    return true;
+  }
+
+  /**
+   * A session the peer started, confirmed by a packet numbered above every packet it sent us in
+   * the connection we ended (closed-peers.ts): it renewed the keys of that connection, which it
+   * still holds since our CLOSE was lost. No connection of ours: the channel closes, unannounced;
+   * the peer, answered no more, times out as it would have without the rekey.
+   */
+  private continuesClosed(
+    now: number,
+    channel: SecureChannel,
+    key: Uint8Array,
+    boot: Uint8Array | null,
+  ): boolean {
+    if (this.confirmingChannel !== channel) return false;
+    if (!this.closedPeers.continues(now, key, boot, this.confirmingPn)) return false;
+    this.host.log?.(
+      `peer ${shortPeerId(key)}: a new session numbered on from the connection we ended (packet ${this.confirmingPn}): it missed our CLOSE; no new connection`,
+    );
+    channel.close();
+    return true;
   }
 
   /** A session was renewed (crypto's `rekeyed`): the same connection, unless the peer restarted or reconnected. */
@@ -85,8 +152,11 @@ export class EndpointSessions {
     const reopened = ev.reopened && (conn === undefined || conn.isFinished);
     if (!reopened && (conn === undefined || conn.isFinished)) return;
     const restarted = conn?.channels.bootDiffers(boot) === true;
-    // a new session on the channel of a connection that is closing is a new connection
+    // a new session on the channel of a connection that is closing is a new connection, unless
+    // its packets number on from that connection's (the peer renewed its keys, not having heard
+    // our CLOSE yet)
     if (reopened || restarted || conn?.state === 'closing') {
+      if (!restarted && this.continuesEnding(now, channel, conn, boot)) return;
       // The peer restarted and handshook again on the same channel: its reliability state is
       // new, ours is stale. Close the old connection and start a fresh one on this channel.
       this.takeOver(
@@ -159,6 +229,7 @@ export class EndpointSessions {
     const table = this.host.table;
     table.established(conn);
     const remoteKey = session.remoteKey ?? (channel.remoteKey as Uint8Array);
+    this.closedPeers.forget(remoteKey);
     conn.establish(now, channel, { ...session, remoteKey }, this.host.localKey);
     // the established connection is the one connect() and later handshakes must find
     const cur = table.ofPeerKey(remoteKey);

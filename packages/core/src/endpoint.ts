@@ -306,8 +306,15 @@ export class CoreEndpoint implements EndpointApi {
       this.afterSecure(now);
       return;
     }
-    // a rekey completion or a restarted peer must be seen before its data
-    this.afterSecure(now);
+    // a rekey completion or a restarted peer must be seen before its data; the first packet of
+    // a session may confirm it (an IK responder's), and its number says whose it is
+    if (r.firstOfSession) {
+      const sessions = this.sessions;
+      sessions.confirmingChannel = r.channel;
+      sessions.confirmingPn = r.packetNumber;
+      this.afterSecure(now);
+      sessions.confirmingChannel = null;
+    } else this.afterSecure(now);
     let conn = this.table.ofChannel(r.channel);
     if (conn === undefined || conn.isFinished) {
       this.drop('no_connection');
@@ -424,6 +431,7 @@ export class CoreEndpoint implements EndpointApi {
   }
 
   private onFinished(conn: CoreConnection, now: number): void {
+    this.sessions.finished(now, conn);
     this.releaseChannels(conn);
     this.table.remove(conn);
     this.events.left(conn);

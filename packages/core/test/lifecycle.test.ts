@@ -102,6 +102,85 @@ describe('long-lived connections', () => {
     expect(c2.state).toBe('established');
   });
 
+  it('a peer that missed our CLOSE and renews its keys gets no new connection here: it times out, as it would have without the rekey', () => {
+    // b dialled, so b renews the keys (120 s after the handshake); a closes at 105 s and its
+    // CLOSE (and every repeat) is lost, so b holds the connection and keeps sending
+    const { net, a, b } = simPair('lost-close-rekey');
+    const cb = b.ep.connect(net.now, { addresses: [ADDR_A], remoteKey: a.key });
+    net.drive({ until: () => b.count('connected') > 0 && a.count('connected') > 0, maxTimeMs: 5000 });
+    const t0 = net.now;
+    net.runFor(105_000 - (net.now - t0));
+    const ca = a.ep.connection(a.connected()[0]!.id)!;
+    net.setLink('a', 'b', { loss: 1 });
+    ca.close(net.now, 0, 'bye');
+    net.drive({ until: () => a.count('gone') > 0, maxTimeMs: 20_000 });
+    expect(b.count('closed')).toBe(0);
+    net.setLink('a', 'b', {});
+    // b writes on: its rekey (at 120 s) is, to a, a new incoming session, and b's packets under it
+    // number on from the old connection's
+    for (let i = 0; i < 40 && b.count('closed') === 0; i++) {
+      cb.sendMessage(text(`late ${i}`));
+      net.runFor(1000);
+    }
+    net.drive({ until: () => b.count('closed') > 0, maxTimeMs: 60_000 });
+    // b times out: not 'peer reconnected', not 'closed by the peer'
+    expect(b.find('closed')).toEqual([
+      expect.objectContaining({ id: cb.id, code: CloseCode.IDLE_TIMEOUT, remote: false }),
+    ]);
+    expect(b.count('connected')).toBe(1);
+    // the rekey reached a, which refused it as no connection of its own
+    expect(a.count('connected')).toBe(1);
+    expect(a.messages).toHaveLength(0);
+    expect(a.find('closed')).toEqual([{ type: 'closed', id: ca.id, code: 0, reason: 'bye', remote: false }]);
+    expect(net.now - t0).toBeGreaterThan(120_000);
+    expect(a.ep.stats().drops.no_connection ?? 0).toBeGreaterThan(0);
+    // b dials again (numbered from 0): a new connection, both ways
+    const c2 = b.ep.connect(net.now, { addresses: [ADDR_A], remoteKey: a.key });
+    net.drive({ until: () => a.count('connected') === 2 && b.count('connected') === 2, maxTimeMs: 5000 });
+    expect(c2.sendMessage(text('again'))).toBe(true);
+    net.drive({ until: () => a.messages.length > 0, maxTimeMs: 5000 });
+    expect(str(a.messages[0]!.data)).toBe('again');
+    expect(a.ep.connection(a.connected()[1]!.id)!.sendMessage(text('welcome'))).toBe(true);
+    net.drive({ until: () => b.messages.length > 0, maxTimeMs: 5000 });
+    expect(str(b.messages[0]!.data)).toBe('welcome');
+  });
+
+  it("a peer that renews its keys while our connection is closing keeps that connection: it goes on closing, and our CLOSE reaches the peer", () => {
+    // b dialled, so b renews the keys (120 s after the handshake); a closes at 119.5 s with a
+    // message unacknowledged (its data is lost until 121 s), so a is still closing, draining
+    // (at least 2 s), when b's rekey arrives; the message's retransmissions are lost until
+    // after the drain's bound, so the close abandons it
+    const { net, a, b } = simPair('closing-rekey');
+    const cb = b.ep.connect(net.now, { addresses: [ADDR_A], remoteKey: a.key });
+    net.drive({ until: () => b.count('connected') > 0 && a.count('connected') > 0, maxTimeMs: 5000 });
+    const t0 = net.now;
+    const ca = a.ep.connection(a.connected()[0]!.id)!;
+    const poll = a.ep.pollTransmit.bind(a.ep);
+    // a's data packets (0x90/0x91) are lost from 119.5 s to 121 s; its handshake packets get through
+    const lost = (t: { data: Uint8Array }) =>
+      net.now - t0 >= 119_500 && net.now - t0 < 121_000 && ((t.data[0] as number) & 0xfe) === 0x90;
+    a.ep.pollTransmit = (now) => {
+      for (;;) {
+        const t = poll(now);
+        if (t === null || !lost(t)) return t;
+      }
+    };
+    net.runFor(119_500);
+    expect(ca.sendMessage(text('last words'))).toBe(true);
+    ca.close(net.now, 0, 'bye');
+    for (let i = 0; i < 20 && cb.state === 'established'; i++) {
+      cb.sendMessage(text(`late ${i}`));
+      net.runFor(200);
+    }
+    net.drive({ until: () => b.count('closed') > 0 && a.count('gone') > 0, maxTimeMs: 30_000 });
+    // b hears our CLOSE, under its new keys: closed by the peer, with our code and reason
+    expect(b.find('closed')).toEqual([{ type: 'closed', id: cb.id, code: 0, reason: 'bye', remote: true }]);
+    // and a made no connection of b's rekey
+    expect(a.count('connected')).toBe(1);
+    expect(a.find('closed')).toEqual([{ type: 'closed', id: ca.id, code: 0, reason: 'bye', remote: false }]);
+    expect(net.now - t0).toBeGreaterThan(120_000);
+  });
+
   it('a peer that restarts (new boot, same key) replaces its old connection', () => {
     const { net, a, b } = simPair('restart');
     a.ep.connect(net.now, { addresses: [ADDR_B], remoteKey: b.key });

@@ -19,11 +19,12 @@ from dataclasses import dataclass
 from typing import Callable, Literal, Union
 
 from . import reliability as rel
+from .closed_peers import ClosedPeers
 from .errors import SrmudpError, WireDecodeError
 from .handshake_guard import HandshakeLimits
 from .identity import Identity
 from .reliability import Limits, Reliable
-from .secure import Address, Channel, DataResult, Established, Failed, Rekeyed, SecureEndpoint, Timing
+from .secure import Address, Channel, DataResult, Established, Failed, FailureCode, Rekeyed, SecureEndpoint, Timing
 from .wire import PathChallenge, PathResponse, Ping, classify_datagram, decode_frames
 
 BOOT_ID_OPTION = 0x10
@@ -39,6 +40,40 @@ class CloseCode:
     IDLE_TIMEOUT = 0x12
     PEER_RESTARTED = 0x13
     SESSION_EXPIRED = 0x14
+
+
+def lost_peer_code(code: int, remote: bool) -> str | None:
+    """The error code of a close the peer did not send but that says it is unreachable: our idle
+    timeout (``IDLE_TIMEOUT``, like ETIMEDOUT) or keys lost because the peer never answered a
+    handshake (``SESSION_EXPIRED``); None for the others (a close by the peer, or our own). The
+    node names a closed connection's error by it, as core's ``lostPeerCode`` does for Node."""
+    if remote:
+        return None
+    if code == CloseCode.IDLE_TIMEOUT:
+        return "IDLE_TIMEOUT"
+    if code == CloseCode.SESSION_EXPIRED:
+        return "SESSION_EXPIRED"
+    return None
+
+
+def handshake_failure(code: FailureCode) -> SrmudpError:
+    """A dial's failed handshake (the secure layer's failure code) as its typed error."""
+    if code == "HANDSHAKE_TIMEOUT":
+        return SrmudpError("HANDSHAKE_TIMEOUT", "no answer to the handshake (peer unreachable, or it refused us)")
+    if code == "PEER_REFUSED":
+        return SrmudpError("REFUSED", "the peer's key was refused")
+    return SrmudpError("SESSION_EXPIRED", "session keys expired")
+
+
+def keys_lost(code: FailureCode) -> str:
+    """Why an established connection lost its keys (the secure layer's failure code after
+    establishment), as the reason of its SESSION_EXPIRED close (core's ``keysLost``)."""
+    if code == "SESSION_EXPIRED":
+        return "session keys expired and no rekey was answered"
+    if code == "HANDSHAKE_TIMEOUT":
+        # the early session of a simultaneous open, or a new session of ours the peer never confirmed
+        return "the peer never used the new session (no packet under its keys within the handshake timeout)"
+    return "the peer's key was refused on a rekey (the accept policy)"
 
 
 ConnState = Literal["handshaking", "established", "closing", "closed"]
@@ -133,6 +168,8 @@ class Connection:
         self.remote_boot: bytes | None = None
         self.drops: dict[str, int] = {}
         self._largest_pn = -1
+        #: the 'closed' it emitted was the peer's (its CLOSE, or a restart we inferred)
+        self.closed_remotely = False
         self._probe: tuple[Address, bytes, int, float] | None = None  # address, data, tries, next_at
         self._core_out: deque[tuple[PathChallenge | PathResponse, Address]] = deque()
         self._routed: tuple[PathChallenge | PathResponse, Address] | None = None
@@ -271,6 +308,11 @@ class Connection:
         self.rel.queue_frame(Ping())
         self._connected_emitted = True
         self._ep._emit(Connected(self, remote_key, self.outgoing))
+
+    @property
+    def largest_received(self) -> int:
+        """The largest packet number we had from the peer, -1 before the first."""
+        return self._largest_pn
 
     def numbering_restarted(self, pn: int) -> bool:
         """Whether the peer's first packet under a new session, numbered ``pn``, is numbered at or
@@ -483,6 +525,7 @@ class Connection:
         if self._closed_emitted or not self._connected_emitted:
             return
         self._closed_emitted = True
+        self.closed_remotely = remote
         self._ep._emit(ConnectionClosed(self, code, reason, remote))
 
     def _finalize(self) -> None:
@@ -560,6 +603,11 @@ class Endpoint:
         self._by_id: dict[int, Connection] = {}
         self._by_key: dict[bytes, Connection] = {}
         self._by_channel: dict[Channel, Connection] = {}
+        #: the peers whose connection we ended, while they may still continue it (closed_peers.py)
+        self.closed_peers = ClosedPeers()
+        #: the channel and packet number of the data packet being handled when it is the first
+        #: under its session: the packet that confirms an IK responder's session
+        self._confirming: tuple[Channel, int] | None = None
         self._out: deque[tuple[Address, bytes]] = deque()
         self._events: deque[EndpointEvent] = deque()
         self._rr: deque[Connection] = deque()
@@ -636,8 +684,16 @@ class Endpoint:
             r = self.secure.handle(now, frm, data)
             if isinstance(r, DataResult):
                 # a key confirmation (a new connection), a rekey completion or a restarted peer
-                # must be seen before its data
-                self._pump_secure(now)
+                # must be seen before its data; the first packet of a session may confirm it (an
+                # IK responder's), and its number says whose it is
+                if r.first_of_session:
+                    self._confirming = (r.channel, r.packet_number)
+                    try:
+                        self._pump_secure(now)
+                    finally:
+                        self._confirming = None
+                else:
+                    self._pump_secure(now)
                 conn = self._by_channel.get(r.channel)
                 if conn is None or conn.finished:
                     self._drop("no_connection")
@@ -830,6 +886,14 @@ class Endpoint:
                 by_key.channels.append(ch)
                 by_key.channel = ch
             return
+        c = self._confirming
+        if c is not None and c[0] is ch and self.closed_peers.continues(now, ev.remote_key, boot, c[1]):
+            # a session the peer started, confirmed by a packet numbered above every packet it sent
+            # in the connection we ended (closed_peers.py): it renewed the keys of that connection,
+            # which it still holds since our CLOSE was lost. No connection of ours: the peer,
+            # answered no more, times out as it would have without the rekey.
+            ch.close()
+            return
         conn = Connection(self, self._next_id, False, ev.remote_key)
         self._next_id += 1
         conn.remote_boot = boot
@@ -846,6 +910,12 @@ class Endpoint:
         if conn is None:
             return
         restarted = conn.remote_boot is not None and boot is not None and conn.remote_boot != boot
+        c = self._confirming
+        if not restarted and conn.state == "closing" and c is not None and c[0] is ch and c[1] > conn.largest_received:
+            # its packets number on from this connection's: the peer renewed its keys, not having
+            # heard our CLOSE yet; the connection goes on closing under the new keys (its CLOSE
+            # then reaches the peer), no new connection began
+            return
         if restarted or conn.state == "closing" or conn.finished:
             # the peer restarted and handshook again on the same channel: its reliability
             # state is new, ours is stale. Close the old connection, start a fresh one.
@@ -895,24 +965,23 @@ class Endpoint:
             ch.close()
             return
         if conn.state == "handshaking":
-            code = {"HANDSHAKE_TIMEOUT": "HANDSHAKE_TIMEOUT", "PEER_REFUSED": "REFUSED"}.get(ev.code, "SESSION_EXPIRED")
-            msg = {
-                "HANDSHAKE_TIMEOUT": "no answer to the handshake (peer unreachable, or it refused us)",
-                "PEER_REFUSED": "the peer's key was refused",
-            }.get(ev.code, "session keys expired")
-            conn.fail(SrmudpError(code, msg))
+            conn.fail(handshake_failure(ev.code))
             return
-        conn.fail(SrmudpError("SESSION_EXPIRED", "session keys expired and no rekey was answered"))
+        conn.fail(SrmudpError("SESSION_EXPIRED", keys_lost(ev.code)))
 
     def _establish(self, now: float, conn: Connection, ch: Channel, handshake_rtt: float | None) -> None:
         """A connection begins. Crypto reports a session only once the peer proved it holds the
         keys, so the path is validated from here on."""
         if self._by_key.get(ch.remote_key) is not conn:  # type: ignore[arg-type]
             self._by_key[ch.remote_key] = conn  # type: ignore[index]
+        self.closed_peers.forget(ch.remote_key)  # type: ignore[arg-type]
         conn.establish(now, ch, handshake_rtt)
         self._rr.append(conn)
 
     def _on_finished(self, conn: Connection) -> None:
+        if conn.remote_key is not None and conn._connected_emitted and not conn.closed_remotely:
+            # our connection ended here, not by the peer's CLOSE: it may still continue it
+            self.closed_peers.remember(self.last_now, conn.remote_key, conn.remote_boot, conn.largest_received)
         deferred = conn.deferred
         conn.deferred = None
         self._by_id.pop(conn.id, None)

@@ -17,7 +17,7 @@ from typing import Any, Union
 from . import reliability as rel
 from .cards import ContactCard, PeerRecord, encode_card, next_sequence, parse_card, sign_record
 from .cards.record import Candidate, candidates_to_addresses, verify_record
-from .endpoint import Connected, ConnectFailed, Connection, ConnectionClosed, ConnectionEvent, Endpoint, PathChanged
+from .endpoint import Connected, ConnectFailed, Connection, ConnectionClosed, ConnectionEvent, Endpoint, PathChanged, lost_peer_code
 from .errors import SrmudpError
 from .identity import Identity, parse_peer_id, peer_id_to_string
 from .keyfile import load_or_create_identity
@@ -31,9 +31,6 @@ _MAX_RECONNECT_MS = 30_000
 #: how long node.close() keeps the socket for the closing period of its connections (3 PTO, a
 #: few ms to a few hundred on real paths), to answer late packets with CLOSE again
 _CLOSING_WAIT_S = 0.5
-#: the endpoint's code for a connection that ended by our own idle timer
-_IDLE_TIMEOUT_CODE = 0x12
-_SESSION_EXPIRED_CODE = 0x14
 
 Address = tuple[str, int]
 PeerTarget = Union[str, Mapping[str, Any]]
@@ -369,10 +366,11 @@ class PeerConnection:
         if self.closed.done():
             return
         self.closed.set_result((code, reason, remote))
-        if not remote and code == _IDLE_TIMEOUT_CODE:
+        lost = lost_peer_code(code, remote)
+        if lost == "IDLE_TIMEOUT":
             # our own idle timer (like ETIMEDOUT): the peer said nothing
             err = SrmudpError("IDLE_TIMEOUT", f"connection to {self.label} timed out ({reason})")
-        elif not remote and code == _SESSION_EXPIRED_CODE:
+        elif lost == "SESSION_EXPIRED":
             # our keys were lost with no answer from the peer to renew them
             err = SrmudpError("SESSION_EXPIRED", f"connection to {self.label} lost its session ({reason})")
         else:
