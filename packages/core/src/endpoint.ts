@@ -312,8 +312,11 @@ export class CoreEndpoint implements EndpointApi {
       const sessions = this.sessions;
       sessions.confirmingChannel = r.channel;
       sessions.confirmingPn = r.packetNumber;
-      this.afterSecure(now);
-      sessions.confirmingChannel = null;
+      try {
+        this.afterSecure(now);
+      } finally {
+        sessions.confirmingChannel = null;
+      }
     } else this.afterSecure(now);
     let conn = this.table.ofChannel(r.channel);
     if (conn === undefined || conn.isFinished) {
