@@ -145,7 +145,7 @@ describe('long-lived connections', () => {
     expect(str(b.messages[0]!.data)).toBe('welcome');
   });
 
-  it("a peer that renews its keys while our connection is closing keeps that connection: it goes on closing, and our CLOSE reaches the peer", () => {
+  it('a peer that renews its keys while our connection is closing keeps that connection: it goes on closing, and our CLOSE reaches the peer', () => {
     // b dialled, so b renews the keys (120 s after the handshake); a closes at 119.5 s with a
     // message unacknowledged (its data is lost until 121 s), so a is still closing, draining
     // (at least 2 s), when b's rekey arrives; the message's retransmissions are lost until
