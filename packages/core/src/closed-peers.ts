@@ -17,6 +17,17 @@ import { DEFAULT_TIMING } from '@srmudp/crypto';
 import { toHex } from '@srmudp/wire';
 
 /**
+ * Whether the first packet of a peer's new session, numbered `packetNumber`, continues a
+ * connection in which the largest packet number we had from the peer is `largestReceived`: a
+ * peer that continues a connection numbers on (packet numbers are the connection's, across
+ * sessions; retransmissions take new ones), a new connection starts again from 0. The one rule
+ * behind CoreConnection.numberingRestarted, a closing connection's rekey and ClosedPeers.
+ */
+export function numbersOn(packetNumber: number, largestReceived: number): boolean {
+  return packetNumber > largestReceived;
+}
+
+/**
  * How long a peer may continue a connection we ended: a session of its started before our close
  * is renewed at most REJECT_AFTER_TIME after it began (WireGuard's timers, crypto's defaults).
  */
@@ -76,7 +87,7 @@ export class ClosedPeers {
     this.expire(now);
     const p = this.peers.get(toHex(key));
     if (p === undefined || p.boot === null || boot === null) return false;
-    return p.boot === String.fromCharCode(...boot) && packetNumber > p.largestPn;
+    return p.boot === String.fromCharCode(...boot) && numbersOn(packetNumber, p.largestPn);
   }
 
   private expire(now: number): void {

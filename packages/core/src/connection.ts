@@ -18,6 +18,7 @@ import type {
   LogSink,
   PathInfo,
 } from './api.js';
+import { numbersOn } from './closed-peers.js';
 import type { ReliableConfigs } from './config.js';
 import { ConnectionChannels } from './connection-channels.js';
 import {
@@ -311,7 +312,16 @@ export class CoreConnection implements ConnectionApi {
    * started again, in a new connection of its own (it closed this one and its CLOSE was lost).
    */
   numberingRestarted(packetNumber: number): boolean {
-    return this.stateValue === 'established' && packetNumber <= this.largestPn;
+    return this.stateValue === 'established' && !numbersOn(packetNumber, this.largestPn);
+  }
+
+  /**
+   * @internal Whether the peer's first packet under a new session, numbered `packetNumber`,
+   * numbers on from this connection's packets (closed-peers.ts: numbersOn): the peer renewed
+   * this connection's keys, whatever our state.
+   */
+  continuedBy(packetNumber: number): boolean {
+    return numbersOn(packetNumber, this.largestPn);
   }
 
   /** @internal The largest packet number we had from the peer, -1 before the first (closed-peers.ts). */

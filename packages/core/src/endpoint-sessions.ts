@@ -114,7 +114,7 @@ export class EndpointSessions {
     if (this.confirmingChannel !== channel) return false;
     if (conn === undefined || conn.isFinished)
       return this.continuesClosed(now, channel, channel.remoteKey as Uint8Array, boot);
-    if (this.confirmingPn <= conn.largestReceived) return false;
+    if (!conn.continuedBy(this.confirmingPn)) return false;
     this.host.log?.(
       `peer ${shortPeerId(channel.remoteKey as Uint8Array)}: renewed the keys of connection ${conn.id}, which is closing: it goes on closing`,
     );

@@ -22,6 +22,15 @@ CLOSED_PEER_MS = 180_000
 MAX_CLOSED_PEERS = 4096
 
 
+def numbers_on(packet_number: int, largest_received: int) -> bool:
+    """Whether the first packet of a peer's new session, numbered ``packet_number``, continues a
+    connection in which the largest packet number we had from the peer is ``largest_received``: a
+    peer that continues a connection numbers on (packet numbers are the connection's, across
+    sessions; retransmissions take new ones), a new connection starts again from 0. The one rule
+    behind ``Connection.numbering_restarted``, a closing connection's rekey and ClosedPeers."""
+    return packet_number > largest_received
+
+
 class _ClosedPeer(NamedTuple):
     boot: bytes | None
     largest_pn: int
@@ -64,7 +73,7 @@ class ClosedPeers:
         p = self._peers.get(key)
         if p is None or p.boot is None or boot is None:
             return False
-        return p.boot == boot and packet_number > p.largest_pn
+        return p.boot == boot and numbers_on(packet_number, p.largest_pn)
 
     def _expire(self, now: float) -> None:
         while self._peers:

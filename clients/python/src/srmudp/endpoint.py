@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import Callable, Literal, Union
 
 from . import reliability as rel
-from .closed_peers import ClosedPeers
+from .closed_peers import ClosedPeers, numbers_on
 from .errors import SrmudpError, WireDecodeError
 from .handshake_guard import HandshakeLimits
 from .identity import Identity
@@ -314,11 +314,22 @@ class Connection:
         """The largest packet number we had from the peer, -1 before the first."""
         return self._largest_pn
 
+    @property
+    def was_connected(self) -> bool:
+        """Its Connected event was emitted (only such a connection emits ConnectionClosed)."""
+        return self._connected_emitted
+
+    def continued_by(self, pn: int) -> bool:
+        """Whether the peer's first packet under a new session, numbered ``pn``, numbers on from
+        this connection's packets (``closed_peers.numbers_on``): the peer renewed this connection's
+        keys, whatever our state."""
+        return numbers_on(pn, self._largest_pn)
+
     def numbering_restarted(self, pn: int) -> bool:
         """Whether the peer's first packet under a new session, numbered ``pn``, is numbered at or
         below one we already had from it: a peer that continues this connection numbers on, so its
         numbering started again in a new connection (it closed this one and its CLOSE was lost)."""
-        return self.state == "established" and pn <= self._largest_pn
+        return self.state == "established" and not numbers_on(pn, self._largest_pn)
 
     def on_packet(self, now: float, frm: Address, pn: int, plaintext: bytes) -> None:
         r = self.rel
@@ -911,7 +922,7 @@ class Endpoint:
             return
         restarted = conn.remote_boot is not None and boot is not None and conn.remote_boot != boot
         c = self._confirming
-        if not restarted and conn.state == "closing" and c is not None and c[0] is ch and c[1] > conn.largest_received:
+        if not restarted and conn.state == "closing" and c is not None and c[0] is ch and conn.continued_by(c[1]):
             # its packets number on from this connection's: the peer renewed its keys, not having
             # heard our CLOSE yet; the connection goes on closing under the new keys (its CLOSE
             # then reaches the peer), no new connection began
@@ -979,7 +990,7 @@ class Endpoint:
         self._rr.append(conn)
 
     def _on_finished(self, conn: Connection) -> None:
-        if conn.remote_key is not None and conn._connected_emitted and not conn.closed_remotely:
+        if conn.remote_key is not None and conn.was_connected and not conn.closed_remotely:
             # our connection ended here, not by the peer's CLOSE: it may still continue it
             self.closed_peers.remember(self.last_now, conn.remote_key, conn.remote_boot, conn.largest_received)
         deferred = conn.deferred
