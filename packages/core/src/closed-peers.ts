@@ -7,7 +7,7 @@
  * connection's, across sessions), so its first packet is numbered above every packet we had from
  * it, where a new connection of the peer's starts again from 0. Such a session is no connection
  * of ours: the endpoint closes it unannounced and the peer, answered no more, times out, as it
- * would have without the rekey (core README, "Connection lifecycle").
+ * would have without the rekey (core README, "Connection state machine").
  *
  * The mirror of CoreConnection.numberingRestarted (a new connection of the peer's on a channel we
  * still hold), with the same blind spot: an old connection that carried fewer packets than the
