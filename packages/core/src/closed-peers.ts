@@ -15,6 +15,7 @@
  */
 import { DEFAULT_TIMING } from '@srmudp/crypto';
 import { toHex } from '@srmudp/wire';
+import { bootText } from './connection-channels.js';
 
 /**
  * Whether the first packet of a peer's new session, numbered `packetNumber`, continues a
@@ -87,7 +88,7 @@ export class ClosedPeers {
     this.expire(now);
     const p = this.peers.get(toHex(key));
     if (p === undefined || p.boot === null || boot === null) return false;
-    return p.boot === String.fromCharCode(...boot) && numbersOn(packetNumber, p.largestPn);
+    return p.boot === bootText(boot) && numbersOn(packetNumber, p.largestPn);
   }
 
   private expire(now: number): void {

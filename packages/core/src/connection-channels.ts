@@ -11,6 +11,11 @@ import { type Address, addressKey, copyAddress, sameAddress } from '@srmudp/wire
  * replaces it) */
 const NONE = Object.freeze([]) as unknown as never[];
 
+/** A boot id as the text it is kept and compared as (one char per byte), or null: not sent. */
+export function bootText(boot: Uint8Array | null): string | null {
+  return boot === null ? null : String.fromCharCode(...boot);
+}
+
 export class ConnectionChannels {
   // Allocated small or on first use: an idle connection's heap (issue 19). Its channels: none, the
   // one channel itself (most connections have one: no array), or an array of them in the order
@@ -44,7 +49,7 @@ export class ConnectionChannels {
    * new handshake's) are known and differ.
    */
   bootDiffers(boot: Uint8Array | null): boolean {
-    return this.boot !== null && boot !== null && this.boot !== String.fromCharCode(...boot);
+    return this.boot !== null && boot !== null && this.boot !== bootText(boot);
   }
 
   /** A channel of this peer: ours to dial with, or another established one; sealed with from now on. */
@@ -93,7 +98,7 @@ export class ConnectionChannels {
 
   /** The peer's boot id from the handshake that just completed. */
   setRemoteBoot(boot: Uint8Array | null): void {
-    this.boot = boot === null ? null : String.fromCharCode(...boot);
+    this.boot = bootText(boot);
   }
 
   /**
