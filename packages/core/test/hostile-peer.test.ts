@@ -42,13 +42,7 @@ describe('replayed handshake initiations', () => {
     const { net, a, b } = simPair('unconfirmed', { b: { handshakeTimeoutMs: 3000 } });
     net.setLink('a', 'b', { latencyMs: 10 });
     let dropData = true;
-    const orig = a.pollTransmit.bind(a);
-    a.pollTransmit = (now) => {
-      for (;;) {
-        const t = orig(now);
-        if (t === null || !(dropData && (t.data[0]! & 0xfe) === 0x90)) return t;
-      }
-    };
+    net.setSendFilter('a', (t) => dropData && (t.data[0]! & 0xfe) === 0x90);
     a.ep.connect(net.now, { addresses: [ADDR_B], remoteKey: b.key });
     net.drive({ until: () => a.count('connected') > 0, maxTimeMs: 5000 });
     net.runFor(1000);

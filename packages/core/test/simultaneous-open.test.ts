@@ -1,4 +1,5 @@
 import type { SecureChannel, SecureEndpoint } from '@srmudp/crypto';
+import type { Network } from '@srmudp/sim';
 import { compareBytes } from '@srmudp/wire';
 import { describe, expect, it } from 'vitest';
 import { type Address, CloseCode, DEFAULTS, lostPeerCode, type Transmit } from '../src/index.js';
@@ -26,17 +27,14 @@ function order(a: SimEndpoint, b: SimEndpoint): [SimEndpoint, SimEndpoint] {
 
 /** Drops the `nth` (0-based) handshake datagram of type `type` (0x81 initiation, 0x82 response)
  * that `s` sends. */
-function dropHandshake(s: SimEndpoint, type: number, nth: number): { dropped: number } {
-  const poll = s.pollTransmit.bind(s);
+function dropHandshake(net: Network, s: SimEndpoint, type: number, nth: number): { dropped: number } {
   const state = { dropped: 0 };
   let seen = 0;
-  s.pollTransmit = (now) => {
-    for (;;) {
-      const t = poll(now);
-      if (t === null || t.data[0] !== type || seen++ !== nth) return t;
-      state.dropped++;
-    }
-  };
+  net.setSendFilter(s.name, (t) => {
+    if (t.data[0] !== type || seen++ !== nth) return false;
+    state.dropped++;
+    return true;
+  });
   return state;
 }
 
@@ -88,7 +86,7 @@ describe('simultaneous open', () => {
         link: { latencyMs: ONE_WAY },
       });
       const [win, lose] = order(a, b);
-      const drop = dropHandshake(l.who === 'win' ? win : lose, l.type, l.nth);
+      const drop = dropHandshake(net, l.who === 'win' ? win : lose, l.type, l.nth);
       const ca = a.ep.connect(net.now, { addresses: [ADDR_B], remoteKey: b.key });
       const cb = b.ep.connect(net.now, { addresses: [ADDR_A], remoteKey: a.key });
       const data = { a: randomBytes(`sa-${l.what}`, 50_000), b: randomBytes(`sb-${l.what}`, 50_000) };
@@ -160,12 +158,11 @@ describe('an early session the peer never uses', () => {
       const { net, a, b } = simPair(`simul-unused-${deafWins}`, { link: { latencyMs: ONE_WAY } });
       const [win, lose] = order(a, b);
       const [deaf, peer] = deafWins ? [win, lose] : [lose, win];
-      const poll = deaf.pollTransmit.bind(deaf);
       let lost = 0;
-      deaf.pollTransmit = (now) => {
-        for (let t = poll(now); t !== null; t = poll(now)) lost++;
-        return null;
-      };
+      net.setSendFilter(deaf.name, () => {
+        lost++;
+        return true;
+      });
       const conn = deaf.ep.connect(net.now, {
         addresses: [deaf === a ? ADDR_B : ADDR_A],
         remoteKey: peer.key,

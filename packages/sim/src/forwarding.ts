@@ -100,6 +100,19 @@ export class Forwarder {
         `send ${h.name} #${p.id} ${addressKey(src)}>${addressKey(p.dst)} ${size} ${digest(data).toString(16)}`,
       );
     }
+    const filter = h.filter;
+    if (filter !== null) {
+      let drop: boolean;
+      try {
+        drop = filter({ from: p.src, to: p.dst, data: p.data }, now);
+      } catch (e) {
+        throw nodeFailed(this.#seed, h.name, 'send filter', now, e);
+      }
+      if (drop) {
+        this.#drop(now, p, 'filter', h.name, null);
+        return;
+      }
+    }
     this.#forward(now, p, h);
   }
 

@@ -16,4 +16,4 @@ export type { DumbbellOptions, PairOptions } from './topology.js';
 export { dumbbell, PAIR_A, PAIR_B, pair } from './topology.js';
 export type { Received } from './toy-nodes.js';
 export { echoNode, parseReflection, reflectorNode, ScriptedNode } from './toy-nodes.js';
-export type { Transmit } from './transmit.js';
+export type { SendFilter, Transmit } from './transmit.js';

@@ -16,7 +16,7 @@ import type { SimNode } from './sim-node.js';
 import type { NatStats, TrafficStats } from './stats.js';
 import { cloneStats, emptyStats } from './stats.js';
 import { EV_NOTE, EV_TIMER, EV_TOPOLOGY, Trace } from './trace.js';
-import type { Transmit } from './transmit.js';
+import type { SendFilter, Transmit } from './transmit.js';
 
 export interface NetworkOptions {
   seed: number | string;
@@ -114,6 +114,7 @@ export class Network {
       timer: null,
       stats: emptyStats(),
       removed: false,
+      filter: null,
     };
     this.#registry.attach(h, addresses, opts.nat);
     this.#registry.addHost(h);
@@ -149,6 +150,18 @@ export class Network {
     this.#trace.begin(this.#now, EV_TOPOLOGY);
     this.#trace.mixString(`remove ${name}`);
     if (this.#trace.limit > 0) this.#trace.line(this.#now, `remove ${name}`);
+  }
+
+  /**
+   * Drops each datagram host `name` sends for which `drop` returns true, before it enters a link
+   * (counted in `stats().dropped.filter`, traced); null removes the filter. For tests that lose one
+   * kind of packet, or every packet for a while: `net.setSendFilter('a', (t) => t.data[0] === 0x90)`.
+   * An exception thrown by `drop` fails the step like a node's (SimError naming host and seed).
+   */
+  setSendFilter(name: string, drop: SendFilter | null): void {
+    if (drop !== null && typeof drop !== 'function')
+      throw new TypeError('"drop" expected a function or null');
+    this.#registry.host(name).filter = drop;
   }
 
   /** The node of a host. */

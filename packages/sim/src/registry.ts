@@ -6,6 +6,7 @@ import { type Address, addressKey, checkAddress } from '@srmudp/wire';
 import type { Nat } from './nat.js';
 import type { SimNode } from './sim-node.js';
 import type { TrafficStats } from './stats.js';
+import type { SendFilter } from './transmit.js';
 
 export interface HostEntry {
   kind: 'host';
@@ -19,6 +20,8 @@ export interface HostEntry {
   timer: number | null;
   stats: TrafficStats;
   removed: boolean;
+  /** drops some of what it sends (Network.setSendFilter), or null */
+  filter: SendFilter | null;
 }
 
 export interface NatEntry {

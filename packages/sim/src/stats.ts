@@ -10,6 +10,8 @@ export interface DropCounts {
   nat: number;
   /** No host or NAT owns the destination address (or the host was removed). */
   noRoute: number;
+  /** Refused by the sending host's filter (`Network.setSendFilter`). */
+  filter: number;
 }
 
 /** Counters of a host, a link, a NAT or the whole network. */
@@ -55,7 +57,7 @@ export function emptyStats(): TrafficStats {
     reordered: 0,
     bytesSent: 0,
     bytesDelivered: 0,
-    dropped: { loss: 0, queue: 0, mtu: 0, nat: 0, noRoute: 0 },
+    dropped: { loss: 0, queue: 0, mtu: 0, nat: 0, noRoute: 0, filter: 0 },
   };
 }
 
@@ -66,5 +68,5 @@ export function cloneStats<T extends TrafficStats>(s: T): T {
 /** Sum of all drop reasons. */
 export function totalDropped(s: TrafficStats): number {
   const d = s.dropped;
-  return d.loss + d.queue + d.mtu + d.nat + d.noRoute;
+  return d.loss + d.queue + d.mtu + d.nat + d.noRoute + d.filter;
 }

@@ -60,6 +60,18 @@ function scenario(seed: number | string, traceLimit = 100_000) {
   return net;
 }
 
+/** `net.drive()` fails with SIM_NODE_FAILED, `message`, and the node's own error as cause. */
+function expectNodeFailed(net: Network, message: string, cause: Error): void {
+  try {
+    net.drive();
+    expect.unreachable();
+  } catch (e) {
+    expect((e as SimError).code).toBe('SIM_NODE_FAILED');
+    expect((e as Error).message).toBe(message);
+    expect((e as Error).cause).toBe(cause);
+  }
+}
+
 describe('determinism', () => {
   it('the same seed gives the same trace and hash', () => {
     const x = scenario('same');
@@ -283,6 +295,85 @@ describe('clock, timers and ordering', () => {
   });
 });
 
+describe('send filter', () => {
+  it('drops what the filter refuses, counts and traces it, passes the rest, and is removed by null', () => {
+    const net = new Network({ seed: 'filter', traceLimit: 100 });
+    const a = new ScriptedNode();
+    const b = new ScriptedNode();
+    net.addHost('a', a, [A]);
+    net.addHost('b', b, [B]);
+    net.setLink('a', 'b', { latencyMs: 1 });
+    const seen: { from: string; to: string; byte: number; at: number }[] = [];
+    net.setSendFilter('a', (t, now) => {
+      seen.push({
+        from: `${t.from.host}:${t.from.port}`,
+        to: `${t.to.host}:${t.to.port}`,
+        byte: t.data[0]!,
+        at: now,
+      });
+      return t.data[0] === 0x90;
+    });
+    a.send(B, Uint8Array.of(0x90, 1));
+    a.send(B, Uint8Array.of(0x81, 2));
+    a.send(B, Uint8Array.of(0x90, 3), { at: 5 });
+    net.drive();
+    expect(b.received.map((r) => r.data[1])).toEqual([2]);
+    expect(seen).toEqual([
+      { from: '10.0.0.1:1000', to: '10.0.0.2:2000', byte: 0x90, at: 0 },
+      { from: '10.0.0.1:1000', to: '10.0.0.2:2000', byte: 0x81, at: 0 },
+      { from: '10.0.0.1:1000', to: '10.0.0.2:2000', byte: 0x90, at: 5 },
+    ]);
+    // sent by the host, dropped before any link: the link never saw them
+    expect(net.stats('a')).toMatchObject({ sent: 3, dropped: { filter: 2, loss: 0 } });
+    expect(net.stats()).toMatchObject({ sent: 3, delivered: 1, dropped: { filter: 2 } });
+    expect(net.linkStats('a', 'b').sent).toBe(1);
+    expect(net.trace().filter((l) => l.includes(' drop '))).toEqual([
+      '0 drop filter a #0 10.0.0.1:1000>10.0.0.2:2000 2',
+      '5 drop filter a #2 10.0.0.1:1000>10.0.0.2:2000 2',
+    ]);
+    // b's own sends are not filtered; null removes a's filter
+    b.send(A, Uint8Array.of(0x90, 4));
+    net.setSendFilter('a', null);
+    a.send(B, Uint8Array.of(0x90, 5));
+    net.drive();
+    expect(a.received.map((r) => r.data[1])).toEqual([4]);
+    expect(b.received.map((r) => r.data[1])).toEqual([2, 5]);
+    expect(seen).toHaveLength(3);
+  });
+
+  it('a filtered run is as deterministic as any: same seed and filter, same hash; the drops change it', () => {
+    const run = (filtered: boolean) => {
+      const net = new Network({ seed: 'filter-hash' });
+      const a = new ScriptedNode();
+      net.addHost('a', a, [A]);
+      net.addHost('b', echoNode(), [B]);
+      net.setPath('a', 'b', { latencyMs: 3, jitterMs: 2, loss: 0.1 });
+      if (filtered) net.setSendFilter('b', (t) => (t.data[0]! & 1) === 1);
+      for (let i = 0; i < 50; i++) a.send(B, Uint8Array.of(i), { at: i });
+      net.drive();
+      return { hash: net.traceHash(), echoed: a.received.length };
+    };
+    expect(run(true)).toEqual(run(true));
+    expect(run(true).hash).not.toBe(run(false).hash);
+    expect(run(true).echoed).toBeLessThan(run(false).echoed);
+  });
+
+  it('a filter that throws fails the step like a node, naming host, time and seed; misuse is refused', () => {
+    const net = new Network({ seed: 'filter-throws' });
+    const a = new ScriptedNode();
+    net.addHost('a', a, [A]);
+    net.addHost('b', new ScriptedNode(), [B]);
+    const boom = new Error('boom');
+    net.setSendFilter('a', () => {
+      throw boom;
+    });
+    a.send(B, bytes('x'));
+    expectNodeFailed(net, 'host "a" send filter threw at t=0ms: boom (seed=filter-throws)', boom);
+    expect(() => net.setSendFilter('nobody', null)).toThrow(RangeError);
+    expect(() => net.setSendFilter('a', 42 as never)).toThrow(TypeError);
+  });
+});
+
 describe('bounds and errors name the seed', () => {
   const forever = (): SimNode => {
     let t = 0;
@@ -347,14 +438,7 @@ describe('bounds and errors name the seed', () => {
     const a = new ScriptedNode();
     net.addHost('a', a, [A]);
     a.send(B, bytes('x'));
-    try {
-      net.drive();
-      expect.unreachable();
-    } catch (e) {
-      expect((e as SimError).code).toBe('SIM_NODE_FAILED');
-      expect((e as Error).message).toBe('host "bad" handle threw at t=0ms: boom (seed=s)');
-      expect((e as Error).cause).toBe(boom);
-    }
+    expectNodeFailed(net, 'host "bad" handle threw at t=0ms: boom (seed=s)', boom);
   });
 
   it('sending from an address the host does not own is a SimError', () => {
