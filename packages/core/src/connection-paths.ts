@@ -3,15 +3,19 @@
  * (paths.ts), which turns the set's decisions into the connection's events and log lines
  * (`path_changed`, `path_lost`, the close when a peer a relay reported gone does not come back),
  * and the route calls made on an established connection (where a rekey goes, more candidates of
- * the peer, a relay circuit bound as a standby route or closed, a send error). The rules between
- * paths are paths.ts; the connection's lifecycle is connection.ts, which drives the set directly
- * on the data path (`set`: arrivals, probes, timers) and reaches the rest through this class.
+ * the peer, a relay circuit bound as a standby route or closed, a send error), and the path side
+ * of the data path: the path each packet arrived on (a PATH_CHALLENGE is answered there), the
+ * PATH_* frames, and the probes owed on other paths, built and sealed within their
+ * anti-amplification budget. The rules between paths are paths.ts; the connection's lifecycle is
+ * connection.ts, which reaches its paths through this class (and `set`'s timers directly).
  */
-import type { ReliableConnection } from '@srmudp/reliability';
-import { type Address, addressKey, sameAddress } from '@srmudp/wire';
+import type { SecureChannel } from '@srmudp/crypto';
+import type { ReceivedPacket, ReliableConnection, Transmit } from '@srmudp/reliability';
+import { type Address, addressKey, type Frame, sameAddress } from '@srmudp/wire';
 import type { ConnectionState, LogSink, PathChangeReason, PathInfo } from './api.js';
 import type { ConnectionHost } from './connection.js';
 import { CloseCode } from './defaults.js';
+import type { Path } from './path.js';
 import { PathSet, type PathsHost } from './paths.js';
 import { type Route, routeOf } from './route.js';
 
@@ -25,6 +29,8 @@ export interface PathsOwner {
   drop(reason: string): void;
   /** an abrupt close: no CLOSE can be sent */
   closeNow(now: number, code: number, reason: string, remote: boolean): void;
+  /** a packet of reliability's sealed under `channel`, or null (counted) when the keys are gone */
+  seal(channel: SecureChannel, t: Transmit): Uint8Array | null;
 }
 
 /** What they need from the endpoint (the connection's own host). */
@@ -38,6 +44,8 @@ export type PathsEndpoint = Pick<ConnectionHost, 'random' | 'log' | 'emit' | 'pe
 export class ConnectionPaths implements PathsHost {
   /** the paths themselves (paths.ts); the first one validated by the handshake */
   readonly set: PathSet;
+  /** the path the packet being handled arrived on (a PATH_CHALLENGE is answered there), or null */
+  private arrival: Path | null = null;
 
   constructor(
     private readonly endpoint: PathsEndpoint,
@@ -53,11 +61,76 @@ export class ConnectionPaths implements PathsHost {
     return this.set.info;
   }
 
+  // ------------------------------------------------------------------ data path
+
+  /**
+   * A packet of the connection (`size`: the whole datagram) arrived from `from`: its path, found
+   * or added (paths.ts), is the arrival path until {@link handled}.
+   */
+  arrived(now: number, from: Address, size: number): Path {
+    const path = this.set.arrived(now, from, size);
+    this.arrival = path;
+    return path;
+  }
+
+  /**
+   * Reliability handled the packet that arrived on `path` (`kind`: what it carried; `newest`: the
+   * largest packet number so far): the set's migration rules (paths.ts).
+   */
+  handled(now: number, path: Path, kind: ReceivedPacket, newest: boolean): void {
+    this.arrival = null;
+    this.set.afterPacket(now, path, kind, newest);
+  }
+
+  /** A frame that reliability leaves to the connection: PATH_CHALLENGE, PATH_RESPONSE, or unsupported. */
+  onFrame(f: Frame, now: number): void {
+    const set = this.set;
+    if (f.type === 'path_challenge') {
+      // RFC 9000 §8.2.2: answer on the path the challenge arrived on
+      set.onChallenge(this.arrival ?? set.active, f.data);
+    } else if (f.type === 'path_response') {
+      set.onResponse(now, f.data);
+    } else {
+      this.owner.drop('relay_unsupported');
+    }
+  }
+
+  /**
+   * The next probe owed on a path (a path challenge or its answer), built by reliability and
+   * sealed under `channel` within that path's anti-amplification budget, or null: none owed. A
+   * probe that does not fit its budget is not sent (counted); its challenge is retried on its timer.
+   */
+  pollProbe(now: number, channel: SecureChannel): { to: Address; data: Uint8Array } | null {
+    const set = this.set;
+    for (let probe = set.pollProbe(); probe !== null; probe = set.pollProbe()) {
+      const t = this.rel.buildProbe(now, probe.path.transport, probe.frames, probe.budget);
+      if (t === null) {
+        this.owner.drop('amplification_limit');
+        continue;
+      }
+      const data = this.owner.seal(channel, t);
+      if (data === null) continue;
+      if (data.length > probe.budget) {
+        // RFC 9000 §8.1: never 3x
+        this.owner.drop('amplification_limit');
+        continue;
+      }
+      probe.path.onSent(data.length);
+      return { to: probe.path.route.address, data };
+    }
+    return null;
+  }
+
+  /** Where reliability's own packets go: its active path is the active Path's transport state. */
+  get activeAddress(): Address {
+    return this.set.active.route.address;
+  }
+
   // ------------------------------------------------------------------ route calls
 
   /** Where a handshake of the connection's channel goes once established (rekeys follow a migration). */
   handshakeRoute(): Address {
-    return this.set.active.route.address;
+    return this.activeAddress;
   }
 
   /** The peer's candidate addresses (`redialled`: dialled again just now): probe the better ones. */

@@ -1,13 +1,14 @@
 /**
  * One connection: the `ConnectionApi` an application uses and its lifecycle (establishment,
- * graceful and immediate close, failure). Its paths are paths.ts, with connection-paths.ts between
- * them and it; its crypto channels connection-channels.ts; reliability's events become the
- * endpoint's in connection-events.ts; its close (the graceful drain and its bound, 'closed' once)
- * connection-close.ts; the endpoint routes to it.
+ * graceful and immediate close, failure), its packet intake and numbering, and its transmit. Its
+ * paths are paths.ts, with connection-paths.ts between them and it (the path side of each packet:
+ * arrival path, PATH_* frames, probes); its crypto channels connection-channels.ts; reliability's
+ * events become the endpoint's in connection-events.ts; its close (the graceful drain and its
+ * bound, 'closed' once) connection-close.ts; the endpoint routes to it.
  */
 import { type SecureChannel, shortPeerId } from '@srmudp/crypto';
-import { ReliableConnection as Reliable } from '@srmudp/reliability';
-import { compareBytes, type Frame, sharedSlab } from '@srmudp/wire';
+import { ReliableConnection as Reliable, type Transmit } from '@srmudp/reliability';
+import { compareBytes, sharedSlab } from '@srmudp/wire';
 import type { AmplificationGuard } from './amplification.js';
 import type {
   Address,
@@ -39,7 +40,6 @@ import {
 import { ConnectionPaths, pathText, prefixedLog } from './connection-paths.js';
 import { CloseCode } from './defaults.js';
 import { CoreError } from './errors.js';
-import type { Path } from './path.js';
 import { maxUdpPayload, routeOf } from './route.js';
 
 /** @internal What a connection needs from its endpoint. */
@@ -99,8 +99,6 @@ export class CoreConnection implements ConnectionApi {
   closedEmitted = false;
   /** @internal the 'closed' it emitted was the peer's (its CLOSE, or a restart we inferred) */
   closedRemotely = false;
-  /** the path the packet being handled arrived on (PATH_CHALLENGE answers go back there) */
-  private arrivalPath: Path | null = null;
   /** dropped packets by reason, created at the first (an idle connection holds none) */
   private dropCounts: Record<string, number> | null = null;
   /** @internal its streams' receive sides (connection-events.ts), created at its first stream */
@@ -335,16 +333,13 @@ export class CoreConnection implements ConnectionApi {
     const rel = this.rel;
     const paths = this.paths;
     if (rel === null || paths === null) return;
-    const set = paths.set;
-    const path = set.arrived(now, from, size);
+    const path = paths.arrived(now, from, size);
     const newest = packetNumber > this.largestPn;
     if (newest) this.largestPn = packetNumber;
-    this.arrivalPath = path;
     const kind = rel.handlePacket(now, packetNumber, plaintext);
     drainEvents(this, this.host, rel, now);
-    this.arrivalPath = null;
     if (this.streamEnds !== null) checkFinReceived(this, this.host, rel);
-    set.afterPacket(now, path, kind, newest);
+    paths.handled(now, path, kind, newest);
   }
 
   /**
@@ -358,48 +353,27 @@ export class CoreConnection implements ConnectionApi {
     if (rel === null || paths === null || this.finished) return null;
     const channel = this.channels.sealer;
     if (channel === null || !channel.isEstablished) return null;
-    const set = paths.set;
-    for (let probe = set.pollProbe(); probe !== null; probe = set.pollProbe()) {
-      const t = rel.buildProbe(now, probe.path.transport, probe.frames, probe.budget);
-      if (t === null) {
-        this.drop('amplification_limit');
-        continue;
-      }
-      const data = this.seal(channel, t.packetNumber, t.payload, t.datagramSize, t.datagram);
-      if (data === null) continue;
-      if (data.length > probe.budget) {
-        // RFC 9000 §8.1: never 3x; the challenge is retried on its timer
-        this.drop('amplification_limit');
-        continue;
-      }
-      probe.path.onSent(data.length);
-      return { to: probe.path.route.address, data };
-    }
+    const probe = paths.pollProbe(now, channel);
+    if (probe !== null) return probe;
     const t = rel.pollTransmit(now);
     if (t === null) {
       if (this.drain !== null) this.maybeFinishDrain(now);
       return null;
     }
-    const data = this.seal(channel, t.packetNumber, t.payload, t.datagramSize, t.datagram);
+    const data = this.seal(channel, t);
     if (data === null) return null;
-    // reliability builds on its active path, which is the active Path's transport state
-    return { to: set.active.route.address, data };
+    return { to: paths.activeAddress, data };
   }
 
   /**
-   * Seals a packet of reliability's; null (counted) when the keys are gone. Reliability built it
-   * with DATA_HEADER_LENGTH bytes of headroom: sealed in place, in its `datagram` (the ciphertext
-   * over the plaintext, the header before it, the tag after), one buffer per packet instead of two.
+   * @internal Seals a packet of reliability's (probes too: connection-paths.ts); null (counted)
+   * when the keys are gone. Reliability built it with DATA_HEADER_LENGTH bytes of headroom: sealed
+   * in place, in its `datagram` (the ciphertext over the plaintext, the header before it, the tag
+   * after), one buffer per packet instead of two.
    */
-  private seal(
-    channel: SecureChannel,
-    pn: number,
-    payload: Uint8Array,
-    size: number,
-    datagram: Uint8Array | null,
-  ): Uint8Array | null {
+  seal(channel: SecureChannel, t: Transmit): Uint8Array | null {
     try {
-      return channel.seal(pn, payload, datagram ?? sharedSlab.take(size));
+      return channel.seal(t.packetNumber, t.payload, t.datagram ?? sharedSlab.take(t.datagramSize));
     } catch {
       // keys gone (expired between polls): the packet counts as lost in reliability
       this.drop('seal_failed');
@@ -575,7 +549,7 @@ export class CoreConnection implements ConnectionApi {
   /** @internal A reliability event that is the connection's own business (connection-events.ts). */
   onOwnEvent(ev: OwnEvent, now: number): void {
     if (ev.type === 'frame') {
-      this.onFrame(ev.frame, now);
+      this.paths?.onFrame(ev.frame, now);
       return;
     }
     if (ev.type === 'control') {
@@ -584,19 +558,6 @@ export class CoreConnection implements ConnectionApi {
     }
     reliableClosed(this, this.host, ev);
     if (this.rel?.state === 'closed') this.finalize(now);
-  }
-
-  private onFrame(f: Frame, now: number): void {
-    if (this.paths === null) return;
-    const set = this.paths.set;
-    if (f.type === 'path_challenge') {
-      // RFC 9000 §8.2.2: answer on the path the challenge arrived on
-      set.onChallenge(this.arrivalPath ?? set.active, f.data);
-    } else if (f.type === 'path_response') {
-      set.onResponse(now, f.data);
-    } else {
-      this.drop('relay_unsupported');
-    }
   }
 
   private finalize(now: number): void {

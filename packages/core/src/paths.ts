@@ -25,7 +25,7 @@
  * relay hop + channel, RELAYS.md), the lowest tier: a connection that started relayed moves to a
  * validated direct path (`upgrade`) and keeps the relayed one warm for `GRACE_MS` (`fallback`).
  */
-import type { PathState, ReliableConnection } from '@srmudp/reliability';
+import type { PathState, ReceivedPacket, ReliableConnection } from '@srmudp/reliability';
 import { type Address, addressKey, copyAddress, type Frame, sameAddress } from '@srmudp/wire';
 import type { LogSink, PathChangeReason, PathInfo } from './api.js';
 import { DEFAULTS } from './defaults.js';
@@ -128,7 +128,7 @@ export class PathSet {
    * highest packet number so far from another route means the peer moved (RFC 9000 §9.3; an old
    * reordered packet or a probe does not), so that route is validated, and we move once it is.
    */
-  afterPacket(now: number, path: Path, kind: 'probing' | 'non_probing' | 'dropped', newest: boolean): void {
+  afterPacket(now: number, path: Path, kind: ReceivedPacket, newest: boolean): void {
     if (path === this.activePath) {
       if (kind !== 'dropped' && this.host.rel.ptoCount === 0) path.onAlive();
       return;
