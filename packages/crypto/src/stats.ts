@@ -44,8 +44,18 @@ export const DROP_REASONS: readonly DropReason[] = [
 
 export interface CryptoStats {
   dropped: Record<DropReason, number>;
+  /** handshakes we initiated, first contacts and rekeys (retransmissions not counted) */
   handshakesStarted: number;
+  /**
+   * sessions made current, as initiator or as responder (an IK responder's once the initiator's
+   * first packet confirms its keys)
+   */
   handshakesCompleted: number;
+  /**
+   * handshakes we initiated that got no answer within the handshake timeout. A simultaneous open
+   * that lives on under the session we answered still counts its own unanswered initiation here:
+   * the connection's fate is its events, not this counter.
+   */
   handshakesFailed: number;
   cookieRepliesSent: number;
   cookieRepliesAccepted: number;
