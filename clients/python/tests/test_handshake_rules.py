@@ -5,6 +5,7 @@ cookies by load, per-source budgets of half-open handshakes, and CLOSE ahead of 
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import random
@@ -35,7 +36,7 @@ from srmudp.handshake_guard import (
     Source,
     prefix_of,
 )
-from srmudp.identity import Identity
+from srmudp.identity import Identity, peer_identity_hex, same_peer
 from srmudp.macs import mac1_key, with_mac1
 from srmudp.secure import Established, SecureEndpoint, Timing
 from srmudp.timestamp import TimestampClock, encode_timestamp
@@ -208,6 +209,25 @@ def test_a_replayed_initiation_recorded_earlier_creates_no_connection() -> None:
     assert len(b.connected()) == 1  # only the genuine connection, ever
     assert not b.ep.connections() and b.ep.secure.pending_handshakes() == 0
     assert b.ep.stats()["drops"]["replayed_init"] == 2  # type: ignore[index]
+
+
+def test_a_deny_list_by_peer_identity_hex_refuses_the_other_form_of_an_id() -> None:
+    """A key holder may present either form of its peer id (the sign bit flipped): a handshake
+    proves only the id's X25519 image, which both forms share. A deny-list compared byte for byte
+    lets the other form in; one keyed by peer_identity_hex refuses it."""
+    other = dataclasses.replace(IA, public_key=IA.public_key[:31] + bytes([IA.public_key[31] ^ 0x80]))
+    for key_of, refused in ((peer_identity_hex, True), (bytes.hex, False)):
+        net = Network(50)
+        denied = {key_of(IA.public_key)}
+        a = EpPeer(net, A, other, 51, handshake_timeout_ms=2000)
+        b = EpPeer(net, B, IB, 52, accept=lambda k, _f, key_of=key_of, denied=denied: key_of(k) not in denied)
+        a.ep.connect(net.now, [B], IB.public_key)
+        net.run(lambda a=a, b=b: bool(a.connected() and b.connected()), max_ms=5000)
+        assert bool(b.connected()) is not refused and bool(a.connected()) is not refused
+        if not refused:
+            presented = b.connected()[0].remote_key
+            assert presented == other.public_key and presented != IA.public_key
+            assert same_peer(presented, IA.public_key)
 
 
 def test_an_unconfirmed_responder_session_expires() -> None:

@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from srmudp import Identity, KeyFileError, SrmudpError, parse_peer_id, peer_id_to_string
+from srmudp import Identity, KeyFileError, SrmudpError, parse_peer_id, peer_id_to_string, peer_identity_hex, same_peer
 from srmudp.cards import ContactCard, PeerRecord, RendezvousError, encode_card, parse_card, sign_record, verify_record
 from srmudp.cards.base64url import b64url_decode, b64url_encode
 from srmudp.cards.record import Candidate, decode_record, format_ip
@@ -56,6 +56,35 @@ def test_birational_map_agrees_with_the_private_key(seed: bytes) -> None:
     assert parse_peer_id(ident.peer_id) == ident.public_key
     assert parse_peer_id("  " + ident.peer_id.upper() + "\n") == ident.public_key
     assert len(ident.peer_id) == 58
+
+
+def _other_form(key: bytes) -> bytes:
+    return key[:31] + bytes([key[31] ^ 0x80])
+
+
+@given(st.binary(min_size=32, max_size=32), st.integers(min_value=0, max_value=255), st.binary(min_size=32, max_size=32))
+def test_the_two_forms_of_a_peer_id_are_one_holder(key: bytes, bit: int, other: bytes) -> None:
+    assert same_peer(key, key) and same_peer(key, _other_form(key))
+    flipped = bytearray(key)
+    flipped[bit >> 3] ^= 1 << (bit & 7)
+    assert same_peer(key, bytes(flipped)) == (bit == 255)  # bit 255: the sign bit
+    assert peer_identity_hex(key) == peer_identity_hex(_other_form(key))
+    assert (peer_identity_hex(key) == peer_identity_hex(other)) == same_peer(key, other)
+
+
+@given(st.binary(min_size=32, max_size=32))
+def test_both_forms_of_a_real_id_have_its_x25519_image(seed: bytes) -> None:
+    # all that a handshake proves is the X25519 image: the holder of a key can present either form
+    ident = Identity.from_secret(seed)
+    assert ed25519_to_x25519_public(_other_form(ident.public_key)) == ident.x25519_public
+
+
+def test_peer_identity_hex_matches_typescript() -> None:
+    # TypeScript: peerIdentityHex(TS pub) clears the top bit of the last byte (f0 -> 70)
+    assert peer_identity_hex(bytes.fromhex(TS["pub"])) == TS["pub"][:62] + "70"
+    assert same_peer(b"short", b"short") is False
+    with pytest.raises(TypeError):
+        peer_identity_hex(b"\x00" * 31)
 
 
 def test_invalid_points_have_no_x25519_image() -> None:

@@ -74,7 +74,9 @@ export interface EndpointConfig {
   congestion?: CongestionChoice;
   /**
    * Who may connect to us. Default: everyone (the app still sees the key). `allow` = allow-list of
-   * peer ids; `policy` decides per remote key (runs before the handshake completes).
+   * peer ids; `policy` decides per remote key (runs before the handshake completes). A peer may
+   * present either form of its id (the sign bit flipped, crypto's `samePeer`): a deny-list in
+   * `policy` compares with `samePeer` or keys its set by `peerIdentityHex`, never byte for byte.
    */
   accept?: { allow?: Uint8Array[]; policy?: (remoteKey: Uint8Array, from: Address) => boolean };
   limits?: EndpointLimits;

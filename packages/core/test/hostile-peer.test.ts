@@ -1,11 +1,43 @@
 // Hostile peers at a live endpoint, on a virtual clock (issue 11; issue 21 item 2): replayed
 // initiations, CLOSE after an idle period, cookie mode by load, half-open budgets, CLOSE first.
+import { peerIdentityHex, samePeer } from '@srmudp/crypto';
 import { Network } from '@srmudp/sim';
 import { describe, expect, it } from 'vitest';
 import { countingBackend, Flooder, sources } from './attacker.js';
-import { ADDR_A, ADDR_B, SimEndpoint, simPair } from './helpers.js';
+import { ADDR_A, ADDR_B, identity, SimEndpoint, simPair } from './helpers.js';
 
 const text = (s: string) => new TextEncoder().encode(s);
+
+describe('the other form of a peer id', () => {
+  it('accept.policy: a deny-list keyed by peerIdentityHex refuses a peer presenting its id with the sign bit flipped; a byte-for-byte one does not', () => {
+    const real = identity('b');
+    const other = real.publicKey.slice();
+    other[31] = (other[31] as number) ^ 0x80;
+    for (const [keyOf, refused] of [
+      [peerIdentityHex, true],
+      [(k: Uint8Array) => Buffer.from(k).toString('hex'), false],
+    ] as const) {
+      const denied = new Set([keyOf(real.publicKey)]);
+      const { net, a, b } = simPair(`other-form-${refused}`, {
+        a: { accept: { policy: (k) => !denied.has(keyOf(k)) } },
+        b: { identity: { ...real, publicKey: other }, handshakeTimeoutMs: 3000 },
+      });
+      b.ep.connect(net.now, { addresses: [ADDR_A], remoteKey: a.key });
+      net.drive({
+        until: () => a.count('connected') > 0 || b.count('connect_failed') > 0,
+        maxTimeMs: 10_000,
+      });
+      if (refused) {
+        expect(a.count('connected')).toBe(0);
+        expect(b.count('connect_failed')).toBe(1);
+      } else {
+        const presented = a.connected()[0]!.remoteKey;
+        expect(presented).toEqual(other);
+        expect(samePeer(presented, real.publicKey)).toBe(true);
+      }
+    }
+  });
+});
 
 describe('replayed handshake initiations', () => {
   it('an IK initiation replayed after the peer left creates no connection (timestamp + key confirmation)', () => {

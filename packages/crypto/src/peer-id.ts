@@ -1,4 +1,5 @@
 import { blake2s } from '@noble/hashes/blake2.js';
+import { toHex } from '@srmudp/wire';
 import { CryptoError } from './errors.js';
 
 /**
@@ -97,4 +98,35 @@ export function parsePeerId(text: string): Uint8Array {
     throw new CryptoError('INVALID_PEER_ID', 'peer id checksum does not match (typo?)');
   }
   return key;
+}
+
+/**
+ * Whether two peer ids name the same key holder. A peer id is an Ed25519 public key, and what a
+ * handshake proves is that the peer holds the secret of its X25519 image (the Noise static key).
+ * A key and its negation have the same image: their encodings differ only in the sign bit (the
+ * top bit of the last byte), and whoever holds one holds the other. So a peer may present either
+ * form of its id, and a check that compares ids byte for byte (a deny-list in an accept policy)
+ * can be passed by the other form: compare with this, or key tables by {@link peerIdentityHex}.
+ * An allow-list compared byte for byte only refuses more (the other form of an allowed id).
+ */
+export function samePeer(a: Uint8Array, b: Uint8Array): boolean {
+  if (!(a instanceof Uint8Array) || !(b instanceof Uint8Array) || a.length !== 32 || b.length !== 32) {
+    return false;
+  }
+  for (let i = 0; i < 31; i++) if (a[i] !== b[i]) return false;
+  return (((a[31] as number) ^ (b[31] as number)) & 0x7f) === 0;
+}
+
+/**
+ * A text key that is the same for both forms of a peer id ({@link samePeer}) and differs for any
+ * two key holders: lower-case hex of the 32 bytes with the sign bit cleared. For a `Set` or `Map`
+ * of peers (a deny-list) that the other form of an id cannot pass.
+ */
+export function peerIdentityHex(key: Uint8Array): string {
+  if (!(key instanceof Uint8Array) || key.length !== 32) {
+    throw new TypeError(`"key" expected Uint8Array of length 32, got length=${(key as Uint8Array)?.length}`);
+  }
+  const k = key.slice();
+  k[31] = (k[31] as number) & 0x7f;
+  return toHex(k);
 }

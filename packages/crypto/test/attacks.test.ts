@@ -1,8 +1,19 @@
 import { MAC_LENGTH } from '@srmudp/wire';
 import { describe, expect, it } from 'vitest';
 import { mac1Key, writeMac1 } from '../src/macs.js';
+import { peerIdentityHex, samePeer } from '../src/peer-id.js';
 import type { DropReason } from '../src/stats.js';
-import { collect, deliver, run, type Side, side, type Wire } from './helpers.js';
+import {
+  collect,
+  confirm,
+  deliver,
+  identity,
+  otherForm,
+  run,
+  type Side,
+  side,
+  type Wire,
+} from './helpers.js';
 
 function totalDrops(s: Side): number {
   return Object.values(s.ep.stats().dropped).reduce((a, b) => a + b, 0);
@@ -19,6 +30,46 @@ function flip(data: Uint8Array, pos: number, mask = 0x01): Uint8Array {
   b[pos] = (b[pos] as number) ^ mask;
   return b;
 }
+
+describe('the two forms of a peer id', () => {
+  // A key and its negation share their X25519 image, which is all a handshake proves: the holder
+  // of a key can present the other form of its id (its encoding with the sign bit flipped).
+
+  it('a peer that presents the other form of its id is authenticated under it: byte equality sees a stranger, samePeer the holder', () => {
+    const real = identity(1);
+    const a = side(1, '10.0.0.1', { identity: { ...real, publicKey: otherForm(real.publicKey) } });
+    const b = side(2, '10.0.0.2');
+    const ca = a.ep.connect(0, { address: b.addr, remoteKey: b.ep.identity.publicKey });
+    run([a, b], 0, { stopWhen: () => ca.isEstablished });
+    confirm(1, a, b, ca, 0);
+    const est = b.events.find((e) => e.type === 'established');
+    expect(est).toBeDefined();
+    const presented = (est as { remoteKey: Uint8Array }).remoteKey;
+    expect(presented).toEqual(otherForm(real.publicKey));
+    expect(presented).not.toEqual(real.publicKey);
+    expect(samePeer(presented, real.publicKey)).toBe(true);
+  });
+
+  it('a deny-list keyed by peerIdentityHex refuses both forms; one keyed by the bytes lets the other form in', () => {
+    const real = identity(1);
+    for (const [keyOf, refused] of [
+      [peerIdentityHex, true],
+      [(k: Uint8Array) => Buffer.from(k).toString('hex'), false],
+    ] as const) {
+      const denied = new Set([keyOf(real.publicKey)]);
+      const a = side(1, '10.0.0.1', {
+        identity: { ...real, publicKey: otherForm(real.publicKey) },
+        timing: { handshakeTimeoutMs: 3000 },
+      });
+      const b = side(2, '10.0.0.2', { acceptPeer: (k) => !denied.has(keyOf(k)) });
+      const ca = a.ep.connect(0, { address: b.addr, remoteKey: b.ep.identity.publicKey });
+      run([a, b], 0, { until: 10_000, stopWhen: () => ca.isEstablished });
+      if (ca.isEstablished) confirm(11_000, a, b, ca, 0);
+      expect(b.events.some((e) => e.type === 'established')).toBe(!refused);
+      expect(ca.isEstablished).toBe(!refused);
+    }
+  });
+});
 
 describe('authentication failures', () => {
   it('a wrong responder key never yields a session: mac1 fails, the initiator times out', () => {

@@ -162,3 +162,10 @@ export function establishedPair(
   const cb = b.ep.channel(a.ep.identity.publicKey) as import('../src/secure-channel.js').SecureChannel;
   return { a, b, ca, cb };
 }
+
+/** The other form of a peer id: the same key holder, the sign bit (top bit of byte 31) flipped. */
+export function otherForm(key: Uint8Array): Uint8Array {
+  const o = key.slice();
+  o[31] = (o[31] as number) ^ 0x80;
+  return o;
+}

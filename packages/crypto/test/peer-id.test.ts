@@ -1,6 +1,13 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { PEER_ID_TEXT_LENGTH, parsePeerId, peerIdToString } from '../src/peer-id.js';
+import {
+  PEER_ID_TEXT_LENGTH,
+  parsePeerId,
+  peerIdentityHex,
+  peerIdToString,
+  samePeer,
+} from '../src/peer-id.js';
+import { otherForm } from './helpers.js';
 
 const RUNS = Number(process.env.SRMUDP_PROPERTY_RUNS ?? 500);
 const key = fc.uint8Array({ minLength: 32, maxLength: 32 });
@@ -68,5 +75,42 @@ describe('peer id text form', () => {
     expect(() => peerIdToString(new Uint8Array(31))).toThrow(
       new TypeError('"key" expected Uint8Array of length 32, got length=31'),
     );
+  });
+});
+
+describe('one key holder, two forms of its peer id', () => {
+  it('samePeer: a key and its other sign form are one holder; any other bit makes another', () => {
+    fc.assert(
+      fc.property(key, fc.integer({ min: 0, max: 255 }), (k, bit) => {
+        expect(samePeer(k, k)).toBe(true);
+        expect(samePeer(k, otherForm(k))).toBe(true);
+        const other = k.slice();
+        other[bit >> 3] = (other[bit >> 3] as number) ^ (1 << (bit & 7));
+        expect(samePeer(k, other)).toBe(bit === 255); // bit 255: the sign bit
+      }),
+      { numRuns: RUNS },
+    );
+  });
+
+  it('peerIdentityHex: equal exactly when samePeer, 64 lower-case hex characters', () => {
+    fc.assert(
+      fc.property(key, key, (a, b) => {
+        expect(peerIdentityHex(a)).toBe(peerIdentityHex(otherForm(a)));
+        expect(peerIdentityHex(a) === peerIdentityHex(b)).toBe(samePeer(a, b));
+        expect(peerIdentityHex(a)).toMatch(/^[0-9a-f]{64}$/);
+      }),
+      { numRuns: RUNS },
+    );
+    const k = new Uint8Array(32).fill(0xff);
+    expect(peerIdentityHex(k)).toBe(`${'ff'.repeat(31)}7f`);
+  });
+
+  it('refuses what is not a 32-byte key: samePeer false, peerIdentityHex a TypeError', () => {
+    const k = new Uint8Array(32);
+    expect(samePeer(k, new Uint8Array(31))).toBe(false);
+    expect(samePeer(new Uint8Array(33), new Uint8Array(33))).toBe(false);
+    expect(samePeer(k, [...k] as unknown as Uint8Array)).toBe(false);
+    expect(() => peerIdentityHex(new Uint8Array(31))).toThrow(TypeError);
+    expect(() => peerIdentityHex('pk' as unknown as Uint8Array)).toThrow(TypeError);
   });
 });

@@ -5,6 +5,7 @@ export type {
   ConnectionStats,
   PathInfo,
 } from '@srmudp/core';
+export { peerIdentityHex, samePeer } from '@srmudp/crypto';
 export type { NatStatus, ReflexiveCandidate } from '@srmudp/punch';
 export { DEFAULT_STUN_SERVERS } from '@srmudp/punch';
 export { CLOSED_CODES, isClosedError, SrmudpError } from '@srmudp/wire';

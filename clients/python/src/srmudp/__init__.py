@@ -13,7 +13,7 @@ and rekeying, reliable ordered streams and whole messages with SACK loss recover
 
 from .cards import ContactCard, RendezvousError, encode_card, parse_card
 from .errors import KeyFileError, SrmudpError, WireDecodeError
-from .identity import Identity, parse_peer_id, peer_id_to_string
+from .identity import Identity, parse_peer_id, peer_id_to_string, peer_identity_hex, same_peer
 from .keyfile import load_identity, load_or_create_identity, save_identity
 from .node import Node, PeerConnection, ReceivedMessage, create_node
 from .streams import SrmudpStream, SrmudpStreamWriter
@@ -39,5 +39,7 @@ __all__ = [
     "parse_card",
     "parse_peer_id",
     "peer_id_to_string",
+    "peer_identity_hex",
+    "same_peer",
     "save_identity",
 ]

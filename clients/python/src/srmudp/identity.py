@@ -76,6 +76,27 @@ def parse_peer_id(text: str) -> bytes:
     return key
 
 
+def same_peer(a: bytes, b: bytes) -> bool:
+    """Whether two peer ids name the same key holder. A handshake proves that the peer holds the
+    secret of its id's X25519 image, which a key and its negation share: their encodings differ
+    only in the sign bit (the top bit of the last byte), and whoever holds one holds the other. So
+    a peer may present either form of its id; compare ids with this (or key tables by
+    :func:`peer_identity_hex`) wherever a comparison decides something, such as a deny-list in an
+    accept policy. As the TypeScript ``samePeer``."""
+    if not isinstance(a, (bytes, bytearray)) or not isinstance(b, (bytes, bytearray)) or len(a) != 32 or len(b) != 32:
+        return False
+    return a[:31] == b[:31] and (a[31] ^ b[31]) & 0x7F == 0
+
+
+def peer_identity_hex(key: bytes) -> str:
+    """A text key that is the same for both forms of a peer id (:func:`same_peer`) and differs for
+    any two key holders: lower-case hex with the sign bit cleared. As the TypeScript
+    ``peerIdentityHex``."""
+    if not isinstance(key, (bytes, bytearray)) or len(key) != 32:
+        raise TypeError(f'"key" expected 32 bytes, got {len(key) if isinstance(key, (bytes, bytearray)) else key!r}')
+    return (bytes(key[:31]) + bytes([key[31] & 0x7F])).hex()
+
+
 def ed25519_to_x25519_public(key: bytes) -> bytes | None:
     """X25519 image of an Ed25519 public key, or None when the bytes are not a valid point
     encoding (RFC 8032 §5.1.3 decoding: y < p, x recoverable, no x = 0 with the sign bit set) or
