@@ -11,6 +11,7 @@
  * and counters outbox.ts's; membership (membership.ts, passive-view.ts), trees
  * (broadcast-tree.ts, ihave-queue.ts), connections, blobs, codec and timers have their own files.
  */
+import { peerIdentityHex } from '@srmudp/crypto';
 import { fromHex, SrmudpError, toHex, WireDecodeError } from '@srmudp/wire';
 import { BlobFetcher, BlobStore } from './blobs.js';
 import { BroadcastTree } from './broadcast-tree.js';
@@ -77,6 +78,7 @@ export class Gossip {
   readonly #intake: MessageIntake;
   readonly #out = new Outbox();
   readonly #topics = new Map<string, Topic>();
+  /** banned neighbours by key holder (peerIdentityHex), until when */
   readonly #bans = new Map<string, number>();
   readonly #ctx: Context;
   #record: Uint8Array;
@@ -502,7 +504,8 @@ export class Gossip {
   #penalise(now: number, key: string, reason: PenaltyReason, detail: string): void {
     if (this.#isBanned(key, now)) return;
     const peer = this.#conns.get(key)?.peer ?? (fromHex(key) as Uint8Array);
-    this.#bans.set(key, now + this.options.banMs);
+    // by key holder (crypto's samePeer): the other form of its id is banned too
+    this.#bans.set(peerIdentityHex(peer), now + this.options.banMs);
     this.#out.counts.penalties++;
     this.#emit({ type: 'penalised', peer, reason, detail });
     this.#conns.drop(key, 'penalised');
@@ -513,8 +516,10 @@ export class Gossip {
     this.#fetcher.peerGone(now, key);
   }
 
+  /** Whether the holder of `key` (hex) is banned, whichever form of its peer id it presents. */
   #isBanned(key: string, now: number): boolean {
-    const until = this.#bans.get(key);
+    if (this.#bans.size === 0) return false;
+    const until = this.#bans.get(peerIdentityHex(fromHex(key) as Uint8Array));
     return until !== undefined && until > now;
   }
 

@@ -1,5 +1,5 @@
 // Hostile members: forged, replayed and malformed messages, flooding, and input fuzzing.
-import { identityFromSecret } from '@srmudp/crypto';
+import { identityFromSecret, samePeer } from '@srmudp/crypto';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import {
@@ -174,6 +174,27 @@ describe('hostile members', () => {
     net.runUntil(net.now + 500);
     expect(penalisedBy(net, other).size).toBe(0);
     expect(n.gossip.stats().drops.unsupported_version).toBe(1);
+  });
+
+  it('a banned neighbour stays banned under the other form of its peer id (the sign bit flipped: the same key holder)', () => {
+    const net = group(10, 'ban-other-form');
+    const hostile = net.members[3]!;
+    const target = activeOf(net, hostile)[0]!;
+    net.inject(hostile, target, new Uint8Array([1, 0x10, ...new Uint8Array(32), 0xff, 0xff]));
+    net.runUntil(net.now + 500);
+    expect(penalisedBy(net, hostile).get(target.index)).toBe('MALFORMED');
+    const other = hostile.id.slice();
+    other[31] = (other[31] as number) ^ 0x80;
+    expect(samePeer(other, hostile.id)).toBe(true);
+    const before = target.gossip.stats().drops.banned;
+    target.gossip.neighbourUp(net.now, other);
+    expect(drainEvents(target.gossip).filter((e) => e.type === 'neighbour_dropped')).toEqual([
+      expect.objectContaining({ peer: other, cause: 'penalised' }),
+    ]);
+    target.gossip.handleMessage(net.now, other, new Uint8Array([1, 0x10, 1, 2, 3]));
+    expect(target.gossip.stats().drops.banned).toBe(before + 1);
+    // another member is no neighbour it banned
+    expect(penalisedBy(net, net.members[5]!).size).toBe(0);
   });
 
   it('survives any sequence of inputs from neighbours (fuzz)', () => {

@@ -7,7 +7,7 @@
  * again. The dial itself (relays first, the 'dial' event, dialer.ts) is the node's.
  */
 import { lostPeerCode } from '@srmudp/core';
-import { parsePeerId } from '@srmudp/crypto';
+import { parsePeerId, peerIdentityHex } from '@srmudp/crypto';
 import { parseCard, type Rendezvous } from '@srmudp/rendezvous';
 import { SrmudpError } from '@srmudp/wire';
 import { abortError } from './async-queue.js';
@@ -75,7 +75,10 @@ interface ReadyWaiter {
 export class NamedPeers {
   readonly #host: NamedPeersHost;
   readonly #named = new Map<string, NamedPeer>();
-  /** peers removed on purpose: their incoming connections are refused until added again */
+  /**
+   * peers removed on purpose, by key holder (peerIdentityHex: either form of the id, crypto's
+   * samePeer): their incoming connections are refused until added again
+   */
   readonly #removedKeys = new Set<string>();
   readonly #readyWaiters = new Set<ReadyWaiter>();
 
@@ -105,9 +108,12 @@ export class NamedPeers {
     return false;
   }
 
-  /** Whether this peer was removed on purpose (its incoming connections are refused). */
-  isRemoved(hex: string): boolean {
-    return this.#removedKeys.has(hex);
+  /**
+   * Whether the holder of `key` was removed on purpose (its incoming connections are refused),
+   * whichever form of its id it presents.
+   */
+  isRemoved(key: Uint8Array): boolean {
+    return this.#removedKeys.size > 0 && this.#removedKeys.has(peerIdentityHex(key));
   }
 
   add(name: string, target: PeerTarget): void {
@@ -147,7 +153,7 @@ export class NamedPeers {
       lastError: null,
     };
     if (key) {
-      this.#removedKeys.delete(keyHex(key));
+      this.#removedKeys.delete(peerIdentityHex(key));
       const c = h.liveConnection(keyHex(key));
       if (c) {
         c.name = name;
@@ -168,7 +174,7 @@ export class NamedPeers {
     );
     p.retryTimer?.cancel();
     p.retryTimer = null;
-    if (p.key) this.#removedKeys.add(keyHex(p.key));
+    if (p.key) this.#removedKeys.add(peerIdentityHex(p.key));
     if (p.conn && !p.conn.isClosed) void p.conn.close(0, 'peer removed');
   }
 
@@ -279,7 +285,7 @@ export class NamedPeers {
       const resolved = await resolveTarget(p.target, h.rendezvous);
       if (resolved.key) {
         p.key = resolved.key;
-        this.#removedKeys.delete(keyHex(resolved.key));
+        this.#removedKeys.delete(peerIdentityHex(resolved.key));
       }
       return h.dial(resolved, p.name);
     })();

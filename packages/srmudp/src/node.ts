@@ -598,7 +598,7 @@ export class SrmudpNode extends EventEmitter implements ConnectionOwner {
 
   private acceptPolicy(key: Uint8Array, allow: string[] | undefined): boolean {
     const hex = keyHex(key);
-    if (this.closing || this.named.isRemoved(hex)) return false;
+    if (this.closing || this.named.isRemoved(key)) return false;
     if (allow && !allow.includes(hex)) return false;
     if (this.options.acceptUnknown || this.groupHost?.accepting) return true;
     return this.named.hasKey(hex);
