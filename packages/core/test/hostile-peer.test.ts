@@ -1,5 +1,6 @@
 // Hostile peers at a live endpoint, on a virtual clock (issue 11; issue 21 item 2): replayed
-// initiations, CLOSE after an idle period, cookie mode by load, half-open budgets, CLOSE first.
+// initiations, CLOSE after an idle period, cookie mode by load, half-open budgets, CLOSE first,
+// and a deny-list in the accept policy met with the other form of a peer id.
 import { peerIdentityHex, samePeer } from '@srmudp/crypto';
 import { Network } from '@srmudp/sim';
 import { describe, expect, it } from 'vitest';

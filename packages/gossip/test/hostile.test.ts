@@ -1,4 +1,5 @@
-// Hostile members: forged, replayed and malformed messages, flooding, and input fuzzing.
+// Hostile members: forged, replayed and malformed messages, flooding, a banned neighbour under
+// the other form of its peer id, and input fuzzing.
 import { identityFromSecret, samePeer } from '@srmudp/crypto';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
