@@ -121,17 +121,16 @@ export class ConnectionPaths implements PathsHost {
     return null;
   }
 
-  /** Where reliability's own packets go: its active path is the active Path's transport state. */
+  /**
+   * The active path's address: where reliability's own packets go (its active path is the active
+   * Path's transport state), and a handshake of the connection's channel once established (rekeys
+   * follow a migration).
+   */
   get activeAddress(): Address {
     return this.set.active.route.address;
   }
 
   // ------------------------------------------------------------------ route calls
-
-  /** Where a handshake of the connection's channel goes once established (rekeys follow a migration). */
-  handshakeRoute(): Address {
-    return this.activeAddress;
-  }
 
   /** The peer's candidate addresses (`redialled`: dialled again just now): probe the better ones. */
   considerUpgrades(now: number, candidates: readonly Address[], redialled?: readonly Address[]): void {

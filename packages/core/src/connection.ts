@@ -429,7 +429,7 @@ export class CoreConnection implements ConnectionApi {
    * (rekeys follow a migration), else crypto's choice.
    */
   handshakeRoute(): Address | null {
-    return this.paths === null ? null : this.paths.handshakeRoute();
+    return this.paths === null ? null : this.paths.activeAddress;
   }
 
   /** @internal The peer's candidate addresses grew (a new card): reconsider better paths. */

@@ -100,6 +100,9 @@ export function parsePeerId(text: string): Uint8Array {
   return key;
 }
 
+/** Byte 31's bits that are not the sign bit: what the two forms of one id share there. */
+const WITHOUT_SIGN = 0x7f;
+
 /**
  * Whether two peer ids name the same key holder. A peer id is an Ed25519 public key, and what a
  * handshake proves is that the peer holds the secret of its X25519 image (the Noise static key).
@@ -114,7 +117,7 @@ export function samePeer(a: Uint8Array, b: Uint8Array): boolean {
     return false;
   }
   for (let i = 0; i < 31; i++) if (a[i] !== b[i]) return false;
-  return (((a[31] as number) ^ (b[31] as number)) & 0x7f) === 0;
+  return (((a[31] as number) ^ (b[31] as number)) & WITHOUT_SIGN) === 0;
 }
 
 /**
@@ -127,6 +130,6 @@ export function peerIdentityHex(key: Uint8Array): string {
     throw new TypeError(`"key" expected Uint8Array of length 32, got length=${(key as Uint8Array)?.length}`);
   }
   const k = key.slice();
-  k[31] = (k[31] as number) & 0x7f;
+  k[31] = (k[31] as number) & WITHOUT_SIGN;
   return toHex(k);
 }

@@ -72,6 +72,16 @@ export class ConnectionRegistry {
     return this.byCoreId.get(id);
   }
 
+  /** Whether an open connection's path is relayed through the relay `key` (ws-relays.ts: a learnt relay in use stays). */
+  relayInUse(key: Uint8Array): boolean {
+    const hex = keyToHex(key);
+    for (const c of this.byCoreId.values()) {
+      const p = c.isClosed ? null : c.path;
+      if (p?.kind === 'relayed' && keyToHex(p.via) === hex) return true;
+    }
+    return false;
+  }
+
   onEndpointEvent(e: EndpointEvent): void {
     // the hop sessions with WebSocket relays are not the application's
     if (this.parts.wsRelays.onEndpointEvent(e)) return;

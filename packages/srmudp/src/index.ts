@@ -12,10 +12,10 @@ export { CLOSED_CODES, isClosedError, SrmudpError } from '@srmudp/wire';
 export { AsyncQueue } from './async-queue.js';
 export type { AddressTarget, NodeOptions, PeerTarget } from './config.js';
 export { type CloseInfo, Connection } from './connection.js';
+export { createNode } from './create-node.js';
 export type { NodeErrorCode } from './errors.js';
 export { type ConnectVia, Group, type GroupMessage, type GroupOptions } from './group.js';
 export {
-  createNode,
   type DialEvent,
   type NodeNat,
   type PeerEvent,

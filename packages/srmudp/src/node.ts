@@ -6,25 +6,20 @@
 // its waits (node-nat.ts), our record and its publishing (publisher.ts), relays for hopeless or
 // lost paths and the way back to UDP (relay-fallback.ts), WebSocket relays (ws-relays.ts),
 // punches over relayed connections (relayed-punch.ts), groups (group.ts), the layers' configs
-// from the options (layer-config.ts), the main socket (bind.ts). What stays here is the
+// from the options (layer-config.ts), who may connect (accept-policy.ts), the start-up: options,
+// identity, the main socket (create-node.ts, bind.ts). What stays here is the
 // construction of those parts and the routing of NAT events; the connection tables and the
 // routing of core's endpoint events into them are connection-registry.ts's.
 import { randomBytes } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { type Address, CoreEndpoint } from '@srmudp/core';
-import {
-  generateIdentity,
-  type Identity,
-  identityFromSecret,
-  parsePeerId,
-  peerIdToString,
-} from '@srmudp/crypto';
-import { autoBackend, loadOrCreateIdentity } from '@srmudp/crypto-node';
+import { type Identity, peerIdToString } from '@srmudp/crypto';
+import { autoBackend } from '@srmudp/crypto-node';
 import { type NatEvent, NatSession, type NatSessionStats } from '@srmudp/punch';
-import { type Candidate, isRendezvousBackend, type Locator, Rendezvous } from '@srmudp/rendezvous';
+import type { Candidate, Locator, Rendezvous } from '@srmudp/rendezvous';
 import { poolHostFor, UdpSocketPool, type UdpTransport } from '@srmudp/transport-node';
 import { SrmudpError } from '@srmudp/wire';
-import { bindMain } from './bind.js';
+import { AcceptPolicy } from './accept-policy.js';
 import {
   type BoundSocket,
   gatheringAddresses,
@@ -32,7 +27,7 @@ import {
   socketFamilies,
   withReflexive,
 } from './candidates.js';
-import { type NodeOptions, type PeerTarget, parseNodeOptions, type ResolvedNodeOptions } from './config.js';
+import { type PeerTarget, parseNodeOptions, type ResolvedNodeOptions } from './config.js';
 import { type CloseInfo, type Connection, type ConnectionOwner, toBytes } from './connection.js';
 import { ConnectionRegistry } from './connection-registry.js';
 import { Dialer, keyHex } from './dialer.js';
@@ -50,7 +45,6 @@ import { Publisher } from './publisher.js';
 import { secureRandom } from './random.js';
 import { RelayFallback } from './relay-fallback.js';
 import { PUNCH_MS, RelayedPunch } from './relayed-punch.js';
-import { recordVerify } from './resolve.js';
 import { parseStunServer } from './stun-servers.js';
 import { parseWsRelaySpec, type WsRelayStatus, WsRelays } from './ws-relays.js';
 
@@ -84,6 +78,8 @@ export class SrmudpNode extends EventEmitter implements ConnectionOwner {
   private readonly registry: ConnectionRegistry;
   /** named peers: kept connected, redialled (named-peers.ts) */
   private readonly named: NamedPeers;
+  /** who may connect (accept-policy.ts) */
+  private readonly accept: AcceptPolicy;
   /** our record: its contents, publishing, republishing, the card (publisher.ts) */
   private readonly publisher: Publisher;
   closing = false;
@@ -110,7 +106,7 @@ export class SrmudpNode extends EventEmitter implements ConnectionOwner {
 
   /** @internal use createNode() */
   constructor(
-    private readonly options: ResolvedNodeOptions,
+    options: ResolvedNodeOptions,
     identity: Identity,
     readonly transport: UdpTransport,
     /** resolves contact cards through the configured backends and publishes our record */
@@ -120,7 +116,6 @@ export class SrmudpNode extends EventEmitter implements ConnectionOwner {
     this.identity = identity;
     this.peerId = peerIdToString(identity.publicKey);
     this.registry = new ConnectionRegistry(this);
-    const allow = options.allow?.map((t) => keyHex(parsePeerId(t)));
     const backend = options.cryptoBackend ?? autoBackend();
     this.cryptoBackend = backend.name;
     const random = secureRandom;
@@ -129,7 +124,7 @@ export class SrmudpNode extends EventEmitter implements ConnectionOwner {
       identity,
       random,
       backend,
-      accepts: (key) => this.acceptPolicy(key, allow),
+      accepts: (key) => this.accept.accepts(key),
       logs: layers,
     });
     const now = performance.now();
@@ -155,14 +150,7 @@ export class SrmudpNode extends EventEmitter implements ConnectionOwner {
       mode: options.relayMode,
       ...(options.relayToken !== undefined ? { token: options.relayToken } : {}),
       learntIdleMs: options.relayIdleMs,
-      inUse: (key) => {
-        const hex = keyHex(key);
-        for (const c of this.registry.byCoreId.values()) {
-          const p = c.isClosed ? null : c.path;
-          if (p?.kind === 'relayed' && keyHex(p.via) === hex) return true;
-        }
-        return false;
-      },
+      inUse: (key) => this.registry.relayInUse(key),
     });
     const poolHost = poolHostFor(a, this.bound.ipv6Only);
     this.pool = poolHost === null ? null : new UdpSocketPool({ host: poolHost });
@@ -205,6 +193,19 @@ export class SrmudpNode extends EventEmitter implements ConnectionOwner {
       dial: (resolved, name) => this.dials.dial(resolved, undefined, name),
       emitPeer: (e) => this.emit('peer', e),
     });
+    this.accept = new AcceptPolicy(
+      {
+        get closing() {
+          return node.closing;
+        },
+        acceptUnknown: options.acceptUnknown,
+        get groupAccepting() {
+          return node.groupHost?.accepting === true;
+        },
+        named: this.named,
+      },
+      options.allow,
+    );
     this.publisher = new Publisher({
       identity,
       rendezvous: this.rendezvous,
@@ -595,51 +596,6 @@ export class SrmudpNode extends EventEmitter implements ConnectionOwner {
     }
     this.emit('nat', e);
   }
-
-  private acceptPolicy(key: Uint8Array, allow: string[] | undefined): boolean {
-    const hex = keyHex(key);
-    if (this.closing || this.named.isRemoved(key)) return false;
-    if (allow && !allow.includes(hex)) return false;
-    if (this.options.acceptUnknown || this.groupHost?.accepting) return true;
-    return this.named.hasKey(hex);
-  }
-}
-
-/**
- * Creates a node: validates options (SrmudpError 'INVALID_OPTIONS' naming each bad field), loads or
- * creates the identity, binds the UDP socket (dual-stack by default) and starts the driver loop.
- * NAT traversal starts in the background: nothing here waits for STUN servers or their names.
- */
-/** A gate's rate per client in its group (RELAYS.md: a gate lifts the public 1 MiB/s). */
-const _GATE_RATE = 64 * 1024 * 1024;
-
-export async function createNode(options: NodeOptions = {}): Promise<SrmudpNode> {
-  const o = parseNodeOptions(options);
-  // malformed STUN server entries are refused now, not in the background
-  o.stunServers?.forEach(parseStunServer);
-  let identity: Identity;
-  if (o.identity === undefined) identity = generateIdentity((n) => new Uint8Array(randomBytes(n)));
-  else if (typeof o.identity === 'string') identity = await loadOrCreateIdentity(o.identity);
-  else identity = identityFromSecret(o.identity.secret);
-  const backends = (o.rendezvous ?? []).filter(isRendezvousBackend);
-  if (backends.length !== (o.rendezvous ?? []).length) {
-    throw new SrmudpError('INVALID_OPTIONS', 'option "rendezvous" must hold rendezvous backends only');
-  }
-  const transport = await bindMain(o);
-  const rendezvous = new Rendezvous({ backends, secretKey: identity.secret, verify: recordVerify });
-  let node: SrmudpNode;
-  try {
-    node = new SrmudpNode(o, identity, transport, rendezvous);
-  } catch (e) {
-    await transport.close();
-    // the NAT session refuses bad timing / birthday values with TypeError / RangeError
-    if (e instanceof TypeError || e instanceof RangeError) {
-      throw new SrmudpError('INVALID_OPTIONS', `invalid srmudp node options: ${e.message}`, { cause: e });
-    }
-    throw e;
-  }
-  if (backends.length > 0 && o.publish) await node.publish();
-  return node;
 }
 
 export { bindDualStack } from './bind.js';

@@ -3,7 +3,8 @@
 // alone, this scenario checks it end to end through real srmudp nodes on loopback.
 import { randomBytes } from 'node:crypto';
 import { parseCard, type RendezvousBackend } from '@srmudp/rendezvous';
-import { createNode, type SrmudpNode } from './node.js';
+import { createNode } from './create-node.js';
+import type { SrmudpNode } from './node.js';
 
 export interface ScenarioOptions {
   /** A fresh backend for each node (all reaching the same rendezvous). */

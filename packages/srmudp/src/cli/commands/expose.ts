@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { createConnection } from 'node:net';
 import { parsePeerId, peerIdToString } from '@srmudp/crypto';
 import type { Connection } from '../../connection.js';
-import { createNode } from '../../node.js';
+import { createNode } from '../../create-node.js';
 import type { SrmudpStream } from '../../stream.js';
 import {
   CARD_GATHER_WAIT_MS,

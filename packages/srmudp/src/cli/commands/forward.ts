@@ -1,6 +1,7 @@
 import { createServer } from 'node:net';
 import { parseCard } from '@srmudp/rendezvous';
-import { createNode, type PeerEvent } from '../../node.js';
+import { createNode } from '../../create-node.js';
+import type { PeerEvent } from '../../node.js';
 import { CliError, type Command, EXIT, intOption, NODE_OPTIONS, untilInterrupted } from '../common.js';
 import { ControlServer } from '../control.js';
 import {

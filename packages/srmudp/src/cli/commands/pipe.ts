@@ -1,6 +1,7 @@
 import { parseCard } from '@srmudp/rendezvous';
 import type { Connection } from '../../connection.js';
-import { createNode, type DialEvent, type SrmudpNode } from '../../node.js';
+import { createNode } from '../../create-node.js';
+import type { DialEvent, SrmudpNode } from '../../node.js';
 import type { SrmudpStream } from '../../stream.js';
 import { CodeOffer, codePassword, formatCode, looksLikeCode, parseCode, resolveCode } from '../code/code.js';
 import { CodeGate, proveCode } from '../code/pake.js';
