@@ -4,6 +4,7 @@ import { parsePeerId } from '@srmudp/crypto';
 import { type AdmissionPolicy, allowListPolicy, groupPolicy, openPolicy } from '@srmudp/relay';
 import { isWsHost } from '@srmudp/transport-ws';
 import type { WsAdmissionRequest } from '@srmudp/transport-ws/server';
+import { toHex } from '@srmudp/wire';
 import type { RelayConfig } from './config.js';
 
 /**
@@ -20,20 +21,18 @@ export interface Admission {
   policy: AdmissionPolicy;
 }
 
-const keyText = (k: Uint8Array) => Buffer.from(k).toString('hex');
-
 export function admissionFromConfig(config: RelayConfig): Admission {
   const allowKeys = config.allow.map((t) => parsePeerId(t));
-  const allowed = new Set(allowKeys.map(keyText));
+  const allowed = new Set(allowKeys.map(toHex));
   switch (config.admission) {
     case 'open':
       return { ws: undefined, acceptKey: () => true, policy: openPolicy() };
     case 'allow-list':
-      return { ws: undefined, acceptKey: (k) => allowed.has(keyText(k)), policy: allowListPolicy(allowKeys) };
+      return { ws: undefined, acceptKey: (k) => allowed.has(toHex(k)), policy: allowListPolicy(allowKeys) };
     case 'group':
       return {
         ws: undefined,
-        acceptKey: (k) => allowed.has(keyText(k)),
+        acceptKey: (k) => allowed.has(toHex(k)),
         policy: groupPolicy({
           members: allowKeys,
           ...(config.group ? { group: new Uint8Array(Buffer.from(config.group, 'hex')) } : {}),
@@ -51,7 +50,7 @@ export function admissionFromConfig(config: RelayConfig): Admission {
       };
       return {
         ws: (req) => ok(req.token),
-        acceptKey: (k, from) => isWsHost(from.host) || allowed.has(keyText(k)),
+        acceptKey: (k, from) => isWsHost(from.host) || allowed.has(toHex(k)),
         policy: openPolicy(),
       };
     }

@@ -1,6 +1,7 @@
 // The headless srmudp node of the relay: core's Endpoint holds one hop session per client (UDP
 // address or WebSocket alike), @srmudp/relay's RelayService decides and forwards, and this loop
 // is the only code that touches the carriers and timers (DESIGN.md §1, as the façade's driver).
+
 import { randomBytes } from 'node:crypto';
 import {
   type Address,
@@ -11,6 +12,7 @@ import {
 } from '@srmudp/core';
 import type { CryptoBackend, Identity } from '@srmudp/crypto';
 import { type AdmissionPolicy, isChannelData, type RelayLimits, RelayService } from '@srmudp/relay';
+import { toHex } from '@srmudp/wire';
 import { type HopCarrier, HopTransport } from './hop-transport.js';
 import type { Logger } from './log.js';
 
@@ -48,7 +50,6 @@ const MAX_EARLY_CONTROL = 1024;
 
 /** Map key of a hop address (the carrier hands a fresh object per datagram). */
 const addressKey = (a: Address) => `${a.host}|${a.port}`;
-const hex = (b: Uint8Array) => Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('hex');
 
 /**
  * Control messages travel as srmudp MESSAGEs in the hop session (reliable, ordered, whole):
@@ -268,7 +269,7 @@ export class RelayEngine {
     switch (ev.type) {
       case 'connected': {
         this.counters.handshakesCompleted++;
-        const keyHex = hex(ev.remoteKey);
+        const keyHex = toHex(ev.remoteKey);
         const hop: Hop = {
           key: ev.remoteKey.slice(),
           keyHex,
@@ -351,11 +352,11 @@ export class RelayEngine {
    * frames. An empty one is the client's "I speak CONTROL frames": its greeting is sent again.
    */
   private onControlFrame(now: number, key: Uint8Array, body: Uint8Array): void {
-    const id = this.byKey.get(hex(key));
+    const id = this.byKey.get(toHex(key));
     const hop = id === undefined ? undefined : this.hops.get(id);
     if (hop === undefined) {
       // before the loop saw the session's 'connected' (the same flight of packets): remembered
-      if (body.length === 0 && this.earlyControl.size < MAX_EARLY_CONTROL) this.earlyControl.add(hex(key));
+      if (body.length === 0 && this.earlyControl.size < MAX_EARLY_CONTROL) this.earlyControl.add(toHex(key));
       return;
     }
     hop.control = true;
@@ -365,7 +366,7 @@ export class RelayEngine {
   }
 
   private sendControl(client: Uint8Array, data: Uint8Array): void {
-    const id = this.byKey.get(hex(client));
+    const id = this.byKey.get(toHex(client));
     const hop = id === undefined ? undefined : this.hops.get(id);
     if (id === undefined || hop === undefined) {
       this.counters.controlDropped++;
@@ -425,7 +426,7 @@ function describe(ev: { type: string } & Record<string, unknown>): Record<string
   const out: Record<string, unknown> = {};
   for (const [k, v] of Object.entries(ev)) {
     if (k === 'type') continue;
-    out[k] = v instanceof Uint8Array ? hex(v).slice(0, 16) : v;
+    out[k] = v instanceof Uint8Array ? toHex(v).slice(0, 16) : v;
   }
   return out;
 }

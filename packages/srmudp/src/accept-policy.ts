@@ -3,8 +3,9 @@
 // peer while the node closes; a peer removed on purpose (named-peers.ts, under either form of its
 // id); a peer outside `options.allow`. Then: anyone while `acceptUnknown` is on or an open group
 // accepts newcomers, else only the named peers.
+
 import { parsePeerId } from '@srmudp/crypto';
-import { keyHex } from './dialer.js';
+import { toHex } from '@srmudp/wire';
 import type { NamedPeers } from './named-peers.js';
 
 /** What the policy reads from the node, at each handshake. */
@@ -26,14 +27,14 @@ export class AcceptPolicy {
     private readonly host: AcceptHost,
     allow: readonly string[] | undefined,
   ) {
-    this.#allow = allow === undefined ? null : new Set(allow.map((t) => keyHex(parsePeerId(t))));
+    this.#allow = allow === undefined ? null : new Set(allow.map((t) => toHex(parsePeerId(t))));
   }
 
   /** Whether the peer `key` may connect to this node (or use it as a gate). */
   accepts(key: Uint8Array): boolean {
     const h = this.host;
     if (h.closing || h.named.isRemoved(key)) return false;
-    const hex = keyHex(key);
+    const hex = toHex(key);
     if (this.#allow !== null && !this.#allow.has(hex)) return false;
     if (h.acceptUnknown || h.groupAccepting) return true;
     return h.named.hasKey(hex);

@@ -14,7 +14,7 @@ import {
   type RemoteCandidate,
   sameEndpoint,
 } from '@srmudp/punch';
-import { SrmudpError } from '@srmudp/wire';
+import { keyToHex, SrmudpError, toHex } from '@srmudp/wire';
 import { abortError } from './async-queue.js';
 import type { Connection } from './connection.js';
 import { DialPacer } from './dial-pacer.js';
@@ -64,9 +64,6 @@ interface Attempt {
   readonly waiters: Waiter[];
 }
 
-export const keyHex = (k: Uint8Array): string =>
-  Buffer.from(k.buffer, k.byteOffset, k.byteLength).toString('hex');
-
 export class Dialer {
   /** paces first contact to addresses no connection came through yet (issue 22, item 6) */
   readonly pacer: DialPacer;
@@ -100,7 +97,7 @@ export class Dialer {
     }
     if (signal?.aborted) throw abortError(signal);
     if (this.#owner.closing) throw new SrmudpError('NODE_CLOSED', 'the node is closed');
-    const hex = target.key ? keyHex(target.key) : undefined;
+    const hex = target.key ? toHex(target.key) : undefined;
     if (target.key !== undefined && target.gates !== undefined)
       this.#owner.learnGates(target.key, target.gates);
     if (hex !== undefined) {
@@ -169,7 +166,7 @@ export class Dialer {
   /** Core established connection `id` with `remoteKey` (ours or incoming). */
   onConnected(id: number, remoteKey: Uint8Array, path: PathInfo, conn: Connection): void {
     const now = this.#owner.driver.clock();
-    const hex = keyHex(remoteKey);
+    const hex = keyToHex(remoteKey);
     const remote = path.address;
     if (path.kind === 'relayed') {
       // no direct route was found: the session's attempt ends without one (the handle is not an address)
@@ -270,7 +267,7 @@ export class Dialer {
    * direct ({@link upgraded}), the session gives up, or after `maxMs`.
    */
   upgrade(remoteKey: Uint8Array, candidates: readonly RemoteCandidate[], maxMs: number): boolean {
-    const hex = keyHex(remoteKey);
+    const hex = keyToHex(remoteKey);
     if (this.#byPeer.has(hex) || this.#owner.closing) return false;
     const d = this.#owner.driver;
     const now = d.clock();
@@ -299,7 +296,7 @@ export class Dialer {
 
   /** The connection with `remoteKey` moved to direct path `remote`: its background punch is done. */
   upgraded(remoteKey: Uint8Array, remote: Endpoint): void {
-    const hex = keyHex(remoteKey);
+    const hex = keyToHex(remoteKey);
     const t = this.#upgrades.get(hex);
     if (t === undefined) return;
     t.cancel();
@@ -310,7 +307,7 @@ export class Dialer {
   }
 
   #addCandidates(remoteKey: Uint8Array, addresses: readonly Endpoint[]): void {
-    const live = this.#owner.liveConnection(keyHex(remoteKey));
+    const live = this.#owner.liveConnection(keyToHex(remoteKey));
     if (live === undefined) return;
     this.#owner.driver.endpoint.connect(this.#owner.driver.clock(), {
       addresses: addresses.map((x) => ({ host: x.host, port: x.port })),

@@ -12,9 +12,10 @@
  *   and asks them for a circuit; no local gate configuration is needed. Self-announced gates go
  *   into a small pool that any later fallback may try (the group's possible route).
  */
+
 import { isPrivateAddress } from '@srmudp/punch';
 import type { Candidate, Gate } from '@srmudp/rendezvous';
-import { keyHex } from './dialer.js';
+import { equalBytes, toHex } from '@srmudp/wire';
 
 /** Gates a record carries at most (each is 39 or 51 bytes of a 999-byte record). */
 export const MAX_PUBLISHED_GATES = 4;
@@ -54,7 +55,7 @@ export function gatesToPublish(p: PublishInput): Gate[] {
   const out: Gate[] = [];
   const add = (peerId: Uint8Array, host: string, port: number) => {
     if (out.length >= MAX_PUBLISHED_GATES || host.includes('%')) return;
-    if (out.some((g) => g.host === host && g.port === port && keyHex(g.peerId) === keyHex(peerId))) return;
+    if (out.some((g) => g.host === host && g.port === port && equalBytes(g.peerId, peerId))) return;
     out.push({ peerId: peerId.slice(), family: familyOf(host), host, port });
   };
   if (p.serving) {
@@ -62,7 +63,7 @@ export function gatesToPublish(p: PublishInput): Gate[] {
     for (const c of p.host) if (!isPrivateAddress(c.host) && !isLoopback(c.host)) add(p.self, c.host, c.port);
   }
   for (const g of p.configured) {
-    if (g.key !== null && g.address !== null && keyHex(g.key) !== keyHex(p.self))
+    if (g.key !== null && g.address !== null && !equalBytes(g.key, p.self))
       add(g.key, g.address.host, g.address.port);
   }
   return out;
@@ -75,12 +76,12 @@ export class GateBook {
 
   /** Notes the gates of `peer`'s record (replacing what its previous record said). */
   learn(peer: Uint8Array, gates: readonly Gate[] | undefined): void {
-    const hex = keyHex(peer);
+    const hex = toHex(peer);
     const mine: KnownGate[] = [];
     for (const g of gates ?? []) {
       if (!(g.peerId instanceof Uint8Array) || g.peerId.length !== 32) continue;
       const k: KnownGate = { key: g.peerId.slice(), host: g.host, port: g.port, family: g.family };
-      if (keyHex(g.peerId) === hex) {
+      if (equalBytes(g.peerId, peer)) {
         // the peer relays for its group: a possible route to any member
         this.#remember(k);
         continue;
@@ -98,25 +99,24 @@ export class GateBook {
 
   /** Gates to try for `peer`: its own, then self-announced ones (never `peer` itself), at most {@link MAX_GATES_TRIED}. */
   for(peer: Uint8Array): KnownGate[] {
-    const hex = keyHex(peer);
+    const hex = toHex(peer);
     const out = [...(this.#byPeer.get(hex) ?? [])];
     for (const g of this.#pool) {
       if (out.length >= MAX_GATES_TRIED) break;
-      if (keyHex(g.key) !== hex && !out.some((o) => keyHex(o.key) === keyHex(g.key))) out.push(g);
+      if (!equalBytes(g.key, peer) && !out.some((o) => equalBytes(o.key, g.key))) out.push(g);
     }
     return out.slice(0, MAX_GATES_TRIED);
   }
 
   /** Whether `key` is a gate we learned (its connection is a relay route for its peers). */
   isGate(key: Uint8Array): boolean {
-    const hex = keyHex(key);
-    if (this.#pool.some((g) => keyHex(g.key) === hex)) return true;
-    for (const list of this.#byPeer.values()) if (list.some((g) => keyHex(g.key) === hex)) return true;
+    if (this.#pool.some((g) => equalBytes(g.key, key))) return true;
+    for (const list of this.#byPeer.values()) if (list.some((g) => equalBytes(g.key, key))) return true;
     return false;
   }
 
   #remember(g: KnownGate): void {
-    const i = this.#pool.findIndex((o) => keyHex(o.key) === keyHex(g.key));
+    const i = this.#pool.findIndex((o) => equalBytes(o.key, g.key));
     if (i >= 0) this.#pool.splice(i, 1);
     this.#pool.unshift(g);
     if (this.#pool.length > MAX_POOL) this.#pool.length = MAX_POOL;

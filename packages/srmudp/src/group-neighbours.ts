@@ -5,9 +5,8 @@
 import { type Identity, peerIdToString } from '@srmudp/crypto';
 import type { Gossip } from '@srmudp/gossip';
 import { parseCard } from '@srmudp/rendezvous';
-import { SrmudpError } from '@srmudp/wire';
+import { equalBytes, keyToHex, SrmudpError, toHex } from '@srmudp/wire';
 import type { Connection } from './connection.js';
-import { keyHex } from './dialer.js';
 import type { DrivenMachine } from './driver.js';
 import { logger, short } from './log.js';
 
@@ -89,7 +88,7 @@ export class Neighbours {
 
   /** Whether `conn` is the connection gossip counts as up for its peer. */
   isNeighbour(conn: Connection): boolean {
-    return this.#up.get(keyHex(conn.remoteKey)) === conn;
+    return this.#up.get(keyToHex(conn.remoteKey)) === conn;
   }
 
   get hops(): number {
@@ -102,7 +101,7 @@ export class Neighbours {
   }
 
   markUp(now: number, conn: Connection): void {
-    const hex = keyHex(conn.remoteKey);
+    const hex = keyToHex(conn.remoteKey);
     const current = this.#up.get(hex);
     if (current === conn) return;
     if (current && !current.isClosed) return; // a second connection to the same peer: keep the first
@@ -128,7 +127,7 @@ export class Neighbours {
 
   /** Gossip dropped `peer` from its active view. */
   dropped(peer: Uint8Array, cause: string): void {
-    const hex = keyHex(peer);
+    const hex = toHex(peer);
     const c = this.#up.get(hex) ?? this.node.liveConnection(hex);
     log(`neighbour ${short(peerIdToString(peer))} dropped: ${cause}`);
     if (c && !c.isClosed && cause !== 'penalised' && this.#isHop(hex)) {
@@ -150,7 +149,7 @@ export class Neighbours {
    * verify, and name that peer), and if that fails, through its introducer (`connectVia`).
    */
   want(now: number, peer: Uint8Array, record: Uint8Array, introducer: Uint8Array | null): void {
-    const hex = keyHex(peer);
+    const hex = toHex(peer);
     const live = this.#up.get(hex) ?? this.node.liveConnection(hex);
     if (live && !live.isClosed) {
       this.#up.delete(hex);
@@ -161,7 +160,7 @@ export class Neighbours {
     let card: string;
     try {
       card = decoder.decode(record);
-      if (keyHex(parseCard(card).peerId) !== hex) throw new Error('card of another peer');
+      if (toHex(parseCard(card).peerId) !== hex) throw new Error('card of another peer');
     } catch {
       this.gossip.neighbourDown(now, peer);
       return;
@@ -193,14 +192,14 @@ export class Neighbours {
         !asked &&
         !this.#closed &&
         !NOT_RELAYABLE.has(code) &&
-        keyHex(introducer) !== hex
+        toHex(introducer) !== hex
       ) {
         conn = await this.#viaIntroducer(peer, card, introducer, deadline);
       }
     }
     if (this.#closed) return;
     const now = this.node.driver.clock();
-    if (conn === null || conn.isClosed || keyHex(conn.remoteKey) !== hex) {
+    if (conn === null || conn.isClosed || keyToHex(conn.remoteKey) !== hex) {
       this.gossip.neighbourDown(now, peer);
       return;
     }
@@ -225,7 +224,7 @@ export class Neighbours {
     introducer: Uint8Array,
     deadline: number,
   ): Promise<Connection | null> {
-    const ihex = keyHex(introducer);
+    const ihex = toHex(introducer);
     const left = () => deadline - this.node.driver.clock();
     try {
       if (this.#connectVia !== null) {
@@ -259,18 +258,17 @@ export class Neighbours {
   }
 
   #servesRelay(key: Uint8Array): boolean {
-    const hex = keyHex(key);
-    return this.node.driver.endpoint.relays().some((k) => keyHex(k) === hex);
+    return this.node.driver.endpoint.relays().some((k) => equalBytes(k, key));
   }
 
   /** The card our passive view holds for `hex` (in any topic), if any. */
   #passiveRecord(hex: string): string | null {
     for (const topic of this.gossip.topics()) {
       for (const e of this.gossip.topicView(topic)?.passive ?? []) {
-        if (keyHex(e.peer) !== hex) continue;
+        if (toHex(e.peer) !== hex) continue;
         try {
           const card = decoder.decode(e.record);
-          if (keyHex(parseCard(card).peerId) === hex) return card;
+          if (toHex(parseCard(card).peerId) === hex) return card;
         } catch {
           // a record that is not a card of that peer: not dialled
         }
@@ -283,7 +281,7 @@ export class Neighbours {
   #isHop(hex: string): boolean {
     for (const c of this.#up.values()) {
       const p = c.path;
-      if (!c.isClosed && p?.kind === 'relayed' && keyHex(p.via) === hex) return true;
+      if (!c.isClosed && p?.kind === 'relayed' && toHex(p.via) === hex) return true;
     }
     return false;
   }

@@ -4,10 +4,11 @@
 //   reply   (CHANNEL.blobReply):   requestId u32 | found u8 | blob (when found)
 // A neighbour is served at most BLOB_REQUESTS_PER_SECOND requests a second; a reply is taken only
 // from the peer that was asked.
+
 import type { Gossip } from '@srmudp/gossip';
+import { keyToHex } from '@srmudp/wire';
 import { CHANNEL } from './channels.js';
 import type { Connection } from './connection.js';
-import { keyHex } from './dialer.js';
 
 /** Blob requests served per neighbour per second (each reply may be up to 16 MiB). */
 const BLOB_REQUESTS_PER_SECOND = 8;
@@ -31,14 +32,14 @@ export class BlobExchange {
     const body = new Uint8Array(REQUEST_BYTES);
     new DataView(body.buffer).setUint32(0, requestId);
     body.set(hash, 4);
-    this.#fetches.set(requestId, keyHex(conn.remoteKey));
+    this.#fetches.set(requestId, keyToHex(conn.remoteKey));
     conn.sendInternal(CHANNEL.blobRequest, body);
   }
 
   /** A request from `conn`, a neighbour (only neighbours fetch). */
   serve(now: number, conn: Connection, body: Uint8Array): void {
     if (body.length !== REQUEST_BYTES) return;
-    const hex = keyHex(conn.remoteKey);
+    const hex = keyToHex(conn.remoteKey);
     // at most a few requests a second per neighbour
     const sec = Math.floor(now / 1000);
     const w = this.#served.get(hex);
@@ -58,7 +59,7 @@ export class BlobExchange {
     if (body.length < REPLY_HEADER) return;
     const id = new DataView(body.buffer, body.byteOffset, body.byteLength).getUint32(0);
     // only the peer we asked can answer
-    if (this.#fetches.get(id) !== keyHex(conn.remoteKey)) return;
+    if (this.#fetches.get(id) !== keyToHex(conn.remoteKey)) return;
     this.#fetches.delete(id);
     this.gossip.handleFetchResult(now, id, body[4] === 1 ? body.slice(REPLY_HEADER) : null);
   }

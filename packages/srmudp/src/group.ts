@@ -15,11 +15,10 @@ import {
   topicId,
 } from '@srmudp/gossip';
 import { parseCard } from '@srmudp/rendezvous';
-import { SrmudpError } from '@srmudp/wire';
+import { equalBytes, SrmudpError, toHex } from '@srmudp/wire';
 import { AsyncQueue } from './async-queue.js';
 import { CHANNEL } from './channels.js';
 import type { Connection } from './connection.js';
-import { keyHex } from './dialer.js';
 import type { DrivenMachine } from './driver.js';
 import { type ConnectVia, type GroupNode, Neighbours } from './group-neighbours.js';
 import { BlobExchange } from './group-wire.js';
@@ -246,7 +245,7 @@ export class GroupHost implements DrivenMachine {
   /** A bootstrap card as gossip's `{ peer, record }` (the record is the card's text). */
   #peerInfo(card: string): { peer: Uint8Array; record: Uint8Array } {
     const parsed = parseCard(card); // SrmudpError INVALID_CARD with what is wrong
-    if (keyHex(parsed.peerId) === keyHex(this.node.identity.publicKey)) {
+    if (equalBytes(parsed.peerId, this.node.identity.publicKey)) {
       throw new SrmudpError('OWN_CARD', "a bootstrap card is this node's own");
     }
     const record = encoder.encode(card.replace(/\s+/g, ''));
@@ -268,7 +267,7 @@ export class GroupHost implements DrivenMachine {
     if (this.#closed) throw new SrmudpError('NODE_CLOSED', 'the node is closed');
     const id = this.gossip.broadcast(this.node.driver.clock(), g.topic, data);
     this.node.driver.schedule();
-    return keyHex(id);
+    return toHex(id);
   }
 
   leave(g: Group): void {
@@ -324,7 +323,7 @@ export class GroupHost implements DrivenMachine {
       busy = false;
       for (let t = this.gossip.pollTransmit(); t !== null; t = this.gossip.pollTransmit()) {
         busy = true;
-        const c = this.#neighbours.connection(keyHex(t.to));
+        const c = this.#neighbours.connection(toHex(t.to));
         if (c) c.sendInternal(CHANNEL.gossip, t.bytes);
         else this.unroutable++;
       }
@@ -373,7 +372,7 @@ export class GroupHost implements DrivenMachine {
         g?.deliver({
           from: peerIdToString(e.origin),
           data: e.data,
-          id: keyHex(e.id),
+          id: toHex(e.id),
           hops: e.hops,
           sentAt: e.issuedAt,
           timestamp: Date.now(),
@@ -393,7 +392,7 @@ export class GroupHost implements DrivenMachine {
         return;
       }
       case 'fetch':
-        this.#blobs.request(now, this.#neighbours.connection(keyHex(e.peer)), e.requestId, e.hash);
+        this.#blobs.request(now, this.#neighbours.connection(toHex(e.peer)), e.requestId, e.hash);
         return;
       case 'view_changed': {
         const g = this.#groupOf(e.topic);
@@ -404,8 +403,7 @@ export class GroupHost implements DrivenMachine {
   }
 
   #groupOf(topic: Uint8Array): Group | undefined {
-    const hex = keyHex(topic);
-    for (const g of this.#groups.values()) if (keyHex(g.topic) === hex) return g;
+    for (const g of this.#groups.values()) if (equalBytes(g.topic, topic)) return g;
     return undefined;
   }
 }

@@ -9,11 +9,10 @@
 import { lostPeerCode } from '@srmudp/core';
 import { parsePeerId, peerIdentityHex } from '@srmudp/crypto';
 import { parseCard, type Rendezvous } from '@srmudp/rendezvous';
-import { SrmudpError } from '@srmudp/wire';
+import { equalBytes, SrmudpError, toHex } from '@srmudp/wire';
 import { abortError } from './async-queue.js';
 import type { PeerTarget } from './config.js';
 import type { Connection } from './connection.js';
-import { keyHex } from './dialer.js';
 import { logger } from './log.js';
 import { type ResolvedTarget, resolveTarget } from './resolve.js';
 import type { Timer } from './timer-queue.js';
@@ -104,7 +103,7 @@ export class NamedPeers {
 
   /** Whether the application named this peer (key in hex). */
   hasKey(hex: string): boolean {
-    for (const p of this.#named.values()) if (p.key && keyHex(p.key) === hex) return true;
+    for (const p of this.#named.values()) if (p.key && toHex(p.key) === hex) return true;
     return false;
   }
 
@@ -130,7 +129,7 @@ export class NamedPeers {
           : null;
     h.refuseOwnKey(key);
     const existing = this.#named.get(name);
-    if (existing && key && existing.key && keyHex(existing.key) === keyHex(key)) {
+    if (existing && key && existing.key && equalBytes(existing.key, key)) {
       // the same peer with a fresh card (new addresses): keep a live connection, redial now if lost
       existing.target = target;
       if (!existing.conn || existing.conn.isClosed) {
@@ -154,7 +153,7 @@ export class NamedPeers {
     };
     if (key) {
       this.#removedKeys.delete(peerIdentityHex(key));
-      const c = h.liveConnection(keyHex(key));
+      const c = h.liveConnection(toHex(key));
       if (c) {
         c.name = name;
         p.conn = c;
@@ -182,7 +181,7 @@ export class NamedPeers {
   find(hex: string, dialName: string | undefined): NamedPeer | undefined {
     let named: NamedPeer | undefined;
     for (const p of this.#named.values()) {
-      if ((p.key && keyHex(p.key) === hex) || p.name === dialName) named = p;
+      if ((p.key && toHex(p.key) === hex) || p.name === dialName) named = p;
     }
     return named;
   }

@@ -8,10 +8,10 @@
 import type { Address } from '@srmudp/core';
 import { peerIdToString } from '@srmudp/crypto';
 import type { Rendezvous } from '@srmudp/rendezvous';
-import { SrmudpError } from '@srmudp/wire';
+import { equalBytes, SrmudpError } from '@srmudp/wire';
 import { type PeerTarget, parsePeerTarget } from './config.js';
 import type { Connection } from './connection.js';
-import { type Dialer, keyHex } from './dialer.js';
+import type { Dialer } from './dialer.js';
 import type { Driver } from './driver.js';
 import { logger, short } from './log.js';
 import type { PeerEvent } from './named-peers.js';
@@ -90,7 +90,7 @@ export class NodeDials {
 
   /** Our own card or key as a target: a typed error instead of core's RangeError. */
   refuseOwnKey(key: Uint8Array | undefined | null): void {
-    if (key && keyHex(key) === keyHex(this.host.ownKey)) {
+    if (key && equalBytes(key, this.host.ownKey)) {
       throw new SrmudpError(
         'OWN_CARD',
         "that is this node's own contact card (or peer id): a node cannot connect to itself",

@@ -18,7 +18,7 @@ import { autoBackend } from '@srmudp/crypto-node';
 import { type NatEvent, NatSession, type NatSessionStats } from '@srmudp/punch';
 import type { Candidate, Locator, Rendezvous } from '@srmudp/rendezvous';
 import { poolHostFor, UdpSocketPool, type UdpTransport } from '@srmudp/transport-node';
-import { SrmudpError } from '@srmudp/wire';
+import { equalBytes, SrmudpError } from '@srmudp/wire';
 import { AcceptPolicy } from './accept-policy.js';
 import {
   type BoundSocket,
@@ -30,7 +30,7 @@ import {
 import { type PeerTarget, parseNodeOptions, type ResolvedNodeOptions } from './config.js';
 import { type CloseInfo, type Connection, type ConnectionOwner, toBytes } from './connection.js';
 import { ConnectionRegistry } from './connection-registry.js';
-import { Dialer, keyHex } from './dialer.js';
+import { Dialer } from './dialer.js';
 import { Driver } from './driver.js';
 import { type Group, GroupHost, type GroupOptions } from './group.js';
 import { enabledLayerLogs, endpointConfig, natSessionConfig, portMappingWanted } from './layer-config.js';
@@ -44,7 +44,7 @@ import { RouterPortMapper } from './port-mapper.js';
 import { Publisher } from './publisher.js';
 import { secureRandom } from './random.js';
 import { RelayFallback } from './relay-fallback.js';
-import { PUNCH_MS, RelayedPunch } from './relayed-punch.js';
+import { RelayedPunch } from './relayed-punch.js';
 import { parseStunServer } from './stun-servers.js';
 import { parseWsRelaySpec, type WsRelayStatus, WsRelays } from './ws-relays.js';
 
@@ -266,12 +266,11 @@ export class SrmudpNode extends EventEmitter implements ConnectionOwner {
         const c = this.registry.byCoreId.get(id);
         return c !== undefined && !c.isClosed && c.path?.kind === 'relayed';
       },
-      punch: (id, candidates) => {
+      punch: (id, direct, maxMs) => {
         const c = this.registry.byCoreId.get(id);
-        const direct = candidates.filter((x) => x.kind !== 'relay');
-        if (c === undefined || direct.length === 0) return;
+        if (c === undefined) return;
         log(`punching ${short(c.peerId)} over its relayed path: ${direct.length} candidate(s)`);
-        this.dialer.upgrade(c.remoteKey, direct, PUNCH_MS);
+        this.dialer.upgrade(c.remoteKey, direct, maxMs);
       },
       drop: (reason) => log(`punch message dropped: ${reason}`),
     });
@@ -311,7 +310,7 @@ export class SrmudpNode extends EventEmitter implements ConnectionOwner {
       peerId: peerIdToString(g.peerId),
       host: g.host,
       port: g.port,
-      self: keyHex(g.peerId) === keyHex(this.identity.publicKey),
+      self: equalBytes(g.peerId, this.identity.publicKey),
     }));
   }
 

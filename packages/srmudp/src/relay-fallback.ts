@@ -25,9 +25,9 @@ import { peerIdToString } from '@srmudp/crypto';
 import type { NatSession } from '@srmudp/punch';
 import { createVoucher } from '@srmudp/relay';
 import type { Gate } from '@srmudp/rendezvous';
+import { equalBytes, keyToHex, toHex } from '@srmudp/wire';
 import type { WsRelaySpec } from './config.js';
 import type { Connection } from './connection.js';
-import { keyHex } from './dialer.js';
 import type { Driver } from './driver.js';
 import { GateBook, type KnownGate } from './gates.js';
 import { logger, short } from './log.js';
@@ -116,7 +116,7 @@ export class RelayFallback {
     }
     // gates the target's record lists (or self-announced ones), once connected
     for (const g of this.#gateBook.for(remoteKey)) {
-      const c = h.liveConnection(keyHex(g.key));
+      const c = h.liveConnection(toHex(g.key));
       if (c && !same(g.key, remoteKey) && !out.some((r) => same(r.key, g.key))) out.push({ key: g.key });
     }
     // connect-via: any other peer that serves as a relay for us, with our voucher (it may be
@@ -146,10 +146,10 @@ export class RelayFallback {
   /** Dials the learned gates of `remoteKey` not connected yet (null: none to dial). */
   reachGates(remoteKey: Uint8Array): Promise<boolean> | null {
     const h = this.#host;
-    const self = keyHex(h.identity.publicKey);
+    const self = h.identity.publicKey;
     const todo = this.#gateBook
       .for(remoteKey)
-      .filter((g) => keyHex(g.key) !== self && h.liveConnection(keyHex(g.key)) === undefined);
+      .filter((g) => !equalBytes(g.key, self) && h.liveConnection(toHex(g.key)) === undefined);
     if (todo.length === 0) return null;
     log(
       `direct dial of ${short(peerIdToString(remoteKey))} hopeless: dialling ${todo.length} gate(s) from its record`,
@@ -178,7 +178,7 @@ export class RelayFallback {
     if (target.homeRelay && target.key) {
       ws.ensure(target.homeRelay);
       // bounded: one entry per peer dialled with a home relay (a map of the last 256)
-      const hex = keyHex(target.key);
+      const hex = toHex(target.key);
       this.#homeOf.delete(hex);
       this.#homeOf.set(hex, target.homeRelay);
       if (this.#homeOf.size > 256) this.#homeOf.delete(this.#homeOf.keys().next().value as string);
@@ -190,7 +190,7 @@ export class RelayFallback {
       return;
     }
     const ready = await ws.whenReady(RELAY_READY_WAIT_MS, signal);
-    if (ready && ws.mode === 'always' && target.key && !h.liveConnection(keyHex(target.key))) {
+    if (ready && ws.mode === 'always' && target.key && !h.liveConnection(toHex(target.key))) {
       // 'always': the circuits are asked for beside the UDP dial (core's handshake takes the
       // first route that answers; a direct one found later is preferred by its path tiers)
       const relays = this.relaysFor(target.key);
@@ -213,7 +213,7 @@ export class RelayFallback {
     const addresses = target.addresses.map((a) => ({ host: a.host, port: a.port }));
     // kept for when UDP comes back here (udpBack): probed again then (bounded: one entry per
     // live relayed connection, dropped when it closes)
-    this.#directOf.set(keyHex(target.key), addresses);
+    this.#directOf.set(toHex(target.key), addresses);
     h.driver.endpoint.connect(h.driver.clock(), { addresses, remoteKey: target.key });
     h.kick();
   }
@@ -238,7 +238,7 @@ export class RelayFallback {
   /** Connection `c` (core id `id`) closed. */
   forget(id: number, c: Connection): void {
     this.#pathEvents.delete(id);
-    this.#directOf.delete(keyHex(c.remoteKey));
+    this.#directOf.delete(keyToHex(c.remoteKey));
   }
 
   /**
@@ -253,7 +253,7 @@ export class RelayFallback {
     if (c.isClosed || h.closing || attempt >= LOST_RETRIES) return;
     // the peer's home relay, if we learnt one and closed it for idleness: open again (ready for
     // one of the next attempts)
-    const home = this.#homeOf.get(keyHex(c.remoteKey));
+    const home = this.#homeOf.get(keyToHex(c.remoteKey));
     if (home !== undefined && attempt === 0) h.wsRelays.ensure(home);
     const relays = this.relaysFor(c.remoteKey);
     if (relays.length > 0) {
@@ -274,9 +274,8 @@ export class RelayFallback {
    * again until the connection moves ({@link RelayFallback.#circuitsForLostPath}).
    */
   #relayLost(c: Connection, via: Uint8Array): void {
-    const hex = keyHex(via);
     for (const p of this.#host.namedPeers()) {
-      if (!p.name.startsWith('gate-') || p.key === null || keyHex(p.key) !== hex) continue;
+      if (!p.name.startsWith('gate-') || p.key === null || !equalBytes(p.key, via)) continue;
       const hop = p.conn;
       if (hop && !hop.isClosed) {
         log(`relayed path of ${short(c.peerId)} via ${p.name} lost: redialling the gate`);
@@ -299,7 +298,7 @@ export class RelayFallback {
     for (const c of h.connections()) {
       if (c.isClosed || c.path?.kind !== 'relayed') continue;
       n++;
-      const direct = this.#directOf.get(keyHex(c.remoteKey));
+      const direct = this.#directOf.get(keyToHex(c.remoteKey));
       if (direct !== undefined && direct.length > 0)
         h.driver.endpoint.connect(h.driver.clock(), { addresses: direct, remoteKey: c.remoteKey });
       h.punchAgain(c.core.id);

