@@ -1,4 +1,4 @@
-import { type Address, parseIp } from '@srmudp/wire';
+import { type Address, parseIp, toHex } from '@srmudp/wire';
 
 /**
  * The responder's DoS policy (WireGuard §5.3 and §5.4.7, adapted to one thread): when it is under
@@ -449,9 +449,7 @@ export function prefixOf(host: string): string {
   let mapped = b[10] === 0xff && b[11] === 0xff;
   for (let i = 0; i < 10 && mapped; i++) if (b[i] !== 0) mapped = false;
   if (mapped) return `${b[12]}.${b[13]}.${b[14]}/24`;
-  let s = '';
-  for (let i = 0; i < 8; i++) s += (b[i] as number).toString(16).padStart(2, '0');
-  return `${s}/64`;
+  return `${toHex(b.subarray(0, 8))}/64`;
 }
 
 /** The per-source rate limits of one purpose (handshakes answered, or cookie replies sent). */

@@ -221,6 +221,7 @@ describe('per-source budgets', () => {
   it('prefixes: /24 for IPv4 and IPv4-mapped IPv6, /64 for IPv6', () => {
     expect(prefixOf('203.0.113.7')).toBe('203.0.113/24');
     expect(prefixOf('::ffff:203.0.113.9')).toBe('203.0.113/24');
+    expect(prefixOf('2001:db8:1:2:3::4')).toBe('20010db800010002/64');
     expect(prefixOf('2001:db8:1:2:3::4')).toBe(prefixOf('2001:db8:1:2::ffff'));
     expect(prefixOf('2001:db8:1:2:3::4')).not.toBe(prefixOf('2001:db8:1:3::4'));
     expect(prefixOf('not-an-ip')).toBe('not-an-ip');

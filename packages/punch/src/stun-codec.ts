@@ -10,6 +10,7 @@ import {
   type StunChangeRequest,
   type StunMessage,
   StunMethod,
+  toHex,
 } from '@srmudp/wire';
 
 /** Decodes a STUN Binding message; null for anything else (not STUN, malformed, other method). */
@@ -30,9 +31,10 @@ export function isStun(bytes: Uint8Array): boolean {
 
 /** Transaction id as a map key (24 hex chars). */
 export function transactionKey(id: Uint8Array): string {
-  let s = '';
-  for (let i = 0; i < 12; i++) s += (id[i] ?? 0).toString(16).padStart(2, '0');
-  return s;
+  if (id.length >= 12) return toHex(id.subarray(0, 12));
+  const padded = new Uint8Array(12);
+  padded.set(id);
+  return toHex(padded);
 }
 
 /**

@@ -1,7 +1,13 @@
 import { Network, Rng } from '@srmudp/sim';
 import { decodeStun, encodeStun, StunMethod } from '@srmudp/wire';
 import { describe, expect, it } from 'vitest';
-import { type Endpoint, handleStunRequest, StunClient, type StunClientEvent } from '../src/index.js';
+import {
+  type Endpoint,
+  handleStunRequest,
+  StunClient,
+  type StunClientEvent,
+  transactionKey,
+} from '../src/index.js';
 import { rngRandom } from './harness.js';
 
 const SERVER: Endpoint = { host: '198.51.100.1', port: 3478 };
@@ -233,5 +239,14 @@ describe('StunClient vs responder in sim', () => {
     net.drive({ until: () => client.events.length > 0, maxTimeMs: 60_000 });
     expect(client.events[0]).toMatchObject({ type: 'error', code: 'STUN_TIMEOUT' });
     expect(net.now).toBe(39_500);
+  });
+});
+
+describe('transactionKey', () => {
+  it('is the 12-byte id in lower-case hex, zero-padded when shorter, its first 12 bytes when longer', () => {
+    const id = Uint8Array.from({ length: 12 }, (_, i) => i * 21 + 5);
+    expect(transactionKey(id)).toBe('051a2f44596e8398adc2d7ec');
+    expect(transactionKey(id.subarray(0, 2))).toBe('051a00000000000000000000');
+    expect(transactionKey(Uint8Array.of(...id, 0xff))).toBe(transactionKey(id));
   });
 });

@@ -12,6 +12,7 @@ import { autoBackend } from '@srmudp/crypto-node';
 import { isChannelData, RelayClient, type RelayClientEvent } from '@srmudp/relay';
 import { UdpTransport } from '@srmudp/transport-node';
 import { nodeWebSocket, type WsStateChange, WsTransport } from '@srmudp/transport-ws';
+import { equalBytes, toHex } from '@srmudp/wire';
 
 export type Carrier =
   | { kind: 'udp'; host: string; port: number }
@@ -28,7 +29,6 @@ export interface RelayPeerOptions {
   redialMs?: number;
 }
 
-const hex = (b: Uint8Array) => Buffer.from(b).toString('hex');
 const random = (n: number) => new Uint8Array(randomBytes(n));
 const VIA = 'via~';
 
@@ -171,16 +171,16 @@ export class RelayPeer {
     this.schedule();
     const e = await established;
     if (e.type === 'connect_failed') throw e.error;
-    this.peers.set(hex(peer), conn.id);
+    this.peers.set(toHex(peer), conn.id);
     return conn;
   }
 
   /** The e2e connection a peer opened to us (waits for it). */
   async acceptedFrom(peer: Uint8Array, timeoutMs = 20_000): Promise<ConnectionApi> {
-    const known = this.peers.get(hex(peer));
+    const known = this.peers.get(toHex(peer));
     if (known !== undefined) return this.endpoint.connection(known) as ConnectionApi;
     const e = await this.waitEndpoint(
-      (e) => e.type === 'connected' && hex(e.remoteKey) === hex(peer),
+      (e) => e.type === 'connected' && equalBytes(e.remoteKey, peer),
       timeoutMs,
     );
     return this.endpoint.connection((e as { id: number }).id) as ConnectionApi;
@@ -318,7 +318,7 @@ export class RelayPeer {
         this.redialLater();
       }
     } else if (e.type === 'connected') {
-      this.peers.set(hex(e.remoteKey), e.id);
+      this.peers.set(toHex(e.remoteKey), e.id);
     }
     for (const l of [...this.listeners]) l(e);
   }
@@ -384,7 +384,7 @@ export class RelayPeer {
 }
 
 export function viaAddress(peer: Uint8Array): Address {
-  return { host: `${VIA}${hex(peer)}`, port: 1 };
+  return { host: `${VIA}${toHex(peer)}`, port: 1 };
 }
 
 /** A promise that rejects after `ms` unless `make`'s resolve ran first; `make` returns a cleanup. */
