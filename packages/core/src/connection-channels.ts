@@ -5,7 +5,7 @@
  * channels as crypto reports them; the connection seals with `sealer`.
  */
 import type { SecureChannel } from '@srmudp/crypto';
-import { type Address, addressKey, copyAddress, sameAddress } from '@srmudp/wire';
+import { type Address, addressKey, bytesKey, copyAddress, sameAddress } from '@srmudp/wire';
 
 /** the candidates of a connection we did not dial: no array of its own (frozen; addCandidates
  * replaces it) */
@@ -13,7 +13,7 @@ const NONE = Object.freeze([]) as unknown as never[];
 
 /** A boot id as the text it is kept and compared as (one char per byte), or null: not sent. */
 export function bootText(boot: Uint8Array | null): string | null {
-  return boot === null ? null : String.fromCharCode(...boot);
+  return boot === null ? null : bytesKey(boot);
 }
 
 export class ConnectionChannels {

@@ -10,20 +10,6 @@ export function isZero(a: Uint8Array): boolean {
   return acc === 0;
 }
 
-/** A string with one character per byte, to key a Map by the contents of a (short) array. One flat
- * string: a `+=` loop would leave a rope of one node per byte alive as the map key (~1 KiB for a
- * 32-byte key in a long-lived cache). */
-export function bytesKey(a: Uint8Array): string {
-  return String.fromCharCode.apply(null, a as unknown as number[]);
-}
-
-/** The bytes of a {@link bytesKey} string (a new array). */
-export function keyBytes(s: string): Uint8Array {
-  const out = new Uint8Array(s.length);
-  for (let i = 0; i < s.length; i++) out[i] = s.charCodeAt(i);
-  return out;
-}
-
 export function wipe(...arrays: (Uint8Array | undefined | null)[]): void {
   for (const a of arrays) if (a) a.fill(0);
 }

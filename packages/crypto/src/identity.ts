@@ -1,6 +1,7 @@
 import { ed25519 } from '@noble/curves/ed25519.js';
+import { bytesKey, keyBytes } from '@srmudp/wire';
 import type { CryptoBackend } from './backend.js';
-import { assertBytes, bytesKey, keyBytes } from './bytes.js';
+import { assertBytes } from './bytes.js';
 import { CryptoError } from './errors.js';
 import { peerIdToString } from './peer-id.js';
 

@@ -1,8 +1,8 @@
 import { xchacha20poly1305 } from '@noble/ciphers/chacha.js';
 import { blake2s } from '@noble/hashes/blake2.js';
-import { concatBytes, equalBytes, MAC_LENGTH } from '@srmudp/wire';
+import { bytesKey, concatBytes, equalBytes, keyBytes, MAC_LENGTH } from '@srmudp/wire';
 import type { CryptoBackend } from './backend.js';
-import { bytesKey, isZero, keyBytes } from './bytes.js';
+import { isZero } from './bytes.js';
 
 /**
  * WireGuard's DoS protection (WireGuard paper §5.4.4 and §5.4.7), adapted:
@@ -41,6 +41,8 @@ const DERIVED_CACHE_SIZE = 64;
  * per peer, that is per connection); each call returns a new array.
  */
 const derived = new Map<string, string>();
+/** The tag and the key of a lookup in {@link derived}, written into one array to name it. */
+const lookup = new Uint8Array(33);
 
 function derivedKey(
   label: Uint8Array,
@@ -49,9 +51,12 @@ function derivedKey(
   backend: CryptoBackend | undefined,
 ): Uint8Array {
   const s = receiverStatic ?? ZERO_KEY;
-  // one flat string (a `+=` loop leaves a rope of one node per byte alive as the map key: ~1 KiB
-  // per cached peer; even `tag + flat` keeps a two-node rope)
-  const k = String.fromCharCode(tag.charCodeAt(0), ...s);
+  // one flat string (`tag + flat` would keep a two-node rope alive as the map key); a spread of
+  // `s` would allocate an iterator result per byte on every handshake
+  const named = s.length === 32 ? lookup : new Uint8Array(1 + s.length);
+  named[0] = tag.charCodeAt(0);
+  named.set(s, 1);
+  const k = bytesKey(named);
   const hit = derived.get(k);
   if (hit !== undefined) {
     derived.delete(k); // re-inserted: most recently used last

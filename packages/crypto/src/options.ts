@@ -1,4 +1,4 @@
-import { bytesKey, keyBytes } from './bytes.js';
+import { bytesKey, keyBytes } from '@srmudp/wire';
 import { TIMESTAMP_LENGTH } from './timestamp.js';
 
 /**

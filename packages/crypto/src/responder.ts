@@ -10,6 +10,7 @@
 import {
   type Address,
   addressKey,
+  bytesKey,
   compareBytes,
   equalBytes,
   type HandshakePacket,
@@ -17,7 +18,7 @@ import {
   keyToHex,
   toHex,
 } from '@srmudp/wire';
-import { bytesKey, isZero } from './bytes.js';
+import { isZero } from './bytes.js';
 import type { ChannelHost, HandshakeKind, IndexOwner } from './channel-events.js';
 import { dropped, HANDSHAKE_RESULT, type HandleResult } from './handle-result.js';
 import { type HandshakeBudget, type HandshakeLimits, PendingTable, type Source } from './handshake-guard.js';

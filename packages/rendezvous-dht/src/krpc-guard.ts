@@ -1,3 +1,4 @@
+import { bytesKey } from '@srmudp/wire';
 import type { BDict, BValue } from './bencode.js';
 import { decodeBencode } from './bencode.js';
 
@@ -105,8 +106,6 @@ function fits(dict: BDict, schema: Schema): boolean {
   return true;
 }
 
-const text = (v: Uint8Array): string => String.fromCharCode(...v);
-
 /** Why a datagram must not reach bittorrent-dht, or null when it is a well-formed KRPC message. */
 export function checkKrpcDatagram(datagram: Uint8Array): KrpcDropReason | null {
   if (datagram.length === 0 || datagram.length > MAX_KRPC_DATAGRAM) return 'size';
@@ -123,22 +122,22 @@ export function checkKrpcDatagram(datagram: Uint8Array): KrpcDropReason | null {
   if ((v !== undefined && !bytes(0, 32)(v)) || (ip !== undefined && !either(bytes(6), bytes(18))(ip)))
     return 'shape';
   if (ro !== undefined && !uint(1)(ro)) return 'shape';
-  switch (text(y as Uint8Array)) {
+  switch (bytesKey(y as Uint8Array)) {
     case 'q': {
       const q = msg.get('q');
       const a = msg.get('a');
       if (!bytes(1, 32)(q) || !isDict(a)) return 'query';
-      const schema = QUERIES[text(q as Uint8Array)];
+      const schema = QUERIES[bytesKey(q as Uint8Array)];
       if (schema === undefined) return 'unknown-query';
       if (!fits(a, schema)) return 'query';
       // BEP 44: a mutable put carries k, sig and seq together; an immutable one none of them.
-      if (text(q as Uint8Array) === 'put') {
+      if (bytesKey(q as Uint8Array) === 'put') {
         const mutable = [a.has('k'), a.has('sig'), a.has('seq')];
         if (mutable.some((x) => x) && !mutable.every((x) => x)) return 'query';
         if (!a.has('k') && (a.has('salt') || a.has('cas'))) return 'query';
       }
       // announce_peer needs a port unless it asks for the source port (implied_port = 1).
-      if (text(q as Uint8Array) === 'announce_peer' && a.get('implied_port') !== 1) {
+      if (bytesKey(q as Uint8Array) === 'announce_peer' && a.get('implied_port') !== 1) {
         const port = a.get('port');
         if (typeof port !== 'number' || port < 1) return 'query';
       }

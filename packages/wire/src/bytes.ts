@@ -54,6 +54,25 @@ export function toHex(b: Uint8Array): string {
   return latin1.decode(out.subarray(0, n));
 }
 
+/**
+ * A string with one character per byte (a one-byte string: 16 bytes of heap plus the length,
+ * where a small Uint8Array with its buffer costs ~200), to key a Map by the contents of a short
+ * array or to keep it compactly. One flat string, built without iterating the array (a spread
+ * allocates an iterator result per byte) and without `+=` (a rope of one node per byte, ~1 KiB for
+ * a 32-byte key, alive as long as the string). For arrays of up to a few thousand bytes (it passes
+ * each byte as an argument).
+ */
+export function bytesKey(a: Uint8Array): string {
+  return String.fromCharCode.apply(null, a as unknown as number[]);
+}
+
+/** The bytes of a {@link bytesKey} string (a new array). */
+export function keyBytes(s: string): Uint8Array {
+  const out = new Uint8Array(s.length);
+  for (let i = 0; i < s.length; i++) out[i] = s.charCodeAt(i);
+  return out;
+}
+
 const keyHexMemo = new WeakMap<Uint8Array, string>();
 
 /**

@@ -1,10 +1,12 @@
 export * from './address.js';
 export { ByteSlab, sharedSlab } from './byte-slab.js';
 export {
+  bytesKey,
   compareBytes,
   concatBytes,
   equalBytes,
   fromHex,
+  keyBytes,
   keyToHex,
   readU32,
   toHex,

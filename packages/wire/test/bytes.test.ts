@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { fromHex, keyToHex, toHex } from '../src/index.js';
+import { bytesKey, fromHex, keyBytes, keyToHex, toHex } from '../src/index.js';
 
 describe('hex', () => {
   it('toHex and fromHex are inverse; keyToHex gives toHex of the key, every time', () => {
@@ -21,5 +21,21 @@ describe('hex', () => {
     // a view into a larger buffer: only its bytes
     expect(toHex(all.subarray(250, 253))).toBe('fafbfc');
     expect(toHex(new Uint8Array(0))).toBe('');
+  });
+});
+
+describe('bytesKey', () => {
+  it('is one character per byte, keyBytes its inverse, for every byte value and for views', () => {
+    const all = Uint8Array.from({ length: 256 }, (_, i) => i);
+    const text = bytesKey(all);
+    expect(text).toHaveLength(256);
+    for (let i = 0; i < 256; i++) expect(text.charCodeAt(i)).toBe(i);
+    expect(keyBytes(text)).toEqual(all);
+    expect(bytesKey(all.subarray(65, 68))).toBe('ABC');
+    expect(bytesKey(new Uint8Array(0))).toBe('');
+    expect(keyBytes('')).toEqual(new Uint8Array(0));
+    // equal exactly when the bytes are equal (a map key by contents)
+    expect(bytesKey(Uint8Array.of(1, 2))).not.toBe(bytesKey(Uint8Array.of(1, 2, 0)));
+    expect(bytesKey(Uint8Array.of(1, 2))).toBe(bytesKey(Uint8Array.of(1, 2)));
   });
 });

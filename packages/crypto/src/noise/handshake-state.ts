@@ -1,6 +1,5 @@
-import { concatBytes } from '@srmudp/wire';
+import { bytesKey, concatBytes } from '@srmudp/wire';
 import type { CryptoBackend } from '../backend.js';
-import { bytesKey } from '../bytes.js';
 import { CipherState } from './cipher-state.js';
 import { blake2sOf, type NoiseHash, SHA256 } from './hash.js';
 import type { HandshakePatternDef, Token } from './patterns.js';
