@@ -50,6 +50,12 @@ async function node(): Promise<SrmudpNode> {
 
 const contacted = (hits: number[]) => hits.filter((h) => h > 0).length;
 
+/** The pacer's timers: the node passes its driver's; plain timers here. */
+const after = (ms: number, fn: () => void) => {
+  const t = setTimeout(fn, ms);
+  return { cancel: () => clearTimeout(t) };
+};
+
 describe('hostile cards', () => {
   it('a record listing 125 third parties: connect() contacts at most 8 distinct addresses (was all of them)', async () => {
     const v = await victims(25);
@@ -77,12 +83,26 @@ describe('hostile cards', () => {
     expect(early).toBeLessThanOrEqual(48);
   });
 
+  it('the pacer remembers the last 2,048 to 4,096 validated addresses: older ones are paced again', async () => {
+    const pacer = new DialPacer({ after, burst: 1, perSecond: 0.001 });
+    const addr = (port: number) => ({ host: '127.0.0.1', port });
+    for (let p = 1; p <= 5000; p++) pacer.validated(addr(p));
+    pacer.validated(addr(4000)); // again: no change
+    await pacer.admit([addr(60_000)]); // the one token
+    let old = false;
+    const forgotten = pacer.admit([addr(1)]).then(
+      () => (old = true),
+      () => {},
+    );
+    // the newest generation and the one before it are free, even with no token left
+    for (const p of [5000, 4097, 2049]) await pacer.admit([addr(p)]);
+    await new Promise((r) => setTimeout(r, 20));
+    expect(old).toBe(false); // validated 4,999 connections ago: paced like any stranger
+    pacer.close();
+    await forgotten;
+  });
+
   it('addresses a connection came through are not paced; the pacer waits first come, first served', async () => {
-    // the node passes its driver's timers; a plain timer here
-    const after = (ms: number, fn: () => void) => {
-      const t = setTimeout(fn, ms);
-      return { cancel: () => clearTimeout(t) };
-    };
     const pacer = new DialPacer({ after, burst: 4, perSecond: 50 }); // a token every 20 ms
     const addr = (port: number) => ({ host: '127.0.0.1', port });
     await pacer.admit([addr(1), addr(2), addr(3), addr(4)]);
