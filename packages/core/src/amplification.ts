@@ -1,4 +1,4 @@
-import { type Address, addressKey } from '@srmudp/wire';
+import { type Address, addressKey, GenerationalMap } from '@srmudp/wire';
 
 /** RFC 9000 §8: before an address is validated, send at most this many times what it sent us. */
 export const AMPLIFICATION_FACTOR = 3;
@@ -12,22 +12,23 @@ interface Budget {
  * Anti-amplification accounting per remote address (RFC 9000 §8.1, §9.3.1). Every datagram from
  * an address that is not a validated path credits it; every datagram we send to such an address
  * (handshake responses, cookie replies, STUN responses, path challenges, data on a path under
- * validation) is debited and refused once it would exceed 3x the credit. The table is bounded:
- * when full, the oldest entry is forgotten, which only ever makes us send less.
+ * validation) is debited and refused once it would exceed 3x the credit. The table is bounded
+ * (`maxEntries`): it remembers at least the `maxEntries / 2` addresses first heard from most
+ * recently, and forgets older ones in bulk, which only ever makes us send less. Every datagram
+ * from a new address inserts, spoofed ones included, so an insert must not cost more at the cap
+ * ({@link GenerationalMap}: a Map trimmed at its oldest entry cost ~3 µs per insert at 16,384).
  */
 export class AmplificationGuard {
-  private readonly table = new Map<string, Budget>();
+  private readonly table: GenerationalMap<string, Budget>;
 
-  constructor(private readonly maxEntries = 16_384) {}
+  constructor(maxEntries = 16_384) {
+    this.table = new GenerationalMap(Math.max(1, Math.floor(maxEntries / 2)));
+  }
 
   credit(to: Address, bytes: number): void {
     const k = addressKey(to);
     let b = this.table.get(k);
     if (b === undefined) {
-      if (this.table.size >= this.maxEntries) {
-        const oldest = this.table.keys().next().value;
-        if (oldest !== undefined) this.table.delete(oldest);
-      }
       b = { received: 0, sent: 0 };
       this.table.set(k, b);
     }

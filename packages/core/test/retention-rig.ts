@@ -3,7 +3,7 @@
 import { randomBytes } from 'node:crypto';
 import { identityFromSecret } from '@srmudp/crypto';
 import { sodiumBackend } from '@srmudp/crypto-node';
-import type { Address } from '@srmudp/wire';
+import { type Address, GenerationalMap } from '@srmudp/wire';
 import { CoreEndpoint } from '../src/endpoint.js';
 
 /** Total size of every Map, Set and array reachable from `root`, by property path. */
@@ -14,7 +14,7 @@ export function collectionSizes(root: object): Map<string, number> {
   const walk = (o: unknown, path: string): void => {
     if (o === null || typeof o !== 'object' || seen.has(o) || ArrayBuffer.isView(o)) return;
     seen.add(o);
-    if (o instanceof Map || o instanceof Set) {
+    if (o instanceof Map || o instanceof Set || o instanceof GenerationalMap) {
       add(path, o.size);
       for (const v of o.values()) walk(v, `${path}[]`);
     } else if (Array.isArray(o)) {

@@ -11,8 +11,9 @@ import { collectionSizes, retentionRig } from './retention-rig.js';
 
 /** Tables allowed to keep an entry per gone peer, and their caps (the bounds' own tests: crypto). */
 const BOUNDED: Record<string, number> = {
-  // IK replay protection: the newest initiation timestamp per remote key (~130 bytes an entry)
-  'secure.responder.lastInit': 16_384,
+  // IK replay protection: the newest initiation timestamp per remote key (~130 bytes an entry;
+  // the 16,384 most recent kept, up to twice that held: a GenerationalMap)
+  'secure.responder.lastInit': 2 * 16_384,
   // host → /24 or /64 prefix cache of the handshake budgets (cleared when full)
   'secure.responder.gate.sources.prefixes': 4096,
 };

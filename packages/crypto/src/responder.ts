@@ -13,6 +13,7 @@ import {
   bytesKey,
   compareBytes,
   equalBytes,
+  GenerationalMap,
   type HandshakePacket,
   HandshakePattern,
   keyToHex,
@@ -37,8 +38,9 @@ import { TransportSession } from './transport-session.js';
 
 /** Bound on remembered initiations (duplicate detection), per pattern; oldest evicted first. */
 const MAX_RECENT = 4096;
-/** Bound on remembered initiation timestamps (one per remote key; least recently used forgotten:
- * key confirmation still stops a replay of a key forgotten here). */
+/** Initiation timestamps remembered at least (one per remote key, the most recently used; up to
+ * twice as many are held: a GenerationalMap, whose insert costs the same at the cap). Key
+ * confirmation still stops a replay of a key forgotten here. */
 const MAX_TIMESTAMPS = 16_384;
 
 /** @internal What the responder needs from its endpoint besides the channel host. */
@@ -92,7 +94,7 @@ export class Responder {
   /** the newest initiation timestamp consumed per remote key (hex), as a string of one char per
    * byte ({@link bytesKey}): strings of the same length order like the bytes, and 12 chars are
    * lighter than 24 of hex (or a byte array) per peer */
-  private readonly lastInit = new Map<string, string>();
+  private readonly lastInit = new GenerationalMap<string, string>(MAX_TIMESTAMPS);
   /** responder handshakes awaiting completion (the budget of half-finished state) */
   readonly pending: PendingTable;
   /** the checks before any Diffie-Hellman, and their state */
@@ -309,17 +311,12 @@ export class Responder {
     return last !== undefined && bytesKey(ts) <= last;
   }
 
-  /** Remembers the newest timestamp consumed from a key (least recently used forgotten). */
+  /** Remembers the newest timestamp consumed from a key (the least recently used forgotten). */
   private recordTimestamp(keyHex: string, ts: Uint8Array): void {
     const packed = bytesKey(ts);
     const last = this.lastInit.get(keyHex);
     if (last !== undefined && packed <= last) return;
-    this.lastInit.delete(keyHex);
     this.lastInit.set(keyHex, packed);
-    if (this.lastInit.size > MAX_TIMESTAMPS) {
-      const first = this.lastInit.keys().next().value;
-      if (first !== undefined) this.lastInit.delete(first);
-    }
   }
 
   /** A responder's Noise state for `pattern`, with our static key. */

@@ -27,6 +27,7 @@ export {
   streamFrameOverhead,
 } from './frame-encode.js';
 export * from './frame-types.js';
+export { GenerationalMap } from './generational-map.js';
 export { canonicalIp, type FormatIpOptions, formatIp, parseIp } from './ip.js';
 export * from './packets.js';
 export { PollQueue } from './poll-queue.js';
