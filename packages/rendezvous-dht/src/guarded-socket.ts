@@ -17,8 +17,8 @@ export interface KrpcGuardStats {
 
 /**
  * The UDP socket under bittorrent-dht (given to it as k-rpc-socket's `socket` option): every
- * incoming datagram is checked by {@link checkKrpcDatagram} first, and the library's message
- * handler runs inside a try/catch so a throw that slips past the checks drops that one datagram
+ * incoming datagram is checked by {@link checkKrpcDatagram} first, and the checks and the
+ * library's message handler run inside a try/catch, so a throw in either drops that one datagram
  * (counted in `contained`) instead of killing the process. Implements the part of dgram.Socket
  * that k-rpc-socket uses: bind, send, close, address and the message/listening/error/close events.
  */
@@ -39,7 +39,15 @@ export class GuardedSocket extends EventEmitter {
 
   #receive(data: Buffer, rinfo: RemoteInfo): void {
     this.#stats.received++;
-    const reason = checkKrpcDatagram(data);
+    let reason: ReturnType<typeof checkKrpcDatagram>;
+    try {
+      reason = checkKrpcDatagram(data);
+    } catch (error) {
+      // a datagram the checks themselves fail on is dropped like one the library throws on
+      this.#stats.contained++;
+      this.#onContained(error);
+      return;
+    }
     if (reason !== null) {
       this.#stats.dropped[reason] = (this.#stats.dropped[reason] ?? 0) + 1;
       return;

@@ -127,17 +127,19 @@ export function checkKrpcDatagram(datagram: Uint8Array): KrpcDropReason | null {
       const q = msg.get('q');
       const a = msg.get('a');
       if (!bytes(1, 32)(q) || !isDict(a)) return 'query';
-      const schema = QUERIES[bytesKey(q as Uint8Array)];
+      const name = bytesKey(q as Uint8Array);
+      // own methods only: `constructor` or `__proto__` would find Object's (and throw in fits)
+      const schema = Object.hasOwn(QUERIES, name) ? QUERIES[name] : undefined;
       if (schema === undefined) return 'unknown-query';
       if (!fits(a, schema)) return 'query';
       // BEP 44: a mutable put carries k, sig and seq together; an immutable one none of them.
-      if (bytesKey(q as Uint8Array) === 'put') {
+      if (name === 'put') {
         const mutable = [a.has('k'), a.has('sig'), a.has('seq')];
         if (mutable.some((x) => x) && !mutable.every((x) => x)) return 'query';
         if (!a.has('k') && (a.has('salt') || a.has('cas'))) return 'query';
       }
       // announce_peer needs a port unless it asks for the source port (implied_port = 1).
-      if (bytesKey(q as Uint8Array) === 'announce_peer' && a.get('implied_port') !== 1) {
+      if (name === 'announce_peer' && a.get('implied_port') !== 1) {
         const port = a.get('port');
         if (typeof port !== 'number' || port < 1) return 'query';
       }

@@ -156,6 +156,8 @@ export class KrpcFuzzer {
             s('x'),
             s('get'),
             s('vote'),
+            s('constructor'),
+            s('__proto__'),
             7,
             [],
           ]);

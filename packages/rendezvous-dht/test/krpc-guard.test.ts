@@ -72,6 +72,22 @@ describe('KRPC guard: malformed datagrams never reach bittorrent-dht', () => {
     await roundTrip(backend);
   });
 
+  it('a query named after a property of Object (constructor, __proto__) is dropped, and the backend lives', async () => {
+    const { backend, sock, port } = await liveBackend();
+    const names = ['constructor', '__proto__', 'toString', 'hasOwnProperty', 'valueOf'];
+    for (const name of names)
+      sock.send(
+        `d1:ad2:id20:xxxxxxxxxxxxxxxxxxxxe1:q${name.length}:${name}1:t2:aa1:y1:qe`,
+        port,
+        '127.0.0.1',
+      );
+    await until(() => (backend.stats().dropped['unknown-query'] ?? 0) >= names.length, 3000);
+    const stats = backend.stats();
+    expect(stats.dropped).toEqual({ 'unknown-query': names.length });
+    expect(stats.contained).toBe(0);
+    await roundTrip(backend);
+  });
+
   it('lets the real traffic of bittorrent-dht through (nothing dropped during a publish and resolve)', async () => {
     const { backend } = await liveBackend();
     await roundTrip(backend);
@@ -137,6 +153,9 @@ describe('KRPC guard: malformed datagrams never reach bittorrent-dht', () => {
     expect(q('announce_peer', { info_hash: id, token: t, port: 6881 })).toBeNull();
     expect(q('announce_peer', { info_hash: id, token: t })).toBe('query'); // no port, no implied_port
     expect(q('vote', {})).toBe('unknown-query');
+    // names of Object's own properties are not methods (they threw past the guard: a crash)
+    for (const name of ['constructor', '__proto__', 'toString', 'hasOwnProperty', 'valueOf'])
+      expect(q(name, {}), name).toBe('unknown-query');
     expect(checkKrpcDatagram(bencode({ t, y: enc('r'), r: { id, nodes: new Uint8Array(52) } }))).toBeNull();
     expect(checkKrpcDatagram(bencode({ t, y: enc('r'), r: { id, nodes: new Uint8Array(27) } }))).toBe(
       'response',

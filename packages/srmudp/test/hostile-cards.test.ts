@@ -87,7 +87,7 @@ describe('hostile cards', () => {
     const pacer = new DialPacer({ after, burst: 1, perSecond: 0.001 });
     const addr = (port: number) => ({ host: '127.0.0.1', port });
     for (let p = 1; p <= 5000; p++) pacer.validated(addr(p));
-    pacer.validated(addr(4000)); // again: no change
+    pacer.validated(addr(4000)); // again: moved to the newer generation, still free
     await pacer.admit([addr(60_000)]); // the one token
     let old = false;
     const forgotten = pacer.admit([addr(1)]).then(
