@@ -91,6 +91,9 @@ export class PeerDirectory {
   add(peers: Record<string, string>): void {
     if (typeof peers !== 'object' || peers === null) throw new TypeError('"peers" expected an object');
     for (const [name, target] of Object.entries(peers)) {
+      // an own "__proto__" key (JSON.parse makes one) would be lost in status()'s plain object
+      if (name === '__proto__')
+        throw new SrmudpError('INVALID_PEER', 'the peer name "__proto__" is reserved');
       const key = parsePeerTarget(name, target);
       if (compareBytes(key, this.#ownKey) === 0)
         throw new SrmudpError('OWN_KEY', `peer ${JSON.stringify(name)} is this node's own key`);

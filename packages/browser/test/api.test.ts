@@ -188,6 +188,11 @@ describe('options and key files', () => {
     expect(() => n.peers.add({ self: peerIdToString(me.publicKey) })).toThrow(
       expect.objectContaining({ code: 'OWN_KEY' }),
     );
+    // an own "__proto__" key (as JSON.parse makes) is refused, not lost in status()
+    const other = peerIdToString(id().publicKey);
+    expect(() => n.peers.add(JSON.parse(`{"__proto__": "${other}"}`))).toThrow(
+      expect.objectContaining({ code: 'INVALID_PEER', message: expect.stringContaining('__proto__') }),
+    );
     expect(() => n.send('x', { to: ['nobody'] })).toThrow(expect.objectContaining({ code: 'UNKNOWN_PEER' }));
     await expect(n.peers.ready('nobody')).rejects.toMatchObject({ code: 'UNKNOWN_PEER' });
   });

@@ -232,6 +232,14 @@ export type PeerTarget = z.infer<typeof peerTargetSchema>;
 
 /** Validates options; throws SrmudpError('INVALID_OPTIONS') naming every wrong field. */
 export function parseNodeOptions(options: unknown): ResolvedNodeOptions {
+  // A peer named "__proto__" (an own key, as JSON.parse makes) is skipped by the schema's record
+  // without a word, and would be lost in every plain object keyed by name (peers.status()).
+  const peers = (options as { peers?: unknown } | null | undefined)?.peers;
+  if (typeof peers === 'object' && peers !== null && Object.hasOwn(peers, '__proto__'))
+    throw new NodeError(
+      'INVALID_OPTIONS',
+      'invalid srmudp node options: the peer name "__proto__" is reserved',
+    );
   const r = nodeOptionsSchema.safeParse(options ?? {});
   if (r.success) return r.data;
   throw new NodeError('INVALID_OPTIONS', `invalid srmudp node options:\n${z.prettifyError(r.error)}`, {

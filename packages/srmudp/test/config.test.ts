@@ -33,3 +33,15 @@ describe('node options: congestion control', () => {
     await expect(a.connect({ host: '127.0.0.1', port: 1 })).rejects.toSatisfy(isClosedError);
   });
 });
+
+describe('node options: peer names', () => {
+  it('a peer named "__proto__" (an own key, as JSON.parse makes) is refused, not skipped without a word', () => {
+    const peers = JSON.parse('{"__proto__": {"host": "127.0.0.1", "port": 1}}');
+    expect(() => parseNodeOptions({ peers })).toThrow(
+      expect.objectContaining({ code: 'INVALID_OPTIONS', message: expect.stringContaining('__proto__') }),
+    );
+    // other names of Object's properties are plain names
+    const named = JSON.parse('{"constructor": {"host": "127.0.0.1", "port": 1}}');
+    expect(Object.keys(parseNodeOptions({ peers: named }).peers)).toEqual(['constructor']);
+  });
+});
