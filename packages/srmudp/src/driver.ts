@@ -126,6 +126,7 @@ export class Driver {
   #elu = performance.eventLoopUtilization();
   #cpu = process.cpuUsage();
   #urgent = false;
+  #contained = 0;
   #resolving = false;
   #resolveAgain = false;
   #hostKey: string | null = null;
@@ -192,7 +193,11 @@ export class Driver {
   receive(socket: number, data: Uint8Array, from: TransportAddress | Address): void {
     if (this.#stopped) return;
     const now = this.clock();
-    if (!this.session.handle(now, socket, from, data)) this.endpoint.handle(now, from, data);
+    try {
+      if (!this.session.handle(now, socket, from, data)) this.endpoint.handle(now, from, data);
+    } catch (err) {
+      this.#contain(err);
+    }
     if (now - this.#loadAt >= LOAD_REPORT_MS) this.reportLoad(now);
     this.schedule();
   }
@@ -200,8 +205,28 @@ export class Driver {
   /** A datagram from a carrier that is not a UDP socket (a WebSocket relay): to core only. */
   receiveCarried(data: Uint8Array, from: Address): void {
     if (this.#stopped) return;
-    this.endpoint.handle(this.clock(), from, data);
+    try {
+      this.endpoint.handle(this.clock(), from, data);
+    } catch (err) {
+      this.#contain(err);
+    }
     this.schedule();
+  }
+
+  /**
+   * Datagrams whose handling threw: dropped one by one instead of ending the process (an
+   * uncaught exception in a socket's listener would close every connection of the node). The
+   * machines drop what they refuse without throwing, so this counts bugs; tests assert it stays 0.
+   */
+  get contained(): number {
+    return this.#contained;
+  }
+
+  #contain(err: unknown): void {
+    this.#contained++;
+    // the first few, then every 1,000th: a flood of one bad datagram must not flood the log
+    if (this.#contained <= 3 || this.#contained % 1000 === 0)
+      this.#o.log?.(`datagram dropped: its handling threw (${this.#contained} so far): ${String(err)}`);
   }
 
   /**

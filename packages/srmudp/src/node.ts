@@ -465,16 +465,22 @@ export class SrmudpNode extends EventEmitter implements ConnectionOwner {
     this.inbox.setHook(hook);
   }
 
-  /** Endpoint counters (connections, drops by reason), socket counters and NAT counters. */
+  /**
+   * Endpoint counters (connections, drops by reason), socket counters and NAT counters;
+   * `contained`: datagrams dropped because handling them threw (a bug, never expected: the
+   * node carries on instead of ending the process).
+   */
   stats(): {
     endpoint: ReturnType<CoreEndpoint['stats']>;
     transport: ReturnType<UdpTransport['stats']>;
     nat: Readonly<NatSessionStats>;
+    contained: number;
   } {
     return {
       endpoint: this.driver.endpoint.stats(),
       transport: this.transport.stats(),
       nat: this.session.stats(),
+      contained: this.driver.contained,
     };
   }
 

@@ -117,7 +117,42 @@ describe('hostile input during a transfer', () => {
     expect(received).toBeGreaterThan(legit + 30_000);
     // handshake packets are neither data packets nor drops: allow a few
     expect(Math.abs(received - legit - drops)).toBeLessThanOrEqual(20);
+    expect(st.contained).toBe(0); // no datagram made the node's machines throw
   }, 120_000);
+
+  it('a datagram whose handling throws is dropped and counted; the node and its connections carry on', async () => {
+    const a = await node();
+    const b = await node();
+    const conn = await a.connect({ host: '127.0.0.1', port: b.address().port, peerId: b.peerId });
+    // a bug reached by one datagram: B's endpoint throws on a datagram of this exact text
+    const poison = Buffer.from('poison datagram');
+    const endpoint = b.driver.endpoint;
+    const handle = endpoint.handle.bind(endpoint);
+    endpoint.handle = (now, from, data) => {
+      if (Buffer.from(data).equals(poison)) throw new TypeError('a bug');
+      handle(now, from, data);
+    };
+    const attacker = createSocket('udp4');
+    await new Promise<void>((r) => attacker.bind(0, '127.0.0.1', r));
+    for (let i = 0; i < 5; i++) attacker.send(poison, b.address().port, '127.0.0.1');
+    const deadline = Date.now() + 5000;
+    while (b.stats().contained < 5 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+    attacker.close();
+    expect(b.stats().contained).toBe(5);
+    // the connection still carries data both ways
+    const echoed = (async () => {
+      for await (const c of b.connections()) {
+        for await (const s of c.streams()) return hashOfStream(s);
+      }
+      throw new Error('no stream');
+    })();
+    const s = conn.openStream();
+    const data = randomBytes(64 * 1024);
+    s.end(data);
+    const got = await echoed;
+    expect(got.bytes).toBe(data.length);
+    expect(got.sha256).toBe(createHash('sha256').update(data).digest('hex'));
+  }, 30_000);
 });
 
 describe('migration', () => {
