@@ -94,6 +94,7 @@ export function renderMetrics(
       [{ layer: 'carrier', reason: 'udp_send_failed' }, s.carrierSendFailed.udp],
       [{ layer: 'carrier', reason: 'websocket_send_failed' }, s.carrierSendFailed.websocket],
       [{ layer: 'carrier', reason: 'control_undeliverable' }, s.controlDropped],
+      [{ layer: 'engine', reason: 'contained' }, s.contained],
     ],
   );
   t.metric(

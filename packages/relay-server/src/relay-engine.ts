@@ -73,6 +73,8 @@ export class RelayEngine {
   private readonly counters = {
     handshakesCompleted: 0,
     controlDropped: 0,
+    /** datagrams whose handling threw (a bug): dropped, the relay carries on */
+    contained: 0,
     carrierSendFailed: { udp: 0, websocket: 0 } as Record<HopCarrier, number>,
     received: { udp: 0, websocket: 0 } as Record<HopCarrier, number>,
   };
@@ -112,6 +114,20 @@ export class RelayEngine {
   receive(data: Uint8Array, from: Address, carrier: HopCarrier): void {
     if (this.stopped) return;
     this.counters.received[carrier]++;
+    try {
+      this.handleDatagram(data, from, carrier);
+    } catch (error) {
+      // A bug reached by some input: that datagram is dropped and counted, and the relay keeps
+      // serving every other client (an uncaught exception in the carrier's listener would end
+      // the process). Logged for the first few, then every 1,000th.
+      const n = ++this.counters.contained;
+      if (n <= 3 || n % 1000 === 0)
+        this.o.log.error('datagram dropped: its handling threw', { contained: n, error: String(error) });
+    }
+    this.schedule();
+  }
+
+  private handleDatagram(data: Uint8Array, from: Address, carrier: HopCarrier): void {
     const now = performance.now();
     if (isChannelData(data)) {
       if (carrier === 'websocket') {
@@ -129,7 +145,6 @@ export class RelayEngine {
     } else {
       this.endpoint.handle(now, from, data);
     }
-    this.schedule();
   }
 
   stats() {
@@ -139,6 +154,7 @@ export class RelayEngine {
       hops: this.hops.size,
       handshakesCompleted: this.counters.handshakesCompleted,
       controlDropped: this.counters.controlDropped,
+      contained: this.counters.contained,
       carrierSendFailed: { ...this.counters.carrierSendFailed },
       received: { ...this.counters.received },
     };

@@ -1,4 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto';
+import { createSocket } from 'node:dgram';
 import { encodeChannelData } from '@srmudp/relay';
 import type { WsStateChange, WsTransport } from '@srmudp/transport-ws';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -136,5 +137,33 @@ describe('per-client limits', () => {
       );
       return () => clearInterval(i);
     });
+  });
+});
+
+describe('a datagram whose handling throws', () => {
+  it('is dropped and counted (contained, logged, in /metrics); the relay serves everyone else', async () => {
+    const r = await relayWith({});
+    const [a, b] = await Promise.all([r.peer(r.ws), r.peer(r.udp)]);
+    // a bug reached by one datagram: the relay's endpoint throws on a datagram of this exact text
+    const poison = Buffer.from('poison datagram');
+    const endpoint = r.relay.engine.endpoint;
+    const handle = endpoint.handle.bind(endpoint);
+    endpoint.handle = (now, from, data) => {
+      if (Buffer.from(data).equals(poison)) throw new TypeError('a bug');
+      handle(now, from, data);
+    };
+    const sock = createSocket('udp4');
+    await new Promise<void>((done) => sock.bind(0, '127.0.0.1', done));
+    for (let i = 0; i < 5; i++) sock.send(poison, r.udp.port as number, '127.0.0.1');
+    const deadline = Date.now() + 5000;
+    while (r.relay.engine.stats().contained < 5 && Date.now() < deadline)
+      await new Promise((done) => setTimeout(done, 10));
+    sock.close();
+    expect(r.relay.engine.stats().contained).toBe(5);
+    expect(r.logs.filter((l) => l.includes('datagram dropped: its handling threw'))).toHaveLength(3);
+    const metrics = await (await fetch(`http://127.0.0.1:${r.relay.http.port}/metrics`)).text();
+    expect(metrics).toContain('srmudp_relay_dropped_total{layer="engine",reason="contained"} 5');
+    // clients on both carriers still get circuits
+    await expect(a.circuit(b.publicKey)).resolves.toBeGreaterThan(0);
   });
 });
