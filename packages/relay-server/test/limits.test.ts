@@ -155,9 +155,10 @@ describe('a datagram whose handling throws', () => {
     const sock = createSocket('udp4');
     await new Promise<void>((done) => sock.bind(0, '127.0.0.1', done));
     for (let i = 0; i < 5; i++) sock.send(poison, r.udp.port as number, '127.0.0.1');
-    const deadline = Date.now() + 5000;
-    while (r.relay.engine.stats().contained < 5 && Date.now() < deadline)
-      await new Promise((done) => setTimeout(done, 10));
+    await bounded<void>(5000, 'five datagrams contained', (resolve) => {
+      const i = setInterval(() => r.relay.engine.stats().contained >= 5 && resolve(), 10);
+      return () => clearInterval(i);
+    });
     sock.close();
     expect(r.relay.engine.stats().contained).toBe(5);
     expect(r.logs.filter((l) => l.includes('datagram dropped: its handling threw'))).toHaveLength(3);

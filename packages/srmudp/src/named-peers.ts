@@ -11,7 +11,7 @@ import { parsePeerId, peerIdentityHex } from '@srmudp/crypto';
 import { parseCard, type Rendezvous } from '@srmudp/rendezvous';
 import { equalBytes, SrmudpError, toHex } from '@srmudp/wire';
 import { abortError } from './async-queue.js';
-import type { PeerTarget } from './config.js';
+import { type PeerTarget, parseNodeOptions } from './config.js';
 import type { Connection } from './connection.js';
 import { logger } from './log.js';
 import { type ResolvedTarget, resolveTarget } from './resolve.js';
@@ -113,6 +113,30 @@ export class NamedPeers {
    */
   isRemoved(key: Uint8Array): boolean {
     return this.#removedKeys.size > 0 && this.#removedKeys.has(peerIdentityHex(key));
+  }
+
+  /**
+   * `peers.add(record)`: every name and target validated as `options.peers` are (a typed
+   * INVALID_OPTIONS naming each wrong one, before any is added), then each added.
+   */
+  addAll(peers: Record<string, PeerTarget>): void {
+    if (typeof peers !== 'object' || peers === null) throw new TypeError('"peers" expected an object');
+    this.addConfigured(parseNodeOptions({ peers }).peers, []);
+  }
+
+  /**
+   * The node's validated peers (`options.peers`), then its configured gates, named `gate-<i>`
+   * so that a hop session to each is kept (and redialled).
+   */
+  addConfigured(peers: Record<string, PeerTarget>, gates: readonly PeerTarget[]): void {
+    for (const [name, target] of Object.entries(peers)) this.add(name, target);
+    for (let i = 0; i < gates.length; i++) this.add(`gate-${i}`, gates[i] as PeerTarget);
+  }
+
+  /** `peers.remove(names)`. */
+  removeAll(names: string[]): void {
+    if (!Array.isArray(names)) throw new TypeError('"names" expected an array of peer names');
+    for (const name of names) this.remove(name);
   }
 
   add(name: string, target: PeerTarget): void {

@@ -27,7 +27,7 @@ import {
   socketFamilies,
   withReflexive,
 } from './candidates.js';
-import { type PeerTarget, parseNodeOptions, type ResolvedNodeOptions } from './config.js';
+import type { PeerTarget, ResolvedNodeOptions } from './config.js';
 import { type CloseInfo, type Connection, type ConnectionOwner, toBytes } from './connection.js';
 import { ConnectionRegistry } from './connection-registry.js';
 import { Dialer } from './dialer.js';
@@ -294,10 +294,7 @@ export class SrmudpNode extends EventEmitter implements ConnectionOwner {
       emit: (event: 'dial' | 'peer', e: DialEvent | PeerEvent) => this.emit(event, e),
     });
     this.directory = new PeerDirectory(this.named, this.registry, this.wsRelays);
-    for (const [name, target] of Object.entries(options.peers)) this.named.add(name, target);
-    // gates: named peers, so that a hop session to each is kept (and redialled)
-    const gates = options.relay?.gates ?? [];
-    for (let i = 0; i < gates.length; i++) this.named.add(`gate-${i}`, gates[i] as PeerTarget);
+    this.named.addConfigured(options.peers, options.relay?.gates ?? []);
   }
 
   /**
@@ -359,15 +356,8 @@ export class SrmudpNode extends EventEmitter implements ConnectionOwner {
 
   /** Named peers: `add({ alice: card, bob: { host, port, peerId } })`, `remove(['bob'])`, `list()`. */
   readonly peers = {
-    add: (peers: Record<string, PeerTarget>): void => {
-      if (typeof peers !== 'object' || peers === null) throw new TypeError('"peers" expected an object');
-      const parsed = parseNodeOptions({ peers }).peers;
-      for (const [name, target] of Object.entries(parsed)) this.named.add(name, target);
-    },
-    remove: (names: string[]): void => {
-      if (!Array.isArray(names)) throw new TypeError('"names" expected an array of peer names');
-      for (const name of names) this.named.remove(name);
-    },
+    add: (peers: Record<string, PeerTarget>): void => this.named.addAll(peers),
+    remove: (names: string[]): void => this.named.removeAll(names),
     list: (): string[] => this.named.names(),
     /**
      * Resolves with the connection to a named peer once it is established (at once if it is).
