@@ -7,7 +7,7 @@ import { CloseCode, type EndpointEvent, type PathInfo } from '@srmudp/core';
 import { isPrivateAddress, type Endpoint as NatEndpoint, type NatSession } from '@srmudp/punch';
 import { keyToHex } from '@srmudp/wire';
 import { AsyncQueue } from './async-queue.js';
-import { Connection, type ConnectionOwner } from './connection.js';
+import { Connection, type ConnectionOwner, onRelayedPath } from './connection.js';
 import type { Dialer } from './dialer.js';
 import type { Driver } from './driver.js';
 import { logger, short } from './log.js';
@@ -72,13 +72,15 @@ export class ConnectionRegistry {
     return this.byCoreId.get(id);
   }
 
+  /** Whether core connection `id` is open on a relayed path (relayed-punch.ts). */
+  isRelayed(id: number): boolean {
+    const c = this.byCoreId.get(id);
+    return c !== undefined && onRelayedPath(c);
+  }
+
   /** Whether an open connection's path is relayed through the relay `key` (ws-relays.ts: a learnt relay in use stays). */
   relayInUse(key: Uint8Array): boolean {
-    const hex = keyToHex(key);
-    for (const c of this.byCoreId.values()) {
-      const p = c.isClosed ? null : c.path;
-      if (p?.kind === 'relayed' && keyToHex(p.via) === hex) return true;
-    }
+    for (const c of this.byCoreId.values()) if (onRelayedPath(c, key)) return true;
     return false;
   }
 

@@ -7,7 +7,7 @@ import {
   type PathInfo,
 } from '@srmudp/core';
 import { peerIdToString } from '@srmudp/crypto';
-import { isClosedError } from '@srmudp/wire';
+import { equalBytes, isClosedError } from '@srmudp/wire';
 import { AsyncQueue } from './async-queue.js';
 import { decodeMessage, encodeAppMessage, encodeInternal } from './channels.js';
 import { NodeError } from './errors.js';
@@ -31,6 +31,15 @@ export interface ConnectionOwner {
   deliverMessage(conn: Connection, data: Uint8Array): void;
   /** a façade message (channels.ts: gossip frames, blob fetches), never the application's */
   deliverInternal(conn: Connection, channel: number, body: Uint8Array): void;
+}
+
+/**
+ * Whether `c` is open on a relayed path: through the relay or gate `via` when given, through any
+ * otherwise. (A closed connection keeps its last path: it is on none.)
+ */
+export function onRelayedPath(c: Connection, via?: Uint8Array): boolean {
+  const p = c.isClosed ? null : c.path;
+  return p?.kind === 'relayed' && (via === undefined || equalBytes(p.via, via));
 }
 
 export function toBytes(data: Uint8Array | string): Uint8Array {

@@ -101,19 +101,10 @@ export class Dialer {
     if (target.key !== undefined && target.gates !== undefined)
       this.#owner.learnGates(target.key, target.gates);
     if (hex !== undefined) {
+      // the open connection (a relayed one probes the target's direct candidates: the relay
+      // fallback's afterDial, after every dial)
       const live = this.#owner.liveConnection(hex);
-      if (live) {
-        // a relayed connection probes the direct candidates it is given and moves to the first
-        // validated one (core's upgrade): streams carry on
-        if (live.path?.kind === 'relayed' && target.addresses.length > 0 && target.key) {
-          this.#owner.driver.endpoint.connect(this.#owner.driver.clock(), {
-            addresses: target.addresses.map((x) => ({ host: x.host, port: x.port })),
-            remoteKey: target.key,
-          });
-          this.#owner.kick();
-        }
-        return live;
-      }
+      if (live) return live;
     }
     const peer = hex ?? `xx|${target.addresses.map((a) => `${a.host}|${a.port}`).join('|')}`;
     const d = this.#owner.driver;

@@ -6,7 +6,7 @@ import { type Identity, peerIdToString } from '@srmudp/crypto';
 import type { Gossip } from '@srmudp/gossip';
 import { parseCard } from '@srmudp/rendezvous';
 import { equalBytes, keyToHex, SrmudpError, toHex } from '@srmudp/wire';
-import type { Connection } from './connection.js';
+import { type Connection, onRelayedPath } from './connection.js';
 import type { DrivenMachine } from './driver.js';
 import { logger, short } from './log.js';
 
@@ -130,7 +130,7 @@ export class Neighbours {
     const hex = toHex(peer);
     const c = this.#up.get(hex) ?? this.node.liveConnection(hex);
     log(`neighbour ${short(peerIdToString(peer))} dropped: ${cause}`);
-    if (c && !c.isClosed && cause !== 'penalised' && this.#isHop(hex)) {
+    if (c && !c.isClosed && cause !== 'penalised' && this.#isHop(peer)) {
       // a relayed neighbour's circuit runs through it: it stays, as a hop only
       if (this.#up.get(hex) === c) this.#up.delete(hex);
       this.#keepHop(hex, c);
@@ -277,12 +277,9 @@ export class Neighbours {
     return null;
   }
 
-  /** Whether a relayed neighbour's circuit runs through the connection to `hex`. */
-  #isHop(hex: string): boolean {
-    for (const c of this.#up.values()) {
-      const p = c.path;
-      if (!c.isClosed && p?.kind === 'relayed' && toHex(p.via) === hex) return true;
-    }
+  /** Whether a relayed neighbour's circuit runs through the connection to `key`. */
+  #isHop(key: Uint8Array): boolean {
+    for (const c of this.#up.values()) if (onRelayedPath(c, key)) return true;
     return false;
   }
 
@@ -298,7 +295,7 @@ export class Neighbours {
   #releaseHops(): void {
     if (this.#closed) return;
     for (const [hex, c] of this.#hops) {
-      if (this.#up.has(hex) || this.#isHop(hex) || this.#dialing.size > 0) continue;
+      if (this.#up.has(hex) || this.#isHop(c.remoteKey) || this.#dialing.size > 0) continue;
       this.#hops.delete(hex);
       if (!c.isClosed && !this.node.isNamedKey(hex)) void c.close(0, 'gossip: hop unneeded');
     }

@@ -262,10 +262,7 @@ export class SrmudpNode extends EventEmitter implements ConnectionOwner {
         this.kick();
         return ok;
       },
-      relayed: (id) => {
-        const c = this.registry.byCoreId.get(id);
-        return c !== undefined && !c.isClosed && c.path?.kind === 'relayed';
-      },
+      relayed: (id) => this.registry.isRelayed(id),
       punch: (id, direct, maxMs) => {
         const c = this.registry.byCoreId.get(id);
         if (c === undefined) return;

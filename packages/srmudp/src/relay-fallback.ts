@@ -27,7 +27,7 @@ import { createVoucher } from '@srmudp/relay';
 import type { Gate } from '@srmudp/rendezvous';
 import { equalBytes, keyToHex, toHex } from '@srmudp/wire';
 import type { WsRelaySpec } from './config.js';
-import type { Connection } from './connection.js';
+import { type Connection, onRelayedPath } from './connection.js';
 import type { Driver } from './driver.js';
 import { GateBook, type KnownGate } from './gates.js';
 import { logger, short } from './log.js';
@@ -207,8 +207,7 @@ export class RelayFallback {
    * a NAT that lets a punch through later), streams carrying on.
    */
   afterDial(conn: Connection, target: ResolvedTarget): void {
-    if (conn.isClosed || conn.path?.kind !== 'relayed' || target.addresses.length === 0 || !target.key)
-      return;
+    if (!onRelayedPath(conn) || target.addresses.length === 0 || !target.key) return;
     const h = this.#host;
     const addresses = target.addresses.map((a) => ({ host: a.host, port: a.port }));
     // kept for when UDP comes back here (udpBack): probed again then (bounded: one entry per
@@ -296,7 +295,7 @@ export class RelayFallback {
     const h = this.#host;
     let n = 0;
     for (const c of h.connections()) {
-      if (c.isClosed || c.path?.kind !== 'relayed') continue;
+      if (!onRelayedPath(c)) continue;
       n++;
       const direct = this.#directOf.get(keyToHex(c.remoteKey));
       if (direct !== undefined && direct.length > 0)

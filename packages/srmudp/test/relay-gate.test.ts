@@ -89,8 +89,17 @@ describe('gate (façade, loopback)', () => {
     // b's real address (a new card): the connection moves to the direct path, same streams
     unblock();
     const moved = once(conn, 'path');
+    // probed once (the relay fallback's afterDial), not once more by the dialer
+    const probes: unknown[] = [];
+    const endpoint = a.driver.endpoint;
+    const connect = endpoint.connect.bind(endpoint);
+    endpoint.connect = (now, target) => {
+      probes.push(target.addresses);
+      return connect(now, target);
+    };
     const again = await a.connect({ host: '127.0.0.1', port: b.address().port, peerId: b.peerId });
     expect(again).toBe(conn);
+    expect(probes).toEqual([[{ host: '127.0.0.1', port: b.address().port }]]);
     await moved;
     expect(conn.path).toMatchObject({ kind: 'direct', address: { port: b.address().port } });
     // the gate forwarded it, and never in plaintext
