@@ -1,4 +1,5 @@
 import { bytesKey, keyBytes } from '@srmudp/wire';
+import { isAuthenticatedStaticOf } from './identity.js';
 import { TIMESTAMP_LENGTH } from './timestamp.js';
 
 /**
@@ -155,6 +156,33 @@ export function decodePayload(bytes: Uint8Array): ParsedPayload | null {
     }
   }
   return out;
+}
+
+/** The sender of a handshake message that carries its identity (see {@link identifiedSender}). */
+export interface IdentifiedSender {
+  readonly payload: ParsedPayload;
+  /** its Ed25519 identity key, from the payload */
+  readonly identityKey: Uint8Array;
+  /** the Noise static key the message proved, which `identityKey` is authenticated as */
+  readonly remoteStatic: Uint8Array;
+}
+
+/**
+ * The sender of a handshake message that carries its identity (an IK initiation, an XX final):
+ * its payload is well formed and names the packet's `senderIndex`, and the Ed25519 identity key
+ * it carries is the one `rs`, the Noise static key the message proved, is authenticated as
+ * (identity.ts). Null for anything else. Never throws.
+ */
+export function identifiedSender(
+  bytes: Uint8Array,
+  senderIndex: number,
+  rs: Uint8Array | null,
+): IdentifiedSender | null {
+  const payload = decodePayload(bytes);
+  const id = payload?.identityKey ?? null;
+  if (!payload || payload.senderIndex !== senderIndex || !rs || !id || !isAuthenticatedStaticOf(id, rs))
+    return null;
+  return { payload, identityKey: id, remoteStatic: rs };
 }
 
 /**

@@ -24,11 +24,10 @@ import type { ChannelHost, HandshakeKind, IndexOwner } from './channel-events.js
 import { dropped, HANDSHAKE_RESULT, type HandleResult } from './handle-result.js';
 import { type HandshakeBudget, type HandshakeLimits, PendingTable, type Source } from './handshake-guard.js';
 import { handshakePacket } from './handshake-packet.js';
-import { isAuthenticatedStaticOf } from './identity.js';
 import { mac1Key, verifyMac1 } from './macs.js';
 import { blake2sHandshake, type NoiseHandshake } from './noise/handshake-state.js';
 import { IK, XX } from './noise/patterns.js';
-import { decodePayload, encodePayload } from './options.js';
+import { decodePayload, encodePayload, identifiedSender } from './options.js';
 import { shortPeerId } from './peer-id.js';
 import { PROLOGUE } from './prologue.js';
 import { ResponderGate } from './responder-gate.js';
@@ -339,22 +338,15 @@ export class Responder {
       hs.destroy();
       return this.drop('handshake_failed');
     }
-    const payload = decodePayload(payloadBytes);
-    const rs = hs.remoteStatic();
-    const id = payload?.identityKey ?? null;
-    if (
-      !payload ||
-      payload.senderIndex !== pkt.senderIndex ||
-      !rs ||
-      !id ||
-      !isAuthenticatedStaticOf(id, rs) ||
-      payload.timestamp === null
-    ) {
+    const sender = identifiedSender(payloadBytes, pkt.senderIndex, hs.remoteStatic());
+    const timestamp = sender?.payload.timestamp ?? null;
+    if (sender === null || timestamp === null) {
       hs.destroy();
       return this.drop('bad_payload');
     }
+    const { payload, identityKey: id, remoteStatic: rs } = sender;
     const idHex = keyToHex(id);
-    if (this.isReplay(idHex, payload.timestamp)) {
+    if (this.isReplay(idHex, timestamp)) {
       hs.destroy();
       return this.drop('replayed_init');
     }
@@ -367,7 +359,7 @@ export class Responder {
     }
     // Consumed: from now on only a newer initiation from this key is accepted (WireGuard records
     // the timestamp when it consumes the initiation, before the session is confirmed).
-    this.recordTimestamp(idHex, payload.timestamp);
+    this.recordTimestamp(idHex, timestamp);
     let channel = this.side.channelOf(idHex);
     // Simultaneous open: we are dialling this peer (our IK initiation is out, nothing
     // established) and its initiation crossed ours. Both sides answer the other's initiation and
@@ -501,19 +493,12 @@ export class Responder {
     const attempt = h.hs.clone();
     const payloadBytes = attempt.readMessage(pkt.noise);
     if (payloadBytes === null) return this.drop('handshake_failed');
-    const payload = decodePayload(payloadBytes);
-    const rs = attempt.remoteStatic();
-    const id = payload?.identityKey ?? null;
-    if (
-      !payload ||
-      payload.senderIndex !== pkt.senderIndex ||
-      !rs ||
-      !id ||
-      !isAuthenticatedStaticOf(id, rs)
-    ) {
+    const sender = identifiedSender(payloadBytes, pkt.senderIndex, attempt.remoteStatic());
+    if (sender === null) {
       attempt.destroy();
       return this.drop('bad_payload');
     }
+    const { payload, identityKey: id, remoteStatic: rs } = sender;
     h.hs.destroy();
     this.halfOpen.delete(h.localIndex);
     this.pending.remove(h.localIndex);

@@ -1,9 +1,12 @@
+import { randomBytes } from 'node:crypto';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import { generateIdentity } from '../src/identity.js';
 import {
   checkAppOptions,
   decodePayload,
   encodePayload,
+  identifiedSender,
   OptionType,
   packOptions,
   unpackOptions,
@@ -82,5 +85,33 @@ describe('handshake payload options (TLV)', () => {
         },
       ),
     );
+  });
+});
+
+describe('identifiedSender: the payload binds the identity the Noise static key proved', () => {
+  const random = (n: number) => new Uint8Array(randomBytes(n));
+  const alice = generateIdentity(random);
+  const mallory = generateIdentity(random);
+  const payload = (identityKey?: Uint8Array) =>
+    encodePayload({ senderIndex: 7, ...(identityKey ? { identityKey } : {}) });
+
+  it('accepts the identity key its static key is authenticated as, with the packet sender index', () => {
+    const s = identifiedSender(payload(alice.publicKey), 7, alice.x25519Public);
+    expect(s?.identityKey).toEqual(alice.publicKey);
+    expect(s?.remoteStatic).toBe(alice.x25519Public);
+    expect(s?.payload.senderIndex).toBe(7);
+  });
+
+  it('refuses another identity, another sender index, no identity, no static key, a malformed payload', () => {
+    // mallory proves its own static key but names alice (impersonation), or the reverse
+    expect(identifiedSender(payload(alice.publicKey), 7, mallory.x25519Public)).toBeNull();
+    expect(identifiedSender(payload(mallory.publicKey), 7, alice.x25519Public)).toBeNull();
+    expect(identifiedSender(payload(alice.publicKey), 8, alice.x25519Public)).toBeNull();
+    expect(
+      identifiedSender(encodePayload({ identityKey: alice.publicKey }), 7, alice.x25519Public),
+    ).toBeNull();
+    expect(identifiedSender(payload(), 7, alice.x25519Public)).toBeNull();
+    expect(identifiedSender(payload(alice.publicKey), 7, null)).toBeNull();
+    expect(identifiedSender(Uint8Array.of(1, 9, 0), 7, alice.x25519Public)).toBeNull();
   });
 });
