@@ -12,7 +12,7 @@ import {
 } from '@srmudp/core';
 import type { CryptoBackend, Identity } from '@srmudp/crypto';
 import { type AdmissionPolicy, isChannelData, type RelayLimits, RelayService } from '@srmudp/relay';
-import { toHex } from '@srmudp/wire';
+import { ContainedCount, toHex } from '@srmudp/wire';
 import { type HopCarrier, HopTransport } from './hop-transport.js';
 import type { Logger } from './log.js';
 
@@ -70,11 +70,11 @@ export class RelayEngine {
   private timerAt = Number.POSITIVE_INFINITY;
   private scheduled = false;
   private stopped = false;
+  /** datagrams whose handling threw (a bug): dropped, the relay carries on */
+  private readonly contained = new ContainedCount();
   private readonly counters = {
     handshakesCompleted: 0,
     controlDropped: 0,
-    /** datagrams whose handling threw (a bug): dropped, the relay carries on */
-    contained: 0,
     carrierSendFailed: { udp: 0, websocket: 0 } as Record<HopCarrier, number>,
     received: { udp: 0, websocket: 0 } as Record<HopCarrier, number>,
   };
@@ -119,10 +119,12 @@ export class RelayEngine {
     } catch (error) {
       // A bug reached by some input: that datagram is dropped and counted, and the relay keeps
       // serving every other client (an uncaught exception in the carrier's listener would end
-      // the process). Logged for the first few, then every 1,000th.
-      const n = ++this.counters.contained;
-      if (n <= 3 || n % 1000 === 0)
-        this.o.log.error('datagram dropped: its handling threw', { contained: n, error: String(error) });
+      // the process).
+      if (this.contained.add())
+        this.o.log.error('datagram dropped: its handling threw', {
+          contained: this.contained.count,
+          error: String(error),
+        });
     }
     this.schedule();
   }
@@ -154,7 +156,7 @@ export class RelayEngine {
       hops: this.hops.size,
       handshakesCompleted: this.counters.handshakesCompleted,
       controlDropped: this.counters.controlDropped,
-      contained: this.counters.contained,
+      contained: this.contained.count,
       carrierSendFailed: { ...this.counters.carrierSendFailed },
       received: { ...this.counters.received },
     };

@@ -8,6 +8,7 @@ import {
   type PortMappingEvent,
 } from '@srmudp/punch';
 import type { TransportAddress, TransportError, UdpSocketPool, UdpTransport } from '@srmudp/transport-node';
+import { ContainedCount } from '@srmudp/wire';
 import { PortMapError, type PortMapperIo } from './port-mapper.js';
 import { parseStunServer, resolveStunServer, type StunServerName } from './stun-servers.js';
 import { type Timer, TimerQueue } from './timer-queue.js';
@@ -126,7 +127,7 @@ export class Driver {
   #elu = performance.eventLoopUtilization();
   #cpu = process.cpuUsage();
   #urgent = false;
-  #contained = 0;
+  readonly #contained = new ContainedCount();
   #resolving = false;
   #resolveAgain = false;
   #hostKey: string | null = null;
@@ -219,14 +220,12 @@ export class Driver {
    * machines drop what they refuse without throwing, so this counts bugs; tests assert it stays 0.
    */
   get contained(): number {
-    return this.#contained;
+    return this.#contained.count;
   }
 
   #contain(err: unknown): void {
-    this.#contained++;
-    // the first few, then every 1,000th: a flood of one bad datagram must not flood the log
-    if (this.#contained <= 3 || this.#contained % 1000 === 0)
-      this.#o.log?.(`datagram dropped: its handling threw (${this.#contained} so far): ${String(err)}`);
+    if (this.#contained.add())
+      this.#o.log?.(`datagram dropped: its handling threw (${this.#contained.count} so far): ${String(err)}`);
   }
 
   /**

@@ -13,6 +13,7 @@ export {
   writeU32,
   writeU64,
 } from './bytes.js';
+export { ContainedCount } from './contained.js';
 export { crc32 } from './crc32.js';
 export * from './demux.js';
 export * from './errors.js';
