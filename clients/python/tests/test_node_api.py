@@ -111,3 +111,28 @@ def test_stream_reset_and_accept_policy() -> None:
             await carol.close()
 
     run(main)
+
+
+def test_unread_messages_are_bounded_in_count_and_bytes() -> None:
+    """A peer that sends faster than the program reads: the node holds at most 64 MiB of unread
+    messages (MAX_UNREAD_MESSAGE_BYTES), the oldest dropped and counted, the rest read in order."""
+
+    class Peer:
+        label = "mallory"
+
+    async def main() -> None:
+        node = await srmudp.create_node(host="127.0.0.1")
+        try:
+            mib = 1024 * 1024
+            for i in range(80):
+                node._deliver(Peer(), bytes([i]) * mib)  # type: ignore[arg-type]
+            assert node.stats()["messages_dropped"] == 16
+            for i in range(16, 80):
+                m = await node.receive(timeout=1)
+                assert m is not None and len(m.data) == mib and m.data[0] == i
+            assert await node.receive(timeout=0.05) is None
+            assert node._unread_bytes == 0
+        finally:
+            await node.close()
+
+    run(main)

@@ -29,7 +29,8 @@ interface StreamState {
 export class BrowserConnection {
   readonly peerId: string;
   readonly #streamsState = new Map<number, StreamState>();
-  readonly #incoming = new Inbox<BrowserStream>();
+  /** incoming streams not yet taken: the oldest dropped past 1,024 (as srmudp's) */
+  readonly #incoming = new Inbox<BrowserStream>(1024);
   readonly #pending: Uint8Array[] = [];
   #pendingBytes = 0;
   #closedFlag = false;

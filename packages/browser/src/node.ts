@@ -10,7 +10,13 @@
 import { type Address, CoreEndpoint, type EndpointEvent, lostPeerCode } from '@srmudp/core';
 import { type Identity, nobleBackend, peerIdToString } from '@srmudp/crypto';
 import { globalWebSocket, type WebSocketFactory, type WsStateChange } from '@srmudp/transport-ws/portable';
-import { type AfterTimer, SrmudpError, waitNext } from '@srmudp/wire';
+import {
+  type AfterTimer,
+  MAX_UNREAD_MESSAGE_BYTES,
+  MAX_UNREAD_MESSAGES,
+  SrmudpError,
+  waitNext,
+} from '@srmudp/wire';
 import { isPeerIdText, parseRelayAddress } from './addresses.js';
 import type { BrowserConnection } from './connection.js';
 import { loadOrCreateIdentity, randomBytes } from './identity.js';
@@ -73,8 +79,12 @@ export class BrowserNode {
   /** the peers: who dials, retries, sessions, status (peers.ts) */
   readonly #directory: PeerDirectory;
   readonly #byConnId = new Map<number, BrowserConnection>();
-  readonly #inbox = new Inbox<ReceivedMessage>();
-  readonly #incomingConns = new Inbox<BrowserConnection>();
+  /** unread messages: at most 65,536 and 64 MiB, the oldest dropped and counted (as srmudp's) */
+  readonly #inbox = new Inbox<ReceivedMessage>(MAX_UNREAD_MESSAGES, {
+    maxBytes: MAX_UNREAD_MESSAGE_BYTES,
+    sizeOf: (m) => m.data.byteLength,
+  });
+  readonly #incomingConns = new Inbox<BrowserConnection>(1024);
   #hook: ((m: ReceivedMessage) => void) | null = null;
   readonly #relayWaiters: Waiter<void>[] = [];
   #closedFlag = false;
@@ -243,13 +253,13 @@ export class BrowserNode {
   stats(): {
     endpoint: ReturnType<CoreEndpoint['stats']>;
     relay: { url: string; peerId: string; ready: boolean };
-    counters: BrowserNode['counters'];
+    counters: BrowserNode['counters'] & { messages_dropped: number };
   } {
     const r = this.#link.current;
     return {
       endpoint: this.#endpoint.stats(),
       relay: { url: r.url, peerId: r.peerId, ready: this.#link.up },
-      counters: { ...this.counters },
+      counters: { ...this.counters, messages_dropped: this.#inbox.dropped },
     };
   }
 

@@ -1,6 +1,7 @@
-// An unbounded-by-count, bounded-by-caller inbox with async iteration and AbortSignal support,
-// and the waiters of relayReady / peers.ready (a timeout, a signal, the node's close).
-import { SrmudpError } from '@srmudp/wire';
+// A bounded inbox with async iteration and AbortSignal support (wire's BoundedFifo: past its
+// bounds the oldest items are dropped and counted), and the waiters of relayReady / peers.ready
+// (a timeout, a signal, the node's close).
+import { BoundedFifo, type FifoBytes, SrmudpError } from '@srmudp/wire';
 
 export function abortError(signal: AbortSignal): Error {
   const r = signal.reason;
@@ -8,9 +9,19 @@ export function abortError(signal: AbortSignal): Error {
 }
 
 export class Inbox<T> {
-  readonly #items: T[] = [];
+  readonly #items: BoundedFifo<T>;
   readonly #waiters: Array<{ resolve: (v: IteratorResult<T>) => void; reject: (e: unknown) => void }> = [];
   #ended = false;
+
+  /** At most `maxItems` unread (and `bytes.maxBytes` of them): the oldest are dropped and counted. */
+  constructor(maxItems: number, bytes: FifoBytes<T> | null = null) {
+    this.#items = new BoundedFifo(maxItems, bytes);
+  }
+
+  /** Items dropped unread (the oldest, past a bound). */
+  get dropped(): number {
+    return this.#items.dropped;
+  }
 
   push(item: T): void {
     if (this.#ended) return;

@@ -1,24 +1,48 @@
-import type { SrmudpError } from '@srmudp/wire';
+import {
+  BoundedFifo,
+  type FifoBytes,
+  MAX_UNREAD_MESSAGE_BYTES,
+  MAX_UNREAD_MESSAGES,
+  type SrmudpError,
+} from '@srmudp/wire';
 import { NodeError } from './errors.js';
+
+/** The byte bound of a queue of messages (bytes): wire's {@link MAX_UNREAD_MESSAGE_BYTES}. */
+export const MESSAGE_BYTES: FifoBytes<Uint8Array> = {
+  maxBytes: MAX_UNREAD_MESSAGE_BYTES,
+  sizeOf: (m) => m.byteLength,
+};
 
 /**
  * A bounded FIFO with async consumers: `push` from the driver loop, `next()`/`for await` from
- * the app. When full, the oldest item is dropped and counted (the driver never blocks on a slow
- * consumer; reliable data has its own flow control below this). `end()` finishes iteration.
+ * the app. When full (`capacity` items, or more than `bytes.maxBytes` unread), the oldest items
+ * are dropped and counted, never the one just pushed (wire's {@link BoundedFifo}: the driver never
+ * blocks on a slow consumer; reliable data has its own flow control below this). `end()` finishes
+ * iteration.
  */
 export class AsyncQueue<T> implements AsyncIterable<T> {
-  private readonly items: T[] = [];
-  private head = 0;
+  private readonly items: BoundedFifo<T>;
   private readonly waiters: Array<{ resolve: (v: IteratorResult<T>) => void; reject: (e: unknown) => void }> =
     [];
   private ended = false;
   private endError: unknown = undefined;
-  dropped = 0;
 
-  constructor(private readonly capacity = 65_536) {}
+  constructor(capacity: number = MAX_UNREAD_MESSAGES, bytes: FifoBytes<T> | null = null) {
+    this.items = new BoundedFifo(capacity, bytes);
+  }
 
   get size(): number {
-    return this.items.length - this.head;
+    return this.items.size;
+  }
+
+  /** What the unread items weigh (0 without a byte bound). */
+  get byteSize(): number {
+    return this.items.byteSize;
+  }
+
+  /** Items dropped unread (the oldest, past a bound). */
+  get dropped(): number {
+    return this.items.dropped;
   }
 
   get isEnded(): boolean {
@@ -32,34 +56,17 @@ export class AsyncQueue<T> implements AsyncIterable<T> {
       w.resolve({ value: item, done: false });
       return;
     }
-    if (this.size >= this.capacity) {
-      // drop the oldest: shift() also releases its slot and compacts the array (a consumer that
-      // never reads must not make the queue, and what it holds, grow without bound)
-      this.shift();
-      this.dropped++;
-    }
     this.items.push(item);
   }
 
   /** Removes a buffered item (not yet taken); false when it is not there. O(size). */
   remove(item: T): boolean {
-    const i = this.items.indexOf(item, this.head);
-    if (i < 0) return false;
-    this.items.splice(i, 1);
-    return true;
+    return this.items.remove(item);
   }
 
   /** Takes an item now, or undefined. */
   shift(): T | undefined {
-    if (this.head >= this.items.length) return undefined;
-    const item = this.items[this.head] as T;
-    this.items[this.head] = undefined as T;
-    this.head++;
-    if (this.head > 1024 && this.head * 2 > this.items.length) {
-      this.items.splice(0, this.head);
-      this.head = 0;
-    }
-    return item;
+    return this.items.shift();
   }
 
   /** Ends iteration for every consumer (after the buffered items), optionally with an error. */

@@ -7,8 +7,8 @@ import {
   type PathInfo,
 } from '@srmudp/core';
 import { peerIdToString } from '@srmudp/crypto';
-import { equalBytes, isClosedError } from '@srmudp/wire';
-import { AsyncQueue } from './async-queue.js';
+import { equalBytes, type FifoBytes, isClosedError, MAX_UNREAD_MESSAGES } from '@srmudp/wire';
+import { AsyncQueue, MESSAGE_BYTES } from './async-queue.js';
 import { decodeMessage, encodeAppMessage, encodeInternal } from './channels.js';
 import { NodeError } from './errors.js';
 import { SrmudpStream, type StreamHost } from './stream.js';
@@ -127,7 +127,7 @@ export class Connection extends EventEmitter implements StreamHost {
   }
 
   private get messageQueue(): AsyncQueue<Uint8Array> {
-    this.messageQueueValue ??= this.newQueue<Uint8Array>();
+    this.messageQueueValue ??= this.newQueue<Uint8Array>(MAX_UNREAD_MESSAGES, MESSAGE_BYTES);
     return this.messageQueueValue;
   }
 
@@ -137,10 +137,15 @@ export class Connection extends EventEmitter implements StreamHost {
   }
 
   /** a queue created after the close is ended at once, as it would have been */
-  private newQueue<T>(capacity?: number): AsyncQueue<T> {
-    const q = new AsyncQueue<T>(capacity);
+  private newQueue<T>(capacity: number, bytes: FifoBytes<T> | null = null): AsyncQueue<T> {
+    const q = new AsyncQueue<T>(capacity, bytes);
     if (this.closeInfo !== null) q.end();
     return q;
+  }
+
+  /** Messages dropped unread from messages(): the oldest, while it held 65,536 or 64 MiB. */
+  get messagesDropped(): number {
+    return this.messageQueueValue?.dropped ?? 0;
   }
 
   get path(): PathInfo | null {

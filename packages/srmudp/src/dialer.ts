@@ -102,7 +102,7 @@ export class Dialer {
       this.#owner.learnGates(target.key, target.gates);
     if (hex !== undefined) {
       // the open connection (a relayed one probes the target's direct candidates: the relay
-      // fallback's afterDial, after every dial)
+      // fallback's afterDial, after each dial of connect() and of the named peers)
       const live = this.#owner.liveConnection(hex);
       if (live) return live;
     }

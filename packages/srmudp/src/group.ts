@@ -15,7 +15,7 @@ import {
   topicId,
 } from '@srmudp/gossip';
 import { parseCard } from '@srmudp/rendezvous';
-import { equalBytes, SrmudpError, toHex } from '@srmudp/wire';
+import { equalBytes, MAX_UNREAD_MESSAGE_BYTES, MAX_UNREAD_MESSAGES, SrmudpError, toHex } from '@srmudp/wire';
 import { AsyncQueue } from './async-queue.js';
 import { CHANNEL } from './channels.js';
 import type { Connection } from './connection.js';
@@ -75,7 +75,11 @@ const encoder = new TextEncoder();
  */
 export class Group extends EventEmitter {
   readonly topic: Uint8Array;
-  readonly #queue = new AsyncQueue<GroupMessage>();
+  /** bounded in count and in bytes (wire's BoundedFifo): the oldest unread go first */
+  readonly #queue = new AsyncQueue<GroupMessage>(MAX_UNREAD_MESSAGES, {
+    maxBytes: MAX_UNREAD_MESSAGE_BYTES,
+    sizeOf: (m) => m.data.byteLength,
+  });
   #hook: ((m: GroupMessage) => void) | null = null;
   #left = false;
 
@@ -86,6 +90,11 @@ export class Group extends EventEmitter {
   ) {
     super();
     this.topic = topicId(name);
+  }
+
+  /** Messages dropped unread from messages(): the oldest, while it held 65,536 or 64 MiB. */
+  get messagesDropped(): number {
+    return this.#queue.dropped;
   }
 
   get isLeft(): boolean {

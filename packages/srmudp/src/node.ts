@@ -462,12 +462,14 @@ export class SrmudpNode extends EventEmitter implements ConnectionOwner {
     transport: ReturnType<UdpTransport['stats']>;
     nat: Readonly<NatSessionStats>;
     contained: number;
+    messagesDropped: number;
   } {
     return {
       endpoint: this.driver.endpoint.stats(),
       transport: this.transport.stats(),
       nat: this.session.stats(),
       contained: this.driver.contained,
+      messagesDropped: this.inbox.dropped,
     };
   }
 

@@ -155,6 +155,30 @@ describe('hostile input during a transfer', () => {
   }, 30_000);
 });
 
+describe('a peer that sends messages the application does not read', () => {
+  it('the node holds at most 64 MiB of them: the oldest are dropped and counted, the rest read in order', async () => {
+    const a = await node();
+    const b = await node();
+    const conn = await a.connect({ host: '127.0.0.1', port: b.address().port, peerId: b.peerId });
+    // 80 messages of 1 MiB (the largest is 16 MiB: before the byte bound, 65,536 of those)
+    const mib = 1024 * 1024;
+    const total = 80;
+    for (let i = 0; i < total; i++) {
+      const m = new Uint8Array(mib);
+      m[0] = i;
+      conn.send(m);
+    }
+    await waitFor(() => b.stats().messagesDropped >= total - 64, 60_000, 'the 80 messages delivered');
+    expect(b.stats().messagesDropped).toBe(total - 64);
+    for (let i = total - 64; i < total; i++) {
+      const m = await b.receive({ timeout: 1000 });
+      expect(m?.data.length).toBe(mib);
+      expect(m?.data[0]).toBe(i);
+    }
+    expect(await b.receive({ timeout: 50 })).toBeNull();
+  }, 90_000);
+});
+
 describe('migration', () => {
   it('the client moves to a new local port mid-transfer and the transfer completes', async () => {
     const a = await node();

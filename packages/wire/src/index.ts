@@ -1,4 +1,10 @@
 export * from './address.js';
+export {
+  BoundedFifo,
+  type FifoBytes,
+  MAX_UNREAD_MESSAGE_BYTES,
+  MAX_UNREAD_MESSAGES,
+} from './bounded-fifo.js';
 export { ByteSlab, sharedSlab } from './byte-slab.js';
 export {
   bytesKey,

@@ -31,6 +31,12 @@ _MAX_RECONNECT_MS = 30_000
 #: how long node.close() keeps the socket for the closing period of its connections (3 PTO, a
 #: few ms to a few hundred on real paths), to answer late packets with CLOSE again
 _CLOSING_WAIT_S = 0.5
+#: unread messages the node holds at most (receive(), messages()), in count and in bytes (four of
+#: the largest, 16 MiB): past either the oldest are dropped and counted (stats()
+#: ``messages_dropped``), so a peer that sends faster than the program reads cannot make the node
+#: hold what it sends. As the TypeScript node (wire's MAX_UNREAD_MESSAGES, MAX_UNREAD_MESSAGE_BYTES).
+MAX_UNREAD_MESSAGES = 65_536
+MAX_UNREAD_MESSAGE_BYTES = 64 * 1024 * 1024
 
 Address = tuple[str, int]
 PeerTarget = Union[str, Mapping[str, Any]]
@@ -454,6 +460,8 @@ class Node:
         self._by_core: dict[int, PeerConnection] = {}
         self._dials: dict[int, asyncio.Future[PeerConnection]] = {}
         self._messages: asyncio.Queue[ReceivedMessage] = asyncio.Queue()
+        self._unread_bytes = 0
+        self._messages_dropped = 0
         self._incoming: asyncio.Queue[PeerConnection] = asyncio.Queue()
         self._closing_on_purpose: set[int] = set()
         self._dial_names: dict[int, str | None] = {}
@@ -584,13 +592,17 @@ class Node:
     async def receive(self, timeout: float | None = None) -> ReceivedMessage | None:
         """The next message from any peer, or None after ``timeout`` seconds."""
         try:
-            return await asyncio.wait_for(self._messages.get(), timeout)
+            return self._taken(await asyncio.wait_for(self._messages.get(), timeout))
         except asyncio.TimeoutError:
             return None
 
     async def messages(self) -> AsyncIterator[ReceivedMessage]:
         while not self._closed:
-            yield await self._messages.get()
+            yield self._taken(await self._messages.get())
+
+    def _taken(self, m: ReceivedMessage) -> ReceivedMessage:
+        self._unread_bytes -= len(m.data)
+        return m
 
     def status(self) -> dict[str, dict[str, object]]:
         """Per named peer (and per unnamed connected peer): state, path, RTT, loss, bytes."""
@@ -607,6 +619,7 @@ class Node:
         s = dict(self.endpoint.stats())
         s["socket_errors"] = self._socket_errors
         s["send_blocked"] = self._send_blocked
+        s["messages_dropped"] = self._messages_dropped
         if self._hops:
             s["relay_drops"] = dict(self._relay_drops)
         return s
@@ -782,7 +795,13 @@ class Node:
                 await asyncio.sleep(delay)
 
     def _deliver(self, pc: PeerConnection, data: bytes) -> None:
-        self._messages.put_nowait(ReceivedMessage(pc.label, data, time.time()))
+        q = self._messages
+        q.put_nowait(ReceivedMessage(pc.label, data, time.time()))
+        self._unread_bytes += len(data)
+        # bounded (MAX_UNREAD_MESSAGES): the oldest go first, never the one just delivered
+        while q.qsize() > 1 and (q.qsize() > MAX_UNREAD_MESSAGES or self._unread_bytes > MAX_UNREAD_MESSAGE_BYTES):
+            self._unread_bytes -= len(q.get_nowait().data)
+            self._messages_dropped += 1
 
     # -------------------------------------------------------------------------- driver
 
