@@ -75,3 +75,41 @@ export function exportEntries(manifest) {
 
 /** @returns {string[]} every import specifier a package publishes. */
 export const exportSpecifiers = (manifest) => exportEntries(manifest).map((e) => e.specifier);
+
+/**
+ * What is wrong with the changesets in `files` (`{ name, text }`, the .md files of .changeset/)
+ * given the workspace's package `names`: each front-matter line must be `'package': bump` with a
+ * workspace package and major, minor or patch. `changeset version` stops at the first unknown
+ * name, so one wrong name blocks every release.
+ * @param {{ name: string, text: string }[]} files
+ * @param {Set<string>} names
+ * @returns {string[]}
+ */
+export function changesetProblems(files, names) {
+  const out = [];
+  for (const { name, text } of files) {
+    const m = /^---\r?\n((?:[\s\S]*?\r?\n)?)---/.exec(text);
+    if (!m) {
+      out.push(`${name}: no front matter`);
+      continue;
+    }
+    // an empty front matter is a changeset that bumps no package (the Python client's)
+    for (const line of (m[1] ?? '').split(/\r?\n/)) {
+      if (line.trim() === '') continue;
+      const e = /^\s*(['"]?)([^'":\s]+)\1\s*:\s*(\S+)\s*$/.exec(line);
+      if (!e) out.push(`${name}: '${line}' is not "'package': bump"`);
+      else if (!names.has(e[2])) out.push(`${name}: '${e[2]}' is not a workspace package`);
+      else if (!['major', 'minor', 'patch'].includes(e[3])) out.push(`${name}: '${e[3]}' is not a bump`);
+    }
+  }
+  return out;
+}
+
+/** {@link changesetProblems} of this repository's .changeset/ directory. */
+export function repoChangesetProblems(root = repoRoot) {
+  const dir = join(root, '.changeset');
+  const files = readdirSync(dir)
+    .filter((f) => f.endsWith('.md') && f !== 'README.md')
+    .map((f) => ({ name: f, text: readFileSync(join(dir, f), 'utf8') }));
+  return changesetProblems(files, new Set(workspacePackages(root).map((p) => p.manifest.name)));
+}

@@ -12,7 +12,13 @@ import {
   tarballProblems,
   withoutSourceCondition,
 } from '../src/rules.mjs';
-import { exportEntries, publishedPackages, workspacePackages } from '../src/workspace.mjs';
+import {
+  changesetProblems,
+  exportEntries,
+  publishedPackages,
+  repoChangesetProblems,
+  workspacePackages,
+} from '../src/workspace.mjs';
 
 type Conditions = Record<string, string>;
 interface Manifest {
@@ -243,5 +249,29 @@ describe('README links to the API reference', () => {
     } finally {
       rmSync(root, { recursive: true, force: true });
     }
+  });
+});
+
+describe('changesets', () => {
+  it("every changeset names workspace packages with a bump (one unknown name stops 'changeset version')", () => {
+    expect(repoChangesetProblems()).toEqual([]);
+  });
+
+  it('finds an unknown package, a wrong bump, a line of another shape and a file without front matter', () => {
+    const names = new Set(['srmudp', '@srmudp/wire']);
+    const files = [
+      { name: 'ok.md', text: '---\n\'srmudp\': patch\n"@srmudp/wire": minor\n---\n\nText.\n' },
+      { name: 'scoped.md', text: "---\n'@srmudp/srmudp': patch\n---\n\nText.\n" },
+      { name: 'bump.md', text: "---\n'srmudp': huge\n---\n" },
+      { name: 'shape.md', text: '---\nsrmudp patch\n---\n' },
+      { name: 'none.md', text: 'Text only.\n' },
+      { name: 'empty.md', text: '---\n---\n\nA change to no npm package.\n' },
+    ];
+    expect(changesetProblems(files, names)).toEqual([
+      "scoped.md: '@srmudp/srmudp' is not a workspace package",
+      "bump.md: 'huge' is not a bump",
+      `shape.md: 'srmudp patch' is not "'package': bump"`,
+      'none.md: no front matter',
+    ]);
   });
 });
