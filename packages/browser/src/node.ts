@@ -12,9 +12,9 @@ import { type Identity, nobleBackend, peerIdToString } from '@srmudp/crypto';
 import { globalWebSocket, type WebSocketFactory, type WsStateChange } from '@srmudp/transport-ws/portable';
 import {
   type AfterTimer,
-  MAX_UNREAD_MESSAGE_BYTES,
   MAX_UNREAD_MESSAGES,
   SrmudpError,
+  unreadMessageBytes,
   waitNext,
 } from '@srmudp/wire';
 import { isPeerIdText, parseRelayAddress } from './addresses.js';
@@ -80,10 +80,10 @@ export class BrowserNode {
   readonly #directory: PeerDirectory;
   readonly #byConnId = new Map<number, BrowserConnection>();
   /** unread messages: at most 65,536 and 64 MiB, the oldest dropped and counted (as srmudp's) */
-  readonly #inbox = new Inbox<ReceivedMessage>(MAX_UNREAD_MESSAGES, {
-    maxBytes: MAX_UNREAD_MESSAGE_BYTES,
-    sizeOf: (m) => m.data.byteLength,
-  });
+  readonly #inbox = new Inbox(
+    MAX_UNREAD_MESSAGES,
+    unreadMessageBytes((m: ReceivedMessage) => m.data),
+  );
   readonly #incomingConns = new Inbox<BrowserConnection>(1024);
   #hook: ((m: ReceivedMessage) => void) | null = null;
   readonly #relayWaiters: Waiter<void>[] = [];

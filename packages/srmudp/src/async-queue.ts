@@ -1,17 +1,5 @@
-import {
-  BoundedFifo,
-  type FifoBytes,
-  MAX_UNREAD_MESSAGE_BYTES,
-  MAX_UNREAD_MESSAGES,
-  type SrmudpError,
-} from '@srmudp/wire';
+import { BoundedFifo, type FifoBytes, MAX_UNREAD_MESSAGES, type SrmudpError } from '@srmudp/wire';
 import { NodeError } from './errors.js';
-
-/** The byte bound of a queue of messages (bytes): wire's {@link MAX_UNREAD_MESSAGE_BYTES}. */
-export const MESSAGE_BYTES: FifoBytes<Uint8Array> = {
-  maxBytes: MAX_UNREAD_MESSAGE_BYTES,
-  sizeOf: (m) => m.byteLength,
-};
 
 /**
  * A bounded FIFO with async consumers: `push` from the driver loop, `next()`/`for await` from

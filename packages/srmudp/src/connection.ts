@@ -7,8 +7,14 @@ import {
   type PathInfo,
 } from '@srmudp/core';
 import { peerIdToString } from '@srmudp/crypto';
-import { equalBytes, type FifoBytes, isClosedError, MAX_UNREAD_MESSAGES } from '@srmudp/wire';
-import { AsyncQueue, MESSAGE_BYTES } from './async-queue.js';
+import {
+  equalBytes,
+  type FifoBytes,
+  isClosedError,
+  MAX_UNREAD_MESSAGES,
+  unreadMessageBytes,
+} from '@srmudp/wire';
+import { AsyncQueue } from './async-queue.js';
 import { decodeMessage, encodeAppMessage, encodeInternal } from './channels.js';
 import { NodeError } from './errors.js';
 import { SrmudpStream, type StreamHost } from './stream.js';
@@ -127,7 +133,10 @@ export class Connection extends EventEmitter implements StreamHost {
   }
 
   private get messageQueue(): AsyncQueue<Uint8Array> {
-    this.messageQueueValue ??= this.newQueue<Uint8Array>(MAX_UNREAD_MESSAGES, MESSAGE_BYTES);
+    this.messageQueueValue ??= this.newQueue(
+      MAX_UNREAD_MESSAGES,
+      unreadMessageBytes((m: Uint8Array) => m),
+    );
     return this.messageQueueValue;
   }
 

@@ -15,7 +15,7 @@ import {
   topicId,
 } from '@srmudp/gossip';
 import { parseCard } from '@srmudp/rendezvous';
-import { equalBytes, MAX_UNREAD_MESSAGE_BYTES, MAX_UNREAD_MESSAGES, SrmudpError, toHex } from '@srmudp/wire';
+import { equalBytes, MAX_UNREAD_MESSAGES, SrmudpError, toHex, unreadMessageBytes } from '@srmudp/wire';
 import { AsyncQueue } from './async-queue.js';
 import { CHANNEL } from './channels.js';
 import type { Connection } from './connection.js';
@@ -76,10 +76,10 @@ const encoder = new TextEncoder();
 export class Group extends EventEmitter {
   readonly topic: Uint8Array;
   /** bounded in count and in bytes (wire's BoundedFifo): the oldest unread go first */
-  readonly #queue = new AsyncQueue<GroupMessage>(MAX_UNREAD_MESSAGES, {
-    maxBytes: MAX_UNREAD_MESSAGE_BYTES,
-    sizeOf: (m) => m.data.byteLength,
-  });
+  readonly #queue = new AsyncQueue(
+    MAX_UNREAD_MESSAGES,
+    unreadMessageBytes((m: GroupMessage) => m.data),
+  );
   #hook: ((m: GroupMessage) => void) | null = null;
   #left = false;
 

@@ -2,7 +2,7 @@
  * The node-level message API's queue: messages from every peer, taken by `receive()` and
  * `messages()`, or by the hook `onMessage()` sets instead (while set, the queue sees nothing).
  */
-import { MAX_UNREAD_MESSAGE_BYTES, MAX_UNREAD_MESSAGES, waitNext } from '@srmudp/wire';
+import { MAX_UNREAD_MESSAGES, unreadMessageBytes, waitNext } from '@srmudp/wire';
 import { AsyncQueue, abortError } from './async-queue.js';
 import type { Timer } from './timer-queue.js';
 
@@ -24,10 +24,10 @@ export interface InboxClock {
 export class MessageInbox {
   /** bounded in count and in bytes: a peer that sends faster than the application reads (or one
    * that never reads) must not make the node hold what it sends */
-  private readonly queue = new AsyncQueue<ReceivedMessage>(MAX_UNREAD_MESSAGES, {
-    maxBytes: MAX_UNREAD_MESSAGE_BYTES,
-    sizeOf: (m) => m.data.byteLength,
-  });
+  private readonly queue = new AsyncQueue(
+    MAX_UNREAD_MESSAGES,
+    unreadMessageBytes((m: ReceivedMessage) => m.data),
+  );
 
   /** Messages dropped unread: the oldest, while the queue held 65,536 or 64 MiB. */
   get dropped(): number {

@@ -1,8 +1,10 @@
 // The façade's bounded queue (incoming connections, streams, messages): a consumer that never
 // reads must not make it grow (found by the soak of issue 11: the node's queue of incoming
 // connections kept every connection ever made when the app used the 'connection' event only).
+
+import { unreadMessageBytes } from '@srmudp/wire';
 import { describe, expect, it } from 'vitest';
-import { AsyncQueue, MESSAGE_BYTES } from '../src/async-queue.js';
+import { AsyncQueue } from '../src/async-queue.js';
 
 describe('AsyncQueue', () => {
   it('when full, drops the oldest and releases it: memory stays bounded without a consumer', async () => {
@@ -30,7 +32,10 @@ describe('AsyncQueue', () => {
   });
 
   it('a queue of messages holds at most 64 MiB unread, whatever their count', () => {
-    const q = new AsyncQueue<Uint8Array>(65_536, MESSAGE_BYTES);
+    const q = new AsyncQueue(
+      65_536,
+      unreadMessageBytes((m: Uint8Array) => m),
+    );
     const mib = new Uint8Array(1024 * 1024);
     for (let i = 0; i < 1000; i++) q.push(mib);
     expect(q.size).toBe(64);

@@ -4,7 +4,7 @@ import { createSocket } from 'node:dgram';
 import { once } from 'node:events';
 import { generateIdentity, peerIdToString } from '@srmudp/crypto';
 import { describe, expect, it, vi } from 'vitest';
-import { hashOfStream, loopbackNodes, waitFor } from './helpers.js';
+import { connectedPair, hashOfStream, loopbackNodes, waitFor } from './helpers.js';
 
 const node = loopbackNodes();
 
@@ -121,9 +121,7 @@ describe('hostile input during a transfer', () => {
   }, 120_000);
 
   it('a datagram whose handling throws is dropped and counted; the node and its connections carry on', async () => {
-    const a = await node();
-    const b = await node();
-    const conn = await a.connect({ host: '127.0.0.1', port: b.address().port, peerId: b.peerId });
+    const { b, conn, bConn } = await connectedPair(node);
     // a bug reached by one datagram: B's NAT session, which sees every datagram first, throws on
     // datagrams that start with this text
     const session = b.driver.session;
@@ -141,9 +139,7 @@ describe('hostile input during a transfer', () => {
     expect(b.stats().contained).toBe(5);
     // the connection still carries data both ways
     const echoed = (async () => {
-      for await (const c of b.connections()) {
-        for await (const s of c.streams()) return hashOfStream(s);
-      }
+      for await (const s of bConn.streams()) return hashOfStream(s);
       throw new Error('no stream');
     })();
     const s = conn.openStream();
@@ -157,9 +153,7 @@ describe('hostile input during a transfer', () => {
 
 describe('a peer that sends messages the application does not read', () => {
   it('the node holds at most 64 MiB of them: the oldest are dropped and counted, the rest read in order', async () => {
-    const a = await node();
-    const b = await node();
-    const conn = await a.connect({ host: '127.0.0.1', port: b.address().port, peerId: b.peerId });
+    const { b, conn } = await connectedPair(node);
     // 80 messages of 1 MiB (the largest is 16 MiB: before the byte bound, 65,536 of those)
     const mib = 1024 * 1024;
     const total = 80;

@@ -14,6 +14,11 @@ export interface FifoBytes<T> {
   readonly sizeOf: (item: T) => number;
 }
 
+/** The byte bound of a queue of unread messages: {@link MAX_UNREAD_MESSAGE_BYTES} of their `data`. */
+export function unreadMessageBytes<T>(data: (item: T) => Uint8Array): FifoBytes<T> {
+  return { maxBytes: MAX_UNREAD_MESSAGE_BYTES, sizeOf: (m) => data(m).byteLength };
+}
+
 /**
  * A FIFO bounded in count and, optionally, in bytes: past either bound the oldest items are
  * dropped and counted, never the one just pushed. Items are taken from a head index (no `shift`,
@@ -24,8 +29,7 @@ export class BoundedFifo<T> {
   #items: Array<T | undefined> = [];
   #head = 0;
   #bytes = 0;
-  /** Items dropped unread (the oldest, past a bound). */
-  dropped = 0;
+  #dropped = 0;
 
   constructor(
     readonly maxItems: number,
@@ -40,6 +44,11 @@ export class BoundedFifo<T> {
   /** What the held items weigh (0 without a byte bound). */
   get byteSize(): number {
     return this.#bytes;
+  }
+
+  /** Items dropped unread (the oldest, past a bound). */
+  get dropped(): number {
+    return this.#dropped;
   }
 
   /** Slots of the backing array (the held items and at most the compaction slack). */
@@ -80,6 +89,6 @@ export class BoundedFifo<T> {
 
   #drop(): void {
     this.shift();
-    this.dropped++;
+    this.#dropped++;
   }
 }

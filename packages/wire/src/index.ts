@@ -4,6 +4,7 @@ export {
   type FifoBytes,
   MAX_UNREAD_MESSAGE_BYTES,
   MAX_UNREAD_MESSAGES,
+  unreadMessageBytes,
 } from './bounded-fifo.js';
 export { ByteSlab, sharedSlab } from './byte-slab.js';
 export {
